@@ -1,0 +1,125 @@
+# intentus — build, test and install.
+#   make run | test | deps | asan | valgrind | install | clean | bench
+# Everything builds into $(BUILD) (default build/); sanitizer builds use their
+# own subdirectory so they never mix objects with the normal build.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+
+PKGS      := libcjson libcrypto libcurl zlib
+TUI_PKGS  := ncursesw
+TEST_PKGS := cmocka
+
+OPT      ?= -O2
+SAN      ?=
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SAN) -MMD -MP -I.
+LDFLAGS  += $(SAN)
+
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+TUI_CFLAGS  = $(shell pkg-config --cflags $(TUI_PKGS) 2>/dev/null)
+TUI_LIBS    = $(shell pkg-config --libs $(TUI_PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+CORE_SRC  := $(wildcard core/*.c) $(wildcard watch/*.c)
+TUI_SRC   := $(wildcard tui/*.c)
+TEST_SRC  := $(wildcard tests/core/test_*.c tests/watch/test_*.c tests/cli/test_*.c)
+TESTLIB_SRC := $(wildcard tests/support/*.c)
+
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+TUI_OBJ   := $(TUI_SRC:%.c=$(BUILD)/%.o)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
+
+LIB := $(BUILD)/libintentus.a
+BIN := $(BUILD)/intentus
+
+.PHONY: all run test deps asan valgrind install uninstall clean layer-check bench check-tests
+
+all: $(LIB) $(BIN) intentus
+
+# A convenience link at the top so `./intentus` works after `make`.
+intentus: $(BIN)
+	@ln -sf $(BIN) intentus
+
+$(LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN): $(TUI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(TUI_OBJ) $(LIB) $(TUI_LIBS) $(PKG_LIBS)
+
+$(BUILD)/core/%.o $(BUILD)/watch/%.o: BASE_CFLAGS = $(PKG_CFLAGS)
+$(BUILD)/tui/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TUI_CFLAGS)
+$(BUILD)/tests/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TEST_CFLAGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BASE_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTLIB_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
+
+# core/ and watch/ never draw; core/ never reaches up into watch/ or tui/.
+layer-check:
+	@! grep -rnE '#include *[<"](n?curses|ncursesw/|tui/)' core watch || \
+	    { echo "layer violation: core/ or watch/ includes curses or tui/"; exit 1; }
+	@! grep -rnE '#include *"(watch|tui)/' core || \
+	    { echo "layer violation: core/ includes watch/ or tui/"; exit 1; }
+
+# Installs missing Debian packages when run as root, otherwise says exactly
+# what to run. `make run` and `make test` depend on it.
+DEPS_PKGS := libncurses-dev libcjson-dev libcmocka-dev libcurl4-openssl-dev \
+             libssl-dev zlib1g-dev tmux pkg-config python3
+deps:
+	@INTENTUS_DEPS="$(DEPS_PKGS)" sh tests/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BIN) $(ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory check-tests
+
+check-tests: layer-check $(LIB) $(BIN) $(TEST_BIN)
+	@INTENTUS_BIN="$(abspath $(BIN))" BUILD="$(BUILD)" VALGRIND="$(VALGRIND)" \
+	    sh tests/run.sh $(TEST_BIN)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 CC=$(CC) \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    check-tests
+
+VALGRIND_CMD := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+                --error-exitcode=99 --suppressions=$(abspath tests/valgrind.supp)
+valgrind: deps
+	@command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind"; exit 2; }
+	@$(MAKE) --no-print-directory BUILD=build/valgrind OPT=-O0 \
+	    VALGRIND="$(VALGRIND_CMD)" check-tests
+
+bench: deps all
+	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" 2>/dev/null || \
+	    echo "no benchmarks yet"
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/intentus
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/intentus
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libintentus.a
+	install -m 0644 core/*.h $(DESTDIR)$(PREFIX)/include/intentus/
+	install -m 0644 tui/intentus.1 $(DESTDIR)$(PREFIX)/share/man/man1/intentus.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/intentus $(DESTDIR)$(PREFIX)/lib/libintentus.a \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/intentus.1
+	rm -rf $(DESTDIR)$(PREFIX)/include/intentus
+
+clean:
+	rm -rf build intentus
+
+-include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d)

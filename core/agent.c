@@ -1,0 +1,317 @@
+#include "core/agent.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/model.h"
+
+static const struct agent_kind *const kinds[] = {
+    &agent_kind_builtin,
+};
+
+static const char *const common_keys[] = {
+    "name", "kind", "intents", "version", "nodeId", "nodePriority", "isRemote", NULL,
+};
+
+const struct agent_kind *
+agent_kind_find(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kinds[i]->name, name) == 0)
+            return kinds[i];
+    }
+    return NULL;
+}
+
+static bool
+in_list(const char *key, const char *const *list)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        if (strcmp(list[i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "name" or "name@version". A bare name handles every version of that
+ * intent (version "*"), which is what a config author means when they do not
+ * say; "name@1.0" restricts it as the reference's capabilities do. */
+static int
+parse_capability(const char *text, struct capability *cap)
+{
+    const char *at = strrchr(text, '@');
+    size_t n = at != NULL ? (size_t)(at - text) : strlen(text);
+
+    if (n == 0 || (at != NULL && at[1] == '\0'))
+        return -1;
+    cap->name = strndup(text, n);
+    if (at != NULL)
+        cap->version = strdup(at + 1);
+    else
+        cap->version = strdup("*");
+    return cap->name != NULL && cap->version != NULL ? 0 : -1;
+}
+
+static int
+parse_common(struct agent *a, const cJSON *entry, const char *path, struct intentus_err *err)
+{
+    const cJSON *v, *it;
+    size_t i = 0;
+
+    v = cJSON_GetObjectItemCaseSensitive(entry, "version");
+    if (v != NULL && !cJSON_IsString(v)) {
+        err_set(err, IERR_CONFIG, "%s.version: must be a string", path);
+        return -1;
+    }
+    a->version = strdup(v != NULL ? v->valuestring : "1.0");
+    v = cJSON_GetObjectItemCaseSensitive(entry, "nodeId");
+    if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsString(v)) {
+        err_set(err, IERR_CONFIG, "%s.nodeId: must be a string or null", path);
+        return -1;
+    }
+    if (cJSON_IsString(v))
+        a->node_id = strdup(v->valuestring);
+    v = cJSON_GetObjectItemCaseSensitive(entry, "nodePriority");
+    a->node_priority = 100;
+    if (v != NULL) {
+        long long p;
+        if (json_get_int64(entry, "nodePriority", &p) != 0 || p < -1000000000 || p > 1000000000) {
+            err_set(err, IERR_CONFIG, "%s.nodePriority: must be an integer", path);
+            return -1;
+        }
+        a->node_priority = (long)p;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(entry, "isRemote");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        err_set(err, IERR_CONFIG, "%s.isRemote: must be true or false", path);
+        return -1;
+    }
+    a->is_remote = cJSON_IsTrue(v);
+    v = cJSON_GetObjectItemCaseSensitive(entry, "intents");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        err_set(err, IERR_CONFIG,
+                "%s.intents: agent '%s' has no capabilities (need a non-empty array of "
+                "\"name\" or \"name@version\")",
+                path, a->name);
+        return -1;
+    }
+    a->caps = calloc((size_t)cJSON_GetArraySize(v), sizeof(*a->caps));
+    if (a->caps == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        if (!cJSON_IsString(it) || parse_capability(it->valuestring, &a->caps[i]) != 0) {
+            err_set(err, IERR_CONFIG, "%s.intents[%zu]: must be \"name\" or \"name@version\"",
+                    path, i);
+            a->n_caps = i + 1;
+            return -1;
+        }
+        i++;
+    }
+    a->n_caps = i;
+    return 0;
+}
+
+struct agent *
+agent_from_config(const cJSON *entry, const char *path, struct intentus_err *err)
+{
+    const char *name, *kind_name;
+    const cJSON *key;
+    struct agent *a;
+
+    if (!cJSON_IsObject(entry)) {
+        err_set(err, IERR_CONFIG, "%s: must be an object", path);
+        return NULL;
+    }
+    name = json_get_string(entry, "name");
+    if (name == NULL || name[0] == '\0') {
+        err_set(err, IERR_CONFIG, "%s.name: missing or empty", path);
+        return NULL;
+    }
+    kind_name = json_get_string(entry, "kind");
+    if (kind_name == NULL)
+        kind_name = "builtin";
+    a = calloc(1, sizeof(*a));
+    if (a == NULL || (a->name = strdup(name)) == NULL) {
+        free(a);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    a->kind = agent_kind_find(kind_name);
+    if (a->kind == NULL) {
+        err_set(err, IERR_CONFIG, "%s.kind: unknown agent kind '%s' (known: builtin)", path,
+                kind_name);
+        goto fail;
+    }
+    cJSON_ArrayForEach(key, entry)
+    {
+        if (!in_list(key->string, common_keys) && !in_list(key->string, a->kind->settings_keys)) {
+            err_set(err, IERR_CONFIG, "%s.%s: unknown key for a %s agent", path, key->string,
+                    a->kind->name);
+            goto fail;
+        }
+    }
+    if (parse_common(a, entry, path, err) != 0)
+        goto fail;
+    if (a->version == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto fail;
+    }
+    if (a->kind->init(a, entry, path, err) != 0)
+        goto fail;
+    return a;
+fail:
+    agent_free(a);
+    return NULL;
+}
+
+void
+agent_free(struct agent *a)
+{
+    if (a == NULL)
+        return;
+    if (a->kind != NULL && a->kind->free_state != NULL)
+        a->kind->free_state(a->state);
+    for (size_t i = 0; i < a->n_caps; i++) {
+        free(a->caps[i].name);
+        free(a->caps[i].version);
+    }
+    free(a->caps);
+    free(a->name);
+    free(a->version);
+    free(a->node_id);
+    free(a);
+}
+
+bool
+agent_handles(const struct agent *a, const char *intent, const char *version)
+{
+    for (size_t i = 0; i < a->n_caps; i++) {
+        const struct capability *c = &a->caps[i];
+        if ((strcmp(c->name, "*") == 0 || strcmp(c->name, intent) == 0) &&
+            (strcmp(c->version, "*") == 0 || strcmp(c->version, version) == 0))
+            return true;
+    }
+    return false;
+}
+
+int
+agent_is_remote(const struct agent *a)
+{
+    return a->node_id != NULL && a->node_id[0] != '\0';
+}
+
+cJSON *
+agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
+{
+    static const struct agent_ctx no_ctx = { 0, NULL };
+
+    cJSON *resp;
+
+    if (envelope_append_decision(env, a->name) != 0) {
+        err_set(err, IERR_NOMEM, "out of memory appending to decisionPath");
+        return NULL;
+    }
+    resp = a->kind->invoke(a, env, ctx != NULL ? ctx : &no_ctx, err);
+    if (resp == NULL)
+        return NULL;
+    if (response_fill_metadata(resp, a->name, envelope_trace_id(env)) != 0) {
+        cJSON_Delete(resp);
+        err_set(err, IERR_NOMEM, "out of memory filling response metadata");
+        return NULL;
+    }
+    return resp;
+}
+
+cJSON *
+agent_definition_json(const struct agent *a)
+{
+    cJSON *d = cJSON_CreateObject(), *caps, *o;
+
+    if (d == NULL)
+        return NULL;
+    cJSON_AddStringToObject(d, "name", a->name);
+    cJSON_AddStringToObject(d, "version", a->version);
+    if (a->node_id != NULL)
+        cJSON_AddStringToObject(d, "nodeId", a->node_id);
+    else
+        cJSON_AddNullToObject(d, "nodeId");
+    cJSON_AddNumberToObject(d, "nodePriority", (double)a->node_priority);
+    cJSON_AddBoolToObject(d, "isRemote", a->is_remote);
+    caps = cJSON_AddArrayToObject(d, "capabilities");
+    for (size_t i = 0; caps != NULL && i < a->n_caps; i++) {
+        cJSON *cap = cJSON_CreateObject(), *in;
+        if (cap == NULL)
+            break;
+        in = cJSON_AddObjectToObject(cap, "intent");
+        cJSON_AddStringToObject(in, "name", a->caps[i].name);
+        cJSON_AddStringToObject(in, "version", a->caps[i].version);
+        cJSON_AddObjectToObject(cap, "inputSchema");
+        cJSON_AddObjectToObject(cap, "outputSchema");
+        cJSON_AddItemToArray(caps, cap);
+    }
+    o = cJSON_AddObjectToObject(d, "endpoint");
+    cJSON_AddStringToObject(o, "type", "local");
+    cJSON_AddStringToObject(o, "address", "local");
+    cJSON_AddStringToObject(d, "kind", a->kind->name);
+    return d;
+}
+
+#define AGENT_CACHE_SLOTS 8
+
+struct agent_cache {
+    struct {
+        const char *kind; /* static kind name, compared by content */
+        void *value;
+        void (*free_fn)(void *);
+    } slot[AGENT_CACHE_SLOTS];
+};
+
+struct agent_cache *
+agent_cache_new(void)
+{
+    return calloc(1, sizeof(struct agent_cache));
+}
+
+void
+agent_cache_free(struct agent_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < AGENT_CACHE_SLOTS; i++) {
+        if (c->slot[i].kind != NULL && c->slot[i].free_fn != NULL)
+            c->slot[i].free_fn(c->slot[i].value);
+    }
+    free(c);
+}
+
+void *
+agent_cache_get(struct agent_cache *c, const char *kind)
+{
+    for (int i = 0; c != NULL && i < AGENT_CACHE_SLOTS; i++) {
+        if (c->slot[i].kind != NULL && strcmp(c->slot[i].kind, kind) == 0)
+            return c->slot[i].value;
+    }
+    return NULL;
+}
+
+int
+agent_cache_put(struct agent_cache *c, const char *kind, void *value, void (*free_fn)(void *))
+{
+    for (int i = 0; c != NULL && i < AGENT_CACHE_SLOTS; i++) {
+        if (c->slot[i].kind == NULL || strcmp(c->slot[i].kind, kind) == 0) {
+            if (c->slot[i].kind != NULL && c->slot[i].free_fn != NULL &&
+                c->slot[i].value != value)
+                c->slot[i].free_fn(c->slot[i].value);
+            c->slot[i].kind = kind;
+            c->slot[i].value = value;
+            c->slot[i].free_fn = free_fn;
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -1,0 +1,86 @@
+/* Agents: a definition (what the reference's AgentDefinition holds) plus a
+ * kind that does the work. Kinds are small vtables so a new one (exec, http)
+ * is one new file plus one row in the kind table. */
+#ifndef INTENTUS_CORE_AGENT_H
+#define INTENTUS_CORE_AGENT_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct capability {
+    char *name;    /* "*" matches any intent name */
+    char *version; /* "*" matches any version */
+};
+
+struct agent;
+
+/* Per-worker scratch that kinds may keep between calls (the http kind keeps
+ * its curl handle here, so one handle serves one worker). Owned by whoever
+ * runs the calls: a worker thread, or a synchronous caller. */
+struct agent_cache;
+struct agent_cache *agent_cache_new(void);
+void agent_cache_free(struct agent_cache *c);
+/* A slot per kind: kinds store one pointer and the destructor for it. */
+void *agent_cache_get(struct agent_cache *c, const char *kind);
+int agent_cache_put(struct agent_cache *c, const char *kind, void *value, void (*free_fn)(void *));
+
+/* What a call may use beyond the envelope. */
+struct agent_ctx {
+    int64_t deadline_us;       /* CLOCK_MONOTONIC microseconds; 0 means none */
+    struct agent_cache *cache; /* may be NULL: kinds then use per-call state */
+};
+
+struct agent_kind {
+    const char *name;                 /* "builtin" */
+    const char *const *settings_keys; /* keys this kind accepts in a config entry */
+    /* Build the kind's private state from the config entry. */
+    int (*init)(struct agent *a, const cJSON *entry, const char *path, struct intentus_err *err);
+    /* Handle one envelope: a response tree (success or error response), or
+     * NULL with err set when the call itself failed (the reference's
+     * "wrapper exception": the router records it as such). A kind must
+     * return by ctx->deadline_us (an AGENT_TIMEOUT error response). */
+    cJSON *(*invoke)(struct agent *a, cJSON *env, const struct agent_ctx *ctx,
+                     struct intentus_err *err);
+    void (*free_state)(void *state);
+};
+
+struct agent {
+    char *name;
+    char *version;
+    char *node_id;      /* NULL or "" means local */
+    long node_priority; /* lower is preferred */
+    bool is_remote;     /* display only; routing looks at node_id */
+    struct capability *caps;
+    size_t n_caps;
+    const struct agent_kind *kind;
+    void *state;
+};
+
+/* Parse one config entry ({"name", "kind", "intents", ...}) into an agent.
+ * path is the entry's JSON path for messages ("agents[2]"). Every key must be
+ * a common key or one of the kind's, so a typo is an error, never ignored. */
+struct agent *agent_from_config(const cJSON *entry, const char *path, struct intentus_err *err);
+void agent_free(struct agent *a);
+
+/* True when the agent declares a capability matching name@version. */
+bool agent_handles(const struct agent *a, const char *intent, const char *version);
+/* 1 when a's node is remote (non-empty node_id), else 0. */
+int agent_is_remote(const struct agent *a);
+
+/* The reference's BaseAgent.handle: append the agent to decisionPath, run
+ * the kind, fill the response metadata. NULL + err on a wrapper failure. */
+cJSON *agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx,
+                  struct intentus_err *err);
+
+/* The agent's definition as the reference serialises AgentDefinition. */
+cJSON *agent_definition_json(const struct agent *a);
+
+/* Kinds, for the config loader and `intentus agents`. */
+const struct agent_kind *agent_kind_find(const char *name);
+extern const struct agent_kind agent_kind_builtin;
+
+#endif

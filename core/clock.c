@@ -1,0 +1,123 @@
+#include "core/clock.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t
+clock_wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+clock_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+clock_format_iso(int64_t wall_us, char out[CLOCK_ISO_LEN])
+{
+    time_t secs = (time_t)(wall_us / 1000000);
+    long frac = (long)(wall_us % 1000000);
+    struct tm tm;
+    char tmp[96]; /* roomy: gcc cannot prove the fields stay two digits wide */
+
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    gmtime_r(&secs, &tm);
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00",
+             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec, frac);
+    snprintf(out, CLOCK_ISO_LEN, "%.32s", tmp);
+}
+
+void
+clock_now_iso(char out[CLOCK_ISO_LEN])
+{
+    clock_format_iso(clock_wall_us(), out);
+}
+
+static int
+digits(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int
+clock_parse_iso(const char *text, int64_t *wall_us)
+{
+    int year, mon, day, hour, min, sec, oh = 0, om = 0;
+    long frac = 0;
+    const char *p;
+    struct tm tm;
+    time_t t;
+
+    if (text == NULL || strlen(text) < 19)
+        return -1;
+    if (digits(text, 4, &year) || text[4] != '-' || digits(text + 5, 2, &mon) ||
+        text[7] != '-' || digits(text + 8, 2, &day) || (text[10] != 'T' && text[10] != ' ') ||
+        digits(text + 11, 2, &hour) || text[13] != ':' || digits(text + 14, 2, &min) ||
+        text[16] != ':' || digits(text + 17, 2, &sec))
+        return -1;
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+        return -1;
+    p = text + 19;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 6) {
+                frac = frac * 10 + (*p - '0');
+                n++;
+            }
+            p++;
+        }
+        if (n == 0)
+            return -1;
+        while (n++ < 6)
+            frac *= 10;
+    }
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+            return -1;
+        oh *= sign;
+        om *= sign;
+        p += 6;
+    } else if (*p != '\0') {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    t = timegm(&tm);
+    t -= (time_t)oh * 3600 + (time_t)om * 60;
+    *wall_us = (int64_t)t * 1000000 + frac;
+    return 0;
+}

@@ -1,0 +1,799 @@
+/* JSON parser and the two human-facing printers (pretty, compact) plus the
+ * small lookup helpers. Canonical text, SHA-256 and float formatting live in
+ * json_canon.c. The rules both files follow are described in json.h. */
+#include "core/json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 2^53: below this every integral double prints exactly as an integer. */
+#define EXACT_INT_LIMIT 9007199254740992.0
+
+struct parser {
+    const unsigned char *s;
+    size_t len;
+    size_t pos;
+    int depth;
+    int max_depth;
+    struct buf str; /* scratch space for the string being decoded */
+    struct intentus_err *err;
+};
+
+static void parse_fail(struct parser *p, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cJSON *parse_value(struct parser *p);
+
+/* strtod in the C locale: the TUI may call setlocale(), and a locale whose
+ * decimal point is ',' would make plain strtod stop at the '.'. glibc returns
+ * a static object for "C", so this allocates nothing. */
+static double
+c_strtod(const char *s)
+{
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    double d;
+
+    if (c == (locale_t)0)
+        return strtod(s, NULL);
+    d = strtod_l(s, NULL, c);
+    freelocale(c);
+    return d;
+}
+
+/* Error positions are computed only on failure, so the happy path does not
+ * pay for line counting. Columns count bytes, as the header promises. */
+static void
+parse_fail(struct parser *p, size_t at, const char *fmt, ...)
+{
+    char what[160];
+    size_t line = 1, col = 1, i;
+    va_list ap;
+
+    for (i = 0; i < at && i < p->len; i++) {
+        if (p->s[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    err_set(p->err, IERR_PARSE, "line %zu, column %zu: %s", line, col, what);
+}
+
+static void
+parse_nomem(struct parser *p)
+{
+    err_set(p->err, IERR_NOMEM, "out of memory while parsing JSON");
+}
+
+/* Describe the byte at pos for an "unexpected ..." message. */
+static void
+parse_unexpected(struct parser *p, const char *expected)
+{
+    unsigned char c;
+
+    if (p->pos >= p->len) {
+        parse_fail(p, p->pos, "unexpected end of input, expected %s", expected);
+        return;
+    }
+    c = p->s[p->pos];
+    if (c > 0x20 && c < 0x7f)
+        parse_fail(p, p->pos, "unexpected character '%c', expected %s", c, expected);
+    else
+        parse_fail(p, p->pos, "unexpected byte 0x%02x, expected %s", c, expected);
+}
+
+static void
+skip_ws(struct parser *p)
+{
+    while (p->pos < p->len) {
+        unsigned char c = p->s[p->pos];
+
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p->pos++;
+    }
+}
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int
+is_cont(unsigned char c)
+{
+    return c >= 0x80 && c <= 0xbf;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n, i;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0; /* overlong */
+    else if (c == 0xed)
+        hi = 0x9f; /* surrogates */
+    else if (c == 0xf0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xf4)
+        hi = 0x8f; /* above U+10FFFF */
+    if (avail < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++)
+        if (!is_cont(s[i]))
+            return 0;
+    return n;
+}
+
+/* Append a code point as UTF-8, with the two deliberate exceptions from
+ * json.h: U+0000 as C0 80 and surrogates as their 3-byte form. */
+static void
+put_code_point(struct buf *b, unsigned long cp)
+{
+    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
+    unsigned char u[4];
+    size_t n = cp == 0 ? 2 : cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4, i;
+
+    if (n == 1) {
+        buf_putc(b, (char)cp);
+        return;
+    }
+    for (i = n - 1; i > 0; i--) {
+        u[i] = (unsigned char)(0x80 | (cp & 0x3f));
+        cp >>= 6;
+    }
+    u[0] = (unsigned char)(lead[n] | cp);
+    buf_append(b, u, n);
+}
+
+/* Four hex digits at s[at..at+4), or -1. */
+static long
+hex4(const struct parser *p, size_t at)
+{
+    long v = 0;
+    size_t i;
+
+    if (at > p->len || p->len - at < 4)
+        return -1;
+    for (i = at; i < at + 4; i++) {
+        unsigned char c = p->s[i];
+
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* Decode the escape after a backslash at p->pos into p->str. */
+static int
+parse_escape(struct parser *p)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *simple;
+    size_t at = p->pos;
+    unsigned char c;
+    long cp, lo;
+
+    if (p->pos + 1 >= p->len) {
+        parse_fail(p, at, "unterminated escape sequence");
+        return -1;
+    }
+    c = p->s[p->pos + 1];
+    if (c != 'u') {
+        simple = c != '\0' ? strchr(from, c) : NULL;
+        if (simple == NULL) {
+            parse_fail(p, at, "invalid escape sequence");
+            return -1;
+        }
+        buf_putc(&p->str, to[simple - from]);
+        p->pos += 2;
+        return 0;
+    }
+    cp = hex4(p, p->pos + 2);
+    if (cp < 0) {
+        parse_fail(p, at, "invalid \\uXXXX escape");
+        return -1;
+    }
+    p->pos += 6;
+    /* A high surrogate directly followed by a low one is one astral
+     * character; anything else stays a lone surrogate, as in Python. */
+    if (cp >= 0xd800 && cp <= 0xdbff && p->len - p->pos >= 6 && p->s[p->pos] == '\\' &&
+        p->s[p->pos + 1] == 'u') {
+        lo = hex4(p, p->pos + 2);
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            p->pos += 6;
+        }
+    }
+    put_code_point(&p->str, (unsigned long)cp);
+    return 0;
+}
+
+/* Decode the string starting at the '"' at p->pos into p->str (NUL-terminated). */
+static int
+parse_string(struct parser *p)
+{
+    size_t start = p->pos, run;
+
+    buf_reset(&p->str);
+    /* Appending nothing still allocates and NUL-terminates, so "" works. */
+    if (buf_append(&p->str, "", 0) != 0) {
+        parse_nomem(p);
+        return -1;
+    }
+    p->pos++;
+    for (;;) {
+        unsigned char c;
+
+        if (p->pos >= p->len) {
+            parse_fail(p, start, "unterminated string");
+            return -1;
+        }
+        c = p->s[p->pos];
+        if (c == '"') {
+            p->pos++;
+            break;
+        }
+        if (c == '\\') {
+            if (parse_escape(p) != 0)
+                return -1;
+            continue;
+        }
+        if (c < 0x20) {
+            parse_fail(p, p->pos, "control character 0x%02x in string must be escaped", c);
+            return -1;
+        }
+        if (c < 0x80) {
+            /* Copy a whole run of plain ASCII at once. */
+            run = p->pos;
+            while (run < p->len && p->s[run] >= 0x20 && p->s[run] < 0x80 && p->s[run] != '"' &&
+                   p->s[run] != '\\')
+                run++;
+            buf_append(&p->str, p->s + p->pos, run - p->pos);
+            p->pos = run;
+            continue;
+        }
+        run = utf8_len(p->s + p->pos, p->len - p->pos);
+        if (run == 0) {
+            parse_fail(p, p->pos, "invalid UTF-8 byte 0x%02x in string", c);
+            return -1;
+        }
+        buf_append(&p->str, p->s + p->pos, run);
+        p->pos += run;
+    }
+    if (p->str.failed) {
+        parse_nomem(p);
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *
+parse_number(struct parser *p)
+{
+    size_t start = p->pos;
+    char *text;
+    cJSON *node;
+
+    if (p->s[p->pos] == '-')
+        p->pos++;
+    if (p->pos >= p->len || !is_digit(p->s[p->pos])) {
+        if (p->pos < p->len && p->s[p->pos] == 'I')
+            parse_fail(p, start, "Infinity is not valid JSON");
+        else
+            parse_fail(p, p->pos, "expected a digit after '-'");
+        return NULL;
+    }
+    if (p->s[p->pos] == '0') {
+        p->pos++;
+        if (p->pos < p->len && is_digit(p->s[p->pos])) {
+            parse_fail(p, start, "numbers cannot have leading zeros");
+            return NULL;
+        }
+    } else {
+        while (p->pos < p->len && is_digit(p->s[p->pos]))
+            p->pos++;
+    }
+    if (p->pos < p->len && p->s[p->pos] == '.') {
+        p->pos++;
+        if (p->pos >= p->len || !is_digit(p->s[p->pos])) {
+            parse_fail(p, p->pos, "expected a digit after '.'");
+            return NULL;
+        }
+        while (p->pos < p->len && is_digit(p->s[p->pos]))
+            p->pos++;
+    }
+    if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
+        p->pos++;
+        if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
+            p->pos++;
+        if (p->pos >= p->len || !is_digit(p->s[p->pos])) {
+            parse_fail(p, p->pos, "expected a digit in the exponent");
+            return NULL;
+        }
+        while (p->pos < p->len && is_digit(p->s[p->pos]))
+            p->pos++;
+    }
+    text = malloc(p->pos - start + 1);
+    if (text == NULL) {
+        parse_nomem(p);
+        return NULL;
+    }
+    memcpy(text, p->s + start, p->pos - start);
+    text[p->pos - start] = '\0';
+    /* cJSON_CreateNumber sets valueint the way cJSON does (saturating). */
+    node = cJSON_CreateNumber(c_strtod(text));
+    if (node == NULL) {
+        free(text);
+        parse_nomem(p);
+        return NULL;
+    }
+    node->valuestring = text;
+    return node;
+}
+
+static cJSON *
+parse_literal(struct parser *p)
+{
+    static const struct {
+        const char *word;
+        int type;
+    } lits[] = {{"true", cJSON_True}, {"false", cJSON_False}, {"null", cJSON_NULL}};
+    size_t i, n;
+    cJSON *node;
+
+    for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+        n = strlen(lits[i].word);
+        if (p->len - p->pos >= n && memcmp(p->s + p->pos, lits[i].word, n) == 0) {
+            node = lits[i].type == cJSON_True    ? cJSON_CreateTrue()
+                   : lits[i].type == cJSON_False ? cJSON_CreateFalse()
+                                                 : cJSON_CreateNull();
+            if (node == NULL)
+                parse_nomem(p);
+            p->pos += n;
+            return node;
+        }
+    }
+    if (p->s[p->pos] == 'N' || p->s[p->pos] == 'I')
+        parse_fail(p, p->pos, "NaN and Infinity are not valid JSON");
+    else
+        parse_unexpected(p, "a JSON value");
+    return NULL;
+}
+
+struct member {
+    cJSON *node;
+    size_t idx;
+};
+
+static int
+member_cmp(const void *a, const void *b)
+{
+    const struct member *x = a, *y = b;
+    int c = strcmp(x->node->string, y->node->string);
+
+    if (c != 0)
+        return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Python's dict semantics for repeated keys: the value of the last
+ * occurrence, at the position of the first. Sorting keeps this O(n log n)
+ * so a hostile object with many keys cannot make parsing quadratic. */
+static int
+dedupe_members(cJSON *obj, size_t count)
+{
+    struct member *m;
+    cJSON *child, *first, *last, tmp;
+    size_t i, g, h;
+
+    m = malloc(count * sizeof(*m));
+    if (m == NULL)
+        return -1;
+    for (i = 0, child = obj->child; child != NULL && i < count; child = child->next, i++) {
+        m[i].node = child;
+        m[i].idx = i;
+    }
+    qsort(m, count, sizeof(*m), member_cmp);
+    for (g = 0; g < count; g = h) {
+        for (h = g + 1; h < count && strcmp(m[g].node->string, m[h].node->string) == 0; h++)
+            ;
+        if (h - g < 2)
+            continue;
+        first = m[g].node;
+        last = m[h - 1].node;
+        /* Swap the values (not the links or keys) so the first node carries
+         * the last value; the old value then dies with the last node. */
+        tmp = *first;
+        first->type = last->type;
+        first->child = last->child;
+        first->valuestring = last->valuestring;
+        first->valueint = last->valueint;
+        first->valuedouble = last->valuedouble;
+        last->type = tmp.type;
+        last->child = tmp.child;
+        last->valuestring = tmp.valuestring;
+        last->valueint = tmp.valueint;
+        last->valuedouble = tmp.valuedouble;
+        for (i = g + 1; i < h; i++)
+            cJSON_Delete(cJSON_DetachItemViaPointer(obj, m[i].node));
+    }
+    free(m);
+    return 0;
+}
+
+/* Objects and arrays share one loop; keys are parsed only for objects. */
+static cJSON *
+parse_container(struct parser *p)
+{
+    int is_obj = p->s[p->pos] == '{';
+    char close = is_obj ? '}' : ']';
+    size_t count = 0;
+    cJSON *node, *item;
+    char *key = NULL;
+
+    if (++p->depth > p->max_depth) {
+        parse_fail(p, p->pos, "nesting deeper than %d levels", p->max_depth);
+        return NULL;
+    }
+    node = is_obj ? cJSON_CreateObject() : cJSON_CreateArray();
+    if (node == NULL) {
+        parse_nomem(p);
+        return NULL;
+    }
+    p->pos++;
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == close) {
+        p->pos++;
+        p->depth--;
+        return node;
+    }
+    for (;;) {
+        skip_ws(p);
+        if (is_obj) {
+            if (p->pos >= p->len || p->s[p->pos] != '"') {
+                parse_unexpected(p, "a string key");
+                goto fail;
+            }
+            if (parse_string(p) != 0)
+                goto fail;
+            key = strdup(p->str.data);
+            if (key == NULL) {
+                parse_nomem(p);
+                goto fail;
+            }
+            skip_ws(p);
+            if (p->pos >= p->len || p->s[p->pos] != ':') {
+                parse_unexpected(p, "':' after the key");
+                goto fail;
+            }
+            p->pos++;
+        }
+        item = parse_value(p);
+        if (item == NULL)
+            goto fail;
+        /* Link the node directly: cJSON_AddItemToObject would copy the key. */
+        item->string = key;
+        key = NULL;
+        cJSON_AddItemToArray(node, item);
+        count++;
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == ',') {
+            p->pos++;
+            skip_ws(p);
+            if (p->pos < p->len && p->s[p->pos] == close) {
+                parse_fail(p, p->pos, "trailing comma before '%c'", close);
+                goto fail;
+            }
+            continue;
+        }
+        if (p->pos < p->len && p->s[p->pos] == close) {
+            p->pos++;
+            break;
+        }
+        parse_unexpected(p, is_obj ? "',' or '}'" : "',' or ']'");
+        goto fail;
+    }
+    if (is_obj && count > 1 && dedupe_members(node, count) != 0) {
+        parse_nomem(p);
+        goto fail;
+    }
+    p->depth--;
+    return node;
+fail:
+    free(key);
+    cJSON_Delete(node);
+    return NULL;
+}
+
+static cJSON *
+parse_value(struct parser *p)
+{
+    cJSON *node;
+    unsigned char c;
+
+    skip_ws(p);
+    if (p->pos >= p->len) {
+        parse_unexpected(p, "a JSON value");
+        return NULL;
+    }
+    c = p->s[p->pos];
+    if (c == '{' || c == '[')
+        return parse_container(p);
+    if (c == '-' || is_digit(c))
+        return parse_number(p);
+    if (c != '"')
+        return parse_literal(p);
+    if (parse_string(p) != 0)
+        return NULL;
+    node = cJSON_CreateString(p->str.data);
+    if (node == NULL)
+        parse_nomem(p);
+    return node;
+}
+
+cJSON *
+json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err)
+{
+    struct parser p;
+    cJSON *v;
+
+    p.s = (const unsigned char *)text;
+    p.len = text == NULL ? 0 : len;
+    p.pos = 0;
+    p.depth = 0;
+    p.max_depth = max_depth > 0 ? max_depth : JSON_DEFAULT_MAX_DEPTH;
+    p.err = err;
+    buf_init(&p.str);
+    skip_ws(&p);
+    if (p.pos >= p.len) {
+        parse_fail(&p, p.pos, "empty input, expected a JSON value");
+        return NULL;
+    }
+    v = parse_value(&p);
+    if (v != NULL) {
+        skip_ws(&p);
+        if (p.pos < p.len) {
+            parse_fail(&p, p.pos, "unexpected data after the JSON value");
+            cJSON_Delete(v);
+            v = NULL;
+        }
+    }
+    buf_free(&p.str);
+    return v;
+}
+
+/* ---- printers ---- */
+
+/* Python json.dumps(ensure_ascii=False) string escaping, undoing the two
+ * storage conventions (C0 80 and lone surrogates) back into \u escapes. */
+static void
+print_string(struct buf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, run;
+    unsigned long cp;
+    unsigned char c;
+
+    buf_putc(b, '"');
+    while (s[i] != '\0') {
+        run = i;
+        while (s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' && s[run] != 0xc0 &&
+               s[run] != 0xed)
+            run++;
+        buf_append(b, s + i, run - i);
+        i = run;
+        c = s[i];
+        if (c == '\0')
+            break;
+        switch (c) {
+        case '"': buf_puts(b, "\\\""); break;
+        case '\\': buf_puts(b, "\\\\"); break;
+        case '\n': buf_puts(b, "\\n"); break;
+        case '\r': buf_puts(b, "\\r"); break;
+        case '\t': buf_puts(b, "\\t"); break;
+        case '\b': buf_puts(b, "\\b"); break;
+        case '\f': buf_puts(b, "\\f"); break;
+        default:
+            if (c == 0xc0 && s[i + 1] == 0x80) {
+                buf_puts(b, "\\u0000");
+                i += 2;
+                continue;
+            }
+            if (c == 0xed && s[i + 1] >= 0xa0 && s[i + 1] <= 0xbf && is_cont(s[i + 2])) {
+                cp = 0xd000 | ((unsigned long)(s[i + 1] & 0x3f) << 6) | (s[i + 2] & 0x3f);
+                buf_printf(b, "\\u%04lx", cp);
+                i += 3;
+                continue;
+            }
+            if (c < 0x20)
+                buf_printf(b, "\\u%04x", c);
+            else
+                buf_putc(b, (char)c);
+        }
+        i++;
+    }
+    buf_putc(b, '"');
+}
+
+static void
+print_number(struct buf *b, const cJSON *v)
+{
+    char tmp[40];
+    double d = v->valuedouble;
+
+    if (v->valuestring != NULL) {
+        buf_puts(b, v->valuestring);
+    } else if (d == 0) {
+        buf_putc(b, '0'); /* also -0.0: a code-made zero is an integer */
+    } else if (isfinite(d) && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
+        buf_printf(b, "%.0f", d);
+    } else {
+        json_format_double(d, tmp, sizeof(tmp));
+        buf_puts(b, tmp);
+    }
+}
+
+static void
+print_newline(struct buf *b, int pretty, int level)
+{
+    if (!pretty)
+        return;
+    buf_putc(b, '\n');
+    for (int i = 0; i < level; i++)
+        buf_append(b, "  ", 2);
+}
+
+/* Returns -1 only for a tree cJSON itself could not print (a node of no
+ * known type, a member without a key, a raw node without text). */
+static int
+print_value(const cJSON *v, struct buf *b, int pretty, int level)
+{
+    const cJSON *c;
+    int is_obj;
+
+    switch (v->type & 0xff) {
+    case cJSON_False: buf_puts(b, "false"); return 0;
+    case cJSON_True: buf_puts(b, "true"); return 0;
+    case cJSON_NULL: buf_puts(b, "null"); return 0;
+    case cJSON_Number: print_number(b, v); return 0;
+    case cJSON_String:
+        if (v->valuestring == NULL)
+            return -1;
+        print_string(b, v->valuestring);
+        return 0;
+    case cJSON_Raw:
+        if (v->valuestring == NULL)
+            return -1;
+        buf_puts(b, v->valuestring);
+        return 0;
+    case cJSON_Array:
+    case cJSON_Object:
+        break;
+    default:
+        return -1;
+    }
+    is_obj = (v->type & 0xff) == cJSON_Object;
+    buf_putc(b, is_obj ? '{' : '[');
+    for (c = v->child; c != NULL; c = c->next) {
+        print_newline(b, pretty, level + 1);
+        if (is_obj) {
+            if (c->string == NULL)
+                return -1;
+            print_string(b, c->string);
+            buf_puts(b, pretty ? ": " : ":");
+        }
+        if (print_value(c, b, pretty, level + 1) != 0)
+            return -1;
+        if (c->next != NULL)
+            buf_putc(b, ',');
+    }
+    if (v->child != NULL)
+        print_newline(b, pretty, level);
+    buf_putc(b, is_obj ? '}' : ']');
+    return 0;
+}
+
+static int
+print_top(const cJSON *v, struct buf *out, int pretty)
+{
+    size_t start = out->len;
+
+    if (v == NULL || print_value(v, out, pretty, 0) != 0 || out->failed) {
+        if (!out->failed && out->data != NULL) {
+            out->len = start;
+            out->data[start] = '\0';
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int
+json_print_pretty(const cJSON *v, struct buf *out)
+{
+    return print_top(v, out, 1);
+}
+
+int
+json_print_compact(const cJSON *v, struct buf *out)
+{
+    return print_top(v, out, 0);
+}
+
+/* ---- lookups ---- */
+
+const char *
+json_get_string(const cJSON *obj, const char *key)
+{
+    const cJSON *v;
+
+    if (!cJSON_IsObject(obj) || key == NULL)
+        return NULL;
+    v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int
+json_get_int64(const cJSON *obj, const char *key, long long *out)
+{
+    const cJSON *v;
+    const char *t;
+    char *end;
+    long long n;
+    double d;
+
+    if (!cJSON_IsObject(obj) || key == NULL)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v))
+        return -1;
+    if (v->valuestring != NULL) {
+        /* Parsed: only integer text counts ("1.0" and "1e2" are floats). */
+        t = v->valuestring;
+        if (t[strspn(t, "-0123456789")] != '\0')
+            return -1;
+        errno = 0;
+        n = strtoll(t, &end, 10);
+        if (errno != 0 || end == t || *end != '\0')
+            return -1;
+    } else {
+        d = v->valuedouble;
+        if (!isfinite(d) || d != floor(d) || d < -9223372036854775808.0 ||
+            d >= 9223372036854775808.0)
+            return -1;
+        n = (long long)d;
+    }
+    if (out != NULL)
+        *out = n;
+    return 0;
+}

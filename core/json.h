@@ -1,0 +1,71 @@
+/* JSON text <-> cJSON trees without losing what the reference's records carry.
+ *
+ * cJSON's own parser turns every number into a double (big integers lose
+ * digits, 1.50 and 1.5 become indistinguishable) and stops strings at U+0000.
+ * Records written by the Python reference contain all of these, and the
+ * envelope hash must be byte-identical to Python's, so intentus parses and
+ * prints JSON itself and uses cJSON only as the tree:
+ *
+ *  - number nodes keep their exact source text in ->valuestring (valuedouble
+ *    and valueint are set as cJSON would); numbers created in code with
+ *    cJSON_CreateNumber have no text and print from the double;
+ *  - strings are stored as UTF-8, except U+0000, which is stored as the
+ *    two-byte sequence C0 80 ("modified UTF-8"), and lone UTF-16 surrogates
+ *    (\ud800-\udfff without a partner), stored as their 3-byte generalised
+ *    UTF-8 form (ED A0 80 - ED BF BF, "WTF-8"); the printers turn both back
+ *    into \u escapes, so text round-trips exactly;
+ *  - duplicate keys: the last value wins, at the position of the first key
+ *    (what Python's dict does);
+ *  - NaN, Infinity and other non-JSON literals are rejected.
+ */
+#ifndef INTENTUS_CORE_JSON_H
+#define INTENTUS_CORE_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#define JSON_DEFAULT_MAX_DEPTH 256
+
+/* Parse exactly one JSON value (surrounding whitespace allowed) from text[0..len).
+ * max_depth <= 0 means JSON_DEFAULT_MAX_DEPTH. On error returns NULL and sets
+ * err (IERR_PARSE) to "line L, column C: what is wrong". Invalid UTF-8 in the
+ * input is an error. */
+cJSON *json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err);
+
+/* Python json.dumps(v, ensure_ascii=False, indent=2): 2-space indent, ", "
+ * never used (items end with "," + newline), ": " after keys, empty
+ * containers as [] / {}, raw UTF-8, no trailing newline. Key order as in the
+ * tree. Returns 0, or -1 on allocation failure. */
+int json_print_pretty(const cJSON *v, struct buf *out);
+
+/* One line: separators "," and ":" with no spaces, raw UTF-8 (for JSONL,
+ * agent stdin, HTTP bodies). */
+int json_print_compact(const cJSON *v, struct buf *out);
+
+/* Canonical text exactly as Python json.dumps(v, sort_keys=True,
+ * separators=(",",":"), ensure_ascii=True): keys sorted by code point at every
+ * depth, non-ASCII and controls escaped as lowercase \uXXXX (surrogate pairs
+ * above U+FFFF), integers as their exact text ("-0" -> "0"), floats as Python
+ * repr. Fails (IERR_INVALID) on a number that is not finite. */
+int json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err);
+
+/* Lowercase hex SHA-256 of json_canonical(v) into hex[65]. */
+int json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err);
+
+/* Lowercase hex SHA-256 of arbitrary bytes into hex[65]. */
+void json_sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* Python repr() of a double: the shortest digits that round-trip, fixed
+ * notation for exponents -4 < p <= 16 ("1.0", "0.0001", "1e+16", "1.5e-07",
+ * "-0.0"). Writes "NaN"/"Infinity"/"-Infinity" for non-finite values.
+ * Returns the length written (buffer of 32 bytes is always enough). */
+int json_format_double(double d, char *out, size_t size);
+
+/* Convenience lookups that tolerate NULL and wrong types. */
+const char *json_get_string(const cJSON *obj, const char *key);  /* NULL if absent/not string */
+int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */
+
+#endif

@@ -1,0 +1,439 @@
+/* Canonical JSON (Python json.dumps(sort_keys=True, separators=(",",":"),
+ * ensure_ascii=True) of what json.loads would have produced), its SHA-256,
+ * and Python's repr() of doubles. Every hash intentus shares with the
+ * reference goes through here, so the output must match Python byte for
+ * byte; see json.h and the model file (section 3.2) for the rules. */
+#include "core/json.h"
+
+#include <locale.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 2^53: below this every integral double prints exactly as an integer. */
+#define EXACT_INT_LIMIT 9007199254740992.0
+
+static int canon_value(const cJSON *v, struct buf *out, struct intentus_err *err);
+
+/* strtod in the C locale (see json.c: a ',' decimal point must not leak in). */
+static double
+c_strtod(const char *s)
+{
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    double d;
+
+    if (c == (locale_t)0)
+        return strtod(s, NULL);
+    d = strtod_l(s, NULL, c);
+    freelocale(c);
+    return d;
+}
+
+/* Shortest decimal digits that read back as a (finite, >= 0): value =
+ * 0.digits x 10^(*point), the digits Python's repr() uses. glibc's "%.*e"
+ * is correctly rounded, so for each length the nearest candidate is tried
+ * first. Just above a power of two the interval of numbers that round to a
+ * is lopsided (half as wide below), and there the nearest n-digit string
+ * can miss while its upper or lower neighbour still hits; repr takes that
+ * neighbour, so we must too (e.g. 7.120236347223045e-307). Candidates are
+ * rebuilt as "<integer>e<exp>", which keeps the check independent of the
+ * locale's radix character. */
+static int
+shortest_digits(double a, char digits[24], int *point)
+{
+    static const int deltas[] = {0, 1, -1};
+    char tmp[48], back[48];
+    const char *q;
+    unsigned long long m = 0, mm = 0;
+    int prec, n = 0, e = 0, k, found = 0;
+
+    for (prec = 1; prec <= 17 && !found; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, a);
+        m = 0;
+        n = 0;
+        for (q = tmp; *q != '\0' && *q != 'e'; q++) {
+            if (*q >= '0' && *q <= '9') {
+                m = m * 10 + (unsigned long long)(*q - '0');
+                n++;
+            }
+        }
+        e = (*q == 'e' ? atoi(q + 1) : 0) - (n - 1);
+        for (k = 0; k < 3 && !found; k++) {
+            if (deltas[k] < 0 && m == 0)
+                continue;
+            mm = m + (unsigned long long)(long long)deltas[k];
+            snprintf(back, sizeof(back), "%llue%d", mm, e);
+            found = c_strtod(back) == a;
+        }
+    }
+    if (!found)
+        mm = m; /* unreachable: 17 significant digits always round-trip */
+    n = snprintf(digits, 24, "%llu", mm);
+    while (n > 1 && digits[n - 1] == '0') {
+        digits[--n] = '\0';
+        e++;
+    }
+    *point = e + n;
+    return n;
+}
+
+int
+json_format_double(double d, char *out, size_t size)
+{
+    char digits[24], res[48];
+    char *w = res;
+    int n, p, i, e;
+
+    if (isnan(d))
+        return snprintf(out, size, "NaN");
+    if (isinf(d))
+        return snprintf(out, size, "%s", d < 0 ? "-Infinity" : "Infinity");
+    n = shortest_digits(fabs(d), digits, &p);
+    if (signbit(d))
+        *w++ = '-';
+    if (p > -4 && p <= 16) {
+        /* Fixed notation, always with a fractional part ("1.0"). */
+        if (p <= 0) {
+            *w++ = '0';
+            *w++ = '.';
+            for (i = 0; i < -p; i++)
+                *w++ = '0';
+            for (i = 0; i < n; i++)
+                *w++ = digits[i];
+        } else {
+            for (i = 0; i < n || i < p; i++) {
+                if (i == p)
+                    *w++ = '.';
+                *w++ = i < n ? digits[i] : '0';
+            }
+            if (p >= n) {
+                *w++ = '.';
+                *w++ = '0';
+            }
+        }
+        *w = '\0';
+    } else {
+        *w++ = digits[0];
+        if (n > 1) {
+            *w++ = '.';
+            for (i = 1; i < n; i++)
+                *w++ = digits[i];
+        }
+        e = p - 1;
+        snprintf(w, sizeof(res) - (size_t)(w - res), "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    }
+    return snprintf(out, size, "%s", res);
+}
+
+static int
+is_cont(unsigned char c)
+{
+    return c >= 0x80 && c <= 0xbf;
+}
+
+/* Decode one code point of a stored string (NUL-terminated), honouring the
+ * storage conventions of json.h: C0 80 is U+0000 and ED A0..BF xx is a lone
+ * surrogate. Bytes that are not UTF-8 at all can only come from trees built
+ * in code; they decode as U+FFFD (what Python's errors="replace" gives), so
+ * hashing never fails on them. Returns the number of bytes consumed. */
+static size_t
+decode_cp(const unsigned char *s, unsigned long *cp)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xbf;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c == 0xc0 && s[1] == 0x80) {
+        *cp = 0;
+        return 2;
+    }
+    if (c >= 0xc2 && c <= 0xdf && is_cont(s[1])) {
+        *cp = ((unsigned long)(c & 0x1f) << 6) | (s[1] & 0x3f);
+        return 2;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        if (c == 0xe0)
+            lo = 0xa0;
+        if (s[1] >= lo && s[1] <= hi && is_cont(s[2])) {
+            *cp = ((unsigned long)(c & 0x0f) << 12) | ((unsigned long)(s[1] & 0x3f) << 6) |
+                  (s[2] & 0x3f);
+            return 3;
+        }
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+        if (s[1] >= lo && s[1] <= hi && is_cont(s[2]) && is_cont(s[3])) {
+            *cp = ((unsigned long)(c & 0x07) << 18) | ((unsigned long)(s[1] & 0x3f) << 12) |
+                  ((unsigned long)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+            return 4;
+        }
+    }
+    *cp = 0xfffd;
+    return 1;
+}
+
+/* Python compares str by code point. Plain byte order would agree for
+ * valid UTF-8 but not for C0 80 (U+0000), hence the decoding. */
+static int
+key_cmp(const char *a, const char *b)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    unsigned long cx, cy;
+
+    while (*x != '\0' && *y != '\0') {
+        x += decode_cp(x, &cx);
+        y += decode_cp(y, &cy);
+        if (cx != cy)
+            return cx < cy ? -1 : 1;
+    }
+    return (*x != '\0') - (*y != '\0');
+}
+
+static void
+canon_string(struct buf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned long cp, hi;
+    size_t run;
+
+    buf_putc(b, '"');
+    while (*s != '\0') {
+        for (run = 0; s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\'; run++)
+            ;
+        buf_append(b, s, run);
+        s += run;
+        if (*s == '\0')
+            break;
+        s += decode_cp(s, &cp);
+        switch (cp) {
+        case '"': buf_puts(b, "\\\""); break;
+        case '\\': buf_puts(b, "\\\\"); break;
+        case '\n': buf_puts(b, "\\n"); break;
+        case '\r': buf_puts(b, "\\r"); break;
+        case '\t': buf_puts(b, "\\t"); break;
+        case '\b': buf_puts(b, "\\b"); break;
+        case '\f': buf_puts(b, "\\f"); break;
+        default:
+            if (cp < 0x10000) {
+                buf_printf(b, "\\u%04lx", cp);
+            } else {
+                hi = 0xd800 + ((cp - 0x10000) >> 10);
+                buf_printf(b, "\\u%04lx\\u%04lx", hi, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+            }
+        }
+    }
+    buf_putc(b, '"');
+}
+
+static int
+canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
+{
+    const char *t = v->valuestring;
+    char tmp[40];
+    double d;
+
+    if (t != NULL && strpbrk(t, ".eE") == NULL) {
+        /* Integer text: Python keeps arbitrary precision, so do we. */
+        buf_puts(out, strcmp(t, "-0") == 0 ? "0" : t);
+        return 0;
+    }
+    d = t != NULL ? c_strtod(t) : v->valuedouble;
+    if (!isfinite(d)) {
+        err_set(err, IERR_INVALID, "number out of range: %.40s", t != NULL ? t : "non-finite");
+        return -1;
+    }
+    if (t == NULL && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
+        buf_printf(out, "%.0f", d == 0 ? 0.0 : d);
+        return 0;
+    }
+    json_format_double(d, tmp, sizeof(tmp));
+    buf_puts(out, tmp);
+    return 0;
+}
+
+struct member {
+    const cJSON *node;
+    size_t idx;
+};
+
+static int
+member_cmp(const void *a, const void *b)
+{
+    const struct member *x = a, *y = b;
+    int c = key_cmp(x->node->string, y->node->string);
+
+    if (c != 0)
+        return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int
+canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
+{
+    struct member *m;
+    const cJSON *c;
+    size_t n = 0, i;
+    int rc = 0, first = 1;
+
+    for (c = v->child; c != NULL; c = c->next) {
+        if (c->string == NULL) {
+            err_set(err, IERR_INVALID, "object member without a key");
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) {
+        buf_puts(out, "{}");
+        return 0;
+    }
+    m = malloc(n * sizeof(*m));
+    if (m == NULL) {
+        err_set(err, IERR_NOMEM, "out of memory");
+        return -1;
+    }
+    for (i = 0, c = v->child; c != NULL; c = c->next, i++) {
+        m[i].node = c;
+        m[i].idx = i;
+    }
+    qsort(m, n, sizeof(*m), member_cmp);
+    buf_putc(out, '{');
+    for (i = 0; i < n && rc == 0; i++) {
+        /* A repeated key (only possible in trees built in code) keeps its
+         * last value, as a Python dict would. */
+        if (i + 1 < n && key_cmp(m[i].node->string, m[i + 1].node->string) == 0)
+            continue;
+        if (!first)
+            buf_putc(out, ',');
+        first = 0;
+        canon_string(out, m[i].node->string);
+        buf_putc(out, ':');
+        rc = canon_value(m[i].node, out, err);
+    }
+    buf_putc(out, '}');
+    free(m);
+    return rc;
+}
+
+static int
+canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
+{
+    const cJSON *c;
+    cJSON *raw;
+    int rc;
+
+    switch (v->type & 0xff) {
+    case cJSON_False: buf_puts(out, "false"); return 0;
+    case cJSON_True: buf_puts(out, "true"); return 0;
+    case cJSON_NULL: buf_puts(out, "null"); return 0;
+    case cJSON_Number: return canon_number(v, out, err);
+    case cJSON_String:
+        if (v->valuestring == NULL)
+            break;
+        canon_string(out, v->valuestring);
+        return 0;
+    case cJSON_Raw:
+        /* Spliced pre-serialised text is parsed so it canonicalises too. */
+        if (v->valuestring == NULL)
+            break;
+        raw = json_parse(v->valuestring, strlen(v->valuestring), 0, err);
+        if (raw == NULL) {
+            err_prefix(err, "raw JSON node");
+            return -1;
+        }
+        rc = canon_value(raw, out, err);
+        cJSON_Delete(raw);
+        return rc;
+    case cJSON_Array:
+        buf_putc(out, '[');
+        for (c = v->child; c != NULL; c = c->next) {
+            if (canon_value(c, out, err) != 0)
+                return -1;
+            if (c->next != NULL)
+                buf_putc(out, ',');
+        }
+        buf_putc(out, ']');
+        return 0;
+    case cJSON_Object:
+        return canon_object(v, out, err);
+    default:
+        break;
+    }
+    err_set(err, IERR_INVALID, "JSON node of unknown type or without a value");
+    return -1;
+}
+
+int
+json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err)
+{
+    size_t start = out->len;
+    int rc;
+
+    if (v == NULL) {
+        err_set(err, IERR_INVALID, "no JSON value to canonicalise");
+        return -1;
+    }
+    rc = canon_value(v, out, err);
+    if (out->failed) {
+        err_set(err, IERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (rc != 0) {
+        /* Leave the buffer as it was so a caller cannot hash half a text. */
+        out->len = start;
+        if (out->data != NULL)
+            out->data[start] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static int
+sha256_hex(const void *data, size_t len, char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+
+    hex[0] = '\0';
+    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        return -1;
+    for (i = 0; i < n; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+    hex[64] = '\0';
+    return 0;
+}
+
+void
+json_sha256_hex(const void *data, size_t len, char hex[65])
+{
+    /* On a (practically impossible) libcrypto failure hex is "", which
+     * compares unequal to every real digest. */
+    sha256_hex(data, len, hex);
+}
+
+int
+json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err)
+{
+    struct buf b = BUF_INIT;
+    int rc;
+
+    hex[0] = '\0';
+    if (json_canonical(v, &b, err) != 0) {
+        buf_free(&b);
+        return -1;
+    }
+    rc = sha256_hex(b.data != NULL ? b.data : "", b.len, hex);
+    buf_free(&b);
+    if (rc != 0)
+        err_set(err, IERR_INVALID, "SHA-256 computation failed");
+    return rc;
+}

@@ -1,0 +1,333 @@
+#include "core/rec_store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/record.h"
+#include "core/uuid.h"
+
+struct rec_store {
+    char *dir;
+    int dirfd;
+    bool fsync;
+};
+
+/* mkdir -p with mode 0700 for every level we create. */
+static int
+make_dirs(const char *path, struct intentus_err *err)
+{
+    char *p = strdup(path);
+
+    if (p == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            err_set(err, IERR_IO, "cannot create directory %s: %s", p, strerror(errno));
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+        err_set(err, IERR_IO, "cannot create directory %s: %s", p, strerror(errno));
+        free(p);
+        return -1;
+    }
+    free(p);
+    return 0;
+}
+
+struct rec_store *
+rec_store_open(const char *dir, const struct rec_store_opts *opts, struct intentus_err *err)
+{
+    struct rec_store *rs;
+    int fd;
+
+    if (dir == NULL || dir[0] == '\0') {
+        err_set(err, IERR_INVALID, "record directory: empty path");
+        return NULL;
+    }
+    if (opts != NULL && opts->create && make_dirs(dir, err) != 0)
+        return NULL;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "cannot open record directory %s: %s",
+                dir, strerror(errno));
+        return NULL;
+    }
+    rs = calloc(1, sizeof(*rs));
+    if (rs == NULL || (rs->dir = strdup(dir)) == NULL) {
+        free(rs);
+        close(fd);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    rs->dirfd = fd;
+    rs->fsync = opts != NULL && opts->fsync;
+    return rs;
+}
+
+void
+rec_store_close(struct rec_store *rs)
+{
+    if (rs == NULL)
+        return;
+    close(rs->dirfd);
+    free(rs->dir);
+    free(rs);
+}
+
+const char *
+rec_store_dir(const struct rec_store *rs)
+{
+    return rs->dir;
+}
+
+bool
+rec_store_id_is_valid(const char *id)
+{
+    size_t n;
+
+    if (id == NULL || id[0] == '\0' || id[0] == '.')
+        return false;
+    n = strlen(id);
+    if (n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int
+rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err)
+{
+    const char *id = record_id(record);
+    char name[160], tmp[200], rnd[UUID_STR_LEN];
+    struct buf text = BUF_INIT;
+    int fd = -1, rc = -1;
+
+    if (!rec_store_id_is_valid(id)) {
+        err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
+        return -1;
+    }
+    if (json_print_pretty(record, &text) != 0) {
+        err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
+        goto out;
+    }
+    snprintf(name, sizeof(name), "%s.json", id);
+    uuid_v4(rnd);
+    /* Hidden (leading dot) so listers and watchers skip it until the rename. */
+    snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
+    fd = openat(rs->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err_set(err, IERR_IO, "cannot create %s/%s: %s", rs->dir, tmp, strerror(errno));
+        goto out;
+    }
+    if (write_all(fd, text.data, text.len) != 0 || (rs->fsync && fsync(fd) != 0)) {
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
+        goto unlink_tmp;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
+        goto unlink_tmp;
+    }
+    fd = -1;
+    if (renameat(rs->dirfd, tmp, rs->dirfd, name) != 0) {
+        err_set(err, IERR_IO, "cannot rename %s into place in %s: %s", name, rs->dir,
+                strerror(errno));
+        goto unlink_tmp;
+    }
+    if (rs->fsync && fsync(rs->dirfd) != 0) {
+        err_set(err, IERR_IO, "cannot fsync directory %s: %s", rs->dir, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+    goto out;
+unlink_tmp:
+    unlinkat(rs->dirfd, tmp, 0);
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_free(&text);
+    return rc;
+}
+
+char *
+rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err)
+{
+    char name[160];
+    struct stat st;
+    char *data = NULL;
+    size_t got = 0;
+    int fd;
+
+    if (!rec_store_id_is_valid(id)) {
+        err_set(err, IERR_INVALID,
+                "'%s' is not a valid execution id (letters, digits, '-', '_', '.'; no paths)",
+                id ? id : "");
+        return NULL;
+    }
+    snprintf(name, sizeof(name), "%s.json", id);
+    fd = openat(rs->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            err_set(err, IERR_NOT_FOUND, "no record %s in %s", id, rs->dir);
+        else if (errno == ELOOP)
+            err_set(err, IERR_IO, "%s/%s is a symlink; not followed", rs->dir, name);
+        else
+            err_set(err, IERR_IO, "cannot open %s/%s: %s", rs->dir, name, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err_set(err, IERR_IO, "%s/%s is not a regular file", rs->dir, name);
+        goto fail;
+    }
+    if ((unsigned long long)st.st_size > REC_STORE_MAX_FILE) {
+        err_set(err, IERR_LIMIT, "%s/%s is %lld bytes, over the %u byte limit", rs->dir, name,
+                (long long)st.st_size, REC_STORE_MAX_FILE);
+        goto fail;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (data == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto fail;
+    }
+    /* The size may change under a writer that writes in place; read what is
+     * there now, up to the size seen. */
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err_set(err, IERR_IO, "cannot read %s/%s: %s", rs->dir, name, strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    data[got] = '\0';
+    *len = got;
+    return data;
+fail:
+    free(data);
+    close(fd);
+    return NULL;
+}
+
+cJSON *
+rec_store_load(struct rec_store *rs, const char *id, struct intentus_err *err)
+{
+    size_t len;
+    char *text = rec_store_read(rs, id, &len, err);
+    cJSON *rec;
+
+    if (text == NULL)
+        return NULL;
+    rec = record_parse(text, len, err);
+    free(text);
+    if (rec == NULL)
+        err_prefix(err, "%s/%s.json", rs->dir, id);
+    return rec;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+rec_store_list(struct rec_store *rs, struct rec_ids *out, struct intentus_err *err)
+{
+    int fd = dup(rs->dirfd);
+    struct dirent *de;
+    size_t cap = 0;
+    DIR *d;
+
+    out->ids = NULL;
+    out->n = 0;
+    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+        if (fd >= 0)
+            close(fd);
+        err_set(err, IERR_IO, "cannot list %s: %s", rs->dir, strerror(errno));
+        return -1;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        char *id;
+        if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
+            continue;
+        id = strndup(de->d_name, n - 5);
+        if (id == NULL || !rec_store_id_is_valid(id)) {
+            free(id);
+            continue;
+        }
+        if (out->n == cap) {
+            char **p;
+            cap = cap ? cap * 2 : 64;
+            p = realloc(out->ids, cap * sizeof(*p));
+            if (p == NULL) {
+                free(id);
+                closedir(d);
+                rec_store_ids_free(out);
+                err_set(err, IERR_NOMEM, NULL);
+                return -1;
+            }
+            out->ids = p;
+        }
+        out->ids[out->n++] = id;
+    }
+    closedir(d);
+    if (out->n > 0)
+        qsort(out->ids, out->n, sizeof(*out->ids), cmp_str);
+    return 0;
+}
+
+void
+rec_store_ids_free(struct rec_ids *ids)
+{
+    if (ids == NULL)
+        return;
+    for (size_t i = 0; i < ids->n; i++)
+        free(ids->ids[i]);
+    free(ids->ids);
+    ids->ids = NULL;
+    ids->n = 0;
+}

@@ -1,0 +1,54 @@
+/* The record store: one file per execution, <dir>/<executionId>.json.
+ *
+ * Writes go to a hidden temp file in the same directory and are renamed into
+ * place (optionally fsync'd, file then directory), so a reader never sees a
+ * half-written record. Files are 0600 in a 0700 directory, symlinks are not
+ * followed, and ids are checked before they become file names so nothing can
+ * leave the directory. Records the reference wrote in place load the same. */
+#ifndef INTENTUS_CORE_REC_STORE_H
+#define INTENTUS_CORE_REC_STORE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+#define REC_STORE_MAX_FILE (256u * 1024 * 1024) /* refuse to slurp anything larger */
+
+struct rec_store;
+
+struct rec_store_opts {
+    bool create; /* create the directory (0700, with parents) if missing */
+    bool fsync;  /* fsync file and directory on every save */
+};
+
+struct rec_store *rec_store_open(const char *dir, const struct rec_store_opts *opts,
+                                 struct intentus_err *err);
+void rec_store_close(struct rec_store *rs);
+const char *rec_store_dir(const struct rec_store *rs);
+
+/* True when id is safe as a file name: 1-128 characters from [A-Za-z0-9._-],
+ * not starting with '.'. UUIDs (ours v7, the reference's v4) always are. */
+bool rec_store_id_is_valid(const char *id);
+
+/* Save a record under its header.executionId; the text is the reference's
+ * pretty form, so the reference can read it. */
+int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err);
+
+/* Read the raw bytes of <id>.json (NUL-terminated, caller frees). */
+char *rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err);
+/* Read, parse and validate a record. */
+cJSON *rec_store_load(struct rec_store *rs, const char *id, struct intentus_err *err);
+
+/* Ids of every visible *.json file, sorted by name (for UUIDv7 ids, by
+ * time). Corrupt files are listed too; hidden files are not. The caller
+ * frees with rec_store_ids_free. */
+struct rec_ids {
+    char **ids;
+    size_t n;
+};
+int rec_store_list(struct rec_store *rs, struct rec_ids *out, struct intentus_err *err);
+void rec_store_ids_free(struct rec_ids *ids);
+
+#endif

@@ -1,0 +1,255 @@
+/* Record store: atomic writes, permissions, id validation, symlinks, and
+ * byte-for-byte stability of the reference's records through load + save. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/json.h"
+#include "core/model.h"
+#include "core/rec_store.h"
+#include "core/record.h"
+#include "tests/support/testutil.h"
+
+static cJSON *
+sample_record(void)
+{
+    struct intentus_err err = { 0 };
+    cJSON *env = envelope_new("demo.echo", NULL, NULL, &err);
+    struct recorder *rec = recorder_new(env, &err);
+    cJSON *copy;
+
+    assert_non_null(rec);
+    assert_int_equal(recorder_event(rec, "INTENT_RECEIVED", cJSON_CreateObject()), 0);
+    copy = cJSON_Duplicate(recorder_record(rec), 1);
+    recorder_free(rec);
+    cJSON_Delete(env);
+    return copy;
+}
+
+static void
+test_save_load_roundtrip(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), sub[600], path[700];
+    struct intentus_err err = { 0 };
+    struct rec_store_opts opts = { .create = true, .fsync = true };
+    struct rec_store *rs;
+    cJSON *rec = sample_record(), *back;
+    struct stat st;
+
+    snprintf(sub, sizeof(sub), "%s/a/b/records", dir);
+    rs = rec_store_open(sub, &opts, &err);
+    assert_non_null(rs);
+    assert_int_equal(rec_store_save(rs, rec, &err), 0);
+    back = rec_store_load(rs, record_id(rec), &err);
+    assert_non_null(back);
+    assert_true(cJSON_Compare(rec, back, 1));
+    assert_int_equal(record_verify_hash(back, &err), 0);
+    /* Permissions: 0600 file, 0700 directories we created. */
+    snprintf(path, sizeof(path), "%s/%s.json", sub, record_id(rec));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(sub, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    /* No temp file left behind, exactly one visible record. */
+    assert_int_equal(tu_count_files(sub, NULL), 1);
+    {
+        DIR *d = opendir(sub);
+        struct dirent *de;
+        int hidden = 0;
+        while ((de = readdir(d)) != NULL)
+            hidden += de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+        closedir(d);
+        assert_int_equal(hidden, 0);
+    }
+    cJSON_Delete(back);
+    cJSON_Delete(rec);
+    rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_ids_are_validated(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct intentus_err err = { 0 };
+    struct rec_store *rs = rec_store_open(dir, NULL, &err);
+    const char *bad[] = { "../x", "a/b", ".hidden", "", "x\n", "..", NULL };
+    size_t len;
+
+    assert_non_null(rs);
+    for (int i = 0; bad[i] != NULL; i++) {
+        assert_false(rec_store_id_is_valid(bad[i]));
+        assert_null(rec_store_read(rs, bad[i], &len, &err));
+        assert_int_equal(err.code, IERR_INVALID);
+    }
+    assert_true(rec_store_id_is_valid("03355680-d215-463b-9a23-ed08bfba7708"));
+    assert_null(rec_store_read(rs, "01234567-0000-7000-8000-000000000000", &len, &err));
+    assert_int_equal(err.code, IERR_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "no record"));
+    rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_symlinks_not_followed(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), target[600], link[700];
+    struct intentus_err err = { 0 };
+    struct rec_store *rs;
+    cJSON *rec = sample_record();
+    size_t len;
+
+    snprintf(target, sizeof(target), "%s/elsewhere.txt", dir);
+    assert_int_equal(tu_write_file(target, "{}", 2, 0600), 0);
+    snprintf(link, sizeof(link), "%s/abc.json", dir);
+    assert_int_equal(symlink(target, link), 0);
+    rs = rec_store_open(dir, NULL, &err);
+    assert_null(rec_store_read(rs, "abc", &len, &err));
+    assert_non_null(strstr(err.msg, "symlink"));
+    /* Saving over a symlinked name replaces the link, never writes through it. */
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItem(rec, "header"), "executionId",
+                                           cJSON_CreateString("abc"));
+    assert_int_equal(rec_store_save(rs, rec, &err), 0);
+    {
+        char *t = tu_read_file(target, &len);
+        assert_string_equal(t, "{}");
+        free(t);
+    }
+    cJSON_Delete(rec);
+    rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_list_skips_hidden_and_sorts(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), p[700];
+    struct intentus_err err = { 0 };
+    struct rec_store *rs;
+    struct rec_ids ids = { 0 };
+    const char *names[] = { "b.json", "a.json", ".tmp.json", "notes.txt", "c.json" };
+
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+        assert_int_equal(tu_write_file(p, "x", 1, 0600), 0);
+    }
+    rs = rec_store_open(dir, NULL, &err);
+    assert_int_equal(rec_store_list(rs, &ids, &err), 0);
+    assert_int_equal(ids.n, 3);
+    assert_string_equal(ids.ids[0], "a");
+    assert_string_equal(ids.ids[1], "b");
+    assert_string_equal(ids.ids[2], "c");
+    /* A corrupt file is listed but loading it names the file and the problem. */
+    assert_null(rec_store_load(rs, "a", &err));
+    assert_non_null(strstr(err.msg, "a.json"));
+    assert_non_null(strstr(err.msg, "line 1"));
+    rec_store_ids_free(&ids);
+    rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_missing_directory_is_an_error(void **state)
+{
+    (void)state;
+    struct intentus_err err = { 0 };
+
+    assert_null(rec_store_open("/nonexistent/intentus/records", NULL, &err));
+    assert_int_equal(err.code, IERR_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "/nonexistent/intentus/records"));
+}
+
+/* Every reference record, loaded and saved by intentus, is the same bytes:
+ * unknown keys, key order, number text and Unicode all survive. */
+static void
+test_reference_records_resave_identically(void **state)
+{
+    (void)state;
+    char src[512], *dir = tu_mkdtemp();
+    struct intentus_err err = { 0 };
+    struct rec_store *in, *out;
+    struct rec_ids ids = { 0 };
+
+    snprintf(src, sizeof(src), "%s/reference-records", tu_data_dir());
+    in = rec_store_open(src, NULL, &err);
+    assert_non_null(in);
+    out = rec_store_open(dir, NULL, &err);
+    assert_non_null(out);
+    assert_int_equal(rec_store_list(in, &ids, &err), 0);
+    assert_true(ids.n >= 30);
+    for (size_t i = 0; i < ids.n; i++) {
+        size_t a_len, b_len;
+        char *a = rec_store_read(in, ids.ids[i], &a_len, &err);
+        cJSON *rec = rec_store_load(in, ids.ids[i], &err);
+        char *b;
+        assert_non_null(rec);
+        assert_int_equal(rec_store_save(out, rec, &err), 0);
+        b = rec_store_read(out, ids.ids[i], &b_len, &err);
+        assert_non_null(b);
+        if (a_len != b_len || memcmp(a, b, a_len) != 0)
+            fail_msg("record %s changed on re-save", ids.ids[i]);
+        free(a);
+        free(b);
+        cJSON_Delete(rec);
+    }
+    rec_store_ids_free(&ids);
+    rec_store_close(in);
+    rec_store_close(out);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_truncated_records_fail_to_load(void **state)
+{
+    (void)state;
+    char src[512];
+    struct intentus_err err = { 0 };
+    struct rec_store *rs;
+    struct rec_ids ids = { 0 };
+
+    snprintf(src, sizeof(src), "%s/reference-truncated", tu_data_dir());
+    rs = rec_store_open(src, NULL, &err);
+    assert_non_null(rs);
+    assert_int_equal(rec_store_list(rs, &ids, &err), 0);
+    assert_int_equal(ids.n, 2);
+    for (size_t i = 0; i < ids.n; i++) {
+        assert_null(rec_store_load(rs, ids.ids[i], &err));
+        assert_int_equal(err.code, IERR_PARSE);
+        assert_non_null(strstr(err.msg, "column"));
+    }
+    rec_store_ids_free(&ids);
+    rec_store_close(rs);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_ids_are_validated),
+        cmocka_unit_test(test_symlinks_not_followed),
+        cmocka_unit_test(test_list_skips_hidden_and_sorts),
+        cmocka_unit_test(test_missing_directory_is_an_error),
+        cmocka_unit_test(test_reference_records_resave_identically),
+        cmocka_unit_test(test_truncated_records_fail_to_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Run every cmocka test binary with TAP output, keep each log under
+# $BUILD/tests/, name the failing cases and end with one summary line.
+# A binary that crashes or exits non-zero without a "not ok" still counts as
+# a failure, so a test cannot pass by dying.
+set -u
+: "${BUILD:=build}"
+logdir="$BUILD/tests/logs"
+mkdir -p "$logdir"
+passed=0
+failed=0
+for t in "$@"; do
+    name=$(echo "$t" | sed "s|^$BUILD/tests/||")
+    log="$logdir/$(echo "$name" | tr '/' '_').log"
+    CMOCKA_MESSAGE_OUTPUT=TAP ${VALGRIND:-} "$t" >"$log" 2>&1
+    rc=$?
+    p=$(grep -c '^ok ' "$log")
+    f=$(grep -c '^not ok ' "$log")
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$f" -gt 0 ]; then
+        grep '^not ok ' "$log" | sed "s|^|  FAIL $name: |"
+        grep -E '^#' "$log" | head -20 | sed 's|^|    |'
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "  FAIL $name: exited with status $rc (see $log)"
+        tail -20 "$log" | sed 's|^|    |'
+        failed=$((failed + 1))
+    fi
+    printf '%-40s %3d passed, %d failed\n' "$name" "$p" "$f"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

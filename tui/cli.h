@@ -1,0 +1,32 @@
+/* Command-line commands. Each returns the process exit code:
+ * 0 success, 1 an error response / failed check, 2 usage or config error. */
+#ifndef INTENTUS_TUI_CLI_H
+#define INTENTUS_TUI_CLI_H
+
+#include <stdio.h>
+
+#include "core/config.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+int cli_route(int argc, char **argv);
+int cli_records(int argc, char **argv);
+int cli_retrieve(int argc, char **argv);
+int cli_agents(int argc, char **argv);
+
+/* Shared helpers (tui/cli_common.c). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Load the config (path may be NULL: search order); prints the error. */
+struct config *cli_load_config(const char *path);
+/* The records directory: --dir, else the config's. */
+const char *cli_records_dir(const char *dir_flag, const char *config_path,
+                            struct config **cfg_out);
+/* True when argv holds -h or --help (checked before any other parsing so
+ * help works whatever else is on the line). */
+int cli_wants_help(int argc, char **argv);
+/* Print JSON (pretty) and a newline to f. */
+void cli_print_json(FILE *f, const cJSON *v);
+
+#endif

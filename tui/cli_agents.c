@@ -1,0 +1,81 @@
+/* intentus agents: the registry in routing order. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/registry.h"
+#include "tui/cli.h"
+#include "tui/fmt.h"
+
+static const char agents_help[] =
+    "Usage: intentus agents [--json] [--config FILE]\n"
+    "\n"
+    "List the configured agents in routing order: local before remote (a non-empty\n"
+    "nodeId), then nodePriority ascending, then name.\n"
+    "\n"
+    "Options:\n"
+    "  -j, --json         the reference's AgentDefinition objects plus \"kind\"\n"
+    "  -c, --config FILE  config file (default: search order, then the demo)\n"
+    "  -h, --help         this help\n";
+
+int
+cli_agents(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "config", required_argument, NULL, 'c' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = NULL;
+    struct config *cfg;
+    int c, json = 0;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(agents_help, stdout);
+        return EXIT_OK;
+    }
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "jc:", opts, NULL)) != -1) {
+        if (c == 'j')
+            json = 1;
+        else if (c == 'c')
+            config = optarg;
+        else if (optopt != 0)
+            return cli_usage_error("agents", "option -%c needs a value or is unknown", optopt);
+        else
+            return cli_usage_error("agents", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return cli_usage_error("agents", "unexpected argument '%s'", argv[optind]);
+    cfg = cli_load_config(config);
+    if (cfg == NULL)
+        return EXIT_USAGE;
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr != NULL && i < registry_count(cfg->registry); i++)
+            cJSON_AddItemToArray(arr, agent_definition_json(registry_at(cfg->registry, i)));
+        cli_print_json(stdout, arr);
+        cJSON_Delete(arr);
+    } else {
+        printf("# %s\n", cfg->source);
+        printf("%-3s  %-20s  %-8s  %-12s  %8s  %s\n", "#", "NAME", "KIND", "NODE", "PRIORITY",
+               "INTENTS");
+        for (size_t i = 0; i < registry_count(cfg->registry); i++) {
+            const struct agent *a = registry_at(cfg->registry, i);
+            char name[64];
+            fmt_cell(a->name, 20, name, sizeof(name));
+            printf("%-3zu  %-*s  %-8s  %-12s  %8ld  ", i + 1,
+                   (int)(20 + strlen(name) - fmt_width(name)), name, a->kind->name,
+                   agent_is_remote(a) ? a->node_id : "local", a->node_priority);
+            for (size_t k = 0; k < a->n_caps; k++) {
+                printf("%s%s", k ? ", " : "", a->caps[k].name);
+                if (strcmp(a->caps[k].version, "*") != 0)
+                    printf("@%s", a->caps[k].version);
+            }
+            printf("\n");
+        }
+    }
+    config_free(cfg);
+    return EXIT_OK;
+}

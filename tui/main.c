@@ -1,0 +1,65 @@
+/* intentus: command-line dispatch. Every command is a function in tui/cli_*.c
+ * returning the exit code; main() alone turns errors into exit codes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tui/cli.h"
+
+#ifndef INTENTUS_VERSION
+#define INTENTUS_VERSION "0.1.0"
+#endif
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    { "route", cli_route, "route an intent through the embedded router and record it" },
+    { "records", cli_records, "list, show and verify execution records" },
+    { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
+    { "agents", cli_agents, "list the configured agents in routing order" },
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: intentus COMMAND [options]\n"
+               "       intentus --help | --version\n\n"
+               "intentus is an IntentusNet runtime: a deterministic intent router that\n"
+               "records every execution, reads the Python reference's records, and checks\n"
+               "them byte for byte.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'intentus COMMAND --help' for a command's options.\n"
+               "Config search order: --config FILE, $INTENTUS_CONFIG, ./intentus.json,\n"
+               "$XDG_CONFIG_HOME/intentus/config.json, then the built-in demo.\n"
+               "Records go to .intentusnet/records (or $INTENTUSNET_RECORDS_PATH, or the\n"
+               "config's recording.dir).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("intentus %s\n", INTENTUS_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "intentus: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
