@@ -39,7 +39,7 @@ TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
-.PHONY: all run test deps asan valgrind install uninstall clean layer-check bench check-tests
+.PHONY: all run test deps asan tsan valgrind install uninstall clean layer-check bench check-tests
 
 all: $(LIB) $(BIN) intentus
 
@@ -94,6 +94,12 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 CC=$(CC) \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    check-tests
+
+# ThreadSanitizer: the whole suite; the worker pool, breakers and watcher are
+# the parts that share state between threads.
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 CC=$(CC) \
+	    SAN="-fsanitize=thread -fno-omit-frame-pointer" check-tests
 
 VALGRIND_CMD := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
                 --error-exitcode=99 --suppressions=$(abspath tests/valgrind.supp)
