@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -186,13 +187,112 @@ out:
     return rc;
 }
 
+/* Read a whole regular file opened at fd (at most REC_STORE_MAX_FILE bytes;
+ * the size may change under a writer that writes in place: read what is
+ * there now, up to the size seen). */
+static char *
+read_fd(struct rec_store *rs, int fd, const char *name, size_t *len, struct intentus_err *err)
+{
+    struct stat st;
+    char *data = NULL;
+    size_t got = 0;
+
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err_set(err, IERR_IO, "%s/%s is not a regular file", rs->dir, name);
+        return NULL;
+    }
+    if ((unsigned long long)st.st_size > REC_STORE_MAX_FILE) {
+        err_set(err, IERR_LIMIT, "%s/%s is %lld bytes, over the %u byte limit", rs->dir, name,
+                (long long)st.st_size, REC_STORE_MAX_FILE);
+        return NULL;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (data == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err_set(err, IERR_IO, "cannot read %s/%s: %s", rs->dir, name, strerror(errno));
+            free(data);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    data[got] = '\0';
+    *len = got;
+    return data;
+}
+
+/* gunzip a whole buffer (one or more gzip members), refusing output over
+ * REC_STORE_MAX_FILE. */
+static char *
+gunzip_all(struct rec_store *rs, const char *name, const char *in, size_t in_len, size_t *len,
+           struct intentus_err *err)
+{
+    z_stream zs;
+    size_t cap = in_len * 4 + 1024, used = 0;
+    char *out = malloc(cap + 1);
+    int zrc = Z_OK;
+
+    memset(&zs, 0, sizeof(zs));
+    if (out == NULL || inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+        free(out);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)in_len;
+    while (zrc != Z_STREAM_END || zs.avail_in > 0) {
+        if (zrc == Z_STREAM_END && inflateReset(&zs) != Z_OK)
+            break;
+        if (used == cap) {
+            char *p;
+            if (cap >= REC_STORE_MAX_FILE) {
+                err_set(err, IERR_LIMIT, "%s/%s: decompressed size over the %u byte limit",
+                        rs->dir, name, REC_STORE_MAX_FILE);
+                goto fail;
+            }
+            cap *= 2;
+            p = realloc(out, cap + 1);
+            if (p == NULL) {
+                err_set(err, IERR_NOMEM, NULL);
+                goto fail;
+            }
+            out = p;
+        }
+        zs.next_out = (Bytef *)out + used;
+        zs.avail_out = (uInt)(cap - used);
+        zrc = inflate(&zs, Z_NO_FLUSH);
+        used = cap - zs.avail_out;
+        if (zrc != Z_OK && zrc != Z_STREAM_END && !(zrc == Z_BUF_ERROR && used == cap)) {
+            err_set(err, IERR_PARSE, "%s/%s: not a valid gzip file (%s)", rs->dir, name,
+                    zs.msg ? zs.msg : "truncated");
+            goto fail;
+        }
+    }
+    inflateEnd(&zs);
+    out[used] = '\0';
+    *len = used;
+    return out;
+fail:
+    inflateEnd(&zs);
+    free(out);
+    return NULL;
+}
+
 char *
 rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err)
 {
     char name[160];
-    struct stat st;
-    char *data = NULL;
-    size_t got = 0;
+    char *data, *plain;
+    size_t zlen;
+    bool gz = false;
     int fd;
 
     if (!rec_store_id_is_valid(id)) {
@@ -203,6 +303,12 @@ rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentu
     }
     snprintf(name, sizeof(name), "%s.json", id);
     fd = openat(rs->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) {
+        /* An archive directory keeps records gzipped under <id>.json.gz. */
+        snprintf(name, sizeof(name), "%s.json.gz", id);
+        fd = openat(rs->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        gz = true;
+    }
     if (fd < 0) {
         if (errno == ENOENT)
             err_set(err, IERR_NOT_FOUND, "no record %s in %s", id, rs->dir);
@@ -212,42 +318,13 @@ rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentu
             err_set(err, IERR_IO, "cannot open %s/%s: %s", rs->dir, name, strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        err_set(err, IERR_IO, "%s/%s is not a regular file", rs->dir, name);
-        goto fail;
-    }
-    if ((unsigned long long)st.st_size > REC_STORE_MAX_FILE) {
-        err_set(err, IERR_LIMIT, "%s/%s is %lld bytes, over the %u byte limit", rs->dir, name,
-                (long long)st.st_size, REC_STORE_MAX_FILE);
-        goto fail;
-    }
-    data = malloc((size_t)st.st_size + 1);
-    if (data == NULL) {
-        err_set(err, IERR_NOMEM, NULL);
-        goto fail;
-    }
-    /* The size may change under a writer that writes in place; read what is
-     * there now, up to the size seen. */
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            err_set(err, IERR_IO, "cannot read %s/%s: %s", rs->dir, name, strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
+    data = read_fd(rs, fd, name, gz ? &zlen : len, err);
     close(fd);
-    data[got] = '\0';
-    *len = got;
-    return data;
-fail:
+    if (data == NULL || !gz)
+        return data;
+    plain = gunzip_all(rs, name, data, zlen, len, err);
     free(data);
-    close(fd);
-    return NULL;
+    return plain;
 }
 
 cJSON *
@@ -290,11 +367,17 @@ rec_store_list(struct rec_store *rs, struct rec_ids *out, struct intentus_err *e
     }
     rewinddir(d);
     while ((de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
+        size_t n = strlen(de->d_name), cut;
         char *id;
-        if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
+        if (de->d_name[0] == '.')
             continue;
-        id = strndup(de->d_name, n - 5);
+        if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0)
+            cut = 5;
+        else if (n > 8 && strcmp(de->d_name + n - 8, ".json.gz") == 0)
+            cut = 8;
+        else
+            continue;
+        id = strndup(de->d_name, n - cut);
         if (id == NULL || !rec_store_id_is_valid(id)) {
             free(id);
             continue;
@@ -317,6 +400,17 @@ rec_store_list(struct rec_store *rs, struct rec_ids *out, struct intentus_err *e
     closedir(d);
     if (out->n > 0)
         qsort(out->ids, out->n, sizeof(*out->ids), cmp_str);
+    /* <id>.json and <id>.json.gz side by side name one record. */
+    for (size_t i = 1, w = 1; i <= out->n; i++) {
+        if (i == out->n) {
+            out->n = w;
+            break;
+        }
+        if (strcmp(out->ids[i], out->ids[w - 1]) == 0)
+            free(out->ids[i]);
+        else
+            out->ids[w++] = out->ids[i];
+    }
     return 0;
 }
 

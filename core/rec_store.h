@@ -36,12 +36,14 @@ bool rec_store_id_is_valid(const char *id);
  * pretty form, so the reference can read it. */
 int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err);
 
-/* Read the raw bytes of <id>.json (NUL-terminated, caller frees). */
+/* Read the raw bytes of <id>.json (NUL-terminated, caller frees). When it is
+ * absent, <id>.json.gz is read and decompressed instead (an archive
+ * directory written by retention), under the same size limit. */
 char *rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err);
 /* Read, parse and validate a record. */
 cJSON *rec_store_load(struct rec_store *rs, const char *id, struct intentus_err *err);
 
-/* Ids of every visible *.json file, sorted by name (for UUIDv7 ids, by
+/* Ids of every visible *.json (and *.json.gz) file, once each, sorted by name (for UUIDv7 ids, by
  * time). Corrupt files are listed too; hidden files are not. The caller
  * frees with rec_store_ids_free. */
 struct rec_ids {

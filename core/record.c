@@ -297,6 +297,25 @@ record_status_name(enum record_status s)
     }
 }
 
+/* True when a string value anywhere under v is exactly "[REDACTED]" (what
+ * the reference's docs and intentus's redaction write by default). */
+static bool
+has_redaction(const cJSON *v, int depth)
+{
+    const cJSON *c;
+
+    if (cJSON_IsString(v))
+        return v->valuestring != NULL && strcmp(v->valuestring, "[REDACTED]") == 0;
+    if (depth > 64 || !(cJSON_IsObject(v) || cJSON_IsArray(v)))
+        return false;
+    cJSON_ArrayForEach(c, v)
+    {
+        if (has_redaction(c, depth + 1))
+            return true;
+    }
+    return false;
+}
+
 void
 record_summarize(const cJSON *rec, struct record_summary *out)
 {
@@ -318,6 +337,12 @@ record_summarize(const cJSON *rec, struct record_summary *out)
     if (out->agent == NULL)
         out->agent = json_get_string(get(final, "metadata"), "agent");
     out->replayable = !cJSON_IsFalse(get(header, "replayable"));
+    out->node = json_get_string(header, "nodeId");
+    if (out->node == NULL)
+        out->node = json_get_string(decision, "nodeId");
+    if (out->node == NULL)
+        out->node = json_get_string(get(final, "metadata"), "nodeId");
+    out->redacted = cJSON_IsTrue(get(header, "redacted")) || has_redaction(rec, 0);
     if (!cJSON_IsObject(final)) {
         out->status = RECORD_INCOMPLETE;
     } else {
@@ -338,8 +363,12 @@ record_summarize(const cJSON *rec, struct record_summary *out)
         const cJSON *off = get(ev, "offsetUs");
         const char *type = json_get_string(ev, "type");
         out->events++;
-        if (type != NULL && strcmp(type, "AGENT_ATTEMPT_START") == 0)
+        if (type != NULL && strcmp(type, "AGENT_ATTEMPT_START") == 0) {
+            const cJSON *n = get(get(ev, "payload"), "attempt");
             out->attempts++;
+            if (cJSON_IsNumber(n) && n->valuedouble > 1)
+                out->retries++;
+        }
         if (cJSON_IsNumber(off)) {
             if (first < 0)
                 first = (int64_t)off->valuedouble;

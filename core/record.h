@@ -68,6 +68,11 @@ struct record_summary {
     int attempts;           /* AGENT_ATTEMPT_START events */
     int events;
     bool replayable;
+    /* Added for the watcher's index; all optional in a record. */
+    const char *node;       /* the writer's node: header.nodeId, routerDecision.nodeId or
+                             * finalResponse.metadata.nodeId; NULL when none says */
+    int retries;            /* AGENT_ATTEMPT_START events whose payload.attempt > 1 */
+    bool redacted;          /* some string value is "[REDACTED]" or header.redacted is true */
 };
 
 void record_summarize(const cJSON *rec, struct record_summary *out);

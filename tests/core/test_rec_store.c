@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "core/json.h"
 #include "core/model.h"
@@ -239,6 +240,71 @@ test_truncated_records_fail_to_load(void **state)
     rec_store_close(rs);
 }
 
+/* gzip text into path (what retention's archive writes). */
+static void
+write_gz(const char *path, const char *text, size_t len)
+{
+    gzFile gz = gzopen(path, "wb");
+
+    assert_non_null(gz);
+    assert_int_equal(gzwrite(gz, text, (unsigned)len), (int)len);
+    assert_int_equal(gzclose(gz), Z_OK);
+}
+
+static void
+test_gzipped_records_read_and_list(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), src[700], path[700];
+    struct intentus_err err = { 0 };
+    struct rec_store *rs;
+    struct rec_ids ids = { 0 };
+    const char *id = "03355680-d215-463b-9a23-ed08bfba7708";
+    size_t len, back_len;
+    char *text, *back;
+    cJSON *rec;
+
+    snprintf(src, sizeof(src), "%s/reference-records/%s.json", tu_data_dir(), id);
+    text = tu_read_file(src, &len);
+    assert_non_null(text);
+    snprintf(path, sizeof(path), "%s/%s.json.gz", dir, id);
+    write_gz(path, text, len);
+    /* The same id plain and gzipped is listed once. */
+    snprintf(path, sizeof(path), "%s/other.json.gz", dir);
+    write_gz(path, "not json", 8);
+    snprintf(path, sizeof(path), "%s/other.json", dir);
+    assert_int_equal(tu_write_file(path, "{}", 2, 0600), 0);
+    snprintf(path, sizeof(path), "%s/trunc.json.gz", dir);
+    assert_int_equal(tu_write_file(path, "\x1f\x8b\x08\x00", 4, 0600), 0);
+    rs = rec_store_open(dir, NULL, &err);
+    assert_non_null(rs);
+    back = rec_store_read(rs, id, &back_len, &err);
+    assert_non_null(back);
+    assert_int_equal(back_len, len);
+    assert_memory_equal(back, text, len);
+    rec = rec_store_load(rs, id, &err);
+    assert_non_null(rec);
+    assert_int_equal(record_verify_hash(rec, &err), 0);
+    /* <id>.json wins over <id>.json.gz. */
+    free(back);
+    back = rec_store_read(rs, "other", &back_len, &err);
+    assert_string_equal(back, "{}");
+    assert_null(rec_store_read(rs, "trunc", &back_len, &err));
+    assert_int_equal(err.code, IERR_PARSE);
+    assert_int_equal(rec_store_list(rs, &ids, &err), 0);
+    assert_int_equal(ids.n, 3);
+    assert_string_equal(ids.ids[0], id);
+    assert_string_equal(ids.ids[1], "other");
+    assert_string_equal(ids.ids[2], "trunc");
+    rec_store_ids_free(&ids);
+    cJSON_Delete(rec);
+    free(back);
+    free(text);
+    rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -250,6 +316,7 @@ main(void)
         cmocka_unit_test(test_missing_directory_is_an_error),
         cmocka_unit_test(test_reference_records_resave_identically),
         cmocka_unit_test(test_truncated_records_fail_to_load),
+        cmocka_unit_test(test_gzipped_records_read_and_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
