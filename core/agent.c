@@ -6,14 +6,201 @@
 
 #include "core/json.h"
 #include "core/model.h"
+#include "core/units.h"
 
 static const struct agent_kind *const kinds[] = {
     &agent_kind_builtin,
 };
 
 static const char *const common_keys[] = {
-    "name", "kind", "intents", "version", "nodeId", "nodePriority", "isRemote", NULL,
+    "name",    "kind",       "intents", "version", "nodeId",      "nodePriority",
+    "isRemote", "timeout", "idempotent", "retry", "breaker", "side_effect", NULL,
 };
+
+static const char *const side_effect_names[] = { "read_only", "reversible", "irreversible" };
+
+const char *
+agent_side_effect_name(enum side_effect s)
+{
+    return (unsigned)s < 3 ? side_effect_names[s] : "read_only";
+}
+
+/* A duration given as a number of milliseconds or as text ("1500ms", "2s"). */
+static int
+parse_duration(const cJSON *v, const char *path, const char *key, int64_t *out,
+               struct intentus_err *err)
+{
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
+        *out = (int64_t)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v) && units_parse_duration_ms(v->valuestring, out, err) == 0)
+        return 0;
+    err_set(err, IERR_CONFIG, "%s.%s: must be a duration such as 250ms, 30s, 5m or milliseconds",
+            path, key);
+    return -1;
+}
+
+int
+agent_parse_breaker(const cJSON *obj, const char *path, struct breaker_policy *policy,
+                    struct intentus_err *err)
+{
+    static const char *const keys[] = { "enabled", "failure_threshold", "window", "failure_rate",
+                                        "cooldown", "half_open_probes", NULL };
+    const cJSON *k, *v;
+    long long n;
+
+    if (!cJSON_IsObject(obj)) {
+        err_set(err, IERR_CONFIG, "%s: must be an object", path);
+        return -1;
+    }
+    cJSON_ArrayForEach(k, obj)
+    {
+        bool known = false;
+        for (size_t i = 0; keys[i] != NULL; i++)
+            known = known || strcmp(keys[i], k->string) == 0;
+        if (!known) {
+            err_set(err, IERR_CONFIG,
+                    "%s.%s: unknown key (known: enabled, failure_threshold, window, "
+                    "failure_rate, cooldown, half_open_probes)",
+                    path, k->string);
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(obj, "enabled");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        err_set(err, IERR_CONFIG, "%s.enabled: must be true or false", path);
+        return -1;
+    }
+    if (v != NULL)
+        policy->enabled = cJSON_IsTrue(v);
+    static const struct {
+        const char *key;
+        long long min, max;
+    } ints[] = { { "failure_threshold", 0, 1000000 }, { "window", 1, 1024 },
+                 { "half_open_probes", 1, 1000 } };
+    for (size_t i = 0; i < 3; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(obj, ints[i].key) == NULL)
+            continue;
+        if (json_get_int64(obj, ints[i].key, &n) != 0 || n < ints[i].min || n > ints[i].max) {
+            err_set(err, IERR_CONFIG, "%s.%s: must be an integer from %lld to %lld", path,
+                    ints[i].key, ints[i].min, ints[i].max);
+            return -1;
+        }
+        if (i == 0)
+            policy->failure_threshold = (int)n;
+        else if (i == 1)
+            policy->window = (int)n;
+        else
+            policy->half_open_probes = (int)n;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(obj, "failure_rate");
+    if (v != NULL) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1) {
+            err_set(err, IERR_CONFIG, "%s.failure_rate: must be a number from 0 to 1", path);
+            return -1;
+        }
+        policy->failure_rate = v->valuedouble;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(obj, "cooldown");
+    if (v != NULL && parse_duration(v, path, "cooldown", &policy->cooldown_ms, err) != 0)
+        return -1;
+    return 0;
+}
+
+static int
+parse_resilience(struct agent *a, const cJSON *entry, const char *path,
+                 const struct agent_defaults *defaults, struct intentus_err *err)
+{
+    struct breaker_policy bp = BREAKER_POLICY_DEFAULT;
+    const cJSON *v;
+    char sub[160];
+    long long n;
+
+    a->timeout_ms = defaults != NULL ? defaults->timeout_ms : AGENT_DEFAULT_TIMEOUT_MS;
+    if (defaults != NULL)
+        bp = defaults->breaker;
+    a->retry.max_attempts = 1;
+    v = cJSON_GetObjectItemCaseSensitive(entry, "timeout");
+    if (v != NULL && parse_duration(v, path, "timeout", &a->timeout_ms, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(entry, "idempotent");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        err_set(err, IERR_CONFIG, "%s.idempotent: must be true or false", path);
+        return -1;
+    }
+    a->idempotent = cJSON_IsTrue(v);
+    v = cJSON_GetObjectItemCaseSensitive(entry, "side_effect");
+    if (v != NULL) {
+        int found = -1;
+        for (int i = 0; cJSON_IsString(v) && i < 3; i++) {
+            if (strcmp(v->valuestring, side_effect_names[i]) == 0)
+                found = i;
+        }
+        if (found < 0) {
+            err_set(err, IERR_CONFIG,
+                    "%s.side_effect: must be read_only, reversible or irreversible", path);
+            return -1;
+        }
+        a->side_effect = (enum side_effect)found;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(entry, "retry");
+    if (v != NULL) {
+        const cJSON *k;
+        if (!cJSON_IsObject(v)) {
+            err_set(err, IERR_CONFIG, "%s.retry: must be an object", path);
+            return -1;
+        }
+        cJSON_ArrayForEach(k, v)
+        {
+            if (strcmp(k->string, "max_attempts") && strcmp(k->string, "base_ms") &&
+                strcmp(k->string, "max_ms")) {
+                err_set(err, IERR_CONFIG,
+                        "%s.retry.%s: unknown key (known: max_attempts, base_ms, max_ms)", path,
+                        k->string);
+                return -1;
+            }
+        }
+        a->retry.max_attempts = 3;
+        a->retry.base_ms = 50;
+        a->retry.max_ms = 1000;
+        if (cJSON_GetObjectItemCaseSensitive(v, "max_attempts") != NULL) {
+            if (json_get_int64(v, "max_attempts", &n) != 0 || n < 1 || n > 100) {
+                err_set(err, IERR_CONFIG, "%s.retry.max_attempts: must be an integer from 1 to 100",
+                        path);
+                return -1;
+            }
+            a->retry.max_attempts = (int)n;
+        }
+        snprintf(sub, sizeof(sub), "%s.retry", path);
+        if (cJSON_GetObjectItemCaseSensitive(v, "base_ms") != NULL &&
+            parse_duration(cJSON_GetObjectItemCaseSensitive(v, "base_ms"), sub, "base_ms",
+                           &a->retry.base_ms, err) != 0)
+            return -1;
+        if (cJSON_GetObjectItemCaseSensitive(v, "max_ms") != NULL &&
+            parse_duration(cJSON_GetObjectItemCaseSensitive(v, "max_ms"), sub, "max_ms",
+                           &a->retry.max_ms, err) != 0)
+            return -1;
+        if (a->retry.max_attempts > 1 && !a->idempotent) {
+            err_set(err, IERR_CONFIG,
+                    "%s.retry: agent '%s' is not marked \"idempotent\": true; retrying it "
+                    "could repeat side effects",
+                    path, a->name);
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(entry, "breaker");
+    if (v != NULL) {
+        snprintf(sub, sizeof(sub), "%s.breaker", path);
+        if (agent_parse_breaker(v, sub, &bp, err) != 0)
+            return -1;
+    }
+    if (bp.enabled && (a->breaker = breaker_new(&bp)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return 0;
+}
 
 const struct agent_kind *
 agent_kind_find(const char *name)
@@ -117,7 +304,8 @@ parse_common(struct agent *a, const cJSON *entry, const char *path, struct inten
 }
 
 struct agent *
-agent_from_config(const cJSON *entry, const char *path, struct intentus_err *err)
+agent_from_config(const cJSON *entry, const char *path, const struct agent_defaults *defaults,
+                  struct intentus_err *err)
 {
     const char *name, *kind_name;
     const cJSON *key;
@@ -155,7 +343,8 @@ agent_from_config(const cJSON *entry, const char *path, struct intentus_err *err
             goto fail;
         }
     }
-    if (parse_common(a, entry, path, err) != 0)
+    if (parse_common(a, entry, path, err) != 0 ||
+        parse_resilience(a, entry, path, defaults, err) != 0)
         goto fail;
     if (a->version == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -181,6 +370,7 @@ agent_free(struct agent *a)
         free(a->caps[i].version);
     }
     free(a->caps);
+    breaker_free(a->breaker);
     free(a->name);
     free(a->version);
     free(a->node_id);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/breaker.h"
 #include "core/err.h"
 
 struct capability {
@@ -48,6 +49,24 @@ struct agent_kind {
     void (*free_state)(void *state);
 };
 
+/* Side-effect class of an agent's work (the reference's WAL vocabulary). */
+enum side_effect { SIDE_EFFECT_READ_ONLY, SIDE_EFFECT_REVERSIBLE, SIDE_EFFECT_IRREVERSIBLE };
+
+/* Opt-in retries: only for retryable errors of agents marked idempotent. */
+struct retry_policy {
+    int max_attempts; /* total attempts including the first; 1 = no retry */
+    int64_t base_ms;  /* first backoff; doubles each retry, with jitter */
+    int64_t max_ms;   /* backoff cap */
+};
+
+/* Config-wide defaults an agent entry inherits (config "defaults"). */
+struct agent_defaults {
+    int64_t timeout_ms; /* per call; 0 = none */
+    struct breaker_policy breaker;
+};
+
+#define AGENT_DEFAULT_TIMEOUT_MS 30000
+
 struct agent {
     char *name;
     char *version;
@@ -56,6 +75,11 @@ struct agent {
     bool is_remote;     /* display only; routing looks at node_id */
     struct capability *caps;
     size_t n_caps;
+    int64_t timeout_ms; /* per call; 0 = none */
+    bool idempotent;
+    struct retry_policy retry;
+    enum side_effect side_effect;
+    struct breaker *breaker; /* owned; NULL when the breaker is disabled */
     const struct agent_kind *kind;
     void *state;
 };
@@ -63,7 +87,12 @@ struct agent {
 /* Parse one config entry ({"name", "kind", "intents", ...}) into an agent.
  * path is the entry's JSON path for messages ("agents[2]"). Every key must be
  * a common key or one of the kind's, so a typo is an error, never ignored. */
-struct agent *agent_from_config(const cJSON *entry, const char *path, struct intentus_err *err);
+struct agent *agent_from_config(const cJSON *entry, const char *path,
+                                const struct agent_defaults *defaults, struct intentus_err *err);
+/* Parse a "breaker" object over base (config defaults or an agent entry). */
+int agent_parse_breaker(const cJSON *obj, const char *path, struct breaker_policy *policy,
+                        struct intentus_err *err);
+const char *agent_side_effect_name(enum side_effect s);
 void agent_free(struct agent *a);
 
 /* True when the agent declares a capability matching name@version. */

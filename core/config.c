@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "core/units.h"
 
 /* Written in the user's own config syntax and fed through the same parser,
  * so the demo can never drift from what a file may say (tmux's default key
@@ -28,12 +29,13 @@ static const char demo_text[] =
     "  ]\n"
     "}\n";
 
-static const char *const top_keys[] = { "require_determinism", "recording", "agents", NULL };
+static const char *const top_keys[] = { "require_determinism", "recording", "defaults", "agents",
+                                        NULL };
 static const char *const recording_keys[] = { "dir", "fsync", NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes a policy or redaction is active when it is
  * not. */
-static const char *const later_keys[] = { "defaults", "policy", "redaction", "retention", "wal",
+static const char *const later_keys[] = { "policy", "redaction", "retention", "wal",
                                           "console", NULL };
 
 const char *
@@ -97,6 +99,52 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
     return 0;
 }
 
+/* A duration as milliseconds or text ("30s"). */
+static int
+duration(const cJSON *v, const char *path, int64_t *out, struct intentus_err *err)
+{
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
+        *out = (int64_t)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v) && units_parse_duration_ms(v->valuestring, out, NULL) == 0)
+        return 0;
+    err_set(err, IERR_CONFIG, "%s: must be a duration such as 250ms, 30s, 5m or milliseconds",
+            path);
+    return -1;
+}
+
+static int
+parse_defaults(struct config *cfg, const cJSON *defs, struct intentus_err *err)
+{
+    const cJSON *k, *v;
+
+    if (!cJSON_IsObject(defs)) {
+        err_set(err, IERR_CONFIG, "defaults: must be an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, defs)
+    {
+        if (strcmp(k->string, "timeout") && strcmp(k->string, "deadline") &&
+            strcmp(k->string, "breaker")) {
+            err_set(err, IERR_CONFIG, "defaults.%s: unknown key (known: timeout, deadline, breaker)",
+                    k->string);
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(defs, "timeout");
+    if (v != NULL && duration(v, "defaults.timeout", &cfg->agent_defaults.timeout_ms, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(defs, "deadline");
+    if (v != NULL && duration(v, "defaults.deadline", &cfg->deadline_ms, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(defs, "breaker");
+    if (v != NULL &&
+        agent_parse_breaker(v, "defaults.breaker", &cfg->agent_defaults.breaker, err) != 0)
+        return -1;
+    return 0;
+}
+
 static int
 parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
 {
@@ -112,7 +160,7 @@ parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
     {
         struct agent *a;
         snprintf(path, sizeof(path), "agents[%d]", i++);
-        a = agent_from_config(entry, path, err);
+        a = agent_from_config(entry, path, &cfg->agent_defaults, err);
         if (a == NULL)
             return -1;
         if (registry_add(cfg->registry, a, err) != 0) {
@@ -142,7 +190,8 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         }
         if (!listed(k->string, top_keys)) {
             err_set(err, IERR_CONFIG,
-                    "%s: unknown key (known: require_determinism, recording, agents)", k->string);
+                    "%s: unknown key (known: require_determinism, recording, defaults, agents)",
+                    k->string);
             return -1;
         }
     }
@@ -154,6 +203,9 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
     cfg->require_determinism = v == NULL || cJSON_IsTrue(v);
     v = cJSON_GetObjectItemCaseSensitive(root, "recording");
     if (v != NULL && parse_recording(cfg, v, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(root, "defaults");
+    if (v != NULL && parse_defaults(cfg, v, err) != 0)
         return -1;
     v = cJSON_GetObjectItemCaseSensitive(root, "agents");
     if (v != NULL && parse_agents(cfg, v, err) != 0)
@@ -173,6 +225,8 @@ config_parse(const char *text, size_t len, const char *source, struct intentus_e
         return NULL;
     }
     cfg->source = strdup(source);
+    cfg->agent_defaults.timeout_ms = AGENT_DEFAULT_TIMEOUT_MS;
+    cfg->agent_defaults.breaker = (struct breaker_policy)BREAKER_POLICY_DEFAULT;
     cfg->records_dir =
         strdup(env_dir != NULL && env_dir[0] != '\0' ? env_dir : CONFIG_DEFAULT_RECORDS_DIR);
     cfg->registry = registry_new();

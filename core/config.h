@@ -19,6 +19,8 @@ struct config {
     char *records_dir; /* resolved: file, then $INTENTUSNET_RECORDS_PATH, then default */
     bool require_determinism;
     bool fsync;
+    struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
+    int64_t deadline_ms;       /* overall execution deadline; 0 = none */
     struct registry *registry; /* owned */
 };
 

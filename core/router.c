@@ -1,9 +1,11 @@
 #include "core/router.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/json.h"
@@ -14,7 +16,26 @@ struct router {
     struct registry *reg;
     bool require_determinism;
     struct rec_store *store;
+    int64_t deadline_ms;
+    pthread_mutex_t rng_lock; /* retry jitter: workers share the generator */
+    uint64_t rng;
     char config_hash[65];
+};
+
+/* An event waiting to be recorded: PARALLEL branches run on other threads
+ * and their events are recorded by the routing thread, in completion order. */
+struct pending {
+    const char *type;
+    cJSON *payload;
+    int64_t mono_us;
+};
+
+/* Where an attempt's events go: straight into the record, or buffered. */
+struct sink {
+    struct exec *x;
+    bool buffered;
+    struct pending *items;
+    size_t n, cap;
 };
 
 /* One execution in flight: what every strategy needs to hand around. */
@@ -26,13 +47,17 @@ struct exec {
     const char *trace_id;
     struct agent **cands;
     size_t n;
-    int failed; /* out of memory while recording: reported by router_route */
+    int64_t deadline_us;       /* overall, monotonic; 0 = none */
+    int64_t deadline_ms;       /* the same as configured, for messages */
+    struct agent_cache *cache; /* the worker's, or NULL */
+    struct sink direct;        /* unbuffered sink into rec */
+    int failed;                /* out of memory while recording */
 };
 
 /* The outcome a strategy hands back. */
 struct outcome {
     cJSON *response;
-    cJSON *decision;  /* NULL on the "exception" path: no ROUTER_DECISION */
+    cJSON *decision; /* NULL on the "exception" path: no ROUTER_DECISION */
 };
 
 static const char parallel_refusal[] =
@@ -53,9 +78,13 @@ router_new(struct registry *reg, const struct router_opts *opts, struct intentus
     r->reg = reg;
     r->require_determinism = opts != NULL ? opts->require_determinism : true;
     r->store = opts != NULL ? opts->store : NULL;
+    r->deadline_ms = opts != NULL ? opts->deadline_ms : 0;
+    r->rng = opts != NULL && opts->seed != 0 ? opts->seed : (uint64_t)clock_mono_us();
+    pthread_mutex_init(&r->rng_lock, NULL);
     /* The reference computes this before agents register (always the empty
      * hash); intentus hashes the registry it actually routes with. */
     if (registry_config_hash(reg, r->require_determinism, r->config_hash, err) != 0) {
+        pthread_mutex_destroy(&r->rng_lock);
         free(r);
         return NULL;
     }
@@ -65,6 +94,9 @@ router_new(struct registry *reg, const struct router_opts *opts, struct intentus
 void
 router_free(struct router *r)
 {
+    if (r == NULL)
+        return;
+    pthread_mutex_destroy(&r->rng_lock);
     free(r);
 }
 
@@ -74,15 +106,94 @@ router_config_hash(const struct router *r)
     return r->config_hash;
 }
 
-static void
-event(struct exec *x, const char *type, cJSON *payload)
+int64_t
+router_deadline_ms(const struct router *r, const cJSON *env)
 {
-    if (x->rec == NULL) {
+    long long ms;
+
+    if (json_get_int64(cJSON_GetObjectItemCaseSensitive(env, "routing"), "timeoutMs", &ms) == 0 &&
+        ms > 0)
+        return ms;
+    return r->deadline_ms;
+}
+
+/* A uniform double in [0, 1) from the router's splitmix64 generator. */
+static double
+jitter(struct router *r)
+{
+    uint64_t z;
+
+    pthread_mutex_lock(&r->rng_lock);
+    z = (r->rng += 0x9e3779b97f4a7c15ULL);
+    pthread_mutex_unlock(&r->rng_lock);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+static void
+emit_at(struct sink *s, const char *type, cJSON *payload, int64_t mono_us)
+{
+    if (payload == NULL) {
+        s->x->failed = 1;
+        return;
+    }
+    if (s->buffered) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            struct pending *p = realloc(s->items, cap * sizeof(*p));
+            if (p == NULL) {
+                cJSON_Delete(payload);
+                s->x->failed = 1;
+                return;
+            }
+            s->items = p;
+            s->cap = cap;
+        }
+        s->items[s->n++] = (struct pending){ type, payload, mono_us };
+        return;
+    }
+    if (s->x->rec == NULL) {
         cJSON_Delete(payload);
         return;
     }
-    if (recorder_event(x->rec, type, payload) != 0)
-        x->failed = 1;
+    if (recorder_event_at(s->x->rec, type, payload, mono_us) != 0)
+        s->x->failed = 1;
+}
+
+static void
+emit(struct sink *s, const char *type, cJSON *payload)
+{
+    emit_at(s, type, payload, clock_mono_us());
+}
+
+static void
+event(struct exec *x, const char *type, cJSON *payload)
+{
+    emit(&x->direct, type, payload);
+}
+
+/* Move buffered events into the record; with only_state, just the breaker
+ * transitions (a branch that finished after the winner). */
+static void
+flush(struct exec *x, struct sink *s, bool only_state)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (only_state && strcmp(s->items[i].type, "CIRCUIT_STATE_CHANGE") != 0) {
+            cJSON_Delete(s->items[i].payload);
+            continue;
+        }
+        emit_at(&x->direct, s->items[i].type, s->items[i].payload, s->items[i].mono_us);
+    }
+    s->n = 0;
+}
+
+static void
+sink_free(struct sink *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        cJSON_Delete(s->items[i].payload);
+    free(s->items);
 }
 
 static cJSON *
@@ -102,12 +213,19 @@ obj2(const char *k1, cJSON *v1, const char *k2, cJSON *v2)
 }
 
 static cJSON *
-attempt_start(const char *agent, enum strategy s, long index)
+attempt_start(const char *agent, enum strategy s, long index, int attempt_no)
 {
     cJSON *p = obj2("agent", cJSON_CreateString(agent), "strategy",
                     cJSON_CreateString(model_strategy_event(s)));
 
     if (p != NULL && index >= 0 && cJSON_AddNumberToObject(p, "index", (double)index) == NULL) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    /* Only agents that retry carry the attempt number, so records of agents
+     * without retries keep the reference's exact payload keys. */
+    if (p != NULL && attempt_no > 0 &&
+        cJSON_AddNumberToObject(p, "attempt", (double)attempt_no) == NULL) {
         cJSON_Delete(p);
         return NULL;
     }
@@ -126,6 +244,22 @@ attempt_end(const char *agent, bool ok, const char *exception)
         return NULL;
     }
     return p;
+}
+
+static void
+emit_breaker_change(struct sink *s, const struct agent *a, const struct breaker_change *ch)
+{
+    cJSON *p;
+
+    if (!ch->changed)
+        return;
+    p = obj2("agent", cJSON_CreateString(a->name), "from",
+             cJSON_CreateString(breaker_state_name(ch->from)));
+    if (p != NULL) {
+        cJSON_AddStringToObject(p, "to", breaker_state_name(ch->to));
+        cJSON_AddStringToObject(p, "reason", ch->reason);
+    }
+    emit(s, "CIRCUIT_STATE_CHANGE", p);
 }
 
 /* The reference turns an exception inside an agent call into an error it
@@ -147,6 +281,131 @@ fail_router(struct exec *x, enum error_code code, const char *msg, cJSON *detail
     return o;
 }
 
+static bool
+deadline_passed(const struct exec *x)
+{
+    return x->deadline_us > 0 && clock_mono_us() >= x->deadline_us;
+}
+
+static cJSON *
+deadline_error(const struct exec *x)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), "execution deadline of %lld ms exceeded",
+             (long long)x->deadline_ms);
+    return error_info_new(ERR_AGENT_TIMEOUT, msg, true, NULL);
+}
+
+static void
+sleep_us(int64_t us)
+{
+    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool
+is_retryable(const cJSON *resp)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(response_error(resp), "retryable"));
+}
+
+/* One agent, as every strategy calls it: the breaker first (a refusal is
+ * recorded as CIRCUIT_OPEN_SKIPPED and *skipped set), then the call under
+ * its deadline, then opt-in retries with exponential backoff and jitter for
+ * retryable errors of idempotent agents. Returns the last response, or NULL
+ * with err when the call itself failed (the reference's exception path). */
+static cJSON *
+attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long index,
+        bool *skipped, bool *ended, struct intentus_err *err)
+{
+    bool retries = a->idempotent && a->retry.max_attempts > 1;
+    struct breaker_change ch;
+    cJSON *resp = NULL;
+
+    *skipped = false;
+    *ended = true;
+    for (int n = 1;; n++) {
+        struct agent_ctx ctx = { 0, x->cache };
+        int64_t start = clock_mono_us();
+        bool ok;
+        if (!breaker_allow(a->breaker, start, &ch)) {
+            struct breaker_stats bs;
+            cJSON *p;
+            if (n > 1)
+                break; /* the breaker opened during our retries: keep the last answer */
+            breaker_snapshot(a->breaker, start, &bs);
+            p = obj2("agent", cJSON_CreateString(a->name), "state",
+                     cJSON_CreateString(breaker_state_name(bs.state)));
+            if (p != NULL && bs.next_probe_us > 0)
+                cJSON_AddNumberToObject(p, "nextProbeMs",
+                                        (double)((bs.next_probe_us - start + 999) / 1000));
+            emit(s, "CIRCUIT_OPEN_SKIPPED", p);
+            *skipped = true;
+            return NULL;
+        }
+        emit_breaker_change(s, a, &ch);
+        emit(s, "AGENT_ATTEMPT_START", attempt_start(a->name, st, index, retries ? n : 0));
+        if (a->timeout_ms > 0)
+            ctx.deadline_us = start + a->timeout_ms * 1000;
+        if (x->deadline_us > 0 && (ctx.deadline_us == 0 || x->deadline_us < ctx.deadline_us))
+            ctx.deadline_us = x->deadline_us;
+        cJSON_Delete(resp);
+        resp = agent_call(a, x->env, &ctx, err);
+        ok = resp != NULL && !response_is_error(resp);
+        if (resp == NULL && st == STRATEGY_DIRECT) {
+            /* The reference writes no END when DIRECT's call throws. */
+            *ended = false;
+        } else {
+            cJSON *end = attempt_end(a->name, ok, resp == NULL && st != STRATEGY_BROADCAST
+                                                      ? err->msg
+                                                      : NULL);
+            const char *code = response_error_code(resp);
+            if (end != NULL && code != NULL && strcmp(code, "AGENT_TIMEOUT") == 0)
+                cJSON_AddNumberToObject(end, "elapsedUs", (double)(clock_mono_us() - start));
+            emit(s, "AGENT_ATTEMPT_END", end);
+        }
+        breaker_record(a->breaker, ok, clock_mono_us(), &ch);
+        emit_breaker_change(s, a, &ch);
+        if (ok || resp == NULL || !retries || !is_retryable(resp) || n >= a->retry.max_attempts)
+            break;
+        {
+            int64_t backoff = a->retry.base_ms * 1000;
+            for (int i = 1; i < n && backoff < a->retry.max_ms * 1000; i++)
+                backoff *= 2;
+            if (backoff > a->retry.max_ms * 1000)
+                backoff = a->retry.max_ms * 1000;
+            /* "Equal jitter": between half and all of the backoff, so
+             * retries of many callers spread out but never hammer. */
+            backoff = backoff / 2 + (int64_t)(jitter(x->router) * (double)(backoff / 2));
+            if (x->deadline_us > 0 && clock_mono_us() + backoff >= x->deadline_us)
+                break; /* no time left for another attempt */
+            sleep_us(backoff);
+        }
+        if (!s->buffered) {
+            /* Count retries on the live envelope, as routingMetadata.retries. */
+            cJSON *rm = cJSON_GetObjectItemCaseSensitive(x->env, "routingMetadata");
+            cJSON *rt = cJSON_GetObjectItemCaseSensitive(rm, "retries");
+            if (cJSON_IsNumber(rt))
+                cJSON_ReplaceItemInObjectCaseSensitive(
+                    rm, "retries", cJSON_CreateNumber(rt->valuedouble + 1));
+        }
+    }
+    return resp;
+}
+
+/* A skipped (circuit open) agent as the last error of a chain. */
+static cJSON *
+open_error(const struct agent *a)
+{
+    char msg[200];
+
+    snprintf(msg, sizeof(msg), "circuit open for agent '%s'", a->name);
+    return error_info_new(ERR_AGENT_UNAVAILABLE, msg, true, NULL);
+}
+
 static struct outcome
 run_direct(struct exec *x)
 {
@@ -154,8 +413,8 @@ run_direct(struct exec *x)
     struct agent *a = NULL;
     struct intentus_err err = { 0 };
     struct outcome o = { NULL, NULL };
+    bool ok, skipped, ended;
     char msg[512];
-    bool ok;
 
     if (target != NULL) {
         for (size_t i = 0; i < x->n && a == NULL; i++) {
@@ -170,12 +429,15 @@ run_direct(struct exec *x)
     } else {
         a = x->cands[0];
     }
-    event(x, "AGENT_ATTEMPT_START", attempt_start(a->name, STRATEGY_DIRECT, -1));
-    o.response = agent_call(a, x->env, NULL, &err);
+    o.response = attempt(x, &x->direct, a, STRATEGY_DIRECT, -1, &skipped, &ended, &err);
+    if (skipped) {
+        /* Fail fast: DIRECT has nowhere else to go. */
+        o.response = response_router_error(open_error(a), a->name, x->trace_id);
+        return o;
+    }
     if (o.response == NULL) /* no END event on this path, as in the reference */
         return fail_router(x, ERR_ROUTING_ERROR, err.msg, NULL, a->name);
     ok = !response_is_error(o.response);
-    event(x, "AGENT_ATTEMPT_END", attempt_end(a->name, ok, NULL));
     o.decision = decision_new(a->name, x->intent, ok ? "direct match" : "routing failed");
     return o;
 }
@@ -197,6 +459,8 @@ fallback_chain(struct exec *x, struct agent **chain)
     {
         struct agent *a = NULL;
         bool dup = false;
+        const char *why;
+        cJSON *p;
         if (!cJSON_IsString(it))
             continue;
         for (size_t i = 0; i < x->n && a == NULL; i++) {
@@ -205,19 +469,20 @@ fallback_chain(struct exec *x, struct agent **chain)
         }
         for (size_t i = 0; a != NULL && i < n; i++)
             dup = dup || chain[i] == a;
-        if (a == NULL || dup) {
-            cJSON *p = obj2("agent", cJSON_CreateString(it->valuestring), "reason",
-                            cJSON_CreateString(a == NULL ? (registry_find(x->router->reg,
-                                                                          it->valuestring)
-                                                                ? "not capable of this intent"
-                                                                : "not registered")
-                                                         : "listed twice"));
-            if (p != NULL)
-                cJSON_AddStringToObject(p, "strategy", "FALLBACK");
-            event(x, "AGENT_SKIPPED", p);
+        if (a != NULL && !dup) {
+            chain[n++] = a;
             continue;
         }
-        chain[n++] = a;
+        if (a != NULL)
+            why = "listed twice";
+        else if (registry_find(x->router->reg, it->valuestring) != NULL)
+            why = "not capable of this intent";
+        else
+            why = "not registered";
+        p = obj2("agent", cJSON_CreateString(it->valuestring), "reason", cJSON_CreateString(why));
+        if (p != NULL)
+            cJSON_AddStringToObject(p, "strategy", "FALLBACK");
+        event(x, "AGENT_SKIPPED", p);
     }
     return n;
 }
@@ -225,7 +490,7 @@ fallback_chain(struct exec *x, struct agent **chain)
 static struct outcome
 run_fallback(struct exec *x, enum strategy s)
 {
-    struct agent **chain = malloc(x->n * sizeof(*chain));
+    struct agent **chain = malloc((x->n + 1) * sizeof(*chain));
     struct outcome o = { NULL, NULL };
     cJSON *last_error = NULL;
     char msg[512];
@@ -245,12 +510,21 @@ run_fallback(struct exec *x, enum strategy s)
     for (size_t i = 0; i < n; i++) {
         struct agent *a = chain[i];
         struct intentus_err err = { 0 };
+        bool skipped, ended;
         cJSON *resp;
-        event(x, "AGENT_ATTEMPT_START", attempt_start(a->name, STRATEGY_FALLBACK, (long)i));
-        resp = agent_call(a, x->env, NULL, &err);
+        if (deadline_passed(x)) {
+            cJSON_Delete(last_error);
+            last_error = deadline_error(x);
+            break;
+        }
+        resp = attempt(x, &x->direct, a, STRATEGY_FALLBACK, (long)i, &skipped, &ended, &err);
+        if (skipped) {
+            if (last_error == NULL)
+                last_error = open_error(a);
+            continue;
+        }
         if (resp != NULL && !response_is_error(resp)) {
             char reason[64];
-            event(x, "AGENT_ATTEMPT_END", attempt_end(a->name, true, NULL));
             if (s == STRATEGY_UNKNOWN)
                 snprintf(reason, sizeof(reason), "success");
             else
@@ -260,14 +534,9 @@ run_fallback(struct exec *x, enum strategy s)
             break;
         }
         cJSON_Delete(last_error);
-        if (resp == NULL) {
-            event(x, "AGENT_ATTEMPT_END", attempt_end(a->name, false, err.msg));
-            last_error = exception_error(err.msg);
-        } else {
-            event(x, "AGENT_ATTEMPT_END", attempt_end(a->name, false, NULL));
-            last_error = cJSON_Duplicate(response_error(resp), 1);
-            cJSON_Delete(resp);
-        }
+        last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
+                                  : exception_error(err.msg);
+        cJSON_Delete(resp);
         if (i + 1 < n)
             event(x, "FALLBACK_TRIGGERED", obj2("from", cJSON_CreateString(a->name), "to",
                                                 cJSON_CreateString(chain[i + 1]->name)));
@@ -291,13 +560,20 @@ run_broadcast(struct exec *x)
     for (size_t i = 0; i < x->n; i++) {
         struct agent *a = x->cands[i];
         struct intentus_err err = { 0 };
+        bool skipped, ended;
         cJSON *resp;
-        bool ok;
-        event(x, "AGENT_ATTEMPT_START", attempt_start(a->name, STRATEGY_BROADCAST, -1));
-        resp = agent_call(a, x->env, NULL, &err);
-        ok = resp != NULL && !response_is_error(resp);
-        event(x, "AGENT_ATTEMPT_END", attempt_end(a->name, ok, NULL));
-        if (ok) {
+        if (deadline_passed(x)) {
+            cJSON_Delete(last_error);
+            last_error = deadline_error(x);
+            break;
+        }
+        resp = attempt(x, &x->direct, a, STRATEGY_BROADCAST, -1, &skipped, &ended, &err);
+        if (skipped) {
+            if (last_error == NULL)
+                last_error = open_error(a);
+            continue;
+        }
+        if (resp != NULL && !response_is_error(resp)) {
             cJSON_Delete(best);
             best = resp;
             best_agent = a;
@@ -325,13 +601,14 @@ run_broadcast(struct exec *x)
 struct branch_queue;
 
 struct branch {
+    struct exec *x;
     struct agent *agent;
-    cJSON *env;
+    struct exec view; /* the execution as this branch sees it: own envelope */
+    struct sink sink;
     cJSON *resp;
     struct intentus_err err;
-    int64_t start_us, end_us;
     pthread_t thread;
-    bool started;
+    bool started, skipped;
     size_t index;
     struct branch_queue *q;
 };
@@ -348,10 +625,10 @@ branch_main(void *arg)
 {
     struct branch *b = arg;
     struct branch_queue *q = b->q;
+    bool ended;
 
-    b->start_us = clock_mono_us();
-    b->resp = agent_call(b->agent, b->env, NULL, &b->err);
-    b->end_us = clock_mono_us();
+    b->resp = attempt(&b->view, &b->sink, b->agent, STRATEGY_PARALLEL, -1, &b->skipped, &ended,
+                      &b->err);
     pthread_mutex_lock(&q->lock);
     q->order[q->done++] = b->index;
     pthread_cond_signal(&q->cond);
@@ -360,17 +637,11 @@ branch_main(void *arg)
 }
 
 static void
-record_branch(struct exec *x, struct branch *b, bool ok)
+branch_done_early(struct branch_queue *q, size_t i)
 {
-    const char *exception = b->resp == NULL ? b->err.msg : NULL;
-
-    if (x->rec == NULL)
-        return;
-    if (recorder_event_at(x->rec, "AGENT_ATTEMPT_START",
-                          attempt_start(b->agent->name, STRATEGY_PARALLEL, -1), b->start_us) ||
-        recorder_event_at(x->rec, "AGENT_ATTEMPT_END", attempt_end(b->agent->name, ok, exception),
-                          b->end_us))
-        x->failed = 1;
+    pthread_mutex_lock(&q->lock);
+    q->order[q->done++] = i;
+    pthread_mutex_unlock(&q->lock);
 }
 
 static struct outcome
@@ -395,11 +666,15 @@ run_parallel(struct exec *x)
     pthread_cond_init(&q.cond, NULL);
     for (size_t i = 0; i < x->n; i++) {
         struct branch *b = &br[i];
+        b->x = x;
         b->agent = x->cands[i];
         b->index = i;
         b->q = &q;
-        b->env = cJSON_Duplicate(x->env, 1);
-        if (b->env == NULL) {
+        b->view = *x;
+        b->view.cache = NULL; /* the worker's cache is not shared across threads */
+        b->view.env = cJSON_Duplicate(x->env, 1);
+        b->sink = (struct sink){ .x = &b->view, .buffered = true };
+        if (b->view.env == NULL) {
             err_set(&b->err, IERR_NOMEM, "out of memory copying the envelope");
         } else if (pthread_create(&b->thread, NULL, branch_main, b) == 0) {
             b->started = true;
@@ -408,9 +683,7 @@ run_parallel(struct exec *x)
             err_set(&b->err, IERR_NOMEM, "cannot start a thread for agent %s", b->agent->name);
         }
         /* A branch that could not start counts as finished with an exception. */
-        pthread_mutex_lock(&q.lock);
-        q.order[q.done++] = i;
-        pthread_mutex_unlock(&q.lock);
+        branch_done_early(&q, i);
     }
     while (consumed < x->n) {
         struct branch *b;
@@ -420,10 +693,27 @@ run_parallel(struct exec *x)
             pthread_cond_wait(&q.cond, &q.lock);
         b = &br[q.order[consumed++]];
         pthread_mutex_unlock(&q.lock);
-        if (winner != NULL)
-            continue; /* results after the winner are neither returned nor recorded */
+        if (b->started)
+            pthread_join(b->thread, NULL);
+        b->started = false;
+        if (winner != NULL) {
+            /* Results after the winner are neither returned nor recorded;
+             * only breaker transitions are kept, so the circuit history in
+             * the records stays complete. */
+            flush(x, &b->sink, true);
+            if (b->view.failed)
+                x->failed = 1;
+            continue;
+        }
+        flush(x, &b->sink, false);
+        if (b->view.failed)
+            x->failed = 1;
+        if (b->skipped) {
+            if (last_error == NULL)
+                last_error = open_error(b->agent);
+            continue;
+        }
         ok = b->resp != NULL && !response_is_error(b->resp);
-        record_branch(x, b, ok);
         if (ok) {
             winner = b;
             continue;
@@ -431,10 +721,6 @@ run_parallel(struct exec *x)
         cJSON_Delete(last_error);
         last_error = b->resp != NULL ? cJSON_Duplicate(response_error(b->resp), 1)
                                      : exception_error(b->err.msg);
-    }
-    for (size_t i = 0; i < x->n; i++) {
-        if (br[i].started)
-            pthread_join(br[i].thread, NULL);
     }
     if (winner != NULL) {
         o.response = winner->resp;
@@ -446,7 +732,8 @@ run_parallel(struct exec *x)
     }
     for (size_t i = 0; i < x->n; i++) {
         cJSON_Delete(br[i].resp);
-        cJSON_Delete(br[i].env);
+        cJSON_Delete(br[i].view.env);
+        sink_free(&br[i].sink);
     }
     cJSON_Delete(last_error);
     pthread_cond_destroy(&q.cond);
@@ -488,33 +775,76 @@ dispatch(struct exec *x)
     }
 }
 
-int
-router_route(struct router *r, cJSON *env, struct route_result *out)
+/* Steps 1-2 of the reference's pipeline: normalise, start the record,
+ * INTENT_RECEIVED. */
+static int
+begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
 {
-    struct exec x = { 0 };
-    struct outcome o;
     cJSON *received;
 
     memset(out, 0, sizeof(*out));
     if (envelope_normalize(env) != 0)
         return -1;
-    x.router = r;
-    x.env = env;
-    x.intent = envelope_intent_name(env);
-    x.trace_id = envelope_trace_id(env);
+    x->router = r;
+    x->env = env;
+    x->intent = envelope_intent_name(env);
+    x->trace_id = envelope_trace_id(env);
+    x->direct = (struct sink){ .x = x, .buffered = false };
+    x->deadline_ms = router_deadline_ms(r, env);
+    if (x->deadline_ms > 0)
+        x->deadline_us = clock_mono_us() + x->deadline_ms * 1000;
     if (r->store != NULL) {
-        x.rec = recorder_new(env, &out->record_err);
-        if (x.rec == NULL && out->record_err.code == IERR_NOMEM)
+        x->rec = recorder_new(env, &out->record_err);
+        if (x->rec == NULL && out->record_err.code == IERR_NOMEM)
             return -1;
     }
     received = cJSON_CreateObject();
     if (received != NULL) {
-        cJSON_AddStringToObject(received, "traceId", x.trace_id);
-        cJSON_AddStringToObject(received, "intent", x.intent);
+        cJSON_AddStringToObject(received, "traceId", x->trace_id);
+        cJSON_AddStringToObject(received, "intent", x->intent);
         cJSON_AddStringToObject(received, "config_hash", r->config_hash);
         cJSON_AddBoolToObject(received, "require_determinism", r->require_determinism);
     }
-    event(&x, "INTENT_RECEIVED", received);
+    event(x, "INTENT_RECEIVED", received);
+    return 0;
+}
+
+/* Decision, final response, save. Takes the outcome. */
+static int
+finish(struct router *r, struct exec *x, struct outcome o, struct route_result *out)
+{
+    if (o.response == NULL) {
+        cJSON_Delete(o.decision);
+        recorder_free(x->rec);
+        return -1;
+    }
+    if (o.decision != NULL && x->rec != NULL && recorder_decision(x->rec, o.decision) != 0)
+        x->failed = 1;
+    cJSON_Delete(o.decision);
+    if (x->rec != NULL && recorder_final(x->rec, o.response) != 0)
+        x->failed = 1;
+    out->response = o.response;
+    if (x->rec != NULL) {
+        snprintf(out->execution_id, sizeof(out->execution_id), "%s", recorder_id(x->rec));
+        if (x->failed)
+            err_set(&out->record_err, IERR_NOMEM, "out of memory while recording");
+        else if (rec_store_save(r->store, recorder_record(x->rec), &out->record_err) == 0)
+            out->recorded = true;
+        recorder_free(x->rec);
+    }
+    return 0;
+}
+
+int
+router_route_with(struct router *r, cJSON *env, struct agent_cache *cache,
+                  struct route_result *out)
+{
+    struct exec x = { 0 };
+    struct outcome o;
+
+    if (begin(r, env, &x, out) != 0)
+        return -1;
+    x.cache = cache;
     x.cands = malloc((registry_count(r->reg) + 1) * sizeof(*x.cands));
     if (x.cands == NULL) {
         recorder_free(x.rec);
@@ -523,26 +853,26 @@ router_route(struct router *r, cJSON *env, struct route_result *out)
     x.n = registry_candidates(r->reg, x.intent, envelope_intent_version(env), x.cands);
     o = dispatch(&x);
     free(x.cands);
-    if (o.response == NULL) {
-        cJSON_Delete(o.decision);
-        recorder_free(x.rec);
+    return finish(r, &x, o, out);
+}
+
+int
+router_route(struct router *r, cJSON *env, struct route_result *out)
+{
+    return router_route_with(r, env, NULL, out);
+}
+
+int
+router_refuse(struct router *r, cJSON *env, enum error_code code, const char *message,
+              struct route_result *out)
+{
+    struct exec x = { 0 };
+    struct outcome o;
+
+    if (begin(r, env, &x, out) != 0)
         return -1;
-    }
-    if (o.decision != NULL && x.rec != NULL && recorder_decision(x.rec, o.decision) != 0)
-        x.failed = 1;
-    cJSON_Delete(o.decision);
-    if (x.rec != NULL && recorder_final(x.rec, o.response) != 0)
-        x.failed = 1;
-    out->response = o.response;
-    if (x.rec != NULL) {
-        snprintf(out->execution_id, sizeof(out->execution_id), "%s", recorder_id(x.rec));
-        if (x.failed)
-            err_set(&out->record_err, IERR_NOMEM, "out of memory while recording");
-        else if (rec_store_save(r->store, recorder_record(x.rec), &out->record_err) == 0)
-            out->recorded = true;
-        recorder_free(x.rec);
-    }
-    return 0;
+    o = fail_router(&x, code, message, NULL, "router");
+    return finish(r, &x, o, out);
 }
 
 void
