@@ -27,13 +27,16 @@ struct builtin {
     char *message;
     double fail_rate;
     long delay_ms;
+    long fail_first; /* flaky: the first N calls fail, then fail_rate applies */
+    long calls;      /* guarded by lock */
     locale_t utf8; /* C.UTF-8 for upper-casing whatever the process locale is */
     pthread_mutex_t lock; /* guards rng: agents may run on several workers */
     uint64_t rng;
 };
 
 static const char *const builtin_keys[] = {
-    "builtin", "error_code", "retryable", "message", "fail_rate", "seed", "delay_ms", NULL,
+    "builtin", "error_code", "retryable", "message", "fail_rate", "seed", "delay_ms",
+    "fail_first", NULL,
 };
 
 /* splitmix64: tiny, seedable and good enough to decide coin flips. */
@@ -120,6 +123,13 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
             return -1;
         }
         b->rng = (uint64_t)n;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(entry, "fail_first") != NULL) {
+        if (json_get_int64(entry, "fail_first", &n) != 0 || n < 0) {
+            err_set(err, IERR_CONFIG, "%s.fail_first: must be a non-negative integer", path);
+            return -1;
+        }
+        b->fail_first = (long)n;
     }
     b->delay_ms = b->type == B_SLOW ? 200 : 0;
     if (cJSON_GetObjectItemCaseSensitive(entry, "delay_ms") != NULL) {
@@ -263,7 +273,10 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
         break;
     case B_FLAKY:
         pthread_mutex_lock(&b->lock);
-        fail = (double)(next_random(&b->rng) >> 11) * 0x1.0p-53 < b->fail_rate;
+        if (++b->calls <= b->fail_first)
+            fail = true;
+        else
+            fail = (double)(next_random(&b->rng) >> 11) * 0x1.0p-53 < b->fail_rate;
         pthread_mutex_unlock(&b->lock);
         break;
     case B_SLOW:

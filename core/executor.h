@@ -1,0 +1,52 @@
+/* Asynchronous routing: a fixed pool of worker threads behind a bounded
+ * queue. Submitting returns at once; completions are collected from a queue
+ * whose readiness is signalled on one file descriptor (an eventfd), so a
+ * poll() loop such as the console's can wait on it with everything else. */
+#ifndef INTENTUS_CORE_EXECUTOR_H
+#define INTENTUS_CORE_EXECUTOR_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/router.h"
+
+struct executor_opts {
+    int workers;           /* 0: 4 */
+    size_t queue_capacity; /* queued, not yet started; 0: 1024 */
+};
+
+struct completion {
+    uint64_t tag;          /* what the submitter passed */
+    cJSON *response;       /* owned: completion_free */
+    char execution_id[UUID_STR_LEN];
+    bool recorded;
+    struct intentus_err record_err;
+    int64_t latency_us;    /* submit to completion, monotonic */
+    bool cancelled;        /* refused at shutdown, never ran */
+};
+
+struct executor;
+
+struct executor *executor_new(struct router *r, const struct executor_opts *opts,
+                              struct intentus_err *err);
+/* Queue env (ownership taken on success only). Fails with IERR_LIMIT when
+ * the queue is full and IERR_INVALID after shutdown began. */
+int executor_submit(struct executor *e, cJSON *env, uint64_t tag, struct intentus_err *err);
+/* Readable while completions wait to be collected. */
+int executor_fd(const struct executor *e);
+/* Move up to max completions into out[]; returns how many. Never blocks. */
+size_t executor_collect(struct executor *e, struct completion *out, size_t max);
+/* Submitted and not yet collected. */
+size_t executor_outstanding(struct executor *e);
+/* Stop accepting work. drain: run everything queued; otherwise queued work
+ * is recorded as WORKFLOW_ABORTED ("cancelled at shutdown") without running.
+ * Waits for work in flight either way. Completions stay collectable. */
+void executor_shutdown(struct executor *e, bool drain);
+/* Shuts down (cancelling queued work) and frees uncollected completions. */
+void executor_free(struct executor *e);
+void completion_free(struct completion *c);
+
+#endif
