@@ -448,6 +448,29 @@ agent_definition_json(const struct agent *a)
     cJSON_AddStringToObject(o, "type", "local");
     cJSON_AddStringToObject(o, "address", "local");
     cJSON_AddStringToObject(d, "kind", a->kind->name);
+    /* intentus's resilience settings, next to the reference's fields. */
+    cJSON_AddNumberToObject(d, "timeoutMs", (double)a->timeout_ms);
+    cJSON_AddBoolToObject(d, "idempotent", a->idempotent);
+    cJSON_AddStringToObject(d, "sideEffect", agent_side_effect_name(a->side_effect));
+    o = cJSON_AddObjectToObject(d, "retry");
+    if (o != NULL) {
+        cJSON_AddNumberToObject(o, "maxAttempts", a->retry.max_attempts);
+        cJSON_AddNumberToObject(o, "baseMs", (double)a->retry.base_ms);
+        cJSON_AddNumberToObject(o, "maxMs", (double)a->retry.max_ms);
+    }
+    if (a->breaker != NULL) {
+        struct breaker_stats bs;
+        breaker_snapshot(a->breaker, 0, &bs);
+        o = cJSON_AddObjectToObject(d, "breaker");
+        if (o != NULL) {
+            cJSON_AddStringToObject(o, "state", breaker_state_name(bs.state));
+            cJSON_AddNumberToObject(o, "calls", (double)bs.calls);
+            cJSON_AddNumberToObject(o, "failures", (double)bs.failures);
+            cJSON_AddNumberToObject(o, "rejected", (double)bs.rejected);
+        }
+    } else {
+        cJSON_AddNullToObject(d, "breaker");
+    }
     return d;
 }
 

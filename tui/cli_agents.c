@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/registry.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
@@ -59,15 +60,31 @@ cli_agents(int argc, char **argv)
         cJSON_Delete(arr);
     } else {
         printf("# %s\n", cfg->source);
-        printf("%-3s  %-20s  %-8s  %-12s  %8s  %s\n", "#", "NAME", "KIND", "NODE", "PRIORITY",
-               "INTENTS");
+        printf("%-3s  %-20s  %-8s  %-12s  %8s  %-8s  %-7s  %-9s  %s\n", "#", "NAME", "KIND",
+               "NODE", "PRIORITY", "TIMEOUT", "RETRY", "BREAKER", "INTENTS");
         for (size_t i = 0; i < registry_count(cfg->registry); i++) {
             const struct agent *a = registry_at(cfg->registry, i);
-            char name[64];
+            char name[64], timeout[24], retry[16], breaker[64];
+            struct breaker_stats bs;
             fmt_cell(a->name, 20, name, sizeof(name));
-            printf("%-3zu  %-*s  %-8s  %-12s  %8ld  ", i + 1,
+            if (a->timeout_ms > 0)
+                fmt_duration_us(a->timeout_ms * 1000, timeout, sizeof(timeout));
+            else
+                snprintf(timeout, sizeof(timeout), "none");
+            if (a->idempotent && a->retry.max_attempts > 1)
+                snprintf(retry, sizeof(retry), "x%d", a->retry.max_attempts);
+            else
+                snprintf(retry, sizeof(retry), "-");
+            if (a->breaker != NULL) {
+                breaker_snapshot(a->breaker, clock_mono_us(), &bs);
+                snprintf(breaker, sizeof(breaker), "%s", breaker_state_name(bs.state));
+            } else {
+                snprintf(breaker, sizeof(breaker), "off");
+            }
+            printf("%-3zu  %-*s  %-8s  %-12s  %8ld  %-8s  %-7s  %-9s  ", i + 1,
                    (int)(20 + strlen(name) - fmt_width(name)), name, a->kind->name,
-                   agent_is_remote(a) ? a->node_id : "local", a->node_priority);
+                   agent_is_remote(a) ? a->node_id : "local", a->node_priority, timeout, retry,
+                   breaker);
             for (size_t k = 0; k < a->n_caps; k++) {
                 printf("%s%s", k ? ", " : "", a->caps[k].name);
                 if (strcmp(a->caps[k].version, "*") != 0)

@@ -1,16 +1,21 @@
 /* intentus route: build an envelope, route it through the embedded router,
  * record it, print the response. */
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
+#include "core/executor.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/rec_store.h"
 #include "core/router.h"
+#include "core/units.h"
 #include "tui/cli.h"
+#include "tui/fmt.h"
 
 static const char route_help[] =
     "Usage: intentus route INTENT [options]\n"
@@ -27,6 +32,12 @@ static const char route_help[] =
     "  -P, --priority P            low, normal (default), high\n"
     "  -T, --tenant T              tenant, sent as context tag tenant:T\n"
     "  -V, --intent-version V      intent version (default 1.0)\n"
+    "  -m, --timeout DURATION      overall deadline for the execution (e.g. 500ms,\n"
+    "                              2s; a bare number is milliseconds)\n"
+    "  -N, --async-n N             fire N copies through the async worker pool and\n"
+    "                              print a summary (ok/error, latency percentiles,\n"
+    "                              circuit states) instead of one response\n"
+    "  -w, --workers N             worker threads for --async-n (default 4)\n"
     "  -c, --config FILE           config file (default: search order, then demo)\n"
     "  -d, --dir DIR               record directory (overrides the config)\n"
     "  -n, --no-record             do not record this execution\n"
@@ -120,6 +131,8 @@ struct route_args {
     const char *intent, *payload, *config, *dir, *tenant;
     char *fallback;
     struct envelope_opts env;
+    int64_t timeout_ms;
+    long async_n, workers;
     int no_record, quiet;
 };
 
@@ -136,6 +149,9 @@ parse_args(int argc, char **argv, struct route_args *a)
         { "intent-version", required_argument, NULL, 'V' },
         { "config", required_argument, NULL, 'c' },
         { "dir", required_argument, NULL, 'd' },
+        { "timeout", required_argument, NULL, 'm' },
+        { "async-n", required_argument, NULL, 'N' },
+        { "workers", required_argument, NULL, 'w' },
         { "no-record", no_argument, NULL, 'n' },
         { "quiet", no_argument, NULL, 'q' },
         { NULL, 0, NULL, 0 },
@@ -146,7 +162,7 @@ parse_args(int argc, char **argv, struct route_args *a)
     a->env.strategy = STRATEGY_DIRECT;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:s:t:f:P:T:V:c:d:nq", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:s:t:f:P:T:V:c:d:m:N:w:nq", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             a->payload = optarg;
@@ -184,6 +200,25 @@ parse_args(int argc, char **argv, struct route_args *a)
         case 'd':
             a->dir = optarg;
             break;
+        case 'm':
+            if (units_parse_duration_ms(optarg, &a->timeout_ms, NULL) != 0 || a->timeout_ms <= 0)
+                return cli_usage_error("route", "--timeout: '%s' is not a positive duration",
+                                       optarg);
+            break;
+        case 'N':
+        case 'w': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || end == optarg || v < 1 || v > (c == 'N' ? 10000000 : 256))
+                return cli_usage_error("route", "--%s: '%s' is not a number from 1 to %d",
+                                       c == 'N' ? "async-n" : "workers", optarg,
+                                       c == 'N' ? 10000000 : 256);
+            if (c == 'N')
+                a->async_n = v;
+            else
+                a->workers = v;
+            break;
+        }
         case 'n':
             a->no_record = 1;
             break;
@@ -204,6 +239,133 @@ parse_args(int argc, char **argv, struct route_args *a)
     if (a->intent[0] == '\0')
         return cli_usage_error("route", "INTENT must not be empty");
     return EXIT_OK;
+}
+
+/* One envelope for this command line; payload is copied, not taken. */
+static cJSON *
+build_envelope(const struct route_args *a, const cJSON *payload, struct intentus_err *err)
+{
+    cJSON *env = envelope_new(a->intent, cJSON_Duplicate(payload, 1), &a->env, err);
+
+    if (env != NULL && a->timeout_ms > 0 &&
+        cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(env, "routing"), "timeoutMs",
+                                (double)a->timeout_ms) == NULL) {
+        cJSON_Delete(env);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    return env;
+}
+
+static int
+cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int64_t
+percentile(const int64_t *sorted, size_t n, double p)
+{
+    size_t i;
+
+    if (n == 0)
+        return -1;
+    i = (size_t)(p * (double)(n - 1) + 0.5);
+    return sorted[i < n ? i : n - 1];
+}
+
+/* --async-n: fire N envelopes through the worker pool, then summarise. */
+static int
+run_async(const struct route_args *a, struct router *router, struct config *cfg,
+          const cJSON *payload)
+{
+    struct intentus_err err = { 0 };
+    struct executor *ex = executor_new(
+        router, &(struct executor_opts){ .workers = a->workers > 0 ? (int)a->workers : 4,
+                                         .queue_capacity = 1024 },
+        &err);
+    int64_t *lat = calloc((size_t)a->async_n, sizeof(int64_t));
+    size_t done = 0, ok = 0, unrecorded = 0;
+    long submitted = 0;
+    int64_t t0 = clock_mono_us(), wall;
+    struct completion batch[128];
+    cJSON *codes = cJSON_CreateObject();
+    char d50[24], d95[24], d99[24];
+
+    if (ex == NULL || lat == NULL || codes == NULL) {
+        fprintf(stderr, "intentus route: %s\n", ex == NULL ? err.msg : "out of memory");
+        executor_free(ex);
+        free(lat);
+        cJSON_Delete(codes);
+        return EXIT_FAIL;
+    }
+    while (done < (size_t)a->async_n) {
+        struct pollfd pfd = { executor_fd(ex), POLLIN, 0 };
+        size_t n;
+        while (submitted < a->async_n) {
+            cJSON *env = build_envelope(a, payload, &err);
+            if (env == NULL || executor_submit(ex, env, (uint64_t)submitted, &err) != 0) {
+                cJSON_Delete(env);
+                break; /* queue full: collect, then submit more */
+            }
+            submitted++;
+        }
+        poll(&pfd, 1, 100);
+        n = executor_collect(ex, batch, sizeof(batch) / sizeof(batch[0]));
+        for (size_t i = 0; i < n; i++) {
+            const char *code = response_error_code(batch[i].response);
+            lat[done++] = batch[i].latency_us;
+            if (!response_is_error(batch[i].response)) {
+                ok++;
+            } else {
+                cJSON *c = cJSON_GetObjectItemCaseSensitive(codes, code ? code : "UNKNOWN");
+                if (c != NULL)
+                    cJSON_SetNumberValue(c, c->valuedouble + 1);
+                else
+                    cJSON_AddNumberToObject(codes, code ? code : "UNKNOWN", 1);
+            }
+            if (!a->no_record && !batch[i].recorded)
+                unrecorded++;
+            completion_free(&batch[i]);
+        }
+    }
+    wall = clock_mono_us() - t0;
+    executor_free(ex);
+    qsort(lat, done, sizeof(*lat), cmp_i64);
+    fmt_duration_us(percentile(lat, done, 0.50), d50, sizeof(d50));
+    fmt_duration_us(percentile(lat, done, 0.95), d95, sizeof(d95));
+    fmt_duration_us(percentile(lat, done, 0.99), d99, sizeof(d99));
+    printf("%zu executions of %s in %.2fs (%.0f/s): %zu ok, %zu error\n", done, a->intent,
+           (double)wall / 1e6, (double)done * 1e6 / (double)(wall > 0 ? wall : 1), ok,
+           done - ok);
+    printf("latency (submit to completion): p50 %s  p95 %s  p99 %s\n", d50, d95, d99);
+    if (done > ok) {
+        const cJSON *c;
+        printf("errors:");
+        cJSON_ArrayForEach(c, codes)
+            printf(" %s %d", c->string, (int)c->valuedouble);
+        printf("\n");
+    }
+    printf("circuits:");
+    for (size_t i = 0; i < registry_count(cfg->registry); i++) {
+        struct agent *ag = registry_at(cfg->registry, i);
+        struct breaker_stats bs;
+        if (ag->breaker == NULL || !agent_handles(ag, a->intent, a->env.intent_version
+                                                                    ? a->env.intent_version
+                                                                    : "1.0"))
+            continue;
+        breaker_snapshot(ag->breaker, clock_mono_us(), &bs);
+        printf(" %s %s (%llu calls, %llu failed, %llu skipped)", ag->name,
+               breaker_state_name(bs.state), (unsigned long long)bs.calls,
+               (unsigned long long)bs.failures, (unsigned long long)bs.rejected);
+    }
+    printf("\n");
+    if (unrecorded > 0)
+        fprintf(stderr, "intentus route: %zu executions were NOT recorded\n", unrecorded);
+    cJSON_Delete(codes);
+    free(lat);
+    return ok == done && unrecorded == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 int
@@ -241,7 +403,7 @@ cli_route(int argc, char **argv)
     payload = a.payload != NULL ? load_payload(a.payload) : cJSON_CreateObject();
     if (payload == NULL)
         goto out;
-    env = envelope_new(a.intent, payload, &a.env, &err);
+    env = build_envelope(&a, payload, &err);
     if (env == NULL) {
         rc = cli_usage_error("route", "%s", err.msg);
         goto out;
@@ -259,8 +421,13 @@ cli_route(int argc, char **argv)
     }
     router = router_new(cfg->registry,
                         &(struct router_opts){ .require_determinism = cfg->require_determinism,
-                                               .store = store },
+                                               .store = store,
+                                               .deadline_ms = cfg->deadline_ms },
                         &err);
+    if (router != NULL && a.async_n > 0) {
+        rc = run_async(&a, router, cfg, payload);
+        goto out;
+    }
     if (router == NULL || router_route(router, env, &res) != 0) {
         fprintf(stderr, "intentus route: %s\n", router == NULL ? err.msg : "out of memory");
         rc = EXIT_FAIL;
@@ -282,5 +449,6 @@ out:
     rec_store_close(store);
     config_free(cfg);
     cJSON_Delete(env);
+    cJSON_Delete(payload);
     return rc;
 }
