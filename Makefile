@@ -29,12 +29,18 @@ TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 CORE_SRC  := $(wildcard core/*.c) $(wildcard watch/*.c)
 TUI_SRC   := $(wildcard tui/*.c)
 TEST_SRC  := $(wildcard tests/core/test_*.c tests/watch/test_*.c tests/cli/test_*.c)
+# Tests of tui/ modules link the console's objects (and curses); core and
+# watch tests never do.
+TUI_TEST_SRC := $(wildcard tests/tui/test_*.c)
 TESTLIB_SRC := $(wildcard tests/support/*.c)
 
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ   := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
+TUI_TEST_BIN := $(TUI_TEST_SRC:%.c=$(BUILD)/%)
+TUI_LIB_OBJ := $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
+TUI_LIB := $(BUILD)/libintentus_tui.a
 
 LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
@@ -57,10 +63,18 @@ $(BIN): $(TUI_OBJ) $(LIB)
 $(BUILD)/core/%.o $(BUILD)/watch/%.o: BASE_CFLAGS = $(PKG_CFLAGS)
 $(BUILD)/tui/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TUI_CFLAGS)
 $(BUILD)/tests/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TEST_CFLAGS)
+$(BUILD)/tests/tui/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TEST_CFLAGS) $(TUI_CFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(BASE_CFLAGS) -c $< -o $@
+
+$(TUI_LIB): $(TUI_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/tui/%: $(BUILD)/tests/tui/%.o $(TESTLIB_OBJ) $(TUI_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(TUI_LIB) $(LIB) $(TEST_LIBS) $(TUI_LIBS) $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTLIB_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
@@ -86,9 +100,9 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory check-tests
 
-check-tests: layer-check $(LIB) $(BIN) $(TEST_BIN)
+check-tests: layer-check $(LIB) $(BIN) $(TEST_BIN) $(TUI_TEST_BIN)
 	@INTENTUS_BIN="$(abspath $(BIN))" BUILD="$(BUILD)" VALGRIND="$(VALGRIND)" \
-	    sh tests/run.sh $(TEST_BIN)
+	    sh tests/run.sh $(TEST_BIN) $(TUI_TEST_BIN)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 CC=$(CC) \
@@ -128,4 +142,4 @@ uninstall:
 clean:
 	rm -rf build intentus
 
--include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(TUI_TEST_BIN:=.d)
