@@ -97,6 +97,12 @@ rec_store_dir(const struct rec_store *rs)
     return rs->dir;
 }
 
+int
+rec_store_dirfd(const struct rec_store *rs)
+{
+    return rs->dirfd;
+}
+
 bool
 rec_store_id_is_valid(const char *id)
 {

@@ -27,6 +27,8 @@ struct rec_store *rec_store_open(const char *dir, const struct rec_store_opts *o
                                  struct intentus_err *err);
 void rec_store_close(struct rec_store *rs);
 const char *rec_store_dir(const struct rec_store *rs);
+/* The open directory (for fstatat and listing); owned by the store. */
+int rec_store_dirfd(const struct rec_store *rs);
 
 /* True when id is safe as a file name: 1-128 characters from [A-Za-z0-9._-],
  * not starting with '.'. UUIDs (ours v7, the reference's v4) always are. */
