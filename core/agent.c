@@ -10,6 +10,8 @@
 
 static const struct agent_kind *const kinds[] = {
     &agent_kind_builtin,
+    &agent_kind_exec,
+    &agent_kind_http,
 };
 
 static const char *const common_keys[] = {
@@ -331,8 +333,8 @@ agent_from_config(const cJSON *entry, const char *path, const struct agent_defau
     }
     a->kind = agent_kind_find(kind_name);
     if (a->kind == NULL) {
-        err_set(err, IERR_CONFIG, "%s.kind: unknown agent kind '%s' (known: builtin)", path,
-                kind_name);
+        err_set(err, IERR_CONFIG,
+                "%s.kind: unknown agent kind '%s' (known: builtin, exec, http)", path, kind_name);
         goto fail;
     }
     cJSON_ArrayForEach(key, entry)

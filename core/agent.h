@@ -111,5 +111,7 @@ cJSON *agent_definition_json(const struct agent *a);
 /* Kinds, for the config loader and `intentus agents`. */
 const struct agent_kind *agent_kind_find(const char *name);
 extern const struct agent_kind agent_kind_builtin;
+extern const struct agent_kind agent_kind_exec; /* core/agent_exec.c */
+extern const struct agent_kind agent_kind_http; /* core/agent_http.c */
 
 #endif

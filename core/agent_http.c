@@ -1,0 +1,499 @@
+/* The http agent kind: POSTs the envelope as JSON to a URL with libcurl and
+ * reads one AgentResponse back.
+ *
+ * Each worker keeps one curl handle in its agent cache and reuses it, so
+ * calls to the same host share a kept-alive connection instead of paying a
+ * TCP (and TLS) handshake each time. The handle is reset before and after
+ * every call: no option of one call (or pointer into its stack) survives
+ * into the next, while the connection and DNS caches do. */
+#include "core/agent_http.h"
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/agent.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/model.h"
+#include "core/snippet.h"
+#include "core/units.h"
+
+#define HTTP_DEFAULT_CONNECT_MS 2000
+#define HTTP_DEFAULT_MAX_RESPONSE (1024 * 1024)
+#define HTTP_SNIPPET 512
+
+struct http_agent {
+    char *url;
+    struct curl_slist *headers; /* Content-Type, Expect and the configured ones */
+    size_t n_headers;           /* configured ones */
+    int64_t connect_timeout_ms;
+    bool tls_verify;
+    size_t max_response;
+};
+
+static const char *const http_keys[] = {
+    "url", "headers", "connect_timeout", "tls_verify", "max_response", NULL,
+};
+
+/* curl_global_init is not thread-safe and must run once per process before
+ * any handle exists; agents are built before any call, on whichever thread
+ * loads the config. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_init_once(void)
+{
+    /* A failure here shows up as curl_easy_init returning NULL at the
+     * first call, which is reported there. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void
+http_free(void *state)
+{
+    struct http_agent *h = state;
+
+    if (h == NULL)
+        return;
+    curl_slist_free_all(h->headers);
+    free(h->url);
+    free(h);
+}
+
+static bool
+is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL && !(*s >= '0' && *s <= '9') &&
+            !(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z'))
+            return false;
+    }
+    return true;
+}
+
+static bool
+is_env_ref(const char *s)
+{
+    if (s[0] != '$' || !(s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
+                         (s[1] >= 'a' && s[1] <= 'z')))
+        return false;
+    for (s += 2; *s != '\0'; s++) {
+        if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9')))
+            return false;
+    }
+    return true;
+}
+
+static int
+add_header(struct http_agent *h, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(h->headers, line);
+
+    if (l == NULL)
+        return -1;
+    h->headers = l;
+    return 0;
+}
+
+/* Header values "$NAME" come from intentus's environment when the config is
+ * loaded, so tokens never sit in the file; a variable that is not set is a
+ * config error (sending no token would only fail later, less clearly). */
+static int
+parse_headers(struct http_agent *h, const cJSON *v, const char *path, struct intentus_err *err)
+{
+    const cJSON *it;
+    bool own_type = false;
+
+    if (v != NULL && !cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG, "%s.headers: must be an object of Name: value", path);
+        return -1;
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        const char *value;
+        char *line;
+        int rc;
+        if (!is_token(it->string)) {
+            err_set(err, IERR_CONFIG, "%s.headers.%s: not a valid header name", path, it->string);
+            return -1;
+        }
+        if (!cJSON_IsString(it)) {
+            err_set(err, IERR_CONFIG, "%s.headers.%s: must be a string", path, it->string);
+            return -1;
+        }
+        value = it->valuestring;
+        if (is_env_ref(value) && (value = getenv(value + 1)) == NULL) {
+            err_set(err, IERR_CONFIG, "%s.headers.%s: environment variable %s is not set", path,
+                    it->string, it->valuestring + 1);
+            return -1;
+        }
+        if (strpbrk(value, "\r\n") != NULL) {
+            /* Never let a value (from the environment, say) add headers. */
+            err_set(err, IERR_CONFIG, "%s.headers.%s: value contains a line break", path,
+                    it->string);
+            return -1;
+        }
+        own_type = own_type || strcasecmp(it->string, "Content-Type") == 0;
+        /* "Name;" is how curl is told to send a header with an empty value. */
+        rc = value[0] == '\0' ? asprintf(&line, "%s;", it->string)
+                              : asprintf(&line, "%s: %s", it->string, value);
+        if (rc < 0 || add_header(h, line) != 0) {
+            free(rc < 0 ? NULL : line);
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        free(line);
+        h->n_headers++;
+    }
+    /* No "Expect: 100-continue" round trip for large envelopes. */
+    if ((!own_type && add_header(h, "Content-Type: application/json") != 0) ||
+        add_header(h, "Expect:") != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+parse_url(struct http_agent *h, const cJSON *v, const char *path, struct intentus_err *err)
+{
+    if (v == NULL || !cJSON_IsString(v)) {
+        err_set(err, IERR_CONFIG, "%s.url: %s (the agent's endpoint, http:// or https://)", path,
+                v == NULL ? "missing" : "must be a string");
+        return -1;
+    }
+    if ((strncasecmp(v->valuestring, "http://", 7) != 0 || v->valuestring[7] == '\0') &&
+        (strncasecmp(v->valuestring, "https://", 8) != 0 || v->valuestring[8] == '\0')) {
+        err_set(err, IERR_CONFIG, "%s.url: '%s' must start with http:// or https:// and name a host",
+                path, v->valuestring);
+        return -1;
+    }
+    if ((h->url = strdup(v->valuestring)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+parse_limits(struct http_agent *h, const cJSON *entry, const char *path, struct intentus_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, "connect_timeout");
+
+    if (v != NULL) {
+        int64_t ms = -1;
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 9e15)
+            ms = (int64_t)v->valuedouble;
+        else if (!cJSON_IsString(v) || units_parse_duration_ms(v->valuestring, &ms, NULL) != 0)
+            ms = -1;
+        if (ms <= 0) {
+            err_set(err, IERR_CONFIG,
+                    "%s.connect_timeout: must be a duration above zero such as 500ms or 2s, or "
+                    "milliseconds",
+                    path);
+            return -1;
+        }
+        h->connect_timeout_ms = ms;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(entry, "tls_verify");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        err_set(err, IERR_CONFIG, "%s.tls_verify: must be true or false", path);
+        return -1;
+    }
+    if (v != NULL)
+        h->tls_verify = cJSON_IsTrue(v);
+    v = cJSON_GetObjectItemCaseSensitive(entry, "max_response");
+    if (v != NULL) {
+        uint64_t n = 0;
+        bool ok = (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e12 &&
+                   (n = (uint64_t)v->valuedouble) > 0) ||
+                  (cJSON_IsString(v) && units_parse_size(v->valuestring, &n, NULL) == 0 && n > 0);
+        if (!ok || n > SIZE_MAX / 2) {
+            err_set(err, IERR_CONFIG,
+                    "%s.max_response: must be a size such as 64K or 1M, or a number of bytes",
+                    path);
+            return -1;
+        }
+        h->max_response = (size_t)n;
+    }
+    return 0;
+}
+
+static int
+http_init(struct agent *a, const cJSON *entry, const char *path, struct intentus_err *err)
+{
+    struct http_agent *h = calloc(1, sizeof(*h));
+
+    if (h == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    a->state = h; /* agent_free releases it on any failure below */
+    h->connect_timeout_ms = HTTP_DEFAULT_CONNECT_MS;
+    h->tls_verify = true;
+    h->max_response = HTTP_DEFAULT_MAX_RESPONSE;
+    if (parse_url(h, cJSON_GetObjectItemCaseSensitive(entry, "url"), path, err) != 0 ||
+        parse_headers(h, cJSON_GetObjectItemCaseSensitive(entry, "headers"), path, err) != 0 ||
+        parse_limits(h, entry, path, err) != 0)
+        return -1;
+    pthread_once(&curl_once, curl_init_once);
+    return 0;
+}
+
+int
+agent_http_settings(const struct agent *a, struct agent_http_settings *out)
+{
+    const struct http_agent *h;
+
+    if (a == NULL || a->kind != &agent_kind_http || a->state == NULL)
+        return -1;
+    h = a->state;
+    out->url = h->url;
+    out->n_headers = h->n_headers;
+    out->connect_timeout_ms = h->connect_timeout_ms;
+    out->tls_verify = h->tls_verify;
+    out->max_response = h->max_response;
+    return 0;
+}
+
+struct body {
+    struct buf data;
+    size_t cap;
+    bool over_cap, nomem;
+};
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct body *b = userdata;
+    size_t n = size * nmemb;
+
+    /* Returning less than n makes curl stop with CURLE_WRITE_ERROR. */
+    if (n > b->cap - b->data.len) {
+        b->over_cap = true;
+        return 0;
+    }
+    if (buf_append(&b->data, ptr, n) != 0) {
+        b->nomem = true;
+        return 0;
+    }
+    return n;
+}
+
+static void
+free_handle(void *handle)
+{
+    curl_easy_cleanup(handle);
+}
+
+/* This worker's handle (made on first use), or, without a cache, one for
+ * this call only (*owned is then true and the caller cleans it up). */
+static CURL *
+get_handle(const struct agent_ctx *ctx, bool *owned)
+{
+    CURL *c = ctx->cache != NULL ? agent_cache_get(ctx->cache, "http") : NULL;
+
+    *owned = false;
+    if (c != NULL) {
+        curl_easy_reset(c);
+        return c;
+    }
+    if ((c = curl_easy_init()) == NULL)
+        return NULL;
+    if (ctx->cache == NULL || agent_cache_put(ctx->cache, "http", c, free_handle) != 0)
+        *owned = true;
+    return c;
+}
+
+static void
+set_options(CURL *c, const struct http_agent *h, const struct buf *req, struct body *body,
+            char *errbuf, long timeout_ms)
+{
+    /* timeout_ms 0: no deadline, so only the connect phase is bounded. */
+    long connect_ms = timeout_ms > 0 && timeout_ms < h->connect_timeout_ms
+                          ? timeout_ms
+                          : (long)h->connect_timeout_ms;
+
+    curl_easy_setopt(c, CURLOPT_URL, h->url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "intentus");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    /* Worker threads: no SIGALRM-based DNS timeouts (curl uses its
+     * threaded resolver instead). */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
+}
+
+static cJSON *
+fail_with(const struct agent *a, const cJSON *env, enum error_code code, bool retryable,
+          cJSON *details, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static cJSON *
+fail_with(const struct agent *a, const cJSON *env, enum error_code code, bool retryable,
+          cJSON *details, const char *fmt, ...)
+{
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg), "%s: ", a->name);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return response_agent_error(error_info_new(code, msg, retryable, details), a->name,
+                                envelope_trace_id(env));
+}
+
+/* curl could not complete the exchange. DNS failures count as unavailable
+ * and retryable: a resolver hiccup is common and a retry is cheap, while a
+ * misspelt host fails every attempt the same way and the breaker then
+ * stops the calls. */
+static cJSON *
+transport_failure(const struct agent *a, const cJSON *env, CURLcode rc, const char *errbuf,
+                  int64_t elapsed_ms)
+{
+    const char *why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    cJSON *d = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(d, "curl_code", (double)rc);
+    cJSON_AddStringToObject(d, "curl_error", why);
+    cJSON_AddNumberToObject(d, "elapsed_ms", (double)elapsed_ms);
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return fail_with(a, env, ERR_AGENT_TIMEOUT, true, d,
+                         "no response within the deadline after %lld ms (%s)",
+                         (long long)elapsed_ms, why);
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return fail_with(a, env, ERR_AGENT_UNAVAILABLE, true, d, "cannot reach the agent: %s",
+                         why);
+    default:
+        return fail_with(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP exchange failed: %s", why);
+    }
+}
+
+/* A complete HTTP answer: its status first, then its body. */
+static cJSON *
+http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body *body)
+{
+    const struct http_agent *h = a->state;
+    struct intentus_err perr = { 0 };
+    long status = 0;
+    cJSON *d = cJSON_CreateObject(), *resp;
+
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    cJSON_AddNumberToObject(d, "http_status", (double)status);
+    cJSON_AddItemToObject(d, "body", snippet_json(body->data.data, body->data.len, HTTP_SNIPPET));
+    if (status == 429) {
+        curl_off_t after = 0;
+        if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+            cJSON_AddNumberToObject(d, "retry_after_s", (double)after);
+        return fail_with(a, env, ERR_RATE_LIMIT, true, d, "HTTP 429 from %s", h->url);
+    }
+    if (status >= 500)
+        return fail_with(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s", status, h->url);
+    if (status >= 400)
+        return fail_with(a, env, ERR_TRANSPORT_ERROR, false, d, "HTTP %ld from %s", status,
+                         h->url);
+    if (status < 200 || status >= 300)
+        return fail_with(a, env, ERR_TRANSPORT_ERROR, false, d,
+                         "unexpected HTTP %ld from %s (redirects are not followed)", status,
+                         h->url);
+    resp = json_parse(body->data.data != NULL ? body->data.data : "", body->data.len, 0, &perr);
+    if (resp == NULL || response_validate(resp, &perr) != 0) {
+        bool parsed = resp != NULL;
+        cJSON_Delete(resp);
+        return fail_with(a, env, ERR_PROTOCOL_ERROR, false, d, "response body is not %s: %s",
+                         parsed ? "an AgentResponse" : "JSON", perr.msg);
+    }
+    cJSON_Delete(d);
+    return resp;
+}
+
+static cJSON *
+http_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
+{
+    const struct http_agent *h = a->state;
+    struct buf req = BUF_INIT;
+    struct body body = { .data = BUF_INIT, .cap = h->max_response };
+    char errbuf[CURL_ERROR_SIZE] = "";
+    int64_t start = clock_mono_us(), timeout_ms = 0;
+    cJSON *resp = NULL;
+    CURLcode rc;
+    bool owned;
+    CURL *c;
+
+    if (ctx->deadline_us > 0) {
+        timeout_ms = (ctx->deadline_us - start) / 1000;
+        if (timeout_ms <= 0) {
+            resp = fail_with(a, env, ERR_AGENT_TIMEOUT, true, NULL,
+                             "deadline passed before the request was sent");
+            goto out;
+        }
+    }
+    if (json_print_compact(env, &req) != 0) {
+        err_set(err, IERR_NOMEM, "out of memory serialising the envelope");
+        return NULL;
+    }
+    if ((c = get_handle(ctx, &owned)) == NULL) {
+        buf_free(&req);
+        err_set(err, IERR_NOMEM, "cannot create a curl handle");
+        return NULL;
+    }
+    set_options(c, h, &req, &body, errbuf, timeout_ms > LONG_MAX ? LONG_MAX : (long)timeout_ms);
+    rc = curl_easy_perform(c);
+    if (body.nomem)
+        err_set(err, IERR_NOMEM, "out of memory reading the response");
+    else if (body.over_cap)
+        resp = fail_with(a, env, ERR_PROTOCOL_ERROR, false,
+                         cJSON_CreateObject(), "response over %zu bytes", h->max_response);
+    else if (rc != CURLE_OK)
+        resp = transport_failure(a, env, rc, errbuf, (clock_mono_us() - start) / 1000);
+    else
+        resp = http_outcome(a, env, c, &body);
+    if (owned)
+        curl_easy_cleanup(c);
+    else
+        curl_easy_reset(c); /* drop pointers to this call's buffers */
+    buf_free(&req);
+    buf_free(&body.data);
+    if (body.nomem)
+        return NULL;
+out:
+    if (resp == NULL)
+        err_set(err, IERR_NOMEM, "out of memory building the response");
+    return resp;
+}
+
+const struct agent_kind agent_kind_http = {
+    .name = "http",
+    .settings_keys = http_keys,
+    .init = http_init,
+    .invoke = http_invoke,
+    .free_state = http_free,
+};
