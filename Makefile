@@ -61,7 +61,7 @@ $(BIN): $(TUI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(TUI_OBJ) $(LIB) $(TUI_LIBS) $(PKG_LIBS)
 
 $(BUILD)/core/%.o $(BUILD)/watch/%.o: BASE_CFLAGS = $(PKG_CFLAGS)
-$(BUILD)/tui/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TUI_CFLAGS)
+$(BUILD)/tui/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TUI_CFLAGS) -DINTENTUS_PREFIX='"$(PREFIX)"'
 $(BUILD)/tests/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TEST_CFLAGS)
 $(BUILD)/tests/tui/%.o: BASE_CFLAGS = $(PKG_CFLAGS) $(TEST_CFLAGS) $(TUI_CFLAGS)
 
@@ -133,6 +133,8 @@ install: $(BIN)
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libintentus.a
 	install -m 0644 core/*.h $(DESTDIR)$(PREFIX)/include/intentus/
 	install -m 0644 tui/intentus.1 $(DESTDIR)$(PREFIX)/share/man/man1/intentus.1
+	install -d $(DESTDIR)$(PREFIX)/share/intentus/themes
+	install -m 0644 themes/*.theme $(DESTDIR)$(PREFIX)/share/intentus/themes/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/intentus $(DESTDIR)$(PREFIX)/lib/libintentus.a \

@@ -47,6 +47,7 @@ static const struct key_binding bindings[] = {
     { KEYCTX_LIST, 'h', "h", ACT_LEFT },
     { KEYCTX_LIST, KEY_RIGHT, "Right", ACT_RIGHT },
     { KEYCTX_LIST, 'l', "l", ACT_RIGHT },
+    { KEYCTX_LIST, '\r', "Enter", ACT_OPEN },
     { KEYCTX_LIST, '\n', "Enter", ACT_OPEN },
     { KEYCTX_LIST, KEY_ENTER, "Enter", ACT_OPEN },
     { KEYCTX_DASHBOARD, 's', "s", ACT_SORT },

@@ -16,6 +16,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "console", cli_console, "the full-screen console (also what plain 'intentus' opens)" },
     { "route", cli_route, "route an intent through the embedded router and record it" },
     { "records", cli_records, "list, show and verify execution records" },
     { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
@@ -25,7 +26,8 @@ static const struct command commands[] = {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "Usage: intentus COMMAND [options]\n"
+    fprintf(f, "Usage: intentus [console options]     open the console (see 'intentus console --help')\n"
+               "       intentus COMMAND [options]\n"
                "       intentus --help | --version\n\n"
                "intentus is an IntentusNet runtime: a deterministic intent router that\n"
                "records every execution, reads the Python reference's records, and checks\n"
@@ -42,10 +44,11 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    /* No command, or only console options: open the console. */
+    if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0 &&
+                     strcmp(argv[1], "-h") != 0 && strcmp(argv[1], "--version") != 0 &&
+                     strcmp(argv[1], "-V") != 0))
+        return cli_console(argc, argv);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);

@@ -1,0 +1,122 @@
+/* The console's one context: created in console_run() and passed to every
+ * view. It owns the model (the record index fed by the tailer, the
+ * aggregates, the configuration) and the presentation state (theme, screen,
+ * message line). Views read the model and draw; they load a full record only
+ * through app_load_record(). */
+#ifndef INTENTUS_TUI_APP_H
+#define INTENTUS_TUI_APP_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/rec_store.h"
+#include "tui/curses_shim.h"
+#include "tui/keymap.h"
+#include "tui/loop.h"
+#include "tui/theme.h"
+#include "watch/agg.h"
+#include "watch/index.h"
+#include "watch/tailer.h"
+
+enum app_screen { SCREEN_DASHBOARD, SCREEN_RECORDS, SCREEN_DETAIL, SCREEN_HELP, SCREEN_COUNT };
+
+/* What a key handler asks the console to do next (htop's Action bits). */
+#define VIEW_HANDLED 0x1u
+#define VIEW_REDRAW 0x2u
+#define VIEW_QUIT 0x4u
+
+struct app;
+
+struct view_ops {
+    const char *name;          /* tab title */
+    enum key_context keyctx;   /* where its keys are looked up */
+    size_t state_size;         /* private state, allocated zeroed */
+    void (*open)(struct app *app, void *state);
+    void (*close)(void *state);
+    void (*draw)(struct app *app, void *state, int top, int rows, int cols);
+    /* Keys the view handles itself (movement, its own actions). */
+    unsigned (*handle)(struct app *app, void *state, enum key_action act, int key);
+    /* The index or aggregates changed (draw will follow). */
+    void (*model_changed)(struct app *app, void *state);
+};
+
+struct console_opts {
+    const char *dir;        /* record directory; NULL: from the config */
+    const char *config;     /* config path; NULL: search order */
+    const char *theme;      /* NULL: "default" (or mono under NO_COLOR) */
+    bool ascii, poll, no_color, read_only;
+    int poll_ms;
+};
+
+struct app {
+    struct console_opts opts;
+    struct config *cfg;
+    char *records_dir;
+    struct rec_store *store;
+    struct index *ix;
+    struct agg *agg;
+    struct tailer *tailer;
+    struct loop *loop;
+    uint64_t generation; /* bumps whenever the index changes */
+    bool synced;         /* the first full scan is done */
+    bool paused;
+    bool dir_gone;
+
+    /* presentation */
+    struct theme theme;
+    struct theme_attrs attrs;
+    char themes[32][64];
+    size_t n_themes, theme_idx;
+    const char *theme_dirs[4];
+    char theme_dir_buf[2][512];
+    bool use_color, ascii;
+    int rows, cols;
+    bool dirty;
+    int64_t last_frame_us;
+    enum app_screen screen, prev_screen;
+    const struct view_ops *views[SCREEN_COUNT];
+    void *view_state[SCREEN_COUNT];
+    char message[256];
+    bool message_is_error;
+    int64_t message_until_us;
+
+    /* shared with the detail view: which record to show */
+    char detail_id[160];
+    int64_t first_frame_us, start_us;
+    /* live figures */
+    uint64_t upserts, removals;
+};
+
+extern const struct view_ops view_dashboard;
+extern const struct view_ops view_records;
+extern const struct view_ops view_detail;
+extern const struct view_ops view_help;
+
+/* Run the console until the user quits; returns the exit code. */
+int console_run(const struct console_opts *opts);
+
+/* Helpers for views (tui/console.c). */
+attr_t app_attr(const struct app *app, enum theme_elem e);
+void app_message(struct app *app, bool is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The full record from disk (the one place a view gets a file's content). */
+cJSON *app_load_record(struct app *app, const char *id, struct intentus_err *err);
+/* Open the detail screen on a record. */
+void app_show_record(struct app *app, const char *id);
+/* Draw text at (y, x) cut to width columns; returns columns used. */
+int app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text);
+/* Fill a row with spaces in attr. */
+void app_fill(struct app *app, int y, int x, int width, attr_t attr);
+/* Line-drawing horizontal rule (ASCII when asked). */
+void app_hline(struct app *app, int y, int x, int width);
+/* A text prompt on the bottom line; returns true with the text in buf when
+ * confirmed with Enter, false on Esc. Runs its own small key loop. on_change
+ * (may be NULL) is called after each edit for incremental filtering. */
+bool app_prompt(struct app *app, const char *label, char *buf, size_t size,
+                void (*on_change)(struct app *app, void *ctx, const char *text), void *ctx);
+/* Redraw now (used by the prompt's incremental updates). */
+void app_draw(struct app *app);
+
+#endif

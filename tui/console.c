@@ -1,0 +1,667 @@
+/* The console: one poll() loop over the terminal, the tailer's wake fd, a
+ * signal self-pipe and a timer tick; redraws only when something changed, at
+ * most ~30 frames a second, through wnoutrefresh + doupdate so curses sends
+ * only what differs (cheap over a slow SSH link). */
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "core/clock.h"
+#include "tui/app.h"
+#include "tui/fmt.h"
+#include "tui/signals.h"
+
+#define FRAME_US 33000 /* ~30 frames per second at most */
+#define MIN_ROWS 24
+#define MIN_COLS 80
+
+attr_t
+app_attr(const struct app *app, enum theme_elem e)
+{
+    return (attr_t)app->attrs.attr[e];
+}
+
+void
+app_message(struct app *app, bool is_error, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(app->message, sizeof(app->message), fmt, ap);
+    va_end(ap);
+    app->message_is_error = is_error;
+    app->message_until_us = clock_mono_us() + 5000000;
+    app->dirty = true;
+}
+
+cJSON *
+app_load_record(struct app *app, const char *id, struct intentus_err *err)
+{
+    return rec_store_load(app->store, id, err);
+}
+
+void
+app_show_record(struct app *app, const char *id)
+{
+    snprintf(app->detail_id, sizeof(app->detail_id), "%s", id);
+    if (app->screen != SCREEN_DETAIL)
+        app->prev_screen = app->screen;
+    app->screen = SCREEN_DETAIL;
+    if (app->views[SCREEN_DETAIL]->model_changed != NULL)
+        app->views[SCREEN_DETAIL]->model_changed(app, app->view_state[SCREEN_DETAIL]);
+    app->dirty = true;
+}
+
+/* Width-aware output: convert UTF-8 to wide characters and stop at width
+ * columns, so East Asian wide characters and emoji never overflow a cell. */
+int
+app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
+{
+    mbstate_t st;
+    int used = 0;
+    const char *p = text != NULL ? text : "";
+    size_t left = strlen(p);
+
+    if (width <= 0 || y < 0 || y >= app->rows)
+        return 0;
+    memset(&st, 0, sizeof(st));
+    attrset(attr);
+    move(y, x);
+    while (left > 0 && used < width) {
+        wchar_t wc;
+        size_t n = mbrtowc(&wc, p, left, &st);
+        int w;
+        if (n == (size_t)-1 || n == (size_t)-2) {
+            wc = L'?';
+            n = 1;
+            memset(&st, 0, sizeof(st));
+        } else if (n == 0) {
+            break;
+        }
+        if (wc < 0x20 || wc == 0x7f)
+            wc = L' '; /* control characters never reach the terminal */
+        w = wcwidth(wc);
+        if (w < 0)
+            w = 1, wc = L'?';
+        if (used + w > width)
+            break;
+        if (w > 0) {
+            wchar_t s[2] = { wc, 0 };
+            addnwstr(s, 1);
+        }
+        used += w;
+        p += n;
+        left -= n;
+    }
+    attrset(A_NORMAL);
+    return used;
+}
+
+void
+app_fill(struct app *app, int y, int x, int width, attr_t attr)
+{
+    if (width <= 0 || y < 0 || y >= app->rows)
+        return;
+    attrset(attr);
+    mvhline(y, x, ' ', width);
+    attrset(A_NORMAL);
+}
+
+void
+app_hline(struct app *app, int y, int x, int width)
+{
+    attrset(app_attr(app, THEME_BORDER));
+    if (app->ascii)
+        mvhline(y, x, '-', width);
+    else
+        mvhline(y, x, ACS_HLINE, width);
+    attrset(A_NORMAL);
+}
+
+static void
+draw_frame(struct app *app)
+{
+    char left[512], right[256];
+    struct tailer_stats ts;
+    int x = 0;
+
+    tailer_get_stats(app->tailer, &ts);
+    app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
+    snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
+    snprintf(right, sizeof(right), "%s%s  %zu records  %s ", app->paused ? "PAUSED  " : "",
+             app->dir_gone ? "DIRECTORY GONE" : ts.polling ? "poll" : "inotify",
+             index_size(app->ix), app->theme.name);
+    app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
+    app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
+            app_attr(app, THEME_TITLE), right);
+    app_fill(app, 1, 0, app->cols, app_attr(app, THEME_TAB));
+    for (int i = 0; i < SCREEN_COUNT; i++) {
+        char tab[64];
+        enum theme_elem e = (enum app_screen)i == app->screen ? THEME_TAB_ACTIVE : THEME_TAB;
+        snprintf(tab, sizeof(tab), " %d %s ", i + 1, app->views[i]->name);
+        x += app_put(app, 1, x, app->cols - x, app_attr(app, e), tab);
+        x += app_put(app, 1, x, app->cols - x, app_attr(app, THEME_TAB), " ");
+    }
+}
+
+static void
+draw_status(struct app *app)
+{
+    int y = app->rows - 1;
+    const char *hint = "? help  1-4 screens  / filter  Enter open  t theme  p pause  Q quit";
+
+    app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
+    if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
+        app_put(app, y, 1, app->cols - 2,
+                app->message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
+                                      : app_attr(app, THEME_STATUS),
+                app->message);
+    else
+        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_STATUS), hint);
+}
+
+void
+app_draw(struct app *app)
+{
+    erase();
+    if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->cols,
+                 app->rows, MIN_COLS, MIN_ROWS);
+        app_put(app, app->rows / 2, 0, app->cols, A_BOLD, msg);
+    } else {
+        draw_frame(app);
+        app->views[app->screen]->draw(app, app->view_state[app->screen], 2, app->rows - 3,
+                                      app->cols);
+        draw_status(app);
+    }
+    wnoutrefresh(stdscr);
+    doupdate();
+    app->dirty = false;
+    app->last_frame_us = clock_mono_us();
+    if (app->first_frame_us == 0)
+        app->first_frame_us = app->last_frame_us;
+}
+
+static void
+apply_theme(struct app *app, const char *name)
+{
+    struct theme_report r = { "", 0 };
+
+    if (theme_load(&app->theme, name, app->theme_dirs, &r) != 0)
+        app_message(app, true, "theme '%s' not found; using default", name);
+    else if (r.count > 0)
+        app_message(app, true, "%.200s", r.text);
+    theme_apply(&app->theme, COLORS, app->use_color, &app->attrs);
+    for (size_t i = 0; i < app->n_themes; i++) {
+        if (strcmp(app->themes[i], app->theme.name) == 0)
+            app->theme_idx = i;
+    }
+    bkgdset(' ' | app_attr(app, THEME_NORMAL));
+    app->dirty = true;
+}
+
+static void
+model_changed(struct app *app)
+{
+    app->generation++;
+    for (int i = 0; i < SCREEN_COUNT; i++) {
+        if (app->views[i]->model_changed != NULL)
+            app->views[i]->model_changed(app, app->view_state[i]);
+    }
+    app->dirty = true;
+}
+
+static void
+on_tailer_event(void *ctx, const struct tailer_event *ev)
+{
+    struct app *app = ctx;
+
+    switch (ev->kind) {
+    case TAILER_UPSERT:
+        if (index_upsert(app->ix, ev->digest, NULL) == 0)
+            app->upserts++;
+        break;
+    case TAILER_REMOVE:
+        if (index_remove(app->ix, ev->id) == 1)
+            app->removals++;
+        break;
+    case TAILER_SYNCED:
+        app->synced = true;
+        break;
+    case TAILER_DIR_GONE:
+        app->dir_gone = true;
+        app_message(app, true, "record directory %s went away; waiting for it to come back",
+                    app->records_dir);
+        break;
+    case TAILER_DIR_BACK:
+        app->dir_gone = false;
+        app_message(app, false, "record directory is back; re-indexing");
+        break;
+    case TAILER_POLLING:
+        app_message(app, true, "inotify unavailable (%s); polling", ev->msg ? ev->msg : "?");
+        break;
+    }
+}
+
+static void
+on_tailer(void *ctx, int fd)
+{
+    struct app *app = ctx;
+
+    (void)fd;
+    if (app->paused)
+        return; /* events wait in the tailer; nothing is lost */
+    if (tailer_drain(app->tailer, on_tailer_event, app) > 0)
+        model_changed(app);
+}
+
+static void
+resize(struct app *app)
+{
+    struct winsize ws;
+
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+        resizeterm(ws.ws_row, ws.ws_col);
+    getmaxyx(stdscr, app->rows, app->cols);
+    clearok(curscr, TRUE);
+    app->dirty = true;
+}
+
+static void
+reload_config(struct app *app)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_load(app->opts.config, &err);
+
+    if (cfg == NULL) {
+        app_message(app, true, "reload failed, keeping the running config: %s", err.msg);
+        return;
+    }
+    config_free(app->cfg);
+    app->cfg = cfg;
+    app_message(app, false, "configuration reloaded from %s", cfg->source);
+    model_changed(app);
+}
+
+static void
+on_signal_pipe(void *ctx, int fd)
+{
+    struct app *app = ctx;
+    unsigned bits = signals_drain();
+
+    (void)fd;
+    if (bits & (1u << SIG_EVENT_QUIT))
+        loop_stop(app->loop);
+    if (bits & (1u << SIG_EVENT_RESIZE))
+        resize(app);
+    if (bits & (1u << SIG_EVENT_RELOAD))
+        reload_config(app);
+}
+
+static void
+switch_screen(struct app *app, enum app_screen s)
+{
+    if (s == app->screen)
+        return;
+    if (s == SCREEN_HELP || s == SCREEN_DETAIL)
+        app->prev_screen = app->screen;
+    app->screen = s;
+    app->dirty = true;
+}
+
+static void
+handle_key(struct app *app, int key)
+{
+    const struct view_ops *v = app->views[app->screen];
+    enum key_action act = keymap_lookup(v->keyctx, key);
+    unsigned r = 0;
+
+    if (key == KEY_MOUSE) {
+        MEVENT me;
+        if (getmouse(&me) != OK)
+            return;
+        if (me.bstate & BUTTON4_PRESSED)
+            act = ACT_UP;
+        else if (me.bstate & BUTTON5_PRESSED)
+            act = ACT_DOWN;
+        else if (me.y == 1 && (me.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED))) {
+            /* A click on the tab bar switches screens. */
+            int x = 0;
+            for (int i = 0; i < SCREEN_COUNT; i++) {
+                int w = (int)strlen(app->views[i]->name) + 5;
+                if (me.x >= x && me.x < x + w) {
+                    switch_screen(app, (enum app_screen)i);
+                    return;
+                }
+                x += w + 1;
+            }
+            return;
+        } else {
+            key = KEY_MOUSE;
+            act = ACT_NONE;
+            r = v->handle(app, app->view_state[app->screen], ACT_NONE, me.y * 1000 + me.x);
+            if (r & VIEW_REDRAW)
+                app->dirty = true;
+            return;
+        }
+    }
+    if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
+        if (act == ACT_QUIT || act == ACT_BACK)
+            loop_stop(app->loop);
+        return;
+    }
+    if (act != ACT_NONE || key != ERR)
+        r = v->handle(app, app->view_state[app->screen], act, key);
+    if (r & VIEW_QUIT)
+        loop_stop(app->loop);
+    if (r & VIEW_REDRAW)
+        app->dirty = true;
+    if (r & VIEW_HANDLED)
+        return;
+    switch (act) {
+    case ACT_QUIT:
+        loop_stop(app->loop);
+        break;
+    case ACT_BACK:
+        if (app->screen == SCREEN_DETAIL || app->screen == SCREEN_HELP)
+            switch_screen(app, app->prev_screen == app->screen ? SCREEN_DASHBOARD
+                                                               : app->prev_screen);
+        else if (key == 'q')
+            loop_stop(app->loop);
+        break;
+    case ACT_HELP:
+    case ACT_SCREEN_HELP:
+        switch_screen(app, SCREEN_HELP);
+        break;
+    case ACT_SCREEN_DASHBOARD:
+        switch_screen(app, SCREEN_DASHBOARD);
+        break;
+    case ACT_SCREEN_RECORDS:
+        switch_screen(app, SCREEN_RECORDS);
+        break;
+    case ACT_SCREEN_DETAIL:
+        switch_screen(app, SCREEN_DETAIL);
+        break;
+    case ACT_NEXT_SCREEN:
+        switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_COUNT));
+        break;
+    case ACT_THEME:
+        if (app->n_themes > 0) {
+            app->theme_idx = (app->theme_idx + 1) % app->n_themes;
+            apply_theme(app, app->themes[app->theme_idx]);
+            app_message(app, false, "theme: %s", app->theme.name);
+        }
+        break;
+    case ACT_PAUSE:
+        app->paused = !app->paused;
+        app_message(app, false, app->paused ? "live updates paused (p to resume)"
+                                            : "live updates resumed");
+        if (!app->paused)
+            on_tailer(app, tailer_fd(app->tailer));
+        break;
+    case ACT_REDRAW:
+        clearok(curscr, TRUE);
+        app->dirty = true;
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_stdin(void *ctx, int fd)
+{
+    struct app *app = ctx;
+    int key;
+
+    (void)fd;
+    /* Drain everything: curses buffers escape sequences internally. */
+    while ((key = getch()) != ERR) {
+        if (key == KEY_RESIZE) {
+            resize(app);
+            continue;
+        }
+        handle_key(app, key);
+        if (loop_is_stopped(app->loop))
+            return;
+    }
+}
+
+static void
+on_tick(void *ctx)
+{
+    struct app *app = ctx;
+
+    /* Time moves windows and rates even when no record arrives. */
+    if (app->screen == SCREEN_DASHBOARD || app->message_until_us != 0)
+        app->dirty = true;
+    if (app->message_until_us != 0 && clock_mono_us() >= app->message_until_us)
+        app->message_until_us = 0;
+}
+
+static void
+before_sleep(void *ctx)
+{
+    struct app *app = ctx;
+    int64_t since;
+
+    if (!app->dirty)
+        return;
+    since = clock_mono_us() - app->last_frame_us;
+    if (since >= FRAME_US)
+        app_draw(app);
+    else
+        loop_wake_within(app->loop, (int)((FRAME_US - since) / 1000) + 1);
+}
+
+/* A small line editor on the bottom row with its own key loop; the tailer
+ * keeps running in its thread meanwhile and is drained afterwards. */
+bool
+app_prompt(struct app *app, const char *label, char *buf, size_t size,
+           void (*on_change)(struct app *app, void *ctx, const char *text), void *ctx)
+{
+    size_t len = strlen(buf);
+    bool ok = false;
+
+    nodelay(stdscr, FALSE);
+    curs_set(1);
+    for (;;) {
+        int y = app->rows - 1, key, lw;
+        app_fill(app, y, 0, app->cols, app_attr(app, THEME_NORMAL));
+        lw = app_put(app, y, 0, app->cols, app_attr(app, THEME_PROMPT), label);
+        app_put(app, y, lw, app->cols - lw - 1, app_attr(app, THEME_NORMAL), buf);
+        move(y, lw + (int)fmt_width(buf) < app->cols ? lw + (int)fmt_width(buf) : app->cols - 1);
+        wnoutrefresh(stdscr);
+        doupdate();
+        key = getch();
+        if (key == '\n' || key == '\r' || key == KEY_ENTER) {
+            ok = true;
+            break;
+        }
+        if (key == 27 || key == ERR)
+            break;
+        if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+            /* Remove one UTF-8 character. */
+            while (len > 0 && (buf[len - 1] & 0xc0) == 0x80)
+                len--;
+            if (len > 0)
+                len--;
+            buf[len] = '\0';
+        } else if (key == 21) { /* ^U */
+            len = 0;
+            buf[0] = '\0';
+        } else if (key >= 0x20 && key < 0x100 && len + 1 < size) {
+            buf[len++] = (char)key;
+            buf[len] = '\0';
+        } else {
+            continue;
+        }
+        if (on_change != NULL) {
+            on_change(app, ctx, buf);
+            app_draw(app);
+        }
+    }
+    curs_set(0);
+    nodelay(stdscr, TRUE);
+    app->dirty = true;
+    return ok;
+}
+
+static int
+open_model(struct app *app, const struct console_opts *opts)
+{
+    struct intentus_err err = { 0 };
+    struct tailer_opts to = { .mode = opts->poll ? TAILER_POLL : TAILER_AUTO,
+                              .poll_ms = opts->poll_ms };
+    struct rec_store_opts so = { .create = true };
+
+    app->cfg = config_load(opts->config, &err);
+    if (app->cfg == NULL) {
+        fprintf(stderr, "intentus: config: %s\n", err.msg);
+        return 2;
+    }
+    app->records_dir = strdup(opts->dir != NULL ? opts->dir : app->cfg->records_dir);
+    /* The console may be the first to run: create the directory (0700), unless
+     * it is only watching (read-only). */
+    so.create = !opts->read_only;
+    app->store = rec_store_open(app->records_dir, &so, &err);
+    if (app->store == NULL) {
+        fprintf(stderr, "intentus: %s\n", err.msg);
+        return 1;
+    }
+    app->ix = index_new();
+    app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+    app->tailer = tailer_start(app->records_dir, &to, &err);
+    if (app->ix == NULL || app->agg == NULL || app->tailer == NULL) {
+        fprintf(stderr, "intentus: cannot watch %s: %s\n", app->records_dir,
+                app->tailer == NULL ? err.msg : "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+static void
+close_model(struct app *app)
+{
+    tailer_stop(app->tailer);
+    agg_free(app->agg);
+    index_free(app->ix);
+    rec_store_close(app->store);
+    config_free(app->cfg);
+    free(app->records_dir);
+}
+
+static void
+setup_themes(struct app *app, const struct console_opts *opts)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    const char *no_color = getenv("NO_COLOR");
+    size_t nd = 0;
+
+    app->theme_dirs[nd++] = "themes";
+    snprintf(app->theme_dir_buf[0], sizeof(app->theme_dir_buf[0]), "%s/share/intentus/themes",
+             INTENTUS_PREFIX);
+    app->theme_dirs[nd++] = app->theme_dir_buf[0];
+    if ((xdg != NULL && xdg[0]) || (home != NULL && home[0])) {
+        if (xdg != NULL && xdg[0])
+            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]),
+                     "%s/intentus/themes", xdg);
+        else
+            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]),
+                     "%s/.config/intentus/themes", home);
+        app->theme_dirs[nd++] = app->theme_dir_buf[1];
+    }
+    app->theme_dirs[nd] = NULL;
+    app->n_themes = theme_list(app->theme_dirs, app->themes, 32);
+    app->use_color = has_colors() && !opts->no_color && !(no_color != NULL && no_color[0]);
+    if (app->use_color) {
+        start_color();
+        use_default_colors();
+    }
+    apply_theme(app, opts->theme != NULL ? opts->theme : app->use_color ? "default" : "mono");
+}
+
+static bool
+locale_is_utf8(void)
+{
+    const char *cs = nl_langinfo(CODESET);
+    return cs != NULL && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
+}
+
+int
+console_run(const struct console_opts *opts)
+{
+    struct app *app = calloc(1, sizeof(*app));
+    int rc, sigfd;
+
+    if (app == NULL)
+        return 1;
+    setlocale(LC_ALL, "");
+    app->opts = *opts;
+    app->start_us = clock_mono_us();
+    rc = open_model(app, opts);
+    if (rc != 0) {
+        close_model(app);
+        free(app);
+        return rc;
+    }
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "intentus: the console needs a terminal (use a command such as "
+                        "'intentus records list' in scripts)\n");
+        close_model(app);
+        free(app);
+        return 2;
+    }
+    sigfd = signals_install();
+    app->ascii = opts->ascii || !locale_is_utf8();
+    app->views[SCREEN_DASHBOARD] = &view_dashboard;
+    app->views[SCREEN_RECORDS] = &view_records;
+    app->views[SCREEN_DETAIL] = &view_detail;
+    app->views[SCREEN_HELP] = &view_help;
+    initscr();
+    cbreak();
+    noecho();
+    nonl();
+    intrflush(stdscr, FALSE);
+    keypad(stdscr, TRUE);
+    nodelay(stdscr, TRUE);
+    set_escdelay(25);
+    curs_set(0);
+    mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+    getmaxyx(stdscr, app->rows, app->cols);
+    setup_themes(app, opts);
+    for (int i = 0; i < SCREEN_COUNT; i++) {
+        app->view_state[i] = calloc(1, app->views[i]->state_size ? app->views[i]->state_size : 1);
+        if (app->views[i]->open != NULL)
+            app->views[i]->open(app, app->view_state[i]);
+    }
+    app->loop = loop_new();
+    loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
+    loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
+    if (sigfd >= 0)
+        loop_add_fd(app->loop, sigfd, on_signal_pipe, app);
+    loop_set_tick(app->loop, 500, on_tick, app);
+    loop_set_before_sleep(app->loop, before_sleep, app);
+    app->dirty = true;
+    loop_run(app->loop);
+    /* Leave the terminal as we found it, whatever happened. */
+    endwin();
+    signals_restore();
+    for (int i = 0; i < SCREEN_COUNT; i++) {
+        if (app->views[i]->close != NULL)
+            app->views[i]->close(app->view_state[i]);
+        free(app->view_state[i]);
+    }
+    loop_free(app->loop);
+    close_model(app);
+    free(app);
+    return 0;
+}

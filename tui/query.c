@@ -1,0 +1,65 @@
+#include "tui/query.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/units.h"
+
+int
+query_parse(const char *text, int64_t now_us, struct query *q, char *err, size_t size)
+{
+    char *save = NULL, *w;
+    char *free_text = NULL;
+
+    memset(q, 0, sizeof(*q));
+    snprintf(q->buf, sizeof(q->buf), "%s", text != NULL ? text : "");
+    for (w = strtok_r(q->buf, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+        char *colon = strchr(w, ':');
+        const char *val;
+        if (colon == NULL || colon == w) {
+            if (free_text != NULL) {
+                snprintf(err, size, "one free-text word at a time ('%s' and '%s')", free_text,
+                         w);
+                return -1;
+            }
+            free_text = w;
+            continue;
+        }
+        *colon = '\0';
+        val = colon + 1;
+        if (*val == '\0') {
+            snprintf(err, size, "'%s:' needs a value", w);
+            return -1;
+        }
+        if (strcmp(w, "intent") == 0) {
+            q->filter.intent = val;
+        } else if (strcmp(w, "agent") == 0) {
+            q->filter.agent = val;
+        } else if (strcmp(w, "status") == 0) {
+            if (!index_status_is_valid(val)) {
+                snprintf(err, size, "status:%s: use ok, error, incomplete or corrupt", val);
+                return -1;
+            }
+            q->filter.status = val;
+        } else if (strcmp(w, "error") == 0) {
+            q->filter.error_code = val;
+        } else if (strcmp(w, "since") == 0) {
+            int64_t ms, abs_us;
+            if (clock_parse_iso(val, &abs_us) == 0) {
+                q->filter.since_us = abs_us;
+            } else if (units_parse_duration_ms(val, &ms, NULL) == 0) {
+                q->filter.since_us = now_us - ms * 1000;
+            } else {
+                snprintf(err, size, "since:%s: use a duration (15m, 2h, 7d) or an ISO time",
+                         val);
+                return -1;
+            }
+        } else {
+            snprintf(err, size, "unknown term '%s:' (intent, agent, status, error, since)", w);
+            return -1;
+        }
+    }
+    q->filter.text = free_text;
+    return 0;
+}

@@ -1,0 +1,449 @@
+/* Dashboard: throughput sparkline, the agents table (calls, failures,
+ * failure rate, circuit state, latency, last error; sortable), and a live
+ * feed of the latest executions, or the selected agent's recent failures. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "tui/app.h"
+#include "tui/fmt.h"
+
+enum dash_col { COL_AGENT, COL_CALLS, COL_FAIL, COL_RATE, COL_CIRCUIT, COL_P95, COL_COUNT };
+static const char *const sort_names[] = { "agent", "calls", "failures", "failure rate",
+                                          "circuit", "p95" };
+
+struct dash_row {
+    const char *name;
+    const char *intents; /* from the config */
+    char node[24];
+    long priority;       /* LONG_MIN when not configured */
+    bool configured;
+    const struct agg_row *agg;
+    const char *live_circuit; /* the embedded router's breaker, when configured */
+};
+
+struct dash {
+    struct agg_snapshot snap;
+    bool have_snap;
+    uint64_t snap_gen;
+    int64_t snap_at;
+    struct dash_row *rows;
+    size_t n_rows;
+    char (*intent_text)[128];
+    size_t sel, top;
+    enum dash_col sort;
+    bool reverse;
+    bool show_failures; /* Enter on an agent */
+    char sel_name[128];
+};
+
+static const char *
+circuit_of(const struct dash_row *r)
+{
+    if (r->agg != NULL && r->agg->circuit != NULL)
+        return r->agg->circuit;
+    return r->live_circuit != NULL ? r->live_circuit : "-";
+}
+
+static double
+fail_rate(const struct dash_row *r)
+{
+    if (r->agg == NULL || r->agg->calls == 0)
+        return -1;
+    return (double)r->agg->failed / (double)r->agg->calls;
+}
+
+static int
+cmp_rows(const void *x, const void *y, void *ctx)
+{
+    const struct dash_row *a = x, *b = y;
+    const struct dash *d = ctx;
+    int c = 0;
+
+    switch (d->sort) {
+    case COL_CALLS:
+        c = (a->agg ? (long long)a->agg->calls : -1) < (b->agg ? (long long)b->agg->calls : -1)
+                ? 1
+                : (a->agg ? (long long)a->agg->calls : -1) > (b->agg ? (long long)b->agg->calls : -1)
+                      ? -1
+                      : 0;
+        break;
+    case COL_FAIL:
+        c = (a->agg ? a->agg->failed : 0) < (b->agg ? b->agg->failed : 0)   ? 1
+            : (a->agg ? a->agg->failed : 0) > (b->agg ? b->agg->failed : 0) ? -1
+                                                                             : 0;
+        break;
+    case COL_RATE:
+        c = fail_rate(a) < fail_rate(b) ? 1 : fail_rate(a) > fail_rate(b) ? -1 : 0;
+        break;
+    case COL_CIRCUIT:
+        c = -strcmp(circuit_of(a), circuit_of(b)); /* OPEN before HALF_OPEN before CLOSED */
+        break;
+    case COL_P95: {
+        int64_t pa = a->agg ? a->agg->p95_us : -1, pb = b->agg ? b->agg->p95_us : -1;
+        c = pa < pb ? 1 : pa > pb ? -1 : 0;
+        break;
+    }
+    default:
+        break;
+    }
+    if (c == 0)
+        c = strcmp(a->name, b->name);
+    return d->reverse ? -c : c;
+}
+
+/* Agents = the configured ones plus any seen in records (other writers). */
+static void
+rebuild(struct app *app, struct dash *d)
+{
+    struct registry *reg = app->cfg->registry;
+    size_t n_cfg = registry_count(reg), cap = n_cfg + d->snap.n_agents, n = 0;
+
+    free(d->rows);
+    free(d->intent_text);
+    d->rows = calloc(cap + 1, sizeof(*d->rows));
+    d->intent_text = calloc(cap + 1, sizeof(*d->intent_text));
+    if (d->rows == NULL || d->intent_text == NULL) {
+        d->n_rows = 0;
+        return;
+    }
+    for (size_t i = 0; i < n_cfg; i++) {
+        const struct agent *a = registry_at(reg, i);
+        struct dash_row *r = &d->rows[n];
+        size_t off = 0;
+        r->name = a->name;
+        r->configured = true;
+        r->priority = a->node_priority;
+        snprintf(r->node, sizeof(r->node), "%s", agent_is_remote(a) ? a->node_id : "local");
+        for (size_t k = 0; k < a->n_caps && off + 2 < sizeof(d->intent_text[n]); k++)
+            off += (size_t)snprintf(d->intent_text[n] + off, sizeof(d->intent_text[n]) - off,
+                                    "%s%s", k ? "," : "", a->caps[k].name);
+        r->intents = d->intent_text[n];
+        if (a->breaker != NULL) {
+            struct breaker_stats bs;
+            breaker_snapshot(a->breaker, clock_mono_us(), &bs);
+            r->live_circuit = breaker_state_name(bs.state);
+        }
+        n++;
+    }
+    for (size_t i = 0; i < d->snap.n_agents; i++) {
+        const struct agg_row *ag = &d->snap.agents[i];
+        size_t k;
+        for (k = 0; k < n && strcmp(d->rows[k].name, ag->name) != 0; k++)
+            ;
+        if (k < n) {
+            d->rows[k].agg = ag;
+            continue;
+        }
+        d->rows[n].name = ag->name;
+        d->rows[n].intents = "";
+        snprintf(d->rows[n].node, sizeof(d->rows[n].node), "-");
+        d->rows[n].agg = ag;
+        n++;
+    }
+    d->n_rows = n;
+    qsort_r(d->rows, n, sizeof(*d->rows), cmp_rows, d);
+    /* Keep the selection on the same agent. */
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(d->rows[i].name, d->sel_name) == 0)
+            d->sel = i;
+    }
+    if (d->sel >= n)
+        d->sel = n ? n - 1 : 0;
+}
+
+static void
+refresh_snapshot(struct app *app, struct dash *d)
+{
+    int64_t now = clock_mono_us();
+
+    if (d->have_snap && d->snap_gen == app->generation && now - d->snap_at < 1000000)
+        return;
+    if (d->have_snap)
+        agg_snapshot_free(&d->snap);
+    d->have_snap = agg_snapshot(app->agg,
+                                &(struct agg_opts){ .buckets = 60, .bucket_us = 2000000 },
+                                &d->snap, NULL) == 0;
+    if (!d->have_snap)
+        memset(&d->snap, 0, sizeof(d->snap));
+    d->snap_gen = app->generation;
+    d->snap_at = now;
+    rebuild(app, d);
+}
+
+static void
+dash_open(struct app *app, void *state)
+{
+    (void)app;
+    ((struct dash *)state)->sort = COL_AGENT;
+}
+
+static void
+dash_close(void *state)
+{
+    struct dash *d = state;
+
+    if (d->have_snap)
+        agg_snapshot_free(&d->snap);
+    free(d->rows);
+    free(d->intent_text);
+}
+
+static void
+sparkline(struct app *app, int y, int x, int width, const struct agg_snapshot *s)
+{
+    static const char *const blocks[] = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83",
+                                          "\xe2\x96\x84", "\xe2\x96\x85", "\xe2\x96\x86",
+                                          "\xe2\x96\x87", "\xe2\x96\x88" };
+    static const char ascii[] = " .:-=+*#@";
+    uint32_t max = 1;
+    size_t n = s->n_throughput, from = n > (size_t)width ? n - (size_t)width : 0;
+
+    for (size_t i = from; i < n; i++)
+        max = s->throughput[i] > max ? s->throughput[i] : max;
+    for (size_t i = from; i < n; i++) {
+        int level = s->throughput[i] == 0 ? 0 : 1 + (int)((s->throughput[i] * 7) / max);
+        char one[2] = { ascii[level], 0 };
+        app_put(app, y, x + (int)(i - from), 1, app_attr(app, THEME_SPARK),
+                app->ascii ? one : blocks[level]);
+    }
+}
+
+static void
+draw_header(struct app *app, struct dash *d, int y, int cols)
+{
+    char line[256], rate[32];
+    const struct agg_snapshot *s = &d->snap;
+    double per_s = 0;
+    int x;
+
+    if (s->n_throughput > 0)
+        per_s = (double)s->throughput[s->n_throughput - 1] * 1e6 / (double)s->bucket_us;
+    snprintf(rate, sizeof(rate), "%.1f/s", per_s);
+    snprintf(line, sizeof(line), " records %llu  corrupt %llu  no timing %llu  rate %s  ",
+             (unsigned long long)s->records, (unsigned long long)s->corrupt,
+             (unsigned long long)s->no_timing, rate);
+    x = app_put(app, y, 0, cols, app_attr(app, THEME_NORMAL), line);
+    if (!app->synced)
+        x += app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
+    sparkline(app, y, x, cols - x - 1 > 60 ? 60 : cols - x - 1, s);
+}
+
+static void
+put_num(struct app *app, int y, int *x, int w, attr_t attr, unsigned long long v)
+{
+    char b[32];
+    snprintf(b, sizeof(b), "%*llu", w, v);
+    *x += app_put(app, y, *x, w + 1, attr, b);
+}
+
+static attr_t
+circuit_attr(struct app *app, const char *c)
+{
+    if (strcmp(c, "OPEN") == 0)
+        return app_attr(app, THEME_CIRCUIT_OPEN);
+    if (strcmp(c, "HALF_OPEN") == 0)
+        return app_attr(app, THEME_CIRCUIT_HALF_OPEN);
+    if (strcmp(c, "CLOSED") == 0)
+        return app_attr(app, THEME_CIRCUIT_CLOSED);
+    return app_attr(app, THEME_DIM);
+}
+
+static void
+draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
+{
+    char head[256];
+    int flex = cols - 86;
+
+    if (flex < 8)
+        flex = 8;
+    snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %-9s %8s %8s  %s",
+             "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "CIRCUIT",
+             "P50", "P95", "LAST ERROR");
+    app_fill(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER));
+    app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), head);
+    if (d->sel < d->top)
+        d->top = d->sel;
+    if (d->sel >= d->top + (size_t)rows)
+        d->top = d->sel - (size_t)rows + 1;
+    for (int i = 0; i < rows && d->top + (size_t)i < d->n_rows; i++) {
+        const struct dash_row *r = &d->rows[d->top + (size_t)i];
+        const struct agg_row *g = r->agg;
+        bool sel = d->top + (size_t)i == d->sel;
+        attr_t base = sel ? app_attr(app, THEME_SELECTION) : app_attr(app, THEME_NORMAL);
+        char cell[64], p50[16], p95[16];
+        int x = 0, yy = y + 1 + i;
+        double rate = fail_rate(r);
+        const char *circ = circuit_of(r);
+        if (sel)
+            app_fill(app, yy, 0, cols, base);
+        x += app_put(app, yy, x, 1, base, " ");
+        fmt_cell(r->name, 18, cell, sizeof(cell));
+        app_put(app, yy, x, 18, base, cell);
+        x += 19;
+        fmt_cell(r->intents, 14, cell, sizeof(cell));
+        app_put(app, yy, x, 14, sel ? base : app_attr(app, THEME_DIM), cell);
+        x += 15;
+        fmt_cell(r->node, 8, cell, sizeof(cell));
+        app_put(app, yy, x, 8, base, cell);
+        x += 9;
+        if (r->configured)
+            snprintf(cell, sizeof(cell), "%5ld", r->priority);
+        else
+            snprintf(cell, sizeof(cell), "%5s", "-");
+        x += app_put(app, yy, x, 6, base, cell) + 1;
+        put_num(app, yy, &x, 7, base, g ? (unsigned long long)g->calls : 0);
+        x++;
+        put_num(app, yy, &x, 7, sel ? base : app_attr(app, THEME_OK),
+                g ? (unsigned long long)g->ok : 0);
+        x++;
+        put_num(app, yy, &x, 6, g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base,
+                g ? (unsigned long long)g->failed : 0);
+        x++;
+        if (rate >= 0)
+            snprintf(cell, sizeof(cell), "%5.1f%%", rate * 100);
+        else
+            snprintf(cell, sizeof(cell), "%6s", "-");
+        app_put(app, yy, x, 6, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base, cell);
+        x += 7;
+        app_put(app, yy, x, 9, circuit_attr(app, circ), circ);
+        x += 10;
+        fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
+        fmt_duration_us(g ? g->p95_us : -1, p95, sizeof(p95));
+        snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
+        x += app_put(app, yy, x, 18, base, cell) + 2;
+        fmt_cell(g && g->last_error ? g->last_error : "", (size_t)flex, cell, sizeof(cell));
+        app_put(app, yy, x, cols - x, sel ? base : app_attr(app, THEME_ERROR), cell);
+    }
+    if (d->n_rows == 0)
+        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+                "no agents configured and none seen in records yet");
+}
+
+struct feed_ctx {
+    struct app *app;
+    int y, rows, cols, n;
+    const char *agent; /* failures of this agent only */
+};
+
+static int
+feed_row(void *ctx, const struct index_view *v)
+{
+    struct feed_ctx *f = ctx;
+    char when[32], line[512], dur[16];
+    attr_t a;
+
+    if (f->n >= f->rows)
+        return 1;
+    fmt_time_short(v->created_us, when, sizeof(when));
+    fmt_duration_us(v->duration_us, dur, sizeof(dur));
+    snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
+             v->intent ? v->intent : "?", v->agent ? v->agent : "-",
+             (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
+             v->error_code ? v->error_code : "", dur, v->id);
+    a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR ? app_attr(f->app, THEME_ERROR)
+                                                                  : app_attr(f->app, THEME_NORMAL);
+    app_put(f->app, f->y + f->n, 0, f->cols, a, line);
+    f->n++;
+    return 0;
+}
+
+static void
+draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
+{
+    struct feed_ctx f = { app, y + 1, rows - 1, cols, 0, NULL };
+    struct index_filter flt = { 0 };
+    char title[256];
+
+    if (d->show_failures && d->n_rows > 0) {
+        snprintf(title, sizeof(title), " Recent failures of %s  (Enter: back to the live feed)",
+                 d->rows[d->sel].name);
+        flt.agent = d->rows[d->sel].name;
+        flt.status = "error";
+    } else {
+        snprintf(title, sizeof(title), " Live feed: latest executions%s",
+                 app->paused ? "  [paused]" : "");
+    }
+    app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
+    index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
+    if (f.n == 0)
+        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+                d->show_failures ? "no failures recorded for this agent"
+                                 : "no records yet: route an intent, e.g. intentus route demo.echo");
+}
+
+static void
+dash_draw(struct app *app, void *state, int top, int rows, int cols)
+{
+    struct dash *d = state;
+    int table_rows;
+
+    refresh_snapshot(app, d);
+    if (d->n_rows > 0)
+        snprintf(d->sel_name, sizeof(d->sel_name), "%s", d->rows[d->sel].name);
+    draw_header(app, d, top, cols);
+    table_rows = (int)d->n_rows + 1;
+    if (table_rows > rows / 2)
+        table_rows = rows / 2;
+    if (table_rows < 3)
+        table_rows = 3;
+    draw_agents(app, d, top + 1, table_rows - 1, cols);
+    app_hline(app, top + 1 + table_rows, 0, cols);
+    draw_feed(app, d, top + 2 + table_rows, rows - table_rows - 2, cols);
+}
+
+static unsigned
+dash_handle(struct app *app, void *state, enum key_action act, int key)
+{
+    struct dash *d = state;
+
+    (void)key;
+    switch (act) {
+    case ACT_UP:
+        if (d->sel > 0)
+            d->sel--;
+        break;
+    case ACT_DOWN:
+        if (d->sel + 1 < d->n_rows)
+            d->sel++;
+        break;
+    case ACT_TOP:
+    case ACT_PAGE_UP:
+        d->sel = 0;
+        break;
+    case ACT_BOTTOM:
+    case ACT_PAGE_DOWN:
+        d->sel = d->n_rows ? d->n_rows - 1 : 0;
+        break;
+    case ACT_OPEN:
+        d->show_failures = !d->show_failures;
+        break;
+    case ACT_SORT:
+    case ACT_SORT_REVERSE:
+        if (act == ACT_SORT)
+            d->sort = (enum dash_col)((d->sort + 1) % COL_COUNT);
+        else
+            d->reverse = !d->reverse;
+        rebuild(app, d);
+        app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
+                    d->reverse ? " (reversed)" : "");
+        break;
+    default:
+        return 0;
+    }
+    if (d->n_rows > 0)
+        snprintf(d->sel_name, sizeof(d->sel_name), "%s", d->rows[d->sel].name);
+    return VIEW_HANDLED | VIEW_REDRAW;
+}
+
+const struct view_ops view_dashboard = {
+    .name = "Dashboard",
+    .keyctx = KEYCTX_DASHBOARD,
+    .state_size = sizeof(struct dash),
+    .open = dash_open,
+    .close = dash_close,
+    .draw = dash_draw,
+    .handle = dash_handle,
+    .model_changed = NULL,
+};

@@ -1,0 +1,645 @@
+/* Execution detail: the header, the router decision, the events as a
+ * timeline (attempts as bars on a time axis, fallbacks and circuit skips
+ * marked, errors in the error colour), then the envelope, response and
+ * events as foldable JSON with search. ] and [ step through records. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/model.h"
+#include "core/record.h"
+#include "tui/app.h"
+#include "tui/fmt.h"
+
+enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE };
+
+struct dline {
+    enum dkind kind;
+    enum theme_elem elem;
+    int depth;
+    char *text;            /* DL_TEXT, DL_SECTION, DL_BAR label */
+    const cJSON *node;     /* DL_JSON / DL_CLOSE */
+    int64_t start_us, end_us; /* DL_BAR: offsets; -1 unknown */
+    bool last;             /* DL_JSON: last member (no trailing comma) */
+};
+
+struct detail {
+    char id[160];
+    cJSON *rec;
+    char error[512];
+    struct dline *lines;
+    size_t n, cap;
+    size_t sel, top;
+    int64_t span_us; /* timeline scale */
+    const cJSON **folded;
+    size_t n_folded, cap_folded;
+    char search[128];
+    int page_rows;
+};
+
+static void
+clear_lines(struct detail *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->lines[i].text);
+    d->n = 0;
+}
+
+static struct dline *
+add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static struct dline *
+add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fmt, ...)
+{
+    struct dline *l;
+    va_list ap;
+    char buf[1024];
+
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        struct dline *p = realloc(d->lines, cap * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        d->lines = p;
+        d->cap = cap;
+    }
+    l = &d->lines[d->n++];
+    memset(l, 0, sizeof(*l));
+    l->kind = kind;
+    l->elem = elem;
+    l->start_us = l->end_us = -1;
+    if (fmt != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        l->text = strdup(buf);
+    }
+    return l;
+}
+
+static bool
+is_folded(const struct detail *d, const cJSON *node)
+{
+    for (size_t i = 0; i < d->n_folded; i++) {
+        if (d->folded[i] == node)
+            return true;
+    }
+    return false;
+}
+
+static void
+toggle_fold(struct detail *d, const cJSON *node)
+{
+    for (size_t i = 0; i < d->n_folded; i++) {
+        if (d->folded[i] == node) {
+            d->folded[i] = d->folded[--d->n_folded];
+            return;
+        }
+    }
+    if (d->n_folded == d->cap_folded) {
+        size_t cap = d->cap_folded ? d->cap_folded * 2 : 32;
+        const cJSON **p = realloc(d->folded, cap * sizeof(*p));
+        if (p == NULL)
+            return;
+        d->folded = p;
+        d->cap_folded = cap;
+    }
+    d->folded[d->n_folded++] = node;
+}
+
+static void
+add_json(struct detail *d, const cJSON *node, int depth, bool last)
+{
+    struct dline *l = add_line(d, DL_JSON, THEME_NORMAL, NULL);
+    const cJSON *c;
+
+    if (l == NULL)
+        return;
+    l->node = node;
+    l->depth = depth;
+    l->last = last;
+    if ((cJSON_IsObject(node) || cJSON_IsArray(node)) && node->child != NULL &&
+        !is_folded(d, node)) {
+        cJSON_ArrayForEach(c, node)
+            add_json(d, c, depth + 1, c->next == NULL);
+        l = add_line(d, DL_CLOSE, THEME_NORMAL, NULL);
+        if (l != NULL) {
+            l->node = node;
+            l->depth = depth;
+            l->last = last;
+        }
+    }
+}
+
+static const cJSON *
+get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static int64_t
+offset_of(const cJSON *ev)
+{
+    const cJSON *o = get(ev, "offsetUs");
+    return cJSON_IsNumber(o) ? (int64_t)o->valuedouble : -1;
+}
+
+static void
+build_timeline(struct detail *d)
+{
+    const cJSON *events = get(d->rec, "events"), *ev;
+    bool timed = false;
+
+    d->span_us = 1;
+    cJSON_ArrayForEach(ev, events)
+    {
+        int64_t off = offset_of(ev);
+        if (off >= 0) {
+            timed = true;
+            if (off > d->span_us)
+                d->span_us = off;
+        }
+    }
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Timeline%s",
+             timed ? "" : "  (this writer recorded no timing: events in sequence order)");
+    cJSON_ArrayForEach(ev, events)
+    {
+        const char *type = json_get_string(ev, "type");
+        const cJSON *p = get(ev, "payload");
+        const char *agent = json_get_string(p, "agent");
+        long long seq = 0;
+        int64_t off = offset_of(ev);
+        char when[32];
+        json_get_int64(ev, "seq", &seq);
+        if (off >= 0)
+            fmt_duration_us(off, when, sizeof(when));
+        else
+            snprintf(when, sizeof(when), "#%lld", seq);
+        if (type == NULL)
+            continue;
+        if (strcmp(type, "AGENT_ATTEMPT_START") == 0) {
+            /* Pair with the matching END to draw one bar per attempt. */
+            const cJSON *end = NULL;
+            for (const cJSON *e = ev->next; e != NULL && end == NULL; e = e->next) {
+                const char *t = json_get_string(e, "type");
+                if (t != NULL && strcmp(t, "AGENT_ATTEMPT_END") == 0 &&
+                    agent != NULL && json_get_string(get(e, "payload"), "agent") != NULL &&
+                    strcmp(json_get_string(get(e, "payload"), "agent"), agent) == 0)
+                    end = e;
+            }
+            const char *st = end ? json_get_string(get(end, "payload"), "status") : NULL;
+            const char *exc = end ? json_get_string(get(end, "payload"), "exception") : NULL;
+            long long attempt = 0;
+            char dur[24] = "";
+            struct dline *l;
+            json_get_int64(p, "attempt", &attempt);
+            if (end != NULL && off >= 0 && offset_of(end) >= off)
+                fmt_duration_us(offset_of(end) - off, dur, sizeof(dur));
+            l = add_line(d, DL_BAR,
+                         st == NULL ? THEME_WARN
+                         : strcmp(st, "ok") == 0 ? THEME_OK
+                                                 : THEME_ERROR,
+                         "  %8s  %-18.18s %-9s%s %-8s %s%s", when, agent ? agent : "?",
+                         json_get_string(p, "strategy") ? json_get_string(p, "strategy") : "",
+                         attempt > 0 ? "*" : " ", st ? st : "no end", dur, exc ? "  !" : "");
+            if (l != NULL) {
+                l->start_us = off;
+                l->end_us = end != NULL ? offset_of(end) : -1;
+            }
+            if (exc != NULL)
+                add_line(d, DL_TEXT, THEME_ERROR, "              exception: %s", exc);
+            continue;
+        }
+        if (strcmp(type, "AGENT_ATTEMPT_END") == 0)
+            continue; /* drawn with its START */
+        if (strcmp(type, "FALLBACK_TRIGGERED") == 0)
+            add_line(d, DL_TEXT, THEME_WARN, "  %8s  fallback %s -> %s", when,
+                     json_get_string(p, "from") ? json_get_string(p, "from") : "?",
+                     json_get_string(p, "to") ? json_get_string(p, "to") : "?");
+        else if (strcmp(type, "CIRCUIT_OPEN_SKIPPED") == 0)
+            add_line(d, DL_TEXT, THEME_CIRCUIT_OPEN, "  %8s  skipped %s: circuit %s", when,
+                     agent ? agent : "?", json_get_string(p, "state") ? json_get_string(p, "state") : "?");
+        else if (strcmp(type, "CIRCUIT_STATE_CHANGE") == 0)
+            add_line(d, DL_TEXT, THEME_CIRCUIT_HALF_OPEN, "  %8s  circuit %s: %s -> %s (%s)",
+                     when, agent ? agent : "?",
+                     json_get_string(p, "from") ? json_get_string(p, "from") : "?",
+                     json_get_string(p, "to") ? json_get_string(p, "to") : "?",
+                     json_get_string(p, "reason") ? json_get_string(p, "reason") : "");
+        else if (strcmp(type, "ROUTER_DECISION") == 0)
+            add_line(d, DL_TEXT, THEME_NORMAL, "  %8s  decision: %s (%s)", when,
+                     agent ? agent : "?",
+                     json_get_string(p, "reason") ? json_get_string(p, "reason") : "");
+        else if (strcmp(type, "FINAL_RESPONSE") == 0)
+            add_line(d, DL_TEXT, response_is_error(p) ? THEME_ERROR : THEME_OK,
+                     "  %8s  final response: %s", when,
+                     response_is_error(p) ? "error" : "success");
+        else
+            add_line(d, DL_TEXT, THEME_DIM, "  %8s  %s%s%s", when, type, agent ? " " : "",
+                     agent ? agent : "");
+    }
+}
+
+static void
+build(struct app *app, struct detail *d)
+{
+    const cJSON *h, *dec, *fin;
+    struct intentus_err err = { 0 };
+    struct record_summary s;
+    char dur[24];
+
+    clear_lines(d);
+    if (d->rec == NULL) {
+        add_line(d, DL_TEXT, d->error[0] ? THEME_ERROR : THEME_DIM, " %s",
+                 d->error[0] ? d->error
+                             : "no record selected: pick one on the Records screen (Enter)");
+        return;
+    }
+    record_summarize(d->rec, &s);
+    h = get(d->rec, "header");
+    dec = get(d->rec, "routerDecision");
+    fin = get(d->rec, "finalResponse");
+    fmt_duration_us(s.duration_us, dur, sizeof(dur));
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Execution %s", s.id ? s.id : "?");
+    add_line(d, DL_TEXT, THEME_NORMAL, "   intent     %s   strategy %s   created %s",
+             s.intent ? s.intent : "?", s.strategy, s.created ? s.created : "?");
+    add_line(d, DL_TEXT, s.status == RECORD_OK ? THEME_OK : THEME_ERROR,
+             "   outcome    %s%s%s%s%s   duration %s   attempts %d", record_status_name(s.status),
+             s.error_code ? "  " : "", s.error_code ? s.error_code : "",
+             s.error_message ? ": " : "", s.error_message ? s.error_message : "", dur,
+             s.attempts);
+    if (record_verify_hash(d->rec, &err) == 0)
+        add_line(d, DL_TEXT, THEME_OK, "   hash       envelopeHash verified (%.16s...)",
+                 json_get_string(h, "envelopeHash"));
+    else
+        add_line(d, DL_TEXT, THEME_ERROR, "   hash       %s", err.msg);
+    if (cJSON_IsObject(dec))
+        add_line(d, DL_TEXT, THEME_NORMAL, "   decision   %s: %s",
+                 json_get_string(dec, "agent") ? json_get_string(dec, "agent") : "?",
+                 json_get_string(dec, "reason") ? json_get_string(dec, "reason") : "");
+    else
+        add_line(d, DL_TEXT, THEME_DIM, "   decision   none (failed before an agent was chosen)");
+    add_line(d, DL_TEXT, THEME_NORMAL, " ");
+    build_timeline(d);
+    add_line(d, DL_TEXT, THEME_NORMAL, " ");
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Response  (z folds, Z folds all, U unfolds)");
+    add_json(d, fin, 1, true);
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Envelope");
+    add_json(d, get(d->rec, "envelope"), 1, true);
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Events");
+    add_json(d, get(d->rec, "events"), 1, true);
+    (void)app;
+}
+
+static void
+load(struct app *app, struct detail *d)
+{
+    struct intentus_err err = { 0 };
+
+    cJSON_Delete(d->rec);
+    d->rec = NULL;
+    d->error[0] = '\0';
+    d->n_folded = 0;
+    d->sel = d->top = 0;
+    snprintf(d->id, sizeof(d->id), "%s", app->detail_id);
+    if (d->id[0] != '\0') {
+        d->rec = app_load_record(app, d->id, &err);
+        if (d->rec == NULL)
+            snprintf(d->error, sizeof(d->error), "cannot show %s: %s", d->id, err.msg);
+    }
+    build(app, d);
+}
+
+static void
+detail_close(void *state)
+{
+    struct detail *d = state;
+
+    clear_lines(d);
+    free(d->lines);
+    free(d->folded);
+    cJSON_Delete(d->rec);
+}
+
+static void
+detail_model_changed(struct app *app, void *state)
+{
+    struct detail *d = state;
+
+    /* Only a change of record reloads; new records elsewhere do not. */
+    if (strcmp(d->id, app->detail_id) != 0)
+        load(app, d);
+}
+
+static void
+json_text(const struct dline *l, struct buf *b)
+{
+    const cJSON *n = l->node;
+    bool container = cJSON_IsObject(n) || cJSON_IsArray(n);
+
+    buf_reset(b);
+    for (int i = 0; i < l->depth; i++)
+        buf_puts(b, "  ");
+    if (l->kind == DL_CLOSE) {
+        buf_puts(b, cJSON_IsObject(n) ? "}" : "]");
+        if (!l->last)
+            buf_putc(b, ',');
+        return;
+    }
+    if (n->string != NULL && n->string[0] != '\0') {
+        buf_printf(b, "\"%s\": ", n->string);
+    }
+    if (container) {
+        int count = cJSON_GetArraySize(n);
+        if (n->child == NULL)
+            buf_puts(b, cJSON_IsObject(n) ? "{}" : "[]");
+        else if (l->node != NULL && l->kind == DL_JSON && l[1].kind != DL_JSON &&
+                 l[1].kind != DL_CLOSE)
+            buf_printf(b, "%s ... %d %s %s", cJSON_IsObject(n) ? "{" : "[", count,
+                       cJSON_IsObject(n) ? "keys" : "items", cJSON_IsObject(n) ? "}" : "]");
+        else
+            buf_puts(b, cJSON_IsObject(n) ? "{" : "[");
+    } else {
+        struct buf v = BUF_INIT;
+        if (json_print_compact(n, &v) == 0)
+            buf_append(b, v.data, v.len);
+        buf_free(&v);
+    }
+    if (!l->last && !(container && n->child != NULL))
+        buf_putc(b, ',');
+}
+
+static enum theme_elem
+json_elem(const cJSON *n)
+{
+    if (cJSON_IsString(n))
+        return THEME_JSON_STRING;
+    if (cJSON_IsNumber(n))
+        return THEME_JSON_NUMBER;
+    if (cJSON_IsBool(n) || cJSON_IsNull(n))
+        return THEME_JSON_LITERAL;
+    return THEME_NORMAL;
+}
+
+static bool
+folded_line(const struct detail *d, size_t i)
+{
+    return d->lines[i].kind == DL_JSON && d->lines[i].node->child != NULL &&
+           is_folded(d, d->lines[i].node);
+}
+
+static void
+line_text(const struct detail *d, size_t i, struct buf *b)
+{
+    const struct dline *l = &d->lines[i];
+
+    if (l->kind == DL_JSON || l->kind == DL_CLOSE) {
+        json_text(l, b);
+        if (folded_line(d, i)) {
+            /* json_text cannot see the fold (it looks at the next line); say it. */
+            const cJSON *n = l->node;
+            buf_reset(b);
+            for (int k = 0; k < l->depth; k++)
+                buf_puts(b, "  ");
+            if (n->string != NULL && n->string[0] != '\0')
+                buf_printf(b, "\"%s\": ", n->string);
+            buf_printf(b, "%s ... %d %s %s%s", cJSON_IsObject(n) ? "{" : "[",
+                       cJSON_GetArraySize(n), cJSON_IsObject(n) ? "keys" : "items",
+                       cJSON_IsObject(n) ? "}" : "]", l->last ? "" : ",");
+        }
+        return;
+    }
+    buf_reset(b);
+    buf_puts(b, l->text != NULL ? l->text : "");
+}
+
+static void
+detail_draw(struct app *app, void *state, int top, int rows, int cols)
+{
+    struct detail *d = state;
+    struct buf b = BUF_INIT;
+    int bar_x = 60, bar_w = cols - bar_x - 2;
+
+    if (strcmp(d->id, app->detail_id) != 0 || (d->rec == NULL && d->n == 0))
+        load(app, d);
+    d->page_rows = rows;
+    if (d->sel >= d->n)
+        d->sel = d->n ? d->n - 1 : 0;
+    if (d->sel < d->top)
+        d->top = d->sel;
+    if (d->sel >= d->top + (size_t)rows)
+        d->top = d->sel - (size_t)rows + 1;
+    for (int i = 0; i < rows && d->top + (size_t)i < d->n; i++) {
+        size_t li = d->top + (size_t)i;
+        const struct dline *l = &d->lines[li];
+        bool sel = li == d->sel;
+        attr_t a = app_attr(app, l->kind == DL_JSON ? json_elem(l->node) : l->elem);
+        int y = top + i;
+        line_text(d, li, &b);
+        if (sel) {
+            a = app_attr(app, THEME_SELECTION);
+            app_fill(app, y, 0, cols, a);
+        }
+        if (!sel && d->search[0] && b.data && strcasestr(b.data, d->search) != NULL)
+            a = app_attr(app, THEME_MATCH);
+        if (l->kind == DL_JSON && !sel && l->node->string != NULL &&
+            !(cJSON_IsObject(l->node) || cJSON_IsArray(l->node))) {
+            /* Key in the key colour, value in its type's colour. */
+            int indent = l->depth * 2, keyw = (int)fmt_width(l->node->string) + 4;
+            app_put(app, y, indent, keyw, app_attr(app, THEME_JSON_KEY), b.data + indent);
+            app_put(app, y, indent + keyw, cols - indent - keyw, a, b.data + indent + keyw);
+        } else {
+            app_put(app, y, 0, l->kind == DL_BAR ? bar_x - 1 : cols, a, b.data ? b.data : "");
+        }
+        if (l->kind == DL_BAR && bar_w > 10 && l->start_us >= 0) {
+            int x0 = (int)(l->start_us * (int64_t)bar_w / (d->span_us + 1));
+            int x1 = l->end_us >= 0 ? (int)(l->end_us * (int64_t)bar_w / (d->span_us + 1)) : x0;
+            attr_t ba = app_attr(app, l->elem == THEME_ERROR ? THEME_BAR_ERROR : THEME_BAR);
+            if (x1 <= x0)
+                x1 = x0 + 1;
+            attrset(ba);
+            mvhline(y, bar_x + x0, app->ascii ? '=' : ' ', x1 - x0);
+            attrset(A_NORMAL);
+        }
+    }
+    buf_free(&b);
+}
+
+static void
+copy_id(struct app *app, const char *id)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char out[256];
+    size_t n = strlen(id), o = 0;
+
+    /* OSC 52 asks the terminal (even across SSH) to put text on the clipboard. */
+    for (size_t i = 0; i < n && o + 5 < sizeof(out); i += 3) {
+        unsigned v = (unsigned)(unsigned char)id[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)(unsigned char)id[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)id[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    fprintf(stdout, "\033]52;c;%s\a", out);
+    fflush(stdout);
+    app_message(app, false, "copied %s to the clipboard (OSC 52)", id);
+}
+
+static void
+step_record(struct app *app, struct detail *d, int dir)
+{
+    struct index_view v;
+    size_t n = index_size(app->ix);
+
+    if (d->id[0] == '\0' || index_find(app->ix, d->id, &v) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct index_view w;
+        index_get(app->ix, i, &w);
+        if (strcmp(w.id, d->id) == 0) {
+            /* ] goes to the next newer record, [ to the older one. */
+            if ((dir > 0 && i + 1 < n) || (dir < 0 && i > 0)) {
+                index_get(app->ix, dir > 0 ? i + 1 : i - 1, &w);
+                snprintf(app->detail_id, sizeof(app->detail_id), "%s", w.id);
+                load(app, d);
+            } else {
+                app_message(app, false, dir > 0 ? "this is the newest record"
+                                                : "this is the oldest record");
+            }
+            return;
+        }
+    }
+}
+
+static void
+find_match(struct app *app, struct detail *d, int dir)
+{
+    struct buf b = BUF_INIT;
+
+    for (size_t step = 1; step <= d->n; step++) {
+        size_t i = dir > 0 ? (d->sel + step) % d->n : (d->sel + d->n - step % d->n) % d->n;
+        line_text(d, i, &b);
+        if (b.data != NULL && strcasestr(b.data, d->search) != NULL) {
+            d->sel = i;
+            buf_free(&b);
+            return;
+        }
+    }
+    buf_free(&b);
+    app_message(app, true, "'%s' not found", d->search);
+}
+
+static unsigned
+detail_handle(struct app *app, void *state, enum key_action act, int key)
+{
+    struct detail *d = state;
+    size_t page = d->page_rows > 1 ? (size_t)d->page_rows - 1 : 1;
+    const struct dline *l = d->n ? &d->lines[d->sel] : NULL;
+
+    (void)key;
+    switch (act) {
+    case ACT_UP:
+        if (d->sel > 0)
+            d->sel--;
+        break;
+    case ACT_DOWN:
+        if (d->sel + 1 < d->n)
+            d->sel++;
+        break;
+    case ACT_PAGE_UP:
+        d->sel = d->sel > page ? d->sel - page : 0;
+        break;
+    case ACT_PAGE_DOWN:
+        d->sel = d->sel + page < d->n ? d->sel + page : (d->n ? d->n - 1 : 0);
+        break;
+    case ACT_TOP:
+        d->sel = 0;
+        break;
+    case ACT_BOTTOM:
+        d->sel = d->n ? d->n - 1 : 0;
+        break;
+    case ACT_TOGGLE_FOLD:
+    case ACT_OPEN:
+    case ACT_LEFT:
+    case ACT_RIGHT:
+        if (l != NULL && (l->kind == DL_JSON || l->kind == DL_CLOSE) && l->node->child != NULL &&
+            (cJSON_IsObject(l->node) || cJSON_IsArray(l->node))) {
+            const cJSON *node = l->node;
+            bool folded = is_folded(d, node);
+            if ((act == ACT_LEFT && folded) || (act == ACT_RIGHT && !folded))
+                break;
+            toggle_fold(d, node);
+            build(app, d);
+            for (size_t i = 0; i < d->n; i++) {
+                if (d->lines[i].kind == DL_JSON && d->lines[i].node == node)
+                    d->sel = i;
+            }
+        }
+        break;
+    case ACT_FOLD_ALL:
+    case ACT_UNFOLD_ALL:
+        d->n_folded = 0;
+        if (act == ACT_FOLD_ALL) {
+            for (size_t i = 0; i < d->n; i++) {
+                const struct dline *x = &d->lines[i];
+                if (x->kind == DL_JSON && x->depth >= 2 && x->node->child != NULL)
+                    toggle_fold(d, x->node);
+            }
+        }
+        build(app, d);
+        d->sel = 0;
+        break;
+    case ACT_SECTION:
+        for (size_t i = d->sel + 1; i < d->n; i++) {
+            if (d->lines[i].kind == DL_SECTION) {
+                d->sel = i;
+                d->top = i;
+                break;
+            }
+        }
+        break;
+    case ACT_SEARCH:
+        if (app_prompt(app, "search: ", d->search, sizeof(d->search), NULL, NULL) &&
+            d->search[0] != '\0')
+            find_match(app, d, 1);
+        break;
+    case ACT_NEXT_MATCH:
+    case ACT_PREV_MATCH:
+        if (d->search[0] != '\0')
+            find_match(app, d, act == ACT_NEXT_MATCH ? 1 : -1);
+        break;
+    case ACT_NEXT_RECORD:
+        step_record(app, d, 1);
+        break;
+    case ACT_PREV_RECORD:
+        step_record(app, d, -1);
+        break;
+    case ACT_COPY_ID:
+        if (d->id[0] != '\0')
+            copy_id(app, d->id);
+        break;
+    default:
+        return 0;
+    }
+    return VIEW_HANDLED | VIEW_REDRAW;
+}
+
+const struct view_ops view_detail = {
+    .name = "Detail",
+    .keyctx = KEYCTX_DETAIL,
+    .state_size = sizeof(struct detail),
+    .open = NULL,
+    .close = detail_close,
+    .draw = detail_draw,
+    .handle = detail_handle,
+    .model_changed = detail_model_changed,
+};

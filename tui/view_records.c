@@ -1,0 +1,349 @@
+/* Records: the index as a table, newest first, with an incremental filter
+ * ('/': free text plus intent: agent: status: error: since:), sorting,
+ * paging, and live updates that keep the selection on the same record. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "tui/app.h"
+#include "tui/fmt.h"
+#include "tui/query.h"
+
+enum rec_sort { SORT_TIME, SORT_INTENT, SORT_AGENT, SORT_STATUS, SORT_DURATION, SORT_COUNT };
+static const char *const sort_names[] = { "time", "intent", "agent", "status", "duration" };
+
+struct recs {
+    size_t *pos; /* index positions of the rows shown, in display order */
+    size_t n, cap;
+    size_t sel, top;
+    uint64_t built_gen;
+    bool built;
+    char filter_text[256];
+    struct query q;
+    enum rec_sort sort;
+    bool reverse;
+    char sel_id[160];
+    int page_rows;
+};
+
+struct collect {
+    struct recs *r;
+    const struct index *ix;
+};
+
+/* The filter's terms other than agent (which rebuild() checks against the
+ * attempted agents too). */
+static bool
+matches(const struct index_view *v, const struct index_filter *f)
+{
+    if (f->intent != NULL && (v->intent == NULL || strcmp(v->intent, f->intent) != 0))
+        return false;
+    if (f->error_code != NULL && (v->error_code == NULL || strcmp(v->error_code, f->error_code)))
+        return false;
+    if (f->status != NULL) {
+        const char *st = (v->flags & DIGEST_CORRUPT) ? "corrupt" : record_status_name(v->status);
+        if (strcmp(st, f->status) != 0)
+            return false;
+    }
+    if (f->since_us != 0 && v->created_us < f->since_us)
+        return false;
+    if (f->text != NULL && f->text[0] != '\0') {
+        if ((v->id == NULL || strcasestr(v->id, f->text) == NULL) &&
+            (v->intent == NULL || strcasestr(v->intent, f->text) == NULL))
+            return false;
+    }
+    return true;
+}
+
+static int
+cmp_rows(const void *x, const void *y, void *ctx)
+{
+    const struct index *ix = ((struct collect *)ctx)->ix;
+    const struct recs *r = ((struct collect *)ctx)->r;
+    struct index_view a, b;
+    int c = 0;
+
+    index_get(ix, *(const size_t *)x, &a);
+    index_get(ix, *(const size_t *)y, &b);
+    switch (r->sort) {
+    case SORT_INTENT:
+        c = strcmp(a.intent ? a.intent : "", b.intent ? b.intent : "");
+        break;
+    case SORT_AGENT:
+        c = strcmp(a.agent ? a.agent : "", b.agent ? b.agent : "");
+        break;
+    case SORT_STATUS:
+        c = (int)b.status - (int)a.status; /* errors first */
+        break;
+    case SORT_DURATION:
+        c = a.duration_us < b.duration_us ? 1 : a.duration_us > b.duration_us ? -1 : 0;
+        break;
+    default:
+        break;
+    }
+    if (c == 0) /* newest first within equal keys */
+        c = a.created_us < b.created_us ? 1 : a.created_us > b.created_us ? -1 : 0;
+    return r->reverse ? -c : c;
+}
+
+static void
+rebuild(struct app *app, struct recs *r)
+{
+    size_t n = index_size(app->ix);
+    struct collect c = { r, app->ix };
+    uint32_t agent_sid = r->q.filter.agent ? index_str_lookup(app->ix, r->q.filter.agent) : 0;
+
+    r->n = 0;
+    if (r->cap < n + 1) {
+        size_t *p = realloc(r->pos, (n + 1) * sizeof(*p));
+        if (p == NULL)
+            return;
+        r->pos = p;
+        r->cap = n + 1;
+    }
+    for (size_t i = n; i-- > 0;) {
+        struct index_view v;
+        struct index_filter f = r->q.filter;
+        bool agent_ok = true;
+        index_get(app->ix, i, &v);
+        if (f.agent != NULL) {
+            /* The deciding agent, or any agent attempted. */
+            agent_ok = v.agent != NULL && strcmp(v.agent, f.agent) == 0;
+            for (size_t k = 0; !agent_ok && agent_sid != 0 && k < v.n_steps; k++)
+                agent_ok = v.steps[k].agent == agent_sid;
+            f.agent = NULL;
+        }
+        if (agent_ok && matches(&v, &f))
+            r->pos[r->n++] = i;
+    }
+    if (r->sort != SORT_TIME || r->reverse)
+        qsort_r(r->pos, r->n, sizeof(*r->pos), cmp_rows, &c);
+    /* Keep the selection on the same record when rows move. */
+    r->sel = 0;
+    if (r->sel_id[0] != '\0') {
+        for (size_t i = 0; i < r->n; i++) {
+            struct index_view v;
+            index_get(app->ix, r->pos[i], &v);
+            if (strcmp(v.id, r->sel_id) == 0) {
+                r->sel = i;
+                break;
+            }
+        }
+    }
+    r->built = true;
+    r->built_gen = app->generation;
+}
+
+static void
+remember_selection(struct app *app, struct recs *r)
+{
+    struct index_view v;
+
+    if (r->n == 0 || r->sel >= r->n) {
+        r->sel_id[0] = '\0';
+        return;
+    }
+    index_get(app->ix, r->pos[r->sel], &v);
+    snprintf(r->sel_id, sizeof(r->sel_id), "%s", v.id);
+}
+
+static void
+recs_close(void *state)
+{
+    free(((struct recs *)state)->pos);
+}
+
+static void
+recs_model_changed(struct app *app, void *state)
+{
+    (void)app;
+    ((struct recs *)state)->built = false;
+}
+
+static void
+recs_draw(struct app *app, void *state, int top, int rows, int cols)
+{
+    struct recs *r = state;
+    char line[1024], title[400];
+    int body = rows - 2;
+
+    if (!r->built || r->built_gen != app->generation)
+        rebuild(app, r);
+    r->page_rows = body;
+    snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
+             index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
+             r->filter_text[0] ? r->filter_text : "(none; / to filter)");
+    app_put(app, top, 0, cols, app_attr(app, THEME_DIM), title);
+    snprintf(line, sizeof(line), " %-19s %-36s %-22s %-16s %-9s %-10s %-20s %9s %3s",
+             "TIME (UTC)", "ID", "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION",
+             "RTY");
+    app_fill(app, top + 1, 0, cols, app_attr(app, THEME_TABLE_HEADER));
+    app_put(app, top + 1, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
+    if (r->sel >= r->n)
+        r->sel = r->n ? r->n - 1 : 0;
+    if (r->sel < r->top)
+        r->top = r->sel;
+    if (body > 0 && r->sel >= r->top + (size_t)body)
+        r->top = r->sel - (size_t)body + 1;
+    if (r->top > r->n)
+        r->top = 0;
+    for (int i = 0; i < body && r->top + (size_t)i < r->n; i++) {
+        struct index_view v;
+        char when[32], intent[64], agent[64], err[64], dur[16], status[16];
+        bool sel = r->top + (size_t)i == r->sel;
+        attr_t a;
+        index_get(app->ix, r->pos[r->top + (size_t)i], &v);
+        fmt_time_short(v.created_us, when, sizeof(when));
+        fmt_cell(v.intent ? v.intent : "?", 22, intent, sizeof(intent));
+        fmt_cell(v.agent ? v.agent : "-", 16, agent, sizeof(agent));
+        fmt_cell(v.error_code ? v.error_code : "", 20, err, sizeof(err));
+        fmt_duration_us(v.duration_us, dur, sizeof(dur));
+        snprintf(status, sizeof(status), "%s",
+                 (v.flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v.status));
+        snprintf(line, sizeof(line), " %-19s %-36.36s %-*s %-*s %-9.9s %-10s %-*s %9s %3d",
+                 when, v.id, (int)(22 + strlen(intent) - fmt_width(intent)), intent,
+                 (int)(16 + strlen(agent) - fmt_width(agent)), agent,
+                 v.strategy ? v.strategy : "-", status,
+                 (int)(20 + strlen(err) - fmt_width(err)), err, dur, v.retries);
+        if (sel)
+            a = app_attr(app, THEME_SELECTION);
+        else if ((v.flags & DIGEST_CORRUPT) || v.status == RECORD_ERROR)
+            a = app_attr(app, THEME_ERROR);
+        else if (v.status == RECORD_INCOMPLETE)
+            a = app_attr(app, THEME_WARN);
+        else
+            a = app_attr(app, THEME_NORMAL);
+        if (sel)
+            app_fill(app, top + 2 + i, 0, cols, a);
+        app_put(app, top + 2 + i, 0, cols, a, line);
+    }
+    if (r->n == 0)
+        app_put(app, top + 2, 1, cols - 2, app_attr(app, THEME_DIM),
+                index_size(app->ix) ? "no record matches the filter (c clears it)"
+                                    : "no records in this directory yet");
+}
+
+static void
+on_filter_change(struct app *app, void *ctx, const char *text)
+{
+    struct recs *r = ctx;
+    char err[200];
+    struct query q;
+
+    if (query_parse(text, clock_wall_us(), &q, err, sizeof(err)) != 0)
+        return; /* keep the last good filter while typing */
+    r->q = q;
+    snprintf(r->filter_text, sizeof(r->filter_text), "%s", text);
+    rebuild(app, r);
+    remember_selection(app, r);
+}
+
+static unsigned
+recs_handle(struct app *app, void *state, enum key_action act, int key)
+{
+    struct recs *r = state;
+    size_t page = r->page_rows > 1 ? (size_t)r->page_rows - 1 : 1;
+    char buf[256], err[200];
+
+    if (act == ACT_NONE && key >= 1000) {
+        /* A mouse click: y * 1000 + x. Rows start 4 lines down. */
+        int y = key / 1000 - 4;
+        if (y >= 0 && r->top + (size_t)y < r->n) {
+            r->sel = r->top + (size_t)y;
+            remember_selection(app, r);
+            return VIEW_HANDLED | VIEW_REDRAW;
+        }
+        return 0;
+    }
+    switch (act) {
+    case ACT_UP:
+        if (r->sel > 0)
+            r->sel--;
+        break;
+    case ACT_DOWN:
+        if (r->sel + 1 < r->n)
+            r->sel++;
+        break;
+    case ACT_PAGE_UP:
+        r->sel = r->sel > page ? r->sel - page : 0;
+        break;
+    case ACT_PAGE_DOWN:
+        r->sel = r->sel + page < r->n ? r->sel + page : (r->n ? r->n - 1 : 0);
+        break;
+    case ACT_TOP:
+        r->sel = 0;
+        break;
+    case ACT_BOTTOM:
+        r->sel = r->n ? r->n - 1 : 0;
+        break;
+    case ACT_OPEN:
+        if (r->n > 0) {
+            struct index_view v;
+            index_get(app->ix, r->pos[r->sel], &v);
+            app_show_record(app, v.id);
+        }
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_FILTER: {
+        struct query saved = r->q;
+        char saved_text[256];
+        snprintf(saved_text, sizeof(saved_text), "%s", r->filter_text);
+        snprintf(buf, sizeof(buf), "%s", r->filter_text);
+        if (!app_prompt(app, "filter: ", buf, sizeof(buf), on_filter_change, r)) {
+            r->q = saved; /* Esc: back to the filter we had */
+            snprintf(r->filter_text, sizeof(r->filter_text), "%s", saved_text);
+        } else if (query_parse(buf, clock_wall_us(), &r->q, err, sizeof(err)) != 0) {
+            app_message(app, true, "filter: %s", err);
+            r->q = saved;
+            snprintf(r->filter_text, sizeof(r->filter_text), "%s", saved_text);
+        } else {
+            snprintf(r->filter_text, sizeof(r->filter_text), "%s", buf);
+        }
+        r->built = false;
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    case ACT_CLEAR_FILTER:
+        memset(&r->q, 0, sizeof(r->q));
+        r->filter_text[0] = '\0';
+        r->built = false;
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_SORT:
+        r->sort = (enum rec_sort)((r->sort + 1) % SORT_COUNT);
+        r->built = false;
+        app_message(app, false, "records sorted by %s", sort_names[r->sort]);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_SORT_REVERSE:
+        r->reverse = !r->reverse;
+        r->built = false;
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_NEXT_MATCH:
+    case ACT_PREV_MATCH:
+        /* Jump to the next error record: the common hunt in this table. */
+        for (size_t step = 1; step <= r->n; step++) {
+            size_t i = act == ACT_NEXT_MATCH ? (r->sel + step) % r->n
+                                             : (r->sel + r->n - step % r->n) % r->n;
+            struct index_view v;
+            index_get(app->ix, r->pos[i], &v);
+            if (v.status == RECORD_ERROR || (v.flags & DIGEST_CORRUPT)) {
+                r->sel = i;
+                break;
+            }
+        }
+        break;
+    default:
+        return 0;
+    }
+    remember_selection(app, r);
+    return VIEW_HANDLED | VIEW_REDRAW;
+}
+
+const struct view_ops view_records = {
+    .name = "Records",
+    .keyctx = KEYCTX_RECORDS,
+    .state_size = sizeof(struct recs),
+    .open = NULL,
+    .close = recs_close,
+    .draw = recs_draw,
+    .handle = recs_handle,
+    .model_changed = recs_model_changed,
+};
