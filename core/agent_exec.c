@@ -297,6 +297,36 @@ set_nonblock(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* 0 when argv0 names an executable file (looked up in PATH when it has no
+ * '/'), else the errno exec would fail with. posix_spawnp reports that
+ * itself with glibc, but not where spawning falls back to a plain fork
+ * (under valgrind, for one), where it becomes exit status 127; checking
+ * first keeps "no such program" one clear error everywhere. */
+static int
+find_program(const char *argv0)
+{
+    const char *path = getenv("PATH"), *p;
+    int e = ENOENT;
+
+    if (strchr(argv0, '/') != NULL)
+        return access(argv0, X_OK) == 0 ? 0 : errno;
+    for (p = path != NULL ? path : "/bin:/usr/bin"; ; p++) {
+        const char *end = strchrnul(p, ':');
+        char full[PATH_MAX];
+        int n = snprintf(full, sizeof(full), "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "",
+                         argv0);
+        if (n > 0 && (size_t)n < sizeof(full)) {
+            if (access(full, X_OK) == 0)
+                return 0;
+            if (errno == EACCES)
+                e = EACCES;
+        }
+        if (*end == '\0')
+            return e;
+        p = end;
+    }
+}
+
 /* posix_spawn rather than fork: glibc starts the child with CLONE_VFORK, so
  * nothing runs between fork and exec in a copy of a multi-threaded process,
  * and a failed exec comes back as its errno. Returns 0 or an errno value. */
@@ -310,6 +340,8 @@ spawn_child(const struct exec_agent *x, struct exec_run *r)
     char **envp = NULL;
     int e;
 
+    if ((e = find_program(x->argv[0])) != 0)
+        return e;
     if (make_pipe(in) != 0 || make_pipe(out) != 0 || make_pipe(er) != 0) {
         e = errno;
         goto out;
