@@ -18,6 +18,8 @@ struct source {
     bool gone;
 };
 
+#define INOTIFY_CHECK_US 500000 /* inotify mode: how often to check the directory is there */
+
 #define WATCH_MASK                                                                          \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF |           \
      IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
@@ -41,6 +43,7 @@ source_open(const char *path, int poll_ms, struct intentus_err *err)
     }
     s->dev = st.st_dev;
     s->ino = st.st_ino;
+    s->next_tick = 1; /* the first tick (or check) is due at once */
     if (poll_ms > 0)
         return s;
     s->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -85,21 +88,32 @@ source_fd(const struct source *s)
 int64_t
 source_deadline(const struct source *s)
 {
-    return s->poll_ms > 0 ? s->next_tick : 0;
+    return s->next_tick;
+}
+
+/* Is the directory at the path still the one we opened? */
+static bool
+same_dir(const struct source *s)
+{
+    struct stat st;
+
+    return stat(s->path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == s->dev &&
+           st.st_ino == s->ino;
 }
 
 static int
-read_inotify(struct source *s, source_change_fn fn, void *ctx)
+read_inotify(struct source *s, int64_t now, source_change_fn fn, void *ctx)
 {
     char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
     struct source_change c;
+    bool check = now >= s->next_tick;
 
     for (;;) {
         ssize_t n = read(s->fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return 0; /* EAGAIN: drained */
+            break; /* EAGAIN: drained */
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
             p += sizeof(*ev) + ev->len;
@@ -122,6 +136,7 @@ read_inotify(struct source *s, source_change_fn fn, void *ctx)
             } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
                 c.kind = SOURCE_GONE;
                 c.name = ev->name;
+                check = true;
             } else {
                 continue;
             }
@@ -129,22 +144,32 @@ read_inotify(struct source *s, source_change_fn fn, void *ctx)
                 return -1;
         }
     }
+    /* While anyone (we) holds the directory open, removing it sends no
+     * IN_DELETE_SELF; so look after deletions and every INOTIFY_CHECK_US. */
+    if (check && !s->gone) {
+        s->next_tick = now + INOTIFY_CHECK_US;
+        if (!same_dir(s)) {
+            memset(&c, 0, sizeof(c));
+            s->gone = true;
+            c.kind = SOURCE_DIR_GONE;
+            return fn(ctx, &c);
+        }
+    }
+    return 0;
 }
 
 int
 source_read(struct source *s, int64_t now_mono_us, source_change_fn fn, void *ctx)
 {
     struct source_change c = { 0 };
-    struct stat st;
 
     if (s->poll_ms <= 0)
-        return read_inotify(s, fn, ctx);
+        return read_inotify(s, now_mono_us, fn, ctx);
     if (now_mono_us < s->next_tick || s->gone)
         return 0;
     s->next_tick = now_mono_us + (int64_t)s->poll_ms * 1000;
     /* Same directory still there? A replaced one has another inode. */
-    if (stat(s->path, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_dev != s->dev ||
-        st.st_ino != s->ino) {
+    if (!same_dir(s)) {
         s->gone = true;
         c.kind = SOURCE_DIR_GONE;
     } else {

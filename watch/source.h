@@ -36,7 +36,8 @@ void source_close(struct source *s);
 bool source_is_polling(const struct source *s);
 /* The fd to wait on for input, or -1 when polling. */
 int source_fd(const struct source *s);
-/* Monotonic time of the next poll tick (0 for inotify). */
+/* Monotonic time of the next poll tick, or (inotify) of the next check
+ * that the directory is still there. */
 int64_t source_deadline(const struct source *s);
 /* Deliver what happened since the last call. */
 int source_read(struct source *s, int64_t now_mono_us, source_change_fn fn, void *ctx);

@@ -146,10 +146,12 @@ emit(void *ctx, const char *id, struct digest *d)
     return push(t, &e);
 }
 
+/* A full comparison of the directory; announce = tell the consumer when it
+ * is done (not for every polling tick). */
 static void
-full_scan(struct tailer *t)
+full_scan(struct tailer *t, bool announce)
 {
-    if (scan_full(t->scan, t->rs, clock_mono_us(), emit, t, NULL) == 0)
+    if (scan_full(t->scan, t->rs, clock_mono_us(), emit, t, NULL) == 0 && announce)
         push_simple(t, TAILER_SYNCED, NULL);
     pthread_mutex_lock(&t->mu);
     t->stats.syncs++;
@@ -221,7 +223,7 @@ on_change(void *ctx, const struct source_change *c)
         t->stats.rescans++;
         t->stats.overflows += c->overflow;
         pthread_mutex_unlock(&t->mu);
-        full_scan(t);
+        full_scan(t, c->overflow || !t->polling || c->name != NULL);
         return 0;
     case SOURCE_DIR_GONE:
         dir_gone(t);
@@ -245,7 +247,7 @@ run(void *arg)
 {
     struct tailer *t = arg;
 
-    full_scan(t);
+    full_scan(t, true);
     for (;;) {
         struct pollfd pfd[2] = { { .fd = t->kick_fd, .events = POLLIN },
                                  { .fd = t->src ? source_fd(t->src) : -1, .events = POLLIN } };
@@ -280,7 +282,7 @@ run(void *arg)
                     t->stats.dir_present = true;
                     pthread_mutex_unlock(&t->mu);
                     push_simple(t, TAILER_DIR_BACK, t->dir);
-                    full_scan(t);
+                    full_scan(t, true);
                 } else {
                     t->next_recheck = now + RECHECK_US;
                 }
@@ -288,7 +290,7 @@ run(void *arg)
             continue;
         }
         if (rescan) {
-            struct source_change c = { .kind = SOURCE_RESCAN };
+            struct source_change c = { .kind = SOURCE_RESCAN, .name = "" /* asked for */ };
             on_change(t, &c);
         }
         if (t->src != NULL)
