@@ -16,15 +16,15 @@ for t in "$@"; do
     CMOCKA_MESSAGE_OUTPUT=TAP ${VALGRIND:-} "$t" >"$log" 2>&1
     rc=$?
     # cmocka marks skipped tests "# SKIP"; they are neither passes nor failures.
-    s=$(grep -cE '^(not )?ok .*# SKIP' "$log")
-    p=$(grep '^ok ' "$log" | grep -vc '# SKIP')
-    f=$(grep '^not ok ' "$log" | grep -vc '# SKIP')
+    s=$(grep -acE '^(not )?ok .*# SKIP' "$log")
+    p=$(grep -a '^ok ' "$log" | grep -vc '# SKIP')
+    f=$(grep -a '^not ok ' "$log" | grep -vc '# SKIP')
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
     if [ "$f" -gt 0 ]; then
-        grep '^not ok ' "$log" | grep -v '# SKIP' | sed "s|^|  FAIL $name: |"
-        grep -E '^#' "$log" | head -20 | sed 's|^|    |'
+        grep -a '^not ok ' "$log" | grep -v '# SKIP' | sed "s|^|  FAIL $name: |"
+        grep -aE '^#' "$log" | head -20 | sed 's|^|    |'
     fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "  FAIL $name: exited with status $rc (see $log)"

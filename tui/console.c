@@ -426,7 +426,10 @@ on_stdin(void *ctx, int fd)
     /* Drain everything: curses buffers escape sequences internally. */
     while ((key = getch()) != ERR) {
         if (key == KEY_RESIZE) {
-            resize(app);
+            /* resizeterm() queues KEY_RESIZE itself: only pick up the new
+             * size here, or each resize would queue another forever. */
+            getmaxyx(stdscr, app->rows, app->cols);
+            app->dirty = true;
             continue;
         }
         handle_key(app, key);

@@ -1,0 +1,268 @@
+/* The real console, driven through tmux: send-keys in, capture-pane out.
+ * Each test runs its own tmux server (-L) on a private socket and a copy of
+ * the reference records; every wait is bounded. */
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/support/testutil.h"
+
+struct con {
+    char sock[64];
+    char *dir;
+    char recs[600];
+};
+
+static int
+tmux(struct con *c, char *out, size_t size, const char *a1, const char *a2, const char *a3,
+     const char *a4, const char *a5, const char *a6, const char *a7, const char *a8)
+{
+    char *argv[16] = { "tmux", "-L", c->sock, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+                       (char *)a5, (char *)a6, (char *)a7, (char *)a8, NULL };
+    struct tu_run r;
+    int rc;
+
+    if (tu_run(argv, NULL, NULL, NULL, 10000, &r) != 0)
+        return -1;
+    if (out != NULL)
+        snprintf(out, size, "%s", r.out);
+    rc = r.status;
+    tu_run_free(&r);
+    return rc;
+}
+
+static void
+capture(struct con *c, char *out, size_t size)
+{
+    tmux(c, out, size, "capture-pane", "-p", "-t", "t", NULL, NULL, NULL, NULL);
+}
+
+/* Wait until the screen contains text (or the timeout passes). */
+static bool
+wait_for(struct con *c, const char *text, int timeout_ms, char *screen, size_t size)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        struct timespec ts = { 0, 50 * 1000000L };
+        capture(c, screen, size);
+        if (strstr(screen, text) != NULL)
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void
+expect(struct con *c, const char *text)
+{
+    static char screen[65536];
+
+    if (!wait_for(c, text, 5000, screen, sizeof(screen)))
+        fail_msg("screen never showed '%s'; it shows:\n%s", text, screen);
+}
+
+static void
+keys(struct con *c, const char *k1, const char *k2, const char *k3)
+{
+    tmux(c, NULL, 0, "send-keys", "-t", "t", k1, k2, k3, NULL, NULL);
+}
+
+static void
+start(struct con *c, const char *env, int w, int h)
+{
+    char cmd[2048], ws[16], hs[16];
+
+    snprintf(cmd, sizeof(cmd),
+             "env HOME=%s XDG_CONFIG_HOME=%s %s %s --dir %s; echo CONSOLE-EXITED-$?; sleep 30",
+             c->dir, c->dir, env ? env : "", tu_bin(), c->recs);
+    snprintf(ws, sizeof(ws), "%d", w);
+    snprintf(hs, sizeof(hs), "%d", h);
+    assert_int_equal(tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", ws, "-y", hs), 0);
+    /* Run in the session's shell so the exit status can be printed. */
+    tmux(c, NULL, 0, "send-keys", "-t", "t", cmd, "Enter", NULL, NULL, NULL);
+}
+
+static int
+setup(void **state)
+{
+    struct con *c = calloc(1, sizeof(*c));
+    char cmd[2048];
+    struct tu_run r;
+    char *argv[] = { "sh", "-c", cmd, NULL };
+
+    snprintf(c->sock, sizeof(c->sock), "intentus-test-%d-%ld", (int)getpid(),
+             (long)time(NULL) % 100000);
+    c->dir = tu_mkdtemp();
+    snprintf(c->recs, sizeof(c->recs), "%s/records", c->dir);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/reference-records/*.json %s/", c->recs,
+             tu_data_dir(), c->recs);
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 10000, &r), 0);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    *state = c;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct con *c = *state;
+
+    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    tu_rmtree(c->dir);
+    free(c->dir);
+    free(c);
+    return 0;
+}
+
+static void
+route(struct con *c, const char *intent)
+{
+    char *argv[] = { (char *)tu_bin(), "route", (char *)intent, "--dir", c->recs, "-q", NULL };
+    struct tu_run r;
+
+    assert_int_equal(tu_run(argv, c->dir, NULL, NULL, 10000, &r), 0);
+    tu_run_free(&r);
+}
+
+static void
+test_dashboard_follows_new_records(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    expect(c, "Live feed");
+    expect(c, "coordinator"); /* an agent seen only in the reference records */
+    route(c, "demo.echo");
+    route(c, "demo.fail");
+    expect(c, "41 records");
+    expect(c, "echo-a");
+    expect(c, "demo.fail");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_filter_open_timeline(void **state)
+{
+    struct con *c = *state;
+    char screen[65536];
+    const char *recv, *dec, *fin;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "2", NULL, NULL);
+    expect(c, "39 of 39 records");
+    keys(c, "/", "status:error intent:notify.send", "Enter");
+    expect(c, "filter: status:error intent:notify.send");
+    capture(c, screen, sizeof(screen));
+    assert_null(strstr(screen, "search.web"));
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "Timeline");
+    expect(c, "(this writer recorded no timing");
+    capture(c, screen, sizeof(screen));
+    /* Events in order: received, attempts, decision, final. */
+    recv = strstr(screen, "INTENT_RECEIVED");
+    dec = strstr(screen, "decision:");
+    fin = strstr(screen, "final response: error");
+    assert_non_null(recv);
+    assert_non_null(dec);
+    assert_non_null(fin);
+    assert_true(recv < dec && dec < fin);
+    assert_non_null(strstr(screen, "envelopeHash verified"));
+    /* Esc goes back to the list with the filter kept. */
+    keys(c, "Escape", NULL, NULL);
+    expect(c, "filter: status:error intent:notify.send");
+    keys(c, "c", NULL, NULL);
+    expect(c, "39 of 39 records");
+    keys(c, "?", NULL, NULL);
+    expect(c, "Records keys");
+    expect(c, "filter (intent: agent: status: error: since:)");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_resize_and_too_small(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "80", "-y", "24", NULL);
+    expect(c, "1 Dashboard");
+    expect(c, "AGENT");
+    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "60", "-y", "20", NULL);
+    expect(c, "terminal too small");
+    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "120", "-y", "40", NULL);
+    expect(c, "Live feed");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_theme_cycle(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "default");
+    keys(c, "t", NULL, NULL);
+    expect(c, "theme: high-contrast");
+    keys(c, "t", NULL, NULL);
+    expect(c, "theme: light");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_plain_terminals(void **state)
+{
+    struct con *c = *state;
+    char screen[65536];
+
+    /* 8 colours, no colour at all, and a non-UTF-8 locale (ASCII lines). */
+    start(c, "TERM=xterm NO_COLOR=1 LANG=C LC_ALL=C", 100, 30);
+    expect(c, "39 records");
+    expect(c, " mono");
+    capture(c, screen, sizeof(screen));
+    assert_non_null(strstr(screen, "-----"));
+    keys(c, "2", NULL, NULL);
+    expect(c, "of 39 records");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_sigterm_restores_terminal(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    tmux(c, NULL, 0, "send-keys", "-t", "t", "C-c", NULL, NULL, NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dashboard_follows_new_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_open_timeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resize_and_too_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_theme_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plain_terminals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_restores_terminal, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
