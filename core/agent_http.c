@@ -387,6 +387,12 @@ transport_failure(const struct agent *a, const cJSON *env, CURLcode rc, const ch
         return fail_with(a, env, ERR_AGENT_TIMEOUT, true, d,
                          "no response within the deadline after %lld ms (%s)",
                          (long long)elapsed_ms, why);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+        /* Certificates do not fix themselves between attempts. */
+        return fail_with(a, env, ERR_TRANSPORT_ERROR, false, d, "TLS verification failed: %s",
+                         why);
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
