@@ -1,0 +1,466 @@
+#include "core/retention.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/rec_store.h"
+#include "core/uuid.h"
+
+struct item {
+    char *id;
+    char *intent;
+    int64_t created_us;
+    int64_t size, mtime_ns;
+    uint64_t ino;
+};
+
+struct retention_plan {
+    struct rec_store *rs;
+    struct item *items; /* every record, oldest first */
+    size_t n_items;
+    size_t n_plan;      /* the first n_plan items go */
+    struct retention_report report;
+};
+
+static void
+report_add(struct retention_report *r, const struct item *it)
+{
+    const char *intent = it->intent != NULL ? it->intent : "(none)";
+    size_t i;
+
+    if (r->count == 0) {
+        r->oldest_us = it->created_us;
+        snprintf(r->oldest_id, sizeof(r->oldest_id), "%s", it->id);
+    }
+    r->newest_us = it->created_us;
+    snprintf(r->newest_id, sizeof(r->newest_id), "%s", it->id);
+    r->count++;
+    r->bytes += (uint64_t)it->size;
+    for (i = 0; i < r->n_intents && strcmp(r->intents[i].intent, intent) != 0; i++)
+        ;
+    if (i == r->n_intents) {
+        struct retention_intent *p = realloc(r->intents, (i + 1) * sizeof(*p));
+        char *copy = strdup(intent);
+        if (p == NULL || copy == NULL) {
+            free(copy);
+            if (p != NULL)
+                r->intents = p;
+            return;
+        }
+        r->intents = p;
+        r->intents[i] = (struct retention_intent){ copy, 0, 0 };
+        r->n_intents++;
+    }
+    r->intents[i].count++;
+    r->intents[i].bytes += (uint64_t)it->size;
+}
+
+static int
+cmp_intent(const void *x, const void *y)
+{
+    const struct retention_intent *a = x, *b = y;
+
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return strcmp(a->intent, b->intent);
+}
+
+void
+retention_report_free(struct retention_report *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n_intents; i++)
+        free(r->intents[i].intent);
+    free(r->intents);
+    r->intents = NULL;
+    r->n_intents = 0;
+}
+
+static int
+cmp_item(const void *x, const void *y)
+{
+    const struct item *a = x, *b = y;
+
+    if (a->created_us != b->created_us)
+        return a->created_us < b->created_us ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static int64_t
+mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Read one record's creation time and intent; -1 when it is not a record. */
+static int
+read_item(struct rec_store *rs, const char *id, struct item *it)
+{
+    size_t len;
+    char *text = rec_store_read(rs, id, &len, NULL);
+    cJSON *rec;
+    const char *created, *intent;
+    int rc = -1;
+
+    if (text == NULL)
+        return -1;
+    rec = json_parse(text, len, 0, NULL);
+    free(text);
+    created = json_get_string(cJSON_GetObjectItemCaseSensitive(rec, "header"), "createdUtcIso");
+    intent = json_get_string(cJSON_GetObjectItemCaseSensitive(
+                                 cJSON_GetObjectItemCaseSensitive(rec, "envelope"), "intent"),
+                             "name");
+    if (created != NULL && clock_parse_iso(created, &it->created_us) == 0) {
+        it->intent = intent != NULL ? strdup(intent) : NULL;
+        rc = 0;
+    }
+    cJSON_Delete(rec);
+    return rc;
+}
+
+static int
+list_items(struct retention_plan *plan, struct intentus_err *err)
+{
+    int fd = dup(rec_store_dirfd(plan->rs));
+    struct dirent *de;
+    size_t cap = 0;
+    DIR *d;
+
+    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+        if (fd >= 0)
+            close(fd);
+        err_set(err, IERR_IO, "cannot list %s: %s", rec_store_dir(plan->rs), strerror(errno));
+        return -1;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        struct item it = { 0 };
+        struct stat st;
+        /* Only visible <id>.json: never a writer's hidden temp file. */
+        if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
+            continue;
+        it.id = strndup(de->d_name, n - 5);
+        if (it.id == NULL || !rec_store_id_is_valid(it.id) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+            free(it.id);
+            continue;
+        }
+        it.size = st.st_size;
+        it.mtime_ns = mtime_ns(&st);
+        it.ino = st.st_ino;
+        if (read_item(plan->rs, it.id, &it) != 0) {
+            plan->report.skipped_corrupt++;
+            free(it.id);
+            continue;
+        }
+        if (plan->n_items == cap) {
+            struct item *p;
+            cap = cap ? cap * 2 : 256;
+            p = realloc(plan->items, cap * sizeof(*p));
+            if (p == NULL) {
+                free(it.id);
+                free(it.intent);
+                closedir(d);
+                err_set(err, IERR_NOMEM, NULL);
+                return -1;
+            }
+            plan->items = p;
+        }
+        plan->items[plan->n_items++] = it;
+    }
+    closedir(d);
+    return 0;
+}
+
+struct retention_plan *
+retention_plan_new(const char *dir, const struct retention_policy *p, int64_t now_us,
+                   struct intentus_err *err)
+{
+    struct retention_plan *plan = calloc(1, sizeof(*plan));
+    uint64_t count = 0, bytes = 0;
+    size_t k = 0;
+
+    if (plan == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    plan->rs = rec_store_open(dir, NULL, err);
+    if (plan->rs == NULL || list_items(plan, err) != 0) {
+        retention_plan_free(plan);
+        return NULL;
+    }
+    if (now_us == 0)
+        now_us = clock_wall_us();
+    if (plan->n_items > 0)
+        qsort(plan->items, plan->n_items, sizeof(*plan->items), cmp_item);
+    for (size_t i = 0; i < plan->n_items; i++) {
+        count++;
+        bytes += (uint64_t)plan->items[i].size;
+    }
+    /* What goes is always a prefix of the oldest-first order. */
+    if (p->max_age_ms >= 0) {
+        int64_t cutoff = now_us - p->max_age_ms * 1000;
+        while (k < plan->n_items && plan->items[k].created_us < cutoff) {
+            count--;
+            bytes -= (uint64_t)plan->items[k++].size;
+        }
+    }
+    while (k < plan->n_items && ((p->max_count >= 0 && count > (uint64_t)p->max_count) ||
+                                 (p->max_bytes >= 0 && bytes > (uint64_t)p->max_bytes))) {
+        count--;
+        bytes -= (uint64_t)plan->items[k++].size;
+    }
+    plan->n_plan = k;
+    for (size_t i = 0; i < k; i++)
+        report_add(&plan->report, &plan->items[i]);
+    qsort(plan->report.intents, plan->report.n_intents, sizeof(*plan->report.intents),
+          cmp_intent);
+    plan->report.kept_count = count;
+    plan->report.kept_bytes = bytes;
+    return plan;
+}
+
+void
+retention_plan_free(struct retention_plan *plan)
+{
+    if (plan == NULL)
+        return;
+    for (size_t i = 0; i < plan->n_items; i++) {
+        free(plan->items[i].id);
+        free(plan->items[i].intent);
+    }
+    free(plan->items);
+    retention_report_free(&plan->report);
+    rec_store_close(plan->rs);
+    free(plan);
+}
+
+const struct retention_report *
+retention_plan_report(const struct retention_plan *plan)
+{
+    return &plan->report;
+}
+
+size_t
+retention_plan_size(const struct retention_plan *plan)
+{
+    return plan->n_plan;
+}
+
+const char *
+retention_plan_id(const struct retention_plan *plan, size_t i)
+{
+    return i < plan->n_plan ? plan->items[i].id : NULL;
+}
+
+/* ---- applying ---- */
+
+static void
+log_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+log_line(int fd, const char *fmt, ...)
+{
+    char line[1024], now[CLOCK_ISO_LEN];
+    va_list ap;
+    int n;
+
+    if (fd < 0)
+        return;
+    clock_now_iso(now);
+    n = snprintf(line, sizeof(line), "%s ", now);
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    if (write(fd, line, (size_t)n) < 0) {
+        /* the log is best effort; the action itself already happened */
+    }
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* gzip text into <archive>/<id>.json.gz by a hidden temp file + rename. */
+static int
+archive_one(struct rec_store *arch, const char *id, const char *text, size_t len,
+            struct intentus_err *err)
+{
+    char name[160], tmp[200], rnd[UUID_STR_LEN];
+    z_stream zs;
+    unsigned char *out = NULL;
+    size_t bound;
+    int fd = -1, rc = -1, adir = rec_store_dirfd(arch);
+
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    bound = deflateBound(&zs, (uLong)len) + 64;
+    out = malloc(bound);
+    if (out == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)text;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)bound;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        err_set(err, IERR_IO, "gzip of %s failed", id);
+        goto out;
+    }
+    snprintf(name, sizeof(name), "%s.json.gz", id);
+    uuid_v4(rnd);
+    snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
+    fd = openat(adir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, out, zs.total_out) != 0 || fsync(fd) != 0) {
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", rec_store_dir(arch), tmp,
+                strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0 || renameat(adir, tmp, adir, name) != 0) {
+        fd = -1;
+        err_set(err, IERR_IO, "cannot put %s in place in %s: %s", name, rec_store_dir(arch),
+                strerror(errno));
+        unlinkat(adir, tmp, 0);
+        goto out;
+    }
+    fd = -1;
+    fsync(adir);
+    rc = 0;
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlinkat(adir, tmp, 0);
+    }
+    deflateEnd(&zs);
+    free(out);
+    return rc;
+}
+
+/* 1 the file is still what the plan saw, 0 gone, -1 changed. */
+static int
+unchanged(struct retention_plan *plan, const struct item *it)
+{
+    char name[160];
+    struct stat st;
+
+    snprintf(name, sizeof(name), "%s.json", it->id);
+    if (fstatat(rec_store_dirfd(plan->rs), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISREG(st.st_mode) || st.st_size != it->size || mtime_ns(&st) != it->mtime_ns ||
+        st.st_ino != it->ino)
+        return -1;
+    return 1;
+}
+
+static int
+apply_one(struct retention_plan *plan, struct rec_store *arch, const struct item *it, int log,
+          struct retention_report *done, struct intentus_err *err)
+{
+    char name[160];
+    int state = unchanged(plan, it);
+
+    if (state == 0) {
+        done->already_gone++;
+        log_line(log, "gone %s (removed by someone else)", it->id);
+        return 0;
+    }
+    if (state < 0) {
+        done->skipped_changed++;
+        log_line(log, "skip %s (changed since the plan)", it->id);
+        return 0;
+    }
+    if (arch != NULL) {
+        size_t len;
+        char *text = rec_store_read(plan->rs, it->id, &len, err);
+        int rc = text != NULL ? archive_one(arch, it->id, text, len, err) : -1;
+        free(text);
+        if (rc != 0) {
+            log_line(log, "error %s: %s", it->id, err ? err->msg : "archive failed");
+            return -1;
+        }
+    }
+    snprintf(name, sizeof(name), "%s.json", it->id);
+    if (unlinkat(rec_store_dirfd(plan->rs), name, 0) != 0 && errno != ENOENT) {
+        err_set(err, IERR_IO, "cannot remove %s/%s: %s", rec_store_dir(plan->rs), name,
+                strerror(errno));
+        log_line(log, "error %s: %s", it->id, strerror(errno));
+        return -1;
+    }
+    if (arch != NULL)
+        log_line(log, "archive %s %lld bytes -> %s/%s.json.gz", it->id, (long long)it->size,
+                 rec_store_dir(arch), it->id);
+    else
+        log_line(log, "delete %s %lld bytes", it->id, (long long)it->size);
+    report_add(done, it);
+    return 0;
+}
+
+int
+retention_apply(struct retention_plan *plan, const struct retention_apply_opts *opts,
+                struct retention_report *done, struct intentus_err *err)
+{
+    struct rec_store_opts ao = { .create = true };
+    struct rec_store *arch = NULL;
+    int log, rc = 0;
+
+    memset(done, 0, sizeof(*done));
+    if (opts != NULL && opts->archive_dir != NULL) {
+        arch = rec_store_open(opts->archive_dir, &ao, err);
+        if (arch == NULL)
+            return -1;
+    }
+    log = openat(rec_store_dirfd(plan->rs), RETENTION_LOG,
+                 O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    log_line(log, "start %s: %zu records, %llu bytes, %s", rec_store_dir(plan->rs), plan->n_plan,
+             (unsigned long long)plan->report.bytes, arch ? "archive" : "delete");
+    for (size_t i = 0; i < plan->n_plan; i++) {
+        if (apply_one(plan, arch, &plan->items[i], log, done, err) != 0) {
+            rc = -1;
+            break;
+        }
+        if (opts != NULL && opts->progress != NULL &&
+            opts->progress(opts->ctx, i + 1, plan->n_plan, plan->items[i].id) != 0 &&
+            i + 1 < plan->n_plan) {
+            done->interrupted = true;
+            break;
+        }
+    }
+    qsort(done->intents, done->n_intents, sizeof(*done->intents), cmp_intent);
+    log_line(log, "end: %llu records, %llu bytes%s%s", (unsigned long long)done->count,
+             (unsigned long long)done->bytes, done->interrupted ? ", interrupted" : "",
+             rc != 0 ? ", stopped by an error" : "");
+    if (log >= 0)
+        close(log);
+    rec_store_close(arch);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/* Retention: keep a record directory from growing without bound.
+ *
+ * Policies by maximum age, maximum count and maximum total bytes, combinable
+ * (a record goes when any of them says so). Oldest first, by
+ * header.createdUtcIso (then id), so what goes is always the oldest records:
+ * first every record older than the age cutoff, then more of the oldest
+ * until the count and byte limits hold.
+ *
+ * A plan is computed once, at the start (retention_plan_new): that is the
+ * dry run, and applying the plan does exactly that — nothing newer than the
+ * plan's newest record is touched, nor any file that appeared after it was
+ * made. Applying deletes, or archives (each record gzipped to
+ * <archive>/<id>.json.gz, written to a hidden temp file and renamed, before
+ * the original is removed; rec_store reads such a directory). It is safe
+ * while writers are active: hidden files (writers' temp files) are never
+ * listed, and a file whose size, mtime or inode changed since the plan is
+ * skipped. Files that do not parse as records are never touched and not
+ * counted. Every action is appended to <dir>/.intentus-retention.log. An
+ * interrupted run (the progress callback returning non-zero, or a crash)
+ * leaves only whole states behind; running again finishes the job. */
+#ifndef INTENTUS_CORE_RETENTION_H
+#define INTENTUS_CORE_RETENTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define RETENTION_NONE (-1)
+#define RETENTION_LOG ".intentus-retention.log"
+
+struct retention_policy {
+    int64_t max_age_ms; /* RETENTION_NONE: no age limit */
+    int64_t max_count;  /* RETENTION_NONE: no count limit */
+    int64_t max_bytes;  /* RETENTION_NONE: no size limit */
+};
+
+struct retention_intent {
+    char *intent; /* "(none)" when the record names none */
+    uint64_t count, bytes;
+};
+
+struct retention_report {
+    uint64_t count, bytes; /* records (to be) removed */
+    int64_t oldest_us, newest_us;
+    char oldest_id[129], newest_id[129];
+    struct retention_intent *intents; /* by count, most first */
+    size_t n_intents;
+    uint64_t kept_count, kept_bytes;  /* what stays (at plan time) */
+    uint64_t skipped_corrupt;         /* files that are not records: left alone */
+    uint64_t skipped_changed;         /* apply: changed since the plan, left alone */
+    uint64_t already_gone;            /* apply: removed by someone else meanwhile */
+    bool interrupted;                 /* apply: stopped by the progress callback */
+};
+
+struct retention_plan;
+
+/* Plan for dir with policy p at time now_us (0: the wall clock). */
+struct retention_plan *retention_plan_new(const char *dir, const struct retention_policy *p,
+                                          int64_t now_us, struct intentus_err *err);
+void retention_plan_free(struct retention_plan *plan);
+/* The dry run's result; owned by the plan. */
+const struct retention_report *retention_plan_report(const struct retention_plan *plan);
+/* Planned ids, oldest first. */
+size_t retention_plan_size(const struct retention_plan *plan);
+const char *retention_plan_id(const struct retention_plan *plan, size_t i);
+
+/* After each record: done of total; non-zero stops the run (interrupted). */
+typedef int (*retention_progress_fn)(void *ctx, size_t done, size_t total, const char *id);
+
+struct retention_apply_opts {
+    const char *archive_dir; /* NULL: delete; else gzip there (created 0700) */
+    retention_progress_fn progress;
+    void *ctx;
+};
+
+/* Apply the plan; *done reports what was actually removed (free it with
+ * retention_report_free). -1 on an error that stopped the run (err says
+ * which file); what was done so far is in *done either way. */
+int retention_apply(struct retention_plan *plan, const struct retention_apply_opts *opts,
+                    struct retention_report *done, struct intentus_err *err);
+void retention_report_free(struct retention_report *r);
+
+#endif

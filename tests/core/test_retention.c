@@ -1,0 +1,312 @@
+/* Retention: each policy alone and combined, dry run equals apply, archives
+ * readable through rec_store, interruption and re-run, writers untouched. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/rec_store.h"
+#include "core/record.h"
+#include "core/retention.h"
+#include "tests/support/recgen.h"
+#include "tests/support/testutil.h"
+
+#define BASE_US 1790000000000000ll
+#define N 60
+/* record s is created at BASE + s seconds; now is BASE + 100 s */
+#define NOW_US (BASE_US + 100 * 1000000ll)
+
+static void
+fill(const char *dir, unsigned n)
+{
+    struct tu_rec r;
+
+    for (unsigned s = 0; s < n; s++) {
+        tu_rec_make(&r, s, BASE_US);
+        r.created_us = BASE_US + (int64_t)s * 1000000;
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+}
+
+static void
+id_of(unsigned s, char *out)
+{
+    struct tu_rec r;
+
+    tu_rec_make(&r, s, BASE_US);
+    strcpy(out, r.id);
+}
+
+static uint64_t
+size_of(const char *dir, unsigned s)
+{
+    char id[40], path[700];
+    struct stat st;
+
+    id_of(s, id);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+    assert_int_equal(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+static size_t
+plan_n(const char *dir, struct retention_policy p)
+{
+    struct retention_plan *plan = retention_plan_new(dir, &p, NOW_US, NULL);
+    size_t n;
+
+    assert_non_null(plan);
+    n = retention_plan_size(plan);
+    /* oldest first, always a prefix */
+    for (size_t i = 0; i < n; i++) {
+        char id[40];
+        id_of((unsigned)i, id);
+        assert_string_equal(retention_plan_id(plan, i), id);
+    }
+    retention_plan_free(plan);
+    return n;
+}
+
+static void
+test_each_policy_and_combined(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct retention_policy none = { RETENTION_NONE, RETENTION_NONE, RETENTION_NONE };
+    struct retention_policy p;
+    uint64_t total = 0, newest10 = 0;
+
+    fill(dir, N);
+    for (unsigned s = 0; s < N; s++) {
+        total += size_of(dir, s);
+        if (s >= N - 10)
+            newest10 += size_of(dir, s);
+    }
+    assert_int_equal(plan_n(dir, none), 0);
+    /* age: older than 70 s at now = 100 s -> created before 30 s: 30 records */
+    p = none;
+    p.max_age_ms = 70000;
+    assert_int_equal(plan_n(dir, p), 30);
+    /* count */
+    p = none;
+    p.max_count = 45;
+    assert_int_equal(plan_n(dir, p), 15);
+    p.max_count = 0;
+    assert_int_equal(plan_n(dir, p), N);
+    /* bytes: exactly the newest ten fit */
+    p = none;
+    p.max_bytes = (int64_t)newest10;
+    assert_int_equal(plan_n(dir, p), N - 10);
+    p.max_bytes = (int64_t)total;
+    assert_int_equal(plan_n(dir, p), 0);
+    /* combined: the strictest wins */
+    p = none;
+    p.max_age_ms = 70000;
+    p.max_count = 50;
+    assert_int_equal(plan_n(dir, p), 30);
+    p.max_count = 20;
+    assert_int_equal(plan_n(dir, p), 40);
+    p.max_bytes = (int64_t)newest10;
+    assert_int_equal(plan_n(dir, p), 50);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+assert_reports_equal(const struct retention_report *a, const struct retention_report *b)
+{
+    assert_int_equal(a->count, b->count);
+    assert_int_equal(a->bytes, b->bytes);
+    assert_int_equal(a->oldest_us, b->oldest_us);
+    assert_int_equal(a->newest_us, b->newest_us);
+    assert_string_equal(a->oldest_id, b->oldest_id);
+    assert_string_equal(a->newest_id, b->newest_id);
+    assert_int_equal(a->n_intents, b->n_intents);
+    for (size_t i = 0; i < a->n_intents; i++) {
+        assert_string_equal(a->intents[i].intent, b->intents[i].intent);
+        assert_int_equal(a->intents[i].count, b->intents[i].count);
+        assert_int_equal(a->intents[i].bytes, b->intents[i].bytes);
+    }
+}
+
+static void
+test_dry_run_equals_apply_and_archive_readable(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), arch[800], path[700];
+    struct retention_policy p = { 70000, RETENTION_NONE, RETENTION_NONE };
+    struct retention_apply_opts ao = { .archive_dir = arch };
+    struct retention_report done;
+    struct retention_plan *plan;
+    struct rec_store *rs;
+    char *log;
+
+    snprintf(arch, sizeof(arch), "%s/cold/archive", dir);
+    snprintf(path, sizeof(path), "%s/records", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    fill(path, N);
+    plan = retention_plan_new(path, &p, NOW_US, NULL);
+    assert_non_null(plan);
+    assert_int_equal(retention_plan_report(plan)->count, 30);
+    assert_int_equal(retention_plan_report(plan)->kept_count, 30);
+    assert_true(retention_plan_report(plan)->n_intents > 1);
+    assert_int_equal(retention_apply(plan, &ao, &done, NULL), 0);
+    assert_reports_equal(retention_plan_report(plan), &done);
+    assert_false(done.interrupted);
+    assert_int_equal(tu_count_files(path, ".json"), 30);
+    assert_int_equal(tu_count_files(arch, ".json.gz"), 30);
+    /* the archive reads like a record directory, byte for byte */
+    rs = rec_store_open(arch, NULL, NULL);
+    assert_non_null(rs);
+    for (unsigned s = 0; s < 30; s++) {
+        struct tu_rec r;
+        size_t len, want_len;
+        char *text, *want;
+        cJSON *rec;
+        tu_rec_make(&r, s, BASE_US);
+        r.created_us = BASE_US + (int64_t)s * 1000000;
+        want = tu_rec_text(&r, &want_len);
+        text = rec_store_read(rs, r.id, &len, NULL);
+        assert_non_null(text);
+        assert_int_equal(len, want_len);
+        assert_memory_equal(text, want, len);
+        rec = rec_store_load(rs, r.id, NULL);
+        assert_non_null(rec);
+        cJSON_Delete(rec);
+        free(text);
+        free(want);
+    }
+    rec_store_close(rs);
+    /* every action is in the log */
+    snprintf(arch, sizeof(arch), "%s/%s", path, RETENTION_LOG);
+    log = tu_read_file(arch, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "start "));
+    assert_non_null(strstr(log, "archive 00000000-"));
+    assert_non_null(strstr(log, "end: 30 records"));
+    free(log);
+    retention_report_free(&done);
+    retention_plan_free(plan);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static int
+stop_after_7(void *ctx, size_t done, size_t total, const char *id)
+{
+    (void)id;
+    (void)total;
+    ++*(int *)ctx;
+    return done >= 7;
+}
+
+static void
+test_interrupted_and_run_again(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct retention_policy p = { RETENTION_NONE, 40, RETENTION_NONE };
+    int calls = 0;
+    struct retention_apply_opts ao = { .progress = stop_after_7, .ctx = &calls };
+    struct retention_report done;
+    struct retention_plan *plan;
+
+    fill(dir, N);
+    plan = retention_plan_new(dir, &p, NOW_US, NULL);
+    assert_int_equal(retention_plan_size(plan), 20);
+    assert_int_equal(retention_apply(plan, &ao, &done, NULL), 0);
+    assert_true(done.interrupted);
+    assert_int_equal(done.count, 7);
+    assert_int_equal(tu_count_files(dir, ".json"), N - 7);
+    retention_report_free(&done);
+    retention_plan_free(plan);
+    /* again: the rest goes, and the end state is what one run gives */
+    plan = retention_plan_new(dir, &p, NOW_US, NULL);
+    assert_int_equal(retention_plan_size(plan), 13);
+    assert_int_equal(retention_apply(plan, NULL, &done, NULL), 0);
+    assert_int_equal(done.count, 13);
+    assert_int_equal(tu_count_files(dir, ".json"), 40);
+    retention_report_free(&done);
+    retention_plan_free(plan);
+    /* and a third run has nothing to do */
+    plan = retention_plan_new(dir, &p, NOW_US, NULL);
+    assert_int_equal(retention_plan_size(plan), 0);
+    retention_plan_free(plan);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_concurrent_writer_untouched(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), path[700], id[40];
+    struct retention_policy p = { 70000, RETENTION_NONE, RETENTION_NONE };
+    struct retention_report done;
+    struct retention_plan *plan;
+    struct tu_rec r;
+    char *bad;
+    size_t len;
+
+    fill(dir, N);
+    /* a writer's temp file, old by any measure, and a corrupt file */
+    snprintf(path, sizeof(path), "%s/.%s", dir, "00000001-0000-7000-8000-000000000000.json.tmp");
+    assert_int_equal(tu_write_file(path, "{\"header\":", 10, 0600), 0);
+    snprintf(path, sizeof(path), "%s/reference-truncated/a7bf885b-fdc4-4482-8808-bf53bc55f2fa.json",
+             tu_data_dir());
+    bad = tu_read_file(path, &len);
+    snprintf(path, sizeof(path), "%s/a7bf885b-fdc4-4482-8808-bf53bc55f2fa.json", dir);
+    assert_int_equal(tu_write_file(path, bad, len, 0600), 0);
+    free(bad);
+    plan = retention_plan_new(dir, &p, NOW_US, NULL);
+    assert_int_equal(retention_plan_size(plan), 30);
+    assert_int_equal(retention_plan_report(plan)->skipped_corrupt, 1);
+    /* after the plan: record 3 is rewritten, record 4 removed by someone
+     * else, and an old-looking record arrives; none of them is touched */
+    tu_rec_make(&r, 3, BASE_US);
+    r.created_us = BASE_US + 3 * 1000000;
+    r.intent = "rewritten";
+    assert_int_equal(tu_rec_write(dir, &r, false), 0);
+    id_of(4, id);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+    assert_int_equal(unlink(path), 0);
+    tu_rec_make(&r, 999, BASE_US);
+    r.created_us = BASE_US; /* older than the cutoff, but new to the plan */
+    assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    assert_int_equal(retention_apply(plan, NULL, &done, NULL), 0);
+    assert_int_equal(done.count, 28);
+    assert_int_equal(done.skipped_changed, 1);
+    assert_int_equal(done.already_gone, 1);
+    id_of(3, id);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, r.id);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/.%s", dir, "00000001-0000-7000-8000-000000000000.json.tmp");
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/a7bf885b-fdc4-4482-8808-bf53bc55f2fa.json", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    retention_report_free(&done);
+    retention_plan_free(plan);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_policy_and_combined),
+        cmocka_unit_test(test_dry_run_equals_apply_and_archive_readable),
+        cmocka_unit_test(test_interrupted_and_run_again),
+        cmocka_unit_test(test_concurrent_writer_untouched),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
