@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +264,17 @@ on_tailer(void *ctx, int fd)
         model_changed(app);
 }
 
+/* The terminal went away (ssh dropped, tmux killed): stdin hangs up. Such
+ * a hangup also sends SIGHUP, which otherwise means "reload", so the hangup
+ * is what decides. */
+static bool
+terminal_gone(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 static void
 resize(struct app *app)
 {
@@ -302,7 +314,9 @@ on_signal_pipe(void *ctx, int fd)
         loop_stop(app->loop);
     if (bits & (1u << SIG_EVENT_RESIZE))
         resize(app);
-    if (bits & (1u << SIG_EVENT_RELOAD))
+    if ((bits & (1u << SIG_EVENT_RELOAD)) && terminal_gone(STDIN_FILENO))
+        loop_stop(app->loop);
+    else if (bits & (1u << SIG_EVENT_RELOAD))
         reload_config(app);
 }
 
@@ -420,11 +434,11 @@ static void
 on_stdin(void *ctx, int fd)
 {
     struct app *app = ctx;
-    int key;
+    int key, got = 0;
 
-    (void)fd;
     /* Drain everything: curses buffers escape sequences internally. */
     while ((key = getch()) != ERR) {
+        got++;
         if (key == KEY_RESIZE) {
             /* resizeterm() queues KEY_RESIZE itself: only pick up the new
              * size here, or each resize would queue another forever. */
@@ -436,6 +450,8 @@ on_stdin(void *ctx, int fd)
         if (loop_is_stopped(app->loop))
             return;
     }
+    if (got == 0 && terminal_gone(fd))
+        loop_stop(app->loop);
 }
 
 static void

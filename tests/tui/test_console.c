@@ -253,6 +253,30 @@ test_sigterm_restores_terminal(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* A dropped terminal (ssh gone, tmux killed) ends the console: it must not
+ * mistake the hangup's SIGHUP for "reload" and spin on a dead tty. */
+static void
+test_exits_when_terminal_goes_away(void **state)
+{
+    struct con *c = *state;
+    char *argv[] = { "pgrep", "-f", c->recs, NULL };
+    struct tu_run r;
+    int alive = 1;
+
+    start(c, NULL, 100, 30);
+    expect(c, "39 records");
+    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    for (int i = 0; i < 50 && alive; i++) {
+        struct timespec ts = { 0, 100 * 1000000L };
+        assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
+        alive = r.status == 0;
+        tu_run_free(&r);
+        if (alive)
+            nanosleep(&ts, NULL);
+    }
+    assert_false(alive);
+}
+
 int
 main(void)
 {
@@ -263,6 +287,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_theme_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_terminals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_restores_terminal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exits_when_terminal_goes_away, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
