@@ -340,7 +340,7 @@ agent_from_config(const cJSON *entry, const char *path, const struct agent_defau
     cJSON_ArrayForEach(key, entry)
     {
         if (!in_list(key->string, common_keys) && !in_list(key->string, a->kind->settings_keys)) {
-            err_set(err, IERR_CONFIG, "%s.%s: unknown key for a %s agent", path, key->string,
+            err_set(err, IERR_CONFIG, "%s.%s: unknown key for an agent of kind %s", path, key->string,
                     a->kind->name);
             goto fail;
         }
