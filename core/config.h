@@ -7,11 +7,37 @@
 #define INTENTUS_CORE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "core/breaker.h"
 #include "core/err.h"
+#include "core/policy.h"
+#include "core/redact.h"
 #include "core/registry.h"
+#include "core/writer.h"
 
 #define CONFIG_DEFAULT_RECORDS_DIR ".intentusnet/records"
+#define CONFIG_DEFAULT_MAX_PAYLOAD (1024u * 1024) /* the reference's suggested 1 MiB */
+#define CONFIG_DEFAULT_MAX_DEPTH 64
+
+/* "recording": how much is recorded and how it reaches the disk. */
+struct recording_config {
+    enum writer_mode mode;       /* "sync" (default) or "async" */
+    size_t queue;                /* async queue capacity (default 1024) */
+    enum writer_on_full on_full; /* "block" (default) or "drop" */
+    double sample_rate;          /* 0..1, default 1 */
+    bool sample_errors;          /* errors and refusals always kept (default true) */
+    uint64_t max_payload_bytes;  /* serialised payload; 0 = no limit */
+    int max_depth;               /* payload nesting; 0 = no limit */
+};
+
+/* An agent's effective breaker settings, so a reload can tell whether an
+ * agent's breaker may be carried over. */
+struct config_breaker {
+    char *agent;
+    struct breaker_policy policy;
+};
 
 struct config {
     char *source;      /* the file it came from, or "built-in demo configuration" */
@@ -19,10 +45,19 @@ struct config {
     char *records_dir; /* resolved: file, then $INTENTUSNET_RECORDS_PATH, then default */
     bool require_determinism;
     bool fsync;
+    struct recording_config recording;
     struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
     int64_t deadline_ms;       /* overall execution deadline; 0 = none */
     struct registry *registry; /* owned */
+    struct policy *policy;     /* owned; NULL when no "policy" is configured */
+    struct redactor *redactor; /* owned; the defaults when no "redaction" is given */
+    struct config_breaker *breakers; /* one per agent, owned */
+    size_t n_breakers;
 };
+
+/* The breaker settings agent was configured with; false if unknown. */
+bool config_breaker_policy(const struct config *cfg, const char *agent,
+                           struct breaker_policy *out);
 
 /* The search order: explicit path (from --config), $INTENTUS_CONFIG,
  * ./intentus.json, $XDG_CONFIG_HOME/intentus/config.json (or

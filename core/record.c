@@ -161,6 +161,34 @@ recorder_record(const struct recorder *rec)
     return rec->record;
 }
 
+cJSON *
+recorder_take(struct recorder *rec)
+{
+    cJSON *t = rec->record;
+
+    rec->record = NULL;
+    rec->events = NULL;
+    return t;
+}
+
+int
+recorder_set_header(struct recorder *rec, const char *key, cJSON *value)
+{
+    cJSON *header = cJSON_GetObjectItemCaseSensitive(rec->record, "header");
+
+    if (value == NULL || header == NULL) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(header, key) != NULL)
+        return cJSON_ReplaceItemInObjectCaseSensitive(header, key, value) ? 0 : -1;
+    if (!cJSON_AddItemToObject(header, key, value)) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- reading ---- */
 
 static const cJSON *
@@ -342,7 +370,9 @@ record_summarize(const cJSON *rec, struct record_summary *out)
         out->node = json_get_string(decision, "nodeId");
     if (out->node == NULL)
         out->node = json_get_string(get(final, "metadata"), "nodeId");
-    out->redacted = cJSON_IsTrue(get(header, "redacted")) || has_redaction(rec, 0);
+    out->redacted = cJSON_IsTrue(get(header, "redacted")) ||
+                    cJSON_IsTrue(get(get(header, "redaction"), "applied")) ||
+                    has_redaction(rec, 0);
     if (!cJSON_IsObject(final)) {
         out->status = RECORD_INCOMPLETE;
     } else {

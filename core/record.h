@@ -38,6 +38,11 @@ int recorder_decision(struct recorder *rec, const cJSON *decision);
 int recorder_final(struct recorder *rec, const cJSON *response);
 /* The finished record tree; the recorder keeps ownership. */
 const cJSON *recorder_record(const struct recorder *rec);
+/* Hand the tree over (to the redactor and the writer); after this only
+ * recorder_id and recorder_free may be called. */
+cJSON *recorder_take(struct recorder *rec);
+/* Add or replace a header key (takes value). */
+int recorder_set_header(struct recorder *rec, const char *key, cJSON *value);
 
 /* ---- reading ---- */
 
@@ -72,7 +77,8 @@ struct record_summary {
     const char *node;       /* the writer's node: header.nodeId, routerDecision.nodeId or
                              * finalResponse.metadata.nodeId; NULL when none says */
     int retries;            /* AGENT_ATTEMPT_START events whose payload.attempt > 1 */
-    bool redacted;          /* some string value is "[REDACTED]" or header.redacted is true */
+    bool redacted;          /* some string value is "[REDACTED]", header.redacted is true
+                             * or header.redaction.applied is true */
 };
 
 void record_summarize(const cJSON *rec, struct record_summary *out);

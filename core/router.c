@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
@@ -16,7 +17,19 @@ struct router {
     struct registry *reg;
     bool require_determinism;
     struct rec_store *store;
+    struct writer *writer;
     int64_t deadline_ms;
+    const struct policy *policy;
+    struct ratelimit *limiter;
+    bool own_limiter;
+    const struct redactor *redactor;
+    bool sample, sample_errors;
+    double sample_rate;
+    uint64_t max_payload_bytes;
+    int max_depth;
+    struct router_counters *counters;
+    router_agent_enabled_fn agent_enabled;
+    void *agent_enabled_ctx;
     pthread_mutex_t rng_lock; /* retry jitter: workers share the generator */
     uint64_t rng;
     char config_hash[65];
@@ -54,6 +67,9 @@ struct exec {
     int failed;                /* out of memory while recording */
 };
 
+/* Why attempt() did not call an agent. */
+enum skip { SKIP_NONE, SKIP_OPEN, SKIP_DISABLED };
+
 /* The outcome a strategy hands back. */
 struct outcome {
     cJSON *response;
@@ -77,15 +93,37 @@ router_new(struct registry *reg, const struct router_opts *opts, struct intentus
     }
     r->reg = reg;
     r->require_determinism = opts != NULL ? opts->require_determinism : true;
-    r->store = opts != NULL ? opts->store : NULL;
-    r->deadline_ms = opts != NULL ? opts->deadline_ms : 0;
+    if (opts != NULL) {
+        r->store = opts->store;
+        r->writer = opts->writer;
+        r->deadline_ms = opts->deadline_ms;
+        r->policy = opts->policy;
+        r->limiter = opts->limiter;
+        r->redactor = opts->redactor;
+        r->sample = opts->sample;
+        r->sample_rate = opts->sample_rate;
+        r->sample_errors = opts->sample_errors;
+        r->max_payload_bytes = opts->max_payload_bytes;
+        r->max_depth = opts->max_depth;
+        r->counters = opts->counters;
+        r->agent_enabled = opts->agent_enabled;
+        r->agent_enabled_ctx = opts->agent_enabled_ctx;
+    }
+    if (r->policy != NULL && r->limiter == NULL) {
+        r->limiter = ratelimit_new(NULL);
+        r->own_limiter = true;
+        if (r->limiter == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            free(r);
+            return NULL;
+        }
+    }
     r->rng = opts != NULL && opts->seed != 0 ? opts->seed : (uint64_t)clock_mono_us();
     pthread_mutex_init(&r->rng_lock, NULL);
     /* The reference computes this before agents register (always the empty
      * hash); intentus hashes the registry it actually routes with. */
     if (registry_config_hash(reg, r->require_determinism, r->config_hash, err) != 0) {
-        pthread_mutex_destroy(&r->rng_lock);
-        free(r);
+        router_free(r);
         return NULL;
     }
     return r;
@@ -97,8 +135,36 @@ router_free(struct router *r)
     if (r == NULL)
         return;
     pthread_mutex_destroy(&r->rng_lock);
+    if (r->own_limiter)
+        ratelimit_free(r->limiter);
     free(r);
 }
+
+bool
+router_sample_in(const char *request_id, double rate)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
+
+    if (rate >= 1.0)
+        return true;
+    if (rate <= 0.0 || request_id == NULL)
+        return false;
+    for (const char *p = request_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    /* One more mixing round: FNV's high bits move little for short ids. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (double)(h >> 11) * 0x1.0p-53 < rate;
+}
+
+/* Counters are optional: c points into r->counters, which may be NULL, so
+ * the address is only taken, never dereferenced, until checked. */
+#define count(r, c)                                                                   \
+    do {                                                                              \
+        if ((r)->counters != NULL)                                                    \
+            atomic_fetch_add_explicit((c), 1, memory_order_relaxed);                  \
+    } while (0)
 
 const char *
 router_config_hash(const struct router *r)
@@ -319,14 +385,25 @@ is_retryable(const cJSON *resp)
  * with err when the call itself failed (the reference's exception path). */
 static cJSON *
 attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long index,
-        bool *skipped, bool *ended, struct intentus_err *err)
+        enum skip *skipped, bool *ended, struct intentus_err *err)
 {
     bool retries = a->idempotent && a->retry.max_attempts > 1;
+    struct router *r = x->router;
     struct breaker_change ch;
     cJSON *resp = NULL;
 
-    *skipped = false;
+    *skipped = SKIP_NONE;
     *ended = true;
+    if (r->agent_enabled != NULL && !r->agent_enabled(r->agent_enabled_ctx, a->name)) {
+        cJSON *p = cJSON_CreateObject();
+        if (p != NULL && cJSON_AddStringToObject(p, "agent", a->name) == NULL) {
+            cJSON_Delete(p);
+            p = NULL;
+        }
+        emit(s, "AGENT_DISABLED_SKIPPED", p);
+        *skipped = SKIP_DISABLED;
+        return NULL;
+    }
     for (int n = 1;; n++) {
         struct agent_ctx ctx = { 0, x->cache };
         int64_t start = clock_mono_us();
@@ -343,7 +420,7 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
                 cJSON_AddNumberToObject(p, "nextProbeMs",
                                         (double)((bs.next_probe_us - start + 999) / 1000));
             emit(s, "CIRCUIT_OPEN_SKIPPED", p);
-            *skipped = true;
+            *skipped = SKIP_OPEN;
             return NULL;
         }
         emit_breaker_change(s, a, &ch);
@@ -396,13 +473,17 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
     return resp;
 }
 
-/* A skipped (circuit open) agent as the last error of a chain. */
+/* A skipped agent (circuit open, or disabled by an operator) as the last
+ * error of a chain. */
 static cJSON *
-open_error(const struct agent *a)
+open_error(const struct agent *a, enum skip why)
 {
     char msg[200];
 
-    snprintf(msg, sizeof(msg), "circuit open for agent '%s'", a->name);
+    if (why == SKIP_DISABLED)
+        snprintf(msg, sizeof(msg), "agent '%s' is disabled", a->name);
+    else
+        snprintf(msg, sizeof(msg), "circuit open for agent '%s'", a->name);
     return error_info_new(ERR_AGENT_UNAVAILABLE, msg, true, NULL);
 }
 
@@ -413,7 +494,8 @@ run_direct(struct exec *x)
     struct agent *a = NULL;
     struct intentus_err err = { 0 };
     struct outcome o = { NULL, NULL };
-    bool ok, skipped, ended;
+    enum skip skipped;
+    bool ok, ended;
     char msg[512];
 
     if (target != NULL) {
@@ -432,7 +514,7 @@ run_direct(struct exec *x)
     o.response = attempt(x, &x->direct, a, STRATEGY_DIRECT, -1, &skipped, &ended, &err);
     if (skipped) {
         /* Fail fast: DIRECT has nowhere else to go. */
-        o.response = response_router_error(open_error(a), a->name, x->trace_id);
+        o.response = response_router_error(open_error(a, skipped), a->name, x->trace_id);
         return o;
     }
     if (o.response == NULL) /* no END event on this path, as in the reference */
@@ -510,7 +592,8 @@ run_fallback(struct exec *x, enum strategy s)
     for (size_t i = 0; i < n; i++) {
         struct agent *a = chain[i];
         struct intentus_err err = { 0 };
-        bool skipped, ended;
+        enum skip skipped;
+        bool ended;
         cJSON *resp;
         if (deadline_passed(x)) {
             cJSON_Delete(last_error);
@@ -520,7 +603,7 @@ run_fallback(struct exec *x, enum strategy s)
         resp = attempt(x, &x->direct, a, STRATEGY_FALLBACK, (long)i, &skipped, &ended, &err);
         if (skipped) {
             if (last_error == NULL)
-                last_error = open_error(a);
+                last_error = open_error(a, skipped);
             continue;
         }
         if (resp != NULL && !response_is_error(resp)) {
@@ -560,7 +643,8 @@ run_broadcast(struct exec *x)
     for (size_t i = 0; i < x->n; i++) {
         struct agent *a = x->cands[i];
         struct intentus_err err = { 0 };
-        bool skipped, ended;
+        enum skip skipped;
+        bool ended;
         cJSON *resp;
         if (deadline_passed(x)) {
             cJSON_Delete(last_error);
@@ -570,7 +654,7 @@ run_broadcast(struct exec *x)
         resp = attempt(x, &x->direct, a, STRATEGY_BROADCAST, -1, &skipped, &ended, &err);
         if (skipped) {
             if (last_error == NULL)
-                last_error = open_error(a);
+                last_error = open_error(a, skipped);
             continue;
         }
         if (resp != NULL && !response_is_error(resp)) {
@@ -608,7 +692,8 @@ struct branch {
     cJSON *resp;
     struct intentus_err err;
     pthread_t thread;
-    bool started, skipped;
+    bool started;
+    enum skip skipped;
     size_t index;
     struct branch_queue *q;
 };
@@ -710,7 +795,7 @@ run_parallel(struct exec *x)
             x->failed = 1;
         if (b->skipped) {
             if (last_error == NULL)
-                last_error = open_error(b->agent);
+                last_error = open_error(b->agent, b->skipped);
             continue;
         }
         ok = b->resp != NULL && !response_is_error(b->resp);
@@ -793,7 +878,15 @@ begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
     x->deadline_ms = router_deadline_ms(r, env);
     if (x->deadline_ms > 0)
         x->deadline_us = clock_mono_us() + x->deadline_ms * 1000;
-    if (r->store != NULL) {
+    count(r, &r->counters->routed);
+    if (r->sample && !r->sample_errors &&
+        !router_sample_in(json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"),
+                                          "requestId"),
+                          r->sample_rate)) {
+        /* Out whatever happens: do not even build the record. */
+        out->sampled_out = true;
+        count(r, &r->counters->sampled_out);
+    } else if (r->store != NULL || r->writer != NULL) {
         x->rec = recorder_new(env, &out->record_err);
         if (x->rec == NULL && out->record_err.code == IERR_NOMEM)
             return -1;
@@ -809,10 +902,42 @@ begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
     return 0;
 }
 
+/* Redact, then hand to the writer or the store. A record that cannot be
+ * redacted is not written at all: never persist what should be hidden. */
+static void
+save(struct router *r, struct exec *x, struct route_result *out)
+{
+    cJSON *tree = recorder_take(x->rec);
+    int rc;
+
+    if (redactor_enabled(r->redactor) &&
+        redact_record(r->redactor, tree, NULL, &out->record_err) != 0) {
+        cJSON_Delete(tree);
+        count(r, &r->counters->record_errors);
+        return;
+    }
+    if (r->writer != NULL) {
+        rc = writer_submit(r->writer, tree, &out->record_err);
+    } else {
+        rc = rec_store_save(r->store, tree, &out->record_err);
+        cJSON_Delete(tree);
+    }
+    if (rc == 0) {
+        out->recorded = true;
+        count(r, &r->counters->recorded);
+    } else if (out->record_err.code == IERR_LIMIT) {
+        count(r, &r->counters->dropped);
+    } else {
+        count(r, &r->counters->record_errors);
+    }
+}
+
 /* Decision, final response, save. Takes the outcome. */
 static int
 finish(struct router *r, struct exec *x, struct outcome o, struct route_result *out)
 {
+    bool keep;
+
     if (o.response == NULL) {
         cJSON_Delete(o.decision);
         recorder_free(x->rec);
@@ -824,15 +949,198 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     if (x->rec != NULL && recorder_final(x->rec, o.response) != 0)
         x->failed = 1;
     out->response = o.response;
-    if (x->rec != NULL) {
+    if (x->rec == NULL)
+        return 0;
+    /* Errors and refusals are kept whatever the rate (sample_errors). */
+    keep = !r->sample ||
+           router_sample_in(
+               json_get_string(cJSON_GetObjectItemCaseSensitive(x->env, "metadata"), "requestId"),
+               r->sample_rate) ||
+           (r->sample_errors && response_is_error(o.response));
+    if (x->failed) {
         snprintf(out->execution_id, sizeof(out->execution_id), "%s", recorder_id(x->rec));
-        if (x->failed)
-            err_set(&out->record_err, IERR_NOMEM, "out of memory while recording");
-        else if (rec_store_save(r->store, recorder_record(x->rec), &out->record_err) == 0)
-            out->recorded = true;
-        recorder_free(x->rec);
+        err_set(&out->record_err, IERR_NOMEM, "out of memory while recording");
+        count(r, &r->counters->record_errors);
+    } else if (!keep) {
+        out->sampled_out = true;
+        count(r, &r->counters->sampled_out);
+    } else {
+        snprintf(out->execution_id, sizeof(out->execution_id), "%s", recorder_id(x->rec));
+        save(r, x, out);
     }
+    recorder_free(x->rec);
     return 0;
+}
+
+/* Nesting depth of v (a scalar is 0, {} is 1), not counted past limit. */
+static int
+depth_of(const cJSON *v, int limit)
+{
+    const cJSON *c;
+    int best = 0;
+
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+        return 0;
+    if (limit <= 0)
+        return 1;
+    cJSON_ArrayForEach(c, v)
+    {
+        int d = depth_of(c, limit - 1);
+        if (d > best)
+            best = d;
+        if (best >= limit)
+            break;
+    }
+    return best + 1;
+}
+
+/* recording.max_payload_bytes and max_depth: checked before anything runs. */
+static bool
+payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t size)
+{
+    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    struct buf b = BUF_INIT;
+    bool over = false;
+    int d;
+
+    if (r->max_depth > 0 && (d = depth_of(payload, r->max_depth + 1)) > r->max_depth) {
+        snprintf(msg, size, "payload nesting depth exceeds the limit of %d", r->max_depth);
+        return true;
+    }
+    if (r->max_payload_bytes == 0)
+        return false;
+    if (json_print_compact(payload, &b) != 0) {
+        snprintf(msg, size, "payload could not be measured (out of memory)");
+        return true;
+    }
+    if (b.len > r->max_payload_bytes) {
+        snprintf(msg, size, "payload of %zu bytes exceeds the limit of %llu bytes", b.len,
+                 (unsigned long long)r->max_payload_bytes);
+        over = true;
+    }
+    buf_free(&b);
+    return over;
+}
+
+/* A payload over the limits never reaches an agent, and is not stored
+ * either (that is what the limit protects): the record holds a stand-in
+ * payload, and header.originalEnvelopeHash the hash of what was sent. */
+static int
+refuse_payload(struct router *r, cJSON *env, const char *msg, struct route_result *out)
+{
+    cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    cJSON *stand_in = cJSON_CreateObject(), *keep;
+    struct exec x = { 0 };
+    char orig[65];
+    bool hashed;
+    int rc;
+
+    if (stand_in == NULL || cJSON_AddStringToObject(stand_in, "omitted", msg) == NULL ||
+        envelope_normalize(env) != 0) {
+        cJSON_Delete(stand_in);
+        return -1;
+    }
+    hashed = depth_of(payload, 200) < 200 && json_canonical_sha256(env, orig, NULL) == 0;
+    /* Swap contents so the envelope keeps its key order. */
+    keep = payload->child;
+    payload->child = stand_in->child;
+    stand_in->child = keep;
+    rc = begin(r, env, &x, out);
+    keep = payload->child;
+    payload->child = stand_in->child;
+    stand_in->child = keep;
+    cJSON_Delete(stand_in);
+    if (rc != 0)
+        return -1;
+    if (x.rec != NULL && hashed &&
+        recorder_set_header(x.rec, "originalEnvelopeHash", cJSON_CreateString(orig)) != 0)
+        x.failed = 1;
+    return finish(r, &x, fail_router(&x, ERR_PAYLOAD_TOO_LARGE, msg, NULL, "router"), out);
+}
+
+/* The policy context from the envelope: subject = metadata.source, tenant
+ * and roles from context.tags ("tenant:<id>", "role:<name>"). */
+static void
+policy_context(const struct exec *x, struct policy_ctx *c, const char **roles, size_t max)
+{
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(x->env, "context"), "tags");
+    const cJSON *t;
+
+    memset(c, 0, sizeof(*c));
+    c->subject = json_get_string(cJSON_GetObjectItemCaseSensitive(x->env, "metadata"), "source");
+    c->intent = x->intent;
+    c->intent_version = envelope_intent_version(x->env);
+    c->agent = envelope_target_agent(x->env);
+    if (c->agent == NULL && x->n > 0)
+        c->agent = x->cands[0]->name;
+    c->payload = cJSON_GetObjectItemCaseSensitive(x->env, "payload");
+    c->roles = roles;
+    cJSON_ArrayForEach(t, tags)
+    {
+        if (!cJSON_IsString(t))
+            continue;
+        if (c->tenant == NULL && strncmp(t->valuestring, "tenant:", 7) == 0)
+            c->tenant = t->valuestring + 7;
+        else if (c->n_roles < max && strncmp(t->valuestring, "role:", 5) == 0)
+            roles[c->n_roles++] = t->valuestring + 5;
+    }
+}
+
+/* Evaluate the policy once, before any agent runs. Returns true when the
+ * execution is refused (o set). Records POLICY_DECISION whenever a policy
+ * is configured, so every decision is auditable. */
+static bool
+apply_policy(struct exec *x, struct outcome *o)
+{
+    struct router *r = x->router;
+    const char *roles[32];
+    struct policy_ctx c;
+    struct policy_decision d;
+    bool limited = false;
+    cJSON *p, *details;
+    char msg[700];
+
+    if (r->policy == NULL)
+        return false;
+    policy_context(x, &c, roles, sizeof(roles) / sizeof(roles[0]));
+    policy_evaluate(r->policy, &c, &d);
+    p = policy_decision_json(&d);
+    if (d.allowed && d.has_key && d.has_rate) {
+        limited = !ratelimit_check(r->limiter, d.rate_limit_key, d.rate_limit_per_minute);
+        if (p != NULL)
+            cJSON_AddBoolToObject(p, "rate_limited", limited);
+    }
+    event(x, "POLICY_DECISION", p);
+    if (!d.allowed) {
+        details = cJSON_CreateObject();
+        if (details != NULL && d.matched_rule[0] != '\0')
+            cJSON_AddStringToObject(details, "matched_rule", d.matched_rule);
+        *o = fail_router(x, ERR_UNAUTHORIZED, d.reason, details, "router");
+        return true;
+    }
+    if (limited) {
+        snprintf(msg, sizeof(msg), "Rate limit exceeded: %ld per minute for key '%s'",
+                 d.rate_limit_per_minute, d.rate_limit_key);
+        details = cJSON_CreateObject();
+        if (details != NULL) {
+            cJSON_AddStringToObject(details, "rate_limit_key", d.rate_limit_key);
+            cJSON_AddNumberToObject(details, "rate_limit_per_minute",
+                                    (double)d.rate_limit_per_minute);
+        }
+        o->decision = NULL;
+        o->response = response_router_error(error_info_new(ERR_RATE_LIMIT, msg, true, details),
+                                             "router", x->trace_id);
+        return true;
+    }
+    if (d.has_timeout && d.max_timeout_ms > 0) {
+        int64_t cap = clock_mono_us() + (int64_t)d.max_timeout_ms * 1000;
+        if (x->deadline_us == 0 || cap < x->deadline_us) {
+            x->deadline_us = cap;
+            x->deadline_ms = (int64_t)d.max_timeout_ms;
+        }
+    }
+    return false;
 }
 
 int
@@ -841,7 +1149,10 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache,
 {
     struct exec x = { 0 };
     struct outcome o;
+    char msg[160];
 
+    if (payload_over_limit(r, env, msg, sizeof(msg)))
+        return refuse_payload(r, env, msg, out);
     if (begin(r, env, &x, out) != 0)
         return -1;
     x.cache = cache;
@@ -851,7 +1162,8 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache,
         return -1;
     }
     x.n = registry_candidates(r->reg, x.intent, envelope_intent_version(env), x.cands);
-    o = dispatch(&x);
+    if (!apply_policy(&x, &o))
+        o = dispatch(&x);
     free(x.cands);
     return finish(r, &x, o, out);
 }

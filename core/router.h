@@ -5,30 +5,66 @@
 #define INTENTUS_CORE_ROUTER_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "core/err.h"
 #include "core/model.h"
+#include "core/policy.h"
+#include "core/ratelimit.h"
 #include "core/rec_store.h"
+#include "core/redact.h"
 #include "core/registry.h"
 #include "core/uuid.h"
+#include "core/writer.h"
 
 struct router;
 
+/* Counters a router adds to; shared by every router of a runtime so they
+ * survive a reload. */
+struct router_counters {
+    _Atomic uint64_t routed;        /* executions routed (refusals included) */
+    _Atomic uint64_t recorded;      /* records saved (sync) or queued (async writer) */
+    _Atomic uint64_t sampled_out;   /* records not kept because of sample_rate */
+    _Atomic uint64_t dropped;       /* records the async writer refused (queue full) */
+    _Atomic uint64_t record_errors; /* records that could not be built or saved */
+};
+
+/* Is this agent enabled? (The runtime's in-memory switch.) */
+typedef bool (*router_agent_enabled_fn)(void *ctx, const char *agent);
+
 struct router_opts {
     bool require_determinism; /* refuse PARALLEL (the reference's default: true) */
-    struct rec_store *store;  /* borrowed; NULL turns recording off */
+    struct rec_store *store;  /* borrowed; NULL turns recording off (unless writer) */
+    struct writer *writer;    /* borrowed; when set, records go here instead of store */
     int64_t deadline_ms;      /* default overall deadline per execution; 0 = none */
     uint64_t seed;            /* retry jitter generator; 0 = seeded from the clock */
+    /* Safe recording. Everything off when zero. */
+    const struct policy *policy;     /* borrowed; NULL: no policy, nothing extra recorded */
+    struct ratelimit *limiter;       /* borrowed; NULL: the router keeps its own */
+    const struct redactor *redactor; /* borrowed; NULL or disabled: stored as built */
+    bool sample;                     /* apply sample_rate (false: keep every record) */
+    double sample_rate;              /* 0..1, deterministic on metadata.requestId */
+    bool sample_errors;              /* errors and refusals are kept whatever the rate */
+    uint64_t max_payload_bytes;      /* serialised payload; 0 = no limit */
+    int max_depth;                   /* payload nesting; 0 = no limit */
+    struct router_counters *counters; /* borrowed, may be NULL */
+    router_agent_enabled_fn agent_enabled; /* NULL: every agent enabled */
+    void *agent_enabled_ctx;
 };
 
 struct route_result {
     cJSON *response;                    /* owned by the caller: cJSON_Delete */
     char execution_id[UUID_STR_LEN];    /* "" when not recorded */
-    bool recorded;
+    bool recorded;                      /* saved, or accepted by an async writer */
+    bool sampled_out;                   /* not recorded on purpose (sample_rate) */
     struct intentus_err record_err;     /* why recording failed, when it did */
 };
+
+/* The sampling decision for a request id: the same id is always in or
+ * always out (FNV-1a of the id against the rate). */
+bool router_sample_in(const char *request_id, double rate);
 
 /* reg is borrowed and must outlive the router. */
 struct router *router_new(struct registry *reg, const struct router_opts *opts,

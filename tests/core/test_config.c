@@ -58,7 +58,7 @@ test_bad_configs_are_named(void **state)
     expect_error("{", "line 1", NULL);
     expect_error("[]", "must be a JSON object", NULL);
     expect_error("{\"agentz\": []}", "agentz", "unknown key");
-    expect_error("{\"policy\": {}}", "policy", "not supported");
+    expect_error("{\"retention\": {}}", "retention", "not supported");
     expect_error("{\"require_determinism\": \"yes\"}", "require_determinism", "true or false");
     expect_error("{\"recording\": {\"dir\": 5}}", "recording.dir", NULL);
     expect_error("{\"recording\": {\"fsnc\": true}}", "recording.fsnc", "unknown");
