@@ -1,35 +1,61 @@
-/* intentus records list|show|verify and intentus retrieve: read-only views
- * of a record directory. Nothing here modifies or deletes a file. */
+/* intentus records list|show|verify|stats|tail|gc and intentus retrieve.
+ * list, stats and tail read the directory through watch/ (the index the
+ * console uses); gc is the only command here that removes files. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/rec_store.h"
 #include "core/record.h"
+#include "core/units.h"
 #include "tui/cli.h"
+#include "tui/cli_records.h"
 #include "tui/fmt.h"
+#include "watch/index.h"
+#include "watch/tailer.h"
 
 static const char records_help[] =
     "Usage: intentus records COMMAND [options]\n"
     "\n"
     "Commands:\n"
-    "  list [--dir D] [--json] [--limit N]   records, newest first; corrupt files shown\n"
-    "  show ID [--dir D]                     one record as JSON\n"
-    "  verify [--dir D] [ID...]              re-read records, check their structure and\n"
+    "  list [filters] [--json] [--limit N]   records, newest first; corrupt files shown\n"
+    "  show ID                               one record as JSON (also from an archive\n"
+    "                                        directory of <id>.json.gz files)\n"
+    "  verify [ID...]                        re-read records, check their structure and\n"
     "                                        recompute envelopeHash; ends with\n"
     "                                        'N passed, M failed', exit 1 on any failure\n"
+    "  stats [--json]                        per-agent and per-intent calls, failures by\n"
+    "                                        error code, failure rates, latency p50/p95/p99,\n"
+    "                                        last error, circuit state, retries\n"
+    "  tail [-f] [-n N] [--json] [--poll[=MS]]\n"
+    "                                        the last N records (10), one line each; with -f\n"
+    "                                        keep printing records as they arrive\n"
+    "  gc [--older-than AGE] [--max-count N] [--max-bytes SIZE] [--archive DIR]\n"
+    "     [--dry-run] [--yes] [--json]       retention: remove (or gzip into DIR) the\n"
+    "                                        oldest records beyond the limits\n"
     "\n"
     "Options:\n"
-    "  -d, --dir DIR      record directory (default: from the config, then\n"
-    "                     $INTENTUSNET_RECORDS_PATH, then .intentusnet/records)\n"
-    "  -c, --config FILE  config file to take the record directory from\n"
-    "  -j, --json         machine-readable output (list)\n"
-    "  -l, --limit N      at most N records (list)\n"
-    "  -h, --help         this help\n";
+    "  -d, --dir DIR        record directory (default: from the config, then\n"
+    "                       $INTENTUSNET_RECORDS_PATH, then .intentusnet/records)\n"
+    "  -c, --config FILE    config file to take the record directory from\n"
+    "  -j, --json           machine-readable output (list, stats, tail, gc)\n"
+    "  -l, --limit N        at most N records (list)\n"
+    "  list filters:  --intent NAME, --agent NAME (decided or attempted),\n"
+    "                 --status ok|error|incomplete|corrupt, --error CODE,\n"
+    "                 --since AGE (1h, 30m, 7d...), --search TEXT (in id or intent)\n"
+    "  gc:  --older-than AGE (30d, 12h; a bare number is days, as in the reference),\n"
+    "       --max-count N, --max-bytes SIZE (512K, 10M, 1G), --archive DIR (gzip each\n"
+    "       record into DIR as <id>.json.gz instead of deleting it), --dry-run (report\n"
+    "       what would go), --yes (no question; without it gc asks on a terminal and\n"
+    "       refuses otherwise). Every action is logged to DIR/.intentus-retention.log.\n"
+    "  tail:  -f/--follow, -n/--lines N, --poll[=MS] (poll instead of inotify, for\n"
+    "         network filesystems; default 1000 ms)\n"
+    "  -h, --help           this help\n";
 
 static const char retrieve_help[] =
     "Usage: intentus retrieve ID [--dir D] [--config FILE]\n"
@@ -38,28 +64,121 @@ static const char retrieve_help[] =
     "still verifies. Nothing is re-run: no agent, router or model is called.\n"
     "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n";
 
-struct rec_args {
-    const char *dir, *config;
-    int json;
-    long limit;
-    int first_arg; /* index of the first positional argument */
+enum {
+    OPT_INTENT = 256,
+    OPT_AGENT,
+    OPT_STATUS,
+    OPT_ERROR,
+    OPT_SINCE,
+    OPT_SEARCH,
+    OPT_OLDER,
+    OPT_MAX_COUNT,
+    OPT_MAX_BYTES,
+    OPT_ARCHIVE,
+    OPT_DRY_RUN,
+    OPT_YES,
+    OPT_POLL,
 };
+
+static int
+parse_count(const char *cmd, const char *opt, const char *text, long *out)
+{
+    char *end;
+
+    *out = strtol(text, &end, 10);
+    if (*end != '\0' || end == text || *out < 0)
+        return cli_usage_error(cmd, "%s: '%s' is not a non-negative number", opt, text);
+    return EXIT_OK;
+}
+
+static int
+parse_value(struct rec_args *a, int c, const char *arg)
+{
+    struct intentus_err err = { 0 };
+    uint64_t size;
+    long n;
+
+    switch (c) {
+    case 'l':
+        return parse_count(a->cmd, "--limit", arg, &a->limit);
+    case 'n':
+        return parse_count(a->cmd, "--lines", arg, &a->limit);
+    case OPT_SINCE:
+        if (units_parse_duration_ms(arg, &a->since_ms, &err) != 0)
+            return cli_usage_error(a->cmd, "--since: %s", err.msg);
+        return EXIT_OK;
+    case OPT_OLDER: {
+        /* The reference's --older-than takes days as a bare number. */
+        const char *p = arg;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (*p == '\0' && p != arg) {
+            char days[64];
+            snprintf(days, sizeof(days), "%sd", arg);
+            if (units_parse_duration_ms(days, &a->older_than_ms, &err) != 0)
+                return cli_usage_error(a->cmd, "--older-than: %s", err.msg);
+        } else if (units_parse_duration_ms(arg, &a->older_than_ms, &err) != 0) {
+            return cli_usage_error(a->cmd, "--older-than: %s", err.msg);
+        }
+        return EXIT_OK;
+    }
+    case OPT_MAX_COUNT:
+        if (parse_count(a->cmd, "--max-count", arg, &n) != EXIT_OK)
+            return EXIT_USAGE;
+        a->max_count = n;
+        return EXIT_OK;
+    case OPT_MAX_BYTES:
+        if (units_parse_size(arg, &size, &err) != 0 || size > INT64_MAX)
+            return cli_usage_error(a->cmd, "--max-bytes: %s", err.msg);
+        a->max_bytes = (int64_t)size;
+        return EXIT_OK;
+    case OPT_POLL:
+        a->poll_ms = 1000;
+        if (arg != NULL && (parse_count(a->cmd, "--poll", arg, &n) != EXIT_OK || n <= 0))
+            return cli_usage_error(a->cmd, "--poll: give milliseconds, more than 0");
+        if (arg != NULL)
+            a->poll_ms = (int)n;
+        return EXIT_OK;
+    case OPT_STATUS:
+        if (!index_status_is_valid(arg))
+            return cli_usage_error(a->cmd, "--status: '%s' is not ok, error, incomplete or corrupt",
+                                   arg);
+        a->status = arg;
+        return EXIT_OK;
+    }
+    return EXIT_OK;
+}
 
 static int
 parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
 {
     static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },   { "config", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },        { "limit", required_argument, NULL, 'l' },
+        { "dir", required_argument, NULL, 'd' },      { "config", required_argument, NULL, 'c' },
+        { "json", no_argument, NULL, 'j' },           { "limit", required_argument, NULL, 'l' },
+        { "intent", required_argument, NULL, OPT_INTENT },
+        { "agent", required_argument, NULL, OPT_AGENT },
+        { "status", required_argument, NULL, OPT_STATUS },
+        { "error", required_argument, NULL, OPT_ERROR },
+        { "since", required_argument, NULL, OPT_SINCE },
+        { "search", required_argument, NULL, OPT_SEARCH },
+        { "older-than", required_argument, NULL, OPT_OLDER },
+        { "max-count", required_argument, NULL, OPT_MAX_COUNT },
+        { "max-bytes", required_argument, NULL, OPT_MAX_BYTES },
+        { "archive", required_argument, NULL, OPT_ARCHIVE },
+        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+        { "yes", no_argument, NULL, OPT_YES },
+        { "follow", no_argument, NULL, 'f' },         { "lines", required_argument, NULL, 'n' },
+        { "poll", optional_argument, NULL, OPT_POLL },
         { NULL, 0, NULL, 0 },
     };
     int c;
 
+    a->cmd = cmd;
     a->limit = -1;
+    a->since_ms = a->older_than_ms = a->max_count = a->max_bytes = -1;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:c:jl:", opts, NULL)) != -1) {
-        char *end;
+    while ((c = getopt_long(argc, argv, "d:c:jl:fn:y", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             a->dir = optarg;
@@ -70,19 +189,57 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
         case 'j':
             a->json = 1;
             break;
+        case 'f':
+            a->follow = true;
+            break;
+        case OPT_INTENT:
+            a->intent = optarg;
+            break;
+        case OPT_AGENT:
+            a->agent = optarg;
+            break;
+        case OPT_ERROR:
+            a->error_code = optarg;
+            break;
+        case OPT_SEARCH:
+            a->search = optarg;
+            break;
+        case OPT_ARCHIVE:
+            a->archive = optarg;
+            break;
+        case OPT_DRY_RUN:
+            a->dry_run = true;
+            break;
+        case 'y':
+        case OPT_YES:
+            a->yes = true;
+            break;
         case 'l':
-            a->limit = strtol(optarg, &end, 10);
-            if (*end != '\0' || end == optarg || a->limit < 0)
-                return cli_usage_error(cmd, "--limit: '%s' is not a non-negative number", optarg);
+        case 'n':
+        case OPT_SINCE:
+        case OPT_OLDER:
+        case OPT_MAX_COUNT:
+        case OPT_MAX_BYTES:
+        case OPT_POLL:
+        case OPT_STATUS:
+            if (parse_value(a, c, optarg) != EXIT_OK)
+                return EXIT_USAGE;
             break;
         default:
-            if (optopt != 0)
+            if (optopt != 0 && optopt < 256)
                 return cli_usage_error(cmd, "option -%c needs a value or is unknown", optopt);
-            return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+            return cli_usage_error(cmd, "unknown option or missing value: '%s'",
+                                   argv[optind - 1]);
         }
     }
     a->first_arg = optind;
     return EXIT_OK;
+}
+
+const char *
+cli_records_dir_of(const struct rec_args *a, struct config **cfg)
+{
+    return cli_records_dir(a->dir, a->config, cfg);
 }
 
 static struct rec_store *
@@ -90,7 +247,7 @@ open_store(const char *cmd, const struct rec_args *a)
 {
     struct intentus_err err = { 0 };
     struct config *cfg = NULL;
-    const char *dir = cli_records_dir(a->dir, a->config, &cfg);
+    const char *dir = cli_records_dir_of(a, &cfg);
     struct rec_store *rs = NULL;
 
     if (dir != NULL) {
@@ -102,124 +259,121 @@ open_store(const char *cmd, const struct rec_args *a)
     return rs;
 }
 
-/* One row of `records list`: a summary, or why the file could not be read. */
-struct row {
-    char *id;
-    cJSON *rec; /* NULL when corrupt */
-    struct record_summary sum;
-    char error[256];
-};
-
 static int
-newest_first(const void *x, const void *y)
+list_json(void *ctx, const struct index_view *v)
 {
-    const struct row *a = x, *b = y;
-
-    if (a->sum.created_us != b->sum.created_us)
-        return a->sum.created_us > b->sum.created_us ? -1 : 1;
-    return strcmp(b->id, a->id);
-}
-
-static void
-print_row_json(cJSON *arr, const struct row *r)
-{
-    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = ctx, *o = cJSON_CreateObject();
+    char created[CLOCK_ISO_LEN];
 
     if (o == NULL)
-        return;
-    cJSON_AddStringToObject(o, "executionId", r->id);
-    if (r->rec == NULL) {
+        return 1;
+    cJSON_AddStringToObject(o, "executionId", v->id);
+    if (v->flags & DIGEST_CORRUPT) {
         cJSON_AddStringToObject(o, "status", "corrupt");
-        cJSON_AddStringToObject(o, "error", r->error);
+        cJSON_AddStringToObject(o, "error", v->note ? v->note : "");
     } else {
-        const struct record_summary *s = &r->sum;
-        cJSON_AddStringToObject(o, "createdUtcIso", s->created ? s->created : "");
-        cJSON_AddStringToObject(o, "intent", s->intent ? s->intent : "");
-        cJSON_AddStringToObject(o, "agent", s->agent ? s->agent : "");
-        cJSON_AddStringToObject(o, "strategy", s->strategy);
-        cJSON_AddStringToObject(o, "status", record_status_name(s->status));
-        if (s->error_code != NULL)
-            cJSON_AddStringToObject(o, "errorCode", s->error_code);
+        clock_format_iso(v->created_us, created);
+        cJSON_AddStringToObject(o, "createdUtcIso", created);
+        cJSON_AddStringToObject(o, "intent", v->intent ? v->intent : "");
+        cJSON_AddStringToObject(o, "agent", v->agent ? v->agent : "");
+        cJSON_AddStringToObject(o, "strategy", v->strategy ? v->strategy : "direct");
+        cJSON_AddStringToObject(o, "status", record_status_name(v->status));
+        if (v->error_code != NULL)
+            cJSON_AddStringToObject(o, "errorCode", v->error_code);
         else
             cJSON_AddNullToObject(o, "errorCode");
-        if (s->duration_us >= 0)
-            cJSON_AddNumberToObject(o, "durationUs", (double)s->duration_us);
+        if (v->duration_us >= 0)
+            cJSON_AddNumberToObject(o, "durationUs", (double)v->duration_us);
         else
             cJSON_AddNullToObject(o, "durationUs");
-        cJSON_AddNumberToObject(o, "attempts", s->attempts);
-        cJSON_AddNumberToObject(o, "events", s->events);
+        cJSON_AddNumberToObject(o, "attempts", v->attempts);
+        cJSON_AddNumberToObject(o, "retries", v->retries);
+        cJSON_AddNumberToObject(o, "events", v->events);
+        cJSON_AddBoolToObject(o, "timing", !(v->flags & DIGEST_NO_TIMING));
+        cJSON_AddBoolToObject(o, "redacted", (v->flags & DIGEST_REDACTED) != 0);
+        if (v->node != NULL)
+            cJSON_AddStringToObject(o, "node", v->node);
     }
+    cJSON_AddNumberToObject(o, "bytes", (double)v->file_size);
     cJSON_AddItemToArray(arr, o);
+    return 0;
 }
 
-static void
-print_row_text(const struct row *r)
+static int
+list_text(void *ctx, const struct index_view *v)
 {
     char when[32], intent[64], agent[64], dur[24];
 
-    if (r->rec == NULL) {
-        printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", r->id, "-", "-", "-",
-               "CORRUPT", "-", r->error);
-        return;
+    (void)ctx;
+    if (v->flags & DIGEST_CORRUPT) {
+        printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", v->id, "-", "-", "-",
+               "CORRUPT", "-", v->note ? v->note : "");
+        return 0;
     }
-    fmt_time_short(r->sum.created_us, when, sizeof(when));
-    fmt_cell(r->sum.intent, 24, intent, sizeof(intent));
-    fmt_cell(r->sum.agent, 16, agent, sizeof(agent));
-    fmt_duration_us(r->sum.duration_us, dur, sizeof(dur));
-    printf("%-19s  %-36s  %-*s  %-*s  %-9s  %-7s  %-20s  %s\n", when, r->id,
+    fmt_time_short(v->created_us, when, sizeof(when));
+    fmt_cell(v->intent, 24, intent, sizeof(intent));
+    fmt_cell(v->agent, 16, agent, sizeof(agent));
+    fmt_duration_us(v->duration_us, dur, sizeof(dur));
+    printf("%-19s  %-36s  %-*s  %-*s  %-9s  %-7s  %-20s  %s\n", when, v->id,
            (int)(24 + strlen(intent) - fmt_width(intent)), intent,
-           (int)(16 + strlen(agent) - fmt_width(agent)), agent, r->sum.strategy,
-           record_status_name(r->sum.status), r->sum.error_code ? r->sum.error_code : "-", dur);
+           (int)(16 + strlen(agent) - fmt_width(agent)), agent,
+           v->strategy ? v->strategy : "direct", record_status_name(v->status),
+           v->error_code ? v->error_code : "-", dur);
+    return 0;
+}
+
+void
+cli_records_print_row(const struct index_view *v, bool json)
+{
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        struct buf b = BUF_INIT;
+        if (arr != NULL && list_json(arr, v) == 0 &&
+            json_print_compact(cJSON_GetArrayItem(arr, 0), &b) == 0)
+            printf("%s\n", b.data);
+        buf_free(&b);
+        cJSON_Delete(arr);
+    } else {
+        list_text(NULL, v);
+    }
 }
 
 static int
 records_list(const struct rec_args *a)
 {
     struct intentus_err err = { 0 };
-    struct rec_store *rs = open_store("records list", a);
-    struct rec_ids ids = { 0 };
-    struct row *rows = NULL;
-    size_t n;
+    struct config *cfg = NULL;
+    const char *dir = cli_records_dir_of(a, &cfg);
+    struct index *ix = index_new();
+    struct index_filter f = { .intent = a->intent, .agent = a->agent, .status = a->status,
+                              .error_code = a->error_code, .text = a->search };
+    size_t limit = a->limit > 0 ? (size_t)a->limit : 0;
     int rc = EXIT_FAIL;
 
-    if (rs == NULL)
-        return EXIT_FAIL;
-    if (rec_store_list(rs, &ids, &err) != 0) {
+    if (dir == NULL || ix == NULL)
+        goto out;
+    if (tailer_index_dir(dir, ix, &err) != 0) {
         fprintf(stderr, "intentus records list: %s\n", err.msg);
         goto out;
     }
-    rows = calloc(ids.n + 1, sizeof(*rows));
-    if (rows == NULL)
-        goto out;
-    for (size_t i = 0; i < ids.n; i++) {
-        rows[i].id = ids.ids[i];
-        rows[i].rec = rec_store_load(rs, ids.ids[i], &err);
-        if (rows[i].rec != NULL)
-            record_summarize(rows[i].rec, &rows[i].sum);
-        else
-            snprintf(rows[i].error, sizeof(rows[i].error), "%s", err.msg);
-    }
-    qsort(rows, ids.n, sizeof(*rows), newest_first);
-    n = a->limit >= 0 && (size_t)a->limit < ids.n ? (size_t)a->limit : ids.n;
+    if (a->since_ms >= 0)
+        f.since_us = clock_wall_us() - a->since_ms * 1000;
     if (a->json) {
         cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr != NULL && i < n; i++)
-            print_row_json(arr, &rows[i]);
+        if (a->limit != 0)
+            index_query(ix, &f, true, limit, list_json, arr);
         cli_print_json(stdout, arr);
         cJSON_Delete(arr);
     } else {
         printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "CREATED (UTC)", "ID",
                "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION");
-        for (size_t i = 0; i < n; i++)
-            print_row_text(&rows[i]);
+        if (a->limit != 0)
+            index_query(ix, &f, true, limit, list_text, NULL);
     }
     rc = EXIT_OK;
 out:
-    for (size_t i = 0; rows != NULL && i < ids.n; i++)
-        cJSON_Delete(rows[i].rec);
-    free(rows);
-    rec_store_ids_free(&ids);
-    rec_store_close(rs);
+    index_free(ix);
+    config_free(cfg);
     return rc;
 }
 
@@ -315,11 +469,19 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }
 
+static const struct {
+    const char *name;
+    const char *cmd;
+} subcommands[] = {
+    { "list", "records list" },   { "show", "records show" }, { "verify", "records verify" },
+    { "stats", "records stats" }, { "tail", "records tail" }, { "gc", "records gc" },
+};
+
 int
 cli_records(int argc, char **argv)
 {
     struct rec_args a = { 0 };
-    const char *sub;
+    const char *sub, *cmd = NULL;
     int rc;
 
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -331,23 +493,30 @@ cli_records(int argc, char **argv)
         fputs(records_help, stdout);
         return EXIT_OK;
     }
-    if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "verify") != 0)
-        return cli_usage_error("records", "unknown command '%s' (list, show, verify)", sub);
-    rc = parse_args(strcmp(sub, "list") == 0   ? "records list"
-                    : strcmp(sub, "show") == 0 ? "records show"
-                                               : "records verify",
-                    argc - 1, argv + 1, &a);
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+        if (strcmp(sub, subcommands[i].name) == 0)
+            cmd = subcommands[i].cmd;
+    }
+    if (cmd == NULL)
+        return cli_usage_error("records",
+                               "unknown command '%s' (list, show, verify, stats, tail, gc)", sub);
+    rc = parse_args(cmd, argc - 1, argv + 1, &a);
     if (rc != EXIT_OK)
         return rc;
     a.first_arg += 1; /* back to indexes of argv */
-    if (strcmp(sub, "list") == 0) {
-        if (a.first_arg < argc)
-            return cli_usage_error("records list", "unexpected argument '%s'", argv[a.first_arg]);
-        return records_list(&a);
-    }
     if (strcmp(sub, "show") == 0)
         return records_show(&a, argc, argv);
-    return records_verify(&a, argc, argv);
+    if (strcmp(sub, "verify") == 0)
+        return records_verify(&a, argc, argv);
+    if (a.first_arg < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
+    if (strcmp(sub, "list") == 0)
+        return records_list(&a);
+    if (strcmp(sub, "stats") == 0)
+        return cli_records_stats(&a);
+    if (strcmp(sub, "tail") == 0)
+        return cli_records_tail(&a);
+    return cli_records_gc(&a);
 }
 
 static const char retrieve_warning[] =

@@ -9,7 +9,7 @@ struct entry {
     int64_t duration_us;
     uint32_t file_size; /* saturates at 4 GiB; records are capped far lower */
     uint32_t intent, agent, strategy, error_code, node, note;
-    uint16_t n_steps, attempts, retries;
+    uint16_t n_steps, attempts, retries, events;
     uint8_t status, flags;
     struct index_step steps[];
 };
@@ -277,6 +277,7 @@ fill_view(const struct index *ix, const struct entry *e, struct index_view *v)
     v->flags = e->flags;
     v->attempts = e->attempts;
     v->retries = e->retries;
+    v->events = e->events;
     v->file_size = e->file_size;
     v->steps = e->steps;
     v->n_steps = e->n_steps;
@@ -336,6 +337,7 @@ make_entry(struct index *ix, const struct digest *d)
     e->n_steps = (uint16_t)n_steps;
     e->attempts = clamp16(d->attempts);
     e->retries = clamp16(d->retries);
+    e->events = clamp16(d->events);
     e->status = (uint8_t)d->status;
     e->flags = (uint8_t)d->flags;
     for (size_t i = 0; i < n_steps; i++) {

@@ -41,7 +41,7 @@ struct index_view {
     enum record_status status;
     int64_t duration_us; /* -1 unknown */
     unsigned flags;      /* enum digest_flag */
-    int attempts, retries;
+    int attempts, retries, events;
     uint64_t file_size;
     const struct index_step *steps;
     size_t n_steps;

@@ -1,0 +1,43 @@
+/* The `intentus records` family: shared option parsing and the commands
+ * that live in other files (stats and tail in cli_records_watch.c, gc in
+ * cli_records_gc.c). */
+#ifndef INTENTUS_TUI_CLI_RECORDS_H
+#define INTENTUS_TUI_CLI_RECORDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/rec_store.h"
+#include "watch/index.h"
+
+struct rec_args {
+    const char *cmd; /* "records list", for messages */
+    const char *dir, *config;
+    int json;
+    long limit;
+    /* list filters */
+    const char *intent, *agent, *status, *error_code, *search;
+    int64_t since_ms; /* -1: none */
+    /* gc */
+    int64_t older_than_ms, max_count, max_bytes; /* -1: none */
+    const char *archive;
+    bool dry_run, yes;
+    /* tail */
+    bool follow;
+    int poll_ms; /* 0: inotify (polling when it fails); > 0: poll */
+    int first_arg; /* index of the first positional argument */
+};
+
+/* The records directory from --dir / --config; NULL (message printed) when
+ * there is none. *cfg is freed by the caller with config_free. */
+const char *cli_records_dir_of(const struct rec_args *a, struct config **cfg);
+
+/* One record as a `records list` line, or as one line of compact JSON. */
+void cli_records_print_row(const struct index_view *v, bool json);
+
+int cli_records_stats(const struct rec_args *a);
+int cli_records_tail(const struct rec_args *a);
+int cli_records_gc(const struct rec_args *a);
+
+#endif

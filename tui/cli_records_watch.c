@@ -1,0 +1,278 @@
+/* intentus records stats and intentus records tail: the dashboard's numbers
+ * and a `tail -f` of executions, both through watch/. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "tui/cli.h"
+#include "tui/cli_records.h"
+#include "tui/fmt.h"
+#include "watch/agg.h"
+#include "watch/index.h"
+#include "watch/tailer.h"
+
+#define STATS_LAST_N 20
+#define STATS_WINDOW_MIN 15
+
+static double
+rate(uint64_t failed, uint64_t calls)
+{
+    return calls > 0 ? (double)failed / (double)calls : 0.0;
+}
+
+static void
+add_latency(cJSON *o, const struct agg_row *r)
+{
+    cJSON *l;
+
+    if (r->timed == 0) {
+        cJSON_AddNullToObject(o, "latencyUs"); /* no timing: reference records */
+        return;
+    }
+    l = cJSON_AddObjectToObject(o, "latencyUs");
+    cJSON_AddNumberToObject(l, "p50", (double)r->p50_us);
+    cJSON_AddNumberToObject(l, "p95", (double)r->p95_us);
+    cJSON_AddNumberToObject(l, "p99", (double)r->p99_us);
+}
+
+static cJSON *
+row_json(const struct agg_row *r, bool is_agent)
+{
+    cJSON *o = cJSON_CreateObject(), *e, *x;
+    char when[CLOCK_ISO_LEN];
+
+    cJSON_AddStringToObject(o, "name", r->name);
+    cJSON_AddNumberToObject(o, "calls", (double)r->calls);
+    cJSON_AddNumberToObject(o, "ok", (double)r->ok);
+    cJSON_AddNumberToObject(o, "failed", (double)r->failed);
+    if (!is_agent)
+        cJSON_AddNumberToObject(o, "incomplete", (double)r->incomplete);
+    cJSON_AddNumberToObject(o, "failureRate", rate(r->failed, r->calls));
+    x = cJSON_AddObjectToObject(o, "recent");
+    cJSON_AddNumberToObject(x, "calls", (double)r->recent_calls);
+    cJSON_AddNumberToObject(x, "failed", (double)r->recent_failed);
+    cJSON_AddNumberToObject(x, "failureRate", rate(r->recent_failed, r->recent_calls));
+    x = cJSON_AddObjectToObject(o, "window");
+    cJSON_AddNumberToObject(x, "minutes", STATS_WINDOW_MIN);
+    cJSON_AddNumberToObject(x, "calls", (double)r->window_calls);
+    cJSON_AddNumberToObject(x, "failed", (double)r->window_failed);
+    cJSON_AddNumberToObject(x, "failureRate", rate(r->window_failed, r->window_calls));
+    e = cJSON_AddObjectToObject(o, "errors");
+    for (size_t i = 0; i < r->n_codes; i++)
+        cJSON_AddNumberToObject(e, r->codes[i].code ? r->codes[i].code : "UNKNOWN",
+                                (double)r->codes[i].count);
+    cJSON_AddNumberToObject(o, "timed", (double)r->timed);
+    add_latency(o, r);
+    cJSON_AddNumberToObject(o, "retries", (double)r->retries);
+    if (is_agent)
+        cJSON_AddNumberToObject(o, "skipped", (double)r->skipped);
+    if (r->last_error != NULL) {
+        x = cJSON_AddObjectToObject(o, "lastError");
+        clock_format_iso(r->last_error_us, when);
+        cJSON_AddStringToObject(x, "code", r->last_error);
+        cJSON_AddStringToObject(x, "at", when);
+    } else {
+        cJSON_AddNullToObject(o, "lastError");
+    }
+    if (is_agent && r->circuit != NULL) {
+        x = cJSON_AddObjectToObject(o, "circuit");
+        clock_format_iso(r->circuit_us, when);
+        cJSON_AddStringToObject(x, "state", r->circuit);
+        cJSON_AddStringToObject(x, "at", when);
+    } else if (is_agent) {
+        cJSON_AddNullToObject(o, "circuit");
+    }
+    return o;
+}
+
+static void
+print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agent)
+{
+    printf("%-20s %7s %7s %7s %6s %8s %8s %8s %8s %7s %-10s %s\n", title, "CALLS", "OK", "FAIL",
+           "FAIL%", "LAST20%", "P50", "P95", "P99", "RETRIES", is_agent ? "CIRCUIT" : "-",
+           "ERRORS (LAST)");
+    for (size_t i = 0; i < n; i++) {
+        const struct agg_row *r = &rows[i];
+        char name[64], p50[16], p95[16], p99[16], errs[160] = "";
+        size_t used = 0;
+        fmt_cell(r->name, 20, name, sizeof(name));
+        if (r->timed == 0) {
+            snprintf(p50, sizeof(p50), "n/a");
+            snprintf(p95, sizeof(p95), "n/a");
+            snprintf(p99, sizeof(p99), "n/a");
+        } else {
+            fmt_duration_us(r->p50_us, p50, sizeof(p50));
+            fmt_duration_us(r->p95_us, p95, sizeof(p95));
+            fmt_duration_us(r->p99_us, p99, sizeof(p99));
+        }
+        for (size_t k = 0; k < r->n_codes && used < sizeof(errs) - 40; k++)
+            used += (size_t)snprintf(errs + used, sizeof(errs) - used, "%s%s×%llu",
+                                     k ? "," : "", r->codes[k].code ? r->codes[k].code : "?",
+                                     (unsigned long long)r->codes[k].count);
+        if (r->last_error != NULL) {
+            char when[32];
+            fmt_time_short(r->last_error_us, when, sizeof(when));
+            snprintf(errs + used, sizeof(errs) - used, " (last %s at %s)", r->last_error, when);
+        }
+        printf("%-*s %7llu %7llu %7llu %5.1f%% %7.1f%% %8s %8s %8s %7llu %-10s %s\n",
+               (int)(20 + strlen(name) - fmt_width(name)), name, (unsigned long long)r->calls,
+               (unsigned long long)r->ok, (unsigned long long)r->failed,
+               100 * rate(r->failed, r->calls), 100 * rate(r->recent_failed, r->recent_calls),
+               p50, p95, p99, (unsigned long long)r->retries,
+               is_agent ? (r->circuit ? r->circuit : "-") : "", errs[0] ? errs : "-");
+    }
+}
+
+int
+cli_records_stats(const struct rec_args *a)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = NULL;
+    const char *dir = cli_records_dir_of(a, &cfg);
+    struct index *ix = index_new();
+    struct agg *ag = ix ? agg_attach(ix) : NULL;
+    struct agg_opts o = { .last_n = STATS_LAST_N, .window_us = STATS_WINDOW_MIN * 60 * 1000000ll,
+                          .buckets = 30, .bucket_us = 10 * 1000000ll };
+    struct agg_snapshot s = { 0 };
+    int rc = EXIT_FAIL;
+
+    if (dir == NULL || ag == NULL)
+        goto out;
+    if (tailer_index_dir(dir, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
+        fprintf(stderr, "intentus records stats: %s\n", err.msg);
+        goto out;
+    }
+    if (a->json) {
+        cJSON *root = cJSON_CreateObject(), *arr, *tp;
+        cJSON_AddNumberToObject(root, "total_records", (double)s.records);
+        cJSON_AddNumberToObject(root, "corrupt", (double)s.corrupt);
+        cJSON_AddNumberToObject(root, "withoutTiming", (double)s.no_timing);
+        cJSON_AddNumberToObject(root, "recentCalls", STATS_LAST_N);
+        arr = cJSON_AddObjectToObject(root, "by_intent"); /* the reference's key */
+        for (size_t i = 0; i < s.n_intents; i++)
+            cJSON_AddNumberToObject(arr, s.intents[i].name, (double)s.intents[i].calls);
+        arr = cJSON_AddArrayToObject(root, "agents");
+        for (size_t i = 0; i < s.n_agents; i++)
+            cJSON_AddItemToArray(arr, row_json(&s.agents[i], true));
+        arr = cJSON_AddArrayToObject(root, "intents");
+        for (size_t i = 0; i < s.n_intents; i++)
+            cJSON_AddItemToArray(arr, row_json(&s.intents[i], false));
+        tp = cJSON_AddObjectToObject(root, "throughput");
+        cJSON_AddNumberToObject(tp, "bucketSeconds", (double)(s.bucket_us / 1000000));
+        arr = cJSON_AddArrayToObject(tp, "counts");
+        for (size_t i = 0; i < s.n_throughput; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber(s.throughput[i]));
+        cli_print_json(stdout, root);
+        cJSON_Delete(root);
+    } else {
+        print_rows("AGENT", s.agents, s.n_agents, true);
+        printf("\n");
+        print_rows("INTENT", s.intents, s.n_intents, false);
+        printf("\n%llu records (%llu corrupt, %llu without timing: their latency shows as n/a); "
+               "LAST20%% = failure rate of the last %d calls\n",
+               (unsigned long long)s.records, (unsigned long long)s.corrupt,
+               (unsigned long long)s.no_timing, STATS_LAST_N);
+    }
+    rc = EXIT_OK;
+out:
+    agg_snapshot_free(&s);
+    agg_free(ag);
+    index_free(ix);
+    config_free(cfg);
+    return rc;
+}
+
+/* ---- tail ---- */
+
+struct tail_ctx {
+    struct index *ix;
+    bool json, synced, print;
+};
+
+static void
+tail_event(void *ctx, const struct tailer_event *ev)
+{
+    struct tail_ctx *t = ctx;
+    struct index_view v;
+    bool is_new;
+
+    if (ev->kind == TAILER_SYNCED) {
+        t->synced = true;
+        return;
+    }
+    if (ev->kind == TAILER_POLLING) {
+        fprintf(stderr, "intentus records tail: polling (%s)\n", ev->msg ? ev->msg : "");
+        return;
+    }
+    if (ev->kind == TAILER_DIR_GONE) {
+        fprintf(stderr, "intentus records tail: %s went away; waiting for it\n",
+                ev->msg ? ev->msg : "the directory");
+        return;
+    }
+    if (ev->kind == TAILER_REMOVE) {
+        index_remove(t->ix, ev->id);
+        return;
+    }
+    if (ev->kind != TAILER_UPSERT)
+        return;
+    is_new = index_find(t->ix, ev->id, &v) != 0;
+    index_upsert(t->ix, ev->digest, NULL);
+    if (t->print && is_new && index_find(t->ix, ev->id, &v) == 0) {
+        cli_records_print_row(&v, t->json);
+        fflush(stdout);
+    }
+}
+
+int
+cli_records_tail(const struct rec_args *a)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = NULL;
+    const char *dir = cli_records_dir_of(a, &cfg);
+    struct tailer_opts o = { .mode = a->poll_ms > 0 ? TAILER_POLL : TAILER_AUTO,
+                             .poll_ms = a->poll_ms };
+    struct tail_ctx t = { .json = a->json };
+    struct tailer *tl = NULL;
+    size_t lines = a->limit >= 0 ? (size_t)a->limit : 10, total;
+    int rc = EXIT_FAIL;
+
+    t.ix = index_new();
+    if (dir == NULL || t.ix == NULL)
+        goto out;
+    tl = tailer_start(dir, &o, &err);
+    if (tl == NULL) {
+        fprintf(stderr, "intentus records tail: %s\n", err.msg);
+        goto out;
+    }
+    while (!t.synced) {
+        struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };
+        poll(&p, 1, 1000);
+        tailer_drain(tl, tail_event, &t);
+    }
+    /* The last N, oldest of them first, as tail(1) does. */
+    total = index_size(t.ix);
+    for (size_t i = total > lines ? total - lines : 0; i < total; i++) {
+        struct index_view v;
+        index_get(t.ix, i, &v);
+        cli_records_print_row(&v, a->json);
+    }
+    fflush(stdout);
+    rc = EXIT_OK;
+    if (!a->follow)
+        goto out;
+    t.print = true;
+    for (;;) {
+        struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };
+        if (poll(&p, 1, -1) < 0)
+            break;
+        tailer_drain(tl, tail_event, &t);
+    }
+out:
+    tailer_stop(tl);
+    index_free(t.ix);
+    config_free(cfg);
+    return rc;
+}
