@@ -24,6 +24,9 @@ struct done {
 
 struct executor {
     struct router *router;
+    executor_route_fn route;
+    executor_refuse_fn refuse;
+    void *ctx;
     pthread_mutex_t lock;
     pthread_cond_t work;    /* queue non-empty or stopping */
     pthread_cond_t idle;    /* a worker finished a job */
@@ -71,6 +74,7 @@ complete(struct executor *e, struct job *j, struct route_result *res, bool cance
     d->c.response = res->response;
     memcpy(d->c.execution_id, res->execution_id, sizeof(d->c.execution_id));
     d->c.recorded = res->recorded;
+    d->c.sampled_out = res->sampled_out;
     d->c.record_err = res->record_err;
     d->c.latency_us = clock_mono_us() - j->submitted_us;
     d->c.cancelled = cancelled;
@@ -86,10 +90,10 @@ run_job(struct executor *e, struct job *j, struct agent_cache *cache, bool cance
     int rc;
 
     if (cancelled)
-        rc = router_refuse(e->router, j->env, ERR_WORKFLOW_ABORTED,
-                           "cancelled at shutdown before it ran", &res);
+        rc = e->refuse(e->ctx, j->env, ERR_WORKFLOW_ABORTED, "cancelled at shutdown before it ran",
+                       &res);
     else
-        rc = router_route_with(e->router, j->env, cache, &res);
+        rc = e->route(e->ctx, j->env, cache, &res);
     if (rc != 0) {
         memset(&res, 0, sizeof(res));
         res.response = response_router_error(
@@ -130,6 +134,19 @@ worker_main(void *arg)
     return NULL;
 }
 
+static int
+default_route(void *ctx, cJSON *env, struct agent_cache *cache, struct route_result *out)
+{
+    return router_route_with(ctx, env, cache, out);
+}
+
+static int
+default_refuse(void *ctx, cJSON *env, enum error_code code, const char *message,
+               struct route_result *out)
+{
+    return router_refuse(ctx, env, code, message, out);
+}
+
 struct executor *
 executor_new(struct router *r, const struct executor_opts *opts, struct intentus_err *err)
 {
@@ -142,6 +159,14 @@ executor_new(struct router *r, const struct executor_opts *opts, struct intentus
         return NULL;
     }
     e->router = r;
+    e->route = default_route;
+    e->refuse = default_refuse;
+    e->ctx = r;
+    if (opts != NULL && opts->route != NULL && opts->refuse != NULL) {
+        e->route = opts->route;
+        e->refuse = opts->refuse;
+        e->ctx = opts->ctx;
+    }
     e->cap = cap;
     e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     e->ring = calloc(cap, sizeof(*e->ring));

@@ -13,9 +13,20 @@
 #include "core/err.h"
 #include "core/router.h"
 
+/* How a worker routes: by default router_route_with / router_refuse on the
+ * router given to executor_new; a runtime passes its own, which pick the
+ * current configuration generation for each job (hot reload). */
+typedef int (*executor_route_fn)(void *ctx, cJSON *env, struct agent_cache *cache,
+                                 struct route_result *out);
+typedef int (*executor_refuse_fn)(void *ctx, cJSON *env, enum error_code code,
+                                  const char *message, struct route_result *out);
+
 struct executor_opts {
     int workers;           /* 0: 4 */
     size_t queue_capacity; /* queued, not yet started; 0: 1024 */
+    executor_route_fn route;   /* NULL: the router's */
+    executor_refuse_fn refuse; /* NULL: the router's */
+    void *ctx;                 /* for route and refuse */
 };
 
 struct completion {
@@ -23,6 +34,7 @@ struct completion {
     cJSON *response;       /* owned: completion_free */
     char execution_id[UUID_STR_LEN];
     bool recorded;
+    bool sampled_out;      /* not recorded on purpose (recording.sample_rate) */
     struct intentus_err record_err;
     int64_t latency_us;    /* submit to completion, monotonic */
     bool cancelled;        /* refused at shutdown, never ran */
@@ -30,6 +42,7 @@ struct completion {
 
 struct executor;
 
+/* r may be NULL when opts gives both route and refuse. */
 struct executor *executor_new(struct router *r, const struct executor_opts *opts,
                               struct intentus_err *err);
 /* Queue env (ownership taken on success only). Fails with IERR_LIMIT when

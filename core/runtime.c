@@ -1,0 +1,431 @@
+#include "core/runtime.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ratelimit.h"
+#include "core/writer.h"
+
+/* One loaded configuration and the router over it. refs counts the
+ * runtime's own reference (while current) and executions in flight. */
+struct generation {
+    int refs;
+    struct config *cfg;
+    struct router *router;
+    struct breaker **disowned; /* breakers a newer generation took over */
+    size_t n_disowned;
+};
+
+struct runtime {
+    pthread_mutex_t lock; /* gen and refcounts */
+    struct generation *gen;
+    char *config_path;
+    char *records_dir;
+    bool read_only, no_record;
+    struct writer *writer;
+    struct executor *exec;
+    struct ratelimit *limiter; /* shared by generations: buckets survive reloads */
+    struct router_counters counters;
+    pthread_mutex_t dis_lock; /* the disabled set */
+    char **disabled;
+    size_t n_disabled;
+};
+
+static void
+gen_free(struct generation *g)
+{
+    if (g == NULL)
+        return;
+    /* Breakers carried over belong to the newer generation now. */
+    for (size_t i = 0; g->cfg != NULL && i < registry_count(g->cfg->registry); i++) {
+        struct agent *a = registry_at(g->cfg->registry, i);
+        for (size_t j = 0; j < g->n_disowned; j++) {
+            if (a->breaker == g->disowned[j])
+                a->breaker = NULL;
+        }
+    }
+    router_free(g->router);
+    config_free(g->cfg);
+    free(g->disowned);
+    free(g);
+}
+
+static int
+rt_route(void *ctx, cJSON *env, struct agent_cache *cache, struct route_result *out);
+static int
+rt_refuse(void *ctx, cJSON *env, enum error_code code, const char *message,
+          struct route_result *out);
+
+static bool
+enabled_cb(void *ctx, const char *agent)
+{
+    return runtime_agent_enabled(ctx, agent);
+}
+
+/* Takes cfg (freed on failure). */
+static struct generation *
+gen_new(struct runtime *rt, struct config *cfg, struct intentus_err *err)
+{
+    struct generation *g = calloc(1, sizeof(*g));
+    const struct recording_config *rc = &cfg->recording;
+
+    if (g == NULL) {
+        config_free(cfg);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    g->cfg = cfg;
+    g->refs = 1;
+    g->router = router_new(cfg->registry,
+                           &(struct router_opts){ .require_determinism = cfg->require_determinism,
+                                                  .writer = rt->writer,
+                                                  .deadline_ms = cfg->deadline_ms,
+                                                  .policy = cfg->policy,
+                                                  .limiter = rt->limiter,
+                                                  .redactor = cfg->redactor,
+                                                  .sample = rc->sample_rate < 1.0,
+                                                  .sample_rate = rc->sample_rate,
+                                                  .sample_errors = rc->sample_errors,
+                                                  .max_payload_bytes = rc->max_payload_bytes,
+                                                  .max_depth = rc->max_depth,
+                                                  .counters = &rt->counters,
+                                                  .agent_enabled = enabled_cb,
+                                                  .agent_enabled_ctx = rt },
+                           err);
+    if (g->router == NULL) {
+        gen_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static struct generation *
+acquire(struct runtime *rt)
+{
+    struct generation *g;
+
+    pthread_mutex_lock(&rt->lock);
+    g = rt->gen;
+    g->refs++;
+    pthread_mutex_unlock(&rt->lock);
+    return g;
+}
+
+static void
+release(struct runtime *rt, struct generation *g)
+{
+    bool last;
+
+    pthread_mutex_lock(&rt->lock);
+    last = --g->refs == 0;
+    pthread_mutex_unlock(&rt->lock);
+    if (last)
+        gen_free(g);
+}
+
+static int
+rt_route(void *ctx, cJSON *env, struct agent_cache *cache, struct route_result *out)
+{
+    struct runtime *rt = ctx;
+    struct generation *g = acquire(rt);
+    int rc = router_route_with(g->router, env, cache, out);
+
+    release(rt, g);
+    return rc;
+}
+
+static int
+rt_refuse(void *ctx, cJSON *env, enum error_code code, const char *message,
+          struct route_result *out)
+{
+    struct runtime *rt = ctx;
+    struct generation *g = acquire(rt);
+    int rc = router_refuse(g->router, env, code, message, out);
+
+    release(rt, g);
+    return rc;
+}
+
+struct runtime *
+runtime_open(const char *config_path, const struct runtime_opts *opts, struct intentus_err *err)
+{
+    struct runtime *rt = calloc(1, sizeof(*rt));
+    struct config *cfg;
+
+    if (rt == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    pthread_mutex_init(&rt->lock, NULL);
+    pthread_mutex_init(&rt->dis_lock, NULL);
+    rt->read_only = opts != NULL && opts->read_only;
+    rt->no_record = rt->read_only || (opts != NULL && opts->no_record);
+    if (config_path != NULL && (rt->config_path = strdup(config_path)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto fail;
+    }
+    cfg = config_load(config_path, err);
+    if (cfg == NULL)
+        goto fail;
+    rt->records_dir = strdup(opts != NULL && opts->records_dir != NULL ? opts->records_dir
+                                                                        : cfg->records_dir);
+    rt->limiter = ratelimit_new(NULL);
+    if (rt->records_dir == NULL || rt->limiter == NULL) {
+        config_free(cfg);
+        err_set(err, IERR_NOMEM, NULL);
+        goto fail;
+    }
+    if (!rt->no_record) {
+        rt->writer = writer_open(rt->records_dir,
+                                 &(struct writer_opts){ .mode = cfg->recording.mode,
+                                                        .fsync = cfg->fsync,
+                                                        .capacity = cfg->recording.queue,
+                                                        .on_full = cfg->recording.on_full },
+                                 err);
+        if (rt->writer == NULL) {
+            config_free(cfg);
+            goto fail;
+        }
+    }
+    rt->gen = gen_new(rt, cfg, err);
+    if (rt->gen == NULL)
+        goto fail;
+    if (!rt->read_only) {
+        rt->exec = executor_new(
+            NULL,
+            &(struct executor_opts){ .workers = opts != NULL ? opts->workers : 0,
+                                     .route = rt_route,
+                                     .refuse = rt_refuse,
+                                     .ctx = rt },
+            err);
+        if (rt->exec == NULL)
+            goto fail;
+    }
+    return rt;
+fail:
+    runtime_close(rt);
+    return NULL;
+}
+
+void
+runtime_close(struct runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    /* Workers first (queued work is recorded as cancelled through the
+     * writer), then the writer drains, then the configuration goes. */
+    executor_free(rt->exec);
+    writer_close(rt->writer);
+    if (rt->gen != NULL)
+        release(rt, rt->gen);
+    ratelimit_free(rt->limiter);
+    for (size_t i = 0; i < rt->n_disabled; i++)
+        free(rt->disabled[i]);
+    free(rt->disabled);
+    pthread_mutex_destroy(&rt->dis_lock);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt->config_path);
+    free(rt->records_dir);
+    free(rt);
+}
+
+int
+runtime_route(struct runtime *rt, cJSON *env, struct route_result *out)
+{
+    return rt_route(rt, env, NULL, out);
+}
+
+int
+runtime_submit(struct runtime *rt, cJSON *env, uint64_t tag, struct intentus_err *err)
+{
+    if (rt->exec == NULL) {
+        err_set(err, IERR_INVALID, "the runtime is read-only: nothing can be submitted");
+        return -1;
+    }
+    return executor_submit(rt->exec, env, tag, err);
+}
+
+int
+runtime_completion_fd(const struct runtime *rt)
+{
+    return rt->exec != NULL ? executor_fd(rt->exec) : -1;
+}
+
+size_t
+runtime_collect(struct runtime *rt, struct completion *out, size_t max)
+{
+    return rt->exec != NULL ? executor_collect(rt->exec, out, max) : 0;
+}
+
+static bool
+same_policy(const struct breaker_policy *a, const struct breaker_policy *b)
+{
+    return a->enabled == b->enabled && a->failure_threshold == b->failure_threshold &&
+           a->window == b->window && a->failure_rate == b->failure_rate &&
+           a->cooldown_ms == b->cooldown_ms && a->half_open_probes == b->half_open_probes;
+}
+
+/* Give new agents the breakers of their unchanged predecessors. Runs
+ * before the new generation is visible to any other thread. */
+static int
+carry_breakers(struct generation *old, struct generation *g)
+{
+    struct registry *reg = g->cfg->registry;
+
+    old->disowned = calloc(registry_count(reg) + 1, sizeof(*old->disowned));
+    if (old->disowned == NULL)
+        return -1;
+    for (size_t i = 0; i < registry_count(reg); i++) {
+        struct agent *a = registry_at(reg, i);
+        struct agent *o = registry_find(old->cfg->registry, a->name);
+        struct breaker_policy pa, po;
+        if (o == NULL || o->breaker == NULL || a->breaker == NULL ||
+            !config_breaker_policy(g->cfg, a->name, &pa) ||
+            !config_breaker_policy(old->cfg, o->name, &po) || !same_policy(&pa, &po))
+            continue;
+        breaker_free(a->breaker);
+        a->breaker = o->breaker;
+        old->disowned[old->n_disowned++] = o->breaker;
+    }
+    return 0;
+}
+
+int
+runtime_reload(struct runtime *rt, struct intentus_err *err)
+{
+    struct config *cfg = config_load(rt->config_path, err);
+    struct generation *g, *old;
+    bool last;
+
+    if (cfg == NULL)
+        return -1; /* the running configuration stays */
+    g = gen_new(rt, cfg, err);
+    if (g == NULL)
+        return -1;
+    pthread_mutex_lock(&rt->lock);
+    old = rt->gen;
+    if (carry_breakers(old, g) != 0) {
+        pthread_mutex_unlock(&rt->lock);
+        gen_free(g);
+        err_set(err, IERR_NOMEM, "reload: out of memory");
+        return -1;
+    }
+    rt->gen = g;
+    last = --old->refs == 0;
+    pthread_mutex_unlock(&rt->lock);
+    if (last)
+        gen_free(old);
+    return 0;
+}
+
+const struct config *
+runtime_config(const struct runtime *rt)
+{
+    return rt->gen->cfg;
+}
+
+int
+runtime_reset_breaker(struct runtime *rt, const char *agent, struct intentus_err *err)
+{
+    struct generation *g = acquire(rt);
+    struct agent *a = registry_find(g->cfg->registry, agent);
+    struct breaker_change ch;
+    int rc = -1;
+
+    if (a == NULL)
+        err_set(err, IERR_NOT_FOUND, "no agent named '%s'", agent);
+    else if (a->breaker == NULL)
+        err_set(err, IERR_INVALID, "agent '%s' has no circuit breaker", agent);
+    else {
+        breaker_reset(a->breaker, &ch);
+        rc = 0;
+    }
+    release(rt, g);
+    return rc;
+}
+
+bool
+runtime_agent_enabled(struct runtime *rt, const char *agent)
+{
+    bool enabled = true;
+
+    pthread_mutex_lock(&rt->dis_lock);
+    for (size_t i = 0; i < rt->n_disabled && enabled; i++)
+        enabled = strcmp(rt->disabled[i], agent) != 0;
+    pthread_mutex_unlock(&rt->dis_lock);
+    return enabled;
+}
+
+int
+runtime_set_agent_enabled(struct runtime *rt, const char *agent, bool enabled,
+                          struct intentus_err *err)
+{
+    struct generation *g = acquire(rt);
+    bool known = registry_find(g->cfg->registry, agent) != NULL;
+    int rc = 0;
+
+    release(rt, g);
+    if (!known) {
+        err_set(err, IERR_NOT_FOUND, "no agent named '%s'", agent);
+        return -1;
+    }
+    pthread_mutex_lock(&rt->dis_lock);
+    for (size_t i = 0; i < rt->n_disabled; i++) {
+        if (strcmp(rt->disabled[i], agent) == 0) {
+            if (enabled) {
+                free(rt->disabled[i]);
+                rt->disabled[i] = rt->disabled[--rt->n_disabled];
+            }
+            goto out;
+        }
+    }
+    if (!enabled) {
+        char **d = realloc(rt->disabled, (rt->n_disabled + 1) * sizeof(*d));
+        char *copy = strdup(agent);
+        if (d != NULL)
+            rt->disabled = d;
+        if (d == NULL || copy == NULL) {
+            free(copy);
+            err_set(err, IERR_NOMEM, NULL);
+            rc = -1;
+            goto out;
+        }
+        rt->disabled[rt->n_disabled++] = copy;
+    }
+out:
+    pthread_mutex_unlock(&rt->dis_lock);
+    return rc;
+}
+
+void
+runtime_stats(const struct runtime *rt, struct runtime_stats *out)
+{
+    struct router_counters *c = (struct router_counters *)&rt->counters;
+    struct writer_stats ws = { 0 };
+
+    out->routed = atomic_load(&c->routed);
+    out->recorded = atomic_load(&c->recorded);
+    out->sampled_out = atomic_load(&c->sampled_out);
+    out->dropped = atomic_load(&c->dropped);
+    out->record_errors = atomic_load(&c->record_errors);
+    if (rt->writer != NULL && writer_mode(rt->writer) == WRITER_ASYNC) {
+        /* Accepted is not yet written: report what reached the disk, and
+         * add the writes that failed in the background. */
+        writer_stats(rt->writer, &ws);
+        out->recorded = ws.written;
+        out->record_errors += ws.errors;
+    }
+}
+
+const char *
+runtime_records_dir(const struct runtime *rt)
+{
+    return rt->records_dir;
+}
+
+void
+runtime_flush(struct runtime *rt)
+{
+    writer_flush(rt->writer);
+}

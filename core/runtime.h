@@ -1,0 +1,69 @@
+/* The runtime: one configuration, the router built from it, the record
+ * writer, the worker pool and the rate limiter, behind one small API that
+ * the console and `intentus route` use (and embedders, via core/intentus.h).
+ *
+ * Hot reload: runtime_reload re-reads the same config source and validates
+ * it completely before anything changes; on any error the running
+ * configuration stays and the error is returned. Configurations are
+ * refcounted generations: an execution finishes on the generation it started
+ * with, new ones use the new one. Breakers of agents whose name and breaker
+ * settings did not change carry over, so circuits do not reset on reload.
+ * The writer (recording.dir, mode, fsync, queue, on_full) is fixed when the
+ * runtime opens; everything else (agents, policy, redaction, sampling,
+ * limits, breakers, deadlines) follows a reload. */
+#ifndef INTENTUS_CORE_RUNTIME_H
+#define INTENTUS_CORE_RUNTIME_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/executor.h"
+#include "core/router.h"
+
+struct runtime;
+
+struct runtime_opts {
+    const char *records_dir; /* overrides the config's; NULL: the config's */
+    int workers;             /* worker threads; 0: 4 */
+    bool read_only;          /* no worker pool, nothing recorded */
+    bool no_record;          /* workers as usual, nothing recorded */
+};
+
+struct runtime_stats {
+    uint64_t routed, recorded, sampled_out, dropped, record_errors;
+};
+
+/* config_path NULL: the config search order (config_load). opts may be NULL. */
+struct runtime *runtime_open(const char *config_path, const struct runtime_opts *opts,
+                             struct intentus_err *err);
+/* Cancels queued work (recorded as WORKFLOW_ABORTED), waits for work in
+ * flight, drains the writer. Accepts NULL. */
+void runtime_close(struct runtime *rt);
+/* Route synchronously on the calling thread; env is borrowed. */
+int runtime_route(struct runtime *rt, cJSON *env, struct route_result *out);
+/* Queue env for a worker (ownership taken on success only). */
+int runtime_submit(struct runtime *rt, cJSON *env, uint64_t tag, struct intentus_err *err);
+/* Readable when completions wait; -1 in read-only mode. */
+int runtime_completion_fd(const struct runtime *rt);
+size_t runtime_collect(struct runtime *rt, struct completion *out, size_t max);
+/* Re-read the same config source; the old one is kept on error. */
+int runtime_reload(struct runtime *rt, struct intentus_err *err);
+/* The current generation's config: valid on the thread that calls reload
+ * until its next reload. */
+const struct config *runtime_config(const struct runtime *rt);
+int runtime_reset_breaker(struct runtime *rt, const char *agent, struct intentus_err *err);
+/* A disabled agent is skipped by every strategy, and the skip is recorded
+ * (AGENT_DISABLED_SKIPPED {agent}). In memory only; survives reloads. */
+int runtime_set_agent_enabled(struct runtime *rt, const char *agent, bool enabled,
+                              struct intentus_err *err);
+bool runtime_agent_enabled(struct runtime *rt, const char *agent);
+void runtime_stats(const struct runtime *rt, struct runtime_stats *out);
+const char *runtime_records_dir(const struct runtime *rt);
+/* Wait until every record handed to the writer so far is on disk. */
+void runtime_flush(struct runtime *rt);
+
+#endif
