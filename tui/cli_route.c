@@ -1,5 +1,6 @@
-/* intentus route: build an envelope, route it through the embedded router,
- * record it, print the response. */
+/* intentus route: build an envelope, route it through the embedded runtime
+ * (so the config's policy, limits, sampling and redaction apply), record it,
+ * print the response. */
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -8,11 +9,9 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
-#include "core/executor.h"
 #include "core/json.h"
 #include "core/model.h"
-#include "core/rec_store.h"
-#include "core/router.h"
+#include "core/runtime.h"
 #include "core/units.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
@@ -43,6 +42,11 @@ static const char route_help[] =
     "  -n, --no-record             do not record this execution\n"
     "  -q, --quiet                 print nothing on stderr\n"
     "  -h, --help                  this help\n"
+    "\n"
+    "The config's policy, payload limits, sampling and redaction apply: a refused\n"
+    "request answers UNAUTHORIZED, RATE_LIMIT or PAYLOAD_TOO_LARGE and is recorded;\n"
+    "a request sampled out (recording.sample_rate) is not recorded, which is not\n"
+    "an error.\n"
     "\n"
     "Exit status: 0 success, 1 error response (or recording failed),\n"
     "2 usage or configuration error.\n";
@@ -277,14 +281,10 @@ percentile(const int64_t *sorted, size_t n, double p)
 
 /* --async-n: fire N envelopes through the worker pool, then summarise. */
 static int
-run_async(const struct route_args *a, struct router *router, struct config *cfg,
-          const cJSON *payload)
+run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
 {
     struct intentus_err err = { 0 };
-    struct executor *ex = executor_new(
-        router, &(struct executor_opts){ .workers = a->workers > 0 ? (int)a->workers : 4,
-                                         .queue_capacity = 1024 },
-        &err);
+    const struct config *cfg = runtime_config(rt);
     int64_t *lat = calloc((size_t)a->async_n, sizeof(int64_t));
     size_t done = 0, ok = 0, unrecorded = 0;
     long submitted = 0;
@@ -293,26 +293,25 @@ run_async(const struct route_args *a, struct router *router, struct config *cfg,
     cJSON *codes = cJSON_CreateObject();
     char d50[24], d95[24], d99[24];
 
-    if (ex == NULL || lat == NULL || codes == NULL) {
-        fprintf(stderr, "intentus route: %s\n", ex == NULL ? err.msg : "out of memory");
-        executor_free(ex);
+    if (lat == NULL || codes == NULL) {
+        fprintf(stderr, "intentus route: out of memory\n");
         free(lat);
         cJSON_Delete(codes);
         return EXIT_FAIL;
     }
     while (done < (size_t)a->async_n) {
-        struct pollfd pfd = { executor_fd(ex), POLLIN, 0 };
+        struct pollfd pfd = { runtime_completion_fd(rt), POLLIN, 0 };
         size_t n;
         while (submitted < a->async_n) {
             cJSON *env = build_envelope(a, payload, &err);
-            if (env == NULL || executor_submit(ex, env, (uint64_t)submitted, &err) != 0) {
+            if (env == NULL || runtime_submit(rt, env, (uint64_t)submitted, &err) != 0) {
                 cJSON_Delete(env);
                 break; /* queue full: collect, then submit more */
             }
             submitted++;
         }
         poll(&pfd, 1, 100);
-        n = executor_collect(ex, batch, sizeof(batch) / sizeof(batch[0]));
+        n = runtime_collect(rt, batch, sizeof(batch) / sizeof(batch[0]));
         for (size_t i = 0; i < n; i++) {
             const char *code = response_error_code(batch[i].response);
             lat[done++] = batch[i].latency_us;
@@ -325,13 +324,13 @@ run_async(const struct route_args *a, struct router *router, struct config *cfg,
                 else
                     cJSON_AddNumberToObject(codes, code ? code : "UNKNOWN", 1);
             }
-            if (!a->no_record && !batch[i].recorded)
+            if (!a->no_record && !batch[i].recorded && !batch[i].sampled_out)
                 unrecorded++;
             completion_free(&batch[i]);
         }
     }
+    runtime_flush(rt); /* an async writer's records are on disk before we report */
     wall = clock_mono_us() - t0;
-    executor_free(ex);
     qsort(lat, done, sizeof(*lat), cmp_i64);
     fmt_duration_us(percentile(lat, done, 0.50), d50, sizeof(d50));
     fmt_duration_us(percentile(lat, done, 0.95), d95, sizeof(d95));
@@ -361,6 +360,14 @@ run_async(const struct route_args *a, struct router *router, struct config *cfg,
                (unsigned long long)bs.failures, (unsigned long long)bs.rejected);
     }
     printf("\n");
+    {
+        struct runtime_stats st;
+        runtime_stats(rt, &st);
+        if (!a->no_record)
+            printf("recording: %llu recorded, %llu sampled out, %llu dropped, %llu failed\n",
+                   (unsigned long long)st.recorded, (unsigned long long)st.sampled_out,
+                   (unsigned long long)st.dropped, (unsigned long long)st.record_errors);
+    }
     if (unrecorded > 0)
         fprintf(stderr, "intentus route: %zu executions were NOT recorded\n", unrecorded);
     cJSON_Delete(codes);
@@ -375,9 +382,7 @@ cli_route(int argc, char **argv)
     struct intentus_err err = { 0 };
     const char *fallback[MAX_LIST], *tags[2] = { NULL, NULL };
     char tenant_tag[512];
-    struct config *cfg = NULL;
-    struct rec_store *store = NULL;
-    struct router *router = NULL;
+    struct runtime *rt = NULL;
     struct route_result res = { 0 };
     cJSON *payload = NULL, *env = NULL;
     int rc;
@@ -408,46 +413,42 @@ cli_route(int argc, char **argv)
         rc = cli_usage_error("route", "%s", err.msg);
         goto out;
     }
-    cfg = cli_load_config(a.config);
-    if (cfg == NULL)
-        goto out;
-    if (!a.no_record) {
-        struct rec_store_opts so = { .create = true, .fsync = cfg->fsync };
-        store = rec_store_open(a.dir != NULL ? a.dir : cfg->records_dir, &so, &err);
-        if (store == NULL) {
-            fprintf(stderr, "intentus route: %s\n", err.msg);
-            goto out;
-        }
-    }
-    router = router_new(cfg->registry,
-                        &(struct router_opts){ .require_determinism = cfg->require_determinism,
-                                               .store = store,
-                                               .deadline_ms = cfg->deadline_ms },
-                        &err);
-    if (router != NULL && a.async_n > 0) {
-        rc = run_async(&a, router, cfg, payload);
+    rt = runtime_open(a.config, &(struct runtime_opts){ .records_dir = a.dir,
+                                                        .workers = (int)a.workers,
+                                                        .no_record = a.no_record != 0 },
+                      &err);
+    if (rt == NULL) {
+        fprintf(stderr, "intentus: %s\n", err.msg);
         goto out;
     }
-    if (router == NULL || router_route(router, env, &res) != 0) {
-        fprintf(stderr, "intentus route: %s\n", router == NULL ? err.msg : "out of memory");
+    if (a.async_n > 0) {
+        rc = run_async(&a, rt, payload);
+        goto out;
+    }
+    if (runtime_route(rt, env, &res) != 0) {
+        fprintf(stderr, "intentus route: out of memory\n");
         rc = EXIT_FAIL;
         goto out;
     }
+    runtime_flush(rt);
     cli_print_json(stdout, res.response);
     rc = response_is_error(res.response) ? EXIT_FAIL : EXIT_OK;
-    if (store != NULL && !res.recorded) {
+    if (a.no_record) {
+        /* nothing to say */
+    } else if (res.sampled_out) {
+        if (!a.quiet)
+            fprintf(stderr, "execution sampled out (recording.sample_rate): not recorded\n");
+    } else if (!res.recorded) {
         fprintf(stderr, "intentus route: execution %s was NOT recorded: %s\n",
                 res.execution_id[0] ? res.execution_id : "(no id)", res.record_err.msg);
         rc = EXIT_FAIL;
-    } else if (store != NULL && !a.quiet) {
+    } else if (!a.quiet) {
         fprintf(stderr, "execution %s recorded in %s\n", res.execution_id,
-                rec_store_dir(store));
+                runtime_records_dir(rt));
     }
 out:
     route_result_free(&res);
-    router_free(router);
-    rec_store_close(store);
-    config_free(cfg);
+    runtime_close(rt);
     cJSON_Delete(env);
     cJSON_Delete(payload);
     return rc;
