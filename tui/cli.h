@@ -15,6 +15,7 @@ int cli_route(int argc, char **argv);
 int cli_records(int argc, char **argv);
 int cli_retrieve(int argc, char **argv);
 int cli_agents(int argc, char **argv);
+int cli_redact(int argc, char **argv);
 int cli_console(int argc, char **argv);
 
 /* Shared helpers (tui/cli_common.c). */

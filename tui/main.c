@@ -21,6 +21,7 @@ static const struct command commands[] = {
     { "records", cli_records, "list, show, verify, stats, tail and gc execution records" },
     { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
     { "agents", cli_agents, "list the configured agents in routing order" },
+    { "redact", cli_redact, "preview redaction of a JSON document or record (nothing written)" },
 };
 
 static void

@@ -16,6 +16,7 @@
 #include "core/model.h"
 #include "core/record.h"
 #include "core/redact.h"
+#include "tests/support/testutil.h"
 
 static struct redactor *
 rules(const char *text)
@@ -229,6 +230,36 @@ test_bad_rules_named(void **state)
     }
 }
 
+/* The command-line preview: help shows the rule format; changes are
+ * listed with their rule. */
+static void
+test_redact_command(void **state)
+{
+    (void)state;
+    char *const help[] = { (char *)tu_bin(), "redact", "--help", NULL };
+    char *const run[] = { (char *)tu_bin(), "redact", "-", "--json", NULL };
+    struct tu_run r;
+    cJSON *out;
+
+    assert_int_equal(tu_run(help, NULL, NULL, NULL, 10000, &r), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"patterns\""));
+    assert_non_null(strstr(r.out, "payload.credentials.secret"));
+    tu_run_free(&r);
+    assert_int_equal(tu_run(run, NULL, "{\"a\": {\"api_key\": \"k1\"}}", NULL, 10000, &r), 0);
+    assert_int_equal(r.status, 0);
+    out = cJSON_Parse(r.out);
+    assert_non_null(out);
+    assert_string_equal(
+        json_get_string(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "document"), "a"), "api_key"),
+        "[REDACTED]");
+    assert_string_equal(
+        json_get_string(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "changes"), 0), "rule"),
+        "key:api_key");
+    cJSON_Delete(out);
+    tu_run_free(&r);
+}
+
 int
 main(void)
 {
@@ -238,6 +269,7 @@ main(void)
         cmocka_unit_test(test_value_patterns),
         cmocka_unit_test(test_record_hash_is_of_what_is_stored),
         cmocka_unit_test(test_bad_rules_named),
+        cmocka_unit_test(test_redact_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
