@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/runtime.h"
 #include "core/rec_store.h"
 #include "tui/curses_shim.h"
 #include "tui/keymap.h"
@@ -20,7 +21,14 @@
 #include "watch/index.h"
 #include "watch/tailer.h"
 
-enum app_screen { SCREEN_DASHBOARD, SCREEN_RECORDS, SCREEN_DETAIL, SCREEN_HELP, SCREEN_COUNT };
+enum app_screen {
+    SCREEN_DASHBOARD,
+    SCREEN_RECORDS,
+    SCREEN_DETAIL,
+    SCREEN_FIRE,
+    SCREEN_HELP,
+    SCREEN_COUNT
+};
 
 /* What a key handler asks the console to do next (htop's Action bits). */
 #define VIEW_HANDLED 0x1u
@@ -52,7 +60,8 @@ struct console_opts {
 
 struct app {
     struct console_opts opts;
-    struct config *cfg;
+    struct runtime *rt;        /* the embedded router, writer and worker pool */
+    const struct config *cfg;  /* runtime_config(rt): refreshed after a reload */
     char *records_dir;
     struct rec_store *store;
     struct index *ix;
@@ -93,6 +102,10 @@ extern const struct view_ops view_dashboard;
 extern const struct view_ops view_records;
 extern const struct view_ops view_detail;
 extern const struct view_ops view_help;
+extern const struct view_ops view_fire;
+
+/* Completions of intents fired from the console (tui/view_fire.c). */
+void view_fire_completion(struct app *app, void *state, const struct completion *c);
 
 /* Run the console until the user quits; returns the exit code. */
 int console_run(const struct console_opts *opts);

@@ -156,7 +156,11 @@ static void
 draw_status(struct app *app)
 {
     int y = app->rows - 1;
-    const char *hint = "? help  1-4 screens  / filter  Enter open  t theme  p pause  Q quit";
+    const char *hint = app->opts.read_only
+                           ? "? help  1-5 screens  / filter  Enter open  t theme  p pause  Q quit"
+                             "   [read-only]"
+                           : "? help  1-5 screens  f fire  / filter  Enter open  t theme  "
+                             "p pause  R reload  Q quit";
 
     app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
     if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
@@ -291,16 +295,30 @@ static void
 reload_config(struct app *app)
 {
     struct intentus_err err = { 0 };
-    struct config *cfg = config_load(app->opts.config, &err);
 
-    if (cfg == NULL) {
+    if (runtime_reload(app->rt, &err) != 0) {
         app_message(app, true, "reload failed, keeping the running config: %s", err.msg);
         return;
     }
-    config_free(app->cfg);
-    app->cfg = cfg;
-    app_message(app, false, "configuration reloaded from %s", cfg->source);
+    app->cfg = runtime_config(app->rt);
+    app_message(app, false, "configuration reloaded from %s", app->cfg->source);
     model_changed(app);
+}
+
+static void
+on_completions(void *ctx, int fd)
+{
+    struct app *app = ctx;
+    struct completion batch[64];
+    size_t n;
+
+    (void)fd;
+    while ((n = runtime_collect(app->rt, batch, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            view_fire_completion(app, app->view_state[SCREEN_FIRE], &batch[i]);
+            completion_free(&batch[i]);
+        }
+    }
 }
 
 static void
@@ -325,7 +343,7 @@ switch_screen(struct app *app, enum app_screen s)
 {
     if (s == app->screen)
         return;
-    if (s == SCREEN_HELP || s == SCREEN_DETAIL)
+    if (s == SCREEN_HELP || s == SCREEN_DETAIL || s == SCREEN_FIRE)
         app->prev_screen = app->screen;
     app->screen = s;
     app->dirty = true;
@@ -385,7 +403,8 @@ handle_key(struct app *app, int key)
         loop_stop(app->loop);
         break;
     case ACT_BACK:
-        if (app->screen == SCREEN_DETAIL || app->screen == SCREEN_HELP)
+        if (app->screen == SCREEN_DETAIL || app->screen == SCREEN_HELP ||
+            app->screen == SCREEN_FIRE)
             switch_screen(app, app->prev_screen == app->screen ? SCREEN_DASHBOARD
                                                                : app->prev_screen);
         else if (key == 'q')
@@ -403,6 +422,12 @@ handle_key(struct app *app, int key)
         break;
     case ACT_SCREEN_DETAIL:
         switch_screen(app, SCREEN_DETAIL);
+        break;
+    case ACT_SCREEN_FIRE:
+        switch_screen(app, SCREEN_FIRE);
+        break;
+    case ACT_RELOAD:
+        reload_config(app);
         break;
     case ACT_NEXT_SCREEN:
         switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_COUNT));
@@ -542,12 +567,16 @@ open_model(struct app *app, const struct console_opts *opts)
                               .poll_ms = opts->poll_ms };
     struct rec_store_opts so = { .create = true };
 
-    app->cfg = config_load(opts->config, &err);
-    if (app->cfg == NULL) {
-        fprintf(stderr, "intentus: config: %s\n", err.msg);
-        return 2;
+    app->rt = runtime_open(opts->config,
+                           &(struct runtime_opts){ .records_dir = opts->dir,
+                                                   .read_only = opts->read_only },
+                           &err);
+    if (app->rt == NULL) {
+        fprintf(stderr, "intentus: %s\n", err.msg);
+        return err.code == IERR_CONFIG ? 2 : 1;
     }
-    app->records_dir = strdup(opts->dir != NULL ? opts->dir : app->cfg->records_dir);
+    app->cfg = runtime_config(app->rt);
+    app->records_dir = strdup(runtime_records_dir(app->rt));
     /* The console may be the first to run: create the directory (0700), unless
      * it is only watching (read-only). */
     so.create = !opts->read_only;
@@ -574,7 +603,7 @@ close_model(struct app *app)
     agg_free(app->agg);
     index_free(app->ix);
     rec_store_close(app->store);
-    config_free(app->cfg);
+    runtime_close(app->rt);
     free(app->records_dir);
 }
 
@@ -644,6 +673,7 @@ console_run(const struct console_opts *opts)
     app->views[SCREEN_DASHBOARD] = &view_dashboard;
     app->views[SCREEN_RECORDS] = &view_records;
     app->views[SCREEN_DETAIL] = &view_detail;
+    app->views[SCREEN_FIRE] = &view_fire;
     app->views[SCREEN_HELP] = &view_help;
     initscr();
     cbreak();
@@ -667,6 +697,8 @@ console_run(const struct console_opts *opts)
     loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
     if (sigfd >= 0)
         loop_add_fd(app->loop, sigfd, on_signal_pipe, app);
+    if (runtime_completion_fd(app->rt) >= 0)
+        loop_add_fd(app->loop, runtime_completion_fd(app->rt), on_completions, app);
     loop_set_tick(app->loop, 500, on_tick, app);
     loop_set_before_sleep(app->loop, before_sleep, app);
     app->dirty = true;

@@ -25,7 +25,10 @@ static const struct key_binding bindings[] = {
     { KEYCTX_GLOBAL, '1', "1", ACT_SCREEN_DASHBOARD },
     { KEYCTX_GLOBAL, '2', "2", ACT_SCREEN_RECORDS },
     { KEYCTX_GLOBAL, '3', "3", ACT_SCREEN_DETAIL },
-    { KEYCTX_GLOBAL, '4', "4", ACT_SCREEN_HELP },
+    { KEYCTX_GLOBAL, '4', "4", ACT_SCREEN_FIRE },
+    { KEYCTX_GLOBAL, '5', "5", ACT_SCREEN_HELP },
+    { KEYCTX_GLOBAL, 'f', "f", ACT_SCREEN_FIRE },
+    { KEYCTX_GLOBAL, 'R', "R", ACT_RELOAD },
     { KEYCTX_GLOBAL, '\t', "Tab", ACT_NEXT_SCREEN },
     { KEYCTX_GLOBAL, 't', "t", ACT_THEME },
     { KEYCTX_GLOBAL, 'p', "p", ACT_PAUSE },
@@ -52,6 +55,8 @@ static const struct key_binding bindings[] = {
     { KEYCTX_LIST, KEY_ENTER, "Enter", ACT_OPEN },
     { KEYCTX_DASHBOARD, 's', "s", ACT_SORT },
     { KEYCTX_DASHBOARD, 'S', "S", ACT_SORT_REVERSE },
+    { KEYCTX_DASHBOARD, 'r', "r", ACT_RESET_BREAKER },
+    { KEYCTX_DASHBOARD, 'd', "d", ACT_TOGGLE_AGENT },
     { KEYCTX_RECORDS, '/', "/", ACT_FILTER },
     { KEYCTX_RECORDS, 'n', "n", ACT_NEXT_MATCH },
     { KEYCTX_RECORDS, 'N', "N", ACT_PREV_MATCH },
@@ -66,12 +71,23 @@ static const struct key_binding bindings[] = {
     { KEYCTX_DETAIL, 'z', "z", ACT_TOGGLE_FOLD },
     { KEYCTX_DETAIL, 'Z', "Z", ACT_FOLD_ALL },
     { KEYCTX_DETAIL, 'U', "U", ACT_UNFOLD_ALL },
-    { KEYCTX_DETAIL, 'f', "f", ACT_SECTION },
+    { KEYCTX_DETAIL, 's', "s", ACT_SECTION },
     { KEYCTX_DETAIL, 'y', "y", ACT_COPY_ID },
+    { KEYCTX_FIRE, CTRL('r'), "^R", ACT_FIRE },
+    { KEYCTX_FIRE, KEY_F(5), "F5", ACT_FIRE },
+    { KEYCTX_FIRE, CTRL('n'), "^N", ACT_FIRE_N },
+    { KEYCTX_FIRE, CTRL('g'), "^G", ACT_OPEN_LAST },
+    { KEYCTX_FIRE, CTRL('p'), "^P", ACT_HISTORY },
+    { KEYCTX_FIRE, CTRL('f'), "^F", ACT_FORMAT },
+    { KEYCTX_FIRE, CTRL('e'), "^E", ACT_LOAD },
+    { KEYCTX_FIRE, CTRL('s'), "^S", ACT_SAVE },
+    { KEYCTX_FIRE, '\t', "Tab", ACT_NEXT_FIELD },
+    { KEYCTX_FIRE, KEY_BTAB, "S-Tab", ACT_PREV_FIELD },
+    { KEYCTX_FIRE, 27, "Esc", ACT_BACK },
 };
 
 static const char *const context_names[] = { "global", "lists", "dashboard", "records",
-                                             "execution detail" };
+                                             "execution detail", "fire" };
 
 enum key_action
 keymap_lookup(enum key_context ctx, int key)

@@ -42,7 +42,20 @@
     X(ACT_UNFOLD_ALL, "view", "unfold all JSON")                            \
     X(ACT_SECTION, "view", "next section (timeline, envelope, response)")   \
     X(ACT_COPY_ID, "view", "copy the execution id (OSC 52)")                \
-    X(ACT_CLEAR_FILTER, "view", "clear the filter")
+    X(ACT_CLEAR_FILTER, "view", "clear the filter")                         \
+    X(ACT_SCREEN_FIRE, "global", "fire an intent")                          \
+    X(ACT_RELOAD, "global", "reload the configuration")                     \
+    X(ACT_RESET_BREAKER, "agents", "reset the selected agent's circuit")    \
+    X(ACT_TOGGLE_AGENT, "agents", "disable / enable the selected agent")    \
+    X(ACT_FIRE, "fire", "fire once")                                        \
+    X(ACT_FIRE_N, "fire", "fire N times (load test)")                       \
+    X(ACT_OPEN_LAST, "fire", "open the last execution's timeline")          \
+    X(ACT_HISTORY, "fire", "previous payloads of this intent")              \
+    X(ACT_FORMAT, "fire", "reformat the JSON payload")                      \
+    X(ACT_LOAD, "fire", "load the payload from a file")                     \
+    X(ACT_SAVE, "fire", "save the payload to a file")                       \
+    X(ACT_NEXT_FIELD, "fire", "next field (completes the intent)")          \
+    X(ACT_PREV_FIELD, "fire", "previous field")
 
 enum key_action {
 #define X(sym, group, desc) sym,
@@ -54,7 +67,7 @@ enum key_action {
 /* Contexts: where a binding applies. Lookup tries the screen's own context
  * first, then the global one. */
 enum key_context { KEYCTX_GLOBAL, KEYCTX_LIST, KEYCTX_DASHBOARD, KEYCTX_RECORDS, KEYCTX_DETAIL,
-                   KEYCTX_COUNT };
+                   KEYCTX_FIRE, KEYCTX_COUNT };
 
 struct key_binding {
     enum key_context ctx;

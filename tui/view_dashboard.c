@@ -21,6 +21,7 @@ struct dash_row {
     bool configured;
     const struct agg_row *agg;
     const char *live_circuit; /* the embedded router's breaker, when configured */
+    bool disabled;            /* switched off from the console */
 };
 
 struct dash {
@@ -35,12 +36,15 @@ struct dash {
     enum dash_col sort;
     bool reverse;
     bool show_failures; /* Enter on an agent */
+    bool stale;         /* the model changed: rows may point at a freed registry */
     char sel_name[128];
 };
 
 static const char *
 circuit_of(const struct dash_row *r)
 {
+    if (r->disabled)
+        return "DISABLED";
     if (r->agg != NULL && r->agg->circuit != NULL)
         return r->agg->circuit;
     return r->live_circuit != NULL ? r->live_circuit : "-";
@@ -125,6 +129,7 @@ rebuild(struct app *app, struct dash *d)
             breaker_snapshot(a->breaker, clock_mono_us(), &bs);
             r->live_circuit = breaker_state_name(bs.state);
         }
+        r->disabled = !runtime_agent_enabled(app->rt, a->name);
         n++;
     }
     for (size_t i = 0; i < d->snap.n_agents; i++) {
@@ -158,8 +163,9 @@ refresh_snapshot(struct app *app, struct dash *d)
 {
     int64_t now = clock_mono_us();
 
-    if (d->have_snap && d->snap_gen == app->generation && now - d->snap_at < 1000000)
+    if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
         return;
+    d->stale = false;
     if (d->have_snap)
         agg_snapshot_free(&d->snap);
     d->have_snap = agg_snapshot(app->agg,
@@ -221,9 +227,13 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
     if (s->n_throughput > 0)
         per_s = (double)s->throughput[s->n_throughput - 1] * 1e6 / (double)s->bucket_us;
     snprintf(rate, sizeof(rate), "%.1f/s", per_s);
-    snprintf(line, sizeof(line), " records %llu  corrupt %llu  no timing %llu  rate %s  ",
+    struct runtime_stats rs;
+
+    runtime_stats(app->rt, &rs);
+    snprintf(line, sizeof(line),
+             " records %llu  corrupt %llu  no timing %llu  sampled out %llu  rate %s  ",
              (unsigned long long)s->records, (unsigned long long)s->corrupt,
-             (unsigned long long)s->no_timing, rate);
+             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out, rate);
     x = app_put(app, y, 0, cols, app_attr(app, THEME_NORMAL), line);
     if (!app->synced)
         x += app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
@@ -247,6 +257,8 @@ circuit_attr(struct app *app, const char *c)
         return app_attr(app, THEME_CIRCUIT_HALF_OPEN);
     if (strcmp(c, "CLOSED") == 0)
         return app_attr(app, THEME_CIRCUIT_CLOSED);
+    if (strcmp(c, "DISABLED") == 0)
+        return app_attr(app, THEME_WARN);
     return app_attr(app, THEME_DIM);
 }
 
@@ -393,13 +405,59 @@ dash_draw(struct app *app, void *state, int top, int rows, int cols)
     draw_feed(app, d, top + 2 + table_rows, rows - table_rows - 2, cols);
 }
 
+static void
+agent_action(struct app *app, struct dash *d, enum key_action act)
+{
+    struct intentus_err err = { 0 };
+    const char *name;
+
+    if (d->n_rows == 0)
+        return;
+    name = d->rows[d->sel].name;
+    if (app->opts.read_only) {
+        app_message(app, true, "read-only console: agent actions are disabled");
+        return;
+    }
+    if (!d->rows[d->sel].configured) {
+        app_message(app, true, "%s is not in this configuration (seen in records only)", name);
+        return;
+    }
+    if (act == ACT_RESET_BREAKER) {
+        if (runtime_reset_breaker(app->rt, name, &err) != 0)
+            app_message(app, true, "%s", err.msg);
+        else
+            app_message(app, false, "circuit of %s reset to CLOSED", name);
+    } else {
+        bool on = !runtime_agent_enabled(app->rt, name);
+        if (runtime_set_agent_enabled(app->rt, name, on, &err) != 0)
+            app_message(app, true, "%s", err.msg);
+        else
+            app_message(app, false, "%s %s until the console restarts", name,
+                        on ? "enabled" : "disabled");
+    }
+    d->stale = true;
+}
+
+static void
+dash_model_changed(struct app *app, void *state)
+{
+    (void)app;
+    ((struct dash *)state)->stale = true;
+}
+
 static unsigned
 dash_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct dash *d = state;
 
     (void)key;
+    if (d->stale)
+        refresh_snapshot(app, d);
     switch (act) {
+    case ACT_RESET_BREAKER:
+    case ACT_TOGGLE_AGENT:
+        agent_action(app, d, act);
+        break;
     case ACT_UP:
         if (d->sel > 0)
             d->sel--;
@@ -445,5 +503,5 @@ const struct view_ops view_dashboard = {
     .close = dash_close,
     .draw = dash_draw,
     .handle = dash_handle,
-    .model_changed = NULL,
+    .model_changed = dash_model_changed,
 };

@@ -76,18 +76,24 @@ keys(struct con *c, const char *k1, const char *k2, const char *k3)
 }
 
 static void
-start(struct con *c, const char *env, int w, int h)
+start_with(struct con *c, const char *env, const char *args, int w, int h)
 {
     char cmd[2048], ws[16], hs[16];
 
     snprintf(cmd, sizeof(cmd),
-             "env HOME=%s XDG_CONFIG_HOME=%s %s %s --dir %s; echo CONSOLE-EXITED-$?; sleep 30",
-             c->dir, c->dir, env ? env : "", tu_bin(), c->recs);
+             "env HOME=%s XDG_CONFIG_HOME=%s %s %s %s --dir %s; echo CONSOLE-EXITED-$?; sleep 30",
+             c->dir, c->dir, env ? env : "", tu_bin(), args ? args : "", c->recs);
     snprintf(ws, sizeof(ws), "%d", w);
     snprintf(hs, sizeof(hs), "%d", h);
     assert_int_equal(tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", ws, "-y", hs), 0);
     /* Run in the session's shell so the exit status can be printed. */
     tmux(c, NULL, 0, "send-keys", "-t", "t", cmd, "Enter", NULL, NULL, NULL);
+}
+
+static void
+start(struct con *c, const char *env, int w, int h)
+{
+    start_with(c, env, NULL, w, h);
 }
 
 static int
@@ -253,6 +259,64 @@ test_sigterm_restores_terminal(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+static void
+test_fire_and_open_timeline(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    expect(c, "Fire an intent");
+    /* Replace the intent: demo.upper through the embedded demo config. */
+    keys(c, "C-u", "demo.up", NULL);
+    keys(c, "Tab", NULL, NULL); /* completes to demo.upper */
+    expect(c, "intent     demo.upper");
+    keys(c, "C-r", NULL, NULL);
+    expect(c, "success from upper-u");
+    expect(c, "40 records");
+    keys(c, "C-g", NULL, NULL);
+    expect(c, "Timeline");
+    expect(c, "decision: upper-u (direct match)");
+    expect(c, "HELLO FROM THE CONSOLE");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_fire_n_times(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    expect(c, "Fire an intent");
+    keys(c, "C-n", NULL, NULL);
+    expect(c, "fire how many times:");
+    keys(c, "C-u", "25", "Enter");
+    expect(c, "25 fired in");
+    expect(c, "64 records");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_read_only_refuses_actions(void **state)
+{
+    struct con *c = *state;
+
+    start_with(c, NULL, "--read-only", 120, 40);
+    expect(c, "[read-only]");
+    keys(c, "r", NULL, NULL);
+    expect(c, "read-only console: agent actions are disabled");
+    keys(c, "f", NULL, NULL);
+    keys(c, "C-r", NULL, NULL);
+    expect(c, "read-only console: firing intents is disabled");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 /* A dropped terminal (ssh gone, tmux killed) ends the console: it must not
  * mistake the hangup's SIGHUP for "reload" and spin on a dead tty. */
 static void
@@ -288,6 +352,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plain_terminals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_restores_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exits_when_terminal_goes_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fire_and_open_timeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fire_n_times, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_refuses_actions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
