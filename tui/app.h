@@ -26,6 +26,8 @@ enum app_screen {
     SCREEN_RECORDS,
     SCREEN_DETAIL,
     SCREEN_FIRE,
+    SCREEN_REDACT,
+    SCREEN_RETENTION,
     SCREEN_HELP,
     SCREEN_COUNT
 };
@@ -103,6 +105,10 @@ extern const struct view_ops view_records;
 extern const struct view_ops view_detail;
 extern const struct view_ops view_help;
 extern const struct view_ops view_fire;
+extern const struct view_ops view_redact;
+extern const struct view_ops view_retention;
+/* Show a record in the redaction preview (from the Records screen). */
+void view_redact_show_record(struct app *app, void *state, const char *id);
 
 /* Completions of intents fired from the console (tui/view_fire.c). */
 void view_fire_completion(struct app *app, void *state, const struct completion *c);

@@ -157,9 +157,9 @@ draw_status(struct app *app)
 {
     int y = app->rows - 1;
     const char *hint = app->opts.read_only
-                           ? "? help  1-5 screens  / filter  Enter open  t theme  p pause  Q quit"
+                           ? "? help  1-7 screens  / filter  Enter open  t theme  p pause  Q quit"
                              "   [read-only]"
-                           : "? help  1-5 screens  f fire  / filter  Enter open  t theme  "
+                           : "? help  1-7 screens  f fire  / filter  Enter open  t theme  "
                              "p pause  R reload  Q quit";
 
     app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
@@ -343,7 +343,7 @@ switch_screen(struct app *app, enum app_screen s)
 {
     if (s == app->screen)
         return;
-    if (s == SCREEN_HELP || s == SCREEN_DETAIL || s == SCREEN_FIRE)
+    if (s != SCREEN_DASHBOARD && s != SCREEN_RECORDS)
         app->prev_screen = app->screen;
     app->screen = s;
     app->dirty = true;
@@ -368,7 +368,7 @@ handle_key(struct app *app, int key)
             /* A click on the tab bar switches screens. */
             int x = 0;
             for (int i = 0; i < SCREEN_COUNT; i++) {
-                int w = (int)strlen(app->views[i]->name) + 5;
+                int w = (int)strlen(app->views[i]->name) + 4;
                 if (me.x >= x && me.x < x + w) {
                     switch_screen(app, (enum app_screen)i);
                     return;
@@ -403,8 +403,7 @@ handle_key(struct app *app, int key)
         loop_stop(app->loop);
         break;
     case ACT_BACK:
-        if (app->screen == SCREEN_DETAIL || app->screen == SCREEN_HELP ||
-            app->screen == SCREEN_FIRE)
+        if (app->screen != SCREEN_DASHBOARD && app->screen != SCREEN_RECORDS)
             switch_screen(app, app->prev_screen == app->screen ? SCREEN_DASHBOARD
                                                                : app->prev_screen);
         else if (key == 'q')
@@ -425,6 +424,12 @@ handle_key(struct app *app, int key)
         break;
     case ACT_SCREEN_FIRE:
         switch_screen(app, SCREEN_FIRE);
+        break;
+    case ACT_SCREEN_REDACT:
+        switch_screen(app, SCREEN_REDACT);
+        break;
+    case ACT_SCREEN_RETENTION:
+        switch_screen(app, SCREEN_RETENTION);
         break;
     case ACT_RELOAD:
         reload_config(app);
@@ -674,6 +679,8 @@ console_run(const struct console_opts *opts)
     app->views[SCREEN_RECORDS] = &view_records;
     app->views[SCREEN_DETAIL] = &view_detail;
     app->views[SCREEN_FIRE] = &view_fire;
+    app->views[SCREEN_REDACT] = &view_redact;
+    app->views[SCREEN_RETENTION] = &view_retention;
     app->views[SCREEN_HELP] = &view_help;
     initscr();
     cbreak();

@@ -44,6 +44,9 @@
     X(ACT_COPY_ID, "view", "copy the execution id (OSC 52)")                \
     X(ACT_CLEAR_FILTER, "view", "clear the filter")                         \
     X(ACT_SCREEN_FIRE, "global", "fire an intent")                          \
+    X(ACT_SCREEN_REDACT, "global", "redaction preview")                     \
+    X(ACT_SCREEN_RETENTION, "global", "retention")                          \
+    X(ACT_REDACT_RECORD, "view", "preview the record's redaction")          \
     X(ACT_RELOAD, "global", "reload the configuration")                     \
     X(ACT_RESET_BREAKER, "agents", "reset the selected agent's circuit")    \
     X(ACT_TOGGLE_AGENT, "agents", "disable / enable the selected agent")    \

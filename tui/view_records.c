@@ -284,6 +284,15 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
             app_show_record(app, v.id);
         }
         return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_REDACT_RECORD:
+        if (r->n > 0) {
+            struct index_view v;
+            index_get(app->ix, r->pos[r->sel], &v);
+            view_redact_show_record(app, app->view_state[SCREEN_REDACT], v.id);
+            app->prev_screen = app->screen;
+            app->screen = SCREEN_REDACT;
+        }
+        return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_FILTER: {
         struct query saved = r->q;
         char saved_text[256];

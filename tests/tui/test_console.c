@@ -302,6 +302,69 @@ test_fire_n_times(void **state)
 }
 
 static void
+keys_literal(struct con *c, const char *text)
+{
+    tmux(c, NULL, 0, "send-keys", "-t", "t", "-l", text, NULL, NULL, NULL);
+}
+
+static void
+test_redaction_preview(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 140, 40);
+    expect(c, "39 records");
+    keys(c, "2", NULL, NULL);
+    keys(c, "/", NULL, NULL);
+    keys_literal(c, "notify.send status:error");
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "filter: notify.send status:error");
+    keys(c, "x", NULL, NULL);
+    expect(c, "Redaction preview: record");
+    keys(c, "n", NULL, NULL);
+    expect(c, "\"password\": \"[REDACTED]\"");
+    expect(c, "key:password");
+    /* Switch the password rule off: nothing of that record is redacted. */
+    keys(c, "Space", NULL, NULL);
+    expect(c, "0 fields redacted");
+    keys(c, "a", NULL, NULL);
+    expect(c, "1 field redacted");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_retention_dry_run_and_apply(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 140, 40);
+    expect(c, "39 records");
+    keys(c, "6", NULL, NULL);
+    expect(c, "Retention for this run");
+    keys(c, "n", NULL, NULL);
+    expect(c, "Dry run: would remove");
+    expect(c, "3 records"); /* the three 2025 records are older than 30 days */
+    assert_int_equal(tu_count_files(c->recs, ".json"), 39);
+    /* A wrong confirmation changes nothing. */
+    keys(c, "x", NULL, NULL);
+    expect(c, "type 'delete' to delete 3 records");
+    keys_literal(c, "yes");
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "retention not applied");
+    assert_int_equal(tu_count_files(c->recs, ".json"), 39);
+    keys(c, "x", NULL, NULL);
+    expect(c, "type 'delete' to delete 3 records");
+    keys_literal(c, "delete");
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "Last run: removed");
+    expect(c, "36 records"); /* the watcher saw the removals */
+    assert_int_equal(tu_count_files(c->recs, ".json"), 36);
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
 test_read_only_refuses_actions(void **state)
 {
     struct con *c = *state;
@@ -313,6 +376,13 @@ test_read_only_refuses_actions(void **state)
     keys(c, "f", NULL, NULL);
     keys(c, "C-r", NULL, NULL);
     expect(c, "read-only console: firing intents is disabled");
+    keys(c, "Escape", NULL, NULL);
+    keys(c, "6", NULL, NULL);
+    keys(c, "n", NULL, NULL);
+    expect(c, "Dry run: would remove");
+    keys(c, "x", NULL, NULL);
+    expect(c, "read-only console: retention is disabled");
+    assert_int_equal(tu_count_files(c->recs, ".json"), 39);
     keys(c, "Q", NULL, NULL);
     expect(c, "CONSOLE-EXITED-0");
 }
@@ -355,6 +425,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fire_and_open_timeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_n_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_refuses_actions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redaction_preview, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_dry_run_and_apply, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,449 @@
+/* Redaction preview: a record (x on the Records screen) or any JSON file
+ * (o), original and redacted side by side with changed lines marked, the
+ * rule that matched each field, and every rule switchable on and off to see
+ * the effect before changing the configuration. Default rules are marked. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/redact.h"
+#include "tui/app.h"
+#include "tui/fmt.h"
+
+#define MAX_RULES 128
+
+struct rule_row {
+    char kind[12];  /* keys, paths, patterns */
+    char text[160]; /* the glob, path or name */
+    cJSON *item;    /* copy of the rule as it appears in the rules JSON */
+    bool on, is_default;
+};
+
+struct pair_line {
+    char *left, *right;
+    bool changed;
+};
+
+struct redact_view {
+    char source[300];
+    bool is_record;
+    cJSON *original;
+    cJSON *redacted;
+    struct redact_report rep;
+    char replacement[64];
+    struct rule_row rules[MAX_RULES];
+    size_t n_rules, sel, scroll, rules_top;
+    char *orig_text, *red_text;
+    struct pair_line *pairs; /* original and redacted, aligned by JSON path */
+    size_t n_pairs, cap_pairs;
+    char error[300];
+    bool loaded_rules;
+    char rules_version[64]; /* of the config the rules came from: a reload changes it */
+};
+
+static void
+free_rules(struct redact_view *v)
+{
+    for (size_t i = 0; i < v->n_rules; i++)
+        cJSON_Delete(v->rules[i].item);
+    v->n_rules = 0;
+}
+
+/* The rules the running configuration uses, each switchable; defaults are
+ * the ones redactor_new(NULL) has too. */
+static void
+load_rules(struct app *app, struct redact_view *v)
+{
+    struct redactor *defaults = redactor_new(NULL, "redaction", NULL);
+    cJSON *eff = redactor_rules_json(app->cfg->redactor);
+    cJSON *def = defaults ? redactor_rules_json(defaults) : NULL;
+    const char *kinds[] = { "keys", "paths", "patterns" };
+
+    free_rules(v);
+    snprintf(v->replacement, sizeof(v->replacement), "%s",
+             redactor_replacement(app->cfg->redactor));
+    for (size_t k = 0; k < 3; k++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(eff, kinds[k]))
+        {
+            struct rule_row *r;
+            const cJSON *d;
+            if (v->n_rules == MAX_RULES)
+                break;
+            r = &v->rules[v->n_rules++];
+            snprintf(r->kind, sizeof(r->kind), "%s", kinds[k]);
+            snprintf(r->text, sizeof(r->text), "%s",
+                     cJSON_IsString(it) ? it->valuestring
+                                        : (json_get_string(it, "name") ? json_get_string(it, "name")
+                                                                      : "?"));
+            r->item = cJSON_Duplicate(it, 1);
+            r->on = redactor_enabled(app->cfg->redactor);
+            cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(def, kinds[k]))
+                r->is_default = r->is_default || cJSON_Compare(d, it, 1);
+        }
+    }
+    cJSON_Delete(eff);
+    cJSON_Delete(def);
+    redactor_free(defaults);
+    v->loaded_rules = true;
+    snprintf(v->rules_version, sizeof(v->rules_version), "%s",
+             redactor_version(app->cfg->redactor));
+}
+
+static char *
+pretty(const cJSON *j)
+{
+    struct buf b = BUF_INIT;
+
+    if (j == NULL || json_print_pretty(j, &b) != 0) {
+        buf_free(&b);
+        return strdup("");
+    }
+    return buf_take(&b);
+}
+
+static void
+free_pairs(struct redact_view *v)
+{
+    for (size_t i = 0; i < v->n_pairs; i++) {
+        free(v->pairs[i].left);
+        free(v->pairs[i].right);
+    }
+    v->n_pairs = 0;
+}
+
+static void
+add_pair(struct redact_view *v, const char *l, const char *r, bool changed)
+{
+    if (v->n_pairs == v->cap_pairs) {
+        size_t cap = v->cap_pairs ? v->cap_pairs * 2 : 256;
+        struct pair_line *p = realloc(v->pairs, cap * sizeof(*p));
+        if (p == NULL)
+            return;
+        v->pairs = p;
+        v->cap_pairs = cap;
+    }
+    v->pairs[v->n_pairs].left = strdup(l);
+    v->pairs[v->n_pairs].right = strdup(r);
+    v->pairs[v->n_pairs].changed = changed;
+    v->n_pairs++;
+}
+
+static void
+line_for(const cJSON *n, int depth, const char *key, char *out, size_t size)
+{
+    struct buf b = BUF_INIT;
+    bool container = cJSON_IsObject(n) || cJSON_IsArray(n);
+
+    if (n != NULL && !container)
+        json_print_compact(n, &b);
+    snprintf(out, size, "%*s%s%s%s%s", depth * 2, "", key ? "\"" : "", key ? key : "",
+             key ? "\": " : "",
+             n == NULL ? "" : container ? (cJSON_IsObject(n) ? "{" : "[") : (b.data ? b.data : ""));
+    buf_free(&b);
+}
+
+/* Walk the original and the redacted tree together so every line of the
+ * original sits next to what is stored for the same path; a container that
+ * a rule replaced whole is shown as one line on both sides. */
+static void
+pair_walk(struct redact_view *v, const cJSON *o, const cJSON *r, int depth, const char *key)
+{
+    char l[512], rt[512];
+    const cJSON *c;
+    int i = 0;
+
+    line_for(o, depth, key, l, sizeof(l));
+    line_for(r, depth, key, rt, sizeof(rt));
+    if ((cJSON_IsObject(o) && cJSON_IsObject(r)) || (cJSON_IsArray(o) && cJSON_IsArray(r))) {
+        add_pair(v, l, rt, false);
+        cJSON_ArrayForEach(c, o)
+        {
+            const cJSON *rc = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(r, c->string)
+                                                : cJSON_GetArrayItem(r, i);
+            pair_walk(v, c, rc, depth + 1, cJSON_IsObject(o) ? c->string : NULL);
+            i++;
+        }
+        snprintf(l, sizeof(l), "%*s%s", depth * 2, "", cJSON_IsObject(o) ? "}" : "]");
+        add_pair(v, l, l, false);
+        return;
+    }
+    if (cJSON_IsObject(o) || cJSON_IsArray(o)) {
+        /* Replaced whole: show the original compactly. */
+        struct buf b = BUF_INIT;
+        json_print_compact(o, &b);
+        snprintf(l, sizeof(l), "%*s%s%s%s%.300s", depth * 2, "", key ? "\"" : "", key ? key : "",
+                 key ? "\": " : "", b.data ? b.data : "");
+        buf_free(&b);
+    }
+    add_pair(v, l, rt, r == NULL || !cJSON_Compare(o, r, 1));
+}
+
+static void
+build_pairs(struct redact_view *v)
+{
+    free_pairs(v);
+    if (v->original == NULL || v->redacted == NULL)
+        return;
+    if (v->is_record) {
+        /* The data sections; the header's bookkeeping is summarised above. */
+        const char *parts[] = { "envelope", "finalResponse", "events" };
+        for (size_t i = 0; i < 3; i++)
+            pair_walk(v, cJSON_GetObjectItemCaseSensitive(v->original, parts[i]),
+                      cJSON_GetObjectItemCaseSensitive(v->redacted, parts[i]), 0, parts[i]);
+    } else {
+        pair_walk(v, v->original, v->redacted, 0, NULL);
+    }
+}
+
+/* Rebuild a redactor from the switched-on rules and run it. */
+static void
+rerun(struct redact_view *v)
+{
+    cJSON *cfg = cJSON_CreateObject(), *arr[3];
+    const char *kinds[] = { "keys", "paths", "patterns" };
+    struct intentus_err err = { 0 };
+    struct redactor *r;
+
+    cJSON_Delete(v->redacted);
+    v->redacted = NULL;
+    redact_report_free(&v->rep);
+    free(v->red_text);
+    v->red_text = NULL;
+    v->error[0] = '\0';
+    if (v->original == NULL || cfg == NULL) {
+        cJSON_Delete(cfg);
+        return;
+    }
+    cJSON_AddBoolToObject(cfg, "enabled", true);
+    cJSON_AddBoolToObject(cfg, "defaults", false);
+    cJSON_AddStringToObject(cfg, "replacement", v->replacement);
+    for (size_t k = 0; k < 3; k++)
+        arr[k] = cJSON_AddArrayToObject(cfg, kinds[k]);
+    for (size_t i = 0; i < v->n_rules; i++) {
+        for (size_t k = 0; k < 3; k++) {
+            if (v->rules[i].on && strcmp(v->rules[i].kind, kinds[k]) == 0)
+                cJSON_AddItemToArray(arr[k], cJSON_Duplicate(v->rules[i].item, 1));
+        }
+    }
+    r = redactor_new(cfg, "redaction", &err);
+    cJSON_Delete(cfg);
+    if (r == NULL) {
+        snprintf(v->error, sizeof(v->error), "%s", err.msg);
+        return;
+    }
+    v->redacted = cJSON_Duplicate(v->original, 1);
+    if (v->redacted != NULL) {
+        if (v->is_record)
+            redact_record(r, v->redacted, &v->rep, &err);
+        else
+            redact_tree(r, v->redacted, &v->rep);
+    }
+    redactor_free(r);
+    v->red_text = pretty(v->redacted);
+    build_pairs(v);
+}
+
+static void
+set_source(struct app *app, struct redact_view *v, cJSON *doc, bool is_record, const char *name)
+{
+    cJSON_Delete(v->original);
+    v->original = doc;
+    v->is_record = is_record;
+    snprintf(v->source, sizeof(v->source), "%s", name);
+    free(v->orig_text);
+    v->orig_text = pretty(doc);
+    v->scroll = 0;
+    if (!v->loaded_rules)
+        load_rules(app, v);
+    rerun(v);
+}
+
+/* The Records screen hands a record over with this. */
+void
+view_redact_show_record(struct app *app, void *state, const char *id)
+{
+    struct redact_view *v = state;
+    struct intentus_err err = { 0 };
+    cJSON *rec = app_load_record(app, id, &err);
+    char name[200];
+
+    if (rec == NULL) {
+        app_message(app, true, "%s", err.msg);
+        return;
+    }
+    snprintf(name, sizeof(name), "record %s", id);
+    set_source(app, v, rec, true, name);
+}
+
+static void
+redact_close(void *state)
+{
+    struct redact_view *v = state;
+
+    free_rules(v);
+    cJSON_Delete(v->original);
+    cJSON_Delete(v->redacted);
+    redact_report_free(&v->rep);
+    free(v->orig_text);
+    free(v->red_text);
+    free_pairs(v);
+    free(v->pairs);
+}
+
+static void
+redact_draw(struct app *app, void *state, int top, int rows, int cols)
+{
+    struct redact_view *v = state;
+    int left = 34, half, y = top, list_rows, json_rows;
+    char line[512];
+
+    if (!v->loaded_rules || strcmp(v->rules_version, redactor_version(app->cfg->redactor)) != 0) {
+        load_rules(app, v);
+        rerun(v);
+    }
+    snprintf(line, sizeof(line), " Redaction preview: %s   rules %s%s",
+             v->source[0] ? v->source : "(nothing loaded: x on a record, o to open a file)",
+             redactor_version(app->cfg->redactor),
+             redactor_enabled(app->cfg->redactor) ? "" : "  [redaction is OFF in the config]");
+    app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
+    list_rows = rows - 2;
+    /* Rules, switchable. */
+    if (v->sel < v->rules_top)
+        v->rules_top = v->sel;
+    if (v->sel >= v->rules_top + (size_t)list_rows)
+        v->rules_top = v->sel - (size_t)list_rows + 1;
+    for (int i = 0; i < list_rows && v->rules_top + (size_t)i < v->n_rules; i++) {
+        const struct rule_row *r = &v->rules[v->rules_top + (size_t)i];
+        bool sel = v->rules_top + (size_t)i == v->sel;
+        snprintf(line, sizeof(line), " [%c] %.5s %s%s", r->on ? 'x' : ' ', r->kind, r->text,
+                 r->is_default ? " *" : "");
+        if (sel)
+            app_fill(app, y + i, 0, left - 1, app_attr(app, THEME_SELECTION));
+        app_put(app, y + i, 0, left - 1,
+                app_attr(app, sel ? THEME_SELECTION : r->on ? THEME_NORMAL : THEME_DIM), line);
+    }
+    half = (cols - left - 1) / 2;
+    json_rows = list_rows - 6;
+    if (json_rows < 4)
+        json_rows = 4;
+    app_put(app, y, left, half, app_attr(app, THEME_DIM), "original");
+    app_put(app, y, left + half + 1, half, app_attr(app, THEME_DIM), "as it would be stored");
+    for (int i = 0; i < json_rows && v->scroll + (size_t)i < v->n_pairs; i++) {
+        const struct pair_line *p = &v->pairs[v->scroll + (size_t)i];
+        app_put(app, y + 1 + i, left, half, app_attr(app, p->changed ? THEME_WARN : THEME_NORMAL),
+                p->left);
+        app_put(app, y + 1 + i, left + half + 1, half,
+                app_attr(app, p->changed ? THEME_MATCH : THEME_NORMAL), p->right);
+    }
+    y += json_rows + 1;
+    app_hline(app, y++, left, cols - left);
+    if (v->error[0]) {
+        app_put(app, y, left, cols - left, app_attr(app, THEME_ERROR), v->error);
+        return;
+    }
+    snprintf(line, sizeof(line),
+             " %zu field%s redacted  (* default rule; space toggles, a/A all on/off, n next change, "
+             "o open file)",
+             v->rep.fields, v->rep.fields == 1 ? "" : "s");
+    app_put(app, y++, left, cols - left, app_attr(app, THEME_TABLE_HEADER), line);
+    for (size_t i = 0; i < v->rep.n && y < top + rows; i++, y++) {
+        snprintf(line, sizeof(line), " %-48s %s", v->rep.items[i].path, v->rep.items[i].rule);
+        app_put(app, y, left, cols - left, app_attr(app, THEME_NORMAL), line);
+    }
+}
+
+static unsigned
+redact_handle(struct app *app, void *state, enum key_action act, int key)
+{
+    struct redact_view *v = state;
+
+    if (key == ' ' && v->n_rules > 0) {
+        v->rules[v->sel].on = !v->rules[v->sel].on;
+        rerun(v);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (key == 'n') {
+        for (size_t i = v->scroll + 1; i < v->n_pairs; i++) {
+            if (v->pairs[i].changed) {
+                v->scroll = i > 3 ? i - 3 : 0;
+                return VIEW_HANDLED | VIEW_REDRAW;
+            }
+        }
+        app_message(app, false, "no further redacted field");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (key == 'a' || key == 'A') {
+        for (size_t i = 0; i < v->n_rules; i++)
+            v->rules[i].on = key == 'a';
+        rerun(v);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (key == 'o') {
+        char path[512] = "";
+        char *text;
+        size_t len;
+        if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0]) {
+            FILE *f = fopen(path, "rb");
+            struct buf b = BUF_INIT;
+            char chunk[8192];
+            struct intentus_err err = { 0 };
+            cJSON *doc;
+            if (f == NULL) {
+                app_message(app, true, "%s: cannot open", path);
+                return VIEW_HANDLED | VIEW_REDRAW;
+            }
+            while ((len = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 16u << 20)
+                buf_append(&b, chunk, len);
+            fclose(f);
+            text = buf_take(&b);
+            doc = text ? json_parse(text, strlen(text), 0, &err) : NULL;
+            free(text);
+            if (doc == NULL) {
+                app_message(app, true, "%s: %s", path, err.msg);
+            } else {
+                /* A file that looks like a record is redacted as one. */
+                bool rec = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "header")) &&
+                           cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "envelope"));
+                set_source(app, v, doc, rec, path);
+            }
+        }
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    switch (act) {
+    case ACT_UP:
+        if (v->sel > 0)
+            v->sel--;
+        break;
+    case ACT_DOWN:
+        if (v->sel + 1 < v->n_rules)
+            v->sel++;
+        break;
+    case ACT_PAGE_DOWN:
+        if (v->scroll + 10 < v->n_pairs)
+            v->scroll += 10;
+        break;
+    case ACT_PAGE_UP:
+        v->scroll = v->scroll > 10 ? v->scroll - 10 : 0;
+        break;
+    case ACT_TOP:
+        v->scroll = 0;
+        break;
+    default:
+        return 0;
+    }
+    return VIEW_HANDLED | VIEW_REDRAW;
+}
+
+const struct view_ops view_redact = {
+    .name = "Redact",
+    .keyctx = KEYCTX_LIST,
+    .state_size = sizeof(struct redact_view),
+    .open = NULL,
+    .close = redact_close,
+    .draw = redact_draw,
+    .handle = redact_handle,
+    .model_changed = NULL,
+};

@@ -1,0 +1,351 @@
+/* Retention: the policy for this run (editable), a dry run that says
+ * exactly what would go (count, bytes, oldest and newest, per intent), a
+ * typed confirmation, then the apply on a worker thread with a progress bar
+ * (count, bytes, rate, time left) and a cancel key. The summary stays on
+ * screen and in the directory's retention log; the watcher shows the
+ * removals as they happen. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/retention.h"
+#include "core/units.h"
+#include "tui/app.h"
+#include "tui/fmt.h"
+
+struct ret {
+    char older_than[32], max_count[32], max_bytes[32], archive[256];
+    struct retention_plan *plan;
+    char error[300];
+    /* the worker */
+    pthread_t thread;
+    bool running, joined;
+    atomic_bool cancel;
+    atomic_size_t done, total;
+    int64_t started_us, finished_us;
+    struct retention_report result;
+    bool have_result;
+    int rc;
+    struct intentus_err err;
+    char records_dir[512];
+};
+
+static void
+fmt_bytes(uint64_t b, char *out, size_t size)
+{
+    if (b >= 1u << 30)
+        snprintf(out, size, "%.1f GiB", (double)b / (1u << 30));
+    else if (b >= 1u << 20)
+        snprintf(out, size, "%.1f MiB", (double)b / (1u << 20));
+    else if (b >= 1u << 10)
+        snprintf(out, size, "%.1f KiB", (double)b / (1u << 10));
+    else
+        snprintf(out, size, "%llu B", (unsigned long long)b);
+}
+
+static void
+ret_open(struct app *app, void *state)
+{
+    struct ret *r = state;
+
+    (void)app;
+    snprintf(r->older_than, sizeof(r->older_than), "30d");
+    atomic_init(&r->cancel, false);
+    atomic_init(&r->done, 0);
+    atomic_init(&r->total, 0);
+}
+
+static void
+join_worker(struct ret *r)
+{
+    if (r->running && !r->joined) {
+        pthread_join(r->thread, NULL);
+        r->joined = true;
+    }
+}
+
+static void
+ret_close(void *state)
+{
+    struct ret *r = state;
+
+    atomic_store(&r->cancel, true);
+    join_worker(r);
+    retention_plan_free(r->plan);
+    if (r->have_result)
+        retention_report_free(&r->result);
+}
+
+static int
+parse_policy(struct ret *r, struct retention_policy *p)
+{
+    int64_t ms;
+    uint64_t bytes;
+    char *end;
+    long long n;
+
+    p->max_age_ms = p->max_count = p->max_bytes = RETENTION_NONE;
+    if (r->older_than[0]) {
+        if (units_parse_duration_ms(r->older_than, &ms, NULL) != 0) {
+            snprintf(r->error, sizeof(r->error), "older than: '%s' is not a duration (30d, 12h)",
+                     r->older_than);
+            return -1;
+        }
+        p->max_age_ms = ms;
+    }
+    if (r->max_count[0]) {
+        n = strtoll(r->max_count, &end, 10);
+        if (*end != '\0' || n < 0) {
+            snprintf(r->error, sizeof(r->error), "max count: '%s' is not a number",
+                     r->max_count);
+            return -1;
+        }
+        p->max_count = n;
+    }
+    if (r->max_bytes[0]) {
+        if (units_parse_size(r->max_bytes, &bytes, NULL) != 0) {
+            snprintf(r->error, sizeof(r->error), "max bytes: '%s' is not a size (512M, 10G)",
+                     r->max_bytes);
+            return -1;
+        }
+        p->max_bytes = (int64_t)bytes;
+    }
+    if (p->max_age_ms == RETENTION_NONE && p->max_count == RETENTION_NONE &&
+        p->max_bytes == RETENTION_NONE) {
+        snprintf(r->error, sizeof(r->error), "set at least one limit (older than, count, bytes)");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+dry_run(struct app *app, struct ret *r)
+{
+    struct retention_policy p;
+    struct intentus_err err = { 0 };
+
+    r->error[0] = '\0';
+    retention_plan_free(r->plan);
+    r->plan = NULL;
+    if (parse_policy(r, &p) != 0)
+        return;
+    r->plan = retention_plan_new(app->records_dir, &p, 0, &err);
+    if (r->plan == NULL)
+        snprintf(r->error, sizeof(r->error), "%s", err.msg);
+}
+
+static int
+on_progress(void *ctx, size_t done, size_t total, const char *id)
+{
+    struct ret *r = ctx;
+
+    (void)id;
+    atomic_store(&r->done, done);
+    atomic_store(&r->total, total);
+    return atomic_load(&r->cancel) ? 1 : 0;
+}
+
+static void *
+worker(void *arg)
+{
+    struct ret *r = arg;
+    struct retention_apply_opts o = { .archive_dir = r->archive[0] ? r->archive : NULL,
+                                      .progress = on_progress, .ctx = r };
+
+    r->rc = retention_apply(r->plan, &o, &r->result, &r->err);
+    r->finished_us = clock_mono_us();
+    return NULL;
+}
+
+static void
+apply(struct app *app, struct ret *r)
+{
+    char typed[32] = "", want[16];
+    const struct retention_report *rep;
+
+    if (app->opts.read_only) {
+        app_message(app, true, "read-only console: retention is disabled");
+        return;
+    }
+    if (r->plan == NULL) {
+        app_message(app, true, "run the dry run first (n)");
+        return;
+    }
+    rep = retention_plan_report(r->plan);
+    if (rep->count == 0) {
+        app_message(app, true, "nothing to remove under this policy");
+        return;
+    }
+    snprintf(want, sizeof(want), "%s", r->archive[0] ? "archive" : "delete");
+    {
+        char label[200];
+        snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", want, want,
+                 (unsigned long long)rep->count);
+        if (!app_prompt(app, label, typed, sizeof(typed), NULL, NULL) ||
+            strcmp(typed, want) != 0) {
+            app_message(app, false, "retention not applied");
+            return;
+        }
+    }
+    if (r->have_result) {
+        retention_report_free(&r->result);
+        r->have_result = false;
+    }
+    atomic_store(&r->cancel, false);
+    atomic_store(&r->done, 0);
+    atomic_store(&r->total, (size_t)rep->count);
+    r->started_us = clock_mono_us();
+    r->finished_us = 0;
+    memset(&r->result, 0, sizeof(r->result));
+    r->joined = false;
+    r->running = pthread_create(&r->thread, NULL, worker, r) == 0;
+    if (!r->running)
+        app_message(app, true, "cannot start the retention worker");
+}
+
+static void
+draw_report(struct app *app, int *y, int cols, const struct retention_report *rep,
+            const char *title, bool dry)
+{
+    char line[512], bytes[32], oldest[32], newest[32];
+
+    fmt_bytes(rep->bytes, bytes, sizeof(bytes));
+    fmt_time_short(rep->oldest_us, oldest, sizeof(oldest));
+    fmt_time_short(rep->newest_us, newest, sizeof(newest));
+    app_put(app, (*y)++, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
+    snprintf(line, sizeof(line), "   %llu records, %s   oldest %s   newest %s",
+             (unsigned long long)rep->count, bytes, rep->count ? oldest : "-",
+             rep->count ? newest : "-");
+    app_put(app, (*y)++, 0, cols, app_attr(app, THEME_NORMAL), line);
+    if (dry) {
+        fmt_bytes(rep->kept_bytes, bytes, sizeof(bytes));
+        snprintf(line, sizeof(line), "   keeps %llu records (%s); corrupt files left alone %llu",
+                 (unsigned long long)rep->kept_count, bytes,
+                 (unsigned long long)rep->skipped_corrupt);
+    } else {
+        snprintf(line, sizeof(line),
+                 "   changed since the plan (left alone) %llu; already gone %llu%s",
+                 (unsigned long long)rep->skipped_changed, (unsigned long long)rep->already_gone,
+                 rep->interrupted ? "; INTERRUPTED (run again to finish)" : "");
+    }
+    app_put(app, (*y)++, 0, cols, app_attr(app, rep->interrupted ? THEME_WARN : THEME_DIM), line);
+    for (size_t i = 0; i < rep->n_intents && i < 8; i++) {
+        fmt_bytes(rep->intents[i].bytes, bytes, sizeof(bytes));
+        snprintf(line, sizeof(line), "     %-32s %8llu  %s", rep->intents[i].intent,
+                 (unsigned long long)rep->intents[i].count, bytes);
+        app_put(app, (*y)++, 0, cols, app_attr(app, THEME_NORMAL), line);
+    }
+}
+
+static void
+ret_draw(struct app *app, void *state, int top, int rows, int cols)
+{
+    struct ret *r = state;
+    char line[512];
+    int y = top;
+
+    (void)rows;
+    if (r->running && !r->joined && r->finished_us != 0) {
+        join_worker(r);
+        r->have_result = true;
+        if (r->rc != 0)
+            app_message(app, true, "retention stopped: %s", r->err.msg);
+        else
+            app_message(app, false, "retention done; see %s/%s", app->records_dir,
+                        RETENTION_LOG);
+        retention_plan_free(r->plan);
+        r->plan = NULL; /* a plan is used once: the next run plans afresh */
+    }
+    app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
+            " Retention for this run   e edit policy  n dry run  x apply  c cancel");
+    snprintf(line, sizeof(line), "   older than %-10s  max count %-10s  max bytes %-10s  %s %s",
+             r->older_than[0] ? r->older_than : "-", r->max_count[0] ? r->max_count : "-",
+             r->max_bytes[0] ? r->max_bytes : "-", r->archive[0] ? "archive to" : "action",
+             r->archive[0] ? r->archive : "delete");
+    app_put(app, y++, 0, cols, app_attr(app, THEME_NORMAL), line);
+    y++;
+    if (r->error[0])
+        app_put(app, y++, 0, cols, app_attr(app, THEME_ERROR), r->error);
+    if (r->running && !r->joined) {
+        size_t done = atomic_load(&r->done), total = atomic_load(&r->total);
+        int64_t el = clock_mono_us() - r->started_us;
+        double rate = el > 0 ? (double)done * 1e6 / (double)el : 0;
+        int width = cols - 4, filled = total ? (int)((double)width * (double)done / (double)total) : 0;
+        char left[32];
+        fmt_duration_us(rate > 0 ? (int64_t)((double)(total - done) / rate * 1e6) : -1, left,
+                        sizeof(left));
+        snprintf(line, sizeof(line), "   applying: %zu of %zu records, %.0f/s, %s left  (c cancels)",
+                 done, total, rate, left);
+        app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
+        app_fill(app, y, 2, width, app_attr(app, THEME_STATUS));
+        app_fill(app, y++, 2, filled, app_attr(app, THEME_BAR));
+        loop_wake_within(app->loop, 100); /* keep the bar moving */
+        app->dirty = true;
+    } else if (r->have_result) {
+        draw_report(app, &y, cols, &r->result, " Last run: removed", false);
+    } else if (r->plan != NULL) {
+        draw_report(app, &y, cols, retention_plan_report(r->plan),
+                    " Dry run: would remove (x applies exactly this)", true);
+    } else {
+        app_put(app, y++, 0, cols, app_attr(app, THEME_DIM),
+                "   n runs a dry run: nothing is touched until you confirm.");
+    }
+}
+
+static unsigned
+ret_handle(struct app *app, void *state, enum key_action act, int key)
+{
+    struct ret *r = state;
+    bool busy = r->running && !r->joined;
+
+    (void)act;
+    if (key == 'c' && busy) {
+        atomic_store(&r->cancel, true);
+        app_message(app, false, "cancelling after the current record...");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (busy && (key == 'e' || key == 'n' || key == 'x')) {
+        app_message(app, true, "retention is running (c cancels)");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (key == 'e') {
+        app_prompt(app, "older than (e.g. 30d, empty: none): ", r->older_than,
+                   sizeof(r->older_than), NULL, NULL);
+        app_prompt(app, "max count (empty: none): ", r->max_count, sizeof(r->max_count), NULL,
+                   NULL);
+        app_prompt(app, "max bytes (e.g. 10G, empty: none): ", r->max_bytes,
+                   sizeof(r->max_bytes), NULL, NULL);
+        app_prompt(app, "archive dir (empty: delete): ", r->archive, sizeof(r->archive), NULL,
+                   NULL);
+        retention_plan_free(r->plan);
+        r->plan = NULL;
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (key == 'n') {
+        if (r->have_result) {
+            retention_report_free(&r->result);
+            r->have_result = false;
+        }
+        dry_run(app, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    if (key == 'x') {
+        apply(app, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    return 0;
+}
+
+const struct view_ops view_retention = {
+    .name = "Retention",
+    .keyctx = KEYCTX_LIST,
+    .state_size = sizeof(struct ret),
+    .open = ret_open,
+    .close = ret_close,
+    .draw = ret_draw,
+    .handle = ret_handle,
+    .model_changed = NULL,
+};
