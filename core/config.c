@@ -30,14 +30,14 @@ static const char demo_text[] =
     "}\n";
 
 static const char *const top_keys[] = { "require_determinism", "recording", "defaults", "agents",
-                                        "policy", "redaction", NULL };
+                                        "policy", "redaction", "retention", NULL };
 static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
                                               "sample_rate", "sample_errors", "max_payload_bytes",
                                               "max_depth",   "queue",         "on_full",
                                               NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
-static const char *const later_keys[] = { "retention", "wal", "console", NULL };
+static const char *const later_keys[] = { "wal", "console", NULL };
 
 const char *
 config_demo_text(void)
@@ -66,6 +66,7 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_breakers; i++)
         free(cfg->breakers[i].agent);
     free(cfg->breakers);
+    free(cfg->retention.archive_dir);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -280,6 +281,65 @@ parse_defaults(struct config *cfg, const cJSON *defs, struct intentus_err *err)
     return 0;
 }
 
+/* "retention": {older_than, max_count, max_bytes, archive_dir}; each may be
+ * null or absent (no limit). */
+static int
+parse_retention(struct config *cfg, const cJSON *ret, struct intentus_err *err)
+{
+    const cJSON *k, *v;
+    uint64_t bytes;
+
+    if (!cJSON_IsObject(ret)) {
+        err_set(err, IERR_CONFIG, "retention: must be an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, ret)
+    {
+        if (strcmp(k->string, "older_than") && strcmp(k->string, "max_count") &&
+            strcmp(k->string, "max_bytes") && strcmp(k->string, "archive_dir")) {
+            err_set(err, IERR_CONFIG,
+                    "retention.%s: unknown key (known: older_than, max_count, max_bytes, "
+                    "archive_dir)",
+                    k->string);
+            return -1;
+        }
+    }
+    cfg->retention.configured = true;
+    v = cJSON_GetObjectItemCaseSensitive(ret, "older_than");
+    if (v != NULL && !cJSON_IsNull(v) &&
+        duration(v, "retention.older_than", &cfg->retention.max_age_ms, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(ret, "max_count");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        long long n;
+        if (json_get_int64(ret, "max_count", &n) != 0 || n < 0) {
+            err_set(err, IERR_CONFIG, "retention.max_count: must be a non-negative integer");
+            return -1;
+        }
+        cfg->retention.max_count = n;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(ret, "max_bytes");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+            cfg->retention.max_bytes = (int64_t)v->valuedouble;
+        } else if (cJSON_IsString(v) && units_parse_size(v->valuestring, &bytes, NULL) == 0) {
+            cfg->retention.max_bytes = (int64_t)bytes;
+        } else {
+            err_set(err, IERR_CONFIG, "retention.max_bytes: must be a size such as 512M or 10G");
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(ret, "archive_dir");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+            err_set(err, IERR_CONFIG, "retention.archive_dir: must be a directory path or null");
+            return -1;
+        }
+        cfg->retention.archive_dir = strdup(v->valuestring);
+    }
+    return 0;
+}
+
 static int
 parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
 {
@@ -367,6 +427,9 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
     v = cJSON_GetObjectItemCaseSensitive(root, "policy");
     if (v != NULL && parse_policy(cfg, v, err) != 0)
         return -1;
+    v = cJSON_GetObjectItemCaseSensitive(root, "retention");
+    if (v != NULL && parse_retention(cfg, v, err) != 0)
+        return -1;
     cfg->redactor = redactor_new(cJSON_GetObjectItemCaseSensitive(root, "redaction"), "redaction",
                                  err);
     if (cfg->redactor == NULL)
@@ -387,6 +450,7 @@ config_parse(const char *text, size_t len, const char *source, struct intentus_e
     }
     cfg->source = strdup(source);
     cfg->agent_defaults.timeout_ms = AGENT_DEFAULT_TIMEOUT_MS;
+    cfg->retention.max_age_ms = cfg->retention.max_count = cfg->retention.max_bytes = -1;
     cfg->agent_defaults.breaker = (struct breaker_policy)BREAKER_POLICY_DEFAULT;
     cfg->recording = (struct recording_config){ .mode = WRITER_SYNC,
                                                 .queue = 1024,

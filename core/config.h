@@ -53,6 +53,13 @@ struct config {
     struct redactor *redactor; /* owned; the defaults when no "redaction" is given */
     struct config_breaker *breakers; /* one per agent, owned */
     size_t n_breakers;
+    /* "retention": the policy `records gc` and the console start from;
+     * each limit RETENTION_NONE (-1) when not set. */
+    struct {
+        int64_t max_age_ms, max_count, max_bytes;
+        char *archive_dir; /* NULL: delete */
+        bool configured;
+    } retention;
 };
 
 /* The breaker settings agent was configured with; false if unknown. */

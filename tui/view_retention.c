@@ -51,8 +51,22 @@ ret_open(struct app *app, void *state)
 {
     struct ret *r = state;
 
-    (void)app;
-    snprintf(r->older_than, sizeof(r->older_than), "30d");
+    /* Start from the configured policy; the operator may edit it for this run. */
+    if (app->cfg->retention.configured) {
+        if (app->cfg->retention.max_age_ms >= 0)
+            snprintf(r->older_than, sizeof(r->older_than), "%lldms",
+                     (long long)app->cfg->retention.max_age_ms);
+        if (app->cfg->retention.max_count >= 0)
+            snprintf(r->max_count, sizeof(r->max_count), "%lld",
+                     (long long)app->cfg->retention.max_count);
+        if (app->cfg->retention.max_bytes >= 0)
+            snprintf(r->max_bytes, sizeof(r->max_bytes), "%lld",
+                     (long long)app->cfg->retention.max_bytes);
+        if (app->cfg->retention.archive_dir != NULL)
+            snprintf(r->archive, sizeof(r->archive), "%s", app->cfg->retention.archive_dir);
+    } else {
+        snprintf(r->older_than, sizeof(r->older_than), "30d"); /* the reference's default */
+    }
     atomic_init(&r->cancel, false);
     atomic_init(&r->done, 0);
     atomic_init(&r->total, 0);
@@ -260,7 +274,9 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         r->plan = NULL; /* a plan is used once: the next run plans afresh */
     }
     app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
-            " Retention for this run   e edit policy  n dry run  x apply  c cancel");
+            app->cfg->retention.configured
+                ? " Retention (from the config; e edits it for this run)   n dry run  x apply  c cancel"
+                : " Retention for this run (no policy configured)   e edit  n dry run  x apply  c cancel");
     snprintf(line, sizeof(line), "   older than %-10s  max count %-10s  max bytes %-10s  %s %s",
              r->older_than[0] ? r->older_than : "-", r->max_count[0] ? r->max_count : "-",
              r->max_bytes[0] ? r->max_bytes : "-", r->archive[0] ? "archive to" : "action",

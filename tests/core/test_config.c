@@ -58,7 +58,9 @@ test_bad_configs_are_named(void **state)
     expect_error("{", "line 1", NULL);
     expect_error("[]", "must be a JSON object", NULL);
     expect_error("{\"agentz\": []}", "agentz", "unknown key");
-    expect_error("{\"retention\": {}}", "retention", "not supported");
+    expect_error("{\"wal\": {}}", "wal", "not supported");
+    expect_error("{\"retention\": {\"older\": \"30d\"}}", "retention.older", "unknown key");
+    expect_error("{\"retention\": {\"max_bytes\": \"lots\"}}", "retention.max_bytes", NULL);
     expect_error("{\"require_determinism\": \"yes\"}", "require_determinism", "true or false");
     expect_error("{\"recording\": {\"dir\": 5}}", "recording.dir", NULL);
     expect_error("{\"recording\": {\"fsnc\": true}}", "recording.fsnc", "unknown");
@@ -98,7 +100,9 @@ test_search_order_and_records_dir(void **state)
     struct intentus_err err = { 0 };
     struct config *cfg;
     const char *text = "{\"recording\": {\"dir\": \"/srv/rec\", \"fsync\": true},"
-                       " \"require_determinism\": false}";
+                       " \"require_determinism\": false,"
+                       " \"retention\": {\"older_than\": \"7d\", \"max_bytes\": \"1G\","
+                       " \"archive_dir\": \"/srv/cold\"}}";
 
     snprintf(path, sizeof(path), "%s/c.json", dir);
     assert_int_equal(tu_write_file(path, text, strlen(text), 0600), 0);
@@ -108,6 +112,10 @@ test_search_order_and_records_dir(void **state)
     assert_true(cfg->fsync);
     assert_false(cfg->require_determinism);
     assert_string_equal(cfg->source, path);
+    assert_int_equal(cfg->retention.max_age_ms, 7LL * 86400000);
+    assert_int_equal(cfg->retention.max_bytes, 1LL << 30);
+    assert_int_equal(cfg->retention.max_count, -1);
+    assert_string_equal(cfg->retention.archive_dir, "/srv/cold");
     /* A file without agents has none (an agents list replaces the demo's). */
     assert_int_equal(registry_count(cfg->registry), 0);
     config_free(cfg);
