@@ -525,7 +525,7 @@ fire_handle(struct app *app, void *state, enum key_action act, int key)
             f->focus = (enum field)(f->focus - 1);
             return VIEW_HANDLED | VIEW_REDRAW;
         }
-        return VIEW_HANDLED;
+        return 0; /* not a text field: global keys (screens, help) still work */
     }
     if (t != NULL) {
         size_t len = strlen(t);

@@ -365,6 +365,100 @@ test_retention_dry_run_and_apply(void **state)
 }
 
 static void
+test_fire_each_strategy(void **state)
+{
+    struct con *c = *state;
+    const char *want[] = { "strategy direct", "strategy fallback", "strategy broadcast" };
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    expect(c, "Fire an intent");
+    keys(c, "Tab", NULL, NULL); /* to the strategy field */
+    for (int i = 0; i < 3; i++) {
+        char n[32];
+        if (i > 0)
+            keys(c, "Right", NULL, NULL);
+        keys(c, "C-r", NULL, NULL);
+        expect(c, "success from");
+        snprintf(n, sizeof(n), "%d records", 40 + i);
+        expect(c, n);
+        keys(c, "C-g", NULL, NULL);
+        expect(c, want[i]);
+        expect(c, "final response: success");
+        keys(c, "Escape", NULL, NULL);
+        expect(c, "Fire an intent");
+    }
+    /* parallel: the demo requires determinism, so the router refuses it. */
+    keys(c, "Right", NULL, NULL);
+    keys(c, "C-r", NULL, NULL);
+    expect(c, "error from router");
+    expect(c, "VALIDATION_ERROR");
+    /* The records screen lists what was fired, newest first. */
+    keys(c, "Escape", NULL, NULL);
+    keys(c, "2", NULL, NULL);
+    keys(c, "/", NULL, NULL);
+    keys_literal(c, "intent:demo.echo");
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "4 of 43 records");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_invalid_payload_cannot_be_fired(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    expect(c, "valid JSON object");
+    for (int i = 0; i < 7; i++)
+        keys(c, "Tab", NULL, NULL); /* to the payload editor */
+    keys(c, "End", NULL, NULL);
+    keys_literal(c, ",");
+    expect(c, "line 3, column");
+    keys(c, "C-r", NULL, NULL);
+    expect(c, "payload: line 3, column");
+    assert_int_equal(tu_count_files(c->recs, ".json"), 39);
+    keys(c, "BSpace", NULL, NULL);
+    expect(c, "valid JSON object");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_responsive_while_agent_is_slow(void **state)
+{
+    struct con *c = *state;
+    char cfg[700], env[800];
+    const char *text = "{\"agents\": [{\"name\": \"sloth\", \"builtin\": \"slow\","
+                       " \"delay_ms\": 2500, \"intents\": [\"t.slow\"]}]}";
+
+    snprintf(cfg, sizeof(cfg), "%s/slow.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
+    start(c, env, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    keys(c, "C-u", NULL, NULL);
+    keys_literal(c, "t.slow");
+    keys(c, "C-r", NULL, NULL);
+    expect(c, "firing...");
+    /* While the agent sleeps, keys are answered and screens redrawn. */
+    keys(c, "Escape", NULL, NULL);
+    keys(c, "2", NULL, NULL);
+    expect(c, "of 39 records");
+    keys(c, "?", NULL, NULL);
+    expect(c, "Records keys");
+    keys(c, "f", NULL, NULL);
+    expect(c, "success from sloth");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
 test_read_only_refuses_actions(void **state)
 {
     struct con *c = *state;
@@ -427,6 +521,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_read_only_refuses_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redaction_preview, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_dry_run_and_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fire_each_strategy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_payload_cannot_be_fired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_responsive_while_agent_is_slow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
