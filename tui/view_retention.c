@@ -25,11 +25,16 @@ struct ret {
     bool running, joined;
     atomic_bool cancel;
     atomic_size_t done, total;
-    int64_t started_us, finished_us;
+    int64_t started_us;
+    atomic_llong finished_us; /* set by the worker last: 0 while it runs */
     struct retention_report result;
     bool have_result;
     int rc;
     struct intentus_err err;
+    /* planning (the dry run reads every record: also off the loop thread) */
+    bool planning;
+    struct retention_policy policy;
+    struct retention_plan *new_plan;
     char records_dir[512];
 };
 
@@ -70,6 +75,7 @@ ret_open(struct app *app, void *state)
     atomic_init(&r->cancel, false);
     atomic_init(&r->done, 0);
     atomic_init(&r->total, 0);
+    atomic_init(&r->finished_us, 0);
 }
 
 static void
@@ -88,6 +94,8 @@ ret_close(void *state)
 
     atomic_store(&r->cancel, true);
     join_worker(r);
+    if (r->planning)
+        retention_plan_free(r->new_plan);
     retention_plan_free(r->plan);
     if (r->have_result)
         retention_report_free(&r->result);
@@ -135,20 +143,36 @@ parse_policy(struct ret *r, struct retention_policy *p)
     return 0;
 }
 
+static void *
+planner(void *arg)
+{
+    struct ret *r = arg;
+
+    r->new_plan = retention_plan_new(r->records_dir, &r->policy, 0, &r->err);
+    atomic_store(&r->finished_us, clock_mono_us());
+    return NULL;
+}
+
 static void
 dry_run(struct app *app, struct ret *r)
 {
-    struct retention_policy p;
-    struct intentus_err err = { 0 };
-
     r->error[0] = '\0';
     retention_plan_free(r->plan);
     r->plan = NULL;
-    if (parse_policy(r, &p) != 0)
+    if (parse_policy(r, &r->policy) != 0)
         return;
-    r->plan = retention_plan_new(app->records_dir, &p, 0, &err);
-    if (r->plan == NULL)
-        snprintf(r->error, sizeof(r->error), "%s", err.msg);
+    snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
+    r->new_plan = NULL;
+    atomic_store(&r->finished_us, 0);
+    r->started_us = clock_mono_us();
+    memset(&r->err, 0, sizeof(r->err));
+    r->joined = false;
+    r->planning = true;
+    r->running = pthread_create(&r->thread, NULL, planner, r) == 0;
+    if (!r->running) {
+        r->planning = false;
+        snprintf(r->error, sizeof(r->error), "cannot start the planning thread");
+    }
 }
 
 static int
@@ -170,7 +194,7 @@ worker(void *arg)
                                       .progress = on_progress, .ctx = r };
 
     r->rc = retention_apply(r->plan, &o, &r->result, &r->err);
-    r->finished_us = clock_mono_us();
+    atomic_store(&r->finished_us, clock_mono_us());
     return NULL;
 }
 
@@ -212,7 +236,7 @@ apply(struct app *app, struct ret *r)
     atomic_store(&r->done, 0);
     atomic_store(&r->total, (size_t)rep->count);
     r->started_us = clock_mono_us();
-    r->finished_us = 0;
+    atomic_store(&r->finished_us, 0);
     memset(&r->result, 0, sizeof(r->result));
     r->joined = false;
     r->running = pthread_create(&r->thread, NULL, worker, r) == 0;
@@ -262,7 +286,13 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     int y = top;
 
     (void)rows;
-    if (r->running && !r->joined && r->finished_us != 0) {
+    if (r->running && !r->joined && atomic_load(&r->finished_us) != 0 && r->planning) {
+        join_worker(r);
+        r->planning = false;
+        r->plan = r->new_plan;
+        if (r->plan == NULL)
+            snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
+    } else if (r->running && !r->joined && atomic_load(&r->finished_us) != 0) {
         join_worker(r);
         r->have_result = true;
         if (r->rc != 0)
@@ -285,7 +315,14 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     y++;
     if (r->error[0])
         app_put(app, y++, 0, cols, app_attr(app, THEME_ERROR), r->error);
-    if (r->running && !r->joined) {
+    if (r->running && !r->joined && r->planning) {
+        char el[24];
+        fmt_duration_us(clock_mono_us() - r->started_us, el, sizeof(el));
+        snprintf(line, sizeof(line), "   dry run: reading the records... %s", el);
+        app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
+        loop_wake_within(app->loop, 200);
+        app->dirty = true;
+    } else if (r->running && !r->joined) {
         size_t done = atomic_load(&r->done), total = atomic_load(&r->total);
         int64_t el = clock_mono_us() - r->started_us;
         double rate = el > 0 ? (double)done * 1e6 / (double)el : 0;
@@ -318,6 +355,10 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
     bool busy = r->running && !r->joined;
 
     (void)act;
+    if (key == 'c' && busy && r->planning) {
+        app_message(app, true, "the dry run cannot be cancelled; it changes nothing");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
     if (key == 'c' && busy) {
         atomic_store(&r->cancel, true);
         app_message(app, false, "cancelling after the current record...");
