@@ -98,6 +98,7 @@ struct app {
     int64_t first_frame_us, start_us;
     /* live figures */
     uint64_t upserts, removals;
+    int64_t redraw_at_us; /* a view asked for a frame at this time (0: none) */
 };
 
 extern const struct view_ops view_dashboard;
@@ -135,6 +136,9 @@ void app_hline(struct app *app, int y, int x, int width);
  * (may be NULL) is called after each edit for incremental filtering. */
 bool app_prompt(struct app *app, const char *label, char *buf, size_t size,
                 void (*on_change)(struct app *app, void *ctx, const char *text), void *ctx);
+/* Ask for another frame in ms (progress bars, elapsed times): at most that
+ * often, so an animation costs little over a slow link. */
+void app_redraw_after(struct app *app, int ms);
 /* Redraw now (used by the prompt's incremental updates). */
 void app_draw(struct app *app);
 

@@ -175,6 +175,9 @@ draw_status(struct app *app)
 void
 app_draw(struct app *app)
 {
+    /* Cleared first, so a view that animates (a progress bar) can ask for
+     * the next frame by setting it again while drawing. */
+    app->dirty = false;
     erase();
     if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
         char msg[128];
@@ -189,7 +192,6 @@ app_draw(struct app *app)
     }
     wnoutrefresh(stdscr);
     doupdate();
-    app->dirty = false;
     app->last_frame_us = clock_mono_us();
     if (app->first_frame_us == 0)
         app->first_frame_us = app->last_frame_us;
@@ -496,11 +498,31 @@ on_tick(void *ctx)
         app->message_until_us = 0;
 }
 
+void
+app_redraw_after(struct app *app, int ms)
+{
+    int64_t at = clock_mono_us() + (int64_t)ms * 1000;
+
+    if (app->redraw_at_us == 0 || at < app->redraw_at_us)
+        app->redraw_at_us = at;
+    loop_wake_within(app->loop, ms);
+}
+
 static void
 before_sleep(void *ctx)
 {
     struct app *app = ctx;
     int64_t since;
+
+    if (app->redraw_at_us != 0) {
+        int64_t left = app->redraw_at_us - clock_mono_us();
+        if (left <= 0) {
+            app->redraw_at_us = 0;
+            app->dirty = true;
+        } else {
+            loop_wake_within(app->loop, (int)(left / 1000) + 1);
+        }
+    }
 
     if (!app->dirty)
         return;

@@ -320,8 +320,7 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         fmt_duration_us(clock_mono_us() - r->started_us, el, sizeof(el));
         snprintf(line, sizeof(line), "   dry run: reading the records... %s", el);
         app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
-        loop_wake_within(app->loop, 200);
-        app->dirty = true;
+        app_redraw_after(app, 200);
     } else if (r->running && !r->joined) {
         size_t done = atomic_load(&r->done), total = atomic_load(&r->total);
         int64_t el = clock_mono_us() - r->started_us;
@@ -335,8 +334,7 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
         app_fill(app, y, 2, width, app_attr(app, THEME_STATUS));
         app_fill(app, y++, 2, filled, app_attr(app, THEME_BAR));
-        loop_wake_within(app->loop, 100); /* keep the bar moving */
-        app->dirty = true;
+        app_redraw_after(app, 100); /* keep the bar moving, ten frames a second */
     } else if (r->have_result) {
         draw_report(app, &y, cols, &r->result, " Last run: removed", false);
     } else if (r->plan != NULL) {
