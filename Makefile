@@ -31,7 +31,7 @@ TUI_SRC   := $(wildcard tui/*.c)
 TEST_SRC  := $(wildcard tests/core/test_*.c tests/watch/test_*.c tests/cli/test_*.c)
 # Tests of tui/ modules link the console's objects (and curses); core and
 # watch tests never do.
-TUI_TEST_SRC := $(wildcard tests/tui/test_*.c)
+TUI_TEST_SRC := $(wildcard tests/tui/test_*.c tests/fuzz/test_*.c)
 TESTLIB_SRC := $(wildcard tests/support/*.c)
 
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -45,7 +45,8 @@ TUI_LIB := $(BUILD)/libintentus_tui.a
 LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
-.PHONY: all run test deps asan tsan valgrind install uninstall clean layer-check bench check-tests
+.PHONY: all run test deps asan tsan valgrind install uninstall clean layer-check bench check-tests \
+        fuzz fuzz-build
 
 all: $(LIB) $(BIN) intentus
 
@@ -144,5 +145,50 @@ uninstall:
 
 clean:
 	rm -rf build intentus
+
+# ---- Reliability: fuzz replay in `make test`, `make fuzz` -------------------
+# The fuzz entry points (tests/fuzz/fuzz_entry.c) are shared by the libFuzzer
+# harnesses and by tests/fuzz/test_fuzz_replay.c, which replays every seed and
+# kept reproducer in the normal suite; they reach tui/ parsers, so the replay
+# test links like a tui test.
+FUZZ_ENTRY_OBJ := $(BUILD)/tests/fuzz/fuzz_entry.o
+
+$(BUILD)/tests/fuzz/%: $(BUILD)/tests/fuzz/%.o $(FUZZ_ENTRY_OBJ) $(TESTLIB_OBJ) $(TUI_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(FUZZ_ENTRY_OBJ) $(TESTLIB_OBJ) $(TUI_LIB) $(LIB) $(TEST_LIBS) \
+	    $(TUI_LIBS) $(PKG_LIBS)
+
+# `make fuzz [FUZZ_SECONDS=N]`: every tests/fuzz/fuzz_<name>.c is a libFuzzer
+# target, built by clang with ASan+UBSan over the project's sources compiled
+# with the same instrumentation (into $(BUILD)/fuzz/, never mixed with the
+# gcc build), then run for N seconds each (default 30). Any crash fails.
+FUZZ_SECONDS ?= 30
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -MMD -MP -I. $(FUZZ_SAN) \
+                -fsanitize=fuzzer-no-link
+FUZZ_HARNESS := $(filter-out tests/fuzz/fuzz_entry.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_SRC := $(CORE_SRC) tui/theme.c tui/query.c tui/editor.c tests/fuzz/fuzz_entry.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BIN     := $(FUZZ_HARNESS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) $(TUI_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(TUI_LIBS) $(PKG_LIBS)
+
+# Keep the instrumented objects between runs (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_HARNESS:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_ENTRY_OBJ)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz:
+	@FUZZ_CC="$(FUZZ_CC)" sh tests/fuzz/deps.sh
+	@$(MAKE) --no-print-directory fuzz-build
+	@BUILD="$(BUILD)" FUZZ_SECONDS="$(FUZZ_SECONDS)" sh tests/fuzz/run.sh $(FUZZ_BIN)
+
+-include $(FUZZ_ENTRY_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_HARNESS:%.c=$(FUZZ_BUILD)/obj/%.d)
 
 -include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(TUI_TEST_BIN:=.d)

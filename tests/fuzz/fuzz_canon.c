@@ -1,0 +1,14 @@
+/* libFuzzer harness: JSON text -> canonical JSON and its SHA-256 (see fuzz_entry.h). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/fuzz/fuzz_entry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_canon_one(data, size);
+    return 0;
+}

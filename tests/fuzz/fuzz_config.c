@@ -1,0 +1,14 @@
+/* libFuzzer harness: config file bytes -> config_parse (see fuzz_entry.h). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/fuzz/fuzz_entry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_config_one(data, size);
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* libFuzzer harness: redaction rules + any JSON -> redact_tree, redact_record (see fuzz_entry.h).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/fuzz/fuzz_entry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_redact_one(data, size);
+    return 0;
+}
