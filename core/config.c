@@ -320,7 +320,7 @@ parse_retention(struct config *cfg, const cJSON *ret, struct intentus_err *err)
     }
     v = cJSON_GetObjectItemCaseSensitive(ret, "max_bytes");
     if (v != NULL && !cJSON_IsNull(v)) {
-        if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
             cfg->retention.max_bytes = (int64_t)v->valuedouble;
         } else if (cJSON_IsString(v) && units_parse_size(v->valuestring, &bytes, NULL) == 0) {
             cfg->retention.max_bytes = (int64_t)bytes;

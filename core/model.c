@@ -258,7 +258,10 @@ check(const cJSON *obj, const char *path, const char *key, enum kind kind, bool 
         return 0;
     }
     case K_INT:
-        if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble)
+        /* Range first: converting 1e300 to long long is undefined. */
+        if (cJSON_IsNumber(v) && v->valuedouble >= -9223372036854775808.0 &&
+            v->valuedouble < 9223372036854775808.0 &&
+            v->valuedouble == (double)(long long)v->valuedouble)
             return 0;
         err_set(err, IERR_INVALID, "%s.%s: must be an integer", path, key);
         return -1;

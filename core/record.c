@@ -399,7 +399,9 @@ record_summarize(const cJSON *rec, struct record_summary *out)
             if (cJSON_IsNumber(n) && n->valuedouble > 1)
                 out->retries++;
         }
-        if (cJSON_IsNumber(off)) {
+        /* An offset no int64_t can hold (1e400 parses as inf) counts as absent. */
+        if (cJSON_IsNumber(off) && off->valuedouble > -9223372036854775808.0 &&
+            off->valuedouble < 9223372036854775808.0) {
             if (first < 0)
                 first = (int64_t)off->valuedouble;
             last = (int64_t)off->valuedouble;

@@ -71,7 +71,10 @@ offset_of(const cJSON *ev)
 {
     const cJSON *off = get(ev, "offsetUs");
 
-    return cJSON_IsNumber(off) && off->valuedouble >= 0 ? (int64_t)off->valuedouble : -1;
+    /* An offset no int64_t can hold (1e400 parses as inf) counts as absent. */
+    return cJSON_IsNumber(off) && off->valuedouble >= 0 && off->valuedouble < 9223372036854775808.0
+               ? (int64_t)off->valuedouble
+               : -1;
 }
 
 /* An attempt's own error code, when the writer recorded one. */

@@ -14,8 +14,11 @@
 
 #include <cmocka.h>
 
+#include "core/config.h"
+#include "core/record.h"
 #include "tests/fuzz/fuzz_entry.h"
 #include "tests/support/testutil.h"
+#include "watch/digest.h"
 
 static const char *
 fuzz_dir(void)
@@ -90,6 +93,70 @@ test_edge_inputs(void **state)
     }
 }
 
+/* Found by `make fuzz` (record target): an event offset too large for an
+ * int64_t ("offsetUs": 1e400 parses as inf) was converted anyway, undefined
+ * behaviour that UBSan reports and that on x86 made durations and latencies
+ * INT64_MIN. Such an offset now counts as absent. (The reproducers in
+ * tests/fuzz/regressions/record/ abort under `make asan`; these checks fail
+ * in any build.) */
+static const char huge_offset_rec[] =
+    "{\"header\": {\"executionId\": \"x\", \"createdUtcIso\": \"2025-01-01T00:00:00Z\","
+    " \"envelopeHash\": \"0\"}, \"envelope\": {},"
+    " \"events\": ["
+    "  {\"seq\": 1, \"type\": \"AGENT_ATTEMPT_START\", \"payload\": {\"agent\": \"a\"},"
+    "   \"offsetUs\": 0},"
+    "  {\"seq\": 2, \"type\": \"AGENT_ATTEMPT_END\", \"payload\": {\"agent\": \"a\","
+    "   \"status\": \"ok\"}, \"offsetUs\": 1e400}]}";
+
+static void
+test_summary_ignores_offset_out_of_range(void **state)
+{
+    (void)state;
+    struct intentus_err err = { 0 };
+    cJSON *rec = record_parse(huge_offset_rec, strlen(huge_offset_rec), &err);
+    struct record_summary sum;
+
+    if (rec == NULL)
+        fail_msg("parse: %s", err.msg);
+    record_summarize(rec, &sum);
+    assert_true(sum.duration_us >= -1);
+    assert_int_equal(sum.duration_us, 0); /* the last offset that means something */
+    cJSON_Delete(rec);
+}
+
+static void
+test_digest_ignores_offset_out_of_range(void **state)
+{
+    (void)state;
+    struct digest *d = digest_from_text("x", huge_offset_rec, strlen(huge_offset_rec), NULL);
+
+    assert_non_null(d);
+    assert_false(d->flags & DIGEST_CORRUPT);
+    assert_int_equal(d->n_steps, 1);
+    /* Unknown. (Before the fix this already held on x86, by luck: the
+     * conversion gave INT64_MIN, which the latency code treats as missing;
+     * the reproducer offset-inf.json shows the conversion under make asan.) */
+    assert_int_equal(d->steps[0].latency_us, -1);
+    digest_free(d);
+}
+
+/* Found by reading the other conversions after the above: retention.max_bytes
+ * accepted any non-negative number, so 1e400 became INT64_MIN (a negative
+ * byte budget). It is now refused like the other sizes. */
+static void
+test_config_refuses_retention_max_bytes_out_of_range(void **state)
+{
+    (void)state;
+    static const char text[] = "{\"agents\": [{\"name\": \"e\", \"builtin\": \"echo\","
+                               " \"intents\": [\"t\"]}], \"retention\": {\"max_bytes\": 1e400}}";
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_parse(text, strlen(text), "t.json", &err);
+
+    if (cfg != NULL)
+        fail_msg("accepted, max_bytes = %lld", (long long)cfg->retention.max_bytes);
+    assert_non_null(strstr(err.msg, "retention.max_bytes"));
+}
+
 int
 main(void)
 {
@@ -102,5 +169,9 @@ main(void)
         n++;
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_edge_inputs);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_summary_ignores_offset_out_of_range);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_digest_ignores_offset_out_of_range);
+    tests[n++] =
+        (struct CMUnitTest)cmocka_unit_test(test_config_refuses_retention_max_bytes_out_of_range);
     return _cmocka_run_group_tests("fuzz_replay", tests, n, NULL, NULL);
 }
