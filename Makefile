@@ -28,7 +28,8 @@ TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 CORE_SRC  := $(wildcard core/*.c) $(wildcard watch/*.c)
 TUI_SRC   := $(wildcard tui/*.c)
-TEST_SRC  := $(wildcard tests/core/test_*.c tests/watch/test_*.c tests/cli/test_*.c)
+TEST_SRC  := $(wildcard tests/core/test_*.c tests/watch/test_*.c tests/cli/test_*.c \
+                          tests/stress/test_*.c)
 # Tests of tui/ modules link the console's objects (and curses); core and
 # watch tests never do.
 TUI_TEST_SRC := $(wildcard tests/tui/test_*.c tests/fuzz/test_*.c)
