@@ -62,7 +62,11 @@ buf_reserve(struct buf *b, size_t extra)
 int
 buf_append(struct buf *b, const void *data, size_t len)
 {
-    if (buf_reserve(b, len) != 0)
+    /* The common case, room already there, skips buf_reserve's checks:
+     * canonical JSON appends a few bytes at a time. */
+    if (b->len + len + 1 > b->cap && buf_reserve(b, len) != 0)
+        return -1;
+    if (b->failed)
         return -1;
     if (len > 0)
         memcpy(b->data + b->len, data, len);
@@ -80,6 +84,11 @@ buf_puts(struct buf *b, const char *s)
 int
 buf_putc(struct buf *b, char c)
 {
+    if (b->len + 2 <= b->cap && !b->failed) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return buf_append(b, &c, 1);
 }
 

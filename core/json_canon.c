@@ -8,6 +8,7 @@
 #include <locale.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,19 +80,15 @@ shortest_digits(double a, char digits[24], int *point)
     return n;
 }
 
-int
-json_format_double(double d, char *out, size_t size)
+/* Python's repr layout for value = 0.digits x 10^p (n digits, no trailing
+ * zeros), into res (48 bytes). */
+static void
+layout_repr(bool negative, const char *digits, int n, int p, char res[48])
 {
-    char digits[24], res[48];
     char *w = res;
-    int n, p, i, e;
+    int i, e;
 
-    if (isnan(d))
-        return snprintf(out, size, "NaN");
-    if (isinf(d))
-        return snprintf(out, size, "%s", d < 0 ? "-Infinity" : "Infinity");
-    n = shortest_digits(fabs(d), digits, &p);
-    if (signbit(d))
+    if (negative)
         *w++ = '-';
     if (p > -4 && p <= 16) {
         /* Fixed notation, always with a fractional part ("1.0"). */
@@ -122,9 +119,80 @@ json_format_double(double d, char *out, size_t size)
                 *w++ = digits[i];
         }
         e = p - 1;
-        snprintf(w, sizeof(res) - (size_t)(w - res), "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        snprintf(w, 48 - (size_t)(w - res), "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
     }
+}
+
+int
+json_format_double(double d, char *out, size_t size)
+{
+    char digits[24], res[48];
+    int n, p;
+
+    if (isnan(d))
+        return snprintf(out, size, "NaN");
+    if (isinf(d))
+        return snprintf(out, size, "%s", d < 0 ? "-Infinity" : "Infinity");
+    n = shortest_digits(fabs(d), digits, &p);
+    layout_repr(signbit(d) != 0, digits, n, p, res);
     return snprintf(out, size, "%s", res);
+}
+
+/* The fast path for number text from a parser: when the text has at most
+ * DBL_DIG (15) significant digits, no other decimal of that length or
+ * shorter reads as the same double, so the text's own digits are exactly
+ * what repr() prints. Saves the trial formatting of shortest_digits().
+ * Returns false (use the slow path) for longer text, and for values that
+ * underflow to subnormals or zero, where digits are lost. */
+static bool
+repr_from_text(const char *t, double d, char res[48])
+{
+    char digits[24];
+    int n = 0, point = 0, exp10 = 0;
+    bool negative = false, seen_point = false, nonzero = false;
+    const char *q = t;
+
+    if (*q == '-') {
+        negative = true;
+        q++;
+    }
+    for (; (*q >= '0' && *q <= '9') || *q == '.'; q++) {
+        if (*q == '.') {
+            seen_point = true;
+            continue;
+        }
+        if (!nonzero && *q == '0') {
+            if (seen_point)
+                point--; /* leading zeros after the point move the point left */
+            continue;
+        }
+        nonzero = true;
+        if (n == 15)
+            return false;
+        digits[n++] = *q;
+        if (!seen_point)
+            point++;
+    }
+    if (*q == 'e' || *q == 'E') {
+        char *end;
+        long e = strtol(q + 1, &end, 10);
+        if (*end != '\0' || e > 400 || e < -400)
+            return false;
+        exp10 = (int)e;
+    } else if (*q != '\0') {
+        return false;
+    }
+    if (!nonzero) {
+        snprintf(res, 48, "%s0.0", negative ? "-" : "");
+        return d == 0.0;
+    }
+    if (fabs(d) < 2.2250738585072014e-308 || !isfinite(d))
+        return false;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    layout_repr(negative, digits, n, point + exp10, res);
+    return true;
 }
 
 static int
@@ -196,6 +264,18 @@ key_cmp(const char *a, const char *b)
     return (*x != '\0') - (*y != '\0');
 }
 
+/* "\uXXXX" with lowercase hex, without printf (this is the hot path of
+ * hashing non-ASCII text). */
+static void
+put_u_escape(struct buf *b, unsigned long cp)
+{
+    static const char hex[] = "0123456789abcdef";
+    char e[6] = { '\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+                  hex[cp & 15] };
+
+    buf_append(b, e, sizeof(e));
+}
+
 static void
 canon_string(struct buf *b, const char *str)
 {
@@ -222,10 +302,11 @@ canon_string(struct buf *b, const char *str)
         case '\f': buf_puts(b, "\\f"); break;
         default:
             if (cp < 0x10000) {
-                buf_printf(b, "\\u%04lx", cp);
+                put_u_escape(b, cp);
             } else {
                 hi = 0xd800 + ((cp - 0x10000) >> 10);
-                buf_printf(b, "\\u%04lx\\u%04lx", hi, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+                put_u_escape(b, hi);
+                put_u_escape(b, 0xdc00 + ((cp - 0x10000) & 0x3ff));
             }
         }
     }
@@ -236,7 +317,7 @@ static int
 canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
 {
     const char *t = v->valuestring;
-    char tmp[40];
+    char tmp[48];
     double d;
 
     if (t != NULL && strpbrk(t, ".eE") == NULL) {
@@ -251,6 +332,10 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
     }
     if (t == NULL && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
         buf_printf(out, "%.0f", d == 0 ? 0.0 : d);
+        return 0;
+    }
+    if (t != NULL && repr_from_text(t, d, tmp)) {
+        buf_puts(out, tmp);
         return 0;
     }
     json_format_double(d, tmp, sizeof(tmp));

@@ -1194,10 +1194,56 @@ test_get_int64(void **state)
     cJSON_Delete(v);
 }
 
+/* Number text with at most 15 significant digits takes a fast path (its own
+ * digits are repr's); longer text, subnormals and zero take the slow one.
+ * Expectations from CPython json.dumps(json.loads(text)). */
+static void
+test_float_text_fast_path(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        { "0.000123", "0.000123" },
+        { "-0.0", "-0.0" },
+        { "1.50", "1.5" },
+        { "100.0", "100.0" },
+        { "1E2", "100.0" },
+        { "0.1e1", "1.0" },
+        { "123456789012345.6", "123456789012345.6" },
+        { "12345678901234.5", "12345678901234.5" },
+        { "1e-320", "1e-320" },
+        { "0e5", "0.0" },
+        { "-0E-3", "-0.0" },
+        { "4.35E+15", "4350000000000000.0" },
+        { "1.0E16", "1e+16" },
+        { "99999999999999.99", "99999999999999.98" },
+        { "0.00001", "1e-05" },
+        { "12.3400", "12.34" },
+        { "7.120236347223045e-307", "7.120236347223045e-307" },
+        { "1e22", "1e+22" },
+        { "1.23456789012345e-300", "1.23456789012345e-300" }
+
+    };
+    struct buf b = BUF_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *v = json_parse(cases[i].text, strlen(cases[i].text), 0, NULL);
+        assert_non_null(v);
+        buf_reset(&b);
+        assert_int_equal(json_canonical(v, &b, NULL), 0);
+        if (strcmp(b.data, cases[i].want) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].text, b.data, cases[i].want);
+        cJSON_Delete(v);
+    }
+    buf_free(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_float_text_fast_path),
         cmocka_unit_test(test_model_envelope_vector),
         cmocka_unit_test(test_config_hash_empty_registry),
         cmocka_unit_test(test_config_hash_one_agent),
