@@ -1,5 +1,6 @@
 #include "core/agent.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +418,21 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
         return NULL;
     }
     return resp;
+}
+
+cJSON *
+agent_error_response(const struct agent *a, const cJSON *env, int code, bool retryable,
+                     cJSON *details, const char *fmt, ...)
+{
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg), "%s: ", a->name);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return response_agent_error(error_info_new((enum error_code)code, msg, retryable, details),
+                                a->name, envelope_trace_id(env));
 }
 
 cJSON *

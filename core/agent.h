@@ -105,6 +105,13 @@ int agent_is_remote(const struct agent *a);
 cJSON *agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx,
                   struct intentus_err *err);
 
+/* An error response from agent a for env, the message prefixed with the
+ * agent's name ("summarize: exited with status 3"); takes details. Shared
+ * by the kinds so their failures read alike. */
+cJSON *agent_error_response(const struct agent *a, const cJSON *env, int code, bool retryable,
+                            cJSON *details, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* The agent's definition as the reference serialises AgentDefinition. */
 cJSON *agent_definition_json(const struct agent *a);
 

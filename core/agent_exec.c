@@ -584,25 +584,6 @@ reap(struct exec_run *r)
 }
 
 static cJSON *
-fail_with(const struct agent *a, const cJSON *env, enum error_code code, bool retryable,
-          cJSON *details, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static cJSON *
-fail_with(const struct agent *a, const cJSON *env, enum error_code code, bool retryable,
-          cJSON *details, const char *fmt, ...)
-{
-    char msg[512];
-    int n = snprintf(msg, sizeof(msg), "%s: ", a->name);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-    va_end(ap);
-    return response_agent_error(error_info_new(code, msg, retryable, details), a->name,
-                                envelope_trace_id(env));
-}
-
-static cJSON *
 details_with_stderr(const struct exec_run *r)
 {
     cJSON *d = cJSON_CreateObject();
@@ -623,27 +604,27 @@ outcome(const struct agent *a, const cJSON *env, struct exec_run *r, int64_t sta
     if (r->timed_out) {
         long long ms = (long long)((clock_mono_us() - start_us) / 1000);
         cJSON_AddNumberToObject(d, "elapsed_ms", (double)ms);
-        return fail_with(a, env, ERR_AGENT_TIMEOUT, true, d,
+        return agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, d,
                          "no response within the deadline (killed after %lld ms)", ms);
     }
     if (r->over_cap) {
         cJSON_AddNumberToObject(d, "max_output", (double)x->max_output);
-        return fail_with(a, env, ERR_PROTOCOL_ERROR, false, d, "output over %zu bytes",
+        return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d, "output over %zu bytes",
                          x->max_output);
     }
     if (r->status_lost)
-        return fail_with(a, env, ERR_INTERNAL_AGENT_ERROR, false, d,
+        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d,
                          "exit status lost (is SIGCHLD ignored in this process?)");
     if (WIFSIGNALED(r->status)) {
         const char *abbrev = sigabbrev_np(WTERMSIG(r->status));
         char name[32];
         snprintf(name, sizeof(name), "SIG%s", abbrev != NULL ? abbrev : "?");
         cJSON_AddStringToObject(d, "signal", name);
-        return fail_with(a, env, ERR_INTERNAL_AGENT_ERROR, false, d, "killed by signal %s", name);
+        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d, "killed by signal %s", name);
     }
     if (WEXITSTATUS(r->status) != 0) {
         cJSON_AddNumberToObject(d, "exit_status", WEXITSTATUS(r->status));
-        return fail_with(a, env, ERR_INTERNAL_AGENT_ERROR, false, d, "exited with status %d",
+        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d, "exited with status %d",
                          WEXITSTATUS(r->status));
     }
     resp = json_parse(r->out.data != NULL ? r->out.data : "", r->out.len, 0, &perr);
@@ -651,7 +632,7 @@ outcome(const struct agent *a, const cJSON *env, struct exec_run *r, int64_t sta
         bool parsed = resp != NULL;
         cJSON_Delete(resp);
         cJSON_AddItemToObject(d, "output", snippet_json(r->out.data, r->out.len, EXEC_SNIPPET));
-        return fail_with(a, env, ERR_PROTOCOL_ERROR, false, d, "output is not %s: %s",
+        return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d, "output is not %s: %s",
                          parsed ? "an AgentResponse" : "JSON", perr.msg);
     }
     cJSON_Delete(d);
@@ -671,7 +652,7 @@ exec_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
     int e;
 
     if (ctx->deadline_us > 0 && start >= ctx->deadline_us) {
-        resp = fail_with(a, env, ERR_AGENT_TIMEOUT, true, NULL,
+        resp = agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, NULL,
                          "deadline passed before the agent was started");
         if (resp == NULL)
             err_set(err, IERR_NOMEM, NULL);
@@ -698,7 +679,7 @@ exec_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
     e = spawn_child(x, &r);
     if (e != 0) {
         bool permanent = e == ENOENT || e == EACCES || e == ENOEXEC || e == ENOTDIR;
-        resp = fail_with(a, env, ERR_AGENT_UNAVAILABLE, !permanent, NULL, "cannot run '%s': %s",
+        resp = agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, !permanent, NULL, "cannot run '%s': %s",
                          x->argv[0], strerror(e));
         goto out;
     }

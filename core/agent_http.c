@@ -349,25 +349,6 @@ set_options(CURL *c, const struct http_agent *h, const struct buf *req, struct b
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
 }
 
-static cJSON *
-fail_with(const struct agent *a, const cJSON *env, enum error_code code, bool retryable,
-          cJSON *details, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static cJSON *
-fail_with(const struct agent *a, const cJSON *env, enum error_code code, bool retryable,
-          cJSON *details, const char *fmt, ...)
-{
-    char msg[512];
-    int n = snprintf(msg, sizeof(msg), "%s: ", a->name);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-    va_end(ap);
-    return response_agent_error(error_info_new(code, msg, retryable, details), a->name,
-                                envelope_trace_id(env));
-}
-
 /* curl could not complete the exchange. DNS failures count as unavailable
  * and retryable: a resolver hiccup is common and a retry is cheap, while a
  * misspelt host fails every attempt the same way and the breaker then
@@ -384,22 +365,22 @@ transport_failure(const struct agent *a, const cJSON *env, CURLcode rc, const ch
     cJSON_AddNumberToObject(d, "elapsed_ms", (double)elapsed_ms);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-        return fail_with(a, env, ERR_AGENT_TIMEOUT, true, d,
+        return agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, d,
                          "no response within the deadline after %lld ms (%s)",
                          (long long)elapsed_ms, why);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
         /* Certificates do not fix themselves between attempts. */
-        return fail_with(a, env, ERR_TRANSPORT_ERROR, false, d, "TLS verification failed: %s",
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d, "TLS verification failed: %s",
                          why);
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        return fail_with(a, env, ERR_AGENT_UNAVAILABLE, true, d, "cannot reach the agent: %s",
+        return agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, true, d, "cannot reach the agent: %s",
                          why);
     default:
-        return fail_with(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP exchange failed: %s", why);
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP exchange failed: %s", why);
     }
 }
 
@@ -419,22 +400,22 @@ http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body
         curl_off_t after = 0;
         if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
             cJSON_AddNumberToObject(d, "retry_after_s", (double)after);
-        return fail_with(a, env, ERR_RATE_LIMIT, true, d, "HTTP 429 from %s", h->url);
+        return agent_error_response(a, env, ERR_RATE_LIMIT, true, d, "HTTP 429 from %s", h->url);
     }
     if (status >= 500)
-        return fail_with(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s", status, h->url);
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s", status, h->url);
     if (status >= 400)
-        return fail_with(a, env, ERR_TRANSPORT_ERROR, false, d, "HTTP %ld from %s", status,
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d, "HTTP %ld from %s", status,
                          h->url);
     if (status < 200 || status >= 300)
-        return fail_with(a, env, ERR_TRANSPORT_ERROR, false, d,
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d,
                          "unexpected HTTP %ld from %s (redirects are not followed)", status,
                          h->url);
     resp = json_parse(body->data.data != NULL ? body->data.data : "", body->data.len, 0, &perr);
     if (resp == NULL || response_validate(resp, &perr) != 0) {
         bool parsed = resp != NULL;
         cJSON_Delete(resp);
-        return fail_with(a, env, ERR_PROTOCOL_ERROR, false, d, "response body is not %s: %s",
+        return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d, "response body is not %s: %s",
                          parsed ? "an AgentResponse" : "JSON", perr.msg);
     }
     cJSON_Delete(d);
@@ -457,7 +438,7 @@ http_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
     if (ctx->deadline_us > 0) {
         timeout_ms = (ctx->deadline_us - start) / 1000;
         if (timeout_ms <= 0) {
-            resp = fail_with(a, env, ERR_AGENT_TIMEOUT, true, NULL,
+            resp = agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, NULL,
                              "deadline passed before the request was sent");
             goto out;
         }
@@ -476,7 +457,7 @@ http_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
     if (body.nomem)
         err_set(err, IERR_NOMEM, "out of memory reading the response");
     else if (body.over_cap)
-        resp = fail_with(a, env, ERR_PROTOCOL_ERROR, false,
+        resp = agent_error_response(a, env, ERR_PROTOCOL_ERROR, false,
                          cJSON_CreateObject(), "response over %zu bytes", h->max_response);
     else if (rc != CURLE_OK)
         resp = transport_failure(a, env, rc, errbuf, (clock_mono_us() - start) / 1000);

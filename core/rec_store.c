@@ -122,9 +122,11 @@ rec_store_id_is_valid(const char *id)
     return true;
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
+int
+rec_store_write_all(int fd, const void *data, size_t len)
 {
+    const char *p = data;
+
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0) {
@@ -163,7 +165,7 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         err_set(err, IERR_IO, "cannot create %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto out;
     }
-    if (write_all(fd, text.data, text.len) != 0 || (rs->fsync && fsync(fd) != 0)) {
+    if (rec_store_write_all(fd, text.data, text.len) != 0 || (rs->fsync && fsync(fd) != 0)) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto unlink_tmp;
     }

@@ -48,6 +48,10 @@ cJSON *rec_store_load(struct rec_store *rs, const char *id, struct intentus_err 
 /* Ids of every visible *.json (and *.json.gz) file, once each, sorted by name (for UUIDv7 ids, by
  * time). Corrupt files are listed too; hidden files are not. The caller
  * frees with rec_store_ids_free. */
+/* write(2) all of p, retrying short writes and EINTR: 0 or -1 (errno set).
+ * Shared by everything that writes record files (store, writer, retention). */
+int rec_store_write_all(int fd, const void *p, size_t len);
+
 struct rec_ids {
     char **ids;
     size_t n;

@@ -292,21 +292,6 @@ log_line(int fd, const char *fmt, ...)
     }
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* gzip text into <archive>/<id>.json.gz by a hidden temp file + rename. */
 static int
 archive_one(struct rec_store *arch, const char *id, const char *text, size_t len,
@@ -341,7 +326,7 @@ archive_one(struct rec_store *arch, const char *id, const char *text, size_t len
     uuid_v4(rnd);
     snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
     fd = openat(adir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, out, zs.total_out) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || rec_store_write_all(fd, out, zs.total_out) != 0 || fsync(fd) != 0) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", rec_store_dir(arch), tmp,
                 strerror(errno));
         goto out;

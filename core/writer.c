@@ -32,22 +32,6 @@ struct writer {
     struct intentus_err last_err;
 };
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* One record of a batch: temp file, optional fsync of the file, rename.
  * The directory is synced once for the whole batch by the caller. */
 static int
@@ -74,7 +58,7 @@ save_one(struct writer *w, const cJSON *record, struct intentus_err *err)
         err_set(err, IERR_IO, "cannot create %s/%s: %s", w->dir, tmp, strerror(errno));
         goto out;
     }
-    if (write_all(fd, text.data, text.len) != 0 || (w->fsync && fsync(fd) != 0) ||
+    if (rec_store_write_all(fd, text.data, text.len) != 0 || (w->fsync && fsync(fd) != 0) ||
         close(fd) != 0) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", w->dir, tmp, strerror(errno));
         fd = -1;
