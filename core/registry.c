@@ -130,7 +130,8 @@ registry_config_hash(const struct registry *r, bool require_determinism, char he
         goto nomem;
     if (r->n > 0)
         memcpy(sorted, r->agents, r->n * sizeof(*sorted));
-    qsort(sorted, r->n, sizeof(*sorted), by_name);
+    if (r->n > 1)
+        qsort(sorted, r->n, sizeof(*sorted), by_name);
     for (size_t i = 0; i < r->n; i++) {
         cJSON *o = cJSON_CreateObject();
         if (o == NULL || !cJSON_AddItemToArray(agents, o)) {

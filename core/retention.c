@@ -225,8 +225,9 @@ retention_plan_new(const char *dir, const struct retention_policy *p, int64_t no
     plan->n_plan = k;
     for (size_t i = 0; i < k; i++)
         report_add(&plan->report, &plan->items[i]);
-    qsort(plan->report.intents, plan->report.n_intents, sizeof(*plan->report.intents),
-          cmp_intent);
+    if (plan->report.n_intents > 1) /* qsort's base must not be NULL, even for 0 items */
+        qsort(plan->report.intents, plan->report.n_intents, sizeof(*plan->report.intents),
+              cmp_intent);
     plan->report.kept_count = count;
     plan->report.kept_bytes = bytes;
     return plan;
@@ -440,7 +441,8 @@ retention_apply(struct retention_plan *plan, const struct retention_apply_opts *
             break;
         }
     }
-    qsort(done->intents, done->n_intents, sizeof(*done->intents), cmp_intent);
+    if (done->n_intents > 1)
+        qsort(done->intents, done->n_intents, sizeof(*done->intents), cmp_intent);
     log_line(log, "end: %llu records, %llu bytes%s%s", (unsigned long long)done->count,
              (unsigned long long)done->bytes, done->interrupted ? ", interrupted" : "",
              rc != 0 ? ", stopped by an error" : "");

@@ -297,7 +297,8 @@ build_rows(const struct agg *a, struct acc **table, struct agg_row **rows, size_
             r->codes[r->n_codes].code = index_str(a->ix, c->codes[i].sid);
             r->codes[r->n_codes++].count = c->codes[i].n;
         }
-        qsort(r->codes, r->n_codes, sizeof(*r->codes), cmp_code);
+        if (r->n_codes > 1)
+            qsort(r->codes, r->n_codes, sizeof(*r->codes), cmp_code);
         r->last_error_us = r->circuit_us = 0;
         /* row index for the walk, by string id; fixed up after sorting */
         row_of[sid] = *n - 1;
@@ -472,8 +473,11 @@ agg_snapshot(const struct agg *a, const struct agg_opts *opts, struct agg_snapsh
     w.window_from = o.now_us - o.window_us;
     w.tp_from = o.now_us + o.bucket_us - (int64_t)o.buckets * o.bucket_us;
     index_query(a->ix, NULL, true, 0, walk_visit, &w);
-    qsort(out->agents, out->n_agents, sizeof(*out->agents), cmp_row);
-    qsort(out->intents, out->n_intents, sizeof(*out->intents), cmp_row);
+    /* qsort's base must not be NULL, even with nothing to sort. */
+    if (out->n_agents > 1)
+        qsort(out->agents, out->n_agents, sizeof(*out->agents), cmp_row);
+    if (out->n_intents > 1)
+        qsort(out->intents, out->n_intents, sizeof(*out->intents), cmp_row);
     free(buf);
     return 0;
 nomem:
