@@ -242,14 +242,18 @@ cli_records_dir_of(const struct rec_args *a, struct config **cfg)
     return cli_records_dir(a->dir, a->config, cfg);
 }
 
+/* *fail is the exit code to use when NULL comes back: a configuration
+ * error is a usage error (2), like everywhere else; a directory that cannot
+ * be opened is a failure (1). */
 static struct rec_store *
-open_store(const char *cmd, const struct rec_args *a)
+open_store(const char *cmd, const struct rec_args *a, int *fail)
 {
     struct intentus_err err = { 0 };
     struct config *cfg = NULL;
     const char *dir = cli_records_dir_of(a, &cfg);
     struct rec_store *rs = NULL;
 
+    *fail = dir == NULL ? EXIT_USAGE : EXIT_FAIL;
     if (dir != NULL) {
         rs = rec_store_open(dir, NULL, &err);
         if (rs == NULL)
@@ -350,6 +354,8 @@ records_list(const struct rec_args *a)
     size_t limit = a->limit > 0 ? (size_t)a->limit : 0;
     int rc = EXIT_FAIL;
 
+    if (dir == NULL)
+        rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || ix == NULL)
         goto out;
     if (tailer_index_dir(dir, ix, &err) != 0) {
@@ -382,6 +388,7 @@ records_show(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
     struct rec_store *rs;
+    int store_rc;
     cJSON *rec;
 
     if (a->first_arg >= argc)
@@ -391,9 +398,9 @@ records_show(const struct rec_args *a, int argc, char **argv)
     if (!rec_store_id_is_valid(argv[a->first_arg]))
         return cli_usage_error("records show", "'%s' is not a valid execution id",
                                argv[a->first_arg]);
-    rs = open_store("records show", a);
+    rs = open_store("records show", a, &store_rc);
     if (rs == NULL)
-        return EXIT_FAIL;
+        return store_rc;
     rec = rec_store_load(rs, argv[a->first_arg], &err);
     rec_store_close(rs);
     if (rec == NULL) {
@@ -435,6 +442,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
     struct rec_store *rs;
+    int store_rc;
     struct rec_ids ids = { 0 };
     size_t passed = 0, failed = 0;
 
@@ -442,9 +450,9 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (!rec_store_id_is_valid(argv[i]))
             return cli_usage_error("records verify", "'%s' is not a valid execution id", argv[i]);
     }
-    rs = open_store("records verify", a);
+    rs = open_store("records verify", a, &store_rc);
     if (rs == NULL)
-        return EXIT_FAIL;
+        return store_rc;
     if (a->first_arg < argc) {
         ids.n = (size_t)(argc - a->first_arg);
         ids.ids = calloc(ids.n, sizeof(char *));
@@ -529,6 +537,7 @@ cli_retrieve(int argc, char **argv)
     struct rec_args a = { 0 };
     struct intentus_err err = { 0 };
     struct rec_store *rs;
+    int store_rc;
     const cJSON *header, *final;
     cJSON *rec, *out;
     char now[CLOCK_ISO_LEN];
@@ -549,9 +558,9 @@ cli_retrieve(int argc, char **argv)
     id = argv[a.first_arg];
     if (!rec_store_id_is_valid(id))
         return cli_usage_error("retrieve", "'%s' is not a valid execution id", id);
-    rs = open_store("retrieve", &a);
+    rs = open_store("retrieve", &a, &store_rc);
     if (rs == NULL)
-        return EXIT_FAIL;
+        return store_rc;
     rec = rec_store_load(rs, id, &err);
     rec_store_close(rs);
     if (rec == NULL) {

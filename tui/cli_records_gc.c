@@ -137,8 +137,10 @@ cli_records_gc(const struct rec_args *a)
         return cli_usage_error(a->cmd, "give at least one of --older-than, --max-count, "
                                        "--max-bytes");
     }
-    if (dir == NULL)
+    if (dir == NULL) {
+        rc = EXIT_USAGE; /* the config did not load; the error is printed */
         goto out;
+    }
     plan = retention_plan_new(dir, &p, 0, &err);
     if (plan == NULL) {
         fprintf(stderr, "intentus records gc: %s\n", err.msg);

@@ -139,6 +139,8 @@ cli_records_stats(const struct rec_args *a)
     struct agg_snapshot s = { 0 };
     int rc = EXIT_FAIL;
 
+    if (dir == NULL)
+        rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || ag == NULL)
         goto out;
     if (tailer_index_dir(dir, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
@@ -240,6 +242,8 @@ cli_records_tail(const struct rec_args *a)
     int rc = EXIT_FAIL;
 
     t.ix = index_new();
+    if (dir == NULL)
+        rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || t.ix == NULL)
         goto out;
     tl = tailer_start(dir, &o, &err);

@@ -2334,6 +2334,30 @@ test_config_missing_file(void **state)
     RUN(c, &r, "agents", "-c", tpath(c, "nope.json"));
     EXPECT_EXIT(&r, 2);
     tu_run_free(&r);
+    /* Every command that reads the config says 2 for a config error. */
+    {
+        const char *const cmds[][4] = {
+            { "records", "list", NULL, NULL },
+            { "records", "show", "0123", NULL },
+            { "records", "verify", NULL, NULL },
+            { "records", "stats", NULL, NULL },
+            { "records", "gc", "--older-than", "1" },
+            { "retrieve", "0123", NULL, NULL },
+        };
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+            const char *args[8] = { NULL };
+            size_t n = 0;
+            for (size_t k = 0; k < 4 && cmds[i][k] != NULL; k++)
+                args[n++] = cmds[i][k];
+            args[n++] = "-c";
+            args[n++] = tpath(c, "nope.json");
+            args[n] = NULL;
+            run_cmd(c, NULL, NULL, NULL, &r, args);
+            EXPECT_EXIT(&r, 2);
+            EXPECT_CONTAINS(r.err, "nope.json");
+            tu_run_free(&r);
+        }
+    }
     /* a missing $INTENTUS_CONFIG is an error too, never the demo */
     snprintf(env_cfg, sizeof(env_cfg), "INTENTUS_CONFIG=%s", tpath(c, "gone.json"));
     RUN_ENV(c, &r, envm, "route", "demo.echo", "-d", tpath(c, "rec"));
