@@ -394,6 +394,15 @@ cli_route(int argc, char **argv)
     rc = parse_args(argc, argv, &a);
     if (rc != EXIT_OK)
         return rc;
+    /* Say so when an option cannot take effect, rather than drop it silently. */
+    if (!a.quiet && a.env.target_agent != NULL && a.env.strategy != STRATEGY_DIRECT)
+        fprintf(stderr, "intentus route: note: --target is used by the direct strategy only; "
+                        "%s ignores it\n",
+                model_strategy_wire(a.env.strategy));
+    if (!a.quiet && a.fallback != NULL && a.env.strategy != STRATEGY_FALLBACK)
+        fprintf(stderr, "intentus route: note: --fallback is used by the fallback strategy "
+                        "only; %s ignores it\n",
+                model_strategy_wire(a.env.strategy));
     if (a.fallback != NULL) {
         if (split_list(a.fallback, fallback, MAX_LIST) < 0)
             return cli_usage_error("route", "--fallback: at most %d agents", MAX_LIST - 1);
