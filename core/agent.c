@@ -28,20 +28,15 @@ agent_side_effect_name(enum side_effect s)
     return (unsigned)s < 3 ? side_effect_names[s] : "read_only";
 }
 
-/* A duration given as a number of milliseconds or as text ("1500ms", "2s"). */
+/* "path.key" for a config message. */
 static int
 parse_duration(const cJSON *v, const char *path, const char *key, int64_t *out,
                struct intentus_err *err)
 {
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
-        *out = (int64_t)v->valuedouble;
-        return 0;
-    }
-    if (cJSON_IsString(v) && units_parse_duration_ms(v->valuestring, out, err) == 0)
-        return 0;
-    err_set(err, IERR_CONFIG, "%s.%s: must be a duration such as 250ms, 30s, 5m or milliseconds",
-            path, key);
-    return -1;
+    char full[200];
+
+    snprintf(full, sizeof(full), "%s.%s", path, key);
+    return units_json_duration_ms(v, full, out, err);
 }
 
 int

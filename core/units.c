@@ -83,3 +83,18 @@ bad:
     err_set(err, IERR_INVALID, "'%s' is not a size (bytes, or with K, M, G, T)", text ? text : "");
     return -1;
 }
+
+int
+units_json_duration_ms(const cJSON *v, const char *path, int64_t *out_ms,
+                       struct intentus_err *err)
+{
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
+        *out_ms = (int64_t)v->valuedouble;
+        return 0;
+    }
+    if (cJSON_IsString(v) && units_parse_duration_ms(v->valuestring, out_ms, NULL) == 0)
+        return 0;
+    err_set(err, IERR_CONFIG, "%s: must be a duration such as 250ms, 30s, 5m or milliseconds",
+            path);
+    return -1;
+}

@@ -146,7 +146,10 @@ static int64_t
 offset_of(const cJSON *ev)
 {
     const cJSON *o = get(ev, "offsetUs");
-    return cJSON_IsNumber(o) ? (int64_t)o->valuedouble : -1;
+    /* An offset no int64_t can hold (1e400 parses as inf) counts as absent. */
+    return cJSON_IsNumber(o) && o->valuedouble >= 0 && o->valuedouble < 9223372036854775808.0
+               ? (int64_t)o->valuedouble
+               : -1;
 }
 
 static void
