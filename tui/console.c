@@ -70,8 +70,12 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
     const char *p = text != NULL ? text : "";
     size_t left = strlen(p);
 
-    if (width <= 0 || y < 0 || y >= app->rows)
+    /* Never start past the edge: a failed move() would leave the cursor where
+     * the last output ended and the text would land there instead. */
+    if (width <= 0 || y < 0 || y >= app->rows || x < 0 || x >= app->cols)
         return 0;
+    if (width > app->cols - x)
+        width = app->cols - x;
     memset(&st, 0, sizeof(st));
     attrset(attr);
     move(y, x);
@@ -108,8 +112,10 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
 void
 app_fill(struct app *app, int y, int x, int width, attr_t attr)
 {
-    if (width <= 0 || y < 0 || y >= app->rows)
+    if (width <= 0 || y < 0 || y >= app->rows || x < 0 || x >= app->cols)
         return;
+    if (width > app->cols - x)
+        width = app->cols - x;
     attrset(attr);
     mvhline(y, x, ' ', width);
     attrset(A_NORMAL);

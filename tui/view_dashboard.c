@@ -262,17 +262,23 @@ circuit_attr(struct app *app, const char *c)
     return app_attr(app, THEME_DIM);
 }
 
+/* Two layouts: wide terminals get every column; below 120 columns the
+ * intents, node, priority and ok columns go, so what matters for spotting
+ * trouble (failures, circuit, latency, last error) still fits in 80. */
 static void
 draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
 {
+    bool wide = cols >= 120;
+    int namew = wide ? 18 : 16;
     char head[256];
-    int flex = cols - 86;
 
-    if (flex < 8)
-        flex = 8;
-    snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %-9s %8s %8s  %s",
-             "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "CIRCUIT",
-             "P50", "P95", "LAST ERROR");
+    if (wide)
+        snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %-9s %8s %8s  %s",
+                 "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "CIRCUIT",
+                 "P50", "P95", "LAST ERROR");
+    else
+        snprintf(head, sizeof(head), " %-16s %6s %5s %6s %-9s %8s %8s  %s", "AGENT", "CALLS",
+                 "FAIL", "FAIL%", "CIRCUIT", "P50", "P95", "LAST ERROR");
     app_fill(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER));
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), head);
     if (d->sel < d->top)
@@ -291,26 +297,31 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
         if (sel)
             app_fill(app, yy, 0, cols, base);
         x += app_put(app, yy, x, 1, base, " ");
-        fmt_cell(r->name, 18, cell, sizeof(cell));
-        app_put(app, yy, x, 18, base, cell);
-        x += 19;
-        fmt_cell(r->intents, 14, cell, sizeof(cell));
-        app_put(app, yy, x, 14, sel ? base : app_attr(app, THEME_DIM), cell);
-        x += 15;
-        fmt_cell(r->node, 8, cell, sizeof(cell));
-        app_put(app, yy, x, 8, base, cell);
-        x += 9;
-        if (r->configured)
-            snprintf(cell, sizeof(cell), "%5ld", r->priority);
-        else
-            snprintf(cell, sizeof(cell), "%5s", "-");
-        x += app_put(app, yy, x, 6, base, cell) + 1;
-        put_num(app, yy, &x, 7, base, g ? (unsigned long long)g->calls : 0);
+        fmt_cell(r->name, (size_t)namew, cell, sizeof(cell));
+        app_put(app, yy, x, namew, base, cell);
+        x += namew + 1;
+        if (wide) {
+            fmt_cell(r->intents, 14, cell, sizeof(cell));
+            app_put(app, yy, x, 14, sel ? base : app_attr(app, THEME_DIM), cell);
+            x += 15;
+            fmt_cell(r->node, 8, cell, sizeof(cell));
+            app_put(app, yy, x, 8, base, cell);
+            x += 9;
+            if (r->configured)
+                snprintf(cell, sizeof(cell), "%5ld", r->priority);
+            else
+                snprintf(cell, sizeof(cell), "%5s", "-");
+            x += app_put(app, yy, x, 6, base, cell) + 1;
+        }
+        put_num(app, yy, &x, wide ? 7 : 6, base, g ? (unsigned long long)g->calls : 0);
         x++;
-        put_num(app, yy, &x, 7, sel ? base : app_attr(app, THEME_OK),
-                g ? (unsigned long long)g->ok : 0);
-        x++;
-        put_num(app, yy, &x, 6, g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base,
+        if (wide) {
+            put_num(app, yy, &x, 7, sel ? base : app_attr(app, THEME_OK),
+                    g ? (unsigned long long)g->ok : 0);
+            x++;
+        }
+        put_num(app, yy, &x, wide ? 6 : 5,
+                g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base,
                 g ? (unsigned long long)g->failed : 0);
         x++;
         if (rate >= 0)
@@ -325,8 +336,11 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
         fmt_duration_us(g ? g->p95_us : -1, p95, sizeof(p95));
         snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
         x += app_put(app, yy, x, 18, base, cell) + 2;
-        fmt_cell(g && g->last_error ? g->last_error : "", (size_t)flex, cell, sizeof(cell));
-        app_put(app, yy, x, cols - x, sel ? base : app_attr(app, THEME_ERROR), cell);
+        if (x < cols) {
+            fmt_cell(g && g->last_error ? g->last_error : "", (size_t)(cols - x), cell,
+                     sizeof(cell));
+            app_put(app, yy, x, cols - x, sel ? base : app_attr(app, THEME_ERROR), cell);
+        }
     }
     if (d->n_rows == 0)
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
@@ -350,10 +364,16 @@ feed_row(void *ctx, const struct index_view *v)
         return 1;
     fmt_time_short(v->created_us, when, sizeof(when));
     fmt_duration_us(v->duration_us, dur, sizeof(dur));
-    snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
-             v->intent ? v->intent : "?", v->agent ? v->agent : "-",
-             (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
-             v->error_code ? v->error_code : "", dur, v->id);
+    if (f->cols >= 120)
+        snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
+                 v->intent ? v->intent : "?", v->agent ? v->agent : "-",
+                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
+                 v->error_code ? v->error_code : "", dur, v->id);
+    else
+        snprintf(line, sizeof(line), " %s %-20.20s %-14.14s %-7.7s %-16.16s %8s", when + 11,
+                 v->intent ? v->intent : "?", v->agent ? v->agent : "-",
+                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
+                 v->error_code ? v->error_code : "", dur);
     a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR ? app_attr(f->app, THEME_ERROR)
                                                                   : app_attr(f->app, THEME_NORMAL);
     app_put(f->app, f->y + f->n, 0, f->cols, a, line);

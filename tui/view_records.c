@@ -175,9 +175,17 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
              index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
              r->filter_text[0] ? r->filter_text : "(none; / to filter)");
     app_put(app, top, 0, cols, app_attr(app, THEME_DIM), title);
-    snprintf(line, sizeof(line), " %-19s %-36s %-22s %-16s %-9s %-10s %-20s %9s %3s",
-             "TIME (UTC)", "ID", "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION",
-             "RTY");
+    /* Below 150 columns the id shrinks to its first 8 characters (enough to
+     * tell records apart on screen; Enter shows it whole) and the strategy and
+     * date go, so status, error and duration still fit in 80. */
+    bool wide = cols >= 150;
+    if (wide)
+        snprintf(line, sizeof(line), " %-19s %-36s %-22s %-16s %-9s %-10s %-20s %9s %3s",
+                 "TIME (UTC)", "ID", "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR",
+                 "DURATION", "RTY");
+    else
+        snprintf(line, sizeof(line), " %-8s %-8s %-18s %-12s %-7s %-12s %8s", "TIME", "ID",
+                 "INTENT", "AGENT", "STATUS", "ERROR", "DURATION");
     app_fill(app, top + 1, 0, cols, app_attr(app, THEME_TABLE_HEADER));
     app_put(app, top + 1, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
     if (r->sel >= r->n)
@@ -195,17 +203,24 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         attr_t a;
         index_get(app->ix, r->pos[r->top + (size_t)i], &v);
         fmt_time_short(v.created_us, when, sizeof(when));
-        fmt_cell(v.intent ? v.intent : "?", 22, intent, sizeof(intent));
-        fmt_cell(v.agent ? v.agent : "-", 16, agent, sizeof(agent));
-        fmt_cell(v.error_code ? v.error_code : "", 20, err, sizeof(err));
+        fmt_cell(v.intent ? v.intent : "?", wide ? 22 : 18, intent, sizeof(intent));
+        fmt_cell(v.agent ? v.agent : "-", wide ? 16 : 12, agent, sizeof(agent));
+        fmt_cell(v.error_code ? v.error_code : "", wide ? 20 : 12, err, sizeof(err));
         fmt_duration_us(v.duration_us, dur, sizeof(dur));
         snprintf(status, sizeof(status), "%s",
                  (v.flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v.status));
-        snprintf(line, sizeof(line), " %-19s %-36.36s %-*s %-*s %-9.9s %-10s %-*s %9s %3d",
-                 when, v.id, (int)(22 + strlen(intent) - fmt_width(intent)), intent,
-                 (int)(16 + strlen(agent) - fmt_width(agent)), agent,
-                 v.strategy ? v.strategy : "-", status,
-                 (int)(20 + strlen(err) - fmt_width(err)), err, dur, v.retries);
+        if (wide)
+            snprintf(line, sizeof(line), " %-19s %-36.36s %-*s %-*s %-9.9s %-10s %-*s %9s %3d",
+                     when, v.id, (int)(22 + strlen(intent) - fmt_width(intent)), intent,
+                     (int)(16 + strlen(agent) - fmt_width(agent)), agent,
+                     v.strategy ? v.strategy : "-", status,
+                     (int)(20 + strlen(err) - fmt_width(err)), err, dur, v.retries);
+        else
+            snprintf(line, sizeof(line), " %-8.8s %-8.8s %-*s %-*s %-7.7s %-*s %8s",
+                     strlen(when) > 11 ? when + 11 : when, v.id,
+                     (int)(18 + strlen(intent) - fmt_width(intent)), intent,
+                     (int)(12 + strlen(agent) - fmt_width(agent)), agent, status,
+                     (int)(12 + strlen(err) - fmt_width(err)), err, dur);
         if (sel)
             a = app_attr(app, THEME_SELECTION);
         else if ((v.flags & DIGEST_CORRUPT) || v.status == RECORD_ERROR)
