@@ -31,8 +31,8 @@
     X(ACT_OPEN, "view", "open the selected item")                           \
     X(ACT_FILTER, "view", "filter (intent: agent: status: error: since:)")  \
     X(ACT_SEARCH, "view", "search")                                         \
-    X(ACT_NEXT_MATCH, "view", "next match")                                 \
-    X(ACT_PREV_MATCH, "view", "previous match")                             \
+    X(ACT_NEXT_MATCH, "view", "next match (records: next error)")           \
+    X(ACT_PREV_MATCH, "view", "previous match (records: previous error)")   \
     X(ACT_SORT, "view", "sort by the next column")                          \
     X(ACT_SORT_REVERSE, "view", "reverse the sort order")                   \
     X(ACT_NEXT_RECORD, "view", "next record")                               \

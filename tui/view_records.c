@@ -49,8 +49,12 @@ matches(const struct index_view *v, const struct index_filter *f)
     if (f->since_us != 0 && v->created_us < f->since_us)
         return false;
     if (f->text != NULL && f->text[0] != '\0') {
-        if ((v->id == NULL || strcasestr(v->id, f->text) == NULL) &&
-            (v->intent == NULL || strcasestr(v->intent, f->text) == NULL))
+        /* Free text: any of the columns the table shows. */
+        const char *cols[] = { v->id, v->intent, v->agent, v->strategy, v->error_code };
+        bool hit = false;
+        for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]) && !hit; i++)
+            hit = cols[i] != NULL && strcasestr(cols[i], f->text) != NULL;
+        if (!hit)
             return false;
     }
     return true;
