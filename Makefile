@@ -129,20 +129,29 @@ valgrind: deps
 bench: deps all
 	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" CC="$(CC)"
 
+# Headers keep their core/ prefix (they include each other as "core/x.h"):
+# embedders compile with $$(pkg-config --cflags --libs intentus).
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	    $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/intentus
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/intentus/core
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/intentus
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libintentus.a
-	install -m 0644 core/*.h $(DESTDIR)$(PREFIX)/include/intentus/
+	install -m 0644 core/*.h $(DESTDIR)$(PREFIX)/include/intentus/core/
+	printf '%s\n' 'prefix=$(PREFIX)' 'Name: intentus' \
+	    'Description: IntentusNet runtime: deterministic intent router and records' \
+	    'Version: 0.1.0' 'Requires.private: $(PKGS)' \
+	    'Cflags: -I$${prefix}/include/intentus' \
+	    'Libs: -L$${prefix}/lib -lintentus -lpthread -lm' \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/intentus.pc
 	install -m 0644 tui/intentus.1 $(DESTDIR)$(PREFIX)/share/man/man1/intentus.1
 	install -d $(DESTDIR)$(PREFIX)/share/intentus/themes
 	install -m 0644 themes/*.theme $(DESTDIR)$(PREFIX)/share/intentus/themes/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/intentus $(DESTDIR)$(PREFIX)/lib/libintentus.a \
-	    $(DESTDIR)$(PREFIX)/share/man/man1/intentus.1
-	rm -rf $(DESTDIR)$(PREFIX)/include/intentus
+	    $(DESTDIR)$(PREFIX)/share/man/man1/intentus.1 \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/intentus.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/intentus $(DESTDIR)$(PREFIX)/share/intentus
 
 clean:
 	rm -rf build intentus
