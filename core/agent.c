@@ -415,6 +415,34 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
     return resp;
 }
 
+/* "$NAME" names an environment variable; any other text is literal. */
+static bool
+is_env_ref(const char *s)
+{
+    if (s[0] != '$' || !(s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
+                         (s[1] >= 'a' && s[1] <= 'z')))
+        return false;
+    for (s += 2; *s != '\0'; s++) {
+        if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9')))
+            return false;
+    }
+    return true;
+}
+
+const char *
+agent_env_value(const char *value, const char *path, struct intentus_err *err)
+{
+    const char *v;
+
+    if (!is_env_ref(value))
+        return value;
+    v = getenv(value + 1);
+    if (v == NULL)
+        err_set(err, IERR_CONFIG, "%s: environment variable %s is not set", path, value + 1);
+    return v;
+}
+
 cJSON *
 agent_error_response(const struct agent *a, const cJSON *env, int code, bool retryable,
                      cJSON *details, const char *fmt, ...)

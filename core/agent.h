@@ -105,6 +105,12 @@ int agent_is_remote(const struct agent *a);
 cJSON *agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx,
                   struct intentus_err *err);
 
+/* A config value that may name an environment variable: "$NAME" gives the
+ * variable's value (an error naming path when it is unset, so a missing
+ * secret is found at load time), any other text itself. The result is
+ * borrowed: the environment's string or value. */
+const char *agent_env_value(const char *value, const char *path, struct intentus_err *err);
+
 /* An error response from agent a for env, the message prefixed with the
  * agent's name ("summarize: exited with status 3"); takes details. Shared
  * by the kinds so their failures read alike. */

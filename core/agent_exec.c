@@ -68,21 +68,6 @@ exec_free(void *state)
     free(x);
 }
 
-/* "$NAME" names an environment variable; any other text is literal. */
-static bool
-is_env_ref(const char *s)
-{
-    if (s[0] != '$' || !(s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
-                         (s[1] >= 'a' && s[1] <= 'z')))
-        return false;
-    for (s += 2; *s != '\0'; s++) {
-        if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9')))
-            return false;
-    }
-    return true;
-}
-
 static int
 parse_argv(struct exec_agent *x, const cJSON *v, const char *path, struct intentus_err *err)
 {
@@ -163,10 +148,12 @@ parse_env(struct exec_agent *x, const cJSON *v, const char *path, struct intentu
             return -1;
         }
         value = it->valuestring;
-        if (is_env_ref(value) && (value = getenv(value + 1)) == NULL) {
-            err_set(err, IERR_CONFIG, "%s.env.%s: environment variable %s is not set", path,
-                    it->string, it->valuestring + 1);
-            return -1;
+        {
+            char where[256];
+            snprintf(where, sizeof(where), "%s.env.%s", path, it->string);
+            value = agent_env_value(value, where, err);
+            if (value == NULL)
+                return -1;
         }
         if (asprintf(&x->env_add[x->n_env], "%s=%s", it->string, value) < 0) {
             x->env_add[x->n_env] = NULL;

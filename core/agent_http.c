@@ -81,20 +81,6 @@ is_token(const char *s)
     return true;
 }
 
-static bool
-is_env_ref(const char *s)
-{
-    if (s[0] != '$' || !(s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
-                         (s[1] >= 'a' && s[1] <= 'z')))
-        return false;
-    for (s += 2; *s != '\0'; s++) {
-        if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9')))
-            return false;
-    }
-    return true;
-}
-
 static int
 add_header(struct http_agent *h, const char *line)
 {
@@ -133,10 +119,12 @@ parse_headers(struct http_agent *h, const cJSON *v, const char *path, struct int
             return -1;
         }
         value = it->valuestring;
-        if (is_env_ref(value) && (value = getenv(value + 1)) == NULL) {
-            err_set(err, IERR_CONFIG, "%s.headers.%s: environment variable %s is not set", path,
-                    it->string, it->valuestring + 1);
-            return -1;
+        {
+            char where[256];
+            snprintf(where, sizeof(where), "%s.headers.%s", path, it->string);
+            value = agent_env_value(value, where, err);
+            if (value == NULL)
+                return -1;
         }
         if (strpbrk(value, "\r\n") != NULL) {
             /* Never let a value (from the environment, say) add headers. */
