@@ -402,7 +402,7 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     if (f.n == 0)
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
                 d->show_failures ? "no failures recorded for this agent"
-                                 : "no records yet: route an intent, e.g. intentus route demo.echo");
+                                 : "no records yet: press f to fire an intent, or run: intentus route demo.echo");
 }
 
 static void
