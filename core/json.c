@@ -663,10 +663,11 @@ print_number(struct buf *b, const cJSON *v)
     }
 }
 
+/* pretty: 0 compact, 1 indented, 2 one line with Python's default ", " and ": ". */
 static void
 print_newline(struct buf *b, int pretty, int level)
 {
-    if (!pretty)
+    if (pretty != 1)
         return;
     buf_putc(b, '\n');
     for (int i = 0; i < level; i++)
@@ -715,7 +716,7 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
         if (print_value(c, b, pretty, level + 1) != 0)
             return -1;
         if (c->next != NULL)
-            buf_putc(b, ',');
+            buf_puts(b, pretty == 2 ? ", " : ",");
     }
     if (v->child != NULL)
         print_newline(b, pretty, level);
@@ -748,6 +749,12 @@ int
 json_print_compact(const cJSON *v, struct buf *out)
 {
     return print_top(v, out, 0);
+}
+
+int
+json_print_spaced(const cJSON *v, struct buf *out)
+{
+    return print_top(v, out, 2);
 }
 
 /* ---- lookups ---- */

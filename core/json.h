@@ -45,6 +45,10 @@ int json_print_pretty(const cJSON *v, struct buf *out);
  * agent stdin, HTTP bodies). */
 int json_print_compact(const cJSON *v, struct buf *out);
 
+/* One line as Python json.dumps(v, ensure_ascii=False) with its default
+ * separators ", " and ": " (the reference's WAL lines), raw UTF-8. */
+int json_print_spaced(const cJSON *v, struct buf *out);
+
 /* Canonical text exactly as Python json.dumps(v, sort_keys=True,
  * separators=(",",":"), ensure_ascii=True): keys sorted by code point at every
  * depth, non-ASCII and controls escaped as lowercase \uXXXX (surrogate pairs
