@@ -30,14 +30,14 @@ static const char demo_text[] =
     "}\n";
 
 static const char *const top_keys[] = { "require_determinism", "recording", "defaults", "agents",
-                                        "policy", "redaction", "retention", NULL };
+                                        "policy", "redaction", "retention", "wal", NULL };
 static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
                                               "sample_rate", "sample_errors", "max_payload_bytes",
                                               "max_depth",   "queue",         "on_full",
                                               NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
-static const char *const later_keys[] = { "wal", "console", NULL };
+static const char *const later_keys[] = { "console", NULL };
 
 const char *
 config_demo_text(void)
@@ -67,6 +67,7 @@ config_free(struct config *cfg)
         free(cfg->breakers[i].agent);
     free(cfg->breakers);
     free(cfg->retention.archive_dir);
+    free(cfg->wal.dir);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -371,6 +372,52 @@ parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
     return 0;
 }
 
+/* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry"}. */
+static int
+parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
+{
+    static const char *const keys[] = { "enabled", "dir", "durability", NULL };
+    const cJSON *k, *x;
+
+    if (!cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG, "wal: must be an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, v)
+    {
+        if (!listed(k->string, keys)) {
+            err_set(err, IERR_CONFIG, "wal.%s: unknown key (known: enabled, dir, durability)",
+                    k->string);
+            return -1;
+        }
+    }
+    x = cJSON_GetObjectItemCaseSensitive(v, "enabled");
+    if (x != NULL && !cJSON_IsBool(x)) {
+        err_set(err, IERR_CONFIG, "wal.enabled: must be true or false");
+        return -1;
+    }
+    cfg->wal.enabled = cJSON_IsTrue(x);
+    x = cJSON_GetObjectItemCaseSensitive(v, "dir");
+    if (x != NULL) {
+        if (!cJSON_IsString(x) || x->valuestring[0] == '\0') {
+            err_set(err, IERR_CONFIG, "wal.dir: must be a non-empty string");
+            return -1;
+        }
+        free(cfg->wal.dir);
+        if ((cfg->wal.dir = strdup(x->valuestring)) == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+    }
+    x = cJSON_GetObjectItemCaseSensitive(v, "durability");
+    if (x != NULL && (!cJSON_IsString(x) ||
+                      wal_durability_parse(x->valuestring, &cfg->wal.durability) != 0)) {
+        err_set(err, IERR_CONFIG, "wal.durability: must be \"per_entry\", \"group\" or \"none\"");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
 {
@@ -390,7 +437,7 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         if (!listed(k->string, top_keys)) {
             err_set(err, IERR_CONFIG,
                     "%s: unknown key (known: require_determinism, recording, defaults, agents, "
-                    "policy, redaction)",
+                    "policy, redaction, retention, wal)",
                     k->string);
             return -1;
         }
@@ -415,6 +462,9 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         return -1;
     v = cJSON_GetObjectItemCaseSensitive(root, "retention");
     if (v != NULL && parse_retention(cfg, v, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(root, "wal");
+    if (v != NULL && parse_wal(cfg, v, err) != 0)
         return -1;
     cfg->redactor = redactor_new(cJSON_GetObjectItemCaseSensitive(root, "redaction"), "redaction",
                                  err);
@@ -448,7 +498,9 @@ config_parse(const char *text, size_t len, const char *source, struct intentus_e
     cfg->records_dir =
         strdup(env_dir != NULL && env_dir[0] != '\0' ? env_dir : CONFIG_DEFAULT_RECORDS_DIR);
     cfg->registry = registry_new();
-    if (cfg->source == NULL || cfg->records_dir == NULL || cfg->registry == NULL) {
+    cfg->wal.dir = strdup(WAL_DEFAULT_DIR);
+    if (cfg->source == NULL || cfg->records_dir == NULL || cfg->registry == NULL ||
+        cfg->wal.dir == NULL) {
         err_set(err, IERR_NOMEM, NULL);
         goto fail;
     }

@@ -15,6 +15,7 @@
 #include "core/policy.h"
 #include "core/redact.h"
 #include "core/registry.h"
+#include "core/wal.h"
 #include "core/writer.h"
 
 #define CONFIG_DEFAULT_RECORDS_DIR ".intentusnet/records"
@@ -32,6 +33,13 @@ struct recording_config {
     int max_depth;               /* payload nesting; 0 = no limit */
 };
 
+/* "wal": the write-ahead log of executions (off by default). */
+struct wal_config {
+    bool enabled;
+    char *dir; /* WAL_DEFAULT_DIR unless set */
+    enum wal_durability durability; /* "per_entry" (default), "group" or "none" */
+};
+
 /* An agent's effective breaker settings, so a reload can tell whether an
  * agent's breaker may be carried over. */
 struct config_breaker {
@@ -46,6 +54,7 @@ struct config {
     bool require_determinism;
     bool fsync;
     struct recording_config recording;
+    struct wal_config wal;
     struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
     int64_t deadline_ms;       /* overall execution deadline; 0 = none */
     struct registry *registry; /* owned */

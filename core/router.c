@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/model.h"
 #include "core/record.h"
+#include "core/wal_run.h"
 
 struct router {
     struct registry *reg;
@@ -30,6 +31,9 @@ struct router {
     struct router_counters *counters;
     router_agent_enabled_fn agent_enabled;
     void *agent_enabled_ctx;
+    struct wal *wal;
+    router_exec_fn on_started, on_finished;
+    void *exec_ctx;
     pthread_mutex_t rng_lock; /* retry jitter: workers share the generator */
     uint64_t rng;
     char config_hash[65];
@@ -65,6 +69,9 @@ struct exec {
     struct agent_cache *cache; /* the worker's, or NULL */
     struct sink direct;        /* unbuffered sink into rec */
     int failed;                /* out of memory while recording */
+    struct wal_run *wal;       /* NULL when there is no WAL; shared by PARALLEL branches */
+    bool wal_refused;          /* execution.started could not be written: nothing runs */
+    struct intentus_err wal_err;
 };
 
 /* Why attempt() did not call an agent. */
@@ -108,6 +115,10 @@ router_new(struct registry *reg, const struct router_opts *opts, struct intentus
         r->counters = opts->counters;
         r->agent_enabled = opts->agent_enabled;
         r->agent_enabled_ctx = opts->agent_enabled_ctx;
+        r->wal = opts->wal;
+        r->on_started = opts->on_started;
+        r->on_finished = opts->on_finished;
+        r->exec_ctx = opts->exec_ctx;
     }
     if (r->policy != NULL && r->limiter == NULL) {
         r->limiter = ratelimit_new(NULL);
@@ -406,6 +417,7 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
     }
     for (int n = 1;; n++) {
         struct agent_ctx ctx = { 0, x->cache };
+        char step_id[WAL_STEP_ID_LEN];
         int64_t start = clock_mono_us();
         bool ok;
         if (!breaker_allow(a->breaker, start, &ch)) {
@@ -430,7 +442,11 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
         if (x->deadline_us > 0 && (ctx.deadline_us == 0 || x->deadline_us < ctx.deadline_us))
             ctx.deadline_us = x->deadline_us;
         cJSON_Delete(resp);
+        if (x->wal != NULL)
+            wal_run_step_start(x->wal, a, x->env, step_id);
         resp = agent_call(a, x->env, &ctx, err);
+        if (x->wal != NULL)
+            wal_run_step_end(x->wal, step_id, resp, resp == NULL ? err->msg : NULL);
         ok = resp != NULL && !response_is_error(resp);
         if (resp == NULL && st == STRATEGY_DIRECT) {
             /* The reference writes no END when DIRECT's call throws. */
@@ -620,9 +636,15 @@ run_fallback(struct exec *x, enum strategy s)
         last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
                                   : exception_error(err.msg);
         cJSON_Delete(resp);
-        if (i + 1 < n)
+        if (i + 1 < n) {
             event(x, "FALLBACK_TRIGGERED", obj2("from", cJSON_CreateString(a->name), "to",
                                                 cJSON_CreateString(chain[i + 1]->name)));
+            if (x->wal != NULL)
+                wal_run_fallback(x->wal, a->name, chain[i + 1]->name,
+                                 json_get_string(last_error, "message"));
+        } else if (x->wal != NULL) {
+            wal_run_exhausted(x->wal, a->name, json_get_string(last_error, "message"));
+        }
     }
     if (o.response == NULL) {
         o.response = response_exhausted(last_error, "fallback", x->trace_id);
@@ -860,6 +882,92 @@ dispatch(struct exec *x)
     }
 }
 
+/* The WAL's commit point: execution.started, with the record's id (or a
+ * fresh one when nothing is recorded) and the record's envelope hash.
+ * When it cannot be written the execution is refused, never run unlogged.
+ * -1 only when memory ran out. */
+static int
+wal_begin(struct router *r, struct exec *x)
+{
+    const cJSON *header;
+    char id[UUID_STR_LEN], hash[65];
+    const char *eh = NULL;
+
+    if (r->wal == NULL)
+        return 0;
+    x->wal = calloc(1, sizeof(*x->wal));
+    if (x->wal == NULL) {
+        err_set(&x->wal_err, IERR_NOMEM, NULL);
+        x->wal_refused = true;
+        return 0;
+    }
+    if (x->rec != NULL) {
+        snprintf(id, sizeof(id), "%s", recorder_id(x->rec));
+        header = cJSON_GetObjectItemCaseSensitive(recorder_record(x->rec), "header");
+        eh = json_get_string(header, "envelopeHash");
+    } else {
+        uuid_v7(clock_wall_us() / 1000, id);
+    }
+    if (eh == NULL) {
+        if (json_canonical_sha256(x->env, hash, &x->wal_err) != 0) {
+            x->wal_refused = true;
+            return 0;
+        }
+        eh = hash;
+    }
+    if (wal_run_begin(x->wal,
+                      r->wal,
+                      &(struct wal_run_start){ .execution_id = id,
+                                               .envelope_hash = eh,
+                                               .intent_name = x->intent,
+                                               .config_hash = r->config_hash,
+                                               .require_determinism = r->require_determinism },
+                      &x->wal_err) != 0) {
+        x->wal_refused = true;
+        return 0;
+    }
+    if (r->on_started != NULL)
+        r->on_started(r->exec_ctx, id);
+    return 0;
+}
+
+/* After the record is saved: the terminal entry, and the WAL is closed. */
+static void
+wal_end(struct router *r, struct exec *x, const cJSON *response, struct route_result *out)
+{
+    char id[UUID_STR_LEN];
+
+    if (x->wal_refused) {
+        out->wal_failed = true;
+        out->wal_err = x->wal_err;
+    }
+    if (x->wal == NULL)
+        return;
+    if (x->wal->f != NULL) {
+        snprintf(id, sizeof(id), "%s", wal_file_id(x->wal->f));
+        wal_run_end(x->wal, response);
+        if (r->on_finished != NULL && response != NULL)
+            r->on_finished(r->exec_ctx, id);
+    }
+    if (atomic_load(&x->wal->failed)) {
+        out->wal_failed = true;
+        out->wal_err = x->wal->err;
+    }
+    free(x->wal);
+    x->wal = NULL;
+}
+
+/* A refusal because the WAL could not take execution.started. */
+static struct outcome
+wal_refusal(struct exec *x)
+{
+    char msg[400];
+
+    snprintf(msg, sizeof(msg),
+             "write-ahead log unavailable, execution not started: %s", x->wal_err.msg);
+    return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
+}
+
 /* Steps 1-2 of the reference's pipeline: normalise, start the record,
  * INTENT_RECEIVED. */
 static int
@@ -899,7 +1007,7 @@ begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
         cJSON_AddBoolToObject(received, "require_determinism", r->require_determinism);
     }
     event(x, "INTENT_RECEIVED", received);
-    return 0;
+    return wal_begin(r, x);
 }
 
 /* Redact, then hand to the writer or the store. A record that cannot be
@@ -941,6 +1049,7 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     if (o.response == NULL) {
         cJSON_Delete(o.decision);
         recorder_free(x->rec);
+        wal_end(r, x, NULL, out);
         return -1;
     }
     if (o.decision != NULL && x->rec != NULL && recorder_decision(x->rec, o.decision) != 0)
@@ -949,8 +1058,10 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     if (x->rec != NULL && recorder_final(x->rec, o.response) != 0)
         x->failed = 1;
     out->response = o.response;
-    if (x->rec == NULL)
+    if (x->rec == NULL) {
+        wal_end(r, x, o.response, out);
         return 0;
+    }
     /* Errors and refusals are kept whatever the rate (sample_errors). */
     keep = !r->sample ||
            router_sample_in(
@@ -969,6 +1080,7 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
         save(r, x, out);
     }
     recorder_free(x->rec);
+    wal_end(r, x, o.response, out);
     return 0;
 }
 
@@ -1159,10 +1271,13 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache,
     x.cands = malloc((registry_count(r->reg) + 1) * sizeof(*x.cands));
     if (x.cands == NULL) {
         recorder_free(x.rec);
+        wal_end(r, &x, NULL, out);
         return -1;
     }
     x.n = registry_candidates(r->reg, x.intent, envelope_intent_version(env), x.cands);
-    if (!apply_policy(&x, &o))
+    if (x.wal_refused)
+        o = wal_refusal(&x);
+    else if (!apply_policy(&x, &o))
         o = dispatch(&x);
     free(x.cands);
     return finish(r, &x, o, out);

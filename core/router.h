@@ -17,6 +17,7 @@
 #include "core/redact.h"
 #include "core/registry.h"
 #include "core/uuid.h"
+#include "core/wal.h"
 #include "core/writer.h"
 
 struct router;
@@ -30,6 +31,11 @@ struct router_counters {
     _Atomic uint64_t dropped;       /* records the async writer refused (queue full) */
     _Atomic uint64_t record_errors; /* records that could not be built or saved */
 };
+
+/* An execution's WAL reached a point: started (execution.started is on
+ * disk as the durability setting promises) or finished (the terminal entry
+ * was written). Called on the routing thread. */
+typedef void (*router_exec_fn)(void *ctx, const char *execution_id);
 
 /* Is this agent enabled? (The runtime's in-memory switch.) */
 typedef bool (*router_agent_enabled_fn)(void *ctx, const char *agent);
@@ -52,6 +58,11 @@ struct router_opts {
     struct router_counters *counters; /* borrowed, may be NULL */
     router_agent_enabled_fn agent_enabled; /* NULL: every agent enabled */
     void *agent_enabled_ctx;
+    /* Write-ahead log (borrowed; NULL: none). Each execution writes
+     * <wal dir>/<executionId>.wal with the record's executionId. */
+    struct wal *wal;
+    router_exec_fn on_started, on_finished; /* may be NULL */
+    void *exec_ctx;
 };
 
 struct route_result {
@@ -60,6 +71,8 @@ struct route_result {
     bool recorded;                      /* saved, or accepted by an async writer */
     bool sampled_out;                   /* not recorded on purpose (sample_rate) */
     struct intentus_err record_err;     /* why recording failed, when it did */
+    bool wal_failed;                    /* a WAL write after the commit point failed */
+    struct intentus_err wal_err;        /* its error */
 };
 
 /* The sampling decision for a request id: the same id is always in or

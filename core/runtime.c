@@ -24,6 +24,9 @@ struct runtime {
     char *records_dir;
     bool read_only, no_record;
     struct writer *writer;
+    struct wal *wal;
+    router_exec_fn on_started, on_finished;
+    void *exec_ctx;
     struct executor *exec;
     struct ratelimit *limiter; /* shared by generations: buckets survive reloads */
     struct router_counters counters;
@@ -91,7 +94,11 @@ gen_new(struct runtime *rt, struct config *cfg, struct intentus_err *err)
                                                   .max_depth = rc->max_depth,
                                                   .counters = &rt->counters,
                                                   .agent_enabled = enabled_cb,
-                                                  .agent_enabled_ctx = rt },
+                                                  .agent_enabled_ctx = rt,
+                                                  .wal = rt->wal,
+                                                  .on_started = rt->on_started,
+                                                  .on_finished = rt->on_finished,
+                                                  .exec_ctx = rt->exec_ctx },
                            err);
     if (g->router == NULL) {
         gen_free(g);
@@ -188,6 +195,20 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
             goto fail;
         }
     }
+    if (opts != NULL) {
+        rt->on_started = opts->on_started;
+        rt->on_finished = opts->on_finished;
+        rt->exec_ctx = opts->exec_ctx;
+    }
+    if (cfg->wal.enabled && !rt->read_only) {
+        rt->wal = wal_open(cfg->wal.dir,
+                           &(struct wal_opts){ .durability = cfg->wal.durability, .create = true },
+                           err);
+        if (rt->wal == NULL) {
+            config_free(cfg);
+            goto fail;
+        }
+    }
     rt->gen = gen_new(rt, cfg, err);
     if (rt->gen == NULL)
         goto fail;
@@ -219,6 +240,7 @@ runtime_close(struct runtime *rt)
     writer_close(rt->writer);
     if (rt->gen != NULL)
         release(rt, rt->gen);
+    wal_close(rt->wal); /* after the last router that could write to it */
     ratelimit_free(rt->limiter);
     for (size_t i = 0; i < rt->n_disabled; i++)
         free(rt->disabled[i]);
@@ -416,6 +438,12 @@ runtime_stats(const struct runtime *rt, struct runtime_stats *out)
         out->recorded = ws.written;
         out->record_errors += ws.errors;
     }
+}
+
+struct wal *
+runtime_wal(const struct runtime *rt)
+{
+    return rt->wal;
 }
 
 const char *

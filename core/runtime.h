@@ -31,6 +31,11 @@ struct runtime_opts {
     int workers;             /* worker threads; 0: 4 */
     bool read_only;          /* no worker pool, nothing recorded */
     bool no_record;          /* workers as usual, nothing recorded */
+    /* Told when an execution's WAL commit point is durable and when its
+     * terminal entry is written (only with a WAL configured); called on
+     * the routing thread (a worker). May be NULL. */
+    router_exec_fn on_started, on_finished;
+    void *exec_ctx;
 };
 
 struct runtime_stats {
@@ -63,6 +68,9 @@ int runtime_set_agent_enabled(struct runtime *rt, const char *agent, bool enable
 bool runtime_agent_enabled(struct runtime *rt, const char *agent);
 void runtime_stats(const struct runtime *rt, struct runtime_stats *out);
 const char *runtime_records_dir(const struct runtime *rt);
+/* The write-ahead log (config "wal", fixed when the runtime opens, like the
+ * writer); NULL when it is off or the runtime is read-only. */
+struct wal *runtime_wal(const struct runtime *rt);
 /* Wait until every record handed to the writer so far is on disk. */
 void runtime_flush(struct runtime *rt);
 

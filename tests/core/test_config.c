@@ -58,7 +58,7 @@ test_bad_configs_are_named(void **state)
     expect_error("{", "line 1", NULL);
     expect_error("[]", "must be a JSON object", NULL);
     expect_error("{\"agentz\": []}", "agentz", "unknown key");
-    expect_error("{\"wal\": {}}", "wal", "not supported");
+    expect_error("{\"wal\": {\"enabled\": 1}}", "wal.enabled", "true or false");
     expect_error("{\"retention\": {\"older\": \"30d\"}}", "retention.older", "unknown key");
     expect_error("{\"retention\": {\"max_bytes\": \"lots\"}}", "retention.max_bytes", NULL);
     expect_error("{\"require_determinism\": \"yes\"}", "require_determinism", "true or false");

@@ -1,0 +1,646 @@
+#include "core/recovery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/model.h"
+
+void
+recovery_item_free(struct recovery_item *it)
+{
+    if (it == NULL)
+        return;
+    cJSON_Delete(it->completed_steps);
+    cJSON_Delete(it->irreversible);
+    cJSON_Delete(it->pending_steps);
+    it->completed_steps = it->irreversible = it->pending_steps = NULL;
+}
+
+void
+recovery_items_free(struct recovery_item *items, size_t n)
+{
+    for (size_t i = 0; items != NULL && i < n; i++)
+        recovery_item_free(&items[i]);
+    free(items);
+}
+
+/* Remove the string s from array a (first match). */
+static void
+drop_string(cJSON *a, const char *s)
+{
+    int i = 0;
+    const cJSON *v;
+
+    cJSON_ArrayForEach(v, a)
+    {
+        if (cJSON_IsString(v) && strcmp(v->valuestring, s) == 0) {
+            cJSON_DeleteItemFromArray(a, i);
+            return;
+        }
+        i++;
+    }
+}
+
+/* Walk the entries: completed, pending and irreversible steps. */
+static void
+walk_steps(struct recovery_item *out, const cJSON *entries)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, entries)
+    {
+        const char *type = json_get_string(e, "entry_type");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "payload");
+        const char *step = json_get_string(p, "step_id");
+        if (type == NULL)
+            continue;
+        if (strcmp(type, "recovery.started") == 0)
+            out->resumed = true;
+        if (step == NULL)
+            continue;
+        if (strcmp(type, "step.started") == 0) {
+            const char *se = json_get_string(p, "side_effect");
+            cJSON_AddItemToArray(out->pending_steps, cJSON_CreateString(step));
+            if (se != NULL && strcmp(se, "irreversible") == 0)
+                cJSON_AddItemToArray(out->irreversible, cJSON_CreateString(step));
+        } else if (strcmp(type, "step.completed") == 0) {
+            drop_string(out->pending_steps, step);
+            cJSON_AddItemToArray(out->completed_steps, cJSON_CreateString(step));
+        } else if (strcmp(type, "step.failed") == 0 || strcmp(type, "step.skipped") == 0) {
+            drop_string(out->pending_steps, step);
+            drop_string(out->irreversible, step);
+        }
+    }
+}
+
+/* The first pending step that is irreversible, or NULL. */
+static const char *
+pending_irreversible(const struct recovery_item *it)
+{
+    const cJSON *p, *i;
+
+    cJSON_ArrayForEach(p, it->pending_steps)
+    {
+        cJSON_ArrayForEach(i, it->irreversible)
+        {
+            if (strcmp(p->valuestring, i->valuestring) == 0)
+                return p->valuestring;
+        }
+    }
+    return NULL;
+}
+
+int
+recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_item *out,
+                     struct intentus_err *err)
+{
+    const cJSON *last;
+    const char *step;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->execution_id, sizeof(out->execution_id), "%s", id);
+    out->wal_status = log->status;
+    out->entries = log->n_entries;
+    out->completed_steps = cJSON_CreateArray();
+    out->irreversible = cJSON_CreateArray();
+    out->pending_steps = cJSON_CreateArray();
+    if (out->completed_steps == NULL || out->irreversible == NULL || out->pending_steps == NULL) {
+        recovery_item_free(out);
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    walk_steps(out, log->entries);
+    out->state = wal_state_reconstruct(log->entries);
+    last = cJSON_GetArrayItem(log->entries, (int)log->n_entries - 1);
+    snprintf(out->last_entry_type, sizeof(out->last_entry_type), "%s",
+             last ? json_get_string(last, "entry_type") : "");
+    snprintf(out->last_timestamp, sizeof(out->last_timestamp), "%s",
+             last ? json_get_string(last, "timestamp_iso") : "");
+    switch (log->status) {
+    case WAL_OK:
+        break;
+    case WAL_EMPTY:
+        snprintf(out->reason, sizeof(out->reason), "Empty WAL");
+        return 0;
+    case WAL_CORRUPT:
+        out->state = WAL_STATE_FAILED;
+        /* fall through */
+    default:
+        snprintf(out->reason, sizeof(out->reason), "WAL integrity check failed: %s",
+                 log->problem);
+        return 0;
+    }
+    if (out->state == WAL_STATE_COMPLETED || out->state == WAL_STATE_FAILED ||
+        out->state == WAL_STATE_ABORTED) {
+        snprintf(out->reason, sizeof(out->reason), "Execution already in terminal state: %s",
+                 wal_state_name(out->state));
+        return 0;
+    }
+    step = pending_irreversible(out);
+    if (step != NULL) {
+        snprintf(out->reason, sizeof(out->reason),
+                 "Step %.120s has an irreversible side effect and started without finishing: "
+                 "the side effect may have happened, so resuming is not safe",
+                 step);
+        return 0;
+    }
+    out->can_resume = true;
+    snprintf(out->reason, sizeof(out->reason), "Execution can be safely resumed");
+    return 0;
+}
+
+int
+recovery_analyze(const char *wal_dir, const char *id, struct recovery_item *out,
+                 struct intentus_err *err)
+{
+    struct wal_log log;
+    int rc;
+
+    if (wal_read(wal_dir, id, &log, err) != 0)
+        return -1;
+    rc = recovery_analyze_log(&log, id, out, err);
+    wal_log_free(&log);
+    return rc;
+}
+
+static bool
+is_incomplete(const struct recovery_item *it)
+{
+    if (it->wal_status == WAL_EMPTY || it->wal_status == WAL_MISSING)
+        return false;
+    if (it->wal_status != WAL_OK)
+        return true;
+    return it->state != WAL_STATE_COMPLETED && it->state != WAL_STATE_FAILED &&
+           it->state != WAL_STATE_ABORTED;
+}
+
+int
+recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
+              struct intentus_err *err)
+{
+    char **ids;
+    size_t n_ids;
+
+    *items = NULL;
+    *n = 0;
+    if (wal_list(wal_dir, &ids, &n_ids, err) != 0)
+        return -1;
+    *items = calloc(n_ids + 1, sizeof(**items));
+    if (*items == NULL) {
+        wal_list_free(ids, n_ids);
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        struct recovery_item *it = &(*items)[*n];
+        if (recovery_analyze(wal_dir, ids[i], it, err) != 0) {
+            wal_list_free(ids, n_ids);
+            recovery_items_free(*items, *n);
+            *items = NULL;
+            *n = 0;
+            return -1;
+        }
+        if (is_incomplete(it))
+            (*n)++;
+        else
+            recovery_item_free(it);
+    }
+    wal_list_free(ids, n_ids);
+    return 0;
+}
+
+cJSON *
+recovery_item_json(const struct recovery_item *it)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL)
+        return NULL;
+    cJSON_AddStringToObject(o, "execution_id", it->execution_id);
+    cJSON_AddBoolToObject(o, "can_resume", it->can_resume);
+    cJSON_AddStringToObject(o, "reason", it->reason);
+    cJSON_AddStringToObject(o, "state", wal_state_name(it->state));
+    cJSON_AddItemToObject(o, "completed_steps", cJSON_Duplicate(it->completed_steps, 1));
+    cJSON_AddItemToObject(o, "irreversible_steps_executed", cJSON_Duplicate(it->irreversible, 1));
+    cJSON_AddItemToObject(o, "pending_steps", cJSON_Duplicate(it->pending_steps, 1));
+    cJSON_AddStringToObject(o, "wal_status", wal_check_name(it->wal_status));
+    cJSON_AddNumberToObject(o, "entries", (double)it->entries);
+    cJSON_AddBoolToObject(o, "resumed", it->resumed);
+    cJSON_AddStringToObject(o, "last_entry_type", it->last_entry_type);
+    cJSON_AddStringToObject(o, "last_timestamp", it->last_timestamp);
+    return o;
+}
+
+/* ---- locking ---- */
+
+struct recovery_lock {
+    int fd;
+    char path[4096];
+};
+
+/* "Lock held by PID <pid> on <host>" from an existing lock file; true when
+ * the file names a live holder (not stale). */
+static bool
+lock_is_live(const char *path, int64_t stale_ms, char *who, size_t size)
+{
+    char *text;
+    size_t len;
+    cJSON *o;
+    long long pid = 0;
+    const cJSON *at;
+    bool live = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t got;
+
+    if (fd < 0)
+        return false;
+    text = calloc(1, 4096);
+    got = text != NULL ? read(fd, text, 4095) : -1;
+    close(fd);
+    len = got > 0 ? (size_t)got : 0;
+    o = len > 0 ? json_parse(text, len, 8, NULL) : NULL;
+    free(text);
+    if (o == NULL)
+        return false; /* unparseable: the flock decides */
+    at = cJSON_GetObjectItemCaseSensitive(o, "acquired_at");
+    if (json_get_int64(o, "pid", &pid) == 0 && pid > 0 && kill((pid_t)pid, 0) == 0)
+        live = !(cJSON_IsNumber(at) &&
+                 (double)clock_wall_us() / 1e6 - at->valuedouble > (double)stale_ms / 1000.0);
+    snprintf(who, size, "Lock held by PID %lld on %s", pid,
+             json_get_string(o, "hostname") ? json_get_string(o, "hostname") : "?");
+    cJSON_Delete(o);
+    return live;
+}
+
+struct recovery_lock *
+recovery_lock_acquire(const char *wal_dir, const char *id, int64_t stale_ms,
+                      struct intentus_err *err)
+{
+    struct recovery_lock *l = calloc(1, sizeof(*l));
+    char who[300], host[256] = "", *text = NULL;
+    struct stat a, b;
+    cJSON *o = NULL;
+    struct buf j = BUF_INIT;
+
+    if (l == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    l->fd = -1;
+    if (wal_path(wal_dir, id, ".lock", l->path, sizeof(l->path)) != 0) {
+        err_set(err, IERR_INVALID, "'%s' is not a valid execution id", id ? id : "");
+        goto fail;
+    }
+    if (lock_is_live(l->path, stale_ms, who, sizeof(who))) {
+        err_set(err, IERR_LIMIT, "%s", who);
+        goto fail;
+    }
+    for (int tries = 0; tries < 5; tries++) {
+        /* A stale or dead holder's file goes; a live holder keeps its flock
+         * on the old inode, which the inode check below notices. */
+        if (access(l->path, F_OK) == 0 && !lock_is_live(l->path, stale_ms, who, sizeof(who)))
+            unlink(l->path);
+        l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (l->fd < 0) {
+            err_set(err, IERR_IO, "%s: %s", l->path, strerror(errno));
+            goto fail;
+        }
+        if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
+            lock_is_live(l->path, INT64_MAX, who, sizeof(who));
+            err_set(err, IERR_LIMIT, "%s", who);
+            goto fail;
+        }
+        /* The file we locked must still be the one at the path. */
+        if (fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev)
+            break;
+        close(l->fd);
+        l->fd = -1;
+    }
+    if (l->fd < 0) {
+        err_set(err, IERR_LIMIT, "%s: the lock file keeps changing", l->path);
+        goto fail;
+    }
+    gethostname(host, sizeof(host) - 1);
+    o = cJSON_CreateObject();
+    if (o == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto fail;
+    }
+    cJSON_AddStringToObject(o, "execution_id", id);
+    cJSON_AddNumberToObject(o, "pid", (double)getpid());
+    cJSON_AddStringToObject(o, "hostname", host);
+    cJSON_AddNumberToObject(o, "acquired_at", (double)clock_wall_us() / 1e6);
+    if (json_print_spaced(o, &j) != 0 || ftruncate(l->fd, 0) != 0 ||
+        pwrite(l->fd, j.data, j.len, 0) != (ssize_t)j.len) {
+        err_set(err, IERR_IO, "%s: cannot write the lock", l->path);
+        unlink(l->path);
+        goto fail;
+    }
+    cJSON_Delete(o);
+    buf_free(&j);
+    free(text);
+    return l;
+fail:
+    cJSON_Delete(o);
+    buf_free(&j);
+    free(text);
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l);
+    return NULL;
+}
+
+void
+recovery_lock_release(struct recovery_lock *l)
+{
+    if (l == NULL)
+        return;
+    /* Unlink while still holding it, so no one locks a name about to go. */
+    unlink(l->path);
+    flock(l->fd, LOCK_UN);
+    close(l->fd);
+    free(l);
+}
+
+/* ---- resume and abort ---- */
+
+int
+recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
+                struct intentus_err *err)
+{
+    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    struct recovery_item it = { 0 };
+    struct wal *w = NULL;
+    struct wal_file *f = NULL;
+    cJSON *p;
+    int rc = -1;
+
+    if (lock == NULL)
+        return -1;
+    if (recovery_analyze(wal_dir, id, &it, err) != 0)
+        goto out;
+    if (it.wal_status == WAL_MISSING) {
+        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
+        goto out;
+    }
+    if (!it.can_resume) {
+        err_set(err, IERR_VERIFY, "cannot resume %s: %s", id, it.reason);
+        goto out;
+    }
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    f = w != NULL ? wal_file_reopen(w, id, false, NULL, err) : NULL;
+    if (f == NULL)
+        goto out;
+    p = cJSON_CreateObject();
+    if (p != NULL) {
+        cJSON_AddItemToObject(p, "completed_steps", cJSON_Duplicate(it.completed_steps, 1));
+        cJSON_AddStringToObject(p, "state", wal_state_name(it.state));
+    }
+    if (p == NULL || wal_append(f, "recovery.started", p, true, err) != 0)
+        goto out;
+    wal_file_close(f);
+    f = NULL;
+    rc = 0;
+    if (out != NULL) {
+        recovery_item_free(&it);
+        rc = recovery_analyze(wal_dir, id, out, err);
+    }
+out:
+    wal_file_close(f);
+    wal_close(w);
+    recovery_item_free(&it);
+    recovery_lock_release(lock);
+    return rc;
+}
+
+int
+recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *truncated,
+               struct intentus_err *err)
+{
+    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    struct wal *w = NULL;
+    struct wal_file *f = NULL;
+    cJSON *p;
+    int rc = -1;
+
+    if (lock == NULL)
+        return -1;
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
+    if (f == NULL)
+        goto out;
+    p = cJSON_CreateObject();
+    if (p != NULL) {
+        cJSON_AddStringToObject(p, "reason", reason != NULL ? reason : "");
+        cJSON_AddStringToObject(p, "aborted_by", "recovery_manager");
+    }
+    if (p == NULL || wal_append(f, "execution.aborted", p, true, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    wal_file_close(f);
+    wal_close(w);
+    recovery_lock_release(lock);
+    return rc;
+}
+
+/* ---- record <-> WAL consistency ---- */
+
+static int
+violation(cJSON *list, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+violation(cJSON *list, const char *type, const char *fmt, ...)
+{
+    cJSON *v = cJSON_CreateObject();
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (v == NULL || cJSON_AddStringToObject(v, "type", type) == NULL ||
+        cJSON_AddStringToObject(v, "message", msg) == NULL) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    cJSON_AddItemToArray(list, v);
+    return 0;
+}
+
+/* Agents of the WAL's completed steps, in order. */
+static cJSON *
+wal_completed_agents(const cJSON *entries)
+{
+    cJSON *agents = cJSON_CreateArray();
+    const cJSON *e, *s;
+
+    cJSON_ArrayForEach(e, entries)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "payload");
+        const char *step = json_get_string(p, "step_id");
+        if (step == NULL || strcmp(json_get_string(e, "entry_type"), "step.completed") != 0)
+            continue;
+        cJSON_ArrayForEach(s, entries)
+        {
+            const cJSON *sp = cJSON_GetObjectItemCaseSensitive(s, "payload");
+            if (strcmp(json_get_string(s, "entry_type"), "step.started") == 0 &&
+                json_get_string(sp, "step_id") != NULL &&
+                strcmp(json_get_string(sp, "step_id"), step) == 0) {
+                const char *agent = json_get_string(sp, "agent_name");
+                cJSON_AddItemToArray(agents, cJSON_CreateString(agent ? agent : ""));
+                break;
+            }
+        }
+    }
+    return agents;
+}
+
+/* Agents of the record's successful attempts, in order. */
+static cJSON *
+record_ok_agents(const cJSON *record)
+{
+    cJSON *agents = cJSON_CreateArray();
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(record, "events"))
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "payload");
+        const char *type = json_get_string(e, "type");
+        const char *status = json_get_string(p, "status");
+        if (type != NULL && strcmp(type, "AGENT_ATTEMPT_END") == 0 && status != NULL &&
+            strcmp(status, "ok") == 0)
+            cJSON_AddItemToArray(agents, cJSON_CreateString(json_get_string(p, "agent")
+                                                                ? json_get_string(p, "agent")
+                                                                : ""));
+    }
+    return agents;
+}
+
+static int
+count_in(const cJSON *list, const char *s)
+{
+    const cJSON *v;
+    int n = 0;
+
+    cJSON_ArrayForEach(v, list)
+    {
+        n += strcmp(v->valuestring, s) == 0;
+    }
+    return n;
+}
+
+static int
+check_steps(const cJSON *entries, const cJSON *record, cJSON *violations)
+{
+    cJSON *w = wal_completed_agents(entries), *r = record_ok_agents(record);
+    const char *strategy = json_get_string(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(record, "envelope"),
+                                         "routing"),
+        "strategy");
+    bool parallel = strategy != NULL && strcmp(strategy, "parallel") == 0;
+    const cJSON *v;
+    int rc = 0;
+
+    if (w == NULL || r == NULL) {
+        rc = -1;
+        goto out;
+    }
+    cJSON_ArrayForEach(v, w)
+    {
+        /* PARALLEL results after the winner are in the WAL, not the record. */
+        if (!parallel && count_in(r, v->valuestring) < count_in(w, v->valuestring)) {
+            rc |= violation(violations, "steps_missing_in_record",
+                            "a completed step of agent '%s' in the WAL has no successful "
+                            "AGENT_ATTEMPT_END in the record",
+                            v->valuestring);
+            break;
+        }
+    }
+    cJSON_ArrayForEach(v, r)
+    {
+        if (count_in(w, v->valuestring) < count_in(r, v->valuestring)) {
+            rc |= violation(violations, "extra_steps_in_record",
+                            "the record has a successful attempt of agent '%s' that the WAL "
+                            "has no completed step for",
+                            v->valuestring);
+            break;
+        }
+    }
+out:
+    cJSON_Delete(w);
+    cJSON_Delete(r);
+    return rc;
+}
+
+static int
+check_outcome(const struct wal_log *log, const cJSON *record, cJSON *violations)
+{
+    enum wal_state s = wal_state_reconstruct(log->entries);
+    const cJSON *final = cJSON_GetObjectItemCaseSensitive(record, "finalResponse");
+    bool has_final = cJSON_IsObject(final) && cJSON_GetArraySize(final) > 0;
+    bool ok = has_final && !response_is_error(final);
+    const char *want = !has_final ? "no final response" : ok ? "success" : "error";
+
+    if ((s == WAL_STATE_COMPLETED && ok) || (s == WAL_STATE_FAILED && has_final && !ok))
+        return 0;
+    return violation(violations, "state_mismatch",
+                     "the WAL ends in state %s but the record's outcome is %s", wal_state_name(s),
+                     want);
+}
+
+int
+recovery_check_record(const char *wal_dir, const char *id, const cJSON *record,
+                      const char *record_problem, cJSON *violations, struct intentus_err *err)
+{
+    int before = cJSON_GetArraySize(violations), rc = 0;
+    struct wal_log log;
+    const cJSON *e;
+
+    if (wal_read(wal_dir, id, &log, err) != 0)
+        return -1;
+    if (log.status == WAL_MISSING)
+        rc |= violation(violations, "wal_missing", "no WAL for %s in %s", id, wal_dir);
+    else if (log.status != WAL_OK)
+        rc |= violation(violations, "wal_corrupted", "%s", log.problem);
+    if (record == NULL)
+        rc |= violation(violations, record_problem ? "record_corrupted" : "record_missing", "%s",
+                        record_problem ? record_problem : "no record for this execution");
+    if (record != NULL && log.status == WAL_OK) {
+        const char *hh = json_get_string(cJSON_GetObjectItemCaseSensitive(record, "header"),
+                                         "envelopeHash");
+        cJSON_ArrayForEach(e, log.entries)
+        {
+            const char *type = json_get_string(e, "entry_type");
+            const char *wh =
+                json_get_string(cJSON_GetObjectItemCaseSensitive(e, "payload"), "envelope_hash");
+            if (strcmp(type, "execution.started") != 0 && strcmp(type, "execution.created") != 0)
+                continue;
+            if (wh != NULL && (hh == NULL || strcmp(wh, hh) != 0))
+                rc |= violation(violations, "envelope_hash_mismatch",
+                                "WAL %s envelope_hash %.16s… differs from the record header's "
+                                "%.16s…",
+                                type, wh, hh ? hh : "(none)");
+        }
+        rc |= check_outcome(&log, record, violations);
+        rc |= check_steps(log.entries, record, violations);
+    }
+    wal_log_free(&log);
+    if (rc != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return cJSON_GetArraySize(violations) - before;
+}

@@ -1,0 +1,87 @@
+/* Recovery from the WAL (reference §6.7, §6.8, §3.4): which executions
+ * started and did not finish, whether each can be resumed safely, resuming
+ * (recovery.started) and aborting (execution.aborted) under an execution
+ * lock, and the record <-> WAL consistency check.
+ *
+ * Nothing is re-executed here: resuming records that an operator or a
+ * program takes the execution over, as the reference's recovery does. */
+#ifndef INTENTUS_CORE_RECOVERY_H
+#define INTENTUS_CORE_RECOVERY_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/wal.h"
+#include "core/wal_state.h"
+
+#define RECOVERY_STALE_LOCK_MS (3600 * 1000) /* the reference's stale_timeout_sec */
+
+/* One execution's WAL as recovery sees it. */
+struct recovery_item {
+    char execution_id[129];
+    enum wal_check wal_status;
+    enum wal_state state;
+    size_t entries;
+    bool can_resume;
+    bool resumed;           /* a recovery.started is already in the log */
+    char reason[400];
+    cJSON *completed_steps; /* array of step ids (strings), owned */
+    cJSON *irreversible;    /* irreversible steps started and not failed, owned */
+    cJSON *pending_steps;   /* started, neither completed nor failed, owned */
+    char last_entry_type[40];
+    char last_timestamp[40];
+};
+
+/* Analyse one log (any state). Returns -1 only on allocation failure. */
+int recovery_analyze(const char *wal_dir, const char *id, struct recovery_item *out,
+                     struct intentus_err *err);
+int recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_item *out,
+                         struct intentus_err *err);
+void recovery_item_free(struct recovery_item *it);
+
+/* Every incomplete execution in wal_dir (unreadable, corrupt or torn logs,
+ * and logs whose state is not completed, failed or aborted; empty files are
+ * skipped: nothing was committed). Sorted by id. */
+int recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
+                  struct intentus_err *err);
+void recovery_items_free(struct recovery_item *items, size_t n);
+
+/* {execution_id, can_resume, reason, state, completed_steps,
+ * irreversible_steps_executed} plus intentus' wal_status, pending_steps,
+ * entries, resumed, last_entry_type, last_timestamp. */
+cJSON *recovery_item_json(const struct recovery_item *it);
+
+/* Resume: lock, re-analyse, refuse an unsafe execution (IERR_VERIFY, the
+ * reason), append recovery.started {completed_steps, state}. out (may be
+ * NULL) receives the analysis after the append. */
+int recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
+                    struct intentus_err *err);
+/* Abort: lock, append execution.aborted {reason, aborted_by:
+ * "recovery_manager"}. A torn final line is cut off first (*truncated
+ * bytes); a corrupt log or a terminal execution is refused. */
+int recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *truncated,
+                   struct intentus_err *err);
+
+/* The execution lock, <wal_dir>/<id>.lock: {"execution_id", "pid",
+ * "hostname", "acquired_at"} held with flock. A lock file naming a dead
+ * process, or older than stale_ms, is reclaimed; a live one fails with
+ * "Lock held by PID <pid> on <host>" (IERR_LIMIT). */
+struct recovery_lock;
+struct recovery_lock *recovery_lock_acquire(const char *wal_dir, const char *id, int64_t stale_ms,
+                                            struct intentus_err *err);
+void recovery_lock_release(struct recovery_lock *l);
+
+/* Record <-> WAL consistency (§3.4). record may be NULL (missing) and
+ * record_problem says why when it is corrupt. Appends violation objects
+ * {type, message} to violations; the types are wal_missing,
+ * wal_corrupted, record_missing, record_corrupted, envelope_hash_mismatch,
+ * state_mismatch, steps_missing_in_record, extra_steps_in_record. Returns
+ * the number of violations, -1 on allocation failure. */
+int recovery_check_record(const char *wal_dir, const char *id, const cJSON *record,
+                          const char *record_problem, cJSON *violations,
+                          struct intentus_err *err);
+
+#endif
