@@ -17,6 +17,8 @@ int cli_retrieve(int argc, char **argv);
 int cli_agents(int argc, char **argv);
 int cli_redact(int argc, char **argv);
 int cli_console(int argc, char **argv);
+int cli_wal(int argc, char **argv);      /* tui/cli_recovery.c */
+int cli_recovery(int argc, char **argv); /* tui/cli_recovery.c */
 
 /* Shared helpers (tui/cli_common.c). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,251 @@
+/* End-to-end: intentus route with the WAL on, then wal verify|inspect and
+ * recovery scan|resume|abort on the real binary, each in its own temporary
+ * directory with no user configuration. */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/json.h"
+#include "tests/support/testutil.h"
+
+#define TIMEOUT_MS 10000
+
+static const char cfg[] =
+    "{\"wal\": {\"enabled\": true, \"durability\": \"group\"},"
+    " \"agents\": ["
+    "  {\"name\":\"a\",\"builtin\":\"fail\",\"intents\":[\"t.x\"],\"nodePriority\":1},"
+    "  {\"name\":\"b\",\"builtin\":\"echo\",\"intents\":[\"t.x\"],\"nodePriority\":2,"
+    "   \"side_effect\":\"irreversible\"}]}";
+
+/* Run intentus with args (NULL-terminated) in dir. */
+static void
+run(const char *dir, struct tu_run *r, ...)
+{
+    char *argv[32], home[PATH_MAX + 8], xdg[PATH_MAX + 20];
+    char *const env[] = { home, xdg, "INTENTUS_CONFIG=", "INTENTUSNET_RECORDS_PATH=", NULL };
+    va_list ap;
+    int n = 0;
+
+    snprintf(home, sizeof(home), "HOME=%s", dir);
+    snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s", dir);
+    argv[n++] = (char *)tu_bin();
+    va_start(ap, r);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && n < 31;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    assert_int_equal(tu_run(argv, dir, NULL, env, TIMEOUT_MS, r), 0);
+}
+
+static cJSON *
+out_json(const struct tu_run *r)
+{
+    cJSON *v = json_parse(r->out, strlen(r->out), 0, NULL);
+
+    if (v == NULL)
+        fail_msg("not JSON: %s / %s", r->out, r->err);
+    return v;
+}
+
+/* Route once; the execution id from the WAL directory. */
+static void
+route_one(const char *dir, char id[64])
+{
+    char path[PATH_MAX];
+    struct tu_run r;
+    FILE *p;
+
+    snprintf(path, sizeof(path), "%s/intentus.json", dir);
+    assert_int_equal(tu_write_file(path, cfg, strlen(cfg), 0600), 0);
+    run(dir, &r, "route", "t.x", "--strategy", "fallback", "--quiet", NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "ls %s/.intentusnet/wal", dir);
+    p = popen(path, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(id, 64, p));
+    pclose(p);
+    id[strcspn(id, "\n")] = '\0';
+    assert_true(strlen(id) > 4);
+    id[strlen(id) - 4] = '\0'; /* ".wal" */
+}
+
+static void
+test_route_then_verify_and_inspect(void **state)
+{
+    char *dir = tu_mkdtemp(), id[64];
+    struct tu_run r;
+    cJSON *j;
+
+    (void)state;
+    route_one(dir, id);
+    run(dir, &r, "wal", "verify", id, NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "WAL verified: 7 entries"));
+    tu_run_free(&r);
+    run(dir, &r, "wal", "inspect", id, "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_string_equal(json_get_string(j, "execution_id"), id);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "entries")), 7);
+    assert_string_equal(json_get_string(j, "state"), "completed");
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    /* The record and the WAL agree. */
+    run(dir, &r, "records", "show", id, NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions")),
+                     0);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_torn_log_scan_and_abort(void **state)
+{
+    char *dir = tu_mkdtemp(), id[64], path[PATH_MAX], *text;
+    struct tu_run r;
+    const cJSON *it;
+    cJSON *j;
+    size_t len;
+
+    (void)state;
+    route_one(dir, id);
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.wal", dir, id);
+    text = tu_read_file(path, &len);
+    /* Keep two entries and half of the third: a crash mid-write. */
+    text[strchr(strchr(text, '\n') + 1, '\n') - text + 120] = '\0';
+    tu_write_file(path, text, strlen(text), 0600);
+    free(text);
+    run(dir, &r, "wal", "verify", id, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "torn final line"));
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", "--json", NULL);
+    j = out_json(&r);
+    assert_int_equal(json_get_int64(j, "count", &(long long){ 0 }), 0);
+    it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions"), 0);
+    assert_non_null(it);
+    assert_string_equal(json_get_string(it, "execution_id"), id);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "can_resume")));
+    assert_string_equal(json_get_string(it, "wal_status"), "torn");
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "resume", id, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "torn final line"));
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "abort", id, NULL);
+    assert_int_equal(r.status, 2); /* --reason is required */
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "abort", id, "--reason", "crash test", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "aborted")));
+    assert_string_equal(json_get_string(j, "reason"), "crash test");
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(j, "torn_bytes_removed"));
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", id, "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "verified")));
+    assert_string_equal(json_get_string(j, "state"), "aborted");
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_resume_safe_execution(void **state)
+{
+    char *dir = tu_mkdtemp(), id[64], path[PATH_MAX], *text;
+    struct tu_run r;
+    cJSON *j;
+
+    (void)state;
+    route_one(dir, id);
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.wal", dir, id);
+    text = tu_read_file(path, NULL);
+    /* Entries 1-4 (started, step a started + failed, fallback): crash there. */
+    {
+        char *p = text;
+        for (int i = 0; i < 4; i++)
+            p = strchr(p, '\n') + 1;
+        *p = '\0';
+    }
+    tu_write_file(path, text, strlen(text), 0600);
+    free(text);
+    run(dir, &r, "recovery", "resume", id, "--wal-dir", ".intentusnet/wal", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "resumed")));
+    assert_string_equal(json_get_string(j, "state"), "in_progress");
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "inspect", id, NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "recovery.started"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_help_and_usage(void **state)
+{
+    char *dir = tu_mkdtemp();
+    struct tu_run r;
+
+    (void)state;
+    run(dir, &r, "wal", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: intentus wal"));
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: intentus recovery"));
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", NULL);
+    assert_int_equal(r.status, 2);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", "../etc", NULL);
+    assert_int_equal(r.status, 2);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", "missing-id", NULL);
+    assert_int_equal(r.status, 1);
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", NULL); /* no directory yet: nothing to do */
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "0 incomplete executions"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_then_verify_and_inspect),
+        cmocka_unit_test(test_torn_log_scan_and_abort),
+        cmocka_unit_test(test_resume_safe_execution),
+        cmocka_unit_test(test_help_and_usage),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
