@@ -2,7 +2,7 @@
  * results.json (machine, date, git revision, load, every figure with its
  * median and spread over the repetitions).
  *
- *   intentus-bench [--quick] [--only hash,route,watch,retention] [--reps N]
+ *   intentus-bench [--quick] [--only hash,route,wal,watch,retention] [--reps N]
  *                  [--records N] [--out FILE]
  *
  * Temporary data lives in a directory created under $TMPDIR (or /tmp) and
@@ -31,7 +31,7 @@ struct args {
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: intentus-bench [--quick] [--only hash,route,watch,retention] "
+    fprintf(stderr, "usage: intentus-bench [--quick] [--only hash,route,wal,watch,retention] "
                     "[--reps N] [--records N] [--out FILE]\n");
 }
 
@@ -261,6 +261,10 @@ run_sections(struct bench *b, const struct args *a)
     if (wanted(a, "route")) {
         fprintf(stderr, "bench: route and persistence floor...\n");
         failed |= bench_route(b) != 0;
+    }
+    if (wanted(a, "wal")) {
+        fprintf(stderr, "bench: WAL cost per durability...\n");
+        failed |= bench_wal(b) != 0;
     }
     if (!wanted(a, "watch") && !wanted(a, "retention"))
         return failed;
