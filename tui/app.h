@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -99,6 +100,29 @@ struct app {
     /* live figures */
     uint64_t upserts, removals;
     int64_t redraw_at_us; /* a view asked for a frame at this time (0: none) */
+
+    /* Executions in flight in this console's runtime (WAL on): updated by
+     * the runtime's worker threads through callbacks, read here. */
+    struct {
+        pthread_mutex_t lock;
+        size_t n;
+        char id[64][130];
+        int64_t start_us[64];
+        uint64_t overflow; /* more in flight than the table holds */
+    } inflight;
+    /* Incomplete executions found in the WAL directory (any writer), by a
+     * scan on a worker every few seconds. */
+    struct {
+        pthread_mutex_t lock;
+        pthread_t thread;
+        bool running, joined;
+        size_t n;
+        char id[8][130];
+        char state[8][16];
+        int64_t oldest_us; /* wall clock of the oldest last entry; 0: none */
+        char error[256];
+        int64_t next_scan_us;
+    } incomplete;
 };
 
 extern const struct view_ops view_dashboard;
@@ -136,6 +160,14 @@ void app_hline(struct app *app, int y, int x, int width);
  * (may be NULL) is called after each edit for incremental filtering. */
 bool app_prompt(struct app *app, const char *label, char *buf, size_t size,
                 void (*on_change)(struct app *app, void *ctx, const char *text), void *ctx);
+/* The WAL of an execution, when the runtime keeps one: 0 and log filled
+ * (log->status says how it verified), -1 when the WAL is off. */
+struct wal_log;
+int app_load_wal(struct app *app, const char *id, struct wal_log *log);
+const char *app_wal_dir(const struct app *app); /* NULL when the WAL is off */
+/* How many are in flight now, and since when the oldest (0: none). */
+size_t app_inflight(struct app *app, int64_t *oldest_mono_us);
+
 /* Ask for another frame in ms (progress bars, elapsed times): at most that
  * often, so an animation costs little over a slow link. */
 void app_redraw_after(struct app *app, int ms);

@@ -15,9 +15,13 @@
 #include <wchar.h>
 
 #include "core/clock.h"
+#include "core/recovery.h"
+#include "core/wal.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
 #include "tui/signals.h"
+
+static void maybe_scan_incomplete(struct app *app);
 
 #define FRAME_US 33000 /* ~30 frames per second at most */
 #define MIN_ROWS 24
@@ -497,6 +501,7 @@ on_tick(void *ctx)
 {
     struct app *app = ctx;
 
+    maybe_scan_incomplete(app);
     /* Time moves windows and rates even when no record arrives. */
     if (app->screen == SCREEN_DASHBOARD || app->message_until_us != 0)
         app->dirty = true;
@@ -592,6 +597,141 @@ app_prompt(struct app *app, const char *label, char *buf, size_t size,
     return ok;
 }
 
+static void
+on_exec_started(void *ctx, const char *id)
+{
+    struct app *app = ctx;
+
+    pthread_mutex_lock(&app->inflight.lock);
+    if (app->inflight.n < 64) {
+        snprintf(app->inflight.id[app->inflight.n], sizeof(app->inflight.id[0]), "%s", id);
+        app->inflight.start_us[app->inflight.n++] = clock_mono_us();
+    } else {
+        app->inflight.overflow++;
+    }
+    pthread_mutex_unlock(&app->inflight.lock);
+}
+
+static void
+on_exec_finished(void *ctx, const char *id)
+{
+    struct app *app = ctx;
+
+    pthread_mutex_lock(&app->inflight.lock);
+    for (size_t i = 0; i < app->inflight.n; i++) {
+        if (strcmp(app->inflight.id[i], id) == 0) {
+            app->inflight.n--;
+            memcpy(app->inflight.id[i], app->inflight.id[app->inflight.n],
+                   sizeof(app->inflight.id[0]));
+            app->inflight.start_us[i] = app->inflight.start_us[app->inflight.n];
+            pthread_mutex_unlock(&app->inflight.lock);
+            return;
+        }
+    }
+    if (app->inflight.overflow > 0)
+        app->inflight.overflow--;
+    pthread_mutex_unlock(&app->inflight.lock);
+}
+
+size_t
+app_inflight(struct app *app, int64_t *oldest)
+{
+    size_t n;
+
+    pthread_mutex_lock(&app->inflight.lock);
+    n = app->inflight.n + (size_t)app->inflight.overflow;
+    *oldest = 0;
+    for (size_t i = 0; i < app->inflight.n; i++) {
+        if (*oldest == 0 || app->inflight.start_us[i] < *oldest)
+            *oldest = app->inflight.start_us[i];
+    }
+    pthread_mutex_unlock(&app->inflight.lock);
+    return n;
+}
+
+const char *
+app_wal_dir(const struct app *app)
+{
+    return app->cfg->wal.enabled && app->cfg->wal.dir != NULL ? app->cfg->wal.dir : NULL;
+}
+
+int
+app_load_wal(struct app *app, const char *id, struct wal_log *log)
+{
+    const char *dir = app_wal_dir(app);
+
+    memset(log, 0, sizeof(*log));
+    if (dir == NULL)
+        return -1;
+    return wal_read(dir, id, log, NULL);
+}
+
+/* The WAL scan runs on a worker: it reads every log in the directory. */
+static void *
+incomplete_scan(void *arg)
+{
+    struct app *app = arg;
+    struct recovery_item *items = NULL;
+    struct intentus_err err = { 0 };
+    size_t n = 0;
+    char dir[512];
+    int rc;
+
+    pthread_mutex_lock(&app->incomplete.lock);
+    snprintf(dir, sizeof(dir), "%s", app_wal_dir(app) ? app_wal_dir(app) : "");
+    pthread_mutex_unlock(&app->incomplete.lock);
+    rc = dir[0] ? recovery_scan(dir, &items, &n, &err) : 0;
+    pthread_mutex_lock(&app->incomplete.lock);
+    app->incomplete.n = rc == 0 ? n : 0;
+    app->incomplete.oldest_us = 0;
+    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s", rc == 0 ? "" : err.msg);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int64_t t;
+        if (i < 8) {
+            snprintf(app->incomplete.id[i], sizeof(app->incomplete.id[0]), "%s",
+                     items[i].execution_id);
+            snprintf(app->incomplete.state[i], sizeof(app->incomplete.state[0]), "%s",
+                     wal_state_name(items[i].state));
+        }
+        if (clock_parse_iso(items[i].last_timestamp, &t) == 0 &&
+            (app->incomplete.oldest_us == 0 || t < app->incomplete.oldest_us))
+            app->incomplete.oldest_us = t;
+    }
+    app->incomplete.running = false;
+    pthread_mutex_unlock(&app->incomplete.lock);
+    recovery_items_free(items, n);
+    return NULL;
+}
+
+static void
+maybe_scan_incomplete(struct app *app)
+{
+    int64_t now = clock_mono_us();
+    bool start = false;
+
+    if (app_wal_dir(app) == NULL)
+        return;
+    pthread_mutex_lock(&app->incomplete.lock);
+    if (!app->incomplete.running && now >= app->incomplete.next_scan_us) {
+        if (!app->incomplete.joined && app->incomplete.next_scan_us != 0)
+            pthread_join(app->incomplete.thread, NULL);
+        app->incomplete.joined = true;
+        app->incomplete.next_scan_us = now + 5000000;
+        app->incomplete.running = true;
+        start = true;
+    }
+    pthread_mutex_unlock(&app->incomplete.lock);
+    if (start) {
+        bool ok = pthread_create(&app->incomplete.thread, NULL, incomplete_scan, app) == 0;
+        pthread_mutex_lock(&app->incomplete.lock);
+        if (ok)
+            app->incomplete.joined = false;
+        else
+            app->incomplete.running = false;
+        pthread_mutex_unlock(&app->incomplete.lock);
+    }
+}
+
 static int
 open_model(struct app *app, const struct console_opts *opts)
 {
@@ -600,9 +740,15 @@ open_model(struct app *app, const struct console_opts *opts)
                               .poll_ms = opts->poll_ms };
     struct rec_store_opts so = { .create = true };
 
+    pthread_mutex_init(&app->inflight.lock, NULL);
+    pthread_mutex_init(&app->incomplete.lock, NULL);
+    app->incomplete.joined = true;
     app->rt = runtime_open(opts->config,
                            &(struct runtime_opts){ .records_dir = opts->dir,
-                                                   .read_only = opts->read_only },
+                                                   .read_only = opts->read_only,
+                                                   .on_started = on_exec_started,
+                                                   .on_finished = on_exec_finished,
+                                                   .exec_ctx = app },
                            &err);
     if (app->rt == NULL) {
         fprintf(stderr, "intentus: %s\n", err.msg);
@@ -632,12 +778,22 @@ open_model(struct app *app, const struct console_opts *opts)
 static void
 close_model(struct app *app)
 {
+    bool join;
+
+    pthread_mutex_lock(&app->incomplete.lock);
+    join = !app->incomplete.joined;
+    app->incomplete.joined = true;
+    pthread_mutex_unlock(&app->incomplete.lock);
+    if (join)
+        pthread_join(app->incomplete.thread, NULL);
     tailer_stop(app->tailer);
     agg_free(app->agg);
     index_free(app->ix);
     rec_store_close(app->store);
     runtime_close(app->rt);
     free(app->records_dir);
+    pthread_mutex_destroy(&app->inflight.lock);
+    pthread_mutex_destroy(&app->incomplete.lock);
 }
 
 static void

@@ -235,6 +235,21 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
              (unsigned long long)s->records, (unsigned long long)s->corrupt,
              (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out, rate);
     x = app_put(app, y, 0, cols, app_attr(app, THEME_NORMAL), line);
+    if (app_wal_dir(app) != NULL) {
+        /* With a WAL: what is running here, and what any writer left unfinished. */
+        int64_t oldest, now = clock_mono_us();
+        size_t inflight = app_inflight(app, &oldest), incomplete;
+        char age[24] = "";
+        if (oldest != 0)
+            fmt_duration_us(now - oldest, age, sizeof(age));
+        pthread_mutex_lock(&app->incomplete.lock);
+        incomplete = app->incomplete.n;
+        pthread_mutex_unlock(&app->incomplete.lock);
+        snprintf(line, sizeof(line), "in flight %zu%s%s%s  incomplete %zu  ", inflight,
+                 oldest ? " (oldest " : "", age, oldest ? ")" : "", incomplete);
+        x += app_put(app, y, x, cols - x, app_attr(app, incomplete ? THEME_WARN : THEME_NORMAL),
+                     line);
+    }
     if (!app->synced)
         x += app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
     sparkline(app, y, x, cols - x - 1 > 60 ? 60 : cols - x - 1, s);

@@ -12,6 +12,9 @@
 #include "core/json.h"
 #include "core/model.h"
 #include "core/record.h"
+#include "core/recovery.h"
+#include "core/wal.h"
+#include "core/wal_state.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
 
@@ -247,6 +250,67 @@ build_timeline(struct detail *d)
     }
 }
 
+/* The execution's WAL entries next to the events, with the chain check and
+ * the record <-> WAL consistency, when the runtime keeps a WAL. */
+static void
+build_wal(struct app *app, struct detail *d)
+{
+    struct wal_log log;
+    const cJSON *e;
+    cJSON *violations = NULL;
+    struct intentus_err err = { 0 };
+
+    if (app_load_wal(app, d->id, &log) != 0)
+        return;
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Write-ahead log  (%s)", app_wal_dir(app));
+    if (log.status == WAL_MISSING) {
+        add_line(d, DL_TEXT, THEME_DIM, "   no WAL for this execution (written before the WAL "
+                                        "was on, or by another writer)");
+        wal_log_free(&log);
+        add_line(d, DL_TEXT, THEME_NORMAL, " ");
+        return;
+    }
+    if (log.status == WAL_OK)
+        add_line(d, DL_TEXT, THEME_OK, "   chain verified: %zu entries, state %s", log.n_entries,
+                 wal_state_name(wal_state_reconstruct(log.entries)));
+    else
+        add_line(d, DL_TEXT, THEME_ERROR, "   %s: %s", wal_check_name(log.status), log.problem);
+    violations = cJSON_CreateArray();
+    if (violations != NULL &&
+        recovery_check_record(app_wal_dir(app), d->id, d->rec, NULL, violations, &err) > 0) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, violations)
+        {
+            const char *t = json_get_string(v, "type");
+            const char *m = json_get_string(v, "message");
+            add_line(d, DL_TEXT, THEME_ERROR, "   record <-> WAL: %s%s%s", t ? t : "violation",
+                     m ? ": " : "", m ? m : "");
+        }
+    } else if (violations != NULL) {
+        add_line(d, DL_TEXT, THEME_OK, "   record and WAL agree");
+    }
+    cJSON_Delete(violations);
+    cJSON_ArrayForEach(e, log.entries)
+    {
+        long long seq = 0;
+        const char *type = json_get_string(e, "entry_type");
+        const char *ts = json_get_string(e, "timestamp_iso");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "payload");
+        const char *what = json_get_string(p, "step_id");
+        json_get_int64(e, "seq", &seq);
+        if (what == NULL)
+            what = json_get_string(p, "to_agent");
+        add_line(d, DL_TEXT,
+                 type != NULL && (strstr(type, "failed") || strstr(type, "aborted"))
+                     ? THEME_ERROR
+                     : THEME_NORMAL,
+                 "   %3lld  %-26s %s  %s", seq, type ? type : "?", ts ? ts + 11 : "",
+                 what ? what : "");
+    }
+    wal_log_free(&log);
+    add_line(d, DL_TEXT, THEME_NORMAL, " ");
+}
+
 static void
 build(struct app *app, struct detail *d)
 {
@@ -289,6 +353,7 @@ build(struct app *app, struct detail *d)
     add_line(d, DL_TEXT, THEME_NORMAL, " ");
     build_timeline(d);
     add_line(d, DL_TEXT, THEME_NORMAL, " ");
+    build_wal(app, d);
     add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Response  (z folds, Z folds all, U unfolds)");
     add_json(d, fin, 1, true);
     add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Envelope");

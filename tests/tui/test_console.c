@@ -462,6 +462,58 @@ test_responsive_while_agent_is_slow(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* A WAL left unfinished by a killed writer shows on the dashboard and the
+ * records screen; an execution in flight in the console is counted; the
+ * detail screen shows a finished execution's WAL entries, verified. */
+static void
+test_wal_incomplete_and_inflight(void **state)
+{
+    struct con *c = *state;
+    char cfg[700], env[800], text[2400], wal[640];
+    char *route_slow[] = { (char *)tu_bin(), "route", "t.slow", "-q", NULL };
+    char *route_echo[] = { (char *)tu_bin(), "route", "t.echo", "-q", NULL };
+    char *envv[] = { env, NULL };
+    struct tu_run r;
+
+    snprintf(wal, sizeof(wal), "%s/wal", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"wal\": {\"enabled\": true, \"dir\": \"%s\"},"
+             " \"recording\": {\"dir\": \"%s\"},"
+             " \"agents\": [{\"name\": \"sloth\", \"builtin\": \"slow\","
+             " \"delay_ms\": 3000, \"intents\": [\"t.slow\"]},"
+             " {\"name\": \"echo\", \"builtin\": \"echo\", \"intents\": [\"t.echo\"]}]}",
+             wal, c->recs);
+    snprintf(cfg, sizeof(cfg), "%s/wal.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
+    /* A writer killed mid-execution: tu_run's timeout SIGKILLs it at 500 ms. */
+    assert_int_equal(tu_run(route_slow, c->dir, NULL, envv, 500, &r), 0);
+    assert_int_equal(r.status, 128 + 9);
+    tu_run_free(&r);
+    assert_int_equal(tu_run(route_echo, c->dir, NULL, envv, 10000, &r), 0);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    start(c, env, 140, 40);
+    expect(c, "40 records");
+    expect(c, "incomplete 1");
+    keys(c, "2", NULL, NULL);
+    expect(c, "WAL: 1 incomplete:");
+    keys(c, "Enter", NULL, NULL); /* the newest record: the echo execution */
+    expect(c, "chain verified: 4 entries, state completed");
+    expect(c, "record and WAL agree");
+    /* Fire the slow intent from the console: it is in flight meanwhile. */
+    keys(c, "f", NULL, NULL);
+    keys(c, "C-u", NULL, NULL);
+    keys_literal(c, "t.slow");
+    keys(c, "C-r", NULL, NULL);
+    keys(c, "Escape", NULL, NULL);
+    keys(c, "1", NULL, NULL);
+    expect(c, "in flight 1");
+    expect(c, "in flight 0");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 static void
 test_read_only_refuses_actions(void **state)
 {
@@ -528,6 +580,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fire_each_strategy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_payload_cannot_be_fired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_responsive_while_agent_is_slow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_incomplete_and_inflight, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
