@@ -94,8 +94,11 @@ struct app {
     bool message_is_error;
     int64_t message_until_us;
 
-    /* shared with the detail view: which record to show */
+    /* shared with the detail view: which record to show, or two to diff */
     char detail_id[160];
+    char marked[2][160]; /* records marked on the Records screen ("" = none) */
+    char diff_a[160], diff_b[160];
+    bool diff_mode;
     int64_t first_frame_us, start_us;
     /* live figures */
     uint64_t upserts, removals;
@@ -149,6 +152,8 @@ void app_message(struct app *app, bool is_error, const char *fmt, ...)
 cJSON *app_load_record(struct app *app, const char *id, struct intentus_err *err);
 /* Open the detail screen on a record. */
 void app_show_record(struct app *app, const char *id);
+/* Open the detail screen on a side-by-side diff of two records. */
+void app_show_diff(struct app *app, const char *a, const char *b);
 /* Draw text at (y, x) cut to width columns; returns columns used. */
 int app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text);
 /* Fill a row with spaces in attr. */

@@ -53,8 +53,25 @@ app_load_record(struct app *app, const char *id, struct intentus_err *err)
 }
 
 void
+app_show_diff(struct app *app, const char *a, const char *b)
+{
+    snprintf(app->diff_a, sizeof(app->diff_a), "%s", a);
+    snprintf(app->diff_b, sizeof(app->diff_b), "%s", b);
+    app->diff_mode = true;
+    /* The detail view keys its state on detail_id: give the diff its own. */
+    snprintf(app->detail_id, sizeof(app->detail_id), "diff:%.70s:%.70s", a, b);
+    if (app->screen != SCREEN_DETAIL)
+        app->prev_screen = app->screen;
+    app->screen = SCREEN_DETAIL;
+    if (app->views[SCREEN_DETAIL]->model_changed != NULL)
+        app->views[SCREEN_DETAIL]->model_changed(app, app->view_state[SCREEN_DETAIL]);
+    app->dirty = true;
+}
+
+void
 app_show_record(struct app *app, const char *id)
 {
+    app->diff_mode = false;
     snprintf(app->detail_id, sizeof(app->detail_id), "%s", id);
     if (app->screen != SCREEN_DETAIL)
         app->prev_screen = app->screen;

@@ -66,6 +66,8 @@ static const struct key_binding bindings[] = {
     { KEYCTX_RECORDS, 'S', "S", ACT_SORT_REVERSE },
     { KEYCTX_RECORDS, 'c', "c", ACT_CLEAR_FILTER },
     { KEYCTX_RECORDS, 'x', "x", ACT_REDACT_RECORD },
+    { KEYCTX_RECORDS, 'm', "m", ACT_MARK },
+    { KEYCTX_RECORDS, 'D', "D", ACT_DIFF },
     { KEYCTX_DETAIL, '/', "/", ACT_SEARCH },
     { KEYCTX_DETAIL, 'n', "n", ACT_NEXT_MATCH },
     { KEYCTX_DETAIL, 'N', "N", ACT_PREV_MATCH },

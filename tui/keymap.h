@@ -47,6 +47,8 @@
     X(ACT_SCREEN_REDACT, "global", "redaction preview")                     \
     X(ACT_SCREEN_RETENTION, "global", "retention")                          \
     X(ACT_REDACT_RECORD, "view", "preview the record's redaction")          \
+    X(ACT_MARK, "view", "mark / unmark the record for a diff")             \
+    X(ACT_DIFF, "view", "diff the two marked records side by side")        \
     X(ACT_RELOAD, "global", "reload the configuration")                     \
     X(ACT_RESET_BREAKER, "agents", "reset the selected agent's circuit")    \
     X(ACT_TOGGLE_AGENT, "agents", "disable / enable the selected agent")    \

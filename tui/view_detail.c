@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/diff.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/record.h"
@@ -18,13 +19,14 @@
 #include "tui/app.h"
 #include "tui/fmt.h"
 
-enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE };
+enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE, DL_PAIR };
 
 struct dline {
     enum dkind kind;
     enum theme_elem elem;
     int depth;
-    char *text;            /* DL_TEXT, DL_SECTION, DL_BAR label */
+    char *text;            /* DL_TEXT, DL_SECTION, DL_BAR label; DL_PAIR left side */
+    char *text2;           /* DL_PAIR right side */
     const cJSON *node;     /* DL_JSON / DL_CLOSE */
     int64_t start_us, end_us; /* DL_BAR: offsets; -1 unknown */
     bool last;             /* DL_JSON: last member (no trailing comma) */
@@ -47,8 +49,10 @@ struct detail {
 static void
 clear_lines(struct detail *d)
 {
-    for (size_t i = 0; i < d->n; i++)
+    for (size_t i = 0; i < d->n; i++) {
         free(d->lines[i].text);
+        free(d->lines[i].text2);
+    }
     d->n = 0;
 }
 
@@ -363,6 +367,55 @@ build(struct app *app, struct detail *d)
     (void)app;
 }
 
+/* Two marked records side by side: per section whether it changed, then
+ * every change with its JSON path, A's value on the left, B's on the right. */
+static void
+build_diff(struct app *app, struct detail *d)
+{
+    struct intentus_err err = { 0 };
+    cJSON *a = app_load_record(app, app->diff_a, &err), *b = NULL;
+    struct diff_result r = { 0 };
+
+    clear_lines(d);
+    if (a != NULL)
+        b = app_load_record(app, app->diff_b, &err);
+    if (a == NULL || b == NULL || diff_records(a, b, &r, &err) != 0) {
+        add_line(d, DL_TEXT, THEME_ERROR, " cannot diff: %s", err.msg);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        return;
+    }
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Diff  A %s   B %s", app->diff_a, app->diff_b);
+    add_line(d, DL_TEXT, r.router_decision_changed ? THEME_WARN : THEME_OK,
+             "   router decision %s", r.router_decision_changed ? "changed" : "the same");
+    add_line(d, DL_TEXT, r.final_response_changed ? THEME_WARN : THEME_OK,
+             "   final response  %s", r.final_response_changed ? "changed" : "the same");
+    for (size_t i = 0; i < r.n_sections; i++) {
+        const struct diff_section *sec = &r.sections[i];
+        add_line(d, DL_TEXT, sec->identical ? THEME_OK : THEME_WARN,
+                 "   %-9s %s  %s   %s", sec->name, sec->hash_a, sec->hash_b,
+                 sec->identical ? "identical" : "differs");
+    }
+    add_line(d, DL_TEXT, THEME_NORMAL, " ");
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " %zu change%s   (left: A, right: B)", r.n,
+             r.n == 1 ? "" : "s");
+    for (size_t i = 0; i < r.n; i++) {
+        const struct diff_entry *e = &r.items[i];
+        struct dline *l;
+        add_line(d, DL_TEXT, e->kind == DIFF_REMOVED ? THEME_ERROR
+                             : e->kind == DIFF_ADDED ? THEME_OK
+                                                     : THEME_WARN,
+                 "   %-7s %s%s", diff_kind_name(e->kind), e->section ? e->section : "",
+                 e->path);
+        l = add_line(d, DL_PAIR, THEME_NORMAL, "%s", e->left ? e->left : "");
+        if (l != NULL)
+            l->text2 = strdup(e->right ? e->right : "");
+    }
+    diff_result_free(&r);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
 static void
 load(struct app *app, struct detail *d)
 {
@@ -374,6 +427,10 @@ load(struct app *app, struct detail *d)
     d->n_folded = 0;
     d->sel = d->top = 0;
     snprintf(d->id, sizeof(d->id), "%s", app->detail_id);
+    if (app->diff_mode) {
+        build_diff(app, d);
+        return;
+    }
     if (d->id[0] != '\0') {
         d->rec = app_load_record(app, d->id, &err);
         if (d->rec == NULL)
@@ -514,6 +571,14 @@ detail_draw(struct app *app, void *state, int top, int rows, int cols)
         }
         if (!sel && d->search[0] && b.data && strcasestr(b.data, d->search) != NULL)
             a = app_attr(app, THEME_MATCH);
+        if (l->kind == DL_PAIR) {
+            int half = (cols - 6) / 2;
+            app_put(app, y, 5, half, sel ? a : app_attr(app, THEME_JSON_STRING),
+                    l->text ? l->text : "");
+            app_put(app, y, 6 + half, half, sel ? a : app_attr(app, THEME_MATCH),
+                    l->text2 ? l->text2 : "");
+            continue;
+        }
         if (l->kind == DL_JSON && !sel && l->node->string != NULL &&
             !(cJSON_IsObject(l->node) || cJSON_IsArray(l->node))) {
             /* Key in the key colour, value in its type's colour. */
@@ -692,7 +757,7 @@ detail_handle(struct app *app, void *state, enum key_action act, int key)
         step_record(app, d, -1);
         break;
     case ACT_COPY_ID:
-        if (d->id[0] != '\0')
+        if (d->id[0] != '\0' && !app->diff_mode)
             copy_id(app, d->id);
         break;
     default:

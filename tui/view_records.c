@@ -256,6 +256,8 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         if (sel)
             app_fill(app, top + 2 + i, 0, cols, a);
         app_put(app, top + 2 + i, 0, cols, a, line);
+        if (strcmp(app->marked[0], v.id) == 0 || strcmp(app->marked[1], v.id) == 0)
+            app_put(app, top + 2 + i, 0, 1, app_attr(app, THEME_PROMPT) | A_BOLD, "*");
     }
     if (r->n == 0)
         app_put(app, top + 2, 1, cols - 2, app_attr(app, THEME_DIM),
@@ -322,6 +324,37 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
             index_get(app->ix, r->pos[r->sel], &v);
             app_show_record(app, v.id);
         }
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_MARK:
+        if (r->n > 0) {
+            struct index_view v;
+            index_get(app->ix, r->pos[r->sel], &v);
+            if (strcmp(app->marked[0], v.id) == 0) {
+                memmove(app->marked[0], app->marked[1], sizeof(app->marked[0]));
+                app->marked[1][0] = '\0';
+            } else if (strcmp(app->marked[1], v.id) == 0) {
+                app->marked[1][0] = '\0';
+            } else {
+                /* Keep the last two marked. */
+                if (app->marked[0][0] != '\0' && app->marked[1][0] != '\0')
+                    memmove(app->marked[0], app->marked[1], sizeof(app->marked[0]));
+                snprintf(app->marked[app->marked[0][0] == '\0' ? 0 : 1], sizeof(app->marked[0]),
+                         "%s", v.id);
+            }
+            app_message(app, false, "%s marked%s",
+                        app->marked[1][0] ? "2 records" : app->marked[0][0] ? "1 record" : "no record",
+                        app->marked[1][0] ? " (D diffs them)" : "");
+            if (r->sel + 1 < r->n)
+                r->sel++;
+            remember_selection(app, r);
+        }
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_DIFF:
+        if (app->marked[0][0] == '\0' || app->marked[1][0] == '\0') {
+            app_message(app, true, "mark two records with m first");
+            return VIEW_HANDLED | VIEW_REDRAW;
+        }
+        app_show_diff(app, app->marked[0], app->marked[1]);
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_REDACT_RECORD:
         if (r->n > 0) {

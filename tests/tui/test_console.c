@@ -515,6 +515,31 @@ test_wal_incomplete_and_inflight(void **state)
 }
 
 static void
+test_mark_and_diff(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 140, 40);
+    expect(c, "39 records");
+    keys(c, "2", NULL, NULL);
+    keys(c, "D", NULL, NULL);
+    expect(c, "mark two records with m first");
+    keys(c, "/", NULL, NULL);
+    keys_literal(c, "notify.send");
+    keys(c, "Enter", NULL, NULL);
+    keys(c, "m", "m", NULL);
+    expect(c, "2 records marked (D diffs them)");
+    keys(c, "D", NULL, NULL);
+    expect(c, "Diff  A ");
+    expect(c, "(left: A, right: B)");
+    expect(c, "changed input/payload");
+    keys(c, "Escape", NULL, NULL);
+    expect(c, "filter: notify.send");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
 test_read_only_refuses_actions(void **state)
 {
     struct con *c = *state;
@@ -581,6 +606,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_invalid_payload_cannot_be_fired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_responsive_while_agent_is_slow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_incomplete_and_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_and_diff, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
