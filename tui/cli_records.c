@@ -1,4 +1,4 @@
-/* intentus records list|show|verify|stats|tail|gc and intentus retrieve.
+/* intentus records list|show|verify|diff|stats|tail|gc and intentus retrieve.
  * list, stats and tail read the directory through watch/ (the index the
  * console uses); gc is the only command here that removes files. */
 #include <getopt.h>
@@ -29,6 +29,11 @@ static const char records_help[] =
     "  verify [ID...]                        re-read records, check their structure and\n"
     "                                        recompute envelopeHash; ends with\n"
     "                                        'N passed, M failed', exit 1 on any failure\n"
+    "  diff A B [--json]                     compare two records by section: input\n"
+    "                                        (envelope), output (finalResponse), trace\n"
+    "                                        (events), metadata (header, routerDecision);\n"
+    "                                        exit 0 identical, 1 different, 2 usage error\n"
+    "                                        or a record missing or unreadable\n"
     "  stats [--json]                        per-agent and per-intent calls, failures by\n"
     "                                        error code, failure rates, latency p50/p95/p99,\n"
     "                                        last error, circuit state, retries\n"
@@ -43,7 +48,7 @@ static const char records_help[] =
     "  -d, --dir DIR        record directory (default: from the config, then\n"
     "                       $INTENTUSNET_RECORDS_PATH, then .intentusnet/records)\n"
     "  -c, --config FILE    config file to take the record directory from\n"
-    "  -j, --json           machine-readable output (list, stats, tail, gc)\n"
+    "  -j, --json           machine-readable output (list, diff, stats, tail, gc)\n"
     "  -l, --limit N        at most N records (list)\n"
     "  list filters:  --intent NAME, --agent NAME (decided or attempted),\n"
     "                 --status ok|error|incomplete|corrupt, --error CODE,\n"
@@ -482,7 +487,8 @@ static const struct {
     const char *cmd;
 } subcommands[] = {
     { "list", "records list" },   { "show", "records show" }, { "verify", "records verify" },
-    { "stats", "records stats" }, { "tail", "records tail" }, { "gc", "records gc" },
+    { "diff", "records diff" },   { "stats", "records stats" }, { "tail", "records tail" },
+    { "gc", "records gc" },
 };
 
 int
@@ -507,7 +513,8 @@ cli_records(int argc, char **argv)
     }
     if (cmd == NULL)
         return cli_usage_error("records",
-                               "unknown command '%s' (list, show, verify, stats, tail, gc)", sub);
+                               "unknown command '%s' (list, show, verify, diff, stats, tail, gc)",
+                               sub);
     rc = parse_args(cmd, argc - 1, argv + 1, &a);
     if (rc != EXIT_OK)
         return rc;
@@ -516,6 +523,8 @@ cli_records(int argc, char **argv)
         return records_show(&a, argc, argv);
     if (strcmp(sub, "verify") == 0)
         return records_verify(&a, argc, argv);
+    if (strcmp(sub, "diff") == 0)
+        return cli_records_diff(&a, argc, argv);
     if (a.first_arg < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
     if (strcmp(sub, "list") == 0)

@@ -1,6 +1,6 @@
 /* The `intentus records` family: shared option parsing and the commands
  * that live in other files (stats and tail in cli_records_watch.c, gc in
- * cli_records_gc.c). */
+ * cli_records_gc.c, diff in cli_records_diff.c). */
 #ifndef INTENTUS_TUI_CLI_RECORDS_H
 #define INTENTUS_TUI_CLI_RECORDS_H
 
@@ -39,5 +39,7 @@ void cli_records_print_row(const struct index_view *v, bool json);
 int cli_records_stats(const struct rec_args *a);
 int cli_records_tail(const struct rec_args *a);
 int cli_records_gc(const struct rec_args *a);
+/* records diff A B: argv[a->first_arg] and the one after. */
+int cli_records_diff(const struct rec_args *a, int argc, char **argv);
 
 #endif
