@@ -47,9 +47,16 @@ struct exec_agent {
     size_t n_env;
     char *cwd; /* NULL: intentus's own */
     size_t max_output;
+    bool inherit_env; /* intentus's whole environment, not the minimal one */
 };
 
-static const char *const exec_keys[] = { "argv", "env", "cwd", "max_output", NULL };
+static const char *const exec_keys[] = { "argv", "env", "cwd", "max_output", "inherit_env", NULL };
+
+/* Without "inherit_env", the child sees only these of intentus's variables
+ * (PATH always: the default below when intentus has none), plus the
+ * configured "env" entries: secrets in intentus's environment stay out. */
+static const char *const exec_env_pass[] = { "PATH", "HOME", "LANG", "LC_ALL", "TZ", NULL };
+#define EXEC_DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 static void
 exec_free(void *state)
@@ -189,6 +196,15 @@ exec_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
         err_set(err, IERR_NOMEM, NULL);
         return -1;
     }
+    v = cJSON_GetObjectItemCaseSensitive(entry, "inherit_env");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        err_set(err, IERR_CONFIG,
+                "%s.inherit_env: must be true or false (true passes intentus's whole "
+                "environment to the program)",
+                path);
+        return -1;
+    }
+    x->inherit_env = cJSON_IsTrue(v);
     v = cJSON_GetObjectItemCaseSensitive(entry, "max_output");
     if (v != NULL) {
         uint64_t n = 0;
@@ -205,30 +221,58 @@ exec_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
     return 0;
 }
 
-/* intentus's environment with the configured entries replacing or adding
- * to it. Only the array is allocated; the strings are borrowed. */
+static bool
+env_is_named(const char *entry, const char *name)
+{
+    size_t len = strlen(name);
+
+    return strncmp(entry, name, len) == 0 && entry[len] == '=';
+}
+
+/* Whether intentus's variable e goes to the child: every one with
+ * "inherit_env", else only those in exec_env_pass; never one the
+ * configured entries replace. */
+static bool
+env_passes(const struct exec_agent *x, const char *e)
+{
+    const char *eq = strchr(e, '=');
+    size_t len = eq != NULL ? (size_t)(eq - e) : strlen(e);
+    bool pass = x->inherit_env;
+
+    for (size_t j = 0; j < x->n_env; j++) {
+        if (strncmp(x->env_add[j], e, len) == 0 && x->env_add[j][len] == '=')
+            return false;
+    }
+    for (size_t k = 0; !pass && exec_env_pass[k] != NULL; k++)
+        pass = env_is_named(e, exec_env_pass[k]);
+    return pass;
+}
+
+/* The child's environment: intentus's variables that pass (see
+ * env_passes), a default PATH when none does, then the configured entries.
+ * Only the array is allocated; the strings are borrowed. */
 static char **
 build_env(const struct exec_agent *x)
 {
     size_t n = 0, o = 0;
+    bool has_path = false;
     char **envp;
 
     for (char **e = environ; e != NULL && *e != NULL; e++)
         n++;
-    envp = malloc((n + x->n_env + 1) * sizeof(char *));
+    envp = malloc((n + x->n_env + 2) * sizeof(char *));
     if (envp == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t len = eq != NULL ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        bool replaced = false;
-        for (size_t j = 0; j < x->n_env && !replaced; j++)
-            replaced = strncmp(x->env_add[j], environ[i], len) == 0 && x->env_add[j][len] == '=';
-        if (!replaced)
+        if (env_passes(x, environ[i]))
             envp[o++] = environ[i];
     }
     for (size_t j = 0; j < x->n_env; j++)
         envp[o++] = x->env_add[j];
+    for (size_t i = 0; i < o && !has_path; i++)
+        has_path = env_is_named(envp[i], "PATH");
+    if (!has_path)
+        envp[o++] = (char *)EXEC_DEFAULT_PATH;
     envp[o] = NULL;
     return envp;
 }

@@ -335,12 +335,75 @@ test_env_and_cwd(void **state)
     assert_string_equal(json_get_string(env, "A_SECRET"), "s3cret");
     assert_string_equal(json_get_string(env, "TEST_EXEC_REPLACED"), "new");
     assert_string_equal(json_get_string(env, "LITERAL"), "$ 5 fee");
-    assert_non_null(json_get_string(env, "PATH")); /* inherited */
+    assert_non_null(json_get_string(env, "PATH")); /* passed on by default */
     assert_string_equal(json_get_string(p, "cwd"), dir);
     cJSON_Delete(resp);
     agent_free(a);
     tu_rmtree(dir);
     free(dir);
+}
+
+/* The names' values in the child's environment, as summarize.py's "env"
+ * mode reports them (JSON null for an unset one). */
+static cJSON *
+child_env(const char *extra)
+{
+    struct agent *a = summarize_agent(extra);
+    cJSON *resp = call(a,
+                       "{\"mode\":\"env\",\"names\":[\"INTENTUS_TEST_SECRET\",\"PATH\","
+                       "\"HOME\",\"TZ\",\"LANG\",\"MINE\"]}",
+                       5000, NULL);
+    cJSON *env;
+
+    if (response_is_error(resp))
+        fail_msg("env call failed: %s", tu_message(resp));
+    env = cJSON_DetachItemFromObjectCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(resp, "payload"), "env");
+    assert_non_null(env);
+    cJSON_Delete(resp);
+    agent_free(a);
+    return env;
+}
+
+/* A secret in intentus's environment does not reach an exec agent unless
+ * the agent says "inherit_env": true; PATH, HOME, TZ and LANG do, and the
+ * configured entries are added in both cases. */
+static void
+test_env_minimal_unless_inherited(void **state)
+{
+    char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+    cJSON *env;
+
+    (void)state;
+    setenv("INTENTUS_TEST_SECRET", "hunter2", 1);
+    setenv("TZ", "UTC", 1);
+    setenv("LANG", "C.UTF-8", 1);
+    env = child_env("\"env\":{\"MINE\":\"1\"}");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(env, "INTENTUS_TEST_SECRET")));
+    assert_string_equal(json_get_string(env, "PATH"), old_path);
+    assert_string_equal(json_get_string(env, "TZ"), "UTC");
+    assert_string_equal(json_get_string(env, "LANG"), "C.UTF-8");
+    assert_string_equal(json_get_string(env, "MINE"), "1");
+    if (getenv("HOME") != NULL)
+        assert_string_equal(json_get_string(env, "HOME"), getenv("HOME"));
+    cJSON_Delete(env);
+
+    env = child_env("\"inherit_env\":true,\"env\":{\"MINE\":\"2\"}");
+    assert_string_equal(json_get_string(env, "INTENTUS_TEST_SECRET"), "hunter2");
+    assert_string_equal(json_get_string(env, "MINE"), "2");
+    assert_string_equal(json_get_string(env, "PATH"), old_path);
+    cJSON_Delete(env);
+
+    /* No PATH in intentus's environment: the child gets a default one (the
+     * program itself is an absolute path here, so it is still found). */
+    unsetenv("PATH");
+    env = child_env("");
+    if (old_path != NULL)
+        setenv("PATH", old_path, 1);
+    assert_string_equal(json_get_string(env, "PATH"), "/usr/local/bin:/usr/bin:/bin");
+    cJSON_Delete(env);
+    unsetenv("INTENTUS_TEST_SECRET");
+    free(old_path);
 }
 
 /* A shell agent, cheap to start, steered like summarize.py by the "mode"
@@ -478,6 +541,8 @@ test_config_errors(void **state)
     expect_config_error(",\"argv\":[\"a\"],\"env\":[\"X=1\"]", "agents[0].env: must be an object");
     expect_config_error(",\"argv\":[\"a\"],\"max_output\":\"lots\"", "agents[0].max_output");
     expect_config_error(",\"argv\":[\"a\"],\"cwd\":5", "agents[0].cwd");
+    expect_config_error(",\"argv\":[\"a\"],\"inherit_env\":\"yes\"",
+                        "agents[0].inherit_env: must be true or false");
     expect_config_error(",\"argv\":[\"a\"],\"url\":\"http://x\"",
                         "agents[0].url: unknown key");
 }
@@ -501,6 +566,7 @@ main(void)
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_child_ignores_stdin),
         cmocka_unit_test(test_env_and_cwd),
+        cmocka_unit_test(test_env_minimal_unless_inherited),
         cmocka_unit_test(test_no_fd_or_process_leak),
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_config_errors),
