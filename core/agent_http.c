@@ -40,7 +40,7 @@ struct http_agent {
 };
 
 static const char *const http_keys[] = {
-    "url", "headers", "connect_timeout", "tls_verify", "max_response", NULL,
+    "url", "headers", "connect_timeout", "tls_verify", "max_response", "allow_insecure", NULL,
 };
 
 /* curl_global_init is not thread-safe and must run once per process before
@@ -153,9 +153,59 @@ parse_headers(struct http_agent *h, const cJSON *v, const char *path, struct int
     return 0;
 }
 
-static int
-parse_url(struct http_agent *h, const cJSON *v, const char *path, struct intentus_err *err)
+/* The host of an http(s) URL after its scheme: "[::1]" keeps its
+ * brackets' contents, userinfo is skipped; at most size-1 bytes. */
+static void
+url_host(const char *after_scheme, char *host, size_t size)
 {
+    const char *p = after_scheme, *end = p + strcspn(p, "/?#"), *at, *stop;
+    size_t n;
+
+    for (at = p; at < end; at++) {
+        if (*at == '@')
+            p = at + 1;
+    }
+    if (*p == '[') {
+        p++;
+        stop = memchr(p, ']', (size_t)(end - p));
+        if (stop == NULL)
+            stop = end;
+    } else {
+        stop = memchr(p, ':', (size_t)(end - p));
+        if (stop == NULL)
+            stop = end;
+    }
+    n = (size_t)(stop - p);
+    if (n >= size)
+        n = size - 1;
+    memcpy(host, p, n);
+    host[n] = '\0';
+}
+
+/* Loopback: localhost (any case, trailing dot allowed), 127.0.0.0/8 in
+ * dotted form, ::1. */
+static bool
+host_is_loopback(const char *host)
+{
+    unsigned a, b, c, d;
+    char tail;
+
+    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0 ||
+        strcmp(host, "::1") == 0)
+        return true;
+    return sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 &&
+           b < 256 && c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
+}
+
+/* Plain http:// carries the envelope (and any Authorization header) in
+ * clear text, so it is refused to any host but this machine unless the
+ * agent says "allow_insecure": true. */
+static int
+parse_url(struct http_agent *h, const cJSON *entry, const char *path, struct intentus_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, "url");
+    const cJSON *insecure = cJSON_GetObjectItemCaseSensitive(entry, "allow_insecure");
+
     if (v == NULL || !cJSON_IsString(v)) {
         err_set(err, IERR_CONFIG, "%s.url: %s (the agent's endpoint, http:// or https://)", path,
                 v == NULL ? "missing" : "must be a string");
@@ -166,6 +216,22 @@ parse_url(struct http_agent *h, const cJSON *v, const char *path, struct intentu
         err_set(err, IERR_CONFIG, "%s.url: '%s' must start with http:// or https:// and name a host",
                 path, v->valuestring);
         return -1;
+    }
+    if (insecure != NULL && !cJSON_IsBool(insecure)) {
+        err_set(err, IERR_CONFIG, "%s.allow_insecure: must be true or false", path);
+        return -1;
+    }
+    if (strncasecmp(v->valuestring, "http://", 7) == 0 && !cJSON_IsTrue(insecure)) {
+        char host[256];
+        url_host(v->valuestring + 7, host, sizeof(host));
+        if (!host_is_loopback(host)) {
+            err_set(err, IERR_CONFIG,
+                    "%s.url: plain http:// to '%s' would send envelopes and headers "
+                    "unencrypted; use https://, or set %s.allow_insecure: true (only "
+                    "127.0.0.0/8, ::1 and localhost are allowed without it)",
+                    path, host, path);
+            return -1;
+        }
     }
     if ((h->url = strdup(v->valuestring)) == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -231,7 +297,7 @@ http_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
     h->connect_timeout_ms = HTTP_DEFAULT_CONNECT_MS;
     h->tls_verify = true;
     h->max_response = HTTP_DEFAULT_MAX_RESPONSE;
-    if (parse_url(h, cJSON_GetObjectItemCaseSensitive(entry, "url"), path, err) != 0 ||
+    if (parse_url(h, entry, path, err) != 0 ||
         parse_headers(h, cJSON_GetObjectItemCaseSensitive(entry, "headers"), path, err) != 0 ||
         parse_limits(h, entry, path, err) != 0)
         return -1;

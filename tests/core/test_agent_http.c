@@ -292,7 +292,7 @@ test_connection_refused(void **state)
 static void
 test_dns_failure(void **state)
 {
-    struct agent *a = http_agent_for("http://intentus-test.invalid/agent", "");
+    struct agent *a = http_agent_for("http://intentus-test.invalid/agent", "\"allow_insecure\":true");
     cJSON *resp = call(a, "{}", 5000, NULL, NULL);
 
     (void)state;
@@ -383,18 +383,71 @@ test_config_errors(void **state)
     expect_config_error("", "agents[0].url: missing");
     expect_config_error(",\"url\":\"ftp://host/x\"", "agents[0].url: 'ftp://host/x' must start");
     expect_config_error(",\"url\":\"http://\"", "must start with http:// or https://");
-    expect_config_error(",\"url\":\"http://h\",\"headers\":{\"Authorization\":\"$TEST_HTTP_UNSET\"}",
+    expect_config_error(",\"url\":\"https://h\",\"headers\":{\"Authorization\":\"$TEST_HTTP_UNSET\"}",
                         "agents[0].headers.Authorization: environment variable TEST_HTTP_UNSET "
                         "is not set");
-    expect_config_error(",\"url\":\"http://h\",\"headers\":{\"Bad Name\":\"x\"}",
+    expect_config_error(",\"url\":\"https://h\",\"headers\":{\"Bad Name\":\"x\"}",
                         "not a valid header name");
-    expect_config_error(",\"url\":\"http://h\",\"headers\":{\"X\":\"a\\r\\nY: b\"}",
+    expect_config_error(",\"url\":\"https://h\",\"headers\":{\"X\":\"a\\r\\nY: b\"}",
                         "line break");
-    expect_config_error(",\"url\":\"http://h\",\"tls_verify\":\"no\"", "agents[0].tls_verify");
-    expect_config_error(",\"url\":\"http://h\",\"connect_timeout\":\"soon\"",
+    expect_config_error(",\"url\":\"https://h\",\"tls_verify\":\"no\"", "agents[0].tls_verify");
+    expect_config_error(",\"url\":\"https://h\",\"connect_timeout\":\"soon\"",
                         "agents[0].connect_timeout");
-    expect_config_error(",\"url\":\"http://h\",\"max_response\":-1", "agents[0].max_response");
-    expect_config_error(",\"url\":\"http://h\",\"argv\":[\"x\"]", "agents[0].argv: unknown key");
+    expect_config_error(",\"url\":\"https://h\",\"max_response\":-1", "agents[0].max_response");
+    expect_config_error(",\"url\":\"https://h\",\"argv\":[\"x\"]", "agents[0].argv: unknown key");
+    expect_config_error(",\"url\":\"http://h\",\"allow_insecure\":1",
+                        "agents[0].allow_insecure: must be true or false");
+}
+
+static bool
+url_accepted(const char *url, const char *extra)
+{
+    struct intentus_err err = { 0 };
+    char text[1024];
+    struct agent *a;
+    bool ok;
+
+    snprintf(text, sizeof(text),
+             "{\"name\":\"h\",\"kind\":\"http\",\"intents\":[\"t.agent\"],\"url\":\"%s\"%s%s}",
+             url, extra[0] ? "," : "", extra);
+    a = tu_agent_new(text, &err);
+    ok = a != NULL;
+    agent_free(a);
+    return ok;
+}
+
+/* Plain http:// only to this machine, unless allow_insecure; https://
+ * anywhere. The error names the key path and says why. */
+static void
+test_plain_http_only_to_loopback(void **state)
+{
+    static const char *const loopback[] = {
+        "http://127.0.0.1:8081/a", "http://127.1.2.3/", "http://localhost:1/x",
+        "http://LOCALHOST", "http://[::1]:8080/a", "http://user:pw@127.0.0.1/a",
+    };
+    static const char *const remote[] = {
+        "http://example.com/a", "http://10.0.0.1:80/", "http://127.0.0.1.example.com/",
+        "http://localhost.evil.net/", "http://[::2]/", "http://127.0.0.1@example.com/",
+        "http://1270.0.0.1/",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(loopback) / sizeof(*loopback); i++) {
+        if (!url_accepted(loopback[i], ""))
+            fail_msg("%s refused", loopback[i]);
+    }
+    for (size_t i = 0; i < sizeof(remote) / sizeof(*remote); i++) {
+        if (url_accepted(remote[i], ""))
+            fail_msg("%s accepted without allow_insecure", remote[i]);
+        if (!url_accepted(remote[i], "\"allow_insecure\":true"))
+            fail_msg("%s refused with allow_insecure", remote[i]);
+    }
+    assert_true(url_accepted("https://example.com/a", ""));
+    assert_true(url_accepted("HTTPS://10.0.0.1/", ""));
+    assert_false(url_accepted("http://example.com/a", "\"allow_insecure\":false"));
+    expect_config_error(",\"url\":\"http://example.com/a\"",
+                        "agents[0].url: plain http:// to 'example.com' would send envelopes and "
+                        "headers unencrypted; use https://, or set agents[0].allow_insecure: true");
 }
 
 int
@@ -417,6 +470,7 @@ main(void)
         cmocka_unit_test(test_headers_from_env),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_dns_failure),
+        cmocka_unit_test(test_plain_http_only_to_loopback),
         cmocka_unit_test(test_no_fd_leak),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_config_errors),
