@@ -104,6 +104,55 @@ test_ids_are_validated(void **state)
     free(dir);
 }
 
+/* Hostile ids: a NUL inside the buffer (what a C string sees is its part
+ * before the NUL, so "abc\0/../x" is "abc"; one starting with the NUL is
+ * empty), 200 characters, traversal. Every function refuses them with a
+ * message that says why, and nothing outside the directory is touched. */
+static void
+test_hostile_ids_refused(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), long_id[201], nul_id[16];
+    struct intentus_err err = { 0 };
+    struct rec_store *rs = rec_store_open(dir, NULL, &err);
+    const char *bad[] = { "..", "../x", "/etc/passwd", "a/b", "a\\b", long_id, nul_id, NULL };
+    cJSON *rec = sample_record();
+    size_t len;
+
+    assert_non_null(rs);
+    memset(long_id, 'a', 200);
+    long_id[200] = '\0';
+    memcpy(nul_id, "\0../../etc\0", 12);
+    assert_false(rec_store_id_is_valid(nul_id));
+    memcpy(nul_id, "abc\0/../x", 10);
+    assert_true(rec_store_id_is_valid(nul_id)); /* the C string is "abc" */
+    nul_id[0] = '\0';
+    long_id[128] = '\0';
+    assert_true(rec_store_id_is_valid(long_id)); /* 128: the longest allowed */
+    long_id[128] = 'a';
+    for (int i = 0; bad[i] != NULL; i++) {
+        assert_false(rec_store_id_is_valid(bad[i]));
+        memset(&err, 0, sizeof(err));
+        assert_null(rec_store_read(rs, bad[i], &len, &err));
+        assert_int_equal(err.code, IERR_INVALID);
+        assert_non_null(strstr(err.msg, "is not a valid execution id"));
+        memset(&err, 0, sizeof(err));
+        assert_null(rec_store_load(rs, bad[i], &err));
+        assert_int_equal(err.code, IERR_INVALID);
+        memset(&err, 0, sizeof(err));
+        cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItem(rec, "header"), "executionId",
+                                               cJSON_CreateString(bad[i]));
+        assert_int_equal(rec_store_save(rs, rec, &err), -1);
+        assert_int_equal(err.code, IERR_INVALID);
+        assert_non_null(strstr(err.msg, "is not a safe file name"));
+    }
+    assert_int_equal(tu_count_files(dir, NULL), 0);
+    cJSON_Delete(rec);
+    rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_symlinks_not_followed(void **state)
 {
@@ -311,6 +360,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_ids_are_validated),
+        cmocka_unit_test(test_hostile_ids_refused),
         cmocka_unit_test(test_symlinks_not_followed),
         cmocka_unit_test(test_list_skips_hidden_and_sorts),
         cmocka_unit_test(test_missing_directory_is_an_error),

@@ -1,5 +1,6 @@
 /* Retention: each policy alone and combined, dry run equals apply, archives
  * readable through rec_store, interruption and re-run, writers untouched. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,6 +137,37 @@ assert_reports_equal(const struct retention_report *a, const struct retention_re
     }
 }
 
+/* The archive directory (and the parents retention created) is 0700 and
+ * every archive in it 0600, whatever the umask lets through. */
+static void
+assert_private_modes(const char *arch)
+{
+    char parent[800];
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+
+    assert_int_equal(stat(arch, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    snprintf(parent, sizeof(parent), "%s", arch);
+    *strrchr(parent, '/') = '\0';
+    assert_int_equal(stat(parent, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    d = opendir(arch);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        char path[1100];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", arch, de->d_name);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        if ((st.st_mode & 07777) != 0600)
+            fail_msg("%s has mode %o, want 600", path, st.st_mode & 07777);
+    }
+    closedir(d);
+}
+
 static void
 test_dry_run_equals_apply_and_archive_readable(void **state)
 {
@@ -162,6 +194,7 @@ test_dry_run_equals_apply_and_archive_readable(void **state)
     assert_false(done.interrupted);
     assert_int_equal(tu_count_files(path, ".json"), 30);
     assert_int_equal(tu_count_files(arch, ".json.gz"), 30);
+    assert_private_modes(arch);
     /* the archive reads like a record directory, byte for byte */
     rs = rec_store_open(arch, NULL, NULL);
     assert_non_null(rs);
