@@ -14,7 +14,10 @@
 
 #include "core/err.h"
 
-#define REC_STORE_MAX_FILE (256u * 1024 * 1024) /* refuse to slurp anything larger */
+/* Refuse to slurp anything larger. Records are bounded by the payload limit
+ * (1 MiB by default) times the few copies a record holds, so a file past
+ * 64 MiB is not a record intentus wrote: it is reported, not loaded. */
+#define REC_STORE_MAX_FILE (64u * 1024 * 1024)
 
 struct rec_store;
 
