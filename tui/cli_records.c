@@ -1,10 +1,13 @@
 /* intentus records list|show|verify|diff|stats|tail|gc and intentus retrieve.
  * list, stats and tail read the directory through watch/ (the index the
  * console uses); gc is the only command here that removes files. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -12,7 +15,9 @@
 #include "core/model.h"
 #include "core/rec_store.h"
 #include "core/record.h"
+#include "core/recovery.h"
 #include "core/units.h"
+#include "core/wal.h"
 #include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
@@ -26,8 +31,10 @@ static const char records_help[] =
     "  list [filters] [--json] [--limit N]   records, newest first; corrupt files shown\n"
     "  show ID                               one record as JSON (also from an archive\n"
     "                                        directory of <id>.json.gz files)\n"
-    "  verify [ID...]                        re-read records, check their structure and\n"
-    "                                        recompute envelopeHash; ends with\n"
+    "  verify [ID...] [--wal-dir D] [-v]     re-read records, check their structure and\n"
+    "                                        recompute envelopeHash; when <wal-dir>/ID.wal\n"
+    "                                        exists, also check the record against it\n"
+    "                                        (envelope hash, outcome, steps); ends with\n"
     "                                        'N passed, M failed', exit 1 on any failure\n"
     "  diff A B [--json]                     compare two records by section: input\n"
     "                                        (envelope), output (finalResponse), trace\n"
@@ -60,6 +67,8 @@ static const char records_help[] =
     "       refuses otherwise). Every action is logged to DIR/.intentus-retention.log.\n"
     "  tail:  -f/--follow, -n/--lines N, --poll[=MS] (poll instead of inotify, for\n"
     "         network filesystems; default 1000 ms)\n"
+    "  verify:  -w/--wal-dir DIR (default: the config's wal.dir), -v/--verbose (a line\n"
+    "         for every record that passes, noting when it has no WAL)\n"
     "  -h, --help           this help\n";
 
 static const char retrieve_help[] =
@@ -174,6 +183,7 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
         { "yes", no_argument, NULL, OPT_YES },
         { "follow", no_argument, NULL, 'f' },         { "lines", required_argument, NULL, 'n' },
         { "poll", optional_argument, NULL, OPT_POLL },
+        { "wal-dir", required_argument, NULL, 'w' },  { "verbose", no_argument, NULL, 'v' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -183,7 +193,7 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
     a->since_ms = a->older_than_ms = a->max_count = a->max_bytes = -1;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:c:jl:fn:y", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:c:jl:fn:yw:v", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             a->dir = optarg;
@@ -196,6 +206,12 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
             break;
         case 'f':
             a->follow = true;
+            break;
+        case 'w':
+            a->wal_dir = optarg;
+            break;
+        case 'v':
+            a->verbose = true;
             break;
         case OPT_INTENT:
             a->intent = optarg;
@@ -417,36 +433,76 @@ records_show(const struct rec_args *a, int argc, char **argv)
     return EXIT_OK;
 }
 
-/* Full check of one record file; 0 ok, else err says why. */
+/* Full check of one record file; 0 ok, else err says why. *rec receives
+ * the record when it could be read (for the WAL check), else NULL. */
 static int
-verify_one(struct rec_store *rs, const char *id, struct intentus_err *err)
+verify_one(struct rec_store *rs, const char *id, cJSON **rec, struct intentus_err *err)
 {
-    cJSON *rec = rec_store_load(rs, id, err);
     const char *hid;
-    int rc = -1;
 
-    if (rec == NULL)
+    *rec = rec_store_load(rs, id, err);
+    if (*rec == NULL)
         return -1;
-    hid = record_id(rec);
+    hid = record_id(*rec);
     if (strcmp(hid, id) != 0) {
         err_set(err, IERR_VERIFY, "header.executionId '%s' does not match the file name", hid);
-        goto out;
+        return -1;
     }
-    if (envelope_validate(cJSON_GetObjectItemCaseSensitive(rec, "envelope"), err) != 0)
-        goto out;
-    if (record_verify_hash(rec, err) != 0)
-        goto out;
-    rc = 0;
-out:
-    cJSON_Delete(rec);
-    return rc;
+    if (envelope_validate(cJSON_GetObjectItemCaseSensitive(*rec, "envelope"), err) != 0)
+        return -1;
+    return record_verify_hash(*rec, err);
+}
+
+/* Record <-> WAL consistency when <wal_dir>/<id>.wal exists: each
+ * violation is a FAIL line. Returns the number of problems (0: consistent
+ * or no WAL, *has_wal says which). */
+static int
+verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
+{
+    struct intentus_err err = { 0 };
+    char path[PATH_MAX];
+    struct stat st;
+    cJSON *violations, *v;
+    int n;
+
+    *has_wal = false;
+    if (wal_path(wal_dir, id, ".wal", path, sizeof(path)) != 0 ||
+        (stat(path, &st) != 0 && errno == ENOENT))
+        return 0;
+    *has_wal = true;
+    violations = cJSON_CreateArray();
+    n = violations != NULL ? recovery_check_record(wal_dir, id, rec, NULL, violations, &err) : -1;
+    if (n < 0) {
+        printf("FAIL %s: WAL check: %s\n", id, violations != NULL ? err.msg : "out of memory");
+        n = 1;
+    }
+    cJSON_ArrayForEach(v, violations)
+    {
+        printf("FAIL %s: %s: %s\n", id, json_get_string(v, "type"), json_get_string(v, "message"));
+    }
+    cJSON_Delete(violations);
+    return n;
+}
+
+/* The WAL directory to check records against: --wal-dir, else the
+ * config's. NULL (the error printed) when the config does not load. */
+static const char *
+verify_wal_dir(const struct rec_args *a, struct config **cfg)
+{
+    *cfg = NULL;
+    if (a->wal_dir != NULL)
+        return a->wal_dir;
+    *cfg = cli_load_config(a->config);
+    return *cfg != NULL ? (*cfg)->wal.dir : NULL;
 }
 
 static int
 records_verify(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
+    struct config *cfg = NULL;
     struct rec_store *rs;
+    const char *wal_dir;
     int store_rc;
     struct rec_ids ids = { 0 };
     size_t passed = 0, failed = 0;
@@ -455,9 +511,14 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (!rec_store_id_is_valid(argv[i]))
             return cli_usage_error("records verify", "'%s' is not a valid execution id", argv[i]);
     }
+    wal_dir = verify_wal_dir(a, &cfg);
+    if (wal_dir == NULL)
+        return EXIT_USAGE;
     rs = open_store("records verify", a, &store_rc);
-    if (rs == NULL)
+    if (rs == NULL) {
+        config_free(cfg);
         return store_rc;
+    }
     if (a->first_arg < argc) {
         ids.n = (size_t)(argc - a->first_arg);
         ids.ids = calloc(ids.n, sizeof(char *));
@@ -466,19 +527,30 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     } else if (rec_store_list(rs, &ids, &err) != 0) {
         fprintf(stderr, "intentus records verify: %s\n", err.msg);
         rec_store_close(rs);
+        config_free(cfg);
         return EXIT_FAIL;
     }
     for (size_t i = 0; ids.ids != NULL && i < ids.n; i++) {
-        if (ids.ids[i] != NULL && verify_one(rs, ids.ids[i], &err) == 0) {
+        const char *id = ids.ids[i] ? ids.ids[i] : "?";
+        cJSON *rec = NULL;
+        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0, has_wal = false;
+
+        if (!ok)
+            printf("FAIL %s: %s\n", id, ids.ids[i] ? err.msg : "out of memory");
+        if (rec != NULL && verify_wal(wal_dir, id, rec, &has_wal) != 0)
+            ok = false;
+        if (ok && a->verbose)
+            printf("ok   %s%s\n", id, has_wal ? " (record and WAL agree)" : " (no WAL)");
+        cJSON_Delete(rec);
+        if (ok)
             passed++;
-        } else {
+        else
             failed++;
-            printf("FAIL %s: %s\n", ids.ids[i] ? ids.ids[i] : "?", err.msg);
-        }
     }
     printf("%zu passed, %zu failed\n", passed, failed);
     rec_store_ids_free(&ids);
     rec_store_close(rs);
+    config_free(cfg);
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }
 

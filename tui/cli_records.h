@@ -26,6 +26,9 @@ struct rec_args {
     /* tail */
     bool follow;
     int poll_ms; /* 0: inotify (polling when it fails); > 0: poll */
+    /* verify */
+    const char *wal_dir; /* --wal-dir; NULL: the config's wal.dir */
+    bool verbose;
     int first_arg; /* index of the first positional argument */
 };
 

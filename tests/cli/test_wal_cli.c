@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/json.h"
+#include "core/wal.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 10000
@@ -237,6 +239,111 @@ test_help_and_usage(void **state)
     free(dir);
 }
 
+/* Rewrite <wal_dir>/<id>.wal with the execution.started envelope_hash
+ * replaced and every entry_hash and prev_hash recomputed, so the log still
+ * verifies on its own and only the comparison with the record can tell. */
+static void
+tamper_envelope_hash(const char *wal_dir, const char *id)
+{
+    struct intentus_err err = { 0 };
+    struct buf text = BUF_INIT;
+    struct wal_log log;
+    char path[PATH_MAX], hex[65], prev[65] = "";
+    cJSON *e;
+
+    assert_int_equal(wal_read(wal_dir, id, &log, &err), 0);
+    assert_int_equal(log.status, WAL_OK);
+    cJSON_ArrayForEach(e, log.entries)
+    {
+        cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "payload");
+        if (strcmp(json_get_string(e, "entry_type"), "execution.started") == 0)
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                p, "envelope_hash",
+                cJSON_CreateString("00000000000000000000000000000000"
+                                   "00000000000000000000000000000000"));
+        if (prev[0] != '\0')
+            cJSON_ReplaceItemInObjectCaseSensitive(e, "prev_hash", cJSON_CreateString(prev));
+        assert_int_equal(wal_entry_hash(e, hex, &err), 0);
+        cJSON_ReplaceItemInObjectCaseSensitive(e, "entry_hash", cJSON_CreateString(hex));
+        memcpy(prev, hex, sizeof(prev));
+        assert_int_equal(json_print_spaced(e, &text), 0);
+        assert_int_equal(buf_putc(&text, '\n'), 0);
+    }
+    assert_int_equal(wal_path(wal_dir, id, ".wal", path, sizeof(path)), 0);
+    assert_int_equal(tu_write_file(path, text.data, text.len, 0600), 0);
+    buf_free(&text);
+    wal_log_free(&log);
+}
+
+static void
+test_records_verify_checks_the_wal(void **state)
+{
+    static const char wal_cfg[] =
+        "{\"wal\": {\"enabled\": true, \"dir\": \"wal-here\"},"
+        " \"agents\": [{\"name\":\"b\",\"builtin\":\"echo\",\"intents\":[\"t.x\"]}]}";
+    char *dir = tu_mkdtemp(), path[PATH_MAX], id[64], line[128], *text;
+    struct tu_run r;
+    const char *p;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/intentus.json", dir);
+    assert_int_equal(tu_write_file(path, wal_cfg, strlen(wal_cfg), 0600), 0);
+    run(dir, &r, "route", "t.x", NULL);
+    assert_int_equal(r.status, 0);
+    p = strstr(r.err, "execution ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "execution %63s", id), 1);
+    tu_run_free(&r);
+    /* Record and WAL agree; verbose output says the WAL was checked. */
+    run(dir, &r, "records", "verify", id, "-v", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "(record and WAL agree)"));
+    assert_non_null(strstr(r.out, "1 passed, 0 failed"));
+    tu_run_free(&r);
+
+    /* The WAL's envelope_hash no longer matches the record's header. */
+    snprintf(path, sizeof(path), "%s/wal-here", dir);
+    tamper_envelope_hash(path, id);
+    run(dir, &r, "wal", "verify", id, NULL); /* the log itself still verifies */
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    run(dir, &r, "records", "verify", id, NULL);
+    assert_int_equal(r.status, 1);
+    snprintf(line, sizeof(line), "FAIL %s: envelope_hash_mismatch: ", id);
+    if (strstr(r.out, line) == NULL)
+        fail_msg("no '%s' in: %s", line, r.out);
+    assert_non_null(strstr(r.out, "0 passed, 1 failed"));
+    tu_run_free(&r);
+    run(dir, &r, "records", "verify", NULL); /* every record: the same */
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.out, "envelope_hash_mismatch"));
+    tu_run_free(&r);
+
+    /* Without a WAL for the id: as before, "no WAL" only when verbose. */
+    run(dir, &r, "records", "verify", id, "--wal-dir", "elsewhere", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "1 passed, 0 failed\n");
+    tu_run_free(&r);
+    run(dir, &r, "records", "verify", id, "--wal-dir", "elsewhere", "--verbose", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "(no WAL)"));
+    tu_run_free(&r);
+
+    /* A log edited without re-hashing is reported as corrupt. */
+    snprintf(path, sizeof(path), "%s/wal-here/%s.wal", dir, id);
+    text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    text[strstr(text, "\"execution.started\"") - text + 1] = 'X';
+    assert_int_equal(tu_write_file(path, text, strlen(text), 0600), 0);
+    free(text);
+    run(dir, &r, "records", "verify", id, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.out, "wal_corrupted"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -245,6 +352,7 @@ main(void)
         cmocka_unit_test(test_torn_log_scan_and_abort),
         cmocka_unit_test(test_resume_safe_execution),
         cmocka_unit_test(test_help_and_usage),
+        cmocka_unit_test(test_records_verify_checks_the_wal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
