@@ -364,6 +364,7 @@ test_ten_thousand_events(void **state)
     cJSON_Delete(rec);
     cJSON_Delete(resp);
     cJSON_Delete(env);
+    recorder_free(r); /* recorder_take took the tree, not the recorder */
     rec_store_close(rs);
     tu_rmtree(dir);
     free(dir);
