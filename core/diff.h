@@ -16,7 +16,7 @@
 enum diff_kind { DIFF_ADDED, DIFF_REMOVED, DIFF_CHANGED };
 
 struct diff_entry {
-    char *section;  /* "envelope", "output", "trace", "metadata"; NULL for a plain diff */
+    char *section;  /* "input", "output", "trace", "metadata"; NULL for a plain diff */
     char *path;     /* "/payload/user/name", "/events[3]/payload/agent", "/" */
     enum diff_kind kind;
     char *left;     /* compact JSON of the left value; NULL when added */
