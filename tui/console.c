@@ -378,6 +378,17 @@ switch_screen(struct app *app, enum app_screen s)
     app->dirty = true;
 }
 
+/* The actions that open a screen. */
+static const struct {
+    enum key_action act;
+    enum app_screen screen;
+} screen_keys[] = {
+    { ACT_HELP, SCREEN_HELP },           { ACT_SCREEN_HELP, SCREEN_HELP },
+    { ACT_SCREEN_DASHBOARD, SCREEN_DASHBOARD }, { ACT_SCREEN_RECORDS, SCREEN_RECORDS },
+    { ACT_SCREEN_DETAIL, SCREEN_DETAIL }, { ACT_SCREEN_FIRE, SCREEN_FIRE },
+    { ACT_SCREEN_REDACT, SCREEN_REDACT }, { ACT_SCREEN_RETENTION, SCREEN_RETENTION },
+};
+
 static void
 handle_key(struct app *app, int key)
 {
@@ -427,6 +438,12 @@ handle_key(struct app *app, int key)
         app->dirty = true;
     if (r & VIEW_HANDLED)
         return;
+    for (size_t i = 0; i < sizeof(screen_keys) / sizeof(screen_keys[0]); i++) {
+        if (screen_keys[i].act == act) {
+            switch_screen(app, screen_keys[i].screen);
+            return;
+        }
+    }
     switch (act) {
     case ACT_QUIT:
         loop_stop(app->loop);
@@ -437,28 +454,6 @@ handle_key(struct app *app, int key)
                                                                : app->prev_screen);
         else if (key == 'q')
             loop_stop(app->loop);
-        break;
-    case ACT_HELP:
-    case ACT_SCREEN_HELP:
-        switch_screen(app, SCREEN_HELP);
-        break;
-    case ACT_SCREEN_DASHBOARD:
-        switch_screen(app, SCREEN_DASHBOARD);
-        break;
-    case ACT_SCREEN_RECORDS:
-        switch_screen(app, SCREEN_RECORDS);
-        break;
-    case ACT_SCREEN_DETAIL:
-        switch_screen(app, SCREEN_DETAIL);
-        break;
-    case ACT_SCREEN_FIRE:
-        switch_screen(app, SCREEN_FIRE);
-        break;
-    case ACT_SCREEN_REDACT:
-        switch_screen(app, SCREEN_REDACT);
-        break;
-    case ACT_SCREEN_RETENTION:
-        switch_screen(app, SCREEN_RETENTION);
         break;
     case ACT_RELOAD:
         reload_config(app);
