@@ -48,7 +48,7 @@ private_mounts(void)
 {
     if (mount_ns == 0) {
         mount_ns = geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
-                           mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0
+                           mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == 0
                        ? 1
                        : -1;
     }
