@@ -191,6 +191,8 @@ envelope_new(const char *intent, cJSON *payload, const struct envelope_opts *opt
         add(o, "strategy", cJSON_CreateString(model_strategy_wire(opts->strategy)), &failed);
         add(o, "targetAgent", string_or_null(opts->target_agent), &failed);
         add(o, "fallbackAgents", string_array(opts->fallback_agents), &failed);
+        if (opts->timeout_ms > 0)
+            add(o, "timeoutMs", cJSON_CreateNumber((double)opts->timeout_ms), &failed);
     }
     o = cJSON_CreateObject();
     add(env, "routingMetadata", o, &failed);

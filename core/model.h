@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
@@ -87,6 +88,8 @@ struct envelope_opts {
     const char *const *fallback_agents; /* NULL-terminated, may be NULL */
     const char *request_id;     /* NULL: fresh UUIDv4 */
     const char *trace_id;       /* NULL: fresh UUIDv4 */
+    int64_t timeout_ms;         /* > 0: routing.timeoutMs, the execution's deadline
+                                 * (an intentus extension the router reads) */
 };
 
 /* A complete envelope in the reference's key order. Takes ownership of

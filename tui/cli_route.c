@@ -135,7 +135,6 @@ struct route_args {
     const char *intent, *payload, *config, *dir, *tenant;
     char *fallback;
     struct envelope_opts env;
-    int64_t timeout_ms;
     long async_n, workers;
     int no_record, quiet;
 };
@@ -205,7 +204,8 @@ parse_args(int argc, char **argv, struct route_args *a)
             a->dir = optarg;
             break;
         case 'm':
-            if (units_parse_duration_ms(optarg, &a->timeout_ms, NULL) != 0 || a->timeout_ms <= 0)
+            if (units_parse_duration_ms(optarg, &a->env.timeout_ms, NULL) != 0 ||
+                a->env.timeout_ms <= 0)
                 return cli_usage_error("route", "--timeout: '%s' is not a positive duration",
                                        optarg);
             break;
@@ -249,16 +249,7 @@ parse_args(int argc, char **argv, struct route_args *a)
 static cJSON *
 build_envelope(const struct route_args *a, const cJSON *payload, struct intentus_err *err)
 {
-    cJSON *env = envelope_new(a->intent, cJSON_Duplicate(payload, 1), &a->env, err);
-
-    if (env != NULL && a->timeout_ms > 0 &&
-        cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(env, "routing"), "timeoutMs",
-                                (double)a->timeout_ms) == NULL) {
-        cJSON_Delete(env);
-        err_set(err, IERR_NOMEM, NULL);
-        return NULL;
-    }
-    return env;
+    return envelope_new(a->intent, cJSON_Duplicate(payload, 1), &a->env, err);
 }
 
 static int

@@ -182,21 +182,18 @@ build_envelope(struct app *app, struct fire *f)
         tags[0] = tenant;
         o.tags = tags;
     }
-    env = envelope_new(f->text[F_INTENT], payload, &o, &err);
-    if (env == NULL) {
-        app_message(app, true, "%s", err.msg);
-        return NULL;
-    }
     if (f->text[F_TIMEOUT][0]) {
         if (units_parse_duration_ms(f->text[F_TIMEOUT], &ms, NULL) != 0 || ms <= 0) {
             app_message(app, true, "timeout: '%s' is not a duration (500ms, 2s)",
                         f->text[F_TIMEOUT]);
-            cJSON_Delete(env);
+            cJSON_Delete(payload);
             return NULL;
         }
-        cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(env, "routing"), "timeoutMs",
-                                (double)ms);
+        o.timeout_ms = ms;
     }
+    env = envelope_new(f->text[F_INTENT], payload, &o, &err);
+    if (env == NULL)
+        app_message(app, true, "%s", err.msg);
     return env;
 }
 

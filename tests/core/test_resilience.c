@@ -89,14 +89,15 @@ static cJSON *
 route(struct fixture *f, const char *intent, enum strategy s, int64_t timeout_ms,
       cJSON **response)
 {
-    struct envelope_opts o = { .strategy = s };
+    struct envelope_opts o = { .strategy = s, .timeout_ms = timeout_ms };
     struct intentus_err err = { 0 };
     cJSON *env = envelope_new(intent, NULL, &o, &err), *rec;
     struct route_result res;
+    long long got;
 
-    if (timeout_ms > 0)
-        cJSON_AddNumberToObject(cJSON_GetObjectItem(env, "routing"), "timeoutMs",
-                                (double)timeout_ms);
+    if (timeout_ms > 0) /* the model writes the router's deadline key */
+        assert_int_equal(json_get_int64(cJSON_GetObjectItem(env, "routing"), "timeoutMs", &got),
+                         0);
     assert_int_equal(router_route(f->router, env, &res), 0);
     assert_true(res.recorded);
     rec = rec_store_load(f->store, res.execution_id, &err);
