@@ -32,8 +32,8 @@ static cJSON *parse_value(struct parser *p);
 /* strtod in the C locale: the TUI may call setlocale(), and a locale whose
  * decimal point is ',' would make plain strtod stop at the '.'. glibc returns
  * a static object for "C", so this allocates nothing. */
-static double
-c_strtod(const char *s)
+double
+json_strtod(const char *s)
 {
     locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     double d;
@@ -351,7 +351,7 @@ parse_number(struct parser *p)
     memcpy(text, p->s + start, p->pos - start);
     text[p->pos - start] = '\0';
     /* cJSON_CreateNumber sets valueint the way cJSON does (saturating). */
-    node = cJSON_CreateNumber(c_strtod(text));
+    node = cJSON_CreateNumber(json_strtod(text));
     if (node == NULL) {
         free(text);
         parse_nomem(p);

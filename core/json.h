@@ -68,6 +68,10 @@ void json_sha256_hex(const void *data, size_t len, char hex[65]);
  * Returns the length written (buffer of 32 bytes is always enough). */
 int json_format_double(double d, char *out, size_t size);
 
+/* strtod in the C locale, whatever setlocale() the process made (a ','
+ * decimal point must never change what a number means). */
+double json_strtod(const char *s);
+
 /* Convenience lookups that tolerate NULL and wrong types. */
 const char *json_get_string(const cJSON *obj, const char *key);  /* NULL if absent/not string */
 int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */

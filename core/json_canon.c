@@ -18,20 +18,6 @@
 
 static int canon_value(const cJSON *v, struct buf *out, struct intentus_err *err);
 
-/* strtod in the C locale (see json.c: a ',' decimal point must not leak in). */
-static double
-c_strtod(const char *s)
-{
-    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    double d;
-
-    if (c == (locale_t)0)
-        return strtod(s, NULL);
-    d = strtod_l(s, NULL, c);
-    freelocale(c);
-    return d;
-}
-
 /* Shortest decimal digits that read back as a (finite, >= 0): value =
  * 0.digits x 10^(*point), the digits Python's repr() uses. glibc's "%.*e"
  * is correctly rounded, so for each length the nearest candidate is tried
@@ -66,7 +52,7 @@ shortest_digits(double a, char digits[24], int *point)
                 continue;
             mm = m + (unsigned long long)(long long)deltas[k];
             snprintf(back, sizeof(back), "%llue%d", mm, e);
-            found = c_strtod(back) == a;
+            found = json_strtod(back) == a;
         }
     }
     if (!found)
@@ -325,7 +311,7 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_puts(out, strcmp(t, "-0") == 0 ? "0" : t);
         return 0;
     }
-    d = t != NULL ? c_strtod(t) : v->valuedouble;
+    d = t != NULL ? json_strtod(t) : v->valuedouble;
     if (!isfinite(d)) {
         err_set(err, IERR_INVALID, "number out of range: %.40s", t != NULL ? t : "non-finite");
         return -1;
