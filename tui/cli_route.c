@@ -252,24 +252,6 @@ build_envelope(const struct route_args *a, const cJSON *payload, struct intentus
     return envelope_new(a->intent, cJSON_Duplicate(payload, 1), &a->env, err);
 }
 
-static int
-cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
-static int64_t
-percentile(const int64_t *sorted, size_t n, double p)
-{
-    size_t i;
-
-    if (n == 0)
-        return -1;
-    i = (size_t)(p * (double)(n - 1) + 0.5);
-    return sorted[i < n ? i : n - 1];
-}
-
 /* --async-n: fire N envelopes through the worker pool, then summarise. */
 static int
 run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
@@ -282,7 +264,7 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     int64_t t0 = clock_mono_us(), wall;
     struct completion batch[128];
     cJSON *codes = cJSON_CreateObject();
-    char d50[24], d95[24], d99[24];
+    char lat_line[128];
 
     if (lat == NULL || codes == NULL) {
         fprintf(stderr, "intentus route: out of memory\n");
@@ -322,14 +304,11 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     }
     runtime_flush(rt); /* an async writer's records are on disk before we report */
     wall = clock_mono_us() - t0;
-    qsort(lat, done, sizeof(*lat), cmp_i64);
-    fmt_duration_us(percentile(lat, done, 0.50), d50, sizeof(d50));
-    fmt_duration_us(percentile(lat, done, 0.95), d95, sizeof(d95));
-    fmt_duration_us(percentile(lat, done, 0.99), d99, sizeof(d99));
+    fmt_latency_summary(lat, done, lat_line, sizeof(lat_line));
     printf("%zu executions of %s in %.2fs (%.0f/s): %zu ok, %zu error\n", done, a->intent,
            (double)wall / 1e6, (double)done * 1e6 / (double)(wall > 0 ? wall : 1), ok,
            done - ok);
-    printf("latency (submit to completion): p50 %s  p95 %s  p99 %s\n", d50, d95, d99);
+    printf("latency (submit to completion): %s\n", lat_line);
     if (done > ok) {
         const cJSON *c;
         printf("errors:");

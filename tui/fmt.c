@@ -1,6 +1,7 @@
 #include "tui/fmt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,4 +74,36 @@ fmt_cell(const char *s, size_t width, char *out, size_t size)
         o += 3;
     }
     out[o] = '\0';
+}
+
+static int
+cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+static int64_t
+percentile(const int64_t *sorted, size_t n, double p)
+{
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+
+    return sorted[i < n ? i : n - 1];
+}
+
+void
+fmt_latency_summary(int64_t *us, size_t n, char *out, size_t size)
+{
+    char d50[24], d95[24], d99[24];
+
+    if (n == 0) {
+        snprintf(out, size, "no latencies");
+        return;
+    }
+    qsort(us, n, sizeof(*us), cmp_i64);
+    fmt_duration_us(percentile(us, n, 0.50), d50, sizeof(d50));
+    fmt_duration_us(percentile(us, n, 0.95), d95, sizeof(d95));
+    fmt_duration_us(percentile(us, n, 0.99), d99, sizeof(d99));
+    snprintf(out, size, "p50 %s  p95 %s  p99 %s", d50, d95, d99);
 }

@@ -249,13 +249,6 @@ start(struct app *app, struct fire *f, long n)
     pump(app, f);
 }
 
-static int
-cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* A completion for this view (the console routes them here by tag). */
 void
 view_fire_completion(struct app *app, void *state, const struct completion *c)
@@ -284,14 +277,12 @@ view_fire_completion(struct app *app, void *state, const struct completion *c)
                  c->recorded ? "" : c->sampled_out ? " (sampled out)" : " (NOT recorded)",
                  c->execution_id[0] ? "^G opens its timeline" : "");
     } else if (f->done == f->want) {
-        char p50[24], p95[24], total[24];
-        qsort(f->lat, (size_t)f->done, sizeof(*f->lat), cmp_i64);
-        fmt_duration_us(f->lat[(size_t)(f->done - 1) / 2], p50, sizeof(p50));
-        fmt_duration_us(f->lat[(size_t)((double)(f->done - 1) * 0.95)], p95, sizeof(p95));
+        char lat_line[128], total[24];
+        fmt_latency_summary(f->lat, (size_t)f->done, lat_line, sizeof(lat_line));
         fmt_duration_us(clock_mono_us() - f->started_us, total, sizeof(total));
         snprintf(f->last_summary, sizeof(f->last_summary),
-                 "%ld fired in %s: %ld ok, %ld error; latency p50 %s p95 %s", f->done, total,
-                 f->ok, f->done - f->ok, p50, p95);
+                 "%ld fired in %s: %ld ok, %ld error; latency %s", f->done, total, f->ok,
+                 f->done - f->ok, lat_line);
         f->last_error = f->ok < f->done;
     }
     pump(app, f);
