@@ -47,7 +47,7 @@ LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
 .PHONY: all run test deps asan tsan valgrind install uninstall clean layer-check bench check-tests \
-        fuzz fuzz-build
+        fuzz fuzz-build format format-check
 
 all: $(LIB) $(BIN) intentus
 
@@ -87,6 +87,14 @@ layer-check:
 	    { echo "layer violation: core/ or watch/ includes curses or tui/"; exit 1; }
 	@! grep -rnE '#include *"(watch|tui)/' core || \
 	    { echo "layer violation: core/ includes watch/ or tui/"; exit 1; }
+
+# clang-format (style in .clang-format, from shared/STYLE.md): `make format`
+# rewrites, `make format-check` fails on any difference (CI, via make check).
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	@clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC)
 
 # Installs missing Debian packages when run as root, otherwise says exactly
 # what to run. `make run` and `make test` depend on it.

@@ -34,7 +34,7 @@ struct bench {
     size_t n_figs, cap_figs;
     char **notes; /* free-text notes for results.json (what was left out, and why) */
     size_t n_notes;
-    int seq;      /* for unique temp directory names */
+    int seq; /* for unique temp directory names */
 };
 
 /* Monotonic nanoseconds. */

@@ -42,8 +42,7 @@ bench_write_records(const char *dir, size_t n, bool async, unsigned seed)
 
     if (cfg == NULL)
         goto out;
-    w = writer_open(dir, &(struct writer_opts){ .mode = async ? WRITER_ASYNC : WRITER_SYNC },
-                    &err);
+    w = writer_open(dir, &(struct writer_opts){ .mode = async ? WRITER_ASYNC : WRITER_SYNC }, &err);
     if (w == NULL)
         goto out;
     r = router_new(cfg->registry, &(struct router_opts){ .writer = w, .seed = 1 }, &err);

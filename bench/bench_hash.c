@@ -81,8 +81,7 @@ one_case(struct bench *b, const struct hash_case *c)
     f = bench_add(b, "hash", name, "ratio", ratio, b->reps, true);
     if (f != NULL)
         snprintf(f->note, sizeof(f->note), "1.0 = hashing costs no more than SHA-256 itself");
-    snprintf(name, sizeof(name), "envelope %s: times faster than the reference's 0.1 ms",
-             c->label);
+    snprintf(name, sizeof(name), "envelope %s: times faster than the reference's 0.1 ms", c->label);
     f = bench_add(b, "hash", name, "x", vs_ref, b->reps, true);
     if (f != NULL)
         snprintf(f->note, sizeof(f->note), "documented figure, not measured here");

@@ -177,10 +177,9 @@ one_rep(struct bench *b, const char *dataset, size_t n, size_t n_archive, struct
         goto out;
     out->floor_scan_ms = ms_since(t0);
     t0 = bench_now_ns();
-    pa = retention_plan_new(w,
-                            &(struct retention_policy){ RETENTION_NONE, (int64_t)(n - n_archive),
-                                                        RETENTION_NONE },
-                            0, &err);
+    pa = retention_plan_new(
+        w, &(struct retention_policy){ RETENTION_NONE, (int64_t)(n - n_archive), RETENTION_NONE },
+        0, &err);
     if (pa == NULL)
         goto out;
     out->plan_ms = ms_since(t0);
@@ -191,18 +190,16 @@ one_rep(struct bench *b, const char *dataset, size_t n, size_t n_archive, struct
         goto out;
     out->floor_arch_ms = ms_since(t0);
     t0 = bench_now_ns();
-    if (retention_apply(pa, &(struct retention_apply_opts){ .archive_dir = aa }, &done, &err) !=
-        0)
+    if (retention_apply(pa, &(struct retention_apply_opts){ .archive_dir = aa }, &done, &err) != 0)
         goto out;
     out->arch_ms = ms_since(t0);
     out->archived = done.count;
     retention_report_free(&done);
     memset(&done, 0, sizeof(done));
-    pd = retention_plan_new(w,
-                            &(struct retention_policy){ RETENTION_NONE,
-                                                        (int64_t)(n - n_archive) / 2,
-                                                        RETENTION_NONE },
-                            0, &err);
+    pd = retention_plan_new(
+        w,
+        &(struct retention_policy){ RETENTION_NONE, (int64_t)(n - n_archive) / 2, RETENTION_NONE },
+        0, &err);
     if (pd == NULL || link_planned(pd, dataset, f2) != 0)
         goto out;
     t0 = bench_now_ns();
@@ -256,8 +253,8 @@ bench_retention(struct bench *b, const char *dataset, size_t n)
         v[0][r] = run[r].plan_ms;
     snprintf(name, sizeof(name), "dry run over %zu records: time", n);
     add(b, name, "ms", v[0], reps, false, NULL);
-    add(b, "dry run: ratio floor (read + cJSON parse) time / plan time", "ratio", v[1], reps,
-        true, NULL);
+    add(b, "dry run: ratio floor (read + cJSON parse) time / plan time", "ratio", v[1], reps, true,
+        NULL);
     snprintf(name, sizeof(name), "apply archive, oldest %zu of %zu", n_archive, n);
     add(b, name, "rec/s", v[2], reps, true, "gzip + fsync file + fsync directory per record");
     add(b, "apply archive: ratio floor time / intentus time", "ratio", v[3], reps, true, NULL);

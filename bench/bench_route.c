@@ -55,7 +55,7 @@ static const struct strat strats[] = {
 
 /* One measured run. */
 struct run {
-    double per_sec;  /* executions (or floor files) per second */
+    double per_sec; /* executions (or floor files) per second */
     double p50_us, p99_us, mean_us;
     double file_size; /* mean bytes per record file written */
 };
@@ -202,8 +202,7 @@ floor_run(struct bench *b, size_t n, size_t size, bool do_fsync, struct run *out
                 close(fd);
             goto out;
         }
-        if (close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0 ||
-            (do_fsync && fsync(dfd) != 0))
+        if (close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0 || (do_fsync && fsync(dfd) != 0))
             goto out;
     }
     out->per_sec = (double)n / ((double)(bench_now_ns() - t0) / 1e9);
@@ -277,9 +276,8 @@ one_strategy(struct bench *b, struct config *cfg, const struct strat *s)
     for (int r = 0; r < reps; r++) {
         for (size_t m = 0; m < N_MODES; m++) {
             /* The floor runs just before the first mode that writes the same way. */
-            if (modes[m].kind == REC_SYNC &&
-                floor_run(b, mode_n(b, &modes[m]), (size_t)size, modes[m].fsync,
-                          &fl[modes[m].fsync][r]) != 0)
+            if (modes[m].kind == REC_SYNC && floor_run(b, mode_n(b, &modes[m]), (size_t)size,
+                                                       modes[m].fsync, &fl[modes[m].fsync][r]) != 0)
                 return -1;
             if (route_run(b, cfg, s, &modes[m], mode_n(b, &modes[m]), &run[m][r]) != 0)
                 return -1;
@@ -325,8 +323,7 @@ one_strategy(struct bench *b, struct config *cfg, const struct strat *s)
         }
         if (md->kind == REC_MEMORY)
             continue;
-        snprintf(name, sizeof(name), "%s, %s: ratio to the persistence floor", s->label,
-                 md->label);
+        snprintf(name, sizeof(name), "%s, %s: ratio to the persistence floor", s->label, md->label);
         for (int r = 0; r < reps; r++)
             v[r] = run[m][r].per_sec / fl[md->fsync][r].per_sec;
         add(b, name, "ratio", v, reps, true,

@@ -61,8 +61,7 @@ worker_main(void *p)
 
 /* Microseconds of wall time per execution (all threads together). */
 static int
-run_mode(struct bench *b, const struct config *cfg, const struct wal_mode *m, size_t n,
-         double *us)
+run_mode(struct bench *b, const struct config *cfg, const struct wal_mode *m, size_t n, double *us)
 {
     struct intentus_err err = { 0 };
     char dir[512], waldir[600];
@@ -122,8 +121,8 @@ bench_wal(struct bench *b)
     for (int rep = 0; rep < reps; rep++) {
         for (size_t i = 0; i < N_WAL_MODES; i++) {
             const struct wal_mode *m = &wal_modes[i];
-            size_t n = m->wal && m->d == WAL_PER_ENTRY ? (b->quick ? 40 : 200)
-                                                         : (b->quick ? 200 : 1000);
+            size_t n =
+                m->wal && m->d == WAL_PER_ENTRY ? (b->quick ? 40 : 200) : (b->quick ? 200 : 1000);
             if (run_mode(b, cfg, m, n, &v[i][rep]) != 0) {
                 config_free(cfg);
                 return -1;

@@ -275,7 +275,8 @@ bench_console(struct bench *b, const char *dir, size_t n)
 {
     static const struct view_case views[] = {
         { "status error", { .status = "error" } },
-        { "intent + agent (fallback via fail-1)", { .intent = "bench.fallback", .agent = "fail-1" } },
+        { "intent + agent (fallback via fail-1)",
+          { .intent = "bench.fallback", .agent = "fail-1" } },
         { "text search in id or intent", { .text = "upper" } },
     };
     double ff[BENCH_MAX_REPS], fl[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];

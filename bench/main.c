@@ -112,12 +112,18 @@ fs_name(const char *path)
     if (statfs(path, &sf) != 0)
         return "unknown";
     switch ((unsigned long)sf.f_type) {
-    case 0xEF53: return "ext4";
-    case 0x01021994: return "tmpfs";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x794C7630: return "overlayfs";
-    default: return "other";
+    case 0xEF53:
+        return "ext4";
+    case 0x01021994:
+        return "tmpfs";
+    case 0x58465342:
+        return "xfs";
+    case 0x9123683E:
+        return "btrfs";
+    case 0x794C7630:
+        return "overlayfs";
+    default:
+        return "other";
     }
 }
 
@@ -181,8 +187,9 @@ machine_json(const char *tmp_root)
     command_line("grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'", cpu, sizeof(cpu));
     cJSON_AddStringToObject(m, "cpu", cpu);
     cJSON_AddNumberToObject(m, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
-    cJSON_AddNumberToObject(m, "memory_mb", (double)sysconf(_SC_PHYS_PAGES) *
-                                                (double)sysconf(_SC_PAGESIZE) / 1048576.0);
+    cJSON_AddNumberToObject(m, "memory_mb",
+                            (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) /
+                                1048576.0);
     cJSON_AddStringToObject(m, "tmp_filesystem", fs_name(tmp_root));
     return m;
 }

@@ -1,8 +1,6 @@
 /* Harness helpers: clocks, statistics, temp directories, memory, and the
  * read-and-parse floor shared by the watcher, console and retention
  * figures. */
-#include "bench/bench.h"
-
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
+
 int64_t
 bench_now_ns(void)
 {
@@ -27,8 +27,8 @@ bench_now_ns(void)
 }
 
 struct bench_fig *
-bench_add(struct bench *b, const char *section, const char *name, const char *unit,
-          const double *v, int n, bool higher_is_better)
+bench_add(struct bench *b, const char *section, const char *name, const char *unit, const double *v,
+          int n, bool higher_is_better)
 {
     struct bench_fig *f;
 

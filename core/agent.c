@@ -16,8 +16,8 @@ static const struct agent_kind *const kinds[] = {
 };
 
 static const char *const common_keys[] = {
-    "name",    "kind",       "intents", "version", "nodeId",      "nodePriority",
-    "isRemote", "timeout", "idempotent", "retry", "breaker", "side_effect", NULL,
+    "name",    "kind",       "intents", "version", "nodeId",      "nodePriority", "isRemote",
+    "timeout", "idempotent", "retry",   "breaker", "side_effect", NULL,
 };
 
 static const char *const side_effect_names[] = { "read_only", "reversible", "irreversible" };
@@ -43,8 +43,8 @@ int
 agent_parse_breaker(const cJSON *obj, const char *path, struct breaker_policy *policy,
                     struct intentus_err *err)
 {
-    static const char *const keys[] = { "enabled", "failure_threshold", "window", "failure_rate",
-                                        "cooldown", "half_open_probes", NULL };
+    static const char *const keys[] = { "enabled",  "failure_threshold", "window", "failure_rate",
+                                        "cooldown", "half_open_probes",  NULL };
     const cJSON *k, *v;
     long long n;
 
@@ -75,7 +75,8 @@ agent_parse_breaker(const cJSON *obj, const char *path, struct breaker_policy *p
     static const struct {
         const char *key;
         long long min, max;
-    } ints[] = { { "failure_threshold", 0, 1000000 }, { "window", 1, 1024 },
+    } ints[] = { { "failure_threshold", 0, 1000000 },
+                 { "window", 1, 1024 },
                  { "half_open_probes", 1, 1000 } };
     for (size_t i = 0; i < 3; i++) {
         if (cJSON_GetObjectItemCaseSensitive(obj, ints[i].key) == NULL)
@@ -290,8 +291,8 @@ parse_common(struct agent *a, const cJSON *entry, const char *path, struct inten
     cJSON_ArrayForEach(it, v)
     {
         if (!cJSON_IsString(it) || parse_capability(it->valuestring, &a->caps[i]) != 0) {
-            err_set(err, IERR_CONFIG, "%s.intents[%zu]: must be \"name\" or \"name@version\"",
-                    path, i);
+            err_set(err, IERR_CONFIG, "%s.intents[%zu]: must be \"name\" or \"name@version\"", path,
+                    i);
             a->n_caps = i + 1;
             return -1;
         }
@@ -329,15 +330,15 @@ agent_from_config(const cJSON *entry, const char *path, const struct agent_defau
     }
     a->kind = agent_kind_find(kind_name);
     if (a->kind == NULL) {
-        err_set(err, IERR_CONFIG,
-                "%s.kind: unknown agent kind '%s' (known: builtin, exec, http)", path, kind_name);
+        err_set(err, IERR_CONFIG, "%s.kind: unknown agent kind '%s' (known: builtin, exec, http)",
+                path, kind_name);
         goto fail;
     }
     cJSON_ArrayForEach(key, entry)
     {
         if (!in_list(key->string, common_keys) && !in_list(key->string, a->kind->settings_keys)) {
-            err_set(err, IERR_CONFIG, "%s.%s: unknown key for an agent of kind %s", path, key->string,
-                    a->kind->name);
+            err_set(err, IERR_CONFIG, "%s.%s: unknown key for an agent of kind %s", path,
+                    key->string, a->kind->name);
             goto fail;
         }
     }
@@ -419,8 +420,8 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
 static bool
 is_env_ref(const char *s)
 {
-    if (s[0] != '$' || !(s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
-                         (s[1] >= 'a' && s[1] <= 'z')))
+    if (s[0] != '$' ||
+        !(s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') || (s[1] >= 'a' && s[1] <= 'z')))
         return false;
     for (s += 2; *s != '\0'; s++) {
         if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
@@ -558,8 +559,7 @@ agent_cache_put(struct agent_cache *c, const char *kind, void *value, void (*fre
 {
     for (int i = 0; c != NULL && i < AGENT_CACHE_SLOTS; i++) {
         if (c->slot[i].kind == NULL || strcmp(c->slot[i].kind, kind) == 0) {
-            if (c->slot[i].kind != NULL && c->slot[i].free_fn != NULL &&
-                c->slot[i].value != value)
+            if (c->slot[i].kind != NULL && c->slot[i].free_fn != NULL && c->slot[i].value != value)
                 c->slot[i].free_fn(c->slot[i].value);
             c->slot[i].kind = kind;
             c->slot[i].value = value;

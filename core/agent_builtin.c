@@ -27,16 +27,16 @@ struct builtin {
     char *message;
     double fail_rate;
     long delay_ms;
-    long fail_first; /* flaky: the first N calls fail, then fail_rate applies */
-    long calls;      /* guarded by lock */
-    locale_t utf8; /* C.UTF-8 for upper-casing whatever the process locale is */
+    long fail_first;      /* flaky: the first N calls fail, then fail_rate applies */
+    long calls;           /* guarded by lock */
+    locale_t utf8;        /* C.UTF-8 for upper-casing whatever the process locale is */
     pthread_mutex_t lock; /* guards rng: agents may run on several workers */
     uint64_t rng;
 };
 
 static const char *const builtin_keys[] = {
-    "builtin", "error_code", "retryable", "message", "fail_rate", "seed", "delay_ms",
-    "fail_first", NULL,
+    "builtin", "error_code", "retryable",  "message", "fail_rate",
+    "seed",    "delay_ms",   "fail_first", NULL,
 };
 
 /* splitmix64: tiny, seedable and good enough to decide coin flips. */
@@ -88,10 +88,9 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
     b->fail_rate = 0.5;
     b->rng = 1;
     v = cJSON_GetObjectItemCaseSensitive(entry, "error_code");
-    if (v != NULL && (!cJSON_IsString(v) || model_error_code_parse(v->valuestring,
-                                                                   &b->error_code) != 0)) {
-        err_set(err, IERR_CONFIG, "%s.error_code: not a known error code (e.g. AGENT_ERROR)",
-                path);
+    if (v != NULL &&
+        (!cJSON_IsString(v) || model_error_code_parse(v->valuestring, &b->error_code) != 0)) {
+        err_set(err, IERR_CONFIG, "%s.error_code: not a known error code (e.g. AGENT_ERROR)", path);
         return -1;
     }
     v = cJSON_GetObjectItemCaseSensitive(entry, "retryable");
@@ -217,12 +216,15 @@ upper_utf8(const char *s, locale_t loc)
             *o++ = (char)*p++;
             continue;
         }
-        if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff) || cp < (n == 2 ? 0x80u : n == 3 ? 0x800u : 0u)) {
+        if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff) ||
+            cp < (n == 2   ? 0x80u
+                  : n == 3 ? 0x800u
+                           : 0u)) {
             memcpy(o, p, (size_t)n);
             o += n;
         } else {
             uint32_t up = loc != (locale_t)0 ? (uint32_t)towupper_l((wint_t)cp, loc)
-                                            : (uint32_t)towupper((wint_t)cp);
+                                             : (uint32_t)towupper((wint_t)cp);
             char enc[4];
             size_t m = utf8_encode(up, enc);
             /* Keep the byte budget: an upper-case form never needs more than
@@ -287,8 +289,8 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
             if (left > 0)
                 sleep_ms((long)((left + 999) / 1000));
             snprintf(msg, sizeof(msg), "%s: no response within the deadline", a->name);
-            return response_agent_error(error_info_new(ERR_AGENT_TIMEOUT, msg, true, NULL),
-                                        a->name, trace);
+            return response_agent_error(error_info_new(ERR_AGENT_TIMEOUT, msg, true, NULL), a->name,
+                                        trace);
         }
         sleep_ms(b->delay_ms);
         break;

@@ -86,9 +86,9 @@ parse_argv(struct exec_agent *x, const cJSON *v, const char *path, struct intent
                 "%s.argv: %s (need a non-empty array of strings: the program, then its "
                 "arguments)",
                 path,
-                v == NULL                ? "missing"
-                : !cJSON_IsArray(v)      ? "must be an array"
-                                         : "must not be empty");
+                v == NULL           ? "missing"
+                : !cJSON_IsArray(v) ? "must be an array"
+                                    : "must not be empty");
         return -1;
     }
     x->argv = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(char *));
@@ -341,11 +341,11 @@ find_program(const char *argv0)
 
     if (strchr(argv0, '/') != NULL)
         return access(argv0, X_OK) == 0 ? 0 : errno;
-    for (p = path != NULL ? path : "/bin:/usr/bin"; ; p++) {
+    for (p = path != NULL ? path : "/bin:/usr/bin";; p++) {
         const char *end = strchrnul(p, ':');
         char full[PATH_MAX];
-        int n = snprintf(full, sizeof(full), "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "",
-                         argv0);
+        int n =
+            snprintf(full, sizeof(full), "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "", argv0);
         if (n > 0 && (size_t)n < sizeof(full)) {
             if (access(full, X_OK) == 0)
                 return 0;
@@ -405,8 +405,8 @@ spawn_child(const struct exec_agent *x, struct exec_run *r)
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &dflt);
     posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
     e = posix_spawnp(&r->pid, x->argv[0], &fa, &attr, x->argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -636,27 +636,28 @@ outcome(const struct agent *a, const cJSON *env, struct exec_run *r, int64_t sta
         long long ms = (long long)((clock_mono_us() - start_us) / 1000);
         cJSON_AddNumberToObject(d, "elapsed_ms", (double)ms);
         return agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, d,
-                         "no response within the deadline (killed after %lld ms)", ms);
+                                    "no response within the deadline (killed after %lld ms)", ms);
     }
     if (r->over_cap) {
         cJSON_AddNumberToObject(d, "max_output", (double)x->max_output);
         return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d, "output over %zu bytes",
-                         x->max_output);
+                                    x->max_output);
     }
     if (r->status_lost)
         return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d,
-                         "exit status lost (is SIGCHLD ignored in this process?)");
+                                    "exit status lost (is SIGCHLD ignored in this process?)");
     if (WIFSIGNALED(r->status)) {
         const char *abbrev = sigabbrev_np(WTERMSIG(r->status));
         char name[32];
         snprintf(name, sizeof(name), "SIG%s", abbrev != NULL ? abbrev : "?");
         cJSON_AddStringToObject(d, "signal", name);
-        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d, "killed by signal %s", name);
+        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d,
+                                    "killed by signal %s", name);
     }
     if (WEXITSTATUS(r->status) != 0) {
         cJSON_AddNumberToObject(d, "exit_status", WEXITSTATUS(r->status));
-        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d, "exited with status %d",
-                         WEXITSTATUS(r->status));
+        return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d,
+                                    "exited with status %d", WEXITSTATUS(r->status));
     }
     resp = json_parse(r->out.data != NULL ? r->out.data : "", r->out.len, 0, &perr);
     if (resp == NULL || response_validate(resp, &perr) != 0) {
@@ -664,7 +665,7 @@ outcome(const struct agent *a, const cJSON *env, struct exec_run *r, int64_t sta
         cJSON_Delete(resp);
         cJSON_AddItemToObject(d, "output", snippet_json(r->out.data, r->out.len, EXEC_SNIPPET));
         return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d, "output is not %s: %s",
-                         parsed ? "an AgentResponse" : "JSON", perr.msg);
+                                    parsed ? "an AgentResponse" : "JSON", perr.msg);
     }
     cJSON_Delete(d);
     return resp;
@@ -684,7 +685,7 @@ exec_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
 
     if (ctx->deadline_us > 0 && start >= ctx->deadline_us) {
         resp = agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, NULL,
-                         "deadline passed before the agent was started");
+                                    "deadline passed before the agent was started");
         if (resp == NULL)
             err_set(err, IERR_NOMEM, NULL);
         return resp;
@@ -710,8 +711,8 @@ exec_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
     e = spawn_child(x, &r);
     if (e != 0) {
         bool permanent = e == ENOENT || e == EACCES || e == ENOEXEC || e == ENOTDIR;
-        resp = agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, !permanent, NULL, "cannot run '%s': %s",
-                         x->argv[0], strerror(e));
+        resp = agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, !permanent, NULL,
+                                    "cannot run '%s': %s", x->argv[0], strerror(e));
         goto out;
     }
     pump(&r, ctx->deadline_us);

@@ -193,8 +193,8 @@ host_is_loopback(const char *host)
     if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0 ||
         strcmp(host, "::1") == 0)
         return true;
-    return sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 &&
-           b < 256 && c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
+    return sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
 }
 
 /* Plain http:// carries the envelope (and any Authorization header) in
@@ -213,8 +213,9 @@ parse_url(struct http_agent *h, const cJSON *entry, const char *path, struct int
     }
     if ((strncasecmp(v->valuestring, "http://", 7) != 0 || v->valuestring[7] == '\0') &&
         (strncasecmp(v->valuestring, "https://", 8) != 0 || v->valuestring[8] == '\0')) {
-        err_set(err, IERR_CONFIG, "%s.url: '%s' must start with http:// or https:// and name a host",
-                path, v->valuestring);
+        err_set(err, IERR_CONFIG,
+                "%s.url: '%s' must start with http:// or https:// and name a host", path,
+                v->valuestring);
         return -1;
     }
     if (insecure != NULL && !cJSON_IsBool(insecure)) {
@@ -420,21 +421,22 @@ transport_failure(const struct agent *a, const cJSON *env, CURLcode rc, const ch
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, d,
-                         "no response within the deadline after %lld ms (%s)",
-                         (long long)elapsed_ms, why);
+                                    "no response within the deadline after %lld ms (%s)",
+                                    (long long)elapsed_ms, why);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
         /* Certificates do not fix themselves between attempts. */
-        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d, "TLS verification failed: %s",
-                         why);
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d,
+                                    "TLS verification failed: %s", why);
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        return agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, true, d, "cannot reach the agent: %s",
-                         why);
+        return agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, true, d,
+                                    "cannot reach the agent: %s", why);
     default:
-        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP exchange failed: %s", why);
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d,
+                                    "HTTP exchange failed: %s", why);
     }
 }
 
@@ -457,20 +459,22 @@ http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body
         return agent_error_response(a, env, ERR_RATE_LIMIT, true, d, "HTTP 429 from %s", h->url);
     }
     if (status >= 500)
-        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s", status, h->url);
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s",
+                                    status, h->url);
     if (status >= 400)
-        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d, "HTTP %ld from %s", status,
-                         h->url);
+        return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d, "HTTP %ld from %s",
+                                    status, h->url);
     if (status < 200 || status >= 300)
         return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d,
-                         "unexpected HTTP %ld from %s (redirects are not followed)", status,
-                         h->url);
+                                    "unexpected HTTP %ld from %s (redirects are not followed)",
+                                    status, h->url);
     resp = json_parse(body->data.data != NULL ? body->data.data : "", body->data.len, 0, &perr);
     if (resp == NULL || response_validate(resp, &perr) != 0) {
         bool parsed = resp != NULL;
         cJSON_Delete(resp);
-        return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d, "response body is not %s: %s",
-                         parsed ? "an AgentResponse" : "JSON", perr.msg);
+        return agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, d,
+                                    "response body is not %s: %s",
+                                    parsed ? "an AgentResponse" : "JSON", perr.msg);
     }
     cJSON_Delete(d);
     return resp;
@@ -493,7 +497,7 @@ http_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
         timeout_ms = (ctx->deadline_us - start) / 1000;
         if (timeout_ms <= 0) {
             resp = agent_error_response(a, env, ERR_AGENT_TIMEOUT, true, NULL,
-                             "deadline passed before the request was sent");
+                                        "deadline passed before the request was sent");
             goto out;
         }
     }
@@ -511,8 +515,8 @@ http_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
     if (body.nomem)
         err_set(err, IERR_NOMEM, "out of memory reading the response");
     else if (body.over_cap)
-        resp = agent_error_response(a, env, ERR_PROTOCOL_ERROR, false,
-                         cJSON_CreateObject(), "response over %zu bytes", h->max_response);
+        resp = agent_error_response(a, env, ERR_PROTOCOL_ERROR, false, cJSON_CreateObject(),
+                                    "response over %zu bytes", h->max_response);
     else if (rc != CURLE_OK)
         resp = transport_failure(a, env, rc, errbuf, (clock_mono_us() - start) / 1000);
     else

@@ -11,11 +11,11 @@
 struct agent;
 
 struct agent_http_settings {
-    const char *url;            /* borrowed from the agent */
-    size_t n_headers;           /* configured headers (values are never exposed) */
+    const char *url;  /* borrowed from the agent */
+    size_t n_headers; /* configured headers (values are never exposed) */
     int64_t connect_timeout_ms;
     bool tls_verify;
-    size_t max_response;        /* bytes */
+    size_t max_response; /* bytes */
 };
 
 /* 0 and the settings of an http agent; -1 when a is another kind. */

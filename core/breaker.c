@@ -153,13 +153,11 @@ breaker_record(struct breaker *b, bool success, int64_t now_us, struct breaker_c
     b->ring_pos = (b->ring_pos + 1) % b->policy.window;
     b->consecutive_failures = success ? 0 : b->consecutive_failures + 1;
     why[0] = '\0';
-    if (b->policy.failure_threshold > 0 &&
-        b->consecutive_failures >= b->policy.failure_threshold)
+    if (b->policy.failure_threshold > 0 && b->consecutive_failures >= b->policy.failure_threshold)
         snprintf(why, sizeof(why), "%d consecutive failures", b->consecutive_failures);
     else if (b->policy.failure_rate > 0 && b->ring_len == b->policy.window &&
              (double)b->ring_failures >= b->policy.failure_rate * b->ring_len)
-        snprintf(why, sizeof(why), "%d of the last %d calls failed", b->ring_failures,
-                 b->ring_len);
+        snprintf(why, sizeof(why), "%d of the last %d calls failed", b->ring_failures, b->ring_len);
     if (why[0] != '\0') {
         b->opened_at_us = now_us;
         clear_window(b);

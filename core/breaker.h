@@ -23,9 +23,11 @@ struct breaker_policy {
     int half_open_probes;  /* successes needed to close; probes let through at once */
 };
 
-#define BREAKER_POLICY_DEFAULT                                                         \
-    { .enabled = true, .failure_threshold = 5, .window = 20, .failure_rate = 0.5,     \
-      .cooldown_ms = 30000, .half_open_probes = 1 }
+#define BREAKER_POLICY_DEFAULT                                                                     \
+    {                                                                                              \
+        .enabled = true, .failure_threshold = 5, .window = 20, .failure_rate = 0.5,                \
+        .cooldown_ms = 30000, .half_open_probes = 1                                                \
+    }
 
 struct breaker_change {
     bool changed;
@@ -38,8 +40,8 @@ struct breaker_stats {
     uint64_t calls, successes, failures, rejected;
     int consecutive_failures;
     int window_calls, window_failures;
-    int64_t opened_at_us;   /* monotonic; 0 when never opened */
-    int64_t next_probe_us;  /* monotonic time of the next probe when OPEN, else 0 */
+    int64_t opened_at_us;  /* monotonic; 0 when never opened */
+    int64_t next_probe_us; /* monotonic time of the next probe when OPEN, else 0 */
 };
 
 struct breaker;

@@ -12,12 +12,15 @@ struct buf {
     int failed; /* set once an allocation failed; later appends are no-ops */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);
-void buf_reset(struct buf *b);                 /* len = 0, keeps capacity */
-int buf_reserve(struct buf *b, size_t extra);  /* 0 ok, -1 out of memory */
+void buf_reset(struct buf *b);                /* len = 0, keeps capacity */
+int buf_reserve(struct buf *b, size_t extra); /* 0 ok, -1 out of memory */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);

@@ -72,8 +72,8 @@ clock_parse_iso(const char *text, int64_t *wall_us)
 
     if (text == NULL || strlen(text) < 19)
         return -1;
-    if (digits(text, 4, &year) || text[4] != '-' || digits(text + 5, 2, &mon) ||
-        text[7] != '-' || digits(text + 8, 2, &day) || (text[10] != 'T' && text[10] != ' ') ||
+    if (digits(text, 4, &year) || text[4] != '-' || digits(text + 5, 2, &mon) || text[7] != '-' ||
+        digits(text + 8, 2, &day) || (text[10] != 'T' && text[10] != ' ') ||
         digits(text + 11, 2, &hour) || text[13] != ':' || digits(text + 14, 2, &min) ||
         text[16] != ':' || digits(text + 17, 2, &sec))
         return -1;

@@ -3,8 +3,8 @@
 #ifndef INTENTUS_CORE_CLOCK_H
 #define INTENTUS_CORE_CLOCK_H
 
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CLOCK_ISO_LEN 33 /* "2026-01-01T00:00:00.123456+00:00" + NUL */
 

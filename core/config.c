@@ -19,7 +19,8 @@ static const char demo_text[] =
     "    { \"name\": \"echo-a\", \"kind\": \"builtin\", \"builtin\": \"echo\",\n"
     "      \"intents\": [\"demo.echo\", \"demo.upper@1.0\"], \"nodePriority\": 10 },\n"
     "    { \"name\": \"flaky-b\", \"kind\": \"builtin\", \"builtin\": \"flaky\",\n"
-    "      \"fail_rate\": 0.3, \"seed\": 42, \"intents\": [\"demo.echo\"], \"nodePriority\": 20 },\n"
+    "      \"fail_rate\": 0.3, \"seed\": 42, \"intents\": [\"demo.echo\"], \"nodePriority\": 20 "
+    "},\n"
     "    { \"name\": \"upper-u\", \"kind\": \"builtin\", \"builtin\": \"upper\",\n"
     "      \"intents\": [\"demo.upper\"], \"nodePriority\": 5 },\n"
     "    { \"name\": \"slow-c\", \"kind\": \"builtin\", \"builtin\": \"slow\", \"delay_ms\": 200,\n"
@@ -29,8 +30,10 @@ static const char demo_text[] =
     "  ]\n"
     "}\n";
 
-static const char *const top_keys[] = { "require_determinism", "recording", "defaults", "agents",
-                                        "policy", "redaction", "retention", "wal", NULL };
+static const char *const top_keys[] = {
+    "require_determinism", "recording", "defaults", "agents", "policy",
+    "redaction",           "retention", "wal",      NULL
+};
 static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
                                               "sample_rate", "sample_errors", "max_payload_bytes",
                                               "max_depth",   "queue",         "on_full",
@@ -198,8 +201,9 @@ parse_policy(struct config *cfg, const cJSON *v, struct intentus_err *err)
     char path[4096];
 
     if (!cJSON_IsObject(v)) {
-        err_set(err, IERR_CONFIG, "policy: must be an object ({\"default\", \"rules\"} or "
-                                  "{\"file\": \"policies.json\"})");
+        err_set(err, IERR_CONFIG,
+                "policy: must be an object ({\"default\", \"rules\"} or "
+                "{\"file\": \"policies.json\"})");
         return -1;
     }
     if (file == NULL) {
@@ -249,8 +253,8 @@ parse_defaults(struct config *cfg, const cJSON *defs, struct intentus_err *err)
     {
         if (strcmp(k->string, "timeout") && strcmp(k->string, "deadline") &&
             strcmp(k->string, "breaker")) {
-            err_set(err, IERR_CONFIG, "defaults.%s: unknown key (known: timeout, deadline, breaker)",
-                    k->string);
+            err_set(err, IERR_CONFIG,
+                    "defaults.%s: unknown key (known: timeout, deadline, breaker)", k->string);
             return -1;
         }
     }
@@ -410,8 +414,8 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
         }
     }
     x = cJSON_GetObjectItemCaseSensitive(v, "durability");
-    if (x != NULL && (!cJSON_IsString(x) ||
-                      wal_durability_parse(x->valuestring, &cfg->wal.durability) != 0)) {
+    if (x != NULL &&
+        (!cJSON_IsString(x) || wal_durability_parse(x->valuestring, &cfg->wal.durability) != 0)) {
         err_set(err, IERR_CONFIG, "wal.durability: must be \"per_entry\", \"group\" or \"none\"");
         return -1;
     }
@@ -430,8 +434,8 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
     cJSON_ArrayForEach(k, root)
     {
         if (listed(k->string, later_keys)) {
-            err_set(err, IERR_CONFIG, "%s: not supported by this version of intentus yet; remove it",
-                    k->string);
+            err_set(err, IERR_CONFIG,
+                    "%s: not supported by this version of intentus yet; remove it", k->string);
             return -1;
         }
         if (!listed(k->string, top_keys)) {
@@ -466,8 +470,8 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
     v = cJSON_GetObjectItemCaseSensitive(root, "wal");
     if (v != NULL && parse_wal(cfg, v, err) != 0)
         return -1;
-    cfg->redactor = redactor_new(cJSON_GetObjectItemCaseSensitive(root, "redaction"), "redaction",
-                                 err);
+    cfg->redactor =
+        redactor_new(cJSON_GetObjectItemCaseSensitive(root, "redaction"), "redaction", err);
     if (cfg->redactor == NULL)
         return -1;
     return 0;

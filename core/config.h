@@ -36,7 +36,7 @@ struct recording_config {
 /* "wal": the write-ahead log of executions (off by default). */
 struct wal_config {
     bool enabled;
-    char *dir; /* WAL_DEFAULT_DIR unless set */
+    char *dir;                      /* WAL_DEFAULT_DIR unless set */
     enum wal_durability durability; /* "per_entry" (default), "group" or "none" */
 };
 
@@ -48,7 +48,7 @@ struct config_breaker {
 };
 
 struct config {
-    char *source;      /* the file it came from, or "built-in demo configuration" */
+    char *source; /* the file it came from, or "built-in demo configuration" */
     bool is_demo;
     char *records_dir; /* resolved: file, then $INTENTUSNET_RECORDS_PATH, then default */
     bool require_determinism;
@@ -56,11 +56,11 @@ struct config {
     struct recording_config recording;
     struct wal_config wal;
     struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
-    int64_t deadline_ms;       /* overall execution deadline; 0 = none */
-    struct registry *registry; /* owned */
-    struct policy *policy;     /* owned; NULL when no "policy" is configured */
-    struct redactor *redactor; /* owned; the defaults when no "redaction" is given */
-    struct config_breaker *breakers; /* one per agent, owned */
+    int64_t deadline_ms;                  /* overall execution deadline; 0 = none */
+    struct registry *registry;            /* owned */
+    struct policy *policy;                /* owned; NULL when no "policy" is configured */
+    struct redactor *redactor;            /* owned; the defaults when no "redaction" is given */
+    struct config_breaker *breakers;      /* one per agent, owned */
     size_t n_breakers;
     /* "retention": the policy `records gc` and the console start from;
      * each limit RETENTION_NONE (-1) when not set. */
@@ -72,8 +72,7 @@ struct config {
 };
 
 /* The breaker settings agent was configured with; false if unknown. */
-bool config_breaker_policy(const struct config *cfg, const char *agent,
-                           struct breaker_policy *out);
+bool config_breaker_policy(const struct config *cfg, const char *agent, struct breaker_policy *out);
 
 /* The search order: explicit path (from --config), $INTENTUS_CONFIG,
  * ./intentus.json, $XDG_CONFIG_HOME/intentus/config.json (or

@@ -440,8 +440,7 @@ entry_json(const struct diff_entry *e)
 static bool
 add_string_or_null(cJSON *o, const char *key, const char *s)
 {
-    return (s != NULL ? cJSON_AddStringToObject(o, key, s) : cJSON_AddNullToObject(o, key)) !=
-           NULL;
+    return (s != NULL ? cJSON_AddStringToObject(o, key, s) : cJSON_AddNullToObject(o, key)) != NULL;
 }
 
 static bool

@@ -16,16 +16,16 @@
 enum diff_kind { DIFF_ADDED, DIFF_REMOVED, DIFF_CHANGED };
 
 struct diff_entry {
-    char *section;  /* "input", "output", "trace", "metadata"; NULL for a plain diff */
-    char *path;     /* "/payload/user/name", "/events[3]/payload/agent", "/" */
+    char *section; /* "input", "output", "trace", "metadata"; NULL for a plain diff */
+    char *path;    /* "/payload/user/name", "/events[3]/payload/agent", "/" */
     enum diff_kind kind;
-    char *left;     /* compact JSON of the left value; NULL when added */
-    char *right;    /* compact JSON of the right value; NULL when removed */
+    char *left;  /* compact JSON of the left value; NULL when added */
+    char *right; /* compact JSON of the right value; NULL when removed */
 };
 
 struct diff_section {
-    const char *name; /* input (envelope), output (finalResponse), trace (events),
-                       * metadata (header + routerDecision) */
+    const char *name;            /* input (envelope), output (finalResponse), trace (events),
+                                  * metadata (header + routerDecision) */
     char hash_a[17], hash_b[17]; /* first 16 hex of SHA-256 of the canonical JSON;
                                   * "null" for an absent section */
     bool identical;
@@ -45,8 +45,7 @@ const char *diff_kind_name(enum diff_kind k); /* "added", "removed", "changed" *
 /* Diff two arbitrary JSON values into out (appends; section NULL). */
 int diff_json(const cJSON *a, const cJSON *b, struct diff_result *out, struct intentus_err *err);
 /* Diff two records section by section, filling sections[] and the helper keys. */
-int diff_records(const cJSON *a, const cJSON *b, struct diff_result *out,
-                 struct intentus_err *err);
+int diff_records(const cJSON *a, const cJSON *b, struct diff_result *out, struct intentus_err *err);
 /* The result as JSON: {executionA, executionB, envelopeHashA/B, routerDecisionChanged,
  * finalResponseChanged, fallbackEventsA/B, sections: [...], changes: [...]} for
  * records; plain {changes: [...]} otherwise. a and b may be NULL for a plain diff. */

@@ -6,16 +6,16 @@
 
 #include <stdarg.h>
 
-#define INTENTUS_CODES(X)                                                  \
-    X(IERR_OK, "ok")                                                       \
-    X(IERR_NOMEM, "out of memory")                                         \
-    X(IERR_IO, "input/output error")                                       \
-    X(IERR_PARSE, "malformed JSON")                                        \
-    X(IERR_INVALID, "invalid value")                                       \
-    X(IERR_NOT_FOUND, "not found")                                         \
-    X(IERR_CONFIG, "configuration error")                                  \
-    X(IERR_USAGE, "usage error")                                           \
-    X(IERR_VERIFY, "verification failed")                                  \
+#define INTENTUS_CODES(X)                                                                          \
+    X(IERR_OK, "ok")                                                                               \
+    X(IERR_NOMEM, "out of memory")                                                                 \
+    X(IERR_IO, "input/output error")                                                               \
+    X(IERR_PARSE, "malformed JSON")                                                                \
+    X(IERR_INVALID, "invalid value")                                                               \
+    X(IERR_NOT_FOUND, "not found")                                                                 \
+    X(IERR_CONFIG, "configuration error")                                                          \
+    X(IERR_USAGE, "usage error")                                                                   \
+    X(IERR_VERIFY, "verification failed")                                                          \
     X(IERR_LIMIT, "limit exceeded")
 
 enum intentus_code {
@@ -35,7 +35,8 @@ void err_set(struct intentus_err *err, enum intentus_code code, const char *fmt,
 void err_vset(struct intentus_err *err, enum intentus_code code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 /* Prefix an existing message: "prefix: old message". */
-void err_prefix(struct intentus_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_prefix(struct intentus_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 const char *err_code_text(enum intentus_code code);
 void err_clear(struct intentus_err *err);
 

@@ -28,12 +28,12 @@ struct executor {
     executor_refuse_fn refuse;
     void *ctx;
     pthread_mutex_t lock;
-    pthread_cond_t work;    /* queue non-empty or stopping */
-    pthread_cond_t idle;    /* a worker finished a job */
+    pthread_cond_t work; /* queue non-empty or stopping */
+    pthread_cond_t idle; /* a worker finished a job */
     struct job *ring;
     size_t cap, head, len;
-    size_t running;         /* jobs being routed right now */
-    size_t outstanding;     /* submitted, not yet collected */
+    size_t running;     /* jobs being routed right now */
+    size_t outstanding; /* submitted, not yet collected */
     bool stopping, cancel;
     struct done *done_head, *done_tail;
     int efd;

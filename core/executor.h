@@ -18,26 +18,26 @@
  * current configuration generation for each job (hot reload). */
 typedef int (*executor_route_fn)(void *ctx, cJSON *env, struct agent_cache *cache,
                                  struct route_result *out);
-typedef int (*executor_refuse_fn)(void *ctx, cJSON *env, enum error_code code,
-                                  const char *message, struct route_result *out);
+typedef int (*executor_refuse_fn)(void *ctx, cJSON *env, enum error_code code, const char *message,
+                                  struct route_result *out);
 
 struct executor_opts {
-    int workers;           /* 0: 4 */
-    size_t queue_capacity; /* queued, not yet started; 0: 1024 */
+    int workers;               /* 0: 4 */
+    size_t queue_capacity;     /* queued, not yet started; 0: 1024 */
     executor_route_fn route;   /* NULL: the router's */
     executor_refuse_fn refuse; /* NULL: the router's */
     void *ctx;                 /* for route and refuse */
 };
 
 struct completion {
-    uint64_t tag;          /* what the submitter passed */
-    cJSON *response;       /* owned: completion_free */
+    uint64_t tag;    /* what the submitter passed */
+    cJSON *response; /* owned: completion_free */
     char execution_id[UUID_STR_LEN];
     bool recorded;
-    bool sampled_out;      /* not recorded on purpose (recording.sample_rate) */
+    bool sampled_out; /* not recorded on purpose (recording.sample_rate) */
     struct intentus_err record_err;
-    int64_t latency_us;    /* submit to completion, monotonic */
-    bool cancelled;        /* refused at shutdown, never ran */
+    int64_t latency_us; /* submit to completion, monotonic */
+    bool cancelled;     /* refused at shutdown, never ran */
 };
 
 struct executor;

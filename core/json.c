@@ -152,7 +152,7 @@ utf8_len(const unsigned char *s, size_t avail)
 static void
 put_code_point(struct buf *b, unsigned long cp)
 {
-    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
+    static const unsigned char lead[] = { 0, 0, 0xc0, 0xe0, 0xf0 };
     unsigned char u[4];
     size_t n = cp == 0 ? 2 : cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4, i;
 
@@ -367,7 +367,7 @@ parse_literal(struct parser *p)
     static const struct {
         const char *word;
         int type;
-    } lits[] = {{"true", cJSON_True}, {"false", cJSON_False}, {"null", cJSON_NULL}};
+    } lits[] = { { "true", cJSON_True }, { "false", cJSON_False }, { "null", cJSON_NULL } };
     size_t i, n;
     cJSON *node;
 
@@ -616,13 +616,27 @@ print_string(struct buf *b, const char *str)
         if (c == '\0')
             break;
         switch (c) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
-        case '\b': buf_puts(b, "\\b"); break;
-        case '\f': buf_puts(b, "\\f"); break;
+        case '"':
+            buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            buf_puts(b, "\\n");
+            break;
+        case '\r':
+            buf_puts(b, "\\r");
+            break;
+        case '\t':
+            buf_puts(b, "\\t");
+            break;
+        case '\b':
+            buf_puts(b, "\\b");
+            break;
+        case '\f':
+            buf_puts(b, "\\f");
+            break;
         default:
             if (c == 0xc0 && s[i + 1] == 0x80) {
                 buf_puts(b, "\\u0000");
@@ -683,10 +697,18 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
     int is_obj;
 
     switch (v->type & 0xff) {
-    case cJSON_False: buf_puts(b, "false"); return 0;
-    case cJSON_True: buf_puts(b, "true"); return 0;
-    case cJSON_NULL: buf_puts(b, "null"); return 0;
-    case cJSON_Number: print_number(b, v); return 0;
+    case cJSON_False:
+        buf_puts(b, "false");
+        return 0;
+    case cJSON_True:
+        buf_puts(b, "true");
+        return 0;
+    case cJSON_NULL:
+        buf_puts(b, "null");
+        return 0;
+    case cJSON_Number:
+        print_number(b, v);
+        return 0;
     case cJSON_String:
         if (v->valuestring == NULL)
             return -1;

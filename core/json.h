@@ -73,7 +73,7 @@ int json_format_double(double d, char *out, size_t size);
 double json_strtod(const char *s);
 
 /* Convenience lookups that tolerate NULL and wrong types. */
-const char *json_get_string(const cJSON *obj, const char *key);  /* NULL if absent/not string */
+const char *json_get_string(const cJSON *obj, const char *key); /* NULL if absent/not string */
 int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */
 
 #endif

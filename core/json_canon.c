@@ -3,8 +3,6 @@
  * and Python's repr() of doubles. Every hash intentus shares with the
  * reference goes through here, so the output must match Python byte for
  * byte; see json.h and the model file (section 3.2) for the rules. */
-#include "core/json.h"
-
 #include <locale.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -12,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/json.h"
 
 /* 2^53: below this every integral double prints exactly as an integer. */
 #define EXACT_INT_LIMIT 9007199254740992.0
@@ -30,7 +30,7 @@ static int canon_value(const cJSON *v, struct buf *out, struct intentus_err *err
 static int
 shortest_digits(double a, char digits[24], int *point)
 {
-    static const int deltas[] = {0, 1, -1};
+    static const int deltas[] = { 0, 1, -1 };
     char tmp[48], back[48];
     const char *q;
     unsigned long long m = 0, mm = 0;
@@ -256,7 +256,7 @@ static void
 put_u_escape(struct buf *b, unsigned long cp)
 {
     static const char hex[] = "0123456789abcdef";
-    char e[6] = { '\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+    char e[6] = { '\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
                   hex[cp & 15] };
 
     buf_append(b, e, sizeof(e));
@@ -279,13 +279,27 @@ canon_string(struct buf *b, const char *str)
             break;
         s += decode_cp(s, &cp);
         switch (cp) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
-        case '\b': buf_puts(b, "\\b"); break;
-        case '\f': buf_puts(b, "\\f"); break;
+        case '"':
+            buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            buf_puts(b, "\\n");
+            break;
+        case '\r':
+            buf_puts(b, "\\r");
+            break;
+        case '\t':
+            buf_puts(b, "\\t");
+            break;
+        case '\b':
+            buf_puts(b, "\\b");
+            break;
+        case '\f':
+            buf_puts(b, "\\f");
+            break;
         default:
             if (cp < 0x10000) {
                 put_u_escape(b, cp);
@@ -400,10 +414,17 @@ canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
     int rc;
 
     switch (v->type & 0xff) {
-    case cJSON_False: buf_puts(out, "false"); return 0;
-    case cJSON_True: buf_puts(out, "true"); return 0;
-    case cJSON_NULL: buf_puts(out, "null"); return 0;
-    case cJSON_Number: return canon_number(v, out, err);
+    case cJSON_False:
+        buf_puts(out, "false");
+        return 0;
+    case cJSON_True:
+        buf_puts(out, "true");
+        return 0;
+    case cJSON_NULL:
+        buf_puts(out, "null");
+        return 0;
+    case cJSON_Number:
+        return canon_number(v, out, err);
     case cJSON_String:
         if (v->valuestring == NULL)
             break;

@@ -170,8 +170,8 @@ envelope_new(const char *intent, cJSON *payload, const struct envelope_opts *opt
     o = cJSON_CreateObject();
     add(env, "context", o, &failed);
     if (o != NULL) {
-        add(o, "sourceAgent", cJSON_CreateString(opts->source_agent ? opts->source_agent : "client"),
-            &failed);
+        add(o, "sourceAgent",
+            cJSON_CreateString(opts->source_agent ? opts->source_agent : "client"), &failed);
         add(o, "timestamp", cJSON_CreateString(now), &failed);
         add(o, "priority", cJSON_CreateString(model_priority_wire(opts->priority)), &failed);
         add(o, "tags", string_array(opts->tags), &failed);
@@ -313,18 +313,16 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
         }
     }
     o = cJSON_GetObjectItemCaseSensitive(env, "metadata");
-    if (o != NULL &&
-        (check(o, "envelope.metadata", "requestId", K_STRING, false, err) ||
-         check(o, "envelope.metadata", "source", K_STRING, false, err) ||
-         check(o, "envelope.metadata", "createdAt", K_STRING, false, err) ||
-         check(o, "envelope.metadata", "traceId", K_STRING_OR_NULL, false, err) ||
-         check(o, "envelope.metadata", "identityChain", K_STRING_ARRAY, false, err)))
+    if (o != NULL && (check(o, "envelope.metadata", "requestId", K_STRING, false, err) ||
+                      check(o, "envelope.metadata", "source", K_STRING, false, err) ||
+                      check(o, "envelope.metadata", "createdAt", K_STRING, false, err) ||
+                      check(o, "envelope.metadata", "traceId", K_STRING_OR_NULL, false, err) ||
+                      check(o, "envelope.metadata", "identityChain", K_STRING_ARRAY, false, err)))
         return -1;
     o = cJSON_GetObjectItemCaseSensitive(env, "routing");
-    if (o != NULL &&
-        (check(o, "envelope.routing", "strategy", K_STRING_OR_NULL, false, err) ||
-         check(o, "envelope.routing", "targetAgent", K_STRING_OR_NULL, false, err) ||
-         check(o, "envelope.routing", "fallbackAgents", K_STRING_ARRAY, false, err)))
+    if (o != NULL && (check(o, "envelope.routing", "strategy", K_STRING_OR_NULL, false, err) ||
+                      check(o, "envelope.routing", "targetAgent", K_STRING_OR_NULL, false, err) ||
+                      check(o, "envelope.routing", "fallbackAgents", K_STRING_ARRAY, false, err)))
         return -1;
     o = cJSON_GetObjectItemCaseSensitive(env, "routingMetadata");
     if (o != NULL &&
@@ -565,8 +563,9 @@ response_agent_error(cJSON *error_info, const char *agent, const char *trace_id)
 cJSON *
 response_exhausted(const cJSON *last_error, const char *pseudo_agent, const char *trace_id)
 {
-    cJSON *e = last_error != NULL ? cJSON_Duplicate(last_error, 1)
-                                  : error_info_new(ERR_ROUTING_ERROR, "routing failed", false, NULL);
+    cJSON *e = last_error != NULL
+                   ? cJSON_Duplicate(last_error, 1)
+                   : error_info_new(ERR_ROUTING_ERROR, "routing failed", false, NULL);
     return response_shell("error", NULL, metadata_new("tas", pseudo_agent, trace_id), e);
 }
 

@@ -16,54 +16,54 @@
 #include "core/err.h"
 
 /* Error codes exactly as the reference serialises them (§1.3). */
-#define MODEL_ERROR_CODES(X)                                                 \
-    X(ERR_VALIDATION_ERROR, "VALIDATION_ERROR")                              \
-    X(ERR_AGENT_ERROR, "AGENT_ERROR")                                        \
-    X(ERR_ROUTING_ERROR, "ROUTING_ERROR")                                    \
-    X(ERR_CAPABILITY_NOT_FOUND, "CAPABILITY_NOT_FOUND")                      \
-    X(ERR_AGENT_TIMEOUT, "AGENT_TIMEOUT")                                    \
-    X(ERR_AGENT_UNAVAILABLE, "AGENT_UNAVAILABLE")                            \
-    X(ERR_PROTOCOL_ERROR, "PROTOCOL_ERROR")                                  \
-    X(ERR_TRANSPORT_ERROR, "TRANSPORT_ERROR")                                \
-    X(ERR_UNAUTHORIZED, "UNAUTHORIZED")                                      \
-    X(ERR_RATE_LIMIT, "RATE_LIMIT")                                          \
-    X(ERR_INTERNAL_AGENT_ERROR, "INTERNAL_AGENT_ERROR")                      \
-    X(ERR_PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")                            \
-    X(ERR_WORKFLOW_ABORTED, "WORKFLOW_ABORTED")                              \
+#define MODEL_ERROR_CODES(X)                                                                       \
+    X(ERR_VALIDATION_ERROR, "VALIDATION_ERROR")                                                    \
+    X(ERR_AGENT_ERROR, "AGENT_ERROR")                                                              \
+    X(ERR_ROUTING_ERROR, "ROUTING_ERROR")                                                          \
+    X(ERR_CAPABILITY_NOT_FOUND, "CAPABILITY_NOT_FOUND")                                            \
+    X(ERR_AGENT_TIMEOUT, "AGENT_TIMEOUT")                                                          \
+    X(ERR_AGENT_UNAVAILABLE, "AGENT_UNAVAILABLE")                                                  \
+    X(ERR_PROTOCOL_ERROR, "PROTOCOL_ERROR")                                                        \
+    X(ERR_TRANSPORT_ERROR, "TRANSPORT_ERROR")                                                      \
+    X(ERR_UNAUTHORIZED, "UNAUTHORIZED")                                                            \
+    X(ERR_RATE_LIMIT, "RATE_LIMIT")                                                                \
+    X(ERR_INTERNAL_AGENT_ERROR, "INTERNAL_AGENT_ERROR")                                            \
+    X(ERR_PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")                                                  \
+    X(ERR_WORKFLOW_ABORTED, "WORKFLOW_ABORTED")                                                    \
     X(ERR_EMCL_FAILURE, "EMCL_FAILURE")
 
 enum error_code {
 #define X(sym, text) sym,
     MODEL_ERROR_CODES(X)
 #undef X
-    ERR_CODE_COUNT
+        ERR_CODE_COUNT
 };
 
 /* Strategies: lowercase on the wire, uppercase in event payloads. */
-#define MODEL_STRATEGIES(X)                         \
-    X(STRATEGY_DIRECT, "direct", "DIRECT")          \
-    X(STRATEGY_FALLBACK, "fallback", "FALLBACK")    \
-    X(STRATEGY_BROADCAST, "broadcast", "BROADCAST") \
+#define MODEL_STRATEGIES(X)                                                                        \
+    X(STRATEGY_DIRECT, "direct", "DIRECT")                                                         \
+    X(STRATEGY_FALLBACK, "fallback", "FALLBACK")                                                   \
+    X(STRATEGY_BROADCAST, "broadcast", "BROADCAST")                                                \
     X(STRATEGY_PARALLEL, "parallel", "PARALLEL")
 
 enum strategy {
 #define X(sym, wire, event) sym,
     MODEL_STRATEGIES(X)
 #undef X
-    STRATEGY_COUNT,
+        STRATEGY_COUNT,
     STRATEGY_UNKNOWN = STRATEGY_COUNT /* routes as FALLBACK, reason "success" */
 };
 
-#define MODEL_PRIORITIES(X)             \
-    X(PRIORITY_LOW, "low")              \
-    X(PRIORITY_NORMAL, "normal")        \
+#define MODEL_PRIORITIES(X)                                                                        \
+    X(PRIORITY_LOW, "low")                                                                         \
+    X(PRIORITY_NORMAL, "normal")                                                                   \
     X(PRIORITY_HIGH, "high")
 
 enum priority {
 #define X(sym, wire) sym,
     MODEL_PRIORITIES(X)
 #undef X
-    PRIORITY_COUNT
+        PRIORITY_COUNT
 };
 
 const char *model_error_code_name(enum error_code code);
@@ -82,14 +82,14 @@ struct envelope_opts {
     const char *source_agent;   /* NULL: "client" */
     const char *source;         /* metadata.source; NULL: "intentus-cli" */
     enum priority priority;
-    const char *const *tags;    /* NULL-terminated, may be NULL */
+    const char *const *tags; /* NULL-terminated, may be NULL */
     enum strategy strategy;
-    const char *target_agent;   /* NULL: null */
+    const char *target_agent;           /* NULL: null */
     const char *const *fallback_agents; /* NULL-terminated, may be NULL */
-    const char *request_id;     /* NULL: fresh UUIDv4 */
-    const char *trace_id;       /* NULL: fresh UUIDv4 */
-    int64_t timeout_ms;         /* > 0: routing.timeoutMs, the execution's deadline
-                                 * (an intentus extension the router reads) */
+    const char *request_id;             /* NULL: fresh UUIDv4 */
+    const char *trace_id;               /* NULL: fresh UUIDv4 */
+    int64_t timeout_ms;                 /* > 0: routing.timeoutMs, the execution's deadline
+                                         * (an intentus extension the router reads) */
 };
 
 /* A complete envelope in the reference's key order. Takes ownership of
@@ -124,8 +124,7 @@ cJSON *response_success(cJSON *payload, const char *agent, const char *trace_id)
 /* An agent's own error: metadata {agent, traceId, timestamp}. */
 cJSON *response_agent_error(cJSON *error_info, const char *agent, const char *trace_id);
 /* Exhaustion of FALLBACK/BROADCAST/PARALLEL: metadata {traceId, agent, timestamp}. */
-cJSON *response_exhausted(const cJSON *last_error, const char *pseudo_agent,
-                          const char *trace_id);
+cJSON *response_exhausted(const cJSON *last_error, const char *pseudo_agent, const char *trace_id);
 /* Router failure before/around agents: metadata {agent, timestamp, traceId}. */
 cJSON *response_router_error(cJSON *error_info, const char *agent, const char *trace_id);
 /* Fill metadata agent/traceId/timestamp where absent (agent values win). */

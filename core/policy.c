@@ -208,8 +208,8 @@ parse_rule(const cJSON *obj, const char *path, size_t index, struct rule *r,
         for (size_t i = 0; rule_keys[i] != NULL; i++)
             known = known || strcmp(rule_keys[i], k->string) == 0;
         if (!known) {
-            err_set(err, IERR_CONFIG, "%s.%s: unknown key (a typo must not change a policy)",
-                    path, k->string);
+            err_set(err, IERR_CONFIG, "%s.%s: unknown key (a typo must not change a policy)", path,
+                    k->string);
             return -1;
         }
     }
@@ -260,8 +260,9 @@ parse_rule(const cJSON *obj, const char *path, size_t index, struct rule *r,
     }
     v = cJSON_GetObjectItemCaseSensitive(obj, "priority");
     if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsNumber(v)) {
-        err_set(err, IERR_CONFIG, "%s.priority: must be a number (it is ignored, as in the "
-                                  "reference: rules apply in list order)",
+        err_set(err, IERR_CONFIG,
+                "%s.priority: must be a number (it is ignored, as in the "
+                "reference: rules apply in list order)",
                 path);
         return -1;
     }
@@ -426,8 +427,8 @@ intent_any(const struct strlist *l, const char *name, const char *version)
 static bool
 rule_matches(const struct rule *r, const struct policy_ctx *c)
 {
-    if (r->intents.n > 0 && (c->intent == NULL || !intent_any(&r->intents, c->intent,
-                                                               c->intent_version)))
+    if (r->intents.n > 0 &&
+        (c->intent == NULL || !intent_any(&r->intents, c->intent, c->intent_version)))
         return false;
     if (r->agents.n > 0 && (c->agent == NULL || !glob_any(&r->agents, c->agent)))
         return false;
@@ -527,9 +528,9 @@ policy_evaluate(const struct policy *p, const struct policy_ctx *ctx, struct pol
         out->has_timeout = r->has_timeout;
         out->max_timeout_ms = r->timeout_ms;
         /* Validated at load, so formatting cannot fail here. */
-        out->has_key = r->key_template != NULL &&
-                       policy_format_key(r->key_template, ctx, out->rate_limit_key,
-                                         sizeof(out->rate_limit_key), NULL) == 0;
+        out->has_key =
+            r->key_template != NULL && policy_format_key(r->key_template, ctx, out->rate_limit_key,
+                                                         sizeof(out->rate_limit_key), NULL) == 0;
         return;
     }
     out->allowed = p->default_allow;

@@ -31,8 +31,8 @@ struct policy_ctx {
 struct policy_decision {
     bool allowed;
     char reason[300];
-    char matched_rule[128];     /* "" when no rule matched */
-    bool has_key;               /* a rate-limit key was formatted */
+    char matched_rule[128]; /* "" when no rule matched */
+    bool has_key;           /* a rate-limit key was formatted */
     char rate_limit_key[512];
     bool has_rate;
     long rate_limit_per_minute;

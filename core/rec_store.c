@@ -65,8 +65,8 @@ rec_store_open(const char *dir, const struct rec_store_opts *opts, struct intent
         return NULL;
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "cannot open record directory %s: %s",
-                dir, strerror(errno));
+        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO,
+                "cannot open record directory %s: %s", dir, strerror(errno));
         return NULL;
     }
     rs = calloc(1, sizeof(*rs));
@@ -262,8 +262,8 @@ gunzip_all(struct rec_store *rs, const char *name, const char *in, size_t in_len
         if (used == cap) {
             char *p;
             if (cap >= REC_STORE_MAX_FILE) {
-                err_set(err, IERR_LIMIT, "%s/%s: decompressed size over the %u byte limit",
-                        rs->dir, name, REC_STORE_MAX_FILE);
+                err_set(err, IERR_LIMIT, "%s/%s: decompressed size over the %u byte limit", rs->dir,
+                        name, REC_STORE_MAX_FILE);
                 goto fail;
             }
             cap *= 2;

@@ -201,8 +201,7 @@ int
 record_validate(const cJSON *rec, struct intentus_err *err)
 {
     const cJSON *header, *v, *events, *ev;
-    static const char *const header_strings[] = { "executionId", "createdUtcIso",
-                                                  "envelopeHash" };
+    static const char *const header_strings[] = { "executionId", "createdUtcIso", "envelopeHash" };
     int i = 0;
 
     if (!cJSON_IsObject(rec)) {
@@ -299,8 +298,8 @@ record_verify_hash(const cJSON *rec, struct intentus_err *err)
         return -1;
     }
     if (strcmp(want, got) != 0) {
-        err_set(err, IERR_VERIFY, "envelopeHash mismatch: header has %.12s…, envelope hashes to %.12s…",
-                want, got);
+        err_set(err, IERR_VERIFY,
+                "envelopeHash mismatch: header has %.12s…, envelope hashes to %.12s…", want, got);
         return -1;
     }
     return 0;
@@ -371,8 +370,7 @@ record_summarize(const cJSON *rec, struct record_summary *out)
     if (out->node == NULL)
         out->node = json_get_string(get(final, "metadata"), "nodeId");
     out->redacted = cJSON_IsTrue(get(header, "redacted")) ||
-                    cJSON_IsTrue(get(get(header, "redaction"), "applied")) ||
-                    has_redaction(rec, 0);
+                    cJSON_IsTrue(get(get(header, "redaction"), "applied")) || has_redaction(rec, 0);
     if (!cJSON_IsObject(final)) {
         out->status = RECORD_INCOMPLETE;
     } else {

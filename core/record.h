@@ -61,24 +61,24 @@ enum record_status { RECORD_OK, RECORD_ERROR, RECORD_INCOMPLETE };
  * from the tree and live as long as it does. */
 struct record_summary {
     const char *id;
-    const char *created;    /* header.createdUtcIso */
-    int64_t created_us;     /* parsed, 0 when unparseable */
+    const char *created; /* header.createdUtcIso */
+    int64_t created_us;  /* parsed, 0 when unparseable */
     const char *intent;
-    const char *agent;      /* routerDecision.agent, else finalResponse.metadata.agent */
-    const char *strategy;   /* envelope.routing.strategy wire text, "direct" when null */
+    const char *agent;    /* routerDecision.agent, else finalResponse.metadata.agent */
+    const char *strategy; /* envelope.routing.strategy wire text, "direct" when null */
     enum record_status status;
     const char *error_code; /* NULL when ok */
     const char *error_message;
-    int64_t duration_us;    /* from event offsets; -1 when the writer kept no timing */
-    int attempts;           /* AGENT_ATTEMPT_START events */
+    int64_t duration_us; /* from event offsets; -1 when the writer kept no timing */
+    int attempts;        /* AGENT_ATTEMPT_START events */
     int events;
     bool replayable;
     /* Added for the watcher's index; all optional in a record. */
-    const char *node;       /* the writer's node: header.nodeId, routerDecision.nodeId or
-                             * finalResponse.metadata.nodeId; NULL when none says */
-    int retries;            /* AGENT_ATTEMPT_START events whose payload.attempt > 1 */
-    bool redacted;          /* some string value is "[REDACTED]", header.redacted is true
-                             * or header.redaction.applied is true */
+    const char *node; /* the writer's node: header.nodeId, routerDecision.nodeId or
+                       * finalResponse.metadata.nodeId; NULL when none says */
+    int retries;      /* AGENT_ATTEMPT_START events whose payload.attempt > 1 */
+    bool redacted;    /* some string value is "[REDACTED]", header.redacted is true
+                       * or header.redaction.applied is true */
 };
 
 void record_summarize(const cJSON *rec, struct record_summary *out);

@@ -137,8 +137,7 @@ recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_
         out->state = WAL_STATE_FAILED;
         /* fall through */
     default:
-        snprintf(out->reason, sizeof(out->reason), "WAL integrity check failed: %s",
-                 log->problem);
+        snprintf(out->reason, sizeof(out->reason), "WAL integrity check failed: %s", log->problem);
         return 0;
     }
     if (out->state == WAL_STATE_COMPLETED || out->state == WAL_STATE_FAILED ||
@@ -458,8 +457,8 @@ out:
 
 /* ---- record <-> WAL consistency ---- */
 
-static int
-violation(cJSON *list, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int violation(cJSON *list, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 violation(cJSON *list, const char *type, const char *fmt, ...)
@@ -522,9 +521,9 @@ record_ok_agents(const cJSON *record)
         const char *status = json_get_string(p, "status");
         if (type != NULL && strcmp(type, "AGENT_ATTEMPT_END") == 0 && status != NULL &&
             strcmp(status, "ok") == 0)
-            cJSON_AddItemToArray(agents, cJSON_CreateString(json_get_string(p, "agent")
-                                                                ? json_get_string(p, "agent")
-                                                                : ""));
+            cJSON_AddItemToArray(
+                agents,
+                cJSON_CreateString(json_get_string(p, "agent") ? json_get_string(p, "agent") : ""));
     }
     return agents;
 }
@@ -546,10 +545,10 @@ static int
 check_steps(const cJSON *entries, const cJSON *record, cJSON *violations)
 {
     cJSON *w = wal_completed_agents(entries), *r = record_ok_agents(record);
-    const char *strategy = json_get_string(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(record, "envelope"),
-                                         "routing"),
-        "strategy");
+    const char *strategy =
+        json_get_string(cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(record, "envelope"), "routing"),
+                        "strategy");
     bool parallel = strategy != NULL && strcmp(strategy, "parallel") == 0;
     const cJSON *v;
     int rc = 0;
@@ -619,8 +618,8 @@ recovery_check_record(const char *wal_dir, const char *id, const cJSON *record,
         rc |= violation(violations, record_problem ? "record_corrupted" : "record_missing", "%s",
                         record_problem ? record_problem : "no record for this execution");
     if (record != NULL && log.status == WAL_OK) {
-        const char *hh = json_get_string(cJSON_GetObjectItemCaseSensitive(record, "header"),
-                                         "envelopeHash");
+        const char *hh =
+            json_get_string(cJSON_GetObjectItemCaseSensitive(record, "header"), "envelopeHash");
         cJSON_ArrayForEach(e, log.entries)
         {
             const char *type = json_get_string(e, "entry_type");

@@ -26,7 +26,7 @@ struct recovery_item {
     enum wal_state state;
     size_t entries;
     bool can_resume;
-    bool resumed;           /* a recovery.started is already in the log */
+    bool resumed; /* a recovery.started is already in the log */
     char reason[400];
     cJSON *completed_steps; /* array of step ids (strings), owned */
     cJSON *irreversible;    /* irreversible steps started and not failed, owned */
@@ -81,7 +81,6 @@ void recovery_lock_release(struct recovery_lock *l);
  * state_mismatch, steps_missing_in_record, extra_steps_in_record. Returns
  * the number of violations, -1 on allocation failure. */
 int recovery_check_record(const char *wal_dir, const char *id, const cJSON *record,
-                          const char *record_problem, cJSON *violations,
-                          struct intentus_err *err);
+                          const char *record_problem, cJSON *violations, struct intentus_err *err);
 
 #endif

@@ -47,11 +47,11 @@ struct redactor {
  * credentials. Kept as data so `intentus redact --help` and the README can
  * show the same list. */
 static const char *const default_keys[] = {
-    "password",      "passwd",        "secret",       "client_secret", "secret_key",
-    "token",         "access_token",  "refresh_token", "id_token",     "auth_token",
-    "api_key",       "apikey",        "x-api-key",    "authorization", "proxy-authorization",
-    "cookie",        "set-cookie",    "private_key",  "access_key",    "session",
-    "session_id",    NULL,
+    "password",   "passwd",       "secret",        "client_secret", "secret_key",
+    "token",      "access_token", "refresh_token", "id_token",      "auth_token",
+    "api_key",    "apikey",       "x-api-key",     "authorization", "proxy-authorization",
+    "cookie",     "set-cookie",   "private_key",   "access_key",    "session",
+    "session_id", NULL,
 };
 
 /* A run of base64 characters is only a secret if it mixes cases and
@@ -281,8 +281,7 @@ parse_patterns(const cJSON *obj, const char *path, struct redactor *r, struct in
         snprintf(where, sizeof(where), "%s.patterns[%d]", path, i++);
         if (!cJSON_IsObject(it) || name == NULL || regex == NULL || name[0] == '\0' ||
             regex[0] == '\0') {
-            err_set(err, IERR_CONFIG, "%s: must be {\"name\": \"...\", \"regex\": \"...\"}",
-                    where);
+            err_set(err, IERR_CONFIG, "%s: must be {\"name\": \"...\", \"regex\": \"...\"}", where);
             return -1;
         }
         cJSON_ArrayForEach(k, it)
@@ -718,10 +717,11 @@ static bool
 is_bookkeeping(const char *type)
 {
     static const char *const types[] = {
-        "INTENT_RECEIVED",      "AGENT_ATTEMPT_START",  "ROUTER_DECISION",
-        "FALLBACK_TRIGGERED",   "CIRCUIT_STATE_CHANGE", "CIRCUIT_OPEN_SKIPPED",
-        "AGENT_SKIPPED",        "AGENT_DISABLED_SKIPPED", "POLICY_DECISION",
-        NULL,
+        "INTENT_RECEIVED",      "AGENT_ATTEMPT_START",
+        "ROUTER_DECISION",      "FALLBACK_TRIGGERED",
+        "CIRCUIT_STATE_CHANGE", "CIRCUIT_OPEN_SKIPPED",
+        "AGENT_SKIPPED",        "AGENT_DISABLED_SKIPPED",
+        "POLICY_DECISION",      NULL,
     };
 
     for (size_t i = 0; type != NULL && types[i] != NULL; i++) {
@@ -745,8 +745,8 @@ fix_header(const struct redactor *r, cJSON *record, const char *orig, size_t env
     cJSON_AddStringToObject(red, "rules", r->version);
     cJSON_AddNumberToObject(red, "fields", (double)fields);
     if (env_changes > 0) {
-        if (json_canonical_sha256(cJSON_GetObjectItemCaseSensitive(record, "envelope"), hex,
-                                  err) != 0) {
+        if (json_canonical_sha256(cJSON_GetObjectItemCaseSensitive(record, "envelope"), hex, err) !=
+            0) {
             cJSON_Delete(red);
             return -1;
         }

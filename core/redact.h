@@ -48,7 +48,7 @@ struct redact_change {
 struct redact_report {
     struct redact_change *items; /* owned; redact_report_free */
     size_t n, cap;
-    size_t fields;               /* values changed (also counted when items is not kept) */
+    size_t fields; /* values changed (also counted when items is not kept) */
 };
 void redact_report_free(struct redact_report *rep);
 

@@ -28,7 +28,7 @@ struct retention_plan {
     struct rec_store *rs;
     struct item *items; /* every record, oldest first */
     size_t n_items;
-    size_t n_plan;      /* the first n_plan items go */
+    size_t n_plan; /* the first n_plan items go */
     struct retention_report report;
 };
 
@@ -268,8 +268,7 @@ retention_plan_id(const struct retention_plan *plan, size_t i)
 
 /* ---- applying ---- */
 
-static void
-log_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 log_line(int fd, const char *fmt, ...)
@@ -328,8 +327,7 @@ archive_one(struct rec_store *arch, const char *id, const char *text, size_t len
     snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
     fd = openat(adir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || rec_store_write_all(fd, out, zs.total_out) != 0 || fsync(fd) != 0) {
-        err_set(err, IERR_IO, "cannot write %s/%s: %s", rec_store_dir(arch), tmp,
-                strerror(errno));
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", rec_store_dir(arch), tmp, strerror(errno));
         goto out;
     }
     if (close(fd) != 0 || renameat(adir, tmp, adir, name) != 0) {

@@ -47,11 +47,11 @@ struct retention_report {
     char oldest_id[129], newest_id[129];
     struct retention_intent *intents; /* by count, most first */
     size_t n_intents;
-    uint64_t kept_count, kept_bytes;  /* what stays (at plan time) */
-    uint64_t skipped_corrupt;         /* files that are not records: left alone */
-    uint64_t skipped_changed;         /* apply: changed since the plan, left alone */
-    uint64_t already_gone;            /* apply: removed by someone else meanwhile */
-    bool interrupted;                 /* apply: stopped by the progress callback */
+    uint64_t kept_count, kept_bytes; /* what stays (at plan time) */
+    uint64_t skipped_corrupt;        /* files that are not records: left alone */
+    uint64_t skipped_changed;        /* apply: changed since the plan, left alone */
+    uint64_t already_gone;           /* apply: removed by someone else meanwhile */
+    bool interrupted;                /* apply: stopped by the progress callback */
 };
 
 struct retention_plan;

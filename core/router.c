@@ -171,10 +171,10 @@ router_sample_in(const char *request_id, double rate)
 
 /* Counters are optional: c points into r->counters, which may be NULL, so
  * the address is only taken, never dereferenced, until checked. */
-#define count(r, c)                                                                   \
-    do {                                                                              \
-        if ((r)->counters != NULL)                                                    \
-            atomic_fetch_add_explicit((c), 1, memory_order_relaxed);                  \
+#define count(r, c)                                                                                \
+    do {                                                                                           \
+        if ((r)->counters != NULL)                                                                 \
+            atomic_fetch_add_explicit((c), 1, memory_order_relaxed);                               \
     } while (0)
 
 const char *
@@ -312,8 +312,8 @@ attempt_start(const char *agent, enum strategy s, long index, int attempt_no)
 static cJSON *
 attempt_end(const char *agent, bool ok, const char *exception)
 {
-    cJSON *p = obj2("agent", cJSON_CreateString(agent), "status",
-                    cJSON_CreateString(ok ? "ok" : "error"));
+    cJSON *p =
+        obj2("agent", cJSON_CreateString(agent), "status", cJSON_CreateString(ok ? "ok" : "error"));
 
     if (p != NULL && exception != NULL &&
         cJSON_AddStringToObject(p, "exception", exception) == NULL) {
@@ -353,8 +353,8 @@ fail_router(struct exec *x, enum error_code code, const char *msg, cJSON *detail
 {
     struct outcome o = { NULL, NULL };
 
-    o.response = response_router_error(error_info_new(code, msg, false, details), agent,
-                                       x->trace_id);
+    o.response =
+        response_router_error(error_info_new(code, msg, false, details), agent, x->trace_id);
     return o;
 }
 
@@ -369,8 +369,7 @@ deadline_error(const struct exec *x)
 {
     char msg[160];
 
-    snprintf(msg, sizeof(msg), "execution deadline of %lld ms exceeded",
-             (long long)x->deadline_ms);
+    snprintf(msg, sizeof(msg), "execution deadline of %lld ms exceeded", (long long)x->deadline_ms);
     return error_info_new(ERR_AGENT_TIMEOUT, msg, true, NULL);
 }
 
@@ -452,9 +451,8 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             /* The reference writes no END when DIRECT's call throws. */
             *ended = false;
         } else {
-            cJSON *end = attempt_end(a->name, ok, resp == NULL && st != STRATEGY_BROADCAST
-                                                      ? err->msg
-                                                      : NULL);
+            cJSON *end = attempt_end(a->name, ok,
+                                     resp == NULL && st != STRATEGY_BROADCAST ? err->msg : NULL);
             const char *code = response_error_code(resp);
             if (end != NULL && code != NULL && strcmp(code, "AGENT_TIMEOUT") == 0)
                 cJSON_AddNumberToObject(end, "elapsedUs", (double)(clock_mono_us() - start));
@@ -482,8 +480,8 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             cJSON *rm = cJSON_GetObjectItemCaseSensitive(x->env, "routingMetadata");
             cJSON *rt = cJSON_GetObjectItemCaseSensitive(rm, "retries");
             if (cJSON_IsNumber(rt))
-                cJSON_ReplaceItemInObjectCaseSensitive(
-                    rm, "retries", cJSON_CreateNumber(rt->valuedouble + 1));
+                cJSON_ReplaceItemInObjectCaseSensitive(rm, "retries",
+                                                       cJSON_CreateNumber(rt->valuedouble + 1));
         }
     }
     return resp;
@@ -520,8 +518,8 @@ run_direct(struct exec *x)
                 a = x->cands[i];
         }
         if (a == NULL) {
-            snprintf(msg, sizeof(msg), "Target agent '%s' not registered for intent '%s'",
-                     target, x->intent);
+            snprintf(msg, sizeof(msg), "Target agent '%s' not registered for intent '%s'", target,
+                     x->intent);
             return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
         }
     } else {
@@ -601,8 +599,8 @@ run_fallback(struct exec *x, enum strategy s)
     n = fallback_chain(x, chain);
     if (n == 0) {
         free(chain);
-        snprintf(msg, sizeof(msg),
-                 "None of routing.fallbackAgents is registered for intent '%s'", x->intent);
+        snprintf(msg, sizeof(msg), "None of routing.fallbackAgents is registered for intent '%s'",
+                 x->intent);
         return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
     }
     for (size_t i = 0; i < n; i++) {
@@ -633,12 +631,13 @@ run_fallback(struct exec *x, enum strategy s)
             break;
         }
         cJSON_Delete(last_error);
-        last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
-                                  : exception_error(err.msg);
+        last_error =
+            resp != NULL ? cJSON_Duplicate(response_error(resp), 1) : exception_error(err.msg);
         cJSON_Delete(resp);
         if (i + 1 < n) {
-            event(x, "FALLBACK_TRIGGERED", obj2("from", cJSON_CreateString(a->name), "to",
-                                                cJSON_CreateString(chain[i + 1]->name)));
+            event(x, "FALLBACK_TRIGGERED",
+                  obj2("from", cJSON_CreateString(a->name), "to",
+                       cJSON_CreateString(chain[i + 1]->name)));
             if (x->wal != NULL)
                 wal_run_fallback(x->wal, a->name, chain[i + 1]->name,
                                  json_get_string(last_error, "message"));
@@ -686,8 +685,8 @@ run_broadcast(struct exec *x)
             continue;
         }
         cJSON_Delete(last_error);
-        last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
-                                  : exception_error(err.msg);
+        last_error =
+            resp != NULL ? cJSON_Duplicate(response_error(resp), 1) : exception_error(err.msg);
         cJSON_Delete(resp);
     }
     if (best != NULL) {
@@ -734,8 +733,8 @@ branch_main(void *arg)
     struct branch_queue *q = b->q;
     bool ended;
 
-    b->resp = attempt(&b->view, &b->sink, b->agent, STRATEGY_PARALLEL, -1, &b->skipped, &ended,
-                      &b->err);
+    b->resp =
+        attempt(&b->view, &b->sink, b->agent, STRATEGY_PARALLEL, -1, &b->skipped, &ended, &b->err);
     pthread_mutex_lock(&q->lock);
     q->order[q->done++] = b->index;
     pthread_cond_signal(&q->cond);
@@ -915,8 +914,7 @@ wal_begin(struct router *r, struct exec *x)
         }
         eh = hash;
     }
-    if (wal_run_begin(x->wal,
-                      r->wal,
+    if (wal_run_begin(x->wal, r->wal,
                       &(struct wal_run_start){ .execution_id = id,
                                                .envelope_hash = eh,
                                                .intent_name = x->intent,
@@ -963,8 +961,8 @@ wal_refusal(struct exec *x)
 {
     char msg[400];
 
-    snprintf(msg, sizeof(msg),
-             "write-ahead log unavailable, execution not started: %s", x->wal_err.msg);
+    snprintf(msg, sizeof(msg), "write-ahead log unavailable, execution not started: %s",
+             x->wal_err.msg);
     return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
 }
 
@@ -988,9 +986,9 @@ begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
         x->deadline_us = clock_mono_us() + x->deadline_ms * 1000;
     count(r, &r->counters->routed);
     if (r->sample && !r->sample_errors &&
-        !router_sample_in(json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"),
-                                          "requestId"),
-                          r->sample_rate)) {
+        !router_sample_in(
+            json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"), "requestId"),
+            r->sample_rate)) {
         /* Out whatever happens: do not even build the record. */
         out->sampled_out = true;
         count(r, &r->counters->sampled_out);
@@ -1242,7 +1240,7 @@ apply_policy(struct exec *x, struct outcome *o)
         }
         o->decision = NULL;
         o->response = response_router_error(error_info_new(ERR_RATE_LIMIT, msg, true, details),
-                                             "router", x->trace_id);
+                                            "router", x->trace_id);
         return true;
     }
     if (d.has_timeout && d.max_timeout_ms > 0) {
@@ -1256,8 +1254,7 @@ apply_policy(struct exec *x, struct outcome *o)
 }
 
 int
-router_route_with(struct router *r, cJSON *env, struct agent_cache *cache,
-                  struct route_result *out)
+router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struct route_result *out)
 {
     struct exec x = { 0 };
     struct outcome o;

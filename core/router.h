@@ -47,15 +47,15 @@ struct router_opts {
     int64_t deadline_ms;      /* default overall deadline per execution; 0 = none */
     uint64_t seed;            /* retry jitter generator; 0 = seeded from the clock */
     /* Safe recording. Everything off when zero. */
-    const struct policy *policy;     /* borrowed; NULL: no policy, nothing extra recorded */
-    struct ratelimit *limiter;       /* borrowed; NULL: the router keeps its own */
-    const struct redactor *redactor; /* borrowed; NULL or disabled: stored as built */
-    bool sample;                     /* apply sample_rate (false: keep every record) */
-    double sample_rate;              /* 0..1, deterministic on metadata.requestId */
-    bool sample_errors;              /* errors and refusals are kept whatever the rate */
-    uint64_t max_payload_bytes;      /* serialised payload; 0 = no limit */
-    int max_depth;                   /* payload nesting; 0 = no limit */
-    struct router_counters *counters; /* borrowed, may be NULL */
+    const struct policy *policy;           /* borrowed; NULL: no policy, nothing extra recorded */
+    struct ratelimit *limiter;             /* borrowed; NULL: the router keeps its own */
+    const struct redactor *redactor;       /* borrowed; NULL or disabled: stored as built */
+    bool sample;                           /* apply sample_rate (false: keep every record) */
+    double sample_rate;                    /* 0..1, deterministic on metadata.requestId */
+    bool sample_errors;                    /* errors and refusals are kept whatever the rate */
+    uint64_t max_payload_bytes;            /* serialised payload; 0 = no limit */
+    int max_depth;                         /* payload nesting; 0 = no limit */
+    struct router_counters *counters;      /* borrowed, may be NULL */
     router_agent_enabled_fn agent_enabled; /* NULL: every agent enabled */
     void *agent_enabled_ctx;
     /* Write-ahead log (borrowed; NULL: none). Each execution writes
@@ -66,13 +66,13 @@ struct router_opts {
 };
 
 struct route_result {
-    cJSON *response;                    /* owned by the caller: cJSON_Delete */
-    char execution_id[UUID_STR_LEN];    /* "" when not recorded */
-    bool recorded;                      /* saved, or accepted by an async writer */
-    bool sampled_out;                   /* not recorded on purpose (sample_rate) */
-    struct intentus_err record_err;     /* why recording failed, when it did */
-    bool wal_failed;                    /* a WAL write after the commit point failed */
-    struct intentus_err wal_err;        /* its error */
+    cJSON *response;                 /* owned by the caller: cJSON_Delete */
+    char execution_id[UUID_STR_LEN]; /* "" when not recorded */
+    bool recorded;                   /* saved, or accepted by an async writer */
+    bool sampled_out;                /* not recorded on purpose (sample_rate) */
+    struct intentus_err record_err;  /* why recording failed, when it did */
+    bool wal_failed;                 /* a WAL write after the commit point failed */
+    struct intentus_err wal_err;     /* its error */
 };
 
 /* The sampling decision for a request id: the same id is always in or

@@ -54,11 +54,9 @@ gen_free(struct generation *g)
     free(g);
 }
 
-static int
-rt_route(void *ctx, cJSON *env, struct agent_cache *cache, struct route_result *out);
-static int
-rt_refuse(void *ctx, cJSON *env, enum error_code code, const char *message,
-          struct route_result *out);
+static int rt_route(void *ctx, cJSON *env, struct agent_cache *cache, struct route_result *out);
+static int rt_refuse(void *ctx, cJSON *env, enum error_code code, const char *message,
+                     struct route_result *out);
 
 static bool
 enabled_cb(void *ctx, const char *agent)
@@ -175,8 +173,8 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
     cfg = config_load(config_path, err);
     if (cfg == NULL)
         goto fail;
-    rt->records_dir = strdup(opts != NULL && opts->records_dir != NULL ? opts->records_dir
-                                                                        : cfg->records_dir);
+    rt->records_dir =
+        strdup(opts != NULL && opts->records_dir != NULL ? opts->records_dir : cfg->records_dir);
     rt->limiter = ratelimit_new(NULL);
     if (rt->records_dir == NULL || rt->limiter == NULL) {
         config_free(cfg);
@@ -201,9 +199,9 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
         rt->exec_ctx = opts->exec_ctx;
     }
     if (cfg->wal.enabled && !rt->read_only) {
-        rt->wal = wal_open(cfg->wal.dir,
-                           &(struct wal_opts){ .durability = cfg->wal.durability, .create = true },
-                           err);
+        rt->wal =
+            wal_open(cfg->wal.dir,
+                     &(struct wal_opts){ .durability = cfg->wal.durability, .create = true }, err);
         if (rt->wal == NULL) {
             config_free(cfg);
             goto fail;
@@ -213,13 +211,13 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
     if (rt->gen == NULL)
         goto fail;
     if (!rt->read_only) {
-        rt->exec = executor_new(
-            NULL,
-            &(struct executor_opts){ .workers = opts != NULL ? opts->workers : 0,
-                                     .route = rt_route,
-                                     .refuse = rt_refuse,
-                                     .ctx = rt },
-            err);
+        rt->exec =
+            executor_new(NULL,
+                         &(struct executor_opts){ .workers = opts != NULL ? opts->workers : 0,
+                                                  .route = rt_route,
+                                                  .refuse = rt_refuse,
+                                                  .ctx = rt },
+                         err);
         if (rt->exec == NULL)
             goto fail;
     }

@@ -32,8 +32,8 @@ units_parse_duration_ms(const char *text, int64_t *out_ms, struct intentus_err *
     static const struct {
         const char *suffix;
         double ms;
-    } units[] = { { "", 1 },         { "ms", 1 },          { "s", 1000 },      { "m", 60000 },
-                  { "h", 3600000 }, { "d", 86400000.0 } };
+    } units[] = { { "", 1 },      { "ms", 1 },      { "s", 1000 },
+                  { "m", 60000 }, { "h", 3600000 }, { "d", 86400000.0 } };
     const char *end;
     double v;
 
@@ -85,8 +85,7 @@ bad:
 }
 
 int
-units_json_duration_ms(const cJSON *v, const char *path, int64_t *out_ms,
-                       struct intentus_err *err)
+units_json_duration_ms(const cJSON *v, const char *path, int64_t *out_ms, struct intentus_err *err)
 {
     if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15) {
         *out_ms = (int64_t)v->valuedouble;

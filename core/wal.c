@@ -17,15 +17,32 @@
 #include "core/rec_store.h"
 
 static const char *const entry_types[] = {
-    "execution.created",   "execution.started",     "execution.in_progress",
-    "execution.completed", "execution.failed",      "execution.aborted",
-    "execution.state_transition", "step.started",   "step.completed",
-    "step.failed",         "step.skipped",          "fallback.triggered",
-    "fallback.exhausted",  "contract.validated",    "contract.violated",
-    "recovery.started",    "recovery.completed",    "checkpoint",
-    "idempotency.check",   "idempotency.duplicate", "lock.acquired",
-    "lock.released",       "lock.stale_detected",   "agent.invocation_start",
-    "agent.invocation_end", NULL,
+    "execution.created",
+    "execution.started",
+    "execution.in_progress",
+    "execution.completed",
+    "execution.failed",
+    "execution.aborted",
+    "execution.state_transition",
+    "step.started",
+    "step.completed",
+    "step.failed",
+    "step.skipped",
+    "fallback.triggered",
+    "fallback.exhausted",
+    "contract.validated",
+    "contract.violated",
+    "recovery.started",
+    "recovery.completed",
+    "checkpoint",
+    "idempotency.check",
+    "idempotency.duplicate",
+    "lock.acquired",
+    "lock.released",
+    "lock.stale_detected",
+    "agent.invocation_start",
+    "agent.invocation_end",
+    NULL,
 };
 
 struct wal {
@@ -45,8 +62,8 @@ struct wal {
 struct wal_file {
     struct wal *w;
     int fd;
-    int refs; /* the owner, plus one while queued for or in a sync pass (w->mu) */
-    bool in_queue; /* waiting for the next pass (w->mu) */
+    int refs;             /* the owner, plus one while queued for or in a sync pass (w->mu) */
+    bool in_queue;        /* waiting for the next pass (w->mu) */
     pthread_mutex_t lock; /* appends */
     long long seq;
     char last_hash[65];
@@ -520,8 +537,7 @@ wal_entry_hash(const cJSON *entry, char hex[65], struct intentus_err *err)
     return rc;
 }
 
-static void
-log_fail(struct wal_log *log, enum wal_check status, size_t line, const char *fmt, ...)
+static void log_fail(struct wal_log *log, enum wal_check status, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
@@ -544,8 +560,8 @@ static int
 check_entry(struct wal_log *log, const cJSON *e, size_t idx, size_t line, const char *id,
             const char *prev)
 {
-    static const char *const required[] = { "seq", "execution_id", "timestamp_iso",
-                                            "entry_type", "payload", NULL };
+    static const char *const required[] = { "seq",        "execution_id", "timestamp_iso",
+                                            "entry_type", "payload",      NULL };
     const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "prev_hash");
     const char *type = json_get_string(e, "entry_type");
     const char *eid = json_get_string(e, "execution_id");
@@ -666,8 +682,8 @@ wal_read(const char *dir, const char *id, struct wal_log *out, struct intentus_e
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)WAL_MAX_FILE) {
         close(fd);
         out->status = WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: not a regular file of at most 256 MiB",
-                 path);
+        snprintf(out->problem, sizeof(out->problem),
+                 "%.160s: not a regular file of at most 256 MiB", path);
         return 0;
     }
     text = malloc((size_t)st.st_size + 1);
@@ -731,8 +747,8 @@ wal_list(const char *dir, char ***ids, size_t *n, struct intentus_err *err)
             free(id);
             continue;
         }
-        if (id == NULL || (*n == cap && (v = realloc(*ids, (cap = cap ? cap * 2 : 16) *
-                                                               sizeof(*v))) == NULL)) {
+        if (id == NULL ||
+            (*n == cap && (v = realloc(*ids, (cap = cap ? cap * 2 : 16) * sizeof(*v))) == NULL)) {
             free(id);
             closedir(d);
             wal_list_free(*ids, *n);

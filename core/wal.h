@@ -61,8 +61,7 @@ const char *wal_dir(const struct wal *w);
 enum wal_durability wal_durability(const struct wal *w);
 
 /* Create <dir>/<id>.wal (it must not exist yet). */
-struct wal_file *wal_file_create(struct wal *w, const char *execution_id,
-                                 struct intentus_err *err);
+struct wal_file *wal_file_create(struct wal *w, const char *execution_id, struct intentus_err *err);
 /* Open an existing log to append to it (recovery, abort): the log is read
  * and verified first, and seq, prev_hash and the state continue from its
  * last entry. A corrupt log is refused; a torn one too, unless
@@ -96,9 +95,9 @@ const char *wal_check_name(enum wal_check c); /* "ok", "torn", ... */
 
 struct wal_log {
     enum wal_check status;
-    cJSON *entries;   /* array of the entries that verified, in order; owned */
-    size_t n_entries; /* cJSON_GetArraySize(entries) */
-    size_t bad_line;  /* 1-based line of the problem; 0 when none */
+    cJSON *entries;    /* array of the entries that verified, in order; owned */
+    size_t n_entries;  /* cJSON_GetArraySize(entries) */
+    size_t bad_line;   /* 1-based line of the problem; 0 when none */
     size_t torn_bytes; /* WAL_TORN: bytes after the last newline */
     size_t good_bytes; /* length of the verified prefix (whole lines) */
     char problem[256]; /* "line 3: prev_hash does not match entry 2", "torn final line..." */
@@ -124,7 +123,6 @@ int wal_list(const char *dir, char ***ids, size_t *n, struct intentus_err *err);
 void wal_list_free(char **ids, size_t n);
 
 /* The path of an execution's log into buf; -1 when the id is not valid. */
-int wal_path(const char *dir, const char *execution_id, const char *suffix, char *buf,
-             size_t size);
+int wal_path(const char *dir, const char *execution_id, const char *suffix, char *buf, size_t size);
 
 #endif

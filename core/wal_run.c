@@ -65,8 +65,7 @@ wal_run_step_start(struct wal_run *wr, const struct agent *a, const cJSON *env,
     cJSON *p;
     char hash[65] = "";
 
-    snprintf(step_id, WAL_STEP_ID_LEN, "step-%d-%s", atomic_fetch_add(&wr->steps, 1) + 1,
-             a->name);
+    snprintf(step_id, WAL_STEP_ID_LEN, "step-%d-%s", atomic_fetch_add(&wr->steps, 1) + 1, a->name);
     if (wr->f == NULL)
         return;
     /* The step's input is the payload the agent works on. */
@@ -90,16 +89,11 @@ static const char *
 failure_type(const char *code)
 {
     static const char *const map[][2] = {
-        { "AGENT_TIMEOUT", "timeout" },
-        { "AGENT_UNAVAILABLE", "agent_unavailable" },
-        { "TRANSPORT_ERROR", "transport_error" },
-        { "INTERNAL_AGENT_ERROR", "agent_crashed" },
-        { "AGENT_ERROR", "agent_error" },
-        { "CAPABILITY_NOT_FOUND", "no_agent_found" },
-        { "ROUTING_ERROR", "routing_error" },
-        { "VALIDATION_ERROR", "invalid_input" },
-        { "PAYLOAD_TOO_LARGE", "invalid_input" },
-        { "PROTOCOL_ERROR", "agent_error" },
+        { "AGENT_TIMEOUT", "timeout" },           { "AGENT_UNAVAILABLE", "agent_unavailable" },
+        { "TRANSPORT_ERROR", "transport_error" }, { "INTERNAL_AGENT_ERROR", "agent_crashed" },
+        { "AGENT_ERROR", "agent_error" },         { "CAPABILITY_NOT_FOUND", "no_agent_found" },
+        { "ROUTING_ERROR", "routing_error" },     { "VALIDATION_ERROR", "invalid_input" },
+        { "PAYLOAD_TOO_LARGE", "invalid_input" }, { "PROTOCOL_ERROR", "agent_error" },
     };
 
     for (size_t i = 0; code != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
@@ -118,9 +112,9 @@ failure_payload(const char *key, const char *id, const cJSON *resp, const char *
 
     if (p == NULL || cJSON_AddStringToObject(p, key, id) == NULL ||
         cJSON_AddStringToObject(p, "failure_type",
-                                exception != NULL ? "agent_crashed"
-                                                  : failure_type(response_error_code(resp))) ==
-            NULL ||
+                                exception != NULL
+                                    ? "agent_crashed"
+                                    : failure_type(response_error_code(resp))) == NULL ||
         cJSON_AddStringToObject(p, "reason", msg ? msg : "") == NULL ||
         cJSON_AddBoolToObject(p, "recoverable",
                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "retryable"))) ==
@@ -132,8 +126,7 @@ failure_payload(const char *key, const char *id, const cJSON *resp, const char *
 }
 
 void
-wal_run_step_end(struct wal_run *wr, const char *step_id, const cJSON *resp,
-                 const char *exception)
+wal_run_step_end(struct wal_run *wr, const char *step_id, const cJSON *resp, const char *exception)
 {
     char hash[65] = "";
     cJSON *p;
@@ -180,9 +173,9 @@ wal_run_exhausted(struct wal_run *wr, const char *last_agent, const char *reason
     if (wr->f == NULL)
         return;
     p = cJSON_CreateObject();
-    if (p != NULL && (cJSON_AddStringToObject(p, "last_agent", last_agent ? last_agent : "") ==
-                          NULL ||
-                      cJSON_AddStringToObject(p, "reason", reason ? reason : "") == NULL)) {
+    if (p != NULL &&
+        (cJSON_AddStringToObject(p, "last_agent", last_agent ? last_agent : "") == NULL ||
+         cJSON_AddStringToObject(p, "reason", reason ? reason : "") == NULL)) {
         cJSON_Delete(p);
         p = NULL;
     }
@@ -204,8 +197,8 @@ wal_run_end(struct wal_run *wr, const cJSON *response)
         if (failed) {
             p = failure_payload("execution_id", id, response, NULL);
             /* "fallback" etc.: every candidate failed. */
-            const char *agent = json_get_string(
-                cJSON_GetObjectItemCaseSensitive(response, "metadata"), "agent");
+            const char *agent =
+                json_get_string(cJSON_GetObjectItemCaseSensitive(response, "metadata"), "agent");
             if (p != NULL && agent != NULL &&
                 (strcmp(agent, "fallback") == 0 || strcmp(agent, "broadcast") == 0 ||
                  strcmp(agent, "parallel") == 0))

@@ -22,8 +22,8 @@
 
 struct wal_run {
     struct wal_file *f;
-    atomic_int steps;  /* step counter: step-<n>-<agent> */
-    atomic_int failed; /* a write after the commit point failed */
+    atomic_int steps;        /* step counter: step-<n>-<agent> */
+    atomic_int failed;       /* a write after the commit point failed */
     struct intentus_err err; /* the first such failure */
 };
 

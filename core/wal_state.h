@@ -12,14 +12,14 @@
 
 #include "core/err.h"
 
-#define WAL_STATES(X)                                                                             \
-    X(WAL_STATE_CREATED, "created")                                                              \
-    X(WAL_STATE_STARTED, "started")                                                              \
-    X(WAL_STATE_IN_PROGRESS, "in_progress")                                                      \
-    X(WAL_STATE_COMPLETED, "completed")                                                          \
-    X(WAL_STATE_FAILED, "failed")                                                                \
-    X(WAL_STATE_ABORTED, "aborted")                                                              \
-    X(WAL_STATE_RECOVERING, "recovering")                                                        \
+#define WAL_STATES(X)                                                                              \
+    X(WAL_STATE_CREATED, "created")                                                                \
+    X(WAL_STATE_STARTED, "started")                                                                \
+    X(WAL_STATE_IN_PROGRESS, "in_progress")                                                        \
+    X(WAL_STATE_COMPLETED, "completed")                                                            \
+    X(WAL_STATE_FAILED, "failed")                                                                  \
+    X(WAL_STATE_ABORTED, "aborted")                                                                \
+    X(WAL_STATE_RECOVERING, "recovering")                                                          \
     X(WAL_STATE_UNKNOWN, "unknown")
 
 enum wal_state {

@@ -26,17 +26,17 @@ enum writer_on_full { WRITER_BLOCK, WRITER_DROP };
 struct writer_opts {
     enum writer_mode mode;
     bool fsync;
-    size_t capacity;          /* async queue; 0: 1024 */
-    size_t max_batch;         /* records per group commit; 0: 128 */
+    size_t capacity;  /* async queue; 0: 1024 */
+    size_t max_batch; /* records per group commit; 0: 128 */
     enum writer_on_full on_full;
 };
 
 struct writer_stats {
-    uint64_t written;  /* records on disk under their final name */
-    uint64_t dropped;  /* refused because the queue was full (on_full drop) */
-    uint64_t errors;   /* records that could not be written */
-    uint64_t batches;  /* group commits (async) */
-    size_t queued;     /* waiting right now */
+    uint64_t written; /* records on disk under their final name */
+    uint64_t dropped; /* refused because the queue was full (on_full drop) */
+    uint64_t errors;  /* records that could not be written */
+    uint64_t batches; /* group commits (async) */
+    size_t queued;    /* waiting right now */
 };
 
 struct writer;

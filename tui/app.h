@@ -7,13 +7,13 @@
 #define INTENTUS_TUI_APP_H
 
 #include <cjson/cJSON.h>
-#include <stdbool.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/config.h"
-#include "core/runtime.h"
 #include "core/rec_store.h"
+#include "core/runtime.h"
 #include "tui/curses_shim.h"
 #include "tui/keymap.h"
 #include "tui/loop.h"
@@ -41,9 +41,9 @@ enum app_screen {
 struct app;
 
 struct view_ops {
-    const char *name;          /* tab title */
-    enum key_context keyctx;   /* where its keys are looked up */
-    size_t state_size;         /* private state, allocated zeroed */
+    const char *name;        /* tab title */
+    enum key_context keyctx; /* where its keys are looked up */
+    size_t state_size;       /* private state, allocated zeroed */
     void (*open)(struct app *app, void *state);
     void (*close)(void *state);
     void (*draw)(struct app *app, void *state, int top, int rows, int cols);
@@ -54,17 +54,17 @@ struct view_ops {
 };
 
 struct console_opts {
-    const char *dir;        /* record directory; NULL: from the config */
-    const char *config;     /* config path; NULL: search order */
-    const char *theme;      /* NULL: "default" (or mono under NO_COLOR) */
+    const char *dir;    /* record directory; NULL: from the config */
+    const char *config; /* config path; NULL: search order */
+    const char *theme;  /* NULL: "default" (or mono under NO_COLOR) */
     bool ascii, poll, no_color, read_only;
     int poll_ms;
 };
 
 struct app {
     struct console_opts opts;
-    struct runtime *rt;        /* the embedded router, writer and worker pool */
-    const struct config *cfg;  /* runtime_config(rt): refreshed after a reload */
+    struct runtime *rt;       /* the embedded router, writer and worker pool */
+    const struct config *cfg; /* runtime_config(rt): refreshed after a reload */
     char *records_dir;
     struct rec_store *store;
     struct index *ix;

@@ -25,8 +25,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Load the config (path may be NULL: search order); prints the error. */
 struct config *cli_load_config(const char *path);
 /* The records directory: --dir, else the config's. */
-const char *cli_records_dir(const char *dir_flag, const char *config_path,
-                            struct config **cfg_out);
+const char *cli_records_dir(const char *dir_flag, const char *config_path, struct config **cfg_out);
 /* True when argv holds -h or --help (checked before any other parsing so
  * help works whatever else is on the line). */
 int cli_wants_help(int argc, char **argv);

@@ -60,8 +60,8 @@ cli_agents(int argc, char **argv)
         cJSON_Delete(arr);
     } else {
         printf("# %s\n", cfg->source);
-        printf("%-3s  %-20s  %-8s  %-12s  %8s  %-8s  %-7s  %-9s  %s\n", "#", "NAME", "KIND",
-               "NODE", "PRIORITY", "TIMEOUT", "RETRY", "BREAKER", "INTENTS");
+        printf("%-3s  %-20s  %-8s  %-12s  %8s  %-8s  %-7s  %-9s  %s\n", "#", "NAME", "KIND", "NODE",
+               "PRIORITY", "TIMEOUT", "RETRY", "BREAKER", "INTENTS");
         for (size_t i = 0; i < registry_count(cfg->registry); i++) {
             const struct agent *a = registry_at(cfg->registry, i);
             char name[64], timeout[24], retry[16], breaker[64];

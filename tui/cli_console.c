@@ -31,9 +31,12 @@ int
 cli_console(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },   { "config", required_argument, NULL, 'c' },
-        { "theme", required_argument, NULL, 't' }, { "ascii", no_argument, NULL, 'a' },
-        { "poll", optional_argument, NULL, 'p' },  { "read-only", no_argument, NULL, 'r' },
+        { "dir", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { "theme", required_argument, NULL, 't' },
+        { "ascii", no_argument, NULL, 'a' },
+        { "poll", optional_argument, NULL, 'p' },
+        { "read-only", no_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
     struct console_opts o = { 0 };
@@ -75,8 +78,7 @@ cli_console(int argc, char **argv)
             break;
         default:
             if (optopt != 0)
-                return cli_usage_error("console", "option -%c needs a value or is unknown",
-                                       optopt);
+                return cli_usage_error("console", "option -%c needs a value or is unknown", optopt);
             return cli_usage_error("console", "unknown option '%s'", argv[optind - 1]);
         }
     }

@@ -1,6 +1,8 @@
 /* intentus records list|show|verify|diff|stats|tail|gc and intentus retrieve.
  * list, stats and tail read the directory through watch/ (the index the
  * console uses); gc is the only command here that removes files. */
+#include "tui/cli_records.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -19,7 +21,6 @@
 #include "core/units.h"
 #include "core/wal.h"
 #include "tui/cli.h"
-#include "tui/cli_records.h"
 #include "tui/fmt.h"
 #include "watch/index.h"
 #include "watch/tailer.h"
@@ -167,8 +168,10 @@ static int
 parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
 {
     static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },      { "config", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },           { "limit", required_argument, NULL, 'l' },
+        { "dir", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { "json", no_argument, NULL, 'j' },
+        { "limit", required_argument, NULL, 'l' },
         { "intent", required_argument, NULL, OPT_INTENT },
         { "agent", required_argument, NULL, OPT_AGENT },
         { "status", required_argument, NULL, OPT_STATUS },
@@ -181,9 +184,11 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
         { "archive", required_argument, NULL, OPT_ARCHIVE },
         { "dry-run", no_argument, NULL, OPT_DRY_RUN },
         { "yes", no_argument, NULL, OPT_YES },
-        { "follow", no_argument, NULL, 'f' },         { "lines", required_argument, NULL, 'n' },
+        { "follow", no_argument, NULL, 'f' },
+        { "lines", required_argument, NULL, 'n' },
         { "poll", optional_argument, NULL, OPT_POLL },
-        { "wal-dir", required_argument, NULL, 'w' },  { "verbose", no_argument, NULL, 'v' },
+        { "wal-dir", required_argument, NULL, 'w' },
+        { "verbose", no_argument, NULL, 'v' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -249,8 +254,7 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
         default:
             if (optopt != 0 && optopt < 256)
                 return cli_usage_error(cmd, "option -%c needs a value or is unknown", optopt);
-            return cli_usage_error(cmd, "unknown option or missing value: '%s'",
-                                   argv[optind - 1]);
+            return cli_usage_error(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
     a->first_arg = optind;
@@ -370,8 +374,11 @@ records_list(const struct rec_args *a)
     struct config *cfg = NULL;
     const char *dir = cli_records_dir_of(a, &cfg);
     struct index *ix = index_new();
-    struct index_filter f = { .intent = a->intent, .agent = a->agent, .status = a->status,
-                              .error_code = a->error_code, .text = a->search };
+    struct index_filter f = { .intent = a->intent,
+                              .agent = a->agent,
+                              .status = a->status,
+                              .error_code = a->error_code,
+                              .text = a->search };
     size_t limit = a->limit > 0 ? (size_t)a->limit : 0;
     int rc = EXIT_FAIL;
 
@@ -558,8 +565,8 @@ static const struct {
     const char *name;
     const char *cmd;
 } subcommands[] = {
-    { "list", "records list" },   { "show", "records show" }, { "verify", "records verify" },
-    { "diff", "records diff" },   { "stats", "records stats" }, { "tail", "records tail" },
+    { "list", "records list" }, { "show", "records show" },   { "verify", "records verify" },
+    { "diff", "records diff" }, { "stats", "records stats" }, { "tail", "records tail" },
     { "gc", "records gc" },
 };
 
@@ -584,9 +591,8 @@ cli_records(int argc, char **argv)
             cmd = subcommands[i].cmd;
     }
     if (cmd == NULL)
-        return cli_usage_error("records",
-                               "unknown command '%s' (list, show, verify, diff, stats, tail, gc)",
-                               sub);
+        return cli_usage_error(
+            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc)", sub);
     rc = parse_args(cmd, argc - 1, argv + 1, &a);
     if (rc != EXIT_OK)
         return rc;
@@ -658,8 +664,8 @@ cli_retrieve(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (!cJSON_IsObject(final) || cJSON_GetArraySize(final) == 0) {
-        fprintf(stderr, "intentus retrieve: %s is not retrievable: Missing finalResponse in record\n",
-                id);
+        fprintf(stderr,
+                "intentus retrieve: %s is not retrievable: Missing finalResponse in record\n", id);
         cJSON_Delete(rec);
         return EXIT_FAIL;
     }
@@ -672,7 +678,7 @@ cli_retrieve(int argc, char **argv)
     cJSON_AddStringToObject(out, "warning", retrieve_warning);
     cli_print_json(stdout, out);
     rc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "envelope_hash_ok")) ? EXIT_OK
-                                                                                  : EXIT_FAIL;
+                                                                                 : EXIT_FAIL;
     if (rc != EXIT_OK)
         fprintf(stderr, "intentus retrieve: %s: %s\n", id, err.msg);
     cJSON_Delete(out);

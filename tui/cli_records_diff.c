@@ -114,8 +114,7 @@ cli_records_diff(const struct rec_args *a, int argc, char **argv)
     if (argc - a->first_arg < 2)
         return cli_usage_error("records diff", "give two execution ids");
     if (argc - a->first_arg > 2)
-        return cli_usage_error("records diff", "unexpected argument '%s'",
-                               argv[a->first_arg + 2]);
+        return cli_usage_error("records diff", "unexpected argument '%s'", argv[a->first_arg + 2]);
     for (int i = a->first_arg; i < argc; i++) {
         if (!rec_store_id_is_valid(argv[i]))
             return cli_usage_error("records diff", "'%s' is not a valid execution id", argv[i]);

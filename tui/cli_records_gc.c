@@ -37,8 +37,7 @@ report_json(const struct retention_report *r, bool dry_run, const char *action)
 
     cJSON_AddBoolToObject(o, "dryRun", dry_run);
     cJSON_AddStringToObject(o, "action", action);
-    cJSON_AddNumberToObject(o, dry_run ? "would_delete_count" : "deleted_count",
-                            (double)r->count);
+    cJSON_AddNumberToObject(o, dry_run ? "would_delete_count" : "deleted_count", (double)r->count);
     cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
     if (r->count > 0) {
         clock_format_iso(r->oldest_us, when);
@@ -161,8 +160,10 @@ cli_records_gc(const struct rec_args *a)
     if (!a->yes && !(auto_confirm != NULL && strcmp(auto_confirm, "1") == 0)) {
         if (!isatty(STDIN_FILENO)) {
             report_text(stderr, planned, "would remove");
-            fprintf(stderr, "intentus records gc: not on a terminal: refusing to %s without "
-                            "--yes (or see --dry-run)\n", action);
+            fprintf(stderr,
+                    "intentus records gc: not on a terminal: refusing to %s without "
+                    "--yes (or see --dry-run)\n",
+                    action);
             rc = EXIT_USAGE;
             goto out;
         }
@@ -187,8 +188,10 @@ cli_records_gc(const struct rec_args *a)
         report_text(stdout, &done, a->archive ? "archived" : "deleted");
     }
     if (done.skipped_changed > 0)
-        fprintf(stderr, "intentus records gc: %llu records changed since the plan were left "
-                        "alone\n", (unsigned long long)done.skipped_changed);
+        fprintf(stderr,
+                "intentus records gc: %llu records changed since the plan were left "
+                "alone\n",
+                (unsigned long long)done.skipped_changed);
 out:
     retention_report_free(&done);
     retention_plan_free(plan);

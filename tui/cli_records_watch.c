@@ -109,8 +109,8 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
             fmt_duration_us(r->p99_us, p99, sizeof(p99));
         }
         for (size_t k = 0; k < r->n_codes && used < sizeof(errs) - 40; k++)
-            used += (size_t)snprintf(errs + used, sizeof(errs) - used, "%s%s×%llu",
-                                     k ? "," : "", r->codes[k].code ? r->codes[k].code : "?",
+            used += (size_t)snprintf(errs + used, sizeof(errs) - used, "%s%s×%llu", k ? "," : "",
+                                     r->codes[k].code ? r->codes[k].code : "?",
                                      (unsigned long long)r->codes[k].count);
         if (r->last_error != NULL) {
             char when[32];
@@ -120,8 +120,8 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
         printf("%-*s %7llu %7llu %7llu %5.1f%% %7.1f%% %8s %8s %8s %7llu %-10s %s\n",
                (int)(20 + strlen(name) - fmt_width(name)), name, (unsigned long long)r->calls,
                (unsigned long long)r->ok, (unsigned long long)r->failed,
-               100 * rate(r->failed, r->calls), 100 * rate(r->recent_failed, r->recent_calls),
-               p50, p95, p99, (unsigned long long)r->retries,
+               100 * rate(r->failed, r->calls), 100 * rate(r->recent_failed, r->recent_calls), p50,
+               p95, p99, (unsigned long long)r->retries,
                is_agent ? (r->circuit ? r->circuit : "-") : "", errs[0] ? errs : "-");
     }
 }
@@ -134,8 +134,10 @@ cli_records_stats(const struct rec_args *a)
     const char *dir = cli_records_dir_of(a, &cfg);
     struct index *ix = index_new();
     struct agg *ag = ix ? agg_attach(ix) : NULL;
-    struct agg_opts o = { .last_n = STATS_LAST_N, .window_us = STATS_WINDOW_MIN * 60 * 1000000ll,
-                          .buckets = 30, .bucket_us = 10 * 1000000ll };
+    struct agg_opts o = { .last_n = STATS_LAST_N,
+                          .window_us = STATS_WINDOW_MIN * 60 * 1000000ll,
+                          .buckets = 30,
+                          .bucket_us = 10 * 1000000ll };
     struct agg_snapshot s = { 0 };
     int rc = EXIT_FAIL;
 

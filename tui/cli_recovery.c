@@ -66,8 +66,10 @@ static int
 parse(const char *cmd, int argc, char **argv, struct wal_args *a)
 {
     static const struct option opts[] = {
-        { "wal-dir", required_argument, NULL, 'w' }, { "config", required_argument, NULL, 'c' },
-        { "reason", required_argument, NULL, 'r' },  { "json", no_argument, NULL, 'j' },
+        { "wal-dir", required_argument, NULL, 'w' },
+        { "config", required_argument, NULL, 'c' },
+        { "reason", required_argument, NULL, 'r' },
+        { "json", no_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -91,8 +93,7 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
             a->json = 1;
             break;
         default:
-            return cli_usage_error(cmd, "unknown option or missing value: '%s'",
-                                   argv[optind - 1]);
+            return cli_usage_error(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
     a->first_arg = optind;
@@ -148,8 +149,7 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
         }
         cJSON_AddNumberToObject(out, "entry_count", (double)log.n_entries);
         cJSON_AddStringToObject(out, "status", wal_check_name(log.status));
-        cJSON_AddStringToObject(out, "state",
-                                wal_state_name(wal_state_reconstruct(log.entries)));
+        cJSON_AddStringToObject(out, "state", wal_state_name(wal_state_reconstruct(log.entries)));
         if (log.status != WAL_OK)
             cJSON_AddStringToObject(out, "problem", log.problem);
         cli_print_json(stdout, out);

@@ -214,8 +214,7 @@ cli_redact(int argc, char **argv)
     }
     {
         const struct redactor *use = r != NULL ? r : cfg->redactor;
-        int ok = is_record(doc) ? redact_record(use, doc, &rep, &err)
-                                : redact_tree(use, doc, &rep);
+        int ok = is_record(doc) ? redact_record(use, doc, &rep, &err) : redact_tree(use, doc, &rep);
         if (ok != 0) {
             fprintf(stderr, "intentus redact: %s\n", err.msg[0] ? err.msg : "out of memory");
             rc = EXIT_FAIL;

@@ -185,9 +185,8 @@ parse_args(int argc, char **argv, struct route_args *a)
             break;
         case 'P':
             if (model_priority_parse(optarg, &a->env.priority) != 0)
-                return cli_usage_error("route",
-                                       "--priority: unknown priority '%s' (low, normal, high)",
-                                       optarg);
+                return cli_usage_error(
+                    "route", "--priority: unknown priority '%s' (low, normal, high)", optarg);
             break;
         case 'T':
             if (optarg[0] == '\0')
@@ -306,23 +305,20 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     wall = clock_mono_us() - t0;
     fmt_latency_summary(lat, done, lat_line, sizeof(lat_line));
     printf("%zu executions of %s in %.2fs (%.0f/s): %zu ok, %zu error\n", done, a->intent,
-           (double)wall / 1e6, (double)done * 1e6 / (double)(wall > 0 ? wall : 1), ok,
-           done - ok);
+           (double)wall / 1e6, (double)done * 1e6 / (double)(wall > 0 ? wall : 1), ok, done - ok);
     printf("latency (submit to completion): %s\n", lat_line);
     if (done > ok) {
         const cJSON *c;
         printf("errors:");
-        cJSON_ArrayForEach(c, codes)
-            printf(" %s %d", c->string, (int)c->valuedouble);
+        cJSON_ArrayForEach(c, codes) printf(" %s %d", c->string, (int)c->valuedouble);
         printf("\n");
     }
     printf("circuits:");
     for (size_t i = 0; i < registry_count(cfg->registry); i++) {
         struct agent *ag = registry_at(cfg->registry, i);
         struct breaker_stats bs;
-        if (ag->breaker == NULL || !agent_handles(ag, a->intent, a->env.intent_version
-                                                                    ? a->env.intent_version
-                                                                    : "1.0"))
+        if (ag->breaker == NULL ||
+            !agent_handles(ag, a->intent, a->env.intent_version ? a->env.intent_version : "1.0"))
             continue;
         breaker_snapshot(ag->breaker, clock_mono_us(), &bs);
         printf(" %s %s (%llu calls, %llu failed, %llu skipped)", ag->name,
@@ -366,12 +362,14 @@ cli_route(int argc, char **argv)
         return rc;
     /* Say so when an option cannot take effect, rather than drop it silently. */
     if (!a.quiet && a.env.target_agent != NULL && a.env.strategy != STRATEGY_DIRECT)
-        fprintf(stderr, "intentus route: note: --target is used by the direct strategy only; "
-                        "%s ignores it\n",
+        fprintf(stderr,
+                "intentus route: note: --target is used by the direct strategy only; "
+                "%s ignores it\n",
                 model_strategy_wire(a.env.strategy));
     if (!a.quiet && a.fallback != NULL && a.env.strategy != STRATEGY_FALLBACK)
-        fprintf(stderr, "intentus route: note: --fallback is used by the fallback strategy "
-                        "only; %s ignores it\n",
+        fprintf(stderr,
+                "intentus route: note: --fallback is used by the fallback strategy "
+                "only; %s ignores it\n",
                 model_strategy_wire(a.env.strategy));
     if (a.fallback != NULL) {
         if (split_list(a.fallback, fallback, MAX_LIST) < 0)
@@ -392,9 +390,10 @@ cli_route(int argc, char **argv)
         rc = cli_usage_error("route", "%s", err.msg);
         goto out;
     }
-    rt = runtime_open(a.config, &(struct runtime_opts){ .records_dir = a.dir,
-                                                        .workers = (int)a.workers,
-                                                        .no_record = a.no_record != 0 },
+    rt = runtime_open(a.config,
+                      &(struct runtime_opts){ .records_dir = a.dir,
+                                              .workers = (int)a.workers,
+                                              .no_record = a.no_record != 0 },
                       &err);
     if (rt == NULL) {
         fprintf(stderr, "intentus: %s\n", err.msg);
@@ -422,8 +421,7 @@ cli_route(int argc, char **argv)
                 res.execution_id[0] ? res.execution_id : "(no id)", res.record_err.msg);
         rc = EXIT_FAIL;
     } else if (!a.quiet) {
-        fprintf(stderr, "execution %s recorded in %s\n", res.execution_id,
-                runtime_records_dir(rt));
+        fprintf(stderr, "execution %s recorded in %s\n", res.execution_id, runtime_records_dir(rt));
     }
 out:
     route_result_free(&res);

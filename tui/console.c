@@ -164,7 +164,9 @@ draw_frame(struct app *app)
     app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
     snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
     snprintf(right, sizeof(right), "%s%s  %zu records  %s ", app->paused ? "PAUSED  " : "",
-             app->dir_gone ? "DIRECTORY GONE" : ts.polling ? "poll" : "inotify",
+             app->dir_gone ? "DIRECTORY GONE"
+             : ts.polling  ? "poll"
+                           : "inotify",
              index_size(app->ix), app->theme.name);
     app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
     app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
@@ -383,10 +385,14 @@ static const struct {
     enum key_action act;
     enum app_screen screen;
 } screen_keys[] = {
-    { ACT_HELP, SCREEN_HELP },           { ACT_SCREEN_HELP, SCREEN_HELP },
-    { ACT_SCREEN_DASHBOARD, SCREEN_DASHBOARD }, { ACT_SCREEN_RECORDS, SCREEN_RECORDS },
-    { ACT_SCREEN_DETAIL, SCREEN_DETAIL }, { ACT_SCREEN_FIRE, SCREEN_FIRE },
-    { ACT_SCREEN_REDACT, SCREEN_REDACT }, { ACT_SCREEN_RETENTION, SCREEN_RETENTION },
+    { ACT_HELP, SCREEN_HELP },
+    { ACT_SCREEN_HELP, SCREEN_HELP },
+    { ACT_SCREEN_DASHBOARD, SCREEN_DASHBOARD },
+    { ACT_SCREEN_RECORDS, SCREEN_RECORDS },
+    { ACT_SCREEN_DETAIL, SCREEN_DETAIL },
+    { ACT_SCREEN_FIRE, SCREEN_FIRE },
+    { ACT_SCREEN_REDACT, SCREEN_REDACT },
+    { ACT_SCREEN_RETENTION, SCREEN_RETENTION },
 };
 
 static void
@@ -450,8 +456,8 @@ handle_key(struct app *app, int key)
         break;
     case ACT_BACK:
         if (app->screen != SCREEN_DASHBOARD && app->screen != SCREEN_RECORDS)
-            switch_screen(app, app->prev_screen == app->screen ? SCREEN_DASHBOARD
-                                                               : app->prev_screen);
+            switch_screen(app,
+                          app->prev_screen == app->screen ? SCREEN_DASHBOARD : app->prev_screen);
         else if (key == 'q')
             loop_stop(app->loop);
         break;
@@ -470,8 +476,8 @@ handle_key(struct app *app, int key)
         break;
     case ACT_PAUSE:
         app->paused = !app->paused;
-        app_message(app, false, app->paused ? "live updates paused (p to resume)"
-                                            : "live updates resumed");
+        app_message(app, false,
+                    app->paused ? "live updates paused (p to resume)" : "live updates resumed");
         if (!app->paused)
             on_tailer(app, tailer_fd(app->tailer));
         break;
@@ -821,8 +827,8 @@ setup_themes(struct app *app, const struct console_opts *opts)
     app->theme_dirs[nd++] = app->theme_dir_buf[0];
     if ((xdg != NULL && xdg[0]) || (home != NULL && home[0])) {
         if (xdg != NULL && xdg[0])
-            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]),
-                     "%s/intentus/themes", xdg);
+            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]), "%s/intentus/themes",
+                     xdg);
         else
             snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]),
                      "%s/.config/intentus/themes", home);

@@ -13,7 +13,7 @@
 struct editor {
     char *text; /* NUL-terminated UTF-8 */
     size_t len, cap;
-    size_t cursor; /* byte offset, always on a character boundary */
+    size_t cursor;   /* byte offset, always on a character boundary */
     size_t goal_col; /* column kept while moving up and down */
 };
 

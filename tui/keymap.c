@@ -14,7 +14,7 @@ static const char *const action_group[] = {
 #undef X
 };
 
-#define CTRL(c) ((c) & 0x1f)
+#define CTRL(c) ((c)&0x1f)
 
 /* Every binding, visible on one screen. */
 static const struct key_binding bindings[] = {
@@ -91,7 +91,7 @@ static const struct key_binding bindings[] = {
     { KEYCTX_FIRE, 27, "Esc", ACT_BACK },
 };
 
-static const char *const context_names[] = { "global", "lists", "dashboard", "records",
+static const char *const context_names[] = { "global",           "lists", "dashboard", "records",
                                              "execution detail", "fire" };
 
 enum key_action
@@ -138,6 +138,5 @@ keymap_context_name(enum key_context c)
 int
 keymap_context_has_list(enum key_context c)
 {
-    return c == KEYCTX_DASHBOARD || c == KEYCTX_RECORDS || c == KEYCTX_DETAIL ||
-           c == KEYCTX_LIST;
+    return c == KEYCTX_DASHBOARD || c == KEYCTX_RECORDS || c == KEYCTX_DETAIL || c == KEYCTX_LIST;
 }

@@ -29,12 +29,14 @@ static const struct command commands[] = {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "Usage: intentus [console options]     open the console (see 'intentus console --help')\n"
-               "       intentus COMMAND [options]\n"
-               "       intentus --help | --version\n\n"
-               "intentus is an IntentusNet runtime: a deterministic intent router that\n"
-               "records every execution, reads the Python reference's records, and checks\n"
-               "them byte for byte.\n\nCommands:\n");
+    fprintf(
+        f,
+        "Usage: intentus [console options]     open the console (see 'intentus console --help')\n"
+        "       intentus COMMAND [options]\n"
+        "       intentus --help | --version\n\n"
+        "intentus is an IntentusNet runtime: a deterministic intent router that\n"
+        "records every execution, reads the Python reference's records, and checks\n"
+        "them byte for byte.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'intentus COMMAND --help' for a command's options.\n"
@@ -48,9 +50,9 @@ int
 main(int argc, char **argv)
 {
     /* No command, or only console options: open the console. */
-    if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0 &&
-                     strcmp(argv[1], "-h") != 0 && strcmp(argv[1], "--version") != 0 &&
-                     strcmp(argv[1], "-V") != 0))
+    if (argc < 2 ||
+        (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0 &&
+         strcmp(argv[1], "--version") != 0 && strcmp(argv[1], "-V") != 0))
         return cli_console(argc, argv);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -19,8 +19,7 @@ query_parse(const char *text, int64_t now_us, struct query *q, char *err, size_t
         const char *val;
         if (colon == NULL || colon == w) {
             if (free_text != NULL) {
-                snprintf(err, size, "one free-text word at a time ('%s' and '%s')", free_text,
-                         w);
+                snprintf(err, size, "one free-text word at a time ('%s' and '%s')", free_text, w);
                 return -1;
             }
             free_text = w;
@@ -51,8 +50,7 @@ query_parse(const char *text, int64_t now_us, struct query *q, char *err, size_t
             } else if (units_parse_duration_ms(val, &ms, NULL) == 0) {
                 q->filter.since_us = now_us - ms * 1000;
             } else {
-                snprintf(err, size, "since:%s: use a duration (15m, 2h, 7d) or an ISO time",
-                         val);
+                snprintf(err, size, "since:%s: use a duration (15m, 2h, 7d) or an ISO time", val);
                 return -1;
             }
         } else {

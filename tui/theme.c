@@ -54,19 +54,27 @@ static const struct {
     const char *name;
     short color;
 } color_names[] = {
-    { "black", 0 },         { "red", 1 },          { "green", 2 },         { "yellow", 3 },
-    { "blue", 4 },          { "magenta", 5 },      { "cyan", 6 },          { "white", 7 },
-    { "brightblack", 8 },   { "brightred", 9 },    { "brightgreen", 10 },  { "brightyellow", 11 },
-    { "brightblue", 12 },   { "brightmagenta", 13 }, { "brightcyan", 14 }, { "brightwhite", 15 },
-    { "gray", 8 },          { "grey", 8 },
+    { "black", 0 },        { "red", 1 },
+    { "green", 2 },        { "yellow", 3 },
+    { "blue", 4 },         { "magenta", 5 },
+    { "cyan", 6 },         { "white", 7 },
+    { "brightblack", 8 },  { "brightred", 9 },
+    { "brightgreen", 10 }, { "brightyellow", 11 },
+    { "brightblue", 12 },  { "brightmagenta", 13 },
+    { "brightcyan", 14 },  { "brightwhite", 15 },
+    { "gray", 8 },         { "grey", 8 },
 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } attr_names[] = {
-    { "bold", THEME_A_BOLD },       { "dim", THEME_A_DIM },       { "underline", THEME_A_UNDERLINE },
-    { "reverse", THEME_A_REVERSE }, { "italic", THEME_A_ITALIC }, { "blink", THEME_A_BLINK },
+    { "bold", THEME_A_BOLD },
+    { "dim", THEME_A_DIM },
+    { "underline", THEME_A_UNDERLINE },
+    { "reverse", THEME_A_REVERSE },
+    { "italic", THEME_A_ITALIC },
+    { "blink", THEME_A_BLINK },
     { "normal", 0 },
 };
 
@@ -198,7 +206,6 @@ apply_text(struct theme *t, const char *text, const char *source, struct theme_r
     char *copy = strdup(text), *line;
     int lineno = 0;
 
-
     if (copy == NULL)
         return;
     /* strtok_r skips empty lines, so count newlines ourselves. */
@@ -267,8 +274,7 @@ valid_name(const char *name)
 }
 
 int
-theme_load(struct theme *t, const char *name, const char *const *dirs,
-           struct theme_report *report)
+theme_load(struct theme *t, const char *name, const char *const *dirs, struct theme_report *report)
 {
     char path[1024];
 
@@ -339,8 +345,8 @@ theme_list(const char *const *dirs, char names[][64], size_t max)
 short
 theme_nearest8(short c)
 {
-    static const int basic[8][3] = { { 0, 0, 0 },     { 205, 0, 0 },   { 0, 205, 0 },
-                                     { 205, 205, 0 }, { 0, 0, 238 },   { 205, 0, 205 },
+    static const int basic[8][3] = { { 0, 0, 0 },     { 205, 0, 0 },    { 0, 205, 0 },
+                                     { 205, 205, 0 }, { 0, 0, 238 },    { 205, 0, 205 },
                                      { 0, 205, 205 }, { 229, 229, 229 } };
     static const int cube[6] = { 0, 95, 135, 175, 215, 255 };
     int r, g, b, best = 0;

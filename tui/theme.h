@@ -14,8 +14,8 @@
 #define THEME_COLOR_DEFAULT (-1)
 
 struct theme_style {
-    short fg, bg;    /* 0-255, or THEME_COLOR_DEFAULT */
-    unsigned attrs;  /* THEME_A_* */
+    short fg, bg;   /* 0-255, or THEME_COLOR_DEFAULT */
+    unsigned attrs; /* THEME_A_* */
 };
 
 struct theme {

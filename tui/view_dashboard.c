@@ -10,14 +10,14 @@
 #include "tui/fmt.h"
 
 enum dash_col { COL_AGENT, COL_CALLS, COL_FAIL, COL_RATE, COL_CIRCUIT, COL_P95, COL_COUNT };
-static const char *const sort_names[] = { "agent", "calls", "failures", "failure rate",
-                                          "circuit", "p95" };
+static const char *const sort_names[] = { "agent",        "calls",   "failures",
+                                          "failure rate", "circuit", "p95" };
 
 struct dash_row {
     const char *name;
     const char *intents; /* from the config */
     char node[24];
-    long priority;       /* LONG_MIN when not configured */
+    long priority; /* LONG_MIN when not configured */
     bool configured;
     const struct agg_row *agg;
     const char *live_circuit; /* the embedded router's breaker, when configured */
@@ -67,16 +67,15 @@ cmp_rows(const void *x, const void *y, void *ctx)
 
     switch (d->sort) {
     case COL_CALLS:
-        c = (a->agg ? (long long)a->agg->calls : -1) < (b->agg ? (long long)b->agg->calls : -1)
-                ? 1
-                : (a->agg ? (long long)a->agg->calls : -1) > (b->agg ? (long long)b->agg->calls : -1)
-                      ? -1
-                      : 0;
+        c = (a->agg ? (long long)a->agg->calls : -1) < (b->agg ? (long long)b->agg->calls : -1) ? 1
+            : (a->agg ? (long long)a->agg->calls : -1) > (b->agg ? (long long)b->agg->calls : -1)
+                ? -1
+                : 0;
         break;
     case COL_FAIL:
         c = (a->agg ? a->agg->failed : 0) < (b->agg ? b->agg->failed : 0)   ? 1
             : (a->agg ? a->agg->failed : 0) > (b->agg ? b->agg->failed : 0) ? -1
-                                                                             : 0;
+                                                                            : 0;
         break;
     case COL_RATE:
         c = fail_rate(a) < fail_rate(b) ? 1 : fail_rate(a) > fail_rate(b) ? -1 : 0;
@@ -168,8 +167,7 @@ refresh_snapshot(struct app *app, struct dash *d)
     d->stale = false;
     if (d->have_snap)
         agg_snapshot_free(&d->snap);
-    d->have_snap = agg_snapshot(app->agg,
-                                &(struct agg_opts){ .buckets = 60, .bucket_us = 2000000 },
+    d->have_snap = agg_snapshot(app->agg, &(struct agg_opts){ .buckets = 60, .bucket_us = 2000000 },
                                 &d->snap, NULL) == 0;
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
@@ -199,9 +197,15 @@ dash_close(void *state)
 static void
 sparkline(struct app *app, int y, int x, int width, const struct agg_snapshot *s)
 {
-    static const char *const blocks[] = { " ", "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83",
-                                          "\xe2\x96\x84", "\xe2\x96\x85", "\xe2\x96\x86",
-                                          "\xe2\x96\x87", "\xe2\x96\x88" };
+    static const char *const blocks[] = { " ",
+                                          "\xe2\x96\x81",
+                                          "\xe2\x96\x82",
+                                          "\xe2\x96\x83",
+                                          "\xe2\x96\x84",
+                                          "\xe2\x96\x85",
+                                          "\xe2\x96\x86",
+                                          "\xe2\x96\x87",
+                                          "\xe2\x96\x88" };
     static const char ascii[] = " .:-=+*#@";
     uint32_t max = 1;
     size_t n = s->n_throughput, from = n > (size_t)width ? n - (size_t)width : 0;
@@ -390,7 +394,7 @@ feed_row(void *ctx, const struct index_view *v)
                  (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
                  v->error_code ? v->error_code : "", dur);
     a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR ? app_attr(f->app, THEME_ERROR)
-                                                                  : app_attr(f->app, THEME_NORMAL);
+                                                                 : app_attr(f->app, THEME_NORMAL);
     app_put(f->app, f->y + f->n, 0, f->cols, a, line);
     f->n++;
     return 0;
@@ -415,9 +419,11 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
     index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
     if (f.n == 0)
-        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
-                d->show_failures ? "no failures recorded for this agent"
-                                 : "no records yet: press f to fire an intent, or run: intentus route demo.echo");
+        app_put(
+            app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+            d->show_failures
+                ? "no failures recorded for this agent"
+                : "no records yet: press f to fire an intent, or run: intentus route demo.echo");
 }
 
 static void

@@ -25,11 +25,11 @@ struct dline {
     enum dkind kind;
     enum theme_elem elem;
     int depth;
-    char *text;            /* DL_TEXT, DL_SECTION, DL_BAR label; DL_PAIR left side */
-    char *text2;           /* DL_PAIR right side */
-    const cJSON *node;     /* DL_JSON / DL_CLOSE */
+    char *text;               /* DL_TEXT, DL_SECTION, DL_BAR label; DL_PAIR left side */
+    char *text2;              /* DL_PAIR right side */
+    const cJSON *node;        /* DL_JSON / DL_CLOSE */
     int64_t start_us, end_us; /* DL_BAR: offsets; -1 unknown */
-    bool last;             /* DL_JSON: last member (no trailing comma) */
+    bool last;                /* DL_JSON: last member (no trailing comma) */
 };
 
 struct detail {
@@ -56,9 +56,8 @@ clear_lines(struct detail *d)
     d->n = 0;
 }
 
-static struct dline *
-add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static struct dline *add_line(struct detail *d, enum dkind kind, enum theme_elem elem,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static struct dline *
 add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fmt, ...)
@@ -132,8 +131,7 @@ add_json(struct detail *d, const cJSON *node, int depth, bool last)
     l->last = last;
     if ((cJSON_IsObject(node) || cJSON_IsArray(node)) && node->child != NULL &&
         !is_folded(d, node)) {
-        cJSON_ArrayForEach(c, node)
-            add_json(d, c, depth + 1, c->next == NULL);
+        cJSON_ArrayForEach(c, node) add_json(d, c, depth + 1, c->next == NULL);
         l = add_line(d, DL_CLOSE, THEME_NORMAL, NULL);
         if (l != NULL) {
             l->node = node;
@@ -197,8 +195,8 @@ build_timeline(struct detail *d)
             const cJSON *end = NULL;
             for (const cJSON *e = ev->next; e != NULL && end == NULL; e = e->next) {
                 const char *t = json_get_string(e, "type");
-                if (t != NULL && strcmp(t, "AGENT_ATTEMPT_END") == 0 &&
-                    agent != NULL && json_get_string(get(e, "payload"), "agent") != NULL &&
+                if (t != NULL && strcmp(t, "AGENT_ATTEMPT_END") == 0 && agent != NULL &&
+                    json_get_string(get(e, "payload"), "agent") != NULL &&
                     strcmp(json_get_string(get(e, "payload"), "agent"), agent) == 0)
                     end = e;
             }
@@ -211,7 +209,7 @@ build_timeline(struct detail *d)
             if (end != NULL && off >= 0 && offset_of(end) >= off)
                 fmt_duration_us(offset_of(end) - off, dur, sizeof(dur));
             l = add_line(d, DL_BAR,
-                         st == NULL ? THEME_WARN
+                         st == NULL              ? THEME_WARN
                          : strcmp(st, "ok") == 0 ? THEME_OK
                                                  : THEME_ERROR,
                          "  %8s  %-18.18s %-9s%s %-8s %s%s", when, agent ? agent : "?",
@@ -233,10 +231,11 @@ build_timeline(struct detail *d)
                      json_get_string(p, "to") ? json_get_string(p, "to") : "?");
         else if (strcmp(type, "CIRCUIT_OPEN_SKIPPED") == 0)
             add_line(d, DL_TEXT, THEME_CIRCUIT_OPEN, "  %8s  skipped %s: circuit %s", when,
-                     agent ? agent : "?", json_get_string(p, "state") ? json_get_string(p, "state") : "?");
+                     agent ? agent : "?",
+                     json_get_string(p, "state") ? json_get_string(p, "state") : "?");
         else if (strcmp(type, "CIRCUIT_STATE_CHANGE") == 0)
-            add_line(d, DL_TEXT, THEME_CIRCUIT_HALF_OPEN, "  %8s  circuit %s: %s -> %s (%s)",
-                     when, agent ? agent : "?",
+            add_line(d, DL_TEXT, THEME_CIRCUIT_HALF_OPEN, "  %8s  circuit %s: %s -> %s (%s)", when,
+                     agent ? agent : "?",
                      json_get_string(p, "from") ? json_get_string(p, "from") : "?",
                      json_get_string(p, "to") ? json_get_string(p, "to") : "?",
                      json_get_string(p, "reason") ? json_get_string(p, "reason") : "");
@@ -246,8 +245,7 @@ build_timeline(struct detail *d)
                      json_get_string(p, "reason") ? json_get_string(p, "reason") : "");
         else if (strcmp(type, "FINAL_RESPONSE") == 0)
             add_line(d, DL_TEXT, response_is_error(p) ? THEME_ERROR : THEME_OK,
-                     "  %8s  final response: %s", when,
-                     response_is_error(p) ? "error" : "success");
+                     "  %8s  final response: %s", when, response_is_error(p) ? "error" : "success");
         else
             add_line(d, DL_TEXT, THEME_DIM, "  %8s  %s%s%s", when, type, agent ? " " : "",
                      agent ? agent : "");
@@ -268,8 +266,9 @@ build_wal(struct app *app, struct detail *d)
         return;
     add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Write-ahead log  (%s)", app_wal_dir(app));
     if (log.status == WAL_MISSING) {
-        add_line(d, DL_TEXT, THEME_DIM, "   no WAL for this execution (written before the WAL "
-                                        "was on, or by another writer)");
+        add_line(d, DL_TEXT, THEME_DIM,
+                 "   no WAL for this execution (written before the WAL "
+                 "was on, or by another writer)");
         wal_log_free(&log);
         add_line(d, DL_TEXT, THEME_NORMAL, " ");
         return;
@@ -305,9 +304,8 @@ build_wal(struct app *app, struct detail *d)
         if (what == NULL)
             what = json_get_string(p, "to_agent");
         add_line(d, DL_TEXT,
-                 type != NULL && (strstr(type, "failed") || strstr(type, "aborted"))
-                     ? THEME_ERROR
-                     : THEME_NORMAL,
+                 type != NULL && (strstr(type, "failed") || strstr(type, "aborted")) ? THEME_ERROR
+                                                                                     : THEME_NORMAL,
                  "   %3lld  %-26s %s  %s", seq, type ? type : "?", ts ? ts + 11 : "",
                  what ? what : "");
     }
@@ -341,8 +339,7 @@ build(struct app *app, struct detail *d)
     add_line(d, DL_TEXT, s.status == RECORD_OK ? THEME_OK : THEME_ERROR,
              "   outcome    %s%s%s%s%s   duration %s   attempts %d", record_status_name(s.status),
              s.error_code ? "  " : "", s.error_code ? s.error_code : "",
-             s.error_message ? ": " : "", s.error_message ? s.error_message : "", dur,
-             s.attempts);
+             s.error_message ? ": " : "", s.error_message ? s.error_message : "", dur, s.attempts);
     if (record_verify_hash(d->rec, &err) == 0)
         add_line(d, DL_TEXT, THEME_OK, "   hash       envelopeHash verified (%.16s...)",
                  json_get_string(h, "envelopeHash"));
@@ -386,15 +383,14 @@ build_diff(struct app *app, struct detail *d)
         return;
     }
     add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Diff  A %s   B %s", app->diff_a, app->diff_b);
-    add_line(d, DL_TEXT, r.router_decision_changed ? THEME_WARN : THEME_OK,
-             "   router decision %s", r.router_decision_changed ? "changed" : "the same");
-    add_line(d, DL_TEXT, r.final_response_changed ? THEME_WARN : THEME_OK,
-             "   final response  %s", r.final_response_changed ? "changed" : "the same");
+    add_line(d, DL_TEXT, r.router_decision_changed ? THEME_WARN : THEME_OK, "   router decision %s",
+             r.router_decision_changed ? "changed" : "the same");
+    add_line(d, DL_TEXT, r.final_response_changed ? THEME_WARN : THEME_OK, "   final response  %s",
+             r.final_response_changed ? "changed" : "the same");
     for (size_t i = 0; i < r.n_sections; i++) {
         const struct diff_section *sec = &r.sections[i];
-        add_line(d, DL_TEXT, sec->identical ? THEME_OK : THEME_WARN,
-                 "   %-9s %s  %s   %s", sec->name, sec->hash_a, sec->hash_b,
-                 sec->identical ? "identical" : "differs");
+        add_line(d, DL_TEXT, sec->identical ? THEME_OK : THEME_WARN, "   %-9s %s  %s   %s",
+                 sec->name, sec->hash_a, sec->hash_b, sec->identical ? "identical" : "differs");
     }
     add_line(d, DL_TEXT, THEME_NORMAL, " ");
     add_line(d, DL_SECTION, THEME_TABLE_HEADER, " %zu change%s   (left: A, right: B)", r.n,
@@ -402,11 +398,11 @@ build_diff(struct app *app, struct detail *d)
     for (size_t i = 0; i < r.n; i++) {
         const struct diff_entry *e = &r.items[i];
         struct dline *l;
-        add_line(d, DL_TEXT, e->kind == DIFF_REMOVED ? THEME_ERROR
-                             : e->kind == DIFF_ADDED ? THEME_OK
-                                                     : THEME_WARN,
-                 "   %-7s %s%s", diff_kind_name(e->kind), e->section ? e->section : "",
-                 e->path);
+        add_line(d, DL_TEXT,
+                 e->kind == DIFF_REMOVED ? THEME_ERROR
+                 : e->kind == DIFF_ADDED ? THEME_OK
+                                         : THEME_WARN,
+                 "   %-7s %s%s", diff_kind_name(e->kind), e->section ? e->section : "", e->path);
         l = add_line(d, DL_PAIR, THEME_NORMAL, "%s", e->left ? e->left : "");
         if (l != NULL)
             l->text2 = strdup(e->right ? e->right : "");
@@ -532,9 +528,9 @@ line_text(const struct detail *d, size_t i, struct buf *b)
                 buf_puts(b, "  ");
             if (n->string != NULL && n->string[0] != '\0')
                 buf_printf(b, "\"%s\": ", n->string);
-            buf_printf(b, "%s ... %d %s %s%s", cJSON_IsObject(n) ? "{" : "[",
-                       cJSON_GetArraySize(n), cJSON_IsObject(n) ? "keys" : "items",
-                       cJSON_IsObject(n) ? "}" : "]", l->last ? "" : ",");
+            buf_printf(b, "%s ... %d %s %s%s", cJSON_IsObject(n) ? "{" : "[", cJSON_GetArraySize(n),
+                       cJSON_IsObject(n) ? "keys" : "items", cJSON_IsObject(n) ? "}" : "]",
+                       l->last ? "" : ",");
         }
         return;
     }
@@ -645,8 +641,8 @@ step_record(struct app *app, struct detail *d, int dir)
                 snprintf(app->detail_id, sizeof(app->detail_id), "%s", w.id);
                 load(app, d);
             } else {
-                app_message(app, false, dir > 0 ? "this is the newest record"
-                                                : "this is the oldest record");
+                app_message(app, false,
+                            dir > 0 ? "this is the newest record" : "this is the oldest record");
             }
             return;
         }

@@ -17,10 +17,19 @@
 #include "tui/editor.h"
 #include "tui/fmt.h"
 
-enum field { F_INTENT, F_STRATEGY, F_TARGET, F_FALLBACK, F_PRIORITY, F_TENANT, F_TIMEOUT,
-             F_PAYLOAD, F_COUNT };
-static const char *const field_names[] = { "intent", "strategy", "target", "fallback",
-                                           "priority", "tenant", "timeout", "payload" };
+enum field {
+    F_INTENT,
+    F_STRATEGY,
+    F_TARGET,
+    F_FALLBACK,
+    F_PRIORITY,
+    F_TENANT,
+    F_TIMEOUT,
+    F_PAYLOAD,
+    F_COUNT
+};
+static const char *const field_names[] = { "intent",   "strategy", "target",  "fallback",
+                                           "priority", "tenant",   "timeout", "payload" };
 
 #define HISTORY 10
 
@@ -33,7 +42,7 @@ struct fire {
     char valid_msg[256];
     bool valid;
     /* the batch in flight */
-    uint64_t batch;          /* tags of this batch are batch << 32 | i */
+    uint64_t batch; /* tags of this batch are batch << 32 | i */
     long want, sent, done, ok;
     int64_t *lat;
     int64_t started_us;
@@ -100,8 +109,7 @@ recall_payload(struct app *app, struct fire *f)
 {
     for (size_t step = 0; step < HISTORY; step++) {
         size_t i = (f->hist_pos + step) % HISTORY;
-        if (f->history[i].payload != NULL &&
-            strcmp(f->history[i].intent, f->text[F_INTENT]) == 0) {
+        if (f->history[i].payload != NULL && strcmp(f->history[i].intent, f->text[F_INTENT]) == 0) {
             editor_set(&f->payload, f->history[i].payload);
             f->hist_pos = i + 1;
             validate(f);
@@ -274,7 +282,9 @@ view_fire_completion(struct app *app, void *state, const struct completion *c)
                  code ? "error" : "success",
                  json_get_string(md, "agent") ? json_get_string(md, "agent") : "?", dur,
                  code ? ": " : "", code ? code : "",
-                 c->recorded ? "" : c->sampled_out ? " (sampled out)" : " (NOT recorded)",
+                 c->recorded      ? ""
+                 : c->sampled_out ? " (sampled out)"
+                                  : " (NOT recorded)",
                  c->execution_id[0] ? "^G opens its timeline" : "");
     } else if (f->done == f->want) {
         char lat_line[128], total[24];
@@ -318,7 +328,8 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
             " Fire an intent   Tab/S-Tab fields  ^R fire  ^N fire N times  ^G open timeline  "
             "^P payload history  ^F format  ^E load  ^S save");
     draw_field(app, f, y++, F_INTENT, f->text[F_INTENT], 40);
-    snprintf(buf, sizeof(buf), "< %s >   (Left/Right)", model_strategy_wire((enum strategy)f->strategy));
+    snprintf(buf, sizeof(buf), "< %s >   (Left/Right)",
+             model_strategy_wire((enum strategy)f->strategy));
     draw_field(app, f, y++, F_STRATEGY, buf, 40);
     draw_field(app, f, y++, F_TARGET, f->text[F_TARGET], 40);
     draw_field(app, f, y++, F_FALLBACK, f->text[F_FALLBACK], 40);
@@ -328,10 +339,10 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
     draw_field(app, f, y++, F_TIMEOUT, f->text[F_TIMEOUT], 40);
     editor_position(&f->payload, &line, &col);
     snprintf(buf, sizeof(buf), " payload  line %zu col %zu  %s", line + 1, col + 1, f->valid_msg);
-    app_put(app, y++, 0, cols,
-            app_attr(app, f->valid ? (f->focus == F_PAYLOAD ? THEME_PROMPT : THEME_OK)
-                                   : THEME_ERROR),
-            buf);
+    app_put(
+        app, y++, 0, cols,
+        app_attr(app, f->valid ? (f->focus == F_PAYLOAD ? THEME_PROMPT : THEME_OK) : THEME_ERROR),
+        buf);
     edit_rows = rows - (y - top) - 3;
     if (edit_rows < 3)
         edit_rows = 3;
@@ -346,7 +357,8 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
         if (li >= editor_lines(&f->payload))
             break;
         l = editor_line(&f->payload, li, &len);
-        snprintf(text, sizeof(text), "%.*s", (int)(len < sizeof(text) - 1 ? len : sizeof(text) - 1), l);
+        snprintf(text, sizeof(text), "%.*s", (int)(len < sizeof(text) - 1 ? len : sizeof(text) - 1),
+                 l);
         app_put(app, y + i, 2, cols - 3, app_attr(app, THEME_JSON_STRING), text);
     }
     if (f->focus == F_PAYLOAD) {

@@ -182,8 +182,8 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
     if (app->incomplete.n > 0) {
         /* Executions the WAL shows as started and not finished have no
          * record yet: name them here with their state. */
-        size_t len = (size_t)snprintf(title, sizeof(title), " WAL: %zu incomplete:",
-                                      app->incomplete.n);
+        size_t len =
+            (size_t)snprintf(title, sizeof(title), " WAL: %zu incomplete:", app->incomplete.n);
         for (size_t i = 0; i < app->incomplete.n && i < 8 && len < sizeof(title) - 40; i++)
             len += (size_t)snprintf(title + len, sizeof(title) - len, " %.8s %s",
                                     app->incomplete.id[i], app->incomplete.state[i]);
@@ -205,8 +205,8 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
     bool wide = cols >= 150;
     if (wide)
         snprintf(line, sizeof(line), " %-19s %-36s %-22s %-16s %-9s %-10s %-20s %9s %3s",
-                 "TIME (UTC)", "ID", "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR",
-                 "DURATION", "RTY");
+                 "TIME (UTC)", "ID", "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION",
+                 "RTY");
     else
         snprintf(line, sizeof(line), " %-8s %-8s %-18s %-12s %-7s %-12s %8s", "TIME", "ID",
                  "INTENT", "AGENT", "STATUS", "ERROR", "DURATION");
@@ -342,7 +342,9 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
                          "%s", v.id);
             }
             app_message(app, false, "%s marked%s",
-                        app->marked[1][0] ? "2 records" : app->marked[0][0] ? "1 record" : "no record",
+                        app->marked[1][0]   ? "2 records"
+                        : app->marked[0][0] ? "1 record"
+                                            : "no record",
                         app->marked[1][0] ? " (D diffs them)" : "");
             if (r->sel + 1 < r->n)
                 r->sel++;

@@ -75,13 +75,13 @@ load_rules(struct app *app, struct redact_view *v)
             r = &v->rules[v->n_rules++];
             snprintf(r->kind, sizeof(r->kind), "%s", kinds[k]);
             snprintf(r->text, sizeof(r->text), "%s",
-                     cJSON_IsString(it) ? it->valuestring
-                                        : (json_get_string(it, "name") ? json_get_string(it, "name")
-                                                                      : "?"));
+                     cJSON_IsString(it)
+                         ? it->valuestring
+                         : (json_get_string(it, "name") ? json_get_string(it, "name") : "?"));
             r->item = cJSON_Duplicate(it, 1);
             r->on = redactor_enabled(app->cfg->redactor);
-            cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(def, kinds[k]))
-                r->is_default = r->is_default || cJSON_Compare(d, it, 1);
+            cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(def, kinds[k])) r->is_default =
+                r->is_default || cJSON_Compare(d, it, 1);
         }
     }
     cJSON_Delete(eff);
@@ -141,7 +141,9 @@ line_for(const cJSON *n, int depth, const char *key, char *out, size_t size)
         json_print_compact(n, &b);
     snprintf(out, size, "%*s%s%s%s%s", depth * 2, "", key ? "\"" : "", key ? key : "",
              key ? "\": " : "",
-             n == NULL ? "" : container ? (cJSON_IsObject(n) ? "{" : "[") : (b.data ? b.data : ""));
+             n == NULL   ? ""
+             : container ? (cJSON_IsObject(n) ? "{" : "[")
+                         : (b.data ? b.data : ""));
     buf_free(&b);
 }
 
@@ -323,7 +325,10 @@ redact_draw(struct app *app, void *state, int top, int rows, int cols)
         if (sel)
             app_fill(app, y + i, 0, left - 1, app_attr(app, THEME_SELECTION));
         app_put(app, y + i, 0, left - 1,
-                app_attr(app, sel ? THEME_SELECTION : r->on ? THEME_NORMAL : THEME_DIM), line);
+                app_attr(app, sel     ? THEME_SELECTION
+                              : r->on ? THEME_NORMAL
+                                      : THEME_DIM),
+                line);
     }
     half = (cols - left - 1) / 2;
     json_rows = list_rows - 6;
@@ -344,10 +349,11 @@ redact_draw(struct app *app, void *state, int top, int rows, int cols)
         app_put(app, y, left, cols - left, app_attr(app, THEME_ERROR), v->error);
         return;
     }
-    snprintf(line, sizeof(line),
-             " %zu field%s redacted  (* default rule; space toggles, a/A all on/off, n next change, "
-             "o open file)",
-             v->rep.fields, v->rep.fields == 1 ? "" : "s");
+    snprintf(
+        line, sizeof(line),
+        " %zu field%s redacted  (* default rule; space toggles, a/A all on/off, n next change, "
+        "o open file)",
+        v->rep.fields, v->rep.fields == 1 ? "" : "s");
     app_put(app, y++, left, cols - left, app_attr(app, THEME_TABLE_HEADER), line);
     for (size_t i = 0; i < v->rep.n && y < top + rows; i++, y++) {
         snprintf(line, sizeof(line), " %-48s %s", v->rep.items[i].path, v->rep.items[i].rule);

@@ -121,8 +121,7 @@ parse_policy(struct ret *r, struct retention_policy *p)
     if (r->max_count[0]) {
         n = strtoll(r->max_count, &end, 10);
         if (*end != '\0' || n < 0) {
-            snprintf(r->error, sizeof(r->error), "max count: '%s' is not a number",
-                     r->max_count);
+            snprintf(r->error, sizeof(r->error), "max count: '%s' is not a number", r->max_count);
             return -1;
         }
         p->max_count = n;
@@ -191,7 +190,8 @@ worker(void *arg)
 {
     struct ret *r = arg;
     struct retention_apply_opts o = { .archive_dir = r->archive[0] ? r->archive : NULL,
-                                      .progress = on_progress, .ctx = r };
+                                      .progress = on_progress,
+                                      .ctx = r };
 
     r->rc = retention_apply(r->plan, &o, &r->result, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
@@ -222,8 +222,7 @@ apply(struct app *app, struct ret *r)
         char label[200];
         snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", want, want,
                  (unsigned long long)rep->count);
-        if (!app_prompt(app, label, typed, sizeof(typed), NULL, NULL) ||
-            strcmp(typed, want) != 0) {
+        if (!app_prompt(app, label, typed, sizeof(typed), NULL, NULL) || strcmp(typed, want) != 0) {
             app_message(app, false, "retention not applied");
             return;
         }
@@ -298,15 +297,16 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         if (r->rc != 0)
             app_message(app, true, "retention stopped: %s", r->err.msg);
         else
-            app_message(app, false, "retention done; see %s/%s", app->records_dir,
-                        RETENTION_LOG);
+            app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
         retention_plan_free(r->plan);
         r->plan = NULL; /* a plan is used once: the next run plans afresh */
     }
-    app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
-            app->cfg->retention.configured
-                ? " Retention (from the config; e edits it for this run)   n dry run  x apply  c cancel"
-                : " Retention for this run (no policy configured)   e edit  n dry run  x apply  c cancel");
+    app_put(
+        app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
+        app->cfg->retention.configured
+            ? " Retention (from the config; e edits it for this run)   n dry run  x apply  c cancel"
+            : " Retention for this run (no policy configured)   e edit  n dry run  x apply  c "
+              "cancel");
     snprintf(line, sizeof(line), "   older than %-10s  max count %-10s  max bytes %-10s  %s %s",
              r->older_than[0] ? r->older_than : "-", r->max_count[0] ? r->max_count : "-",
              r->max_bytes[0] ? r->max_bytes : "-", r->archive[0] ? "archive to" : "action",
@@ -325,12 +325,14 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         size_t done = atomic_load(&r->done), total = atomic_load(&r->total);
         int64_t el = clock_mono_us() - r->started_us;
         double rate = el > 0 ? (double)done * 1e6 / (double)el : 0;
-        int width = cols - 4, filled = total ? (int)((double)width * (double)done / (double)total) : 0;
+        int width = cols - 4,
+            filled = total ? (int)((double)width * (double)done / (double)total) : 0;
         char left[32];
         fmt_duration_us(rate > 0 ? (int64_t)((double)(total - done) / rate * 1e6) : -1, left,
                         sizeof(left));
-        snprintf(line, sizeof(line), "   applying: %zu of %zu records, %.0f/s, %s left  (c cancels)",
-                 done, total, rate, left);
+        snprintf(line, sizeof(line),
+                 "   applying: %zu of %zu records, %.0f/s, %s left  (c cancels)", done, total, rate,
+                 left);
         app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
         app_fill(app, y, 2, width, app_attr(app, THEME_STATUS));
         app_fill(app, y++, 2, filled, app_attr(app, THEME_BAR));
@@ -371,8 +373,8 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
                    sizeof(r->older_than), NULL, NULL);
         app_prompt(app, "max count (empty: none): ", r->max_count, sizeof(r->max_count), NULL,
                    NULL);
-        app_prompt(app, "max bytes (e.g. 10G, empty: none): ", r->max_bytes,
-                   sizeof(r->max_bytes), NULL, NULL);
+        app_prompt(app, "max bytes (e.g. 10G, empty: none): ", r->max_bytes, sizeof(r->max_bytes),
+                   NULL, NULL);
         app_prompt(app, "archive dir (empty: delete): ", r->archive, sizeof(r->archive), NULL,
                    NULL);
         retention_plan_free(r->plan);

@@ -5,8 +5,8 @@
 
 #include "core/clock.h"
 
-#define SUB 16          /* sub-buckets per power of two */
-#define MAX_EXP 40      /* values clamp at 2^40 us (about 12 days) */
+#define SUB 16     /* sub-buckets per power of two */
+#define MAX_EXP 40 /* values clamp at 2^40 us (about 12 days) */
 #define HIST_BUCKETS (SUB + (MAX_EXP - 4) * SUB)
 
 struct code_count {

@@ -43,8 +43,8 @@ struct agg_row {
     uint64_t calls, ok, failed, incomplete, skipped, retries;
     struct agg_code *codes; /* failures by error code, most frequent first */
     size_t n_codes;
-    uint64_t timed;                 /* calls with a latency */
-    int64_t p50_us, p95_us, p99_us; /* -1: no timing */
+    uint64_t timed;                       /* calls with a latency */
+    int64_t p50_us, p95_us, p99_us;       /* -1: no timing */
     uint64_t recent_calls, recent_failed; /* the last opts.last_n calls */
     uint64_t window_calls, window_failed; /* calls in the last opts.window_us */
     const char *last_error;               /* NULL: none */
@@ -54,11 +54,11 @@ struct agg_row {
 };
 
 struct agg_opts {
-    size_t last_n;      /* 0: 20 */
-    int64_t window_us;  /* 0: 5 minutes */
-    int64_t now_us;     /* 0: the wall clock */
-    size_t buckets;     /* throughput buckets; 0: 30 */
-    int64_t bucket_us;  /* 0: 10 s */
+    size_t last_n;     /* 0: 20 */
+    int64_t window_us; /* 0: 5 minutes */
+    int64_t now_us;    /* 0: the wall clock */
+    size_t buckets;    /* throughput buckets; 0: 30 */
+    int64_t bucket_us; /* 0: 10 s */
 };
 
 struct agg_snapshot {

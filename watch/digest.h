@@ -42,13 +42,13 @@ struct digest_step {
 
 struct digest {
     char *id;
-    int64_t created_us;  /* header.createdUtcIso; file mtime for corrupt files */
+    int64_t created_us; /* header.createdUtcIso; file mtime for corrupt files */
     char *intent, *agent, *strategy, *error_code, *node;
-    char *note;          /* corrupt: the parse error; else the error message, or NULL */
+    char *note; /* corrupt: the parse error; else the error message, or NULL */
     enum record_status status;
     int64_t duration_us; /* -1 when unknown */
     int attempts, retries, events;
-    unsigned flags;      /* enum digest_flag */
+    unsigned flags; /* enum digest_flag */
     uint64_t file_size;
     struct digest_step *steps;
     size_t n_steps;

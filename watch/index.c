@@ -345,8 +345,9 @@ make_entry(struct index *ix, const struct digest *d)
         struct index_step *t = &e->steps[i];
         bad |= (t->agent = intern(ix, s->agent)) == UINT32_MAX;
         bad |= (t->code = intern(ix, s->code)) == UINT32_MAX;
-        t->latency_us = s->latency_us < 0 ? -1 : s->latency_us > INT32_MAX ? INT32_MAX
-                                                                             : (int32_t)s->latency_us;
+        t->latency_us = s->latency_us < 0           ? -1
+                        : s->latency_us > INT32_MAX ? INT32_MAX
+                                                    : (int32_t)s->latency_us;
         t->kind = s->kind;
         t->is_retry = s->is_retry;
     }
@@ -459,7 +460,7 @@ struct compiled {
     const struct index_filter *f;
     uint32_t intent, agent, error_code;
     int status; /* -1 any, RECORD_* or 3 = corrupt */
-    bool never;  /* a filter string names nothing indexed */
+    bool never; /* a filter string names nothing indexed */
 };
 
 static void
@@ -476,8 +477,8 @@ compile(const struct index *ix, const struct index_filter *f, struct compiled *c
     c->never = (f->intent != NULL && c->intent == 0) || (f->agent != NULL && c->agent == 0) ||
                (f->error_code != NULL && c->error_code == 0);
     if (f->status != NULL) {
-        c->status = strcmp(f->status, "ok") == 0      ? RECORD_OK
-                    : strcmp(f->status, "error") == 0 ? RECORD_ERROR
+        c->status = strcmp(f->status, "ok") == 0        ? RECORD_OK
+                    : strcmp(f->status, "error") == 0   ? RECORD_ERROR
                     : strcmp(f->status, "corrupt") == 0 ? 3
                                                         : RECORD_INCOMPLETE;
     }
@@ -520,8 +521,8 @@ matches(const struct index *ix, const struct compiled *c, const struct entry *e)
 }
 
 size_t
-index_query(const struct index *ix, const struct index_filter *f, bool newest_first,
-            size_t limit, index_visit_fn fn, void *ctx)
+index_query(const struct index *ix, const struct index_filter *f, bool newest_first, size_t limit,
+            index_visit_fn fn, void *ctx)
 {
     struct compiled c;
     struct index_view v;

@@ -270,8 +270,8 @@ check_id(struct scan *s, struct rec_store *rs, const char *id, int64_t now_us, s
 }
 
 int
-scan_name(struct scan *s, struct rec_store *rs, const char *name, int64_t now_us,
-          scan_emit_fn emit, void *ctx)
+scan_name(struct scan *s, struct rec_store *rs, const char *name, int64_t now_us, scan_emit_fn emit,
+          void *ctx)
 {
     char id[160];
 

@@ -20,9 +20,9 @@ struct source {
 
 #define INOTIFY_CHECK_US 500000 /* inotify mode: how often to check the directory is there */
 
-#define WATCH_MASK                                                                          \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF |           \
-     IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+#define WATCH_MASK                                                                                 \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |    \
+     IN_ONLYDIR | IN_EXCL_UNLINK)
 
 struct source *
 source_open(const char *path, int poll_ms, struct intentus_err *err)

@@ -3,6 +3,8 @@
  * XDG_CONFIG_HOME pointing there and INTENTUS_CONFIG / INTENTUSNET_RECORDS_PATH
  * cleared, so no user configuration can interfere. Outputs and written
  * records are parsed as JSON and checked structurally. */
+#include <dirent.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,13 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
-
-#include <dirent.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "core/json.h"
 #include "tests/support/testutil.h"
@@ -124,21 +123,20 @@ dump(const struct tu_run *r)
                   r->err ? r->err : "");
 }
 
-#define EXPECT_EXIT(r, code)                                                               \
-    do {                                                                                   \
-        if ((r)->status != (code))                                                         \
-            dump(r);                                                                       \
-        assert_int_equal((r)->status, (code));                                             \
+#define EXPECT_EXIT(r, code)                                                                       \
+    do {                                                                                           \
+        if ((r)->status != (code))                                                                 \
+            dump(r);                                                                               \
+        assert_int_equal((r)->status, (code));                                                     \
     } while (0)
 
-#define EXPECT_CONTAINS(hay, needle)                                                       \
-    do {                                                                                   \
-        const char *hay_ = (hay), *needle_ = (needle);                                     \
-        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                 \
-            print_message("# expected to find \"%s\" in:\n%s\n", needle_,                  \
-                          hay_ ? hay_ : "(null)");                                         \
-        assert_non_null(hay_);                                                             \
-        assert_non_null(strstr(hay_, needle_));                                            \
+#define EXPECT_CONTAINS(hay, needle)                                                               \
+    do {                                                                                           \
+        const char *hay_ = (hay), *needle_ = (needle);                                             \
+        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                         \
+            print_message("# expected to find \"%s\" in:\n%s\n", needle_, hay_ ? hay_ : "(null)"); \
+        assert_non_null(hay_);                                                                     \
+        assert_non_null(strstr(hay_, needle_));                                                    \
     } while (0)
 
 /* ---- JSON helpers ---- */
@@ -664,9 +662,9 @@ test_usage_errors(void **state)
  * 2. DIRECT success
  * ==================================================================== */
 
-static const char *const seq_direct[] = { "INTENT_RECEIVED", "AGENT_ATTEMPT_START",
+static const char *const seq_direct[] = { "INTENT_RECEIVED",   "AGENT_ATTEMPT_START",
                                           "AGENT_ATTEMPT_END", "ROUTER_DECISION",
-                                          "FINAL_RESPONSE", NULL };
+                                          "FINAL_RESPONSE",    NULL };
 static const char *const seq_early_fail[] = { "INTENT_RECEIVED", "FINAL_RESPONSE", NULL };
 
 static void
@@ -679,8 +677,7 @@ test_route_direct_success(void **state)
     cJSON *resp, *want, *rec;
     char id[256], want_err[PATH_MAX + 128];
 
-    resp = route_json(c, &r, 0,
-                      ARGS("route", "demo.echo", "--payload", payload, "--dir", rec_dir));
+    resp = route_json(c, &r, 0, ARGS("route", "demo.echo", "--payload", payload, "--dir", rec_dir));
     want = parse_text(payload);
     expect_str(resp, "status", "success");
     expect_str(resp, "version", "1.0");
@@ -703,7 +700,8 @@ test_route_direct_success(void **state)
     expect_str(ev_payload(rec, 0), "intent", "demo.echo");
     expect_str(ev_payload(rec, 0), "traceId", cJSON_GetStringValue(jget(resp, "metadata.traceId")));
     expect_bool(ev_payload(rec, 0), "require_determinism", 1);
-    assert_int_equal((int)strlen(cJSON_GetStringValue(jget(ev_payload(rec, 0), "config_hash"))), 64);
+    assert_int_equal((int)strlen(cJSON_GetStringValue(jget(ev_payload(rec, 0), "config_hash"))),
+                     64);
     expect_str(rec, "routerDecision.reason", "direct match");
     expect_str(rec, "routerDecision.agent", "echo-a");
     expect_str(rec, "routerDecision.intent", "demo.echo");
@@ -834,10 +832,11 @@ test_route_target_not_capable(void **state)
     cJSON *resp, *rec;
 
     /* upper-u exists but does not handle demo.echo */
-    resp = route_json(c, &r, 1,
-                      ARGS("route", "demo.echo", "--target", "upper-u", "--dir", rec_dir));
+    resp =
+        route_json(c, &r, 1, ARGS("route", "demo.echo", "--target", "upper-u", "--dir", rec_dir));
     expect_error_obj(jget(resp, "error"), "ROUTING_ERROR");
-    expect_str(resp, "error.message", "Target agent 'upper-u' not registered for intent 'demo.echo'");
+    expect_str(resp, "error.message",
+               "Target agent 'upper-u' not registered for intent 'demo.echo'");
     expect_str(resp, "metadata.agent", "router");
     tu_run_free(&r);
 
@@ -936,12 +935,12 @@ static void
 test_route_direct_crash(void **state)
 {
     struct ctx *c = *state;
-    const char *cfg = write_config(
-        c, "cr.json",
-        "\"agents\":[{\"name\":\"cr\",\"kind\":\"builtin\",\"builtin\":\"crash\","
-        "\"message\":\"wrapper blew up\",\"intents\":[\"t.c\"]}]");
-    static const char *const seq[] = { "INTENT_RECEIVED", "AGENT_ATTEMPT_START",
-                                       "FINAL_RESPONSE", NULL };
+    const char *cfg =
+        write_config(c, "cr.json",
+                     "\"agents\":[{\"name\":\"cr\",\"kind\":\"builtin\",\"builtin\":\"crash\","
+                     "\"message\":\"wrapper blew up\",\"intents\":[\"t.c\"]}]");
+    static const char *const seq[] = { "INTENT_RECEIVED", "AGENT_ATTEMPT_START", "FINAL_RESPONSE",
+                                       NULL };
     struct tu_run r;
     cJSON *resp, *rec;
 
@@ -983,9 +982,9 @@ test_fallback_chain(void **state)
     struct ctx *c = *state;
     const char *cfg = write_config(c, "f.json", fallback_agents);
     static const char *const seq[] = {
-        "INTENT_RECEIVED",    "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",   "FALLBACK_TRIGGERED",
-        "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",  "FALLBACK_TRIGGERED", "AGENT_ATTEMPT_START",
-        "AGENT_ATTEMPT_END",  "ROUTER_DECISION",     "FINAL_RESPONSE",      NULL,
+        "INTENT_RECEIVED",     "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",  "FALLBACK_TRIGGERED",
+        "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",   "FALLBACK_TRIGGERED", "AGENT_ATTEMPT_START",
+        "AGENT_ATTEMPT_END",   "ROUTER_DECISION",     "FINAL_RESPONSE",     NULL,
     };
     struct tu_run r;
     cJSON *resp, *rec;
@@ -1036,9 +1035,9 @@ test_fallback_all_fail(void **state)
         "\"error_code\":\"AGENT_TIMEOUT\",\"message\":\"last one timed out\",\"retryable\":true,"
         "\"nodePriority\":2}]");
     static const char *const seq[] = {
-        "INTENT_RECEIVED",     "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "FALLBACK_TRIGGERED",
-        "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",   "ROUTER_DECISION",   "FINAL_RESPONSE",
-        NULL,
+        "INTENT_RECEIVED",    "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",
+        "FALLBACK_TRIGGERED", "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",
+        "ROUTER_DECISION",    "FINAL_RESPONSE",      NULL,
     };
     struct tu_run r;
     cJSON *resp, *rec;
@@ -1099,9 +1098,9 @@ test_fallback_agents_extension(void **state)
     struct ctx *c = *state;
     const char *cfg = write_config(c, "f.json", fallback_agents);
     static const char *const seq[] = {
-        "INTENT_RECEIVED",     "AGENT_SKIPPED",     "AGENT_SKIPPED",   "AGENT_SKIPPED",
-        "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "ROUTER_DECISION", "FINAL_RESPONSE",
-        NULL,
+        "INTENT_RECEIVED", "AGENT_SKIPPED",       "AGENT_SKIPPED",
+        "AGENT_SKIPPED",   "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",
+        "ROUTER_DECISION", "FINAL_RESPONSE",      NULL,
     };
     struct tu_run r;
     cJSON *resp, *rec;
@@ -1143,16 +1142,16 @@ test_fallback_agents_order_respected(void **state)
     struct ctx *c = *state;
     const char *cfg = write_config(c, "f.json", fallback_agents);
     static const char *const seq[] = {
-        "INTENT_RECEIVED",     "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "FALLBACK_TRIGGERED",
-        "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",   "ROUTER_DECISION",   "FINAL_RESPONSE",
-        NULL,
+        "INTENT_RECEIVED",    "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",
+        "FALLBACK_TRIGGERED", "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END",
+        "ROUTER_DECISION",    "FINAL_RESPONSE",      NULL,
     };
     struct tu_run r;
     cJSON *resp, *rec;
 
     /* explicit order b-fail then c-ok; a-fail is not in the chain at all */
-    resp = route_json(c, &r, 0, ARGS("route", "t.x", "-s", "fallback", "-c", cfg, "-f",
-                                     "b-fail,c-ok"));
+    resp = route_json(c, &r, 0,
+                      ARGS("route", "t.x", "-s", "fallback", "-c", cfg, "-f", "b-fail,c-ok"));
     tu_run_free(&r);
     rec = load_only_record(tpath(c, "rec"), NULL);
     expect_events(rec, seq, 1);
@@ -1171,8 +1170,7 @@ test_fallback_agents_none_usable(void **state)
 {
     struct ctx *c = *state;
     const char *cfg = write_config(c, "f.json", fallback_agents);
-    static const char *const seq[] = { "INTENT_RECEIVED", "AGENT_SKIPPED", "FINAL_RESPONSE",
-                                       NULL };
+    static const char *const seq[] = { "INTENT_RECEIVED", "AGENT_SKIPPED", "FINAL_RESPONSE", NULL };
     struct tu_run r;
     cJSON *resp, *rec;
 
@@ -1208,17 +1206,17 @@ test_broadcast(void **state)
         "{\"name\":\"b4-fail\",\"kind\":\"builtin\",\"builtin\":\"fail\",\"intents\":[\"t.b\"],"
         "\"nodePriority\":4}]");
     static const char *const seq[] = {
-        "INTENT_RECEIVED",     "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "AGENT_ATTEMPT_START",
-        "AGENT_ATTEMPT_END",   "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "AGENT_ATTEMPT_START",
-        "AGENT_ATTEMPT_END",   "ROUTER_DECISION",     "FINAL_RESPONSE",    NULL,
+        "INTENT_RECEIVED",   "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "AGENT_ATTEMPT_START",
+        "AGENT_ATTEMPT_END", "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "AGENT_ATTEMPT_START",
+        "AGENT_ATTEMPT_END", "ROUTER_DECISION",     "FINAL_RESPONSE",    NULL,
     };
     static const char *const names[] = { "b1-echo", "b2-upper", "b3-crash", "b4-fail" };
     static const char *const status[] = { "ok", "ok", "error", "error" };
     struct tu_run r;
     cJSON *resp, *rec;
 
-    resp = route_json(c, &r, 0, ARGS("route", "t.b", "-s", "broadcast", "-c", cfg, "-p",
-                                     "{\"w\":\"abc\"}"));
+    resp = route_json(c, &r, 0,
+                      ARGS("route", "t.b", "-s", "broadcast", "-c", cfg, "-p", "{\"w\":\"abc\"}"));
     /* the last success is b2-upper (later ones failed) */
     expect_str(resp, "status", "success");
     expect_str(resp, "metadata.agent", "b2-upper");
@@ -1334,8 +1332,8 @@ test_parallel_success(void **state)
     int pairs;
     char p[64];
 
-    resp = route_json(c, &r, 0, ARGS("route", "t.p", "-s", "parallel", "-c", cfg, "-p",
-                                     "{\"x\":1}"));
+    resp =
+        route_json(c, &r, 0, ARGS("route", "t.p", "-s", "parallel", "-c", cfg, "-p", "{\"x\":1}"));
     expect_str(resp, "status", "success");
     expect_str(resp, "metadata.agent", "p-slow");
     assert_int_equal((int)expect_num(resp, "payload.x"), 1);
@@ -1973,8 +1971,8 @@ test_retrieve(void **state)
     char id[256];
     cJSON *out, *rec, *resp;
 
-    resp = route_json(c, &r, 0, ARGS("route", "demo.echo", "-p", "{\"t\":\"original\"}", "-q",
-                                     "-d", rec_dir));
+    resp = route_json(
+        c, &r, 0, ARGS("route", "demo.echo", "-p", "{\"t\":\"original\"}", "-q", "-d", rec_dir));
     tu_run_free(&r);
     rec = load_only_record(rec_dir, id);
 
@@ -2165,16 +2163,16 @@ test_bad_payload(void **state)
 
     expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "{bad", "-d", rec_dir), NULL,
                        NULL, "line 1, column");
-    expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "[1]", "-d", rec_dir), NULL,
-                       NULL, "must be a JSON object");
+    expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "[1]", "-d", rec_dir), NULL, NULL,
+                       "must be a JSON object");
     expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "\"s\"", "-d", rec_dir), NULL,
                        NULL, "must be a JSON object");
     expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "{\"a\":1} x", "-d", rec_dir),
                        NULL, NULL, "line 1, column");
     expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "{\"a\":NaN}", "-d", rec_dir),
                        NULL, NULL, "line 1, column");
-    expect_route_usage(c, ARGS("route", "demo.echo", "-p", "{\"a\":\n  [1,}", "-d", rec_dir),
-                       NULL, NULL, "line 2, column");
+    expect_route_usage(c, ARGS("route", "demo.echo", "-p", "{\"a\":\n  [1,}", "-d", rec_dir), NULL,
+                       NULL, "line 2, column");
     expect_route_usage(c, ARGS("route", "demo.echo", "--payload", "@missing-file", "-d", rec_dir),
                        NULL, NULL, "missing-file");
     write_file(c, "bad-payload.json", "{\"a\": }");
@@ -2268,53 +2266,52 @@ test_bad_configs(void **state)
     expect_config_error(c, "unknown.json", "{\"agentz\": []}", "agentz");
     expect_config_error(c, "recdir.json", "{\"recording\": {\"dir\": \"\"}}", "recording.dir");
     expect_config_error(c, "reckey.json", "{\"recording\": {\"path\": \"x\"}}", "recording.path");
-    expect_config_error(c, "det.json", "{\"require_determinism\": \"yes\"}",
-                        "require_determinism");
+    expect_config_error(c, "det.json", "{\"require_determinism\": \"yes\"}", "require_determinism");
     expect_config_error(
         c, "dup.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[\"a\"]},"
+        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[\"a\"]"
+        "},"
         "{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[\"b\"]}]}",
         "already registered");
     expect_config_error(
         c, "nocaps.json",
         "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[]}]}",
         "has no capabilities");
-    expect_config_error(
-        c, "nointents.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\"}]}",
-        "has no capabilities");
+    expect_config_error(c, "nointents.json",
+                        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\"}]}",
+                        "has no capabilities");
     expect_config_error(
         c, "badbuiltin.json",
         "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"teleport\","
         "\"intents\":[\"a\"]}]}",
         "teleport");
-    expect_config_error(
-        c, "badkind.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"warp\",\"intents\":[\"a\"]}]}", "warp");
-    expect_config_error(
-        c, "badkey.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[\"a\"],"
-        "\"colour\":\"red\"}]}",
-        "colour");
+    expect_config_error(c, "badkind.json",
+                        "{\"agents\":[{\"name\":\"x\",\"kind\":\"warp\",\"intents\":[\"a\"]}]}",
+                        "warp");
+    expect_config_error(c, "badkey.json",
+                        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\","
+                        "\"intents\":[\"a\"],"
+                        "\"colour\":\"red\"}]}",
+                        "colour");
     expect_config_error(
         c, "noname.json",
         "{\"agents\":[{\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[\"a\"]}]}",
         "agents[0].name");
-    expect_config_error(
-        c, "badprio.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\",\"intents\":[\"a\"],"
-        "\"nodePriority\":\"high\"}]}",
-        "nodePriority");
-    expect_config_error(
-        c, "badrate.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"flaky\",\"intents\":[\"a\"],"
-        "\"fail_rate\":2}]}",
-        "fail_rate");
-    expect_config_error(
-        c, "badcode.json",
-        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"fail\",\"intents\":[\"a\"],"
-        "\"error_code\":\"OOPS\"}]}",
-        "error_code");
+    expect_config_error(c, "badprio.json",
+                        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"echo\","
+                        "\"intents\":[\"a\"],"
+                        "\"nodePriority\":\"high\"}]}",
+                        "nodePriority");
+    expect_config_error(c, "badrate.json",
+                        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"flaky\","
+                        "\"intents\":[\"a\"],"
+                        "\"fail_rate\":2}]}",
+                        "fail_rate");
+    expect_config_error(c, "badcode.json",
+                        "{\"agents\":[{\"name\":\"x\",\"kind\":\"builtin\",\"builtin\":\"fail\","
+                        "\"intents\":[\"a\"],"
+                        "\"error_code\":\"OOPS\"}]}",
+                        "error_code");
     /* nothing was ever recorded */
     assert_int_equal(access(tpath(c, "rec"), F_OK), -1);
 }
@@ -2337,12 +2334,9 @@ test_config_missing_file(void **state)
     /* Every command that reads the config says 2 for a config error. */
     {
         const char *const cmds[][4] = {
-            { "records", "list", NULL, NULL },
-            { "records", "show", "0123", NULL },
-            { "records", "verify", NULL, NULL },
-            { "records", "stats", NULL, NULL },
-            { "records", "gc", "--older-than", "1" },
-            { "retrieve", "0123", NULL, NULL },
+            { "records", "list", NULL, NULL },        { "records", "show", "0123", NULL },
+            { "records", "verify", NULL, NULL },      { "records", "stats", NULL, NULL },
+            { "records", "gc", "--older-than", "1" }, { "retrieve", "0123", NULL, NULL },
         };
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
             const char *args[8] = { NULL };
@@ -2663,10 +2657,10 @@ test_records_path_env(void **state)
 
     /* a config's recording.dir overrides it */
     {
-        const char *cfg = write_config(
-            c, "cfg.json",
-            "\"agents\":[{\"name\":\"e\",\"kind\":\"builtin\",\"builtin\":\"echo\","
-            "\"intents\":[\"demo.echo\"]}]");
+        const char *cfg =
+            write_config(c, "cfg.json",
+                         "\"agents\":[{\"name\":\"e\",\"kind\":\"builtin\",\"builtin\":\"echo\","
+                         "\"intents\":[\"demo.echo\"]}]");
         run_cmd(c, NULL, NULL, envm, &r, ARGS("route", "demo.echo", "-q", "-c", cfg));
         EXPECT_EXIT(&r, 0);
         tu_run_free(&r);

@@ -19,7 +19,8 @@
 #define TIMEOUT_MS 10000
 
 static const char cfg[] =
-    "{\"agents\": [{\"name\":\"a\",\"builtin\":\"echo\",\"intents\":[\"t.x\"],\"nodePriority\":1}]}";
+    "{\"agents\": "
+    "[{\"name\":\"a\",\"builtin\":\"echo\",\"intents\":[\"t.x\"],\"nodePriority\":1}]}";
 
 /* Run intentus with args (NULL-terminated) in dir. */
 static void
@@ -198,8 +199,7 @@ test_reference_records(void **state)
     if (tu_data_dir()[0] == '/')
         snprintf(data, sizeof(data), "%.*s/reference-records", PATH_MAX / 2, tu_data_dir());
     else
-        snprintf(data, sizeof(data), "%s/%.*s/reference-records", cwd, PATH_MAX / 4,
-                 tu_data_dir());
+        snprintf(data, sizeof(data), "%s/%.*s/reference-records", cwd, PATH_MAX / 4, tu_data_dir());
     run(dir, &r, "records", "diff", "--dir", data, "03355680-d215-463b-9a23-ed08bfba7708",
         "07077ed4-f92f-48aa-ab54-c3b248e42c19", NULL);
     if (r.status != 1)

@@ -245,8 +245,7 @@ test_gc(void **state)
     assert_non_null(strstr(r.out, id));
     tu_run_free(&r);
     /* count and bytes, deleting */
-    r = run("records", "gc", "--dir", dir, "--max-count", "10", "--max-bytes", "1G", "--yes",
-            NULL);
+    r = run("records", "gc", "--dir", dir, "--max-count", "10", "--max-bytes", "1G", "--yes", NULL);
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
     assert_int_equal(tu_count_files(dir, ".json"), 10);

@@ -4,6 +4,8 @@
  * payload never reaches stderr. Each test runs in its own temporary
  * directory with HOME and XDG_CONFIG_HOME there and INTENTUS_CONFIG /
  * INTENTUSNET_RECORDS_PATH cleared. */
+#include <dirent.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +16,6 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
-
-#include <dirent.h>
-#include <limits.h>
 
 #include "tests/support/testutil.h"
 
@@ -33,8 +32,8 @@ run(const char *dir, const char *const *args, struct tu_run *r)
 {
     char home[PATH_MAX + 8], xdg[PATH_MAX + 20];
     char *argv[16];
-    char *env[] = { home, xdg, (char *)"INTENTUS_CONFIG=", (char *)"INTENTUSNET_RECORDS_PATH=",
-                    NULL };
+    char *env[] = { home, xdg,
+                    (char *)"INTENTUS_CONFIG=", (char *)"INTENTUSNET_RECORDS_PATH=", NULL };
     size_t n = 0;
 
     snprintf(home, sizeof(home), "HOME=%s", dir);
@@ -57,7 +56,8 @@ test_hostile_ids_refused(void **state)
 {
     char *dir = tu_mkdtemp(), long_id[201], recs[PATH_MAX];
     const char *ids[] = { "..", "../x", "/etc/passwd", "a/b", ".hidden", long_id, NULL };
-    const char *const cmds[][2] = { { "records", "show" }, { "retrieve", NULL },
+    const char *const cmds[][2] = { { "records", "show" },
+                                    { "retrieve", NULL },
                                     { "records", "verify" } };
 
     (void)state;

@@ -107,8 +107,8 @@ test_route_then_verify_and_inspect(void **state)
     run(dir, &r, "recovery", "scan", "--json", NULL);
     assert_int_equal(r.status, 0);
     j = out_json(&r);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions")),
-                     0);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions")), 0);
     cJSON_Delete(j);
     tu_run_free(&r);
     tu_rmtree(dir);

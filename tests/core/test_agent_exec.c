@@ -72,17 +72,16 @@ static void
 test_ok(void **state)
 {
     struct agent *a = summarize_agent("");
-    cJSON *resp = call(a, "{\"text\":\"The quick brown fox jumps over the lazy dog, twice.\"}",
-                       5000, NULL);
+    cJSON *resp =
+        call(a, "{\"text\":\"The quick brown fox jumps over the lazy dog, twice.\"}", 5000, NULL);
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(resp, "payload");
 
     (void)state;
     assert_false(response_is_error(resp));
     assert_string_equal(json_get_string(p, "summary"), "The quick brown fox jumps over the lazy ");
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(p, "length")->valueint, 51);
-    assert_string_equal(json_get_string(cJSON_GetObjectItemCaseSensitive(resp, "metadata"),
-                                        "agent"),
-                        "summarize");
+    assert_string_equal(
+        json_get_string(cJSON_GetObjectItemCaseSensitive(resp, "metadata"), "agent"), "summarize");
     cJSON_Delete(resp);
     agent_free(a);
 }
@@ -178,8 +177,7 @@ static void
 test_crash_is_signal(void **state)
 {
     (void)state;
-    expect_error("{\"mode\":\"crash\"}", "INTERNAL_AGENT_ERROR", "killed by signal SIGSEGV",
-                 false);
+    expect_error("{\"mode\":\"crash\"}", "INTERNAL_AGENT_ERROR", "killed by signal SIGSEGV", false);
 }
 
 static void
@@ -357,8 +355,8 @@ child_env(const char *extra)
 
     if (response_is_error(resp))
         fail_msg("env call failed: %s", tu_message(resp));
-    env = cJSON_DetachItemFromObjectCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(resp, "payload"), "env");
+    env = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(resp, "payload"),
+                                                  "env");
     assert_non_null(env);
     cJSON_Delete(resp);
     agent_free(a);
@@ -443,7 +441,7 @@ static void
 test_no_fd_or_process_leak(void **state)
 {
     static const char *const payloads[] = {
-        "{\"text\":\"a\"}", "{\"mode\":\"exit3\"}", "{\"mode\":\"garbage\"}",
+        "{\"text\":\"a\"}",     "{\"mode\":\"exit3\"}", "{\"mode\":\"garbage\"}",
         "{\"mode\":\"crash\"}", "{\"mode\":\"x\"}",
     };
     static const char *const codes[] = { "", "INTERNAL_AGENT_ERROR", "PROTOCOL_ERROR",
@@ -455,8 +453,8 @@ test_no_fd_or_process_leak(void **state)
     before = tu_count_fds();
     for (int i = 0; i < 50; i++) {
         bool hang = i == 17 || i == 33;
-        cJSON *resp = call(a, hang ? "{\"mode\":\"hang\"}" : payloads[i % 5], hang ? 100 : 5000,
-                           NULL);
+        cJSON *resp =
+            call(a, hang ? "{\"mode\":\"hang\"}" : payloads[i % 5], hang ? 100 : 5000, NULL);
         assert_string_equal(tu_code(resp), hang ? "AGENT_TIMEOUT" : codes[i % 5]);
         cJSON_Delete(resp);
     }
@@ -480,8 +478,8 @@ worker(void *p)
 
     for (int i = 0; i < 2; i++) {
         struct intentus_err err = { 0 };
-        cJSON *resp = tu_agent_call(w->a, i % 2 ? "{\"text\":\"x\"}" : "{\"mode\":\"exit3\"}",
-                                    5000, cache, NULL, &err);
+        cJSON *resp = tu_agent_call(w->a, i % 2 ? "{\"text\":\"x\"}" : "{\"mode\":\"exit3\"}", 5000,
+                                    cache, NULL, &err);
         if (resp == NULL || response_is_error(resp) != (i % 2 == 0))
             w->failures++;
         cJSON_Delete(resp);
@@ -543,8 +541,7 @@ test_config_errors(void **state)
     expect_config_error(",\"argv\":[\"a\"],\"cwd\":5", "agents[0].cwd");
     expect_config_error(",\"argv\":[\"a\"],\"inherit_env\":\"yes\"",
                         "agents[0].inherit_env: must be true or false");
-    expect_config_error(",\"argv\":[\"a\"],\"url\":\"http://x\"",
-                        "agents[0].url: unknown key");
+    expect_config_error(",\"argv\":[\"a\"],\"url\":\"http://x\"", "agents[0].url: unknown key");
 }
 
 int

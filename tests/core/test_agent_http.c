@@ -91,8 +91,7 @@ call(struct agent *a, const char *payload, int64_t timeout_ms, struct agent_cach
 /* One call with payload {"mode": mode}: the expected code, a part of the
  * message and retryable. */
 static cJSON *
-expect_error(void **state, const char *mode, const char *code, const char *msg_part,
-             bool retryable)
+expect_error(void **state, const char *mode, const char *code, const char *msg_part, bool retryable)
 {
     struct agent *a = server_agent(state, "");
     char payload[128];
@@ -187,8 +186,8 @@ test_dropped_connection(void **state)
 static void
 test_garbage_body(void **state)
 {
-    cJSON *resp = expect_error(state, "garbage", "PROTOCOL_ERROR", "not JSON: line 1, column 1",
-                               false);
+    cJSON *resp =
+        expect_error(state, "garbage", "PROTOCOL_ERROR", "not JSON: line 1, column 1", false);
 
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(tu_details(resp), "http_status")->valueint,
                      200);
@@ -205,15 +204,15 @@ test_truncated_body(void **state)
 static void
 test_json_not_a_response(void **state)
 {
-    cJSON_Delete(expect_error(state, "notresponse", "PROTOCOL_ERROR", "not an AgentResponse",
-                              false));
+    cJSON_Delete(
+        expect_error(state, "notresponse", "PROTOCOL_ERROR", "not an AgentResponse", false));
 }
 
 static void
 test_big_body_capped(void **state)
 {
-    cJSON_Delete(expect_error(state, "big", "PROTOCOL_ERROR", "response over 1048576 bytes",
-                              false));
+    cJSON_Delete(
+        expect_error(state, "big", "PROTOCOL_ERROR", "response over 1048576 bytes", false));
 }
 
 static void
@@ -232,8 +231,8 @@ test_status_429(void **state)
 {
     cJSON *resp = expect_error(state, "status429", "RATE_LIMIT", "HTTP 429", true);
 
-    assert_int_equal(
-        cJSON_GetObjectItemCaseSensitive(tu_details(resp), "retry_after_s")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(tu_details(resp), "retry_after_s")->valueint,
+                     1);
     cJSON_Delete(resp);
 }
 
@@ -292,7 +291,8 @@ test_connection_refused(void **state)
 static void
 test_dns_failure(void **state)
 {
-    struct agent *a = http_agent_for("http://intentus-test.invalid/agent", "\"allow_insecure\":true");
+    struct agent *a =
+        http_agent_for("http://intentus-test.invalid/agent", "\"allow_insecure\":true");
     cJSON *resp = call(a, "{}", 5000, NULL, NULL);
 
     (void)state;
@@ -314,8 +314,8 @@ test_dns_failure(void **state)
 static void
 test_no_fd_leak(void **state)
 {
-    static const char *const payloads[] = { "{}", "{\"mode\":\"fail\"}",
-                                            "{\"mode\":\"status500\"}", "{\"mode\":\"garbage\"}" };
+    static const char *const payloads[] = { "{}", "{\"mode\":\"fail\"}", "{\"mode\":\"status500\"}",
+                                            "{\"mode\":\"garbage\"}" };
     struct agent *a = server_agent(state, "");
     struct agent_cache *cache = agent_cache_new();
     int before, after;
@@ -348,9 +348,10 @@ test_settings(void **state)
     assert_int_equal(s.max_response, 1024 * 1024);
     assert_int_equal(s.n_headers, 0);
     agent_free(a);
-    a = http_agent_for("https://agents.example/run",
-                       "\"tls_verify\":false,\"connect_timeout\":\"500ms\",\"max_response\":\"64K\","
-                       "\"headers\":{\"X-A\":\"1\"}");
+    a = http_agent_for(
+        "https://agents.example/run",
+        "\"tls_verify\":false,\"connect_timeout\":\"500ms\",\"max_response\":\"64K\","
+        "\"headers\":{\"X-A\":\"1\"}");
     assert_int_equal(agent_http_settings(a, &s), 0);
     assert_false(s.tls_verify);
     assert_int_equal(s.connect_timeout_ms, 500);
@@ -383,13 +384,13 @@ test_config_errors(void **state)
     expect_config_error("", "agents[0].url: missing");
     expect_config_error(",\"url\":\"ftp://host/x\"", "agents[0].url: 'ftp://host/x' must start");
     expect_config_error(",\"url\":\"http://\"", "must start with http:// or https://");
-    expect_config_error(",\"url\":\"https://h\",\"headers\":{\"Authorization\":\"$TEST_HTTP_UNSET\"}",
-                        "agents[0].headers.Authorization: environment variable TEST_HTTP_UNSET "
-                        "is not set");
+    expect_config_error(
+        ",\"url\":\"https://h\",\"headers\":{\"Authorization\":\"$TEST_HTTP_UNSET\"}",
+        "agents[0].headers.Authorization: environment variable TEST_HTTP_UNSET "
+        "is not set");
     expect_config_error(",\"url\":\"https://h\",\"headers\":{\"Bad Name\":\"x\"}",
                         "not a valid header name");
-    expect_config_error(",\"url\":\"https://h\",\"headers\":{\"X\":\"a\\r\\nY: b\"}",
-                        "line break");
+    expect_config_error(",\"url\":\"https://h\",\"headers\":{\"X\":\"a\\r\\nY: b\"}", "line break");
     expect_config_error(",\"url\":\"https://h\",\"tls_verify\":\"no\"", "agents[0].tls_verify");
     expect_config_error(",\"url\":\"https://h\",\"connect_timeout\":\"soon\"",
                         "agents[0].connect_timeout");
@@ -408,8 +409,8 @@ url_accepted(const char *url, const char *extra)
     bool ok;
 
     snprintf(text, sizeof(text),
-             "{\"name\":\"h\",\"kind\":\"http\",\"intents\":[\"t.agent\"],\"url\":\"%s\"%s%s}",
-             url, extra[0] ? "," : "", extra);
+             "{\"name\":\"h\",\"kind\":\"http\",\"intents\":[\"t.agent\"],\"url\":\"%s\"%s%s}", url,
+             extra[0] ? "," : "", extra);
     a = tu_agent_new(text, &err);
     ok = a != NULL;
     agent_free(a);
@@ -422,12 +423,12 @@ static void
 test_plain_http_only_to_loopback(void **state)
 {
     static const char *const loopback[] = {
-        "http://127.0.0.1:8081/a", "http://127.1.2.3/", "http://localhost:1/x",
-        "http://LOCALHOST", "http://[::1]:8080/a", "http://user:pw@127.0.0.1/a",
+        "http://127.0.0.1:8081/a", "http://127.1.2.3/",   "http://localhost:1/x",
+        "http://LOCALHOST",        "http://[::1]:8080/a", "http://user:pw@127.0.0.1/a",
     };
     static const char *const remote[] = {
-        "http://example.com/a", "http://10.0.0.1:80/", "http://127.0.0.1.example.com/",
-        "http://localhost.evil.net/", "http://[::2]/", "http://127.0.0.1@example.com/",
+        "http://example.com/a",       "http://10.0.0.1:80/", "http://127.0.0.1.example.com/",
+        "http://localhost.evil.net/", "http://[::2]/",       "http://127.0.0.1@example.com/",
         "http://1270.0.0.1/",
     };
 

@@ -15,8 +15,12 @@ static void
 test_consecutive_failures_open_then_probe_closes(void **state)
 {
     (void)state;
-    struct breaker_policy p = { .enabled = true, .failure_threshold = 3, .window = 10,
-                                .failure_rate = 0, .cooldown_ms = 100, .half_open_probes = 1 };
+    struct breaker_policy p = { .enabled = true,
+                                .failure_threshold = 3,
+                                .window = 10,
+                                .failure_rate = 0,
+                                .cooldown_ms = 100,
+                                .half_open_probes = 1 };
     struct breaker *b = breaker_new(&p);
     struct breaker_change ch;
     struct breaker_stats st;
@@ -56,8 +60,11 @@ static void
 test_probe_failure_reopens(void **state)
 {
     (void)state;
-    struct breaker_policy p = { .enabled = true, .failure_threshold = 1, .window = 10,
-                                .cooldown_ms = 10, .half_open_probes = 2 };
+    struct breaker_policy p = { .enabled = true,
+                                .failure_threshold = 1,
+                                .window = 10,
+                                .cooldown_ms = 10,
+                                .half_open_probes = 2 };
     struct breaker *b = breaker_new(&p);
     struct breaker_change ch;
 
@@ -83,8 +90,12 @@ static void
 test_failure_rate_over_window(void **state)
 {
     (void)state;
-    struct breaker_policy p = { .enabled = true, .failure_threshold = 0, .window = 4,
-                                .failure_rate = 0.5, .cooldown_ms = 1000, .half_open_probes = 1 };
+    struct breaker_policy p = { .enabled = true,
+                                .failure_threshold = 0,
+                                .window = 4,
+                                .failure_rate = 0.5,
+                                .cooldown_ms = 1000,
+                                .half_open_probes = 1 };
     struct breaker *b = breaker_new(&p);
     struct breaker_change ch;
     bool pattern[] = { false, true, true, false }; /* 2 of 4 fail, never 2 in a row... */
@@ -105,8 +116,11 @@ static void
 test_reset_and_disabled(void **state)
 {
     (void)state;
-    struct breaker_policy p = { .enabled = true, .failure_threshold = 1, .window = 4,
-                                .cooldown_ms = 100000, .half_open_probes = 1 };
+    struct breaker_policy p = { .enabled = true,
+                                .failure_threshold = 1,
+                                .window = 4,
+                                .cooldown_ms = 100000,
+                                .half_open_probes = 1 };
     struct breaker_policy off = { .enabled = false, .failure_threshold = 1, .window = 4 };
     struct breaker *b = breaker_new(&p), *d = breaker_new(&off);
     struct breaker_change ch;

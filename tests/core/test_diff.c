@@ -4,12 +4,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "core/diff.h"
 #include "core/json.h"
@@ -230,21 +229,26 @@ test_appends_and_result_json(void **state)
 static const char rec_a[] =
     "{\"header\":{\"executionId\":\"exec-a\",\"createdUtcIso\":\"2026-01-01T00:00:00+00:00\","
     "\"envelopeHash\":\"aaaa\",\"replayable\":true,\"replayableReason\":null},"
-    "\"envelope\":" ENVELOPE("hello") ","
-    "\"routerDecision\":{\"agent\":\"b\",\"intent\":\"demo.echo\",\"reason\":\"fallback success"
-    " at index 1\"},"
-    "\"events\":[{\"seq\":1,\"type\":\"INTENT_RECEIVED\",\"payload\":{}},"
-    "{\"seq\":2,\"type\":\"FALLBACK_TRIGGERED\",\"payload\":{\"from\":\"a\",\"to\":\"b\"}},"
-    "{\"seq\":3,\"type\":\"MODEL_CALL\",\"payload\":{\"agent\":\"b\",\"provider\":\"p\"}}],"
-    "\"finalResponse\":{\"status\":\"success\",\"payload\":{\"text\":\"hello\"}}}";
+    "\"envelope\":" ENVELOPE(
+        "hello") ","
+                 "\"routerDecision\":{\"agent\":\"b\",\"intent\":\"demo.echo\",\"reason\":"
+                 "\"fallback success"
+                 " at index 1\"},"
+                 "\"events\":[{\"seq\":1,\"type\":\"INTENT_RECEIVED\",\"payload\":{}},"
+                 "{\"seq\":2,\"type\":\"FALLBACK_TRIGGERED\",\"payload\":{\"from\":\"a\",\"to\":"
+                 "\"b\"}},"
+                 "{\"seq\":3,\"type\":\"MODEL_CALL\",\"payload\":{\"agent\":\"b\",\"provider\":"
+                 "\"p\"}}],"
+                 "\"finalResponse\":{\"status\":\"success\",\"payload\":{\"text\":\"hello\"}}}";
 
 static const char rec_b[] =
     "{\"header\":{\"executionId\":\"exec-b\",\"createdUtcIso\":\"2026-01-01T00:00:00+00:00\","
     "\"envelopeHash\":\"bbbb\",\"replayable\":true,\"replayableReason\":null},"
-    "\"envelope\":" ENVELOPE("world") ","
-    "\"routerDecision\":null,"
-    "\"events\":[{\"seq\":1,\"type\":\"INTENT_RECEIVED\",\"payload\":{}}],"
-    "\"finalResponse\":{\"status\":\"success\",\"payload\":{\"text\":\"hello\"}}}";
+    "\"envelope\":" ENVELOPE(
+        "world") ","
+                 "\"routerDecision\":null,"
+                 "\"events\":[{\"seq\":1,\"type\":\"INTENT_RECEIVED\",\"payload\":{}}],"
+                 "\"finalResponse\":{\"status\":\"success\",\"payload\":{\"text\":\"hello\"}}}";
 
 static const struct diff_section *
 section(const struct diff_result *r, const char *name)
@@ -372,8 +376,8 @@ test_records_sections_and_helper_keys(void **state)
     secs = cJSON_GetObjectItemCaseSensitive(j, "sections");
     assert_int_equal(cJSON_GetArraySize(secs), 4);
     assert_string_equal(json_get_string(cJSON_GetArrayItem(secs, 0), "name"), "input");
-    assert_true(cJSON_IsTrue(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(secs, 1), "identical")));
+    assert_true(
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(secs, 1), "identical")));
     ch = cJSON_GetObjectItemCaseSensitive(j, "changes");
     assert_int_equal(cJSON_GetArraySize(ch), (int)r.n);
     assert_string_equal(json_get_string(cJSON_GetArrayItem(ch, 0), "section"), "input");

@@ -2,20 +2,19 @@
  * expected canonical string below was produced by CPython's json module
  * (json.dumps(json.loads(text), sort_keys=True, separators=(",",":"),
  * ensure_ascii=True)); the reference records come from the Python runtime. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
 #include <dirent.h>
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "core/json.h"
 
@@ -24,7 +23,7 @@
 static cJSON *
 parse_ok(const char *text)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     cJSON *v = json_parse(text, strlen(text), 0, &err);
 
     if (v == NULL)
@@ -36,7 +35,7 @@ parse_ok(const char *text)
 static void
 check_canon(const char *text, const char *expected)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     cJSON *v = parse_ok(text);
 
@@ -79,7 +78,7 @@ check_compact(const char *text, const char *expected)
 static void
 check_parse_error(const char *text, size_t len, int max_depth, const char *expected_prefix)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     cJSON *v = json_parse(text, len, max_depth, &err);
 
     if (v != NULL) {
@@ -183,7 +182,8 @@ test_model_envelope_vector(void **state)
         "  \"metadata\": {\"requestId\": \"req-1\", \"source\": \"client\",\n"
         "               \"createdAt\": \"2026-01-01T00:00:00+00:00\", \"traceId\": \"trace-1\",\n"
         "               \"identityChain\": []},\n"
-        "  \"routing\": {\"strategy\": \"direct\", \"targetAgent\": null, \"fallbackAgents\": []},\n"
+        "  \"routing\": {\"strategy\": \"direct\", \"targetAgent\": null, \"fallbackAgents\": "
+        "[]},\n"
         "  \"routingMetadata\": {\"decisionPath\": [], \"retries\": 0}\n"
         "}\n";
     static const char canon[] =
@@ -194,7 +194,7 @@ test_model_envelope_vector(void **state)
         "\"trace-1\"},\"payload\":{\"k\":[1,2],\"n\":1.5,\"text\":\"h\\u00e9llo\"},\"routing\":"
         "{\"fallbackAgents\":[],\"strategy\":\"direct\",\"targetAgent\":null},"
         "\"routingMetadata\":{\"decisionPath\":[],\"retries\":0},\"version\":\"1.0\"}";
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     char hex[65];
     cJSON *v;
@@ -213,7 +213,7 @@ test_model_envelope_vector(void **state)
 static void
 check_hash(const char *text, const char *expected)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     char hex[65];
     cJSON *v = parse_ok(text);
 
@@ -246,7 +246,7 @@ test_config_hash_one_agent(void **state)
 static void
 test_config_hash_built_in_code(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     cJSON *root = cJSON_CreateObject(), *agents = cJSON_CreateArray(), *a = cJSON_CreateObject();
     char hex[65];
 
@@ -287,7 +287,7 @@ test_reference_records_envelope_hash(void **state)
     n = list_fixtures("reference-records", &files);
     assert_true(n >= 39);
     for (i = 0; i < n; i++) {
-        struct intentus_err err = {IERR_OK, ""};
+        struct intentus_err err = { IERR_OK, "" };
         char *text = read_file(files[i], &len);
         cJSON *rec, *header;
         const char *want;
@@ -299,7 +299,8 @@ test_reference_records_envelope_hash(void **state)
         header = cJSON_GetObjectItemCaseSensitive(rec, "header");
         want = json_get_string(header, "envelopeHash");
         assert_non_null(want);
-        if (json_canonical_sha256(cJSON_GetObjectItemCaseSensitive(rec, "envelope"), hex, &err) != 0)
+        if (json_canonical_sha256(cJSON_GetObjectItemCaseSensitive(rec, "envelope"), hex, &err) !=
+            0)
             fail_msg("%s: %s", files[i], err.msg);
         if (strcmp(hex, want) != 0)
             fail_msg("%s: envelope hash %s, header says %s", files[i], hex, want);
@@ -321,7 +322,7 @@ test_reference_records_round_trip(void **state)
     n = list_fixtures("reference-records", &files);
     assert_true(n >= 39);
     for (i = 0; i < n; i++) {
-        struct intentus_err err = {IERR_OK, ""};
+        struct intentus_err err = { IERR_OK, "" };
         struct buf out = BUF_INIT;
         char *text = read_file(files[i], &len);
         cJSON *rec;
@@ -350,7 +351,7 @@ test_reference_records_compact_and_duplicate(void **state)
     n = list_fixtures("reference-records", &files);
     assert_true(n > 0);
     for (i = 0; i < n; i++) {
-        struct intentus_err err = {IERR_OK, ""};
+        struct intentus_err err = { IERR_OK, "" };
         struct buf out = BUF_INIT;
         char *text = read_file(files[i], &len);
         cJSON *rec = json_parse(text, len, 0, &err), *again, *dup;
@@ -386,7 +387,7 @@ test_reference_truncated_rejected(void **state)
     n = list_fixtures("reference-truncated", &files);
     assert_true(n >= 2);
     for (i = 0; i < n; i++) {
-        struct intentus_err err = {IERR_OK, ""};
+        struct intentus_err err = { IERR_OK, "" };
         char *text = read_file(files[i], &len);
 
         assert_non_null(text);
@@ -414,7 +415,7 @@ test_parse_every_prefix(void **state)
     text = read_file(files[0], &len);
     assert_non_null(text);
     for (cut = 0; cut <= len; cut++) {
-        struct intentus_err err = {IERR_OK, ""};
+        struct intentus_err err = { IERR_OK, "" };
         char *copy = malloc(cut > 0 ? cut : 1);
         cJSON *v;
 
@@ -438,15 +439,17 @@ test_parse_mutations_do_not_crash(void **state)
 {
     static const char base[] = "{\"a\":[1,-2.5e3,\"x\\u00e9\\ud83d\\ude00\",true,null],"
                                "\"b\":{\"c\":\"\xc3\xa9\xf0\x9f\x98\x80\",\"a\":0}}";
-    static const unsigned char bytes[] = {'"', '\\', '{', '}', '[', ']', ',', ':', 'u', '0',
-                                          '-', 'e', '.', 0x00, 0x80, 0xc3, 0xed, 0xf0, 0xff, ' '};
+    static const unsigned char bytes[] = {
+        '"', '\\', '{', '}',  '[',  ']',  ',',  ':',  'u',  '0',
+        '-', 'e',  '.', 0x00, 0x80, 0xc3, 0xed, 0xf0, 0xff, ' '
+    };
     unsigned int seed = 12345;
     size_t len = sizeof(base) - 1;
     int round, parsed = 0;
 
     (void)state;
     for (round = 0; round < 20000; round++) {
-        struct intentus_err err = {IERR_OK, ""};
+        struct intentus_err err = { IERR_OK, "" };
         struct buf out = BUF_INIT;
         char *copy = malloc(len);
         cJSON *v;
@@ -510,7 +513,7 @@ test_canon_integers(void **state)
 static void
 test_canon_overflow_rejected(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     cJSON *v = parse_ok("{\"a\":\"keep\",\"b\":[1e400]}");
     char hex[65];
@@ -588,16 +591,18 @@ test_canon_nested_and_empty(void **state)
     (void)state;
     check_canon("{\"z\":{\"b\":[{\"d\":1,\"c\":2}],\"a\":null},\"y\":true,\"x\":false}",
                 "{\"x\":false,\"y\":true,\"z\":{\"a\":null,\"b\":[{\"c\":2,\"d\":1}]}}");
-    check_canon("[{\"b\":1,\"a\":1},[{\"d\":0,\"c\":0}]]", "[{\"a\":1,\"b\":1},[{\"c\":0,\"d\":0}]]");
+    check_canon("[{\"b\":1,\"a\":1},[{\"d\":0,\"c\":0}]]",
+                "[{\"a\":1,\"b\":1},[{\"c\":0,\"d\":0}]]");
     check_canon("{}", "{}");
     check_canon("[]", "[]");
-    check_canon(" { \"a\" : { } , \"b\" : [ ] , \"c\" : [ { } ] } ", "{\"a\":{},\"b\":[],\"c\":[{}]}");
+    check_canon(" { \"a\" : { } , \"b\" : [ ] , \"c\" : [ { } ] } ",
+                "{\"a\":{},\"b\":[],\"c\":[{}]}");
 }
 
 static void
 test_canon_code_created_numbers(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     cJSON *a = cJSON_CreateArray();
 
@@ -610,8 +615,7 @@ test_canon_code_created_numbers(void **state)
     cJSON_AddItemToArray(a, cJSON_CreateNumber(1e300));
     cJSON_AddItemToArray(a, cJSON_CreateNumber(-2.5e-7));
     assert_int_equal(json_canonical(a, &out, &err), 0);
-    assert_string_equal(out.data,
-                        "[3,0,0.5,9007199254740991,9007199254740992.0,1e+300,-2.5e-07]");
+    assert_string_equal(out.data, "[3,0,0.5,9007199254740991,9007199254740992.0,1e+300,-2.5e-07]");
     cJSON_Delete(a);
     buf_free(&out);
 
@@ -627,9 +631,10 @@ test_canon_code_created_numbers(void **state)
 static void
 test_canon_invalid_utf8_from_code(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
-    cJSON *s = cJSON_CreateString("a\xff" "b\xc3");
+    cJSON *s = cJSON_CreateString("a\xff"
+                                  "b\xc3");
 
     (void)state;
     assert_int_equal(json_canonical(s, &out, &err), 0);
@@ -641,7 +646,7 @@ test_canon_invalid_utf8_from_code(void **state)
 static void
 test_canon_raw_node(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     cJSON *o = cJSON_CreateObject();
 
@@ -666,7 +671,7 @@ test_canon_raw_node(void **state)
 static void
 test_canon_appends(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     cJSON *v = parse_ok("[1]");
 
@@ -688,53 +693,55 @@ test_parse_errors(void **state)
         const char *text;
         const char *prefix;
     } cases[] = {
-        {"", "line 1, column 1: empty input"},
-        {"  \n ", "line 2, column 2: empty input"},
-        {"{", "line 1, column 2: unexpected end of input"},
-        {"[", "line 1, column 2: unexpected end of input"},
-        {"[1,]", "line 1, column 4: trailing comma"},
-        {"{\"a\":1,}", "line 1, column 8: trailing comma"},
-        {"NaN", "line 1, column 1: NaN and Infinity"},
-        {"Infinity", "line 1, column 1: NaN and Infinity"},
-        {"-Infinity", "line 1, column 1: Infinity"},
-        {"[nan]", "line 1, column 2: unexpected character 'n'"},
-        {"01", "line 1, column 1: numbers cannot have leading zeros"},
-        {"-01", "line 1, column 1: numbers cannot have leading zeros"},
-        {"+1", "line 1, column 1: unexpected character '+'"},
-        {".5", "line 1, column 1: unexpected character '.'"},
-        {"1.", "line 1, column 3: expected a digit after '.'"},
-        {"1.e5", "line 1, column 3: expected a digit after '.'"},
-        {"1e", "line 1, column 3: expected a digit in the exponent"},
-        {"1e+", "line 1, column 4: expected a digit in the exponent"},
-        {"-", "line 1, column 2: expected a digit after '-'"},
-        {"\"\\x\"", "line 1, column 2: invalid escape"},
-        {"\"\\u12g4\"", "line 1, column 2: invalid \\uXXXX"},
-        {"\"\\u12\"", "line 1, column 2: invalid \\uXXXX"},
-        {"\"\\", "line 1, column 2: unterminated escape"},
-        {"\"abc", "line 1, column 1: unterminated string"},
-        {"\"a\x01" "b\"", "line 1, column 3: control character 0x01"},
-        {"\"a\tb\"", "line 1, column 3: control character 0x09"},
-        {"\"\xff\"", "line 1, column 2: invalid UTF-8 byte 0xff"},
-        {"\"\xc0\xaf\"", "line 1, column 2: invalid UTF-8"},         /* overlong '/' */
-        {"\"\xc0\x80\"", "line 1, column 2: invalid UTF-8"},         /* overlong NUL */
-        {"\"\xe0\x80\xaf\"", "line 1, column 2: invalid UTF-8"},     /* overlong */
-        {"\"\xed\xa0\x80\"", "line 1, column 2: invalid UTF-8"},     /* surrogate */
-        {"\"\xf4\x90\x80\x80\"", "line 1, column 2: invalid UTF-8"}, /* > U+10FFFF */
-        {"\"\x80\"", "line 1, column 2: invalid UTF-8"},             /* stray continuation */
-        {"\"\xe2\x82\"", "line 1, column 2: invalid UTF-8"},         /* truncated */
-        {"\xef\xbb\xbf{}", "line 1, column 1: unexpected byte 0xef"}, /* BOM */
-        {"1 2", "line 1, column 3: unexpected data after the JSON value"},
-        {"{} x", "line 1, column 4: unexpected data after the JSON value"},
-        {"[1 2]", "line 1, column 4: unexpected character '2', expected ',' or ']'"},
-        {"{\"a\" 1}", "line 1, column 6: unexpected character '1', expected ':'"},
-        {"{1:2}", "line 1, column 2: unexpected character '1', expected a string key"},
-        {"{\"a\":}", "line 1, column 6: unexpected character '}', expected a JSON value"},
-        {"tru", "line 1, column 1: unexpected character 't'"},
-        {"nul", "line 1, column 1: unexpected character 'n'"},
-        {"[,1]", "line 1, column 2: unexpected character ','"},
-        {"\v1", "line 1, column 1: unexpected byte 0x0b"},
-        {"'a'", "line 1, column 1: unexpected character '''"},
-        {"{\n  \"a\": 1,\n  \"b\": x\n}", "line 3, column 8: unexpected character 'x'"},
+        { "", "line 1, column 1: empty input" },
+        { "  \n ", "line 2, column 2: empty input" },
+        { "{", "line 1, column 2: unexpected end of input" },
+        { "[", "line 1, column 2: unexpected end of input" },
+        { "[1,]", "line 1, column 4: trailing comma" },
+        { "{\"a\":1,}", "line 1, column 8: trailing comma" },
+        { "NaN", "line 1, column 1: NaN and Infinity" },
+        { "Infinity", "line 1, column 1: NaN and Infinity" },
+        { "-Infinity", "line 1, column 1: Infinity" },
+        { "[nan]", "line 1, column 2: unexpected character 'n'" },
+        { "01", "line 1, column 1: numbers cannot have leading zeros" },
+        { "-01", "line 1, column 1: numbers cannot have leading zeros" },
+        { "+1", "line 1, column 1: unexpected character '+'" },
+        { ".5", "line 1, column 1: unexpected character '.'" },
+        { "1.", "line 1, column 3: expected a digit after '.'" },
+        { "1.e5", "line 1, column 3: expected a digit after '.'" },
+        { "1e", "line 1, column 3: expected a digit in the exponent" },
+        { "1e+", "line 1, column 4: expected a digit in the exponent" },
+        { "-", "line 1, column 2: expected a digit after '-'" },
+        { "\"\\x\"", "line 1, column 2: invalid escape" },
+        { "\"\\u12g4\"", "line 1, column 2: invalid \\uXXXX" },
+        { "\"\\u12\"", "line 1, column 2: invalid \\uXXXX" },
+        { "\"\\", "line 1, column 2: unterminated escape" },
+        { "\"abc", "line 1, column 1: unterminated string" },
+        { "\"a\x01"
+          "b\"",
+          "line 1, column 3: control character 0x01" },
+        { "\"a\tb\"", "line 1, column 3: control character 0x09" },
+        { "\"\xff\"", "line 1, column 2: invalid UTF-8 byte 0xff" },
+        { "\"\xc0\xaf\"", "line 1, column 2: invalid UTF-8" },          /* overlong '/' */
+        { "\"\xc0\x80\"", "line 1, column 2: invalid UTF-8" },          /* overlong NUL */
+        { "\"\xe0\x80\xaf\"", "line 1, column 2: invalid UTF-8" },      /* overlong */
+        { "\"\xed\xa0\x80\"", "line 1, column 2: invalid UTF-8" },      /* surrogate */
+        { "\"\xf4\x90\x80\x80\"", "line 1, column 2: invalid UTF-8" },  /* > U+10FFFF */
+        { "\"\x80\"", "line 1, column 2: invalid UTF-8" },              /* stray continuation */
+        { "\"\xe2\x82\"", "line 1, column 2: invalid UTF-8" },          /* truncated */
+        { "\xef\xbb\xbf{}", "line 1, column 1: unexpected byte 0xef" }, /* BOM */
+        { "1 2", "line 1, column 3: unexpected data after the JSON value" },
+        { "{} x", "line 1, column 4: unexpected data after the JSON value" },
+        { "[1 2]", "line 1, column 4: unexpected character '2', expected ',' or ']'" },
+        { "{\"a\" 1}", "line 1, column 6: unexpected character '1', expected ':'" },
+        { "{1:2}", "line 1, column 2: unexpected character '1', expected a string key" },
+        { "{\"a\":}", "line 1, column 6: unexpected character '}', expected a JSON value" },
+        { "tru", "line 1, column 1: unexpected character 't'" },
+        { "nul", "line 1, column 1: unexpected character 'n'" },
+        { "[,1]", "line 1, column 2: unexpected character ','" },
+        { "\v1", "line 1, column 1: unexpected byte 0x0b" },
+        { "'a'", "line 1, column 1: unexpected character '''" },
+        { "{\n  \"a\": 1,\n  \"b\": x\n}", "line 3, column 8: unexpected character 'x'" },
     };
     size_t i;
 
@@ -754,7 +761,7 @@ test_parse_error_raw_nul_byte(void **state)
 static void
 test_parse_depth_limit(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     char deep[600];
     cJSON *v;
     int i;
@@ -784,7 +791,7 @@ test_parse_depth_limit(void **state)
 static void
 test_parse_respects_len(void **state)
 {
-    struct intentus_err err = {IERR_OK, ""};
+    struct intentus_err err = { IERR_OK, "" };
     struct buf out = BUF_INIT;
     cJSON *v;
 
@@ -848,7 +855,7 @@ test_parse_number_nodes(void **state)
 static void
 test_locale_independent(void **state)
 {
-    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
+    static const char *const names[] = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8" };
     const char *got = NULL;
     char out[32];
     size_t i;
@@ -910,7 +917,8 @@ test_parse_string_storage(void **state)
     v = parse_ok("[\"a\\u0000b\", \"\\ud800\", \"\\udfff\", \"\\ud83d\\ude00\", \"\\u00E9\\/\\\"\","
                  " \"\\ud83d\\u0041\", \"\\ud83d\\ud83d\\ude00\", \"\\ude00\\ud83d\"]");
     cJSON *s = v->child;
-    assert_string_equal(s->valuestring, "a\xc0\x80" "b");
+    assert_string_equal(s->valuestring, "a\xc0\x80"
+                                        "b");
     s = s->next;
     assert_string_equal(s->valuestring, "\xed\xa0\x80");
     s = s->next;
@@ -920,7 +928,8 @@ test_parse_string_storage(void **state)
     s = s->next;
     assert_string_equal(s->valuestring, "\xc3\xa9/\"");
     s = s->next;
-    assert_string_equal(s->valuestring, "\xed\xa0\xbd" "A");
+    assert_string_equal(s->valuestring, "\xed\xa0\xbd"
+                                        "A");
     s = s->next;
     assert_string_equal(s->valuestring, "\xed\xa0\xbd\xf0\x9f\x98\x80");
     s = s->next;
@@ -975,10 +984,11 @@ static void
 test_print_pretty_layout(void **state)
 {
     (void)state;
-    check_pretty("{\"a\":[1,2,{\"b\":null}],\"c\":{},\"d\":[],\"e\":\"x\",\"f\":[[]],\"g\":{\"h\":{}}}",
-                 "{\n  \"a\": [\n    1,\n    2,\n    {\n      \"b\": null\n    }\n  ],\n"
-                 "  \"c\": {},\n  \"d\": [],\n  \"e\": \"x\",\n  \"f\": [\n    []\n  ],\n"
-                 "  \"g\": {\n    \"h\": {}\n  }\n}");
+    check_pretty(
+        "{\"a\":[1,2,{\"b\":null}],\"c\":{},\"d\":[],\"e\":\"x\",\"f\":[[]],\"g\":{\"h\":{}}}",
+        "{\n  \"a\": [\n    1,\n    2,\n    {\n      \"b\": null\n    }\n  ],\n"
+        "  \"c\": {},\n  \"d\": [],\n  \"e\": \"x\",\n  \"f\": [\n    []\n  ],\n"
+        "  \"g\": {\n    \"h\": {}\n  }\n}");
     check_pretty("[true,false,null,-1.5,12345678901234567890123]",
                  "[\n  true,\n  false,\n  null,\n  -1.5,\n  12345678901234567890123\n]");
     check_pretty("[]", "[]");
@@ -1006,7 +1016,8 @@ test_print_string_escapes(void **state)
 
     (void)state;
     check_compact(in, want);
-    check_pretty(in, "[\n  \"\\u0000\x7f\\u001f\\b\\f\\n\\r\\t\\\"\\\\/\xc3\xa9\xf0\x9f\x98\x80\"\n]");
+    check_pretty(in,
+                 "[\n  \"\\u0000\x7f\\u001f\\b\\f\\n\\r\\t\\\"\\\\/\xc3\xa9\xf0\x9f\x98\x80\"\n]");
     /* Lone surrogates cannot be written raw; they go back to escapes. */
     check_compact("[\"\\ud800x\\udfff\",\"\\ud83d\\u0041\"]", "[\"\\ud800x\\udfff\",\"\\ud83dA\"]");
     check_compact("{\"k\\u0000\\n\":1}", "{\"k\\u0000\\n\":1}");
@@ -1074,37 +1085,37 @@ test_format_double_table(void **state)
         double d;
         const char *want;
     } cases[] = {
-        {0.0, "0.0"},
-        {-0.0, "-0.0"},
-        {1.0, "1.0"},
-        {-1.0, "-1.0"},
-        {100.0, "100.0"},
-        {1.5, "1.5"},
-        {0.1, "0.1"},
-        {0.0001, "0.0001"},
-        {0.00001, "1e-05"},
-        {12345.678, "12345.678"},
-        {1e15, "1000000000000000.0"},
-        {1e16, "1e+16"},
-        {9999999999999998.0, "9999999999999998.0"},
-        {123456789012345678.0, "1.2345678901234568e+17"},
-        {2.5e-7, "2.5e-07"},
-        {1.5e-7, "1.5e-07"},
-        {1e22, "1e+22"},
-        {1e23, "1e+23"},
-        {1e300, "1e+300"},
-        {5e-324, "5e-324"},
-        {2.2250738585072014e-308, "2.2250738585072014e-308"},
-        {1.7976931348623157e308, "1.7976931348623157e+308"},
-        {0.30000000000000004, "0.30000000000000004"},
-        {1.0 / 3.0, "0.3333333333333333"},
-        {-123.456, "-123.456"},
-        {3.141592653589793, "3.141592653589793"},
+        { 0.0, "0.0" },
+        { -0.0, "-0.0" },
+        { 1.0, "1.0" },
+        { -1.0, "-1.0" },
+        { 100.0, "100.0" },
+        { 1.5, "1.5" },
+        { 0.1, "0.1" },
+        { 0.0001, "0.0001" },
+        { 0.00001, "1e-05" },
+        { 12345.678, "12345.678" },
+        { 1e15, "1000000000000000.0" },
+        { 1e16, "1e+16" },
+        { 9999999999999998.0, "9999999999999998.0" },
+        { 123456789012345678.0, "1.2345678901234568e+17" },
+        { 2.5e-7, "2.5e-07" },
+        { 1.5e-7, "1.5e-07" },
+        { 1e22, "1e+22" },
+        { 1e23, "1e+23" },
+        { 1e300, "1e+300" },
+        { 5e-324, "5e-324" },
+        { 2.2250738585072014e-308, "2.2250738585072014e-308" },
+        { 1.7976931348623157e308, "1.7976931348623157e+308" },
+        { 0.30000000000000004, "0.30000000000000004" },
+        { 1.0 / 3.0, "0.3333333333333333" },
+        { -123.456, "-123.456" },
+        { 3.141592653589793, "3.141592653589793" },
         /* Just above a power of two the shortest string is not the nearest
          * one of its length; CPython gives these: */
-        {7.120236347223045e-307, "7.120236347223045e-307"},
-        {5.966672584960166e-154, "5.966672584960166e-154"},
-        {7.854549544476363e-90, "7.854549544476363e-90"},
+        { 7.120236347223045e-307, "7.120236347223045e-307" },
+        { 5.966672584960166e-154, "5.966672584960166e-154" },
+        { 7.854549544476363e-90, "7.854549544476363e-90" },
     };
     char out[32];
     size_t i;
@@ -1202,26 +1213,25 @@ test_float_text_fast_path(void **state)
 {
     static const struct {
         const char *text, *want;
-    } cases[] = {
-        { "0.000123", "0.000123" },
-        { "-0.0", "-0.0" },
-        { "1.50", "1.5" },
-        { "100.0", "100.0" },
-        { "1E2", "100.0" },
-        { "0.1e1", "1.0" },
-        { "123456789012345.6", "123456789012345.6" },
-        { "12345678901234.5", "12345678901234.5" },
-        { "1e-320", "1e-320" },
-        { "0e5", "0.0" },
-        { "-0E-3", "-0.0" },
-        { "4.35E+15", "4350000000000000.0" },
-        { "1.0E16", "1e+16" },
-        { "99999999999999.99", "99999999999999.98" },
-        { "0.00001", "1e-05" },
-        { "12.3400", "12.34" },
-        { "7.120236347223045e-307", "7.120236347223045e-307" },
-        { "1e22", "1e+22" },
-        { "1.23456789012345e-300", "1.23456789012345e-300" }
+    } cases[] = { { "0.000123", "0.000123" },
+                  { "-0.0", "-0.0" },
+                  { "1.50", "1.5" },
+                  { "100.0", "100.0" },
+                  { "1E2", "100.0" },
+                  { "0.1e1", "1.0" },
+                  { "123456789012345.6", "123456789012345.6" },
+                  { "12345678901234.5", "12345678901234.5" },
+                  { "1e-320", "1e-320" },
+                  { "0e5", "0.0" },
+                  { "-0E-3", "-0.0" },
+                  { "4.35E+15", "4350000000000000.0" },
+                  { "1.0E16", "1e+16" },
+                  { "99999999999999.99", "99999999999999.98" },
+                  { "0.00001", "1e-05" },
+                  { "12.3400", "12.34" },
+                  { "7.120236347223045e-307", "7.120236347223045e-307" },
+                  { "1e22", "1e+22" },
+                  { "1.23456789012345e-300", "1.23456789012345e-300" }
 
     };
     struct buf b = BUF_INIT;

@@ -36,18 +36,19 @@ static void
 test_order_first_match_and_defaults(void **state)
 {
     (void)state;
-    struct policy *p = parse(
-        "{\"default\": \"deny\", \"rules\": ["
-        " {\"id\": \"no-guest-admin\", \"action\": \"deny\", \"intents\": [\"admin.*\"],"
-        "  \"tenants\": [\"guest\"]},"
-        " {\"id\": \"admins\", \"action\": \"allow\", \"intents\": [\"admin.*\"],"
-        "  \"roles\": [\"admin\"], \"max_timeout_ms\": 250},"
-        " {\"action\": \"allow\", \"intents\": [\"search@2.*\"], \"agents\": [\"s-*\"],"
-        "  \"payload_regex\": {\"query\": \"^hello\"}},"
-        " {\"id\": \"shadowed\", \"action\": \"deny\", \"intents\": [\"admin.*\"]}]}");
+    struct policy *p =
+        parse("{\"default\": \"deny\", \"rules\": ["
+              " {\"id\": \"no-guest-admin\", \"action\": \"deny\", \"intents\": [\"admin.*\"],"
+              "  \"tenants\": [\"guest\"]},"
+              " {\"id\": \"admins\", \"action\": \"allow\", \"intents\": [\"admin.*\"],"
+              "  \"roles\": [\"admin\"], \"max_timeout_ms\": 250},"
+              " {\"action\": \"allow\", \"intents\": [\"search@2.*\"], \"agents\": [\"s-*\"],"
+              "  \"payload_regex\": {\"query\": \"^hello\"}},"
+              " {\"id\": \"shadowed\", \"action\": \"deny\", \"intents\": [\"admin.*\"]}]}");
     const char *admin[] = { "admin" };
-    struct policy_ctx c = { .subject = "cli", .tenant = "guest", .intent = "admin.drop",
-                            .roles = admin, .n_roles = 1 };
+    struct policy_ctx c = {
+        .subject = "cli", .tenant = "guest", .intent = "admin.drop", .roles = admin, .n_roles = 1
+    };
     struct policy_decision d;
     cJSON *payload = cJSON_Parse("{\"query\": \"HELLO world\"}"), *j;
 
@@ -69,8 +70,9 @@ test_order_first_match_and_defaults(void **state)
     assert_false(d.allowed);
     assert_string_equal(d.matched_rule, "shadowed");
     /* Missing id is rule-<index>; version glob; regex case-insensitive. */
-    c = (struct policy_ctx){ .intent = "search", .intent_version = "2.1", .agent = "s-1",
-                             .payload = payload };
+    c = (struct policy_ctx){
+        .intent = "search", .intent_version = "2.1", .agent = "s-1", .payload = payload
+    };
     policy_evaluate(p, &c, &d);
     assert_true(d.allowed);
     assert_string_equal(d.matched_rule, "rule-3");
@@ -119,9 +121,9 @@ test_key_templates_and_bad_policies(void **state)
         "{\"defualt\": \"allow\"}",
     };
 
-    assert_int_equal(policy_format_key("{{{subject}}}:{tenant}:{intent}/{agent}", &c, key,
-                                       sizeof(key), &err),
-                     0);
+    assert_int_equal(
+        policy_format_key("{{{subject}}}:{tenant}:{intent}/{agent}", &c, key, sizeof(key), &err),
+        0);
     assert_string_equal(key, "{bob}::i/a");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cJSON *v = cJSON_Parse(bad[i]);
@@ -147,8 +149,9 @@ test_reference_policy_file_loads(void **state)
         "\"max_timeout_ms\":5000}]}";
     const char *roles[] = { "user" };
     cJSON *payload = cJSON_Parse("{\"query\": \"top SECRET stuff\"}");
-    struct policy_ctx c = { .tenant = "acme", .intent = "search", .roles = roles, .n_roles = 1,
-                            .payload = payload };
+    struct policy_ctx c = {
+        .tenant = "acme", .intent = "search", .roles = roles, .n_roles = 1, .payload = payload
+    };
     struct intentus_err err = { 0 };
     struct policy_decision d;
     struct policy *p;

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
-#include <zlib.h>
 
 #include "core/json.h"
 #include "core/model.h"

@@ -374,7 +374,8 @@ test_consistency(void **state)
 
 static const char crash_cfg[] =
     "{\"agents\": ["
-    " {\"name\":\"irr\",\"builtin\":\"echo\",\"intents\":[\"k.irr\"],\"side_effect\":\"irreversible\"},"
+    " {\"name\":\"irr\",\"builtin\":\"echo\",\"intents\":[\"k.irr\"],\"side_effect\":"
+    "\"irreversible\"},"
     " {\"name\":\"bad\",\"builtin\":\"fail\",\"intents\":[\"k.fb\"],\"nodePriority\":1},"
     " {\"name\":\"rev\",\"builtin\":\"echo\",\"intents\":[\"k.fb\"],\"nodePriority\":2,"
     "  \"side_effect\":\"reversible\"},"
@@ -394,8 +395,7 @@ rng_next(uint64_t *s)
     return *s * 2685821657736338717ULL;
 }
 
-static void
-say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 say(int fd, const char *fmt, ...)
@@ -425,8 +425,8 @@ static int g_report_fd = -1;
 static cJSON *
 irr_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
 {
-    const char *req = json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"),
-                                      "requestId");
+    const char *req =
+        json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"), "requestId");
     struct timespec ts = { 0, 200000 };
 
     say(g_report_fd, "X %s\n", req);
@@ -461,10 +461,10 @@ child_main(const char *dir, enum wal_durability d, int fd, uint64_t seed)
     irr_kind.invoke = irr_invoke;
     irr->kind = &irr_kind;
     g_report_fd = fd;
-    r = router_new(cfg->registry,
-                   &(struct router_opts){ .store = rs, .wal = w, .on_started = on_started,
-                                          .exec_ctx = &c },
-                   &err);
+    r = router_new(
+        cfg->registry,
+        &(struct router_opts){ .store = rs, .wal = w, .on_started = on_started, .exec_ctx = &c },
+        &err);
     if (r == NULL)
         _exit(5);
     say(fd, "R\n");
@@ -475,10 +475,10 @@ child_main(const char *dir, enum wal_durability d, int fd, uint64_t seed)
         cJSON *env;
         snprintf(c.request_id, sizeof(c.request_id), "req-%llu",
                  (unsigned long long)(rng_next(&rng) % 1000000000ULL));
-        env = envelope_new(intent, cJSON_CreateObject(),
-                           &(struct envelope_opts){ .strategy = STRATEGY_FALLBACK,
-                                                    .request_id = c.request_id },
-                           &err);
+        env = envelope_new(
+            intent, cJSON_CreateObject(),
+            &(struct envelope_opts){ .strategy = STRATEGY_FALLBACK, .request_id = c.request_id },
+            &err);
         if (env == NULL || router_route(r, env, &res) != 0)
             _exit(6);
         say(fd, "F %s\n", res.execution_id);
@@ -635,9 +635,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scan_scenarios),    cmocka_unit_test(test_scan_damaged),
-        cmocka_unit_test(test_resume_and_abort),  cmocka_unit_test(test_lock_contention),
-        cmocka_unit_test(test_stale_locks),       cmocka_unit_test(test_consistency),
+        cmocka_unit_test(test_scan_scenarios),
+        cmocka_unit_test(test_scan_damaged),
+        cmocka_unit_test(test_resume_and_abort),
+        cmocka_unit_test(test_lock_contention),
+        cmocka_unit_test(test_stale_locks),
+        cmocka_unit_test(test_consistency),
         cmocka_unit_test(test_kill9_every_durability),
     };
 

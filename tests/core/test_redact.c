@@ -94,11 +94,11 @@ test_globs_paths_and_custom_patterns(void **state)
               " \"paths\": [\"payload.credentials.secret\", \"payload.list.*.pin\"],"
               " \"patterns\": [{\"name\": \"card\", \"regex\": \"[0-9]{4}-[0-9]{4}\"}]}");
     struct redact_report rep = { 0 };
-    cJSON *doc = cJSON_Parse(
-        "{\"payload\": {\"credentials\": {\"secret\": {\"deep\": 1}, \"user\": \"u\"},"
-        " \"secret\": \"top-level stays (defaults off)\", \"myTokenValue\": \"t\","
-        " \"list\": [{\"x\": {\"pin\": 1234}}, {\"x\": {\"pin\": 5678}}],"
-        " \"note\": \"cards 1111-2222 and 3333-4444\"}}");
+    cJSON *doc =
+        cJSON_Parse("{\"payload\": {\"credentials\": {\"secret\": {\"deep\": 1}, \"user\": \"u\"},"
+                    " \"secret\": \"top-level stays (defaults off)\", \"myTokenValue\": \"t\","
+                    " \"list\": [{\"x\": {\"pin\": 1234}}, {\"x\": {\"pin\": 5678}}],"
+                    " \"note\": \"cards 1111-2222 and 3333-4444\"}}");
     char *text;
 
     assert_int_equal(redact_tree(r, doc, &rep), 0);
@@ -164,8 +164,8 @@ test_record_hash_is_of_what_is_stored(void **state)
     (void)state;
     struct redactor *r = rules(NULL);
     struct intentus_err err = { 0 };
-    cJSON *env = envelope_new("t.x", cJSON_Parse("{\"password\": \"hunter2\", \"a\": 1}"), NULL,
-                              &err);
+    cJSON *env =
+        envelope_new("t.x", cJSON_Parse("{\"password\": \"hunter2\", \"a\": 1}"), NULL, &err);
     struct recorder *rec = recorder_new(env, &err);
     cJSON *resp = response_success(cJSON_Parse("{\"echo\": {\"token\": \"t0k\"}}"), "a", "tr");
     cJSON *mc = cJSON_Parse("{\"agent\": \"a\", \"input\": {\"api_key\": \"k\"}}");
@@ -183,8 +183,8 @@ test_record_hash_is_of_what_is_stored(void **state)
     assert_int_equal(record_verify_hash(tree, &err), 0);
     assert_string_equal(json_get_string(header, "originalEnvelopeHash"), orig);
     assert_string_not_equal(json_get_string(header, "envelopeHash"), orig);
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(header, "redaction"),
-                                                 "applied")));
+    assert_true(
+        cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(header, "redaction"), "applied")));
     assert_non_null(strstr(json_get_string(cJSON_GetObjectItem(header, "redaction"), "rules"),
                            "intentus-redact/1:"));
     assert_true(has_change(&rep, "envelope.payload.password", "key:password"));

@@ -62,10 +62,9 @@ setup(void **state)
     if (f->cfg == NULL)
         fail_msg("config: %s", err.msg);
     f->store = rec_store_open(f->dir, NULL, &err);
-    f->router = router_new(f->cfg->registry,
-                           &(struct router_opts){ .require_determinism = false,
-                                                  .store = f->store, .seed = 42 },
-                           &err);
+    f->router = router_new(
+        f->cfg->registry,
+        &(struct router_opts){ .require_determinism = false, .store = f->store, .seed = 42 }, &err);
     assert_non_null(f->router);
     *state = f;
     return 0;
@@ -86,8 +85,7 @@ teardown(void **state)
 }
 
 static cJSON *
-route(struct fixture *f, const char *intent, enum strategy s, int64_t timeout_ms,
-      cJSON **response)
+route(struct fixture *f, const char *intent, enum strategy s, int64_t timeout_ms, cJSON **response)
 {
     struct envelope_opts o = { .strategy = s, .timeout_ms = timeout_ms };
     struct intentus_err err = { 0 };
@@ -96,8 +94,7 @@ route(struct fixture *f, const char *intent, enum strategy s, int64_t timeout_ms
     long long got;
 
     if (timeout_ms > 0) /* the model writes the router's deadline key */
-        assert_int_equal(json_get_int64(cJSON_GetObjectItem(env, "routing"), "timeoutMs", &got),
-                         0);
+        assert_int_equal(json_get_int64(cJSON_GetObjectItem(env, "routing"), "timeoutMs", &got), 0);
     assert_int_equal(router_route(f->router, env, &res), 0);
     assert_true(res.recorded);
     rec = rec_store_load(f->store, res.execution_id, &err);
@@ -146,8 +143,7 @@ test_agent_timeout_then_fallback(void **state)
     assert_true(took < 1500 * 1000);
     assert_true(cJSON_GetObjectItem(ev_payload(rec, 2), "elapsedUs")->valuedouble >= 90000);
     assert_false(response_is_error(resp));
-    assert_string_equal(json_get_string(cJSON_GetObjectItem(resp, "metadata"), "agent"),
-                        "quick");
+    assert_string_equal(json_get_string(cJSON_GetObjectItem(resp, "metadata"), "agent"), "quick");
     cJSON_Delete(resp);
     cJSON_Delete(rec);
 }
@@ -259,9 +255,8 @@ test_retries_for_idempotent_agents_only(void **state)
                              "AGENT_ATTEMPT_END,ROUTER_DECISION,FINAL_RESPONSE");
     assert_int_equal(cJSON_GetObjectItem(ev_payload(rec, 5), "attempt")->valueint, 3);
     assert_false(response_is_error(res.response));
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(env, "routingMetadata"), "retries")
-                         ->valueint,
-                     2);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(env, "routingMetadata"), "retries")->valueint, 2);
     cJSON_Delete(rec);
     route_result_free(&res);
     cJSON_Delete(env);
@@ -296,9 +291,8 @@ test_async_thousand_submits(void **state)
 {
     struct fixture *f = *state;
     struct intentus_err err = { 0 };
-    struct executor *ex =
-        executor_new(f->router, &(struct executor_opts){ .workers = 4, .queue_capacity = 2000 },
-                     &err);
+    struct executor *ex = executor_new(
+        f->router, &(struct executor_opts){ .workers = 4, .queue_capacity = 2000 }, &err);
     const char *intents[] = { "t.mix", "t.mix2", "t.dead", "t.mix" };
     struct completion batch[64];
     size_t got = 0, ok = 0, failed = 0;
@@ -343,8 +337,7 @@ test_async_queue_full_and_cancel_at_shutdown(void **state)
     struct fixture *f = *state;
     struct intentus_err err = { 0 };
     struct executor *ex =
-        executor_new(f->router, &(struct executor_opts){ .workers = 1, .queue_capacity = 3 },
-                     &err);
+        executor_new(f->router, &(struct executor_opts){ .workers = 1, .queue_capacity = 3 }, &err);
     struct completion c[16];
     size_t n = 0, cancelled = 0, tries = 0;
     int accepted = 0;
@@ -389,12 +382,10 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_timeout_then_fallback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_execution_deadline_stops_the_chain, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_execution_deadline_stops_the_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_breaker_cycle_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_circuit_skipped_by_fallback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retries_for_idempotent_agents_only, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retries_for_idempotent_agents_only, setup, teardown),
         cmocka_unit_test(test_retry_without_idempotent_is_a_config_error),
         cmocka_unit_test_setup_teardown(test_async_thousand_submits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_queue_full_and_cancel_at_shutdown, setup,

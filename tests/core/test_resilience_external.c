@@ -56,10 +56,9 @@ setup(void **state)
     if (f->cfg == NULL)
         fail_msg("config: %s", err.msg);
     f->store = rec_store_open(f->dir, NULL, &err);
-    f->router = router_new(f->cfg->registry,
-                           &(struct router_opts){ .require_determinism = true,
-                                                  .store = f->store },
-                           &err);
+    f->router =
+        router_new(f->cfg->registry,
+                   &(struct router_opts){ .require_determinism = true, .store = f->store }, &err);
     assert_non_null(f->router);
     *state = f;
     return 0;

@@ -2,8 +2,8 @@
  * shapes, run in process against builtin agents with recording into a real
  * temporary directory. */
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,11 +58,11 @@ setup_with(void **state, const char *determinism)
     if (f->cfg == NULL)
         fail_msg("config: %s", err.msg);
     f->store = rec_store_open(f->dir, NULL, &err);
-    f->router = router_new(f->cfg->registry,
-                           &(struct router_opts){ .require_determinism =
-                                                      f->cfg->require_determinism,
-                                                  .store = f->store },
-                           &err);
+    f->router =
+        router_new(f->cfg->registry,
+                   &(struct router_opts){ .require_determinism = f->cfg->require_determinism,
+                                          .store = f->store },
+                   &err);
     assert_non_null(f->router);
     *state = f;
     return 0;
@@ -99,8 +99,10 @@ static cJSON *
 route(struct fixture *f, const char *intent, enum strategy s, const char *target,
       const char *const *fallback, cJSON **response)
 {
-    struct envelope_opts o = { .strategy = s, .priority = PRIORITY_NORMAL,
-                               .target_agent = target, .fallback_agents = fallback };
+    struct envelope_opts o = { .strategy = s,
+                               .priority = PRIORITY_NORMAL,
+                               .target_agent = target,
+                               .fallback_agents = fallback };
     struct intentus_err err = { 0 };
     cJSON *env = envelope_new(intent, cJSON_Parse("{\"text\":\"hi\"}"), &o, &err);
     struct route_result res;
@@ -392,16 +394,16 @@ test_parallel_all_fail(void **state)
     struct fixture *f = *state;
     cJSON *resp, *rec = route(f, "t.allfail", STRATEGY_PARALLEL, NULL, NULL, &resp);
 
-    assert_events_ordered(rec, "INTENT_RECEIVED,AGENT_ATTEMPT_START,AGENT_ATTEMPT_END,"
-                               "AGENT_ATTEMPT_START,AGENT_ATTEMPT_END,ROUTER_DECISION,"
-                               "FINAL_RESPONSE",
+    assert_events_ordered(rec,
+                          "INTENT_RECEIVED,AGENT_ATTEMPT_START,AGENT_ATTEMPT_END,"
+                          "AGENT_ATTEMPT_START,AGENT_ATTEMPT_END,ROUTER_DECISION,"
+                          "FINAL_RESPONSE",
                           false);
-    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), 2),
-                                    "offsetUs")
-                    ->valuedouble >=
-                cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), 1),
-                                    "offsetUs")
-                    ->valuedouble);
+    assert_true(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), 2), "offsetUs")
+            ->valuedouble >=
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), 1), "offsetUs")
+            ->valuedouble);
     assert_string_equal(str(cJSON_GetObjectItem(resp, "metadata"), "agent"), "parallel");
     cJSON_Delete(resp);
     cJSON_Delete(rec);
@@ -461,12 +463,11 @@ test_empty_trace_id_is_filled(void **state)
     assert_string_equal(str(cJSON_GetObjectItem(res.response, "metadata"), "traceId"),
                         envelope_trace_id(env));
     /* The live envelope's decisionPath records the agent that ran. */
-    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
-                                                                    env, "routingMetadata"),
-                                                                "decisionPath"),
-                                           0)
-                            ->valuestring,
-                        "c-ok");
+    assert_string_equal(
+        cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(env, "routingMetadata"), "decisionPath"), 0)
+            ->valuestring,
+        "c-ok");
     route_result_free(&res);
     cJSON_Delete(env);
 }
@@ -494,8 +495,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_direct_success, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_direct_agent_error_is_returned_as_is, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_direct_agent_error_is_returned_as_is, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_wrapper_exception, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_target_not_capable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capability_not_found_and_wildcard, setup, teardown),
@@ -503,13 +503,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fallback_all_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_agents_extension, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_last_success, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_parallel_refused_under_determinism, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_parallel_refused_under_determinism, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_first_success, setup_parallel, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_all_fail, setup_parallel, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_strategy_routes_as_fallback, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_strategy_routes_as_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_trace_id_is_filled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recording_off, setup, teardown),
     };

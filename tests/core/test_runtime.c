@@ -86,8 +86,8 @@ has_event(struct runtime *rt, const char *id, const char *type)
     bool found = false;
 
     assert_non_null(rec);
-    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(rec, "events"))
-        found = found || strcmp(json_get_string(ev, "type"), type) == 0;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(rec, "events")) found =
+        found || strcmp(json_get_string(ev, "type"), type) == 0;
     cJSON_Delete(rec);
     rec_store_close(rs);
     return found;
@@ -116,8 +116,8 @@ test_reload_keeps_old_on_error_and_carries_breakers(void **state)
     usleep(20000);
     /* Reload: a new agent, "bad" unchanged: its circuit stays open; "slow"
      * removed while running. */
-    free(write_cfg(dir, "sync",
-                   ",{\"name\":\"new\",\"builtin\":\"echo\",\"intents\":[\"t.new\"]}"));
+    free(
+        write_cfg(dir, "sync", ",{\"name\":\"new\",\"builtin\":\"echo\",\"intents\":[\"t.new\"]}"));
     {
         char text[4096];
         snprintf(text, sizeof(text), cfg_v1, dir, "sync",

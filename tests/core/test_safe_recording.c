@@ -55,19 +55,19 @@ setup_sampled(void **state, double rate, bool sample_errors)
     if (f->cfg == NULL)
         fail_msg("config: %s", err.msg);
     f->store = rec_store_open(f->dir, NULL, &err);
-    f->router = router_new(
-        f->cfg->registry,
-        &(struct router_opts){ .require_determinism = true,
-                               .store = f->store,
-                               .policy = f->cfg->policy,
-                               .redactor = f->cfg->redactor,
-                               .sample = rate < 1.0,
-                               .sample_rate = rate,
-                               .sample_errors = sample_errors,
-                               .max_payload_bytes = f->cfg->recording.max_payload_bytes,
-                               .max_depth = f->cfg->recording.max_depth,
-                               .counters = &f->counters },
-        &err);
+    f->router =
+        router_new(f->cfg->registry,
+                   &(struct router_opts){ .require_determinism = true,
+                                          .store = f->store,
+                                          .policy = f->cfg->policy,
+                                          .redactor = f->cfg->redactor,
+                                          .sample = rate < 1.0,
+                                          .sample_rate = rate,
+                                          .sample_errors = sample_errors,
+                                          .max_payload_bytes = f->cfg->recording.max_payload_bytes,
+                                          .max_depth = f->cfg->recording.max_depth,
+                                          .counters = &f->counters },
+                   &err);
     assert_non_null(f->router);
     *state = f;
     return 0;
@@ -99,7 +99,8 @@ static cJSON *
 route(struct fixture *f, const char *intent, const char *payload, const char *const *tags,
       const char *request_id, cJSON **record)
 {
-    struct envelope_opts o = { .priority = PRIORITY_NORMAL, .tags = tags,
+    struct envelope_opts o = { .priority = PRIORITY_NORMAL,
+                               .tags = tags,
                                .request_id = request_id };
     struct intentus_err err = { 0 };
     cJSON *env = envelope_new(intent, json_parse(payload, strlen(payload), 200, &err), &o, &err);
@@ -139,13 +140,11 @@ test_policy_deny_is_recorded(void **state)
     assert_string_equal(event_type(rec, 0), "INTENT_RECEIVED");
     assert_string_equal(event_type(rec, 1), "POLICY_DECISION");
     assert_string_equal(event_type(rec, 2), "FINAL_RESPONSE");
-    dec = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), 1),
-                              "payload");
+    dec = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), 1), "payload");
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(dec, "allowed")));
     assert_string_equal(json_get_string(dec, "matched_rule"), "no-guest-admin");
     assert_string_equal(json_get_string(dec, "source"), "intentusnet.policy");
-    assert_string_equal(json_get_string(cJSON_GetObjectItem(resp, "metadata"), "agent"),
-                        "router");
+    assert_string_equal(json_get_string(cJSON_GetObjectItem(resp, "metadata"), "agent"), "router");
     cJSON_Delete(resp);
     cJSON_Delete(rec);
     /* Another tenant passes, and the allow is recorded too. */
@@ -257,9 +256,12 @@ test_no_secret_reaches_the_directory(void **state)
 {
     struct fixture *f = *state;
     static const char *const secrets[] = {
-        "hunter2-pw",          "tok-9f8e7d",
-        "4321",                "sk-live-AbCdEfGhIjKlMnOpQr",
-        "AKIAABCDEFGHIJKLMNOP", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX3g",
+        "hunter2-pw",
+        "tok-9f8e7d",
+        "4321",
+        "sk-live-AbCdEfGhIjKlMnOpQr",
+        "AKIAABCDEFGHIJKLMNOP",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX3g",
         "pw-in-big",
     };
     const char *payload =

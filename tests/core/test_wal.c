@@ -72,8 +72,9 @@ write_log(const char *dir, const char *id, int n, enum wal_durability d)
                      0);
     for (int i = 2; i <= n; i++) {
         char p[128];
-        snprintf(p, sizeof(p), "{\"step_id\":\"step-%d\",\"agent_name\":\"a\","
-                               "\"side_effect\":\"read_only\",\"contracts\":[],\"input_hash\":\"i\"}",
+        snprintf(p, sizeof(p),
+                 "{\"step_id\":\"step-%d\",\"agent_name\":\"a\","
+                 "\"side_effect\":\"read_only\",\"contracts\":[],\"input_hash\":\"i\"}",
                  i);
         assert_int_equal(wal_append(f, "step.started", obj(p), false, &err), 0);
     }
@@ -475,7 +476,7 @@ test_router_entries(void **state)
         "{\"name\":\"a\",\"builtin\":\"fail\",\"intents\":[\"t.x\"],\"nodePriority\":1},"
         "{\"name\":\"b\",\"builtin\":\"echo\",\"intents\":[\"t.x\"],\"nodePriority\":2,"
         " \"side_effect\":\"irreversible\"}]}";
-    static const char *const types[] = { "execution.started", "step.started", "step.failed",
+    static const char *const types[] = { "execution.started",  "step.started", "step.failed",
                                          "fallback.triggered", "step.started", "step.completed",
                                          "execution.completed" };
     char *dir = tu_mkdtemp(), waldir[4096];
@@ -535,16 +536,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entry_hash_vector),
-        cmocka_unit_test(test_line_format),
-        cmocka_unit_test(test_read_verifies_chain),
-        cmocka_unit_test(test_tampering_detected),
-        cmocka_unit_test(test_foreign_line_detected),
-        cmocka_unit_test(test_torn_final_line),
-        cmocka_unit_test(test_state_machine),
-        cmocka_unit_test(test_writer_refuses_illegal),
-        cmocka_unit_test(test_durabilities_threads),
-        cmocka_unit_test(test_config_section),
+        cmocka_unit_test(test_entry_hash_vector),     cmocka_unit_test(test_line_format),
+        cmocka_unit_test(test_read_verifies_chain),   cmocka_unit_test(test_tampering_detected),
+        cmocka_unit_test(test_foreign_line_detected), cmocka_unit_test(test_torn_final_line),
+        cmocka_unit_test(test_state_machine),         cmocka_unit_test(test_writer_refuses_illegal),
+        cmocka_unit_test(test_durabilities_threads),  cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_router_entries),
     };
 

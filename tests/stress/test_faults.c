@@ -8,8 +8,10 @@
  * private so nothing leaks to the host) on a small tmpfs; where that is not
  * possible they fall back (read-only: chmod 0500 as a normal user) or skip
  * with the reason. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,9 +26,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-#include <dirent.h>
-#include <limits.h>
 
 #include "core/json.h"
 #include "core/model.h"
@@ -62,8 +61,7 @@ mount_tmpfs(const char *dir, const char *size, bool ro)
     char opts[64];
 
     snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
-    return private_mounts() &&
-           mount("tmpfs", dir, "tmpfs", ro ? MS_RDONLY : 0, opts) == 0;
+    return private_mounts() && mount("tmpfs", dir, "tmpfs", ro ? MS_RDONLY : 0, opts) == 0;
 }
 
 static struct runtime *
@@ -442,8 +440,13 @@ test_invalid_utf8_record(void **state)
         fail_msg("parse error '%s' does not name line, column and UTF-8", err.msg);
     rec_store_close(rs);
     {
-        char *argv[] = { (char *)tu_bin(), (char *)"records", (char *)"list", (char *)"--json",
-                         (char *)"--dir", dir, NULL };
+        char *argv[] = { (char *)tu_bin(),
+                         (char *)"records",
+                         (char *)"list",
+                         (char *)"--json",
+                         (char *)"--dir",
+                         dir,
+                         NULL };
         char home[PATH_MAX + 8];
         char *envx[] = { home, (char *)"INTENTUS_CONFIG=", NULL };
         cJSON *arr, *o;

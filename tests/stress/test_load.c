@@ -258,7 +258,8 @@ test_load_full_size(void **state)
     dir = tu_mkdtemp();
     cfg = load_config();
     w = writer_open(
-        dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .capacity = 1024, .on_full = WRITER_BLOCK },
+        dir,
+        &(struct writer_opts){ .mode = WRITER_ASYNC, .capacity = 1024, .on_full = WRITER_BLOCK },
         &err);
     assert_non_null(w);
     r = router_new(cfg->registry,

@@ -185,7 +185,8 @@ read_port(int fd, int timeout_ms)
 int
 tu_http_server_start(struct tu_http_server *s, const char *const *extra_args)
 {
-    const char *argv[16] = { tu_python(), "examples/agents/http_agent.py", "--port", "0",
+    const char *argv[16] = { tu_python(),     "examples/agents/http_agent.py",
+                             "--port",        "0",
                              "--max-seconds", "120" };
     int in[2], out[2], i = 6, e;
     posix_spawn_file_actions_t fa;

@@ -45,8 +45,8 @@ event(struct buf *b, const struct tu_rec *r, int *seq, const char *type, const c
 {
     char ts[CLOCK_ISO_LEN];
 
-    buf_printf(b, "%s{\"seq\":%d,\"type\":\"%s\",\"payload\":%s", *seq > 1 ? "," : "", *seq,
-               type, payload);
+    buf_printf(b, "%s{\"seq\":%d,\"type\":\"%s\",\"payload\":%s", *seq > 1 ? "," : "", *seq, type,
+               payload);
     if (r->timing) {
         clock_format_iso(r->created_us + off, ts);
         buf_printf(b, ",\"ts\":\"%s\",\"offsetUs\":%lld", ts, (long long)off);
@@ -92,8 +92,8 @@ tu_rec_text(const struct tu_rec *r, size_t *len)
         off += 5;
     }
     if (ok)
-        snprintf(p, sizeof(p), "{\"status\":\"success\",\"metadata\":{\"agent\":\"%s\"},\"error\":null}",
-                 last);
+        snprintf(p, sizeof(p),
+                 "{\"status\":\"success\",\"metadata\":{\"agent\":\"%s\"},\"error\":null}", last);
     else
         snprintf(p, sizeof(p),
                  "{\"status\":\"error\",\"metadata\":{\"agent\":\"%s\"},\"error\":{\"code\":\"%s\","

@@ -19,10 +19,10 @@ struct tu_rec {
     int n_attempts;
     const char *agents[TU_REC_MAX_ATTEMPTS];
     bool ok[TU_REC_MAX_ATTEMPTS];
-    int attempt_no[TU_REC_MAX_ATTEMPTS];  /* 0: no "attempt" key */
+    int attempt_no[TU_REC_MAX_ATTEMPTS]; /* 0: no "attempt" key */
     int64_t latency_us[TU_REC_MAX_ATTEMPTS];
-    const char *error_code;     /* finalResponse.error.code when the last attempt failed */
-    const char *circuit_agent;  /* a CIRCUIT_STATE_CHANGE for this agent, or NULL */
+    const char *error_code;    /* finalResponse.error.code when the last attempt failed */
+    const char *circuit_agent; /* a CIRCUIT_STATE_CHANGE for this agent, or NULL */
     const char *circuit_to;
 };
 

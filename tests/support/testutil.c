@@ -184,7 +184,8 @@ tu_run(char *const argv[], const char *cwd, const char *stdin_text, char *const 
     }
     open_fds = 2;
     while (open_fds > 0) {
-        struct pollfd pfd[3] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 },
+        struct pollfd pfd[3] = { { po[0], POLLIN, 0 },
+                                 { pe[0], POLLIN, 0 },
                                  { in[1], POLLOUT, 0 } };
         int64_t left = deadline - now_ms();
         char chunk[8192];

@@ -21,9 +21,9 @@ const char *tu_bin(void);
 int tu_count_files(const char *dir, const char *suffix);
 
 struct tu_run {
-    int status;    /* exit code, or 128+signal */
-    char *out;     /* stdout, NUL-terminated */
-    char *err;     /* stderr */
+    int status; /* exit code, or 128+signal */
+    char *out;  /* stdout, NUL-terminated */
+    char *err;  /* stderr */
 };
 
 /* Run argv (argv[0] is looked up as given, no shell) in cwd (NULL: ours),

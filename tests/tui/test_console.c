@@ -2,8 +2,8 @@
  * Each test runs its own tmux server (-L) on a private socket and a copy of
  * the reference records; every wait is bounded. */
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,8 +26,8 @@ static int
 tmux(struct con *c, char *out, size_t size, const char *a1, const char *a2, const char *a3,
      const char *a4, const char *a5, const char *a6, const char *a7, const char *a8)
 {
-    char *argv[16] = { "tmux", "-L", c->sock, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
-                       (char *)a5, (char *)a6, (char *)a7, (char *)a8, NULL };
+    char *argv[16] = { "tmux",     "-L",       c->sock,    (char *)a1, (char *)a2, (char *)a3,
+                       (char *)a4, (char *)a5, (char *)a6, (char *)a7, (char *)a8, NULL };
     struct tu_run r;
     int rc;
 

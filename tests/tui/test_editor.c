@@ -60,7 +60,7 @@ test_cursor_moves_over_utf8(void **state)
     assert_int_equal(col, 16);
     editor_left(&e);
     editor_left(&e);
-    editor_left(&e); /* over the emoji (4 bytes) */
+    editor_left(&e);      /* over the emoji (4 bytes) */
     editor_backspace(&e); /* removes the space before it */
     l = editor_line(&e, 0, &len);
     assert_int_equal(len, strlen("{\"t\": \"h\xc3\xa9llo\xf0\x9f\x98\x80\"}"));

@@ -59,10 +59,10 @@ test_bad_lines_reported_and_skipped(void **state)
     struct theme_report r = { "", 0 };
     const char *text = "# comment\n"
                        "ok = 46 default bold\n"
-                       "error = 300 default\n"       /* bad colour */
-                       "nosuch = red blue\n"         /* unknown element */
-                       "warn = yellow\n"             /* missing background */
-                       "title = red blue sparkly\n"  /* unknown attribute */
+                       "error = 300 default\n"      /* bad colour */
+                       "nosuch = red blue\n"        /* unknown element */
+                       "warn = yellow\n"            /* missing background */
+                       "title = red blue sparkly\n" /* unknown attribute */
                        "garbage line\n"
                        "\n"
                        "spark = brightcyan black underline\n";

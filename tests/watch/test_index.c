@@ -152,7 +152,9 @@ test_filters(void **state)
     index_query(ix, &(struct index_filter){ .status = "corrupt" }, false, 0, count_visit, &c);
     assert_int_equal(c.n, 1);
     c.n = 0;
-    index_query(ix, &(struct index_filter){ .since_us = BASE_US + 300 * 1000, .until_us = BASE_US + 400 * 1000 },
+    index_query(ix,
+                &(struct index_filter){ .since_us = BASE_US + 300 * 1000,
+                                        .until_us = BASE_US + 400 * 1000 },
                 false, 0, count_visit, &c);
     assert_int_equal(c.n, 100);
     c.n = 0;

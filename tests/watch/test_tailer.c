@@ -218,9 +218,9 @@ test_burst_with_slow_consumer(void **state)
     assert_null(wrc);
     elapsed_ms = (clock_mono_us() - t0) / 1000;
     tailer_get_stats(t, &st);
-    printf("# burst: %zu records in %lld ms, %llu wake-ups, %llu overflows, %llu rescans\n",
-           want, (long long)elapsed_ms, (unsigned long long)st.wakes,
-           (unsigned long long)st.overflows, (unsigned long long)st.rescans);
+    printf("# burst: %zu records in %lld ms, %llu wake-ups, %llu overflows, %llu rescans\n", want,
+           (long long)elapsed_ms, (unsigned long long)st.wakes, (unsigned long long)st.overflows,
+           (unsigned long long)st.rescans);
     /* Coalesced: at most one wake-up per 50 ms (plus the first). */
     assert_true(st.wakes <= (uint64_t)(elapsed_ms / 50) + 2);
     /* Nothing lost, nothing twice: a forced rescan changes nothing. */
@@ -423,8 +423,8 @@ test_half_written_and_corrupt(void **state)
     assert_non_null(text);
     snprintf(path, sizeof(path), "%s/a7bf885b-fdc4-4482-8808-bf53bc55f2fa.json", dir);
     assert_int_equal(tu_write_file(path, text, len, 0600), 0);
-    assert_true(wait_for(t, &c, is_corrupt_record, "a7bf885b-fdc4-4482-8808-bf53bc55f2fa", 5000,
-                         0));
+    assert_true(
+        wait_for(t, &c, is_corrupt_record, "a7bf885b-fdc4-4482-8808-bf53bc55f2fa", 5000, 0));
     assert_int_equal(index_find(c.ix, "a7bf885b-fdc4-4482-8808-bf53bc55f2fa", &v), 0);
     assert_non_null(v.note);
     assert_non_null(strstr(v.note, "line"));
