@@ -44,6 +44,7 @@ void
 err_prefix(struct intentus_err *err, const char *fmt, ...)
 {
     char prefix[128];
+    /* cppcheck-suppress ctunullpointer ; sizeof does not evaluate err */
     char old[sizeof(err->msg)];
     va_list ap;
 

@@ -198,10 +198,9 @@ static int
 parse_escape(struct parser *p)
 {
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *simple;
     size_t at = p->pos;
     unsigned char c;
-    long cp, lo;
+    long cp;
 
     if (p->pos + 1 >= p->len) {
         parse_fail(p, at, "unterminated escape sequence");
@@ -209,7 +208,7 @@ parse_escape(struct parser *p)
     }
     c = p->s[p->pos + 1];
     if (c != 'u') {
-        simple = c != '\0' ? strchr(from, c) : NULL;
+        const char *simple = c != '\0' ? strchr(from, c) : NULL;
         if (simple == NULL) {
             parse_fail(p, at, "invalid escape sequence");
             return -1;
@@ -228,7 +227,7 @@ parse_escape(struct parser *p)
      * character; anything else stays a lone surrogate, as in Python. */
     if (cp >= 0xd800 && cp <= 0xdbff && p->len - p->pos >= 6 && p->s[p->pos] == '\\' &&
         p->s[p->pos + 1] == 'u') {
-        lo = hex4(p, p->pos + 2);
+        long lo = hex4(p, p->pos + 2);
         if (lo >= 0xdc00 && lo <= 0xdfff) {
             cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             p->pos += 6;
@@ -368,15 +367,12 @@ parse_literal(struct parser *p)
         const char *word;
         int type;
     } lits[] = { { "true", cJSON_True }, { "false", cJSON_False }, { "null", cJSON_NULL } };
-    size_t i, n;
-    cJSON *node;
-
-    for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
-        n = strlen(lits[i].word);
+    for (size_t i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+        size_t n = strlen(lits[i].word);
         if (p->len - p->pos >= n && memcmp(p->s + p->pos, lits[i].word, n) == 0) {
-            node = lits[i].type == cJSON_True    ? cJSON_CreateTrue()
-                   : lits[i].type == cJSON_False ? cJSON_CreateFalse()
-                                                 : cJSON_CreateNull();
+            cJSON *node = lits[i].type == cJSON_True    ? cJSON_CreateTrue()
+                          : lits[i].type == cJSON_False ? cJSON_CreateFalse()
+                                                        : cJSON_CreateNull();
             if (node == NULL)
                 parse_nomem(p);
             p->pos += n;
@@ -600,19 +596,18 @@ static void
 print_string(struct buf *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, run;
+    size_t i = 0;
     unsigned long cp;
-    unsigned char c;
 
     buf_putc(b, '"');
     while (s[i] != '\0') {
-        run = i;
+        size_t run = i;
         while (s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' && s[run] != 0xc0 &&
                s[run] != 0xed)
             run++;
         buf_append(b, s + i, run - i);
         i = run;
-        c = s[i];
+        unsigned char c = s[i];
         if (c == '\0')
             break;
         switch (c) {
@@ -796,10 +791,8 @@ int
 json_get_int64(const cJSON *obj, const char *key, long long *out)
 {
     const cJSON *v;
-    const char *t;
     char *end;
     long long n;
-    double d;
 
     if (!cJSON_IsObject(obj) || key == NULL)
         return -1;
@@ -808,7 +801,7 @@ json_get_int64(const cJSON *obj, const char *key, long long *out)
         return -1;
     if (v->valuestring != NULL) {
         /* Parsed: only integer text counts ("1.0" and "1e2" are floats). */
-        t = v->valuestring;
+        const char *t = v->valuestring;
         if (t[strspn(t, "-0123456789")] != '\0')
             return -1;
         errno = 0;
@@ -816,7 +809,7 @@ json_get_int64(const cJSON *obj, const char *key, long long *out)
         if (errno != 0 || end == t || *end != '\0')
             return -1;
     } else {
-        d = v->valuedouble;
+        double d = v->valuedouble;
         if (!isfinite(d) || d != floor(d) || d < -9223372036854775808.0 ||
             d >= 9223372036854775808.0)
             return -1;

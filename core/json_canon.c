@@ -72,7 +72,7 @@ static void
 layout_repr(bool negative, const char *digits, int n, int p, char res[48])
 {
     char *w = res;
-    int i, e;
+    int i;
 
     if (negative)
         *w++ = '-';
@@ -104,7 +104,7 @@ layout_repr(bool negative, const char *digits, int n, int p, char res[48])
             for (i = 1; i < n; i++)
                 *w++ = digits[i];
         }
-        e = p - 1;
+        int e = p - 1;
         snprintf(w, 48 - (size_t)(w - res), "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
     }
 }

@@ -275,7 +275,6 @@ int
 envelope_validate(const cJSON *env, struct intentus_err *err)
 {
     const cJSON *o;
-    const char *s;
     enum priority pr;
 
     if (!cJSON_IsObject(env)) {
@@ -305,7 +304,7 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
             check(o, "envelope.context", "priority", K_STRING, false, err) ||
             check(o, "envelope.context", "tags", K_STRING_ARRAY, false, err))
             return -1;
-        s = json_get_string(o, "priority");
+        const char *s = json_get_string(o, "priority");
         if (s != NULL && model_priority_parse(s, &pr) != 0) {
             err_set(err, IERR_INVALID,
                     "envelope.context.priority: '%s' is not one of low, normal, high", s);
@@ -426,11 +425,11 @@ envelope_normalize(cJSON *env)
 {
     cJSON *md = ensure_object(env, "metadata");
     const cJSON *chain;
-    char trace[UUID_STR_LEN];
 
     if (md == NULL)
         return -1;
     if (envelope_trace_id(env)[0] == '\0') {
+        char trace[UUID_STR_LEN];
         uuid_v4(trace);
         if (set_string(md, "traceId", trace) != 0)
             return -1;
@@ -579,7 +578,6 @@ int
 response_fill_metadata(cJSON *resp, const char *agent, const char *trace_id)
 {
     cJSON *md = ensure_object(resp, "metadata");
-    char now[CLOCK_ISO_LEN];
 
     if (md == NULL)
         return -1;
@@ -589,6 +587,7 @@ response_fill_metadata(cJSON *resp, const char *agent, const char *trace_id)
         set_string(md, "traceId", trace_id))
         return -1;
     if (cJSON_GetObjectItemCaseSensitive(md, "timestamp") == NULL) {
+        char now[CLOCK_ISO_LEN];
         clock_now_iso(now);
         if (set_string(md, "timestamp", now))
             return -1;

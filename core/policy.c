@@ -165,7 +165,6 @@ parse_regexes(const cJSON *rule, const char *path, struct rule *r, struct intent
     cJSON_ArrayForEach(it, v)
     {
         struct field_regex *fr = &r->regexes[r->n_regexes];
-        char msg[128];
         int rc;
         if (!cJSON_IsString(it)) {
             err_set(err, IERR_CONFIG, "%s.payload_regex.%s: must be a string", path, it->string);
@@ -175,6 +174,7 @@ parse_regexes(const cJSON *rule, const char *path, struct rule *r, struct intent
          * with IGNORECASE. */
         rc = regcomp(&fr->re, it->valuestring, REG_EXTENDED | REG_ICASE | REG_NOSUB);
         if (rc != 0) {
+            char msg[128];
             regerror(rc, &fr->re, msg, sizeof(msg));
             err_set(err, IERR_CONFIG, "%s.payload_regex.%s: bad POSIX extended regex: %s", path,
                     it->string, msg);
@@ -376,7 +376,6 @@ field_text(const cJSON *payload, const char *field)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(payload, field);
     struct buf b = BUF_INIT;
-    char num[32];
 
     if (v == NULL || cJSON_IsNull(v))
         return strdup("");
@@ -387,6 +386,7 @@ field_text(const cJSON *payload, const char *field)
     if (cJSON_IsNumber(v)) {
         if (v->valuestring != NULL)
             return strdup(v->valuestring);
+        char num[32];
         json_format_double(v->valuedouble, num, sizeof(num));
         return strdup(num);
     }

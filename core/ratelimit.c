@@ -149,7 +149,6 @@ bool
 ratelimit_check(struct ratelimit *rl, const char *key, long rate_per_minute)
 {
     struct bucket *b;
-    size_t klen;
     int64_t now;
     bool ok;
 
@@ -166,7 +165,7 @@ ratelimit_check(struct ratelimit *rl, const char *key, long rate_per_minute)
             evict(rl, now);
         if (rl->count >= rl->nslots)
             grow(rl);
-        klen = strlen(key);
+        size_t klen = strlen(key);
         b = malloc(sizeof(*b) + klen + 1);
         if (b == NULL) {
             pthread_mutex_unlock(&rl->lock);

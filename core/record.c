@@ -348,7 +348,7 @@ record_summarize(const cJSON *rec, struct record_summary *out)
 {
     const cJSON *header = get(rec, "header"), *env = get(rec, "envelope");
     const cJSON *decision = get(rec, "routerDecision"), *final = get(rec, "finalResponse");
-    const cJSON *events = get(rec, "events"), *ev, *err;
+    const cJSON *events = get(rec, "events"), *ev;
     int64_t first = -1, last = -1;
 
     memset(out, 0, sizeof(*out));
@@ -374,7 +374,7 @@ record_summarize(const cJSON *rec, struct record_summary *out)
     if (!cJSON_IsObject(final)) {
         out->status = RECORD_INCOMPLETE;
     } else {
-        err = get(final, "error");
+        const cJSON *err = get(final, "error");
         if (err != NULL && !cJSON_IsNull(err)) {
             out->status = RECORD_ERROR;
             out->error_code = json_get_string(err, "code");

@@ -369,7 +369,6 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
 struct feed_ctx {
     struct app *app;
     int y, rows, cols, n;
-    const char *agent; /* failures of this agent only */
 };
 
 static int
@@ -403,7 +402,7 @@ feed_row(void *ctx, const struct index_view *v)
 static void
 draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    struct feed_ctx f = { app, y + 1, rows - 1, cols, 0, NULL };
+    struct feed_ctx f = { app, y + 1, rows - 1, cols, 0 };
     struct index_filter flt = { 0 };
     char title[256];
 

@@ -63,8 +63,6 @@ static struct dline *
 add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fmt, ...)
 {
     struct dline *l;
-    va_list ap;
-    char buf[1024];
 
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 256;
@@ -80,6 +78,8 @@ add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fm
     l->elem = elem;
     l->start_us = l->end_us = -1;
     if (fmt != NULL) {
+        va_list ap;
+        char buf[1024];
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);

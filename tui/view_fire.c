@@ -476,10 +476,9 @@ fire_handle(struct app *app, void *state, enum key_action act, int key)
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_FIRE_N: {
         char n[16] = "100";
-        long v;
-        char *end;
         if (app_prompt(app, "fire how many times: ", n, sizeof(n), NULL, NULL)) {
-            v = strtol(n, &end, 10);
+            char *end;
+            long v = strtol(n, &end, 10);
             if (*end != '\0' || v < 1 || v > 1000000)
                 app_message(app, true, "'%s' is not a number from 1 to 1000000", n);
             else

@@ -285,7 +285,6 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct recs *r = state;
     size_t page = r->page_rows > 1 ? (size_t)r->page_rows - 1 : 1;
-    char buf[256], err[200];
 
     if (act == ACT_NONE && key >= 1000) {
         /* A mouse click: y * 1000 + x. Rows start 4 lines down. */
@@ -369,7 +368,7 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_FILTER: {
         struct query saved = r->q;
-        char saved_text[256];
+        char saved_text[256], buf[256], err[200];
         snprintf(saved_text, sizeof(saved_text), "%s", r->filter_text);
         snprintf(buf, sizeof(buf), "%s", r->filter_text);
         if (!app_prompt(app, "filter: ", buf, sizeof(buf), on_filter_change, r)) {

@@ -106,8 +106,6 @@ parse_policy(struct ret *r, struct retention_policy *p)
 {
     int64_t ms;
     uint64_t bytes;
-    char *end;
-    long long n;
 
     p->max_age_ms = p->max_count = p->max_bytes = RETENTION_NONE;
     if (r->older_than[0]) {
@@ -119,7 +117,8 @@ parse_policy(struct ret *r, struct retention_policy *p)
         p->max_age_ms = ms;
     }
     if (r->max_count[0]) {
-        n = strtoll(r->max_count, &end, 10);
+        char *end;
+        long long n = strtoll(r->max_count, &end, 10);
         if (*end != '\0' || n < 0) {
             snprintf(r->error, sizeof(r->error), "max count: '%s' is not a number", r->max_count);
             return -1;
@@ -201,7 +200,7 @@ worker(void *arg)
 static void
 apply(struct app *app, struct ret *r)
 {
-    char typed[32] = "", want[16];
+    char want[16];
     const struct retention_report *rep;
 
     if (app->opts.read_only) {
@@ -219,7 +218,7 @@ apply(struct app *app, struct ret *r)
     }
     snprintf(want, sizeof(want), "%s", r->archive[0] ? "archive" : "delete");
     {
-        char label[200];
+        char label[200], typed[32] = "";
         snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", want, want,
                  (unsigned long long)rep->count);
         if (!app_prompt(app, label, typed, sizeof(typed), NULL, NULL) || strcmp(typed, want) != 0) {

@@ -340,6 +340,7 @@ make_entry(struct index *ix, const struct digest *d)
     e->events = clamp16(d->events);
     e->status = (uint8_t)d->status;
     e->flags = (uint8_t)d->flags;
+    /* cppcheck-suppress knownConditionTrueFalse ; n_steps is d->n_steps clamped, not 0 */
     for (size_t i = 0; i < n_steps; i++) {
         const struct digest_step *s = &d->steps[i];
         struct index_step *t = &e->steps[i];
