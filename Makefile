@@ -106,9 +106,10 @@ cppcheck:
 	    --error-exitcode=1 -q -I. -D_GNU_SOURCE \
 	    --include=tests/static/cppcheck-macros.h core watch tui
 tidy:
-	@printf '%s\n' $(CHECK_SRC) | xargs -P2 -n6 clang-tidy --quiet -- $(CHECK_CFLAGS)
+	@printf '%s\n' $(CHECK_SRC) | xargs -P2 -n6 sh -c 'clang-tidy --quiet "$$@" -- $(CHECK_CFLAGS)' tidy
 
 check: deps
+	@INTENTUS_CHECK_TOOLS=1 sh tests/deps.sh
 	@$(MAKE) --no-print-directory format-check layer-check cppcheck tidy
 	@$(MAKE) --no-print-directory check-tests
 

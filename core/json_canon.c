@@ -46,7 +46,7 @@ shortest_digits(double a, char digits[24], int *point)
                 n++;
             }
         }
-        e = (*q == 'e' ? atoi(q + 1) : 0) - (n - 1);
+        e = (*q == 'e' ? (int)strtol(q + 1, NULL, 10) : 0) - (n - 1);
         for (k = 0; k < 3 && !found; k++) {
             if (deltas[k] < 0 && m == 0)
                 continue;
@@ -89,7 +89,7 @@ layout_repr(bool negative, const char *digits, int n, int p, char res[48])
             for (i = 0; i < n || i < p; i++) {
                 if (i == p)
                     *w++ = '.';
-                *w++ = i < n ? digits[i] : '0';
+                *w++ = (char)(i < n ? digits[i] : '0');
             }
             if (p >= n) {
                 *w++ = '.';
@@ -359,6 +359,7 @@ member_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
 static int
 canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
 {
@@ -460,6 +461,7 @@ canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
     err_set(err, IERR_INVALID, "JSON node of unknown type or without a value");
     return -1;
 }
+/* NOLINTEND(misc-no-recursion) */
 
 int
 json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err)
@@ -497,8 +499,8 @@ sha256_hex(const void *data, size_t len, char hex[65])
     if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
         return -1;
     for (i = 0; i < n; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 0x0f];
+        hex[2 * (size_t)i] = digits[md[i] >> 4];
+        hex[2 * (size_t)i + 1] = digits[md[i] & 0x0f];
     }
     hex[64] = '\0';
     return 0;

@@ -195,7 +195,7 @@ parse_rule(const cJSON *obj, const char *path, size_t index, struct rule *r,
            struct intentus_err *err)
 {
     const cJSON *k, *v;
-    long long n;
+    long long n = 0;
     char id[32];
 
     if (!cJSON_IsObject(obj)) {
@@ -219,10 +219,10 @@ parse_rule(const cJSON *obj, const char *path, size_t index, struct rule *r,
         return -1;
     }
     snprintf(id, sizeof(id), "rule-%zu", index + 1); /* the reference's default id */
-    r->id = strdup(cJSON_IsString(v) ? v->valuestring : id);
+    r->id = strdup(v != NULL && cJSON_IsString(v) ? v->valuestring : id);
     /* Missing or unknown action is deny, as in the reference: fail closed. */
     v = cJSON_GetObjectItemCaseSensitive(obj, "action");
-    r->allow = cJSON_IsString(v) && strcasecmp(v->valuestring, "allow") == 0;
+    r->allow = v != NULL && cJSON_IsString(v) && strcasecmp(v->valuestring, "allow") == 0;
     if (r->id == NULL) {
         err_set(err, IERR_NOMEM, NULL);
         return -1;
@@ -298,7 +298,7 @@ policy_parse(const cJSON *obj, const char *path, struct intentus_err *err)
         err_set(err, IERR_CONFIG, "%s.default: must be \"allow\" or \"deny\"", path);
         goto fail;
     }
-    p->default_allow = !cJSON_IsString(v) || strcasecmp(v->valuestring, "allow") == 0;
+    p->default_allow = v == NULL || !cJSON_IsString(v) || strcasecmp(v->valuestring, "allow") == 0;
     rules = cJSON_GetObjectItemCaseSensitive(obj, "rules");
     if (rules == NULL || cJSON_IsNull(rules))
         return p;
@@ -346,7 +346,7 @@ policy_load_file(const char *file, struct intentus_err *err)
         return NULL;
     }
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > 16u * 1024 * 1024) {
+        if (buf_append(&b, chunk, n) != 0 || b.len > (size_t)16 * 1024 * 1024) {
             err_set(err, IERR_CONFIG, "policy file %s: too large or out of memory", file);
             fclose(f);
             buf_free(&b);

@@ -16,6 +16,12 @@ have_pc zlib || need zlib1g-dev
 command -v tmux >/dev/null 2>&1 || need tmux
 command -v python3 >/dev/null 2>&1 || need python3
 command -v cc >/dev/null 2>&1 || need gcc
+# make check's static tools (format-check, cppcheck, tidy).
+if [ -n "${INTENTUS_CHECK_TOOLS:-}" ]; then
+    command -v clang-format >/dev/null 2>&1 || need clang-format
+    command -v clang-tidy >/dev/null 2>&1 || need clang-tidy
+    command -v cppcheck >/dev/null 2>&1 || need cppcheck
+fi
 
 [ -z "$missing" ] && exit 0
 

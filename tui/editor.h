@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define EDITOR_MAX_BYTES (1024 * 1024)
+#define EDITOR_MAX_BYTES ((size_t)1024 * 1024)
 
 struct editor {
     char *text; /* NUL-terminated UTF-8 */

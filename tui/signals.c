@@ -50,7 +50,7 @@ signals_drain(void)
 
     while ((n = read(self_pipe[0], buf, sizeof(buf))) > 0) {
         for (ssize_t i = 0; i < n; i++)
-            bits |= 1u << buf[i];
+            bits |= 1U << buf[i];
     }
     return bits;
 }

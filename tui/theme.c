@@ -137,6 +137,7 @@ report_add(struct theme_report *r, const char *source, int line, const char *fmt
     snprintf(r->text + len, sizeof(r->text) - len, "%s:%d: ", source, line);
     len = strlen(r->text);
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     vsnprintf(r->text + len, sizeof(r->text) - len, fmt, ap);
     va_end(ap);
     len = strlen(r->text);
@@ -323,7 +324,7 @@ theme_list(const char *const *dirs, char names[][64], size_t max)
         while ((de = readdir(d)) != NULL && n < max) {
             size_t len = strlen(de->d_name);
             char base[64];
-            if (len <= 6 || len - 6 >= sizeof(base) || strcmp(de->d_name + len - 6, ".theme"))
+            if (len <= 6 || len - 6 >= sizeof(base) || strcmp(de->d_name + len - 6, ".theme") != 0)
                 continue;
             snprintf(base, sizeof(base), "%.*s", (int)(len - 6), de->d_name);
             if (valid_name(base))

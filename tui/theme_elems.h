@@ -31,10 +31,10 @@
     X(THEME_PROMPT, "prompt", THEME_A_BOLD)                                                        \
     X(THEME_MATCH, "match", THEME_A_UNDERLINE | THEME_A_BOLD)
 
-#define THEME_A_BOLD 0x01u
-#define THEME_A_DIM 0x02u
-#define THEME_A_UNDERLINE 0x04u
-#define THEME_A_REVERSE 0x08u
+#define THEME_A_BOLD 0x01U
+#define THEME_A_DIM 0x02U
+#define THEME_A_UNDERLINE 0x04U
+#define THEME_A_REVERSE 0x08U
 #define THEME_A_ITALIC 0x10u
 #define THEME_A_BLINK 0x20u
 

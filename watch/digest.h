@@ -13,10 +13,10 @@
 #include "core/record.h"
 
 enum digest_flag {
-    DIGEST_CORRUPT = 1u << 0,        /* file did not parse; note says why */
-    DIGEST_REDACTED = 1u << 1,       /* record carries "[REDACTED]" values */
-    DIGEST_NO_TIMING = 1u << 2,      /* writer kept no event offsets (the reference) */
-    DIGEST_NOT_REPLAYABLE = 1u << 3, /* header.replayable is false */
+    DIGEST_CORRUPT = 1U << 0,        /* file did not parse; note says why */
+    DIGEST_REDACTED = 1U << 1,       /* record carries "[REDACTED]" values */
+    DIGEST_NO_TIMING = 1U << 2,      /* writer kept no event offsets (the reference) */
+    DIGEST_NOT_REPLAYABLE = 1U << 3, /* header.replayable is false */
 };
 
 /* One agent-level fact from a record's events. */
