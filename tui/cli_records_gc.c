@@ -165,7 +165,7 @@ check_archive(const char *cmd, const char *from, const char *path)
                                    strerror(errno));
         return EXIT_OK;
     }
-    if (errno != ENOENT)
+    if (errno != ENOENT && errno != ENOTDIR)
         return cli_usage_error(cmd, "%s %s: %s", from, path, strerror(errno));
     /* Missing: gc creates it (mkdir -p); the nearest existing ancestor must
      * be a directory we may create entries in. */
@@ -190,7 +190,7 @@ check_archive(const char *cmd, const char *from, const char *path)
                                      strerror(errno));
             break;
         }
-        if (errno != ENOENT || strcmp(up, ".") == 0 || strcmp(up, "/") == 0) {
+        if ((errno != ENOENT && errno != ENOTDIR) || strcmp(up, ".") == 0 || strcmp(up, "/") == 0) {
             rc = cli_usage_error(cmd, "%s %s: cannot be created: %s: %s", from, path, up,
                                  strerror(errno));
             break;
