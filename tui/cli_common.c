@@ -29,6 +29,9 @@ cli_esc(const char *s, char *out, size_t size)
     return out;
 }
 
+static void print_message(const char *cmd, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 print_message(const char *cmd, const char *fmt, va_list ap)
 {
