@@ -388,7 +388,7 @@ test_show_byte_for_byte(void **state)
     assert_non_null(d);
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name), len;
-        char id[128], path[PATH_MAX + 200], *want;
+        char id[128], path[PATH_MAX + 320], *want;
         if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0 || n > 120)
             continue;
         snprintf(id, sizeof(id), "%.*s", (int)(n - 5), de->d_name);
