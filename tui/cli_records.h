@@ -18,7 +18,7 @@ struct rec_args {
     const char *dir, *config;
     bool json;
     long limit;
-    /* list filters */
+    /* filters (list, stats, tail, gc) */
     const char *intent, *agent, *status, *error_code, *search;
     int64_t since_ms; /* -1: none */
     /* gc */
