@@ -103,9 +103,11 @@ mtime_ns(const struct stat *st)
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* Read one record's creation time and intent; -1 when it is not a record. */
+/* Read one record's creation time and intent; -1 when it is not a record.
+ * *selected: whether sel (if any) takes it. */
 static int
-read_item(struct rec_store *rs, const char *id, struct item *it)
+read_item(struct rec_store *rs, const struct retention_select *sel, const char *id, struct item *it,
+          bool *selected)
 {
     size_t len;
     char *text = rec_store_read(rs, id, &len, NULL);
@@ -116,6 +118,7 @@ read_item(struct rec_store *rs, const char *id, struct item *it)
     if (text == NULL)
         return -1;
     rec = json_parse(text, len, 0, NULL);
+    *selected = sel == NULL || sel->fn == NULL || sel->fn(sel->ctx, id, text, len);
     free(text);
     created = json_get_string(cJSON_GetObjectItemCaseSensitive(rec, "header"), "createdUtcIso");
     intent = json_get_string(cJSON_GetObjectItemCaseSensitive(
@@ -130,7 +133,8 @@ read_item(struct rec_store *rs, const char *id, struct item *it)
 }
 
 static int
-list_items(struct retention_plan *plan, struct intentus_err *err)
+list_items(struct retention_plan *plan, const struct retention_select *sel,
+           struct intentus_err *err)
 {
     int fd = dup(rec_store_dirfd(plan->rs));
     struct dirent *de;
@@ -147,6 +151,7 @@ list_items(struct retention_plan *plan, struct intentus_err *err)
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         struct item it = { 0 };
+        bool selected = true;
         struct stat st;
         /* Only visible <id>.json: never a writer's hidden temp file. */
         if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
@@ -160,9 +165,15 @@ list_items(struct retention_plan *plan, struct intentus_err *err)
         it.size = st.st_size;
         it.mtime_ns = mtime_ns(&st);
         it.ino = st.st_ino;
-        if (read_item(plan->rs, it.id, &it) != 0) {
+        if (read_item(plan->rs, sel, it.id, &it, &selected) != 0) {
             plan->report.skipped_corrupt++;
             free(it.id);
+            continue;
+        }
+        if (!selected) {
+            plan->report.not_selected++;
+            free(it.id);
+            free(it.intent);
             continue;
         }
         if (plan->n_items == cap) {
@@ -188,6 +199,14 @@ struct retention_plan *
 retention_plan_new(const char *dir, const struct retention_policy *p, int64_t now_us,
                    struct intentus_err *err)
 {
+    return retention_plan_new_selected(dir, p, NULL, now_us, err);
+}
+
+struct retention_plan *
+retention_plan_new_selected(const char *dir, const struct retention_policy *p,
+                            const struct retention_select *sel, int64_t now_us,
+                            struct intentus_err *err)
+{
     struct retention_plan *plan = calloc(1, sizeof(*plan));
     uint64_t count = 0, bytes = 0;
     size_t k = 0;
@@ -197,7 +216,7 @@ retention_plan_new(const char *dir, const struct retention_policy *p, int64_t no
         return NULL;
     }
     plan->rs = rec_store_open(dir, NULL, err);
-    if (plan->rs == NULL || list_items(plan, err) != 0) {
+    if (plan->rs == NULL || list_items(plan, sel, err) != 0) {
         retention_plan_free(plan);
         return NULL;
     }

@@ -36,6 +36,15 @@ struct retention_policy {
     int64_t max_bytes;  /* RETENTION_NONE: no size limit */
 };
 
+/* Which records a plan may take (the caller's filters): true selects the
+ * record id, whose file is text (len bytes, as the plan read it). */
+typedef bool (*retention_select_fn)(void *ctx, const char *id, const char *text, size_t len);
+
+struct retention_select {
+    retention_select_fn fn;
+    void *ctx;
+};
+
 struct retention_intent {
     char *intent; /* "(none)" when the record names none */
     uint64_t count, bytes;
@@ -49,6 +58,7 @@ struct retention_report {
     size_t n_intents;
     uint64_t kept_count, kept_bytes; /* what stays (at plan time) */
     uint64_t skipped_corrupt;        /* files that are not records: left alone */
+    uint64_t not_selected;           /* records the plan's select left out */
     uint64_t skipped_changed;        /* apply: changed since the plan, left alone */
     uint64_t already_gone;           /* apply: removed by someone else meanwhile */
     bool interrupted;                /* apply: stopped by the progress callback */
@@ -59,6 +69,13 @@ struct retention_plan;
 /* Plan for dir with policy p at time now_us (0: the wall clock). */
 struct retention_plan *retention_plan_new(const char *dir, const struct retention_policy *p,
                                           int64_t now_us, struct intentus_err *err);
+/* The same over the records sel selects (sel NULL: all): the limits apply
+ * to them alone (max_count 1 keeps one of them), and a record sel leaves
+ * out is never planned, so never touched (counted in not_selected). */
+struct retention_plan *retention_plan_new_selected(const char *dir,
+                                                   const struct retention_policy *p,
+                                                   const struct retention_select *sel,
+                                                   int64_t now_us, struct intentus_err *err);
 void retention_plan_free(struct retention_plan *plan);
 /* The dry run's result; owned by the plan. */
 const struct retention_report *retention_plan_report(const struct retention_plan *plan);

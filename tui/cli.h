@@ -20,8 +20,18 @@ int cli_console(int argc, char **argv);
 int cli_wal(int argc, char **argv);      /* tui/cli_recovery.c */
 int cli_recovery(int argc, char **argv); /* tui/cli_recovery.c */
 
-/* Shared helpers (tui/cli_common.c). */
+/* Shared helpers (tui/cli_common.c). Messages may quote arguments, paths
+ * and record text, so both print the message escaped (fmt_escape): no
+ * control character reaches the terminal. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "intentus CMD: message" and a newline on stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* len bytes of s to f escaped for a terminal (fmt_escape with flags),
+ * however long s is. */
+void cli_put_escaped(FILE *f, const char *s, size_t len, unsigned flags);
+/* s (NULL: "") escaped for a terminal into out[size] (cut when it does not
+ * fit; FMT_ESC_SIZE(n) holds n bytes whole); returns out, for printf. */
+const char *cli_esc(const char *s, char *out, size_t size);
 /* Load the config (path may be NULL: search order); prints the error. */
 struct config *cli_load_config(const char *path);
 /* The records directory: --dir, else the config's. */

@@ -59,14 +59,17 @@ cli_agents(int argc, char **argv)
         cli_print_json(stdout, arr);
         cJSON_Delete(arr);
     } else {
-        printf("# %s\n", cfg->source);
+        char e[FMT_ESC_SIZE(256)];
+        printf("# %s\n", cli_esc(cfg->source, e, sizeof(e)));
         printf("%-3s  %-20s  %-8s  %-12s  %8s  %-8s  %-7s  %-9s  %s\n", "#", "NAME", "KIND", "NODE",
                "PRIORITY", "TIMEOUT", "RETRY", "BREAKER", "INTENTS");
         for (size_t i = 0; i < registry_count(cfg->registry); i++) {
             const struct agent *a = registry_at(cfg->registry, i);
-            char name[64], timeout[24], retry[16], breaker[64];
+            char name[FMT_ESC_SIZE(64)], timeout[24], retry[16], breaker[64];
+            char kind[FMT_ESC_SIZE(32)], node[FMT_ESC_SIZE(128)];
             struct breaker_stats bs;
-            fmt_cell(a->name, 20, name, sizeof(name));
+            /* Names come from the config: escaped, never raw (cli_esc). */
+            fmt_cell(cli_esc(a->name, e, sizeof(e)), 20, name, sizeof(name));
             if (a->timeout_ms > 0)
                 fmt_duration_us(a->timeout_ms * 1000, timeout, sizeof(timeout));
             else
@@ -82,13 +85,14 @@ cli_agents(int argc, char **argv)
                 snprintf(breaker, sizeof(breaker), "off");
             }
             printf("%-3zu  %-*s  %-8s  %-12s  %8ld  %-8s  %-7s  %-9s  ", i + 1,
-                   (int)(20 + strlen(name) - fmt_width(name)), name, a->kind->name,
-                   agent_is_remote(a) ? a->node_id : "local", a->node_priority, timeout, retry,
-                   breaker);
+                   (int)(20 + strlen(name) - fmt_width(name)), name,
+                   cli_esc(a->kind->name, kind, sizeof(kind)),
+                   cli_esc(agent_is_remote(a) ? a->node_id : "local", node, sizeof(node)),
+                   a->node_priority, timeout, retry, breaker);
             for (size_t k = 0; k < a->n_caps; k++) {
-                printf("%s%s", k ? ", " : "", a->caps[k].name);
+                printf("%s%s", k ? ", " : "", cli_esc(a->caps[k].name, e, sizeof(e)));
                 if (strcmp(a->caps[k].version, "*") != 0)
-                    printf("@%s", a->caps[k].version);
+                    printf("@%s", cli_esc(a->caps[k].version, e, sizeof(e)));
             }
             printf("\n");
         }

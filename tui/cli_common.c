@@ -5,18 +5,76 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "tui/cli.h"
+#include "tui/fmt.h"
+
+void
+cli_put_escaped(FILE *f, const char *s, size_t len, unsigned flags)
+{
+    char chunk[1024];
+
+    while (len > 0) {
+        size_t n = fmt_escape(s, len, flags, chunk, sizeof(chunk));
+        fputs(chunk, f);
+        s += n;
+        len -= n;
+    }
+}
+
+const char *
+cli_esc(const char *s, char *out, size_t size)
+{
+    if (s == NULL)
+        s = "";
+    fmt_escape(s, strlen(s), 0, out, size);
+    return out;
+}
+
+static void print_message(const char *cmd, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+print_message(const char *cmd, const char *fmt, va_list ap)
+{
+    struct buf b = BUF_INIT;
+    va_list copy;
+    int n;
+
+    va_copy(copy, ap);
+    n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    fputs("intentus ", stderr);
+    cli_put_escaped(stderr, cmd, strlen(cmd), 0);
+    fputs(": ", stderr);
+    if (n >= 0 && buf_reserve(&b, (size_t)n + 1) == 0) {
+        vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+        cli_put_escaped(stderr, b.data, (size_t)n, 0);
+    } else {
+        fputs("(out of memory)", stderr);
+    }
+    buf_free(&b);
+}
 
 int
 cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "intentus %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_message(cmd, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry 'intentus %s --help'.\n", cmd);
     return EXIT_USAGE;
+}
+
+void
+cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    print_message(cmd, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 struct config *
@@ -25,8 +83,11 @@ cli_load_config(const char *path)
     struct intentus_err err = { 0 };
     struct config *cfg = config_load(path, &err);
 
-    if (cfg == NULL)
-        fprintf(stderr, "intentus: config: %s\n", err.msg);
+    if (cfg == NULL) {
+        fputs("intentus: config: ", stderr);
+        cli_put_escaped(stderr, err.msg, strlen(err.msg), 0);
+        fputc('\n', stderr);
+    }
     return cfg;
 }
 

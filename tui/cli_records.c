@@ -4,12 +4,13 @@
 #include "tui/cli_records.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -21,244 +22,391 @@
 #include "core/units.h"
 #include "core/wal.h"
 #include "tui/cli.h"
+#include "tui/cli_opt.h"
 #include "tui/fmt.h"
+#include "watch/digest.h"
 #include "watch/index.h"
 #include "watch/tailer.h"
 
-static const char records_help[] =
-    "Usage: intentus records COMMAND [options]\n"
-    "\n"
-    "Commands:\n"
-    "  list [filters] [--json] [--limit N]   records, newest first; corrupt files shown\n"
-    "  show ID                               one record as JSON (also from an archive\n"
-    "                                        directory of <id>.json.gz files)\n"
-    "  verify [ID...] [--wal-dir D] [-v]     re-read records, check their structure and\n"
-    "                                        recompute envelopeHash; when <wal-dir>/ID.wal\n"
-    "                                        exists, also check the record against it\n"
-    "                                        (envelope hash, outcome, steps); ends with\n"
-    "                                        'N passed, M failed', exit 1 on any failure\n"
-    "  diff A B [--json]                     compare two records by section: input\n"
-    "                                        (envelope), output (finalResponse), trace\n"
-    "                                        (events), metadata (header, routerDecision);\n"
-    "                                        exit 0 identical, 1 different, 2 usage error\n"
-    "                                        or a record missing or unreadable\n"
-    "  stats [--json]                        per-agent and per-intent calls, failures by\n"
-    "                                        error code, failure rates, latency p50/p95/p99,\n"
-    "                                        last error, circuit state, retries\n"
-    "  tail [-f] [-n N] [--json] [--poll[=MS]]\n"
-    "                                        the last N records (10), one line each; with -f\n"
-    "                                        keep printing records as they arrive\n"
-    "  gc [--older-than AGE] [--max-count N] [--max-bytes SIZE] [--archive DIR]\n"
-    "     [--dry-run] [--yes] [--json]       retention: remove (or gzip into DIR) the\n"
-    "                                        oldest records beyond the limits\n"
-    "\n"
-    "Options:\n"
-    "  -d, --dir DIR        record directory (default: from the config, then\n"
-    "                       $INTENTUSNET_RECORDS_PATH, then .intentusnet/records)\n"
-    "  -c, --config FILE    config file to take the record directory from\n"
-    "  -j, --json           machine-readable output (list, diff, stats, tail, gc)\n"
-    "  -l, --limit N        at most N records (list)\n"
-    "  list filters:  --intent NAME, --agent NAME (decided or attempted),\n"
-    "                 --status ok|error|incomplete|corrupt, --error CODE,\n"
-    "                 --since AGE (1h, 30m, 7d...), --search TEXT (in id or intent)\n"
-    "  gc:  --older-than AGE (30d, 12h; a bare number is days, as in the reference),\n"
-    "       --max-count N, --max-bytes SIZE (512K, 10M, 1G), --archive DIR (gzip each\n"
-    "       record into DIR as <id>.json.gz instead of deleting it), --dry-run (report\n"
-    "       what would go), --yes (no question; without it gc asks on a terminal and\n"
-    "       refuses otherwise). Every action is logged to DIR/.intentus-retention.log.\n"
-    "  tail:  -f/--follow, -n/--lines N, --poll[=MS] (poll instead of inotify, for\n"
-    "         network filesystems; default 1000 ms)\n"
-    "  verify:  -w/--wal-dir DIR (default: the config's wal.dir), -v/--verbose (a line\n"
-    "         for every record that passes, noting when it has no WAL)\n"
-    "  -h, --help           this help\n";
-
-static const char retrieve_help[] =
-    "Usage: intentus retrieve ID [--dir D] [--config FILE]\n"
-    "\n"
-    "Print the stored response of an execution with whether its envelope hash\n"
-    "still verifies. Nothing is re-run: no agent, router or model is called.\n"
-    "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n";
-
-enum {
-    OPT_INTENT = 256,
-    OPT_AGENT,
-    OPT_STATUS,
-    OPT_ERROR,
-    OPT_SINCE,
-    OPT_SEARCH,
-    OPT_OLDER,
-    OPT_MAX_COUNT,
-    OPT_MAX_BYTES,
-    OPT_ARCHIVE,
-    OPT_DRY_RUN,
-    OPT_YES,
-    OPT_POLL,
-};
+/* ---- option values ---- */
 
 static int
-parse_count(const char *cmd, const char *opt, const char *text, long *out)
-{
-    char *end;
-
-    *out = strtol(text, &end, 10);
-    if (*end != '\0' || end == text || *out < 0)
-        return cli_usage_error(cmd, "%s: '%s' is not a non-negative number", opt, text);
-    return EXIT_OK;
-}
-
-static int
-parse_value(struct rec_args *a, int c, const char *arg)
+parse_duration(const char *arg, void *field, char *why, size_t size)
 {
     struct intentus_err err = { 0 };
-    uint64_t size;
-    long n;
 
-    switch (c) {
-    case 'l':
-        return parse_count(a->cmd, "--limit", arg, &a->limit);
-    case 'n':
-        return parse_count(a->cmd, "--lines", arg, &a->limit);
-    case OPT_SINCE:
-        if (units_parse_duration_ms(arg, &a->since_ms, &err) != 0)
-            return cli_usage_error(a->cmd, "--since: %s", err.msg);
-        return EXIT_OK;
-    case OPT_OLDER: {
-        /* The reference's --older-than takes days as a bare number. */
-        const char *p = arg;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        if (*p == '\0' && p != arg) {
-            char days[64];
-            snprintf(days, sizeof(days), "%sd", arg);
-            if (units_parse_duration_ms(days, &a->older_than_ms, &err) != 0)
-                return cli_usage_error(a->cmd, "--older-than: %s", err.msg);
-        } else if (units_parse_duration_ms(arg, &a->older_than_ms, &err) != 0) {
-            return cli_usage_error(a->cmd, "--older-than: %s", err.msg);
-        }
-        return EXIT_OK;
+    if (units_parse_duration_ms(arg, field, &err) != 0) {
+        snprintf(why, size, "%s", err.msg);
+        return -1;
     }
-    case OPT_MAX_COUNT:
-        if (parse_count(a->cmd, "--max-count", arg, &n) != EXIT_OK)
-            return EXIT_USAGE;
-        a->max_count = n;
-        return EXIT_OK;
-    case OPT_MAX_BYTES:
-        if (units_parse_size(arg, &size, &err) != 0 || size > INT64_MAX)
-            return cli_usage_error(a->cmd, "--max-bytes: %s", err.msg);
-        a->max_bytes = (int64_t)size;
-        return EXIT_OK;
-    case OPT_POLL:
-        a->poll_ms = 1000;
-        if (arg != NULL && (parse_count(a->cmd, "--poll", arg, &n) != EXIT_OK || n <= 0))
-            return cli_usage_error(a->cmd, "--poll: give milliseconds, more than 0");
-        if (arg != NULL)
-            a->poll_ms = (int)n;
-        return EXIT_OK;
-    case OPT_STATUS:
-        if (!index_status_is_valid(arg))
-            return cli_usage_error(a->cmd, "--status: '%s' is not ok, error, incomplete or corrupt",
-                                   arg);
-        a->status = arg;
-        return EXIT_OK;
-    }
-    return EXIT_OK;
+    return 0;
+}
+
+/* --older-than: the reference takes days as a bare number. */
+static int
+parse_age_days(const char *arg, void *field, char *why, size_t size)
+{
+    const char *p = arg;
+    char days[64];
+
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p != '\0' || p == arg || p - arg > 32)
+        return parse_duration(arg, field, why, size);
+    snprintf(days, sizeof(days), "%sd", arg);
+    return parse_duration(days, field, why, size);
 }
 
 static int
-parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
+parse_count64(const char *arg, void *field, char *why, size_t size)
 {
-    static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },
-        { "config", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },
-        { "limit", required_argument, NULL, 'l' },
-        { "intent", required_argument, NULL, OPT_INTENT },
-        { "agent", required_argument, NULL, OPT_AGENT },
-        { "status", required_argument, NULL, OPT_STATUS },
-        { "error", required_argument, NULL, OPT_ERROR },
-        { "since", required_argument, NULL, OPT_SINCE },
-        { "search", required_argument, NULL, OPT_SEARCH },
-        { "older-than", required_argument, NULL, OPT_OLDER },
-        { "max-count", required_argument, NULL, OPT_MAX_COUNT },
-        { "max-bytes", required_argument, NULL, OPT_MAX_BYTES },
-        { "archive", required_argument, NULL, OPT_ARCHIVE },
-        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
-        { "yes", no_argument, NULL, OPT_YES },
-        { "follow", no_argument, NULL, 'f' },
-        { "lines", required_argument, NULL, 'n' },
-        { "poll", optional_argument, NULL, OPT_POLL },
-        { "wal-dir", required_argument, NULL, 'w' },
-        { "verbose", no_argument, NULL, 'v' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
+    char *end;
+    long long n = strtoll(arg, &end, 10);
 
+    if (*end != '\0' || end == arg || n < 0 || n == LLONG_MAX) {
+        snprintf(why, size, "'%s' is not a non-negative number", arg);
+        return -1;
+    }
+    *(int64_t *)field = n;
+    return 0;
+}
+
+static int
+parse_size(const char *arg, void *field, char *why, size_t size)
+{
+    struct intentus_err err = { 0 };
+    uint64_t bytes;
+
+    if (units_parse_size(arg, &bytes, &err) != 0 || bytes > INT64_MAX) {
+        snprintf(why, size, "%s", err.msg[0] ? err.msg : "too large");
+        return -1;
+    }
+    *(int64_t *)field = (int64_t)bytes;
+    return 0;
+}
+
+static int
+parse_status(const char *arg, void *field, char *why, size_t size)
+{
+    if (!index_status_is_valid(arg)) {
+        snprintf(why, size, "'%s' is not ok, error, incomplete or corrupt", arg);
+        return -1;
+    }
+    *(const char **)field = arg;
+    return 0;
+}
+
+/* gc never touches a file that is not a record, so "corrupt" selects nothing. */
+static int
+parse_gc_status(const char *arg, void *field, char *why, size_t size)
+{
+    if (arg != NULL && strcmp(arg, "corrupt") == 0) {
+        snprintf(why, size,
+                 "'corrupt': gc never removes files that are not records "
+                 "(give ok, error or incomplete)");
+        return -1;
+    }
+    return parse_status(arg, field, why, size);
+}
+
+static int
+parse_poll(const char *arg, void *field, char *why, size_t size)
+{
+    char *end;
+    long n;
+
+    *(int *)field = 1000;
+    if (arg == NULL)
+        return 0;
+    n = strtol(arg, &end, 10);
+    if (*end != '\0' || end == arg || n <= 0 || n > INT_MAX) {
+        snprintf(why, size, "'%s': give milliseconds, more than 0", arg);
+        return -1;
+    }
+    *(int *)field = (int)n;
+    return 0;
+}
+
+/* ---- option tables: one per subcommand ---- */
+
+#define F(field) offsetof(struct rec_args, field)
+#define OPT_DIR                                                                                    \
+    {                                                                                              \
+        .name = "dir", .short_name = 'd', .kind = CLI_OPT_STRING, .arg = "DIR", .offset = F(dir),  \
+        .help = "record directory (default: the config's\nrecording.dir, else "                    \
+                "$INTENTUSNET_RECORDS_PATH,\nelse .intentusnet/records)"                           \
+    }
+#define OPT_CONFIG                                                                                 \
+    {                                                                                              \
+        .name = "config", .short_name = 'c', .kind = CLI_OPT_STRING, .arg = "FILE",                \
+        .offset = F(config), .help = "config file to take the record directory from"               \
+    }
+#define OPT_JSON(h)                                                                                \
+    {                                                                                              \
+        .name = "json", .short_name = 'j', .kind = CLI_OPT_FLAG, .offset = F(json), .help = h      \
+    }
+#define OPT_HELP                                                                                   \
+    {                                                                                              \
+        .name = "help", .short_name = 'h', .kind = CLI_OPT_HELP, .help = "this help"               \
+    }
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
+#define STATUS_HELP "only records with this status: ok, error, incomplete\nor corrupt"
+/* The record filters of list, stats, tail and gc (watch/index.h's). */
+#define OPT_FILTERS(status_parse, status_help)                                                     \
+    { .name = "intent",                                                                            \
+      .kind = CLI_OPT_STRING,                                                                      \
+      .arg = "NAME",                                                                               \
+      .offset = F(intent),                                                                         \
+      .help = "only records of this intent" },                                                     \
+        { .name = "agent",                                                                         \
+          .kind = CLI_OPT_STRING,                                                                  \
+          .arg = "NAME",                                                                           \
+          .offset = F(agent),                                                                      \
+          .help = "only records this agent decided or attempted" },                                \
+        { .name = "status",                                                                        \
+          .kind = CLI_OPT_PARSE,                                                                   \
+          .arg = "STATUS",                                                                         \
+          .offset = F(status),                                                                     \
+          .parse = status_parse,                                                                   \
+          .help = status_help },                                                                   \
+        { .name = "error",                                                                         \
+          .kind = CLI_OPT_STRING,                                                                  \
+          .arg = "CODE",                                                                           \
+          .offset = F(error_code),                                                                 \
+          .help = "only records whose error code is CODE" },                                       \
+        { .name = "since",                                                                         \
+          .kind = CLI_OPT_PARSE,                                                                   \
+          .arg = "AGE",                                                                            \
+          .offset = F(since_ms),                                                                   \
+          .parse = parse_duration,                                                                 \
+          .help = "only records created in the last AGE (1h, 30m, 7d)" },                          \
+    {                                                                                              \
+        .name = "search", .kind = CLI_OPT_STRING, .arg = "TEXT", .offset = F(search),              \
+        .help = "only records with TEXT in their id or intent\n(any case)"                         \
+    }
+
+static const struct cli_opt list_opts[] = {
+    OPT_DIR,
+    OPT_CONFIG,
+    OPT_JSON("a JSON array instead of the table"),
+    { .name = "limit",
+      .short_name = 'l',
+      .kind = CLI_OPT_COUNT,
+      .arg = "N",
+      .offset = F(limit),
+      .help = "at most N records (the newest)" },
+    OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt show_opts[] = { OPT_DIR, OPT_CONFIG, OPT_HELP, OPT_END };
+
+static const struct cli_opt verify_opts[] = {
+    OPT_DIR,
+    { .name = "config",
+      .short_name = 'c',
+      .kind = CLI_OPT_STRING,
+      .arg = "FILE",
+      .offset = F(config),
+      .help = "config file: its record directory and wal.dir" },
+    { .name = "wal-dir",
+      .short_name = 'w',
+      .kind = CLI_OPT_STRING,
+      .arg = "DIR",
+      .offset = F(wal_dir),
+      .help = "WAL directory to check records against\n"
+              "(default: the config's wal.dir)" },
+    { .name = "verbose",
+      .short_name = 'v',
+      .kind = CLI_OPT_FLAG,
+      .offset = F(verbose),
+      .help = "a line for every record that passes, noting when it\nhas no WAL" },
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt diff_opts[] = {
+    OPT_DIR, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"), OPT_HELP, OPT_END,
+};
+
+static const struct cli_opt stats_opts[] = {
+    OPT_DIR,  OPT_CONFIG, OPT_JSON("the figures as JSON"), OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_HELP, OPT_END,
+};
+
+static const struct cli_opt tail_opts[] = {
+    OPT_DIR,
+    OPT_CONFIG,
+    OPT_JSON("one line of compact JSON per record"),
+    { .name = "follow",
+      .short_name = 'f',
+      .kind = CLI_OPT_FLAG,
+      .offset = F(follow),
+      .help = "keep printing records as they arrive" },
+    { .name = "lines",
+      .short_name = 'n',
+      .kind = CLI_OPT_COUNT,
+      .arg = "N",
+      .offset = F(limit),
+      .help = "the last N records first (default 10)" },
+    { .name = "poll",
+      .kind = CLI_OPT_PARSE,
+      .arg = "MS",
+      .arg_optional = true,
+      .offset = F(poll_ms),
+      .parse = parse_poll,
+      .help = "poll instead of inotify, for network filesystems\n(default 1000 ms)" },
+    OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt gc_opts[] = {
+    OPT_DIR,
+    { .name = "config",
+      .short_name = 'c',
+      .kind = CLI_OPT_STRING,
+      .arg = "FILE",
+      .offset = F(config),
+      .help = "config file: its record directory and, when no\n"
+              "limit is given, its \"retention\" section (limits,\n"
+              "archive_dir)" },
+    OPT_JSON("the plan or the result as JSON"),
+    { .name = "older-than",
+      .kind = CLI_OPT_PARSE,
+      .arg = "AGE",
+      .offset = F(older_than_ms),
+      .parse = parse_age_days,
+      .help = "remove records older than AGE (30d, 12h; a bare\nnumber is days, as in the "
+              "reference)" },
+    { .name = "max-count",
+      .kind = CLI_OPT_PARSE,
+      .arg = "N",
+      .offset = F(max_count),
+      .parse = parse_count64,
+      .help = "keep at most N records (of those selected)" },
+    { .name = "max-bytes",
+      .kind = CLI_OPT_PARSE,
+      .arg = "SIZE",
+      .offset = F(max_bytes),
+      .parse = parse_size,
+      .help = "keep at most SIZE bytes of records (512K, 10M, 1G)" },
+    { .name = "archive",
+      .kind = CLI_OPT_STRING,
+      .arg = "DIR",
+      .offset = F(archive),
+      .help = "gzip each record into DIR as <id>.json.gz instead of\ndeleting it (created "
+              "0700 when missing)" },
+    { .name = "dry-run",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(dry_run),
+      .help = "report exactly what would go; change nothing" },
+    { .name = "yes",
+      .short_name = 'y',
+      .kind = CLI_OPT_FLAG,
+      .offset = F(yes),
+      .help = "no question (without it gc asks on a terminal and\nrefuses otherwise)" },
+    OPT_FILTERS(parse_gc_status, "only records with this status: ok, error or\nincomplete"),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt retrieve_opts[] = { OPT_DIR, OPT_CONFIG, OPT_HELP, OPT_END };
+
+static const struct cli_cmd retrieve_cmd = {
+    .name = "retrieve",
+    .usage = "ID [options]",
+    .about = "Print the stored response of an execution with whether its envelope hash\n"
+             "still verifies. Nothing is re-run: no agent, router or model is called.\n"
+             "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n",
+    .opts = retrieve_opts,
+};
+
+enum rec_sub_id { SUB_LIST, SUB_SHOW, SUB_VERIFY, SUB_DIFF, SUB_STATS, SUB_TAIL, SUB_GC };
+
+static const struct rec_sub {
+    enum rec_sub_id id;
+    const char *summary;
+    struct cli_cmd cmd;
+} subcommands[] = {
+    { SUB_LIST,
+      "records, newest first; corrupt files shown",
+      { "records list", "[options]",
+        "Records, newest first, one line each; files that do not parse are shown as\n"
+        "CORRUPT with the reason. Filters combine (all must match).\n",
+        list_opts } },
+    { SUB_SHOW,
+      "one record file, byte for byte",
+      { "records show", "ID [options]",
+        "The record file <dir>/ID.json byte for byte (also <id>.json.gz of a gc\n"
+        "archive directory, decompressed), after checking that it is a record.\n"
+        "On a terminal, control characters are shown escaped (\\e, \\x07, \\u009b).\n",
+        show_opts } },
+    { SUB_VERIFY,
+      "re-read records, recompute envelopeHash, check the WAL",
+      { "records verify", "[ID...] [options]",
+        "Re-read records (all, or the IDs given), check their structure and\n"
+        "recompute envelopeHash; when <wal-dir>/ID.wal exists, also check the record\n"
+        "against it (envelope hash, outcome, steps). Ends with 'N passed, M failed';\n"
+        "exit 1 on any failure.\n",
+        verify_opts } },
+    { SUB_DIFF,
+      "compare two records section by section",
+      { "records diff", "A B [options]",
+        "Compare two records by section: input (envelope), output (finalResponse),\n"
+        "trace (events), metadata (header, routerDecision).\n"
+        "Exit status as diff(1): exit 0 identical, 1 different, 2 usage error or a\n"
+        "record missing or unreadable.\n",
+        diff_opts } },
+    { SUB_STATS,
+      "per-agent and per-intent figures",
+      { "records stats", "[options]",
+        "Per-agent and per-intent calls, failures by error code, failure rates,\n"
+        "latency p50/p95/p99, last error, circuit state and retries, over the\n"
+        "records the filters select (all by default).\n",
+        stats_opts } },
+    { SUB_TAIL,
+      "the last records, and with -f new ones as they arrive",
+      { "records tail", "[options]",
+        "The last N records (10) the filters select, oldest first, one line each;\n"
+        "with -f keep printing selected records as they arrive.\n",
+        tail_opts } },
+    { SUB_GC,
+      "retention: remove or archive the oldest records",
+      { "records gc", "[options]",
+        "Retention: remove (or gzip into --archive DIR) the oldest records beyond\n"
+        "the limits. With filters, only the records they select are considered:\n"
+        "the limits apply to those alone and no other record is touched. Without\n"
+        "a limit option, the config's \"retention\" section gives the policy. The\n"
+        "plan is made once: --dry-run lists exactly what applying it removes.\n"
+        "Every action is logged to DIR/.intentus-retention.log.\n",
+        gc_opts } },
+};
+
+#define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void
+records_help(FILE *f)
+{
+    fprintf(f, "Usage: intentus records COMMAND [options]\n\nCommands:\n");
+    for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", subcommands[i].cmd.name + strlen("records "),
+                subcommands[i].summary);
+    fprintf(f, "\nEvery command takes -d/--dir DIR and -c/--config FILE. Each takes only\n"
+               "its own options: run 'intentus records COMMAND --help' for them.\n");
+}
+
+static void
+rec_args_init(struct rec_args *a, const char *cmd)
+{
+    memset(a, 0, sizeof(*a));
     a->cmd = cmd;
     a->limit = -1;
     a->since_ms = a->older_than_ms = a->max_count = a->max_bytes = -1;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:c:jl:fn:yw:v", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            a->dir = optarg;
-            break;
-        case 'c':
-            a->config = optarg;
-            break;
-        case 'j':
-            a->json = 1;
-            break;
-        case 'f':
-            a->follow = true;
-            break;
-        case 'w':
-            a->wal_dir = optarg;
-            break;
-        case 'v':
-            a->verbose = true;
-            break;
-        case OPT_INTENT:
-            a->intent = optarg;
-            break;
-        case OPT_AGENT:
-            a->agent = optarg;
-            break;
-        case OPT_ERROR:
-            a->error_code = optarg;
-            break;
-        case OPT_SEARCH:
-            a->search = optarg;
-            break;
-        case OPT_ARCHIVE:
-            a->archive = optarg;
-            break;
-        case OPT_DRY_RUN:
-            a->dry_run = true;
-            break;
-        case 'y':
-        case OPT_YES:
-            a->yes = true;
-            break;
-        case 'l':
-        case 'n':
-        case OPT_SINCE:
-        case OPT_OLDER:
-        case OPT_MAX_COUNT:
-        case OPT_MAX_BYTES:
-        case OPT_POLL:
-        case OPT_STATUS:
-            if (parse_value(a, c, optarg) != EXIT_OK)
-                return EXIT_USAGE;
-            break;
-        default:
-            if (optopt != 0 && optopt < 256)
-                return cli_usage_error(cmd, "option -%c needs a value or is unknown", optopt);
-            return cli_usage_error(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
-        }
-    }
-    a->first_arg = optind;
-    return EXIT_OK;
 }
 
 const char *
@@ -282,7 +430,7 @@ open_store(const char *cmd, const struct rec_args *a, int *fail)
     if (dir != NULL) {
         rs = rec_store_open(dir, NULL, &err);
         if (rs == NULL)
-            fprintf(stderr, "intentus %s: %s\n", cmd, err.msg);
+            cli_error(cmd, "%s", err.msg);
     }
     config_free(cfg);
     return rs;
@@ -328,26 +476,30 @@ list_json(void *ctx, const struct index_view *v)
     return 0;
 }
 
+/* Every text from the record is escaped (cli_esc): a record can hold any
+ * bytes, and none of them may reach the terminal as a control sequence. */
 static int
 list_text(void *ctx, const struct index_view *v)
 {
-    char when[32], intent[64], agent[64], dur[24];
+    char when[32], intent[FMT_ESC_SIZE(128)], agent[FMT_ESC_SIZE(128)], dur[24];
+    char e[FMT_ESC_SIZE(256)], cell[FMT_ESC_SIZE(256)], strategy[FMT_ESC_SIZE(32)];
 
     (void)ctx;
     if (v->flags & DIGEST_CORRUPT) {
         printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", v->id, "-", "-", "-",
-               "CORRUPT", "-", v->note ? v->note : "");
+               "CORRUPT", "-", cli_esc(v->note, e, sizeof(e)));
         return 0;
     }
     fmt_time_short(v->created_us, when, sizeof(when));
-    fmt_cell(v->intent, 24, intent, sizeof(intent));
-    fmt_cell(v->agent, 16, agent, sizeof(agent));
+    fmt_cell(cli_esc(v->intent, e, sizeof(e)), 24, intent, sizeof(intent));
+    fmt_cell(cli_esc(v->agent, e, sizeof(e)), 16, agent, sizeof(agent));
     fmt_duration_us(v->duration_us, dur, sizeof(dur));
     printf("%-19s  %-36s  %-*s  %-*s  %-9s  %-7s  %-20s  %s\n", when, v->id,
            (int)(24 + strlen(intent) - fmt_width(intent)), intent,
            (int)(16 + strlen(agent) - fmt_width(agent)), agent,
-           v->strategy ? v->strategy : "direct", record_status_name(v->status),
-           v->error_code ? v->error_code : "-", dur);
+           cli_esc(v->strategy ? v->strategy : "direct", strategy, sizeof(strategy)),
+           record_status_name(v->status),
+           cli_esc(v->error_code ? v->error_code : "-", cell, sizeof(cell)), dur);
     return 0;
 }
 
@@ -374,11 +526,7 @@ records_list(const struct rec_args *a)
     struct config *cfg = NULL;
     const char *dir = cli_records_dir_of(a, &cfg);
     struct index *ix = index_new();
-    struct index_filter f = { .intent = a->intent,
-                              .agent = a->agent,
-                              .status = a->status,
-                              .error_code = a->error_code,
-                              .text = a->search };
+    struct index_filter f;
     size_t limit = a->limit > 0 ? (size_t)a->limit : 0;
     int rc = EXIT_FAIL;
 
@@ -387,11 +535,10 @@ records_list(const struct rec_args *a)
     if (dir == NULL || ix == NULL)
         goto out;
     if (tailer_index_dir(dir, ix, &err) != 0) {
-        fprintf(stderr, "intentus records list: %s\n", err.msg);
+        cli_error("records list", "%s", err.msg);
         goto out;
     }
-    if (a->since_ms >= 0)
-        f.since_us = clock_wall_us() - a->since_ms * 1000;
+    cli_records_filter(a, &f);
     if (a->json) {
         cJSON *arr = cJSON_CreateArray();
         if (a->limit != 0)
@@ -411,33 +558,50 @@ out:
     return rc;
 }
 
+/* The file as it is: byte for byte when stdout is not a terminal (the
+ * README's promise: `records show` of a reference record is its file), with
+ * control characters escaped when it is one. */
 static int
 records_show(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
     struct rec_store *rs;
-    int store_rc;
+    const char *id;
+    int store_rc, rc = EXIT_FAIL;
+    size_t len;
+    char *text;
     cJSON *rec;
 
     if (a->first_arg >= argc)
         return cli_usage_error("records show", "missing ID");
     if (a->first_arg + 1 < argc)
         return cli_usage_error("records show", "unexpected argument '%s'", argv[a->first_arg + 1]);
-    if (!rec_store_id_is_valid(argv[a->first_arg]))
-        return cli_usage_error("records show", "'%s' is not a valid execution id",
-                               argv[a->first_arg]);
+    id = argv[a->first_arg];
+    if (!rec_store_id_is_valid(id))
+        return cli_usage_error("records show", "'%s' is not a valid execution id", id);
     rs = open_store("records show", a, &store_rc);
     if (rs == NULL)
         return store_rc;
-    rec = rec_store_load(rs, argv[a->first_arg], &err);
-    rec_store_close(rs);
+    text = rec_store_read(rs, id, &len, &err);
+    rec = text != NULL ? record_parse(text, len, &err) : NULL;
     if (rec == NULL) {
-        fprintf(stderr, "intentus records show: %s\n", err.msg);
-        return EXIT_FAIL;
+        if (text != NULL)
+            err_prefix(&err, "%s/%s.json", rec_store_dir(rs), id);
+        cli_error("records show", "%s", err.msg);
+    } else if (isatty(STDOUT_FILENO)) {
+        cli_put_escaped(stdout, text, len, FMT_ESC_KEEP_LINES);
+        if (len > 0 && text[len - 1] != '\n')
+            putchar('\n'); /* the prompt on a line of its own */
+        rc = EXIT_OK;
+    } else if (fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0) {
+        rc = EXIT_OK;
+    } else {
+        cli_error("records show", "cannot write the record to stdout: %s", strerror(errno));
     }
-    cli_print_json(stdout, rec);
     cJSON_Delete(rec);
-    return EXIT_OK;
+    free(text);
+    rec_store_close(rs);
+    return rc;
 }
 
 /* Full check of one record file; 0 ok, else err says why. *rec receives
@@ -467,7 +631,7 @@ static int
 verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
 {
     struct intentus_err err = { 0 };
-    char path[PATH_MAX];
+    char path[PATH_MAX], e[FMT_ESC_SIZE(sizeof(err.msg))];
     struct stat st;
     cJSON *violations, *v;
     int n;
@@ -480,12 +644,15 @@ verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
     violations = cJSON_CreateArray();
     n = violations != NULL ? recovery_check_record(wal_dir, id, rec, NULL, violations, &err) : -1;
     if (n < 0) {
-        printf("FAIL %s: WAL check: %s\n", id, violations != NULL ? err.msg : "out of memory");
+        printf("FAIL %s: WAL check: %s\n", id,
+               cli_esc(violations != NULL ? err.msg : "out of memory", e, sizeof(e)));
         n = 1;
     }
     cJSON_ArrayForEach(v, violations)
     {
-        printf("FAIL %s: %s: %s\n", id, json_get_string(v, "type"), json_get_string(v, "message"));
+        char t[FMT_ESC_SIZE(64)];
+        printf("FAIL %s: %s: %s\n", id, cli_esc(json_get_string(v, "type"), t, sizeof(t)),
+               cli_esc(json_get_string(v, "message"), e, sizeof(e)));
     }
     cJSON_Delete(violations);
     return n;
@@ -507,6 +674,7 @@ static int
 records_verify(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
+    char e[FMT_ESC_SIZE(sizeof(err.msg))];
     struct config *cfg = NULL;
     struct rec_store *rs;
     const char *wal_dir;
@@ -532,7 +700,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         for (size_t i = 0; ids.ids != NULL && i < ids.n; i++)
             ids.ids[i] = strdup(argv[a->first_arg + (int)i]);
     } else if (rec_store_list(rs, &ids, &err) != 0) {
-        fprintf(stderr, "intentus records verify: %s\n", err.msg);
+        cli_error("records verify", "%s", err.msg);
         rec_store_close(rs);
         config_free(cfg);
         return EXIT_FAIL;
@@ -543,7 +711,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0, has_wal = false;
 
         if (!ok)
-            printf("FAIL %s: %s\n", id, ids.ids[i] ? err.msg : "out of memory");
+            printf("FAIL %s: %s\n", id,
+                   cli_esc(ids.ids[i] ? err.msg : "out of memory", e, sizeof(e)));
         if (rec != NULL && verify_wal(wal_dir, id, rec, &has_wal) != 0)
             ok = false;
         if (ok && a->verbose)
@@ -561,57 +730,51 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }
 
-static const struct {
-    const char *name;
-    const char *cmd;
-} subcommands[] = {
-    { "list", "records list" }, { "show", "records show" },   { "verify", "records verify" },
-    { "diff", "records diff" }, { "stats", "records stats" }, { "tail", "records tail" },
-    { "gc", "records gc" },
-};
-
 int
 cli_records(int argc, char **argv)
 {
-    struct rec_args a = { 0 };
-    const char *sub, *cmd = NULL;
-    int rc;
+    const struct rec_sub *sub = NULL;
+    struct rec_args a;
+    int rc, first = 0;
 
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        fputs(records_help, argc < 2 ? stderr : stdout);
+        records_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    sub = argv[1];
-    if (cli_wants_help(argc - 1, argv + 1)) {
-        fputs(records_help, stdout);
-        return EXIT_OK;
+    for (size_t i = 0; i < N_SUBCOMMANDS; i++) {
+        if (strcmp(argv[1], subcommands[i].cmd.name + strlen("records ")) == 0)
+            sub = &subcommands[i];
     }
-    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
-        if (strcmp(sub, subcommands[i].name) == 0)
-            cmd = subcommands[i].cmd;
-    }
-    if (cmd == NULL)
+    if (sub == NULL)
         return cli_usage_error(
-            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc)", sub);
-    rc = parse_args(cmd, argc - 1, argv + 1, &a);
-    if (rc != EXIT_OK)
-        return rc;
-    a.first_arg += 1; /* back to indexes of argv */
-    if (strcmp(sub, "show") == 0)
+            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc)", argv[1]);
+    rec_args_init(&a, sub->cmd.name);
+    rc = cli_opt_parse(&sub->cmd, argc - 1, argv + 1, &a, &first);
+    if (rc != 0)
+        return rc == CLI_OPT_SHOWN_HELP ? EXIT_OK : rc;
+    a.first_arg = first + 1; /* back to indexes of argv */
+    switch (sub->id) {
+    case SUB_SHOW:
         return records_show(&a, argc, argv);
-    if (strcmp(sub, "verify") == 0)
+    case SUB_VERIFY:
         return records_verify(&a, argc, argv);
-    if (strcmp(sub, "diff") == 0)
+    case SUB_DIFF:
         return cli_records_diff(&a, argc, argv);
+    default:
+        break;
+    }
     if (a.first_arg < argc)
-        return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
-    if (strcmp(sub, "list") == 0)
+        return cli_usage_error(a.cmd, "unexpected argument '%s'", argv[a.first_arg]);
+    switch (sub->id) {
+    case SUB_LIST:
         return records_list(&a);
-    if (strcmp(sub, "stats") == 0)
+    case SUB_STATS:
         return cli_records_stats(&a);
-    if (strcmp(sub, "tail") == 0)
+    case SUB_TAIL:
         return cli_records_tail(&a);
-    return cli_records_gc(&a);
+    default:
+        return cli_records_gc(&a);
+    }
 }
 
 static const char retrieve_warning[] =
@@ -621,7 +784,7 @@ static const char retrieve_warning[] =
 int
 cli_retrieve(int argc, char **argv)
 {
-    struct rec_args a = { 0 };
+    struct rec_args a;
     struct intentus_err err = { 0 };
     struct rec_store *rs;
     int store_rc;
@@ -631,13 +794,10 @@ cli_retrieve(int argc, char **argv)
     const char *id;
     int rc;
 
-    if (cli_wants_help(argc, argv)) {
-        fputs(retrieve_help, stdout);
-        return EXIT_OK;
-    }
-    rc = parse_args("retrieve", argc, argv, &a);
-    if (rc != EXIT_OK)
-        return rc;
+    rec_args_init(&a, "retrieve");
+    rc = cli_opt_parse(&retrieve_cmd, argc, argv, &a, &a.first_arg);
+    if (rc != 0)
+        return rc == CLI_OPT_SHOWN_HELP ? EXIT_OK : rc;
     if (a.first_arg >= argc)
         return cli_usage_error("retrieve", "missing ID");
     if (a.first_arg + 1 < argc)
@@ -651,21 +811,20 @@ cli_retrieve(int argc, char **argv)
     rec = rec_store_load(rs, id, &err);
     rec_store_close(rs);
     if (rec == NULL) {
-        fprintf(stderr, "intentus retrieve: %s\n", err.msg);
+        cli_error("retrieve", "%s", err.msg);
         return EXIT_FAIL;
     }
     header = cJSON_GetObjectItemCaseSensitive(rec, "header");
     final = cJSON_GetObjectItemCaseSensitive(rec, "finalResponse");
     if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(header, "replayable"))) {
         const char *why = json_get_string(header, "replayableReason");
-        fprintf(stderr, "intentus retrieve: %s is not retrievable: %s\n", id,
-                why != NULL ? why : "Marked not retrievable");
+        cli_error("retrieve", "%s is not retrievable: %s", id,
+                  why != NULL ? why : "Marked not retrievable");
         cJSON_Delete(rec);
         return EXIT_FAIL;
     }
     if (!cJSON_IsObject(final) || cJSON_GetArraySize(final) == 0) {
-        fprintf(stderr,
-                "intentus retrieve: %s is not retrievable: Missing finalResponse in record\n", id);
+        cli_error("retrieve", "%s is not retrievable: Missing finalResponse in record", id);
         cJSON_Delete(rec);
         return EXIT_FAIL;
     }
@@ -680,7 +839,7 @@ cli_retrieve(int argc, char **argv)
     rc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "envelope_hash_ok")) ? EXIT_OK
                                                                                  : EXIT_FAIL;
     if (rc != EXIT_OK)
-        fprintf(stderr, "intentus retrieve: %s: %s\n", id, err.msg);
+        cli_error("retrieve", "%s: %s", id, err.msg);
     cJSON_Delete(out);
     cJSON_Delete(rec);
     return rc;

@@ -1,4 +1,5 @@
-/* The `intentus records` family: shared option parsing and the commands
+/* The `intentus records` family: the arguments its option tables fill
+ * (one table per subcommand, in cli_records.c) and the commands
  * that live in other files (stats and tail in cli_records_watch.c, gc in
  * cli_records_gc.c, diff in cli_records_diff.c). */
 #ifndef INTENTUS_TUI_CLI_RECORDS_H
@@ -9,14 +10,15 @@
 
 #include "core/config.h"
 #include "core/rec_store.h"
+#include "watch/digest.h"
 #include "watch/index.h"
 
 struct rec_args {
     const char *cmd; /* "records list", for messages */
     const char *dir, *config;
-    int json;
+    bool json;
     long limit;
-    /* list filters */
+    /* filters (list, stats, tail, gc) */
     const char *intent, *agent, *status, *error_code, *search;
     int64_t since_ms; /* -1: none */
     /* gc */
@@ -35,6 +37,20 @@ struct rec_args {
 /* The records directory from --dir / --config; NULL (message printed) when
  * there is none. *cfg is freed by the caller with config_free. */
 const char *cli_records_dir_of(const struct rec_args *a, struct config **cfg);
+
+/* The watch/ filter the options --intent, --agent, --status, --error,
+ * --since and --search give; cli_records_filtered: is any of them set? */
+void cli_records_filter(const struct rec_args *a, struct index_filter *f);
+bool cli_records_filtered(const struct rec_args *a);
+
+/* Those filters applied to one record at a time (gc's plan, tail -f). */
+struct cli_select;
+struct cli_select *cli_select_new(const struct rec_args *a); /* NULL: out of memory */
+void cli_select_free(struct cli_select *s);
+bool cli_select_digest(struct cli_select *s, const struct digest *d);
+/* Index the records of dir that sel selects (sel NULL: all) into ix. */
+int cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
+                      struct intentus_err *err);
 
 /* One record as a `records list` line, or as one line of compact JSON. */
 void cli_records_print_row(const struct index_view *v, bool json);

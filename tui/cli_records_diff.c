@@ -11,6 +11,7 @@
 #include "core/record.h"
 #include "tui/cli.h"
 #include "tui/cli_records.h"
+#include "tui/fmt.h"
 
 #define VALUE_MAX 80 /* bytes of a value shown in text output */
 
@@ -21,34 +22,38 @@ load(struct rec_store *rs, const char *id)
     cJSON *rec = rec_store_load(rs, id, &err);
 
     if (rec == NULL) {
-        fprintf(stderr, "intentus records diff: %s\n", err.msg);
+        cli_error("records diff", "%s", err.msg);
         return NULL;
     }
     if (record_verify_hash(rec, &err) != 0)
-        fprintf(stderr, "intentus records diff: warning: %s: %s\n", id, err.msg);
+        cli_error("records diff", "warning: %s: %s", id, err.msg);
     return rec;
 }
 
-/* text cut to VALUE_MAX bytes on a UTF-8 boundary, "..." marking the cut. */
+/* text cut to VALUE_MAX bytes on a UTF-8 boundary, "..." marking the cut,
+ * escaped for the terminal (values and paths come from the records). */
 static void
 print_value(const char *text)
 {
     size_t n = strlen(text);
 
     if (n <= VALUE_MAX) {
-        fputs(text, stdout);
+        cli_put_escaped(stdout, text, n, 0);
         return;
     }
     n = VALUE_MAX - 3;
     while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
         n--;
-    printf("%.*s...", (int)n, text);
+    cli_put_escaped(stdout, text, n, 0);
+    fputs("...", stdout);
 }
 
 static void
 print_entry(const struct diff_entry *e)
 {
-    printf("  %-7s  %s: ", diff_kind_name(e->kind), e->path);
+    printf("  %-7s  ", diff_kind_name(e->kind));
+    cli_put_escaped(stdout, e->path, strlen(e->path), 0);
+    fputs(": ", stdout);
     if (e->left != NULL)
         print_value(e->left);
     if (e->left != NULL && e->right != NULL)
@@ -74,6 +79,7 @@ print_list(const char *key, const cJSON *v)
 static void
 print_text(const struct diff_result *r, const cJSON *j)
 {
+    char ha[FMT_ESC_SIZE(128)]; /* the header's envelopeHash: record text */
     size_t next = 0;
 
     printf("--- %s\n+++ %s\n", json_get_string(j, "executionA"), json_get_string(j, "executionB"));
@@ -89,8 +95,8 @@ print_text(const struct diff_result *r, const cJSON *j)
         for (size_t k = 0; k < s->changes && next < r->n; k++)
             print_entry(&r->items[next++]);
     }
-    printf("envelopeHashA: %s\nenvelopeHashB: %s\n", json_get_string(j, "envelopeHashA"),
-           json_get_string(j, "envelopeHashB"));
+    printf("envelopeHashA: %s\n", cli_esc(json_get_string(j, "envelopeHashA"), ha, sizeof(ha)));
+    printf("envelopeHashB: %s\n", cli_esc(json_get_string(j, "envelopeHashB"), ha, sizeof(ha)));
     printf("routerDecisionChanged: %s\nfinalResponseChanged: %s\n",
            r->router_decision_changed ? "true" : "false",
            r->final_response_changed ? "true" : "false");
@@ -124,7 +130,7 @@ cli_records_diff(const struct rec_args *a, int argc, char **argv)
         goto out;
     rs = rec_store_open(dir, NULL, &err);
     if (rs == NULL) {
-        fprintf(stderr, "intentus records diff: %s\n", err.msg);
+        cli_error("records diff", "%s", err.msg);
         goto out;
     }
     ra = load(rs, argv[a->first_arg]);
@@ -132,7 +138,7 @@ cli_records_diff(const struct rec_args *a, int argc, char **argv)
     if (rb == NULL)
         goto out;
     if (diff_records(ra, rb, &r, &err) != 0 || (j = diff_result_json(&r, ra, rb)) == NULL) {
-        fprintf(stderr, "intentus records diff: %s\n", err.msg[0] ? err.msg : "out of memory");
+        cli_error("records diff", "%s", err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
     if (a->json)

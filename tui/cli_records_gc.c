@@ -1,8 +1,10 @@
 /* intentus records gc: retention from the command line (core/retention.h).
  * The reference's name and flag: `records gc --older-than 30` (days). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -11,6 +13,7 @@
 #include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
+#include "watch/digest.h"
 
 static void
 fmt_bytes(uint64_t b, char *out, size_t size)
@@ -29,9 +32,11 @@ fmt_bytes(uint64_t b, char *out, size_t size)
         snprintf(out, size, "%.1f %ciB", v, units[u]);
 }
 
+/* plan: the dry run's plan, whose ids are listed; NULL after applying. */
 static cJSON *
-report_json(const struct retention_report *r, bool dry_run, const char *action)
+report_json(const struct retention_report *r, const struct retention_plan *plan, const char *action)
 {
+    bool dry_run = plan != NULL;
     cJSON *o = cJSON_CreateObject(), *by;
     char when[CLOCK_ISO_LEN];
 
@@ -61,6 +66,12 @@ report_json(const struct retention_report *r, bool dry_run, const char *action)
         cJSON_AddNumberToObject(o, "alreadyGone", (double)r->already_gone);
     }
     cJSON_AddNumberToObject(o, "skippedCorrupt", (double)r->skipped_corrupt);
+    cJSON_AddNumberToObject(o, "notSelected", (double)r->not_selected);
+    if (dry_run) {
+        cJSON *ids = cJSON_AddArrayToObject(o, "ids");
+        for (size_t i = 0; i < retention_plan_size(plan); i++)
+            cJSON_AddItemToArray(ids, cJSON_CreateString(retention_plan_id(plan, i)));
+    }
     return o;
 }
 
@@ -78,13 +89,26 @@ report_text(FILE *f, const struct retention_report *r, const char *verb)
     }
     fprintf(f, "\n");
     for (size_t i = 0; i < r->n_intents; i++) {
+        char intent[FMT_ESC_SIZE(128)];
+        fmt_escape(r->intents[i].intent, strlen(r->intents[i].intent), 0, intent, sizeof(intent));
         fmt_bytes(r->intents[i].bytes, bytes, sizeof(bytes));
-        fprintf(f, "  %-32s %8llu records  %s\n", r->intents[i].intent,
-                (unsigned long long)r->intents[i].count, bytes);
+        fprintf(f, "  %-32s %8llu records  %s\n", intent, (unsigned long long)r->intents[i].count,
+                bytes);
     }
     if (r->skipped_corrupt > 0)
         fprintf(f, "  (%llu files that are not valid records left alone)\n",
                 (unsigned long long)r->skipped_corrupt);
+    if (r->not_selected > 0)
+        fprintf(f, "  (%llu records outside the filters left alone)\n",
+                (unsigned long long)r->not_selected);
+}
+
+/* The dry run's list: every id applying the plan would remove, oldest first. */
+static void
+list_plan(FILE *f, const struct retention_plan *plan)
+{
+    for (size_t i = 0; i < retention_plan_size(plan); i++)
+        fprintf(f, "  remove %s\n", retention_plan_id(plan, i));
 }
 
 /* Ask on the terminal; only an explicit "y"/"yes" goes ahead. */
@@ -94,9 +118,14 @@ confirm(const struct retention_report *r, const char *dir, const char *archive)
     char line[64], bytes[32];
 
     fmt_bytes(r->bytes, bytes, sizeof(bytes));
-    fprintf(stderr, "%s %llu records (%s) from %s%s%s? [y/N] ", archive ? "Archive" : "Delete",
-            (unsigned long long)r->count, bytes, dir, archive ? " into " : "",
-            archive ? archive : "");
+    fprintf(stderr, "%s %llu records (%s) from ", archive ? "Archive" : "Delete",
+            (unsigned long long)r->count, bytes);
+    cli_put_escaped(stderr, dir, strlen(dir), 0);
+    if (archive != NULL) {
+        fputs(" into ", stderr);
+        cli_put_escaped(stderr, archive, strlen(archive), 0);
+    }
+    fputs("? [y/N] ", stderr);
     fflush(stderr);
     if (fgets(line, sizeof(line), stdin) == NULL)
         return false;
@@ -116,60 +145,172 @@ progress(void *ctx, size_t done, size_t total, const char *id)
     return 0;
 }
 
+/* The archive directory must be (or become) a directory we can write: say
+ * what is wrong with it, naming the option (or config key) it came from,
+ * before anything is planned. */
+static int
+check_archive(const char *cmd, const char *from, const char *path)
+{
+    struct stat st;
+    char *up;
+    int rc = EXIT_OK;
+
+    if (path[0] == '\0')
+        return cli_usage_error(cmd, "%s: empty path", from);
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return cli_usage_error(cmd, "%s %s: exists and is not a directory", from, path);
+        if (access(path, W_OK | X_OK) != 0)
+            return cli_usage_error(cmd, "%s %s: cannot write there: %s", from, path,
+                                   strerror(errno));
+        return EXIT_OK;
+    }
+    if (errno != ENOENT && errno != ENOTDIR)
+        return cli_usage_error(cmd, "%s %s: %s", from, path, strerror(errno));
+    /* Missing: gc creates it (mkdir -p); the nearest existing ancestor must
+     * be a directory we may create entries in. */
+    up = strdup(path);
+    if (up == NULL)
+        return cli_usage_error(cmd, "out of memory");
+    for (;;) {
+        char *slash = strrchr(up, '/');
+        if (slash == NULL) {
+            snprintf(up, strlen(up) + 1, ".");
+        } else if (slash == up) {
+            up[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(up, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                rc = cli_usage_error(cmd, "%s %s: cannot be created: %s is not a directory", from,
+                                     path, up);
+            else if (access(up, W_OK | X_OK) != 0)
+                rc = cli_usage_error(cmd, "%s %s: cannot be created in %s: %s", from, path, up,
+                                     strerror(errno));
+            break;
+        }
+        if ((errno != ENOENT && errno != ENOTDIR) || strcmp(up, ".") == 0 || strcmp(up, "/") == 0) {
+            rc = cli_usage_error(cmd, "%s %s: cannot be created: %s: %s", from, path, up,
+                                 strerror(errno));
+            break;
+        }
+    }
+    free(up);
+    return rc;
+}
+
+struct gc_select {
+    struct cli_select *sel;
+};
+
+static bool
+select_record(void *ctx, const char *id, const char *text, size_t len)
+{
+    struct gc_select *g = ctx;
+    struct digest *d = digest_from_text(id, text, len, NULL);
+    bool match = d != NULL && cli_select_digest(g->sel, d);
+
+    digest_free(d);
+    return match;
+}
+
+/* The policy: the limit options, else the config's "retention" section (as
+ * the console's Retention screen starts from it). *archive and *from: the
+ * archive directory and what named it. */
+static int
+gc_policy(const struct rec_args *a, struct config **cfg, struct retention_policy *p,
+          const char **archive, const char **from)
+{
+    *p = (struct retention_policy){ a->older_than_ms, a->max_count, a->max_bytes };
+    *archive = a->archive;
+    *from = "--archive";
+    if (p->max_age_ms >= 0 || p->max_count >= 0 || p->max_bytes >= 0)
+        return EXIT_OK;
+    if (*cfg == NULL && (*cfg = cli_load_config(a->config)) == NULL)
+        return EXIT_USAGE; /* the error is printed */
+    if (!(*cfg)->retention.configured ||
+        ((*cfg)->retention.max_age_ms < 0 && (*cfg)->retention.max_count < 0 &&
+         (*cfg)->retention.max_bytes < 0))
+        return cli_usage_error(a->cmd, "give at least one of --older-than, --max-count, "
+                                       "--max-bytes (or set them in the config's \"retention\")");
+    *p = (struct retention_policy){ (*cfg)->retention.max_age_ms, (*cfg)->retention.max_count,
+                                    (*cfg)->retention.max_bytes };
+    if (*archive == NULL && (*cfg)->retention.archive_dir != NULL) {
+        *archive = (*cfg)->retention.archive_dir;
+        *from = "retention.archive_dir (config)";
+    }
+    return EXIT_OK;
+}
+
+static void
+print_report(const struct rec_args *a, const struct retention_plan *plan,
+             const struct retention_report *r, bool dry_run, const char *action, const char *verb)
+{
+    if (a->json) {
+        cJSON *o = report_json(r, dry_run ? plan : NULL, action);
+        cli_print_json(stdout, o);
+        cJSON_Delete(o);
+    } else {
+        report_text(stdout, r, verb);
+    }
+}
+
 int
 cli_records_gc(const struct rec_args *a)
 {
     struct intentus_err err = { 0 };
     struct config *cfg = NULL;
-    const char *dir = cli_records_dir_of(a, &cfg);
-    struct retention_policy p = { a->older_than_ms, a->max_count, a->max_bytes };
-    struct retention_apply_opts ao = { .archive_dir = a->archive };
-    const char *action = a->archive ? "archive" : "delete";
+    const char *dir = cli_records_dir_of(a, &cfg), *archive = NULL, *from = NULL;
+    struct retention_policy p;
+    struct gc_select gs = { NULL };
+    struct retention_select sel = { select_record, &gs };
+    struct retention_apply_opts ao = { 0 };
+    const char *action;
     struct retention_plan *plan = NULL;
     const struct retention_report *planned;
     struct retention_report done = { 0 };
     const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
-    int rc = EXIT_FAIL;
+    int rc = EXIT_USAGE;
 
-    if (p.max_age_ms < 0 && p.max_count < 0 && p.max_bytes < 0) {
-        config_free(cfg);
-        return cli_usage_error(a->cmd, "give at least one of --older-than, --max-count, "
-                                       "--max-bytes");
-    }
-    if (dir == NULL) {
-        rc = EXIT_USAGE; /* the config did not load; the error is printed */
+    if (dir == NULL)
+        goto out; /* the config did not load; the error is printed */
+    if ((rc = gc_policy(a, &cfg, &p, &archive, &from)) != EXIT_OK)
+        goto out;
+    if (archive != NULL && (rc = check_archive(a->cmd, from, archive)) != EXIT_OK)
+        goto out;
+    rc = EXIT_FAIL;
+    ao.archive_dir = archive;
+    action = archive ? "archive" : "delete";
+    if (cli_records_filtered(a) && (gs.sel = cli_select_new(a)) == NULL) {
+        cli_error(a->cmd, "out of memory");
         goto out;
     }
-    plan = retention_plan_new(dir, &p, 0, &err);
+    plan = retention_plan_new_selected(dir, &p, gs.sel != NULL ? &sel : NULL, 0, &err);
     if (plan == NULL) {
-        fprintf(stderr, "intentus records gc: %s\n", err.msg);
+        cli_error(a->cmd, "%s", err.msg);
         goto out;
     }
     planned = retention_plan_report(plan);
     if (a->dry_run || planned->count == 0) {
-        if (a->json) {
-            cJSON *o = report_json(planned, true, action);
-            cli_print_json(stdout, o);
-            cJSON_Delete(o);
-        } else {
-            report_text(stdout, planned, a->dry_run ? "would remove" : "nothing to do:");
-        }
+        print_report(a, plan, planned, true, action,
+                     a->dry_run ? "would remove" : "nothing to do:");
+        if (a->dry_run && !a->json)
+            list_plan(stdout, plan);
         rc = EXIT_OK;
         goto out;
     }
     if (!a->yes && !(auto_confirm != NULL && strcmp(auto_confirm, "1") == 0)) {
         if (!isatty(STDIN_FILENO)) {
             report_text(stderr, planned, "would remove");
-            fprintf(stderr,
-                    "intentus records gc: not on a terminal: refusing to %s without "
-                    "--yes (or see --dry-run)\n",
-                    action);
+            cli_error(a->cmd, "not on a terminal: refusing to %s without --yes (or see --dry-run)",
+                      action);
             rc = EXIT_USAGE;
             goto out;
         }
         report_text(stderr, planned, "to remove:");
-        if (!confirm(planned, dir, a->archive)) {
-            fprintf(stderr, "intentus records gc: nothing done\n");
+        if (!confirm(planned, dir, archive)) {
+            cli_error(a->cmd, "nothing done");
             rc = EXIT_FAIL;
             goto out;
         }
@@ -177,24 +318,17 @@ cli_records_gc(const struct rec_args *a)
     if (isatty(STDERR_FILENO))
         ao.progress = progress;
     if (retention_apply(plan, &ao, &done, &err) != 0)
-        fprintf(stderr, "intentus records gc: %s\n", err.msg);
+        cli_error(a->cmd, "%s", err.msg);
     else
         rc = EXIT_OK;
-    if (a->json) {
-        cJSON *o = report_json(&done, false, action);
-        cli_print_json(stdout, o);
-        cJSON_Delete(o);
-    } else {
-        report_text(stdout, &done, a->archive ? "archived" : "deleted");
-    }
+    print_report(a, plan, &done, false, action, archive ? "archived" : "deleted");
     if (done.skipped_changed > 0)
-        fprintf(stderr,
-                "intentus records gc: %llu records changed since the plan were left "
-                "alone\n",
-                (unsigned long long)done.skipped_changed);
+        cli_error(a->cmd, "%llu records changed since the plan were left alone",
+                  (unsigned long long)done.skipped_changed);
 out:
     retention_report_free(&done);
     retention_plan_free(plan);
+    cli_select_free(gs.sel);
     config_free(cfg);
     return rc;
 }

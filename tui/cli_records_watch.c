@@ -96,9 +96,11 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
            "ERRORS (LAST)");
     for (size_t i = 0; i < n; i++) {
         const struct agg_row *r = &rows[i];
-        char name[64], p50[16], p95[16], p99[16], errs[160] = "";
+        char name[FMT_ESC_SIZE(64)], p50[16], p95[16], p99[16], errs[FMT_ESC_SIZE(160)] = "";
+        char e[FMT_ESC_SIZE(128)], circuit[FMT_ESC_SIZE(32)];
         size_t used = 0;
-        fmt_cell(r->name, 20, name, sizeof(name));
+        /* Names and codes come from records: escaped, never raw (cli_esc). */
+        fmt_cell(cli_esc(r->name, e, sizeof(e)), 20, name, sizeof(name));
         if (r->timed == 0) {
             snprintf(p50, sizeof(p50), "n/a");
             snprintf(p95, sizeof(p95), "n/a");
@@ -108,21 +110,24 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
             fmt_duration_us(r->p95_us, p95, sizeof(p95));
             fmt_duration_us(r->p99_us, p99, sizeof(p99));
         }
-        for (size_t k = 0; k < r->n_codes && used < sizeof(errs) - 40; k++)
-            used += (size_t)snprintf(errs + used, sizeof(errs) - used, "%s%s×%llu", k ? "," : "",
-                                     r->codes[k].code ? r->codes[k].code : "?",
-                                     (unsigned long long)r->codes[k].count);
-        if (r->last_error != NULL) {
+        for (size_t k = 0; k < r->n_codes && used < 160 - 40; k++)
+            used +=
+                (size_t)snprintf(errs + used, sizeof(errs) - used, "%s%s×%llu", k ? "," : "",
+                                 cli_esc(r->codes[k].code ? r->codes[k].code : "?", e, sizeof(e)),
+                                 (unsigned long long)r->codes[k].count);
+        if (r->last_error != NULL && used < sizeof(errs)) {
             char when[32];
             fmt_time_short(r->last_error_us, when, sizeof(when));
-            snprintf(errs + used, sizeof(errs) - used, " (last %s at %s)", r->last_error, when);
+            snprintf(errs + used, sizeof(errs) - used, " (last %s at %s)",
+                     cli_esc(r->last_error, e, sizeof(e)), when);
         }
         printf("%-*s %7llu %7llu %7llu %5.1f%% %7.1f%% %8s %8s %8s %7llu %-10s %s\n",
                (int)(20 + strlen(name) - fmt_width(name)), name, (unsigned long long)r->calls,
                (unsigned long long)r->ok, (unsigned long long)r->failed,
                100 * rate(r->failed, r->calls), 100 * rate(r->recent_failed, r->recent_calls), p50,
                p95, p99, (unsigned long long)r->retries,
-               is_agent ? (r->circuit ? r->circuit : "-") : "", errs[0] ? errs : "-");
+               is_agent ? cli_esc(r->circuit ? r->circuit : "-", circuit, sizeof(circuit)) : "",
+               errs[0] ? errs : "-");
     }
 }
 
@@ -139,14 +144,16 @@ cli_records_stats(const struct rec_args *a)
                           .buckets = 30,
                           .bucket_us = 10 * 1000000ll };
     struct agg_snapshot s = { 0 };
+    struct cli_select *sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
     int rc = EXIT_FAIL;
 
     if (dir == NULL)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
-    if (dir == NULL || ag == NULL)
+    if (dir == NULL || ag == NULL || (cli_records_filtered(a) && sel == NULL))
         goto out;
-    if (tailer_index_dir(dir, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
-        fprintf(stderr, "intentus records stats: %s\n", err.msg);
+    /* With filters, the figures are those of the selected records alone. */
+    if (cli_records_index(dir, sel, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
+        cli_error("records stats", "%s", err.msg);
         goto out;
     }
     if (a->json) {
@@ -182,6 +189,7 @@ cli_records_stats(const struct rec_args *a)
     }
     rc = EXIT_OK;
 out:
+    cli_select_free(sel);
     agg_snapshot_free(&s);
     agg_free(ag);
     index_free(ix);
@@ -193,6 +201,7 @@ out:
 
 struct tail_ctx {
     struct index *ix;
+    struct cli_select *sel; /* NULL: every record */
     bool json, synced, print;
 };
 
@@ -208,12 +217,12 @@ tail_event(void *ctx, const struct tailer_event *ev)
         return;
     }
     if (ev->kind == TAILER_POLLING) {
-        fprintf(stderr, "intentus records tail: polling (%s)\n", ev->msg ? ev->msg : "");
+        cli_error("records tail", "polling (%s)", ev->msg ? ev->msg : "");
         return;
     }
     if (ev->kind == TAILER_DIR_GONE) {
-        fprintf(stderr, "intentus records tail: %s went away; waiting for it\n",
-                ev->msg ? ev->msg : "the directory");
+        cli_error("records tail", "%s went away; waiting for it",
+                  ev->msg ? ev->msg : "the directory");
         return;
     }
     if (ev->kind == TAILER_REMOVE) {
@@ -222,6 +231,10 @@ tail_event(void *ctx, const struct tailer_event *ev)
     }
     if (ev->kind != TAILER_UPSERT)
         return;
+    if (t->sel != NULL && !cli_select_digest(t->sel, ev->digest)) {
+        index_remove(t->ix, ev->id); /* rewritten so that it no longer matches */
+        return;
+    }
     is_new = index_find(t->ix, ev->id, &v) != 0;
     index_upsert(t->ix, ev->digest, NULL);
     if (t->print && is_new && index_find(t->ix, ev->id, &v) == 0) {
@@ -244,13 +257,14 @@ cli_records_tail(const struct rec_args *a)
     int rc = EXIT_FAIL;
 
     t.ix = index_new();
+    t.sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
     if (dir == NULL)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
-    if (dir == NULL || t.ix == NULL)
+    if (dir == NULL || t.ix == NULL || (cli_records_filtered(a) && t.sel == NULL))
         goto out;
     tl = tailer_start(dir, &o, &err);
     if (tl == NULL) {
-        fprintf(stderr, "intentus records tail: %s\n", err.msg);
+        cli_error("records tail", "%s", err.msg);
         goto out;
     }
     while (!t.synced) {
@@ -278,6 +292,7 @@ cli_records_tail(const struct rec_args *a)
     }
 out:
     tailer_stop(tl);
+    cli_select_free(t.sel);
     index_free(t.ix);
     config_free(cfg);
     return rc;

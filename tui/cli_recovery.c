@@ -10,6 +10,7 @@
 #include "core/recovery.h"
 #include "core/wal.h"
 #include "tui/cli.h"
+#include "tui/fmt.h"
 
 static const char wal_help[] =
     "Usage: intentus wal COMMAND ID [options]\n"
@@ -135,7 +136,7 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
     int rc;
 
     if (wal_read(a->wal_dir, id, &log, &err) != 0) {
-        fprintf(stderr, "intentus %s: %s\n", a->cmd, err.msg);
+        cli_error(a->cmd, "%s", err.msg);
         return EXIT_FAIL;
     }
     rc = log.status == WAL_OK ? EXIT_OK : EXIT_FAIL;
@@ -156,21 +157,22 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
         cJSON_Delete(out);
     } else if (inspect) {
         const cJSON *e;
+        char type[FMT_ESC_SIZE(64)], when[FMT_ESC_SIZE(64)]; /* the log's text: escaped */
         printf("%-5s  %-28s  %s\n", "SEQ", "TYPE", "TIMESTAMP");
         cJSON_ArrayForEach(e, log.entries)
         {
             long long seq = 0;
             json_get_int64(e, "seq", &seq);
-            printf("%-5lld  %-28s  %s\n", seq, json_get_string(e, "entry_type"),
-                   json_get_string(e, "timestamp_iso"));
+            printf("%-5lld  %-28s  %s\n", seq,
+                   cli_esc(json_get_string(e, "entry_type"), type, sizeof(type)),
+                   cli_esc(json_get_string(e, "timestamp_iso"), when, sizeof(when)));
         }
         printf("state: %s\n", wal_state_name(wal_state_reconstruct(log.entries)));
     } else if (rc == EXIT_OK) {
         printf("\u2713 WAL verified: %zu entries\n", log.n_entries);
     }
     if (rc != EXIT_OK)
-        fprintf(stderr, "intentus %s: %s: WAL %s: %s\n", a->cmd, id, wal_check_name(log.status),
-                log.problem);
+        cli_error(a->cmd, "%s: WAL %s: %s", id, wal_check_name(log.status), log.problem);
     wal_log_free(&log);
     return rc;
 }
@@ -213,7 +215,7 @@ recovery_scan_cmd(const struct wal_args *a)
 
     if (recovery_scan(a->wal_dir, &items, &n, &err) != 0) {
         if (err.code != IERR_NOT_FOUND) {
-            fprintf(stderr, "intentus recovery scan: %s\n", err.msg);
+            cli_error("recovery scan", "%s", err.msg);
             return EXIT_FAIL;
         }
         n = 0; /* no directory yet: nothing started */
@@ -230,10 +232,12 @@ recovery_scan_cmd(const struct wal_args *a)
     } else {
         printf("%-36s  %-11s  %-7s  %-6s  %s\n", "EXECUTION ID", "STATE", "WAL", "RESUME",
                "REASON");
-        for (size_t i = 0; i < n; i++)
-            printf("%-36s  %-11s  %-7s  %-6s  %s\n", items[i].execution_id,
+        for (size_t i = 0; i < n; i++) {
+            char id[FMT_ESC_SIZE(128)], why[FMT_ESC_SIZE(256)];
+            printf("%-36s  %-11s  %-7s  %-6s  %s\n", cli_esc(items[i].execution_id, id, sizeof(id)),
                    wal_state_name(items[i].state), wal_check_name(items[i].wal_status),
-                   items[i].can_resume ? "yes" : "no", items[i].reason);
+                   items[i].can_resume ? "yes" : "no", cli_esc(items[i].reason, why, sizeof(why)));
+        }
         printf("%zu incomplete execution%s\n", n, n == 1 ? "" : "s");
     }
     recovery_items_free(items, n);
@@ -248,7 +252,7 @@ recovery_resume_cmd(const struct wal_args *a, const char *id)
     cJSON *out;
 
     if (recovery_resume(a->wal_dir, id, &it, &err) != 0) {
-        fprintf(stderr, "intentus recovery resume: %s\n", err.msg);
+        cli_error("recovery resume", "%s", err.msg);
         return EXIT_FAIL;
     }
     out = cJSON_CreateObject();
@@ -272,7 +276,7 @@ recovery_abort_cmd(const struct wal_args *a, const char *id)
     if (a->reason == NULL)
         return cli_usage_error(a->cmd, "--reason is required");
     if (recovery_abort(a->wal_dir, id, a->reason, &cut, &err) != 0) {
-        fprintf(stderr, "intentus recovery abort: %s\n", err.msg);
+        cli_error("recovery abort", "%s", err.msg);
         return EXIT_FAIL;
     }
     out = cJSON_CreateObject();

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/redact.h"
 #include "tui/cli.h"
+#include "tui/fmt.h"
 
 static const char redact_help[] =
     "Usage: intentus redact [FILE|-] [--rules F] [--json] [--config FILE]\n"
@@ -125,10 +126,13 @@ print_result(cJSON *doc, const struct redact_report *rep, const struct redactor 
 
     if (!as_json) {
         cli_print_json(stdout, doc);
+        char path[FMT_ESC_SIZE(256)], rule[FMT_ESC_SIZE(128)];
+        /* Paths are the document's keys: escaped for the terminal. */
         for (size_t i = 0; i < rep->n; i++)
-            fprintf(stderr, "%s\t%s\n", rep->items[i].path, rep->items[i].rule);
+            fprintf(stderr, "%s\t%s\n", cli_esc(rep->items[i].path, path, sizeof(path)),
+                    cli_esc(rep->items[i].rule, rule, sizeof(rule)));
         fprintf(stderr, "%zu field%s redacted (rules %s)\n", rep->n, rep->n == 1 ? "" : "s",
-                redactor_version(r));
+                cli_esc(redactor_version(r), rule, sizeof(rule)));
         return EXIT_OK;
     }
     out = cJSON_CreateObject();
@@ -216,7 +220,7 @@ cli_redact(int argc, char **argv)
         const struct redactor *use = r != NULL ? r : cfg->redactor;
         int ok = is_record(doc) ? redact_record(use, doc, &rep, &err) : redact_tree(use, doc, &rep);
         if (ok != 0) {
-            fprintf(stderr, "intentus redact: %s\n", err.msg[0] ? err.msg : "out of memory");
+            cli_error("redact", "%s", err.msg[0] ? err.msg : "out of memory");
             rc = EXIT_FAIL;
             goto out;
         }

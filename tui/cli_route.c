@@ -263,7 +263,7 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     int64_t t0 = clock_mono_us(), wall;
     struct completion batch[128];
     cJSON *codes = cJSON_CreateObject();
-    char lat_line[128];
+    char lat_line[128], esc[FMT_ESC_SIZE(128)];
 
     if (lat == NULL || codes == NULL) {
         fprintf(stderr, "intentus route: out of memory\n");
@@ -304,13 +304,15 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     runtime_flush(rt); /* an async writer's records are on disk before we report */
     wall = clock_mono_us() - t0;
     fmt_latency_summary(lat, done, lat_line, sizeof(lat_line));
-    printf("%zu executions of %s in %.2fs (%.0f/s): %zu ok, %zu error\n", done, a->intent,
-           (double)wall / 1e6, (double)done * 1e6 / (double)(wall > 0 ? wall : 1), ok, done - ok);
+    printf("%zu executions of %s in %.2fs (%.0f/s): %zu ok, %zu error\n", done,
+           cli_esc(a->intent, esc, sizeof(esc)), (double)wall / 1e6,
+           (double)done * 1e6 / (double)(wall > 0 ? wall : 1), ok, done - ok);
     printf("latency (submit to completion): %s\n", lat_line);
     if (done > ok) {
         const cJSON *c;
         printf("errors:");
-        cJSON_ArrayForEach(c, codes) printf(" %s %d", c->string, (int)c->valuedouble);
+        cJSON_ArrayForEach(c, codes)
+            printf(" %s %d", cli_esc(c->string, esc, sizeof(esc)), (int)c->valuedouble);
         printf("\n");
     }
     printf("circuits:");
@@ -321,9 +323,10 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
             !agent_handles(ag, a->intent, a->env.intent_version ? a->env.intent_version : "1.0"))
             continue;
         breaker_snapshot(ag->breaker, clock_mono_us(), &bs);
-        printf(" %s %s (%llu calls, %llu failed, %llu skipped)", ag->name,
-               breaker_state_name(bs.state), (unsigned long long)bs.calls,
-               (unsigned long long)bs.failures, (unsigned long long)bs.rejected);
+        printf(" %s %s (%llu calls, %llu failed, %llu skipped)",
+               cli_esc(ag->name, esc, sizeof(esc)), breaker_state_name(bs.state),
+               (unsigned long long)bs.calls, (unsigned long long)bs.failures,
+               (unsigned long long)bs.rejected);
     }
     printf("\n");
     {
@@ -396,7 +399,7 @@ cli_route(int argc, char **argv)
                                               .no_record = a.no_record != 0 },
                       &err);
     if (rt == NULL) {
-        fprintf(stderr, "intentus: %s\n", err.msg);
+        cli_error("route", "%s", err.msg);
         goto out;
     }
     if (a.async_n > 0) {
@@ -417,11 +420,13 @@ cli_route(int argc, char **argv)
         if (!a.quiet)
             fprintf(stderr, "execution sampled out (recording.sample_rate): not recorded\n");
     } else if (!res.recorded) {
-        fprintf(stderr, "intentus route: execution %s was NOT recorded: %s\n",
-                res.execution_id[0] ? res.execution_id : "(no id)", res.record_err.msg);
+        cli_error("route", "execution %s was NOT recorded: %s",
+                  res.execution_id[0] ? res.execution_id : "(no id)", res.record_err.msg);
         rc = EXIT_FAIL;
     } else if (!a.quiet) {
-        fprintf(stderr, "execution %s recorded in %s\n", res.execution_id, runtime_records_dir(rt));
+        char esc[FMT_ESC_SIZE(256)];
+        fprintf(stderr, "execution %s recorded in %s\n", res.execution_id,
+                cli_esc(runtime_records_dir(rt), esc, sizeof(esc)));
     }
 out:
     route_result_free(&res);

@@ -18,6 +18,7 @@
 #include "core/recovery.h"
 #include "core/wal.h"
 #include "tui/app.h"
+#include "tui/cli.h"
 #include "tui/fmt.h"
 #include "tui/signals.h"
 
@@ -769,7 +770,7 @@ open_model(struct app *app, const struct console_opts *opts)
                                                    .exec_ctx = app },
                            &err);
     if (app->rt == NULL) {
-        fprintf(stderr, "intentus: %s\n", err.msg);
+        cli_error("console", "%s", err.msg);
         return err.code == IERR_CONFIG ? 2 : 1;
     }
     app->cfg = runtime_config(app->rt);
@@ -779,15 +780,15 @@ open_model(struct app *app, const struct console_opts *opts)
     so.create = !opts->read_only;
     app->store = rec_store_open(app->records_dir, &so, &err);
     if (app->store == NULL) {
-        fprintf(stderr, "intentus: %s\n", err.msg);
+        cli_error("console", "%s", err.msg);
         return 1;
     }
     app->ix = index_new();
     app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
     app->tailer = tailer_start(app->records_dir, &to, &err);
     if (app->ix == NULL || app->agg == NULL || app->tailer == NULL) {
-        fprintf(stderr, "intentus: cannot watch %s: %s\n", app->records_dir,
-                app->tailer == NULL ? err.msg : "out of memory");
+        cli_error("console", "cannot watch %s: %s", app->records_dir,
+                  app->tailer == NULL ? err.msg : "out of memory");
         return 1;
     }
     return 0;

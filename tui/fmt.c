@@ -107,3 +107,83 @@ fmt_latency_summary(int64_t *us, size_t n, char *out, size_t size)
     fmt_duration_us(percentile(us, n, 0.99), d99, sizeof(d99));
     snprintf(out, size, "p50 %s  p95 %s  p99 %s", d50, d95, d99);
 }
+
+/* Length of the valid UTF-8 sequence at p (at most left bytes): 1-4, or 0
+ * when p[0] does not start one. *cp receives the code point. */
+static size_t
+utf8_seq(const unsigned char *p, size_t left, uint32_t *cp)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        *cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        *cp = c & 0x0fu;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong forms */
+        hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        *cp = c & 0x07u;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (left < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (i > 1 && (p[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (p[i] & 0x3fu);
+    }
+    return n;
+}
+
+size_t
+fmt_escape(const char *s, size_t len, unsigned flags, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    size_t i = 0, o = 0;
+
+    if (size == 0)
+        return 0;
+    if (s == NULL)
+        len = 0;
+    while (i < len) {
+        char esc[8];
+        const char *put = esc;
+        uint32_t cp;
+        size_t n = utf8_seq(p + i, len - i, &cp), w;
+        if (n == 0) {
+            snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
+            n = 1;
+        } else if (cp == 0x1b) {
+            put = "\\e";
+        } else if ((cp == '\n' || cp == '\t') && (flags & FMT_ESC_KEEP_LINES)) {
+            put = cp == '\n' ? "\n" : "\t";
+        } else if (cp == '\n' || cp == '\r' || cp == '\t') {
+            put = cp == '\n' ? "\\n" : cp == '\r' ? "\\r" : "\\t";
+        } else if (cp < 0x20 || cp == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)cp);
+        } else if (cp >= 0x80 && cp <= 0x9f) {
+            snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+        } else {
+            put = NULL; /* printable: copied as it is */
+        }
+        w = put != NULL ? strlen(put) : n;
+        if (o + w + 1 > size)
+            break;
+        memcpy(out + o, put != NULL ? put : (const char *)p + i, w);
+        o += w;
+        i += n;
+    }
+    out[o] = '\0';
+    return i;
+}

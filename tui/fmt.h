@@ -20,4 +20,22 @@ void fmt_cell(const char *s, size_t width, char *out, size_t size);
 /* Display width of UTF-8 text, one column per code point. */
 size_t fmt_width(const char *s);
 
+/* fmt_escape flag: keep newlines and tabs (a multi-line document such as a
+ * record file); without it they are escaped too (one table cell, one line). */
+#define FMT_ESC_KEEP_LINES 1u
+/* Escaped worst case: 4 bytes of output per byte of input ("\xNN"), plus NUL. */
+#define FMT_ESC_SIZE(n) (4 * (n) + 1)
+
+/* Text for a terminal: len bytes of s copied into out[size] (always
+ * NUL-terminated) with every control character made visible, so no record,
+ * config or argument can send escape sequences to the terminal. ESC is
+ * written \e; newline, carriage return and tab \n, \r, \t (newline and
+ * tab kept as they are with FMT_ESC_KEEP_LINES); every other C0 character
+ * and DEL \xNN; the C1 controls U+0080..U+009F \u00NN; a byte that is not
+ * part of valid UTF-8 \xNN. Valid UTF-8 text, backslashes included, is
+ * copied unchanged. Stops before a character or escape that would not fit
+ * and returns the number of bytes of s consumed (len when everything fit),
+ * so a caller can stream long text through a small buffer. */
+size_t fmt_escape(const char *s, size_t len, unsigned flags, char *out, size_t size);
+
 #endif

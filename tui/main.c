@@ -67,7 +67,9 @@ main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     }
-    fprintf(stderr, "intentus: unknown command '%s'\n\n", argv[1]);
+    fputs("intentus: unknown command '", stderr);
+    cli_put_escaped(stderr, argv[1], strlen(argv[1]), 0); /* never raw argv to a terminal */
+    fputs("'\n\n", stderr);
     usage(stderr);
     return EXIT_USAGE;
 }

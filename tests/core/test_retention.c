@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -332,6 +333,60 @@ test_concurrent_writer_untouched(void **state)
     free(dir);
 }
 
+/* Selects the records of even seeds (by id): the plan's text is passed too. */
+static bool
+select_even(void *ctx, const char *id, const char *text, size_t len)
+{
+    (void)ctx;
+    assert_non_null(strstr(text, id)); /* the record's own text */
+    assert_true(len > 0);
+    for (unsigned s = 0; s < N; s += 2) {
+        char want[40];
+        id_of(s, want);
+        if (strcmp(want, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* With a selection the limits apply to the selected records alone and no
+ * other record is planned or touched: the plan is exactly what goes. */
+static void
+test_selected_plan(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct retention_policy p = { RETENTION_NONE, 10, RETENTION_NONE };
+    struct retention_select sel = { select_even, NULL };
+    struct retention_report done = { 0 };
+    struct retention_plan *plan;
+
+    fill(dir, N);
+    plan = retention_plan_new_selected(dir, &p, &sel, NOW_US, NULL);
+    assert_non_null(plan);
+    /* 30 even records, 10 kept: the 20 oldest even ones, oldest first */
+    assert_int_equal(retention_plan_size(plan), 20);
+    for (size_t i = 0; i < 20; i++) {
+        char id[40];
+        id_of((unsigned)(2 * i), id);
+        assert_string_equal(retention_plan_id(plan, i), id);
+    }
+    assert_int_equal(retention_plan_report(plan)->not_selected, N / 2);
+    assert_int_equal(retention_plan_report(plan)->kept_count, 10);
+    assert_int_equal(retention_apply(plan, NULL, &done, NULL), 0);
+    assert_int_equal(done.count, 20);
+    retention_report_free(&done);
+    retention_plan_free(plan);
+    for (unsigned s = 0; s < N; s++) {
+        char id[40], path[700];
+        id_of(s, id);
+        snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+        assert_int_equal(access(path, F_OK) == 0, s % 2 == 1 || s >= 40);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -340,6 +395,7 @@ main(void)
         cmocka_unit_test(test_dry_run_equals_apply_and_archive_readable),
         cmocka_unit_test(test_interrupted_and_run_again),
         cmocka_unit_test(test_concurrent_writer_untouched),
+        cmocka_unit_test(test_selected_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,12 +51,70 @@ test_latency_summary(void **state)
     assert_string_equal(b, "p50 7us  p95 7us  p99 7us");
 }
 
+static const char *
+esc(const char *s, unsigned flags, char *out, size_t size)
+{
+    size_t used = fmt_escape(s, strlen(s), flags, out, size);
+
+    assert_int_equal(used, strlen(s)); /* everything fit */
+    return out;
+}
+
+/* Control characters are made visible; valid UTF-8 text stays as it is. */
+static void
+test_escape(void **state)
+{
+    char b[256];
+    size_t used;
+
+    (void)state;
+    /* the title-setting OSC and screen-clearing CSI */
+    assert_string_equal(esc("x\x1b]2;PWNTITLE\x07\x1b[2Jy", 0, b, sizeof(b)),
+                        "x\\e]2;PWNTITLE\\x07\\e[2Jy");
+    assert_string_equal(esc("a\nb\tc\rd", 0, b, sizeof(b)), "a\\nb\\tc\\rd");
+    assert_string_equal(esc("a\nb\tc\rd", FMT_ESC_KEEP_LINES, b, sizeof(b)), "a\nb\tc\\rd");
+    assert_string_equal(esc("del\x7f nul\x01", 0, b, sizeof(b)), "del\\x7f nul\\x01");
+    /* C1 controls as UTF-8 (U+009B is a CSI for some terminals) */
+    assert_string_equal(esc("\xc2\x9b"
+                            "31m \xc2\x80",
+                            0, b, sizeof(b)),
+                        "\\u009b31m \\u0080");
+    /* printable UTF-8 kept, U+00A0 (just past C1) included; backslashes kept */
+    assert_string_equal(
+        esc("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \xc2\xa0 C:\\x", 0, b, sizeof(b)),
+        "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \xc2\xa0 C:\\x");
+    /* invalid UTF-8 byte by byte: a stray continuation, an overlong ESC
+     * (C0 9B), a surrogate, a truncated sequence, past U+10FFFF */
+    assert_string_equal(
+        esc("\x80|\xc0\x9b|\xed\xa0\x80|\xe2\x82|\xf4\x90\x80\x80", 0, b, sizeof(b)),
+        "\\x80|\\xc0\\x9b|\\xed\\xa0\\x80|\\xe2\\x82|\\xf4\\x90\\x80\\x80");
+    /* a small buffer: stops before an escape that does not fit, says how far */
+    used = fmt_escape("ab\x1b"
+                      "c",
+                      4, 0, b, 4);
+    assert_int_equal(used, 2);
+    assert_string_equal(b, "ab");
+    used = fmt_escape("\xe2\x82\xac", 3, 0, b, 3); /* a 3-byte character needs 4 */
+    assert_int_equal(used, 0);
+    assert_string_equal(b, "");
+    assert_int_equal(fmt_escape(NULL, 5, 0, b, sizeof(b)), 0);
+    assert_string_equal(b, "");
+    /* the worst case fits FMT_ESC_SIZE */
+    {
+        char in[8], out[FMT_ESC_SIZE(8)];
+        memset(in, 0x01, sizeof(in));
+        assert_int_equal(fmt_escape(in, sizeof(in), 0, out, sizeof(out)), sizeof(in));
+        assert_int_equal(strlen(out), 4 * sizeof(in));
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations_and_cells),
         cmocka_unit_test(test_latency_summary),
+        cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

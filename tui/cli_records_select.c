@@ -1,0 +1,121 @@
+/* The record filters of `intentus records` (--intent, --agent, --status,
+ * --error, --since, --search): as a watch/ index filter, and applied to one
+ * record at a time through the index's own matching, so list, stats, tail
+ * and gc all select exactly the same records. Declared in cli_records.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/rec_store.h"
+#include "tui/cli_records.h"
+#include "watch/digest.h"
+#include "watch/index.h"
+#include "watch/scan.h"
+#include "watch/tailer.h"
+
+void
+cli_records_filter(const struct rec_args *a, struct index_filter *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->intent = a->intent;
+    f->agent = a->agent;
+    f->status = a->status;
+    f->error_code = a->error_code;
+    f->text = a->search;
+    if (a->since_ms >= 0)
+        f->since_us = clock_wall_us() - a->since_ms * 1000;
+}
+
+bool
+cli_records_filtered(const struct rec_args *a)
+{
+    return a->intent != NULL || a->agent != NULL || a->status != NULL || a->error_code != NULL ||
+           a->search != NULL || a->since_ms >= 0;
+}
+
+struct cli_select {
+    struct index *probe; /* holds the one record being asked about */
+    struct index_filter f;
+};
+
+struct cli_select *
+cli_select_new(const struct rec_args *a)
+{
+    struct cli_select *s = calloc(1, sizeof(*s));
+
+    if (s == NULL || (s->probe = index_new()) == NULL) {
+        free(s);
+        return NULL;
+    }
+    cli_records_filter(a, &s->f);
+    return s;
+}
+
+void
+cli_select_free(struct cli_select *s)
+{
+    if (s == NULL)
+        return;
+    index_free(s->probe);
+    free(s);
+}
+
+/* The index's own matching (index_query), on a one-record index, so every
+ * command selects exactly what `records list` with the same filters lists. */
+bool
+cli_select_digest(struct cli_select *s, const struct digest *d)
+{
+    bool match;
+
+    if (index_upsert(s->probe, d, NULL) != 0)
+        return false;
+    match = index_query(s->probe, &s->f, false, 1, NULL, NULL) == 1;
+    index_remove(s->probe, d->id);
+    return match;
+}
+
+struct select_into {
+    struct cli_select *sel;
+    struct index *ix;
+};
+
+static int
+emit_selected(void *ctx, const char *id, struct digest *d)
+{
+    struct select_into *si = ctx;
+
+    if (d == NULL) {
+        index_remove(si->ix, id);
+        return 0;
+    }
+    if (cli_select_digest(si->sel, d))
+        index_upsert(si->ix, d, NULL);
+    digest_free(d);
+    return 0;
+}
+
+int
+cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
+                  struct intentus_err *err)
+{
+    struct select_into si = { sel, ix };
+    struct rec_store *rs;
+    struct scan *sc;
+    int rc;
+
+    if (sel == NULL)
+        return tailer_index_dir(dir, ix, err);
+    rs = rec_store_open(dir, NULL, err);
+    if (rs == NULL)
+        return -1;
+    sc = scan_new(NULL);
+    if (sc == NULL) {
+        rec_store_close(rs);
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    rc = scan_full(sc, rs, clock_mono_us(), emit_selected, &si, err);
+    scan_free(sc);
+    rec_store_close(rs);
+    return rc;
+}
