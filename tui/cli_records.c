@@ -77,6 +77,13 @@ static const char retrieve_help[] =
     "\n"
     "Print the stored response of an execution with whether its envelope hash\n"
     "still verifies. Nothing is re-run: no agent, router or model is called.\n"
+    "\n"
+    "Options:\n"
+    "  -d, --dir DIR        record directory (default: from the config, then\n"
+    "                       $INTENTUSNET_RECORDS_PATH, then .intentusnet/records)\n"
+    "  -c, --config FILE    config file to take the record directory from\n"
+    "  -h, --help           this help\n"
+    "\n"
     "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n";
 
 enum {
@@ -614,6 +621,36 @@ cli_records(int argc, char **argv)
     return cli_records_gc(&a);
 }
 
+/* retrieve has its own option table: the records family's options (--json,
+ * --dry-run, filters) would be accepted and do nothing here. */
+static int
+retrieve_args(int argc, char **argv, struct rec_args *a)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    a->cmd = "retrieve";
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "d:c:", opts, NULL)) != -1) {
+        if (c == 'd')
+            a->dir = optarg;
+        else if (c == 'c')
+            a->config = optarg;
+        else
+            return cli_usage_error("retrieve",
+                                   "unknown option or missing value: '%s' (retrieve takes "
+                                   "--dir DIR and --config FILE only)",
+                                   argv[optind - 1]);
+    }
+    a->first_arg = optind;
+    return EXIT_OK;
+}
+
 static const char retrieve_warning[] =
     "This is the recorded response. No agent, router or model was executed and no routing "
     "happened; compare executions with 'intentus records show'.";
@@ -635,7 +672,7 @@ cli_retrieve(int argc, char **argv)
         fputs(retrieve_help, stdout);
         return EXIT_OK;
     }
-    rc = parse_args("retrieve", argc, argv, &a);
+    rc = retrieve_args(argc, argv, &a);
     if (rc != EXIT_OK)
         return rc;
     if (a.first_arg >= argc)
