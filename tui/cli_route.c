@@ -117,10 +117,13 @@ load_payload(const char *arg)
     if (strcmp(arg, "-") == 0) {
         rc = read_input(stdin, what, &b);
     } else if (arg[0] == '@') {
-        FILE *f = arg[1] != '\0' ? fopen(arg + 1, "rb") : NULL;
-        if (f == NULL) {
-            cli_usage_error("route", "%s: cannot open %s: %s", what, arg + 1,
-                            arg[1] != '\0' ? strerror(errno) : "no file name after @");
+        FILE *f;
+        if (arg[1] == '\0') {
+            cli_usage_error("route", "%s: no file name after @", what);
+            return NULL;
+        }
+        if ((f = fopen(arg + 1, "rb")) == NULL) {
+            cli_usage_error("route", "%s: cannot open %s: %s", what, arg + 1, strerror(errno));
             return NULL;
         }
         rc = read_input(f, what, &b);
