@@ -53,7 +53,8 @@ struct router_opts {
     bool sample;                           /* apply sample_rate (false: keep every record) */
     double sample_rate;                    /* 0..1, deterministic on metadata.requestId */
     bool sample_errors;                    /* errors and refusals are kept whatever the rate */
-    uint64_t max_payload_bytes;            /* serialised payload; 0 = no limit */
+    uint64_t max_payload_bytes;            /* serialised payload; 0 = no limit (recording:
+                                            * REC_STORE_MAX_PAYLOAD at most, whatever is set) */
     int max_depth;                         /* payload nesting; 0 = no limit */
     struct router_counters *counters;      /* borrowed, may be NULL */
     router_agent_enabled_fn agent_enabled; /* NULL: every agent enabled */
