@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "core/rec_store.h"
 #include "core/units.h"
 
 /* Written in the user's own config syntax and fed through the same parser,
@@ -109,6 +110,15 @@ parse_recording_limits(struct config *cfg, const cJSON *rec, struct intentus_err
             err_set(err, IERR_CONFIG,
                     "recording.max_payload_bytes: must be a size such as 512K, 1M or bytes "
                     "(0 = no limit)");
+            return -1;
+        }
+        if (size > REC_STORE_MAX_PAYLOAD) {
+            err_set(err, IERR_CONFIG,
+                    "recording.max_payload_bytes: %llu bytes is more than a record can hold: at "
+                    "most %u (%u MiB; record files are limited to %u MiB and hold the payload up "
+                    "to three times)",
+                    (unsigned long long)size, REC_STORE_MAX_PAYLOAD, REC_STORE_MAX_PAYLOAD >> 20,
+                    REC_STORE_MAX_FILE >> 20);
             return -1;
         }
         cfg->recording.max_payload_bytes = size;

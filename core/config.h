@@ -29,7 +29,7 @@ struct recording_config {
     enum writer_on_full on_full; /* "block" (default) or "drop" */
     double sample_rate;          /* 0..1, default 1 */
     bool sample_errors;          /* errors and refusals always kept (default true) */
-    uint64_t max_payload_bytes;  /* serialised payload; 0 = no limit */
+    uint64_t max_payload_bytes;  /* serialised payload, at most REC_STORE_MAX_PAYLOAD; 0 = none */
     int max_depth;               /* payload nesting; 0 = no limit */
 };
 

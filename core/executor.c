@@ -20,6 +20,7 @@ struct job {
 struct done {
     struct completion c;
     struct done *next;
+    struct executor *e; /* while its record's fate is awaited */
 };
 
 struct executor {
@@ -34,6 +35,7 @@ struct executor {
     size_t cap, head, len;
     size_t running;     /* jobs being routed right now */
     size_t outstanding; /* submitted, not yet collected */
+    size_t awaiting;    /* routed, waiting for an async writer to decide the record */
     bool stopping, cancel;
     struct done *done_head, *done_tail;
     int efd;
@@ -58,6 +60,26 @@ push_done(struct executor *e, struct done *d)
         ;
 }
 
+/* The record of a routed job is written or failed: now it is complete. */
+static void
+fate_decided(void *ctx, struct writer_fate *fate)
+{
+    struct done *d = ctx;
+    struct executor *e = d->e;
+
+    if (writer_fate_get(fate, &d->c.record_err) == WRITER_FATE_FAILED)
+        d->c.recorded = false;
+    writer_fate_release(fate);
+    pthread_mutex_lock(&e->lock);
+    e->awaiting--;
+    push_done(e, d);
+    pthread_cond_broadcast(&e->idle);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* A completion says whether its record is on disk, so one whose record an
+ * async writer still holds is handed back when the writer has decided
+ * (the latency stays submit to routed). */
 static void
 complete(struct executor *e, struct job *j, struct route_result *res, bool cancelled)
 {
@@ -78,6 +100,16 @@ complete(struct executor *e, struct job *j, struct route_result *res, bool cance
     d->c.record_err = res->record_err;
     d->c.latency_us = clock_mono_us() - j->submitted_us;
     d->c.cancelled = cancelled;
+    if (res->record_fate != NULL) {
+        struct writer_fate *fate = res->record_fate;
+        res->record_fate = NULL;
+        d->e = e;
+        pthread_mutex_lock(&e->lock);
+        e->awaiting++;
+        pthread_mutex_unlock(&e->lock);
+        writer_fate_notify(fate, fate_decided, d);
+        return;
+    }
     pthread_mutex_lock(&e->lock);
     push_done(e, d);
     pthread_mutex_unlock(&e->lock);
@@ -282,6 +314,12 @@ executor_shutdown(struct executor *e, bool drain)
     for (int i = 0; i < e->nthreads; i++)
         pthread_join(e->threads[i], NULL);
     e->nthreads = 0;
+    /* Completions waiting for their records: the writer decides each (it
+     * writes or fails everything it accepted, closing included). */
+    pthread_mutex_lock(&e->lock);
+    while (e->awaiting > 0)
+        pthread_cond_wait(&e->idle, &e->lock);
+    pthread_mutex_unlock(&e->lock);
 }
 
 void

@@ -33,7 +33,8 @@ struct completion {
     uint64_t tag;    /* what the submitter passed */
     cJSON *response; /* owned: completion_free */
     char execution_id[UUID_STR_LEN];
-    bool recorded;
+    bool recorded;    /* on disk: with an async writer the completion comes once
+                       * the writer has written (or failed) the record */
     bool sampled_out; /* not recorded on purpose (recording.sample_rate) */
     struct intentus_err record_err;
     int64_t latency_us; /* submit to completion, monotonic */
@@ -56,7 +57,9 @@ size_t executor_collect(struct executor *e, struct completion *out, size_t max);
 size_t executor_outstanding(struct executor *e);
 /* Stop accepting work. drain: run everything queued; otherwise queued work
  * is recorded as WORKFLOW_ABORTED ("cancelled at shutdown") without running.
- * Waits for work in flight either way. Completions stay collectable. */
+ * Waits for work in flight either way, and for an async writer's verdict on
+ * the records of finished work (the writer must still be open or have
+ * closed, which decides them all). Completions stay collectable. */
 void executor_shutdown(struct executor *e, bool drain);
 /* Shuts down (cancelling queued work) and frees uncollected completions. */
 void executor_free(struct executor *e);

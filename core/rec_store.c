@@ -141,6 +141,18 @@ rec_store_write_all(int fd, const void *data, size_t len)
 }
 
 int
+rec_store_check_size(const char *id, size_t len, struct intentus_err *err)
+{
+    if (len <= REC_STORE_MAX_FILE)
+        return 0;
+    err_set(err, IERR_LIMIT,
+            "record %s is too large: %zu bytes, over the %u byte (%u MiB) record file limit; "
+            "not written",
+            id, len, REC_STORE_MAX_FILE, REC_STORE_MAX_FILE >> 20);
+    return -1;
+}
+
+int
 rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err)
 {
     const char *id = record_id(record);
@@ -156,6 +168,8 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
         goto out;
     }
+    if (rec_store_check_size(id, text.len, err) != 0)
+        goto out;
     snprintf(name, sizeof(name), "%s.json", id);
     uuid_v4(rnd);
     /* Hidden (leading dot) so listers and watchers skip it until the rename. */

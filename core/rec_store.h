@@ -14,10 +14,15 @@
 
 #include "core/err.h"
 
-/* Refuse to slurp anything larger. Records are bounded by the payload limit
- * (1 MiB by default) times the few copies a record holds, so a file past
- * 64 MiB is not a record intentus wrote: it is reported, not loaded. */
+/* The one size limit of a record file. Readers refuse anything larger (it
+ * is reported, not loaded), and writers refuse to write a record whose file
+ * would be larger, so intentus never writes a record it cannot read. */
 #define REC_STORE_MAX_FILE (64u * 1024 * 1024)
+/* The largest payload a record can hold: a record keeps the payload up to
+ * three times (the envelope, an echoing agent's response and the final
+ * response event), plus indentation and events. recording.max_payload_bytes
+ * may not be set above it, and a router that records caps payloads at it. */
+#define REC_STORE_MAX_PAYLOAD (REC_STORE_MAX_FILE / 4)
 
 struct rec_store;
 
@@ -51,6 +56,11 @@ cJSON *rec_store_load(struct rec_store *rs, const char *id, struct intentus_err 
 /* Ids of every visible *.json (and *.json.gz) file, once each, sorted by name (for UUIDv7 ids, by
  * time). Corrupt files are listed too; hidden files are not. The caller
  * frees with rec_store_ids_free. */
+/* 0 when a record file of len bytes is within REC_STORE_MAX_FILE; else -1
+ * with IERR_LIMIT naming the record id and both sizes. Every writer of
+ * record files checks this before it creates anything. */
+int rec_store_check_size(const char *id, size_t len, struct intentus_err *err);
+
 /* write(2) all of p, retrying short writes and EINTR: 0 or -1 (errno set).
  * Shared by everything that writes record files (store, writer, retention). */
 int rec_store_write_all(int fd, const void *p, size_t len);

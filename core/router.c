@@ -1023,7 +1023,7 @@ save(struct router *r, struct exec *x, struct route_result *out)
         return;
     }
     if (r->writer != NULL) {
-        rc = writer_submit(r->writer, tree, &out->record_err);
+        rc = writer_submit_tracked(r->writer, tree, &out->record_fate, &out->record_err);
     } else {
         rc = rec_store_save(r->store, tree, &out->record_err);
         cJSON_Delete(tree);
@@ -1031,7 +1031,8 @@ save(struct router *r, struct exec *x, struct route_result *out)
     if (rc == 0) {
         out->recorded = true;
         count(r, &r->counters->recorded);
-    } else if (out->record_err.code == IERR_LIMIT) {
+    } else if (out->record_err.code == IERR_LIMIT && r->writer != NULL &&
+               writer_mode(r->writer) == WRITER_ASYNC) { /* the queue was full */
         count(r, &r->counters->dropped);
     } else {
         count(r, &r->counters->record_errors);
@@ -1104,39 +1105,70 @@ depth_of(const cJSON *v, int limit)
     return best + 1;
 }
 
-/* recording.max_payload_bytes and max_depth: checked before anything runs. */
+/* recording.max_payload_bytes and max_depth: checked before anything runs.
+ * A router that records also caps the payload at what a record file can
+ * hold (REC_STORE_MAX_PAYLOAD), whatever the configured limit. */
 static bool
 payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t size)
 {
     const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
     struct buf b = BUF_INIT;
-    bool over = false;
+    uint64_t limit = r->max_payload_bytes;
+    bool over = false, capped = false;
     int d;
 
     if (r->max_depth > 0 && (d = depth_of(payload, r->max_depth + 1)) > r->max_depth) {
         snprintf(msg, size, "payload nesting depth exceeds the limit of %d", r->max_depth);
         return true;
     }
-    if (r->max_payload_bytes == 0)
+    if ((r->store != NULL || r->writer != NULL) && (limit == 0 || limit > REC_STORE_MAX_PAYLOAD)) {
+        limit = REC_STORE_MAX_PAYLOAD;
+        capped = true;
+    }
+    if (limit == 0)
         return false;
     if (json_print_compact(payload, &b) != 0) {
         snprintf(msg, size, "payload could not be measured (out of memory)");
         return true;
     }
-    if (b.len > r->max_payload_bytes) {
-        snprintf(msg, size, "payload of %zu bytes exceeds the limit of %llu bytes", b.len,
-                 (unsigned long long)r->max_payload_bytes);
+    if (b.len > limit) {
+        if (capped)
+            snprintf(msg, size,
+                     "payload of %zu bytes exceeds the %llu bytes a record can hold (record "
+                     "files are limited to %u MiB)",
+                     b.len, (unsigned long long)limit, REC_STORE_MAX_FILE >> 20);
+        else
+            snprintf(msg, size, "payload of %zu bytes exceeds the limit of %llu bytes", b.len,
+                     (unsigned long long)limit);
         over = true;
     }
     buf_free(&b);
     return over;
 }
 
-/* A payload over the limits never reaches an agent, and is not stored
- * either (that is what the limit protects): the record holds a stand-in
- * payload, and header.originalEnvelopeHash the hash of what was sent. */
+/* What a record (and a WAL) needs of the envelope: its canonical hash. A
+ * number out of range (1e999999) has none; found before anything runs. */
+static bool
+envelope_unhashable(const struct router *r, const cJSON *env, char *msg, size_t size)
+{
+    struct intentus_err err = { 0 };
+    char hash[65];
+
+    if (r->store == NULL && r->writer == NULL && r->wal == NULL)
+        return false;
+    if (json_canonical_sha256(env, hash, &err) == 0 || err.code == IERR_NOMEM)
+        return false; /* out of memory is found again, and reported, as it runs */
+    snprintf(msg, size, "envelope cannot be hashed for its record: %s", err.msg);
+    return true;
+}
+
+/* A payload over the limits, or one its record could not hold, never
+ * reaches an agent, and is not stored either (that is what the limit
+ * protects): the record holds a stand-in payload, and
+ * header.originalEnvelopeHash the hash of what was sent when it has one. */
 static int
-refuse_payload(struct router *r, cJSON *env, const char *msg, struct route_result *out)
+refuse_payload(struct router *r, cJSON *env, enum error_code code, const char *msg,
+               struct route_result *out)
 {
     cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
     cJSON *stand_in = cJSON_CreateObject(), *keep;
@@ -1165,7 +1197,7 @@ refuse_payload(struct router *r, cJSON *env, const char *msg, struct route_resul
     if (x.rec != NULL && hashed &&
         recorder_set_header(x.rec, "originalEnvelopeHash", cJSON_CreateString(orig)) != 0)
         x.failed = 1;
-    return finish(r, &x, fail_router(&x, ERR_PAYLOAD_TOO_LARGE, msg, NULL, "router"), out);
+    return finish(r, &x, fail_router(&x, code, msg, NULL, "router"), out);
 }
 
 /* The policy context from the envelope: subject = metadata.source, tenant
@@ -1258,10 +1290,12 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
 {
     struct exec x = { 0 };
     struct outcome o;
-    char msg[160];
+    char msg[400];
 
     if (payload_over_limit(r, env, msg, sizeof(msg)))
-        return refuse_payload(r, env, msg, out);
+        return refuse_payload(r, env, ERR_PAYLOAD_TOO_LARGE, msg, out);
+    if (envelope_unhashable(r, env, msg, sizeof(msg)))
+        return refuse_payload(r, env, ERR_VALIDATION_ERROR, msg, out);
     if (begin(r, env, &x, out) != 0)
         return -1;
     x.cache = cache;
@@ -1300,10 +1334,23 @@ router_refuse(struct router *r, cJSON *env, enum error_code code, const char *me
 }
 
 void
+route_result_settle(struct route_result *res)
+{
+    if (res == NULL || res->record_fate == NULL)
+        return;
+    if (writer_fate_wait(res->record_fate, &res->record_err) != 0)
+        res->recorded = false;
+    writer_fate_release(res->record_fate);
+    res->record_fate = NULL;
+}
+
+void
 route_result_free(struct route_result *res)
 {
     if (res == NULL)
         return;
     cJSON_Delete(res->response);
     res->response = NULL;
+    writer_fate_release(res->record_fate);
+    res->record_fate = NULL;
 }

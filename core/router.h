@@ -53,7 +53,8 @@ struct router_opts {
     bool sample;                           /* apply sample_rate (false: keep every record) */
     double sample_rate;                    /* 0..1, deterministic on metadata.requestId */
     bool sample_errors;                    /* errors and refusals are kept whatever the rate */
-    uint64_t max_payload_bytes;            /* serialised payload; 0 = no limit */
+    uint64_t max_payload_bytes;            /* serialised payload; 0 = no limit (recording:
+                                            * REC_STORE_MAX_PAYLOAD at most, whatever is set) */
     int max_depth;                         /* payload nesting; 0 = no limit */
     struct router_counters *counters;      /* borrowed, may be NULL */
     router_agent_enabled_fn agent_enabled; /* NULL: every agent enabled */
@@ -68,11 +69,14 @@ struct router_opts {
 struct route_result {
     cJSON *response;                 /* owned by the caller: cJSON_Delete */
     char execution_id[UUID_STR_LEN]; /* "" when not recorded */
-    bool recorded;                   /* saved, or accepted by an async writer */
+    bool recorded;                   /* saved, or accepted by an async writer (see record_fate) */
     bool sampled_out;                /* not recorded on purpose (sample_rate) */
     struct intentus_err record_err;  /* why recording failed, when it did */
-    bool wal_failed;                 /* a WAL write after the commit point failed */
-    struct intentus_err wal_err;     /* its error */
+    /* An async writer accepted the record: its fate, still to be decided
+     * (owned; route_result_settle waits for it, route_result_free drops it). */
+    struct writer_fate *record_fate;
+    bool wal_failed;             /* a WAL write after the commit point failed */
+    struct intentus_err wal_err; /* its error */
 };
 
 /* The sampling decision for a request id: the same id is always in or
@@ -100,6 +104,10 @@ int router_refuse(struct router *r, cJSON *env, enum error_code code, const char
 /* The overall deadline of an envelope: routing.timeoutMs (an intentus
  * extension) if present, else the router's default; 0 = none. */
 int64_t router_deadline_ms(const struct router *r, const cJSON *env);
+/* Wait until an async writer has written or failed the record, and make
+ * recorded and record_err say which (nothing to wait for otherwise). A
+ * caller that reports "recorded" calls this first. */
+void route_result_settle(struct route_result *res);
 void route_result_free(struct route_result *res);
 
 #endif

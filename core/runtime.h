@@ -48,7 +48,9 @@ struct runtime *runtime_open(const char *config_path, const struct runtime_opts 
 /* Cancels queued work (recorded as WORKFLOW_ABORTED), waits for work in
  * flight, drains the writer. Accepts NULL. */
 void runtime_close(struct runtime *rt);
-/* Route synchronously on the calling thread; env is borrowed. */
+/* Route synchronously on the calling thread; env is borrowed. With an async
+ * writer the record may still be queued when this returns (out->record_fate):
+ * route_result_settle waits for its fate. */
 int runtime_route(struct runtime *rt, cJSON *env, struct route_result *out);
 /* Queue env for a worker (ownership taken on success only). */
 int runtime_submit(struct runtime *rt, cJSON *env, uint64_t tag, struct intentus_err *err);

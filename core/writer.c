@@ -14,6 +14,22 @@
 #include "core/record.h"
 #include "core/uuid.h"
 
+struct writer_fate {
+    pthread_mutex_t lock;
+    pthread_cond_t decided;
+    int refs; /* the submitter's and, until it decides, the writer's */
+    enum writer_fate_state state;
+    struct intentus_err err;
+    writer_fate_fn fn;
+    void *ctx;
+};
+
+/* A queued record and its fate (NULL when untracked). */
+struct slot {
+    cJSON *record;
+    struct writer_fate *fate;
+};
+
 struct writer {
     enum writer_mode mode;
     bool fsync;
@@ -23,8 +39,9 @@ struct writer {
     char *dir;
     pthread_mutex_t lock;
     pthread_cond_t nonempty, notfull, drained;
-    cJSON **ring;
-    cJSON **batch; /* the writer thread's current group */
+    struct slot *ring;
+    struct slot *batch;           /* the writer thread's current group */
+    struct intentus_err *results; /* per record of the batch: IERR_OK once on disk */
     size_t cap, head, len, max_batch;
     bool busy, stopping, started;
     pthread_t thread;
@@ -50,6 +67,8 @@ save_one(struct writer *w, const cJSON *record, struct intentus_err *err)
         err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
         return -1;
     }
+    if (rec_store_check_size(id, text.len, err) != 0)
+        goto out;
     snprintf(name, sizeof(name), "%s.json", id);
     uuid_v4(rnd);
     snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd); /* hidden until renamed */
@@ -80,46 +99,104 @@ out:
     return rc;
 }
 
+static struct writer_fate *
+fate_new(void)
+{
+    struct writer_fate *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return NULL;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->decided, NULL);
+    f->refs = 2;
+    return f;
+}
+
+/* The writer's last word on a record: sets the state, wakes waiters, calls
+ * the notify hook (outside the lock) and drops the writer's reference. */
+static void
+fate_decide(struct writer_fate *f, const struct intentus_err *result)
+{
+    writer_fate_fn fn;
+    void *ctx;
+
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->state = result->code == IERR_OK ? WRITER_FATE_WRITTEN : WRITER_FATE_FAILED;
+    f->err = *result;
+    fn = f->fn;
+    ctx = f->ctx;
+    pthread_cond_broadcast(&f->decided);
+    pthread_mutex_unlock(&f->lock);
+    if (fn != NULL)
+        fn(ctx, f);
+    writer_fate_release(f);
+}
+
+/* One group commit: write every record of the batch, sync the directory
+ * once, then decide each record's fate. */
+static void
+write_batch(struct writer *w, size_t n)
+{
+    uint64_t ok = 0, bad = 0;
+    struct intentus_err dir_err = { 0 }, *last = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        err_clear(&w->results[i]);
+        if (save_one(w, w->batch[i].record, &w->results[i]) == 0)
+            ok++;
+        cJSON_Delete(w->batch[i].record);
+    }
+    /* Group commit: the renames of the whole batch reach the disk with one
+     * directory fsync; without it they are not durable, so not written. */
+    if (w->fsync && ok > 0 && fsync(w->dirfd) != 0)
+        err_set(&dir_err, IERR_IO, "cannot fsync directory %s: %s", w->dir, strerror(errno));
+    ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w->results[i].code == IERR_OK && dir_err.code != IERR_OK)
+            w->results[i] = dir_err;
+        if (w->results[i].code == IERR_OK) {
+            ok++;
+        } else {
+            bad++;
+            last = &w->results[i];
+        }
+    }
+    pthread_mutex_lock(&w->lock);
+    w->st.written += ok;
+    w->st.errors += bad;
+    w->st.batches++;
+    if (last != NULL)
+        w->last_err = *last;
+    pthread_mutex_unlock(&w->lock);
+    /* Counted before anyone hears of it, so stats never lag a fate. */
+    for (size_t i = 0; i < n; i++)
+        fate_decide(w->batch[i].fate, &w->results[i]);
+}
+
 static void *
 writer_main(void *arg)
 {
     struct writer *w = arg;
-    cJSON **batch = w->batch;
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
         size_t n = 0;
-        uint64_t ok = 0, bad = 0;
-        struct intentus_err err = { 0 };
         while (w->len == 0 && !w->stopping)
             pthread_cond_wait(&w->nonempty, &w->lock);
         if (w->len == 0)
             break;
         while (w->len > 0 && n < w->max_batch) {
-            batch[n++] = w->ring[w->head];
+            w->batch[n++] = w->ring[w->head];
             w->head = (w->head + 1) % w->cap;
             w->len--;
         }
         w->busy = true;
         pthread_cond_broadcast(&w->notfull);
         pthread_mutex_unlock(&w->lock);
-        for (size_t i = 0; i < n; i++) {
-            if (save_one(w, batch[i], &err) == 0)
-                ok++;
-            else
-                bad++;
-            cJSON_Delete(batch[i]);
-        }
-        /* Group commit: the renames of the whole batch reach the disk with
-         * one directory fsync. */
-        if (w->fsync && ok > 0 && fsync(w->dirfd) != 0)
-            err_set(&err, IERR_IO, "cannot fsync directory %s: %s", w->dir, strerror(errno));
+        write_batch(w, n);
         pthread_mutex_lock(&w->lock);
-        w->st.written += ok;
-        w->st.errors += bad;
-        w->st.batches++;
-        if (err.code != IERR_OK)
-            w->last_err = err;
         w->busy = false;
         pthread_cond_broadcast(&w->drained);
     }
@@ -163,7 +240,8 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     w->ring = calloc(w->cap, sizeof(*w->ring));
     w->batch = calloc(w->max_batch, sizeof(*w->batch));
-    if (w->dirfd < 0 || w->ring == NULL || w->batch == NULL) {
+    w->results = calloc(w->max_batch, sizeof(*w->results));
+    if (w->dirfd < 0 || w->ring == NULL || w->batch == NULL || w->results == NULL) {
         err_set(err, IERR_IO, "record writer for %s: %s", dir,
                 w->dirfd < 0 ? strerror(errno) : "out of memory");
         goto fail;
@@ -182,8 +260,18 @@ fail:
 int
 writer_submit(struct writer *w, cJSON *record, struct intentus_err *err)
 {
+    return writer_submit_tracked(w, record, NULL, err);
+}
+
+int
+writer_submit_tracked(struct writer *w, cJSON *record, struct writer_fate **fate,
+                      struct intentus_err *err)
+{
+    struct writer_fate *f = NULL;
     int rc = -1;
 
+    if (fate != NULL)
+        *fate = NULL;
     if (w->mode == WRITER_SYNC) {
         rc = rec_store_save(w->store, record, err);
         cJSON_Delete(record);
@@ -194,6 +282,14 @@ writer_submit(struct writer *w, cJSON *record, struct intentus_err *err)
             w->st.errors++;
         pthread_mutex_unlock(&w->lock);
         return rc;
+    }
+    if (fate != NULL && (f = fate_new()) == NULL) {
+        err_set(err, IERR_NOMEM, "record writer for %s: out of memory", w->dir);
+        cJSON_Delete(record);
+        pthread_mutex_lock(&w->lock);
+        w->st.errors++;
+        pthread_mutex_unlock(&w->lock);
+        return -1;
     }
     pthread_mutex_lock(&w->lock);
     while (w->len == w->cap && w->on_full == WRITER_BLOCK && !w->stopping)
@@ -207,15 +303,83 @@ writer_submit(struct writer *w, cJSON *record, struct intentus_err *err)
                 "record dropped: writer queue full (%zu records; recording.on_full is drop)",
                 w->cap);
     } else {
-        w->ring[(w->head + w->len) % w->cap] = record;
+        w->ring[(w->head + w->len) % w->cap] = (struct slot){ record, f };
         w->len++;
         record = NULL;
+        if (fate != NULL)
+            *fate = f;
+        f = NULL;
         pthread_cond_signal(&w->nonempty);
         rc = 0;
     }
     pthread_mutex_unlock(&w->lock);
     cJSON_Delete(record);
+    if (f != NULL) { /* never queued: nobody holds it */
+        f->refs = 1;
+        writer_fate_release(f);
+    }
     return rc;
+}
+
+enum writer_fate_state
+writer_fate_get(struct writer_fate *f, struct intentus_err *err)
+{
+    enum writer_fate_state st;
+
+    pthread_mutex_lock(&f->lock);
+    st = f->state;
+    if (st == WRITER_FATE_FAILED && err != NULL)
+        *err = f->err;
+    pthread_mutex_unlock(&f->lock);
+    return st;
+}
+
+int
+writer_fate_wait(struct writer_fate *f, struct intentus_err *err)
+{
+    enum writer_fate_state st;
+
+    pthread_mutex_lock(&f->lock);
+    while (f->state == WRITER_FATE_PENDING)
+        pthread_cond_wait(&f->decided, &f->lock);
+    st = f->state;
+    if (st == WRITER_FATE_FAILED && err != NULL)
+        *err = f->err;
+    pthread_mutex_unlock(&f->lock);
+    return st == WRITER_FATE_WRITTEN ? 0 : -1;
+}
+
+void
+writer_fate_notify(struct writer_fate *f, writer_fate_fn fn, void *ctx)
+{
+    bool now;
+
+    pthread_mutex_lock(&f->lock);
+    now = f->state != WRITER_FATE_PENDING;
+    if (!now) {
+        f->fn = fn;
+        f->ctx = ctx;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (now)
+        fn(ctx, f);
+}
+
+void
+writer_fate_release(struct writer_fate *f)
+{
+    bool last;
+
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&f->lock);
+    last = --f->refs == 0;
+    pthread_mutex_unlock(&f->lock);
+    if (!last)
+        return;
+    pthread_cond_destroy(&f->decided);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
 }
 
 void
@@ -242,8 +406,14 @@ writer_close(struct writer *w)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
-    for (size_t i = 0; i < w->len; i++)
-        cJSON_Delete(w->ring[(w->head + i) % w->cap]);
+    for (size_t i = 0; i < w->len; i++) { /* only when the thread never ran */
+        struct slot *sl = &w->ring[(w->head + i) % w->cap];
+        struct intentus_err gone = { 0 };
+        err_set(&gone, IERR_IO, "record writer for %s closed before the record was written",
+                w->dir);
+        cJSON_Delete(sl->record);
+        fate_decide(sl->fate, &gone);
+    }
     if (w->dirfd >= 0)
         close(w->dirfd);
     rec_store_close(w->store);
@@ -253,6 +423,7 @@ writer_close(struct writer *w)
     pthread_mutex_destroy(&w->lock);
     free(w->ring);
     free(w->batch);
+    free(w->results);
     free(w->dir);
     free(w);
 }

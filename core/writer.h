@@ -9,7 +9,15 @@
  * reader never sees half a record, even if the process is killed.
  * When the async queue is full the writer blocks the caller or drops the
  * record, as configured; a drop is always counted and reported, never
- * silent. Closing flushes everything queued. */
+ * silent. Closing flushes everything queued.
+ *
+ * Each queued record has a fate (writer_submit_tracked): pending until the
+ * writer thread has written it under its final name (with fsync: and synced
+ * the directory) or failed, with the error that stopped it. Whoever
+ * submitted a record can wait for its fate or be told when it is decided,
+ * so nothing reports "recorded" for a record that never reached the disk.
+ * A record whose file would be larger than REC_STORE_MAX_FILE is refused
+ * before anything is written, in either mode. */
 #ifndef INTENTUS_CORE_WRITER_H
 #define INTENTUS_CORE_WRITER_H
 
@@ -50,7 +58,30 @@ void writer_close(struct writer *w);
  * it is on disk. Async: 0 once queued (a later write error is counted in
  * errors and kept as the last error); -1 with IERR_LIMIT when dropped. */
 int writer_submit(struct writer *w, cJSON *record, struct intentus_err *err);
-/* Wait until everything queued so far is written. */
+/* The fate of one queued record. Refcounted: the submitter's reference is
+ * released with writer_fate_release; the writer drops its own once it has
+ * decided (so a fate may outlive the writer). */
+struct writer_fate;
+enum writer_fate_state { WRITER_FATE_PENDING, WRITER_FATE_WRITTEN, WRITER_FATE_FAILED };
+typedef void (*writer_fate_fn)(void *ctx, struct writer_fate *fate);
+
+/* writer_submit, and when an async writer queued the record, *fate gets its
+ * fate (owned by the caller). *fate is NULL otherwise: in sync mode the
+ * return value is the fate (the record is written or not before this
+ * returns), and a record refused at once (dropped, closing) has none. */
+int writer_submit_tracked(struct writer *w, cJSON *record, struct writer_fate **fate,
+                          struct intentus_err *err);
+/* The state now; when it is WRITER_FATE_FAILED, err (may be NULL) gets why. */
+enum writer_fate_state writer_fate_get(struct writer_fate *f, struct intentus_err *err);
+/* Block until the fate is decided: 0 written, -1 failed (err says why). */
+int writer_fate_wait(struct writer_fate *f, struct intentus_err *err);
+/* Have fn(ctx, f) called once the fate is decided: right away, on this
+ * thread, when it already is; otherwise on the writer thread, which fn must
+ * not block for long. At most one per fate; f stays valid during the call. */
+void writer_fate_notify(struct writer_fate *f, writer_fate_fn fn, void *ctx);
+/* Accepts NULL. */
+void writer_fate_release(struct writer_fate *f);
+/* Wait until everything queued so far is written (every fate decided). */
 void writer_flush(struct writer *w);
 void writer_stats(struct writer *w, struct writer_stats *out);
 /* The most recent background write error (code IERR_OK when none). */

@@ -1,16 +1,19 @@
 /* intentus route: build an envelope, route it through the embedded runtime
  * (so the config's policy, limits, sampling and redaction apply), record it,
  * print the response. */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
+#include "core/rec_store.h"
 #include "core/runtime.h"
 #include "core/units.h"
 #include "tui/cli.h"
@@ -24,10 +27,11 @@ static const char route_help[] =
     "\n"
     "Options:\n"
     "  -p, --payload JSON|@FILE|-  payload object (default {}); @FILE reads a file,\n"
-    "                              - reads stdin\n"
+    "                              - reads stdin (at most 64 MiB of text)\n"
     "  -s, --strategy S            direct (default), fallback, broadcast, parallel\n"
-    "  -t, --target AGENT          target agent (DIRECT only)\n"
-    "  -f, --fallback A,B,...      exact FALLBACK chain, in order\n"
+    "  -t, --target AGENT          target agent (with the direct strategy only)\n"
+    "  -f, --fallback A,B,...      exact FALLBACK chain, in order (with --strategy\n"
+    "                              fallback only)\n"
     "  -P, --priority P            low, normal (default), high\n"
     "  -T, --tenant T              tenant, sent as context tag tenant:T\n"
     "  -V, --intent-version V      intent version (default 1.0)\n"
@@ -36,38 +40,65 @@ static const char route_help[] =
     "  -N, --async-n N             fire N copies through the async worker pool and\n"
     "                              print a summary (ok/error, latency percentiles,\n"
     "                              circuit states) instead of one response\n"
-    "  -w, --workers N             worker threads for --async-n (default 4)\n"
+    "  -w, --workers N             worker threads for --async-n (default 4; only\n"
+    "                              with --async-n)\n"
     "  -c, --config FILE           config file (default: search order, then demo)\n"
-    "  -d, --dir DIR               record directory (overrides the config)\n"
+    "  -d, --dir DIR               record directory (overrides the config; not with\n"
+    "                              --no-record)\n"
     "  -n, --no-record             do not record this execution\n"
-    "  -q, --quiet                 print nothing on stderr\n"
+    "  -q, --quiet                 no status lines on stderr (the execution id, the\n"
+    "                              executions NOT recorded); the exit status still\n"
+    "                              says so, and usage errors are still printed\n"
     "  -h, --help                  this help\n"
     "\n"
     "The config's policy, payload limits, sampling and redaction apply: a refused\n"
     "request answers UNAUTHORIZED, RATE_LIMIT or PAYLOAD_TOO_LARGE and is recorded;\n"
     "a request sampled out (recording.sample_rate) is not recorded, which is not\n"
-    "an error.\n"
+    "an error. A payload whose record could not be hashed or would not fit in a\n"
+    "record file is refused before any agent runs (VALIDATION_ERROR,\n"
+    "PAYLOAD_TOO_LARGE) and the refusal is recorded. With recording.mode async\n"
+    "the command waits until the writer has written (or failed) every record\n"
+    "before it reports.\n"
     "\n"
     "Exit status: 0 success, 1 error response (or recording failed),\n"
     "2 usage or configuration error.\n";
 
 #define MAX_LIST 64
+/* Payload text read from a file or stdin: as much as a record file holds
+ * (a larger payload could never be recorded). */
+#define PAYLOAD_INPUT_MAX REC_STORE_MAX_FILE
 
-static char *
-read_stream(FILE *f, size_t *len)
+/* Read all of f (at most PAYLOAD_INPUT_MAX bytes) into b; what names the
+ * input in messages ("--payload @x.json"). 0, or EXIT_USAGE with the
+ * message printed. */
+static int
+read_input(FILE *f, const char *what, struct buf *b)
 {
-    struct buf b = BUF_INIT;
-    char chunk[8192];
+    char chunk[8192], size[32];
+    struct stat st;
     size_t n;
 
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > 64u * 1024 * 1024) {
-            buf_free(&b);
-            return NULL;
+    if (fstat(fileno(f), &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return cli_usage_error("route", "%s: is a directory, not a file", what);
+        if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > PAYLOAD_INPUT_MAX) {
+            snprintf(size, sizeof(size), "%.1f MiB", (double)st.st_size / (1u << 20));
+            return cli_usage_error("route",
+                                   "%s: file is %lld bytes (%s), over the %u MiB payload input "
+                                   "limit",
+                                   what, (long long)st.st_size, size, PAYLOAD_INPUT_MAX >> 20);
         }
     }
-    *len = b.len;
-    return buf_take(&b);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (buf_append(b, chunk, n) != 0)
+            return cli_usage_error("route", "%s: out of memory", what);
+        if (b->len > PAYLOAD_INPUT_MAX)
+            return cli_usage_error("route", "%s: more than the %u MiB payload input limit", what,
+                                   PAYLOAD_INPUT_MAX >> 20);
+    }
+    if (ferror(f))
+        return cli_usage_error("route", "%s: cannot read: %s", what, strerror(errno));
+    return 0;
 }
 
 /* The payload argument: inline JSON, @file, or - for stdin. */
@@ -75,42 +106,49 @@ static cJSON *
 load_payload(const char *arg)
 {
     struct intentus_err err = { 0 };
-    const char *what = "payload";
-    char *text = NULL;
-    size_t len = 0;
-    cJSON *v;
+    struct buf b = BUF_INIT;
+    char what[300];
+    const char *text = arg;
+    size_t len = strlen(arg);
+    cJSON *v = NULL;
+    int rc = 0;
 
+    snprintf(what, sizeof(what), "--payload %s", strcmp(arg, "-") == 0 ? "- (stdin)" : arg);
     if (strcmp(arg, "-") == 0) {
-        text = read_stream(stdin, &len);
-        what = "payload (stdin)";
+        rc = read_input(stdin, what, &b);
     } else if (arg[0] == '@') {
-        FILE *f = fopen(arg + 1, "rb");
-        if (f == NULL) {
-            cli_usage_error("route", "--payload: cannot open %s", arg + 1);
+        FILE *f;
+        if (arg[1] == '\0') {
+            cli_usage_error("route", "%s: no file name after @", what);
             return NULL;
         }
-        text = read_stream(f, &len);
+        if ((f = fopen(arg + 1, "rb")) == NULL) {
+            cli_usage_error("route", "%s: cannot open %s: %s", what, arg + 1, strerror(errno));
+            return NULL;
+        }
+        rc = read_input(f, what, &b);
         fclose(f);
-        what = arg + 1;
-    } else {
-        text = strdup(arg);
-        len = strlen(arg);
     }
-    if (text == NULL) {
-        cli_usage_error("route", "--payload: cannot read %s", what);
-        return NULL;
+    if (rc != 0)
+        goto out;
+    if (strcmp(arg, "-") == 0 || arg[0] == '@') {
+        text = b.data != NULL ? b.data : "";
+        len = b.len;
+        if (len == 0) {
+            cli_usage_error("route", "%s: is empty (give a JSON object, e.g. {})", what);
+            goto out;
+        }
     }
     v = json_parse(text, len, 64, &err);
-    free(text);
     if (v == NULL) {
-        cli_usage_error("route", "--payload: %s: %s", what, err.msg);
-        return NULL;
-    }
-    if (!cJSON_IsObject(v)) {
+        cli_usage_error("route", "%s: %s", what, err.msg);
+    } else if (!cJSON_IsObject(v)) {
         cJSON_Delete(v);
-        cli_usage_error("route", "--payload: %s: must be a JSON object ({...})", what);
-        return NULL;
+        v = NULL;
+        cli_usage_error("route", "%s: must be a JSON object ({...})", what);
     }
+out:
+    buf_free(&b);
     return v;
 }
 
@@ -241,6 +279,18 @@ parse_args(int argc, char **argv, struct route_args *a)
     a->intent = argv[optind];
     if (a->intent[0] == '\0')
         return cli_usage_error("route", "INTENT must not be empty");
+    /* An option that could not take effect is an error, not a silent no-op. */
+    if (a->workers > 0 && a->async_n == 0)
+        return cli_usage_error("route", "--workers: only with --async-n (one execution runs on "
+                                        "this thread)");
+    if (a->dir != NULL && a->no_record)
+        return cli_usage_error("route", "--dir: nothing is recorded with --no-record");
+    if (a->env.target_agent != NULL && a->env.strategy != STRATEGY_DIRECT)
+        return cli_usage_error("route", "--target: only the direct strategy uses it (not %s)",
+                               model_strategy_wire(a->env.strategy));
+    if (a->fallback != NULL && a->env.strategy != STRATEGY_FALLBACK)
+        return cli_usage_error("route", "--fallback: only the fallback strategy uses it (not %s)",
+                               model_strategy_wire(a->env.strategy));
     return EXIT_OK;
 }
 
@@ -259,6 +309,7 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     const struct config *cfg = runtime_config(rt);
     int64_t *lat = calloc((size_t)a->async_n, sizeof(int64_t));
     size_t done = 0, ok = 0, unrecorded = 0;
+    struct intentus_err first_unrecorded = { 0 };
     long submitted = 0;
     int64_t t0 = clock_mono_us(), wall;
     struct completion batch[128];
@@ -296,12 +347,13 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
                 else
                     cJSON_AddNumberToObject(codes, code ? code : "UNKNOWN", 1);
             }
-            if (!a->no_record && !batch[i].recorded && !batch[i].sampled_out)
-                unrecorded++;
+            /* A completion comes once its record is written or failed. */
+            if (!a->no_record && !batch[i].recorded && !batch[i].sampled_out && unrecorded++ == 0)
+                first_unrecorded = batch[i].record_err;
             completion_free(&batch[i]);
         }
     }
-    runtime_flush(rt); /* an async writer's records are on disk before we report */
+    runtime_flush(rt); /* nothing left queued; the counters below are final */
     wall = clock_mono_us() - t0;
     fmt_latency_summary(lat, done, lat_line, sizeof(lat_line));
     printf("%zu executions of %s in %.2fs (%.0f/s): %zu ok, %zu error\n", done,
@@ -337,8 +389,10 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
                    (unsigned long long)st.recorded, (unsigned long long)st.sampled_out,
                    (unsigned long long)st.dropped, (unsigned long long)st.record_errors);
     }
-    if (unrecorded > 0)
-        fprintf(stderr, "intentus route: %zu executions were NOT recorded\n", unrecorded);
+    if (unrecorded > 0 && !a->quiet)
+        fprintf(stderr, "intentus route: %zu of %zu executions were NOT recorded (first: %s)\n",
+                unrecorded, done,
+                first_unrecorded.msg[0] ? first_unrecorded.msg : "no reason given");
     cJSON_Delete(codes);
     free(lat);
     return ok == done && unrecorded == 0 ? EXIT_OK : EXIT_FAIL;
@@ -363,17 +417,6 @@ cli_route(int argc, char **argv)
     rc = parse_args(argc, argv, &a);
     if (rc != EXIT_OK)
         return rc;
-    /* Say so when an option cannot take effect, rather than drop it silently. */
-    if (!a.quiet && a.env.target_agent != NULL && a.env.strategy != STRATEGY_DIRECT)
-        fprintf(stderr,
-                "intentus route: note: --target is used by the direct strategy only; "
-                "%s ignores it\n",
-                model_strategy_wire(a.env.strategy));
-    if (!a.quiet && a.fallback != NULL && a.env.strategy != STRATEGY_FALLBACK)
-        fprintf(stderr,
-                "intentus route: note: --fallback is used by the fallback strategy "
-                "only; %s ignores it\n",
-                model_strategy_wire(a.env.strategy));
     if (a.fallback != NULL) {
         if (split_list(a.fallback, fallback, MAX_LIST) < 0)
             return cli_usage_error("route", "--fallback: at most %d agents", MAX_LIST - 1);
@@ -411,7 +454,7 @@ cli_route(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    runtime_flush(rt);
+    route_result_settle(&res); /* an async writer's verdict, before we say "recorded" */
     cli_print_json(stdout, res.response);
     rc = response_is_error(res.response) ? EXIT_FAIL : EXIT_OK;
     if (a.no_record) {
@@ -420,8 +463,9 @@ cli_route(int argc, char **argv)
         if (!a.quiet)
             fprintf(stderr, "execution sampled out (recording.sample_rate): not recorded\n");
     } else if (!res.recorded) {
-        cli_error("route", "execution %s was NOT recorded: %s",
-                  res.execution_id[0] ? res.execution_id : "(no id)", res.record_err.msg);
+        if (!a.quiet)
+            cli_error("route", "execution %s was NOT recorded: %s",
+                      res.execution_id[0] ? res.execution_id : "(no id)", res.record_err.msg);
         rc = EXIT_FAIL;
     } else if (!a.quiet) {
         char esc[FMT_ESC_SIZE(256)];

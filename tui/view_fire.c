@@ -44,6 +44,7 @@ struct fire {
     /* the batch in flight */
     uint64_t batch; /* tags of this batch are batch << 32 | i */
     long want, sent, done, ok;
+    long unrecorded; /* completions whose record is not on disk (not sampled out) */
     int64_t *lat;
     int64_t started_us;
     char last_id[64];
@@ -250,7 +251,7 @@ start(struct app *app, struct fire *f, long n)
         return;
     f->batch++;
     f->want = n;
-    f->sent = f->done = f->ok = 0;
+    f->sent = f->done = f->ok = f->unrecorded = 0;
     f->started_us = clock_mono_us();
     f->last_summary[0] = '\0';
     remember_payload(f);
@@ -263,17 +264,25 @@ view_fire_completion(struct app *app, void *state, const struct completion *c)
 {
     struct fire *f = state;
     const char *code;
+    char why[300] = "";
 
     if ((c->tag >> 32) != f->batch)
         return; /* an older batch */
+    /* A completion comes once its record is written or failed (an async
+     * writer included), so "NOT recorded" here is the writer's verdict. */
+    if (!c->recorded && !c->sampled_out) {
+        f->unrecorded++;
+        snprintf(why, sizeof(why), " (NOT recorded: %s)",
+                 c->record_err.msg[0] ? c->record_err.msg : "no reason given");
+    }
     if (f->done < f->want)
         f->lat[f->done] = c->latency_us;
     f->done++;
     if (!response_is_error(c->response))
         f->ok++;
-    snprintf(f->last_id, sizeof(f->last_id), "%s", c->execution_id);
+    snprintf(f->last_id, sizeof(f->last_id), "%s", c->recorded ? c->execution_id : "");
     code = response_error_code(c->response);
-    f->last_error = code != NULL;
+    f->last_error = code != NULL || why[0] != '\0';
     if (f->want == 1) {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(c->response, "metadata");
         char dur[24];
@@ -284,16 +293,18 @@ view_fire_completion(struct app *app, void *state, const struct completion *c)
                  code ? ": " : "", code ? code : "",
                  c->recorded      ? ""
                  : c->sampled_out ? " (sampled out)"
-                                  : " (NOT recorded)",
-                 c->execution_id[0] ? "^G opens its timeline" : "");
+                                  : why,
+                 c->recorded ? "^G opens its timeline" : "");
     } else if (f->done == f->want) {
-        char lat_line[128], total[24];
+        char lat_line[128], total[24], unrec[48] = "";
         fmt_latency_summary(f->lat, (size_t)f->done, lat_line, sizeof(lat_line));
         fmt_duration_us(clock_mono_us() - f->started_us, total, sizeof(total));
+        if (f->unrecorded > 0)
+            snprintf(unrec, sizeof(unrec), "; %ld NOT recorded", f->unrecorded);
         snprintf(f->last_summary, sizeof(f->last_summary),
-                 "%ld fired in %s: %ld ok, %ld error; latency %s", f->done, total, f->ok,
-                 f->done - f->ok, lat_line);
-        f->last_error = f->ok < f->done;
+                 "%ld fired in %s: %ld ok, %ld error; latency %s%s", f->done, total, f->ok,
+                 f->done - f->ok, lat_line, unrec);
+        f->last_error = f->ok < f->done || f->unrecorded > 0;
     }
     pump(app, f);
     app->dirty = true;

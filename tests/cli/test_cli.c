@@ -2603,10 +2603,15 @@ test_no_record(void **state)
     struct tu_run r;
     cJSON *resp;
 
-    resp = route_json(c, &r, 0, ARGS("route", "demo.echo", "--no-record", "--dir", rec_dir));
+    resp = route_json(c, &r, 0, ARGS("route", "demo.echo", "--no-record"));
     expect_str(resp, "status", "success");
     assert_null(strstr(r.err, "recorded"));
     cJSON_Delete(resp);
+    tu_run_free(&r);
+    /* --dir could not take effect: a usage error, not silently ignored */
+    RUN(c, &r, "route", "demo.echo", "--no-record", "--dir", rec_dir);
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--dir: nothing is recorded with --no-record");
     tu_run_free(&r);
     resp = route_json(c, &r, 1, ARGS("route", "demo.fail", "-n"));
     cJSON_Delete(resp);

@@ -1,0 +1,274 @@
+/* The record writer (core/writer.c): each record's fate reaches whoever
+ * submitted it, and no record file larger than REC_STORE_MAX_FILE is ever
+ * written. A directory deleted under an open writer makes every write fail
+ * with ENOENT, so failures are tested without root. */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/json.h"
+#include "core/model.h"
+#include "core/rec_store.h"
+#include "core/record.h"
+#include "core/runtime.h"
+#include "core/writer.h"
+#include "tests/support/testutil.h"
+
+/* A small finished record. */
+static cJSON *
+make_record(const char *payload_json)
+{
+    struct intentus_err err = { 0 };
+    struct envelope_opts o = { .priority = PRIORITY_NORMAL, .strategy = STRATEGY_DIRECT };
+    cJSON *payload = json_parse(payload_json, strlen(payload_json), 0, &err);
+    cJSON *env, *resp, *rec;
+    struct recorder *r;
+
+    assert_non_null(payload);
+    env = envelope_new("w.echo", payload, &o, &err);
+    assert_non_null(env);
+    r = recorder_new(env, &err);
+    assert_non_null(r);
+    resp = response_success(cJSON_CreateObject(), "echo-a", "trace-1");
+    assert_int_equal(recorder_final(r, resp), 0);
+    rec = recorder_take(r);
+    recorder_free(r);
+    cJSON_Delete(resp);
+    cJSON_Delete(env);
+    return rec;
+}
+
+struct told {
+    int calls;
+    enum writer_fate_state state;
+    struct intentus_err err;
+};
+
+static void
+tell(void *ctx, struct writer_fate *f)
+{
+    struct told *t = ctx;
+
+    t->calls++;
+    t->state = writer_fate_get(f, &t->err);
+}
+
+static void
+test_fate_written(void **state)
+{
+    char *dir = tu_mkdtemp(), path[PATH_MAX];
+    struct intentus_err err = { 0 };
+    struct writer *w =
+        writer_open(dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = true }, &err);
+    struct writer_fate *f = NULL;
+    cJSON *rec = make_record("{\"k\":\"v\"}");
+    struct told t = { 0 };
+    struct writer_stats st;
+
+    (void)state;
+    assert_non_null(w);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, record_id(rec));
+    assert_int_equal(writer_submit_tracked(w, rec, &f, &err), 0);
+    assert_non_null(f);
+    assert_int_equal(writer_fate_wait(f, &err), 0);
+    assert_int_equal(writer_fate_get(f, NULL), WRITER_FATE_WRITTEN);
+    assert_int_equal(access(path, F_OK), 0);
+    writer_fate_notify(f, tell, &t); /* decided already: called at once */
+    assert_int_equal(t.calls, 1);
+    assert_int_equal(t.state, WRITER_FATE_WRITTEN);
+    writer_fate_release(f);
+    writer_stats(w, &st);
+    assert_int_equal(st.written, 1);
+    assert_int_equal(st.errors, 0);
+    writer_close(w);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The issue's case without root: the writer cannot create anything, the
+ * fate says so with the OS error, and a notify hook hears it. */
+static void
+test_fate_failed_reaches_the_submitter(void **state)
+{
+    char *dir = tu_mkdtemp(), recs[PATH_MAX];
+    struct intentus_err err = { 0 };
+    struct writer *w;
+    struct writer_fate *f[3] = { NULL };
+    struct told t = { 0 };
+    struct writer_stats st;
+
+    (void)state;
+    snprintf(recs, sizeof(recs), "%s/recs", dir);
+    w = writer_open(recs, &(struct writer_opts){ .mode = WRITER_ASYNC }, &err);
+    assert_non_null(w);
+    tu_rmtree(recs);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(writer_submit_tracked(w, make_record("{}"), &f[i], &err), 0);
+    writer_fate_notify(f[2], tell, &t);
+    err_clear(&err);
+    assert_int_equal(writer_fate_wait(f[0], &err), -1);
+    assert_int_equal(err.code, IERR_IO);
+    assert_non_null(strstr(err.msg, recs));
+    assert_non_null(strstr(err.msg, "No such file or directory"));
+    writer_flush(w);
+    assert_int_equal(t.calls, 1);
+    assert_int_equal(t.state, WRITER_FATE_FAILED);
+    assert_non_null(strstr(t.err.msg, "No such file or directory"));
+    writer_stats(w, &st);
+    assert_int_equal(st.written, 0);
+    assert_int_equal(st.errors, 3);
+    writer_close(w);
+    for (int i = 0; i < 3; i++) { /* fates outlive the writer */
+        assert_int_equal(writer_fate_get(f[i], NULL), WRITER_FATE_FAILED);
+        writer_fate_release(f[i]);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static const char cfg_async[] =
+    "{\"recording\": {\"mode\": \"async\"},\n"
+    " \"agents\": [{\"name\": \"echo-a\", \"kind\": \"builtin\", \"builtin\": \"echo\",\n"
+    "              \"intents\": [\"w.echo\"]}]}\n";
+
+static cJSON *
+envelope(void)
+{
+    struct intentus_err err = { 0 };
+    struct envelope_opts o = { .priority = PRIORITY_NORMAL, .strategy = STRATEGY_DIRECT };
+    cJSON *env = envelope_new("w.echo", cJSON_CreateObject(), &o, &err);
+
+    assert_non_null(env);
+    return env;
+}
+
+/* runtime_route + route_result_settle, and runtime_submit's completions,
+ * say "recorded" only for records on disk. */
+static void
+test_runtime_reports_async_write_failures(void **state)
+{
+    char *dir = tu_mkdtemp(), cfg[PATH_MAX], recs[PATH_MAX];
+    struct intentus_err err = { 0 };
+    struct route_result res = { 0 };
+    struct completion done[8];
+    struct runtime_stats st;
+    struct runtime *rt;
+    size_t got = 0;
+    cJSON *env;
+
+    (void)state;
+    snprintf(cfg, sizeof(cfg), "%s/cfg.json", dir);
+    snprintf(recs, sizeof(recs), "%s/recs", dir);
+    assert_int_equal(tu_write_file(cfg, cfg_async, strlen(cfg_async), 0600), 0);
+    rt = runtime_open(cfg, &(struct runtime_opts){ .records_dir = recs, .workers = 2 }, &err);
+    assert_non_null(rt);
+
+    /* While the directory exists: written, and said so. */
+    env = envelope();
+    assert_int_equal(runtime_route(rt, env, &res), 0);
+    route_result_settle(&res);
+    assert_true(res.recorded);
+    assert_null(res.record_fate);
+    route_result_free(&res);
+    cJSON_Delete(env);
+
+    tu_rmtree(recs);
+    env = envelope();
+    assert_int_equal(runtime_route(rt, env, &res), 0);
+    assert_false(response_is_error(res.response)); /* the execution itself succeeded */
+    route_result_settle(&res);
+    assert_false(res.recorded);
+    assert_non_null(strstr(res.record_err.msg, "No such file or directory"));
+    route_result_free(&res);
+    cJSON_Delete(env);
+
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(runtime_submit(rt, envelope(), (uint64_t)i, &err), 0);
+    for (int spins = 0; got < 4 && spins < 1000; spins++) {
+        got += runtime_collect(rt, done + got, 8 - got);
+        if (got < 4)
+            usleep(5000);
+    }
+    assert_int_equal(got, 4);
+    for (size_t i = 0; i < got; i++) {
+        assert_false(response_is_error(done[i].response));
+        assert_false(done[i].recorded);
+        assert_non_null(strstr(done[i].record_err.msg, "No such file or directory"));
+        completion_free(&done[i]);
+    }
+    runtime_flush(rt);
+    runtime_stats(rt, &st);
+    assert_int_equal(st.recorded, 1);
+    assert_int_equal(st.record_errors, 5);
+    runtime_close(rt);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A record over REC_STORE_MAX_FILE is refused before any file exists, by
+ * the store (sync) and by the async writer, so every record intentus
+ * writes is one its readers load. */
+static void
+test_record_over_the_file_limit_is_not_written(void **state)
+{
+    char *dir = tu_mkdtemp();
+    size_t n = REC_STORE_MAX_FILE + 16;
+    char *big = malloc(n + 1);
+    struct intentus_err err = { 0 };
+    struct rec_store *rs;
+    struct writer *w;
+    struct writer_fate *f = NULL;
+    cJSON *rec;
+
+    (void)state;
+    assert_non_null(big);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    rec = make_record("{}");
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "envelope"), "payload"),
+                            "big", big);
+    free(big);
+    rs = rec_store_open(dir, NULL, &err);
+    assert_non_null(rs);
+    assert_int_equal(rec_store_save(rs, rec, &err), -1);
+    assert_int_equal(err.code, IERR_LIMIT);
+    assert_non_null(strstr(err.msg, "too large"));
+    assert_non_null(strstr(err.msg, record_id(rec)));
+    assert_int_equal(tu_count_files(dir, NULL), 0);
+    rec_store_close(rs);
+
+    w = writer_open(dir, &(struct writer_opts){ .mode = WRITER_ASYNC }, &err);
+    assert_non_null(w);
+    assert_int_equal(writer_submit_tracked(w, rec, &f, &err), 0);
+    err_clear(&err);
+    assert_int_equal(writer_fate_wait(f, &err), -1);
+    assert_non_null(strstr(err.msg, "too large"));
+    writer_fate_release(f);
+    writer_close(w);
+    assert_int_equal(tu_count_files(dir, NULL), 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fate_written),
+        cmocka_unit_test(test_fate_failed_reaches_the_submitter),
+        cmocka_unit_test(test_runtime_reports_async_write_failures),
+        cmocka_unit_test(test_record_over_the_file_limit_is_not_written),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
