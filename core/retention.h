@@ -17,7 +17,15 @@
  * skipped. Files that do not parse as records are never touched and not
  * counted. Every action is appended to <dir>/.intentus-retention.log. An
  * interrupted run (the progress callback returning non-zero, or a crash)
- * leaves only whole states behind; running again finishes the job. */
+ * leaves only whole states behind; running again finishes the job.
+ *
+ * With a WAL directory (retention_plan_new_wal), a record's write-ahead log
+ * <wal-dir>/<id>.wal is part of the plan and goes with the record: deleted,
+ * or archived beside it as <archive>/<id>.wal.gz (gzip, like the record;
+ * `zcat` gives back the exact file), with a stale <id>.lock removed. Only the
+ * WAL of a finished execution goes (core/wal_gc.h): an unfinished, torn or
+ * corrupt one stays and is counted in wal_kept, as is one that changed since
+ * the plan or whose lock is held. */
 #ifndef INTENTUS_CORE_RETENTION_H
 #define INTENTUS_CORE_RETENTION_H
 
@@ -42,7 +50,10 @@ struct retention_intent {
 };
 
 struct retention_report {
-    uint64_t count, bytes; /* records (to be) removed */
+    uint64_t count, bytes;         /* records (to be) removed */
+    uint64_t wal_count, wal_bytes; /* their WAL files (to be) removed or archived */
+    uint64_t wal_kept;             /* planned records whose WAL stays (unfinished, damaged) */
+    uint64_t locks_removed;        /* apply: stale <id>.lock files removed with their WAL */
     int64_t oldest_us, newest_us;
     char oldest_id[129], newest_id[129];
     struct retention_intent *intents; /* by count, most first */
@@ -59,6 +70,11 @@ struct retention_plan;
 /* Plan for dir with policy p at time now_us (0: the wall clock). */
 struct retention_plan *retention_plan_new(const char *dir, const struct retention_policy *p,
                                           int64_t now_us, struct intentus_err *err);
+/* The same with the records' WALs in wal_dir (NULL: records only; a missing
+ * directory holds no WAL). */
+struct retention_plan *retention_plan_new_wal(const char *dir, const char *wal_dir,
+                                              const struct retention_policy *p, int64_t now_us,
+                                              struct intentus_err *err);
 void retention_plan_free(struct retention_plan *plan);
 /* The dry run's result; owned by the plan. */
 const struct retention_report *retention_plan_report(const struct retention_plan *plan);

@@ -39,6 +39,12 @@ report_json(const struct retention_report *r, bool dry_run, const char *action)
     cJSON_AddStringToObject(o, "action", action);
     cJSON_AddNumberToObject(o, dry_run ? "would_delete_count" : "deleted_count", (double)r->count);
     cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
+    cJSON_AddNumberToObject(o, dry_run ? "would_remove_wal_count" : "removed_wal_count",
+                            (double)r->wal_count);
+    cJSON_AddNumberToObject(o, "walBytes", (double)r->wal_bytes);
+    cJSON_AddNumberToObject(o, "walKept", (double)r->wal_kept);
+    if (!dry_run)
+        cJSON_AddNumberToObject(o, "locksRemoved", (double)r->locks_removed);
     if (r->count > 0) {
         clock_format_iso(r->oldest_us, when);
         cJSON_AddStringToObject(o, "oldestId", r->oldest_id);
@@ -77,6 +83,14 @@ report_text(FILE *f, const struct retention_report *r, const char *verb)
         fprintf(f, ", from %s (%s) to %s (%s)", a, r->oldest_id, b, r->newest_id);
     }
     fprintf(f, "\n");
+    if (r->wal_count > 0 || r->wal_kept > 0) {
+        fmt_bytes(r->wal_bytes, bytes, sizeof(bytes));
+        fprintf(f, "  and %llu WAL files, %s", (unsigned long long)r->wal_count, bytes);
+        if (r->wal_kept > 0)
+            fprintf(f, " (%llu WALs of unfinished or damaged executions kept)",
+                    (unsigned long long)r->wal_kept);
+        fprintf(f, "\n");
+    }
     for (size_t i = 0; i < r->n_intents; i++) {
         fmt_bytes(r->intents[i].bytes, bytes, sizeof(bytes));
         fprintf(f, "  %-32s %8llu records  %s\n", r->intents[i].intent,
@@ -120,8 +134,8 @@ int
 cli_records_gc(const struct rec_args *a)
 {
     struct intentus_err err = { 0 };
-    struct config *cfg = NULL;
-    const char *dir = cli_records_dir_of(a, &cfg);
+    struct config *cfg = NULL, *wcfg = NULL;
+    const char *dir = cli_records_dir_of(a, &cfg), *wal_dir = a->wal_dir;
     struct retention_policy p = { a->older_than_ms, a->max_count, a->max_bytes };
     struct retention_apply_opts ao = { .archive_dir = a->archive };
     const char *action = a->archive ? "archive" : "delete";
@@ -140,7 +154,16 @@ cli_records_gc(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
         goto out;
     }
-    plan = retention_plan_new(dir, &p, 0, &err);
+    /* The records' WALs go with them: --wal-dir, else the config's wal.dir. */
+    if (wal_dir == NULL && cfg != NULL)
+        wal_dir = cfg->wal.dir;
+    if (wal_dir == NULL && (wcfg = cli_load_config(a->config)) == NULL) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (wal_dir == NULL)
+        wal_dir = wcfg->wal.dir;
+    plan = retention_plan_new_wal(dir, wal_dir, &p, 0, &err);
     if (plan == NULL) {
         fprintf(stderr, "intentus records gc: %s\n", err.msg);
         goto out;
@@ -195,6 +218,7 @@ cli_records_gc(const struct rec_args *a)
 out:
     retention_report_free(&done);
     retention_plan_free(plan);
+    config_free(wcfg);
     config_free(cfg);
     return rc;
 }
