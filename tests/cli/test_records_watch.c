@@ -321,6 +321,60 @@ test_tail(void **state)
     free(dir);
 }
 
+struct linker {
+    const char *dir, *src;
+};
+
+static void *
+link_later(void *arg)
+{
+    struct linker *l = arg;
+    char path[1024];
+    struct tu_rec rec;
+
+    usleep(1500 * 1000);
+    tu_rec_make(&rec, 778, 0);
+    snprintf(path, sizeof(path), "%s/%s.json", l->dir, rec.id);
+    if (link(l->src, path) != 0)
+        return (void *)1;
+    snprintf(path, sizeof(path), "%s/odd-link.json", l->dir);
+    return symlink(l->src, path) == 0 ? NULL : (void *)1;
+}
+
+/* -f sees entries that raise only IN_CREATE: a record hard-linked in, and a
+ * symlink (shown as not a record). */
+static void
+test_tail_follows_links(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *other = tu_mkdtemp(), src[1024];
+    struct tu_rec rec;
+    struct tu_run r;
+    pthread_t th;
+    void *th_rc = NULL;
+    struct linker l = { dir, src };
+    char *argv[] = { (char *)tu_bin(), "records", "tail", "-f", "--json", "--dir", dir, NULL };
+
+    tu_rec_make(&rec, 778, 1790000000000000ll);
+    assert_int_equal(tu_rec_write(other, &rec, true), 0);
+    snprintf(src, sizeof(src), "%s/%s.json", other, rec.id);
+    pthread_create(&th, NULL, link_later, &l);
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 4000, &r), 0);
+    pthread_join(th, &th_rc);
+    assert_null(th_rc);
+    assert_non_null(strstr(r.out, rec.id));
+    {
+        const char *odd = strstr(r.out, "odd-link");
+        assert_non_null(odd);
+        assert_non_null(strstr(odd, "corrupt"));
+    }
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    tu_rmtree(other);
+    free(dir);
+    free(other);
+}
+
 int
 main(void)
 {
@@ -330,6 +384,7 @@ main(void)
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_tail),
+        cmocka_unit_test(test_tail_follows_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
