@@ -189,6 +189,22 @@ recorder_set_header(struct recorder *rec, const char *key, cJSON *value)
     return 0;
 }
 
+int
+recorder_set_key(struct recorder *rec, const char *key, cJSON *value)
+{
+    if (value == NULL || rec->record == NULL) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(rec->record, key) != NULL)
+        return cJSON_ReplaceItemInObjectCaseSensitive(rec->record, key, value) ? 0 : -1;
+    if (!cJSON_AddItemToObject(rec->record, key, value)) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- reading ---- */
 
 static const cJSON *

@@ -43,6 +43,9 @@ const cJSON *recorder_record(const struct recorder *rec);
 cJSON *recorder_take(struct recorder *rec);
 /* Add or replace a header key (takes value). */
 int recorder_set_header(struct recorder *rec, const char *key, cJSON *value);
+/* Add or replace a top-level key of the record (takes value); for intentus'
+ * extra keys, which the reference's loader ignores. */
+int recorder_set_key(struct recorder *rec, const char *key, cJSON *value);
 
 /* ---- reading ---- */
 

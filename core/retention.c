@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/uuid.h"
+#include "core/wal_gc.h"
 
 struct item {
     char *id;
@@ -22,10 +23,12 @@ struct item {
     int64_t created_us;
     int64_t size, mtime_ns;
     uint64_t ino;
+    struct wal_gc_file *wal; /* planned records only: its WAL as judged (NULL: none) */
 };
 
 struct retention_plan {
     struct rec_store *rs;
+    char *wal_dir;      /* NULL: records only */
     struct item *items; /* every record, oldest first */
     size_t n_items;
     size_t n_plan; /* the first n_plan items go */
@@ -195,11 +198,40 @@ list_items(struct retention_plan *plan, const struct retention_select *sel,
     return 0;
 }
 
+/* The WALs of the planned records: a finished one goes with its record,
+ * any other stays (wal_kept). */
+static int
+plan_wals(struct retention_plan *plan, struct intentus_err *err)
+{
+    for (size_t i = 0; plan->wal_dir != NULL && i < plan->n_plan; i++) {
+        struct item *it = &plan->items[i];
+        struct wal_gc_file *f = malloc(sizeof(*f));
+        if (f == NULL || wal_gc_judge(plan->wal_dir, it->id, f, err) != 0) {
+            if (f == NULL)
+                err_set(err, IERR_NOMEM, NULL);
+            free(f);
+            return -1;
+        }
+        if (f->verdict == WAL_GC_ABSENT) {
+            free(f);
+            continue;
+        }
+        it->wal = f;
+        if (f->verdict == WAL_GC_FINISHED) {
+            plan->report.wal_count++;
+            plan->report.wal_bytes += (uint64_t)f->size;
+        } else {
+            plan->report.wal_kept++;
+        }
+    }
+    return 0;
+}
+
 struct retention_plan *
 retention_plan_new(const char *dir, const struct retention_policy *p, int64_t now_us,
                    struct intentus_err *err)
 {
-    return retention_plan_new_selected(dir, p, NULL, now_us, err);
+    return retention_plan_new_scoped(dir, NULL, p, now_us, err);
 }
 
 struct retention_plan *
@@ -207,12 +239,38 @@ retention_plan_new_selected(const char *dir, const struct retention_policy *p,
                             const struct retention_select *sel, int64_t now_us,
                             struct intentus_err *err)
 {
+    struct retention_scope scope = { .sel = sel };
+
+    return retention_plan_new_scoped(dir, &scope, p, now_us, err);
+}
+
+struct retention_plan *
+retention_plan_new_wal(const char *dir, const char *wal_dir, const struct retention_policy *p,
+                       int64_t now_us, struct intentus_err *err)
+{
+    struct retention_scope scope = { .wal_dir = wal_dir };
+
+    return retention_plan_new_scoped(dir, &scope, p, now_us, err);
+}
+
+struct retention_plan *
+retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
+                          const struct retention_policy *p, int64_t now_us,
+                          struct intentus_err *err)
+{
     struct retention_plan *plan = calloc(1, sizeof(*plan));
+    const char *wal_dir = scope != NULL ? scope->wal_dir : NULL;
+    const struct retention_select *sel = scope != NULL ? scope->sel : NULL;
     uint64_t count = 0, bytes = 0;
     size_t k = 0;
 
     if (plan == NULL) {
         err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    if (wal_dir != NULL && (plan->wal_dir = strdup(wal_dir)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        free(plan);
         return NULL;
     }
     plan->rs = rec_store_open(dir, NULL, err);
@@ -249,6 +307,10 @@ retention_plan_new_selected(const char *dir, const struct retention_policy *p,
               cmp_intent);
     plan->report.kept_count = count;
     plan->report.kept_bytes = bytes;
+    if (plan_wals(plan, err) != 0) {
+        retention_plan_free(plan);
+        return NULL;
+    }
     return plan;
 }
 
@@ -260,8 +322,10 @@ retention_plan_free(struct retention_plan *plan)
     for (size_t i = 0; i < plan->n_items; i++) {
         free(plan->items[i].id);
         free(plan->items[i].intent);
+        free(plan->items[i].wal);
     }
     free(plan->items);
+    free(plan->wal_dir);
     retention_report_free(&plan->report);
     rec_store_close(plan->rs);
     free(plan);
@@ -311,10 +375,11 @@ log_line(int fd, const char *fmt, ...)
     }
 }
 
-/* gzip text into <archive>/<id>.json.gz by a hidden temp file + rename. */
+/* gzip text into <archive>/<id><suffix> (".json.gz", ".wal.gz") by a hidden
+ * temp file + rename. */
 static int
-archive_one(struct rec_store *arch, const char *id, const char *text, size_t len,
-            struct intentus_err *err)
+archive_one(struct rec_store *arch, const char *id, const char *suffix, const char *text,
+            size_t len, struct intentus_err *err)
 {
     char name[160], tmp[200], rnd[UUID_STR_LEN];
     z_stream zs;
@@ -341,7 +406,7 @@ archive_one(struct rec_store *arch, const char *id, const char *text, size_t len
         err_set(err, IERR_IO, "gzip of %s failed", id);
         goto out;
     }
-    snprintf(name, sizeof(name), "%s.json.gz", id);
+    snprintf(name, sizeof(name), "%s%s", id, suffix);
     uuid_v4(rnd);
     snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
     fd = openat(adir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -385,8 +450,75 @@ unchanged(struct retention_plan *plan, const struct item *it)
     return 1;
 }
 
+/* Archive a planned WAL before its record goes; a WAL that changed since
+ * the plan is not archived (remove_wal then leaves it too). */
 static int
-apply_one(struct retention_plan *plan, struct rec_store *arch, const struct item *it, int log,
+archive_wal(struct retention_plan *plan, struct rec_store *arch, struct item *it, int log,
+            struct intentus_err *err)
+{
+    struct intentus_err rerr = { 0 };
+    size_t len;
+    char *text;
+    int rc;
+
+    if (it->wal == NULL || it->wal->verdict != WAL_GC_FINISHED)
+        return 0;
+    text = wal_gc_read(plan->wal_dir, it->wal, &len, &rerr);
+    if (text == NULL) {
+        if (rerr.code == IERR_NOMEM) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        log_line(log, "skip wal %s (%s)", it->id, rerr.msg);
+        it->wal->verdict = WAL_GC_UNFINISHED; /* changed: judged again next time */
+        return 0;
+    }
+    rc = archive_one(arch, it->id, ".wal.gz", text, len, err);
+    free(text);
+    if (rc != 0)
+        log_line(log, "error wal %s: %s", it->id, err ? err->msg : "archive failed");
+    else
+        log_line(log, "archive wal %s %lld bytes -> %s/%s.wal.gz", it->id, (long long)it->wal->size,
+                 rec_store_dir(arch), it->id);
+    return rc;
+}
+
+/* Remove a planned WAL once its record is gone. */
+static int
+remove_wal(struct retention_plan *plan, const struct item *it, int log,
+           struct retention_report *done, struct intentus_err *err)
+{
+    enum wal_gc_outcome outcome = WAL_GC_CHANGED;
+    bool lock_removed = false;
+
+    if (it->wal == NULL)
+        return 0;
+    if (it->wal->verdict != WAL_GC_FINISHED) {
+        done->wal_kept++;
+        log_line(log, "keep wal %s (%s: %s)", it->id, wal_gc_verdict_name(it->wal->verdict),
+                 it->wal->problem);
+        return 0;
+    }
+    if (wal_gc_remove(plan->wal_dir, it->wal, &outcome, &lock_removed, err) != 0) {
+        log_line(log, "error wal %s: %s", it->id, err ? err->msg : "cannot remove");
+        return -1;
+    }
+    if (outcome == WAL_GC_REMOVED) {
+        done->wal_count++;
+        done->wal_bytes += (uint64_t)it->wal->size;
+        done->locks_removed += lock_removed ? 1 : 0;
+        log_line(log, "delete wal %s %lld bytes%s", it->id, (long long)it->wal->size,
+                 lock_removed ? " (and its stale lock)" : "");
+    } else if (outcome != WAL_GC_GONE) {
+        done->wal_kept++;
+        log_line(log, "skip wal %s (%s)", it->id,
+                 outcome == WAL_GC_LOCKED ? "its lock is held" : "changed since the plan");
+    }
+    return 0;
+}
+
+static int
+apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, int log,
           struct retention_report *done, struct intentus_err *err)
 {
     char name[160];
@@ -405,12 +537,14 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, const struct item
     if (arch != NULL) {
         size_t len;
         char *text = rec_store_read(plan->rs, it->id, &len, err);
-        int rc = text != NULL ? archive_one(arch, it->id, text, len, err) : -1;
+        int rc = text != NULL ? archive_one(arch, it->id, ".json.gz", text, len, err) : -1;
         free(text);
         if (rc != 0) {
             log_line(log, "error %s: %s", it->id, err ? err->msg : "archive failed");
             return -1;
         }
+        if (archive_wal(plan, arch, it, log, err) != 0)
+            return -1;
     }
     snprintf(name, sizeof(name), "%s.json", it->id);
     if (unlinkat(rec_store_dirfd(plan->rs), name, 0) != 0 && errno != ENOENT) {
@@ -425,7 +559,7 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, const struct item
     else
         log_line(log, "delete %s %lld bytes", it->id, (long long)it->size);
     report_add(done, it);
-    return 0;
+    return remove_wal(plan, it, log, done, err);
 }
 
 int

@@ -17,7 +17,15 @@
  * skipped. Files that do not parse as records are never touched and not
  * counted. Every action is appended to <dir>/.intentus-retention.log. An
  * interrupted run (the progress callback returning non-zero, or a crash)
- * leaves only whole states behind; running again finishes the job. */
+ * leaves only whole states behind; running again finishes the job.
+ *
+ * With a WAL directory (retention_plan_new_wal), a record's write-ahead log
+ * <wal-dir>/<id>.wal is part of the plan and goes with the record: deleted,
+ * or archived beside it as <archive>/<id>.wal.gz (gzip, like the record;
+ * `zcat` gives back the exact file), with a stale <id>.lock removed. Only the
+ * WAL of a finished execution goes (core/wal_gc.h): an unfinished, torn or
+ * corrupt one stays and is counted in wal_kept, as is one that changed since
+ * the plan or whose lock is held. */
 #ifndef INTENTUS_CORE_RETENTION_H
 #define INTENTUS_CORE_RETENTION_H
 
@@ -51,7 +59,10 @@ struct retention_intent {
 };
 
 struct retention_report {
-    uint64_t count, bytes; /* records (to be) removed */
+    uint64_t count, bytes;         /* records (to be) removed */
+    uint64_t wal_count, wal_bytes; /* their WAL files (to be) removed or archived */
+    uint64_t wal_kept;             /* planned records whose WAL stays (unfinished, damaged) */
+    uint64_t locks_removed;        /* apply: stale <id>.lock files removed with their WAL */
     int64_t oldest_us, newest_us;
     char oldest_id[129], newest_id[129];
     struct retention_intent *intents; /* by count, most first */
@@ -69,13 +80,27 @@ struct retention_plan;
 /* Plan for dir with policy p at time now_us (0: the wall clock). */
 struct retention_plan *retention_plan_new(const char *dir, const struct retention_policy *p,
                                           int64_t now_us, struct intentus_err *err);
-/* The same over the records sel selects (sel NULL: all): the limits apply
- * to them alone (max_count 1 keeps one of them), and a record sel leaves
- * out is never planned, so never touched (counted in not_selected). */
+/* What a plan covers beyond the policy: the records' WALs in wal_dir (NULL:
+ * records only; a missing directory holds no WAL), and the records sel
+ * selects (NULL: all): the limits apply to them alone (max_count 1 keeps one
+ * of them), and a record sel leaves out is never planned, so never touched
+ * (counted in not_selected). */
+struct retention_scope {
+    const char *wal_dir;
+    const struct retention_select *sel;
+};
+struct retention_plan *retention_plan_new_scoped(const char *dir,
+                                                 const struct retention_scope *scope,
+                                                 const struct retention_policy *p, int64_t now_us,
+                                                 struct intentus_err *err);
+/* Shorthands for one half of the scope. */
 struct retention_plan *retention_plan_new_selected(const char *dir,
                                                    const struct retention_policy *p,
                                                    const struct retention_select *sel,
                                                    int64_t now_us, struct intentus_err *err);
+struct retention_plan *retention_plan_new_wal(const char *dir, const char *wal_dir,
+                                              const struct retention_policy *p, int64_t now_us,
+                                              struct intentus_err *err);
 void retention_plan_free(struct retention_plan *plan);
 /* The dry run's result; owned by the plan. */
 const struct retention_report *retention_plan_report(const struct retention_plan *plan);

@@ -309,14 +309,39 @@ attempt_start(const char *agent, enum strategy s, long index, int attempt_no)
     return p;
 }
 
+/* The reference's {agent, status[, exception]}, plus (intentus) for a
+ * failed attempt its errorCode, message and retryable, from the response's
+ * error or, when the call itself failed, INTERNAL_AGENT_ERROR with the
+ * failure (as the strategies turn it into an error); and for agents that
+ * retry, the attempt number. The message sits in the event's payload, which
+ * redact_record() redacts. */
 static cJSON *
-attempt_end(const char *agent, bool ok, const char *exception)
+attempt_end(const char *agent, const cJSON *resp, const char *exception, const char *call_error,
+            int attempt_no)
 {
+    bool ok = resp != NULL && !response_is_error(resp);
     cJSON *p =
         obj2("agent", cJSON_CreateString(agent), "status", cJSON_CreateString(ok ? "ok" : "error"));
+    const cJSON *e = response_error(resp);
+    const char *code = response_error_code(resp), *msg = json_get_string(e, "message");
+    bool bad = p == NULL;
 
-    if (p != NULL && exception != NULL &&
-        cJSON_AddStringToObject(p, "exception", exception) == NULL) {
+    if (!bad && exception != NULL)
+        bad = cJSON_AddStringToObject(p, "exception", exception) == NULL;
+    if (!bad && !ok) {
+        if (resp == NULL) {
+            code = model_error_code_name(ERR_INTERNAL_AGENT_ERROR);
+            msg = call_error;
+        }
+        bad = cJSON_AddStringToObject(p, "errorCode", code ? code : "AGENT_ERROR") == NULL ||
+              cJSON_AddStringToObject(p, "message", msg ? msg : "") == NULL ||
+              cJSON_AddBoolToObject(p, "retryable",
+                                    resp != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                                        e, "retryable"))) == NULL;
+    }
+    if (!bad && attempt_no > 0)
+        bad = cJSON_AddNumberToObject(p, "attempt", (double)attempt_no) == NULL;
+    if (bad) {
         cJSON_Delete(p);
         return NULL;
     }
@@ -451,8 +476,9 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             /* The reference writes no END when DIRECT's call throws. */
             *ended = false;
         } else {
-            cJSON *end = attempt_end(a->name, ok,
-                                     resp == NULL && st != STRATEGY_BROADCAST ? err->msg : NULL);
+            cJSON *end = attempt_end(a->name, resp,
+                                     resp == NULL && st != STRATEGY_BROADCAST ? err->msg : NULL,
+                                     err->msg, retries ? n : 0);
             const char *code = response_error_code(resp);
             if (end != NULL && code != NULL && strcmp(code, "AGENT_TIMEOUT") == 0)
                 cJSON_AddNumberToObject(end, "elapsedUs", (double)(clock_mono_us() - start));
@@ -1039,6 +1065,41 @@ save(struct router *r, struct exec *x, struct route_result *out)
     }
 }
 
+/* The retries of an execution: attempts numbered past 1, in every branch. */
+static int
+count_retries(const cJSON *record)
+{
+    const cJSON *ev;
+    int n = 0;
+
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(record, "events"))
+    {
+        const char *type = json_get_string(ev, "type");
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(ev, "payload"), "attempt");
+        if (type != NULL && strcmp(type, "AGENT_ATTEMPT_START") == 0 && cJSON_IsNumber(at) &&
+            at->valuedouble > 1)
+            n++;
+    }
+    return n;
+}
+
+/* The record's routingMetadata {retries}: the real count. The stored
+ * envelope keeps its routingMetadata as received (its hash is the header's
+ * and the WAL's envelope_hash), so the count is a top-level extra key. */
+static int
+record_routing_metadata(struct recorder *rec)
+{
+    cJSON *rm = cJSON_CreateObject();
+
+    if (rm == NULL || cJSON_AddNumberToObject(
+                          rm, "retries", (double)count_retries(recorder_record(rec))) == NULL) {
+        cJSON_Delete(rm);
+        return -1;
+    }
+    return recorder_set_key(rec, "routingMetadata", rm);
+}
+
 /* Decision, final response, save. Takes the outcome. */
 static int
 finish(struct router *r, struct exec *x, struct outcome o, struct route_result *out)
@@ -1055,6 +1116,8 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
         x->failed = 1;
     cJSON_Delete(o.decision);
     if (x->rec != NULL && recorder_final(x->rec, o.response) != 0)
+        x->failed = 1;
+    if (x->rec != NULL && record_routing_metadata(x->rec) != 0)
         x->failed = 1;
     out->response = o.response;
     if (x->rec == NULL) {

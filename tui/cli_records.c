@@ -176,7 +176,8 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
           .kind = CLI_OPT_STRING,                                                                  \
           .arg = "CODE",                                                                           \
           .offset = F(error_code),                                                                 \
-          .help = "only records whose error code is CODE" },                                       \
+          .help = "only records whose final error, or any failed\nattempt's (also in "             \
+                  "executions that succeeded),\nis CODE" },                                        \
         { .name = "since",                                                                         \
           .kind = CLI_OPT_PARSE,                                                                   \
           .arg = "AGE",                                                                            \
@@ -301,6 +302,14 @@ static const struct cli_opt gc_opts[] = {
       .offset = F(archive),
       .help = "gzip each record into DIR as <id>.json.gz instead of\ndeleting it (created "
               "0700 when missing)" },
+    { .name = "wal-dir",
+      .short_name = 'w',
+      .kind = CLI_OPT_STRING,
+      .arg = "DIR",
+      .offset = F(wal_dir),
+      .help = "the records' WALs (default: the config's wal.dir):\na removed record's WAL goes "
+              "with it (as <id>.wal.gz\nwith --archive) when its execution finished;\n"
+              "unfinished, torn or corrupt WALs stay (see wal gc)" },
     { .name = "dry-run",
       .kind = CLI_OPT_FLAG,
       .offset = F(dry_run),

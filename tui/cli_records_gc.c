@@ -44,6 +44,12 @@ report_json(const struct retention_report *r, const struct retention_plan *plan,
     cJSON_AddStringToObject(o, "action", action);
     cJSON_AddNumberToObject(o, dry_run ? "would_delete_count" : "deleted_count", (double)r->count);
     cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
+    cJSON_AddNumberToObject(o, dry_run ? "would_remove_wal_count" : "removed_wal_count",
+                            (double)r->wal_count);
+    cJSON_AddNumberToObject(o, "walBytes", (double)r->wal_bytes);
+    cJSON_AddNumberToObject(o, "walKept", (double)r->wal_kept);
+    if (!dry_run)
+        cJSON_AddNumberToObject(o, "locksRemoved", (double)r->locks_removed);
     if (r->count > 0) {
         clock_format_iso(r->oldest_us, when);
         cJSON_AddStringToObject(o, "oldestId", r->oldest_id);
@@ -88,6 +94,14 @@ report_text(FILE *f, const struct retention_report *r, const char *verb)
         fprintf(f, ", from %s (%s) to %s (%s)", a, r->oldest_id, b, r->newest_id);
     }
     fprintf(f, "\n");
+    if (r->wal_count > 0 || r->wal_kept > 0) {
+        fmt_bytes(r->wal_bytes, bytes, sizeof(bytes));
+        fprintf(f, "  and %llu WAL files, %s", (unsigned long long)r->wal_count, bytes);
+        if (r->wal_kept > 0)
+            fprintf(f, " (%llu WALs of unfinished or damaged executions kept)",
+                    (unsigned long long)r->wal_kept);
+        fprintf(f, "\n");
+    }
     for (size_t i = 0; i < r->n_intents; i++) {
         char intent[FMT_ESC_SIZE(128)];
         fmt_escape(r->intents[i].intent, strlen(r->intents[i].intent), 0, intent, sizeof(intent));
@@ -260,11 +274,13 @@ int
 cli_records_gc(const struct rec_args *a)
 {
     struct intentus_err err = { 0 };
-    struct config *cfg = NULL;
+    struct config *cfg = NULL, *wcfg = NULL;
     const char *dir = cli_records_dir_of(a, &cfg), *archive = NULL, *from = NULL;
+    const char *wal_dir = a->wal_dir;
     struct retention_policy p;
     struct gc_select gs = { NULL };
     struct retention_select sel = { select_record, &gs };
+    struct retention_scope scope = { NULL, NULL };
     struct retention_apply_opts ao = { 0 };
     const char *action;
     struct retention_plan *plan = NULL;
@@ -286,7 +302,18 @@ cli_records_gc(const struct rec_args *a)
         cli_error(a->cmd, "out of memory");
         goto out;
     }
-    plan = retention_plan_new_selected(dir, &p, gs.sel != NULL ? &sel : NULL, 0, &err);
+    /* The records' WALs go with them: --wal-dir, else the config's wal.dir. */
+    if (wal_dir == NULL && cfg != NULL)
+        wal_dir = cfg->wal.dir;
+    if (wal_dir == NULL && (wcfg = cli_load_config(a->config)) == NULL) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (wal_dir == NULL)
+        wal_dir = wcfg->wal.dir;
+    scope.wal_dir = wal_dir;
+    scope.sel = gs.sel != NULL ? &sel : NULL;
+    plan = retention_plan_new_scoped(dir, &scope, &p, 0, &err);
     if (plan == NULL) {
         cli_error(a->cmd, "%s", err.msg);
         goto out;
@@ -329,6 +356,7 @@ out:
     retention_report_free(&done);
     retention_plan_free(plan);
     cli_select_free(gs.sel);
+    config_free(wcfg);
     config_free(cfg);
     return rc;
 }

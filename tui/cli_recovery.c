@@ -1,33 +1,46 @@
-/* intentus wal verify|inspect and intentus recovery scan|resume|abort:
+/* intentus wal verify|inspect|gc and intentus recovery scan|resume|abort:
  * the command-line side of core/wal.c and core/recovery.c. Output shapes
  * follow the reference's CLI table (§7.1). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/json.h"
 #include "core/recovery.h"
 #include "core/wal.h"
+#include "core/wal_gc.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
 
 static const char wal_help[] =
     "Usage: intentus wal COMMAND ID [options]\n"
+    "       intentus wal gc [--wal-dir D] [--dir D] [-c F] [--dry-run] [--yes] [--json]\n"
     "\n"
     "Commands:\n"
     "  verify ID      re-read <wal-dir>/ID.wal and check every line, the seq numbers,\n"
     "                 the prev_hash chain and every entry_hash; a torn final line (a\n"
     "                 write that did not finish) is reported as such\n"
     "  inspect ID     the entries (seq, type, time; with --json the whole entries)\n"
+    "  gc             remove the WALs (and stale ID.lock files) of finished executions\n"
+    "                 (completed, failed or aborted, every line verified) whose record\n"
+    "                 is gone from the records directory. Never a WAL of an unfinished\n"
+    "                 execution, never a torn or corrupt one (those are listed), never\n"
+    "                 one whose lock a live process holds\n"
     "\n"
     "Options:\n"
     "  -w, --wal-dir DIR   WAL directory (default: the config's wal.dir, then\n"
     "                      .intentusnet/wal)\n"
-    "  -c, --config FILE   config file to take wal.dir from\n"
+    "  -c, --config FILE   config file to take wal.dir (and for gc recording.dir) from\n"
     "  -j, --json          machine-readable output\n"
     "  -h, --help          this help\n"
-    "Exit status: 0 verified, 1 missing, torn or corrupt, 2 usage error.\n";
+    "gc only:\n"
+    "  -d, --dir DIR       records directory (default: the config's)\n"
+    "  -n, --dry-run       list what would go, remove nothing\n"
+    "  -y, --yes           do not ask (needed when stdin is not a terminal)\n"
+    "Exit status: 0 verified (gc: done), 1 missing, torn or corrupt (gc: an error),\n"
+    "2 usage error.\n";
 
 static const char recovery_help[] =
     "Usage: intentus recovery COMMAND [ID] [options]\n"
@@ -177,6 +190,234 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
     return rc;
 }
 
+struct gc_args {
+    const char *wal_dir, *dir, *config;
+    bool dry_run, yes, json;
+    struct config *cfg;
+};
+
+/* wal gc has its own option table: verify's options mean nothing here. */
+static int
+gc_parse(int argc, char **argv, struct gc_args *a)
+{
+    static const struct option opts[] = {
+        { "wal-dir", required_argument, NULL, 'w' },
+        { "dir", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "yes", no_argument, NULL, 'y' },
+        { "json", no_argument, NULL, 'j' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "w:d:c:nyj", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            a->wal_dir = optarg;
+            break;
+        case 'd':
+            a->dir = optarg;
+            break;
+        case 'c':
+            a->config = optarg;
+            break;
+        case 'n':
+            a->dry_run = true;
+            break;
+        case 'y':
+            a->yes = true;
+            break;
+        case 'j':
+            a->json = true;
+            break;
+        default:
+            return cli_usage_error("wal gc", "unknown option or missing value: '%s'",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("wal gc", "unexpected argument '%s'", argv[optind]);
+    if (a->wal_dir == NULL || a->dir == NULL) {
+        a->cfg = cli_load_config(a->config);
+        if (a->cfg == NULL)
+            return EXIT_USAGE;
+        if (a->wal_dir == NULL)
+            a->wal_dir = a->cfg->wal.dir;
+        if (a->dir == NULL)
+            a->dir = a->cfg->records_dir;
+    }
+    return EXIT_OK;
+}
+
+static const char *
+gc_why_kept(const struct wal_gc_file *f)
+{
+    if (f->verdict == WAL_GC_DAMAGED)
+        return f->problem;
+    if (f->verdict == WAL_GC_UNFINISHED)
+        return "unfinished";
+    return "record present";
+}
+
+static cJSON *
+gc_file_json(const struct wal_gc_file *f)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "execution_id", f->id);
+    cJSON_AddStringToObject(o, "wal_status", wal_check_name(f->status));
+    cJSON_AddStringToObject(o, "state", wal_state_name(f->state));
+    cJSON_AddNumberToObject(o, "bytes", (double)f->size);
+    cJSON_AddBoolToObject(o, "record_present", f->has_record);
+    cJSON_AddBoolToObject(o, "lock", f->has_lock);
+    if (f->verdict == WAL_GC_DAMAGED)
+        cJSON_AddStringToObject(o, "problem", f->problem);
+    return o;
+}
+
+/* Ask on the terminal; only "y"/"yes" goes ahead. */
+static bool
+gc_confirm(size_t n, const char *wal_dir)
+{
+    char line[64];
+
+    fprintf(stderr, "Remove %zu WAL files from %s? [y/N] ", n, wal_dir);
+    fflush(stderr);
+    if (fgets(line, sizeof(line), stdin) == NULL)
+        return false;
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 || strcmp(line, "yes") == 0;
+}
+
+/* Remove the collectable files; -1 on the first I/O error. */
+static int
+gc_apply(const struct gc_args *a, struct wal_gc_file *files, size_t n, bool *removed, size_t *locks,
+         size_t *skipped, struct intentus_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        enum wal_gc_outcome outcome;
+        bool lock_removed = false;
+        if (!wal_gc_is_collectable(&files[i]))
+            continue;
+        if (wal_gc_remove(a->wal_dir, &files[i], &outcome, &lock_removed, err) != 0)
+            return -1;
+        removed[i] = outcome == WAL_GC_REMOVED;
+        *locks += lock_removed ? 1 : 0;
+        if (outcome == WAL_GC_CHANGED || outcome == WAL_GC_LOCKED) {
+            *skipped += 1;
+            fprintf(stderr, "intentus wal gc: %s: %s, left alone\n", files[i].id,
+                    outcome == WAL_GC_LOCKED ? "its lock is held by a live process"
+                                             : "changed since it was judged");
+        }
+    }
+    return 0;
+}
+
+static void
+gc_print(const struct gc_args *a, const struct wal_gc_file *files, size_t n, const bool *removed,
+         size_t locks)
+{
+    size_t n_gone = 0, n_kept = 0, n_damaged = 0;
+    unsigned long long bytes = 0;
+    cJSON *out = a->json ? cJSON_CreateObject() : NULL;
+    cJSON *gone = out ? cJSON_AddArrayToObject(out, a->dry_run ? "would_remove" : "removed") : NULL;
+    cJSON *kept = out ? cJSON_AddArrayToObject(out, "kept") : NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct wal_gc_file *f = &files[i];
+        bool goes = a->dry_run ? wal_gc_is_collectable(f) : removed[i];
+        if (goes) {
+            n_gone++;
+            bytes += (unsigned long long)f->size;
+        } else if (f->verdict != WAL_GC_FINISHED) {
+            n_kept++;
+            n_damaged += f->verdict == WAL_GC_DAMAGED;
+        }
+        if (out != NULL && (goes || f->verdict != WAL_GC_FINISHED))
+            cJSON_AddItemToArray(goes ? gone : kept, gc_file_json(f));
+        else if (out == NULL && (goes || f->verdict != WAL_GC_FINISHED))
+            printf("%-8s %-36s  %-11s  %-7s  %s\n",
+                   goes ? (a->dry_run ? "would rm" : "removed") : "kept", f->id,
+                   wal_state_name(f->state), wal_check_name(f->status),
+                   goes ? (f->has_lock ? "with its lock" : "") : gc_why_kept(f));
+    }
+    if (out != NULL) {
+        cJSON_AddBoolToObject(out, "dryRun", a->dry_run);
+        cJSON_AddStringToObject(out, "wal_dir", a->wal_dir);
+        cJSON_AddStringToObject(out, "records_dir", a->dir);
+        cJSON_AddNumberToObject(out, a->dry_run ? "would_remove_count" : "removed_count",
+                                (double)n_gone);
+        cJSON_AddNumberToObject(out, "bytes", (double)bytes);
+        cJSON_AddNumberToObject(out, "locks_removed", (double)locks);
+        cJSON_AddNumberToObject(out, "kept_count", (double)n_kept);
+        cJSON_AddNumberToObject(out, "damaged_count", (double)n_damaged);
+        cli_print_json(stdout, out);
+        cJSON_Delete(out);
+        return;
+    }
+    printf("%s %zu WAL files, %llu bytes", a->dry_run ? "would remove" : "removed", n_gone, bytes);
+    if (!a->dry_run && locks > 0)
+        printf(" (and %zu stale locks)", locks);
+    printf("; kept %zu of unfinished or damaged executions (%zu torn or corrupt)\n", n_kept,
+           n_damaged);
+}
+
+static int
+wal_gc_cmd(int argc, char **argv)
+{
+    struct intentus_err err = { 0 };
+    struct wal_gc_file *files = NULL;
+    const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
+    size_t n = 0, n_gc = 0, locks = 0, skipped = 0;
+    bool *removed = NULL;
+    struct gc_args a;
+    int rc = gc_parse(argc, argv, &a);
+
+    if (rc != EXIT_OK)
+        goto out;
+    rc = EXIT_FAIL;
+    if (wal_gc_plan(a.wal_dir, a.dir, &files, &n, &err) != 0) {
+        fprintf(stderr, "intentus wal gc: %s\n", err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        n_gc += wal_gc_is_collectable(&files[i]);
+    removed = calloc(n > 0 ? n : 1, sizeof(*removed));
+    if (removed == NULL) {
+        fprintf(stderr, "intentus wal gc: out of memory\n");
+        goto out;
+    }
+    if (!a.dry_run && n_gc > 0 && !a.yes &&
+        !(auto_confirm != NULL && strcmp(auto_confirm, "1") == 0)) {
+        if (!isatty(STDIN_FILENO)) {
+            fprintf(stderr,
+                    "intentus wal gc: not on a terminal: refusing to remove %zu WAL "
+                    "files without --yes (or see --dry-run)\n",
+                    n_gc);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (!gc_confirm(n_gc, a.wal_dir)) {
+            fprintf(stderr, "intentus wal gc: nothing done\n");
+            goto out;
+        }
+    }
+    if (!a.dry_run && gc_apply(&a, files, n, removed, &locks, &skipped, &err) != 0)
+        fprintf(stderr, "intentus wal gc: %s\n", err.msg);
+    else
+        rc = EXIT_OK;
+    gc_print(&a, files, n, removed, locks);
+out:
+    free(removed);
+    free(files);
+    config_free(a.cfg);
+    return rc;
+}
+
 int
 cli_wal(int argc, char **argv)
 {
@@ -192,12 +433,14 @@ cli_wal(int argc, char **argv)
         fputs(wal_help, stdout);
         return EXIT_OK;
     }
+    if (strcmp(argv[1], "gc") == 0)
+        return wal_gc_cmd(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         cmd = "wal verify";
     else if (strcmp(argv[1], "inspect") == 0)
         cmd = "wal inspect";
     else
-        return cli_usage_error("wal", "unknown command '%s' (verify, inspect)", argv[1]);
+        return cli_usage_error("wal", "unknown command '%s' (verify, inspect, gc)", argv[1]);
     rc = parse(cmd, argc - 1, argv + 1, &a);
     if (rc == EXIT_OK && (id = one_id(&a, argc - 1, argv + 1, &rc)) != NULL)
         rc = wal_verify_or_inspect(&a, id, strcmp(argv[1], "inspect") == 0);

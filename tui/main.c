@@ -22,7 +22,7 @@ static const struct command commands[] = {
     { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
     { "agents", cli_agents, "list the configured agents in routing order" },
     { "redact", cli_redact, "preview redaction of a JSON document or record (nothing written)" },
-    { "wal", cli_wal, "verify or inspect an execution's write-ahead log" },
+    { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones" },
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, abort" },
 };
 

@@ -369,31 +369,53 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
 struct feed_ctx {
     struct app *app;
     int y, rows, cols, n;
+    const char *agent; /* failures of this agent only */
 };
+
+/* The code of agent's last failed attempt in v (NULL: none). */
+static const char *
+failed_code(const struct app *app, const struct index_view *v, const char *agent)
+{
+    uint32_t sid = index_str_lookup(app->ix, agent);
+    const char *code = NULL;
+
+    for (size_t i = 0; sid != 0 && i < v->n_steps; i++) {
+        if (v->steps[i].kind == DIGEST_STEP_FAIL && v->steps[i].agent == sid)
+            code = index_str(app->ix, v->steps[i].code);
+    }
+    return code;
+}
 
 static int
 feed_row(void *ctx, const struct index_view *v)
 {
     struct feed_ctx *f = ctx;
     char when[32], line[512], dur[16];
+    const char *code;
     attr_t a;
 
     if (f->n >= f->rows)
         return 1;
     fmt_time_short(v->created_us, when, sizeof(when));
     fmt_duration_us(v->duration_us, dur, sizeof(dur));
+    /* The failure view shows this agent's own error, also inside an
+     * execution that succeeded overall (a retry or a fallback did). */
+    code = f->agent != NULL ? failed_code(f->app, v, f->agent) : NULL;
+    if (code == NULL)
+        code = v->error_code ? v->error_code : "";
     if (f->cols >= 120)
         snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
                  v->intent ? v->intent : "?", v->agent ? v->agent : "-",
-                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
-                 v->error_code ? v->error_code : "", dur, v->id);
+                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status), code, dur,
+                 v->id);
     else
         snprintf(line, sizeof(line), " %s %-20.20s %-14.14s %-7.7s %-16.16s %8s", when + 11,
                  v->intent ? v->intent : "?", v->agent ? v->agent : "-",
-                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status),
-                 v->error_code ? v->error_code : "", dur);
-    a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR ? app_attr(f->app, THEME_ERROR)
-                                                                 : app_attr(f->app, THEME_NORMAL);
+                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status), code,
+                 dur);
+    a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL
+            ? app_attr(f->app, THEME_ERROR)
+            : app_attr(f->app, THEME_NORMAL);
     app_put(f->app, f->y + f->n, 0, f->cols, a, line);
     f->n++;
     return 0;
@@ -402,15 +424,15 @@ feed_row(void *ctx, const struct index_view *v)
 static void
 draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    struct feed_ctx f = { app, y + 1, rows - 1, cols, 0 };
+    struct feed_ctx f = { app, y + 1, rows - 1, cols, 0, NULL };
     struct index_filter flt = { 0 };
     char title[256];
 
     if (d->show_failures && d->n_rows > 0) {
         snprintf(title, sizeof(title), " Recent failures of %s  (Enter: back to the live feed)",
                  d->rows[d->sel].name);
-        flt.agent = d->rows[d->sel].name;
-        flt.status = "error";
+        flt.failed_agent = d->rows[d->sel].name;
+        f.agent = d->rows[d->sel].name;
     } else {
         snprintf(title, sizeof(title), " Live feed: latest executions%s",
                  app->paused ? "  [paused]" : "");

@@ -36,6 +36,7 @@ struct ret {
     struct retention_policy policy;
     struct retention_plan *new_plan;
     char records_dir[512];
+    char wal_dir[512]; /* the records' WALs go with them (config wal.dir) */
 };
 
 static void
@@ -146,7 +147,8 @@ planner(void *arg)
 {
     struct ret *r = arg;
 
-    r->new_plan = retention_plan_new(r->records_dir, &r->policy, 0, &r->err);
+    r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
+                                         &r->policy, 0, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
     return NULL;
 }
@@ -160,6 +162,7 @@ dry_run(struct app *app, struct ret *r)
     if (parse_policy(r, &r->policy) != 0)
         return;
     snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
+    snprintf(r->wal_dir, sizeof(r->wal_dir), "%s", app->cfg->wal.dir ? app->cfg->wal.dir : "");
     r->new_plan = NULL;
     atomic_store(&r->finished_us, 0);
     r->started_us = clock_mono_us();
@@ -256,6 +259,13 @@ draw_report(struct app *app, int *y, int cols, const struct retention_report *re
              (unsigned long long)rep->count, bytes, rep->count ? oldest : "-",
              rep->count ? newest : "-");
     app_put(app, (*y)++, 0, cols, app_attr(app, THEME_NORMAL), line);
+    if (rep->wal_count > 0 || rep->wal_kept > 0) {
+        fmt_bytes(rep->wal_bytes, bytes, sizeof(bytes));
+        snprintf(line, sizeof(line),
+                 "   and %llu WAL files, %s; WALs of unfinished or damaged executions kept %llu",
+                 (unsigned long long)rep->wal_count, bytes, (unsigned long long)rep->wal_kept);
+        app_put(app, (*y)++, 0, cols, app_attr(app, THEME_NORMAL), line);
+    }
     if (dry) {
         fmt_bytes(rep->kept_bytes, bytes, sizeof(bytes));
         snprintf(line, sizeof(line), "   keeps %llu records (%s); corrupt files left alone %llu",

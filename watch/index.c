@@ -459,7 +459,7 @@ index_status_is_valid(const char *status)
 /* A filter with its strings resolved to interned ids once. */
 struct compiled {
     const struct index_filter *f;
-    uint32_t intent, agent, error_code;
+    uint32_t intent, agent, error_code, failed_agent;
     int status; /* -1 any, RECORD_* or 3 = corrupt */
     bool never; /* a filter string names nothing indexed */
 };
@@ -475,14 +475,29 @@ compile(const struct index *ix, const struct index_filter *f, struct compiled *c
     c->intent = index_str_lookup(ix, f->intent);
     c->agent = index_str_lookup(ix, f->agent);
     c->error_code = index_str_lookup(ix, f->error_code);
+    c->failed_agent = index_str_lookup(ix, f->failed_agent);
     c->never = (f->intent != NULL && c->intent == 0) || (f->agent != NULL && c->agent == 0) ||
-               (f->error_code != NULL && c->error_code == 0);
+               (f->error_code != NULL && c->error_code == 0) ||
+               (f->failed_agent != NULL && c->failed_agent == 0);
     if (f->status != NULL) {
         c->status = strcmp(f->status, "ok") == 0        ? RECORD_OK
                     : strcmp(f->status, "error") == 0   ? RECORD_ERROR
                     : strcmp(f->status, "corrupt") == 0 ? 3
                                                         : RECORD_INCOMPLETE;
     }
+}
+
+/* A failed attempt in e by agent (0: any) with code (0: any). */
+static bool
+has_failed_step(const struct entry *e, uint32_t agent, uint32_t code)
+{
+    for (size_t i = 0; i < e->n_steps; i++) {
+        const struct index_step *s = &e->steps[i];
+        if (s->kind == DIGEST_STEP_FAIL && (agent == 0 || s->agent == agent) &&
+            (code == 0 || s->code == code))
+            return true;
+    }
+    return false;
 }
 
 static bool
@@ -494,7 +509,11 @@ matches(const struct index *ix, const struct compiled *c, const struct entry *e)
         return true;
     if (c->intent != 0 && e->intent != c->intent)
         return false;
-    if (c->error_code != 0 && e->error_code != c->error_code)
+    if (c->error_code != 0 && e->error_code != c->error_code &&
+        !has_failed_step(e, 0, c->error_code))
+        return false;
+    if (c->failed_agent != 0 && !(e->status == RECORD_ERROR && e->agent == c->failed_agent) &&
+        !has_failed_step(e, c->failed_agent, 0))
         return false;
     if (c->status >= 0) {
         bool corrupt = (e->flags & DIGEST_CORRUPT) != 0;

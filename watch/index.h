@@ -81,9 +81,14 @@ size_t index_str_bytes(const struct index *ix);
  * agent or any agent attempted; status is "ok", "error", "incomplete" or
  * "corrupt"; text is a case-insensitive substring of the id or intent;
  * since_us is inclusive, until_us exclusive. */
+/* error_code matches a record that failed with that code or holds a failed
+ * attempt with it (retries and fallbacks of executions that succeeded
+ * overall included). failed_agent matches a record in which that agent has a
+ * failed attempt, or that failed with it as its agent. */
 struct index_filter {
     const char *intent, *agent, *status, *error_code, *text;
     int64_t since_us, until_us;
+    const char *failed_agent;
 };
 
 /* Non-zero stops the walk. */

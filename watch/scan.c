@@ -281,6 +281,22 @@ scan_name(struct scan *s, struct rec_store *rs, const char *name, int64_t now_us
 }
 
 int
+scan_created(struct scan *s, struct rec_store *rs, const char *name, int64_t now_us,
+             scan_emit_fn emit, void *ctx)
+{
+    char id[160];
+    struct stat st;
+
+    if (!scan_id_of(name, id, sizeof(id)))
+        return 0;
+    if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0; /* gone again: its IN_DELETE follows */
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1)
+        return 0;
+    return check_id(s, rs, id, now_us, emit, ctx);
+}
+
+int
 scan_gone(struct scan *s, const char *name, scan_emit_fn emit, void *ctx)
 {
     char id[160];

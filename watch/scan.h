@@ -40,6 +40,13 @@ int scan_full(struct scan *s, struct rec_store *rs, int64_t now_us, scan_emit_fn
  * are hidden or not record files are ignored. */
 int scan_name(struct scan *s, struct rec_store *rs, const char *name, int64_t now_us,
               scan_emit_fn emit, void *ctx);
+/* A directory entry was created (IN_CREATE). A regular file with one link
+ * is a writer that has just opened it: nothing yet, its IN_CLOSE_WRITE
+ * follows. Anything else raises no further event, so it is classified now
+ * as scan_full would: a hard link to a record is a record; a symlink, FIFO,
+ * directory or other non-file is shown as not a record (never followed). */
+int scan_created(struct scan *s, struct rec_store *rs, const char *name, int64_t now_us,
+                 scan_emit_fn emit, void *ctx);
 int scan_gone(struct scan *s, const char *name, scan_emit_fn emit, void *ctx);
 /* Report every known record as gone and forget them (directory removed). */
 int scan_forget_all(struct scan *s, scan_emit_fn emit, void *ctx);

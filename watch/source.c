@@ -21,8 +21,8 @@ struct source {
 #define INOTIFY_CHECK_US 500000 /* inotify mode: how often to check the directory is there */
 
 #define WATCH_MASK                                                                                 \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |    \
-     IN_ONLYDIR | IN_EXCL_UNLINK)
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF |       \
+     IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 struct source *
 source_open(const char *path, int poll_ms, struct intentus_err *err)
@@ -132,6 +132,9 @@ read_inotify(struct source *s, int64_t now, source_change_fn fn, void *ctx)
                 continue;
             } else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
                 c.kind = SOURCE_CHANGED;
+                c.name = ev->name;
+            } else if (ev->mask & IN_CREATE) {
+                c.kind = SOURCE_CREATED;
                 c.name = ev->name;
             } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
                 c.kind = SOURCE_GONE;

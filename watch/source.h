@@ -14,6 +14,8 @@
 
 enum source_change_kind {
     SOURCE_CHANGED,  /* name was written in place or renamed in */
+    SOURCE_CREATED,  /* name was created: a file opened for writing (its close follows),
+                        or a hard link, symlink, FIFO or directory made in place */
     SOURCE_GONE,     /* name was deleted or renamed away */
     SOURCE_RESCAN,   /* compare the whole directory (overflow, or a poll tick) */
     SOURCE_DIR_GONE, /* the directory was removed, moved or replaced */
@@ -21,7 +23,7 @@ enum source_change_kind {
 
 struct source_change {
     enum source_change_kind kind;
-    const char *name; /* SOURCE_CHANGED / SOURCE_GONE */
+    const char *name; /* SOURCE_CHANGED / SOURCE_CREATED / SOURCE_GONE */
     bool overflow;    /* SOURCE_RESCAN caused by IN_Q_OVERFLOW */
 };
 

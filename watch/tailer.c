@@ -213,6 +213,8 @@ on_change(void *ctx, const struct source_change *c)
     switch (c->kind) {
     case SOURCE_CHANGED:
         return scan_name(t->scan, t->rs, c->name, clock_mono_us(), emit, t);
+    case SOURCE_CREATED:
+        return scan_created(t->scan, t->rs, c->name, clock_mono_us(), emit, t);
     case SOURCE_GONE:
         if (scan_gone(t->scan, c->name, emit, t) != 0)
             return -1;

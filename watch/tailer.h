@@ -2,7 +2,9 @@
  * changed to one consumer thread, which applies it to an index (or prints
  * it). It indexes what is there, then follows changes: records written in
  * place (IN_CLOSE_WRITE, as the reference writes) or renamed in
- * (IN_MOVED_TO, as intentus writes), deletions, the directory removed or
+ * (IN_MOVED_TO, as intentus writes), entries that raise only IN_CREATE (a
+ * record hard-linked in is a record; a symlink, FIFO or directory made in
+ * place is shown as not a record), deletions, the directory removed or
  * replaced (every record reported gone; when a directory appears at the path
  * again it is indexed afresh), and IN_Q_OVERFLOW (a full rescan: nothing
  * lost, nothing reported twice). Hidden temp files are ignored; files that

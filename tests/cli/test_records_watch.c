@@ -321,6 +321,150 @@ test_tail(void **state)
     free(dir);
 }
 
+struct linker {
+    const char *dir, *src;
+};
+
+static void *
+link_later(void *arg)
+{
+    struct linker *l = arg;
+    char path[1024];
+    struct tu_rec rec;
+
+    usleep(1500 * 1000);
+    tu_rec_make(&rec, 778, 0);
+    snprintf(path, sizeof(path), "%s/%s.json", l->dir, rec.id);
+    if (link(l->src, path) != 0)
+        return (void *)1;
+    snprintf(path, sizeof(path), "%s/odd-link.json", l->dir);
+    return symlink(l->src, path) == 0 ? NULL : (void *)1;
+}
+
+/* -f sees entries that raise only IN_CREATE: a record hard-linked in, and a
+ * symlink (shown as not a record). */
+static void
+test_tail_follows_links(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *other = tu_mkdtemp(), src[1024];
+    struct tu_rec rec;
+    struct tu_run r;
+    pthread_t th;
+    void *th_rc = NULL;
+    struct linker l = { dir, src };
+    char *argv[] = { (char *)tu_bin(), "records", "tail", "-f", "--json", "--dir", dir, NULL };
+
+    tu_rec_make(&rec, 778, 1790000000000000ll);
+    assert_int_equal(tu_rec_write(other, &rec, true), 0);
+    snprintf(src, sizeof(src), "%s/%s.json", other, rec.id);
+    pthread_create(&th, NULL, link_later, &l);
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 4000, &r), 0);
+    pthread_join(th, &th_rc);
+    assert_null(th_rc);
+    assert_non_null(strstr(r.out, rec.id));
+    {
+        const char *odd = strstr(r.out, "odd-link");
+        assert_non_null(odd);
+        assert_non_null(strstr(odd, "corrupt"));
+    }
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    tu_rmtree(other);
+    free(dir);
+    free(other);
+}
+
+/* Failed attempts are counted by their own code, also inside executions
+ * that succeeded overall: stats, --error, and the stored error message is
+ * redacted. */
+static void
+test_failed_attempts_by_code(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), cfgp[700], recs[700];
+    static const char cfg[] =
+        "{\"agents\": ["
+        " {\"name\":\"s\",\"builtin\":\"slow\",\"delay_ms\":400,\"timeout\":\"30ms\","
+        "  \"intents\":[\"t.bad\"],\"nodePriority\":1},"
+        " {\"name\":\"u\",\"builtin\":\"fail\",\"error_code\":\"AGENT_UNAVAILABLE\",\"retryable\":"
+        "true,"
+        "  \"message\":\"down, retry with Bearer sekret.tok99\",\"idempotent\":true,"
+        "  \"retry\":{\"max_attempts\":3,\"base_ms\":1,\"max_ms\":2},"
+        "  \"intents\":[\"t.bad\",\"t.good\"],\"nodePriority\":2},"
+        " {\"name\":\"ok\",\"builtin\":\"echo\",\"intents\":[\"t.good\"],\"nodePriority\":3}]}";
+    struct tu_run r;
+    const cJSON *a, *ag;
+    cJSON *j;
+    int seen = 0;
+
+    snprintf(cfgp, sizeof(cfgp), "%s/c.json", dir);
+    snprintf(recs, sizeof(recs), "%s/recs", dir);
+    assert_int_equal(tu_write_file(cfgp, cfg, strlen(cfg), 0600), 0);
+    r = run("route", "t.bad", "-c", cfgp, "--dir", recs, "--strategy", "fallback", "-q", NULL);
+    assert_int_equal(r.status, 1);
+    tu_run_free(&r);
+    r = run("route", "t.good", "-c", cfgp, "--dir", recs, "--strategy", "fallback", "-q", NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+
+    r = run("records", "stats", "--dir", recs, "--json", NULL, NULL);
+    assert_int_equal(r.status, 0);
+    j = parse(r.out);
+    ag = get(j, "agents");
+    cJSON_ArrayForEach(a, ag)
+    {
+        const char *name = json_get_string(a, "name");
+        const cJSON *e = get(a, "errors");
+        if (strcmp(name, "s") == 0) {
+            seen++;
+            assert_int_equal(cJSON_GetArraySize(e), 1);
+            assert_non_null(get(e, "AGENT_TIMEOUT"));
+            assert_int_equal(get(e, "AGENT_TIMEOUT")->valueint, 1);
+        } else if (strcmp(name, "u") == 0) {
+            seen++;
+            assert_int_equal(cJSON_GetArraySize(e), 1); /* no AGENT_ERROR guesses */
+            assert_non_null(get(e, "AGENT_UNAVAILABLE"));
+            assert_int_equal(get(e, "AGENT_UNAVAILABLE")->valueint, 6);
+            assert_int_equal(get(a, "failed")->valueint, 6);
+        }
+    }
+    assert_int_equal(seen, 2);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+
+    /* --error matches failed attempts, in the execution that succeeded too. */
+    r = run("records", "list", "--dir", recs, "--error", "AGENT_UNAVAILABLE", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = parse(r.out);
+    assert_int_equal(cJSON_GetArraySize(j), 2);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    r = run("records", "list", "--dir", recs, "--error", "AGENT_TIMEOUT", "--json", NULL);
+    j = parse(r.out);
+    assert_int_equal(cJSON_GetArraySize(j), 1);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+
+    /* The attempt's message is stored redacted. */
+    r = run("records", "list", "--dir", recs, "--intent", "t.good", "--json", NULL);
+    j = parse(r.out);
+    {
+        char id[160];
+        snprintf(id, sizeof(id), "%s", json_get_string(cJSON_GetArrayItem(j, 0), "executionId"));
+        cJSON_Delete(j);
+        tu_run_free(&r);
+        r = run("records", "show", id, "--dir", recs, NULL, NULL);
+    }
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"errorCode\": \"AGENT_UNAVAILABLE\""));
+    assert_non_null(strstr(r.out, "\"message\": \"down, retry with [REDACTED]\""));
+    assert_null(strstr(r.out, "sekret"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -330,6 +474,8 @@ main(void)
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_tail),
+        cmocka_unit_test(test_tail_follows_links),
+        cmocka_unit_test(test_failed_attempts_by_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -344,6 +346,222 @@ test_records_verify_checks_the_wal(void **state)
     free(dir);
 }
 
+/* Route n times (n <= 8); ids[] in order of creation (UUIDv7 sorts by time). */
+static void
+route_n(const char *dir, int n, char ids[][64])
+{
+    char path[PATH_MAX];
+    struct tu_run r;
+    FILE *p;
+
+    snprintf(path, sizeof(path), "%s/intentus.json", dir);
+    assert_int_equal(tu_write_file(path, cfg, strlen(cfg), 0600), 0);
+    for (int i = 0; i < n; i++) {
+        run(dir, &r, "route", "t.x", "--strategy", "fallback", "--quiet", NULL);
+        assert_int_equal(r.status, 0);
+        tu_run_free(&r);
+    }
+    snprintf(path, sizeof(path), "ls %s/.intentusnet/wal | sort", dir);
+    p = popen(path, "r");
+    assert_non_null(p);
+    for (int i = 0; i < n; i++) {
+        assert_non_null(fgets(ids[i], 64, p));
+        ids[i][strcspn(ids[i], "\n")] = '\0';
+        assert_true(strlen(ids[i]) > 4);
+        ids[i][strlen(ids[i]) - 4] = '\0'; /* ".wal" */
+    }
+    pclose(p);
+}
+
+/* A number in a JSON object; a missing key fails the test. */
+static int
+num(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+    if (!cJSON_IsNumber(v))
+        fail_msg("no number \"%s\" in the output", key);
+    return (int)v->valuedouble;
+}
+
+static bool
+exists(const char *dir, const char *sub, const char *id, const char *suffix)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%s/%s%s", dir, sub, id, suffix);
+    return access(path, F_OK) == 0;
+}
+
+/* Keep the first `lines` whole lines of a WAL (a crash after them), or cut
+ * the next line in half too (torn). */
+static void
+cut_wal(const char *dir, const char *id, int lines, bool torn)
+{
+    char path[PATH_MAX], *text, *p;
+
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.wal", dir, id);
+    text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    p = text;
+    for (int i = 0; i < lines; i++)
+        p = strchr(p, '\n') + 1;
+    p[torn ? 30 : 0] = '\0';
+    assert_int_equal(tu_write_file(path, text, strlen(text), 0600), 0);
+    free(text);
+}
+
+static void
+rm_record(const char *dir, const char *id)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/.intentusnet/records/%s.json", dir, id);
+    assert_int_equal(unlink(path), 0);
+}
+
+/* wal gc: only finished executions whose record is gone, with their stale
+ * lock; unfinished, torn and recorded ones stay. */
+static void
+test_wal_gc(void **state)
+{
+    char *dir = tu_mkdtemp(), ids[4][64], path[PATH_MAX];
+    static const char stale[] = "{\"execution_id\": \"x\", \"pid\": 999999999, "
+                                "\"hostname\": \"h\", \"acquired_at\": 1}";
+    struct tu_run r;
+    cJSON *j;
+
+    (void)state;
+    route_n(dir, 4, ids);
+    rm_record(dir, ids[0]); /* finished, record gone: goes */
+    rm_record(dir, ids[1]); /* unfinished: stays */
+    cut_wal(dir, ids[1], 2, false);
+    rm_record(dir, ids[2]); /* torn: stays, reported */
+    cut_wal(dir, ids[2], 3, true);
+    /* ids[3]: finished, record present: stays */
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.lock", dir, ids[0]);
+    assert_int_equal(tu_write_file(path, stale, strlen(stale), 0600), 0);
+
+    run(dir, &r, "wal", "gc", "--dry-run", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "dryRun")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "would_remove")), 1);
+    assert_string_equal(
+        json_get_string(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "would_remove"), 0),
+                        "execution_id"),
+        ids[0]);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "kept")), 2);
+    assert_int_equal(num(j, "damaged_count"), 1);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    assert_true(exists(dir, ".intentusnet/wal", ids[0], ".wal"));
+
+    /* Not on a terminal and no --yes: refused, nothing removed. */
+    run(dir, &r, "wal", "gc", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--yes"));
+    tu_run_free(&r);
+    assert_true(exists(dir, ".intentusnet/wal", ids[0], ".wal"));
+
+    run(dir, &r, "wal", "gc", "--yes", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "removed 1 WAL files"));
+    assert_non_null(strstr(r.out, "and 1 stale locks"));
+    assert_non_null(strstr(r.out, "torn final line")); /* the torn one is reported */
+    tu_run_free(&r);
+    assert_false(exists(dir, ".intentusnet/wal", ids[0], ".wal"));
+    assert_false(exists(dir, ".intentusnet/wal", ids[0], ".lock"));
+    for (int i = 1; i < 4; i++)
+        assert_true(exists(dir, ".intentusnet/wal", ids[i], ".wal"));
+    /* The unfinished one is still what recovery sees. */
+    run(dir, &r, "recovery", "scan", "--json", NULL);
+    j = out_json(&r);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions")), 2);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+
+    /* A records directory that does not exist would make every record look gone. */
+    run(dir, &r, "wal", "gc", "--yes", "--dir", "no-such-dir", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "no-such-dir"));
+    tu_run_free(&r);
+    for (int i = 1; i < 4; i++)
+        assert_true(exists(dir, ".intentusnet/wal", ids[i], ".wal"));
+    /* verify's options are not gc's, and the other way round. */
+    run(dir, &r, "wal", "gc", "--reason", "x", NULL);
+    assert_int_equal(r.status, 2);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", ids[3], "--dry-run", NULL);
+    assert_int_equal(r.status, 2);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* records gc removes (or archives) a removed record's WAL with it, in the
+ * dry run too, and keeps the WAL of an unfinished execution. */
+static void
+test_records_gc_takes_the_wal(void **state)
+{
+    char *dir = tu_mkdtemp(), ids[5][64], path[PATH_MAX], *orig, buf[65536];
+    struct tu_run r;
+    cJSON *j;
+    gzFile gz;
+    int got;
+
+    (void)state;
+    route_n(dir, 5, ids);
+    cut_wal(dir, ids[1], 2, false); /* ids[1]'s execution looks unfinished */
+
+    run(dir, &r, "records", "gc", "--max-count", "3", "--dry-run", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_int_equal(num(j, "would_delete_count"), 2);
+    assert_int_equal(num(j, "would_remove_wal_count"), 1);
+    assert_int_equal(num(j, "walKept"), 1);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    assert_true(exists(dir, ".intentusnet/wal", ids[0], ".wal"));
+
+    run(dir, &r, "records", "gc", "--max-count", "3", "--yes", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "and 1 WAL files"));
+    tu_run_free(&r);
+    assert_false(exists(dir, ".intentusnet/records", ids[0], ".json"));
+    assert_false(exists(dir, ".intentusnet/wal", ids[0], ".wal"));
+    assert_false(exists(dir, ".intentusnet/records", ids[1], ".json"));
+    assert_true(exists(dir, ".intentusnet/wal", ids[1], ".wal")); /* unfinished: kept */
+    for (int i = 2; i < 5; i++)
+        assert_true(exists(dir, ".intentusnet/wal", ids[i], ".wal"));
+
+    /* Archive: the WAL goes gzipped beside the record, byte for byte. */
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.wal", dir, ids[2]);
+    orig = tu_read_file(path, NULL);
+    assert_non_null(orig);
+    run(dir, &r, "records", "gc", "--max-count", "2", "--archive", "arch", "--yes", "--wal-dir",
+        ".intentusnet/wal", "--json", NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_int_equal(num(j, "removed_wal_count"), 1);
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    assert_false(exists(dir, ".intentusnet/wal", ids[2], ".wal"));
+    assert_true(exists(dir, "arch", ids[2], ".json.gz"));
+    snprintf(path, sizeof(path), "%s/arch/%s.wal.gz", dir, ids[2]);
+    gz = gzopen(path, "rb");
+    assert_non_null(gz);
+    got = gzread(gz, buf, sizeof(buf) - 1);
+    gzclose(gz);
+    assert_true(got > 0);
+    buf[got] = '\0';
+    assert_string_equal(buf, orig);
+    free(orig);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -353,6 +571,8 @@ main(void)
         cmocka_unit_test(test_resume_safe_execution),
         cmocka_unit_test(test_help_and_usage),
         cmocka_unit_test(test_records_verify_checks_the_wal),
+        cmocka_unit_test(test_wal_gc),
+        cmocka_unit_test(test_records_gc_takes_the_wal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,7 +42,11 @@ static const char agents_cfg[] =
     "{\"name\":\"f1\",\"builtin\":\"fail\",\"error_code\":\"AGENT_TIMEOUT\","
     " \"intents\":[\"t.allfail\"],\"nodePriority\":1},"
     "{\"name\":\"f2\",\"builtin\":\"fail\",\"error_code\":\"TRANSPORT_ERROR\",\"retryable\":true,"
-    " \"intents\":[\"t.allfail\"],\"nodePriority\":2}"
+    " \"intents\":[\"t.allfail\"],\"nodePriority\":2},"
+    "{\"name\":\"r1\",\"builtin\":\"fail\",\"error_code\":\"AGENT_UNAVAILABLE\",\"retryable\":true,"
+    " \"idempotent\":true,\"retry\":{\"max_attempts\":3,\"base_ms\":1,\"max_ms\":2},"
+    " \"intents\":[\"t.retry\"],\"nodePriority\":1},"
+    "{\"name\":\"r2\",\"builtin\":\"echo\",\"intents\":[\"t.retry\"],\"nodePriority\":2}"
     "]}";
 
 static int
@@ -490,6 +494,82 @@ test_recording_off(void **state)
     router_free(r);
 }
 
+/* A number member; a missing one fails the test (not a crash). */
+static int
+int_of(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(obj, key);
+
+    if (!cJSON_IsNumber(v))
+        fail_msg("no number \"%s\"", key);
+    return v->valueint;
+}
+
+/* Every failed AGENT_ATTEMPT_END says why: errorCode, message, retryable
+ * (extra keys beside the reference's agent/status/exception). */
+static void
+test_failed_attempts_carry_their_error(void **state)
+{
+    struct fixture *f = *state;
+    cJSON *resp, *rec = route(f, "t.allfail", STRATEGY_FALLBACK, NULL, NULL, &resp);
+    const cJSON *e1 = event_payload(rec, 2), *e2 = event_payload(rec, 5);
+
+    assert_string_equal(str(e1, "status"), "error");
+    assert_string_equal(str(e1, "errorCode"), "AGENT_TIMEOUT");
+    assert_string_equal(str(e1, "message"), "f1: simulated permanent failure");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(e1, "retryable")));
+    assert_string_equal(str(e2, "errorCode"), "TRANSPORT_ERROR");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e2, "retryable")));
+    assert_null(cJSON_GetObjectItem(e1, "attempt")); /* no retries: no attempt numbers */
+    cJSON_Delete(resp);
+    cJSON_Delete(rec);
+    /* The wrapper's exception (b-crash) keeps the reference's "exception"
+     * and is an INTERNAL_AGENT_ERROR, as the strategies treat it; a success
+     * carries no error keys. */
+    rec = route(f, "t.x", STRATEGY_FALLBACK, NULL, NULL, &resp);
+    assert_string_equal(str(event_payload(rec, 5), "exception"), "b exploded");
+    assert_string_equal(str(event_payload(rec, 5), "errorCode"), "INTERNAL_AGENT_ERROR");
+    assert_string_equal(str(event_payload(rec, 5), "message"), "b exploded");
+    assert_string_equal(str(event_payload(rec, 2), "errorCode"), "AGENT_ERROR");
+    assert_string_equal(str(event_payload(rec, 8), "status"), "ok");
+    assert_null(cJSON_GetObjectItem(event_payload(rec, 8), "errorCode"));
+    assert_null(cJSON_GetObjectItem(event_payload(rec, 8), "message"));
+    cJSON_Delete(resp);
+    cJSON_Delete(rec);
+}
+
+/* Retries: each END carries its attempt number and the error; the record's
+ * routingMetadata.retries is the real count (the envelope stays as received,
+ * so its hash still verifies). */
+static void
+test_retries_are_counted_in_the_record(void **state)
+{
+    struct fixture *f = *state;
+    cJSON *resp, *rec = route(f, "t.retry", STRATEGY_FALLBACK, NULL, NULL, &resp);
+    const cJSON *ev;
+    int ends = 0;
+
+    assert_string_equal(str(cJSON_GetObjectItem(rec, "routerDecision"), "agent"), "r2");
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(rec, "events"))
+    {
+        const cJSON *p = cJSON_GetObjectItem(ev, "payload");
+        if (strcmp(str(ev, "type"), "AGENT_ATTEMPT_END") != 0 || strcmp(str(p, "agent"), "r1") != 0)
+            continue;
+        ends++;
+        assert_int_equal(int_of(p, "attempt"), ends);
+        assert_string_equal(str(p, "errorCode"), "AGENT_UNAVAILABLE");
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p, "retryable")));
+    }
+    assert_int_equal(ends, 3);
+    assert_int_equal(int_of(cJSON_GetObjectItem(rec, "routingMetadata"), "retries"), 2);
+    cJSON_Delete(resp);
+    cJSON_Delete(rec);
+    rec = route(f, "t.ok", STRATEGY_DIRECT, NULL, NULL, &resp);
+    assert_int_equal(int_of(cJSON_GetObjectItem(rec, "routingMetadata"), "retries"), 0);
+    cJSON_Delete(resp);
+    cJSON_Delete(rec);
+}
+
 int
 main(void)
 {
@@ -501,6 +581,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_capability_not_found_and_wildcard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_all_fail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_attempts_carry_their_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries_are_counted_in_the_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_agents_extension, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broadcast_last_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_refused_under_determinism, setup, teardown),

@@ -586,11 +586,58 @@ test_exits_when_terminal_goes_away(void **state)
     assert_false(alive);
 }
 
+/* The failure view of an agent whose failures were all retried or fallen
+ * back from (every execution succeeded overall) lists them, by code. */
+static void
+test_failure_view_counts_failed_attempts(void **state)
+{
+    struct con *c = *state;
+    char cfg[700], env[800], cmd[1400];
+    const char *text =
+        "{\"agents\": ["
+        " {\"name\":\"aa-flaky\",\"builtin\":\"fail\",\"error_code\":\"AGENT_UNAVAILABLE\","
+        "  \"retryable\":true,\"idempotent\":true,"
+        "  \"retry\":{\"max_attempts\":2,\"base_ms\":1,\"max_ms\":2},"
+        "  \"intents\":[\"t.good\"],\"nodePriority\":1},"
+        " {\"name\":\"zz-ok\",\"builtin\":\"echo\",\"intents\":[\"t.good\"],\"nodePriority\":2}]}";
+    char *rm[] = { "sh", "-c", cmd, NULL };
+    struct tu_run r;
+
+    snprintf(cfg, sizeof(cfg), "%s/fv.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(cmd, sizeof(cmd), "rm -f %s/*.json", c->recs);
+    assert_int_equal(tu_run(rm, NULL, NULL, NULL, 10000, &r), 0);
+    tu_run_free(&r);
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = { (char *)tu_bin(), "route", "t.good", "-c", cfg, "--strategy",
+                         "fallback",       "--dir", c->recs,  "-q", NULL };
+        assert_int_equal(tu_run(argv, c->dir, NULL, NULL, 10000, &r), 0);
+        assert_int_equal(r.status, 0);
+        tu_run_free(&r);
+    }
+    snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
+    start(c, env, 120, 40);
+    expect(c, "2 records");
+    expect(c, "aa-flaky");
+    keys(c, "g", NULL, NULL); /* the first agent: aa-flaky */
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "Recent failures of aa-flaky");
+    expect(c, "AGENT_UNAVAILABLE");
+    {
+        static char screen[65536];
+        capture(c, screen, sizeof(screen));
+        assert_null(strstr(screen, "no failures recorded"));
+    }
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dashboard_follows_new_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_view_counts_failed_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_open_timeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize_and_too_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_theme_cycle, setup, teardown),

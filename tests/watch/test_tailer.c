@@ -497,6 +497,47 @@ test_missing_directory(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/intentus/records"));
     tailer_stop(NULL);
 }
+/* Entries that raise only IN_CREATE: a record hard-linked in is a record;
+ * a symlink, a FIFO and a directory named like a record are shown as not
+ * records (as the scan shows them), without waiting for a rescan. */
+static void
+test_created_only_entries(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *out = tu_mkdtemp(), src[700], path[700];
+    struct consumer c = { .ix = index_new() };
+    struct tailer *t;
+    struct tu_rec r;
+    struct index_view v;
+    static const char *const odd[] = { "sym-link", "fifo-node", "sub-dir" };
+    int one = 1;
+
+    t = start(dir, TAILER_INOTIFY, 0);
+    assert_true(wait_for(t, &c, synced_at_least, &one, 5000, 0));
+    /* A record written elsewhere on the same filesystem, then linked in. */
+    tu_rec_make(&r, 11, BASE_US);
+    assert_int_equal(tu_rec_write(out, &r, true), 0);
+    snprintf(src, sizeof(src), "%s/%s.json", out, r.id);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, r.id);
+    assert_int_equal(link(src, path), 0);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, odd[0]);
+    assert_int_equal(symlink(src, path), 0);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, odd[1]);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, odd[2]);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_true(wait_for(t, &c, is_ok_record, r.id, 5000, 0));
+    for (size_t i = 0; i < 3; i++)
+        assert_true(wait_for(t, &c, is_corrupt_record, odd[i], 5000, 0));
+    assert_int_equal(index_find(c.ix, r.id, &v), 0);
+    assert_int_equal(index_size(c.ix), 4);
+    tailer_stop(t);
+    index_free(c.ix);
+    tu_rmtree(dir);
+    tu_rmtree(out);
+    free(dir);
+    free(out);
+}
 
 int
 main(void)
@@ -506,6 +547,7 @@ main(void)
         cmocka_unit_test(test_rename_and_in_place_and_delete),
         cmocka_unit_test(test_rescan_after_lost_events),
         cmocka_unit_test(test_half_written_and_corrupt),
+        cmocka_unit_test(test_created_only_entries),
         cmocka_unit_test(test_dir_removed_and_recreated),
         cmocka_unit_test(test_polling_equals_inotify),
         cmocka_unit_test(test_burst_with_slow_consumer),

@@ -1,0 +1,296 @@
+#include "core/wal_gc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/rec_store.h"
+
+const char *
+wal_gc_verdict_name(enum wal_gc_verdict v)
+{
+    switch (v) {
+    case WAL_GC_FINISHED:
+        return "finished";
+    case WAL_GC_UNFINISHED:
+        return "unfinished";
+    case WAL_GC_DAMAGED:
+        return "damaged";
+    case WAL_GC_ABSENT:
+        return "absent";
+    }
+    return "?";
+}
+
+static int64_t
+st_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Open <wal_dir>/<id><suffix> without following a symlink. */
+static int
+open_in(const char *wal_dir, const char *id, const char *suffix, int flags, char *path, size_t size)
+{
+    if (wal_path(wal_dir, id, suffix, path, size) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return open(path, flags | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Read a whole regular file of at most WAL_MAX_FILE from fd; st filled. */
+static char *
+read_fd(int fd, struct stat *st, size_t *len)
+{
+    char *text;
+    size_t n = 0;
+    ssize_t got = 0;
+
+    if (fstat(fd, st) != 0)
+        return NULL;
+    if (!S_ISREG(st->st_mode) || st->st_size > (off_t)WAL_MAX_FILE) {
+        errno = EINVAL;
+        return NULL;
+    }
+    text = malloc((size_t)st->st_size + 1);
+    if (text == NULL)
+        return NULL;
+    while (n < (size_t)st->st_size &&
+           ((got = read(fd, text + n, (size_t)st->st_size - n)) > 0 || (got < 0 && errno == EINTR)))
+        n += got > 0 ? (size_t)got : 0;
+    if (got < 0) {
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *len = n;
+    return text;
+}
+
+int
+wal_gc_judge(const char *wal_dir, const char *id, struct wal_gc_file *out, struct intentus_err *err)
+{
+    char path[4096];
+    struct wal_log log;
+    struct stat st;
+    size_t len = 0;
+    char *text;
+    int fd, rc;
+
+    memset(out, 0, sizeof(*out));
+    out->state = WAL_STATE_UNKNOWN;
+    if (!rec_store_id_is_valid(id) || wal_path(wal_dir, id, ".wal", path, sizeof(path)) != 0) {
+        err_set(err, IERR_INVALID, "'%s' is not a valid execution id", id ? id : "");
+        return -1;
+    }
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    {
+        char lock[4096];
+        out->has_lock =
+            wal_path(wal_dir, id, ".lock", lock, sizeof(lock)) == 0 && lstat(lock, &st) == 0;
+    }
+    fd = open_in(wal_dir, id, ".wal", O_RDONLY, path, sizeof(path));
+    if (fd < 0) {
+        out->verdict = errno == ENOENT ? WAL_GC_ABSENT : WAL_GC_DAMAGED;
+        out->status = errno == ENOENT ? WAL_MISSING : WAL_IO;
+        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path, strerror(errno));
+        return 0;
+    }
+    text = read_fd(fd, &st, &len);
+    close(fd);
+    if (text == NULL) {
+        if (errno == ENOMEM) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        out->verdict = WAL_GC_DAMAGED;
+        out->status = WAL_IO;
+        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path,
+                 errno == EINVAL ? "not a regular file of at most 256 MiB" : strerror(errno));
+        return 0;
+    }
+    out->size = st.st_size;
+    out->mtime_ns = st_mtime_ns(&st);
+    out->ino = st.st_ino;
+    rc = wal_parse(text, len, id, &log, err);
+    free(text);
+    if (rc != 0)
+        return -1;
+    out->status = log.status;
+    out->state = wal_state_reconstruct(log.entries);
+    snprintf(out->problem, sizeof(out->problem), "%s", log.problem);
+    if (log.status == WAL_TORN || log.status == WAL_CORRUPT || log.status == WAL_IO)
+        out->verdict = WAL_GC_DAMAGED;
+    else if (log.status == WAL_OK &&
+             (out->state == WAL_STATE_COMPLETED || out->state == WAL_STATE_FAILED ||
+              out->state == WAL_STATE_ABORTED))
+        out->verdict = WAL_GC_FINISHED;
+    else
+        out->verdict = WAL_GC_UNFINISHED;
+    if (out->verdict == WAL_GC_UNFINISHED && out->problem[0] == '\0')
+        snprintf(out->problem, sizeof(out->problem), "execution %s", wal_state_name(out->state));
+    wal_log_free(&log);
+    return 0;
+}
+
+/* 1 the WAL is still what was judged, 0 gone, -1 changed. */
+static int
+same_file(const char *path, const struct wal_gc_file *f)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISREG(st.st_mode) || st.st_size != f->size || st_mtime_ns(&st) != f->mtime_ns ||
+        (uint64_t)st.st_ino != f->ino)
+        return -1;
+    return 1;
+}
+
+char *
+wal_gc_read(const char *wal_dir, const struct wal_gc_file *f, size_t *len, struct intentus_err *err)
+{
+    char path[4096];
+    struct stat st;
+    char *text;
+    int fd = open_in(wal_dir, f->id, ".wal", O_RDONLY, path, sizeof(path));
+
+    if (fd < 0) {
+        err_set(err, IERR_VERIFY, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    text = read_fd(fd, &st, len);
+    close(fd);
+    if (text == NULL) {
+        err_set(err, errno == ENOMEM ? IERR_NOMEM : IERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (st.st_size != f->size || st_mtime_ns(&st) != f->mtime_ns || (uint64_t)st.st_ino != f->ino) {
+        free(text);
+        err_set(err, IERR_VERIFY, "%s changed since it was judged", path);
+        return NULL;
+    }
+    return text;
+}
+
+int
+wal_gc_remove(const char *wal_dir, const struct wal_gc_file *f, enum wal_gc_outcome *outcome,
+              bool *lock_removed, struct intentus_err *err)
+{
+    char path[4096], lock[4096];
+    int lfd = -1, state, rc = -1;
+
+    if (lock_removed != NULL)
+        *lock_removed = false;
+    if (wal_path(wal_dir, f->id, ".wal", path, sizeof(path)) != 0 ||
+        wal_path(wal_dir, f->id, ".lock", lock, sizeof(lock)) != 0) {
+        err_set(err, IERR_INVALID, "'%s' is not a valid execution id", f->id);
+        return -1;
+    }
+    /* A live holder (recovery resume/abort) keeps its flock: leave it be. */
+    lfd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        close(lfd);
+        *outcome = WAL_GC_LOCKED;
+        return 0;
+    }
+    state = same_file(path, f);
+    if (state <= 0) {
+        *outcome = state == 0 ? WAL_GC_GONE : WAL_GC_CHANGED;
+        rc = 0;
+        goto out;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        err_set(err, IERR_IO, "cannot remove %s: %s", path, strerror(errno));
+        goto out;
+    }
+    *outcome = WAL_GC_REMOVED;
+    rc = 0;
+    /* Unlink the lock while holding it, as recovery_lock_release does. */
+    if (lfd >= 0) {
+        if (unlink(lock) == 0 && lock_removed != NULL)
+            *lock_removed = true;
+    }
+out:
+    if (lfd >= 0) {
+        flock(lfd, LOCK_UN);
+        close(lfd);
+    }
+    return rc;
+}
+
+bool
+wal_gc_is_collectable(const struct wal_gc_file *f)
+{
+    return f->verdict == WAL_GC_FINISHED && !f->has_record;
+}
+
+/* Whether <id>.json or <id>.json.gz is in the records directory. */
+static bool
+has_record(int rfd, const char *id)
+{
+    char name[160];
+    struct stat st;
+
+    snprintf(name, sizeof(name), "%s.json", id);
+    if (fstatat(rfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+        return true; /* present, or cannot tell: keep the WAL */
+    snprintf(name, sizeof(name), "%s.json.gz", id);
+    return fstatat(rfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+int
+wal_gc_plan(const char *wal_dir, const char *records_dir, struct wal_gc_file **files, size_t *n,
+            struct intentus_err *err)
+{
+    struct intentus_err lerr = { 0 };
+    char **ids = NULL;
+    size_t n_ids = 0;
+    int rfd, rc = -1;
+
+    *files = NULL;
+    *n = 0;
+    rfd = open(records_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0) {
+        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "records directory %s: %s",
+                records_dir, strerror(errno));
+        return -1;
+    }
+    if (wal_list(wal_dir, &ids, &n_ids, &lerr) != 0) {
+        if (lerr.code == IERR_NOT_FOUND) {
+            close(rfd);
+            return 0;
+        }
+        err_set(err, lerr.code, "WAL directory %s", lerr.msg);
+        close(rfd);
+        return -1;
+    }
+    if (n_ids > 0 && (*files = calloc(n_ids, sizeof(**files))) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        struct wal_gc_file *f = &(*files)[*n];
+        if (wal_gc_judge(wal_dir, ids[i], f, err) != 0) {
+            free(*files);
+            *files = NULL;
+            *n = 0;
+            goto out;
+        }
+        if (f->verdict == WAL_GC_ABSENT)
+            continue; /* went between the listing and now */
+        f->has_record = has_record(rfd, ids[i]);
+        (*n)++;
+    }
+    rc = 0;
+out:
+    wal_list_free(ids, n_ids);
+    close(rfd);
+    return rc;
+}
