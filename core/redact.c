@@ -455,14 +455,24 @@ redact_report_free(struct redact_report *rep)
 
 /* ---- walking ---- */
 
+struct redact_ctx {
+    const struct redactor *r;
+    char **vals; /* known secret values, longest first once built */
+    size_t n, cap;
+};
+
 struct walk {
     const struct redactor *r;
     struct redact_report *rep;
+    const struct redact_ctx *ctx; /* secrets to mask in text; may be NULL */
+    struct redact_ctx *collect;   /* building a context: keep what rules hit */
+    const char *const *keep;      /* holder-relative dotted paths left alone */
     char path[1024];
     size_t plen;
     const char *segs[MAX_SEGS + 1];
     size_t nseg; /* key names from the data holder; deeper ones are not kept */
     size_t depth;
+    size_t changes; /* values changed, whether or not rep keeps them */
     int failed;
 };
 
@@ -471,6 +481,7 @@ note(struct walk *w, const char *rule)
 {
     struct redact_report *rep = w->rep;
 
+    w->changes++;
     if (rep == NULL)
         return;
     rep->fields++;
@@ -507,11 +518,97 @@ set_string(cJSON *node, const char *s)
     return 0;
 }
 
+/* ---- known secret values ---- */
+
+static int
+ctx_add_one(struct redact_ctx *c, const char *s, size_t n)
+{
+    char *v;
+
+    if (n < REDACT_MIN_SECRET || memchr(s, '\0', n) != NULL)
+        return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (strlen(c->vals[i]) == n && memcmp(c->vals[i], s, n) == 0)
+            return 0;
+    }
+    /* A value inside the replacement would mask the replacement itself. */
+    if (n <= strlen(c->r->replacement) &&
+        memmem(c->r->replacement, strlen(c->r->replacement), s, n))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        char **p = realloc(c->vals, cap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        c->vals = p;
+        c->cap = cap;
+    }
+    if ((v = strndup(s, n)) == NULL)
+        return -1;
+    c->vals[c->n++] = v;
+    return 0;
+}
+
+/* A value as written and, when that differs, as it appears inside JSON text
+ * (quotes and backslashes escaped). */
+static int
+ctx_add(struct redact_ctx *c, const char *s, size_t n)
+{
+    cJSON *tmp;
+    char *raw, *esc;
+    int rc;
+
+    if (ctx_add_one(c, s, n) != 0)
+        return -1;
+    if ((raw = strndup(s, n)) == NULL)
+        return -1;
+    tmp = cJSON_CreateString(raw);
+    free(raw);
+    esc = tmp != NULL ? cJSON_PrintUnformatted(tmp) : NULL;
+    cJSON_Delete(tmp);
+    if (esc == NULL)
+        return -1;
+    rc = ctx_add_one(c, esc + 1, strlen(esc) - 2); /* without the quotes */
+    cJSON_free(esc);
+    return rc;
+}
+
+/* Every scalar of a value a key or path rule is about to replace. */
+static int
+ctx_add_leaves(struct redact_ctx *c, const cJSON *node)
+{
+    const cJSON *ch;
+    char num[64];
+
+    if (cJSON_IsString(node))
+        return ctx_add(c, node->valuestring, strlen(node->valuestring));
+    if (cJSON_IsNumber(node)) {
+        if (json_format_double(node->valuedouble, num, sizeof(num)) != 0)
+            return 0;
+        return ctx_add(c, num, strlen(num));
+    }
+    cJSON_ArrayForEach(ch, node)
+    {
+        if (ctx_add_leaves(c, ch) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+collect(struct walk *w, const char *s, size_t n)
+{
+    if (w->collect != NULL && ctx_add(w->collect, s, n) != 0)
+        w->failed = 1;
+}
+
 static void
 replace(struct walk *w, cJSON *node, const char *rule)
 {
     if (cJSON_IsString(node) && strcmp(node->valuestring, w->r->replacement) == 0)
         return; /* already redacted: redacting twice changes nothing */
+    if (w->collect != NULL && ctx_add_leaves(w->collect, node) != 0)
+        w->failed = 1;
     if (set_string(node, w->r->replacement) != 0) {
         w->failed = 1;
         return;
@@ -555,7 +652,7 @@ path_rule_hit(const struct walk *w)
 
 /* Every match of every pattern inside one string. */
 static void
-redact_string(struct walk *w, cJSON *node)
+redact_patterns(struct walk *w, cJSON *node)
 {
     for (size_t i = 0; i < w->r->n_patterns; i++) {
         const struct pattern *p = &w->r->patterns[i];
@@ -574,6 +671,7 @@ redact_string(struct walk *w, cJSON *node)
                 buf_append(&out, cur, eo);
                 cur += eo;
             } else {
+                collect(w, cur + so, eo - so);
                 buf_append(&out, cur, so);
                 buf_append(&out, w->r->replacement, strlen(w->r->replacement));
                 cur += eo;
@@ -593,6 +691,228 @@ redact_string(struct walk *w, cJSON *node)
 }
 
 static void walk_node(struct walk *w, cJSON *node);
+
+/* ---- strings as text that may hold JSON ---- */
+
+#define TEXT_JSON_TRIES 32 /* JSON parses tried per string: bounded work */
+
+/* Index just past the JSON string token opening at s[i] (quote q), or 0
+ * when it does not end. */
+static size_t
+text_string_end(const char *s, size_t len, size_t i)
+{
+    char q = s[i];
+
+    for (size_t j = i + 1; j < len; j++) {
+        if (s[j] == '\\')
+            j++;
+        else if (s[j] == q)
+            return j + 1;
+    }
+    return 0;
+}
+
+/* Index just past the object or array opening at s[i], or 0 when it does
+ * not close (cut text). */
+static size_t
+text_value_end(const char *s, size_t len, size_t i)
+{
+    size_t depth = 0;
+
+    for (size_t j = i; j < len; j++) {
+        if (s[j] == '"') {
+            size_t e = text_string_end(s, len, j);
+            if (e == 0)
+                return 0;
+            j = e - 1;
+        } else if (s[j] == '{' || s[j] == '[') {
+            depth++;
+        } else if ((s[j] == '}' || s[j] == ']') && --depth == 0) {
+            return j + 1;
+        }
+    }
+    return 0;
+}
+
+/* JSON objects and arrays inside the text get every rule as JSON, path
+ * rules counted from their root; a changed one is written back compact. */
+static void
+redact_json_text(struct walk *w, cJSON *node)
+{
+    const char *s = node->valuestring;
+    size_t len = strlen(s), done = 0;
+    struct buf out = BUF_INIT;
+    bool changed = false;
+    int tries = 0;
+
+    for (size_t i = 0; i < len && tries < TEXT_JSON_TRIES; i++) {
+        struct walk sub;
+        size_t end;
+        cJSON *v;
+        if (s[i] != '{' && s[i] != '[')
+            continue;
+        tries++;
+        if ((end = text_value_end(s, len, i)) == 0)
+            continue;
+        if (w->depth + 1 > MAX_DEPTH || (v = json_parse(s + i, end - i, MAX_DEPTH, NULL)) == NULL)
+            continue;
+        memset(&sub, 0, sizeof(sub));
+        sub.r = w->r;
+        sub.rep = w->rep;
+        sub.ctx = w->ctx;
+        sub.collect = w->collect;
+        sub.depth = w->depth + 1;
+        snprintf(sub.path, sizeof(sub.path), "%s", w->path);
+        sub.plen = strlen(sub.path);
+        walk_node(&sub, v);
+        w->changes += sub.changes;
+        w->failed |= sub.failed;
+        if (sub.changes > 0) {
+            buf_append(&out, s + done, i - done);
+            if (json_print_compact(v, &out) != 0)
+                w->failed = 1;
+            done = end;
+            changed = true;
+        }
+        cJSON_Delete(v);
+        i = end - 1;
+    }
+    if (changed) {
+        buf_append(&out, s + done, len - done);
+        if (out.data == NULL || set_string(node, out.data) != 0)
+            w->failed = 1;
+    }
+    buf_free(&out);
+}
+
+static size_t
+skip_space(const char *s, size_t len, size_t j)
+{
+    while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n'))
+        j++;
+    return j;
+}
+
+/* Where the value starting at s[j] ends; a cut value runs to the end. */
+static size_t
+text_pair_value_end(const char *s, size_t len, size_t j)
+{
+    size_t e;
+
+    if (s[j] == '"' || s[j] == '\'')
+        return (e = text_string_end(s, len, j)) != 0 ? e : len;
+    if (s[j] == '{' || s[j] == '[')
+        return (e = text_value_end(s, len, j)) != 0 ? e : len;
+    e = j;
+    while (e < len && strchr(",}] \t\r\n", s[e]) == NULL)
+        e++;
+    return e;
+}
+
+/* "key": value pairs of JSON (or 'key': value of Python's repr) that did
+ * not parse as a whole, often because the text was cut: the key rules. */
+static void
+redact_json_pairs(struct walk *w, cJSON *node)
+{
+    const char *s = node->valuestring, *repl = w->r->replacement;
+    size_t len = strlen(s), done = 0, rlen = strlen(repl);
+    struct buf out = BUF_INIT;
+    bool changed = false;
+
+    for (size_t i = 0; i < len; i++) {
+        size_t kend, j, vend;
+        const char *rule;
+        char *key;
+        if (s[i] != '"' && s[i] != '\'')
+            continue;
+        if ((kend = text_string_end(s, len, i)) == 0)
+            break;
+        j = skip_space(s, len, kend);
+        if (j >= len || s[j] != ':') {
+            i = kend - 1;
+            continue;
+        }
+        j = skip_space(s, len, j + 1);
+        if (j >= len || (key = strndup(s + i + 1, kend - i - 2)) == NULL) {
+            w->failed = j < len;
+            break;
+        }
+        rule = key_rule_hit(w->r, key);
+        free(key);
+        if (rule == NULL) {
+            i = kend - 1;
+            continue;
+        }
+        vend = text_pair_value_end(s, len, j);
+        if (vend == j || (vend - j == rlen + 2 && memcmp(s + j + 1, repl, rlen) == 0)) {
+            i = vend > j ? vend - 1 : j;
+            continue; /* nothing there, or already redacted */
+        }
+        if (s[j] != '"' && s[j] != '\'')
+            collect(w, s + j, vend - j);
+        else if (vend - j >= 2 && s[vend - 1] == s[j])
+            collect(w, s + j + 1, vend - j - 2);
+        else
+            collect(w, s + j + 1, vend - j - 1); /* cut: no closing quote */
+        buf_append(&out, s + done, j - done);
+        buf_append(&out, s[j] == '\'' ? "'" : "\"", 1);
+        buf_append(&out, repl, rlen);
+        buf_append(&out, s[j] == '\'' ? "'" : "\"", 1);
+        done = vend;
+        changed = true;
+        note(w, rule);
+        i = vend - 1;
+    }
+    if (changed) {
+        buf_append(&out, s + done, len - done);
+        if (out.data == NULL || set_string(node, out.data) != 0)
+            w->failed = 1;
+    }
+    buf_free(&out);
+}
+
+/* The known secret values of the execution, wherever they appear. */
+static void
+mask_known(struct walk *w, cJSON *node)
+{
+    const char *repl = w->r->replacement;
+
+    for (size_t i = 0; w->ctx != NULL && i < w->ctx->n; i++) {
+        const char *v = w->ctx->vals[i], *cur = node->valuestring, *hit;
+        size_t n = strlen(v);
+        struct buf out = BUF_INIT;
+        bool changed = false;
+        while ((hit = strstr(cur, v)) != NULL) {
+            buf_append(&out, cur, (size_t)(hit - cur));
+            buf_append(&out, repl, strlen(repl));
+            cur = hit + n;
+            changed = true;
+        }
+        if (changed) {
+            buf_append(&out, cur, strlen(cur));
+            if (out.data == NULL || set_string(node, out.data) != 0)
+                w->failed = 1;
+            else
+                note(w, "known-secret");
+        }
+        buf_free(&out);
+    }
+}
+
+/* One string: JSON inside it, key rules on JSON-looking pairs, the known
+ * secret values, then the patterns. */
+static void
+redact_string(struct walk *w, cJSON *node)
+{
+    if (strchr(node->valuestring, '{') != NULL || strchr(node->valuestring, '[') != NULL)
+        redact_json_text(w, node);
+    if (!w->failed && strchr(node->valuestring, ':') != NULL)
+        redact_json_pairs(w, node);
+    if (!w->failed)
+        mask_known(w, node);
+    if (!w->failed)
+        redact_patterns(w, node);
+}
 
 static size_t
 push_text(struct walk *w, const char *text)
@@ -625,6 +945,29 @@ push_index(struct walk *w, int index)
     return push_text(w, text);
 }
 
+/* Is the member just entered one of the holder-relative paths in keep? */
+static bool
+is_kept(const struct walk *w)
+{
+    for (size_t i = 0; w->keep != NULL && w->keep[i] != NULL; i++) {
+        const char *k = w->keep[i];
+        size_t j = 0;
+        for (; j < w->nseg && j < MAX_SEGS; j++) {
+            size_t n = strlen(w->segs[j]);
+            if (strncmp(k, w->segs[j], n) != 0 || (k[n] != '.' && k[n] != '\0'))
+                break;
+            k += n;
+            if (*k == '.')
+                k++;
+            else if (j + 1 < w->nseg)
+                break;
+        }
+        if (j == w->nseg && *k == '\0')
+            return true;
+    }
+    return false;
+}
+
 /* One object member: key and path rules first (the whole value goes),
  * otherwise look inside. */
 static void
@@ -635,6 +978,10 @@ walk_member(struct walk *w, cJSON *child)
 
     w->segs[w->nseg < MAX_SEGS ? w->nseg : MAX_SEGS] = child->string;
     w->nseg++;
+    if (is_kept(w)) {
+        rule = NULL;
+        goto out;
+    }
     rule = key_rule_hit(w->r, child->string);
     if (rule == NULL && w->nseg <= MAX_SEGS)
         rule = path_rule_hit(w);
@@ -642,6 +989,7 @@ walk_member(struct walk *w, cJSON *child)
         replace(w, child, rule);
     else
         walk_node(w, child);
+out:
     w->nseg--;
     w->plen = old;
     w->path[old] = '\0';
@@ -697,38 +1045,102 @@ redact_tree(const struct redactor *r, cJSON *root, struct redact_report *rep)
     return w.failed ? -1 : 0;
 }
 
-/* The named members of holder, path rules counted from holder. */
+/* Every member of holder but those of keep, path rules counted from holder;
+ * skip: top-level keys not walked here at all (walked as holders of their
+ * own). */
 static void
-walk_members(struct walk *w, cJSON *holder, const char *base, const char *const *keys)
+walk_holder(struct walk *w, cJSON *holder, const char *base, const char *const *keep,
+            const char *const *skip)
 {
+    cJSON *c;
+
+    if (!cJSON_IsObject(holder))
+        return;
     snprintf(w->path, sizeof(w->path), "%s", base);
     w->plen = strlen(w->path);
     w->nseg = 0;
-    for (size_t i = 0; keys[i] != NULL; i++) {
-        cJSON *c = cJSON_GetObjectItemCaseSensitive(holder, keys[i]);
-        if (c != NULL && !cJSON_IsNull(c))
+    w->keep = keep;
+    for (c = holder->child; c != NULL; c = c->next) {
+        bool skipped = false;
+        for (size_t i = 0; skip != NULL && skip[i] != NULL && !skipped; i++)
+            skipped = strcmp(skip[i], c->string) == 0;
+        if (!skipped && !cJSON_IsNull(c))
             walk_member(w, c);
     }
+    w->keep = NULL;
 }
 
-/* The router's bookkeeping events carry ids, hashes and agent names, never
- * user data; leaving them alone keeps hashes (config_hash) readable. */
-static bool
-is_bookkeeping(const char *type)
+static int
+cmp_longest_first(const void *a, const void *b)
 {
-    static const char *const types[] = {
-        "INTENT_RECEIVED",      "AGENT_ATTEMPT_START",
-        "ROUTER_DECISION",      "FALLBACK_TRIGGERED",
-        "CIRCUIT_STATE_CHANGE", "CIRCUIT_OPEN_SKIPPED",
-        "AGENT_SKIPPED",        "AGENT_DISABLED_SKIPPED",
-        "POLICY_DECISION",      NULL,
-    };
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
 
-    for (size_t i = 0; type != NULL && types[i] != NULL; i++) {
-        if (strcmp(types[i], type) == 0)
-            return true;
+    return la < lb ? 1 : la > lb ? -1 : strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+redact_ctx_free(struct redact_ctx *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->vals[i]);
+    free(c->vals);
+    free(c);
+}
+
+struct redact_ctx *
+redact_ctx_new(const struct redactor *r, const cJSON *env, struct intentus_err *err)
+{
+    struct redact_ctx *c = calloc(1, sizeof(*c));
+    cJSON *copy = NULL;
+    struct walk w;
+
+    if (c == NULL)
+        goto nomem;
+    c->r = r;
+    if (env != NULL && redactor_enabled(r)) {
+        /* Redact a copy, keeping what the rules hit. */
+        if ((copy = cJSON_Duplicate(env, 1)) == NULL)
+            goto nomem;
+        walk_init(&w, r, NULL, "envelope");
+        w.collect = c;
+        walk_holder(&w, copy, "envelope", NULL, NULL);
+        cJSON_Delete(copy);
+        if (w.failed)
+            goto nomem;
     }
-    return false;
+    /* Longest first, so that a value holding another is masked whole. */
+    if (c->n > 1)
+        qsort(c->vals, c->n, sizeof(*c->vals), cmp_longest_first);
+    return c;
+nomem:
+    redact_ctx_free(c);
+    err_set(err, IERR_NOMEM, "out of memory collecting the secrets to redact");
+    return NULL;
+}
+
+size_t
+redact_ctx_secrets(const struct redact_ctx *c)
+{
+    return c != NULL ? c->n : 0;
+}
+
+int
+redact_ctx_tree(const struct redact_ctx *c, cJSON *obj, const char *const *keep,
+                struct redact_report *rep)
+{
+    struct walk w;
+
+    if (c == NULL || !redactor_enabled(c->r))
+        return 0;
+    walk_init(&w, c->r, rep, "");
+    w.ctx = c;
+    if (cJSON_IsObject(obj))
+        walk_holder(&w, obj, "", keep, NULL);
+    else
+        walk_node(&w, obj);
+    return w.failed ? -1 : 0;
 }
 
 static int
@@ -767,22 +1179,58 @@ nomem:
     return -1;
 }
 
-int
-redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep,
-              struct intentus_err *err)
+/* The events, each the holder of its path rules; FINAL_RESPONSE's payload
+ * is a response and holds its own, as finalResponse does. */
+static void
+walk_events(struct walk *w, cJSON *events)
 {
-    static const char *const payload_only[] = { "payload", NULL };
-    static const char *const response_parts[] = { "payload", "error", NULL };
+    static const char *const event_keep[] = { "seq", "type", "ts", "offsetUs", NULL };
+    static const char *const received_keep[] = {
+        "seq", "type", "ts", "offsetUs", "payload.config_hash", NULL
+    };
+    static const char *const payload_skip[] = { "payload", NULL };
+    char base[64];
+    cJSON *ev;
+    int i = 0;
+
+    cJSON_ArrayForEach(ev, events)
+    {
+        const char *type = json_get_string(ev, "type");
+        int idx = i++;
+        snprintf(base, sizeof(base), "events[%d]", idx);
+        if (!cJSON_IsObject(ev)) {
+            walk_node(w, ev);
+        } else if (type != NULL && strcmp(type, "FINAL_RESPONSE") == 0) {
+            walk_holder(w, ev, base, event_keep, payload_skip);
+            snprintf(base, sizeof(base), "events[%d].payload", idx);
+            walk_holder(w, cJSON_GetObjectItemCaseSensitive(ev, "payload"), base, NULL, NULL);
+        } else {
+            walk_holder(w, ev, base,
+                        type != NULL && strcmp(type, "INTENT_RECEIVED") == 0 ? received_keep
+                                                                             : event_keep,
+                        NULL);
+        }
+    }
+}
+
+int
+redact_ctx_record(const struct redact_ctx *c, cJSON *record, struct redact_report *rep,
+                  struct intentus_err *err)
+{
+    static const char *const header_keep[] = {
+        "executionId", "createdUtcIso", "envelopeHash", "originalEnvelopeHash", "redaction", NULL,
+    };
+    static const char *const holders[] = { "header", "envelope",      "routerDecision",
+                                           "events", "finalResponse", NULL };
     struct redact_report local = { 0 };
     cJSON *header = cJSON_GetObjectItemCaseSensitive(record, "header");
     const char *h = json_get_string(header, "envelopeHash");
-    cJSON *events, *ev;
-    char orig[65], base[64];
+    char orig[65];
     size_t env_changes;
     struct walk w;
-    int i = 0;
+    int rc;
 
-    if (!redactor_enabled(r))
+    if (c == NULL || !redactor_enabled(c->r))
         return 0;
     if (h == NULL) {
         err_set(err, IERR_INVALID, "header.envelopeHash: missing");
@@ -791,34 +1239,41 @@ redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep
     snprintf(orig, sizeof(orig), "%s", h);
     if (rep == NULL)
         rep = &local;
-    walk_init(&w, r, rep, "");
-    walk_members(&w, cJSON_GetObjectItemCaseSensitive(record, "envelope"), "envelope",
-                 payload_only);
-    env_changes = rep->fields;
-    walk_members(&w, cJSON_GetObjectItemCaseSensitive(record, "finalResponse"), "finalResponse",
-                 response_parts);
-    events = cJSON_GetObjectItemCaseSensitive(record, "events");
-    cJSON_ArrayForEach(ev, events)
-    {
-        const char *type = json_get_string(ev, "type");
-        cJSON *payload = cJSON_GetObjectItemCaseSensitive(ev, "payload");
-        int idx = i++;
-        if (is_bookkeeping(type))
-            continue;
-        if (type != NULL && strcmp(type, "FINAL_RESPONSE") == 0) {
-            snprintf(base, sizeof(base), "events[%d].payload", idx);
-            walk_members(&w, payload, base, response_parts);
-        } else {
-            snprintf(base, sizeof(base), "events[%d]", idx);
-            walk_members(&w, ev, base, payload_only);
-        }
-    }
+    walk_init(&w, c->r, rep, "");
+    w.ctx = c;
+    walk_holder(&w, cJSON_GetObjectItemCaseSensitive(record, "envelope"), "envelope", NULL, NULL);
+    env_changes = w.changes;
+    walk_holder(&w, header, "header", header_keep, NULL);
+    walk_holder(&w, cJSON_GetObjectItemCaseSensitive(record, "routerDecision"), "routerDecision",
+                NULL, NULL);
+    walk_events(&w, cJSON_GetObjectItemCaseSensitive(record, "events"));
+    walk_holder(&w, cJSON_GetObjectItemCaseSensitive(record, "finalResponse"), "finalResponse",
+                NULL, NULL);
+    /* Anything else a newer writer put there: the record is its holder. */
+    walk_holder(&w, record, "", NULL, holders);
     if (w.failed) {
         redact_report_free(&local);
         err_set(err, IERR_NOMEM, "out of memory redacting a record");
         return -1;
     }
-    i = fix_header(r, record, orig, env_changes, rep->fields, err);
+    rc = fix_header(c->r, record, orig, env_changes, rep->fields, err);
     redact_report_free(&local);
-    return i;
+    return rc;
+}
+
+int
+redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep,
+              struct intentus_err *err)
+{
+    struct redact_ctx *c;
+    int rc;
+
+    if (!redactor_enabled(r))
+        return 0;
+    c = redact_ctx_new(r, cJSON_GetObjectItemCaseSensitive(record, "envelope"), err);
+    if (c == NULL)
+        return -1;
+    rc = redact_ctx_record(c, record, rep, err);
+    redact_ctx_free(c);
+    return rc;
 }
