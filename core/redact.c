@@ -583,8 +583,12 @@ ctx_add_leaves(struct redact_ctx *c, const cJSON *node)
     if (cJSON_IsString(node))
         return ctx_add(c, node->valuestring, strlen(node->valuestring));
     if (cJSON_IsNumber(node)) {
-        if (json_format_double(node->valuedouble, num, sizeof(num)) != 0)
-            return 0;
+        /* As JSON text shows it: integers without a fraction. */
+        double d = node->valuedouble;
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15)
+            snprintf(num, sizeof(num), "%lld", (long long)d);
+        else
+            json_format_double(d, num, sizeof(num));
         return ctx_add(c, num, strlen(num));
     }
     cJSON_ArrayForEach(ch, node)
@@ -600,6 +604,20 @@ collect(struct walk *w, const char *s, size_t n)
 {
     if (w->collect != NULL && ctx_add(w->collect, s, n) != 0)
         w->failed = 1;
+}
+
+/* A pattern's match, and of a match of several words its last one too:
+ * the token of "Bearer <token>" is as secret without its prefix. */
+static void
+collect_match(struct walk *w, const char *s, size_t n)
+{
+    size_t last = n;
+
+    collect(w, s, n);
+    while (last > 0 && s[last - 1] != ' ' && s[last - 1] != '\t')
+        last--;
+    if (last > 0)
+        collect(w, s + last, n - last);
 }
 
 static void
@@ -671,7 +689,7 @@ redact_patterns(struct walk *w, cJSON *node)
                 buf_append(&out, cur, eo);
                 cur += eo;
             } else {
-                collect(w, cur + so, eo - so);
+                collect_match(w, cur + so, eo - so);
                 buf_append(&out, cur, so);
                 buf_append(&out, w->r->replacement, strlen(w->r->replacement));
                 cur += eo;
