@@ -64,6 +64,8 @@ static const char echo_err_sh[] =
 /* Cut JSON on stderr, then no answer within the deadline. */
 static const char slow_sh[] = "#!/bin/sh\ncat >/dev/null\nprintf 'working with {\"password\": \"" PW
                               "\", \"session_id\": \"" CUT "' >&2\nexec sleep 5\n";
+/* Never answers in time; ends on its own after the test killed intentus. */
+static const char hang_sh[] = "#!/bin/sh\ncat >/dev/null\nexec sleep 3\n";
 /* An error response of its own with secrets in message, details, metadata. */
 static const char errresp_sh[] =
     "#!/bin/sh\ncat >/dev/null\ncat <<'EOF'\n"
@@ -196,6 +198,7 @@ env_setup(struct env *e, bool redaction)
     write_script(d, "echo_err.sh", echo_err_sh);
     write_script(d, "slow.sh", slow_sh);
     write_script(d, "errresp.sh", errresp_sh);
+    write_script(d, "hang.sh", hang_sh);
     snprintf(text, sizeof(text),
              "{\"agents\":["
              "{\"name\":\"ex-echo\",\"kind\":\"exec\",\"argv\":[\"%s/echo_err.sh\"],"
@@ -203,13 +206,15 @@ env_setup(struct env *e, bool redaction)
              "{\"name\":\"ex-slow\",\"kind\":\"exec\",\"argv\":[\"%s/slow.sh\"],"
              "\"intents\":[\"r.slow\"],\"timeout\":\"300ms\"},"
              "{\"name\":\"ex-errresp\",\"kind\":\"exec\",\"argv\":[\"%s/errresp.sh\"],"
-             "\"intents\":[\"r.errresp\",\"r.all\"],\"nodePriority\":3},"
+             "\"intents\":[\"r.errresp\",\"r.all\",\"r.crash\"],\"nodePriority\":3},"
+             "{\"name\":\"ex-hang\",\"kind\":\"exec\",\"argv\":[\"%s/hang.sh\"],"
+             "\"intents\":[\"r.crash\"],\"nodePriority\":4},"
              "{\"name\":\"http500\",\"kind\":\"http\",\"url\":\"http://127.0.0.1:%d/agent\","
              "\"intents\":[\"r.http\",\"r.all\"],\"nodePriority\":2}],"
              "\"recording\":{\"dir\":\"%s/recs\"},"
              "\"wal\":{\"enabled\":true,\"dir\":\"%s/wal\"},"
              "\"redaction\":{\"enabled\":%s}}",
-             d, d, d, e->http.port, d, d, redaction ? "true" : "false");
+             d, d, d, d, e->http.port, d, d, redaction ? "true" : "false");
     snprintf(e->cfg, sizeof(e->cfg), "%s/cfg.json", d);
     assert_int_equal(tu_write_file(e->cfg, text, strlen(text), 0600), 0);
     snprintf(e->recs, sizeof(e->recs), "%s/recs", d);
@@ -225,9 +230,10 @@ env_teardown(struct env *e)
     free(e->dir);
 }
 
-/* Run intentus with args (NULL-terminated) in the test directory. */
+/* Run intentus with args (NULL-terminated) in the test directory, killed
+ * after timeout_ms. */
 static int
-run(const struct env *e, const char *const *args, struct tu_run *r)
+run_for(const struct env *e, const char *const *args, int timeout_ms, struct tu_run *r)
 {
     char home[PATH_MAX + 8], xdg[PATH_MAX + 20];
     char *argv[24];
@@ -241,8 +247,14 @@ run(const struct env *e, const char *const *args, struct tu_run *r)
     for (size_t i = 0; args[i] != NULL && n < 23; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    assert_int_equal(tu_run(argv, e->dir, NULL, envv, TIMEOUT_MS, r), 0);
+    assert_int_equal(tu_run(argv, e->dir, NULL, envv, timeout_ms, r), 0);
     return r->status;
+}
+
+static int
+run(const struct env *e, const char *const *args, struct tu_run *r)
+{
+    return run_for(e, args, TIMEOUT_MS, r);
 }
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -371,7 +383,7 @@ read_record(const struct env *e, const char *id)
 static char *
 read_wal(const struct env *e, const char *id)
 {
-    char path[PATH_MAX + 80];
+    char path[PATH_MAX + 400];
     char *text;
 
     snprintf(path, sizeof(path), "%s/%s.wal", e->wal, id);
@@ -497,11 +509,48 @@ test_no_secret_anywhere(void **state)
                                    ARGS("wal", "inspect", ids[i], "--wal-dir", e.wal, "--json")),
                          0);
     }
-    assert_int_equal(run_clean(&e, "recovery scan", ARGS("recovery", "scan", "--wal-dir", e.wal)),
-                     0);
-    assert_int_equal(run_clean(&e, "recovery scan --json",
-                               ARGS("recovery", "scan", "--wal-dir", e.wal, "--json")),
-                     0);
+    /* An execution killed after its first agent failed: an incomplete WAL
+     * whose step.failed and fallback.triggered hold the agent's message. */
+    {
+        struct tu_run r = { 0 };
+        char *wal;
+        DIR *d;
+        struct dirent *de;
+        int incomplete = 0;
+        run_for(&e,
+                ARGS("route", "r.crash", "--strategy", "fallback", "--fallback",
+                     "ex-errresp,ex-hang", "--config", e.cfg, "-p", payload),
+                1500, &r);
+        assert_int_equal(r.status, 128 + 9); /* SIGKILL: it never finished */
+        assert_clean("stderr of the killed route", r.err);
+        tu_run_free(&r);
+        assert_non_null(d = opendir(e.wal));
+        while ((de = readdir(d)) != NULL) {
+            char id[300], *dot;
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(id, sizeof(id), "%s", de->d_name);
+            if ((dot = strstr(id, ".wal")) != NULL)
+                *dot = '\0';
+            wal = read_wal(&e, id);
+            if (strstr(wal, "execution.completed") == NULL &&
+                strstr(wal, "execution.failed") == NULL) {
+                assert_non_null(strstr(wal, "fallback.triggered"));
+                assert_non_null(strstr(wal, "upstream refused [REDACTED]"));
+                assert_int_equal(
+                    run_clean(&e, "wal inspect (incomplete)",
+                              ARGS("wal", "inspect", id, "--wal-dir", e.wal, "--json")),
+                    0);
+                incomplete++;
+            }
+            free(wal);
+        }
+        closedir(d);
+        assert_int_equal(incomplete, 1);
+        assert_int_equal(grep_tree(e.wal), 6);
+    }
+    run_clean(&e, "recovery scan", ARGS("recovery", "scan", "--wal-dir", e.wal));
+    run_clean(&e, "recovery scan --json", ARGS("recovery", "scan", "--wal-dir", e.wal, "--json"));
     assert_int_equal(run_clean(&e, "records gc --archive",
                                ARGS("records", "gc", "--max-count", "0", "--archive", e.arch,
                                     "--yes", "--dir", e.recs)),
