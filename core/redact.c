@@ -1,5 +1,6 @@
 #include "core/redact.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <regex.h>
 #include <stdio.h>
@@ -38,16 +39,82 @@ accept_base64(const char *s, size_t n)
     return upper >= 2 && lower >= 2 && digit >= 2 && slash <= 2;
 }
 
+/* What each built-in regex cannot match without: most strings of a
+ * record (ids, timestamps, names) have none of it, and regexec is slow. */
+static bool
+maybe_bearer(const char *s)
+{
+    return strcasestr(s, "bearer") != NULL;
+}
+
+static bool
+maybe_sk(const char *s)
+{
+    return strstr(s, "sk-") != NULL;
+}
+
+static bool
+maybe_aws(const char *s)
+{
+    return strstr(s, "AKIA") != NULL || strstr(s, "ASIA") != NULL;
+}
+
+static bool
+maybe_jwt(const char *s)
+{
+    return strstr(s, "eyJ") != NULL;
+}
+
+static bool
+is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool
+is_base64(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+           c == '/' || c == '_' || c == '-';
+}
+
+/* A run of at least min characters of a class. */
+static bool
+has_run(const char *s, bool (*in)(unsigned char), size_t min)
+{
+    size_t run = 0;
+
+    for (; *s != '\0'; s++) {
+        run = in((unsigned char)*s) ? run + 1 : 0;
+        if (run >= min)
+            return true;
+    }
+    return false;
+}
+
+static bool
+maybe_hex(const char *s)
+{
+    return has_run(s, is_hex, 32);
+}
+
+static bool
+maybe_base64(const char *s)
+{
+    return has_run(s, is_base64, 40);
+}
+
 static const struct {
     const char *name, *regex;
     accept_fn accept;
+    maybe_fn maybe;
 } default_patterns[] = {
-    { "bearer", "[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/-]+=*", NULL },
-    { "sk-key", "sk-[A-Za-z0-9_-]{16,}", NULL },
-    { "aws-access-key", "(AKIA|ASIA)[A-Z0-9]{16}", NULL },
-    { "jwt", "eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+", NULL },
-    { "long-hex", "[0-9A-Fa-f]{32,}", NULL },
-    { "long-base64", "[A-Za-z0-9+/_-]{40,}={0,2}", accept_base64 },
+    { "bearer", "[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/-]+=*", NULL, maybe_bearer },
+    { "sk-key", "sk-[A-Za-z0-9_-]{16,}", NULL, maybe_sk },
+    { "aws-access-key", "(AKIA|ASIA)[A-Z0-9]{16}", NULL, maybe_aws },
+    { "jwt", "eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+", NULL, maybe_jwt },
+    { "long-hex", "[0-9A-Fa-f]{32,}", NULL, maybe_hex },
+    { "long-base64", "[A-Za-z0-9+/_-]{40,}={0,2}", accept_base64, maybe_base64 },
 };
 
 static char *
@@ -73,6 +140,7 @@ redactor_free(struct redactor *r)
     for (size_t i = 0; i < r->n_keys; i++) {
         free(r->keys[i].glob);
         free(r->keys[i].norm);
+        free(r->keys[i].lower);
         free(r->keys[i].name);
     }
     for (size_t i = 0; i < r->n_paths; i++) {
@@ -117,8 +185,12 @@ add_key(struct redactor *r, const char *glob, struct intentus_err *err)
     k->glob = strdup(glob);
     k->norm = normalize(glob);
     k->name = named("key", glob);
+    k->literal = strpbrk(glob, "*?[\\") == NULL;
+    k->lower = normalize(glob);
+    for (char *c = k->lower; c != NULL && *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
     r->n_keys++;
-    if (k->glob == NULL || k->norm == NULL || k->name == NULL)
+    if (k->glob == NULL || k->norm == NULL || k->name == NULL || k->lower == NULL)
         goto nomem;
     return 0;
 nomem:
@@ -186,6 +258,7 @@ add_pattern(struct redactor *r, const char *name, const char *regex, accept_fn a
     p->name = strdup(name);
     p->regex = strdup(regex);
     p->accept = accept;
+    p->maybe = NULL;
     r->n_patterns++;
     if (p->name == NULL || p->regex == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -369,6 +442,7 @@ redactor_new(const cJSON *obj, const char *path, struct intentus_err *err)
             if (add_pattern(r, default_patterns[i].name, default_patterns[i].regex,
                             default_patterns[i].accept, "built-in", err) != 0)
                 goto fail;
+            r->patterns[r->n_patterns - 1].maybe = default_patterns[i].maybe;
         }
     }
     if (obj != NULL && (parse_strings(obj, "keys", path, add_key_at, r, err) != 0 ||
@@ -481,10 +555,30 @@ replace(struct walk *w, cJSON *node, const char *rule)
 const char *
 redact_key_rule_hit(const struct redactor *r, const char *key)
 {
-    char *norm = NULL;
+    char *norm = NULL, low[64];
     const char *hit = NULL;
+    bool fits = true;
+    size_t n = 0;
 
+    /* The key without '_' and '-', lowered, for the literal rules (all the
+     * built-in ones); a longer key takes the fnmatch path below. */
+    for (const char *c = key; *c != '\0' && fits; c++) {
+        if (*c == '_' || *c == '-')
+            continue;
+        if (n == sizeof(low) - 1)
+            fits = false;
+        else
+            low[n++] = (char)tolower((unsigned char)*c);
+    }
+    low[n] = '\0';
     for (size_t i = 0; i < r->n_keys && hit == NULL; i++) {
+        if (r->keys[i].literal && fits) {
+            /* Equal ignoring case, '_' and '-': what both fnmatch calls
+             * below would find for a pattern without glob characters. */
+            if (strcmp(r->keys[i].lower, low) == 0)
+                hit = r->keys[i].name;
+            continue;
+        }
         if (fnmatch(r->keys[i].glob, key, FNM_CASEFOLD) == 0) {
             hit = r->keys[i].name;
             break;
@@ -524,6 +618,8 @@ redact_patterns(struct walk *w, cJSON *node)
         regmatch_t m;
         int flags = 0;
 
+        if (p->maybe != NULL && !p->maybe(cur))
+            continue;
         while (*cur != '\0' && regexec(&p->re, cur, 1, &m, flags) == 0) {
             size_t so = (size_t)m.rm_so, eo = (size_t)m.rm_eo;
             if (eo == so) { /* an empty match: step past one character */
@@ -570,11 +666,13 @@ redact_string(struct walk *w, cJSON *node)
 static size_t
 push_text(struct walk *w, const char *text)
 {
-    size_t old = w->plen, room = sizeof(w->path) - w->plen;
-    int n = snprintf(w->path + w->plen, room, "%s", text);
+    size_t old = w->plen, room = sizeof(w->path) - w->plen, n = strlen(text);
 
-    if (n > 0)
-        w->plen += (size_t)n < room ? (size_t)n : room - 1;
+    if (n >= room)
+        n = room - 1; /* cut, as the report's paths are */
+    memcpy(w->path + w->plen, text, n);
+    w->plen += n;
+    w->path[w->plen] = '\0';
     return old;
 }
 

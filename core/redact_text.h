@@ -16,15 +16,21 @@
 #define MAX_SEGS 32
 
 typedef bool (*accept_fn)(const char *s, size_t n);
+/* A cheap, exact test that s may hold a match (a literal the regex needs,
+ * a run of enough characters): regexec runs only when it says yes. */
+typedef bool (*maybe_fn)(const char *s);
 
 struct pattern {
     char *name, *regex;
     regex_t re;
     accept_fn accept; /* built-in rules ERE cannot express fully; may be NULL */
+    maybe_fn maybe;   /* built-in rules only; NULL: always try */
 };
 
 struct key_rule {
     char *glob, *norm, *name;
+    char *lower;  /* norm lowered */
+    bool literal; /* no glob characters: compared as lower, no fnmatch */
 };
 
 struct path_rule {
