@@ -508,7 +508,10 @@ test_no_secret_anywhere(void **state)
         assert_int_equal(run_clean(&e, "wal inspect",
                                    ARGS("wal", "inspect", ids[i], "--wal-dir", e.wal, "--json")),
                          0);
+        run_clean(&e, "retrieve", ARGS("retrieve", ids[i], "--dir", e.recs));
     }
+    assert_int_equal(
+        run_clean(&e, "records list", ARGS("records", "list", "--json", "--dir", e.recs)), 0);
     /* An execution killed after its first agent failed: an incomplete WAL
      * whose step.failed and fallback.triggered hold the agent's message. */
     {
