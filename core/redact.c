@@ -1,5 +1,6 @@
 #include "core/redact.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <regex.h>
 #include <stdio.h>
@@ -8,40 +9,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
-
-#define MAX_DEPTH 128 /* deeper than this is replaced whole: fail closed */
-#define MAX_SEGS 32
-
-typedef bool (*accept_fn)(const char *s, size_t n);
-
-struct pattern {
-    char *name, *regex;
-    regex_t re;
-    accept_fn accept; /* built-in rules ERE cannot express fully; may be NULL */
-};
-
-struct key_rule {
-    char *glob, *norm, *name;
-};
-
-struct path_rule {
-    char *text, *name;
-    char *segs[MAX_SEGS];
-    size_t n;
-};
-
-struct redactor {
-    bool enabled;
-    char *replacement;
-    struct key_rule *keys;
-    size_t n_keys;
-    struct path_rule *paths;
-    size_t n_paths;
-    struct pattern *patterns;
-    size_t n_patterns;
-    cJSON *rules; /* effective rules, for the version hash and previews */
-    char version[48];
-};
+#include "core/redact_text.h"
 
 /* The defaults: secrets by key name, and the value shapes of common
  * credentials. Kept as data so `intentus redact --help` and the README can
@@ -71,16 +39,82 @@ accept_base64(const char *s, size_t n)
     return upper >= 2 && lower >= 2 && digit >= 2 && slash <= 2;
 }
 
+/* What each built-in regex cannot match without: most strings of a
+ * record (ids, timestamps, names) have none of it, and regexec is slow. */
+static bool
+maybe_bearer(const char *s)
+{
+    return strcasestr(s, "bearer") != NULL;
+}
+
+static bool
+maybe_sk(const char *s)
+{
+    return strstr(s, "sk-") != NULL;
+}
+
+static bool
+maybe_aws(const char *s)
+{
+    return strstr(s, "AKIA") != NULL || strstr(s, "ASIA") != NULL;
+}
+
+static bool
+maybe_jwt(const char *s)
+{
+    return strstr(s, "eyJ") != NULL;
+}
+
+static bool
+is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool
+is_base64(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+           c == '/' || c == '_' || c == '-';
+}
+
+/* A run of at least min characters of a class. */
+static bool
+has_run(const char *s, bool (*in)(unsigned char), size_t min)
+{
+    size_t run = 0;
+
+    for (; *s != '\0'; s++) {
+        run = in((unsigned char)*s) ? run + 1 : 0;
+        if (run >= min)
+            return true;
+    }
+    return false;
+}
+
+static bool
+maybe_hex(const char *s)
+{
+    return has_run(s, is_hex, 32);
+}
+
+static bool
+maybe_base64(const char *s)
+{
+    return has_run(s, is_base64, 40);
+}
+
 static const struct {
     const char *name, *regex;
     accept_fn accept;
+    maybe_fn maybe;
 } default_patterns[] = {
-    { "bearer", "[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/-]+=*", NULL },
-    { "sk-key", "sk-[A-Za-z0-9_-]{16,}", NULL },
-    { "aws-access-key", "(AKIA|ASIA)[A-Z0-9]{16}", NULL },
-    { "jwt", "eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+", NULL },
-    { "long-hex", "[0-9A-Fa-f]{32,}", NULL },
-    { "long-base64", "[A-Za-z0-9+/_-]{40,}={0,2}", accept_base64 },
+    { "bearer", "[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+[A-Za-z0-9._~+/-]+=*", NULL, maybe_bearer },
+    { "sk-key", "sk-[A-Za-z0-9_-]{16,}", NULL, maybe_sk },
+    { "aws-access-key", "(AKIA|ASIA)[A-Z0-9]{16}", NULL, maybe_aws },
+    { "jwt", "eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+", NULL, maybe_jwt },
+    { "long-hex", "[0-9A-Fa-f]{32,}", NULL, maybe_hex },
+    { "long-base64", "[A-Za-z0-9+/_-]{40,}={0,2}", accept_base64, maybe_base64 },
 };
 
 static char *
@@ -106,6 +140,7 @@ redactor_free(struct redactor *r)
     for (size_t i = 0; i < r->n_keys; i++) {
         free(r->keys[i].glob);
         free(r->keys[i].norm);
+        free(r->keys[i].lower);
         free(r->keys[i].name);
     }
     for (size_t i = 0; i < r->n_paths; i++) {
@@ -150,8 +185,12 @@ add_key(struct redactor *r, const char *glob, struct intentus_err *err)
     k->glob = strdup(glob);
     k->norm = normalize(glob);
     k->name = named("key", glob);
+    k->literal = strpbrk(glob, "*?[\\") == NULL;
+    k->lower = normalize(glob);
+    for (char *c = k->lower; c != NULL && *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
     r->n_keys++;
-    if (k->glob == NULL || k->norm == NULL || k->name == NULL)
+    if (k->glob == NULL || k->norm == NULL || k->name == NULL || k->lower == NULL)
         goto nomem;
     return 0;
 nomem:
@@ -219,6 +258,7 @@ add_pattern(struct redactor *r, const char *name, const char *regex, accept_fn a
     p->name = strdup(name);
     p->regex = strdup(regex);
     p->accept = accept;
+    p->maybe = NULL;
     r->n_patterns++;
     if (p->name == NULL || p->regex == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -402,6 +442,7 @@ redactor_new(const cJSON *obj, const char *path, struct intentus_err *err)
             if (add_pattern(r, default_patterns[i].name, default_patterns[i].regex,
                             default_patterns[i].accept, "built-in", err) != 0)
                 goto fail;
+            r->patterns[r->n_patterns - 1].maybe = default_patterns[i].maybe;
         }
     }
     if (obj != NULL && (parse_strings(obj, "keys", path, add_key_at, r, err) != 0 ||
@@ -455,22 +496,12 @@ redact_report_free(struct redact_report *rep)
 
 /* ---- walking ---- */
 
-struct walk {
-    const struct redactor *r;
-    struct redact_report *rep;
-    char path[1024];
-    size_t plen;
-    const char *segs[MAX_SEGS + 1];
-    size_t nseg; /* key names from the data holder; deeper ones are not kept */
-    size_t depth;
-    int failed;
-};
-
-static void
-note(struct walk *w, const char *rule)
+void
+redact_note(struct walk *w, const char *rule)
 {
     struct redact_report *rep = w->rep;
 
+    w->changes++;
     if (rep == NULL)
         return;
     rep->fields++;
@@ -490,8 +521,8 @@ note(struct walk *w, const char *rule)
 }
 
 /* Turn node into the replacement string, whatever it was. */
-static int
-set_string(cJSON *node, const char *s)
+int
+redact_set_string(cJSON *node, const char *s)
 {
     char *copy = strdup(s);
 
@@ -512,20 +543,42 @@ replace(struct walk *w, cJSON *node, const char *rule)
 {
     if (cJSON_IsString(node) && strcmp(node->valuestring, w->r->replacement) == 0)
         return; /* already redacted: redacting twice changes nothing */
-    if (set_string(node, w->r->replacement) != 0) {
+    if (w->collect != NULL && redact_collect_leaves(w->collect, node) != 0)
+        w->failed = 1;
+    if (redact_set_string(node, w->r->replacement) != 0) {
         w->failed = 1;
         return;
     }
-    note(w, rule);
+    redact_note(w, rule);
 }
 
-static const char *
-key_rule_hit(const struct redactor *r, const char *key)
+const char *
+redact_key_rule_hit(const struct redactor *r, const char *key)
 {
-    char *norm = NULL;
+    char *norm = NULL, low[64];
     const char *hit = NULL;
+    bool fits = true;
+    size_t n = 0;
 
+    /* The key without '_' and '-', lowered, for the literal rules (all the
+     * built-in ones); a longer key takes the fnmatch path below. */
+    for (const char *c = key; *c != '\0' && fits; c++) {
+        if (*c == '_' || *c == '-')
+            continue;
+        if (n == sizeof(low) - 1)
+            fits = false;
+        else
+            low[n++] = (char)tolower((unsigned char)*c);
+    }
+    low[n] = '\0';
     for (size_t i = 0; i < r->n_keys && hit == NULL; i++) {
+        if (r->keys[i].literal && fits) {
+            /* Equal ignoring case, '_' and '-': what both fnmatch calls
+             * below would find for a pattern without glob characters. */
+            if (strcmp(r->keys[i].lower, low) == 0)
+                hit = r->keys[i].name;
+            continue;
+        }
         if (fnmatch(r->keys[i].glob, key, FNM_CASEFOLD) == 0) {
             hit = r->keys[i].name;
             break;
@@ -555,7 +608,7 @@ path_rule_hit(const struct walk *w)
 
 /* Every match of every pattern inside one string. */
 static void
-redact_string(struct walk *w, cJSON *node)
+redact_patterns(struct walk *w, cJSON *node)
 {
     for (size_t i = 0; i < w->r->n_patterns; i++) {
         const struct pattern *p = &w->r->patterns[i];
@@ -565,6 +618,8 @@ redact_string(struct walk *w, cJSON *node)
         regmatch_t m;
         int flags = 0;
 
+        if (p->maybe != NULL && !p->maybe(cur))
+            continue;
         while (*cur != '\0' && regexec(&p->re, cur, 1, &m, flags) == 0) {
             size_t so = (size_t)m.rm_so, eo = (size_t)m.rm_eo;
             if (eo == so) { /* an empty match: step past one character */
@@ -574,6 +629,7 @@ redact_string(struct walk *w, cJSON *node)
                 buf_append(&out, cur, eo);
                 cur += eo;
             } else {
+                redact_collect_match(w, cur + so, eo - so);
                 buf_append(&out, cur, so);
                 buf_append(&out, w->r->replacement, strlen(w->r->replacement));
                 cur += eo;
@@ -583,25 +639,40 @@ redact_string(struct walk *w, cJSON *node)
         }
         if (changed) {
             buf_append(&out, cur, strlen(cur));
-            if (out.data == NULL || set_string(node, out.data) != 0)
+            if (out.data == NULL || redact_set_string(node, out.data) != 0)
                 w->failed = 1;
             else
-                note(w, p->name);
+                redact_note(w, p->name);
         }
         buf_free(&out);
     }
 }
 
-static void walk_node(struct walk *w, cJSON *node);
+/* One string: JSON inside it, key rules on JSON-looking pairs, the known
+ * secret values, then the patterns. */
+static void
+redact_string(struct walk *w, cJSON *node)
+{
+    if (strchr(node->valuestring, '{') != NULL || strchr(node->valuestring, '[') != NULL)
+        redact_text_json(w, node);
+    if (!w->failed && strchr(node->valuestring, ':') != NULL)
+        redact_text_pairs(w, node);
+    if (!w->failed)
+        redact_text_known(w, node);
+    if (!w->failed)
+        redact_patterns(w, node);
+}
 
 static size_t
 push_text(struct walk *w, const char *text)
 {
-    size_t old = w->plen, room = sizeof(w->path) - w->plen;
-    int n = snprintf(w->path + w->plen, room, "%s", text);
+    size_t old = w->plen, room = sizeof(w->path) - w->plen, n = strlen(text);
 
-    if (n > 0)
-        w->plen += (size_t)n < room ? (size_t)n : room - 1;
+    if (n >= room)
+        n = room - 1; /* cut, as the report's paths are */
+    memcpy(w->path + w->plen, text, n);
+    w->plen += n;
+    w->path[w->plen] = '\0';
     return old;
 }
 
@@ -625,6 +696,29 @@ push_index(struct walk *w, int index)
     return push_text(w, text);
 }
 
+/* Is the member just entered one of the holder-relative paths in keep? */
+static bool
+is_kept(const struct walk *w)
+{
+    for (size_t i = 0; w->keep != NULL && w->keep[i] != NULL; i++) {
+        const char *k = w->keep[i];
+        size_t j = 0;
+        for (; j < w->nseg && j < MAX_SEGS; j++) {
+            size_t n = strlen(w->segs[j]);
+            if (strncmp(k, w->segs[j], n) != 0 || (k[n] != '.' && k[n] != '\0'))
+                break;
+            k += n;
+            if (*k == '.')
+                k++;
+            else if (j + 1 < w->nseg)
+                break;
+        }
+        if (j == w->nseg && *k == '\0')
+            return true;
+    }
+    return false;
+}
+
 /* One object member: key and path rules first (the whole value goes),
  * otherwise look inside. */
 static void
@@ -635,20 +729,25 @@ walk_member(struct walk *w, cJSON *child)
 
     w->segs[w->nseg < MAX_SEGS ? w->nseg : MAX_SEGS] = child->string;
     w->nseg++;
-    rule = key_rule_hit(w->r, child->string);
+    if (is_kept(w)) {
+        rule = NULL;
+        goto out;
+    }
+    rule = redact_key_rule_hit(w->r, child->string);
     if (rule == NULL && w->nseg <= MAX_SEGS)
         rule = path_rule_hit(w);
     if (rule != NULL)
         replace(w, child, rule);
     else
-        walk_node(w, child);
+        redact_walk_node(w, child);
+out:
     w->nseg--;
     w->plen = old;
     w->path[old] = '\0';
 }
 
-static void
-walk_node(struct walk *w, cJSON *node)
+void
+redact_walk_node(struct walk *w, cJSON *node)
 {
     cJSON *c;
     int i = 0;
@@ -669,7 +768,7 @@ walk_node(struct walk *w, cJSON *node)
             walk_member(w, c);
         } else {
             size_t old = push_index(w, i++);
-            walk_node(w, c);
+            redact_walk_node(w, c);
             w->plen = old;
             w->path[old] = '\0';
         }
@@ -693,42 +792,106 @@ redact_tree(const struct redactor *r, cJSON *root, struct redact_report *rep)
     struct walk w;
 
     walk_init(&w, r, rep, "");
-    walk_node(&w, root);
+    redact_walk_node(&w, root);
     return w.failed ? -1 : 0;
 }
 
-/* The named members of holder, path rules counted from holder. */
+/* Every member of holder but those of keep, path rules counted from holder;
+ * skip: top-level keys not walked here at all (walked as holders of their
+ * own). */
 static void
-walk_members(struct walk *w, cJSON *holder, const char *base, const char *const *keys)
+walk_holder(struct walk *w, cJSON *holder, const char *base, const char *const *keep,
+            const char *const *skip)
 {
+    cJSON *c;
+
+    if (!cJSON_IsObject(holder))
+        return;
     snprintf(w->path, sizeof(w->path), "%s", base);
     w->plen = strlen(w->path);
     w->nseg = 0;
-    for (size_t i = 0; keys[i] != NULL; i++) {
-        cJSON *c = cJSON_GetObjectItemCaseSensitive(holder, keys[i]);
-        if (c != NULL && !cJSON_IsNull(c))
+    w->keep = keep;
+    for (c = holder->child; c != NULL; c = c->next) {
+        bool skipped = false;
+        for (size_t i = 0; skip != NULL && skip[i] != NULL && !skipped; i++)
+            skipped = strcmp(skip[i], c->string) == 0;
+        if (!skipped && !cJSON_IsNull(c))
             walk_member(w, c);
     }
+    w->keep = NULL;
 }
 
-/* The router's bookkeeping events carry ids, hashes and agent names, never
- * user data; leaving them alone keeps hashes (config_hash) readable. */
-static bool
-is_bookkeeping(const char *type)
+static int
+cmp_longest_first(const void *a, const void *b)
 {
-    static const char *const types[] = {
-        "INTENT_RECEIVED",      "AGENT_ATTEMPT_START",
-        "ROUTER_DECISION",      "FALLBACK_TRIGGERED",
-        "CIRCUIT_STATE_CHANGE", "CIRCUIT_OPEN_SKIPPED",
-        "AGENT_SKIPPED",        "AGENT_DISABLED_SKIPPED",
-        "POLICY_DECISION",      NULL,
-    };
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
 
-    for (size_t i = 0; type != NULL && types[i] != NULL; i++) {
-        if (strcmp(types[i], type) == 0)
-            return true;
+    return la < lb ? 1 : la > lb ? -1 : strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+redact_ctx_free(struct redact_ctx *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->vals[i]);
+    free(c->vals);
+    free(c);
+}
+
+struct redact_ctx *
+redact_ctx_new(const struct redactor *r, const cJSON *env, struct intentus_err *err)
+{
+    struct redact_ctx *c = calloc(1, sizeof(*c));
+    cJSON *copy = NULL;
+    struct walk w;
+
+    if (c == NULL)
+        goto nomem;
+    c->r = r;
+    if (env != NULL && redactor_enabled(r)) {
+        /* Redact a copy, keeping what the rules hit. */
+        if ((copy = cJSON_Duplicate(env, 1)) == NULL)
+            goto nomem;
+        walk_init(&w, r, NULL, "envelope");
+        w.collect = c;
+        walk_holder(&w, copy, "envelope", NULL, NULL);
+        cJSON_Delete(copy);
+        if (w.failed)
+            goto nomem;
     }
-    return false;
+    /* Longest first, so that a value holding another is masked whole. */
+    if (c->n > 1)
+        qsort(c->vals, c->n, sizeof(*c->vals), cmp_longest_first);
+    return c;
+nomem:
+    redact_ctx_free(c);
+    err_set(err, IERR_NOMEM, "out of memory collecting the secrets to redact");
+    return NULL;
+}
+
+size_t
+redact_ctx_secrets(const struct redact_ctx *c)
+{
+    return c != NULL ? c->n : 0;
+}
+
+int
+redact_ctx_tree(const struct redact_ctx *c, cJSON *obj, const char *const *keep,
+                struct redact_report *rep)
+{
+    struct walk w;
+
+    if (c == NULL || !redactor_enabled(c->r))
+        return 0;
+    walk_init(&w, c->r, rep, "");
+    w.ctx = c;
+    if (cJSON_IsObject(obj))
+        walk_holder(&w, obj, "", keep, NULL);
+    else
+        redact_walk_node(&w, obj);
+    return w.failed ? -1 : 0;
 }
 
 static int
@@ -767,22 +930,58 @@ nomem:
     return -1;
 }
 
-int
-redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep,
-              struct intentus_err *err)
+/* The events, each the holder of its path rules; FINAL_RESPONSE's payload
+ * is a response and holds its own, as finalResponse does. */
+static void
+walk_events(struct walk *w, cJSON *events)
 {
-    static const char *const payload_only[] = { "payload", NULL };
-    static const char *const response_parts[] = { "payload", "error", NULL };
+    static const char *const event_keep[] = { "seq", "type", "ts", "offsetUs", NULL };
+    static const char *const received_keep[] = {
+        "seq", "type", "ts", "offsetUs", "payload.config_hash", NULL
+    };
+    static const char *const payload_skip[] = { "payload", NULL };
+    char base[64];
+    cJSON *ev;
+    int i = 0;
+
+    cJSON_ArrayForEach(ev, events)
+    {
+        const char *type = json_get_string(ev, "type");
+        int idx = i++;
+        snprintf(base, sizeof(base), "events[%d]", idx);
+        if (!cJSON_IsObject(ev)) {
+            redact_walk_node(w, ev);
+        } else if (type != NULL && strcmp(type, "FINAL_RESPONSE") == 0) {
+            walk_holder(w, ev, base, event_keep, payload_skip);
+            snprintf(base, sizeof(base), "events[%d].payload", idx);
+            walk_holder(w, cJSON_GetObjectItemCaseSensitive(ev, "payload"), base, NULL, NULL);
+        } else {
+            walk_holder(w, ev, base,
+                        type != NULL && strcmp(type, "INTENT_RECEIVED") == 0 ? received_keep
+                                                                             : event_keep,
+                        NULL);
+        }
+    }
+}
+
+int
+redact_ctx_record(const struct redact_ctx *c, cJSON *record, struct redact_report *rep,
+                  struct intentus_err *err)
+{
+    static const char *const header_keep[] = {
+        "executionId", "createdUtcIso", "envelopeHash", "originalEnvelopeHash", "redaction", NULL,
+    };
+    static const char *const holders[] = { "header", "envelope",      "routerDecision",
+                                           "events", "finalResponse", NULL };
     struct redact_report local = { 0 };
     cJSON *header = cJSON_GetObjectItemCaseSensitive(record, "header");
     const char *h = json_get_string(header, "envelopeHash");
-    cJSON *events, *ev;
-    char orig[65], base[64];
+    char orig[65];
     size_t env_changes;
     struct walk w;
-    int i = 0;
+    int rc;
 
-    if (!redactor_enabled(r))
+    if (c == NULL || !redactor_enabled(c->r))
         return 0;
     if (h == NULL) {
         err_set(err, IERR_INVALID, "header.envelopeHash: missing");
@@ -791,34 +990,41 @@ redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep
     snprintf(orig, sizeof(orig), "%s", h);
     if (rep == NULL)
         rep = &local;
-    walk_init(&w, r, rep, "");
-    walk_members(&w, cJSON_GetObjectItemCaseSensitive(record, "envelope"), "envelope",
-                 payload_only);
-    env_changes = rep->fields;
-    walk_members(&w, cJSON_GetObjectItemCaseSensitive(record, "finalResponse"), "finalResponse",
-                 response_parts);
-    events = cJSON_GetObjectItemCaseSensitive(record, "events");
-    cJSON_ArrayForEach(ev, events)
-    {
-        const char *type = json_get_string(ev, "type");
-        cJSON *payload = cJSON_GetObjectItemCaseSensitive(ev, "payload");
-        int idx = i++;
-        if (is_bookkeeping(type))
-            continue;
-        if (type != NULL && strcmp(type, "FINAL_RESPONSE") == 0) {
-            snprintf(base, sizeof(base), "events[%d].payload", idx);
-            walk_members(&w, payload, base, response_parts);
-        } else {
-            snprintf(base, sizeof(base), "events[%d]", idx);
-            walk_members(&w, ev, base, payload_only);
-        }
-    }
+    walk_init(&w, c->r, rep, "");
+    w.ctx = c;
+    walk_holder(&w, cJSON_GetObjectItemCaseSensitive(record, "envelope"), "envelope", NULL, NULL);
+    env_changes = w.changes;
+    walk_holder(&w, header, "header", header_keep, NULL);
+    walk_holder(&w, cJSON_GetObjectItemCaseSensitive(record, "routerDecision"), "routerDecision",
+                NULL, NULL);
+    walk_events(&w, cJSON_GetObjectItemCaseSensitive(record, "events"));
+    walk_holder(&w, cJSON_GetObjectItemCaseSensitive(record, "finalResponse"), "finalResponse",
+                NULL, NULL);
+    /* Anything else a newer writer put there: the record is its holder. */
+    walk_holder(&w, record, "", NULL, holders);
     if (w.failed) {
         redact_report_free(&local);
         err_set(err, IERR_NOMEM, "out of memory redacting a record");
         return -1;
     }
-    i = fix_header(r, record, orig, env_changes, rep->fields, err);
+    rc = fix_header(c->r, record, orig, env_changes, rep->fields, err);
     redact_report_free(&local);
-    return i;
+    return rc;
+}
+
+int
+redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep,
+              struct intentus_err *err)
+{
+    struct redact_ctx *c;
+    int rc;
+
+    if (!redactor_enabled(r))
+        return 0;
+    c = redact_ctx_new(r, cJSON_GetObjectItemCaseSensitive(record, "envelope"), err);
+    if (c == NULL)
+        return -1;
+    rc = redact_ctx_record(c, record, rep, err);
+    redact_ctx_free(c);
+    return rc;
 }

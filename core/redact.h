@@ -56,13 +56,52 @@ void redact_report_free(struct redact_report *rep);
  * matched from the root. rep may be NULL. -1 only when memory ran out. */
 int redact_tree(const struct redactor *r, cJSON *root, struct redact_report *rep);
 
-/* Redact a record tree in place, only in its data: envelope.payload,
- * finalResponse payload and error, and event payloads (not the router's own
- * bookkeeping events). Then make it self-consistent: header.envelopeHash is
- * the hash of the envelope as stored, header.originalEnvelopeHash the one
- * as received (the hash the header held before), header.redaction
- * {applied, rules, fields}. */
+/* Redact a record tree in place: every field of the header (but its
+ * hashes, id, creation time and redaction note), the whole envelope,
+ * routerDecision, every event (all of its payload, the router's own events
+ * included; seq, type, ts, offsetUs and INTENT_RECEIVED's config_hash
+ * kept) and finalResponse (payload, error with its details, metadata).
+ * The secret values of the record's envelope are masked wherever they
+ * appear (see redact_ctx_new). Then make it self-consistent:
+ * header.envelopeHash is the hash of the envelope as stored,
+ * header.originalEnvelopeHash the one as received (the hash the header held
+ * before), header.redaction {applied, rules, fields}. */
 int redact_record(const struct redactor *r, cJSON *record, struct redact_report *rep,
                   struct intentus_err *err);
+
+/* Every string is redacted as text that may hold JSON: a JSON object or
+ * array found inside it gets all the rules as JSON (path rules counted from
+ * its root) and is written back compact; "key": value pairs of JSON (or of
+ * Python's repr, with single quotes) that do not parse, cut or not, get the
+ * key rules. Captured agent output (stderr, HTTP bodies) is such text. */
+
+/* Values shorter than this many bytes are not searched for in text: a
+ * 3-byte value ("abc", "1.0") would mask half of every record. They are
+ * still removed wherever a key or path rule applies. */
+#define REDACT_MIN_SECRET 4
+
+/* One execution's redaction: the rules plus the "known secret values" of
+ * its envelope, that is every value a key or path rule redacts there (all
+ * the scalars of a redacted object or array) and every text a pattern
+ * matches, as written and JSON-escaped. Each of them is masked wherever it
+ * appears in any later string (stderr, HTTP bodies, error messages, WAL
+ * reasons) by plain substring search. env is only read, and may be NULL.
+ * Read-only once built: threads may share it. */
+struct redact_ctx;
+struct redact_ctx *redact_ctx_new(const struct redactor *r, const cJSON *env,
+                                  struct intentus_err *err);
+void redact_ctx_free(struct redact_ctx *c);
+/* How many known secret values c holds (for tests and reports). */
+size_t redact_ctx_secrets(const struct redact_ctx *c);
+/* Redact every member of obj in place (path rules counted from obj) except
+ * the top-level keys listed in keep (NULL-terminated, may be NULL): for WAL
+ * payloads, which keep their ids and hashes. c NULL: nothing to do. -1
+ * only when memory ran out. */
+int redact_ctx_tree(const struct redact_ctx *c, cJSON *obj, const char *const *keep,
+                    struct redact_report *rep);
+/* redact_record with the secrets of c (collected from the envelope as
+ * received, before anything ran) instead of the record's own envelope. */
+int redact_ctx_record(const struct redact_ctx *c, cJSON *record, struct redact_report *rep,
+                      struct intentus_err *err);
 
 #endif

@@ -72,6 +72,7 @@ struct exec {
     struct wal_run *wal;       /* NULL when there is no WAL; shared by PARALLEL branches */
     bool wal_refused;          /* execution.started could not be written: nothing runs */
     struct intentus_err wal_err;
+    struct redact_ctx *redact; /* the rules plus the envelope's secrets; NULL: off */
 };
 
 /* Why attempt() did not call an agent. */
@@ -945,7 +946,8 @@ wal_begin(struct router *r, struct exec *x)
                                                .envelope_hash = eh,
                                                .intent_name = x->intent,
                                                .config_hash = r->config_hash,
-                                               .require_determinism = r->require_determinism },
+                                               .require_determinism = r->require_determinism,
+                                               .redact = x->redact },
                       &x->wal_err) != 0) {
         x->wal_refused = true;
         return 0;
@@ -1023,6 +1025,14 @@ begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
         if (x->rec == NULL && out->record_err.code == IERR_NOMEM)
             return -1;
     }
+    /* Before anything runs: the secrets of the envelope as received, to be
+     * masked in whatever the record and the WAL later hold. */
+    if (redactor_enabled(r->redactor) && (x->rec != NULL || r->wal != NULL) &&
+        (x->redact = redact_ctx_new(r->redactor, env, &out->record_err)) == NULL) {
+        recorder_free(x->rec);
+        x->rec = NULL;
+        return -1;
+    }
     received = cJSON_CreateObject();
     if (received != NULL) {
         cJSON_AddStringToObject(received, "traceId", x->trace_id);
@@ -1043,7 +1053,7 @@ save(struct router *r, struct exec *x, struct route_result *out)
     int rc;
 
     if (redactor_enabled(r->redactor) &&
-        redact_record(r->redactor, tree, NULL, &out->record_err) != 0) {
+        redact_ctx_record(x->redact, tree, NULL, &out->record_err) != 0) {
         cJSON_Delete(tree);
         count(r, &r->counters->record_errors);
         return;
@@ -1110,6 +1120,7 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
         cJSON_Delete(o.decision);
         recorder_free(x->rec);
         wal_end(r, x, NULL, out);
+        redact_ctx_free(x->redact);
         return -1;
     }
     if (o.decision != NULL && x->rec != NULL && recorder_decision(x->rec, o.decision) != 0)
@@ -1122,6 +1133,7 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     out->response = o.response;
     if (x->rec == NULL) {
         wal_end(r, x, o.response, out);
+        redact_ctx_free(x->redact);
         return 0;
     }
     /* Errors and refusals are kept whatever the rate (sample_errors). */
@@ -1143,6 +1155,7 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     }
     recorder_free(x->rec);
     wal_end(r, x, o.response, out);
+    redact_ctx_free(x->redact);
     return 0;
 }
 
@@ -1366,6 +1379,7 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
     if (x.cands == NULL) {
         recorder_free(x.rec);
         wal_end(r, &x, NULL, out);
+        redact_ctx_free(x.redact);
         return -1;
     }
     x.n = registry_candidates(r->reg, x.intent, envelope_intent_version(env), x.cands);

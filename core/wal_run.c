@@ -13,6 +13,25 @@ note_failure(struct wal_run *wr, const struct intentus_err *e)
         wr->err = *e;
 }
 
+/* What recovery matches entries and records by: never redacted. */
+static const char *const kept_keys[] = {
+    "execution_id", "step_id",     "envelope_hash", "config_hash",
+    "input_hash",   "output_hash", "response_hash", NULL,
+};
+
+/* Redact, then append: the one way a payload reaches the log. */
+static int
+append_redacted(struct wal_file *f, const struct redact_ctx *rx, const char *type, cJSON *payload,
+                bool commit, struct intentus_err *err)
+{
+    if (redact_ctx_tree(rx, payload, kept_keys, NULL) != 0) {
+        cJSON_Delete(payload);
+        err_set(err, IERR_NOMEM, "WAL %s: out of memory redacting", type);
+        return -1;
+    }
+    return wal_append(f, type, payload, commit, err);
+}
+
 static void
 append(struct wal_run *wr, const char *type, cJSON *payload, bool commit)
 {
@@ -25,7 +44,7 @@ append(struct wal_run *wr, const char *type, cJSON *payload, bool commit)
         note_failure(wr, &e);
         return;
     }
-    if (wal_append(wr->f, type, payload, commit, &e) != 0)
+    if (append_redacted(wr->f, wr->redact, type, payload, commit, &e) != 0)
         note_failure(wr, &e);
 }
 
@@ -36,6 +55,7 @@ wal_run_begin(struct wal_run *wr, struct wal *w, const struct wal_run_start *s,
     cJSON *p = cJSON_CreateObject();
 
     memset(wr, 0, sizeof(*wr));
+    wr->redact = s->redact;
     if (p == NULL || cJSON_AddStringToObject(p, "execution_id", s->execution_id) == NULL ||
         cJSON_AddStringToObject(p, "envelope_hash", s->envelope_hash) == NULL ||
         cJSON_AddStringToObject(p, "intent_name", s->intent_name ? s->intent_name : "") == NULL ||
@@ -50,7 +70,7 @@ wal_run_begin(struct wal_run *wr, struct wal *w, const struct wal_run_start *s,
         cJSON_Delete(p);
         return -1;
     }
-    if (wal_append(wr->f, "execution.started", p, true, err) != 0) {
+    if (append_redacted(wr->f, wr->redact, "execution.started", p, true, err) != 0) {
         wal_file_close(wr->f);
         wr->f = NULL;
         return -1;

@@ -5,7 +5,11 @@
  * execution.failed at the end. One wal_run per execution; PARALLEL branches
  * share it from their threads. A write that fails after the commit point
  * is remembered (failed, err) and the execution carries on: its log then
- * stays incomplete, which recovery reports. */
+ * stays incomplete, which recovery reports. With redaction on, every
+ * payload is redacted before it is written (reasons hold agent error
+ * messages), all but its ids and hashes (execution_id, step_id,
+ * envelope_hash of the envelope as received, config_hash, input_hash,
+ * output_hash, response_hash), which recovery matches. */
 #ifndef INTENTUS_CORE_WAL_RUN_H
 #define INTENTUS_CORE_WAL_RUN_H
 
@@ -16,15 +20,17 @@
 
 #include "core/agent.h"
 #include "core/err.h"
+#include "core/redact.h"
 #include "core/wal.h"
 
 #define WAL_STEP_ID_LEN 160
 
 struct wal_run {
     struct wal_file *f;
-    atomic_int steps;        /* step counter: step-<n>-<agent> */
-    atomic_int failed;       /* a write after the commit point failed */
-    struct intentus_err err; /* the first such failure */
+    const struct redact_ctx *redact; /* every payload goes through it; NULL: none */
+    atomic_int steps;                /* step counter: step-<n>-<agent> */
+    atomic_int failed;               /* a write after the commit point failed */
+    struct intentus_err err;         /* the first such failure */
 };
 
 struct wal_run_start {
@@ -33,6 +39,7 @@ struct wal_run_start {
     const char *intent_name;
     const char *config_hash;
     bool require_determinism;
+    const struct redact_ctx *redact; /* borrowed for the run; NULL: no redaction */
 };
 
 /* Create the log and append execution.started as a commit point. -1: the

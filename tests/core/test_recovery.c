@@ -352,6 +352,17 @@ test_consistency(void **state)
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(rec, "header"),
                                            "envelopeHash", cJSON_CreateString("e1"));
     assert_int_equal(recovery_check_record(dir, "c1", rec, NULL, v, &err), 0);
+    /* A redacted record: the header's envelopeHash is of the envelope as
+     * stored, the WAL's of the one received (originalEnvelopeHash). */
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(rec, "header"),
+                                           "envelopeHash", cJSON_CreateString("STORED"));
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(rec, "header"), "originalEnvelopeHash",
+                            "e1");
+    assert_int_equal(recovery_check_record(dir, "c1", rec, NULL, v, &err), 0);
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(rec, "header"),
+                                            "originalEnvelopeHash");
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(rec, "header"),
+                                           "envelopeHash", cJSON_CreateString("e1"));
     assert_int_equal(recovery_check_record(dir, "nowal", rec, NULL, v, &err), 1);
     assert_string_equal(json_get_string(cJSON_GetArrayItem(v, 0), "type"), "wal_missing");
     assert_int_equal(recovery_check_record(dir, "c1", NULL, NULL, v, &err), 1);

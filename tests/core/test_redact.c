@@ -260,6 +260,191 @@ test_redact_command(void **state)
     tu_run_free(&r);
 }
 
+/* A string value of doc after redaction, by dotted key path. */
+static const char *
+str_at(const cJSON *doc, const char *a, const char *b, const char *c)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, a);
+
+    if (b != NULL)
+        v = cJSON_GetObjectItemCaseSensitive(v, b);
+    if (c != NULL)
+        v = cJSON_GetObjectItemCaseSensitive(v, c);
+    return cJSON_IsString(v) ? v->valuestring : "(not a string)";
+}
+
+/* 14.2: JSON inside a string (an agent's stderr, an HTTP body) is redacted
+ * as JSON, whole or cut, and so is Python's repr of a dict; path rules are
+ * counted from the JSON's own root; text around it is kept. */
+static void
+test_json_inside_text(void **state)
+{
+    (void)state;
+    struct redactor *r = rules("{\"paths\": [\"payload.card\"]}");
+    struct redact_report rep = { 0 };
+    cJSON *doc = cJSON_Parse(
+        "{\"stderr\": \"got {\\\"token\\\": \\\"zz-top-1\\\", \\\"ok\\\": 1} then exit\","
+        " \"cut\": \"request {\\\"user\\\": \\\"ann\\\", \\\"password\\\": \\\"abc-def-g\","
+        " \"repr\": \"kwargs={'api_key': 'k-123456', 'n': 2}\","
+        " \"path\": \"[{\\\"payload\\\": {\\\"card\\\": \\\"4111-x\\\"}}]\","
+        " \"nested\": \"{\\\"body\\\": \\\"{\\\\\\\"secret\\\\\\\": "
+        "\\\\\\\"in-in-1\\\\\\\"}\\\"}\","
+        " \"plain\": \"no json: {not json} [1, 2\"}");
+
+    assert_non_null(doc);
+    assert_int_equal(redact_tree(r, doc, &rep), 0);
+    assert_string_equal(str_at(doc, "stderr", NULL, NULL),
+                        "got {\"token\":\"[REDACTED]\",\"ok\":1} then exit");
+    assert_string_equal(str_at(doc, "cut", NULL, NULL),
+                        "request {\"user\": \"ann\", \"password\": \"[REDACTED]\"");
+    assert_string_equal(str_at(doc, "repr", NULL, NULL),
+                        "kwargs={'api_key': '[REDACTED]', 'n': 2}");
+    assert_string_equal(str_at(doc, "path", NULL, NULL),
+                        "[{\"payload\":{\"card\":\"[REDACTED]\"}}]");
+    assert_null(strstr(str_at(doc, "nested", NULL, NULL), "in-in-1"));
+    assert_string_equal(str_at(doc, "plain", NULL, NULL), "no json: {not json} [1, 2");
+    assert_true(has_change(&rep, "stderr.token", "key:token"));
+    assert_true(has_change(&rep, "cut", "key:password"));
+    assert_true(has_change(&rep, "path[0].payload.card", "path:payload.card"));
+    redact_report_free(&rep);
+    cJSON_Delete(doc);
+    redactor_free(r);
+}
+
+/* 14.2: the secret values of the envelope are masked wherever they appear
+ * later, as written and JSON-escaped; values under REDACT_MIN_SECRET bytes
+ * are not searched for. */
+static void
+test_known_secrets_masked_anywhere(void **state)
+{
+    (void)state;
+    struct redactor *r = rules(NULL);
+    struct intentus_err err = { 0 };
+    cJSON *env =
+        cJSON_Parse("{\"payload\": {\"password\": \"hun\\\"ter2\", \"access_token\": 987654,"
+                    " \"secret\": {\"a\": \"nested-val\", \"b\": [\"abc\"]},"
+                    " \"note\": \"use Bearer qwerty.uiop\"}}");
+    struct redact_ctx *c = redact_ctx_new(r, env, &err);
+    cJSON *doc = cJSON_Parse("{\"stderr\": \"login hun\\\"ter2 pin 987654 got nested-val abc\","
+                             " \"echo\": \"raw {\\\"p\\\": \\\"hun\\\\\\\"ter2\\\"\","
+                             " \"later\": \"token was qwerty.uiop\"}");
+
+    assert_non_null(c);
+    assert_non_null(doc);
+    /* hun"ter2 as written and escaped, 987654, nested-val, the bearer match
+     * and its token; "abc" is too short. */
+    assert_int_equal(redact_ctx_secrets(c), 6);
+    assert_int_equal(redact_ctx_tree(c, doc, NULL, NULL), 0);
+    assert_string_equal(str_at(doc, "stderr", NULL, NULL),
+                        "login [REDACTED] pin [REDACTED] got [REDACTED] abc");
+    assert_string_equal(str_at(doc, "echo", NULL, NULL), "raw {\"p\": \"[REDACTED]\"");
+    assert_string_equal(str_at(doc, "later", NULL, NULL), "token was [REDACTED]");
+    /* The envelope itself is only read. */
+    assert_string_equal(str_at(env, "payload", "password", NULL), "hun\"ter2");
+    cJSON_Delete(doc);
+    redact_ctx_free(c);
+    cJSON_Delete(env);
+    redactor_free(r);
+}
+
+/* WAL payloads keep their ids and hashes (a 64-hex hash would otherwise be
+ * long-hex), everything else is redacted; with redaction off nothing is. */
+static void
+test_ctx_tree_keeps_ids_and_hashes(void **state)
+{
+    (void)state;
+    static const char *const keep[] = { "step_id", "input_hash", NULL };
+    static const char hash[] = "5902ddec0ee23b4e2d89ce2a6991824a82ccf0ba5741de413c7dfadac8b41417";
+    struct redactor *r = rules(NULL), *off = rules("{\"enabled\": false}");
+    struct intentus_err err = { 0 };
+    cJSON *env = cJSON_Parse("{\"payload\": {\"password\": \"hunter2\"}}");
+    struct redact_ctx *c = redact_ctx_new(r, env, &err), *c_off = redact_ctx_new(off, env, &err);
+    char text[400];
+    cJSON *p;
+
+    snprintf(text, sizeof(text),
+             "{\"step_id\": \"step-1-a\", \"input_hash\": \"%s\", \"other_hash\": \"%s\","
+             " \"reason\": \"a: hunter2 rejected, sk-abcdefghijklmnopqrst\"}",
+             hash, hash);
+    p = cJSON_Parse(text);
+    assert_int_equal(redact_ctx_tree(c, p, keep, NULL), 0);
+    assert_string_equal(str_at(p, "step_id", NULL, NULL), "step-1-a");
+    assert_string_equal(str_at(p, "input_hash", NULL, NULL), hash);
+    assert_string_equal(str_at(p, "other_hash", NULL, NULL), "[REDACTED]");
+    assert_string_equal(str_at(p, "reason", NULL, NULL), "a: [REDACTED] rejected, [REDACTED]");
+    cJSON_Delete(p);
+    p = cJSON_Parse(text);
+    assert_int_equal(redact_ctx_secrets(c_off), 0);
+    assert_int_equal(redact_ctx_tree(c_off, p, keep, NULL), 0);
+    assert_int_equal(redact_ctx_tree(NULL, p, keep, NULL), 0);
+    assert_non_null(strstr(str_at(p, "reason", NULL, NULL), "hunter2"));
+    cJSON_Delete(p);
+    redact_ctx_free(c);
+    redact_ctx_free(c_off);
+    cJSON_Delete(env);
+    redactor_free(r);
+    redactor_free(off);
+}
+
+/* 14.3 and the router's own events: every field of the record is
+ * redacted (response metadata, error details, the free text of any event,
+ * routerDecision), its hashes and event bookkeeping are kept, and the
+ * record still verifies. */
+static void
+test_record_every_field(void **state)
+{
+    (void)state;
+    struct redactor *r = rules(NULL);
+    struct intentus_err err = { 0 };
+    cJSON *env = envelope_new("t.x", cJSON_Parse("{\"password\": \"hunter2-pw\"}"), NULL, &err);
+    struct recorder *rec = recorder_new(env, &err);
+    cJSON *resp = response_success(cJSON_Parse("{}"), "a", "tr");
+    cJSON *tree, *ev, *header, *dec;
+    char cfg_hash[65], *text;
+
+    memset(cfg_hash, 'a', 64);
+    cfg_hash[64] = '\0';
+    cJSON_AddItemToObject(cJSON_GetObjectItem(resp, "metadata"), "apiKey",
+                          cJSON_CreateString("hunter3-key"));
+    ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "config_hash", cfg_hash);
+    assert_int_equal(recorder_event(rec, "INTENT_RECEIVED", ev), 0);
+    assert_int_equal(recorder_event(rec, "AGENT_ATTEMPT_END",
+                                    cJSON_Parse("{\"agent\": \"a\", \"status\": \"error\","
+                                                " \"errorCode\": \"AGENT_ERROR\","
+                                                " \"message\": \"a: bad password hunter2-pw\","
+                                                " \"exception\": \"Bearer zzz.yyy\"}")),
+                     0);
+    dec = decision_new("a", "t.x", "sk-abcdefghijklmnopqrst");
+    assert_int_equal(recorder_decision(rec, dec), 0);
+    cJSON_Delete(dec);
+    assert_int_equal(recorder_final(rec, resp), 0);
+    tree = recorder_take(rec);
+    assert_int_equal(redact_record(r, tree, NULL, &err), 0);
+    assert_int_equal(record_verify_hash(tree, &err), 0);
+    assert_string_equal(str_at(tree, "finalResponse", "metadata", "apiKey"), "[REDACTED]");
+    assert_string_equal(str_at(tree, "finalResponse", "metadata", "agent"), "a");
+    assert_string_equal(str_at(tree, "routerDecision", "reason", NULL), "[REDACTED]");
+    ev = cJSON_GetArrayItem(cJSON_GetObjectItem(tree, "events"), 0);
+    assert_string_equal(str_at(ev, "type", NULL, NULL), "INTENT_RECEIVED");
+    assert_string_equal(str_at(ev, "payload", "config_hash", NULL), cfg_hash);
+    ev = cJSON_GetArrayItem(cJSON_GetObjectItem(tree, "events"), 1);
+    assert_string_equal(str_at(ev, "type", NULL, NULL), "AGENT_ATTEMPT_END");
+    assert_string_equal(str_at(ev, "payload", "message", NULL), "a: bad password [REDACTED]");
+    assert_string_equal(str_at(ev, "payload", "exception", NULL), "[REDACTED]");
+    assert_string_equal(str_at(ev, "payload", "errorCode", NULL), "AGENT_ERROR");
+    header = cJSON_GetObjectItem(tree, "header");
+    assert_string_equal(str_at(header, "executionId", NULL, NULL), recorder_id(rec));
+    text = compact(tree);
+    assert_null(strstr(text, "hunter"));
+    free(text);
+    cJSON_Delete(tree);
+    cJSON_Delete(resp);
+    recorder_free(rec);
+    cJSON_Delete(env);
+    redactor_free(r);
+}
+
 int
 main(void)
 {
@@ -270,6 +455,10 @@ main(void)
         cmocka_unit_test(test_record_hash_is_of_what_is_stored),
         cmocka_unit_test(test_bad_rules_named),
         cmocka_unit_test(test_redact_command),
+        cmocka_unit_test(test_json_inside_text),
+        cmocka_unit_test(test_known_secrets_masked_anywhere),
+        cmocka_unit_test(test_ctx_tree_keeps_ids_and_hashes),
+        cmocka_unit_test(test_record_every_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
