@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "core/safe_file.h"
 #include "core/units.h"
 
 /* Written in the user's own config syntax and fed through the same parser,
@@ -539,45 +540,15 @@ config_demo(struct intentus_err *err)
     return cfg;
 }
 
-static char *
-read_file(const char *path, size_t *len, struct intentus_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    char *data;
-    size_t n;
-
-    if (f == NULL) {
-        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
-        err_set(err, IERR_CONFIG, "%s: not a regular file of at most 16 MiB", path);
-        fclose(f);
-        return NULL;
-    }
-    data = malloc((size_t)st.st_size + 1);
-    if (data == NULL) {
-        fclose(f);
-        err_set(err, IERR_NOMEM, NULL);
-        return NULL;
-    }
-    n = fread(data, 1, (size_t)st.st_size, f);
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
-
 static struct config *
 load_path(const char *path, struct intentus_err *err)
 {
     size_t len;
-    char *text = read_file(path, &len, err);
+    char *text = safe_file_read(path, 16 * 1024 * 1024, &len, err);
     struct config *cfg;
 
     if (text == NULL) {
-        if (err != NULL && err->code == IERR_NOT_FOUND)
+        if (err != NULL && err->code != IERR_NOMEM)
             err->code = IERR_CONFIG;
         return NULL;
     }

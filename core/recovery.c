@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
+#include "core/safe_file.h"
 
 void
 recovery_item_free(struct recovery_item *it)
@@ -259,16 +260,10 @@ lock_is_live(const char *path, int64_t stale_ms, char *who, size_t size)
     long long pid = 0;
     const cJSON *at;
     bool live = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    ssize_t got;
 
-    if (fd < 0)
-        return false;
-    text = calloc(1, 4096);
-    got = text != NULL ? read(fd, text, 4095) : -1;
-    close(fd);
-    len = got > 0 ? (size_t)got : 0;
-    o = len > 0 ? json_parse(text, len, 8, NULL) : NULL;
+    /* A FIFO or anything but a small regular file: unparseable. */
+    text = safe_file_read(path, 4096, &len, NULL);
+    o = text != NULL && len > 0 ? json_parse(text, len, 8, NULL) : NULL;
     free(text);
     if (o == NULL)
         return false; /* unparseable: the flock decides */

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/rec_store.h"
+#include "core/safe_file.h"
 
 static const char *const entry_types[] = {
     "execution.created",
@@ -660,46 +661,30 @@ wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
 int
 wal_read(const char *dir, const char *id, struct wal_log *out, struct intentus_err *err)
 {
+    struct intentus_err ferr = { 0 };
     char path[4096];
-    struct stat st;
-    char *text = NULL;
-    ssize_t got = 0;
+    char *text;
     size_t n = 0;
-    int fd, rc;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     if (wal_path(dir, id, ".wal", path, sizeof(path)) != 0) {
         err_set(err, IERR_INVALID, "'%s' is not a valid execution id", id ? id : "");
         return -1;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        out->status = errno == ENOENT ? WAL_MISSING : WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path,
-                 errno == ENOENT ? "no WAL for this execution" : strerror(errno));
-        return 0;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)WAL_MAX_FILE) {
-        close(fd);
-        out->status = WAL_IO;
-        snprintf(out->problem, sizeof(out->problem),
-                 "%.160s: not a regular file of at most 256 MiB", path);
-        return 0;
-    }
-    text = malloc((size_t)st.st_size + 1);
+    /* Never blocks: a FIFO or device under the name is refused, not opened
+     * for a read that waits forever. */
+    text = safe_file_read(path, WAL_MAX_FILE, &n, &ferr);
     if (text == NULL) {
-        close(fd);
-        err_set(err, IERR_NOMEM, NULL);
-        return -1;
-    }
-    while (n < (size_t)st.st_size &&
-           ((got = read(fd, text + n, (size_t)st.st_size - n)) > 0 || (got < 0 && errno == EINTR)))
-        n += got > 0 ? (size_t)got : 0;
-    close(fd);
-    if (got < 0) {
-        free(text);
-        out->status = WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path, strerror(errno));
+        if (ferr.code == IERR_NOMEM) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        out->status = ferr.code == IERR_NOT_FOUND ? WAL_MISSING : WAL_IO;
+        if (ferr.code == IERR_NOT_FOUND)
+            snprintf(out->problem, sizeof(out->problem), "%.160s: no WAL for this execution", path);
+        else
+            snprintf(out->problem, sizeof(out->problem), "%s", ferr.msg);
         return 0;
     }
     rc = wal_parse(text, n, id, out, err);

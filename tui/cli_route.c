@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/model.h"
 #include "core/runtime.h"
+#include "core/safe_file.h"
 #include "core/units.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
@@ -84,13 +85,11 @@ load_payload(const char *arg)
         text = read_stream(stdin, &len);
         what = "payload (stdin)";
     } else if (arg[0] == '@') {
-        FILE *f = fopen(arg + 1, "rb");
-        if (f == NULL) {
-            cli_usage_error("route", "--payload: cannot open %s", arg + 1);
+        text = safe_file_read(arg + 1, 64u * 1024 * 1024, &len, &err);
+        if (text == NULL) {
+            cli_usage_error("route", "--payload: %s", err.msg);
             return NULL;
         }
-        text = read_stream(f, &len);
-        fclose(f);
         what = arg + 1;
     } else {
         text = strdup(arg);
