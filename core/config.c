@@ -72,6 +72,7 @@ config_free(struct config *cfg)
     free(cfg->breakers);
     free(cfg->retention.archive_dir);
     free(cfg->wal.dir);
+    free(cfg->wal.public_key);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -377,11 +378,12 @@ parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
     return 0;
 }
 
-/* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry"}. */
+/* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry",
+ *         "public_key": "wal-signer.pub.pem"}. */
 static int
 parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
 {
-    static const char *const keys[] = { "enabled", "dir", "durability", NULL };
+    static const char *const keys[] = { "enabled", "dir", "durability", "public_key", NULL };
     const cJSON *k, *x;
 
     if (!cJSON_IsObject(v)) {
@@ -391,8 +393,8 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
     cJSON_ArrayForEach(k, v)
     {
         if (!listed(k->string, keys)) {
-            err_set(err, IERR_CONFIG, "wal.%s: unknown key (known: enabled, dir, durability)",
-                    k->string);
+            err_set(err, IERR_CONFIG,
+                    "wal.%s: unknown key (known: enabled, dir, durability, public_key)", k->string);
             return -1;
         }
     }
@@ -419,6 +421,21 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
         (!cJSON_IsString(x) || wal_durability_parse(x->valuestring, &cfg->wal.durability) != 0)) {
         err_set(err, IERR_CONFIG, "wal.durability: must be \"per_entry\", \"group\" or \"none\"");
         return -1;
+    }
+    x = cJSON_GetObjectItemCaseSensitive(v, "public_key");
+    if (x != NULL && (!cJSON_IsString(x) || x->valuestring[0] == '\0')) {
+        err_set(err, IERR_CONFIG, "wal.public_key: must be a non-empty file name");
+        return -1;
+    }
+    if (x != NULL) {
+        const char *slash = strrchr(cfg->source, '/');
+        bool beside = x->valuestring[0] != '/' && slash != NULL && !cfg->is_demo;
+        if (asprintf(&cfg->wal.public_key, "%.*s%s%s", beside ? (int)(slash - cfg->source) : 0,
+                     cfg->source, beside ? "/" : "", x->valuestring) < 0) {
+            cfg->wal.public_key = NULL;
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
     }
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "core/recovery.h"
 #include "core/units.h"
 #include "core/wal.h"
+#include "core/wal_sign.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
 #include "watch/index.h"
@@ -32,10 +33,12 @@ static const char records_help[] =
     "  list [filters] [--json] [--limit N]   records, newest first; corrupt files shown\n"
     "  show ID                               one record as JSON (also from an archive\n"
     "                                        directory of <id>.json.gz files)\n"
-    "  verify [ID...] [--wal-dir D] [-v]     re-read records, check their structure and\n"
+    "  verify [ID...] [--wal-dir D] [--public-key F] [-v]\n"
+    "                                        re-read records, check their structure and\n"
     "                                        recompute envelopeHash; when <wal-dir>/ID.wal\n"
     "                                        exists, also check the record against it\n"
-    "                                        (envelope hash, outcome, steps); ends with\n"
+    "                                        (envelope hash, outcome, steps) and the WAL's\n"
+    "                                        signatures with the public key; ends with\n"
     "                                        'N passed, M failed', exit 1 on any failure\n"
     "  diff A B [--json]                     compare two records by section: input\n"
     "                                        (envelope), output (finalResponse), trace\n"
@@ -69,7 +72,11 @@ static const char records_help[] =
     "  tail:  -f/--follow, -n/--lines N, --poll[=MS] (poll instead of inotify, for\n"
     "         network filesystems; default 1000 ms)\n"
     "  verify:  -w/--wal-dir DIR (default: the config's wal.dir), -v/--verbose (a line\n"
-    "         for every record that passes, noting when it has no WAL)\n"
+    "         for every record that passes, noting when it has no WAL), -k/--public-key\n"
+    "         FILE (Ed25519 public key, PEM, raw 32 bytes or 64 hex digits; default: the\n"
+    "         config's wal.public_key): a signed WAL with a missing, foreign or forged\n"
+    "         signature fails naming the seq (wal_signature); without a key signed WALs\n"
+    "         are counted as 'signatures not checked' on the summary line\n"
     "  -h, --help           this help\n";
 
 static const char retrieve_help[] =
@@ -189,6 +196,7 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
         { "poll", optional_argument, NULL, OPT_POLL },
         { "wal-dir", required_argument, NULL, 'w' },
         { "verbose", no_argument, NULL, 'v' },
+        { "public-key", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -198,7 +206,7 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
     a->since_ms = a->older_than_ms = a->max_count = a->max_bytes = -1;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:c:jl:fn:yw:v", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:c:jl:fn:yw:vk:", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             a->dir = optarg;
@@ -217,6 +225,9 @@ parse_args(const char *cmd, int argc, char **argv, struct rec_args *a)
             break;
         case 'v':
             a->verbose = true;
+            break;
+        case 'k':
+            a->public_key = optarg;
             break;
         case OPT_INTENT:
             a->intent = optarg;
@@ -460,23 +471,41 @@ verify_one(struct rec_store *rs, const char *id, cJSON **rec, struct intentus_er
     return record_verify_hash(*rec, err);
 }
 
+/* What verify_wal saw of a WAL. */
+struct wal_seen {
+    bool has_wal;
+    bool is_signed, sig_checked;
+};
+
 /* Record <-> WAL consistency when <wal_dir>/<id>.wal exists: each
- * violation is a FAIL line. Returns the number of problems (0: consistent
- * or no WAL, *has_wal says which). */
+ * violation is a FAIL line, a signature that fails with key (or a missing
+ * one in a signed log) too (wal_signature). Returns the number of problems
+ * (0: consistent or no WAL, seen says which). */
 static int
-verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
+verify_wal(const char *wal_dir, const char *id, const cJSON *rec, const struct wal_key *key,
+           struct wal_seen *seen)
 {
     struct intentus_err err = { 0 };
     char path[PATH_MAX];
     struct stat st;
+    struct wal_log log;
     cJSON *violations, *v;
-    int n;
+    int n, bad = 0;
 
-    *has_wal = false;
+    memset(seen, 0, sizeof(*seen));
     if (wal_path(wal_dir, id, ".wal", path, sizeof(path)) != 0 ||
-        (stat(path, &st) != 0 && errno == ENOENT))
+        (lstat(path, &st) != 0 && errno == ENOENT))
         return 0;
-    *has_wal = true;
+    seen->has_wal = true;
+    if (wal_read_key(wal_dir, id, key, &log, &err) == 0) {
+        seen->is_signed = log.is_signed;
+        seen->sig_checked = log.sig_checked && log.status == WAL_OK;
+        if (log.bad_signature) {
+            printf("FAIL %s: wal_signature: %s\n", id, log.problem);
+            bad = 1;
+        }
+        wal_log_free(&log);
+    }
     violations = cJSON_CreateArray();
     n = violations != NULL ? recovery_check_record(wal_dir, id, rec, NULL, violations, &err) : -1;
     if (n < 0) {
@@ -488,19 +517,22 @@ verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
         printf("FAIL %s: %s: %s\n", id, json_get_string(v, "type"), json_get_string(v, "message"));
     }
     cJSON_Delete(violations);
-    return n;
+    return n + bad;
 }
 
 /* The WAL directory to check records against: --wal-dir, else the
- * config's. NULL (the error printed) when the config does not load. */
+ * config's (read also when --config names it, for wal.public_key). NULL
+ * (the error printed) when the config does not load. */
 static const char *
 verify_wal_dir(const struct rec_args *a, struct config **cfg)
 {
     *cfg = NULL;
-    if (a->wal_dir != NULL)
+    if (a->wal_dir != NULL && a->config == NULL)
         return a->wal_dir;
     *cfg = cli_load_config(a->config);
-    return *cfg != NULL ? (*cfg)->wal.dir : NULL;
+    if (*cfg == NULL)
+        return NULL;
+    return a->wal_dir != NULL ? a->wal_dir : (*cfg)->wal.dir;
 }
 
 static int
@@ -512,7 +544,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     const char *wal_dir;
     int store_rc;
     struct rec_ids ids = { 0 };
-    size_t passed = 0, failed = 0;
+    struct wal_key *key;
+    size_t passed = 0, failed = 0, unchecked = 0;
 
     for (int i = a->first_arg; i < argc; i++) {
         if (!rec_store_id_is_valid(argv[i]))
@@ -521,8 +554,10 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     wal_dir = verify_wal_dir(a, &cfg);
     if (wal_dir == NULL)
         return EXIT_USAGE;
-    rs = open_store("records verify", a, &store_rc);
+    key = cli_load_wal_key("records verify", a->public_key, cfg, &store_rc);
+    rs = store_rc == EXIT_OK ? open_store("records verify", a, &store_rc) : NULL;
     if (rs == NULL) {
+        wal_key_free(key);
         config_free(cfg);
         return store_rc;
     }
@@ -534,29 +569,43 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     } else if (rec_store_list(rs, &ids, &err) != 0) {
         fprintf(stderr, "intentus records verify: %s\n", err.msg);
         rec_store_close(rs);
+        wal_key_free(key);
         config_free(cfg);
         return EXIT_FAIL;
     }
     for (size_t i = 0; ids.ids != NULL && i < ids.n; i++) {
         const char *id = ids.ids[i] ? ids.ids[i] : "?";
         cJSON *rec = NULL;
-        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0, has_wal = false;
+        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0;
+        struct wal_seen seen = { 0 };
 
         if (!ok)
             printf("FAIL %s: %s\n", id, ids.ids[i] ? err.msg : "out of memory");
-        if (rec != NULL && verify_wal(wal_dir, id, rec, &has_wal) != 0)
+        if (rec != NULL && verify_wal(wal_dir, id, rec, key, &seen) != 0)
             ok = false;
+        if (ok && seen.is_signed && !seen.sig_checked)
+            unchecked++;
         if (ok && a->verbose)
-            printf("ok   %s%s\n", id, has_wal ? " (record and WAL agree)" : " (no WAL)");
+            printf("ok   %s%s\n", id,
+                   !seen.has_wal      ? " (no WAL)"
+                   : seen.sig_checked ? " (record and WAL agree; WAL signatures checked)"
+                   : seen.is_signed   ? " (record and WAL agree; WAL signatures not checked)"
+                                      : " (record and WAL agree)");
         cJSON_Delete(rec);
         if (ok)
             passed++;
         else
             failed++;
     }
-    printf("%zu passed, %zu failed\n", passed, failed);
+    if (unchecked > 0)
+        printf("%zu passed, %zu failed; %zu signed WAL%s: signatures not checked (give "
+               "--public-key or wal.public_key)\n",
+               passed, failed, unchecked, unchecked == 1 ? "" : "s");
+    else
+        printf("%zu passed, %zu failed\n", passed, failed);
     rec_store_ids_free(&ids);
     rec_store_close(rs);
+    wal_key_free(key);
     config_free(cfg);
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }
@@ -597,6 +646,8 @@ cli_records(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
     a.first_arg += 1; /* back to indexes of argv */
+    if (a.public_key != NULL && strcmp(sub, "verify") != 0)
+        return cli_usage_error(cmd, "--public-key applies to verify only");
     if (strcmp(sub, "show") == 0)
         return records_show(&a, argc, argv);
     if (strcmp(sub, "verify") == 0)
