@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "core/rec_store.h"
+#include "core/safe_file.h"
 #include "core/units.h"
 
 /* Written in the user's own config syntax and fed through the same parser,
@@ -72,6 +73,7 @@ config_free(struct config *cfg)
     free(cfg->breakers);
     free(cfg->retention.archive_dir);
     free(cfg->wal.dir);
+    free(cfg->wal.public_key);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -386,11 +388,12 @@ parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
     return 0;
 }
 
-/* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry"}. */
+/* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry",
+ *         "public_key": "wal-signer.pub.pem"}. */
 static int
 parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
 {
-    static const char *const keys[] = { "enabled", "dir", "durability", NULL };
+    static const char *const keys[] = { "enabled", "dir", "durability", "public_key", NULL };
     const cJSON *k, *x;
 
     if (!cJSON_IsObject(v)) {
@@ -400,8 +403,8 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
     cJSON_ArrayForEach(k, v)
     {
         if (!listed(k->string, keys)) {
-            err_set(err, IERR_CONFIG, "wal.%s: unknown key (known: enabled, dir, durability)",
-                    k->string);
+            err_set(err, IERR_CONFIG,
+                    "wal.%s: unknown key (known: enabled, dir, durability, public_key)", k->string);
             return -1;
         }
     }
@@ -428,6 +431,21 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
         (!cJSON_IsString(x) || wal_durability_parse(x->valuestring, &cfg->wal.durability) != 0)) {
         err_set(err, IERR_CONFIG, "wal.durability: must be \"per_entry\", \"group\" or \"none\"");
         return -1;
+    }
+    x = cJSON_GetObjectItemCaseSensitive(v, "public_key");
+    if (x != NULL && (!cJSON_IsString(x) || x->valuestring[0] == '\0')) {
+        err_set(err, IERR_CONFIG, "wal.public_key: must be a non-empty file name");
+        return -1;
+    }
+    if (x != NULL) {
+        const char *slash = strrchr(cfg->source, '/');
+        bool beside = x->valuestring[0] != '/' && slash != NULL && !cfg->is_demo;
+        if (asprintf(&cfg->wal.public_key, "%.*s%s%s", beside ? (int)(slash - cfg->source) : 0,
+                     cfg->source, beside ? "/" : "", x->valuestring) < 0) {
+            cfg->wal.public_key = NULL;
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
     }
     return 0;
 }
@@ -549,45 +567,15 @@ config_demo(struct intentus_err *err)
     return cfg;
 }
 
-static char *
-read_file(const char *path, size_t *len, struct intentus_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    char *data;
-    size_t n;
-
-    if (f == NULL) {
-        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
-        err_set(err, IERR_CONFIG, "%s: not a regular file of at most 16 MiB", path);
-        fclose(f);
-        return NULL;
-    }
-    data = malloc((size_t)st.st_size + 1);
-    if (data == NULL) {
-        fclose(f);
-        err_set(err, IERR_NOMEM, NULL);
-        return NULL;
-    }
-    n = fread(data, 1, (size_t)st.st_size, f);
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
-
 static struct config *
 load_path(const char *path, struct intentus_err *err)
 {
     size_t len;
-    char *text = read_file(path, &len, err);
+    char *text = safe_file_read(path, 16 * 1024 * 1024, &len, err);
     struct config *cfg;
 
     if (text == NULL) {
-        if (err != NULL && err->code == IERR_NOT_FOUND)
+        if (err != NULL && err->code != IERR_NOMEM)
             err->code = IERR_CONFIG;
         return NULL;
     }

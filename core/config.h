@@ -38,6 +38,8 @@ struct wal_config {
     bool enabled;
     char *dir;                      /* WAL_DEFAULT_DIR unless set */
     enum wal_durability durability; /* "per_entry" (default), "group" or "none" */
+    char *public_key;               /* Ed25519 public key file to verify signed logs; NULL: none.
+                                     * A relative path is resolved next to the config file. */
 };
 
 /* An agent's effective breaker settings, so a reload can tell whether an

@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/safe_file.h"
 
 struct field_regex {
     char *field;
@@ -327,9 +328,7 @@ fail:
 struct policy *
 policy_load_file(const char *file, struct intentus_err *err)
 {
-    FILE *f;
-    struct buf b = BUF_INIT;
-    char chunk[8192];
+    char *text;
     size_t n, len = strlen(file);
     struct policy *p = NULL;
     cJSON *root;
@@ -340,22 +339,15 @@ policy_load_file(const char *file, struct intentus_err *err)
                 file);
         return NULL;
     }
-    f = fopen(file, "rb");
-    if (f == NULL) {
-        err_set(err, IERR_CONFIG, "policy file %s: %s", file, strerror(errno));
+    text = safe_file_read(file, (size_t)16 * 1024 * 1024, &n, err);
+    if (text == NULL) {
+        err_prefix(err, "policy file");
+        if (err != NULL && err->code != IERR_NOMEM)
+            err->code = IERR_CONFIG;
         return NULL;
     }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > (size_t)16 * 1024 * 1024) {
-            err_set(err, IERR_CONFIG, "policy file %s: too large or out of memory", file);
-            fclose(f);
-            buf_free(&b);
-            return NULL;
-        }
-    }
-    fclose(f);
-    root = json_parse(b.data != NULL ? b.data : "", b.len, 64, err);
-    buf_free(&b);
+    root = json_parse(text, n, 64, err);
+    free(text);
     if (root == NULL) {
         err_prefix(err, "policy file %s", file);
         if (err != NULL)

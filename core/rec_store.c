@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "core/safe_file.h"
 #include "core/uuid.h"
 
 struct rec_store {
@@ -209,48 +210,6 @@ out:
     return rc;
 }
 
-/* Read a whole regular file opened at fd (at most REC_STORE_MAX_FILE bytes;
- * the size may change under a writer that writes in place: read what is
- * there now, up to the size seen). */
-static char *
-read_fd(struct rec_store *rs, int fd, const char *name, size_t *len, struct intentus_err *err)
-{
-    struct stat st;
-    char *data = NULL;
-    size_t got = 0;
-
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        err_set(err, IERR_IO, "%s/%s is not a regular file", rs->dir, name);
-        return NULL;
-    }
-    if ((unsigned long long)st.st_size > REC_STORE_MAX_FILE) {
-        err_set(err, IERR_LIMIT, "%s/%s is %lld bytes, over the %u byte limit", rs->dir, name,
-                (long long)st.st_size, REC_STORE_MAX_FILE);
-        return NULL;
-    }
-    data = malloc((size_t)st.st_size + 1);
-    if (data == NULL) {
-        err_set(err, IERR_NOMEM, NULL);
-        return NULL;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            err_set(err, IERR_IO, "cannot read %s/%s: %s", rs->dir, name, strerror(errno));
-            free(data);
-            return NULL;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    data[got] = '\0';
-    *len = got;
-    return data;
-}
-
 /* gunzip a whole buffer (one or more gzip members), refusing output over
  * REC_STORE_MAX_FILE. */
 static char *
@@ -311,7 +270,8 @@ fail:
 char *
 rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err)
 {
-    char name[160];
+    struct intentus_err ferr = { 0 };
+    char name[160], shown[4400];
     char *data, *plain;
     size_t zlen;
     bool gz = false;
@@ -323,24 +283,26 @@ rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentu
                 id ? id : "");
         return NULL;
     }
+    /* One safe open: a FIFO, device or symlink under the name is refused
+     * without blocking; at most REC_STORE_MAX_FILE bytes. */
     snprintf(name, sizeof(name), "%s.json", id);
-    fd = openat(rs->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0 && errno == ENOENT) {
+    snprintf(shown, sizeof(shown), "%s/%s", rs->dir, name);
+    fd = safe_file_open(rs->dirfd, name, shown, REC_STORE_MAX_FILE, &ferr);
+    if (fd < 0 && ferr.code == IERR_NOT_FOUND) {
         /* An archive directory keeps records gzipped under <id>.json.gz. */
         snprintf(name, sizeof(name), "%s.json.gz", id);
-        fd = openat(rs->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        snprintf(shown, sizeof(shown), "%s/%s", rs->dir, name);
+        fd = safe_file_open(rs->dirfd, name, shown, REC_STORE_MAX_FILE, &ferr);
         gz = true;
     }
     if (fd < 0) {
-        if (errno == ENOENT)
+        if (ferr.code == IERR_NOT_FOUND)
             err_set(err, IERR_NOT_FOUND, "no record %s in %s", id, rs->dir);
-        else if (errno == ELOOP)
-            err_set(err, IERR_IO, "%s/%s is a symlink; not followed", rs->dir, name);
-        else
-            err_set(err, IERR_IO, "cannot open %s/%s: %s", rs->dir, name, strerror(errno));
+        else if (err != NULL)
+            *err = ferr;
         return NULL;
     }
-    data = read_fd(rs, fd, name, gz ? &zlen : len, err);
+    data = safe_file_read_fd(fd, shown, REC_STORE_MAX_FILE, gz ? &zlen : len, err);
     close(fd);
     if (data == NULL || !gz)
         return data;

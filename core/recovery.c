@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
+#include "core/safe_file.h"
 
 void
 recovery_item_free(struct recovery_item *it)
@@ -120,6 +121,9 @@ recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_
         err_set(err, IERR_NOMEM, NULL);
         return -1;
     }
+    out->is_signed = log->is_signed;
+    out->sig_checked = log->sig_checked;
+    snprintf(out->key_id, sizeof(out->key_id), "%s", log->key_id);
     walk_steps(out, log->entries);
     out->state = wal_state_reconstruct(log->entries);
     last = cJSON_GetArrayItem(log->entries, (int)log->n_entries - 1);
@@ -159,6 +163,20 @@ recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_
     return 0;
 }
 
+static int
+analyze_key(const char *wal_dir, const char *id, const struct wal_key *key,
+            struct recovery_item *out, struct intentus_err *err)
+{
+    struct wal_log log;
+    int rc;
+
+    if (wal_read_key(wal_dir, id, key, &log, err) != 0)
+        return -1;
+    rc = recovery_analyze_log(&log, id, out, err);
+    wal_log_free(&log);
+    return rc;
+}
+
 int
 recovery_analyze(const char *wal_dir, const char *id, struct recovery_item *out,
                  struct intentus_err *err)
@@ -188,6 +206,13 @@ int
 recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
               struct intentus_err *err)
 {
+    return recovery_scan_key(wal_dir, NULL, items, n, err);
+}
+
+int
+recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recovery_item **items,
+                  size_t *n, struct intentus_err *err)
+{
     char **ids;
     size_t n_ids;
 
@@ -203,7 +228,7 @@ recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
     }
     for (size_t i = 0; i < n_ids; i++) {
         struct recovery_item *it = &(*items)[*n];
-        if (recovery_analyze(wal_dir, ids[i], it, err) != 0) {
+        if (analyze_key(wal_dir, ids[i], key, it, err) != 0) {
             wal_list_free(ids, n_ids);
             recovery_items_free(*items, *n);
             *items = NULL;
@@ -238,6 +263,12 @@ recovery_item_json(const struct recovery_item *it)
     cJSON_AddBoolToObject(o, "resumed", it->resumed);
     cJSON_AddStringToObject(o, "last_entry_type", it->last_entry_type);
     cJSON_AddStringToObject(o, "last_timestamp", it->last_timestamp);
+    cJSON_AddStringToObject(o, "signatures",
+                            !it->is_signed    ? "unsigned"
+                            : it->sig_checked ? "checked"
+                                              : "not checked");
+    if (it->key_id[0] != '\0')
+        cJSON_AddStringToObject(o, "signer_key_id", it->key_id);
     return o;
 }
 
@@ -259,16 +290,10 @@ lock_is_live(const char *path, int64_t stale_ms, char *who, size_t size)
     long long pid = 0;
     const cJSON *at;
     bool live = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    ssize_t got;
 
-    if (fd < 0)
-        return false;
-    text = calloc(1, 4096);
-    got = text != NULL ? read(fd, text, 4095) : -1;
-    close(fd);
-    len = got > 0 ? (size_t)got : 0;
-    o = len > 0 ? json_parse(text, len, 8, NULL) : NULL;
+    /* A FIFO or anything but a small regular file: unparseable. */
+    text = safe_file_read(path, 4096, &len, NULL);
+    o = text != NULL && len > 0 ? json_parse(text, len, 8, NULL) : NULL;
     free(text);
     if (o == NULL)
         return false; /* unparseable: the flock decides */

@@ -33,6 +33,9 @@ struct recovery_item {
     cJSON *pending_steps;   /* started, neither completed nor failed, owned */
     char last_entry_type[40];
     char last_timestamp[40];
+    bool is_signed;   /* the log carries signatures (see wal_read_key) */
+    bool sig_checked; /* and they were checked with a public key */
+    char key_id[17];  /* the log's signer_key_id */
 };
 
 /* Analyse one log (any state). Returns -1 only on allocation failure. */
@@ -47,11 +50,16 @@ void recovery_item_free(struct recovery_item *it);
  * skipped: nothing was committed). Sorted by id. */
 int recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
                   struct intentus_err *err);
+/* The same, each log read with wal_read_key(key): a log whose signatures
+ * fail is listed as corrupt (reason naming the seq). key may be NULL. */
+int recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recovery_item **items,
+                      size_t *n, struct intentus_err *err);
 void recovery_items_free(struct recovery_item *items, size_t n);
 
 /* {execution_id, can_resume, reason, state, completed_steps,
  * irreversible_steps_executed} plus intentus' wal_status, pending_steps,
- * entries, resumed, last_entry_type, last_timestamp. */
+ * entries, resumed, last_entry_type, last_timestamp, signatures
+ * ("unsigned", "checked" or "not checked") and signer_key_id when signed. */
 cJSON *recovery_item_json(const struct recovery_item *it);
 
 /* Resume: lock, re-analyse, refuse an unsafe execution (IERR_VERIFY, the

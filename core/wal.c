@@ -15,6 +15,8 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/rec_store.h"
+#include "core/safe_file.h"
+#include "core/wal_sign.h"
 
 static const char *const entry_types[] = {
     "execution.created",
@@ -335,6 +337,14 @@ wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *trunc
                 w->dir, id, log.problem);
         goto out;
     }
+    if (log.is_signed) {
+        /* An unsigned entry after signed ones would fail every later check. */
+        err_set(err, IERR_VERIFY,
+                "%s/%s.wal is signed (key %s); intentus does not sign WAL entries yet, so it "
+                "does not append to a signed log",
+                w->dir, id, log.key_id[0] ? log.key_id : "?");
+        goto out;
+    }
     wal_path(".", id, ".wal", name, sizeof(name));
     fd = openat(w->dirfd, name + 2, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -602,12 +612,81 @@ check_entry(struct wal_log *log, const cJSON *e, size_t idx, size_t line, const 
     return 0;
 }
 
-int
-wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
-          struct intentus_err *err)
+/* Where each verified entry sits: its line and the end of that line. */
+struct entry_pos {
+    size_t line, end;
+};
+
+/* Fail the log at entry k for a signature: the entries before it stay. */
+static void
+sig_fail(struct wal_log *log, const struct entry_pos *pos, size_t k, long long seq, const char *why)
 {
+    log_fail(log, WAL_CORRUPT, pos[k].line, "seq %lld: %s", seq, why);
+    log->bad_signature = true;
+    log->sig_checked = false;
+    log->torn_bytes = 0;
+    log->good_bytes = k > 0 ? pos[k - 1].end : 0;
+    while (log->n_entries > k)
+        cJSON_DeleteItemFromArray(log->entries, (int)--log->n_entries);
+}
+
+/* The signature pass over the verified entries (see wal_read_key). */
+static void
+check_signatures(struct wal_log *log, const struct entry_pos *pos, const struct wal_key *key)
+{
+    const cJSON *e;
+    size_t k = 0;
+
+    cJSON_ArrayForEach(e, log->entries)
+    {
+        const char *kid = json_get_string(e, "signer_key_id");
+        if (cJSON_GetObjectItemCaseSensitive(e, "signature") != NULL || kid != NULL) {
+            log->is_signed = true;
+            if (kid != NULL && log->key_id[0] == '\0')
+                snprintf(log->key_id, sizeof(log->key_id), "%s", kid);
+        }
+    }
+    if (!log->is_signed && key == NULL)
+        return;
+    log->sig_checked = key != NULL;
+    cJSON_ArrayForEach(e, log->entries)
+    {
+        const char *sig = json_get_string(e, "signature");
+        const char *kid = json_get_string(e, "signer_key_id");
+        struct intentus_err verr = { 0 };
+        long long seq = 0;
+        char why[200];
+
+        json_get_int64(e, "seq", &seq);
+        if (sig == NULL || kid == NULL) {
+            snprintf(why, sizeof(why), "no %s (%s)", sig == NULL ? "signature" : "signer_key_id",
+                     log->is_signed ? "the log is signed, so every entry must be"
+                                    : "a public key was given, so every entry must be signed");
+            sig_fail(log, pos, k, seq, why);
+            return;
+        }
+        if (key != NULL && strcmp(kid, wal_key_id(key)) != 0) {
+            snprintf(why, sizeof(why), "signed by key %.40s, not by the given key %s", kid,
+                     wal_key_id(key));
+            sig_fail(log, pos, k, seq, why);
+            return;
+        }
+        if (key != NULL && wal_key_verify(key, json_get_string(e, "entry_hash"), sig, &verr) != 0) {
+            snprintf(why, sizeof(why), "%.190s", verr.msg);
+            sig_fail(log, pos, k, seq, why);
+            return;
+        }
+        k++;
+    }
+}
+
+static int
+parse_log(const char *text, size_t len, const char *id, const struct wal_key *key,
+          struct wal_log *out, struct intentus_err *err)
+{
+    struct entry_pos *pos = NULL;
     const char *prev = NULL;
-    size_t pos = 0, line = 0;
+    size_t at = 0, line = 0, cap = 0;
 
     memset(out, 0, sizeof(*out));
     out->entries = cJSON_CreateArray();
@@ -615,8 +694,8 @@ wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
         err_set(err, IERR_NOMEM, NULL);
         return -1;
     }
-    while (pos < len) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
+    while (at < len) {
+        const char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl != NULL ? (size_t)(nl - text) : len;
         struct intentus_err perr = { 0 };
         bool blank = true;
@@ -624,85 +703,98 @@ wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
         line++;
         if (nl == NULL) {
             /* The last write did not finish: never accepted, never repaired. */
-            out->torn_bytes = len - pos;
+            out->torn_bytes = len - at;
             log_fail(out, WAL_TORN, line,
                      "torn final line: %zu bytes without a newline after entry %zu",
                      out->torn_bytes, out->n_entries);
-            return 0;
+            goto done;
         }
-        for (size_t i = pos; i < end && blank; i++)
+        for (size_t i = at; i < end && blank; i++)
             blank = text[i] == ' ' || text[i] == '\t' || text[i] == '\r';
         if (!blank) {
-            e = json_parse(text + pos, end - pos, 0, &perr);
+            e = json_parse(text + at, end - at, 0, &perr);
             if (e == NULL || !cJSON_IsObject(e)) {
                 cJSON_Delete(e);
                 log_fail(out, WAL_CORRUPT, line, "corrupted WAL entry: %s",
                          perr.msg[0] ? perr.msg : "not a JSON object");
-                return 0;
+                goto done;
             }
             if (check_entry(out, e, out->n_entries, line, id, prev) != 0) {
                 cJSON_Delete(e);
-                return 0;
+                goto done;
             }
+            if (out->n_entries == cap) {
+                struct entry_pos *p = realloc(pos, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+                if (p == NULL) {
+                    cJSON_Delete(e);
+                    free(pos);
+                    wal_log_free(out);
+                    err_set(err, IERR_NOMEM, NULL);
+                    return -1;
+                }
+                pos = p;
+            }
+            pos[out->n_entries] = (struct entry_pos){ line, end + 1 };
             cJSON_AddItemToArray(out->entries, e);
             out->n_entries++;
             prev = json_get_string(e, "entry_hash");
         }
-        pos = end + 1;
-        out->good_bytes = pos;
+        at = end + 1;
+        out->good_bytes = at;
     }
     out->status = out->n_entries == 0 ? WAL_EMPTY : WAL_OK;
     if (out->status == WAL_EMPTY)
         snprintf(out->problem, sizeof(out->problem), "Empty WAL");
+done:
+    check_signatures(out, pos, key);
+    free(pos);
     return 0;
+}
+
+int
+wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
+          struct intentus_err *err)
+{
+    return parse_log(text, len, id, NULL, out, err);
 }
 
 int
 wal_read(const char *dir, const char *id, struct wal_log *out, struct intentus_err *err)
 {
+    return wal_read_key(dir, id, NULL, out, err);
+}
+
+int
+wal_read_key(const char *dir, const char *id, const struct wal_key *key, struct wal_log *out,
+             struct intentus_err *err)
+{
+    struct intentus_err ferr = { 0 };
     char path[4096];
-    struct stat st;
-    char *text = NULL;
-    ssize_t got = 0;
+    char *text;
     size_t n = 0;
-    int fd, rc;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     if (wal_path(dir, id, ".wal", path, sizeof(path)) != 0) {
         err_set(err, IERR_INVALID, "'%s' is not a valid execution id", id ? id : "");
         return -1;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        out->status = errno == ENOENT ? WAL_MISSING : WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path,
-                 errno == ENOENT ? "no WAL for this execution" : strerror(errno));
-        return 0;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)WAL_MAX_FILE) {
-        close(fd);
-        out->status = WAL_IO;
-        snprintf(out->problem, sizeof(out->problem),
-                 "%.160s: not a regular file of at most 256 MiB", path);
-        return 0;
-    }
-    text = malloc((size_t)st.st_size + 1);
+    /* Never blocks: a FIFO or device under the name is refused, not opened
+     * for a read that waits forever. */
+    text = safe_file_read(path, WAL_MAX_FILE, &n, &ferr);
     if (text == NULL) {
-        close(fd);
-        err_set(err, IERR_NOMEM, NULL);
-        return -1;
-    }
-    while (n < (size_t)st.st_size &&
-           ((got = read(fd, text + n, (size_t)st.st_size - n)) > 0 || (got < 0 && errno == EINTR)))
-        n += got > 0 ? (size_t)got : 0;
-    close(fd);
-    if (got < 0) {
-        free(text);
-        out->status = WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path, strerror(errno));
+        if (ferr.code == IERR_NOMEM) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        out->status = ferr.code == IERR_NOT_FOUND ? WAL_MISSING : WAL_IO;
+        if (ferr.code == IERR_NOT_FOUND)
+            snprintf(out->problem, sizeof(out->problem), "%.160s: no WAL for this execution", path);
+        else
+            snprintf(out->problem, sizeof(out->problem), "%s", ferr.msg);
         return 0;
     }
-    rc = wal_parse(text, n, id, out, err);
+    rc = parse_log(text, n, id, key, out, err);
     free(text);
     return rc;
 }

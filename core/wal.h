@@ -101,6 +101,12 @@ struct wal_log {
     size_t torn_bytes; /* WAL_TORN: bytes after the last newline */
     size_t good_bytes; /* length of the verified prefix (whole lines) */
     char problem[256]; /* "line 3: prev_hash does not match entry 2", "torn final line..." */
+    /* Signatures (core/wal_sign.h). A log is signed when any entry carries
+     * a signature or signer_key_id; then every entry must carry both. */
+    bool is_signed;
+    bool sig_checked;   /* every verified entry's signature checked with a key */
+    bool bad_signature; /* WAL_CORRUPT because of a signature (missing, foreign, forged) */
+    char key_id[17];    /* the signer_key_id of the first signed entry, "" when none */
 };
 
 /* Read and verify <dir>/<id>.wal. Returns 0 when it could be judged (see
@@ -108,6 +114,17 @@ struct wal_log {
  * invalid id. */
 int wal_read(const char *dir, const char *execution_id, struct wal_log *out,
              struct intentus_err *err);
+/* wal_read, and with key (may be NULL) every entry's Ed25519 signature is
+ * checked: a signed log and a key -> each entry must carry a signature by
+ * that key that verifies; a key and an unsigned log -> refused, every
+ * entry must be signed; a signed log and no key -> the signatures are not
+ * checked (sig_checked false), though an entry without one is still
+ * refused. A refusal is WAL_CORRUPT with bad_signature, the problem naming
+ * the line and seq ("line 3: seq 3: signature does not verify with key
+ * <id>"), and entries holding the entries before it. */
+struct wal_key;
+int wal_read_key(const char *dir, const char *execution_id, const struct wal_key *key,
+                 struct wal_log *out, struct intentus_err *err);
 /* The same from text already in memory; id may be NULL (not checked). */
 int wal_parse(const char *text, size_t len, const char *execution_id, struct wal_log *out,
               struct intentus_err *err);

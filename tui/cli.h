@@ -20,6 +20,14 @@ int cli_console(int argc, char **argv);
 int cli_wal(int argc, char **argv);      /* tui/cli_recovery.c */
 int cli_recovery(int argc, char **argv); /* tui/cli_recovery.c */
 
+/* The public key that signed WALs are checked with: --public-key FILE
+ * (flag_path), else the config's wal.public_key (cfg may be NULL). NULL
+ * with *rc EXIT_OK when neither is set; NULL with *rc EXIT_USAGE (message
+ * printed, naming the file) when the key does not load. In cli_recovery.c. */
+struct wal_key;
+struct wal_key *cli_load_wal_key(const char *cmd, const char *flag_path, const struct config *cfg,
+                                 int *rc);
+
 /* Shared helpers (tui/cli_common.c). Messages may quote arguments, paths
  * and record text, so both print the message escaped (fmt_escape): no
  * control character reaches the terminal. */

@@ -21,6 +21,7 @@
 #include "core/recovery.h"
 #include "core/units.h"
 #include "core/wal.h"
+#include "core/wal_sign.h"
 #include "tui/cli.h"
 #include "tui/cli_opt.h"
 #include "tui/fmt.h"
@@ -221,6 +222,14 @@ static const struct cli_opt verify_opts[] = {
       .offset = F(wal_dir),
       .help = "WAL directory to check records against\n"
               "(default: the config's wal.dir)" },
+    { .name = "public-key",
+      .short_name = 'k',
+      .kind = CLI_OPT_STRING,
+      .arg = "FILE",
+      .offset = F(public_key),
+      .help = "Ed25519 public key the WALs' signatures are checked\nwith (PEM, raw 32 bytes or 64 "
+              "hex digits; default:\nthe config's wal.public_key): a missing, foreign or\n"
+              "forged signature fails naming the seq" },
     { .name = "verbose",
       .short_name = 'v',
       .kind = CLI_OPT_FLAG,
@@ -633,23 +642,41 @@ verify_one(struct rec_store *rs, const char *id, cJSON **rec, struct intentus_er
     return record_verify_hash(*rec, err);
 }
 
+/* What verify_wal saw of a WAL. */
+struct wal_seen {
+    bool has_wal;
+    bool is_signed, sig_checked;
+};
+
 /* Record <-> WAL consistency when <wal_dir>/<id>.wal exists: each
- * violation is a FAIL line. Returns the number of problems (0: consistent
- * or no WAL, *has_wal says which). */
+ * violation is a FAIL line, a signature that fails with key (or a missing
+ * one in a signed log) too (wal_signature). Returns the number of problems
+ * (0: consistent or no WAL, seen says which). */
 static int
-verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
+verify_wal(const char *wal_dir, const char *id, const cJSON *rec, const struct wal_key *key,
+           struct wal_seen *seen)
 {
     struct intentus_err err = { 0 };
     char path[PATH_MAX], e[FMT_ESC_SIZE(sizeof(err.msg))];
     struct stat st;
+    struct wal_log log;
     cJSON *violations, *v;
-    int n;
+    int n, bad = 0;
 
-    *has_wal = false;
+    memset(seen, 0, sizeof(*seen));
     if (wal_path(wal_dir, id, ".wal", path, sizeof(path)) != 0 ||
-        (stat(path, &st) != 0 && errno == ENOENT))
+        (lstat(path, &st) != 0 && errno == ENOENT))
         return 0;
-    *has_wal = true;
+    seen->has_wal = true;
+    if (wal_read_key(wal_dir, id, key, &log, &err) == 0) {
+        seen->is_signed = log.is_signed;
+        seen->sig_checked = log.sig_checked && log.status == WAL_OK;
+        if (log.bad_signature) {
+            printf("FAIL %s: wal_signature: %s\n", id, log.problem);
+            bad = 1;
+        }
+        wal_log_free(&log);
+    }
     violations = cJSON_CreateArray();
     n = violations != NULL ? recovery_check_record(wal_dir, id, rec, NULL, violations, &err) : -1;
     if (n < 0) {
@@ -664,19 +691,22 @@ verify_wal(const char *wal_dir, const char *id, const cJSON *rec, bool *has_wal)
                cli_esc(json_get_string(v, "message"), e, sizeof(e)));
     }
     cJSON_Delete(violations);
-    return n;
+    return n + bad;
 }
 
 /* The WAL directory to check records against: --wal-dir, else the
- * config's. NULL (the error printed) when the config does not load. */
+ * config's (read also when --config names it, for wal.public_key). NULL
+ * (the error printed) when the config does not load. */
 static const char *
 verify_wal_dir(const struct rec_args *a, struct config **cfg)
 {
     *cfg = NULL;
-    if (a->wal_dir != NULL)
+    if (a->wal_dir != NULL && a->config == NULL)
         return a->wal_dir;
     *cfg = cli_load_config(a->config);
-    return *cfg != NULL ? (*cfg)->wal.dir : NULL;
+    if (*cfg == NULL)
+        return NULL;
+    return a->wal_dir != NULL ? a->wal_dir : (*cfg)->wal.dir;
 }
 
 static int
@@ -689,7 +719,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     const char *wal_dir;
     int store_rc;
     struct rec_ids ids = { 0 };
-    size_t passed = 0, failed = 0;
+    struct wal_key *key;
+    size_t passed = 0, failed = 0, unchecked = 0;
 
     for (int i = a->first_arg; i < argc; i++) {
         if (!rec_store_id_is_valid(argv[i]))
@@ -698,8 +729,10 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     wal_dir = verify_wal_dir(a, &cfg);
     if (wal_dir == NULL)
         return EXIT_USAGE;
-    rs = open_store("records verify", a, &store_rc);
+    key = cli_load_wal_key("records verify", a->public_key, cfg, &store_rc);
+    rs = store_rc == EXIT_OK ? open_store("records verify", a, &store_rc) : NULL;
     if (rs == NULL) {
+        wal_key_free(key);
         config_free(cfg);
         return store_rc;
     }
@@ -711,30 +744,44 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     } else if (rec_store_list(rs, &ids, &err) != 0) {
         cli_error("records verify", "%s", err.msg);
         rec_store_close(rs);
+        wal_key_free(key);
         config_free(cfg);
         return EXIT_FAIL;
     }
     for (size_t i = 0; ids.ids != NULL && i < ids.n; i++) {
         const char *id = ids.ids[i] ? ids.ids[i] : "?";
         cJSON *rec = NULL;
-        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0, has_wal = false;
+        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0;
+        struct wal_seen seen = { 0 };
 
         if (!ok)
             printf("FAIL %s: %s\n", id,
                    cli_esc(ids.ids[i] ? err.msg : "out of memory", e, sizeof(e)));
-        if (rec != NULL && verify_wal(wal_dir, id, rec, &has_wal) != 0)
+        if (rec != NULL && verify_wal(wal_dir, id, rec, key, &seen) != 0)
             ok = false;
+        if (ok && seen.is_signed && !seen.sig_checked)
+            unchecked++;
         if (ok && a->verbose)
-            printf("ok   %s%s\n", id, has_wal ? " (record and WAL agree)" : " (no WAL)");
+            printf("ok   %s%s\n", id,
+                   !seen.has_wal      ? " (no WAL)"
+                   : seen.sig_checked ? " (record and WAL agree; WAL signatures checked)"
+                   : seen.is_signed   ? " (record and WAL agree; WAL signatures not checked)"
+                                      : " (record and WAL agree)");
         cJSON_Delete(rec);
         if (ok)
             passed++;
         else
             failed++;
     }
-    printf("%zu passed, %zu failed\n", passed, failed);
+    if (unchecked > 0)
+        printf("%zu passed, %zu failed; %zu signed WAL%s: signatures not checked (give "
+               "--public-key or wal.public_key)\n",
+               passed, failed, unchecked, unchecked == 1 ? "" : "s");
+    else
+        printf("%zu passed, %zu failed\n", passed, failed);
     rec_store_ids_free(&ids);
     rec_store_close(rs);
+    wal_key_free(key);
     config_free(cfg);
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }

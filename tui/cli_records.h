@@ -29,7 +29,8 @@ struct rec_args {
     bool follow;
     int poll_ms; /* 0: inotify (polling when it fails); > 0: poll */
     /* verify */
-    const char *wal_dir; /* --wal-dir; NULL: the config's wal.dir */
+    const char *wal_dir;    /* --wal-dir; NULL: the config's wal.dir */
+    const char *public_key; /* --public-key; NULL: the config's wal.public_key */
     bool verbose;
     int first_arg; /* index of the first positional argument */
 };

@@ -11,6 +11,7 @@
 #include "core/recovery.h"
 #include "core/wal.h"
 #include "core/wal_gc.h"
+#include "core/wal_sign.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
 
@@ -29,18 +30,30 @@ static const char wal_help[] =
     "                 execution, never a torn or corrupt one (those are listed), never\n"
     "                 one whose lock a live process holds\n"
     "\n"
+    "Signed logs (the reference's Ed25519 WAL signing): with a public key every\n"
+    "entry's signature is checked, and a missing, foreign or forged signature\n"
+    "fails naming the entry's seq; a key given for an unsigned log fails too.\n"
+    "Without a key a signed log is reported as 'signatures not checked', never as\n"
+    "verified (exit 0: the chain is intact; only a key proves who wrote it).\n"
+    "\n"
     "Options:\n"
     "  -w, --wal-dir DIR   WAL directory (default: the config's wal.dir, then\n"
     "                      .intentusnet/wal)\n"
-    "  -c, --config FILE   config file to take wal.dir (and for gc recording.dir) from\n"
+    "  -c, --config FILE   config file to take wal.dir, wal.public_key (and for gc\n"
+    "                      recording.dir) from\n"
+    "  -k, --public-key FILE\n"
+    "                      Ed25519 public key to check signatures with: PEM\n"
+    "                      (BEGIN PUBLIC KEY), the raw 32 bytes, or 64 hex digits\n"
+    "                      (default: the config's wal.public_key; verify, inspect)\n"
     "  -j, --json          machine-readable output\n"
     "  -h, --help          this help\n"
     "gc only:\n"
     "  -d, --dir DIR       records directory (default: the config's)\n"
     "  -n, --dry-run       list what would go, remove nothing\n"
     "  -y, --yes           do not ask (needed when stdin is not a terminal)\n"
-    "Exit status: 0 verified (gc: done), 1 missing, torn or corrupt (gc: an error),\n"
-    "2 usage error.\n";
+    "Exit status: 0 verified (or, signed without a key, chain intact and signatures\n"
+    "not checked; gc: done), 1 missing, torn, corrupt or a bad signature (gc: an\n"
+    "error), 2 usage error or a key that does not load.\n";
 
 static const char recovery_help[] =
     "Usage: intentus recovery COMMAND [ID] [options]\n"
@@ -62,15 +75,21 @@ static const char recovery_help[] =
     "Options:\n"
     "  -w, --wal-dir DIR   WAL directory (default: the config's wal.dir, then\n"
     "                      .intentusnet/wal)\n"
-    "  -c, --config FILE   config file to take wal.dir from\n"
+    "  -c, --config FILE   config file to take wal.dir and wal.public_key from\n"
+    "  -k, --public-key FILE\n"
+    "                      (scan) check the signatures of signed logs with this\n"
+    "                      Ed25519 public key (PEM, raw 32 bytes or 64 hex digits;\n"
+    "                      default: the config's wal.public_key); a log whose\n"
+    "                      signatures fail is listed as corrupt, naming the seq\n"
     "  -r, --reason TEXT   why (abort)\n"
     "  -j, --json          machine-readable output (scan; resume and abort always\n"
     "                      print JSON)\n"
-    "  -h, --help          this help\n";
+    "  -h, --help          this help\n"
+    "resume and abort refuse a signed log: intentus does not sign entries yet.\n";
 
 struct wal_args {
     const char *cmd;
-    const char *wal_dir, *config, *reason;
+    const char *wal_dir, *config, *reason, *public_key;
     int json;
     int first_arg;
     struct config *cfg;
@@ -80,11 +99,9 @@ static int
 parse(const char *cmd, int argc, char **argv, struct wal_args *a)
 {
     static const struct option opts[] = {
-        { "wal-dir", required_argument, NULL, 'w' },
-        { "config", required_argument, NULL, 'c' },
-        { "reason", required_argument, NULL, 'r' },
-        { "json", no_argument, NULL, 'j' },
-        { NULL, 0, NULL, 0 },
+        { "wal-dir", required_argument, NULL, 'w' }, { "config", required_argument, NULL, 'c' },
+        { "reason", required_argument, NULL, 'r' },  { "public-key", required_argument, NULL, 'k' },
+        { "json", no_argument, NULL, 'j' },          { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -92,7 +109,7 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
     a->cmd = cmd;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "w:c:r:j", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "w:c:r:k:j", opts, NULL)) != -1) {
         switch (c) {
         case 'w':
             a->wal_dir = optarg;
@@ -103,6 +120,9 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         case 'r':
             a->reason = optarg;
             break;
+        case 'k':
+            a->public_key = optarg;
+            break;
         case 'j':
             a->json = 1;
             break;
@@ -111,13 +131,47 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         }
     }
     a->first_arg = optind;
-    if (a->wal_dir == NULL) {
+    if (a->reason != NULL && strcmp(cmd, "recovery abort") != 0)
+        return cli_usage_error(cmd, "--reason applies to recovery abort only");
+    if (a->public_key != NULL &&
+        (strcmp(cmd, "recovery resume") == 0 || strcmp(cmd, "recovery abort") == 0))
+        return cli_usage_error(cmd, "--public-key applies to scan (and wal verify|inspect) only");
+    /* The config gives wal.dir and wal.public_key; with --wal-dir it is
+     * read only when named. */
+    if (a->wal_dir == NULL || a->config != NULL) {
         a->cfg = cli_load_config(a->config);
         if (a->cfg == NULL)
             return EXIT_USAGE;
-        a->wal_dir = a->cfg->wal.dir;
+        if (a->wal_dir == NULL)
+            a->wal_dir = a->cfg->wal.dir;
     }
     return EXIT_OK;
+}
+
+struct wal_key *
+cli_load_wal_key(const char *cmd, const char *flag_path, const struct config *cfg, int *rc)
+{
+    struct intentus_err err = { 0 };
+    const char *path = flag_path != NULL ? flag_path : cfg != NULL ? cfg->wal.public_key : NULL;
+    struct wal_key *k;
+
+    *rc = EXIT_OK;
+    if (path == NULL)
+        return NULL;
+    k = wal_key_load(path, &err);
+    if (k == NULL) {
+        fprintf(stderr, "intentus %s: %s: %s\n", cmd,
+                flag_path != NULL ? "--public-key" : "wal.public_key", err.msg);
+        *rc = EXIT_USAGE;
+    }
+    return k;
+}
+
+/* "unsigned", "checked" or "not checked". */
+static const char *
+sig_word(const struct wal_log *log)
+{
+    return !log->is_signed ? "unsigned" : log->sig_checked ? "checked" : "not checked";
 }
 
 /* Exactly one ID argument. */
@@ -140,15 +194,35 @@ one_id(const struct wal_args *a, int argc, char **argv, int *rc)
     return argv[a->first_arg];
 }
 
+static void
+print_verified(const struct wal_log *log)
+{
+    if (!log->is_signed)
+        printf("\u2713 WAL verified: %zu entries\n", log->n_entries);
+    else if (log->sig_checked)
+        printf("\u2713 WAL verified, signatures checked (key %s): %zu entries\n", log->key_id,
+               log->n_entries);
+    else
+        printf("! WAL chain intact, signatures not checked: %zu entries signed by key %s; "
+               "give --public-key (or wal.public_key) to check them\n",
+               log->n_entries, log->key_id[0] ? log->key_id : "?");
+}
+
 static int
 wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
 {
     struct intentus_err err = { 0 };
+    struct wal_key *key;
     struct wal_log log;
     cJSON *out;
     int rc;
 
-    if (wal_read(a->wal_dir, id, &log, &err) != 0) {
+    key = cli_load_wal_key(a->cmd, a->public_key, a->cfg, &rc);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = wal_read_key(a->wal_dir, id, key, &log, &err);
+    wal_key_free(key);
+    if (rc != 0) {
         cli_error(a->cmd, "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -159,11 +233,17 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
         if (inspect) {
             cJSON_AddItemToObject(out, "entries", cJSON_Duplicate(log.entries, 1));
         } else {
-            cJSON_AddBoolToObject(out, "verified", rc == EXIT_OK);
+            /* verified: the chain and, for a signed log, every signature. */
+            cJSON_AddBoolToObject(out, "verified",
+                                  rc == EXIT_OK && (!log.is_signed || log.sig_checked));
+            cJSON_AddBoolToObject(out, "chain_verified", rc == EXIT_OK);
         }
         cJSON_AddNumberToObject(out, "entry_count", (double)log.n_entries);
         cJSON_AddStringToObject(out, "status", wal_check_name(log.status));
         cJSON_AddStringToObject(out, "state", wal_state_name(wal_state_reconstruct(log.entries)));
+        cJSON_AddStringToObject(out, "signatures", sig_word(&log));
+        if (log.key_id[0] != '\0')
+            cJSON_AddStringToObject(out, "signer_key_id", log.key_id);
         if (log.status != WAL_OK)
             cJSON_AddStringToObject(out, "problem", log.problem);
         cli_print_json(stdout, out);
@@ -181,8 +261,10 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
                    cli_esc(json_get_string(e, "timestamp_iso"), when, sizeof(when)));
         }
         printf("state: %s\n", wal_state_name(wal_state_reconstruct(log.entries)));
+        if (log.is_signed)
+            printf("signatures: %s (key %s)\n", sig_word(&log), log.key_id);
     } else if (rc == EXIT_OK) {
-        printf("\u2713 WAL verified: %zu entries\n", log.n_entries);
+        print_verified(&log);
     }
     if (rc != EXIT_OK)
         cli_error(a->cmd, "%s: WAL %s: %s", id, wal_check_name(log.status), log.problem);
@@ -453,23 +535,36 @@ recovery_scan_cmd(const struct wal_args *a)
 {
     struct intentus_err err = { 0 };
     struct recovery_item *items;
-    size_t n;
+    struct wal_key *key;
+    size_t n, unchecked = 0;
     cJSON *out, *list;
+    int rc;
 
-    if (recovery_scan(a->wal_dir, &items, &n, &err) != 0) {
+    key = cli_load_wal_key(a->cmd, a->public_key, a->cfg, &rc);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = recovery_scan_key(a->wal_dir, key, &items, &n, &err);
+    if (rc != 0) {
         if (err.code != IERR_NOT_FOUND) {
             cli_error("recovery scan", "%s", err.msg);
+            wal_key_free(key);
             return EXIT_FAIL;
         }
         n = 0; /* no directory yet: nothing started */
         items = NULL;
     }
+    for (size_t i = 0; i < n; i++)
+        unchecked += items[i].is_signed && !items[i].sig_checked;
     if (a->json) {
         out = cJSON_CreateObject();
         list = cJSON_AddArrayToObject(out, "incomplete_executions");
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(list, recovery_item_json(&items[i]));
         cJSON_AddNumberToObject(out, "count", (double)n);
+        if (key != NULL)
+            cJSON_AddStringToObject(out, "signatures_checked_with", wal_key_id(key));
+        else
+            cJSON_AddNullToObject(out, "signatures_checked_with");
         cli_print_json(stdout, out);
         cJSON_Delete(out);
     } else {
@@ -482,8 +577,15 @@ recovery_scan_cmd(const struct wal_args *a)
                    items[i].can_resume ? "yes" : "no", cli_esc(items[i].reason, why, sizeof(why)));
         }
         printf("%zu incomplete execution%s\n", n, n == 1 ? "" : "s");
+        if (key != NULL)
+            printf("signatures checked with key %s\n", wal_key_id(key));
+        else if (unchecked > 0)
+            printf("%zu signed log%s: signatures not checked (give --public-key or "
+                   "wal.public_key)\n",
+                   unchecked, unchecked == 1 ? "" : "s");
     }
     recovery_items_free(items, n);
+    wal_key_free(key);
     return EXIT_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/json.h"
 #include "core/redact.h"
+#include "core/safe_file.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
 
@@ -61,27 +62,27 @@ static const char redact_help[] =
     "\n"
     "Exit status: 0 done, 2 usage, unreadable input or bad rules.\n";
 
+/* A file through the safe open, or - for stdin; NULL with err set. */
 static char *
-read_input(const char *path, size_t *len)
+read_input(const char *path, size_t *len, struct intentus_err *err)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     struct buf b = BUF_INIT;
     char chunk[8192];
     size_t n;
 
-    if (f == NULL)
-        return NULL;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    if (strcmp(path, "-") != 0)
+        return safe_file_read(path, 256u * 1024 * 1024, len, err);
+    while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
         if (buf_append(&b, chunk, n) != 0 || b.len > 256u * 1024 * 1024) {
             buf_free(&b);
-            b.data = NULL;
-            break;
+            err_set(err, IERR_LIMIT, "stdin: over the 256 MiB limit or out of memory");
+            return NULL;
         }
     }
-    if (f != stdin)
-        fclose(f);
-    if (b.data == NULL && buf_append(&b, "", 0) != 0)
+    if (b.data == NULL && buf_append(&b, "", 0) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
         return NULL;
+    }
     *len = b.len;
     return buf_take(&b);
 }
@@ -92,12 +93,12 @@ rules_from_file(const char *path)
 {
     struct intentus_err err = { 0 };
     size_t len = 0;
-    char *text = read_input(path, &len);
+    char *text = read_input(path, &len, &err);
     cJSON *v, *inner;
     struct redactor *r;
 
     if (text == NULL) {
-        cli_usage_error("redact", "--rules: cannot read %s", path);
+        cli_usage_error("redact", "--rules: %s", err.msg);
         return NULL;
     }
     v = json_parse(text, len, 64, &err);
@@ -210,9 +211,9 @@ cli_redact(int argc, char **argv)
     }
     if (rules != NULL && r == NULL)
         goto out;
-    text = read_input(input, &len);
+    text = read_input(input, &len, &err);
     if (text == NULL) {
-        cli_usage_error("redact", "cannot read %s", input);
+        cli_usage_error("redact", "%s", err.msg);
         goto out;
     }
     doc = json_parse(text, len, 0, &err);

@@ -2,12 +2,15 @@
  * (so the config's policy, limits, sampling and redaction apply), record it,
  * print the response. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -15,6 +18,7 @@
 #include "core/model.h"
 #include "core/rec_store.h"
 #include "core/runtime.h"
+#include "core/safe_file.h"
 #include "core/units.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
@@ -117,12 +121,30 @@ load_payload(const char *arg)
     if (strcmp(arg, "-") == 0) {
         rc = read_input(stdin, what, &b);
     } else if (arg[0] == '@') {
+        struct stat st;
         FILE *f;
+        int fd;
         if (arg[1] == '\0') {
             cli_usage_error("route", "%s: no file name after @", what);
             return NULL;
         }
-        if ((f = fopen(arg + 1, "rb")) == NULL) {
+        if (stat(arg + 1, &st) == 0 && S_ISDIR(st.st_mode)) {
+            cli_usage_error("route", "%s: is a directory, not a file", what);
+            return NULL;
+        }
+        /* The one safe open (no FIFO, device or symlink); read_input then
+         * checks the size against the payload input limit. */
+        fd = safe_file_open(AT_FDCWD, arg + 1, arg + 1, SIZE_MAX, &err);
+        if (fd < 0) {
+            if (err.code == IERR_NOT_FOUND)
+                cli_usage_error("route", "%s: cannot open %s: No such file or directory", what,
+                                arg + 1);
+            else
+                cli_usage_error("route", "%s: %s", what, err.msg);
+            return NULL;
+        }
+        if ((f = fdopen(fd, "rb")) == NULL) {
+            close(fd);
             cli_usage_error("route", "%s: cannot open %s: %s", what, arg + 1, strerror(errno));
             return NULL;
         }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/safe_file.h"
 #include "tui/curses_shim.h"
 
 static const char *const elem_names[] = {
@@ -240,28 +241,6 @@ theme_parse(struct theme *t, const char *name, const char *text, const char *sou
     t->mono = strcmp(name, "mono") == 0;
 }
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 65536 || fseek(f, 0, SEEK_SET)) {
-        fclose(f);
-        return NULL;
-    }
-    buf = malloc((size_t)n + 1);
-    if (buf != NULL) {
-        size_t got = fread(buf, 1, (size_t)n, f);
-        buf[got] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
 static bool
 valid_name(const char *name)
 {
@@ -286,7 +265,7 @@ theme_load(struct theme *t, const char *name, const char *const *dirs, struct th
     for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
         char *text;
         snprintf(path, sizeof(path), "%s/%s.theme", dirs[i], name);
-        text = slurp(path);
+        text = safe_file_read(path, 65536, &(size_t){ 0 }, NULL);
         if (text != NULL) {
             theme_parse(t, name, text, path, report);
             free(text);

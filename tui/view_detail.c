@@ -279,7 +279,13 @@ build_wal(struct app *app, struct detail *d)
         add_line(d, DL_TEXT, THEME_NORMAL, " ");
         return;
     }
-    if (log.status == WAL_OK)
+    if (log.status == WAL_OK && log.is_signed)
+        /* The console checks no signatures: say so, never "verified". */
+        add_line(d, DL_TEXT, THEME_WARN,
+                 "   chain intact: %zu entries, state %s; signed by key %s, signatures not "
+                 "checked here (intentus wal verify ID --public-key FILE)",
+                 log.n_entries, wal_state_name(wal_state_reconstruct(log.entries)), log.key_id);
+    else if (log.status == WAL_OK)
         add_line(d, DL_TEXT, THEME_OK, "   chain verified: %zu entries, state %s", log.n_entries,
                  wal_state_name(wal_state_reconstruct(log.entries)));
     else

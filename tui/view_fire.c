@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/model.h"
 #include "core/runtime.h"
+#include "core/safe_file.h"
 #include "core/units.h"
 #include "tui/app.h"
 #include "tui/editor.h"
@@ -409,6 +410,7 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
 static void
 prompt_file(struct app *app, struct fire *f, bool save)
 {
+    struct intentus_err err = { 0 };
     char path[512] = "";
     FILE *fp;
 
@@ -416,24 +418,29 @@ prompt_file(struct app *app, struct fire *f, bool save)
                     NULL, NULL) ||
         path[0] == '\0')
         return;
-    fp = fopen(path, save ? "w" : "r");
+    if (!save) {
+        /* The safe open: a FIFO or device named here must not freeze the
+         * console; at most 64 KiB. */
+        size_t n = 0;
+        char *text = safe_file_read(path, 65536, &n, &err);
+        if (text == NULL) {
+            app_message(app, true, "%s", err.msg);
+            return;
+        }
+        editor_set(&f->payload, text);
+        free(text);
+        validate(f);
+        app_message(app, false, "payload loaded from %s", path);
+        return;
+    }
+    fp = fopen(path, "w");
     if (fp == NULL) {
         app_message(app, true, "%s: cannot open", path);
         return;
     }
-    if (save) {
-        fputs(f->payload.text, fp);
-        fputc('\n', fp);
-        app_message(app, false, "payload saved to %s", path);
-    } else {
-        char buf[65536];
-        size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-        buf[n] = '\0';
-        editor_set(&f->payload, buf);
-        validate(f);
-        app_message(app, false, "payload loaded from %s%s", path,
-                    n == sizeof(buf) - 1 ? " (cut at 64 KiB)" : "");
-    }
+    fputs(f->payload.text, fp);
+    fputc('\n', fp);
+    app_message(app, false, "payload saved to %s", path);
     fclose(fp);
 }
 

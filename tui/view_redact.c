@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/redact.h"
+#include "core/safe_file.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
 
@@ -392,20 +393,14 @@ redact_handle(struct app *app, void *state, enum key_action act, int key)
         char *text;
         size_t len;
         if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0]) {
-            FILE *f = fopen(path, "rb");
-            struct buf b = BUF_INIT;
-            char chunk[8192];
             struct intentus_err err = { 0 };
             cJSON *doc;
-            if (f == NULL) {
-                app_message(app, true, "%s: cannot open", path);
+            text = safe_file_read(path, 16u << 20, &len, &err);
+            if (text == NULL) {
+                app_message(app, true, "%s", err.msg);
                 return VIEW_HANDLED | VIEW_REDRAW;
             }
-            while ((len = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 16u << 20)
-                buf_append(&b, chunk, len);
-            fclose(f);
-            text = buf_take(&b);
-            doc = text ? json_parse(text, strlen(text), 0, &err) : NULL;
+            doc = json_parse(text, len, 0, &err);
             free(text);
             if (doc == NULL) {
                 app_message(app, true, "%s: %s", path, err.msg);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -514,6 +515,48 @@ test_wal_incomplete_and_inflight(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* A FIFO in place of a record's WAL: the console starts (its incomplete
+ * scan lists the log as unreadable) and the record's detail says the file
+ * is not a regular file, instead of freezing in open(2). */
+static void
+test_wal_fifo_does_not_freeze(void **state)
+{
+    struct con *c = *state;
+    char cfg[700], env[800], text[2400], wal[640], path[900], id[64];
+    char *route_echo[] = { (char *)tu_bin(), "route", "t.echo", NULL };
+    char *envv[] = { env, NULL };
+    struct tu_run r;
+    const char *p;
+
+    snprintf(wal, sizeof(wal), "%s/wal", c->dir);
+    snprintf(
+        text, sizeof(text),
+        "{\"wal\": {\"enabled\": true, \"dir\": \"%s\"}, \"recording\": {\"dir\": \"%s\"},"
+        " \"agents\": [{\"name\": \"echo\", \"builtin\": \"echo\", \"intents\": [\"t.echo\"]}]}",
+        wal, c->recs);
+    snprintf(cfg, sizeof(cfg), "%s/wal.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
+    assert_int_equal(tu_run(route_echo, c->dir, NULL, envv, 10000, &r), 0);
+    assert_int_equal(r.status, 0);
+    p = strstr(r.err, "execution ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "execution %63s", id), 1);
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "%s/%s.wal", wal, id);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    start(c, env, 160, 40);
+    expect(c, "40 records");
+    expect(c, "incomplete 1"); /* the scan lists the unreadable log */
+    keys(c, "2", NULL, NULL);
+    expect(c, "WAL: 1 incomplete:");
+    keys(c, "Enter", NULL, NULL); /* the newest record: the echo execution */
+    expect(c, "is not a regular file (a FIFO)");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 static void
 test_mark_and_diff(void **state)
 {
@@ -653,6 +696,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_invalid_payload_cannot_be_fired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_responsive_while_agent_is_slow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_incomplete_and_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_fifo_does_not_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_and_diff, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
