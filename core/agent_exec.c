@@ -128,7 +128,8 @@ nomem:
 }
 
 static int
-parse_env(struct exec_agent *x, const cJSON *v, const char *path, struct intentus_err *err)
+parse_env(struct agent *a, struct exec_agent *x, const cJSON *v, const char *path,
+          struct intentus_err *err)
 {
     const cJSON *it;
 
@@ -154,13 +155,13 @@ parse_env(struct exec_agent *x, const cJSON *v, const char *path, struct intentu
             err_set(err, IERR_CONFIG, "%s.env.%s: must be a string", path, it->string);
             return -1;
         }
-        value = it->valuestring;
         {
             char where[256];
             snprintf(where, sizeof(where), "%s.env.%s", path, it->string);
-            value = agent_env_value(value, where, err);
-            if (value == NULL)
+            if (agent_resolve_env(a, it->valuestring, where, &value, err) != 0)
                 return -1;
+            if (value == NULL)
+                continue; /* the agent is unavailable (agent_call) */
         }
         if (asprintf(&x->env_add[x->n_env], "%s=%s", it->string, value) < 0) {
             x->env_add[x->n_env] = NULL;
@@ -185,7 +186,7 @@ exec_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
     a->state = x; /* agent_free releases it on any failure below */
     x->max_output = EXEC_DEFAULT_MAX_OUTPUT;
     if (parse_argv(x, cJSON_GetObjectItemCaseSensitive(entry, "argv"), path, err) != 0 ||
-        parse_env(x, cJSON_GetObjectItemCaseSensitive(entry, "env"), path, err) != 0)
+        parse_env(a, x, cJSON_GetObjectItemCaseSensitive(entry, "env"), path, err) != 0)
         return -1;
     v = cJSON_GetObjectItemCaseSensitive(entry, "cwd");
     if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] == '\0')) {

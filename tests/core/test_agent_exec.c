@@ -534,14 +534,51 @@ test_config_errors(void **state)
     expect_config_error(",\"argv\":\"python3 x.py\"", "agents[0].argv: must be an array");
     expect_config_error(",\"argv\":[\"\"]", "agents[0].argv[0]: must be a non-empty string");
     expect_config_error(",\"argv\":[\"a\", 3]", "agents[0].argv[1]: must be a string");
-    expect_config_error(",\"argv\":[\"a\"],\"env\":{\"X\":\"$TEST_EXEC_UNSET\"}",
-                        "agents[0].env.X: environment variable TEST_EXEC_UNSET is not set");
     expect_config_error(",\"argv\":[\"a\"],\"env\":[\"X=1\"]", "agents[0].env: must be an object");
     expect_config_error(",\"argv\":[\"a\"],\"max_output\":\"lots\"", "agents[0].max_output");
     expect_config_error(",\"argv\":[\"a\"],\"cwd\":5", "agents[0].cwd");
     expect_config_error(",\"argv\":[\"a\"],\"inherit_env\":\"yes\"",
                         "agents[0].inherit_env: must be true or false");
     expect_config_error(",\"argv\":[\"a\"],\"url\":\"http://x\"", "agents[0].url: unknown key");
+}
+
+/* 14.4: an unset "$NAME" does not fail the load (read-only commands need
+ * no secrets); each call of that agent fails, naming agent and variable,
+ * and the program is never started without its variable. */
+static void
+test_unset_env_fails_the_call_not_the_load(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), marker[600], text[1400];
+    struct intentus_err err = { 0 };
+    struct agent *a;
+    cJSON *resp;
+
+    unsetenv("TEST_EXEC_UNSET");
+    unsetenv("TEST_EXEC_UNSET2");
+    snprintf(marker, sizeof(marker), "%s/ran", dir);
+    snprintf(text, sizeof(text),
+             "{\"name\":\"needs-key\",\"kind\":\"exec\",\"intents\":[\"t.agent\"],"
+             "\"argv\":[\"/bin/sh\",\"-c\",\"touch '%s'\"],"
+             "\"env\":{\"X\":\"$TEST_EXEC_UNSET\",\"Y\":\"$TEST_EXEC_UNSET2\",\"Z\":\"$HOME\"}}",
+             marker);
+    a = tu_agent_new(text, &err);
+    if (a == NULL)
+        fail_msg("load failed: %s", err.msg);
+    assert_non_null(a->missing_env);
+    assert_string_equal(a->missing_env,
+                        "TEST_EXEC_UNSET (agents[0].env.X), TEST_EXEC_UNSET2 (agents[0].env.Y)");
+    resp = call(a, "{}", 5000, NULL);
+    assert_string_equal(tu_code(resp), "AGENT_UNAVAILABLE");
+    assert_false(tu_retryable(resp));
+    if (strstr(tu_message(resp), "needs-key: ") != tu_message(resp) ||
+        strstr(tu_message(resp), "TEST_EXEC_UNSET (agents[0].env.X)") == NULL)
+        fail_msg("message: %s", tu_message(resp));
+    cJSON_Delete(resp);
+    assert_int_equal(access(marker, F_OK), -1);
+    agent_free(a);
+    tu_rmtree(dir);
+    free(dir);
 }
 
 int
@@ -567,6 +604,7 @@ main(void)
         cmocka_unit_test(test_no_fd_or_process_leak),
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_unset_env_fails_the_call_not_the_load),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
