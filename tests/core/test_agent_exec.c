@@ -581,6 +581,93 @@ test_unset_env_fails_the_call_not_the_load(void **state)
     free(dir);
 }
 
+/* The pid the script wrote to path (waiting up to 5 s for it), or -1. */
+static pid_t
+read_pid(const char *path)
+{
+    for (int i = 0; i < 500; i++) {
+        char *text = tu_read_file(path, NULL);
+        pid_t pid = text != NULL ? (pid_t)atoi(text) : 0;
+        free(text);
+        if (pid > 1)
+            return pid;
+        usleep(10000);
+    }
+    return -1;
+}
+
+/* Kill pid if it still runs "sleep" (old code left it; never leak it). */
+static void
+kill_stray_sleep(pid_t pid)
+{
+    char path[64], *cmd;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    cmd = tu_read_file(path, NULL);
+    if (cmd != NULL && strstr(cmd, "sleep") != NULL)
+        kill(pid, SIGKILL);
+    free(cmd);
+}
+
+/* 14.6: a descendant that leaves the agent's process group and session
+ * (setsid) still dies when the call ends, whether the agent answered or
+ * was killed at the deadline. */
+static void
+escaped_grandchild_case(bool answer)
+{
+    char *dir = tu_mkdtemp(), pidfile[600], script[3200], text[4000];
+    struct intentus_err err = { 0 };
+    struct agent *a;
+    cJSON *resp;
+    pid_t pid;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/escaped.pid", dir);
+    snprintf(script, sizeof(script),
+             "setsid sh -c 'echo $$ > %s.tmp && mv %s.tmp %s && exec sleep 301' "
+             "</dev/null >/dev/null 2>&1 & "
+             "while [ ! -s %s ]; do sleep 0.01; done; %s",
+             pidfile, pidfile, pidfile, pidfile,
+             answer ? "printf '{\\\"version\\\":\\\"1.0\\\",\\\"status\\\":\\\"success\\\","
+                      "\\\"payload\\\":{},\\\"metadata\\\":{},\\\"error\\\":null}'"
+                    : "sleep 30");
+    snprintf(text, sizeof(text),
+             "{\"name\":\"escaper\",\"kind\":\"exec\",\"intents\":[\"t.agent\"],"
+             "\"argv\":[\"/bin/sh\",\"-c\",\"%s\"]}",
+             script);
+    a = tu_agent_new(text, &err);
+    if (a == NULL)
+        fail_msg("config: %s (%s)", err.msg, text);
+    resp = call(a, "{}", answer ? 10000 : 1500, NULL);
+    if (answer && response_is_error(resp))
+        fail_msg("agent failed: %s", tu_message(resp));
+    if (!answer)
+        assert_string_equal(tu_code(resp), "AGENT_TIMEOUT");
+    pid = read_pid(pidfile);
+    assert_true(pid > 1);
+    if (!tu_wait_gone(pid, 3000)) {
+        kill_stray_sleep(pid);
+        fail_msg("the setsid grandchild %d outlived the call", (int)pid);
+    }
+    cJSON_Delete(resp);
+    agent_free(a);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_escaped_grandchild_dies_with_the_call(void **state)
+{
+    (void)state;
+    escaped_grandchild_case(true);
+}
+
+static void
+test_escaped_grandchild_dies_at_the_deadline(void **state)
+{
+    (void)state;
+    escaped_grandchild_case(false);
+}
+
 int
 main(void)
 {
@@ -591,6 +678,8 @@ main(void)
         cmocka_unit_test(test_slow_within_deadline),
         cmocka_unit_test(test_hang_killed_at_deadline),
         cmocka_unit_test(test_whole_group_killed),
+        cmocka_unit_test(test_escaped_grandchild_dies_with_the_call),
+        cmocka_unit_test(test_escaped_grandchild_dies_at_the_deadline),
         cmocka_unit_test(test_crash_is_signal),
         cmocka_unit_test(test_garbage_is_protocol_error),
         cmocka_unit_test(test_big_output_capped),
