@@ -15,7 +15,7 @@
  *    UTF-8 form (ED A0 80 - ED BF BF, "WTF-8"); the printers turn both back
  *    into \u escapes, so text round-trips exactly;
  *  - duplicate keys: the last value wins, at the position of the first key
- *    (what Python's dict does);
+ *    (what Python's dict does); json_parse_unique, for configs, refuses them;
  *  - NaN, Infinity and other non-JSON literals are rejected.
  */
 #ifndef INTENTUS_CORE_JSON_H
