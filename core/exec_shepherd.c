@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +21,7 @@
 #define SHEPHERD_ROUND_NS 10000000L
 /* Where the shepherd keeps the report pipe (0-2 are the agent's). */
 #define SHEPHERD_REPORT_FD 4
+#define AGENT_STACK (256 * 1024)
 
 /* The report on the pipe: two ints. */
 struct report_msg {
@@ -240,11 +243,51 @@ fail:
     _exit(127);
 }
 
+struct agent_arg {
+    const struct exec_spawn *s;
+    pid_t shepherd;
+    int exec_fd, exec_read_fd;
+};
+
+static int
+agent_main(void *p)
+{
+    const struct agent_arg *a = p;
+
+    close(SHEPHERD_REPORT_FD);
+    close(a->exec_read_fd);
+    agent_child(a->s, a->shepherd, a->exec_fd);
+    return 127;
+}
+
+/* The agent shares our memory until its exec (CLONE_VM | CLONE_VFORK, as
+ * glibc's posix_spawn does), so intentus's page tables are copied once per
+ * call, not twice; it runs on a stack of its own, mapped here. Where vfork
+ * is a plain fork (valgrind), this still works: the exec pipe, not shared
+ * memory, carries the errno. */
+static pid_t
+start_agent(struct agent_arg *arg)
+{
+    void *stack = mmap(NULL, AGENT_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    pid_t pid;
+    int e;
+
+    if (stack == MAP_FAILED)
+        return -1;
+    pid = clone(agent_main, (char *)stack + AGENT_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    e = errno;
+    munmap(stack, AGENT_STACK); /* the agent has exec'd or exited by now */
+    errno = e;
+    return pid;
+}
+
 /* The shepherd, after fork: see the header. Never returns. */
 static void
 shepherd(const struct exec_spawn *s, pid_t parent)
 {
     int exec_pipe[2], status = 0, e = 0;
+    struct agent_arg arg;
     struct sigaction dfl;
     sigset_t wait_set;
     pid_t self = getpid(), agent;
@@ -269,15 +312,11 @@ shepherd(const struct exec_spawn *s, pid_t parent)
         put_report(SHEPHERD_REPORT_FD, 2, errno);
         _exit(0);
     }
-    agent = fork_raw();
+    arg = (struct agent_arg){ s, self, exec_pipe[1], exec_pipe[0] };
+    agent = start_agent(&arg);
     if (agent < 0) {
         put_report(SHEPHERD_REPORT_FD, 2, errno);
         _exit(0);
-    }
-    if (agent == 0) {
-        close(SHEPHERD_REPORT_FD);
-        close(exec_pipe[0]);
-        agent_child(s, self, exec_pipe[1]);
     }
     setpgid(agent, agent); /* as the agent does: whichever runs first */
     close(0);
