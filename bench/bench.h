@@ -64,7 +64,8 @@ int bench_hash(struct bench *b);
 int bench_route(struct bench *b);
 int bench_watch(struct bench *b, const char *dataset, size_t n_records);
 int bench_retention(struct bench *b, const char *dataset, size_t n_records);
-int bench_wal(struct bench *b); /* bench/bench_wal.c */
+int bench_wal(struct bench *b);         /* bench/bench_wal.c */
+int bench_config_load(struct bench *b); /* bench/bench_config.c: load with 5k-40k agents */
 
 /* A directory of n records written by the real router (a mix of intents
  * and outcomes, about 2 KB each); the path goes to out. */

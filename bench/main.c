@@ -2,7 +2,7 @@
  * results.json (machine, date, git revision, load, every figure with its
  * median and spread over the repetitions).
  *
- *   intentus-bench [--quick] [--only hash,route,wal,watch,retention] [--reps N]
+ *   intentus-bench [--quick] [--only hash,route,wal,config,watch,retention] [--reps N]
  *                  [--records N] [--out FILE]
  *
  * Temporary data lives in a directory created under $TMPDIR (or /tmp) and
@@ -31,8 +31,9 @@ struct args {
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: intentus-bench [--quick] [--only hash,route,wal,watch,retention] "
-                    "[--reps N] [--records N] [--out FILE]\n");
+    fprintf(stderr,
+            "usage: intentus-bench [--quick] [--only hash,route,wal,config,watch,retention] "
+            "[--reps N] [--records N] [--out FILE]\n");
 }
 
 static int
@@ -272,6 +273,10 @@ run_sections(struct bench *b, const struct args *a)
     if (wanted(a, "wal")) {
         fprintf(stderr, "bench: WAL cost per durability...\n");
         failed |= bench_wal(b) != 0;
+    }
+    if (wanted(a, "config")) {
+        fprintf(stderr, "bench: config load with many agents...\n");
+        failed |= bench_config_load(b) != 0;
     }
     if (!wanted(a, "watch") && !wanted(a, "retention"))
         return failed;

@@ -240,6 +240,16 @@ parse_capability(const char *text, struct capability *cap)
     return cap->name != NULL && cap->version != NULL ? 0 : -1;
 }
 
+/* path.key must be printable (it is shown by `agents`, the console, records). */
+static int
+check_text(const char *s, const char *path, const char *key, struct intentus_err *err)
+{
+    char where[256];
+
+    snprintf(where, sizeof(where), "%s.%s", path, key);
+    return json_check_display_text(s, where, err);
+}
+
 static int
 parse_common(struct agent *a, const cJSON *entry, const char *path, struct intentus_err *err)
 {
@@ -251,12 +261,16 @@ parse_common(struct agent *a, const cJSON *entry, const char *path, struct inten
         err_set(err, IERR_CONFIG, "%s.version: must be a string", path);
         return -1;
     }
+    if (v != NULL && check_text(v->valuestring, path, "version", err) != 0)
+        return -1;
     a->version = strdup(v != NULL ? v->valuestring : "1.0");
     v = cJSON_GetObjectItemCaseSensitive(entry, "nodeId");
     if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsString(v)) {
         err_set(err, IERR_CONFIG, "%s.nodeId: must be a string or null", path);
         return -1;
     }
+    if (cJSON_IsString(v) && check_text(v->valuestring, path, "nodeId", err) != 0)
+        return -1;
     if (cJSON_IsString(v))
         a->node_id = strdup(v->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(entry, "nodePriority");
@@ -290,6 +304,12 @@ parse_common(struct agent *a, const cJSON *entry, const char *path, struct inten
     }
     cJSON_ArrayForEach(it, v)
     {
+        char key[32];
+        snprintf(key, sizeof(key), "intents[%zu]", i);
+        if (cJSON_IsString(it) && check_text(it->valuestring, path, key, err) != 0) {
+            a->n_caps = i;
+            return -1;
+        }
         if (!cJSON_IsString(it) || parse_capability(it->valuestring, &a->caps[i]) != 0) {
             err_set(err, IERR_CONFIG, "%s.intents[%zu]: must be \"name\" or \"name@version\"", path,
                     i);
@@ -319,6 +339,8 @@ agent_from_config(const cJSON *entry, const char *path, const struct agent_defau
         err_set(err, IERR_CONFIG, "%s.name: missing or empty", path);
         return NULL;
     }
+    if (check_text(name, path, "name", err) != 0)
+        return NULL;
     kind_name = json_get_string(entry, "kind");
     if (kind_name == NULL)
         kind_name = "builtin";
@@ -373,6 +395,7 @@ agent_free(struct agent *a)
     free(a->name);
     free(a->version);
     free(a->node_id);
+    free(a->missing_env);
     free(a);
 }
 
@@ -405,7 +428,18 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
         err_set(err, IERR_NOMEM, "out of memory appending to decisionPath");
         return NULL;
     }
-    resp = a->kind->invoke(a, env, ctx != NULL ? ctx : &no_ctx, err);
+    if (a->missing_env != NULL) {
+        /* Nothing is sent without the secret the config asks for. */
+        cJSON *details = cJSON_CreateObject();
+        if (details != NULL)
+            cJSON_AddStringToObject(details, "missing_environment", a->missing_env);
+        resp = agent_error_response(
+            a, env, ERR_AGENT_UNAVAILABLE, false, details,
+            "not called: environment variable %s not set when the config was loaded",
+            a->missing_env);
+    } else {
+        resp = a->kind->invoke(a, env, ctx != NULL ? ctx : &no_ctx, err);
+    }
     if (resp == NULL)
         return NULL;
     if (response_fill_metadata(resp, a->name, envelope_trace_id(env)) != 0) {
@@ -442,6 +476,29 @@ agent_env_value(const char *value, const char *path, struct intentus_err *err)
     if (v == NULL)
         err_set(err, IERR_CONFIG, "%s: environment variable %s is not set", path, value + 1);
     return v;
+}
+
+int
+agent_resolve_env(struct agent *a, const char *value, const char *path, const char **out,
+                  struct intentus_err *err)
+{
+    char *more;
+    int rc;
+
+    *out = is_env_ref(value) ? getenv(value + 1) : value;
+    if (*out != NULL)
+        return 0;
+    if (a->missing_env == NULL)
+        rc = asprintf(&more, "%s (%s)", value + 1, path);
+    else
+        rc = asprintf(&more, "%s, %s (%s)", a->missing_env, value + 1, path);
+    if (rc < 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    free(a->missing_env);
+    a->missing_env = more;
+    return 0;
 }
 
 cJSON *

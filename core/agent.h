@@ -82,6 +82,10 @@ struct agent {
     struct breaker *breaker; /* owned; NULL when the breaker is disabled */
     const struct agent_kind *kind;
     void *state;
+    /* NULL, or the "$NAME" settings whose variables were not set when the
+     * config loaded ("TOKEN (agents[0].headers.Authorization)", ", "
+     * between several): the agent loads, and each call of it fails. */
+    char *missing_env;
 };
 
 /* Parse one config entry ({"name", "kind", "intents", ...}) into an agent.
@@ -106,10 +110,19 @@ cJSON *agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx,
                   struct intentus_err *err);
 
 /* A config value that may name an environment variable: "$NAME" gives the
- * variable's value (an error naming path when it is unset, so a missing
- * secret is found at load time), any other text itself. The result is
- * borrowed: the environment's string or value. */
+ * variable's value (an error naming path when it is unset), any other text
+ * itself. The result is borrowed: the environment's string or value. */
 const char *agent_env_value(const char *value, const char *path, struct intentus_err *err);
+
+/* What kinds resolve "$NAME" settings with: *out is the value (borrowed,
+ * as agent_env_value's). An unset variable is not a load error (commands
+ * that only read records must not need the agents' secrets): *out is NULL,
+ * the variable and path are noted in a->missing_env, and the kind leaves
+ * that setting out; agent_call then fails every call of a with
+ * AGENT_UNAVAILABLE naming the agent and the variable. Returns 0, or -1
+ * when out of memory. */
+int agent_resolve_env(struct agent *a, const char *value, const char *path, const char **out,
+                      struct intentus_err *err);
 
 /* An error response from agent a for env, the message prefixed with the
  * agent's name ("summarize: exited with status 3"); takes details. Shared

@@ -13,7 +13,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "core/agent.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/exec_shepherd.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/snippet.h"
@@ -128,7 +128,8 @@ nomem:
 }
 
 static int
-parse_env(struct exec_agent *x, const cJSON *v, const char *path, struct intentus_err *err)
+parse_env(struct agent *a, struct exec_agent *x, const cJSON *v, const char *path,
+          struct intentus_err *err)
 {
     const cJSON *it;
 
@@ -154,13 +155,13 @@ parse_env(struct exec_agent *x, const cJSON *v, const char *path, struct intentu
             err_set(err, IERR_CONFIG, "%s.env.%s: must be a string", path, it->string);
             return -1;
         }
-        value = it->valuestring;
         {
             char where[256];
             snprintf(where, sizeof(where), "%s.env.%s", path, it->string);
-            value = agent_env_value(value, where, err);
-            if (value == NULL)
+            if (agent_resolve_env(a, it->valuestring, where, &value, err) != 0)
                 return -1;
+            if (value == NULL)
+                continue; /* the agent is unavailable (agent_call) */
         }
         if (asprintf(&x->env_add[x->n_env], "%s=%s", it->string, value) < 0) {
             x->env_add[x->n_env] = NULL;
@@ -185,7 +186,7 @@ exec_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
     a->state = x; /* agent_free releases it on any failure below */
     x->max_output = EXEC_DEFAULT_MAX_OUTPUT;
     if (parse_argv(x, cJSON_GetObjectItemCaseSensitive(entry, "argv"), path, err) != 0 ||
-        parse_env(x, cJSON_GetObjectItemCaseSensitive(entry, "env"), path, err) != 0)
+        parse_env(a, x, cJSON_GetObjectItemCaseSensitive(entry, "env"), path, err) != 0)
         return -1;
     v = cJSON_GetObjectItemCaseSensitive(entry, "cwd");
     if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] == '\0')) {
@@ -277,10 +278,11 @@ build_env(const struct exec_agent *x)
     return envp;
 }
 
-/* One running call. Descriptors are -1 once closed. */
+/* One running call. Descriptors are -1 once closed. pid is the call's
+ * shepherd (core/exec_shepherd.h), which runs the agent. */
 struct exec_run {
     pid_t pid;
-    int in_fd, out_fd, err_fd, pid_fd;
+    int in_fd, out_fd, err_fd, pid_fd, report_fd;
     const char *input;
     size_t input_len, input_off;
     struct buf out;
@@ -289,7 +291,8 @@ struct exec_run {
     size_t err_len;
     int64_t exited_at_us;
     bool exited, group_killed, timed_out, over_cap, epipe, nomem, status_lost;
-    int status;
+    int status;      /* the agent's wait status, as the shepherd reported it */
+    int start_errno; /* the agent could not be started (fork or exec) */
 };
 
 static void
@@ -334,19 +337,21 @@ set_nonblock(int fd)
  * (under valgrind, for one), where it becomes exit status 127; checking
  * first keeps "no such program" one clear error everywhere. */
 static int
-find_program(const char *argv0)
+find_program(const char *argv0, char full[PATH_MAX])
 {
     const char *path = getenv("PATH"), *p;
     int e = ENOENT;
 
-    if (strchr(argv0, '/') != NULL)
+    if (strchr(argv0, '/') != NULL) {
+        if (strlen(argv0) >= PATH_MAX)
+            return ENAMETOOLONG;
+        strcpy(full, argv0);
         return access(argv0, X_OK) == 0 ? 0 : errno;
+    }
     for (p = path != NULL ? path : "/bin:/usr/bin";; p++) {
         const char *end = strchrnul(p, ':');
-        char full[PATH_MAX];
-        int n =
-            snprintf(full, sizeof(full), "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "", argv0);
-        if (n > 0 && (size_t)n < sizeof(full)) {
+        int n = snprintf(full, PATH_MAX, "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "", argv0);
+        if (n > 0 && n < PATH_MAX) {
             if (access(full, X_OK) == 0)
                 return 0;
             if (errno == EACCES)
@@ -358,22 +363,22 @@ find_program(const char *argv0)
     }
 }
 
-/* posix_spawn rather than fork: glibc starts the child with CLONE_VFORK, so
- * nothing runs between fork and exec in a copy of a multi-threaded process,
- * and a failed exec comes back as its errno. Returns 0 or an errno value. */
+/* The agent runs under a shepherd (core/exec_shepherd.c) that kills its
+ * process group and every descendant reparented to it when the call ends,
+ * at the deadline, and when intentus dies. Everything the children need is
+ * prepared here, before the fork. Returns 0 or an errno value. */
 static int
 spawn_child(const struct exec_agent *x, struct exec_run *r)
 {
-    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, dflt;
-    char **envp = NULL;
-    int e;
+    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, rep[2] = { -1, -1 };
+    char **envp = NULL, path[PATH_MAX];
+    sigset_t all, old;
+    struct exec_spawn sp;
+    int e = 0;
 
-    if ((e = find_program(x->argv[0])) != 0)
+    if ((e = find_program(x->argv[0], path)) != 0)
         return e;
-    if (make_pipe(in) != 0 || make_pipe(out) != 0 || make_pipe(er) != 0) {
+    if (make_pipe(in) != 0 || make_pipe(out) != 0 || make_pipe(er) != 0 || make_pipe(rep) != 0) {
         e = errno;
         goto out;
     }
@@ -381,64 +386,53 @@ spawn_child(const struct exec_agent *x, struct exec_run *r)
         e = ENOMEM;
         goto out;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-    if (x->cwd != NULL)
-        posix_spawn_file_actions_addchdir_np(&fa, x->cwd);
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
-    /* Descriptors some library opened without O_CLOEXEC stay out too. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-    /* The calling thread blocks SIGPIPE while it feeds stdin, and intentus
-     * may ignore signals; the agent starts with the ordinary defaults. */
-    sigemptyset(&none);
-    sigemptyset(&dflt);
-    sigaddset(&dflt, SIGPIPE);
-    sigaddset(&dflt, SIGCHLD);
-    sigaddset(&dflt, SIGINT);
-    sigaddset(&dflt, SIGQUIT);
-    sigaddset(&dflt, SIGTERM);
-    sigaddset(&dflt, SIGHUP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dflt);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    e = posix_spawnp(&r->pid, x->argv[0], &fa, &attr, x->argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    sp = (struct exec_spawn){ .path = path,
+                              .argv = x->argv,
+                              .envp = envp,
+                              .cwd = x->cwd,
+                              .stdin_fd = in[0],
+                              .stdout_fd = out[1],
+                              .stderr_fd = er[1],
+                              .report_fd = rep[1] };
+    /* No handler of intentus's may run in the children before they have
+     * reset them: they start with every signal blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    r->pid = exec_shepherd_spawn(&sp);
+    e = r->pid < 0 ? errno : 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0)
         goto out;
     r->in_fd = in[1];
     r->out_fd = out[0];
     r->err_fd = er[0];
-    in[1] = out[0] = er[0] = -1;
+    r->report_fd = rep[0];
+    in[1] = out[0] = er[0] = rep[0] = -1;
     set_nonblock(r->in_fd);
     set_nonblock(r->out_fd);
     set_nonblock(r->err_fd);
-    /* A pidfd lets poll() wake when the child exits; without one (kernels
-     * before 5.3) the loop checks on a short timer instead. */
+    set_nonblock(r->report_fd);
+    /* A pidfd lets poll() wake when the shepherd exits; without one
+     * (kernels before 5.3) the loop checks on a short timer instead. */
     r->pid_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 out:
     for (int i = 0; i < 2; i++) {
         close_fd(&in[i]);
         close_fd(&out[i]);
         close_fd(&er[i]);
+        close_fd(&rep[i]);
     }
     free(envp);
     return e;
 }
 
+/* Ends the call: the shepherd kills the agent's group and descendants. */
 static void
 kill_group(struct exec_run *r)
 {
-    /* Only while the leader is unreaped: its pid, and so the group id,
-     * cannot have been reused yet. */
+    /* Only while the shepherd is unreaped: its pid cannot be reused yet. */
     if (!r->group_killed)
-        kill(-r->pid, SIGKILL);
+        kill(r->pid, SIGTERM);
     r->group_killed = true;
 }
 
@@ -602,15 +596,30 @@ pump(struct exec_run *r, int64_t deadline_us)
     }
 }
 
+/* Waits for the shepherd (which has killed everything by then) and takes
+ * the agent's status from its report. */
 static void
 reap(struct exec_run *r)
 {
+    int st = 0, value = 0;
+
     kill_group(r);
-    while (waitpid(r->pid, &r->status, 0) < 0) {
+    while (waitpid(r->pid, &st, 0) < 0) {
         if (errno != EINTR) {
             r->status_lost = true;
-            break;
+            return;
         }
+    }
+    switch (exec_shepherd_report(r->report_fd, &value)) {
+    case EXEC_REPORT_STATUS:
+        r->status = value;
+        break;
+    case EXEC_REPORT_NOT_STARTED:
+        r->start_errno = value;
+        break;
+    case EXEC_REPORT_NONE:
+        r->status = st; /* the shepherd itself was killed */
+        break;
     }
 }
 
@@ -646,6 +655,12 @@ outcome(const struct agent *a, const cJSON *env, struct exec_run *r, int64_t sta
     if (r->status_lost)
         return agent_error_response(a, env, ERR_INTERNAL_AGENT_ERROR, false, d,
                                     "exit status lost (is SIGCHLD ignored in this process?)");
+    if (r->start_errno != 0) {
+        int e = r->start_errno;
+        bool permanent = e == ENOENT || e == EACCES || e == ENOEXEC || e == ENOTDIR;
+        return agent_error_response(a, env, ERR_AGENT_UNAVAILABLE, !permanent, d,
+                                    "cannot run '%s': %s", x->argv[0], strerror(e));
+    }
     if (WIFSIGNALED(r->status)) {
         const char *abbrev = sigabbrev_np(WTERMSIG(r->status));
         char name[32];
@@ -674,7 +689,9 @@ outcome(const struct agent *a, const cJSON *env, struct exec_run *r, int64_t sta
 static cJSON *
 exec_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
 {
-    struct exec_run r = { .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .pid_fd = -1 };
+    struct exec_run r = {
+        .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .pid_fd = -1, .report_fd = -1
+    };
     struct exec_agent *x = a->state;
     struct buf input = BUF_INIT;
     sigset_t pipe_set, old_mask, pending;
@@ -726,6 +743,7 @@ out:
     close_fd(&r.out_fd);
     close_fd(&r.err_fd);
     close_fd(&r.pid_fd);
+    close_fd(&r.report_fd);
     if (r.epipe && !pipe_was_pending) {
         static const struct timespec zero = { 0, 0 };
         sigtimedwait(&pipe_set, NULL, &zero);

@@ -96,7 +96,8 @@ add_header(struct http_agent *h, const char *line)
  * loaded, so tokens never sit in the file; a variable that is not set is a
  * config error (sending no token would only fail later, less clearly). */
 static int
-parse_headers(struct http_agent *h, const cJSON *v, const char *path, struct intentus_err *err)
+parse_headers(struct agent *a, struct http_agent *h, const cJSON *v, const char *path,
+              struct intentus_err *err)
 {
     const cJSON *it;
     bool own_type = false;
@@ -118,13 +119,13 @@ parse_headers(struct http_agent *h, const cJSON *v, const char *path, struct int
             err_set(err, IERR_CONFIG, "%s.headers.%s: must be a string", path, it->string);
             return -1;
         }
-        value = it->valuestring;
         {
             char where[256];
             snprintf(where, sizeof(where), "%s.headers.%s", path, it->string);
-            value = agent_env_value(value, where, err);
-            if (value == NULL)
+            if (agent_resolve_env(a, it->valuestring, where, &value, err) != 0)
                 return -1;
+            if (value == NULL)
+                continue; /* the agent is unavailable (agent_call) */
         }
         if (strpbrk(value, "\r\n") != NULL) {
             /* Never let a value (from the environment, say) add headers. */
@@ -299,7 +300,7 @@ http_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
     h->tls_verify = true;
     h->max_response = HTTP_DEFAULT_MAX_RESPONSE;
     if (parse_url(h, entry, path, err) != 0 ||
-        parse_headers(h, cJSON_GetObjectItemCaseSensitive(entry, "headers"), path, err) != 0 ||
+        parse_headers(a, h, cJSON_GetObjectItemCaseSensitive(entry, "headers"), path, err) != 0 ||
         parse_limits(h, entry, path, err) != 0)
         return -1;
     pthread_once(&curl_once, curl_init_once);

@@ -240,16 +240,22 @@ parse_policy(struct config *cfg, const cJSON *v, struct intentus_err *err)
     return 0;
 }
 
+static int by_agent_name(const void *x, const void *y);
+
 bool
 config_breaker_policy(const struct config *cfg, const char *agent, struct breaker_policy *out)
 {
-    for (size_t i = 0; i < cfg->n_breakers; i++) {
-        if (strcmp(cfg->breakers[i].agent, agent) == 0) {
-            *out = cfg->breakers[i].policy;
-            return true;
-        }
-    }
-    return false;
+    struct config_breaker key = { .agent = (char *)agent };
+    const struct config_breaker *cb;
+
+    if (cfg->n_breakers == 0)
+        return false;
+    /* Sorted by name once loaded (parse_agents). */
+    cb = bsearch(&key, cfg->breakers, cfg->n_breakers, sizeof(*cfg->breakers), by_agent_name);
+    if (cb == NULL)
+        return false;
+    *out = cb->policy;
+    return true;
 }
 
 static int
@@ -344,48 +350,70 @@ parse_retention(struct config *cfg, const cJSON *ret, struct intentus_err *err)
 }
 
 static int
+by_agent_name(const void *x, const void *y)
+{
+    return strcmp(((const struct config_breaker *)x)->agent,
+                  ((const struct config_breaker *)y)->agent);
+}
+
+/* Every entry is parsed first, then the registry takes them in one sorted
+ * batch and the breaker table is sorted by name: loading n agents costs
+ * O(n log n), not one linear search and one insertion per agent. */
+static int
 parse_agents(struct config *cfg, const cJSON *agents, struct intentus_err *err)
 {
     const cJSON *entry;
+    struct agent **parsed = NULL;
+    size_t n = 0, bad = 0, count;
     char path[32];
-    int i = 0;
+    int rc = -1;
 
     if (!cJSON_IsArray(agents)) {
         err_set(err, IERR_CONFIG, "agents: must be an array of agent objects");
         return -1;
     }
-    cfg->breakers = calloc((size_t)cJSON_GetArraySize(agents) + 1, sizeof(*cfg->breakers));
-    if (cfg->breakers == NULL) {
+    count = (size_t)cJSON_GetArraySize(agents);
+    cfg->breakers = calloc(count + 1, sizeof(*cfg->breakers));
+    parsed = calloc(count + 1, sizeof(*parsed));
+    if (cfg->breakers == NULL || parsed == NULL) {
         err_set(err, IERR_NOMEM, NULL);
-        return -1;
+        goto out;
     }
     cJSON_ArrayForEach(entry, agents)
     {
         struct config_breaker *cb = &cfg->breakers[cfg->n_breakers];
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(entry, "breaker");
         struct agent *a;
-        snprintf(path, sizeof(path), "agents[%d]", i++);
+        snprintf(path, sizeof(path), "agents[%zu]", n);
         a = agent_from_config(entry, path, &cfg->agent_defaults, err);
         if (a == NULL)
-            return -1;
+            goto out;
+        parsed[n++] = a;
         /* The same settings agent_from_config gave its breaker (it has
          * already accepted them, so this cannot fail). */
         cb->policy = cfg->agent_defaults.breaker;
         if (b != NULL)
             agent_parse_breaker(b, path, &cb->policy, NULL);
         if ((cb->agent = strdup(a->name)) == NULL) {
-            agent_free(a);
             err_set(err, IERR_NOMEM, NULL);
-            return -1;
+            goto out;
         }
         cfg->n_breakers++;
-        if (registry_add(cfg->registry, a, err) != 0) {
-            err_prefix(err, "%s", path);
-            agent_free(a);
-            return -1;
-        }
     }
-    return 0;
+    if (registry_add_all(cfg->registry, parsed, n, &bad, err) != 0) {
+        if (err != NULL && err->code != IERR_NOMEM)
+            err_prefix(err, "agents[%zu]", bad);
+        goto out;
+    }
+    n = 0; /* the registry owns them now */
+    if (cfg->n_breakers > 1)
+        qsort(cfg->breakers, cfg->n_breakers, sizeof(*cfg->breakers), by_agent_name);
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        agent_free(parsed[i]);
+    free(parsed);
+    return rc;
 }
 
 /* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry",
@@ -450,6 +478,24 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
     return 0;
 }
 
+/* A file with no "agents" key keeps the demo agents, as every other key
+ * keeps its default ("agents": [] means none); the file's "defaults"
+ * apply to them. The demo text itself always has the key. */
+static int
+parse_demo_agents(struct config *cfg, struct intentus_err *err)
+{
+    cJSON *demo = json_parse_unique(demo_text, sizeof(demo_text) - 1, 64, err);
+    int rc;
+
+    if (demo == NULL)
+        return -1;
+    rc = parse_agents(cfg, cJSON_GetObjectItemCaseSensitive(demo, "agents"), err);
+    cJSON_Delete(demo);
+    if (rc == 0)
+        cfg->has_demo_agents = true;
+    return rc;
+}
+
 static int
 parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
 {
@@ -488,6 +534,8 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         return -1;
     v = cJSON_GetObjectItemCaseSensitive(root, "agents");
     if (v != NULL && parse_agents(cfg, v, err) != 0)
+        return -1;
+    if (v == NULL && parse_demo_agents(cfg, err) != 0)
         return -1;
     v = cJSON_GetObjectItemCaseSensitive(root, "policy");
     if (v != NULL && parse_policy(cfg, v, err) != 0)
@@ -536,7 +584,7 @@ config_parse(const char *text, size_t len, const char *source, struct intentus_e
         err_set(err, IERR_NOMEM, NULL);
         goto fail;
     }
-    root = json_parse(text, len, 64, err);
+    root = json_parse_unique(text, len, 64, err);
     if (root == NULL)
         goto fail;
     if (parse_tree(cfg, root, err) != 0)

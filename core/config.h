@@ -52,7 +52,8 @@ struct config_breaker {
 struct config {
     char *source; /* the file it came from, or "built-in demo configuration" */
     bool is_demo;
-    char *records_dir; /* resolved: file, then $INTENTUSNET_RECORDS_PATH, then default */
+    bool has_demo_agents; /* the file has no "agents" key: the demo's agents */
+    char *records_dir;    /* resolved: file, then $INTENTUSNET_RECORDS_PATH, then default */
     bool require_determinism;
     bool fsync;
     struct recording_config recording;

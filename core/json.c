@@ -8,6 +8,8 @@
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,8 @@ struct parser {
     size_t pos;
     int depth;
     int max_depth;
-    struct buf str; /* scratch space for the string being decoded */
+    bool keep_duplicates; /* json_parse_unique: keep every member, checked later */
+    struct buf str;       /* scratch space for the string being decoded */
     struct intentus_err *err;
 };
 
@@ -520,7 +523,7 @@ parse_container(struct parser *p)
         parse_unexpected(p, is_obj ? "',' or '}'" : "',' or ']'");
         goto fail;
     }
-    if (is_obj && count > 1 && dedupe_members(node, count) != 0) {
+    if (is_obj && count > 1 && !p->keep_duplicates && dedupe_members(node, count) != 0) {
         parse_nomem(p);
         goto fail;
     }
@@ -559,8 +562,9 @@ parse_value(struct parser *p)
 }
 /* NOLINTEND(misc-no-recursion) */
 
-cJSON *
-json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err)
+static cJSON *
+parse_text(const char *text, size_t len, int max_depth, bool keep_duplicates,
+           struct intentus_err *err)
 {
     struct parser p;
     cJSON *v;
@@ -570,6 +574,7 @@ json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err
     p.pos = 0;
     p.depth = 0;
     p.max_depth = max_depth > 0 ? max_depth : JSON_DEFAULT_MAX_DEPTH;
+    p.keep_duplicates = keep_duplicates;
     p.err = err;
     buf_init(&p.str);
     skip_ws(&p);
@@ -588,6 +593,134 @@ json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err
     }
     buf_free(&p.str);
     return v;
+}
+
+cJSON *
+json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err)
+{
+    return parse_text(text, len, max_depth, false, err);
+}
+
+/* The member of obj (count members) that repeats an earlier key, the first
+ * such in document order; NULL when every key is unique (or out of memory,
+ * reported through *nomem). Sorting keeps it O(n log n). */
+static const cJSON *
+repeated_member(const cJSON *obj, size_t count, bool *nomem)
+{
+    struct member *m = malloc(count * sizeof(*m));
+    const cJSON *child, *found = NULL;
+    size_t i, best = SIZE_MAX;
+
+    if (m == NULL) {
+        *nomem = true;
+        return NULL;
+    }
+    for (i = 0, child = obj->child; child != NULL && i < count; child = child->next, i++) {
+        m[i].node = (cJSON *)child;
+        m[i].idx = i;
+    }
+    qsort(m, count, sizeof(*m), member_cmp);
+    for (i = 1; i < count; i++) {
+        /* Sorted by (key, position): the second of a run is its first repeat. */
+        if (strcmp(m[i - 1].node->string, m[i].node->string) == 0 &&
+            (i < 2 || strcmp(m[i - 2].node->string, m[i].node->string) != 0) && m[i].idx < best) {
+            best = m[i].idx;
+            found = m[i].node;
+        }
+    }
+    free(m);
+    return found;
+}
+
+/* Appends ".key" or "[i]" to path (at len), truncating safely. */
+static size_t
+path_push(char *path, size_t size, size_t len, const cJSON *parent, const cJSON *item, size_t i)
+{
+    int n;
+
+    if (len >= size)
+        return len;
+    if (cJSON_IsObject(parent))
+        n = snprintf(path + len, size - len, "%s%s", len > 0 ? "." : "", item->string);
+    else
+        n = snprintf(path + len, size - len, "[%zu]", i);
+    return n < 0 ? len : len + (size_t)n >= size ? size - 1 : len + (size_t)n;
+}
+
+/* Depth-first in document order: 1 and path filled at the first repeated
+ * key, 0 when none, -1 when out of memory. */
+static int
+find_repeat(const cJSON *v, char *path, size_t size, size_t len)
+{
+    const cJSON *c;
+    size_t count = 0, i = 0;
+    bool nomem = false;
+
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+        return 0;
+    for (c = v->child; c != NULL; c = c->next)
+        count++;
+    if (cJSON_IsObject(v) && count > 1) {
+        c = repeated_member(v, count, &nomem);
+        if (nomem)
+            return -1;
+        if (c != NULL) {
+            path_push(path, size, len, v, c, 0);
+            return 1;
+        }
+    }
+    for (c = v->child; c != NULL; c = c->next, i++) {
+        size_t sub = path_push(path, size, len, v, c, i);
+        int rc = find_repeat(c, path, size, sub);
+        if (rc != 0)
+            return rc;
+        path[len] = '\0';
+    }
+    return 0;
+}
+
+cJSON *
+json_parse_unique(const char *text, size_t len, int max_depth, struct intentus_err *err)
+{
+    cJSON *v = parse_text(text, len, max_depth, true, err);
+    char path[512] = "";
+    int rc;
+
+    if (v == NULL)
+        return NULL;
+    rc = find_repeat(v, path, sizeof(path), 0);
+    if (rc == 0)
+        return v;
+    if (rc < 0)
+        err_set(err, IERR_NOMEM, NULL);
+    else
+        err_set(err, IERR_PARSE, "%s: duplicate key (each key may appear once in an object)", path);
+    cJSON_Delete(v);
+    return NULL;
+}
+
+int
+json_check_display_text(const char *s, const char *path, struct intentus_err *err)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned cp = 0;
+
+    for (; *u != '\0'; u++) {
+        if (*u < 0x20 || *u == 0x7f)
+            cp = *u;
+        else if (u[0] == 0xc0 && u[1] == 0x80)
+            cp = 0; /* U+0000 in this module's storage */
+        else if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+            cp = u[1];
+        else
+            continue;
+        err_set(err, IERR_CONFIG,
+                "%s: contains the control character U+%04X (names are shown on terminals; use "
+                "printable text)",
+                path, cp);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- printers ---- */

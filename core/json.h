@@ -15,7 +15,7 @@
  *    UTF-8 form (ED A0 80 - ED BF BF, "WTF-8"); the printers turn both back
  *    into \u escapes, so text round-trips exactly;
  *  - duplicate keys: the last value wins, at the position of the first key
- *    (what Python's dict does);
+ *    (what Python's dict does); json_parse_unique, for configs, refuses them;
  *  - NaN, Infinity and other non-JSON literals are rejected.
  */
 #ifndef INTENTUS_CORE_JSON_H
@@ -34,6 +34,12 @@
  * err (IERR_PARSE) to "line L, column C: what is wrong". Invalid UTF-8 in the
  * input is an error. */
 cJSON *json_parse(const char *text, size_t len, int max_depth, struct intentus_err *err);
+
+/* json_parse for files people write (configs, policy files), where a
+ * repeated key is a mistake to report rather than Python's last-wins: an
+ * error (IERR_PARSE) "PATH: duplicate key ..." naming the first repeat's
+ * JSON path in the config style ("recording.dir", "agents[1].name"). */
+cJSON *json_parse_unique(const char *text, size_t len, int max_depth, struct intentus_err *err);
 
 /* Python json.dumps(v, ensure_ascii=False, indent=2): 2-space indent, ", "
  * never used (items end with "," + newline), ": " after keys, empty
@@ -71,6 +77,13 @@ int json_format_double(double d, char *out, size_t size);
 /* strtod in the C locale, whatever setlocale() the process made (a ','
  * decimal point must never change what a number means). */
 double json_strtod(const char *s);
+
+/* Text a config may name things with (agents, intents, nodeId, rule ids) is
+ * shown on terminals, so it must hold no control character: C0 (including
+ * U+0000, stored as C0 80), DEL, or C1 (U+0080-U+009F, which a terminal may
+ * take as ESC [). Returns 0, or -1 with err (IERR_CONFIG) "PATH: contains
+ * the control character U+XXXX ...". */
+int json_check_display_text(const char *s, const char *path, struct intentus_err *err);
 
 /* Convenience lookups that tolerate NULL and wrong types. */
 const char *json_get_string(const cJSON *obj, const char *key); /* NULL if absent/not string */

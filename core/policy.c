@@ -116,10 +116,14 @@ parse_list(const cJSON *rule, const char *key, const char *path, struct strlist 
     }
     cJSON_ArrayForEach(it, v)
     {
+        char where[256];
         if (!cJSON_IsString(it)) {
             err_set(err, IERR_CONFIG, "%s.%s[%zu]: must be a string", path, key, out->n);
             return -1;
         }
+        snprintf(where, sizeof(where), "%s.%s[%zu]", path, key, out->n);
+        if (json_check_display_text(it->valuestring, where, err) != 0)
+            return -1;
         if ((out->items[out->n] = strdup(it->valuestring)) == NULL) {
             err_set(err, IERR_NOMEM, NULL);
             return -1;
@@ -218,6 +222,12 @@ parse_rule(const cJSON *obj, const char *path, size_t index, struct rule *r,
     if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsString(v)) {
         err_set(err, IERR_CONFIG, "%s.id: must be a string", path);
         return -1;
+    }
+    if (cJSON_IsString(v)) {
+        char where[256];
+        snprintf(where, sizeof(where), "%s.id", path);
+        if (json_check_display_text(v->valuestring, where, err) != 0)
+            return -1;
     }
     snprintf(id, sizeof(id), "rule-%zu", index + 1); /* the reference's default id */
     r->id = strdup(v != NULL && cJSON_IsString(v) ? v->valuestring : id);
@@ -346,7 +356,7 @@ policy_load_file(const char *file, struct intentus_err *err)
             err->code = IERR_CONFIG;
         return NULL;
     }
-    root = json_parse(text, n, 64, err);
+    root = json_parse_unique(text, n, 64, err);
     free(text);
     if (root == NULL) {
         err_prefix(err, "policy file %s", file);

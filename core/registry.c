@@ -1,5 +1,6 @@
 #include "core/registry.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,11 @@
 struct registry {
     struct agent **agents; /* kept sorted by registry_compare */
     size_t n, cap;
+    /* Names -> agents: open addressing, linear probing, a power of two at
+     * most half full, so a lookup (and the duplicate check of every add)
+     * costs O(1) and loading n agents is not quadratic. */
+    struct agent **slots;
+    size_t n_slots;
 };
 
 struct registry *
@@ -24,7 +30,73 @@ registry_free(struct registry *r)
     for (size_t i = 0; i < r->n; i++)
         agent_free(r->agents[i]);
     free(r->agents);
+    free(r->slots);
     free(r);
+}
+
+/* FNV-1a over the name's bytes. */
+static size_t
+name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static struct agent **
+slot_of(struct agent **slots, size_t n_slots, const char *name)
+{
+    size_t i = name_hash(name) & (n_slots - 1);
+
+    while (slots[i] != NULL && strcmp(slots[i]->name, name) != 0)
+        i = (i + 1) & (n_slots - 1);
+    return &slots[i];
+}
+
+/* A table for `want` names filled with the registry's agents (the old one
+ * is dropped: also how a failed batch forgets the names it had added). */
+static int
+rehash(struct registry *r, size_t want)
+{
+    size_t n_slots = 16;
+    struct agent **slots;
+
+    while (n_slots < 2 * want)
+        n_slots *= 2;
+    slots = calloc(n_slots, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    for (size_t i = 0; i < r->n; i++)
+        *slot_of(slots, n_slots, r->agents[i]->name) = r->agents[i];
+    free(r->slots);
+    r->slots = slots;
+    r->n_slots = n_slots;
+    return 0;
+}
+
+static int
+reserve(struct registry *r, size_t more)
+{
+    size_t cap = r->cap ? r->cap : 8;
+    struct agent **p;
+
+    while (cap < r->n + more)
+        cap *= 2;
+    if (cap != r->cap) {
+        p = realloc(r->agents, cap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        r->agents = p;
+        r->cap = cap;
+    }
+    if (2 * (r->n + more) > r->n_slots && rehash(r, r->n + more) != 0)
+        return -1;
+    return 0;
 }
 
 int
@@ -40,12 +112,11 @@ registry_compare(const struct agent *a, const struct agent *b)
     return strcmp(a->name, b->name);
 }
 
-int
-registry_add(struct registry *r, struct agent *a, struct intentus_err *err)
+/* The checks registry_add makes, the name table already reserved. */
+static int
+check_new(struct registry *r, const struct agent *a, struct intentus_err *err)
 {
-    size_t pos;
-
-    if (registry_find(r, a->name) != NULL) {
+    if (*slot_of(r->slots, r->n_slots, a->name) != NULL) {
         err_set(err, IERR_INVALID, "Agent '%s' is already registered", a->name);
         return -1;
     }
@@ -53,22 +124,89 @@ registry_add(struct registry *r, struct agent *a, struct intentus_err *err)
         err_set(err, IERR_INVALID, "Agent '%s' has no capabilities", a->name);
         return -1;
     }
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        struct agent **p = realloc(r->agents, cap * sizeof(*p));
-        if (p == NULL) {
-            err_set(err, IERR_NOMEM, NULL);
-            return -1;
-        }
-        r->agents = p;
-        r->cap = cap;
+    return 0;
+}
+
+int
+registry_add(struct registry *r, struct agent *a, struct intentus_err *err)
+{
+    size_t lo = 0, hi;
+
+    if (reserve(r, 1) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
     }
-    /* Insertion keeps the array in routing order, so lookups never sort. */
-    for (pos = r->n; pos > 0 && registry_compare(r->agents[pos - 1], a) > 0; pos--)
-        r->agents[pos] = r->agents[pos - 1];
-    r->agents[pos] = a;
+    if (check_new(r, a, err) != 0)
+        return -1;
+    /* The array stays in routing order, so lookups never sort: the first
+     * position whose agent sorts after a (appending is the common case). */
+    hi = r->n;
+    if (r->n > 0 && registry_compare(r->agents[r->n - 1], a) > 0) {
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (registry_compare(r->agents[mid], a) > 0)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        memmove(&r->agents[lo + 1], &r->agents[lo], (r->n - lo) * sizeof(*r->agents));
+    }
+    r->agents[hi] = a;
+    *slot_of(r->slots, r->n_slots, a->name) = a;
     r->n++;
     return 0;
+}
+
+static int
+by_routing_order(const void *x, const void *y)
+{
+    return registry_compare(*(const struct agent *const *)x, *(const struct agent *const *)y);
+}
+
+int
+registry_add_all(struct registry *r, struct agent **agents, size_t n, size_t *bad,
+                 struct intentus_err *err)
+{
+    struct agent **merged = NULL, **batch = NULL;
+    size_t i, j, k;
+
+    if (n == 0)
+        return 0;
+    if (reserve(r, n) != 0 || (batch = malloc(n * sizeof(*batch))) == NULL ||
+        (merged = malloc((r->n + n) * sizeof(*merged))) == NULL)
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        if (check_new(r, agents[i], err) != 0) {
+            if (bad != NULL)
+                *bad = i;
+            /* Forget the names of this batch added so far. */
+            if (rehash(r, r->n + n) != 0)
+                goto nomem;
+            free(batch);
+            free(merged);
+            return -1;
+        }
+        *slot_of(r->slots, r->n_slots, agents[i]->name) = agents[i];
+    }
+    memcpy(batch, agents, n * sizeof(*batch));
+    qsort(batch, n, sizeof(*batch), by_routing_order);
+    /* Merge two sorted runs; names are unique, so the order is total. */
+    for (i = j = k = 0; i < r->n || j < n;) {
+        if (j == n || (i < r->n && registry_compare(r->agents[i], batch[j]) < 0))
+            merged[k++] = r->agents[i++];
+        else
+            merged[k++] = batch[j++];
+    }
+    memcpy(r->agents, merged, k * sizeof(*merged));
+    r->n = k;
+    free(batch);
+    free(merged);
+    return 0;
+nomem:
+    free(batch);
+    free(merged);
+    err_set(err, IERR_NOMEM, NULL);
+    return -1;
 }
 
 size_t
@@ -86,11 +224,9 @@ registry_at(const struct registry *r, size_t i)
 struct agent *
 registry_find(const struct registry *r, const char *name)
 {
-    for (size_t i = 0; name != NULL && i < r->n; i++) {
-        if (strcmp(r->agents[i]->name, name) == 0)
-            return r->agents[i];
-    }
-    return NULL;
+    if (name == NULL || r->n_slots == 0)
+        return NULL;
+    return *slot_of(r->slots, r->n_slots, name);
 }
 
 size_t

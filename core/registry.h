@@ -18,6 +18,13 @@ void registry_free(struct registry *r);
 /* Takes ownership of a on success; on error (duplicate name, no
  * capabilities) a is left to the caller. Messages are the reference's. */
 int registry_add(struct registry *r, struct agent *a, struct intentus_err *err);
+/* registry_add of agents[0..n) all or nothing, in O(n log n) (one sort,
+ * one merge) where n registry_add calls may cost O(n^2) moves. Takes
+ * ownership of every agent on success; on error takes none, and *bad (when
+ * not NULL) is the index of the agent refused (a name already registered,
+ * or earlier in agents[]; no capabilities). */
+int registry_add_all(struct registry *r, struct agent **agents, size_t n, size_t *bad,
+                     struct intentus_err *err);
 size_t registry_count(const struct registry *r);
 /* Agents in routing order (borrowed, valid until the registry changes). */
 struct agent *registry_at(const struct registry *r, size_t i);

@@ -12,7 +12,10 @@ static const char agents_help[] =
     "Usage: intentus agents [--json] [--config FILE]\n"
     "\n"
     "List the configured agents in routing order: local before remote (a non-empty\n"
-    "nodeId), then nodePriority ascending, then name.\n"
+    "nodeId), then nodePriority ascending, then name. An agent whose \"$NAME\"\n"
+    "settings name unset environment variables is listed with\n"
+    "[unavailable: not set: NAME (path)] (\"unavailable\" in --json): every call\n"
+    "of it fails with AGENT_UNAVAILABLE.\n"
     "\n"
     "Options:\n"
     "  -j, --json         the reference's AgentDefinition objects plus \"kind\"\n"
@@ -54,13 +57,19 @@ cli_agents(int argc, char **argv)
         return EXIT_USAGE;
     if (json) {
         cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr != NULL && i < registry_count(cfg->registry); i++)
-            cJSON_AddItemToArray(arr, agent_definition_json(registry_at(cfg->registry, i)));
+        for (size_t i = 0; arr != NULL && i < registry_count(cfg->registry); i++) {
+            const struct agent *a = registry_at(cfg->registry, i);
+            cJSON *d = agent_definition_json(a);
+            if (d != NULL && a->missing_env != NULL)
+                cJSON_AddStringToObject(d, "unavailable", a->missing_env);
+            cJSON_AddItemToArray(arr, d);
+        }
         cli_print_json(stdout, arr);
         cJSON_Delete(arr);
     } else {
         char e[FMT_ESC_SIZE(256)];
-        printf("# %s\n", cli_esc(cfg->source, e, sizeof(e)));
+        printf("# %s%s\n", cli_esc(cfg->source, e, sizeof(e)),
+               cfg->has_demo_agents ? " (no \"agents\" key: the demo agents)" : "");
         printf("%-3s  %-20s  %-8s  %-12s  %8s  %-8s  %-7s  %-9s  %s\n", "#", "NAME", "KIND", "NODE",
                "PRIORITY", "TIMEOUT", "RETRY", "BREAKER", "INTENTS");
         for (size_t i = 0; i < registry_count(cfg->registry); i++) {
@@ -94,6 +103,8 @@ cli_agents(int argc, char **argv)
                 if (strcmp(a->caps[k].version, "*") != 0)
                     printf("@%s", cli_esc(a->caps[k].version, e, sizeof(e)));
             }
+            if (a->missing_env != NULL)
+                printf("  [unavailable: not set: %s]", a->missing_env);
             printf("\n");
         }
     }

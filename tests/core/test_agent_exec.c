@@ -534,14 +534,138 @@ test_config_errors(void **state)
     expect_config_error(",\"argv\":\"python3 x.py\"", "agents[0].argv: must be an array");
     expect_config_error(",\"argv\":[\"\"]", "agents[0].argv[0]: must be a non-empty string");
     expect_config_error(",\"argv\":[\"a\", 3]", "agents[0].argv[1]: must be a string");
-    expect_config_error(",\"argv\":[\"a\"],\"env\":{\"X\":\"$TEST_EXEC_UNSET\"}",
-                        "agents[0].env.X: environment variable TEST_EXEC_UNSET is not set");
     expect_config_error(",\"argv\":[\"a\"],\"env\":[\"X=1\"]", "agents[0].env: must be an object");
     expect_config_error(",\"argv\":[\"a\"],\"max_output\":\"lots\"", "agents[0].max_output");
     expect_config_error(",\"argv\":[\"a\"],\"cwd\":5", "agents[0].cwd");
     expect_config_error(",\"argv\":[\"a\"],\"inherit_env\":\"yes\"",
                         "agents[0].inherit_env: must be true or false");
     expect_config_error(",\"argv\":[\"a\"],\"url\":\"http://x\"", "agents[0].url: unknown key");
+}
+
+/* 14.4: an unset "$NAME" does not fail the load (read-only commands need
+ * no secrets); each call of that agent fails, naming agent and variable,
+ * and the program is never started without its variable. */
+static void
+test_unset_env_fails_the_call_not_the_load(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), marker[600], text[1400];
+    struct intentus_err err = { 0 };
+    struct agent *a;
+    cJSON *resp;
+
+    unsetenv("TEST_EXEC_UNSET");
+    unsetenv("TEST_EXEC_UNSET2");
+    snprintf(marker, sizeof(marker), "%s/ran", dir);
+    snprintf(text, sizeof(text),
+             "{\"name\":\"needs-key\",\"kind\":\"exec\",\"intents\":[\"t.agent\"],"
+             "\"argv\":[\"/bin/sh\",\"-c\",\"touch '%s'\"],"
+             "\"env\":{\"X\":\"$TEST_EXEC_UNSET\",\"Y\":\"$TEST_EXEC_UNSET2\",\"Z\":\"$HOME\"}}",
+             marker);
+    a = tu_agent_new(text, &err);
+    if (a == NULL)
+        fail_msg("load failed: %s", err.msg);
+    assert_non_null(a->missing_env);
+    assert_string_equal(a->missing_env,
+                        "TEST_EXEC_UNSET (agents[0].env.X), TEST_EXEC_UNSET2 (agents[0].env.Y)");
+    resp = call(a, "{}", 5000, NULL);
+    assert_string_equal(tu_code(resp), "AGENT_UNAVAILABLE");
+    assert_false(tu_retryable(resp));
+    if (strstr(tu_message(resp), "needs-key: ") != tu_message(resp) ||
+        strstr(tu_message(resp), "TEST_EXEC_UNSET (agents[0].env.X)") == NULL)
+        fail_msg("message: %s", tu_message(resp));
+    cJSON_Delete(resp);
+    assert_int_equal(access(marker, F_OK), -1);
+    agent_free(a);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The pid the script wrote to path (waiting up to 5 s for it), or -1. */
+static pid_t
+read_pid(const char *path)
+{
+    for (int i = 0; i < 500; i++) {
+        char *text = tu_read_file(path, NULL);
+        pid_t pid = text != NULL ? (pid_t)atoi(text) : 0;
+        free(text);
+        if (pid > 1)
+            return pid;
+        usleep(10000);
+    }
+    return -1;
+}
+
+/* Kill pid if it still runs "sleep" (old code left it; never leak it). */
+static void
+kill_stray_sleep(pid_t pid)
+{
+    char path[64], *cmd;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    cmd = tu_read_file(path, NULL);
+    if (cmd != NULL && strstr(cmd, "sleep") != NULL)
+        kill(pid, SIGKILL);
+    free(cmd);
+}
+
+/* 14.6: a descendant that leaves the agent's process group and session
+ * (setsid) still dies when the call ends, whether the agent answered or
+ * was killed at the deadline. */
+static void
+escaped_grandchild_case(bool answer)
+{
+    char *dir = tu_mkdtemp(), pidfile[600], script[3200], text[4000];
+    struct intentus_err err = { 0 };
+    struct agent *a;
+    cJSON *resp;
+    pid_t pid;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/escaped.pid", dir);
+    snprintf(script, sizeof(script),
+             "setsid sh -c 'echo $$ > %s.tmp && mv %s.tmp %s && exec sleep 301' "
+             "</dev/null >/dev/null 2>&1 & "
+             "while [ ! -s %s ]; do sleep 0.01; done; %s",
+             pidfile, pidfile, pidfile, pidfile,
+             answer ? "printf '{\\\"version\\\":\\\"1.0\\\",\\\"status\\\":\\\"success\\\","
+                      "\\\"payload\\\":{},\\\"metadata\\\":{},\\\"error\\\":null}'"
+                    : "sleep 30");
+    snprintf(text, sizeof(text),
+             "{\"name\":\"escaper\",\"kind\":\"exec\",\"intents\":[\"t.agent\"],"
+             "\"argv\":[\"/bin/sh\",\"-c\",\"%s\"]}",
+             script);
+    a = tu_agent_new(text, &err);
+    if (a == NULL)
+        fail_msg("config: %s (%s)", err.msg, text);
+    resp = call(a, "{}", answer ? 10000 : 1500, NULL);
+    if (answer && response_is_error(resp))
+        fail_msg("agent failed: %s", tu_message(resp));
+    if (!answer)
+        assert_string_equal(tu_code(resp), "AGENT_TIMEOUT");
+    pid = read_pid(pidfile);
+    assert_true(pid > 1);
+    if (!tu_wait_gone(pid, 3000)) {
+        kill_stray_sleep(pid);
+        fail_msg("the setsid grandchild %d outlived the call", (int)pid);
+    }
+    cJSON_Delete(resp);
+    agent_free(a);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_escaped_grandchild_dies_with_the_call(void **state)
+{
+    (void)state;
+    escaped_grandchild_case(true);
+}
+
+static void
+test_escaped_grandchild_dies_at_the_deadline(void **state)
+{
+    (void)state;
+    escaped_grandchild_case(false);
 }
 
 int
@@ -554,6 +678,8 @@ main(void)
         cmocka_unit_test(test_slow_within_deadline),
         cmocka_unit_test(test_hang_killed_at_deadline),
         cmocka_unit_test(test_whole_group_killed),
+        cmocka_unit_test(test_escaped_grandchild_dies_with_the_call),
+        cmocka_unit_test(test_escaped_grandchild_dies_at_the_deadline),
         cmocka_unit_test(test_crash_is_signal),
         cmocka_unit_test(test_garbage_is_protocol_error),
         cmocka_unit_test(test_big_output_capped),
@@ -567,6 +693,7 @@ main(void)
         cmocka_unit_test(test_no_fd_or_process_leak),
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_unset_env_fails_the_call_not_the_load),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

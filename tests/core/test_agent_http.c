@@ -384,10 +384,6 @@ test_config_errors(void **state)
     expect_config_error("", "agents[0].url: missing");
     expect_config_error(",\"url\":\"ftp://host/x\"", "agents[0].url: 'ftp://host/x' must start");
     expect_config_error(",\"url\":\"http://\"", "must start with http:// or https://");
-    expect_config_error(
-        ",\"url\":\"https://h\",\"headers\":{\"Authorization\":\"$TEST_HTTP_UNSET\"}",
-        "agents[0].headers.Authorization: environment variable TEST_HTTP_UNSET "
-        "is not set");
     expect_config_error(",\"url\":\"https://h\",\"headers\":{\"Bad Name\":\"x\"}",
                         "not a valid header name");
     expect_config_error(",\"url\":\"https://h\",\"headers\":{\"X\":\"a\\r\\nY: b\"}", "line break");
@@ -451,6 +447,33 @@ test_plain_http_only_to_loopback(void **state)
                         "headers unencrypted; use https://, or set agents[0].allow_insecure: true");
 }
 
+/* 14.4: a header naming an unset variable loads; calls fail without
+ * sending anything, naming the agent and the variable. */
+static void
+test_unset_header_env_fails_the_call_not_the_load(void **state)
+{
+    (void)state;
+    struct intentus_err err = { 0 };
+    struct agent *a;
+    cJSON *resp;
+
+    unsetenv("TEST_HTTP_UNSET");
+    a = tu_agent_new("{\"name\":\"api\",\"kind\":\"http\",\"intents\":[\"t.agent\"],"
+                     "\"url\":\"http://127.0.0.1:9/x\","
+                     "\"headers\":{\"Authorization\":\"$TEST_HTTP_UNSET\"}}",
+                     &err);
+    if (a == NULL)
+        fail_msg("load failed: %s", err.msg);
+    assert_string_equal(a->missing_env, "TEST_HTTP_UNSET (agents[0].headers.Authorization)");
+    resp = tu_agent_call(a, "{}", 5000, NULL, NULL, &err);
+    assert_non_null(resp);
+    assert_string_equal(tu_code(resp), "AGENT_UNAVAILABLE");
+    if (strstr(tu_message(resp), "api: not called: environment variable TEST_HTTP_UNSET") == NULL)
+        fail_msg("message: %s", tu_message(resp));
+    cJSON_Delete(resp);
+    agent_free(a);
+}
+
 int
 main(void)
 {
@@ -475,6 +498,7 @@ main(void)
         cmocka_unit_test(test_no_fd_leak),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_unset_header_env_fails_the_call_not_the_load),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "tests/support/testutil.h"
 
@@ -116,8 +117,11 @@ test_search_order_and_records_dir(void **state)
     assert_int_equal(cfg->retention.max_bytes, 1LL << 30);
     assert_int_equal(cfg->retention.max_count, -1);
     assert_string_equal(cfg->retention.archive_dir, "/srv/cold");
-    /* A file without agents has none (an agents list replaces the demo's). */
-    assert_int_equal(registry_count(cfg->registry), 0);
+    /* A file without an "agents" key keeps the demo agents, as every other
+     * key keeps its default (an agents list replaces the demo's). */
+    assert_int_equal(registry_count(cfg->registry), 5);
+    assert_true(cfg->has_demo_agents);
+    assert_false(cfg->is_demo);
     config_free(cfg);
 
     /* An explicit path that does not exist is an error, not the demo. */
@@ -140,6 +144,194 @@ test_search_order_and_records_dir(void **state)
     free(dir);
 }
 
+/* 13.13: only "recording" set still routes demo.echo; "agents": [] is none. */
+static void
+test_no_agents_key_keeps_the_demo_agents(void **state)
+{
+    (void)state;
+    const char *only_rec =
+        "{\"recording\": {\"dir\": \"/tmp/x\"}, \"defaults\": {\"timeout\": \"2s\"}}";
+    const char *none = "{\"agents\": []}";
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_parse(only_rec, strlen(only_rec), "my.json", &err);
+    struct agent *c[8];
+
+    assert_non_null(cfg);
+    assert_int_equal(registry_count(cfg->registry), 5);
+    assert_int_equal(registry_candidates(cfg->registry, "demo.echo", "1.0", c), 2);
+    assert_string_equal(c[0]->name, "echo-a");
+    /* The file's defaults apply to them. */
+    assert_int_equal(c[0]->timeout_ms, 2000);
+    assert_string_equal(cfg->records_dir, "/tmp/x");
+    config_free(cfg);
+    cfg = config_parse(none, strlen(none), "my.json", &err);
+    assert_non_null(cfg);
+    assert_int_equal(registry_count(cfg->registry), 0);
+    assert_false(cfg->has_demo_agents);
+    config_free(cfg);
+}
+
+/* 13.13: a repeated key is an error naming its JSON path, never last-wins. */
+static void
+test_duplicate_keys_are_named(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), path[600], conf[700];
+    struct intentus_err err = { 0 };
+    const char *pol = "{\"default\": \"deny\", \"rules\": [{\"id\": \"a\", \"action\": \"allow\","
+                      " \"action\": \"deny\"}]}";
+
+    expect_error("{\"recording\": {\"dir\": \"a\", \"dir\": \"b\"}}",
+                 "my.json: recording.dir: ", "duplicate key");
+    expect_error("{\"require_determinism\": true, \"require_determinism\": false}",
+                 "my.json: require_determinism: ", "duplicate key");
+    expect_error("{\"agents\": [{\"name\": \"a\", \"builtin\": \"echo\", \"intents\": [\"x\"]},"
+                 " {\"name\": \"b\", \"intents\": [\"x\"], \"name\": \"c\"}]}",
+                 "my.json: agents[1].name: ", "duplicate key");
+    /* Three of a kind names the first repeat; the document order decides. */
+    expect_error(
+        "{\"wal\": {\"dir\": \"1\", \"enabled\": true, \"enabled\": false, \"dir\": \"2\"}}",
+        "wal.enabled: ", "duplicate key");
+    expect_error("{\"redaction\": {\"paths\": [], \"paths\": []}}", "redaction.paths", "duplicate");
+    /* Policy files loaded from the config are read the same way. */
+    snprintf(path, sizeof(path), "%s/pol.json", dir);
+    assert_int_equal(tu_write_file(path, pol, strlen(pol), 0600), 0);
+    snprintf(conf, sizeof(conf), "{\"policy\": {\"file\": \"%s\"}}", path);
+    assert_null(config_parse(conf, strlen(conf), "my.json", &err));
+    assert_int_equal(err.code, IERR_CONFIG);
+    if (strstr(err.msg, "rules[0].action: duplicate key") == NULL ||
+        strstr(err.msg, "pol.json") == NULL)
+        fail_msg("message: %s", err.msg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* 14.10: names that are displayed must not carry terminal controls. */
+static void
+test_control_characters_in_names_are_refused(void **state)
+{
+    (void)state;
+    expect_error("{\"agents\": [{\"name\": \"ev\\u001b[2Jil\", \"builtin\": \"echo\", "
+                 "\"intents\": [\"x\"]}]}",
+                 "agents[0].name: ", "U+001B");
+    expect_error("{\"agents\": [{\"name\": \"a\", \"builtin\": \"echo\", "
+                 "\"intents\": [\"x\", \"y\\u009b31m\"]}]}",
+                 "agents[0].intents[1]: ", "U+009B");
+    expect_error("{\"agents\": [{\"name\": \"a\", \"builtin\": \"echo\", "
+                 "\"intents\": [\"x\"], \"nodeId\": \"n\\u0000\"}]}",
+                 "agents[0].nodeId: ", "U+0000");
+    expect_error("{\"agents\": [{\"name\": \"a\", \"builtin\": \"echo\", "
+                 "\"intents\": [\"x\"], \"version\": \"1\\n\"}]}",
+                 "agents[0].version: ", "U+000A");
+    expect_error("{\"agents\": [{\"name\": \"a\\u007f\", \"builtin\": \"echo\", "
+                 "\"intents\": [\"x\"]}]}",
+                 "agents[0].name: ", "U+007F");
+    expect_error("{\"policy\": {\"rules\": [{\"id\": \"r\\u001b\", \"action\": \"deny\"}]}}",
+                 "policy.rules[0].id: ", "U+001B");
+    expect_error("{\"policy\": {\"rules\": [{\"intents\": [\"a\\tb\"], \"action\": \"deny\"}]}}",
+                 "policy.rules[0].intents[0]: ", "U+0009");
+    /* Printable non-ASCII stays fine. */
+    {
+        const char *ok = "{\"agents\": [{\"name\": \"h\u00e9llo-\u65e5\", \"builtin\": \"echo\", "
+                         "\"intents\": [\"x\"]}]}";
+        struct intentus_err err = { 0 };
+        struct config *cfg = config_parse(ok, strlen(ok), "my.json", &err);
+        if (cfg == NULL)
+            fail_msg("refused: %s", err.msg);
+        config_free(cfg);
+    }
+}
+
+/* A config of n builtin agents in shuffled name order (a fixed LCG), with
+ * priorities that repeat, so neither the registry's order nor its name
+ * lookups can ride on the file's order. */
+static char *
+many_agents_text(size_t n)
+{
+    size_t cap = n * 110 + 64, len = 0;
+    char *s = malloc(cap);
+    size_t *idx = malloc(n * sizeof(*idx));
+    uint64_t x = 12345;
+
+    assert_non_null(s);
+    assert_non_null(idx);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j, t;
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        j = (size_t)((x >> 33) % (i + 1));
+        t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    len += (size_t)snprintf(s + len, cap - len, "{\"agents\": [");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len,
+                                "%s{\"name\": \"agent-%06zu\", \"builtin\": \"echo\", "
+                                "\"intents\": [\"b.i%zu\"], \"nodePriority\": %zu}",
+                                i ? "," : "", idx[i], idx[i] % 100, idx[i] % 7);
+    snprintf(s + len, cap - len, "]}");
+    free(idx);
+    return s;
+}
+
+/* Best of three, in seconds. */
+static double
+load_seconds(const char *text)
+{
+    double best = 1e9;
+
+    for (int r = 0; r < 3; r++) {
+        struct intentus_err err = { 0 };
+        int64_t t0 = clock_mono_us();
+        struct config *cfg = config_parse(text, strlen(text), "many.json", &err);
+        double s = (double)(clock_mono_us() - t0) / 1e6;
+        if (cfg == NULL)
+            fail_msg("many agents: %s", err.msg);
+        config_free(cfg);
+        if (s < best)
+            best = s;
+    }
+    return best;
+}
+
+/* 14.11: loading is linear-ish in the number of agents. Four times the
+ * agents may cost about four times as long (n log n a little more); the
+ * quadratic loader took about sixteen times. A ratio, not a time, so a
+ * slow or loaded machine does not fail it. */
+static void
+test_load_time_is_not_quadratic(void **state)
+{
+    (void)state;
+    char *small = many_agents_text(4000), *big = many_agents_text(16000);
+    double ts = load_seconds(small), tb = load_seconds(big);
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_parse(big, strlen(big), "many.json", &err);
+    struct breaker_policy bp;
+    struct agent *c[16000];
+    size_t n;
+
+    print_message("# 4000 agents %.3f s, 16000 agents %.3f s (ratio %.1f)\n", ts, tb,
+                  tb / (ts > 0.001 ? ts : 0.001));
+    assert_true(tb < 9 * (ts > 0.002 ? ts : 0.002));
+    /* Still the right registry: routing order, lookups, breakers. */
+    assert_non_null(cfg);
+    assert_int_equal(registry_count(cfg->registry), 16000);
+    for (size_t i = 1; i < 16000; i++)
+        assert_true(
+            registry_compare(registry_at(cfg->registry, i - 1), registry_at(cfg->registry, i)) < 0);
+    assert_non_null(registry_find(cfg->registry, "agent-015999"));
+    assert_null(registry_find(cfg->registry, "agent-016000"));
+    assert_true(config_breaker_policy(cfg, "agent-000042", &bp));
+    assert_false(config_breaker_policy(cfg, "nobody", &bp));
+    n = registry_candidates(cfg->registry, "b.i7", "1.0", c);
+    assert_int_equal(n, 160);
+    config_free(cfg);
+    free(small);
+    free(big);
+}
+
 int
 main(void)
 {
@@ -147,6 +339,10 @@ main(void)
         cmocka_unit_test(test_demo_config),
         cmocka_unit_test(test_bad_configs_are_named),
         cmocka_unit_test(test_search_order_and_records_dir),
+        cmocka_unit_test(test_no_agents_key_keeps_the_demo_agents),
+        cmocka_unit_test(test_duplicate_keys_are_named),
+        cmocka_unit_test(test_control_characters_in_names_are_refused),
+        cmocka_unit_test(test_load_time_is_not_quadratic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
