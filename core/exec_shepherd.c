@@ -89,11 +89,13 @@ stat_ppid(const char *pid)
     return parse_uint(p + 4, &end);
 }
 
+/* The kernel's getdents64 record; every member is part of its layout even
+ * where only d_reclen and d_name are read. */
 struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
+    uint64_t d_ino; /* cppcheck-suppress unusedStructMember ; kernel ABI layout */
+    int64_t d_off;  /* cppcheck-suppress unusedStructMember ; kernel ABI layout */
     unsigned short d_reclen;
-    unsigned char d_type;
+    unsigned char d_type; /* cppcheck-suppress unusedStructMember ; kernel ABI layout */
     char d_name[];
 };
 

@@ -622,8 +622,9 @@ repeated_member(const cJSON *obj, size_t count, bool *nomem)
     qsort(m, count, sizeof(*m), member_cmp);
     for (i = 1; i < count; i++) {
         /* Sorted by (key, position): the second of a run is its first repeat. */
-        if (strcmp(m[i - 1].node->string, m[i].node->string) == 0 &&
-            (i < 2 || strcmp(m[i - 2].node->string, m[i].node->string) != 0) && m[i].idx < best) {
+        bool first_repeat = i < 2 || strcmp(m[i - 2].node->string, m[i].node->string) != 0;
+        if (strcmp(m[i - 1].node->string, m[i].node->string) == 0 && first_repeat &&
+            m[i].idx < best) {
             best = m[i].idx;
             found = m[i].node;
         }

@@ -239,7 +239,6 @@ add_pattern(struct redactor *r, const char *name, const char *regex, accept_fn a
             const char *where, struct intentus_err *err)
 {
     struct pattern *p = realloc(r->patterns, (r->n_patterns + 1) * sizeof(*p));
-    char msg[128];
     int rc;
 
     if (p == NULL) {
@@ -250,6 +249,7 @@ add_pattern(struct redactor *r, const char *name, const char *regex, accept_fn a
     p = &r->patterns[r->n_patterns];
     rc = regcomp(&p->re, regex, REG_EXTENDED);
     if (rc != 0) {
+        char msg[128];
         regerror(rc, &p->re, msg, sizeof(msg));
         err_set(err, IERR_CONFIG, "%s: pattern \"%s\": bad POSIX extended regex: %s", where, name,
                 msg);

@@ -71,13 +71,13 @@ int
 redact_collect_leaves(struct redact_ctx *c, const cJSON *node)
 {
     const cJSON *ch;
-    char num[64];
 
     if (cJSON_IsString(node))
         return ctx_add(c, node->valuestring, strlen(node->valuestring));
     if (cJSON_IsNumber(node)) {
         /* As JSON text shows it: integers without a fraction. */
         double d = node->valuedouble;
+        char num[64];
         if (d == (double)(long long)d && d > -1e15 && d < 1e15)
             snprintf(num, sizeof(num), "%lld", (long long)d);
         else

@@ -130,7 +130,7 @@ check_new(struct registry *r, const struct agent *a, struct intentus_err *err)
 int
 registry_add(struct registry *r, struct agent *a, struct intentus_err *err)
 {
-    size_t lo = 0, hi;
+    size_t hi;
 
     if (reserve(r, 1) != 0) {
         err_set(err, IERR_NOMEM, NULL);
@@ -142,6 +142,7 @@ registry_add(struct registry *r, struct agent *a, struct intentus_err *err)
      * position whose agent sorts after a (appending is the common case). */
     hi = r->n;
     if (r->n > 0 && registry_compare(r->agents[r->n - 1], a) > 0) {
+        size_t lo = 0;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
             if (registry_compare(r->agents[mid], a) > 0)

@@ -259,7 +259,7 @@ retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
                           struct intentus_err *err)
 {
     struct retention_plan *plan = calloc(1, sizeof(*plan));
-    const char *wal_dir = scope != NULL ? scope->wal_dir : NULL;
+    const char *wdir = scope != NULL ? scope->wal_dir : NULL;
     const struct retention_select *sel = scope != NULL ? scope->sel : NULL;
     uint64_t count = 0, bytes = 0;
     size_t k = 0;
@@ -268,7 +268,7 @@ retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
         err_set(err, IERR_NOMEM, NULL);
         return NULL;
     }
-    if (wal_dir != NULL && (plan->wal_dir = strdup(wal_dir)) == NULL) {
+    if (wdir != NULL && (plan->wal_dir = strdup(wdir)) == NULL) {
         err_set(err, IERR_NOMEM, NULL);
         free(plan);
         return NULL;

@@ -74,6 +74,7 @@ parse_hex(const char *text, size_t len, unsigned char raw[32])
         a++;
     while (b > a && isspace((unsigned char)text[b - 1]))
         b--;
+    /* cppcheck-suppress knownConditionTrueFalse ; callers pass any length */
     if (b - a != 64)
         return -1;
     for (i = 0; i < 32; i++) {

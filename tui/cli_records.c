@@ -458,7 +458,6 @@ static int
 list_json(void *ctx, const struct index_view *v)
 {
     cJSON *arr = ctx, *o = cJSON_CreateObject();
-    char created[CLOCK_ISO_LEN];
 
     if (o == NULL)
         return 1;
@@ -467,6 +466,7 @@ list_json(void *ctx, const struct index_view *v)
         cJSON_AddStringToObject(o, "status", "corrupt");
         cJSON_AddStringToObject(o, "error", v->note ? v->note : "");
     } else {
+        char created[CLOCK_ISO_LEN];
         clock_format_iso(v->created_us, created);
         cJSON_AddStringToObject(o, "createdUtcIso", created);
         cJSON_AddStringToObject(o, "intent", v->intent ? v->intent : "");
@@ -716,7 +716,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     char e[FMT_ESC_SIZE(sizeof(err.msg))];
     struct config *cfg = NULL;
     struct rec_store *rs;
-    const char *wal_dir;
+    const char *wdir;
     int store_rc;
     struct rec_ids ids = { 0 };
     struct wal_key *key;
@@ -726,8 +726,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (!rec_store_id_is_valid(argv[i]))
             return cli_usage_error("records verify", "'%s' is not a valid execution id", argv[i]);
     }
-    wal_dir = verify_wal_dir(a, &cfg);
-    if (wal_dir == NULL)
+    wdir = verify_wal_dir(a, &cfg);
+    if (wdir == NULL)
         return EXIT_USAGE;
     key = cli_load_wal_key("records verify", a->public_key, cfg, &store_rc);
     rs = store_rc == EXIT_OK ? open_store("records verify", a, &store_rc) : NULL;
@@ -757,7 +757,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (!ok)
             printf("FAIL %s: %s\n", id,
                    cli_esc(ids.ids[i] ? err.msg : "out of memory", e, sizeof(e)));
-        if (rec != NULL && verify_wal(wal_dir, id, rec, key, &seen) != 0)
+        if (rec != NULL && verify_wal(wdir, id, rec, key, &seen) != 0)
             ok = false;
         if (ok && seen.is_signed && !seen.sig_checked)
             unchecked++;

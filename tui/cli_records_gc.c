@@ -38,7 +38,6 @@ report_json(const struct retention_report *r, const struct retention_plan *plan,
 {
     bool dry_run = plan != NULL;
     cJSON *o = cJSON_CreateObject(), *by;
-    char when[CLOCK_ISO_LEN];
 
     cJSON_AddBoolToObject(o, "dryRun", dry_run);
     cJSON_AddStringToObject(o, "action", action);
@@ -51,6 +50,7 @@ report_json(const struct retention_report *r, const struct retention_plan *plan,
     if (!dry_run)
         cJSON_AddNumberToObject(o, "locksRemoved", (double)r->locks_removed);
     if (r->count > 0) {
+        char when[CLOCK_ISO_LEN];
         clock_format_iso(r->oldest_us, when);
         cJSON_AddStringToObject(o, "oldestId", r->oldest_id);
         cJSON_AddStringToObject(o, "oldest", when);
@@ -84,11 +84,12 @@ report_json(const struct retention_report *r, const struct retention_plan *plan,
 static void
 report_text(FILE *f, const struct retention_report *r, const char *verb)
 {
-    char bytes[32], a[32], b[32];
+    char bytes[32];
 
     fmt_bytes(r->bytes, bytes, sizeof(bytes));
     fprintf(f, "%s %llu records, %s", verb, (unsigned long long)r->count, bytes);
     if (r->count > 0) {
+        char a[32], b[32];
         fmt_time_short(r->oldest_us, a, sizeof(a));
         fmt_time_short(r->newest_us, b, sizeof(b));
         fprintf(f, ", from %s (%s) to %s (%s)", a, r->oldest_id, b, r->newest_id);
@@ -276,7 +277,7 @@ cli_records_gc(const struct rec_args *a)
     struct intentus_err err = { 0 };
     struct config *cfg = NULL, *wcfg = NULL;
     const char *dir = cli_records_dir_of(a, &cfg), *archive = NULL, *from = NULL;
-    const char *wal_dir = a->wal_dir;
+    const char *wdir = a->wal_dir;
     struct retention_policy p;
     struct gc_select gs = { NULL };
     struct retention_select sel = { select_record, &gs };
@@ -303,15 +304,15 @@ cli_records_gc(const struct rec_args *a)
         goto out;
     }
     /* The records' WALs go with them: --wal-dir, else the config's wal.dir. */
-    if (wal_dir == NULL && cfg != NULL)
-        wal_dir = cfg->wal.dir;
-    if (wal_dir == NULL && (wcfg = cli_load_config(a->config)) == NULL) {
+    if (wdir == NULL && cfg != NULL)
+        wdir = cfg->wal.dir;
+    if (wdir == NULL && (wcfg = cli_load_config(a->config)) == NULL) {
         rc = EXIT_USAGE;
         goto out;
     }
-    if (wal_dir == NULL)
-        wal_dir = wcfg->wal.dir;
-    scope.wal_dir = wal_dir;
+    if (wdir == NULL)
+        wdir = wcfg->wal.dir;
+    scope.wal_dir = wdir;
     scope.sel = gs.sel != NULL ? &sel : NULL;
     plan = retention_plan_new_scoped(dir, &scope, &p, 0, &err);
     if (plan == NULL) {

@@ -78,7 +78,7 @@ static const char route_help[] =
 static int
 read_input(FILE *f, const char *what, struct buf *b)
 {
-    char chunk[8192], size[32];
+    char chunk[8192];
     struct stat st;
     size_t n;
 
@@ -86,6 +86,7 @@ read_input(FILE *f, const char *what, struct buf *b)
         if (S_ISDIR(st.st_mode))
             return cli_usage_error("route", "%s: is a directory, not a file", what);
         if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > PAYLOAD_INPUT_MAX) {
+            char size[32];
             snprintf(size, sizeof(size), "%.1f MiB", (double)st.st_size / (1u << 20));
             return cli_usage_error("route",
                                    "%s: file is %lld bytes (%s), over the %u MiB payload input "
