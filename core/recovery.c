@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
+#include "core/rec_store.h"
 
 void
 recovery_item_free(struct recovery_item *it)
@@ -101,6 +102,30 @@ pending_irreversible(const struct recovery_item *it)
     return NULL;
 }
 
+/* The router's execution.failed for an execution whose record was not
+ * written (record_written false): true, with the reason set. */
+static bool
+unrecorded_failure(const cJSON *entries, struct recovery_item *out)
+{
+    const cJSON *e, *last = NULL, *p, *flag;
+
+    cJSON_ArrayForEach(e, entries)
+    {
+        const char *type = json_get_string(e, "entry_type");
+        if (type != NULL && strcmp(type, "execution.failed") == 0)
+            last = e;
+    }
+    p = cJSON_GetObjectItemCaseSensitive(last, "payload");
+    flag = cJSON_GetObjectItemCaseSensitive(p, "record_written");
+    if (!cJSON_IsFalse(flag))
+        return false;
+    snprintf(out->reason, sizeof(out->reason),
+             "Record missing: the execution ran to its end but its record was not written "
+             "(%.250s); resuming would repeat it",
+             json_get_string(p, "record_error") ? json_get_string(p, "record_error") : "?");
+    return true;
+}
+
 int
 recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_item *out,
                      struct intentus_err *err)
@@ -138,6 +163,12 @@ recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_
         /* fall through */
     default:
         snprintf(out->reason, sizeof(out->reason), "WAL integrity check failed: %s", log->problem);
+        return 0;
+    }
+    if (out->state == WAL_STATE_FAILED && unrecorded_failure(log->entries, out)) {
+        /* It ran to its end; only its record is missing. Resuming would
+         * repeat the work. */
+        out->record_missing = true;
         return 0;
     }
     if (out->state == WAL_STATE_COMPLETED || out->state == WAL_STATE_FAILED ||
@@ -178,16 +209,88 @@ is_incomplete(const struct recovery_item *it)
 {
     if (it->wal_status == WAL_EMPTY || it->wal_status == WAL_MISSING)
         return false;
-    if (it->wal_status != WAL_OK)
+    if (it->wal_status != WAL_OK || it->record_missing)
         return true;
     return it->state != WAL_STATE_COMPLETED && it->state != WAL_STATE_FAILED &&
            it->state != WAL_STATE_ABORTED;
 }
 
-int
-recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
-              struct intentus_err *err)
+/* The records directory, or NULL when there is none (then no record
+ * exists). -1 when it cannot be opened for another reason. */
+static int
+open_records(const char *records_dir, struct rec_store **rs, struct intentus_err *err)
 {
+    struct intentus_err e = { 0 };
+
+    *rs = NULL;
+    if (records_dir == NULL)
+        return 0;
+    *rs = rec_store_open(records_dir, NULL, &e);
+    if (*rs == NULL && e.code != IERR_NOT_FOUND) {
+        err_set(err, e.code, "records directory %s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* An incomplete log whose record exists: the router writes the record
+ * first and the WAL's terminal entry after it, so a crash between the two
+ * leaves exactly this. The execution finished; it must not be resumed. */
+static void
+check_record(struct rec_store *rs, struct recovery_item *it)
+{
+    struct intentus_err e = { 0 };
+    const cJSON *final;
+    cJSON *rec;
+
+    if (rs == NULL || !is_incomplete(it) || it->record_missing)
+        return;
+    rec = rec_store_load(rs, it->execution_id, &e);
+    if (rec == NULL && e.code == IERR_NOT_FOUND)
+        return;
+    it->record_exists = true;
+    it->can_resume = false;
+    if (rec == NULL) {
+        snprintf(it->record_outcome, sizeof(it->record_outcome), "unreadable");
+        snprintf(it->reason, sizeof(it->reason),
+                 "Record exists but cannot be read (%.200s): the execution reached its end; "
+                 "its WAL was not closed, so resuming is not safe",
+                 e.msg);
+        return;
+    }
+    final = cJSON_GetObjectItemCaseSensitive(rec, "finalResponse");
+    snprintf(it->record_outcome, sizeof(it->record_outcome), "%s",
+             response_is_error(final) ? "error" : "success");
+    snprintf(it->reason, sizeof(it->reason),
+             "Record exists (%s): the execution finished and was recorded, but its WAL was "
+             "not closed (stopped between the record and the WAL's last entry); not resumable, "
+             "close it with 'recovery close'",
+             it->record_outcome);
+    cJSON_Delete(rec);
+}
+
+int
+recovery_analyze_records(const char *wal_dir, const char *records_dir, const char *id,
+                         struct recovery_item *out, struct intentus_err *err)
+{
+    struct rec_store *rs;
+
+    if (open_records(records_dir, &rs, err) != 0)
+        return -1;
+    if (recovery_analyze(wal_dir, id, out, err) != 0) {
+        rec_store_close(rs);
+        return -1;
+    }
+    check_record(rs, out);
+    rec_store_close(rs);
+    return 0;
+}
+
+int
+recovery_scan_records(const char *wal_dir, const char *records_dir, struct recovery_item **items,
+                      size_t *n, struct intentus_err *err)
+{
+    struct rec_store *rs;
     char **ids;
     size_t n_ids;
 
@@ -195,9 +298,14 @@ recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
     *n = 0;
     if (wal_list(wal_dir, &ids, &n_ids, err) != 0)
         return -1;
+    if (open_records(records_dir, &rs, err) != 0) {
+        wal_list_free(ids, n_ids);
+        return -1;
+    }
     *items = calloc(n_ids + 1, sizeof(**items));
     if (*items == NULL) {
         wal_list_free(ids, n_ids);
+        rec_store_close(rs);
         err_set(err, IERR_NOMEM, NULL);
         return -1;
     }
@@ -205,18 +313,28 @@ recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
         struct recovery_item *it = &(*items)[*n];
         if (recovery_analyze(wal_dir, ids[i], it, err) != 0) {
             wal_list_free(ids, n_ids);
+            rec_store_close(rs);
             recovery_items_free(*items, *n);
             *items = NULL;
             *n = 0;
             return -1;
         }
+        check_record(rs, it);
         if (is_incomplete(it))
             (*n)++;
         else
             recovery_item_free(it);
     }
     wal_list_free(ids, n_ids);
+    rec_store_close(rs);
     return 0;
+}
+
+int
+recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
+              struct intentus_err *err)
+{
+    return recovery_scan_records(wal_dir, NULL, items, n, err);
 }
 
 cJSON *
@@ -236,6 +354,10 @@ recovery_item_json(const struct recovery_item *it)
     cJSON_AddStringToObject(o, "wal_status", wal_check_name(it->wal_status));
     cJSON_AddNumberToObject(o, "entries", (double)it->entries);
     cJSON_AddBoolToObject(o, "resumed", it->resumed);
+    cJSON_AddBoolToObject(o, "record_exists", it->record_exists);
+    if (it->record_exists)
+        cJSON_AddStringToObject(o, "record_outcome", it->record_outcome);
+    cJSON_AddBoolToObject(o, "record_missing", it->record_missing);
     cJSON_AddStringToObject(o, "last_entry_type", it->last_entry_type);
     cJSON_AddStringToObject(o, "last_timestamp", it->last_timestamp);
     return o;
@@ -379,6 +501,13 @@ int
 recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
                 struct intentus_err *err)
 {
+    return recovery_resume_records(wal_dir, NULL, id, out, err);
+}
+
+int
+recovery_resume_records(const char *wal_dir, const char *records_dir, const char *id,
+                        struct recovery_item *out, struct intentus_err *err)
+{
     struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
@@ -388,7 +517,7 @@ recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
 
     if (lock == NULL)
         return -1;
-    if (recovery_analyze(wal_dir, id, &it, err) != 0)
+    if (recovery_analyze_records(wal_dir, records_dir, id, &it, err) != 0)
         goto out;
     if (it.wal_status == WAL_MISSING) {
         err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
@@ -414,7 +543,7 @@ recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
     rc = 0;
     if (out != NULL) {
         recovery_item_free(&it);
-        rc = recovery_analyze(wal_dir, id, out, err);
+        rc = recovery_analyze_records(wal_dir, records_dir, id, out, err);
     }
 out:
     wal_file_close(f);
@@ -451,6 +580,71 @@ recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *
 out:
     wal_file_close(f);
     wal_close(w);
+    recovery_lock_release(lock);
+    return rc;
+}
+
+int
+recovery_close(const char *wal_dir, const char *records_dir, const char *id, size_t *truncated,
+               struct recovery_item *out, struct intentus_err *err)
+{
+    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    struct recovery_item it = { 0 };
+    struct wal *w = NULL;
+    struct wal_file *f = NULL;
+    bool ok;
+    cJSON *p;
+    int rc = -1;
+
+    if (truncated != NULL)
+        *truncated = 0;
+    if (lock == NULL)
+        return -1;
+    if (recovery_analyze_records(wal_dir, records_dir, id, &it, err) != 0)
+        goto out;
+    if (it.wal_status == WAL_MISSING) {
+        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
+        goto out;
+    }
+    if (!it.record_exists || strcmp(it.record_outcome, "unreadable") == 0) {
+        err_set(err, IERR_VERIFY, "cannot close %s from its record: %s", id,
+                it.record_exists ? it.reason : "no record of it in the records directory");
+        goto out;
+    }
+    ok = strcmp(it.record_outcome, "success") == 0;
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
+    if (f == NULL)
+        goto out;
+    p = cJSON_CreateObject();
+    if (p != NULL &&
+        (cJSON_AddStringToObject(p, "execution_id", id) == NULL ||
+         (!ok && (cJSON_AddStringToObject(p, "failure_type", "unknown") == NULL ||
+                  cJSON_AddStringToObject(p, "reason", "the record's final response is an error") ==
+                      NULL ||
+                  cJSON_AddBoolToObject(p, "recoverable", false) == NULL)) ||
+         cJSON_AddStringToObject(p, "closed_by", "recovery_manager") == NULL ||
+         cJSON_AddStringToObject(p, "closed_from", "record") == NULL)) {
+        cJSON_Delete(p);
+        p = NULL;
+    }
+    if (p == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    if (wal_append(f, ok ? "execution.completed" : "execution.failed", p, true, err) != 0)
+        goto out;
+    wal_file_close(f);
+    f = NULL;
+    rc = 0;
+    if (out != NULL) {
+        recovery_item_free(&it);
+        rc = recovery_analyze_records(wal_dir, records_dir, id, out, err);
+    }
+out:
+    wal_file_close(f);
+    wal_close(w);
+    recovery_item_free(&it);
     recovery_lock_release(lock);
     return rc;
 }
@@ -618,8 +812,12 @@ recovery_check_record(const char *wal_dir, const char *id, const cJSON *record,
         rc |= violation(violations, record_problem ? "record_corrupted" : "record_missing", "%s",
                         record_problem ? record_problem : "no record for this execution");
     if (record != NULL && log.status == WAL_OK) {
-        const char *hh =
-            json_get_string(cJSON_GetObjectItemCaseSensitive(record, "header"), "envelopeHash");
+        const cJSON *header = cJSON_GetObjectItemCaseSensitive(record, "header");
+        const char *hh = json_get_string(header, "envelopeHash");
+        /* A redacted record's envelopeHash is of the redacted envelope; the
+         * WAL logged the envelope as it ran, which originalEnvelopeHash
+         * keeps. */
+        const char *oh = json_get_string(header, "originalEnvelopeHash");
         cJSON_ArrayForEach(e, log.entries)
         {
             const char *type = json_get_string(e, "entry_type");
@@ -627,7 +825,8 @@ recovery_check_record(const char *wal_dir, const char *id, const cJSON *record,
                 json_get_string(cJSON_GetObjectItemCaseSensitive(e, "payload"), "envelope_hash");
             if (strcmp(type, "execution.started") != 0 && strcmp(type, "execution.created") != 0)
                 continue;
-            if (wh != NULL && (hh == NULL || strcmp(wh, hh) != 0))
+            if (wh != NULL && (hh == NULL || strcmp(wh, hh) != 0) &&
+                (oh == NULL || strcmp(wh, oh) != 0))
                 rc |= violation(violations, "envelope_hash_mismatch",
                                 "WAL %s envelope_hash %.16s… differs from the record header's "
                                 "%.16s…",

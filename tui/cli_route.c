@@ -48,7 +48,7 @@ static const char route_help[] =
     "a request sampled out (recording.sample_rate) is not recorded, which is not\n"
     "an error.\n"
     "\n"
-    "Exit status: 0 success, 1 error response (or recording failed),\n"
+    "Exit status: 0 success, 1 error response (or recording or the WAL failed),\n"
     "2 usage or configuration error.\n";
 
 #define MAX_LIST 64
@@ -411,6 +411,11 @@ cli_route(int argc, char **argv)
     runtime_flush(rt);
     cli_print_json(stdout, res.response);
     rc = response_is_error(res.response) ? EXIT_FAIL : EXIT_OK;
+    if (res.wal_failed) {
+        /* The log is incomplete: recovery will see this execution. */
+        fprintf(stderr, "intentus route: write-ahead log: %s\n", res.wal_err.msg);
+        rc = EXIT_FAIL;
+    }
     if (a.no_record) {
         /* nothing to say */
     } else if (res.sampled_out) {
