@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
+#include "core/rec_store.h"
 #include "core/safe_file.h"
 
 void
@@ -102,6 +103,30 @@ pending_irreversible(const struct recovery_item *it)
     return NULL;
 }
 
+/* The router's execution.failed for an execution whose record was not
+ * written (record_written false): true, with the reason set. */
+static bool
+unrecorded_failure(const cJSON *entries, struct recovery_item *out)
+{
+    const cJSON *e, *last = NULL, *p, *flag;
+
+    cJSON_ArrayForEach(e, entries)
+    {
+        const char *type = json_get_string(e, "entry_type");
+        if (type != NULL && strcmp(type, "execution.failed") == 0)
+            last = e;
+    }
+    p = cJSON_GetObjectItemCaseSensitive(last, "payload");
+    flag = cJSON_GetObjectItemCaseSensitive(p, "record_written");
+    if (!cJSON_IsFalse(flag))
+        return false;
+    snprintf(out->reason, sizeof(out->reason),
+             "Record missing: the execution ran to its end but its record was not written "
+             "(%.250s); resuming would repeat it",
+             json_get_string(p, "record_error") ? json_get_string(p, "record_error") : "?");
+    return true;
+}
+
 int
 recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_item *out,
                      struct intentus_err *err)
@@ -142,6 +167,12 @@ recovery_analyze_log(const struct wal_log *log, const char *id, struct recovery_
         /* fall through */
     default:
         snprintf(out->reason, sizeof(out->reason), "WAL integrity check failed: %s", log->problem);
+        return 0;
+    }
+    if (out->state == WAL_STATE_FAILED && unrecorded_failure(log->entries, out)) {
+        /* It ran to its end; only its record is missing. Resuming would
+         * repeat the work. */
+        out->record_missing = true;
         return 0;
     }
     if (out->state == WAL_STATE_COMPLETED || out->state == WAL_STATE_FAILED ||
@@ -196,23 +227,91 @@ is_incomplete(const struct recovery_item *it)
 {
     if (it->wal_status == WAL_EMPTY || it->wal_status == WAL_MISSING)
         return false;
-    if (it->wal_status != WAL_OK)
+    if (it->wal_status != WAL_OK || it->record_missing)
         return true;
     return it->state != WAL_STATE_COMPLETED && it->state != WAL_STATE_FAILED &&
            it->state != WAL_STATE_ABORTED;
 }
 
-int
-recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
-              struct intentus_err *err)
+/* The records directory, or NULL when there is none (then no record
+ * exists). -1 when it cannot be opened for another reason. */
+static int
+open_records(const char *records_dir, struct rec_store **rs, struct intentus_err *err)
 {
-    return recovery_scan_key(wal_dir, NULL, items, n, err);
+    struct intentus_err e = { 0 };
+
+    *rs = NULL;
+    if (records_dir == NULL)
+        return 0;
+    *rs = rec_store_open(records_dir, NULL, &e);
+    if (*rs == NULL && e.code != IERR_NOT_FOUND) {
+        err_set(err, e.code, "records directory %s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* An incomplete log whose record exists: the router writes the record
+ * first and the WAL's terminal entry after it, so a crash between the two
+ * leaves exactly this. The execution finished; it must not be resumed. */
+static void
+check_record(struct rec_store *rs, struct recovery_item *it)
+{
+    struct intentus_err e = { 0 };
+    const cJSON *final;
+    cJSON *rec;
+
+    if (rs == NULL || !is_incomplete(it) || it->record_missing)
+        return;
+    rec = rec_store_load(rs, it->execution_id, &e);
+    if (rec == NULL && e.code == IERR_NOT_FOUND)
+        return;
+    it->record_exists = true;
+    it->can_resume = false;
+    if (rec == NULL) {
+        snprintf(it->record_outcome, sizeof(it->record_outcome), "unreadable");
+        snprintf(it->reason, sizeof(it->reason),
+                 "Record exists but cannot be read (%.200s): the execution reached its end; "
+                 "its WAL was not closed, so resuming is not safe",
+                 e.msg);
+        return;
+    }
+    final = cJSON_GetObjectItemCaseSensitive(rec, "finalResponse");
+    snprintf(it->record_outcome, sizeof(it->record_outcome), "%s",
+             response_is_error(final) ? "error" : "success");
+    snprintf(it->reason, sizeof(it->reason),
+             "Record exists (%s): the execution finished and was recorded, but its WAL was "
+             "not closed (stopped between the record and the WAL's last entry); not resumable, "
+             "close it with 'recovery close'",
+             it->record_outcome);
+    cJSON_Delete(rec);
 }
 
 int
-recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recovery_item **items,
-                  size_t *n, struct intentus_err *err)
+recovery_analyze_records(const char *wal_dir, const char *records_dir, const char *id,
+                         struct recovery_item *out, struct intentus_err *err)
 {
+    struct rec_store *rs;
+
+    if (open_records(records_dir, &rs, err) != 0)
+        return -1;
+    if (recovery_analyze(wal_dir, id, out, err) != 0) {
+        rec_store_close(rs);
+        return -1;
+    }
+    check_record(rs, out);
+    rec_store_close(rs);
+    return 0;
+}
+
+/* Every log in wal_dir that did not finish, read with key (NULL: signatures
+ * not checked), each checked against its record in records_dir (NULL: no
+ * record check). */
+static int
+scan(const char *wal_dir, const struct wal_key *key, const char *records_dir,
+     struct recovery_item **items, size_t *n, struct intentus_err *err)
+{
+    struct rec_store *rs;
     char **ids;
     size_t n_ids;
 
@@ -220,9 +319,14 @@ recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recover
     *n = 0;
     if (wal_list(wal_dir, &ids, &n_ids, err) != 0)
         return -1;
+    if (open_records(records_dir, &rs, err) != 0) {
+        wal_list_free(ids, n_ids);
+        return -1;
+    }
     *items = calloc(n_ids + 1, sizeof(**items));
     if (*items == NULL) {
         wal_list_free(ids, n_ids);
+        rec_store_close(rs);
         err_set(err, IERR_NOMEM, NULL);
         return -1;
     }
@@ -230,18 +334,49 @@ recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recover
         struct recovery_item *it = &(*items)[*n];
         if (analyze_key(wal_dir, ids[i], key, it, err) != 0) {
             wal_list_free(ids, n_ids);
+            rec_store_close(rs);
             recovery_items_free(*items, *n);
             *items = NULL;
             *n = 0;
             return -1;
         }
+        check_record(rs, it);
         if (is_incomplete(it))
             (*n)++;
         else
             recovery_item_free(it);
     }
     wal_list_free(ids, n_ids);
+    rec_store_close(rs);
     return 0;
+}
+
+int
+recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
+              struct intentus_err *err)
+{
+    return scan(wal_dir, NULL, NULL, items, n, err);
+}
+
+int
+recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recovery_item **items,
+                  size_t *n, struct intentus_err *err)
+{
+    return scan(wal_dir, key, NULL, items, n, err);
+}
+
+int
+recovery_scan_records(const char *wal_dir, const char *records_dir, struct recovery_item **items,
+                      size_t *n, struct intentus_err *err)
+{
+    return scan(wal_dir, NULL, records_dir, items, n, err);
+}
+
+int
+recovery_scan_full(const char *wal_dir, const struct wal_key *key, const char *records_dir,
+                   struct recovery_item **items, size_t *n, struct intentus_err *err)
+{
+    return scan(wal_dir, key, records_dir, items, n, err);
 }
 
 cJSON *
@@ -261,6 +396,10 @@ recovery_item_json(const struct recovery_item *it)
     cJSON_AddStringToObject(o, "wal_status", wal_check_name(it->wal_status));
     cJSON_AddNumberToObject(o, "entries", (double)it->entries);
     cJSON_AddBoolToObject(o, "resumed", it->resumed);
+    cJSON_AddBoolToObject(o, "record_exists", it->record_exists);
+    if (it->record_exists)
+        cJSON_AddStringToObject(o, "record_outcome", it->record_outcome);
+    cJSON_AddBoolToObject(o, "record_missing", it->record_missing);
     cJSON_AddStringToObject(o, "last_entry_type", it->last_entry_type);
     cJSON_AddStringToObject(o, "last_timestamp", it->last_timestamp);
     cJSON_AddStringToObject(o, "signatures",
@@ -404,6 +543,13 @@ int
 recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
                 struct intentus_err *err)
 {
+    return recovery_resume_records(wal_dir, NULL, id, out, err);
+}
+
+int
+recovery_resume_records(const char *wal_dir, const char *records_dir, const char *id,
+                        struct recovery_item *out, struct intentus_err *err)
+{
     struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
@@ -413,7 +559,7 @@ recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
 
     if (lock == NULL)
         return -1;
-    if (recovery_analyze(wal_dir, id, &it, err) != 0)
+    if (recovery_analyze_records(wal_dir, records_dir, id, &it, err) != 0)
         goto out;
     if (it.wal_status == WAL_MISSING) {
         err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
@@ -439,7 +585,7 @@ recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
     rc = 0;
     if (out != NULL) {
         recovery_item_free(&it);
-        rc = recovery_analyze(wal_dir, id, out, err);
+        rc = recovery_analyze_records(wal_dir, records_dir, id, out, err);
     }
 out:
     wal_file_close(f);
@@ -476,6 +622,71 @@ recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *
 out:
     wal_file_close(f);
     wal_close(w);
+    recovery_lock_release(lock);
+    return rc;
+}
+
+int
+recovery_close(const char *wal_dir, const char *records_dir, const char *id, size_t *truncated,
+               struct recovery_item *out, struct intentus_err *err)
+{
+    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    struct recovery_item it = { 0 };
+    struct wal *w = NULL;
+    struct wal_file *f = NULL;
+    bool ok;
+    cJSON *p;
+    int rc = -1;
+
+    if (truncated != NULL)
+        *truncated = 0;
+    if (lock == NULL)
+        return -1;
+    if (recovery_analyze_records(wal_dir, records_dir, id, &it, err) != 0)
+        goto out;
+    if (it.wal_status == WAL_MISSING) {
+        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
+        goto out;
+    }
+    if (!it.record_exists || strcmp(it.record_outcome, "unreadable") == 0) {
+        err_set(err, IERR_VERIFY, "cannot close %s from its record: %s", id,
+                it.record_exists ? it.reason : "no record of it in the records directory");
+        goto out;
+    }
+    ok = strcmp(it.record_outcome, "success") == 0;
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
+    if (f == NULL)
+        goto out;
+    p = cJSON_CreateObject();
+    if (p != NULL &&
+        (cJSON_AddStringToObject(p, "execution_id", id) == NULL ||
+         (!ok && (cJSON_AddStringToObject(p, "failure_type", "unknown") == NULL ||
+                  cJSON_AddStringToObject(p, "reason", "the record's final response is an error") ==
+                      NULL ||
+                  cJSON_AddBoolToObject(p, "recoverable", false) == NULL)) ||
+         cJSON_AddStringToObject(p, "closed_by", "recovery_manager") == NULL ||
+         cJSON_AddStringToObject(p, "closed_from", "record") == NULL)) {
+        cJSON_Delete(p);
+        p = NULL;
+    }
+    if (p == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    if (wal_append(f, ok ? "execution.completed" : "execution.failed", p, true, err) != 0)
+        goto out;
+    wal_file_close(f);
+    f = NULL;
+    rc = 0;
+    if (out != NULL) {
+        recovery_item_free(&it);
+        rc = recovery_analyze_records(wal_dir, records_dir, id, out, err);
+    }
+out:
+    wal_file_close(f);
+    wal_close(w);
+    recovery_item_free(&it);
     recovery_lock_release(lock);
     return rc;
 }

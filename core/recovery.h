@@ -27,6 +27,14 @@ struct recovery_item {
     size_t entries;
     bool can_resume;
     bool resumed; /* a recovery.started is already in the log */
+    /* The WAL ends execution.failed with record_written false: the execution
+     * ran to its end and its record was not written (listed by scan). */
+    bool record_missing;
+    /* With a records directory: the log is incomplete but the record exists,
+     * so the execution finished (a stop between the record and the WAL's
+     * terminal entry); never resumable. */
+    bool record_exists;
+    char record_outcome[16]; /* "success", "error" or "unreadable" */
     char reason[400];
     cJSON *completed_steps; /* array of step ids (strings), owned */
     cJSON *irreversible;    /* irreversible steps started and not failed, owned */
@@ -46,20 +54,34 @@ int recovery_analyze_log(const struct wal_log *log, const char *id, struct recov
 void recovery_item_free(struct recovery_item *it);
 
 /* Every incomplete execution in wal_dir (unreadable, corrupt or torn logs,
- * and logs whose state is not completed, failed or aborted; empty files are
- * skipped: nothing was committed). Sorted by id. */
+ * logs whose state is not completed, failed or aborted, and failed logs
+ * whose record was not written; empty files are skipped: nothing was
+ * committed). Sorted by id. recovery_scan judges the logs alone. */
 int recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
                   struct intentus_err *err);
 /* The same, each log read with wal_read_key(key): a log whose signatures
  * fail is listed as corrupt (reason naming the seq). key may be NULL. */
 int recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recovery_item **items,
                       size_t *n, struct intentus_err *err);
+/* The same, and each incomplete log whose record exists in records_dir
+ * (NULL or missing: none does) is marked record_exists and not
+ * resumable. */
+int recovery_scan_records(const char *wal_dir, const char *records_dir,
+                          struct recovery_item **items, size_t *n, struct intentus_err *err);
+/* recovery_analyze plus the record check of recovery_scan_records. */
+int recovery_analyze_records(const char *wal_dir, const char *records_dir, const char *id,
+                             struct recovery_item *out, struct intentus_err *err);
+/* Both: signatures checked with key and records looked up in records_dir
+ * (either may be NULL). */
+int recovery_scan_full(const char *wal_dir, const struct wal_key *key, const char *records_dir,
+                       struct recovery_item **items, size_t *n, struct intentus_err *err);
 void recovery_items_free(struct recovery_item *items, size_t n);
 
 /* {execution_id, can_resume, reason, state, completed_steps,
  * irreversible_steps_executed} plus intentus' wal_status, pending_steps,
- * entries, resumed, last_entry_type, last_timestamp, signatures
- * ("unsigned", "checked" or "not checked") and signer_key_id when signed. */
+ * entries, resumed, record_exists (record_outcome), record_missing,
+ * last_entry_type, last_timestamp, signatures ("unsigned", "checked" or
+ * "not checked") and signer_key_id when signed. */
 cJSON *recovery_item_json(const struct recovery_item *it);
 
 /* Resume: lock, re-analyse, refuse an unsafe execution (IERR_VERIFY, the
@@ -67,11 +89,23 @@ cJSON *recovery_item_json(const struct recovery_item *it);
  * NULL) receives the analysis after the append. */
 int recovery_resume(const char *wal_dir, const char *id, struct recovery_item *out,
                     struct intentus_err *err);
+/* The same, refusing an execution whose record exists in records_dir. */
+int recovery_resume_records(const char *wal_dir, const char *records_dir, const char *id,
+                            struct recovery_item *out, struct intentus_err *err);
 /* Abort: lock, append execution.aborted {reason, aborted_by:
  * "recovery_manager"}. A torn final line is cut off first (*truncated
  * bytes); a corrupt log or a terminal execution is refused. */
 int recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *truncated,
                    struct intentus_err *err);
+
+/* Close the log of an execution whose record exists (record_exists): lock,
+ * cut a torn final line (*truncated bytes), append execution.completed
+ * (success record) or execution.failed (error record) with closed_by
+ * "recovery_manager", closed_from "record". Refused (IERR_VERIFY) when no
+ * readable record exists or the log is not incomplete. out (may be NULL)
+ * receives the analysis after the append. */
+int recovery_close(const char *wal_dir, const char *records_dir, const char *id, size_t *truncated,
+                   struct recovery_item *out, struct intentus_err *err);
 
 /* The execution lock, <wal_dir>/<id>.lock: {"execution_id", "pid",
  * "hostname", "acquired_at"} held with flock. A lock file naming a dead

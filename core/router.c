@@ -76,7 +76,7 @@ struct exec {
 };
 
 /* Why attempt() did not call an agent. */
-enum skip { SKIP_NONE, SKIP_OPEN, SKIP_DISABLED };
+enum skip { SKIP_NONE, SKIP_OPEN, SKIP_DISABLED, SKIP_WAL };
 
 /* The outcome a strategy hands back. */
 struct outcome {
@@ -430,6 +430,10 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
 
     *skipped = SKIP_NONE;
     *ended = true;
+    if (x->wal != NULL && wal_run_stopped(x->wal)) {
+        *skipped = SKIP_WAL; /* a WAL write failed: no further step starts */
+        return NULL;
+    }
     if (r->agent_enabled != NULL && !r->agent_enabled(r->agent_enabled_ctx, a->name)) {
         cJSON *p = cJSON_CreateObject();
         if (p != NULL && cJSON_AddStringToObject(p, "agent", a->name) == NULL) {
@@ -467,11 +471,15 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
         if (x->deadline_us > 0 && (ctx.deadline_us == 0 || x->deadline_us < ctx.deadline_us))
             ctx.deadline_us = x->deadline_us;
         cJSON_Delete(resp);
-        if (x->wal != NULL)
-            wal_run_step_start(x->wal, a, x->env, step_id);
-        resp = agent_call(a, x->env, &ctx, err);
-        if (x->wal != NULL)
-            wal_run_step_end(x->wal, step_id, resp, resp == NULL ? err->msg : NULL);
+        if (x->wal != NULL && wal_run_step_start(x->wal, a, x->env, step_id) != 0) {
+            /* Not logged, so not started: the call fails without running. */
+            err_set(err, IERR_IO, "write-ahead log write failed: agent '%s' not called", a->name);
+            resp = NULL;
+        } else {
+            resp = agent_call(a, x->env, &ctx, err);
+            if (x->wal != NULL)
+                wal_run_step_end(x->wal, step_id, resp, resp == NULL ? err->msg : NULL);
+        }
         ok = resp != NULL && !response_is_error(resp);
         if (resp == NULL && st == STRATEGY_DIRECT) {
             /* The reference writes no END when DIRECT's call throws. */
@@ -523,6 +531,9 @@ open_error(const struct agent *a, enum skip why)
 
     if (why == SKIP_DISABLED)
         snprintf(msg, sizeof(msg), "agent '%s' is disabled", a->name);
+    else if (why == SKIP_WAL)
+        snprintf(msg, sizeof(msg), "agent '%s' not called: a write-ahead log write failed",
+                 a->name);
     else
         snprintf(msg, sizeof(msg), "circuit open for agent '%s'", a->name);
     return error_info_new(ERR_AGENT_UNAVAILABLE, msg, true, NULL);
@@ -957,7 +968,10 @@ wal_begin(struct router *r, struct exec *x)
     return 0;
 }
 
-/* After the record is saved: the terminal entry, and the WAL is closed. */
+/* After the record is saved (the commit order: record, then the WAL's
+ * terminal entry, which therefore says whether the record exists), and the
+ * WAL is closed. A sampled-out execution's log is removed: no record, no
+ * log. */
 static void
 wal_end(struct router *r, struct exec *x, const cJSON *response, struct route_result *out)
 {
@@ -971,7 +985,12 @@ wal_end(struct router *r, struct exec *x, const cJSON *response, struct route_re
         return;
     if (x->wal->f != NULL) {
         snprintf(id, sizeof(id), "%s", wal_file_id(x->wal->f));
-        wal_run_end(x->wal, response);
+        if (response != NULL && out->sampled_out)
+            wal_run_discard(x->wal, response);
+        else if (response != NULL && !out->recorded && out->record_err.code != IERR_OK)
+            wal_run_end_unrecorded(x->wal, response, out->record_err.msg);
+        else
+            wal_run_end(x->wal, response);
         if (r->on_finished != NULL && response != NULL)
             r->on_finished(r->exec_ctx, id);
     }
@@ -991,6 +1010,21 @@ wal_refusal(struct exec *x)
 
     snprintf(msg, sizeof(msg), "write-ahead log unavailable, execution not started: %s",
              x->wal_err.msg);
+    return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
+}
+
+/* A WAL write failed after the commit point: whatever the agents answered,
+ * the execution ends with an error naming the WAL (no further step was
+ * started). Takes o. */
+static struct outcome
+wal_stopped(struct exec *x, struct outcome o)
+{
+    char msg[400];
+
+    cJSON_Delete(o.response);
+    cJSON_Delete(o.decision);
+    snprintf(msg, sizeof(msg), "write-ahead log write failed, no further step started: %s",
+             x->wal->err.msg);
     return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
 }
 
@@ -1387,6 +1421,8 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
         o = wal_refusal(&x);
     else if (!apply_policy(&x, &o))
         o = dispatch(&x);
+    if (x.wal != NULL && wal_run_stopped(x.wal))
+        o = wal_stopped(&x, o);
     free(x.cands);
     return finish(r, &x, o, out);
 }

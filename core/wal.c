@@ -68,6 +68,9 @@ struct wal_file {
     bool in_queue;        /* waiting for the next pass (w->mu) */
     pthread_mutex_t lock; /* appends */
     long long seq;
+    off_t size;     /* bytes of the entries accepted so far (lock) */
+    int sync_errno; /* a group sync pass failed on this file (w->mu) */
+    int pass_errno; /* the syncer's result for this file in its current pass */
     char last_hash[65];
     enum wal_state state;
     char id[129];
@@ -187,10 +190,13 @@ syncer_main(void *arg)
         if (dir)
             fsync(w->dirfd);
         for (size_t i = 0; i < n; i++)
-            fdatasync(batch[i]->fd);
+            batch[i]->pass_errno = fdatasync(batch[i]->fd) != 0 ? errno : 0;
         pthread_mutex_lock(&w->mu);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i]->pass_errno != 0 && batch[i]->sync_errno == 0)
+                batch[i]->sync_errno = batch[i]->pass_errno;
             file_unref_locked(batch[i]);
+        }
         n = 0;
         w->passes_done++;
         pthread_cond_broadcast(&w->cond);
@@ -367,6 +373,7 @@ wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *trunc
     }
     fd = -1;
     f->seq = (long long)log.n_entries;
+    f->size = (off_t)log.good_bytes;
     last = cJSON_GetArrayItem(log.entries, (int)log.n_entries - 1);
     if (last != NULL)
         snprintf(f->last_hash, sizeof(f->last_hash), "%s", json_get_string(last, "entry_hash"));
@@ -428,12 +435,15 @@ nomem:
     return NULL;
 }
 
-/* Wait until a sync pass that begins after now has finished. */
-static void
+/* Wait until a sync pass that begins after now has finished (commit), or
+ * just queue the file for the next pass. The errno of a failed sync of
+ * this file (this pass or an earlier one), else 0. */
+static int
 group_commit(struct wal_file *f, bool commit)
 {
     struct wal *w = f->w;
     unsigned long long target;
+    int e;
 
     pthread_mutex_lock(&w->mu);
     if (f->in_queue)
@@ -443,8 +453,8 @@ group_commit(struct wal_file *f, bool commit)
         struct wal_file **q = realloc(w->queue, cap * sizeof(*q));
         if (q == NULL) {
             pthread_mutex_unlock(&w->mu);
-            fdatasync(f->fd); /* no room to queue it: sync it here */
-            return;
+            /* no room to queue it: sync it here */
+            return fdatasync(f->fd) != 0 ? errno : 0;
         }
         w->queue = q;
         w->cap_queue = cap;
@@ -457,7 +467,9 @@ wait:
     target = w->passes_begun + 1;
     while (commit && w->passes_done < target)
         pthread_cond_wait(&w->cond, &w->mu);
+    e = f->sync_errno;
     pthread_mutex_unlock(&w->mu);
+    return e;
 }
 
 int
@@ -483,21 +495,35 @@ wal_append(struct wal_file *f, const char *type, cJSON *payload, bool commit,
     }
     if (rec_store_write_all(f->fd, line.data, line.len) != 0) {
         err_set(err, IERR_IO, "%s/%s.wal: %s", f->w->dir, f->id, strerror(errno));
-        goto out;
+        goto cut;
     }
     if (f->w->durability == WAL_PER_ENTRY && fdatasync(f->fd) != 0) {
         err_set(err, IERR_IO, "%s/%s.wal: fsync: %s", f->w->dir, f->id, strerror(errno));
-        goto out;
+        goto cut;
     }
     /* Only now does the chain advance (the reference's rule). */
     f->seq++;
+    f->size += (off_t)line.len;
     snprintf(f->last_hash, sizeof(f->last_hash), "%s", json_get_string(e, "entry_hash"));
     f->state = next;
     rc = 0;
+    goto out;
+cut:
+    /* The entry was not accepted: cut off what part of it reached the file
+     * (a full disk takes half a line), so the log stays whole and a later
+     * entry does not follow a torn one. */
+    if (ftruncate(f->fd, f->size) != 0) {
+        /* the reader reports the torn bytes; nothing better to do here */
+    }
 out:
     pthread_mutex_unlock(&f->lock);
-    if (rc == 0 && f->w->durability == WAL_GROUP)
-        group_commit(f, commit);
+    if (rc == 0 && f->w->durability == WAL_GROUP) {
+        int se = group_commit(f, commit);
+        if (se != 0) {
+            err_set(err, IERR_IO, "%s/%s.wal: fsync: %s", f->w->dir, f->id, strerror(se));
+            rc = -1;
+        }
+    }
     cJSON_Delete(e);
     buf_free(&line);
     return rc;
@@ -514,6 +540,23 @@ wal_file_close(struct wal_file *f)
     if (w->durability == WAL_PER_ENTRY)
         fdatasync(f->fd);
     /* Group: a pending pass holds its own reference and closes the file. */
+    pthread_mutex_lock(&w->mu);
+    file_unref_locked(f);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void
+wal_file_discard(struct wal_file *f)
+{
+    char name[160];
+    struct wal *w;
+
+    if (f == NULL)
+        return;
+    w = f->w;
+    /* Unlinked first: the name goes even while a sync pass holds the fd. */
+    if (wal_path(".", f->id, ".wal", name, sizeof(name)) == 0)
+        unlinkat(w->dirfd, name + 2, 0);
     pthread_mutex_lock(&w->mu);
     file_unref_locked(f);
     pthread_mutex_unlock(&w->mu);

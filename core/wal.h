@@ -71,8 +71,10 @@ struct wal_file *wal_file_reopen(struct wal *w, const char *execution_id, bool t
 /* Append one entry; payload is taken (freed on failure too). Lifecycle
  * entries are checked against the state machine first (an illegal one is
  * refused with "Illegal state transition: a → b" and nothing written).
- * commit: a commit point (group durability waits for its sync). Safe to call
- * from several threads on the same file (PARALLEL branches). */
+ * commit: a commit point (group durability waits for its sync, and fails
+ * when that sync failed). An entry that cannot be written (full disk) is
+ * cut off again, so the log stays whole. Safe to call from several threads
+ * on the same file (PARALLEL branches). */
 int wal_append(struct wal_file *f, const char *entry_type, cJSON *payload, bool commit,
                struct intentus_err *err);
 /* The state after the entries appended so far. */
@@ -80,6 +82,10 @@ enum wal_state wal_file_state(const struct wal_file *f);
 const char *wal_file_id(const struct wal_file *f);
 /* Syncs (except WAL_NONE) and closes. Accepts NULL. */
 void wal_file_close(struct wal_file *f);
+/* Removes the log and closes it, for an execution that must leave no log
+ * behind (refused before its commit point, or not recorded on purpose).
+ * Accepts NULL. */
+void wal_file_discard(struct wal_file *f);
 
 /* ---- reading ---- */
 

@@ -37,8 +37,12 @@ append(struct wal_run *wr, const char *type, cJSON *payload, bool commit)
 {
     struct intentus_err e = { 0 };
 
-    if (wr->f == NULL)
+    if (wr->f == NULL || atomic_load(&wr->failed)) {
+        /* After a failed write the log says nothing more until the end: an
+         * entry after a missing one would describe steps that must not run. */
+        cJSON_Delete(payload);
         return;
+    }
     if (payload == NULL) {
         err_set(&e, IERR_NOMEM, "WAL %s: out of memory", type);
         note_failure(wr, &e);
@@ -71,14 +75,21 @@ wal_run_begin(struct wal_run *wr, struct wal *w, const struct wal_run_start *s,
         return -1;
     }
     if (append_redacted(wr->f, wr->redact, "execution.started", p, true, err) != 0) {
-        wal_file_close(wr->f);
+        /* Nothing was committed: a refused execution leaves no log. */
+        wal_file_discard(wr->f);
         wr->f = NULL;
         return -1;
     }
     return 0;
 }
 
-void
+bool
+wal_run_stopped(struct wal_run *wr)
+{
+    return wr->f != NULL && atomic_load(&wr->failed);
+}
+
+int
 wal_run_step_start(struct wal_run *wr, const struct agent *a, const cJSON *env,
                    char step_id[WAL_STEP_ID_LEN])
 {
@@ -87,7 +98,9 @@ wal_run_step_start(struct wal_run *wr, const struct agent *a, const cJSON *env,
 
     snprintf(step_id, WAL_STEP_ID_LEN, "step-%d-%s", atomic_fetch_add(&wr->steps, 1) + 1, a->name);
     if (wr->f == NULL)
-        return;
+        return 0;
+    if (atomic_load(&wr->failed))
+        return -1;
     /* The step's input is the payload the agent works on. */
     json_canonical_sha256(cJSON_GetObjectItemCaseSensitive(env, "payload"), hash, NULL);
     p = cJSON_CreateObject();
@@ -102,6 +115,7 @@ wal_run_step_start(struct wal_run *wr, const struct agent *a, const cJSON *env,
     }
     /* An irreversible step must be on disk before it can happen. */
     append(wr, "step.started", p, a->side_effect == SIDE_EFFECT_IRREVERSIBLE);
+    return atomic_load(&wr->failed) ? -1 : 0;
 }
 
 /* The reference's failure types for an error code. */
@@ -202,9 +216,13 @@ wal_run_exhausted(struct wal_run *wr, const char *last_agent, const char *reason
     append(wr, "fallback.exhausted", p, false);
 }
 
-void
-wal_run_end(struct wal_run *wr, const cJSON *response)
+/* The terminal entry (none when response is NULL), then close or, with
+ * discard, remove the log. unrecorded: why the record that should exist was
+ * not written (the entry is then execution.failed, record_written false). */
+static void
+end(struct wal_run *wr, const cJSON *response, const char *unrecorded, bool discard)
 {
+    struct intentus_err e = { 0 };
     char hash[65] = "";
     cJSON *p = NULL;
 
@@ -212,9 +230,21 @@ wal_run_end(struct wal_run *wr, const cJSON *response)
         return;
     if (response != NULL) {
         const char *id = wal_file_id(wr->f);
-        bool failed = response_is_error(response);
+        bool failed = response_is_error(response) || unrecorded != NULL;
         json_canonical_sha256(response, hash, NULL);
-        if (failed) {
+        if (unrecorded != NULL && !response_is_error(response)) {
+            char reason[600];
+            snprintf(reason, sizeof(reason),
+                     "the execution finished but its record was not written: %s", unrecorded);
+            p = cJSON_CreateObject();
+            if (p != NULL && (cJSON_AddStringToObject(p, "execution_id", id) == NULL ||
+                              cJSON_AddStringToObject(p, "failure_type", "unknown") == NULL ||
+                              cJSON_AddStringToObject(p, "reason", reason) == NULL ||
+                              cJSON_AddBoolToObject(p, "recoverable", false) == NULL)) {
+                cJSON_Delete(p);
+                p = NULL;
+            }
+        } else if (failed) {
             p = failure_payload("execution_id", id, response, NULL);
             /* "fallback" etc.: every candidate failed. */
             const char *agent =
@@ -233,8 +263,43 @@ wal_run_end(struct wal_run *wr, const cJSON *response)
             cJSON_Delete(p);
             p = NULL;
         }
-        append(wr, failed ? "execution.failed" : "execution.completed", p, false);
+        /* The WAL's last state says whether the record exists. */
+        if (p != NULL && unrecorded != NULL &&
+            (cJSON_AddBoolToObject(p, "record_written", false) == NULL ||
+             cJSON_AddStringToObject(p, "record_error", unrecorded) == NULL)) {
+            cJSON_Delete(p);
+            p = NULL;
+        }
+        /* Tried even after a failed write (the failed entry was cut off, so
+         * the log stays whole): the end is worth having if it fits. */
+        if (p == NULL)
+            err_set(&e, IERR_NOMEM, "WAL terminal entry: out of memory");
+        if (p == NULL ||
+            append_redacted(wr->f, wr->redact, failed ? "execution.failed" : "execution.completed",
+                            p, false, &e) != 0)
+            note_failure(wr, &e);
     }
-    wal_file_close(wr->f);
+    if (discard)
+        wal_file_discard(wr->f);
+    else
+        wal_file_close(wr->f);
     wr->f = NULL;
+}
+
+void
+wal_run_end(struct wal_run *wr, const cJSON *response)
+{
+    end(wr, response, NULL, false);
+}
+
+void
+wal_run_end_unrecorded(struct wal_run *wr, const cJSON *response, const char *why)
+{
+    end(wr, response, why, false);
+}
+
+void
+wal_run_discard(struct wal_run *wr, const cJSON *response)
+{
+    end(wr, response, NULL, true);
 }

@@ -61,35 +61,44 @@ static const char recovery_help[] =
     "Commands:\n"
     "  scan             executions that started and did not finish (and logs that are\n"
     "                   torn or corrupt), with whether each can be resumed safely: never\n"
-    "                   after an irreversible step that started and did not finish\n"
+    "                   after an irreversible step that started and did not finish,\n"
+    "                   never when its record exists (it finished: \"record exists\"),\n"
+    "                   and executions that ran but whose record was not written\n"
+    "                   (\"record missing\")\n"
     "  resume ID        record that the execution is taken over (recovery.started);\n"
     "                   refused (exit 1) when resuming is not safe. Nothing is re-run.\n"
+    "  close ID         close the log of an execution whose record exists, from the\n"
+    "                   record (execution.completed, or execution.failed for an error\n"
+    "                   record); a torn final line is cut off first\n"
     "  abort ID --reason R\n"
     "                   close the execution (execution.aborted); a torn final line is\n"
     "                   cut off first and reported\n"
     "\n"
-    "resume and abort hold <wal-dir>/ID.lock while they write; a second process gets\n"
+    "resume, close and abort hold <wal-dir>/ID.lock while they write; a second process gets\n"
     "'Lock held by PID <pid> on <host>'. Locks of dead processes, or older than an\n"
     "hour, are reclaimed.\n"
     "\n"
     "Options:\n"
     "  -w, --wal-dir DIR   WAL directory (default: the config's wal.dir, then\n"
     "                      .intentusnet/wal)\n"
-    "  -c, --config FILE   config file to take wal.dir and wal.public_key from\n"
+    "  -d, --dir DIR       records directory (scan, resume, close; default: the\n"
+    "                      config's records directory)\n"
+    "  -c, --config FILE   config file to take wal.dir, wal.public_key and the records\n"
+    "                      directory from\n"
     "  -k, --public-key FILE\n"
     "                      (scan) check the signatures of signed logs with this\n"
     "                      Ed25519 public key (PEM, raw 32 bytes or 64 hex digits;\n"
     "                      default: the config's wal.public_key); a log whose\n"
     "                      signatures fail is listed as corrupt, naming the seq\n"
     "  -r, --reason TEXT   why (abort)\n"
-    "  -j, --json          machine-readable output (scan; resume and abort always\n"
-    "                      print JSON)\n"
+    "  -j, --json          machine-readable output (scan; resume, close and abort\n"
+    "                      always print JSON)\n"
     "  -h, --help          this help\n"
-    "resume and abort refuse a signed log: intentus does not sign entries yet.\n";
+    "resume, close and abort refuse a signed log: intentus does not sign entries yet.\n";
 
 struct wal_args {
     const char *cmd;
-    const char *wal_dir, *config, *reason, *public_key;
+    const char *wal_dir, *config, *reason, *public_key, *records_dir;
     int json;
     int first_arg;
     struct config *cfg;
@@ -99,9 +108,13 @@ static int
 parse(const char *cmd, int argc, char **argv, struct wal_args *a)
 {
     static const struct option opts[] = {
-        { "wal-dir", required_argument, NULL, 'w' }, { "config", required_argument, NULL, 'c' },
-        { "reason", required_argument, NULL, 'r' },  { "public-key", required_argument, NULL, 'k' },
-        { "json", no_argument, NULL, 'j' },          { NULL, 0, NULL, 0 },
+        { "wal-dir", required_argument, NULL, 'w' },
+        { "config", required_argument, NULL, 'c' },
+        { "reason", required_argument, NULL, 'r' },
+        { "public-key", required_argument, NULL, 'k' },
+        { "dir", required_argument, NULL, 'd' },
+        { "json", no_argument, NULL, 'j' },
+        { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -109,8 +122,13 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
     a->cmd = cmd;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "w:c:r:k:j", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "w:c:r:k:d:j", opts, NULL)) != -1) {
         switch (c) {
+        case 'd':
+            if (strncmp(cmd, "recovery ", 9) != 0 || strcmp(cmd, "recovery abort") == 0)
+                return cli_usage_error(cmd, "--dir is not an option of this command");
+            a->records_dir = optarg;
+            break;
         case 'w':
             a->wal_dir = optarg;
             break;
@@ -134,7 +152,8 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
     if (a->reason != NULL && strcmp(cmd, "recovery abort") != 0)
         return cli_usage_error(cmd, "--reason applies to recovery abort only");
     if (a->public_key != NULL &&
-        (strcmp(cmd, "recovery resume") == 0 || strcmp(cmd, "recovery abort") == 0))
+        (strcmp(cmd, "recovery resume") == 0 || strcmp(cmd, "recovery abort") == 0 ||
+         strcmp(cmd, "recovery close") == 0))
         return cli_usage_error(cmd, "--public-key applies to scan (and wal verify|inspect) only");
     /* The config gives wal.dir and wal.public_key; with --wal-dir it is
      * read only when named. */
@@ -144,6 +163,15 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
             return EXIT_USAGE;
         if (a->wal_dir == NULL)
             a->wal_dir = a->cfg->wal.dir;
+    }
+    /* Whether a record exists decides whether an execution finished. */
+    if (a->records_dir == NULL && strncmp(cmd, "recovery ", 9) == 0 &&
+        strcmp(cmd, "recovery abort") != 0) {
+        if (a->cfg == NULL)
+            a->cfg = cli_load_config(a->config);
+        if (a->cfg == NULL)
+            return EXIT_USAGE;
+        a->records_dir = a->cfg->records_dir;
     }
     return EXIT_OK;
 }
@@ -543,7 +571,7 @@ recovery_scan_cmd(const struct wal_args *a)
     key = cli_load_wal_key(a->cmd, a->public_key, a->cfg, &rc);
     if (rc != EXIT_OK)
         return rc;
-    rc = recovery_scan_key(a->wal_dir, key, &items, &n, &err);
+    rc = recovery_scan_full(a->wal_dir, key, a->records_dir, &items, &n, &err);
     if (rc != 0) {
         if (err.code != IERR_NOT_FOUND) {
             cli_error("recovery scan", "%s", err.msg);
@@ -568,12 +596,16 @@ recovery_scan_cmd(const struct wal_args *a)
         cli_print_json(stdout, out);
         cJSON_Delete(out);
     } else {
-        printf("%-36s  %-11s  %-7s  %-6s  %s\n", "EXECUTION ID", "STATE", "WAL", "RESUME",
-               "REASON");
+        printf("%-36s  %-11s  %-7s  %-8s  %-6s  %s\n", "EXECUTION ID", "STATE", "WAL", "RECORD",
+               "RESUME", "REASON");
         for (size_t i = 0; i < n; i++) {
             char id[FMT_ESC_SIZE(128)], why[FMT_ESC_SIZE(256)];
-            printf("%-36s  %-11s  %-7s  %-6s  %s\n", cli_esc(items[i].execution_id, id, sizeof(id)),
-                   wal_state_name(items[i].state), wal_check_name(items[i].wal_status),
+            printf("%-36s  %-11s  %-7s  %-8s  %-6s  %s\n",
+                   cli_esc(items[i].execution_id, id, sizeof(id)), wal_state_name(items[i].state),
+                   wal_check_name(items[i].wal_status),
+                   items[i].record_exists    ? items[i].record_outcome
+                   : items[i].record_missing ? "missing"
+                                             : "-",
                    items[i].can_resume ? "yes" : "no", cli_esc(items[i].reason, why, sizeof(why)));
         }
         printf("%zu incomplete execution%s\n", n, n == 1 ? "" : "s");
@@ -596,7 +628,7 @@ recovery_resume_cmd(const struct wal_args *a, const char *id)
     struct recovery_item it;
     cJSON *out;
 
-    if (recovery_resume(a->wal_dir, id, &it, &err) != 0) {
+    if (recovery_resume_records(a->wal_dir, a->records_dir, id, &it, &err) != 0) {
         cli_error("recovery resume", "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -605,6 +637,30 @@ recovery_resume_cmd(const struct wal_args *a, const char *id)
     cJSON_AddStringToObject(out, "execution_id", id);
     cJSON_AddStringToObject(out, "state", wal_state_name(it.state));
     cJSON_AddItemToObject(out, "completed_steps", cJSON_Duplicate(it.completed_steps, 1));
+    cli_print_json(stdout, out);
+    cJSON_Delete(out);
+    recovery_item_free(&it);
+    return EXIT_OK;
+}
+
+static int
+recovery_close_cmd(const struct wal_args *a, const char *id)
+{
+    struct intentus_err err = { 0 };
+    struct recovery_item it;
+    size_t cut = 0;
+    cJSON *out;
+
+    if (recovery_close(a->wal_dir, a->records_dir, id, &cut, &it, &err) != 0) {
+        fprintf(stderr, "intentus recovery close: %s\n", err.msg);
+        return EXIT_FAIL;
+    }
+    out = cJSON_CreateObject();
+    cJSON_AddBoolToObject(out, "closed", true);
+    cJSON_AddStringToObject(out, "execution_id", id);
+    cJSON_AddStringToObject(out, "state", wal_state_name(it.state));
+    if (cut > 0)
+        cJSON_AddNumberToObject(out, "torn_bytes_removed", (double)cut);
     cli_print_json(stdout, out);
     cJSON_Delete(out);
     recovery_item_free(&it);
@@ -652,8 +708,10 @@ cli_recovery(int argc, char **argv)
         return EXIT_OK;
     }
     sub = argv[1];
-    if (strcmp(sub, "scan") != 0 && strcmp(sub, "resume") != 0 && strcmp(sub, "abort") != 0)
-        return cli_usage_error("recovery", "unknown command '%s' (scan, resume, abort)", sub);
+    if (strcmp(sub, "scan") != 0 && strcmp(sub, "resume") != 0 && strcmp(sub, "close") != 0 &&
+        strcmp(sub, "abort") != 0)
+        return cli_usage_error("recovery", "unknown command '%s' (scan, resume, close, abort)",
+                               sub);
     snprintf(cmd, sizeof(cmd), "recovery %s", sub);
     rc = parse(cmd, argc - 1, argv + 1, &a);
     if (rc != EXIT_OK)
@@ -666,7 +724,9 @@ cli_recovery(int argc, char **argv)
     }
     if ((id = one_id(&a, argc - 1, argv + 1, &rc)) == NULL)
         goto out;
-    rc = strcmp(sub, "resume") == 0 ? recovery_resume_cmd(&a, id) : recovery_abort_cmd(&a, id);
+    rc = strcmp(sub, "resume") == 0  ? recovery_resume_cmd(&a, id)
+         : strcmp(sub, "close") == 0 ? recovery_close_cmd(&a, id)
+                                     : recovery_abort_cmd(&a, id);
 out:
     config_free(a.cfg);
     return rc;

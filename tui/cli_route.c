@@ -64,7 +64,7 @@ static const char route_help[] =
     "the command waits until the writer has written (or failed) every record\n"
     "before it reports.\n"
     "\n"
-    "Exit status: 0 success, 1 error response (or recording failed),\n"
+    "Exit status: 0 success, 1 error response (or recording or the WAL failed),\n"
     "2 usage or configuration error.\n";
 
 #define MAX_LIST 64
@@ -480,6 +480,11 @@ cli_route(int argc, char **argv)
     route_result_settle(&res); /* an async writer's verdict, before we say "recorded" */
     cli_print_json(stdout, res.response);
     rc = response_is_error(res.response) ? EXIT_FAIL : EXIT_OK;
+    if (res.wal_failed) {
+        /* The log is incomplete: recovery will see this execution. */
+        fprintf(stderr, "intentus route: write-ahead log: %s\n", res.wal_err.msg);
+        rc = EXIT_FAIL;
+    }
     if (a.no_record) {
         /* nothing to say */
     } else if (res.sampled_out) {

@@ -81,6 +81,17 @@ route_one(const char *dir, char id[64])
     id[strlen(id) - 4] = '\0'; /* ".wal" */
 }
 
+/* The crash the tests below build comes before the record was saved: the
+ * record goes too (with it, recovery takes the execution as finished). */
+static void
+forget_record(const char *dir, const char *id)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/.intentusnet/records/%s.json", dir, id);
+    assert_int_equal(unlink(path), 0);
+}
+
 static void
 test_route_then_verify_and_inspect(void **state)
 {
@@ -134,6 +145,7 @@ test_torn_log_scan_and_abort(void **state)
     text[strchr(strchr(text, '\n') + 1, '\n') - text + 120] = '\0';
     tu_write_file(path, text, strlen(text), 0600);
     free(text);
+    forget_record(dir, id);
     run(dir, &r, "wal", "verify", id, NULL);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "torn final line"));
@@ -194,6 +206,7 @@ test_resume_safe_execution(void **state)
     }
     tu_write_file(path, text, strlen(text), 0600);
     free(text);
+    forget_record(dir, id);
     run(dir, &r, "recovery", "resume", id, "--wal-dir", ".intentusnet/wal", NULL);
     assert_int_equal(r.status, 0);
     j = out_json(&r);
@@ -562,6 +575,121 @@ test_records_gc_takes_the_wal(void **state)
     free(dir);
 }
 
+/* Issue 13.7 on the command line: killed after the record was saved and
+ * before execution.completed. scan says the record exists, resume refuses,
+ * close settles the log from the record. */
+static void
+test_record_exists_then_close(void **state)
+{
+    char *dir = tu_mkdtemp(), id[64], path[PATH_MAX], *text, *last;
+    struct tu_run r;
+    const cJSON *it;
+    cJSON *j;
+    size_t len;
+
+    (void)state;
+    route_one(dir, id);
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.wal", dir, id);
+    text = tu_read_file(path, &len);
+    text[len - 1] = '\0';
+    last = strrchr(text, '\n');
+    assert_non_null(strstr(last, "execution.completed"));
+    last[1] = '\0';
+    tu_write_file(path, text, strlen(text), 0600);
+    free(text);
+    run(dir, &r, "recovery", "scan", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "RECORD"));
+    assert_non_null(strstr(r.out, "Record exists (success)"));
+    assert_non_null(strstr(r.out, "1 incomplete execution\n"));
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", "--json", NULL);
+    j = out_json(&r);
+    it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions"), 0);
+    assert_non_null(it);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "record_exists")));
+    assert_string_equal(json_get_string(it, "record_outcome"), "success");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(it, "can_resume")));
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    /* Without the records (another directory) it would look resumable. */
+    run(dir, &r, "recovery", "scan", "--json", "--dir", "no-records-here", NULL);
+    j = out_json(&r);
+    it = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "incomplete_executions"), 0);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "can_resume")));
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "resume", id, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "Record exists"));
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "close", id, NULL);
+    assert_int_equal(r.status, 0);
+    j = out_json(&r);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "closed")));
+    assert_string_equal(json_get_string(j, "state"), "completed");
+    cJSON_Delete(j);
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", NULL);
+    assert_non_null(strstr(r.out, "0 incomplete executions"));
+    tu_run_free(&r);
+    run(dir, &r, "records", "verify", id, NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "close", id, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cannot close"));
+    tu_run_free(&r);
+    /* --dir belongs to scan, resume and close only. */
+    run(dir, &r, "recovery", "abort", id, "--reason", "x", "--dir", "d", NULL);
+    assert_int_equal(r.status, 2);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", id, "--dir", "d", NULL);
+    assert_int_equal(r.status, 2);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Issue 13.11: a redacted record with a WAL verifies (the WAL holds the
+ * hash of the envelope as it ran: the record's originalEnvelopeHash). */
+static void
+test_redacted_record_verifies(void **state)
+{
+    static const char red_cfg[] =
+        "{\"wal\": {\"enabled\": true},"
+        " \"redaction\": {\"enabled\": true, \"keys\": [\"secret\"]},"
+        " \"agents\": [{\"name\":\"b\",\"builtin\":\"echo\",\"intents\":[\"t.x\"]}]}";
+    char *dir = tu_mkdtemp(), path[PATH_MAX], id[64];
+    struct tu_run r;
+    const char *p;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/intentus.json", dir);
+    assert_int_equal(tu_write_file(path, red_cfg, strlen(red_cfg), 0600), 0);
+    run(dir, &r, "route", "t.x", "--payload", "{\"secret\":\"hunter2\"}", NULL);
+    assert_int_equal(r.status, 0);
+    p = strstr(r.err, "execution ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "execution %63s", id), 1);
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "%s/.intentusnet/records/%s.json", dir, id);
+    {
+        char *text = tu_read_file(path, NULL);
+        assert_non_null(text);
+        assert_null(strstr(text, "hunter2"));
+        assert_non_null(strstr(text, "originalEnvelopeHash"));
+        free(text);
+    }
+    run(dir, &r, "records", "verify", id, "-v", NULL);
+    if (r.status != 0)
+        fail_msg("records verify: %s", r.out);
+    assert_non_null(strstr(r.out, "(record and WAL agree)"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -573,6 +701,8 @@ main(void)
         cmocka_unit_test(test_records_verify_checks_the_wal),
         cmocka_unit_test(test_wal_gc),
         cmocka_unit_test(test_records_gc_takes_the_wal),
+        cmocka_unit_test(test_record_exists_then_close),
+        cmocka_unit_test(test_redacted_record_verifies),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

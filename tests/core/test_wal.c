@@ -532,16 +532,166 @@ test_router_entries(void **state)
     free(dir);
 }
 
+/* Routes one envelope of intent t.x (strategy FALLBACK) through a router
+ * with store rs and WAL w under opts (store and wal filled in). */
+static void
+route_one(struct config *cfg, struct router_opts *opts, const char *request_id,
+          struct route_result *res)
+{
+    struct intentus_err err = { 0 };
+    struct router *r = router_new(cfg->registry, opts, &err);
+    cJSON *env;
+
+    assert_non_null(r);
+    env = envelope_new(
+        "t.x", cJSON_CreateObject(),
+        &(struct envelope_opts){ .strategy = STRATEGY_FALLBACK, .request_id = request_id }, &err);
+    assert_non_null(env);
+    assert_int_equal(router_route(r, env, res), 0);
+    cJSON_Delete(env);
+    router_free(r);
+}
+
+static const char echo_cfg[] =
+    "{\"agents\": ["
+    "{\"name\":\"a\",\"builtin\":\"echo\",\"intents\":[\"t.x\"],\"nodePriority\":1}]}";
+static const char fail_cfg[] =
+    "{\"agents\": ["
+    "{\"name\":\"a\",\"builtin\":\"fail\",\"intents\":[\"t.x\"],\"nodePriority\":1}]}";
+
+/* Issue 13.3: an execution sampled out (up front, or at the end with
+ * sample_errors) leaves no WAL behind; one that is kept still has its
+ * whole log. */
+static void
+test_sampled_out_leaves_no_wal(void **state)
+{
+    char *dir = tu_mkdtemp(), waldir[4096];
+    struct intentus_err err = { 0 };
+    struct config *ok = config_parse(echo_cfg, strlen(echo_cfg), "t", &err);
+    struct config *bad = config_parse(fail_cfg, strlen(fail_cfg), "t", &err);
+    struct rec_store *rs = rec_store_open(dir, NULL, &err);
+    struct route_result res;
+    struct wal_log log;
+    struct wal *w;
+
+    (void)state;
+    snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+    w = wal_open(waldir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .create = true }, &err);
+    assert_non_null(w);
+    /* Out from the start: no record is even built. */
+    route_one(ok,
+              &(struct router_opts){ .store = rs, .wal = w, .sample = true, .sample_rate = 0.0 },
+              "r-1", &res);
+    assert_true(res.sampled_out);
+    assert_false(res.wal_failed);
+    assert_false(response_is_error(res.response));
+    route_result_free(&res);
+    assert_int_equal(tu_count_files(waldir, ".wal"), 0);
+    /* Out at the end (sample_errors keeps only errors): a success. */
+    route_one(
+        ok,
+        &(struct router_opts){
+            .store = rs, .wal = w, .sample = true, .sample_rate = 0.0, .sample_errors = true },
+        "r-2", &res);
+    assert_true(res.sampled_out);
+    route_result_free(&res);
+    assert_int_equal(tu_count_files(waldir, ".wal"), 0);
+    /* An error is kept: recorded, and its log is whole and closed. */
+    route_one(
+        bad,
+        &(struct router_opts){
+            .store = rs, .wal = w, .sample = true, .sample_rate = 0.0, .sample_errors = true },
+        "r-3", &res);
+    assert_true(res.recorded);
+    assert_int_equal(tu_count_files(waldir, ".wal"), 1);
+    assert_int_equal(wal_read(waldir, res.execution_id, &log, &err), 0);
+    assert_int_equal(log.status, WAL_OK);
+    assert_int_equal(wal_state_reconstruct(log.entries), WAL_STATE_FAILED);
+    wal_log_free(&log);
+    route_result_free(&res);
+    wal_close(w);
+    rec_store_close(rs);
+    config_free(ok);
+    config_free(bad);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Issue 13.5: a record that cannot be written is not logged as
+ * execution.completed: the WAL ends execution.failed with record_written
+ * false, and the scan lists the execution as "record missing", not
+ * resumable. (The records directory is removed under the open store, so
+ * every save fails with ENOENT, as root too.) */
+static void
+test_unrecorded_is_not_completed(void **state)
+{
+    char *dir = tu_mkdtemp(), waldir[4096], recdir[4096];
+    struct intentus_err err = { 0 };
+    struct config *ok = config_parse(echo_cfg, strlen(echo_cfg), "t", &err);
+    struct rec_store *rs;
+    struct route_result res;
+    struct recovery_item *items;
+    struct wal_log log;
+    const cJSON *last, *p;
+    char **ids;
+    size_t n;
+    struct wal *w;
+
+    (void)state;
+    snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+    snprintf(recdir, sizeof(recdir), "%s/rec", dir);
+    rs = rec_store_open(recdir, &(struct rec_store_opts){ .create = true }, &err);
+    assert_non_null(rs);
+    assert_int_equal(rmdir(recdir), 0);
+    w = wal_open(waldir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .create = true }, &err);
+    assert_non_null(w);
+    route_one(ok, &(struct router_opts){ .store = rs, .wal = w }, NULL, &res);
+    assert_false(res.recorded);
+    assert_false(res.sampled_out);
+    assert_false(response_is_error(res.response)); /* the agent answered */
+    route_result_free(&res);
+    assert_int_equal(wal_list(waldir, &ids, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(wal_read(waldir, ids[0], &log, &err), 0);
+    assert_int_equal(log.status, WAL_OK);
+    last = cJSON_GetArrayItem(log.entries, (int)log.n_entries - 1);
+    assert_string_equal(json_get_string(last, "entry_type"), "execution.failed");
+    p = cJSON_GetObjectItemCaseSensitive(last, "payload");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p, "record_written")));
+    assert_non_null(strstr(json_get_string(p, "record_error"), "rec"));
+    wal_log_free(&log);
+    assert_int_equal(recovery_scan(waldir, &items, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].execution_id, ids[0]);
+    assert_true(items[0].record_missing);
+    assert_false(items[0].can_resume);
+    assert_non_null(strstr(items[0].reason, "Record missing"));
+    recovery_items_free(items, n);
+    wal_list_free(ids, 1);
+    wal_close(w);
+    rec_store_close(rs);
+    config_free(ok);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entry_hash_vector),     cmocka_unit_test(test_line_format),
-        cmocka_unit_test(test_read_verifies_chain),   cmocka_unit_test(test_tampering_detected),
-        cmocka_unit_test(test_foreign_line_detected), cmocka_unit_test(test_torn_final_line),
-        cmocka_unit_test(test_state_machine),         cmocka_unit_test(test_writer_refuses_illegal),
-        cmocka_unit_test(test_durabilities_threads),  cmocka_unit_test(test_config_section),
+        cmocka_unit_test(test_entry_hash_vector),
+        cmocka_unit_test(test_line_format),
+        cmocka_unit_test(test_read_verifies_chain),
+        cmocka_unit_test(test_tampering_detected),
+        cmocka_unit_test(test_foreign_line_detected),
+        cmocka_unit_test(test_torn_final_line),
+        cmocka_unit_test(test_state_machine),
+        cmocka_unit_test(test_writer_refuses_illegal),
+        cmocka_unit_test(test_durabilities_threads),
+        cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_router_entries),
+        cmocka_unit_test(test_sampled_out_leaves_no_wal),
+        cmocka_unit_test(test_unrecorded_is_not_completed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,7 +43,9 @@
 #include "core/model.h"
 #include "core/rec_store.h"
 #include "core/record.h"
+#include "core/recovery.h"
 #include "core/router.h"
+#include "core/wal.h"
 #include "tests/support/testutil.h"
 
 #define ROUNDS 20
@@ -350,12 +352,158 @@ test_kill_during_recording_fsync_on(void **state)
     run_variant(true, 0x5eed0002ULL);
 }
 
+/* ---- the WAL beside the records (issue 13.7) ----
+ *
+ * The router saves the record, then appends the WAL's terminal entry; a
+ * kill between the two leaves a record whose log ends in_progress (or torn
+ * in the middle of execution.completed). Recovery must take the record as
+ * completion: such an execution is never offered for a resume, and resume
+ * refuses it. And the other way round, a log that says completed always has
+ * its record. Records and WAL both fsync'd, as in the issue. */
+
+static void
+wal_child_main(const char *dir, int ready_fd)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_parse(cfg_text, strlen(cfg_text), "crash-wal", &err);
+    char recdir[1024], waldir[1024];
+    struct rec_store *store;
+    struct wal *w;
+    struct router *router;
+    uint64_t zero = 0, rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+    int64_t start = now_ms(), max_ms = CHILD_MAX_MS;
+    const char *vg = getenv("VALGRIND");
+
+    if (vg != NULL && vg[0] != '\0')
+        max_ms *= 20;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    snprintf(recdir, sizeof(recdir), "%s/rec", dir);
+    snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+    store = rec_store_open(recdir, &(struct rec_store_opts){ .create = true, .fsync = true }, &err);
+    w = wal_open(waldir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .create = true }, &err);
+    router =
+        cfg != NULL && store != NULL && w != NULL
+            ? router_new(cfg->registry, &(struct router_opts){ .store = store, .wal = w }, &err)
+            : NULL;
+    if (router == NULL) {
+        fprintf(stderr, "child: %s\n", err.msg);
+        _exit(3);
+    }
+    if (write_all(ready_fd, &zero, sizeof(zero)) != 0)
+        _exit(4);
+    while (now_ms() - start < max_ms) {
+        bool fb = rng_next(&rng) % 3 == 0;
+        struct envelope_opts o = { .priority = PRIORITY_NORMAL,
+                                   .strategy = fb ? STRATEGY_FALLBACK : STRATEGY_DIRECT };
+        cJSON *env = envelope_new(fb ? "c.fb" : "c.echo", cJSON_CreateObject(), &o, &err);
+        struct route_result res;
+        if (env == NULL || router_route(router, env, &res) != 0)
+            _exit(5);
+        if (!res.recorded || res.wal_failed)
+            _exit(6);
+        route_result_free(&res);
+        cJSON_Delete(env);
+    }
+    _exit(0);
+}
+
+struct wal_totals {
+    uint64_t logs, window, in_flight;
+};
+
+static void
+wal_round(uint64_t *rng, struct wal_totals *t)
+{
+    char *dir = tu_mkdtemp(), recdir[1024], waldir[1024], path[2048];
+    int64_t delay = 10 + (int64_t)(rng_next(rng) % 71);
+    struct intentus_err err = { 0 };
+    struct acks a = { 0 };
+    char **ids;
+    size_t n, no_record = 0;
+    int fds[2], status = 0;
+    pid_t pid;
+
+    snprintf(recdir, sizeof(recdir), "%s/rec", dir);
+    snprintf(waldir, sizeof(waldir), "%s/wal", dir);
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        wal_child_main(dir, fds[1]);
+    }
+    close(fds[1]);
+    a.fd = fds[0];
+    for (int64_t t0 = now_ms(); !a.seen && !a.eof && now_ms() - t0 < 5000;)
+        acks_read(&a, 100);
+    if (!a.seen)
+        fail_msg("the router never became ready");
+    {
+        struct timespec ts = { (time_t)(delay / 1000), (long)(delay % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(fds[0]);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("the router ended by itself (status %d) before the kill", status);
+
+    assert_int_equal(wal_list(waldir, &ids, &n, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        struct recovery_item it;
+        bool has_record;
+        snprintf(path, sizeof(path), "%s/%s.json", recdir, ids[i]);
+        has_record = access(path, F_OK) == 0;
+        assert_int_equal(recovery_analyze_records(waldir, recdir, ids[i], &it, &err), 0);
+        if (it.state == WAL_STATE_COMPLETED || it.state == WAL_STATE_FAILED) {
+            /* The log says it ended: then its record exists. */
+            if (!has_record)
+                fail_msg("%s: WAL %s, no record", ids[i], wal_state_name(it.state));
+        } else if (it.wal_status != WAL_EMPTY && has_record) {
+            /* The window: recorded, the WAL not closed. */
+            t->window++;
+            assert_true(it.record_exists);
+            assert_false(it.can_resume);
+            assert_int_equal(recovery_resume_records(waldir, recdir, ids[i], NULL, &err), -1);
+            assert_non_null(strstr(err.msg, "Record exists"));
+        } else {
+            no_record++;
+        }
+        recovery_item_free(&it);
+    }
+    /* One execution at a time: at most one was in flight without a record. */
+    assert_true(no_record <= 1);
+    t->logs += n;
+    t->in_flight += no_record;
+    wal_list_free(ids, n);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_kill_with_wal_record_first(void **state)
+{
+    struct wal_totals t = { 0 };
+    uint64_t rng = 0x5eed0003ULL;
+
+    (void)state;
+    for (int i = 0; i < ROUNDS * 2; i++)
+        wal_round(&rng, &t);
+    fprintf(stderr,
+            "# crash safety with the WAL: %d kills, %llu logs, %llu killed after the record and "
+            "before the WAL's end (refused for resume), %llu in flight before their record\n",
+            ROUNDS * 2, (unsigned long long)t.logs, (unsigned long long)t.window,
+            (unsigned long long)t.in_flight);
+    assert_true(t.logs > 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_during_recording_fsync_off),
         cmocka_unit_test(test_kill_during_recording_fsync_on),
+        cmocka_unit_test(test_kill_with_wal_record_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
