@@ -279,6 +279,16 @@ check_record(struct rec_store *rs, struct recovery_item *it)
     final = cJSON_GetObjectItemCaseSensitive(rec, "finalResponse");
     snprintf(it->record_outcome, sizeof(it->record_outcome), "%s",
              response_is_error(final) ? "error" : "success");
+    if (it->wal_status == WAL_CORRUPT || it->wal_status == WAL_IO) {
+        /* A damaged or unreadable log stays named: that is what needs an
+         * operator; the record only says the execution ran to its end. */
+        char wal_problem[sizeof(it->reason)];
+        snprintf(wal_problem, sizeof(wal_problem), "%s", it->reason);
+        snprintf(it->reason, sizeof(it->reason), "%.250s; record exists (%s): not resumable",
+                 wal_problem, it->record_outcome);
+        cJSON_Delete(rec);
+        return;
+    }
     snprintf(it->reason, sizeof(it->reason),
              "Record exists (%s): the execution finished and was recorded, but its WAL was "
              "not closed (stopped between the record and the WAL's last entry); not resumable, "

@@ -985,6 +985,10 @@ wal_end(struct router *r, struct exec *x, const cJSON *response, struct route_re
         return;
     if (x->wal->f != NULL) {
         snprintf(id, sizeof(id), "%s", wal_file_id(x->wal->f));
+        /* The terminal entry says whether the record exists: an async
+         * writer's record is written (or failed) first, as a sync one is. */
+        if (response != NULL && !out->sampled_out)
+            route_result_settle(out);
         if (response != NULL && out->sampled_out)
             wal_run_discard(x->wal, response);
         else if (response != NULL && !out->recorded && out->record_err.code != IERR_OK)

@@ -89,19 +89,26 @@ skip_without_mounts(char *dir)
 /* <dir>/cfg.json: agents (JSON text of the list), the WAL in waldir, the
  * records in recdir. */
 static void
-write_config(const char *dir, const char *agents, const char *waldir, const char *recdir,
-             char *path, size_t size)
+write_config_mode(const char *dir, const char *agents, const char *waldir, const char *recdir,
+                  const char *mode, char *path, size_t size)
 {
     struct buf b = BUF_INIT;
 
     assert_int_equal(buf_printf(&b,
                                 "{\"agents\": %s, \"wal\": {\"enabled\": true, \"dir\": \"%s\"},"
-                                " \"recording\": {\"dir\": \"%s\"}}",
-                                agents, waldir, recdir),
+                                " \"recording\": {\"dir\": \"%s\", \"mode\": \"%s\"}}",
+                                agents, waldir, recdir, mode),
                      0);
     snprintf(path, size, "%s/cfg.json", dir);
     assert_int_equal(tu_write_file(path, b.data, b.len, 0600), 0);
     buf_free(&b);
+}
+
+static void
+write_config(const char *dir, const char *agents, const char *waldir, const char *recdir,
+             char *path, size_t size)
+{
+    write_config_mode(dir, agents, waldir, recdir, "sync", path, size);
 }
 
 static const char echo_agents[] =
@@ -146,8 +153,12 @@ test_refused_leaves_no_wal(void **state)
 /* Issue 13.5: the records' disk is full, the WAL is elsewhere. The route
  * says NOT recorded (exit 1), the WAL does not say completed, and the scan
  * lists the execution as having no record. */
+/* The record cannot be written (a full filesystem): the WAL ends
+ * execution.failed with record_written false, and recovery lists it. With
+ * an async writer the router waits for the record's fate before the WAL's
+ * last entry, so the same holds. */
 static void
-test_record_write_failure_listed(void **state)
+record_write_failure_listed(const char *mode)
 {
     char *dir = tu_mkdtemp(), waldir[PATH_MAX], recdir[PATH_MAX], cfg[PATH_MAX];
     struct intentus_err err = { 0 };
@@ -158,13 +169,12 @@ test_record_write_failure_listed(void **state)
     cJSON *scan;
     const cJSON *item;
 
-    (void)state;
     snprintf(waldir, sizeof(waldir), "%s/wal", dir);
     snprintf(recdir, sizeof(recdir), "%s/rec", dir);
     assert_int_equal(mkdir(recdir, 0700), 0);
     if (!full_tmpfs(recdir, "64k", 0))
         skip_without_mounts(dir);
-    write_config(dir, echo_agents, waldir, recdir, cfg, sizeof(cfg));
+    write_config_mode(dir, echo_agents, waldir, recdir, mode, cfg, sizeof(cfg));
     assert_int_equal(tu_run((char *const[]){ (char *)tu_bin(), "route", "w.echo", "-c", cfg, NULL },
                             dir, NULL, NULL, 20000, &r),
                      0);
@@ -200,6 +210,20 @@ test_record_write_failure_listed(void **state)
     assert_int_equal(umount(recdir), 0);
     tu_rmtree(dir);
     free(dir);
+}
+
+static void
+test_record_write_failure_listed(void **state)
+{
+    (void)state;
+    record_write_failure_listed("sync");
+}
+
+static void
+test_async_record_write_failure_listed(void **state)
+{
+    (void)state;
+    record_write_failure_listed("async");
 }
 
 /* Issue 13.6: the WAL's disk has one page left; 20 irreversible exec
@@ -282,6 +306,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_leaves_no_wal),
         cmocka_unit_test(test_record_write_failure_listed),
+        cmocka_unit_test(test_async_record_write_failure_listed),
         cmocka_unit_test(test_wal_append_failure_stops_execution),
     };
 
