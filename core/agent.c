@@ -152,8 +152,8 @@ parse_resilience(struct agent *a, const cJSON *entry, const char *path,
         }
         cJSON_ArrayForEach(k, v)
         {
-            if (strcmp(k->string, "max_attempts") && strcmp(k->string, "base_ms") &&
-                strcmp(k->string, "max_ms")) {
+            if (strcmp(k->string, "max_attempts") != 0 && strcmp(k->string, "base_ms") != 0 &&
+                strcmp(k->string, "max_ms") != 0) {
                 err_set(err, IERR_CONFIG,
                         "%s.retry.%s: unknown key (known: max_attempts, base_ms, max_ms)", path,
                         k->string);
@@ -269,9 +269,9 @@ parse_common(struct agent *a, const cJSON *entry, const char *path, struct inten
         err_set(err, IERR_CONFIG, "%s.nodeId: must be a string or null", path);
         return -1;
     }
-    if (cJSON_IsString(v) && check_text(v->valuestring, path, "nodeId", err) != 0)
+    if (v != NULL && cJSON_IsString(v) && check_text(v->valuestring, path, "nodeId", err) != 0)
         return -1;
-    if (cJSON_IsString(v))
+    if (v != NULL && cJSON_IsString(v))
         a->node_id = strdup(v->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(entry, "nodePriority");
     a->node_priority = 100;

@@ -217,9 +217,9 @@ upper_utf8(const char *s, locale_t loc)
             continue;
         }
         if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff) ||
-            cp < (n == 2   ? 0x80u
-                  : n == 3 ? 0x800u
-                           : 0u)) {
+            cp < (n == 2   ? 0x80U
+                  : n == 3 ? 0x800U
+                           : 0U)) {
             memcpy(o, p, (size_t)n);
             o += n;
         } else {
@@ -240,6 +240,7 @@ upper_utf8(const char *s, locale_t loc)
     return out;
 }
 
+/* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
 static int
 upper_tree(cJSON *v, locale_t loc)
 {
@@ -260,6 +261,7 @@ upper_tree(cJSON *v, locale_t loc)
     }
     return 0;
 }
+/* NOLINTEND(misc-no-recursion) */
 
 static cJSON *
 builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)

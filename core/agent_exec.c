@@ -32,10 +32,8 @@
 #include "core/snippet.h"
 #include "core/units.h"
 
-extern char **environ;
-
 #define EXEC_STDERR_KEEP 4096
-#define EXEC_DEFAULT_MAX_OUTPUT (1024 * 1024)
+#define EXEC_DEFAULT_MAX_OUTPUT ((size_t)1024 * 1024)
 #define EXEC_SNIPPET 256
 /* After the child exits its output is already in the pipes; anything still
  * holding them open past this is a straggler outside its process group. */
@@ -345,7 +343,7 @@ find_program(const char *argv0, char full[PATH_MAX])
     if (strchr(argv0, '/') != NULL) {
         if (strlen(argv0) >= PATH_MAX)
             return ENAMETOOLONG;
-        strcpy(full, argv0);
+        memcpy(full, argv0, strlen(argv0) + 1); /* length checked above */
         return access(argv0, X_OK) == 0 ? 0 : errno;
     }
     for (p = path != NULL ? path : "/bin:/usr/bin";; p++) {

@@ -8,6 +8,7 @@
  * into the next, while the connection and DNS caches do. */
 #include "core/agent_http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -27,7 +28,7 @@
 #include "core/units.h"
 
 #define HTTP_DEFAULT_CONNECT_MS 2000
-#define HTTP_DEFAULT_MAX_RESPONSE (1024 * 1024)
+#define HTTP_DEFAULT_MAX_RESPONSE ((size_t)1024 * 1024)
 #define HTTP_SNIPPET 512
 
 struct http_agent {
@@ -188,14 +189,14 @@ url_host(const char *after_scheme, char *host, size_t size)
 static bool
 host_is_loopback(const char *host)
 {
-    unsigned a, b, c, d;
-    char tail;
+    struct in_addr v4;
 
     if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0 ||
         strcmp(host, "::1") == 0)
         return true;
-    return sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
+    /* A dotted quad in 127.0.0.0/8 (inet_pton takes exactly four decimal
+     * parts, each at most 255). */
+    return inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 /* Plain http:// carries the envelope (and any Authorization header) in

@@ -115,12 +115,13 @@ parse_recording_limits(struct config *cfg, const cJSON *rec, struct intentus_err
             return -1;
         }
         if (size > REC_STORE_MAX_PAYLOAD) {
-            err_set(err, IERR_CONFIG,
-                    "recording.max_payload_bytes: %llu bytes is more than a record can hold: at "
-                    "most %u (%u MiB; record files are limited to %u MiB and hold the payload up "
-                    "to three times)",
-                    (unsigned long long)size, REC_STORE_MAX_PAYLOAD, REC_STORE_MAX_PAYLOAD >> 20,
-                    REC_STORE_MAX_FILE >> 20);
+            err_set(
+                err, IERR_CONFIG,
+                "recording.max_payload_bytes: %llu bytes is more than a record can hold: at "
+                "most %zu (%zu MiB; record files are limited to %zu MiB and hold the payload up "
+                "to three times)",
+                (unsigned long long)size, REC_STORE_MAX_PAYLOAD, REC_STORE_MAX_PAYLOAD >> 20,
+                REC_STORE_MAX_FILE >> 20);
             return -1;
         }
         cfg->recording.max_payload_bytes = size;
@@ -269,8 +270,8 @@ parse_defaults(struct config *cfg, const cJSON *defs, struct intentus_err *err)
     }
     cJSON_ArrayForEach(k, defs)
     {
-        if (strcmp(k->string, "timeout") && strcmp(k->string, "deadline") &&
-            strcmp(k->string, "breaker")) {
+        if (strcmp(k->string, "timeout") != 0 && strcmp(k->string, "deadline") != 0 &&
+            strcmp(k->string, "breaker") != 0) {
             err_set(err, IERR_CONFIG,
                     "defaults.%s: unknown key (known: timeout, deadline, breaker)", k->string);
             return -1;
@@ -304,8 +305,8 @@ parse_retention(struct config *cfg, const cJSON *ret, struct intentus_err *err)
     }
     cJSON_ArrayForEach(k, ret)
     {
-        if (strcmp(k->string, "older_than") && strcmp(k->string, "max_count") &&
-            strcmp(k->string, "max_bytes") && strcmp(k->string, "archive_dir")) {
+        if (strcmp(k->string, "older_than") != 0 && strcmp(k->string, "max_count") != 0 &&
+            strcmp(k->string, "max_bytes") != 0 && strcmp(k->string, "archive_dir") != 0) {
             err_set(err, IERR_CONFIG,
                     "retention.%s: unknown key (known: older_than, max_count, max_bytes, "
                     "archive_dir)",
@@ -619,7 +620,7 @@ static struct config *
 load_path(const char *path, struct intentus_err *err)
 {
     size_t len;
-    char *text = safe_file_read(path, 16 * 1024 * 1024, &len, err);
+    char *text = safe_file_read(path, (size_t)16 * 1024 * 1024, &len, err);
     struct config *cfg;
 
     if (text == NULL) {

@@ -19,7 +19,7 @@
 #include "core/writer.h"
 
 #define CONFIG_DEFAULT_RECORDS_DIR ".intentusnet/records"
-#define CONFIG_DEFAULT_MAX_PAYLOAD (1024u * 1024) /* the reference's suggested 1 MiB */
+#define CONFIG_DEFAULT_MAX_PAYLOAD ((uint64_t)1024 * 1024) /* the reference's suggested 1 MiB */
 #define CONFIG_DEFAULT_MAX_DEPTH 64
 
 /* "recording": how much is recorded and how it reaches the disk. */

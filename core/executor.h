@@ -33,12 +33,12 @@ struct completion {
     uint64_t tag;    /* what the submitter passed */
     cJSON *response; /* owned: completion_free */
     char execution_id[UUID_STR_LEN];
-    bool recorded;    /* on disk: with an async writer the completion comes once
-                       * the writer has written (or failed) the record */
-    bool sampled_out; /* not recorded on purpose (recording.sample_rate) */
-    struct intentus_err record_err;
-    int64_t latency_us; /* submit to completion, monotonic */
+    bool recorded;      /* on disk: with an async writer the completion comes once
+                         * the writer has written (or failed) the record */
+    bool sampled_out;   /* not recorded on purpose (recording.sample_rate) */
     bool cancelled;     /* refused at shutdown, never ran */
+    int64_t latency_us; /* submit to completion, monotonic */
+    struct intentus_err record_err;
 };
 
 struct executor;

@@ -648,6 +648,7 @@ path_push(char *path, size_t size, size_t len, const cJSON *parent, const cJSON 
     return n < 0 ? len : len + (size_t)n >= size ? size - 1 : len + (size_t)n;
 }
 
+/* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
 /* Depth-first in document order: 1 and path filled at the first repeated
  * key, 0 when none, -1 when out of memory. */
 static int
@@ -679,6 +680,7 @@ find_repeat(const cJSON *v, char *path, size_t size, size_t len)
     }
     return 0;
 }
+/* NOLINTEND(misc-no-recursion) */
 
 cJSON *
 json_parse_unique(const char *text, size_t len, int max_depth, struct intentus_err *err)

@@ -223,7 +223,7 @@ parse_rule(const cJSON *obj, const char *path, size_t index, struct rule *r,
         err_set(err, IERR_CONFIG, "%s.id: must be a string", path);
         return -1;
     }
-    if (cJSON_IsString(v)) {
+    if (v != NULL && cJSON_IsString(v)) {
         char where[256];
         snprintf(where, sizeof(where), "%s.id", path);
         if (json_check_display_text(v->valuestring, where, err) != 0)

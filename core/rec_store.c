@@ -147,7 +147,7 @@ rec_store_check_size(const char *id, size_t len, struct intentus_err *err)
     if (len <= REC_STORE_MAX_FILE)
         return 0;
     err_set(err, IERR_LIMIT,
-            "record %s is too large: %zu bytes, over the %u byte (%u MiB) record file limit; "
+            "record %s is too large: %zu bytes, over the %zu byte (%zu MiB) record file limit; "
             "not written",
             id, len, REC_STORE_MAX_FILE, REC_STORE_MAX_FILE >> 20);
     return -1;
@@ -235,8 +235,8 @@ gunzip_all(struct rec_store *rs, const char *name, const char *in, size_t in_len
         if (used == cap) {
             char *p;
             if (cap >= REC_STORE_MAX_FILE) {
-                err_set(err, IERR_LIMIT, "%s/%s: decompressed size over the %u byte limit", rs->dir,
-                        name, REC_STORE_MAX_FILE);
+                err_set(err, IERR_LIMIT, "%s/%s: decompressed size over the %zu byte limit",
+                        rs->dir, name, REC_STORE_MAX_FILE);
                 goto fail;
             }
             cap *= 2;

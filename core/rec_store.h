@@ -17,7 +17,7 @@
 /* The one size limit of a record file. Readers refuse anything larger (it
  * is reported, not loaded), and writers refuse to write a record whose file
  * would be larger, so intentus never writes a record it cannot read. */
-#define REC_STORE_MAX_FILE (64u * 1024 * 1024)
+#define REC_STORE_MAX_FILE ((size_t)64 * 1024 * 1024)
 /* The largest payload a record can hold: a record keeps the payload up to
  * three times (the envelope, an echoing agent's response and the final
  * response event), plus indentation and events. recording.max_payload_bytes
@@ -63,7 +63,7 @@ int rec_store_check_size(const char *id, size_t len, struct intentus_err *err);
 
 /* write(2) all of p, retrying short writes and EINTR: 0 or -1 (errno set).
  * Shared by everything that writes record files (store, writer, retention). */
-int rec_store_write_all(int fd, const void *p, size_t len);
+int rec_store_write_all(int fd, const void *data, size_t len);
 
 struct rec_ids {
     char **ids;

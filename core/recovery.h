@@ -17,7 +17,7 @@
 #include "core/wal.h"
 #include "core/wal_state.h"
 
-#define RECOVERY_STALE_LOCK_MS (3600 * 1000) /* the reference's stale_timeout_sec */
+#define RECOVERY_STALE_LOCK_MS ((int64_t)3600 * 1000) /* the reference's stale_timeout_sec */
 
 /* One execution's WAL as recovery sees it. */
 struct recovery_item {

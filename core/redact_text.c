@@ -66,6 +66,7 @@ ctx_add(struct redact_ctx *c, const char *s, size_t n)
     return rc;
 }
 
+/* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
 /* Every scalar of a value a key or path rule is about to replace. */
 int
 redact_collect_leaves(struct redact_ctx *c, const cJSON *node)
@@ -91,6 +92,7 @@ redact_collect_leaves(struct redact_ctx *c, const cJSON *node)
     }
     return 0;
 }
+/* NOLINTEND(misc-no-recursion) */
 
 static void
 collect(struct walk *w, const char *s, size_t n)

@@ -38,11 +38,11 @@ registry_free(struct registry *r)
 static size_t
 name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 1469598103934665603ULL;
 
     for (; *s != '\0'; s++) {
         h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
+        h *= 1099511628211ULL;
     }
     return (size_t)(h ^ (h >> 32));
 }

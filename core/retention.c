@@ -173,6 +173,7 @@ list_items(struct retention_plan *plan, const struct retention_select *sel,
             free(it.id);
             continue;
         }
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): it.id is freed on every path below */
         if (!selected) {
             plan->report.not_selected++;
             free(it.id);

@@ -414,6 +414,8 @@ is_retryable(const cJSON *resp)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(response_error(resp), "retryable"));
 }
 
+/* NOLINTBEGIN(readability-function-cognitive-complexity): one attempt in order: breaker, WAL step,
+ * call, retry with backoff; each a short guarded block. */
 /* One agent, as every strategy calls it: the breaker first (a refusal is
  * recorded as CIRCUIT_OPEN_SKIPPED and *skipped set), then the call under
  * its deadline, then opt-in retries with exponential backoff and jitter for
@@ -458,8 +460,10 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             p = obj2("agent", cJSON_CreateString(a->name), "state",
                      cJSON_CreateString(breaker_state_name(bs.state)));
             if (p != NULL && bs.next_probe_us > 0)
-                cJSON_AddNumberToObject(p, "nextProbeMs",
-                                        (double)((bs.next_probe_us - start + 999) / 1000));
+                cJSON_AddNumberToObject(
+                    p, "nextProbeMs",
+                    (double)((bs.next_probe_us - start + 999) /
+                             1000)); /* NOLINT(bugprone-integer-division): whole ms on purpose */
             emit(s, "CIRCUIT_OPEN_SKIPPED", p);
             *skipped = SKIP_OPEN;
             return NULL;
@@ -505,7 +509,7 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
                 backoff = a->retry.max_ms * 1000;
             /* "Equal jitter": between half and all of the backoff, so
              * retries of many callers spread out but never hammer. */
-            backoff = backoff / 2 + (int64_t)(jitter(x->router) * (double)(backoff / 2));
+            backoff = backoff / 2 + (int64_t)(jitter(x->router) * ((double)backoff / 2));
             if (x->deadline_us > 0 && clock_mono_us() + backoff >= x->deadline_us)
                 break; /* no time left for another attempt */
             sleep_us(backoff);
@@ -521,6 +525,7 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
     }
     return resp;
 }
+/* NOLINTEND(readability-function-cognitive-complexity) */
 
 /* A skipped agent (circuit open, or disabled by an operator) as the last
  * error of a chain. */
@@ -1197,6 +1202,7 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     return 0;
 }
 
+/* NOLINTBEGIN(misc-no-recursion): bounded by its limit argument. */
 /* Nesting depth of v (a scalar is 0, {} is 1), not counted past limit. */
 static int
 depth_of(const cJSON *v, int limit)
@@ -1218,6 +1224,7 @@ depth_of(const cJSON *v, int limit)
     }
     return best + 1;
 }
+/* NOLINTEND(misc-no-recursion) */
 
 /* recording.max_payload_bytes and max_depth: checked before anything runs.
  * A router that records also caps the payload at what a record file can
@@ -1229,9 +1236,7 @@ payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t s
     struct buf b = BUF_INIT;
     uint64_t limit = r->max_payload_bytes;
     bool over = false, capped = false;
-    int d;
-
-    if (r->max_depth > 0 && (d = depth_of(payload, r->max_depth + 1)) > r->max_depth) {
+    if (r->max_depth > 0 && depth_of(payload, r->max_depth + 1) > r->max_depth) {
         snprintf(msg, size, "payload nesting depth exceeds the limit of %d", r->max_depth);
         return true;
     }
@@ -1249,7 +1254,7 @@ payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t s
         if (capped)
             snprintf(msg, size,
                      "payload of %zu bytes exceeds the %llu bytes a record can hold (record "
-                     "files are limited to %u MiB)",
+                     "files are limited to %zu MiB)",
                      b.len, (unsigned long long)limit, REC_STORE_MAX_FILE >> 20);
         else
             snprintf(msg, size, "payload of %zu bytes exceeds the limit of %llu bytes", b.len,

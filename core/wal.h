@@ -33,7 +33,7 @@
 
 #define WAL_DEFAULT_DIR ".intentusnet/wal"
 #define WAL_VERSION "1.0"
-#define WAL_MAX_FILE (256u * 1024 * 1024)
+#define WAL_MAX_FILE ((size_t)256 * 1024 * 1024)
 
 enum wal_durability { WAL_PER_ENTRY, WAL_GROUP, WAL_NONE };
 

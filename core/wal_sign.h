@@ -17,7 +17,7 @@
 #include "core/err.h"
 
 #define WAL_KEY_ID_LEN 16
-#define WAL_KEY_MAX_FILE (64u * 1024)
+#define WAL_KEY_MAX_FILE ((size_t)64 * 1024)
 
 struct wal_key; /* an Ed25519 public key */
 

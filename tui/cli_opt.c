@@ -73,6 +73,8 @@ set(const struct cli_cmd *cmd, const struct cli_opt *o, const char *arg, void *o
         *(const char **)(void *)field = arg;
         return 0;
     case CLI_OPT_COUNT:
+        if (arg == NULL)
+            return cli_usage_error(cmd->name, "--%s needs a number", o->name);
         n = strtol(arg, &end, 10);
         if (*end != '\0' || end == arg || n < 0 || n == LONG_MAX)
             return cli_usage_error(cmd->name, "--%s: '%s' is not a non-negative number", o->name,

@@ -25,10 +25,10 @@ typedef int (*cli_opt_parse_fn)(const char *arg, void *field, char *why, size_t 
 
 struct cli_opt {
     const char *name; /* long name without "--"; NULL ends a table */
-    char short_name;  /* 0: none */
     enum cli_opt_kind kind;
-    const char *arg;        /* the argument's name in the help ("DIR"); NULL for flags */
+    char short_name;        /* 0: none */
     bool arg_optional;      /* --poll[=MS]: the argument only as --name=ARG */
+    const char *arg;        /* the argument's name in the help ("DIR"); NULL for flags */
     size_t offset;          /* offsetof() the field it sets in the caller's struct */
     cli_opt_parse_fn parse; /* CLI_OPT_PARSE only */
     const char *help;       /* may hold '\n': continuation lines are indented */

@@ -144,7 +144,7 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
     }
 #define OPT_JSON(h)                                                                                \
     {                                                                                              \
-        .name = "json", .short_name = 'j', .kind = CLI_OPT_FLAG, .offset = F(json), .help = h      \
+        .name = "json", .short_name = 'j', .kind = CLI_OPT_FLAG, .offset = F(json), .help = (h)    \
     }
 #define OPT_HELP                                                                                   \
     {                                                                                              \
@@ -171,8 +171,8 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
           .kind = CLI_OPT_PARSE,                                                                   \
           .arg = "STATUS",                                                                         \
           .offset = F(status),                                                                     \
-          .parse = status_parse,                                                                   \
-          .help = status_help },                                                                   \
+          .parse = (status_parse),                                                                 \
+          .help = (status_help) },                                                                 \
         { .name = "error",                                                                         \
           .kind = CLI_OPT_STRING,                                                                  \
           .arg = "CODE",                                                                           \

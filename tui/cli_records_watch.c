@@ -140,9 +140,9 @@ cli_records_stats(const struct rec_args *a)
     struct index *ix = index_new();
     struct agg *ag = ix ? agg_attach(ix) : NULL;
     struct agg_opts o = { .last_n = STATS_LAST_N,
-                          .window_us = STATS_WINDOW_MIN * 60 * 1000000ll,
+                          .window_us = (long long)STATS_WINDOW_MIN * 60 * 1000000LL,
                           .buckets = 30,
-                          .bucket_us = 10 * 1000000ll };
+                          .bucket_us = 10 * 1000000LL };
     struct agg_snapshot s = { 0 };
     struct cli_select *sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
     int rc = EXIT_FAIL;
@@ -172,7 +172,7 @@ cli_records_stats(const struct rec_args *a)
         for (size_t i = 0; i < s.n_intents; i++)
             cJSON_AddItemToArray(arr, row_json(&s.intents[i], false));
         tp = cJSON_AddObjectToObject(root, "throughput");
-        cJSON_AddNumberToObject(tp, "bucketSeconds", (double)(s.bucket_us / 1000000));
+        cJSON_AddNumberToObject(tp, "bucketSeconds", (double)s.bucket_us / 1e6);
         arr = cJSON_AddArrayToObject(tp, "counts");
         for (size_t i = 0; i < s.n_throughput; i++)
             cJSON_AddItemToArray(arr, cJSON_CreateNumber(s.throughput[i]));

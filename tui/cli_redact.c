@@ -71,9 +71,9 @@ read_input(const char *path, size_t *len, struct intentus_err *err)
     size_t n;
 
     if (strcmp(path, "-") != 0)
-        return safe_file_read(path, 256u * 1024 * 1024, len, err);
+        return safe_file_read(path, (size_t)256 * 1024 * 1024, len, err);
     while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > 256u * 1024 * 1024) {
+        if (buf_append(&b, chunk, n) != 0 || b.len > (size_t)256 * 1024 * 1024) {
             buf_free(&b);
             err_set(err, IERR_LIMIT, "stdin: over the 256 MiB limit or out of memory");
             return NULL;

@@ -87,9 +87,9 @@ read_input(FILE *f, const char *what, struct buf *b)
             return cli_usage_error("route", "%s: is a directory, not a file", what);
         if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > PAYLOAD_INPUT_MAX) {
             char size[32];
-            snprintf(size, sizeof(size), "%.1f MiB", (double)st.st_size / (1u << 20));
+            snprintf(size, sizeof(size), "%.1f MiB", (double)st.st_size / (1U << 20));
             return cli_usage_error("route",
-                                   "%s: file is %lld bytes (%s), over the %u MiB payload input "
+                                   "%s: file is %lld bytes (%s), over the %zu MiB payload input "
                                    "limit",
                                    what, (long long)st.st_size, size, PAYLOAD_INPUT_MAX >> 20);
         }
@@ -98,7 +98,7 @@ read_input(FILE *f, const char *what, struct buf *b)
         if (buf_append(b, chunk, n) != 0)
             return cli_usage_error("route", "%s: out of memory", what);
         if (b->len > PAYLOAD_INPUT_MAX)
-            return cli_usage_error("route", "%s: more than the %u MiB payload input limit", what,
+            return cli_usage_error("route", "%s: more than the %zu MiB payload input limit", what,
                                    PAYLOAD_INPUT_MAX >> 20);
     }
     if (ferror(f))

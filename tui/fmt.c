@@ -122,15 +122,15 @@ utf8_seq(const unsigned char *p, size_t left, uint32_t *cp)
     }
     if (c >= 0xc2 && c <= 0xdf) {
         n = 2;
-        *cp = c & 0x1fu;
+        *cp = c & 0x1fU;
     } else if (c >= 0xe0 && c <= 0xef) {
         n = 3;
-        *cp = c & 0x0fu;
+        *cp = c & 0x0fU;
         lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong forms */
         hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
     } else if (c >= 0xf0 && c <= 0xf4) {
         n = 4;
-        *cp = c & 0x07u;
+        *cp = c & 0x07U;
         lo = c == 0xf0 ? 0x90 : 0x80;
         hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
     } else {
@@ -141,7 +141,7 @@ utf8_seq(const unsigned char *p, size_t left, uint32_t *cp)
     for (size_t i = 1; i < n; i++) {
         if (i > 1 && (p[i] & 0xc0) != 0x80)
             return 0;
-        *cp = (*cp << 6) | (p[i] & 0x3fu);
+        *cp = (*cp << 6) | (p[i] & 0x3fU);
     }
     return n;
 }

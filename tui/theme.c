@@ -138,7 +138,6 @@ report_add(struct theme_report *r, const char *source, int line, const char *fmt
     snprintf(r->text + len, sizeof(r->text) - len, "%s:%d: ", source, line);
     len = strlen(r->text);
     va_start(ap, fmt);
-    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
     vsnprintf(r->text + len, sizeof(r->text) - len, fmt, ap);
     va_end(ap);
     len = strlen(r->text);

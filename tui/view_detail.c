@@ -81,7 +81,6 @@ add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fm
         va_list ap;
         char buf[1024];
         va_start(ap, fmt);
-        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above */
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         l->text = strdup(buf);

@@ -42,12 +42,12 @@ struct ret {
 static void
 fmt_bytes(uint64_t b, char *out, size_t size)
 {
-    if (b >= 1u << 30)
-        snprintf(out, size, "%.1f GiB", (double)b / (1u << 30));
-    else if (b >= 1u << 20)
-        snprintf(out, size, "%.1f MiB", (double)b / (1u << 20));
-    else if (b >= 1u << 10)
-        snprintf(out, size, "%.1f KiB", (double)b / (1u << 10));
+    if (b >= 1U << 30)
+        snprintf(out, size, "%.1f GiB", (double)b / (1U << 30));
+    else if (b >= 1U << 20)
+        snprintf(out, size, "%.1f MiB", (double)b / (1U << 20));
+    else if (b >= 1U << 10)
+        snprintf(out, size, "%.1f KiB", (double)b / (1U << 10));
     else
         snprintf(out, size, "%llu B", (unsigned long long)b);
 }

@@ -428,13 +428,13 @@ agg_snapshot(const struct agg *a, const struct agg_opts *opts, struct agg_snapsh
     if (o.last_n == 0)
         o.last_n = 20;
     if (o.window_us <= 0)
-        o.window_us = 5 * 60 * 1000000ll;
+        o.window_us = 5LL * 60 * 1000000;
     if (o.now_us == 0)
         o.now_us = clock_wall_us();
     if (o.buckets == 0)
         o.buckets = 30;
     if (o.bucket_us <= 0)
-        o.bucket_us = 10 * 1000000ll;
+        o.bucket_us = 10 * 1000000LL;
     out->records = a->records;
     out->corrupt = a->corrupt;
     out->no_timing = a->no_timing;

@@ -33,10 +33,10 @@ struct scan {
 static uint64_t
 hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 1469598103934665603ULL;
 
     while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
     return h;
 }
 

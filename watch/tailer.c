@@ -92,7 +92,7 @@ push(struct tailer *t, struct qev *e)
     while (t->qn >= t->o.queue_max && !t->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 10 * 1000000;
+        ts.tv_nsec += 10L * 1000000;
         if (ts.tv_nsec >= 1000000000) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
