@@ -1,5 +1,6 @@
 /* intentus redact: preview redaction on any JSON document or record, with
  * the rule that changed each field. Nothing is written. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,29 +57,28 @@ static const char redact_help[] =
     "\n"
     "Exit status: 0 done, 2 usage, unreadable input or bad rules.\n";
 
+/* The whole input: NULL with errno set (EFBIG past 256 MiB) on failure, never
+ * a silently shortened or emptied text. */
 static char *
 read_input(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     struct buf b = BUF_INIT;
-    char chunk[8192];
-    size_t n;
+    int rc, saved;
 
     if (f == NULL)
         return NULL;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > 256u * 1024 * 1024) {
-            buf_free(&b);
-            b.data = NULL;
-            break;
-        }
-    }
+    rc = buf_read_stream(&b, f, 256u * 1024 * 1024);
+    saved = errno;
     if (f != stdin)
         fclose(f);
-    if (b.data == NULL && buf_append(&b, "", 0) != 0)
+    if (rc != 0) {
+        buf_free(&b);
+        errno = saved;
         return NULL;
+    }
     *len = b.len;
-    return buf_take(&b);
+    return buf_take(&b); /* "" for an empty file */
 }
 
 /* --rules F: a redaction object, or a config file that holds one. */
@@ -92,7 +92,8 @@ rules_from_file(const char *path)
     struct redactor *r;
 
     if (text == NULL) {
-        cli_usage_error("redact", "--rules: cannot read %s", path);
+        cli_usage_error("redact", "--rules: cannot read %s: %s", path,
+                        errno == EFBIG ? "larger than 256 MiB" : strerror(errno));
         return NULL;
     }
     v = json_parse(text, len, 64, &err);
@@ -204,7 +205,8 @@ cli_redact(int argc, char **argv)
         goto out;
     text = read_input(input, &len);
     if (text == NULL) {
-        cli_usage_error("redact", "cannot read %s", input);
+        cli_usage_error("redact", "cannot read %s: %s", input,
+                        errno == EFBIG ? "larger than 256 MiB" : strerror(errno));
         goto out;
     }
     doc = json_parse(text, len, 0, &err);

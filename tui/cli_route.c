@@ -1,6 +1,7 @@
 /* intentus route: build an envelope, route it through the embedded runtime
  * (so the config's policy, limits, sampling and redaction apply), record it,
  * print the response. */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -57,17 +58,13 @@ static char *
 read_stream(FILE *f, size_t *len)
 {
     struct buf b = BUF_INIT;
-    char chunk[8192];
-    size_t n;
 
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > 64u * 1024 * 1024) {
-            buf_free(&b);
-            return NULL;
-        }
+    if (buf_read_stream(&b, f, 64u * 1024 * 1024) != 0) {
+        buf_free(&b);
+        return NULL; /* errno says why */
     }
     *len = b.len;
-    return buf_take(&b);
+    return buf_take(&b); /* "" for an empty stream */
 }
 
 /* The payload argument: inline JSON, @file, or - for stdin. */
@@ -97,7 +94,8 @@ load_payload(const char *arg)
         len = strlen(arg);
     }
     if (text == NULL) {
-        cli_usage_error("route", "--payload: cannot read %s", what);
+        cli_usage_error("route", "--payload: cannot read %s: %s", what,
+                        errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
         return NULL;
     }
     v = json_parse(text, len, 64, &err);

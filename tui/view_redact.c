@@ -2,6 +2,7 @@
  * (o), original and redacted side by side with changed lines marked, the
  * rule that matched each field, and every rule switchable on and off to see
  * the effect before changing the configuration. Default rules are marked. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "tui/fmt.h"
 
 #define MAX_RULES 128
+#define OPEN_MAX_BYTES (16u << 20) /* a JSON file opened with o */
 
 struct rule_row {
     char kind[12];  /* keys, paths, patterns */
@@ -361,6 +363,48 @@ redact_draw(struct app *app, void *state, int top, int rows, int cols)
     }
 }
 
+/* 'o': redact a JSON file. Every way the file can be unusable (missing,
+ * unreadable, a directory, empty, too large, not JSON) ends in a message
+ * naming it; the preview keeps what it showed. */
+static void
+open_file(struct app *app, struct redact_view *v, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    struct buf b = BUF_INIT;
+    struct intentus_err err = { 0 };
+    cJSON *doc = NULL;
+    size_t len;
+    char *text;
+    int rc, saved;
+
+    if (f == NULL) {
+        app_message(app, true, "%s: cannot open: %s", path, strerror(errno));
+        return;
+    }
+    rc = buf_read_stream(&b, f, OPEN_MAX_BYTES);
+    saved = errno;
+    fclose(f);
+    len = b.len;
+    text = buf_take(&b);
+    if (rc != 0 || text == NULL) {
+        if (saved == EFBIG)
+            app_message(app, true, "%s: larger than %u MiB, not opened", path,
+                        OPEN_MAX_BYTES >> 20);
+        else
+            app_message(app, true, "%s: cannot read: %s", path, strerror(saved));
+    } else if (len == 0) {
+        app_message(app, true, "%s: empty file, nothing to redact", path);
+    } else if ((doc = json_parse(text, len, 0, &err)) == NULL) {
+        app_message(app, true, "%s: %s", path, err.msg);
+    } else {
+        /* A file that looks like a record is redacted as one. */
+        bool rec = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "header")) &&
+                   cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "envelope"));
+        set_source(app, v, doc, rec, path);
+    }
+    free(text);
+}
+
 static unsigned
 redact_handle(struct app *app, void *state, enum key_action act, int key)
 {
@@ -389,33 +433,8 @@ redact_handle(struct app *app, void *state, enum key_action act, int key)
     }
     if (key == 'o') {
         char path[512] = "";
-        char *text;
-        size_t len;
-        if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0]) {
-            FILE *f = fopen(path, "rb");
-            struct buf b = BUF_INIT;
-            char chunk[8192];
-            struct intentus_err err = { 0 };
-            cJSON *doc;
-            if (f == NULL) {
-                app_message(app, true, "%s: cannot open", path);
-                return VIEW_HANDLED | VIEW_REDRAW;
-            }
-            while ((len = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 16u << 20)
-                buf_append(&b, chunk, len);
-            fclose(f);
-            text = buf_take(&b);
-            doc = text ? json_parse(text, strlen(text), 0, &err) : NULL;
-            free(text);
-            if (doc == NULL) {
-                app_message(app, true, "%s: %s", path, err.msg);
-            } else {
-                /* A file that looks like a record is redacted as one. */
-                bool rec = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "header")) &&
-                           cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "envelope"));
-                set_source(app, v, doc, rec, path);
-            }
-        }
+        if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0])
+            open_file(app, v, path);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
     switch (act) {

@@ -337,6 +337,47 @@ test_redaction_preview(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* Issue 14.7: o with an empty file read past buf_take's unterminated
+ * buffer (ASan: heap-buffer-overflow in redact_handle). Now each unusable
+ * file is named in a message and the console keeps running. */
+static void
+test_redact_open_empty_file(void **state)
+{
+    struct con *c = *state;
+    char empty[700], good[700], msg[800];
+
+    snprintf(empty, sizeof(empty), "%s/empty.json", c->dir);
+    snprintf(good, sizeof(good), "%s/good.json", c->dir);
+    assert_int_equal(tu_write_file(empty, "", 0, 0600), 0);
+    assert_int_equal(tu_write_file(good, "{\"password\": \"hunter2\"}\n", 24, 0600), 0);
+    start(c, NULL, 160, 40);
+    expect(c, "39 records");
+    keys(c, "5", NULL, NULL);
+    expect(c, "Redaction preview");
+    keys(c, "o", NULL, NULL);
+    expect(c, "open JSON file:");
+    keys_literal(c, empty);
+    keys(c, "Enter", NULL, NULL);
+    snprintf(msg, sizeof(msg), "%s: empty file, nothing to redact", empty);
+    expect(c, msg);
+    /* A directory is refused with the reason, not read as empty input. */
+    keys(c, "o", NULL, NULL);
+    expect(c, "open JSON file:");
+    keys_literal(c, c->dir);
+    keys(c, "Enter", NULL, NULL);
+    snprintf(msg, sizeof(msg), "%s: cannot read: Is a directory", c->dir);
+    expect(c, msg);
+    /* The console still works: a real file opens and is redacted. */
+    keys(c, "o", NULL, NULL);
+    expect(c, "open JSON file:");
+    keys_literal(c, good);
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "\"password\": \"[REDACTED]\"");
+    expect(c, "1 field redacted");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 static void
 test_retention_dry_run_and_apply(void **state)
 {
@@ -601,6 +642,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fire_n_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_refuses_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redaction_preview, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redact_open_empty_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_dry_run_and_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_each_strategy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_payload_cannot_be_fired, setup, teardown),
@@ -608,5 +650,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wal_incomplete_and_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_and_diff, setup, teardown),
     };
+    /* TEST_FILTER=test_name (a glob) runs only the matching tests. */
+    if (getenv("TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
