@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -851,10 +852,30 @@ locale_is_utf8(void)
     return cs != NULL && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
 }
 
+/* cbreak() keeps the terminal's XON/XOFF flow control (IXON), so ^S, the
+ * fire form's "save payload", stopped all output and the console froze until
+ * ^Q (issue 14.9). raw() would clear it but also ISIG, and ^C must stay
+ * SIGINT, which quits cleanly through the self-pipe. So: cbreak, then clear
+ * IXON/IXOFF ourselves and make that curses' program mode (def_prog_mode), so
+ * ncurses re-applies it after ^Z and resizes and endwin() leaves it again. */
+static void
+terminal_no_flow_control(void)
+{
+    struct termios t;
+
+    if (tcgetattr(STDIN_FILENO, &t) != 0)
+        return;
+    t.c_iflag &= ~(tcflag_t)(IXON | IXOFF);
+    if (tcsetattr(STDIN_FILENO, TCSADRAIN, &t) == 0)
+        def_prog_mode();
+}
+
 int
 console_run(const struct console_opts *opts)
 {
     struct app *app = calloc(1, sizeof(*app));
+    struct termios saved_tty;
+    bool have_tty;
     int rc, sigfd;
 
     if (app == NULL)
@@ -875,6 +896,9 @@ console_run(const struct console_opts *opts)
         free(app);
         return 2;
     }
+    /* The terminal as we found it, restored however the loop ends (Q, ^C,
+     * SIGTERM, SIGHUP of a lost terminal all come back here). */
+    have_tty = tcgetattr(STDIN_FILENO, &saved_tty) == 0;
     sigfd = signals_install();
     app->ascii = opts->ascii || !locale_is_utf8();
     app->views[SCREEN_DASHBOARD] = &view_dashboard;
@@ -889,6 +913,7 @@ console_run(const struct console_opts *opts)
     noecho();
     nonl();
     intrflush(stdscr, FALSE);
+    terminal_no_flow_control(); /* last: the tty calls above rewrite modes */
     keypad(stdscr, TRUE);
     nodelay(stdscr, TRUE);
     set_escdelay(25);
@@ -914,6 +939,8 @@ console_run(const struct console_opts *opts)
     loop_run(app->loop);
     /* Leave the terminal as we found it, whatever happened. */
     endwin();
+    if (have_tty)
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tty);
     signals_restore();
     for (int i = 0; i < SCREEN_COUNT; i++) {
         if (app->views[i]->close != NULL)
