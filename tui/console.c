@@ -27,6 +27,7 @@ static void maybe_scan_incomplete(struct app *app);
 #define FRAME_US 33000 /* ~30 frames per second at most */
 #define MIN_ROWS 24
 #define MIN_COLS 80
+#define PROMPT_POLL_MS 200
 
 attr_t
 app_attr(const struct app *app, enum theme_elem e)
@@ -572,7 +573,10 @@ app_prompt(struct app *app, const char *label, char *buf, size_t size,
     size_t len = strlen(buf);
     bool ok = false;
 
-    nodelay(stdscr, FALSE);
+    /* Wake up now and then: SIGTERM/^C must end the console even while a
+     * prompt is open (issue 14 fuzzing: it waited for the prompt to close),
+     * and a terminal that hangs up ends the prompt. */
+    timeout(PROMPT_POLL_MS);
     curs_set(1);
     for (;;) {
         int y = app->rows - 1, key, lw;
@@ -587,7 +591,12 @@ app_prompt(struct app *app, const char *label, char *buf, size_t size,
             ok = true;
             break;
         }
-        if (key == 27 || key == ERR)
+        if (key == ERR) {
+            if (signals_quit_pending() || terminal_gone(STDIN_FILENO))
+                break;
+            continue;
+        }
+        if (key == 27)
             break;
         if (key == KEY_BACKSPACE || key == 127 || key == 8) {
             /* Remove one UTF-8 character. */

@@ -269,6 +269,61 @@ test_sigterm_restores_terminal(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The pid of the console this test started (its --dir is unique). */
+static int
+console_pid(struct con *c)
+{
+    char *argv[] = { "pgrep", "-f", c->recs, NULL };
+    struct tu_run r;
+    int pid = -1;
+
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
+    if (r.status == 0)
+        pid = atoi(r.out); /* the first: pgrep lists in pid order */
+    tu_run_free(&r);
+    return pid;
+}
+
+/* Found by the pty fuzzer: SIGTERM or ^C while a prompt was open did nothing
+ * until the prompt closed (it read keys itself, and the retention editor
+ * opens four prompts in a row). */
+static void
+test_sigterm_during_prompt(void **state)
+{
+    struct con *c = *state;
+    char *argv[] = { "kill", "-TERM", NULL, NULL };
+    char pid[32];
+    struct tu_run r;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "6", NULL, NULL);
+    keys(c, "e", NULL, NULL);
+    expect(c, "older than (e.g. 30d, empty: none):");
+    snprintf(pid, sizeof(pid), "%d", console_pid(c));
+    argv[2] = pid;
+    assert_true(atoi(pid) > 0);
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_ctrl_c_during_prompt(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    expect(c, "Fire an intent");
+    keys(c, "C-n", NULL, NULL);
+    expect(c, "fire how many times:");
+    keys(c, "C-c", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 static void
 test_fire_and_open_timeline(void **state)
 {
@@ -720,6 +775,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_theme_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_terminals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_restores_terminal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_during_prompt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_c_during_prompt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exits_when_terminal_goes_away, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_and_open_timeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_n_times, setup, teardown),
