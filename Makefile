@@ -231,4 +231,4 @@ fuzz:
 
 -include $(FUZZ_ENTRY_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_HARNESS:%.c=$(FUZZ_BUILD)/obj/%.d)
 
--include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(TUI_TEST_BIN:=.d)
+-include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(TUI_TEST_BIN:=.d) $(CONSOLE_PTY).d
