@@ -210,6 +210,8 @@ show_events(const struct fuzz *f, unsigned n, const char *what)
     fflush(stderr);
 }
 
+static int failure(struct fuzz *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int
 failure(struct fuzz *f, const char *fmt, ...)
 {
