@@ -386,6 +386,8 @@ open_file(struct app *app, struct redact_view *v, const char *path)
     fclose(f);
     len = b.len;
     text = buf_take(&b);
+    if (rc == 0 && text == NULL)
+        saved = ENOMEM;
     if (rc != 0 || text == NULL) {
         if (saved == EFBIG)
             app_message(app, true, "%s: larger than %u MiB, not opened", path,
