@@ -40,6 +40,7 @@ TUI_OBJ   := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 TUI_TEST_BIN := $(TUI_TEST_SRC:%.c=$(BUILD)/%)
+CONSOLE_PTY := $(BUILD)/tests/fuzz/console_pty
 TUI_LIB_OBJ := $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 TUI_LIB := $(BUILD)/libintentus_tui.a
 
@@ -47,7 +48,7 @@ LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
 .PHONY: all run test deps asan tsan valgrind install uninstall clean layer-check bench check-tests \
-        fuzz fuzz-build format format-check cppcheck tidy check
+        fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
 
 all: $(LIB) $(BIN) intentus
 
@@ -127,7 +128,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory check-tests
 
-check-tests: layer-check $(LIB) $(BIN) $(TEST_BIN) $(TUI_TEST_BIN)
+check-tests: layer-check $(LIB) $(BIN) $(TEST_BIN) $(TUI_TEST_BIN) $(CONSOLE_PTY)
 	@INTENTUS_BIN="$(abspath $(BIN))" BUILD="$(BUILD)" VALGRIND="$(VALGRIND)" \
 	    sh tests/run.sh $(TEST_BIN) $(TUI_TEST_BIN)
 
@@ -218,16 +219,37 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(TUI_LIBS) $(PKG_LIBS)
 
+# The pty fuzzer is a program, not a libFuzzer target or a cmocka test.
+$(CONSOLE_PTY): $(BUILD)/tests/fuzz/console_pty.o $(TESTLIB_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(PKG_LIBS) -lutil
+
 # Keep the instrumented objects between runs (make would delete them as intermediates).
 .SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_HARNESS:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_ENTRY_OBJ)
 
 fuzz-build: $(FUZZ_BIN)
 
+# The console's input handling: tests/fuzz/console_pty.c runs the real
+# console, built with ASan + UBSan as `make asan` builds it (in $(FUZZ_PTY_BUILD),
+# shared with `make asan`), in a pseudo-terminal and feeds it random keys,
+# pastes and resizes for FUZZ_SECONDS; `make test` runs it for a few seconds
+# on the build under test (tests/fuzz/test_console_pty.c).
+FUZZ_PTY_BUILD := $(BUILD)/asan
+FUZZ_PTY_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SEED      ?=
+fuzz-pty-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_PTY_BUILD) OPT=-O1 CC=$(CC) SAN="$(FUZZ_PTY_SAN)" \
+	    $(FUZZ_PTY_BUILD)/intentus $(FUZZ_PTY_BUILD)/tests/fuzz/console_pty
+
 fuzz:
 	@FUZZ_CC="$(FUZZ_CC)" sh tests/fuzz/deps.sh
 	@$(MAKE) --no-print-directory fuzz-build
-	@BUILD="$(BUILD)" FUZZ_SECONDS="$(FUZZ_SECONDS)" sh tests/fuzz/run.sh $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory fuzz-pty-build
+	@rc=0; BUILD="$(BUILD)" FUZZ_SECONDS="$(FUZZ_SECONDS)" sh tests/fuzz/run.sh $(FUZZ_BIN) || rc=1; \
+	    echo "fuzz: console (pty, ASan) for $(FUZZ_SECONDS)s"; \
+	    FUZZ_SEED="$(FUZZ_SEED)" $(FUZZ_PTY_BUILD)/tests/fuzz/console_pty \
+	        --bin $(FUZZ_PTY_BUILD)/intentus --seconds $(FUZZ_SECONDS) || rc=1; \
+	    exit $$rc
 
 -include $(FUZZ_ENTRY_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_HARNESS:%.c=$(FUZZ_BUILD)/obj/%.d)
 
--include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(TUI_TEST_BIN:=.d)
+-include $(CORE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(TUI_TEST_BIN:=.d) $(CONSOLE_PTY).d

@@ -1,5 +1,6 @@
 #include "core/buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ buf_reserve(struct buf *b, size_t extra)
         b->failed = 1;
         return -1;
     }
+    /* Terminated from the first allocation on: a reserve that is never
+     * followed by an append still leaves a valid (empty) string. */
+    p[b->len] = '\0';
     b->data = p;
     b->cap = cap;
     return 0;
@@ -110,6 +114,41 @@ buf_printf(struct buf *b, const char *fmt, ...)
     return 0;
 }
 
+int
+buf_read_stream(struct buf *b, FILE *f, size_t max)
+{
+    char chunk[8192];
+    size_t n;
+
+    if (buf_reserve(b, 0) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    errno = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (b->len > max || n > max - b->len) {
+            errno = EFBIG;
+            return -1;
+        }
+        if (buf_append(b, chunk, n) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    if (ferror(f)) {
+        if (errno == 0)
+            errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+const char *
+buf_str(const struct buf *b)
+{
+    return b->data != NULL ? b->data : "";
+}
+
 char *
 buf_take(struct buf *b)
 {
@@ -122,6 +161,7 @@ buf_take(struct buf *b)
     if (b->data == NULL && buf_reserve(b, 0) != 0)
         return NULL;
     p = b->data;
+    p[b->len] = '\0'; /* an empty buffer gives "", never uninitialised bytes */
     buf_init(b);
     return p;
 }

@@ -1,9 +1,17 @@
 /* A growable byte buffer, always NUL-terminated, for building JSON text,
- * file contents and messages without fixed-size guesses. */
+ * file contents and messages without fixed-size guesses.
+ *
+ * The contract: whenever data is not NULL, data[len] == '\0' — after every
+ * append, reset and reserve, and in the string buf_take hands out, including
+ * for a buffer nothing was ever appended to (buf_take gives ""). data is NULL
+ * only before the first append or reserve; use buf_str() to read it as a
+ * string without that check. len never counts the terminator; the data may
+ * hold NUL bytes of its own (file contents), so pass len along, not strlen. */
 #ifndef INTENTUS_CORE_BUF_H
 #define INTENTUS_CORE_BUF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct buf {
     char *data; /* NUL-terminated; NULL until the first append */
@@ -25,8 +33,16 @@ int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Hand the data to the caller (who frees it) and reset the buffer. Never NULL
- * unless allocation failed. */
+/* Append everything f yields until EOF. 0 ok (an empty stream is fine and
+ * leaves a terminated, possibly empty buffer); -1 with errno set on a read
+ * error (EIO, EISDIR, ...), ENOMEM, or EFBIG once more than max bytes came.
+ * The buffer keeps what was read either way; the caller frees it. */
+int buf_read_stream(struct buf *b, FILE *f, size_t max);
+/* The contents as a string, borrowed: "" while data is NULL. */
+const char *buf_str(const struct buf *b);
+/* Hand the data to the caller (who frees it) and reset the buffer: a
+ * NUL-terminated string of len bytes (save len first), "" for an empty
+ * buffer. NULL only when an allocation failed (then the buffer is freed). */
 char *buf_take(struct buf *b);
 
 #endif

@@ -1,5 +1,6 @@
 /* intentus redact: preview redaction on any JSON document or record, with
  * the rule that changed each field. Nothing is written. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,29 +63,26 @@ static const char redact_help[] =
     "\n"
     "Exit status: 0 done, 2 usage, unreadable input or bad rules.\n";
 
-/* A file through the safe open, or - for stdin; NULL with err set. */
+/* A file through the safe open, or - for stdin: the whole input, never a
+ * silently shortened or emptied text; NULL with err set. */
 static char *
 read_input(const char *path, size_t *len, struct intentus_err *err)
 {
     struct buf b = BUF_INIT;
-    char chunk[8192];
-    size_t n;
+    int rc, saved;
 
     if (strcmp(path, "-") != 0)
         return safe_file_read(path, (size_t)256 * 1024 * 1024, len, err);
-    while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
-        if (buf_append(&b, chunk, n) != 0 || b.len > (size_t)256 * 1024 * 1024) {
-            buf_free(&b);
-            err_set(err, IERR_LIMIT, "stdin: over the 256 MiB limit or out of memory");
-            return NULL;
-        }
-    }
-    if (b.data == NULL && buf_append(&b, "", 0) != 0) {
-        err_set(err, IERR_NOMEM, NULL);
+    rc = buf_read_stream(&b, stdin, (size_t)256 * 1024 * 1024);
+    saved = errno;
+    if (rc != 0) {
+        buf_free(&b);
+        err_set(err, saved == EFBIG ? IERR_LIMIT : IERR_IO, "stdin: %s",
+                saved == EFBIG ? "larger than 256 MiB" : strerror(saved));
         return NULL;
     }
     *len = b.len;
-    return buf_take(&b);
+    return buf_take(&b); /* "" for an empty file */
 }
 
 /* --rules F: a redaction object, or a config file that holds one. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -27,6 +28,7 @@ static void maybe_scan_incomplete(struct app *app);
 #define FRAME_US 33000 /* ~30 frames per second at most */
 #define MIN_ROWS 24
 #define MIN_COLS 80
+#define PROMPT_POLL_MS 200
 
 attr_t
 app_attr(const struct app *app, enum theme_elem e)
@@ -572,7 +574,10 @@ app_prompt(struct app *app, const char *label, char *buf, size_t size,
     size_t len = strlen(buf);
     bool ok = false;
 
-    nodelay(stdscr, FALSE);
+    /* Wake up now and then: SIGTERM/^C must end the console even while a
+     * prompt is open (issue 14 fuzzing: it waited for the prompt to close),
+     * and a terminal that hangs up ends the prompt. */
+    timeout(PROMPT_POLL_MS);
     curs_set(1);
     for (;;) {
         int y = app->rows - 1, key, lw;
@@ -587,7 +592,12 @@ app_prompt(struct app *app, const char *label, char *buf, size_t size,
             ok = true;
             break;
         }
-        if (key == 27 || key == ERR)
+        if (key == ERR) {
+            if (signals_quit_pending() || terminal_gone(STDIN_FILENO))
+                break;
+            continue;
+        }
+        if (key == 27)
             break;
         if (key == KEY_BACKSPACE || key == 127 || key == 8) {
             /* Remove one UTF-8 character. */
@@ -852,10 +862,30 @@ locale_is_utf8(void)
     return cs != NULL && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
 }
 
+/* cbreak() keeps the terminal's XON/XOFF flow control (IXON), so ^S, the
+ * fire form's "save payload", stopped all output and the console froze until
+ * ^Q (issue 14.9). raw() would clear it but also ISIG, and ^C must stay
+ * SIGINT, which quits cleanly through the self-pipe. So: cbreak, then clear
+ * IXON/IXOFF ourselves and make that curses' program mode (def_prog_mode), so
+ * ncurses re-applies it after ^Z and resizes and endwin() leaves it again. */
+static void
+terminal_no_flow_control(void)
+{
+    struct termios t;
+
+    if (tcgetattr(STDIN_FILENO, &t) != 0)
+        return;
+    t.c_iflag &= ~(tcflag_t)(IXON | IXOFF);
+    if (tcsetattr(STDIN_FILENO, TCSADRAIN, &t) == 0)
+        def_prog_mode();
+}
+
 int
 console_run(const struct console_opts *opts)
 {
     struct app *app = calloc(1, sizeof(*app));
+    struct termios saved_tty;
+    bool have_tty;
     int rc, sigfd;
 
     if (app == NULL)
@@ -876,6 +906,9 @@ console_run(const struct console_opts *opts)
         free(app);
         return 2;
     }
+    /* The terminal as we found it, restored however the loop ends (Q, ^C,
+     * SIGTERM, SIGHUP of a lost terminal all come back here). */
+    have_tty = tcgetattr(STDIN_FILENO, &saved_tty) == 0;
     sigfd = signals_install();
     app->ascii = opts->ascii || !locale_is_utf8();
     app->views[SCREEN_DASHBOARD] = &view_dashboard;
@@ -890,6 +923,7 @@ console_run(const struct console_opts *opts)
     noecho();
     nonl();
     intrflush(stdscr, FALSE);
+    terminal_no_flow_control(); /* last: the tty calls above rewrite modes */
     keypad(stdscr, TRUE);
     nodelay(stdscr, TRUE);
     set_escdelay(25);
@@ -915,6 +949,8 @@ console_run(const struct console_opts *opts)
     loop_run(app->loop);
     /* Leave the terminal as we found it, whatever happened. */
     endwin();
+    if (have_tty)
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tty);
     signals_restore();
     for (int i = 0; i < SCREEN_COUNT; i++) {
         if (app->views[i]->close != NULL)

@@ -8,6 +8,7 @@
 
 /* The only mutable file-scope state of the console: handlers need it. */
 static int self_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t quit_pending;
 
 static void
 on_signal(int sig)
@@ -17,6 +18,8 @@ on_signal(int sig)
                       : sig == SIGHUP ? SIG_EVENT_RELOAD
                                       : SIG_EVENT_QUIT;
 
+    if (b == SIG_EVENT_QUIT)
+        quit_pending = 1;
     if (self_pipe[1] >= 0 && write(self_pipe[1], &b, 1) < 0) {
         /* pipe full: an event of this kind is already pending */
     }
@@ -53,6 +56,12 @@ signals_drain(void)
             bits |= 1U << buf[i];
     }
     return bits;
+}
+
+bool
+signals_quit_pending(void)
+{
+    return quit_pending != 0;
 }
 
 void

@@ -13,6 +13,9 @@ enum sig_event { SIG_EVENT_NONE = 0, SIG_EVENT_RESIZE, SIG_EVENT_RELOAD, SIG_EVE
 int signals_install(void);
 /* Drain the pipe; returns a bit set of (1 << enum sig_event). */
 unsigned signals_drain(void);
+/* A SIGTERM or SIGINT arrived (and stays pending until exit): code that
+ * waits for keys outside the loop, such as a prompt, gives up on it. */
+bool signals_quit_pending(void);
 void signals_restore(void);
 
 #endif

@@ -2,6 +2,7 @@
  * (o), original and redacted side by side with changed lines marked, the
  * rule that matched each field, and every rule switchable on and off to see
  * the effect before changing the configuration. Default rules are marked. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "tui/fmt.h"
 
 #define MAX_RULES 128
+#define OPEN_MAX_BYTES ((size_t)16 << 20) /* a JSON file opened with o */
 
 struct rule_row {
     char kind[12];  /* keys, paths, patterns */
@@ -362,6 +364,33 @@ redact_draw(struct app *app, void *state, int top, int rows, int cols)
     }
 }
 
+/* 'o': redact a JSON file. Every way the file can be unusable (missing,
+ * unreadable, a directory, empty, too large, not JSON) ends in a message
+ * naming it; the preview keeps what it showed. */
+static void
+open_file(struct app *app, struct redact_view *v, const char *path)
+{
+    struct intentus_err err = { 0 };
+    cJSON *doc = NULL;
+    size_t len = 0;
+    /* The one safe open: a FIFO, device or symlink is refused, not waited on. */
+    char *text = safe_file_read(path, OPEN_MAX_BYTES, &len, &err);
+
+    if (text == NULL) {
+        app_message(app, true, "%s", err.msg);
+    } else if (len == 0) {
+        app_message(app, true, "%s: empty file, nothing to redact", path);
+    } else if ((doc = json_parse(text, len, 0, &err)) == NULL) {
+        app_message(app, true, "%s: %s", path, err.msg);
+    } else {
+        /* A file that looks like a record is redacted as one. */
+        bool rec = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "header")) &&
+                   cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "envelope"));
+        set_source(app, v, doc, rec, path);
+    }
+    free(text);
+}
+
 static unsigned
 redact_handle(struct app *app, void *state, enum key_action act, int key)
 {
@@ -390,27 +419,8 @@ redact_handle(struct app *app, void *state, enum key_action act, int key)
     }
     if (key == 'o') {
         char path[512] = "";
-        char *text;
-        size_t len;
-        if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0]) {
-            struct intentus_err err = { 0 };
-            cJSON *doc;
-            text = safe_file_read(path, 16u << 20, &len, &err);
-            if (text == NULL) {
-                app_message(app, true, "%s", err.msg);
-                return VIEW_HANDLED | VIEW_REDRAW;
-            }
-            doc = json_parse(text, len, 0, &err);
-            free(text);
-            if (doc == NULL) {
-                app_message(app, true, "%s: %s", path, err.msg);
-            } else {
-                /* A file that looks like a record is redacted as one. */
-                bool rec = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "header")) &&
-                           cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "envelope"));
-                set_source(app, v, doc, rec, path);
-            }
-        }
+        if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0])
+            open_file(app, v, path);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
     switch (act) {

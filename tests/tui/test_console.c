@@ -77,6 +77,12 @@ keys(struct con *c, const char *k1, const char *k2, const char *k3)
 }
 
 static void
+keys_literal(struct con *c, const char *text)
+{
+    tmux(c, NULL, 0, "send-keys", "-t", "t", "-l", text, NULL, NULL, NULL);
+}
+
+static void
 start_with(struct con *c, const char *env, const char *args, int w, int h)
 {
     char cmd[2048], ws[16], hs[16];
@@ -264,6 +270,61 @@ test_sigterm_restores_terminal(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The pid of the console this test started (its --dir is unique). */
+static int
+console_pid(struct con *c)
+{
+    char *argv[] = { "pgrep", "-f", c->recs, NULL };
+    struct tu_run r;
+    int pid = -1;
+
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
+    if (r.status == 0)
+        pid = atoi(r.out); /* the first: pgrep lists in pid order */
+    tu_run_free(&r);
+    return pid;
+}
+
+/* Found by the pty fuzzer: SIGTERM or ^C while a prompt was open did nothing
+ * until the prompt closed (it read keys itself, and the retention editor
+ * opens four prompts in a row). */
+static void
+test_sigterm_during_prompt(void **state)
+{
+    struct con *c = *state;
+    char *argv[] = { "kill", "-TERM", NULL, NULL };
+    char pid[32];
+    struct tu_run r;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "6", NULL, NULL);
+    keys(c, "e", NULL, NULL);
+    expect(c, "older than (e.g. 30d, empty: none):");
+    snprintf(pid, sizeof(pid), "%d", console_pid(c));
+    argv[2] = pid;
+    assert_true(atoi(pid) > 0);
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_ctrl_c_during_prompt(void **state)
+{
+    struct con *c = *state;
+
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    keys(c, "f", NULL, NULL);
+    expect(c, "Fire an intent");
+    keys(c, "C-n", NULL, NULL);
+    expect(c, "fire how many times:");
+    keys(c, "C-c", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 static void
 test_fire_and_open_timeline(void **state)
 {
@@ -288,6 +349,89 @@ test_fire_and_open_timeline(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The pane's terminal settings, read from outside the console. */
+static void
+pane_stty(struct con *c, char *out, size_t size)
+{
+    char tty[256] = "";
+    char *argv[] = { "stty", "-a", "-F", tty, NULL };
+    struct tu_run r;
+
+    tmux(c, tty, sizeof(tty), "display-message", "-p", "-t", "t", "#{pane_tty}", NULL, NULL, NULL);
+    tty[strcspn(tty, "\n")] = '\0';
+    assert_true(tty[0] == '/');
+    assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
+    assert_int_equal(r.status, 0);
+    snprintf(out, size, " %s", r.out);
+    tu_run_free(&r);
+}
+
+static bool
+has_flag(const char *stty, const char *flag)
+{
+    size_t n = strlen(flag);
+
+    for (const char *p = stty; (p = strstr(p, flag)) != NULL; p += n) {
+        if ((p[-1] == ' ' || p[-1] == '\n') && (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Issue 14.9: cbreak() left IXON on, so ^S (save payload) stopped the
+ * terminal's output and the console froze. While the console runs, flow
+ * control is off; on exit the terminal is exactly as before (stty -g). */
+static void
+test_ctrl_s_does_not_freeze(void **state)
+{
+    struct con *c = *state;
+    char cmd[6000], st[8192], saved[700], before[700], after[700];
+    char *b, *a;
+
+    snprintf(saved, sizeof(saved), "%s/saved.json", c->dir);
+    snprintf(before, sizeof(before), "%s/stty.before", c->dir);
+    snprintf(after, sizeof(after), "%s/stty.after", c->dir);
+    assert_int_equal(tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", "120", "-y", "40"), 0);
+    snprintf(cmd, sizeof(cmd),
+             "stty -g > %s; env HOME=%s XDG_CONFIG_HOME=%s %s --dir %s; echo CONSOLE-EXITED-$?; "
+             "stty -g > %s; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?ixon' | sed "
+             "'s/^/FLOW=/'; sleep 30",
+             before, c->dir, c->dir, tu_bin(), c->recs, after);
+    keys(c, cmd, "Enter", NULL);
+    expect(c, "39 records");
+    pane_stty(c, st, sizeof(st));
+    assert_true(has_flag(st, "-ixon"));
+    assert_true(has_flag(st, "-ixoff"));
+    assert_true(has_flag(st, "isig")); /* ^C still quits through SIGINT */
+    keys(c, "f", NULL, NULL);
+    expect(c, "Fire an intent");
+    keys(c, "C-s", NULL, NULL);
+    expect(c, "save payload to:");
+    keys_literal(c, saved);
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "payload saved to");
+    /* The screen keeps updating after ^S: a new record shows up. */
+    route(c, "demo.echo");
+    expect(c, "40 records");
+    /* A burst of ^S/^Q does not stop it either. */
+    for (int i = 0; i < 20; i++)
+        keys(c, "C-s", "Escape", "C-q");
+    route(c, "demo.echo");
+    expect(c, "41 records");
+    assert_int_equal(tu_count_files(c->dir, ".json"), 1);
+    keys(c, "Escape", NULL, NULL);
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+    expect(c, "FLOW=ixon");
+    b = tu_read_file(before, NULL);
+    a = tu_read_file(after, NULL);
+    assert_non_null(b);
+    assert_non_null(a);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
 static void
 test_fire_n_times(void **state)
 {
@@ -304,12 +448,6 @@ test_fire_n_times(void **state)
     expect(c, "64 records");
     keys(c, "Q", NULL, NULL);
     expect(c, "CONSOLE-EXITED-0");
-}
-
-static void
-keys_literal(struct con *c, const char *text)
-{
-    tmux(c, NULL, 0, "send-keys", "-t", "t", "-l", text, NULL, NULL, NULL);
 }
 
 static void
@@ -333,6 +471,47 @@ test_redaction_preview(void **state)
     keys(c, "Space", NULL, NULL);
     expect(c, "0 fields redacted");
     keys(c, "a", NULL, NULL);
+    expect(c, "1 field redacted");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
+/* Issue 14.7: o with an empty file read past buf_take's unterminated
+ * buffer (ASan: heap-buffer-overflow in redact_handle). Now each unusable
+ * file is named in a message and the console keeps running. */
+static void
+test_redact_open_empty_file(void **state)
+{
+    struct con *c = *state;
+    char empty[700], good[700], msg[800];
+
+    snprintf(empty, sizeof(empty), "%s/empty.json", c->dir);
+    snprintf(good, sizeof(good), "%s/good.json", c->dir);
+    assert_int_equal(tu_write_file(empty, "", 0, 0600), 0);
+    assert_int_equal(tu_write_file(good, "{\"password\": \"hunter2\"}\n", 24, 0600), 0);
+    start(c, NULL, 160, 40);
+    expect(c, "39 records");
+    keys(c, "5", NULL, NULL);
+    expect(c, "Redaction preview");
+    keys(c, "o", NULL, NULL);
+    expect(c, "open JSON file:");
+    keys_literal(c, empty);
+    keys(c, "Enter", NULL, NULL);
+    snprintf(msg, sizeof(msg), "%s: empty file, nothing to redact", empty);
+    expect(c, msg);
+    /* A directory is refused with the reason, not read as empty input. */
+    keys(c, "o", NULL, NULL);
+    expect(c, "open JSON file:");
+    keys_literal(c, c->dir);
+    keys(c, "Enter", NULL, NULL);
+    snprintf(msg, sizeof(msg), "%s: cannot read: Is a directory", c->dir);
+    expect(c, msg);
+    /* The console still works: a real file opens and is redacted. */
+    keys(c, "o", NULL, NULL);
+    expect(c, "open JSON file:");
+    keys_literal(c, good);
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "\"password\": \"[REDACTED]\"");
     expect(c, "1 field redacted");
     keys(c, "Q", NULL, NULL);
     expect(c, "CONSOLE-EXITED-0");
@@ -686,11 +865,15 @@ main(void)
         cmocka_unit_test_setup_teardown(test_theme_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_terminals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_restores_terminal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_during_prompt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_c_during_prompt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exits_when_terminal_goes_away, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_and_open_timeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_n_times, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_s_does_not_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_refuses_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redaction_preview, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redact_open_empty_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_dry_run_and_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_each_strategy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_payload_cannot_be_fired, setup, teardown),
@@ -699,5 +882,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wal_fifo_does_not_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_and_diff, setup, teardown),
     };
+    /* TEST_FILTER=test_name (a glob) runs only the matching tests. */
+    if (getenv("TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
