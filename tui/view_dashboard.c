@@ -1,6 +1,7 @@
 /* Dashboard: throughput sparkline, the agents table (calls, failures,
  * failure rate, circuit state, latency, last error; sortable), and a live
  * feed of the latest executions, or the selected agent's recent failures. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,12 +418,19 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     }
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
     index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
-    if (f.n == 0)
-        app_put(
-            app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
-            d->show_failures
-                ? "no failures recorded for this agent"
-                : "no records yet: press f to fire an intent, or run: intentus route demo.echo");
+    if (f.n == 0 && d->show_failures) {
+        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+                "no failures recorded for this agent");
+    } else if (f.n == 0) {
+        /* Name the binary as the user can run it: "./intentus" from the
+         * checkout, plain "intentus" when it was found on $PATH. */
+        const char *self =
+            strchr(program_invocation_name, '/') ? program_invocation_name : "intentus";
+        snprintf(title, sizeof(title),
+                 "no records yet: press f to fire an intent%s, or run: %.120s route demo.echo",
+                 app->cfg->is_demo && !app->opts.read_only ? ", T for demo traffic" : "", self);
+        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
+    }
 }
 
 static void
