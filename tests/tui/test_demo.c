@@ -318,6 +318,43 @@ test_key_toggles_demo_traffic(void **state)
     expect(d, "CONSOLE-EXITED-0");
 }
 
+/* Down past the last agent moves into the feed, Enter opens the execution
+ * under the cursor; the first seconds hold a fallback past flaky-b. */
+static void
+test_enter_in_feed_opens_a_fallback(void **state)
+{
+    struct demo *d = *state;
+    char args[512];
+    bool found = false;
+
+    NEED_TMUX(d);
+    make_run_args("", args, sizeof(args));
+    start(d, args, NULL);
+    for (int64_t end = now_ms() + 8000; tu_count_files(d->recs, ".json") < 10; nap(50))
+        if (now_ms() > end)
+            fail_msg("fewer than 10 demo records 8 s after start");
+    tmux(d, "send-keys", "-t", "t", "p", NULL, NULL, NULL, NULL, NULL); /* a still feed */
+    expect(d, "[paused]");
+    tmux(d, "send-keys", "-t", "t", "G", "Down", NULL, NULL, NULL, NULL);
+    expect(d, "Enter: open its timeline");
+    for (int row = 0; row < 20 && !found; row++) {
+        tmux(d, "send-keys", "-t", "t", "Enter", NULL, NULL, NULL, NULL, NULL);
+        expect(d, "Timeline");
+        found = wait_for(d, "fallback flaky-b -> echo-a", 300);
+        if (!found) {
+            tmux(d, "send-keys", "-t", "t", "Escape", NULL, NULL, NULL, NULL, NULL);
+            expect(d, "Enter: open its timeline");
+            tmux(d, "send-keys", "-t", "t", "Down", NULL, NULL, NULL, NULL, NULL);
+        }
+    }
+    if (!found)
+        fail_msg("no fallback past flaky-b among the feed's first 20 rows; last screen:\n%s",
+                 d->screen);
+    assert_non_null(strstr(d->screen, "strategy fallback"));
+    tmux(d, "send-keys", "-t", "t", "Q", NULL, NULL, NULL, NULL, NULL);
+    expect(d, "CONSOLE-EXITED-0");
+}
+
 /* Never on a directory the user named (make run ARGS="--dir X"), never
  * read-only (T refuses), and asked for by name it is refused with a config
  * file or --read-only. */
@@ -393,6 +430,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_make_run_shows_demo_traffic_within_10s, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_key_toggles_demo_traffic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enter_in_feed_opens_a_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_demo_traffic_only_on_the_demo, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
