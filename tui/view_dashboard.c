@@ -441,10 +441,11 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
          * checkout, plain "intentus" when it was found on $PATH. */
         const char *self =
             strchr(program_invocation_name, '/') ? program_invocation_name : "intentus";
-        snprintf(title, sizeof(title),
-                 "no records yet: press f to fire an intent%s, or run: %.120s route demo.echo",
-                 app->cfg->is_demo && !app->opts.read_only ? ", T for demo traffic" : "", self);
+        snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
+                 app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
+        snprintf(title, sizeof(title), "  %.200s route demo.echo", self);
+        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
     }
 }
 

@@ -370,7 +370,13 @@ test_demo_traffic_only_on_the_demo(void **state)
     make_run_args(other, args, sizeof(args));
     start(d, args, NULL);
     expect(d, "0 records");
-    expect(d, "T for demo traffic");
+    expect(d, "(T: demo traffic), or run:");
+    {
+        /* the hint names the binary as it was run (here a full path) */
+        char want[PATH_MAX + 32];
+        snprintf(want, sizeof(want), "  %s route demo.echo", d->bin);
+        expect(d, want);
+    }
     nap(1500);
     capture(d);
     assert_null(strstr(d->screen, "DEMO TRAFFIC"));
@@ -379,6 +385,24 @@ test_demo_traffic_only_on_the_demo(void **state)
     expect(d, "CONSOLE-EXITED-0");
     tmux(d, "kill-session", "-t", "t", NULL, NULL, NULL, NULL, NULL, NULL);
 
+    /* found on $PATH, it is plain "intentus" */
+    {
+        char env[PATH_MAX + 64], dirarg[PATH_MAX + 16], *slash;
+        snprintf(env, sizeof(env), "PATH=%s", d->bin);
+        if ((slash = strrchr(env, '/')) != NULL)
+            *slash = '\0';
+        snprintf(env + strlen(env), sizeof(env) - strlen(env), ":/usr/bin:/bin");
+        snprintf(dirarg, sizeof(dirarg), "--dir %s/mine", d->dir);
+        snprintf(d->bin, sizeof(d->bin), "intentus");
+        start(d, dirarg, env);
+        expect(d, "0 records");
+        expect(d, "  intentus route demo.echo");
+        tmux(d, "send-keys", "-t", "t", "Q", NULL, NULL, NULL, NULL, NULL);
+        expect(d, "CONSOLE-EXITED-0");
+        tmux(d, "kill-session", "-t", "t", NULL, NULL, NULL, NULL, NULL, NULL);
+        if (realpath(tu_bin(), d->bin) == NULL)
+            snprintf(d->bin, sizeof(d->bin), "%s", tu_bin());
+    }
     /* read-only creates nothing: give it the demo's directory */
     snprintf(other, sizeof(other), "%s/.intentusnet", d->dir);
     assert_int_equal(mkdir(other, 0700), 0);
