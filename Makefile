@@ -1,5 +1,5 @@
 # intentus — build, test and install.
-#   make run | test | deps | asan | valgrind | install | clean | bench
+#   make run | test | deps | asan | valgrind | install | clean | bench | screenshot
 # Everything builds into $(BUILD) (default build/); sanitizer builds use their
 # own subdirectory so they never mix objects with the normal build.
 
@@ -47,8 +47,8 @@ TUI_LIB := $(BUILD)/libintentus_tui.a
 LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
-.PHONY: all run test deps asan tsan valgrind install uninstall clean layer-check bench check-tests \
-        fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
+.PHONY: all run run-cmd screenshot test deps asan tsan valgrind install uninstall clean layer-check \
+        bench check-tests fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
 
 all: $(LIB) $(BIN) intentus
 
@@ -121,9 +121,29 @@ DEPS_PKGS := libncurses-dev libcjson-dev libcmocka-dev libcurl4-openssl-dev \
 deps:
 	@INTENTUS_DEPS="$(DEPS_PKGS)" sh tests/deps.sh
 
+# `make run` opens the console with demo traffic (--demo-traffic=auto: the
+# console fires it only when it runs the built-in demo configuration on its
+# own record directory, never with a config file, --dir or
+# $$INTENTUSNET_RECORDS_PATH). ARGS that start with a command (route, records,
+# ...) are passed through as they are; console options are added after it.
+RUN_ARGS = $(if $(filter-out -% console,$(firstword $(ARGS))),$(ARGS),console --demo-traffic=auto \
+           $(if $(filter console,$(firstword $(ARGS))),$(wordlist 2,$(words $(ARGS)),$(ARGS)),$(ARGS)))
+RUN_CMD  = ./intentus $(strip $(RUN_ARGS))
+
 run: deps
 	@$(MAKE) --no-print-directory all
-	./$(BIN) $(ARGS)
+	$(RUN_CMD)
+
+# What `make run` would run (tests/tui/test_demo.c runs exactly this).
+run-cmd:
+	@echo '$(RUN_CMD)'
+
+# The README's first screen: the real console in tmux at 100x30, run as
+# `make run` runs it, on a fresh directory (seeded demo traffic), captured
+# after SCREENSHOT_AFTER seconds and written between the README's markers.
+SCREENSHOT_AFTER ?= 3
+screenshot: all
+	@sh tests/first-screen.sh "$(abspath $(BIN))" "$(RUN_ARGS)" $(SCREENSHOT_AFTER) README.md
 
 test: deps
 	@$(MAKE) --no-print-directory check-tests

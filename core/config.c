@@ -19,9 +19,13 @@ static const char demo_text[] =
     "  \"require_determinism\": true,\n"
     "  \"agents\": [\n"
     "    { \"name\": \"echo-a\", \"kind\": \"builtin\", \"builtin\": \"echo\",\n"
-    "      \"intents\": [\"demo.echo\", \"demo.upper@1.0\"], \"nodePriority\": 10 },\n"
+    "      \"intents\": [\"demo.echo\", \"demo.upper@1.0\", \"demo.admin\"], \"nodePriority\": 10 "
+    "},\n"
     "    { \"name\": \"flaky-b\", \"kind\": \"builtin\", \"builtin\": \"flaky\",\n"
-    "      \"fail_rate\": 0.3, \"seed\": 42, \"intents\": [\"demo.echo\"], \"nodePriority\": 20 "
+    "      \"fail_rate\": 0.3, \"seed\": 2529, \"intents\": [\"demo.echo\"], \"nodePriority\": "
+    "20,\n"
+    "      \"breaker\": { \"failure_threshold\": 3, \"cooldown\": \"3s\", \"half_open_probes\": 2 "
+    "} "
     "},\n"
     "    { \"name\": \"upper-u\", \"kind\": \"builtin\", \"builtin\": \"upper\",\n"
     "      \"intents\": [\"demo.upper\"], \"nodePriority\": 5 },\n"
@@ -29,7 +33,10 @@ static const char demo_text[] =
     "      \"intents\": [\"demo.slow\"] },\n"
     "    { \"name\": \"broken-d\", \"kind\": \"builtin\", \"builtin\": \"fail\",\n"
     "      \"error_code\": \"AGENT_ERROR\", \"retryable\": false, \"intents\": [\"demo.fail\"] }\n"
-    "  ]\n"
+    "  ],\n"
+    "  \"policy\": { \"default\": \"allow\", \"rules\": [\n"
+    "    { \"id\": \"no-guest-admin\", \"action\": \"deny\", \"intents\": [\"demo.admin\"],\n"
+    "      \"tenants\": [\"guest\"] } ] }\n"
     "}\n";
 
 static const char *const top_keys[] = {

@@ -53,12 +53,17 @@ struct view_ops {
     void (*model_changed)(struct app *app, void *state);
 };
 
+/* --demo-traffic: off, on (explicitly asked), or auto (only on the demo). */
+enum demo_mode { DEMO_TRAFFIC_OFF, DEMO_TRAFFIC_ON, DEMO_TRAFFIC_AUTO };
+
 struct console_opts {
     const char *dir;    /* record directory; NULL: from the config */
     const char *config; /* config path; NULL: search order */
     const char *theme;  /* NULL: "default" (or mono under NO_COLOR) */
     bool ascii, poll, no_color, read_only;
     int poll_ms;
+    enum demo_mode demo_traffic;
+    double demo_rate; /* intents per second; 0: DEMO_TRAFFIC_RATE */
 };
 
 struct app {
@@ -71,8 +76,9 @@ struct app {
     struct agg *agg;
     struct tailer *tailer;
     struct loop *loop;
-    uint64_t generation; /* bumps whenever the index changes */
-    bool synced;         /* the first full scan is done */
+    struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
+    uint64_t generation;       /* bumps whenever the index changes */
+    bool synced;               /* the first full scan is done */
     bool paused;
     bool dir_gone;
 

@@ -1,11 +1,13 @@
 /* `intentus` with no command (or `intentus console`): the full-screen console. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tui/app.h"
 #include "tui/cli.h"
+#include "tui/demo_traffic.h"
 
 static const char console_help[] =
     "Usage: intentus [console] [options]\n"
@@ -23,6 +25,14 @@ static const char console_help[] =
     "      --ascii          ASCII line drawing (automatic when the locale is not UTF-8)\n"
     "      --poll[=MS]      poll the directory instead of inotify (network filesystems)\n"
     "      --read-only      never create or change anything\n"
+    "      --demo-traffic[=RATE|auto]\n"
+    "                       fire a gentle, varied, seeded stream of the built-in demo\n"
+    "                       configuration's intents (every strategy, flaky-b's circuit\n"
+    "                       opening and closing, slow calls, a policy refusal), RATE a\n"
+    "                       second (0.1 to 50, default 5), recorded like any other; 'T'\n"
+    "                       starts and stops it. auto: only on the built-in demo\n"
+    "                       configuration with no --dir or $INTENTUSNET_RECORDS_PATH\n"
+    "                       (what 'make run' passes). Refused with --read-only\n"
     "  -h, --help           this help\n"
     "\n"
     "NO_COLOR (non-empty) forces the monochrome theme.\n";
@@ -37,6 +47,7 @@ cli_console(int argc, char **argv)
         { "ascii", no_argument, NULL, 'a' },
         { "poll", optional_argument, NULL, 'p' },
         { "read-only", no_argument, NULL, 'r' },
+        { "demo-traffic", optional_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 },
     };
     struct console_opts o = { 0 };
@@ -76,6 +87,22 @@ cli_console(int argc, char **argv)
         case 'r':
             o.read_only = true;
             break;
+        case 'D':
+            o.demo_traffic = DEMO_TRAFFIC_ON;
+            if (optarg != NULL && strcmp(optarg, "auto") == 0) {
+                o.demo_traffic = DEMO_TRAFFIC_AUTO;
+            } else if (optarg != NULL) {
+                char *end;
+                double rate = strtod(optarg, &end);
+                if (end == optarg || *end != '\0' || !isfinite(rate) ||
+                    rate < DEMO_TRAFFIC_RATE_MIN || rate > DEMO_TRAFFIC_RATE_MAX)
+                    return cli_usage_error("console",
+                                           "--demo-traffic: '%s' is not auto or a rate from 0.1 "
+                                           "to 50 intents a second",
+                                           optarg);
+                o.demo_rate = rate;
+            }
+            break;
         default:
             if (optopt != 0)
                 return cli_usage_error("console", "option -%c needs a value or is unknown", optopt);
@@ -84,5 +111,8 @@ cli_console(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("console", "unexpected argument '%s'", argv[optind]);
+    if (o.read_only && o.demo_traffic == DEMO_TRAFFIC_ON)
+        return cli_usage_error(
+            "console", "--demo-traffic is refused with --read-only (it records executions)");
     return console_run(&o);
 }

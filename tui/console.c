@@ -20,6 +20,7 @@
 #include "core/wal.h"
 #include "tui/app.h"
 #include "tui/cli.h"
+#include "tui/demo_traffic.h"
 #include "tui/fmt.h"
 #include "tui/signals.h"
 
@@ -166,7 +167,8 @@ draw_frame(struct app *app)
     tailer_get_stats(app->tailer, &ts);
     app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
     snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
-    snprintf(right, sizeof(right), "%s%s  %zu records  %s ", app->paused ? "PAUSED  " : "",
+    snprintf(right, sizeof(right), "%s%s%s  %zu records  %s ",
+             demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
              app->dir_gone ? "DIRECTORY GONE"
              : ts.polling  ? "poll"
                            : "inotify",
@@ -349,7 +351,10 @@ on_completions(void *ctx, int fd)
     (void)fd;
     while ((n = runtime_collect(app->rt, batch, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
-            view_fire_completion(app, app->view_state[SCREEN_FIRE], &batch[i]);
+            if (batch[i].tag & DEMO_TRAFFIC_TAG)
+                demo_traffic_completion(app, &batch[i]);
+            else
+                view_fire_completion(app, app->view_state[SCREEN_FIRE], &batch[i]);
             completion_free(&batch[i]);
         }
     }
@@ -488,6 +493,9 @@ handle_key(struct app *app, int key)
         clearok(curscr, TRUE);
         app->dirty = true;
         break;
+    case ACT_DEMO_TRAFFIC:
+        demo_traffic_toggle(app);
+        break;
     default:
         break;
     }
@@ -523,6 +531,7 @@ on_tick(void *ctx)
     struct app *app = ctx;
 
     maybe_scan_incomplete(app);
+    demo_traffic_pump(app);
     /* Time moves windows and rates even when no record arrives. */
     if (app->screen == SCREEN_DASHBOARD || app->message_until_us != 0)
         app->dirty = true;
@@ -546,6 +555,7 @@ before_sleep(void *ctx)
     struct app *app = ctx;
     int64_t since;
 
+    demo_traffic_pump(app);
     if (app->redraw_at_us != 0) {
         int64_t left = app->redraw_at_us - clock_mono_us();
         if (left <= 0) {
@@ -886,7 +896,8 @@ console_run(const struct console_opts *opts)
     struct app *app = calloc(1, sizeof(*app));
     struct termios saved_tty;
     bool have_tty;
-    int rc, sigfd;
+    int rc, sigfd, demo = 0;
+    char why[512];
 
     if (app == NULL)
         return 1;
@@ -894,6 +905,10 @@ console_run(const struct console_opts *opts)
     app->opts = *opts;
     app->start_us = clock_mono_us();
     rc = open_model(app, opts);
+    if (rc == 0 && (demo = demo_traffic_wanted(opts, app->cfg, why, sizeof(why))) < 0) {
+        cli_error("console", "%s", why);
+        rc = 2;
+    }
     if (rc != 0) {
         close_model(app);
         free(app);
@@ -946,7 +961,11 @@ console_run(const struct console_opts *opts)
     loop_set_tick(app->loop, 500, on_tick, app);
     loop_set_before_sleep(app->loop, before_sleep, app);
     app->dirty = true;
+    if (demo == 1)
+        demo_traffic_start(app);
     loop_run(app->loop);
+    /* No more demo intents from here; those in flight finish in runtime_close. */
+    demo_traffic_stop(app);
     /* Leave the terminal as we found it, whatever happened. */
     endwin();
     if (have_tty)
@@ -959,6 +978,7 @@ console_run(const struct console_opts *opts)
     }
     loop_free(app->loop);
     close_model(app);
+    demo_traffic_free(app);
     free(app);
     return 0;
 }

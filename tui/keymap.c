@@ -35,6 +35,7 @@ static const struct key_binding bindings[] = {
     { KEYCTX_GLOBAL, 't', "t", ACT_THEME },
     { KEYCTX_GLOBAL, 'p', "p", ACT_PAUSE },
     { KEYCTX_GLOBAL, CTRL('l'), "^L", ACT_REDRAW },
+    { KEYCTX_GLOBAL, 'T', "T", ACT_DEMO_TRAFFIC },
     { KEYCTX_LIST, KEY_UP, "Up", ACT_UP },
     { KEYCTX_LIST, 'k', "k", ACT_UP },
     { KEYCTX_LIST, KEY_DOWN, "Down", ACT_DOWN },

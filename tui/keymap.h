@@ -60,7 +60,8 @@
     X(ACT_LOAD, "fire", "load the payload from a file")                                            \
     X(ACT_SAVE, "fire", "save the payload to a file")                                              \
     X(ACT_NEXT_FIELD, "fire", "next field (completes the intent)")                                 \
-    X(ACT_PREV_FIELD, "fire", "previous field")
+    X(ACT_PREV_FIELD, "fire", "previous field")                                                    \
+    X(ACT_DEMO_TRAFFIC, "global", "start / stop the demo traffic (built-in demo configuration)")
 
 enum key_action {
 #define X(sym, group, desc) sym,

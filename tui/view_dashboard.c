@@ -1,6 +1,7 @@
 /* Dashboard: throughput sparkline, the agents table (calls, failures,
  * failure rate, circuit state, latency, last error; sortable), and a live
  * feed of the latest executions, or the selected agent's recent failures. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,12 @@ struct dash {
     bool show_failures; /* Enter on an agent */
     bool stale;         /* the model changed: rows may point at a freed registry */
     char sel_name[128];
+    /* The cursor can go on into the feed (Down past the last agent): it stays
+     * on the same execution while newer ones arrive; Enter opens it. */
+    bool in_feed;
+    char feed_sel[160];
+    char feed_ids[64][160]; /* the feed's rows as last drawn, newest first */
+    int n_feed;
 };
 
 static const char *
@@ -368,6 +375,7 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
 
 struct feed_ctx {
     struct app *app;
+    struct dash *d;
     int y, rows, cols, n;
     const char *agent; /* failures of this agent only */
 };
@@ -416,6 +424,12 @@ feed_row(void *ctx, const struct index_view *v)
     a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL
             ? app_attr(f->app, THEME_ERROR)
             : app_attr(f->app, THEME_NORMAL);
+    if (f->n < 64)
+        snprintf(f->d->feed_ids[f->n], sizeof(f->d->feed_ids[0]), "%s", v->id);
+    if (f->d->in_feed && strcmp(v->id, f->d->feed_sel) == 0) {
+        a = app_attr(f->app, THEME_SELECTION);
+        app_fill(f->app, f->y + f->n, 0, f->cols, a);
+    }
     app_put(f->app, f->y + f->n, 0, f->cols, a, line);
     f->n++;
     return 0;
@@ -424,7 +438,7 @@ feed_row(void *ctx, const struct index_view *v)
 static void
 draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    struct feed_ctx f = { app, y + 1, rows - 1, cols, 0, NULL };
+    struct feed_ctx f = { app, d, y + 1, rows - 1, cols, 0, NULL };
     struct index_filter flt = { 0 };
     char title[256];
 
@@ -434,17 +448,27 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
         flt.failed_agent = d->rows[d->sel].name;
         f.agent = d->rows[d->sel].name;
     } else {
-        snprintf(title, sizeof(title), " Live feed: latest executions%s",
-                 app->paused ? "  [paused]" : "");
+        snprintf(title, sizeof(title), " Live feed: latest executions%s%s",
+                 app->paused ? "  [paused]" : "",
+                 d->in_feed ? "  (Enter: open its timeline, Up past the top: agents)" : "");
     }
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
     index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
-    if (f.n == 0)
-        app_put(
-            app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
-            d->show_failures
-                ? "no failures recorded for this agent"
-                : "no records yet: press f to fire an intent, or run: intentus route demo.echo");
+    d->n_feed = f.n < 64 ? f.n : 64;
+    if (f.n == 0 && d->show_failures) {
+        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+                "no failures recorded for this agent");
+    } else if (f.n == 0) {
+        /* Name the binary as the user can run it: "./intentus" from the
+         * checkout, plain "intentus" when it was found on $PATH. */
+        const char *self =
+            strchr(program_invocation_name, '/') ? program_invocation_name : "intentus";
+        snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
+                 app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
+        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
+        snprintf(title, sizeof(title), "  %.200s route demo.echo", self);
+        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
+    }
 }
 
 static void
@@ -507,6 +531,34 @@ dash_model_changed(struct app *app, void *state)
     ((struct dash *)state)->stale = true;
 }
 
+/* Down into and along the feed (older), Up back towards the newest and out
+ * of the feed at its top. */
+static void
+feed_move(struct dash *d, int delta)
+{
+    int pos = -1;
+
+    if (!d->in_feed) {
+        d->in_feed = delta > 0 && d->n_feed > 0;
+        if (d->in_feed)
+            snprintf(d->feed_sel, sizeof(d->feed_sel), "%s", d->feed_ids[0]);
+        return;
+    }
+    for (int i = 0; i < d->n_feed; i++) {
+        if (strcmp(d->feed_ids[i], d->feed_sel) == 0)
+            pos = i;
+    }
+    if (pos < 0) { /* scrolled off the bottom: older than every row shown */
+        if (delta < 0 && d->n_feed > 0)
+            snprintf(d->feed_sel, sizeof(d->feed_sel), "%s", d->feed_ids[d->n_feed - 1]);
+        return;
+    }
+    if (pos + delta < 0)
+        d->in_feed = false;
+    else if (pos + delta < d->n_feed)
+        snprintf(d->feed_sel, sizeof(d->feed_sel), "%s", d->feed_ids[pos + delta]);
+}
+
 static unsigned
 dash_handle(struct app *app, void *state, enum key_action act, int key)
 {
@@ -521,15 +573,20 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
         agent_action(app, d, act);
         break;
     case ACT_UP:
-        if (d->sel > 0)
+        if (d->in_feed)
+            feed_move(d, -1);
+        else if (d->sel > 0)
             d->sel--;
         break;
     case ACT_DOWN:
-        if (d->sel + 1 < d->n_rows)
+        if (d->in_feed || d->sel + 1 >= d->n_rows)
+            feed_move(d, 1);
+        else
             d->sel++;
         break;
     case ACT_TOP:
     case ACT_PAGE_UP:
+        d->in_feed = false;
         d->sel = 0;
         break;
     case ACT_BOTTOM:
@@ -537,7 +594,12 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
         d->sel = d->n_rows ? d->n_rows - 1 : 0;
         break;
     case ACT_OPEN:
+        if (d->in_feed && d->feed_sel[0] != '\0') {
+            app_show_record(app, d->feed_sel);
+            break;
+        }
         d->show_failures = !d->show_failures;
+        d->in_feed = false;
         break;
     case ACT_SORT:
     case ACT_SORT_REVERSE:

@@ -471,7 +471,9 @@ agg_snapshot(const struct agg *a, const struct agg_opts *opts, struct agg_snapsh
             check_done(&w, &out->intents[w.intent_row[sid]], &w.intent_want[sid], false);
     }
     w.window_from = o.now_us - o.window_us;
-    w.tp_from = o.now_us + o.bucket_us - (int64_t)o.buckets * o.bucket_us;
+    /* The newest bucket is the last bucket_us before now (a record up to one
+     * bucket in the future, a writer's clock skew, is counted there too). */
+    w.tp_from = o.now_us - (int64_t)o.buckets * o.bucket_us;
     index_query(a->ix, NULL, true, 0, walk_visit, &w);
     /* qsort's base must not be NULL, even with nothing to sort. */
     if (out->n_agents > 1)

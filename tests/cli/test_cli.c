@@ -665,7 +665,17 @@ test_usage_errors(void **state)
 static const char *const seq_direct[] = { "INTENT_RECEIVED",   "AGENT_ATTEMPT_START",
                                           "AGENT_ATTEMPT_END", "ROUTER_DECISION",
                                           "FINAL_RESPONSE",    NULL };
-static const char *const seq_early_fail[] = { "INTENT_RECEIVED", "FINAL_RESPONSE", NULL };
+/* The demo configuration has a policy (no-guest-admin): intentus records its
+ * decision as POLICY_DECISION right after INTENT_RECEIVED. */
+static const char *const seq_demo_direct[] = { "INTENT_RECEIVED",
+                                               "POLICY_DECISION",
+                                               "AGENT_ATTEMPT_START",
+                                               "AGENT_ATTEMPT_END",
+                                               "ROUTER_DECISION",
+                                               "FINAL_RESPONSE",
+                                               NULL };
+static const char *const seq_demo_early_fail[] = { "INTENT_RECEIVED", "POLICY_DECISION",
+                                                   "FINAL_RESPONSE", NULL };
 
 static void
 test_route_direct_success(void **state)
@@ -694,9 +704,9 @@ test_route_direct_success(void **state)
     snprintf(want_err, sizeof(want_err), "execution %s recorded in", id);
     EXPECT_CONTAINS(r.err, want_err);
 
-    expect_events(rec, seq_direct, 1);
-    expect_start(rec, 1, "echo-a", "DIRECT", -1);
-    expect_end(rec, 2, "echo-a", "ok", 0);
+    expect_events(rec, seq_demo_direct, 1);
+    expect_start(rec, 2, "echo-a", "DIRECT", -1);
+    expect_end(rec, 3, "echo-a", "ok", 0);
     expect_str(ev_payload(rec, 0), "intent", "demo.echo");
     expect_str(ev_payload(rec, 0), "traceId", cJSON_GetStringValue(jget(resp, "metadata.traceId")));
     expect_bool(ev_payload(rec, 0), "require_determinism", 1);
@@ -786,9 +796,9 @@ test_route_direct_agent_error(void **state)
     tu_run_free(&r);
 
     rec = load_only_record(rec_dir, NULL);
-    expect_events(rec, seq_direct, 1);
-    expect_start(rec, 1, "broken-d", "DIRECT", -1);
-    expect_end(rec, 2, "broken-d", "error", 0);
+    expect_events(rec, seq_demo_direct, 1);
+    expect_start(rec, 2, "broken-d", "DIRECT", -1);
+    expect_end(rec, 3, "broken-d", "error", 0);
     expect_str(rec, "routerDecision.agent", "broken-d");
     expect_str(rec, "routerDecision.reason", "routing failed");
     expect_error_obj(jget(rec, "finalResponse.error"), "AGENT_ERROR");
@@ -814,7 +824,7 @@ test_route_unknown_intent(void **state)
     tu_run_free(&r);
 
     rec = load_only_record(rec_dir, NULL);
-    expect_events(rec, seq_early_fail, 1);
+    expect_events(rec, seq_demo_early_fail, 1);
     assert_true(cJSON_IsNull(jget(rec, "routerDecision")));
     expect_error_obj(jget(rec, "finalResponse.error"), "CAPABILITY_NOT_FOUND");
     expect_record_consistent(rec, resp);
@@ -841,7 +851,7 @@ test_route_target_not_capable(void **state)
     tu_run_free(&r);
 
     rec = load_only_record(rec_dir, NULL);
-    expect_events(rec, seq_early_fail, 1);
+    expect_events(rec, seq_demo_early_fail, 1);
     assert_true(cJSON_IsNull(jget(rec, "routerDecision")));
     expect_str(rec, "envelope.routing.targetAgent", "upper-u");
     expect_error_obj(jget(rec, "finalResponse.error"), "ROUTING_ERROR");
@@ -868,8 +878,8 @@ test_route_target_capable(void **state)
     expect_str(resp, "metadata.agent", "flaky-b");
     tu_run_free(&r);
     rec = load_only_record(rec_dir, NULL);
-    expect_events(rec, seq_direct, 1);
-    expect_start(rec, 1, "flaky-b", "DIRECT", -1);
+    expect_events(rec, seq_demo_direct, 1);
+    expect_start(rec, 2, "flaky-b", "DIRECT", -1);
     expect_str(rec, "routerDecision.agent", "flaky-b");
     expect_record_consistent(rec, resp);
     cJSON_Delete(rec);
@@ -894,7 +904,7 @@ test_route_parallel_blocked(void **state)
     tu_run_free(&r);
 
     rec = load_only_record(rec_dir, NULL);
-    expect_events(rec, seq_early_fail, 1);
+    expect_events(rec, seq_demo_early_fail, 1);
     assert_true(cJSON_IsNull(jget(rec, "routerDecision")));
     expect_str(rec, "envelope.routing.strategy", "parallel");
     expect_error_obj(jget(rec, "finalResponse.error"), "VALIDATION_ERROR");
@@ -1806,7 +1816,7 @@ test_list_corrupt(void **state)
             expect_str(it, "agent", "echo-a");
             expect_str(it, "strategy", "direct");
             assert_int_equal((int)expect_num(it, "attempts"), 1);
-            assert_int_equal((int)expect_num(it, "events"), 5);
+            assert_int_equal((int)expect_num(it, "events"), 6);
             ok++;
         }
     }
@@ -2231,7 +2241,7 @@ test_strategy_case_insensitive(void **state)
     tu_run_free(&r);
     rec = load_only_record(rec_dir, NULL);
     expect_str(rec, "envelope.routing.strategy", "fallback");
-    expect_str(rec, "events.1.payload.strategy", "FALLBACK");
+    expect_str(rec, "events.2.payload.strategy", "FALLBACK");
     cJSON_Delete(rec);
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/policy.h"
 #include "tests/support/testutil.h"
 
 static void
@@ -34,6 +35,50 @@ test_demo_config(void **state)
     assert_int_equal(registry_candidates(cfg->registry, "demo.fail", "1.0", c), 1);
     assert_int_equal(registry_candidates(cfg->registry, "demo.upper", "1.0", c), 2);
     assert_string_equal(c[0]->name, "upper-u");
+    config_free(cfg);
+}
+
+/* What the console's demo traffic shows within seconds (#22): flaky-b's
+ * breaker opens after 3 failures in a row, probes after 3 s and closes after
+ * 2 good probes; guest may not run demo.admin (a policy refusal). */
+static void
+test_demo_config_breaker_and_policy(void **state)
+{
+    (void)state;
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_demo(&err);
+    struct breaker_policy bp;
+    struct policy_decision d;
+    struct agent *c[8];
+
+    assert_non_null(cfg);
+    assert_true(config_breaker_policy(cfg, "flaky-b", &bp));
+    assert_true(bp.enabled);
+    assert_int_equal(bp.failure_threshold, 3);
+    assert_int_equal(bp.cooldown_ms, 3000);
+    assert_int_equal(bp.half_open_probes, 2);
+    assert_int_equal(registry_candidates(cfg->registry, "demo.admin", "1.0", c), 1);
+    assert_string_equal(c[0]->name, "echo-a");
+    assert_non_null(cfg->policy);
+    policy_evaluate(
+        cfg->policy,
+        &(struct policy_ctx){
+            .tenant = "guest", .intent = "demo.admin", .intent_version = "1.0", .agent = "echo-a" },
+        &d);
+    assert_false(d.allowed);
+    assert_string_equal(d.matched_rule, "no-guest-admin");
+    policy_evaluate(
+        cfg->policy,
+        &(struct policy_ctx){
+            .tenant = "acme", .intent = "demo.admin", .intent_version = "1.0", .agent = "echo-a" },
+        &d);
+    assert_true(d.allowed);
+    policy_evaluate(
+        cfg->policy,
+        &(struct policy_ctx){
+            .tenant = "guest", .intent = "demo.echo", .intent_version = "1.0", .agent = "echo-a" },
+        &d);
+    assert_true(d.allowed);
     config_free(cfg);
 }
 
@@ -337,6 +382,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_config),
+        cmocka_unit_test(test_demo_config_breaker_and_policy),
         cmocka_unit_test(test_bad_configs_are_named),
         cmocka_unit_test(test_search_order_and_records_dir),
         cmocka_unit_test(test_no_agents_key_keeps_the_demo_agents),

@@ -307,7 +307,7 @@ compare(struct agg *a, const char *dir, int64_t now)
     /* throughput: every record within the buckets is counted once */
     {
         uint64_t tp = 0, want = 0;
-        int64_t from = now + s.bucket_us - (int64_t)s.n_throughput * s.bucket_us;
+        int64_t from = now - (int64_t)s.n_throughput * s.bucket_us;
         for (size_t i = 0; i < s.n_throughput; i++)
             tp += s.throughput[i];
         for (size_t i = 0; i < f.n; i++)
@@ -404,6 +404,41 @@ test_buckets(void **state)
     }
 }
 
+/* The newest throughput bucket is the last bucket_us before now, so the
+ * dashboard's rate (the newest bucket) counts what just arrived (#22: it
+ * showed 0.0/s under steady traffic while the newest bucket lay in the
+ * future). */
+static void
+test_throughput_newest_bucket_ends_now(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct index *ix = index_new();
+    struct agg *a = agg_attach(ix);
+    struct agg_opts o = { .buckets = 60, .bucket_us = 2000000, .now_us = BASE_US };
+    struct agg_snapshot s;
+    struct tu_rec r;
+
+    for (unsigned i = 0; i < 10; i++) { /* 500 to 491 ms ago */
+        tu_rec_make(&r, i, BASE_US - 500 * 1000);
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+    for (unsigned i = 0; i < 3; i++) { /* 3 s ago: the bucket before */
+        tu_rec_make(&r, 100 + i, BASE_US - 3100 * 1000);
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+    assert_int_equal(tailer_index_dir(dir, ix, NULL), 0);
+    assert_int_equal(agg_snapshot(a, &o, &s, NULL), 0);
+    assert_int_equal(s.n_throughput, 60);
+    assert_int_equal(s.throughput[59], 10);
+    assert_int_equal(s.throughput[58], 3);
+    agg_snapshot_free(&s);
+    agg_free(a);
+    index_free(ix);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -411,6 +446,7 @@ main(void)
         cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_agg_equals_brute_force),
         cmocka_unit_test(test_reference_records_have_no_timing),
+        cmocka_unit_test(test_throughput_newest_bucket_ends_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
