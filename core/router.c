@@ -553,14 +553,13 @@ run_direct(struct exec *x)
     struct outcome o = { NULL, NULL };
     enum skip skipped;
     bool ok, ended;
-    char msg[512];
-
     if (target != NULL) {
         for (size_t i = 0; i < x->n && a == NULL; i++) {
             if (strcmp(x->cands[i]->name, target) == 0)
                 a = x->cands[i];
         }
         if (a == NULL) {
+            char msg[512];
             snprintf(msg, sizeof(msg), "Target agent '%s' not registered for intent '%s'", target,
                      x->intent);
             return fail_router(x, ERR_ROUTING_ERROR, msg, NULL, "router");
@@ -632,7 +631,6 @@ run_fallback(struct exec *x, enum strategy s)
     struct agent **chain = malloc((x->n + 1) * sizeof(*chain));
     struct outcome o = { NULL, NULL };
     cJSON *last_error = NULL;
-    char msg[512];
     size_t n;
 
     if (chain == NULL) {
@@ -641,6 +639,7 @@ run_fallback(struct exec *x, enum strategy s)
     }
     n = fallback_chain(x, chain);
     if (n == 0) {
+        char msg[512];
         free(chain);
         snprintf(msg, sizeof(msg), "None of routing.fallbackAgents is registered for intent '%s'",
                  x->intent);
@@ -896,9 +895,8 @@ static struct outcome
 dispatch(struct exec *x)
 {
     enum strategy s = envelope_strategy(x->env);
-    char msg[512];
-
     if (x->n == 0) {
+        char msg[512];
         snprintf(msg, sizeof(msg), "No agents registered for intent '%s'", x->intent);
         return fail_router(x, ERR_CAPABILITY_NOT_FOUND, msg, NULL, "router");
     }
@@ -931,7 +929,6 @@ dispatch(struct exec *x)
 static int
 wal_begin(struct router *r, struct exec *x)
 {
-    const cJSON *header;
     char id[UUID_STR_LEN], hash[65];
     const char *eh = NULL;
 
@@ -945,7 +942,7 @@ wal_begin(struct router *r, struct exec *x)
     }
     if (x->rec != NULL) {
         snprintf(id, sizeof(id), "%s", recorder_id(x->rec));
-        header = cJSON_GetObjectItemCaseSensitive(recorder_record(x->rec), "header");
+        const cJSON *header = cJSON_GetObjectItemCaseSensitive(recorder_record(x->rec), "header");
         eh = json_get_string(header, "envelopeHash");
     } else {
         uuid_v7(clock_wall_us() / 1000, id);
@@ -980,8 +977,6 @@ wal_begin(struct router *r, struct exec *x)
 static void
 wal_end(struct router *r, struct exec *x, const cJSON *response, struct route_result *out)
 {
-    char id[UUID_STR_LEN];
-
     if (x->wal_refused) {
         out->wal_failed = true;
         out->wal_err = x->wal_err;
@@ -989,6 +984,7 @@ wal_end(struct router *r, struct exec *x, const cJSON *response, struct route_re
     if (x->wal == NULL)
         return;
     if (x->wal->f != NULL) {
+        char id[UUID_STR_LEN];
         snprintf(id, sizeof(id), "%s", wal_file_id(x->wal->f));
         /* The terminal entry says whether the record exists: an async
          * writer's record is written (or failed) first, as a sync one is. */
@@ -1360,8 +1356,6 @@ apply_policy(struct exec *x, struct outcome *o)
     struct policy_decision d;
     bool limited = false;
     cJSON *p, *details;
-    char msg[700];
-
     if (r->policy == NULL)
         return false;
     policy_context(x, &c, roles, sizeof(roles) / sizeof(roles[0]));
@@ -1381,6 +1375,7 @@ apply_policy(struct exec *x, struct outcome *o)
         return true;
     }
     if (limited) {
+        char msg[700];
         snprintf(msg, sizeof(msg), "Rate limit exceeded: %ld per minute for key '%s'",
                  d.rate_limit_per_minute, d.rate_limit_key);
         details = cJSON_CreateObject();

@@ -223,12 +223,12 @@ static void
 end(struct wal_run *wr, const cJSON *response, const char *unrecorded, bool discard)
 {
     struct intentus_err e = { 0 };
-    char hash[65] = "";
     cJSON *p = NULL;
 
     if (wr->f == NULL)
         return;
     if (response != NULL) {
+        char hash[65] = "";
         const char *id = wal_file_id(wr->f);
         bool failed = response_is_error(response) || unrecorded != NULL;
         json_canonical_sha256(response, hash, NULL);

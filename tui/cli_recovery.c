@@ -242,7 +242,6 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
     struct intentus_err err = { 0 };
     struct wal_key *key;
     struct wal_log log;
-    cJSON *out;
     int rc;
 
     key = cli_load_wal_key(a->cmd, a->public_key, a->cfg, &rc);
@@ -256,7 +255,7 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
     }
     rc = log.status == WAL_OK ? EXIT_OK : EXIT_FAIL;
     if (a->json) {
-        out = cJSON_CreateObject();
+        cJSON *out = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "execution_id", id);
         if (inspect) {
             cJSON_AddItemToObject(out, "entries", cJSON_Duplicate(log.entries, 1));
@@ -565,7 +564,6 @@ recovery_scan_cmd(const struct wal_args *a)
     struct recovery_item *items;
     struct wal_key *key;
     size_t n, unchecked = 0;
-    cJSON *out, *list;
     int rc;
 
     key = cli_load_wal_key(a->cmd, a->public_key, a->cfg, &rc);
@@ -584,8 +582,8 @@ recovery_scan_cmd(const struct wal_args *a)
     for (size_t i = 0; i < n; i++)
         unchecked += items[i].is_signed && !items[i].sig_checked;
     if (a->json) {
-        out = cJSON_CreateObject();
-        list = cJSON_AddArrayToObject(out, "incomplete_executions");
+        cJSON *out = cJSON_CreateObject();
+        cJSON *list = cJSON_AddArrayToObject(out, "incomplete_executions");
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(list, recovery_item_json(&items[i]));
         cJSON_AddNumberToObject(out, "count", (double)n);

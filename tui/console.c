@@ -431,8 +431,6 @@ handle_key(struct app *app, int key)
             }
             return;
         } else {
-            key = KEY_MOUSE;
-            act = ACT_NONE;
             r = v->handle(app, app->view_state[app->screen], ACT_NONE, me.y * 1000 + me.x);
             if (r & VIEW_REDRAW)
                 app->dirty = true;

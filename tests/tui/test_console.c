@@ -504,7 +504,7 @@ test_redact_open_empty_file(void **state)
     expect(c, "open JSON file:");
     keys_literal(c, c->dir);
     keys(c, "Enter", NULL, NULL);
-    snprintf(msg, sizeof(msg), "%s: cannot read: Is a directory", c->dir);
+    snprintf(msg, sizeof(msg), "%s is not a regular file (a directory)", c->dir);
     expect(c, msg);
     /* The console still works: a real file opens and is redacted. */
     keys(c, "o", NULL, NULL);
