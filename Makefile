@@ -100,14 +100,15 @@ format-check:
 # Static checks (shared/STYLE.md): cppcheck and clang-tidy (.clang-tidy) over
 # core/, watch/ and tui/; findings are fixed or suppressed inline with a reason.
 # `make check` = format-check + layer-check + cppcheck + tidy + the suite.
-CHECK_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(TUI_CFLAGS) -DINTENTUS_PREFIX='"$(PREFIX)"'
 CHECK_SRC    = $(wildcard core/*.c watch/*.c tui/*.c)
 cppcheck:
 	@cppcheck --std=c11 --enable=warning,style,performance,portability --inline-suppr \
 	    --error-exitcode=1 -q -I. -D_GNU_SOURCE \
 	    --include=tests/static/cppcheck-macros.h core watch tui
+tidy: export TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(TUI_CFLAGS) \
+                         -DINTENTUS_PREFIX="$(PREFIX)"
 tidy:
-	@printf '%s\n' $(CHECK_SRC) | xargs -P2 -n6 sh -c 'clang-tidy --quiet "$$@" -- $(CHECK_CFLAGS)' tidy
+	@printf '%s\n' $(CHECK_SRC) | xargs -P2 -n6 sh tests/static/tidy.sh
 
 check: deps
 	@INTENTUS_CHECK_TOOLS=1 sh tests/deps.sh

@@ -106,7 +106,7 @@ parse_argv(struct exec_agent *x, const cJSON *v, const char *path, struct intent
      * where intentus was started, also when "cwd" moves the child: resolve
      * it now, before the child's chdir could change its meaning. A bare
      * name is looked up in PATH at each call. */
-    if (strchr(x->argv[0], '/') != NULL && x->argv[0][0] != '/') {
+    if (x->argv[0] != NULL && strchr(x->argv[0], '/') != NULL && x->argv[0][0] != '/') {
         char dir[PATH_MAX];
         char *abs;
         if (getcwd(dir, sizeof(dir)) == NULL) {

@@ -161,6 +161,8 @@ buf_take(struct buf *b)
     if (b->data == NULL && buf_reserve(b, 0) != 0)
         return NULL;
     p = b->data;
+    if (p == NULL)
+        return NULL;
     p[b->len] = '\0'; /* an empty buffer gives "", never uninitialised bytes */
     buf_init(b);
     return p;

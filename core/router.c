@@ -459,11 +459,10 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             breaker_snapshot(a->breaker, start, &bs);
             p = obj2("agent", cJSON_CreateString(a->name), "state",
                      cJSON_CreateString(breaker_state_name(bs.state)));
-            if (p != NULL && bs.next_probe_us > 0)
-                cJSON_AddNumberToObject(
-                    p, "nextProbeMs",
-                    (double)((bs.next_probe_us - start + 999) /
-                             1000)); /* NOLINT(bugprone-integer-division): whole ms on purpose */
+            if (p != NULL && bs.next_probe_us > 0) {
+                int64_t whole_ms = (bs.next_probe_us - start + 999) / 1000; /* rounded up */
+                cJSON_AddNumberToObject(p, "nextProbeMs", (double)whole_ms);
+            }
             emit(s, "CIRCUIT_OPEN_SKIPPED", p);
             *skipped = SKIP_OPEN;
             return NULL;

@@ -406,7 +406,7 @@ writer_close(struct writer *w)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
-    for (size_t i = 0; i < w->len; i++) { /* only when the thread never ran */
+    for (size_t i = 0; w->ring != NULL && i < w->len; i++) { /* only when the thread never ran */
         struct slot *sl = &w->ring[(w->head + i) % w->cap];
         struct intentus_err gone = { 0 };
         err_set(&gone, IERR_IO, "record writer for %s closed before the record was written",

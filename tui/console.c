@@ -367,13 +367,13 @@ on_signal_pipe(void *ctx, int fd)
     unsigned bits = signals_drain();
 
     (void)fd;
-    if (bits & (1u << SIG_EVENT_QUIT))
+    if (bits & (1U << SIG_EVENT_QUIT))
         loop_stop(app->loop);
-    if (bits & (1u << SIG_EVENT_RESIZE))
+    if (bits & (1U << SIG_EVENT_RESIZE))
         resize(app);
-    if ((bits & (1u << SIG_EVENT_RELOAD)) && terminal_gone(STDIN_FILENO))
+    if ((bits & (1U << SIG_EVENT_RELOAD)) && terminal_gone(STDIN_FILENO))
         loop_stop(app->loop);
-    else if (bits & (1u << SIG_EVENT_RELOAD))
+    else if (bits & (1U << SIG_EVENT_RELOAD))
         reload_config(app);
 }
 

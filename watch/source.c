@@ -121,6 +121,7 @@ read_inotify(struct source *s, int64_t now, source_change_fn fn, void *ctx)
             if (ev->mask & IN_Q_OVERFLOW) {
                 c.kind = SOURCE_RESCAN;
                 c.overflow = true;
+                /* NOLINTNEXTLINE(bugprone-branch-clone): each skip below is a different case */
             } else if (ev->wd != s->wd) {
                 continue;
             } else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) {
