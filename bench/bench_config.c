@@ -3,7 +3,10 @@
  * order nor its lookups ride on the file's order), and the real
  * `intentus agents -c FILE` (load plus listing, stdout to /dev/null), for
  * 5,000 to 40,000 agents. Linear is about twice the time for twice the
- * agents; the per-agent figure should stay flat. */
+ * agents; the per-agent figure should stay flat. Beside them, in the same
+ * run, the reference loading the same file into its AgentRegistry
+ * (bench/ref_registry.py, PYTHONPATH from $INTENTUS_REFERENCE, default
+ * ../../shared/reference/python from bench/), and the ratio. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -98,6 +101,28 @@ time_agents_cmd(const char *bin, const char *path)
     return (double)(bench_now_ns() - t0) / 1e9;
 }
 
+/* Seconds the reference takes to load path into its registry, or -1 (no
+ * python3, or the reference cannot be imported). */
+static double
+time_reference(const char *path)
+{
+    const char *ref = getenv("INTENTUS_REFERENCE");
+    char cmd[2048], line[64] = "";
+    double secs = -1;
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd), "PYTHONPATH='%s' python3 ref_registry.py '%s' 2>/dev/null",
+             ref != NULL && ref[0] ? ref : "../../shared/reference/python", path);
+    p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    if (fgets(line, sizeof(line), p) == NULL || sscanf(line, "%lf", &secs) != 1)
+        secs = -1;
+    if (pclose(p) != 0)
+        secs = -1;
+    return secs;
+}
+
 int
 bench_config_load(struct bench *b)
 {
@@ -113,6 +138,8 @@ bench_config_load(struct bench *b)
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         size_t n = b->quick ? sizes[k] / 10 : sizes[k];
         double load[BENCH_MAX_REPS], per[BENCH_MAX_REPS], cmd[BENCH_MAX_REPS];
+        double ref[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
+        bool have_ref = true;
         struct bench_fig *f;
 
         snprintf(path, sizeof(path), "%s/agents-%zu.json", dir, n);
@@ -136,6 +163,11 @@ bench_config_load(struct bench *b)
                 fprintf(stderr, "bench: intentus agents -c %s failed\n", path);
                 return -1;
             }
+            /* Interleaved with intentus's, so both see the same machine. */
+            if (have_ref && (ref[r] = time_reference(path)) < 0)
+                have_ref = false;
+            if (have_ref)
+                ratio[r] = ref[r] / load[r];
         }
         snprintf(name, sizeof(name), "config_load, %zu agents", n);
         f = bench_add(b, "config", name, "s", load, reps, false);
@@ -148,6 +180,19 @@ bench_config_load(struct bench *b)
         if (have_bin) {
             snprintf(name, sizeof(name), "intentus agents -c FILE, %zu agents", n);
             bench_add(b, "config", name, "s", cmd, reps, false);
+        }
+        if (have_ref) {
+            snprintf(name, sizeof(name), "reference AgentRegistry load, %zu agents", n);
+            bench_add(b, "config", name, "s", ref, reps, false);
+            snprintf(name, sizeof(name), "config_load vs the reference, %zu agents", n);
+            f = bench_add(b, "config", name, "x faster", ratio, reps, true);
+            if (f != NULL && k == 0)
+                snprintf(f->note, sizeof(f->note),
+                         "reference time / intentus time, same file, same run (json.load + "
+                         "AgentDefinition + register)");
+        } else if (k == 0) {
+            bench_note(b, "config: the reference (python3, $INTENTUS_REFERENCE) could not be "
+                          "run; no reference rows");
         }
     }
     bench_rmtree(dir);
