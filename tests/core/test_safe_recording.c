@@ -258,7 +258,7 @@ test_no_secret_reaches_the_directory(void **state)
     static const char *const secrets[] = {
         "hunter2-pw",
         "tok-9f8e7d",
-        "4321",
+        "pin#4321",
         "sk-live-AbCdEfGhIjKlMnOpQr",
         "AKIAABCDEFGHIJKLMNOP",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX3g",
@@ -266,7 +266,7 @@ test_no_secret_reaches_the_directory(void **state)
     };
     const char *payload =
         "{\"user\": {\"password\": \"hunter2-pw\"}, \"items\": [{\"myToken\": \"tok-9f8e7d\"}],"
-        " \"credentials\": {\"pin\": \"4321\"},"
+        " \"credentials\": {\"pin\": \"pin#4321\"},"
         " \"note\": \"use sk-live-AbCdEfGhIjKlMnOpQr or AKIAABCDEFGHIJKLMNOP\","
         " \"auth\": \"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX3g\"}";
     struct intentus_err err = { 0 };
