@@ -29,12 +29,24 @@ struct report_msg {
     int value;
 };
 
+/* ThreadSanitizer must see every fork: its interceptor takes the runtime's
+ * own locks around it. After a raw _Fork the child inherits them as another
+ * thread left them, and its clone (intercepted too) then waits forever. */
+#if defined(__SANITIZE_THREAD__)
+#define SHEPHERD_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHEPHERD_UNDER_TSAN 1
+#endif
+#endif
+
 /* _Fork (glibc 2.34) runs no atfork handlers, which may take locks another
- * thread held at the fork; the children make only system calls anyway. */
+ * thread held at the fork; the children make only system calls anyway.
+ * Under ThreadSanitizer, fork (see above). */
 static pid_t
 fork_raw(void)
 {
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+#if !defined(SHEPHERD_UNDER_TSAN) && defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
     return _Fork();
 #else
     return fork();

@@ -10,11 +10,18 @@ mkdir -p "$logdir"
 passed=0
 failed=0
 skipped=0
+# Every binary is bounded in time, so a hang fails the suite instead of
+# stalling it: 15 minutes each (an hour under valgrind); TEST_TIMEOUT
+# (seconds) overrides.
+if [ -n "${VALGRIND:-}" ]; then limit=${TEST_TIMEOUT:-3600}; else limit=${TEST_TIMEOUT:-900}; fi
 for t in "$@"; do
     name=$(echo "$t" | sed "s|^$BUILD/tests/||")
     log="$logdir/$(echo "$name" | tr '/' '_').log"
-    CMOCKA_MESSAGE_OUTPUT=TAP ${VALGRIND:-} "$t" >"$log" 2>&1
+    CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 10 "$limit" ${VALGRIND:-} "$t" >"$log" 2>&1
     rc=$?
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        echo "# timed out after $limit s (TEST_TIMEOUT)" >>"$log"
+    fi
     # cmocka marks skipped tests "# SKIP"; they are neither passes nor failures.
     s=$(grep -acE '^(not )?ok .*# SKIP' "$log")
     p=$(grep -a '^ok ' "$log" | grep -vc '# SKIP')
