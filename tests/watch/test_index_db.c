@@ -110,11 +110,16 @@ summarize(const struct index *ix)
 {
     struct buf b = BUF_INIT;
     struct index_filter filters[] = {
-        { .status = "ok" },         { .status = "error" },
-        { .status = "corrupt" },    { .status = "incomplete" },
-        { .agent = "alpha" },       { .error_code = "TIMEOUT" },
-        { .text = "0000" },         { .since_us = BASE_US + 50000 },
-        { .failed_agent = "beta" },
+        { .status = "ok" },
+        { .status = "error" },
+        { .status = "corrupt" },
+        { .status = "incomplete" },
+        { .agent = "flaky-b" },
+        { .error_code = "AGENT_TIMEOUT" },
+        { .text = "0000" },
+        { .since_us = BASE_US + 50000 },
+        { .failed_agent = "broken-d" },
+        { .intent = "search.web" },
     };
     /* Attempts per (agent, code), counted over every step. */
     struct {
