@@ -563,7 +563,8 @@ records_list(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || ix == NULL)
         goto out;
-    if (cli_records_load(a, dir, NULL, ix, &err) != 0) {
+    /* Unfiltered, the newest `limit` records are all the list needs. */
+    if (cli_records_load(a, dir, NULL, cli_records_filtered(a) ? 0 : limit, ix, &err) != 0) {
         cli_error("records list", "%s", err.msg);
         goto out;
     }

@@ -6,6 +6,7 @@
 #define INTENTUS_TUI_CLI_RECORDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -56,10 +57,12 @@ int cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
                       struct intentus_err *err);
 
 /* Like cli_records_index, through the persistent index (reconciled with
- * the directory first) unless a->no_index; cmd names the command in the
- * warning printed when the index cannot be used and the files are read. */
+ * the directory first) unless a->no_index; a->cmd names the command in the
+ * warning printed when the index cannot be used and the files are read.
+ * newest > 0 (only without sel): ix needs no more than the newest that
+ * many records (it may hold more). */
 int cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *sel,
-                     struct index *ix, struct intentus_err *err);
+                     size_t newest, struct index *ix, struct intentus_err *err);
 
 /* One record as a `records list` line, or as one line of compact JSON. */
 void cli_records_print_row(const struct index_view *v, bool json);

@@ -133,7 +133,7 @@ load_row(void *ctx, const struct digest *d)
 }
 
 int
-cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *sel,
+cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *sel, size_t newest,
                  struct index *ix, struct intentus_err *err)
 {
     struct select_into si = { sel, ix };
@@ -153,7 +153,7 @@ cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *s
         cli_error(a->cmd, "%s; reading the record files instead", why.msg);
         return cli_records_index(dir, sel, ix, err);
     }
-    rc = index_db_each(db, load_row, &si, &why);
+    rc = index_db_each(db, sel == NULL ? newest : 0, load_row, &si, &why);
     index_db_close(db);
     if (rc != 0) {
         cli_error(a->cmd, "%s; reading the record files instead", why.msg);

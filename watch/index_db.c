@@ -33,7 +33,7 @@ static const char SCHEMA[] =
     " retries INTEGER NOT NULL, events INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
     " corrupt TEXT, note TEXT);"
-    "CREATE INDEX records_created ON records(created_us);"
+    "CREATE INDEX records_created ON records(created_us, id);"
     "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
@@ -221,7 +221,10 @@ open_schema(struct index_db *db, struct intentus_err *err)
         return SQLITE_SCHEMA;
     }
     if ((rc = exec(db, "PRAGMA journal_mode=WAL", err)) != 0 ||
-        (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0)
+        (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
+        /* Read pages in place rather than copying each through pread. */
+        (rc = exec(db, "PRAGMA mmap_size=1073741824", err)) != 0 ||
+        (rc = exec(db, "PRAGMA cache_size=-32768", err)) != 0)
         return rc;
     if (tables != 0)
         return 0;
@@ -547,8 +550,14 @@ col_text(sqlite3_stmt *st, int col)
 }
 
 int
-index_db_each(struct index_db *db, index_db_each_fn fn, void *ctx, struct intentus_err *err)
+index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx,
+              struct intentus_err *err)
 {
+    /* The newest rows only: the same walk over the last ones in time. */
+    const char *recs = newest > 0 ? "(SELECT * FROM records ORDER BY created_us DESC, id DESC"
+                                    " LIMIT ?1)"
+                                  : "records";
+    char q_rec[512], q_stp[512];
     sqlite3_stmt *rec = NULL, *stp = NULL;
     struct digest_step *steps = NULL;
     size_t cap = 0;
@@ -557,26 +566,31 @@ index_db_each(struct index_db *db, index_db_each_fn fn, void *ctx, struct intent
 
     if ((rc = exec(db, "BEGIN", err)) != 0)
         return -1;
-    if (prepare(db,
-                "SELECT rid, id, created_us, intent, strategy, agent, status, error_code, node,"
-                " duration_us, attempts, retries, events, flags, file_size, corrupt, note"
-                " FROM records ORDER BY rid",
-                &rec, err) != 0 ||
-        prepare(db,
-                "SELECT rid, agent, kind, error_code, latency_us, is_retry FROM attempts"
-                " ORDER BY rid, seq",
-                &stp, err) != 0) {
+    snprintf(q_rec, sizeof(q_rec),
+             "SELECT rid, id, created_us, intent, strategy, agent, status, error_code, node,"
+             " duration_us, attempts, retries, events, flags, file_size, corrupt, note"
+             " FROM %s ORDER BY created_us, id",
+             recs);
+    snprintf(q_stp, sizeof(q_stp),
+             "SELECT a.rid, a.agent, a.kind, a.error_code, a.latency_us, a.is_retry"
+             " FROM %s r JOIN attempts a ON a.rid = r.rid ORDER BY r.created_us, r.id, a.seq",
+             recs);
+    if (prepare(db, q_rec, &rec, err) != 0 || prepare(db, q_stp, &stp, err) != 0) {
         out = -1;
         goto done;
+    }
+    if (newest > 0) {
+        sqlite3_bind_int64(rec, 1, newest > INT64_MAX ? INT64_MAX : (sqlite3_int64)newest);
+        sqlite3_bind_int64(stp, 1, newest > INT64_MAX ? INT64_MAX : (sqlite3_int64)newest);
     }
     src = sqlite3_step(stp);
     have_step = src == SQLITE_ROW;
     while ((rc = sqlite3_step(rec)) == SQLITE_ROW) {
         sqlite3_int64 rid = sqlite3_column_int64(rec, 0);
         struct digest d = { 0 };
-        /* The step rows of this record; skip those of rows that changed. */
-        while (have_step && sqlite3_column_int64(stp, 0) < rid)
-            have_step = (src = sqlite3_step(stp)) == SQLITE_ROW;
+        /* Both walks go in time order (creation, id, both unique
+         * together), so this record's steps come next, if it has any; in
+         * time order the in-memory index only ever appends. */
         while (have_step && sqlite3_column_int64(stp, 0) == rid) {
             if (d.n_steps == cap) {
                 size_t ncap = cap ? cap * 2 : 16;
@@ -732,7 +746,7 @@ index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct inten
     long diffs = -1;
     size_t i = 0, j = 0;
 
-    if (index_db_each(db, collect_row, &rows, err) != 0)
+    if (index_db_each(db, 0, collect_row, &rows, err) != 0)
         goto out;
     rs = rec_store_open(db->dir, NULL, err);
     sc = scan_new(NULL);

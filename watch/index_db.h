@@ -48,10 +48,12 @@ struct index_db *index_db_open(const char *dir, bool rebuild, struct intentus_er
 void index_db_close(struct index_db *db);
 const struct index_db_info *index_db_info(const struct index_db *db);
 
-/* Every indexed record as a digest (borrowed for the call), in no
- * particular order. Non-zero from fn stops the walk and is returned. */
+/* Every indexed record as a digest (borrowed for the call), oldest first
+ * (by creation time, then id); with newest > 0 only the newest that many.
+ * Non-zero from fn stops the walk and is returned. */
 typedef int (*index_db_each_fn)(void *ctx, const struct digest *d);
-int index_db_each(struct index_db *db, index_db_each_fn fn, void *ctx, struct intentus_err *err);
+int index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx,
+                  struct intentus_err *err);
 
 /* Compare every row with a fresh read of the files (the brute force every
  * command did before the index). fn gets each difference: the record id

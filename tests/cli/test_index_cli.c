@@ -73,6 +73,8 @@ static const char *const *const read_cmds[] = {
     ARGS("records", "list"),
     ARGS("records", "list", "--json"),
     ARGS("records", "list", "--limit", "7"),
+    ARGS("records", "list", "--limit", "1", "--json"),
+    ARGS("records", "list", "--limit", "0"),
     ARGS("records", "list", "--status", "corrupt"),
     ARGS("records", "list", "--status", "error", "--json"),
     ARGS("records", "list", "--agent", "flaky-b"),

@@ -179,7 +179,7 @@ via_db(const char *dir, struct index_db_info *info)
 
     if (db == NULL)
         fail_msg("index_db_open: %s", err.msg);
-    assert_int_equal(index_db_each(db, load_into, ix, &err), 0);
+    assert_int_equal(index_db_each(db, 0, load_into, ix, &err), 0);
     if (info != NULL)
         *info = *index_db_info(db);
     index_db_close(db);
@@ -407,7 +407,7 @@ test_two_processes(void **state)
             char *got;
             alarm(60);
             db = index_db_open(dir, false, &err);
-            if (db == NULL || index_db_each(db, load_into, ix, &err) != 0) {
+            if (db == NULL || index_db_each(db, 0, load_into, ix, &err) != 0) {
                 fprintf(stderr, "child %d: %s\n", k, err.msg);
                 _exit(3);
             }
