@@ -91,7 +91,7 @@ print_diff(void *ctx, const char *id, const char *what)
 static void
 print_info(const struct index_db_info *in, double ms, bool rebuilt_asked)
 {
-    char p[FMT_ESC_SIZE(4096)], why[FMT_ESC_SIZE(256)];
+    char p[FMT_ESC_SIZE(4096)];
 
     printf("index:    %s\n", cli_esc(in->path, p, sizeof(p)));
     printf("location: %s\n", in->in_cache ? "cache folder (the record directory is not writable)"
@@ -103,9 +103,11 @@ print_info(const struct index_db_info *in, double ms, bool rebuilt_asked)
     if (in->records > 0)
         printf(" (%lld per record)", (long long)in->db_bytes / (long long)in->records);
     printf("\nthis run: %zu files read, %zu rows removed, %.0f ms", in->read, in->removed, ms);
-    if (in->rebuilt[0] != '\0')
+    if (in->rebuilt[0] != '\0') {
+        char why[FMT_ESC_SIZE(256)];
         printf(", rebuilt (%s)",
                rebuilt_asked ? "as asked" : cli_esc(in->rebuilt, why, sizeof(why)));
+    }
     printf("\n");
 }
 

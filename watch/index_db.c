@@ -200,6 +200,22 @@ pragma_int(struct index_db *db, const char *sql, int *out, struct intentus_err *
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(db, rc, sql, err);
 }
 
+/* Switch to the WAL journal. Changing the journal mode takes the database
+ * exclusively and SQLite reports a concurrent opener as SQLITE_BUSY without
+ * calling the busy handler, so wait here, bounded by BUSY_MS. */
+static int
+wal_mode(struct index_db *db, struct intentus_err *err)
+{
+    for (int waited = 0;; waited += 10) {
+        int rc = sqlite3_exec(db->h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || waited >= BUSY_MS)
+            return sql_fail(db, rc, "PRAGMA journal_mode=WAL", err);
+        usleep(10000);
+    }
+}
+
 /* Open the file and make sure it holds our schema; a fresh file gets it.
  * Returns 0, or a SQLite code (untrusted() says whether to rebuild). */
 static int
@@ -220,8 +236,7 @@ open_schema(struct index_db *db, struct intentus_err *err)
         err_set(err, IERR_IO, "schema version %d, not %d", ver, INDEX_DB_SCHEMA);
         return SQLITE_SCHEMA;
     }
-    if ((rc = exec(db, "PRAGMA journal_mode=WAL", err)) != 0 ||
-        (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
+    if ((rc = wal_mode(db, err)) != 0 || (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
         /* Read pages in place rather than copying each through pread. */
         (rc = exec(db, "PRAGMA mmap_size=1073741824", err)) != 0 ||
         (rc = exec(db, "PRAGMA cache_size=-32768", err)) != 0)
@@ -564,7 +579,7 @@ index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx
     int rc, src, out = 0;
     bool have_step;
 
-    if ((rc = exec(db, "BEGIN", err)) != 0)
+    if (exec(db, "BEGIN", err) != 0)
         return -1;
     snprintf(q_rec, sizeof(q_rec),
              "SELECT rid, id, created_us, intent, strategy, agent, status, error_code, node,"
@@ -756,8 +771,10 @@ index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct inten
         err_set(err, IERR_NOMEM, NULL);
         goto out;
     }
-    qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
-    qsort(files.v, files.n, sizeof(*files.v), by_id);
+    if (rows.n > 0)
+        qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
+    if (files.n > 0)
+        qsort(files.v, files.n, sizeof(*files.v), by_id);
     diffs = 0;
     while (i < rows.n || j < files.n) {
         int c = i == rows.n ? 1 : j == files.n ? -1 : strcmp(rows.v[i].id, files.v[j].id);
