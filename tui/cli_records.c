@@ -154,6 +154,11 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
     {                                                                                              \
         .name = NULL                                                                               \
     }
+#define OPT_NO_INDEX                                                                               \
+    {                                                                                              \
+        .name = "no-index", .kind = CLI_OPT_FLAG, .offset = F(no_index),                           \
+        .help = "read the record files, not the record index\n(the answer is the same)"            \
+    }
 #define STATUS_HELP "only records with this status: ok, error, incomplete\nor corrupt"
 /* The record filters of list, stats, tail and gc (watch/index.h's). */
 #define OPT_FILTERS(status_parse, status_help)                                                     \
@@ -201,6 +206,7 @@ static const struct cli_opt list_opts[] = {
       .offset = F(limit),
       .help = "at most N records (the newest)" },
     OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_NO_INDEX,
     OPT_HELP,
     OPT_END,
 };
@@ -244,8 +250,13 @@ static const struct cli_opt diff_opts[] = {
 };
 
 static const struct cli_opt stats_opts[] = {
-    OPT_DIR,  OPT_CONFIG, OPT_JSON("the figures as JSON"), OPT_FILTERS(parse_status, STATUS_HELP),
-    OPT_HELP, OPT_END,
+    OPT_DIR,
+    OPT_CONFIG,
+    OPT_JSON("the figures as JSON"),
+    OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_NO_INDEX,
+    OPT_HELP,
+    OPT_END,
 };
 
 static const struct cli_opt tail_opts[] = {
@@ -552,7 +563,8 @@ records_list(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || ix == NULL)
         goto out;
-    if (tailer_index_dir(dir, ix, &err) != 0) {
+    /* Unfiltered, the newest `limit` records are all the list needs. */
+    if (cli_records_load(a, dir, NULL, cli_records_filtered(a) ? 0 : limit, ix, &err) != 0) {
         cli_error("records list", "%s", err.msg);
         goto out;
     }

@@ -6,6 +6,7 @@
 #define INTENTUS_TUI_CLI_RECORDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -32,6 +33,8 @@ struct rec_args {
     const char *wal_dir;    /* --wal-dir; NULL: the config's wal.dir */
     const char *public_key; /* --public-key; NULL: the config's wal.public_key */
     bool verbose;
+    /* list, stats: read the record files, not the index (watch/index_db.h) */
+    bool no_index;
     int first_arg; /* index of the first positional argument */
 };
 
@@ -52,6 +55,14 @@ bool cli_select_digest(struct cli_select *s, const struct digest *d);
 /* Index the records of dir that sel selects (sel NULL: all) into ix. */
 int cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
                       struct intentus_err *err);
+
+/* Like cli_records_index, through the persistent index (reconciled with
+ * the directory first) unless a->no_index; a->cmd names the command in the
+ * warning printed when the index cannot be used and the files are read.
+ * newest > 0 (only without sel): ix needs no more than the newest that
+ * many records (it may hold more). */
+int cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *sel,
+                     size_t newest, struct index *ix, struct intentus_err *err);
 
 /* One record as a `records list` line, or as one line of compact JSON. */
 void cli_records_print_row(const struct index_view *v, bool json);

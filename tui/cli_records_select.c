@@ -7,9 +7,11 @@
 
 #include "core/clock.h"
 #include "core/rec_store.h"
+#include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "watch/digest.h"
 #include "watch/index.h"
+#include "watch/index_db.h"
 #include "watch/scan.h"
 #include "watch/tailer.h"
 
@@ -118,4 +120,45 @@ cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
     scan_free(sc);
     rec_store_close(rs);
     return rc;
+}
+
+static int
+load_row(void *ctx, const struct digest *d)
+{
+    struct select_into *si = ctx;
+
+    if (si->sel == NULL || cli_select_digest(si->sel, d))
+        index_upsert(si->ix, d, NULL);
+    return 0;
+}
+
+int
+cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *sel, size_t newest,
+                 struct index *ix, struct intentus_err *err)
+{
+    struct select_into si = { sel, ix };
+    struct intentus_err why = { 0 };
+    struct index_db *db;
+    int rc;
+
+    if (a->no_index)
+        return cli_records_index(dir, sel, ix, err);
+    db = index_db_open(dir, false, &why);
+    if (db == NULL) {
+        /* The index is a cache: without it the files still answer. */
+        if (why.code == IERR_NOT_FOUND) {
+            err_set(err, why.code, "%s", why.msg);
+            return -1;
+        }
+        cli_error(a->cmd, "%s; reading the record files instead", why.msg);
+        return cli_records_index(dir, sel, ix, err);
+    }
+    rc = index_db_each(db, sel == NULL ? newest : 0, load_row, &si, &why);
+    index_db_close(db);
+    if (rc != 0) {
+        cli_error(a->cmd, "%s; reading the record files instead", why.msg);
+        index_clear(ix);
+        return cli_records_index(dir, sel, ix, err);
+    }
+    return 0;
 }

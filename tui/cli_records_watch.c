@@ -152,7 +152,7 @@ cli_records_stats(const struct rec_args *a)
     if (dir == NULL || ag == NULL || (cli_records_filtered(a) && sel == NULL))
         goto out;
     /* With filters, the figures are those of the selected records alone. */
-    if (cli_records_index(dir, sel, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
+    if (cli_records_load(a, dir, sel, 0, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
         cli_error("records stats", "%s", err.msg);
         goto out;
     }

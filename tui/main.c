@@ -24,6 +24,7 @@ static const struct command commands[] = {
     { "redact", cli_redact, "preview redaction of a JSON document or record (nothing written)" },
     { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones" },
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, abort" },
+    { "index", cli_index, "the record index: rebuild, check or show it" },
 };
 
 static void

@@ -358,6 +358,37 @@ scan_full(struct scan *s, struct rec_store *rs, int64_t now_us, scan_emit_fn emi
     return rc;
 }
 
+int
+scan_preload(struct scan *s, const char *id, int64_t size, int64_t mtime_ns, uint64_t ino)
+{
+    struct known *k = find(s, id);
+
+    if (k == NULL || k == GONE)
+        k = add(s, id);
+    if (k == NULL)
+        return -1;
+    k->size = size;
+    k->mtime_ns = mtime_ns;
+    k->ino = ino;
+    k->gen = s->gen;
+    k->state = KNOWN_INDEXED;
+    k->emitted = 1;
+    return 0;
+}
+
+int
+scan_identity(const struct scan *s, const char *id, int64_t *size, int64_t *mtime_ns, uint64_t *ino)
+{
+    const struct known *k = find(s, id);
+
+    if (k == NULL || k == GONE)
+        return -1;
+    *size = k->size;
+    *mtime_ns = k->mtime_ns;
+    *ino = k->ino;
+    return 0;
+}
+
 int64_t
 scan_next_retry(const struct scan *s)
 {

@@ -56,6 +56,13 @@ int scan_retry_due(struct scan *s, struct rec_store *rs, int64_t now_us, scan_em
                    void *ctx);
 int64_t scan_next_retry(const struct scan *s);
 size_t scan_known(const struct scan *s);
+/* Persistent indexes (watch/index_db.h): make id known as already
+ * reported with this file identity, so the next scan_full digests it only
+ * when the file changed and reports it gone when it went. */
+int scan_preload(struct scan *s, const char *id, int64_t size, int64_t mtime_ns, uint64_t ino);
+/* The file identity id was last digested with; -1 when id is unknown. */
+int scan_identity(const struct scan *s, const char *id, int64_t *size, int64_t *mtime_ns,
+                  uint64_t *ino);
 /* The record id a directory entry names, into id[size]; false for hidden
  * files and anything but *.json / *.json.gz. */
 bool scan_id_of(const char *name, char *id, size_t size);

@@ -1,0 +1,807 @@
+#include "watch/index_db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/rec_store.h"
+#include "watch/scan.h"
+
+#define APP_ID 0x494e5458 /* "INTX" */
+#define BUSY_MS 60000
+
+struct index_db {
+    sqlite3 *h;
+    char *dir;
+    struct index_db_info info;
+};
+
+static const char SCHEMA[] =
+    "CREATE TABLE records("
+    " rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL,"
+    " intent TEXT, strategy TEXT, agent TEXT, status INTEGER NOT NULL, error_code TEXT,"
+    " node TEXT, duration_us INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    " retries INTEGER NOT NULL, events INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    " file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
+    " corrupt TEXT, note TEXT);"
+    "CREATE INDEX records_created ON records(created_us, id);"
+    "CREATE TABLE attempts("
+    " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
+    " is_retry INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;";
+
+/* ---- where ---- */
+
+static uint64_t
+fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+/* mkdir -m 0700 path, or an existing directory (not a symlink) we own;
+ * -1 with errno set otherwise. */
+static int
+own_dir(const char *path)
+{
+    struct stat st;
+
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    if (lstat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+/* Create (or open) the database file 0600 without following a symlink. */
+static int
+own_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat st;
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    if ((st.st_mode & 077) != 0)
+        (void)fchmod(fd, 0600);
+    close(fd);
+    return 0;
+}
+
+static int
+cache_path(struct index_db *db, struct intentus_err *err)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char base[3072], real[PATH_MAX];
+    int n = -1;
+
+    if (xdg != NULL && xdg[0] == '/') {
+        (void)mkdir(xdg, 0700);
+        n = snprintf(base, sizeof(base), "%s/intentus", xdg);
+    } else if (home != NULL && home[0] == '/') {
+        n = snprintf(base, sizeof(base), "%s/.cache", home);
+        if (n > 0 && (size_t)n < sizeof(base))
+            (void)mkdir(base, 0700);
+        n = snprintf(base, sizeof(base), "%s/.cache/intentus", home);
+    }
+    if (n < 0 || (size_t)n >= sizeof(base)) {
+        err_set(err, IERR_IO,
+                "record directory %s is not writable and neither $XDG_CACHE_HOME nor $HOME "
+                "gives a cache folder for its index",
+                db->dir);
+        return -1;
+    }
+    if (own_dir(base) != 0) {
+        err_set(err, IERR_IO,
+                "record directory %s is not writable and the cache folder %s is "
+                "not usable: %s",
+                db->dir, base, strerror(errno));
+        return -1;
+    }
+    if (realpath(db->dir, real) == NULL)
+        snprintf(real, sizeof(real), "%s", db->dir);
+    snprintf(db->info.path, sizeof(db->info.path), "%s/%016" PRIx64 ".sqlite", base, fnv(real));
+    db->info.in_cache = true;
+    if (own_file(db->info.path) == 0)
+        return 0;
+    err_set(err, IERR_IO, "cannot create the index %s: %s", db->info.path, strerror(errno));
+    return -1;
+}
+
+/* <dir>/.intentus/index.sqlite; the cache when the record directory (or a
+ * .intentus in it that is not ours) cannot take it. */
+static int
+locate(struct index_db *db, struct intentus_err *err)
+{
+    char folder[4000];
+
+    snprintf(folder, sizeof(folder), "%s/.intentus", db->dir);
+    if (own_dir(folder) != 0)
+        return cache_path(db, err);
+    snprintf(db->info.path, sizeof(db->info.path), "%s/index.sqlite", folder);
+    db->info.in_cache = false;
+    if (own_file(db->info.path) == 0)
+        return 0;
+    return cache_path(db, err);
+}
+
+static void
+unlink_db(const char *path)
+{
+    char side[4200];
+
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
+/* ---- SQLite ---- */
+
+/* An error that means the file is not a trustworthy index. */
+static bool
+untrusted(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_SCHEMA ||
+           rc == SQLITE_FORMAT || rc == SQLITE_MISMATCH || rc == SQLITE_CONSTRAINT ||
+           rc == SQLITE_ERROR;
+}
+
+static int
+sql_fail(struct index_db *db, int rc, const char *what, struct intentus_err *err)
+{
+    err_set(err, IERR_IO, "index %s: %s: %s", db->info.path, what,
+            db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+    return rc;
+}
+
+static int
+exec(struct index_db *db, const char *sql, struct intentus_err *err)
+{
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : sql_fail(db, rc, sql, err);
+}
+
+static int
+pragma_int(struct index_db *db, const char *sql, int *out, struct intentus_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return sql_fail(db, rc, sql, err);
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(db, rc, sql, err);
+}
+
+/* Switch to the WAL journal. Changing the journal mode takes the database
+ * exclusively and SQLite reports a concurrent opener as SQLITE_BUSY without
+ * calling the busy handler, so wait here, bounded by BUSY_MS. */
+static int
+wal_mode(struct index_db *db, struct intentus_err *err)
+{
+    for (int waited = 0;; waited += 10) {
+        int rc = sqlite3_exec(db->h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || waited >= BUSY_MS)
+            return sql_fail(db, rc, "PRAGMA journal_mode=WAL", err);
+        usleep(10000);
+    }
+}
+
+/* Open the file and make sure it holds our schema; a fresh file gets it.
+ * Returns 0, or a SQLite code (untrusted() says whether to rebuild). */
+static int
+open_schema(struct index_db *db, struct intentus_err *err)
+{
+    int rc, app = 0, ver = 0, tables = 0;
+
+    rc = sqlite3_open_v2(db->info.path, &db->h,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return sql_fail(db, rc, "open", err);
+    sqlite3_busy_timeout(db->h, BUSY_MS);
+    if ((rc = pragma_int(db, "PRAGMA application_id", &app, err)) != 0 ||
+        (rc = pragma_int(db, "PRAGMA user_version", &ver, err)) != 0 ||
+        (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables, err)) != 0)
+        return rc;
+    if (tables != 0 && (app != APP_ID || ver != INDEX_DB_SCHEMA)) {
+        err_set(err, IERR_IO, "schema version %d, not %d", ver, INDEX_DB_SCHEMA);
+        return SQLITE_SCHEMA;
+    }
+    if ((rc = wal_mode(db, err)) != 0 || (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
+        /* Read pages in place rather than copying each through pread. */
+        (rc = exec(db, "PRAGMA mmap_size=1073741824", err)) != 0 ||
+        (rc = exec(db, "PRAGMA cache_size=-32768", err)) != 0)
+        return rc;
+    if (tables != 0)
+        return 0;
+    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
+        return rc;
+    if ((rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables, err)) != 0)
+        goto rollback;
+    if (tables == 0) {
+        char pragmas[128];
+        snprintf(pragmas, sizeof(pragmas), "PRAGMA application_id=%d; PRAGMA user_version=%d",
+                 APP_ID, INDEX_DB_SCHEMA);
+        if ((rc = exec(db, SCHEMA, err)) != 0 || (rc = exec(db, pragmas, err)) != 0)
+            goto rollback;
+    }
+    return exec(db, "COMMIT", err);
+rollback:
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---- reconcile ---- */
+
+struct writer {
+    struct index_db *db;
+    struct scan *sc;
+    sqlite3_stmt *find, *del_rec, *del_steps, *ins_rec, *ins_step;
+    int rc;
+    struct intentus_err *err;
+};
+
+static void
+bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static int
+step_done(struct writer *w, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    w->rc = sql_fail(w->db, rc, what, w->err);
+    return -1;
+}
+
+static int
+delete_id(struct writer *w, const char *id)
+{
+    int rc;
+
+    sqlite3_bind_text(w->find, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(w->find);
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 rid = sqlite3_column_int64(w->find, 0);
+        sqlite3_reset(w->find);
+        sqlite3_bind_int64(w->del_steps, 1, rid);
+        sqlite3_bind_int64(w->del_rec, 1, rid);
+        if (step_done(w, w->del_steps, "delete attempts") != 0 ||
+            step_done(w, w->del_rec, "delete record") != 0)
+            return -1;
+        return 1;
+    }
+    sqlite3_reset(w->find);
+    if (rc != SQLITE_DONE) {
+        w->rc = sql_fail(w->db, rc, "find record", w->err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+put(struct writer *w, const char *id, const struct digest *d)
+{
+    int64_t size = 0, mtime = 0;
+    uint64_t ino = 0;
+    sqlite3_stmt *st = w->ins_rec;
+    bool corrupt = (d->flags & DIGEST_CORRUPT) != 0;
+    sqlite3_int64 rid;
+
+    if (delete_id(w, id) < 0)
+        return -1;
+    (void)scan_identity(w->sc, id, &size, &mtime, &ino);
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, d->created_us);
+    bind_text(st, 3, d->intent);
+    bind_text(st, 4, d->strategy);
+    bind_text(st, 5, d->agent);
+    sqlite3_bind_int(st, 6, (int)d->status);
+    bind_text(st, 7, d->error_code);
+    bind_text(st, 8, d->node);
+    sqlite3_bind_int64(st, 9, d->duration_us);
+    sqlite3_bind_int(st, 10, d->attempts);
+    sqlite3_bind_int(st, 11, d->retries);
+    sqlite3_bind_int(st, 12, d->events);
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)d->flags);
+    sqlite3_bind_int64(st, 14, (sqlite3_int64)d->file_size);
+    sqlite3_bind_int64(st, 15, mtime);
+    sqlite3_bind_int64(st, 16, (sqlite3_int64)ino);
+    bind_text(st, 17, corrupt ? d->note : NULL);
+    bind_text(st, 18, corrupt ? NULL : d->note);
+    if (step_done(w, st, "insert record") != 0)
+        return -1;
+    rid = sqlite3_last_insert_rowid(w->db->h);
+    for (size_t i = 0; i < d->n_steps; i++) {
+        const struct digest_step *s = &d->steps[i];
+        st = w->ins_step;
+        sqlite3_bind_int64(st, 1, rid);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        bind_text(st, 3, s->agent);
+        sqlite3_bind_int(st, 4, s->kind);
+        sqlite3_bind_int(st, 5, s->kind == DIGEST_STEP_OK);
+        bind_text(st, 6, s->code);
+        sqlite3_bind_int64(st, 7, s->latency_us);
+        sqlite3_bind_int(st, 8, s->is_retry);
+        if (step_done(w, st, "insert attempt") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+emit_row(void *ctx, const char *id, struct digest *d)
+{
+    struct writer *w = ctx;
+    int rc;
+
+    if (d == NULL) {
+        rc = delete_id(w, id);
+        if (rc > 0)
+            w->db->info.removed++;
+        return rc < 0 ? -1 : 0;
+    }
+    rc = put(w, id, d);
+    digest_free(d);
+    w->db->info.read++;
+    return rc;
+}
+
+static int
+prepare(struct index_db *db, const char *sql, sqlite3_stmt **st, struct intentus_err *err)
+{
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+
+    return rc == SQLITE_OK ? 0 : sql_fail(db, rc, sql, err);
+}
+
+static int
+count_rows(struct index_db *db, struct intentus_err *err)
+{
+    int n = 0, rc;
+
+    if ((rc = pragma_int(db, "SELECT count(*) FROM records", &n, err)) != 0)
+        return rc;
+    db->info.records = (size_t)n;
+    if ((rc = pragma_int(db, "SELECT count(*) FROM attempts", &n, err)) != 0)
+        return rc;
+    db->info.steps = (size_t)n;
+    if ((rc = pragma_int(db, "SELECT count(*) FROM records WHERE corrupt IS NOT NULL", &n, err)) !=
+        0)
+        return rc;
+    db->info.corrupt = (size_t)n;
+    return 0;
+}
+
+static int
+reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
+{
+    struct writer w = { .db = db, .err = err };
+    sqlite3_stmt *known = NULL;
+    int rc;
+
+    db->info.read = db->info.removed = 0;
+    w.sc = scan_new(NULL);
+    if (w.sc == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return SQLITE_NOMEM;
+    }
+    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
+        goto out;
+    if ((rc = prepare(db, "SELECT id, file_size, mtime_ns, inode FROM records", &known, err)) != 0)
+        goto rollback;
+    while ((rc = sqlite3_step(known)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(known, 0);
+        if (id == NULL ||
+            scan_preload(w.sc, id, sqlite3_column_int64(known, 1), sqlite3_column_int64(known, 2),
+                         (uint64_t)sqlite3_column_int64(known, 3)) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(known);
+    if (rc != SQLITE_DONE) {
+        rc = sql_fail(db, rc, "read the index", err);
+        goto rollback;
+    }
+    if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w.find, err)) != 0 ||
+        (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w.del_rec, err)) != 0 ||
+        (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w.del_steps, err)) != 0 ||
+        (rc = prepare(db,
+                      "INSERT INTO records(id, created_us, intent, strategy, agent, status,"
+                      " error_code, node, duration_us, attempts, retries, events, flags,"
+                      " file_size, mtime_ns, inode, corrupt, note)"
+                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      &w.ins_rec, err)) != 0 ||
+        (rc = prepare(db,
+                      "INSERT INTO attempts(rid, seq, agent, kind, ok, error_code, latency_us,"
+                      " is_retry) VALUES(?,?,?,?,?,?,?,?)",
+                      &w.ins_step, err)) != 0)
+        goto rollback;
+    if (scan_full(w.sc, rs, clock_mono_us(), emit_row, &w, err) != 0) {
+        rc = w.rc != 0 ? w.rc : SQLITE_IOERR;
+        goto rollback;
+    }
+    if ((rc = count_rows(db, err)) != 0)
+        goto rollback;
+    rc = exec(db, "COMMIT", err);
+    if (rc != 0)
+        goto rollback;
+    goto out;
+rollback:
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(w.find);
+    sqlite3_finalize(w.del_rec);
+    sqlite3_finalize(w.del_steps);
+    sqlite3_finalize(w.ins_rec);
+    sqlite3_finalize(w.ins_step);
+    scan_free(w.sc);
+    return rc;
+}
+
+static int64_t
+file_bytes(const char *path, const char *suffix)
+{
+    char p[4200];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    return stat(p, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+struct index_db *
+index_db_open(const char *dir, bool rebuild, struct intentus_err *err)
+{
+    struct index_db *db = calloc(1, sizeof(*db));
+    struct rec_store *rs;
+    int rc = 0;
+
+    if (db == NULL || (db->dir = strdup(dir)) == NULL) {
+        free(db);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    rs = rec_store_open(dir, NULL, err);
+    if (rs == NULL || locate(db, err) != 0)
+        goto fail;
+    if (rebuild) {
+        unlink_db(db->info.path);
+        snprintf(db->info.rebuilt, sizeof(db->info.rebuilt), "asked to rebuild");
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct intentus_err why = { 0 };
+        if (attempt > 0 || rebuild) {
+            if (own_file(db->info.path) != 0) {
+                err_set(err, IERR_IO, "cannot create the index %s: %s", db->info.path,
+                        strerror(errno));
+                goto fail;
+            }
+        }
+        rc = open_schema(db, &why);
+        if (rc == 0)
+            rc = reconcile(db, rs, &why);
+        if (rc == 0)
+            break;
+        sqlite3_close(db->h);
+        db->h = NULL;
+        if (attempt > 0 || !untrusted(rc)) {
+            err_set(err, IERR_IO, "%s", why.msg);
+            goto fail;
+        }
+        /* Not an index we can trust: the files hold the truth. */
+        snprintf(db->info.rebuilt, sizeof(db->info.rebuilt), "%s", why.msg);
+        unlink_db(db->info.path);
+    }
+    rec_store_close(rs);
+    db->info.db_bytes = file_bytes(db->info.path, "") + file_bytes(db->info.path, "-wal");
+    return db;
+fail:
+    rec_store_close(rs);
+    index_db_close(db);
+    return NULL;
+}
+
+void
+index_db_close(struct index_db *db)
+{
+    if (db == NULL)
+        return;
+    sqlite3_close(db->h);
+    free(db->dir);
+    free(db);
+}
+
+const struct index_db_info *
+index_db_info(const struct index_db *db)
+{
+    return &db->info;
+}
+
+/* ---- reading ---- */
+
+static const char *
+col_text(sqlite3_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st, col);
+}
+
+int
+index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx,
+              struct intentus_err *err)
+{
+    /* The newest rows only: the same walk over the last ones in time. */
+    const char *recs = newest > 0 ? "(SELECT * FROM records ORDER BY created_us DESC, id DESC"
+                                    " LIMIT ?1)"
+                                  : "records";
+    char q_rec[512], q_stp[512];
+    sqlite3_stmt *rec = NULL, *stp = NULL;
+    struct digest_step *steps = NULL;
+    size_t cap = 0;
+    int rc, src, out = 0;
+    bool have_step;
+
+    if (exec(db, "BEGIN", err) != 0)
+        return -1;
+    snprintf(q_rec, sizeof(q_rec),
+             "SELECT rid, id, created_us, intent, strategy, agent, status, error_code, node,"
+             " duration_us, attempts, retries, events, flags, file_size, corrupt, note"
+             " FROM %s ORDER BY created_us, id",
+             recs);
+    snprintf(q_stp, sizeof(q_stp),
+             "SELECT a.rid, a.agent, a.kind, a.error_code, a.latency_us, a.is_retry"
+             " FROM %s r JOIN attempts a ON a.rid = r.rid ORDER BY r.created_us, r.id, a.seq",
+             recs);
+    if (prepare(db, q_rec, &rec, err) != 0 || prepare(db, q_stp, &stp, err) != 0) {
+        out = -1;
+        goto done;
+    }
+    if (newest > 0) {
+        sqlite3_bind_int64(rec, 1, newest > INT64_MAX ? INT64_MAX : (sqlite3_int64)newest);
+        sqlite3_bind_int64(stp, 1, newest > INT64_MAX ? INT64_MAX : (sqlite3_int64)newest);
+    }
+    src = sqlite3_step(stp);
+    have_step = src == SQLITE_ROW;
+    while ((rc = sqlite3_step(rec)) == SQLITE_ROW) {
+        sqlite3_int64 rid = sqlite3_column_int64(rec, 0);
+        struct digest d = { 0 };
+        /* Both walks go in time order (creation, id, both unique
+         * together), so this record's steps come next, if it has any; in
+         * time order the in-memory index only ever appends. */
+        while (have_step && sqlite3_column_int64(stp, 0) == rid) {
+            if (d.n_steps == cap) {
+                size_t ncap = cap ? cap * 2 : 16;
+                struct digest_step *n = realloc(steps, ncap * sizeof(*n));
+                if (n == NULL) {
+                    err_set(err, IERR_NOMEM, NULL);
+                    out = -1;
+                    goto done;
+                }
+                steps = n;
+                cap = ncap;
+            }
+            /* Text pointers of a step row live until the next step: copy. */
+            steps[d.n_steps].agent = col_text(stp, 1) ? strdup(col_text(stp, 1)) : NULL;
+            steps[d.n_steps].code = col_text(stp, 3) ? strdup(col_text(stp, 3)) : NULL;
+            steps[d.n_steps].kind = (uint8_t)sqlite3_column_int(stp, 2);
+            steps[d.n_steps].latency_us = sqlite3_column_int64(stp, 4);
+            steps[d.n_steps].is_retry = (uint8_t)sqlite3_column_int(stp, 5);
+            d.n_steps++;
+            have_step = (src = sqlite3_step(stp)) == SQLITE_ROW;
+        }
+        d.id = (char *)col_text(rec, 1);
+        d.created_us = sqlite3_column_int64(rec, 2);
+        d.intent = (char *)col_text(rec, 3);
+        d.strategy = (char *)col_text(rec, 4);
+        d.agent = (char *)col_text(rec, 5);
+        d.status = (enum record_status)sqlite3_column_int(rec, 6);
+        d.error_code = (char *)col_text(rec, 7);
+        d.node = (char *)col_text(rec, 8);
+        d.duration_us = sqlite3_column_int64(rec, 9);
+        d.attempts = sqlite3_column_int(rec, 10);
+        d.retries = sqlite3_column_int(rec, 11);
+        d.events = sqlite3_column_int(rec, 12);
+        d.flags = (unsigned)sqlite3_column_int64(rec, 13);
+        d.file_size = (uint64_t)sqlite3_column_int64(rec, 14);
+        d.note = (char *)(col_text(rec, 15) ? col_text(rec, 15) : col_text(rec, 16));
+        d.steps = steps;
+        out = d.id != NULL ? fn(ctx, &d) : 0;
+        for (size_t i = 0; i < d.n_steps; i++) {
+            free((char *)steps[i].agent);
+            free((char *)steps[i].code);
+        }
+        if (out != 0)
+            goto done;
+    }
+    if (rc != SQLITE_DONE || (src != SQLITE_ROW && src != SQLITE_DONE)) {
+        sql_fail(db, rc != SQLITE_DONE ? rc : src, "read the index", err);
+        out = -1;
+    }
+done:
+    free(steps);
+    sqlite3_finalize(rec);
+    sqlite3_finalize(stp);
+    sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    return out;
+}
+
+/* ---- check ---- */
+
+/* Everything a digest says, as one line, so two can be compared whole. */
+static char *
+canon(const struct digest *d)
+{
+    struct buf b = BUF_INIT;
+
+#define S(x) ((x) ? (x) : "(null)")
+    buf_printf(&b,
+               "created=%" PRId64 " intent=%s strategy=%s agent=%s status=%d error=%s node=%s "
+               "duration=%" PRId64 " attempts=%d retries=%d events=%d flags=%u size=%" PRIu64
+               " note=%s steps=%zu",
+               d->created_us, S(d->intent), S(d->strategy), S(d->agent), (int)d->status,
+               S(d->error_code), S(d->node), d->duration_us, d->attempts, d->retries, d->events,
+               d->flags, d->file_size, S(d->note), d->n_steps);
+    for (size_t i = 0; i < d->n_steps; i++)
+        buf_printf(&b, " [%s %s %" PRId64 " %u %u]", S(d->steps[i].agent), S(d->steps[i].code),
+                   d->steps[i].latency_us, d->steps[i].kind, d->steps[i].is_retry);
+#undef S
+    return b.data;
+}
+
+struct entry {
+    char *id, *line;
+};
+
+struct entries {
+    struct entry *v;
+    size_t n, cap;
+    bool failed;
+};
+
+static void
+entries_add(struct entries *e, const char *id, const struct digest *d)
+{
+    if (e->n == e->cap) {
+        size_t ncap = e->cap ? e->cap * 2 : 256;
+        struct entry *n = realloc(e->v, ncap * sizeof(*n));
+        if (n == NULL) {
+            e->failed = true;
+            return;
+        }
+        e->v = n;
+        e->cap = ncap;
+    }
+    e->v[e->n].id = strdup(id);
+    e->v[e->n].line = canon(d);
+    if (e->v[e->n].id == NULL || e->v[e->n].line == NULL) {
+        free(e->v[e->n].id);
+        free(e->v[e->n].line);
+        e->failed = true;
+        return;
+    }
+    e->n++;
+}
+
+static void
+entries_free(struct entries *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->v[i].id);
+        free(e->v[i].line);
+    }
+    free(e->v);
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->id, ((const struct entry *)b)->id);
+}
+
+static int
+collect_row(void *ctx, const struct digest *d)
+{
+    entries_add(ctx, d->id, d);
+    return 0;
+}
+
+static int
+collect_file(void *ctx, const char *id, struct digest *d)
+{
+    if (d != NULL)
+        entries_add(ctx, id, d);
+    digest_free(d);
+    return 0;
+}
+
+long
+index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct intentus_err *err)
+{
+    struct entries rows = { 0 }, files = { 0 };
+    struct rec_store *rs = NULL;
+    struct scan *sc = NULL;
+    long diffs = -1;
+    size_t i = 0, j = 0;
+
+    if (index_db_each(db, 0, collect_row, &rows, err) != 0)
+        goto out;
+    rs = rec_store_open(db->dir, NULL, err);
+    sc = scan_new(NULL);
+    if (rs == NULL || sc == NULL || scan_full(sc, rs, clock_mono_us(), collect_file, &files, err))
+        goto out;
+    if (rows.failed || files.failed) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    if (rows.n > 0)
+        qsort(rows.v, rows.n, sizeof(*rows.v), by_id);
+    if (files.n > 0)
+        qsort(files.v, files.n, sizeof(*files.v), by_id);
+    diffs = 0;
+    while (i < rows.n || j < files.n) {
+        int c = i == rows.n ? 1 : j == files.n ? -1 : strcmp(rows.v[i].id, files.v[j].id);
+        if (c < 0) {
+            fn(ctx, rows.v[i].id, "indexed, but no such record file");
+            i++;
+            diffs++;
+        } else if (c > 0) {
+            fn(ctx, files.v[j].id, "record file not in the index");
+            j++;
+            diffs++;
+        } else {
+            if (strcmp(rows.v[i].line, files.v[j].line) != 0) {
+                char what[1024];
+                snprintf(what, sizeof(what), "index has {%.450s}, file gives {%.450s}",
+                         rows.v[i].line, files.v[j].line);
+                fn(ctx, rows.v[i].id, what);
+                diffs++;
+            }
+            i++;
+            j++;
+        }
+    }
+out:
+    scan_free(sc);
+    rec_store_close(rs);
+    entries_free(&rows);
+    entries_free(&files);
+    return diffs;
+}

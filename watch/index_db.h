@@ -1,0 +1,64 @@
+/* The persistent record index: one SQLite database per record directory
+ * holding the digest (watch/digest.h) of every record file with the file's
+ * identity (size, mtime, inode), and one row per agent step. Opening it
+ * reconciles it with the directory: a scan (watch/scan.h) compares every
+ * file's identity with the index and digests only new or changed files;
+ * rows of removed files are deleted; all in one write transaction, so a
+ * reader never sees half an update.
+ *
+ * Where it lives: <dir>/.intentus/index.sqlite (0600, in a 0700 folder);
+ * when the record directory is not writable, $XDG_CACHE_HOME/intentus/
+ * <hash of the directory's real path>.sqlite (else ~/.cache/intentus/).
+ *
+ * The record files stay the source of truth: an index that is missing,
+ * does not open as SQLite, is corrupt or has another schema version is
+ * deleted and rebuilt from the files, never trusted. SQLite's locking lets
+ * several processes open one index at once (WAL journal: readers are not
+ * blocked; one reconciling writer at a time, the others wait for it). */
+#ifndef INTENTUS_WATCH_INDEX_DB_H
+#define INTENTUS_WATCH_INDEX_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "watch/digest.h"
+
+#define INDEX_DB_SCHEMA 1
+
+struct index_db;
+
+/* What the last open did. */
+struct index_db_info {
+    char path[4096];       /* the database file */
+    bool in_cache;         /* under the cache folder: the record dir is not writable */
+    char rebuilt[256];     /* why the index was rebuilt ("" when it was trusted) */
+    size_t read, removed;  /* files digested, rows deleted by the reconcile */
+    size_t records, steps; /* rows after it */
+    size_t corrupt;        /* records that are corrupt files */
+    int64_t db_bytes;      /* database file plus its WAL */
+};
+
+/* Open (creating or rebuilding as needed) the index of dir and reconcile
+ * it. With rebuild, the index is deleted and built anew from the files.
+ * NULL on failure with err set (directory unreadable, no usable place for
+ * the index, a SQLite error other than corruption). */
+struct index_db *index_db_open(const char *dir, bool rebuild, struct intentus_err *err);
+void index_db_close(struct index_db *db);
+const struct index_db_info *index_db_info(const struct index_db *db);
+
+/* Every indexed record as a digest (borrowed for the call), oldest first
+ * (by creation time, then id); with newest > 0 only the newest that many.
+ * Non-zero from fn stops the walk and is returned. */
+typedef int (*index_db_each_fn)(void *ctx, const struct digest *d);
+int index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx,
+                  struct intentus_err *err);
+
+/* Compare every row with a fresh read of the files (the brute force every
+ * command did before the index). fn gets each difference: the record id
+ * and what differs. Returns the number of differences, -1 on error. */
+typedef void (*index_db_diff_fn)(void *ctx, const char *id, const char *what);
+long index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct intentus_err *err);
+
+#endif
