@@ -653,6 +653,91 @@ test_refuses_without_tokens(void **state)
     assert_int_equal(stop_server(c), 0);
 }
 
+/* `intentus route --server` and `intentus agents --server`. */
+static void
+run_cli(struct ctx *c, const char *token, const char *const *args, struct tu_run *r)
+{
+    const char *argv[24] = { tu_bin() };
+    char tok[256], server[64];
+    char *env[] = { tok, NULL };
+    int n = 1;
+
+    snprintf(tok, sizeof(tok), "INTENTUS_TOKEN=%s", token != NULL ? token : "");
+    snprintf(server, sizeof(server), "http://127.0.0.1:%d", c->port);
+    for (size_t i = 0; args[i] != NULL && n < 22; i++)
+        argv[n++] = strcmp(args[i], "URL") == 0 ? server : args[i];
+    argv[n] = NULL;
+    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, env, TIMEOUT_MS, r), 0);
+}
+
+static void
+test_cli_clients(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r;
+    char *out = NULL, tokfile[PATH_MAX];
+
+    start_server(c, NULL);
+    run_cli(
+        c, TOKEN_ALICE,
+        (const char *const[]){ "route", "demo.echo", "--server", "URL", "-p", "{\"k\":2}", NULL },
+        &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"k\": 2"));
+    assert_non_null(strstr(r.err, "recorded by the server"));
+    tu_run_free(&r);
+    /* no token, a wrong one from a file, options that cannot apply */
+    run_cli(c, NULL, (const char *const[]){ "route", "demo.echo", "--server", "URL", NULL }, &r);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "INTENTUS_TOKEN"));
+    tu_run_free(&r);
+    snprintf(tokfile, sizeof(tokfile), "%s/token", c->dir);
+    assert_int_equal(tu_write_file(tokfile, "wrong-token-xyz\n", 16, 0600), 0);
+    run_cli(c, NULL,
+            (const char *const[]){ "route", "demo.echo", "--server", "URL", "--token-file", tokfile,
+                                   NULL },
+            &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "HTTP 401"));
+    assert_null(strstr(r.err, "wrong-token-xyz"));
+    tu_run_free(&r);
+    run_cli(c, TOKEN_ALICE,
+            (const char *const[]){ "route", "demo.echo", "--server", "URL", "--no-record", NULL },
+            &r);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--no-record: not with --server"));
+    tu_run_free(&r);
+    run_cli(c, TOKEN_ALICE,
+            (const char *const[]){ "route", "demo.echo", "--server", "http://192.0.2.1:80", NULL },
+            &r);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "loopback"));
+    tu_run_free(&r);
+    /* the rate limit is the service's: the 4th call, from the CLI, is limited */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.limited\"}", &out), 200);
+        free(out);
+    }
+    run_cli(c, TOKEN_ALICE, (const char *const[]){ "route", "t.limited", "--server", "URL", NULL },
+            &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.out, "RATE_LIMIT"));
+    tu_run_free(&r);
+    /* agents --server: live breaker state, admin only */
+    run_cli(c, TOKEN_OPS, (const char *const[]){ "agents", "--server", "URL", NULL }, &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "fail-b"));
+    assert_non_null(strstr(r.out, "CLOSED"));
+    tu_run_free(&r);
+    run_cli(c, TOKEN_ALICE, (const char *const[]){ "agents", "--server", "URL", NULL }, &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "HTTP 403"));
+    tu_run_free(&r);
+    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(n_records(c), 5); /* 1 echo + 3 limited + the limited refusal */
+}
+
 int
 main(void)
 {
@@ -666,6 +751,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_without_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_clients, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
