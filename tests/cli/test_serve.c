@@ -75,7 +75,9 @@ write_config(struct ctx *c, bool with_alice, const char *extra_serve)
              "  {\"name\": \"fail-b\", \"builtin\": \"fail\", \"intents\": [\"t.fail\"],\n"
              "   \"breaker\": {\"failure_threshold\": 2, \"cooldown\": \"60s\"}},\n"
              "  {\"name\": \"slow-c\", \"builtin\": \"slow\", \"delay_ms\": 300, \"intents\": "
-             "[\"t.slow\"]}],\n"
+             "[\"t.slow\"]},\n"
+             "  {\"name\": \"slow-d\", \"builtin\": \"slow\", \"delay_ms\": 1500, \"intents\": "
+             "[\"t.slower\"]}],\n"
              " \"policy\": {\"default\": \"allow\", \"rules\": [\n"
              "  {\"id\": \"three\", \"action\": \"allow\", \"intents\": [\"t.limited\"],\n"
              "   \"rate_limit_per_minute\": 3, \"rate_limit_key_template\": \"{intent}\"}]},\n"
@@ -603,12 +605,12 @@ test_sigterm_drain(void **state)
         assert_true(kids[i] >= 0);
         if (kids[i] == 0) {
             execlp("curl", "curl", "-s", "--max-time", "20", "-o", outs[i], "-H",
-                   "Authorization: Bearer " TOKEN_ALICE, "--data-binary", "{\"intent\":\"t.slow\"}",
-                   url, (char *)NULL);
+                   "Authorization: Bearer " TOKEN_ALICE, "--data-binary",
+                   "{\"intent\":\"t.slower\"}", url, (char *)NULL);
             _exit(127);
         }
     }
-    sleep_ms(150); /* the requests are in (the agent takes 300 ms) */
+    sleep_ms(500); /* the requests are in (the agent takes 1.5 s) */
     assert_int_equal(stop_server(c), 0);
     for (int i = 0; i < N; i++) {
         int st;
@@ -651,6 +653,65 @@ test_refuses_without_tokens(void **state)
         free(out);
     }
     assert_int_equal(stop_server(c), 0);
+}
+
+/* serve.queue bounds the requests in flight (503 with Retry-After, counted)
+ * and serve.request_timeout the wait for one (504); neither is lost. */
+static void
+test_queue_and_deadline(void **state)
+{
+    struct ctx *c = *state;
+    enum { N = 4 };
+    pid_t kids[N];
+    char outs[N][PATH_MAX], hdrs[N][PATH_MAX + 4];
+    int busy = 0, ok = 0;
+    char *out = NULL;
+
+    write_config(c, true, "\"queue\": 1, ");
+    start_server(c, NULL);
+    for (int i = 0; i < N; i++) {
+        char url[128];
+        snprintf(outs[i], sizeof(outs[i]), "%s/q%d", c->dir, i);
+        snprintf(hdrs[i], sizeof(hdrs[i]), "%s.h", outs[i]);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/route", c->port);
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            execlp("curl", "curl", "-s", "--max-time", "20", "-o", outs[i], "-D", hdrs[i], "-H",
+                   "Authorization: Bearer " TOKEN_ALICE, "--data-binary",
+                   "{\"intent\":\"t.slower\"}", url, (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        waitpid(kids[i], NULL, 0);
+        if (file_has(hdrs[i], " 503") && file_has(hdrs[i], "Retry-After: 1"))
+            busy++;
+        else if (file_has(outs[i], "\"recorded\":true"))
+            ok++;
+    }
+    assert_true(busy >= 1);
+    assert_true(ok >= 1);
+    assert_int_equal(busy + ok, N);
+    assert_int_equal(http(c, "GET", "/metrics", NULL, NULL, &out), 200);
+    {
+        char line[96];
+        snprintf(line, sizeof(line), "intentus_http_rejections_total{status=\"503\"} %d", busy);
+        assert_non_null(strstr(out, line));
+    }
+    free(out);
+    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(n_records(c), ok);
+
+    /* a request that takes longer than serve.request_timeout */
+    write_config(c, true, "\"request_timeout\": \"100ms\", ");
+    start_server(c, NULL);
+    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.slow\"}", &out),
+                     504);
+    assert_non_null(strstr(out, "request_timeout"));
+    free(out);
+    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(n_records(c), ok + 1); /* it went on and was recorded */
 }
 
 /* `intentus route --server` and `intentus agents --server`. */
@@ -752,6 +813,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_without_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_and_deadline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
