@@ -1118,6 +1118,8 @@ listen_on(const char *addr, bool *loopback, char *msg, size_t msg_size)
     }
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
