@@ -1293,6 +1293,8 @@ cli_serve(int argc, char **argv)
             pthread_mutex_unlock(&s.lock);
         }
         MHD_stop_daemon(d);
+        if (strncmp(listen_addr, "unix:", 5) == 0)
+            unlink(listen_addr + 5); /* ours: bound by listen_on */
         rc = EXIT_OK;
     }
     atomic_store(&s.collector_stop, true);
