@@ -318,6 +318,26 @@ test_auth_missing_wrong(void **state)
     }
 }
 
+/* An INTENTUSNET/1.0 intent frame whose context.tags are tags (JSON list
+ * items). */
+static const char *
+frame_with_tags(const char *tags)
+{
+    static char f[2048];
+
+    snprintf(f, sizeof(f),
+             "{\"protocol\":\"INTENTUSNET/1.0\",\"messageType\":\"intent\",\"body\":{"
+             "\"version\":\"1.0\",\"intent\":{\"name\":\"demo.echo\",\"version\":\"1.0\"},"
+             "\"payload\":{\"x\":1},\"context\":{\"sourceAgent\":\"t\",\"timestamp\":"
+             "\"2026-01-01T00:00:00+00:00\",\"priority\":\"normal\",\"tags\":[%s]},"
+             "\"metadata\":{\"requestId\":\"r1\",\"source\":\"forged\",\"createdAt\":"
+             "\"2026-01-01T00:00:00+00:00\",\"traceId\":\"t1\",\"identityChain\":[]},"
+             "\"routing\":{\"strategy\":\"direct\",\"targetAgent\":null,\"fallbackAgents\":[]},"
+             "\"routingMetadata\":{\"decisionPath\":[],\"retries\":0}}}",
+             tags);
+    return f;
+}
+
 static void
 test_tenant_contradiction(void **state)
 {
@@ -331,12 +351,35 @@ test_tenant_contradiction(void **state)
     assert_non_null(strstr(out, "globex"));
     free(out);
     /* a role the token does not have, claimed in a raw frame */
+    assert_int_equal(http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags("\"role:admin\""), &out),
+                     403);
+    assert_non_null(strstr(out, "role 'admin'"));
+    free(out);
+    assert_int_equal(
+        http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags("\"tenant:globex\""), &out), 403);
+    free(out);
+    /* the token's own tenant is fine, and so is naming none */
     assert_int_equal(http(c, "POST", "/v1/route", TOKEN_BOB,
                           "{\"intent\":\"demo.echo\",\"tenant\":\"acme\"}", &out),
                      200);
     free(out);
+    assert_int_equal(http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags(""), &out), 200);
+    assert_non_null(strstr(out, "\"messageType\":\"response\""));
+    assert_non_null(strstr(out, "\"executionId\""));
+    free(out);
     assert_int_equal(stop_server(c), 0);
-    assert_int_equal(n_records(c), 1);
+    assert_int_equal(n_records(c), 2);
+    /* the frame's forged metadata.source is replaced by the token's subject */
+    {
+        char cmd[PATH_MAX + 32];
+        struct tu_run r;
+        const char *argv[] = { "sh", "-c", cmd, NULL };
+        snprintf(cmd, sizeof(cmd), "cat '%s'/*.json", c->records);
+        assert_int_equal(tu_run((char *const *)argv, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
+        assert_null(strstr(r.out, "forged"));
+        assert_non_null(strstr(r.out, "\"bob\""));
+        tu_run_free(&r);
+    }
 }
 
 static void
