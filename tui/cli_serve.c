@@ -78,12 +78,23 @@ static const double lat_bounds_s[LAT_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 
 #define MAX_CODE_ROWS 256
 #define POOL_THREADS 16
 
-struct waiter {
+/* One request. While its execution runs the connection is suspended
+ * (MHD_suspend_connection) and the request sits on the server's pending
+ * list; the collector resumes it with the completion, or with a status when
+ * the deadline passes or the service stops, so no thread waits for it. */
+enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
+
+struct req {
+    struct buf body;
+    bool too_large, frame;
+    enum req_state state;
+    struct MHD_Connection *conn;
     uint64_t tag;
-    bool done;
+    int64_t deadline_us;
     struct completion c;
-    pthread_cond_t cv;
-    struct waiter *next;
+    unsigned status; /* REQ_DONE: 0 with c filled, else the HTTP status */
+    const char *msg;
+    struct req *next;
 };
 
 struct code_row {
@@ -99,9 +110,9 @@ struct server {
      * reload; guarded by conf_lock (readers shared). */
     pthread_rwlock_t conf_lock;
     struct serve_conf *conf;
-    /* waiters and metrics from completions: guarded by lock */
+    /* pending requests and metrics from completions: guarded by lock */
     pthread_mutex_t lock;
-    struct waiter *waiters;
+    struct req *pending;
     uint64_t next_tag;
     uint64_t lat_count, lat_buckets[LAT_BUCKETS];
     double lat_sum;
@@ -112,12 +123,6 @@ struct server {
     atomic_ullong http_401, http_403, http_413, http_503, http_504, http_400, reloads,
         reload_failures;
     atomic_bool stopping, collector_stop;
-    bool abandon; /* past the grace: waiters give up (guarded by lock) */
-};
-
-struct req {
-    struct buf body;
-    bool too_large;
 };
 
 /* ---- responses ---- */
@@ -406,87 +411,72 @@ collector_main(void *arg)
         size_t n;
         poll(&pfd, 1, 100);
         n = runtime_collect(s->rt, batch, sizeof(batch) / sizeof(batch[0]));
+        int64_t now = clock_mono_us();
         pthread_mutex_lock(&s->lock);
         for (size_t i = 0; i < n; i++) {
-            struct waiter *w;
+            struct req **p;
             count_completion(s, &batch[i]);
-            for (w = s->waiters; w != NULL && w->tag != batch[i].tag; w = w->next)
+            for (p = &s->pending; *p != NULL && (*p)->tag != batch[i].tag; p = &(*p)->next)
                 ;
-            if (w != NULL) {
-                w->c = batch[i];
-                w->done = true;
-                pthread_cond_signal(&w->cv);
+            if (*p != NULL) {
+                struct req *r = *p;
+                *p = r->next;
+                r->c = batch[i];
+                r->status = 0;
+                r->state = REQ_DONE;
+                MHD_resume_connection(r->conn);
             } else {
                 completion_free(&batch[i]); /* its request timed out; recorded anyway */
             }
+        }
+        for (struct req **p = &s->pending; *p != NULL;) {
+            struct req *r = *p;
+            if (r->deadline_us > now) {
+                p = &r->next;
+                continue;
+            }
+            *p = r->next;
+            r->status = 504;
+            r->msg = "the execution did not finish within serve.request_timeout (it goes on and "
+                     "is recorded)";
+            r->state = REQ_DONE;
+            MHD_resume_connection(r->conn);
         }
         pthread_mutex_unlock(&s->lock);
     }
     return NULL;
 }
 
-static void
-unlink_waiter(struct server *s, struct waiter *w)
-{
-    for (struct waiter **p = &s->waiters; *p != NULL; p = &(*p)->next)
-        if (*p == w) {
-            *p = w->next;
-            return;
-        }
-}
-
-/* Submit env (taken) and wait for its completion. 0 with *out filled, or
- * the HTTP status (503 queue full / stopping, 504 deadline). */
+/* Submit env (taken) for r and suspend its connection until the collector
+ * resumes it. 0, or the HTTP status to answer now (503: queue full or
+ * stopping) with *msg. */
 static unsigned
-route_env(struct server *s, cJSON *env, struct completion *out, const char **msg)
+start_route(struct server *s, struct req *r, cJSON *env, const char **msg)
 {
-    struct waiter w = { 0 };
     struct intentus_err err = { 0 };
-    struct timespec dl;
     int64_t timeout_ms;
-    unsigned status = 0;
 
     pthread_rwlock_rdlock(&s->conf_lock);
     timeout_ms = s->conf->request_timeout_ms;
     pthread_rwlock_unlock(&s->conf_lock);
-    pthread_cond_init(&w.cv, NULL);
+    /* Held from submit to suspend: the collector cannot resume the
+     * connection before it is suspended. */
     pthread_mutex_lock(&s->lock);
-    w.tag = ++s->next_tag;
-    w.next = s->waiters;
-    s->waiters = &w;
-    if (runtime_submit(s->rt, env, w.tag, &err) != 0) {
-        unlink_waiter(s, &w);
+    r->tag = ++s->next_tag;
+    if (runtime_submit(s->rt, env, r->tag, &err) != 0) {
         pthread_mutex_unlock(&s->lock);
-        pthread_cond_destroy(&w.cv);
         cJSON_Delete(env);
         *msg = err.code == IERR_LIMIT ? "the routing queue is full; retry later"
                                       : "the service is stopping";
         return 503;
     }
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    while (!w.done && !s->abandon)
-        if (pthread_cond_timedwait(&w.cv, &s->lock, &dl) == ETIMEDOUT && !w.done)
-            break;
-    unlink_waiter(s, &w);
-    if (w.done) {
-        *out = w.c;
-    } else if (s->abandon) {
-        *msg = "the service stopped before the execution finished (it is recorded as it ends)";
-        status = 503;
-    } else {
-        *msg = "the execution did not finish within serve.request_timeout (it goes on and is "
-               "recorded)";
-        status = 504;
-    }
+    r->deadline_us = clock_mono_us() + timeout_ms * 1000;
+    r->state = REQ_WAITING;
+    r->next = s->pending;
+    s->pending = r;
+    MHD_suspend_connection(r->conn);
     pthread_mutex_unlock(&s->lock);
-    pthread_cond_destroy(&w.cv);
-    return status;
+    return 0;
 }
 
 /* /v1/route's inputs to an envelope; NULL with msg on bad input. */
@@ -604,16 +594,16 @@ route_input_envelope(const cJSON *in, char *msg, size_t msg_size)
 }
 
 static enum MHD_Result
-handle_route(struct server *s, struct MHD_Connection *conn, bool frame, const struct identity *id,
-             const struct buf *body)
+handle_route(struct server *s, struct MHD_Connection *conn, struct req *r,
+             const struct identity *id)
 {
+    bool frame = r->frame;
+    const struct buf *body = &r->body;
     struct intentus_err err = { 0 };
     cJSON *in = json_parse(body->data != NULL ? body->data : "", body->len, 0, &err), *env = NULL;
     char msg[512];
     const char *smsg = NULL;
-    struct completion c = { 0 };
     unsigned st;
-    enum MHD_Result ret;
 
     if (in == NULL) {
         snprintf(msg, sizeof(msg), "the body is not JSON: %s", err.msg);
@@ -652,25 +642,35 @@ handle_route(struct server *s, struct MHD_Connection *conn, bool frame, const st
         cJSON_Delete(env);
         return send_error(s, conn, frame, st, st == 403 ? "UNAUTHORIZED" : "INTERNAL_ERROR", msg);
     }
-    st = route_env(s, env, &c, &smsg);
+    st = start_route(s, r, env, &smsg);
     if (st != 0)
-        return send_error(s, conn, frame, st, st == 503 ? "UNAVAILABLE" : "TIMEOUT", smsg);
-    {
-        cJSON *o = cJSON_CreateObject();
-        cJSON *info = frame ? cJSON_AddObjectToObject(o, "headers") : o;
-        if (frame) {
-            cJSON_AddStringToObject(o, "protocol", "INTENTUSNET/1.0");
-            cJSON_AddStringToObject(o, "messageType", "response");
-        }
-        cJSON_AddStringToObject(info, "executionId", c.execution_id);
-        cJSON_AddBoolToObject(info, "recorded", c.recorded);
-        cJSON_AddBoolToObject(info, "sampledOut", c.sampled_out);
-        cJSON_AddItemToObject(o, frame ? "body" : "response", c.response);
-        c.response = NULL;
-        ret = send_json(conn, 200, o, NULL);
-        cJSON_Delete(o);
+        return send_error(s, conn, frame, st, "UNAVAILABLE", smsg);
+    return MHD_YES; /* suspended; finish_route answers */
+}
+
+/* The answer of a resumed request. */
+static enum MHD_Result
+finish_route(struct server *s, struct MHD_Connection *conn, struct req *r)
+{
+    enum MHD_Result ret;
+    cJSON *o, *info;
+
+    if (r->status != 0)
+        return send_error(s, conn, r->frame, r->status,
+                          r->status == 504 ? "TIMEOUT" : "UNAVAILABLE", r->msg);
+    o = cJSON_CreateObject();
+    info = r->frame ? cJSON_AddObjectToObject(o, "headers") : o;
+    if (r->frame) {
+        cJSON_AddStringToObject(o, "protocol", "INTENTUSNET/1.0");
+        cJSON_AddStringToObject(o, "messageType", "response");
     }
-    completion_free(&c);
+    cJSON_AddStringToObject(info, "executionId", r->c.execution_id);
+    cJSON_AddBoolToObject(info, "recorded", r->c.recorded);
+    cJSON_AddBoolToObject(info, "sampledOut", r->c.sampled_out);
+    cJSON_AddItemToObject(o, r->frame ? "body" : "response", r->c.response);
+    r->c.response = NULL;
+    ret = send_json(conn, 200, o, NULL);
+    cJSON_Delete(o);
     return ret;
 }
 
@@ -984,6 +984,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *con_cls = r;
         return MHD_YES;
     }
+    if (r->state == REQ_DONE) {
+        enum MHD_Result ret = finish_route(s, conn, r);
+        atomic_fetch_sub(&s->inflight, 1);
+        return ret;
+    }
     if (*upload_data_size > 0) {
         uint64_t max;
         pthread_rwlock_rdlock(&s->conf_lock);
@@ -1019,8 +1024,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return send_error(s, conn, frame, 503, "UNAVAILABLE",
                               "too many requests in flight (serve.queue); retry later");
         }
-        ret = handle_route(s, conn, frame, &id, &r->body);
-        atomic_fetch_sub(&s->inflight, 1);
+        r->frame = frame;
+        r->conn = conn;
+        ret = handle_route(s, conn, r, &id);
+        if (r->state != REQ_WAITING)
+            atomic_fetch_sub(&s->inflight, 1); /* answered at once */
         return ret;
     }
 }
@@ -1036,6 +1044,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (r != NULL) {
         buf_free(&r->body);
+        completion_free(&r->c);
         free(r);
         *con_cls = NULL;
     }
@@ -1249,12 +1258,13 @@ cli_serve(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out_rt;
     }
-    d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_EPOLL, 0, NULL,
-        NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, loopback ? 0u : 64u, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, &s, MHD_OPTION_END);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL,
+                         0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
+                         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+                         (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, loopback ? 0u : 64u,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_END);
     if (d == NULL) {
         cli_error("serve", "the HTTP server did not start on %s", listen_addr);
         close(fd);
@@ -1286,11 +1296,21 @@ cli_serve(int argc, char **argv)
                     atomic_load(&s.inflight));
             while (atomic_load(&s.inflight) > 0 && clock_mono_us() < until)
                 usleep(10000);
+            /* Past the grace: answer what still waits (its execution goes on
+             * and is recorded, or is recorded as aborted at close). */
             pthread_mutex_lock(&s.lock);
-            s.abandon = true;
-            for (struct waiter *w = s.waiters; w != NULL; w = w->next)
-                pthread_cond_signal(&w->cv);
+            while (s.pending != NULL) {
+                struct req *r = s.pending;
+                s.pending = r->next;
+                r->status = 503;
+                r->msg = "the service stopped before the execution finished";
+                r->state = REQ_DONE;
+                MHD_resume_connection(r->conn);
+            }
             pthread_mutex_unlock(&s.lock);
+            /* let the resumed connections send their answers */
+            for (int i = 0; i < 100 && atomic_load(&s.inflight) > 0; i++)
+                usleep(10000);
         }
         MHD_stop_daemon(d);
         if (strncmp(listen_addr, "unix:", 5) == 0)
