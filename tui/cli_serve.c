@@ -1065,7 +1065,7 @@ host_is_loopback(const struct sockaddr *sa)
 /* A listening socket for addr; -1 with msg. *loopback says whether plain
  * HTTP is safe on it. */
 static int
-listen_on(const char *addr, bool *loopback, char *msg, size_t msg_size)
+listen_on(const char *addr, bool *loopback, bool *usage, char *msg, size_t msg_size)
 {
     int fd = -1;
 
@@ -1073,6 +1073,7 @@ listen_on(const char *addr, bool *loopback, char *msg, size_t msg_size)
         struct sockaddr_un un = { .sun_family = AF_UNIX };
         if (strlen(addr + 5) == 0 || strlen(addr + 5) >= sizeof(un.sun_path)) {
             snprintf(msg, msg_size, "--listen: unix socket path empty or too long");
+            *usage = true;
             return -1;
         }
         strcpy(un.sun_path, addr + 5);
@@ -1094,6 +1095,7 @@ listen_on(const char *addr, bool *loopback, char *msg, size_t msg_size)
         size_t hl;
         if (colon == NULL || colon == addr || colon[1] == '\0') {
             snprintf(msg, msg_size, "--listen: '%.200s' is not HOST:PORT or unix:PATH", addr);
+            *usage = true;
             return -1;
         }
         hl = (size_t)(colon - addr);
@@ -1103,6 +1105,7 @@ listen_on(const char *addr, bool *loopback, char *msg, size_t msg_size)
         }
         if (hl >= sizeof(host)) {
             snprintf(msg, msg_size, "--listen: host too long");
+            *usage = true;
             return -1;
         }
         memcpy(host, addr, hl);
@@ -1110,6 +1113,7 @@ listen_on(const char *addr, bool *loopback, char *msg, size_t msg_size)
         gai = getaddrinfo(host, colon + 1, &hints, &ai);
         if (gai != 0) {
             snprintf(msg, msg_size, "--listen: %.200s: %s", host, gai_strerror(gai));
+            *usage = true;
             return -1;
         }
         *loopback = host_is_loopback(ai->ai_addr);
@@ -1151,7 +1155,7 @@ cli_serve(int argc, char **argv)
     int64_t grace_ms = 10000;
     long workers = 0;
     int c, fd, rc = EXIT_FAIL;
-    bool loopback = false;
+    bool loopback = false, bad_listen = false;
     char msg[512];
     sigset_t sigs;
     pthread_t collector;
@@ -1217,10 +1221,10 @@ cli_serve(int argc, char **argv)
         cli_error("serve", "--no-auth: the config has serve.tokens; remove one or the other");
         goto out_rt;
     }
-    fd = listen_on(listen_addr, &loopback, msg, sizeof(msg));
+    fd = listen_on(listen_addr, &loopback, &bad_listen, msg, sizeof(msg));
     if (fd < 0) {
         cli_error("serve", "%s", msg);
-        rc = EXIT_FAIL;
+        rc = bad_listen ? EXIT_USAGE : EXIT_FAIL; /* a malformed address, or bind failed */
         goto out_rt;
     }
     if (!loopback && !s.conf->allow_insecure) {

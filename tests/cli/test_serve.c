@@ -688,6 +688,15 @@ test_refuses_without_tokens(void **state)
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "not loopback"));
     tu_run_free(&r);
+    {
+        const char *argv3[] = {
+            tu_bin(), "serve", "--config", c->config, "--listen", "nope", NULL
+        };
+        assert_int_equal(tu_run((char *const *)argv3, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "'nope' is not HOST:PORT or unix:PATH"));
+        tu_run_free(&r);
+    }
     /* --no-auth on loopback serves */
     start_server(c, (const char *const[]){ "--no-auth", NULL });
     {
