@@ -29,14 +29,22 @@ static const char agents_help[] =
 
 /* --server: the service's agents with their live breakers. */
 static int
-agents_from_server(const char *url, const char *token_file, int json)
+agents_from_server(const char *url, const char *token_file, const char *config, int json)
 {
-    char *token = serve_client_token("agents", token_file);
+    char *token;
     cJSON *ans = NULL;
     const cJSON *arr, *a;
     long status;
     char e[FMT_ESC_SIZE(256)];
 
+    if (url == NULL)
+        return cli_usage_error("agents", "--token-file: only with --server");
+    if (config != NULL)
+        return cli_usage_error("agents",
+                               "--config: not with --server (the service's config applies)");
+    if (serve_client_check_url("agents", url) != 0)
+        return EXIT_USAGE;
+    token = serve_client_token("agents", token_file);
     if (token == NULL)
         return EXIT_USAGE;
     status = serve_client_call("agents", url, "GET", "/v1/agents", token, NULL, &ans);
@@ -120,16 +128,8 @@ cli_agents(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("agents", "unexpected argument '%s'", argv[optind]);
-    if (token_file != NULL && server == NULL)
-        return cli_usage_error("agents", "--token-file: only with --server");
-    if (server != NULL) {
-        if (config != NULL)
-            return cli_usage_error("agents", "--config: not with --server (the service's "
-                                             "config applies)");
-        if (serve_client_check_url("agents", server) != 0)
-            return EXIT_USAGE;
-        return agents_from_server(server, token_file, json);
-    }
+    if (token_file != NULL || server != NULL)
+        return agents_from_server(server, token_file, config, json);
     cfg = cli_load_config(config);
     if (cfg == NULL)
         return EXIT_USAGE;

@@ -207,6 +207,25 @@ struct route_args {
     int no_record, quiet;
 };
 
+/* --server and --token-file: what may go with them. */
+static int
+check_server_args(const struct route_args *a)
+{
+    const char *bad = a->config != NULL ? "--config"
+                      : a->dir != NULL  ? "--dir"
+                      : a->no_record    ? "--no-record"
+                      : a->async_n > 0  ? "--async-n"
+                      : a->workers > 0  ? "--workers"
+                                        : NULL;
+
+    if (a->server == NULL)
+        return cli_usage_error("route", "--token-file: only with --server");
+    if (bad != NULL)
+        return cli_usage_error(
+            "route", "%s: not with --server (the service's config and records apply)", bad);
+    return serve_client_check_url("route", a->server);
+}
+
 static int
 parse_args(int argc, char **argv, struct route_args *a)
 {
@@ -321,22 +340,8 @@ parse_args(int argc, char **argv, struct route_args *a)
     if (a->workers > 0 && a->async_n == 0)
         return cli_usage_error("route", "--workers: only with --async-n (one execution runs on "
                                         "this thread)");
-    if (a->token_file != NULL && a->server == NULL)
-        return cli_usage_error("route", "--token-file: only with --server");
-    if (a->server != NULL) {
-        const char *bad = a->config != NULL ? "--config"
-                          : a->dir != NULL  ? "--dir"
-                          : a->no_record    ? "--no-record"
-                          : a->async_n > 0  ? "--async-n"
-                          : a->workers > 0  ? "--workers"
-                                            : NULL;
-        if (bad != NULL)
-            return cli_usage_error("route",
-                                   "%s: not with --server (the service's config and records "
-                                   "apply)",
-                                   bad);
-        return serve_client_check_url("route", a->server);
-    }
+    if ((a->token_file != NULL || a->server != NULL) && check_server_args(a) != EXIT_OK)
+        return EXIT_USAGE;
     if (a->dir != NULL && a->no_record)
         return cli_usage_error("route", "--dir: nothing is recorded with --no-record");
     if (a->env.target_agent != NULL && a->env.strategy != STRATEGY_DIRECT)
@@ -507,10 +512,10 @@ run_server(const struct route_args *a, const cJSON *payload)
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(ans, "executionId");
         const cJSON *rec = cJSON_GetObjectItemCaseSensitive(ans, "recorded");
         const cJSON *so = cJSON_GetObjectItemCaseSensitive(ans, "sampledOut");
-        char esc[FMT_ESC_SIZE(128)];
         if (!cJSON_IsObject(resp)) {
             cli_error("route", "--server: the answer has no response object");
         } else {
+            char esc[FMT_ESC_SIZE(128)];
             cli_print_json(stdout, resp);
             rc = response_is_error(resp) ? EXIT_FAIL : EXIT_OK;
             if (cJSON_IsTrue(so)) {

@@ -479,6 +479,23 @@ start_route(struct server *s, struct req *r, cJSON *env, const char **msg)
     return 0;
 }
 
+/* in[name], when present and not null, must be a non-empty string: *dst.
+ * 0, or -1 with msg. */
+static int
+str_key(const cJSON *in, const char *name, const char **dst, char *msg, size_t msg_size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, name);
+
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+        snprintf(msg, msg_size, "%s: must be a non-empty string", name);
+        return -1;
+    }
+    *dst = v->valuestring;
+    return 0;
+}
+
 /* /v1/route's inputs to an envelope; NULL with msg on bad input. */
 static cJSON *
 route_input_envelope(const cJSON *in, char *msg, size_t msg_size)
@@ -495,7 +512,6 @@ route_input_envelope(const cJSON *in, char *msg, size_t msg_size)
     char tenant_tag[256];
     struct intentus_err err = { 0 };
     cJSON *env;
-    size_t nf = 0;
 
     if (!cJSON_IsObject(in)) {
         snprintf(msg, msg_size, "the body must be a JSON object");
@@ -522,22 +538,13 @@ route_input_envelope(const cJSON *in, char *msg, size_t msg_size)
         snprintf(msg, msg_size, "payload: must be an object");
         return NULL;
     }
-#define STR_KEY(name, dst)                                                                         \
-    v = cJSON_GetObjectItemCaseSensitive(in, name);                                                \
-    if (v != NULL && !cJSON_IsNull(v)) {                                                           \
-        if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {                                     \
-            snprintf(msg, msg_size, name ": must be a non-empty string");                          \
-            return NULL;                                                                           \
-        }                                                                                          \
-        dst = v->valuestring;                                                                      \
-    }
     const char *strategy = NULL, *priority = NULL, *tenant = NULL;
-    STR_KEY("strategy", strategy)
-    STR_KEY("priority", priority)
-    STR_KEY("tenant", tenant)
-    STR_KEY("target", o.target_agent)
-    STR_KEY("version", o.intent_version)
-#undef STR_KEY
+    if (str_key(in, "strategy", &strategy, msg, msg_size) != 0 ||
+        str_key(in, "priority", &priority, msg, msg_size) != 0 ||
+        str_key(in, "tenant", &tenant, msg, msg_size) != 0 ||
+        str_key(in, "target", &o.target_agent, msg, msg_size) != 0 ||
+        str_key(in, "version", &o.intent_version, msg, msg_size) != 0)
+        return NULL;
     if (strategy != NULL && model_strategy_parse(strategy, &o.strategy) != 0) {
         snprintf(msg, msg_size, "strategy: unknown '%.60s' (direct, fallback, broadcast, parallel)",
                  strategy);
@@ -554,6 +561,7 @@ route_input_envelope(const cJSON *in, char *msg, size_t msg_size)
     v = cJSON_GetObjectItemCaseSensitive(in, "fallback");
     if (v != NULL) {
         const cJSON *it;
+        size_t nf = 0;
         if (!cJSON_IsArray(v) || o.strategy != STRATEGY_FALLBACK) {
             snprintf(msg, msg_size,
                      "fallback: must be an array of agent names, with strategy fallback only");
@@ -698,7 +706,7 @@ agents_json(struct server *s)
             cJSON_AddNumberToObject(o, "consecutiveFailures", bs.consecutive_failures);
             if (bs.state == BREAKER_OPEN && bs.next_probe_us > now)
                 cJSON_AddNumberToObject(o, "nextProbeInMs",
-                                        (double)((bs.next_probe_us - now) / 1000));
+                                        (double)(bs.next_probe_us - now) / 1000.0);
         } else {
             cJSON_AddNullToObject(o, "breaker");
         }
@@ -1076,7 +1084,7 @@ listen_on(const char *addr, bool *loopback, bool *usage, char *msg, size_t msg_s
             *usage = true;
             return -1;
         }
-        strcpy(un.sun_path, addr + 5);
+        memcpy(un.sun_path, addr + 5, strlen(addr + 5) + 1); /* fits: checked above */
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 || listen(fd, 128) != 0) {
             snprintf(msg, msg_size, "--listen: %.200s: %s", addr + 5, strerror(errno));
@@ -1141,6 +1149,54 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
+/* Take signals until SIGTERM or SIGINT (SIGHUP reloads), then stop
+ * accepting and drain: requests in flight may finish for grace_ms; what
+ * still waits then is answered 503. */
+static void
+serve_until_stopped(struct server *s, struct MHD_Daemon *d, const sigset_t *sigs, int64_t grace_ms)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            struct intentus_err rerr = { 0 };
+            do_reload(s, &rerr);
+            continue;
+        }
+        if (sig == SIGPIPE)
+            continue;
+        break;
+    }
+    /* Stop accepting, let in-flight requests finish up to the grace. */
+    atomic_store(&s->stopping, true);
+    {
+        MHD_socket lfd = MHD_quiesce_daemon(d);
+        int64_t until = clock_mono_us() + grace_ms * 1000;
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+        fprintf(stderr, "intentus serve: stopping; %ld request(s) in flight\n",
+                atomic_load(&s->inflight));
+        while (atomic_load(&s->inflight) > 0 && clock_mono_us() < until)
+            usleep(10000);
+        /* Past the grace: answer what still waits (its execution goes on
+         * and is recorded, or is recorded as aborted at close). */
+        pthread_mutex_lock(&s->lock);
+        while (s->pending != NULL) {
+            struct req *r = s->pending;
+            s->pending = r->next;
+            r->status = 503;
+            r->msg = "the service stopped before the execution finished";
+            r->state = REQ_DONE;
+            MHD_resume_connection(r->conn);
+        }
+        pthread_mutex_unlock(&s->lock);
+        /* let the resumed connections send their answers */
+        for (int i = 0; i < 100 && atomic_load(&s->inflight) > 0; i++)
+            usleep(10000);
+    }
+}
+
 int
 cli_serve(int argc, char **argv)
 {
@@ -1173,6 +1229,8 @@ cli_serve(int argc, char **argv)
             s.config_path = optarg;
             break;
         case 'l':
+            if (optarg == NULL || optarg[0] == '\0')
+                return cli_usage_error("serve", "--listen: must not be empty");
             listen_addr = optarg;
             break;
         case 'g':
@@ -1266,8 +1324,8 @@ cli_serve(int argc, char **argv)
                              MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL,
                          0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
                          MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, loopback ? 0u : 64u,
+                         (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, 30U,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, loopback ? 0U : 64U,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_END);
     if (d == NULL) {
         cli_error("serve", "the HTTP server did not start on %s", listen_addr);
@@ -1276,46 +1334,7 @@ cli_serve(int argc, char **argv)
     } else {
         fprintf(stderr, "intentus serve: listening on %s (%s, %zu token%s)\n", listen_addr,
                 runtime_config(s.rt)->source, s.conf->n_tokens, s.conf->n_tokens == 1 ? "" : "s");
-        for (;;) {
-            int sig = 0;
-            if (sigwait(&sigs, &sig) != 0)
-                continue;
-            if (sig == SIGHUP) {
-                struct intentus_err rerr = { 0 };
-                do_reload(&s, &rerr);
-                continue;
-            }
-            if (sig == SIGPIPE)
-                continue;
-            break;
-        }
-        /* Stop accepting, let in-flight requests finish up to the grace. */
-        atomic_store(&s.stopping, true);
-        {
-            MHD_socket lfd = MHD_quiesce_daemon(d);
-            int64_t until = clock_mono_us() + grace_ms * 1000;
-            if (lfd != MHD_INVALID_SOCKET)
-                close(lfd);
-            fprintf(stderr, "intentus serve: stopping; %ld request(s) in flight\n",
-                    atomic_load(&s.inflight));
-            while (atomic_load(&s.inflight) > 0 && clock_mono_us() < until)
-                usleep(10000);
-            /* Past the grace: answer what still waits (its execution goes on
-             * and is recorded, or is recorded as aborted at close). */
-            pthread_mutex_lock(&s.lock);
-            while (s.pending != NULL) {
-                struct req *r = s.pending;
-                s.pending = r->next;
-                r->status = 503;
-                r->msg = "the service stopped before the execution finished";
-                r->state = REQ_DONE;
-                MHD_resume_connection(r->conn);
-            }
-            pthread_mutex_unlock(&s.lock);
-            /* let the resumed connections send their answers */
-            for (int i = 0; i < 100 && atomic_load(&s.inflight) > 0; i++)
-                usleep(10000);
-        }
+        serve_until_stopped(&s, d, &sigs, grace_ms);
         MHD_stop_daemon(d);
         if (strncmp(listen_addr, "unix:", 5) == 0)
             unlink(listen_addr + 5); /* ours: bound by listen_on */

@@ -14,7 +14,7 @@
 #include "tui/cli.h"
 
 #define TOKEN_MAX 4096
-#define ANSWER_MAX (64u * 1024 * 1024)
+#define ANSWER_MAX ((size_t)64 * 1024 * 1024)
 
 char *
 serve_client_token(const char *cmd, const char *token_file)

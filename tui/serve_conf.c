@@ -11,7 +11,7 @@
 #include "core/safe_file.h"
 #include "core/units.h"
 
-#define CONF_MAX (16u * 1024 * 1024)
+#define CONF_MAX ((size_t)16 * 1024 * 1024)
 #define TOKEN_FILE_MAX 4096
 
 static const char *const serve_keys[] = { "tokens",          "allow_insecure", "max_body",
@@ -282,7 +282,7 @@ serve_conf_load(const char *path, struct intentus_err *err)
         err_set(err, IERR_NOMEM, "out of memory");
         return NULL;
     }
-    c->max_body = 1024 * 1024;
+    c->max_body = (uint64_t)1024 * 1024;
     c->request_timeout_ms = 30000;
     c->queue = 256;
     if (path == NULL)

@@ -821,6 +821,13 @@ test_cli_clients(void **state)
     assert_non_null(strstr(r.err, "--no-record: not with --server"));
     tu_run_free(&r);
     run_cli(c, TOKEN_ALICE,
+            (const char *const[]){ "route", "demo.echo", "--server", "URL", "--strategy",
+                                   "fallback", "--target", "echo-a", NULL },
+            &r);
+    assert_int_equal(r.status, 2); /* the usual checks still apply */
+    assert_non_null(strstr(r.err, "--target: only the direct strategy"));
+    tu_run_free(&r);
+    run_cli(c, TOKEN_ALICE,
             (const char *const[]){ "route", "demo.echo", "--server", "http://192.0.2.1:80", NULL },
             &r);
     assert_int_equal(r.status, 2);
