@@ -9,7 +9,7 @@ BUILD   ?= build
 CC      ?= cc
 
 PKGS      := libcjson libcrypto libcurl zlib sqlite3
-TUI_PKGS  := ncursesw
+TUI_PKGS  := ncursesw libmicrohttpd
 TEST_PKGS := cmocka
 
 OPT      ?= -O2
@@ -118,7 +118,7 @@ check: deps
 # Installs missing Debian packages when run as root, otherwise says exactly
 # what to run. `make run` and `make test` depend on it.
 DEPS_PKGS := libncurses-dev libcjson-dev libcmocka-dev libcurl4-openssl-dev \
-             libssl-dev zlib1g-dev libsqlite3-dev tmux pkg-config python3
+             libssl-dev zlib1g-dev libsqlite3-dev libmicrohttpd-dev tmux pkg-config python3
 deps:
 	@INTENTUS_DEPS="$(DEPS_PKGS)" sh tests/deps.sh
 

@@ -41,7 +41,7 @@ static const char demo_text[] =
 
 static const char *const top_keys[] = {
     "require_determinism", "recording", "defaults", "agents", "policy",
-    "redaction",           "retention", "wal",      NULL
+    "redaction",           "retention", "wal",      "serve",  NULL
 };
 static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
                                               "sample_rate", "sample_errors", "max_payload_bytes",
@@ -523,7 +523,7 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         if (!listed(k->string, top_keys)) {
             err_set(err, IERR_CONFIG,
                     "%s: unknown key (known: require_determinism, recording, defaults, agents, "
-                    "policy, redaction, retention, wal)",
+                    "policy, redaction, retention, wal, serve)",
                     k->string);
             return -1;
         }
@@ -534,6 +534,13 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         return -1;
     }
     cfg->require_determinism = v == NULL || cJSON_IsTrue(v);
+    /* "serve" belongs to `intentus serve` (tui/serve_conf.c), which checks
+     * its contents; the library only needs it to be an object. */
+    v = cJSON_GetObjectItemCaseSensitive(root, "serve");
+    if (v != NULL && !cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG, "serve: must be an object");
+        return -1;
+    }
     v = cJSON_GetObjectItemCaseSensitive(root, "recording");
     if (v != NULL && parse_recording(cfg, v, err) != 0)
         return -1;

@@ -14,6 +14,7 @@ have_pc libcurl || need libcurl4-openssl-dev
 have_pc libcrypto || need libssl-dev
 have_pc zlib || need zlib1g-dev
 have_pc sqlite3 || need libsqlite3-dev
+have_pc libmicrohttpd || need libmicrohttpd-dev
 command -v tmux >/dev/null 2>&1 || need tmux
 command -v python3 >/dev/null 2>&1 || need python3
 command -v cc >/dev/null 2>&1 || need gcc

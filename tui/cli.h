@@ -20,6 +20,7 @@ int cli_console(int argc, char **argv);
 int cli_wal(int argc, char **argv);      /* tui/cli_recovery.c */
 int cli_recovery(int argc, char **argv); /* tui/cli_recovery.c */
 int cli_index(int argc, char **argv);    /* tui/cli_index.c */
+int cli_serve(int argc, char **argv);    /* tui/cli_serve.c */
 
 /* The public key that signed WALs are checked with: --public-key FILE
  * (flag_path), else the config's wal.public_key (cfg may be NULL). NULL

@@ -7,9 +7,11 @@
 #include "core/registry.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
+#include "tui/serve_client.h"
 
 static const char agents_help[] =
     "Usage: intentus agents [--json] [--config FILE]\n"
+    "       intentus agents [--json] --server URL [--token-file FILE]\n"
     "\n"
     "List the configured agents in routing order: local before remote (a non-empty\n"
     "nodeId), then nodePriority ascending, then name. An agent whose \"$NAME\"\n"
@@ -20,7 +22,75 @@ static const char agents_help[] =
     "Options:\n"
     "  -j, --json         the reference's AgentDefinition objects plus \"kind\"\n"
     "  -c, --config FILE  config file (default: search order, then the demo)\n"
+    "      --server URL   ask a running 'intentus serve' (GET URL/v1/agents, admin\n"
+    "                     role): live breaker state, calls, failures, next probe\n"
+    "      --token-file FILE  the bearer token (default: $INTENTUS_TOKEN)\n"
     "  -h, --help         this help\n";
+
+/* --server: the service's agents with their live breakers. */
+static int
+agents_from_server(const char *url, const char *token_file, const char *config, int json)
+{
+    char *token;
+    cJSON *ans = NULL;
+    const cJSON *arr, *a;
+    long status;
+    char e[FMT_ESC_SIZE(256)];
+
+    if (url == NULL)
+        return cli_usage_error("agents", "--token-file: only with --server");
+    if (config != NULL)
+        return cli_usage_error("agents",
+                               "--config: not with --server (the service's config applies)");
+    if (serve_client_check_url("agents", url) != 0)
+        return EXIT_USAGE;
+    token = serve_client_token("agents", token_file);
+    if (token == NULL)
+        return EXIT_USAGE;
+    status = serve_client_call("agents", url, "GET", "/v1/agents", token, NULL, &ans);
+    serve_client_token_free(token);
+    arr = cJSON_GetObjectItemCaseSensitive(ans, "agents");
+    if (status != 200 || !cJSON_IsArray(arr)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(ans, "error"), "message");
+        if (status != 0)
+            cli_error("agents", "--server: HTTP %ld: %s", status,
+                      cJSON_IsString(m) ? m->valuestring : "no agent list in the answer");
+        cJSON_Delete(ans);
+        return EXIT_FAIL;
+    }
+    if (json) {
+        cli_print_json(stdout, arr);
+        cJSON_Delete(ans);
+        return EXIT_OK;
+    }
+    printf("# %s\n", cli_esc(url, e, sizeof(e)));
+    printf("%-3s  %-20s  %-8s  %-9s  %8s  %8s  %8s  %s\n", "#", "NAME", "ENABLED", "BREAKER",
+           "CALLS", "FAILED", "SKIPPED", "NEXT PROBE");
+    {
+        size_t i = 0;
+        cJSON_ArrayForEach(a, arr)
+        {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(a, "name");
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(a, "breaker");
+            const cJSON *probe = cJSON_GetObjectItemCaseSensitive(a, "nextProbeInMs");
+            char name[FMT_ESC_SIZE(64)], next[24] = "-";
+            fmt_cell(cli_esc(cJSON_IsString(n) ? n->valuestring : "?", e, sizeof(e)), 20, name,
+                     sizeof(name));
+            if (cJSON_IsNumber(probe))
+                fmt_duration_us((int64_t)probe->valuedouble * 1000, next, sizeof(next));
+            printf("%-3zu  %-*s  %-8s  %-9s  %8.0f  %8.0f  %8.0f  %s\n", ++i,
+                   (int)(20 + strlen(name) - fmt_width(name)), name,
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "enabled")) ? "yes" : "no",
+                   cJSON_IsString(b) ? cli_esc(b->valuestring, e, sizeof(e)) : "off",
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, "calls")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, "failures")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, "rejected")), next);
+        }
+    }
+    cJSON_Delete(ans);
+    return EXIT_OK;
+}
 
 int
 cli_agents(int argc, char **argv)
@@ -28,9 +98,11 @@ cli_agents(int argc, char **argv)
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' },
         { "config", required_argument, NULL, 'c' },
+        { "server", required_argument, NULL, 'S' },
+        { "token-file", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
-    const char *config = NULL;
+    const char *config = NULL, *server = NULL, *token_file = NULL;
     struct config *cfg;
     int c, json = 0;
 
@@ -45,6 +117,10 @@ cli_agents(int argc, char **argv)
             json = 1;
         else if (c == 'c')
             config = optarg;
+        else if (c == 'S')
+            server = optarg;
+        else if (c == 'K')
+            token_file = optarg;
         else if (optopt != 0)
             return cli_usage_error("agents", "option -%c needs a value or is unknown", optopt);
         else
@@ -52,6 +128,8 @@ cli_agents(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("agents", "unexpected argument '%s'", argv[optind]);
+    if (token_file != NULL || server != NULL)
+        return agents_from_server(server, token_file, config, json);
     cfg = cli_load_config(config);
     if (cfg == NULL)
         return EXIT_USAGE;

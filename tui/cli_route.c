@@ -22,6 +22,7 @@
 #include "core/units.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
+#include "tui/serve_client.h"
 
 static const char route_help[] =
     "Usage: intentus route INTENT [options]\n"
@@ -50,6 +51,12 @@ static const char route_help[] =
     "  -d, --dir DIR               record directory (overrides the config; not with\n"
     "                              --no-record)\n"
     "  -n, --no-record             do not record this execution\n"
+    "      --server URL            send it to a running 'intentus serve' instead\n"
+    "                              (POST URL/v1/route): its breakers, limits and\n"
+    "                              records apply; not with --config, --dir,\n"
+    "                              --no-record, --async-n, --workers\n"
+    "      --token-file FILE       the bearer token for --server (default:\n"
+    "                              $INTENTUS_TOKEN); never printed\n"
     "  -q, --quiet                 no status lines on stderr (the execution id, the\n"
     "                              executions NOT recorded); the exit status still\n"
     "                              says so, and usage errors are still printed\n"
@@ -193,12 +200,31 @@ split_list(char *s, const char **items, size_t max)
 }
 
 struct route_args {
-    const char *intent, *payload, *config, *dir, *tenant;
+    const char *intent, *payload, *config, *dir, *tenant, *server, *token_file;
     char *fallback;
     struct envelope_opts env;
     long async_n, workers;
     int no_record, quiet;
 };
+
+/* --server and --token-file: what may go with them. */
+static int
+check_server_args(const struct route_args *a)
+{
+    const char *bad = a->config != NULL ? "--config"
+                      : a->dir != NULL  ? "--dir"
+                      : a->no_record    ? "--no-record"
+                      : a->async_n > 0  ? "--async-n"
+                      : a->workers > 0  ? "--workers"
+                                        : NULL;
+
+    if (a->server == NULL)
+        return cli_usage_error("route", "--token-file: only with --server");
+    if (bad != NULL)
+        return cli_usage_error(
+            "route", "%s: not with --server (the service's config and records apply)", bad);
+    return serve_client_check_url("route", a->server);
+}
 
 static int
 parse_args(int argc, char **argv, struct route_args *a)
@@ -218,6 +244,8 @@ parse_args(int argc, char **argv, struct route_args *a)
         { "workers", required_argument, NULL, 'w' },
         { "no-record", no_argument, NULL, 'n' },
         { "quiet", no_argument, NULL, 'q' },
+        { "server", required_argument, NULL, 'S' },
+        { "token-file", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -289,6 +317,12 @@ parse_args(int argc, char **argv, struct route_args *a)
         case 'q':
             a->quiet = 1;
             break;
+        case 'S':
+            a->server = optarg;
+            break;
+        case 'K':
+            a->token_file = optarg;
+            break;
         default:
             if (optopt != 0)
                 return cli_usage_error("route", "option -%c needs a value or is unknown", optopt);
@@ -306,6 +340,8 @@ parse_args(int argc, char **argv, struct route_args *a)
     if (a->workers > 0 && a->async_n == 0)
         return cli_usage_error("route", "--workers: only with --async-n (one execution runs on "
                                         "this thread)");
+    if ((a->token_file != NULL || a->server != NULL) && check_server_args(a) != EXIT_OK)
+        return EXIT_USAGE;
     if (a->dir != NULL && a->no_record)
         return cli_usage_error("route", "--dir: nothing is recorded with --no-record");
     if (a->env.target_agent != NULL && a->env.strategy != STRATEGY_DIRECT)
@@ -421,6 +457,87 @@ run_async(const struct route_args *a, struct runtime *rt, const cJSON *payload)
     return ok == done && unrecorded == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/* --server: POST the inputs to URL/v1/route; the service routes and
+ * records. */
+static int
+run_server(const struct route_args *a, const cJSON *payload)
+{
+    cJSON *in = cJSON_CreateObject(), *ans = NULL;
+    char *body = NULL, *token = serve_client_token("route", a->token_file);
+    long status;
+    int rc = EXIT_FAIL;
+
+    if (token == NULL) {
+        cJSON_Delete(in);
+        return EXIT_USAGE;
+    }
+    cJSON_AddStringToObject(in, "intent", a->intent);
+    cJSON_AddItemToObject(in, "payload", cJSON_Duplicate(payload, 1));
+    cJSON_AddStringToObject(in, "strategy", model_strategy_wire(a->env.strategy));
+    cJSON_AddStringToObject(in, "priority", model_priority_wire(a->env.priority));
+    if (a->env.target_agent != NULL)
+        cJSON_AddStringToObject(in, "target", a->env.target_agent);
+    if (a->env.fallback_agents != NULL) {
+        cJSON *arr = cJSON_AddArrayToObject(in, "fallback");
+        for (size_t i = 0; a->env.fallback_agents[i] != NULL; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(a->env.fallback_agents[i]));
+    }
+    if (a->tenant != NULL)
+        cJSON_AddStringToObject(in, "tenant", a->tenant);
+    if (a->env.intent_version != NULL)
+        cJSON_AddStringToObject(in, "version", a->env.intent_version);
+    if (a->env.timeout_ms > 0)
+        cJSON_AddNumberToObject(in, "timeout", (double)a->env.timeout_ms);
+    body = cJSON_PrintUnformatted(in);
+    cJSON_Delete(in);
+    if (body == NULL) {
+        serve_client_token_free(token);
+        fprintf(stderr, "intentus route: out of memory\n");
+        return EXIT_FAIL;
+    }
+    status = serve_client_call("route", a->server, "POST", "/v1/route", token, body, &ans);
+    serve_client_token_free(token);
+    free(body);
+    if (status == 0) {
+        /* unreachable: said so */
+    } else if (status != 200) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(ans, "error");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
+        cli_error("route", "--server: HTTP %ld %s: %s", status,
+                  cJSON_IsString(c) ? c->valuestring : "",
+                  cJSON_IsString(m) ? m->valuestring : "(no JSON error in the answer)");
+    } else {
+        const cJSON *resp = cJSON_GetObjectItemCaseSensitive(ans, "response");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(ans, "executionId");
+        const cJSON *rec = cJSON_GetObjectItemCaseSensitive(ans, "recorded");
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(ans, "sampledOut");
+        if (!cJSON_IsObject(resp)) {
+            cli_error("route", "--server: the answer has no response object");
+        } else {
+            char esc[FMT_ESC_SIZE(128)];
+            cli_print_json(stdout, resp);
+            rc = response_is_error(resp) ? EXIT_FAIL : EXIT_OK;
+            if (cJSON_IsTrue(so)) {
+                if (!a->quiet)
+                    fprintf(stderr, "execution sampled out (recording.sample_rate): not "
+                                    "recorded\n");
+            } else if (!cJSON_IsTrue(rec)) {
+                if (!a->quiet)
+                    cli_error("route", "execution %s was NOT recorded by the server",
+                              cli_esc(cJSON_IsString(id) ? id->valuestring : "(no id)", esc,
+                                      sizeof(esc)));
+                rc = EXIT_FAIL;
+            } else if (!a->quiet) {
+                fprintf(stderr, "execution %s recorded by the server\n",
+                        cli_esc(cJSON_IsString(id) ? id->valuestring : "", esc, sizeof(esc)));
+            }
+        }
+    }
+    cJSON_Delete(ans);
+    return rc;
+}
+
 int
 cli_route(int argc, char **argv)
 {
@@ -457,6 +574,10 @@ cli_route(int argc, char **argv)
     env = build_envelope(&a, payload, &err);
     if (env == NULL) {
         rc = cli_usage_error("route", "%s", err.msg);
+        goto out;
+    }
+    if (a.server != NULL) {
+        rc = run_server(&a, payload);
         goto out;
     }
     rt = runtime_open(a.config,

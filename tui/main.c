@@ -20,6 +20,7 @@ static const struct command commands[] = {
     { "route", cli_route, "route an intent through the embedded router and record it" },
     { "records", cli_records, "list, show, verify, diff, stats, tail and gc execution records" },
     { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
+    { "serve", cli_serve, "run the router as an authenticated HTTP service" },
     { "agents", cli_agents, "list the configured agents in routing order" },
     { "redact", cli_redact, "preview redaction of a JSON document or record (nothing written)" },
     { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones" },

@@ -1,0 +1,341 @@
+/* The "serve" section: tokens and request limits (tui/serve_conf.h). */
+#include "tui/serve_conf.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/safe_file.h"
+#include "core/units.h"
+
+#define CONF_MAX ((size_t)16 * 1024 * 1024)
+#define TOKEN_FILE_MAX 4096
+
+static const char *const serve_keys[] = { "tokens",          "allow_insecure", "max_body",
+                                          "request_timeout", "queue",          NULL };
+static const char *const token_keys[] = { "sha256",  "file",  "env", "subject",
+                                          "tenants", "roles", NULL };
+
+static bool
+listed(const char *k, const char *const *keys)
+{
+    for (size_t i = 0; keys[i] != NULL; i++)
+        if (strcmp(k, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static void
+free_list(char **l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; l[i] != NULL; i++)
+        free(l[i]);
+    free(l);
+}
+
+void
+serve_conf_free(struct serve_conf *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n_tokens; i++) {
+        free(c->tokens[i].subject);
+        free_list(c->tokens[i].tenants);
+        free_list(c->tokens[i].roles);
+    }
+    free(c->tokens);
+    free(c);
+}
+
+static char **
+string_list(const cJSON *v, const char *path, struct intentus_err *err)
+{
+    size_t n = 0;
+    char **l;
+    const cJSON *it;
+
+    if (v != NULL && !cJSON_IsArray(v)) {
+        err_set(err, IERR_CONFIG, "%s: must be an array of strings", path);
+        return NULL;
+    }
+    l = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(char *));
+    if (l == NULL) {
+        err_set(err, IERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+            (l[n++] = strdup(it->valuestring)) == NULL) {
+            err_set(err, IERR_CONFIG, "%s[%zu]: must be a non-empty string", path, n);
+            free_list(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
+/* Trailing newlines and spaces are not part of a token kept in a file. */
+static size_t
+trimmed_len(const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    return len;
+}
+
+static int
+parse_hex_digest(const char *hex, unsigned char out[32])
+{
+    if (strlen(hex) != 64)
+        return -1;
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 2; j++) {
+            int c = tolower((unsigned char)hex[2 * i + (size_t)j]);
+            if (c >= '0' && c <= '9')
+                v = v * 16 + (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v = v * 16 + (unsigned)(c - 'a' + 10);
+            else
+                return -1;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+static int
+parse_token(const cJSON *o, const char *path, struct serve_token *t, struct intentus_err *err)
+{
+    const cJSON *k, *sha = cJSON_GetObjectItemCaseSensitive(o, "sha256"),
+                    *file = cJSON_GetObjectItemCaseSensitive(o, "file"),
+                    *env = cJSON_GetObjectItemCaseSensitive(o, "env"),
+                    *subject = cJSON_GetObjectItemCaseSensitive(o, "subject");
+    char sub[96];
+
+    if (!cJSON_IsObject(o)) {
+        err_set(err, IERR_CONFIG, "%s: must be an object", path);
+        return -1;
+    }
+    cJSON_ArrayForEach(k, o)
+    {
+        if (!listed(k->string, token_keys)) {
+            err_set(err, IERR_CONFIG,
+                    "%s.%s: unknown key (known: sha256, file, env, subject, tenants, roles)", path,
+                    k->string);
+            return -1;
+        }
+    }
+    if ((sha != NULL) + (file != NULL) + (env != NULL) != 1) {
+        err_set(err, IERR_CONFIG, "%s: needs exactly one of sha256, file, env", path);
+        return -1;
+    }
+    if (!cJSON_IsString(subject) || subject->valuestring[0] == '\0') {
+        err_set(err, IERR_CONFIG, "%s.subject: must be a non-empty string", path);
+        return -1;
+    }
+    if (sha != NULL) {
+        if (!cJSON_IsString(sha) || parse_hex_digest(sha->valuestring, t->digest) != 0) {
+            err_set(err, IERR_CONFIG, "%s.sha256: must be 64 hex digits (a SHA-256 digest)", path);
+            return -1;
+        }
+    } else if (file != NULL) {
+        size_t len;
+        char *text;
+        if (!cJSON_IsString(file)) {
+            err_set(err, IERR_CONFIG, "%s.file: must be a path", path);
+            return -1;
+        }
+        text = safe_file_read(file->valuestring, TOKEN_FILE_MAX, &len, err);
+        if (text == NULL) {
+            err_prefix(err, "%s.file", path);
+            return -1;
+        }
+        len = trimmed_len(text, len);
+        if (len == 0) {
+            OPENSSL_cleanse(text, strlen(text));
+            free(text);
+            err_set(err, IERR_CONFIG, "%s.file: %s holds no token", path, file->valuestring);
+            return -1;
+        }
+        SHA256((const unsigned char *)text, len, t->digest);
+        OPENSSL_cleanse(text, len);
+        free(text);
+    } else {
+        const char *val = cJSON_IsString(env) ? getenv(env->valuestring) : NULL;
+        if (!cJSON_IsString(env)) {
+            err_set(err, IERR_CONFIG, "%s.env: must be a variable name", path);
+            return -1;
+        }
+        if (val == NULL || trimmed_len(val, strlen(val)) == 0) {
+            err_set(err, IERR_CONFIG, "%s.env: $%s is not set or empty", path, env->valuestring);
+            return -1;
+        }
+        SHA256((const unsigned char *)val, trimmed_len(val, strlen(val)), t->digest);
+    }
+    if ((t->subject = strdup(subject->valuestring)) == NULL) {
+        err_set(err, IERR_NOMEM, "%s: out of memory", path);
+        return -1;
+    }
+    snprintf(sub, sizeof(sub), "%s.tenants", path);
+    if ((t->tenants = string_list(cJSON_GetObjectItemCaseSensitive(o, "tenants"), sub, err)) ==
+        NULL)
+        return -1;
+    snprintf(sub, sizeof(sub), "%s.roles", path);
+    if ((t->roles = string_list(cJSON_GetObjectItemCaseSensitive(o, "roles"), sub, err)) == NULL)
+        return -1;
+    return 0;
+}
+
+static int
+parse_serve(const cJSON *s, struct serve_conf *c, struct intentus_err *err)
+{
+    const cJSON *k, *v;
+    size_t i = 0;
+
+    cJSON_ArrayForEach(k, s)
+    {
+        if (!listed(k->string, serve_keys)) {
+            err_set(err, IERR_CONFIG,
+                    "serve.%s: unknown key (known: tokens, allow_insecure, max_body, "
+                    "request_timeout, queue)",
+                    k->string);
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(s, "allow_insecure");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        err_set(err, IERR_CONFIG, "serve.allow_insecure: must be true or false");
+        return -1;
+    }
+    c->allow_insecure = cJSON_IsTrue(v);
+    v = cJSON_GetObjectItemCaseSensitive(s, "max_body");
+    if (v != NULL) {
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e12)
+            c->max_body = (uint64_t)v->valuedouble;
+        else if (!cJSON_IsString(v) || units_parse_size(v->valuestring, &c->max_body, NULL) != 0 ||
+                 c->max_body == 0) {
+            err_set(err, IERR_CONFIG, "serve.max_body: must be a positive size (e.g. 1MiB)");
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(s, "request_timeout");
+    if (v != NULL) {
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1)
+            c->request_timeout_ms = (int64_t)v->valuedouble;
+        else if (!cJSON_IsString(v) ||
+                 units_parse_duration_ms(v->valuestring, &c->request_timeout_ms, NULL) != 0 ||
+                 c->request_timeout_ms <= 0) {
+            err_set(err, IERR_CONFIG, "serve.request_timeout: must be a positive duration");
+            return -1;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(s, "queue");
+    if (v != NULL) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 100000 ||
+            v->valuedouble != (double)(long)v->valuedouble) {
+            err_set(err, IERR_CONFIG, "serve.queue: must be a whole number from 1 to 100000");
+            return -1;
+        }
+        c->queue = (long)v->valuedouble;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(s, "tokens");
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsArray(v)) {
+        err_set(err, IERR_CONFIG, "serve.tokens: must be an array");
+        return -1;
+    }
+    c->tokens = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(*c->tokens));
+    if (c->tokens == NULL) {
+        err_set(err, IERR_NOMEM, "serve.tokens: out of memory");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, v)
+    {
+        char path[48];
+        snprintf(path, sizeof(path), "serve.tokens[%zu]", i);
+        c->n_tokens = i + 1; /* freed whole on error */
+        if (parse_token(k, path, &c->tokens[i], err) != 0)
+            return -1;
+        i++;
+    }
+    return 0;
+}
+
+struct serve_conf *
+serve_conf_load(const char *path, struct intentus_err *err)
+{
+    struct serve_conf *c = calloc(1, sizeof(*c));
+    cJSON *root = NULL;
+    char *text = NULL;
+    size_t len;
+    int rc = 0;
+
+    if (c == NULL) {
+        err_set(err, IERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->max_body = (uint64_t)1024 * 1024;
+    c->request_timeout_ms = 30000;
+    c->queue = 256;
+    if (path == NULL)
+        return c;
+    text = safe_file_read(path, CONF_MAX, &len, err);
+    if (text == NULL || (root = json_parse_unique(text, len, 0, err)) == NULL) {
+        rc = -1;
+    } else {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "serve");
+        if (s != NULL)
+            rc = parse_serve(s, c, err);
+    }
+    if (rc != 0)
+        err_prefix(err, "%s", path);
+    cJSON_Delete(root);
+    free(text);
+    if (rc != 0) {
+        serve_conf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+const struct serve_token *
+serve_conf_match(const struct serve_conf *c, const char *token, size_t len)
+{
+    unsigned char d[32];
+    const struct serve_token *found = NULL;
+
+    SHA256((const unsigned char *)token, len, d);
+    for (size_t i = 0; i < c->n_tokens; i++)
+        if (CRYPTO_memcmp(d, c->tokens[i].digest, sizeof(d)) == 0 && found == NULL)
+            found = &c->tokens[i];
+    return found;
+}
+
+static bool
+in_list(char *const *l, const char *s)
+{
+    for (size_t i = 0; l != NULL && l[i] != NULL; i++)
+        if (strcmp(l[i], s) == 0 || strcmp(l[i], "*") == 0)
+            return true;
+    return false;
+}
+
+bool
+serve_token_has_role(const struct serve_token *t, const char *role)
+{
+    return in_list(t->roles, role);
+}
+
+bool
+serve_token_has_tenant(const struct serve_token *t, const char *tenant)
+{
+    return in_list(t->tenants, tenant);
+}

@@ -1,0 +1,40 @@
+/* The "serve" section of the config: bearer tokens (as SHA-256 digests,
+ * never in clear), request limits and whether plain HTTP may listen on a
+ * non-loopback address. Read by `intentus serve` from the config file the
+ * runtime loaded, again on every reload. */
+#ifndef INTENTUS_TUI_SERVE_CONF_H
+#define INTENTUS_TUI_SERVE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct serve_token {
+    unsigned char digest[32];
+    char *subject;
+    char **tenants, **roles; /* NULL-terminated */
+};
+
+struct serve_conf {
+    struct serve_token *tokens;
+    size_t n_tokens;
+    bool allow_insecure;        /* plain HTTP on a non-loopback address */
+    uint64_t max_body;          /* bytes; default 1 MiB */
+    int64_t request_timeout_ms; /* per request; default 30 s */
+    long queue;                 /* requests in flight at once; default 256 */
+};
+
+/* Parse the "serve" object of the config file at path (NULL or the demo:
+ * the defaults). */
+struct serve_conf *serve_conf_load(const char *path, struct intentus_err *err);
+void serve_conf_free(struct serve_conf *c);
+/* The token whose digest matches SHA-256(token[len]), or NULL. Constant
+ * time per configured token. */
+const struct serve_token *serve_conf_match(const struct serve_conf *c, const char *token,
+                                           size_t len);
+bool serve_token_has_role(const struct serve_token *t, const char *role);
+bool serve_token_has_tenant(const struct serve_token *t, const char *tenant);
+
+#endif
