@@ -87,7 +87,8 @@ enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
 struct req {
     struct buf body;
     bool too_large, frame;
-    enum req_state state;
+    enum req_state state; /* REQ_WAITING on: written under server.lock */
+    bool queued;          /* submitted and suspended: only its request thread touches it */
     struct MHD_Connection *conn;
     uint64_t tag;
     int64_t deadline_us;
@@ -472,6 +473,7 @@ start_route(struct server *s, struct req *r, cJSON *env, const char **msg)
     }
     r->deadline_us = clock_mono_us() + timeout_ms * 1000;
     r->state = REQ_WAITING;
+    r->queued = true;
     r->next = s->pending;
     s->pending = r;
     MHD_suspend_connection(r->conn);
@@ -1035,7 +1037,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->frame = frame;
         r->conn = conn;
         ret = handle_route(s, conn, r, &id);
-        if (r->state != REQ_WAITING)
+        /* Not r->state: the collector may already have set it (it is
+         * resumed, and will decrement, once this callback returns). */
+        if (!r->queued)
             atomic_fetch_sub(&s->inflight, 1); /* answered at once */
         return ret;
     }
