@@ -1261,6 +1261,16 @@ cli_serve(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
 
+    /* Signals are taken on the main thread only (sigwait below), so they are
+     * blocked before any thread exists: a worker thread the runtime starts
+     * inherits the mask, and a SIGHUP can never reach one with the default
+     * action (which would end the process). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     s.rt = runtime_open(s.config_path, &(struct runtime_opts){ .workers = (int)workers }, &err);
     if (s.rt == NULL) {
         cli_error("serve", "%s", err.msg);
@@ -1309,13 +1319,6 @@ cli_serve(int argc, char **argv)
         goto out_rt;
     }
 
-    /* Signals are taken on this thread only (sigwait below). */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     pthread_rwlock_init(&s.conf_lock, NULL);
     pthread_mutex_init(&s.lock, NULL);
     if (pthread_create(&collector, NULL, collector_main, &s) != 0) {
