@@ -494,6 +494,10 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             const char *code = response_error_code(resp);
             if (end != NULL && code != NULL && strcmp(code, "AGENT_TIMEOUT") == 0)
                 cJSON_AddNumberToObject(end, "elapsedUs", (double)(clock_mono_us() - start));
+            /* The WAL's step id, as the reference's ConsistencyChecker pairs
+             * a step.completed with the record's AGENT_ATTEMPT_END by it. */
+            if (end != NULL && x->wal != NULL && x->wal->f != NULL)
+                cJSON_AddStringToObject(end, "step_id", step_id);
             emit(s, "AGENT_ATTEMPT_END", end);
         }
         breaker_record(a->breaker, ok, clock_mono_us(), &ch);

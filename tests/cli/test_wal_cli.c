@@ -690,6 +690,54 @@ test_redacted_record_verifies(void **state)
     free(dir);
 }
 
+/* Each AGENT_ATTEMPT_END of a logged execution names its WAL step_id, which
+ * the reference's ConsistencyChecker pairs with step.completed: every
+ * completed step of the WAL is an ok attempt of the record with that id. */
+static void
+test_attempts_carry_the_wal_step_id(void **state)
+{
+    char *dir = tu_mkdtemp(), id[64], path[PATH_MAX], *text;
+    const cJSON *ev, *e;
+    struct wal_log log;
+    struct intentus_err err = { 0 };
+    cJSON *rec;
+    int completed = 0;
+
+    (void)state;
+    route_one(dir, id);
+    snprintf(path, sizeof(path), "%s/.intentusnet/records/%s.json", dir, id);
+    text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    rec = cJSON_Parse(text);
+    free(text);
+    assert_non_null(rec);
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal", dir);
+    assert_int_equal(wal_read(path, id, &log, &err), 0);
+    cJSON_ArrayForEach(e, log.entries)
+    {
+        const char *step =
+            json_get_string(cJSON_GetObjectItemCaseSensitive(e, "payload"), "step_id");
+        bool found = false;
+        if (strcmp(json_get_string(e, "entry_type"), "step.completed") != 0)
+            continue;
+        completed++;
+        cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(rec, "events"))
+        {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive(ev, "payload");
+            const char *sid = json_get_string(p, "step_id"), *st = json_get_string(p, "status");
+            found |= strcmp(json_get_string(ev, "type"), "AGENT_ATTEMPT_END") == 0 && sid != NULL &&
+                     strcmp(sid, step) == 0 && st != NULL && strcmp(st, "ok") == 0;
+        }
+        if (!found)
+            fail_msg("WAL step %s has no ok AGENT_ATTEMPT_END with its step_id", step);
+    }
+    assert_true(completed > 0);
+    wal_log_free(&log);
+    cJSON_Delete(rec);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -703,6 +751,7 @@ main(void)
         cmocka_unit_test(test_records_gc_takes_the_wal),
         cmocka_unit_test(test_record_exists_then_close),
         cmocka_unit_test(test_redacted_record_verifies),
+        cmocka_unit_test(test_attempts_carry_the_wal_step_id),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
