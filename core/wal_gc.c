@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/rec_store.h"
+#include "core/safe_file.h"
 
 const char *
 wal_gc_verdict_name(enum wal_gc_verdict v)
@@ -33,55 +34,51 @@ st_mtime_ns(const struct stat *st)
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* Open <wal_dir>/<id><suffix> without following a symlink. */
-static int
-open_in(const char *wal_dir, const char *id, const char *suffix, int flags, char *path, size_t size)
-{
-    if (wal_path(wal_dir, id, suffix, path, size) != 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    return open(path, flags | O_CLOEXEC | O_NOFOLLOW);
-}
-
-/* Read a whole regular file of at most WAL_MAX_FILE from fd; st filled. */
+/* Open <wal_dir>/<id>.wal through the one safe open (no FIFO, device or
+ * symlink; a regular file of at most WAL_MAX_FILE) and read it whole; st is
+ * the file's identity. NULL with e set (IERR_NOT_FOUND when absent). */
 static char *
-read_fd(int fd, struct stat *st, size_t *len)
+read_wal(const char *wal_dir, const char *id, char path[4096], struct stat *st, size_t *len,
+         struct intentus_err *e)
 {
     char *text;
-    size_t n = 0;
-    ssize_t got = 0;
+    int fd;
 
-    if (fstat(fd, st) != 0)
-        return NULL;
-    if (!S_ISREG(st->st_mode) || st->st_size > (off_t)WAL_MAX_FILE) {
-        errno = EINVAL;
+    if (wal_path(wal_dir, id, ".wal", path, 4096) != 0) {
+        err_set(e, IERR_INVALID, "'%s' is not a valid execution id", id);
         return NULL;
     }
-    text = malloc((size_t)st->st_size + 1);
-    if (text == NULL)
+    fd = safe_file_open(AT_FDCWD, path, NULL, WAL_MAX_FILE, e);
+    if (fd < 0)
         return NULL;
-    while (n < (size_t)st->st_size &&
-           ((got = read(fd, text + n, (size_t)st->st_size - n)) > 0 || (got < 0 && errno == EINTR)))
-        n += got > 0 ? (size_t)got : 0;
-    if (got < 0) {
-        free(text);
+    if (fstat(fd, st) != 0) {
+        err_set(e, IERR_IO, "%s: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
-    text[n] = '\0';
-    *len = n;
+    text = safe_file_read_fd(fd, path, WAL_MAX_FILE, len, e);
+    close(fd);
     return text;
+}
+
+/* Whether st is still the file f judged (same size, mtime and inode). */
+static bool
+same_identity(const struct stat *st, const struct wal_gc_file *f)
+{
+    return S_ISREG(st->st_mode) && st->st_size == f->size && st_mtime_ns(st) == f->mtime_ns &&
+           (uint64_t)st->st_ino == f->ino;
 }
 
 int
 wal_gc_judge(const char *wal_dir, const char *id, struct wal_gc_file *out, struct intentus_err *err)
 {
     char path[4096];
+    struct intentus_err e = { 0 };
     struct wal_log log;
     struct stat st;
     size_t len = 0;
     char *text;
-    int fd, rc;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     out->state = WAL_STATE_UNKNOWN;
@@ -95,24 +92,15 @@ wal_gc_judge(const char *wal_dir, const char *id, struct wal_gc_file *out, struc
         out->has_lock =
             wal_path(wal_dir, id, ".lock", lock, sizeof(lock)) == 0 && lstat(lock, &st) == 0;
     }
-    fd = open_in(wal_dir, id, ".wal", O_RDONLY, path, sizeof(path));
-    if (fd < 0) {
-        out->verdict = errno == ENOENT ? WAL_GC_ABSENT : WAL_GC_DAMAGED;
-        out->status = errno == ENOENT ? WAL_MISSING : WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path, strerror(errno));
-        return 0;
-    }
-    text = read_fd(fd, &st, &len);
-    close(fd);
+    text = read_wal(wal_dir, id, path, &st, &len, &e);
     if (text == NULL) {
-        if (errno == ENOMEM) {
+        if (e.code == IERR_NOMEM) {
             err_set(err, IERR_NOMEM, NULL);
             return -1;
         }
-        out->verdict = WAL_GC_DAMAGED;
-        out->status = WAL_IO;
-        snprintf(out->problem, sizeof(out->problem), "%.160s: %.80s", path,
-                 errno == EINVAL ? "not a regular file of at most 256 MiB" : strerror(errno));
+        out->verdict = e.code == IERR_NOT_FOUND ? WAL_GC_ABSENT : WAL_GC_DAMAGED;
+        out->status = e.code == IERR_NOT_FOUND ? WAL_MISSING : WAL_IO;
+        snprintf(out->problem, sizeof(out->problem), "%.250s", e.msg);
         return 0;
     }
     out->size = st.st_size;
@@ -147,10 +135,7 @@ same_file(const char *path, const struct wal_gc_file *f)
 
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0 : -1;
-    if (!S_ISREG(st.st_mode) || st.st_size != f->size || st_mtime_ns(&st) != f->mtime_ns ||
-        (uint64_t)st.st_ino != f->ino)
-        return -1;
-    return 1;
+    return same_identity(&st, f) ? 1 : -1;
 }
 
 char *
@@ -158,20 +143,9 @@ wal_gc_read(const char *wal_dir, const struct wal_gc_file *f, size_t *len, struc
 {
     char path[4096];
     struct stat st;
-    char *text;
-    int fd = open_in(wal_dir, f->id, ".wal", O_RDONLY, path, sizeof(path));
+    char *text = read_wal(wal_dir, f->id, path, &st, len, err);
 
-    if (fd < 0) {
-        err_set(err, IERR_VERIFY, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    text = read_fd(fd, &st, len);
-    close(fd);
-    if (text == NULL) {
-        err_set(err, errno == ENOMEM ? IERR_NOMEM : IERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (st.st_size != f->size || st_mtime_ns(&st) != f->mtime_ns || (uint64_t)st.st_ino != f->ino) {
+    if (text != NULL && !same_identity(&st, f)) {
         free(text);
         err_set(err, IERR_VERIFY, "%s changed since it was judged", path);
         return NULL;

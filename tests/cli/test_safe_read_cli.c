@@ -225,11 +225,38 @@ test_other_readers_fifo(void **state)
     free(dir);
 }
 
+/* wal gc reads every log it judges: a FIFO under a log's name is listed
+ * as damaged at once, never waited on, and left alone. */
+static void
+test_wal_fifo_wal_gc(void **state)
+{
+    char *dir = tu_mkdtemp(), id[64], rel[128], path[PATH_MAX];
+    struct tu_run r;
+    struct stat st;
+
+    (void)state;
+    route_one(dir, id);
+    snprintf(rel, sizeof(rel), "wal/%s.wal", id);
+    fifo_in_place(dir, rel);
+    snprintf(path, sizeof(path), "%s/.intentusnet/records/%s.json", dir, id);
+    assert_int_equal(unlink(path), 0); /* its record gone: gc looks at the log */
+    run(dir, &r, "wal", "gc", "--yes", NULL);
+    assert_int_equal(r.status, 0);
+    CONTAINS(r.out, "not a regular file (a FIFO)");
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wal_fifo_wal_verify),
+        cmocka_unit_test(test_wal_fifo_wal_gc),
         cmocka_unit_test(test_wal_fifo_recovery_scan),
         cmocka_unit_test(test_wal_fifo_records_verify),
         cmocka_unit_test(test_record_fifo),
