@@ -280,7 +280,7 @@ static const struct cli_opt tail_opts[] = {
       .arg_optional = true,
       .offset = F(poll_ms),
       .parse = parse_poll,
-      .help = "poll instead of inotify, for network filesystems\n(default 1000 ms)" },
+      .help = "with -f: poll instead of inotify, for network\nfilesystems (default 1000 ms)" },
     OPT_FILTERS(parse_status, STATUS_HELP),
     OPT_HELP,
     OPT_END,

@@ -256,6 +256,12 @@ cli_records_tail(const struct rec_args *a)
     size_t lines = a->limit >= 0 ? (size_t)a->limit : 10, total;
     int rc = EXIT_FAIL;
 
+    /* Polling is how -f follows; without -f there is nothing to poll. */
+    if (a->poll_ms > 0 && !a->follow) {
+        config_free(cfg);
+        return cli_usage_error("records tail", "--poll applies only with -f/--follow");
+    }
+
     t.ix = index_new();
     t.sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
     if (dir == NULL)

@@ -650,7 +650,7 @@ recovery_close_cmd(const struct wal_args *a, const char *id)
     cJSON *out;
 
     if (recovery_close(a->wal_dir, a->records_dir, id, &cut, &it, &err) != 0) {
-        fprintf(stderr, "intentus recovery close: %s\n", err.msg);
+        cli_error("recovery close", "%s", err.msg);
         return EXIT_FAIL;
     }
     out = cJSON_CreateObject();

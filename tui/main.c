@@ -21,10 +21,11 @@ static const struct command commands[] = {
     { "records", cli_records, "list, show, verify, diff, stats, tail and gc execution records" },
     { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
     { "serve", cli_serve, "run the router as an authenticated HTTP service" },
-    { "agents", cli_agents, "list the configured agents in routing order" },
+    { "agents", cli_agents,
+      "the configured agents in routing order, or a running service's (--server)" },
     { "redact", cli_redact, "preview redaction of a JSON document or record (nothing written)" },
     { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones" },
-    { "recovery", cli_recovery, "executions that did not finish: scan, resume, abort" },
+    { "recovery", cli_recovery, "executions that did not finish: scan, resume, close, abort" },
     { "index", cli_index, "the record index: rebuild, check or show it" },
 };
 

@@ -205,6 +205,7 @@ test_options_not_taken_are_usage_errors(void **state)
         { { "retrieve", "x", "--json" }, "unknown option '--json' for retrieve" },
         { { "records", "list", "--json=1" }, "--json takes no value" },
         { { "records", "tail", "--lines" }, "--lines needs a value" },
+        { { "records", "tail", "--poll=200" }, "--poll applies only with -f/--follow" },
     };
 
     route_n(c, rec, "demo.echo", 1, 0);
