@@ -34,6 +34,10 @@ struct wal_key *cli_load_wal_key(const char *cmd, const char *flag_path, const s
  * and record text, so both print the message escaped (fmt_escape): no
  * control character reaches the terminal. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage error for what getopt_long (optstring starting with ':')
+ * returned: c ':' names the option missing its value, else the unknown
+ * word, as the user typed them. */
+int cli_getopt_error(const char *cmd, int c, char **argv);
 /* "intentus CMD: message" and a newline on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* len bytes of s to f escaped for a terminal (fmt_escape with flags),

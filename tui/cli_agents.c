@@ -112,7 +112,7 @@ cli_agents(int argc, char **argv)
     }
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "jc:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":jc:", opts, NULL)) != -1) {
         if (c == 'j')
             json = 1;
         else if (c == 'c')
@@ -121,10 +121,8 @@ cli_agents(int argc, char **argv)
             server = optarg;
         else if (c == 'K')
             token_file = optarg;
-        else if (optopt != 0)
-            return cli_usage_error("agents", "option -%c needs a value or is unknown", optopt);
         else
-            return cli_usage_error("agents", "unknown option '%s'", argv[optind - 1]);
+            return cli_getopt_error("agents", c, argv);
     }
     if (optind < argc)
         return cli_usage_error("agents", "unexpected argument '%s'", argv[optind]);

@@ -1,3 +1,4 @@
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +53,16 @@ print_message(const char *cmd, const char *fmt, va_list ap)
         fputs("(out of memory)", stderr);
     }
     buf_free(&b);
+}
+
+int
+cli_getopt_error(const char *cmd, int c, char **argv)
+{
+    const char *word = optind > 0 ? argv[optind - 1] : "?";
+
+    if (c == ':')
+        return cli_usage_error(cmd, "'%s' needs a value", word);
+    return cli_usage_error(cmd, "unknown option '%s'", word);
 }
 
 int

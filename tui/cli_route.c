@@ -254,7 +254,7 @@ parse_args(int argc, char **argv, struct route_args *a)
     a->env.strategy = STRATEGY_DIRECT;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:s:t:f:P:T:V:c:d:m:N:w:nq", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:s:t:f:P:T:V:c:d:m:N:w:nq", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             a->payload = optarg;
@@ -324,9 +324,7 @@ parse_args(int argc, char **argv, struct route_args *a)
             a->token_file = optarg;
             break;
         default:
-            if (optopt != 0)
-                return cli_usage_error("route", "option -%c needs a value or is unknown", optopt);
-            return cli_usage_error("route", "unknown option '%s'", argv[optind - 1]);
+            return cli_getopt_error("route", c, argv);
         }
     }
     if (optind >= argc)

@@ -1227,7 +1227,7 @@ cli_serve(int argc, char **argv)
     }
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:l:g:w:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:l:g:w:", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             s.config_path = optarg;
@@ -1253,9 +1253,7 @@ cli_serve(int argc, char **argv)
             s.no_auth = true;
             break;
         default:
-            if (optopt != 0)
-                return cli_usage_error("serve", "option -%c needs a value or is unknown", optopt);
-            return cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
+            return cli_getopt_error("serve", c, argv);
         }
     }
     if (optind < argc)

@@ -365,6 +365,13 @@ test_route_options_that_cannot_take_effect(void **state)
     RUN(c, &r, "route", "demo.echo", "--fallback", "echo-a", "-n");
     expect(&r, 2, NULL, "--fallback");
     tu_run_free(&r);
+    /* an option missing its value is named as typed, not as a short letter */
+    RUN(c, &r, "route", "demo.echo", "-n", "--timeout");
+    expect(&r, 2, NULL, "'--timeout' needs a value");
+    tu_run_free(&r);
+    RUN(c, &r, "agents", "--server");
+    expect(&r, 2, NULL, "'--server' needs a value");
+    tu_run_free(&r);
     /* and each works where it does take effect */
     RUN(c, &r, "route", "demo.echo", "--workers", "2", "--async-n", "3", "-n");
     expect(&r, 0, "3 ok, 0 error", NULL);
