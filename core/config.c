@@ -40,8 +40,8 @@ static const char demo_text[] =
     "}\n";
 
 static const char *const top_keys[] = {
-    "require_determinism", "recording", "defaults", "agents", "policy",
-    "redaction",           "retention", "wal",      "serve",  NULL
+    "require_determinism", "recording", "defaults", "agents",     "policy", "redaction",
+    "retention",           "wal",       "serve",    "compliance", NULL
 };
 static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
                                               "sample_rate", "sample_errors", "max_payload_bytes",
@@ -81,6 +81,7 @@ config_free(struct config *cfg)
     free(cfg->retention.archive_dir);
     free(cfg->wal.dir);
     free(cfg->wal.public_key);
+    free(cfg->wal.signing_key);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -171,10 +172,11 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
     }
     cJSON_ArrayForEach(k, rec)
     {
-        if (!listed(k->string, recording_keys)) {
+        /* "encryption": TEMPORARY, see config.h (compliance_has_encryption). */
+        if (!listed(k->string, recording_keys) && strcmp(k->string, "encryption") != 0) {
             err_set(err, IERR_CONFIG,
                     "recording.%s: unknown key (known: dir, mode, fsync, sample_rate, "
-                    "sample_errors, max_payload_bytes, max_depth, queue, on_full)",
+                    "sample_errors, max_payload_bytes, max_depth, queue, on_full, encryption)",
                     k->string);
             return -1;
         }
@@ -199,6 +201,17 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
             cfg->fsync = cJSON_IsTrue(v);
         else if (v != NULL)
             cfg->recording.sample_errors = cJSON_IsTrue(v);
+    }
+    /* TEMPORARY (see config.h): only whether it is on, for compliance. */
+    v = cJSON_GetObjectItemCaseSensitive(rec, "encryption");
+    if (v != NULL) {
+        const cJSON *on = cJSON_GetObjectItemCaseSensitive(v, "enabled");
+        if (!cJSON_IsObject(v) || (on != NULL && !cJSON_IsBool(on))) {
+            err_set(err, IERR_CONFIG,
+                    "recording.encryption: must be an object with \"enabled\": true or false");
+            return -1;
+        }
+        cfg->compliance_has_encryption = cJSON_IsTrue(on);
     }
     choice = 0;
     if (parse_choice(rec, "mode", "sync", "async", &choice, err) != 0)
@@ -424,12 +437,39 @@ out:
     return rc;
 }
 
+/* A key file named by wal.<key>: a relative path is resolved next to the
+ * config file. */
+static int
+parse_key_file(struct config *cfg, const cJSON *v, const char *key, char **out,
+               struct intentus_err *err)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(v, key);
+    const char *slash = strrchr(cfg->source, '/');
+    bool beside;
+
+    if (x == NULL)
+        return 0;
+    if (!cJSON_IsString(x) || x->valuestring[0] == '\0') {
+        err_set(err, IERR_CONFIG, "wal.%s: must be a non-empty file name", key);
+        return -1;
+    }
+    beside = x->valuestring[0] != '/' && slash != NULL && !cfg->is_demo;
+    if (asprintf(out, "%.*s%s%s", beside ? (int)(slash - cfg->source) : 0, cfg->source,
+                 beside ? "/" : "", x->valuestring) < 0) {
+        *out = NULL;
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 /* "wal": {"enabled": false, "dir": ".intentusnet/wal", "durability": "per_entry",
- *         "public_key": "wal-signer.pub.pem"}. */
+ *         "public_key": "wal-signer.pub.pem", "signing_key": "wal-signer.pem"}. */
 static int
 parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
 {
-    static const char *const keys[] = { "enabled", "dir", "durability", "public_key", NULL };
+    static const char *const keys[] = { "enabled",    "dir",         "durability",
+                                        "public_key", "signing_key", NULL };
     const cJSON *k, *x;
 
     if (!cJSON_IsObject(v)) {
@@ -439,8 +479,10 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
     cJSON_ArrayForEach(k, v)
     {
         if (!listed(k->string, keys)) {
-            err_set(err, IERR_CONFIG,
-                    "wal.%s: unknown key (known: enabled, dir, durability, public_key)", k->string);
+            err_set(
+                err, IERR_CONFIG,
+                "wal.%s: unknown key (known: enabled, dir, durability, public_key, signing_key)",
+                k->string);
             return -1;
         }
     }
@@ -468,20 +510,53 @@ parse_wal(struct config *cfg, const cJSON *v, struct intentus_err *err)
         err_set(err, IERR_CONFIG, "wal.durability: must be \"per_entry\", \"group\" or \"none\"");
         return -1;
     }
-    x = cJSON_GetObjectItemCaseSensitive(v, "public_key");
-    if (x != NULL && (!cJSON_IsString(x) || x->valuestring[0] == '\0')) {
-        err_set(err, IERR_CONFIG, "wal.public_key: must be a non-empty file name");
+    if (parse_key_file(cfg, v, "public_key", &cfg->wal.public_key, err) != 0 ||
+        parse_key_file(cfg, v, "signing_key", &cfg->wal.signing_key, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* "compliance": {"mode": "development" | "standard" | "regulated"}. */
+static int
+parse_compliance(struct config *cfg, const cJSON *v, struct intentus_err *err)
+{
+    const cJSON *k, *mode;
+
+    if (!cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG, "compliance: must be an object ({\"mode\": \"standard\"})");
         return -1;
     }
-    if (x != NULL) {
-        const char *slash = strrchr(cfg->source, '/');
-        bool beside = x->valuestring[0] != '/' && slash != NULL && !cfg->is_demo;
-        if (asprintf(&cfg->wal.public_key, "%.*s%s%s", beside ? (int)(slash - cfg->source) : 0,
-                     cfg->source, beside ? "/" : "", x->valuestring) < 0) {
-            cfg->wal.public_key = NULL;
-            err_set(err, IERR_NOMEM, NULL);
+    cJSON_ArrayForEach(k, v)
+    {
+        if (strcmp(k->string, "mode") != 0) {
+            err_set(err, IERR_CONFIG, "compliance.%s: unknown key (known: mode)", k->string);
             return -1;
         }
+    }
+    mode = cJSON_GetObjectItemCaseSensitive(v, "mode");
+    if (mode != NULL && (!cJSON_IsString(mode) ||
+                         compliance_mode_parse(mode->valuestring, &cfg->compliance) != 0)) {
+        err_set(err, IERR_CONFIG,
+                "compliance.mode: must be \"development\", \"standard\" or \"regulated\"");
+        return -1;
+    }
+    return 0;
+}
+
+int
+config_check_compliance(const struct config *cfg, struct intentus_err *err)
+{
+    struct compliance_facts f = {
+        .require_determinism = cfg->require_determinism,
+        .wal_enabled = cfg->wal.enabled,
+        .wal_signing_key = cfg->wal.signing_key != NULL,
+        .pii_policy = cfg->redaction_configured,
+        .encryption = cfg->compliance_has_encryption,
+    };
+
+    if (compliance_check(cfg->compliance, &f, err) != 0) {
+        err_prefix(err, "%s", cfg->source);
+        return -1;
     }
     return 0;
 }
@@ -523,7 +598,7 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         if (!listed(k->string, top_keys)) {
             err_set(err, IERR_CONFIG,
                     "%s: unknown key (known: require_determinism, recording, defaults, agents, "
-                    "policy, redaction, retention, wal, serve)",
+                    "policy, redaction, retention, wal, serve, compliance)",
                     k->string);
             return -1;
         }
@@ -561,10 +636,14 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
     v = cJSON_GetObjectItemCaseSensitive(root, "wal");
     if (v != NULL && parse_wal(cfg, v, err) != 0)
         return -1;
-    cfg->redactor =
-        redactor_new(cJSON_GetObjectItemCaseSensitive(root, "redaction"), "redaction", err);
+    v = cJSON_GetObjectItemCaseSensitive(root, "compliance");
+    if (v != NULL && parse_compliance(cfg, v, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(root, "redaction");
+    cfg->redactor = redactor_new(v, "redaction", err);
     if (cfg->redactor == NULL)
         return -1;
+    cfg->redaction_configured = v != NULL && redactor_enabled(cfg->redactor);
     return 0;
 }
 
@@ -594,6 +673,7 @@ config_parse(const char *text, size_t len, const char *source, struct intentus_e
         strdup(env_dir != NULL && env_dir[0] != '\0' ? env_dir : CONFIG_DEFAULT_RECORDS_DIR);
     cfg->registry = registry_new();
     cfg->wal.dir = strdup(WAL_DEFAULT_DIR);
+    cfg->compliance = COMPLIANCE_DEFAULT;
     if (cfg->source == NULL || cfg->records_dir == NULL || cfg->registry == NULL ||
         cfg->wal.dir == NULL) {
         err_set(err, IERR_NOMEM, NULL);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/breaker.h"
+#include "core/compliance.h"
 #include "core/err.h"
 #include "core/policy.h"
 #include "core/redact.h"
@@ -40,6 +41,10 @@ struct wal_config {
     enum wal_durability durability; /* "per_entry" (default), "group" or "none" */
     char *public_key;               /* Ed25519 public key file to verify signed logs; NULL: none.
                                      * A relative path is resolved next to the config file. */
+    char *signing_key;              /* Ed25519 private key file: every entry written is signed
+                                     * (core/wal_sign.h); NULL: unsigned. Resolved like
+                                     * public_key; loaded (mode 0600 checked) when a runtime
+                                     * opens the WAL. */
 };
 
 /* An agent's effective breaker settings, so a reload can tell whether an
@@ -72,7 +77,21 @@ struct config {
         char *archive_dir; /* NULL: delete */
         bool configured;
     } retention;
+    /* "compliance": {"mode": "development"|"standard"|"regulated"}
+     * (core/compliance.h); COMPLIANCE_DEFAULT when absent. */
+    enum compliance_mode compliance;
+    bool redaction_configured; /* a "redaction" section is present and enabled */
+    /* TEMPORARY, until encryption at rest (recording.encryption, another
+     * branch) is merged: whether recording.encryption is present with
+     * "enabled": true, for the regulated mode's check only. Nothing here
+     * encrypts; the merge replaces this with that section's own bool. */
+    bool compliance_has_encryption;
 };
+
+/* cfg against its compliance mode (compliance_check): -1 with err
+ * (IERR_CONFIG, "<source>: compliance mode regulated requires: ...")
+ * naming every missing requirement. */
+int config_check_compliance(const struct config *cfg, struct intentus_err *err);
 
 /* The breaker settings agent was configured with; false if unknown. */
 bool config_breaker_policy(const struct config *cfg, const char *agent, struct breaker_policy *out);

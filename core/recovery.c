@@ -560,6 +560,15 @@ int
 recovery_resume_records(const char *wal_dir, const char *records_dir, const char *id,
                         struct recovery_item *out, struct intentus_err *err)
 {
+    return recovery_resume_to(&(struct recovery_target){ wal_dir, records_dir, NULL }, id, out,
+                              err);
+}
+
+int
+recovery_resume_to(const struct recovery_target *t, const char *id, struct recovery_item *out,
+                   struct intentus_err *err)
+{
+    const char *wal_dir = t->wal_dir, *records_dir = t->records_dir;
     struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
@@ -579,7 +588,8 @@ recovery_resume_records(const char *wal_dir, const char *records_dir, const char
         err_set(err, IERR_VERIFY, "cannot resume %s: %s", id, it.reason);
         goto out;
     }
-    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer },
+                 err);
     f = w != NULL ? wal_file_reopen(w, id, false, NULL, err) : NULL;
     if (f == NULL)
         goto out;
@@ -609,6 +619,15 @@ int
 recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *truncated,
                struct intentus_err *err)
 {
+    return recovery_abort_to(&(struct recovery_target){ wal_dir, NULL, NULL }, id, reason,
+                             truncated, err);
+}
+
+int
+recovery_abort_to(const struct recovery_target *t, const char *id, const char *reason,
+                  size_t *truncated, struct intentus_err *err)
+{
+    const char *wal_dir = t->wal_dir;
     struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
     struct wal *w = NULL;
     struct wal_file *f = NULL;
@@ -617,7 +636,8 @@ recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *
 
     if (lock == NULL)
         return -1;
-    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer },
+                 err);
     f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
     if (f == NULL)
         goto out;
@@ -640,6 +660,15 @@ int
 recovery_close(const char *wal_dir, const char *records_dir, const char *id, size_t *truncated,
                struct recovery_item *out, struct intentus_err *err)
 {
+    return recovery_close_to(&(struct recovery_target){ wal_dir, records_dir, NULL }, id, truncated,
+                             out, err);
+}
+
+int
+recovery_close_to(const struct recovery_target *t, const char *id, size_t *truncated,
+                  struct recovery_item *out, struct intentus_err *err)
+{
+    const char *wal_dir = t->wal_dir, *records_dir = t->records_dir;
     struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
@@ -664,7 +693,8 @@ recovery_close(const char *wal_dir, const char *records_dir, const char *id, siz
         goto out;
     }
     ok = strcmp(it.record_outcome, "success") == 0;
-    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY }, err);
+    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer },
+                 err);
     f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
     if (f == NULL)
         goto out;

@@ -107,6 +107,24 @@ int recovery_abort(const char *wal_dir, const char *id, const char *reason, size
 int recovery_close(const char *wal_dir, const char *records_dir, const char *id, size_t *truncated,
                    struct recovery_item *out, struct intentus_err *err);
 
+/* Where resume, abort and close write, and how: the same operations as
+ * above, with the appended entry signed by signer (core/wal_sign.h). A
+ * signed log needs the signer of its key (its signatures are checked with
+ * it before anything is appended); an unsigned log is appended to only
+ * without one. The functions above are these with signer NULL. */
+struct wal_signer;
+struct recovery_target {
+    const char *wal_dir;
+    const char *records_dir;         /* NULL: no record check (abort ignores it) */
+    const struct wal_signer *signer; /* borrowed; NULL: unsigned entries */
+};
+int recovery_resume_to(const struct recovery_target *t, const char *id, struct recovery_item *out,
+                       struct intentus_err *err);
+int recovery_abort_to(const struct recovery_target *t, const char *id, const char *reason,
+                      size_t *truncated, struct intentus_err *err);
+int recovery_close_to(const struct recovery_target *t, const char *id, size_t *truncated,
+                      struct recovery_item *out, struct intentus_err *err);
+
 /* The execution lock, <wal_dir>/<id>.lock: {"execution_id", "pid",
  * "hostname", "acquired_at"} held with flock. A lock file naming a dead
  * process, or older than stale_ms, is reclaimed; a live one fails with

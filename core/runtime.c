@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/ratelimit.h"
+#include "core/wal_sign.h"
 #include "core/writer.h"
 
 /* One loaded configuration and the router over it. refs counts the
@@ -25,6 +26,7 @@ struct runtime {
     bool read_only, no_record;
     struct writer *writer;
     struct wal *wal;
+    struct wal_signer *signer; /* wal.signing_key, loaded with the WAL; NULL: unsigned */
     router_exec_fn on_started, on_finished;
     void *exec_ctx;
     struct executor *exec;
@@ -173,6 +175,11 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
     cfg = config_load(config_path, err);
     if (cfg == NULL)
         goto fail;
+    /* Before anything is created: a refused start leaves nothing behind. */
+    if (config_check_compliance(cfg, err) != 0) {
+        config_free(cfg);
+        goto fail;
+    }
     rt->records_dir =
         strdup(opts != NULL && opts->records_dir != NULL ? opts->records_dir : cfg->records_dir);
     rt->limiter = ratelimit_new(NULL);
@@ -198,10 +205,22 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
         rt->on_finished = opts->on_finished;
         rt->exec_ctx = opts->exec_ctx;
     }
+    if (cfg->wal.enabled && !rt->read_only && cfg->wal.signing_key != NULL) {
+        rt->signer = wal_signer_load(cfg->wal.signing_key, err);
+        if (rt->signer == NULL) {
+            err_prefix(err, "%s: wal.signing_key", cfg->source);
+            if (err != NULL && err->code != IERR_NOMEM)
+                err->code = IERR_CONFIG;
+            config_free(cfg);
+            goto fail;
+        }
+    }
     if (cfg->wal.enabled && !rt->read_only) {
         rt->wal =
             wal_open(cfg->wal.dir,
-                     &(struct wal_opts){ .durability = cfg->wal.durability, .create = true }, err);
+                     &(struct wal_opts){
+                         .durability = cfg->wal.durability, .create = true, .signer = rt->signer },
+                     err);
         if (rt->wal == NULL) {
             config_free(cfg);
             goto fail;
@@ -239,6 +258,7 @@ runtime_close(struct runtime *rt)
     if (rt->gen != NULL)
         release(rt, rt->gen);
     wal_close(rt->wal); /* after the last router that could write to it */
+    wal_signer_free(rt->signer);
     ratelimit_free(rt->limiter);
     for (size_t i = 0; i < rt->n_disabled; i++)
         free(rt->disabled[i]);
@@ -311,6 +331,26 @@ carry_breakers(struct generation *old, struct generation *g)
     return 0;
 }
 
+/* A reloaded config meets its compliance mode, and what is fixed at open
+ * (the WAL and its signing key) still does: a reload cannot make a
+ * runtime that does not sign regulated. */
+static int
+reload_check_compliance(const struct runtime *rt, const struct config *cfg,
+                        struct intentus_err *err)
+{
+    if (config_check_compliance(cfg, err) != 0)
+        return -1;
+    if (cfg->compliance == COMPLIANCE_REGULATED && !rt->read_only &&
+        (rt->wal == NULL || rt->signer == NULL)) {
+        err_set(err, IERR_CONFIG,
+                "%s: compliance mode regulated needs a WAL signing its entries, and the WAL "
+                "and wal.signing_key are fixed when intentus starts: restart it",
+                cfg->source);
+        return -1;
+    }
+    return 0;
+}
+
 int
 runtime_reload(struct runtime *rt, struct intentus_err *err)
 {
@@ -320,6 +360,10 @@ runtime_reload(struct runtime *rt, struct intentus_err *err)
 
     if (cfg == NULL)
         return -1; /* the running configuration stays */
+    if (reload_check_compliance(rt, cfg, err) != 0) {
+        config_free(cfg);
+        return -1;
+    }
     g = gen_new(rt, cfg, err);
     if (g == NULL)
         return -1;

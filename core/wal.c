@@ -51,6 +51,7 @@ struct wal {
     char *dir;
     int dirfd;
     enum wal_durability durability;
+    const struct wal_signer *signer; /* borrowed; NULL: unsigned entries */
     /* Group commit: files written since the syncer's last pass. */
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -215,6 +216,7 @@ wal_open(const char *dir, const struct wal_opts *opts, struct intentus_err *err)
     }
     w->dirfd = -1;
     w->durability = opts != NULL ? opts->durability : WAL_PER_ENTRY;
+    w->signer = opts != NULL ? opts->signer : NULL;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (opts != NULL && opts->create && mkdirs(dir, err) != 0)
@@ -320,6 +322,48 @@ wal_file_create(struct wal *w, const char *id, struct intentus_err *err)
     return f;
 }
 
+/* Read the log wal_file_reopen continues, refusing a signer mismatch: a
+ * signed log needs the wal's signer of the same key (and its signatures
+ * are then checked with it), an unsigned one no signer. 0 with log filled
+ * (its status may still be bad), -1 with err. */
+static int
+reopen_read(struct wal *w, const char *id, struct wal_log *log, struct intentus_err *err)
+{
+    const char *mine = w->signer != NULL ? wal_signer_key_id(w->signer) : NULL;
+
+    if (wal_read(w->dir, id, log, err) != 0)
+        return -1;
+    if (log->status == WAL_MISSING || log->status == WAL_IO || log->status == WAL_EMPTY)
+        return 0;
+    if (log->is_signed && mine == NULL) {
+        /* An unsigned entry after signed ones would fail every later check. */
+        err_set(err, IERR_VERIFY,
+                "%s/%s.wal is signed (key %s) and no signing key is configured: give "
+                "wal.signing_key (the private key of %s) to append to it",
+                w->dir, id, log->key_id[0] ? log->key_id : "?", log->key_id[0] ? log->key_id : "?");
+        return -1;
+    }
+    if (!log->is_signed && mine != NULL) {
+        err_set(err, IERR_VERIFY,
+                "%s/%s.wal is not signed; appending entries signed by key %s would leave it "
+                "half-signed (append without wal.signing_key)",
+                w->dir, id, mine);
+        return -1;
+    }
+    if (mine == NULL)
+        return 0;
+    if (strcmp(log->key_id, mine) != 0) {
+        err_set(err, IERR_VERIFY,
+                "%s/%s.wal is signed by key %.16s, not by the configured wal.signing_key (key "
+                "%s); appending would mix keys",
+                w->dir, id, log->key_id, mine);
+        return -1;
+    }
+    /* Every signature is checked before anything is added to the log. */
+    wal_log_free(log);
+    return wal_read_key(w->dir, id, wal_signer_public(w->signer), log, err);
+}
+
 struct wal_file *
 wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *truncated,
                 struct intentus_err *err)
@@ -332,20 +376,12 @@ wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *trunc
 
     if (truncated != NULL)
         *truncated = 0;
-    if (wal_read(w->dir, id, &log, err) != 0)
-        return NULL;
+    if (reopen_read(w, id, &log, err) != 0)
+        goto out;
     if (log.status == WAL_MISSING || log.status == WAL_IO || log.status == WAL_CORRUPT ||
         (log.status == WAL_TORN && !truncate_torn)) {
         err_set(err, log.status == WAL_MISSING ? IERR_NOT_FOUND : IERR_VERIFY, "%s/%s.wal: %s",
                 w->dir, id, log.problem);
-        goto out;
-    }
-    if (log.is_signed) {
-        /* An unsigned entry after signed ones would fail every later check. */
-        err_set(err, IERR_VERIFY,
-                "%s/%s.wal is signed (key %s); intentus does not sign WAL entries yet, so it "
-                "does not append to a signed log",
-                w->dir, id, log.key_id[0] ? log.key_id : "?");
         goto out;
     }
     wal_path(".", id, ".wal", name, sizeof(name));
@@ -425,6 +461,16 @@ entry_new(const struct wal_file *f, long long seq, const char *type, cJSON *payl
         goto nomem;
     }
     cJSON_AddItemToObject(e, "version", version);
+    if (f->w->signer != NULL) {
+        char sig[WAL_SIG_B64_LEN + 1];
+        if (wal_signer_sign(f->w->signer, hash, sig, err) != 0) {
+            cJSON_Delete(e);
+            return NULL;
+        }
+        if (cJSON_AddStringToObject(e, "signature", sig) == NULL ||
+            cJSON_AddStringToObject(e, "signer_key_id", wal_signer_key_id(f->w->signer)) == NULL)
+            goto nomem;
+    }
     return e;
 nomem:
     cJSON_Delete(e);
@@ -629,8 +675,14 @@ check_entry(struct wal_log *log, const cJSON *e, size_t idx, size_t line, const 
         log_fail(log, WAL_CORRUPT, line, "corrupted WAL entry: unknown entry_type");
         return -1;
     }
-    if (json_get_int64(e, "seq", &seq) != 0 || seq != (long long)idx + 1) {
-        log_fail(log, WAL_CORRUPT, line, "seq is not %zu", idx + 1);
+    if (json_get_int64(e, "seq", &seq) != 0) {
+        log_fail(log, WAL_CORRUPT, line, "seq is not an integer (entry %zu expected)", idx + 1);
+        return -1;
+    }
+    if (seq != (long long)idx + 1) {
+        log_fail(log, WAL_CORRUPT, line,
+                 "seq %lld where seq %zu belongs (an entry reordered, removed or inserted)", seq,
+                 idx + 1);
         return -1;
     }
     if (eid == NULL || (id != NULL && strcmp(eid, id) != 0)) {

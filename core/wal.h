@@ -49,9 +49,14 @@ bool wal_entry_type_is_known(const char *type);
 struct wal;      /* a WAL directory: shared by every execution of a runtime */
 struct wal_file; /* one execution's log, open for appending */
 
+struct wal_signer; /* core/wal_sign.h */
+
 struct wal_opts {
     enum wal_durability durability;
     bool create; /* create the directory (0700, with parents) if missing */
+    /* Sign every entry written (signature, signer_key_id, as the reference
+     * does); borrowed, must outlive the wal. NULL: entries are unsigned. */
+    const struct wal_signer *signer;
 };
 
 struct wal *wal_open(const char *dir, const struct wal_opts *opts, struct intentus_err *err);
@@ -65,7 +70,11 @@ struct wal_file *wal_file_create(struct wal *w, const char *execution_id, struct
 /* Open an existing log to append to it (recovery, abort): the log is read
  * and verified first, and seq, prev_hash and the state continue from its
  * last entry. A corrupt log is refused; a torn one too, unless
- * truncate_torn, which cuts the torn bytes off (*truncated says how many). */
+ * truncate_torn, which cuts the torn bytes off (*truncated says how many).
+ * Signatures: a signed log is appended to only with the wal's signer of
+ * the same key (its signatures are checked with it first), an unsigned
+ * log only without a signer (a half-signed log fails every check); each
+ * refusal names the keys involved. */
 struct wal_file *wal_file_reopen(struct wal *w, const char *execution_id, bool truncate_torn,
                                  size_t *truncated, struct intentus_err *err);
 /* Append one entry; payload is taken (freed on failure too). Lifecycle

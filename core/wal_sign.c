@@ -1,13 +1,20 @@
 #include "core/wal_sign.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/json.h"
+#include "core/rec_store.h"
 #include "core/safe_file.h"
 
 struct wal_key {
@@ -228,4 +235,296 @@ wal_key_verify(const struct wal_key *k, const char *entry_hash, const char *sign
         return -1;
     }
     return 0;
+}
+
+/* ---- signing ---- */
+
+struct wal_signer {
+    EVP_PKEY *pkey;
+    struct wal_key *pub;
+};
+
+static struct wal_signer *
+signer_adopt(EVP_PKEY *pkey, const char *shown, struct intentus_err *err)
+{
+    unsigned char raw[32];
+    size_t n = sizeof(raw);
+    struct wal_signer *s;
+
+    if (EVP_PKEY_id(pkey) != EVP_PKEY_ED25519 || EVP_PKEY_get_raw_public_key(pkey, raw, &n) != 1 ||
+        n != sizeof(raw)) {
+        ERR_clear_error();
+        err_set(err, IERR_INVALID, "%s: not an Ed25519 private key", shown);
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        EVP_PKEY_free(pkey);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    s->pkey = pkey;
+    s->pub = wal_key_from_raw(raw, err);
+    if (s->pub == NULL) {
+        wal_signer_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static struct wal_signer *
+signer_from_seed(const unsigned char seed[32], const char *shown, struct intentus_err *err)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+
+    if (pkey == NULL) {
+        ERR_clear_error();
+        err_set(err, IERR_INVALID, "%s: not a valid Ed25519 private key", shown);
+        return NULL;
+    }
+    return signer_adopt(pkey, shown, err);
+}
+
+/* A passphrase callback that gives none: an encrypted key fails to load. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+static struct wal_signer *
+signer_from_pem(const char *text, size_t len, const char *path, struct intentus_err *err)
+{
+    BIO *bio;
+    EVP_PKEY *pkey;
+
+    if (strstr(text, "ENCRYPTED PRIVATE KEY-----") != NULL) {
+        err_set(err, IERR_INVALID,
+                "%s is an encrypted private key; intentus reads unencrypted PKCS#8 only", path);
+        return NULL;
+    }
+    if (strstr(text, "PRIVATE KEY-----") == NULL) {
+        err_set(err, IERR_INVALID,
+                "%s is not a private key (BEGIN PRIVATE KEY); a public key verifies, it cannot "
+                "sign",
+                path);
+        return NULL;
+    }
+    bio = BIO_new_mem_buf(text, (int)len);
+    pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+    BIO_free(bio);
+    if (pkey == NULL) {
+        ERR_clear_error();
+        err_set(err, IERR_INVALID, "%s: not a PEM private key", path);
+        return NULL;
+    }
+    return signer_adopt(pkey, path, err);
+}
+
+struct wal_signer *
+wal_signer_load(const char *path, struct intentus_err *err)
+{
+    unsigned char seed[32];
+    struct wal_signer *s = NULL;
+    struct stat st;
+    size_t len = 0;
+    char *text;
+    int fd = safe_file_open(AT_FDCWD, path, path, WAL_KEY_MAX_FILE, err);
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) != 0) {
+        err_set(err, IERR_IO, "%s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if ((st.st_mode & 077) != 0) {
+        err_set(err, IERR_INVALID,
+                "%s: mode %04o lets others read the private key; it must be 0600 (chmod 600 %s)",
+                path, (unsigned)(st.st_mode & 07777), path);
+        close(fd);
+        return NULL;
+    }
+    text = safe_file_read_fd(fd, path, WAL_KEY_MAX_FILE, &len, err);
+    close(fd);
+    if (text == NULL)
+        return NULL;
+    if (strlen(text) == len && strstr(text, "-----BEGIN ") != NULL) {
+        s = signer_from_pem(text, len, path, err);
+    } else if (len == 32) {
+        memcpy(seed, text, 32);
+        s = signer_from_seed(seed, path, err);
+    } else if (parse_hex(text, len, seed) == 0) {
+        s = signer_from_seed(seed, path, err);
+    } else {
+        err_set(err, IERR_INVALID,
+                "%s: not an Ed25519 private key (PEM \"BEGIN PRIVATE KEY\", the raw 32 bytes, "
+                "or 64 hex digits)",
+                path);
+    }
+    OPENSSL_cleanse(seed, sizeof(seed));
+    OPENSSL_cleanse(text, len);
+    free(text);
+    return s;
+}
+
+struct wal_signer *
+wal_signer_generate(struct intentus_err *err)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+    EVP_PKEY *pkey = NULL;
+
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pkey) != 1) {
+        EVP_PKEY_CTX_free(ctx);
+        ERR_clear_error();
+        err_set(err, IERR_IO, "cannot generate an Ed25519 key");
+        return NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return signer_adopt(pkey, "generated key", err);
+}
+
+void
+wal_signer_free(struct wal_signer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_free(s->pkey);
+    wal_key_free(s->pub);
+    free(s);
+}
+
+const char *
+wal_signer_key_id(const struct wal_signer *s)
+{
+    return wal_key_id(s->pub);
+}
+
+const struct wal_key *
+wal_signer_public(const struct wal_signer *s)
+{
+    return s->pub;
+}
+
+static void
+b64_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+int
+wal_signer_sign(const struct wal_signer *s, const char *entry_hash, char out[WAL_SIG_B64_LEN + 1],
+                struct intentus_err *err)
+{
+    unsigned char sig[64];
+    size_t n = sizeof(sig);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok;
+
+    if (ctx == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->pkey) == 1 &&
+         EVP_DigestSign(ctx, sig, &n, (const unsigned char *)entry_hash, strlen(entry_hash)) == 1 &&
+         n == sizeof(sig);
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        err_set(err, IERR_IO, "cannot sign with key %s", wal_signer_key_id(s));
+        return -1;
+    }
+    b64_encode(sig, sizeof(sig), out);
+    return 0;
+}
+
+/* Write text to a new file (O_EXCL) with mode; -1 with err naming path. */
+static int
+write_new(const char *path, const char *text, size_t len, mode_t mode, struct intentus_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+    if (fd < 0) {
+        err_set(err, IERR_IO, "%s: %s%s", path, strerror(errno),
+                errno == EEXIST ? " (never overwritten: move it away first)" : "");
+        return -1;
+    }
+    if (fchmod(fd, mode) != 0 || rec_store_write_all(fd, text, len) != 0 || fsync(fd) != 0) {
+        err_set(err, IERR_IO, "%s: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* The PEM text of s's private (PKCS#8) or public (SPKI) half. */
+static char *
+pem_text(const struct wal_signer *s, bool private_half, size_t *len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *copy = NULL;
+    long n = 0;
+
+    if (bio == NULL)
+        return NULL;
+    if ((private_half ? PEM_write_bio_PrivateKey(bio, s->pkey, NULL, NULL, 0, NULL, NULL)
+                      : PEM_write_bio_PUBKEY(bio, s->pkey)) == 1 &&
+        (n = BIO_get_mem_data(bio, &data)) > 0 && (copy = malloc((size_t)n + 1)) != NULL) {
+        memcpy(copy, data, (size_t)n);
+        copy[n] = '\0';
+        *len = (size_t)n;
+    }
+    if (data != NULL && n > 0)
+        OPENSSL_cleanse(data, (size_t)n);
+    BIO_free(bio);
+    ERR_clear_error();
+    return copy;
+}
+
+int
+wal_signer_save(const struct wal_signer *s, const char *private_path, const char *public_path,
+                struct intentus_err *err)
+{
+    size_t plen = 0, qlen = 0;
+    char *priv = pem_text(s, true, &plen), *pub = pem_text(s, false, &qlen);
+    int rc = -1;
+
+    if (priv == NULL || pub == NULL) {
+        err_set(err, IERR_NOMEM, "cannot encode the key as PEM");
+        goto out;
+    }
+    if (write_new(private_path, priv, plen, 0600, err) != 0)
+        goto out;
+    if (write_new(public_path, pub, qlen, 0644, err) != 0) {
+        unlink(private_path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (priv != NULL)
+        OPENSSL_cleanse(priv, plen);
+    free(priv);
+    free(pub);
+    return rc;
 }

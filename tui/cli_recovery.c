@@ -1,10 +1,12 @@
 /* intentus wal verify|inspect|gc and intentus recovery scan|resume|abort:
  * the command-line side of core/wal.c and core/recovery.c. Output shapes
  * follow the reference's CLI table (§7.1). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -18,6 +20,7 @@
 static const char wal_help[] =
     "Usage: intentus wal COMMAND ID [options]\n"
     "       intentus wal gc [--wal-dir D] [--dir D] [-c F] [--dry-run] [--yes] [--json]\n"
+    "       intentus wal keygen --out DIR [--json]\n"
     "\n"
     "Commands:\n"
     "  verify ID      re-read <wal-dir>/ID.wal and check every line, the seq numbers,\n"
@@ -29,12 +32,20 @@ static const char wal_help[] =
     "                 is gone from the records directory. Never a WAL of an unfinished\n"
     "                 execution, never a torn or corrupt one (those are listed), never\n"
     "                 one whose lock a live process holds\n"
+    "  keygen         make an Ed25519 key pair for signing WALs: DIR/wal-signer.pem\n"
+    "                 (private, PKCS#8 PEM, mode 0600: wal.signing_key) and\n"
+    "                 DIR/wal-signer.pub.pem (public, PEM: wal.public_key, --public-key);\n"
+    "                 both load in the reference (Ed25519WALSigner.from_pem_file,\n"
+    "                 add_public_key_pem). DIR is created (0700) if missing; existing\n"
+    "                 files are never overwritten. Prints the key id\n"
     "\n"
     "Signed logs (the reference's Ed25519 WAL signing): with a public key every\n"
     "entry's signature is checked, and a missing, foreign or forged signature\n"
     "fails naming the entry's seq; a key given for an unsigned log fails too.\n"
     "Without a key a signed log is reported as 'signatures not checked', never as\n"
     "verified (exit 0: the chain is intact; only a key proves who wrote it).\n"
+    "An entry out of order fails naming its seq and the seq expected there.\n"
+    "With wal.signing_key configured intentus signs every entry it writes.\n"
     "\n"
     "Options:\n"
     "  -w, --wal-dir DIR   WAL directory (default: the config's wal.dir, then\n"
@@ -90,15 +101,21 @@ static const char recovery_help[] =
     "                      Ed25519 public key (PEM, raw 32 bytes or 64 hex digits;\n"
     "                      default: the config's wal.public_key); a log whose\n"
     "                      signatures fail is listed as corrupt, naming the seq\n"
+    "  -s, --signing-key FILE\n"
+    "                      (resume, close, abort) the Ed25519 private key to sign the\n"
+    "                      appended entry with (default: the config's\n"
+    "                      wal.signing_key); a signed log needs the key it was\n"
+    "                      signed with, an unsigned log no key\n"
     "  -r, --reason TEXT   why (abort)\n"
     "  -j, --json          machine-readable output (scan; resume, close and abort\n"
     "                      always print JSON)\n"
     "  -h, --help          this help\n"
-    "resume, close and abort refuse a signed log: intentus does not sign entries yet.\n";
+    "resume, close and abort check a signed log's signatures with the signing key\n"
+    "before they append, and sign what they append.\n";
 
 struct wal_args {
     const char *cmd;
-    const char *wal_dir, *config, *reason, *public_key, *records_dir;
+    const char *wal_dir, *config, *reason, *public_key, *records_dir, *signing_key;
     int json;
     int first_arg;
     struct config *cfg;
@@ -112,6 +129,7 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         { "config", required_argument, NULL, 'c' },
         { "reason", required_argument, NULL, 'r' },
         { "public-key", required_argument, NULL, 'k' },
+        { "signing-key", required_argument, NULL, 's' },
         { "dir", required_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 },
@@ -122,8 +140,15 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
     a->cmd = cmd;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "w:c:r:k:d:j", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "w:c:r:k:s:d:j", opts, NULL)) != -1) {
         switch (c) {
+        case 's':
+            if (strcmp(cmd, "recovery resume") != 0 && strcmp(cmd, "recovery abort") != 0 &&
+                strcmp(cmd, "recovery close") != 0)
+                return cli_usage_error(cmd, "--signing-key applies to recovery resume, close "
+                                            "and abort only");
+            a->signing_key = optarg;
+            break;
         case 'd':
             if (strncmp(cmd, "recovery ", 9) != 0 || strcmp(cmd, "recovery abort") == 0)
                 return cli_usage_error(cmd, "--dir is not an option of this command");
@@ -193,6 +218,30 @@ cli_load_wal_key(const char *cmd, const char *flag_path, const struct config *cf
         *rc = EXIT_USAGE;
     }
     return k;
+}
+
+/* The private key resume, close and abort sign with: --signing-key, else
+ * the config's wal.signing_key; NULL when neither (*rc EXIT_OK) or when it
+ * does not load (*rc EXIT_USAGE, said on stderr). */
+static struct wal_signer *
+load_signer(const struct wal_args *a, int *rc)
+{
+    struct intentus_err err = { 0 };
+    const char *path = a->signing_key != NULL ? a->signing_key
+                       : a->cfg != NULL       ? a->cfg->wal.signing_key
+                                              : NULL;
+    struct wal_signer *s;
+
+    *rc = EXIT_OK;
+    if (path == NULL)
+        return NULL;
+    s = wal_signer_load(path, &err);
+    if (s == NULL) {
+        cli_error(a->cmd, "%s: %s", a->signing_key != NULL ? "--signing-key" : "wal.signing_key",
+                  err.msg);
+        *rc = EXIT_USAGE;
+    }
+    return s;
 }
 
 /* "unsigned", "checked" or "not checked". */
@@ -527,6 +576,70 @@ out:
     return rc;
 }
 
+/* intentus wal keygen --out DIR: a fresh signing key pair. */
+static int
+wal_keygen_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "out", required_argument, NULL, 'o' },
+        { "json", no_argument, NULL, 'j' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct intentus_err err = { 0 };
+    struct wal_signer *s = NULL;
+    const char *dir = NULL;
+    char priv[4096], pub[4096];
+    struct stat st;
+    int c, json = 0, rc = EXIT_FAIL;
+
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:j", opts, NULL)) != -1) {
+        if (c == 'o')
+            dir = optarg;
+        else if (c == 'j')
+            json = 1;
+        else
+            return cli_getopt_error("wal keygen", c, argv);
+    }
+    if (optind < argc)
+        return cli_usage_error("wal keygen", "unexpected argument '%s'", argv[optind]);
+    if (dir == NULL || dir[0] == '\0')
+        return cli_usage_error("wal keygen", "--out DIR is required (where the key pair goes)");
+    if ((size_t)snprintf(priv, sizeof(priv), "%s/wal-signer.pem", dir) >= sizeof(priv) ||
+        (size_t)snprintf(pub, sizeof(pub), "%s/wal-signer.pub.pem", dir) >= sizeof(pub))
+        return cli_usage_error("wal keygen", "--out: directory name too long");
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        cli_error("wal keygen", "--out %s: %s", dir, strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        cli_error("wal keygen", "--out %s: not a directory", dir);
+        return EXIT_FAIL;
+    }
+    s = wal_signer_generate(&err);
+    if (s == NULL || wal_signer_save(s, priv, pub, &err) != 0) {
+        cli_error("wal keygen", "%s", err.msg);
+        goto out;
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "key_id", wal_signer_key_id(s));
+        cJSON_AddStringToObject(o, "signing_key", priv);
+        cJSON_AddStringToObject(o, "public_key", pub);
+        cli_print_json(stdout, o);
+        cJSON_Delete(o);
+    } else {
+        printf("key id %s\nprivate key %s (0600; config wal.signing_key)\npublic key  %s "
+               "(config wal.public_key, --public-key)\n",
+               wal_signer_key_id(s), priv, pub);
+    }
+    rc = EXIT_OK;
+out:
+    wal_signer_free(s);
+    return rc;
+}
+
 int
 cli_wal(int argc, char **argv)
 {
@@ -544,12 +657,15 @@ cli_wal(int argc, char **argv)
     }
     if (strcmp(argv[1], "gc") == 0)
         return wal_gc_cmd(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keygen") == 0)
+        return wal_keygen_cmd(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         cmd = "wal verify";
     else if (strcmp(argv[1], "inspect") == 0)
         cmd = "wal inspect";
     else
-        return cli_usage_error("wal", "unknown command '%s' (verify, inspect, gc)", argv[1]);
+        return cli_usage_error("wal", "unknown command '%s' (verify, inspect, gc, keygen)",
+                               argv[1]);
     rc = parse(cmd, argc - 1, argv + 1, &a);
     if (rc == EXIT_OK && (id = one_id(&a, argc - 1, argv + 1, &rc)) != NULL)
         rc = wal_verify_or_inspect(&a, id, strcmp(argv[1], "inspect") == 0);
@@ -619,14 +735,25 @@ recovery_scan_cmd(const struct wal_args *a)
     return EXIT_OK;
 }
 
+/* "signed_by": the key the appended entry was signed with, or null. */
+static void
+add_signed_by(cJSON *out, const struct wal_signer *s)
+{
+    if (s != NULL)
+        cJSON_AddStringToObject(out, "signed_by", wal_signer_key_id(s));
+    else
+        cJSON_AddNullToObject(out, "signed_by");
+}
+
 static int
-recovery_resume_cmd(const struct wal_args *a, const char *id)
+recovery_resume_cmd(const struct wal_args *a, const char *id, const struct wal_signer *signer)
 {
     struct intentus_err err = { 0 };
     struct recovery_item it;
     cJSON *out;
 
-    if (recovery_resume_records(a->wal_dir, a->records_dir, id, &it, &err) != 0) {
+    if (recovery_resume_to(&(struct recovery_target){ a->wal_dir, a->records_dir, signer }, id, &it,
+                           &err) != 0) {
         cli_error("recovery resume", "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -635,6 +762,7 @@ recovery_resume_cmd(const struct wal_args *a, const char *id)
     cJSON_AddStringToObject(out, "execution_id", id);
     cJSON_AddStringToObject(out, "state", wal_state_name(it.state));
     cJSON_AddItemToObject(out, "completed_steps", cJSON_Duplicate(it.completed_steps, 1));
+    add_signed_by(out, signer);
     cli_print_json(stdout, out);
     cJSON_Delete(out);
     recovery_item_free(&it);
@@ -642,14 +770,15 @@ recovery_resume_cmd(const struct wal_args *a, const char *id)
 }
 
 static int
-recovery_close_cmd(const struct wal_args *a, const char *id)
+recovery_close_cmd(const struct wal_args *a, const char *id, const struct wal_signer *signer)
 {
     struct intentus_err err = { 0 };
     struct recovery_item it;
     size_t cut = 0;
     cJSON *out;
 
-    if (recovery_close(a->wal_dir, a->records_dir, id, &cut, &it, &err) != 0) {
+    if (recovery_close_to(&(struct recovery_target){ a->wal_dir, a->records_dir, signer }, id, &cut,
+                          &it, &err) != 0) {
         cli_error("recovery close", "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -659,6 +788,7 @@ recovery_close_cmd(const struct wal_args *a, const char *id)
     cJSON_AddStringToObject(out, "state", wal_state_name(it.state));
     if (cut > 0)
         cJSON_AddNumberToObject(out, "torn_bytes_removed", (double)cut);
+    add_signed_by(out, signer);
     cli_print_json(stdout, out);
     cJSON_Delete(out);
     recovery_item_free(&it);
@@ -666,7 +796,7 @@ recovery_close_cmd(const struct wal_args *a, const char *id)
 }
 
 static int
-recovery_abort_cmd(const struct wal_args *a, const char *id)
+recovery_abort_cmd(const struct wal_args *a, const char *id, const struct wal_signer *signer)
 {
     struct intentus_err err = { 0 };
     size_t cut = 0;
@@ -674,7 +804,8 @@ recovery_abort_cmd(const struct wal_args *a, const char *id)
 
     if (a->reason == NULL)
         return cli_usage_error(a->cmd, "--reason is required");
-    if (recovery_abort(a->wal_dir, id, a->reason, &cut, &err) != 0) {
+    if (recovery_abort_to(&(struct recovery_target){ a->wal_dir, NULL, signer }, id, a->reason,
+                          &cut, &err) != 0) {
         cli_error("recovery abort", "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -684,6 +815,7 @@ recovery_abort_cmd(const struct wal_args *a, const char *id)
     cJSON_AddStringToObject(out, "reason", a->reason);
     if (cut > 0)
         cJSON_AddNumberToObject(out, "torn_bytes_removed", (double)cut);
+    add_signed_by(out, signer);
     cli_print_json(stdout, out);
     cJSON_Delete(out);
     return EXIT_OK;
@@ -692,6 +824,7 @@ recovery_abort_cmd(const struct wal_args *a, const char *id)
 int
 cli_recovery(int argc, char **argv)
 {
+    struct wal_signer *signer = NULL;
     struct wal_args a;
     const char *sub, *id;
     char cmd[32];
@@ -722,10 +855,14 @@ cli_recovery(int argc, char **argv)
     }
     if ((id = one_id(&a, argc - 1, argv + 1, &rc)) == NULL)
         goto out;
-    rc = strcmp(sub, "resume") == 0  ? recovery_resume_cmd(&a, id)
-         : strcmp(sub, "close") == 0 ? recovery_close_cmd(&a, id)
-                                     : recovery_abort_cmd(&a, id);
+    signer = load_signer(&a, &rc);
+    if (rc != EXIT_OK)
+        goto out;
+    rc = strcmp(sub, "resume") == 0  ? recovery_resume_cmd(&a, id, signer)
+         : strcmp(sub, "close") == 0 ? recovery_close_cmd(&a, id, signer)
+                                     : recovery_abort_cmd(&a, id, signer);
 out:
+    wal_signer_free(signer);
     config_free(a.cfg);
     return rc;
 }

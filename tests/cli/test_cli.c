@@ -1332,7 +1332,8 @@ test_parallel_success(void **state)
     struct ctx *c = *state;
     const char *cfg = write_config(
         c, "p.json",
-        "\"require_determinism\":false,\"agents\":["
+        "\"require_determinism\":false,\"compliance\":{\"mode\":\"development\"},"
+        "\"agents\":["
         "{\"name\":\"p-fail\",\"kind\":\"builtin\",\"builtin\":\"fail\",\"intents\":[\"t.p\"],"
         "\"nodePriority\":1},"
         "{\"name\":\"p-slow\",\"kind\":\"builtin\",\"builtin\":\"slow\",\"delay_ms\":300,"
@@ -1373,7 +1374,8 @@ test_parallel_all_fail(void **state)
     struct ctx *c = *state;
     const char *cfg = write_config(
         c, "p.json",
-        "\"require_determinism\":false,\"agents\":["
+        "\"require_determinism\":false,\"compliance\":{\"mode\":\"development\"},"
+        "\"agents\":["
         "{\"name\":\"p1\",\"kind\":\"builtin\",\"builtin\":\"fail\",\"intents\":[\"t.p\"]},"
         "{\"name\":\"p2\",\"kind\":\"builtin\",\"builtin\":\"fail\",\"intents\":[\"t.p\"]},"
         "{\"name\":\"p3\",\"kind\":\"builtin\",\"builtin\":\"crash\",\"intents\":[\"t.p\"]}]");

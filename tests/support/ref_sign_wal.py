@@ -9,6 +9,20 @@ Run with PYTHONPATH holding the reference (shared/reference/python):
   ref_sign_wal.py strip FILE SEQ      drop entry SEQ's signature fields
   ref_sign_wal.py tamper FILE SEQ     change entry SEQ's payload and re-hash
                                       the chain, keeping the old signatures
+  ref_sign_wal.py signwith FILE PEM   sign every entry of FILE with the private
+                                      key PEM (Ed25519WALSigner.from_pem_file)
+  ref_sign_wal.py genkey KEYDIR       a fresh key pair: KEYDIR/priv.pem (PKCS#8,
+                                      as cryptography writes it) and priv.raw
+                                      (from_private_bytes' 32 bytes), both
+                                      0600, plus the public files below
+  ref_sign_wal.py swap FILE SEQ       swap the lines of entries SEQ and SEQ+1
+                                      (each keeps its own valid signature)
+  ref_sign_wal.py verify FILE PUBPEM  verify FILE as the reference does:
+                                      WALReader.read_all (seq, chain, hashes)
+                                      and entry.verify_signature with an
+                                      Ed25519WALVerifier holding PUBPEM;
+                                      prints "ok N" (exit 0) or the first
+                                      problem naming its seq (exit 1)
 KEYDIR receives pub.pem, pub.raw, pub.hex and key_id; new and sign print
 the key id. Lines are written as the reference writes them.
 """
@@ -18,8 +32,13 @@ import json
 import os
 import sys
 
-from intentusnet.wal.models import WALEntry, WALEntryType
-from intentusnet.wal.signing import Ed25519WALSigner
+import hashlib
+
+from cryptography.hazmat.primitives import serialization
+
+from intentusnet.wal.models import WALEntry, WALEntryType, WALSignatureError
+from intentusnet.wal.reader import WALIntegrityError, WALReader
+from intentusnet.wal.signing import Ed25519WALSigner, Ed25519WALVerifier
 from intentusnet.wal.writer import WALWriter
 
 
@@ -47,8 +66,64 @@ def write_entries(path, entries):
             f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
 
 
+def verify(path, pub_pem):
+    with open(pub_pem, "rb") as f:
+        pem = f.read()
+    raw = serialization.load_pem_public_key(pem).public_bytes(
+        encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw)
+    verifier = Ed25519WALVerifier()
+    verifier.add_public_key_pem(hashlib.sha256(raw).hexdigest()[:16], pem)
+    wal_dir, name = os.path.split(os.path.abspath(path))
+    try:
+        entries = WALReader(wal_dir, name[:-len(".wal")]).read_all(verify_integrity=True)
+    except WALIntegrityError as e:
+        print("integrity: %s" % e)
+        return 1
+    for e in entries:
+        try:
+            ok = e.verify_signature(verifier)
+        except WALSignatureError as err:
+            print("seq %d: %s" % (e.seq, err))
+            return 1
+        if not ok:
+            known = verifier.has_key(e.signer_key_id)
+            print("seq %d: signature does not verify (%s)" %
+                  (e.seq, "key %s" % e.signer_key_id if known
+                   else "unknown key %s" % e.signer_key_id))
+            return 1
+    print("ok %d" % len(entries))
+    return 0
+
+
 def main(argv):
     mode = argv[1]
+    if mode == "verify":
+        return verify(argv[2], argv[3])
+    if mode == "signwith":
+        signer = Ed25519WALSigner.from_pem_file(argv[3])
+        entries = read_entries(argv[2])
+        for e in entries:
+            e.sign(signer)
+        write_entries(argv[2], entries)
+        print(signer.key_id)
+        return 0
+    if mode == "genkey":
+        keydir = argv[2]
+        signer = Ed25519WALSigner.generate()
+        key = signer._private_key
+        os.makedirs(keydir, exist_ok=True)
+        for name, data in (
+                ("priv.pem", key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption())),
+                ("priv.raw", key.private_bytes(serialization.Encoding.Raw,
+                                               serialization.PrivateFormat.Raw,
+                                               serialization.NoEncryption()))):
+            fd = os.open(os.path.join(keydir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        save_keys(signer, keydir)
+        return 0
     if mode == "new":
         wal_dir, exec_id, keydir = argv[2:5]
         signer = Ed25519WALSigner.generate()
@@ -69,6 +144,13 @@ def main(argv):
         save_keys(signer, keydir)
         return 0
     path, seq = argv[2], int(argv[3])
+    if mode == "swap":
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+        lines[seq - 1], lines[seq] = lines[seq], lines[seq - 1]
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        return 0
     entries = read_entries(path)
     target = entries[seq - 1]
     if mode == "forge":
