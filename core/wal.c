@@ -354,7 +354,7 @@ reopen_read(struct wal *w, const char *id, struct wal_log *log, struct intentus_
         return 0;
     if (strcmp(log->key_id, mine) != 0) {
         err_set(err, IERR_VERIFY,
-                "%s/%s.wal is signed by key %.16s, not by the configured wal.signing_key (key "
+                "%s/%s.wal is signed by key %.16s, not by the signing key given (key "
                 "%s); appending would mix keys",
                 w->dir, id, log->key_id, mine);
         return -1;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/compliance.h"
 #include "core/registry.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
@@ -17,10 +18,12 @@ static const char agents_help[] =
     "nodeId), then nodePriority ascending, then name. An agent whose \"$NAME\"\n"
     "settings name unset environment variables is listed with\n"
     "[unavailable: not set: NAME (path)] (\"unavailable\" in --json): every call\n"
-    "of it fails with AGENT_UNAVAILABLE.\n"
+    "of it fails with AGENT_UNAVAILABLE. The first line names the config and its\n"
+    "compliance mode (development, standard or regulated; see compliance.mode).\n"
     "\n"
     "Options:\n"
-    "  -j, --json         the reference's AgentDefinition objects plus \"kind\"\n"
+    "  -j, --json         the reference's AgentDefinition objects plus \"kind\" and\n"
+    "                     \"compliance\" (the config's compliance mode)\n"
     "  -c, --config FILE  config file (default: search order, then the demo)\n"
     "      --server URL   ask a running 'intentus serve' (GET URL/v1/agents, admin\n"
     "                     role): live breaker state, calls, failures, next probe\n"
@@ -138,14 +141,18 @@ cli_agents(int argc, char **argv)
             cJSON *d = agent_definition_json(a);
             if (d != NULL && a->missing_env != NULL)
                 cJSON_AddStringToObject(d, "unavailable", a->missing_env);
+            /* The mode the config runs in (kept an array: added per agent). */
+            if (d != NULL)
+                cJSON_AddStringToObject(d, "compliance", compliance_mode_name(cfg->compliance));
             cJSON_AddItemToArray(arr, d);
         }
         cli_print_json(stdout, arr);
         cJSON_Delete(arr);
     } else {
         char e[FMT_ESC_SIZE(256)];
-        printf("# %s%s\n", cli_esc(cfg->source, e, sizeof(e)),
-               cfg->has_demo_agents ? " (no \"agents\" key: the demo agents)" : "");
+        printf("# %s%s  compliance %s\n", cli_esc(cfg->source, e, sizeof(e)),
+               cfg->has_demo_agents ? " (no \"agents\" key: the demo agents)" : "",
+               compliance_mode_name(cfg->compliance));
         printf("%-3s  %-20s  %-8s  %-12s  %8s  %-8s  %-7s  %-9s  %s\n", "#", "NAME", "KIND", "NODE",
                "PRIORITY", "TIMEOUT", "RETRY", "BREAKER", "INTENTS");
         for (size_t i = 0; i < registry_count(cfg->registry); i++) {

@@ -16,7 +16,9 @@
 #include <wchar.h>
 
 #include "core/clock.h"
+#include "core/compliance.h"
 #include "core/recovery.h"
+#include "core/runtime.h"
 #include "core/wal.h"
 #include "tui/app.h"
 #include "tui/cli.h"
@@ -157,6 +159,14 @@ app_hline(struct app *app, int y, int x, int width)
     attrset(A_NORMAL);
 }
 
+static const char *
+compliance_label(enum compliance_mode m)
+{
+    return m == COMPLIANCE_DEVELOPMENT ? "DEVELOPMENT"
+           : m == COMPLIANCE_REGULATED ? "REGULATED"
+                                       : "STANDARD";
+}
+
 static void
 draw_frame(struct app *app)
 {
@@ -167,12 +177,15 @@ draw_frame(struct app *app)
     tailer_get_stats(app->tailer, &ts);
     app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
     snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
-    snprintf(right, sizeof(right), "%s%s%s  %zu records  %s ",
+    /* The compliance mode of the running config (REGULATED in capitals, as
+     * the reference spells its levels, so it stands out). */
+    snprintf(right, sizeof(right), "%s%s%s  %zu records  %s  %s ",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
              app->dir_gone ? "DIRECTORY GONE"
              : ts.polling  ? "poll"
                            : "inotify",
-             index_size(app->ix), app->theme.name);
+             index_size(app->ix), compliance_label(runtime_config(app->rt)->compliance),
+             app->theme.name);
     app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
     app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
             app_attr(app, THEME_TITLE), right);

@@ -854,6 +854,39 @@ test_failure_view_counts_failed_attempts(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The compliance mode is in the header; a regulated config that lacks its
+ * requirements never starts the console (exit 2, every one named). */
+static void
+test_compliance_mode_in_header(void **state)
+{
+    struct con *c = *state;
+    char cfg[700], env[800], text[1024];
+
+    snprintf(text, sizeof(text),
+             "{\"compliance\": {\"mode\": \"Development\"}, \"require_determinism\": false,"
+             " \"recording\": {\"dir\": \"%s\"}}",
+             c->recs);
+    snprintf(cfg, sizeof(cfg), "%s/dev.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
+    start(c, env, 120, 40);
+    expect(c, "39 records");
+    expect(c, "DEVELOPMENT");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+    snprintf(text, sizeof(text),
+             "{\"compliance\": {\"mode\": \"regulated\"}, \"recording\": {\"dir\": \"%s\"}}",
+             c->recs);
+    snprintf(cfg, sizeof(cfg), "%s/reg.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
+    start(c, env, 200, 40);
+    expect(c, "CONSOLE-EXITED-2");
+    expect(c, "compliance mode regulated requires: wal.enabled true; wal.signing_key;");
+}
+
 int
 main(void)
 {
@@ -881,6 +914,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wal_incomplete_and_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_fifo_does_not_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_and_diff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compliance_mode_in_header, setup, teardown),
     };
     /* TEST_FILTER=test_name (a glob) runs only the matching tests. */
     if (getenv("TEST_FILTER") != NULL)
