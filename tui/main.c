@@ -24,7 +24,7 @@ static const struct command commands[] = {
     { "agents", cli_agents,
       "the configured agents in routing order, or a running service's (--server)" },
     { "redact", cli_redact, "preview redaction of a JSON document or record (nothing written)" },
-    { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones" },
+    { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones; keygen" },
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, close, abort" },
     { "index", cli_index, "the record index: rebuild, check or show it" },
 };
