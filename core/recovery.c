@@ -568,8 +568,8 @@ int
 recovery_resume_to(const struct recovery_target *t, const char *id, struct recovery_item *out,
                    struct intentus_err *err)
 {
-    const char *wal_dir = t->wal_dir, *records_dir = t->records_dir;
-    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    const char *wdir = t->wal_dir, *records_dir = t->records_dir;
+    struct recovery_lock *lock = recovery_lock_acquire(wdir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
     struct wal_file *f = NULL;
@@ -578,18 +578,17 @@ recovery_resume_to(const struct recovery_target *t, const char *id, struct recov
 
     if (lock == NULL)
         return -1;
-    if (recovery_analyze_records(wal_dir, records_dir, id, &it, err) != 0)
+    if (recovery_analyze_records(wdir, records_dir, id, &it, err) != 0)
         goto out;
     if (it.wal_status == WAL_MISSING) {
-        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
+        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wdir);
         goto out;
     }
     if (!it.can_resume) {
         err_set(err, IERR_VERIFY, "cannot resume %s: %s", id, it.reason);
         goto out;
     }
-    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer },
-                 err);
+    w = wal_open(wdir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer }, err);
     f = w != NULL ? wal_file_reopen(w, id, false, NULL, err) : NULL;
     if (f == NULL)
         goto out;
@@ -605,7 +604,7 @@ recovery_resume_to(const struct recovery_target *t, const char *id, struct recov
     rc = 0;
     if (out != NULL) {
         recovery_item_free(&it);
-        rc = recovery_analyze_records(wal_dir, records_dir, id, out, err);
+        rc = recovery_analyze_records(wdir, records_dir, id, out, err);
     }
 out:
     wal_file_close(f);
@@ -627,8 +626,8 @@ int
 recovery_abort_to(const struct recovery_target *t, const char *id, const char *reason,
                   size_t *truncated, struct intentus_err *err)
 {
-    const char *wal_dir = t->wal_dir;
-    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    const char *wdir = t->wal_dir;
+    struct recovery_lock *lock = recovery_lock_acquire(wdir, id, RECOVERY_STALE_LOCK_MS, err);
     struct wal *w = NULL;
     struct wal_file *f = NULL;
     cJSON *p;
@@ -636,8 +635,7 @@ recovery_abort_to(const struct recovery_target *t, const char *id, const char *r
 
     if (lock == NULL)
         return -1;
-    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer },
-                 err);
+    w = wal_open(wdir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer }, err);
     f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
     if (f == NULL)
         goto out;
@@ -668,8 +666,8 @@ int
 recovery_close_to(const struct recovery_target *t, const char *id, size_t *truncated,
                   struct recovery_item *out, struct intentus_err *err)
 {
-    const char *wal_dir = t->wal_dir, *records_dir = t->records_dir;
-    struct recovery_lock *lock = recovery_lock_acquire(wal_dir, id, RECOVERY_STALE_LOCK_MS, err);
+    const char *wdir = t->wal_dir, *records_dir = t->records_dir;
+    struct recovery_lock *lock = recovery_lock_acquire(wdir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
     struct wal_file *f = NULL;
@@ -681,10 +679,10 @@ recovery_close_to(const struct recovery_target *t, const char *id, size_t *trunc
         *truncated = 0;
     if (lock == NULL)
         return -1;
-    if (recovery_analyze_records(wal_dir, records_dir, id, &it, err) != 0)
+    if (recovery_analyze_records(wdir, records_dir, id, &it, err) != 0)
         goto out;
     if (it.wal_status == WAL_MISSING) {
-        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wal_dir);
+        err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wdir);
         goto out;
     }
     if (!it.record_exists || strcmp(it.record_outcome, "unreadable") == 0) {
@@ -693,8 +691,7 @@ recovery_close_to(const struct recovery_target *t, const char *id, size_t *trunc
         goto out;
     }
     ok = strcmp(it.record_outcome, "success") == 0;
-    w = wal_open(wal_dir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer },
-                 err);
+    w = wal_open(wdir, &(struct wal_opts){ .durability = WAL_PER_ENTRY, .signer = t->signer }, err);
     f = w != NULL ? wal_file_reopen(w, id, true, truncated, err) : NULL;
     if (f == NULL)
         goto out;
@@ -721,7 +718,7 @@ recovery_close_to(const struct recovery_target *t, const char *id, size_t *trunc
     rc = 0;
     if (out != NULL) {
         recovery_item_free(&it);
-        rc = recovery_analyze_records(wal_dir, records_dir, id, out, err);
+        rc = recovery_analyze_records(wdir, records_dir, id, out, err);
     }
 out:
     wal_file_close(f);

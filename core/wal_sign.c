@@ -286,17 +286,6 @@ signer_from_seed(const unsigned char seed[32], const char *shown, struct intentu
     return signer_adopt(pkey, shown, err);
 }
 
-/* A passphrase callback that gives none: an encrypted key fails to load. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 static struct wal_signer *
 signer_from_pem(const char *text, size_t len, const char *path, struct intentus_err *err)
 {
@@ -316,7 +305,8 @@ signer_from_pem(const char *text, size_t len, const char *path, struct intentus_
         return NULL;
     }
     bio = BIO_new_mem_buf(text, (int)len);
-    pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+    /* No callback and an empty passphrase: never a prompt on the terminal. */
+    pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"") : NULL;
     BIO_free(bio);
     if (pkey == NULL) {
         ERR_clear_error();
@@ -414,7 +404,8 @@ wal_signer_public(const struct wal_signer *s)
 static void
 b64_encode(const unsigned char *in, size_t n, char *out)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    /* The alphabet, then the pad at [64]. */
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
     size_t o = 0;
 
     for (size_t i = 0; i < n; i += 3) {
@@ -425,8 +416,8 @@ b64_encode(const unsigned char *in, size_t n, char *out)
             v |= in[i + 2];
         out[o++] = tab[(v >> 18) & 63];
         out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+        out[o++] = tab[i + 1 < n ? (v >> 6) & 63 : 64];
+        out[o++] = tab[i + 2 < n ? v & 63 : 64];
     }
     out[o] = '\0';
 }
