@@ -9,7 +9,7 @@ transports' framing) driven from intentus's tests. PYTHONPATH must hold the refe
   ref_emcl.py client --url URL [--mode ..] [--intent N] [--payload JSON] [--token T]
         sends one intent with the reference's own ZeroMQTransport.send_intent (the transport
         the reference gives EMCL to; its HTTPTransport has none), its socket carried over
-        HTTP POST; prints the AgentResponse as JSON
+        HTTP POST; prints the AgentResponse as JSON, with the reply frame's messageType
   ref_emcl.py server [--mode ..] [--log FILE] [--max-seconds N]
         an http agent on 127.0.0.1 (port on the first stdout line): opens EMCL frames with
         the reference's provider and answers an AgentResponse sealed with it. The payload
@@ -134,9 +134,11 @@ def cmd_client(args):
         metadata=IntentMetadata(requestId=str(uuid.uuid4()), source="ref-emcl", createdAt=now,
                                 traceId=str(uuid.uuid4()), identityChain=list(args.chain)),
         routing=RoutingOptions(strategy="direct"))
-    r = reference_transport(args.url, args.mode, args.token).send_intent(env)
-    print(dumps({"status": r.status, "payload": r.payload, "metadata": r.metadata,
-                 "error": None if r.error is None else
+    t = reference_transport(args.url, args.mode, args.token)
+    r = t.send_intent(env)
+    reply = json.loads(t._socket.reply) if t._socket.reply else {}
+    print(dumps({"replyType": reply.get("messageType"), "status": r.status,
+                 "payload": r.payload, "metadata": r.metadata, "error": None if r.error is None else
                  {"code": r.error.code.value, "message": r.error.message}}))
 
 
