@@ -593,6 +593,46 @@ test_agent_reference_server(void **state)
     }
 }
 
+/* A literal key in the config file and a key file open to others are
+ * config errors (exit 2) naming the setting, the file and its mode. */
+static void
+test_agent_config_errors(void **state)
+{
+    struct ctx *c = *state;
+    char keyfile[PATH_MAX], agents[PATH_MAX + 512];
+    const char *argv[] = { tu_bin(), "agents", "--config", c->config, NULL };
+    struct tu_run r;
+
+    write_config(c, NULL,
+                 ",{\"name\": \"sec\", \"kind\": \"http\", \"url\": \"http://127.0.0.1:9/a\", "
+                 "\"intents\": [\"t.sec\"], \"emcl\": {\"key\": \"" KEY "\"}}");
+    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
+    assert_int_equal(r.status, 2);
+    HAS(r.err, "agents[1].emcl.key: must name an environment variable");
+    LACKS(r.err, KEY);
+    tu_run_free(&r);
+
+    snprintf(keyfile, sizeof(keyfile), "%s/agent.key", c->dir);
+    assert_int_equal(tu_write_file(keyfile, KEY, strlen(KEY), 0600), 0);
+    assert_int_equal(chmod(keyfile, 0604), 0);
+    snprintf(agents, sizeof(agents),
+             ",{\"name\": \"sec\", \"kind\": \"http\", \"url\": \"http://127.0.0.1:9/a\", "
+             "\"intents\": [\"t.sec\"], \"emcl\": {\"key_file\": \"%s\"}}",
+             keyfile);
+    write_config(c, NULL, agents);
+    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
+    assert_int_equal(r.status, 2);
+    HAS(r.err, "agents[1].emcl.key_file");
+    HAS(r.err, keyfile);
+    HAS(r.err, "0604");
+    tu_run_free(&r);
+    assert_int_equal(chmod(keyfile, 0600), 0);
+    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
+    assert_int_equal(r.status, 0);
+    LACKS(r.out, KEY);
+    tu_run_free(&r);
+}
+
 /* HMAC mode against the reference's SimpleHMAC provider. */
 static void
 test_agent_reference_server_hmac(void **state)
@@ -624,6 +664,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_serve_config_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_reference_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_reference_server_hmac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_config_errors, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
