@@ -259,46 +259,26 @@ b64_encode(const unsigned char *in, size_t len)
     return out;
 }
 
-static int
-b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
+#define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
-/* Strict decoding into a new buffer (*len bytes); NULL on bad text. */
+/* Strict decoding (only the alphabet, then at most two '=' closing a
+ * multiple of 4) into a new buffer (*len bytes); NULL on bad text. */
 static unsigned char *
 b64_decode(const char *in, size_t *len)
 {
-    size_t n = strlen(in), o = 0;
+    size_t n = strlen(in), body = strspn(in, B64_ALPHABET), pad = n - body;
     unsigned char *out;
+    int got;
 
-    if (n % 4 != 0 || n > EMCL_MAX_TEXT || (out = malloc(n / 4 * 3 + 1)) == NULL)
+    if (n % 4 != 0 || n > EMCL_MAX_TEXT || pad > 2 || strspn(in + body, "=") != pad ||
+        (out = malloc(n / 4 * 3 + 1)) == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int j = 0; j < 4; j++) {
-            unsigned char c = (unsigned char)in[i + (size_t)j];
-            if (c == '=' && i + 4 == n && j >= 2) {
-                v[j] = 0;
-                pad++;
-            } else if (pad > 0 || (v[j] = b64_val(c)) < 0) {
-                free(out);
-                return NULL;
-            }
-        }
-        out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-        if (pad < 2)
-            out[o++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-        if (pad < 1)
-            out[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+    got = n > 0 ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)n) : 0;
+    if (got < 0 || (size_t)got < pad) {
+        free(out);
+        return NULL;
     }
-    *len = o;
+    *len = (size_t)got - pad; /* EVP_DecodeBlock counts padding as zero bytes */
     return out;
 }
 
