@@ -558,7 +558,7 @@ http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body
     if (status >= 500)
         return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s",
                                     status, h->url);
-    if (status >= 400 && status < 500 && h->emcl_on) {
+    if (status >= 400 && h->emcl_on) {
         char why[256];
         if (peer_refused_emcl(body, why, sizeof(why))) {
             cJSON_AddStringToObject(d, "emcl", "REFUSED_BY_AGENT");

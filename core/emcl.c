@@ -228,10 +228,10 @@ out:
 struct emcl_key *
 emcl_key_from_settings(const struct emcl_settings *s, const char *path, struct intentus_err *err)
 {
-    char shown[200];
     const char *v;
 
     if (s->key_file != NULL) {
+        char shown[200];
         snprintf(shown, sizeof(shown), "%s.key_file", path);
         return emcl_key_load_file(s->key_file, shown, s->mode, s->identity, err);
     }
@@ -343,7 +343,7 @@ chains_equal(const cJSON *a, const cJSON *b)
     const cJSON *x = a != NULL ? a->child : NULL, *y = b != NULL ? b->child : NULL;
 
     for (; x != NULL && y != NULL; x = x->next, y = y->next) {
-        if (!cJSON_IsString(x) || !cJSON_IsString(y) || strcmp(x->valuestring, y->valuestring))
+        if (!cJSON_IsString(x) || !cJSON_IsString(y) || strcmp(x->valuestring, y->valuestring) != 0)
             return false;
     }
     return x == NULL && y == NULL;
@@ -417,6 +417,7 @@ hmac_hex(const struct emcl_key *k, const char *iv, const char *text, size_t text
         return -1;
     memcpy(msg, iv, iv_len);
     memcpy(msg + iv_len, text, text_len);
+    msg[iv_len + text_len] = '\0';
     ok = HMAC(EVP_sha256(), k->secret, (int)k->secret_len, msg, iv_len + text_len, mac, &mac_len) !=
              NULL &&
          mac_len == 32;
@@ -574,7 +575,7 @@ aes_open(const struct emcl_key *k, const char *ct64, const char *iv64, unsigned 
     }
     f = EMCL_OK;
     *pt = out;
-    *pt_len = (size_t)(n + fin);
+    *pt_len = (size_t)n + (size_t)fin;
     out = NULL;
 out:
     EVP_CIPHER_CTX_free(ctx);
