@@ -446,6 +446,84 @@ test_serve_required_and_hmac(void **state)
     assert_int_equal(stop_server(c), 0);
 }
 
+static bool
+wait_log(struct ctx *c, const char *needle)
+{
+    for (int i = 0; i < 200; i++) {
+        char *t = tu_read_file(c->log, NULL);
+        bool has = t != NULL && strstr(t, needle) != NULL;
+        free(t);
+        if (has)
+            return true;
+        sleep_ms(50);
+    }
+    return false;
+}
+
+static void
+write_slow_config(struct ctx *c, bool with_emcl)
+{
+    char text[PATH_MAX + 512];
+
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"dir\": \"%s\"},\n"
+             " \"agents\": [{\"name\": \"slow-e\", \"builtin\": \"slow\", \"delay_ms\": 2500, "
+             "\"intents\": [\"demo.echo\"]}],\n"
+             " \"serve\": {%s}}\n",
+             c->records, with_emcl ? "\"emcl\": {\"key\": \"$T_EMCL_KEY\"}" : "");
+    assert_int_equal(tu_write_file(c->config, text, strlen(text), 0600), 0);
+}
+
+/* A reload that removes serve.emcl while a sealed request is in flight:
+ * its answer is an error, never the response in clear. */
+static void
+test_serve_reload_never_clear(void **state)
+{
+    struct ctx *c = *state;
+    char url[128], frame_path[PATH_MAX], body_path[PATH_MAX], code_path[PATH_MAX],
+        data[PATH_MAX + 2];
+    char *frame, *body, *code;
+    pid_t kid;
+    int st;
+
+    if (!te_ref_available())
+        skip();
+    write_slow_config(c, true);
+    start_server(c);
+    frame = ref_frame(KEY, NULL);
+    snprintf(frame_path, sizeof(frame_path), "%s/frame.json", c->dir);
+    snprintf(body_path, sizeof(body_path), "%s/answer.json", c->dir);
+    snprintf(code_path, sizeof(code_path), "%s/code.txt", c->dir);
+    assert_int_equal(tu_write_file(frame_path, frame, strlen(frame), 0600), 0);
+    free(frame);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/intent", c->port);
+    snprintf(data, sizeof(data), "@%s", frame_path);
+    kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        FILE *f = freopen(code_path, "w", stdout);
+        (void)f;
+        execlp("curl", "curl", "-s", "--max-time", "20", "-o", body_path, "-w", "%{http_code}",
+               "-H", "Content-Type: application/json", "--data-binary", data, url, (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(700); /* the request is in (the agent takes 2.5 s) */
+    write_slow_config(c, false);
+    kill(c->pid, SIGHUP);
+    assert_true(wait_log(c, "config reloaded"));
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    code = tu_read_file(code_path, NULL);
+    body = tu_read_file(body_path, NULL);
+    assert_non_null(code);
+    assert_string_equal(code, "500");
+    HAS(body, "EMCL_FAILURE");
+    HAS(body, "removed by a reload");
+    LACKS(body, SECRET);
+    free(code);
+    free(body);
+    assert_int_equal(stop_server(c), 0);
+}
+
 /* serve refuses to start (exit 2) on a bad serve.emcl, naming it. */
 static void
 test_serve_config_errors(void **state)
@@ -662,6 +740,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_serve_reference_transport, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serve_required_and_hmac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serve_config_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serve_reload_never_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_reference_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_reference_server_hmac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_config_errors, setup, teardown),
