@@ -22,6 +22,7 @@
 #include "core/agent.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/emcl.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/snippet.h"
@@ -38,10 +39,16 @@ struct http_agent {
     int64_t connect_timeout_ms;
     bool tls_verify;
     size_t max_response;
+    /* "emcl": requests go out as EMCL frames and replies must be EMCL
+     * frames. emcl is NULL while emcl_on when its "$NAME" key was unset at
+     * load: the agent is then unavailable (agent_call), never plain. */
+    bool emcl_on;
+    struct emcl_key *emcl;
 };
 
 static const char *const http_keys[] = {
-    "url", "headers", "connect_timeout", "tls_verify", "max_response", "allow_insecure", NULL,
+    "url",  "headers", "connect_timeout", "tls_verify", "max_response", "allow_insecure",
+    "emcl", NULL,
 };
 
 /* curl_global_init is not thread-safe and must run once per process before
@@ -65,6 +72,7 @@ http_free(void *state)
     if (h == NULL)
         return;
     curl_slist_free_all(h->headers);
+    emcl_key_free(h->emcl);
     free(h->url);
     free(h);
 }
@@ -287,6 +295,41 @@ parse_limits(struct http_agent *h, const cJSON *entry, const char *path, struct 
     return 0;
 }
 
+/* "emcl": {key: "$NAME" | key_file: PATH, mode, identity}. A key file
+ * that is missing, unreadable or open to others is a config error; an
+ * unset variable makes the agent unavailable (agent_resolve_env). */
+static int
+parse_emcl(struct agent *a, struct http_agent *h, const cJSON *v, const char *path,
+           struct intentus_err *err)
+{
+    struct emcl_settings s;
+    char where[200], ref[160];
+    const char *value;
+
+    if (v == NULL)
+        return 0;
+    snprintf(where, sizeof(where), "%s.emcl", path);
+    if (emcl_settings_parse(v, where, false, &s, err) != 0)
+        return -1;
+    h->emcl_on = true;
+    if (s.key_file != NULL) {
+        h->emcl = emcl_key_from_settings(&s, where, err);
+        return h->emcl != NULL ? 0 : -1;
+    }
+    snprintf(ref, sizeof(ref), "$%s", s.key_env);
+    snprintf(where, sizeof(where), "%s.emcl.key", path);
+    if (agent_resolve_env(a, ref, where, &value, err) != 0)
+        return -1;
+    if (value == NULL)
+        return 0; /* the agent is unavailable (agent_call) */
+    if (value[0] == '\0') {
+        err_set(err, IERR_CONFIG, "%s: environment variable %s is empty", where, s.key_env);
+        return -1;
+    }
+    h->emcl = emcl_key_new(value, strlen(value), s.mode, s.identity, err);
+    return h->emcl != NULL ? 0 : -1;
+}
+
 static int
 http_init(struct agent *a, const cJSON *entry, const char *path, struct intentus_err *err)
 {
@@ -302,7 +345,8 @@ http_init(struct agent *a, const cJSON *entry, const char *path, struct intentus
     h->max_response = HTTP_DEFAULT_MAX_RESPONSE;
     if (parse_url(h, entry, path, err) != 0 ||
         parse_headers(a, h, cJSON_GetObjectItemCaseSensitive(entry, "headers"), path, err) != 0 ||
-        parse_limits(h, entry, path, err) != 0)
+        parse_limits(h, entry, path, err) != 0 ||
+        parse_emcl(a, h, cJSON_GetObjectItemCaseSensitive(entry, "emcl"), path, err) != 0)
         return -1;
     pthread_once(&curl_once, curl_init_once);
     return 0;
@@ -442,6 +486,57 @@ transport_failure(const struct agent *a, const cJSON *env, CURLcode rc, const ch
     }
 }
 
+/* An EMCL agent's 2xx answer: an INTENTUSNET/1.0 "emcl" frame whose sealed
+ * body is an AgentResponse. Anything else is EMCL_FAILURE, details.emcl
+ * naming why (AUTH_FAILED, CHAIN_MISMATCH, NOT_EMCL, ...); the reply's text
+ * is not kept in the details. */
+static cJSON *
+emcl_outcome(const struct agent *a, const cJSON *env, const struct body *body, cJSON *d)
+{
+    const struct http_agent *h = a->state;
+    struct intentus_err perr = { 0 };
+    enum emcl_fail why = EMCL_MALFORMED;
+    cJSON *frame, *resp = NULL;
+
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "body");
+    frame = json_parse(body->data.data != NULL ? body->data.data : "", body->data.len, 0, &perr);
+    if (frame == NULL)
+        err_set(&perr, IERR_PARSE, "EMCL MALFORMED: the reply is not JSON");
+    else
+        resp = emcl_frame_open(h->emcl, frame, &why, &perr);
+    cJSON_Delete(frame);
+    if (resp != NULL && response_validate(resp, &perr) != 0) {
+        cJSON_Delete(resp);
+        resp = NULL;
+        why = EMCL_BAD_PLAINTEXT;
+        err_prefix(&perr, "EMCL BAD_PLAINTEXT: the opened reply is not an AgentResponse");
+    }
+    if (resp != NULL) {
+        cJSON_Delete(d);
+        return resp;
+    }
+    cJSON_AddStringToObject(d, "emcl", emcl_fail_name(why));
+    return agent_error_response(a, env, ERR_EMCL_FAILURE, false, d, "reply from %s refused: %s",
+                                h->url, perr.msg);
+}
+
+/* An error frame {"messageType":"error","code":"EMCL_FAILURE"} in a 4xx
+ * answer: the agent could not open (or refused) our EMCL frame. */
+static bool
+peer_refused_emcl(const struct body *body, char *msg, size_t size)
+{
+    struct intentus_err perr = { 0 };
+    cJSON *o = json_parse(body->data.data != NULL ? body->data.data : "", body->data.len, 0, &perr);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "message");
+    bool yes = cJSON_IsString(code) && strcmp(code->valuestring, "EMCL_FAILURE") == 0;
+
+    if (yes)
+        snprintf(msg, size, "%.200s", cJSON_IsString(m) ? m->valuestring : "");
+    cJSON_Delete(o);
+    return yes;
+}
+
 /* A complete HTTP answer: its status first, then its body. */
 static cJSON *
 http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body *body)
@@ -463,6 +558,15 @@ http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body
     if (status >= 500)
         return agent_error_response(a, env, ERR_TRANSPORT_ERROR, true, d, "HTTP %ld from %s",
                                     status, h->url);
+    if (status >= 400 && h->emcl_on) {
+        char why[256];
+        if (peer_refused_emcl(body, why, sizeof(why))) {
+            cJSON_AddStringToObject(d, "emcl", "REFUSED_BY_AGENT");
+            return agent_error_response(a, env, ERR_EMCL_FAILURE, false, d,
+                                        "HTTP %ld from %s: the agent refused the EMCL frame: %s",
+                                        status, h->url, why);
+        }
+    }
     if (status >= 400)
         return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d, "HTTP %ld from %s",
                                     status, h->url);
@@ -470,6 +574,8 @@ http_outcome(const struct agent *a, const cJSON *env, CURL *c, const struct body
         return agent_error_response(a, env, ERR_TRANSPORT_ERROR, false, d,
                                     "unexpected HTTP %ld from %s (redirects are not followed)",
                                     status, h->url);
+    if (h->emcl_on)
+        return emcl_outcome(a, env, body, d);
     resp = json_parse(body->data.data != NULL ? body->data.data : "", body->data.len, 0, &perr);
     if (resp == NULL || response_validate(resp, &perr) != 0) {
         bool parsed = resp != NULL;
@@ -503,7 +609,24 @@ http_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct int
             goto out;
         }
     }
-    if (json_print_compact(env, &req) != 0) {
+    if (h->emcl_on) {
+        struct intentus_err serr = { 0 };
+        cJSON *frame = h->emcl != NULL ? emcl_frame_seal(h->emcl, env, NULL, &serr) : NULL;
+        int rc_print;
+        if (frame == NULL) {
+            resp = agent_error_response(a, env, ERR_EMCL_FAILURE, false, NULL,
+                                        "cannot seal the request: %s",
+                                        h->emcl != NULL ? serr.msg : "no EMCL key");
+            goto out;
+        }
+        rc_print = json_print_compact(frame, &req);
+        cJSON_Delete(frame);
+        if (rc_print != 0) {
+            buf_free(&req);
+            err_set(err, IERR_NOMEM, "out of memory serialising the EMCL frame");
+            return NULL;
+        }
+    } else if (json_print_compact(env, &req) != 0) {
         err_set(err, IERR_NOMEM, "out of memory serialising the envelope");
         return NULL;
     }

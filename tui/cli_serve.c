@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/emcl.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/runtime.h"
@@ -62,6 +63,11 @@ static const char serve_help[] =
     "  POST /v1/agents/NAME/reset|disable|enable                        (admin)\n"
     "  POST /v1/reload          re-read the config, keep the old on error (admin)\n"
     "\n"
+    "EMCL: with serve.emcl {key: \"$NAME\" | key_file: F, mode: aes-gcm|hmac,\n"
+    "identity, required} POST /intent also takes the reference's EMCL frames\n"
+    "(messageType \"emcl\") and answers sealed; a frame that does not open is\n"
+    "refused (403, or 400 when malformed), never routed. required: true refuses\n"
+    "plain intents (on /v1/route too).\n"
     "Tokens: 'Authorization: Bearer TOKEN', checked against serve.tokens in the\n"
     "config ({sha256|file|env, subject, tenants, roles}); the request's tenant is\n"
     "the token's, metadata.source its subject. Without tokens serve refuses to\n"
@@ -87,6 +93,7 @@ enum req_state { REQ_READING, REQ_WAITING, REQ_DONE };
 struct req {
     struct buf body;
     bool too_large, frame;
+    bool emcl;            /* came as an EMCL frame: answered sealed */
     enum req_state state; /* REQ_WAITING on: written under server.lock */
     bool queued;          /* submitted and suspended: only its request thread touches it */
     struct MHD_Connection *conn;
@@ -603,6 +610,43 @@ route_input_envelope(const cJSON *in, char *msg, size_t msg_size)
     return env;
 }
 
+/* serve.emcl on /intent: an "emcl" frame's body is opened into the
+ * IntentEnvelope it seals (r->emcl: the answer is sealed too); with
+ * serve.emcl.required a plain intent is refused, on /v1/route as well.
+ * *opened: the opened envelope (owned by the caller), or NULL for a plain
+ * request. 0, or the HTTP status with msg (nothing is routed). */
+static unsigned
+emcl_in(struct server *s, struct req *r, const cJSON *in, cJSON **opened, char *msg, size_t size)
+{
+    struct intentus_err err = { 0 };
+    enum emcl_fail why = EMCL_OK;
+    bool required, is_emcl = r->frame && emcl_frame_is_emcl(in);
+    unsigned st = 0;
+
+    *opened = NULL;
+    pthread_rwlock_rdlock(&s->conf_lock);
+    required = s->conf->emcl_required;
+    if (is_emcl && s->conf->emcl == NULL) {
+        snprintf(msg, size, "messageType \"emcl\": this server has no serve.emcl key");
+        st = 400;
+    } else if (is_emcl) {
+        *opened = emcl_frame_open(s->conf->emcl, in, &why, &err);
+        if (*opened == NULL) {
+            snprintf(msg, size, "%s", err.msg);
+            st = why == EMCL_MALFORMED || why == EMCL_BAD_PLAINTEXT ? 400 : 403;
+        }
+    }
+    pthread_rwlock_unlock(&s->conf_lock);
+    if (st == 0 && !is_emcl && required) {
+        snprintf(msg, size,
+                 "serve.emcl.required: plain intents are refused; send an INTENTUSNET/1.0 frame "
+                 "with messageType \"emcl\" to /intent");
+        st = 403;
+    }
+    r->emcl = *opened != NULL;
+    return st;
+}
+
 static enum MHD_Result
 handle_route(struct server *s, struct MHD_Connection *conn, struct req *r,
              const struct identity *id)
@@ -618,6 +662,19 @@ handle_route(struct server *s, struct MHD_Connection *conn, struct req *r,
     if (in == NULL) {
         snprintf(msg, sizeof(msg), "the body is not JSON: %s", err.msg);
         return send_error(s, conn, frame, 400, "VALIDATION_ERROR", msg);
+    }
+    {
+        cJSON *opened = NULL;
+        st = emcl_in(s, r, in, &opened, msg, sizeof(msg));
+        if (st != 0) {
+            cJSON_Delete(in);
+            return send_error(s, conn, frame, st, "EMCL_FAILURE", msg);
+        }
+        if (opened != NULL) {
+            /* the opened envelope stands in for the frame's body */
+            cJSON_ReplaceItemInObjectCaseSensitive(in, "body", opened);
+            cJSON_ReplaceItemInObjectCaseSensitive(in, "messageType", cJSON_CreateString("intent"));
+        }
     }
     if (frame) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(in, "protocol");
@@ -658,6 +715,35 @@ handle_route(struct server *s, struct MHD_Connection *conn, struct req *r,
     return MHD_YES; /* suspended; finish_route answers */
 }
 
+/* The answer to an EMCL frame: the AgentResponse sealed in an "emcl" frame
+ * (headers executionId, recorded, sampledOut in clear). Never in clear: if
+ * a reload removed serve.emcl meanwhile, the answer is an error. */
+static enum MHD_Result
+finish_emcl(struct server *s, struct MHD_Connection *conn, struct req *r)
+{
+    struct intentus_err err = { 0 };
+    cJSON *headers = cJSON_CreateObject(), *o = NULL;
+    enum MHD_Result ret;
+
+    cJSON_AddStringToObject(headers, "executionId", r->c.execution_id);
+    cJSON_AddBoolToObject(headers, "recorded", r->c.recorded);
+    cJSON_AddBoolToObject(headers, "sampledOut", r->c.sampled_out);
+    pthread_rwlock_rdlock(&s->conf_lock);
+    if (s->conf->emcl != NULL)
+        o = emcl_frame_seal(s->conf->emcl, r->c.response, headers, &err);
+    else
+        err_set(&err, IERR_CONFIG, "serve.emcl was removed by a reload; not answering in clear");
+    pthread_rwlock_unlock(&s->conf_lock);
+    cJSON_Delete(headers);
+    cJSON_Delete(r->c.response);
+    r->c.response = NULL;
+    if (o == NULL)
+        return send_error(s, conn, true, 500, "EMCL_FAILURE", err.msg);
+    ret = send_json(conn, 200, o, NULL);
+    cJSON_Delete(o);
+    return ret;
+}
+
 /* The answer of a resumed request. */
 static enum MHD_Result
 finish_route(struct server *s, struct MHD_Connection *conn, struct req *r)
@@ -668,6 +754,8 @@ finish_route(struct server *s, struct MHD_Connection *conn, struct req *r)
     if (r->status != 0)
         return send_error(s, conn, r->frame, r->status,
                           r->status == 504 ? "TIMEOUT" : "UNAVAILABLE", r->msg);
+    if (r->emcl)
+        return finish_emcl(s, conn, r);
     o = cJSON_CreateObject();
     info = r->frame ? cJSON_AddObjectToObject(o, "headers") : o;
     if (r->frame) {

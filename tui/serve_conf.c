@@ -14,8 +14,8 @@
 #define CONF_MAX ((size_t)16 * 1024 * 1024)
 #define TOKEN_FILE_MAX 4096
 
-static const char *const serve_keys[] = { "tokens",          "allow_insecure", "max_body",
-                                          "request_timeout", "queue",          NULL };
+static const char *const serve_keys[] = { "tokens", "allow_insecure", "max_body", "request_timeout",
+                                          "queue",  "emcl",           NULL };
 static const char *const token_keys[] = { "sha256",  "file",  "env", "subject",
                                           "tenants", "roles", NULL };
 
@@ -49,6 +49,7 @@ serve_conf_free(struct serve_conf *c)
         free_list(c->tokens[i].roles);
     }
     free(c->tokens);
+    emcl_key_free(c->emcl);
     free(c);
 }
 
@@ -204,7 +205,7 @@ parse_serve(const cJSON *s, struct serve_conf *c, struct intentus_err *err)
         if (!listed(k->string, serve_keys)) {
             err_set(err, IERR_CONFIG,
                     "serve.%s: unknown key (known: tokens, allow_insecure, max_body, "
-                    "request_timeout, queue)",
+                    "request_timeout, queue, emcl)",
                     k->string);
             return -1;
         }
@@ -244,6 +245,14 @@ parse_serve(const cJSON *s, struct serve_conf *c, struct intentus_err *err)
             return -1;
         }
         c->queue = (long)v->valuedouble;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(s, "emcl");
+    if (v != NULL) {
+        struct emcl_settings es;
+        if (emcl_settings_parse(v, "serve.emcl", true, &es, err) != 0 ||
+            (c->emcl = emcl_key_from_settings(&es, "serve.emcl", err)) == NULL)
+            return -1;
+        c->emcl_required = es.required;
     }
     v = cJSON_GetObjectItemCaseSensitive(s, "tokens");
     if (v == NULL)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/emcl.h"
 #include "core/err.h"
 
 struct serve_token {
@@ -24,6 +25,8 @@ struct serve_conf {
     uint64_t max_body;          /* bytes; default 1 MiB */
     int64_t request_timeout_ms; /* per request; default 30 s */
     long queue;                 /* requests in flight at once; default 256 */
+    struct emcl_key *emcl;      /* serve.emcl: EMCL frames on /intent; NULL when off */
+    bool emcl_required;         /* serve.emcl.required: plain intents refused */
 };
 
 /* Parse the "serve" object of the config file at path (NULL or the demo:
