@@ -171,19 +171,56 @@ sub_sees(const struct sub *u, const struct slot *sl)
     return false;
 }
 
+/* Connections to resume once the hub is unlocked: MHD takes its own locks
+ * in MHD_resume_connection, so it is never called under ours. A suspended
+ * connection stays until resumed, so the pointers stay valid meanwhile. */
+struct wakes {
+    struct MHD_Connection **conn;
+    size_t n, cap;
+};
+
+/* Hub locked. */
 static void
-wake(struct sub *u)
+wakes_init(struct serve_events *h, struct wakes *w)
 {
-    if (u->suspended) {
+    w->n = 0;
+    w->cap = h->n_subs;
+    w->conn = w->cap > 0 ? calloc(w->cap, sizeof(*w->conn)) : NULL;
+    if (w->conn == NULL)
+        w->cap = 0;
+}
+
+/* Hub locked. */
+static void
+wake(struct sub *u, struct wakes *w)
+{
+    if (!u->suspended)
+        return;
+    if (w->n < w->cap) {
+        u->suspended = false;
+        w->conn[w->n++] = u->conn;
+    } else if (w->cap == 0 && w->conn == NULL) {
+        /* out of memory for the list: no better way than now */
         u->suspended = false;
         MHD_resume_connection(u->conn);
     }
 }
 
+/* Hub unlocked. */
+static void
+wakes_run(struct wakes *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        MHD_resume_connection(w->conn[i]);
+    free(w->conn);
+    w->conn = NULL;
+    w->n = w->cap = 0;
+}
+
 /* Publish data (taken) as event; hub locked by the caller. */
 static void
 publish_locked(struct serve_events *h, const char *event, char *data, bool admin_only,
-               const char *tenant)
+               const char *tenant, struct wakes *w)
 {
     uint64_t id = h->next_id++;
     struct slot *sl = &h->ring[id % h->n_ring];
@@ -201,7 +238,7 @@ publish_locked(struct serve_events *h, const char *event, char *data, bool admin
         if (!u->too_slow && !u->ending && id + 1 >= u->cursor + h->n_ring)
             u->too_slow = true;
         if (u->too_slow || sub_sees(u, sl))
-            wake(u);
+            wake(u, w);
     }
 }
 
@@ -209,13 +246,16 @@ static void
 publish(struct serve_events *h, const char *event, cJSON *o, bool admin_only, const char *tenant)
 {
     char *data = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    struct wakes w;
 
     cJSON_Delete(o);
     if (data == NULL)
         return;
     pthread_mutex_lock(&h->lock);
-    publish_locked(h, event, data, admin_only, tenant);
+    wakes_init(h, &w);
+    publish_locked(h, event, data, admin_only, tenant, &w);
     pthread_mutex_unlock(&h->lock);
+    wakes_run(&w);
 }
 
 void
@@ -351,11 +391,16 @@ serve_events_watch(struct serve_events *h, struct runtime *rt, const struct conf
     h->n_looks = n;
     h->looked = true;
     /* heartbeats falling due */
-    pthread_mutex_lock(&h->lock);
-    for (struct sub *u = h->subs; u != NULL; u = u->next)
-        if (u->suspended && now - u->last_sent_us >= h->heartbeat_us)
-            wake(u);
-    pthread_mutex_unlock(&h->lock);
+    {
+        struct wakes w;
+        pthread_mutex_lock(&h->lock);
+        wakes_init(h, &w);
+        for (struct sub *u = h->subs; u != NULL; u = u->next)
+            if (u->suspended && now - u->last_sent_us >= h->heartbeat_us)
+                wake(u, &w);
+        pthread_mutex_unlock(&h->lock);
+        wakes_run(&w);
+    }
 }
 
 void
@@ -563,13 +608,17 @@ serve_events_serve(struct serve_events *h, struct MHD_Connection *conn,
 void
 serve_events_stop(struct serve_events *h)
 {
+    struct wakes w;
+
     if (h == NULL)
         return;
     pthread_mutex_lock(&h->lock);
     h->stopping = true;
+    wakes_init(h, &w);
     for (struct sub *u = h->subs; u != NULL; u = u->next)
-        wake(u);
+        wake(u, &w);
     pthread_mutex_unlock(&h->lock);
+    wakes_run(&w);
 }
 
 void
