@@ -327,8 +327,8 @@ run_action(struct console_remote *r, const struct job *j)
     else if (st == 200)
         snprintf(msg, sizeof(msg), "the service reloaded its configuration");
     else
-        snprintf(msg, sizeof(msg), "%s%s%s failed: %s", j->action, j->agent[0] ? " of " : "",
-                 j->agent, err);
+        snprintf(msg, sizeof(msg), "%s%s%.100s failed: %.180s", j->action,
+                 j->agent[0] ? " of " : "", j->agent, err);
     cJSON_Delete(answer);
     push_message(r, st != 200, msg);
 }
@@ -592,7 +592,7 @@ stream_once(struct console_remote *r)
     rc = curl_easy_perform(s.h);
     curl_easy_getinfo(s.h, CURLINFO_RESPONSE_CODE, &st);
     if (rc != CURLE_OK && !s.ok) {
-        snprintf(err, sizeof(err), "events: %s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+        snprintf(err, sizeof(err), "events: %.200s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
     } else if (!s.ok) {
         cJSON *answer = json_parse(buf_str(&s.errbody), s.errbody.len, 0, NULL);
         char t[200];
@@ -600,7 +600,7 @@ stream_once(struct console_remote *r)
         snprintf(err, sizeof(err), "events: %s", t);
         cJSON_Delete(answer);
     } else {
-        snprintf(err, sizeof(err), "events: the stream ended%s%s", rc != CURLE_OK ? ": " : "",
+        snprintf(err, sizeof(err), "events: the stream ended%s%.200s", rc != CURLE_OK ? ": " : "",
                  rc != CURLE_OK ? (ebuf[0] ? ebuf : curl_easy_strerror(rc)) : "");
     }
     pthread_mutex_lock(&r->lock);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/breaker.h"
 #include "core/clock.h"
@@ -48,6 +49,7 @@ struct sub {
     struct buf out;
     size_t off;
     bool greeted, suspended, ending, too_slow;
+    bool ended; /* the reader said END_OF_STREAM */
     int64_t last_sent_us;
     struct sub *next;
 };
@@ -485,6 +487,7 @@ sub_read(void *cls, uint64_t pos, char *out, size_t max)
         n = (ssize_t)k;
     } else if (u->ending) {
         n = MHD_CONTENT_READER_END_OF_STREAM;
+        u->ended = true;
     } else {
         u->suspended = true;
         MHD_suspend_connection(u->conn);
@@ -619,6 +622,20 @@ serve_events_stop(struct serve_events *h)
         wake(u, &w);
     pthread_mutex_unlock(&h->lock);
     wakes_run(&w);
+    /* Let the streams end cleanly (their last chunk sent) before the caller
+     * stops the daemon, which would cut them; bounded: a client that does
+     * not read is cut after 1 s. */
+    for (int i = 0; i < 100; i++) {
+        bool all = true;
+        struct timespec ts = { 0, 10 * 1000000L };
+        pthread_mutex_lock(&h->lock);
+        for (struct sub *u = h->subs; u != NULL; u = u->next)
+            all &= u->ended;
+        pthread_mutex_unlock(&h->lock);
+        if (all)
+            break;
+        nanosleep(&ts, NULL);
+    }
 }
 
 void

@@ -68,7 +68,8 @@ void serve_events_reload(struct serve_events *h, bool ok, const char *msg);
  * stream, or a 503 once stopping. */
 enum MHD_Result serve_events_serve(struct serve_events *h, struct MHD_Connection *conn,
                                    const struct serve_events_viewer *viewer);
-/* End every stream now and refuse new ones. */
+/* End every stream now and refuse new ones; waits (at most 1 s) until
+ * each has sent its end, so stopping the daemon next cuts none. */
 void serve_events_stop(struct serve_events *h);
 /* Prometheus lines: subscribers, events published, slow disconnects. */
 void serve_events_metrics(struct serve_events *h, struct buf *b);
