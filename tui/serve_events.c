@@ -237,8 +237,12 @@ publish_locked(struct serve_events *h, const char *event, char *data, bool admin
     for (struct sub *u = h->subs; u != NULL; u = u->next) {
         /* The slot that the next event takes holds id + 1 - n_ring: a
          * subscriber not past it yet would lose it. */
-        if (!u->too_slow && !u->ending && id + 1 >= u->cursor + h->n_ring)
+        if (!u->too_slow && !u->ending && id + 1 >= u->cursor + h->n_ring) {
+            /* Counted now: it gets no more events. Its stream ends when it
+             * reads again (or MHD's idle timeout closes it). */
             u->too_slow = true;
+            h->slow_disconnects++;
+        }
         if (u->too_slow || sub_sees(u, sl))
             wake(u, w);
     }
@@ -445,8 +449,9 @@ fill(struct serve_events *h, struct sub *u, int64_t now)
                    "event: disconnected\ndata: {\"reason\":\"too slow: more than %zu "
                    "events behind\"}\n\n",
                    h->n_ring);
-        u->ending = true;
-        h->slow_disconnects++;
+        if (!u->too_slow)
+            h->slow_disconnects++;
+        u->too_slow = u->ending = true;
         return;
     }
     if (u->gap_to != 0) {
