@@ -451,9 +451,11 @@ collector_main(void *arg)
             MHD_resume_connection(r->conn);
         }
         pthread_mutex_unlock(&s->lock);
-        pthread_rwlock_rdlock(&s->conf_lock);
-        serve_events_watch(s->events, s->rt, runtime_config(s->rt));
-        pthread_rwlock_unlock(&s->conf_lock);
+        if (serve_events_watch_due(s->events)) {
+            pthread_rwlock_rdlock(&s->conf_lock);
+            serve_events_watch(s->events, s->rt, runtime_config(s->rt));
+            pthread_rwlock_unlock(&s->conf_lock);
+        }
     }
     return NULL;
 }

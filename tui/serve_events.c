@@ -76,6 +76,7 @@ struct serve_events {
     struct agent_look *looks;
     size_t n_looks;
     bool looked;
+    int64_t last_watch_us;
 };
 
 struct serve_events *
@@ -356,6 +357,12 @@ breaker_event(struct serve_events *h, const struct agent *ag, enum breaker_state
     publish(h, "breaker", o, true, NULL);
 }
 
+bool
+serve_events_watch_due(struct serve_events *h)
+{
+    return h != NULL && atomic_load(&h->active) && clock_mono_us() - h->last_watch_us >= 5000;
+}
+
 void
 serve_events_watch(struct serve_events *h, struct runtime *rt, const struct config *cfg)
 {
@@ -396,6 +403,7 @@ serve_events_watch(struct serve_events *h, struct runtime *rt, const struct conf
     h->looks = looks;
     h->n_looks = n;
     h->looked = true;
+    h->last_watch_us = now;
     /* heartbeats falling due */
     {
         struct wakes w;

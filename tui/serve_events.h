@@ -61,6 +61,10 @@ void serve_events_completion(struct serve_events *h, const struct completion *c)
  * the changes; wake subscribers due a heartbeat. cfg must stay valid during
  * the call (the caller holds the config lock). */
 void serve_events_watch(struct serve_events *h, struct runtime *rt, const struct config *cfg);
+/* Whether serve_events_watch has anything to do now: a stream was ever
+ * opened and 5 ms passed since the last look (cheap; lets the collector
+ * skip the config lock on the hot path). */
+bool serve_events_watch_due(struct serve_events *h);
 /* A reload was tried: ok, or failed with msg. */
 void serve_events_reload(struct serve_events *h, bool ok, const char *msg);
 
