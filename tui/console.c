@@ -184,7 +184,7 @@ draw_frame(struct app *app)
                      console_remote_url(app->remote),
                      app->feed_remote ? "from the event stream" : app->records_dir);
         else
-            snprintf(left, sizeof(left), " intentus  attached to %.200s: %.290s (reconnecting)",
+            snprintf(left, sizeof(left), " intentus  attached to %.200s: reconnecting: %.290s",
                      console_remote_url(app->remote), why);
         if (!up) {
             app_put(app, 0, 0, app->cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);

@@ -145,7 +145,8 @@ start_server(struct con *c)
              "\"tenants\": [\"*\"], \"roles\": [\"admin\"]}]}}\n",
              c->records, hash);
     assert_int_equal(tu_write_file(c->config, text, strlen(text), 0600), 0);
-    c->port = free_port();
+    if (c->port == 0) /* else: restarted on the same port */
+        c->port = free_port();
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
     snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%d", c->port);
     c->pid = fork();
@@ -316,6 +317,31 @@ test_fire_through_service(void **state)
     expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The service goes away while the console runs: the header says so and the
+ * console keeps running; when the service is back it reattaches by itself. */
+static void
+test_service_lost_and_back(void **state)
+{
+    struct con *c = *state;
+    char nowhere[PATH_MAX + 16];
+
+    if (!have_tmux())
+        skip();
+    start_server(c);
+    snprintf(nowhere, sizeof(nowhere), "%s/not-here", c->dir);
+    start_console(c, nowhere);
+    expect(c, "records: from the event stream");
+    kill(c->pid, SIGKILL);
+    waitpid(c->pid, NULL, 0);
+    c->pid = 0;
+    expect(c, ": reconnecting: ");
+    expect(c, "Failed to connect");
+    start_server(c); /* the same port */
+    expect(c, "records: from the event stream");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 /* An unreachable service or a refused token: exit 1 at start, naming the URL
  * (before any terminal is needed). */
 static void
@@ -349,6 +375,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_breaker_opens_live_and_resets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_through_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_lost_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_and_401, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
