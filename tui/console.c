@@ -566,7 +566,9 @@ handle_key(struct app *app, int key)
             loop_stop(app->loop);
         break;
     case ACT_RELOAD:
-        if (app->remote != NULL)
+        if (app->remote != NULL && app->opts.read_only)
+            app_message(app, true, "read-only console: reloading the service is disabled");
+        else if (app->remote != NULL)
             app_confirm(app, "reload", NULL, "reload the service's configuration? (y/n)");
         else
             reload_config(app);

@@ -20,7 +20,7 @@
 #define POLL_MS 1000
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 10000
-#define MAX_RESULTS 4096
+#define MAX_RESULTS 2048 /* waiting for the main thread; more are dropped */
 #define MAX_AGENTS 128
 #define ANSWER_MAX ((size_t)16 * 1024 * 1024)
 #define SSE_LINE_MAX ((size_t)1024 * 1024)
