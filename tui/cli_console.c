@@ -35,7 +35,7 @@ static const char console_help[] =
     "                       from the local record directory when it is readable\n"
     "                       (--dir or the config's), otherwise from the service's\n"
     "                       event stream. http:// only to loopback\n"
-    "      --token-file F   read the bearer token from F (first line)\n"
+    "      --token-file F   read the bearer token from F (one line)\n"
     "      --demo-traffic[=RATE|auto]\n"
     "                       fire a gentle, varied, seeded stream of the built-in demo\n"
     "                       configuration's intents (every strategy, flaky-b's circuit\n"
@@ -103,7 +103,7 @@ cli_console(int argc, char **argv)
             o.read_only = true;
             break;
         case 's':
-            if (optarg[0] == '\0')
+            if (optarg == NULL || optarg[0] == '\0')
                 return cli_usage_error("console", "--server: must not be empty");
             o.server = optarg;
             break;

@@ -348,10 +348,10 @@ breaker_event(struct serve_events *h, const struct agent *ag, enum breaker_state
         char at[CLOCK_ISO_LEN];
         int64_t in_us = bs->next_probe_us > now_us ? bs->next_probe_us - now_us : 0;
         clock_format_iso(clock_wall_us() + in_us, at);
-        if (bs->opened_at_us > 0 && bs->next_probe_us > bs->opened_at_us)
-            cJSON_AddNumberToObject(o, "cooldownMs",
-                                    (double)((bs->next_probe_us - bs->opened_at_us) / 1000));
-        cJSON_AddNumberToObject(o, "nextProbeInMs", (double)(in_us / 1000));
+        int64_t cooldown_ms = (bs->next_probe_us - bs->opened_at_us) / 1000, in_ms = in_us / 1000;
+        if (bs->opened_at_us > 0 && cooldown_ms > 0)
+            cJSON_AddNumberToObject(o, "cooldownMs", (double)cooldown_ms); /* whole ms */
+        cJSON_AddNumberToObject(o, "nextProbeInMs", (double)in_ms);
         cJSON_AddStringToObject(o, "nextProbeAt", at);
     }
     publish(h, "breaker", o, true, NULL);

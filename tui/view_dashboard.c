@@ -327,6 +327,40 @@ circuit_attr(struct app *app, const char *c)
     return app_attr(app, THEME_DIM);
 }
 
+/* The circuit cell: an attached service's OPEN breaker with its cool-down
+ * left ("OPEN 42s", counting down between polls), else the state. */
+static const char *
+circuit_cell(const struct dash_row *r, const char *circ, char *buf, size_t size)
+{
+    int64_t left;
+
+    if (!r->remote || r->next_probe_us <= 0 || strcmp(circ, "OPEN") != 0)
+        return circ;
+    left = r->next_probe_us - clock_mono_us();
+    snprintf(buf, size, "OPEN %llds", (long long)(left > 0 ? (left + 999999) / 1000000 : 0));
+    return buf;
+}
+
+/* The LAST ERROR cell: the last error, led by "next probe HH:MM:SS" for an
+ * attached service's OPEN breaker (then true). */
+static bool
+last_error_text(const struct dash_row *r, const char *circ, char *buf, size_t size)
+{
+    char at[CLOCK_ISO_LEN];
+    int64_t left;
+    const char *last = r->agg != NULL && r->agg->last_error != NULL ? r->agg->last_error : NULL;
+
+    if (!r->remote || r->next_probe_us <= 0 || strcmp(circ, "OPEN") != 0) {
+        snprintf(buf, size, "%s", last != NULL ? last : "");
+        return false;
+    }
+    left = r->next_probe_us - clock_mono_us();
+    clock_format_iso(clock_wall_us() + (left > 0 ? left : 0), at);
+    snprintf(buf, size, "next probe %.8s%s%.60s", at + 11, last != NULL ? "  " : "",
+             last != NULL ? last : "");
+    return true;
+}
+
 /* Two layouts: wide terminals get every column; below 120 columns the
  * intents, node, priority and ok columns go, so what matters for spotting
  * trouble (failures, circuit, latency, last error) still fits in 80. */
@@ -355,7 +389,7 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
         const struct agg_row *g = r->agg;
         bool sel = d->top + (size_t)i == d->sel;
         attr_t base = sel ? app_attr(app, THEME_SELECTION) : app_attr(app, THEME_NORMAL);
-        char cell[64], p50[16], p95[16];
+        char cell[64], p50[16], p95[16], probe[96];
         int x = 0, yy = y + 1 + i;
         double rate = fail_rate(r);
         const char *circ = circuit_of(r);
@@ -395,32 +429,17 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
             snprintf(cell, sizeof(cell), "%6s", "-");
         app_put(app, yy, x, 6, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base, cell);
         x += 7;
-        if (r->remote && r->next_probe_us > 0 && strcmp(circ, "OPEN") == 0) {
-            /* the cool-down left, counting down between polls */
-            int64_t left = r->next_probe_us - clock_mono_us();
-            snprintf(cell, sizeof(cell), "OPEN %llds",
-                     (long long)(left > 0 ? (left + 999999) / 1000000 : 0));
-            app_put(app, yy, x, 9, circuit_attr(app, circ), cell);
-        } else {
-            app_put(app, yy, x, 9, circuit_attr(app, circ), circ);
-        }
+        app_put(app, yy, x, 9, circuit_attr(app, circ), circuit_cell(r, circ, cell, sizeof(cell)));
         x += 10;
         fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
         fmt_duration_us(g ? g->p95_us : -1, p95, sizeof(p95));
         snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
         x += app_put(app, yy, x, 18, base, cell) + 2;
-        if (x < cols && r->remote && r->next_probe_us > 0 && strcmp(circ, "OPEN") == 0) {
-            char at[CLOCK_ISO_LEN], probe[96];
-            int64_t left = r->next_probe_us - clock_mono_us();
-            clock_format_iso(clock_wall_us() + (left > 0 ? left : 0), at);
-            snprintf(probe, sizeof(probe), "next probe %.8s%s%s", at + 11,
-                     g && g->last_error ? "  " : "", g && g->last_error ? g->last_error : "");
+        if (x < cols) {
+            bool probing = last_error_text(r, circ, probe, sizeof(probe));
             fmt_cell(probe, (size_t)(cols - x), cell, sizeof(cell));
-            app_put(app, yy, x, cols - x, sel ? base : app_attr(app, THEME_WARN), cell);
-        } else if (x < cols) {
-            fmt_cell(g && g->last_error ? g->last_error : "", (size_t)(cols - x), cell,
-                     sizeof(cell));
-            app_put(app, yy, x, cols - x, sel ? base : app_attr(app, THEME_ERROR), cell);
+            app_put(app, yy, x, cols - x,
+                    sel ? base : app_attr(app, probing ? THEME_WARN : THEME_ERROR), cell);
         }
     }
     if (d->n_rows == 0)
