@@ -99,6 +99,7 @@ complete(struct executor *e, struct job *j, struct route_result *res, bool cance
     d->c.sampled_out = res->sampled_out;
     d->c.record_err = res->record_err;
     d->c.latency_us = clock_mono_us() - j->submitted_us;
+    d->c.attempts = res->attempts;
     d->c.cancelled = cancelled;
     if (res->record_fate != NULL) {
         struct writer_fate *fate = res->record_fate;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct exec {
     bool wal_refused;          /* execution.started could not be written: nothing runs */
     struct intentus_err wal_err;
     struct redact_ctx *redact; /* the rules plus the envelope's secrets; NULL: off */
+    atomic_int *attempts;      /* agent calls made; shared by PARALLEL branches; may be NULL */
 };
 
 /* Why attempt() did not call an agent. */
@@ -469,6 +471,8 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
         }
         emit_breaker_change(s, a, &ch);
         emit(s, "AGENT_ATTEMPT_START", attempt_start(a->name, st, index, retries ? n : 0));
+        if (x->attempts != NULL)
+            atomic_fetch_add(x->attempts, 1);
         if (a->timeout_ms > 0)
             ctx.deadline_us = start + a->timeout_ms * 1000;
         if (x->deadline_us > 0 && (ctx.deadline_us == 0 || x->deadline_us < ctx.deadline_us))
@@ -1168,6 +1172,8 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
     if (o.decision != NULL && x->rec != NULL && recorder_decision(x->rec, o.decision) != 0)
         x->failed = 1;
     cJSON_Delete(o.decision);
+    if (x->attempts != NULL)
+        out->attempts = atomic_load(x->attempts);
     if (x->rec != NULL && recorder_final(x->rec, o.response) != 0)
         x->failed = 1;
     if (x->rec != NULL && record_routing_metadata(x->rec) != 0)
@@ -1408,6 +1414,7 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
     struct exec x = { 0 };
     struct outcome o;
     char msg[400];
+    atomic_int attempts = 0;
 
     if (payload_over_limit(r, env, msg, sizeof(msg)))
         return refuse_payload(r, env, ERR_PAYLOAD_TOO_LARGE, msg, out);
@@ -1415,6 +1422,7 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
         return refuse_payload(r, env, ERR_VALIDATION_ERROR, msg, out);
     if (begin(r, env, &x, out) != 0)
         return -1;
+    x.attempts = &attempts;
     x.cache = cache;
     x.cands = malloc((registry_count(r->reg) + 1) * sizeof(*x.cands));
     if (x.cands == NULL) {

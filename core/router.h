@@ -77,6 +77,7 @@ struct route_result {
     struct writer_fate *record_fate;
     bool wal_failed;             /* a WAL write after the commit point failed */
     struct intentus_err wal_err; /* its error */
+    int attempts;                /* agent calls made, retries and PARALLEL branches included */
 };
 
 /* The sampling decision for a request id: the same id is always in or

@@ -63,8 +63,12 @@ struct console_opts {
     bool ascii, poll, no_color, read_only;
     int poll_ms;
     enum demo_mode demo_traffic;
-    double demo_rate; /* intents per second; 0: DEMO_TRAFFIC_RATE */
+    double demo_rate;   /* intents per second; 0: DEMO_TRAFFIC_RATE */
+    const char *server; /* --server URL: attached to a running service; NULL: local */
+    const char *token;  /* its bearer token (with server) */
 };
+
+struct console_remote;
 
 struct app {
     struct console_opts opts;
@@ -77,8 +81,21 @@ struct app {
     struct tailer *tailer;
     struct loop *loop;
     struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
-    uint64_t generation;       /* bumps whenever the index changes */
-    bool synced;               /* the first full scan is done */
+    /* --server: the service this console is attached to (tui/console_remote.c);
+     * NULL when local. feed_remote: no readable local record directory, so
+     * the index is fed from the service's event stream (tailer and store
+     * NULL then). */
+    struct console_remote *remote;
+    bool feed_remote;
+    /* A y/n question on the status line (a mode the key handler feeds, not
+     * a loop): 'y' runs the action on the service, any other key cancels. */
+    struct {
+        bool active;
+        char question[256];
+        char action[16], agent[128];
+    } confirm;
+    uint64_t generation; /* bumps whenever the index changes */
+    bool synced;         /* the first full scan is done */
     bool paused;
     bool dir_gone;
 
@@ -178,6 +195,11 @@ int app_load_wal(struct app *app, const char *id, struct wal_log *log);
 const char *app_wal_dir(const struct app *app); /* NULL when the WAL is off */
 /* How many are in flight now, and since when the oldest (0: none). */
 size_t app_inflight(struct app *app, int64_t *oldest_mono_us);
+
+/* Ask "question (y/n)" on the status line; on 'y' the console sends the
+ * action ("reset", "disable", "enable" with agent, or "reload") to the
+ * service it is attached to. */
+void app_confirm(struct app *app, const char *action, const char *agent, const char *question);
 
 /* Ask for another frame in ms (progress bars, elapsed times): at most that
  * often, so an animation costs little over a slow link. */

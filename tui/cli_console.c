@@ -8,6 +8,7 @@
 #include "tui/app.h"
 #include "tui/cli.h"
 #include "tui/demo_traffic.h"
+#include "tui/serve_client.h"
 
 static const char console_help[] =
     "Usage: intentus [console] [options]\n"
@@ -27,6 +28,16 @@ static const char console_help[] =
     "      --ascii          ASCII line drawing (automatic when the locale is not UTF-8)\n"
     "      --poll[=MS]      poll the directory instead of inotify (network filesystems)\n"
     "      --read-only      never create or change anything\n"
+    "  -s, --server URL     attach to a running 'intentus serve' (token from\n"
+    "                       $INTENTUS_TOKEN or --token-file; an admin token): the\n"
+    "                       dashboard shows the service's agents with their live\n"
+    "                       breakers (cool-down left, next probe), r/d/R reset,\n"
+    "                       disable/enable and reload on the service after a y/n\n"
+    "                       question, Fire sends through POST /v1/route. Records come\n"
+    "                       from the local record directory when it is readable\n"
+    "                       (--dir or the config's), otherwise from the service's\n"
+    "                       event stream. http:// only to loopback\n"
+    "      --token-file F   read the bearer token from F (one line)\n"
     "      --demo-traffic[=RATE|auto]\n"
     "                       fire a gentle, varied, seeded stream of the built-in demo\n"
     "                       configuration's intents (every strategy, flaky-b's circuit\n"
@@ -50,10 +61,14 @@ cli_console(int argc, char **argv)
         { "poll", optional_argument, NULL, 'p' },
         { "read-only", no_argument, NULL, 'r' },
         { "demo-traffic", optional_argument, NULL, 'D' },
+        { "server", required_argument, NULL, 's' },
+        { "token-file", required_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 },
     };
     struct console_opts o = { 0 };
-    int c;
+    const char *token_file = NULL;
+    char *token = NULL;
+    int c, rc;
 
     if (cli_wants_help(argc, argv)) {
         fputs(console_help, stdout);
@@ -61,7 +76,7 @@ cli_console(int argc, char **argv)
     }
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:c:t:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:c:t:s:", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg;
@@ -88,6 +103,14 @@ cli_console(int argc, char **argv)
             break;
         case 'r':
             o.read_only = true;
+            break;
+        case 's':
+            if (optarg == NULL || optarg[0] == '\0')
+                return cli_usage_error("console", "--server: must not be empty");
+            o.server = optarg;
+            break;
+        case 'T':
+            token_file = optarg;
             break;
         case 'D':
             o.demo_traffic = DEMO_TRAFFIC_ON;
@@ -116,5 +139,21 @@ cli_console(int argc, char **argv)
     if (o.read_only && o.demo_traffic == DEMO_TRAFFIC_ON)
         return cli_usage_error(
             "console", "--demo-traffic is refused with --read-only (it records executions)");
-    return console_run(&o);
+    if (token_file != NULL && o.server == NULL)
+        return cli_usage_error("console", "--token-file: only with --server URL");
+    if (o.server != NULL && o.demo_traffic == DEMO_TRAFFIC_ON)
+        return cli_usage_error("console", "--demo-traffic is refused with --server (the demo "
+                                          "traffic runs in this console, not on the service)");
+    if (o.server != NULL) {
+        if (serve_client_check_url("console", o.server) != 0)
+            return EXIT_USAGE;
+        token = serve_client_token("console", token_file);
+        if (token == NULL)
+            return EXIT_USAGE;
+        o.token = token;
+        o.demo_traffic = DEMO_TRAFFIC_OFF; /* auto: the local demo is not what runs */
+    }
+    rc = console_run(&o);
+    serve_client_token_free(token);
+    return rc;
 }

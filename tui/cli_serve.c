@@ -33,6 +33,7 @@
 #include "core/units.h"
 #include "tui/cli.h"
 #include "tui/serve_conf.h"
+#include "tui/serve_events.h"
 
 static const char serve_help[] =
     "Usage: intentus serve [options]\n"
@@ -62,6 +63,10 @@ static const char serve_help[] =
     "  GET  /v1/agents          agents with live breaker state          (admin)\n"
     "  POST /v1/agents/NAME/reset|disable|enable                        (admin)\n"
     "  POST /v1/reload          re-read the config, keep the old on error (admin)\n"
+    "  GET  /v1/events          Server-Sent Events: finished executions (any token:\n"
+    "                           its own tenants'; admin: all) and, for admin only,\n"
+    "                           breaker transitions, agents disabled/enabled and\n"
+    "                           reloads; resumes from Last-Event-ID\n"
     "\n"
     "EMCL: with serve.emcl {key: \"$NAME\" | key_file: F, mode: aes-gcm|hmac,\n"
     "identity, required} POST /intent also takes the reference's EMCL frames\n"
@@ -131,6 +136,7 @@ struct server {
     atomic_ullong http_401, http_403, http_413, http_503, http_504, http_400, reloads,
         reload_failures;
     atomic_bool stopping, collector_stop;
+    struct serve_events *events; /* GET /v1/events */
 };
 
 /* ---- responses ---- */
@@ -423,6 +429,7 @@ collector_main(void *arg)
         pthread_mutex_lock(&s->lock);
         for (size_t i = 0; i < n; i++) {
             struct req **p;
+            serve_events_completion(s->events, &batch[i]);
             count_completion(s, &batch[i]);
             for (p = &s->pending; *p != NULL && (*p)->tag != batch[i].tag; p = &(*p)->next)
                 ;
@@ -451,6 +458,11 @@ collector_main(void *arg)
             MHD_resume_connection(r->conn);
         }
         pthread_mutex_unlock(&s->lock);
+        if (serve_events_watch_due(s->events)) {
+            pthread_rwlock_rdlock(&s->conf_lock);
+            serve_events_watch(s->events, s->rt, runtime_config(s->rt));
+            pthread_rwlock_unlock(&s->conf_lock);
+        }
     }
     return NULL;
 }
@@ -471,6 +483,7 @@ start_route(struct server *s, struct req *r, cJSON *env, const char **msg)
      * connection before it is suspended. */
     pthread_mutex_lock(&s->lock);
     r->tag = ++s->next_tag;
+    serve_events_submitted(s->events, r->tag, env);
     if (runtime_submit(s->rt, env, r->tag, &err) != 0) {
         pthread_mutex_unlock(&s->lock);
         cJSON_Delete(env);
@@ -906,6 +919,7 @@ handle_metrics(struct server *s, struct MHD_Connection *conn)
                (unsigned long long)atomic_load(&s->http_504),
                (unsigned long long)atomic_load(&s->reloads),
                (unsigned long long)atomic_load(&s->reload_failures));
+    serve_events_metrics(s->events, &b);
     ret = b.data != NULL ? send_text(conn, 200, "text/plain; version=0.0.4", b.data, b.len, NULL)
                          : MHD_NO;
     buf_free(&b);
@@ -944,6 +958,7 @@ do_reload(struct server *s, struct intentus_err *err)
     }
     pthread_rwlock_unlock(&s->conf_lock);
     atomic_fetch_add(rc == 0 ? &s->reloads : &s->reload_failures, 1);
+    serve_events_reload(s->events, rc == 0, err->msg);
     if (rc == 0)
         fprintf(stderr, "intentus serve: config reloaded\n");
     else
@@ -1029,6 +1044,30 @@ handle_health(struct server *s, struct MHD_Connection *conn)
     return ret;
 }
 
+/* GET /v1/events: any valid token; what it shows depends on the token
+ * (serve_events_viewer). */
+static enum MHD_Result
+handle_events(struct server *s, struct MHD_Connection *conn, const char *method)
+{
+    struct identity id;
+    const char *msg = NULL, *tenants[16];
+    unsigned st;
+
+    if (strcmp(method, "GET") != 0)
+        return send_error(s, conn, false, 405, "METHOD_NOT_ALLOWED", "use GET");
+    st = authenticate(s, conn, false, &id, &msg);
+    if (st != 0)
+        return send_error(s, conn, false, st, "UNAUTHORIZED", msg);
+    for (size_t i = 0; i < id.n_tenants; i++)
+        tenants[i] = id.tenants[i];
+    return serve_events_serve(
+        s->events, conn,
+        &(struct serve_events_viewer){ .admin = id.anonymous ||
+                                                id_has(id.roles, id.n_roles, id.any_role, "admin"),
+                                       .tenants = tenants,
+                                       .n_tenants = id.n_tenants });
+}
+
 /* ---- the access handler ---- */
 
 static bool
@@ -1063,6 +1102,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return handle_metrics(s, conn);
         if (!route && !control)
             return send_error(s, conn, false, 404, "NOT_FOUND", "no such endpoint");
+        if (strcmp(url, "/v1/events") == 0)
+            return handle_events(s, conn, method);
         if (route && strcmp(method, "POST") != 0)
             return send_error(s, conn, frame, 405, "METHOD_NOT_ALLOWED", "use POST");
         st = authenticate(s, conn, control, &id, &msg);
@@ -1262,6 +1303,7 @@ serve_until_stopped(struct server *s, struct MHD_Daemon *d, const sigset_t *sigs
     }
     /* Stop accepting, let in-flight requests finish up to the grace. */
     atomic_store(&s->stopping, true);
+    serve_events_stop(s->events); /* streams end now: drain waits for routes only */
     {
         MHD_socket lfd = MHD_quiesce_daemon(d);
         int64_t until = clock_mono_us() + grace_ms * 1000;
@@ -1407,6 +1449,13 @@ cli_serve(int argc, char **argv)
 
     pthread_rwlock_init(&s.conf_lock, NULL);
     pthread_mutex_init(&s.lock, NULL);
+    s.events = serve_events_new(NULL);
+    if (s.events == NULL) {
+        cli_error("serve", "out of memory");
+        close(fd);
+        rc = EXIT_FAIL;
+        goto out_rt;
+    }
     if (pthread_create(&collector, NULL, collector_main, &s) != 0) {
         cli_error("serve", "cannot start a thread");
         close(fd);
@@ -1435,6 +1484,7 @@ cli_serve(int argc, char **argv)
     }
     atomic_store(&s.collector_stop, true);
     pthread_join(collector, NULL);
+    serve_events_free(s.events);
 out_rt:
     runtime_close(s.rt); /* queued work left is recorded as aborted */
     if (rc == EXIT_OK)

@@ -22,6 +22,7 @@
 #include "core/wal.h"
 #include "tui/app.h"
 #include "tui/cli.h"
+#include "tui/console_remote.h"
 #include "tui/demo_traffic.h"
 #include "tui/fmt.h"
 #include "tui/signals.h"
@@ -55,6 +56,13 @@ app_message(struct app *app, bool is_error, const char *fmt, ...)
 cJSON *
 app_load_record(struct app *app, const char *id, struct intentus_err *err)
 {
+    if (app->store == NULL) {
+        err_set(err, IERR_NOT_FOUND,
+                "record %.160s is on the service's host: no local record directory to read it "
+                "from (--dir)",
+                id);
+        return NULL;
+    }
     return rec_store_load(app->store, id, err);
 }
 
@@ -170,23 +178,43 @@ compliance_label(enum compliance_mode m)
 static void
 draw_frame(struct app *app)
 {
-    char left[512], right[256];
+    char left[640], right[256];
     struct tailer_stats ts;
     int x = 0;
 
-    tailer_get_stats(app->tailer, &ts);
+    memset(&ts, 0, sizeof(ts));
+    if (app->tailer != NULL)
+        tailer_get_stats(app->tailer, &ts);
     app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
-    snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
+    if (app->remote != NULL) {
+        char why[300];
+        bool up = console_remote_status(app->remote, why, sizeof(why));
+        if (up)
+            snprintf(left, sizeof(left), " intentus  attached to %.200s  records: %.200s",
+                     console_remote_url(app->remote),
+                     app->feed_remote ? "from the event stream" : app->records_dir);
+        else
+            snprintf(left, sizeof(left), " intentus  attached to %.200s: reconnecting: %.290s",
+                     console_remote_url(app->remote), why);
+        if (!up) {
+            app_put(app, 0, 0, app->cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);
+            left[0] = '\0';
+        }
+    } else {
+        snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
+    }
     /* The compliance mode of the running config (REGULATED in capitals, as
      * the reference spells its levels, so it stands out). */
     snprintf(right, sizeof(right), "%s%s%s  %zu records  %s  %s ",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
-             app->dir_gone ? "DIRECTORY GONE"
-             : ts.polling  ? "poll"
-                           : "inotify",
+             app->dir_gone      ? "DIRECTORY GONE"
+             : app->feed_remote ? "events"
+             : ts.polling       ? "poll"
+                                : "inotify",
              index_size(app->ix), compliance_label(runtime_config(app->rt)->compliance),
              app->theme.name);
-    app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
+    if (left[0] != '\0')
+        app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
     app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
             app_attr(app, THEME_TITLE), right);
     app_fill(app, 1, 0, app->cols, app_attr(app, THEME_TAB));
@@ -210,7 +238,9 @@ draw_status(struct app *app)
                              "p pause  R reload  Q quit";
 
     app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
-    if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
+    if (app->confirm.active)
+        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_PROMPT), app->confirm.question);
+    else if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
         app_put(app, y, 1, app->cols - 2,
                 app->message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
                                       : app_attr(app, THEME_STATUS),
@@ -390,6 +420,70 @@ on_signal_pipe(void *ctx, int fd)
         reload_config(app);
 }
 
+void
+app_confirm(struct app *app, const char *action, const char *agent, const char *question)
+{
+    app->confirm.active = true;
+    snprintf(app->confirm.question, sizeof(app->confirm.question), "%s", question);
+    snprintf(app->confirm.action, sizeof(app->confirm.action), "%s", action);
+    snprintf(app->confirm.agent, sizeof(app->confirm.agent), "%s", agent != NULL ? agent : "");
+    app->dirty = true;
+}
+
+/* The key after a y/n question: 'y' sends the action (its result comes
+ * back through on_remote), anything else cancels. */
+static void
+answer_confirm(struct app *app, int key)
+{
+    struct intentus_err err = { 0 };
+    const char *agent = app->confirm.agent[0] != '\0' ? app->confirm.agent : NULL;
+
+    app->confirm.active = false;
+    app->dirty = true;
+    if (key != 'y' && key != 'Y') {
+        app_message(app, false, "cancelled");
+        return;
+    }
+    if (app->remote == NULL ||
+        console_remote_action(app->remote, app->confirm.action, agent, &err) != 0) {
+        app_message(app, true, "%s: %s", app->confirm.action,
+                    app->remote == NULL ? "not attached to a service" : err.msg);
+        return;
+    }
+    app_message(app, false, "%s%s%s: sent to the service...", app->confirm.action,
+                agent != NULL ? " " : "", agent != NULL ? agent : "");
+}
+
+/* Results from the service's worker threads. */
+static void
+on_remote(void *ctx, int fd)
+{
+    struct app *app = ctx;
+    struct remote_result res[64];
+    bool changed = console_remote_drain(app->remote);
+    size_t n;
+
+    (void)fd;
+    while ((n = console_remote_collect(app->remote, res, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (res[i].kind == REMOTE_ACTION) {
+                app_message(app, res[i].is_error, "%s", res[i].msg);
+                changed = true; /* the next poll shows its effect */
+            } else if (res[i].kind == REMOTE_COMPLETION) {
+                view_fire_completion(app, app->view_state[SCREEN_FIRE], &res[i].c);
+            } else if (res[i].d != NULL && !app->paused &&
+                       index_upsert(app->ix, res[i].d, NULL) == 0) {
+                app->upserts++;
+                changed = true;
+            }
+            remote_result_free(&res[i]);
+        }
+    }
+    if (changed)
+        model_changed(app);
+    app->dirty = true; /* the header shows the connection's state */
+}
+
 static void
 switch_screen(struct app *app, enum app_screen s)
 {
@@ -423,6 +517,10 @@ handle_key(struct app *app, int key)
     enum key_action act = keymap_lookup(v->keyctx, key);
     unsigned r = 0;
 
+    if (app->confirm.active) {
+        answer_confirm(app, key);
+        return;
+    }
     if (key == KEY_MOUSE) {
         MEVENT me;
         if (getmouse(&me) != OK)
@@ -481,7 +579,12 @@ handle_key(struct app *app, int key)
             loop_stop(app->loop);
         break;
     case ACT_RELOAD:
-        reload_config(app);
+        if (app->remote != NULL && app->opts.read_only)
+            app_message(app, true, "read-only console: reloading the service is disabled");
+        else if (app->remote != NULL)
+            app_confirm(app, "reload", NULL, "reload the service's configuration? (y/n)");
+        else
+            reload_config(app);
         break;
     case ACT_NEXT_SCREEN:
         switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_COUNT));
@@ -497,7 +600,7 @@ handle_key(struct app *app, int key)
         app->paused = !app->paused;
         app_message(app, false,
                     app->paused ? "live updates paused (p to resume)" : "live updates resumed");
-        if (!app->paused)
+        if (!app->paused && app->tailer != NULL)
             on_tailer(app, tailer_fd(app->tailer));
         break;
     case ACT_REDRAW:
@@ -793,29 +896,53 @@ open_model(struct app *app, const struct console_opts *opts)
     pthread_mutex_init(&app->inflight.lock, NULL);
     pthread_mutex_init(&app->incomplete.lock, NULL);
     app->incomplete.joined = true;
-    app->rt = runtime_open(opts->config,
-                           &(struct runtime_opts){ .records_dir = opts->dir,
-                                                   .read_only = opts->read_only,
-                                                   .on_started = on_exec_started,
-                                                   .on_finished = on_exec_finished,
-                                                   .exec_ctx = app },
-                           &err);
+    app->rt =
+        runtime_open(opts->config,
+                     &(struct runtime_opts){ .records_dir = opts->dir,
+                                             /* attached: the service routes and records */
+                                             .read_only = opts->read_only || opts->server != NULL,
+                                             .on_started = on_exec_started,
+                                             .on_finished = on_exec_finished,
+                                             .exec_ctx = app },
+                     &err);
     if (app->rt == NULL) {
         cli_error("console", "%s", err.msg);
         return err.code == IERR_CONFIG ? 2 : 1;
     }
     app->cfg = runtime_config(app->rt);
     app->records_dir = strdup(runtime_records_dir(app->rt));
+    if (opts->server != NULL) {
+        /* Records from the local directory when this host can read it,
+         * else from the service's event stream. */
+        app->feed_remote = access(app->records_dir, R_OK | X_OK) != 0;
+        app->remote = console_remote_open(opts->server, opts->token, app->feed_remote, &err);
+        if (app->remote == NULL) {
+            cli_error("console", "%s", err.msg);
+            return 1;
+        }
+        app->ix = index_new();
+        app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+        if (app->ix == NULL || app->agg == NULL) {
+            cli_error("console", "out of memory");
+            return 1;
+        }
+        if (app->feed_remote) {
+            app->synced = true;
+            return 0;
+        }
+    }
     /* The console may be the first to run: create the directory (0700), unless
-     * it is only watching (read-only). */
-    so.create = !opts->read_only;
+     * it is only watching (read-only or attached). */
+    so.create = !opts->read_only && opts->server == NULL;
     app->store = rec_store_open(app->records_dir, &so, &err);
     if (app->store == NULL) {
         cli_error("console", "%s", err.msg);
         return 1;
     }
-    app->ix = index_new();
-    app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+    if (app->ix == NULL) {
+        app->ix = index_new();
+        app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+    }
     app->tailer = tailer_start(app->records_dir, &to, &err);
     if (app->ix == NULL || app->agg == NULL || app->tailer == NULL) {
         cli_error("console", "cannot watch %s: %s", app->records_dir,
@@ -836,6 +963,7 @@ close_model(struct app *app)
     pthread_mutex_unlock(&app->incomplete.lock);
     if (join)
         pthread_join(app->incomplete.thread, NULL);
+    console_remote_close(app->remote); /* its threads stop first: nothing calls back */
     tailer_stop(app->tailer);
     agg_free(app->agg);
     index_free(app->ix);
@@ -964,7 +1092,10 @@ console_run(const struct console_opts *opts)
     }
     app->loop = loop_new();
     loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
-    loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
+    if (app->tailer != NULL)
+        loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
+    if (app->remote != NULL)
+        loop_add_fd(app->loop, console_remote_fd(app->remote), on_remote, app);
     if (sigfd >= 0)
         loop_add_fd(app->loop, sigfd, on_signal_pipe, app);
     if (runtime_completion_fd(app->rt) >= 0)

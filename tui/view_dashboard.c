@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "tui/app.h"
+#include "tui/console_remote.h"
 #include "tui/fmt.h"
 
 enum dash_col { COL_AGENT, COL_CALLS, COL_FAIL, COL_RATE, COL_CIRCUIT, COL_P95, COL_COUNT };
@@ -23,6 +24,8 @@ struct dash_row {
     const struct agg_row *agg;
     const char *live_circuit; /* the embedded router's breaker, when configured */
     bool disabled;            /* switched off from the console */
+    bool remote;              /* the attached service's agent: live_circuit is its breaker */
+    int64_t next_probe_us;    /* remote and OPEN: monotonic time of the next probe; 0 none */
 };
 
 struct dash {
@@ -45,6 +48,8 @@ struct dash {
     char feed_sel[160];
     char feed_ids[64][160]; /* the feed's rows as last drawn, newest first */
     int n_feed;
+    struct remote_agent *ragents; /* --server: the service's agents as last polled */
+    size_t n_ragents;
 };
 
 static const char *
@@ -52,6 +57,8 @@ circuit_of(const struct dash_row *r)
 {
     if (r->disabled)
         return "DISABLED";
+    if (r->remote) /* the service's live breaker, not what records last said */
+        return r->live_circuit != NULL && r->live_circuit[0] != '\0' ? r->live_circuit : "-";
     if (r->agg != NULL && r->agg->circuit != NULL)
         return r->agg->circuit;
     return r->live_circuit != NULL ? r->live_circuit : "-";
@@ -103,12 +110,41 @@ cmp_rows(const void *x, const void *y, void *ctx)
     return d->reverse ? -c : c;
 }
 
-/* Agents = the configured ones plus any seen in records (other writers). */
+/* The attached service's agents as rows (their breakers live). */
+static size_t
+remote_rows(struct app *app, struct dash *d)
+{
+    size_t n;
+
+    if (d->ragents == NULL)
+        d->ragents = calloc(128, sizeof(*d->ragents));
+    if (d->ragents == NULL)
+        return 0;
+    d->n_ragents = console_remote_agents(app->remote, d->ragents, 128);
+    n = d->n_ragents;
+    for (size_t i = 0; i < n; i++) {
+        struct dash_row *r = &d->rows[i];
+        r->name = d->ragents[i].name;
+        r->intents = "";
+        r->configured = true;
+        r->remote = true;
+        r->priority = 0;
+        snprintf(r->node, sizeof(r->node), "service");
+        r->live_circuit = d->ragents[i].breaker;
+        r->disabled = !d->ragents[i].enabled;
+        r->next_probe_us = d->ragents[i].next_probe_us;
+    }
+    return n;
+}
+
+/* Agents = the configured ones (the service's, when attached) plus any seen
+ * in records (other writers). */
 static void
 rebuild(struct app *app, struct dash *d)
 {
     struct registry *reg = app->cfg->registry;
-    size_t n_cfg = registry_count(reg), cap = n_cfg + d->snap.n_agents, n = 0;
+    size_t n_cfg = app->remote != NULL ? 128 : registry_count(reg), cap = n_cfg + d->snap.n_agents,
+           n = 0;
 
     free(d->rows);
     free(d->intent_text);
@@ -118,7 +154,9 @@ rebuild(struct app *app, struct dash *d)
         d->n_rows = 0;
         return;
     }
-    for (size_t i = 0; i < n_cfg; i++) {
+    if (app->remote != NULL)
+        n = remote_rows(app, d);
+    for (size_t i = 0; app->remote == NULL && i < n_cfg; i++) {
         const struct agent *a = registry_at(reg, i);
         struct dash_row *r = &d->rows[n];
         size_t off = 0;
@@ -199,6 +237,7 @@ dash_close(void *state)
         agg_snapshot_free(&d->snap);
     free(d->rows);
     free(d->intent_text);
+    free(d->ragents);
 }
 
 static void
@@ -288,6 +327,40 @@ circuit_attr(struct app *app, const char *c)
     return app_attr(app, THEME_DIM);
 }
 
+/* The circuit cell: an attached service's OPEN breaker with its cool-down
+ * left ("OPEN 42s", counting down between polls), else the state. */
+static const char *
+circuit_cell(const struct dash_row *r, const char *circ, char *buf, size_t size)
+{
+    int64_t left;
+
+    if (!r->remote || r->next_probe_us <= 0 || strcmp(circ, "OPEN") != 0)
+        return circ;
+    left = r->next_probe_us - clock_mono_us();
+    snprintf(buf, size, "OPEN %llds", (long long)(left > 0 ? (left + 999999) / 1000000 : 0));
+    return buf;
+}
+
+/* The LAST ERROR cell: the last error, led by "next probe HH:MM:SS" for an
+ * attached service's OPEN breaker (then true). */
+static bool
+last_error_text(const struct dash_row *r, const char *circ, char *buf, size_t size)
+{
+    char at[CLOCK_ISO_LEN];
+    int64_t left;
+    const char *last = r->agg != NULL && r->agg->last_error != NULL ? r->agg->last_error : NULL;
+
+    if (!r->remote || r->next_probe_us <= 0 || strcmp(circ, "OPEN") != 0) {
+        snprintf(buf, size, "%s", last != NULL ? last : "");
+        return false;
+    }
+    left = r->next_probe_us - clock_mono_us();
+    clock_format_iso(clock_wall_us() + (left > 0 ? left : 0), at);
+    snprintf(buf, size, "next probe %.8s%s%.60s", at + 11, last != NULL ? "  " : "",
+             last != NULL ? last : "");
+    return true;
+}
+
 /* Two layouts: wide terminals get every column; below 120 columns the
  * intents, node, priority and ok columns go, so what matters for spotting
  * trouble (failures, circuit, latency, last error) still fits in 80. */
@@ -316,7 +389,7 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
         const struct agg_row *g = r->agg;
         bool sel = d->top + (size_t)i == d->sel;
         attr_t base = sel ? app_attr(app, THEME_SELECTION) : app_attr(app, THEME_NORMAL);
-        char cell[64], p50[16], p95[16];
+        char cell[64], p50[16], p95[16], probe[96];
         int x = 0, yy = y + 1 + i;
         double rate = fail_rate(r);
         const char *circ = circuit_of(r);
@@ -356,16 +429,17 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
             snprintf(cell, sizeof(cell), "%6s", "-");
         app_put(app, yy, x, 6, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base, cell);
         x += 7;
-        app_put(app, yy, x, 9, circuit_attr(app, circ), circ);
+        app_put(app, yy, x, 9, circuit_attr(app, circ), circuit_cell(r, circ, cell, sizeof(cell)));
         x += 10;
         fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
         fmt_duration_us(g ? g->p95_us : -1, p95, sizeof(p95));
         snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
         x += app_put(app, yy, x, 18, base, cell) + 2;
         if (x < cols) {
-            fmt_cell(g && g->last_error ? g->last_error : "", (size_t)(cols - x), cell,
-                     sizeof(cell));
-            app_put(app, yy, x, cols - x, sel ? base : app_attr(app, THEME_ERROR), cell);
+            bool probing = last_error_text(r, circ, probe, sizeof(probe));
+            fmt_cell(probe, (size_t)(cols - x), cell, sizeof(cell));
+            app_put(app, yy, x, cols - x,
+                    sel ? base : app_attr(app, probing ? THEME_WARN : THEME_ERROR), cell);
         }
     }
     if (d->n_rows == 0)
@@ -506,6 +580,21 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
     }
     if (!d->rows[d->sel].configured) {
         app_message(app, true, "%s is not in this configuration (seen in records only)", name);
+        return;
+    }
+    if (app->remote != NULL) {
+        char q[256];
+        bool on = d->rows[d->sel].disabled;
+        if (!d->rows[d->sel].remote) {
+            app_message(app, true, "%s is not one of the service's agents", name);
+            return;
+        }
+        if (act == ACT_RESET_BREAKER)
+            snprintf(q, sizeof(q), "reset the breaker of %.100s on the service? (y/n)", name);
+        else
+            snprintf(q, sizeof(q), "%s %.100s on the service? (y/n)", on ? "enable" : "disable",
+                     name);
+        app_confirm(app, act == ACT_RESET_BREAKER ? "reset" : on ? "enable" : "disable", name, q);
         return;
     }
     if (act == ACT_RESET_BREAKER) {

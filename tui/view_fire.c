@@ -15,6 +15,7 @@
 #include "core/safe_file.h"
 #include "core/units.h"
 #include "tui/app.h"
+#include "tui/console_remote.h"
 #include "tui/editor.h"
 #include "tui/fmt.h"
 
@@ -219,7 +220,10 @@ pump(struct app *app, struct fire *f)
             f->want = f->sent;
             return;
         }
-        if (runtime_submit(app->rt, env, (f->batch << 32) | (uint64_t)f->sent, &err) != 0) {
+        if ((app->remote != NULL /* attached: through the service's POST /v1/route */
+                 ? console_remote_submit(app->remote, env, (f->batch << 32) | (uint64_t)f->sent,
+                                         &err)
+                 : runtime_submit(app->rt, env, (f->batch << 32) | (uint64_t)f->sent, &err)) != 0) {
             cJSON_Delete(env);
             if (err.code != IERR_LIMIT) {
                 app_message(app, true, "cannot fire: %s", err.msg);
