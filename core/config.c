@@ -43,9 +43,16 @@ static const char *const top_keys[] = {
     "require_determinism", "recording", "defaults", "agents", "policy",
     "redaction",           "retention", "wal",      "serve",  NULL
 };
-static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
-                                              "sample_rate", "sample_errors", "max_payload_bytes",
-                                              "max_depth",   "queue",         "on_full",
+static const char *const recording_keys[] = { "dir",
+                                              "mode",
+                                              "fsync",
+                                              "sample_rate",
+                                              "sample_errors",
+                                              "max_payload_bytes",
+                                              "max_depth",
+                                              "queue",
+                                              "on_full",
+                                              "encryption",
                                               NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
@@ -81,6 +88,7 @@ config_free(struct config *cfg)
     free(cfg->retention.archive_dir);
     free(cfg->wal.dir);
     free(cfg->wal.public_key);
+    free(cfg->encryption.keyring);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -159,6 +167,70 @@ parse_recording_limits(struct config *cfg, const cJSON *rec, struct intentus_err
     return 0;
 }
 
+/* A file name from the config: a relative one is found next to the file. */
+static char *
+path_beside(const struct config *cfg, const char *name)
+{
+    const char *slash = strrchr(cfg->source, '/');
+    bool beside = name[0] != '/' && slash != NULL && !cfg->is_demo;
+    char *out = NULL;
+
+    if (asprintf(&out, "%.*s%s%s", beside ? (int)(slash - cfg->source) : 0, cfg->source,
+                 beside ? "/" : "", name) < 0)
+        return NULL;
+    return out;
+}
+
+/* "encryption": {"keyring": DIR} | {"key_file": FILE}, "enabled" optional. */
+static int
+parse_encryption(struct config *cfg, const cJSON *v, struct intentus_err *err)
+{
+    static const char *const keys[] = { "enabled", "keyring", "key_file", NULL };
+    const cJSON *k, *ring, *file, *on;
+
+    if (!cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG,
+                "recording.encryption: must be an object such as {\"keyring\": \"DIR\"} or "
+                "{\"key_file\": \"FILE\"}");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, v)
+    {
+        if (!listed(k->string, keys)) {
+            err_set(err, IERR_CONFIG,
+                    "recording.encryption.%s: unknown key (known: enabled, keyring, key_file)",
+                    k->string);
+            return -1;
+        }
+    }
+    ring = cJSON_GetObjectItemCaseSensitive(v, "keyring");
+    file = cJSON_GetObjectItemCaseSensitive(v, "key_file");
+    on = cJSON_GetObjectItemCaseSensitive(v, "enabled");
+    if (on != NULL && !cJSON_IsBool(on)) {
+        err_set(err, IERR_CONFIG, "recording.encryption.enabled: must be true or false");
+        return -1;
+    }
+    if ((ring != NULL) == (file != NULL)) {
+        err_set(err, IERR_CONFIG, "recording.encryption: give exactly one of keyring and key_file");
+        return -1;
+    }
+    k = ring != NULL ? ring : file;
+    if (!cJSON_IsString(k) || k->valuestring[0] == '\0') {
+        err_set(err, IERR_CONFIG, "recording.encryption.%s: must be a non-empty path",
+                ring != NULL ? "keyring" : "key_file");
+        return -1;
+    }
+    free(cfg->encryption.keyring);
+    cfg->encryption.keyring = path_beside(cfg, k->valuestring);
+    if (cfg->encryption.keyring == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    cfg->encryption.is_key_file = file != NULL;
+    cfg->encryption.enabled = on == NULL || cJSON_IsTrue(on);
+    return 0;
+}
+
 static int
 parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
 {
@@ -174,7 +246,7 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
         if (!listed(k->string, recording_keys)) {
             err_set(err, IERR_CONFIG,
                     "recording.%s: unknown key (known: dir, mode, fsync, sample_rate, "
-                    "sample_errors, max_payload_bytes, max_depth, queue, on_full)",
+                    "sample_errors, max_payload_bytes, max_depth, queue, on_full, encryption)",
                     k->string);
             return -1;
         }
@@ -208,6 +280,9 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
     if (parse_choice(rec, "on_full", "block", "drop", &choice, err) != 0)
         return -1;
     cfg->recording.on_full = choice ? WRITER_DROP : WRITER_BLOCK;
+    v = cJSON_GetObjectItemCaseSensitive(rec, "encryption");
+    if (v != NULL && parse_encryption(cfg, v, err) != 0)
+        return -1;
     return parse_recording_limits(cfg, rec, err);
 }
 

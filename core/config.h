@@ -33,6 +33,16 @@ struct recording_config {
     int max_depth;               /* payload nesting; 0 = no limit */
 };
 
+/* "recording.encryption": {"keyring": DIR} or {"key_file": FILE}, and
+ * optionally "enabled" (default true). Records, archives and WAL entries
+ * are then sealed with the ring's newest key (core/crypt.h). The keyring is
+ * loaded when a runtime opens, not when the config is parsed. */
+struct encryption_config {
+    bool enabled;
+    char *keyring;    /* the directory or key file; resolved next to the config file */
+    bool is_key_file; /* given as key_file */
+};
+
 /* "wal": the write-ahead log of executions (off by default). */
 struct wal_config {
     bool enabled;
@@ -57,6 +67,7 @@ struct config {
     bool require_determinism;
     bool fsync;
     struct recording_config recording;
+    struct encryption_config encryption; /* recording.encryption */
     struct wal_config wal;
     struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
     int64_t deadline_ms;                  /* overall execution deadline; 0 = none */

@@ -50,6 +50,7 @@ static const char *const entry_types[] = {
 struct wal {
     char *dir;
     int dirfd;
+    const struct crypt_keyring *keys; /* seals entries when set (borrowed) */
     enum wal_durability durability;
     /* Group commit: files written since the syncer's last pass. */
     pthread_mutex_t mu;
@@ -75,6 +76,10 @@ struct wal_file {
     enum wal_state state;
     char id[129];
 };
+
+static int read_log(const char *dir, const char *id, const struct wal_key *key,
+                    const struct crypt_keyring *keys, struct wal_log *out,
+                    struct intentus_err *err);
 
 const char *
 wal_durability_name(enum wal_durability d)
@@ -215,6 +220,14 @@ wal_open(const char *dir, const struct wal_opts *opts, struct intentus_err *err)
     }
     w->dirfd = -1;
     w->durability = opts != NULL ? opts->durability : WAL_PER_ENTRY;
+    w->keys = opts != NULL ? opts->keys : NULL;
+    if (w->keys != NULL && crypt_keyring_write_id(w->keys) == NULL) {
+        err_set(err, IERR_CONFIG, "WAL directory %s: encryption is on but the keyring holds no key",
+                dir);
+        free(w->dir);
+        free(w);
+        return NULL;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (opts != NULL && opts->create && mkdirs(dir, err) != 0)
@@ -332,7 +345,7 @@ wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *trunc
 
     if (truncated != NULL)
         *truncated = 0;
-    if (wal_read(w->dir, id, &log, err) != 0)
+    if (read_log(w->dir, id, NULL, w->keys != NULL ? w->keys : crypt_reader(), &log, err) != 0)
         return NULL;
     if (log.status == WAL_MISSING || log.status == WAL_IO || log.status == WAL_CORRUPT ||
         (log.status == WAL_TORN && !truncate_torn)) {
@@ -473,7 +486,7 @@ int
 wal_append(struct wal_file *f, const char *type, cJSON *payload, bool commit,
            struct intentus_err *err)
 {
-    struct buf line = BUF_INIT;
+    struct buf line = BUF_INIT, sealed = BUF_INIT;
     enum wal_state next;
     cJSON *e = NULL;
     int rc = -1;
@@ -486,7 +499,22 @@ wal_append(struct wal_file *f, const char *type, cJSON *payload, bool commit,
     e = entry_new(f, f->seq + 1, type, payload, err);
     if (e == NULL)
         goto out;
-    if (json_print_spaced(e, &line) != 0 || buf_putc(&line, '\n') != 0) {
+    if (json_print_spaced(e, &line) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    if (f->w->keys != NULL) {
+        /* One sealed line per entry: the entry's JSON never reaches the disk. */
+        if (crypt_wal_line_seal(f->w->keys, line.data, line.len, &sealed, err) != 0)
+            goto out;
+        explicit_bzero(line.data, line.len);
+        buf_reset(&line);
+        if (buf_append(&line, sealed.data, sealed.len) != 0) {
+            err_set(err, IERR_NOMEM, NULL);
+            goto out;
+        }
+    }
+    if (buf_putc(&line, '\n') != 0) {
         err_set(err, IERR_NOMEM, NULL);
         goto out;
     }
@@ -523,6 +551,7 @@ out:
     }
     cJSON_Delete(e);
     buf_free(&line);
+    buf_free(&sealed);
     return rc;
 }
 
@@ -724,7 +753,7 @@ check_signatures(struct wal_log *log, const struct entry_pos *pos, const struct 
 
 static int
 parse_log(const char *text, size_t len, const char *id, const struct wal_key *key,
-          struct wal_log *out, struct intentus_err *err)
+          const struct crypt_keyring *keys, struct wal_log *out, struct intentus_err *err)
 {
     struct entry_pos *pos = NULL;
     const char *prev = NULL;
@@ -754,7 +783,23 @@ parse_log(const char *text, size_t len, const char *id, const struct wal_key *ke
         for (size_t i = at; i < end && blank; i++)
             blank = text[i] == ' ' || text[i] == '\t' || text[i] == '\r';
         if (!blank) {
-            e = json_parse(text + at, end - at, 0, &perr);
+            size_t plen = 0;
+            enum crypt_status cst;
+            char *plain =
+                crypt_wal_line_open(keys, text + at, end - at, "entry", &plen, &cst, &perr);
+            if (plain == NULL && perr.code == IERR_NOMEM) {
+                free(pos);
+                wal_log_free(out);
+                err_set(err, IERR_NOMEM, NULL);
+                return -1;
+            }
+            if (plain == NULL) {
+                log_fail(out, WAL_CORRUPT, line, "%s", perr.msg);
+                goto done;
+            }
+            e = json_parse(plain, plen, 0, &perr);
+            explicit_bzero(plain, plen);
+            free(plain);
             if (e == NULL || !cJSON_IsObject(e)) {
                 cJSON_Delete(e);
                 log_fail(out, WAL_CORRUPT, line, "corrupted WAL entry: %s",
@@ -798,7 +843,7 @@ int
 wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
           struct intentus_err *err)
 {
-    return parse_log(text, len, id, NULL, out, err);
+    return parse_log(text, len, id, NULL, crypt_reader(), out, err);
 }
 
 int
@@ -810,6 +855,13 @@ wal_read(const char *dir, const char *id, struct wal_log *out, struct intentus_e
 int
 wal_read_key(const char *dir, const char *id, const struct wal_key *key, struct wal_log *out,
              struct intentus_err *err)
+{
+    return read_log(dir, id, key, crypt_reader(), out, err);
+}
+
+static int
+read_log(const char *dir, const char *id, const struct wal_key *key,
+         const struct crypt_keyring *keys, struct wal_log *out, struct intentus_err *err)
 {
     struct intentus_err ferr = { 0 };
     char path[4096];
@@ -837,7 +889,7 @@ wal_read_key(const char *dir, const char *id, const struct wal_key *key, struct 
             snprintf(out->problem, sizeof(out->problem), "%s", ferr.msg);
         return 0;
     }
-    rc = parse_log(text, n, id, key, out, err);
+    rc = parse_log(text, n, id, key, keys, out, err);
     free(text);
     return rc;
 }

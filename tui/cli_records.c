@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/crypt.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/rec_store.h"
@@ -137,6 +138,13 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
         .help = "record directory (default: the config's\nrecording.dir, else "                    \
                 "$INTENTUSNET_RECORDS_PATH,\nelse .intentusnet/records)"                           \
     }
+#define OPT_KEYRING                                                                                \
+    {                                                                                              \
+        .name = "keyring", .short_name = 'k', .kind = CLI_OPT_STRING, .arg = "DIR|FILE",           \
+        .offset = F(keyring),                                                                      \
+        .help = "keyring (or key file) to decrypt encrypted records\nwith (default: "              \
+                "$INTENTUS_KEYRING, else the\nconfig's recording.encryption)"                      \
+    }
 #define OPT_CONFIG                                                                                 \
     {                                                                                              \
         .name = "config", .short_name = 'c', .kind = CLI_OPT_STRING, .arg = "FILE",                \
@@ -197,6 +205,7 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
 
 static const struct cli_opt list_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("a JSON array instead of the table"),
     { .name = "limit",
@@ -211,10 +220,11 @@ static const struct cli_opt list_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt show_opts[] = { OPT_DIR, OPT_CONFIG, OPT_HELP, OPT_END };
+static const struct cli_opt show_opts[] = { OPT_DIR, OPT_KEYRING, OPT_CONFIG, OPT_HELP, OPT_END };
 
 static const struct cli_opt verify_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
       .kind = CLI_OPT_STRING,
@@ -246,11 +256,13 @@ static const struct cli_opt verify_opts[] = {
 };
 
 static const struct cli_opt diff_opts[] = {
-    OPT_DIR, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"), OPT_HELP, OPT_END,
+    OPT_DIR,  OPT_KEYRING, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"),
+    OPT_HELP, OPT_END,
 };
 
 static const struct cli_opt stats_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("the figures as JSON"),
     OPT_FILTERS(parse_status, STATUS_HELP),
@@ -261,6 +273,7 @@ static const struct cli_opt stats_opts[] = {
 
 static const struct cli_opt tail_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("one line of compact JSON per record"),
     { .name = "follow",
@@ -288,6 +301,7 @@ static const struct cli_opt tail_opts[] = {
 
 static const struct cli_opt gc_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
       .kind = CLI_OPT_STRING,
@@ -344,7 +358,8 @@ static const struct cli_opt gc_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt retrieve_opts[] = { OPT_DIR, OPT_CONFIG, OPT_HELP, OPT_END };
+static const struct cli_opt retrieve_opts[] = { OPT_DIR, OPT_KEYRING, OPT_CONFIG, OPT_HELP,
+                                                OPT_END };
 
 static const struct cli_cmd retrieve_cmd = {
     .name = "retrieve",
@@ -441,7 +456,29 @@ rec_args_init(struct rec_args *a, const char *cmd)
 const char *
 cli_records_dir_of(const struct rec_args *a, struct config **cfg)
 {
-    return cli_records_dir(a->dir, a->config, cfg);
+    struct intentus_err err = { 0 };
+    const char *dir;
+
+    /* --keyring first: it wins over $INTENTUS_KEYRING and the config. */
+    if (a->keyring != NULL) {
+        struct crypt_keyring *kr = crypt_keyring_load(a->keyring, &err);
+        if (kr == NULL) {
+            cli_error(a->cmd, "--keyring: %s", err.msg);
+            *cfg = NULL;
+            return NULL;
+        }
+        crypt_set_reader(kr);
+    }
+    dir = cli_records_dir(a->dir, a->config, cfg);
+    if (dir != NULL && *cfg == NULL && a->config != NULL) {
+        /* --dir with --config: the directory is the flag's, the keys may
+         * still be the config's. */
+        struct config *c = cli_load_config(a->config);
+        if (c == NULL)
+            return NULL;
+        config_free(c);
+    }
+    return dir;
 }
 
 /* *fail is the exit code to use when NULL comes back: a configuration
@@ -474,7 +511,7 @@ list_json(void *ctx, const struct index_view *v)
         return 1;
     cJSON_AddStringToObject(o, "executionId", v->id);
     if (v->flags & DIGEST_CORRUPT) {
-        cJSON_AddStringToObject(o, "status", "corrupt");
+        cJSON_AddStringToObject(o, "status", digest_bad_word(v->flags));
         cJSON_AddStringToObject(o, "error", v->note ? v->note : "");
     } else {
         char created[CLOCK_ISO_LEN];
@@ -515,8 +552,12 @@ list_text(void *ctx, const struct index_view *v)
 
     (void)ctx;
     if (v->flags & DIGEST_CORRUPT) {
+        char word[16];
+        snprintf(word, sizeof(word), "%s", digest_bad_word(v->flags));
+        for (char *c = word; *c; c++)
+            *c = (char)(*c - 'a' + 'A');
         printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", v->id, "-", "-", "-",
-               "CORRUPT", "-", cli_esc(v->note, e, sizeof(e)));
+               word, "-", cli_esc(v->note, e, sizeof(e)));
         return 0;
     }
     fmt_time_short(v->created_us, when, sizeof(when));

@@ -17,6 +17,7 @@
 struct rec_args {
     const char *cmd; /* "records list", for messages */
     const char *dir, *config;
+    const char *keyring; /* --keyring: decrypt with it (core/crypt.h) */
     bool json;
     long limit;
     /* filters (list, stats, tail, gc) */

@@ -792,6 +792,10 @@ open_model(struct app *app, const struct console_opts *opts)
         return err.code == IERR_CONFIG ? 2 : 1;
     }
     app->cfg = runtime_config(app->rt);
+    /* The store, the tailer and the views decrypt with the config's keys
+     * (unless $INTENTUS_KEYRING already gave some). */
+    if (cli_keys_from_config(app->cfg) != 0)
+        return 2;
     app->records_dir = strdup(runtime_records_dir(app->rt));
     /* The console may be the first to run: create the directory (0700), unless
      * it is only watching (read-only). */

@@ -235,7 +235,11 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         fmt_cell(v.error_code ? v.error_code : "", wide ? 20 : 12, err, sizeof(err));
         fmt_duration_us(v.duration_us, dur, sizeof(dur));
         snprintf(status, sizeof(status), "%s",
-                 (v.flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v.status));
+                 (v.flags & DIGEST_CORRUPT) ? digest_bad_word(v.flags)
+                                            : record_status_name(v.status));
+        if (v.flags & DIGEST_CORRUPT)
+            for (char *c = status; *c; c++)
+                *c = (char)(*c - 'a' + 'A');
         if (wide)
             snprintf(line, sizeof(line), " %-19s %-36.36s %-*s %-*s %-9.9s %-10s %-*s %9s %3d",
                      when, v.id, (int)(22 + strlen(intent) - fmt_width(intent)), intent,
