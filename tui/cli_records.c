@@ -140,8 +140,7 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
     }
 #define OPT_KEYRING                                                                                \
     {                                                                                              \
-        .name = "keyring", .short_name = 'k', .kind = CLI_OPT_STRING, .arg = "DIR|FILE",           \
-        .offset = F(keyring),                                                                      \
+        .name = "keyring", .kind = CLI_OPT_STRING, .arg = "DIR|FILE", .offset = F(keyring),        \
         .help = "keyring (or key file) to decrypt encrypted records\nwith (default: "              \
                 "$INTENTUS_KEYRING, else the\nconfig's recording.encryption)"                      \
     }
@@ -251,6 +250,25 @@ static const struct cli_opt verify_opts[] = {
       .kind = CLI_OPT_FLAG,
       .offset = F(verbose),
       .help = "a line for every record that passes, noting when it\nhas no WAL" },
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt export_opts[] = {
+    OPT_DIR,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    { .name = "out",
+      .short_name = 'o',
+      .kind = CLI_OPT_STRING,
+      .arg = "DIR",
+      .offset = F(out),
+      .help = "write the records into DIR (created 0700; an\nexisting file is never replaced)" },
+    { .name = "decrypt",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(decrypt),
+      .help = "required: say that the copies are plaintext" },
+    OPT_FILTERS(parse_gc_status, STATUS_HELP),
     OPT_HELP,
     OPT_END,
 };
@@ -370,7 +388,16 @@ static const struct cli_cmd retrieve_cmd = {
     .opts = retrieve_opts,
 };
 
-enum rec_sub_id { SUB_LIST, SUB_SHOW, SUB_VERIFY, SUB_DIFF, SUB_STATS, SUB_TAIL, SUB_GC };
+enum rec_sub_id {
+    SUB_LIST,
+    SUB_SHOW,
+    SUB_VERIFY,
+    SUB_DIFF,
+    SUB_STATS,
+    SUB_TAIL,
+    SUB_GC,
+    SUB_EXPORT
+};
 
 static const struct rec_sub {
     enum rec_sub_id id;
@@ -394,9 +421,10 @@ static const struct rec_sub {
       "re-read records, recompute envelopeHash, check the WAL",
       { "records verify", "[ID...] [options]",
         "Re-read records (all, or the IDs given), check their structure and\n"
-        "recompute envelopeHash; when <wal-dir>/ID.wal exists, also check the record\n"
-        "against it (envelope hash, outcome, steps). Ends with 'N passed, M failed';\n"
-        "exit 1 on any failure.\n",
+        "recompute envelopeHash; an encrypted record's authentication tag is checked\n"
+        "first (tampered, truncated and key-missing files fail, each named). When\n"
+        "<wal-dir>/ID.wal exists, also check the record against it (envelope hash,\n"
+        "outcome, steps). Ends with 'N passed, M failed'; exit 1 on any failure.\n",
         verify_opts } },
     { SUB_DIFF,
       "compare two records section by section",
@@ -429,6 +457,17 @@ static const struct rec_sub {
         "plan is made once: --dry-run lists exactly what applying it removes.\n"
         "Every action is logged to DIR/.intentus-retention.log.\n",
         gc_opts } },
+    { SUB_EXPORT,
+      "copy records out as plaintext (--decrypt), for a reference",
+      { "records export", "--decrypt --out DIR [ID...] [options]",
+        "Write the records (all, the IDs given, or those the filters select) to\n"
+        "DIR/<id>.json as plaintext, byte for byte the record as it was before it\n"
+        "was encrypted (archived <id>.json.gz records decompressed), so the Python\n"
+        "reference and other tools read them. Records that cannot be read (key\n"
+        "missing, tampered, truncated, corrupt) are named and skipped; nothing in\n"
+        "the record directory changes. Ends with 'N exported to DIR, M failed'; exit 1\n"
+        "on any failure.\n",
+        export_opts } },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -678,11 +717,21 @@ records_show(const struct rec_args *a, int argc, char **argv)
 /* Full check of one record file; 0 ok, else err says why. *rec receives
  * the record when it could be read (for the WAL check), else NULL. */
 static int
-verify_one(struct rec_store *rs, const char *id, cJSON **rec, struct intentus_err *err)
+verify_one(struct rec_store *rs, const char *id, cJSON **rec, bool *sealed,
+           struct intentus_err *err)
 {
+    enum crypt_status st;
     const char *hid;
+    size_t len;
+    /* An encrypted file's tag is checked first (rec_store_read_st refuses
+     * a tampered, truncated or undecryptable one), then the envelope hash. */
+    char *text = rec_store_read_st(rs, id, &len, &st, err);
 
-    *rec = rec_store_load(rs, id, err);
+    *sealed = st == CRYPT_OK;
+    *rec = text != NULL ? record_parse(text, len, err) : NULL;
+    if (text != NULL && *rec == NULL)
+        err_prefix(err, "%s/%s.json", rec_store_dir(rs), id);
+    free(text);
     if (*rec == NULL)
         return -1;
     hid = record_id(*rec);
@@ -804,7 +853,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     for (size_t i = 0; ids.ids != NULL && i < ids.n; i++) {
         const char *id = ids.ids[i] ? ids.ids[i] : "?";
         cJSON *rec = NULL;
-        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0;
+        bool sealed = false;
+        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &sealed, &err) == 0;
         struct wal_seen seen = { 0 };
 
         if (!ok)
@@ -815,7 +865,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (ok && seen.is_signed && !seen.sig_checked)
             unchecked++;
         if (ok && a->verbose)
-            printf("ok   %s%s\n", id,
+            printf("ok   %s%s%s\n", id, sealed ? " (encrypted: tag verified)" : "",
                    !seen.has_wal      ? " (no WAL)"
                    : seen.sig_checked ? " (record and WAL agree; WAL signatures checked)"
                    : seen.is_signed   ? " (record and WAL agree; WAL signatures not checked)"
@@ -856,7 +906,8 @@ cli_records(int argc, char **argv)
     }
     if (sub == NULL)
         return cli_usage_error(
-            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc)", argv[1]);
+            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export)",
+            argv[1]);
     rec_args_init(&a, sub->cmd.name);
     rc = cli_opt_parse(&sub->cmd, argc - 1, argv + 1, &a, &first);
     if (rc != 0)
@@ -869,6 +920,8 @@ cli_records(int argc, char **argv)
         return records_verify(&a, argc, argv);
     case SUB_DIFF:
         return cli_records_diff(&a, argc, argv);
+    case SUB_EXPORT:
+        return cli_records_export(&a, argc, argv);
     default:
         break;
     }
