@@ -110,15 +110,20 @@ static const char *
 keyring_of(const char *cmd, const struct keys_args *a, struct config **cfg, bool *is_file)
 {
     const char *env = getenv("INTENTUS_KEYRING");
+    struct intentus_err err = { 0 };
 
     *is_file = false;
     if (a->keyring != NULL)
         return a->keyring;
     if (env != NULL && env[0] != '\0')
         return env;
-    *cfg = cli_load_config(a->config);
-    if (*cfg == NULL)
+    /* config_load, not cli_load_config: that one also loads the keyring,
+     * which 'keys new' is about to create. */
+    *cfg = config_load(a->config, &err);
+    if (*cfg == NULL) {
+        cli_error(cmd, "config: %s", err.msg);
         return NULL;
+    }
     if ((*cfg)->encryption.keyring != NULL) {
         *is_file = (*cfg)->encryption.is_key_file;
         return (*cfg)->encryption.keyring;
