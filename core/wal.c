@@ -74,6 +74,10 @@ struct wal_file {
     int pass_errno; /* the syncer's result for this file in its current pass */
     char last_hash[65];
     enum wal_state state;
+    /* What new entries are sealed with: the wal's keys, or for a reopened
+     * log that is encrypted, the keys that opened it (an encrypted log
+     * never gets a plaintext entry, whoever appends to it). */
+    const struct crypt_keyring *seal;
     char id[129];
 };
 
@@ -295,6 +299,7 @@ file_new(struct wal *w, const char *id, int fd)
     f->fd = fd;
     f->refs = 1;
     f->state = WAL_STATE_UNKNOWN;
+    f->seal = w->keys;
     snprintf(f->id, sizeof(f->id), "%s", id);
     pthread_mutex_init(&f->lock, NULL);
     return f;
@@ -331,6 +336,22 @@ wal_file_create(struct wal *w, const char *id, struct intentus_err *err)
         pthread_mutex_unlock(&w->mu);
     }
     return f;
+}
+
+/* Whether the log's first line is a sealed entry. */
+static bool
+first_line_sealed(struct wal *w, const char *name)
+{
+    char head[sizeof(CRYPT_WAL_PREFIX)] = { 0 };
+    int fd = safe_file_open(w->dirfd, name, name, WAL_MAX_FILE, NULL);
+    bool sealed;
+
+    if (fd < 0)
+        return false;
+    sealed = read(fd, head, sizeof(head) - 1) == (ssize_t)(sizeof(head) - 1) &&
+             memcmp(head, CRYPT_WAL_PREFIX, sizeof(head) - 1) == 0;
+    close(fd);
+    return sealed;
 }
 
 struct wal_file *
@@ -384,6 +405,8 @@ wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *trunc
     fd = -1;
     f->seq = (long long)log.n_entries;
     f->size = (off_t)log.good_bytes;
+    if (f->seal == NULL && first_line_sealed(w, name + 2))
+        f->seal = crypt_reader();
     last = cJSON_GetArrayItem(log.entries, (int)log.n_entries - 1);
     if (last != NULL)
         snprintf(f->last_hash, sizeof(f->last_hash), "%s", json_get_string(last, "entry_hash"));
@@ -503,9 +526,9 @@ wal_append(struct wal_file *f, const char *type, cJSON *payload, bool commit,
         err_set(err, IERR_NOMEM, NULL);
         goto out;
     }
-    if (f->w->keys != NULL) {
+    if (f->seal != NULL) {
         /* One sealed line per entry: the entry's JSON never reaches the disk. */
-        if (crypt_wal_line_seal(f->w->keys, line.data, line.len, &sealed, err) != 0)
+        if (crypt_wal_line_seal(f->seal, line.data, line.len, &sealed, err) != 0)
             goto out;
         explicit_bzero(line.data, line.len);
         buf_reset(&line);

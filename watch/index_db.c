@@ -433,11 +433,14 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
         goto rollback;
     while ((rc = sqlite3_step(known)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(known, 0);
-        /* A row for an encrypted file that could not be opened then is
-         * read again when this process holds a keyring: the key may be
-         * there now. */
-        if (id != NULL && (sqlite3_column_int64(known, 4) & DIGEST_LOCKED) &&
-            rec_store_keys(rs) != NULL)
+        /* Rows of encrypted files follow the reader's keys: a file that
+         * could not be opened then is read again when this process holds a
+         * keyring (the key may be there now), and one that was opened is
+         * read again by a process without keys, so it is shown as
+         * "encrypted, key K missing" rather than from the cache. */
+        sqlite3_int64 flags = sqlite3_column_int64(known, 4);
+        if (id != NULL && (((flags & DIGEST_LOCKED) && rec_store_keys(rs) != NULL) ||
+                           ((flags & DIGEST_SEALED) && rec_store_keys(rs) == NULL)))
             continue;
         if (id == NULL ||
             scan_preload(w.sc, id, sqlite3_column_int64(known, 1), sqlite3_column_int64(known, 2),
