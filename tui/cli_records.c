@@ -414,7 +414,8 @@ static const struct rec_sub {
       "one record file, byte for byte",
       { "records show", "ID [options]",
         "The record file <dir>/ID.json byte for byte (also <id>.json.gz of a gc\n"
-        "archive directory, decompressed), after checking that it is a record.\n"
+        "archive directory, decompressed; an encrypted record decrypted, after its\n"
+        "tag verified), after checking that it is a record.\n"
         "On a terminal, control characters are shown escaped (\\e, \\x07, \\u009b).\n",
         show_opts } },
     { SUB_VERIFY,
@@ -479,8 +480,9 @@ records_help(FILE *f)
     for (size_t i = 0; i < N_SUBCOMMANDS; i++)
         fprintf(f, "  %-8s %s\n", subcommands[i].cmd.name + strlen("records "),
                 subcommands[i].summary);
-    fprintf(f, "\nEvery command takes -d/--dir DIR and -c/--config FILE. Each takes only\n"
-               "its own options: run 'intentus records COMMAND --help' for them.\n");
+    fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
+               "records) and -c/--config FILE. Each takes only its own options: run\n"
+               "'intentus records COMMAND --help' for them.\n");
 }
 
 static void
