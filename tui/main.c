@@ -57,8 +57,9 @@ main(int argc, char **argv)
 {
     int rc;
 
-    /* $INTENTUS_KEYRING: every reader of this process decrypts with it. */
-    rc = cli_keys_from_env();
+    /* $INTENTUS_KEYRING: every reader of this process decrypts with it
+     * ('keys' manages that keyring, which 'keys new' may be creating). */
+    rc = argc >= 2 && strcmp(argv[1], "keys") == 0 ? 0 : cli_keys_from_env();
     if (rc != 0)
         return rc;
     /* No command, or only console options: open the console. */

@@ -476,6 +476,17 @@ test_rotation(void **state)
     ok(dir, 2, "keys", "rotate", "--key-file", "x.key", NULL);
     ok(dir, 2, "keys", NULL);
     ok(dir, 2, "keys", "frob", NULL);
+    /* $INTENTUS_KEYRING names the ring 'keys new' creates. */
+    run_key(dir, "fresh", &r, "keys", "new", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "new key "));
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "%s/fresh", dir);
+    {
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0700);
+    }
     tu_rmtree(dir);
     free(dir);
 }
@@ -507,6 +518,11 @@ test_key_mode_refused(void **state)
     tu_run_free(&r);
     snprintf(path, sizeof(path), "%s/.intentusnet/records", dir);
     assert_true(tu_count_files(path, ".json") <= 0);
+    /* 'keys' is not blocked by the keyring it manages. */
+    run_key(dir, ring, &r, "keys", "list", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "0644"));
+    tu_run_free(&r);
     run_key(dir, ring, &r, "records", "list", "-d", ".intentusnet/records", NULL);
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "INTENTUS_KEYRING"));

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "core/config.h"
 #include "core/crypt.h"
 #include "core/json.h"
 #include "core/model.h"
@@ -442,6 +443,59 @@ test_wal_entries_sealed(void **state)
     free(dir);
 }
 
+static struct config *
+parse(const char *text, struct intentus_err *err)
+{
+    return config_parse(text, strlen(text), "/etc/intentus/intentus.json", err);
+}
+
+/* recording.encryption: one of keyring and key_file, relative paths next to
+ * the config file, "enabled" optional; everything else refused by name. */
+static void
+test_config_encryption(void **state)
+{
+    (void)state;
+    struct intentus_err err = { 0 };
+    struct config *cfg = parse("{}", &err);
+
+    assert_non_null(cfg);
+    assert_false(cfg->encryption.enabled);
+    assert_null(cfg->encryption.keyring);
+    config_free(cfg);
+    cfg = parse("{\"recording\": {\"encryption\": {\"keyring\": \"keys\"}}}", &err);
+    assert_non_null(cfg);
+    assert_true(cfg->encryption.enabled);
+    assert_false(cfg->encryption.is_key_file);
+    assert_string_equal(cfg->encryption.keyring, "/etc/intentus/keys");
+    config_free(cfg);
+    cfg = parse("{\"recording\": {\"encryption\": {\"key_file\": \"/k/one.key\", "
+                "\"enabled\": false}}}",
+                &err);
+    assert_non_null(cfg);
+    assert_false(cfg->encryption.enabled);
+    assert_true(cfg->encryption.is_key_file);
+    assert_string_equal(cfg->encryption.keyring, "/k/one.key");
+    config_free(cfg);
+
+    const char *bad[][2] = {
+        { "{\"recording\": {\"encryption\": {}}}", "exactly one of keyring and key_file" },
+        { "{\"recording\": {\"encryption\": {\"keyring\": \"a\", \"key_file\": \"b\"}}}",
+          "exactly one of keyring and key_file" },
+        { "{\"recording\": {\"encryption\": {\"keyring\": \"\"}}}",
+          "recording.encryption.keyring: must be a non-empty path" },
+        { "{\"recording\": {\"encryption\": {\"keyring\": \"a\", \"enabled\": 1}}}",
+          "recording.encryption.enabled: must be true or false" },
+        { "{\"recording\": {\"encryption\": {\"keyrnig\": \"a\"}}}",
+          "recording.encryption.keyrnig: unknown key" },
+        { "{\"recording\": {\"encryption\": true}}", "recording.encryption: must be an object" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_null(parse(bad[i][0], &err));
+        if (strstr(err.msg, bad[i][1]) == NULL)
+            fail_msg("%s: got '%s', wanted '%s'", bad[i][0], err.msg, bad[i][1]);
+    }
+}
+
 int
 main(void)
 {
@@ -452,6 +506,7 @@ main(void)
         cmocka_unit_test(test_rotation_keeps_old_keys),
         cmocka_unit_test(test_store_and_archive),
         cmocka_unit_test(test_wal_entries_sealed),
+        cmocka_unit_test(test_config_encryption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
