@@ -94,10 +94,16 @@ cli(struct con *c, ...)
     tu_run_free(&r);
 }
 
+/* Each console runs in its own tmux server (a fresh socket name): a new
+ * server on the socket of one just killed can race its shutdown. */
 static void
 start(struct con *c, const char *args)
 {
+    static int runs;
     char cmd[4096];
+
+    snprintf(c->sock, sizeof(c->sock), "intentus-crypt-%d-%ld-%d", (int)getpid(),
+             (long)time(NULL) % 100000, runs++);
 
     snprintf(cmd, sizeof(cmd),
              "cd %s && env HOME=%s XDG_CONFIG_HOME=%s INTENTUS_KEYRING= INTENTUS_CONFIG= %s "
@@ -134,8 +140,6 @@ test_console_reads_encrypted_records(void **state)
         skip(); /* no tmux here */
     }
     tu_run_free(&r);
-    snprintf(c.sock, sizeof(c.sock), "intentus-crypt-%d-%ld", (int)getpid(),
-             (long)time(NULL) % 100000);
     snprintf(path, sizeof(path), "%s/intentus.json", c.dir);
     assert_int_equal(tu_write_file(path, cfg, strlen(cfg), 0600), 0);
     cli(&c, "keys", "new", "-c", "intentus.json", NULL);
