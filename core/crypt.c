@@ -591,7 +591,7 @@ crypt_open(const struct crypt_keyring *kr, enum crypt_kind kind, const void *dat
     }
     for (int i = 0; i < 8; i++)
         ct_len = ct_len << 8 | h[28 + i];
-    if ((uint64_t)(len - CRYPT_HEADER_LEN) < ct_len + CRYPT_TAG_LEN) {
+    if (ct_len > len || (uint64_t)(len - CRYPT_HEADER_LEN) < ct_len + CRYPT_TAG_LEN) {
         *st = CRYPT_TRUNCATED;
         err_set(err, IERR_PARSE, "%s: truncated: %zu of %llu bytes (encrypted with key %s)", shown,
                 len, (unsigned long long)(ct_len + CRYPT_HEADER_LEN + CRYPT_TAG_LEN), id);
@@ -693,8 +693,11 @@ crypt_wal_line_open(const struct crypt_keyring *kr, const char *line, size_t len
     }
     n = len - pl;
     if (n % 4 != 0 || n > (size_t)INT32_MAX) {
-        *st = n % 4 != 0 ? CRYPT_TRUNCATED : CRYPT_BAD_FORMAT;
-        err_set(err, IERR_PARSE, "%s: truncated: an encrypted entry of %zu base64 characters",
+        /* A whole line (it ends in a newline) of the wrong length. */
+        *st = CRYPT_TAMPERED;
+        err_set(err, IERR_VERIFY,
+                "%s: tampered: an encrypted entry of %zu base64 characters (not a whole "
+                "number of 4)",
                 shown, n);
         return NULL;
     }

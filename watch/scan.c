@@ -224,9 +224,14 @@ digest_id(struct scan *s, struct rec_store *rs, struct known *k, const struct st
     }
     if (d == NULL)
         return 0; /* out of memory: try again on the next change */
-    if (cst == CRYPT_OK)
+    if (cst == CRYPT_OK) {
+        /* The error message is response text: an encrypted record's stays
+         * in its file, so no digest (and no index row) carries it, and
+         * reading through the index or the files gives the same answer. */
         d->flags |= DIGEST_SEALED;
-    else if (cst == CRYPT_NO_KEY || cst == CRYPT_KEY_MISSING)
+        free(d->note);
+        d->note = NULL;
+    } else if (cst == CRYPT_NO_KEY || cst == CRYPT_KEY_MISSING)
         d->flags |= DIGEST_LOCKED;
     else if (cst == CRYPT_TAMPERED || cst == CRYPT_BAD_FORMAT)
         d->flags |= DIGEST_TAMPERED;

@@ -246,6 +246,14 @@ test_secret_not_on_disk_and_read_back(void **state)
     run(dir, &r, "wal", "verify", ids[0], NULL);
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
+    /* An error record (its message is response text): the index keeps
+     * only its code, and the index and the files still agree. */
+    ok(dir, 1, "route", "t.x", "-t", "a", "-p", PAYLOAD, "--quiet", NULL);
+    run(dir, &r, "index", "check", NULL);
+    if (r.status != 0)
+        fail_msg("index check: %s / %s", r.out, r.err);
+    assert_non_null(strstr(r.out, "0 differences"));
+    tu_run_free(&r);
 
     /* export --decrypt: plaintext, byte for byte the record. */
     ok(dir, 2, "records", "export", "--out", "exp", NULL);
