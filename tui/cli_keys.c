@@ -135,48 +135,60 @@ keyring_of(const char *cmd, const struct keys_args *a, struct config **cfg, bool
     return NULL;
 }
 
+static void
+list_json(const char *path, const struct crypt_keyring *kr)
+{
+    cJSON *out = cJSON_CreateObject(), *arr;
+
+    cJSON_AddStringToObject(out, "keyring", path);
+    cJSON_AddStringToObject(out, "kind", crypt_keyring_is_dir(kr) ? "keyring" : "key_file");
+    arr = cJSON_AddArrayToObject(out, "keys");
+    for (size_t i = 0; i < crypt_keyring_count(kr); i++) {
+        struct crypt_key_info in;
+        cJSON *k = cJSON_CreateObject();
+        crypt_keyring_info(kr, i, &in);
+        cJSON_AddStringToObject(k, "id", in.id);
+        cJSON_AddStringToObject(k, "created", in.created);
+        cJSON_AddStringToObject(k, "file", in.file);
+        cJSON_AddBoolToObject(k, "writes", in.writes);
+        cJSON_AddItemToArray(arr, k);
+    }
+    cli_print_json(stdout, out);
+    cJSON_Delete(out);
+}
+
+static void
+list_text(const char *path, const struct crypt_keyring *kr)
+{
+    char e[FMT_ESC_SIZE(4096)];
+
+    printf("%s %s: %zu key%s\n", crypt_keyring_is_dir(kr) ? "keyring" : "key file",
+           cli_esc(path, e, sizeof(e)), crypt_keyring_count(kr),
+           crypt_keyring_count(kr) == 1 ? "" : "s");
+    for (size_t i = 0; i < crypt_keyring_count(kr); i++) {
+        struct crypt_key_info in;
+        crypt_keyring_info(kr, i, &in);
+        printf("%c %s  created %s  %s\n", in.writes ? '*' : ' ', in.id, in.created,
+               cli_esc(in.file, e, sizeof(e)));
+    }
+    if (crypt_keyring_count(kr) > 0)
+        printf("(* encrypts new writes)\n");
+}
+
 static int
 keys_list(const char *cmd, const char *path, bool json)
 {
     struct intentus_err err = { 0 };
     struct crypt_keyring *kr = crypt_keyring_load(path, &err);
-    char e1[FMT_ESC_SIZE(300)], e2[FMT_ESC_SIZE(4096)];
-    cJSON *out, *arr;
 
     if (kr == NULL) {
         cli_error(cmd, "%s", err.msg);
         return EXIT_FAIL;
     }
-    if (json) {
-        out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "keyring", path);
-        cJSON_AddStringToObject(out, "kind", crypt_keyring_is_dir(kr) ? "keyring" : "key_file");
-        arr = cJSON_AddArrayToObject(out, "keys");
-        for (size_t i = 0; i < crypt_keyring_count(kr); i++) {
-            struct crypt_key_info in;
-            cJSON *k = cJSON_CreateObject();
-            crypt_keyring_info(kr, i, &in);
-            cJSON_AddStringToObject(k, "id", in.id);
-            cJSON_AddStringToObject(k, "created", in.created);
-            cJSON_AddStringToObject(k, "file", in.file);
-            cJSON_AddBoolToObject(k, "writes", in.writes);
-            cJSON_AddItemToArray(arr, k);
-        }
-        cli_print_json(stdout, out);
-        cJSON_Delete(out);
-    } else {
-        printf("%s %s: %zu key%s\n", crypt_keyring_is_dir(kr) ? "keyring" : "key file",
-               cli_esc(path, e2, sizeof(e2)), crypt_keyring_count(kr),
-               crypt_keyring_count(kr) == 1 ? "" : "s");
-        for (size_t i = 0; i < crypt_keyring_count(kr); i++) {
-            struct crypt_key_info in;
-            crypt_keyring_info(kr, i, &in);
-            printf("%c %s  created %s  %s\n", in.writes ? '*' : ' ', in.id, in.created,
-                   cli_esc(in.file, e1, sizeof(e1)));
-        }
-        if (crypt_keyring_count(kr) > 0)
-            printf("(* encrypts new writes)\n");
-    }
+    if (json)
+        list_json(path, kr);
+    else
+        list_text(path, kr);
     crypt_keyring_free(kr);
     return EXIT_OK;
 }
