@@ -120,26 +120,6 @@ rec_store_keys(const struct rec_store *rs)
 }
 
 bool
-rec_store_encrypts(const struct rec_store *rs)
-{
-    return rs->encrypt;
-}
-
-int
-rec_store_seal(const struct rec_store *rs, enum crypt_kind kind, const void *data, size_t len,
-               struct buf *out, struct intentus_err *err)
-{
-    if (!rs->encrypt) {
-        if (buf_append(out, data, len) != 0) {
-            err_set(err, IERR_NOMEM, NULL);
-            return -1;
-        }
-        return 0;
-    }
-    return crypt_seal(rs->keys, kind, data, len, out, err);
-}
-
-bool
 rec_store_id_is_valid(const char *id)
 {
     size_t n;

@@ -75,11 +75,6 @@ char *rec_store_read_st(struct rec_store *rs, const char *id, size_t *len, enum 
 /* The keyring this store reads with (its own, else crypt_reader()); NULL
  * when none. */
 const struct crypt_keyring *rec_store_keys(const struct rec_store *rs);
-/* Seal gzip bytes of a record for an encrypting store (retention archives);
- * a store that does not encrypt appends them unchanged. */
-int rec_store_seal(const struct rec_store *rs, enum crypt_kind kind, const void *data, size_t len,
-                   struct buf *out, struct intentus_err *err);
-bool rec_store_encrypts(const struct rec_store *rs);
 
 /* Ids of every visible *.json (and *.json.gz) file, once each, sorted by name (for UUIDv7 ids, by
  * time). Corrupt files are listed too; hidden files are not. The caller

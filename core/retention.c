@@ -555,8 +555,9 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, 
         size_t len;
         enum crypt_status st;
         char *text = rec_store_read_st(plan->rs, it->id, &len, &st, err);
-        const struct crypt_keyring *seal =
-            st == CRYPT_OK || rec_store_encrypts(arch) ? rec_store_keys(plan->rs) : NULL;
+        /* What was encrypted stays encrypted (with the newest key of the
+         * keyring that opened it); a plaintext record stays as it was. */
+        const struct crypt_keyring *seal = st == CRYPT_OK ? rec_store_keys(plan->rs) : NULL;
         int rc = text != NULL ? archive_one(arch, it->id, ".json.gz", text, len, seal, err) : -1;
         if (text != NULL)
             explicit_bzero(text, len);
