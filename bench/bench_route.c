@@ -25,6 +25,7 @@
 
 #include "bench/bench.h"
 #include "bench/fixture.h"
+#include "core/buf.h"
 #include "core/crypt.h"
 #include "core/rec_store.h"
 #include "core/router.h"
@@ -277,6 +278,46 @@ out:
     return rc;
 }
 
+/* The cipher alone: sealing one record-sized blob, mean microseconds. */
+static int
+seal_run(struct bench *b, size_t size, double *us)
+{
+    struct intentus_err err = { 0 };
+    struct crypt_keyring *kr = NULL;
+    struct buf out = BUF_INIT;
+    char dir[512], ring[600], id[CRYPT_ID_HEX];
+    char *text = malloc(size + 1);
+    size_t n = b->quick ? 2000 : 20000;
+    int rc = -1;
+    int64_t t0;
+
+    if (text == NULL || bench_mkdir(b, "seal", dir, sizeof(dir)) != 0) {
+        free(text);
+        return -1;
+    }
+    memset(text, 'x', size);
+    snprintf(ring, sizeof(ring), "%s/ring", dir);
+    if (crypt_keyring_add(ring, id, NULL, 0, &err) != 0 ||
+        (kr = crypt_keyring_load(ring, &err)) == NULL)
+        goto out;
+    t0 = bench_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&out);
+        if (crypt_seal(kr, CRYPT_RECORD, text, size, &out, &err) != 0)
+            goto out;
+    }
+    *us = (double)(bench_now_ns() - t0) / 1e3 / (double)n;
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "bench: seal failed: %s\n", err.msg);
+    buf_free(&out);
+    crypt_keyring_free(kr);
+    bench_rmtree(dir);
+    free(text);
+    return rc;
+}
+
 static void
 add(struct bench *b, const char *name, const char *unit, const double *v, int n, bool hib,
     const char *note)
@@ -379,6 +420,11 @@ one_strategy(struct bench *b, struct config *cfg, const struct strat *s)
             v[r] = fl[f][r].per_sec;
         add(b, name, "files/s", v, reps, true, NULL);
     }
+    for (int r = 0; r < reps; r++)
+        if (seal_run(b, (size_t)size, &v[r]) != 0)
+            return -1;
+    snprintf(name, sizeof(name), "%s: AES-256-GCM seal of one %.0f B record", s->label, size);
+    add(b, name, "us", v, reps, false, "the cipher alone (core/crypt.c), no I/O");
     snprintf(name, sizeof(name), "%s: events per execution", s->label);
     v[0] = events;
     add(b, name, "events", v, 1, false, NULL);
