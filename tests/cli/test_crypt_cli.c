@@ -588,6 +588,38 @@ test_recovery_with_encrypted_wal(void **state)
     free(dir);
 }
 
+/* wal gc: a WAL it cannot decrypt is kept, in the dry run and the run
+ * alike; with the key, the same finished WAL (its record gone) goes. */
+static void
+test_wal_gc_keeps_undecryptable(void **state)
+{
+    (void)state;
+    char *dir = setup(), ids[2][64], path[PATH_MAX];
+    struct tu_run r;
+
+    ok(dir, 0, "route", "t.x", "-t", "b", "-p", PAYLOAD, "--quiet", NULL);
+    assert_int_equal(list_ids(dir, ids, 2), 1);
+    snprintf(path, sizeof(path), "%s/.intentusnet/records/%s.json", dir, ids[0]);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/plain.json", dir);
+    assert_int_equal(tu_write_file(path, "{}", 2, 0600), 0);
+    for (int i = 0; i < 2; i++) {
+        run(dir, &r, "wal", "gc", "-c", "plain.json", "--wal-dir", ".intentusnet/wal", "--dir",
+            ".intentusnet/records", i == 0 ? "--dry-run" : "--yes", NULL);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "kept     "));
+        assert_non_null(strstr(r.out, "missing"));
+        assert_non_null(strstr(r.out, "0 WAL files"));
+        tu_run_free(&r);
+    }
+    snprintf(path, sizeof(path), "%s/.intentusnet/wal/%s.wal", dir, ids[0]);
+    assert_int_equal(access(path, F_OK), 0);
+    ok(dir, 0, "wal", "gc", "--yes", NULL);
+    assert_int_not_equal(access(path, F_OK), 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* The export is what the Python reference reads: its FileExecutionStore
  * loads the exported record with the same envelopeHash, and fails on the
  * encrypted original. Skipped (counted) without python3 and the reference. */
@@ -653,6 +685,7 @@ main(void)
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_key_mode_refused),
         cmocka_unit_test(test_recovery_with_encrypted_wal),
+        cmocka_unit_test(test_wal_gc_keeps_undecryptable),
         cmocka_unit_test(test_export_loads_in_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
