@@ -9,7 +9,12 @@
  * The floor is a plain C loop writing files of the records' size the way
  * rec_store does (hidden temp file, write, [fsync], close, rename, [fsync
  * directory]) with no intentus code. Each repetition runs every mode and its
- * floor one after the other, so the ratios compare like with like. */
+ * floor one after the other, so the ratios compare like with like.
+ *
+ * Encryption at rest (recording.encryption): the sync and async no-fsync
+ * modes again with every record sealed (AES-256-GCM, core/crypt.h), in the
+ * same repetition as their plaintext twins, so "cost of encryption" is a
+ * difference taken under the same load. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +25,8 @@
 
 #include "bench/bench.h"
 #include "bench/fixture.h"
+#include "core/buf.h"
+#include "core/crypt.h"
 #include "core/rec_store.h"
 #include "core/router.h"
 #include "core/writer.h"
@@ -30,15 +37,18 @@ struct mode {
     const char *label;
     enum rec_kind kind;
     bool fsync;
+    bool encrypt; /* records sealed with a one-key ring */
 };
 
 static const struct mode modes[] = {
-    { "recording off", REC_OFF, false },
-    { "recording built, not kept", REC_MEMORY, false },
-    { "recording sync, no fsync", REC_SYNC, false },
-    { "recording async, no fsync", REC_ASYNC, false },
-    { "recording sync, fsync", REC_SYNC, true },
-    { "recording async, fsync", REC_ASYNC, true },
+    { "recording off", REC_OFF, false, false },
+    { "recording built, not kept", REC_MEMORY, false, false },
+    { "recording sync, no fsync", REC_SYNC, false, false },
+    { "recording async, no fsync", REC_ASYNC, false, false },
+    { "recording sync, fsync", REC_SYNC, true, false },
+    { "recording async, fsync", REC_ASYNC, true, false },
+    { "recording sync, no fsync, encrypted", REC_SYNC, false, true },
+    { "recording async, no fsync, encrypted", REC_ASYNC, false, true },
 };
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))
 
@@ -100,11 +110,12 @@ route_run(struct bench *b, struct config *cfg, const struct strat *s, const stru
 {
     struct intentus_err err = { 0 };
     struct rec_store *store = NULL;
+    struct crypt_keyring *kr = NULL;
     struct writer *w = NULL;
     struct router *r = NULL;
     cJSON **envs = calloc(n, sizeof(*envs));
     double *lat = calloc(n, sizeof(*lat));
-    char dir[512] = "";
+    char dir[512] = "", ring[600], id[CRYPT_ID_HEX];
     int rc = -1;
     int64_t t0, t1;
 
@@ -116,11 +127,23 @@ route_run(struct bench *b, struct config *cfg, const struct strat *s, const stru
     if (m->kind != REC_OFF) {
         if (bench_mkdir(b, "route", dir, sizeof(dir)) != 0)
             goto out;
+        if (m->encrypt) {
+            /* The ring sits inside the record directory only to be removed
+             * with it; mean_file_size skips it (a directory, hidden). */
+            snprintf(ring, sizeof(ring), "%s/.ring", dir);
+            if (crypt_keyring_add(ring, id, NULL, 0, &err) != 0 ||
+                (kr = crypt_keyring_load(ring, &err)) == NULL)
+                goto out;
+        }
         if (m->kind == REC_ASYNC)
-            w = writer_open(dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = m->fsync },
-                            &err);
+            w = writer_open(
+                dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = m->fsync, .keys = kr },
+                &err);
         else
-            store = rec_store_open(dir, &(struct rec_store_opts){ .fsync = m->fsync }, &err);
+            store = rec_store_open(
+                dir,
+                &(struct rec_store_opts){ .fsync = m->fsync, .encrypt = kr != NULL, .keys = kr },
+                &err);
         if (w == NULL && store == NULL)
             goto out;
     }
@@ -167,6 +190,7 @@ out:
     router_free(r);
     writer_close(w);
     rec_store_close(store);
+    crypt_keyring_free(kr);
     if (dir[0])
         bench_rmtree(dir);
     for (size_t i = 0; envs != NULL && i < n; i++)
@@ -254,6 +278,46 @@ out:
     return rc;
 }
 
+/* The cipher alone: sealing one record-sized blob, mean microseconds. */
+static int
+seal_run(struct bench *b, size_t size, double *us)
+{
+    struct intentus_err err = { 0 };
+    struct crypt_keyring *kr = NULL;
+    struct buf out = BUF_INIT;
+    char dir[512], ring[600], id[CRYPT_ID_HEX];
+    char *text = malloc(size + 1);
+    size_t n = b->quick ? 2000 : 20000;
+    int rc = -1;
+    int64_t t0;
+
+    if (text == NULL || bench_mkdir(b, "seal", dir, sizeof(dir)) != 0) {
+        free(text);
+        return -1;
+    }
+    memset(text, 'x', size);
+    snprintf(ring, sizeof(ring), "%s/ring", dir);
+    if (crypt_keyring_add(ring, id, NULL, 0, &err) != 0 ||
+        (kr = crypt_keyring_load(ring, &err)) == NULL)
+        goto out;
+    t0 = bench_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&out);
+        if (crypt_seal(kr, CRYPT_RECORD, text, size, &out, &err) != 0)
+            goto out;
+    }
+    *us = (double)(bench_now_ns() - t0) / 1e3 / (double)n;
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "bench: seal failed: %s\n", err.msg);
+    buf_free(&out);
+    crypt_keyring_free(kr);
+    bench_rmtree(dir);
+    free(text);
+    return rc;
+}
+
 static void
 add(struct bench *b, const char *name, const char *unit, const double *v, int n, bool hib,
     const char *note)
@@ -276,8 +340,9 @@ one_strategy(struct bench *b, struct config *cfg, const struct strat *s)
     for (int r = 0; r < reps; r++) {
         for (size_t m = 0; m < N_MODES; m++) {
             /* The floor runs just before the first mode that writes the same way. */
-            if (modes[m].kind == REC_SYNC && floor_run(b, mode_n(b, &modes[m]), (size_t)size,
-                                                       modes[m].fsync, &fl[modes[m].fsync][r]) != 0)
+            if (modes[m].kind == REC_SYNC && !modes[m].encrypt &&
+                floor_run(b, mode_n(b, &modes[m]), (size_t)size, modes[m].fsync,
+                          &fl[modes[m].fsync][r]) != 0)
                 return -1;
             if (route_run(b, cfg, s, &modes[m], mode_n(b, &modes[m]), &run[m][r]) != 0)
                 return -1;
@@ -323,6 +388,24 @@ one_strategy(struct bench *b, struct config *cfg, const struct strat *s)
         }
         if (md->kind == REC_MEMORY)
             continue;
+        if (md->encrypt) {
+            /* Against the same mode in plaintext, in the same repetition. */
+            size_t p = 0;
+            while (p < N_MODES &&
+                   (modes[p].kind != md->kind || modes[p].fsync != md->fsync || modes[p].encrypt))
+                p++;
+            snprintf(name, sizeof(name), "%s, %s: cost of encryption per execution", s->label,
+                     md->label);
+            for (int r = 0; r < reps; r++)
+                v[r] = run[m][r].mean_us - run[p][r].mean_us;
+            add(b, name, "us", v, reps, false,
+                "mean latency minus the plaintext mode's, same repetition");
+            snprintf(name, sizeof(name), "%s, %s: throughput vs plaintext", s->label, md->label);
+            for (int r = 0; r < reps; r++)
+                v[r] = run[m][r].per_sec / run[p][r].per_sec;
+            add(b, name, "ratio", v, reps, true, "1.0 = encryption costs nothing");
+            continue;
+        }
         snprintf(name, sizeof(name), "%s, %s: ratio to the persistence floor", s->label, md->label);
         for (int r = 0; r < reps; r++)
             v[r] = run[m][r].per_sec / fl[md->fsync][r].per_sec;
@@ -337,6 +420,11 @@ one_strategy(struct bench *b, struct config *cfg, const struct strat *s)
             v[r] = fl[f][r].per_sec;
         add(b, name, "files/s", v, reps, true, NULL);
     }
+    for (int r = 0; r < reps; r++)
+        if (seal_run(b, (size_t)size, &v[r]) != 0)
+            return -1;
+    snprintf(name, sizeof(name), "%s: AES-256-GCM seal of one %.0f B record", s->label, size);
+    add(b, name, "us", v, reps, false, "the cipher alone (core/crypt.c), no I/O");
     snprintf(name, sizeof(name), "%s: events per execution", s->label);
     v[0] = events;
     add(b, name, "events", v, 1, false, NULL);

@@ -43,9 +43,16 @@ static const char *const top_keys[] = {
     "require_determinism", "recording", "defaults", "agents",     "policy", "redaction",
     "retention",           "wal",       "serve",    "compliance", NULL
 };
-static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
-                                              "sample_rate", "sample_errors", "max_payload_bytes",
-                                              "max_depth",   "queue",         "on_full",
+static const char *const recording_keys[] = { "dir",
+                                              "mode",
+                                              "fsync",
+                                              "sample_rate",
+                                              "sample_errors",
+                                              "max_payload_bytes",
+                                              "max_depth",
+                                              "queue",
+                                              "on_full",
+                                              "encryption",
                                               NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
@@ -82,6 +89,7 @@ config_free(struct config *cfg)
     free(cfg->wal.dir);
     free(cfg->wal.public_key);
     free(cfg->wal.signing_key);
+    free(cfg->encryption.keyring);
     free(cfg->source);
     free(cfg->records_dir);
     free(cfg);
@@ -160,6 +168,70 @@ parse_recording_limits(struct config *cfg, const cJSON *rec, struct intentus_err
     return 0;
 }
 
+/* A file name from the config: a relative one is found next to the file. */
+static char *
+path_beside(const struct config *cfg, const char *name)
+{
+    const char *slash = strrchr(cfg->source, '/');
+    bool beside = name[0] != '/' && slash != NULL && !cfg->is_demo;
+    char *out = NULL;
+
+    if (asprintf(&out, "%.*s%s%s", beside ? (int)(slash - cfg->source) : 0, cfg->source,
+                 beside ? "/" : "", name) < 0)
+        return NULL;
+    return out;
+}
+
+/* "encryption": {"keyring": DIR} | {"key_file": FILE}, "enabled" optional. */
+static int
+parse_encryption(struct config *cfg, const cJSON *v, struct intentus_err *err)
+{
+    static const char *const keys[] = { "enabled", "keyring", "key_file", NULL };
+    const cJSON *k, *ring, *file, *on;
+
+    if (!cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG,
+                "recording.encryption: must be an object such as {\"keyring\": \"DIR\"} or "
+                "{\"key_file\": \"FILE\"}");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, v)
+    {
+        if (!listed(k->string, keys)) {
+            err_set(err, IERR_CONFIG,
+                    "recording.encryption.%s: unknown key (known: enabled, keyring, key_file)",
+                    k->string);
+            return -1;
+        }
+    }
+    ring = cJSON_GetObjectItemCaseSensitive(v, "keyring");
+    file = cJSON_GetObjectItemCaseSensitive(v, "key_file");
+    on = cJSON_GetObjectItemCaseSensitive(v, "enabled");
+    if (on != NULL && !cJSON_IsBool(on)) {
+        err_set(err, IERR_CONFIG, "recording.encryption.enabled: must be true or false");
+        return -1;
+    }
+    if ((ring != NULL) == (file != NULL)) {
+        err_set(err, IERR_CONFIG, "recording.encryption: give exactly one of keyring and key_file");
+        return -1;
+    }
+    k = ring != NULL ? ring : file;
+    if (!cJSON_IsString(k) || k->valuestring[0] == '\0') {
+        err_set(err, IERR_CONFIG, "recording.encryption.%s: must be a non-empty path",
+                ring != NULL ? "keyring" : "key_file");
+        return -1;
+    }
+    free(cfg->encryption.keyring);
+    cfg->encryption.keyring = path_beside(cfg, k->valuestring);
+    if (cfg->encryption.keyring == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    cfg->encryption.is_key_file = file != NULL;
+    cfg->encryption.enabled = on == NULL || cJSON_IsTrue(on);
+    return 0;
+}
+
 static int
 parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
 {
@@ -172,8 +244,7 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
     }
     cJSON_ArrayForEach(k, rec)
     {
-        /* "encryption": TEMPORARY, see config.h (compliance_has_encryption). */
-        if (!listed(k->string, recording_keys) && strcmp(k->string, "encryption") != 0) {
+        if (!listed(k->string, recording_keys)) {
             err_set(err, IERR_CONFIG,
                     "recording.%s: unknown key (known: dir, mode, fsync, sample_rate, "
                     "sample_errors, max_payload_bytes, max_depth, queue, on_full, encryption)",
@@ -202,17 +273,6 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
         else if (v != NULL)
             cfg->recording.sample_errors = cJSON_IsTrue(v);
     }
-    /* TEMPORARY (see config.h): only whether it is on, for compliance. */
-    v = cJSON_GetObjectItemCaseSensitive(rec, "encryption");
-    if (v != NULL) {
-        const cJSON *on = cJSON_GetObjectItemCaseSensitive(v, "enabled");
-        if (!cJSON_IsObject(v) || (on != NULL && !cJSON_IsBool(on))) {
-            err_set(err, IERR_CONFIG,
-                    "recording.encryption: must be an object with \"enabled\": true or false");
-            return -1;
-        }
-        cfg->compliance_has_encryption = cJSON_IsTrue(on);
-    }
     choice = 0;
     if (parse_choice(rec, "mode", "sync", "async", &choice, err) != 0)
         return -1;
@@ -221,6 +281,9 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
     if (parse_choice(rec, "on_full", "block", "drop", &choice, err) != 0)
         return -1;
     cfg->recording.on_full = choice ? WRITER_DROP : WRITER_BLOCK;
+    v = cJSON_GetObjectItemCaseSensitive(rec, "encryption");
+    if (v != NULL && parse_encryption(cfg, v, err) != 0)
+        return -1;
     return parse_recording_limits(cfg, rec, err);
 }
 
@@ -551,7 +614,7 @@ config_check_compliance(const struct config *cfg, struct intentus_err *err)
         .wal_enabled = cfg->wal.enabled,
         .wal_signing_key = cfg->wal.signing_key != NULL,
         .pii_policy = cfg->redaction_configured,
-        .encryption = cfg->compliance_has_encryption,
+        .encryption = cfg->encryption.enabled,
     };
 
     if (compliance_check(cfg->compliance, &f, err) != 0) {

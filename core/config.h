@@ -34,6 +34,16 @@ struct recording_config {
     int max_depth;               /* payload nesting; 0 = no limit */
 };
 
+/* "recording.encryption": {"keyring": DIR} or {"key_file": FILE}, and
+ * optionally "enabled" (default true). Records, archives and WAL entries
+ * are then sealed with the ring's newest key (core/crypt.h). The keyring is
+ * loaded when a runtime opens, not when the config is parsed. */
+struct encryption_config {
+    bool enabled;
+    char *keyring;    /* the directory or key file; resolved next to the config file */
+    bool is_key_file; /* given as key_file */
+};
+
 /* "wal": the write-ahead log of executions (off by default). */
 struct wal_config {
     bool enabled;
@@ -62,6 +72,7 @@ struct config {
     bool require_determinism;
     bool fsync;
     struct recording_config recording;
+    struct encryption_config encryption; /* recording.encryption */
     struct wal_config wal;
     struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
     int64_t deadline_ms;                  /* overall execution deadline; 0 = none */
@@ -81,11 +92,6 @@ struct config {
      * (core/compliance.h); COMPLIANCE_DEFAULT when absent. */
     enum compliance_mode compliance;
     bool redaction_configured; /* a "redaction" section is present and enabled */
-    /* TEMPORARY, until encryption at rest (recording.encryption, another
-     * branch) is merged: whether recording.encryption is present with
-     * "enabled": true, for the regulated mode's check only. Nothing here
-     * encrypts; the merge replaces this with that section's own bool. */
-    bool compliance_has_encryption;
 };
 
 /* cfg against its compliance mode (compliance_check): -1 with err

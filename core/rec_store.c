@@ -20,6 +20,8 @@ struct rec_store {
     char *dir;
     int dirfd;
     bool fsync;
+    bool encrypt;
+    const struct crypt_keyring *keys; /* borrowed */
 };
 
 /* mkdir -p with mode 0700 for every level we create. */
@@ -62,6 +64,11 @@ rec_store_open(const char *dir, const struct rec_store_opts *opts, struct intent
         err_set(err, IERR_INVALID, "record directory: empty path");
         return NULL;
     }
+    if (opts != NULL && opts->encrypt && crypt_keyring_write_id(opts->keys) == NULL) {
+        err_set(err, IERR_CONFIG, "record directory %s: encryption is on but %s", dir,
+                opts->keys == NULL ? "no keyring was given" : "the keyring holds no key");
+        return NULL;
+    }
     if (opts != NULL && opts->create && make_dirs(dir, err) != 0)
         return NULL;
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -79,6 +86,8 @@ rec_store_open(const char *dir, const struct rec_store_opts *opts, struct intent
     }
     rs->dirfd = fd;
     rs->fsync = opts != NULL && opts->fsync;
+    rs->encrypt = opts != NULL && opts->encrypt;
+    rs->keys = opts != NULL ? opts->keys : NULL;
     return rs;
 }
 
@@ -102,6 +111,12 @@ int
 rec_store_dirfd(const struct rec_store *rs)
 {
     return rs->dirfd;
+}
+
+const struct crypt_keyring *
+rec_store_keys(const struct rec_store *rs)
+{
+    return rs->keys != NULL ? rs->keys : crypt_reader();
 }
 
 bool
@@ -158,7 +173,8 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
 {
     const char *id = record_id(record);
     char name[160], tmp[200], rnd[UUID_STR_LEN];
-    struct buf text = BUF_INIT;
+    struct buf text = BUF_INIT, sealed = BUF_INIT;
+    const struct buf *file = &text;
     int fd = -1, rc = -1;
 
     if (!rec_store_id_is_valid(id)) {
@@ -169,7 +185,14 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
         goto out;
     }
-    if (rec_store_check_size(id, text.len, err) != 0)
+    if (rs->encrypt) {
+        if (crypt_seal(rs->keys, CRYPT_RECORD, text.data, text.len, &sealed, err) != 0) {
+            err_prefix(err, "record %s", id);
+            goto out;
+        }
+        file = &sealed;
+    }
+    if (rec_store_check_size(id, file->len, err) != 0)
         goto out;
     snprintf(name, sizeof(name), "%s.json", id);
     uuid_v4(rnd);
@@ -180,7 +203,7 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         err_set(err, IERR_IO, "cannot create %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto out;
     }
-    if (rec_store_write_all(fd, text.data, text.len) != 0 || (rs->fsync && fsync(fd) != 0)) {
+    if (rec_store_write_all(fd, file->data, file->len) != 0 || (rs->fsync && fsync(fd) != 0)) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto unlink_tmp;
     }
@@ -207,6 +230,7 @@ out:
     if (fd >= 0)
         close(fd);
     buf_free(&text);
+    buf_free(&sealed);
     return rc;
 }
 
@@ -270,13 +294,23 @@ fail:
 char *
 rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err)
 {
+    enum crypt_status st;
+
+    return rec_store_read_st(rs, id, len, &st, err);
+}
+
+char *
+rec_store_read_st(struct rec_store *rs, const char *id, size_t *len, enum crypt_status *st,
+                  struct intentus_err *err)
+{
     struct intentus_err ferr = { 0 };
     char name[160], shown[4400];
-    char *data, *plain;
-    size_t zlen;
+    char *data, *plain, *opened;
+    size_t zlen, olen;
     bool gz = false;
     int fd;
 
+    *st = CRYPT_PLAIN;
     if (!rec_store_id_is_valid(id)) {
         err_set(err, IERR_INVALID,
                 "'%s' is not a valid execution id (letters, digits, '-', '_', '.'; no paths)",
@@ -302,10 +336,24 @@ rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentu
             *err = ferr;
         return NULL;
     }
-    data = safe_file_read_fd(fd, shown, REC_STORE_MAX_FILE, gz ? &zlen : len, err);
+    data = safe_file_read_fd(fd, shown, REC_STORE_MAX_FILE, &zlen, err);
     close(fd);
-    if (data == NULL || !gz)
+    if (data == NULL)
+        return NULL;
+    if (crypt_is_sealed(data, zlen)) {
+        /* The one place records are decrypted: every reader comes here. */
+        opened = crypt_open(rec_store_keys(rs), gz ? CRYPT_RECORD_GZ : CRYPT_RECORD, data, zlen,
+                            shown, &olen, st, err);
+        free(data); /* ciphertext: nothing to wipe */
+        if (opened == NULL)
+            return NULL;
+        data = opened;
+        zlen = olen;
+    }
+    if (!gz) {
+        *len = zlen;
         return data;
+    }
     plain = gunzip_all(rs, name, data, zlen, len, err);
     free(data);
     return plain;

@@ -4,7 +4,16 @@
  * place (optionally fsync'd, file then directory), so a reader never sees a
  * half-written record. Files are 0600 in a 0700 directory, symlinks are not
  * followed, and ids are checked before they become file names so nothing can
- * leave the directory. Records the reference wrote in place load the same. */
+ * leave the directory. Records the reference wrote in place load the same.
+ *
+ * Encryption at rest (core/crypt.h) sits here, below every reader: a store
+ * opened with encrypt seals every record it saves (AES-256-GCM, the file
+ * keeps its name <id>.json and is told from plaintext by its magic), and
+ * rec_store_read opens sealed files (<id>.json and <id>.json.gz alike) with
+ * the store's keyring, else the process's reading keyring, transparently.
+ * A file it cannot open is an error that says why, distinctly: "encrypted,
+ * key K missing", "encrypted with key K, which ... does not hold (wrong
+ * key)", "tampered", "truncated"; the bytes are never returned as data. */
 #ifndef INTENTUS_CORE_REC_STORE_H
 #define INTENTUS_CORE_REC_STORE_H
 
@@ -12,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
+#include "core/crypt.h"
 #include "core/err.h"
 
 /* The one size limit of a record file. Readers refuse anything larger (it
@@ -29,6 +40,10 @@ struct rec_store;
 struct rec_store_opts {
     bool create; /* create the directory (0700, with parents) if missing */
     bool fsync;  /* fsync file and directory on every save */
+    /* Seal every saved record with keys' newest key (keys required). */
+    bool encrypt;
+    /* Borrowed, must outlive the store; NULL: crypt_reader() for reading. */
+    const struct crypt_keyring *keys;
 };
 
 struct rec_store *rec_store_open(const char *dir, const struct rec_store_opts *opts,
@@ -52,6 +67,14 @@ int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_er
 char *rec_store_read(struct rec_store *rs, const char *id, size_t *len, struct intentus_err *err);
 /* Read, parse and validate a record. */
 cJSON *rec_store_load(struct rec_store *rs, const char *id, struct intentus_err *err);
+/* rec_store_read that also says whether the file was sealed (CRYPT_OK) or
+ * plain, or why it could not be opened (st is CRYPT_PLAIN for errors that
+ * are not about encryption: missing, unreadable, not gzip). */
+char *rec_store_read_st(struct rec_store *rs, const char *id, size_t *len, enum crypt_status *st,
+                        struct intentus_err *err);
+/* The keyring this store reads with (its own, else crypt_reader()); NULL
+ * when none. */
+const struct crypt_keyring *rec_store_keys(const struct rec_store *rs);
 
 /* Ids of every visible *.json (and *.json.gz) file, once each, sorted by name (for UUIDv7 ids, by
  * time). Corrupt files are listed too; hidden files are not. The caller

@@ -380,9 +380,12 @@ log_line(int fd, const char *fmt, ...)
  * temp file + rename. */
 static int
 archive_one(struct rec_store *arch, const char *id, const char *suffix, const char *text,
-            size_t len, struct intentus_err *err)
+            size_t len, const struct crypt_keyring *seal, struct intentus_err *err)
 {
     char name[160], tmp[200], rnd[UUID_STR_LEN];
+    struct buf sealed = BUF_INIT;
+    const void *file;
+    size_t file_len;
     z_stream zs;
     unsigned char *out = NULL;
     size_t bound;
@@ -407,11 +410,21 @@ archive_one(struct rec_store *arch, const char *id, const char *suffix, const ch
         err_set(err, IERR_IO, "gzip of %s failed", id);
         goto out;
     }
+    file = out;
+    file_len = zs.total_out;
+    /* An encrypted record stays encrypted in the archive: the gzip bytes
+     * are sealed whole (kind CRYPT_RECORD_GZ), the name stays <id>.json.gz. */
+    if (seal != NULL) {
+        if (crypt_seal(seal, CRYPT_RECORD_GZ, out, zs.total_out, &sealed, err) != 0)
+            goto out;
+        file = sealed.data;
+        file_len = sealed.len;
+    }
     snprintf(name, sizeof(name), "%s%s", id, suffix);
     uuid_v4(rnd);
     snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
     fd = openat(adir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || rec_store_write_all(fd, out, zs.total_out) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || rec_store_write_all(fd, file, file_len) != 0 || fsync(fd) != 0) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", rec_store_dir(arch), tmp, strerror(errno));
         goto out;
     }
@@ -432,6 +445,7 @@ out:
     }
     deflateEnd(&zs);
     free(out);
+    buf_free(&sealed);
     return rc;
 }
 
@@ -474,7 +488,9 @@ archive_wal(struct retention_plan *plan, struct rec_store *arch, struct item *it
         it->wal->verdict = WAL_GC_UNFINISHED; /* changed: judged again next time */
         return 0;
     }
-    rc = archive_one(arch, it->id, ".wal.gz", text, len, err);
+    /* A WAL's entries are sealed line by line when WAL encryption is on;
+     * the archive keeps those lines as they are. */
+    rc = archive_one(arch, it->id, ".wal.gz", text, len, NULL, err);
     free(text);
     if (rc != 0)
         log_line(log, "error wal %s: %s", it->id, err ? err->msg : "archive failed");
@@ -537,8 +553,14 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, 
     }
     if (arch != NULL) {
         size_t len;
-        char *text = rec_store_read(plan->rs, it->id, &len, err);
-        int rc = text != NULL ? archive_one(arch, it->id, ".json.gz", text, len, err) : -1;
+        enum crypt_status st;
+        char *text = rec_store_read_st(plan->rs, it->id, &len, &st, err);
+        /* What was encrypted stays encrypted (with the newest key of the
+         * keyring that opened it); a plaintext record stays as it was. */
+        const struct crypt_keyring *seal = st == CRYPT_OK ? rec_store_keys(plan->rs) : NULL;
+        int rc = text != NULL ? archive_one(arch, it->id, ".json.gz", text, len, seal, err) : -1;
+        if (text != NULL)
+            explicit_bzero(text, len);
         free(text);
         if (rc != 0) {
             log_line(log, "error %s: %s", it->id, err ? err->msg : "archive failed");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crypt.h"
 #include "core/ratelimit.h"
 #include "core/wal_sign.h"
 #include "core/writer.h"
@@ -25,6 +26,7 @@ struct runtime {
     char *records_dir;
     bool read_only, no_record;
     struct writer *writer;
+    struct crypt_keyring *keys; /* recording.encryption; NULL when off */
     struct wal *wal;
     struct wal_signer *signer; /* wal.signing_key, loaded with the WAL; NULL: unsigned */
     router_exec_fn on_started, on_finished;
@@ -188,12 +190,29 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
         err_set(err, IERR_NOMEM, NULL);
         goto fail;
     }
+    if (cfg->encryption.enabled && !rt->read_only) {
+        rt->keys = crypt_keyring_load(cfg->encryption.keyring, err);
+        if (rt->keys != NULL && crypt_keyring_write_id(rt->keys) == NULL) {
+            err_set(err, IERR_CONFIG, "keyring %s holds no key (intentus keys new --keyring %s)",
+                    cfg->encryption.keyring, cfg->encryption.keyring);
+            crypt_keyring_free(rt->keys);
+            rt->keys = NULL;
+        }
+        if (rt->keys == NULL) {
+            err_prefix(err, "recording.encryption");
+            if (err != NULL)
+                err->code = IERR_CONFIG;
+            config_free(cfg);
+            goto fail;
+        }
+    }
     if (!rt->no_record) {
         rt->writer = writer_open(rt->records_dir,
                                  &(struct writer_opts){ .mode = cfg->recording.mode,
                                                         .fsync = cfg->fsync,
                                                         .capacity = cfg->recording.queue,
-                                                        .on_full = cfg->recording.on_full },
+                                                        .on_full = cfg->recording.on_full,
+                                                        .keys = rt->keys },
                                  err);
         if (rt->writer == NULL) {
             config_free(cfg);
@@ -216,11 +235,12 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
         }
     }
     if (cfg->wal.enabled && !rt->read_only) {
-        rt->wal =
-            wal_open(cfg->wal.dir,
-                     &(struct wal_opts){
-                         .durability = cfg->wal.durability, .create = true, .signer = rt->signer },
-                     err);
+        rt->wal = wal_open(cfg->wal.dir,
+                           &(struct wal_opts){ .durability = cfg->wal.durability,
+                                               .create = true,
+                                               .signer = rt->signer,
+                                               .keys = rt->keys },
+                           err);
         if (rt->wal == NULL) {
             config_free(cfg);
             goto fail;
@@ -259,6 +279,7 @@ runtime_close(struct runtime *rt)
         release(rt, rt->gen);
     wal_close(rt->wal); /* after the last router that could write to it */
     wal_signer_free(rt->signer);
+    crypt_keyring_free(rt->keys);
     ratelimit_free(rt->limiter);
     for (size_t i = 0; i < rt->n_disabled; i++)
         free(rt->disabled[i]);
@@ -486,6 +507,12 @@ struct wal *
 runtime_wal(const struct runtime *rt)
 {
     return rt->wal;
+}
+
+const struct crypt_keyring *
+runtime_keys(const struct runtime *rt)
+{
+    return rt->keys;
 }
 
 const char *

@@ -73,6 +73,10 @@ const char *runtime_records_dir(const struct runtime *rt);
 /* The write-ahead log (config "wal", fixed when the runtime opens, like the
  * writer); NULL when it is off or the runtime is read-only. */
 struct wal *runtime_wal(const struct runtime *rt);
+/* The keyring records and WAL entries are sealed with (recording.encryption);
+ * NULL when encryption is off. Owned by the runtime. */
+struct crypt_keyring;
+const struct crypt_keyring *runtime_keys(const struct runtime *rt);
 /* Wait until every record handed to the writer so far is on disk. */
 void runtime_flush(struct runtime *rt);
 

@@ -50,6 +50,7 @@ static const char *const entry_types[] = {
 struct wal {
     char *dir;
     int dirfd;
+    const struct crypt_keyring *keys; /* seals entries when set (borrowed) */
     enum wal_durability durability;
     const struct wal_signer *signer; /* borrowed; NULL: unsigned entries */
     /* Group commit: files written since the syncer's last pass. */
@@ -74,8 +75,16 @@ struct wal_file {
     int pass_errno; /* the syncer's result for this file in its current pass */
     char last_hash[65];
     enum wal_state state;
+    /* What new entries are sealed with: the wal's keys, or for a reopened
+     * log that is encrypted, the keys that opened it (an encrypted log
+     * never gets a plaintext entry, whoever appends to it). */
+    const struct crypt_keyring *seal;
     char id[129];
 };
+
+static int read_log(const char *dir, const char *id, const struct wal_key *key,
+                    const struct crypt_keyring *keys, struct wal_log *out,
+                    struct intentus_err *err);
 
 const char *
 wal_durability_name(enum wal_durability d)
@@ -217,6 +226,14 @@ wal_open(const char *dir, const struct wal_opts *opts, struct intentus_err *err)
     w->dirfd = -1;
     w->durability = opts != NULL ? opts->durability : WAL_PER_ENTRY;
     w->signer = opts != NULL ? opts->signer : NULL;
+    w->keys = opts != NULL ? opts->keys : NULL;
+    if (w->keys != NULL && crypt_keyring_write_id(w->keys) == NULL) {
+        err_set(err, IERR_CONFIG, "WAL directory %s: encryption is on but the keyring holds no key",
+                dir);
+        free(w->dir);
+        free(w);
+        return NULL;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (opts != NULL && opts->create && mkdirs(dir, err) != 0)
@@ -284,6 +301,7 @@ file_new(struct wal *w, const char *id, int fd)
     f->fd = fd;
     f->refs = 1;
     f->state = WAL_STATE_UNKNOWN;
+    f->seal = w->keys;
     snprintf(f->id, sizeof(f->id), "%s", id);
     pthread_mutex_init(&f->lock, NULL);
     return f;
@@ -331,7 +349,9 @@ reopen_read(struct wal *w, const char *id, struct wal_log *log, struct intentus_
 {
     const char *mine = w->signer != NULL ? wal_signer_key_id(w->signer) : NULL;
 
-    if (wal_read(w->dir, id, log, err) != 0)
+    const struct crypt_keyring *keys = w->keys != NULL ? w->keys : crypt_reader();
+
+    if (read_log(w->dir, id, NULL, keys, log, err) != 0)
         return -1;
     if (log->status == WAL_MISSING || log->status == WAL_IO || log->status == WAL_EMPTY)
         return 0;
@@ -361,7 +381,23 @@ reopen_read(struct wal *w, const char *id, struct wal_log *log, struct intentus_
     }
     /* Every signature is checked before anything is added to the log. */
     wal_log_free(log);
-    return wal_read_key(w->dir, id, wal_signer_public(w->signer), log, err);
+    return read_log(w->dir, id, wal_signer_public(w->signer), keys, log, err);
+}
+
+/* Whether the log's first line is a sealed entry. */
+static bool
+first_line_sealed(struct wal *w, const char *name)
+{
+    char head[sizeof(CRYPT_WAL_PREFIX)] = { 0 };
+    int fd = safe_file_open(w->dirfd, name, name, WAL_MAX_FILE, NULL);
+    bool sealed;
+
+    if (fd < 0)
+        return false;
+    sealed = read(fd, head, sizeof(head) - 1) == (ssize_t)(sizeof(head) - 1) &&
+             memcmp(head, CRYPT_WAL_PREFIX, sizeof(head) - 1) == 0;
+    close(fd);
+    return sealed;
 }
 
 struct wal_file *
@@ -407,6 +443,8 @@ wal_file_reopen(struct wal *w, const char *id, bool truncate_torn, size_t *trunc
     fd = -1;
     f->seq = (long long)log.n_entries;
     f->size = (off_t)log.good_bytes;
+    if (f->seal == NULL && first_line_sealed(w, name + 2))
+        f->seal = crypt_reader();
     last = cJSON_GetArrayItem(log.entries, (int)log.n_entries - 1);
     if (last != NULL)
         snprintf(f->last_hash, sizeof(f->last_hash), "%s", json_get_string(last, "entry_hash"));
@@ -519,7 +557,7 @@ int
 wal_append(struct wal_file *f, const char *type, cJSON *payload, bool commit,
            struct intentus_err *err)
 {
-    struct buf line = BUF_INIT;
+    struct buf line = BUF_INIT, sealed = BUF_INIT;
     enum wal_state next;
     cJSON *e = NULL;
     int rc = -1;
@@ -532,7 +570,22 @@ wal_append(struct wal_file *f, const char *type, cJSON *payload, bool commit,
     e = entry_new(f, f->seq + 1, type, payload, err);
     if (e == NULL)
         goto out;
-    if (json_print_spaced(e, &line) != 0 || buf_putc(&line, '\n') != 0) {
+    if (json_print_spaced(e, &line) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    if (f->seal != NULL) {
+        /* One sealed line per entry: the entry's JSON never reaches the disk. */
+        if (crypt_wal_line_seal(f->seal, line.data, line.len, &sealed, err) != 0)
+            goto out;
+        explicit_bzero(line.data, line.len);
+        buf_reset(&line);
+        if (buf_append(&line, sealed.data, sealed.len) != 0) {
+            err_set(err, IERR_NOMEM, NULL);
+            goto out;
+        }
+    }
+    if (buf_putc(&line, '\n') != 0) {
         err_set(err, IERR_NOMEM, NULL);
         goto out;
     }
@@ -569,6 +622,7 @@ out:
     }
     cJSON_Delete(e);
     buf_free(&line);
+    buf_free(&sealed);
     return rc;
 }
 
@@ -776,7 +830,7 @@ check_signatures(struct wal_log *log, const struct entry_pos *pos, const struct 
 
 static int
 parse_log(const char *text, size_t len, const char *id, const struct wal_key *key,
-          struct wal_log *out, struct intentus_err *err)
+          const struct crypt_keyring *keys, struct wal_log *out, struct intentus_err *err)
 {
     struct entry_pos *pos = NULL;
     const char *prev = NULL;
@@ -806,7 +860,23 @@ parse_log(const char *text, size_t len, const char *id, const struct wal_key *ke
         for (size_t i = at; i < end && blank; i++)
             blank = text[i] == ' ' || text[i] == '\t' || text[i] == '\r';
         if (!blank) {
-            e = json_parse(text + at, end - at, 0, &perr);
+            size_t plen = 0;
+            enum crypt_status cst;
+            char *plain =
+                crypt_wal_line_open(keys, text + at, end - at, "entry", &plen, &cst, &perr);
+            if (plain == NULL && perr.code == IERR_NOMEM) {
+                free(pos);
+                wal_log_free(out);
+                err_set(err, IERR_NOMEM, NULL);
+                return -1;
+            }
+            if (plain == NULL) {
+                log_fail(out, WAL_CORRUPT, line, "%s", perr.msg);
+                goto done;
+            }
+            e = json_parse(plain, plen, 0, &perr);
+            explicit_bzero(plain, plen);
+            free(plain);
             if (e == NULL || !cJSON_IsObject(e)) {
                 cJSON_Delete(e);
                 log_fail(out, WAL_CORRUPT, line, "corrupted WAL entry: %s",
@@ -850,7 +920,7 @@ int
 wal_parse(const char *text, size_t len, const char *id, struct wal_log *out,
           struct intentus_err *err)
 {
-    return parse_log(text, len, id, NULL, out, err);
+    return parse_log(text, len, id, NULL, crypt_reader(), out, err);
 }
 
 int
@@ -862,6 +932,13 @@ wal_read(const char *dir, const char *id, struct wal_log *out, struct intentus_e
 int
 wal_read_key(const char *dir, const char *id, const struct wal_key *key, struct wal_log *out,
              struct intentus_err *err)
+{
+    return read_log(dir, id, key, crypt_reader(), out, err);
+}
+
+static int
+read_log(const char *dir, const char *id, const struct wal_key *key,
+         const struct crypt_keyring *keys, struct wal_log *out, struct intentus_err *err)
 {
     struct intentus_err ferr = { 0 };
     char path[4096];
@@ -889,7 +966,7 @@ wal_read_key(const char *dir, const char *id, const struct wal_key *key, struct 
             snprintf(out->problem, sizeof(out->problem), "%s", ferr.msg);
         return 0;
     }
-    rc = parse_log(text, n, id, key, out, err);
+    rc = parse_log(text, n, id, key, keys, out, err);
     free(text);
     return rc;
 }

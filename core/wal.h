@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/crypt.h"
 #include "core/err.h"
 #include "core/wal_state.h"
 
@@ -57,6 +58,13 @@ struct wal_opts {
     /* Sign every entry written (signature, signer_key_id, as the reference
      * does); borrowed, must outlive the wal. NULL: entries are unsigned. */
     const struct wal_signer *signer;
+    /* recording.encryption: seal every entry (one sealed line per entry,
+     * CRYPT_WAL_PREFIX + base64 of a core/crypt.h blob), so appends stay
+     * line-atomic and a torn final line is still just a torn line. Borrowed;
+     * NULL: plaintext. Readers open sealed lines with the keyring the log's
+     * wal was opened with, else crypt_reader(); a line that cannot be opened
+     * makes the log WAL_CORRUPT with the reason (key missing, tampered). */
+    const struct crypt_keyring *keys;
 };
 
 struct wal *wal_open(const char *dir, const struct wal_opts *opts, struct intentus_err *err);

@@ -226,8 +226,11 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     pthread_cond_init(&w->nonempty, NULL);
     pthread_cond_init(&w->notfull, NULL);
     pthread_cond_init(&w->drained, NULL);
-    w->store =
-        rec_store_open(dir, &(struct rec_store_opts){ .create = true, .fsync = o.fsync }, err);
+    w->store = rec_store_open(
+        dir,
+        &(struct rec_store_opts){
+            .create = true, .fsync = o.fsync, .encrypt = o.keys != NULL, .keys = o.keys },
+        err);
     if (w->store == NULL)
         goto fail;
     w->dir = strdup(dir);

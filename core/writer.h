@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/crypt.h"
 #include "core/err.h"
 
 enum writer_mode { WRITER_SYNC, WRITER_ASYNC };
@@ -37,6 +38,9 @@ struct writer_opts {
     size_t capacity;  /* async queue; 0: 1024 */
     size_t max_batch; /* records per group commit; 0: 128 */
     enum writer_on_full on_full;
+    /* recording.encryption: seal every record with keys' newest key.
+     * Borrowed; must outlive the writer. NULL: plaintext. */
+    const struct crypt_keyring *keys;
 };
 
 struct writer_stats {

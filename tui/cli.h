@@ -21,6 +21,15 @@ int cli_wal(int argc, char **argv);      /* tui/cli_recovery.c */
 int cli_recovery(int argc, char **argv); /* tui/cli_recovery.c */
 int cli_index(int argc, char **argv);    /* tui/cli_index.c */
 int cli_serve(int argc, char **argv);    /* tui/cli_serve.c */
+int cli_keys(int argc, char **argv);     /* tui/cli_keys.c */
+
+/* The process's reading keyring (core/crypt.h crypt_set_reader): from
+ * $INTENTUS_KEYRING (main, before any command), else from a config's
+ * recording.encryption (cli_load_config, and the commands that open a
+ * runtime). The first one set stays. 0, or EXIT_USAGE with the error
+ * printed (naming the keyring and why it does not load). */
+int cli_keys_from_env(void);
+int cli_keys_from_config(const struct config *cfg);
 
 /* The public key that signed WALs are checked with: --public-key FILE
  * (flag_path), else the config's wal.public_key (cfg may be NULL). NULL

@@ -1,9 +1,11 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/crypt.h"
 #include "core/json.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
@@ -99,7 +101,48 @@ cli_load_config(const char *path)
         cli_put_escaped(stderr, err.msg, strlen(err.msg), 0);
         fputc('\n', stderr);
     }
+    if (cfg != NULL && cli_keys_from_config(cfg) != 0) {
+        config_free(cfg);
+        return NULL;
+    }
     return cfg;
+}
+
+int
+cli_keys_from_env(void)
+{
+    struct intentus_err err = { 0 };
+    const char *env = getenv("INTENTUS_KEYRING");
+    struct crypt_keyring *kr;
+
+    if (env == NULL || env[0] == '\0' || crypt_reader() != NULL)
+        return 0;
+    kr = crypt_keyring_load(env, &err);
+    if (kr == NULL) {
+        cli_error("keys", "$INTENTUS_KEYRING: %s", err.msg);
+        return EXIT_USAGE;
+    }
+    crypt_set_reader(kr);
+    return 0;
+}
+
+int
+cli_keys_from_config(const struct config *cfg)
+{
+    struct intentus_err err = { 0 };
+    struct crypt_keyring *kr;
+
+    if (cfg == NULL || cfg->encryption.keyring == NULL || crypt_reader() != NULL)
+        return 0;
+    kr = crypt_keyring_load(cfg->encryption.keyring, &err);
+    if (kr == NULL) {
+        fputs("intentus: config: recording.encryption: ", stderr);
+        cli_put_escaped(stderr, err.msg, strlen(err.msg), 0);
+        fputc('\n', stderr);
+        return EXIT_USAGE;
+    }
+    crypt_set_reader(kr);
+    return 0;
 }
 
 const char *

@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/crypt.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/rec_store.h"
@@ -137,6 +138,12 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
         .help = "record directory (default: the config's\nrecording.dir, else "                    \
                 "$INTENTUSNET_RECORDS_PATH,\nelse .intentusnet/records)"                           \
     }
+#define OPT_KEYRING                                                                                \
+    {                                                                                              \
+        .name = "keyring", .kind = CLI_OPT_STRING, .arg = "DIR|FILE", .offset = F(keyring),        \
+        .help = "keyring (or key file) to decrypt encrypted records\nwith (default: "              \
+                "$INTENTUS_KEYRING, else the\nconfig's recording.encryption)"                      \
+    }
 #define OPT_CONFIG                                                                                 \
     {                                                                                              \
         .name = "config", .short_name = 'c', .kind = CLI_OPT_STRING, .arg = "FILE",                \
@@ -197,6 +204,7 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
 
 static const struct cli_opt list_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("a JSON array instead of the table"),
     { .name = "limit",
@@ -211,10 +219,11 @@ static const struct cli_opt list_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt show_opts[] = { OPT_DIR, OPT_CONFIG, OPT_HELP, OPT_END };
+static const struct cli_opt show_opts[] = { OPT_DIR, OPT_KEYRING, OPT_CONFIG, OPT_HELP, OPT_END };
 
 static const struct cli_opt verify_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
       .kind = CLI_OPT_STRING,
@@ -245,12 +254,33 @@ static const struct cli_opt verify_opts[] = {
     OPT_END,
 };
 
+static const struct cli_opt export_opts[] = {
+    OPT_DIR,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    { .name = "out",
+      .short_name = 'o',
+      .kind = CLI_OPT_STRING,
+      .arg = "DIR",
+      .offset = F(out),
+      .help = "write the records into DIR (created 0700; an\nexisting file is never replaced)" },
+    { .name = "decrypt",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(decrypt),
+      .help = "required: say that the copies are plaintext" },
+    OPT_FILTERS(parse_gc_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
 static const struct cli_opt diff_opts[] = {
-    OPT_DIR, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"), OPT_HELP, OPT_END,
+    OPT_DIR,  OPT_KEYRING, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"),
+    OPT_HELP, OPT_END,
 };
 
 static const struct cli_opt stats_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("the figures as JSON"),
     OPT_FILTERS(parse_status, STATUS_HELP),
@@ -261,6 +291,7 @@ static const struct cli_opt stats_opts[] = {
 
 static const struct cli_opt tail_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("one line of compact JSON per record"),
     { .name = "follow",
@@ -288,6 +319,7 @@ static const struct cli_opt tail_opts[] = {
 
 static const struct cli_opt gc_opts[] = {
     OPT_DIR,
+    OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
       .kind = CLI_OPT_STRING,
@@ -344,7 +376,8 @@ static const struct cli_opt gc_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt retrieve_opts[] = { OPT_DIR, OPT_CONFIG, OPT_HELP, OPT_END };
+static const struct cli_opt retrieve_opts[] = { OPT_DIR, OPT_KEYRING, OPT_CONFIG, OPT_HELP,
+                                                OPT_END };
 
 static const struct cli_cmd retrieve_cmd = {
     .name = "retrieve",
@@ -355,7 +388,16 @@ static const struct cli_cmd retrieve_cmd = {
     .opts = retrieve_opts,
 };
 
-enum rec_sub_id { SUB_LIST, SUB_SHOW, SUB_VERIFY, SUB_DIFF, SUB_STATS, SUB_TAIL, SUB_GC };
+enum rec_sub_id {
+    SUB_LIST,
+    SUB_SHOW,
+    SUB_VERIFY,
+    SUB_DIFF,
+    SUB_STATS,
+    SUB_TAIL,
+    SUB_GC,
+    SUB_EXPORT
+};
 
 static const struct rec_sub {
     enum rec_sub_id id;
@@ -372,16 +414,18 @@ static const struct rec_sub {
       "one record file, byte for byte",
       { "records show", "ID [options]",
         "The record file <dir>/ID.json byte for byte (also <id>.json.gz of a gc\n"
-        "archive directory, decompressed), after checking that it is a record.\n"
+        "archive directory, decompressed; an encrypted record decrypted, after its\n"
+        "tag verified), after checking that it is a record.\n"
         "On a terminal, control characters are shown escaped (\\e, \\x07, \\u009b).\n",
         show_opts } },
     { SUB_VERIFY,
       "re-read records, recompute envelopeHash, check the WAL",
       { "records verify", "[ID...] [options]",
         "Re-read records (all, or the IDs given), check their structure and\n"
-        "recompute envelopeHash; when <wal-dir>/ID.wal exists, also check the record\n"
-        "against it (envelope hash, outcome, steps). Ends with 'N passed, M failed';\n"
-        "exit 1 on any failure.\n",
+        "recompute envelopeHash; an encrypted record's authentication tag is checked\n"
+        "first (tampered, truncated and key-missing files fail, each named). When\n"
+        "<wal-dir>/ID.wal exists, also check the record against it (envelope hash,\n"
+        "outcome, steps). Ends with 'N passed, M failed'; exit 1 on any failure.\n",
         verify_opts } },
     { SUB_DIFF,
       "compare two records section by section",
@@ -414,6 +458,17 @@ static const struct rec_sub {
         "plan is made once: --dry-run lists exactly what applying it removes.\n"
         "Every action is logged to DIR/.intentus-retention.log.\n",
         gc_opts } },
+    { SUB_EXPORT,
+      "copy records out as plaintext (--decrypt), for a reference",
+      { "records export", "--decrypt --out DIR [ID...] [options]",
+        "Write the records (all, the IDs given, or those the filters select) to\n"
+        "DIR/<id>.json as plaintext, byte for byte the record as it was before it\n"
+        "was encrypted (archived <id>.json.gz records decompressed), so the Python\n"
+        "reference and other tools read them. Records that cannot be read (key\n"
+        "missing, tampered, truncated, corrupt) are named and skipped; nothing in\n"
+        "the record directory changes. Ends with 'N exported to DIR, M failed'; exit 1\n"
+        "on any failure.\n",
+        export_opts } },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -425,8 +480,9 @@ records_help(FILE *f)
     for (size_t i = 0; i < N_SUBCOMMANDS; i++)
         fprintf(f, "  %-8s %s\n", subcommands[i].cmd.name + strlen("records "),
                 subcommands[i].summary);
-    fprintf(f, "\nEvery command takes -d/--dir DIR and -c/--config FILE. Each takes only\n"
-               "its own options: run 'intentus records COMMAND --help' for them.\n");
+    fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
+               "records) and -c/--config FILE. Each takes only its own options: run\n"
+               "'intentus records COMMAND --help' for them.\n");
 }
 
 static void
@@ -441,7 +497,29 @@ rec_args_init(struct rec_args *a, const char *cmd)
 const char *
 cli_records_dir_of(const struct rec_args *a, struct config **cfg)
 {
-    return cli_records_dir(a->dir, a->config, cfg);
+    struct intentus_err err = { 0 };
+    const char *dir;
+
+    /* --keyring first: it wins over $INTENTUS_KEYRING and the config. */
+    if (a->keyring != NULL) {
+        struct crypt_keyring *kr = crypt_keyring_load(a->keyring, &err);
+        if (kr == NULL) {
+            cli_error(a->cmd, "--keyring: %s", err.msg);
+            *cfg = NULL;
+            return NULL;
+        }
+        crypt_set_reader(kr);
+    }
+    dir = cli_records_dir(a->dir, a->config, cfg);
+    if (dir != NULL && *cfg == NULL && a->config != NULL) {
+        /* --dir with --config: the directory is the flag's, the keys may
+         * still be the config's. */
+        struct config *c = cli_load_config(a->config);
+        if (c == NULL)
+            return NULL;
+        config_free(c);
+    }
+    return dir;
 }
 
 /* *fail is the exit code to use when NULL comes back: a configuration
@@ -474,7 +552,7 @@ list_json(void *ctx, const struct index_view *v)
         return 1;
     cJSON_AddStringToObject(o, "executionId", v->id);
     if (v->flags & DIGEST_CORRUPT) {
-        cJSON_AddStringToObject(o, "status", "corrupt");
+        cJSON_AddStringToObject(o, "status", digest_bad_word(v->flags));
         cJSON_AddStringToObject(o, "error", v->note ? v->note : "");
     } else {
         char created[CLOCK_ISO_LEN];
@@ -515,8 +593,12 @@ list_text(void *ctx, const struct index_view *v)
 
     (void)ctx;
     if (v->flags & DIGEST_CORRUPT) {
+        char word[16];
+        snprintf(word, sizeof(word), "%s", digest_bad_word(v->flags));
+        for (char *c = word; *c; c++)
+            *c = (char)(*c - 'a' + 'A');
         printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", v->id, "-", "-", "-",
-               "CORRUPT", "-", cli_esc(v->note, e, sizeof(e)));
+               word, "-", cli_esc(v->note, e, sizeof(e)));
         return 0;
     }
     fmt_time_short(v->created_us, when, sizeof(when));
@@ -637,11 +719,21 @@ records_show(const struct rec_args *a, int argc, char **argv)
 /* Full check of one record file; 0 ok, else err says why. *rec receives
  * the record when it could be read (for the WAL check), else NULL. */
 static int
-verify_one(struct rec_store *rs, const char *id, cJSON **rec, struct intentus_err *err)
+verify_one(struct rec_store *rs, const char *id, cJSON **rec, bool *sealed,
+           struct intentus_err *err)
 {
+    enum crypt_status st;
     const char *hid;
+    size_t len;
+    /* An encrypted file's tag is checked first (rec_store_read_st refuses
+     * a tampered, truncated or undecryptable one), then the envelope hash. */
+    char *text = rec_store_read_st(rs, id, &len, &st, err);
 
-    *rec = rec_store_load(rs, id, err);
+    *sealed = st == CRYPT_OK;
+    *rec = text != NULL ? record_parse(text, len, err) : NULL;
+    if (text != NULL && *rec == NULL)
+        err_prefix(err, "%s/%s.json", rec_store_dir(rs), id);
+    free(text);
     if (*rec == NULL)
         return -1;
     hid = record_id(*rec);
@@ -763,7 +855,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     for (size_t i = 0; ids.ids != NULL && i < ids.n; i++) {
         const char *id = ids.ids[i] ? ids.ids[i] : "?";
         cJSON *rec = NULL;
-        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &err) == 0;
+        bool sealed = false;
+        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &sealed, &err) == 0;
         struct wal_seen seen = { 0 };
 
         if (!ok)
@@ -774,7 +867,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (ok && seen.is_signed && !seen.sig_checked)
             unchecked++;
         if (ok && a->verbose)
-            printf("ok   %s%s\n", id,
+            printf("ok   %s%s%s\n", id, sealed ? " (encrypted: tag verified)" : "",
                    !seen.has_wal      ? " (no WAL)"
                    : seen.sig_checked ? " (record and WAL agree; WAL signatures checked)"
                    : seen.is_signed   ? " (record and WAL agree; WAL signatures not checked)"
@@ -815,7 +908,8 @@ cli_records(int argc, char **argv)
     }
     if (sub == NULL)
         return cli_usage_error(
-            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc)", argv[1]);
+            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export)",
+            argv[1]);
     rec_args_init(&a, sub->cmd.name);
     rc = cli_opt_parse(&sub->cmd, argc - 1, argv + 1, &a, &first);
     if (rc != 0)
@@ -828,6 +922,8 @@ cli_records(int argc, char **argv)
         return records_verify(&a, argc, argv);
     case SUB_DIFF:
         return cli_records_diff(&a, argc, argv);
+    case SUB_EXPORT:
+        return cli_records_export(&a, argc, argv);
     default:
         break;
     }

@@ -17,6 +17,10 @@
 struct rec_args {
     const char *cmd; /* "records list", for messages */
     const char *dir, *config;
+    const char *keyring; /* --keyring: decrypt with it (core/crypt.h) */
+    /* export */
+    const char *out;
+    bool decrypt;
     bool json;
     long limit;
     /* filters (list, stats, tail, gc) */
@@ -70,6 +74,8 @@ void cli_records_print_row(const struct index_view *v, bool json);
 int cli_records_stats(const struct rec_args *a);
 int cli_records_tail(const struct rec_args *a);
 int cli_records_gc(const struct rec_args *a);
+/* records export --decrypt --out DIR [ID...] [filters] (cli_records_export.c). */
+int cli_records_export(const struct rec_args *a, int argc, char **argv);
 /* records diff A B: argv[a->first_arg] and the one after. */
 int cli_records_diff(const struct rec_args *a, int argc, char **argv);
 

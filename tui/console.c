@@ -910,6 +910,10 @@ open_model(struct app *app, const struct console_opts *opts)
         return err.code == IERR_CONFIG ? 2 : 1;
     }
     app->cfg = runtime_config(app->rt);
+    /* The store, the tailer and the views decrypt with the config's keys
+     * (unless $INTENTUS_KEYRING already gave some). */
+    if (cli_keys_from_config(app->cfg) != 0)
+        return 2;
     app->records_dir = strdup(runtime_records_dir(app->rt));
     if (opts->server != NULL) {
         /* Records from the local directory when this host can read it,

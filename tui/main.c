@@ -27,6 +27,7 @@ static const struct command commands[] = {
     { "wal", cli_wal, "verify or inspect an execution's write-ahead log; gc old ones; keygen" },
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, close, abort" },
     { "index", cli_index, "the record index: rebuild, check or show it" },
+    { "keys", cli_keys, "encryption keys for records and WAL: new, list, rotate" },
 };
 
 static void
@@ -46,12 +47,21 @@ usage(FILE *f)
                "Config search order: --config FILE, $INTENTUS_CONFIG, ./intentus.json,\n"
                "$XDG_CONFIG_HOME/intentus/config.json, then the built-in demo.\n"
                "Records go to .intentusnet/records (or $INTENTUSNET_RECORDS_PATH, or the\n"
-               "config's recording.dir).\n");
+               "config's recording.dir). Encrypted records, archives and WAL entries are\n"
+               "read with the keyring in $INTENTUS_KEYRING, else the config's\n"
+               "recording.encryption (see 'intentus keys --help').\n");
 }
 
 int
 main(int argc, char **argv)
 {
+    int rc;
+
+    /* $INTENTUS_KEYRING: every reader of this process decrypts with it
+     * ('keys' manages that keyring, which 'keys new' may be creating). */
+    rc = argc >= 2 && strcmp(argv[1], "keys") == 0 ? 0 : cli_keys_from_env();
+    if (rc != 0)
+        return rc;
     /* No command, or only console options: open the console. */
     if (argc < 2 ||
         (argv[1][0] == '-' && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0 &&

@@ -472,9 +472,17 @@ static int
 feed_row(void *ctx, const struct index_view *v)
 {
     struct feed_ctx *f = ctx;
-    char when[32], line[512], dur[16];
+    char when[32], line[512], dur[16], st[16];
     const char *code;
     attr_t a;
+
+    /* CORRUPT, or ENCRYPTED / TAMPERED / TRUNCATED for encrypted files. */
+    snprintf(st, sizeof(st), "%s",
+             (v->flags & DIGEST_CORRUPT) ? digest_bad_word(v->flags)
+                                         : record_status_name(v->status));
+    if (v->flags & DIGEST_CORRUPT)
+        for (char *c = st; *c; c++)
+            *c = (char)(*c - 'a' + 'A');
 
     if (f->n >= f->rows)
         return 1;
@@ -487,14 +495,10 @@ feed_row(void *ctx, const struct index_view *v)
         code = v->error_code ? v->error_code : "";
     if (f->cols >= 120)
         snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
-                 v->intent ? v->intent : "?", v->agent ? v->agent : "-",
-                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status), code, dur,
-                 v->id);
+                 v->intent ? v->intent : "?", v->agent ? v->agent : "-", st, code, dur, v->id);
     else
         snprintf(line, sizeof(line), " %s %-20.20s %-14.14s %-7.7s %-16.16s %8s", when + 11,
-                 v->intent ? v->intent : "?", v->agent ? v->agent : "-",
-                 (v->flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v->status), code,
-                 dur);
+                 v->intent ? v->intent : "?", v->agent ? v->agent : "-", st, code, dur);
     a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL
             ? app_attr(f->app, THEME_ERROR)
             : app_attr(f->app, THEME_NORMAL);

@@ -230,12 +230,23 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         attr_t a;
         index_get(app->ix, r->pos[r->top + (size_t)i], &v);
         fmt_time_short(v.created_us, when, sizeof(when));
-        fmt_cell(v.intent ? v.intent : "?", wide ? 22 : 18, intent, sizeof(intent));
+        /* An encrypted file that cannot be opened says so where its
+         * intent would be (the status column is too narrow for it). */
+        fmt_cell(v.intent                       ? v.intent
+                 : (v.flags & DIGEST_LOCKED)    ? "(key missing)"
+                 : (v.flags & DIGEST_TAMPERED)  ? "(tampered)"
+                 : (v.flags & DIGEST_TRUNCATED) ? "(truncated)"
+                                                : "?",
+                 wide ? 22 : 18, intent, sizeof(intent));
         fmt_cell(v.agent ? v.agent : "-", wide ? 16 : 12, agent, sizeof(agent));
         fmt_cell(v.error_code ? v.error_code : "", wide ? 20 : 12, err, sizeof(err));
         fmt_duration_us(v.duration_us, dur, sizeof(dur));
         snprintf(status, sizeof(status), "%s",
-                 (v.flags & DIGEST_CORRUPT) ? "CORRUPT" : record_status_name(v.status));
+                 (v.flags & DIGEST_CORRUPT) ? digest_bad_word(v.flags)
+                                            : record_status_name(v.status));
+        if (v.flags & DIGEST_CORRUPT)
+            for (char *c = status; *c; c++)
+                *c = (char)(*c - 'a' + 'A');
         if (wide)
             snprintf(line, sizeof(line), " %-19s %-36.36s %-*s %-*s %-9.9s %-10s %-*s %9s %3d",
                      when, v.id, (int)(22 + strlen(intent) - fmt_width(intent)), intent,

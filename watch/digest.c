@@ -66,6 +66,20 @@ digest_corrupt(const char *id, int64_t when_us, const char *why)
     return d;
 }
 
+const char *
+digest_bad_word(unsigned flags)
+{
+    if (!(flags & DIGEST_CORRUPT))
+        return NULL;
+    if (flags & DIGEST_LOCKED)
+        return "encrypted";
+    if (flags & DIGEST_TAMPERED)
+        return "tampered";
+    if (flags & DIGEST_TRUNCATED)
+        return "truncated";
+    return "corrupt";
+}
+
 static int64_t
 offset_of(const cJSON *ev)
 {

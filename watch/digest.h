@@ -17,7 +17,18 @@ enum digest_flag {
     DIGEST_REDACTED = 1U << 1,       /* record carries "[REDACTED]" values */
     DIGEST_NO_TIMING = 1U << 2,      /* writer kept no event offsets (the reference) */
     DIGEST_NOT_REPLAYABLE = 1U << 3, /* header.replayable is false */
+    /* Encryption at rest (core/crypt.h): */
+    DIGEST_SEALED = 1U << 4,    /* the file is encrypted and was opened with its key */
+    DIGEST_LOCKED = 1U << 5,    /* with CORRUPT: encrypted, its key is not available */
+    DIGEST_TAMPERED = 1U << 6,  /* with CORRUPT: encrypted, the tag does not verify */
+    DIGEST_TRUNCATED = 1U << 7, /* with CORRUPT: encrypted, shorter than its header says */
 };
+
+/* The word a list shows for a digest that could not be read: "encrypted"
+ * (key missing), "tampered", "truncated" or "corrupt"; NULL when it was
+ * read. Undecryptable files stay DIGEST_CORRUPT for everything else
+ * (filters, retention), so they are treated exactly as corrupt ones. */
+const char *digest_bad_word(unsigned flags);
 
 /* One agent-level fact from a record's events. */
 enum digest_step_kind {

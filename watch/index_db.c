@@ -346,7 +346,9 @@ put(struct writer *w, const char *id, const struct digest *d)
     sqlite3_bind_int64(st, 15, mtime);
     sqlite3_bind_int64(st, 16, (sqlite3_int64)ino);
     bind_text(st, 17, corrupt ? d->note : NULL);
-    bind_text(st, 18, corrupt ? NULL : d->note);
+    /* An encrypted record's error message is response text: it stays in
+     * the record file, encrypted; the index keeps only its error code. */
+    bind_text(st, 18, corrupt || (d->flags & DIGEST_SEALED) ? NULL : d->note);
     if (step_done(w, st, "insert record") != 0)
         return -1;
     rid = sqlite3_last_insert_rowid(w->db->h);
@@ -426,10 +428,20 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
     }
     if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
         goto out;
-    if ((rc = prepare(db, "SELECT id, file_size, mtime_ns, inode FROM records", &known, err)) != 0)
+    if ((rc = prepare(db, "SELECT id, file_size, mtime_ns, inode, flags FROM records", &known,
+                      err)) != 0)
         goto rollback;
     while ((rc = sqlite3_step(known)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(known, 0);
+        /* Rows of encrypted files follow the reader's keys: a file that
+         * could not be opened then is read again when this process holds a
+         * keyring (the key may be there now), and one that was opened is
+         * read again by a process without keys, so it is shown as
+         * "encrypted, key K missing" rather than from the cache. */
+        sqlite3_int64 flags = sqlite3_column_int64(known, 4);
+        if (id != NULL && (((flags & DIGEST_LOCKED) && rec_store_keys(rs) != NULL) ||
+                           ((flags & DIGEST_SEALED) && rec_store_keys(rs) == NULL)))
+            continue;
         if (id == NULL ||
             scan_preload(w.sc, id, sqlite3_column_int64(known, 1), sqlite3_column_int64(known, 2),
                          (uint64_t)sqlite3_column_int64(known, 3)) != 0) {

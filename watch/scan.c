@@ -203,6 +203,7 @@ digest_id(struct scan *s, struct rec_store *rs, struct known *k, const struct st
           int64_t now_us, scan_emit_fn emit, void *ctx)
 {
     struct intentus_err err = { 0 };
+    enum crypt_status cst = CRYPT_PLAIN;
     struct digest *d;
     size_t len;
     char *text;
@@ -210,17 +211,32 @@ digest_id(struct scan *s, struct rec_store *rs, struct known *k, const struct st
     k->size = st->st_size;
     k->mtime_ns = mtime_ns(st);
     k->ino = st->st_ino;
-    text = rec_store_read(rs, k->id, &len, &err);
+    /* Decrypted in memory only: the plaintext goes no further than here. */
+    text = rec_store_read_st(rs, k->id, &len, &cst, &err);
     if (text == NULL && err.code == IERR_NOT_FOUND)
         return forget(s, k, emit, ctx);
     if (text != NULL) {
         d = digest_from_text(k->id, text, len, NULL);
+        explicit_bzero(text, len);
         free(text);
     } else {
         d = digest_corrupt(k->id, 0, err.msg);
     }
     if (d == NULL)
         return 0; /* out of memory: try again on the next change */
+    if (cst == CRYPT_OK) {
+        /* The error message is response text: an encrypted record's stays
+         * in its file, so no digest (and no index row) carries it, and
+         * reading through the index or the files gives the same answer. */
+        d->flags |= DIGEST_SEALED;
+        free(d->note);
+        d->note = NULL;
+    } else if (cst == CRYPT_NO_KEY || cst == CRYPT_KEY_MISSING)
+        d->flags |= DIGEST_LOCKED;
+    else if (cst == CRYPT_TAMPERED || cst == CRYPT_BAD_FORMAT)
+        d->flags |= DIGEST_TAMPERED;
+    else if (cst == CRYPT_TRUNCATED)
+        d->flags |= DIGEST_TRUNCATED;
     d->file_size = (uint64_t)st->st_size;
     if (d->flags & DIGEST_CORRUPT) {
         d->created_us = k->mtime_ns / 1000;

@@ -553,10 +553,13 @@ test_regulated_refuses_naming_every_missing(void **state)
     CONTAINS(r.err, "compliance mode regulated requires:");
     tu_run_free(&r);
     /* Only the key missing: only the key named. */
+    run(dir, &r, "keys", "new", "--keyring", "ring", NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
     write_in(dir, "intentus.json",
              "{\"compliance\": {\"mode\": \"regulated\"}, \"wal\": {\"enabled\": true, \"dir\": "
              "\"wal\"}, \"redaction\": {\"keys\": [\"ssn\"]}, \"recording\": {\"encryption\": "
-             "{\"enabled\": true}}, " AGENTS "}");
+             "{\"keyring\": \"ring\"}}, " AGENTS "}");
     run(dir, &r, "route", "t.x", NULL);
     assert_int_equal(r.status, 2);
     CONTAINS(r.err, "compliance mode regulated requires: wal.signing_key\n");
@@ -589,13 +592,23 @@ test_regulated_complete_signs(void **state)
 
     (void)state;
     keygen(dir, key_id);
+    run(dir, &r, "keys", "new", "--keyring", "ring", NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
     write_in(dir, "intentus.json",
              "{\"compliance\": {\"mode\": \"Regulated\"}, \"wal\": {\"enabled\": true, \"dir\": "
              "\"wal\", \"signing_key\": \"keys/wal-signer.pem\"}, \"redaction\": {\"keys\": "
-             "[\"ssn\"]}, \"recording\": {\"encryption\": {\"enabled\": true}}, " AGENTS "}");
+             "[\"ssn\"]}, \"recording\": {\"encryption\": {\"keyring\": \"ring\"}}, " AGENTS "}");
     route(dir, id);
     snprintf(want, sizeof(want), "signatures checked (key %s): 4 entries", key_id);
-    intentus_verify(dir, id, "keys/wal-signer.pub.pem", 0, want);
+    /* The WAL is encrypted too: the config names the keyring that opens it
+     * (with only --wal-dir the config would not be read). */
+    run(dir, &r, "wal", "verify", id, "-c", "intentus.json", "-k", "keys/wal-signer.pub.pem",
+        NULL);
+    if (r.status != 0)
+        fail_msg("wal verify: exit %d: %s%s", r.status, r.out, r.err);
+    CONTAINS(r.out, want);
+    tu_run_free(&r);
     run(dir, &r, "agents", NULL);
     CONTAINS(r.out, "compliance regulated");
     tu_run_free(&r);

@@ -20,6 +20,7 @@
 
 #include "core/compliance.h"
 #include "core/config.h"
+#include "core/crypt.h"
 #include "core/json.h"
 #include "core/runtime.h"
 #include "core/wal.h"
@@ -115,11 +116,11 @@ test_config_parse(void **state)
     config_free(cfg);
     cfg = parse("{\"compliance\": {\"mode\": \"regulated\"}, \"wal\": {\"enabled\": true, "
                 "\"signing_key\": \"k.pem\"}, \"redaction\": {}, \"recording\": {\"encryption\": "
-                "{\"enabled\": true}}}",
+                "{\"keyring\": \"ring\"}}}",
                 &err);
     assert_non_null(cfg);
     assert_true(cfg->redaction_configured);
-    assert_true(cfg->compliance_has_encryption);
+    assert_true(cfg->encryption.enabled);
     assert_string_equal(cfg->wal.signing_key, "k.pem"); /* "c.json" has no directory */
     assert_int_equal(config_check_compliance(cfg, &err), 0);
     config_free(cfg);
@@ -173,9 +174,14 @@ test_runtime_refuses(void **state)
     assert_non_null(s);
     assert_int_equal(wal_signer_save(s, key, pub, &err), 0);
     wal_signer_free(s);
+    {
+        char ring[4096], kid[CRYPT_ID_HEX], kfile[256];
+        snprintf(ring, sizeof(ring), "%s/ring", dir);
+        assert_int_equal(crypt_keyring_add(ring, kid, kfile, sizeof(kfile), &err), 0);
+    }
     snprintf(text, sizeof(text),
              "{\"compliance\": {\"mode\": \"regulated\"}, \"recording\": {\"dir\": \"%s\", "
-             "\"encryption\": {\"enabled\": true}}, \"wal\": {\"enabled\": true, \"dir\": "
+             "\"encryption\": {\"keyring\": \"ring\"}}, \"wal\": {\"enabled\": true, \"dir\": "
              "\"%s/wal\", \"signing_key\": \"k.pem\"}, \"redaction\": {}}",
              recs, dir);
     write_cfg(path, text);
