@@ -45,7 +45,7 @@ static const char serve_help[] =
     "  -c, --config FILE        config file (default: search order, then demo)\n"
     "  -l, --listen ADDR        HOST:PORT or unix:PATH (default 127.0.0.1:8765);\n"
     "                           plain HTTP only on loopback or a Unix socket unless\n"
-    "                           the config says serve.allow_insecure: true\n"
+    "                           TLS is on or the config says serve.allow_insecure\n"
     "  -g, --grace DURATION     on SIGTERM/SIGINT, how long in-flight requests may\n"
     "                           finish (default 10s); queued work left is recorded\n"
     "                           as aborted\n"
