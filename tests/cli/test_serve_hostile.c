@@ -389,7 +389,7 @@ make_cert(struct ctx *c, const char *name)
                            "-subj",
                            subj,
                            "-addext",
-                           "subjectAltName=IP:127.0.0.1",
+                           "subjectAltName=IP:127.0.0.1,IP:10.200.0.1",
                            NULL };
     const char *ver[] = { "openssl", "version", NULL };
 
@@ -557,7 +557,85 @@ test_tls_refusals(void **state)
     (void)other_cert;
 }
 
+/* With TLS a non-loopback address is allowed, without it refused: in a
+ * private network namespace (root; a counted skip otherwise) whose lo also
+ * has 10.200.0.1, so nothing listens outside the test. */
+static void
+test_tls_non_loopback(void **state)
+{
+    struct ctx *c = *state;
+    static const char script[] =
+        "ip link set lo up && ip addr add 10.200.0.1/32 dev lo || exit 77\n"
+        "\"$BIN\" serve --config \"$CFG\" --listen 10.200.0.1:8443 --tls-cert \"$CERT\" "
+        "--tls-key \"$KEY\" 2>>\"$LOG\" & pid=$!\n"
+        "i=0\n"
+        "until curl -s -o /dev/null --cacert \"$CERT\" https://10.200.0.1:8443/health; do\n"
+        "  i=$((i+1)); if [ $i -ge 100 ]; then kill -9 $pid; exit 3; fi; sleep 0.1\n"
+        "done\n"
+        "curl -s -w ' %{http_code}\\n' --cacert \"$CERT\" -H \"Authorization: Bearer $TOK\" "
+        "-d '{\"intent\":\"demo.echo\"}' https://10.200.0.1:8443/v1/route\n"
+        "kill -TERM $pid; wait $pid; echo \"tls exit $?\"\n"
+        "\"$BIN\" serve --config \"$CFG\" --listen 10.200.0.1:8444 2>&1; echo \"plain exit $?\"\n";
+    const char *argv[] = { "unshare", "-n", "sh", "-c", script, NULL };
+    char bin[PATH_MAX + 8], cfg[PATH_MAX + 8], cert[PATH_MAX + 8], key[PATH_MAX + 8],
+        log[PATH_MAX + 8], tok[64];
+    char *env[] = { bin, cfg, cert, key, log, tok, NULL };
+    struct tu_run r;
+
+    if (getuid() != 0) {
+        fprintf(stderr, "not root: no private network namespace; skipped\n");
+        skip();
+    }
+    if (!make_cert(c, "server"))
+        skip();
+    snprintf(bin, sizeof(bin), "BIN=%s", tu_bin());
+    snprintf(cfg, sizeof(cfg), "CFG=%s", c->config);
+    snprintf(cert, sizeof(cert), "CERT=%s", c->cert);
+    snprintf(key, sizeof(key), "KEY=%s", c->key);
+    snprintf(log, sizeof(log), "LOG=%s", c->log);
+    snprintf(tok, sizeof(tok), "TOK=%s", TOKEN_ALICE);
+    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, env, 60000, &r), 0);
+    if (r.status == 77 || (r.status == 1 && strstr(r.err, "unshare") != NULL)) {
+        fprintf(stderr, "no private network namespace here (%s): skipped\n", r.err);
+        tu_run_free(&r);
+        skip();
+    }
+    fprintf(stderr, "%s%s", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\"status\":\"success\""));
+    assert_non_null(strstr(r.out, "} 200"));
+    assert_non_null(strstr(r.out, "tls exit 0"));
+    assert_non_null(strstr(r.out, "10.200.0.1:8444 is not loopback; plain HTTP is refused"));
+    assert_non_null(strstr(r.out, "plain exit 2"));
+    tu_run_free(&r);
+    assert_int_equal(n_records(c), 1);
+}
+
 /* ---- request limits ---- */
+
+/* Bad limit settings: exit 2 naming the key. */
+static void
+test_limit_config_errors(void **state)
+{
+    struct ctx *c = *state;
+    static const char *const cases[][2] = {
+        { "\"max_header\": \"huge\", ", "serve.max_header: must be a size from 1024" },
+        { "\"max_header\": 10, ", "serve.max_header: must be a size from 1024" },
+        { "\"client_deadline\": \"forever\", ", "serve.client_deadline: must be a positive" },
+        { "\"client_deadline\": \"2h\", ", "serve.client_deadline: must be a positive" },
+        { "\"max_connections\": 0, ", "serve.max_connections: must be a whole number from 1" },
+        { "\"max_connections_per_client\": 1.5, ",
+          "serve.max_connections_per_client: must be a whole number from 0" },
+        { "\"tls\": {\"cert\": \"a\", \"key\": \"b\", \"pass\": \"x\"}, ",
+          "serve.tls.pass: unknown key (known: cert, key)" },
+        { "\"tls\": \"server.pem\", ", "serve.tls: must be an object" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_config(c, cases[i][0]);
+        refused(c, NULL, cases[i][1]);
+    }
+}
 
 static int
 header_request(struct ctx *c, size_t header_bytes)
@@ -883,6 +961,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tls_serves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_non_loopback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limit_config_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slowloris, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limits, setup, teardown),
