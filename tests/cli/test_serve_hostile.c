@@ -40,6 +40,7 @@ struct ctx {
     int port;
     pid_t pid;
     bool https;
+    bool no_alice; /* write_config leaves alice's token out (revoked) */
 };
 
 static void
@@ -61,19 +62,21 @@ sha256_hex(const char *s, char out[65])
 static void
 write_config(struct ctx *c, const char *extra_serve)
 {
-    char a[65], o[65], text[PATH_MAX + 2048];
+    char a[65], o[65], alice[256] = "", text[PATH_MAX + 2048];
 
     sha256_hex(TOKEN_ALICE, a);
     sha256_hex(TOKEN_OPS, o);
+    if (!c->no_alice)
+        snprintf(alice, sizeof(alice),
+                 "{\"sha256\": \"%s\", \"subject\": \"alice\", \"tenants\": [\"acme\"]},\n  ", a);
     snprintf(text, sizeof(text),
              "{\"recording\": {\"dir\": \"%s\"},\n"
              " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
              "[\"demo.echo\"]}],\n"
              " \"serve\": {%s\"tokens\": [\n"
-             "  {\"sha256\": \"%s\", \"subject\": \"alice\", \"tenants\": [\"acme\"]},\n"
-             "  {\"sha256\": \"%s\", \"subject\": \"ops\", \"tenants\": [\"*\"], \"roles\": "
+             "  %s{\"sha256\": \"%s\", \"subject\": \"ops\", \"tenants\": [\"*\"], \"roles\": "
              "[\"admin\"]}]}}\n",
-             c->records, extra_serve != NULL ? extra_serve : "", a, o);
+             c->records, extra_serve != NULL ? extra_serve : "", alice, o);
     assert_int_equal(tu_write_file(c->config, text, strlen(text), 0600), 0);
 }
 
@@ -918,6 +921,63 @@ test_huge_body(void **state)
     assert_int_equal(n_records(c), 0);
 }
 
+static bool
+log_has(struct ctx *c, const char *needle)
+{
+    char *t = tu_read_file(c->log, NULL);
+    bool has = t != NULL && strstr(t, needle) != NULL;
+
+    free(t);
+    return has;
+}
+
+/* A token revoked by editing the config and SIGHUP: 401 on every way in
+ * (the /v1/route API, an INTENTUSNET frame, `intentus route --server`),
+ * nothing routed (executions_total unchanged), nothing recorded. */
+static void
+test_revoked_by_sighup(void **state)
+{
+    struct ctx *c = *state;
+    static const char frame[] =
+        "{\"protocol\":\"INTENTUSNET/1.0\",\"messageType\":\"intent\",\"body\":{"
+        "\"version\":\"1.0\",\"intent\":{\"name\":\"demo.echo\",\"version\":\"1.0\"},"
+        "\"payload\":{},\"context\":{\"sourceAgent\":\"t\",\"timestamp\":"
+        "\"2026-01-01T00:00:00+00:00\",\"priority\":\"normal\",\"tags\":[]},"
+        "\"metadata\":{\"requestId\":\"r1\",\"source\":\"t\",\"createdAt\":"
+        "\"2026-01-01T00:00:00+00:00\",\"traceId\":\"t1\",\"identityChain\":[]},"
+        "\"routing\":{\"strategy\":\"direct\",\"targetAgent\":null,\"fallbackAgents\":[]},"
+        "\"routingMetadata\":{\"decisionPath\":[],\"retries\":0}}}";
+    char *out = NULL, url[64];
+    struct tu_run r;
+
+    start_server(c, NULL);
+    assert_int_equal(http(c, "POST", "/intent", TOKEN_ALICE, frame, &out), 200);
+    free(out);
+    assert_int_equal(metric(c, "intentus_executions_total "), 1);
+    c->no_alice = true;
+    write_config(c, NULL);
+    kill(c->pid, SIGHUP);
+    for (int i = 0; i < 200 && !log_has(c, "config reloaded"); i++)
+        sleep_ms(50);
+    assert_true(log_has(c, "config reloaded"));
+    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 401);
+    assert_non_null(strstr(out, "unknown or revoked token"));
+    free(out);
+    assert_int_equal(http(c, "POST", "/intent", TOKEN_ALICE, frame, &out), 401);
+    assert_non_null(strstr(out, "\"messageType\":\"error\""));
+    free(out);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", c->port);
+    run_cli(TOKEN_ALICE, NULL, (const char *const[]){ "route", "demo.echo", "--server", url, NULL },
+            &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "HTTP 401"));
+    tu_run_free(&r);
+    assert_int_equal(metric(c, "intentus_executions_total "), 1);
+    assert_int_equal(metric(c, "intentus_http_rejections_total{status=\"401\"} "), 3);
+    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(n_records(c), 1);
+}
+
 /* INTENTUSNET frames that are not one: a clear 400 error frame each,
  * nothing routed or recorded. */
 static void
@@ -969,6 +1029,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_half_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoked_by_sighup, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
