@@ -840,6 +840,20 @@ handle_metrics(struct server *s, struct MHD_Connection *conn)
     return ret;
 }
 
+/* The connection limits of a serve section: per client, 64 off loopback
+ * and none on it unless the config says. */
+static struct serve_limits_opts
+limits_of(const struct serve_conf *c, bool loopback)
+{
+    return (struct serve_limits_opts){
+        .max_connections = c->max_connections,
+        .per_client = c->per_client_set ? c->max_connections_per_client
+                      : loopback        ? 0
+                                        : 64,
+        .deadline_ms = c->client_deadline_ms,
+    };
+}
+
 /* Reload the runtime's config and the serve section; both or neither. */
 static int
 do_reload(struct server *s, struct intentus_err *err)
@@ -867,14 +881,10 @@ do_reload(struct server *s, struct intentus_err *err)
     } else if ((rc = runtime_reload(s->rt, err)) == 0) {
         serve_conf_free(s->conf);
         s->conf = nc;
-        serve_limits_set(s->limits,
-                         &(struct serve_limits_opts){
-                             .max_connections = nc->max_connections,
-                             .per_client = nc->per_client_set ? nc->max_connections_per_client
-                                           : s->loopback      ? 0
-                                                              : 64,
-                             .deadline_ms = nc->client_deadline_ms,
-                         });
+        {
+            struct serve_limits_opts lo = limits_of(nc, s->loopback);
+            serve_limits_set(s->limits, &lo);
+        }
     } else {
         serve_conf_free(nc);
     }
@@ -1245,6 +1255,74 @@ serve_until_stopped(struct server *s, struct MHD_Daemon *d, const sigset_t *sigs
     }
 }
 
+/* --tls-cert and --tls-key: both or neither, not empty. 0 or EXIT_USAGE
+ * with the message printed. */
+static int
+check_tls_flags(const char *cert, const char *key)
+{
+    if ((cert == NULL) != (key == NULL))
+        return cli_usage_error("serve", "%s: needs %s too",
+                               cert != NULL ? "--tls-cert" : "--tls-key",
+                               cert != NULL ? "--tls-key" : "--tls-cert");
+    if (cert != NULL && (cert[0] == '\0' || key[0] == '\0'))
+        return cli_usage_error("serve", "%s: must not be empty",
+                               cert[0] == '\0' ? "--tls-cert" : "--tls-key");
+    return 0;
+}
+
+/* TLS from --tls-cert/--tls-key, else serve.tls: checked and loaded into
+ * tls, s->tls set. 0, or -1 with the error printed (exit 2). */
+static int
+setup_tls(struct server *s, const char *cert, const char *key, struct serve_tls *tls)
+{
+    struct intentus_err err = { 0 };
+
+    if (cert == NULL && s->conf->tls_cert != NULL) {
+        cert = s->conf->tls_cert; /* the flags override the config */
+        key = s->conf->tls_key;
+    }
+    if (cert == NULL)
+        return 0;
+    if (!serve_tls_supported()) {
+        cli_error("serve", "TLS: this libmicrohttpd was built without TLS support; serve "
+                           "plain HTTP on loopback or put a TLS proxy in front");
+        return -1;
+    }
+    if (serve_tls_load(cert, key, tls, &err) != 0) {
+        cli_error("serve", "%s", err.msg);
+        return -1;
+    }
+    s->tls = true;
+    return 0;
+}
+
+/* The daemon on the listening socket fd (taken on success). MHD splits its
+ * total limit evenly over the pool's threads; serve_limits_accept enforces
+ * ours exactly, so MHD's is set where no thread reaches it first. */
+static struct MHD_Daemon *
+start_daemon(struct server *s, int fd, const struct serve_tls *tls)
+{
+    struct MHD_OptionItem o[] = {
+        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s },
+        { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+        { MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL },
+        { MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL },
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)POOL_THREADS * s->conf->max_connections, NULL },
+        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)serve_memory_limit(s->conf), NULL },
+        { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)serve_limits_notify, s->limits },
+        /* without TLS the array ends here */
+        { s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls->cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key },
+        { MHD_OPTION_END, 0, NULL },
+    };
+
+    return MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_EPOLL | (s->tls ? MHD_USE_TLS : 0),
+        0, serve_limits_accept, s->limits, on_request, s, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
+}
+
 int
 cli_serve(int argc, char **argv)
 {
@@ -1300,11 +1378,10 @@ cli_serve(int argc, char **argv)
             s.no_auth = true;
             break;
         case 'C':
+            tls_cert = optarg;
+            break;
         case 'K':
-            if (optarg[0] == '\0')
-                return cli_usage_error("serve", "%s: must not be empty",
-                                       c == 'C' ? "--tls-cert" : "--tls-key");
-            *(c == 'C' ? &tls_cert : &tls_key) = optarg;
+            tls_key = optarg;
             break;
         default:
             return cli_getopt_error("serve", c, argv);
@@ -1312,10 +1389,8 @@ cli_serve(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-    if ((tls_cert == NULL) != (tls_key == NULL))
-        return cli_usage_error("serve", "%s: needs %s too",
-                               tls_cert != NULL ? "--tls-cert" : "--tls-key",
-                               tls_cert != NULL ? "--tls-key" : "--tls-cert");
+    if (check_tls_flags(tls_cert, tls_key) != 0)
+        return EXIT_USAGE;
 
     /* Signals are taken on the main thread only (sigwait below), so they are
      * blocked before any thread exists: a worker thread the runtime starts
@@ -1345,22 +1420,8 @@ cli_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = EXIT_USAGE;
-    if (tls_cert == NULL && s.conf->tls_cert != NULL) {
-        tls_cert = s.conf->tls_cert; /* the flags override the config */
-        tls_key = s.conf->tls_key;
-    }
-    if (tls_cert != NULL) {
-        if (!serve_tls_supported()) {
-            cli_error("serve", "TLS: this libmicrohttpd was built without TLS support; serve "
-                               "plain HTTP on loopback or put a TLS proxy in front");
-            goto out_rt;
-        }
-        if (serve_tls_load(tls_cert, tls_key, &tls, &err) != 0) {
-            cli_error("serve", "%s", err.msg);
-            goto out_rt;
-        }
-        s.tls = true;
-    }
+    if (setup_tls(&s, tls_cert, tls_key, &tls) != 0)
+        goto out_rt;
     s.max_header = s.conf->max_header;
     if (s.no_auth && s.conf->n_tokens > 0) {
         cli_error("serve", "--no-auth: the config has serve.tokens; remove one or the other");
@@ -1394,15 +1455,10 @@ cli_serve(int argc, char **argv)
         goto out_rt;
     }
 
-    s.limits = serve_limits_new(
-        &(struct serve_limits_opts){
-            .max_connections = s.conf->max_connections,
-            .per_client = s.conf->per_client_set ? s.conf->max_connections_per_client
-                          : loopback             ? 0
-                                                 : 64,
-            .deadline_ms = s.conf->client_deadline_ms,
-        },
-        &err);
+    {
+        struct serve_limits_opts lo = limits_of(s.conf, loopback);
+        s.limits = serve_limits_new(&lo, &err);
+    }
     if (s.limits == NULL) {
         cli_error("serve", "%s", err.msg);
         close(fd);
@@ -1417,30 +1473,7 @@ cli_serve(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out_rt;
     }
-    {
-        /* MHD splits its total limit evenly over the pool's threads;
-         * serve_limits_accept enforces ours exactly, so MHD's is set where
-         * no thread reaches it first. The memory pool of a connection
-         * holds the request line and headers (and the read buffer). */
-        struct MHD_OptionItem o[] = {
-            { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, &s },
-            { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
-            { MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL },
-            { MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL },
-            { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)POOL_THREADS * s.conf->max_connections, NULL },
-            { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)serve_memory_limit(s.conf), NULL },
-            { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &s },
-            { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)serve_limits_notify, s.limits },
-            /* without TLS the array ends here */
-            { s.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls.cert },
-            { MHD_OPTION_HTTPS_MEM_KEY, 0, tls.key },
-            { MHD_OPTION_END, 0, NULL },
-        };
-        d = MHD_start_daemon(
-            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-                MHD_USE_EPOLL | (s.tls ? MHD_USE_TLS : 0),
-            0, serve_limits_accept, s.limits, on_request, &s, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
-    }
+    d = start_daemon(&s, fd, &tls);
     if (d == NULL) {
         cli_error("serve", "the HTTP server did not start on %s%s", listen_addr,
                   s.tls ? " (libmicrohttpd refused the TLS certificate or key)" : "");
