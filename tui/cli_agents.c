@@ -12,7 +12,7 @@
 
 static const char agents_help[] =
     "Usage: intentus agents [--json] [--config FILE]\n"
-    "       intentus agents [--json] --server URL [--token-file FILE]\n"
+    "       intentus agents [--json] --server URL [--token-file FILE] [--cacert FILE]\n"
     "\n"
     "List the configured agents in routing order: local before remote (a non-empty\n"
     "nodeId), then nodePriority ascending, then name. An agent whose \"$NAME\"\n"
@@ -28,11 +28,14 @@ static const char agents_help[] =
     "      --server URL   ask a running 'intentus serve' (GET URL/v1/agents, admin\n"
     "                     role): live breaker state, calls, failures, next probe\n"
     "      --token-file FILE  the bearer token (default: $INTENTUS_TOKEN)\n"
+    "      --cacert FILE  CA certificate(s), PEM, that verify an https:// server\n"
+    "                     (default: $INTENTUS_CACERT, else the system's CAs)\n"
     "  -h, --help         this help\n";
 
 /* --server: the service's agents with their live breakers. */
 static int
-agents_from_server(const char *url, const char *token_file, const char *config, int json)
+agents_from_server(const char *url, const char *token_file, const char *cacert, const char *config,
+                   int json)
 {
     char *token;
     cJSON *ans = NULL;
@@ -41,11 +44,13 @@ agents_from_server(const char *url, const char *token_file, const char *config, 
     char e[FMT_ESC_SIZE(256)];
 
     if (url == NULL)
-        return cli_usage_error("agents", "--token-file: only with --server");
+        return cli_usage_error("agents", "%s: only with --server",
+                               token_file != NULL ? "--token-file" : "--cacert");
     if (config != NULL)
         return cli_usage_error("agents",
                                "--config: not with --server (the service's config applies)");
-    if (serve_client_check_url("agents", url) != 0)
+    if (serve_client_check_url("agents", url) != 0 ||
+        serve_client_set_cacert("agents", cacert) != 0)
         return EXIT_USAGE;
     token = serve_client_token("agents", token_file);
     if (token == NULL)
@@ -99,13 +104,11 @@ int
 cli_agents(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "config", required_argument, NULL, 'c' },
-        { "server", required_argument, NULL, 'S' },
-        { "token-file", required_argument, NULL, 'K' },
-        { NULL, 0, NULL, 0 },
+        { "json", no_argument, NULL, 'j' },         { "config", required_argument, NULL, 'c' },
+        { "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'K' },
+        { "cacert", required_argument, NULL, 'X' }, { NULL, 0, NULL, 0 },
     };
-    const char *config = NULL, *server = NULL, *token_file = NULL;
+    const char *config = NULL, *server = NULL, *token_file = NULL, *cacert = NULL;
     struct config *cfg;
     int c, json = 0;
 
@@ -124,13 +127,15 @@ cli_agents(int argc, char **argv)
             server = optarg;
         else if (c == 'K')
             token_file = optarg;
+        else if (c == 'X')
+            cacert = optarg;
         else
             return cli_getopt_error("agents", c, argv);
     }
     if (optind < argc)
         return cli_usage_error("agents", "unexpected argument '%s'", argv[optind]);
-    if (token_file != NULL || server != NULL)
-        return agents_from_server(server, token_file, config, json);
+    if (token_file != NULL || server != NULL || cacert != NULL)
+        return agents_from_server(server, token_file, cacert, config, json);
     cfg = cli_load_config(config);
     if (cfg == NULL)
         return EXIT_USAGE;

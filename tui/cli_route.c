@@ -57,6 +57,9 @@ static const char route_help[] =
     "                              --no-record, --async-n, --workers\n"
     "      --token-file FILE       the bearer token for --server (default:\n"
     "                              $INTENTUS_TOKEN); never printed\n"
+    "      --cacert FILE           CA certificate(s), PEM, that verify an https://\n"
+    "                              --server (default: $INTENTUS_CACERT, else the\n"
+    "                              system's CAs)\n"
     "  -q, --quiet                 no status lines on stderr (the execution id, the\n"
     "                              executions NOT recorded); the exit status still\n"
     "                              says so, and usage errors are still printed\n"
@@ -200,7 +203,7 @@ split_list(char *s, const char **items, size_t max)
 }
 
 struct route_args {
-    const char *intent, *payload, *config, *dir, *tenant, *server, *token_file;
+    const char *intent, *payload, *config, *dir, *tenant, *server, *token_file, *cacert;
     char *fallback;
     struct envelope_opts env;
     long async_n, workers;
@@ -219,11 +222,14 @@ check_server_args(const struct route_args *a)
                                         : NULL;
 
     if (a->server == NULL)
-        return cli_usage_error("route", "--token-file: only with --server");
+        return cli_usage_error("route", "%s: only with --server",
+                               a->token_file != NULL ? "--token-file" : "--cacert");
     if (bad != NULL)
         return cli_usage_error(
             "route", "%s: not with --server (the service's config and records apply)", bad);
-    return serve_client_check_url("route", a->server);
+    if (serve_client_check_url("route", a->server) != 0)
+        return EXIT_USAGE;
+    return serve_client_set_cacert("route", a->cacert);
 }
 
 static int
@@ -246,6 +252,7 @@ parse_args(int argc, char **argv, struct route_args *a)
         { "quiet", no_argument, NULL, 'q' },
         { "server", required_argument, NULL, 'S' },
         { "token-file", required_argument, NULL, 'K' },
+        { "cacert", required_argument, NULL, 'X' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -323,6 +330,9 @@ parse_args(int argc, char **argv, struct route_args *a)
         case 'K':
             a->token_file = optarg;
             break;
+        case 'X':
+            a->cacert = optarg;
+            break;
         default:
             return cli_getopt_error("route", c, argv);
         }
@@ -338,7 +348,8 @@ parse_args(int argc, char **argv, struct route_args *a)
     if (a->workers > 0 && a->async_n == 0)
         return cli_usage_error("route", "--workers: only with --async-n (one execution runs on "
                                         "this thread)");
-    if ((a->token_file != NULL || a->server != NULL) && check_server_args(a) != EXIT_OK)
+    if ((a->token_file != NULL || a->server != NULL || a->cacert != NULL) &&
+        check_server_args(a) != EXIT_OK)
         return EXIT_USAGE;
     if (a->dir != NULL && a->no_record)
         return cli_usage_error("route", "--dir: nothing is recorded with --no-record");

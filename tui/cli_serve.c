@@ -34,6 +34,8 @@
 #include "tui/cli.h"
 #include "tui/serve_conf.h"
 #include "tui/serve_events.h"
+#include "tui/serve_limits.h"
+#include "tui/serve_tls.h"
 
 static const char serve_help[] =
     "Usage: intentus serve [options]\n"
@@ -45,11 +47,16 @@ static const char serve_help[] =
     "  -c, --config FILE        config file (default: search order, then demo)\n"
     "  -l, --listen ADDR        HOST:PORT or unix:PATH (default 127.0.0.1:8765);\n"
     "                           plain HTTP only on loopback or a Unix socket unless\n"
-    "                           the config says serve.allow_insecure: true\n"
+    "                           TLS is on or the config says serve.allow_insecure\n"
     "  -g, --grace DURATION     on SIGTERM/SIGINT, how long in-flight requests may\n"
     "                           finish (default 10s); queued work left is recorded\n"
     "                           as aborted\n"
     "  -w, --workers N          routing worker threads (default 4)\n"
+    "      --tls-cert FILE      serve HTTPS with this PEM certificate (chain);\n"
+    "      --tls-key FILE       and this PEM private key, not readable by group or\n"
+    "                           others (both; override serve.tls in the config).\n"
+    "                           With TLS any listen address is allowed. Read at\n"
+    "                           start only: restart to use a renewed certificate\n"
     "      --no-auth            serve without tokens (loopback or unix only)\n"
     "  -h, --help               this help\n"
     "\n"
@@ -77,6 +84,11 @@ static const char serve_help[] =
     "config ({sha256|file|env, subject, tenants, roles}); the request's tenant is\n"
     "the token's, metadata.source its subject. Without tokens serve refuses to\n"
     "start unless --no-auth is given, and --no-auth only on loopback or unix.\n"
+    "Limits (config serve.*): max_body (1MiB, 413), max_header (16KiB, 431),\n"
+    "client_deadline (10s to send a whole request, counted from the accept or\n"
+    "the previous request's end, then the connection is cut), max_connections\n"
+    "(1000), max_connections_per_client (64; none on loopback unless set),\n"
+    "queue (256, 503), request_timeout (30s, 504); refusals are in /metrics.\n"
     "Signals: SIGHUP reloads (a bad config is logged, the old one kept);\n"
     "SIGTERM/SIGINT drain and exit 0.\n"
     "\n"
@@ -119,6 +131,9 @@ struct server {
     struct runtime *rt;
     const char *config_path;
     bool no_auth;
+    bool loopback, tls;          /* of the listening address; serving HTTPS */
+    uint64_t max_header;         /* serve.max_header at start (sizes MHD's pools) */
+    struct serve_limits *limits; /* connections and the client deadline */
     /* conf and runtime_config(): read by request threads, replaced by
      * reload; guarded by conf_lock (readers shared). */
     pthread_rwlock_t conf_lock;
@@ -920,10 +935,25 @@ handle_metrics(struct server *s, struct MHD_Connection *conn)
                (unsigned long long)atomic_load(&s->reloads),
                (unsigned long long)atomic_load(&s->reload_failures));
     serve_events_metrics(s->events, &b);
+    serve_limits_metrics(s->limits, &b);
     ret = b.data != NULL ? send_text(conn, 200, "text/plain; version=0.0.4", b.data, b.len, NULL)
                          : MHD_NO;
     buf_free(&b);
     return ret;
+}
+
+/* The connection limits of a serve section: per client, 64 off loopback
+ * and none on it unless the config says. */
+static struct serve_limits_opts
+limits_of(const struct serve_conf *c, bool loopback)
+{
+    return (struct serve_limits_opts){
+        .max_connections = c->max_connections,
+        .per_client = c->per_client_set ? c->max_connections_per_client
+                      : loopback        ? 0
+                                        : 64,
+        .deadline_ms = c->client_deadline_ms,
+    };
 }
 
 /* Reload the runtime's config and the serve section; both or neither. */
@@ -953,6 +983,10 @@ do_reload(struct server *s, struct intentus_err *err)
     } else if ((rc = runtime_reload(s->rt, err)) == 0) {
         serve_conf_free(s->conf);
         s->conf = nc;
+        {
+            struct serve_limits_opts lo = limits_of(nc, s->loopback);
+            serve_limits_set(s->limits, &lo);
+        }
     } else {
         serve_conf_free(nc);
     }
@@ -960,7 +994,10 @@ do_reload(struct server *s, struct intentus_err *err)
     atomic_fetch_add(rc == 0 ? &s->reloads : &s->reload_failures, 1);
     serve_events_reload(s->events, rc == 0, err->msg);
     if (rc == 0)
-        fprintf(stderr, "intentus serve: config reloaded\n");
+        fprintf(stderr, "intentus serve: config reloaded%s\n",
+                s->tls ? " (the TLS certificate and key are read at start only: restart to "
+                         "use new ones)"
+                       : "");
     else
         fprintf(stderr, "intentus serve: reload failed, the running config stays: %s\n", err->msg);
     return rc;
@@ -1090,12 +1127,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     unsigned st;
 
     (void)version;
+    serve_limits_headers_read(conn); /* a call means the headers are in */
     if (r == NULL) {
         /* Headers only: answer what needs no body now, so nothing of a
          * refused request is read, let alone routed. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t max;
+        if (!serve_limits_headers_fit(s->limits, conn, s->max_header))
+            return send_error(s, conn, frame, 431, "PAYLOAD_TOO_LARGE",
+                              "the request line and headers are larger than serve.max_header");
         if (strcmp(url, "/health") == 0 && strcmp(method, "GET") == 0)
             return handle_health(s, conn);
         if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
@@ -1121,6 +1162,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (r == NULL)
             return MHD_NO;
         *con_cls = r;
+        serve_limits_body_expected(conn); /* the client deadline covers the body */
         return MHD_YES;
     }
     if (r->state == REQ_DONE) {
@@ -1140,6 +1182,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *upload_data_size = 0;
         return MHD_YES;
     }
+    serve_limits_body_read(conn);
     if (r->too_large)
         return send_error(s, conn, frame, 413, "PAYLOAD_TOO_LARGE",
                           "the request body is larger than serve.max_body");
@@ -1181,8 +1224,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req *r = *con_cls;
 
     (void)cls;
-    (void)conn;
     (void)toe;
+    serve_limits_request_ended(conn); /* the next request's deadline starts */
     if (r != NULL) {
         buf_free(&r->body);
         completion_free(&r->c);
@@ -1272,12 +1315,23 @@ listen_on(const char *addr, bool *loopback, bool *usage, char *msg, size_t msg_s
     }
 }
 
+/* The connection memory pool for serve.max_header: MHD keeps the request
+ * line and headers in it and needs room beside them for the read buffer
+ * and the response's header lines. Headers up to max_header reach the
+ * handler, which answers 431 above it (serve_limits_headers_fit); headers
+ * that do not fit the pool at all get MHD's own 431. */
+static size_t
+serve_memory_limit(const struct serve_conf *c)
+{
+    return (size_t)c->max_header * 2 + 16384;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    serve_limits_note_log(((struct server *)cls)->limits, fmt, ap);
     fputs("intentus serve: http: ", stderr);
     vfprintf(stderr, fmt, ap);
 }
@@ -1331,14 +1385,85 @@ serve_until_stopped(struct server *s, struct MHD_Daemon *d, const sigset_t *sigs
     }
 }
 
+/* --tls-cert and --tls-key: both or neither, not empty. 0 or EXIT_USAGE
+ * with the message printed. */
+static int
+check_tls_flags(const char *cert, const char *key)
+{
+    if ((cert == NULL) != (key == NULL))
+        return cli_usage_error("serve", "%s: needs %s too",
+                               cert != NULL ? "--tls-cert" : "--tls-key",
+                               cert != NULL ? "--tls-key" : "--tls-cert");
+    if (cert != NULL && (cert[0] == '\0' || key[0] == '\0'))
+        return cli_usage_error("serve", "%s: must not be empty",
+                               cert[0] == '\0' ? "--tls-cert" : "--tls-key");
+    return 0;
+}
+
+/* TLS from --tls-cert/--tls-key, else serve.tls: checked and loaded into
+ * tls, s->tls set. 0, or -1 with the error printed (exit 2). */
+static int
+setup_tls(struct server *s, const char *cert, const char *key, struct serve_tls *tls)
+{
+    struct intentus_err err = { 0 };
+
+    if (cert == NULL && s->conf->tls_cert != NULL) {
+        cert = s->conf->tls_cert; /* the flags override the config */
+        key = s->conf->tls_key;
+    }
+    if (cert == NULL)
+        return 0;
+    if (!serve_tls_supported()) {
+        cli_error("serve", "TLS: this libmicrohttpd was built without TLS support; serve "
+                           "plain HTTP on loopback or put a TLS proxy in front");
+        return -1;
+    }
+    if (serve_tls_load(cert, key, tls, &err) != 0) {
+        cli_error("serve", "%s", err.msg);
+        return -1;
+    }
+    s->tls = true;
+    return 0;
+}
+
+/* The daemon on the listening socket fd (taken on success). MHD splits its
+ * total limit evenly over the pool's threads; serve_limits_accept enforces
+ * ours exactly, so MHD's is set where no thread reaches it first. */
+static struct MHD_Daemon *
+start_daemon(struct server *s, int fd, const struct serve_tls *tls)
+{
+    struct MHD_OptionItem o[] = {
+        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s },
+        { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+        { MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL },
+        { MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL },
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)POOL_THREADS * s->conf->max_connections, NULL },
+        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)serve_memory_limit(s->conf), NULL },
+        { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)serve_limits_notify, s->limits },
+        /* without TLS the array ends here */
+        { s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls->cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key },
+        { MHD_OPTION_END, 0, NULL },
+    };
+
+    return MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_EPOLL | (s->tls ? MHD_USE_TLS : 0),
+        0, serve_limits_accept, s->limits, on_request, s, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
+}
+
 int
 cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "listen", required_argument, NULL, 'l' },
-        { "grace", required_argument, NULL, 'g' },  { "workers", required_argument, NULL, 'w' },
-        { "no-auth", no_argument, NULL, 'A' },      { NULL, 0, NULL, 0 },
+        { "config", required_argument, NULL, 'c' },  { "listen", required_argument, NULL, 'l' },
+        { "grace", required_argument, NULL, 'g' },   { "workers", required_argument, NULL, 'w' },
+        { "no-auth", no_argument, NULL, 'A' },       { "tls-cert", required_argument, NULL, 'C' },
+        { "tls-key", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 },
     };
+    const char *tls_cert = NULL, *tls_key = NULL;
+    struct serve_tls tls = { 0 };
     struct server s = { 0 };
     struct intentus_err err = { 0 };
     const char *listen_addr = "127.0.0.1:8765";
@@ -1382,12 +1507,20 @@ cli_serve(int argc, char **argv)
         case 'A':
             s.no_auth = true;
             break;
+        case 'C':
+            tls_cert = optarg;
+            break;
+        case 'K':
+            tls_key = optarg;
+            break;
         default:
             return cli_getopt_error("serve", c, argv);
         }
     }
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    if (check_tls_flags(tls_cert, tls_key) != 0)
+        return EXIT_USAGE;
 
     /* Signals are taken on the main thread only (sigwait below), so they are
      * blocked before any thread exists: a worker thread the runtime starts
@@ -1417,6 +1550,9 @@ cli_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = EXIT_USAGE;
+    if (setup_tls(&s, tls_cert, tls_key, &tls) != 0)
+        goto out_rt;
+    s.max_header = s.conf->max_header;
     if (s.no_auth && s.conf->n_tokens > 0) {
         cli_error("serve", "--no-auth: the config has serve.tokens; remove one or the other");
         goto out_rt;
@@ -1427,10 +1563,12 @@ cli_serve(int argc, char **argv)
         rc = bad_listen ? EXIT_USAGE : EXIT_FAIL; /* a malformed address, or bind failed */
         goto out_rt;
     }
-    if (!loopback && !s.conf->allow_insecure) {
+    s.loopback = loopback;
+    if (!loopback && !s.tls && !s.conf->allow_insecure) {
         cli_error("serve",
-                  "--listen: %s is not loopback; plain HTTP is refused there unless the config "
-                  "sets serve.allow_insecure: true",
+                  "--listen: %s is not loopback; plain HTTP is refused there: give a TLS "
+                  "certificate (--tls-cert/--tls-key or serve.tls) or set "
+                  "serve.allow_insecure: true",
                   listen_addr);
         close(fd);
         goto out_rt;
@@ -1447,6 +1585,16 @@ cli_serve(int argc, char **argv)
         goto out_rt;
     }
 
+    {
+        struct serve_limits_opts lo = limits_of(s.conf, loopback);
+        s.limits = serve_limits_new(&lo, &err);
+    }
+    if (s.limits == NULL) {
+        cli_error("serve", "%s", err.msg);
+        close(fd);
+        rc = EXIT_FAIL;
+        goto out_rt;
+    }
     pthread_rwlock_init(&s.conf_lock, NULL);
     pthread_mutex_init(&s.lock, NULL);
     s.events = serve_events_new(NULL);
@@ -1462,20 +1610,16 @@ cli_serve(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out_rt;
     }
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL,
-                         0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
-                         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, 30U,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, loopback ? 0U : 64U,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_END);
+    d = start_daemon(&s, fd, &tls);
     if (d == NULL) {
-        cli_error("serve", "the HTTP server did not start on %s", listen_addr);
+        cli_error("serve", "the HTTP server did not start on %s%s", listen_addr,
+                  s.tls ? " (libmicrohttpd refused the TLS certificate or key)" : "");
         close(fd);
         rc = EXIT_FAIL;
     } else {
-        fprintf(stderr, "intentus serve: listening on %s (%s, %zu token%s)\n", listen_addr,
-                runtime_config(s.rt)->source, s.conf->n_tokens, s.conf->n_tokens == 1 ? "" : "s");
+        fprintf(stderr, "intentus serve: listening on %s%s (%s, %zu token%s)\n", listen_addr,
+                s.tls ? " with TLS" : "", runtime_config(s.rt)->source, s.conf->n_tokens,
+                s.conf->n_tokens == 1 ? "" : "s");
         serve_until_stopped(&s, d, &sigs, grace_ms);
         MHD_stop_daemon(d);
         if (strncmp(listen_addr, "unix:", 5) == 0)
@@ -1486,6 +1630,8 @@ cli_serve(int argc, char **argv)
     pthread_join(collector, NULL);
     serve_events_free(s.events);
 out_rt:
+    serve_limits_free(s.limits);
+    serve_tls_free(&tls);
     runtime_close(s.rt); /* queued work left is recorded as aborted */
     if (rc == EXIT_OK)
         fprintf(stderr, "intentus serve: stopped\n");

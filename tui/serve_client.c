@@ -3,10 +3,12 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -15,6 +17,25 @@
 
 #define TOKEN_MAX 4096
 #define ANSWER_MAX ((size_t)64 * 1024 * 1024)
+
+static const char *cacert; /* NULL: the system's CA certificates */
+
+int
+serve_client_set_cacert(const char *cmd, const char *file)
+{
+    const char *from = "--cacert";
+
+    if (file == NULL) {
+        file = getenv("INTENTUS_CACERT");
+        from = "INTENTUS_CACERT";
+        if (file != NULL && file[0] == '\0')
+            file = NULL;
+    }
+    if (file != NULL && access(file, R_OK) != 0)
+        return cli_usage_error(cmd, "%s: %s: %s", from, file, strerror(errno));
+    cacert = file;
+    return 0;
+}
 
 char *
 serve_client_token(const char *cmd, const char *token_file)
@@ -128,6 +149,8 @@ serve_client_call(const char *cmd, const char *base, const char *method, const c
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (cacert != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 120000L);
     if (body != NULL) {

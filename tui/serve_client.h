@@ -15,6 +15,10 @@ void serve_client_token_free(char *token);
 /* Check a --server URL (http:// only to loopback, or https://); 0 or
  * EXIT_USAGE with the message printed. */
 int serve_client_check_url(const char *cmd, const char *url);
+/* The CA certificates that verify an https:// server: file (--cacert),
+ * else $INTENTUS_CACERT, else the system's. 0, or EXIT_USAGE with the
+ * message printed when the file cannot be read. */
+int serve_client_set_cacert(const char *cmd, const char *file);
 /* METHOD base+path with body (NULL: none). Returns the HTTP status and the
  * parsed JSON answer in *out (NULL when not JSON); 0 with a message printed
  * when the server could not be reached. */

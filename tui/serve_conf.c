@@ -14,8 +14,18 @@
 #define CONF_MAX ((size_t)16 * 1024 * 1024)
 #define TOKEN_FILE_MAX 4096
 
-static const char *const serve_keys[] = { "tokens", "allow_insecure", "max_body", "request_timeout",
-                                          "queue",  "emcl",           NULL };
+static const char *const serve_keys[] = { "tokens",
+                                          "allow_insecure",
+                                          "max_body",
+                                          "request_timeout",
+                                          "queue",
+                                          "tls",
+                                          "max_header",
+                                          "client_deadline",
+                                          "max_connections",
+                                          "max_connections_per_client",
+                                          "emcl",
+                                          NULL };
 static const char *const token_keys[] = { "sha256",  "file",  "env", "subject",
                                           "tenants", "roles", NULL };
 
@@ -50,6 +60,8 @@ serve_conf_free(struct serve_conf *c)
     }
     free(c->tokens);
     emcl_key_free(c->emcl);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c);
 }
 
@@ -194,8 +206,95 @@ parse_token(const cJSON *o, const char *path, struct serve_token *t, struct inte
     return 0;
 }
 
+/* serve.tls: {"cert": FILE, "key": FILE}, both; a relative file is found
+ * next to the config file (config_path). */
 static int
-parse_serve(const cJSON *s, struct serve_conf *c, struct intentus_err *err)
+parse_tls(const cJSON *v, const char *config_path, struct serve_conf *c, struct intentus_err *err)
+{
+    static const char *const names[] = { "cert", "key", NULL };
+    char **dst[] = { &c->tls_cert, &c->tls_key };
+    const cJSON *k;
+    const char *slash = config_path != NULL ? strrchr(config_path, '/') : NULL;
+
+    if (!cJSON_IsObject(v)) {
+        err_set(err, IERR_CONFIG, "serve.tls: must be an object {\"cert\": FILE, \"key\": FILE}");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, v)
+    {
+        if (!listed(k->string, names)) {
+            err_set(err, IERR_CONFIG, "serve.tls.%s: unknown key (known: cert, key)", k->string);
+            return -1;
+        }
+    }
+    for (size_t i = 0; names[i] != NULL; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(v, names[i]);
+        size_t n;
+        if (!cJSON_IsString(f) || f->valuestring[0] == '\0') {
+            err_set(err, IERR_CONFIG, "serve.tls.%s: must be a file name (both cert and key)",
+                    names[i]);
+            return -1;
+        }
+        n = strlen(f->valuestring) + (slash != NULL ? (size_t)(slash - config_path) + 2 : 1);
+        if ((*dst[i] = malloc(n)) == NULL) {
+            err_set(err, IERR_NOMEM, "serve.tls: out of memory");
+            return -1;
+        }
+        if (f->valuestring[0] != '/' && slash != NULL)
+            snprintf(*dst[i], n, "%.*s/%s", (int)(slash - config_path), config_path,
+                     f->valuestring);
+        else
+            snprintf(*dst[i], n, "%s", f->valuestring);
+    }
+    return 0;
+}
+
+/* s[name] as a size in bytes from lo to hi (a number or "16KiB"); absent:
+ * *out unchanged. */
+static int
+parse_size_key(const cJSON *s, const char *name, uint64_t lo, uint64_t hi, uint64_t *out,
+               struct intentus_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, name);
+    uint64_t n = 0;
+
+    if (v == NULL)
+        return 0;
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e15)
+        n = (uint64_t)v->valuedouble;
+    else if (!cJSON_IsString(v) || units_parse_size(v->valuestring, &n, NULL) != 0)
+        n = 0;
+    if (n < lo || n > hi) {
+        err_set(err, IERR_CONFIG, "serve.%s: must be a size from %llu to %llu bytes (e.g. 16KiB)",
+                name, (unsigned long long)lo, (unsigned long long)hi);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* s[name] as a whole number from lo to hi; absent: *out unchanged. */
+static int
+parse_count_key(const cJSON *s, const char *name, long lo, long hi, long *out, bool *given,
+                struct intentus_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, name);
+
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)lo || v->valuedouble > (double)hi ||
+        v->valuedouble != (double)(long)v->valuedouble) {
+        err_set(err, IERR_CONFIG, "serve.%s: must be a whole number from %ld to %ld", name, lo, hi);
+        return -1;
+    }
+    *out = (long)v->valuedouble;
+    if (given != NULL)
+        *given = true;
+    return 0;
+}
+
+static int
+parse_serve(const cJSON *s, const char *config_path, struct serve_conf *c, struct intentus_err *err)
 {
     const cJSON *k, *v;
     size_t i = 0;
@@ -205,7 +304,8 @@ parse_serve(const cJSON *s, struct serve_conf *c, struct intentus_err *err)
         if (!listed(k->string, serve_keys)) {
             err_set(err, IERR_CONFIG,
                     "serve.%s: unknown key (known: tokens, allow_insecure, max_body, "
-                    "request_timeout, queue, emcl)",
+                    "request_timeout, queue, tls, max_header, client_deadline, "
+                    "max_connections, max_connections_per_client, emcl)",
                     k->string);
             return -1;
         }
@@ -254,6 +354,26 @@ parse_serve(const cJSON *s, struct serve_conf *c, struct intentus_err *err)
             return -1;
         c->emcl_required = es.required;
     }
+    v = cJSON_GetObjectItemCaseSensitive(s, "tls");
+    if (v != NULL && parse_tls(v, config_path, c, err) != 0)
+        return -1;
+    if (parse_size_key(s, "max_header", 1024, (uint64_t)1024 * 1024, &c->max_header, err) != 0 ||
+        parse_count_key(s, "max_connections", 1, 100000, &c->max_connections, NULL, err) != 0 ||
+        parse_count_key(s, "max_connections_per_client", 0, 100000, &c->max_connections_per_client,
+                        &c->per_client_set, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(s, "client_deadline");
+    if (v != NULL) {
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 3600000)
+            c->client_deadline_ms = (int64_t)v->valuedouble;
+        else if (!cJSON_IsString(v) ||
+                 units_parse_duration_ms(v->valuestring, &c->client_deadline_ms, NULL) != 0 ||
+                 c->client_deadline_ms <= 0 || c->client_deadline_ms > 3600000) {
+            err_set(err, IERR_CONFIG,
+                    "serve.client_deadline: must be a positive duration up to 1h (e.g. 10s)");
+            return -1;
+        }
+    }
     v = cJSON_GetObjectItemCaseSensitive(s, "tokens");
     if (v == NULL)
         return 0;
@@ -294,6 +414,9 @@ serve_conf_load(const char *path, struct intentus_err *err)
     c->max_body = (uint64_t)1024 * 1024;
     c->request_timeout_ms = 30000;
     c->queue = 256;
+    c->max_header = (uint64_t)16 * 1024;
+    c->client_deadline_ms = 10000;
+    c->max_connections = 1000;
     if (path == NULL)
         return c;
     text = safe_file_read(path, CONF_MAX, &len, err);
@@ -302,7 +425,7 @@ serve_conf_load(const char *path, struct intentus_err *err)
     } else {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "serve");
         if (s != NULL)
-            rc = parse_serve(s, c, err);
+            rc = parse_serve(s, path, c, err);
     }
     if (rc != 0)
         err_prefix(err, "%s", path);

@@ -27,6 +27,14 @@ struct serve_conf {
     long queue;                 /* requests in flight at once; default 256 */
     struct emcl_key *emcl;      /* serve.emcl: EMCL frames on /intent; NULL when off */
     bool emcl_required;         /* serve.emcl.required: plain intents refused */
+    /* serve.tls: PEM files, relative ones next to the config file; both
+     * NULL without TLS */
+    char *tls_cert, *tls_key;
+    uint64_t max_header;             /* request line + headers, bytes; default 16 KiB */
+    int64_t client_deadline_ms;      /* to send one whole request; default 10 s */
+    long max_connections;            /* open at once; default 1000 */
+    long max_connections_per_client; /* per client address; 0: no limit */
+    bool per_client_set;             /* max_connections_per_client given */
 };
 
 /* Parse the "serve" object of the config file at path (NULL or the demo:
