@@ -12,6 +12,8 @@
 #include "tui/fmt.h"
 #include "watch/agg.h"
 #include "watch/index.h"
+#include "watch/index_db.h"
+#include "watch/index_query.h"
 #include "watch/tailer.h"
 
 #define STATS_LAST_N 20
@@ -243,6 +245,36 @@ tail_event(void *ctx, const struct tailer_event *ev)
     }
 }
 
+static int
+tail_row(void *ctx, const struct digest *d)
+{
+    return index_upsert(ctx, d, NULL) != 0;
+}
+
+/* The backlog from the persistent index: without -f the newest `lines`
+ * selected records (ORDER BY time DESC LIMIT lines); with -f every selected
+ * one, so that the tailer's first scan prints only records that landed
+ * after this query. 1: the index could not answer (the warning printed). */
+static int
+tail_indexed(const struct rec_args *a, struct index_db *db, struct tail_ctx *t, size_t lines)
+{
+    struct intentus_err why = { 0 };
+    struct index_filter f;
+    long n = 0;
+
+    cli_records_filter(a, &f);
+    if (t->sel != NULL)
+        f = *cli_select_filter(t->sel);
+    if (a->follow || lines > 0)
+        n = index_query_select(db, &f, true, a->follow ? 0 : lines, tail_row, t->ix, &why);
+    if (n < 0) {
+        cli_records_db_failed(a, &why);
+        index_clear(t->ix);
+        return 1;
+    }
+    return 0;
+}
+
 int
 cli_records_tail(const struct rec_args *a)
 {
@@ -253,7 +285,9 @@ cli_records_tail(const struct rec_args *a)
                              .poll_ms = a->poll_ms };
     struct tail_ctx t = { .json = a->json };
     struct tailer *tl = NULL;
+    struct index_db *db = NULL;
     size_t lines = a->limit >= 0 ? (size_t)a->limit : 10, total;
+    bool from_index = false;
     int rc = EXIT_FAIL;
 
     /* Polling is how -f follows; without -f there is nothing to poll. */
@@ -268,12 +302,26 @@ cli_records_tail(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || t.ix == NULL || (cli_records_filtered(a) && t.sel == NULL))
         goto out;
-    tl = tailer_start(dir, &o, &err);
-    if (tl == NULL) {
+    db = cli_records_db(a, dir, &err);
+    if (db == NULL && err.code != 0) {
         cli_error("records tail", "%s", err.msg);
         goto out;
     }
-    while (!t.synced) {
+    if (db != NULL) {
+        from_index = tail_indexed(a, db, &t, lines) == 0;
+        index_db_close(db);
+    }
+    if (!from_index || a->follow) {
+        tl = tailer_start(dir, &o, &err);
+        if (tl == NULL) {
+            cli_error("records tail", "%s", err.msg);
+            goto out;
+        }
+    }
+    /* From the index, the backlog is known: what the tailer's first scan
+     * finds beyond it landed since, and is printed as new. */
+    t.print = from_index;
+    while (!from_index && !t.synced) {
         struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };
         poll(&p, 1, 1000);
         tailer_drain(tl, tail_event, &t);

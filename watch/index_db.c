@@ -556,6 +556,12 @@ index_db_info(const struct index_db *db)
     return &db->info;
 }
 
+struct sqlite3 *
+index_db_sqlite(struct index_db *db)
+{
+    return db->h;
+}
+
 /* ---- reading ---- */
 
 static const char *

@@ -61,4 +61,8 @@ int index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void 
 typedef void (*index_db_diff_fn)(void *ctx, const char *id, const char *what);
 long index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct intentus_err *err);
 
+/* The open SQLite handle, borrowed: for the queries of watch/index_query.c. */
+struct sqlite3;
+struct sqlite3 *index_db_sqlite(struct index_db *db);
+
 #endif
