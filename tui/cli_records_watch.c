@@ -14,6 +14,7 @@
 #include "watch/index.h"
 #include "watch/index_db.h"
 #include "watch/index_query.h"
+#include "watch/index_stats.h"
 #include "watch/tailer.h"
 
 #define STATS_LAST_N 20
@@ -133,31 +134,11 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
     }
 }
 
-int
-cli_records_stats(const struct rec_args *a)
+static void
+print_stats(const struct rec_args *a, const struct agg_snapshot *sp)
 {
-    struct intentus_err err = { 0 };
-    struct config *cfg = NULL;
-    const char *dir = cli_records_dir_of(a, &cfg);
-    struct index *ix = index_new();
-    struct agg *ag = ix ? agg_attach(ix) : NULL;
-    struct agg_opts o = { .last_n = STATS_LAST_N,
-                          .window_us = (long long)STATS_WINDOW_MIN * 60 * 1000000LL,
-                          .buckets = 30,
-                          .bucket_us = 10 * 1000000LL };
-    struct agg_snapshot s = { 0 };
-    struct cli_select *sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
-    int rc = EXIT_FAIL;
+    const struct agg_snapshot s = *sp;
 
-    if (dir == NULL)
-        rc = EXIT_USAGE; /* the config did not load; the error is printed */
-    if (dir == NULL || ag == NULL || (cli_records_filtered(a) && sel == NULL))
-        goto out;
-    /* With filters, the figures are those of the selected records alone. */
-    if (cli_records_load(a, dir, sel, 0, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
-        cli_error("records stats", "%s", err.msg);
-        goto out;
-    }
     if (a->json) {
         cJSON *root = cJSON_CreateObject(), *arr, *tp;
         cJSON_AddNumberToObject(root, "total_records", (double)s.records);
@@ -189,6 +170,69 @@ cli_records_stats(const struct rec_args *a)
                (unsigned long long)s.records, (unsigned long long)s.corrupt,
                (unsigned long long)s.no_timing, STATS_LAST_N);
     }
+}
+
+/* The figures as GROUP BY queries on the persistent index (watch/index_stats.h).
+ * 1: the index could not answer (the warning printed): read the files. */
+static int
+stats_indexed(const struct rec_args *a, const char *dir, const struct cli_select *sel,
+              const struct agg_opts *o, struct intentus_err *err)
+{
+    struct intentus_err why = { 0 };
+    struct index_db *db = cli_records_db(a, dir, err);
+    struct index_stats st;
+    int rc;
+
+    if (db == NULL)
+        return err->code != 0 ? -1 : 1;
+    rc = index_stats_query(db, sel != NULL ? cli_select_filter(sel) : NULL, o, &st, &why);
+    index_db_close(db);
+    if (rc == 0)
+        print_stats(a, &st.snap);
+    else
+        cli_records_db_failed(a, &why);
+    index_stats_free(&st);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+cli_records_stats(const struct rec_args *a)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = NULL;
+    const char *dir = cli_records_dir_of(a, &cfg);
+    struct index *ix = NULL;
+    struct agg *ag = NULL;
+    struct agg_opts o = { .last_n = STATS_LAST_N,
+                          .window_us = (long long)STATS_WINDOW_MIN * 60 * 1000000LL,
+                          .buckets = 30,
+                          .bucket_us = 10 * 1000000LL };
+    struct agg_snapshot s = { 0 };
+    struct cli_select *sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
+    int rc = EXIT_FAIL, done;
+
+    if (dir == NULL)
+        rc = EXIT_USAGE; /* the config did not load; the error is printed */
+    if (dir == NULL || (cli_records_filtered(a) && sel == NULL))
+        goto out;
+    done = stats_indexed(a, dir, sel, &o, &err);
+    if (done <= 0) {
+        if (done < 0)
+            cli_error("records stats", "%s", err.msg);
+        rc = done == 0 ? EXIT_OK : EXIT_FAIL;
+        goto out;
+    }
+    /* --no-index: the same figures from the files, through watch/agg.h. With
+     * filters, the figures are those of the selected records alone. */
+    ix = index_new();
+    ag = ix ? agg_attach(ix) : NULL;
+    if (ag == NULL)
+        goto out;
+    if (cli_records_index(dir, sel, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
+        cli_error("records stats", "%s", err.msg);
+        goto out;
+    }
+    print_stats(a, &s);
     rc = EXIT_OK;
 out:
     cli_select_free(sel);

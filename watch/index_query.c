@@ -160,6 +160,24 @@ col_text(sqlite3_stmt *st, int col)
     return (const char *)sqlite3_column_text(st, col);
 }
 
+int
+index_query_prepare(struct index_db *db, const char *sql, const struct index_filter *f,
+                    struct sqlite3_stmt **st, struct intentus_err *err)
+{
+    struct where w;
+    const char *mark = strstr(sql, INDEX_QUERY_WHERE);
+    char full[4096];
+
+    where_of(f, &w);
+    if (mark == NULL) {
+        err_set(err, IERR_INVALID, "index query without %s", INDEX_QUERY_WHERE);
+        return -1;
+    }
+    snprintf(full, sizeof(full), "%.*s(%s)%s", (int)(mark - sql), sql, w.len ? w.sql : "1",
+             mark + strlen(INDEX_QUERY_WHERE));
+    return prepare(db, full, &w, st, err) == 0 ? w.n : -1;
+}
+
 /* One read transaction, so a query sees one state of the index. */
 static int
 begin(struct index_db *db, struct intentus_err *err)

@@ -27,6 +27,15 @@
 long index_query_select(struct index_db *db, const struct index_filter *f, bool newest_first,
                         size_t limit, index_db_each_fn fn, void *ctx, struct intentus_err *err);
 
+/* For queries of other watch/ modules: prepare sql, in which the marker
+ * INDEX_QUERY_WHERE stands for the condition f puts on the table aliased r
+ * (records r): "(1)" for none. Parameters ?1..?n are f's; the return is n
+ * (the caller's own parameters come after), -1 on error. */
+#define INDEX_QUERY_WHERE "$WHERE"
+struct sqlite3_stmt;
+int index_query_prepare(struct index_db *db, const char *sql, const struct index_filter *f,
+                        struct sqlite3_stmt **st, struct intentus_err *err);
+
 /* Number of records matching f; -1 on error. */
 long index_query_count(struct index_db *db, const struct index_filter *f, struct intentus_err *err);
 
