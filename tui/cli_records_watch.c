@@ -355,20 +355,11 @@ cli_records_tail(const struct rec_args *a)
         from_index = tail_indexed(a, db, &t, lines) == 0;
         index_db_close(db);
     }
-    if (!from_index || a->follow) {
-        tl = tailer_start(dir, &o, &err);
-        if (tl == NULL) {
-            cli_error("records tail", "%s", err.msg);
-            goto out;
-        }
-    }
-    /* From the index, the backlog is known: what the tailer's first scan
-     * finds beyond it landed since, and is printed as new. */
-    t.print = from_index;
-    while (!from_index && !t.synced) {
-        struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };
-        poll(&p, 1, 1000);
-        tailer_drain(tl, tail_event, &t);
+    /* --no-index: the files, read as `records list --no-index` reads them
+     * (files that do not parse shown at once as not records). */
+    if (!from_index && cli_records_index(dir, t.sel, t.ix, &err) != 0) {
+        cli_error("records tail", "%s", err.msg);
+        goto out;
     }
     /* The last N, oldest of them first, as tail(1) does. */
     total = index_size(t.ix);
@@ -381,6 +372,14 @@ cli_records_tail(const struct rec_args *a)
     rc = EXIT_OK;
     if (!a->follow)
         goto out;
+    /* The backlog is known: what the tailer's first scan finds beyond it
+     * landed since, and is printed as new. */
+    tl = tailer_start(dir, &o, &err);
+    if (tl == NULL) {
+        cli_error("records tail", "%s", err.msg);
+        rc = EXIT_FAIL;
+        goto out;
+    }
     t.print = true;
     for (;;) {
         struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };

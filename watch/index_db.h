@@ -25,7 +25,8 @@
 #include "core/err.h"
 #include "watch/digest.h"
 
-#define INDEX_DB_SCHEMA 1
+/* 2: records_intent, the index on (intent, created_us) of --intent queries */
+#define INDEX_DB_SCHEMA 2
 
 struct index_db;
 
