@@ -1,12 +1,14 @@
 /* `records stats` through the persistent index (watch/index_db.h): the
- * figures watch/agg.h computes over an in-memory index, as SQL. Counters,
- * failures by error code and latency histograms are GROUP BY queries (per
- * intent over the record rows, per agent over the attempt rows, so every
- * attempt counts, also those inside executions that succeeded); the
- * windowed figures (last N calls, last M minutes, last error, circuit
- * state, throughput) walk the selected rows newest first (ORDER BY time
- * DESC) only as far back as they need, as agg_snapshot does. The answer is
- * the one agg_snapshot gives on the same records, figure for figure. */
+ * figures watch/agg.h computes over an in-memory index, from SQL. The
+ * counters, failures by error code and latency histograms are grouped in
+ * one pass over the selected rows of each table (per intent over the record
+ * rows, per agent over the attempt rows, so every attempt counts, also
+ * those inside executions that succeeded): SQLite's GROUP BY would sort the
+ * rows first. The windowed figures (last N calls, last M minutes, last
+ * error, circuit state, throughput) walk the selected rows newest first
+ * (ORDER BY time DESC) only as far back as they need, as agg_snapshot does.
+ * The answer is the one agg_snapshot gives on the same records, figure for
+ * figure (tests/watch/test_index_query.c). */
 #ifndef INTENTUS_WATCH_INDEX_STATS_H
 #define INTENTUS_WATCH_INDEX_STATS_H
 
