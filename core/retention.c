@@ -146,22 +146,61 @@ read_item(struct rec_store *rs, const struct retention_select *sel, const char *
     return rc;
 }
 
-static int
-cmp_known(const void *key, const void *elem)
+/* The cache's rows by id: open addressing, slot = row index + 1. */
+struct known_map {
+    const struct retention_known *rows;
+    size_t *slots, mask;
+};
+
+static size_t
+id_hash(const char *s)
 {
-    return strcmp(key, ((const struct retention_known *)elem)->id);
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static int
+known_map_init(struct known_map *m, const struct retention_scope *scope)
+{
+    size_t cap = 16;
+
+    memset(m, 0, sizeof(*m));
+    if (scope == NULL || scope->known == NULL)
+        return 0;
+    while (cap < scope->n_known * 2)
+        cap *= 2;
+    m->slots = calloc(cap, sizeof(*m->slots));
+    if (m->slots == NULL)
+        return -1;
+    m->rows = scope->known;
+    m->mask = cap - 1;
+    for (size_t i = 0; i < scope->n_known; i++) {
+        size_t k = id_hash(scope->known[i].id) & m->mask;
+        while (m->slots[k] != 0)
+            k = (k + 1) & m->mask;
+        m->slots[k] = i + 1;
+    }
+    return 0;
 }
 
 /* The cache's row for a regular file <id>.json with inode ino, when the row
  * can stand for reading the file; NULL: read it. */
 static const struct retention_known *
-known_row(const struct retention_scope *scope, const struct dirent *de, const char *id)
+known_row(const struct known_map *m, const struct dirent *de, const char *id)
 {
-    const struct retention_known *k;
+    const struct retention_known *k = NULL;
 
-    if (scope == NULL || scope->known == NULL || de->d_type != DT_REG)
+    if (m->slots == NULL || de->d_type != DT_REG)
         return NULL;
-    k = bsearch(id, scope->known, scope->n_known, sizeof(*k), cmp_known);
+    for (size_t s = id_hash(id) & m->mask; m->slots[s] != 0; s = (s + 1) & m->mask) {
+        if (strcmp(m->rows[m->slots[s] - 1].id, id) == 0) {
+            k = &m->rows[m->slots[s] - 1];
+            break;
+        }
+    }
     if (k == NULL || k->needs_read || k->ino != (uint64_t)de->d_ino)
         return NULL;
     return k;
@@ -191,14 +230,21 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
            struct intentus_err *err)
 {
     const struct retention_select *sel = scope != NULL ? scope->sel : NULL;
-    int fd = dup(rec_store_dirfd(plan->rs));
+    struct known_map known;
+    int fd;
     struct dirent *de;
     size_t cap = 0;
     DIR *d;
 
+    if (known_map_init(&known, scope) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    fd = dup(rec_store_dirfd(plan->rs));
     if (fd < 0 || (d = fdopendir(fd)) == NULL) {
         if (fd >= 0)
             close(fd);
+        free(known.slots);
         err_set(err, IERR_IO, "cannot list %s: %s", rec_store_dir(plan->rs), strerror(errno));
         return -1;
     }
@@ -213,7 +259,7 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
         if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
             continue;
         it.id = strndup(de->d_name, n - 5);
-        if (it.id != NULL && (k = known_row(scope, de, it.id)) != NULL) {
+        if (it.id != NULL && (k = known_row(&known, de, it.id)) != NULL) {
             if (!k->is_selected) {
                 plan->report.not_selected++;
                 free(it.id);
@@ -226,6 +272,7 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
             it.ino = k->ino;
             if ((k->intent != NULL && it.intent == NULL) || add_item(plan, &it, &cap, err) != 0) {
                 closedir(d);
+                free(known.slots);
                 err_set(err, IERR_NOMEM, NULL);
                 return -1;
             }
@@ -253,10 +300,12 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
         }
         if (add_item(plan, &it, &cap, err) != 0) {
             closedir(d);
+            free(known.slots);
             return -1;
         }
     }
     closedir(d);
+    free(known.slots);
     return 0;
 }
 
@@ -265,6 +314,12 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
 static int
 plan_wals(struct retention_plan *plan, struct intentus_err *err)
 {
+    struct stat st;
+
+    /* A WAL directory that is not there holds no WAL: no need to look for
+     * each planned record's. */
+    if (plan->wal_dir != NULL && stat(plan->wal_dir, &st) != 0 && errno == ENOENT)
+        return 0;
     for (size_t i = 0; plan->wal_dir != NULL && i < plan->n_plan; i++) {
         struct item *it = &plan->items[i];
         struct wal_gc_file *f = malloc(sizeof(*f));

@@ -89,7 +89,7 @@ struct retention_scope {
     const char *wal_dir;
     const struct retention_select *sel;
     /* What a cache of the directory (the persistent index) already knows,
-     * sorted by id (strcmp); NULL: read every file. A <id>.json whose
+     * one row per id; NULL: read every file. A <id>.json whose
      * inode is the known one is planned from the row without being read;
      * any other file, and a row with needs_read, is read as usual (so the
      * plan is the one reading every file gives). Because the rows are only

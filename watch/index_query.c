@@ -457,7 +457,7 @@ index_query_files(struct index_db *db, const struct index_filter *f, struct inde
     where_of(f, &w);
     snprintf(sql, sizeof(sql),
              "SELECT r.id, r.intent, r.created_us, r.file_size, r.mtime_ns, r.inode, r.flags, %s"
-             " FROM records r ORDER BY r.id",
+             " FROM records r",
              w.len ? w.sql : "1");
     if (begin(db, err) != 0)
         return -1;

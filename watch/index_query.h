@@ -60,7 +60,7 @@ struct index_query_file {
     bool is_corrupt, is_selected;
 };
 
-/* Every indexed record, in id order (strcmp), with is_selected saying
+/* Every indexed record, in no particular order, with is_selected saying
  * whether f (NULL: everything) selects it. *n entries in *out, freed with
  * index_query_files_free. */
 int index_query_files(struct index_db *db, const struct index_filter *f,
