@@ -244,7 +244,6 @@ static const struct cli_opt verify_opts[] = {
       .kind = CLI_OPT_FLAG,
       .offset = F(verbose),
       .help = "a line for every record that passes, noting when it\nhas no WAL" },
-    OPT_NO_INDEX,
     OPT_HELP,
     OPT_END,
 };
@@ -358,6 +357,7 @@ static const struct cli_cmd retrieve_cmd = {
     .usage = "ID [options]",
     .about = "Print the stored response of an execution with whether its envelope hash\n"
              "still verifies. Nothing is re-run: no agent, router or model is called.\n"
+             "ID may be the start of an id only one record has.\n"
              "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n",
     .opts = retrieve_opts,
 };
@@ -380,6 +380,8 @@ static const struct rec_sub {
       { "records show", "ID [options]",
         "The record file <dir>/ID.json byte for byte (also <id>.json.gz of a gc\n"
         "archive directory, decompressed), after checking that it is a record.\n"
+        "ID may be the start of an id only one record has (found through the\n"
+        "record index, or with --no-index in the directory listing).\n"
         "On a terminal, control characters are shown escaped (\\e, \\x07, \\u009b).\n",
         show_opts } },
     { SUB_VERIFY,
@@ -885,25 +887,6 @@ verify_wal_dir(const struct rec_args *a, struct config **cfg)
     return a->wal_dir != NULL ? a->wal_dir : (*cfg)->wal.dir;
 }
 
-/* Every record id, in id order: from the index (ORDER BY id), else (with
- * --no-index, or when it cannot answer) from the directory listing. */
-static int
-verify_ids(const struct rec_args *a, struct rec_store *rs, struct rec_ids *ids,
-           struct intentus_err *err)
-{
-    struct intentus_err why = { 0 };
-    struct index_db *db = cli_records_db(a, rec_store_dir(rs), &why);
-    int rc = -1;
-
-    if (db != NULL) {
-        rc = index_query_ids(db, ids, &why);
-        index_db_close(db);
-        if (rc != 0)
-            cli_records_db_failed(a, &why);
-    }
-    return rc == 0 ? 0 : rec_store_list(rs, ids, err);
-}
-
 static int
 records_verify(const struct rec_args *a, int argc, char **argv)
 {
@@ -936,7 +919,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         ids.ids = calloc(ids.n, sizeof(char *));
         for (size_t i = 0; ids.ids != NULL && i < ids.n; i++)
             ids.ids[i] = strdup(argv[a->first_arg + (int)i]);
-    } else if (verify_ids(a, rs, &ids, &err) != 0) {
+    } else if (rec_store_list(rs, &ids, &err) != 0) {
         cli_error("records verify", "%s", err.msg);
         rec_store_close(rs);
         wal_key_free(key);

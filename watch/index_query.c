@@ -387,48 +387,6 @@ index_query_prefix(struct index_db *db, const char *prefix, char **ids, size_t m
     return n;
 }
 
-int
-index_query_ids(struct index_db *db, struct rec_ids *out, struct intentus_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int rc;
-
-    out->ids = NULL;
-    out->n = 0;
-    if (prepare(db, "SELECT id FROM records ORDER BY id", NULL, &st, err) != 0)
-        return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = col_text(st, 0);
-        if (id == NULL)
-            continue;
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            char **p = realloc(out->ids, ncap * sizeof(*p));
-            if (p == NULL) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            out->ids = p;
-            cap = ncap;
-        }
-        if ((out->ids[out->n] = strdup(id)) == NULL) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        out->n++;
-    }
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    rec_store_ids_free(out);
-    if (rc == SQLITE_NOMEM)
-        err_set(err, IERR_NOMEM, NULL);
-    else
-        err_set(err, IERR_IO, "index %s: read the ids", index_db_info(db)->path);
-    return -1;
-}
-
 /* ---- retention ---- */
 
 void

@@ -1,6 +1,6 @@
 /* Queries over the persistent record index (watch/index_db.h): the filters
  * of watch/index.h as SQL WHERE clauses with bound parameters, time order
- * as ORDER BY ... LIMIT, id prefix lookup, the id list, and the rows
+ * as ORDER BY ... LIMIT, id prefix lookup, and the rows
  * retention plans from. Every filter means exactly what index_query()
  * means on the in-memory index; the one SQL cannot say exactly (the
  * case-insensitive --search substring) runs in C on the rows, inside the
@@ -44,9 +44,6 @@ long index_query_count(struct index_db *db, const struct index_filter *f, struct
  * most max + 1: "more than max"), -1 on error. */
 long index_query_prefix(struct index_db *db, const char *prefix, char **ids, size_t max,
                         struct intentus_err *err);
-
-/* Every indexed id in id order (strcmp), as rec_store_list gives them. */
-int index_query_ids(struct index_db *db, struct rec_ids *out, struct intentus_err *err);
 
 /* One indexed record as retention plans from it: the row's creation time,
  * intent and file identity, whether the digest found it corrupt (the row
