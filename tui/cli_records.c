@@ -602,6 +602,7 @@ list_indexed(const struct rec_args *a, struct index_db *db)
 
     if (l.probe == NULL || (a->json && (l.arr = cJSON_CreateArray()) == NULL)) {
         index_free(l.probe);
+        cli_error(a->cmd, "out of memory");
         return -1;
     }
     cli_records_filter(a, &f);
