@@ -1,5 +1,6 @@
 #include "watch/index_query.h"
 
+#include <assert.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ struct where {
 static int
 bind_s(struct where *w, const char *s)
 {
+    assert(w->n < MAX_BINDS);
     w->v[w->n].s = s;
     return ++w->n;
 }
@@ -33,6 +35,7 @@ bind_s(struct where *w, const char *s)
 static int
 bind_i(struct where *w, int64_t i)
 {
+    assert(w->n < MAX_BINDS);
     w->v[w->n].s = NULL;
     w->v[w->n].i = i;
     return ++w->n;
@@ -48,8 +51,9 @@ add(struct where *w, const char *fmt, ...)
     va_list ap;
     int n;
 
-    if (w->len + 8 >= sizeof(w->sql))
-        return;
+    /* The conditions are ours and few (at most one per filter field): they
+     * always fit; running out of room is a programmer error. */
+    assert(w->len + 256 < sizeof(w->sql));
     w->len += (size_t)snprintf(w->sql + w->len, sizeof(w->sql) - w->len, "%s",
                                w->len == 0 ? "" : " AND ");
     va_start(ap, fmt);
