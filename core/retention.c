@@ -679,18 +679,17 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, 
         return 0;
     }
     if (arch != NULL) {
-        int rc;
         if (text == NULL)
             text = rec_store_read(plan->rs, it->id, &len, err);
-        rc = text != NULL ? archive_one(arch, it->id, ".json.gz", text, len, err) : -1;
-        free(text);
-        text = NULL;
-        if (rc != 0) {
+        if (text == NULL || archive_one(arch, it->id, ".json.gz", text, len, err) != 0) {
+            free(text);
             log_line(log, "error %s: %s", it->id, err ? err->msg : "archive failed");
             return -1;
         }
-        if (archive_wal(plan, arch, it, log, err) != 0)
+        if (archive_wal(plan, arch, it, log, err) != 0) {
+            free(text);
             return -1;
+        }
     }
     free(text);
     snprintf(name, sizeof(name), "%s.json", it->id);

@@ -645,10 +645,10 @@ records_list(const struct rec_args *a)
     size_t limit = a->limit > 0 ? (size_t)a->limit : 0;
     int rc = EXIT_FAIL;
 
-    if (dir == NULL)
+    if (dir == NULL) {
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
-    if (dir == NULL)
         goto out;
+    }
     db = cli_records_db(a, dir, &err);
     if (db != NULL) {
         int done = list_indexed(a, db);

@@ -542,7 +542,6 @@ index_stats_query(struct index_db *db, const struct index_filter *f, const struc
         fail(db, "begin", err);
         goto out;
     }
-    w.pending = 0;
     if (gather_records(db, f, &g, err) == 0 && gather_attempts(db, f, &g, err) == 0) {
         w.pending = g.agents.n + g.intents.n;
         w.window_from = o.now_us - o.window_us;
