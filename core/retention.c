@@ -33,6 +33,8 @@ struct retention_plan {
     size_t n_items;
     size_t n_plan; /* the first n_plan items go */
     struct retention_report report;
+    bool recheck;                /* planned from a cache: read each file back before it goes */
+    struct retention_select sel; /* the plan's select (fn NULL: all) */
 };
 
 static void
@@ -109,20 +111,14 @@ mtime_ns(const struct stat *st)
 /* Read one record's creation time and intent; -1 when it is not a record.
  * *selected: whether sel (if any) takes it. */
 static int
-read_item(struct rec_store *rs, const struct retention_select *sel, const char *id, struct item *it,
-          bool *selected)
+item_of_text(const struct retention_select *sel, const char *id, const char *text, size_t len,
+             struct item *it, bool *selected)
 {
-    size_t len;
-    char *text = rec_store_read(rs, id, &len, NULL);
-    cJSON *rec;
+    cJSON *rec = json_parse(text, len, 0, NULL);
     const char *created, *intent;
     int rc = -1;
 
-    if (text == NULL)
-        return -1;
-    rec = json_parse(text, len, 0, NULL);
     *selected = sel == NULL || sel->fn == NULL || sel->fn(sel->ctx, id, text, len);
-    free(text);
     created = json_get_string(cJSON_GetObjectItemCaseSensitive(rec, "header"), "createdUtcIso");
     intent = json_get_string(cJSON_GetObjectItemCaseSensitive(
                                  cJSON_GetObjectItemCaseSensitive(rec, "envelope"), "intent"),
@@ -136,17 +132,119 @@ read_item(struct rec_store *rs, const struct retention_select *sel, const char *
 }
 
 static int
-list_items(struct retention_plan *plan, const struct retention_select *sel,
+read_item(struct rec_store *rs, const struct retention_select *sel, const char *id, struct item *it,
+          bool *selected)
+{
+    size_t len;
+    char *text = rec_store_read(rs, id, &len, NULL);
+    int rc;
+
+    if (text == NULL)
+        return -1;
+    rc = item_of_text(sel, id, text, len, it, selected);
+    free(text);
+    return rc;
+}
+
+/* The cache's rows by id: open addressing, slot = row index + 1. */
+struct known_map {
+    const struct retention_known *rows;
+    size_t *slots, mask;
+};
+
+static size_t
+id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static int
+known_map_init(struct known_map *m, const struct retention_scope *scope)
+{
+    size_t cap = 16;
+
+    memset(m, 0, sizeof(*m));
+    if (scope == NULL || scope->known == NULL)
+        return 0;
+    while (cap < scope->n_known * 2)
+        cap *= 2;
+    m->slots = calloc(cap, sizeof(*m->slots));
+    if (m->slots == NULL)
+        return -1;
+    m->rows = scope->known;
+    m->mask = cap - 1;
+    for (size_t i = 0; i < scope->n_known; i++) {
+        size_t k = id_hash(scope->known[i].id) & m->mask;
+        while (m->slots[k] != 0)
+            k = (k + 1) & m->mask;
+        m->slots[k] = i + 1;
+    }
+    return 0;
+}
+
+/* The cache's row for a regular file <id>.json with inode ino, when the row
+ * can stand for reading the file; NULL: read it. */
+static const struct retention_known *
+known_row(const struct known_map *m, const struct dirent *de, const char *id)
+{
+    const struct retention_known *k = NULL;
+
+    if (m->slots == NULL || de->d_type != DT_REG)
+        return NULL;
+    for (size_t s = id_hash(id) & m->mask; m->slots[s] != 0; s = (s + 1) & m->mask) {
+        if (strcmp(m->rows[m->slots[s] - 1].id, id) == 0) {
+            k = &m->rows[m->slots[s] - 1];
+            break;
+        }
+    }
+    if (k == NULL || k->needs_read || k->ino != (uint64_t)de->d_ino)
+        return NULL;
+    return k;
+}
+
+static int
+add_item(struct retention_plan *plan, struct item *it, size_t *cap, struct intentus_err *err)
+{
+    if (plan->n_items == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        struct item *p = realloc(plan->items, ncap * sizeof(*p));
+        if (p == NULL) {
+            free(it->id);
+            free(it->intent);
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        plan->items = p;
+        *cap = ncap;
+    }
+    plan->items[plan->n_items++] = *it;
+    return 0;
+}
+
+static int
+list_items(struct retention_plan *plan, const struct retention_scope *scope,
            struct intentus_err *err)
 {
-    int fd = dup(rec_store_dirfd(plan->rs));
+    const struct retention_select *sel = scope != NULL ? scope->sel : NULL;
+    struct known_map known;
+    int fd;
     struct dirent *de;
     size_t cap = 0;
     DIR *d;
 
+    if (known_map_init(&known, scope) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    fd = dup(rec_store_dirfd(plan->rs));
     if (fd < 0 || (d = fdopendir(fd)) == NULL) {
         if (fd >= 0)
             close(fd);
+        free(known.slots);
         err_set(err, IERR_IO, "cannot list %s: %s", rec_store_dir(plan->rs), strerror(errno));
         return -1;
     }
@@ -155,11 +253,31 @@ list_items(struct retention_plan *plan, const struct retention_select *sel,
         size_t n = strlen(de->d_name);
         struct item it = { 0 };
         bool selected = true;
+        const struct retention_known *k;
         struct stat st;
         /* Only visible <id>.json: never a writer's hidden temp file. */
         if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
             continue;
         it.id = strndup(de->d_name, n - 5);
+        if (it.id != NULL && (k = known_row(&known, de, it.id)) != NULL) {
+            if (!k->is_selected) {
+                plan->report.not_selected++;
+                free(it.id);
+                continue;
+            }
+            it.intent = k->intent != NULL ? strdup(k->intent) : NULL;
+            it.created_us = k->created_us;
+            it.size = k->size;
+            it.mtime_ns = k->mtime_ns;
+            it.ino = k->ino;
+            if ((k->intent != NULL && it.intent == NULL) || add_item(plan, &it, &cap, err) != 0) {
+                closedir(d);
+                free(known.slots);
+                err_set(err, IERR_NOMEM, NULL);
+                return -1;
+            }
+            continue;
+        }
         if (it.id == NULL || !rec_store_id_is_valid(it.id) ||
             fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
             free(it.id);
@@ -180,22 +298,14 @@ list_items(struct retention_plan *plan, const struct retention_select *sel,
             free(it.intent);
             continue;
         }
-        if (plan->n_items == cap) {
-            struct item *p;
-            cap = cap ? cap * 2 : 256;
-            p = realloc(plan->items, cap * sizeof(*p));
-            if (p == NULL) {
-                free(it.id);
-                free(it.intent);
-                closedir(d);
-                err_set(err, IERR_NOMEM, NULL);
-                return -1;
-            }
-            plan->items = p;
+        if (add_item(plan, &it, &cap, err) != 0) {
+            closedir(d);
+            free(known.slots);
+            return -1;
         }
-        plan->items[plan->n_items++] = it;
     }
     closedir(d);
+    free(known.slots);
     return 0;
 }
 
@@ -204,6 +314,12 @@ list_items(struct retention_plan *plan, const struct retention_select *sel,
 static int
 plan_wals(struct retention_plan *plan, struct intentus_err *err)
 {
+    struct stat st;
+
+    /* A WAL directory that is not there holds no WAL: no need to look for
+     * each planned record's. */
+    if (plan->wal_dir != NULL && stat(plan->wal_dir, &st) != 0 && errno == ENOENT)
+        return 0;
     for (size_t i = 0; plan->wal_dir != NULL && i < plan->n_plan; i++) {
         struct item *it = &plan->items[i];
         struct wal_gc_file *f = malloc(sizeof(*f));
@@ -274,8 +390,11 @@ retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
         free(plan);
         return NULL;
     }
+    if (sel != NULL)
+        plan->sel = *sel;
+    plan->recheck = scope != NULL && scope->known != NULL;
     plan->rs = rec_store_open(dir, NULL, err);
-    if (plan->rs == NULL || list_items(plan, sel, err) != 0) {
+    if (plan->rs == NULL || list_items(plan, scope, err) != 0) {
         retention_plan_free(plan);
         return NULL;
     }
@@ -534,11 +653,40 @@ remove_wal(struct retention_plan *plan, const struct item *it, int log,
     return 0;
 }
 
+/* Record text may be a decrypted record: wiped before it is freed. */
+static void
+wipe_free(char *text, size_t len)
+{
+    if (text != NULL)
+        explicit_bzero(text, len);
+    free(text);
+}
+
+/* A plan made from a cache: is the file still the record planned (a
+ * record, created then, selected)? Its text is kept in *text. */
+static bool
+still_planned(struct retention_plan *plan, const struct item *it, char **text, size_t *len,
+              enum crypt_status *st)
+{
+    struct item now = { 0 };
+    bool selected = true, same;
+
+    *text = rec_store_read_st(plan->rs, it->id, len, st, NULL);
+    if (*text == NULL || item_of_text(plan->sel.fn != NULL ? &plan->sel : NULL, it->id, *text, *len,
+                                      &now, &selected) != 0)
+        return false;
+    same = selected && now.created_us == it->created_us;
+    free(now.intent);
+    return same;
+}
+
 static int
 apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, int log,
           struct retention_report *done, struct intentus_err *err)
 {
-    char name[160];
+    char name[160], *text = NULL;
+    size_t len = 0;
+    enum crypt_status st = CRYPT_PLAIN;
     int state = unchanged(plan, it);
 
     if (state == 0) {
@@ -551,24 +699,30 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, 
         log_line(log, "skip %s (changed since the plan)", it->id);
         return 0;
     }
+    if (plan->recheck && !still_planned(plan, it, &text, &len, &st)) {
+        wipe_free(text, len);
+        done->skipped_changed++;
+        log_line(log, "skip %s (its content is not what the plan was made from)", it->id);
+        return 0;
+    }
     if (arch != NULL) {
-        size_t len;
-        enum crypt_status st;
-        char *text = rec_store_read_st(plan->rs, it->id, &len, &st, err);
+        const struct crypt_keyring *seal;
+        if (text == NULL)
+            text = rec_store_read_st(plan->rs, it->id, &len, &st, err);
         /* What was encrypted stays encrypted (with the newest key of the
          * keyring that opened it); a plaintext record stays as it was. */
-        const struct crypt_keyring *seal = st == CRYPT_OK ? rec_store_keys(plan->rs) : NULL;
-        int rc = text != NULL ? archive_one(arch, it->id, ".json.gz", text, len, seal, err) : -1;
-        if (text != NULL)
-            explicit_bzero(text, len);
-        free(text);
-        if (rc != 0) {
+        seal = st == CRYPT_OK ? rec_store_keys(plan->rs) : NULL;
+        if (text == NULL || archive_one(arch, it->id, ".json.gz", text, len, seal, err) != 0) {
+            wipe_free(text, len);
             log_line(log, "error %s: %s", it->id, err ? err->msg : "archive failed");
             return -1;
         }
-        if (archive_wal(plan, arch, it, log, err) != 0)
+        if (archive_wal(plan, arch, it, log, err) != 0) {
+            wipe_free(text, len);
             return -1;
+        }
     }
+    wipe_free(text, len);
     snprintf(name, sizeof(name), "%s.json", it->id);
     if (unlinkat(rec_store_dirfd(plan->rs), name, 0) != 0 && errno != ENOENT) {
         err_set(err, IERR_IO, "cannot remove %s/%s: %s", rec_store_dir(plan->rs), name,

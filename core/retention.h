@@ -88,6 +88,25 @@ struct retention_plan *retention_plan_new(const char *dir, const struct retentio
 struct retention_scope {
     const char *wal_dir;
     const struct retention_select *sel;
+    /* What a cache of the directory (the persistent index) already knows,
+     * one row per id; NULL: read every file. A <id>.json whose
+     * inode is the known one is planned from the row without being read;
+     * any other file, and a row with needs_read, is read as usual (so the
+     * plan is the one reading every file gives). Because the rows are only
+     * a cache, applying such a plan reads each planned file back first and
+     * leaves it alone (skipped_changed) unless it still is a record created
+     * at the planned time that sel selects. */
+    const struct retention_known *known;
+    size_t n_known;
+};
+
+struct retention_known {
+    const char *id;
+    const char *intent; /* NULL: none */
+    int64_t created_us, size, mtime_ns;
+    uint64_t ino;
+    bool is_selected; /* sel's answer for this record */
+    bool needs_read;  /* the row cannot tell (corrupt, no creation time): read the file */
 };
 struct retention_plan *retention_plan_new_scoped(const char *dir,
                                                  const struct retention_scope *scope,

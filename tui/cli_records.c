@@ -4,6 +4,7 @@
 #include "tui/cli_records.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #include "tui/fmt.h"
 #include "watch/digest.h"
 #include "watch/index.h"
+#include "watch/index_db.h"
+#include "watch/index_query.h"
 #include "watch/tailer.h"
 
 /* ---- option values ---- */
@@ -219,7 +222,8 @@ static const struct cli_opt list_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt show_opts[] = { OPT_DIR, OPT_KEYRING, OPT_CONFIG, OPT_HELP, OPT_END };
+static const struct cli_opt show_opts[] = { OPT_DIR,      OPT_KEYRING, OPT_CONFIG,
+                                            OPT_NO_INDEX, OPT_HELP,    OPT_END };
 
 static const struct cli_opt verify_opts[] = {
     OPT_DIR,
@@ -313,6 +317,7 @@ static const struct cli_opt tail_opts[] = {
       .parse = parse_poll,
       .help = "with -f: poll instead of inotify, for network\nfilesystems (default 1000 ms)" },
     OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_NO_INDEX,
     OPT_HELP,
     OPT_END,
 };
@@ -372,18 +377,20 @@ static const struct cli_opt gc_opts[] = {
       .offset = F(yes),
       .help = "no question (without it gc asks on a terminal and\nrefuses otherwise)" },
     OPT_FILTERS(parse_gc_status, "only records with this status: ok, error or\nincomplete"),
+    OPT_NO_INDEX,
     OPT_HELP,
     OPT_END,
 };
 
-static const struct cli_opt retrieve_opts[] = { OPT_DIR, OPT_KEYRING, OPT_CONFIG, OPT_HELP,
-                                                OPT_END };
+static const struct cli_opt retrieve_opts[] = { OPT_DIR,      OPT_KEYRING, OPT_CONFIG,
+                                                OPT_NO_INDEX, OPT_HELP,    OPT_END };
 
 static const struct cli_cmd retrieve_cmd = {
     .name = "retrieve",
     .usage = "ID [options]",
     .about = "Print the stored response of an execution with whether its envelope hash\n"
              "still verifies. Nothing is re-run: no agent, router or model is called.\n"
+             "ID may be the start of an id only one record has.\n"
              "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n",
     .opts = retrieve_opts,
 };
@@ -416,6 +423,8 @@ static const struct rec_sub {
         "The record file <dir>/ID.json byte for byte (also <id>.json.gz of a gc\n"
         "archive directory, decompressed; an encrypted record decrypted, after its\n"
         "tag verified), after checking that it is a record.\n"
+        "ID may be the start of an id only one record has (found through the\n"
+        "record index, or with --no-index in the directory listing).\n"
         "On a terminal, control characters are shown escaped (\\e, \\x07, \\u009b).\n",
         show_opts } },
     { SUB_VERIFY,
@@ -590,27 +599,27 @@ list_text(void *ctx, const struct index_view *v)
 {
     char when[32], intent[FMT_ESC_SIZE(128)], agent[FMT_ESC_SIZE(128)], dur[24];
     char e[FMT_ESC_SIZE(256)], cell[FMT_ESC_SIZE(256)], strategy[FMT_ESC_SIZE(32)];
+    FILE *out = ctx != NULL ? ctx : stdout;
 
-    (void)ctx;
     if (v->flags & DIGEST_CORRUPT) {
         char word[16];
         snprintf(word, sizeof(word), "%s", digest_bad_word(v->flags));
         for (char *c = word; *c; c++)
             *c = (char)(*c - 'a' + 'A');
-        printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", v->id, "-", "-", "-",
-               word, "-", cli_esc(v->note, e, sizeof(e)));
+        fprintf(out, "%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "-", v->id, "-", "-",
+                "-", word, "-", cli_esc(v->note, e, sizeof(e)));
         return 0;
     }
     fmt_time_short(v->created_us, when, sizeof(when));
     fmt_cell(cli_esc(v->intent, e, sizeof(e)), 24, intent, sizeof(intent));
     fmt_cell(cli_esc(v->agent, e, sizeof(e)), 16, agent, sizeof(agent));
     fmt_duration_us(v->duration_us, dur, sizeof(dur));
-    printf("%-19s  %-36s  %-*s  %-*s  %-9s  %-7s  %-20s  %s\n", when, v->id,
-           (int)(24 + strlen(intent) - fmt_width(intent)), intent,
-           (int)(16 + strlen(agent) - fmt_width(agent)), agent,
-           cli_esc(v->strategy ? v->strategy : "direct", strategy, sizeof(strategy)),
-           record_status_name(v->status),
-           cli_esc(v->error_code ? v->error_code : "-", cell, sizeof(cell)), dur);
+    fprintf(out, "%-19s  %-36s  %-*s  %-*s  %-9s  %-7s  %-20s  %s\n", when, v->id,
+            (int)(24 + strlen(intent) - fmt_width(intent)), intent,
+            (int)(16 + strlen(agent) - fmt_width(agent)), agent,
+            cli_esc(v->strategy ? v->strategy : "direct", strategy, sizeof(strategy)),
+            record_status_name(v->status),
+            cli_esc(v->error_code ? v->error_code : "-", cell, sizeof(cell)), dur);
     return 0;
 }
 
@@ -630,23 +639,114 @@ cli_records_print_row(const struct index_view *v, bool json)
     }
 }
 
+/* A row of the persistent index shown as the in-memory index shows it (a
+ * one-record index), so both print byte for byte the same. */
+struct list_rows {
+    struct index *probe;
+    bool json;
+    cJSON *arr;
+    FILE *out; /* the text lines */
+};
+
+static int
+list_row(void *ctx, const struct digest *d)
+{
+    struct list_rows *l = ctx;
+    struct index_view v;
+    int rc = 1;
+
+    if (index_upsert(l->probe, d, NULL) != 0)
+        return 1;
+    if (index_find(l->probe, d->id, &v) == 0)
+        rc = l->json ? list_json(l->arr, &v) : list_text(l->out, &v);
+    index_remove(l->probe, d->id);
+    return rc;
+}
+
+static void
+list_header(FILE *out)
+{
+    fprintf(out, "%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "CREATED (UTC)", "ID",
+            "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION");
+}
+
+/* The list as one query: WHERE the filters, ORDER BY time DESC LIMIT N.
+ * 1: the index could not answer (the warning printed), read the files. */
+static int
+list_indexed(const struct rec_args *a, struct index_db *db)
+{
+    struct intentus_err why = { 0 };
+    struct index_filter f;
+    struct list_rows l = { .probe = index_new(), .json = a->json };
+    char *buf = NULL;
+    size_t len = 0;
+    long n = 0;
+
+    if (l.probe == NULL || (a->json && (l.arr = cJSON_CreateArray()) == NULL)) {
+        index_free(l.probe);
+        cli_error(a->cmd, "out of memory");
+        return -1;
+    }
+    cli_records_filter(a, &f);
+    /* Everything goes to a buffer first: a failed query prints no half list
+     * before the files are read instead. */
+    if (!a->json && (l.out = open_memstream(&buf, &len)) == NULL) {
+        err_set(&why, IERR_NOMEM, NULL);
+        n = -1;
+    }
+    if (l.out != NULL)
+        list_header(l.out);
+    if (n == 0 && a->limit != 0)
+        n = index_query_select(db, &f, true, a->limit > 0 ? (size_t)a->limit : 0, list_row, &l,
+                               &why);
+    if (l.out != NULL)
+        fclose(l.out);
+    if (n >= 0 && a->json)
+        cli_print_json(stdout, l.arr);
+    else if (n >= 0 && buf != NULL)
+        fwrite(buf, 1, len, stdout);
+    free(buf);
+    cJSON_Delete(l.arr);
+    index_free(l.probe);
+    if (n < 0) {
+        cli_records_db_failed(a, &why);
+        return 1;
+    }
+    return 0;
+}
+
 static int
 records_list(const struct rec_args *a)
 {
     struct intentus_err err = { 0 };
     struct config *cfg = NULL;
     const char *dir = cli_records_dir_of(a, &cfg);
-    struct index *ix = index_new();
+    struct index *ix = NULL;
+    struct index_db *db;
     struct index_filter f;
     size_t limit = a->limit > 0 ? (size_t)a->limit : 0;
     int rc = EXIT_FAIL;
 
-    if (dir == NULL)
+    if (dir == NULL) {
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
-    if (dir == NULL || ix == NULL)
         goto out;
-    /* Unfiltered, the newest `limit` records are all the list needs. */
-    if (cli_records_load(a, dir, NULL, cli_records_filtered(a) ? 0 : limit, ix, &err) != 0) {
+    }
+    db = cli_records_db(a, dir, &err);
+    if (db != NULL) {
+        int done = list_indexed(a, db);
+        index_db_close(db);
+        if (done <= 0) {
+            rc = done == 0 ? EXIT_OK : EXIT_FAIL;
+            goto out;
+        }
+    } else if (err.code != 0) {
+        cli_error("records list", "%s", err.msg);
+        goto out;
+    }
+    ix = index_new();
+    if (ix == NULL)
+        goto out;
+    if (cli_records_index(dir, NULL, ix, &err) != 0) {
         cli_error("records list", "%s", err.msg);
         goto out;
     }
@@ -658,8 +758,7 @@ records_list(const struct rec_args *a)
         cli_print_json(stdout, arr);
         cJSON_Delete(arr);
     } else {
-        printf("%-19s  %-36s  %-24s  %-16s  %-9s  %-7s  %-20s  %s\n", "CREATED (UTC)", "ID",
-               "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION");
+        list_header(stdout);
         if (a->limit != 0)
             index_query(ix, &f, true, limit, list_text, NULL);
     }
@@ -668,6 +767,68 @@ out:
     index_free(ix);
     config_free(cfg);
     return rc;
+}
+
+#define PREFIX_SHOWN 4
+
+/* The record an ID argument names: the id itself when <dir>/ID.json (or
+ * .json.gz) exists or no record id starts with it (the read then says it is
+ * not there), else the one id that starts with it: through the index
+ * (ORDER BY id from ID on), or with --no-index from the directory listing.
+ * Several: a usage error naming some of them (*rc = 2). */
+static int
+resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char *out, size_t size,
+           int *rc)
+{
+    struct intentus_err err = { 0 };
+    char name[160], *ids[PREFIX_SHOWN + 1] = { 0 };
+    struct index_db *db;
+    struct stat st;
+    long n = 0;
+
+    snprintf(out, size, "%s", arg);
+    snprintf(name, sizeof(name), "%s.json", arg);
+    if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0;
+    snprintf(name, sizeof(name), "%s.json.gz", arg);
+    if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0;
+    db = cli_records_db(a, rec_store_dir(rs), &err);
+    if (db != NULL) {
+        n = index_query_prefix(db, arg, ids, PREFIX_SHOWN, &err);
+        index_db_close(db);
+        if (n < 0)
+            cli_records_db_failed(a, &err);
+    }
+    if (db == NULL || n < 0) {
+        struct rec_ids all = { 0 };
+        n = 0;
+        if (rec_store_list(rs, &all, NULL) == 0) {
+            for (size_t i = 0; i < all.n && n <= PREFIX_SHOWN; i++) {
+                if (strncmp(all.ids[i], arg, strlen(arg)) == 0)
+                    ids[n++] = strdup(all.ids[i]);
+            }
+        }
+        rec_store_ids_free(&all);
+    }
+    if (n == 1 && ids[0] != NULL)
+        snprintf(out, size, "%s", ids[0]);
+    if (n > 1) {
+        char list[PREFIX_SHOWN * 140] = "";
+        size_t used = 0;
+        for (long i = 0; i < n && i < PREFIX_SHOWN; i++)
+            used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+                                     ids[i] ? ids[i] : "?");
+        *rc = cli_usage_error(a->cmd, "'%s' is ambiguous: %s records start with it (%s%s)", arg,
+                              n > PREFIX_SHOWN ? "several"
+                              : n == 2         ? "2"
+                              : n == 3         ? "3"
+                                               : "4",
+                              list, n > PREFIX_SHOWN ? ", ..." : "");
+    }
+    for (size_t i = 0; i <= PREFIX_SHOWN; i++)
+        free(ids[i]);
+    return n > 1 ? -1 : 0;
 }
 
 /* The file as it is: byte for byte when stdout is not a terminal (the
@@ -679,6 +840,7 @@ records_show(const struct rec_args *a, int argc, char **argv)
     struct intentus_err err = { 0 };
     struct rec_store *rs;
     const char *id;
+    char full[160];
     int store_rc, rc = EXIT_FAIL;
     size_t len;
     char *text;
@@ -694,6 +856,11 @@ records_show(const struct rec_args *a, int argc, char **argv)
     rs = open_store("records show", a, &store_rc);
     if (rs == NULL)
         return store_rc;
+    if (resolve_id(a, rs, argv[a->first_arg], full, sizeof(full), &rc) != 0) {
+        rec_store_close(rs);
+        return rc;
+    }
+    id = full;
     text = rec_store_read(rs, id, &len, &err);
     rec = text != NULL ? record_parse(text, len, &err) : NULL;
     if (rec == NULL) {
@@ -954,7 +1121,7 @@ cli_retrieve(int argc, char **argv)
     int store_rc;
     const cJSON *header, *final;
     cJSON *rec, *out;
-    char now[CLOCK_ISO_LEN];
+    char now[CLOCK_ISO_LEN], full[160];
     const char *id;
     int rc;
 
@@ -972,6 +1139,11 @@ cli_retrieve(int argc, char **argv)
     rs = open_store("retrieve", &a, &store_rc);
     if (rs == NULL)
         return store_rc;
+    if (resolve_id(&a, rs, id, full, sizeof(full), &rc) != 0) {
+        rec_store_close(rs);
+        return rc;
+    }
+    id = full;
     rec = rec_store_load(rs, id, &err);
     rec_store_close(rs);
     if (rec == NULL) {

@@ -37,7 +37,7 @@ struct rec_args {
     const char *wal_dir;    /* --wal-dir; NULL: the config's wal.dir */
     const char *public_key; /* --public-key; NULL: the config's wal.public_key */
     bool verbose;
-    /* list, stats: read the record files, not the index (watch/index_db.h) */
+    /* every read command: read the record files, not the index (watch/index_db.h) */
     bool no_index;
     int first_arg; /* index of the first positional argument */
 };
@@ -56,6 +56,8 @@ struct cli_select;
 struct cli_select *cli_select_new(const struct rec_args *a); /* NULL: out of memory */
 void cli_select_free(struct cli_select *s);
 bool cli_select_digest(struct cli_select *s, const struct digest *d);
+/* The filter s applies (borrowed from s). */
+const struct index_filter *cli_select_filter(const struct cli_select *s);
 /* Index the records of dir that sel selects (sel NULL: all) into ix. */
 int cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
                       struct intentus_err *err);
@@ -67,6 +69,16 @@ int cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
  * many records (it may hold more). */
 int cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *sel,
                      size_t newest, struct index *ix, struct intentus_err *err);
+
+/* The persistent index of dir, reconciled with the files, for a command
+ * that reads through it; NULL when a->no_index, or when the index cannot be
+ * used: then the warning is printed and the caller reads the files, unless
+ * err->code is set (the directory itself is missing: fail with err). */
+struct index_db;
+struct index_db *cli_records_db(const struct rec_args *a, const char *dir,
+                                struct intentus_err *err);
+/* A query on the index failed (why): print that the files are read instead. */
+void cli_records_db_failed(const struct rec_args *a, const struct intentus_err *why);
 
 /* One record as a `records list` line, or as one line of compact JSON. */
 void cli_records_print_row(const struct index_view *v, bool json);

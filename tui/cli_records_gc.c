@@ -14,6 +14,8 @@
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
 #include "watch/digest.h"
+#include "watch/index_db.h"
+#include "watch/index_query.h"
 
 static void
 fmt_bytes(uint64_t b, char *out, size_t size)
@@ -230,6 +232,46 @@ select_record(void *ctx, const char *id, const char *text, size_t len)
     return match;
 }
 
+/* What the persistent index knows of the directory, as retention's rows:
+ * the plan reads only the files the rows cannot stand for (corrupt, no
+ * creation time, changed or new since), and applying it reads each planned
+ * file back before it goes (core/retention.h). NULL (nothing printed) with
+ * --no-index or when the index cannot be used: the plan reads every file. */
+static struct retention_known *
+gc_known(const struct rec_args *a, const char *dir, const struct cli_select *sel,
+         struct index_query_file **files, size_t *n)
+{
+    struct intentus_err err = { 0 }, why = { 0 };
+    struct index_db *db = cli_records_db(a, dir, &err);
+    struct retention_known *known = NULL;
+
+    *files = NULL;
+    *n = 0;
+    if (db == NULL)
+        return NULL; /* a missing directory: the plan says so */
+    if (index_query_files(db, sel != NULL ? cli_select_filter(sel) : NULL, files, n, &why) != 0) {
+        cli_records_db_failed(a, &why);
+        index_db_close(db);
+        return NULL;
+    }
+    index_db_close(db);
+    known = calloc(*n + 1, sizeof(*known));
+    for (size_t i = 0; known != NULL && i < *n; i++) {
+        const struct index_query_file *f = &(*files)[i];
+        known[i] = (struct retention_known){
+            .id = f->id,
+            .intent = f->intent,
+            .created_us = f->created_us,
+            .size = f->size,
+            .mtime_ns = f->mtime_ns,
+            .ino = f->ino,
+            .is_selected = f->is_selected,
+            .needs_read = f->is_corrupt || f->created_us == 0,
+        };
+    }
+    return known;
+}
+
 /* The policy: the limit options, else the config's "retention" section (as
  * the console's Retention screen starts from it). *archive and *from: the
  * archive directory and what named it. */
@@ -281,12 +323,15 @@ cli_records_gc(const struct rec_args *a)
     struct retention_policy p;
     struct gc_select gs = { NULL };
     struct retention_select sel = { select_record, &gs };
-    struct retention_scope scope = { NULL, NULL };
+    struct retention_scope scope = { .wal_dir = NULL };
     struct retention_apply_opts ao = { 0 };
     const char *action;
     struct retention_plan *plan = NULL;
     const struct retention_report *planned;
     struct retention_report done = { 0 };
+    struct index_query_file *files = NULL;
+    struct retention_known *known = NULL;
+    size_t n_files = 0;
     const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
     int rc = EXIT_USAGE;
 
@@ -314,6 +359,9 @@ cli_records_gc(const struct rec_args *a)
         wdir = wcfg->wal.dir;
     scope.wal_dir = wdir;
     scope.sel = gs.sel != NULL ? &sel : NULL;
+    known = gc_known(a, dir, gs.sel, &files, &n_files);
+    scope.known = known;
+    scope.n_known = known != NULL ? n_files : 0;
     plan = retention_plan_new_scoped(dir, &scope, &p, 0, &err);
     if (plan == NULL) {
         cli_error(a->cmd, "%s", err.msg);
@@ -356,6 +404,8 @@ cli_records_gc(const struct rec_args *a)
 out:
     retention_report_free(&done);
     retention_plan_free(plan);
+    free(known);
+    index_query_files_free(files, n_files);
     cli_select_free(gs.sel);
     config_free(wcfg);
     config_free(cfg);

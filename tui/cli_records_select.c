@@ -12,6 +12,7 @@
 #include "watch/digest.h"
 #include "watch/index.h"
 #include "watch/index_db.h"
+#include "watch/index_query.h"
 #include "watch/scan.h"
 #include "watch/tailer.h"
 
@@ -60,6 +61,12 @@ cli_select_free(struct cli_select *s)
         return;
     index_free(s->probe);
     free(s);
+}
+
+const struct index_filter *
+cli_select_filter(const struct cli_select *s)
+{
+    return &s->f;
 }
 
 /* The index's own matching (index_query), on a one-record index, so every
@@ -127,9 +134,34 @@ load_row(void *ctx, const struct digest *d)
 {
     struct select_into *si = ctx;
 
-    if (si->sel == NULL || cli_select_digest(si->sel, d))
-        index_upsert(si->ix, d, NULL);
+    index_upsert(si->ix, d, NULL);
     return 0;
+}
+
+struct index_db *
+cli_records_db(const struct rec_args *a, const char *dir, struct intentus_err *err)
+{
+    struct intentus_err why = { 0 };
+    struct index_db *db;
+
+    memset(err, 0, sizeof(*err));
+    if (a->no_index)
+        return NULL;
+    db = index_db_open(dir, false, &why);
+    if (db != NULL)
+        return db;
+    /* The index is a cache: without it the files still answer. */
+    if (why.code == IERR_NOT_FOUND)
+        err_set(err, why.code, "%s", why.msg);
+    else
+        cli_error(a->cmd, "%s; reading the record files instead", why.msg);
+    return NULL;
+}
+
+void
+cli_records_db_failed(const struct rec_args *a, const struct intentus_err *why)
+{
+    cli_error(a->cmd, "%s; reading the record files instead", why->msg);
 }
 
 int
@@ -138,22 +170,16 @@ cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *s
 {
     struct select_into si = { sel, ix };
     struct intentus_err why = { 0 };
-    struct index_db *db;
-    int rc;
+    struct index_db *db = cli_records_db(a, dir, err);
+    long rc;
 
-    if (a->no_index)
-        return cli_records_index(dir, sel, ix, err);
-    db = index_db_open(dir, false, &why);
-    if (db == NULL) {
-        /* The index is a cache: without it the files still answer. */
-        if (why.code == IERR_NOT_FOUND) {
-            err_set(err, why.code, "%s", why.msg);
-            return -1;
-        }
-        cli_error(a->cmd, "%s; reading the record files instead", why.msg);
-        return cli_records_index(dir, sel, ix, err);
-    }
-    rc = index_db_each(db, sel == NULL ? newest : 0, load_row, &si, &why);
+    if (db == NULL)
+        return err->code != 0 ? -1 : cli_records_index(dir, sel, ix, err);
+    /* The filters are the query's WHERE clause (watch/index_query.h). */
+    if (sel == NULL)
+        rc = index_db_each(db, newest, load_row, &si, &why);
+    else
+        rc = index_query_select(db, &sel->f, false, 0, load_row, &si, &why) < 0 ? -1 : 0;
     index_db_close(db);
     if (rc != 0) {
         cli_error(a->cmd, "%s; reading the record files instead", why.msg);

@@ -12,6 +12,9 @@
 #include "tui/fmt.h"
 #include "watch/agg.h"
 #include "watch/index.h"
+#include "watch/index_db.h"
+#include "watch/index_query.h"
+#include "watch/index_stats.h"
 #include "watch/tailer.h"
 
 #define STATS_LAST_N 20
@@ -131,31 +134,11 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
     }
 }
 
-int
-cli_records_stats(const struct rec_args *a)
+static void
+print_stats(const struct rec_args *a, const struct agg_snapshot *sp)
 {
-    struct intentus_err err = { 0 };
-    struct config *cfg = NULL;
-    const char *dir = cli_records_dir_of(a, &cfg);
-    struct index *ix = index_new();
-    struct agg *ag = ix ? agg_attach(ix) : NULL;
-    struct agg_opts o = { .last_n = STATS_LAST_N,
-                          .window_us = (long long)STATS_WINDOW_MIN * 60 * 1000000LL,
-                          .buckets = 30,
-                          .bucket_us = 10 * 1000000LL };
-    struct agg_snapshot s = { 0 };
-    struct cli_select *sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
-    int rc = EXIT_FAIL;
+    const struct agg_snapshot s = *sp;
 
-    if (dir == NULL)
-        rc = EXIT_USAGE; /* the config did not load; the error is printed */
-    if (dir == NULL || ag == NULL || (cli_records_filtered(a) && sel == NULL))
-        goto out;
-    /* With filters, the figures are those of the selected records alone. */
-    if (cli_records_load(a, dir, sel, 0, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
-        cli_error("records stats", "%s", err.msg);
-        goto out;
-    }
     if (a->json) {
         cJSON *root = cJSON_CreateObject(), *arr, *tp;
         cJSON_AddNumberToObject(root, "total_records", (double)s.records);
@@ -187,6 +170,69 @@ cli_records_stats(const struct rec_args *a)
                (unsigned long long)s.records, (unsigned long long)s.corrupt,
                (unsigned long long)s.no_timing, STATS_LAST_N);
     }
+}
+
+/* The figures as GROUP BY queries on the persistent index (watch/index_stats.h).
+ * 1: the index could not answer (the warning printed): read the files. */
+static int
+stats_indexed(const struct rec_args *a, const char *dir, const struct cli_select *sel,
+              const struct agg_opts *o, struct intentus_err *err)
+{
+    struct intentus_err why = { 0 };
+    struct index_db *db = cli_records_db(a, dir, err);
+    struct index_stats st;
+    int rc;
+
+    if (db == NULL)
+        return err->code != 0 ? -1 : 1;
+    rc = index_stats_query(db, sel != NULL ? cli_select_filter(sel) : NULL, o, &st, &why);
+    index_db_close(db);
+    if (rc == 0)
+        print_stats(a, &st.snap);
+    else
+        cli_records_db_failed(a, &why);
+    index_stats_free(&st);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+cli_records_stats(const struct rec_args *a)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = NULL;
+    const char *dir = cli_records_dir_of(a, &cfg);
+    struct index *ix = NULL;
+    struct agg *ag = NULL;
+    struct agg_opts o = { .last_n = STATS_LAST_N,
+                          .window_us = (long long)STATS_WINDOW_MIN * 60 * 1000000LL,
+                          .buckets = 30,
+                          .bucket_us = 10 * 1000000LL };
+    struct agg_snapshot s = { 0 };
+    struct cli_select *sel = cli_records_filtered(a) ? cli_select_new(a) : NULL;
+    int rc = EXIT_FAIL, done;
+
+    if (dir == NULL)
+        rc = EXIT_USAGE; /* the config did not load; the error is printed */
+    if (dir == NULL || (cli_records_filtered(a) && sel == NULL))
+        goto out;
+    done = stats_indexed(a, dir, sel, &o, &err);
+    if (done <= 0) {
+        if (done < 0)
+            cli_error("records stats", "%s", err.msg);
+        rc = done == 0 ? EXIT_OK : EXIT_FAIL;
+        goto out;
+    }
+    /* --no-index: the same figures from the files, through watch/agg.h. With
+     * filters, the figures are those of the selected records alone. */
+    ix = index_new();
+    ag = ix ? agg_attach(ix) : NULL;
+    if (ag == NULL)
+        goto out;
+    if (cli_records_index(dir, sel, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
+        cli_error("records stats", "%s", err.msg);
+        goto out;
+    }
+    print_stats(a, &s);
     rc = EXIT_OK;
 out:
     cli_select_free(sel);
@@ -243,6 +289,36 @@ tail_event(void *ctx, const struct tailer_event *ev)
     }
 }
 
+static int
+tail_row(void *ctx, const struct digest *d)
+{
+    return index_upsert(ctx, d, NULL) != 0;
+}
+
+/* The backlog from the persistent index: without -f the newest `lines`
+ * selected records (ORDER BY time DESC LIMIT lines); with -f every selected
+ * one, so that the tailer's first scan prints only records that landed
+ * after this query. 1: the index could not answer (the warning printed). */
+static int
+tail_indexed(const struct rec_args *a, struct index_db *db, struct tail_ctx *t, size_t lines)
+{
+    struct intentus_err why = { 0 };
+    struct index_filter f;
+    long n = 0;
+
+    cli_records_filter(a, &f);
+    if (t->sel != NULL)
+        f = *cli_select_filter(t->sel);
+    if (a->follow || lines > 0)
+        n = index_query_select(db, &f, true, a->follow ? 0 : lines, tail_row, t->ix, &why);
+    if (n < 0) {
+        cli_records_db_failed(a, &why);
+        index_clear(t->ix);
+        return 1;
+    }
+    return 0;
+}
+
 int
 cli_records_tail(const struct rec_args *a)
 {
@@ -253,7 +329,9 @@ cli_records_tail(const struct rec_args *a)
                              .poll_ms = a->poll_ms };
     struct tail_ctx t = { .json = a->json };
     struct tailer *tl = NULL;
+    struct index_db *db = NULL;
     size_t lines = a->limit >= 0 ? (size_t)a->limit : 10, total;
+    bool from_index = false;
     int rc = EXIT_FAIL;
 
     /* Polling is how -f follows; without -f there is nothing to poll. */
@@ -268,15 +346,20 @@ cli_records_tail(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || t.ix == NULL || (cli_records_filtered(a) && t.sel == NULL))
         goto out;
-    tl = tailer_start(dir, &o, &err);
-    if (tl == NULL) {
+    db = cli_records_db(a, dir, &err);
+    if (db == NULL && err.code != 0) {
         cli_error("records tail", "%s", err.msg);
         goto out;
     }
-    while (!t.synced) {
-        struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };
-        poll(&p, 1, 1000);
-        tailer_drain(tl, tail_event, &t);
+    if (db != NULL) {
+        from_index = tail_indexed(a, db, &t, lines) == 0;
+        index_db_close(db);
+    }
+    /* --no-index: the files, read as `records list --no-index` reads them
+     * (files that do not parse shown at once as not records). */
+    if (!from_index && cli_records_index(dir, t.sel, t.ix, &err) != 0) {
+        cli_error("records tail", "%s", err.msg);
+        goto out;
     }
     /* The last N, oldest of them first, as tail(1) does. */
     total = index_size(t.ix);
@@ -289,6 +372,14 @@ cli_records_tail(const struct rec_args *a)
     rc = EXIT_OK;
     if (!a->follow)
         goto out;
+    /* The backlog is known: what the tailer's first scan finds beyond it
+     * landed since, and is printed as new. */
+    tl = tailer_start(dir, &o, &err);
+    if (tl == NULL) {
+        cli_error("records tail", "%s", err.msg);
+        rc = EXIT_FAIL;
+        goto out;
+    }
     t.print = true;
     for (;;) {
         struct pollfd p = { .fd = tailer_fd(tl), .events = POLLIN };

@@ -34,6 +34,8 @@ static const char SCHEMA[] =
     " file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
     " corrupt TEXT, note TEXT);"
     "CREATE INDEX records_created ON records(created_us, id);"
+    /* --intent: a list's newest N and stats of one intent without a scan */
+    "CREATE INDEX records_intent ON records(intent, created_us);"
     "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
@@ -566,6 +568,12 @@ const struct index_db_info *
 index_db_info(const struct index_db *db)
 {
     return &db->info;
+}
+
+struct sqlite3 *
+index_db_sqlite(struct index_db *db)
+{
+    return db->h;
 }
 
 /* ---- reading ---- */

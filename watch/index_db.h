@@ -25,7 +25,8 @@
 #include "core/err.h"
 #include "watch/digest.h"
 
-#define INDEX_DB_SCHEMA 1
+/* 2: records_intent, the index on (intent, created_us) of --intent queries */
+#define INDEX_DB_SCHEMA 2
 
 struct index_db;
 
@@ -60,5 +61,9 @@ int index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void 
  * and what differs. Returns the number of differences, -1 on error. */
 typedef void (*index_db_diff_fn)(void *ctx, const char *id, const char *what);
 long index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct intentus_err *err);
+
+/* The open SQLite handle, borrowed: for the queries of watch/index_query.c. */
+struct sqlite3;
+struct sqlite3 *index_db_sqlite(struct index_db *db);
 
 #endif

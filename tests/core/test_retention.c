@@ -1,6 +1,7 @@
 /* Retention: each policy alone and combined, dry run equals apply, archives
  * readable through rec_store, interruption and re-run, writers untouched. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -387,6 +389,91 @@ test_selected_plan(void **state)
     free(dir);
 }
 
+/* A plan from a cache's rows (the persistent index): the same plan as
+ * reading every file; a row whose file changed without its inode changing
+ * is planned from the stale row, and applying reads the file back and
+ * leaves it (skipped_changed); a row that needs reading is read. */
+static void
+test_plan_from_known_rows(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), id[40], path[4096], *text;
+    /* older than 80 s at NOW: records 0..19 */
+    struct retention_policy p = { 80 * 1000, RETENTION_NONE, RETENTION_NONE };
+    struct retention_known known[N];
+    char ids[N][40];
+    struct retention_scope scope = { .known = known, .n_known = N };
+    struct retention_plan *files, *rows;
+    struct retention_report done = { 0 };
+    struct intentus_err err = { 0 };
+    struct stat st;
+    size_t len;
+
+    fill(dir, N);
+    for (unsigned s = 0; s < N; s++) {
+        id_of(s, ids[s]);
+        snprintf(path, sizeof(path), "%s/%s.json", dir, ids[s]);
+        assert_int_equal(stat(path, &st), 0);
+        known[s] = (struct retention_known){
+            .id = ids[s],
+            .intent = NULL,
+            .created_us = BASE_US + (int64_t)s * 1000000,
+            .size = st.st_size,
+            .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+            .ino = st.st_ino,
+            .is_selected = true,
+            .needs_read = s == 3,
+        };
+    }
+    /* the rows give intents from the files for the report to agree */
+    for (unsigned s = 0; s < N; s++) {
+        struct tu_rec r;
+        tu_rec_make(&r, s, BASE_US);
+        known[s].intent = r.intent;
+    }
+    files = retention_plan_new(dir, &p, NOW_US, &err);
+    rows = retention_plan_new_scoped(dir, &scope, &p, NOW_US, &err);
+    assert_non_null(files);
+    assert_non_null(rows);
+    assert_int_equal(retention_plan_size(rows), retention_plan_size(files));
+    assert_int_equal(retention_plan_size(rows), 20);
+    for (size_t i = 0; i < retention_plan_size(files); i++)
+        assert_string_equal(retention_plan_id(rows, i), retention_plan_id(files, i));
+    assert_int_equal(retention_plan_report(rows)->bytes, retention_plan_report(files)->bytes);
+    assert_int_equal(retention_plan_report(rows)->n_intents,
+                     retention_plan_report(files)->n_intents);
+    retention_plan_free(files);
+    retention_plan_free(rows);
+
+    /* Record 5 now says it is new, in place: same size, inode and mtime. */
+    id_of(5, id);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+    assert_int_equal(stat(path, &st), 0);
+    text = tu_read_file(path, &len);
+    assert_non_null(text);
+    memcpy(strstr(text, "\"createdUtcIso\":\"") + strlen("\"createdUtcIso\":\""), "2099", 4);
+    {
+        FILE *f = fopen(path, "r+");
+        struct timespec t[2] = { st.st_atim, st.st_mtim };
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+    }
+    free(text);
+    rows = retention_plan_new_scoped(dir, &scope, &p, NOW_US, &err);
+    assert_non_null(rows);
+    assert_int_equal(retention_plan_size(rows), 20); /* the stale row still plans it */
+    assert_int_equal(retention_apply(rows, NULL, &done, &err), 0);
+    assert_int_equal(done.count, 19);
+    assert_int_equal(done.skipped_changed, 1);
+    assert_int_equal(access(path, F_OK), 0); /* not deleted on stale data */
+    retention_report_free(&done);
+    retention_plan_free(rows);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -396,6 +483,7 @@ main(void)
         cmocka_unit_test(test_interrupted_and_run_again),
         cmocka_unit_test(test_concurrent_writer_untouched),
         cmocka_unit_test(test_selected_plan),
+        cmocka_unit_test(test_plan_from_known_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
