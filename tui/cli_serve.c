@@ -30,6 +30,7 @@
 #include "core/model.h"
 #include "core/runtime.h"
 #include "core/units.h"
+#include "core/writer.h"
 #include "tui/cli.h"
 #include "tui/serve_conf.h"
 
@@ -481,6 +482,103 @@ start_route(struct server *s, struct req *r, cJSON *env, const char **msg)
     return 0;
 }
 
+static enum MHD_Result finish_route(struct server *s, struct MHD_Connection *conn, struct req *r);
+
+/* An inline request's record is on disk (or failed): hand the answer out
+ * unless the deadline sweep or the drain answered the request already. */
+struct fate_wait {
+    struct server *s;
+    uint64_t tag;
+};
+
+static void
+inline_fate_decided(void *ctx, struct writer_fate *fate)
+{
+    struct fate_wait *w = ctx;
+    struct server *s = w->s;
+    struct intentus_err ferr = { 0 };
+    bool failed = writer_fate_get(fate, &ferr) == WRITER_FATE_FAILED;
+    struct req **p;
+
+    writer_fate_release(fate);
+    pthread_mutex_lock(&s->lock);
+    for (p = &s->pending; *p != NULL && (*p)->tag != w->tag; p = &(*p)->next)
+        ;
+    if (*p != NULL) {
+        struct req *r = *p;
+        *p = r->next;
+        if (failed) {
+            r->c.recorded = false;
+            r->c.record_err = ferr;
+        }
+        r->status = 0;
+        r->state = REQ_DONE;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(w);
+}
+
+/* Route env (taken) on this HTTP thread: runtime_route_is_instant said
+ * every agent it can reach answers from memory, so nothing waits here but
+ * the router itself and a sync writer. This skips the worker queue, the
+ * collector and a suspend/resume (three thread hand-offs per request).
+ * With an async writer the answer still waits for the record's fate, as a
+ * worker's completion does: the connection is suspended on the pending
+ * list (so deadlines and the drain treat it as any other) and the writer's
+ * notification resumes it. */
+static enum MHD_Result
+route_inline(struct server *s, struct MHD_Connection *conn, struct req *r, cJSON *env)
+{
+    struct route_result res;
+    int64_t t0 = clock_mono_us(), timeout_ms;
+    struct writer_fate *fate;
+    struct fate_wait *w;
+
+    if (runtime_route(s->rt, env, &res) != 0) {
+        memset(&res, 0, sizeof(res));
+        res.response = response_router_error(
+            error_info_new(ERR_INTERNAL_AGENT_ERROR, "out of memory while routing", false, NULL),
+            "router", envelope_trace_id(env));
+    }
+    cJSON_Delete(env);
+    r->c.response = res.response;
+    memcpy(r->c.execution_id, res.execution_id, sizeof(r->c.execution_id));
+    r->c.recorded = res.recorded;
+    r->c.sampled_out = res.sampled_out;
+    r->c.record_err = res.record_err;
+    r->c.latency_us = clock_mono_us() - t0;
+    fate = res.record_fate;
+    w = fate != NULL ? malloc(sizeof(*w)) : NULL;
+    if (fate != NULL && w == NULL) {
+        writer_fate_wait(fate, &r->c.record_err); /* out of memory: wait here instead */
+        writer_fate_release(fate);
+        fate = NULL;
+    }
+    pthread_rwlock_rdlock(&s->conf_lock);
+    timeout_ms = s->conf->request_timeout_ms;
+    pthread_rwlock_unlock(&s->conf_lock);
+    pthread_mutex_lock(&s->lock);
+    count_completion(s, &r->c);
+    if (fate == NULL) {
+        pthread_mutex_unlock(&s->lock);
+        r->status = 0;
+        return finish_route(s, conn, r);
+    }
+    r->tag = ++s->next_tag;
+    r->deadline_us = t0 + timeout_ms * 1000;
+    r->state = REQ_WAITING;
+    r->queued = true;
+    r->next = s->pending;
+    s->pending = r;
+    MHD_suspend_connection(conn);
+    pthread_mutex_unlock(&s->lock);
+    w->s = s;
+    w->tag = r->tag;
+    writer_fate_notify(fate, inline_fate_decided, w); /* may call back right here */
+    return MHD_YES;
+}
+
 /* in[name], when present and not null, must be a non-empty string: *dst.
  * 0, or -1 with msg. */
 static int
@@ -652,6 +750,8 @@ handle_route(struct server *s, struct MHD_Connection *conn, struct req *r,
         cJSON_Delete(env);
         return send_error(s, conn, frame, st, st == 403 ? "UNAUTHORIZED" : "INTERNAL_ERROR", msg);
     }
+    if (runtime_route_is_instant(s->rt, env))
+        return route_inline(s, conn, r, env);
     st = start_route(s, r, env, &smsg);
     if (st != 0)
         return send_error(s, conn, frame, st, "UNAVAILABLE", smsg);
