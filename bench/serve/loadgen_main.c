@@ -2,8 +2,8 @@
  * one JSON line of figures (tests/support/loadgen.h says why not wrk).
  *
  *   intentus-loadgen --port P [--host 127.0.0.1] [-c CONNS] [-t THREADS]
- *                    [-d SECONDS] [-n REQUESTS] [--path /v1/route]
- *                    [--body-file F] [--ids-out FILE]
+ *                    [-d SECONDS] [-n REQUESTS] [--method POST]
+ *                    [--path /v1/route] [--body-file F] [--ids-out FILE]
  *
  * The bearer token, when needed, comes from $INTENTUS_TOKEN (never argv).
  * Output: {"conns":C,"requests":N,"seconds":S,"rps":R,"p50_us":..,
@@ -50,7 +50,7 @@ usage(const char *why)
 {
     fprintf(stderr,
             "intentus-loadgen: %s\nusage: intentus-loadgen --port P [--host ADDR] [-c CONNS] "
-            "[-t THREADS] [-d SECONDS] [-n REQUESTS] [--path PATH] [--body-file F] "
+            "[-t THREADS] [-d SECONDS] [-n REQUESTS] [--method M] [--path PATH] [--body-file F] "
             "[--ids-out FILE]\n",
             why);
     return 2;
@@ -90,6 +90,8 @@ main(int argc, char **argv)
             o.max_requests = strtoull(v, NULL, 10);
         else if (strcmp(a, "--path") == 0)
             o.path = v;
+        else if (strcmp(a, "--method") == 0)
+            o.method = v;
         else if (strcmp(a, "--body-file") == 0)
             body_file = v;
         else if (strcmp(a, "--ids-out") == 0)
