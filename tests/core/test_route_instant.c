@@ -1,7 +1,9 @@
 /* The serve hot path's core parts: runtime_route_is_instant (which
  * executions may run on an HTTP thread: only those every reachable agent
  * answers from memory, never with a WAL) and the router skipping the
- * envelope hash of an execution that is sampled out whatever happens. */
+ * envelope hash of an execution that is sampled out whatever happens; the
+ * hand-written uuid and timestamp formatting (every request makes several)
+ * against the snprintf formats they replaced. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/runtime.h"
+#include "core/uuid.h"
 #include "tests/support/testutil.h"
 
 static const char cfg_fmt[] =
@@ -140,6 +145,75 @@ test_sampled_out_needs_no_hash(void **state)
     free(dir);
 }
 
+/* What clock_format_iso printed with snprintf before. */
+static void
+iso_reference(int64_t wall_us, char out[CLOCK_ISO_LEN])
+{
+    time_t secs = (time_t)(wall_us / 1000000);
+    long frac = (long)(wall_us % 1000000);
+    struct tm tm;
+    char tmp[96];
+
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    gmtime_r(&secs, &tm);
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00",
+             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec, frac);
+    snprintf(out, CLOCK_ISO_LEN, "%.32s", tmp);
+}
+
+static void
+test_formats(void **state)
+{
+    static const int64_t fixed[] = { 0,
+                                     1,
+                                     -1,
+                                     999999,
+                                     1000000,
+                                     -1000001,
+                                     951782400000000LL,    /* 2000-02-29 */
+                                     253402300799999999LL, /* 9999-12-31T23:59:59.999999 */
+                                     253402300800000000LL, /* year 10000: the fallback */
+                                     -62135596800000000LL, /* year 1 */
+                                     -62167219200000001LL /* before year 0 */ };
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    char got[CLOCK_ISO_LEN], want[CLOCK_ISO_LEN], id[UUID_STR_LEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        clock_format_iso(fixed[i], got);
+        iso_reference(fixed[i], want);
+        assert_string_equal(got, want);
+    }
+    for (int i = 0; i < 20000; i++) { /* anywhere in years 1970..2300 */
+        int64_t t;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        t = (int64_t)(x % 10413792000000000ULL);
+        clock_format_iso(t, got);
+        iso_reference(t, want);
+        assert_string_equal(got, want);
+    }
+    for (int i = 0; i < 1000; i++) {
+        uuid_v4(id);
+        assert_int_equal(strlen(id), 36);
+        for (int k = 0; k < 36; k++) {
+            if (k == 8 || k == 13 || k == 18 || k == 23)
+                assert_int_equal(id[k], '-');
+            else
+                assert_non_null(strchr("0123456789abcdef", id[k]));
+        }
+        assert_int_equal(id[14], '4');
+        assert_non_null(strchr("89ab", id[19]));
+    }
+    uuid_v7(0x0123456789abLL, id);
+    assert_memory_equal(id, "01234567-89ab-7", 15);
+}
+
 int
 main(void)
 {
@@ -147,6 +221,7 @@ main(void)
         cmocka_unit_test(test_instant_agents),
         cmocka_unit_test(test_wal_never_instant),
         cmocka_unit_test(test_sampled_out_needs_no_hash),
+        cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
