@@ -10,10 +10,10 @@
 #      (sample_rate 0, sample_errors false: no record is built), one level
 #      after the other at 1, 4, 16 and 64 connections, so each serve/floor
 #      ratio compares two runs taken back to back;
-#   2. serve with recording on, sync and async writer (no fsync), each
-#      beside the in-process route + record figure of the same config
-#      (intentus-bench --route-inproc, 2 threads: the cores) measured right
-#      before and right after it.
+#   2. serve with recording on, sync and async writer (no fsync), each level
+#      right after the in-process route + record figure of the same config
+#      (intentus-bench --route-inproc) with as many threads as serve has
+#      connections (at most 16, serve's HTTP threads).
 # Prints one table and writes every figure to FILE (default
 # bench/serve-results.json; with --quick $BUILD-relative serve-results-quick.json
 # next to the load generator). Figures are reported, never checked.
@@ -64,6 +64,8 @@ EOF
 config off ', "sample_rate": 0, "sample_errors": false'
 config sync ', "mode": "sync"'
 config async ', "mode": "async"'
+config inproc-sync ', "mode": "sync"'
+config inproc-async ', "mode": "async"'
 
 # A port nobody listens on: the loader's connect is refused there.
 port_base=$((20000 + $$ % 20000))
@@ -113,10 +115,10 @@ load() { # load PORT CONNS
     e=$(field io_errors "$j")
     echo "$(field rps "$j") $(field p50_us "$j") $(field p99_us "$j") $((n - ${ok:-0} + e))"
 }
-inproc() { # inproc NAME -> routes per second
-    j=$("$bench" --route-inproc "$tmp/$1.json" "$secs" 2)
+inproc() { # inproc NAME THREADS -> "rps p50 p99 0"
+    j=$("$bench" --route-inproc "$tmp/$1.json" "$secs" "$2")
     rm -rf "$tmp/rec-$1"
-    field rps "$j"
+    echo "$(field rps "$j") $(field p50_us "$j") $(field p99_us "$j") $(field failures "$j")"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
@@ -153,27 +155,25 @@ stop_pid "$floor_pid"
 stop_pid "$off_pid"
 pids=
 
-# 2. recording on: serve beside the in-process route + record figure
+# 2. recording on: serve beside the in-process route + record figure, level
+# by level: the in-process run uses as many threads as serve has
+# connections (up to serve's 16 HTTP threads), so both keep the same number
+# of executions, and of record files, in flight.
 for mode in sync async; do
-    before=$(inproc "$mode")
     start_serve "$mode"
-    runs=
     for c in $levels; do
-        runs="$runs $c:$(load "$SERVE_PORT" "$c" | tr ' ' '/')"
+        t=$c
+        [ "$t" -gt 16 ] && t=16
+        ip=$(inproc "inproc-$mode" "$t")
+        s=$(load "$SERVE_PORT" "$c")
+        row "in-process route+record, $mode" "$c" "$ip" "" "($t threads)"
+        row "serve, recording $mode" "$c" "$s" "$(ratio "${s%% *}" "${ip%% *}")" "serve/in-process"
     done
     stop_pid "$SERVE_PID"
     pids=
     n_rec=$(find "$tmp/rec-$mode" -name '*.json' | wc -l)
     rm -rf "$tmp/rec-$mode"
-    after=$(inproc "$mode")
-    ip=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.0f", (a + b) / 2 }')
-    row "in-process route+record, $mode" 2 "$ip 0 0 0" "" "(before $before, after $after)"
-    for r in $runs; do
-        c=${r%%:*}
-        s=$(echo "${r#*:}" | tr '/' ' ')
-        row "serve, recording $mode" "$c" "$s" "$(ratio "${s%% *}" "$ip")" "serve/in-process"
-    done
-    printf '%-34s %s records written\n' "" "$n_rec"
+    printf '%-34s %s records written by serve\n' "" "$n_rec"
 done
 
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
