@@ -551,7 +551,8 @@ route_inline(struct server *s, struct MHD_Connection *conn, struct req *r, cJSON
     fate = res.record_fate;
     w = fate != NULL ? malloc(sizeof(*w)) : NULL;
     if (fate != NULL && w == NULL) {
-        writer_fate_wait(fate, &r->c.record_err); /* out of memory: wait here instead */
+        if (writer_fate_wait(fate, &r->c.record_err) != 0) /* out of memory: wait here */
+            r->c.recorded = false;
         writer_fate_release(fate);
         fate = NULL;
     }
