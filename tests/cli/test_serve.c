@@ -879,44 +879,49 @@ metric(struct ctx *c, const char *name)
 }
 
 /* An execution only in-process, instant agents can take (echo) is routed
- * on the HTTP thread: it does not queue behind a slow one holding the only
+ * on the HTTP thread: it does not queue behind slow ones holding the only
  * worker. Before, it waited for that worker, so when its answer came the
- * slow execution had finished too. */
+ * slow executions had all finished too. */
 static void
 test_instant_inline(void **state)
 {
     struct ctx *c = *state;
     static const char *const one_worker[] = { "--workers", "1", NULL };
-    char url[128], slow_out[PATH_MAX];
+    enum { SLOW = 3 }; /* 1.5 s each, one after the other on the only worker */
+    char url[128], slow_out[SLOW][PATH_MAX];
     char *out = NULL;
-    pid_t kid;
-    int st;
+    pid_t kids[SLOW];
 
     start_server(c, one_worker);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/route", c->port);
-    snprintf(slow_out, sizeof(slow_out), "%s/slow.out", c->dir);
-    kid = fork();
-    assert_true(kid >= 0);
-    if (kid == 0) {
-        execlp("curl", "curl", "-s", "--max-time", "20", "-o", slow_out, "-H",
-               "Authorization: Bearer " TOKEN_ALICE, "--data-binary", "{\"intent\":\"t.slower\"}",
-               url, (char *)NULL);
-        _exit(127);
+    for (int i = 0; i < SLOW; i++) {
+        snprintf(slow_out[i], sizeof(slow_out[i]), "%s/slow%d.out", c->dir, i);
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            execlp("curl", "curl", "-s", "--max-time", "20", "-o", slow_out[i], "-H",
+                   "Authorization: Bearer " TOKEN_ALICE, "--data-binary",
+                   "{\"intent\":\"t.slower\"}", url, (char *)NULL);
+            _exit(127);
+        }
     }
-    for (int i = 0; i < 100 && metric(c, "intentus_inflight_requests") != 1; i++)
+    for (int i = 0; i < 200 && metric(c, "intentus_inflight_requests") != SLOW; i++)
         sleep_ms(20);
-    assert_int_equal(metric(c, "intentus_inflight_requests"), 1); /* t.slower holds the worker */
+    assert_int_equal(metric(c, "intentus_inflight_requests"), SLOW); /* the worker is busy */
     assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
     assert_non_null(strstr(out, "\"status\":\"success\""));
     assert_non_null(strstr(out, "\"recorded\":true"));
     free(out);
-    /* answered while the slow execution still runs (it takes 1.5 s) */
-    assert_int_equal(metric(c, "intentus_inflight_requests"), 1);
-    assert_int_equal(waitpid(kid, &st, 0), kid);
-    assert_true(file_has(slow_out, "\"recorded\":true"));
-    assert_int_equal(metric(c, "intentus_executions_total"), 2);
+    /* answered while slow executions still wait for the worker (4.5 s) */
+    assert_true(metric(c, "intentus_inflight_requests") >= 1);
+    for (int i = 0; i < SLOW; i++) {
+        int st;
+        assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+        assert_true(file_has(slow_out[i], "\"recorded\":true"));
+    }
+    assert_int_equal(metric(c, "intentus_executions_total"), SLOW + 1);
     assert_int_equal(stop_server(c), 0);
-    assert_int_equal(n_records(c), 2);
+    assert_int_equal(n_records(c), SLOW + 1);
 }
 
 struct soak_load {
@@ -1009,12 +1014,12 @@ soak(struct ctx *c, bool async)
                  echo.r.first_error, (unsigned long long)limited.r.io_errors,
                  limited.r.first_error);
     assert_true(echo.r.requests > 100);
-    assert_int_equal(limited.r.requests, 40);
+    assert_true(limited.r.requests >= 4); /* 40 unless the machine is very slow */
     /* every answer a 200 (a rate-limited execution is a 200 whose response
      * says RATE_LIMIT, and it is recorded like any other) */
     assert_int_equal(echo.r.status[200], echo.r.requests);
     assert_int_equal(limited.r.status[200], limited.r.requests);
-    assert_int_equal(rejected, 40 - 3); /* 3 per minute */
+    assert_int_equal(rejected, (long)limited.r.requests - 3); /* 3 per minute */
     assert_int_equal(echo.r.n_ids, echo.r.requests);
     assert_int_equal(limited.r.n_ids, limited.r.requests);
 
