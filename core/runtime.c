@@ -271,7 +271,7 @@ bool
 runtime_route_is_instant(struct runtime *rt, const cJSON *env)
 {
     const char *intent = envelope_intent_name(env), *version = envelope_intent_version(env);
-    const cJSON *routing = cJSON_GetObjectItemCaseSensitive(env, "routing"), *fb, *it;
+    const cJSON *routing = cJSON_GetObjectItemCaseSensitive(env, "routing");
     struct generation *g;
     const struct registry *reg;
     bool ok = rt->wal == NULL && intent != NULL;
@@ -288,8 +288,8 @@ runtime_route_is_instant(struct runtime *rt, const cJSON *env)
             ok = false;
     }
     if (ok && cJSON_IsObject(routing)) {
+        const cJSON *fb = cJSON_GetObjectItemCaseSensitive(routing, "fallbackAgents"), *it;
         ok = named_instant(reg, cJSON_GetObjectItemCaseSensitive(routing, "targetAgent"));
-        fb = cJSON_GetObjectItemCaseSensitive(routing, "fallbackAgents");
         if (cJSON_IsArray(fb))
             cJSON_ArrayForEach(it, fb) ok = ok && named_instant(reg, it);
     }
