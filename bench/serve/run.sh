@@ -19,7 +19,7 @@
 # next to the load generator). Figures are reported, never checked.
 set -eu
 
-quick=0 bin= bench= loadgen= floor= out=
+quick=0 bin='' bench='' loadgen='' floor='' out=''
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -125,6 +125,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 results="$tmp/results"
 : >"$results"
 row() { # row LABEL CONNS "rps p50 p99 bad" RATIO RATIO-NAME
+    # shellcheck disable=SC2086 # $3 is "rps p50 p99 bad": four fields on purpose
     set -- "$1" "$2" $3 "$4" "$5"
     printf '%-34s %5s %9s %9s %9s %5s %7s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
     printf '{"run":"%s","conns":%s,"rps":%s,"p50_us":%s,"p99_us":%s,"bad":%s,"ratio":"%s","ratio_of":"%s"}\n' \

@@ -12,7 +12,7 @@
 #   soak.sh [--quick] [--async] --bin INTENTUS --loadgen LOADGEN
 set -eu
 
-quick=0 mode=sync bin= loadgen=
+quick=0 mode=sync bin='' loadgen=''
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -23,14 +23,17 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -x "$bin" ] && [ -x "$loadgen" ] || { echo "soak.sh: --bin and --loadgen must be executables" >&2; exit 2; }
+if [ ! -x "$bin" ] || [ ! -x "$loadgen" ]; then
+    echo "soak.sh: --bin and --loadgen must be executables" >&2
+    exit 2
+fi
 secs=60 hup=5 conns=64
 [ $quick -eq 1 ] && secs=10 hup=2
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/intentus-soak.XXXXXX")
 serve_pid=
 cleanup() {
-    [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null || true
+    if [ -n "$serve_pid" ]; then kill -9 "$serve_pid" 2>/dev/null || true; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -55,7 +58,11 @@ serve_pid=$!
 i=0
 until "$loadgen" --port "$port" -n 1 --method GET --path /health 2>/dev/null | grep -q '"200":1'; do
     i=$((i + 1))
-    [ $i -lt 200 ] && kill -0 "$serve_pid" 2>/dev/null || { echo "soak: serve did not start" >&2; cat "$tmp/serve.log" >&2; exit 1; }
+    if [ $i -ge 200 ] || ! kill -0 "$serve_pid" 2>/dev/null; then
+        echo "soak: serve did not start" >&2
+        cat "$tmp/serve.log" >&2
+        exit 1
+    fi
     sleep 0.05
 done
 
@@ -113,4 +120,8 @@ n_lim=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' "$tmp/limited.out")
 [ "$reloads" = "$hups" ] || bad "$hups SIGHUPs but $reloads reloads"
 [ "$rc" = 0 ] || bad "serve exited with status $rc"
 echo "soak: $total executions recorded once each, $hups reloads, serve exit $rc, load $(cut -d' ' -f1-3 /proc/loadavg)"
-[ $fail -eq 0 ] && echo "soak: PASS" || { tail -5 "$tmp/serve.log"; exit 1; }
+if [ $fail -ne 0 ]; then
+    tail -5 "$tmp/serve.log"
+    exit 1
+fi
+echo "soak: PASS"
