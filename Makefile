@@ -48,7 +48,7 @@ LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
 .PHONY: all run run-cmd screenshot test deps asan tsan valgrind install uninstall clean layer-check \
-        bench check-tests fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
+        bench bench-serve bench-soak check-tests fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
 
 all: $(LIB) $(BIN) intentus
 
@@ -179,6 +179,14 @@ valgrind: deps
 # under 10 minutes on 2 cores. `make bench BENCH_ARGS=--quick` for a small run.
 bench: deps all
 	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" CC="$(CC)"
+
+# `intentus serve` alone (bench/serve/run.sh): the floor, serve with recording
+# off, sync and async at 1, 4, 16 and 64 connections, and the ratios; and the
+# 60 s soak (bench/serve/soak.sh). BENCH_ARGS=--quick for short runs.
+bench-serve: deps all
+	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" CC="$(CC)" serve
+bench-soak: deps all
+	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" CC="$(CC)" soak
 
 # Headers keep their core/ prefix (they include each other as "core/x.h"):
 # embedders compile with $$(pkg-config --cflags --libs intentus).

@@ -79,6 +79,9 @@ int bench_link_subset(const char *src, const char *dst, size_t n);
 
 /* intentus-bench --writer DIR N: the live-ingest writer process. */
 int bench_writer_main(const char *dir, const char *count);
+/* intentus-bench --route-inproc CONFIG SECONDS THREADS: runtime_route in a
+ * loop, the in-process figure of the serve benchmark (bench/bench_inproc.c). */
+int bench_inproc_main(const char *config, const char *seconds, const char *threads);
 
 /* The floor of reading records: readdir, open, read, close and cJSON_Parse
  * of every visible *.json in dir, with no index. Returns files read, -1 on

@@ -310,6 +310,8 @@ main(int argc, char **argv)
 
     if (argc == 4 && strcmp(argv[1], "--writer") == 0)
         return bench_writer_main(argv[2], argv[3]);
+    if (argc == 5 && strcmp(argv[1], "--route-inproc") == 0)
+        return bench_inproc_main(argv[2], argv[3], argv[4]);
     if (parse_args(argc, argv, &a) != 0) {
         usage();
         return 2;

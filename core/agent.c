@@ -400,6 +400,13 @@ agent_free(struct agent *a)
 }
 
 bool
+agent_is_instant(const struct agent *a)
+{
+    return a->kind != NULL && a->kind->instant != NULL && a->kind->instant(a) &&
+           a->missing_env == NULL && a->retry.max_attempts <= 1 && !agent_is_remote(a);
+}
+
+bool
 agent_handles(const struct agent *a, const char *intent, const char *version)
 {
     for (size_t i = 0; i < a->n_caps; i++) {

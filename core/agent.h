@@ -47,6 +47,10 @@ struct agent_kind {
     cJSON *(*invoke)(struct agent *a, cJSON *env, const struct agent_ctx *ctx,
                      struct intentus_err *err);
     void (*free_state)(void *state);
+    /* May be NULL (no). True when every call of a answers at once from
+     * memory: no sleep, no I/O, no process, no network. Such calls may run
+     * on a thread that must not be held up (serve's HTTP threads). */
+    bool (*instant)(const struct agent *a);
 };
 
 /* Side-effect class of an agent's work (the reference's WAL vocabulary). */
@@ -99,6 +103,9 @@ int agent_parse_breaker(const cJSON *obj, const char *path, struct breaker_polic
 const char *agent_side_effect_name(enum side_effect s);
 void agent_free(struct agent *a);
 
+/* The kind says a call answers at once (agent_kind.instant), the agent
+ * has all its settings and does not retry (a retry sleeps its backoff). */
+bool agent_is_instant(const struct agent *a);
 /* True when the agent declares a capability matching name@version. */
 bool agent_handles(const struct agent *a, const char *intent, const char *version);
 /* 1 when a's node is remote (non-empty node_id), else 0. */

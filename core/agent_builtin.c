@@ -322,10 +322,20 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
     return response_success(payload, a->name, trace);
 }
 
+/* Every builtin but slow answers from memory (crash fails at once). */
+static bool
+builtin_instant(const struct agent *a)
+{
+    const struct builtin *b = a->state;
+
+    return b != NULL && b->type != B_SLOW;
+}
+
 const struct agent_kind agent_kind_builtin = {
     .name = "builtin",
     .settings_keys = builtin_keys,
     .init = builtin_init,
     .invoke = builtin_invoke,
     .free_state = builtin_free,
+    .instant = builtin_instant,
 };

@@ -1280,6 +1280,14 @@ envelope_unhashable(const struct router *r, const cJSON *env, char *msg, size_t 
 
     if (r->store == NULL && r->writer == NULL && r->wal == NULL)
         return false;
+    /* Sampled out whatever happens (begin() builds no record) and no WAL:
+     * nothing will need the hash, so do not compute it (it was half the
+     * cost of such a route). */
+    if (r->wal == NULL && r->sample && !r->sample_errors &&
+        !router_sample_in(
+            json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"), "requestId"),
+            r->sample_rate))
+        return false;
     if (json_canonical_sha256(env, hash, &err) == 0 || err.code == IERR_NOMEM)
         return false; /* out of memory is found again, and reported, as it runs */
     snprintf(msg, size, "envelope cannot be hashed for its record: %s", err.msg);

@@ -297,6 +297,47 @@ runtime_route(struct runtime *rt, cJSON *env, struct route_result *out)
     return rt_route(rt, env, NULL, out);
 }
 
+static bool
+named_instant(const struct registry *reg, const cJSON *name)
+{
+    const struct agent *a;
+
+    if (!cJSON_IsString(name))
+        return name == NULL || cJSON_IsNull(name);
+    a = registry_find(reg, name->valuestring);
+    return a == NULL || agent_is_instant(a); /* an unknown name fails at once */
+}
+
+bool
+runtime_route_is_instant(struct runtime *rt, const cJSON *env)
+{
+    const char *intent = envelope_intent_name(env), *version = envelope_intent_version(env);
+    const cJSON *routing = cJSON_GetObjectItemCaseSensitive(env, "routing");
+    struct generation *g;
+    const struct registry *reg;
+    bool ok = rt->wal == NULL && intent != NULL;
+
+    if (!ok)
+        return false;
+    if (version == NULL)
+        version = "1.0";
+    g = acquire(rt);
+    reg = g->cfg->registry;
+    for (size_t i = 0; ok && i < registry_count(reg); i++) {
+        const struct agent *a = registry_at(reg, i);
+        if (agent_handles(a, intent, version) && !agent_is_instant(a))
+            ok = false;
+    }
+    if (ok && cJSON_IsObject(routing)) {
+        const cJSON *fb = cJSON_GetObjectItemCaseSensitive(routing, "fallbackAgents"), *it;
+        ok = named_instant(reg, cJSON_GetObjectItemCaseSensitive(routing, "targetAgent"));
+        if (cJSON_IsArray(fb))
+            cJSON_ArrayForEach(it, fb) ok = ok && named_instant(reg, it);
+    }
+    release(rt, g);
+    return ok;
+}
+
 int
 runtime_submit(struct runtime *rt, cJSON *env, uint64_t tag, struct intentus_err *err)
 {

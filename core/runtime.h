@@ -52,6 +52,12 @@ void runtime_close(struct runtime *rt);
  * writer the record may still be queued when this returns (out->record_fate):
  * route_result_settle waits for its fate. */
 int runtime_route(struct runtime *rt, cJSON *env, struct route_result *out);
+/* True when routing env now can only reach instant agents
+ * (agent_is_instant: every agent capable of its intent, its target and its
+ * fallbacks) and no WAL is configured: the execution may then run on the
+ * caller's thread (runtime_route) without holding it up. A reload between
+ * this and the route may change the answer; the route stays correct. */
+bool runtime_route_is_instant(struct runtime *rt, const cJSON *env);
 /* Queue env for a worker (ownership taken on success only). */
 int runtime_submit(struct runtime *rt, cJSON *env, uint64_t tag, struct intentus_err *err);
 /* Readable when completions wait; -1 in read-only mode. */

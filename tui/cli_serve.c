@@ -31,6 +31,7 @@
 #include "core/model.h"
 #include "core/runtime.h"
 #include "core/units.h"
+#include "core/writer.h"
 #include "tui/cli.h"
 #include "tui/serve_conf.h"
 #include "tui/serve_events.h"
@@ -51,7 +52,9 @@ static const char serve_help[] =
     "  -g, --grace DURATION     on SIGTERM/SIGINT, how long in-flight requests may\n"
     "                           finish (default 10s); queued work left is recorded\n"
     "                           as aborted\n"
-    "  -w, --workers N          routing worker threads (default 4)\n"
+    "  -w, --workers N          worker threads for executions that may wait for an\n"
+    "                           agent or write a WAL (default 4); one that only\n"
+    "                           in-memory agents can take runs on its HTTP thread\n"
     "      --tls-cert FILE      serve HTTPS with this PEM certificate (chain);\n"
     "      --tls-key FILE       and this PEM private key, not readable by group or\n"
     "                           others (both; override serve.tls in the config).\n"
@@ -140,6 +143,7 @@ struct server {
     struct serve_conf *conf;
     /* pending requests and metrics from completions: guarded by lock */
     pthread_mutex_t lock;
+    pthread_mutex_t watch_lock; /* one serve_events_watch at a time */
     struct req *pending;
     uint64_t next_tag;
     uint64_t lat_count, lat_buckets[LAT_BUCKETS];
@@ -429,6 +433,24 @@ count_completion(struct server *s, const struct completion *c)
     }
 }
 
+/* Publish breaker and enabled-flag changes to the event stream (cheap
+ * unless a stream was ever opened). Called after completions on both paths,
+ * so a breaker that an execution opened is announced right after it. */
+static void
+watch_breakers(struct server *s)
+{
+    /* serve_events_watch keeps its last look unlocked (one watcher at a
+     * time): a thread that finds another watching leaves it to that one. */
+    if (pthread_mutex_trylock(&s->watch_lock) != 0)
+        return;
+    if (serve_events_watch_due(s->events)) {
+        pthread_rwlock_rdlock(&s->conf_lock);
+        serve_events_watch(s->events, s->rt, runtime_config(s->rt));
+        pthread_rwlock_unlock(&s->conf_lock);
+    }
+    pthread_mutex_unlock(&s->watch_lock);
+}
+
 static void *
 collector_main(void *arg)
 {
@@ -473,11 +495,7 @@ collector_main(void *arg)
             MHD_resume_connection(r->conn);
         }
         pthread_mutex_unlock(&s->lock);
-        if (serve_events_watch_due(s->events)) {
-            pthread_rwlock_rdlock(&s->conf_lock);
-            serve_events_watch(s->events, s->rt, runtime_config(s->rt));
-            pthread_rwlock_unlock(&s->conf_lock);
-        }
+        watch_breakers(s);
     }
     return NULL;
 }
@@ -514,6 +532,116 @@ start_route(struct server *s, struct req *r, cJSON *env, const char **msg)
     MHD_suspend_connection(r->conn);
     pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+static enum MHD_Result finish_route(struct server *s, struct MHD_Connection *conn, struct req *r);
+
+/* An inline request's record is on disk (or failed): hand the answer out
+ * unless the deadline sweep or the drain answered the request already. */
+struct fate_wait {
+    struct server *s;
+    uint64_t tag;
+};
+
+static void
+inline_fate_decided(void *ctx, struct writer_fate *fate)
+{
+    struct fate_wait *w = ctx;
+    struct server *s = w->s;
+    struct intentus_err ferr = { 0 };
+    bool failed = writer_fate_get(fate, &ferr) == WRITER_FATE_FAILED;
+    struct req **p;
+
+    writer_fate_release(fate);
+    pthread_mutex_lock(&s->lock);
+    for (p = &s->pending; *p != NULL && (*p)->tag != w->tag; p = &(*p)->next)
+        ;
+    if (*p != NULL) {
+        struct req *r = *p;
+        *p = r->next;
+        if (failed) {
+            r->c.recorded = false;
+            r->c.record_err = ferr;
+        }
+        r->status = 0;
+        r->state = REQ_DONE;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(w);
+}
+
+/* Route env (taken) on this HTTP thread: runtime_route_is_instant said
+ * every agent it can reach answers from memory, so nothing waits here but
+ * the router itself and a sync writer. This skips the worker queue, the
+ * collector and a suspend/resume (three thread hand-offs per request).
+ * With an async writer the answer still waits for the record's fate, as a
+ * worker's completion does: the connection is suspended on the pending
+ * list (so deadlines and the drain treat it as any other) and the writer's
+ * notification resumes it. */
+static enum MHD_Result
+route_inline(struct server *s, struct MHD_Connection *conn, struct req *r, cJSON *env)
+{
+    struct route_result res;
+    int64_t t0 = clock_mono_us(), timeout_ms;
+    struct writer_fate *fate;
+    struct fate_wait *w;
+
+    /* A tag for the event stream (serve_events pairs the envelope's intent
+     * and tenant with the completion by tag, as on the worker path). */
+    pthread_mutex_lock(&s->lock);
+    r->tag = ++s->next_tag;
+    pthread_mutex_unlock(&s->lock);
+    serve_events_submitted(s->events, r->tag, env);
+    if (runtime_route(s->rt, env, &res) != 0) {
+        memset(&res, 0, sizeof(res));
+        res.response = response_router_error(
+            error_info_new(ERR_INTERNAL_AGENT_ERROR, "out of memory while routing", false, NULL),
+            "router", envelope_trace_id(env));
+    }
+    cJSON_Delete(env);
+    r->c.response = res.response;
+    memcpy(r->c.execution_id, res.execution_id, sizeof(r->c.execution_id));
+    r->c.recorded = res.recorded;
+    r->c.sampled_out = res.sampled_out;
+    r->c.record_err = res.record_err;
+    r->c.latency_us = clock_mono_us() - t0;
+    r->c.tag = r->tag;
+    r->c.attempts = res.attempts;
+    fate = res.record_fate;
+    w = fate != NULL ? malloc(sizeof(*w)) : NULL;
+    if (fate != NULL && w == NULL) {
+        if (writer_fate_wait(fate, &r->c.record_err) != 0) /* out of memory: wait here */
+            r->c.recorded = false;
+        writer_fate_release(fate);
+        fate = NULL;
+    }
+    pthread_rwlock_rdlock(&s->conf_lock);
+    timeout_ms = s->conf->request_timeout_ms;
+    pthread_rwlock_unlock(&s->conf_lock);
+    pthread_mutex_lock(&s->lock);
+    /* With an async writer "recorded" here means the writer took the
+     * record; the answer below still waits for it to be on disk. */
+    serve_events_completion(s->events, &r->c);
+    count_completion(s, &r->c);
+    if (fate == NULL) {
+        pthread_mutex_unlock(&s->lock);
+        watch_breakers(s);
+        r->status = 0;
+        return finish_route(s, conn, r);
+    }
+    r->deadline_us = t0 + timeout_ms * 1000;
+    r->state = REQ_WAITING;
+    r->queued = true;
+    r->next = s->pending;
+    s->pending = r;
+    MHD_suspend_connection(conn);
+    pthread_mutex_unlock(&s->lock);
+    watch_breakers(s);
+    w->s = s;
+    w->tag = r->tag;
+    writer_fate_notify(fate, inline_fate_decided, w); /* may call back right here */
+    return MHD_YES;
 }
 
 /* in[name], when present and not null, must be a non-empty string: *dst.
@@ -737,6 +865,8 @@ handle_route(struct server *s, struct MHD_Connection *conn, struct req *r,
         cJSON_Delete(env);
         return send_error(s, conn, frame, st, st == 403 ? "UNAUTHORIZED" : "INTERNAL_ERROR", msg);
     }
+    if (runtime_route_is_instant(s->rt, env))
+        return route_inline(s, conn, r, env);
     st = start_route(s, r, env, &smsg);
     if (st != 0)
         return send_error(s, conn, frame, st, "UNAVAILABLE", smsg);
@@ -1597,6 +1727,7 @@ cli_serve(int argc, char **argv)
     }
     pthread_rwlock_init(&s.conf_lock, NULL);
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.watch_lock, NULL);
     s.events = serve_events_new(NULL);
     if (s.events == NULL) {
         cli_error("serve", "out of memory");

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/loadgen.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 30000
@@ -858,6 +860,202 @@ test_cli_clients(void **state)
     assert_int_equal(n_records(c), 5); /* 1 echo + 3 limited + the limited refusal */
 }
 
+/* The value of an unlabelled metric line "name value" in /metrics; -1
+ * when it is missing. */
+static long
+metric(struct ctx *c, const char *name)
+{
+    char *out = NULL, needle[128];
+    const char *p;
+    long v = -1;
+
+    assert_int_equal(http(c, "GET", "/metrics", NULL, NULL, &out), 200);
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    p = strstr(out, needle);
+    if (p != NULL)
+        v = strtol(p + strlen(needle), NULL, 10);
+    free(out);
+    return v;
+}
+
+/* An execution only in-process, instant agents can take (echo) is routed
+ * on the HTTP thread: it does not queue behind slow ones holding the only
+ * worker. Before, it waited for that worker, so when its answer came the
+ * slow executions had all finished too. */
+static void
+test_instant_inline(void **state)
+{
+    struct ctx *c = *state;
+    static const char *const one_worker[] = { "--workers", "1", NULL };
+    enum { SLOW = 3 }; /* 1.5 s each, one after the other on the only worker */
+    char url[128], slow_out[SLOW][PATH_MAX];
+    char *out = NULL;
+    pid_t kids[SLOW];
+
+    start_server(c, one_worker);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/route", c->port);
+    for (int i = 0; i < SLOW; i++) {
+        snprintf(slow_out[i], sizeof(slow_out[i]), "%s/slow%d.out", c->dir, i);
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            execlp("curl", "curl", "-s", "--max-time", "20", "-o", slow_out[i], "-H",
+                   "Authorization: Bearer " TOKEN_ALICE, "--data-binary",
+                   "{\"intent\":\"t.slower\"}", url, (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < 200 && metric(c, "intentus_inflight_requests") != SLOW; i++)
+        sleep_ms(20);
+    assert_int_equal(metric(c, "intentus_inflight_requests"), SLOW); /* the worker is busy */
+    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
+    assert_non_null(strstr(out, "\"status\":\"success\""));
+    assert_non_null(strstr(out, "\"recorded\":true"));
+    free(out);
+    /* answered while slow executions still wait for the worker (4.5 s) */
+    assert_true(metric(c, "intentus_inflight_requests") >= 1);
+    for (int i = 0; i < SLOW; i++) {
+        int st;
+        assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+        assert_true(file_has(slow_out[i], "\"recorded\":true"));
+    }
+    assert_int_equal(metric(c, "intentus_executions_total"), SLOW + 1);
+    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(n_records(c), SLOW + 1);
+}
+
+struct soak_load {
+    struct lg_opts o;
+    struct lg_result r;
+    char msg[256];
+    int rc;
+};
+
+static void *
+soak_main(void *arg)
+{
+    struct soak_load *l = arg;
+
+    l->rc = lg_run(&l->o, &l->r, l->msg, sizeof(l->msg));
+    return NULL;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The soak, short: 16 keep-alive clients on an echo intent and one on a
+ * rate-limited intent for about 5 s, a SIGHUP every second, then SIGTERM.
+ * Correctness only, never timing: no error but the configured rate limit,
+ * every answer carried an executionId, each recorded exactly once (one
+ * file per id, no id twice, no other record), and serve exits 0.
+ * (`make bench-soak` is the long version: 64 clients, 60 s.) */
+static void
+soak(struct ctx *c, bool async)
+{
+    struct soak_load echo = { .o = { .host = "127.0.0.1",
+                                     .conns = 16,
+                                     .threads = 2,
+                                     .method = "POST",
+                                     .path = "/v1/route",
+                                     .body = route_echo,
+                                     .token = TOKEN_ALICE,
+                                     .duration_ms = 5000,
+                                     .max_requests = 20000,
+                                     .collect_ids = true } };
+    struct soak_load limited = echo;
+    pthread_t t1, t2;
+    char **all;
+    size_t n_all;
+    long rejected;
+
+    write_config(c, true, "\"queue\": 1000, ");
+    if (async) {
+        /* the same config with an async writer: answers wait for the
+         * writer's verdict on their record */
+        char *text = tu_read_file(c->config, NULL), *at, *mod;
+        assert_non_null(text);
+        at = strstr(text, "\"},\n \"agents\"");
+        assert_non_null(at);
+        mod = malloc(strlen(text) + 32);
+        assert_non_null(mod);
+        snprintf(mod, strlen(text) + 32, "%.*s\", \"mode\": \"async%s", (int)(at - text), text, at);
+        assert_int_equal(tu_write_file(c->config, mod, strlen(mod), 0600), 0);
+        free(mod);
+        free(text);
+    }
+    start_server(c, NULL);
+    echo.o.port = c->port;
+    limited.o.port = c->port;
+    limited.o.conns = 1;
+    limited.o.threads = 1;
+    limited.o.max_requests = 40;
+    limited.o.body = "{\"intent\":\"t.limited\"}";
+    assert_int_equal(pthread_create(&t1, NULL, soak_main, &echo), 0);
+    assert_int_equal(pthread_create(&t2, NULL, soak_main, &limited), 0);
+    for (int i = 0; i < 5; i++) {
+        sleep_ms(1000);
+        assert_int_equal(kill(c->pid, SIGHUP), 0);
+    }
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(echo.rc, 0);
+    assert_int_equal(limited.rc, 0);
+    for (int i = 0; i < 100 && metric(c, "intentus_reloads_total{result=\"ok\"}") < 5; i++)
+        sleep_ms(50);
+    assert_int_equal(metric(c, "intentus_reloads_total{result=\"ok\"}"), 5);
+    rejected = metric(c, "intentus_rate_limit_rejections_total");
+    assert_int_equal(stop_server(c), 0);
+
+    if (echo.r.io_errors != 0 || limited.r.io_errors != 0)
+        fail_msg("I/O errors: %llu (%s), %llu (%s)", (unsigned long long)echo.r.io_errors,
+                 echo.r.first_error, (unsigned long long)limited.r.io_errors,
+                 limited.r.first_error);
+    assert_true(echo.r.requests > 100);
+    assert_true(limited.r.requests >= 4); /* 40 unless the machine is very slow */
+    /* every answer a 200 (a rate-limited execution is a 200 whose response
+     * says RATE_LIMIT, and it is recorded like any other) */
+    assert_int_equal(echo.r.status[200], echo.r.requests);
+    assert_int_equal(limited.r.status[200], limited.r.requests);
+    assert_int_equal(rejected, (long)limited.r.requests - 3); /* 3 per minute */
+    assert_int_equal(echo.r.n_ids, echo.r.requests);
+    assert_int_equal(limited.r.n_ids, limited.r.requests);
+
+    n_all = echo.r.n_ids + limited.r.n_ids;
+    all = malloc(n_all * sizeof(*all));
+    assert_non_null(all);
+    memcpy(all, echo.r.ids, echo.r.n_ids * sizeof(*all));
+    memcpy(all + echo.r.n_ids, limited.r.ids, limited.r.n_ids * sizeof(*all));
+    qsort(all, n_all, sizeof(*all), cmp_str);
+    for (size_t i = 0; i < n_all; i++) {
+        char path[PATH_MAX + 128];
+        struct stat sb;
+        if (i > 0 && strcmp(all[i - 1], all[i]) == 0)
+            fail_msg("executionId %s answered twice", all[i]);
+        snprintf(path, sizeof(path), "%s/%s.json", c->records, all[i]);
+        if (stat(path, &sb) != 0)
+            fail_msg("executionId %s was answered but has no record", all[i]);
+    }
+    assert_int_equal(n_records(c), (int)n_all); /* and no record nobody was told of */
+    free(all);
+    lg_result_free(&echo.r);
+    lg_result_free(&limited.r);
+}
+
+static void
+test_soak_sighup(void **state)
+{
+    soak(*state, false);
+}
+
+static void
+test_soak_sighup_async(void **state)
+{
+    soak(*state, true);
+}
+
 int
 main(void)
 {
@@ -873,6 +1071,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refuses_without_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_and_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instant_inline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_soak_sighup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_soak_sighup_async, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
