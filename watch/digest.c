@@ -1,9 +1,12 @@
 #include "watch/digest.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/json.h"
+#include "watch/digest_scan.h"
 
 static const cJSON *
 get(const cJSON *obj, const char *key)
@@ -194,7 +197,7 @@ digest_steps(struct digest *d, const cJSON *rec, int *failed)
 }
 
 struct digest *
-digest_from_text(const char *id, const char *text, size_t len, struct intentus_err *err)
+digest_from_tree(const char *id, const char *text, size_t len, struct intentus_err *err)
 {
     struct intentus_err perr = { 0 };
     struct record_summary sum;
@@ -244,4 +247,35 @@ digest_from_text(const char *id, const char *text, size_t len, struct intentus_e
         return NULL;
     }
     return d;
+}
+
+struct digest *
+digest_from_text(const char *id, const char *text, size_t len, struct intentus_err *err)
+{
+    struct digest *d;
+    int rc = digest_scan(id, text, len, &d);
+
+    if (rc > 0)
+        return d;
+    if (rc < 0)
+        return NULL;
+    return digest_from_tree(id, text, len, err);
+}
+
+int
+digest_describe(const struct digest *d, struct buf *out)
+{
+#define S(x) ((x) ? (x) : "(null)")
+    buf_printf(out,
+               "id=%s created=%" PRId64 " intent=%s strategy=%s agent=%s status=%d error=%s "
+               "node=%s duration=%" PRId64
+               " attempts=%d retries=%d events=%d flags=%u size=%" PRIu64 " note=%s steps=%zu",
+               S(d->id), d->created_us, S(d->intent), S(d->strategy), S(d->agent), (int)d->status,
+               S(d->error_code), S(d->node), d->duration_us, d->attempts, d->retries, d->events,
+               d->flags, d->file_size, S(d->note), d->n_steps);
+    for (size_t i = 0; i < d->n_steps; i++)
+        buf_printf(out, " [%s %s %" PRId64 " %u %u]", S(d->steps[i].agent), S(d->steps[i].code),
+                   d->steps[i].latency_us, d->steps[i].kind, d->steps[i].is_retry);
+#undef S
+    return out->failed ? -1 : 0;
 }
