@@ -37,7 +37,18 @@ static const char SCHEMA[] =
     "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
-    " is_retry INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;";
+    " is_retry INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
+    /* The directory as the last full reconcile listed it (one row, see
+     * index_db.h): trusted reports whether a later open may skip the walk. */
+    "CREATE TABLE dirstate("
+    " k INTEGER PRIMARY KEY CHECK(k = 0), dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, trusted INTEGER NOT NULL, records INTEGER NOT NULL,"
+    " steps INTEGER NOT NULL, corrupt INTEGER NOT NULL);";
+
+/* A directory (and every file in it) last changed at least this long before
+ * the listing that saw it: any later rename or removal in it gets a later
+ * mtime, even on file systems with coarse (up to 2 s) timestamps. */
+#define QUIET_NS 3000000000LL
 
 /* ---- where ---- */
 
@@ -265,6 +276,7 @@ rollback:
 struct writer {
     struct index_db *db;
     struct scan *sc;
+    bool was_empty; /* no rows before this reconcile: nothing to delete first */
     sqlite3_stmt *find, *del_rec, *del_steps, *ins_rec, *ins_step;
     int rc;
     struct intentus_err *err;
@@ -326,7 +338,7 @@ put(struct writer *w, const char *id, const struct digest *d)
     bool corrupt = (d->flags & DIGEST_CORRUPT) != 0;
     sqlite3_int64 rid;
 
-    if (delete_id(w, id) < 0)
+    if (!w->was_empty && delete_id(w, id) < 0)
         return -1;
     (void)scan_identity(w->sc, id, &size, &mtime, &ino);
     bind_text(st, 1, id);
@@ -411,14 +423,95 @@ count_rows(struct index_db *db, struct intentus_err *err)
     return 0;
 }
 
+static int64_t
+stat_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* The fast path: the directory is as the last full reconcile listed it and
+ * that listing was trusted, so no file was added, renamed in or removed
+ * since. 1: the index is current (counts filled in), 0: walk, else a
+ * SQLite code. */
+static int
+dir_unchanged(struct index_db *db, const struct stat *dst, struct intentus_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, out = 0;
+
+    if ((rc = prepare(db,
+                      "SELECT dev, ino, mtime_ns, trusted, records, steps, corrupt FROM dirstate"
+                      " WHERE k = 0",
+                      &st, err)) != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) == (sqlite3_int64)dst->st_dev &&
+        sqlite3_column_int64(st, 1) == (sqlite3_int64)dst->st_ino &&
+        sqlite3_column_int64(st, 2) == stat_mtime_ns(dst) && sqlite3_column_int(st, 3) == 1) {
+        db->info.records = (size_t)sqlite3_column_int64(st, 4);
+        db->info.steps = (size_t)sqlite3_column_int64(st, 5);
+        db->info.corrupt = (size_t)sqlite3_column_int64(st, 6);
+        db->info.unchanged_dir = true;
+        out = 1;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        out = sql_fail(db, rc, "read the directory state", err);
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* Record what this full reconcile saw. Trusted only when the directory did
+ * not change while it was listed and it and every file in it had been
+ * quiet for QUIET_NS before the listing began (a file written in place may
+ * still be growing; its later writes do not touch the directory). */
+static int
+save_dirstate(struct index_db *db, struct rec_store *rs, const struct stat *before,
+              int64_t listed_ns, struct intentus_err *err)
+{
+    struct stat after;
+    char sql[512];
+    int rc;
+    bool trusted;
+    sqlite3_stmt *st = NULL;
+    sqlite3_int64 max_mtime = 0;
+
+    if ((rc = prepare(db, "SELECT max(mtime_ns) FROM records", &st, err)) != 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        max_mtime = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    trusted = fstat(rec_store_dirfd(rs), &after) == 0 && after.st_dev == before->st_dev &&
+              after.st_ino == before->st_ino && stat_mtime_ns(&after) == stat_mtime_ns(before) &&
+              stat_mtime_ns(before) <= listed_ns - QUIET_NS && max_mtime <= listed_ns - QUIET_NS;
+    snprintf(sql, sizeof(sql),
+             "INSERT OR REPLACE INTO dirstate VALUES(0, %lld, %lld, %lld, %d, %zu, %zu, %zu)",
+             (long long)before->st_dev, (long long)before->st_ino, (long long)stat_mtime_ns(before),
+             trusted ? 1 : 0, db->info.records, db->info.steps, db->info.corrupt);
+    return exec(db, sql, err);
+}
+
 static int
 reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
 {
     struct writer w = { .db = db, .err = err };
     sqlite3_stmt *known = NULL;
+    struct stat dst;
+    int64_t listed_ns;
+    size_t n_known = 0;
     int rc;
 
     db->info.read = db->info.removed = 0;
+    db->info.unchanged_dir = false;
+    if (fstat(rec_store_dirfd(rs), &dst) != 0) {
+        err_set(err, IERR_IO, "cannot stat %s: %s", db->dir, strerror(errno));
+        return SQLITE_IOERR;
+    }
+    if ((rc = exec(db, "BEGIN", err)) != 0)
+        return rc;
+    rc = dir_unchanged(db, &dst, err);
+    sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     w.sc = scan_new(NULL);
     if (w.sc == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -426,6 +519,14 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
     }
     if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
         goto out;
+    /* Stat the directory again under the write lock: another process may
+     * have reconciled (and changed it) while this one waited. */
+    if (fstat(rec_store_dirfd(rs), &dst) != 0) {
+        err_set(err, IERR_IO, "cannot stat %s: %s", db->dir, strerror(errno));
+        rc = SQLITE_IOERR;
+        goto rollback;
+    }
+    listed_ns = clock_wall_us() * 1000;
     if ((rc = prepare(db, "SELECT id, file_size, mtime_ns, inode FROM records", &known, err)) != 0)
         goto rollback;
     while ((rc = sqlite3_step(known)) == SQLITE_ROW) {
@@ -436,12 +537,14 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
             rc = SQLITE_NOMEM;
             break;
         }
+        n_known++;
     }
     sqlite3_finalize(known);
     if (rc != SQLITE_DONE) {
         rc = sql_fail(db, rc, "read the index", err);
         goto rollback;
     }
+    w.was_empty = n_known == 0;
     if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w.find, err)) != 0 ||
         (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w.del_rec, err)) != 0 ||
         (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w.del_steps, err)) != 0 ||
@@ -460,7 +563,7 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
         rc = w.rc != 0 ? w.rc : SQLITE_IOERR;
         goto rollback;
     }
-    if ((rc = count_rows(db, err)) != 0)
+    if ((rc = count_rows(db, err)) != 0 || (rc = save_dirstate(db, rs, &dst, listed_ns, err)) != 0)
         goto rollback;
     rc = exec(db, "COMMIT", err);
     if (rc != 0)

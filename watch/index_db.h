@@ -2,9 +2,25 @@
  * holding the digest (watch/digest.h) of every record file with the file's
  * identity (size, mtime, inode), and one row per agent step. Opening it
  * reconciles it with the directory: a scan (watch/scan.h) compares every
- * file's identity with the index and digests only new or changed files;
- * rows of removed files are deleted; all in one write transaction, so a
- * reader never sees half an update.
+ * file's identity with the index and digests only new or changed files (on
+ * one thread per core, one SQLite writer); rows of removed files are
+ * deleted; all in one write transaction, so a reader never sees half an
+ * update.
+ *
+ * What a reopen trusts: records are added, replaced and removed by
+ * directory operations (create, rename, unlink), and each of those changes
+ * the directory's mtime. A full reconcile stores the directory's identity
+ * (device, inode, mtime) and marks it trusted when the directory and every
+ * file in it were at least 3 s older than the listing (so a change after
+ * the listing cannot share the listing's timestamp, and no file was still
+ * being written in place). While the directory keeps that identity, a
+ * reopen skips the per-file stat walk and reads nothing but the stored
+ * counts. Not covered by the fast path: a file rewritten in place, without
+ * a rename, after it had been quiet for 3 s (intentus and the reference
+ * never do this; an editor saving in place would), and a wall clock set
+ * back. `intentus index check` compares every row with the files and
+ * finds those; `index rebuild` or any command's `--no-index` reads the
+ * files themselves. The console's tailer indexes in-place writes it sees.
  *
  * Where it lives: <dir>/.intentus/index.sqlite (0600, in a 0700 folder);
  * when the record directory is not writable, $XDG_CACHE_HOME/intentus/
@@ -25,7 +41,7 @@
 #include "core/err.h"
 #include "watch/digest.h"
 
-#define INDEX_DB_SCHEMA 1
+#define INDEX_DB_SCHEMA 2
 
 struct index_db;
 
@@ -34,6 +50,7 @@ struct index_db_info {
     char path[4096];       /* the database file */
     bool in_cache;         /* under the cache folder: the record dir is not writable */
     char rebuilt[256];     /* why the index was rebuilt ("" when it was trusted) */
+    bool unchanged_dir;    /* the directory was as last listed: no per-file walk */
     size_t read, removed;  /* files digested, rows deleted by the reconcile */
     size_t records, steps; /* rows after it */
     size_t corrupt;        /* records that are corrupt files */

@@ -5,6 +5,7 @@
  * same answers; changes made while it was closed show on the next open; two
  * processes indexing one directory at once agree; an unwritable record
  * directory puts the index in the cache folder. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -19,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -389,6 +391,94 @@ test_changes_while_closed(void **state)
     free(dir);
 }
 
+/* Set every entry's mtime (and then the directory's) age_s seconds back. */
+static void
+age_dir(const char *dir, int age_s)
+{
+    struct timespec ts[2];
+    struct dirent *de;
+    DIR *d = opendir(dir);
+
+    assert_non_null(d);
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age_s;
+    ts[1] = ts[0];
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] != '.')
+            assert_int_equal(utimensat(dirfd(d), de->d_name, ts, AT_SYMLINK_NOFOLLOW), 0);
+    }
+    closedir(d);
+    assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+}
+
+/* A reopen skips the per-file walk only while the directory is as the last
+ * trusted listing saw it; adds and removes change that; an in-place edit
+ * does not, and index check finds it. */
+static void
+test_unchanged_dir_skips_the_walk(void **state)
+{
+    (void)state;
+    char *dir = make_dir(200), p[4096];
+    struct index_db_info info;
+    struct intentus_err err = { 0 };
+    struct index_db *db;
+    struct tu_rec r;
+    int diffs = 0;
+
+    agree(dir, &info); /* creates .intentus/: the directory is fresh */
+    assert_false(info.unchanged_dir);
+    age_dir(dir, 60);
+    agree(dir, &info); /* quiet for a minute: this listing is trusted */
+    assert_false(info.unchanged_dir);
+    agree(dir, &info);
+    assert_true(info.unchanged_dir);
+    assert_int_equal(info.read, 0);
+    assert_int_equal(info.records, 205);
+    assert_int_equal(info.corrupt, 5);
+
+    gen(dir, 5000, 3); /* renamed in: the directory changed */
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+    assert_int_equal(info.read, 3);
+    age_dir(dir, 60);
+    agree(dir, &info);
+    tu_rec_make(&r, 7, BASE_US);
+    snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+    assert_int_equal(unlink(p), 0);
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+    assert_int_equal(info.removed, 1);
+    assert_int_equal(info.records, 207);
+
+    /* A file still written in place within the quiet time: not trusted. */
+    age_dir(dir, 60);
+    put(dir, "00000000-0000-4000-8000-00000000bad2.json", "{\"header\": {\"exec");
+    age_dir(dir, 60);
+    tu_rec_make(&r, 8, BASE_US);
+    snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+    assert_int_equal(utimensat(AT_FDCWD, p, NULL, 0), 0); /* touched in place just now */
+    agree(dir, &info);
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+
+    /* Trusted again; then an in-place rewrite the fast path cannot see. */
+    age_dir(dir, 60);
+    agree(dir, &info);
+    agree(dir, &info);
+    assert_true(info.unchanged_dir);
+    tu_rec_make(&r, 9, BASE_US);
+    snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+    put(dir, strrchr(p, '/') + 1, "{\"rewritten\": true}");
+    db = index_db_open(dir, false, &err);
+    assert_non_null(db);
+    assert_true(index_db_info(db)->unchanged_dir);
+    assert_int_equal(index_db_check(db, count_diff, &diffs, &err), 1);
+    assert_int_equal(diffs, 1);
+    index_db_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Two processes open (and so build) one fresh index at the same moment. */
 static void
 test_two_processes(void **state)
@@ -499,6 +589,7 @@ main(void)
         cmocka_unit_test(test_check_finds_a_wrong_row),
         cmocka_unit_test(test_damaged_index_is_rebuilt),
         cmocka_unit_test(test_changes_while_closed),
+        cmocka_unit_test(test_unchanged_dir_skips_the_walk),
         cmocka_unit_test(test_two_processes),
         cmocka_unit_test(test_unwritable_dir_uses_cache),
     };
