@@ -24,7 +24,11 @@ static const char console_help[] =
     "                       or $XDG_CONFIG_HOME/intentus/themes\n"
     "      --ascii          ASCII line drawing (automatic when the locale is not UTF-8)\n"
     "      --poll[=MS]      poll the directory instead of inotify (network filesystems)\n"
-    "      --read-only      never create or change anything\n"
+    "      --read-only      never create or change anything (the persistent index\n"
+    "                       is not used either)\n"
+    "      --no-index       read every record file at start instead of loading the\n"
+    "                       persistent index (<dir>/.intentus/index.sqlite), and do not\n"
+    "                       keep it current\n"
     "      --demo-traffic[=RATE|auto]\n"
     "                       fire a gentle, varied, seeded stream of the built-in demo\n"
     "                       configuration's intents (every strategy, flaky-b's circuit\n"
@@ -47,6 +51,7 @@ cli_console(int argc, char **argv)
         { "ascii", no_argument, NULL, 'a' },
         { "poll", optional_argument, NULL, 'p' },
         { "read-only", no_argument, NULL, 'r' },
+        { "no-index", no_argument, NULL, 'N' },
         { "demo-traffic", optional_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 },
     };
@@ -72,6 +77,9 @@ cli_console(int argc, char **argv)
             break;
         case 'a':
             o.ascii = true;
+            break;
+        case 'N':
+            o.no_index = true;
             break;
         case 'p':
             o.poll = true;

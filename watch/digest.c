@@ -279,3 +279,39 @@ digest_describe(const struct digest *d, struct buf *out)
 #undef S
     return out->failed ? -1 : 0;
 }
+
+struct digest *
+digest_copy(const struct digest *src)
+{
+    struct digest *d = calloc(1, sizeof(*d));
+    int failed = 0;
+
+    if (d == NULL)
+        return NULL;
+    *d = *src;
+    d->id = dup_or_null(src->id, &failed);
+    d->intent = dup_or_null(src->intent, &failed);
+    d->agent = dup_or_null(src->agent, &failed);
+    d->strategy = dup_or_null(src->strategy, &failed);
+    d->error_code = dup_or_null(src->error_code, &failed);
+    d->node = dup_or_null(src->node, &failed);
+    d->note = dup_or_null(src->note, &failed);
+    d->steps = NULL;
+    d->n_steps = 0;
+    if (src->n_steps > 0) {
+        d->steps = calloc(src->n_steps, sizeof(*d->steps));
+        if (d->steps == NULL)
+            failed = 1;
+    }
+    for (size_t i = 0; d->steps != NULL && i < src->n_steps; i++) {
+        d->steps[i] = src->steps[i];
+        d->steps[i].agent = dup_or_null(src->steps[i].agent, &failed);
+        d->steps[i].code = dup_or_null(src->steps[i].code, &failed);
+        d->n_steps++;
+    }
+    if (failed) {
+        digest_free(d);
+        return NULL;
+    }
+    return d;
+}

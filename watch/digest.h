@@ -69,6 +69,8 @@ struct digest *digest_from_tree(const char *id, const char *text, size_t len,
  * whole with it). 0, or -1 when out of memory. */
 struct buf;
 int digest_describe(const struct digest *d, struct buf *out);
+/* A deep copy of src (owned by the caller); NULL when out of memory. */
+struct digest *digest_copy(const struct digest *src);
 struct digest *digest_corrupt(const char *id, int64_t when_us, const char *why);
 void digest_free(struct digest *d);
 

@@ -19,10 +19,13 @@
 #define APP_ID 0x494e5458 /* "INTX" */
 #define BUSY_MS 60000
 
+struct writer;
+
 struct index_db {
     sqlite3 *h;
     char *dir;
     struct index_db_info info;
+    struct writer *live; /* index_db_begin..commit: statements of the open transaction */
 };
 
 static const char SCHEMA[] =
@@ -330,17 +333,14 @@ delete_id(struct writer *w, const char *id)
 }
 
 static int
-put(struct writer *w, const char *id, const struct digest *d)
+put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime, uint64_t ino)
 {
-    int64_t size = 0, mtime = 0;
-    uint64_t ino = 0;
     sqlite3_stmt *st = w->ins_rec;
     bool corrupt = (d->flags & DIGEST_CORRUPT) != 0;
     sqlite3_int64 rid;
 
     if (!w->was_empty && delete_id(w, id) < 0)
         return -1;
-    (void)scan_identity(w->sc, id, &size, &mtime, &ino);
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, d->created_us);
     bind_text(st, 3, d->intent);
@@ -391,7 +391,12 @@ emit_row(void *ctx, const char *id, struct digest *d)
             w->db->info.removed++;
         return rc < 0 ? -1 : 0;
     }
-    rc = put(w, id, d);
+    {
+        int64_t size = 0, mtime = 0;
+        uint64_t ino = 0;
+        (void)scan_identity(w->sc, id, &size, &mtime, &ino);
+        rc = put_row(w, id, d, mtime, ino);
+    }
     digest_free(d);
     w->db->info.read++;
     return rc;
@@ -491,6 +496,40 @@ save_dirstate(struct index_db *db, struct rec_store *rs, const struct stat *befo
 }
 
 static int
+prepare_writer(struct writer *w)
+{
+    struct index_db *db = w->db;
+    struct intentus_err *err = w->err;
+    int rc;
+
+    if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w->find, err)) != 0 ||
+        (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w->del_rec, err)) != 0 ||
+        (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w->del_steps, err)) != 0 ||
+        (rc = prepare(db,
+                      "INSERT INTO records(id, created_us, intent, strategy, agent, status,"
+                      " error_code, node, duration_us, attempts, retries, events, flags,"
+                      " file_size, mtime_ns, inode, corrupt, note)"
+                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      &w->ins_rec, err)) != 0 ||
+        (rc = prepare(db,
+                      "INSERT INTO attempts(rid, seq, agent, kind, ok, error_code, latency_us,"
+                      " is_retry) VALUES(?,?,?,?,?,?,?,?)",
+                      &w->ins_step, err)) != 0)
+        return rc;
+    return 0;
+}
+
+static void
+finalize_writer(struct writer *w)
+{
+    sqlite3_finalize(w->find);
+    sqlite3_finalize(w->del_rec);
+    sqlite3_finalize(w->del_steps);
+    sqlite3_finalize(w->ins_rec);
+    sqlite3_finalize(w->ins_step);
+}
+
+static int
 reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
 {
     struct writer w = { .db = db, .err = err };
@@ -545,19 +584,7 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
         goto rollback;
     }
     w.was_empty = n_known == 0;
-    if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w.find, err)) != 0 ||
-        (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w.del_rec, err)) != 0 ||
-        (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w.del_steps, err)) != 0 ||
-        (rc = prepare(db,
-                      "INSERT INTO records(id, created_us, intent, strategy, agent, status,"
-                      " error_code, node, duration_us, attempts, retries, events, flags,"
-                      " file_size, mtime_ns, inode, corrupt, note)"
-                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                      &w.ins_rec, err)) != 0 ||
-        (rc = prepare(db,
-                      "INSERT INTO attempts(rid, seq, agent, kind, ok, error_code, latency_us,"
-                      " is_retry) VALUES(?,?,?,?,?,?,?,?)",
-                      &w.ins_step, err)) != 0)
+    if ((rc = prepare_writer(&w)) != 0)
         goto rollback;
     if (scan_full(w.sc, rs, clock_mono_us(), emit_row, &w, err) != 0) {
         rc = w.rc != 0 ? w.rc : SQLITE_IOERR;
@@ -572,11 +599,7 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
 rollback:
     sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 out:
-    sqlite3_finalize(w.find);
-    sqlite3_finalize(w.del_rec);
-    sqlite3_finalize(w.del_steps);
-    sqlite3_finalize(w.ins_rec);
-    sqlite3_finalize(w.ins_step);
+    finalize_writer(&w);
     scan_free(w.sc);
     return rc;
 }
@@ -648,6 +671,11 @@ index_db_close(struct index_db *db)
 {
     if (db == NULL)
         return;
+    if (db->live != NULL) {
+        finalize_writer(db->live);
+        free(db->live);
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    }
     sqlite3_close(db->h);
     free(db->dir);
     free(db);
@@ -657,6 +685,106 @@ const struct index_db_info *
 index_db_info(const struct index_db *db)
 {
     return &db->info;
+}
+
+/* ---- kept current while open ---- */
+
+int
+index_db_begin(struct index_db *db, struct intentus_err *err)
+{
+    struct writer *w;
+    int rc;
+
+    if (db->live != NULL)
+        return 0;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    w->db = db;
+    w->err = err;
+    if (exec(db, "BEGIN IMMEDIATE", err) != 0) {
+        free(w);
+        return -1;
+    }
+    if ((rc = prepare_writer(w)) != 0) {
+        finalize_writer(w);
+        free(w);
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    db->live = w;
+    return 0;
+}
+
+int
+index_db_put(struct index_db *db, const char *id, const struct digest *d, int64_t mtime_ns,
+             uint64_t ino, struct intentus_err *err)
+{
+    if (index_db_begin(db, err) != 0)
+        return -1;
+    db->live->err = err;
+    if (put_row(db->live, id, d, mtime_ns, ino) != 0)
+        return -1;
+    db->info.read++;
+    return 0;
+}
+
+int
+index_db_remove(struct index_db *db, const char *id, struct intentus_err *err)
+{
+    int rc;
+
+    if (index_db_begin(db, err) != 0)
+        return -1;
+    db->live->err = err;
+    rc = delete_id(db->live, id);
+    if (rc > 0)
+        db->info.removed++;
+    return rc < 0 ? -1 : 0;
+}
+
+int
+index_db_commit(struct index_db *db, struct intentus_err *err)
+{
+    int rc;
+
+    if (db->live == NULL)
+        return 0;
+    finalize_writer(db->live);
+    free(db->live);
+    db->live = NULL;
+    rc = exec(db, "COMMIT", err);
+    if (rc != 0) {
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int
+index_db_each_identity(struct index_db *db, index_db_identity_fn fn, void *ctx,
+                       struct intentus_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, out = 0;
+
+    if (prepare(db, "SELECT id, file_size, mtime_ns, inode FROM records", &st, err) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (id != NULL &&
+            (out = fn(ctx, id, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                      (uint64_t)sqlite3_column_int64(st, 3))) != 0)
+            break;
+    }
+    if (out == 0 && rc != SQLITE_DONE) {
+        sql_fail(db, rc, "read the index", err);
+        out = -1;
+    }
+    sqlite3_finalize(st);
+    return out;
 }
 
 /* ---- reading ---- */

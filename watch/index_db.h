@@ -72,6 +72,25 @@ typedef int (*index_db_each_fn)(void *ctx, const struct digest *d);
 int index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx,
                   struct intentus_err *err);
 
+/* Keeping an open index current (the tailer does, watch/tailer.h): put
+ * replaces the rows of id with d and the file identity it was read with,
+ * remove deletes them. Changes from the first put or remove up to commit
+ * are one write transaction (begin is implicit); readers see all or none
+ * of them. -1 with err set on a SQLite error (the transaction is then
+ * rolled back by the next commit, or by close). */
+int index_db_begin(struct index_db *db, struct intentus_err *err);
+int index_db_put(struct index_db *db, const char *id, const struct digest *d, int64_t mtime_ns,
+                 uint64_t ino, struct intentus_err *err);
+int index_db_remove(struct index_db *db, const char *id, struct intentus_err *err);
+int index_db_commit(struct index_db *db, struct intentus_err *err);
+
+/* Every row's file identity (what the reconcile compares). Non-zero from
+ * fn stops the walk and is returned. */
+typedef int (*index_db_identity_fn)(void *ctx, const char *id, int64_t size, int64_t mtime_ns,
+                                    uint64_t ino);
+int index_db_each_identity(struct index_db *db, index_db_identity_fn fn, void *ctx,
+                           struct intentus_err *err);
+
 /* Compare every row with a fresh read of the files (the brute force every
  * command did before the index). fn gets each difference: the record id
  * and what differs. Returns the number of differences, -1 on error. */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <sqlite3.h>
@@ -479,6 +480,111 @@ test_unchanged_dir_skips_the_walk(void **state)
     free(dir);
 }
 
+/* Drain t into ix until summarize(ix) is want, at most 15 s. */
+static bool
+drain_until(struct tailer *t, struct index *ix, const char *want)
+{
+    for (int i = 0; i < 1500; i++) {
+        struct pollfd p = { .fd = tailer_fd(t), .events = POLLIN };
+        struct tailer_stats ts;
+        char *got;
+        bool same;
+        (void)poll(&p, 1, 10);
+        tailer_drain_into(t, ix);
+        tailer_get_stats(t, &ts);
+        if (ts.syncs == 0)
+            continue;
+        got = summarize(ix);
+        same = strcmp(got, want) == 0;
+        free(got);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+static void
+remove_index(const char *dir)
+{
+    char p[4200];
+
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite", dir);
+    assert_int_equal(unlink(p), 0);
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite-wal", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite-shm", dir);
+    unlink(p);
+}
+
+/* A tailer with use_index starts from the index (its rows are the model:
+ * the same as reading every file) and keeps it current: records added,
+ * changed in place and removed while it runs are in the index when it
+ * stops, so the next open has nothing to read or remove. An index deleted
+ * while it runs is rebuilt by the next open with the same answers. */
+static void
+test_tailer_keeps_index_current(void **state)
+{
+    (void)state;
+    char *dir = make_dir(300), *want, p[4096];
+    struct tailer_opts o = { .use_index = true, .retries = -1 };
+    struct index_db_info info;
+    struct intentus_err err = { 0 };
+    struct index *ix = index_new();
+    struct tailer *t;
+
+    agree(dir, &info); /* an index exists before the console opens */
+    want = brute(dir);
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+
+    gen(dir, 2000, 40);                  /* added by rename */
+    for (unsigned i = 30; i < 35; i++) { /* removed */
+        struct tu_rec r;
+        tu_rec_make(&r, i, BASE_US);
+        snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+        assert_int_equal(unlink(p), 0);
+    }
+    for (unsigned i = 40; i < 43; i++) { /* rewritten in place */
+        struct tu_rec r, other;
+        tu_rec_make(&r, i, BASE_US);
+        tu_rec_make(&other, i + 7000, BASE_US);
+        memcpy(other.id, r.id, sizeof(r.id));
+        assert_int_equal(tu_rec_write(dir, &other, false), 0);
+    }
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+
+    agree(dir, &info);
+    assert_int_equal(info.read, 0); /* the tailer had indexed every change */
+    assert_int_equal(info.removed, 0);
+    assert_int_equal(info.records, 305 + 40 - 5);
+
+    /* The index deleted while a tailer keeps it: rebuilt, same answers. */
+    index_free(ix);
+    ix = index_new();
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    remove_index(dir);
+    gen(dir, 3000, 10);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+    agree(dir, &info);
+    assert_int_equal(info.read, info.records); /* built afresh from the files */
+    assert_int_equal(info.records, 305 + 40 - 5 + 10);
+    index_free(ix);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Two processes open (and so build) one fresh index at the same moment. */
 static void
 test_two_processes(void **state)
@@ -590,6 +696,7 @@ main(void)
         cmocka_unit_test(test_damaged_index_is_rebuilt),
         cmocka_unit_test(test_changes_while_closed),
         cmocka_unit_test(test_unchanged_dir_skips_the_walk),
+        cmocka_unit_test(test_tailer_keeps_index_current),
         cmocka_unit_test(test_two_processes),
         cmocka_unit_test(test_unwritable_dir_uses_cache),
     };
