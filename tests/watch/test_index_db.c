@@ -580,6 +580,36 @@ test_tailer_keeps_index_current(void **state)
     agree(dir, &info);
     assert_int_equal(info.read, info.records); /* built afresh from the files */
     assert_int_equal(info.records, 305 + 40 - 5 + 10);
+
+    /* A quiet, trusted directory; the tailer sees a corrupt file repaired
+     * in place (the directory's mtime stays): the next open must not take
+     * the stored counts. */
+    age_dir(dir, 60);
+    agree(dir, &info);
+    agree(dir, &info);
+    assert_true(info.unchanged_dir);
+    assert_int_equal(info.corrupt, 5);
+    index_free(ix);
+    ix = index_new();
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    {
+        struct tu_rec r;
+        tu_rec_make(&r, 9100, BASE_US);
+        snprintf(r.id, sizeof(r.id), "00000000-0000-4000-8000-00000000bad1");
+        assert_int_equal(tu_rec_write(dir, &r, false), 0);
+    }
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+    assert_int_equal(info.read, 0);
+    assert_int_equal(info.corrupt, 4);
     index_free(ix);
     tu_rmtree(dir);
     free(dir);
