@@ -174,6 +174,22 @@ is_plain(unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Eight plain bytes at s (word at a time: no byte >= 0x80, < 0x20, '"' or
+ * '\\'). */
+static bool
+plain8(const unsigned char *s)
+{
+    uint64_t v, q, b;
+
+    memcpy(&v, s, 8);
+    q = v ^ (ONES * '"');
+    b = v ^ (ONES * '\\');
+    return ((v | ((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) == 0;
+}
+
 static bool
 is_ws(unsigned char c)
 {
@@ -312,6 +328,8 @@ scan_string(struct sp *p, size_t *off, bool is_key, size_t *key_len)
 
     for (;;) {
         unsigned char c;
+        while (i + 8 <= p->len && plain8(s + i))
+            i += 8;
         while (i < p->len && is_plain(s[i]))
             i++;
         if (i >= p->len)
