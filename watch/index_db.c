@@ -251,8 +251,10 @@ open_schema(struct index_db *db, struct intentus_err *err)
         return SQLITE_SCHEMA;
     }
     if ((rc = wal_mode(db, err)) != 0 || (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
-        /* Read pages in place rather than copying each through pread. */
-        (rc = exec(db, "PRAGMA mmap_size=1073741824", err)) != 0 ||
+        /* No memory-mapped reads: a file cut short under a mapping (by
+         * anyone: it is a cache, deleting or truncating it is allowed)
+         * would end this process with SIGBUS; pread reports an error. */
+        (rc = exec(db, "PRAGMA mmap_size=0", err)) != 0 ||
         (rc = exec(db, "PRAGMA cache_size=-32768", err)) != 0)
         return rc;
     if (tables != 0)

@@ -581,6 +581,30 @@ test_tailer_keeps_index_current(void **state)
     assert_int_equal(info.read, info.records); /* built afresh from the files */
     assert_int_equal(info.records, 305 + 40 - 5 + 10);
 
+    /* The index cut to nothing and then overwritten with garbage while a
+     * tailer keeps it: the next open gives the same answers as the files. */
+    index_free(ix);
+    ix = index_new();
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite", dir);
+    assert_int_equal(truncate(p, 0), 0);
+    gen(dir, 3100, 5);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    assert_int_equal(tu_write_file(p, "garbage, not SQLite", 19, 0600), 0);
+    gen(dir, 3200, 5);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+    agree(dir, &info);
+    assert_int_equal(info.records, 305 + 40 - 5 + 20);
+
     /* A quiet, trusted directory; the tailer sees a corrupt file repaired
      * in place (the directory's mtime stays): the next open must not take
      * the stored counts. */
@@ -610,6 +634,7 @@ test_tailer_keeps_index_current(void **state)
     assert_false(info.unchanged_dir);
     assert_int_equal(info.read, 0);
     assert_int_equal(info.corrupt, 4);
+    assert_int_equal(info.records, 305 + 40 - 5 + 20);
     index_free(ix);
     tu_rmtree(dir);
     free(dir);
