@@ -1,6 +1,7 @@
 /* 7. The persistent index (watch/index_db.h) and the record generator.
  *
- * For each size (10k, 100k, 1M by default; --index-sizes): a directory of
+ * For each size (10k and 100k by default; --index-sizes 10000,100000,1000000
+ * for the 1M row, which needs about 8 GB under $TMPDIR): a directory of
  * records written by the real router (hard links of one data set), then in
  * one run, side by side:
  *   - cold index: index_db_open with rebuild (no index yet);
