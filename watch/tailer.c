@@ -42,6 +42,7 @@ struct tailer {
     struct rec_store *rs;
     struct scan *scan;
     struct index_db *db; /* opts.use_index: kept current from here */
+    bool loading;        /* sending the index's rows: a full queue wakes at once */
     bool polling;
     int64_t next_recheck;
 };
@@ -98,6 +99,14 @@ push(struct tailer *t, struct qev *e)
         if (ts.tv_nsec >= 1000000000) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
+        }
+        if (t->loading && !t->wake_pending) {
+            /* The initial rows: the consumer is waiting for all of them,
+             * so coalescing would only slow it down. */
+            t->wake_pending = true;
+            t->last_wake = clock_mono_us();
+            t->stats.wakes++;
+            eventfd_poke(t->wake_fd);
         }
         maybe_wake(t, clock_mono_us());
         pthread_cond_timedwait(&t->space, &t->mu, &ts);
@@ -264,8 +273,10 @@ start_from_index(struct tailer *t)
         push_simple(t, TAILER_NO_INDEX, err.msg);
         return -1;
     }
+    t->loading = true;
     if (index_db_each(t->db, 0, load_row, t, &err) != 0)
         push_simple(t, TAILER_NO_INDEX, err.msg);
+    t->loading = false;
     push_simple(t, TAILER_SYNCED, NULL);
     pthread_mutex_lock(&t->mu);
     t->stats.syncs++;

@@ -16,9 +16,10 @@
  *
  * The consumer waits on tailer_fd() (an eventfd) and calls tailer_drain().
  * Wake-ups are coalesced: at most one per opts.wake_ms however many records
- * arrive. The queue between the threads is bounded (opts.queue_max): a slow
- * consumer slows the tailer down, and if the kernel's inotify queue
- * overflows meanwhile, the overflow rescan catches up. */
+ * arrive (except while the rows of the persistent index are sent at start,
+ * opts.use_index, when a full queue wakes the consumer at once). The queue between the threads is
+ * bounded (opts.queue_max): a slow consumer slows the tailer down, and if the kernel's inotify
+ * queue overflows meanwhile, the overflow rescan catches up. */
 #ifndef INTENTUS_WATCH_TAILER_H
 #define INTENTUS_WATCH_TAILER_H
 
