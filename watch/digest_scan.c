@@ -700,7 +700,6 @@ scan_value(struct sp *p, enum ctx ctx, struct val *out)
 {
     struct val dummy;
     unsigned char c;
-    int rc;
 
     if (out == NULL)
         out = &dummy;
@@ -709,6 +708,7 @@ scan_value(struct sp *p, enum ctx ctx, struct val *out)
         return unsure(p);
     c = p->s[p->pos];
     if (c == '{' || c == '[') {
+        int rc;
         if (++p->depth > SCAN_MAX_DEPTH)
             return unsure(p);
         if (c == '{') {

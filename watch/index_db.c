@@ -695,7 +695,6 @@ int
 index_db_begin(struct index_db *db, struct intentus_err *err)
 {
     struct writer *w;
-    int rc;
 
     if (db->live != NULL)
         return 0;
@@ -712,8 +711,7 @@ index_db_begin(struct index_db *db, struct intentus_err *err)
     }
     /* A change made here (an in-place rewrite among them) leaves the
      * stored counts behind: the next open compares every file again. */
-    if ((rc = exec(db, "UPDATE dirstate SET trusted = 0", err)) != 0 ||
-        (rc = prepare_writer(w)) != 0) {
+    if (exec(db, "UPDATE dirstate SET trusted = 0", err) != 0 || prepare_writer(w) != 0) {
         finalize_writer(w);
         free(w);
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
