@@ -66,6 +66,12 @@ int bench_watch(struct bench *b, const char *dataset, size_t n_records);
 int bench_retention(struct bench *b, const char *dataset, size_t n_records);
 int bench_wal(struct bench *b);         /* bench/bench_wal.c */
 int bench_config_load(struct bench *b); /* bench/bench_config.c: load with 5k-40k agents */
+/* bench/bench_index.c: the persistent index at each of the comma-separated sizes. */
+int bench_index(struct bench *b, const char *sizes);
+/* n records into dir: 2000 routed, the rest copies under new ids (bench_index.c). */
+int bench_gen_records(const char *dir, size_t n, unsigned seed);
+/* intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]. */
+int bench_gen_main(int argc, char **argv);
 
 /* A directory of n records written by the real router (a mix of intents
  * and outcomes, about 2 KB each); the path goes to out. */

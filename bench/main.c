@@ -2,8 +2,9 @@
  * results.json (machine, date, git revision, load, every figure with its
  * median and spread over the repetitions).
  *
- *   intentus-bench [--quick] [--only hash,route,wal,config,watch,retention] [--reps N]
- *                  [--records N] [--out FILE]
+ *   intentus-bench [--quick] [--only hash,route,wal,config,watch,retention,index] [--reps N]
+ *                  [--records N] [--index-sizes N,N,...] [--out FILE]
+ *   intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]
  *
  * Temporary data lives in a directory created under $TMPDIR (or /tmp) and
  * removed at the end. Figures are reported, never checked. */
@@ -26,14 +27,16 @@ struct args {
     const char *out;
     int reps;
     long records;
+    const char *index_sizes;
 };
 
 static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: intentus-bench [--quick] [--only hash,route,wal,config,watch,retention] "
-            "[--reps N] [--records N] [--out FILE]\n");
+            "usage: intentus-bench [--quick] [--only hash,route,wal,config,watch,retention,index] "
+            "[--reps N] [--records N] [--index-sizes N,N,...] [--out FILE]\n"
+            "       intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]\n");
 }
 
 static int
@@ -52,6 +55,8 @@ parse_args(int argc, char **argv, struct args *a)
             a->reps = atoi(argv[++i]);
         else if (strcmp(s, "--records") == 0 && has_val)
             a->records = atol(argv[++i]);
+        else if (strcmp(s, "--index-sizes") == 0 && has_val)
+            a->index_sizes = argv[++i];
         else
             return -1;
     }
@@ -278,6 +283,12 @@ run_sections(struct bench *b, const struct args *a)
         fprintf(stderr, "bench: config load with many agents...\n");
         failed |= bench_config_load(b) != 0;
     }
+    if (wanted(a, "index")) {
+        fprintf(stderr, "bench: persistent index...\n");
+        failed |= bench_index(b, a->index_sizes ? a->index_sizes
+                                 : b->quick     ? "2000"
+                                                : "10000,100000") != 0;
+    }
     if (!wanted(a, "watch") && !wanted(a, "retention"))
         return failed;
     fprintf(stderr, "bench: writing %zu records with the router...\n", n);
@@ -312,6 +323,8 @@ main(int argc, char **argv)
         return bench_writer_main(argv[2], argv[3]);
     if (argc == 5 && strcmp(argv[1], "--route-inproc") == 0)
         return bench_inproc_main(argv[2], argv[3], argv[4]);
+    if (argc >= 2 && strcmp(argv[1], "gen") == 0)
+        return bench_gen_main(argc, argv);
     if (parse_args(argc, argv, &a) != 0) {
         usage();
         return 2;

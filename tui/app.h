@@ -61,6 +61,7 @@ struct console_opts {
     const char *config; /* config path; NULL: search order */
     const char *theme;  /* NULL: "default" (or mono under NO_COLOR) */
     bool ascii, poll, no_color, read_only;
+    bool no_index; /* read the files, not the persistent index */
     int poll_ms;
     enum demo_mode demo_traffic;
     double demo_rate;   /* intents per second; 0: DEMO_TRAFFIC_RATE */

@@ -27,7 +27,6 @@ static const char console_help[] =
     "                       or $XDG_CONFIG_HOME/intentus/themes\n"
     "      --ascii          ASCII line drawing (automatic when the locale is not UTF-8)\n"
     "      --poll[=MS]      poll the directory instead of inotify (network filesystems)\n"
-    "      --read-only      never create or change anything\n"
     "  -s, --server URL     attach to a running 'intentus serve' (token from\n"
     "                       $INTENTUS_TOKEN or --token-file; an admin token): the\n"
     "                       dashboard shows the service's agents with their live\n"
@@ -38,6 +37,11 @@ static const char console_help[] =
     "                       (--dir or the config's), otherwise from the service's\n"
     "                       event stream. http:// only to loopback\n"
     "      --token-file F   read the bearer token from F (one line)\n"
+    "      --read-only      never create or change anything (the persistent index\n"
+    "                       is not used either)\n"
+    "      --no-index       read every record file at start instead of loading the\n"
+    "                       persistent index (<dir>/.intentus/index.sqlite), and do not\n"
+    "                       keep it current\n"
     "      --demo-traffic[=RATE|auto]\n"
     "                       fire a gentle, varied, seeded stream of the built-in demo\n"
     "                       configuration's intents (every strategy, flaky-b's circuit\n"
@@ -60,6 +64,7 @@ cli_console(int argc, char **argv)
         { "ascii", no_argument, NULL, 'a' },
         { "poll", optional_argument, NULL, 'p' },
         { "read-only", no_argument, NULL, 'r' },
+        { "no-index", no_argument, NULL, 'N' },
         { "demo-traffic", optional_argument, NULL, 'D' },
         { "server", required_argument, NULL, 's' },
         { "token-file", required_argument, NULL, 'T' },
@@ -89,6 +94,9 @@ cli_console(int argc, char **argv)
             break;
         case 'a':
             o.ascii = true;
+            break;
+        case 'N':
+            o.no_index = true;
             break;
         case 'p':
             o.poll = true;

@@ -103,6 +103,8 @@ print_info(const struct index_db_info *in, double ms, bool rebuilt_asked)
     if (in->records > 0)
         printf(" (%lld per record)", (long long)in->db_bytes / (long long)in->records);
     printf("\nthis run: %zu files read, %zu rows removed, %.0f ms", in->read, in->removed, ms);
+    if (in->unchanged_dir)
+        printf(", directory unchanged since the last full comparison (no file looked at)");
     if (in->rebuilt[0] != '\0') {
         char why[FMT_ESC_SIZE(256)];
         printf(", rebuilt (%s)",

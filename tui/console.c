@@ -332,6 +332,10 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
     case TAILER_POLLING:
         app_message(app, true, "inotify unavailable (%s); polling", ev->msg ? ev->msg : "?");
         break;
+    case TAILER_NO_INDEX:
+        app_message(app, true, "persistent index not used (%s); reading the files",
+                    ev->msg ? ev->msg : "?");
+        break;
     }
 }
 
@@ -889,8 +893,11 @@ static int
 open_model(struct app *app, const struct console_opts *opts)
 {
     struct intentus_err err = { 0 };
+    /* Start from the persistent index and keep it current, unless asked
+     * not to or only watching (read-only creates nothing, not even it). */
     struct tailer_opts to = { .mode = opts->poll ? TAILER_POLL : TAILER_AUTO,
-                              .poll_ms = opts->poll_ms };
+                              .poll_ms = opts->poll_ms,
+                              .use_index = !opts->no_index && !opts->read_only };
     struct rec_store_opts so = { .create = true };
 
     pthread_mutex_init(&app->inflight.lock, NULL);

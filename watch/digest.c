@@ -1,9 +1,12 @@
 #include "watch/digest.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/json.h"
+#include "watch/digest_scan.h"
 
 static const cJSON *
 get(const cJSON *obj, const char *key)
@@ -208,7 +211,7 @@ digest_steps(struct digest *d, const cJSON *rec, int *failed)
 }
 
 struct digest *
-digest_from_text(const char *id, const char *text, size_t len, struct intentus_err *err)
+digest_from_tree(const char *id, const char *text, size_t len, struct intentus_err *err)
 {
     struct intentus_err perr = { 0 };
     struct record_summary sum;
@@ -253,6 +256,73 @@ digest_from_text(const char *id, const char *text, size_t len, struct intentus_e
             d->flags |= DIGEST_NO_TIMING;
     }
     cJSON_Delete(rec);
+    if (failed) {
+        digest_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+struct digest *
+digest_from_text(const char *id, const char *text, size_t len, struct intentus_err *err)
+{
+    struct digest *d;
+    int rc = digest_scan(id, text, len, &d);
+
+    if (rc > 0)
+        return d;
+    if (rc < 0)
+        return NULL;
+    return digest_from_tree(id, text, len, err);
+}
+
+int
+digest_describe(const struct digest *d, struct buf *out)
+{
+#define S(x) ((x) ? (x) : "(null)")
+    buf_printf(out,
+               "id=%s created=%" PRId64 " intent=%s strategy=%s agent=%s status=%d error=%s "
+               "node=%s duration=%" PRId64
+               " attempts=%d retries=%d events=%d flags=%u size=%" PRIu64 " note=%s steps=%zu",
+               S(d->id), d->created_us, S(d->intent), S(d->strategy), S(d->agent), (int)d->status,
+               S(d->error_code), S(d->node), d->duration_us, d->attempts, d->retries, d->events,
+               d->flags, d->file_size, S(d->note), d->n_steps);
+    for (size_t i = 0; i < d->n_steps; i++)
+        buf_printf(out, " [%s %s %" PRId64 " %u %u]", S(d->steps[i].agent), S(d->steps[i].code),
+                   d->steps[i].latency_us, d->steps[i].kind, d->steps[i].is_retry);
+#undef S
+    return out->failed ? -1 : 0;
+}
+
+struct digest *
+digest_copy(const struct digest *src)
+{
+    struct digest *d = calloc(1, sizeof(*d));
+    int failed = 0;
+
+    if (d == NULL)
+        return NULL;
+    *d = *src;
+    d->id = dup_or_null(src->id, &failed);
+    d->intent = dup_or_null(src->intent, &failed);
+    d->agent = dup_or_null(src->agent, &failed);
+    d->strategy = dup_or_null(src->strategy, &failed);
+    d->error_code = dup_or_null(src->error_code, &failed);
+    d->node = dup_or_null(src->node, &failed);
+    d->note = dup_or_null(src->note, &failed);
+    d->steps = NULL;
+    d->n_steps = 0;
+    if (src->n_steps > 0) {
+        d->steps = calloc(src->n_steps, sizeof(*d->steps));
+        if (d->steps == NULL)
+            failed = 1;
+    }
+    for (size_t i = 0; d->steps != NULL && i < src->n_steps; i++) {
+        d->steps[i] = src->steps[i];
+        d->steps[i].agent = dup_or_null(src->steps[i].agent, &failed);
+        d->steps[i].code = dup_or_null(src->steps[i].code, &failed);
+        d->n_steps++;
+    }
     if (failed) {
         digest_free(d);
         return NULL;

@@ -67,9 +67,21 @@ struct digest {
 
 /* Digest record text. Never fails on bad input: a file that does not parse
  * gives a corrupt digest (flags & DIGEST_CORRUPT, note = the reason), which
- * is also reported in err when err is non-NULL. NULL only when out of memory. */
+ * is also reported in err when err is non-NULL. NULL only when out of memory.
+ * Reads the fields with the field scanner (watch/digest_scan.h) and takes
+ * the cJSON path whenever the scanner is unsure. */
 struct digest *digest_from_text(const char *id, const char *text, size_t len,
                                 struct intentus_err *err);
+/* The same digest through a whole cJSON tree (record_parse and
+ * record_summarize): the reference the scanner is tested against. */
+struct digest *digest_from_tree(const char *id, const char *text, size_t len,
+                                struct intentus_err *err);
+/* Every field of d as one line appended to out (tests compare digests
+ * whole with it). 0, or -1 when out of memory. */
+struct buf;
+int digest_describe(const struct digest *d, struct buf *out);
+/* A deep copy of src (owned by the caller); NULL when out of memory. */
+struct digest *digest_copy(const struct digest *src);
 struct digest *digest_corrupt(const char *id, int64_t when_us, const char *why);
 void digest_free(struct digest *d);
 

@@ -19,10 +19,13 @@
 #define APP_ID 0x494e5458 /* "INTX" */
 #define BUSY_MS 60000
 
+struct writer;
+
 struct index_db {
     sqlite3 *h;
     char *dir;
     struct index_db_info info;
+    struct writer *live; /* index_db_begin..commit: statements of the open transaction */
 };
 
 static const char SCHEMA[] =
@@ -39,7 +42,18 @@ static const char SCHEMA[] =
     "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
-    " is_retry INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;";
+    " is_retry INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
+    /* The directory as the last full reconcile listed it (one row, see
+     * index_db.h): trusted reports whether a later open may skip the walk. */
+    "CREATE TABLE dirstate("
+    " k INTEGER PRIMARY KEY CHECK(k = 0), dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, trusted INTEGER NOT NULL, records INTEGER NOT NULL,"
+    " steps INTEGER NOT NULL, corrupt INTEGER NOT NULL);";
+
+/* A directory (and every file in it) last changed at least this long before
+ * the listing that saw it: any later rename or removal in it gets a later
+ * mtime, even on file systems with coarse (up to 2 s) timestamps. */
+#define QUIET_NS 3000000000LL
 
 /* ---- where ---- */
 
@@ -239,8 +253,10 @@ open_schema(struct index_db *db, struct intentus_err *err)
         return SQLITE_SCHEMA;
     }
     if ((rc = wal_mode(db, err)) != 0 || (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
-        /* Read pages in place rather than copying each through pread. */
-        (rc = exec(db, "PRAGMA mmap_size=1073741824", err)) != 0 ||
+        /* No memory-mapped reads: a file cut short under a mapping (by
+         * anyone: it is a cache, deleting or truncating it is allowed)
+         * would end this process with SIGBUS; pread reports an error. */
+        (rc = exec(db, "PRAGMA mmap_size=0", err)) != 0 ||
         (rc = exec(db, "PRAGMA cache_size=-32768", err)) != 0)
         return rc;
     if (tables != 0)
@@ -267,6 +283,7 @@ rollback:
 struct writer {
     struct index_db *db;
     struct scan *sc;
+    bool was_empty; /* no rows before this reconcile: nothing to delete first */
     sqlite3_stmt *find, *del_rec, *del_steps, *ins_rec, *ins_step;
     int rc;
     struct intentus_err *err;
@@ -320,17 +337,14 @@ delete_id(struct writer *w, const char *id)
 }
 
 static int
-put(struct writer *w, const char *id, const struct digest *d)
+put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime, uint64_t ino)
 {
-    int64_t size = 0, mtime = 0;
-    uint64_t ino = 0;
     sqlite3_stmt *st = w->ins_rec;
     bool corrupt = (d->flags & DIGEST_CORRUPT) != 0;
     sqlite3_int64 rid;
 
-    if (delete_id(w, id) < 0)
+    if (!w->was_empty && delete_id(w, id) < 0)
         return -1;
-    (void)scan_identity(w->sc, id, &size, &mtime, &ino);
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, d->created_us);
     bind_text(st, 3, d->intent);
@@ -383,7 +397,12 @@ emit_row(void *ctx, const char *id, struct digest *d)
             w->db->info.removed++;
         return rc < 0 ? -1 : 0;
     }
-    rc = put(w, id, d);
+    {
+        int64_t size = 0, mtime = 0;
+        uint64_t ino = 0;
+        (void)scan_identity(w->sc, id, &size, &mtime, &ino);
+        rc = put_row(w, id, d, mtime, ino);
+    }
     digest_free(d);
     w->db->info.read++;
     return rc;
@@ -415,14 +434,139 @@ count_rows(struct index_db *db, struct intentus_err *err)
     return 0;
 }
 
+static int64_t
+stat_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* The fast path: the directory is as the last full reconcile listed it and
+ * that listing was trusted, so no file was added, renamed in or removed
+ * since. 1: the index is current (counts filled in), 0: walk, else a
+ * SQLite code. */
+static int
+dir_unchanged(struct index_db *db, const struct stat *dst, struct intentus_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, out = 0;
+
+    if ((rc = prepare(db,
+                      "SELECT dev, ino, mtime_ns, trusted, records, steps, corrupt FROM dirstate"
+                      " WHERE k = 0",
+                      &st, err)) != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) == (sqlite3_int64)dst->st_dev &&
+        sqlite3_column_int64(st, 1) == (sqlite3_int64)dst->st_ino &&
+        sqlite3_column_int64(st, 2) == stat_mtime_ns(dst) && sqlite3_column_int(st, 3) == 1) {
+        db->info.records = (size_t)sqlite3_column_int64(st, 4);
+        db->info.steps = (size_t)sqlite3_column_int64(st, 5);
+        db->info.corrupt = (size_t)sqlite3_column_int64(st, 6);
+        db->info.unchanged_dir = true;
+        out = 1;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        out = sql_fail(db, rc, "read the directory state", err);
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* Record what this full reconcile saw. Trusted only when the directory did
+ * not change while it was listed and it and every file in it had been
+ * quiet for QUIET_NS before the listing began (a file written in place may
+ * still be growing; its later writes do not touch the directory). */
+static int
+save_dirstate(struct index_db *db, struct rec_store *rs, const struct stat *before,
+              int64_t listed_ns, struct intentus_err *err)
+{
+    struct stat after;
+    char sql[512];
+    int rc;
+    bool trusted;
+    sqlite3_stmt *st = NULL;
+    sqlite3_int64 max_mtime = 0;
+
+    sqlite3_int64 keyed = 0;
+
+    /* Rows of encrypted files depend on the reader's keys (see reconcile):
+     * a directory holding any is walked on every open, never trusted. */
+    snprintf(sql, sizeof(sql),
+             "SELECT max(mtime_ns), count(*) FILTER (WHERE (flags & %d) != 0) FROM records",
+             (int)(DIGEST_SEALED | DIGEST_LOCKED));
+    if ((rc = prepare(db, sql, &st, err)) != 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        max_mtime = sqlite3_column_int64(st, 0);
+        keyed = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    trusted = keyed == 0 && fstat(rec_store_dirfd(rs), &after) == 0 &&
+              after.st_dev == before->st_dev && after.st_ino == before->st_ino &&
+              stat_mtime_ns(&after) == stat_mtime_ns(before) &&
+              stat_mtime_ns(before) <= listed_ns - QUIET_NS && max_mtime <= listed_ns - QUIET_NS;
+    snprintf(sql, sizeof(sql),
+             "INSERT OR REPLACE INTO dirstate VALUES(0, %lld, %lld, %lld, %d, %zu, %zu, %zu)",
+             (long long)before->st_dev, (long long)before->st_ino, (long long)stat_mtime_ns(before),
+             trusted ? 1 : 0, db->info.records, db->info.steps, db->info.corrupt);
+    return exec(db, sql, err);
+}
+
+static int
+prepare_writer(struct writer *w)
+{
+    struct index_db *db = w->db;
+    struct intentus_err *err = w->err;
+    int rc;
+
+    if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w->find, err)) != 0 ||
+        (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w->del_rec, err)) != 0 ||
+        (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w->del_steps, err)) != 0 ||
+        (rc = prepare(db,
+                      "INSERT INTO records(id, created_us, intent, strategy, agent, status,"
+                      " error_code, node, duration_us, attempts, retries, events, flags,"
+                      " file_size, mtime_ns, inode, corrupt, note)"
+                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      &w->ins_rec, err)) != 0 ||
+        (rc = prepare(db,
+                      "INSERT INTO attempts(rid, seq, agent, kind, ok, error_code, latency_us,"
+                      " is_retry) VALUES(?,?,?,?,?,?,?,?)",
+                      &w->ins_step, err)) != 0)
+        return rc;
+    return 0;
+}
+
+static void
+finalize_writer(struct writer *w)
+{
+    sqlite3_finalize(w->find);
+    sqlite3_finalize(w->del_rec);
+    sqlite3_finalize(w->del_steps);
+    sqlite3_finalize(w->ins_rec);
+    sqlite3_finalize(w->ins_step);
+}
+
 static int
 reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
 {
     struct writer w = { .db = db, .err = err };
     sqlite3_stmt *known = NULL;
+    struct stat dst;
+    int64_t listed_ns;
+    size_t n_known = 0;
     int rc;
 
     db->info.read = db->info.removed = 0;
+    db->info.unchanged_dir = false;
+    if (fstat(rec_store_dirfd(rs), &dst) != 0) {
+        err_set(err, IERR_IO, "cannot stat %s: %s", db->dir, strerror(errno));
+        return SQLITE_IOERR;
+    }
+    if ((rc = exec(db, "BEGIN", err)) != 0)
+        return rc;
+    rc = dir_unchanged(db, &dst, err);
+    sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     w.sc = scan_new(NULL);
     if (w.sc == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -430,6 +574,14 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
     }
     if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
         goto out;
+    /* Stat the directory again under the write lock: another process may
+     * have reconciled (and changed it) while this one waited. */
+    if (fstat(rec_store_dirfd(rs), &dst) != 0) {
+        err_set(err, IERR_IO, "cannot stat %s: %s", db->dir, strerror(errno));
+        rc = SQLITE_IOERR;
+        goto rollback;
+    }
+    listed_ns = clock_wall_us() * 1000;
     if ((rc = prepare(db, "SELECT id, file_size, mtime_ns, inode, flags FROM records", &known,
                       err)) != 0)
         goto rollback;
@@ -450,31 +602,21 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
             rc = SQLITE_NOMEM;
             break;
         }
+        n_known++;
     }
     sqlite3_finalize(known);
     if (rc != SQLITE_DONE) {
         rc = sql_fail(db, rc, "read the index", err);
         goto rollback;
     }
-    if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w.find, err)) != 0 ||
-        (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w.del_rec, err)) != 0 ||
-        (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w.del_steps, err)) != 0 ||
-        (rc = prepare(db,
-                      "INSERT INTO records(id, created_us, intent, strategy, agent, status,"
-                      " error_code, node, duration_us, attempts, retries, events, flags,"
-                      " file_size, mtime_ns, inode, corrupt, note)"
-                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                      &w.ins_rec, err)) != 0 ||
-        (rc = prepare(db,
-                      "INSERT INTO attempts(rid, seq, agent, kind, ok, error_code, latency_us,"
-                      " is_retry) VALUES(?,?,?,?,?,?,?,?)",
-                      &w.ins_step, err)) != 0)
+    w.was_empty = n_known == 0;
+    if ((rc = prepare_writer(&w)) != 0)
         goto rollback;
     if (scan_full(w.sc, rs, clock_mono_us(), emit_row, &w, err) != 0) {
         rc = w.rc != 0 ? w.rc : SQLITE_IOERR;
         goto rollback;
     }
-    if ((rc = count_rows(db, err)) != 0)
+    if ((rc = count_rows(db, err)) != 0 || (rc = save_dirstate(db, rs, &dst, listed_ns, err)) != 0)
         goto rollback;
     rc = exec(db, "COMMIT", err);
     if (rc != 0)
@@ -483,11 +625,7 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
 rollback:
     sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 out:
-    sqlite3_finalize(w.find);
-    sqlite3_finalize(w.del_rec);
-    sqlite3_finalize(w.del_steps);
-    sqlite3_finalize(w.ins_rec);
-    sqlite3_finalize(w.ins_step);
+    finalize_writer(&w);
     scan_free(w.sc);
     return rc;
 }
@@ -559,6 +697,11 @@ index_db_close(struct index_db *db)
 {
     if (db == NULL)
         return;
+    if (db->live != NULL) {
+        finalize_writer(db->live);
+        free(db->live);
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    }
     sqlite3_close(db->h);
     free(db->dir);
     free(db);
@@ -574,6 +717,107 @@ struct sqlite3 *
 index_db_sqlite(struct index_db *db)
 {
     return db->h;
+}
+
+/* ---- kept current while open ---- */
+
+int
+index_db_begin(struct index_db *db, struct intentus_err *err)
+{
+    struct writer *w;
+
+    if (db->live != NULL)
+        return 0;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    w->db = db;
+    w->err = err;
+    if (exec(db, "BEGIN IMMEDIATE", err) != 0) {
+        free(w);
+        return -1;
+    }
+    /* A change made here (an in-place rewrite among them) leaves the
+     * stored counts behind: the next open compares every file again. */
+    if (exec(db, "UPDATE dirstate SET trusted = 0", err) != 0 || prepare_writer(w) != 0) {
+        finalize_writer(w);
+        free(w);
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    db->live = w;
+    return 0;
+}
+
+int
+index_db_put(struct index_db *db, const char *id, const struct digest *d, int64_t mtime_ns,
+             uint64_t ino, struct intentus_err *err)
+{
+    if (index_db_begin(db, err) != 0)
+        return -1;
+    db->live->err = err;
+    if (put_row(db->live, id, d, mtime_ns, ino) != 0)
+        return -1;
+    db->info.read++;
+    return 0;
+}
+
+int
+index_db_remove(struct index_db *db, const char *id, struct intentus_err *err)
+{
+    int rc;
+
+    if (index_db_begin(db, err) != 0)
+        return -1;
+    db->live->err = err;
+    rc = delete_id(db->live, id);
+    if (rc > 0)
+        db->info.removed++;
+    return rc < 0 ? -1 : 0;
+}
+
+int
+index_db_commit(struct index_db *db, struct intentus_err *err)
+{
+    int rc;
+
+    if (db->live == NULL)
+        return 0;
+    finalize_writer(db->live);
+    free(db->live);
+    db->live = NULL;
+    rc = exec(db, "COMMIT", err);
+    if (rc != 0) {
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int
+index_db_each_identity(struct index_db *db, index_db_identity_fn fn, void *ctx,
+                       struct intentus_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, out = 0;
+
+    if (prepare(db, "SELECT id, file_size, mtime_ns, inode FROM records", &st, err) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (id != NULL &&
+            (out = fn(ctx, id, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                      (uint64_t)sqlite3_column_int64(st, 3))) != 0)
+            break;
+    }
+    if (out == 0 && rc != SQLITE_DONE) {
+        sql_fail(db, rc, "read the index", err);
+        out = -1;
+    }
+    sqlite3_finalize(st);
+    return out;
 }
 
 /* ---- reading ---- */

@@ -2,9 +2,25 @@
  * holding the digest (watch/digest.h) of every record file with the file's
  * identity (size, mtime, inode), and one row per agent step. Opening it
  * reconciles it with the directory: a scan (watch/scan.h) compares every
- * file's identity with the index and digests only new or changed files;
- * rows of removed files are deleted; all in one write transaction, so a
- * reader never sees half an update.
+ * file's identity with the index and digests only new or changed files (on
+ * one thread per core, one SQLite writer); rows of removed files are
+ * deleted; all in one write transaction, so a reader never sees half an
+ * update.
+ *
+ * What a reopen trusts: records are added, replaced and removed by
+ * directory operations (create, rename, unlink), and each of those changes
+ * the directory's mtime. A full reconcile stores the directory's identity
+ * (device, inode, mtime) and marks it trusted when the directory and every
+ * file in it were at least 3 s older than the listing (so a change after
+ * the listing cannot share the listing's timestamp, and no file was still
+ * being written in place). While the directory keeps that identity, a
+ * reopen skips the per-file stat walk and reads nothing but the stored
+ * counts. Not covered by the fast path: a file rewritten in place, without
+ * a rename, after it had been quiet for 3 s (intentus and the reference
+ * never do this; an editor saving in place would), and a wall clock set
+ * back. `intentus index check` compares every row with the files and
+ * finds those; `index rebuild` or any command's `--no-index` reads the
+ * files themselves. The console's tailer indexes in-place writes it sees.
  *
  * Where it lives: <dir>/.intentus/index.sqlite (0600, in a 0700 folder);
  * when the record directory is not writable, $XDG_CACHE_HOME/intentus/
@@ -25,8 +41,9 @@
 #include "core/err.h"
 #include "watch/digest.h"
 
-/* 2: records_intent, the index on (intent, created_us) of --intent queries */
-#define INDEX_DB_SCHEMA 2
+/* 2: records_intent, the index on (intent, created_us) of --intent queries;
+ * 3: dirstate, the directory identity of the last trusted listing */
+#define INDEX_DB_SCHEMA 3
 
 struct index_db;
 
@@ -35,6 +52,7 @@ struct index_db_info {
     char path[4096];       /* the database file */
     bool in_cache;         /* under the cache folder: the record dir is not writable */
     char rebuilt[256];     /* why the index was rebuilt ("" when it was trusted) */
+    bool unchanged_dir;    /* the directory was as last listed: no per-file walk */
     size_t read, removed;  /* files digested, rows deleted by the reconcile */
     size_t records, steps; /* rows after it */
     size_t corrupt;        /* records that are corrupt files */
@@ -55,6 +73,25 @@ const struct index_db_info *index_db_info(const struct index_db *db);
 typedef int (*index_db_each_fn)(void *ctx, const struct digest *d);
 int index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx,
                   struct intentus_err *err);
+
+/* Keeping an open index current (the tailer does, watch/tailer.h): put
+ * replaces the rows of id with d and the file identity it was read with,
+ * remove deletes them. Changes from the first put or remove up to commit
+ * are one write transaction (begin is implicit); readers see all or none
+ * of them. -1 with err set on a SQLite error (the transaction is then
+ * rolled back by the next commit, or by close). */
+int index_db_begin(struct index_db *db, struct intentus_err *err);
+int index_db_put(struct index_db *db, const char *id, const struct digest *d, int64_t mtime_ns,
+                 uint64_t ino, struct intentus_err *err);
+int index_db_remove(struct index_db *db, const char *id, struct intentus_err *err);
+int index_db_commit(struct index_db *db, struct intentus_err *err);
+
+/* Every row's file identity (what the reconcile compares). Non-zero from
+ * fn stops the walk and is returned. */
+typedef int (*index_db_identity_fn)(void *ctx, const char *id, int64_t size, int64_t mtime_ns,
+                                    uint64_t ino);
+int index_db_each_identity(struct index_db *db, index_db_identity_fn fn, void *ctx,
+                           struct intentus_err *err);
 
 /* Compare every row with a fresh read of the files (the brute force every
  * command did before the index). fn gets each difference: the record id

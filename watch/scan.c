@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,33 +198,30 @@ mtime_ns(const struct stat *st)
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* Digest id now. Returns the emit result; a vanished file is forgotten. */
-static int
-digest_id(struct scan *s, struct rec_store *rs, struct known *k, const struct stat *st,
-          int64_t now_us, scan_emit_fn emit, void *ctx)
+/* Read and digest one file: what digest_id needs, and nothing of the scan,
+ * so worker threads can run it. *gone: the file vanished before the read. */
+static struct digest *
+digest_read(struct rec_store *rs, const char *id, int64_t size, int64_t mtime, bool *gone)
 {
     struct intentus_err err = { 0 };
     enum crypt_status cst = CRYPT_PLAIN;
     struct digest *d;
     size_t len;
-    char *text;
-
-    k->size = st->st_size;
-    k->mtime_ns = mtime_ns(st);
-    k->ino = st->st_ino;
     /* Decrypted in memory only: the plaintext goes no further than here. */
-    text = rec_store_read_st(rs, k->id, &len, &cst, &err);
-    if (text == NULL && err.code == IERR_NOT_FOUND)
-        return forget(s, k, emit, ctx);
+    char *text = rec_store_read_st(rs, id, &len, &cst, &err);
+
+    *gone = text == NULL && err.code == IERR_NOT_FOUND;
+    if (*gone)
+        return NULL;
     if (text != NULL) {
-        d = digest_from_text(k->id, text, len, NULL);
+        d = digest_from_text(id, text, len, NULL);
         explicit_bzero(text, len);
         free(text);
     } else {
-        d = digest_corrupt(k->id, 0, err.msg);
+        d = digest_corrupt(id, 0, err.msg);
     }
     if (d == NULL)
-        return 0; /* out of memory: try again on the next change */
+        return NULL;
     if (cst == CRYPT_OK) {
         /* The error message is response text: an encrypted record's stays
          * in its file, so no digest (and no index row) carries it, and
@@ -231,31 +229,65 @@ digest_id(struct scan *s, struct rec_store *rs, struct known *k, const struct st
         d->flags |= DIGEST_SEALED;
         free(d->note);
         d->note = NULL;
-    } else if (cst == CRYPT_NO_KEY || cst == CRYPT_KEY_MISSING)
+    } else if (cst == CRYPT_NO_KEY || cst == CRYPT_KEY_MISSING) {
         d->flags |= DIGEST_LOCKED;
-    else if (cst == CRYPT_TAMPERED || cst == CRYPT_BAD_FORMAT)
+    } else if (cst == CRYPT_TAMPERED || cst == CRYPT_BAD_FORMAT) {
         d->flags |= DIGEST_TAMPERED;
-    else if (cst == CRYPT_TRUNCATED)
+    } else if (cst == CRYPT_TRUNCATED) {
         d->flags |= DIGEST_TRUNCATED;
-    d->file_size = (uint64_t)st->st_size;
-    if (d->flags & DIGEST_CORRUPT) {
-        d->created_us = k->mtime_ns / 1000;
-        if (k->tries < s->opts.retries) {
-            /* Perhaps a writer still writing in place: try again shortly. */
-            if (k->state != KNOWN_PENDING)
-                s->pending++;
-            k->state = KNOWN_PENDING;
-            k->tries++;
-            k->next_try = now_us + s->opts.retry_us;
-            digest_free(d);
-            return 0;
-        }
+    }
+    d->file_size = (uint64_t)size;
+    if (d->flags & DIGEST_CORRUPT)
+        d->created_us = mtime / 1000;
+    return d;
+}
+
+/* What digest_read gave for k (d owned here): forget a vanished file, hold
+ * back a corrupt one that has retries left, else report it. */
+static int
+digest_apply(struct scan *s, struct known *k, struct digest *d, bool gone, int64_t now_us,
+             scan_emit_fn emit, void *ctx)
+{
+    if (gone)
+        return forget(s, k, emit, ctx);
+    if (d == NULL)
+        return 0; /* out of memory: try again on the next change */
+    if ((d->flags & DIGEST_CORRUPT) && k->tries < s->opts.retries) {
+        /* Perhaps a writer still writing in place: try again shortly. */
+        if (k->state != KNOWN_PENDING)
+            s->pending++;
+        k->state = KNOWN_PENDING;
+        k->tries++;
+        k->next_try = now_us + s->opts.retry_us;
+        digest_free(d);
+        return 0;
     }
     if (k->state == KNOWN_PENDING)
         s->pending--;
     k->state = KNOWN_INDEXED;
     k->emitted = 1;
     return emit(ctx, k->id, d);
+}
+
+static void
+set_identity(struct known *k, const struct stat *st)
+{
+    k->size = st->st_size;
+    k->mtime_ns = mtime_ns(st);
+    k->ino = st->st_ino;
+}
+
+/* Digest id now. Returns the emit result; a vanished file is forgotten. */
+static int
+digest_id(struct scan *s, struct rec_store *rs, struct known *k, const struct stat *st,
+          int64_t now_us, scan_emit_fn emit, void *ctx)
+{
+    bool gone;
+    struct digest *d;
+
+    set_identity(k, st);
+    d = digest_read(rs, k->id, k->size, k->mtime_ns, &gone);
+    return digest_apply(s, k, d, gone, now_us, emit, ctx);
 }
 
 /* The entry for id changed or appeared: digest it unless what we know is
@@ -341,11 +373,172 @@ scan_forget_all(struct scan *s, scan_emit_fn emit, void *ctx)
     return rc;
 }
 
+/* ---- the full scan: list and stat, then digest on worker threads ---- */
+
+/* How far the workers may run ahead of the consumer (bounds memory). */
+#define SCAN_WINDOW 4096
+#define SCAN_MAX_THREADS 16
+/* Fewer files than this are digested on the calling thread. */
+#define SCAN_MIN_PARALLEL 64
+
+struct job {
+    struct known *k;
+    struct digest *d;
+    int64_t size, mtime_ns;
+    bool gone, done;
+};
+
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t more, ready;
+    struct rec_store *rs;
+    struct job *jobs;
+    size_t n, next, consumed;
+    bool stop;
+};
+
+static void *
+worker(void *arg)
+{
+    struct pool *p = arg;
+
+    for (;;) {
+        struct job *j;
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->next < p->n && p->next >= p->consumed + SCAN_WINDOW)
+            pthread_cond_wait(&p->more, &p->mu);
+        if (p->stop || p->next >= p->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        j = &p->jobs[p->next++];
+        pthread_mutex_unlock(&p->mu);
+        j->d = digest_read(p->rs, j->k->id, j->size, j->mtime_ns, &j->gone);
+        pthread_mutex_lock(&p->mu);
+        j->done = true;
+        pthread_cond_signal(&p->ready);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static int
+scan_threads(const struct scan *s, size_t jobs)
+{
+    long n = s->opts.threads > 0 ? s->opts.threads : sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (jobs < SCAN_MIN_PARALLEL || n <= 1)
+        return 0;
+    return n > SCAN_MAX_THREADS ? SCAN_MAX_THREADS : (int)n;
+}
+
+/* Digest every job: on worker threads (reads and digests only), results
+ * applied here in listing order. After a stop the jobs not applied lose
+ * their identity, so the next scan digests them again. */
+static int
+run_jobs(struct scan *s, struct rec_store *rs, struct job *jobs, size_t n, int64_t now_us,
+         scan_emit_fn emit, void *ctx)
+{
+    struct pool p = { .rs = rs, .jobs = jobs, .n = n };
+    pthread_t tid[SCAN_MAX_THREADS];
+    int threads = scan_threads(s, n), started = 0, rc = 0;
+    size_t i;
+
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.more, NULL);
+    pthread_cond_init(&p.ready, NULL);
+    for (int t = 0; t < threads; t++) {
+        if (pthread_create(&tid[t], NULL, worker, &p) != 0)
+            break;
+        started++;
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        struct job *j = &jobs[i];
+        if (started == 0) {
+            j->d = digest_read(rs, j->k->id, j->size, j->mtime_ns, &j->gone);
+        } else {
+            pthread_mutex_lock(&p.mu);
+            while (!j->done)
+                pthread_cond_wait(&p.ready, &p.mu);
+            p.consumed = i + 1;
+            pthread_cond_broadcast(&p.more);
+            pthread_mutex_unlock(&p.mu);
+        }
+        rc = digest_apply(s, j->k, j->d, j->gone, now_us, emit, ctx);
+        j->d = NULL;
+    }
+    pthread_mutex_lock(&p.mu);
+    p.stop = true;
+    pthread_cond_broadcast(&p.more);
+    pthread_mutex_unlock(&p.mu);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    for (; i < n; i++) {
+        digest_free(jobs[i].d);
+        jobs[i].k->size = -1;
+        jobs[i].k->mtime_ns = -1;
+    }
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.more);
+    pthread_cond_destroy(&p.ready);
+    return rc;
+}
+
+static int
+push_job(struct job **jobs, size_t *n, size_t *cap, struct known *k)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        struct job *nj = realloc(*jobs, ncap * sizeof(*nj));
+        if (nj == NULL)
+            return -1;
+        *jobs = nj;
+        *cap = ncap;
+    }
+    (*jobs)[(*n)++] = (struct job){ .k = k, .size = k->size, .mtime_ns = k->mtime_ns };
+    return 0;
+}
+
+/* One listed id: unchanged (nothing to do), gone again, or a job. Each id
+ * is looked at once per scan (<id>.json and <id>.json.gz name one record). */
+static int
+list_id(struct scan *s, struct rec_store *rs, const char *id, struct job **jobs, size_t *n,
+        size_t *cap, scan_emit_fn emit, void *ctx)
+{
+    struct known *k = find(s, id);
+    struct stat st;
+
+    if (k == GONE)
+        k = NULL;
+    if (k != NULL && k->gen == s->gen)
+        return 0;
+    if (stat_id(rs, id, &st) != 0)
+        return k != NULL ? forget(s, k, emit, ctx) : 0;
+    if (k != NULL) {
+        k->gen = s->gen;
+        if (k->size == st.st_size && k->mtime_ns == mtime_ns(&st) && k->ino == st.st_ino)
+            return 0;
+        k->tries = 0; /* a new version: a fresh set of retries */
+    } else {
+        k = add(s, id);
+        if (k == NULL)
+            return 0;
+        k->gen = s->gen;
+    }
+    set_identity(k, &st);
+    if (push_job(jobs, n, cap, k) != 0) {
+        k->size = k->mtime_ns = -1; /* not digested: the next scan tries again */
+        return 0;
+    }
+    return 0;
+}
+
 int
 scan_full(struct scan *s, struct rec_store *rs, int64_t now_us, scan_emit_fn emit, void *ctx,
           struct intentus_err *err)
 {
     int fd = dup(rec_store_dirfd(rs)), rc = 0;
+    struct job *jobs = NULL;
+    size_t n = 0, cap = 0;
     struct dirent *de;
     DIR *d;
 
@@ -361,9 +554,15 @@ scan_full(struct scan *s, struct rec_store *rs, int64_t now_us, scan_emit_fn emi
         char id[160];
         if (!scan_id_of(de->d_name, id, sizeof(id)))
             continue;
-        rc = check_id(s, rs, id, now_us, emit, ctx);
+        rc = list_id(s, rs, id, &jobs, &n, &cap, emit, ctx);
     }
     closedir(d);
+    if (rc == 0)
+        rc = run_jobs(s, rs, jobs, n, now_us, emit, ctx);
+    else
+        for (size_t i = 0; i < n; i++)
+            jobs[i].k->size = jobs[i].k->mtime_ns = -1;
+    free(jobs);
     if (rc != 0)
         return rc; /* stopped: the next full scan finishes the job */
     for (size_t i = 0; i < s->cap && rc == 0; i++) {

@@ -24,6 +24,7 @@ struct scan;
 struct scan_opts {
     int retries;      /* parse retries before "corrupt"; 0: report at once */
     int64_t retry_us; /* delay between them */
+    int threads;      /* scan_full's digest threads; 0: one per online core */
 };
 
 /* A record appeared or changed (d non-NULL, ownership passes to the callee)
@@ -33,7 +34,11 @@ typedef int (*scan_emit_fn)(void *ctx, const char *id, struct digest *d);
 struct scan *scan_new(const struct scan_opts *opts);
 void scan_free(struct scan *s);
 
-/* Compare the whole directory with what is known. */
+/* Compare the whole directory with what is known. The directory is listed
+ * and stat'ed first; the new and changed files are then read and digested
+ * on worker threads (reads and digests only, they touch nothing else) and
+ * reported on the calling thread in listing order, so emit needs no locks.
+ * Each id is looked at once per scan. */
 int scan_full(struct scan *s, struct rec_store *rs, int64_t now_us, scan_emit_fn emit, void *ctx,
               struct intentus_err *err);
 /* One directory entry changed (written, renamed in) or went away. Names that

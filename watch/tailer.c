@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/rec_store.h"
+#include "watch/index_db.h"
 #include "watch/scan.h"
 #include "watch/source.h"
 
@@ -40,6 +41,8 @@ struct tailer {
     struct source *src;
     struct rec_store *rs;
     struct scan *scan;
+    struct index_db *db; /* opts.use_index: kept current from here */
+    bool loading;        /* sending the index's rows: a full queue wakes at once */
     bool polling;
     int64_t next_recheck;
 };
@@ -97,6 +100,14 @@ push(struct tailer *t, struct qev *e)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
+        if (t->loading && !t->wake_pending) {
+            /* The initial rows: the consumer is waiting for all of them,
+             * so coalescing would only slow it down. */
+            t->wake_pending = true;
+            t->last_wake = clock_mono_us();
+            t->stats.wakes++;
+            eventfd_poke(t->wake_fd);
+        }
         maybe_wake(t, clock_mono_us());
         pthread_cond_timedwait(&t->space, &t->mu, &ts);
     }
@@ -137,6 +148,17 @@ emit(void *ctx, const char *id, struct digest *d)
 {
     struct tailer *t = ctx;
     struct qev e = { .kind = d != NULL ? TAILER_UPSERT : TAILER_REMOVE, .d = d };
+
+    if (t->db != NULL) {
+        /* Into the persistent index first (committed after this batch);
+         * a failure leaves a row the next reconcile repairs. */
+        int64_t size, mtime;
+        uint64_t ino;
+        if (d == NULL)
+            (void)index_db_remove(t->db, id, NULL);
+        else if (scan_identity(t->scan, id, &size, &mtime, &ino) == 0)
+            (void)index_db_put(t->db, id, d, mtime, ino, NULL);
+    }
 
     e.id = strdup(id);
     if (e.id == NULL) {
@@ -193,9 +215,82 @@ close_dir(struct tailer *t)
     t->rs = NULL;
 }
 
+/* The rows of one batch of changes become visible together. */
+static void
+commit_index(struct tailer *t)
+{
+    if (t->db != NULL)
+        (void)index_db_commit(t->db, NULL);
+}
+
+static int
+ignore(void *ctx, const char *id, struct digest *d)
+{
+    (void)ctx;
+    (void)id;
+    digest_free(d);
+    return 0;
+}
+
+static int
+preload_row(void *ctx, const char *id, int64_t size, int64_t mtime_ns, uint64_t ino)
+{
+    struct tailer *t = ctx;
+
+    return scan_preload(t->scan, id, size, mtime_ns, ino);
+}
+
+static int
+load_row(void *ctx, const struct digest *d)
+{
+    struct tailer *t = ctx;
+    struct qev e = { .kind = TAILER_UPSERT };
+
+    e.id = strdup(d->id);
+    e.d = digest_copy(d);
+    if (e.id == NULL || e.d == NULL) {
+        qev_free(&e);
+        return 0; /* dropped: the consumer lacks this row until it changes */
+    }
+    return push(t, &e);
+}
+
+/* Start from the persistent index: open (and so reconcile) it, give every
+ * row to the consumer and know every file as indexed. The change source
+ * was set up before the reconcile listed the directory, so what changes
+ * after that listing arrives as changes: no scan of our own. -1 (nothing
+ * sent) when the index cannot be used; the caller scans instead. */
+static int
+start_from_index(struct tailer *t)
+{
+    struct intentus_err err = { 0 };
+
+    t->db = index_db_open(t->dir, false, &err);
+    if (t->db == NULL || index_db_each_identity(t->db, preload_row, t, &err) != 0) {
+        index_db_close(t->db);
+        t->db = NULL;
+        scan_forget_all(t->scan, ignore, NULL);
+        push_simple(t, TAILER_NO_INDEX, err.msg);
+        return -1;
+    }
+    t->loading = true;
+    if (index_db_each(t->db, 0, load_row, t, &err) != 0)
+        push_simple(t, TAILER_NO_INDEX, err.msg);
+    t->loading = false;
+    push_simple(t, TAILER_SYNCED, NULL);
+    pthread_mutex_lock(&t->mu);
+    t->stats.syncs++;
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
 static void
 dir_gone(struct tailer *t)
 {
+    /* The index may have lived in the directory: stop keeping it. */
+    commit_index(t);
+    index_db_close(t->db);
+    t->db = NULL;
     scan_forget_all(t->scan, emit, t);
     close_dir(t);
     push_simple(t, TAILER_DIR_GONE, t->dir);
@@ -249,7 +344,8 @@ run(void *arg)
 {
     struct tailer *t = arg;
 
-    full_scan(t, true);
+    if (!t->o.use_index || start_from_index(t) != 0)
+        full_scan(t, true);
     for (;;) {
         struct pollfd pfd[2] = { { .fd = t->kick_fd, .events = POLLIN },
                                  { .fd = t->src ? source_fd(t->src) : -1, .events = POLLIN } };
@@ -299,7 +395,9 @@ run(void *arg)
             source_read(t->src, now, on_change, t);
         if (t->src != NULL)
             scan_retry_due(t->scan, t->rs, clock_mono_us(), emit, t);
+        commit_index(t);
     }
+    commit_index(t);
     return NULL;
 }
 
@@ -383,6 +481,7 @@ tailer_stop(struct tailer *t)
     eventfd_poke(t->kick_fd);
     pthread_join(t->thread, NULL);
     close_dir(t);
+    index_db_close(t->db);
     scan_free(t->scan);
     for (size_t i = 0; i < t->qn; i++)
         qev_free(&t->q[i]);

@@ -16,9 +16,10 @@
  *
  * The consumer waits on tailer_fd() (an eventfd) and calls tailer_drain().
  * Wake-ups are coalesced: at most one per opts.wake_ms however many records
- * arrive. The queue between the threads is bounded (opts.queue_max): a slow
- * consumer slows the tailer down, and if the kernel's inotify queue
- * overflows meanwhile, the overflow rescan catches up. */
+ * arrive (except while the rows of the persistent index are sent at start,
+ * opts.use_index, when a full queue wakes the consumer at once). The queue between the threads is
+ * bounded (opts.queue_max): a slow consumer slows the tailer down, and if the kernel's inotify
+ * queue overflows meanwhile, the overflow rescan catches up. */
 #ifndef INTENTUS_WATCH_TAILER_H
 #define INTENTUS_WATCH_TAILER_H
 
@@ -39,6 +40,15 @@ struct tailer_opts {
     int retry_ms;     /* between them; 0: 100 */
     size_t queue_max; /* events waiting for the consumer; 0: 4096 */
     int wake_ms;      /* minimum time between two wake-ups; 0: 50 */
+    /* Start from the persistent index (watch/index_db.h) and keep it
+     * current: the index is opened (and reconciled) on the tailer's thread,
+     * its rows are the initial upserts (no file is read for them), then
+     * every change is written to it before it is queued, one transaction
+     * per batch of changes. If the index cannot be opened, a
+     * TAILER_NO_INDEX event says why and the directory is scanned as
+     * without it. When the directory goes away the index is let go; a
+     * directory that comes back is scanned, not indexed. */
+    bool use_index;
 };
 
 enum tailer_event_kind {
@@ -48,6 +58,7 @@ enum tailer_event_kind {
     TAILER_DIR_GONE, /* the directory went away (its records were reported removed) */
     TAILER_DIR_BACK, /* a directory is at the path again (its records follow) */
     TAILER_POLLING,  /* inotify failed; polling from now on: msg says why */
+    TAILER_NO_INDEX, /* opts.use_index, but the index is not usable: msg says why */
 };
 
 struct tailer_event {

@@ -15,6 +15,7 @@
 #include "tui/query.h"
 #include "tui/theme.h"
 #include "watch/digest.h"
+#include "watch/digest_scan.h"
 
 #define FUZZ_CHECK(cond, ...)                                                                      \
     do {                                                                                           \
@@ -128,6 +129,36 @@ fuzz_record_one(const uint8_t *data, size_t size)
 out:
     digest_free(d);
     cJSON_Delete(rec);
+    free(text);
+}
+
+void
+fuzz_digest_one(const uint8_t *data, size_t size)
+{
+    char *text = exact_copy(data, size);
+    struct digest *tree, *scan = NULL;
+    struct buf a = BUF_INIT, b = BUF_INIT;
+    int rc;
+
+    if (text == NULL)
+        return;
+    tree = digest_from_tree("fuzz", text, size, NULL);
+    rc = digest_scan("fuzz", text, size, &scan);
+    FUZZ_CHECK(tree != NULL, "digest_from_tree returned NULL");
+    FUZZ_CHECK(rc == 0 || rc == 1, "digest_scan returned %d", rc);
+    FUZZ_CHECK((rc == 1) == (scan != NULL), "digest_scan's answer and its digest disagree");
+    if (rc == 1) {
+        FUZZ_CHECK(!(tree->flags & DIGEST_CORRUPT), "the scanner read a record cJSON refused: %s",
+                   tree->note ? tree->note : "");
+        FUZZ_CHECK(digest_describe(tree, &a) == 0 && digest_describe(scan, &b) == 0,
+                   "out of memory");
+        FUZZ_CHECK(strcmp(a.data, b.data) == 0, "scanner and cJSON differ:\nscan: %s\ntree: %s",
+                   b.data, a.data);
+    }
+    buf_free(&a);
+    buf_free(&b);
+    digest_free(scan);
+    digest_free(tree);
     free(text);
 }
 
@@ -416,8 +447,7 @@ out:
 }
 
 const struct fuzz_target fuzz_targets[] = {
-    { "record", fuzz_record_one }, { "config", fuzz_config_one },
-    { "canon", fuzz_canon_one },   { "redact", fuzz_redact_one },
-    { "theme", fuzz_theme_one },   { "query", fuzz_query_one },
-    { "editor", fuzz_editor_one }, { NULL, NULL },
+    { "record", fuzz_record_one }, { "config", fuzz_config_one }, { "canon", fuzz_canon_one },
+    { "redact", fuzz_redact_one }, { "theme", fuzz_theme_one },   { "query", fuzz_query_one },
+    { "editor", fuzz_editor_one }, { "digest", fuzz_digest_one }, { NULL, NULL },
 };

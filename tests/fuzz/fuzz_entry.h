@@ -17,6 +17,9 @@
  * `records verify` does), summarize, the watcher's digest, and a
  * pretty-print round trip that keeps the canonical form. */
 void fuzz_record_one(const uint8_t *data, size_t size);
+/* Record file bytes: the field scanner (digest_scan) against the cJSON path
+ * (digest_from_tree); when the scanner answers, both digests are equal. */
+void fuzz_digest_one(const uint8_t *data, size_t size);
 /* Config file bytes: config_parse (agents, policy, redaction, recording). */
 void fuzz_config_one(const uint8_t *data, size_t size);
 /* JSON text: json_parse, canonical JSON and its SHA-256; canonical output is

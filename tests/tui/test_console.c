@@ -146,6 +146,80 @@ route(struct con *c, const char *intent)
     tu_run_free(&r);
 }
 
+/* `intentus index stats` on the records: its "this run:" line. */
+static void
+index_run_line(struct con *c, char *out, size_t size)
+{
+    char *argv[] = { (char *)tu_bin(), "index", "stats", "--dir", c->recs, NULL };
+    struct tu_run r;
+    const char *line;
+
+    assert_int_equal(tu_run(argv, c->dir, NULL, NULL, 10000, &r), 0);
+    if (r.status != 0)
+        fail_msg("index stats exited %d: %s", r.status, r.err);
+    line = strstr(r.out, "this run:");
+    assert_non_null(line);
+    snprintf(out, size, "%.*s", (int)strcspn(line, "\n"), line);
+    tu_run_free(&r);
+}
+
+static void
+remove_record(struct con *c, const char *name)
+{
+    char p[1200];
+
+    snprintf(p, sizeof(p), "%s/%s", c->recs, name);
+    assert_int_equal(unlink(p), 0);
+}
+
+/* The console starts from the record index and keeps it current: records
+ * added, rewritten in place and removed while it runs are on its screen and
+ * in the index when it quits (the next command reads no file); changes
+ * made while it is closed show when it opens again, with and without the
+ * index. */
+static void
+test_console_keeps_the_index_current(void **state)
+{
+    struct con *c = *state;
+    char line[512], p[1200];
+
+    index_run_line(c, line, sizeof(line)); /* builds the index: 39 files read */
+    assert_non_null(strstr(line, "39 files read"));
+    start(c, NULL, 120, 40);
+    expect(c, "39 records");
+    route(c, "demo.echo");
+    route(c, "demo.fail");
+    remove_record(c, "03355680-d215-463b-9a23-ed08bfba7708.json");
+    snprintf(p, sizeof(p), "%s/07077ed4-f92f-48aa-ab54-c3b248e42c19.json", c->recs);
+    assert_int_equal(tu_write_file(p, "{\"cut\": ", 9, 0600), 0); /* in place */
+    expect(c, "40 records");
+    expect(c, "demo.fail");
+    expect(c, "corrupt 1 "); /* after the tailer's retries for a writer still writing */
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+    index_run_line(c, line, sizeof(line));
+    if (strstr(line, "0 files read, 0 rows removed") == NULL)
+        fail_msg("the console left the index behind: %s", line);
+
+    /* While closed: one more, one fewer. Each console gets a tmux server
+     * of its own (a new-session racing the old server's exit can fail). */
+    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    strncat(c->sock, "b", sizeof(c->sock) - strlen(c->sock) - 1);
+    route(c, "demo.upper");
+    remove_record(c, "0c5f5532-832d-4b77-bda5-5e5ccd58e351.json");
+    start(c, NULL, 120, 40);
+    expect(c, "40 records");
+    expect(c, "demo.upper");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    strncat(c->sock, "c", sizeof(c->sock) - strlen(c->sock) - 1);
+    start_with(c, NULL, "--no-index", 120, 40);
+    expect(c, "40 records");
+    keys(c, "Q", NULL, NULL);
+    expect(c, "CONSOLE-EXITED-0");
+}
+
 static void
 test_dashboard_follows_new_records(void **state)
 {
@@ -892,6 +966,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dashboard_follows_new_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_keeps_the_index_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_view_counts_failed_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_open_timeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize_and_too_small, setup, teardown),

@@ -5,8 +5,10 @@
  * same answers; changes made while it was closed show on the next open; two
  * processes indexing one directory at once agree; an unwritable record
  * directory puts the index in the cache folder. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <sqlite3.h>
@@ -19,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -389,6 +392,254 @@ test_changes_while_closed(void **state)
     free(dir);
 }
 
+/* Set every entry's mtime (and then the directory's) age_s seconds back. */
+static void
+age_dir(const char *dir, int age_s)
+{
+    struct timespec ts[2];
+    struct dirent *de;
+    DIR *d = opendir(dir);
+
+    assert_non_null(d);
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age_s;
+    ts[1] = ts[0];
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] != '.')
+            assert_int_equal(utimensat(dirfd(d), de->d_name, ts, AT_SYMLINK_NOFOLLOW), 0);
+    }
+    closedir(d);
+    assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+}
+
+/* A reopen skips the per-file walk only while the directory is as the last
+ * trusted listing saw it; adds and removes change that; an in-place edit
+ * does not, and index check finds it. */
+static void
+test_unchanged_dir_skips_the_walk(void **state)
+{
+    (void)state;
+    char *dir = make_dir(200), p[4096];
+    struct index_db_info info;
+    struct intentus_err err = { 0 };
+    struct index_db *db;
+    struct tu_rec r;
+    int diffs = 0;
+
+    agree(dir, &info); /* creates .intentus/: the directory is fresh */
+    assert_false(info.unchanged_dir);
+    age_dir(dir, 60);
+    agree(dir, &info); /* quiet for a minute: this listing is trusted */
+    assert_false(info.unchanged_dir);
+    agree(dir, &info);
+    assert_true(info.unchanged_dir);
+    assert_int_equal(info.read, 0);
+    assert_int_equal(info.records, 205);
+    assert_int_equal(info.corrupt, 5);
+
+    gen(dir, 5000, 3); /* renamed in: the directory changed */
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+    assert_int_equal(info.read, 3);
+    age_dir(dir, 60);
+    agree(dir, &info);
+    tu_rec_make(&r, 7, BASE_US);
+    snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+    assert_int_equal(unlink(p), 0);
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+    assert_int_equal(info.removed, 1);
+    assert_int_equal(info.records, 207);
+
+    /* A file still written in place within the quiet time: not trusted. */
+    age_dir(dir, 60);
+    put(dir, "00000000-0000-4000-8000-00000000bad2.json", "{\"header\": {\"exec");
+    age_dir(dir, 60);
+    tu_rec_make(&r, 8, BASE_US);
+    snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+    assert_int_equal(utimensat(AT_FDCWD, p, NULL, 0), 0); /* touched in place just now */
+    agree(dir, &info);
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+
+    /* Trusted again; then an in-place rewrite the fast path cannot see. */
+    age_dir(dir, 60);
+    agree(dir, &info);
+    agree(dir, &info);
+    assert_true(info.unchanged_dir);
+    tu_rec_make(&r, 9, BASE_US);
+    snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+    put(dir, strrchr(p, '/') + 1, "{\"rewritten\": true}");
+    db = index_db_open(dir, false, &err);
+    assert_non_null(db);
+    assert_true(index_db_info(db)->unchanged_dir);
+    assert_int_equal(index_db_check(db, count_diff, &diffs, &err), 1);
+    assert_int_equal(diffs, 1);
+    index_db_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Drain t into ix until summarize(ix) is want, at most 15 s. */
+static bool
+drain_until(struct tailer *t, struct index *ix, const char *want)
+{
+    for (int i = 0; i < 1500; i++) {
+        struct pollfd p = { .fd = tailer_fd(t), .events = POLLIN };
+        struct tailer_stats ts;
+        char *got;
+        bool same;
+        (void)poll(&p, 1, 10);
+        tailer_drain_into(t, ix);
+        tailer_get_stats(t, &ts);
+        if (ts.syncs == 0)
+            continue;
+        got = summarize(ix);
+        same = strcmp(got, want) == 0;
+        free(got);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+static void
+remove_index(const char *dir)
+{
+    char p[4200];
+
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite", dir);
+    assert_int_equal(unlink(p), 0);
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite-wal", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite-shm", dir);
+    unlink(p);
+}
+
+/* A tailer with use_index starts from the index (its rows are the model:
+ * the same as reading every file) and keeps it current: records added,
+ * changed in place and removed while it runs are in the index when it
+ * stops, so the next open has nothing to read or remove. An index deleted
+ * while it runs is rebuilt by the next open with the same answers. */
+static void
+test_tailer_keeps_index_current(void **state)
+{
+    (void)state;
+    char *dir = make_dir(300), *want, p[4096];
+    struct tailer_opts o = { .use_index = true, .retries = -1 };
+    struct index_db_info info;
+    struct intentus_err err = { 0 };
+    struct index *ix = index_new();
+    struct tailer *t;
+
+    agree(dir, &info); /* an index exists before the console opens */
+    want = brute(dir);
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+
+    gen(dir, 2000, 40);                  /* added by rename */
+    for (unsigned i = 30; i < 35; i++) { /* removed */
+        struct tu_rec r;
+        tu_rec_make(&r, i, BASE_US);
+        snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+        assert_int_equal(unlink(p), 0);
+    }
+    for (unsigned i = 40; i < 43; i++) { /* rewritten in place */
+        struct tu_rec r, other;
+        tu_rec_make(&r, i, BASE_US);
+        tu_rec_make(&other, i + 7000, BASE_US);
+        memcpy(other.id, r.id, sizeof(r.id));
+        assert_int_equal(tu_rec_write(dir, &other, false), 0);
+    }
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+
+    agree(dir, &info);
+    assert_int_equal(info.read, 0); /* the tailer had indexed every change */
+    assert_int_equal(info.removed, 0);
+    assert_int_equal(info.records, 305 + 40 - 5);
+
+    /* The index deleted while a tailer keeps it: rebuilt, same answers. */
+    index_free(ix);
+    ix = index_new();
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    remove_index(dir);
+    gen(dir, 3000, 10);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+    agree(dir, &info);
+    assert_int_equal(info.read, info.records); /* built afresh from the files */
+    assert_int_equal(info.records, 305 + 40 - 5 + 10);
+
+    /* The index cut to nothing and then overwritten with garbage while a
+     * tailer keeps it: the next open gives the same answers as the files. */
+    index_free(ix);
+    ix = index_new();
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    snprintf(p, sizeof(p), "%s/.intentus/index.sqlite", dir);
+    assert_int_equal(truncate(p, 0), 0);
+    gen(dir, 3100, 5);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    assert_int_equal(tu_write_file(p, "garbage, not SQLite", 19, 0600), 0);
+    gen(dir, 3200, 5);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+    agree(dir, &info);
+    assert_int_equal(info.records, 305 + 40 - 5 + 20);
+
+    /* A quiet, trusted directory; the tailer sees a corrupt file repaired
+     * in place (the directory's mtime stays): the next open must not take
+     * the stored counts. */
+    age_dir(dir, 60);
+    agree(dir, &info);
+    agree(dir, &info);
+    assert_true(info.unchanged_dir);
+    assert_int_equal(info.corrupt, 5);
+    index_free(ix);
+    ix = index_new();
+    t = tailer_start(dir, &o, &err);
+    assert_non_null(t);
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    {
+        struct tu_rec r;
+        tu_rec_make(&r, 9100, BASE_US);
+        snprintf(r.id, sizeof(r.id), "00000000-0000-4000-8000-00000000bad1");
+        assert_int_equal(tu_rec_write(dir, &r, false), 0);
+    }
+    want = brute(dir);
+    assert_true(drain_until(t, ix, want));
+    free(want);
+    tailer_stop(t);
+    agree(dir, &info);
+    assert_false(info.unchanged_dir);
+    assert_int_equal(info.read, 0);
+    assert_int_equal(info.corrupt, 4);
+    assert_int_equal(info.records, 305 + 40 - 5 + 20);
+    index_free(ix);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* Two processes open (and so build) one fresh index at the same moment. */
 static void
 test_two_processes(void **state)
@@ -499,6 +750,8 @@ main(void)
         cmocka_unit_test(test_check_finds_a_wrong_row),
         cmocka_unit_test(test_damaged_index_is_rebuilt),
         cmocka_unit_test(test_changes_while_closed),
+        cmocka_unit_test(test_unchanged_dir_skips_the_walk),
+        cmocka_unit_test(test_tailer_keeps_index_current),
         cmocka_unit_test(test_two_processes),
         cmocka_unit_test(test_unwritable_dir_uses_cache),
     };

@@ -58,6 +58,9 @@ on_event(void *ctx, const struct tailer_event *ev)
     case TAILER_POLLING:
         c->polling++;
         break;
+    case TAILER_NO_INDEX: /* only with opts.use_index, which these tests leave off */
+        fail_msg("unexpected TAILER_NO_INDEX: %s", ev->msg ? ev->msg : "");
+        break;
     }
 }
 
