@@ -4,6 +4,7 @@
  * records command; missing key, wrong key, truncated and tampered files are
  * told apart and never deleted; rotation; key file modes; recovery. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -676,6 +678,59 @@ test_export_loads_in_reference(void **state)
     free(dir);
 }
 
+/* Set the modification time of dir and every entry in it (not below) to
+ * 60 s ago: the index trusts a listing of a directory that has been quiet. */
+static void
+age_dir(const char *dir)
+{
+    struct timespec past[2];
+    struct dirent *de;
+    DIR *d = opendir(dir);
+
+    assert_non_null(d);
+    clock_gettime(CLOCK_REALTIME, &past[0]);
+    past[0].tv_sec -= 60;
+    past[1] = past[0];
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        assert_int_equal(utimensat(dirfd(d), de->d_name, past, AT_SYMLINK_NOFOLLOW), 0);
+    }
+    closedir(d);
+    assert_int_equal(utimensat(AT_FDCWD, dir, past, 0), 0);
+}
+
+/* The index's unchanged-directory shortcut does not serve a keyless reader
+ * the rows a reader with the key built: encrypted rows follow the keys. */
+static void
+test_index_shortcut_follows_keys(void **state)
+{
+    char *dir = setup(), recs[PATH_MAX], other[PATH_MAX];
+    struct tu_run r;
+
+    (void)state;
+    ok(dir, 0, "route", "t.x", "-t", "b", "-p", PAYLOAD, "--quiet", NULL);
+    snprintf(recs, sizeof(recs), "%s/.intentusnet/records", dir);
+    snprintf(other, sizeof(other), "%s/other.json", dir);
+    assert_int_equal(tu_write_file(other, "{}", 2, 0600), 0);
+    /* Two listings with the key, the directory aged before each (the first
+     * creates the index folder in it), so the second is a quiet listing. */
+    for (int i = 0; i < 2; i++) {
+        age_dir(recs);
+        run(dir, &r, "records", "list", NULL);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "t.x"));
+        tu_run_free(&r);
+    }
+    run(dir, &r, "records", "list", "-c", "other.json", "-d", ".intentusnet/records", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "ENCRYPTED"));
+    assert_null(strstr(r.out, "t.x"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -687,6 +742,7 @@ main(void)
         cmocka_unit_test(test_recovery_with_encrypted_wal),
         cmocka_unit_test(test_wal_gc_keeps_undecryptable),
         cmocka_unit_test(test_export_loads_in_reference),
+        cmocka_unit_test(test_index_shortcut_follows_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
