@@ -270,6 +270,8 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
             it.size = k->size;
             it.mtime_ns = k->mtime_ns;
             it.ino = k->ino;
+            if (k->intent != NULL && it.intent == NULL)
+                free(it.id); /* add_item frees what it is given only when it fails */
             if ((k->intent != NULL && it.intent == NULL) || add_item(plan, &it, &cap, err) != 0) {
                 closedir(d);
                 free(known.slots);

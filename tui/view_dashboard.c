@@ -389,7 +389,7 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
         const struct agg_row *g = r->agg;
         bool sel = d->top + (size_t)i == d->sel;
         attr_t base = sel ? app_attr(app, THEME_SELECTION) : app_attr(app, THEME_NORMAL);
-        char cell[64], p50[16], p95[16], probe[96];
+        char cell[64], p50[16], p95[16];
         int x = 0, yy = y + 1 + i;
         double rate = fail_rate(r);
         const char *circ = circuit_of(r);
@@ -436,6 +436,7 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
         snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
         x += app_put(app, yy, x, 18, base, cell) + 2;
         if (x < cols) {
+            char probe[96];
             bool probing = last_error_text(r, circ, probe, sizeof(probe));
             fmt_cell(probe, (size_t)(cols - x), cell, sizeof(cell));
             app_put(app, yy, x, cols - x,

@@ -603,8 +603,7 @@ test_regulated_complete_signs(void **state)
     snprintf(want, sizeof(want), "signatures checked (key %s): 4 entries", key_id);
     /* The WAL is encrypted too: the config names the keyring that opens it
      * (with only --wal-dir the config would not be read). */
-    run(dir, &r, "wal", "verify", id, "-c", "intentus.json", "-k", "keys/wal-signer.pub.pem",
-        NULL);
+    run(dir, &r, "wal", "verify", id, "-c", "intentus.json", "-k", "keys/wal-signer.pub.pem", NULL);
     if (r.status != 0)
         fail_msg("wal verify: exit %d: %s%s", r.status, r.out, r.err);
     CONTAINS(r.out, want);
