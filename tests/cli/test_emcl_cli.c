@@ -33,6 +33,7 @@
 
 #include "core/json.h"
 #include "tests/support/emcl_testutil.h"
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 30000
@@ -57,42 +58,6 @@ struct ctx {
     pid_t pid;
     struct te_ref_server agent;
 };
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool
-can_connect(int port)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
 
 static int
 setup(void **state)
@@ -180,7 +145,7 @@ start_server(struct ctx *c)
 {
     char listen[64];
 
-    c->port = free_port();
+    c->port = tu_free_port();
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
     c->pid = fork();
     assert_true(c->pid >= 0);
@@ -191,12 +156,12 @@ start_server(struct ctx *c)
               (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200 && !can_connect(c->port); i++) {
+    for (int i = 0; i < 200 && !tu_can_connect(c->port); i++) {
         int st;
         assert_int_equal(waitpid(c->pid, &st, WNOHANG), 0); /* it must not have died */
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
-    assert_true(can_connect(c->port));
+    assert_true(tu_can_connect(c->port));
 }
 
 static int
@@ -210,7 +175,7 @@ stop_server(struct ctx *c)
             c->pid = 0;
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     kill(c->pid, SIGKILL);
     waitpid(c->pid, &st, 0);
@@ -455,7 +420,7 @@ wait_log(struct ctx *c, const char *needle)
         free(t);
         if (has)
             return true;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     return false;
 }
@@ -507,7 +472,7 @@ test_serve_reload_never_clear(void **state)
                "-H", "Content-Type: application/json", "--data-binary", data, url, (char *)NULL);
         _exit(127);
     }
-    sleep_ms(700); /* the request is in (the agent takes 2.5 s) */
+    tu_sleep_ms(700); /* the request is in (the agent takes 2.5 s) */
     write_slow_config(c, false);
     kill(c->pid, SIGHUP);
     assert_true(wait_log(c, "config reloaded"));

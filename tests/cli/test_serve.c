@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "tests/support/loadgen.h"
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 30000
@@ -32,38 +33,17 @@
 #define TOKEN_BOB "bob-secret-2b8e41"
 #define TOKEN_OPS "ops-secret-c0ffee"
 
-struct ctx {
-    char *dir;
-    char config[PATH_MAX], records[PATH_MAX], log[PATH_MAX];
-    int port;
-    pid_t pid;
-};
-
-static void
-sha256_hex(const char *s, char out[65])
-{
-    char cmd[256];
-    FILE *p;
-
-    snprintf(cmd, sizeof(cmd), "printf %%s '%s' | sha256sum", s);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    assert_non_null(fgets(out, 65, p));
-    pclose(p);
-    out[64] = '\0';
-}
-
 /* The test config: alice (tenant acme, user), bob (tenant acme), ops
  * (admin); an echo agent, a failing agent with a breaker, a slow agent and
  * a 3-per-minute rule. extra_serve is spliced into "serve". */
 static void
-write_config(struct ctx *c, bool with_alice, const char *extra_serve)
+write_config(struct tu_serve *c, bool with_alice, const char *extra_serve)
 {
     char a[65], b[65], o[65], alice[256] = "", text[PATH_MAX + 2048];
 
-    sha256_hex(TOKEN_ALICE, a);
-    sha256_hex(TOKEN_BOB, b);
-    sha256_hex(TOKEN_OPS, o);
+    tu_sha256_hex(TOKEN_ALICE, a);
+    tu_sha256_hex(TOKEN_BOB, b);
+    tu_sha256_hex(TOKEN_OPS, o);
     if (with_alice)
         snprintf(alice, sizeof(alice),
                  "{\"sha256\": \"%s\", \"subject\": \"alice\", \"tenants\": [\"acme\"], "
@@ -92,104 +72,10 @@ write_config(struct ctx *c, bool with_alice, const char *extra_serve)
 }
 
 static int
-free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool
-can_connect(int port)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* Start the server (extra: NULL-terminated extra arguments); waits at
- * most 10 s for the port. */
-static void
-start_server(struct ctx *c, const char *const *extra)
-{
-    char listen[64];
-
-    c->port = free_port();
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
-    c->pid = fork();
-    assert_true(c->pid >= 0);
-    if (c->pid == 0) {
-        const char *argv[16] = { tu_bin(), "serve", "--config", c->config, "--listen", listen };
-        int n = 6;
-        FILE *f = freopen(c->log, "a", stderr);
-        (void)f;
-        for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && !can_connect(c->port); i++) {
-        int st;
-        assert_int_equal(waitpid(c->pid, &st, WNOHANG), 0); /* it must not have died */
-        sleep_ms(50);
-    }
-    assert_true(can_connect(c->port));
-}
-
-/* SIGTERM, then wait at most 15 s (SIGKILL after); the exit status. */
-static int
-stop_server(struct ctx *c)
-{
-    int st = 0;
-
-    if (c->pid <= 0)
-        return -1;
-    kill(c->pid, SIGTERM);
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
-            c->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        sleep_ms(50);
-    }
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, &st, 0);
-    c->pid = 0;
-    return -1;
-}
-
-static int
 setup(void **state)
 {
-    struct ctx *c = calloc(1, sizeof(*c));
+    struct tu_serve *c = tu_serve_new();
 
-    assert_non_null(c);
-    c->dir = tu_mkdtemp();
-    assert_non_null(c->dir);
-    snprintf(c->config, sizeof(c->config), "%s/intentus.json", c->dir);
-    snprintf(c->records, sizeof(c->records), "%s/records", c->dir);
-    snprintf(c->log, sizeof(c->log), "%s/serve.log", c->dir);
     write_config(c, true, NULL);
     *state = c;
     return 0;
@@ -198,71 +84,12 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    struct ctx *c = *state;
-
-    if (c->pid > 0) {
-        kill(c->pid, SIGKILL);
-        waitpid(c->pid, NULL, 0);
-    }
-    tu_rmtree(c->dir);
-    free(c->dir);
-    free(c);
+    tu_serve_free(*state);
     return 0;
 }
 
-/* curl METHOD path with token (NULL: none) and body (NULL: none); returns
- * the HTTP status, the body in *out (caller frees). */
 static int
-http(struct ctx *c, const char *method, const char *path, const char *token, const char *body,
-     char **out)
-{
-    char url[256], auth[256], bodyfile[PATH_MAX + 8];
-    const char *argv[20] = { "curl",
-                             "-s",
-                             "-S",
-                             "--max-time",
-                             "20",
-                             "-X",
-                             method,
-                             "-w",
-                             "\n%{http_code}",
-                             "-H",
-                             "Content-Type: application/json" };
-    int n = 11, status;
-    struct tu_run r;
-    char *nl;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", c->port, path);
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        argv[n++] = "-H";
-        argv[n++] = auth;
-    }
-    if (body != NULL) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/body.json", c->dir);
-        assert_int_equal(tu_write_file(p, body, strlen(body), 0600), 0);
-        snprintf(bodyfile, sizeof(bodyfile), "@%s", p);
-        argv[n++] = "--data-binary";
-        argv[n++] = bodyfile;
-    }
-    argv[n++] = url;
-    argv[n] = NULL;
-    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
-    nl = strrchr(r.out, '\n');
-    assert_non_null(nl);
-    status = atoi(nl + 1);
-    *nl = '\0';
-    if (out != NULL) {
-        *out = r.out;
-        r.out = NULL;
-    }
-    tu_run_free(&r);
-    return status;
-}
-
-static int
-n_records(struct ctx *c)
+n_records(struct tu_serve *c)
 {
     int n = tu_count_files(c->records, ".json");
     return n < 0 ? 0 : n;
@@ -282,28 +109,28 @@ static const char route_echo[] = "{\"intent\":\"demo.echo\",\"payload\":{\"x\":1
 static void
 test_auth_missing_wrong(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out = NULL;
 
-    start_server(c, NULL);
-    assert_int_equal(http(c, "POST", "/v1/route", NULL, route_echo, &out), 401);
+    tu_serve_start(c, NULL);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", NULL, route_echo, &out), 401);
     assert_non_null(strstr(out, "\"UNAUTHORIZED\""));
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/route", "not-a-token", route_echo, &out), 401);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", "not-a-token", route_echo, &out), 401);
     assert_non_null(strstr(out, "\"error\""));
     free(out);
-    assert_int_equal(http(c, "POST", "/intent", "not-a-token", "{}", &out), 401);
+    assert_int_equal(tu_serve_http(c, "POST", "/intent", "not-a-token", "{}", &out), 401);
     assert_non_null(strstr(out, "\"messageType\":\"error\""));
     free(out);
     /* control endpoints need the admin role */
-    assert_int_equal(http(c, "GET", "/v1/agents", TOKEN_ALICE, NULL, &out), 403);
+    assert_int_equal(tu_serve_http(c, "GET", "/v1/agents", TOKEN_ALICE, NULL, &out), 403);
     free(out);
     assert_int_equal(n_records(c), 0); /* nothing routed, nothing recorded */
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
     assert_non_null(strstr(out, "\"recorded\":true"));
     assert_non_null(strstr(out, "\"status\":\"success\""));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), 1);
     /* the record names the subject and the token's tenant; no token anywhere */
     {
@@ -343,33 +170,36 @@ frame_with_tags(const char *tags)
 static void
 test_tenant_contradiction(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out = NULL;
 
-    start_server(c, NULL);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE,
-                          "{\"intent\":\"demo.echo\",\"tenant\":\"globex\"}", &out),
+    tu_serve_start(c, NULL);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE,
+                                   "{\"intent\":\"demo.echo\",\"tenant\":\"globex\"}", &out),
                      403);
     assert_non_null(strstr(out, "globex"));
     free(out);
     /* a role the token does not have, claimed in a raw frame */
-    assert_int_equal(http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags("\"role:admin\""), &out),
-                     403);
+    assert_int_equal(
+        tu_serve_http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags("\"role:admin\""), &out),
+        403);
     assert_non_null(strstr(out, "role 'admin'"));
     free(out);
     assert_int_equal(
-        http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags("\"tenant:globex\""), &out), 403);
+        tu_serve_http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags("\"tenant:globex\""), &out),
+        403);
     free(out);
     /* the token's own tenant is fine, and so is naming none */
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_BOB,
-                          "{\"intent\":\"demo.echo\",\"tenant\":\"acme\"}", &out),
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_BOB,
+                                   "{\"intent\":\"demo.echo\",\"tenant\":\"acme\"}", &out),
                      200);
     free(out);
-    assert_int_equal(http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags(""), &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/intent", TOKEN_BOB, frame_with_tags(""), &out),
+                     200);
     assert_non_null(strstr(out, "\"messageType\":\"response\""));
     assert_non_null(strstr(out, "\"executionId\""));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), 2);
     /* the frame's forged metadata.source is replaced by the token's subject */
     {
@@ -387,7 +217,7 @@ test_tenant_contradiction(void **state)
 static void
 test_malformed(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out = NULL;
     static const char *const bad[] = {
         "not json at all",
@@ -397,49 +227,51 @@ test_malformed(void **state)
         "[1,2,3]",
     };
 
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(http(c, "POST", "/intent", TOKEN_ALICE, bad[i], &out), 400);
+        assert_int_equal(tu_serve_http(c, "POST", "/intent", TOKEN_ALICE, bad[i], &out), 400);
         assert_non_null(strstr(out, "\"messageType\":\"error\""));
         free(out);
     }
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"\"}", &out), 400);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"\"}", &out),
+                     400);
     free(out);
     assert_int_equal(
-        http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"x\",\"bogus\":1}", &out), 400);
+        tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"x\",\"bogus\":1}", &out),
+        400);
     assert_non_null(strstr(out, "bogus"));
     free(out);
-    assert_int_equal(http(c, "GET", "/nope", NULL, NULL, &out), 404);
+    assert_int_equal(tu_serve_http(c, "GET", "/nope", NULL, NULL, &out), 404);
     free(out);
-    assert_int_equal(http(c, "GET", "/health", NULL, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/health", NULL, NULL, &out), 200);
     assert_non_null(strstr(out, "\"ready\":true"));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), 0);
 }
 
 static void
 test_oversized_body(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out = NULL, *big = malloc(200001);
 
     assert_non_null(big);
     memset(big, 'a', 200000);
     big[200000] = '\0';
     memcpy(big, "{\"intent\":\"demo.echo\",\"payload\":{\"x\":\"", 38);
-    start_server(c, NULL);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, big, &out), 413);
+    tu_serve_start(c, NULL);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, big, &out), 413);
     assert_non_null(strstr(out, "PAYLOAD_TOO_LARGE"));
     free(out);
     free(big);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
     free(out);
-    assert_int_equal(http(c, "GET", "/metrics", NULL, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/metrics", NULL, NULL, &out), 200);
     assert_non_null(strstr(out, "intentus_http_rejections_total{status=\"413\"} 1"));
     assert_non_null(strstr(out, "intentus_records_written_total 1"));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 static const char *
@@ -457,7 +289,7 @@ ref_python(char *path, size_t size)
 /* Send one intent with the reference's HTTPTransport; its status and error
  * code printed as "status code". Skips (counted) when it cannot import. */
 static char *
-ref_send(struct ctx *c, const char *token, const char *intent)
+ref_send(struct tu_serve *c, const char *token, const char *intent)
 {
     char ref[PATH_MAX], pp[PATH_MAX + 16], script[2048];
     struct tu_run r;
@@ -509,13 +341,13 @@ ref_send(struct ctx *c, const char *token, const char *intent)
 static void
 test_reference_transport(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out;
 
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     out = ref_send(c, TOKEN_ALICE, "demo.echo");
     if (out == NULL) {
-        stop_server(c);
+        tu_serve_stop(c);
         skip();
     }
     assert_string_equal(out, "success - \n");
@@ -523,7 +355,7 @@ test_reference_transport(void **state)
     out = ref_send(c, "wrong", "demo.echo");
     assert_non_null(strstr(out, "error TRANSPORT_ERROR 401"));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), 1);
 }
 
@@ -531,13 +363,13 @@ test_reference_transport(void **state)
 static void
 test_shared_state(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out = NULL;
 
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(http(c, "POST", "/v1/route", i == 1 ? TOKEN_BOB : TOKEN_ALICE,
-                              "{\"intent\":\"t.limited\"}", &out),
+        assert_int_equal(tu_serve_http(c, "POST", "/v1/route", i == 1 ? TOKEN_BOB : TOKEN_ALICE,
+                                       "{\"intent\":\"t.limited\"}", &out),
                          200);
         assert_non_null(strstr(out, "\"status\":\"success\""));
         free(out);
@@ -548,47 +380,53 @@ test_shared_state(void **state)
         free(out);
     } else {
         assert_int_equal(
-            http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.limited\"}", &out), 200);
+            tu_serve_http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.limited\"}", &out),
+            200);
         assert_non_null(strstr(out, "RATE_LIMIT"));
         free(out);
     }
     /* the breaker: two failures from two clients open it for everybody */
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.fail\"}", &out),
-                     200);
+    assert_int_equal(
+        tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.fail\"}", &out), 200);
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.fail\"}", &out), 200);
+    assert_int_equal(
+        tu_serve_http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.fail\"}", &out), 200);
     free(out);
-    assert_int_equal(http(c, "GET", "/v1/agents", TOKEN_OPS, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/v1/agents", TOKEN_OPS, NULL, &out), 200);
     assert_non_null(strstr(out, "\"name\":\"fail-b\",\"enabled\":true,\"breaker\":\"OPEN\""));
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/agents/fail-b/reset", TOKEN_OPS, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/agents/fail-b/reset", TOKEN_OPS, NULL, &out),
+                     200);
     free(out);
-    assert_int_equal(http(c, "GET", "/v1/agents", TOKEN_OPS, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/v1/agents", TOKEN_OPS, NULL, &out), 200);
     assert_non_null(strstr(out, "\"name\":\"fail-b\",\"enabled\":true,\"breaker\":\"CLOSED\""));
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/agents/echo-a/disable", TOKEN_OPS, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/agents/echo-a/disable", TOKEN_OPS, NULL, &out),
+                     200);
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
     assert_null(strstr(out, "\"status\":\"success\""));
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/agents/echo-a/enable", TOKEN_OPS, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/agents/echo-a/enable", TOKEN_OPS, NULL, &out),
+                     200);
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/agents/nobody/reset", TOKEN_OPS, NULL, &out), 404);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/agents/nobody/reset", TOKEN_OPS, NULL, &out),
+                     404);
     free(out);
-    assert_int_equal(http(c, "GET", "/metrics", NULL, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/metrics", NULL, NULL, &out), 200);
     assert_non_null(strstr(out, "intentus_rate_limit_rejections_total 1"));
     assert_non_null(strstr(out, "intentus_agent_failures_total{agent=\"fail-b\"} 2"));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 static bool
-wait_log(struct ctx *c, const char *needle)
+wait_log(struct tu_serve *c, const char *needle)
 {
     for (int i = 0; i < 200; i++) {
         if (file_has(c->log, needle))
             return true;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     return false;
 }
@@ -596,32 +434,32 @@ wait_log(struct ctx *c, const char *needle)
 static void
 test_sighup_reload(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *out = NULL;
 
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     assert_int_equal(tu_write_file(c->config, "{\"agents\": [", 12, 0600), 0);
     kill(c->pid, SIGHUP);
     assert_true(wait_log(c, "reload failed, the running config stays"));
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
     assert_non_null(strstr(out, "\"status\":\"success\""));
     free(out);
     /* a good config without alice's token revokes it */
     write_config(c, false, NULL);
     kill(c->pid, SIGHUP);
     assert_true(wait_log(c, "config reloaded"));
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 401);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 401);
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_BOB, route_echo, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_BOB, route_echo, &out), 200);
     free(out);
     /* POST /v1/reload with a bad serve section: 422, old config kept */
     write_config(c, true, "\"bogus\": 1, ");
-    assert_int_equal(http(c, "POST", "/v1/reload", TOKEN_OPS, NULL, &out), 422);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/reload", TOKEN_OPS, NULL, &out), 422);
     assert_non_null(strstr(out, "serve.bogus"));
     free(out);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 401);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 401);
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), 2);
 }
 
@@ -635,13 +473,13 @@ test_sighup_reload(void **state)
 static void
 test_sigterm_drain(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     enum { N = 6 };
     pid_t kids[N];
     char outs[N][PATH_MAX];
     int ok = 0;
 
-    start_server(c, (const char *const[]){ "--grace", "10s", NULL });
+    tu_serve_start(c, (const char *const[]){ "--grace", "10s", NULL });
     for (int i = 0; i < N; i++) {
         char url[128];
         snprintf(outs[i], sizeof(outs[i]), "%s/out%d", c->dir, i);
@@ -655,8 +493,8 @@ test_sigterm_drain(void **state)
             _exit(127);
         }
     }
-    sleep_ms(500); /* the requests are in (the agent takes 1.5 s) */
-    assert_int_equal(stop_server(c), 0);
+    tu_sleep_ms(500); /* the requests are in (the agent takes 1.5 s) */
+    assert_int_equal(tu_serve_stop(c), 0);
     for (int i = 0; i < N; i++) {
         int st;
         waitpid(kids[i], &st, 0);
@@ -671,7 +509,7 @@ test_sigterm_drain(void **state)
 static void
 test_refuses_without_tokens(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     struct tu_run r;
     const char *text = "{\"agents\": [{\"name\": \"e\", \"builtin\": \"echo\", \"intents\": "
                        "[\"demo.echo\"]}]}";
@@ -700,13 +538,13 @@ test_refuses_without_tokens(void **state)
         tu_run_free(&r);
     }
     /* --no-auth on loopback serves */
-    start_server(c, (const char *const[]){ "--no-auth", NULL });
+    tu_serve_start(c, (const char *const[]){ "--no-auth", NULL });
     {
         char *out = NULL;
-        assert_int_equal(http(c, "POST", "/v1/route", NULL, route_echo, &out), 200);
+        assert_int_equal(tu_serve_http(c, "POST", "/v1/route", NULL, route_echo, &out), 200);
         free(out);
     }
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 /* serve.queue bounds the requests in flight (503 with Retry-After, counted)
@@ -714,7 +552,7 @@ test_refuses_without_tokens(void **state)
 static void
 test_queue_and_deadline(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     enum { N = 4 };
     pid_t kids[N];
     char outs[N][PATH_MAX], hdrs[N][PATH_MAX + 4];
@@ -722,7 +560,7 @@ test_queue_and_deadline(void **state)
     char *out = NULL;
 
     write_config(c, true, "\"queue\": 1, ");
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     for (int i = 0; i < N; i++) {
         char url[128];
         snprintf(outs[i], sizeof(outs[i]), "%s/q%d", c->dir, i);
@@ -747,30 +585,30 @@ test_queue_and_deadline(void **state)
     assert_true(busy >= 1);
     assert_true(ok >= 1);
     assert_int_equal(busy + ok, N);
-    assert_int_equal(http(c, "GET", "/metrics", NULL, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/metrics", NULL, NULL, &out), 200);
     {
         char line[96];
         snprintf(line, sizeof(line), "intentus_http_rejections_total{status=\"503\"} %d", busy);
         assert_non_null(strstr(out, line));
     }
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), ok);
 
     /* a request that takes longer than serve.request_timeout */
     write_config(c, true, "\"request_timeout\": \"100ms\", ");
-    start_server(c, NULL);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.slow\"}", &out),
-                     504);
+    tu_serve_start(c, NULL);
+    assert_int_equal(
+        tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.slow\"}", &out), 504);
     assert_non_null(strstr(out, "request_timeout"));
     free(out);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), ok + 1); /* it went on and was recorded */
 }
 
 /* `intentus route --server` and `intentus agents --server`. */
 static void
-run_cli(struct ctx *c, const char *token, const char *const *args, struct tu_run *r)
+run_cli(struct tu_serve *c, const char *token, const char *const *args, struct tu_run *r)
 {
     const char *argv[24] = { tu_bin() };
     char tok[256], server[64];
@@ -788,11 +626,11 @@ run_cli(struct ctx *c, const char *token, const char *const *args, struct tu_run
 static void
 test_cli_clients(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     struct tu_run r;
     char *out = NULL, tokfile[PATH_MAX];
 
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     run_cli(
         c, TOKEN_ALICE,
         (const char *const[]){ "route", "demo.echo", "--server", "URL", "-p", "{\"k\":2}", NULL },
@@ -838,7 +676,8 @@ test_cli_clients(void **state)
     /* the rate limit is the service's: the 4th call, from the CLI, is limited */
     for (int i = 0; i < 3; i++) {
         assert_int_equal(
-            http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.limited\"}", &out), 200);
+            tu_serve_http(c, "POST", "/v1/route", TOKEN_BOB, "{\"intent\":\"t.limited\"}", &out),
+            200);
         free(out);
     }
     run_cli(c, TOKEN_ALICE, (const char *const[]){ "route", "t.limited", "--server", "URL", NULL },
@@ -856,20 +695,20 @@ test_cli_clients(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "HTTP 403"));
     tu_run_free(&r);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), 5); /* 1 echo + 3 limited + the limited refusal */
 }
 
 /* The value of an unlabelled metric line "name value" in /metrics; -1
  * when it is missing. */
 static long
-metric(struct ctx *c, const char *name)
+metric(struct tu_serve *c, const char *name)
 {
     char *out = NULL, needle[128];
     const char *p;
     long v = -1;
 
-    assert_int_equal(http(c, "GET", "/metrics", NULL, NULL, &out), 200);
+    assert_int_equal(tu_serve_http(c, "GET", "/metrics", NULL, NULL, &out), 200);
     snprintf(needle, sizeof(needle), "\n%s ", name);
     p = strstr(out, needle);
     if (p != NULL)
@@ -885,14 +724,14 @@ metric(struct ctx *c, const char *name)
 static void
 test_instant_inline(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     static const char *const one_worker[] = { "--workers", "1", NULL };
     enum { SLOW = 3 }; /* 1.5 s each, one after the other on the only worker */
     char url[128], slow_out[SLOW][PATH_MAX];
     char *out = NULL;
     pid_t kids[SLOW];
 
-    start_server(c, one_worker);
+    tu_serve_start(c, one_worker);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/route", c->port);
     for (int i = 0; i < SLOW; i++) {
         snprintf(slow_out[i], sizeof(slow_out[i]), "%s/slow%d.out", c->dir, i);
@@ -906,9 +745,9 @@ test_instant_inline(void **state)
         }
     }
     for (int i = 0; i < 200 && metric(c, "intentus_inflight_requests") != SLOW; i++)
-        sleep_ms(20);
+        tu_sleep_ms(20);
     assert_int_equal(metric(c, "intentus_inflight_requests"), SLOW); /* the worker is busy */
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 200);
     assert_non_null(strstr(out, "\"status\":\"success\""));
     assert_non_null(strstr(out, "\"recorded\":true"));
     free(out);
@@ -920,7 +759,7 @@ test_instant_inline(void **state)
         assert_true(file_has(slow_out[i], "\"recorded\":true"));
     }
     assert_int_equal(metric(c, "intentus_executions_total"), SLOW + 1);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     assert_int_equal(n_records(c), SLOW + 1);
 }
 
@@ -953,7 +792,7 @@ cmp_str(const void *a, const void *b)
  * file per id, no id twice, no other record), and serve exits 0.
  * (`make bench-soak` is the long version: 64 clients, 60 s.) */
 static void
-soak(struct ctx *c, bool async)
+soak(struct tu_serve *c, bool async)
 {
     struct soak_load echo = { .o = { .host = "127.0.0.1",
                                      .conns = 16,
@@ -986,7 +825,7 @@ soak(struct ctx *c, bool async)
         free(mod);
         free(text);
     }
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     echo.o.port = c->port;
     limited.o.port = c->port;
     limited.o.conns = 1;
@@ -996,7 +835,7 @@ soak(struct ctx *c, bool async)
     assert_int_equal(pthread_create(&t1, NULL, soak_main, &echo), 0);
     assert_int_equal(pthread_create(&t2, NULL, soak_main, &limited), 0);
     for (int i = 0; i < 5; i++) {
-        sleep_ms(1000);
+        tu_sleep_ms(1000);
         assert_int_equal(kill(c->pid, SIGHUP), 0);
     }
     pthread_join(t1, NULL);
@@ -1004,10 +843,10 @@ soak(struct ctx *c, bool async)
     assert_int_equal(echo.rc, 0);
     assert_int_equal(limited.rc, 0);
     for (int i = 0; i < 100 && metric(c, "intentus_reloads_total{result=\"ok\"}") < 5; i++)
-        sleep_ms(50);
+        tu_sleep_ms(50);
     assert_int_equal(metric(c, "intentus_reloads_total{result=\"ok\"}"), 5);
     rejected = metric(c, "intentus_rate_limit_rejections_total");
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 
     if (echo.r.io_errors != 0 || limited.r.io_errors != 0)
         fail_msg("I/O errors: %llu (%s), %llu (%s)", (unsigned long long)echo.r.io_errors,

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 30000
@@ -30,39 +31,18 @@
 #define TOKEN_OPS "ops-secret-c0ffee"
 #define TOKEN_CAROL "carol-secret-99d1e0"
 
-struct ctx {
-    char *dir;
-    char config[PATH_MAX], records[PATH_MAX], log[PATH_MAX];
-    int port;
-    pid_t pid;
-};
-
-static void
-sha256_hex(const char *s, char out[65])
-{
-    char cmd[256];
-    FILE *p;
-
-    snprintf(cmd, sizeof(cmd), "printf %%s '%s' | sha256sum", s);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    assert_non_null(fgets(out, 65, p));
-    pclose(p);
-    out[64] = '\0';
-}
-
 /* The test config: alice (tenant acme, user), bob (tenant acme), ops
  * (admin); an echo agent, a failing agent with a breaker, a slow agent and
  * a 3-per-minute rule. extra_serve is spliced into "serve". */
 static void
-write_config(struct ctx *c, bool with_alice, const char *extra_serve)
+write_config(struct tu_serve *c, bool with_alice, const char *extra_serve)
 {
     char a[65], b[65], o[65], k[65], alice[512] = "", text[PATH_MAX + 2048];
 
-    sha256_hex(TOKEN_CAROL, k);
-    sha256_hex(TOKEN_ALICE, a);
-    sha256_hex(TOKEN_BOB, b);
-    sha256_hex(TOKEN_OPS, o);
+    tu_sha256_hex(TOKEN_CAROL, k);
+    tu_sha256_hex(TOKEN_ALICE, a);
+    tu_sha256_hex(TOKEN_BOB, b);
+    tu_sha256_hex(TOKEN_OPS, o);
     if (with_alice)
         snprintf(alice, sizeof(alice),
                  "{\"sha256\": \"%s\", \"subject\": \"alice\", \"tenants\": [\"acme\"], "
@@ -92,104 +72,10 @@ write_config(struct ctx *c, bool with_alice, const char *extra_serve)
 }
 
 static int
-free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool
-can_connect(int port)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* Start the server (extra: NULL-terminated extra arguments); waits at
- * most 10 s for the port. */
-static void
-start_server(struct ctx *c, const char *const *extra)
-{
-    char listen[64];
-
-    c->port = free_port();
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
-    c->pid = fork();
-    assert_true(c->pid >= 0);
-    if (c->pid == 0) {
-        const char *argv[16] = { tu_bin(), "serve", "--config", c->config, "--listen", listen };
-        int n = 6;
-        FILE *f = freopen(c->log, "a", stderr);
-        (void)f;
-        for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && !can_connect(c->port); i++) {
-        int st;
-        assert_int_equal(waitpid(c->pid, &st, WNOHANG), 0); /* it must not have died */
-        sleep_ms(50);
-    }
-    assert_true(can_connect(c->port));
-}
-
-/* SIGTERM, then wait at most 15 s (SIGKILL after); the exit status. */
-static int
-stop_server(struct ctx *c)
-{
-    int st = 0;
-
-    if (c->pid <= 0)
-        return -1;
-    kill(c->pid, SIGTERM);
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
-            c->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        sleep_ms(50);
-    }
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, &st, 0);
-    c->pid = 0;
-    return -1;
-}
-
-static int
 setup(void **state)
 {
-    struct ctx *c = calloc(1, sizeof(*c));
+    struct tu_serve *c = tu_serve_new();
 
-    assert_non_null(c);
-    c->dir = tu_mkdtemp();
-    assert_non_null(c->dir);
-    snprintf(c->config, sizeof(c->config), "%s/intentus.json", c->dir);
-    snprintf(c->records, sizeof(c->records), "%s/records", c->dir);
-    snprintf(c->log, sizeof(c->log), "%s/serve.log", c->dir);
     write_config(c, true, NULL);
     *state = c;
     return 0;
@@ -198,67 +84,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    struct ctx *c = *state;
-
-    if (c->pid > 0) {
-        kill(c->pid, SIGKILL);
-        waitpid(c->pid, NULL, 0);
-    }
-    tu_rmtree(c->dir);
-    free(c->dir);
-    free(c);
+    tu_serve_free(*state);
     return 0;
-}
-
-/* curl METHOD path with token (NULL: none) and body (NULL: none); returns
- * the HTTP status, the body in *out (caller frees). */
-static int
-http(struct ctx *c, const char *method, const char *path, const char *token, const char *body,
-     char **out)
-{
-    char url[256], auth[256], bodyfile[PATH_MAX + 8];
-    const char *argv[20] = { "curl",
-                             "-s",
-                             "-S",
-                             "--max-time",
-                             "20",
-                             "-X",
-                             method,
-                             "-w",
-                             "\n%{http_code}",
-                             "-H",
-                             "Content-Type: application/json" };
-    int n = 11, status;
-    struct tu_run r;
-    char *nl;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", c->port, path);
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        argv[n++] = "-H";
-        argv[n++] = auth;
-    }
-    if (body != NULL) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/body.json", c->dir);
-        assert_int_equal(tu_write_file(p, body, strlen(body), 0600), 0);
-        snprintf(bodyfile, sizeof(bodyfile), "@%s", p);
-        argv[n++] = "--data-binary";
-        argv[n++] = bodyfile;
-    }
-    argv[n++] = url;
-    argv[n] = NULL;
-    assert_int_equal(tu_run((char *const *)argv, NULL, NULL, NULL, TIMEOUT_MS, &r), 0);
-    nl = strrchr(r.out, '\n');
-    assert_non_null(nl);
-    status = atoi(nl + 1);
-    *nl = '\0';
-    if (out != NULL) {
-        *out = r.out;
-        r.out = NULL;
-    }
-    tu_run_free(&r);
-    return status;
 }
 
 static bool
@@ -276,7 +103,7 @@ static const char route_echo[] =
 /* curl -N on /v1/events into out (a file) for at most max_s seconds, in
  * the background; the child's pid. */
 static pid_t
-stream_start(struct ctx *c, const char *token, const char *last_id, const char *out, int max_s)
+stream_start(struct tu_serve *c, const char *token, const char *last_id, const char *out, int max_s)
 {
     char url[128], auth[256], last[64], secs[16];
     pid_t pid;
@@ -306,7 +133,7 @@ wait_file(const char *path, const char *needle, long ms)
     for (long i = 0; i < ms / 50; i++) {
         if (file_has(path, needle))
             return true;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     return file_has(path, needle);
 }
@@ -331,20 +158,21 @@ stream_ready(const char *out)
 static void
 test_events_execution_and_breaker(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char out[PATH_MAX], *body = NULL, *t;
     pid_t pid;
 
     snprintf(out, sizeof(out), "%s/events.txt", c->dir);
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     pid = stream_start(c, TOKEN_OPS, NULL, out, 30);
     stream_ready(out);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &body), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &body), 200);
     free(body);
     assert_true(wait_file(out, "\"intent\":\"demo.echo\"", 10000));
     for (int i = 0; i < 3; i++) {
         assert_int_equal(
-            http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.fail\"}", &body), 200);
+            tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.fail\"}", &body),
+            200);
         free(body);
     }
     assert_true(wait_file(out, "\"from\":\"CLOSED\",\"to\":\"OPEN\"", 10000));
@@ -361,7 +189,7 @@ test_events_execution_and_breaker(void **state)
     assert_null(strstr(t, "payload-marker")); /* never payloads */
     assert_null(strstr(t, TOKEN_ALICE));      /* never tokens */
     free(t);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 /* A non-admin token sees its own tenants' executions only, and no control
@@ -369,23 +197,24 @@ test_events_execution_and_breaker(void **state)
 static void
 test_events_tenant_filter(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char out[PATH_MAX], admin[PATH_MAX], *body = NULL, *t;
     pid_t pid, apid;
 
     snprintf(out, sizeof(out), "%s/carol.txt", c->dir);
     snprintf(admin, sizeof(admin), "%s/ops.txt", c->dir);
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     pid = stream_start(c, TOKEN_CAROL, NULL, out, 30);
     apid = stream_start(c, TOKEN_OPS, NULL, admin, 30);
     stream_ready(out);
     stream_ready(admin);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(
-            http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.fail\"}", &body), 200);
+            tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, "{\"intent\":\"t.fail\"}", &body),
+            200);
         free(body);
     }
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_CAROL, route_echo, &body), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_CAROL, route_echo, &body), 200);
     free(body);
     assert_true(wait_file(out, "\"tenant\":\"globex\"", 10000));
     /* by now the admin stream has all four events; carol's must have one */
@@ -402,28 +231,28 @@ test_events_tenant_filter(void **state)
     assert_null(strstr(t, "event: breaker"));
     assert_null(strstr(t, "fail-b"));
     free(t);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 /* Last-Event-ID: a reconnecting client gets what came after that id. */
 static void
 test_events_resume(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char out[PATH_MAX], again[PATH_MAX], *body = NULL, *t;
     pid_t pid;
 
     snprintf(out, sizeof(out), "%s/first.txt", c->dir);
     snprintf(again, sizeof(again), "%s/again.txt", c->dir);
-    start_server(c, NULL);
+    tu_serve_start(c, NULL);
     pid = stream_start(c, TOKEN_OPS, NULL, out, 30);
     stream_ready(out);
-    assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &body), 200);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &body), 200);
     free(body);
     assert_true(wait_file(out, "id: 1\n", 10000));
     stream_end(pid); /* the client goes away; two more happen meanwhile */
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(http(c, "POST", "/v1/route", TOKEN_BOB, route_echo, &body), 200);
+        assert_int_equal(tu_serve_http(c, "POST", "/v1/route", TOKEN_BOB, route_echo, &body), 200);
         free(body);
     }
     pid = stream_start(c, TOKEN_OPS, "1", again, 30);
@@ -435,24 +264,24 @@ test_events_resume(void **state)
     assert_non_null(strstr(t, "id: 2\nevent: execution"));
     assert_true(strstr(t, "id: 2\n") < strstr(t, "id: 3\n"));
     free(t);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 static void
 test_events_unauthorized(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char *body = NULL;
 
-    start_server(c, NULL);
-    assert_int_equal(http(c, "GET", "/v1/events", NULL, NULL, &body), 401);
+    tu_serve_start(c, NULL);
+    assert_int_equal(tu_serve_http(c, "GET", "/v1/events", NULL, NULL, &body), 401);
     assert_non_null(strstr(body, "\"UNAUTHORIZED\""));
     free(body);
-    assert_int_equal(http(c, "GET", "/v1/events", "not-a-token", NULL, &body), 401);
+    assert_int_equal(tu_serve_http(c, "GET", "/v1/events", "not-a-token", NULL, &body), 401);
     free(body);
-    assert_int_equal(http(c, "POST", "/v1/events", TOKEN_OPS, "{}", &body), 405);
+    assert_int_equal(tu_serve_http(c, "POST", "/v1/events", TOKEN_OPS, "{}", &body), 405);
     free(body);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
 }
 
 /* SIGTERM with event streams open: they end at once and serve exits 0
@@ -460,7 +289,7 @@ test_events_unauthorized(void **state)
 static void
 test_events_sigterm(void **state)
 {
-    struct ctx *c = *state;
+    struct tu_serve *c = *state;
     char out[PATH_MAX], out2[PATH_MAX];
     pid_t pid, pid2;
     struct timespec a, b;
@@ -469,13 +298,13 @@ test_events_sigterm(void **state)
 
     snprintf(out, sizeof(out), "%s/s1.txt", c->dir);
     snprintf(out2, sizeof(out2), "%s/s2.txt", c->dir);
-    start_server(c, (const char *const[]){ "--grace", "20s", NULL });
+    tu_serve_start(c, (const char *const[]){ "--grace", "20s", NULL });
     pid = stream_start(c, TOKEN_OPS, NULL, out, 60);
     pid2 = stream_start(c, TOKEN_CAROL, NULL, out2, 60);
     stream_ready(out);
     stream_ready(out2);
     clock_gettime(CLOCK_MONOTONIC, &a);
-    assert_int_equal(stop_server(c), 0);
+    assert_int_equal(tu_serve_stop(c), 0);
     clock_gettime(CLOCK_MONOTONIC, &b);
     secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     print_message("serve stopped %.3f s after SIGTERM with 2 open streams\n", secs);

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 30000
@@ -43,20 +44,6 @@ struct ctx {
     bool no_alice; /* write_config leaves alice's token out (revoked) */
 };
 
-static void
-sha256_hex(const char *s, char out[65])
-{
-    char cmd[256];
-    FILE *p;
-
-    snprintf(cmd, sizeof(cmd), "printf %%s '%s' | sha256sum", s);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    assert_non_null(fgets(out, 65, p));
-    pclose(p);
-    out[64] = '\0';
-}
-
 /* alice (tenant acme) and ops (admin); an echo agent. extra_serve is
  * spliced into "serve". */
 static void
@@ -64,8 +51,8 @@ write_config(struct ctx *c, const char *extra_serve)
 {
     char a[65], o[65], alice[256] = "", text[PATH_MAX + 2048];
 
-    sha256_hex(TOKEN_ALICE, a);
-    sha256_hex(TOKEN_OPS, o);
+    tu_sha256_hex(TOKEN_ALICE, a);
+    tu_sha256_hex(TOKEN_OPS, o);
     if (!c->no_alice)
         snprintf(alice, sizeof(alice),
                  "{\"sha256\": \"%s\", \"subject\": \"alice\", \"tenants\": [\"acme\"]},\n  ", a);
@@ -78,22 +65,6 @@ write_config(struct ctx *c, const char *extra_serve)
              "[\"admin\"]}]}}\n",
              c->records, extra_serve != NULL ? extra_serve : "", alice, o);
     assert_int_equal(tu_write_file(c->config, text, strlen(text), 0600), 0);
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
 }
 
 /* A connected TCP socket to the server, or -1. */
@@ -109,13 +80,6 @@ connect_port(int port)
         fd = -1;
     }
     return fd;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
 }
 
 static double
@@ -170,7 +134,7 @@ start_server(struct ctx *c, const char *const *extra)
 {
     char listen[64];
 
-    c->port = free_port();
+    c->port = tu_free_port();
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
     c->pid = fork();
     assert_true(c->pid >= 0);
@@ -179,7 +143,7 @@ start_server(struct ctx *c, const char *const *extra)
     for (int i = 0; i < 200 && accept_queue(c->port) < 0; i++) {
         int st;
         assert_int_equal(waitpid(c->pid, &st, WNOHANG), 0); /* it must not have died */
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     assert_true(accept_queue(c->port) >= 0);
 }
@@ -198,7 +162,7 @@ stop_server(struct ctx *c)
             c->pid = 0;
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     kill(c->pid, SIGKILL);
     waitpid(c->pid, &st, 0);
@@ -756,10 +720,10 @@ hold_and_refuse(struct ctx *c, int limit, const char *reason_metric)
         held[i] = connect_port(c->port);
         assert_true(held[i] >= 0);
         for (int j = 0; j < 200 && accept_queue(c->port) != 0; j++)
-            sleep_ms(10);
+            tu_sleep_ms(10);
         assert_int_equal(accept_queue(c->port), 0);
     }
-    sleep_ms(50);
+    tu_sleep_ms(50);
     extra = connect_port(c->port);
     assert_true(extra >= 0); /* the kernel accepts; the server closes it */
     assert_int_equal(read_status(extra, 5000), 0);
@@ -769,12 +733,12 @@ hold_and_refuse(struct ctx *c, int limit, const char *reason_metric)
     assert_int_equal(read_status(held[0], 10000), 200);
     for (int i = 0; i < limit; i++)
         close(held[i]);
-    sleep_ms(100);
+    tu_sleep_ms(100);
     for (int i = 0; i < 100 && st != 200; i++) { /* until the closes are seen */
         st = http(c, "GET", "/health", NULL, NULL, NULL);
         if (st != 200) {
             refusals++;
-            sleep_ms(50);
+            tu_sleep_ms(50);
         }
     }
     assert_int_equal(st, 200);
@@ -958,7 +922,7 @@ test_revoked_by_sighup(void **state)
     write_config(c, NULL);
     kill(c->pid, SIGHUP);
     for (int i = 0; i < 200 && !log_has(c, "config reloaded"); i++)
-        sleep_ms(50);
+        tu_sleep_ms(50);
     assert_true(log_has(c, "config reloaded"));
     assert_int_equal(http(c, "POST", "/v1/route", TOKEN_ALICE, route_echo, &out), 401);
     assert_non_null(strstr(out, "unknown or revoked token"));

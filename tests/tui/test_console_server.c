@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TOKEN_OPS "ops-secret-c0ffee"
@@ -33,42 +34,6 @@ struct con {
     int port;
     pid_t pid;
 };
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool
-can_connect(int port)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
 
 static int
 tmux(struct con *c, char *out, size_t size, const char *a1, const char *a2, const char *a3,
@@ -101,7 +66,7 @@ wait_for(struct con *c, const char *text, int timeout_ms, char *screen, size_t s
         capture(c, screen, size);
         if (strstr(screen, text) != NULL)
             return true;
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
     return false;
 }
@@ -146,7 +111,7 @@ start_server(struct con *c)
              c->records, hash);
     assert_int_equal(tu_write_file(c->config, text, strlen(text), 0600), 0);
     if (c->port == 0) /* else: restarted on the same port */
-        c->port = free_port();
+        c->port = tu_free_port();
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", c->port);
     snprintf(c->url, sizeof(c->url), "http://127.0.0.1:%d", c->port);
     c->pid = fork();
@@ -157,12 +122,12 @@ start_server(struct con *c)
         execl(tu_bin(), tu_bin(), "serve", "--config", c->config, "--listen", listen, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200 && !can_connect(c->port); i++) {
+    for (int i = 0; i < 200 && !tu_can_connect(c->port); i++) {
         int st;
         assert_int_equal(waitpid(c->pid, &st, WNOHANG), 0);
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
-    assert_true(can_connect(c->port));
+    assert_true(tu_can_connect(c->port));
 }
 
 /* A CLI client of the service: `intentus ARGS... --server URL`. */
@@ -310,7 +275,7 @@ test_fire_through_service(void **state)
     keys(c, "C-r", NULL, NULL);
     expect(c, "success from echo-a");
     for (int i = 0; i < 100 && tu_count_files(c->records, ".json") < 1; i++)
-        sleep_ms(50);
+        tu_sleep_ms(50);
     assert_int_equal(tu_count_files(c->records, ".json"), 1);
     expect(c, "1 records");
     keys(c, "Q", NULL, NULL);
@@ -353,7 +318,7 @@ test_unreachable_and_401(void **state)
     char *wrong[] = { "INTENTUS_TOKEN=not-the-token", NULL };
     struct tu_run r;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", free_port());
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", tu_free_port());
     assert_int_equal(tu_run(argv, c->dir, NULL, (char *[]){ "INTENTUS_TOKEN=x", NULL }, 20000, &r),
                      0);
     assert_int_equal(r.status, 1);
