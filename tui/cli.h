@@ -30,6 +30,9 @@ int cli_keys(int argc, char **argv);     /* tui/cli_keys.c */
  * printed (naming the keyring and why it does not load). */
 int cli_keys_from_env(void);
 int cli_keys_from_config(const struct config *cfg);
+/* --keyring PATH (NULL: nothing to do) as the reading keyring; EXIT_USAGE
+ * with the error printed for cmd. */
+int cli_keys_from_flag(const char *cmd, const char *path);
 
 /* The public key that signed WALs are checked with: --public-key FILE
  * (flag_path), else the config's wal.public_key (cfg may be NULL). NULL

@@ -127,6 +127,23 @@ cli_keys_from_env(void)
 }
 
 int
+cli_keys_from_flag(const char *cmd, const char *path)
+{
+    struct intentus_err err = { 0 };
+    struct crypt_keyring *kr;
+
+    if (path == NULL)
+        return 0;
+    kr = crypt_keyring_load(path, &err);
+    if (kr == NULL) {
+        cli_error(cmd, "--keyring: %s", err.msg);
+        return EXIT_USAGE;
+    }
+    crypt_set_reader(kr); /* wins over $INTENTUS_KEYRING and the config */
+    return 0;
+}
+
+int
 cli_keys_from_config(const struct config *cfg)
 {
     struct intentus_err err = { 0 };

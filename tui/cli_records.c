@@ -506,18 +506,12 @@ rec_args_init(struct rec_args *a, const char *cmd)
 const char *
 cli_records_dir_of(const struct rec_args *a, struct config **cfg)
 {
-    struct intentus_err err = { 0 };
     const char *dir;
 
     /* --keyring first: it wins over $INTENTUS_KEYRING and the config. */
-    if (a->keyring != NULL) {
-        struct crypt_keyring *kr = crypt_keyring_load(a->keyring, &err);
-        if (kr == NULL) {
-            cli_error(a->cmd, "--keyring: %s", err.msg);
-            *cfg = NULL;
-            return NULL;
-        }
-        crypt_set_reader(kr);
+    if (cli_keys_from_flag(a->cmd, a->keyring) != 0) {
+        *cfg = NULL;
+        return NULL;
     }
     dir = cli_records_dir(a->dir, a->config, cfg);
     if (dir != NULL && *cfg == NULL && a->config != NULL) {

@@ -56,6 +56,9 @@ static const char wal_help[] =
     "                      Ed25519 public key to check signatures with: PEM\n"
     "                      (BEGIN PUBLIC KEY), the raw 32 bytes, or 64 hex digits\n"
     "                      (default: the config's wal.public_key; verify, inspect)\n"
+    "      --keyring DIR|FILE\n"
+    "                      keys to read encrypted WALs (default: $INTENTUS_KEYRING,\n"
+    "                      else the config's recording.encryption)\n"
     "  -j, --json          machine-readable output\n"
     "  -h, --help          this help\n"
     "gc only:\n"
@@ -107,6 +110,9 @@ static const char recovery_help[] =
     "                      wal.signing_key); a signed log needs the key it was\n"
     "                      signed with, an unsigned log no key\n"
     "  -r, --reason TEXT   why (abort)\n"
+    "      --keyring DIR|FILE\n"
+    "                      keys to read encrypted WALs (default: $INTENTUS_KEYRING,\n"
+    "                      else the config's recording.encryption)\n"
     "  -j, --json          machine-readable output (scan; resume, close and abort\n"
     "                      always print JSON)\n"
     "  -h, --help          this help\n"
@@ -132,6 +138,7 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         { "signing-key", required_argument, NULL, 's' },
         { "dir", required_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },
+        { "keyring", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -168,6 +175,10 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
             break;
         case 'j':
             a->json = 1;
+            break;
+        case 'K': /* an encrypted WAL's keyring */
+            if (cli_keys_from_flag(cmd, optarg) != 0)
+                return EXIT_USAGE;
             break;
         default:
             return cli_usage_error(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
@@ -359,13 +370,10 @@ static int
 gc_parse(int argc, char **argv, struct gc_args *a)
 {
     static const struct option opts[] = {
-        { "wal-dir", required_argument, NULL, 'w' },
-        { "dir", required_argument, NULL, 'd' },
-        { "config", required_argument, NULL, 'c' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "yes", no_argument, NULL, 'y' },
-        { "json", no_argument, NULL, 'j' },
-        { NULL, 0, NULL, 0 },
+        { "wal-dir", required_argument, NULL, 'w' }, { "dir", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },  { "dry-run", no_argument, NULL, 'n' },
+        { "yes", no_argument, NULL, 'y' },           { "json", no_argument, NULL, 'j' },
+        { "keyring", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -391,6 +399,10 @@ gc_parse(int argc, char **argv, struct gc_args *a)
             break;
         case 'j':
             a->json = true;
+            break;
+        case 'K':
+            if (cli_keys_from_flag("wal gc", optarg) != 0)
+                return EXIT_USAGE;
             break;
         default:
             return cli_usage_error("wal gc", "unknown option or missing value: '%s'",

@@ -731,6 +731,37 @@ test_index_shortcut_follows_keys(void **state)
     free(dir);
 }
 
+/* wal verify with only --wal-dir reads no config, so the keyring comes
+ * from --keyring (the error without it names that option). */
+static void
+test_wal_verify_keyring_flag(void **state)
+{
+    (void)state;
+    char *dir = setup(), ids[1][64];
+    struct tu_run r;
+
+    ok(dir, 0, "route", "t.x", "-t", "b", "-p", PAYLOAD, "--quiet", NULL);
+    assert_int_equal(list_ids(dir, ids, 1), 1);
+    run(dir, &r, "wal", "verify", ids[0], "-w", ".intentusnet/wal", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "give it with --keyring"));
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", ids[0], "-w", ".intentusnet/wal", "--keyring", "ring", NULL);
+    if (r.status != 0)
+        fail_msg("wal verify --keyring: exit %d: %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "WAL verified"));
+    tu_run_free(&r);
+    run(dir, &r, "recovery", "scan", "-w", ".intentusnet/wal", "--keyring", "ring", NULL);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    run(dir, &r, "wal", "verify", ids[0], "-w", ".intentusnet/wal", "--keyring", "nope", NULL);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--keyring: "));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -743,6 +774,7 @@ main(void)
         cmocka_unit_test(test_wal_gc_keeps_undecryptable),
         cmocka_unit_test(test_export_loads_in_reference),
         cmocka_unit_test(test_index_shortcut_follows_keys),
+        cmocka_unit_test(test_wal_verify_keyring_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
