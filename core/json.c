@@ -120,8 +120,8 @@ is_cont(unsigned char c)
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t
-utf8_len(const unsigned char *s, size_t avail)
+size_t
+json_utf8_len(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0], lo = 0x80, hi = 0xbf;
     size_t n, i;
@@ -284,7 +284,7 @@ parse_string(struct parser *p)
             p->pos = run;
             continue;
         }
-        run = utf8_len(p->s + p->pos, p->len - p->pos);
+        run = json_utf8_len(p->s + p->pos, p->len - p->pos);
         if (run == 0) {
             parse_fail(p, p->pos, "invalid UTF-8 byte 0x%02x in string", c);
             return -1;

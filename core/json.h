@@ -89,4 +89,10 @@ int json_check_display_text(const char *s, const char *path, struct intentus_err
 const char *json_get_string(const cJSON *obj, const char *key); /* NULL if absent/not string */
 int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
+ * no surrogates, nothing above U+10FFFF; avail bytes readable), or 0 if it
+ * is not one: the rule the parser applies, for every reader that must
+ * agree with it. */
+size_t json_utf8_len(const unsigned char *s, size_t avail);
+
 #endif

@@ -210,38 +210,6 @@ unsure(struct sp *p)
     return -1;
 }
 
-/* The same well-formedness rule as core/json.c (RFC 3629). */
-static size_t
-utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t n;
-
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return n;
-}
-
 static long
 hex4(const unsigned char *s)
 {
@@ -356,7 +324,7 @@ scan_string(struct sp *p, size_t *off, bool is_key, size_t *key_len)
         if (c < 0x20)
             return unsure(p);
         {
-            size_t n = utf8_len(s + i, p->len - i);
+            size_t n = json_utf8_len(s + i, p->len - i);
             if (n == 0)
                 return unsure(p);
             i += n;
