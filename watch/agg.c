@@ -224,9 +224,7 @@ percentile(const struct acc *c, double p)
 
     if (c->hist == NULL || c->timed == 0)
         return -1;
-    rank = (uint64_t)((p / 100.0) * (double)c->timed + 0.999999999);
-    if (rank < 1)
-        rank = 1;
+    rank = agg_nearest_rank(c->timed, p);
     for (size_t b = 0; b < HIST_BUCKETS; b++) {
         seen += c->hist[b];
         if (seen >= rank)
@@ -253,6 +251,28 @@ cmp_row(const void *x, const void *y)
     if (a->calls != b->calls)
         return a->calls > b->calls ? -1 : 1;
     return strcmp(a->name, b->name);
+}
+
+/* qsort's base must not be NULL, even with nothing to sort. */
+void
+agg_sort_rows(struct agg_row *rows, size_t n)
+{
+    if (n > 1)
+        qsort(rows, n, sizeof(*rows), cmp_row);
+}
+
+void
+agg_sort_codes(struct agg_code *codes, size_t n)
+{
+    if (n > 1)
+        qsort(codes, n, sizeof(*codes), cmp_code);
+}
+
+uint64_t
+agg_nearest_rank(uint64_t timed, double p)
+{
+    uint64_t rank = (uint64_t)((p / 100.0) * (double)timed + 0.999999999);
+    return rank < 1 ? 1 : rank;
 }
 
 /* Rows from a table; row_of[sid] gets the row index (or SIZE_MAX). */
@@ -297,8 +317,7 @@ build_rows(const struct agg *a, struct acc **table, struct agg_row **rows, size_
             r->codes[r->n_codes].code = index_str(a->ix, c->codes[i].sid);
             r->codes[r->n_codes++].count = c->codes[i].n;
         }
-        if (r->n_codes > 1)
-            qsort(r->codes, r->n_codes, sizeof(*r->codes), cmp_code);
+        agg_sort_codes(r->codes, r->n_codes);
         r->last_error_us = r->circuit_us = 0;
         /* row index for the walk, by string id; fixed up after sorting */
         row_of[sid] = *n - 1;
@@ -475,11 +494,8 @@ agg_snapshot(const struct agg *a, const struct agg_opts *opts, struct agg_snapsh
      * bucket in the future, a writer's clock skew, is counted there too). */
     w.tp_from = o.now_us - (int64_t)o.buckets * o.bucket_us;
     index_query(a->ix, NULL, true, 0, walk_visit, &w);
-    /* qsort's base must not be NULL, even with nothing to sort. */
-    if (out->n_agents > 1)
-        qsort(out->agents, out->n_agents, sizeof(*out->agents), cmp_row);
-    if (out->n_intents > 1)
-        qsort(out->intents, out->n_intents, sizeof(*out->intents), cmp_row);
+    agg_sort_rows(out->agents, out->n_agents);
+    agg_sort_rows(out->intents, out->n_intents);
     free(buf);
     return 0;
 nomem:

@@ -83,5 +83,12 @@ void agg_snapshot_free(struct agg_snapshot *s);
  * for tests and for drawing). */
 size_t agg_bucket_of(int64_t us);
 int64_t agg_bucket_floor(size_t bucket);
+/* The order and the percentile rule agg_snapshot uses, for every other
+ * source of the same figures (watch/index_stats.c): rows by calls, then
+ * name; codes by count, then code; the nearest rank of percentile p among
+ * timed samples (at least 1). */
+void agg_sort_rows(struct agg_row *rows, size_t n);
+void agg_sort_codes(struct agg_code *codes, size_t n);
+uint64_t agg_nearest_rank(uint64_t timed, double p);
 
 #endif

@@ -178,9 +178,7 @@ percentile(const struct gather *g, const struct srow *r, double p)
 
     if (r->hist == NULL || r->r.timed == 0)
         return -1;
-    rank = (uint64_t)((p / 100.0) * (double)r->r.timed + 0.999999999);
-    if (rank < 1)
-        rank = 1;
+    rank = agg_nearest_rank(r->r.timed, p);
     for (size_t b = 0; b < g->n_buckets; b++) {
         seen += r->hist[b];
         if (seen >= rank)
@@ -440,26 +438,6 @@ walk_back(struct index_db *db, const struct index_filter *f, struct walk *w,
 
 /* ---- the snapshot ---- */
 
-static int
-cmp_code(const void *x, const void *y)
-{
-    const struct agg_code *a = x, *b = y;
-
-    if (a->count != b->count)
-        return a->count > b->count ? -1 : 1;
-    return strcmp(a->code ? a->code : "", b->code ? b->code : "");
-}
-
-static int
-cmp_row(const void *x, const void *y)
-{
-    const struct agg_row *a = x, *b = y;
-
-    if (a->calls != b->calls)
-        return a->calls > b->calls ? -1 : 1;
-    return strcmp(a->name, b->name);
-}
-
 /* The rows agg_snapshot shows (any call, skip or circuit event), sorted. */
 static int
 finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
@@ -484,7 +462,7 @@ finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
         r->r.p95_us = percentile(g, r, 95);
         r->r.p99_us = percentile(g, r, 99);
         if (r->r.n_codes > 1)
-            qsort(r->r.codes, r->r.n_codes, sizeof(*r->r.codes), cmp_code);
+            agg_sort_codes(r->r.codes, r->r.n_codes);
         (*out)[(*n)++] = r->r;
     }
     for (size_t i = 0; i < t->n; i++)
@@ -493,7 +471,7 @@ finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
     free(t->slots);
     memset(t, 0, sizeof(*t));
     if (*n > 1)
-        qsort(*out, *n, sizeof(**out), cmp_row);
+        agg_sort_rows(*out, *n);
     return 0;
 }
 
