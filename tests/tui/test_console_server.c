@@ -245,7 +245,14 @@ test_breaker_opens_live_and_resets(void **state)
         assert_non_null(strstr(row, "CLOSED"));
     }
     tu_run_free(&r);
-    capture(c, screen, sizeof(screen));
+    /* The row follows at the console's next look at the service (at once
+     * after an action, then every second): wait for it, bounded. */
+    for (int i = 0; i < 100; i++) {
+        capture(c, screen, sizeof(screen));
+        if (strstr(screen, "OPEN 5") == NULL)
+            break;
+        tu_sleep_ms(50);
+    }
     assert_null(strstr(screen, "OPEN 5"));
     /* 'd' then anything but 'y' changes nothing */
     keys(c, "d", NULL, NULL);
