@@ -550,6 +550,12 @@ runtime_wal(const struct runtime *rt)
     return rt->wal;
 }
 
+struct writer *
+runtime_writer(const struct runtime *rt)
+{
+    return rt->writer;
+}
+
 const struct crypt_keyring *
 runtime_keys(const struct runtime *rt)
 {

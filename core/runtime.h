@@ -79,6 +79,11 @@ const char *runtime_records_dir(const struct runtime *rt);
 /* The write-ahead log (config "wal", fixed when the runtime opens, like the
  * writer); NULL when it is off or the runtime is read-only. */
 struct wal *runtime_wal(const struct runtime *rt);
+/* The record writer (recording.*, fixed when the runtime opens), for
+ * recorders outside the router (the MCP gateway); NULL when nothing is
+ * recorded (read-only, no_record). */
+struct writer;
+struct writer *runtime_writer(const struct runtime *rt);
 /* The keyring records and WAL entries are sealed with (recording.encryption);
  * NULL when encryption is off. Owned by the runtime. */
 struct crypt_keyring;

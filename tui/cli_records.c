@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/crypt.h"
+#include "core/gateway.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/rec_store.h"
@@ -393,6 +394,30 @@ static const struct cli_cmd retrieve_cmd = {
              "ID may be the start of an id only one record has.\n"
              "Exit status: 0 retrieved, 1 not found or not retrievable, 2 usage error.\n",
     .opts = retrieve_opts,
+};
+
+/* `intentus replay`: the MCP gateway's recorded responses (core/gateway.h). */
+#define OPT_REPLAY_JSON                                                                            \
+    {                                                                                              \
+        .name = "json", .kind = CLI_OPT_FLAG, .offset = F(json),                                   \
+        .help = "print the reference's whole ReplayResult (request, hashes,\n"                     \
+                "seed, timing, WAL entries), not just the result"                                  \
+    }
+static const struct cli_opt replay_opts[] = { OPT_DIR,      OPT_KEYRING,     OPT_CONFIG,
+                                              OPT_NO_INDEX, OPT_REPLAY_JSON, OPT_HELP,
+                                              OPT_END };
+
+static const struct cli_cmd replay_cmd = {
+    .name = "replay",
+    .usage = "ID [options]",
+    .about = "Print the recorded response of an MCP gateway execution (intentus gateway):\n"
+             "the JSON-RPC result of the tools/call, as the server sent it (after\n"
+             "redaction, if a rule matched). No MCP tool is re-executed and no server\n"
+             "is contacted: this is a playback of the record. ID may be the start of an\n"
+             "id only one record has. A recorded JSON-RPC error is printed and exits 1.\n"
+             "Exit status: 0 replayed, 1 not found, not a gateway execution, no\n"
+             "recorded response or a recorded error, 2 usage error.\n",
+    .opts = replay_opts,
 };
 
 enum rec_sub_id {
@@ -1170,6 +1195,77 @@ cli_retrieve(int argc, char **argv)
                                                                                  : EXIT_FAIL;
     if (rc != EXIT_OK)
         cli_error("retrieve", "%s: %s", id, err.msg);
+    cJSON_Delete(out);
+    cJSON_Delete(rec);
+    return rc;
+}
+
+int
+cli_replay(int argc, char **argv)
+{
+    struct rec_args a;
+    struct intentus_err err = { 0 };
+    struct rec_store *rs;
+    struct config *cfg = NULL;
+    struct wal_log log = { 0 };
+    const cJSON *resp, *result, *rpc_error;
+    cJSON *rec, *out = NULL;
+    char full[160];
+    const char *id;
+    int rc, store_rc;
+
+    rec_args_init(&a, "replay");
+    rc = cli_opt_parse(&replay_cmd, argc, argv, &a, &a.first_arg);
+    if (rc != 0)
+        return rc == CLI_OPT_SHOWN_HELP ? EXIT_OK : rc;
+    if (a.first_arg >= argc)
+        return cli_usage_error("replay", "missing ID");
+    if (a.first_arg + 1 < argc)
+        return cli_usage_error("replay", "unexpected argument '%s'", argv[a.first_arg + 1]);
+    id = argv[a.first_arg];
+    if (!rec_store_id_is_valid(id))
+        return cli_usage_error("replay", "'%s' is not a valid execution id", id);
+    rs = open_store("replay", &a, &store_rc);
+    if (rs == NULL)
+        return store_rc;
+    if (resolve_id(&a, rs, id, full, sizeof(full), &rc) != 0) {
+        rec_store_close(rs);
+        return rc;
+    }
+    id = full;
+    rec = rec_store_load(rs, id, &err);
+    rec_store_close(rs);
+    if (rec == NULL) {
+        cli_error("replay", "%s", err.msg);
+        return EXIT_FAIL;
+    }
+    /* The WAL entries of the execution, for --json (the reference's
+     * wal_entries); a log that is gone is no reason not to replay. */
+    if (a.json) {
+        cfg = a.config != NULL || a.dir == NULL ? cli_load_config(a.config) : NULL;
+        const char *wal_dir = cfg != NULL && cfg->wal.dir != NULL ? cfg->wal.dir : WAL_DEFAULT_DIR;
+        if (wal_read(wal_dir, id, &log, &err) != 0)
+            memset(&log, 0, sizeof(log));
+    }
+    if (gateway_replay(rec, log.entries, &out, &err) != 0) {
+        cli_error("replay", "%s", err.msg);
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    resp = cJSON_GetObjectItemCaseSensitive(out, "response");
+    result = cJSON_GetObjectItemCaseSensitive(resp, "result");
+    rpc_error = cJSON_GetObjectItemCaseSensitive(resp, "error");
+    if (a.json)
+        cli_print_json(stdout, out);
+    else
+        cli_print_json(stdout, result != NULL ? result : rpc_error);
+    fprintf(stderr, "intentus replay: %s\n", GATEWAY_REPLAY_WARNING);
+    rc = result != NULL ? EXIT_OK : EXIT_FAIL;
+    if (result == NULL)
+        cli_error("replay", "%s: the recorded response is a JSON-RPC error", id);
+done:
+    wal_log_free(&log);
+    config_free(cfg);
     cJSON_Delete(out);
     cJSON_Delete(rec);
     return rc;

@@ -28,6 +28,8 @@ static const struct command commands[] = {
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, close, abort" },
     { "index", cli_index, "the record index: rebuild, check or show it" },
     { "keys", cli_keys, "encryption keys for records and WAL: new, list, rotate" },
+    { "gateway", cli_gateway, "MCP gateway: relay an MCP server, record every tools/call" },
+    { "replay", cli_replay, "a gateway execution's recorded MCP response (nothing contacted)" },
 };
 
 static void
