@@ -122,6 +122,16 @@ DEPS_PKGS := libncurses-dev libcjson-dev libcmocka-dev libcurl4-openssl-dev \
 deps:
 	@INTENTUS_DEPS="$(DEPS_PKGS)" sh tests/deps.sh
 
+# The real MCP servers and client tests/cli/test_gateway_mcp.c drives
+# (versions pinned in tests/mcp/package-lock.json). Needs npm and the
+# registry; the tests themselves never install anything and skip, saying
+# why, when the packages are missing. .ci/run calls it.
+.PHONY: mcp-deps
+mcp-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	    cd tests/mcp && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "mcp-deps: npm not found: the MCP gateway tests will skip"; fi
+
 # `make run` opens the console with demo traffic (--demo-traffic=auto: the
 # console fires it only when it runs the built-in demo configuration on its
 # own record directory, never with a config file, --dir or
