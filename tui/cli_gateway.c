@@ -131,12 +131,26 @@ report_record_error(const struct intentus_err *e)
     cli_error("gateway", "recording a tools/call: %s", e->msg);
 }
 
+static void
+begin_call(struct gateway *g, struct gateway_pending *p, const cJSON *request)
+{
+    struct intentus_err e = { 0 };
+    struct gateway_call *c = gateway_call_begin(g, request, &e);
+
+    if (c == NULL) {
+        report_record_error(&e);
+    } else if (gateway_pending_add(p, c) != 0) {
+        err_set(&e, IERR_NOMEM, "out of memory");
+        gateway_call_end(g, c, NULL, "the gateway ran out of memory", &e);
+        report_record_error(&e);
+    }
+}
+
 /* Parse a relayed message and begin recording the tools/calls it holds
  * (an object, or a batch). */
 static void
 inspect_request(struct gateway *g, struct gateway_pending *p, const char *text, size_t len)
 {
-    struct intentus_err e = { 0 };
     cJSON *msg, *one;
 
     if (len == 0 || len > GW_MAX_MESSAGE)
@@ -147,21 +161,11 @@ inspect_request(struct gateway *g, struct gateway_pending *p, const char *text, 
     if (cJSON_IsArray(msg)) {
         cJSON_ArrayForEach(one, msg)
         {
-            if (gateway_is_tool_call(one)) {
-                struct gateway_call *c = gateway_call_begin(g, one, &e);
-                if (c == NULL || gateway_pending_add(p, c) != 0)
-                    report_record_error(&e);
-            }
+            if (gateway_is_tool_call(one))
+                begin_call(g, p, one);
         }
     } else if (gateway_is_tool_call(msg)) {
-        struct gateway_call *c = gateway_call_begin(g, msg, &e);
-        if (c == NULL)
-            report_record_error(&e);
-        else if (gateway_pending_add(p, c) != 0) {
-            err_set(&e, IERR_NOMEM, NULL);
-            gateway_call_end(g, c, NULL, "out of memory", &e);
-            report_record_error(&e);
-        }
+        begin_call(g, p, msg);
     }
     cJSON_Delete(msg);
 }
@@ -737,6 +741,9 @@ spawn(const char *cmd, int *to_child, int *from_child, const sigset_t *old)
     }
     pid = fork();
     if (pid == 0) {
+        /* Its own process group: the stop signals reach whatever sh -c
+         * started too (a server sh did not exec). */
+        setpgid(0, 0);
         sigprocmask(SIG_SETMASK, old, NULL);
         signal(SIGPIPE, SIG_DFL);
         dup2(in[0], 0);
@@ -744,6 +751,8 @@ spawn(const char *cmd, int *to_child, int *from_child, const sigset_t *old)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    if (pid > 0)
+        setpgid(pid, pid); /* also here: whoever runs first */
     close(in[0]);
     close(out[1]);
     if (pid < 0) {
@@ -855,8 +864,10 @@ run_stdio(struct gateway *g, const char *cmd)
         }
         if (i_cout >= 0 && fds[i_cout].revents & (POLLOUT | POLLERR | POLLHUP)) {
             if (flush_some(&down, 1) != 0) {
-                client_gone = true;
+                client_gone = true; /* nobody reads: what the server says is dropped */
                 client_eof = true;
+                buf_reset(&down.out);
+                down.out_off = 0;
             }
         }
         /* The client is done and everything it sent is with the server:
@@ -868,7 +879,7 @@ run_stdio(struct gateway *g, const char *cmd)
                 stop_at = clock_mono_us() + 5 * 1000000;
         }
         if (stop_at > 0 && clock_mono_us() >= stop_at && !exited) {
-            kill(pid, kills == 0 ? SIGTERM : SIGKILL);
+            kill(-pid, kills == 0 ? SIGTERM : SIGKILL);
             kills++;
             stop_at = clock_mono_us() + 2 * 1000000;
             if (kills > 2)
@@ -886,7 +897,7 @@ run_stdio(struct gateway *g, const char *cmd)
         int64_t until = clock_mono_us() + 5 * 1000000;
         while (waitpid(pid, &status, WNOHANG) == 0) {
             if (clock_mono_us() >= until) {
-                kill(pid, SIGKILL);
+                kill(-pid, SIGKILL);
                 waitpid(pid, &status, 0);
                 break;
             }
