@@ -118,7 +118,9 @@ static const struct cli_cmd gateway_cmd = {
              "the server has sent all of it); GET (the optional server-to-client stream)\n"
              "is answered 405, which MCP clients accept.\n"
              "Exit status: 0 stopped (signal, client or server closed), 1 the server\n"
-             "could not be run or failed, 2 usage or config error.\n",
+             "could not be run or failed, or a tools/call could not be recorded (each is\n"
+             "reported on stderr as it happens; the relaying goes on), 2 usage or config\n"
+             "error.\n",
     .opts = gateway_opts,
 };
 
