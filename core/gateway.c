@@ -459,7 +459,6 @@ wal_ended(struct gateway_call *c, const cJSON *final, const char *response_hash,
     const char *ftype = response_hash == NULL ? "transport_error"
                         : error               ? "agent_error"
                                               : "unknown";
-    char hash[65] = "";
     cJSON *p;
 
     if (c->wal == NULL)
@@ -472,6 +471,7 @@ wal_ended(struct gateway_call *c, const cJSON *final, const char *response_hash,
             cJSON_AddStringToObject(p, "reason", reason ? reason : "");
             cJSON_AddBoolToObject(p, "recoverable", false);
         } else {
+            char hash[65] = "";
             json_canonical_sha256(final, hash, NULL);
             cJSON_AddStringToObject(p, "output_hash", hash);
             cJSON_AddBoolToObject(p, "success", true);
@@ -570,7 +570,7 @@ gateway_call_end(struct gateway *g, struct gateway_call *c, const cJSON *respons
         /* The gateway section's changes count with the rest. */
         cJSON *note = cJSON_GetObjectItemCaseSensitive(header, "redaction");
         cJSON *fields = cJSON_GetObjectItemCaseSensitive(note, "fields");
-        if (rep.fields > 0 && cJSON_IsNumber(fields)) {
+        if (rep.fields > 0 && fields != NULL && cJSON_IsNumber(fields)) {
             cJSON_SetNumberValue(fields, fields->valuedouble + (double)rep.fields);
             cJSON_ReplaceItemInObjectCaseSensitive(note, "applied", cJSON_CreateTrue());
         }
@@ -660,31 +660,37 @@ gateway_pending_take(struct gateway_pending *p, const char *key)
     return c;
 }
 
-int
-gateway_pending_settle(struct gateway_pending *p, struct gateway *g, const cJSON *msg,
-                       struct intentus_err *err)
+static int
+settle_one(struct gateway_pending *p, struct gateway *g, const cJSON *msg, struct intentus_err *err)
 {
     char key[256];
     struct gateway_call *c;
 
-    if (cJSON_IsArray(msg)) {
-        const cJSON *item;
-        int n = 0;
-        cJSON_ArrayForEach(item, msg)
-        {
-            int r = gateway_pending_settle(p, g, item, err);
-            if (r < 0)
-                return -1;
-            n += r;
-        }
-        return n > 0;
-    }
     if (!gateway_is_response(msg) || gateway_id_key(msg, key, sizeof(key)) != 0)
         return 0;
     c = gateway_pending_take(p, key);
     if (c == NULL)
         return 0;
     return gateway_call_end(g, c, msg, NULL, err) == 0 ? 1 : -1;
+}
+
+int
+gateway_pending_settle(struct gateway_pending *p, struct gateway *g, const cJSON *msg,
+                       struct intentus_err *err)
+{
+    const cJSON *item;
+    int n = 0;
+
+    if (!cJSON_IsArray(msg))
+        return settle_one(p, g, msg, err);
+    cJSON_ArrayForEach(item, msg) /* a batch: one level, as JSON-RPC has it */
+    {
+        int r = settle_one(p, g, item, err);
+        if (r < 0)
+            return -1;
+        n += r;
+    }
+    return n > 0;
 }
 
 /* ---- replay ---- */

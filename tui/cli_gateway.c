@@ -769,21 +769,162 @@ spawn(const char *cmd, int *to_child, int *from_child, const sigset_t *old)
     return pid;
 }
 
+/* One stdio relay: the client on fds 0/1, the server on two pipes. */
+struct relay {
+    struct gateway *g;
+    struct gateway_pending *p;
+    struct lines up;   /* client -> server */
+    struct lines down; /* server -> client */
+    int sfd, to_child, from_child;
+    pid_t pid;
+    int status, kills;
+    bool client_eof, server_eof, client_gone, exited;
+    int64_t stop_at; /* mono: when the server is (next) told to stop; 0: not yet */
+};
+
+#define MS(n) ((int64_t)(n)*1000)
+
+static void
+relay_signals(struct relay *r)
+{
+    struct signalfd_siginfo si;
+
+    while (read(r->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            r->client_eof = true; /* stop taking requests; let the server go */
+            if (r->stop_at == 0)
+                r->stop_at = clock_mono_us();
+        }
+    }
+}
+
+/* Read what fd has into l, then pass its whole lines on. */
+static void
+relay_read(struct relay *r, int fd, struct lines *l, bool *eof, bool request)
+{
+    char chunk[65536];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+
+    if (n > 0)
+        buf_append(&l->in, chunk, (size_t)n);
+    else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+        *eof = true;
+    take_lines(l, *eof, r->g, r->p, request);
+}
+
+/* The client is done and everything it sent is with the server: close the
+ * server's stdin so it ends (MCP's stdio shutdown); then SIGTERM after 5 s
+ * and SIGKILL 2 s later, to its process group. False: give up waiting. */
+static bool
+relay_stop(struct relay *r)
+{
+    if (r->client_eof && r->to_child >= 0 && !pending_out(&r->up)) {
+        close(r->to_child);
+        r->to_child = -1;
+        if (r->stop_at == 0)
+            r->stop_at = clock_mono_us() + MS(5000);
+    }
+    if (r->stop_at > 0 && clock_mono_us() >= r->stop_at && !r->exited) {
+        if (r->kills > 2)
+            return false;
+        kill(-r->pid, r->kills == 0 ? SIGTERM : SIGKILL);
+        r->kills++;
+        r->stop_at = clock_mono_us() + MS(2000);
+    }
+    if (!r->exited && waitpid(r->pid, &r->status, WNOHANG) == r->pid)
+        r->exited = true;
+    return !(r->exited && r->client_gone);
+}
+
+static bool
+relay_done(const struct relay *r)
+{
+    return r->server_eof && (!pending_out(&r->down) || r->client_gone);
+}
+
+/* One poll round; false when the relay is over. */
+static bool
+relay_once(struct relay *r)
+{
+    struct pollfd fds[5];
+    int n = 0, i_cin = -1, i_sout = -1, i_sin = -1, i_cout = -1, timeout = -1;
+
+    fds[n++] = (struct pollfd){ .fd = r->sfd, .events = POLLIN };
+    if (!r->client_eof && r->up.in.len <= GW_MAX_MESSAGE) {
+        i_cin = n;
+        fds[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+    }
+    if (!r->server_eof && r->down.out.len <= GW_MAX_MESSAGE) {
+        i_sout = n;
+        fds[n++] = (struct pollfd){ .fd = r->from_child, .events = POLLIN };
+    }
+    if (r->to_child >= 0 && pending_out(&r->up)) {
+        i_sin = n;
+        fds[n++] = (struct pollfd){ .fd = r->to_child, .events = POLLOUT };
+    }
+    if (!r->client_gone && pending_out(&r->down)) {
+        i_cout = n;
+        fds[n++] = (struct pollfd){ .fd = 1, .events = POLLOUT };
+    }
+    if (r->stop_at > 0) {
+        int64_t left = (r->stop_at - clock_mono_us()) / 1000;
+        timeout = left > 0 ? (int)left : 0;
+    }
+    if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+        return false;
+    if (fds[0].revents & POLLIN)
+        relay_signals(r);
+    if (i_cin >= 0 && fds[i_cin].revents & (POLLIN | POLLHUP | POLLERR))
+        relay_read(r, 0, &r->up, &r->client_eof, true);
+    if (i_sout >= 0 && fds[i_sout].revents & (POLLIN | POLLHUP | POLLERR))
+        relay_read(r, r->from_child, &r->down, &r->server_eof, false);
+    if (i_sin >= 0 && fds[i_sin].revents & (POLLOUT | POLLERR | POLLHUP) &&
+        flush_some(&r->up, r->to_child) != 0) {
+        buf_reset(&r->up.out); /* the server stopped reading: it is going away */
+        r->up.out_off = 0;
+    }
+    if (i_cout >= 0 && fds[i_cout].revents & (POLLOUT | POLLERR | POLLHUP) &&
+        flush_some(&r->down, 1) != 0) {
+        r->client_gone = true; /* nobody reads: what the server says is dropped */
+        r->client_eof = true;
+        buf_reset(&r->down.out);
+        r->down.out_off = 0;
+    }
+    return relay_stop(r) && !relay_done(r);
+}
+
+/* Reap the server (bounded: SIGKILL after 5 s). */
+static void
+relay_reap(struct relay *r)
+{
+    int64_t until = clock_mono_us() + MS(5000);
+
+    if (r->exited)
+        return;
+    while (waitpid(r->pid, &r->status, WNOHANG) == 0) {
+        if (clock_mono_us() >= until) {
+            kill(-r->pid, SIGKILL);
+            waitpid(r->pid, &r->status, 0);
+            break;
+        }
+        nanosleep(&(struct timespec){ 0, 20L * 1000 * 1000 }, NULL);
+    }
+    r->exited = true;
+}
+
 static int
 run_stdio(struct gateway *g, const char *cmd)
 {
-    struct gateway_pending *p = gateway_pending_new();
-    struct lines up = { BUF_INIT, BUF_INIT, 0, false };   /* client -> server */
-    struct lines down = { BUF_INIT, BUF_INIT, 0, false }; /* server -> client */
+    struct relay r = { .g = g,
+                       .up = { BUF_INIT, BUF_INIT, 0, false },
+                       .down = { BUF_INIT, BUF_INIT, 0, false },
+                       .to_child = -1,
+                       .from_child = -1 };
     sigset_t sigs, old;
-    int sfd, to_child = -1, from_child = -1, status = 0, rc = EXIT_OK;
-    bool client_eof = false, server_eof = false, client_gone = false, exited = false;
-    int64_t stop_at = 0; /* mono: when the server is told to stop */
-    int kills = 0;
-    pid_t pid;
-    char chunk[65536];
+    int rc = EXIT_OK;
 
-    if (p == NULL) {
+    r.p = gateway_pending_new();
+    if (r.p == NULL) {
         cli_error("gateway", "out of memory");
         return EXIT_FAIL;
     }
@@ -794,129 +935,34 @@ run_stdio(struct gateway *g, const char *cmd)
     sigaddset(&sigs, SIGCHLD);
     sigprocmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
-    sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-    pid = spawn(cmd, &to_child, &from_child, &old);
-    if (pid < 0 || sfd < 0) {
+    r.sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    r.pid = r.sfd >= 0 ? spawn(cmd, &r.to_child, &r.from_child, &old) : -1;
+    if (r.pid < 0) {
         cli_error("gateway", "--wrap: cannot run '%s': %s", cmd, strerror(errno));
-        gateway_pending_free(p, g, "the server did not start");
-        if (sfd >= 0)
-            close(sfd);
+        gateway_pending_free(r.p, g, "the server did not start");
+        if (r.sfd >= 0)
+            close(r.sfd);
         return EXIT_FAIL;
     }
-    while (!(server_eof && !pending_out(&down)) && !(client_gone && server_eof)) {
-        struct pollfd fds[5];
-        int n = 0, i_cin = -1, i_sout = -1, i_sin = -1, i_cout = -1, i_sig;
-        int timeout = -1;
-
-        fds[n] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-        i_sig = n++;
-        if (!client_eof && up.in.len <= GW_MAX_MESSAGE) {
-            fds[n] = (struct pollfd){ .fd = 0, .events = POLLIN };
-            i_cin = n++;
-        }
-        if (!server_eof && down.out.len <= GW_MAX_MESSAGE) {
-            fds[n] = (struct pollfd){ .fd = from_child, .events = POLLIN };
-            i_sout = n++;
-        }
-        if (to_child >= 0 && pending_out(&up)) {
-            fds[n] = (struct pollfd){ .fd = to_child, .events = POLLOUT };
-            i_sin = n++;
-        }
-        if (!client_gone && pending_out(&down)) {
-            fds[n] = (struct pollfd){ .fd = 1, .events = POLLOUT };
-            i_cout = n++;
-        }
-        if (stop_at > 0) {
-            int64_t left = (stop_at - clock_mono_us()) / 1000;
-            timeout = left > 0 ? (int)left : 0;
-        }
-        if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
-            break;
-        if (fds[i_sig].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-                    client_eof = true;
-                    if (stop_at == 0)
-                        stop_at = clock_mono_us();
-                }
-            }
-        }
-        if (i_cin >= 0 && fds[i_cin].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(0, chunk, sizeof(chunk));
-            if (r > 0)
-                buf_append(&up.in, chunk, (size_t)r);
-            else if (r == 0 || (errno != EINTR && errno != EAGAIN))
-                client_eof = true;
-            take_lines(&up, client_eof, g, p, true);
-        }
-        if (i_sout >= 0 && fds[i_sout].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(from_child, chunk, sizeof(chunk));
-            if (r > 0)
-                buf_append(&down.in, chunk, (size_t)r);
-            else if (r == 0 || (errno != EINTR && errno != EAGAIN))
-                server_eof = true;
-            take_lines(&down, server_eof, g, p, false);
-        }
-        if (i_sin >= 0 && fds[i_sin].revents & (POLLOUT | POLLERR | POLLHUP)) {
-            if (flush_some(&up, to_child) != 0) {
-                buf_reset(&up.out); /* the server stopped reading: it is going away */
-                up.out_off = 0;
-            }
-        }
-        if (i_cout >= 0 && fds[i_cout].revents & (POLLOUT | POLLERR | POLLHUP)) {
-            if (flush_some(&down, 1) != 0) {
-                client_gone = true; /* nobody reads: what the server says is dropped */
-                client_eof = true;
-                buf_reset(&down.out);
-                down.out_off = 0;
-            }
-        }
-        /* The client is done and everything it sent is with the server:
-         * close the server's stdin so it ends (MCP's stdio shutdown). */
-        if (client_eof && to_child >= 0 && !pending_out(&up)) {
-            close(to_child);
-            to_child = -1;
-            if (stop_at == 0)
-                stop_at = clock_mono_us() + 5 * 1000000;
-        }
-        if (stop_at > 0 && clock_mono_us() >= stop_at && !exited) {
-            kill(-pid, kills == 0 ? SIGTERM : SIGKILL);
-            kills++;
-            stop_at = clock_mono_us() + 2 * 1000000;
-            if (kills > 2)
-                break;
-        }
-        if (!exited && waitpid(pid, &status, WNOHANG) == pid)
-            exited = true;
-        if (exited && client_gone)
-            break;
+    while (relay_once(&r)) {
     }
-    if (to_child >= 0)
-        close(to_child);
-    close(from_child);
-    if (!exited) {
-        int64_t until = clock_mono_us() + 5 * 1000000;
-        while (waitpid(pid, &status, WNOHANG) == 0) {
-            if (clock_mono_us() >= until) {
-                kill(-pid, SIGKILL);
-                waitpid(pid, &status, 0);
-                break;
-            }
-            nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
-        }
-    }
-    gateway_pending_free(p, g, "the MCP server ended before it answered");
-    close(sfd);
-    buf_free(&up.in);
-    buf_free(&up.out);
-    buf_free(&down.in);
-    buf_free(&down.out);
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-        cli_error("gateway", "the MCP server '%s' exited with status %d", cmd, WEXITSTATUS(status));
+    if (r.to_child >= 0)
+        close(r.to_child);
+    close(r.from_child);
+    relay_reap(&r);
+    gateway_pending_free(r.p, g, "the MCP server ended before it answered");
+    close(r.sfd);
+    buf_free(&r.up.in);
+    buf_free(&r.up.out);
+    buf_free(&r.down.in);
+    buf_free(&r.down.out);
+    if (WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0) {
+        cli_error("gateway", "the MCP server '%s' exited with status %d", cmd,
+                  WEXITSTATUS(r.status));
         rc = EXIT_FAIL;
-    } else if (WIFSIGNALED(status) && kills == 0) {
-        cli_error("gateway", "the MCP server '%s' was killed by signal %d", cmd, WTERMSIG(status));
+    } else if (WIFSIGNALED(r.status) && r.kills == 0) {
+        cli_error("gateway", "the MCP server '%s' was killed by signal %d", cmd,
+                  WTERMSIG(r.status));
         rc = EXIT_FAIL;
     }
     return rc;

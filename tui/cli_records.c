@@ -1243,8 +1243,8 @@ cli_replay(int argc, char **argv)
      * wal_entries); a log that is gone is no reason not to replay. */
     if (a.json) {
         cfg = a.config != NULL || a.dir == NULL ? cli_load_config(a.config) : NULL;
-        const char *wal_dir = cfg != NULL && cfg->wal.dir != NULL ? cfg->wal.dir : WAL_DEFAULT_DIR;
-        if (wal_read(wal_dir, id, &log, &err) != 0)
+        const char *wdir = cfg != NULL && cfg->wal.dir != NULL ? cfg->wal.dir : WAL_DEFAULT_DIR;
+        if (wal_read(wdir, id, &log, &err) != 0)
             memset(&log, 0, sizeof(log));
     }
     if (gateway_replay(rec, log.entries, &out, &err) != 0) {
