@@ -37,6 +37,7 @@
 
 struct ctx {
     char *dir;
+    pid_t kids[2]; /* started by a test; stopped by teardown if it failed first */
     char config[PATH_MAX], records[PATH_MAX], wal[PATH_MAX];
 };
 
@@ -94,6 +95,8 @@ find_mcp(void)
         }                                                                                          \
     } while (0)
 
+static int stop(pid_t pid);
+
 static int
 setup(void **state)
 {
@@ -120,6 +123,10 @@ teardown(void **state)
 {
     struct ctx *c = *state;
 
+    for (int i = 0; i < 2; i++) {
+        if (c->kids[i] > 0)
+            stop(c->kids[i]);
+    }
     tu_rmtree(c->dir);
     free(c->dir);
     free(c);
@@ -580,7 +587,6 @@ test_http_everything_sdk(void **state)
     char calls[PATH_MAX], cmd[PATH_MAX * 4], slog[PATH_MAX + 16], glog[PATH_MAX + 16];
     char url[128], gurl[160];
     int port, gport = 0, i, status;
-    pid_t server, gw;
     struct tu_run direct, via;
     cJSON *out;
     char *text, *p;
@@ -598,7 +604,7 @@ test_http_everything_sdk(void **state)
              "PORT=%d exec node '%s/node_modules/@modelcontextprotocol/server-everything/dist/"
              "index.js' streamableHttp",
              port, mcp_dir);
-    server = start(cmd, slog);
+    c->kids[0] = start(cmd, slog);
     for (i = 0; i < 1500 && !port_open(port); i++)
         nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
     assert_true(port_open(port));
@@ -606,7 +612,7 @@ test_http_everything_sdk(void **state)
     snprintf(cmd, sizeof(cmd),
              "exec '%s' gateway --config '%s' --name everything --http %s --listen 127.0.0.1:0",
              tu_bin(), c->config, url);
-    gw = start(cmd, glog);
+    c->kids[1] = start(cmd, glog);
     text = wait_for_log(glog, "listening on 127.0.0.1:");
     p = strstr(text, "listening on 127.0.0.1:");
     gport = atoi(p + strlen("listening on 127.0.0.1:"));
@@ -626,7 +632,8 @@ test_http_everything_sdk(void **state)
     out = json_parse(via.out, strlen(via.out), 0, NULL);
     assert_non_null(out);
     /* The server is stopped: replay must not need it. */
-    stop(server);
+    stop(c->kids[0]);
+    c->kids[0] = 0;
     assert_false(port_open(port));
     check_records(c, out, "http", "everything", 0);
     cJSON_Delete(out);
@@ -654,7 +661,8 @@ test_http_everything_sdk(void **state)
         assert_non_null(strstr(r.err, "not replayable"));
         tu_run_free(&r);
     }
-    status = stop(gw);
+    status = stop(c->kids[1]);
+    c->kids[1] = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
