@@ -1,5 +1,8 @@
 #include "tui/keymap.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "tui/curses_shim.h"
 
 static const char *const action_text[] = {
@@ -36,6 +39,7 @@ static const struct key_binding bindings[] = {
     { KEYCTX_GLOBAL, 'p', "p", ACT_PAUSE },
     { KEYCTX_GLOBAL, CTRL('l'), "^L", ACT_REDRAW },
     { KEYCTX_GLOBAL, 'T', "T", ACT_DEMO_TRAFFIC },
+    { KEYCTX_GLOBAL, ':', ":", ACT_COMMAND },
     { KEYCTX_LIST, KEY_UP, "Up", ACT_UP },
     { KEYCTX_LIST, 'k', "k", ACT_UP },
     { KEYCTX_LIST, KEY_DOWN, "Down", ACT_DOWN },
@@ -90,10 +94,20 @@ static const struct key_binding bindings[] = {
     { KEYCTX_FIRE, '\t', "Tab", ACT_NEXT_FIELD },
     { KEYCTX_FIRE, KEY_BTAB, "S-Tab", ACT_PREV_FIELD },
     { KEYCTX_FIRE, 27, "Esc", ACT_BACK },
+    { KEYCTX_REDACT, ' ', "Space", ACT_RULE_TOGGLE },
+    { KEYCTX_REDACT, 'a', "a", ACT_RULES_ON },
+    { KEYCTX_REDACT, 'A', "A", ACT_RULES_OFF },
+    { KEYCTX_REDACT, 'n', "n", ACT_NEXT_CHANGE },
+    { KEYCTX_REDACT, 'o', "o", ACT_OPEN_FILE },
+    { KEYCTX_RETENTION, 'e', "e", ACT_EDIT_POLICY },
+    { KEYCTX_RETENTION, 'n', "n", ACT_DRY_RUN },
+    { KEYCTX_RETENTION, 'x', "x", ACT_APPLY },
+    { KEYCTX_RETENTION, 'c', "c", ACT_CANCEL },
 };
 
-static const char *const context_names[] = { "global",           "lists", "dashboard", "records",
-                                             "execution detail", "fire" };
+static const char *const context_names[] = {
+    "global", "lists", "dashboard", "records", "execution detail", "fire", "redact", "retention"
+};
 
 enum key_action
 keymap_lookup(enum key_context ctx, int key)
@@ -109,6 +123,140 @@ keymap_lookup(enum key_context ctx, int key)
         }
     }
     return ACT_NONE;
+}
+
+enum key_action
+keymap_lookup_own(enum key_context ctx, int key)
+{
+    for (size_t i = 0; i < sizeof(bindings) / sizeof(bindings[0]); i++) {
+        if (bindings[i].ctx == ctx && bindings[i].key == key)
+            return bindings[i].action;
+    }
+    return ACT_NONE;
+}
+
+/* Short words for the hint bar (the help screen has the full texts). */
+static const char *
+hint_word(enum key_action a)
+{
+    switch (a) {
+    case ACT_HELP:
+        return "help";
+    case ACT_COMMAND:
+        return "command";
+    case ACT_SCREEN_FIRE:
+        return "fire";
+    case ACT_THEME:
+        return "theme";
+    case ACT_PAUSE:
+        return "pause";
+    case ACT_RELOAD:
+        return "reload";
+    case ACT_QUIT:
+        return "quit";
+    case ACT_OPEN:
+        return "open";
+    case ACT_FILTER:
+        return "filter";
+    case ACT_SEARCH:
+        return "search";
+    case ACT_SORT:
+        return "sort";
+    case ACT_MARK:
+        return "mark";
+    case ACT_DIFF:
+        return "diff";
+    case ACT_REDACT_RECORD:
+        return "redact";
+    case ACT_RESET_BREAKER:
+        return "reset";
+    case ACT_TOGGLE_AGENT:
+        return "disable";
+    case ACT_TOGGLE_FOLD:
+        return "fold";
+    case ACT_NEXT_RECORD:
+        return "next";
+    case ACT_FIRE:
+        return "fire";
+    case ACT_FIRE_N:
+        return "fire N";
+    case ACT_NEXT_FIELD:
+        return "field";
+    case ACT_RULE_TOGGLE:
+        return "rule on/off";
+    case ACT_RULES_ON:
+        return "all on";
+    case ACT_RULES_OFF:
+        return "all off";
+    case ACT_NEXT_CHANGE:
+        return "next change";
+    case ACT_OPEN_FILE:
+        return "open file";
+    case ACT_EDIT_POLICY:
+        return "edit";
+    case ACT_DRY_RUN:
+        return "dry run";
+    case ACT_APPLY:
+        return "apply";
+    case ACT_CANCEL:
+        return "cancel";
+    default:
+        return NULL;
+    }
+}
+
+static void
+hint_add(char *out, size_t size, const struct key_binding *b, bool read_only)
+{
+    const char *w = hint_word(b->action);
+    char item[64];
+    size_t len = strlen(out);
+
+    if (w == NULL || (read_only && (b->action == ACT_SCREEN_FIRE || b->action == ACT_RELOAD ||
+                                    b->action == ACT_FIRE || b->action == ACT_FIRE_N ||
+                                    b->action == ACT_RESET_BREAKER ||
+                                    b->action == ACT_TOGGLE_AGENT || b->action == ACT_APPLY)))
+        return;
+    snprintf(item, sizeof(item), "%s %s", b->name, w);
+    if (strstr(out, item) != NULL)
+        return;
+    /* One key per action: the first bound wins (Enter once, not three times). */
+    for (size_t i = 0; i < sizeof(bindings) / sizeof(bindings[0]); i++) {
+        if (&bindings[i] == b)
+            break;
+        if (bindings[i].ctx == b->ctx && bindings[i].action == b->action)
+            return;
+    }
+    snprintf(out + len, size - len, "%s%s", len ? "  " : "", item);
+}
+
+void
+keymap_hint(enum key_context ctx, const struct key_binding *extra, size_t n_extra, bool read_only,
+            char *out, size_t size)
+{
+    const size_t nb = sizeof(bindings) / sizeof(bindings[0]);
+
+    out[0] = '\0';
+    for (size_t i = 0; i < nb; i++) {
+        if (bindings[i].ctx == ctx && ctx != KEYCTX_GLOBAL)
+            hint_add(out, size, &bindings[i], read_only);
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        hint_add(out, size, &extra[i], read_only);
+    if (keymap_context_has_list(ctx)) {
+        for (size_t i = 0; i < nb; i++) {
+            if (bindings[i].ctx == KEYCTX_LIST && bindings[i].action == ACT_OPEN)
+                hint_add(out, size, &bindings[i], read_only);
+        }
+    }
+    {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s1-7 screens", len ? "  " : "");
+    }
+    for (size_t i = 0; i < nb; i++) {
+        if (bindings[i].ctx == KEYCTX_GLOBAL && bindings[i].key != 27)
+            hint_add(out, size, &bindings[i], read_only);
+    }
 }
 
 const struct key_binding *
@@ -139,5 +287,6 @@ keymap_context_name(enum key_context c)
 int
 keymap_context_has_list(enum key_context c)
 {
-    return c == KEYCTX_DASHBOARD || c == KEYCTX_RECORDS || c == KEYCTX_DETAIL || c == KEYCTX_LIST;
+    return c == KEYCTX_DASHBOARD || c == KEYCTX_RECORDS || c == KEYCTX_DETAIL || c == KEYCTX_LIST ||
+           c == KEYCTX_REDACT;
 }

@@ -36,7 +36,8 @@ struct ret {
     struct retention_policy policy;
     struct retention_plan *new_plan;
     char records_dir[512];
-    char wal_dir[512]; /* the records' WALs go with them (config wal.dir) */
+    char wal_dir[512];        /* the records' WALs go with them (config wal.dir) */
+    char typed[32], want[16]; /* the typed confirmation of an apply */
 };
 
 static void
@@ -201,9 +202,41 @@ worker(void *arg)
 }
 
 static void
+start_apply(struct app *app, struct ret *r)
+{
+    const struct retention_report *rep = retention_plan_report(r->plan);
+
+    if (r->have_result) {
+        retention_report_free(&r->result);
+        r->have_result = false;
+    }
+    atomic_store(&r->cancel, false);
+    atomic_store(&r->done, 0);
+    atomic_store(&r->total, (size_t)rep->count);
+    r->started_us = clock_mono_us();
+    atomic_store(&r->finished_us, 0);
+    memset(&r->result, 0, sizeof(r->result));
+    r->joined = false;
+    r->running = pthread_create(&r->thread, NULL, worker, r) == 0;
+    if (!r->running)
+        app_message(app, true, "cannot start the retention worker");
+}
+
+static void
+on_typed_done(struct app *app, void *ctx, bool ok)
+{
+    struct ret *r = ctx;
+
+    if (!ok || strcmp(r->typed, r->want) != 0 || r->plan == NULL || (r->running && !r->joined)) {
+        app_message(app, false, "retention not applied");
+        return;
+    }
+    start_apply(app, r);
+}
+
+static void
 apply(struct app *app, struct ret *r)
 {
-    char want[16];
     const struct retention_report *rep;
 
     if (app->opts.read_only) {
@@ -219,30 +252,27 @@ apply(struct app *app, struct ret *r)
         app_message(app, true, "nothing to remove under this policy");
         return;
     }
-    snprintf(want, sizeof(want), "%s", r->archive[0] ? "archive" : "delete");
+    snprintf(r->want, sizeof(r->want), "%s", r->archive[0] ? "archive" : "delete");
     {
-        char label[200], typed[32] = "";
-        snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", want, want,
+        char label[200];
+        snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", r->want, r->want,
                  (unsigned long long)rep->count);
-        if (!app_prompt(app, label, typed, sizeof(typed), NULL, NULL) || strcmp(typed, want) != 0) {
-            app_message(app, false, "retention not applied");
-            return;
-        }
+        r->typed[0] = '\0';
+        app_prompt(app, label, r->typed, sizeof(r->typed), NULL, on_typed_done, r);
     }
-    if (r->have_result) {
-        retention_report_free(&r->result);
-        r->have_result = false;
-    }
-    atomic_store(&r->cancel, false);
-    atomic_store(&r->done, 0);
-    atomic_store(&r->total, (size_t)rep->count);
-    r->started_us = clock_mono_us();
-    atomic_store(&r->finished_us, 0);
-    memset(&r->result, 0, sizeof(r->result));
-    r->joined = false;
-    r->running = pthread_create(&r->thread, NULL, worker, r) == 0;
-    if (!r->running)
-        app_message(app, true, "cannot start the retention worker");
+}
+
+/* The policy form closed: Enter took all four fields at once. */
+static void
+on_policy_done(struct app *app, void *ctx, bool ok)
+{
+    struct ret *r = ctx;
+
+    if (!ok)
+        return;
+    retention_plan_free(r->plan);
+    r->plan = NULL;
+    app->dirty = true;
 }
 
 static void
@@ -363,34 +393,31 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
     struct ret *r = state;
     bool busy = r->running && !r->joined;
 
-    (void)act;
-    if (key == 'c' && busy && r->planning) {
+    (void)key;
+    if (act == ACT_CANCEL && busy && r->planning) {
         app_message(app, true, "the dry run cannot be cancelled; it changes nothing");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'c' && busy) {
+    if (act == ACT_CANCEL && busy) {
         atomic_store(&r->cancel, true);
         app_message(app, false, "cancelling after the current record...");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (busy && (key == 'e' || key == 'n' || key == 'x')) {
+    if (busy && (act == ACT_EDIT_POLICY || act == ACT_DRY_RUN || act == ACT_APPLY)) {
         app_message(app, true, "retention is running (c cancels)");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'e') {
-        app_prompt(app, "older than (e.g. 30d, empty: none): ", r->older_than,
-                   sizeof(r->older_than), NULL, NULL);
-        app_prompt(app, "max count (empty: none): ", r->max_count, sizeof(r->max_count), NULL,
-                   NULL);
-        app_prompt(app, "max bytes (e.g. 10G, empty: none): ", r->max_bytes, sizeof(r->max_bytes),
-                   NULL, NULL);
-        app_prompt(app, "archive dir (empty: delete): ", r->archive, sizeof(r->archive), NULL,
-                   NULL);
-        retention_plan_free(r->plan);
-        r->plan = NULL;
+    if (act == ACT_EDIT_POLICY) {
+        const struct app_field fields[] = {
+            { "older than (e.g. 30d, empty: none): ", r->older_than, sizeof(r->older_than) },
+            { "max count (empty: none): ", r->max_count, sizeof(r->max_count) },
+            { "max bytes (e.g. 10G, empty: none): ", r->max_bytes, sizeof(r->max_bytes) },
+            { "archive dir (empty: delete): ", r->archive, sizeof(r->archive) },
+        };
+        app_form(app, fields, 4, on_policy_done, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'n') {
+    if (act == ACT_DRY_RUN) {
         if (r->have_result) {
             retention_report_free(&r->result);
             r->have_result = false;
@@ -398,7 +425,7 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
         dry_run(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'x') {
+    if (act == ACT_APPLY) {
         apply(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
@@ -407,7 +434,7 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
 
 const struct view_ops view_retention = {
     .name = "Retention",
-    .keyctx = KEYCTX_LIST,
+    .keyctx = KEYCTX_RETENTION,
     .state_size = sizeof(struct ret),
     .open = ret_open,
     .close = ret_close,
