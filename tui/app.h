@@ -104,6 +104,7 @@ struct app {
     struct agg *agg;
     struct tailer *tailer;
     struct loop *loop;
+    struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
     struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
     /* --server: the service this console is attached to (tui/console_remote.c);
      * NULL when local. feed_remote: no readable local record directory, so
@@ -185,11 +186,10 @@ struct app {
         uint64_t overflow; /* more in flight than the table holds */
     } inflight;
     /* Incomplete executions found in the WAL directory (any writer), by a
-     * scan on a worker every few seconds. */
+     * scan job every few seconds; written only on the loop's thread (the
+     * job's done callback), so read without a lock. */
     struct {
-        pthread_mutex_t lock;
-        pthread_t thread;
-        bool running, joined;
+        bool running;
         size_t n;
         char id[8][130];
         char state[8][16];

@@ -25,6 +25,7 @@
 #include "tui/console_remote.h"
 #include "tui/demo_traffic.h"
 #include "tui/fmt.h"
+#include "tui/job.h"
 #include "tui/signals.h"
 
 static void maybe_scan_incomplete(struct app *app);
@@ -1006,70 +1007,80 @@ app_load_wal(struct app *app, const char *id, struct wal_log *log)
     return wal_read(dir, id, log, NULL);
 }
 
-/* The WAL scan runs on a worker: it reads every log in the directory. */
-static void *
-incomplete_scan(void *arg)
-{
-    struct app *app = arg;
-    struct recovery_item *items = NULL;
-    struct intentus_err err = { 0 };
-    size_t n = 0;
-    char dir[512];
+/* The WAL scan, a job: it reads every log in the directory on a worker,
+ * from a config reference of its own (a reload frees app->cfg's generation
+ * only when no job holds it), and its results land in app->incomplete on the
+ * loop's thread: nothing there is shared, nothing is locked. */
+struct scan_job {
+    struct app *app; /* only touched in scan_done, on the loop's thread */
+    struct runtime_config_ref *ref;
+    const struct config *cfg;
+    struct recovery_item *items;
+    size_t n;
     int rc;
+    struct intentus_err err;
+};
 
-    pthread_mutex_lock(&app->incomplete.lock);
-    snprintf(dir, sizeof(dir), "%s", app_wal_dir(app) ? app_wal_dir(app) : "");
-    pthread_mutex_unlock(&app->incomplete.lock);
-    rc = dir[0] ? recovery_scan(dir, &items, &n, &err) : 0;
-    pthread_mutex_lock(&app->incomplete.lock);
-    app->incomplete.n = rc == 0 ? n : 0;
+static void
+scan_work(void *arg, const struct job_ctl *ctl)
+{
+    struct scan_job *j = arg;
+    const char *dir = j->cfg->wal.enabled ? j->cfg->wal.dir : NULL;
+
+    (void)ctl;
+    j->rc = dir != NULL && dir[0] != '\0' ? recovery_scan(dir, &j->items, &j->n, &j->err) : 0;
+}
+
+static void
+scan_done(void *arg)
+{
+    struct scan_job *j = arg;
+    struct app *app = j->app;
+
+    app->incomplete.n = j->rc == 0 ? j->n : 0;
     app->incomplete.oldest_us = 0;
-    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s", rc == 0 ? "" : err.msg);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s",
+             j->rc == 0 ? "" : j->err.msg);
+    for (size_t i = 0; j->rc == 0 && i < j->n; i++) {
         int64_t t;
         if (i < 8) {
             snprintf(app->incomplete.id[i], sizeof(app->incomplete.id[0]), "%s",
-                     items[i].execution_id);
+                     j->items[i].execution_id);
             snprintf(app->incomplete.state[i], sizeof(app->incomplete.state[0]), "%s",
-                     wal_state_name(items[i].state));
+                     wal_state_name(j->items[i].state));
         }
-        if (clock_parse_iso(items[i].last_timestamp, &t) == 0 &&
+        if (clock_parse_iso(j->items[i].last_timestamp, &t) == 0 &&
             (app->incomplete.oldest_us == 0 || t < app->incomplete.oldest_us))
             app->incomplete.oldest_us = t;
     }
     app->incomplete.running = false;
-    pthread_mutex_unlock(&app->incomplete.lock);
-    recovery_items_free(items, n);
-    return NULL;
+    app->dirty = true;
+    recovery_items_free(j->items, j->n);
+    runtime_config_release(app->rt, j->ref);
+    free(j);
 }
 
 static void
 maybe_scan_incomplete(struct app *app)
 {
     int64_t now = clock_mono_us();
-    bool start = false;
+    struct scan_job *j;
 
-    if (app_wal_dir(app) == NULL)
+    if (app_wal_dir(app) == NULL || app->jobs == NULL || app->incomplete.running ||
+        now < app->incomplete.next_scan_us)
         return;
-    pthread_mutex_lock(&app->incomplete.lock);
-    if (!app->incomplete.running && now >= app->incomplete.next_scan_us) {
-        if (!app->incomplete.joined && app->incomplete.next_scan_us != 0)
-            pthread_join(app->incomplete.thread, NULL);
-        app->incomplete.joined = true;
-        app->incomplete.next_scan_us = now + 5000000;
-        app->incomplete.running = true;
-        start = true;
+    app->incomplete.next_scan_us = now + 5000000;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->app = app;
+    j->cfg = runtime_config_acquire(app->rt, &j->ref);
+    if (job_run(app->jobs, scan_work, scan_done, j) != 0) {
+        runtime_config_release(app->rt, j->ref);
+        free(j);
+        return;
     }
-    pthread_mutex_unlock(&app->incomplete.lock);
-    if (start) {
-        bool ok = pthread_create(&app->incomplete.thread, NULL, incomplete_scan, app) == 0;
-        pthread_mutex_lock(&app->incomplete.lock);
-        if (ok)
-            app->incomplete.joined = false;
-        else
-            app->incomplete.running = false;
-        pthread_mutex_unlock(&app->incomplete.lock);
-    }
+    app->incomplete.running = true;
 }
 
 static int
@@ -1084,8 +1095,6 @@ open_model(struct app *app, const struct console_opts *opts)
     struct rec_store_opts so = { .create = true };
 
     pthread_mutex_init(&app->inflight.lock, NULL);
-    pthread_mutex_init(&app->incomplete.lock, NULL);
-    app->incomplete.joined = true;
     app->rt =
         runtime_open(opts->config,
                      &(struct runtime_opts){ .records_dir = opts->dir,
@@ -1149,14 +1158,6 @@ open_model(struct app *app, const struct console_opts *opts)
 static void
 close_model(struct app *app)
 {
-    bool join;
-
-    pthread_mutex_lock(&app->incomplete.lock);
-    join = !app->incomplete.joined;
-    app->incomplete.joined = true;
-    pthread_mutex_unlock(&app->incomplete.lock);
-    if (join)
-        pthread_join(app->incomplete.thread, NULL);
     console_remote_close(app->remote); /* its threads stop first: nothing calls back */
     tailer_stop(app->tailer);
     agg_free(app->agg);
@@ -1165,7 +1166,6 @@ close_model(struct app *app)
     runtime_close(app->rt);
     free(app->records_dir);
     pthread_mutex_destroy(&app->inflight.lock);
-    pthread_mutex_destroy(&app->incomplete.lock);
 }
 
 static void
@@ -1286,6 +1286,7 @@ console_run(const struct console_opts *opts)
             app->views[i]->open(app, app->view_state[i]);
     }
     app->loop = loop_new();
+    app->jobs = jobs_new(app->loop);
     loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
     if (app->tailer != NULL)
         loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
@@ -1303,6 +1304,10 @@ console_run(const struct console_opts *opts)
     loop_run(app->loop);
     /* No more demo intents from here; those in flight finish in runtime_close. */
     demo_traffic_stop(app);
+    /* Background jobs stop (job_cancelled) and deliver before the views and
+     * the model they report to go away. */
+    jobs_free(app->jobs);
+    app->jobs = NULL;
     /* Leave the terminal as we found it, whatever happened. */
     endwin();
     if (have_tty)

@@ -292,9 +292,7 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         char age[24] = "";
         if (oldest != 0)
             fmt_duration_us(now - oldest, age, sizeof(age));
-        pthread_mutex_lock(&app->incomplete.lock);
-        incomplete = app->incomplete.n;
-        pthread_mutex_unlock(&app->incomplete.lock);
+        incomplete = app->incomplete.n; /* the loop's own state: no lock in a draw */
         snprintf(line, sizeof(line), "in flight %zu%s%s%s  incomplete %zu  ", inflight,
                  oldest ? " (oldest " : "", age, oldest ? ")" : "", incomplete);
         x += app_put(app, y, x, cols - x, app_attr(app, incomplete ? THEME_WARN : THEME_NORMAL),

@@ -185,7 +185,6 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
     snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
              index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
              r->filter_text[0] ? r->filter_text : "(none; / to filter)");
-    pthread_mutex_lock(&app->incomplete.lock);
     if (app->incomplete.n > 0) {
         /* Executions the WAL shows as started and not finished have no
          * record yet: name them here with their state. */
@@ -195,15 +194,12 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
             len += (size_t)snprintf(title + len, sizeof(title) - len, " %.8s %s",
                                     app->incomplete.id[i], app->incomplete.state[i]);
         snprintf(title + len, sizeof(title) - len, "  (intentus recovery scan)");
-        pthread_mutex_unlock(&app->incomplete.lock);
         app_put(app, top, 0, cols, app_attr(app, THEME_WARN), title);
         top++;
         body--;
         snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
                  index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
                  r->filter_text[0] ? r->filter_text : "(none; / to filter)");
-    } else {
-        pthread_mutex_unlock(&app->incomplete.lock);
     }
     app_put(app, top, 0, cols, app_attr(app, THEME_DIM), title);
     /* Below 150 columns the id shrinks to its first 8 characters (enough to

@@ -4,7 +4,6 @@
  * (count, bytes, rate, time left) and a cancel key. The summary stays on
  * screen and in the directory's retention log; the watcher shows the
  * removals as they happen. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +14,16 @@
 #include "core/units.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
+#include "tui/job.h"
 
 struct ret {
     char older_than[32], max_count[32], max_bytes[32], archive[256];
     struct retention_plan *plan;
     char error[300];
-    /* the worker */
-    pthread_t thread;
-    bool running, joined;
+    /* the job (tui/job.h): running from job_run until its done callback */
+    struct app *app;
+    bool running;
+    const struct job_ctl *ctl; /* the apply's, for its progress callback */
     atomic_bool cancel;
     atomic_size_t done, total;
     int64_t started_us;
@@ -81,23 +82,11 @@ ret_open(struct app *app, void *state)
 }
 
 static void
-join_worker(struct ret *r)
-{
-    if (r->running && !r->joined) {
-        pthread_join(r->thread, NULL);
-        r->joined = true;
-    }
-}
-
-static void
 ret_close(void *state)
 {
     struct ret *r = state;
 
-    atomic_store(&r->cancel, true);
-    join_worker(r);
-    if (r->planning)
-        retention_plan_free(r->new_plan);
+    /* The console's jobs were stopped and delivered before the views close. */
     retention_plan_free(r->plan);
     if (r->have_result)
         retention_report_free(&r->result);
@@ -143,15 +132,29 @@ parse_policy(struct ret *r, struct retention_policy *p)
     return 0;
 }
 
-static void *
-planner(void *arg)
+static void
+planner(void *arg, const struct job_ctl *ctl)
 {
     struct ret *r = arg;
 
+    (void)ctl;
     r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
                                          &r->policy, 0, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
-    return NULL;
+}
+
+/* On the loop's thread: the dry run is ready. */
+static void
+planner_done(void *arg)
+{
+    struct ret *r = arg;
+
+    r->running = r->planning = false;
+    r->plan = r->new_plan;
+    r->new_plan = NULL;
+    if (r->plan == NULL)
+        snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
+    r->app->dirty = true;
 }
 
 static void
@@ -168,9 +171,9 @@ dry_run(struct app *app, struct ret *r)
     atomic_store(&r->finished_us, 0);
     r->started_us = clock_mono_us();
     memset(&r->err, 0, sizeof(r->err));
-    r->joined = false;
+    r->app = app;
     r->planning = true;
-    r->running = pthread_create(&r->thread, NULL, planner, r) == 0;
+    r->running = job_run(app->jobs, planner, planner_done, r) == 0;
     if (!r->running) {
         r->planning = false;
         snprintf(r->error, sizeof(r->error), "cannot start the planning thread");
@@ -185,20 +188,39 @@ on_progress(void *ctx, size_t done, size_t total, const char *id)
     (void)id;
     atomic_store(&r->done, done);
     atomic_store(&r->total, total);
-    return atomic_load(&r->cancel) ? 1 : 0;
+    /* c, or the console closing */
+    return atomic_load(&r->cancel) || job_cancelled(r->ctl) ? 1 : 0;
 }
 
-static void *
-worker(void *arg)
+static void
+worker(void *arg, const struct job_ctl *ctl)
 {
     struct ret *r = arg;
     struct retention_apply_opts o = { .archive_dir = r->archive[0] ? r->archive : NULL,
                                       .progress = on_progress,
                                       .ctx = r };
 
+    r->ctl = ctl;
     r->rc = retention_apply(r->plan, &o, &r->result, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
-    return NULL;
+}
+
+/* On the loop's thread: the apply finished (or was cancelled). */
+static void
+worker_done(void *arg)
+{
+    struct ret *r = arg;
+    struct app *app = r->app;
+
+    r->running = false;
+    r->have_result = true;
+    if (r->rc != 0)
+        app_message(app, true, "retention stopped: %s", r->err.msg);
+    else
+        app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
+    retention_plan_free(r->plan);
+    r->plan = NULL; /* a plan is used once: the next run plans afresh */
+    app->dirty = true;
 }
 
 static void
@@ -216,8 +238,8 @@ start_apply(struct app *app, struct ret *r)
     r->started_us = clock_mono_us();
     atomic_store(&r->finished_us, 0);
     memset(&r->result, 0, sizeof(r->result));
-    r->joined = false;
-    r->running = pthread_create(&r->thread, NULL, worker, r) == 0;
+    r->app = app;
+    r->running = job_run(app->jobs, worker, worker_done, r) == 0;
     if (!r->running)
         app_message(app, true, "cannot start the retention worker");
 }
@@ -227,7 +249,7 @@ on_typed_done(struct app *app, void *ctx, bool ok)
 {
     struct ret *r = ctx;
 
-    if (!ok || strcmp(r->typed, r->want) != 0 || r->plan == NULL || (r->running && !r->joined)) {
+    if (!ok || strcmp(r->typed, r->want) != 0 || r->plan == NULL || r->running) {
         app_message(app, false, "retention not applied");
         return;
     }
@@ -324,22 +346,6 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     int y = top;
 
     (void)rows;
-    if (r->running && !r->joined && atomic_load(&r->finished_us) != 0 && r->planning) {
-        join_worker(r);
-        r->planning = false;
-        r->plan = r->new_plan;
-        if (r->plan == NULL)
-            snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
-    } else if (r->running && !r->joined && atomic_load(&r->finished_us) != 0) {
-        join_worker(r);
-        r->have_result = true;
-        if (r->rc != 0)
-            app_message(app, true, "retention stopped: %s", r->err.msg);
-        else
-            app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
-        retention_plan_free(r->plan);
-        r->plan = NULL; /* a plan is used once: the next run plans afresh */
-    }
     app_put(
         app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
         app->cfg->retention.configured
@@ -354,13 +360,13 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     y++;
     if (r->error[0])
         app_put(app, y++, 0, cols, app_attr(app, THEME_ERROR), r->error);
-    if (r->running && !r->joined && r->planning) {
+    if (r->running && r->planning) {
         char el[24];
         fmt_duration_us(clock_mono_us() - r->started_us, el, sizeof(el));
         snprintf(line, sizeof(line), "   dry run: reading the records... %s", el);
         app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
         app_redraw_after(app, 200);
-    } else if (r->running && !r->joined) {
+    } else if (r->running) {
         size_t done = atomic_load(&r->done), total = atomic_load(&r->total);
         int64_t el = clock_mono_us() - r->started_us;
         double rate = el > 0 ? (double)done * 1e6 / (double)el : 0;
@@ -391,7 +397,7 @@ static unsigned
 ret_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct ret *r = state;
-    bool busy = r->running && !r->joined;
+    bool busy = r->running;
 
     (void)key;
     if (act == ACT_CANCEL && busy && r->planning) {
