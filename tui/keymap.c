@@ -259,6 +259,47 @@ keymap_hint(enum key_context ctx, const struct key_binding *extra, size_t n_extr
     }
 }
 
+size_t
+keymap_help_rows(enum key_context ctx, struct help_row *out, size_t max)
+{
+    const enum key_context sections[3] = { ctx, KEYCTX_LIST, KEYCTX_GLOBAL };
+    const size_t nb = sizeof(bindings) / sizeof(bindings[0]);
+    size_t n = 0;
+
+    for (int c = 0; c < 3; c++) {
+        if ((c == 1 && !keymap_context_has_list(ctx)) || (c > 0 && sections[c] == ctx))
+            continue;
+        for (size_t i = 0; i < nb && n < max; i++) {
+            bool dup = false;
+            char keys[64] = "";
+            if (bindings[i].ctx != sections[c])
+                continue;
+            for (size_t k = 0; k < i; k++)
+                dup = dup ||
+                      (bindings[k].ctx == sections[c] && bindings[k].action == bindings[i].action);
+            if (dup)
+                continue;
+            for (size_t k = i; k < nb; k++) {
+                size_t len = strlen(keys);
+                if (bindings[k].ctx != sections[c] || bindings[k].action != bindings[i].action ||
+                    strstr(keys, bindings[k].name) != NULL)
+                    continue;
+                /* Shadowed here by an earlier section: not this row's key. */
+                if (keymap_lookup(ctx, bindings[k].key) != bindings[k].action)
+                    continue;
+                snprintf(keys + len, sizeof(keys) - len, "%s%s", len ? " " : "", bindings[k].name);
+            }
+            if (keys[0] == '\0')
+                continue;
+            out[n].section = sections[c];
+            out[n].action = bindings[i].action;
+            snprintf(out[n].keys, sizeof(out[n].keys), "%s", keys);
+            n++;
+        }
+    }
+    return n;
+}
+
 const struct key_binding *
 keymap_bindings(size_t *n)
 {

@@ -123,6 +123,17 @@ enum key_action keymap_lookup_own(enum key_context ctx, int key);
  * out when read_only). extra: keys the view declares besides. */
 void keymap_hint(enum key_context ctx, const struct key_binding *extra, size_t n_extra,
                  bool read_only, char *out, size_t size);
+/* What help lists for a screen whose keys are in ctx: its own section, then
+ * the list keys (when ctx has them), then the global ones; one row per
+ * action with every key that reaches it there. A key another section
+ * shadows is left out (Space is "page down" in lists but toggles a rule on
+ * Redact): every key a row names dispatches to that row's action. */
+struct help_row {
+    enum key_context section;
+    enum key_action action;
+    char keys[64];
+};
+size_t keymap_help_rows(enum key_context ctx, struct help_row *out, size_t max);
 /* All bindings (for help), and how many there are. */
 const struct key_binding *keymap_bindings(size_t *n);
 const char *keymap_action_text(enum key_action a);
