@@ -268,6 +268,7 @@ app_draw(struct app *app)
         snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->cols,
                  app->rows, MIN_COLS, MIN_ROWS);
         app_put(app, app->rows / 2, 0, app->cols, A_BOLD, msg);
+        curs_set(0); /* no field is drawn, so no cursor either */
     } else {
         draw_frame(app);
         app->views[app->screen]->draw(app, app->view_state[app->screen], 2, app->rows - 3,

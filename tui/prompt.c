@@ -185,7 +185,10 @@ app_modes_key(struct app *app, int key)
         app->confirm.active = false;
         app->dirty = true;
         if (key == KEY_RESIZE || key == KEY_MOUSE) {
-            app->confirm.active = true; /* not an answer */
+            MEVENT me;
+            if (key == KEY_MOUSE)
+                (void)getmouse(&me); /* consumed: not an answer */
+            app->confirm.active = true;
             return true;
         }
         if (key != 'y' && key != 'Y') {
