@@ -436,6 +436,15 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
         app_prompt(app, "filter: ", r->prompt_buf, sizeof(r->prompt_buf), on_filter_change,
                    on_filter_done, r);
         return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_BACK:
+        /* Esc/q: clear the filter first, then go back (k9s, lazygit). */
+        if (r->filter_text[0] == '\0')
+            return 0;
+        memset(&r->q, 0, sizeof(r->q));
+        r->filter_text[0] = '\0';
+        r->built = false;
+        app_message(app, false, "filter cleared (Esc or q again goes back)");
+        return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_CLEAR_FILTER:
         memset(&r->q, 0, sizeof(r->q));
         r->filter_text[0] = '\0';

@@ -1139,6 +1139,16 @@ test_esc_and_q_go_back_and_message_log(void **state)
     expect(c, " TIME     ID");
     keys(c, "q", NULL, NULL); /* back, not quit, from Records */
     expect(c, "AGENT");
+    /* On a filtered list Esc clears the filter first, then goes back. */
+    keys(c, ":", NULL, NULL);
+    keys_literal(c, "filter status:error");
+    keys(c, "Enter", NULL, NULL);
+    expect(c, "filter: status:error");
+    keys(c, "Escape", NULL, NULL);
+    expect(c, "filter cleared");
+    expect(c, "filter: (none");
+    keys(c, "Escape", NULL, NULL);
+    expect(c, "AGENT");
     keys(c, "Escape", NULL, NULL); /* the dashboard: Esc never quits */
     keys(c, "6", NULL, NULL);
     expect(c, "Retention");
