@@ -251,6 +251,10 @@ void app_form(struct app *app, const struct app_field *fields, size_t n, app_don
  * any other key cancels. State-changing keys ask first (k9s style). */
 void app_ask(struct app *app, const char *question, const char *arg,
              void (*on_yes)(struct app *app, void *ctx, const char *arg), void *ctx);
+/* The console's one line editor for a NUL-terminated field of size bytes:
+ * printable bytes append, Backspace removes one UTF-8 character, ^U clears,
+ * ^W removes the last word. True when the text changed. */
+bool app_field_edit(char *t, size_t size, int key);
 /* Keys for the modes above (tui/prompt.c): true when a mode took the key. */
 bool app_modes_key(struct app *app, int key);
 /* Draw the open mode on the bottom rows; false when none is open. */

@@ -53,10 +53,11 @@ app_ask(struct app *app, const char *question, const char *arg,
     app->dirty = true;
 }
 
-/* The one line editor of the console's fields: UTF-8 aware backspace, ^U
- * clears, ^W removes the last word. Returns true when the text changed. */
-static bool
-field_edit(char *t, size_t size, int key)
+/* The one line editor of the console's fields (and the Fire form's):
+ * UTF-8 aware backspace, ^U clears, ^W removes the last word. Returns true
+ * when the text changed. */
+bool
+app_field_edit(char *t, size_t size, int key)
 {
     size_t len = strlen(t);
 
@@ -75,12 +76,13 @@ field_edit(char *t, size_t size, int key)
         return len > 0;
     }
     if (key == CTRL_W) {
+        size_t was = len;
         while (len > 0 && t[len - 1] == ' ')
             len--;
         while (len > 0 && t[len - 1] != ' ')
             len--;
         t[len] = '\0';
-        return true;
+        return len != was;
     }
     if (key >= 0x20 && key < 0x100 && key != 0x7f && len + 1 < size) {
         t[len] = (char)key;
@@ -168,7 +170,7 @@ form_key(struct app *app, int key)
     default:
         break;
     }
-    if (field_edit(t, f->dest_size[f->focus], key)) {
+    if (app_field_edit(t, f->dest_size[f->focus], key)) {
         app->dirty = true;
         if (f->on_change != NULL)
             f->on_change(app, f->ctx, t);

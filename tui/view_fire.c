@@ -596,24 +596,13 @@ fire_handle(struct app *app, void *state, enum key_action act, int key)
         return 0; /* not a text field: global keys (screens, help) still work */
     }
     if (t != NULL) {
-        size_t len = strlen(t);
         if (key == KEY_DOWN || key == '\r' || key == '\n') {
             f->focus = (enum field)(f->focus + 1);
         } else if (key == KEY_UP) {
             if (f->focus > 0)
                 f->focus = (enum field)(f->focus - 1);
-        } else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
-            while (len > 0 && (t[len - 1] & 0xc0) == 0x80)
-                len--;
-            if (len > 0)
-                t[--len] = '\0';
-        } else if (key == 21) { /* ^U */
-            t[0] = '\0';
-        } else if (key >= 0x20 && key < 0x100 && len + 1 < sizeof(f->text[0])) {
-            t[len] = (char)key;
-            t[len + 1] = '\0';
-        } else {
-            return VIEW_HANDLED;
+        } else if (!app_field_edit(t, sizeof(f->text[0]), key)) {
+            return VIEW_HANDLED; /* the console's one line editor (tui/prompt.c) changed nothing */
         }
         return VIEW_HANDLED | VIEW_REDRAW;
     }
