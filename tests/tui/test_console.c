@@ -92,7 +92,16 @@ start_with(struct con *c, const char *env, const char *args, int w, int h)
              c->dir, c->dir, env ? env : "", tu_bin(), args ? args : "", c->recs);
     snprintf(ws, sizeof(ws), "%d", w);
     snprintf(hs, sizeof(hs), "%d", h);
-    assert_int_equal(tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", ws, "-y", hs), 0);
+    /* Right after a kill-server the old server may still hold the socket
+     * (seen under load): try again, bounded (20 x 50 ms). */
+    for (int tries = 0;; tries++) {
+        int rc = tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", ws, "-y", hs);
+        if (rc == 0)
+            break;
+        if (tries == 20)
+            assert_int_equal(rc, 0);
+        nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+    }
     /* Run in the session's shell so the exit status can be printed. */
     tmux(c, NULL, 0, "send-keys", "-t", "t", cmd, "Enter", NULL, NULL, NULL);
 }
