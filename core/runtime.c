@@ -451,6 +451,23 @@ runtime_config(const struct runtime *rt)
     return rt->gen->cfg;
 }
 
+/* A reference is the generation itself, held by its refcount. */
+const struct config *
+runtime_config_acquire(struct runtime *rt, struct runtime_config_ref **ref)
+{
+    struct generation *g = acquire(rt);
+
+    *ref = (struct runtime_config_ref *)g;
+    return g->cfg;
+}
+
+void
+runtime_config_release(struct runtime *rt, struct runtime_config_ref *ref)
+{
+    if (ref != NULL)
+        release(rt, (struct generation *)ref);
+}
+
 int
 runtime_reset_breaker(struct runtime *rt, const char *agent, struct intentus_err *err)
 {

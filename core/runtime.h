@@ -68,6 +68,12 @@ int runtime_reload(struct runtime *rt, struct intentus_err *err);
 /* The current generation's config: valid on the thread that calls reload
  * until its next reload. */
 const struct config *runtime_config(const struct runtime *rt);
+/* The current generation's config for another thread (a console job): it
+ * stays valid, whatever reloads happen meanwhile, until
+ * runtime_config_release(rt, ref). */
+struct runtime_config_ref;
+const struct config *runtime_config_acquire(struct runtime *rt, struct runtime_config_ref **ref);
+void runtime_config_release(struct runtime *rt, struct runtime_config_ref *ref);
 int runtime_reset_breaker(struct runtime *rt, const char *agent, struct intentus_err *err);
 /* A disabled agent is skipped by every strategy, and the skip is recorded
  * (AGENT_DISABLED_SKIPPED {agent}). In memory only; survives reloads. */

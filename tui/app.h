@@ -30,7 +30,18 @@ enum app_screen {
     SCREEN_REDACT,
     SCREEN_RETENTION,
     SCREEN_HELP,
+    SCREEN_MESSAGES, /* no tab: reached with :messages */
     SCREEN_COUNT
+};
+/* The screens with a tab (1-7, Tab cycles through them). */
+#define SCREEN_TABS (SCREEN_HELP + 1)
+
+/* What a view is shown on (app_show): typed, so no view leaves another a
+ * message in struct app. Unused fields are NULL. */
+struct view_arg {
+    const char *id;   /* a record (detail, redact) */
+    const char *id_b; /* with id: the second record of a diff (detail) */
+    const char *text; /* a filter (records), an intent (fire) */
 };
 
 /* What a key handler asks the console to do next (htop's Action bits). */
@@ -49,8 +60,20 @@ struct view_ops {
     void (*draw)(struct app *app, void *state, int top, int rows, int cols);
     /* Keys the view handles itself (movement, its own actions). */
     unsigned (*handle)(struct app *app, void *state, enum key_action act, int key);
+    /* A mouse click in the view (ev->y, ev->x on the screen); NULL: none. */
+    unsigned (*click)(struct app *app, void *state, const struct key_event *ev);
     /* The index or aggregates changed (draw will follow). */
     void (*model_changed)(struct app *app, void *state);
+    /* Shown on arg (app_show); NULL: the view takes no argument. */
+    void (*show)(struct app *app, void *state, const struct view_arg *arg);
+    /* A text field of the view has the focus: keys go to it first, and
+     * only the view's own bindings (not list or global keys) apply. */
+    bool (*text_focus)(const void *state);
+    /* A completion of an intent this view submitted (tag 0). */
+    void (*completion)(struct app *app, void *state, const struct completion *c);
+    /* Keys of the view that are not in the keymap table (help lists them). */
+    const struct key_binding *extra_keys;
+    size_t n_extra_keys;
 };
 
 /* --demo-traffic: off, on (explicitly asked), or auto (only on the demo). */
@@ -81,6 +104,7 @@ struct app {
     struct agg *agg;
     struct tailer *tailer;
     struct loop *loop;
+    struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
     struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
     /* --server: the service this console is attached to (tui/console_remote.c);
      * NULL when local. feed_remote: no readable local record directory, so
@@ -89,12 +113,38 @@ struct app {
     struct console_remote *remote;
     bool feed_remote;
     /* A y/n question on the status line (a mode the key handler feeds, not
-     * a loop): 'y' runs the action on the service, any other key cancels. */
+     * a loop): 'y' calls on_yes with arg, any other key cancels. */
     struct {
         bool active;
         char question[256];
-        char action[16], agent[128];
+        char arg[160];
+        void (*on_yes)(struct app *app, void *ctx, const char *arg);
+        void *ctx;
+        char action[16], agent[128]; /* app_confirm's remote action */
     } confirm;
+    /* Text fields on the bottom rows (a prompt, a form, the ':' line): an
+     * input mode the main loop feeds; it ends in on_done. */
+    struct app_form {
+        bool active, command;
+        size_t n, focus;
+        char label[4][160];
+        char text[4][512];
+        char *dest[4];
+        size_t dest_size[4];
+        void (*on_change)(struct app *app, void *ctx, const char *text);
+        void (*on_done)(struct app *app, void *ctx, bool ok);
+        void *ctx;
+    } form;
+    /* ':' commands typed before (newest last), and where Up/Down is. */
+    char cmd_history[32][256];
+    size_t n_cmd_history, cmd_history_pos;
+    /* Every message shown, in full (the status line cuts them): :messages. */
+    struct {
+        char text[64][1024];
+        int64_t wall_us[64];
+        bool is_error[64];
+        size_t n, next; /* n kept (at most 64), next slot */
+    } log;
     uint64_t generation; /* bumps whenever the index changes */
     bool synced;         /* the first full scan is done */
     bool paused;
@@ -112,17 +162,15 @@ struct app {
     bool dirty;
     int64_t last_frame_us;
     enum app_screen screen, prev_screen;
+    /* Where Esc/q go back to: the screens passed through (bounded). */
+    enum app_screen back_stack[16];
+    size_t n_back;
     const struct view_ops *views[SCREEN_COUNT];
     void *view_state[SCREEN_COUNT];
     char message[256];
     bool message_is_error;
     int64_t message_until_us;
 
-    /* shared with the detail view: which record to show, or two to diff */
-    char detail_id[160];
-    char marked[2][160]; /* records marked on the Records screen ("" = none) */
-    char diff_a[160], diff_b[160];
-    bool diff_mode;
     int64_t first_frame_us, start_us;
     /* live figures */
     uint64_t upserts, removals;
@@ -138,11 +186,10 @@ struct app {
         uint64_t overflow; /* more in flight than the table holds */
     } inflight;
     /* Incomplete executions found in the WAL directory (any writer), by a
-     * scan on a worker every few seconds. */
+     * scan job every few seconds; written only on the loop's thread (the
+     * job's done callback), so read without a lock. */
     struct {
-        pthread_mutex_t lock;
-        pthread_t thread;
-        bool running, joined;
+        bool running;
         size_t n;
         char id[8][130];
         char state[8][16];
@@ -159,11 +206,7 @@ extern const struct view_ops view_help;
 extern const struct view_ops view_fire;
 extern const struct view_ops view_redact;
 extern const struct view_ops view_retention;
-/* Show a record in the redaction preview (from the Records screen). */
-void view_redact_show_record(struct app *app, void *state, const char *id);
-
-/* Completions of intents fired from the console (tui/view_fire.c). */
-void view_fire_completion(struct app *app, void *state, const struct completion *c);
+extern const struct view_ops view_messages;
 
 /* Run the console until the user quits; returns the exit code. */
 int console_run(const struct console_opts *opts);
@@ -174,6 +217,8 @@ void app_message(struct app *app, bool is_error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The full record from disk (the one place a view gets a file's content). */
 cJSON *app_load_record(struct app *app, const char *id, struct intentus_err *err);
+/* Switch to screen s, shown on arg (NULL: as it was). */
+void app_show(struct app *app, enum app_screen s, const struct view_arg *arg);
 /* Open the detail screen on a record. */
 void app_show_record(struct app *app, const char *id);
 /* Open the detail screen on a side-by-side diff of two records. */
@@ -184,11 +229,40 @@ int app_put(struct app *app, int y, int x, int width, attr_t attr, const char *t
 void app_fill(struct app *app, int y, int x, int width, attr_t attr);
 /* Line-drawing horizontal rule (ASCII when asked). */
 void app_hline(struct app *app, int y, int x, int width);
-/* A text prompt on the bottom line; returns true with the text in buf when
- * confirmed with Enter, false on Esc. Runs its own small key loop. on_change
- * (may be NULL) is called after each edit for incremental filtering. */
-bool app_prompt(struct app *app, const char *label, char *buf, size_t size,
-                void (*on_change)(struct app *app, void *ctx, const char *text), void *ctx);
+/* A text prompt on the bottom line, an input mode of the main loop (tui/prompt.c):
+ * it returns at once; the loop feeds it keys (and goes on handling signals,
+ * resizes, the tailer and completions meanwhile). Enter copies the text into
+ * buf and calls on_done(ok = true); Esc leaves buf alone and calls on_done(ok =
+ * false). on_change (may be NULL) is called after each edit. */
+typedef void (*app_done_fn)(struct app *app, void *ctx, bool ok);
+typedef void (*app_change_fn)(struct app *app, void *ctx, const char *text);
+void app_prompt(struct app *app, const char *label, char *buf, size_t size, app_change_fn on_change,
+                app_done_fn on_done, void *ctx);
+/* A form of up to 4 fields at once (Tab, Up, Down move between them; Enter
+ * confirms them all, Esc none). */
+struct app_field {
+    const char *label;
+    char *buf;
+    size_t size;
+};
+void app_form(struct app *app, const struct app_field *fields, size_t n, app_done_fn on_done,
+              void *ctx);
+/* Ask "question" on the status line; 'y' calls on_yes(ctx, arg) (arg copied),
+ * any other key cancels. State-changing keys ask first (k9s style). */
+void app_ask(struct app *app, const char *question, const char *arg,
+             void (*on_yes)(struct app *app, void *ctx, const char *arg), void *ctx);
+/* The console's one line editor for a NUL-terminated field of size bytes:
+ * printable bytes append, Backspace removes one UTF-8 character, ^U clears,
+ * ^W removes the last word. True when the text changed. */
+bool app_field_edit(char *t, size_t size, int key);
+/* Keys for the modes above (tui/prompt.c): true when a mode took the key. */
+bool app_modes_key(struct app *app, int key);
+/* Draw the open mode on the bottom rows; false when none is open. */
+bool app_modes_draw(struct app *app);
+/* Run a ':' command line (":records", ":theme NAME", ...); tui/console.c. */
+void app_command(struct app *app, const char *line);
+/* Tab completion of a ':' command line in place (tui/console.c). */
+void app_command_complete(struct app *app, char *line, size_t size);
 /* The WAL of an execution, when the runtime keeps one: 0 and log filled
  * (log->status says how it verified), -1 when the WAL is off. */
 struct wal_log;

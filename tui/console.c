@@ -25,6 +25,7 @@
 #include "tui/console_remote.h"
 #include "tui/demo_traffic.h"
 #include "tui/fmt.h"
+#include "tui/job.h"
 #include "tui/signals.h"
 
 static void maybe_scan_incomplete(struct app *app);
@@ -32,7 +33,6 @@ static void maybe_scan_incomplete(struct app *app);
 #define FRAME_US 33000 /* ~30 frames per second at most */
 #define MIN_ROWS 24
 #define MIN_COLS 80
-#define PROMPT_POLL_MS 200
 
 attr_t
 app_attr(const struct app *app, enum theme_elem e)
@@ -45,9 +45,19 @@ app_message(struct app *app, bool is_error, const char *fmt, ...)
 {
     va_list ap;
 
+    size_t slot = app->log.next;
+
+    /* The full text goes to the message log (:messages); the status line
+     * shows what fits. */
     va_start(ap, fmt);
-    vsnprintf(app->message, sizeof(app->message), fmt, ap);
+    vsnprintf(app->log.text[slot], sizeof(app->log.text[slot]), fmt, ap);
     va_end(ap);
+    app->log.wall_us[slot] = clock_wall_us();
+    app->log.is_error[slot] = is_error;
+    app->log.next = (slot + 1) % 64;
+    if (app->log.n < 64)
+        app->log.n++;
+    snprintf(app->message, sizeof(app->message), "%s", app->log.text[slot]);
     app->message_is_error = is_error;
     app->message_until_us = clock_mono_us() + 5000000;
     app->dirty = true;
@@ -66,33 +76,31 @@ app_load_record(struct app *app, const char *id, struct intentus_err *err)
     return rec_store_load(app->store, id, err);
 }
 
+static void switch_screen(struct app *app, enum app_screen s);
+
+/* The one way from one screen to another with something to show: the
+ * target view gets a typed argument through its show op. */
+void
+app_show(struct app *app, enum app_screen s, const struct view_arg *arg)
+{
+    if ((unsigned)s >= SCREEN_COUNT)
+        return;
+    if (arg != NULL && app->views[s]->show != NULL)
+        app->views[s]->show(app, app->view_state[s], arg);
+    switch_screen(app, s);
+    app->dirty = true;
+}
+
 void
 app_show_diff(struct app *app, const char *a, const char *b)
 {
-    snprintf(app->diff_a, sizeof(app->diff_a), "%s", a);
-    snprintf(app->diff_b, sizeof(app->diff_b), "%s", b);
-    app->diff_mode = true;
-    /* The detail view keys its state on detail_id: give the diff its own. */
-    snprintf(app->detail_id, sizeof(app->detail_id), "diff:%.70s:%.70s", a, b);
-    if (app->screen != SCREEN_DETAIL)
-        app->prev_screen = app->screen;
-    app->screen = SCREEN_DETAIL;
-    if (app->views[SCREEN_DETAIL]->model_changed != NULL)
-        app->views[SCREEN_DETAIL]->model_changed(app, app->view_state[SCREEN_DETAIL]);
-    app->dirty = true;
+    app_show(app, SCREEN_DETAIL, &(struct view_arg){ .id = a, .id_b = b });
 }
 
 void
 app_show_record(struct app *app, const char *id)
 {
-    app->diff_mode = false;
-    snprintf(app->detail_id, sizeof(app->detail_id), "%s", id);
-    if (app->screen != SCREEN_DETAIL)
-        app->prev_screen = app->screen;
-    app->screen = SCREEN_DETAIL;
-    if (app->views[SCREEN_DETAIL]->model_changed != NULL)
-        app->views[SCREEN_DETAIL]->model_changed(app, app->view_state[SCREEN_DETAIL]);
-    app->dirty = true;
+    app_show(app, SCREEN_DETAIL, &(struct view_arg){ .id = id });
 }
 
 /* Width-aware output: convert UTF-8 to wide characters and stop at width
@@ -205,7 +213,8 @@ draw_frame(struct app *app)
     }
     /* The compliance mode of the running config (REGULATED in capitals, as
      * the reference spells its levels, so it stands out). */
-    snprintf(right, sizeof(right), "%s%s%s  %zu records  %s  %s ",
+    snprintf(right, sizeof(right), "%s%s%s%s  %zu records  %s  %s ",
+             app->opts.read_only ? "READ-ONLY  " : "",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
              app->dir_gone      ? "DIRECTORY GONE"
              : app->feed_remote ? "events"
@@ -218,7 +227,7 @@ draw_frame(struct app *app)
     app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
             app_attr(app, THEME_TITLE), right);
     app_fill(app, 1, 0, app->cols, app_attr(app, THEME_TAB));
-    for (int i = 0; i < SCREEN_COUNT; i++) {
+    for (int i = 0; i < SCREEN_TABS; i++) {
         char tab[64];
         enum theme_elem e = (enum app_screen)i == app->screen ? THEME_TAB_ACTIVE : THEME_TAB;
         snprintf(tab, sizeof(tab), " %d %s ", i + 1, app->views[i]->name);
@@ -231,16 +240,14 @@ static void
 draw_status(struct app *app)
 {
     int y = app->rows - 1;
-    const char *hint = app->opts.read_only
-                           ? "? help  1-7 screens  / filter  Enter open  t theme  p pause  Q quit"
-                             "   [read-only]"
-                           : "? help  1-7 screens  f fire  / filter  Enter open  t theme  "
-                             "p pause  R reload  Q quit";
+    char hint[512];
 
+    if (app_modes_draw(app))
+        return; /* a prompt, form or question has the bottom rows */
+    keymap_hint(app->views[app->screen]->keyctx, app->views[app->screen]->extra_keys,
+                app->views[app->screen]->n_extra_keys, app->opts.read_only, hint, sizeof(hint));
     app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
-    if (app->confirm.active)
-        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_PROMPT), app->confirm.question);
-    else if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
+    if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
         app_put(app, y, 1, app->cols - 2,
                 app->message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
                                       : app_attr(app, THEME_STATUS),
@@ -261,6 +268,7 @@ app_draw(struct app *app)
         snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->cols,
                  app->rows, MIN_COLS, MIN_ROWS);
         app_put(app, app->rows / 2, 0, app->cols, A_BOLD, msg);
+        curs_set(0); /* no field is drawn, so no cursor either */
     } else {
         draw_frame(app);
         app->views[app->screen]->draw(app, app->view_state[app->screen], 2, app->rows - 3,
@@ -388,6 +396,19 @@ reload_config(struct app *app)
     model_changed(app);
 }
 
+/* A completion goes to the view that fires intents (through the registry,
+ * not a call into it). */
+static void
+deliver_completion(struct app *app, const struct completion *c)
+{
+    for (int i = 0; i < SCREEN_COUNT; i++) {
+        if (app->views[i]->completion != NULL) {
+            app->views[i]->completion(app, app->view_state[i], c);
+            return;
+        }
+    }
+}
+
 static void
 on_completions(void *ctx, int fd)
 {
@@ -401,7 +422,7 @@ on_completions(void *ctx, int fd)
             if (batch[i].tag & DEMO_TRAFFIC_TAG)
                 demo_traffic_completion(app, &batch[i]);
             else
-                view_fire_completion(app, app->view_state[SCREEN_FIRE], &batch[i]);
+                deliver_completion(app, &batch[i]);
             completion_free(&batch[i]);
         }
     }
@@ -424,30 +445,15 @@ on_signal_pipe(void *ctx, int fd)
         reload_config(app);
 }
 
-void
-app_confirm(struct app *app, const char *action, const char *agent, const char *question)
-{
-    app->confirm.active = true;
-    snprintf(app->confirm.question, sizeof(app->confirm.question), "%s", question);
-    snprintf(app->confirm.action, sizeof(app->confirm.action), "%s", action);
-    snprintf(app->confirm.agent, sizeof(app->confirm.agent), "%s", agent != NULL ? agent : "");
-    app->dirty = true;
-}
-
-/* The key after a y/n question: 'y' sends the action (its result comes
- * back through on_remote), anything else cancels. */
+/* 'y' to a remote question: send the action (its result comes back
+ * through on_remote). */
 static void
-answer_confirm(struct app *app, int key)
+remote_confirmed(struct app *app, void *ctx, const char *arg)
 {
     struct intentus_err err = { 0 };
-    const char *agent = app->confirm.agent[0] != '\0' ? app->confirm.agent : NULL;
+    const char *agent = arg[0] != '\0' ? arg : NULL;
 
-    app->confirm.active = false;
-    app->dirty = true;
-    if (key != 'y' && key != 'Y') {
-        app_message(app, false, "cancelled");
-        return;
-    }
+    (void)ctx;
     if (app->remote == NULL ||
         console_remote_action(app->remote, app->confirm.action, agent, &err) != 0) {
         app_message(app, true, "%s: %s", app->confirm.action,
@@ -456,6 +462,13 @@ answer_confirm(struct app *app, int key)
     }
     app_message(app, false, "%s%s%s: sent to the service...", app->confirm.action,
                 agent != NULL ? " " : "", agent != NULL ? agent : "");
+}
+
+void
+app_confirm(struct app *app, const char *action, const char *agent, const char *question)
+{
+    snprintf(app->confirm.action, sizeof(app->confirm.action), "%s", action);
+    app_ask(app, question, agent, remote_confirmed, NULL);
 }
 
 /* Results from the service's worker threads. */
@@ -474,7 +487,7 @@ on_remote(void *ctx, int fd)
                 app_message(app, res[i].is_error, "%s", res[i].msg);
                 changed = true; /* the next poll shows its effect */
             } else if (res[i].kind == REMOTE_COMPLETION) {
-                view_fire_completion(app, app->view_state[SCREEN_FIRE], &res[i].c);
+                deliver_completion(app, &res[i].c);
             } else if (res[i].d != NULL && !app->paused &&
                        index_upsert(app->ix, res[i].d, NULL) == 0) {
                 app->upserts++;
@@ -493,9 +506,35 @@ switch_screen(struct app *app, enum app_screen s)
 {
     if (s == app->screen)
         return;
-    if (s != SCREEN_DASHBOARD && s != SCREEN_RECORDS)
-        app->prev_screen = app->screen;
+    app->prev_screen = app->screen;
+    if (s == SCREEN_DASHBOARD) {
+        app->n_back = 0; /* the root: nothing to go back to */
+    } else {
+        if (app->n_back == sizeof(app->back_stack) / sizeof(app->back_stack[0])) {
+            memmove(app->back_stack, app->back_stack + 1,
+                    sizeof(app->back_stack) - sizeof(app->back_stack[0]));
+            app->n_back--;
+        }
+        app->back_stack[app->n_back++] = app->screen;
+    }
     app->screen = s;
+    app->dirty = true;
+}
+
+/* Esc and q: back to the screen before (the dashboard at the bottom). */
+static void
+go_back(struct app *app)
+{
+    enum app_screen to = SCREEN_DASHBOARD;
+
+    while (app->n_back > 0) {
+        to = app->back_stack[--app->n_back];
+        if (to != app->screen)
+            break;
+        to = SCREEN_DASHBOARD;
+    }
+    app->prev_screen = app->screen;
+    app->screen = to;
     app->dirty = true;
 }
 
@@ -514,21 +553,224 @@ static const struct {
     { ACT_SCREEN_RETENTION, SCREEN_RETENTION },
 };
 
+/* ':' commands (k9s style): name, argument, what it does. */
+static const struct {
+    const char *name, *arg, *help;
+} commands[] = {
+    { "records", "", "the records screen" },
+    { "agents", "", "the dashboard's agents table" },
+    { "agent", "NAME", "records of one agent" },
+    { "filter", "EXPR", "records matching EXPR (intent: agent: status: error: since:)" },
+    { "theme", "NAME", "switch the colour theme" },
+    { "fire", "INTENT", "the fire form on INTENT" },
+    { "messages", "", "the message log (full texts)" },
+    { "help", "", "help for this screen" },
+    { "q", "", "quit intentus" },
+};
+
+static void
+command_done(struct app *app, void *ctx, bool ok)
+{
+    char line[sizeof(app->cmd_history[0])];
+
+    (void)ctx;
+    if (!ok)
+        return;
+    snprintf(line, sizeof(line), "%.255s", app->form.text[0]);
+    if (line[0] != '\0') {
+        /* History: newest last, no immediate repeat, bounded. */
+        if (app->n_cmd_history == 0 ||
+            strcmp(app->cmd_history[app->n_cmd_history - 1], line) != 0) {
+            if (app->n_cmd_history == 32) {
+                memmove(app->cmd_history[0], app->cmd_history[1], sizeof(app->cmd_history[0]) * 31);
+                app->n_cmd_history--;
+            }
+            memcpy(app->cmd_history[app->n_cmd_history++], line, sizeof(line));
+        }
+    }
+    app->cmd_history_pos = app->n_cmd_history;
+    app_command(app, line);
+}
+
+static void
+open_command_line(struct app *app)
+{
+    static char unused[256];
+
+    unused[0] = '\0';
+    app_prompt(app, ":", unused, sizeof(unused), NULL, command_done, NULL);
+    app->form.command = true;
+    app->cmd_history_pos = app->n_cmd_history;
+}
+
+void
+app_command(struct app *app, const char *line)
+{
+    char name[64] = "", arg[256] = "";
+    const char *p = line;
+    size_t n;
+
+    while (*p == ' ' || *p == ':')
+        p++;
+    n = strcspn(p, " ");
+    snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), p);
+    p += n;
+    while (*p == ' ')
+        p++;
+    snprintf(arg, sizeof(arg), "%s", p);
+    n = strlen(arg);
+    while (n > 0 && arg[n - 1] == ' ')
+        arg[--n] = '\0';
+    if (name[0] == '\0')
+        return;
+    if (strcmp(name, "q") == 0 || strcmp(name, "quit") == 0) {
+        loop_stop(app->loop);
+    } else if (strcmp(name, "records") == 0) {
+        app_show(app, SCREEN_RECORDS, NULL);
+    } else if (strcmp(name, "agents") == 0 || strcmp(name, "dashboard") == 0) {
+        app_show(app, SCREEN_DASHBOARD, NULL);
+    } else if (strcmp(name, "messages") == 0) {
+        app_show(app, SCREEN_MESSAGES, NULL);
+    } else if (strcmp(name, "help") == 0) {
+        switch_screen(app, SCREEN_HELP);
+    } else if (strcmp(name, "agent") == 0 || strcmp(name, "filter") == 0 ||
+               strcmp(name, "theme") == 0 || strcmp(name, "fire") == 0) {
+        char filter[300];
+        if (arg[0] == '\0') {
+            app_message(app, true, ":%s needs %s", name,
+                        name[0] == 'a'   ? "an agent's name"
+                        : name[1] == 'i' ? (name[2] == 'l' ? "a filter expression" : "an intent")
+                                         : "a theme's name");
+        } else if (strcmp(name, "agent") == 0) {
+            snprintf(filter, sizeof(filter), "agent:%s", arg);
+            app_show(app, SCREEN_RECORDS, &(struct view_arg){ .text = filter });
+        } else if (strcmp(name, "filter") == 0) {
+            app_show(app, SCREEN_RECORDS, &(struct view_arg){ .text = arg });
+        } else if (strcmp(name, "theme") == 0) {
+            apply_theme(app, arg);
+            if (strcmp(app->theme.name, arg) == 0)
+                app_message(app, false, "theme: %s", app->theme.name);
+        } else if (app->opts.read_only) {
+            app_message(app, true, "read-only console: firing is disabled");
+        } else {
+            app_show(app, SCREEN_FIRE, &(struct view_arg){ .text = arg });
+        }
+    } else {
+        char known[512] = "";
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+            size_t len = strlen(known);
+            snprintf(known + len, sizeof(known) - len, "%s:%s", i ? " " : "", commands[i].name);
+        }
+        app_message(app, true, "unknown command ':%s'; the commands are %s", name, known);
+    }
+}
+
+/* Candidates for the word being completed: command names first, then the
+ * argument of agent (agent names), theme (themes) and fire (intents). */
+static size_t
+complete_candidates(struct app *app, const char *cmd, bool first, const char *out[], size_t max)
+{
+    size_t n = 0;
+
+    if (first) {
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && n < max; i++)
+            out[n++] = commands[i].name;
+        return n;
+    }
+    if (strcmp(cmd, "theme") == 0) {
+        for (size_t i = 0; i < app->n_themes && n < max; i++)
+            out[n++] = app->themes[i];
+    } else if (strcmp(cmd, "agent") == 0 || strcmp(cmd, "fire") == 0) {
+        struct registry *reg = app->cfg->registry;
+        for (size_t i = 0; i < registry_count(reg) && n < max; i++) {
+            const struct agent *a = registry_at(reg, i);
+            if (cmd[0] == 'a') {
+                out[n++] = a->name;
+                continue;
+            }
+            for (size_t k = 0; k < a->n_caps && n < max; k++) {
+                bool dup = false;
+                for (size_t j = 0; j < n; j++)
+                    dup = dup || strcmp(out[j], a->caps[k].name) == 0;
+                if (!dup)
+                    out[n++] = a->caps[k].name;
+            }
+        }
+    }
+    return n;
+}
+
+/* Tab: complete the last word to the longest common prefix of the
+ * candidates; when only one fits, the whole word (and a space after a
+ * command that takes an argument). Several: they go to the status line. */
+void
+app_command_complete(struct app *app, char *line, size_t size)
+{
+    const char *cands[256];
+    char cmd[64] = "", list[512] = "";
+    const char *sp = strchr(line, ' '), *word = sp != NULL ? strrchr(line, ' ') + 1 : line;
+    size_t wl = strlen(word), nc, match = 0, common = 0;
+    const char *first = NULL;
+
+    if (sp != NULL)
+        snprintf(cmd, sizeof(cmd), "%.*s", (int)(sp - line < 63 ? sp - line : 63), line);
+    nc = complete_candidates(app, cmd, sp == NULL, cands, 256);
+    for (size_t i = 0; i < nc; i++) {
+        if (strncmp(cands[i], word, wl) != 0)
+            continue;
+        if (match++ == 0) {
+            first = cands[i];
+            common = strlen(first);
+        } else {
+            size_t k = 0;
+            while (k < common && first[k] == cands[i][k])
+                k++;
+            common = k;
+        }
+        if (strlen(list) + strlen(cands[i]) + 2 < sizeof(list)) {
+            size_t len = strlen(list);
+            snprintf(list + len, sizeof(list) - len, "%s%s", len ? "  " : "", cands[i]);
+        }
+    }
+    if (match == 0) {
+        app_message(app, true, "no completion for '%s'", word);
+        return;
+    }
+    {
+        size_t off = (size_t)(word - line);
+        bool takes_arg = false;
+        for (size_t i = 0; sp == NULL && match == 1 && i < sizeof(commands) / sizeof(commands[0]);
+             i++)
+            takes_arg = strcmp(commands[i].name, first) == 0 && commands[i].arg[0] != '\0';
+        snprintf(line + off, size - off, "%.*s%s", (int)common, first, takes_arg ? " " : "");
+    }
+    if (match > 1)
+        app_message(app, false, "%s", list);
+}
+
+/* NOLINTBEGIN(readability-function-cognitive-complexity): the dispatch order in one place. */
 static void
 handle_key(struct app *app, int key)
 {
     const struct view_ops *v = app->views[app->screen];
-    enum key_action act = keymap_lookup(v->keyctx, key);
+    void *st = app->view_state[app->screen];
+    bool text = v->text_focus != NULL && v->text_focus(st);
+    /* 1. an open mode (prompt, form, ':' line, question) takes every key;
+     * 2. a focused text field of the view: only the view's own bindings
+     *    apply, every other key is text; 3. the view; 4. global keys. */
+    enum key_action act = text ? keymap_lookup_own(v->keyctx, key) : keymap_lookup(v->keyctx, key);
+    struct key_event ev = { .key = key, .y = -1, .x = -1 };
     unsigned r = 0;
 
-    if (app->confirm.active) {
-        answer_confirm(app, key);
+    if (app_modes_key(app, key))
         return;
-    }
     if (key == KEY_MOUSE) {
         MEVENT me;
         if (getmouse(&me) != OK)
             return;
+        ev.y = me.y;
+        ev.x = me.x;
+        ev.mouse = true;
         if (me.bstate & BUTTON4_PRESSED)
             act = ACT_UP;
         else if (me.bstate & BUTTON5_PRESSED)
@@ -536,7 +778,7 @@ handle_key(struct app *app, int key)
         else if (me.y == 1 && (me.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED))) {
             /* A click on the tab bar switches screens. */
             int x = 0;
-            for (int i = 0; i < SCREEN_COUNT; i++) {
+            for (int i = 0; i < SCREEN_TABS; i++) {
                 int w = (int)strlen(app->views[i]->name) + 4;
                 if (me.x >= x && me.x < x + w) {
                     switch_screen(app, (enum app_screen)i);
@@ -546,8 +788,7 @@ handle_key(struct app *app, int key)
             }
             return;
         } else {
-            r = v->handle(app, app->view_state[app->screen], ACT_NONE, me.y * 1000 + me.x);
-            if (r & VIEW_REDRAW)
+            if (v->click != NULL && (v->click(app, st, &ev) & VIEW_REDRAW))
                 app->dirty = true;
             return;
         }
@@ -558,12 +799,12 @@ handle_key(struct app *app, int key)
         return;
     }
     if (act != ACT_NONE || key != ERR)
-        r = v->handle(app, app->view_state[app->screen], act, key);
+        r = v->handle(app, st, act, key);
     if (r & VIEW_QUIT)
         loop_stop(app->loop);
     if (r & VIEW_REDRAW)
         app->dirty = true;
-    if (r & VIEW_HANDLED)
+    if ((r & VIEW_HANDLED) || (text && act == ACT_NONE))
         return;
     for (size_t i = 0; i < sizeof(screen_keys) / sizeof(screen_keys[0]); i++) {
         if (screen_keys[i].act == act) {
@@ -576,11 +817,15 @@ handle_key(struct app *app, int key)
         loop_stop(app->loop);
         break;
     case ACT_BACK:
-        if (app->screen != SCREEN_DASHBOARD && app->screen != SCREEN_RECORDS)
-            switch_screen(app,
-                          app->prev_screen == app->screen ? SCREEN_DASHBOARD : app->prev_screen);
+        /* Esc and q are the same key everywhere: back. On the dashboard,
+         * the root, q quits (htop) and Esc stays (k9s: Esc never quits). */
+        if (app->screen != SCREEN_DASHBOARD)
+            go_back(app);
         else if (key == 'q')
             loop_stop(app->loop);
+        break;
+    case ACT_COMMAND:
+        open_command_line(app);
         break;
     case ACT_RELOAD:
         if (app->remote != NULL && app->opts.read_only)
@@ -591,7 +836,7 @@ handle_key(struct app *app, int key)
             reload_config(app);
         break;
     case ACT_NEXT_SCREEN:
-        switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_COUNT));
+        switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_TABS));
         break;
     case ACT_THEME:
         if (app->n_themes > 0) {
@@ -618,6 +863,7 @@ handle_key(struct app *app, int key)
         break;
     }
 }
+/* NOLINTEND(readability-function-cognitive-complexity) */
 
 static void
 on_stdin(void *ctx, int fd)
@@ -693,67 +939,6 @@ before_sleep(void *ctx)
         loop_wake_within(app->loop, (int)((FRAME_US - since) / 1000) + 1);
 }
 
-/* A small line editor on the bottom row with its own key loop; the tailer
- * keeps running in its thread meanwhile and is drained afterwards. */
-bool
-app_prompt(struct app *app, const char *label, char *buf, size_t size,
-           void (*on_change)(struct app *app, void *ctx, const char *text), void *ctx)
-{
-    size_t len = strlen(buf);
-    bool ok = false;
-
-    /* Wake up now and then: SIGTERM/^C must end the console even while a
-     * prompt is open (issue 14 fuzzing: it waited for the prompt to close),
-     * and a terminal that hangs up ends the prompt. */
-    timeout(PROMPT_POLL_MS);
-    curs_set(1);
-    for (;;) {
-        int y = app->rows - 1, key, lw;
-        app_fill(app, y, 0, app->cols, app_attr(app, THEME_NORMAL));
-        lw = app_put(app, y, 0, app->cols, app_attr(app, THEME_PROMPT), label);
-        app_put(app, y, lw, app->cols - lw - 1, app_attr(app, THEME_NORMAL), buf);
-        move(y, lw + (int)fmt_width(buf) < app->cols ? lw + (int)fmt_width(buf) : app->cols - 1);
-        wnoutrefresh(stdscr);
-        doupdate();
-        key = getch();
-        if (key == '\n' || key == '\r' || key == KEY_ENTER) {
-            ok = true;
-            break;
-        }
-        if (key == ERR) {
-            if (signals_quit_pending() || terminal_gone(STDIN_FILENO))
-                break;
-            continue;
-        }
-        if (key == 27)
-            break;
-        if (key == KEY_BACKSPACE || key == 127 || key == 8) {
-            /* Remove one UTF-8 character. */
-            while (len > 0 && (buf[len - 1] & 0xc0) == 0x80)
-                len--;
-            if (len > 0)
-                len--;
-            buf[len] = '\0';
-        } else if (key == 21) { /* ^U */
-            len = 0;
-            buf[0] = '\0';
-        } else if (key >= 0x20 && key < 0x100 && len + 1 < size) {
-            buf[len++] = (char)key;
-            buf[len] = '\0';
-        } else {
-            continue;
-        }
-        if (on_change != NULL) {
-            on_change(app, ctx, buf);
-            app_draw(app);
-        }
-    }
-    curs_set(0);
-    nodelay(stdscr, TRUE);
-    app->dirty = true;
-    return ok;
-}
-
 static void
 on_exec_started(void *ctx, const char *id)
 {
@@ -823,70 +1008,80 @@ app_load_wal(struct app *app, const char *id, struct wal_log *log)
     return wal_read(dir, id, log, NULL);
 }
 
-/* The WAL scan runs on a worker: it reads every log in the directory. */
-static void *
-incomplete_scan(void *arg)
-{
-    struct app *app = arg;
-    struct recovery_item *items = NULL;
-    struct intentus_err err = { 0 };
-    size_t n = 0;
-    char dir[512];
+/* The WAL scan, a job: it reads every log in the directory on a worker,
+ * from a config reference of its own (a reload frees app->cfg's generation
+ * only when no job holds it), and its results land in app->incomplete on the
+ * loop's thread: nothing there is shared, nothing is locked. */
+struct scan_job {
+    struct app *app; /* only touched in scan_done, on the loop's thread */
+    struct runtime_config_ref *ref;
+    const struct config *cfg;
+    struct recovery_item *items;
+    size_t n;
     int rc;
+    struct intentus_err err;
+};
 
-    pthread_mutex_lock(&app->incomplete.lock);
-    snprintf(dir, sizeof(dir), "%s", app_wal_dir(app) ? app_wal_dir(app) : "");
-    pthread_mutex_unlock(&app->incomplete.lock);
-    rc = dir[0] ? recovery_scan(dir, &items, &n, &err) : 0;
-    pthread_mutex_lock(&app->incomplete.lock);
-    app->incomplete.n = rc == 0 ? n : 0;
+static void
+scan_work(void *arg, const struct job_ctl *ctl)
+{
+    struct scan_job *j = arg;
+    const char *dir = j->cfg->wal.enabled ? j->cfg->wal.dir : NULL;
+
+    (void)ctl;
+    j->rc = dir != NULL && dir[0] != '\0' ? recovery_scan(dir, &j->items, &j->n, &j->err) : 0;
+}
+
+static void
+scan_done(void *arg)
+{
+    struct scan_job *j = arg;
+    struct app *app = j->app;
+
+    app->incomplete.n = j->rc == 0 ? j->n : 0;
     app->incomplete.oldest_us = 0;
-    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s", rc == 0 ? "" : err.msg);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s",
+             j->rc == 0 ? "" : j->err.msg);
+    for (size_t i = 0; j->rc == 0 && i < j->n; i++) {
         int64_t t;
         if (i < 8) {
             snprintf(app->incomplete.id[i], sizeof(app->incomplete.id[0]), "%s",
-                     items[i].execution_id);
+                     j->items[i].execution_id);
             snprintf(app->incomplete.state[i], sizeof(app->incomplete.state[0]), "%s",
-                     wal_state_name(items[i].state));
+                     wal_state_name(j->items[i].state));
         }
-        if (clock_parse_iso(items[i].last_timestamp, &t) == 0 &&
+        if (clock_parse_iso(j->items[i].last_timestamp, &t) == 0 &&
             (app->incomplete.oldest_us == 0 || t < app->incomplete.oldest_us))
             app->incomplete.oldest_us = t;
     }
     app->incomplete.running = false;
-    pthread_mutex_unlock(&app->incomplete.lock);
-    recovery_items_free(items, n);
-    return NULL;
+    app->dirty = true;
+    recovery_items_free(j->items, j->n);
+    runtime_config_release(app->rt, j->ref);
+    free(j);
 }
 
 static void
 maybe_scan_incomplete(struct app *app)
 {
     int64_t now = clock_mono_us();
-    bool start = false;
+    struct scan_job *j;
 
-    if (app_wal_dir(app) == NULL)
+    if (app_wal_dir(app) == NULL || app->jobs == NULL || app->incomplete.running ||
+        now < app->incomplete.next_scan_us)
         return;
-    pthread_mutex_lock(&app->incomplete.lock);
-    if (!app->incomplete.running && now >= app->incomplete.next_scan_us) {
-        if (!app->incomplete.joined && app->incomplete.next_scan_us != 0)
-            pthread_join(app->incomplete.thread, NULL);
-        app->incomplete.joined = true;
-        app->incomplete.next_scan_us = now + 5000000;
-        app->incomplete.running = true;
-        start = true;
+    app->incomplete.next_scan_us = now + 5000000;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->app = app;
+    j->cfg = runtime_config_acquire(app->rt, &j->ref);
+    if (job_run(app->jobs, scan_work, scan_done, j) != 0) {
+        runtime_config_release(app->rt, j->ref);
+        free(j);
+        return;
     }
-    pthread_mutex_unlock(&app->incomplete.lock);
-    if (start) {
-        bool ok = pthread_create(&app->incomplete.thread, NULL, incomplete_scan, app) == 0;
-        pthread_mutex_lock(&app->incomplete.lock);
-        if (ok)
-            app->incomplete.joined = false;
-        else
-            app->incomplete.running = false;
-        pthread_mutex_unlock(&app->incomplete.lock);
-    }
+    app->incomplete.running = true;
 }
 
 static int
@@ -901,8 +1096,6 @@ open_model(struct app *app, const struct console_opts *opts)
     struct rec_store_opts so = { .create = true };
 
     pthread_mutex_init(&app->inflight.lock, NULL);
-    pthread_mutex_init(&app->incomplete.lock, NULL);
-    app->incomplete.joined = true;
     app->rt =
         runtime_open(opts->config,
                      &(struct runtime_opts){ .records_dir = opts->dir,
@@ -966,14 +1159,6 @@ open_model(struct app *app, const struct console_opts *opts)
 static void
 close_model(struct app *app)
 {
-    bool join;
-
-    pthread_mutex_lock(&app->incomplete.lock);
-    join = !app->incomplete.joined;
-    app->incomplete.joined = true;
-    pthread_mutex_unlock(&app->incomplete.lock);
-    if (join)
-        pthread_join(app->incomplete.thread, NULL);
     console_remote_close(app->remote); /* its threads stop first: nothing calls back */
     tailer_stop(app->tailer);
     agg_free(app->agg);
@@ -982,7 +1167,6 @@ close_model(struct app *app)
     runtime_close(app->rt);
     free(app->records_dir);
     pthread_mutex_destroy(&app->inflight.lock);
-    pthread_mutex_destroy(&app->incomplete.lock);
 }
 
 static void
@@ -1083,6 +1267,7 @@ console_run(const struct console_opts *opts)
     app->views[SCREEN_REDACT] = &view_redact;
     app->views[SCREEN_RETENTION] = &view_retention;
     app->views[SCREEN_HELP] = &view_help;
+    app->views[SCREEN_MESSAGES] = &view_messages;
     initscr();
     cbreak();
     noecho();
@@ -1102,6 +1287,7 @@ console_run(const struct console_opts *opts)
             app->views[i]->open(app, app->view_state[i]);
     }
     app->loop = loop_new();
+    app->jobs = jobs_new(app->loop);
     loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
     if (app->tailer != NULL)
         loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
@@ -1119,6 +1305,10 @@ console_run(const struct console_opts *opts)
     loop_run(app->loop);
     /* No more demo intents from here; those in flight finish in runtime_close. */
     demo_traffic_stop(app);
+    /* Background jobs stop (job_cancelled) and deliver before the views and
+     * the model they report to go away. */
+    jobs_free(app->jobs);
+    app->jobs = NULL;
     /* Leave the terminal as we found it, whatever happened. */
     endwin();
     if (have_tty)

@@ -4,6 +4,7 @@
 #ifndef INTENTUS_TUI_KEYMAP_H
 #define INTENTUS_TUI_KEYMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* X(ACTION, "group", "description") */
@@ -61,7 +62,17 @@
     X(ACT_SAVE, "fire", "save the payload to a file")                                              \
     X(ACT_NEXT_FIELD, "fire", "next field (completes the intent)")                                 \
     X(ACT_PREV_FIELD, "fire", "previous field")                                                    \
-    X(ACT_DEMO_TRAFFIC, "global", "start / stop the demo traffic (built-in demo configuration)")
+    X(ACT_DEMO_TRAFFIC, "global", "start / stop the demo traffic (built-in demo configuration)")   \
+    X(ACT_COMMAND, "global", "command line (:records :agent NAME :filter EXPR :theme NAME ...)")   \
+    X(ACT_RULE_TOGGLE, "redact", "turn the selected rule off / on (asks first)")                   \
+    X(ACT_RULES_ON, "redact", "turn every rule on")                                                \
+    X(ACT_RULES_OFF, "redact", "turn every rule off (asks first)")                                 \
+    X(ACT_NEXT_CHANGE, "redact", "next redacted field")                                            \
+    X(ACT_OPEN_FILE, "redact", "open a JSON file to preview its redaction")                        \
+    X(ACT_EDIT_POLICY, "retention", "edit the policy for this run (one form)")                     \
+    X(ACT_DRY_RUN, "retention", "dry run: what the policy would remove")                           \
+    X(ACT_APPLY, "retention", "apply the dry run (asks you to type the word)")                     \
+    X(ACT_CANCEL, "retention", "cancel the running apply")
 
 enum key_action {
 #define X(sym, group, desc) sym,
@@ -79,7 +90,20 @@ enum key_context {
     KEYCTX_RECORDS,
     KEYCTX_DETAIL,
     KEYCTX_FIRE,
+    KEYCTX_REDACT,
+    KEYCTX_RETENTION,
     KEYCTX_COUNT
+};
+
+/* A key as the console's loop delivers it: the curses key code, modifiers,
+ * and for a mouse event where it happened (y, x on the screen). */
+#define KEYMOD_SHIFT 0x1u
+#define KEYMOD_CTRL 0x2u
+struct key_event {
+    int key;
+    unsigned mods;
+    bool mouse;
+    int y, x; /* -1 unless mouse */
 };
 
 struct key_binding {
@@ -91,6 +115,25 @@ struct key_binding {
 
 /* The action bound to key in ctx (then in the list and global contexts). */
 enum key_action keymap_lookup(enum key_context ctx, int key);
+/* The action bound to key in ctx itself (no list or global fallback): what
+ * a view with a focused text field still takes. */
+enum key_action keymap_lookup_own(enum key_context ctx, int key);
+/* The status line's hint for a screen, generated from the bindings: the
+ * screen's own keys first, then the global ones (firing and reload left
+ * out when read_only). extra: keys the view declares besides. */
+void keymap_hint(enum key_context ctx, const struct key_binding *extra, size_t n_extra,
+                 bool read_only, char *out, size_t size);
+/* What help lists for a screen whose keys are in ctx: its own section, then
+ * the list keys (when ctx has them), then the global ones; one row per
+ * action with every key that reaches it there. A key another section
+ * shadows is left out (Space is "page down" in lists but toggles a rule on
+ * Redact): every key a row names dispatches to that row's action. */
+struct help_row {
+    enum key_context section;
+    enum key_action action;
+    char keys[64];
+};
+size_t keymap_help_rows(enum key_context ctx, struct help_row *out, size_t max);
 /* All bindings (for help), and how many there are. */
 const struct key_binding *keymap_bindings(size_t *n);
 const char *keymap_action_text(enum key_action a);

@@ -292,9 +292,7 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         char age[24] = "";
         if (oldest != 0)
             fmt_duration_us(now - oldest, age, sizeof(age));
-        pthread_mutex_lock(&app->incomplete.lock);
-        incomplete = app->incomplete.n;
-        pthread_mutex_unlock(&app->incomplete.lock);
+        incomplete = app->incomplete.n; /* the loop's own state: no lock in a draw */
         snprintf(line, sizeof(line), "in flight %zu%s%s%s  incomplete %zu  ", inflight,
                  oldest ? " (oldest " : "", age, oldest ? ")" : "", incomplete);
         x += app_put(app, y, x, cols - x, app_attr(app, incomplete ? THEME_WARN : THEME_NORMAL),
@@ -571,6 +569,34 @@ dash_draw(struct app *app, void *state, int top, int rows, int cols)
 }
 
 static void
+reset_confirmed(struct app *app, void *ctx, const char *name)
+{
+    struct dash *d = ctx;
+    struct intentus_err err = { 0 };
+
+    if (runtime_reset_breaker(app->rt, name, &err) != 0)
+        app_message(app, true, "%s", err.msg);
+    else
+        app_message(app, false, "circuit of %s reset to CLOSED", name);
+    d->stale = true;
+}
+
+static void
+toggle_confirmed(struct app *app, void *ctx, const char *name)
+{
+    struct dash *d = ctx;
+    struct intentus_err err = { 0 };
+    bool on = !runtime_agent_enabled(app->rt, name);
+
+    if (runtime_set_agent_enabled(app->rt, name, on, &err) != 0)
+        app_message(app, true, "%s", err.msg);
+    else
+        app_message(app, false, "%s %s until the console restarts", name,
+                    on ? "enabled" : "disabled");
+    d->stale = true;
+}
+
+static void
 agent_action(struct app *app, struct dash *d, enum key_action act)
 {
     struct intentus_err err = { 0 };
@@ -602,20 +628,21 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
         app_confirm(app, act == ACT_RESET_BREAKER ? "reset" : on ? "enable" : "disable", name, q);
         return;
     }
+    /* State-changing keys ask first (k9s): the answer comes back to
+     * reset_confirmed / toggle_confirmed; enabling an agent again does not. */
+    (void)err;
     if (act == ACT_RESET_BREAKER) {
-        if (runtime_reset_breaker(app->rt, name, &err) != 0)
-            app_message(app, true, "%s", err.msg);
-        else
-            app_message(app, false, "circuit of %s reset to CLOSED", name);
+        char q[256];
+        snprintf(q, sizeof(q), "reset the circuit of %.100s to CLOSED? (y/n)", name);
+        app_ask(app, q, name, reset_confirmed, d);
+    } else if (!runtime_agent_enabled(app->rt, name)) {
+        toggle_confirmed(app, d, name);
     } else {
-        bool on = !runtime_agent_enabled(app->rt, name);
-        if (runtime_set_agent_enabled(app->rt, name, on, &err) != 0)
-            app_message(app, true, "%s", err.msg);
-        else
-            app_message(app, false, "%s %s until the console restarts", name,
-                        on ? "enabled" : "disabled");
+        char q[256];
+        snprintf(q, sizeof(q), "disable %.100s (skipped by every route until enabled)? (y/n)",
+                 name);
+        app_ask(app, q, name, toggle_confirmed, d);
     }
-    d->stale = true;
 }
 
 static void

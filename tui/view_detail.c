@@ -33,6 +33,11 @@ struct dline {
 };
 
 struct detail {
+    /* What app_show asked for (the detail keys its state on want_id; a diff
+     * gets its own "diff:A:B"). */
+    char want_id[160];
+    char diff_a[160], diff_b[160];
+    bool diff_mode;
     char id[160];
     cJSON *rec;
     char error[512];
@@ -381,19 +386,19 @@ static void
 build_diff(struct app *app, struct detail *d)
 {
     struct intentus_err err = { 0 };
-    cJSON *a = app_load_record(app, app->diff_a, &err), *b = NULL;
+    cJSON *a = app_load_record(app, d->diff_a, &err), *b = NULL;
     struct diff_result r = { 0 };
 
     clear_lines(d);
     if (a != NULL)
-        b = app_load_record(app, app->diff_b, &err);
+        b = app_load_record(app, d->diff_b, &err);
     if (a == NULL || b == NULL || diff_records(a, b, &r, &err) != 0) {
         add_line(d, DL_TEXT, THEME_ERROR, " cannot diff: %s", err.msg);
         cJSON_Delete(a);
         cJSON_Delete(b);
         return;
     }
-    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Diff  A %s   B %s", app->diff_a, app->diff_b);
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER, " Diff  A %s   B %s", d->diff_a, d->diff_b);
     add_line(d, DL_TEXT, r.router_decision_changed ? THEME_WARN : THEME_OK, "   router decision %s",
              r.router_decision_changed ? "changed" : "the same");
     add_line(d, DL_TEXT, r.final_response_changed ? THEME_WARN : THEME_OK, "   final response  %s",
@@ -433,8 +438,8 @@ load(struct app *app, struct detail *d)
     d->error[0] = '\0';
     d->n_folded = 0;
     d->sel = d->top = 0;
-    snprintf(d->id, sizeof(d->id), "%s", app->detail_id);
-    if (app->diff_mode) {
+    snprintf(d->id, sizeof(d->id), "%s", d->want_id);
+    if (d->diff_mode) {
         build_diff(app, d);
         return;
     }
@@ -457,13 +462,32 @@ detail_close(void *state)
     cJSON_Delete(d->rec);
 }
 
+/* Shown on a record, or on two to diff. */
+static void
+detail_show(struct app *app, void *state, const struct view_arg *arg)
+{
+    struct detail *d = state;
+
+    (void)app;
+    if (arg->id == NULL)
+        return;
+    d->diff_mode = arg->id_b != NULL;
+    if (d->diff_mode) {
+        snprintf(d->diff_a, sizeof(d->diff_a), "%s", arg->id);
+        snprintf(d->diff_b, sizeof(d->diff_b), "%s", arg->id_b);
+        snprintf(d->want_id, sizeof(d->want_id), "diff:%.70s:%.70s", arg->id, arg->id_b);
+    } else {
+        snprintf(d->want_id, sizeof(d->want_id), "%s", arg->id);
+    }
+}
+
 static void
 detail_model_changed(struct app *app, void *state)
 {
     struct detail *d = state;
 
     /* Only a change of record reloads; new records elsewhere do not. */
-    if (strcmp(d->id, app->detail_id) != 0)
+    if (strcmp(d->id, d->want_id) != 0)
         load(app, d);
 }
 
@@ -558,7 +582,7 @@ detail_draw(struct app *app, void *state, int top, int rows, int cols)
     struct buf b = BUF_INIT;
     int bar_x = 60, bar_w = cols - bar_x - 2;
 
-    if (strcmp(d->id, app->detail_id) != 0 || (d->rec == NULL && d->n == 0))
+    if (strcmp(d->id, d->want_id) != 0 || (d->rec == NULL && d->n == 0))
         load(app, d);
     d->page_rows = rows;
     if (d->sel >= d->n)
@@ -652,7 +676,7 @@ step_record(struct app *app, struct detail *d, int dir)
             /* ] goes to the next newer record, [ to the older one. */
             if ((dir > 0 && i + 1 < n) || (dir < 0 && i > 0)) {
                 index_get(app->ix, dir > 0 ? i + 1 : i - 1, &w);
-                snprintf(app->detail_id, sizeof(app->detail_id), "%s", w.id);
+                snprintf(d->want_id, sizeof(d->want_id), "%s", w.id);
                 load(app, d);
             } else {
                 app_message(app, false,
@@ -679,6 +703,15 @@ find_match(struct app *app, struct detail *d, int dir)
     }
     buf_free(&b);
     app_message(app, true, "'%s' not found", d->search);
+}
+
+static void
+on_search_done(struct app *app, void *ctx, bool ok)
+{
+    struct detail *d = ctx;
+
+    if (ok && d->search[0] != '\0')
+        find_match(app, d, 1);
 }
 
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
@@ -753,9 +786,7 @@ detail_handle(struct app *app, void *state, enum key_action act, int key)
         }
         break;
     case ACT_SEARCH:
-        if (app_prompt(app, "search: ", d->search, sizeof(d->search), NULL, NULL) &&
-            d->search[0] != '\0')
-            find_match(app, d, 1);
+        app_prompt(app, "search: ", d->search, sizeof(d->search), NULL, on_search_done, d);
         break;
     case ACT_NEXT_MATCH:
     case ACT_PREV_MATCH:
@@ -769,7 +800,7 @@ detail_handle(struct app *app, void *state, enum key_action act, int key)
         step_record(app, d, -1);
         break;
     case ACT_COPY_ID:
-        if (d->id[0] != '\0' && !app->diff_mode)
+        if (d->id[0] != '\0' && !d->diff_mode)
             copy_id(app, d->id);
         break;
     default:
@@ -788,4 +819,5 @@ const struct view_ops view_detail = {
     .draw = detail_draw,
     .handle = detail_handle,
     .model_changed = detail_model_changed,
+    .show = detail_show,
 };

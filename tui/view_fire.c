@@ -58,6 +58,10 @@ struct fire {
         char *payload;
     } history[HISTORY];
     size_t hist_pos;
+    /* the prompts' texts (prompts are modes of the loop that end in a callback) */
+    char n_text[16];
+    char path[512];
+    bool path_save;
 };
 
 static void
@@ -264,8 +268,8 @@ start(struct app *app, struct fire *f, long n)
 }
 
 /* A completion for this view (the console routes them here by tag). */
-void
-view_fire_completion(struct app *app, void *state, const struct completion *c)
+static void
+fire_completion(struct app *app, void *state, const struct completion *c)
 {
     struct fire *f = state;
     const char *code;
@@ -412,15 +416,15 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
 }
 
 static void
-prompt_file(struct app *app, struct fire *f, bool save)
+on_path_done(struct app *app, void *ctx, bool ok)
 {
+    struct fire *f = ctx;
     struct intentus_err err = { 0 };
-    char path[512] = "";
+    const char *path = f->path;
+    bool save = f->path_save;
     FILE *fp;
 
-    if (!app_prompt(app, save ? "save payload to: " : "load payload from: ", path, sizeof(path),
-                    NULL, NULL) ||
-        path[0] == '\0')
+    if (!ok || path[0] == '\0')
         return;
     if (!save) {
         /* The safe open: a FIFO or device named here must not freeze the
@@ -446,6 +450,55 @@ prompt_file(struct app *app, struct fire *f, bool save)
     fputc('\n', fp);
     app_message(app, false, "payload saved to %s", path);
     fclose(fp);
+}
+
+static void
+prompt_file(struct app *app, struct fire *f, bool save)
+{
+    f->path[0] = '\0';
+    f->path_save = save;
+    app_prompt(app, save ? "save payload to: " : "load payload from: ", f->path, sizeof(f->path),
+               NULL, on_path_done, f);
+}
+
+static void
+on_n_done(struct app *app, void *ctx, bool ok)
+{
+    struct fire *f = ctx;
+    char *end;
+    long v;
+
+    if (!ok)
+        return;
+    v = strtol(f->n_text, &end, 10);
+    if (*end != '\0' || v < 1 || v > 1000000)
+        app_message(app, true, "'%s' is not a number from 1 to 1000000", f->n_text);
+    else
+        start(app, f, v);
+}
+
+/* Shown on an intent (":fire INTENT"): the form with that intent, focus on
+ * the payload. */
+static void
+fire_show(struct app *app, void *state, const struct view_arg *arg)
+{
+    struct fire *f = state;
+
+    (void)app;
+    if (arg->text == NULL)
+        return;
+    snprintf(f->text[F_INTENT], sizeof(f->text[F_INTENT]), "%s", arg->text);
+    f->focus = F_PAYLOAD;
+}
+
+/* The intent, target, fallback, tenant, timeout fields and the payload
+ * editor take text; strategy and priority are pickers. */
+static bool
+fire_text_focus(const void *state)
+{
+    const struct fire *f = state;
+
+    return f->focus != F_STRATEGY && f->focus != F_PRIORITY;
 }
 
 /* True when the intent field holds a strict prefix of some capability. */
@@ -498,18 +551,10 @@ fire_handle(struct app *app, void *state, enum key_action act, int key)
     case ACT_FIRE:
         start(app, f, 1);
         return VIEW_HANDLED | VIEW_REDRAW;
-    case ACT_FIRE_N: {
-        char n[16] = "100";
-        if (app_prompt(app, "fire how many times: ", n, sizeof(n), NULL, NULL)) {
-            char *end;
-            long v = strtol(n, &end, 10);
-            if (*end != '\0' || v < 1 || v > 1000000)
-                app_message(app, true, "'%s' is not a number from 1 to 1000000", n);
-            else
-                start(app, f, v);
-        }
+    case ACT_FIRE_N:
+        snprintf(f->n_text, sizeof(f->n_text), "100");
+        app_prompt(app, "fire how many times: ", f->n_text, sizeof(f->n_text), NULL, on_n_done, f);
         return VIEW_HANDLED | VIEW_REDRAW;
-    }
     case ACT_OPEN_LAST:
         if (f->last_id[0])
             app_show_record(app, f->last_id);
@@ -551,24 +596,13 @@ fire_handle(struct app *app, void *state, enum key_action act, int key)
         return 0; /* not a text field: global keys (screens, help) still work */
     }
     if (t != NULL) {
-        size_t len = strlen(t);
         if (key == KEY_DOWN || key == '\r' || key == '\n') {
             f->focus = (enum field)(f->focus + 1);
         } else if (key == KEY_UP) {
             if (f->focus > 0)
                 f->focus = (enum field)(f->focus - 1);
-        } else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
-            while (len > 0 && (t[len - 1] & 0xc0) == 0x80)
-                len--;
-            if (len > 0)
-                t[--len] = '\0';
-        } else if (key == 21) { /* ^U */
-            t[0] = '\0';
-        } else if (key >= 0x20 && key < 0x100 && len + 1 < sizeof(f->text[0])) {
-            t[len] = (char)key;
-            t[len + 1] = '\0';
-        } else {
-            return VIEW_HANDLED;
+        } else if (!app_field_edit(t, sizeof(f->text[0]), key)) {
+            return VIEW_HANDLED; /* the console's one line editor (tui/prompt.c) changed nothing */
         }
         return VIEW_HANDLED | VIEW_REDRAW;
     }
@@ -634,4 +668,7 @@ const struct view_ops view_fire = {
     .draw = fire_draw,
     .handle = fire_handle,
     .model_changed = NULL,
+    .show = fire_show,
+    .text_focus = fire_text_focus,
+    .completion = fire_completion,
 };

@@ -25,6 +25,10 @@ struct recs {
     bool reverse;
     char sel_id[160];
     int page_rows;
+    char marked[2][160]; /* records marked for a diff ("" = none) */
+    /* while the filter prompt is open: the filter to go back to on Esc */
+    struct query saved_q;
+    char saved_text[256], prompt_buf[256];
 };
 
 struct collect {
@@ -181,7 +185,6 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
     snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
              index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
              r->filter_text[0] ? r->filter_text : "(none; / to filter)");
-    pthread_mutex_lock(&app->incomplete.lock);
     if (app->incomplete.n > 0) {
         /* Executions the WAL shows as started and not finished have no
          * record yet: name them here with their state. */
@@ -191,15 +194,12 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
             len += (size_t)snprintf(title + len, sizeof(title) - len, " %.8s %s",
                                     app->incomplete.id[i], app->incomplete.state[i]);
         snprintf(title + len, sizeof(title) - len, "  (intentus recovery scan)");
-        pthread_mutex_unlock(&app->incomplete.lock);
         app_put(app, top, 0, cols, app_attr(app, THEME_WARN), title);
         top++;
         body--;
         snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
                  index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
                  r->filter_text[0] ? r->filter_text : "(none; / to filter)");
-    } else {
-        pthread_mutex_unlock(&app->incomplete.lock);
     }
     app_put(app, top, 0, cols, app_attr(app, THEME_DIM), title);
     /* Below 150 columns the id shrinks to its first 8 characters (enough to
@@ -270,7 +270,7 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         if (sel)
             app_fill(app, top + 2 + i, 0, cols, a);
         app_put(app, top + 2 + i, 0, cols, a, line);
-        if (strcmp(app->marked[0], v.id) == 0 || strcmp(app->marked[1], v.id) == 0)
+        if (strcmp(r->marked[0], v.id) == 0 || strcmp(r->marked[1], v.id) == 0)
             app_put(app, top + 2 + i, 0, 1, app_attr(app, THEME_PROMPT) | A_BOLD, "*");
     }
     if (r->n == 0)
@@ -295,6 +295,63 @@ on_filter_change(struct app *app, void *ctx, const char *text)
     remember_selection(app, r);
 }
 
+/* The filter prompt closed: Enter keeps the typed filter (when it parses),
+ * Esc goes back to the one before. */
+static void
+on_filter_done(struct app *app, void *ctx, bool ok)
+{
+    struct recs *r = ctx;
+    char err[200];
+
+    if (!ok) {
+        r->q = r->saved_q;
+        snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->saved_text);
+    } else if (query_parse(r->prompt_buf, clock_wall_us(), &r->q, err, sizeof(err)) != 0) {
+        app_message(app, true, "filter: %s", err);
+        r->q = r->saved_q;
+        snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->saved_text);
+    } else {
+        snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->prompt_buf);
+    }
+    r->built = false;
+    app->dirty = true;
+}
+
+/* Shown on a filter (":filter EXPR", ":agent NAME"). */
+static void
+recs_show(struct app *app, void *state, const struct view_arg *arg)
+{
+    struct recs *r = state;
+    char err[200];
+    struct query q;
+
+    if (arg->text == NULL)
+        return;
+    if (query_parse(arg->text, clock_wall_us(), &q, err, sizeof(err)) != 0) {
+        app_message(app, true, "filter '%s': %s", arg->text, err);
+        return;
+    }
+    r->q = q;
+    snprintf(r->filter_text, sizeof(r->filter_text), "%s", arg->text);
+    r->built = false;
+    r->sel = 0;
+}
+
+/* A click on a row selects it (rows start 4 lines down). */
+static unsigned
+recs_click(struct app *app, void *state, const struct key_event *ev)
+{
+    struct recs *r = state;
+    int y = ev->y - 4;
+
+    if (y >= 0 && r->top + (size_t)y < r->n) {
+        r->sel = r->top + (size_t)y;
+        remember_selection(app, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    return 0;
+}
+
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
  */
 static unsigned
@@ -303,16 +360,7 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
     struct recs *r = state;
     size_t page = r->page_rows > 1 ? (size_t)r->page_rows - 1 : 1;
 
-    if (act == ACT_NONE && key >= 1000) {
-        /* A mouse click: y * 1000 + x. Rows start 4 lines down. */
-        int y = key / 1000 - 4;
-        if (y >= 0 && r->top + (size_t)y < r->n) {
-            r->sel = r->top + (size_t)y;
-            remember_selection(app, r);
-            return VIEW_HANDLED | VIEW_REDRAW;
-        }
-        return 0;
-    }
+    (void)key;
     switch (act) {
     case ACT_UP:
         if (r->sel > 0)
@@ -345,62 +393,58 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
         if (r->n > 0) {
             struct index_view v;
             index_get(app->ix, r->pos[r->sel], &v);
-            if (strcmp(app->marked[0], v.id) == 0) {
-                memmove(app->marked[0], app->marked[1], sizeof(app->marked[0]));
-                app->marked[1][0] = '\0';
-            } else if (strcmp(app->marked[1], v.id) == 0) {
-                app->marked[1][0] = '\0';
+            if (strcmp(r->marked[0], v.id) == 0) {
+                memmove(r->marked[0], r->marked[1], sizeof(r->marked[0]));
+                r->marked[1][0] = '\0';
+            } else if (strcmp(r->marked[1], v.id) == 0) {
+                r->marked[1][0] = '\0';
             } else {
                 /* Keep the last two marked. */
-                if (app->marked[0][0] != '\0' && app->marked[1][0] != '\0')
-                    memmove(app->marked[0], app->marked[1], sizeof(app->marked[0]));
-                snprintf(app->marked[app->marked[0][0] == '\0' ? 0 : 1], sizeof(app->marked[0]),
-                         "%s", v.id);
+                if (r->marked[0][0] != '\0' && r->marked[1][0] != '\0')
+                    memmove(r->marked[0], r->marked[1], sizeof(r->marked[0]));
+                snprintf(r->marked[r->marked[0][0] == '\0' ? 0 : 1], sizeof(r->marked[0]), "%s",
+                         v.id);
             }
             app_message(app, false, "%s marked%s",
-                        app->marked[1][0]   ? "2 records"
-                        : app->marked[0][0] ? "1 record"
-                                            : "no record",
-                        app->marked[1][0] ? " (D diffs them)" : "");
+                        r->marked[1][0]   ? "2 records"
+                        : r->marked[0][0] ? "1 record"
+                                          : "no record",
+                        r->marked[1][0] ? " (D diffs them)" : "");
             if (r->sel + 1 < r->n)
                 r->sel++;
             remember_selection(app, r);
         }
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_DIFF:
-        if (app->marked[0][0] == '\0' || app->marked[1][0] == '\0') {
+        if (r->marked[0][0] == '\0' || r->marked[1][0] == '\0') {
             app_message(app, true, "mark two records with m first");
             return VIEW_HANDLED | VIEW_REDRAW;
         }
-        app_show_diff(app, app->marked[0], app->marked[1]);
+        app_show_diff(app, r->marked[0], r->marked[1]);
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_REDACT_RECORD:
         if (r->n > 0) {
             struct index_view v;
             index_get(app->ix, r->pos[r->sel], &v);
-            view_redact_show_record(app, app->view_state[SCREEN_REDACT], v.id);
-            app->prev_screen = app->screen;
-            app->screen = SCREEN_REDACT;
+            app_show(app, SCREEN_REDACT, &(struct view_arg){ .id = v.id });
         }
         return VIEW_HANDLED | VIEW_REDRAW;
-    case ACT_FILTER: {
-        struct query saved = r->q;
-        char saved_text[256], buf[256], err[200];
-        snprintf(saved_text, sizeof(saved_text), "%s", r->filter_text);
-        snprintf(buf, sizeof(buf), "%s", r->filter_text);
-        if (!app_prompt(app, "filter: ", buf, sizeof(buf), on_filter_change, r)) {
-            r->q = saved; /* Esc: back to the filter we had */
-            snprintf(r->filter_text, sizeof(r->filter_text), "%s", saved_text);
-        } else if (query_parse(buf, clock_wall_us(), &r->q, err, sizeof(err)) != 0) {
-            app_message(app, true, "filter: %s", err);
-            r->q = saved;
-            snprintf(r->filter_text, sizeof(r->filter_text), "%s", saved_text);
-        } else {
-            snprintf(r->filter_text, sizeof(r->filter_text), "%s", buf);
-        }
+    case ACT_FILTER:
+        r->saved_q = r->q;
+        snprintf(r->saved_text, sizeof(r->saved_text), "%s", r->filter_text);
+        snprintf(r->prompt_buf, sizeof(r->prompt_buf), "%s", r->filter_text);
+        app_prompt(app, "filter: ", r->prompt_buf, sizeof(r->prompt_buf), on_filter_change,
+                   on_filter_done, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_BACK:
+        /* Esc/q: clear the filter first, then go back (k9s, lazygit). */
+        if (r->filter_text[0] == '\0')
+            return 0;
+        memset(&r->q, 0, sizeof(r->q));
+        r->filter_text[0] = '\0';
         r->built = false;
+        app_message(app, false, "filter cleared (Esc or q again goes back)");
         return VIEW_HANDLED | VIEW_REDRAW;
-    }
     case ACT_CLEAR_FILTER:
         memset(&r->q, 0, sizeof(r->q));
         r->filter_text[0] = '\0';
@@ -446,4 +490,6 @@ const struct view_ops view_records = {
     .draw = recs_draw,
     .handle = recs_handle,
     .model_changed = recs_model_changed,
+    .show = recs_show,
+    .click = recs_click,
 };

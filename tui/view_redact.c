@@ -44,6 +44,7 @@ struct redact_view {
     char error[300];
     bool loaded_rules;
     char rules_version[64]; /* of the config the rules came from: a reload changes it */
+    char path[512];         /* the "open JSON file" prompt's text */
 };
 
 static void
@@ -268,20 +269,24 @@ set_source(struct app *app, struct redact_view *v, cJSON *doc, bool is_record, c
     rerun(v);
 }
 
-/* The Records screen hands a record over with this. */
-void
-view_redact_show_record(struct app *app, void *state, const char *id)
+/* Shown on a record (x on the Records screen). */
+static void
+redact_show(struct app *app, void *state, const struct view_arg *arg)
 {
     struct redact_view *v = state;
     struct intentus_err err = { 0 };
-    cJSON *rec = app_load_record(app, id, &err);
+    cJSON *rec;
     char name[200];
+
+    if (arg->id == NULL)
+        return;
+    rec = app_load_record(app, arg->id, &err);
 
     if (rec == NULL) {
         app_message(app, true, "%s", err.msg);
         return;
     }
-    snprintf(name, sizeof(name), "record %s", id);
+    snprintf(name, sizeof(name), "record %s", arg->id);
     set_source(app, v, rec, true, name);
 }
 
@@ -393,17 +398,71 @@ open_file(struct app *app, struct redact_view *v, const char *path)
     free(text);
 }
 
+static void
+on_open_done(struct app *app, void *ctx, bool ok)
+{
+    struct redact_view *v = ctx;
+
+    if (ok && v->path[0] != '\0')
+        open_file(app, v, v->path);
+}
+
+/* 'y' to turning rules off: arg is the rule's row, or "all". */
+static void
+rules_off_confirmed(struct app *app, void *ctx, const char *arg)
+{
+    struct redact_view *v = ctx;
+
+    if (strcmp(arg, "all") == 0) {
+        for (size_t i = 0; i < v->n_rules; i++)
+            v->rules[i].on = false;
+    } else {
+        size_t i = (size_t)strtoul(arg, NULL, 10);
+        if (i < v->n_rules)
+            v->rules[i].on = false;
+    }
+    rerun(v);
+    app->dirty = true;
+}
+
+/* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
+ */
 static unsigned
 redact_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct redact_view *v = state;
+    char q[256], arg[24];
 
-    if (key == ' ' && v->n_rules > 0) {
-        v->rules[v->sel].on = !v->rules[v->sel].on;
+    (void)key;
+    switch (act) {
+    case ACT_RULE_TOGGLE:
+        if (v->n_rules == 0)
+            return VIEW_HANDLED;
+        if (!v->rules[v->sel].on) {
+            v->rules[v->sel].on = true; /* turning a rule on redacts more: no question */
+            rerun(v);
+            return VIEW_HANDLED | VIEW_REDRAW;
+        }
+        /* Turning a rule off is what makes secrets land in records. */
+        snprintf(q, sizeof(q),
+                 "turn off the %s rule %.60s? A config without it records what it matches in "
+                 "clear (y/n)",
+                 v->rules[v->sel].kind, v->rules[v->sel].text);
+        snprintf(arg, sizeof(arg), "%zu", v->sel);
+        app_ask(app, q, arg, rules_off_confirmed, v);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_RULES_ON:
+        for (size_t i = 0; i < v->n_rules; i++)
+            v->rules[i].on = true;
         rerun(v);
         return VIEW_HANDLED | VIEW_REDRAW;
-    }
-    if (key == 'n') {
+    case ACT_RULES_OFF:
+        app_ask(app,
+                "turn off every rule? A config without them records passwords, tokens and keys "
+                "in clear (y/n)",
+                "all", rules_off_confirmed, v);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_NEXT_CHANGE:
         for (size_t i = v->scroll + 1; i < v->n_pairs; i++) {
             if (v->pairs[i].changed) {
                 v->scroll = i > 3 ? i - 3 : 0;
@@ -412,18 +471,12 @@ redact_handle(struct app *app, void *state, enum key_action act, int key)
         }
         app_message(app, false, "no further redacted field");
         return VIEW_HANDLED | VIEW_REDRAW;
-    }
-    if (key == 'a' || key == 'A') {
-        for (size_t i = 0; i < v->n_rules; i++)
-            v->rules[i].on = key == 'a';
-        rerun(v);
+    case ACT_OPEN_FILE:
+        v->path[0] = '\0';
+        app_prompt(app, "open JSON file: ", v->path, sizeof(v->path), NULL, on_open_done, v);
         return VIEW_HANDLED | VIEW_REDRAW;
-    }
-    if (key == 'o') {
-        char path[512] = "";
-        if (app_prompt(app, "open JSON file: ", path, sizeof(path), NULL, NULL) && path[0])
-            open_file(app, v, path);
-        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        break;
     }
     switch (act) {
     case ACT_UP:
@@ -449,14 +502,16 @@ redact_handle(struct app *app, void *state, enum key_action act, int key)
     }
     return VIEW_HANDLED | VIEW_REDRAW;
 }
+/* NOLINTEND(readability-function-cognitive-complexity) */
 
 const struct view_ops view_redact = {
     .name = "Redact",
-    .keyctx = KEYCTX_LIST,
+    .keyctx = KEYCTX_REDACT,
     .state_size = sizeof(struct redact_view),
     .open = NULL,
     .close = redact_close,
     .draw = redact_draw,
     .handle = redact_handle,
     .model_changed = NULL,
+    .show = redact_show,
 };

@@ -4,7 +4,6 @@
  * (count, bytes, rate, time left) and a cancel key. The summary stays on
  * screen and in the directory's retention log; the watcher shows the
  * removals as they happen. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +14,16 @@
 #include "core/units.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
+#include "tui/job.h"
 
 struct ret {
     char older_than[32], max_count[32], max_bytes[32], archive[256];
     struct retention_plan *plan;
     char error[300];
-    /* the worker */
-    pthread_t thread;
-    bool running, joined;
+    /* the job (tui/job.h): running from job_run until its done callback */
+    struct app *app;
+    bool running;
+    const struct job_ctl *ctl; /* the apply's, for its progress callback */
     atomic_bool cancel;
     atomic_size_t done, total;
     int64_t started_us;
@@ -36,7 +37,8 @@ struct ret {
     struct retention_policy policy;
     struct retention_plan *new_plan;
     char records_dir[512];
-    char wal_dir[512]; /* the records' WALs go with them (config wal.dir) */
+    char wal_dir[512];        /* the records' WALs go with them (config wal.dir) */
+    char typed[32], want[16]; /* the typed confirmation of an apply */
 };
 
 static void
@@ -80,23 +82,11 @@ ret_open(struct app *app, void *state)
 }
 
 static void
-join_worker(struct ret *r)
-{
-    if (r->running && !r->joined) {
-        pthread_join(r->thread, NULL);
-        r->joined = true;
-    }
-}
-
-static void
 ret_close(void *state)
 {
     struct ret *r = state;
 
-    atomic_store(&r->cancel, true);
-    join_worker(r);
-    if (r->planning)
-        retention_plan_free(r->new_plan);
+    /* The console's jobs were stopped and delivered before the views close. */
     retention_plan_free(r->plan);
     if (r->have_result)
         retention_report_free(&r->result);
@@ -142,15 +132,29 @@ parse_policy(struct ret *r, struct retention_policy *p)
     return 0;
 }
 
-static void *
-planner(void *arg)
+static void
+planner(void *arg, const struct job_ctl *ctl)
 {
     struct ret *r = arg;
 
+    (void)ctl;
     r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
                                          &r->policy, 0, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
-    return NULL;
+}
+
+/* On the loop's thread: the dry run is ready. */
+static void
+planner_done(void *arg)
+{
+    struct ret *r = arg;
+
+    r->running = r->planning = false;
+    r->plan = r->new_plan;
+    r->new_plan = NULL;
+    if (r->plan == NULL)
+        snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
+    r->app->dirty = true;
 }
 
 static void
@@ -167,9 +171,9 @@ dry_run(struct app *app, struct ret *r)
     atomic_store(&r->finished_us, 0);
     r->started_us = clock_mono_us();
     memset(&r->err, 0, sizeof(r->err));
-    r->joined = false;
+    r->app = app;
     r->planning = true;
-    r->running = pthread_create(&r->thread, NULL, planner, r) == 0;
+    r->running = job_run(app->jobs, planner, planner_done, r) == 0;
     if (!r->running) {
         r->planning = false;
         snprintf(r->error, sizeof(r->error), "cannot start the planning thread");
@@ -184,26 +188,77 @@ on_progress(void *ctx, size_t done, size_t total, const char *id)
     (void)id;
     atomic_store(&r->done, done);
     atomic_store(&r->total, total);
-    return atomic_load(&r->cancel) ? 1 : 0;
+    /* c, or the console closing */
+    return atomic_load(&r->cancel) || job_cancelled(r->ctl) ? 1 : 0;
 }
 
-static void *
-worker(void *arg)
+static void
+worker(void *arg, const struct job_ctl *ctl)
 {
     struct ret *r = arg;
     struct retention_apply_opts o = { .archive_dir = r->archive[0] ? r->archive : NULL,
                                       .progress = on_progress,
                                       .ctx = r };
 
+    r->ctl = ctl;
     r->rc = retention_apply(r->plan, &o, &r->result, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
-    return NULL;
+}
+
+/* On the loop's thread: the apply finished (or was cancelled). */
+static void
+worker_done(void *arg)
+{
+    struct ret *r = arg;
+    struct app *app = r->app;
+
+    r->running = false;
+    r->have_result = true;
+    if (r->rc != 0)
+        app_message(app, true, "retention stopped: %s", r->err.msg);
+    else
+        app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
+    retention_plan_free(r->plan);
+    r->plan = NULL; /* a plan is used once: the next run plans afresh */
+    app->dirty = true;
+}
+
+static void
+start_apply(struct app *app, struct ret *r)
+{
+    const struct retention_report *rep = retention_plan_report(r->plan);
+
+    if (r->have_result) {
+        retention_report_free(&r->result);
+        r->have_result = false;
+    }
+    atomic_store(&r->cancel, false);
+    atomic_store(&r->done, 0);
+    atomic_store(&r->total, (size_t)rep->count);
+    r->started_us = clock_mono_us();
+    atomic_store(&r->finished_us, 0);
+    memset(&r->result, 0, sizeof(r->result));
+    r->app = app;
+    r->running = job_run(app->jobs, worker, worker_done, r) == 0;
+    if (!r->running)
+        app_message(app, true, "cannot start the retention worker");
+}
+
+static void
+on_typed_done(struct app *app, void *ctx, bool ok)
+{
+    struct ret *r = ctx;
+
+    if (!ok || strcmp(r->typed, r->want) != 0 || r->plan == NULL || r->running) {
+        app_message(app, false, "retention not applied");
+        return;
+    }
+    start_apply(app, r);
 }
 
 static void
 apply(struct app *app, struct ret *r)
 {
-    char want[16];
     const struct retention_report *rep;
 
     if (app->opts.read_only) {
@@ -219,30 +274,27 @@ apply(struct app *app, struct ret *r)
         app_message(app, true, "nothing to remove under this policy");
         return;
     }
-    snprintf(want, sizeof(want), "%s", r->archive[0] ? "archive" : "delete");
+    snprintf(r->want, sizeof(r->want), "%s", r->archive[0] ? "archive" : "delete");
     {
-        char label[200], typed[32] = "";
-        snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", want, want,
+        char label[200];
+        snprintf(label, sizeof(label), "type '%s' to %s %llu records: ", r->want, r->want,
                  (unsigned long long)rep->count);
-        if (!app_prompt(app, label, typed, sizeof(typed), NULL, NULL) || strcmp(typed, want) != 0) {
-            app_message(app, false, "retention not applied");
-            return;
-        }
+        r->typed[0] = '\0';
+        app_prompt(app, label, r->typed, sizeof(r->typed), NULL, on_typed_done, r);
     }
-    if (r->have_result) {
-        retention_report_free(&r->result);
-        r->have_result = false;
-    }
-    atomic_store(&r->cancel, false);
-    atomic_store(&r->done, 0);
-    atomic_store(&r->total, (size_t)rep->count);
-    r->started_us = clock_mono_us();
-    atomic_store(&r->finished_us, 0);
-    memset(&r->result, 0, sizeof(r->result));
-    r->joined = false;
-    r->running = pthread_create(&r->thread, NULL, worker, r) == 0;
-    if (!r->running)
-        app_message(app, true, "cannot start the retention worker");
+}
+
+/* The policy form closed: Enter took all four fields at once. */
+static void
+on_policy_done(struct app *app, void *ctx, bool ok)
+{
+    struct ret *r = ctx;
+
+    if (!ok)
+        return;
+    retention_plan_free(r->plan);
+    r->plan = NULL;
+    app->dirty = true;
 }
 
 static void
@@ -294,22 +346,6 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     int y = top;
 
     (void)rows;
-    if (r->running && !r->joined && atomic_load(&r->finished_us) != 0 && r->planning) {
-        join_worker(r);
-        r->planning = false;
-        r->plan = r->new_plan;
-        if (r->plan == NULL)
-            snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
-    } else if (r->running && !r->joined && atomic_load(&r->finished_us) != 0) {
-        join_worker(r);
-        r->have_result = true;
-        if (r->rc != 0)
-            app_message(app, true, "retention stopped: %s", r->err.msg);
-        else
-            app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
-        retention_plan_free(r->plan);
-        r->plan = NULL; /* a plan is used once: the next run plans afresh */
-    }
     app_put(
         app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
         app->cfg->retention.configured
@@ -324,13 +360,13 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     y++;
     if (r->error[0])
         app_put(app, y++, 0, cols, app_attr(app, THEME_ERROR), r->error);
-    if (r->running && !r->joined && r->planning) {
+    if (r->running && r->planning) {
         char el[24];
         fmt_duration_us(clock_mono_us() - r->started_us, el, sizeof(el));
         snprintf(line, sizeof(line), "   dry run: reading the records... %s", el);
         app_put(app, y++, 0, cols, app_attr(app, THEME_WARN), line);
         app_redraw_after(app, 200);
-    } else if (r->running && !r->joined) {
+    } else if (r->running) {
         size_t done = atomic_load(&r->done), total = atomic_load(&r->total);
         int64_t el = clock_mono_us() - r->started_us;
         double rate = el > 0 ? (double)done * 1e6 / (double)el : 0;
@@ -361,36 +397,33 @@ static unsigned
 ret_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct ret *r = state;
-    bool busy = r->running && !r->joined;
+    bool busy = r->running;
 
-    (void)act;
-    if (key == 'c' && busy && r->planning) {
+    (void)key;
+    if (act == ACT_CANCEL && busy && r->planning) {
         app_message(app, true, "the dry run cannot be cancelled; it changes nothing");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'c' && busy) {
+    if (act == ACT_CANCEL && busy) {
         atomic_store(&r->cancel, true);
         app_message(app, false, "cancelling after the current record...");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (busy && (key == 'e' || key == 'n' || key == 'x')) {
+    if (busy && (act == ACT_EDIT_POLICY || act == ACT_DRY_RUN || act == ACT_APPLY)) {
         app_message(app, true, "retention is running (c cancels)");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'e') {
-        app_prompt(app, "older than (e.g. 30d, empty: none): ", r->older_than,
-                   sizeof(r->older_than), NULL, NULL);
-        app_prompt(app, "max count (empty: none): ", r->max_count, sizeof(r->max_count), NULL,
-                   NULL);
-        app_prompt(app, "max bytes (e.g. 10G, empty: none): ", r->max_bytes, sizeof(r->max_bytes),
-                   NULL, NULL);
-        app_prompt(app, "archive dir (empty: delete): ", r->archive, sizeof(r->archive), NULL,
-                   NULL);
-        retention_plan_free(r->plan);
-        r->plan = NULL;
+    if (act == ACT_EDIT_POLICY) {
+        const struct app_field fields[] = {
+            { "older than (e.g. 30d, empty: none): ", r->older_than, sizeof(r->older_than) },
+            { "max count (empty: none): ", r->max_count, sizeof(r->max_count) },
+            { "max bytes (e.g. 10G, empty: none): ", r->max_bytes, sizeof(r->max_bytes) },
+            { "archive dir (empty: delete): ", r->archive, sizeof(r->archive) },
+        };
+        app_form(app, fields, 4, on_policy_done, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'n') {
+    if (act == ACT_DRY_RUN) {
         if (r->have_result) {
             retention_report_free(&r->result);
             r->have_result = false;
@@ -398,7 +431,7 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
         dry_run(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (key == 'x') {
+    if (act == ACT_APPLY) {
         apply(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
@@ -407,7 +440,7 @@ ret_handle(struct app *app, void *state, enum key_action act, int key)
 
 const struct view_ops view_retention = {
     .name = "Retention",
-    .keyctx = KEYCTX_LIST,
+    .keyctx = KEYCTX_RETENTION,
     .state_size = sizeof(struct ret),
     .open = ret_open,
     .close = ret_close,

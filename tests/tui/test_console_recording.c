@@ -134,6 +134,9 @@ test_fire_shows_a_failed_async_write(void **state)
     TMUX(c, NULL, 0, "send-keys", "-t", "t", "C-u", "5", "Enter");
     expect(c, "5 fired in");
     expect(c, "5 NOT recorded");
+    /* a text field of the form has the focus: Q would be text */
+    TMUX(c, NULL, 0, "send-keys", "-t", "t", "Escape");
+    nanosleep(&(struct timespec){ 0, 200000000L }, NULL); /* not read as Alt-Q */
     TMUX(c, NULL, 0, "send-keys", "-t", "t", "Q");
     expect(c, "CONSOLE-EXITED-0");
     assert_int_equal(tu_count_files(c->recs, NULL), 0);

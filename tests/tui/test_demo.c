@@ -408,7 +408,7 @@ test_demo_traffic_only_on_the_demo(void **state)
     assert_int_equal(mkdir(other, 0700), 0);
     assert_int_equal(mkdir(d->recs, 0700), 0);
     start(d, "--demo-traffic=auto --read-only", NULL);
-    expect(d, "[read-only]");
+    expect(d, "READ-ONLY");
     tmux(d, "send-keys", "-t", "t", "T", NULL, NULL, NULL, NULL, NULL);
     expect(d, "read-only console: demo traffic is disabled");
     assert_null(strstr(d->screen, "DEMO TRAFFIC"));

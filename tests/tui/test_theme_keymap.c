@@ -145,6 +145,71 @@ test_keymap_lookup_order(void **state)
     assert_int_equal(keymap_lookup(KEYCTX_DASHBOARD, 'x'), ACT_NONE);
 }
 
+/* Issue 18 P1.3: walk what help lists for every screen's key context:
+ * each key a row names dispatches to that row's action there (no row names
+ * a key another binding shadows), Redact and Retention list their own keys,
+ * and in a focused text field (the Fire form) only the form's own keys are
+ * looked up, so q and ? are text. */
+static void
+test_help_rows_do_what_they_say(void **state)
+{
+    (void)state;
+    size_t nb;
+    const struct key_binding *b = keymap_bindings(&nb);
+    bool redact_space = false, retention_e = false;
+
+    for (int c = 0; c < KEYCTX_COUNT; c++) {
+        struct help_row rows[200];
+        size_t n = keymap_help_rows((enum key_context)c, rows, 200);
+        assert_true(n > 0);
+        for (size_t i = 0; i < n; i++) {
+            for (size_t k = 0; k < nb; k++) {
+                char name[24];
+                snprintf(name, sizeof(name), "%s", b[k].name);
+                /* every binding of this row's action in its section that the row names */
+                if (b[k].ctx != rows[i].section || b[k].action != rows[i].action)
+                    continue;
+                if (strstr(rows[i].keys, name) == NULL)
+                    continue;
+                if (keymap_lookup((enum key_context)c, b[k].key) != rows[i].action)
+                    fail_msg("help for %s lists %s as '%s' but the key does %s",
+                             keymap_context_name((enum key_context)c), b[k].name,
+                             keymap_action_text(rows[i].action),
+                             keymap_action_text(keymap_lookup((enum key_context)c, b[k].key)));
+            }
+            if (c == KEYCTX_REDACT && rows[i].action == ACT_RULE_TOGGLE)
+                redact_space = strstr(rows[i].keys, "Space") != NULL;
+            if (c == KEYCTX_REDACT && rows[i].action == ACT_PAGE_DOWN)
+                assert_null(strstr(rows[i].keys, "Space")); /* shadowed there */
+            if (c == KEYCTX_RETENTION && rows[i].action == ACT_EDIT_POLICY)
+                retention_e = strcmp(rows[i].keys, "e") == 0;
+        }
+    }
+    /* Nothing a screen binds itself is missing from its help. */
+    for (size_t k = 0; k < nb; k++) {
+        struct help_row rows[200];
+        size_t n = keymap_help_rows(b[k].ctx, rows, 200);
+        bool listed = false;
+        for (size_t i = 0; i < n; i++)
+            listed = listed || (rows[i].section == b[k].ctx && rows[i].action == b[k].action &&
+                                strstr(rows[i].keys, b[k].name) != NULL);
+        if (!listed)
+            fail_msg("%s: key %s (%s) is not in its help", keymap_context_name(b[k].ctx), b[k].name,
+                     keymap_action_text(b[k].action));
+    }
+    assert_true(redact_space);
+    assert_true(retention_e);
+    assert_int_equal(keymap_lookup(KEYCTX_REDACT, ' '), ACT_RULE_TOGGLE);
+    assert_int_equal(keymap_lookup(KEYCTX_RETENTION, 'x'), ACT_APPLY);
+    /* A focused text field: q and ? are text, Tab and Esc still the form's. */
+    assert_int_equal(keymap_lookup_own(KEYCTX_FIRE, 'q'), ACT_NONE);
+    assert_int_equal(keymap_lookup_own(KEYCTX_FIRE, '?'), ACT_NONE);
+    assert_int_equal(keymap_lookup_own(KEYCTX_FIRE, '1'), ACT_NONE);
+    assert_int_equal(keymap_lookup_own(KEYCTX_FIRE, '\t'), ACT_NEXT_FIELD);
+    assert_int_equal(keymap_lookup_own(KEYCTX_FIRE, 27), ACT_BACK);
+    assert_int_equal(keymap_lookup(KEYCTX_DASHBOARD, ':'), ACT_COMMAND);
+}
+
 int
 main(void)
 {
@@ -156,6 +221,7 @@ main(void)
         cmocka_unit_test(test_nearest_colours),
         cmocka_unit_test(test_keymap_has_no_duplicates_and_all_help),
         cmocka_unit_test(test_keymap_lookup_order),
+        cmocka_unit_test(test_help_rows_do_what_they_say),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
