@@ -30,6 +30,7 @@
 #include "core/err.h"
 
 enum writer_mode { WRITER_SYNC, WRITER_ASYNC };
+#define WRITER_DEFAULT_THREADS 2
 enum writer_on_full { WRITER_BLOCK, WRITER_DROP };
 
 struct writer_opts {
@@ -37,6 +38,10 @@ struct writer_opts {
     bool fsync;
     size_t capacity;  /* async queue; 0: 1024 */
     size_t max_batch; /* records per group commit; 0: 128 */
+    /* Async writer threads, each taking its own group from the queue; 0:
+     * 1 with fsync (one thread makes the largest groups), else
+     * WRITER_DEFAULT_THREADS. */
+    size_t threads;
     enum writer_on_full on_full;
     /* recording.encryption: seal every record with keys' newest key.
      * Borrowed; must outlive the writer. NULL: plaintext. */
@@ -62,6 +67,14 @@ void writer_close(struct writer *w);
  * it is on disk. Async: 0 once queued (a later write error is counted in
  * errors and kept as the last error); -1 with IERR_LIMIT when dropped. */
 int writer_submit(struct writer *w, cJSON *record, struct intentus_err *err);
+/* writer_submit_tracked for a record already serialised: text is its
+ * final pretty text (what rec_store_save would write), id its
+ * header.executionId. Ownership of text is taken in every case; fate may be
+ * NULL, else it is set as by writer_submit_tracked. Encryption and the
+ * size limit apply as for a tree. */
+struct writer_fate;
+int writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
+                       struct writer_fate **fate, struct intentus_err *err);
 /* The fate of one queued record. Refcounted: the submitter's reference is
  * released with writer_fate_release; the writer drops its own once it has
  * decided (so a fate may outlive the writer). */
