@@ -34,6 +34,7 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/uuid.h"
+#include "tui/bench_measure.h"
 #include "watch/agg.h"
 #include "watch/index.h"
 #include "watch/index_db.h"
@@ -294,17 +295,11 @@ static int
 open_index(const char *dir, bool rebuild, double *secs, struct index_db_info *info)
 {
     struct intentus_err err = { 0 };
-    int64_t t0 = bench_now_ns();
-    struct index_db *db = index_db_open(dir, rebuild, &err);
 
-    *secs = (double)(bench_now_ns() - t0) / 1e9;
-    if (db == NULL) {
-        fprintf(stderr, "bench: index of %s: %s\n", dir, err.msg);
-        return -1;
-    }
-    *info = *index_db_info(db);
-    index_db_close(db);
-    return 0;
+    if (bm_index_open(dir, rebuild, secs, info, &err) == 0)
+        return 0;
+    fprintf(stderr, "bench: index of %s: %s\n", dir, err.msg);
+    return -1;
 }
 
 /* Make every file and the directory look quiet (mtime a minute back), so

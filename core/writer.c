@@ -246,9 +246,14 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     w->on_full = o.on_full;
     w->cap = o.capacity > 0 ? o.capacity : 1024;
     w->max_batch = o.max_batch > 0 ? o.max_batch : 128;
-    /* With fsync one thread makes the biggest groups (one directory fsync
-     * each); without, the file system calls themselves are the cost. */
-    w->n_workers = o.threads > 0 ? o.threads : o.fsync ? 1 : WRITER_DEFAULT_THREADS;
+    /* With fsync the wait is the disk's: several threads each commit a
+     * group while the others' syncs are in flight, and the file system
+     * joins their syncs into one journal commit (measured on ext4: 3x one
+     * thread's throughput at 8 submitters, bench/README.md). Without
+     * fsync the cost is CPU: two threads. */
+    w->n_workers = o.threads > 0 ? o.threads
+                   : o.fsync     ? WRITER_FSYNC_THREADS
+                                 : WRITER_DEFAULT_THREADS;
     if (w->n_workers > 64)
         w->n_workers = 64;
     w->dirfd = -1;

@@ -1,7 +1,7 @@
 /* What the benchmarks route and hash: a configuration of in-process agents
  * (breakers off, so a failing agent is tried every time and every execution
  * takes the same path), payloads of a chosen size, and envelopes. */
-#include "bench/fixture.h"
+#include "tui/bench_fixture.h"
 
 #include <stdio.h>
 #include <string.h>
