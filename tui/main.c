@@ -28,6 +28,7 @@ static const struct command commands[] = {
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, close, abort" },
     { "index", cli_index, "the record index: rebuild, check or show it" },
     { "keys", cli_keys, "encryption keys for records and WAL: new, list, rotate" },
+    { "bench", cli_bench, "measure route, hash and index speed on this machine's storage" },
 };
 
 static void
