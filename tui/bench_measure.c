@@ -241,7 +241,8 @@ bm_route(struct registry *reg, const struct bm_route_opts *o, struct bm_route_re
         size_t m = o->n - done < chunk ? o->n - done : chunk;
         int crc;
         for (size_t i = 0; i < m; i++) {
-            envs[i] = bench_envelope(o->intent, o->strategy, o->payload, (unsigned)(done + i));
+            envs[i] = bench_envelope(o->intent, o->strategy, o->payload,
+                                     o->payload_seed ? o->payload_seed : (unsigned)(done + i));
             if (envs[i] == NULL) {
                 err_set(err, IERR_NOMEM, "out of memory building envelopes");
                 for (size_t j = 0; j < i; j++)

@@ -35,6 +35,9 @@ struct bm_route_opts {
     const char *intent; /* of the fixture: bench.echo, bench.fallback, ... */
     enum strategy strategy;
     size_t payload; /* bytes of payload per envelope */
+    /* 0: each envelope's payload from its own seed (its index); else every
+     * payload from this seed (the same bytes each time: bench_payload). */
+    unsigned payload_seed;
     enum bm_record record;
     bool fsync;
     const struct crypt_keyring *keys; /* seal records with it (NULL: plaintext) */
