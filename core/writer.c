@@ -35,6 +35,13 @@ struct slot {
     struct writer_fate *fate;
 };
 
+/* With fsync, the files of a group stay open until synced: at most this
+ * many per thread (max_batch permitting), so WRITER_FSYNC_THREADS threads
+ * hold at most 128 descriptors. */
+#define GROUP_OPEN_FILES 32
+/* Working buffers larger than this are freed after their record. */
+#define KEEP_BUF ((size_t)1 << 20)
+
 /* One writer thread and its group commit's working space. */
 struct worker {
     struct writer *w;
@@ -102,11 +109,20 @@ stage_one(struct worker *k, struct slot *sl, struct rec_file *f, struct intentus
     snprintf(name, sizeof(name), "%s.json", sl->id);
     if (rec_file_write(f, w->dirfd, w->dir, name, data, dlen, err) != 0)
         goto out;
+    /* With fsync the file stays open for the group's sync; without, it
+     * goes into place at once (no descriptors held across a batch). */
     if (w->fsync)
         rec_file_start_sync(f);
+    else if (rec_file_commit(f, w->dirfd, w->dir, err) != 0)
+        goto out;
     rc = 0;
 out:
     slot_free(sl);
+    /* Keep a working buffer for the next record, not a huge one's memory. */
+    if (k->text.cap > KEEP_BUF)
+        buf_free(&k->text);
+    if (k->sealed.cap > KEEP_BUF)
+        buf_free(&k->sealed);
     return rc;
 }
 
@@ -145,11 +161,12 @@ fate_decide(struct writer_fate *f, const struct intentus_err *result)
     writer_fate_release(f);
 }
 
-/* One group commit: every record of the batch written to its temp file
- * (with fsync, write-back started for all of them first, then each file
- * synced, so the syncs overlap), renamed into place, the directory synced
- * once, and only then each record's fate decided: an acknowledgement always
- * waits for the fsync that covers it. */
+/* One group commit: every record of the batch written to its temp file;
+ * with fsync, write-back started for all of them first, then each file
+ * synced (so the syncs overlap), renamed into place and the directory
+ * synced once (without fsync each file goes into place as soon as it is
+ * written); only then is each record's fate decided: an acknowledgement
+ * always waits for the fsync that covers it. */
 static void
 write_batch(struct worker *k, size_t n)
 {
@@ -163,12 +180,13 @@ write_batch(struct worker *k, size_t n)
         buf_free(&k->sealed);
     for (size_t i = 0; i < n; i++) {
         err_clear(&k->results[i]);
-        stage_one(k, &k->batch[i], &k->files[i], &k->results[i]);
+        if (stage_one(k, &k->batch[i], &k->files[i], &k->results[i]) == 0 && !w->fsync)
+            ok++;
     }
     for (size_t i = 0; w->fsync && i < n; i++)
         if (k->files[i].fd >= 0 && rec_file_sync(&k->files[i], w->dir, true, &k->results[i]) != 0)
             rec_file_abort(&k->files[i], w->dirfd);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; w->fsync && i < n; i++)
         if (k->files[i].fd >= 0 &&
             rec_file_commit(&k->files[i], w->dirfd, w->dir, &k->results[i]) == 0)
             ok++;
@@ -204,6 +222,7 @@ writer_main(void *arg)
 {
     struct worker *k = arg;
     struct writer *w = k->w;
+    size_t group = w->fsync && w->max_batch > GROUP_OPEN_FILES ? GROUP_OPEN_FILES : w->max_batch;
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
@@ -212,7 +231,7 @@ writer_main(void *arg)
             pthread_cond_wait(&w->nonempty, &w->lock);
         if (w->len == 0)
             break;
-        while (w->len > 0 && n < w->max_batch) {
+        while (w->len > 0 && n < group) {
             k->batch[n++] = w->ring[w->head];
             w->head = (w->head + 1) % w->cap;
             w->len--;

@@ -42,7 +42,7 @@ struct writer_opts {
     enum writer_mode mode;
     bool fsync;
     size_t capacity;  /* async queue; 0: 1024 */
-    size_t max_batch; /* records per group commit; 0: 128 */
+    size_t max_batch; /* records per group commit; 0: 128 (with fsync at most 32) */
     /* Async writer threads, each taking its own group from the queue; 0:
      * WRITER_FSYNC_THREADS with fsync, else WRITER_DEFAULT_THREADS. */
     size_t threads;

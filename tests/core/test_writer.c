@@ -457,7 +457,9 @@ test_group_commit_batches(void **state)
     struct writer_fate *f[N];
     struct writer_stats st;
     struct writer *w = writer_open(
-        dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = true, .capacity = N }, &err);
+        dir,
+        &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = true, .capacity = N, .threads = 1 },
+        &err);
 
     (void)state;
     assert_non_null(w);
