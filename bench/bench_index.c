@@ -208,7 +208,7 @@ bench_gen_main(int argc, char **argv)
     long cut = 0;
     double s;
 
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) { /* option, value */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok;
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
@@ -236,7 +236,6 @@ bench_gen_main(int argc, char **argv)
             fprintf(stderr, "intentus-bench gen: %s: '%s' is not a valid value\n", o, v);
             return 2;
         }
-        i++;
     }
     if (n == 0 || dir == NULL) {
         fprintf(stderr, "intentus-bench gen: --n and --dir are required\n");

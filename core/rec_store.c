@@ -241,7 +241,7 @@ int
 rec_file_put(int dirfd, const char *dir, const char *name, const void *data, size_t len,
              bool do_fsync, struct intentus_err *err)
 {
-    struct rec_file f;
+    struct rec_file f = { .fd = -1 };
 
     if (rec_file_write(&f, dirfd, dir, name, data, len, err) != 0)
         return -1;

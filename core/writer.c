@@ -414,7 +414,6 @@ writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
                    struct writer_fate **fate, struct intentus_err *err)
 {
     struct slot sl = { .text = text, .len = len };
-    int rc;
 
     if (fate != NULL)
         *fate = NULL;
@@ -424,7 +423,7 @@ writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
         return refuse(w, fate);
     }
     if (w->mode == WRITER_SYNC) {
-        rc = submit_sync(w, id, text, len, err);
+        int rc = submit_sync(w, id, text, len, err);
         free(text);
         return rc;
     }

@@ -56,12 +56,12 @@ parse_record(const char *arg, void *field, char *why, size_t size)
 #define F(field) offsetof(struct bench_args, field)
 #define OPT_N(text)                                                                                \
     {                                                                                              \
-        .name = "n", .kind = CLI_OPT_COUNT, .arg = "N", .offset = F(n), .help = text               \
+        .name = "n", .kind = CLI_OPT_COUNT, .arg = "N", .offset = F(n), .help = (text)             \
     }
 #define OPT_DIR(text)                                                                              \
     {                                                                                              \
         .name = "dir", .short_name = 'd', .kind = CLI_OPT_STRING, .arg = "DIR", .offset = F(dir),  \
-        .help = text                                                                               \
+        .help = (text)                                                                             \
     }
 #define OPT_JSON                                                                                   \
     {                                                                                              \
