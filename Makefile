@@ -48,7 +48,7 @@ LIB := $(BUILD)/libintentus.a
 BIN := $(BUILD)/intentus
 
 .PHONY: all run run-cmd screenshot test deps asan tsan valgrind install uninstall clean layer-check \
-        bench bench-serve bench-soak check-tests fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
+        bench bench-compare bench-serve bench-soak check-tests fuzz fuzz-build fuzz-pty-build format format-check cppcheck tidy check
 
 all: $(LIB) $(BIN) intentus
 
@@ -189,6 +189,13 @@ valgrind: deps
 # under 10 minutes on 2 cores. `make bench BENCH_ARGS=--quick` for a small run.
 bench: deps all
 	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" CC="$(CC)"
+
+# Issue 16's table: the reference's router (../shared/reference/python, its
+# FileExecutionStore, the same payloads, fresh tmpfs directories) and
+# intentus in one run, ratios printed (bench/bench_compare.c). `make bench`
+# runs it too, as one of intentus-bench's sections.
+bench-compare: deps all
+	@$(MAKE) --no-print-directory -C bench BUILD="$(abspath $(BUILD))" CC="$(CC)" compare
 
 # `intentus serve` alone (bench/serve/run.sh): the floor, serve with recording
 # off, sync and async at 1, 4, 16 and 64 connections, and the ratios; and the

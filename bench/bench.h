@@ -66,6 +66,9 @@ int bench_watch(struct bench *b, const char *dataset, size_t n_records);
 int bench_retention(struct bench *b, const char *dataset, size_t n_records);
 int bench_wal(struct bench *b);         /* bench/bench_wal.c */
 int bench_config_load(struct bench *b); /* bench/bench_config.c: load with 5k-40k agents */
+/* bench/bench_compare.c: issue 16's table, the reference's router beside
+ * intentus in the same run (`make bench-compare`). */
+int bench_compare(struct bench *b);
 /* bench/bench_index.c: the persistent index at each of the comma-separated sizes. */
 int bench_index(struct bench *b, const char *sizes);
 /* n records into dir: 2000 routed, the rest copies under new ids (bench_index.c). */

@@ -5,77 +5,26 @@
 #include <string.h>
 
 #include "bench/bench.h"
-#include "bench/fixture.h"
 #include "core/rec_store.h"
 #include "core/router.h"
 #include "core/writer.h"
+#include "tui/bench_fixture.h"
+#include "tui/bench_measure.h"
 
-/* Out of every 20 executions: 12 echo (DIRECT), 6 fallback after two
- * failures, 1 that fails everywhere (an error record), 1 upper. */
-static void
-pick(size_t i, const char **intent, enum strategy *s)
-{
-    unsigned k = (unsigned)(i % 20);
-
-    *s = STRATEGY_FALLBACK;
-    if (k < 12) {
-        *intent = "bench.echo";
-        *s = STRATEGY_DIRECT;
-    } else if (k < 18) {
-        *intent = "bench.fallback";
-    } else if (k == 18) {
-        *intent = "bench.fail";
-    } else {
-        *intent = "bench.upper";
-    }
-}
-
-/* Route n executions into dir through a writer (async or sync, no fsync). */
+/* Route n executions into dir through a writer (async or sync, no fsync):
+ * bm_write_records (tui/bench_measure.c), the mix `intentus bench index`
+ * writes too. */
 int
 bench_write_records(const char *dir, size_t n, bool async, unsigned seed)
 {
     struct intentus_err err = { 0 };
     struct config *cfg = bench_config(&err);
-    struct writer *w = NULL;
-    struct router *r = NULL;
     int rc = -1;
 
-    if (cfg == NULL)
-        goto out;
-    w = writer_open(dir, &(struct writer_opts){ .mode = async ? WRITER_ASYNC : WRITER_SYNC }, &err);
-    if (w == NULL)
-        goto out;
-    r = router_new(cfg->registry, &(struct router_opts){ .writer = w, .seed = 1 }, &err);
-    if (r == NULL)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        const char *intent;
-        enum strategy s;
-        struct route_result res;
-        cJSON *env;
-
-        pick(i, &intent, &s);
-        env = bench_envelope(intent, s, 200, seed + (unsigned)i);
-        if (env == NULL || router_route(r, env, &res) != 0) {
-            cJSON_Delete(env);
-            goto out;
-        }
-        if (!res.recorded) {
-            err = res.record_err;
-            route_result_free(&res);
-            cJSON_Delete(env);
-            goto out;
-        }
-        route_result_free(&res);
-        cJSON_Delete(env);
-    }
-    writer_flush(w);
-    rc = 0;
-out:
+    if (cfg != NULL)
+        rc = bm_write_records(cfg->registry, dir, n, async, seed, &err);
     if (rc != 0)
         fprintf(stderr, "bench: writing records into %s failed: %s\n", dir, err.msg);
-    router_free(r);
-    writer_close(w);
     config_free(cfg);
     return rc;
 }

@@ -34,6 +34,7 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/uuid.h"
+#include "tui/bench_measure.h"
 #include "watch/agg.h"
 #include "watch/index.h"
 #include "watch/index_db.h"
@@ -207,7 +208,7 @@ bench_gen_main(int argc, char **argv)
     long cut = 0;
     double s;
 
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) { /* option, value */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok;
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
@@ -235,7 +236,6 @@ bench_gen_main(int argc, char **argv)
             fprintf(stderr, "intentus-bench gen: %s: '%s' is not a valid value\n", o, v);
             return 2;
         }
-        i++;
     }
     if (n == 0 || dir == NULL) {
         fprintf(stderr, "intentus-bench gen: --n and --dir are required\n");
@@ -294,17 +294,11 @@ static int
 open_index(const char *dir, bool rebuild, double *secs, struct index_db_info *info)
 {
     struct intentus_err err = { 0 };
-    int64_t t0 = bench_now_ns();
-    struct index_db *db = index_db_open(dir, rebuild, &err);
 
-    *secs = (double)(bench_now_ns() - t0) / 1e9;
-    if (db == NULL) {
-        fprintf(stderr, "bench: index of %s: %s\n", dir, err.msg);
-        return -1;
-    }
-    *info = *index_db_info(db);
-    index_db_close(db);
-    return 0;
+    if (bm_index_open(dir, rebuild, secs, info, &err) == 0)
+        return 0;
+    fprintf(stderr, "bench: index of %s: %s\n", dir, err.msg);
+    return -1;
 }
 
 /* Make every file and the directory look quiet (mtime a minute back), so

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
-#include "bench/fixture.h"
+#include "tui/bench_fixture.h"
 #include "core/rec_store.h"
 #include "core/router.h"
 #include "core/wal.h"

@@ -2,7 +2,8 @@
  * results.json (machine, date, git revision, load, every figure with its
  * median and spread over the repetitions).
  *
- *   intentus-bench [--quick] [--only hash,route,wal,config,watch,retention,index] [--reps N]
+ *   intentus-bench [--quick] [--only hash,route,wal,config,watch,retention,index,compare] [--reps
+ * N]
  *                  [--records N] [--index-sizes N,N,...] [--out FILE]
  *   intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]
  *
@@ -33,10 +34,10 @@ struct args {
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: intentus-bench [--quick] [--only hash,route,wal,config,watch,retention,index] "
-            "[--reps N] [--records N] [--index-sizes N,N,...] [--out FILE]\n"
-            "       intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]\n");
+    fprintf(stderr, "usage: intentus-bench [--quick] [--only "
+                    "hash,route,wal,config,watch,retention,index,compare] "
+                    "[--reps N] [--records N] [--index-sizes N,N,...] [--out FILE]\n"
+                    "       intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]\n");
 }
 
 static int
@@ -282,6 +283,10 @@ run_sections(struct bench *b, const struct args *a)
     if (wanted(a, "config")) {
         fprintf(stderr, "bench: config load with many agents...\n");
         failed |= bench_config_load(b) != 0;
+    }
+    if (wanted(a, "compare")) {
+        fprintf(stderr, "bench: compare with the reference's router...\n");
+        failed |= bench_compare(b) != 0;
     }
     if (wanted(a, "index")) {
         fprintf(stderr, "bench: persistent index...\n");

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,14 +15,12 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "tui/bench_measure.h"
 
 int64_t
 bench_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return bm_now_ns();
 }
 
 struct bench_fig *
@@ -93,17 +90,7 @@ bench_stats(const double *v, int n, double *median, double *min, double *max)
 double
 bench_percentile(double *v, size_t n, double p)
 {
-    size_t rank;
-
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_double);
-    rank = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
+    return bm_percentile(v, n, p);
 }
 
 int
@@ -117,22 +104,10 @@ bench_mkdir(struct bench *b, const char *what, char *out, size_t size)
     return 0;
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 void
 bench_rmtree(const char *path)
 {
-    nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+    bm_rmtree(path);
 }
 
 size_t

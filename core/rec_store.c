@@ -169,13 +169,141 @@ rec_store_check_size(const char *id, size_t len, struct intentus_err *err)
 }
 
 int
+rec_file_write(struct rec_file *f, int dirfd, const char *dir, const char *name, const void *data,
+               size_t len, struct intentus_err *err)
+{
+    char rnd[UUID_STR_LEN];
+
+    snprintf(f->name, sizeof(f->name), "%s", name);
+    uuid_v4(rnd);
+    /* Hidden (leading dot) so listers and watchers skip it until the rename. */
+    snprintf(f->tmp, sizeof(f->tmp), ".%s.%.8s.tmp", name, rnd);
+    f->fd = openat(dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f->fd < 0) {
+        err_set(err, IERR_IO, "cannot create %s/%s: %s", dir, f->tmp, strerror(errno));
+        return -1;
+    }
+    if (rec_store_write_all(f->fd, data, len) != 0) {
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", dir, f->tmp, strerror(errno));
+        rec_file_abort(f, dirfd);
+        return -1;
+    }
+    return 0;
+}
+
+void
+rec_file_start_sync(struct rec_file *f)
+{
+    if (f->fd >= 0)
+        (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint; fsync decides */
+}
+
+int
+rec_file_sync(struct rec_file *f, const char *dir, bool data_only, struct intentus_err *err)
+{
+    if ((data_only ? fdatasync(f->fd) : fsync(f->fd)) == 0)
+        return 0;
+    err_set(err, IERR_IO, "cannot write %s/%s: %s", dir, f->tmp, strerror(errno));
+    return -1;
+}
+
+int
+rec_file_commit(struct rec_file *f, int dirfd, const char *dir, struct intentus_err *err)
+{
+    int fd = f->fd;
+
+    f->fd = -1;
+    if (close(fd) != 0) {
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", dir, f->tmp, strerror(errno));
+        unlinkat(dirfd, f->tmp, 0);
+        return -1;
+    }
+    if (renameat(dirfd, f->tmp, dirfd, f->name) != 0) {
+        err_set(err, IERR_IO, "cannot rename %s into place in %s: %s", f->name, dir,
+                strerror(errno));
+        unlinkat(dirfd, f->tmp, 0);
+        return -1;
+    }
+    return 0;
+}
+
+void
+rec_file_abort(struct rec_file *f, int dirfd)
+{
+    if (f->fd < 0)
+        return;
+    close(f->fd);
+    f->fd = -1;
+    unlinkat(dirfd, f->tmp, 0);
+}
+
+int
+rec_file_put(int dirfd, const char *dir, const char *name, const void *data, size_t len,
+             bool do_fsync, struct intentus_err *err)
+{
+    struct rec_file f = { .fd = -1 };
+
+    if (rec_file_write(&f, dirfd, dir, name, data, len, err) != 0)
+        return -1;
+    if (do_fsync && rec_file_sync(&f, dir, false, err) != 0) {
+        rec_file_abort(&f, dirfd);
+        return -1;
+    }
+    return rec_file_commit(&f, dirfd, dir, err);
+}
+
+int
+rec_store_prepare(struct rec_store *rs, const char *id, const char *text, size_t len,
+                  struct buf *sealed, const char **data, size_t *dlen, struct intentus_err *err)
+{
+    if (!rec_store_id_is_valid(id)) {
+        err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
+        return -1;
+    }
+    *data = text;
+    *dlen = len;
+    if (rs->encrypt) {
+        if (crypt_seal(rs->keys, CRYPT_RECORD, text, len, sealed, err) != 0) {
+            err_prefix(err, "record %s", id);
+            return -1;
+        }
+        *data = sealed->data;
+        *dlen = sealed->len;
+    }
+    return rec_store_check_size(id, *dlen, err);
+}
+
+int
+rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                    struct intentus_err *err)
+{
+    struct buf sealed = BUF_INIT;
+    const char *data;
+    size_t dlen;
+    char name[160];
+    int rc = -1;
+
+    if (rec_store_prepare(rs, id, text, len, &sealed, &data, &dlen, err) != 0)
+        goto out;
+    snprintf(name, sizeof(name), "%s.json", id);
+    if (rec_file_put(rs->dirfd, rs->dir, name, data, dlen, rs->fsync, err) != 0)
+        goto out;
+    if (rs->fsync && fsync(rs->dirfd) != 0) {
+        err_set(err, IERR_IO, "cannot fsync directory %s: %s", rs->dir, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    buf_free(&sealed);
+    return rc;
+}
+
+int
 rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err)
 {
     const char *id = record_id(record);
-    char name[160], tmp[200], rnd[UUID_STR_LEN];
-    struct buf text = BUF_INIT, sealed = BUF_INIT;
-    const struct buf *file = &text;
-    int fd = -1, rc = -1;
+    struct buf text = BUF_INIT;
+    int rc;
 
     if (!rec_store_id_is_valid(id)) {
         err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
@@ -183,54 +311,11 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
     }
     if (json_print_pretty(record, &text) != 0) {
         err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
-        goto out;
+        buf_free(&text);
+        return -1;
     }
-    if (rs->encrypt) {
-        if (crypt_seal(rs->keys, CRYPT_RECORD, text.data, text.len, &sealed, err) != 0) {
-            err_prefix(err, "record %s", id);
-            goto out;
-        }
-        file = &sealed;
-    }
-    if (rec_store_check_size(id, file->len, err) != 0)
-        goto out;
-    snprintf(name, sizeof(name), "%s.json", id);
-    uuid_v4(rnd);
-    /* Hidden (leading dot) so listers and watchers skip it until the rename. */
-    snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
-    fd = openat(rs->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        err_set(err, IERR_IO, "cannot create %s/%s: %s", rs->dir, tmp, strerror(errno));
-        goto out;
-    }
-    if (rec_store_write_all(fd, file->data, file->len) != 0 || (rs->fsync && fsync(fd) != 0)) {
-        err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
-        goto unlink_tmp;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
-        goto unlink_tmp;
-    }
-    fd = -1;
-    if (renameat(rs->dirfd, tmp, rs->dirfd, name) != 0) {
-        err_set(err, IERR_IO, "cannot rename %s into place in %s: %s", name, rs->dir,
-                strerror(errno));
-        goto unlink_tmp;
-    }
-    if (rs->fsync && fsync(rs->dirfd) != 0) {
-        err_set(err, IERR_IO, "cannot fsync directory %s: %s", rs->dir, strerror(errno));
-        goto out;
-    }
-    rc = 0;
-    goto out;
-unlink_tmp:
-    unlinkat(rs->dirfd, tmp, 0);
-out:
-    if (fd >= 0)
-        close(fd);
+    rc = rec_store_save_text(rs, id, text.data, text.len, err);
     buf_free(&text);
-    buf_free(&sealed);
     return rc;
 }
 

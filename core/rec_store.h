@@ -53,13 +53,58 @@ const char *rec_store_dir(const struct rec_store *rs);
 /* The open directory (for fstatat and listing); owned by the store. */
 int rec_store_dirfd(const struct rec_store *rs);
 
+/* The longest record id (rec_store_id_is_valid). */
+#define REC_STORE_ID_MAX 128
+
 /* True when id is safe as a file name: 1-128 characters from [A-Za-z0-9._-],
  * not starting with '.'. UUIDs (ours v7, the reference's v4) always are. */
 bool rec_store_id_is_valid(const char *id);
 
 /* Save a record under its header.executionId; the text is the reference's
- * pretty form, so the reference can read it. */
+ * pretty form, so the reference can read it. A thin wrapper: prints the
+ * tree and calls rec_store_save_text. */
 int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err);
+/* Save a record's final text (already the reference's pretty form) as
+ * <id>.json: the id is checked, the text sealed when the store encrypts,
+ * the file size checked (rec_store_check_size), then temp file, [fsync],
+ * rename, [fsync of the directory]. Text is borrowed. */
+int rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                        struct intentus_err *err);
+/* The first half of rec_store_save_text, for writers that put the file in
+ * place themselves (the async writer's group commit): checks id, seals text
+ * into *sealed when the store encrypts, checks the size. *data and *dlen are
+ * the file's bytes: text itself, or sealed's. sealed is the caller's
+ * (BUF_INIT, buf_free after). */
+int rec_store_prepare(struct rec_store *rs, const char *id, const char *text, size_t len,
+                      struct buf *sealed, const char **data, size_t *dlen,
+                      struct intentus_err *err);
+
+/* One file put in place the way every record file is: written under a
+ * hidden temp name (".<name>.<random>.tmp", skipped by every lister and
+ * watcher), optionally synced, closed and renamed, so nobody ever sees it
+ * half written. The one implementation behind rec_store_save_text, the
+ * async writer's group commit and retention's archive (core/retention.c).
+ * Errors name dir and the file. The directory is never synced here. */
+struct rec_file {
+    int fd; /* the temp file while open; -1 once committed or aborted */
+    char name[160];
+    char tmp[200];
+};
+/* Create the temp file and write data; -1 with nothing left behind. */
+int rec_file_write(struct rec_file *f, int dirfd, const char *dir, const char *name,
+                   const void *data, size_t len, struct intentus_err *err);
+/* Start writing the file's data back without waiting (sync_file_range), so
+ * the syncs of a batch overlap; the later rec_file_sync still decides. */
+void rec_file_start_sync(struct rec_file *f);
+/* fsync (data_only: fdatasync) the temp file. */
+int rec_file_sync(struct rec_file *f, const char *dir, bool data_only, struct intentus_err *err);
+/* Close and rename into place; on failure the temp file is removed. */
+int rec_file_commit(struct rec_file *f, int dirfd, const char *dir, struct intentus_err *err);
+/* Close and remove the temp file (after a failure). Accepts a closed f. */
+void rec_file_abort(struct rec_file *f, int dirfd);
+/* All of it: write, [fsync], commit. */
+int rec_file_put(int dirfd, const char *dir, const char *name, const void *data, size_t len,
+                 bool do_fsync, struct intentus_err *err);
 
 /* Read the raw bytes of <id>.json (NUL-terminated, caller frees). When it is
  * absent, <id>.json.gz is read and decompressed instead (an archive

@@ -14,7 +14,6 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/rec_store.h"
-#include "core/uuid.h"
 #include "core/wal_gc.h"
 
 struct item {
@@ -503,14 +502,14 @@ static int
 archive_one(struct rec_store *arch, const char *id, const char *suffix, const char *text,
             size_t len, const struct crypt_keyring *seal, struct intentus_err *err)
 {
-    char name[160], tmp[200], rnd[UUID_STR_LEN];
+    char name[160];
     struct buf sealed = BUF_INIT;
     const void *file;
     size_t file_len;
     z_stream zs;
     unsigned char *out = NULL;
     size_t bound;
-    int fd = -1, rc = -1, adir = rec_store_dirfd(arch);
+    int rc = -1, adir = rec_store_dirfd(arch);
 
     memset(&zs, 0, sizeof(zs));
     if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
@@ -542,28 +541,11 @@ archive_one(struct rec_store *arch, const char *id, const char *suffix, const ch
         file_len = sealed.len;
     }
     snprintf(name, sizeof(name), "%s%s", id, suffix);
-    uuid_v4(rnd);
-    snprintf(tmp, sizeof(tmp), ".%s.%.8s.tmp", name, rnd);
-    fd = openat(adir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || rec_store_write_all(fd, file, file_len) != 0 || fsync(fd) != 0) {
-        err_set(err, IERR_IO, "cannot write %s/%s: %s", rec_store_dir(arch), tmp, strerror(errno));
+    if (rec_file_put(adir, rec_store_dir(arch), name, file, file_len, true, err) != 0)
         goto out;
-    }
-    if (close(fd) != 0 || renameat(adir, tmp, adir, name) != 0) {
-        fd = -1;
-        err_set(err, IERR_IO, "cannot put %s in place in %s: %s", name, rec_store_dir(arch),
-                strerror(errno));
-        unlinkat(adir, tmp, 0);
-        goto out;
-    }
-    fd = -1;
     fsync(adir);
     rc = 0;
 out:
-    if (fd >= 0) {
-        close(fd);
-        unlinkat(adir, tmp, 0);
-    }
     deflateEnd(&zs);
     free(out);
     buf_free(&sealed);

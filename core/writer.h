@@ -1,17 +1,21 @@
 /* Where finished records go. Two modes:
  *  - sync: each record is written (hidden temp file, rename; with fsync the
  *    file and the directory are synced) before writer_submit returns;
- *  - async: writer_submit queues the record and returns; one writer thread
- *    drains the bounded queue in batches (group commit): each file is
- *    written and renamed into place, and with fsync each file is synced
- *    before its rename and the directory once per batch.
+ *  - async: writer_submit queues the record and returns; writer threads
+ *    (opts.threads) drain the bounded queue in batches (group commit): each
+ *    thread takes what is queued (up to max_batch), writes every file of
+ *    the batch under a hidden temp name, with fsync starts their write-back
+ *    together and then syncs each (fdatasync), renames them into place and
+ *    syncs the directory once per batch. A record's fate is decided only
+ *    after that directory fsync: an acknowledgement never runs ahead of
+ *    the fsync that covers it.
  * Either way a file appears under its final name only when complete, so a
  * reader never sees half a record, even if the process is killed.
  * When the async queue is full the writer blocks the caller or drops the
  * record, as configured; a drop is always counted and reported, never
  * silent. Closing flushes everything queued.
  *
- * Each queued record has a fate (writer_submit_tracked): pending until the
+ * Each queued record has a fate (writer_submit_tracked): pending until a
  * writer thread has written it under its final name (with fsync: and synced
  * the directory) or failed, with the error that stopped it. Whoever
  * submitted a record can wait for its fate or be told when it is decided,
@@ -30,13 +34,18 @@
 #include "core/err.h"
 
 enum writer_mode { WRITER_SYNC, WRITER_ASYNC };
+#define WRITER_DEFAULT_THREADS 2 /* async writer threads without fsync */
+#define WRITER_FSYNC_THREADS 4   /* and with fsync */
 enum writer_on_full { WRITER_BLOCK, WRITER_DROP };
 
 struct writer_opts {
     enum writer_mode mode;
     bool fsync;
     size_t capacity;  /* async queue; 0: 1024 */
-    size_t max_batch; /* records per group commit; 0: 128 */
+    size_t max_batch; /* records per group commit; 0: 128 (with fsync at most 32) */
+    /* Async writer threads, each taking its own group from the queue; 0:
+     * WRITER_FSYNC_THREADS with fsync, else WRITER_DEFAULT_THREADS. */
+    size_t threads;
     enum writer_on_full on_full;
     /* recording.encryption: seal every record with keys' newest key.
      * Borrowed; must outlive the writer. NULL: plaintext. */
@@ -62,6 +71,14 @@ void writer_close(struct writer *w);
  * it is on disk. Async: 0 once queued (a later write error is counted in
  * errors and kept as the last error); -1 with IERR_LIMIT when dropped. */
 int writer_submit(struct writer *w, cJSON *record, struct intentus_err *err);
+/* writer_submit_tracked for a record already serialised: text is its
+ * final pretty text (what rec_store_save would write), id its
+ * header.executionId. Ownership of text is taken in every case; fate may be
+ * NULL, else it is set as by writer_submit_tracked. Encryption and the
+ * size limit apply as for a tree. */
+struct writer_fate;
+int writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
+                       struct writer_fate **fate, struct intentus_err *err);
 /* The fate of one queued record. Refcounted: the submitter's reference is
  * released with writer_fate_release; the writer drops its own once it has
  * decided (so a fate may outlive the writer). */

@@ -30,6 +30,7 @@ static const struct command commands[] = {
     { "keys", cli_keys, "encryption keys for records and WAL: new, list, rotate" },
     { "gateway", cli_gateway, "MCP gateway: relay an MCP server, record every tools/call" },
     { "replay", cli_replay, "a gateway execution's recorded MCP response (nothing contacted)" },
+    { "bench", cli_bench, "measure route, hash and index speed on this machine's storage" },
 };
 
 static void

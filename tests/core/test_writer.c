@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "core/crypt.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/rec_store.h"
@@ -260,6 +261,224 @@ test_record_over_the_file_limit_is_not_written(void **state)
     free(dir);
 }
 
+/* The text path (writer_submit_text, rec_store_save_text): the bytes on
+ * disk are exactly the text handed over, in both modes; fate may be NULL;
+ * a bad id is refused with IERR_INVALID before anything is written. */
+static void
+test_submit_text_writes_the_text(void **state)
+{
+    static const char body[] = "{\n\t\"text\":\t\"exactly these bytes\"\n}";
+    static const char *ids[2] = { "00000000-0000-7000-8000-00000000000a",
+                                  "00000000-0000-7000-8000-00000000000b" };
+    char *dir = tu_mkdtemp(), path[PATH_MAX];
+    struct intentus_err err = { 0 };
+    struct writer_fate *f = NULL;
+    struct rec_store *rs;
+    size_t len;
+
+    (void)state;
+    for (int m = 0; m < 2; m++) {
+        struct writer *w = writer_open(
+            dir, &(struct writer_opts){ .mode = m ? WRITER_ASYNC : WRITER_SYNC, .fsync = m == 1 },
+            &err);
+        char *got;
+        assert_non_null(w);
+        assert_int_equal(
+            writer_submit_text(w, ids[m], strdup(body), strlen(body), m ? &f : NULL, &err), 0);
+        if (m) {
+            assert_non_null(f);
+            assert_int_equal(writer_fate_wait(f, &err), 0);
+            writer_fate_release(f);
+        }
+        snprintf(path, sizeof(path), "%s/%s.json", dir, ids[m]);
+        got = tu_read_file(path, &len);
+        assert_non_null(got);
+        assert_int_equal(len, strlen(body));
+        assert_memory_equal(got, body, len);
+        free(got);
+        /* Ownership is taken even when refused (ASan sees a leak otherwise). */
+        err_clear(&err);
+        f = (struct writer_fate *)&err; /* must be reset to NULL */
+        assert_int_equal(writer_submit_text(w, "../escape", strdup(body), strlen(body), &f, &err),
+                         -1);
+        assert_null(f);
+        assert_int_equal(err.code, IERR_INVALID);
+        assert_non_null(strstr(err.msg, "../escape"));
+        writer_close(w);
+    }
+    rs = rec_store_open(dir, NULL, &err);
+    assert_non_null(rs);
+    assert_int_equal(rec_store_save_text(rs, "ok-id", body, strlen(body), &err), 0);
+    err_clear(&err);
+    assert_int_equal(rec_store_save_text(rs, ".hidden", body, strlen(body), &err), -1);
+    assert_int_equal(err.code, IERR_INVALID);
+    rec_store_close(rs);
+    assert_int_equal(tu_count_files(dir, ".json"), 3);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The size limit on the text path: refused, said why, nothing written. */
+static void
+test_submit_text_over_the_file_limit(void **state)
+{
+    char *dir = tu_mkdtemp();
+    size_t n = REC_STORE_MAX_FILE + 1;
+    char *big = malloc(n);
+    struct intentus_err err = { 0 };
+    struct writer_fate *f = NULL;
+    struct rec_store *rs = rec_store_open(dir, NULL, &err);
+    struct writer *w;
+
+    (void)state;
+    assert_non_null(big);
+    memset(big, ' ', n);
+    assert_int_equal(rec_store_save_text(rs, "big-1", big, n, &err), -1);
+    assert_int_equal(err.code, IERR_LIMIT);
+    assert_non_null(strstr(err.msg, "big-1"));
+    rec_store_close(rs);
+    w = writer_open(dir, &(struct writer_opts){ .mode = WRITER_ASYNC }, &err);
+    assert_non_null(w);
+    assert_int_equal(writer_submit_text(w, "big-2", big, n, &f, &err), 0);
+    err_clear(&err);
+    assert_int_equal(writer_fate_wait(f, &err), -1);
+    assert_non_null(strstr(err.msg, "too large"));
+    assert_non_null(strstr(err.msg, "big-2"));
+    writer_fate_release(f);
+    writer_close(w);
+    assert_int_equal(tu_count_files(dir, NULL), 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* recording.encryption with the async writer: every record it writes is
+ * sealed (tree and text alike) and loads back with the key. The async
+ * writer used to write plaintext. */
+static void
+test_async_writer_seals_records(void **state)
+{
+    static const char body[] = "{\"secret\": \"do not show\"}";
+    char *dir = tu_mkdtemp(), ring[PATH_MAX], recs[PATH_MAX], path[PATH_MAX + 80],
+         kid[CRYPT_ID_HEX];
+    struct intentus_err err = { 0 };
+    struct crypt_keyring *kr;
+    struct writer *w;
+    struct rec_store *rs;
+    cJSON *rec = make_record("{\"k\":\"secret-value\"}"), *back;
+    char id[64];
+    size_t len;
+
+    (void)state;
+    snprintf(ring, sizeof(ring), "%s/ring", dir);
+    snprintf(recs, sizeof(recs), "%s/recs", dir);
+    assert_int_equal(crypt_keyring_add(ring, kid, NULL, 0, &err), 0);
+    kr = crypt_keyring_load(ring, &err);
+    assert_non_null(kr);
+    snprintf(id, sizeof(id), "%s", record_id(rec));
+    w = writer_open(recs, &(struct writer_opts){ .mode = WRITER_ASYNC, .keys = kr }, &err);
+    assert_non_null(w);
+    assert_int_equal(writer_submit(w, rec, &err), 0);
+    assert_int_equal(writer_submit_text(w, "text-1", strdup(body), strlen(body), NULL, &err), 0);
+    writer_flush(w);
+    writer_close(w);
+    for (int i = 0; i < 2; i++) {
+        char *got;
+        snprintf(path, sizeof(path), "%s/%s.json", recs, i ? "text-1" : id);
+        got = tu_read_file(path, &len);
+        assert_non_null(got);
+        assert_true(crypt_is_sealed(got, len));
+        assert_null(memmem(got, len, "secret", 6));
+        free(got);
+    }
+    rs = rec_store_open(recs, &(struct rec_store_opts){ .keys = kr }, &err);
+    assert_non_null(rs);
+    back = rec_store_load(rs, id, &err);
+    assert_non_null(back);
+    assert_string_equal(record_id(back), id);
+    cJSON_Delete(back);
+    rec_store_close(rs);
+    crypt_keyring_free(kr);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Threads of this process, from /proc/self/task. */
+static int
+count_threads(void)
+{
+    return tu_count_files("/proc/self/task", NULL);
+}
+
+/* Several writer threads share one queue: every record written once, each
+ * fate decided, the group count within the record count. */
+static void
+test_async_writer_threads(void **state)
+{
+    enum { N = 200 };
+    char *dir = tu_mkdtemp();
+    struct intentus_err err = { 0 };
+    struct writer_fate *f[N];
+    struct writer_stats st;
+    int before = count_threads();
+    struct writer *w = writer_open(
+        dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .threads = 3, .capacity = 16 }, &err);
+
+    (void)state;
+    assert_non_null(w);
+    assert_int_equal(count_threads(), before + 3);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(writer_submit_tracked(w, make_record("{}"), &f[i], &err), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(writer_fate_wait(f[i], &err), 0);
+        writer_fate_release(f[i]);
+    }
+    writer_flush(w);
+    writer_stats(w, &st);
+    assert_int_equal(st.written, N);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.queued, 0);
+    assert_true(st.batches >= 1 && st.batches <= N);
+    writer_close(w);
+    assert_int_equal(count_threads(), before);
+    assert_int_equal(tu_count_files(dir, ".json"), N);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* Group commit with fsync: records queued while the thread is busy go out
+ * together, one directory fsync for many files (fewer groups than records),
+ * and each fate is decided only after its group's fsync. */
+static void
+test_group_commit_batches(void **state)
+{
+    enum { N = 64 };
+    char *dir = tu_mkdtemp();
+    struct intentus_err err = { 0 };
+    struct writer_fate *f[N];
+    struct writer_stats st;
+    struct writer *w = writer_open(
+        dir,
+        &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = true, .capacity = N, .threads = 1 },
+        &err);
+
+    (void)state;
+    assert_non_null(w);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(writer_submit_tracked(w, make_record("{}"), &f[i], &err), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(writer_fate_wait(f[i], &err), 0);
+        writer_fate_release(f[i]);
+    }
+    writer_stats(w, &st);
+    assert_int_equal(st.written, N);
+    assert_true(st.batches < N);
+    writer_close(w);
+    assert_int_equal(tu_count_files(dir, ".json"), N);
+    assert_int_equal(tu_count_files(dir, ".tmp"), 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -268,6 +487,11 @@ main(void)
         cmocka_unit_test(test_fate_failed_reaches_the_submitter),
         cmocka_unit_test(test_runtime_reports_async_write_failures),
         cmocka_unit_test(test_record_over_the_file_limit_is_not_written),
+        cmocka_unit_test(test_submit_text_writes_the_text),
+        cmocka_unit_test(test_submit_text_over_the_file_limit),
+        cmocka_unit_test(test_async_writer_seals_records),
+        cmocka_unit_test(test_async_writer_threads),
+        cmocka_unit_test(test_group_commit_batches),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

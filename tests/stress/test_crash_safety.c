@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,6 +47,7 @@
 #include "core/recovery.h"
 #include "core/router.h"
 #include "core/wal.h"
+#include "core/writer.h"
 #include "tests/support/testutil.h"
 
 #define ROUNDS 20
@@ -497,6 +499,195 @@ test_kill_with_wal_record_first(void **state)
     assert_true(t.logs > 0);
 }
 
+/* ---- the async writer's group commit (issue 16) ----
+ *
+ * SUBMITTERS threads route through one router whose async writer commits
+ * in groups (with fsync: every file of a group synced, renamed, then one
+ * directory fsync; without: several writer threads). A thread reports an
+ * execution's id only once route_result_settle said it was recorded: the
+ * acknowledgement a server gives. The child is killed mid-stream; then
+ * every acknowledged record must be in place, whole and verified, every
+ * visible file a whole record, and no temp file visible. */
+
+#define SUBMITTERS 4
+#define ACK_LEN 37 /* an id and '\n': one write(2) under PIPE_BUF, never interleaved */
+
+struct gc_child {
+    struct router *router;
+    int ack_fd;
+    uint64_t seed;
+    int64_t start, max_ms;
+};
+
+static void *
+gc_submitter(void *arg)
+{
+    struct gc_child *c = arg;
+    struct intentus_err err = { 0 };
+    uint64_t rng = c->seed | 1;
+    char line[ACK_LEN + 1];
+
+    while (now_ms() - c->start < c->max_ms) {
+        bool fb = rng_next(&rng) % 3 == 0;
+        struct envelope_opts o = { .priority = PRIORITY_NORMAL,
+                                   .strategy = fb ? STRATEGY_FALLBACK : STRATEGY_DIRECT };
+        cJSON *env = envelope_new(fb ? "c.fb" : "c.echo", payload_of(&rng), &o, &err);
+        struct route_result res;
+        if (env == NULL || router_route_with(c->router, env, NULL, &res) != 0)
+            _exit(5);
+        route_result_settle(&res);
+        if (!res.recorded)
+            _exit(6);
+        snprintf(line, sizeof(line), "%.36s\n", res.execution_id);
+        if (strlen(line) != ACK_LEN || write_all(c->ack_fd, line, ACK_LEN) != 0)
+            _exit(4);
+        route_result_free(&res);
+        cJSON_Delete(env);
+    }
+    return NULL;
+}
+
+static void
+gc_child_main(const char *dir, bool fsync_on, int ack_fd, uint64_t seed)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg = config_parse(cfg_text, strlen(cfg_text), "crash-group", &err);
+    struct gc_child c[SUBMITTERS];
+    pthread_t th[SUBMITTERS];
+    struct writer *w;
+    struct router *router;
+    int64_t max_ms = CHILD_MAX_MS;
+    const char *vg = getenv("VALGRIND");
+
+    if (vg != NULL && vg[0] != '\0')
+        max_ms *= 20;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    w = writer_open(
+        dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = fsync_on, .capacity = 8 }, &err);
+    router = cfg != NULL && w != NULL
+                 ? router_new(cfg->registry, &(struct router_opts){ .writer = w }, &err)
+                 : NULL;
+    if (router == NULL) {
+        fprintf(stderr, "child: %s\n", err.msg);
+        _exit(3);
+    }
+    if (write_all(ack_fd, "ready\n", 6) != 0)
+        _exit(4);
+    for (int i = 0; i < SUBMITTERS; i++) {
+        c[i] = (struct gc_child){ router, ack_fd, seed + (uint64_t)i * 7919, now_ms(), max_ms };
+        if (pthread_create(&th[i], NULL, gc_submitter, &c[i]) != 0)
+            _exit(7);
+    }
+    for (int i = 0; i < SUBMITTERS; i++)
+        pthread_join(th[i], NULL);
+    _exit(0);
+}
+
+/* The acknowledged ids, as the child wrote them. */
+struct gc_acks {
+    int fd;
+    char *text;
+    size_t len, cap;
+    bool eof;
+};
+
+static void
+gc_acks_read(struct gc_acks *a, int timeout_ms)
+{
+    struct pollfd p = { .fd = a->fd, .events = POLLIN };
+    ssize_t n;
+
+    if (a->eof || poll(&p, 1, timeout_ms) <= 0)
+        return;
+    if (a->cap - a->len < 4096) {
+        a->cap = a->cap * 2 + 8192;
+        a->text = realloc(a->text, a->cap);
+        assert_non_null(a->text);
+    }
+    n = read(a->fd, a->text + a->len, a->cap - a->len - 1);
+    if (n <= 0) {
+        a->eof = n == 0 || errno != EINTR;
+        return;
+    }
+    a->len += (size_t)n;
+    a->text[a->len] = '\0';
+}
+
+static void
+gc_round(bool fsync_on, uint64_t *rng, uint64_t *acked_total, uint64_t *records_total)
+{
+    char *dir = tu_mkdtemp(), path[2048];
+    int64_t delay = 20 + (int64_t)(rng_next(rng) % 101), t0;
+    uint64_t child_seed = rng_next(rng), acked = 0;
+    struct gc_acks a = { 0 };
+    struct scan s;
+    int fds[2], status = 0;
+    const char *vg = getenv("VALGRIND");
+    pid_t pid;
+
+    if (vg != NULL && vg[0] != '\0')
+        delay *= 10;
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        gc_child_main(dir, fsync_on, fds[1], child_seed);
+    }
+    close(fds[1]);
+    a.fd = fds[0];
+    for (t0 = now_ms();
+         (a.len < 6 || memcmp(a.text, "ready\n", 6) != 0) && !a.eof && now_ms() - t0 < 5000;)
+        gc_acks_read(&a, 100);
+    if (a.len < 6 || memcmp(a.text, "ready\n", 6) != 0)
+        fail_msg("the group-commit writer never became ready");
+    for (int64_t end = now_ms() + delay; now_ms() < end && !a.eof;)
+        gc_acks_read(&a, 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    while (!a.eof)
+        gc_acks_read(&a, 1000);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(fds[0]);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("the group-commit child ended by itself (status %d) before the kill", status);
+
+    scan_dir(dir, &s); /* every visible file whole, verified, named for its id */
+    assert_int_equal((a.len - 6) % ACK_LEN, 0);
+    for (size_t off = 6; off < a.len; off += ACK_LEN) {
+        a.text[off + 36] = '\0';
+        snprintf(path, sizeof(path), "%s/%s.json", dir, a.text + off);
+        if (access(path, F_OK) != 0)
+            fail_msg("fsync %s: acknowledged record %s is missing after the kill",
+                     fsync_on ? "on" : "off", a.text + off);
+        acked++;
+    }
+    assert_true((uint64_t)s.records >= acked);
+    /* At most one group per submitter was in flight beyond what was acked. */
+    assert_true((uint64_t)s.records <= acked + SUBMITTERS);
+    *acked_total += acked;
+    *records_total += (uint64_t)s.records;
+    free(a.text);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_kill_during_group_commit(void **state)
+{
+    uint64_t rng = 0x5eed0004ULL, acked[2] = { 0 }, records[2] = { 0 };
+
+    (void)state;
+    for (int i = 0; i < ROUNDS; i++)
+        gc_round(i % 2 == 1, &rng, &acked[i % 2], &records[i % 2]);
+    fprintf(stderr,
+            "# crash safety, async group commit, %d submitters: fsync on %llu acknowledged / "
+            "%llu records, fsync off %llu / %llu, over %d kills\n",
+            SUBMITTERS, (unsigned long long)acked[1], (unsigned long long)records[1],
+            (unsigned long long)acked[0], (unsigned long long)records[0], ROUNDS);
+    assert_true(acked[0] > 0);
+    assert_true(acked[1] > 0);
+}
+
 int
 main(void)
 {
@@ -504,6 +695,7 @@ main(void)
         cmocka_unit_test(test_kill_during_recording_fsync_off),
         cmocka_unit_test(test_kill_during_recording_fsync_on),
         cmocka_unit_test(test_kill_with_wal_record_first),
+        cmocka_unit_test(test_kill_during_group_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
-/* The benchmarks' configuration, payloads and envelopes. */
-#ifndef INTENTUS_BENCH_FIXTURE_H
-#define INTENTUS_BENCH_FIXTURE_H
+/* The benchmarks' configuration, payloads and envelopes: shared by
+ * `intentus bench` (tui/cli_bench.c) and bench/intentus-bench, which
+ * compiles this file too (bench/Makefile). */
+#ifndef INTENTUS_TUI_BENCH_FIXTURE_H
+#define INTENTUS_TUI_BENCH_FIXTURE_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* What the benchmarks route and hash: a configuration of in-process agents
  * (breakers off, so a failing agent is tried every time and every execution
  * takes the same path), payloads of a chosen size, and envelopes. */
-#include "bench/fixture.h"
+#include "tui/bench_fixture.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,7 +44,7 @@ text_field(struct buf *b, unsigned seed, size_t chars)
     unsigned k = seed;
 
     while (b->len - start < chars) {
-        k = k * 1103515245u + 12345u;
+        k = k * 1103515245U + 12345U;
         buf_puts(b, words[(k >> 16) % (sizeof(words) / sizeof(words[0]))]);
         buf_putc(b, ' ');
     }
@@ -66,7 +66,7 @@ bench_payload(size_t target, unsigned seed, bool floats)
     while (b.len + 60 < target) {
         buf_printf(&b, "%s{\"id\":%u,\"score\":%u%s%u,\"tags\":[\"a\",\"b\"],\"text\":\"",
                    i ? "," : "", i, (seed + i) % 100, floats ? "." : "", (i * 7) % 10);
-        text_field(&b, seed + i * 31u, 120);
+        text_field(&b, seed + i * 31U, 120);
         buf_puts(&b, "\"}");
         i++;
     }
