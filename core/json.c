@@ -903,6 +903,27 @@ json_print_pretty(const cJSON *v, struct buf *out)
 }
 
 int
+json_print_pretty_at(const cJSON *v, int level, struct buf *out)
+{
+    size_t start = out->len;
+
+    if (v == NULL || print_value(v, out, 1, level) != 0 || out->failed) {
+        if (!out->failed && out->data != NULL) {
+            out->len = start;
+            out->data[start] = '\0';
+        }
+        return -1;
+    }
+    return 0;
+}
+
+void
+json_print_string(const char *s, struct buf *out)
+{
+    print_string(out, s);
+}
+
+int
 json_print_compact(const cJSON *v, struct buf *out)
 {
     return print_top(v, out, 0);

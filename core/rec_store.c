@@ -172,10 +172,8 @@ int
 rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err)
 {
     const char *id = record_id(record);
-    char name[160], tmp[200], rnd[UUID_STR_LEN];
-    struct buf text = BUF_INIT, sealed = BUF_INIT;
-    const struct buf *file = &text;
-    int fd = -1, rc = -1;
+    struct buf text = BUF_INIT;
+    int rc;
 
     if (!rec_store_id_is_valid(id)) {
         err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
@@ -183,16 +181,37 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
     }
     if (json_print_pretty(record, &text) != 0) {
         err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
-        goto out;
+        buf_free(&text);
+        return -1;
+    }
+    rc = rec_store_save_text(rs, id, text.data, text.len, err);
+    buf_free(&text);
+    return rc;
+}
+
+int
+rec_store_save_text(struct rec_store *rs, const char *id, const char *data, size_t len,
+                    struct intentus_err *err)
+{
+    char name[160], tmp[200], rnd[UUID_STR_LEN];
+    struct buf sealed = BUF_INIT;
+    const char *file = data;
+    size_t file_len = len;
+    int fd = -1, rc = -1;
+
+    if (!rec_store_id_is_valid(id)) {
+        err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
+        return -1;
     }
     if (rs->encrypt) {
-        if (crypt_seal(rs->keys, CRYPT_RECORD, text.data, text.len, &sealed, err) != 0) {
+        if (crypt_seal(rs->keys, CRYPT_RECORD, data, len, &sealed, err) != 0) {
             err_prefix(err, "record %s", id);
             goto out;
         }
-        file = &sealed;
+        file = sealed.data;
+        file_len = sealed.len;
     }
-    if (rec_store_check_size(id, file->len, err) != 0)
+    if (rec_store_check_size(id, file_len, err) != 0)
         goto out;
     snprintf(name, sizeof(name), "%s.json", id);
     uuid_v4(rnd);
@@ -203,7 +222,7 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         err_set(err, IERR_IO, "cannot create %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto out;
     }
-    if (rec_store_write_all(fd, file->data, file->len) != 0 || (rs->fsync && fsync(fd) != 0)) {
+    if (rec_store_write_all(fd, file, file_len) != 0 || (rs->fsync && fsync(fd) != 0)) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto unlink_tmp;
     }
@@ -229,7 +248,6 @@ unlink_tmp:
 out:
     if (fd >= 0)
         close(fd);
-    buf_free(&text);
     buf_free(&sealed);
     return rc;
 }

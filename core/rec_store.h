@@ -60,6 +60,11 @@ bool rec_store_id_is_valid(const char *id);
 /* Save a record under its header.executionId; the text is the reference's
  * pretty form, so the reference can read it. */
 int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err);
+/* Save record text already serialized in that form (len bytes, borrowed)
+ * under id: sealed when the store encrypts, size-checked, temp file and
+ * rename as rec_store_save. */
+int rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                        struct intentus_err *err);
 
 /* Read the raw bytes of <id>.json (NUL-terminated, caller frees). When it is
  * absent, <id>.json.gz is read and decompressed instead (an archive

@@ -324,6 +324,41 @@ writer_submit_tracked(struct writer *w, cJSON *record, struct writer_fate **fate
     return rc;
 }
 
+/* The record as text. Sync: written as it is. Async: this simple version
+ * parses the text back into the tree the queue holds (helper wr's writer
+ * queues text itself; at the merge theirs replaces this one). */
+int
+writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
+                   struct writer_fate **fate, struct intentus_err *err)
+{
+    cJSON *tree;
+    int rc;
+
+    if (fate != NULL)
+        *fate = NULL;
+    if (w->mode == WRITER_SYNC) {
+        rc = rec_store_save_text(w->store, id, text, len, err);
+        free(text);
+        pthread_mutex_lock(&w->lock);
+        if (rc == 0)
+            w->st.written++;
+        else
+            w->st.errors++;
+        pthread_mutex_unlock(&w->lock);
+        return rc;
+    }
+    tree = json_parse(text, len, JSON_DEFAULT_MAX_DEPTH + 8, err);
+    free(text);
+    if (tree == NULL) {
+        err_prefix(err, "record %s", id);
+        pthread_mutex_lock(&w->lock);
+        w->st.errors++;
+        pthread_mutex_unlock(&w->lock);
+        return -1;
+    }
+    return writer_submit_tracked(w, tree, fate, err);
+}
+
 enum writer_fate_state
 writer_fate_get(struct writer_fate *f, struct intentus_err *err)
 {

@@ -75,6 +75,11 @@ typedef void (*writer_fate_fn)(void *ctx, struct writer_fate *fate);
  * returns), and a record refused at once (dropped, closing) has none. */
 int writer_submit_tracked(struct writer *w, cJSON *record, struct writer_fate **fate,
                           struct intentus_err *err);
+/* writer_submit_tracked for a record already serialized (the pretty text
+ * under id, len bytes); takes ownership of text (malloc'd) in every case.
+ * fate may be NULL. */
+int writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
+                       struct writer_fate **fate, struct intentus_err *err);
 /* The state now; when it is WRITER_FATE_FAILED, err (may be NULL) gets why. */
 enum writer_fate_state writer_fate_get(struct writer_fate *f, struct intentus_err *err);
 /* Block until the fate is decided: 0 written, -1 failed (err says why). */
