@@ -30,6 +30,37 @@ admission_depth(const cJSON *v, int limit)
 }
 /* NOLINTEND(misc-no-recursion) */
 
+/* NOLINTBEGIN(misc-no-recursion): a tree walk; parsed trees are depth-limited. */
+/* An upper bound of json_print_compact's length of v, without printing it:
+ * every string byte counts as the 6 of a \u escape, a number as its text
+ * (or the 32 bytes a double can take). Stops counting past limit. */
+static size_t
+compact_bound(const cJSON *v, size_t limit)
+{
+    const cJSON *c;
+    size_t n;
+
+    switch (v->type & 0xff) {
+    case cJSON_String:
+    case cJSON_Raw:
+        return v->valuestring != NULL ? 6 * strlen(v->valuestring) + 2 : 2;
+    case cJSON_Number:
+        return v->valuestring != NULL ? strlen(v->valuestring) : 32;
+    case cJSON_Array:
+    case cJSON_Object:
+        n = 2;
+        for (c = v->child; c != NULL && n <= limit; c = c->next) {
+            n += compact_bound(c, limit) + 1;
+            if (c->string != NULL)
+                n += 6 * strlen(c->string) + 3;
+        }
+        return n;
+    default:
+        return 5;
+    }
+}
+/* NOLINTEND(misc-no-recursion) */
+
 /* recording.max_payload_bytes and max_depth. A router that records also
  * caps the payload at what a record file can hold (REC_STORE_MAX_PAYLOAD),
  * whatever the configured limit. */
@@ -50,6 +81,9 @@ payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t s
         capped = true;
     }
     if (limit == 0)
+        return false;
+    /* The exact length only when the cheap bound does not settle it. */
+    if (payload == NULL || compact_bound(payload, limit) <= limit)
         return false;
     if (json_print_compact(payload, &b) != 0) {
         snprintf(msg, size, "payload could not be measured (out of memory)");
@@ -73,10 +107,9 @@ payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t s
 /* What a record (and a WAL) needs of the envelope: its canonical hash. A
  * number out of range (1e999999) has none; found before anything runs. */
 static bool
-envelope_unhashable(const struct router *r, const cJSON *env, char *msg, size_t size)
+envelope_unhashable(const struct router *r, const cJSON *env, char hash[65], char *msg, size_t size)
 {
     struct intentus_err err = { 0 };
-    char hash[65];
 
     if (r->store == NULL && r->writer == NULL && r->wal == NULL)
         return false;
@@ -88,21 +121,25 @@ envelope_unhashable(const struct router *r, const cJSON *env, char *msg, size_t 
             json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"), "requestId"),
             r->sample_rate))
         return false;
-    if (json_canonical_sha256(env, hash, &err) == 0 || err.code == IERR_NOMEM)
+    if (json_canonical_sha256(env, hash, &err) == 0)
+        return false;
+    hash[0] = '\0';
+    if (err.code == IERR_NOMEM)
         return false; /* out of memory is found again, and reported, as it runs */
     snprintf(msg, size, "envelope cannot be hashed for its record: %s", err.msg);
     return true;
 }
 
 bool
-admission_refuses_payload(const struct router *r, const cJSON *env, enum error_code *code,
-                          char *msg, size_t size)
+admission_refuses_payload(const struct router *r, const cJSON *env, char hash[65],
+                          enum error_code *code, char *msg, size_t size)
 {
+    hash[0] = '\0';
     if (payload_over_limit(r, env, msg, size)) {
         *code = ERR_PAYLOAD_TOO_LARGE;
         return true;
     }
-    if (envelope_unhashable(r, env, msg, size)) {
+    if (envelope_unhashable(r, env, hash, msg, size)) {
         *code = ERR_VALIDATION_ERROR;
         return true;
     }

@@ -728,6 +728,16 @@ json_check_display_text(const char *s, const char *path, struct intentus_err *er
 
 /* ---- printers ---- */
 
+/* The bytes print_string must look at: controls (and the terminating
+ * NUL), '"', '\\', and the lead bytes of the two storage conventions. */
+static const unsigned char print_special[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = 1,  ['\\'] = 1, [0xc0] = 1, [0xed] = 1,
+};
+
 /* Python json.dumps(ensure_ascii=False) string escaping, undoing the two
  * storage conventions (C0 80 and lone surrogates) back into \u escapes. */
 static void
@@ -740,8 +750,7 @@ print_string(struct buf *b, const char *str)
     buf_putc(b, '"');
     while (s[i] != '\0') {
         size_t run = i;
-        while (s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' && s[run] != 0xc0 &&
-               s[run] != 0xed)
+        while (!print_special[s[run]])
             run++;
         buf_append(b, s + i, run - i);
         i = run;
@@ -816,6 +825,14 @@ print_newline(struct buf *b, int pretty, int level)
 {
     if (pretty != 1)
         return;
+    /* One append per line (this runs for every member of every record). */
+    static const char nl[] = "\n                                                              ";
+    size_t n = (size_t)level * 2 + 1;
+
+    if (n <= sizeof(nl) - 1) {
+        buf_append(b, nl, n);
+        return;
+    }
     buf_putc(b, '\n');
     for (int i = 0; i < level; i++)
         buf_append(b, "  ", 2);

@@ -6,6 +6,7 @@
 #include <locale.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,16 @@ key_cmp(const char *a, const char *b)
     const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
     unsigned long cx, cy;
 
+    /* Byte order is code point order for UTF-8, and the common prefix is
+     * the same code points in both; only C0 80 (U+0000, which sorts first)
+     * breaks that, so decode only when it is at or just before the first
+     * difference. */
+    while (*x != '\0' && *x == *y && *x != 0xc0) {
+        x++;
+        y++;
+    }
+    if (*x != 0xc0 && *y != 0xc0 && !(x != (const unsigned char *)a && x[-1] == 0xc0))
+        return *x == *y ? 0 : (*x < *y ? -1 : 1);
     while (*x != '\0' && *y != '\0') {
         x += decode_cp(x, &cx);
         y += decode_cp(y, &cy);
@@ -363,7 +374,7 @@ member_cmp(const void *a, const void *b)
 static int
 canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
 {
-    struct member *m;
+    struct member stack[32], *m = stack;
     const cJSON *c;
     size_t n = 0, i;
     int rc = 0, first = 1;
@@ -379,8 +390,7 @@ canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_puts(out, "{}");
         return 0;
     }
-    m = malloc(n * sizeof(*m));
-    if (m == NULL) {
+    if (n > sizeof(stack) / sizeof(stack[0]) && (m = malloc(n * sizeof(*m))) == NULL) {
         err_set(err, IERR_NOMEM, "out of memory");
         return -1;
     }
@@ -388,7 +398,21 @@ canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
         m[i].node = c;
         m[i].idx = i;
     }
-    qsort(m, n, sizeof(*m), member_cmp);
+    if (m == stack) {
+        /* Insertion sort (stable by idx, as member_cmp breaks ties): the
+         * objects of envelopes are small and often nearly sorted. */
+        for (i = 1; i < n; i++) {
+            struct member t = m[i];
+            size_t j = i;
+            while (j > 0 && member_cmp(&m[j - 1], &t) > 0) {
+                m[j] = m[j - 1];
+                j--;
+            }
+            m[j] = t;
+        }
+    } else {
+        qsort(m, n, sizeof(*m), member_cmp);
+    }
     buf_putc(out, '{');
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
@@ -403,7 +427,8 @@ canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
         rc = canon_value(m[i].node, out, err);
     }
     buf_putc(out, '}');
-    free(m);
+    if (m != stack)
+        free(m);
     return rc;
 }
 
@@ -488,21 +513,47 @@ json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err)
     return 0;
 }
 
+/* SHA-256 fetched once: OpenSSL 3's EVP_sha256() is fetched again, under
+ * a lock, on every EVP_Digest, which cost more than hashing a small
+ * envelope. The fetched method is immutable and shared by every thread. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
+static void
+to_hex(const unsigned char md[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+    hex[64] = '\0';
+}
+
 static int
 sha256_hex(const void *data, size_t len, char hex[65])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
+    unsigned int n = 0;
 
     hex[0] = '\0';
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+    if (EVP_Digest(data, len, md, &n, sha256(), NULL) != 1 || n != 32)
         return -1;
-    for (i = 0; i < n; i++) {
-        hex[2 * (size_t)i] = digits[md[i] >> 4];
-        hex[2 * (size_t)i + 1] = digits[md[i] & 0x0f];
-    }
-    hex[64] = '\0';
+    to_hex(md, hex);
     return 0;
 }
 

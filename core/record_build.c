@@ -132,7 +132,9 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
         err_set(err, IERR_NOMEM, NULL);
         return NULL;
     }
-    if (json_canonical_sha256(env, rb->hash, err) != 0) {
+    if (opts != NULL && opts->hash != NULL && opts->hash[0] != '\0') {
+        memcpy(rb->hash, opts->hash, sizeof(rb->hash) - 1);
+    } else if (json_canonical_sha256(env, rb->hash, err) != 0) {
         err_prefix(err, "envelope hash");
         free(rb);
         return NULL;
@@ -229,15 +231,45 @@ record_build_event_text(struct record_build *rb, const char *type, const char *p
     record_build_event_end(rb, mono_us);
 }
 
-/* An event whose payload is a tree (the decision, the response). */
+/* Pretty text printed at level 1, as it reads at level 3: two more
+ * indentation steps after every newline (a newline in pretty JSON is
+ * always layout; newlines inside strings are escaped). Cheaper than
+ * printing the tree again. */
 static void
-tree_event(struct record_build *rb, const char *type, const cJSON *payload)
+reindent(struct buf *b, const char *text, size_t len)
 {
-    struct buf *b = record_build_event_begin(rb, type);
+    const char *end = text + len;
 
-    if (json_print_pretty_at(payload, REC_PAYLOAD_LEVEL, b) != 0)
-        b->failed = 1;
-    record_build_event_end(rb, clock_mono_us());
+    buf_reserve(b, len + len / 4);
+    while (text < end) {
+        const char *nl = memchr(text, '\n', (size_t)(end - text));
+        if (nl == NULL) {
+            buf_append(b, text, (size_t)(end - text));
+            return;
+        }
+        buf_append(b, text, (size_t)(nl + 1 - text));
+        PUT(b, "    ");
+        text = nl + 1;
+    }
+}
+
+/* A top-level value (routerDecision, finalResponse) into the record at
+ * level 1, and the same as the payload of its event. */
+static void
+tree_value(struct record_build *rb, const char *type, const cJSON *v)
+{
+    struct buf *o = &rb->out, *b;
+    size_t at = o->len;
+    int64_t now;
+
+    if (json_print_pretty_at(v, 1, o) != 0) {
+        o->failed = 1;
+        return;
+    }
+    b = record_build_event_begin(rb, type);
+    now = clock_mono_us();
+    reindent(b, o->data + at, o->len - at);
+    record_build_event_end(rb, now);
 }
 
 int
@@ -245,37 +277,38 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
                     int retries)
 {
     struct buf *o = &rb->out;
+    struct buf final = BUF_INIT;
     struct rec_obj rm;
 
-    if (decision != NULL)
-        tree_event(rb, "ROUTER_DECISION", decision);
-    tree_event(rb, "FINAL_RESPONSE", response);
-    buf_reserve(o, rb->events.len + 1024);
+    /* The events come before finalResponse in the text but the response is
+     * printed once: into a side buffer, then its event, then spliced. */
+    buf_reserve(o, rb->events.len + 2048);
     PUT(o, ",\n  \"routerDecision\": ");
     if (decision == NULL)
         PUT(o, "null");
-    else if (json_print_pretty_at(decision, 1, o) != 0)
-        o->failed = 1;
+    else
+        tree_value(rb, "ROUTER_DECISION", decision);
+    if (response == NULL || json_print_pretty_at(response, 1, &final) != 0)
+        final.failed = 1;
+    else
+        reindent(record_build_event_begin(rb, "FINAL_RESPONSE"), final.data, final.len);
+    record_build_event_end(rb, clock_mono_us());
     PUT(o, ",\n  \"events\": [");
-    if (rb->events.len > 0) {
-        buf_append(o, rb->events.data, rb->events.len);
-        PUT(o, "\n  ]");
-    } else {
-        buf_putc(o, ']');
-    }
+    buf_append(o, rb->events.data, rb->events.len);
+    PUT(o, "\n  ]");
     PUT(o, ",\n  \"finalResponse\": ");
-    if (response == NULL)
-        PUT(o, "null");
-    else if (json_print_pretty_at(response, 1, o) != 0)
-        o->failed = 1;
+    buf_append(o, final.data, final.len);
     PUT(o, ",\n  \"routingMetadata\": ");
     rec_obj_begin(&rm, o, 1);
     rec_obj_int(&rm, "retries", retries);
     rec_obj_end(&rm);
     PUT(o, "\n}");
     rb->finished = true;
-    if (o->failed || rb->events.failed)
+    if (o->failed || rb->events.failed || final.failed) {
+        buf_free(&final);
         return -1;
+    }
+    buf_free(&final);
     buf_free(&rb->events);
     return 0;
 }

@@ -52,6 +52,9 @@ void rec_obj_end(struct rec_obj *o);
 struct record_build_opts {
     /* header.originalEnvelopeHash (a refused payload's record); NULL: none */
     const char *original_hash;
+    /* The canonical hash of env as it is now, when the caller computed it
+     * already (admission does); NULL: computed here. */
+    const char *hash;
 };
 
 struct record_build;

@@ -212,10 +212,10 @@ dispatch(struct exec *x)
 }
 
 /* Steps 1-2 of the reference's pipeline: normalise, start the record,
- * INTENT_RECEIVED. original_hash: header.originalEnvelopeHash (a refused
- * payload's record) or NULL. */
+ * INTENT_RECEIVED. ro: the envelope's hash when known, and
+ * header.originalEnvelopeHash for a refused payload's record. */
 static int
-begin(struct router *r, cJSON *env, struct exec *x, const char *original_hash,
+begin(struct router *r, cJSON *env, struct exec *x, const struct record_build_opts *ro,
       struct route_result *out)
 {
     memset(out, 0, sizeof(*out));
@@ -237,8 +237,7 @@ begin(struct router *r, cJSON *env, struct exec *x, const char *original_hash,
         /* Out whatever happens: do not even build the record. */
         out->sampled_out = true;
         ROUTER_COUNT(r, &r->counters->sampled_out);
-    } else if ((r->store != NULL || r->writer != NULL) &&
-               router_record_start(r, x, original_hash, out) != 0) {
+    } else if ((r->store != NULL || r->writer != NULL) && router_record_start(r, x, ro, out) != 0) {
         return -1;
     }
     /* Before anything runs: the secrets of the envelope as received, to be
@@ -300,7 +299,8 @@ refuse_payload(struct router *r, cJSON *env, enum error_code code, const char *m
     keep = payload->child;
     payload->child = stand_in->child;
     stand_in->child = keep;
-    rc = begin(r, env, &x, hashed ? orig : NULL, out);
+    rc = begin(r, env, &x, &(struct record_build_opts){ .original_hash = hashed ? orig : NULL },
+               out);
     keep = payload->child;
     payload->child = stand_in->child;
     stand_in->child = keep;
@@ -317,13 +317,17 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
     struct exec x = { 0 };
     struct outcome o;
     enum error_code code;
-    char msg[400];
+    char msg[400], hash[65];
     atomic_int attempts = 0;
     size_t max;
 
-    if (admission_refuses_payload(r, env, &code, msg, sizeof(msg)))
+    /* Normalised first (begin() does it again, a no-op), so the hash
+     * admission computes is the record's. */
+    if (envelope_normalize(env) != 0)
+        return -1;
+    if (admission_refuses_payload(r, env, hash, &code, msg, sizeof(msg)))
         return refuse_payload(r, env, code, msg, out);
-    if (begin(r, env, &x, NULL, out) != 0)
+    if (begin(r, env, &x, &(struct record_build_opts){ .hash = hash }, out) != 0)
         return -1;
     x.attempts = &attempts;
     x.cache = cache;

@@ -170,7 +170,7 @@ void ev_attempt_end(struct sink *s, const struct attempt_end *e);
 
 /* Start the record (NULL when recording is off or memory ran out; then
  * err says why). */
-int router_record_start(struct router *r, struct exec *x, const char *original_hash,
+int router_record_start(struct router *r, struct exec *x, const struct record_build_opts *opts,
                         struct route_result *out);
 /* Decision, final response, the sampling choice and the save. */
 void router_record_finish(struct router *r, struct exec *x, const struct outcome *o,

@@ -259,11 +259,10 @@ ev_attempt_end(struct sink *s, const struct attempt_end *e)
 /* ---- start and finish ---- */
 
 int
-router_record_start(struct router *r, struct exec *x, const char *original_hash,
+router_record_start(struct router *r, struct exec *x, const struct record_build_opts *opts,
                     struct route_result *out)
 {
-    x->rec = record_build_new(x->env, &(struct record_build_opts){ .original_hash = original_hash },
-                              &out->record_err);
+    x->rec = record_build_new(x->env, opts, &out->record_err);
     if (x->rec == NULL && out->record_err.code == IERR_NOMEM)
         return -1;
     (void)r;
