@@ -743,62 +743,77 @@ static const unsigned char print_special[256] = {
 static void
 print_string(struct buf *b, const char *str)
 {
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
+    size_t len = strlen(str);
     unsigned long cp;
+    char *p;
 
-    buf_putc(b, '"');
-    while (s[i] != '\0') {
-        size_t run = i;
-        while (!print_special[s[run]])
-            run++;
-        buf_append(b, s + i, run - i);
-        i = run;
-        unsigned char c = s[i];
+    /* Written in place after one reservation: no byte becomes more than
+     * six (a control is \u00XX; C0 80 and a 3-byte surrogate one escape). */
+    if (buf_reserve(b, 6 * len + 2) != 0)
+        return;
+    p = b->data + b->len;
+    *p++ = '"';
+    for (;;) {
+        unsigned char c;
+        while (!print_special[*s])
+            *p++ = (char)*s++;
+        c = *s;
         if (c == '\0')
             break;
         switch (c) {
         case '"':
-            buf_puts(b, "\\\"");
-            break;
         case '\\':
-            buf_puts(b, "\\\\");
-            break;
+            *p++ = '\\';
+            *p++ = (char)c;
+            s++;
+            continue;
         case '\n':
-            buf_puts(b, "\\n");
+            c = 'n';
             break;
         case '\r':
-            buf_puts(b, "\\r");
+            c = 'r';
             break;
         case '\t':
-            buf_puts(b, "\\t");
+            c = 't';
             break;
         case '\b':
-            buf_puts(b, "\\b");
+            c = 'b';
             break;
         case '\f':
-            buf_puts(b, "\\f");
+            c = 'f';
             break;
         default:
-            if (c == 0xc0 && s[i + 1] == 0x80) {
-                buf_puts(b, "\\u0000");
-                i += 2;
+            if (c == 0xc0 && s[1] == 0x80) {
+                cp = 0;
+                s += 2;
+            } else if (c == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && is_cont(s[2])) {
+                cp = 0xd000 | ((unsigned long)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+                s += 3;
+            } else if (c < 0x20) {
+                cp = c;
+                s++;
+            } else {
+                *p++ = (char)c; /* 0xc0 or 0xed starting something else */
+                s++;
                 continue;
             }
-            if (c == 0xed && s[i + 1] >= 0xa0 && s[i + 1] <= 0xbf && is_cont(s[i + 2])) {
-                cp = 0xd000 | ((unsigned long)(s[i + 1] & 0x3f) << 6) | (s[i + 2] & 0x3f);
-                buf_printf(b, "\\u%04lx", cp);
-                i += 3;
-                continue;
-            }
-            if (c < 0x20)
-                buf_printf(b, "\\u%04x", c);
-            else
-                buf_putc(b, (char)c);
+            *p++ = '\\';
+            *p++ = 'u';
+            *p++ = hex[(cp >> 12) & 15];
+            *p++ = hex[(cp >> 8) & 15];
+            *p++ = hex[(cp >> 4) & 15];
+            *p++ = hex[cp & 15];
+            continue;
         }
-        i++;
+        *p++ = '\\';
+        *p++ = (char)c;
+        s++;
     }
-    buf_putc(b, '"');
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 static void

@@ -261,67 +261,89 @@ key_cmp(const char *a, const char *b)
     return (*x != '\0') - (*y != '\0');
 }
 
-/* "\uXXXX" with lowercase hex, without printf (this is the hot path of
- * hashing non-ASCII text). */
-static void
-put_u_escape(struct buf *b, unsigned long cp)
+/* Bytes canon_string copies as they are: printable ASCII but '"' and '\\'. */
+static bool
+canon_plain(unsigned char c)
 {
-    static const char hex[] = "0123456789abcdef";
-    char e[6] = { '\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
-                  hex[cp & 15] };
-
-    buf_append(b, e, sizeof(e));
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
+/* "\uXXXX" with lowercase hex, without printf (the hot path of hashing
+ * non-ASCII text). */
+static char *
+put_u(char *p, unsigned long cp)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    p[0] = '\\';
+    p[1] = 'u';
+    p[2] = hex[(cp >> 12) & 15];
+    p[3] = hex[(cp >> 8) & 15];
+    p[4] = hex[(cp >> 4) & 15];
+    p[5] = hex[cp & 15];
+    return p + 6;
+}
+
+/* Written in place after one reservation: no input byte takes more than
+ * six output bytes (a control is \u00XX; two to four bytes of UTF-8 give
+ * one or two \u escapes). */
 static void
 canon_string(struct buf *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
+    size_t len = strlen(str);
     unsigned long cp, hi;
-    size_t run;
+    char *p;
 
-    buf_putc(b, '"');
-    while (*s != '\0') {
-        for (run = 0; s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\'; run++)
-            ;
-        buf_append(b, s, run);
-        s += run;
+    if (buf_reserve(b, 6 * len + 2) != 0)
+        return;
+    p = b->data + b->len;
+    *p++ = '"';
+    for (;;) {
+        while (canon_plain(*s))
+            *p++ = (char)*s++;
         if (*s == '\0')
             break;
         s += decode_cp(s, &cp);
         switch (cp) {
         case '"':
-            buf_puts(b, "\\\"");
-            break;
         case '\\':
-            buf_puts(b, "\\\\");
+            *p++ = '\\';
+            *p++ = (char)cp;
             break;
         case '\n':
-            buf_puts(b, "\\n");
+            *p++ = '\\';
+            *p++ = 'n';
             break;
         case '\r':
-            buf_puts(b, "\\r");
+            *p++ = '\\';
+            *p++ = 'r';
             break;
         case '\t':
-            buf_puts(b, "\\t");
+            *p++ = '\\';
+            *p++ = 't';
             break;
         case '\b':
-            buf_puts(b, "\\b");
+            *p++ = '\\';
+            *p++ = 'b';
             break;
         case '\f':
-            buf_puts(b, "\\f");
+            *p++ = '\\';
+            *p++ = 'f';
             break;
         default:
             if (cp < 0x10000) {
-                put_u_escape(b, cp);
+                p = put_u(p, cp);
             } else {
                 hi = 0xd800 + ((cp - 0x10000) >> 10);
-                put_u_escape(b, hi);
-                put_u_escape(b, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+                p = put_u(p, hi);
+                p = put_u(p, 0xdc00 + ((cp - 0x10000) & 0x3ff));
             }
         }
     }
-    buf_putc(b, '"');
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 static int

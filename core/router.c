@@ -211,16 +211,14 @@ dispatch(struct exec *x)
     return ops->run(x, s);
 }
 
-/* Steps 1-2 of the reference's pipeline: normalise, start the record,
- * INTENT_RECEIVED. ro: the envelope's hash when known, and
+/* Steps 1-2 of the reference's pipeline (env normalised by the caller):
+ * start the record, INTENT_RECEIVED. ro: the envelope's hash when known, and
  * header.originalEnvelopeHash for a refused payload's record. */
 static int
 begin(struct router *r, cJSON *env, struct exec *x, const struct record_build_opts *ro,
       struct route_result *out)
 {
     memset(out, 0, sizeof(*out));
-    if (envelope_normalize(env) != 0)
-        return -1;
     x->router = r;
     x->env = env;
     x->intent = envelope_intent_name(env);
@@ -321,8 +319,8 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
     atomic_int attempts = 0;
     size_t max;
 
-    /* Normalised first (begin() does it again, a no-op), so the hash
-     * admission computes is the record's. */
+    /* Normalised first, so the hash admission computes is the record's. */
+    memset(out, 0, sizeof(*out));
     if (envelope_normalize(env) != 0)
         return -1;
     if (admission_refuses_payload(r, env, hash, &code, msg, sizeof(msg)))
@@ -364,7 +362,8 @@ router_refuse(struct router *r, cJSON *env, enum error_code code, const char *me
 {
     struct exec x = { 0 };
 
-    if (begin(r, env, &x, NULL, out) != 0)
+    memset(out, 0, sizeof(*out));
+    if (envelope_normalize(env) != 0 || begin(r, env, &x, NULL, out) != 0)
         return -1;
     return finish(r, &x, router_fail(&x, code, message, NULL, "router"), out);
 }
