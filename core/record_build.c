@@ -11,6 +11,8 @@ struct record_build {
     long next_seq;
     int64_t start_mono_us, start_wall_us;
     bool finished;
+    int64_t ts_sec; /* the second ts holds (formatted once per second) */
+    char ts[CLOCK_ISO_LEN];
     char id[UUID_STR_LEN];
     char hash[65];
 };
@@ -142,6 +144,7 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
     rb->start_mono_us = clock_mono_us();
     rb->start_wall_us = clock_wall_us();
     rb->next_seq = 1;
+    rb->ts_sec = -1;
     uuid_v7(rb->start_wall_us / 1000, rb->id);
     clock_format_iso(rb->start_wall_us, created);
     /* A DIRECT record is about 4 KB; one reservation for most of it. */
@@ -208,16 +211,26 @@ void
 record_build_event_end(struct record_build *rb, int64_t mono_us)
 {
     struct buf *b = &rb->events;
-    int64_t offset = mono_us - rb->start_mono_us;
-    char ts[CLOCK_ISO_LEN];
+    int64_t offset = mono_us - rb->start_mono_us, wall, sec, us;
 
     if (offset < 0)
         offset = 0;
     /* Wall time derived from the monotonic offset, so ts and offsetUs agree
-     * even if the wall clock steps during the execution. */
-    clock_format_iso(rb->start_wall_us + offset, ts);
+     * even if the wall clock steps during the execution. The date and time
+     * of day are formatted once per second; within it only the
+     * microseconds change ("2026-01-01T00:00:00.123456+00:00"). */
+    wall = rb->start_wall_us + offset;
+    sec = wall >= 0 ? wall / 1000000 : -1;
+    us = wall - sec * 1000000;
+    if (sec < 0 || sec != rb->ts_sec || strlen(rb->ts) != CLOCK_ISO_LEN - 1) {
+        clock_format_iso(wall, rb->ts);
+        rb->ts_sec = sec;
+    } else {
+        for (int i = 25; i >= 20; i--, us /= 10)
+            rb->ts[i] = (char)('0' + us % 10);
+    }
     PUT(b, ",\n      \"ts\": \"");
-    buf_puts(b, ts);
+    buf_puts(b, rb->ts);
     PUT(b, "\",\n      \"offsetUs\": ");
     put_int(b, offset);
     PUT(b, "\n    }");

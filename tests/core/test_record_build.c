@@ -183,6 +183,43 @@ test_record_round_trips_byte_for_byte(void **state)
     cJSON_Delete(resp);
 }
 
+/* ts is start + offsetUs, formatted, for events across second boundaries
+ * (the date is formatted once per second, the microseconds each time). */
+static void
+test_event_times_across_seconds(void **state)
+{
+    struct intentus_err err = { 0 };
+    cJSON *env = parse(env_text), *resp = parse("{}"), *tree;
+    struct record_build *rb = record_build_new(env, NULL, &err);
+    const cJSON *ev;
+    int64_t start, now = clock_mono_us();
+    size_t len;
+    const char *text;
+
+    (void)state;
+    assert_non_null(rb);
+    for (int k = 0; k < 40; k++)
+        record_build_event_text(rb, "TICK", "{}", 2, now + (int64_t)k * 123457);
+    assert_int_equal(record_build_finish(rb, NULL, resp, 0), 0);
+    text = record_build_text(rb, &len);
+    tree = record_parse(text, len, &err);
+    assert_non_null(tree);
+    assert_int_equal(
+        clock_parse_iso(json_get_string(cJSON_GetObjectItem(tree, "header"), "createdUtcIso"),
+                        &start),
+        0);
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(tree, "events"))
+    {
+        char want[CLOCK_ISO_LEN];
+        clock_format_iso(start + (int64_t)cJSON_GetObjectItem(ev, "offsetUs")->valuedouble, want);
+        assert_string_equal(json_get_string(ev, "ts"), want);
+    }
+    cJSON_Delete(tree);
+    record_build_free(rb);
+    cJSON_Delete(env);
+    cJSON_Delete(resp);
+}
+
 /* An envelope without a canonical hash (a number out of range) starts no
  * record, and says why. */
 static void
@@ -258,6 +295,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_objects_match_the_tree_printer),
         cmocka_unit_test(test_record_round_trips_byte_for_byte),
+        cmocka_unit_test(test_event_times_across_seconds),
         cmocka_unit_test(test_unhashable_envelope_is_refused),
         cmocka_unit_test(test_strategy_table),
         cmocka_unit_test(test_ids_unique_across_fork),
