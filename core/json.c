@@ -757,6 +757,24 @@ print_string(struct buf *b, const char *str)
     *p++ = '"';
     for (;;) {
         unsigned char c;
+        /* Eight ordinary bytes at a time while they last (SWAR: a byte
+         * below 0x20, or equal to '"', '\\', 0xc0 or 0xed, stops it). */
+        while ((size_t)((const unsigned char *)str + len - s) >= 8) {
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t w, q, bs, c0, ed;
+            memcpy(&w, s, 8);
+            q = w ^ (ones * '"');
+            bs = w ^ (ones * '\\');
+            c0 = w ^ (ones * 0xc0);
+            ed = w ^ (ones * 0xed);
+            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) |
+                 ((c0 - ones) & ~c0) | ((ed - ones) & ~ed)) &
+                high)
+                break;
+            memcpy(p, s, 8);
+            p += 8;
+            s += 8;
+        }
         while (!print_special[*s])
             *p++ = (char)*s++;
         c = *s;

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +133,7 @@ json_format_double(double d, char *out, size_t size)
  * Returns false (use the slow path) for longer text, and for values that
  * underflow to subnormals or zero, where digits are lost. */
 static bool
-repr_from_text(const char *t, double d, char res[48])
+repr_from_text(const char *t, char res[48])
 {
     char digits[24];
     int n = 0, point = 0, exp10 = 0;
@@ -171,9 +172,11 @@ repr_from_text(const char *t, double d, char res[48])
     }
     if (!nonzero) {
         snprintf(res, 48, "%s0.0", negative ? "-" : "");
-        return d == 0.0;
+        return true;
     }
-    if (fabs(d) < 2.2250738585072014e-308 || !isfinite(d))
+    /* At most 15 digits times 10^(-300..300): finite and normal, so no
+     * strtod is needed to know it (outside, the slow path decides). */
+    if (point + exp10 > 300 || point + exp10 < -300)
         return false;
     while (n > 1 && digits[n - 1] == '0')
         n--;
@@ -268,6 +271,30 @@ canon_plain(unsigned char c)
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
+/* Word-at-a-time tests (the classic bit tricks; exact for "some byte
+ * is"): a byte below n (n <= 128), a byte equal to c. */
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGH 0x8080808080808080ULL
+static uint64_t
+swar_less(uint64_t w, unsigned n)
+{
+    return (w - SWAR_ONES * n) & ~w & SWAR_HIGH;
+}
+
+static uint64_t
+swar_eq(uint64_t w, unsigned c)
+{
+    return swar_less(w ^ (SWAR_ONES * c), 1);
+}
+
+/* All eight bytes canon_plain. */
+static bool
+word_plain(uint64_t w)
+{
+    return ((w & SWAR_HIGH) | swar_less(w, 0x20) | swar_eq(w, '"') | swar_eq(w, '\\') |
+            swar_eq(w, 0x7f)) == 0;
+}
+
 /* "\uXXXX" with lowercase hex, without printf (the hot path of hashing
  * non-ASCII text). */
 static char *
@@ -300,6 +327,16 @@ canon_string(struct buf *b, const char *str)
     p = b->data + b->len;
     *p++ = '"';
     for (;;) {
+        /* Eight plain bytes at a time while they last (SWAR). */
+        while ((size_t)((const unsigned char *)str + len - s) >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (!word_plain(w))
+                break;
+            memcpy(p, s, 8);
+            p += 8;
+            s += 8;
+        }
         while (canon_plain(*s))
             *p++ = (char)*s++;
         if (*s == '\0')
@@ -358,6 +395,10 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_puts(out, strcmp(t, "-0") == 0 ? "0" : t);
         return 0;
     }
+    if (t != NULL && repr_from_text(t, tmp)) {
+        buf_puts(out, tmp);
+        return 0;
+    }
     d = t != NULL ? json_strtod(t) : v->valuedouble;
     if (!isfinite(d)) {
         err_set(err, IERR_INVALID, "number out of range: %.40s", t != NULL ? t : "non-finite");
@@ -367,13 +408,22 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_printf(out, "%.0f", d == 0 ? 0.0 : d);
         return 0;
     }
-    if (t != NULL && repr_from_text(t, d, tmp)) {
-        buf_puts(out, tmp);
-        return 0;
-    }
     json_format_double(d, tmp, sizeof(tmp));
     buf_puts(out, tmp);
     return 0;
+}
+
+/* buf_putc without the call when there is room (the structure's
+ * punctuation: a byte at a time, several per member). */
+static inline void
+cput(struct buf *b, char c)
+{
+    if (b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return;
+    }
+    buf_putc(b, c);
 }
 
 struct member {
@@ -435,20 +485,20 @@ canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
     } else {
         qsort(m, n, sizeof(*m), member_cmp);
     }
-    buf_putc(out, '{');
+    cput(out, '{');
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
          * last value, as a Python dict would. */
         if (i + 1 < n && key_cmp(m[i].node->string, m[i + 1].node->string) == 0)
             continue;
         if (!first)
-            buf_putc(out, ',');
+            cput(out, ',');
         first = 0;
         canon_string(out, m[i].node->string);
-        buf_putc(out, ':');
+        cput(out, ':');
         rc = canon_value(m[i].node, out, err);
     }
-    buf_putc(out, '}');
+    cput(out, '}');
     if (m != stack)
         free(m);
     return rc;
@@ -491,14 +541,14 @@ canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
         cJSON_Delete(raw);
         return rc;
     case cJSON_Array:
-        buf_putc(out, '[');
+        cput(out, '[');
         for (c = v->child; c != NULL; c = c->next) {
             if (canon_value(c, out, err) != 0)
                 return -1;
             if (c->next != NULL)
-                buf_putc(out, ',');
+                cput(out, ',');
         }
-        buf_putc(out, ']');
+        cput(out, ']');
         return 0;
     case cJSON_Object:
         return canon_object(v, out, err);
