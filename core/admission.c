@@ -201,7 +201,7 @@ admission_apply_policy(struct exec *x, struct outcome *o)
     struct policy_ctx c;
     struct policy_decision d;
     bool limited = false;
-    cJSON *p, *details;
+    cJSON *p;
 
     if (r->policy == NULL)
         return false;
@@ -216,7 +216,7 @@ admission_apply_policy(struct exec *x, struct outcome *o)
     ev_policy_decision(x, p);
     cJSON_Delete(p);
     if (!d.allowed) {
-        details = cJSON_CreateObject();
+        cJSON *details = cJSON_CreateObject();
         if (details != NULL && d.matched_rule[0] != '\0')
             cJSON_AddStringToObject(details, "matched_rule", d.matched_rule);
         *o = router_fail(x, ERR_UNAUTHORIZED, d.reason, details, "router");

@@ -190,12 +190,12 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
 }
 
 int
-rec_store_save_text(struct rec_store *rs, const char *id, const char *data, size_t len,
+rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
                     struct intentus_err *err)
 {
     char name[160], tmp[200], rnd[UUID_STR_LEN];
     struct buf sealed = BUF_INIT;
-    const char *file = data;
+    const char *file = text;
     size_t file_len = len;
     int fd = -1, rc = -1;
 
@@ -204,7 +204,7 @@ rec_store_save_text(struct rec_store *rs, const char *id, const char *data, size
         return -1;
     }
     if (rs->encrypt) {
-        if (crypt_seal(rs->keys, CRYPT_RECORD, data, len, &sealed, err) != 0) {
+        if (crypt_seal(rs->keys, CRYPT_RECORD, text, len, &sealed, err) != 0) {
             err_prefix(err, "record %s", id);
             goto out;
         }

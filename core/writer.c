@@ -332,12 +332,11 @@ writer_submit_text(struct writer *w, const char *id, char *text, size_t len,
                    struct writer_fate **fate, struct intentus_err *err)
 {
     cJSON *tree;
-    int rc;
 
     if (fate != NULL)
         *fate = NULL;
     if (w->mode == WRITER_SYNC) {
-        rc = rec_store_save_text(w->store, id, text, len, err);
+        int rc = rec_store_save_text(w->store, id, text, len, err);
         free(text);
         pthread_mutex_lock(&w->lock);
         if (rc == 0)
