@@ -728,68 +728,110 @@ json_check_display_text(const char *s, const char *path, struct intentus_err *er
 
 /* ---- printers ---- */
 
+/* The bytes print_string must look at: controls (and the terminating
+ * NUL), '"', '\\', and the lead bytes of the two storage conventions. */
+static const unsigned char print_special[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = 1,  ['\\'] = 1, [0xc0] = 1, [0xed] = 1,
+};
+
 /* Python json.dumps(ensure_ascii=False) string escaping, undoing the two
  * storage conventions (C0 80 and lone surrogates) back into \u escapes. */
 static void
 print_string(struct buf *b, const char *str)
 {
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
+    size_t len = strlen(str);
     unsigned long cp;
+    char *p;
 
-    buf_putc(b, '"');
-    while (s[i] != '\0') {
-        size_t run = i;
-        while (s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' && s[run] != 0xc0 &&
-               s[run] != 0xed)
-            run++;
-        buf_append(b, s + i, run - i);
-        i = run;
-        unsigned char c = s[i];
+    /* Written in place after one reservation: no byte becomes more than
+     * six (a control is \u00XX; C0 80 and a 3-byte surrogate one escape). */
+    if (buf_reserve(b, 6 * len + 2) != 0)
+        return;
+    p = b->data + b->len;
+    *p++ = '"';
+    for (;;) {
+        unsigned char c;
+        /* Eight ordinary bytes at a time while they last (SWAR: a byte
+         * below 0x20, or equal to '"', '\\', 0xc0 or 0xed, stops it). */
+        while ((size_t)((const unsigned char *)str + len - s) >= 8) {
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t w, q, bs, c0, ed;
+            memcpy(&w, s, 8);
+            q = w ^ (ones * '"');
+            bs = w ^ (ones * '\\');
+            c0 = w ^ (ones * 0xc0);
+            ed = w ^ (ones * 0xed);
+            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) |
+                 ((c0 - ones) & ~c0) | ((ed - ones) & ~ed)) &
+                high)
+                break;
+            memcpy(p, s, 8);
+            p += 8;
+            s += 8;
+        }
+        while (!print_special[*s])
+            *p++ = (char)*s++;
+        c = *s;
         if (c == '\0')
             break;
         switch (c) {
         case '"':
-            buf_puts(b, "\\\"");
-            break;
         case '\\':
-            buf_puts(b, "\\\\");
-            break;
+            *p++ = '\\';
+            *p++ = (char)c;
+            s++;
+            continue;
         case '\n':
-            buf_puts(b, "\\n");
+            c = 'n';
             break;
         case '\r':
-            buf_puts(b, "\\r");
+            c = 'r';
             break;
         case '\t':
-            buf_puts(b, "\\t");
+            c = 't';
             break;
         case '\b':
-            buf_puts(b, "\\b");
+            c = 'b';
             break;
         case '\f':
-            buf_puts(b, "\\f");
+            c = 'f';
             break;
         default:
-            if (c == 0xc0 && s[i + 1] == 0x80) {
-                buf_puts(b, "\\u0000");
-                i += 2;
+            if (c == 0xc0 && s[1] == 0x80) {
+                cp = 0;
+                s += 2;
+            } else if (c == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && is_cont(s[2])) {
+                cp = 0xd000 | ((unsigned long)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+                s += 3;
+            } else if (c < 0x20) {
+                cp = c;
+                s++;
+            } else {
+                *p++ = (char)c; /* 0xc0 or 0xed starting something else */
+                s++;
                 continue;
             }
-            if (c == 0xed && s[i + 1] >= 0xa0 && s[i + 1] <= 0xbf && is_cont(s[i + 2])) {
-                cp = 0xd000 | ((unsigned long)(s[i + 1] & 0x3f) << 6) | (s[i + 2] & 0x3f);
-                buf_printf(b, "\\u%04lx", cp);
-                i += 3;
-                continue;
-            }
-            if (c < 0x20)
-                buf_printf(b, "\\u%04x", c);
-            else
-                buf_putc(b, (char)c);
+            *p++ = '\\';
+            *p++ = 'u';
+            *p++ = hex[(cp >> 12) & 15];
+            *p++ = hex[(cp >> 8) & 15];
+            *p++ = hex[(cp >> 4) & 15];
+            *p++ = hex[cp & 15];
+            continue;
         }
-        i++;
+        *p++ = '\\';
+        *p++ = (char)c;
+        s++;
     }
-    buf_putc(b, '"');
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 static void
@@ -816,6 +858,14 @@ print_newline(struct buf *b, int pretty, int level)
 {
     if (pretty != 1)
         return;
+    /* One append per line (this runs for every member of every record). */
+    static const char nl[] = "\n                                                              ";
+    size_t n = (size_t)level * 2 + 1;
+
+    if (n <= sizeof(nl) - 1) {
+        buf_append(b, nl, n);
+        return;
+    }
     buf_putc(b, '\n');
     for (int i = 0; i < level; i++)
         buf_append(b, "  ", 2);
@@ -900,6 +950,27 @@ int
 json_print_pretty(const cJSON *v, struct buf *out)
 {
     return print_top(v, out, 1);
+}
+
+int
+json_print_pretty_at(const cJSON *v, int level, struct buf *out)
+{
+    size_t start = out->len;
+
+    if (v == NULL || print_value(v, out, 1, level) != 0 || out->failed) {
+        if (!out->failed && out->data != NULL) {
+            out->len = start;
+            out->data[start] = '\0';
+        }
+        return -1;
+    }
+    return 0;
+}
+
+void
+json_print_string(const char *s, struct buf *out)
+{
+    print_string(out, s);
 }
 
 int

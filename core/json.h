@@ -47,6 +47,17 @@ cJSON *json_parse_unique(const char *text, size_t len, int max_depth, struct int
  * tree. Returns 0, or -1 on allocation failure. */
 int json_print_pretty(const cJSON *v, struct buf *out);
 
+/* json_print_pretty of a value that sits level containers deep in a
+ * pretty document: its members are indented 2 * (level + 1) spaces and its
+ * closing bracket 2 * level, so the text can be spliced into the bigger
+ * document (the record serializer, core/record_build.c). Same bytes as
+ * printing the whole document. Returns 0, or -1 (nothing appended). */
+int json_print_pretty_at(const cJSON *v, int level, struct buf *out);
+
+/* A JSON string literal as every printer here writes it (quotes, escapes,
+ * raw UTF-8, the storage conventions turned back into \u escapes). */
+void json_print_string(const char *s, struct buf *out);
+
 /* One line: separators "," and ":" with no spaces, raw UTF-8 (for JSONL,
  * agent stdin, HTTP bodies). */
 int json_print_compact(const cJSON *v, struct buf *out);

@@ -6,7 +6,9 @@
 #include <locale.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +133,7 @@ json_format_double(double d, char *out, size_t size)
  * Returns false (use the slow path) for longer text, and for values that
  * underflow to subnormals or zero, where digits are lost. */
 static bool
-repr_from_text(const char *t, double d, char res[48])
+repr_from_text(const char *t, char res[48])
 {
     char digits[24];
     int n = 0, point = 0, exp10 = 0;
@@ -170,9 +172,11 @@ repr_from_text(const char *t, double d, char res[48])
     }
     if (!nonzero) {
         snprintf(res, 48, "%s0.0", negative ? "-" : "");
-        return d == 0.0;
+        return true;
     }
-    if (fabs(d) < 2.2250738585072014e-308 || !isfinite(d))
+    /* At most 15 digits times 10^(-300..300): finite and normal, so no
+     * strtod is needed to know it (outside, the slow path decides). */
+    if (point + exp10 > 300 || point + exp10 < -300)
         return false;
     while (n > 1 && digits[n - 1] == '0')
         n--;
@@ -241,6 +245,16 @@ key_cmp(const char *a, const char *b)
     const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
     unsigned long cx, cy;
 
+    /* Byte order is code point order for UTF-8, and the common prefix is
+     * the same code points in both; only C0 80 (U+0000, which sorts first)
+     * breaks that, so decode only when it is at or just before the first
+     * difference. */
+    while (*x != '\0' && *x == *y && *x != 0xc0) {
+        x++;
+        y++;
+    }
+    if (*x != 0xc0 && *y != 0xc0 && !(x != (const unsigned char *)a && x[-1] == 0xc0))
+        return *x == *y ? 0 : (*x < *y ? -1 : 1);
     while (*x != '\0' && *y != '\0') {
         x += decode_cp(x, &cx);
         y += decode_cp(y, &cy);
@@ -250,67 +264,123 @@ key_cmp(const char *a, const char *b)
     return (*x != '\0') - (*y != '\0');
 }
 
-/* "\uXXXX" with lowercase hex, without printf (this is the hot path of
- * hashing non-ASCII text). */
-static void
-put_u_escape(struct buf *b, unsigned long cp)
+/* Bytes canon_string copies as they are: printable ASCII but '"' and '\\'. */
+static bool
+canon_plain(unsigned char c)
 {
-    static const char hex[] = "0123456789abcdef";
-    char e[6] = { '\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
-                  hex[cp & 15] };
-
-    buf_append(b, e, sizeof(e));
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
+/* Word-at-a-time tests (the classic bit tricks; exact for "some byte
+ * is"): a byte below n (n <= 128), a byte equal to c. */
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGH 0x8080808080808080ULL
+static uint64_t
+swar_less(uint64_t w, unsigned n)
+{
+    return (w - SWAR_ONES * n) & ~w & SWAR_HIGH;
+}
+
+static uint64_t
+swar_eq(uint64_t w, unsigned c)
+{
+    return swar_less(w ^ (SWAR_ONES * c), 1);
+}
+
+/* All eight bytes canon_plain. */
+static bool
+word_plain(uint64_t w)
+{
+    return ((w & SWAR_HIGH) | swar_less(w, 0x20) | swar_eq(w, '"') | swar_eq(w, '\\') |
+            swar_eq(w, 0x7f)) == 0;
+}
+
+/* "\uXXXX" with lowercase hex, without printf (the hot path of hashing
+ * non-ASCII text). */
+static char *
+put_u(char *p, unsigned long cp)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    p[0] = '\\';
+    p[1] = 'u';
+    p[2] = hex[(cp >> 12) & 15];
+    p[3] = hex[(cp >> 8) & 15];
+    p[4] = hex[(cp >> 4) & 15];
+    p[5] = hex[cp & 15];
+    return p + 6;
+}
+
+/* Written in place after one reservation: no input byte takes more than
+ * six output bytes (a control is \u00XX; two to four bytes of UTF-8 give
+ * one or two \u escapes). */
 static void
 canon_string(struct buf *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
+    size_t len = strlen(str);
     unsigned long cp, hi;
-    size_t run;
+    char *p;
 
-    buf_putc(b, '"');
-    while (*s != '\0') {
-        for (run = 0; s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\'; run++)
-            ;
-        buf_append(b, s, run);
-        s += run;
+    if (buf_reserve(b, 6 * len + 2) != 0)
+        return;
+    p = b->data + b->len;
+    *p++ = '"';
+    for (;;) {
+        /* Eight plain bytes at a time while they last (SWAR). */
+        while ((size_t)((const unsigned char *)str + len - s) >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (!word_plain(w))
+                break;
+            memcpy(p, s, 8);
+            p += 8;
+            s += 8;
+        }
+        while (canon_plain(*s))
+            *p++ = (char)*s++;
         if (*s == '\0')
             break;
         s += decode_cp(s, &cp);
         switch (cp) {
         case '"':
-            buf_puts(b, "\\\"");
-            break;
         case '\\':
-            buf_puts(b, "\\\\");
+            *p++ = '\\';
+            *p++ = (char)cp;
             break;
         case '\n':
-            buf_puts(b, "\\n");
+            *p++ = '\\';
+            *p++ = 'n';
             break;
         case '\r':
-            buf_puts(b, "\\r");
+            *p++ = '\\';
+            *p++ = 'r';
             break;
         case '\t':
-            buf_puts(b, "\\t");
+            *p++ = '\\';
+            *p++ = 't';
             break;
         case '\b':
-            buf_puts(b, "\\b");
+            *p++ = '\\';
+            *p++ = 'b';
             break;
         case '\f':
-            buf_puts(b, "\\f");
+            *p++ = '\\';
+            *p++ = 'f';
             break;
         default:
             if (cp < 0x10000) {
-                put_u_escape(b, cp);
+                p = put_u(p, cp);
             } else {
                 hi = 0xd800 + ((cp - 0x10000) >> 10);
-                put_u_escape(b, hi);
-                put_u_escape(b, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+                p = put_u(p, hi);
+                p = put_u(p, 0xdc00 + ((cp - 0x10000) & 0x3ff));
             }
         }
     }
-    buf_putc(b, '"');
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 static int
@@ -325,6 +395,10 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_puts(out, strcmp(t, "-0") == 0 ? "0" : t);
         return 0;
     }
+    if (t != NULL && repr_from_text(t, tmp)) {
+        buf_puts(out, tmp);
+        return 0;
+    }
     d = t != NULL ? json_strtod(t) : v->valuedouble;
     if (!isfinite(d)) {
         err_set(err, IERR_INVALID, "number out of range: %.40s", t != NULL ? t : "non-finite");
@@ -334,13 +408,22 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_printf(out, "%.0f", d == 0 ? 0.0 : d);
         return 0;
     }
-    if (t != NULL && repr_from_text(t, d, tmp)) {
-        buf_puts(out, tmp);
-        return 0;
-    }
     json_format_double(d, tmp, sizeof(tmp));
     buf_puts(out, tmp);
     return 0;
+}
+
+/* buf_putc without the call when there is room (the structure's
+ * punctuation: a byte at a time, several per member). */
+static inline void
+cput(struct buf *b, char c)
+{
+    if (b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return;
+    }
+    buf_putc(b, c);
 }
 
 struct member {
@@ -363,7 +446,7 @@ member_cmp(const void *a, const void *b)
 static int
 canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
 {
-    struct member *m;
+    struct member stack[32], *m = stack;
     const cJSON *c;
     size_t n = 0, i;
     int rc = 0, first = 1;
@@ -379,8 +462,7 @@ canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
         buf_puts(out, "{}");
         return 0;
     }
-    m = malloc(n * sizeof(*m));
-    if (m == NULL) {
+    if (n > sizeof(stack) / sizeof(stack[0]) && (m = malloc(n * sizeof(*m))) == NULL) {
         err_set(err, IERR_NOMEM, "out of memory");
         return -1;
     }
@@ -388,22 +470,37 @@ canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
         m[i].node = c;
         m[i].idx = i;
     }
-    qsort(m, n, sizeof(*m), member_cmp);
-    buf_putc(out, '{');
+    if (m == stack) {
+        /* Insertion sort (stable by idx, as member_cmp breaks ties): the
+         * objects of envelopes are small and often nearly sorted. */
+        for (i = 1; i < n; i++) {
+            struct member t = m[i];
+            size_t j = i;
+            while (j > 0 && member_cmp(&m[j - 1], &t) > 0) {
+                m[j] = m[j - 1];
+                j--;
+            }
+            m[j] = t;
+        }
+    } else {
+        qsort(m, n, sizeof(*m), member_cmp);
+    }
+    cput(out, '{');
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
          * last value, as a Python dict would. */
         if (i + 1 < n && key_cmp(m[i].node->string, m[i + 1].node->string) == 0)
             continue;
         if (!first)
-            buf_putc(out, ',');
+            cput(out, ',');
         first = 0;
         canon_string(out, m[i].node->string);
-        buf_putc(out, ':');
+        cput(out, ':');
         rc = canon_value(m[i].node, out, err);
     }
-    buf_putc(out, '}');
-    free(m);
+    cput(out, '}');
+    if (m != stack)
+        free(m);
     return rc;
 }
 
@@ -444,14 +541,14 @@ canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
         cJSON_Delete(raw);
         return rc;
     case cJSON_Array:
-        buf_putc(out, '[');
+        cput(out, '[');
         for (c = v->child; c != NULL; c = c->next) {
             if (canon_value(c, out, err) != 0)
                 return -1;
             if (c->next != NULL)
-                buf_putc(out, ',');
+                cput(out, ',');
         }
-        buf_putc(out, ']');
+        cput(out, ']');
         return 0;
     case cJSON_Object:
         return canon_object(v, out, err);
@@ -488,21 +585,47 @@ json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err)
     return 0;
 }
 
+/* SHA-256 fetched once: OpenSSL 3's EVP_sha256() is fetched again, under
+ * a lock, on every EVP_Digest, which cost more than hashing a small
+ * envelope. The fetched method is immutable and shared by every thread. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
+static void
+to_hex(const unsigned char md[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+    hex[64] = '\0';
+}
+
 static int
 sha256_hex(const void *data, size_t len, char hex[65])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
+    unsigned int n = 0;
 
     hex[0] = '\0';
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+    if (EVP_Digest(data, len, md, &n, sha256(), NULL) != 1 || n != 32)
         return -1;
-    for (i = 0; i < n; i++) {
-        hex[2 * (size_t)i] = digits[md[i] >> 4];
-        hex[2 * (size_t)i + 1] = digits[md[i] & 0x0f];
-    }
-    hex[64] = '\0';
+    to_hex(md, hex);
     return 0;
 }
 

@@ -7,7 +7,9 @@
 
 #define UUID_STR_LEN 37 /* 36 characters + NUL */
 
-/* UUIDv7 for the given wall-clock milliseconds (random bits from getrandom). */
+/* UUIDv7 for the given wall-clock milliseconds. The random bits come from
+ * a per-thread generator seeded from getrandom once per thread (and again
+ * after fork), so an id costs no system call. */
 void uuid_v7(int64_t unix_ms, char out[UUID_STR_LEN]);
 /* UUIDv4 (requestId, traceId), as the reference generates them. */
 void uuid_v4(char out[UUID_STR_LEN]);

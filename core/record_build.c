@@ -1,0 +1,349 @@
+#include "core/record_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+
+struct record_build {
+    struct buf out;    /* header, envelope; then, at the finish, the whole text */
+    struct buf events; /* the event objects, each "\n    {...}" after a "," */
+    long next_seq;
+    int64_t start_mono_us, start_wall_us;
+    bool finished;
+    int64_t ts_sec; /* the second ts holds (formatted once per second) */
+    char ts[CLOCK_ISO_LEN];
+    char id[UUID_STR_LEN];
+    char hash[65];
+};
+
+/* Append a string literal (its length known at compile time). */
+#define PUT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
+/* The spaces of every indentation level a record uses (payloads nest a few
+ * levels more; deeper levels are written in pieces). */
+static const char spaces[] = "                                ";
+
+static void
+indent(struct buf *b, int level)
+{
+    size_t n = (size_t)level * 2;
+
+    buf_putc(b, '\n');
+    while (n > 0) {
+        size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+        buf_append(b, spaces, k);
+        n -= k;
+    }
+}
+
+/* Decimal text of v, as the printers write a whole number. */
+static void
+put_int(struct buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* ---- objects ---- */
+
+void
+rec_obj_begin(struct rec_obj *o, struct buf *b, int level)
+{
+    o->b = b;
+    o->level = level;
+    o->n = 0;
+    buf_putc(b, '{');
+}
+
+static void
+member(struct rec_obj *o, const char *key)
+{
+    if (o->n++ > 0)
+        buf_putc(o->b, ',');
+    indent(o->b, o->level + 1);
+    json_print_string(key, o->b);
+    PUT(o->b, ": ");
+}
+
+void
+rec_obj_str(struct rec_obj *o, const char *key, const char *value)
+{
+    member(o, key);
+    json_print_string(value != NULL ? value : "", o->b);
+}
+
+void
+rec_obj_int(struct rec_obj *o, const char *key, int64_t value)
+{
+    member(o, key);
+    put_int(o->b, value);
+}
+
+void
+rec_obj_bool(struct rec_obj *o, const char *key, bool value)
+{
+    member(o, key);
+    if (value)
+        PUT(o->b, "true");
+    else
+        PUT(o->b, "false");
+}
+
+int
+rec_obj_json(struct rec_obj *o, const char *key, const cJSON *value)
+{
+    member(o, key);
+    if (value == NULL) {
+        PUT(o->b, "null");
+        return 0;
+    }
+    if (json_print_pretty_at(value, o->level + 1, o->b) != 0) {
+        o->b->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+void
+rec_obj_end(struct rec_obj *o)
+{
+    if (o->n > 0)
+        indent(o->b, o->level);
+    buf_putc(o->b, '}');
+}
+
+/* ---- the record ---- */
+
+struct record_build *
+record_build_new(const cJSON *env, const struct record_build_opts *opts, struct intentus_err *err)
+{
+    struct record_build *rb = calloc(1, sizeof(*rb));
+    char created[CLOCK_ISO_LEN];
+    struct rec_obj h;
+
+    if (rb == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    if (opts != NULL && opts->hash != NULL && opts->hash[0] != '\0') {
+        memcpy(rb->hash, opts->hash, sizeof(rb->hash) - 1);
+    } else if (json_canonical_sha256(env, rb->hash, err) != 0) {
+        err_prefix(err, "envelope hash");
+        free(rb);
+        return NULL;
+    }
+    rb->start_mono_us = clock_mono_us();
+    rb->start_wall_us = clock_wall_us();
+    rb->next_seq = 1;
+    rb->ts_sec = -1;
+    uuid_v7(rb->start_wall_us / 1000, rb->id);
+    clock_format_iso(rb->start_wall_us, created);
+    /* A DIRECT record is about 4 KB; one reservation for most of it. */
+    buf_reserve(&rb->out, 4096);
+    buf_reserve(&rb->events, 2048);
+    PUT(&rb->out, "{\n  \"header\": ");
+    rec_obj_begin(&h, &rb->out, 1);
+    rec_obj_str(&h, "executionId", rb->id);
+    rec_obj_str(&h, "createdUtcIso", created);
+    rec_obj_str(&h, "envelopeHash", rb->hash);
+    rec_obj_bool(&h, "replayable", true);
+    member(&h, "replayableReason");
+    PUT(&rb->out, "null");
+    if (opts != NULL && opts->original_hash != NULL)
+        rec_obj_str(&h, "originalEnvelopeHash", opts->original_hash);
+    rec_obj_end(&h);
+    PUT(&rb->out, ",\n  \"envelope\": ");
+    if (json_print_pretty_at(env, 1, &rb->out) != 0 || rb->out.failed) {
+        err_set(err, IERR_NOMEM, "out of memory serialising the envelope");
+        record_build_free(rb);
+        return NULL;
+    }
+    return rb;
+}
+
+void
+record_build_free(struct record_build *rb)
+{
+    if (rb == NULL)
+        return;
+    buf_free(&rb->out);
+    buf_free(&rb->events);
+    free(rb);
+}
+
+const char *
+record_build_id(const struct record_build *rb)
+{
+    return rb->id;
+}
+
+const char *
+record_build_hash(const struct record_build *rb)
+{
+    return rb->hash;
+}
+
+struct buf *
+record_build_event_begin(struct record_build *rb, const char *type)
+{
+    struct buf *b = &rb->events;
+
+    if (rb->next_seq > 1)
+        buf_putc(b, ',');
+    PUT(b, "\n    {\n      \"seq\": ");
+    put_int(b, rb->next_seq++);
+    PUT(b, ",\n      \"type\": ");
+    json_print_string(type, b);
+    PUT(b, ",\n      \"payload\": ");
+    return b;
+}
+
+void
+record_build_event_end(struct record_build *rb, int64_t mono_us)
+{
+    struct buf *b = &rb->events;
+    int64_t offset = mono_us - rb->start_mono_us, wall, sec, us;
+
+    if (offset < 0)
+        offset = 0;
+    /* Wall time derived from the monotonic offset, so ts and offsetUs agree
+     * even if the wall clock steps during the execution. The date and time
+     * of day are formatted once per second; within it only the
+     * microseconds change ("2026-01-01T00:00:00.123456+00:00"). */
+    wall = rb->start_wall_us + offset;
+    sec = wall >= 0 ? wall / 1000000 : -1;
+    us = wall - sec * 1000000;
+    if (sec < 0 || sec != rb->ts_sec || strlen(rb->ts) != CLOCK_ISO_LEN - 1) {
+        clock_format_iso(wall, rb->ts);
+        rb->ts_sec = sec;
+    } else {
+        for (int i = 25; i >= 20; i--, us /= 10)
+            rb->ts[i] = (char)('0' + us % 10);
+    }
+    PUT(b, ",\n      \"ts\": \"");
+    buf_puts(b, rb->ts);
+    PUT(b, "\",\n      \"offsetUs\": ");
+    put_int(b, offset);
+    PUT(b, "\n    }");
+}
+
+void
+record_build_event_text(struct record_build *rb, const char *type, const char *payload, size_t len,
+                        int64_t mono_us)
+{
+    buf_append(record_build_event_begin(rb, type), payload, len);
+    record_build_event_end(rb, mono_us);
+}
+
+/* Pretty text printed at level 1, as it reads at level 3: two more
+ * indentation steps after every newline (a newline in pretty JSON is
+ * always layout; newlines inside strings are escaped). Cheaper than
+ * printing the tree again. */
+static void
+reindent(struct buf *b, const char *text, size_t len)
+{
+    const char *end = text + len;
+
+    buf_reserve(b, len + len / 4);
+    while (text < end) {
+        const char *nl = memchr(text, '\n', (size_t)(end - text));
+        if (nl == NULL) {
+            buf_append(b, text, (size_t)(end - text));
+            return;
+        }
+        buf_append(b, text, (size_t)(nl + 1 - text));
+        PUT(b, "    ");
+        text = nl + 1;
+    }
+}
+
+/* A top-level value (routerDecision, finalResponse) into the record at
+ * level 1, and the same as the payload of its event. */
+static void
+tree_value(struct record_build *rb, const char *type, const cJSON *v)
+{
+    struct buf *o = &rb->out, *b;
+    size_t at = o->len;
+    int64_t now;
+
+    if (json_print_pretty_at(v, 1, o) != 0) {
+        o->failed = 1;
+        return;
+    }
+    b = record_build_event_begin(rb, type);
+    now = clock_mono_us();
+    reindent(b, o->data + at, o->len - at);
+    record_build_event_end(rb, now);
+}
+
+int
+record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON *response,
+                    int retries)
+{
+    struct buf *o = &rb->out;
+    struct buf final = BUF_INIT;
+    struct rec_obj rm;
+
+    /* The events come before finalResponse in the text but the response is
+     * printed once: into a side buffer, then its event, then spliced. */
+    buf_reserve(o, rb->events.len + 2048);
+    PUT(o, ",\n  \"routerDecision\": ");
+    if (decision == NULL)
+        PUT(o, "null");
+    else
+        tree_value(rb, "ROUTER_DECISION", decision);
+    if (response == NULL || json_print_pretty_at(response, 1, &final) != 0)
+        final.failed = 1;
+    else
+        reindent(record_build_event_begin(rb, "FINAL_RESPONSE"), final.data, final.len);
+    record_build_event_end(rb, clock_mono_us());
+    PUT(o, ",\n  \"events\": [");
+    buf_append(o, rb->events.data, rb->events.len);
+    PUT(o, "\n  ]");
+    PUT(o, ",\n  \"finalResponse\": ");
+    buf_append(o, final.data, final.len);
+    PUT(o, ",\n  \"routingMetadata\": ");
+    rec_obj_begin(&rm, o, 1);
+    rec_obj_int(&rm, "retries", retries);
+    rec_obj_end(&rm);
+    PUT(o, "\n}");
+    rb->finished = true;
+    if (o->failed || rb->events.failed || final.failed) {
+        buf_free(&final);
+        return -1;
+    }
+    buf_free(&final);
+    buf_free(&rb->events);
+    return 0;
+}
+
+const char *
+record_build_text(const struct record_build *rb, size_t *len)
+{
+    *len = rb->out.len;
+    return buf_str(&rb->out);
+}
+
+char *
+record_build_take_text(struct record_build *rb, size_t *len)
+{
+    *len = rb->out.len;
+    return buf_take(&rb->out);
+}
+
+cJSON *
+record_build_tree(const struct record_build *rb, struct intentus_err *err)
+{
+    /* The record nests the envelope one level and an echoed payload up to
+     * four levels deeper than the envelope's own limit. */
+    return json_parse(buf_str(&rb->out), rb->out.len, JSON_DEFAULT_MAX_DEPTH + 8, err);
+}

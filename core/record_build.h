@@ -1,0 +1,93 @@
+/* The record of one execution, serialized as it runs: no cJSON tree.
+ *
+ * The router's hot path writes each event straight into one growing text
+ * buffer, in the exact bytes json_print_pretty would give the record tree
+ * that core/record.c's recorder builds (the reference's layout, §3.1):
+ * header, envelope, routerDecision, events, finalResponse, then intentus'
+ * extra top-level keys. The envelope is printed (and hashed) once, when the
+ * record starts, so later changes to the live envelope (retries counted in
+ * routingMetadata) do not reach the record, as with the recorder's copy.
+ * tests/core/test_record_golden.c holds the bytes to the old recorder's.
+ *
+ * Event payloads are written with rec_obj_* into any buffer (the record's
+ * own through record_build_event_begin/end, or a PARALLEL branch's, which
+ * the routing thread later hands over with record_build_event_text). A
+ * payload is an object REC_PAYLOAD_LEVEL containers deep, so its text does
+ * not depend on where it ends up.
+ *
+ * Redaction needs values, not text: a record that must be redacted is
+ * parsed back into a tree (record_build_tree), redacted and saved from the
+ * tree; only then is a tree built (see core/router_record.c). */
+#ifndef INTENTUS_CORE_RECORD_BUILD_H
+#define INTENTUS_CORE_RECORD_BUILD_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/uuid.h"
+
+/* Depth of an event's payload object in the record: record, events, event. */
+#define REC_PAYLOAD_LEVEL 3
+
+/* One JSON object being written in the record's pretty layout. */
+struct rec_obj {
+    struct buf *b;
+    int level; /* containers above the object */
+    int n;     /* members written */
+};
+
+void rec_obj_begin(struct rec_obj *o, struct buf *b, int level);
+void rec_obj_str(struct rec_obj *o, const char *key, const char *value);
+void rec_obj_int(struct rec_obj *o, const char *key, int64_t value);
+void rec_obj_bool(struct rec_obj *o, const char *key, bool value);
+/* A tree value (NULL is written as null); -1 when cJSON cannot print it. */
+int rec_obj_json(struct rec_obj *o, const char *key, const cJSON *value);
+void rec_obj_end(struct rec_obj *o);
+
+struct record_build_opts {
+    /* header.originalEnvelopeHash (a refused payload's record); NULL: none */
+    const char *original_hash;
+    /* The canonical hash of env as it is now, when the caller computed it
+     * already (admission does); NULL: computed here. */
+    const char *hash;
+};
+
+struct record_build;
+
+/* Start a record for env as it is now: a fresh UUIDv7 execution id, the
+ * creation time, the envelope's canonical hash and its text. */
+struct record_build *record_build_new(const cJSON *env, const struct record_build_opts *opts,
+                                      struct intentus_err *err);
+void record_build_free(struct record_build *rb);
+const char *record_build_id(const struct record_build *rb);
+const char *record_build_hash(const struct record_build *rb);
+
+/* Append an event whose payload the caller writes into the returned buffer
+ * (rec_obj_begin(o, buf, REC_PAYLOAD_LEVEL) ... rec_obj_end) between the
+ * two calls. seq counts from 1; mono_us (the one clock read of the event)
+ * gives "ts" and "offsetUs". */
+struct buf *record_build_event_begin(struct record_build *rb, const char *type);
+void record_build_event_end(struct record_build *rb, int64_t mono_us);
+/* Append an event whose payload text was written elsewhere (len bytes). */
+void record_build_event_text(struct record_build *rb, const char *type, const char *payload,
+                             size_t len, int64_t mono_us);
+
+/* The end: ROUTER_DECISION (when decision is not NULL) and FINAL_RESPONSE
+ * events, routerDecision and finalResponse, and the extra key
+ * routingMetadata {retries}. After this only _text, _tree, _id, _hash and
+ * _free may be called. -1 when memory ran out while recording. */
+int record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON *response,
+                        int retries);
+/* The finished text (borrowed) and its length. */
+const char *record_build_text(const struct record_build *rb, size_t *len);
+/* Hand the finished text over (caller frees); NULL when memory ran out. */
+char *record_build_take_text(struct record_build *rb, size_t *len);
+/* The finished record parsed into a tree (caller frees). */
+cJSON *record_build_tree(const struct record_build *rb, struct intentus_err *err);
+
+#endif

@@ -1,0 +1,54 @@
+/* BROADCAST: every candidate in order; the last success wins. */
+#include "core/strategy.h"
+
+static struct outcome
+run_broadcast(struct exec *x, enum strategy asked)
+{
+    struct outcome o = { NULL, NULL };
+    cJSON *last_error = NULL, *best = NULL;
+    struct agent *best_agent = NULL;
+
+    (void)asked;
+    for (size_t i = 0; i < x->n; i++) {
+        struct agent *a = x->cands[i];
+        struct intentus_err err = { 0 };
+        enum skip skipped;
+        cJSON *resp;
+        if (router_deadline_passed(x)) {
+            cJSON_Delete(last_error);
+            last_error = router_deadline_error(x);
+            break;
+        }
+        resp = router_attempt(x, &x->direct, a, STRATEGY_BROADCAST, -1, &skipped, &err);
+        if (skipped) {
+            if (last_error == NULL)
+                last_error = router_open_error(a, skipped);
+            continue;
+        }
+        if (resp != NULL && !response_is_error(resp)) {
+            cJSON_Delete(best);
+            best = resp;
+            best_agent = a;
+            continue;
+        }
+        cJSON_Delete(last_error);
+        last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
+                                  : router_exception_error(err.msg);
+        cJSON_Delete(resp);
+    }
+    if (best != NULL) {
+        o.response = best;
+        o.decision = decision_new(best_agent->name, x->intent, "broadcast last success");
+    } else {
+        o.response = response_exhausted(last_error, "broadcast", x->trace_id);
+        o.decision = decision_new("broadcast", x->intent, "routing failed");
+    }
+    cJSON_Delete(last_error);
+    return o;
+}
+
+const struct strategy_ops strategy_broadcast_ops = {
+    .name = "BROADCAST",
+    .id = STRATEGY_BROADCAST,
+    .run = run_broadcast,
+};
