@@ -11,6 +11,10 @@
 #include "tui/console_remote.h"
 #include "tui/fmt.h"
 
+/* The sparkline: 60 columns of 2 s, the last two minutes. */
+#define DASH_BUCKETS 60
+#define DASH_BUCKET_US 2000000LL
+
 enum dash_col { COL_AGENT, COL_CALLS, COL_FAIL, COL_RATE, COL_CIRCUIT, COL_P95, COL_COUNT };
 static const char *const sort_names[] = { "agent",        "calls",   "failures",
                                           "failure rate", "circuit", "p95" };
@@ -33,6 +37,7 @@ struct dash {
     bool have_snap;
     uint64_t snap_gen;
     int64_t snap_at;
+    int64_t snap_wall; /* the wall clock the snapshot was taken at */
     struct dash_row *rows;
     size_t n_rows;
     char (*intent_text)[128];
@@ -202,22 +207,35 @@ rebuild(struct app *app, struct dash *d)
         d->sel = n ? n - 1 : 0;
 }
 
+/* The throughput buckets keep their edges from one snapshot to the next
+ * (now aligned up to a bucket boundary), so old data only moves left and is
+ * never re-binned into another shape; paused, the snapshot stands still
+ * (its time too) unless the model changed under it. */
 static void
 refresh_snapshot(struct app *app, struct dash *d)
 {
-    int64_t now = clock_mono_us();
+    int64_t now = clock_mono_us(), wall;
+    const int64_t bucket = DASH_BUCKET_US;
 
+    if (d->have_snap && !d->stale && app->paused)
+        return;
     if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
         return;
+    wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     d->stale = false;
     if (d->have_snap)
         agg_snapshot_free(&d->snap);
-    d->have_snap = agg_snapshot(app->agg, &(struct agg_opts){ .buckets = 60, .bucket_us = 2000000 },
+    d->have_snap = agg_snapshot(app->agg,
+                                &(struct agg_opts){ .buckets = DASH_BUCKETS,
+                                                    .bucket_us = bucket,
+                                                    .now_us = (wall / bucket + 1) * bucket,
+                                                    .rate_now_us = wall },
                                 &d->snap, NULL) == 0;
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
     d->snap_gen = app->generation;
     d->snap_at = now;
+    d->snap_wall = wall;
     rebuild(app, d);
 }
 
@@ -240,8 +258,11 @@ dash_close(void *state)
     free(d->ragents);
 }
 
+/* Row y: the legend (what one column counts, the peak), then the sparkline
+ * between its time axis's ends ("-2m" ... "now"), newest column at the
+ * right. */
 static void
-sparkline(struct app *app, int y, int x, int width, const struct agg_snapshot *s)
+sparkline(struct app *app, int y, int cols, const struct agg_snapshot *s)
 {
     static const char *const blocks[] = { " ",
                                           "\xe2\x96\x81",
@@ -253,37 +274,63 @@ sparkline(struct app *app, int y, int x, int width, const struct agg_snapshot *s
                                           "\xe2\x96\x87",
                                           "\xe2\x96\x88" };
     static const char ascii[] = " .:-=+*#@";
-    uint32_t max = 1;
-    size_t n = s->n_throughput, from = n > (size_t)width ? n - (size_t)width : 0;
+    uint32_t max = 0;
+    size_t n = s->n_throughput, from;
+    long secs = (long)(s->bucket_us / 1000000), span;
+    char label[96], left[32];
+    attr_t dim = app_attr(app, THEME_DIM);
+    int width, x;
 
-    for (size_t i = from; i < n; i++)
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
         max = s->throughput[i] > max ? s->throughput[i] : max;
+    snprintf(label, sizeof(label), " throughput: records per %lds, peak %u%s", secs, max,
+             app->paused ? " (paused)" : "");
+    x = app_put(app, y, 0, cols, dim, label) + 2;
+    width = cols - x - 10; /* "-2m " before, " now" after */
+    if (width > (int)n)
+        width = (int)n;
+    if (width < 8)
+        return;
+    from = n - (size_t)width;
+    span = (long)width * secs;
+    if (span % 60 == 0)
+        snprintf(left, sizeof(left), "-%ldm ", span / 60);
+    else
+        snprintf(left, sizeof(left), "-%lds ", span);
+    x += app_put(app, y, x, cols - x, dim, left);
     for (size_t i = from; i < n; i++) {
         int level = s->throughput[i] == 0 ? 0 : 1 + (int)((s->throughput[i] * 7) / max);
         char one[2] = { ascii[level], 0 };
         app_put(app, y, x + (int)(i - from), 1, app_attr(app, THEME_SPARK),
                 app->ascii ? one : blocks[level]);
     }
+    app_put(app, y, x + width, cols - x - width, dim, " now");
 }
 
+/* Two rows: the figures, then the sparkline. */
 static void
 draw_header(struct app *app, struct dash *d, int y, int cols)
 {
-    char line[256], rate[32];
+    char line[320];
     const struct agg_snapshot *s = &d->snap;
-    double per_s = 0;
+    unsigned long long errors = 0, rejected = 0;
+    struct runtime_stats rs;
     int x;
 
-    if (s->n_throughput > 0)
-        per_s = (double)s->throughput[s->n_throughput - 1] * 1e6 / (double)s->bucket_us;
-    snprintf(rate, sizeof(rate), "%.1f/s", per_s);
-    struct runtime_stats rs;
-
+    /* Records whose outcome is an error, and calls a breaker refused. */
+    for (size_t i = 0; i < s->n_intents; i++)
+        errors += s->intents[i].failed;
+    for (size_t i = 0; i < s->n_agents; i++)
+        rejected += s->agents[i].skipped;
     runtime_stats(app->rt, &rs);
     snprintf(line, sizeof(line),
-             " records %llu  corrupt %llu  no timing %llu  sampled out %llu  rate %s  ",
-             (unsigned long long)s->records, (unsigned long long)s->corrupt,
-             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out, rate);
+             " records %llu  errors %llu  rejected %llu  corrupt %llu  no timing %llu  sampled out "
+             "%llu  rate 10s %.1f/s  1m %.2f/s  ",
+             (unsigned long long)s->records, errors, rejected, (unsigned long long)s->corrupt,
+             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out,
+             (double)s->records_10s / 10.0, (double)s->records_60s / 60.0);
     x = app_put(app, y, 0, cols, app_attr(app, THEME_NORMAL), line);
     if (app_wal_dir(app) != NULL) {
         /* With a WAL: what is running here, and what any writer left unfinished. */
@@ -301,8 +348,8 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
                      line);
     }
     if (!app->synced)
-        x += app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
-    sparkline(app, y, x, cols - x - 1 > 60 ? 60 : cols - x - 1, s);
+        app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
+    sparkline(app, y + 1, cols, s);
 }
 
 static void
@@ -372,12 +419,12 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
     char head[256];
 
     if (wide)
-        snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %-9s %8s %8s  %s",
-                 "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "CIRCUIT",
-                 "P50", "P95", "LAST ERROR");
+        snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %6s %-9s %8s %8s  %s",
+                 "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "REJ",
+                 "CIRCUIT", "P50", "P95", "LAST ERROR");
     else
-        snprintf(head, sizeof(head), " %-16s %6s %5s %6s %-9s %8s %8s  %s", "AGENT", "CALLS",
-                 "FAIL", "FAIL%", "CIRCUIT", "P50", "P95", "LAST ERROR");
+        snprintf(head, sizeof(head), " %-16s %6s %5s %6s %6s %-9s %8s %8s  %s", "AGENT", "CALLS",
+                 "FAIL", "FAIL%", "REJ", "CIRCUIT", "P50", "P95", "LAST ERROR");
     app_fill(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER));
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), head);
     if (d->sel < d->top)
@@ -429,6 +476,10 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
             snprintf(cell, sizeof(cell), "%6s", "-");
         app_put(app, yy, x, 6, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base, cell);
         x += 7;
+        /* Calls the breaker refused without an attempt (CIRCUIT_OPEN_SKIPPED):
+         * not in CALLS, so a run of fast rejections shows here. */
+        put_num(app, yy, &x, 6, g && g->skipped && !sel ? app_attr(app, THEME_WARN) : base,
+                g ? (unsigned long long)g->skipped : 0);
         app_put(app, yy, x, 9, circuit_attr(app, circ), circuit_cell(r, circ, cell, sizeof(cell)));
         x += 10;
         fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
@@ -522,7 +573,9 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     char title[256];
 
     if (d->show_failures && d->n_rows > 0) {
-        snprintf(title, sizeof(title), " Recent failures of %s  (Enter: back to the live feed)",
+        snprintf(title, sizeof(title),
+                 " Recent failed attempts of %s, with their codes, also inside executions that "
+                 "succeeded  (Enter: back to the live feed)",
                  d->rows[d->sel].name);
         flt.failed_agent = d->rows[d->sel].name;
         f.agent = d->rows[d->sel].name;
@@ -565,9 +618,9 @@ dash_draw(struct app *app, void *state, int top, int rows, int cols)
         table_rows = rows / 2;
     if (table_rows < 3)
         table_rows = 3;
-    draw_agents(app, d, top + 1, table_rows - 1, cols);
-    app_hline(app, top + 1 + table_rows, 0, cols);
-    draw_feed(app, d, top + 2 + table_rows, rows - table_rows - 2, cols);
+    draw_agents(app, d, top + 2, table_rows - 1, cols);
+    app_hline(app, top + 2 + table_rows, 0, cols);
+    draw_feed(app, d, top + 3 + table_rows, rows - table_rows - 3, cols);
 }
 
 static void
