@@ -239,11 +239,25 @@ refresh_snapshot(struct app *app, struct dash *d)
     rebuild(app, d);
 }
 
+/* The words console.agents_sort and the saved preference use, by column. */
+static const char *const sort_words[] = { "agent", "calls", "failures", "rate", "circuit", "p95" };
+
+/* The sort: the config's console.agents_sort, else the one saved last time. */
 static void
 dash_open(struct app *app, void *state)
 {
-    (void)app;
-    ((struct dash *)state)->sort = COL_AGENT;
+    struct dash *d = state;
+    const char *want =
+        app->cfg->console.agents_sort[0] ? app->cfg->console.agents_sort : app->prefs.agents_sort;
+    bool rev = want[0] == '-';
+
+    d->sort = COL_AGENT;
+    for (int i = 0; i < COL_COUNT; i++) {
+        if (strcmp(want + rev, sort_words[i]) == 0) {
+            d->sort = (enum dash_col)i;
+            d->reverse = rev;
+        }
+    }
 }
 
 static void
@@ -757,6 +771,9 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
         rebuild(app, d);
         app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
                     d->reverse ? " (reversed)" : "");
+        snprintf(app->prefs.agents_sort, sizeof(app->prefs.agents_sort), "%s%s",
+                 d->reverse ? "-" : "", sort_words[d->sort]);
+        app_prefs_save(app);
         break;
     default:
         return 0;

@@ -347,7 +347,7 @@ test_preferences_persist(void **state)
     /* The config's console section. */
     snprintf(cfg, sizeof(cfg), "%s/c.json", c->dir);
     text = (char *)"{\"agents\":[],\"console\":{\"theme\":\"mono\",\"mouse\":false,\"sort\":"
-                   "\"calls\"}}";
+                   "\"-duration\",\"agents_sort\":\"calls\"}}";
     assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
     {
         char args[800];
@@ -356,6 +356,8 @@ test_preferences_persist(void **state)
     }
     tu_con_expect(c, "records 0 ");
     tu_con_expect(c, " mono"); /* the config wins over the saved preference */
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "sort: duration (reversed)");
     tu_con_keys(c, "Q", NULL, NULL);
     tu_con_expect(c, "CONSOLE-EXITED-0");
     text = (char *)"{\"agents\":[],\"console\":{\"theme\":\"mono\",\"mouse\":\"yes\"}}";
