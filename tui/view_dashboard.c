@@ -30,6 +30,7 @@ struct dash_row {
     bool disabled;            /* switched off from the console */
     bool remote;              /* the attached service's agent: live_circuit is its breaker */
     int64_t next_probe_us;    /* remote and OPEN: monotonic time of the next probe; 0 none */
+    int64_t rec_probe_wall;   /* OPEN as recorded: wall time its cool-down ends; 0 none */
 };
 
 struct dash {
@@ -197,6 +198,15 @@ rebuild(struct app *app, struct dash *d)
         n++;
     }
     d->n_rows = n;
+    for (size_t i = 0; i < n; i++) {
+        struct dash_row *r = &d->rows[i];
+        if (!r->remote && r->agg != NULL && r->agg->circuit != NULL &&
+            strcmp(r->agg->circuit, "OPEN") == 0) {
+            struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
+            config_breaker_policy(app->cfg, r->name, &pol);
+            r->rec_probe_wall = r->agg->circuit_us + pol.cooldown_ms * 1000;
+        }
+    }
     qsort_r(d->rows, n, sizeof(*d->rows), cmp_rows, d);
     /* Keep the selection on the same agent. */
     for (size_t i = 0; i < n; i++) {
@@ -340,11 +350,11 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         rejected += s->agents[i].skipped;
     runtime_stats(app->rt, &rs);
     snprintf(line, sizeof(line),
-             " records %llu  errors %llu  rejected %llu  corrupt %llu  no timing %llu  sampled out "
-             "%llu  rate 10s %.1f/s  1m %.2f/s  ",
-             (unsigned long long)s->records, errors, rejected, (unsigned long long)s->corrupt,
-             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out,
-             (double)s->records_10s / 10.0, (double)s->records_60s / 60.0);
+             " records %llu  rate 10s %.1f/s  1m %.2f/s  errors %llu  rejected %llu  corrupt %llu  "
+             "no timing %llu  sampled out %llu  ",
+             (unsigned long long)s->records, (double)s->records_10s / 10.0,
+             (double)s->records_60s / 60.0, errors, rejected, (unsigned long long)s->corrupt,
+             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out);
     x = app_put(app, y, 0, cols, app_attr(app, THEME_NORMAL), line);
     if (app_wal_dir(app) != NULL) {
         /* With a WAL: what is running here, and what any writer left unfinished. */
@@ -395,6 +405,13 @@ circuit_cell(const struct dash_row *r, const char *circ, char *buf, size_t size)
 {
     int64_t left;
 
+    if (!r->remote && r->rec_probe_wall > 0 && strcmp(circ, "OPEN") == 0) {
+        left = r->rec_probe_wall - clock_wall_us();
+        if (left <= 0)
+            return circ;
+        snprintf(buf, size, "OPEN %llds", (long long)((left + 999999) / 1000000));
+        return buf;
+    }
     if (!r->remote || r->next_probe_us <= 0 || strcmp(circ, "OPEN") != 0)
         return circ;
     left = r->next_probe_us - clock_mono_us();
@@ -494,6 +511,7 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
          * not in CALLS, so a run of fast rejections shows here. */
         put_num(app, yy, &x, 6, g && g->skipped && !sel ? app_attr(app, THEME_WARN) : base,
                 g ? (unsigned long long)g->skipped : 0);
+        x++;
         app_put(app, yy, x, 9, circuit_attr(app, circ), circuit_cell(r, circ, cell, sizeof(cell)));
         x += 10;
         fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
@@ -511,6 +529,66 @@ draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
     if (d->n_rows == 0)
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no agents configured and none seen in records yet");
+}
+
+/* Where the circuit state shown comes from, in words, with the cool-down
+ * left and the next probe when OPEN: live from the attached service, as
+ * last recorded (records, possibly another process's breaker: the open
+ * time plus the configured cool-down), or this console's own router. */
+static void
+circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_t size)
+{
+    const char *circ = circuit_of(r);
+    char at[CLOCK_ISO_LEN], probe[CLOCK_ISO_LEN] = "";
+    int64_t left = 0;
+    bool open = strcmp(circ, "OPEN") == 0;
+
+    if (r->disabled) {
+        snprintf(buf, size, " circuit: agent disabled from this console (d enables it)");
+        return;
+    }
+    if (r->remote) {
+        const char *url = app->opts.server ? app->opts.server : "";
+        if (open && r->next_probe_us > 0) {
+            left = r->next_probe_us - clock_mono_us();
+            clock_format_iso(clock_wall_us() + (left > 0 ? left : 0), probe);
+            snprintf(buf, size,
+                     " circuit: OPEN live from the service %s; cool-down %llds left, next probe "
+                     "%.8s",
+                     url, (long long)(left > 0 ? (left + 999999) / 1000000 : 0), probe + 11);
+        } else {
+            snprintf(buf, size, " circuit: %s live from the service %s", circ, url);
+        }
+        return;
+    }
+    if (r->agg != NULL && r->agg->circuit != NULL) {
+        struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
+        clock_format_iso(r->agg->circuit_us, at);
+        config_breaker_policy(app->cfg, r->name, &pol);
+        if (open) {
+            int64_t next = r->agg->circuit_us + pol.cooldown_ms * 1000;
+            left = next - clock_wall_us();
+            clock_format_iso(next, probe);
+            if (left > 0)
+                snprintf(buf, size,
+                         " circuit: OPEN as last recorded at %.8s (records, any writer); cool-down "
+                         "%llds left, next probe %.8s",
+                         at + 11, (long long)((left + 999999) / 1000000), probe + 11);
+            else
+                snprintf(buf, size,
+                         " circuit: OPEN as last recorded at %.8s (records, any writer); cool-down "
+                         "over since %.8s: the next call probes",
+                         at + 11, probe + 11);
+        } else {
+            snprintf(buf, size, " circuit: %s as last recorded at %.8s (records, any writer)", circ,
+                     at + 11);
+        }
+        return;
+    }
+    if (strcmp(circ, "-") == 0)
+        snprintf(buf, size, " circuit: unknown (not configured here, no change recorded)");
+    else
+        snprintf(buf, size, " circuit: %s in this console's own router (no change recorded)", circ);
 }
 
 struct feed_ctx {
@@ -599,10 +677,16 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
                  d->in_feed ? "  (Enter: open its timeline, Up past the top: agents)" : "");
     }
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
+    if (d->show_failures && d->n_rows > 0) {
+        circuit_source(app, &d->rows[d->sel], title, sizeof(title));
+        app_put(app, y + 1, 0, cols, app_attr(app, THEME_DIM), title);
+        f.y++;
+        f.rows--;
+    }
     index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
     d->n_feed = f.n < 64 ? f.n : 64;
     if (f.n == 0 && d->show_failures) {
-        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no failures recorded for this agent");
     } else if (f.n == 0) {
         /* Name the binary as the user can run it: "./intentus" from the
@@ -673,7 +757,11 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
         if (runtime_reset_breaker(app->rt, name, &err) != 0)
             app_message(app, true, "%s", err.msg);
         else
-            app_message(app, false, "circuit of %s reset to CLOSED", name);
+            app_message(app, false,
+                        "circuit of %s reset to CLOSED in this console's router only: other "
+                        "processes' breakers (what records show) are unchanged; --server resets a "
+                        "service's",
+                        name);
     } else {
         bool on = !runtime_agent_enabled(app->rt, name);
         if (runtime_set_agent_enabled(app->rt, name, on, &err) != 0)

@@ -253,6 +253,46 @@ test_failure_figures_agree(void **state)
     tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
+/* P2.3: a circuit state read from records says so, with the cool-down left
+ * and the next probe (open time + the configured cool-down); a reset of
+ * this console's own breaker says it changed nothing elsewhere. */
+static void
+test_circuit_state_names_its_source(void **state)
+{
+    struct tu_con *c = *state;
+    struct tu_rec r;
+    char cfg[700], args[800];
+    const char *text = "{\"agents\": [{\"name\": \"flaky-b\", \"builtin\": \"echo\", \"intents\": "
+                       "[\"demo.echo\"], \"breaker\": {\"failure_threshold\": 3, \"cooldown\": "
+                       "\"10m\"}}]}";
+
+    snprintf(cfg, sizeof(cfg), "%s/c.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    tu_rec_make(&r, 900, 0);
+    r.created_us = clock_wall_us() - 2000000;
+    r.intent = "demo.echo";
+    r.n_attempts = 1;
+    r.agents[0] = "flaky-b";
+    r.ok[0] = false;
+    r.attempt_no[0] = 0;
+    r.error_code = "AGENT_ERROR";
+    r.circuit_agent = "flaky-b";
+    r.circuit_to = "OPEN";
+    assert_int_equal(tu_rec_write(c->recs, &r, true), 0);
+    snprintf(args, sizeof(args), "--config %s", cfg);
+    tu_con_start(c, NULL, args, 160, 40);
+    tu_con_expect(c, "records 1 ");
+    tu_con_expect(c, "OPEN 59"); /* the cell counts the cool-down down: 598s, 597s... */
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "circuit: OPEN as last recorded at ");
+    tu_con_expect(c, "cool-down 59");
+    tu_con_expect(c, "next probe ");
+    tu_con_keys(c, "r", NULL, NULL);
+    tu_con_expect(c, "this console's router only");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+}
+
 /* P2.7: F follows the newest record like tail -f: a record that arrives
  * takes the cursor, so Enter opens it. */
 static void
@@ -412,6 +452,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sparkline_stops_when_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_id_column_tells_rows_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_figures_agree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_circuit_state_names_its_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_follow_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_shows_response_and_timing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preferences_persist, setup, teardown),
