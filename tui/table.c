@@ -21,12 +21,13 @@ min_of(const struct table_col *col)
     return col->min_width > 0 && col->min_width < col->width ? col->min_width : col->width;
 }
 
-/* Scrolled (hscroll > 0): the pinned columns, then the optional ones from
- * the hscroll-th on, at their least widths, as many as fit. */
+/* Scrolled (hscroll > 0): the pinned columns, then the optional ones in
+ * their order from the hscroll-th on (the first at 1), at their least
+ * widths, as many as fit. */
 static void
 fit_scrolled(struct table *t, int *w, bool *shown, int cols)
 {
-    int skip = t->hscroll;
+    int skip = t->hscroll - 1;
 
     for (size_t c = 0; c < t->n_cols; c++) {
         w[c] = min_of(&t->cols[c]);
@@ -137,22 +138,24 @@ put_aligned(struct app *app, int y, int x, int w, bool right, attr_t attr, const
     app_put(app, y, x + (pad > 0 ? pad : 0), w - (pad > 0 ? pad : 0), attr, cell);
 }
 
+/* l can go further: columns are hidden and, scrolled, the last one is not
+ * on screen yet. */
+static bool
+can_scroll_right(const struct table *t)
+{
+    return t->n_hidden > 0 && (t->hscroll == 0 || t->n_cols == 0 || !t->shown[t->n_cols - 1]);
+}
+
 void
 table_header(struct table *t, struct app *app, int cols)
 {
     attr_t a = app_attr(app, THEME_TABLE_HEADER);
-    bool left_hidden = false, right_hidden = false, seen_shown = false;
 
     app_fill(app, t->header_y, 0, cols, a);
     for (size_t c = 0; c < t->n_cols; c++) {
         char title[96];
-        if (!t->shown[c]) {
-            if (t->cols[c].priority > 0)
-                *(seen_shown ? &right_hidden : &left_hidden) = true;
+        if (!t->shown[c])
             continue;
-        }
-        if (t->cols[c].priority > 0)
-            seen_shown = true;
         if (t->cols[c].sort_key >= 0 && t->cols[c].sort_key == t->sort_key)
             snprintf(title, sizeof(title), "%s %s", t->cols[c].title,
                      app->ascii     ? (t->sort_desc ? "v" : "^")
@@ -162,10 +165,10 @@ table_header(struct table *t, struct app *app, int cols)
             snprintf(title, sizeof(title), "%s", t->cols[c].title);
         put_aligned(app, t->header_y, t->x[c], t->w[c], t->cols[c].right, a | A_BOLD, title);
     }
-    /* Hidden columns: a mark at the edge they are beyond (h/l scroll). */
-    if (t->hscroll > 0 || left_hidden)
+    /* Hidden columns: h goes back, l goes on to them. */
+    if (t->hscroll > 0)
         app_put(app, t->header_y, 0, 1, a | A_BOLD, "<");
-    if (right_hidden || (t->n_hidden > 0 && t->hscroll == 0))
+    if (can_scroll_right(t))
         app_put(app, t->header_y, cols - 1, 1, a | A_BOLD, ">");
 }
 
@@ -192,7 +195,6 @@ bool
 table_key(struct table *t, enum key_action act)
 {
     size_t page = t->body_rows > 1 ? (size_t)t->body_rows - 1 : 1;
-    bool last_shown = t->n_cols == 0 || t->shown[t->n_cols - 1];
 
     switch (act) {
     case ACT_UP:
@@ -223,7 +225,7 @@ table_key(struct table *t, enum key_action act)
         return true;
     case ACT_RIGHT:
         /* Laid out again at once, so a second l sees where the first went. */
-        if (t->n_hidden > 0 && !last_shown) {
+        if (can_scroll_right(t)) {
             t->hscroll++;
             table_layout(t, t->header_y, t->body_rows, t->width);
         }

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/clock.h"
 #include "tui/app.h"
 #include "tui/console_remote.h"
 #include "tui/fmt.h"
+#include "tui/table.h"
 
 /* The sparkline: 60 columns of 2 s, the last two minutes. */
 #define DASH_BUCKETS 60
@@ -54,7 +56,9 @@ struct dash {
     char feed_sel[160];
     char feed_ids[64][160]; /* the feed's rows as last drawn, newest first */
     int n_feed;
+    char self_cmd[1200];          /* the empty dashboard's hint: a route command to run */
     struct remote_agent *ragents; /* --server: the service's agents as last polled */
+    struct table tab;             /* the agents table's geometry and cursor */
     size_t n_ragents;
 };
 
@@ -249,6 +253,93 @@ refresh_snapshot(struct app *app, struct dash *d)
     rebuild(app, d);
 }
 
+/* s for a shell: as it is when it is plain, else in single quotes. */
+static void
+shell_word(const char *s, char *out, size_t size)
+{
+    size_t o = 0;
+    bool plain = s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789_./-+:=@%") == strlen(s);
+
+    if (plain) {
+        snprintf(out, size, "%s", s);
+        return;
+    }
+    if (size < 3)
+        return;
+    out[o++] = '\'';
+    for (; *s && o + 6 < size; s++) {
+        if (*s == '\'') {
+            memcpy(out + o, "'\\''", 4);
+            o += 4;
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o++] = '\'';
+    out[o] = '\0';
+}
+
+/* The binary as the user can run it: argv[0] when it names a path that is
+ * this program from here (./intentus, build/intentus); the bare name when
+ * $PATH finds this same program under it; else the real path of
+ * /proc/self/exe (a wrapper's argv[0], a PATH that finds another one). */
+static void
+self_name(char *out, size_t size)
+{
+    const char *a0 = program_invocation_name, *path = getenv("PATH");
+    struct stat self, st;
+    char *real;
+
+    if (stat("/proc/self/exe", &self) != 0) {
+        snprintf(out, size, "%s", a0);
+        return;
+    }
+    if (strchr(a0, '/') != NULL && stat(a0, &st) == 0 && st.st_dev == self.st_dev &&
+        st.st_ino == self.st_ino) {
+        snprintf(out, size, "%s", a0);
+        return;
+    }
+    for (const char *p = path; strchr(a0, '/') == NULL && p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ":");
+        char cand[1024];
+        snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, a0);
+        if (n > 0 && stat(cand, &st) == 0) { /* the first one PATH finds decides */
+            if (st.st_dev == self.st_dev && st.st_ino == self.st_ino) {
+                snprintf(out, size, "%s", a0);
+                return;
+            }
+            break;
+        }
+        p += n + (p[n] == ':');
+    }
+    real = realpath("/proc/self/exe", NULL);
+    snprintf(out, size, "%s", real != NULL ? real : a0);
+    free(real);
+}
+
+/* "intentus route demo.echo" as the user can paste it: this binary, and the
+ * --config and --dir this console was given, so the record lands where the
+ * console looks. */
+static void
+self_command(const struct app *app, char *out, size_t size)
+{
+    char name[1024], word[1100];
+    size_t len;
+
+    self_name(name, sizeof(name));
+    shell_word(name, word, sizeof(word));
+    len = (size_t)snprintf(out, size, "%s route demo.echo", word);
+    if (app->opts.config != NULL && len < size) {
+        shell_word(app->opts.config, word, sizeof(word));
+        len += (size_t)snprintf(out + len, size - len, " --config %s", word);
+    }
+    if (app->opts.dir != NULL && len < size) {
+        shell_word(app->opts.dir, word, sizeof(word));
+        snprintf(out + len, size - len, " --dir %s", word);
+    }
+}
+
 /* The words console.agents_sort and the saved preference use, by column. */
 static const char *const sort_words[] = { "agent", "calls", "failures", "rate", "circuit", "p95" };
 
@@ -261,6 +352,7 @@ dash_open(struct app *app, void *state)
         app->cfg->console.agents_sort[0] ? app->cfg->console.agents_sort : app->prefs.agents_sort;
     bool rev = want[0] == '-';
 
+    self_command(app, d->self_cmd, sizeof(d->self_cmd));
     d->sort = COL_AGENT;
     for (int i = 0; i < COL_COUNT; i++) {
         if (strcmp(want + rev, sort_words[i]) == 0) {
@@ -376,14 +468,6 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
     sparkline(app, y + 1, cols, s);
 }
 
-static void
-put_num(struct app *app, int y, int *x, int w, attr_t attr, unsigned long long v)
-{
-    char b[32];
-    snprintf(b, sizeof(b), "%*llu", w, v);
-    *x += app_put(app, y, *x, w + 1, attr, b);
-}
-
 static attr_t
 circuit_attr(struct app *app, const char *c)
 {
@@ -439,92 +523,103 @@ last_error_text(const struct dash_row *r, const char *circ, char *buf, size_t si
     return true;
 }
 
-/* Two layouts: wide terminals get every column; below 120 columns the
- * intents, node, priority and ok columns go, so what matters for spotting
- * trouble (failures, circuit, latency, last error) still fits in 80. */
+enum agent_tcol {
+    AC_AGENT,
+    AC_INTENTS,
+    AC_NODE,
+    AC_PRIO,
+    AC_CALLS,
+    AC_OK,
+    AC_FAIL,
+    AC_RATE,
+    AC_REJ,
+    AC_CIRCUIT,
+    AC_P50,
+    AC_P95,
+    AC_LAST,
+    AC_COUNT
+};
+
+/* The agents table's columns: at 80 the intents, node, priority and ok
+ * columns go first (h/l scroll to them), so what matters for spotting
+ * trouble (failures, rejections, circuit, latency, last error) still fits. */
+static const struct table_col agent_cols[AC_COUNT] = {
+    [AC_AGENT] = { "AGENT", 18, 14, 0, false, false, COL_AGENT },
+    [AC_INTENTS] = { "INTENTS", 14, 0, 6, false, false, -1 },
+    [AC_NODE] = { "NODE", 8, 0, 5, false, false, -1 },
+    [AC_PRIO] = { "PRIO", 5, 0, 7, true, false, -1 },
+    [AC_CALLS] = { "CALLS", 7, 6, 1, true, false, COL_CALLS },
+    [AC_OK] = { "OK", 7, 0, 4, true, false, -1 },
+    [AC_FAIL] = { "FAIL", 6, 5, 1, true, false, COL_FAIL },
+    [AC_RATE] = { "FAIL%", 6, 0, 1, true, false, COL_RATE },
+    [AC_REJ] = { "REJ", 6, 5, 2, true, false, -1 },
+    [AC_CIRCUIT] = { "CIRCUIT", 9, 0, 0, false, false, COL_CIRCUIT },
+    [AC_P50] = { "P50", 8, 7, 3, true, false, -1 },
+    [AC_P95] = { "P95", 8, 7, 2, true, false, COL_P95 },
+    [AC_LAST] = { "LAST ERROR", 20, 10, 2, false, true, -1 },
+};
+
 static void
 draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    bool wide = cols >= 120;
-    int namew = wide ? 18 : 16;
-    char head[256];
-
-    if (wide)
-        snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %6s %-9s %8s %8s  %s",
-                 "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "REJ",
-                 "CIRCUIT", "P50", "P95", "LAST ERROR");
-    else
-        snprintf(head, sizeof(head), " %-16s %6s %5s %6s %6s %-9s %8s %8s  %s", "AGENT", "CALLS",
-                 "FAIL", "FAIL%", "REJ", "CIRCUIT", "P50", "P95", "LAST ERROR");
-    app_fill(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER));
-    app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), head);
-    if (d->sel < d->top)
-        d->top = d->sel;
-    if (d->sel >= d->top + (size_t)rows)
-        d->top = d->sel - (size_t)rows + 1;
+    d->tab.cols = agent_cols;
+    d->tab.n_cols = AC_COUNT;
+    d->tab.n_rows = d->n_rows;
+    d->tab.sel = d->sel;
+    d->tab.sort_key = (int)d->sort;
+    /* natural directions: names A to Z, the rest largest (or OPEN) first */
+    d->tab.sort_desc = (d->sort != COL_AGENT) != d->reverse;
+    table_layout(&d->tab, y, rows, cols);
+    d->sel = d->tab.sel;
+    d->top = d->tab.top;
+    table_header(&d->tab, app, cols);
     for (int i = 0; i < rows && d->top + (size_t)i < d->n_rows; i++) {
-        const struct dash_row *r = &d->rows[d->top + (size_t)i];
+        size_t ri = d->top + (size_t)i;
+        const struct dash_row *r = &d->rows[ri];
         const struct agg_row *g = r->agg;
-        bool sel = d->top + (size_t)i == d->sel;
+        bool sel = ri == d->sel;
         attr_t base = sel ? app_attr(app, THEME_SELECTION) : app_attr(app, THEME_NORMAL);
-        char cell[64], p50[16], p95[16];
-        int x = 0, yy = y + 1 + i;
+        char cell[128], probe[96];
         double rate = fail_rate(r);
         const char *circ = circuit_of(r);
+        bool probing;
         if (sel)
-            app_fill(app, yy, 0, cols, base);
-        x += app_put(app, yy, x, 1, base, " ");
-        fmt_cell(r->name, (size_t)namew, cell, sizeof(cell));
-        app_put(app, yy, x, namew, base, cell);
-        x += namew + 1;
-        if (wide) {
-            fmt_cell(r->intents, 14, cell, sizeof(cell));
-            app_put(app, yy, x, 14, sel ? base : app_attr(app, THEME_DIM), cell);
-            x += 15;
-            fmt_cell(r->node, 8, cell, sizeof(cell));
-            app_put(app, yy, x, 8, base, cell);
-            x += 9;
-            if (r->configured)
-                snprintf(cell, sizeof(cell), "%5ld", r->priority);
-            else
-                snprintf(cell, sizeof(cell), "%5s", "-");
-            x += app_put(app, yy, x, 6, base, cell) + 1;
-        }
-        put_num(app, yy, &x, wide ? 7 : 6, base, g ? (unsigned long long)g->calls : 0);
-        x++;
-        if (wide) {
-            put_num(app, yy, &x, 7, sel ? base : app_attr(app, THEME_OK),
-                    g ? (unsigned long long)g->ok : 0);
-            x++;
-        }
-        put_num(app, yy, &x, wide ? 6 : 5,
-                g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base,
-                g ? (unsigned long long)g->failed : 0);
-        x++;
-        if (rate >= 0)
-            snprintf(cell, sizeof(cell), "%5.1f%%", rate * 100);
+            app_fill(app, table_row_y(&d->tab, ri), 0, cols, base);
+        table_cell(&d->tab, app, ri, AC_AGENT, base, r->name);
+        table_cell(&d->tab, app, ri, AC_INTENTS, sel ? base : app_attr(app, THEME_DIM), r->intents);
+        table_cell(&d->tab, app, ri, AC_NODE, base, r->node);
+        if (r->configured)
+            snprintf(cell, sizeof(cell), "%ld", r->priority);
         else
-            snprintf(cell, sizeof(cell), "%6s", "-");
-        app_put(app, yy, x, 6, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base, cell);
-        x += 7;
+            snprintf(cell, sizeof(cell), "-");
+        table_cell(&d->tab, app, ri, AC_PRIO, base, cell);
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->calls : 0ULL);
+        table_cell(&d->tab, app, ri, AC_CALLS, base, cell);
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->ok : 0ULL);
+        table_cell(&d->tab, app, ri, AC_OK, sel ? base : app_attr(app, THEME_OK), cell);
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->failed : 0ULL);
+        table_cell(&d->tab, app, ri, AC_FAIL,
+                   g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base, cell);
+        if (rate >= 0)
+            snprintf(cell, sizeof(cell), "%.1f%%", rate * 100);
+        else
+            snprintf(cell, sizeof(cell), "-");
+        table_cell(&d->tab, app, ri, AC_RATE, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base,
+                   cell);
         /* Calls the breaker refused without an attempt (CIRCUIT_OPEN_SKIPPED):
          * not in CALLS, so a run of fast rejections shows here. */
-        put_num(app, yy, &x, 6, g && g->skipped && !sel ? app_attr(app, THEME_WARN) : base,
-                g ? (unsigned long long)g->skipped : 0);
-        x++;
-        app_put(app, yy, x, 9, circuit_attr(app, circ), circuit_cell(r, circ, cell, sizeof(cell)));
-        x += 10;
-        fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
-        fmt_duration_us(g ? g->p95_us : -1, p95, sizeof(p95));
-        snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
-        x += app_put(app, yy, x, 18, base, cell) + 2;
-        if (x < cols) {
-            char probe[96];
-            bool probing = last_error_text(r, circ, probe, sizeof(probe));
-            fmt_cell(probe, (size_t)(cols - x), cell, sizeof(cell));
-            app_put(app, yy, x, cols - x,
-                    sel ? base : app_attr(app, probing ? THEME_WARN : THEME_ERROR), cell);
-        }
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->skipped : 0ULL);
+        table_cell(&d->tab, app, ri, AC_REJ,
+                   g && g->skipped && !sel ? app_attr(app, THEME_WARN) : base, cell);
+        table_cell(&d->tab, app, ri, AC_CIRCUIT, circuit_attr(app, circ),
+                   circuit_cell(r, circ, cell, sizeof(cell)));
+        fmt_duration_us(g ? g->p50_us : -1, cell, sizeof(cell));
+        table_cell(&d->tab, app, ri, AC_P50, base, cell);
+        fmt_duration_us(g ? g->p95_us : -1, cell, sizeof(cell));
+        table_cell(&d->tab, app, ri, AC_P95, base, cell);
+        probing = last_error_text(r, circ, probe, sizeof(probe));
+        table_cell(&d->tab, app, ri, AC_LAST,
+                   sel ? base : app_attr(app, probing ? THEME_WARN : THEME_ERROR), probe);
     }
     if (d->n_rows == 0)
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
@@ -662,7 +757,7 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
     struct feed_ctx f = { app, d, y + 1, rows - 1, cols, 0, NULL };
     struct index_filter flt = { 0 };
-    char title[256];
+    char title[1300];
 
     if (d->show_failures && d->n_rows > 0) {
         snprintf(title, sizeof(title),
@@ -689,14 +784,10 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
         app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no failures recorded for this agent");
     } else if (f.n == 0) {
-        /* Name the binary as the user can run it: "./intentus" from the
-         * checkout, plain "intentus" when it was found on $PATH. */
-        const char *self =
-            strchr(program_invocation_name, '/') ? program_invocation_name : "intentus";
         snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
                  app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
-        snprintf(title, sizeof(title), "  %.200s route demo.echo", self);
+        snprintf(title, sizeof(title), "  %s", d->self_cmd);
         app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
     }
 }
@@ -780,6 +871,17 @@ dash_model_changed(struct app *app, void *state)
     ((struct dash *)state)->stale = true;
 }
 
+/* Say how the agents are sorted and keep it for the next start. */
+static void
+save_agents_sort(struct app *app, const struct dash *d)
+{
+    app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
+                d->reverse ? " (reversed)" : "");
+    snprintf(app->prefs.agents_sort, sizeof(app->prefs.agents_sort), "%s%s", d->reverse ? "-" : "",
+             sort_words[d->sort]);
+    app_prefs_save(app);
+}
+
 /* Down into and along the feed (older), Up back towards the newest and out
  * of the feed at its top. */
 static void
@@ -813,10 +915,39 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct dash *d = state;
 
-    (void)key;
     if (d->stale)
         refresh_snapshot(app, d);
+    if (act == ACT_NONE && key >= 1000) {
+        /* A mouse click (y * 1000 + x): an agent's row selects it, a title
+         * sorts by its column (again: the other way round). */
+        int sort_key = -1;
+        d->tab.n_rows = d->n_rows;
+        switch (table_click(&d->tab, key / 1000, key % 1000, &sort_key)) {
+        case 1:
+            d->sel = d->tab.sel;
+            d->in_feed = false;
+            break;
+        case 2:
+            if ((int)d->sort == sort_key)
+                d->reverse = !d->reverse;
+            else
+                d->sort = (enum dash_col)sort_key, d->reverse = false;
+            act = ACT_NONE;
+            save_agents_sort(app, d);
+            rebuild(app, d);
+            break;
+        default:
+            return 0;
+        }
+        if (d->n_rows > 0)
+            snprintf(d->sel_name, sizeof(d->sel_name), "%s", d->rows[d->sel].name);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
     switch (act) {
+    case ACT_LEFT:
+    case ACT_RIGHT:
+        table_key(&d->tab, act); /* scroll to the columns that do not fit */
+        break;
     case ACT_RESET_BREAKER:
     case ACT_TOGGLE_AGENT:
         agent_action(app, d, act);
@@ -857,11 +988,7 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
         else
             d->reverse = !d->reverse;
         rebuild(app, d);
-        app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
-                    d->reverse ? " (reversed)" : "");
-        snprintf(app->prefs.agents_sort, sizeof(app->prefs.agents_sort), "%s%s",
-                 d->reverse ? "-" : "", sort_words[d->sort]);
-        app_prefs_save(app);
+        save_agents_sort(app, d);
         break;
     default:
         return 0;

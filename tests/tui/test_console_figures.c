@@ -331,9 +331,14 @@ static void
 test_fire_shows_response_and_timing(void **state)
 {
     struct tu_con *c = *state;
+    char hint[1024];
 
-    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_start(c, NULL, NULL, 160, 40);
     tu_con_expect(c, "records 0 ");
+    /* The empty dashboard's hint can be pasted: this binary (run here by its
+     * absolute path) and the directory this console watches. */
+    snprintf(hint, sizeof(hint), "%s route demo.echo --dir %s", tu_bin(), c->recs);
+    tu_con_expect(c, hint);
     tu_con_keys(c, "f", NULL, NULL);
     tu_con_expect(c, "Fire an intent");
     tu_con_keys(c, "C-u", NULL, NULL);

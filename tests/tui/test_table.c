@@ -68,16 +68,24 @@ test_h_l_scroll_to_hidden_columns(void **state)
     (void)state;
     table_layout(&t, 3, 20, 80);
     assert_false(t.shown[C_HOW]);
+    /* l: the optional columns in their order, from the first, as many as fit */
     assert_true(table_key(&t, ACT_RIGHT));
     assert_int_equal(t.hscroll, 1);
-    assert_true(t.shown[C_HOW] && t.shown[C_RTY]); /* INTENT scrolled off */
-    assert_false(t.shown[C_NAME]);
+    assert_true(t.shown[C_NAME] && t.shown[C_WHO] && t.shown[C_HOW] && t.shown[C_ERROR]);
+    assert_false(t.shown[C_DUR]);
     assert_true(t.shown[C_TIME] && t.shown[C_ID] && t.shown[C_STATUS]); /* pinned */
-    assert_true(table_key(&t, ACT_RIGHT)); /* the last column shows: no further */
-    assert_int_equal(t.hscroll, 1);
+    /* l again: one further, and the last column shows */
+    assert_true(table_key(&t, ACT_RIGHT));
+    assert_int_equal(t.hscroll, 2);
+    assert_false(t.shown[C_NAME]);
+    assert_true(t.shown[C_DUR] && t.shown[C_RTY]);
+    assert_true(table_key(&t, ACT_RIGHT)); /* nothing further */
+    assert_int_equal(t.hscroll, 2);
+    assert_true(table_key(&t, ACT_LEFT));
     assert_true(table_key(&t, ACT_LEFT));
     assert_int_equal(t.hscroll, 0);
     assert_true(t.shown[C_NAME]);
+    assert_false(t.shown[C_HOW]); /* back to the priority layout */
     /* wide enough for everything: l does nothing */
     table_layout(&t, 3, 20, 200);
     table_key(&t, ACT_RIGHT);
