@@ -139,3 +139,12 @@ tu_con_line(struct tu_con *c, int y, char *out, size_t size)
     }
     snprintf(out, size, "%.*s", p ? (int)strcspn(p, "\n") : 0, p ? p : "");
 }
+
+void
+tu_con_click(struct tu_con *c, int x, int y)
+{
+    char seq[16];
+
+    snprintf(seq, sizeof(seq), "\033[M%c%c%c\033[M%c%c%c", 32, 33 + x, 33 + y, 35, 33 + x, 33 + y);
+    tu_con_type(c, seq);
+}

@@ -31,6 +31,9 @@ void tu_con_expect(struct tu_con *c, const char *text);
 /* tmux send-keys (key names such as "Enter", "C-u"), and literal text. */
 void tu_con_keys(struct tu_con *c, const char *k1, const char *k2, const char *k3);
 void tu_con_type(struct tu_con *c, const char *text);
+/* A left click at column x, row y (0-based), as the terminal reports it
+ * (X10 mouse encoding: press, then release). */
+void tu_con_click(struct tu_con *c, int x, int y);
 /* Row y (0-based) of the screen, without its newline. */
 void tu_con_line(struct tu_con *c, int y, char *out, size_t size);
 

@@ -445,6 +445,27 @@ test_table_sort_mark_scroll_ascii(void **state)
     assert_null(strstr(screen, "STRATEGY"));
     tu_con_keys(c, "l", "l", "l");
     tu_con_expect(c, "STRATEGY");
+    tu_con_keys(c, "h", "h", "h");
+    tu_con_expect(c, "INTENT ^");
+    /* A click on a title sorts by it; a second click reverses; both persist. */
+    {
+        char head[512], path[700], *prefs;
+        const char *at;
+        tu_con_line(c, 3, head, sizeof(head));
+        at = strstr(head, "AGENT");
+        assert_non_null(at);
+        tu_con_click(c, (int)(at - head) + 1, 3);
+        tu_con_expect(c, "AGENT ^");
+        tu_con_expect(c, "sort: agent ");
+        tu_con_click(c, (int)(at - head) + 1, 3);
+        tu_con_expect(c, "AGENT v");
+        tu_con_expect(c, "sort: agent (reversed)");
+        snprintf(path, sizeof(path), "%s/state/intentus/console.prefs", c->dir);
+        prefs = tu_read_file(path, NULL);
+        assert_non_null(prefs);
+        assert_non_null(strstr(prefs, "sort = -agent"));
+        free(prefs);
+    }
     tu_con_keys(c, "Q", NULL, NULL);
     tu_con_expect(c, "CONSOLE-EXITED-0");
 }
