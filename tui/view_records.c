@@ -377,7 +377,6 @@ static unsigned
 recs_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct recs *r = state;
-    size_t page = r->page_rows > 1 ? (size_t)r->page_rows - 1 : 1;
 
     if (act == ACT_NONE && key >= 1000) {
         /* A mouse click (y * 1000 + x): a row takes the cursor, a title
@@ -405,10 +404,6 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
     }
     r->tab.n_rows = r->n;
     r->tab.sel = r->sel;
-    if (act == ACT_LEFT || act == ACT_RIGHT) {
-        table_key(&r->tab, act); /* scroll the columns that do not fit */
-        return VIEW_HANDLED | VIEW_REDRAW;
-    }
     if (act == ACT_FOLLOW) {
         r->follow = !r->follow;
         r->built = false;
@@ -417,30 +412,15 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
                               : "stopped following");
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    if (act == ACT_UP || act == ACT_DOWN || act == ACT_PAGE_UP || act == ACT_PAGE_DOWN ||
-        act == ACT_TOP || act == ACT_BOTTOM)
-        r->follow = false; /* moving by hand stops following, as in tig */
+    /* Cursor, paging and h/l column scrolling: the table widget's. */
+    if (table_key(&r->tab, act)) {
+        if (act != ACT_LEFT && act != ACT_RIGHT)
+            r->follow = false; /* moving by hand stops following, as in tig */
+        r->sel = r->tab.sel;
+        remember_selection(app, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
     switch (act) {
-    case ACT_UP:
-        if (r->sel > 0)
-            r->sel--;
-        break;
-    case ACT_DOWN:
-        if (r->sel + 1 < r->n)
-            r->sel++;
-        break;
-    case ACT_PAGE_UP:
-        r->sel = r->sel > page ? r->sel - page : 0;
-        break;
-    case ACT_PAGE_DOWN:
-        r->sel = r->sel + page < r->n ? r->sel + page : (r->n ? r->n - 1 : 0);
-        break;
-    case ACT_TOP:
-        r->sel = 0;
-        break;
-    case ACT_BOTTOM:
-        r->sel = r->n ? r->n - 1 : 0;
-        break;
     case ACT_OPEN:
         if (r->n > 0) {
             struct index_view v;
