@@ -607,18 +607,21 @@ struct feed_ctx {
     const char *agent; /* failures of this agent only */
 };
 
-/* The code of agent's last failed attempt in v (NULL: none). */
+/* The code of agent's last failed attempt in v, or "REJECTED (OPEN)" when
+ * its breaker refused the call without an attempt (NULL: neither). */
 static const char *
 failed_code(const struct app *app, const struct index_view *v, const char *agent)
 {
     uint32_t sid = index_str_lookup(app->ix, agent);
     const char *code = NULL;
+    bool rejected = false;
 
     for (size_t i = 0; sid != 0 && i < v->n_steps; i++) {
         if (v->steps[i].kind == DIGEST_STEP_FAIL && v->steps[i].agent == sid)
             code = index_str(app->ix, v->steps[i].code);
+        rejected = rejected || (v->steps[i].kind == DIGEST_STEP_SKIP && v->steps[i].agent == sid);
     }
-    return code;
+    return code != NULL ? code : rejected ? "REJECTED (OPEN)" : NULL;
 }
 
 static int

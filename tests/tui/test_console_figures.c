@@ -249,6 +249,12 @@ test_failure_figures_agree(void **state)
     if (strstr(screen, "no failures recorded") != NULL)
         fail_msg("flaky-b's failure view is empty:\n%s", screen);
     tu_con_expect(c, "AGENT_ERROR"); /* the attempt's code (the reference records none) */
+    /* broken-d's: its rejections are named as such */
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_keys(c, "g", NULL, NULL);
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "failed attempts of broken-d");
+    tu_con_expect(c, "REJECTED (OPEN)");
     tu_con_keys(c, "Q", NULL, NULL);
     tu_con_expect(c, "CONSOLE-EXITED-0");
 }
