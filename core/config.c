@@ -40,8 +40,8 @@ static const char demo_text[] =
     "}\n";
 
 static const char *const top_keys[] = {
-    "require_determinism", "recording", "defaults", "agents",     "policy", "redaction",
-    "retention",           "wal",       "serve",    "compliance", NULL
+    "require_determinism", "recording", "defaults", "agents",     "policy",  "redaction",
+    "retention",           "wal",       "serve",    "compliance", "console", NULL
 };
 static const char *const recording_keys[] = { "dir",
                                               "mode",
@@ -56,7 +56,7 @@ static const char *const recording_keys[] = { "dir",
                                               NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
-static const char *const later_keys[] = { "console", NULL };
+static const char *const later_keys[] = { NULL };
 
 const char *
 config_demo_text(void)
@@ -642,6 +642,74 @@ parse_demo_agents(struct config *cfg, struct intentus_err *err)
     return rc;
 }
 
+/* One of values, optionally led by "-" (reversed). */
+static bool
+sort_value(const char *v, const char *const *values)
+{
+    return listed(v[0] == '-' ? v + 1 : v, values);
+}
+
+/* "console": {"theme": NAME, "sort": COL, "agents_sort": COL, "mouse": bool} */
+static int
+parse_console(struct config *cfg, const cJSON *c, struct intentus_err *err)
+{
+    static const char *const keys[] = { "theme", "sort", "agents_sort", "mouse", NULL };
+    static const char *const rec_cols[] = { "time", "intent", "agent", "status", "duration", NULL };
+    static const char *const agent_cols[] = { "agent",   "calls", "failures", "rate",
+                                              "circuit", "p95",   NULL };
+    const cJSON *k;
+
+    if (!cJSON_IsObject(c)) {
+        err_set(err, IERR_CONFIG, "console: must be an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, c)
+    {
+        if (!listed(k->string, keys)) {
+            err_set(err, IERR_CONFIG,
+                    "console.%s: unknown key (known: theme, sort, agents_sort, mouse)", k->string);
+            return -1;
+        }
+        if (strcmp(k->string, "mouse") == 0) {
+            if (!cJSON_IsBool(k)) {
+                err_set(err, IERR_CONFIG, "console.mouse: must be true or false");
+                return -1;
+            }
+            cfg->console.mouse_set = true;
+            cfg->console.mouse = cJSON_IsTrue(k);
+            continue;
+        }
+        if (!cJSON_IsString(k) || k->valuestring[0] == '\0' || strlen(k->valuestring) >= 32) {
+            err_set(err, IERR_CONFIG, "console.%s: must be a non-empty string under 32 characters",
+                    k->string);
+            return -1;
+        }
+        if (strcmp(k->string, "theme") == 0) {
+            snprintf(cfg->console.theme, sizeof(cfg->console.theme), "%s", k->valuestring);
+        } else if (strcmp(k->string, "sort") == 0) {
+            if (!sort_value(k->valuestring, rec_cols)) {
+                err_set(err, IERR_CONFIG,
+                        "console.sort: '%s' is not a records column (time, intent, agent, "
+                        "status, duration; '-' first reverses)",
+                        k->valuestring);
+                return -1;
+            }
+            snprintf(cfg->console.sort, sizeof(cfg->console.sort), "%s", k->valuestring);
+        } else {
+            if (!sort_value(k->valuestring, agent_cols)) {
+                err_set(err, IERR_CONFIG,
+                        "console.agents_sort: '%s' is not an agents column (agent, calls, "
+                        "failures, rate, circuit, p95; '-' first reverses)",
+                        k->valuestring);
+                return -1;
+            }
+            snprintf(cfg->console.agents_sort, sizeof(cfg->console.agents_sort), "%s",
+                     k->valuestring);
+        }
+    }
+    return 0;
+}
+
 static int
 parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
 {
@@ -661,7 +729,7 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         if (!listed(k->string, top_keys)) {
             err_set(err, IERR_CONFIG,
                     "%s: unknown key (known: require_determinism, recording, defaults, agents, "
-                    "policy, redaction, retention, wal, serve, compliance)",
+                    "policy, redaction, retention, wal, serve, compliance, console)",
                     k->string);
             return -1;
         }
@@ -679,6 +747,9 @@ parse_tree(struct config *cfg, const cJSON *root, struct intentus_err *err)
         err_set(err, IERR_CONFIG, "serve: must be an object");
         return -1;
     }
+    v = cJSON_GetObjectItemCaseSensitive(root, "console");
+    if (v != NULL && parse_console(cfg, v, err) != 0)
+        return -1;
     v = cJSON_GetObjectItemCaseSensitive(root, "recording");
     if (v != NULL && parse_recording(cfg, v, err) != 0)
         return -1;

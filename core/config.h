@@ -92,6 +92,14 @@ struct config {
      * (core/compliance.h); COMPLIANCE_DEFAULT when absent. */
     enum compliance_mode compliance;
     bool redaction_configured; /* a "redaction" section is present and enabled */
+    /* "console": the console's preferences; they win over the ones it saves
+     * in $XDG_STATE_HOME (tui/prefs.c). "" when not set. */
+    struct {
+        char theme[64];
+        char sort[32];        /* records: time|intent|agent|status|duration; "-x": reversed */
+        char agents_sort[32]; /* dashboard: agent|calls|failures|rate|circuit|p95; "-x" too */
+        bool mouse_set, mouse;
+    } console;
 };
 
 /* cfg against its compliance mode (compliance_check): -1 with err

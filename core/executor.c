@@ -81,7 +81,8 @@ fate_decided(void *ctx, struct writer_fate *fate)
  * async writer still holds is handed back when the writer has decided
  * (the latency stays submit to routed). */
 static void
-complete(struct executor *e, struct job *j, struct route_result *res, bool cancelled)
+complete(struct executor *e, struct job *j, struct route_result *res, bool cancelled,
+         int64_t route_us)
 {
     struct done *d = calloc(1, sizeof(*d));
 
@@ -99,6 +100,7 @@ complete(struct executor *e, struct job *j, struct route_result *res, bool cance
     d->c.sampled_out = res->sampled_out;
     d->c.record_err = res->record_err;
     d->c.latency_us = clock_mono_us() - j->submitted_us;
+    d->c.route_us = route_us;
     d->c.attempts = res->attempts;
     d->c.cancelled = cancelled;
     if (res->record_fate != NULL) {
@@ -120,6 +122,7 @@ static void
 run_job(struct executor *e, struct job *j, struct agent_cache *cache, bool cancelled)
 {
     struct route_result res;
+    int64_t t0 = clock_mono_us();
     int rc;
 
     if (cancelled)
@@ -133,8 +136,9 @@ run_job(struct executor *e, struct job *j, struct agent_cache *cache, bool cance
             error_info_new(ERR_INTERNAL_AGENT_ERROR, "out of memory while routing", false, NULL),
             "router", envelope_trace_id(j->env));
     }
+    t0 = clock_mono_us() - t0;
     cJSON_Delete(j->env);
-    complete(e, j, &res, cancelled);
+    complete(e, j, &res, cancelled, t0);
 }
 
 static void *

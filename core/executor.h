@@ -38,6 +38,7 @@ struct completion {
     bool sampled_out;   /* not recorded on purpose (recording.sample_rate) */
     bool cancelled;     /* refused at shutdown, never ran */
     int64_t latency_us; /* submit to completion, monotonic */
+    int64_t route_us;   /* the router's own time (the route call), monotonic; 0: not measured */
     int attempts;       /* agent calls made (route_result.attempts) */
     struct intentus_err record_err;
 };

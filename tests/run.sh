@@ -5,6 +5,10 @@
 # a failure, so a test cannot pass by dying.
 set -u
 : "${BUILD:=build}"
+# The console keeps preferences in $XDG_STATE_HOME (else $HOME/.local/state):
+# the tests give each console a HOME of its own, so a state directory from
+# the caller's environment must not be read or written by them.
+unset XDG_STATE_HOME
 logdir="$BUILD/tests/logs"
 mkdir -p "$logdir"
 passed=0

@@ -17,6 +17,7 @@
 #include "tui/curses_shim.h"
 #include "tui/keymap.h"
 #include "tui/loop.h"
+#include "tui/prefs.h"
 #include "tui/theme.h"
 #include "watch/agg.h"
 #include "watch/index.h"
@@ -158,6 +159,11 @@ struct app {
     const char *theme_dirs[4];
     char theme_dir_buf[2][512];
     bool use_color, ascii;
+    bool mouse; /* mouse reporting on (console.mouse, the saved setting, M) */
+    /* what persists between runs (tui/prefs.c); has_prefs: a place to keep it */
+    struct prefs prefs;
+    char prefs_file[1024];
+    bool has_prefs;
     int rows, cols;
     bool dirty;
     int64_t last_frame_us;
@@ -275,6 +281,10 @@ size_t app_inflight(struct app *app, int64_t *oldest_mono_us);
  * action ("reset", "disable", "enable" with agent, or "reload") to the
  * service it is attached to. */
 void app_confirm(struct app *app, const char *action, const char *agent, const char *question);
+
+/* Write app->prefs after a view or key changed one (not in read-only
+ * mode; a failure is reported on the status line). */
+void app_prefs_save(struct app *app);
 
 /* Ask for another frame in ms (progress bars, elapsed times): at most that
  * often, so an animation costs little over a slow link. */

@@ -27,7 +27,8 @@ static const char console_help[] =
     "  -t, --theme NAME     default, light, solarized-dark, high-contrast, mono, or\n"
     "                       any NAME.theme in themes/, the install's share/intentus/themes\n"
     "                       or $XDG_CONFIG_HOME/intentus/themes\n"
-    "      --ascii          ASCII line drawing (automatic when the locale is not UTF-8)\n"
+    "      --ascii          ASCII only, no Unicode anywhere (a cut cell ends in ~;\n"
+    "                       automatic when the locale is not UTF-8)\n"
     "      --poll[=MS]      poll the directory instead of inotify (network filesystems)\n"
     "  -s, --server URL     attach to a running 'intentus serve' (token from\n"
     "                       $INTENTUS_TOKEN or --token-file; an admin token): the\n"
@@ -40,7 +41,7 @@ static const char console_help[] =
     "                       event stream. http:// only to loopback\n"
     "      --token-file F   read the bearer token from F (one line)\n"
     "      --read-only      never create or change anything (the persistent index\n"
-    "                       is not used either)\n"
+    "                       is not used, preferences are not saved)\n"
     "      --no-index       read every record file at start instead of loading the\n"
     "                       persistent index (<dir>/.intentus/index.sqlite), and do not\n"
     "                       keep it current\n"
@@ -54,7 +55,11 @@ static const char console_help[] =
     "                       (what 'make run' passes). Refused with --read-only\n"
     "  -h, --help           this help\n"
     "\n"
-    "NO_COLOR (non-empty) forces the monochrome theme.\n";
+    "NO_COLOR (non-empty) forces the monochrome theme.\n"
+    "The theme (t), the sorts (s, S, a click on a title) and the mouse setting (M)\n"
+    "persist in $XDG_STATE_HOME/intentus/console.prefs (~/.local/state/intentus/);\n"
+    "the config's \"console\" section (theme, sort, agents_sort, mouse) wins over\n"
+    "them, --theme over both.\n";
 
 int
 cli_console(int argc, char **argv)

@@ -135,6 +135,8 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
         }
         if (wc < 0x20 || wc == 0x7f)
             wc = L' '; /* control characters never reach the terminal */
+        if (app->ascii && wc == 0x2026)
+            wc = L'~'; /* --ascii: a cut cell ends in "~", not "…" */
         w = wcwidth(wc);
         if (w < 0)
             w = 1, wc = L'?';
@@ -281,6 +283,8 @@ app_draw(struct app *app)
     if (app->first_frame_us == 0)
         app->first_frame_us = app->last_frame_us;
 }
+
+static void apply_mouse(struct app *app);
 
 static void
 apply_theme(struct app *app, const char *name)
@@ -843,6 +847,8 @@ handle_key(struct app *app, int key)
             app->theme_idx = (app->theme_idx + 1) % app->n_themes;
             apply_theme(app, app->themes[app->theme_idx]);
             app_message(app, false, "theme: %s", app->theme.name);
+            snprintf(app->prefs.theme, sizeof(app->prefs.theme), "%s", app->theme.name);
+            app_prefs_save(app);
         }
         break;
     case ACT_PAUSE:
@@ -851,6 +857,18 @@ handle_key(struct app *app, int key)
                     app->paused ? "live updates paused (p to resume)" : "live updates resumed");
         if (!app->paused && app->tailer != NULL)
             on_tailer(app, tailer_fd(app->tailer));
+        break;
+    case ACT_MOUSE:
+        app->prefs.mouse_set = true;
+        app->prefs.mouse = !app->mouse;
+        apply_mouse(app);
+        if (app->cfg->console.mouse_set)
+            app_message(app, true, "mouse stays %s: the config's console.mouse says so",
+                        app->mouse ? "on" : "off");
+        else
+            app_message(app, false, "mouse %s (saved)%s", app->mouse ? "on" : "off",
+                        app->mouse ? "; hold Shift to select text" : "");
+        app_prefs_save(app);
         break;
     case ACT_REDRAW:
         clearok(curscr, TRUE);
@@ -1196,7 +1214,51 @@ setup_themes(struct app *app, const struct console_opts *opts)
         start_color();
         use_default_colors();
     }
-    apply_theme(app, opts->theme != NULL ? opts->theme : app->use_color ? "default" : "mono");
+    /* --theme, then the config's console.theme, then the one saved last
+     * time; mono without colours unless asked for by name on the command line. */
+    apply_theme(app, opts->theme != NULL           ? opts->theme
+                     : !app->use_color             ? "mono"
+                     : app->cfg->console.theme[0]  ? app->cfg->console.theme
+                     : app->prefs.theme[0] != '\0' ? app->prefs.theme
+                                                   : "default");
+}
+
+/* The preferences saved by earlier runs (tui/prefs.c); read before the
+ * themes and the views open. */
+static void
+load_prefs(struct app *app)
+{
+    struct intentus_err err = { 0 };
+
+    app->has_prefs = prefs_path(app->prefs_file, sizeof(app->prefs_file)) == 0;
+    if (app->has_prefs && prefs_load(app->prefs_file, &app->prefs, &err) != 0) {
+        app_message(app, true, "preferences not read (defaults used): %s", err.msg);
+        memset(&app->prefs, 0, sizeof(app->prefs));
+    }
+}
+
+void
+app_prefs_save(struct app *app)
+{
+    struct intentus_err err = { 0 };
+
+    if (!app->has_prefs || app->opts.read_only) /* read-only: nothing is written */
+        return;
+    if (prefs_save(app->prefs_file, &app->prefs, &err) != 0)
+        app_message(app, true, "preferences not saved: %s", err.msg);
+}
+
+/* Mouse on or off: console.mouse in the config, else the saved setting,
+ * else on. */
+static void
+apply_mouse(struct app *app)
+{
+    app->mouse = app->cfg->console.mouse_set ? app->cfg->console.mouse
+                 : app->prefs.mouse_set      ? app->prefs.mouse
+                                             : true;
+    mousemask(app->mouse ? BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED
+                         : 0,
+              NULL);
 }
 
 static bool
@@ -1278,7 +1340,8 @@ console_run(const struct console_opts *opts)
     nodelay(stdscr, TRUE);
     set_escdelay(25);
     curs_set(0);
-    mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+    load_prefs(app);
+    apply_mouse(app);
     getmaxyx(stdscr, app->rows, app->cols);
     setup_themes(app, opts);
     for (int i = 0; i < SCREEN_COUNT; i++) {

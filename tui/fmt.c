@@ -187,3 +187,22 @@ fmt_escape(const char *s, size_t len, unsigned flags, char *out, size_t size)
     out[o] = '\0';
     return i;
 }
+
+size_t
+fmt_unique_suffix_len(const char *const *ids, size_t n, size_t min)
+{
+    size_t need = min, longest = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t li = strlen(ids[i]);
+        longest = li > longest ? li : longest;
+        for (size_t k = i + 1; k < n; k++) {
+            size_t lk = strlen(ids[k]), common = 0;
+            while (common < li && common < lk && ids[i][li - 1 - common] == ids[k][lk - 1 - common])
+                common++;
+            if (common + 1 > need)
+                need = common + 1;
+        }
+    }
+    return need < longest ? need : longest;
+}

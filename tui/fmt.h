@@ -19,6 +19,10 @@ void fmt_time_short(int64_t wall_us, char *out, size_t size);
 void fmt_cell(const char *s, size_t width, char *out, size_t size);
 /* Display width of UTF-8 text, one column per code point. */
 size_t fmt_width(const char *s);
+/* The shortest suffix length (at least min, at most the longest id) that
+ * tells the n ids apart: UUIDv7s of the same minute share their first 8
+ * characters (the timestamp), never their random tail. */
+size_t fmt_unique_suffix_len(const char *const *ids, size_t n, size_t min);
 
 /* fmt_escape flag: keep newlines and tabs (a multi-line document such as a
  * record file); without it they are escaped too (one table cell, one line). */

@@ -10,6 +10,12 @@
 #include "tui/app.h"
 #include "tui/console_remote.h"
 #include "tui/fmt.h"
+#include "tui/self_cmd.h"
+#include "tui/table.h"
+
+/* The sparkline: 60 columns of 2 s, the last two minutes. */
+#define DASH_BUCKETS 60
+#define DASH_BUCKET_US 2000000LL
 
 enum dash_col { COL_AGENT, COL_CALLS, COL_FAIL, COL_RATE, COL_CIRCUIT, COL_P95, COL_COUNT };
 static const char *const sort_names[] = { "agent",        "calls",   "failures",
@@ -26,6 +32,7 @@ struct dash_row {
     bool disabled;            /* switched off from the console */
     bool remote;              /* the attached service's agent: live_circuit is its breaker */
     int64_t next_probe_us;    /* remote and OPEN: monotonic time of the next probe; 0 none */
+    int64_t rec_probe_wall;   /* OPEN as recorded: wall time its cool-down ends; 0 none */
 };
 
 struct dash {
@@ -33,6 +40,7 @@ struct dash {
     bool have_snap;
     uint64_t snap_gen;
     int64_t snap_at;
+    int64_t snap_wall; /* the wall clock the snapshot was taken at */
     struct dash_row *rows;
     size_t n_rows;
     char (*intent_text)[128];
@@ -48,7 +56,9 @@ struct dash {
     char feed_sel[160];
     char feed_ids[64][160]; /* the feed's rows as last drawn, newest first */
     int n_feed;
+    char self_cmd[1200];          /* the empty dashboard's hint: a route command to run */
     struct remote_agent *ragents; /* --server: the service's agents as last polled */
+    struct table tab;             /* the agents table's geometry and cursor */
     size_t n_ragents;
 };
 
@@ -192,6 +202,15 @@ rebuild(struct app *app, struct dash *d)
         n++;
     }
     d->n_rows = n;
+    for (size_t i = 0; i < n; i++) {
+        struct dash_row *r = &d->rows[i];
+        if (!r->remote && r->agg != NULL && r->agg->circuit != NULL &&
+            strcmp(r->agg->circuit, "OPEN") == 0) {
+            struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
+            config_breaker_policy(app->cfg, r->name, &pol);
+            r->rec_probe_wall = r->agg->circuit_us + pol.cooldown_ms * 1000;
+        }
+    }
     qsort_r(d->rows, n, sizeof(*d->rows), cmp_rows, d);
     /* Keep the selection on the same agent. */
     for (size_t i = 0; i < n; i++) {
@@ -202,30 +221,59 @@ rebuild(struct app *app, struct dash *d)
         d->sel = n ? n - 1 : 0;
 }
 
+/* The throughput buckets keep their edges from one snapshot to the next
+ * (now aligned up to a bucket boundary), so old data only moves left and is
+ * never re-binned into another shape; paused, the snapshot stands still
+ * (its time too) unless the model changed under it. */
 static void
 refresh_snapshot(struct app *app, struct dash *d)
 {
-    int64_t now = clock_mono_us();
+    int64_t now = clock_mono_us(), wall;
+    const int64_t bucket = DASH_BUCKET_US;
 
+    if (d->have_snap && !d->stale && app->paused)
+        return;
     if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
         return;
+    wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     d->stale = false;
     if (d->have_snap)
         agg_snapshot_free(&d->snap);
-    d->have_snap = agg_snapshot(app->agg, &(struct agg_opts){ .buckets = 60, .bucket_us = 2000000 },
+    d->have_snap = agg_snapshot(app->agg,
+                                &(struct agg_opts){ .buckets = DASH_BUCKETS,
+                                                    .bucket_us = bucket,
+                                                    .now_us = (wall / bucket + 1) * bucket,
+                                                    .rate_now_us = wall },
                                 &d->snap, NULL) == 0;
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
     d->snap_gen = app->generation;
     d->snap_at = now;
+    d->snap_wall = wall;
     rebuild(app, d);
 }
 
+/* The words console.agents_sort and the saved preference use, by column. */
+static const char *const sort_words[] = { "agent", "calls", "failures", "rate", "circuit", "p95" };
+
+/* The sort: the config's console.agents_sort, else the one saved last time. */
 static void
 dash_open(struct app *app, void *state)
 {
-    (void)app;
-    ((struct dash *)state)->sort = COL_AGENT;
+    struct dash *d = state;
+    const char *want =
+        app->cfg->console.agents_sort[0] ? app->cfg->console.agents_sort : app->prefs.agents_sort;
+    bool rev = want[0] == '-';
+
+    self_command("route demo.echo", app->opts.config, app->opts.dir, d->self_cmd,
+                 sizeof(d->self_cmd));
+    d->sort = COL_AGENT;
+    for (int i = 0; i < COL_COUNT; i++) {
+        if (strcmp(want + rev, sort_words[i]) == 0) {
+            d->sort = (enum dash_col)i;
+            d->reverse = rev;
+        }
+    }
 }
 
 static void
@@ -240,8 +288,11 @@ dash_close(void *state)
     free(d->ragents);
 }
 
+/* Row y: the legend (what one column counts, the peak), then the sparkline
+ * between its time axis's ends ("-2m" ... "now"), newest column at the
+ * right. */
 static void
-sparkline(struct app *app, int y, int x, int width, const struct agg_snapshot *s)
+sparkline(struct app *app, int y, int cols, const struct agg_snapshot *s)
 {
     static const char *const blocks[] = { " ",
                                           "\xe2\x96\x81",
@@ -253,37 +304,63 @@ sparkline(struct app *app, int y, int x, int width, const struct agg_snapshot *s
                                           "\xe2\x96\x87",
                                           "\xe2\x96\x88" };
     static const char ascii[] = " .:-=+*#@";
-    uint32_t max = 1;
-    size_t n = s->n_throughput, from = n > (size_t)width ? n - (size_t)width : 0;
+    uint32_t max = 0;
+    size_t n = s->n_throughput, from;
+    long secs = (long)(s->bucket_us / 1000000), span;
+    char label[96], left[32];
+    attr_t dim = app_attr(app, THEME_DIM);
+    int width, x;
 
-    for (size_t i = from; i < n; i++)
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
         max = s->throughput[i] > max ? s->throughput[i] : max;
+    snprintf(label, sizeof(label), " throughput: records per %lds, peak %u%s", secs, max,
+             app->paused ? " (paused)" : "");
+    x = app_put(app, y, 0, cols, dim, label) + 2;
+    width = cols - x - 10; /* "-2m " before, " now" after */
+    if (width > (int)n)
+        width = (int)n;
+    if (width < 8)
+        return;
+    from = n - (size_t)width;
+    span = (long)width * secs;
+    if (span % 60 == 0)
+        snprintf(left, sizeof(left), "-%ldm ", span / 60);
+    else
+        snprintf(left, sizeof(left), "-%lds ", span);
+    x += app_put(app, y, x, cols - x, dim, left);
     for (size_t i = from; i < n; i++) {
         int level = s->throughput[i] == 0 ? 0 : 1 + (int)((s->throughput[i] * 7) / max);
         char one[2] = { ascii[level], 0 };
         app_put(app, y, x + (int)(i - from), 1, app_attr(app, THEME_SPARK),
                 app->ascii ? one : blocks[level]);
     }
+    app_put(app, y, x + width, cols - x - width, dim, " now");
 }
 
+/* Two rows: the figures, then the sparkline. */
 static void
 draw_header(struct app *app, struct dash *d, int y, int cols)
 {
-    char line[256], rate[32];
+    char line[320];
     const struct agg_snapshot *s = &d->snap;
-    double per_s = 0;
+    unsigned long long errors = 0, rejected = 0;
+    struct runtime_stats rs;
     int x;
 
-    if (s->n_throughput > 0)
-        per_s = (double)s->throughput[s->n_throughput - 1] * 1e6 / (double)s->bucket_us;
-    snprintf(rate, sizeof(rate), "%.1f/s", per_s);
-    struct runtime_stats rs;
-
+    /* Records whose outcome is an error, and calls a breaker refused. */
+    for (size_t i = 0; i < s->n_intents; i++)
+        errors += s->intents[i].failed;
+    for (size_t i = 0; i < s->n_agents; i++)
+        rejected += s->agents[i].skipped;
     runtime_stats(app->rt, &rs);
     snprintf(line, sizeof(line),
-             " records %llu  corrupt %llu  no timing %llu  sampled out %llu  rate %s  ",
-             (unsigned long long)s->records, (unsigned long long)s->corrupt,
-             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out, rate);
+             " records %llu  rate 10s %.1f/s  1m %.2f/s  errors %llu  rejected %llu  corrupt %llu  "
+             "no timing %llu  sampled out %llu  ",
+             (unsigned long long)s->records, (double)s->records_10s / 10.0,
+             (double)s->records_60s / 60.0, errors, rejected, (unsigned long long)s->corrupt,
+             (unsigned long long)s->no_timing, (unsigned long long)rs.sampled_out);
     x = app_put(app, y, 0, cols, app_attr(app, THEME_NORMAL), line);
     if (app_wal_dir(app) != NULL) {
         /* With a WAL: what is running here, and what any writer left unfinished. */
@@ -299,16 +376,8 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
                      line);
     }
     if (!app->synced)
-        x += app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
-    sparkline(app, y, x, cols - x - 1 > 60 ? 60 : cols - x - 1, s);
-}
-
-static void
-put_num(struct app *app, int y, int *x, int w, attr_t attr, unsigned long long v)
-{
-    char b[32];
-    snprintf(b, sizeof(b), "%*llu", w, v);
-    *x += app_put(app, y, *x, w + 1, attr, b);
+        app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
+    sparkline(app, y + 1, cols, s);
 }
 
 static attr_t
@@ -332,6 +401,13 @@ circuit_cell(const struct dash_row *r, const char *circ, char *buf, size_t size)
 {
     int64_t left;
 
+    if (!r->remote && r->rec_probe_wall > 0 && strcmp(circ, "OPEN") == 0) {
+        left = r->rec_probe_wall - clock_wall_us();
+        if (left <= 0)
+            return circ;
+        snprintf(buf, size, "OPEN %llds", (long long)((left + 999999) / 1000000));
+        return buf;
+    }
     if (!r->remote || r->next_probe_us <= 0 || strcmp(circ, "OPEN") != 0)
         return circ;
     left = r->next_probe_us - clock_mono_us();
@@ -359,91 +435,167 @@ last_error_text(const struct dash_row *r, const char *circ, char *buf, size_t si
     return true;
 }
 
-/* Two layouts: wide terminals get every column; below 120 columns the
- * intents, node, priority and ok columns go, so what matters for spotting
- * trouble (failures, circuit, latency, last error) still fits in 80. */
+enum agent_tcol {
+    AC_AGENT,
+    AC_INTENTS,
+    AC_NODE,
+    AC_PRIO,
+    AC_CALLS,
+    AC_OK,
+    AC_FAIL,
+    AC_RATE,
+    AC_REJ,
+    AC_CIRCUIT,
+    AC_P50,
+    AC_P95,
+    AC_LAST,
+    AC_COUNT
+};
+
+/* The agents table's columns: at 80 the intents, node, priority and ok
+ * columns go first (h/l scroll to them), so what matters for spotting
+ * trouble (failures, rejections, circuit, latency, last error) still fits. */
+static const struct table_col agent_cols[AC_COUNT] = {
+    [AC_AGENT] = { "AGENT", 18, 14, 0, false, false, COL_AGENT },
+    [AC_INTENTS] = { "INTENTS", 14, 0, 6, false, false, -1 },
+    [AC_NODE] = { "NODE", 8, 0, 5, false, false, -1 },
+    [AC_PRIO] = { "PRIO", 5, 0, 7, true, false, -1 },
+    [AC_CALLS] = { "CALLS", 7, 6, 1, true, false, COL_CALLS },
+    [AC_OK] = { "OK", 7, 0, 4, true, false, -1 },
+    [AC_FAIL] = { "FAIL", 6, 5, 1, true, false, COL_FAIL },
+    [AC_RATE] = { "FAIL%", 6, 0, 1, true, false, COL_RATE },
+    [AC_REJ] = { "REJ", 6, 5, 2, true, false, -1 },
+    [AC_CIRCUIT] = { "CIRCUIT", 9, 0, 0, false, false, COL_CIRCUIT },
+    [AC_P50] = { "P50", 8, 7, 3, true, false, -1 },
+    [AC_P95] = { "P95", 8, 7, 2, true, false, COL_P95 },
+    [AC_LAST] = { "LAST ERROR", 20, 10, 2, false, true, -1 },
+};
+
 static void
 draw_agents(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    bool wide = cols >= 120;
-    int namew = wide ? 18 : 16;
-    char head[256];
-
-    if (wide)
-        snprintf(head, sizeof(head), " %-18s %-14s %-8s %5s %7s %7s %6s %6s %-9s %8s %8s  %s",
-                 "AGENT", "INTENTS", "NODE", "PRIO", "CALLS", "OK", "FAIL", "FAIL%", "CIRCUIT",
-                 "P50", "P95", "LAST ERROR");
-    else
-        snprintf(head, sizeof(head), " %-16s %6s %5s %6s %-9s %8s %8s  %s", "AGENT", "CALLS",
-                 "FAIL", "FAIL%", "CIRCUIT", "P50", "P95", "LAST ERROR");
-    app_fill(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER));
-    app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), head);
-    if (d->sel < d->top)
-        d->top = d->sel;
-    if (d->sel >= d->top + (size_t)rows)
-        d->top = d->sel - (size_t)rows + 1;
+    d->tab.cols = agent_cols;
+    d->tab.n_cols = AC_COUNT;
+    d->tab.n_rows = d->n_rows;
+    d->tab.sel = d->sel;
+    d->tab.sort_key = (int)d->sort;
+    /* natural directions: names A to Z, the rest largest (or OPEN) first */
+    d->tab.sort_desc = (d->sort != COL_AGENT) != d->reverse;
+    table_layout(&d->tab, y, rows, cols);
+    d->sel = d->tab.sel;
+    d->top = d->tab.top;
+    table_header(&d->tab, app, cols);
     for (int i = 0; i < rows && d->top + (size_t)i < d->n_rows; i++) {
-        const struct dash_row *r = &d->rows[d->top + (size_t)i];
+        size_t ri = d->top + (size_t)i;
+        const struct dash_row *r = &d->rows[ri];
         const struct agg_row *g = r->agg;
-        bool sel = d->top + (size_t)i == d->sel;
+        bool sel = ri == d->sel;
         attr_t base = sel ? app_attr(app, THEME_SELECTION) : app_attr(app, THEME_NORMAL);
-        char cell[64], p50[16], p95[16];
-        int x = 0, yy = y + 1 + i;
+        char cell[128], probe[96];
         double rate = fail_rate(r);
         const char *circ = circuit_of(r);
+        bool probing;
         if (sel)
-            app_fill(app, yy, 0, cols, base);
-        x += app_put(app, yy, x, 1, base, " ");
-        fmt_cell(r->name, (size_t)namew, cell, sizeof(cell));
-        app_put(app, yy, x, namew, base, cell);
-        x += namew + 1;
-        if (wide) {
-            fmt_cell(r->intents, 14, cell, sizeof(cell));
-            app_put(app, yy, x, 14, sel ? base : app_attr(app, THEME_DIM), cell);
-            x += 15;
-            fmt_cell(r->node, 8, cell, sizeof(cell));
-            app_put(app, yy, x, 8, base, cell);
-            x += 9;
-            if (r->configured)
-                snprintf(cell, sizeof(cell), "%5ld", r->priority);
-            else
-                snprintf(cell, sizeof(cell), "%5s", "-");
-            x += app_put(app, yy, x, 6, base, cell) + 1;
-        }
-        put_num(app, yy, &x, wide ? 7 : 6, base, g ? (unsigned long long)g->calls : 0);
-        x++;
-        if (wide) {
-            put_num(app, yy, &x, 7, sel ? base : app_attr(app, THEME_OK),
-                    g ? (unsigned long long)g->ok : 0);
-            x++;
-        }
-        put_num(app, yy, &x, wide ? 6 : 5,
-                g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base,
-                g ? (unsigned long long)g->failed : 0);
-        x++;
-        if (rate >= 0)
-            snprintf(cell, sizeof(cell), "%5.1f%%", rate * 100);
+            app_fill(app, table_row_y(&d->tab, ri), 0, cols, base);
+        table_cell(&d->tab, app, ri, AC_AGENT, base, r->name);
+        table_cell(&d->tab, app, ri, AC_INTENTS, sel ? base : app_attr(app, THEME_DIM), r->intents);
+        table_cell(&d->tab, app, ri, AC_NODE, base, r->node);
+        if (r->configured)
+            snprintf(cell, sizeof(cell), "%ld", r->priority);
         else
-            snprintf(cell, sizeof(cell), "%6s", "-");
-        app_put(app, yy, x, 6, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base, cell);
-        x += 7;
-        app_put(app, yy, x, 9, circuit_attr(app, circ), circuit_cell(r, circ, cell, sizeof(cell)));
-        x += 10;
-        fmt_duration_us(g ? g->p50_us : -1, p50, sizeof(p50));
-        fmt_duration_us(g ? g->p95_us : -1, p95, sizeof(p95));
-        snprintf(cell, sizeof(cell), "%8s %8s", p50, p95);
-        x += app_put(app, yy, x, 18, base, cell) + 2;
-        if (x < cols) {
-            char probe[96];
-            bool probing = last_error_text(r, circ, probe, sizeof(probe));
-            fmt_cell(probe, (size_t)(cols - x), cell, sizeof(cell));
-            app_put(app, yy, x, cols - x,
-                    sel ? base : app_attr(app, probing ? THEME_WARN : THEME_ERROR), cell);
-        }
+            snprintf(cell, sizeof(cell), "-");
+        table_cell(&d->tab, app, ri, AC_PRIO, base, cell);
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->calls : 0ULL);
+        table_cell(&d->tab, app, ri, AC_CALLS, base, cell);
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->ok : 0ULL);
+        table_cell(&d->tab, app, ri, AC_OK, sel ? base : app_attr(app, THEME_OK), cell);
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->failed : 0ULL);
+        table_cell(&d->tab, app, ri, AC_FAIL,
+                   g && g->failed && !sel ? app_attr(app, THEME_ERROR) : base, cell);
+        if (rate >= 0)
+            snprintf(cell, sizeof(cell), "%.1f%%", rate * 100);
+        else
+            snprintf(cell, sizeof(cell), "-");
+        table_cell(&d->tab, app, ri, AC_RATE, rate > 0.2 && !sel ? app_attr(app, THEME_WARN) : base,
+                   cell);
+        /* Calls the breaker refused without an attempt (CIRCUIT_OPEN_SKIPPED):
+         * not in CALLS, so a run of fast rejections shows here. */
+        snprintf(cell, sizeof(cell), "%llu", g ? (unsigned long long)g->skipped : 0ULL);
+        table_cell(&d->tab, app, ri, AC_REJ,
+                   g && g->skipped && !sel ? app_attr(app, THEME_WARN) : base, cell);
+        table_cell(&d->tab, app, ri, AC_CIRCUIT, circuit_attr(app, circ),
+                   circuit_cell(r, circ, cell, sizeof(cell)));
+        fmt_duration_us(g ? g->p50_us : -1, cell, sizeof(cell));
+        table_cell(&d->tab, app, ri, AC_P50, base, cell);
+        fmt_duration_us(g ? g->p95_us : -1, cell, sizeof(cell));
+        table_cell(&d->tab, app, ri, AC_P95, base, cell);
+        probing = last_error_text(r, circ, probe, sizeof(probe));
+        table_cell(&d->tab, app, ri, AC_LAST,
+                   sel ? base : app_attr(app, probing ? THEME_WARN : THEME_ERROR), probe);
     }
     if (d->n_rows == 0)
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no agents configured and none seen in records yet");
+}
+
+/* Where the circuit state shown comes from, in words, with the cool-down
+ * left and the next probe when OPEN: live from the attached service, as
+ * last recorded (records, possibly another process's breaker: the open
+ * time plus the configured cool-down), or this console's own router. */
+static void
+circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_t size)
+{
+    const char *circ = circuit_of(r);
+    char at[CLOCK_ISO_LEN], probe[CLOCK_ISO_LEN] = "";
+    int64_t left = 0;
+    bool open = strcmp(circ, "OPEN") == 0;
+
+    if (r->disabled) {
+        snprintf(buf, size, " circuit: agent disabled from this console (d enables it)");
+        return;
+    }
+    if (r->remote) {
+        const char *url = app->opts.server ? app->opts.server : "";
+        if (open && r->next_probe_us > 0) {
+            left = r->next_probe_us - clock_mono_us();
+            clock_format_iso(clock_wall_us() + (left > 0 ? left : 0), probe);
+            snprintf(buf, size,
+                     " circuit: OPEN live from the service %s; cool-down %llds left, next probe "
+                     "%.8s",
+                     url, (long long)(left > 0 ? (left + 999999) / 1000000 : 0), probe + 11);
+        } else {
+            snprintf(buf, size, " circuit: %s live from the service %s", circ, url);
+        }
+        return;
+    }
+    if (r->agg != NULL && r->agg->circuit != NULL) {
+        struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
+        clock_format_iso(r->agg->circuit_us, at);
+        config_breaker_policy(app->cfg, r->name, &pol);
+        if (open) {
+            int64_t next = r->agg->circuit_us + pol.cooldown_ms * 1000;
+            left = next - clock_wall_us();
+            clock_format_iso(next, probe);
+            if (left > 0)
+                snprintf(buf, size,
+                         " circuit: OPEN as last recorded at %.8s (records, any writer); cool-down "
+                         "%llds left, next probe %.8s",
+                         at + 11, (long long)((left + 999999) / 1000000), probe + 11);
+            else
+                snprintf(buf, size,
+                         " circuit: OPEN as last recorded at %.8s (records, any writer); cool-down "
+                         "over since %.8s: the next call probes",
+                         at + 11, probe + 11);
+        } else {
+            snprintf(buf, size, " circuit: %s as last recorded at %.8s (records, any writer)", circ,
+                     at + 11);
+        }
+        return;
+    }
+    if (strcmp(circ, "-") == 0)
+        snprintf(buf, size, " circuit: unknown (not configured here, no change recorded)");
+    else
+        snprintf(buf, size, " circuit: %s in this console's own router (no change recorded)", circ);
 }
 
 struct feed_ctx {
@@ -453,18 +605,21 @@ struct feed_ctx {
     const char *agent; /* failures of this agent only */
 };
 
-/* The code of agent's last failed attempt in v (NULL: none). */
+/* The code of agent's last failed attempt in v, or "REJECTED (OPEN)" when
+ * its breaker refused the call without an attempt (NULL: neither). */
 static const char *
 failed_code(const struct app *app, const struct index_view *v, const char *agent)
 {
     uint32_t sid = index_str_lookup(app->ix, agent);
     const char *code = NULL;
+    bool rejected = false;
 
     for (size_t i = 0; sid != 0 && i < v->n_steps; i++) {
         if (v->steps[i].kind == DIGEST_STEP_FAIL && v->steps[i].agent == sid)
             code = index_str(app->ix, v->steps[i].code);
+        rejected = rejected || (v->steps[i].kind == DIGEST_STEP_SKIP && v->steps[i].agent == sid);
     }
-    return code;
+    return code != NULL ? code : rejected ? "REJECTED (OPEN)" : NULL;
 }
 
 static int
@@ -517,10 +672,12 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
     struct feed_ctx f = { app, d, y + 1, rows - 1, cols, 0, NULL };
     struct index_filter flt = { 0 };
-    char title[256];
+    char title[1300];
 
     if (d->show_failures && d->n_rows > 0) {
-        snprintf(title, sizeof(title), " Recent failures of %s  (Enter: back to the live feed)",
+        snprintf(title, sizeof(title),
+                 " Recent failed attempts of %s, with their codes, also inside executions that "
+                 "succeeded  (Enter: back to the live feed)",
                  d->rows[d->sel].name);
         flt.failed_agent = d->rows[d->sel].name;
         f.agent = d->rows[d->sel].name;
@@ -530,20 +687,22 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
                  d->in_feed ? "  (Enter: open its timeline, Up past the top: agents)" : "");
     }
     app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), title);
+    if (d->show_failures && d->n_rows > 0) {
+        circuit_source(app, &d->rows[d->sel], title, sizeof(title));
+        app_put(app, y + 1, 0, cols, app_attr(app, THEME_DIM), title);
+        f.y++;
+        f.rows--;
+    }
     index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
     d->n_feed = f.n < 64 ? f.n : 64;
     if (f.n == 0 && d->show_failures) {
-        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
+        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no failures recorded for this agent");
     } else if (f.n == 0) {
-        /* Name the binary as the user can run it: "./intentus" from the
-         * checkout, plain "intentus" when it was found on $PATH. */
-        const char *self =
-            strchr(program_invocation_name, '/') ? program_invocation_name : "intentus";
         snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
                  app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
         app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
-        snprintf(title, sizeof(title), "  %.200s route demo.echo", self);
+        snprintf(title, sizeof(title), "  %s", d->self_cmd);
         app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
     }
 }
@@ -563,9 +722,9 @@ dash_draw(struct app *app, void *state, int top, int rows, int cols)
         table_rows = rows / 2;
     if (table_rows < 3)
         table_rows = 3;
-    draw_agents(app, d, top + 1, table_rows - 1, cols);
-    app_hline(app, top + 1 + table_rows, 0, cols);
-    draw_feed(app, d, top + 2 + table_rows, rows - table_rows - 2, cols);
+    draw_agents(app, d, top + 2, table_rows - 1, cols);
+    app_hline(app, top + 2 + table_rows, 0, cols);
+    draw_feed(app, d, top + 3 + table_rows, rows - table_rows - 3, cols);
 }
 
 static void
@@ -577,7 +736,11 @@ reset_confirmed(struct app *app, void *ctx, const char *name)
     if (runtime_reset_breaker(app->rt, name, &err) != 0)
         app_message(app, true, "%s", err.msg);
     else
-        app_message(app, false, "circuit of %s reset to CLOSED", name);
+        app_message(app, false,
+                    "circuit of %s reset to CLOSED in this console's router only: other "
+                    "processes' breakers (what records show) are unchanged; --server resets a "
+                    "service's",
+                    name);
     d->stale = true;
 }
 
@@ -652,6 +815,17 @@ dash_model_changed(struct app *app, void *state)
     ((struct dash *)state)->stale = true;
 }
 
+/* Say how the agents are sorted and keep it for the next start. */
+static void
+save_agents_sort(struct app *app, const struct dash *d)
+{
+    app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
+                d->reverse ? " (reversed)" : "");
+    snprintf(app->prefs.agents_sort, sizeof(app->prefs.agents_sort), "%s%s", d->reverse ? "-" : "",
+             sort_words[d->sort]);
+    app_prefs_save(app);
+}
+
 /* Down into and along the feed (older), Up back towards the newest and out
  * of the feed at its top. */
 static void
@@ -680,6 +854,38 @@ feed_move(struct dash *d, int delta)
         snprintf(d->feed_sel, sizeof(d->feed_sel), "%s", d->feed_ids[pos + delta]);
 }
 
+/* A click: an agent's row selects it, a title sorts by its column (again:
+ * the other way round). */
+static unsigned
+dash_click(struct app *app, void *state, const struct key_event *ev)
+{
+    struct dash *d = state;
+
+    if (d->stale)
+        refresh_snapshot(app, d);
+    int sort_key = -1;
+    d->tab.n_rows = d->n_rows;
+    switch (table_click(&d->tab, ev->y, ev->x, &sort_key)) {
+    case 1:
+        d->sel = d->tab.sel;
+        d->in_feed = false;
+        break;
+    case 2:
+        if ((int)d->sort == sort_key)
+            d->reverse = !d->reverse;
+        else
+            d->sort = (enum dash_col)sort_key, d->reverse = false;
+        save_agents_sort(app, d);
+        rebuild(app, d);
+        break;
+    default:
+        return 0;
+    }
+    if (d->n_rows > 0)
+        snprintf(d->sel_name, sizeof(d->sel_name), "%s", d->rows[d->sel].name);
+    return VIEW_HANDLED | VIEW_REDRAW;
+}
+
 static unsigned
 dash_handle(struct app *app, void *state, enum key_action act, int key)
 {
@@ -689,6 +895,10 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
     if (d->stale)
         refresh_snapshot(app, d);
     switch (act) {
+    case ACT_LEFT:
+    case ACT_RIGHT:
+        table_key(&d->tab, act); /* scroll to the columns that do not fit */
+        break;
     case ACT_RESET_BREAKER:
     case ACT_TOGGLE_AGENT:
         agent_action(app, d, act);
@@ -729,8 +939,7 @@ dash_handle(struct app *app, void *state, enum key_action act, int key)
         else
             d->reverse = !d->reverse;
         rebuild(app, d);
-        app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
-                    d->reverse ? " (reversed)" : "");
+        save_agents_sort(app, d);
         break;
     default:
         return 0;
@@ -748,5 +957,6 @@ const struct view_ops view_dashboard = {
     .close = dash_close,
     .draw = dash_draw,
     .handle = dash_handle,
+    .click = dash_click,
     .model_changed = dash_model_changed,
 };

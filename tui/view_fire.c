@@ -51,6 +51,8 @@ struct fire {
     int64_t started_us;
     char last_id[64];
     char last_summary[512];
+    char last_timing[256]; /* what the two times measure */
+    char last_body[4096];  /* the response's payload or error, pretty JSON */
     bool last_error;
     /* payload history per intent */
     struct {
@@ -263,6 +265,8 @@ start(struct app *app, struct fire *f, long n)
     f->sent = f->done = f->ok = f->unrecorded = 0;
     f->started_us = clock_mono_us();
     f->last_summary[0] = '\0';
+    f->last_timing[0] = '\0';
+    f->last_body[0] = '\0';
     remember_payload(f);
     pump(app, f);
 }
@@ -294,16 +298,29 @@ fire_completion(struct app *app, void *state, const struct completion *c)
     f->last_error = code != NULL || why[0] != '\0';
     if (f->want == 1) {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(c->response, "metadata");
-        char dur[24];
-        fmt_duration_us(c->latency_us, dur, sizeof(dur));
-        snprintf(f->last_summary, sizeof(f->last_summary), "%s from %s in %s%s%s%s  %s",
-                 code ? "error" : "success",
-                 json_get_string(md, "agent") ? json_get_string(md, "agent") : "?", dur,
+        const cJSON *body =
+            cJSON_GetObjectItemCaseSensitive(c->response, code ? "error" : "payload");
+        char dur[24], e2e[24];
+        char *text = body != NULL ? cJSON_Print(body) : NULL;
+        fmt_duration_us(c->route_us > 0 ? c->route_us : c->latency_us, dur, sizeof(dur));
+        fmt_duration_us(clock_mono_us() - f->started_us, e2e, sizeof(e2e));
+        snprintf(f->last_summary, sizeof(f->last_summary),
+                 "%s from %s%s%s%s  %s %s, end-to-end %s  %s", code ? "error" : "success",
+                 json_get_string(md, "agent") ? json_get_string(md, "agent") : "?",
                  code ? ": " : "", code ? code : "",
                  c->recorded      ? ""
                  : c->sampled_out ? " (sampled out)"
                                   : why,
+                 c->route_us > 0 ? "router" : "round trip", dur, e2e,
                  c->recorded ? "^G opens its timeline" : "");
+        snprintf(f->last_timing, sizeof(f->last_timing), "%s",
+                 c->route_us > 0
+                     ? " router: policy, routing and the agent calls inside the router; "
+                       "end-to-end: from ^R until the record is written (queue included)"
+                     : " round trip: the service's answer to POST /v1/route; end-to-end: from ^R "
+                       "until the answer came back here");
+        snprintf(f->last_body, sizeof(f->last_body), "%s", text != NULL ? text : "(no body)");
+        cJSON_free(text);
     } else if (f->done == f->want) {
         char lat_line[128], total[24], unrec[48] = "";
         fmt_latency_summary(f->lat, (size_t)f->done, lat_line, sizeof(lat_line));
@@ -332,6 +349,32 @@ draw_field(struct app *app, struct fire *f, int y, enum field fl, const char *va
     if (focus && fl != F_STRATEGY && fl != F_PRIORITY) {
         curs_set(1);
         move(y, 12 + (int)fmt_width(value));
+    }
+}
+
+/* The timing legend, then the response body, one JSON line a row. */
+static void
+draw_response(struct app *app, struct fire *f, int y, int rows, int cols)
+{
+    const char *p = f->last_body;
+
+    if (rows <= 0)
+        return;
+    app_put(app, y++, 0, cols, app_attr(app, THEME_DIM), f->last_timing);
+    if (--rows <= 0)
+        return;
+    app_put(app, y++, 0, cols, app_attr(app, THEME_DIM), " response:");
+    for (rows--; rows > 0 && *p != '\0'; rows--) {
+        char line[512];
+        size_t n = strcspn(p, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), p);
+        for (char *t = line; *t; t++)
+            if (*t == '\t')
+                *t = ' ';
+        app_put(app, y++, 2, cols - 3, app_attr(app, THEME_JSON_STRING), line);
+        p += n;
+        if (*p == '\n')
+            p++;
     }
 }
 
@@ -364,6 +407,8 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
         app_attr(app, f->valid ? (f->focus == F_PAYLOAD ? THEME_PROMPT : THEME_OK) : THEME_ERROR),
         buf);
     edit_rows = rows - (y - top) - 3;
+    if (f->last_body[0] != '\0' && f->want == 1) /* room for the response below */
+        edit_rows = edit_rows / 2;
     if (edit_rows < 3)
         edit_rows = 3;
     if (line < f->edit_top)
@@ -410,6 +455,8 @@ fire_draw(struct app *app, void *state, int top, int rows, int cols)
     } else if (f->last_summary[0]) {
         app_put(app, y, 0, cols, app_attr(app, f->last_error ? THEME_ERROR : THEME_OK),
                 f->last_summary);
+        if (f->want == 1 && f->last_body[0] != '\0')
+            draw_response(app, f, y + 1, top + rows - (y + 1), cols);
     } else if (app->opts.read_only) {
         app_put(app, y, 0, cols, app_attr(app, THEME_DIM), " read-only console: firing is off");
     }

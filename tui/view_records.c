@@ -1,6 +1,7 @@
 /* Records: the index as a table, newest first, with an incremental filter
  * ('/': free text plus intent: agent: status: error: since:), sorting,
  * paging, and live updates that keep the selection on the same record. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "tui/app.h"
 #include "tui/fmt.h"
 #include "tui/query.h"
+#include "tui/table.h"
 
 enum rec_sort { SORT_TIME, SORT_INTENT, SORT_AGENT, SORT_STATUS, SORT_DURATION, SORT_COUNT };
 static const char *const sort_names[] = { "time", "intent", "agent", "status", "duration" };
@@ -29,7 +31,12 @@ struct recs {
     /* while the filter prompt is open: the filter to go back to on Esc */
     struct query saved_q;
     char saved_text[256], prompt_buf[256];
+    bool follow; /* F: the cursor follows the newest record (tail -f) */
+    struct table tab;
+    struct table_col cols[9];
 };
+
+static void save_sort(struct app *app, const struct recs *r);
 
 struct collect {
     struct recs *r;
@@ -128,7 +135,23 @@ rebuild(struct app *app, struct recs *r)
     }
     if (r->sort != SORT_TIME || r->reverse)
         qsort_r(r->pos, r->n, sizeof(*r->pos), cmp_rows, &c);
-    /* Keep the selection on the same record when rows move. */
+    /* Following: the cursor goes to the newest record, wherever the sort
+     * puts it. Else it stays on the same record when rows move. */
+    if (r->follow && r->n > 0) {
+        size_t best = 0;
+        int64_t newest = INT64_MIN;
+        for (size_t i = 0; i < r->n; i++) {
+            struct index_view v;
+            index_get(app->ix, r->pos[i], &v);
+            if (v.created_us > newest) {
+                newest = v.created_us;
+                best = i;
+            }
+        }
+        struct index_view v;
+        index_get(app->ix, r->pos[best], &v);
+        snprintf(r->sel_id, sizeof(r->sel_id), "%s", v.id);
+    }
     r->sel = 0;
     if (r->sel_id[0] != '\0') {
         for (size_t i = 0; i < r->n; i++) {
@@ -170,21 +193,132 @@ recs_model_changed(struct app *app, void *state)
     ((struct recs *)state)->built = false;
 }
 
-/* NOLINTBEGIN(readability-function-cognitive-complexity): a flat draw routine, one block per
- * column. */
+enum rec_col {
+    RC_TIME,
+    RC_ID,
+    RC_INTENT,
+    RC_AGENT,
+    RC_STRATEGY,
+    RC_STATUS,
+    RC_ERROR,
+    RC_DURATION,
+    RC_RETRIES,
+    RC_COUNT
+};
+
+/* The columns at this width: below 150 the time loses its date and the id
+ * becomes the shortest suffix that tells the rows on screen apart (a
+ * UUIDv7's first 8 characters are its timestamp, the same for a minute of
+ * records; Enter shows it whole); the error code gets the room. */
+static void
+set_columns(struct recs *r, bool wide, int id_width)
+{
+    static const struct table_col base[RC_COUNT] = {
+        [RC_TIME] = { "TIME", 8, 0, 0, false, false, SORT_TIME },
+        [RC_ID] = { "ID", 8, 0, 0, false, false, -1 },
+        [RC_INTENT] = { "INTENT", 22, 14, 1, false, false, SORT_INTENT },
+        [RC_AGENT] = { "AGENT", 16, 10, 3, false, false, SORT_AGENT },
+        [RC_STRATEGY] = { "STRATEGY", 9, 0, 5, false, false, -1 },
+        [RC_STATUS] = { "STATUS", 10, 7, 0, false, false, SORT_STATUS },
+        [RC_ERROR] = { "ERROR", 22, 17, 1, false, true, -1 },
+        [RC_DURATION] = { "DURATION", 9, 8, 2, true, false, SORT_DURATION },
+        [RC_RETRIES] = { "RTY", 3, 0, 6, true, false, -1 },
+    };
+
+    memcpy(r->cols, base, sizeof(base));
+    if (wide) {
+        r->cols[RC_TIME].title = "TIME (UTC)";
+        r->cols[RC_TIME].width = 19;
+    }
+    r->cols[RC_ID].width = id_width;
+    r->tab.cols = r->cols;
+    r->tab.n_cols = RC_COUNT;
+    r->tab.sort_key = (int)r->sort;
+    /* natural directions: newest, errors, longest first; names A to Z */
+    r->tab.sort_desc =
+        (r->sort == SORT_TIME || r->sort == SORT_STATUS || r->sort == SORT_DURATION) != r->reverse;
+}
+
+/* The id column's width for the rows on screen. */
+static int
+id_width(struct app *app, struct recs *r, bool wide, int body)
+{
+    const char *ids[256];
+    size_t n = 0;
+
+    if (wide)
+        return 36;
+    for (size_t i = r->tab.top; i < r->n && n < (size_t)body && n < 256; i++) {
+        struct index_view v;
+        index_get(app->ix, r->pos[i], &v);
+        ids[n++] = v.id;
+    }
+    n = fmt_unique_suffix_len(ids, n, 4);
+    return n < 4 ? 4 : n > 12 ? 12 : (int)n;
+}
+
+static void
+draw_row(struct app *app, struct recs *r, size_t i, bool wide, int cols)
+{
+    struct index_view v;
+    char when[32], dur[16], status[16], rty[8];
+    size_t idlen;
+    attr_t a;
+    int y = table_row_y(&r->tab, i);
+    bool sel = i == r->tab.sel;
+
+    index_get(app->ix, r->pos[i], &v);
+    if (sel)
+        a = app_attr(app, THEME_SELECTION);
+    else if ((v.flags & DIGEST_CORRUPT) || v.status == RECORD_ERROR)
+        a = app_attr(app, THEME_ERROR);
+    else if (v.status == RECORD_INCOMPLETE)
+        a = app_attr(app, THEME_WARN);
+    else
+        a = app_attr(app, THEME_NORMAL);
+    if (sel)
+        app_fill(app, y, 0, cols, a);
+    fmt_time_short(v.created_us, when, sizeof(when));
+    table_cell(&r->tab, app, i, RC_TIME, a, wide || strlen(when) <= 11 ? when : when + 11);
+    idlen = strlen(v.id);
+    table_cell(&r->tab, app, i, RC_ID, a,
+               idlen > (size_t)r->tab.w[RC_ID] ? v.id + idlen - (size_t)r->tab.w[RC_ID] : v.id);
+    /* An encrypted file that cannot be opened says so where its intent
+     * would be (the status column is too narrow for it). */
+    table_cell(&r->tab, app, i, RC_INTENT, a,
+               v.intent                       ? v.intent
+               : (v.flags & DIGEST_LOCKED)    ? "(key missing)"
+               : (v.flags & DIGEST_TAMPERED)  ? "(tampered)"
+               : (v.flags & DIGEST_TRUNCATED) ? "(truncated)"
+                                              : "?");
+    table_cell(&r->tab, app, i, RC_AGENT, a, v.agent ? v.agent : "-");
+    table_cell(&r->tab, app, i, RC_STRATEGY, a, v.strategy ? v.strategy : "-");
+    snprintf(status, sizeof(status), "%s",
+             (v.flags & DIGEST_CORRUPT) ? digest_bad_word(v.flags) : record_status_name(v.status));
+    if (v.flags & DIGEST_CORRUPT)
+        for (char *c = status; *c; c++)
+            *c = (char)(*c - 'a' + 'A');
+    table_cell(&r->tab, app, i, RC_STATUS, a, status);
+    table_cell(&r->tab, app, i, RC_ERROR, a, v.error_code ? v.error_code : "");
+    fmt_duration_us(v.duration_us, dur, sizeof(dur));
+    table_cell(&r->tab, app, i, RC_DURATION, a, dur);
+    snprintf(rty, sizeof(rty), "%d", v.retries);
+    table_cell(&r->tab, app, i, RC_RETRIES, a, rty);
+    if (strcmp(r->marked[0], v.id) == 0 || strcmp(r->marked[1], v.id) == 0)
+        app_put(app, y, 0, 1, app_attr(app, THEME_PROMPT) | A_BOLD, "*");
+}
+
 static void
 recs_draw(struct app *app, void *state, int top, int rows, int cols)
 {
     struct recs *r = state;
-    char line[1024], title[400];
+    char title[400];
     int body = rows - 2;
+    bool wide = cols >= 150;
 
     if (!r->built || r->built_gen != app->generation)
         rebuild(app, r);
     r->page_rows = body;
-    snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
-             index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
-             r->filter_text[0] ? r->filter_text : "(none; / to filter)");
     if (app->incomplete.n > 0) {
         /* Executions the WAL shows as started and not finished have no
          * record yet: name them here with their state. */
@@ -197,88 +331,30 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         app_put(app, top, 0, cols, app_attr(app, THEME_WARN), title);
         top++;
         body--;
-        snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s", r->n,
-                 index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
-                 r->filter_text[0] ? r->filter_text : "(none; / to filter)");
     }
-    app_put(app, top, 0, cols, app_attr(app, THEME_DIM), title);
-    /* Below 150 columns the id shrinks to its first 8 characters (enough to
-     * tell records apart on screen; Enter shows it whole) and the strategy and
-     * date go, so status, error and duration still fit in 80. */
-    bool wide = cols >= 150;
-    if (wide)
-        snprintf(line, sizeof(line), " %-19s %-36s %-22s %-16s %-9s %-10s %-20s %9s %3s",
-                 "TIME (UTC)", "ID", "INTENT", "AGENT", "STRATEGY", "STATUS", "ERROR", "DURATION",
-                 "RTY");
-    else
-        snprintf(line, sizeof(line), " %-8s %-8s %-18s %-12s %-7s %-12s %8s", "TIME", "ID",
-                 "INTENT", "AGENT", "STATUS", "ERROR", "DURATION");
-    app_fill(app, top + 1, 0, cols, app_attr(app, THEME_TABLE_HEADER));
-    app_put(app, top + 1, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
-    if (r->sel >= r->n)
-        r->sel = r->n ? r->n - 1 : 0;
-    if (r->sel < r->top)
-        r->top = r->sel;
-    if (body > 0 && r->sel >= r->top + (size_t)body)
-        r->top = r->sel - (size_t)body + 1;
-    if (r->top > r->n)
-        r->top = 0;
-    for (int i = 0; i < body && r->top + (size_t)i < r->n; i++) {
-        struct index_view v;
-        char when[32], intent[64], agent[64], err[64], dur[16], status[16];
-        bool sel = r->top + (size_t)i == r->sel;
-        attr_t a;
-        index_get(app->ix, r->pos[r->top + (size_t)i], &v);
-        fmt_time_short(v.created_us, when, sizeof(when));
-        /* An encrypted file that cannot be opened says so where its
-         * intent would be (the status column is too narrow for it). */
-        fmt_cell(v.intent                       ? v.intent
-                 : (v.flags & DIGEST_LOCKED)    ? "(key missing)"
-                 : (v.flags & DIGEST_TAMPERED)  ? "(tampered)"
-                 : (v.flags & DIGEST_TRUNCATED) ? "(truncated)"
-                                                : "?",
-                 wide ? 22 : 18, intent, sizeof(intent));
-        fmt_cell(v.agent ? v.agent : "-", wide ? 16 : 12, agent, sizeof(agent));
-        fmt_cell(v.error_code ? v.error_code : "", wide ? 20 : 12, err, sizeof(err));
-        fmt_duration_us(v.duration_us, dur, sizeof(dur));
-        snprintf(status, sizeof(status), "%s",
-                 (v.flags & DIGEST_CORRUPT) ? digest_bad_word(v.flags)
-                                            : record_status_name(v.status));
-        if (v.flags & DIGEST_CORRUPT)
-            for (char *c = status; *c; c++)
-                *c = (char)(*c - 'a' + 'A');
-        if (wide)
-            snprintf(line, sizeof(line), " %-19s %-36.36s %-*s %-*s %-9.9s %-10s %-*s %9s %3d",
-                     when, v.id, (int)(22 + strlen(intent) - fmt_width(intent)), intent,
-                     (int)(16 + strlen(agent) - fmt_width(agent)), agent,
-                     v.strategy ? v.strategy : "-", status,
-                     (int)(20 + strlen(err) - fmt_width(err)), err, dur, v.retries);
-        else
-            snprintf(line, sizeof(line), " %-8.8s %-8.8s %-*s %-*s %-7.7s %-*s %8s",
-                     strlen(when) > 11 ? when + 11 : when, v.id,
-                     (int)(18 + strlen(intent) - fmt_width(intent)), intent,
-                     (int)(12 + strlen(agent) - fmt_width(agent)), agent, status,
-                     (int)(12 + strlen(err) - fmt_width(err)), err, dur);
-        if (sel)
-            a = app_attr(app, THEME_SELECTION);
-        else if ((v.flags & DIGEST_CORRUPT) || v.status == RECORD_ERROR)
-            a = app_attr(app, THEME_ERROR);
-        else if (v.status == RECORD_INCOMPLETE)
-            a = app_attr(app, THEME_WARN);
-        else
-            a = app_attr(app, THEME_NORMAL);
-        if (sel)
-            app_fill(app, top + 2 + i, 0, cols, a);
-        app_put(app, top + 2 + i, 0, cols, a, line);
-        if (strcmp(r->marked[0], v.id) == 0 || strcmp(r->marked[1], v.id) == 0)
-            app_put(app, top + 2 + i, 0, 1, app_attr(app, THEME_PROMPT) | A_BOLD, "*");
-    }
+    snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s%s", r->n,
+             index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
+             r->filter_text[0] ? r->filter_text : "(none; / to filter)",
+             r->follow ? "  FOLLOW (F: stop)" : "");
+    app_put(app, top, 0, cols, app_attr(app, r->follow ? THEME_PROMPT : THEME_DIM), title);
+    r->tab.n_rows = r->n;
+    r->tab.sel = r->sel;
+    /* Lay out once to place the cursor, then again with the id width of
+     * the rows that are on screen. */
+    set_columns(r, wide, 8);
+    table_layout(&r->tab, top + 1, body, cols);
+    set_columns(r, wide, id_width(app, r, wide, body));
+    table_layout(&r->tab, top + 1, body, cols);
+    r->sel = r->tab.sel;
+    r->top = r->tab.top;
+    table_header(&r->tab, app, cols);
+    for (int i = 0; i < body && r->tab.top + (size_t)i < r->n; i++)
+        draw_row(app, r, r->tab.top + (size_t)i, wide, cols);
     if (r->n == 0)
         app_put(app, top + 2, 1, cols - 2, app_attr(app, THEME_DIM),
                 index_size(app->ix) ? "no record matches the filter (c clears it)"
                                     : "no records in this directory yet");
 }
-/* NOLINTEND(readability-function-cognitive-complexity) */
 
 static void
 on_filter_change(struct app *app, void *ctx, const char *text)
@@ -337,19 +413,34 @@ recs_show(struct app *app, void *state, const struct view_arg *arg)
     r->sel = 0;
 }
 
-/* A click on a row selects it (rows start 4 lines down). */
+/* A click: a row takes the cursor, a title sorts by its column (again: the
+ * other way round). */
 static unsigned
 recs_click(struct app *app, void *state, const struct key_event *ev)
 {
     struct recs *r = state;
-    int y = ev->y - 4;
+    int sort_key = -1;
 
-    if (y >= 0 && r->top + (size_t)y < r->n) {
-        r->sel = r->top + (size_t)y;
+    r->tab.n_rows = r->n;
+    switch (table_click(&r->tab, ev->y, ev->x, &sort_key)) {
+    case 1:
+        r->sel = r->tab.sel;
+        r->follow = false;
         remember_selection(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
+    case 2:
+        if ((int)r->sort == sort_key)
+            r->reverse = !r->reverse;
+        else
+            r->sort = (enum rec_sort)sort_key, r->reverse = false;
+        r->built = false;
+        app_message(app, false, "records sorted by %s%s", sort_names[r->sort],
+                    r->reverse ? " (reversed)" : "");
+        save_sort(app, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        return 0;
     }
-    return 0;
 }
 
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
@@ -358,30 +449,27 @@ static unsigned
 recs_handle(struct app *app, void *state, enum key_action act, int key)
 {
     struct recs *r = state;
-    size_t page = r->page_rows > 1 ? (size_t)r->page_rows - 1 : 1;
 
     (void)key;
+    r->tab.n_rows = r->n;
+    r->tab.sel = r->sel;
+    if (act == ACT_FOLLOW) {
+        r->follow = !r->follow;
+        r->built = false;
+        app_message(app, false,
+                    r->follow ? "following the newest record (F or a move key stops)"
+                              : "stopped following");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    /* Cursor, paging and h/l column scrolling: the table widget's. */
+    if (table_key(&r->tab, act)) {
+        if (act != ACT_LEFT && act != ACT_RIGHT)
+            r->follow = false; /* moving by hand stops following, as in tig */
+        r->sel = r->tab.sel;
+        remember_selection(app, r);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
     switch (act) {
-    case ACT_UP:
-        if (r->sel > 0)
-            r->sel--;
-        break;
-    case ACT_DOWN:
-        if (r->sel + 1 < r->n)
-            r->sel++;
-        break;
-    case ACT_PAGE_UP:
-        r->sel = r->sel > page ? r->sel - page : 0;
-        break;
-    case ACT_PAGE_DOWN:
-        r->sel = r->sel + page < r->n ? r->sel + page : (r->n ? r->n - 1 : 0);
-        break;
-    case ACT_TOP:
-        r->sel = 0;
-        break;
-    case ACT_BOTTOM:
-        r->sel = r->n ? r->n - 1 : 0;
-        break;
     case ACT_OPEN:
         if (r->n > 0) {
             struct index_view v;
@@ -454,10 +542,12 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
         r->sort = (enum rec_sort)((r->sort + 1) % SORT_COUNT);
         r->built = false;
         app_message(app, false, "records sorted by %s", sort_names[r->sort]);
+        save_sort(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_SORT_REVERSE:
         r->reverse = !r->reverse;
         r->built = false;
+        save_sort(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_NEXT_MATCH:
     case ACT_PREV_MATCH:
@@ -481,11 +571,36 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
 }
 /* NOLINTEND(readability-function-cognitive-complexity) */
 
+/* The sort: the config's console.sort, else the one saved last time. */
+static void
+recs_open(struct app *app, void *state)
+{
+    struct recs *r = state;
+    const char *want = app->cfg->console.sort[0] ? app->cfg->console.sort : app->prefs.sort;
+    bool rev = want[0] == '-';
+
+    for (int i = 0; i < SORT_COUNT; i++) {
+        if (strcmp(want + rev, sort_names[i]) == 0) {
+            r->sort = (enum rec_sort)i;
+            r->reverse = rev;
+        }
+    }
+}
+
+/* Keep the sort for the next start. */
+static void
+save_sort(struct app *app, const struct recs *r)
+{
+    snprintf(app->prefs.sort, sizeof(app->prefs.sort), "%s%s", r->reverse ? "-" : "",
+             sort_names[r->sort]);
+    app_prefs_save(app);
+}
+
 const struct view_ops view_records = {
     .name = "Records",
     .keyctx = KEYCTX_RECORDS,
     .state_size = sizeof(struct recs),
-    .open = NULL,
+    .open = recs_open,
     .close = recs_close,
     .draw = recs_draw,
     .handle = recs_handle,

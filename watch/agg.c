@@ -340,6 +340,7 @@ struct walk {
     size_t pending;      /* rows not yet done */
     int64_t window_from; /* window start */
     int64_t tp_from;     /* throughput start */
+    int64_t rate_now;    /* end of the rate windows */
 };
 
 static void
@@ -386,6 +387,10 @@ walk_visit(void *ctx, const struct index_view *v)
             b = (int64_t)s->n_throughput - 1;
         s->throughput[b]++;
     }
+    if (t >= w->rate_now - 60 * 1000000LL) {
+        s->records_60s++;
+        s->records_10s += t >= w->rate_now - 10 * 1000000LL;
+    }
     if (v->intent_sid != 0 && v->intent_sid < w->a->cap &&
         w->intent_row[v->intent_sid] != SIZE_MAX && !(v->flags & DIGEST_CORRUPT)) {
         struct agg_row *r = &s->intents[w->intent_row[v->intent_sid]];
@@ -417,7 +422,8 @@ walk_visit(void *ctx, const struct index_view *v)
         check_done(w, r, &w->agent_want[st->agent], true);
     }
     /* Stop once every row has what it needs and the windows are passed. */
-    return w->pending == 0 && t < w->window_from && t < w->tp_from;
+    return w->pending == 0 && t < w->window_from && t < w->tp_from &&
+           t < w->rate_now - 60 * 1000000LL;
 }
 
 void
@@ -493,6 +499,7 @@ agg_snapshot(const struct agg *a, const struct agg_opts *opts, struct agg_snapsh
     /* The newest bucket is the last bucket_us before now (a record up to one
      * bucket in the future, a writer's clock skew, is counted there too). */
     w.tp_from = o.now_us - (int64_t)o.buckets * o.bucket_us;
+    w.rate_now = o.rate_now_us != 0 ? o.rate_now_us : o.now_us;
     index_query(a->ix, NULL, true, 0, walk_visit, &w);
     agg_sort_rows(out->agents, out->n_agents);
     agg_sort_rows(out->intents, out->n_intents);

@@ -59,6 +59,10 @@ struct agg_opts {
     int64_t now_us;    /* 0: the wall clock */
     size_t buckets;    /* throughput buckets; 0: 30 */
     int64_t bucket_us; /* 0: 10 s */
+    /* The end of the rate windows (records_10s, records_60s); 0: now_us. A
+     * caller that aligns now_us to a bucket boundary (so buckets keep their
+     * edges from one snapshot to the next) passes the true time here. */
+    int64_t rate_now_us;
 };
 
 struct agg_snapshot {
@@ -71,6 +75,9 @@ struct agg_snapshot {
                            * ending at now */
     size_t n_throughput;
     int64_t bucket_us;
+    /* Records created in the last 10 s and the last 60 s before
+     * opts.rate_now_us (later ones too: a writer's clock ahead of ours). */
+    uint64_t records_10s, records_60s;
 };
 
 /* Strings in the snapshot are borrowed from the index: valid until it next

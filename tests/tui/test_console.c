@@ -297,9 +297,11 @@ test_resize_and_too_small(void **state)
     tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "80", "-y", "24", NULL);
     expect(c, "1 Dashboard");
     /* At 80 columns the columns that matter most still fit. */
-    expect(c, "AGENT             CALLS  FAIL  FAIL% CIRCUIT        P50      P95  LAST ERROR");
+    expect(c, "AGENT \xe2\x96\xb2          CALLS  FAIL  FAIL%   REJ CIRCUIT       P50     P95 LAST "
+              "ERROR");
     keys(c, "2", NULL, NULL);
-    expect(c, " TIME     ID       INTENT             AGENT        STATUS  ERROR        DURATION");
+    expect(c, " TIME \xe2\x96\xbc   ID   INTENT             AGENT      STATUS  ERROR             "
+              "DURATION");
     keys(c, "1", NULL, NULL);
     tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "60", "-y", "20", NULL);
     expect(c, "terminal too small");
@@ -934,7 +936,7 @@ test_failure_view_counts_failed_attempts(void **state)
     expect(c, "aa-flaky");
     keys(c, "g", NULL, NULL); /* the first agent: aa-flaky */
     keys(c, "Enter", NULL, NULL);
-    expect(c, "Recent failures of aa-flaky");
+    expect(c, "Recent failed attempts of aa-flaky");
     expect(c, "AGENT_UNAVAILABLE");
     {
         static char screen[65536];

@@ -173,23 +173,35 @@ teardown(void **state)
 static bool
 rate_positive(const char *screen)
 {
-    const char *p = strstr(screen, " rate ");
-    return p != NULL && strtod(p + 6, NULL) > 0;
+    const char *p = strstr(screen, " rate 10s "); /* the last 10 s */
+    return p != NULL && strtod(p + 10, NULL) > 0;
 }
 
 /* Rows of the agents table (between its header and the rule) with calls. */
 static int
 agents_with_calls(const char *screen)
 {
-    const char *p = strstr(screen, " AGENT ");
+    const char *p = strstr(screen, " AGENT "), *head, *calls_at;
     int n = 0;
+    size_t col;
 
     if (p == NULL || (p = strchr(p, '\n')) == NULL)
         return 0;
+    /* CALLS is right-aligned: its number ends where its title ends (the
+     * columns shown depend on the width). */
+    for (head = p; head > screen && head[-1] != '\n'; head--)
+        ;
+    calls_at = strstr(head, "CALLS");
+    if (calls_at == NULL || calls_at > p)
+        return 0;
+    col = 5; /* in columns: the header's sort mark is one character of 3 bytes */
+    for (const char *q = head; q < calls_at; q++)
+        col += ((unsigned char)*q & 0xc0) != 0x80;
     for (p++; *p != '\0' && strncmp(p, " Live feed", 10) != 0;) {
-        char name[64];
-        unsigned long calls;
-        if (sscanf(p, " %63s %lu", name, &calls) == 2 && calls > 0)
+        size_t len = strcspn(p, "\n"), b = col;
+        while (b > 0 && b <= len && p[b - 1] >= '0' && p[b - 1] <= '9')
+            b--;
+        if (col <= len && b < col && strtoul(p + b, NULL, 10) > 0)
             n++;
         if ((p = strchr(p, '\n')) == NULL)
             break;

@@ -108,10 +108,30 @@ test_escape(void **state)
     }
 }
 
+/* UUIDv7s of one minute share their first 8 characters: the suffix that
+ * tells them apart, never shorter than asked, never longer than the id. */
+static void
+test_unique_suffix(void **state)
+{
+    const char *same_minute[] = { "01a23077-9c00-7000-8000-00000000000b",
+                                  "01a23077-9c01-7000-8000-00000000ab0b",
+                                  "01a23077-9c02-7000-8000-0000000000c1" };
+    const char *dup[] = { "abc", "abc" };
+
+    (void)state;
+    /* ...000b and ...ab0b share "0b": 3 characters tell them apart */
+    assert_int_equal(fmt_unique_suffix_len(same_minute, 3, 1), 3);
+    assert_int_equal(fmt_unique_suffix_len(same_minute, 3, 4), 4);
+    assert_int_equal(fmt_unique_suffix_len(same_minute, 1, 4), 4);
+    assert_int_equal(fmt_unique_suffix_len(dup, 2, 1), 3); /* identical: the whole id */
+    assert_int_equal(fmt_unique_suffix_len(NULL, 0, 4), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unique_suffix),
         cmocka_unit_test(test_durations_and_cells),
         cmocka_unit_test(test_latency_summary),
         cmocka_unit_test(test_escape),

@@ -439,6 +439,47 @@ test_throughput_newest_bucket_ends_now(void **state)
     free(dir);
 }
 
+/* The rate windows (issue 18, 2.1): records created in the last 10 s and
+ * 60 s before rate_now_us, whatever now_us the buckets are aligned to; a
+ * burst is still counted once its bucket is past. */
+static void
+test_rate_windows(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct index *ix = index_new();
+    struct agg *a = agg_attach(ix);
+    /* buckets aligned up to the next 2 s edge, the windows end at BASE_US */
+    struct agg_opts o = { .buckets = 60,
+                          .bucket_us = 2000000,
+                          .now_us = (BASE_US / 2000000 + 1) * 2000000,
+                          .rate_now_us = BASE_US };
+    struct agg_snapshot s;
+    struct tu_rec r;
+
+    for (unsigned i = 0; i < 8; i++) { /* a burst of 8, 3 s ago */
+        tu_rec_make(&r, i, BASE_US - 3000 * 1000);
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+    for (unsigned i = 0; i < 5; i++) { /* 30 s ago */
+        tu_rec_make(&r, 100 + i, BASE_US - 30000 * 1000);
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+    for (unsigned i = 0; i < 4; i++) { /* 90 s ago: in the sparkline, in no window */
+        tu_rec_make(&r, 200 + i, BASE_US - 90000 * 1000);
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+    assert_int_equal(tailer_index_dir(dir, ix, NULL), 0);
+    assert_int_equal(agg_snapshot(a, &o, &s, NULL), 0);
+    assert_int_equal(s.records_10s, 8);
+    assert_int_equal(s.records_60s, 13);
+    agg_snapshot_free(&s);
+    agg_free(a);
+    index_free(ix);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -447,6 +488,7 @@ main(void)
         cmocka_unit_test(test_agg_equals_brute_force),
         cmocka_unit_test(test_reference_records_have_no_timing),
         cmocka_unit_test(test_throughput_newest_bucket_ends_now),
+        cmocka_unit_test(test_rate_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
