@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/model.h"
 #include "core/record.h"
+#include "core/subintent.h"
 #include "core/wal_run.h"
 
 struct router {
@@ -38,6 +39,7 @@ struct router {
     pthread_mutex_t rng_lock; /* retry jitter: workers share the generator */
     uint64_t rng;
     char config_hash[65];
+    int subintent_max_depth;
 };
 
 /* An event waiting to be recorded: PARALLEL branches run on other threads
@@ -75,6 +77,7 @@ struct exec {
     struct intentus_err wal_err;
     struct redact_ctx *redact; /* the rules plus the envelope's secrets; NULL: off */
     atomic_int *attempts;      /* agent calls made; shared by PARALLEL branches; may be NULL */
+    const struct subintent_parent *parent; /* sub-intents: who emitted it; NULL: nobody */
 };
 
 /* Why attempt() did not call an agent. */
@@ -122,7 +125,10 @@ router_new(struct registry *reg, const struct router_opts *opts, struct intentus
         r->on_started = opts->on_started;
         r->on_finished = opts->on_finished;
         r->exec_ctx = opts->exec_ctx;
+        r->subintent_max_depth = opts->subintent_max_depth;
     }
+    if (r->subintent_max_depth <= 0)
+        r->subintent_max_depth = SUBINTENT_DEFAULT_MAX_DEPTH;
     if (r->policy != NULL && r->limiter == NULL) {
         r->limiter = ratelimit_new(NULL);
         r->own_limiter = true;
@@ -252,6 +258,28 @@ event(struct exec *x, const char *type, cJSON *payload)
 {
     emit(&x->direct, type, payload);
 }
+
+/* ---- sub-intents and model calls (core/subintent.c): the attempt's hook ---- */
+static void
+sub_emit(void *sink, const char *type, cJSON *payload)
+{
+    emit(sink, type, payload);
+}
+
+static cJSON *
+sub_after_call(struct exec *x, struct sink *s, struct agent *a, const struct agent_ctx *ctx,
+               cJSON *resp, struct intentus_err *err)
+{
+    struct subintent_parent self = {
+        x->rec != NULL ? recorder_id(x->rec) : "", x->trace_id, x->intent,
+        envelope_intent_version(x->env), x->parent != NULL ? x->parent->depth + 1 : 0, x->parent
+    };
+    struct subintent_call c = { x->router, a, x->env, ctx, &self, x->router->subintent_max_depth,
+                                sub_emit, s };
+
+    return resp == NULL ? NULL : subintent_after_call(&c, resp, err);
+}
+/* ---- end sub-intents ---- */
 
 /* Move buffered events into the record; with only_state, just the breaker
  * transitions (a branch that finished after the winner). */
@@ -483,7 +511,7 @@ attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long 
             err_set(err, IERR_IO, "write-ahead log write failed: agent '%s' not called", a->name);
             resp = NULL;
         } else {
-            resp = agent_call(a, x->env, &ctx, err);
+            resp = sub_after_call(x, s, a, &ctx, agent_call(a, x->env, &ctx, err), err);
             if (x->wal != NULL)
                 wal_run_step_end(x->wal, step_id, resp, resp == NULL ? err->msg : NULL);
         }
@@ -1070,6 +1098,8 @@ begin(struct router *r, cJSON *env, struct exec *x, struct route_result *out)
         x->rec = recorder_new(env, &out->record_err);
         if (x->rec == NULL && out->record_err.code == IERR_NOMEM)
             return -1;
+        if (x->rec != NULL && x->parent != NULL && subintent_mark_record(x->rec, x->parent) != 0)
+            x->failed = 1;
     }
     /* Before anything runs: the secrets of the envelope as received, to be
      * masked in whatever the record and the WAL later hold. */
@@ -1416,10 +1446,11 @@ apply_policy(struct exec *x, struct outcome *o)
     return false;
 }
 
-int
-router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struct route_result *out)
+static int
+route_exec(struct router *r, cJSON *env, struct agent_cache *cache,
+           const struct subintent_parent *parent, struct route_result *out)
 {
-    struct exec x = { 0 };
+    struct exec x = { .parent = parent };
     struct outcome o;
     char msg[400];
     atomic_int attempts = 0;
@@ -1448,6 +1479,33 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
         o = wal_stopped(&x, o);
     free(x.cands);
     return finish(r, &x, o, out);
+}
+
+int
+router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struct route_result *out)
+{
+    return route_exec(r, env, cache, NULL, out);
+}
+
+int
+router_route_child(struct router *r, cJSON *env, struct agent_cache *cache,
+                   const struct subintent_parent *parent, struct route_result *out)
+{
+    return route_exec(r, env, cache, parent, out);
+}
+
+int
+router_refuse_child(struct router *r, cJSON *env, const struct subintent_parent *parent,
+                    enum error_code code, const char *message, cJSON *details,
+                    struct route_result *out)
+{
+    struct exec x = { .parent = parent };
+
+    if (begin(r, env, &x, out) != 0) {
+        cJSON_Delete(details);
+        return -1;
+    }
+    return finish(r, &x, fail_router(&x, code, message, details, "router"), out);
 }
 
 int
