@@ -22,6 +22,7 @@ int cli_recovery(int argc, char **argv); /* tui/cli_recovery.c */
 int cli_index(int argc, char **argv);    /* tui/cli_index.c */
 int cli_serve(int argc, char **argv);    /* tui/cli_serve.c */
 int cli_keys(int argc, char **argv);     /* tui/cli_keys.c */
+int cli_check(int argc, char **argv);    /* tui/cli_check.c */
 
 /* The process's reading keyring (core/crypt.h crypt_set_reader): from
  * $INTENTUS_KEYRING (main, before any command), else from a config's

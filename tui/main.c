@@ -28,6 +28,7 @@ static const struct command commands[] = {
     { "recovery", cli_recovery, "executions that did not finish: scan, resume, close, abort" },
     { "index", cli_index, "the record index: rebuild, check or show it" },
     { "keys", cli_keys, "encryption keys for records and WAL: new, list, rotate" },
+    { "check", cli_check, "check determinism: run one envelope N times, compare fingerprints" },
 };
 
 static void
