@@ -9,8 +9,8 @@
 
 /* Keys whose values change from run to run whatever the agents do. */
 static const char *const volatile_keys[] = {
-    "timestamp", "traceId", "executionId", "ts",        "offsetUs",  "elapsedUs",
-    "step_id",   "nextProbeMs", "latencyMs", "requestId", "createdAt", NULL,
+    "timestamp", "traceId",     "executionId", "ts",        "offsetUs",  "elapsedUs",
+    "step_id",   "nextProbeMs", "latencyMs",   "requestId", "createdAt", NULL,
 };
 
 /* Events the other parts already hold. */

@@ -54,10 +54,9 @@ parent_of(const cJSON *rec)
 static const char *
 trace_of(const cJSON *rec)
 {
-    return json_get_string(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rec, "envelope"),
-                                         "metadata"),
-        "traceId");
+    return json_get_string(cJSON_GetObjectItemCaseSensitive(
+                               cJSON_GetObjectItemCaseSensitive(rec, "envelope"), "metadata"),
+                           "traceId");
 }
 
 static long
@@ -111,8 +110,7 @@ add_children(struct subtree *t, struct pool *p, size_t at, int depth)
         const char *pid = parent_of(p->recs[i]);
         if (p->used[i] || pid == NULL || strcmp(pid, id) != 0)
             continue;
-        if (add_node(t, p, i, (long)at, depth) != 0 ||
-            add_children(t, p, t->n - 1, depth + 1) != 0)
+        if (add_node(t, p, i, (long)at, depth) != 0 || add_children(t, p, t->n - 1, depth + 1) != 0)
             return -1;
     }
     return 0;
@@ -135,7 +133,8 @@ gather(struct rec_store *rs, struct pool *p, const char *trace, struct intentus_
             continue;
         text = rec_store_read(rs, ids.ids[i], &len, NULL);
         /* Cheap test first: most records are of other traces. */
-        if (text == NULL || strstr(text, trace) == NULL || strstr(text, "parentExecutionId") == NULL) {
+        if (text == NULL || strstr(text, trace) == NULL ||
+            strstr(text, "parentExecutionId") == NULL) {
             free(text);
             continue;
         }

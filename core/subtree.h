@@ -13,11 +13,11 @@
 #include "core/record.h"
 
 struct subtree_node {
-    cJSON *record;               /* owned by the tree */
-    struct record_summary sum;   /* borrowed from record */
-    const char *parent_id;       /* parentExecutionId, NULL at the root */
-    long parent;                 /* index of the parent node, -1 at the root */
-    int depth;                   /* 0 at the root */
+    cJSON *record;             /* owned by the tree */
+    struct record_summary sum; /* borrowed from record */
+    const char *parent_id;     /* parentExecutionId, NULL at the root */
+    long parent;               /* index of the parent node, -1 at the root */
+    int depth;                 /* 0 at the root */
     size_t n_children;
 };
 
@@ -25,7 +25,7 @@ struct subtree_node {
 struct subtree {
     struct subtree_node *nodes;
     size_t n, cap;
-    size_t focus; /* the node of the id asked for */
+    size_t focus;         /* the node of the id asked for */
     int64_t t0_us, t1_us; /* the earliest start and latest end of any node */
 };
 

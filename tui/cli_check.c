@@ -258,8 +258,8 @@ check_determinism(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    rs = rec_store_open(runtime_records_dir(rt), &(struct rec_store_opts){ .keys = runtime_keys(rt) },
-                        &err);
+    rs = rec_store_open(runtime_records_dir(rt),
+                        &(struct rec_store_opts){ .keys = runtime_keys(rt) }, &err);
     fps = calloc((size_t)a.runs, sizeof(*fps));
     ids = calloc((size_t)a.runs, sizeof(*ids));
     if (rs == NULL || fps == NULL || ids == NULL) {
