@@ -500,7 +500,33 @@ test_model_calls_recorded(void **state)
     assert_int_equal(n, 40);
     cJSON_Delete(root);
 
-    /* records diff reads them (core/diff.c). */
+    /* Totalled per agent in records stats: three calls (root, mid, leaf)
+     * of 18 tokens and 40 ms each; through the index and the files alike. */
+    EXPECT(c, &r, 0, "MODEL CALLS", NULL, "records", "stats", "-d", c->recs);
+    assert_non_null(
+        strstr(r.out, "py                         3         54      120.0ms       40.0ms"));
+    tu_run_free(&r);
+    EXPECT(c, &r, 0, "MODEL CALLS", NULL, "records", "stats", "--no-index", "-d", c->recs);
+    assert_non_null(
+        strstr(r.out, "py                         3         54      120.0ms       40.0ms"));
+    tu_run_free(&r);
+    EXPECT(c, &r, 0, "\"modelCalls\"", NULL, "records", "stats", "--json", "-d", c->recs);
+    {
+        cJSON *v = json_parse(r.out, strlen(r.out), 0, NULL);
+        const cJSON *a0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(v, "agents"), 0);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(a0, "modelCalls");
+        assert_string_equal(json_get_string(a0, "name"), "py");
+        assert_int_equal(json_get_int64(m, "calls", &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(json_get_int64(m, "tokens", &n), 0);
+        assert_int_equal(n, 54);
+        assert_int_equal(json_get_int64(m, "latencyUs", &n), 0);
+        assert_int_equal(n, 120000);
+        cJSON_Delete(v);
+    }
+    tu_run_free(&r);
+
+    /* A malformed report is refused, naming the entry and the key. */
     EXPECT(c, &r, 1, "reply modelCalls[0]: \\\"model\\\" must be a string", NULL, "route", "-c",
            c->cfg, "t.badmodel");
     assert_non_null(strstr(r.out, "PROTOCOL_ERROR"));
