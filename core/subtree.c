@@ -7,86 +7,58 @@
 #include "core/json.h"
 #include "core/subintent.h"
 
-/* Records read while looking, each used at most once. */
-struct pool {
-    cJSON **recs;
-    bool *used;
-    size_t n, cap;
-};
-
-static int
-pool_add(struct pool *p, cJSON *rec)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        cJSON **r = realloc(p->recs, cap * sizeof(*r));
-        bool *u;
-        if (r == NULL)
-            return -1;
-        p->recs = r;
-        u = realloc(p->used, cap * sizeof(*u));
-        if (u == NULL)
-            return -1;
-        p->used = u;
-        p->cap = cap;
-    }
-    p->recs[p->n] = rec;
-    p->used[p->n++] = false;
-    return 0;
-}
-
-static void
-pool_free(struct pool *p)
-{
-    for (size_t i = 0; i < p->n; i++)
-        if (!p->used[i])
-            cJSON_Delete(p->recs[i]);
-    free(p->recs);
-    free(p->used);
-}
-
 static const char *
 parent_of(const cJSON *rec)
 {
-    return json_get_string(rec, "parentExecutionId");
+    const char *p = json_get_string(rec, "parentExecutionId");
+
+    return p != NULL && p[0] != '\0' ? p : NULL;
 }
 
-static const char *
-trace_of(const cJSON *rec)
+bool
+subtree_is_member(const cJSON *rec)
 {
-    return json_get_string(cJSON_GetObjectItemCaseSensitive(
-                               cJSON_GetObjectItemCaseSensitive(rec, "envelope"), "metadata"),
-                           "traceId");
-}
+    const cJSON *e;
 
-static long
-pool_find(const struct pool *p, const char *id)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        const char *rid = record_id(p->recs[i]);
-        if (rid != NULL && strcmp(rid, id) == 0)
-            return (long)i;
+    if (parent_of(rec) != NULL)
+        return true;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rec, "events"))
+    {
+        const char *t = json_get_string(e, "type");
+        if (t != NULL && strcmp(t, "SUB_INTENT") == 0)
+            return true;
     }
-    return -1;
+    return false;
 }
 
+static bool
+in_tree(const struct subtree *t, const char *id)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->nodes[i].sum.id != NULL && strcmp(t->nodes[i].sum.id, id) == 0)
+            return true;
+    return false;
+}
+
+/* Takes rec. */
 static int
-add_node(struct subtree *t, struct pool *p, size_t i, long parent, int depth)
+add_node(struct subtree *t, cJSON *rec, long parent, int depth)
 {
     struct subtree_node *n;
 
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 8;
         struct subtree_node *nn = realloc(t->nodes, cap * sizeof(*nn));
-        if (nn == NULL)
+        if (nn == NULL) {
+            cJSON_Delete(rec);
             return -1;
+        }
         t->nodes = nn;
         t->cap = cap;
     }
     n = &t->nodes[t->n++];
     memset(n, 0, sizeof(*n));
-    n->record = p->recs[i];
-    p->used[i] = true;
+    n->record = rec;
     record_summarize(n->record, &n->sum);
     n->parent_id = parent_of(n->record);
     n->parent = parent;
@@ -96,99 +68,71 @@ add_node(struct subtree *t, struct pool *p, size_t i, long parent, int depth)
     return 0;
 }
 
-/* NOLINTBEGIN(misc-no-recursion): bounded by the depth limit. */
-/* Depth first: the children of node `at` (records whose parent is its id),
- * in the pool's order (ids sorted: UUIDv7 ids by time). */
+/* NOLINTBEGIN(misc-no-recursion): bounded by the depth limit and the node cap. */
+/* Depth first: the children node `at` ran, as its SUB_INTENT events name them. */
 static int
-add_children(struct subtree *t, struct pool *p, size_t at, int depth)
+add_children(struct subtree *t, subtree_load_fn load, void *ctx, size_t at, int depth)
 {
-    const char *id = t->nodes[at].sum.id;
+    const cJSON *e;
 
-    if (id == NULL || depth > SUBINTENT_MAX_DEPTH_LIMIT + 1)
+    if (depth > SUBINTENT_MAX_DEPTH_LIMIT + 1)
         return 0;
-    for (size_t i = 0; i < p->n; i++) {
-        const char *pid = parent_of(p->recs[i]);
-        if (p->used[i] || pid == NULL || strcmp(pid, id) != 0)
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(t->nodes[at].record, "events"))
+    {
+        const char *type = json_get_string(e, "type");
+        const char *id =
+            json_get_string(cJSON_GetObjectItemCaseSensitive(e, "payload"), "executionId");
+        cJSON *rec;
+        if (type == NULL || strcmp(type, "SUB_INTENT") != 0 || id == NULL ||
+            !rec_store_id_is_valid(id) || in_tree(t, id) || t->n >= SUBTREE_MAX_NODES)
             continue;
-        if (add_node(t, p, i, (long)at, depth) != 0 || add_children(t, p, t->n - 1, depth + 1) != 0)
+        rec = load(ctx, id, NULL);
+        if (rec == NULL)
+            continue; /* removed since: not in the tree */
+        if (add_node(t, rec, (long)at, depth) != 0 ||
+            add_children(t, load, ctx, t->n - 1, depth + 1) != 0)
             return -1;
     }
     return 0;
 }
 /* NOLINTEND(misc-no-recursion) */
 
-/* Every record of the trace that names a parent, read from the store. */
-static int
-gather(struct rec_store *rs, struct pool *p, const char *trace, struct intentus_err *err)
-{
-    struct rec_ids ids = { 0 };
-
-    if (rec_store_list(rs, &ids, err) != 0)
-        return -1;
-    for (size_t i = 0; i < ids.n; i++) {
-        size_t len;
-        char *text;
-        cJSON *rec;
-        if (pool_find(p, ids.ids[i]) >= 0)
-            continue;
-        text = rec_store_read(rs, ids.ids[i], &len, NULL);
-        /* Cheap test first: most records are of other traces. */
-        if (text == NULL || strstr(text, trace) == NULL ||
-            strstr(text, "parentExecutionId") == NULL) {
-            free(text);
-            continue;
-        }
-        rec = record_parse(text, len, NULL);
-        free(text);
-        if (rec == NULL)
-            continue;
-        if (parent_of(rec) == NULL || trace_of(rec) == NULL || strcmp(trace_of(rec), trace) != 0 ||
-            pool_add(p, rec) != 0) {
-            cJSON_Delete(rec);
-            continue;
-        }
-    }
-    rec_store_ids_free(&ids);
-    return 0;
-}
-
 struct subtree *
-subtree_load(struct rec_store *rs, const char *id, struct intentus_err *err)
+subtree_build(subtree_load_fn load, void *ctx, const char *id, struct intentus_err *err)
 {
-    struct pool p = { 0 };
-    struct subtree *t = NULL;
-    cJSON *rec = rec_store_load(rs, id, err);
-    long root;
-    const char *trace;
+    struct subtree *t;
+    cJSON *rec = load(ctx, id, err), *up;
+    char seen[SUBINTENT_MAX_DEPTH_LIMIT + 2][160];
+    int n_seen = 0;
 
     if (rec == NULL)
         return NULL;
-    if (pool_add(&p, rec) != 0) {
-        cJSON_Delete(rec);
-        goto nomem;
-    }
-    /* Up to the root (bounded, and a cycle of ids stops at a repeat). */
-    root = 0;
-    for (int up = 0; up <= SUBINTENT_MAX_DEPTH_LIMIT; up++) {
-        const char *pid = parent_of(p.recs[root]);
-        cJSON *pr;
-        if (pid == NULL || pid[0] == '\0' || !rec_store_id_is_valid(pid) || pool_find(&p, pid) >= 0)
+    /* Up to the root (bounded; a cycle of ids stops at a repeat). */
+    snprintf(seen[n_seen++], sizeof(seen[0]), "%s", id);
+    while (n_seen < (int)(sizeof(seen) / sizeof(seen[0]))) {
+        const char *pid = parent_of(rec);
+        bool again = false;
+        if (pid == NULL || !rec_store_id_is_valid(pid))
             break;
-        pr = rec_store_load(rs, pid, NULL);
-        if (pr == NULL)
-            break; /* the parent is gone (gc): the oldest we have is the root */
-        if (pool_add(&p, pr) != 0) {
-            cJSON_Delete(pr);
-            goto nomem;
-        }
-        root = (long)p.n - 1;
+        for (int i = 0; i < n_seen; i++)
+            again = again || strcmp(seen[i], pid) == 0;
+        if (again || (up = load(ctx, pid, NULL)) == NULL)
+            break; /* the parent is gone (retention): the oldest we have is the root */
+        snprintf(seen[n_seen++], sizeof(seen[0]), "%s", pid);
+        cJSON_Delete(rec);
+        rec = up;
     }
-    trace = trace_of(p.recs[root]);
-    if (trace != NULL && trace[0] != '\0' && gather(rs, &p, trace, err) != 0)
-        goto fail;
     t = calloc(1, sizeof(*t));
-    if (t == NULL || add_node(t, &p, (size_t)root, -1, 0) != 0 || add_children(t, &p, 0, 1) != 0)
-        goto nomem;
+    if (t == NULL) {
+        cJSON_Delete(rec);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    if (add_node(t, rec, -1, 0) != 0 || add_children(t, load, ctx, 0, 1) != 0) {
+        subtree_free(t);
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
     t->t0_us = INT64_MAX;
     t->t1_us = 0;
     for (size_t i = 0; i < t->n; i++) {
@@ -199,14 +143,19 @@ subtree_load(struct rec_store *rs, const char *id, struct intentus_err *err)
         if (subtree_end_us(t, i) > t->t1_us)
             t->t1_us = subtree_end_us(t, i);
     }
-    pool_free(&p);
     return t;
-nomem:
-    err_set(err, IERR_NOMEM, NULL);
-fail:
-    pool_free(&p);
-    subtree_free(t);
-    return NULL;
+}
+
+static cJSON *
+store_load(void *ctx, const char *id, struct intentus_err *err)
+{
+    return rec_store_load(ctx, id, err);
+}
+
+struct subtree *
+subtree_load(struct rec_store *rs, const char *id, struct intentus_err *err)
+{
+    return subtree_build(store_load, rs, id, err);
 }
 
 void

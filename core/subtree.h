@@ -1,10 +1,12 @@
-/* The tree of an execution and its sub-intents (core/subintent.h), read
- * from a record store: the root found by following parentExecutionId up,
- * every descendant by its parentExecutionId (records of the same traceId). */
+/* The tree of an execution and its sub-intents (core/subintent.h): the
+ * root found by following parentExecutionId up, the children of each node
+ * by the executionIds of its SUB_INTENT events, in their order. Only the
+ * tree's own records are read. */
 #ifndef INTENTUS_CORE_SUBTREE_H
 #define INTENTUS_CORE_SUBTREE_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,9 +31,21 @@ struct subtree {
     int64_t t0_us, t1_us; /* the earliest start and latest end of any node */
 };
 
-/* The tree id belongs to. NULL with err when id cannot be read. Records
- * that cannot be read or parsed are left out of the tree. */
+/* Reads one record (owned by the caller); NULL with err when it cannot. */
+typedef cJSON *(*subtree_load_fn)(void *ctx, const char *id, struct intentus_err *err);
+
+#define SUBTREE_MAX_NODES 4096
+
+/* The tree id belongs to, its records read through load. NULL with err
+ * when id itself cannot be read; other records that cannot be read (a
+ * parent or child removed by retention) are left out: the oldest ancestor
+ * found is the root. At most SUBTREE_MAX_NODES nodes. */
+struct subtree *subtree_build(subtree_load_fn load, void *ctx, const char *id,
+                              struct intentus_err *err);
+/* subtree_build over a record store. */
 struct subtree *subtree_load(struct rec_store *rs, const char *id, struct intentus_err *err);
+/* Does rec belong to a tree (has a parent or ran sub-intents)? */
+bool subtree_is_member(const cJSON *rec);
 void subtree_free(struct subtree *t);
 
 /* Start (header time) and end of node i, in microseconds since the epoch;
