@@ -578,6 +578,26 @@ test_check_determinism(void **state)
     assert_non_null(strstr(strstr(r.out, "first difference: "), "\" vs \""));
     tu_run_free(&r);
 
+    /* The built-in demo configuration (no config file): its builtins pass,
+     * its flaky agent (flaky-b, seed 2529) fails with the difference named. */
+    EXPECT(c, &r, 0, "deterministic: 3 runs of demo.upper", NULL, "check", "determinism",
+           "demo.upper", "--payload", "{\"t\": \"x\"}", "-d", c->recs);
+    tu_run_free(&r);
+    EXPECT(c, &r, 1, "\"deterministic\": false", NULL, "check", "determinism", "demo.echo",
+           "--target", "flaky-b", "--runs", "6", "--json", "-d", c->recs);
+    {
+        cJSON *v = json_parse(r.out, strlen(r.out), 0, NULL);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(v, "firstDifference");
+        long long run;
+        assert_non_null(d);
+        assert_int_equal(json_get_int64(d, "run", &run), 0);
+        assert_true(run >= 2 && run <= 6);
+        assert_non_null(strstr(json_get_string(d, "parts"), "attempts"));
+        assert_non_null(strstr(json_get_string(d, "difference"), " vs "));
+        cJSON_Delete(v);
+    }
+    tu_run_free(&r);
+
     /* records fingerprint: two runs of the same envelope agree. */
     EXPECT(c, &r, 0, fp1, NULL, "records", "fingerprint", "-d", c->recs, id1);
     assert_non_null(strstr(r.out, "  attempts "));
