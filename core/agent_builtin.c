@@ -18,8 +18,8 @@
 
 enum builtin_type { B_ECHO, B_UPPER, B_FAIL, B_FLAKY, B_SLOW, B_CRASH, B_FANOUT };
 
-static const char *const type_names[] = { "echo", "upper", "fail", "flaky", "slow", "crash",
-                                                "fanout" };
+static const char *const type_names[] = { "echo", "upper", "fail",  "flaky",
+                                          "slow", "crash", "fanout" };
 
 struct builtin {
     enum builtin_type type;
@@ -89,7 +89,7 @@ fanout_reply(const struct builtin *b, const struct agent *a, const cJSON *env)
 {
     const cJSON *results = cJSON_GetObjectItemCaseSensitive(env, "subResults"), *e;
     const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
-    cJSON *resp, *list = cJSON_CreateArray(), *out = cJSON_CreateObject();
+    cJSON *list = cJSON_CreateArray(), *out = cJSON_CreateObject();
 
     if (list == NULL || out == NULL) {
         cJSON_Delete(list);
@@ -102,15 +102,15 @@ fanout_reply(const struct builtin *b, const struct agent *a, const cJSON *env)
             cJSON *s = cJSON_CreateObject();
             if (s == NULL || !cJSON_AddItemToArray(list, s) ||
                 cJSON_AddStringToObject(s, "intent", e->valuestring) == NULL ||
-                !cJSON_AddItemToObject(s, "payload", cJSON_IsObject(payload)
-                                                         ? cJSON_Duplicate(payload, 1)
-                                                         : cJSON_CreateObject())) {
+                !cJSON_AddItemToObject(s, "payload",
+                                       cJSON_IsObject(payload) ? cJSON_Duplicate(payload, 1)
+                                                               : cJSON_CreateObject())) {
                 cJSON_Delete(list);
                 cJSON_Delete(out);
                 return NULL;
             }
         }
-        resp = response_success(out, a->name, envelope_trace_id(env));
+        cJSON *resp = response_success(out, a->name, envelope_trace_id(env));
         if (resp == NULL || !cJSON_AddItemToObject(resp, "subIntents", list)) {
             cJSON_Delete(resp);
             cJSON_Delete(list);
@@ -157,7 +157,8 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
     }
     if (i == (int)(sizeof(type_names) / sizeof(type_names[0]))) {
         err_set(err, IERR_CONFIG,
-                "%s.builtin: unknown builtin '%s' (one of echo, upper, fail, flaky, slow, crash, fanout)",
+                "%s.builtin: unknown builtin '%s' (one of echo, upper, fail, flaky, slow, crash, "
+                "fanout)",
                 path, type);
         return -1;
     }

@@ -240,7 +240,7 @@ at_path(const cJSON *v, const char *path)
             v = cJSON_GetObjectItemCaseSensitive(v, key);
             path += 1 + n;
         } else if (*path == '[') {
-            v = cJSON_GetArrayItem(v, atoi(path + 1));
+            v = cJSON_GetArrayItem(v, (int)strtol(path + 1, NULL, 10));
             path = strchr(path, ']');
             if (path == NULL)
                 return NULL;

@@ -182,15 +182,16 @@ static void
 chain_text(const struct subintent_parent *p, const char *name, const char *version, char *out,
            size_t size)
 {
-    const struct subintent_parent *links[SUBINTENT_MAX_DEPTH_LIMIT + 2];
+    const struct subintent_parent *links[SUBINTENT_MAX_DEPTH_LIMIT + 2] = { NULL };
     size_t n = 0, used = 0;
 
     for (; p != NULL && n < sizeof(links) / sizeof(links[0]); p = p->up)
         links[n++] = p;
     out[0] = '\0';
-    while (n-- > 0 && used < size) {
-        int w = snprintf(out + used, size - used, "%s@%s -> ", links[n]->intent,
-                         links[n]->version != NULL ? links[n]->version : "1.0");
+    for (; n > 0 && used < size; n--) {
+        const struct subintent_parent *l = links[n - 1];
+        int w = snprintf(out + used, size - used, "%s@%s -> ", l->intent,
+                         l->version != NULL ? l->version : "1.0");
         if (w < 0)
             return;
         used += (size_t)w;
@@ -231,7 +232,7 @@ run_one(const struct subintent_call *c, const cJSON *s)
                                 .trace_id = c->self->trace_id };
     struct route_result res = { 0 };
     struct intentus_err err = { 0 };
-    char chain[600], msg[800];
+    char msg[800];
     cJSON *env, *out, *ev, *details = NULL;
     const char *reason = NULL;
     enum error_code code = ERR_ROUTING_ERROR;
@@ -251,6 +252,7 @@ run_one(const struct subintent_call *c, const cJSON *s)
     if (env == NULL)
         return NULL;
     if (code == ERR_ROUTING_ERROR && on_chain(c->self, name, version)) {
+        char chain[600];
         reason = "SUB_INTENT_LOOP";
         chain_text(c->self, name, version, chain, sizeof(chain));
         snprintf(msg, sizeof(msg), "sub-intent loop refused: %s", chain);

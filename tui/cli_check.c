@@ -124,7 +124,7 @@ load_payload(const char *arg)
 static int
 check_usage(const struct check_args *a, struct envelope_opts *eo)
 {
-    if (a->runs == 0 || a->runs < 2 || a->runs > CHECK_MAX_RUNS)
+    if (a->runs < 2 || a->runs > CHECK_MAX_RUNS)
         return cli_usage_error(check_cmd.name, "--runs: must be from 2 to %d", CHECK_MAX_RUNS);
     eo->strategy = STRATEGY_DIRECT;
     eo->priority = PRIORITY_NORMAL;
@@ -178,14 +178,17 @@ run_once(struct runtime *rt, struct rec_store *rs, const cJSON *env, struct fing
 static void
 parts_text(const struct fingerprint *a, const struct fingerprint *b, char *out, size_t size)
 {
-    snprintf(out, size, "%s%s%s%s%s", strcmp(a->decision, b->decision) ? "decision" : "",
-             strcmp(a->decision, b->decision) && strcmp(a->attempts, b->attempts) ? ", " : "",
-             strcmp(a->attempts, b->attempts) ? "attempts" : "",
-             (strcmp(a->decision, b->decision) || strcmp(a->attempts, b->attempts)) &&
-                     strcmp(a->response, b->response)
-                 ? ", "
-                 : "",
-             strcmp(a->response, b->response) ? "response" : "");
+    const char *names[3] = { "decision", "attempts", "response" };
+    bool differs[3] = { strcmp(a->decision, b->decision) != 0,
+                        strcmp(a->attempts, b->attempts) != 0,
+                        strcmp(a->response, b->response) != 0 };
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < 3 && used < size; i++) {
+        if (differs[i])
+            used += (size_t)snprintf(out + used, size - used, "%s%s", used ? ", " : "", names[i]);
+    }
 }
 
 static cJSON *

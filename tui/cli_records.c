@@ -239,8 +239,10 @@ static const struct cli_opt show_opts[] = {
 };
 
 static const struct cli_opt fingerprint_opts[] = {
-    OPT_DIR,      OPT_KEYRING, OPT_CONFIG, OPT_JSON("the fingerprint, its parts and what was hashed"),
-    OPT_NO_INDEX, OPT_HELP,    OPT_END,
+    OPT_DIR,      OPT_KEYRING,
+    OPT_CONFIG,   OPT_JSON("the fingerprint, its parts and what was hashed"),
+    OPT_NO_INDEX, OPT_HELP,
+    OPT_END,
 };
 
 static const struct cli_opt verify_opts[] = {
@@ -516,7 +518,7 @@ records_help(FILE *f)
 {
     fprintf(f, "Usage: intentus records COMMAND [options]\n\nCommands:\n");
     for (size_t i = 0; i < N_SUBCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", subcommands[i].cmd.name + strlen("records "),
+        fprintf(f, "  %-11s %s\n", subcommands[i].cmd.name + strlen("records "),
                 subcommands[i].summary);
     fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
                "records) and -c/--config FILE. Each takes only its own options: run\n"

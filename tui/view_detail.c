@@ -174,7 +174,7 @@ model_call_line(struct detail *d, const char *when, const char *agent, const cJS
     const char *model = json_get_string(get(p, "input"), "model");
     const char *prov = json_get_string(p, "provider");
     long long in = -1, outn = -1, ms = -1;
-    char figures[96] = "", lat[24];
+    char figures[96] = "";
     size_t used = 0;
 
     json_get_int64(out, "inputTokens", &in);
@@ -184,6 +184,7 @@ model_call_line(struct detail *d, const char *when, const char *agent, const cJS
         used += (size_t)snprintf(figures, sizeof(figures), "  tokens %lld in, %lld out",
                                  in >= 0 ? in : 0, outn >= 0 ? outn : 0);
     if (ms >= 0 && used < sizeof(figures)) {
+        char lat[24];
         fmt_duration_us((int64_t)ms * 1000, lat, sizeof(lat));
         snprintf(figures + used, sizeof(figures) - used, "  %s", lat);
     }
@@ -859,10 +860,18 @@ find_match(struct app *app, struct detail *d, int dir)
 /* On a span: Enter opens that execution here, z / Left / Right collapse
  * and expand its children and attempts. True when the key was taken. */
 static bool
-span_key(struct app *app, struct detail *d, enum key_action act, size_t node)
+span_key(struct app *app, struct detail *d, enum key_action act)
 {
-    const char *id = d->tree->nodes[node].sum.id;
-    bool *c = &d->collapsed[node];
+    size_t node;
+    const char *id;
+    bool *c;
+
+    if (d->tree == NULL || d->sel >= d->n || d->lines[d->sel].kind != DL_SPAN ||
+        d->lines[d->sel].span_node < 0 || (size_t)d->lines[d->sel].span_node >= d->tree->n)
+        return false;
+    node = (size_t)d->lines[d->sel].span_node;
+    id = d->tree->nodes[node].sum.id;
+    c = &d->collapsed[node];
 
     if (act == ACT_OPEN) {
         if (id != NULL && strcmp(id, d->id) != 0) {
@@ -896,8 +905,7 @@ detail_handle(struct app *app, void *state, enum key_action act, int key)
     const struct dline *l = d->n ? &d->lines[d->sel] : NULL;
 
     (void)key;
-    if (l != NULL && l->kind == DL_SPAN && d->tree != NULL && l->span_node >= 0 &&
-        (size_t)l->span_node < d->tree->n && span_key(app, d, act, (size_t)l->span_node))
+    if (span_key(app, d, act))
         return VIEW_HANDLED | VIEW_REDRAW;
     switch (act) {
     case ACT_UP:
