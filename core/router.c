@@ -271,11 +271,23 @@ sub_after_call(struct exec *x, struct sink *s, struct agent *a, const struct age
                cJSON *resp, struct intentus_err *err)
 {
     struct subintent_parent self = {
-        x->rec != NULL ? recorder_id(x->rec) : "", x->trace_id, x->intent,
-        envelope_intent_version(x->env), x->parent != NULL ? x->parent->depth + 1 : 0, x->parent
+        .execution_id = x->rec != NULL ? recorder_id(x->rec) : "",
+        .trace_id = x->trace_id,
+        .intent = x->intent,
+        .version = envelope_intent_version(x->env),
+        .depth = x->parent != NULL ? x->parent->depth + 1 : 0,
+        .up = x->parent,
     };
-    struct subintent_call c = { x->router, a, x->env, ctx, &self, x->router->subintent_max_depth,
-                                sub_emit, s };
+    struct subintent_call c = {
+        .router = x->router,
+        .agent = a,
+        .env = x->env,
+        .ctx = ctx,
+        .self = &self,
+        .max_depth = x->router->subintent_max_depth,
+        .emit = sub_emit,
+        .emit_ctx = s,
+    };
 
     return resp == NULL ? NULL : subintent_after_call(&c, resp, err);
 }

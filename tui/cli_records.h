@@ -40,7 +40,7 @@ struct rec_args {
     /* every read command: read the record files, not the index (watch/index_db.h) */
     bool no_index;
     /* show */
-    bool tree; /* --tree: the execution's tree of sub-intents (core/subtree.h) */
+    bool tree;     /* --tree: the execution's tree of sub-intents (core/subtree.h) */
     int first_arg; /* index of the first positional argument */
 };
 
