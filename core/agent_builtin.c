@@ -16,9 +16,10 @@
 #include "core/json.h"
 #include "core/model.h"
 
-enum builtin_type { B_ECHO, B_UPPER, B_FAIL, B_FLAKY, B_SLOW, B_CRASH };
+enum builtin_type { B_ECHO, B_UPPER, B_FAIL, B_FLAKY, B_SLOW, B_CRASH, B_FANOUT };
 
-static const char *const type_names[] = { "echo", "upper", "fail", "flaky", "slow", "crash" };
+static const char *const type_names[] = { "echo", "upper", "fail",  "flaky",
+                                          "slow", "crash", "fanout" };
 
 struct builtin {
     enum builtin_type type;
@@ -32,11 +33,12 @@ struct builtin {
     locale_t utf8;        /* C.UTF-8 for upper-casing whatever the process locale is */
     pthread_mutex_t lock; /* guards rng: agents may run on several workers */
     uint64_t rng;
+    cJSON *emit; /* fanout: the intent names it emits as sub-intents (core/subintent.h) */
 };
 
 static const char *const builtin_keys[] = {
     "builtin", "error_code", "retryable",  "message", "fail_rate",
-    "seed",    "delay_ms",   "fail_first", NULL,
+    "seed",    "delay_ms",   "fail_first", "emit",    NULL,
 };
 
 /* splitmix64: tiny, seedable and good enough to decide coin flips. */
@@ -47,6 +49,92 @@ next_random(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+/* fanout's "emit": a non-empty array of intent names; only fanout takes it. */
+static int
+fanout_init(struct builtin *b, const cJSON *entry, const char *path, struct intentus_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, "emit"), *e;
+
+    if (v == NULL && b->type != B_FANOUT)
+        return 0;
+    if (b->type != B_FANOUT) {
+        err_set(err, IERR_CONFIG, "%s.emit: only the fanout builtin emits sub-intents", path);
+        return -1;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        err_set(err, IERR_CONFIG, "%s.emit: must be a non-empty array of intent names", path);
+        return -1;
+    }
+    cJSON_ArrayForEach(e, v)
+    {
+        if (!cJSON_IsString(e) || e->valuestring[0] == '\0') {
+            err_set(err, IERR_CONFIG, "%s.emit: must be a non-empty array of intent names", path);
+            return -1;
+        }
+    }
+    if ((b->emit = cJSON_Duplicate(v, 1)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* fanout: first the sub-intents (each with the envelope's payload), then,
+ * called again with their subResults, {"results": [{intent, status,
+ * payload}]}. */
+static cJSON *
+fanout_reply(const struct builtin *b, const struct agent *a, const cJSON *env)
+{
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(env, "subResults"), *e;
+    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    cJSON *list = cJSON_CreateArray(), *out = cJSON_CreateObject();
+
+    if (list == NULL || out == NULL) {
+        cJSON_Delete(list);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    if (!cJSON_IsArray(results)) {
+        cJSON_ArrayForEach(e, b->emit)
+        {
+            cJSON *s = cJSON_CreateObject();
+            if (s == NULL || !cJSON_AddItemToArray(list, s) ||
+                cJSON_AddStringToObject(s, "intent", e->valuestring) == NULL ||
+                !cJSON_AddItemToObject(s, "payload",
+                                       cJSON_IsObject(payload) ? cJSON_Duplicate(payload, 1)
+                                                               : cJSON_CreateObject())) {
+                cJSON_Delete(list);
+                cJSON_Delete(out);
+                return NULL;
+            }
+        }
+        cJSON *resp = response_success(out, a->name, envelope_trace_id(env));
+        if (resp == NULL || !cJSON_AddItemToObject(resp, "subIntents", list)) {
+            cJSON_Delete(resp);
+            cJSON_Delete(list);
+            return NULL;
+        }
+        return resp;
+    }
+    cJSON_ArrayForEach(e, results)
+    {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "response");
+        cJSON *s = cJSON_CreateObject();
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "payload");
+        if (s == NULL || !cJSON_AddItemToArray(list, s) ||
+            cJSON_AddStringToObject(s, "intent", json_get_string(e, "intent")) == NULL ||
+            cJSON_AddStringToObject(s, "status", response_is_error(r) ? "error" : "ok") == NULL ||
+            !cJSON_AddItemToObject(s, "payload",
+                                   p != NULL ? cJSON_Duplicate(p, 1) : cJSON_CreateNull())) {
+            cJSON_Delete(list);
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    cJSON_AddItemToObject(out, "results", list);
+    return response_success(out, a->name, envelope_trace_id(env));
 }
 
 static int
@@ -60,7 +148,7 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
 
     if (type == NULL) {
         err_set(err, IERR_CONFIG,
-                "%s.builtin: missing (one of echo, upper, fail, flaky, slow, crash)", path);
+                "%s.builtin: missing (one of echo, upper, fail, flaky, slow, crash, fanout)", path);
         return -1;
     }
     for (i = 0; i < (int)(sizeof(type_names) / sizeof(type_names[0])); i++) {
@@ -69,7 +157,8 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
     }
     if (i == (int)(sizeof(type_names) / sizeof(type_names[0]))) {
         err_set(err, IERR_CONFIG,
-                "%s.builtin: unknown builtin '%s' (one of echo, upper, fail, flaky, slow, crash)",
+                "%s.builtin: unknown builtin '%s' (one of echo, upper, fail, flaky, slow, crash, "
+                "fanout)",
                 path, type);
         return -1;
     }
@@ -138,7 +227,7 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
         }
         b->delay_ms = (long)n;
     }
-    return 0;
+    return fanout_init(b, entry, path, err);
 }
 
 static void
@@ -152,6 +241,7 @@ builtin_free(void *state)
     if (b->utf8 != (locale_t)0)
         freelocale(b->utf8);
     free(b->message);
+    cJSON_Delete(b->emit);
     free(b);
 }
 
@@ -296,6 +386,12 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
         }
         sleep_ms(b->delay_ms);
         break;
+    case B_FANOUT: {
+        cJSON *r = fanout_reply(b, a, env);
+        if (r == NULL)
+            err_set(err, IERR_NOMEM, NULL);
+        return r;
+    }
     case B_CRASH:
         err_set(err, IERR_INVALID, "%s", b->message ? b->message : "agent crashed (simulated)");
         return NULL;
@@ -328,7 +424,8 @@ builtin_instant(const struct agent *a)
 {
     const struct builtin *b = a->state;
 
-    return b != NULL && b->type != B_SLOW;
+    /* fanout's sub-intents may reach any agent. */
+    return b != NULL && b->type != B_SLOW && b->type != B_FANOUT;
 }
 
 const struct agent_kind agent_kind_builtin = {

@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/safe_file.h"
+#include "core/subintent.h"
 #include "core/units.h"
 
 /* Written in the user's own config syntax and fed through the same parser,
@@ -354,9 +355,11 @@ parse_defaults(struct config *cfg, const cJSON *defs, struct intentus_err *err)
     cJSON_ArrayForEach(k, defs)
     {
         if (strcmp(k->string, "timeout") != 0 && strcmp(k->string, "deadline") != 0 &&
-            strcmp(k->string, "breaker") != 0) {
+            strcmp(k->string, "breaker") != 0 && strcmp(k->string, "subintent_depth") != 0) {
             err_set(err, IERR_CONFIG,
-                    "defaults.%s: unknown key (known: timeout, deadline, breaker)", k->string);
+                    "defaults.%s: unknown key (known: timeout, deadline, breaker, "
+                    "subintent_depth)",
+                    k->string);
             return -1;
         }
     }
@@ -367,6 +370,17 @@ parse_defaults(struct config *cfg, const cJSON *defs, struct intentus_err *err)
     v = cJSON_GetObjectItemCaseSensitive(defs, "deadline");
     if (v != NULL && units_json_duration_ms(v, "defaults.deadline", &cfg->deadline_ms, err) != 0)
         return -1;
+    v = cJSON_GetObjectItemCaseSensitive(defs, "subintent_depth");
+    if (v != NULL) {
+        long long n;
+        if (json_get_int64(defs, "subintent_depth", &n) != 0 || n < 1 ||
+            n > SUBINTENT_MAX_DEPTH_LIMIT) {
+            err_set(err, IERR_CONFIG, "defaults.subintent_depth: must be an integer from 1 to %d",
+                    SUBINTENT_MAX_DEPTH_LIMIT);
+            return -1;
+        }
+        cfg->subintent_depth = (int)n;
+    }
     v = cJSON_GetObjectItemCaseSensitive(defs, "breaker");
     if (v != NULL &&
         agent_parse_breaker(v, "defaults.breaker", &cfg->agent_defaults.breaker, err) != 0)

@@ -76,6 +76,7 @@ struct config {
     struct wal_config wal;
     struct agent_defaults agent_defaults; /* "defaults": timeout and breaker */
     int64_t deadline_ms;                  /* overall execution deadline; 0 = none */
+    int subintent_depth;                  /* defaults.subintent_depth; 0: the default */
     struct registry *registry;            /* owned */
     struct policy *policy;                /* owned; NULL when no "policy" is configured */
     struct redactor *redactor;            /* owned; the defaults when no "redaction" is given */

@@ -15,6 +15,7 @@ struct record_build {
     char ts[CLOCK_ISO_LEN];
     char id[UUID_STR_LEN];
     char hash[65];
+    char *parent_id; /* parentExecutionId; NULL: none */
 };
 
 /* Append a string literal (its length known at compile time). */
@@ -141,6 +142,12 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
         free(rb);
         return NULL;
     }
+    if (opts != NULL && opts->parent_execution_id != NULL &&
+        (rb->parent_id = strdup(opts->parent_execution_id)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        free(rb);
+        return NULL;
+    }
     rb->start_mono_us = clock_mono_us();
     rb->start_wall_us = clock_wall_us();
     rb->next_seq = 1;
@@ -177,6 +184,7 @@ record_build_free(struct record_build *rb)
         return;
     buf_free(&rb->out);
     buf_free(&rb->events);
+    free(rb->parent_id);
     free(rb);
 }
 
@@ -311,6 +319,10 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
     PUT(o, "\n  ]");
     PUT(o, ",\n  \"finalResponse\": ");
     buf_append(o, final.data, final.len);
+    if (rb->parent_id != NULL) {
+        PUT(o, ",\n  \"parentExecutionId\": ");
+        json_print_string(rb->parent_id, o);
+    }
     PUT(o, ",\n  \"routingMetadata\": ");
     rec_obj_begin(&rm, o, 1);
     rec_obj_int(&rm, "retries", retries);

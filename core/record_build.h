@@ -55,6 +55,9 @@ struct record_build_opts {
     /* The canonical hash of env as it is now, when the caller computed it
      * already (admission does); NULL: computed here. */
     const char *hash;
+    /* A sub-intent's record (core/subintent.h): the top-level extra key
+     * parentExecutionId, written before routingMetadata; NULL: none. */
+    const char *parent_execution_id;
 };
 
 struct record_build;

@@ -22,6 +22,7 @@
 #include "core/model.h"
 #include "core/router_int.h"
 #include "core/strategy.h"
+#include "core/subintent.h"
 
 static const char parallel_refusal[] =
     "PARALLEL routing strategy is non-deterministic. Winner selection depends on agent "
@@ -59,7 +60,10 @@ router_new(struct registry *reg, const struct router_opts *opts, struct intentus
         r->on_started = opts->on_started;
         r->on_finished = opts->on_finished;
         r->exec_ctx = opts->exec_ctx;
+        r->subintent_max_depth = opts->subintent_max_depth;
     }
+    if (r->subintent_max_depth <= 0)
+        r->subintent_max_depth = SUBINTENT_DEFAULT_MAX_DEPTH;
     if (r->policy != NULL && r->limiter == NULL) {
         r->limiter = ratelimit_new(NULL);
         r->own_limiter = true;
@@ -218,7 +222,16 @@ static int
 begin(struct router *r, cJSON *env, struct exec *x, const struct record_build_opts *ro,
       struct route_result *out)
 {
+    struct record_build_opts child = { 0 };
+
     memset(out, 0, sizeof(*out));
+    /* A sub-intent's record names its parent (core/subintent.h). */
+    if (x->parent != NULL) {
+        if (ro != NULL)
+            child = *ro;
+        child.parent_execution_id = x->parent->execution_id;
+        ro = &child;
+    }
     x->router = r;
     x->env = env;
     x->intent = envelope_intent_name(env);
@@ -277,12 +290,12 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
  * protects): the record holds a stand-in payload, and
  * header.originalEnvelopeHash the hash of what was sent when it has one. */
 static int
-refuse_payload(struct router *r, cJSON *env, enum error_code code, const char *msg,
-               struct route_result *out)
+refuse_payload(struct router *r, cJSON *env, const struct subintent_parent *parent,
+               enum error_code code, const char *msg, struct route_result *out)
 {
     cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
     cJSON *stand_in = cJSON_CreateObject(), *keep;
-    struct exec x = { 0 };
+    struct exec x = { .parent = parent };
     char orig[65];
     bool hashed;
     int rc;
@@ -308,11 +321,13 @@ refuse_payload(struct router *r, cJSON *env, enum error_code code, const char *m
     return finish(r, &x, router_fail(&x, code, msg, NULL, "router"), out);
 }
 
-int
-router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struct route_result *out)
+/* An execution, emitted by parent (NULL: by a client). */
+static int
+route_exec(struct router *r, cJSON *env, struct agent_cache *cache,
+           const struct subintent_parent *parent, struct route_result *out)
 {
     struct agent *stack[16];
-    struct exec x = { 0 };
+    struct exec x = { .parent = parent };
     struct outcome o;
     enum error_code code;
     char msg[400], hash[65];
@@ -324,7 +339,7 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
     if (envelope_normalize(env) != 0)
         return -1;
     if (admission_refuses_payload(r, env, hash, &code, msg, sizeof(msg)))
-        return refuse_payload(r, env, code, msg, out);
+        return refuse_payload(r, env, parent, code, msg, out);
     if (begin(r, env, &x, &(struct record_build_opts){ .hash = hash }, out) != 0)
         return -1;
     x.attempts = &attempts;
@@ -348,6 +363,34 @@ router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struc
     if (x.cands != stack)
         free(x.cands);
     return finish(r, &x, o, out);
+}
+
+int
+router_route_with(struct router *r, cJSON *env, struct agent_cache *cache, struct route_result *out)
+{
+    return route_exec(r, env, cache, NULL, out);
+}
+
+int
+router_route_child(struct router *r, cJSON *env, struct agent_cache *cache,
+                   const struct subintent_parent *parent, struct route_result *out)
+{
+    return route_exec(r, env, cache, parent, out);
+}
+
+int
+router_refuse_child(struct router *r, cJSON *env, const struct subintent_parent *parent,
+                    enum error_code code, const char *message, cJSON *details,
+                    struct route_result *out)
+{
+    struct exec x = { .parent = parent };
+
+    memset(out, 0, sizeof(*out));
+    if (envelope_normalize(env) != 0 || begin(r, env, &x, NULL, out) != 0) {
+        cJSON_Delete(details);
+        return -1;
+    }
+    return finish(r, &x, router_fail(&x, code, message, details, "router"), out);
 }
 
 int

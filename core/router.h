@@ -64,6 +64,7 @@ struct router_opts {
     struct wal *wal;
     router_exec_fn on_started, on_finished; /* may be NULL */
     void *exec_ctx;
+    int subintent_max_depth; /* sub-intents (core/subintent.h); 0: SUBINTENT_DEFAULT_MAX_DEPTH */
 };
 
 struct route_result {
@@ -98,6 +99,15 @@ int router_route(struct router *r, cJSON *env, struct route_result *out);
 /* The same, with a worker's agent cache (kept between calls: curl handles). */
 int router_route_with(struct router *r, cJSON *env, struct agent_cache *cache,
                       struct route_result *out);
+/* Sub-intents (core/subintent.c): route env as a child of parent (its
+ * record gets parentExecutionId), or record it as refused with code, message
+ * and details (taken). */
+struct subintent_parent;
+int router_route_child(struct router *r, cJSON *env, struct agent_cache *cache,
+                       const struct subintent_parent *parent, struct route_result *out);
+int router_refuse_child(struct router *r, cJSON *env, const struct subintent_parent *parent,
+                        enum error_code code, const char *message, cJSON *details,
+                        struct route_result *out);
 /* Record an execution that was refused before it could run (a queue shut
  * down, say): INTENT_RECEIVED then an error FINAL_RESPONSE with code. */
 int router_refuse(struct router *r, cJSON *env, enum error_code code, const char *message,

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/router_int.h"
+#include "core/subintent.h"
 
 static void
 sleep_us(int64_t us)
@@ -24,6 +25,42 @@ static bool
 is_retryable(const cJSON *resp)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(response_error(resp), "retryable"));
+}
+
+/* ---- sub-intents and model calls (core/subintent.c): the call's hook ---- */
+static void
+sub_emit(void *sink, const char *type, cJSON *payload)
+{
+    ev_json(sink, type, payload);
+    cJSON_Delete(payload);
+}
+
+/* After the agent answered: its reply's model calls recorded, its
+ * sub-intents routed and the agent called again with their results. */
+static cJSON *
+sub_after_call(struct exec *x, struct sink *s, struct agent *a, const struct agent_ctx *ctx,
+               cJSON *resp, struct intentus_err *err)
+{
+    struct subintent_parent self = {
+        .execution_id = x->rec != NULL ? record_build_id(x->rec) : "",
+        .trace_id = x->trace_id,
+        .intent = x->intent,
+        .version = envelope_intent_version(x->env),
+        .depth = x->parent != NULL ? x->parent->depth + 1 : 0,
+        .up = x->parent,
+    };
+    struct subintent_call c = {
+        .router = x->router,
+        .agent = a,
+        .env = x->env,
+        .ctx = ctx,
+        .self = &self,
+        .max_depth = x->router->subintent_max_depth,
+        .emit = sub_emit,
+        .emit_ctx = s,
+    };
+
+    return resp == NULL ? NULL : subintent_after_call(&c, resp, err);
 }
 
 /* Attempt n of agent a, the breaker having let it through at start: START,
@@ -50,7 +87,7 @@ call_once(struct exec *x, struct sink *s, struct agent *a, enum strategy st, lon
         err_set(err, IERR_IO, "write-ahead log write failed: agent '%s' not called", a->name);
         resp = NULL;
     } else {
-        resp = agent_call(a, x->env, &ctx, err);
+        resp = sub_after_call(x, s, a, &ctx, agent_call(a, x->env, &ctx, err), err);
         if (x->wal != NULL)
             wal_run_step_end(x->wal, step_id, resp, resp == NULL ? err->msg : NULL);
     }

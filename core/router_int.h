@@ -47,6 +47,7 @@ struct router {
     pthread_mutex_t rng_lock; /* retry jitter: workers share the generator */
     uint64_t rng;
     char config_hash[65];
+    int subintent_max_depth; /* core/subintent.h */
 };
 
 /* Counters are optional: c points into r->counters, which may be NULL, so
@@ -97,6 +98,7 @@ struct exec {
     struct intentus_err wal_err;
     struct redact_ctx *redact; /* the rules plus the envelope's secrets; NULL: off */
     atomic_int *attempts;      /* agent calls made; shared by PARALLEL branches; may be NULL */
+    const struct subintent_parent *parent; /* sub-intents: who emitted it; NULL: nobody */
 };
 
 /* Why attempt() did not call an agent. */
@@ -167,6 +169,9 @@ struct attempt_end {
     const char *step_id;
 };
 void ev_attempt_end(struct sink *s, const struct attempt_end *e);
+/* An event whose payload is a tree (sub-intents and model calls reported in
+ * an agent's reply: not the hot path). type: "SUB_INTENT" or "MODEL_CALL". */
+void ev_json(struct sink *s, const char *type, const cJSON *payload);
 
 /* Start the record (NULL when recording is off or memory ran out; then
  * err says why). */

@@ -48,14 +48,12 @@ open_event(struct sink *s, const char *type, struct rec_obj *o)
     rec_obj_begin(o, record_build_event_begin(s->x->rec, type), REC_PAYLOAD_LEVEL);
 }
 
-/* Close it: one clock read for the event's time. */
+/* The payload written: one clock read for the event's time. */
 static void
-close_event(struct sink *s, const char *type, struct rec_obj *o, bool is_retry)
+end_event(struct sink *s, const char *type, bool is_retry)
 {
-    int64_t now;
+    int64_t now = clock_mono_us();
 
-    rec_obj_end(o);
-    now = clock_mono_us();
     if (!s->buffered) {
         record_build_event_end(s->x->rec, now);
         if (is_retry)
@@ -74,6 +72,33 @@ close_event(struct sink *s, const char *type, struct rec_obj *o, bool is_retry)
     }
     s->items[s->n++] =
         (struct pending){ type, s->open_off, s->text.len - s->open_off, now, is_retry };
+}
+
+static void
+close_event(struct sink *s, const char *type, struct rec_obj *o, bool is_retry)
+{
+    rec_obj_end(o);
+    end_event(s, type, is_retry);
+}
+
+void
+ev_json(struct sink *s, const char *type, const cJSON *payload)
+{
+    struct buf *b;
+
+    if (!sink_on(s))
+        return;
+    /* A buffered sink keeps the pointer: only literals go in. */
+    type = strcmp(type, "MODEL_CALL") == 0 ? "MODEL_CALL" : "SUB_INTENT";
+    if (s->buffered) {
+        s->open_off = s->text.len;
+        b = &s->text;
+    } else {
+        b = record_build_event_begin(s->x->rec, type);
+    }
+    if (json_print_pretty_at(payload, REC_PAYLOAD_LEVEL, b) != 0)
+        s->x->failed = 1;
+    end_event(s, type, false);
 }
 
 void

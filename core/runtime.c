@@ -100,7 +100,8 @@ gen_new(struct runtime *rt, struct config *cfg, struct intentus_err *err)
                                                   .wal = rt->wal,
                                                   .on_started = rt->on_started,
                                                   .on_finished = rt->on_finished,
-                                                  .exec_ctx = rt->exec_ctx },
+                                                  .exec_ctx = rt->exec_ctx,
+                                                  .subintent_max_depth = cfg->subintent_depth },
                            err);
     if (g->router == NULL) {
         gen_free(g);

@@ -25,6 +25,7 @@ int cli_keys(int argc, char **argv);     /* tui/cli_keys.c */
 int cli_gateway(int argc, char **argv);  /* tui/cli_gateway.c */
 int cli_replay(int argc, char **argv);   /* tui/cli_records.c */
 int cli_bench(int argc, char **argv);    /* tui/cli_bench.c */
+int cli_check(int argc, char **argv);    /* tui/cli_check.c */
 
 /* The process's reading keyring (core/crypt.h crypt_set_reader): from
  * $INTENTUS_KEYRING (main, before any command), else from a config's

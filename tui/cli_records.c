@@ -223,8 +223,28 @@ static const struct cli_opt list_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt show_opts[] = { OPT_DIR,      OPT_KEYRING, OPT_CONFIG,
-                                            OPT_NO_INDEX, OPT_HELP,    OPT_END };
+static const struct cli_opt show_opts[] = {
+    OPT_DIR,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    { .name = "tree",
+      .short_name = 't',
+      .kind = CLI_OPT_FLAG,
+      .offset = F(tree),
+      .help = "the tree of sub-intents the execution belongs to\n(root, children, their "
+              "timing) instead of the file" },
+    OPT_JSON("with --tree: the tree as a JSON array"),
+    OPT_NO_INDEX,
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt fingerprint_opts[] = {
+    OPT_DIR,      OPT_KEYRING,
+    OPT_CONFIG,   OPT_JSON("the fingerprint, its parts and what was hashed"),
+    OPT_NO_INDEX, OPT_HELP,
+    OPT_END,
+};
 
 static const struct cli_opt verify_opts[] = {
     OPT_DIR,
@@ -428,7 +448,8 @@ enum rec_sub_id {
     SUB_STATS,
     SUB_TAIL,
     SUB_GC,
-    SUB_EXPORT
+    SUB_EXPORT,
+    SUB_FINGERPRINT
 };
 
 static const struct rec_sub {
@@ -503,6 +524,16 @@ static const struct rec_sub {
         "the record directory changes. Ends with 'N exported to DIR, M failed'; exit 1\n"
         "on any failure.\n",
         export_opts } },
+    { SUB_FINGERPRINT,
+      "an execution's fingerprint (decision, attempts, response)",
+      { "records fingerprint", "ID [options]",
+        "The execution's fingerprint: SHA-256 of the canonical JSON of its router\n"
+        "decision, its sequence of attempts (every event but INTENT_RECEIVED,\n"
+        "ROUTER_DECISION and FINAL_RESPONSE) and its final response, each without\n"
+        "what changes from run to run (ids, trace ids, timestamps, timings); then\n"
+        "the three parts' own hashes. Equal fingerprints: the same behaviour\n"
+        "('intentus check determinism' compares them).\n",
+        fingerprint_opts } },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -512,7 +543,7 @@ records_help(FILE *f)
 {
     fprintf(f, "Usage: intentus records COMMAND [options]\n\nCommands:\n");
     for (size_t i = 0; i < N_SUBCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", subcommands[i].cmd.name + strlen("records "),
+        fprintf(f, "  %-11s %s\n", subcommands[i].cmd.name + strlen("records "),
                 subcommands[i].summary);
     fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
                "records) and -c/--config FILE. Each takes only its own options: run\n"
@@ -866,13 +897,15 @@ records_show(const struct rec_args *a, int argc, char **argv)
     cJSON *rec;
 
     if (a->first_arg >= argc)
-        return cli_usage_error("records show", "missing ID");
+        return cli_usage_error(a->cmd, "missing ID");
     if (a->first_arg + 1 < argc)
-        return cli_usage_error("records show", "unexpected argument '%s'", argv[a->first_arg + 1]);
+        return cli_usage_error(a->cmd, "unexpected argument '%s'", argv[a->first_arg + 1]);
     id = argv[a->first_arg];
     if (!rec_store_id_is_valid(id))
-        return cli_usage_error("records show", "'%s' is not a valid execution id", id);
-    rs = open_store("records show", a, &store_rc);
+        return cli_usage_error(a->cmd, "'%s' is not a valid execution id", id);
+    if (a->json && !a->tree && strcmp(a->cmd, "records show") == 0)
+        return cli_usage_error(a->cmd, "--json needs --tree (the file itself is JSON)");
+    rs = open_store(a->cmd, a, &store_rc);
     if (rs == NULL)
         return store_rc;
     if (resolve_id(a, rs, argv[a->first_arg], full, sizeof(full), &rc) != 0) {
@@ -880,6 +913,11 @@ records_show(const struct rec_args *a, int argc, char **argv)
         return rc;
     }
     id = full;
+    if (a->tree || strcmp(a->cmd, "records fingerprint") == 0) {
+        rc = a->tree ? cli_records_tree(a, rs, id) : cli_records_fingerprint(a, rs, id);
+        rec_store_close(rs);
+        return rc;
+    }
     text = rec_store_read(rs, id, &len, &err);
     rec = text != NULL ? record_parse(text, len, &err) : NULL;
     if (rec == NULL) {
@@ -1094,7 +1132,8 @@ cli_records(int argc, char **argv)
     }
     if (sub == NULL)
         return cli_usage_error(
-            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export)",
+            "records",
+            "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export, fingerprint)",
             argv[1]);
     rec_args_init(&a, sub->cmd.name);
     rc = cli_opt_parse(&sub->cmd, argc - 1, argv + 1, &a, &first);
@@ -1103,6 +1142,7 @@ cli_records(int argc, char **argv)
     a.first_arg = first + 1; /* back to indexes of argv */
     switch (sub->id) {
     case SUB_SHOW:
+    case SUB_FINGERPRINT:
         return records_show(&a, argc, argv);
     case SUB_VERIFY:
         return records_verify(&a, argc, argv);

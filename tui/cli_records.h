@@ -39,6 +39,8 @@ struct rec_args {
     bool verbose;
     /* every read command: read the record files, not the index (watch/index_db.h) */
     bool no_index;
+    /* show */
+    bool tree;     /* --tree: the execution's tree of sub-intents (core/subtree.h) */
     int first_arg; /* index of the first positional argument */
 };
 
@@ -90,5 +92,9 @@ int cli_records_gc(const struct rec_args *a);
 int cli_records_export(const struct rec_args *a, int argc, char **argv);
 /* records diff A B: argv[a->first_arg] and the one after. */
 int cli_records_diff(const struct rec_args *a, int argc, char **argv);
+/* records show --tree ID (cli_records_tree.c): the tree id belongs to. */
+int cli_records_tree(const struct rec_args *a, struct rec_store *rs, const char *id);
+/* records fingerprint ID (cli_records_tree.c): core/fingerprint.h's. */
+int cli_records_fingerprint(const struct rec_args *a, struct rec_store *rs, const char *id);
 
 #endif

@@ -80,6 +80,14 @@ row_json(const struct agg_row *r, bool is_agent)
     } else {
         cJSON_AddNullToObject(o, "lastError");
     }
+    if (is_agent) {
+        /* MODEL_CALL events the agent reported (core/subintent.h) */
+        x = cJSON_AddObjectToObject(o, "modelCalls");
+        cJSON_AddNumberToObject(x, "calls", (double)r->model_calls);
+        cJSON_AddNumberToObject(x, "tokens", (double)r->model_tokens);
+        cJSON_AddNumberToObject(x, "timed", (double)r->model_timed);
+        cJSON_AddNumberToObject(x, "latencyUs", (double)r->model_latency_us);
+    }
     if (is_agent && r->circuit != NULL) {
         x = cJSON_AddObjectToObject(o, "circuit");
         clock_format_iso(r->circuit_us, when);
@@ -134,6 +142,33 @@ print_rows(const char *title, const struct agg_row *rows, size_t n, bool is_agen
     }
 }
 
+/* Agents' model calls, when any reported some: calls, tokens, latency. */
+static void
+print_models(const struct agg_row *rows, size_t n)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < n; i++)
+        any = any || rows[i].model_calls > 0;
+    if (!any)
+        return;
+    printf("\n%-20s %7s %10s %12s %12s\n", "MODEL CALLS", "CALLS", "TOKENS", "LATENCY",
+           "AVG LATENCY");
+    for (size_t i = 0; i < n; i++) {
+        const struct agg_row *r = &rows[i];
+        char name[FMT_ESC_SIZE(64)], e[FMT_ESC_SIZE(128)], total[16] = "n/a", avg[16] = "n/a";
+        if (r->model_calls == 0)
+            continue;
+        fmt_cell(cli_esc(r->name, e, sizeof(e)), 20, name, sizeof(name));
+        if (r->model_timed > 0) {
+            fmt_duration_us(r->model_latency_us, total, sizeof(total));
+            fmt_duration_us(r->model_latency_us / (int64_t)r->model_timed, avg, sizeof(avg));
+        }
+        printf("%-*s %7llu %10llu %12s %12s\n", (int)(20 + strlen(name) - fmt_width(name)), name,
+               (unsigned long long)r->model_calls, (unsigned long long)r->model_tokens, total, avg);
+    }
+}
+
 static void
 print_stats(const struct rec_args *a, const struct agg_snapshot *sp)
 {
@@ -163,6 +198,7 @@ print_stats(const struct rec_args *a, const struct agg_snapshot *sp)
         cJSON_Delete(root);
     } else {
         print_rows("AGENT", s.agents, s.n_agents, true);
+        print_models(s.agents, s.n_agents);
         printf("\n");
         print_rows("INTENT", s.intents, s.n_intents, false);
         printf("\n%llu records (%llu corrupt, %llu without timing: their latency shows as n/a); "

@@ -31,6 +31,7 @@ static const struct command commands[] = {
     { "gateway", cli_gateway, "MCP gateway: relay an MCP server, record every tools/call" },
     { "replay", cli_replay, "a gateway execution's recorded MCP response (nothing contacted)" },
     { "bench", cli_bench, "measure route, hash and index speed on this machine's storage" },
+    { "check", cli_check, "check determinism: run one envelope N times, compare fingerprints" },
 };
 
 static void

@@ -707,11 +707,50 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     }
 }
 
+/* Agents that reported model calls (MODEL_CALL events, core/subintent.h). */
+static size_t
+model_rows(const struct dash *d)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; d->have_snap && i < d->snap.n_agents; i++)
+        n += d->snap.agents[i].model_calls > 0;
+    return n;
+}
+
+/* Per agent: model calls, tokens, total and mean latency. */
+static void
+draw_models(struct app *app, struct dash *d, int y, int rows, int cols)
+{
+    char line[256];
+    int n = 0;
+
+    snprintf(line, sizeof(line), " Model calls  %-20s %6s %8s %10s %10s", "AGENT", "CALLS",
+             "TOKENS", "LATENCY", "MEAN");
+    app_put(app, y, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
+    for (size_t i = 0; i < d->snap.n_agents && n < rows; i++) {
+        const struct agg_row *r = &d->snap.agents[i];
+        char total[24] = "n/a", mean[24] = "n/a", name[FMT_ESC_SIZE(64)];
+        if (r->model_calls == 0)
+            continue;
+        if (r->model_timed > 0) {
+            fmt_duration_us(r->model_latency_us, total, sizeof(total));
+            fmt_duration_us(r->model_latency_us / (int64_t)r->model_timed, mean, sizeof(mean));
+        }
+        fmt_escape(r->name, strlen(r->name), 0, name, sizeof(name));
+        snprintf(line, sizeof(line), "              %-20.20s %6llu %8llu %10s %10s", name,
+                 (unsigned long long)r->model_calls, (unsigned long long)r->model_tokens, total,
+                 mean);
+        app_put(app, y + 1 + n, 0, cols, app_attr(app, THEME_NORMAL), line);
+        n++;
+    }
+}
+
 static void
 dash_draw(struct app *app, void *state, int top, int rows, int cols)
 {
     struct dash *d = state;
-    int table_rows;
+    int table_rows, models;
 
     refresh_snapshot(app, d);
     if (d->n_rows > 0)
@@ -724,6 +763,16 @@ dash_draw(struct app *app, void *state, int top, int rows, int cols)
         table_rows = 3;
     draw_agents(app, d, top + 2, table_rows - 1, cols);
     app_hline(app, top + 2 + table_rows, 0, cols);
+    /* Model calls, when any agent reported some: a header and a row each,
+     * at most a quarter of the screen. */
+    models = model_rows(d) > 0 ? (int)model_rows(d) + 1 : 0;
+    if (models > rows / 4)
+        models = rows / 4;
+    if (models >= 2) {
+        draw_models(app, d, top + 3 + table_rows, models - 1, cols);
+        app_hline(app, top + 3 + table_rows + models, 0, cols);
+        table_rows += models + 1;
+    }
     draw_feed(app, d, top + 3 + table_rows, rows - table_rows - 3, cols);
 }
 

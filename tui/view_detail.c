@@ -14,12 +14,13 @@
 #include "core/model.h"
 #include "core/record.h"
 #include "core/recovery.h"
+#include "core/subtree.h"
 #include "core/wal.h"
 #include "core/wal_state.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
 
-enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE, DL_PAIR };
+enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE, DL_PAIR, DL_SPAN };
 
 struct dline {
     enum dkind kind;
@@ -28,7 +29,8 @@ struct dline {
     char *text;               /* DL_TEXT, DL_SECTION, DL_BAR label; DL_PAIR left side */
     char *text2;              /* DL_PAIR right side */
     const cJSON *node;        /* DL_JSON / DL_CLOSE */
-    int64_t start_us, end_us; /* DL_BAR: offsets; -1 unknown */
+    int64_t start_us, end_us; /* DL_BAR: offsets; DL_SPAN: from the tree's start; -1 unknown */
+    long span_node;           /* DL_SPAN: the tree node it draws (its attempts too); -1: none */
     bool last;                /* DL_JSON: last member (no trailing comma) */
 };
 
@@ -49,6 +51,10 @@ struct detail {
     size_t n_folded, cap_folded;
     char search[128];
     int page_rows;
+    /* Sub-intents: the tree the record belongs to (core/subtree.h), as a
+     * Jaeger-style span view; NULL when it has neither parent nor children. */
+    struct subtree *tree;
+    bool *collapsed; /* per tree node: its children and attempts hidden */
 };
 
 static void
@@ -82,6 +88,7 @@ add_line(struct detail *d, enum dkind kind, enum theme_elem elem, const char *fm
     l->kind = kind;
     l->elem = elem;
     l->start_us = l->end_us = -1;
+    l->span_node = -1;
     if (fmt != NULL) {
         va_list ap;
         char buf[1024];
@@ -162,6 +169,32 @@ offset_of(const cJSON *ev)
     return cJSON_IsNumber(o) && o->valuedouble >= 0 && o->valuedouble < 9223372036854775808.0
                ? (int64_t)o->valuedouble
                : -1;
+}
+
+/* A MODEL_CALL (core/subintent.h): model, provider, tokens, latency. */
+static void
+model_call_line(struct detail *d, const char *when, const char *agent, const cJSON *p)
+{
+    const cJSON *out = get(p, "output");
+    const char *model = json_get_string(get(p, "input"), "model");
+    const char *prov = json_get_string(p, "provider");
+    long long in = -1, outn = -1, ms = -1;
+    char figures[96] = "";
+    size_t used = 0;
+
+    json_get_int64(out, "inputTokens", &in);
+    json_get_int64(out, "outputTokens", &outn);
+    json_get_int64(out, "latencyMs", &ms);
+    if (in >= 0 || outn >= 0)
+        used += (size_t)snprintf(figures, sizeof(figures), "  tokens %lld in, %lld out",
+                                 in >= 0 ? in : 0, outn >= 0 ? outn : 0);
+    if (ms >= 0 && used < sizeof(figures)) {
+        char lat[24];
+        fmt_duration_us((int64_t)ms * 1000, lat, sizeof(lat));
+        snprintf(figures + used, sizeof(figures) - used, "  %s", lat);
+    }
+    add_line(d, DL_TEXT, THEME_NORMAL, "  %8s  model call %s: %s%s%s%s", when, agent ? agent : "?",
+             model ? model : "?", prov && prov[0] ? " @ " : "", prov ? prov : "", figures);
 }
 
 /* NOLINTBEGIN(readability-function-cognitive-complexity): one pass over the events with a case per
@@ -252,6 +285,18 @@ build_timeline(struct detail *d)
             add_line(d, DL_TEXT, THEME_NORMAL, "  %8s  decision: %s (%s)", when,
                      agent ? agent : "?",
                      json_get_string(p, "reason") ? json_get_string(p, "reason") : "");
+        else if (strcmp(type, "MODEL_CALL") == 0)
+            model_call_line(d, when, agent, p);
+        else if (strcmp(type, "SUB_INTENT") == 0)
+            add_line(d, DL_TEXT,
+                     json_get_string(p, "status") && strcmp(json_get_string(p, "status"), "ok") == 0
+                         ? THEME_NORMAL
+                         : THEME_ERROR,
+                     "  %8s  sub-intent %s -> %s %s%s%s", when, agent ? agent : "?",
+                     json_get_string(p, "intent") ? json_get_string(p, "intent") : "?",
+                     json_get_string(p, "status") ? json_get_string(p, "status") : "?",
+                     json_get_string(p, "errorCode") ? " " : "",
+                     json_get_string(p, "errorCode") ? json_get_string(p, "errorCode") : "");
         else if (strcmp(type, "FINAL_RESPONSE") == 0)
             add_line(d, DL_TEXT, response_is_error(p) ? THEME_ERROR : THEME_OK,
                      "  %8s  final response: %s", when, response_is_error(p) ? "error" : "success");
@@ -261,6 +306,125 @@ build_timeline(struct detail *d)
     }
 }
 /* NOLINTEND(readability-function-cognitive-complexity) */
+
+/* ---- sub-intents: the tree as spans on one time axis ---- */
+
+static bool
+span_hidden(const struct detail *d, size_t i)
+{
+    for (long p = d->tree->nodes[i].parent; p >= 0; p = d->tree->nodes[p].parent)
+        if (d->collapsed[p])
+            return true;
+    return false;
+}
+
+/* Node i's attempts, each a bar from its START to its END. */
+static void
+span_attempts(struct detail *d, size_t i, int64_t base)
+{
+    const struct subtree_node *n = &d->tree->nodes[i];
+    const cJSON *ev;
+
+    cJSON_ArrayForEach(ev, get(n->record, "events"))
+    {
+        const char *type = json_get_string(ev, "type");
+        const char *agent = json_get_string(get(ev, "payload"), "agent");
+        const cJSON *end = NULL;
+        const char *st;
+        char dur[24] = "";
+        struct dline *l;
+        if (type == NULL || strcmp(type, "AGENT_ATTEMPT_START") != 0 || agent == NULL)
+            continue;
+        for (const cJSON *e = ev->next; e != NULL && end == NULL; e = e->next) {
+            const char *t = json_get_string(e, "type");
+            const char *a = json_get_string(get(e, "payload"), "agent");
+            if (t != NULL && strcmp(t, "AGENT_ATTEMPT_END") == 0 && a != NULL &&
+                strcmp(a, agent) == 0)
+                end = e;
+        }
+        st = end != NULL ? json_get_string(get(end, "payload"), "status") : NULL;
+        if (end != NULL && offset_of(end) >= offset_of(ev) && offset_of(ev) >= 0)
+            fmt_duration_us(offset_of(end) - offset_of(ev), dur, sizeof(dur));
+        l = add_line(d, DL_SPAN,
+                     st == NULL              ? THEME_WARN
+                     : strcmp(st, "ok") == 0 ? THEME_DIM
+                                             : THEME_ERROR,
+                     "   %*s  attempt %-18.18s %-6s %s", n->depth * 2, "", agent,
+                     st ? st : "no end", dur);
+        if (l != NULL) {
+            l->span_node = (long)i;
+            l->start_us = offset_of(ev) >= 0 ? base + offset_of(ev) : -1;
+            l->end_us = end != NULL && offset_of(end) >= 0 ? base + offset_of(end) : -1;
+        }
+    }
+}
+
+static void
+build_spans(struct detail *d)
+{
+    const struct subtree *t = d->tree;
+
+    if (t == NULL)
+        return;
+    add_line(d, DL_SECTION, THEME_TABLE_HEADER,
+             " Sub-intents  %zu execution%s, trace %s  (Enter opens, z or Left/Right "
+             "collapses/expands)",
+             t->n, t->n == 1 ? "" : "s",
+             json_get_string(get(get(t->nodes[0].record, "envelope"), "metadata"), "traceId")
+                 ? json_get_string(get(get(t->nodes[0].record, "envelope"), "metadata"), "traceId")
+                 : "?");
+    for (size_t i = 0; i < t->n; i++) {
+        const struct subtree_node *n = &t->nodes[i];
+        int64_t base = subtree_start_us(t, i) - t->t0_us;
+        bool has_more = n->n_children > 0 || n->sum.attempts > 0;
+        char dur[24] = "?";
+        struct dline *l;
+        if (span_hidden(d, i))
+            continue;
+        if (n->sum.duration_us >= 0)
+            fmt_duration_us(n->sum.duration_us, dur, sizeof(dur));
+        l = add_line(d, DL_SPAN, n->sum.status == RECORD_OK ? THEME_OK : THEME_ERROR,
+                     " %s%*s%s %-16.16s %-12.12s %s%s%s %s", i == t->focus ? ">" : " ",
+                     n->depth * 2, "",
+                     !has_more         ? " "
+                     : d->collapsed[i] ? "+"
+                                       : "-",
+                     n->sum.intent ? n->sum.intent : "?", n->sum.agent ? n->sum.agent : "-",
+                     record_status_name(n->sum.status), n->sum.error_code ? " " : "",
+                     n->sum.error_code ? n->sum.error_code : "", dur);
+        if (l != NULL) {
+            l->span_node = (long)i;
+            l->start_us = base;
+            l->end_us = subtree_end_us(t, i) - t->t0_us;
+        }
+        if (!d->collapsed[i])
+            span_attempts(d, i, base);
+    }
+    add_line(d, DL_TEXT, THEME_NORMAL, " ");
+}
+
+static cJSON *
+tree_load(void *app, const char *id, struct intentus_err *err)
+{
+    return app_load_record(app, id, err);
+}
+
+/* The tree of d->rec, when it belongs to one. */
+static void
+load_tree(struct app *app, struct detail *d)
+{
+    subtree_free(d->tree);
+    free(d->collapsed);
+    d->tree = NULL;
+    d->collapsed = NULL;
+    if (d->rec == NULL || !subtree_is_member(d->rec))
+        return;
+    d->tree = subtree_build(tree_load, app, d->id, NULL);
+    if (d->tree != NULL && (d->collapsed = calloc(d->tree->n, sizeof(bool))) == NULL) {
+        subtree_free(d->tree);
+        d->tree = NULL;
+    }
+}
 
 /* The execution's WAL entries next to the events, with the chain check and
  * the record <-> WAL consistency, when the runtime keeps a WAL. */
@@ -368,6 +532,7 @@ build(struct app *app, struct detail *d)
     else
         add_line(d, DL_TEXT, THEME_DIM, "   decision   none (failed before an agent was chosen)");
     add_line(d, DL_TEXT, THEME_NORMAL, " ");
+    build_spans(d);
     build_timeline(d);
     add_line(d, DL_TEXT, THEME_NORMAL, " ");
     build_wal(app, d);
@@ -448,6 +613,7 @@ load(struct app *app, struct detail *d)
         if (d->rec == NULL)
             snprintf(d->error, sizeof(d->error), "cannot show %s: %s", d->id, err.msg);
     }
+    load_tree(app, d);
     build(app, d);
 }
 
@@ -460,6 +626,8 @@ detail_close(void *state)
     free(d->lines);
     free(d->folded);
     cJSON_Delete(d->rec);
+    subtree_free(d->tree);
+    free(d->collapsed);
 }
 
 /* Shown on a record, or on two to diff. */
@@ -619,11 +787,19 @@ detail_draw(struct app *app, void *state, int top, int rows, int cols)
             app_put(app, y, indent, keyw, app_attr(app, THEME_JSON_KEY), b.data + indent);
             app_put(app, y, indent + keyw, cols - indent - keyw, a, b.data + indent + keyw);
         } else {
-            app_put(app, y, 0, l->kind == DL_BAR ? bar_x - 1 : cols, a, b.data ? b.data : "");
+            app_put(app, y, 0, l->kind == DL_BAR || l->kind == DL_SPAN ? bar_x - 1 : cols, a,
+                    b.data ? b.data : "");
         }
-        if (l->kind == DL_BAR && bar_w > 10 && l->start_us >= 0) {
-            int x0 = (int)(l->start_us * (int64_t)bar_w / (d->span_us + 1));
-            int x1 = l->end_us >= 0 ? (int)(l->end_us * (int64_t)bar_w / (d->span_us + 1)) : x0;
+        if ((l->kind == DL_BAR || l->kind == DL_SPAN) && bar_w > 10 && l->start_us >= 0) {
+            /* Spans share the tree's axis, attempts bars the record's. */
+            int64_t span = l->kind == DL_SPAN && d->tree != NULL ? d->tree->t1_us - d->tree->t0_us
+                                                                 : d->span_us;
+            int x0 = (int)(l->start_us * (int64_t)bar_w / (span + 1));
+            int x1 = l->end_us >= 0 ? (int)(l->end_us * (int64_t)bar_w / (span + 1)) : x0;
+            if (x0 >= bar_w)
+                x0 = bar_w - 1;
+            if (x1 > bar_w)
+                x1 = bar_w;
             attr_t ba = app_attr(app, l->elem == THEME_ERROR ? THEME_BAR_ERROR : THEME_BAR);
             if (x1 <= x0)
                 x1 = x0 + 1;
@@ -714,6 +890,44 @@ on_search_done(struct app *app, void *ctx, bool ok)
         find_match(app, d, 1);
 }
 
+/* On a span: Enter opens that execution here, z / Left / Right collapse
+ * and expand its children and attempts. True when the key was taken. */
+static bool
+span_key(struct app *app, struct detail *d, enum key_action act)
+{
+    size_t node;
+    const char *id;
+    bool *c;
+
+    if (d->tree == NULL || d->sel >= d->n || d->lines[d->sel].kind != DL_SPAN ||
+        d->lines[d->sel].span_node < 0 || (size_t)d->lines[d->sel].span_node >= d->tree->n)
+        return false;
+    node = (size_t)d->lines[d->sel].span_node;
+    id = d->tree->nodes[node].sum.id;
+    c = &d->collapsed[node];
+
+    if (act == ACT_OPEN) {
+        if (id != NULL && strcmp(id, d->id) != 0) {
+            snprintf(d->want_id, sizeof(d->want_id), "%s", id);
+            load(app, d);
+        }
+        return true;
+    }
+    if (act != ACT_TOGGLE_FOLD && act != ACT_LEFT && act != ACT_RIGHT)
+        return false;
+    if ((act == ACT_LEFT && *c) || (act == ACT_RIGHT && !*c))
+        return true;
+    *c = !*c;
+    build(app, d);
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->lines[i].kind == DL_SPAN && d->lines[i].span_node == (long)node) {
+            d->sel = i;
+            break;
+        }
+    }
+    return true;
+}
+
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
  */
 static unsigned
@@ -724,6 +938,8 @@ detail_handle(struct app *app, void *state, enum key_action act, int key)
     const struct dline *l = d->n ? &d->lines[d->sel] : NULL;
 
     (void)key;
+    if (span_key(app, d, act))
+        return VIEW_HANDLED | VIEW_REDRAW;
     switch (act) {
     case ACT_UP:
         if (d->sel > 0)

@@ -17,6 +17,8 @@ struct code_count {
 /* Incremental state of one agent or intent. */
 struct acc {
     uint64_t calls, ok, failed, incomplete, skipped, retries, timed, circuit_events;
+    uint64_t model_calls, model_tokens, model_timed;
+    int64_t model_latency_us;
     struct code_count *codes;
     size_t n_codes;
     uint32_t *hist; /* HIST_BUCKETS counts, allocated on the first sample */
@@ -176,6 +178,14 @@ observe(void *ctx, const struct index *ix, const struct index_view *v, int delta
         case DIGEST_STEP_CIRCUIT:
             c->circuit_events += d;
             break;
+        case DIGEST_STEP_MODEL:
+            c->model_calls += d;
+            c->model_tokens += (uint64_t)((int64_t)s->tokens * delta);
+            if (s->latency_us >= 0) {
+                c->model_timed += d;
+                c->model_latency_us += (int64_t)s->latency_us * delta;
+            }
+            break;
         default:
             c->skipped += d;
             break;
@@ -284,7 +294,8 @@ build_rows(const struct agg *a, struct acc **table, struct agg_row **rows, size_
 
     for (size_t sid = 0; sid < a->cap; sid++) {
         const struct acc *c = table[sid];
-        if (c != NULL && (c->calls > 0 || c->skipped > 0 || c->circuit_events > 0))
+        if (c != NULL &&
+            (c->calls > 0 || c->skipped > 0 || c->circuit_events > 0 || c->model_calls > 0))
             count++;
     }
     *rows = calloc(count + 1, sizeof(**rows));
@@ -294,7 +305,8 @@ build_rows(const struct agg *a, struct acc **table, struct agg_row **rows, size_
     for (size_t sid = 0; sid < a->cap; sid++) {
         const struct acc *c = table[sid];
         struct agg_row *r;
-        if (c == NULL || !(c->calls > 0 || c->skipped > 0 || c->circuit_events > 0))
+        if (c == NULL ||
+            !(c->calls > 0 || c->skipped > 0 || c->circuit_events > 0 || c->model_calls > 0))
             continue;
         r = &(*rows)[(*n)++];
         r->name = index_str(a->ix, (uint32_t)sid);
@@ -305,6 +317,10 @@ build_rows(const struct agg *a, struct acc **table, struct agg_row **rows, size_
         r->skipped = c->skipped;
         r->retries = c->retries;
         r->timed = c->timed;
+        r->model_calls = c->model_calls;
+        r->model_tokens = c->model_tokens;
+        r->model_timed = c->model_timed;
+        r->model_latency_us = c->model_latency_us;
         r->p50_us = percentile(c, 50);
         r->p95_us = percentile(c, 95);
         r->p99_us = percentile(c, 99);

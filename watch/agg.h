@@ -51,6 +51,10 @@ struct agg_row {
     int64_t last_error_us;
     const char *circuit; /* agents: state after the last CIRCUIT_STATE_CHANGE; NULL: none */
     int64_t circuit_us;
+    /* agents: the MODEL_CALL events they reported (core/subintent.h) */
+    uint64_t model_calls, model_tokens;
+    uint64_t model_timed;     /* model calls with a latency */
+    int64_t model_latency_us; /* their latencies added up */
 };
 
 struct agg_opts {

@@ -136,6 +136,25 @@ add_step(struct digest *d, size_t *cap, const struct digest_step *st, int *faile
     return 0;
 }
 
+/* A MODEL_CALL's model, latency and tokens (the reference's payload
+ * {agent, provider, input {model}, output {inputTokens, outputTokens,
+ * latencyMs}}). */
+static void
+model_step(const cJSON *payload, struct digest_step *st)
+{
+    const cJSON *out = get(payload, "output");
+    long long v;
+
+    st->kind = DIGEST_STEP_MODEL;
+    st->code = json_get_string(get(payload, "input"), "model");
+    if (json_get_int64(out, "latencyMs", &v) == 0 && v >= 0 && v < INT64_MAX / 1000)
+        st->latency_us = (int64_t)v * 1000;
+    if (json_get_int64(out, "inputTokens", &v) == 0 && v > 0 && v < INT32_MAX)
+        st->tokens += v;
+    if (json_get_int64(out, "outputTokens", &v) == 0 && v > 0 && v < INT32_MAX)
+        st->tokens += v;
+}
+
 /* Walk the events once: attempts (paired START/END per agent, so PARALLEL
  * interleavings pair up), circuit changes and open-circuit skips. */
 static void
@@ -194,6 +213,9 @@ digest_steps(struct digest *d, const cJSON *rec, int *failed)
         } else if (strcmp(type, "CIRCUIT_STATE_CHANGE") == 0) {
             st.kind = DIGEST_STEP_CIRCUIT;
             st.code = json_get_string(payload, "to");
+            add_step(d, &cap, &st, failed);
+        } else if (strcmp(type, "MODEL_CALL") == 0) {
+            model_step(payload, &st);
             add_step(d, &cap, &st, failed);
         } else if (strcmp(type, "CIRCUIT_OPEN_SKIPPED") == 0) {
             st.kind = DIGEST_STEP_SKIP;
@@ -288,8 +310,9 @@ digest_describe(const struct digest *d, struct buf *out)
                S(d->error_code), S(d->node), d->duration_us, d->attempts, d->retries, d->events,
                d->flags, d->file_size, S(d->note), d->n_steps);
     for (size_t i = 0; i < d->n_steps; i++)
-        buf_printf(out, " [%s %s %" PRId64 " %u %u]", S(d->steps[i].agent), S(d->steps[i].code),
-                   d->steps[i].latency_us, d->steps[i].kind, d->steps[i].is_retry);
+        buf_printf(out, " [%s %s %" PRId64 " %u %u %" PRId64 "]", S(d->steps[i].agent),
+                   S(d->steps[i].code), d->steps[i].latency_us, d->steps[i].kind,
+                   d->steps[i].is_retry, d->steps[i].tokens);
 #undef S
     return out->failed ? -1 : 0;
 }

@@ -36,6 +36,8 @@ enum digest_step_kind {
     DIGEST_STEP_FAIL,    /* AGENT_ATTEMPT_END any other status */
     DIGEST_STEP_CIRCUIT, /* CIRCUIT_STATE_CHANGE: code = the new state ("to") */
     DIGEST_STEP_SKIP,    /* CIRCUIT_OPEN_SKIPPED: code = the breaker state */
+    DIGEST_STEP_MODEL,   /* MODEL_CALL (core/subintent.h): code = input.model, latency_us =
+                          * output.latencyMs (-1 when absent), tokens = input + output tokens */
 };
 
 /* Error code of a failed attempt: the END payload's own code when it has one
@@ -49,6 +51,7 @@ struct digest_step {
     int64_t latency_us; /* END.offsetUs - START.offsetUs; -1 without timing */
     uint8_t kind;       /* enum digest_step_kind */
     uint8_t is_retry;   /* the START carried "attempt" > 1 */
+    int64_t tokens;     /* MODEL: output.inputTokens + outputTokens; else 0 */
 };
 
 struct digest {

@@ -550,6 +550,8 @@ event_done(struct sp *p)
     }
     if (strcmp(type, "AGENT_ATTEMPT_END") == 0)
         return attempt_end(p, p->v[S_P_AGENT].off);
+    if (strcmp(type, "MODEL_CALL") == 0)
+        return unsure(p); /* its figures sit deeper than the scanner reads: the tree path */
     if (strcmp(type, "CIRCUIT_STATE_CHANGE") == 0 || strcmp(type, "CIRCUIT_OPEN_SKIPPED") == 0) {
         int code = type[8] == 'S' ? S_P_TO : S_P_STATE;
         struct tstep st = { .agent = p->v[S_P_AGENT].off,

@@ -351,6 +351,7 @@ make_entry(struct index *ix, const struct digest *d)
                                                     : (int32_t)s->latency_us;
         t->kind = s->kind;
         t->is_retry = s->is_retry;
+        t->tokens = s->tokens <= 0 ? 0 : s->tokens > UINT32_MAX ? UINT32_MAX : (uint32_t)s->tokens;
     }
     memcpy((char *)&e->steps[n_steps], d->id, id_len);
     if (bad) {

@@ -28,6 +28,7 @@ struct index_step {
     int32_t latency_us; /* -1 without timing; saturates at INT32_MAX */
     uint8_t kind;       /* enum digest_step_kind */
     uint8_t is_retry;
+    uint32_t tokens; /* DIGEST_STEP_MODEL: tokens, saturated; else 0 */
 };
 
 /* A record as the index holds it. Pointers are borrowed and valid until the

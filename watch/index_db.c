@@ -42,7 +42,7 @@ static const char SCHEMA[] =
     "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
-    " is_retry INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
+    " is_retry INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
     /* The directory as the last full reconcile listed it (one row, see
      * index_db.h): trusted reports whether a later open may skip the walk. */
     "CREATE TABLE dirstate("
@@ -379,6 +379,7 @@ put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime,
         bind_text(st, 6, s->code);
         sqlite3_bind_int64(st, 7, s->latency_us);
         sqlite3_bind_int(st, 8, s->is_retry);
+        sqlite3_bind_int64(st, 9, s->tokens);
         if (step_done(w, st, "insert attempt") != 0)
             return -1;
     }
@@ -529,7 +530,7 @@ prepare_writer(struct writer *w)
                       &w->ins_rec, err)) != 0 ||
         (rc = prepare(db,
                       "INSERT INTO attempts(rid, seq, agent, kind, ok, error_code, latency_us,"
-                      " is_retry) VALUES(?,?,?,?,?,?,?,?)",
+                      " is_retry, tokens) VALUES(?,?,?,?,?,?,?,?,?)",
                       &w->ins_step, err)) != 0)
         return rc;
     return 0;
@@ -851,7 +852,7 @@ index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx
              " FROM %s ORDER BY created_us, id",
              recs);
     snprintf(q_stp, sizeof(q_stp),
-             "SELECT a.rid, a.agent, a.kind, a.error_code, a.latency_us, a.is_retry"
+             "SELECT a.rid, a.agent, a.kind, a.error_code, a.latency_us, a.is_retry, a.tokens"
              " FROM %s r JOIN attempts a ON a.rid = r.rid ORDER BY r.created_us, r.id, a.seq",
              recs);
     if (prepare(db, q_rec, &rec, err) != 0 || prepare(db, q_stp, &stp, err) != 0) {
@@ -888,6 +889,7 @@ index_db_each(struct index_db *db, size_t newest, index_db_each_fn fn, void *ctx
             steps[d.n_steps].kind = (uint8_t)sqlite3_column_int(stp, 2);
             steps[d.n_steps].latency_us = sqlite3_column_int64(stp, 4);
             steps[d.n_steps].is_retry = (uint8_t)sqlite3_column_int(stp, 5);
+            steps[d.n_steps].tokens = sqlite3_column_int64(stp, 6);
             d.n_steps++;
             have_step = (src = sqlite3_step(stp)) == SQLITE_ROW;
         }
@@ -944,8 +946,9 @@ canon(const struct digest *d)
                S(d->error_code), S(d->node), d->duration_us, d->attempts, d->retries, d->events,
                d->flags, d->file_size, S(d->note), d->n_steps);
     for (size_t i = 0; i < d->n_steps; i++)
-        buf_printf(&b, " [%s %s %" PRId64 " %u %u]", S(d->steps[i].agent), S(d->steps[i].code),
-                   d->steps[i].latency_us, d->steps[i].kind, d->steps[i].is_retry);
+        buf_printf(&b, " [%s %s %" PRId64 " %u %u %" PRId64 "]", S(d->steps[i].agent),
+                   S(d->steps[i].code), d->steps[i].latency_us, d->steps[i].kind,
+                   d->steps[i].is_retry, d->steps[i].tokens);
 #undef S
     return b.data;
 }

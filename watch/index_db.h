@@ -42,8 +42,9 @@
 #include "watch/digest.h"
 
 /* 2: records_intent, the index on (intent, created_us) of --intent queries;
- * 3: dirstate, the directory identity of the last trusted listing */
-#define INDEX_DB_SCHEMA 3
+ * 3: dirstate, the directory identity of the last trusted listing;
+ * 4: attempts.tokens, the MODEL_CALL steps' tokens */
+#define INDEX_DB_SCHEMA 4
 
 struct index_db;
 

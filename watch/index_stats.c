@@ -211,7 +211,7 @@ col_text(sqlite3_stmt *st, int col)
 static const char Q_RECORDS[] =
     "SELECT r.intent, r.flags, r.status, r.error_code, r.duration_us, r.retries"
     " FROM records r WHERE $WHERE";
-#define Q_ATTEMPTS_COLS "SELECT a.agent, a.kind, a.is_retry, a.error_code, a.latency_us"
+#define Q_ATTEMPTS_COLS "SELECT a.agent, a.kind, a.is_retry, a.error_code, a.latency_us, a.tokens"
 static const char Q_ATTEMPTS_ALL[] =
     Q_ATTEMPTS_COLS " FROM attempts a WHERE a.agent IS NOT NULL AND $WHERE";
 static const char Q_ATTEMPTS_SEL[] = Q_ATTEMPTS_COLS
@@ -309,6 +309,15 @@ gather_attempts(struct index_db *db, const struct index_filter *f, struct gather
                            1);
         } else if (kind == DIGEST_STEP_CIRCUIT) {
             r->circuit_events++;
+        } else if (kind == DIGEST_STEP_MODEL) {
+            int64_t tokens = sqlite3_column_int64(st, 5);
+            r->r.model_calls++;
+            /* as the in-memory index stores it: uint32, saturated */
+            r->r.model_tokens += (uint64_t)(tokens > UINT32_MAX ? UINT32_MAX : tokens);
+            if (latency >= 0) {
+                r->r.model_timed++;
+                r->r.model_latency_us += latency > INT32_MAX ? INT32_MAX : latency;
+            }
         } else {
             r->r.skipped++;
         }
@@ -454,7 +463,8 @@ finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
     /* From here on the rows' codes belong to *out, or are freed. */
     for (size_t i = 0; i < t->n; i++) {
         struct srow *r = &t->v[i];
-        if (r->r.calls == 0 && r->r.skipped == 0 && r->circuit_events == 0) {
+        if (r->r.calls == 0 && r->r.skipped == 0 && r->circuit_events == 0 &&
+            r->r.model_calls == 0) {
             free(r->r.codes);
             continue;
         }

@@ -28,6 +28,9 @@ payload.mode steers the answer, as for examples/agents/summarize.py:
   badbody   200 with a truncated JSON body
   notresponse  200 with JSON that is not an AgentResponse
   headers   ok, with the request headers it saw under "headers"
+  subintents  asks the router for the sub-intents payload.sub names (a list of
+            intent names) and reports one model call; called again with their
+            "subResults", answers {"results": [{intent, status, payload}]}
 """
 import argparse
 import datetime
@@ -57,6 +60,22 @@ def response(envelope, payload=None, error=None):
 def summary(envelope, payload):
     text = str(payload.get("text", ""))
     return {"summary": text[:40], "length": len(text)}
+
+
+def subintents(envelope, payload):
+    """The sub-intent protocol (README, "Sub-intents"): ask, then answer."""
+    done = envelope.get("subResults")
+    if done is None:
+        r = response(envelope, {})
+        r["subIntents"] = [{"intent": name, "payload": {"text": name}}
+                           for name in payload.get("sub", [])]
+        r["modelCalls"] = [{"model": "example-1", "provider": "http-agent",
+                            "promptHash": "p1", "responseHash": "r1",
+                            "inputTokens": 3, "outputTokens": 4, "latencyMs": 5}]
+        return r
+    return response(envelope, {"results": [
+        {"intent": s["intent"], "status": s["response"]["status"],
+         "payload": s["response"].get("payload")} for s in done]})
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -102,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
             if mode == "headers":
                 result["headers"] = {k: v for k, v in self.headers.items()}
             self.send(200, json.dumps(response(envelope, result)))
+        elif mode == "subintents":
+            self.send(200, json.dumps(subintents(envelope, payload)))
         elif mode == "fail":
             self.send(200, json.dumps(response(envelope, error={
                 "code": "AGENT_ERROR", "message": "http-agent: asked to fail",

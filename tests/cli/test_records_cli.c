@@ -193,7 +193,9 @@ test_options_not_taken_are_usage_errors(void **state)
         { { "records", "verify", "--json" }, "unknown option '--json' for records verify" },
         { { "records", "list", "--older-than", "1d" },
           "unknown option '--older-than' for records list" },
-        { { "records", "show", "x", "--json" }, "unknown option '--json' for records show" },
+        { { "records", "show", "x", "--limit", "3" }, "unknown option '--limit' for records show" },
+        /* show takes --json only with --tree */
+        { { "records", "show", "x", "--json" }, "--json needs --tree" },
         { { "records", "diff", "a", "b", "--limit", "3" },
           "unknown option '--limit' for records diff" },
         { { "records", "stats", "--follow" }, "unknown option '--follow' for records stats" },
