@@ -168,31 +168,29 @@ rec_store_check_size(const char *id, size_t len, struct intentus_err *err)
     return -1;
 }
 
-int
-rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err)
+/* Write text as <id>.json (sealed when the store encrypts): a hidden temp
+ * file renamed into place, or, with keep_existing, linked into place so an
+ * existing file is never replaced (then -1 with IERR_INVALID, errno
+ * EEXIST). */
+static int
+save_bytes(struct rec_store *rs, const char *id, const char *data, size_t len, bool keep_existing,
+           struct intentus_err *err)
 {
-    const char *id = record_id(record);
     char name[160], tmp[200], rnd[UUID_STR_LEN];
-    struct buf text = BUF_INIT, sealed = BUF_INIT;
-    const struct buf *file = &text;
+    struct buf sealed = BUF_INIT;
+    const char *bytes = data;
+    size_t n = len;
     int fd = -1, rc = -1;
 
-    if (!rec_store_id_is_valid(id)) {
-        err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
-        return -1;
-    }
-    if (json_print_pretty(record, &text) != 0) {
-        err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
-        goto out;
-    }
     if (rs->encrypt) {
-        if (crypt_seal(rs->keys, CRYPT_RECORD, text.data, text.len, &sealed, err) != 0) {
+        if (crypt_seal(rs->keys, CRYPT_RECORD, data, len, &sealed, err) != 0) {
             err_prefix(err, "record %s", id);
             goto out;
         }
-        file = &sealed;
+        bytes = sealed.data;
+        n = sealed.len;
     }
-    if (rec_store_check_size(id, file->len, err) != 0)
+    if (rec_store_check_size(id, n, err) != 0)
         goto out;
     snprintf(name, sizeof(name), "%s.json", id);
     uuid_v4(rnd);
@@ -203,7 +201,7 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         err_set(err, IERR_IO, "cannot create %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto out;
     }
-    if (rec_store_write_all(fd, file->data, file->len) != 0 || (rs->fsync && fsync(fd) != 0)) {
+    if (rec_store_write_all(fd, bytes, n) != 0 || (rs->fsync && fsync(fd) != 0)) {
         err_set(err, IERR_IO, "cannot write %s/%s: %s", rs->dir, tmp, strerror(errno));
         goto unlink_tmp;
     }
@@ -213,7 +211,17 @@ rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *e
         goto unlink_tmp;
     }
     fd = -1;
-    if (renameat(rs->dirfd, tmp, rs->dirfd, name) != 0) {
+    if (keep_existing) {
+        if (linkat(rs->dirfd, tmp, rs->dirfd, name, 0) != 0) {
+            int e = errno;
+            err_set(err, e == EEXIST ? IERR_INVALID : IERR_IO, "cannot create %s/%s: %s", rs->dir,
+                    name, strerror(e));
+            unlinkat(rs->dirfd, tmp, 0);
+            errno = e;
+            goto out;
+        }
+        unlinkat(rs->dirfd, tmp, 0);
+    } else if (renameat(rs->dirfd, tmp, rs->dirfd, name) != 0) {
         err_set(err, IERR_IO, "cannot rename %s into place in %s: %s", name, rs->dir,
                 strerror(errno));
         goto unlink_tmp;
@@ -229,9 +237,40 @@ unlink_tmp:
 out:
     if (fd >= 0)
         close(fd);
-    buf_free(&text);
     buf_free(&sealed);
     return rc;
+}
+
+int
+rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err)
+{
+    const char *id = record_id(record);
+    struct buf text = BUF_INIT;
+    int rc = -1;
+
+    if (!rec_store_id_is_valid(id)) {
+        err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
+        return -1;
+    }
+    if (json_print_pretty(record, &text) != 0) {
+        err_set(err, IERR_NOMEM, "out of memory serialising record %s", id);
+        goto out;
+    }
+    rc = save_bytes(rs, id, text.data, text.len, false, err);
+out:
+    buf_free(&text);
+    return rc;
+}
+
+int
+rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                    struct intentus_err *err)
+{
+    if (!rec_store_id_is_valid(id)) {
+        err_set(err, IERR_INVALID, "record id '%s' is not a safe file name", id ? id : "(none)");
+        return -1;
+    }
+    return save_bytes(rs, id, text, len, true, err);
 }
 
 /* gunzip a whole buffer (one or more gzip members), refusing output over

@@ -60,6 +60,11 @@ bool rec_store_id_is_valid(const char *id);
 /* Save a record under its header.executionId; the text is the reference's
  * pretty form, so the reference can read it. */
 int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_err *err);
+/* Save text, as given byte for byte (sealed when the store encrypts), as
+ * <id>.json, never replacing an existing file: -1 with IERR_INVALID and
+ * errno EEXIST when <id>.json exists. For copying records between stores. */
+int rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                        struct intentus_err *err);
 
 /* Read the raw bytes of <id>.json (NUL-terminated, caller frees). When it is
  * absent, <id>.json.gz is read and decompressed instead (an archive

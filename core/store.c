@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "core/rec_store.h"
 
 const struct store_engine *
@@ -199,13 +200,21 @@ store_verify(struct store *s, const char *id, struct intentus_err *err)
     text = s->engine->get(s, id, &len, err);
     if (text == NULL)
         return -1;
-    rec = cJSON_ParseWithLength(text, len);
+    rec = record_parse(text, len, err);
     free(text);
     if (rec == NULL) {
-        err_set(err, IERR_PARSE, "store %s: record %s is not valid JSON", s->url, id);
+        err_prefix(err, "store %s: record %s", s->url, id);
         return -1;
     }
-    rc = record_verify_hash(rec, err);
+    if (strcmp(record_id(rec), id) != 0) {
+        err_set(err, IERR_VERIFY, "header.executionId '%s' does not match the record id %s",
+                record_id(rec), id);
+        rc = -1;
+    } else {
+        rc = envelope_validate(cJSON_GetObjectItemCaseSensitive(rec, "envelope"), err);
+        if (rc == 0)
+            rc = record_verify_hash(rec, err);
+    }
     cJSON_Delete(rec);
     return rc;
 }

@@ -138,8 +138,9 @@ struct store_engine {
      * is visited. Returns the number visited, -1 on error. */
     long (*follow)(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, void *ctx,
                    struct intentus_err *err);
-    /* May be NULL: store_verify then gets the text and checks it with
-     * record_verify_hash. An engine sets it to check more (its own
+    /* May be NULL: store_verify then gets the text and checks it as
+     * `records verify` checks a file (it parses, header.executionId is the
+     * id, the envelope validates, record_verify_hash). An engine sets it to check more (its own
      * checksum of the stored bytes). 0 verified, -1 with err. */
     int (*verify)(struct store *s, const char *id, struct intentus_err *err);
 };
