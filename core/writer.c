@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/record.h"
+#include "core/store.h"
 #include "core/uuid.h"
 
 struct writer_fate {
@@ -35,7 +36,11 @@ struct writer {
     bool fsync;
     enum writer_on_full on_full;
     struct rec_store *store; /* sync mode writes through the store */
-    int dirfd;               /* async mode writes files itself (no per-file dir fsync) */
+    /* writer_opts.engine (borrowed): every record goes through it instead;
+     * engine_lock makes the sync mode's callers take turns on it. */
+    struct store *engine;
+    pthread_mutex_t engine_lock;
+    int dirfd; /* async mode writes files itself (no per-file dir fsync) */
     char *dir;
     pthread_mutex_t lock;
     pthread_cond_t nonempty, notfull, drained;
@@ -51,6 +56,24 @@ struct writer {
 
 /* One record of a batch: temp file, optional fsync of the file, rename.
  * The directory is synced once for the whole batch by the caller. */
+/* A record through the store engine: the text the file would hold, put
+ * by execution id (a record already there with these bytes is written). */
+static int
+engine_put(struct writer *w, const cJSON *record, struct intentus_err *err)
+{
+    const char *id = record_id(record);
+    struct buf text = BUF_INIT;
+    int rc;
+
+    if (json_print_pretty(record, &text) != 0) {
+        err_set(err, IERR_NOMEM, "out of memory serialising record %s", id ? id : "(none)");
+        return -1;
+    }
+    rc = store_put(w->engine, id, text.data, text.len, err) < 0 ? -1 : 0;
+    buf_free(&text);
+    return rc;
+}
+
 static int
 save_one(struct writer *w, const cJSON *record, struct intentus_err *err)
 {
@@ -142,16 +165,28 @@ write_batch(struct writer *w, size_t n)
     uint64_t ok = 0, bad = 0;
     struct intentus_err dir_err = { 0 }, *last = NULL;
 
+    /* With an engine the batch is one transaction: acknowledged (written)
+     * only once the commit returned, durable then when fsync is on. */
+    if (w->engine != NULL && store_begin(w->engine, &dir_err) != 0)
+        ok = 0;
     for (size_t i = 0; i < n; i++) {
         err_clear(&w->results[i]);
-        if (save_one(w, w->batch[i].record, &w->results[i]) == 0)
+        if (dir_err.code == IERR_OK &&
+            (w->engine != NULL ? engine_put(w, w->batch[i].record, &w->results[i])
+                               : save_one(w, w->batch[i].record, &w->results[i])) == 0)
             ok++;
         cJSON_Delete(w->batch[i].record);
     }
-    /* Group commit: the renames of the whole batch reach the disk with one
-     * directory fsync; without it they are not durable, so not written. */
-    if (w->fsync && ok > 0 && fsync(w->dirfd) != 0)
+    if (w->engine != NULL) {
+        if (dir_err.code == IERR_OK && store_commit(w->engine, &dir_err) != 0 &&
+            dir_err.code == IERR_OK)
+            dir_err.code = IERR_IO;
+    } else if (w->fsync && ok > 0 && fsync(w->dirfd) != 0) {
+        /* Group commit: the renames of the whole batch reach the disk with
+         * one directory fsync; without it they are not durable, so not
+         * written. */
         err_set(&dir_err, IERR_IO, "cannot fsync directory %s: %s", w->dir, strerror(errno));
+    }
     ok = 0;
     for (size_t i = 0; i < n; i++) {
         if (w->results[i].code == IERR_OK && dir_err.code != IERR_OK)
@@ -226,6 +261,18 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     pthread_cond_init(&w->nonempty, NULL);
     pthread_cond_init(&w->notfull, NULL);
     pthread_cond_init(&w->drained, NULL);
+    pthread_mutex_init(&w->engine_lock, NULL);
+    w->engine = o.engine;
+    if (w->engine != NULL) {
+        w->dir = strdup(store_url(w->engine));
+        if (w->dir == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            goto fail;
+        }
+        if (w->mode == WRITER_SYNC)
+            return w;
+        goto start;
+    }
     w->store = rec_store_open(
         dir,
         &(struct rec_store_opts){
@@ -241,12 +288,16 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     if (w->mode == WRITER_SYNC)
         return w;
     w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dirfd < 0) {
+        err_set(err, IERR_IO, "record writer for %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+start:
     w->ring = calloc(w->cap, sizeof(*w->ring));
     w->batch = calloc(w->max_batch, sizeof(*w->batch));
     w->results = calloc(w->max_batch, sizeof(*w->results));
-    if (w->dirfd < 0 || w->ring == NULL || w->batch == NULL || w->results == NULL) {
-        err_set(err, IERR_IO, "record writer for %s: %s", dir,
-                w->dirfd < 0 ? strerror(errno) : "out of memory");
+    if (w->ring == NULL || w->batch == NULL || w->results == NULL) {
+        err_set(err, IERR_NOMEM, "record writer for %s: out of memory", w->dir);
         goto fail;
     }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -275,6 +326,19 @@ writer_submit_tracked(struct writer *w, cJSON *record, struct writer_fate **fate
 
     if (fate != NULL)
         *fate = NULL;
+    if (w->mode == WRITER_SYNC && w->engine != NULL) {
+        pthread_mutex_lock(&w->engine_lock);
+        rc = engine_put(w, record, err);
+        pthread_mutex_unlock(&w->engine_lock);
+        cJSON_Delete(record);
+        pthread_mutex_lock(&w->lock);
+        if (rc == 0)
+            w->st.written++;
+        else
+            w->st.errors++;
+        pthread_mutex_unlock(&w->lock);
+        return rc;
+    }
     if (w->mode == WRITER_SYNC) {
         rc = rec_store_save(w->store, record, err);
         cJSON_Delete(record);
@@ -424,6 +488,7 @@ writer_close(struct writer *w)
     pthread_cond_destroy(&w->notfull);
     pthread_cond_destroy(&w->nonempty);
     pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->engine_lock);
     free(w->ring);
     free(w->batch);
     free(w->results);

@@ -17,7 +17,9 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/record.h"
 #include "core/store.h"
+#include "core/writer.h"
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 #include "watch/stores.h"
@@ -359,6 +361,63 @@ test_urls(void **state)
     }
 }
 
+/* The writer through the sqlite engine (async, group commit) stores what
+ * the file writer writes, byte for byte. */
+static void
+test_writer_engine(void **state)
+{
+    struct env *e = *state;
+    struct store *s = open_url(e->sqlite_url);
+    struct intentus_err err = { 0 };
+    char dir[4300];
+    struct writer *wf, *ws;
+    struct writer_stats st;
+
+    snprintf(dir, sizeof(dir), "%s/files", e->dir);
+    wf = writer_open(dir, &(struct writer_opts){ .mode = WRITER_SYNC }, &err);
+    ws = writer_open("unused", &(struct writer_opts){ .mode = WRITER_ASYNC, .engine = s }, &err);
+    assert_non_null(wf);
+    assert_non_null(ws);
+    for (unsigned i = 0; i < 300; i++) {
+        struct tu_rec r;
+        size_t len;
+        char *text;
+        cJSON *rec;
+        tu_rec_make(&r, i, BASE_US);
+        text = tu_rec_text(&r, &len);
+        rec = record_parse(text, len, &err);
+        assert_non_null(rec);
+        assert_int_equal(writer_submit(ws, cJSON_Duplicate(rec, 1), &err), 0);
+        assert_int_equal(writer_submit(wf, rec, &err), 0);
+        free(text);
+    }
+    writer_flush(ws);
+    writer_stats(ws, &st);
+    assert_int_equal(st.written, 300);
+    assert_int_equal(st.errors, 0);
+    assert_true(st.batches < 300);
+    writer_close(ws);
+    writer_close(wf);
+    assert_int_equal(store_count(s, NULL, &err), 300);
+    for (unsigned i = 0; i < 300; i += 37) {
+        struct tu_rec r;
+        char p[4500];
+        size_t flen, slen;
+        char *ftext, *stext;
+        tu_rec_make(&r, i, BASE_US);
+        snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+        ftext = tu_read_file(p, &flen);
+        stext = store_get(s, r.id, &slen, &err);
+        assert_non_null(ftext);
+        assert_non_null(stext);
+        assert_int_equal(flen, slen);
+        assert_memory_equal(ftext, stext, flen);
+        free(ftext);
+        free(stext);
+    }
+    store_close(s);
+}
+
 int
 main(void)
 {
@@ -371,6 +430,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_follow_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_engine, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
