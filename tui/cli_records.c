@@ -164,6 +164,17 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
     {                                                                                              \
         .name = NULL                                                                               \
     }
+#define OPT_STORE                                                                                  \
+    {                                                                                              \
+        .name = "store", .kind = CLI_OPT_STRING, .arg = "URL", .offset = F(store),                 \
+        .help = "the store to read: file:DIR (the same as --dir)\nor sqlite:PATH (default: the "   \
+                "config's\nrecording.store, else file:<record directory>)"                         \
+    }
+#define OPT_PROGRESS                                                                               \
+    {                                                                                              \
+        .name = "progress", .kind = CLI_OPT_FLAG, .offset = F(progress),                           \
+        .help = "progress on stderr also when it is not a terminal"                                \
+    }
 #define OPT_NO_INDEX                                                                               \
     {                                                                                              \
         .name = "no-index", .kind = CLI_OPT_FLAG, .offset = F(no_index),                           \
@@ -271,7 +282,57 @@ static const struct cli_opt export_opts[] = {
     { .name = "decrypt",
       .kind = CLI_OPT_FLAG,
       .offset = F(decrypt),
-      .help = "required: say that the copies are plaintext" },
+      .help = "required: say that the copies are plaintext\n(also with --to: for encrypted "
+              "records)" },
+    { .name = "to",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(to),
+      .help = "copy into the store URL instead (file:DIR,\nsqlite:PATH): see records migrate" },
+    OPT_STORE,
+    OPT_PROGRESS,
+    OPT_FILTERS(parse_gc_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt migrate_opts[] = {
+    OPT_KEYRING,
+    { .name = "from",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(from),
+      .help = "the store to copy from (file:DIR, sqlite:PATH)" },
+    { .name = "to",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(to),
+      .help = "the store to copy into (created when missing)" },
+    { .name = "decrypt",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(decrypt),
+      .help = "copy encrypted records too (decrypted: the\ndestination holds plaintext)" },
+    OPT_PROGRESS,
+    OPT_FILTERS(parse_gc_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt import_opts[] = {
+    OPT_DIR,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    OPT_STORE,
+    { .name = "from",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(from),
+      .help = "the store to copy from (a record directory is\nfile:DIR, or just DIR)" },
+    { .name = "decrypt",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(decrypt),
+      .help = "copy encrypted records too (decrypted)" },
+    OPT_PROGRESS,
     OPT_FILTERS(parse_gc_status, STATUS_HELP),
     OPT_HELP,
     OPT_END,
@@ -403,7 +464,9 @@ enum rec_sub_id {
     SUB_STATS,
     SUB_TAIL,
     SUB_GC,
-    SUB_EXPORT
+    SUB_EXPORT,
+    SUB_MIGRATE,
+    SUB_IMPORT
 };
 
 static const struct rec_sub {
@@ -476,8 +539,29 @@ static const struct rec_sub {
         "reference and other tools read them. Records that cannot be read (key\n"
         "missing, tampered, truncated, corrupt) are named and skipped; nothing in\n"
         "the record directory changes. Ends with 'N exported to DIR, M failed'; exit 1\n"
-        "on any failure.\n",
+        "on any failure.\n"
+        "With --to URL instead of --out: copy the records into that store, as\n"
+        "records migrate does (from this command's store).\n",
         export_opts } },
+    { SUB_MIGRATE,
+      "copy records between stores, losslessly",
+      { "records migrate", "--from URL --to URL [options]",
+        "Copy the records (all, or those the filters select) from one store to\n"
+        "another (file:DIR, sqlite:PATH), byte for byte: each record is put by\n"
+        "execution id, read back and its SHA-256 compared with the source's. A\n"
+        "record already there with the same bytes is skipped, so running it again\n"
+        "copies nothing and an interrupted run resumes; one there with other bytes\n"
+        "fails, and is left as it is. Nothing in the source changes. Progress on\n"
+        "stderr when it is a terminal (or --progress). Ends with 'N copied, M\n"
+        "already there, F failed'; exit 1 on any failure.\n",
+        migrate_opts } },
+    { SUB_IMPORT,
+      "copy records from another store into this one",
+      { "records import", "--from URL [options]",
+        "records migrate from --from URL into this command's store (--store,\n"
+        "--dir, else the config's recording.store or record directory). A\n"
+        "reference record directory imports as it is: --from file:DIR.\n",
+        import_opts } },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -1069,7 +1153,9 @@ cli_records(int argc, char **argv)
     }
     if (sub == NULL)
         return cli_usage_error(
-            "records", "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export)",
+            "records",
+            "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export, migrate, "
+            "import)",
             argv[1]);
     rec_args_init(&a, sub->cmd.name);
     rc = cli_opt_parse(&sub->cmd, argc - 1, argv + 1, &a, &first);
@@ -1084,7 +1170,12 @@ cli_records(int argc, char **argv)
     case SUB_DIFF:
         return cli_records_diff(&a, argc, argv);
     case SUB_EXPORT:
+        if (a.to != NULL)
+            return cli_records_copy(&a, argc, argv);
         return cli_records_export(&a, argc, argv);
+    case SUB_MIGRATE:
+    case SUB_IMPORT:
+        return cli_records_copy(&a, argc, argv);
     default:
         break;
     }

@@ -17,6 +17,12 @@
 struct rec_args {
     const char *cmd; /* "records list", for messages */
     const char *dir, *config;
+    /* --store URL (core/store.h): the store to read instead of --dir; the
+     * dispatcher also fills it from the config's recording.store */
+    const char *store;
+    /* migrate, import, export --to: the stores copied between */
+    const char *from, *to;
+    bool progress;
     const char *keyring; /* --keyring: decrypt with it (core/crypt.h) */
     /* export */
     const char *out;
@@ -88,6 +94,9 @@ int cli_records_tail(const struct rec_args *a);
 int cli_records_gc(const struct rec_args *a);
 /* records export --decrypt --out DIR [ID...] [filters] (cli_records_export.c). */
 int cli_records_export(const struct rec_args *a, int argc, char **argv);
+/* records migrate --from URL --to URL, import --from URL, export --to URL
+ * (cli_records_copy.c): a->cmd tells which. */
+int cli_records_copy(const struct rec_args *a, int argc, char **argv);
 /* records diff A B: argv[a->first_arg] and the one after. */
 int cli_records_diff(const struct rec_args *a, int argc, char **argv);
 
