@@ -21,6 +21,7 @@
 #include "core/rec_store.h"
 #include "core/record.h"
 #include "core/recovery.h"
+#include "core/store.h"
 #include "core/units.h"
 #include "core/wal.h"
 #include "core/wal_sign.h"
@@ -31,6 +32,7 @@
 #include "watch/index.h"
 #include "watch/index_db.h"
 #include "watch/index_query.h"
+#include "watch/stores.h"
 #include "watch/tailer.h"
 
 /* ---- option values ---- */
@@ -218,6 +220,7 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
 
 static const struct cli_opt list_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("a JSON array instead of the table"),
@@ -233,11 +236,12 @@ static const struct cli_opt list_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt show_opts[] = { OPT_DIR,      OPT_KEYRING, OPT_CONFIG,
-                                            OPT_NO_INDEX, OPT_HELP,    OPT_END };
+static const struct cli_opt show_opts[] = { OPT_DIR,      OPT_STORE, OPT_KEYRING, OPT_CONFIG,
+                                            OPT_NO_INDEX, OPT_HELP,  OPT_END };
 
 static const struct cli_opt verify_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
@@ -345,6 +349,7 @@ static const struct cli_opt diff_opts[] = {
 
 static const struct cli_opt stats_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("the figures as JSON"),
@@ -356,6 +361,7 @@ static const struct cli_opt stats_opts[] = {
 
 static const struct cli_opt tail_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("one line of compact JSON per record"),
@@ -443,8 +449,8 @@ static const struct cli_opt gc_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt retrieve_opts[] = { OPT_DIR,      OPT_KEYRING, OPT_CONFIG,
-                                                OPT_NO_INDEX, OPT_HELP,    OPT_END };
+static const struct cli_opt retrieve_opts[] = { OPT_DIR,      OPT_STORE, OPT_KEYRING, OPT_CONFIG,
+                                                OPT_NO_INDEX, OPT_HELP,  OPT_END };
 
 static const struct cli_cmd retrieve_cmd = {
     .name = "retrieve",
@@ -612,6 +618,12 @@ cli_records_dir_of(const struct rec_args *a, struct config **cfg)
 /* *fail is the exit code to use when NULL comes back: a configuration
  * error is a usage error (2), like everywhere else; a directory that cannot
  * be opened is a failure (1). */
+static int
+cmp_ids(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
 static struct rec_store *
 open_store(const char *cmd, const struct rec_args *a, int *fail)
 {
@@ -628,6 +640,112 @@ open_store(const char *cmd, const struct rec_args *a, int *fail)
     }
     config_free(cfg);
     return rs;
+}
+
+/* The records show, verify and retrieve read: the directory (rs), or
+ * another engine's store (st) when a->store names one. */
+struct src {
+    struct rec_store *rs;
+    struct store *st;
+};
+
+static int
+open_src(const char *cmd, const struct rec_args *a, struct src *src)
+{
+    struct intentus_err err = { 0 };
+    struct store_opts o = { .read_only = true };
+    int fail = EXIT_FAIL;
+
+    memset(src, 0, sizeof(*src));
+    if (a->store == NULL) {
+        src->rs = open_store(cmd, a, &fail);
+        return src->rs != NULL ? 0 : fail;
+    }
+    if (cli_keys_from_flag(cmd, a->keyring) != 0)
+        return EXIT_USAGE;
+    src->st = store_open_url(stores_builtin, a->store, &o, &err);
+    if (src->st == NULL) {
+        cli_error(cmd, "%s: %s", a->store, err.msg);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static void
+src_close(struct src *src)
+{
+    rec_store_close(src->rs);
+    store_close(src->st);
+}
+
+/* The record's text; *st (may be NULL) says whether the file was sealed. */
+static char *
+src_read(struct src *src, const char *id, size_t *len, enum crypt_status *st,
+         struct intentus_err *err)
+{
+    enum crypt_status dummy;
+
+    if (src->rs != NULL)
+        return rec_store_read_st(src->rs, id, len, st != NULL ? st : &dummy, err);
+    if (st != NULL)
+        *st = CRYPT_PLAIN;
+    return store_get(src->st, id, len, err);
+}
+
+/* err names where the record is: <dir>/<id>.json, or the store and id. */
+static void
+src_prefix(const struct src *src, struct intentus_err *err, const char *id)
+{
+    if (src->rs != NULL)
+        err_prefix(err, "%s/%s.json", rec_store_dir(src->rs), id);
+    else
+        err_prefix(err, "%s: record %s", store_url(src->st), id);
+}
+
+static int
+src_id_row(void *ctx, const struct store_row *row)
+{
+    struct rec_ids *ids = ctx;
+    char **v = realloc(ids->ids, (ids->n + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return 1;
+    ids->ids = v;
+    return (ids->ids[ids->n++] = strdup(row->id)) == NULL;
+}
+
+/* Every record id, in id order as rec_store_list gives them. */
+static int
+src_list(struct src *src, struct rec_ids *ids, struct intentus_err *err)
+{
+    if (src->rs != NULL)
+        return rec_store_list(src->rs, ids, err);
+    memset(ids, 0, sizeof(*ids));
+    if (store_query(src->st, NULL, src_id_row, ids, err) < 0)
+        return -1;
+    if (ids->n > 0)
+        qsort(ids->ids, ids->n, sizeof(*ids->ids), cmp_ids);
+    return 0;
+}
+
+/* Read, parse and validate a record (rec_store_load on either). */
+static cJSON *
+src_load(struct src *src, const char *id, struct intentus_err *err)
+{
+    size_t len = 0;
+    char *text;
+    cJSON *rec;
+
+    if (src->rs != NULL)
+        return rec_store_load(src->rs, id, err);
+    text = store_get(src->st, id, &len, err);
+    if (text == NULL)
+        return NULL;
+    rec = record_parse(text, len, err);
+    free(text);
+    if (rec == NULL)
+        src_prefix(src, err, id);
+    return rec;
 }
 
 static int
@@ -813,7 +931,7 @@ records_list(const struct rec_args *a)
     if (db != NULL) {
         int done = list_indexed(a, db);
         index_db_close(db);
-        if (done <= 0) {
+        if (done <= 0 || a->store != NULL) {
             rc = done == 0 ? EXIT_OK : EXIT_FAIL;
             goto out;
         }
@@ -855,9 +973,10 @@ out:
  * (ORDER BY id from ID on), or with --no-index from the directory listing.
  * Several: a usage error naming some of them (*rc = 2). */
 static int
-resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char *out, size_t size,
+resolve_id(const struct rec_args *a, struct src *src, const char *arg, char *out, size_t size,
            int *rc)
 {
+    struct rec_store *rs = src->rs;
     struct intentus_err err = { 0 };
     char name[160], *ids[PREFIX_SHOWN + 1] = { 0 };
     struct index_db *db;
@@ -865,6 +984,22 @@ resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char
     long n = 0;
 
     snprintf(out, size, "%s", arg);
+    if (rs == NULL) {
+        /* Another engine: the id itself when it is there, else by prefix
+         * in its index (which is the store). */
+        size_t len = 0;
+        char *text = store_get(src->st, arg, &len, &err);
+        free(text);
+        if (text != NULL || err.code != IERR_NOT_FOUND)
+            return 0;
+        db = cli_records_db(a, NULL, &err);
+        if (db == NULL) {
+            cli_error(a->cmd, "%s", err.msg);
+            *rc = EXIT_FAIL;
+            return -1;
+        }
+        goto by_prefix;
+    }
     snprintf(name, sizeof(name), "%s.json", arg);
     if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return 0;
@@ -872,13 +1007,14 @@ resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char
     if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return 0;
     db = cli_records_db(a, rec_store_dir(rs), &err);
+by_prefix:
     if (db != NULL) {
         n = index_query_prefix(db, arg, ids, PREFIX_SHOWN, &err);
         index_db_close(db);
         if (n < 0)
             cli_records_db_failed(a, &err);
     }
-    if (db == NULL || n < 0) {
+    if (rs != NULL && (db == NULL || n < 0)) {
         struct rec_ids all = { 0 };
         n = 0;
         if (rec_store_list(rs, &all, NULL) == 0) {
@@ -916,7 +1052,7 @@ static int
 records_show(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
-    struct rec_store *rs;
+    struct src src;
     const char *id;
     char full[160];
     int store_rc, rc = EXIT_FAIL;
@@ -931,19 +1067,18 @@ records_show(const struct rec_args *a, int argc, char **argv)
     id = argv[a->first_arg];
     if (!rec_store_id_is_valid(id))
         return cli_usage_error("records show", "'%s' is not a valid execution id", id);
-    rs = open_store("records show", a, &store_rc);
-    if (rs == NULL)
+    if ((store_rc = open_src("records show", a, &src)) != 0)
         return store_rc;
-    if (resolve_id(a, rs, argv[a->first_arg], full, sizeof(full), &rc) != 0) {
-        rec_store_close(rs);
+    if (resolve_id(a, &src, argv[a->first_arg], full, sizeof(full), &rc) != 0) {
+        src_close(&src);
         return rc;
     }
     id = full;
-    text = rec_store_read(rs, id, &len, &err);
+    text = src_read(&src, id, &len, NULL, &err);
     rec = text != NULL ? record_parse(text, len, &err) : NULL;
     if (rec == NULL) {
         if (text != NULL)
-            err_prefix(&err, "%s/%s.json", rec_store_dir(rs), id);
+            src_prefix(&src, &err, id);
         cli_error("records show", "%s", err.msg);
     } else if (isatty(STDOUT_FILENO)) {
         cli_put_escaped(stdout, text, len, FMT_ESC_KEEP_LINES);
@@ -957,27 +1092,26 @@ records_show(const struct rec_args *a, int argc, char **argv)
     }
     cJSON_Delete(rec);
     free(text);
-    rec_store_close(rs);
+    src_close(&src);
     return rc;
 }
 
 /* Full check of one record file; 0 ok, else err says why. *rec receives
  * the record when it could be read (for the WAL check), else NULL. */
 static int
-verify_one(struct rec_store *rs, const char *id, cJSON **rec, bool *sealed,
-           struct intentus_err *err)
+verify_one(struct src *src, const char *id, cJSON **rec, bool *sealed, struct intentus_err *err)
 {
     enum crypt_status st;
     const char *hid;
     size_t len;
     /* An encrypted file's tag is checked first (rec_store_read_st refuses
      * a tampered, truncated or undecryptable one), then the envelope hash. */
-    char *text = rec_store_read_st(rs, id, &len, &st, err);
+    char *text = src_read(src, id, &len, &st, err);
 
     *sealed = st == CRYPT_OK;
     *rec = text != NULL ? record_parse(text, len, err) : NULL;
     if (text != NULL && *rec == NULL)
-        err_prefix(err, "%s/%s.json", rec_store_dir(rs), id);
+        src_prefix(src, err, id);
     free(text);
     if (*rec == NULL)
         return -1;
@@ -1064,7 +1198,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     struct intentus_err err = { 0 };
     char e[FMT_ESC_SIZE(sizeof(err.msg))];
     struct config *cfg = NULL;
-    struct rec_store *rs;
+    struct src src = { 0 };
     const char *wdir;
     int store_rc;
     struct rec_ids ids = { 0 };
@@ -1079,8 +1213,9 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     if (wdir == NULL)
         return EXIT_USAGE;
     key = cli_load_wal_key("records verify", a->public_key, cfg, &store_rc);
-    rs = store_rc == EXIT_OK ? open_store("records verify", a, &store_rc) : NULL;
-    if (rs == NULL) {
+    if (store_rc == EXIT_OK)
+        store_rc = open_src("records verify", a, &src);
+    if (store_rc != EXIT_OK) {
         wal_key_free(key);
         config_free(cfg);
         return store_rc;
@@ -1090,9 +1225,9 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         ids.ids = calloc(ids.n, sizeof(char *));
         for (size_t i = 0; ids.ids != NULL && i < ids.n; i++)
             ids.ids[i] = strdup(argv[a->first_arg + (int)i]);
-    } else if (rec_store_list(rs, &ids, &err) != 0) {
+    } else if (src_list(&src, &ids, &err) != 0) {
         cli_error("records verify", "%s", err.msg);
-        rec_store_close(rs);
+        src_close(&src);
         wal_key_free(key);
         config_free(cfg);
         return EXIT_FAIL;
@@ -1101,7 +1236,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         const char *id = ids.ids[i] ? ids.ids[i] : "?";
         cJSON *rec = NULL;
         bool sealed = false;
-        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &sealed, &err) == 0;
+        bool ok = ids.ids[i] != NULL && verify_one(&src, id, &rec, &sealed, &err) == 0;
         struct wal_seen seen = { 0 };
 
         if (!ok)
@@ -1130,15 +1265,58 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     else
         printf("%zu passed, %zu failed\n", passed, failed);
     rec_store_ids_free(&ids);
-    rec_store_close(rs);
+    src_close(&src);
     wal_key_free(key);
     config_free(cfg);
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 int
+cli_records_resolve_store(struct rec_args *a, char *buf, size_t size)
+{
+    struct intentus_err err = { 0 };
+    const struct store_engine *e;
+    const char *rest = NULL;
+
+    if (a->store == NULL && a->dir == NULL) {
+        /* The config's recording.store, read quietly: a config that does
+         * not load is reported by the command itself. */
+        struct config *cfg = config_load(a->config, &err);
+        if (cfg != NULL && cfg->store_url != NULL) {
+            snprintf(buf, size, "%s", cfg->store_url);
+            a->store = buf;
+        }
+        config_free(cfg);
+        if (a->store == NULL)
+            return 0;
+    } else if (a->store == NULL) {
+        return 0;
+    } else if (a->dir != NULL) {
+        return cli_usage_error(a->cmd, "--store and --dir: give one (--store file:DIR is --dir)");
+    }
+    e = store_engine_find(stores_builtin, a->store, &rest, &err);
+    if (e == NULL)
+        return cli_usage_error(a->cmd, "%s", err.msg);
+    if (strcmp(e->scheme, "file") == 0) {
+        /* Files: today's code, on that directory. */
+        a->dir = strncmp(rest, "//", 2) == 0 ? rest + 2 : rest;
+        a->store = NULL;
+        if (a->dir[0] == '\0')
+            return cli_usage_error(a->cmd, "--store %s names no directory", rest);
+        return 0;
+    }
+    if (a->no_index)
+        return cli_usage_error(a->cmd,
+                               "--no-index: the %s engine has no record files; its index is the "
+                               "store itself",
+                               e->scheme);
+    return 0;
+}
+
+int
 cli_records(int argc, char **argv)
 {
+    char store_buf[STORE_URL_MAX];
     const struct rec_sub *sub = NULL;
     struct rec_args a;
     int rc, first = 0;
@@ -1162,6 +1340,9 @@ cli_records(int argc, char **argv)
     if (rc != 0)
         return rc == CLI_OPT_SHOWN_HELP ? EXIT_OK : rc;
     a.first_arg = first + 1; /* back to indexes of argv */
+    if (sub->id != SUB_MIGRATE &&
+        (rc = cli_records_resolve_store(&a, store_buf, sizeof(store_buf))) != 0)
+        return rc;
     switch (sub->id) {
     case SUB_SHOW:
         return records_show(&a, argc, argv);
@@ -1202,12 +1383,13 @@ cli_retrieve(int argc, char **argv)
 {
     struct rec_args a;
     struct intentus_err err = { 0 };
-    struct rec_store *rs;
+    struct src src;
     int store_rc;
     const cJSON *header, *final;
     cJSON *rec, *out;
     char now[CLOCK_ISO_LEN], full[160];
     const char *id;
+    char store_buf[STORE_URL_MAX];
     int rc;
 
     rec_args_init(&a, "retrieve");
@@ -1221,16 +1403,16 @@ cli_retrieve(int argc, char **argv)
     id = argv[a.first_arg];
     if (!rec_store_id_is_valid(id))
         return cli_usage_error("retrieve", "'%s' is not a valid execution id", id);
-    rs = open_store("retrieve", &a, &store_rc);
-    if (rs == NULL)
+    if ((store_rc = cli_records_resolve_store(&a, store_buf, sizeof(store_buf))) != 0 ||
+        (store_rc = open_src("retrieve", &a, &src)) != 0)
         return store_rc;
-    if (resolve_id(&a, rs, id, full, sizeof(full), &rc) != 0) {
-        rec_store_close(rs);
+    if (resolve_id(&a, &src, id, full, sizeof(full), &rc) != 0) {
+        src_close(&src);
         return rc;
     }
     id = full;
-    rec = rec_store_load(rs, id, &err);
-    rec_store_close(rs);
+    rec = src_load(&src, id, &err);
+    src_close(&src);
     if (rec == NULL) {
         cli_error("retrieve", "%s", err.msg);
         return EXIT_FAIL;

@@ -48,6 +48,16 @@ struct rec_args {
     int first_arg; /* index of the first positional argument */
 };
 
+/* Settle a->store before a command runs: --store, else (without --dir)
+ * the config's recording.store. A file: store becomes a->dir (today's
+ * code reads it) and a->store NULL; another engine stays in a->store (buf
+ * holds it when it came from the config). 0, or EXIT_USAGE (printed). */
+int cli_records_resolve_store(struct rec_args *a, char *buf, size_t size);
+/* The index of a->store (another engine than files): its own SQLite
+ * database for sqlite:, opened without creating; NULL with err set
+ * otherwise. */
+struct index_db *cli_records_store_db(const struct rec_args *a, struct intentus_err *err);
+
 /* The records directory from --dir / --config; NULL (message printed) when
  * there is none. *cfg is freed by the caller with config_free. */
 const char *cli_records_dir_of(const struct rec_args *a, struct config **cfg);
