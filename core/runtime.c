@@ -42,8 +42,9 @@ struct runtime {
 };
 
 /* The store records go to: opts->store_url, else recording.store. A
- * file: URL (or none) is today's writer on the directory; another engine
- * is opened here and handed to the writer. */
+ * file: URL (or none) is today's writer on the directory (and the
+ * directory runtime_records_dir reports, recording or not); another engine
+ * is opened here, when recording, and handed to the writer. */
 static int
 open_store(struct runtime *rt, const struct config *cfg, const struct runtime_opts *opts,
            struct intentus_err *err)
@@ -70,6 +71,8 @@ open_store(struct runtime *rt, const struct config *cfg, const struct runtime_op
         rt->records_dir = dir;
         return 0;
     }
+    if (rt->no_record)
+        return 0; /* nothing is written: the engine is not opened */
     if (rt->keys != NULL) {
         err_set(err, IERR_CONFIG,
                 "store %s: recording.encryption seals record files; only the file engine "
@@ -249,7 +252,7 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
             goto fail;
         }
     }
-    if (!rt->no_record && open_store(rt, cfg, opts, err) != 0) {
+    if (open_store(rt, cfg, opts, err) != 0) {
         config_free(cfg);
         goto fail;
     }
