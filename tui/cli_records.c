@@ -391,6 +391,7 @@ static const struct cli_opt tail_opts[] = {
 
 static const struct cli_opt gc_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',

@@ -197,7 +197,7 @@ test_same_answers(void **state)
     tu_rec_make(&r3, 3, BASE_US);
     tu_rec_make(&r5, 5, BASE_US);
     migrate_in(c);
-    const char *cmds[][8] = {
+    const char *cmds[][10] = {
         { "records", "list", NULL },
         { "records", "list", "--json", NULL },
         { "records", "list", "--limit", "5", "--status", "error", NULL },
@@ -214,6 +214,9 @@ test_same_answers(void **state)
         { "records", "show", r5.id, NULL },
         { "records", "verify", NULL },
         { "records", "verify", ref, r3.id, NULL },
+        { "records", "gc", "--dry-run", "--max-count", "30", NULL },
+        { "records", "gc", "--dry-run", "--json", "--max-bytes", "40K", "--intent", r3.intent,
+          NULL },
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         struct tu_run f = { 0 }, s = { 0 };
@@ -424,6 +427,59 @@ test_bad_usage(void **state)
     tu_run_free(&r);
 }
 
+/* gc applied on both engines removes the same records and archives the
+ * same bytes; what stays lists the same. */
+static void
+test_gc_same(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run f = { 0 }, s = { 0 };
+    char arch_f[PATH_MAX + 8], arch_s[PATH_MAX + 8];
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    migrate_in(c);
+    snprintf(arch_f, sizeof(arch_f), "%s/arch-f", c->dir);
+    snprintf(arch_s, sizeof(arch_s), "%s/arch-s", c->dir);
+    RUN(c, &f, "records", "gc", "--yes", "--max-count", "50", "--archive", arch_f, "--dir",
+        c->files);
+    RUN(c, &s, "records", "gc", "--yes", "--max-count", "50", "--archive", arch_s, "--store",
+        c->db_url);
+    EXPECT_EXIT(&f, 0);
+    EXPECT_EXIT(&s, 0);
+    assert_string_equal(f.out, s.out);
+    tu_run_free(&f);
+    tu_run_free(&s);
+    RUN(c, &f, "records", "list", "--dir", c->files);
+    RUN(c, &s, "records", "list", "--store", c->db_url);
+    assert_string_equal(f.out, s.out);
+    tu_run_free(&f);
+    tu_run_free(&s);
+    d = opendir(arch_f);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char cmd[3 * PATH_MAX];
+        struct tu_run z = { 0 };
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(cmd, sizeof(cmd),
+                 "zcat '%s/%s' > a.tmp && zcat '%s/%s' > b.tmp && cmp a.tmp b.tmp", arch_f,
+                 e->d_name, arch_s, e->d_name);
+        {
+            char *argv[] = { (char *)"sh", (char *)"-c", cmd, NULL };
+            assert_int_equal(tu_run(argv, c->dir, NULL, NULL, TIMEOUT_MS, &z), 0);
+        }
+        if (z.status != 0)
+            dump(&z);
+        assert_int_equal(z.status, 0);
+        tu_run_free(&z);
+        n++;
+    }
+    closedir(d);
+    assert_int_equal(n, N_GEN + 39 - 50);
+}
+
 int
 main(void)
 {
@@ -433,6 +489,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_import_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_into_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_same, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
