@@ -581,7 +581,9 @@ records_help(FILE *f)
         fprintf(f, "  %-8s %s\n", subcommands[i].cmd.name + strlen("records "),
                 subcommands[i].summary);
     fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
-               "records) and -c/--config FILE. Each takes only its own options: run\n"
+               "records) and -c/--config FILE; list, show, verify, stats, tail, gc, export\n"
+               "and import also --store URL (file:DIR, sqlite:PATH; default: the config's\n"
+               "recording.store). Each takes only its own options: run\n"
                "'intentus records COMMAND --help' for them.\n");
 }
 
