@@ -343,8 +343,13 @@ static const struct cli_opt import_opts[] = {
 };
 
 static const struct cli_opt diff_opts[] = {
-    OPT_DIR,  OPT_KEYRING, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"),
-    OPT_HELP, OPT_END,
+    OPT_DIR,
+    OPT_STORE,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    OPT_JSON("the whole diff as JSON, every value whole"),
+    OPT_HELP,
+    OPT_END,
 };
 
 static const struct cli_opt stats_opts[] = {

@@ -142,6 +142,7 @@ load_row(void *ctx, const struct digest *d)
 struct index_db *
 cli_records_store_db(const struct rec_args *a, struct intentus_err *err)
 {
+    struct index_db *db;
     const char *rest = NULL;
     const struct store_engine *e = store_engine_find(stores_builtin, a->store, &rest, err);
 
@@ -154,7 +155,12 @@ cli_records_store_db(const struct rec_args *a, struct intentus_err *err)
     }
     if (strncmp(rest, "//", 2) == 0)
         rest += 2;
-    return index_db_open_path(rest, false, false, err);
+    db = index_db_open_path(rest, false, false, err);
+    if (db != NULL && store_sqlite_is_store(db, err) != 0) {
+        index_db_close(db);
+        return NULL;
+    }
+    return db;
 }
 
 struct index_db *

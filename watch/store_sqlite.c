@@ -368,6 +368,24 @@ sqlite_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn,
     }
 }
 
+int
+store_sqlite_is_store(struct index_db *db, struct intentus_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+
+    if (sqlite3_prepare_v2(index_db_sqlite(db),
+                           "SELECT count(*) FROM sqlite_master WHERE name = 'texts'", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (n == 0)
+        err_set(err, IERR_CONFIG, "%s is not a sqlite: store (no record texts)",
+                index_db_info(db)->path);
+    return n > 0 ? 0 : -1;
+}
+
 struct index_db *
 store_sqlite_index(struct store *s)
 {

@@ -45,6 +45,9 @@ struct index_db *stores_index_of(struct store *s, struct intentus_err *err);
  * reconciled with the directory now, the sqlite engine's database. */
 struct index_db *store_file_index(struct store *s, struct intentus_err *err);
 struct index_db *store_sqlite_index(struct store *s);
+/* 0 when db (opened with index_db_open_path) is a sqlite: store, not a
+ * record directory's index; -1 with IERR_CONFIG naming it otherwise. */
+int store_sqlite_is_store(struct index_db *db, struct intentus_err *err);
 /* The record directory of a file: store (borrowed). */
 const char *store_file_dir(const struct store *s);
 

@@ -214,6 +214,8 @@ test_same_answers(void **state)
         { "records", "show", r5.id, NULL },
         { "records", "verify", NULL },
         { "records", "verify", ref, r3.id, NULL },
+        { "records", "diff", r3.id, r5.id, NULL },
+        { "records", "diff", "--json", ref, r3.id, NULL },
         { "records", "gc", "--dry-run", "--max-count", "30", NULL },
         { "records", "gc", "--dry-run", "--json", "--max-bytes", "40K", "--intent", r3.intent,
           NULL },
@@ -417,6 +419,22 @@ test_bad_usage(void **state)
     tu_run_free(&r);
     assert_int_equal(access(c->db, F_OK), -1);
     migrate_in(c);
+    /* a record directory's index is not a store */
+    {
+        char idx[PATH_MAX + 64];
+        RUN(c, &r, "records", "list", "--dir", c->files);
+        EXPECT_EXIT(&r, 0);
+        tu_run_free(&r);
+        snprintf(idx, sizeof(idx), "sqlite:%s/.intentus/index.sqlite", c->files);
+        RUN(c, &r, "records", "list", "--store", idx);
+        EXPECT_EXIT(&r, 1);
+        EXPECT_CONTAINS(r.err, "not a sqlite: store");
+        tu_run_free(&r);
+    }
+    RUN(c, &r, "records", "export", "--decrypt", "--out", "x", "--store", c->db_url);
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--to file:DIR");
+    tu_run_free(&r);
     RUN(c, &r, "records", "list", "--store", c->db_url, "--no-index");
     EXPECT_EXIT(&r, 2);
     EXPECT_CONTAINS(r.err, "--no-index");
