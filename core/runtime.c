@@ -53,7 +53,8 @@ open_store(struct runtime *rt, const struct config *cfg, const struct runtime_op
     const char *rest = NULL;
     const struct store_engine *e;
 
-    if (url == NULL)
+    /* An explicit records directory wins over the config's store. */
+    if (url == NULL || (opts != NULL && opts->store_url == NULL && opts->records_dir != NULL))
         return 0;
     e = store_engine_find(opts != NULL ? opts->store_engines : NULL, url, &rest, err);
     if (e == NULL) {

@@ -39,9 +39,9 @@ struct runtime_opts {
     router_exec_fn on_started, on_finished;
     void *exec_ctx;
     /* Where records go (core/store.h): a store URL overriding the config's
-     * recording.store (NULL: the config's; neither: files in the records
-     * directory), and the engines it may name (NULL-terminated, borrowed;
-     * watch/stores.h's stores_builtin). */
+     * recording.store (NULL: the config's, unless records_dir is given;
+     * neither: files in the records directory), and the engines it may
+     * name (NULL-terminated, borrowed; watch/stores.h's stores_builtin). */
     const char *store_url;
     const struct store_engine *const *store_engines;
 };

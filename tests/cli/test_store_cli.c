@@ -384,6 +384,11 @@ test_route_into_sqlite(void **state)
     EXPECT_CONTAINS(r.out, "demo.echo");
     tu_run_free(&r);
     assert_int_equal(tu_count_files(c->dir, ".json"), 1); /* the config only: no record file */
+    /* --dir wins over the config's store: a record file there */
+    RUN(c, &r, "route", "-c", cfg, "--dir", c->files, "demo.echo", "-p", "{\"z\":3}");
+    EXPECT_CONTAINS(r.err, c->files);
+    tu_run_free(&r);
+    assert_int_equal(tu_count_files(c->files, ".json"), N_GEN + 2 + 39 + 1);
 }
 
 static void
