@@ -68,7 +68,8 @@ struct index_db *index_db_open(const char *dir, bool rebuild, struct intentus_er
  * records themselves in it (watch/store_sqlite.c): no directory, no
  * reconcile, and never deleted or rebuilt (a foreign, corrupt or
  * other-version file is an error that names it). create: make a missing
- * file (0600); durable: every commit is synced (synchronous=FULL). */
+ * file (0600); durable: every commit is synced (synchronous=FULL). The
+ * info's row counts are not filled (0): counting costs a scan. */
 struct index_db *index_db_open_path(const char *path, bool create, bool durable,
                                     struct intentus_err *err);
 void index_db_close(struct index_db *db);

@@ -57,15 +57,19 @@ static int
 check_kind(struct sqlite_store *ss, struct intentus_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int has_texts = 0, rc;
+    int has_texts = 0, has_rows = 0, rc;
 
-    if (sqlite3_prepare_v2(ss->h, "SELECT count(*) FROM sqlite_master WHERE name = 'texts'", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(ss->h,
+                           "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'texts'),"
+                           " EXISTS(SELECT 1 FROM records)",
+                           -1, &st, NULL) != SQLITE_OK)
         return fail(ss, "read the schema", err);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_step(st) == SQLITE_ROW) {
         has_texts = sqlite3_column_int(st, 0);
+        has_rows = sqlite3_column_int(st, 1);
+    }
     sqlite3_finalize(st);
-    if (!has_texts && index_db_info(ss->db)->records > 0) {
+    if (!has_texts && has_rows) {
         err_set(err, IERR_CONFIG,
                 "%s is a record index (index rows, no record texts), not a sqlite: store",
                 ss->path);
