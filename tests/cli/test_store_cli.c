@@ -503,6 +503,41 @@ test_gc_same(void **state)
     assert_int_equal(n, N_GEN + 39 - 50);
 }
 
+/* records tail -f on a sqlite store prints a record routed into it
+ * while it runs (through store_follow), once. */
+static void
+test_tail_follow_sqlite(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char script[4 * PATH_MAX];
+    char *argv[] = { (char *)"sh", (char *)"-c", script, NULL };
+    char *envv[] = { c->env_home, c->env_xdg, (char *)"INTENTUS_CONFIG=", NULL };
+    const char *p;
+    int n = 0;
+
+    migrate_in(c);
+    snprintf(script, sizeof(script),
+             "'%s' records tail -f -n 1 --store '%s' & pid=$!; sleep 1;"
+             " '%s' route --store '%s' tail.check -p '{\"tailed\":1}' >/dev/null 2>&1;"
+             " i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid;"
+             " exit 0",
+             tu_bin(), c->db_url, tu_bin(), c->db_url);
+    assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, &r), 0);
+    EXPECT_EXIT(&r, 0);
+    for (p = r.out; (p = strstr(p, "tail.check")) != NULL; p++)
+        n++;
+    if (n != 1)
+        dump(&r);
+    /* the record routed while it ran, once (an intent no generated record has) */
+    assert_int_equal(n, 1);
+    assert_int_equal(tu_count_files(c->dir, ".json"), 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "tail", "-n", "1", "--store", c->db_url);
+    EXPECT_CONTAINS(r.out, "tail.check");
+    tu_run_free(&r);
+}
+
 int
 main(void)
 {
@@ -513,6 +548,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_route_into_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_same, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tail_follow_sqlite, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
