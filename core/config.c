@@ -43,18 +43,10 @@ static const char *const top_keys[] = {
     "require_determinism", "recording", "defaults", "agents",     "policy", "redaction",
     "retention",           "wal",       "serve",    "compliance", NULL
 };
-static const char *const recording_keys[] = { "dir",
-                                              "mode",
-                                              "fsync",
-                                              "sample_rate",
-                                              "sample_errors",
-                                              "max_payload_bytes",
-                                              "max_depth",
-                                              "queue",
-                                              "on_full",
-                                              "encryption",
-                                              "store",
-                                              NULL };
+static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
+                                              "sample_rate", "sample_errors", "max_payload_bytes",
+                                              "max_depth",   "queue",         "on_full",
+                                              "encryption",  "store",         NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
 static const char *const later_keys[] = { "console", NULL };
