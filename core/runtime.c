@@ -50,15 +50,16 @@ open_store(struct runtime *rt, const struct config *cfg, const struct runtime_op
            struct intentus_err *err)
 {
     const char *url = opts != NULL && opts->store_url != NULL ? opts->store_url : cfg->store_url;
+    const struct store_engine *const *engines = opts != NULL ? opts->store_engines : NULL;
     const char *rest = NULL;
     const struct store_engine *e;
 
     /* An explicit records directory wins over the config's store. */
     if (url == NULL || (opts != NULL && opts->store_url == NULL && opts->records_dir != NULL))
         return 0;
-    e = store_engine_find(opts != NULL ? opts->store_engines : NULL, url, &rest, err);
+    e = store_engine_find(engines, url, &rest, err);
     if (e == NULL) {
-        if (opts == NULL || opts->store_engines == NULL)
+        if (engines == NULL)
             err_set(err, IERR_CONFIG, "store %s: this program opens no store engines", url);
         return -1;
     }
@@ -81,7 +82,7 @@ open_store(struct runtime *rt, const struct config *cfg, const struct runtime_op
                 url);
         return -1;
     }
-    rt->store = store_open_url(opts->store_engines, url,
+    rt->store = store_open_url(engines, url,
                                &(struct store_opts){ .create = true, .fsync = cfg->fsync }, err);
     return rt->store != NULL ? 0 : -1;
 }

@@ -478,6 +478,48 @@ out:
     return rc;
 }
 
+/* Delete (or archive, then delete) the first take rows through the store;
+ * done reports what went. EXIT_OK, or EXIT_FAIL at the first error. */
+static int
+gc_store_apply(const struct rec_args *a, struct store *st, const char *archive,
+               const struct srows *rows, size_t take, struct retention_report *done)
+{
+    struct intentus_err err = { 0 };
+
+    for (size_t i = 0; i < take; i++) {
+        const struct srow *row = &rows->v[i];
+        if (archive != NULL) {
+            size_t len = 0;
+            char *text = store_get(st, row->id, &len, &err);
+            int arc = text != NULL ? archive_text(archive, row->id, text, len, &err) : -1;
+            free(text);
+            if (arc != 0 && err.code == IERR_NOT_FOUND) {
+                done->already_gone++;
+                continue;
+            }
+            if (arc != 0) {
+                cli_error(a->cmd, "%s", err.msg);
+                return EXIT_FAIL;
+            }
+        }
+        if (store_del(st, row->id, &err) != 0) {
+            if (err.code == IERR_NOT_FOUND) {
+                done->already_gone++;
+                continue;
+            }
+            cli_error(a->cmd, "%s", err.msg);
+            return EXIT_FAIL;
+        }
+        if (report_add(done, row) != 0) {
+            cli_error(a->cmd, "out of memory");
+            return EXIT_FAIL;
+        }
+        if (isatty(STDERR_FILENO))
+            progress(NULL, i + 1, take, row->id);
+    }
+    return EXIT_OK;
+}
+
 /* Retention on a store: the same policy as on files (core/retention.h),
  * planned from the store's rows, oldest first: every selected record older
  * than the age cutoff, then more of the oldest until the count and byte
@@ -575,41 +617,7 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
         cli_error(a->cmd, "cannot create %s: %s", archive, strerror(errno));
         goto out;
     }
-    rc = EXIT_OK;
-    for (size_t i = 0; i < take; i++) {
-        const struct srow *row = &rows.v[i];
-        if (archive != NULL) {
-            size_t len = 0;
-            char *text = store_get(st, row->id, &len, &err);
-            int arc = text != NULL ? archive_text(archive, row->id, text, len, &err) : -1;
-            free(text);
-            if (arc != 0 && err.code == IERR_NOT_FOUND) {
-                done.already_gone++;
-                continue;
-            }
-            if (arc != 0) {
-                cli_error(a->cmd, "%s", err.msg);
-                rc = EXIT_FAIL;
-                break;
-            }
-        }
-        if (store_del(st, row->id, &err) != 0) {
-            if (err.code == IERR_NOT_FOUND) {
-                done.already_gone++;
-                continue;
-            }
-            cli_error(a->cmd, "%s", err.msg);
-            rc = EXIT_FAIL;
-            break;
-        }
-        if (report_add(&done, row) != 0) {
-            cli_error(a->cmd, "out of memory");
-            rc = EXIT_FAIL;
-            break;
-        }
-        if (isatty(STDERR_FILENO))
-            progress(NULL, i + 1, take, row->id);
-    }
+    rc = gc_store_apply(a, st, archive, &rows, take, &done);
     if (done.n_intents > 1)
         qsort(done.intents, done.n_intents, sizeof(*done.intents), by_count);
     if (a->json) {

@@ -207,7 +207,7 @@ file_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, v
         n = stores_index_since(db, "", SEQ, *cursor, 1000, fn, ctx, cursor, err);
         if (n != 0 || timeout_ms <= 0 || clock_mono_us() - start >= (int64_t)timeout_ms * 1000)
             return n;
-        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        struct timespec ts = { 0, 100L * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
 }

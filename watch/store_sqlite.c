@@ -57,7 +57,7 @@ static int
 check_kind(struct sqlite_store *ss, struct intentus_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int has_texts = 0, has_rows = 0, rc;
+    int has_texts = 0, has_rows = 0;
 
     if (sqlite3_prepare_v2(ss->h,
                            "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'texts'),"
@@ -79,8 +79,9 @@ check_kind(struct sqlite_store *ss, struct intentus_err *err)
         if (sqlite3_prepare_v2(ss->h, "SELECT v FROM store_meta WHERE k = 'version'", -1, &st,
                                NULL) != SQLITE_OK)
             return fail(ss, "read store_meta", err);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), STORE_VERSION)) {
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW ||
+            strcmp((const char *)sqlite3_column_text(st, 0), STORE_VERSION) != 0) {
             err_set(err, IERR_CONFIG, "%s: store version %s, this intentus reads version %s",
                     ss->path, rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "none",
                     STORE_VERSION);
@@ -367,7 +368,7 @@ sqlite_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn,
         long n = stores_index_since(ss->db, JOIN, SEQ, *cursor, 1000, fn, ctx, cursor, err);
         if (n != 0 || timeout_ms <= 0 || clock_mono_us() - start >= (int64_t)timeout_ms * 1000)
             return n;
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        struct timespec ts = { 0, 20L * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
 }
