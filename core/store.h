@@ -140,8 +140,9 @@ struct store_engine {
                    struct intentus_err *err);
     /* May be NULL: store_verify then gets the text and checks it as
      * `records verify` checks a file (it parses, header.executionId is the
-     * id, the envelope validates, record_verify_hash). An engine sets it to check more (its own
-     * checksum of the stored bytes). 0 verified, -1 with err. */
+     * id, the envelope validates, record_verify_hash). An engine sets it
+     * to check more (its own checksum of the stored bytes). 0 verified,
+     * -1 with err. */
     int (*verify)(struct store *s, const char *id, struct intentus_err *err);
 };
 
