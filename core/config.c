@@ -44,17 +44,10 @@ static const char *const top_keys[] = {
     "require_determinism", "recording", "defaults", "agents",     "policy",  "redaction",
     "retention",           "wal",       "serve",    "compliance", "console", NULL
 };
-static const char *const recording_keys[] = { "dir",
-                                              "mode",
-                                              "fsync",
-                                              "sample_rate",
-                                              "sample_errors",
-                                              "max_payload_bytes",
-                                              "max_depth",
-                                              "queue",
-                                              "on_full",
-                                              "encryption",
-                                              NULL };
+static const char *const recording_keys[] = { "dir",         "mode",          "fsync",
+                                              "sample_rate", "sample_errors", "max_payload_bytes",
+                                              "max_depth",   "queue",         "on_full",
+                                              "encryption",  "store",         NULL };
 /* Sections DESIGN.md describes that this build does not implement yet: named
  * specifically so nobody believes they are active when they are not. */
 static const char *const later_keys[] = { NULL };
@@ -93,6 +86,7 @@ config_free(struct config *cfg)
     free(cfg->encryption.keyring);
     free(cfg->source);
     free(cfg->records_dir);
+    free(cfg->store_url);
     free(cfg);
 }
 
@@ -248,7 +242,8 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
         if (!listed(k->string, recording_keys)) {
             err_set(err, IERR_CONFIG,
                     "recording.%s: unknown key (known: dir, mode, fsync, sample_rate, "
-                    "sample_errors, max_payload_bytes, max_depth, queue, on_full, encryption)",
+                    "sample_errors, max_payload_bytes, max_depth, queue, on_full, encryption, "
+                    "store)",
                     k->string);
             return -1;
         }
@@ -261,6 +256,21 @@ parse_recording(struct config *cfg, const cJSON *rec, struct intentus_err *err)
         }
         free(cfg->records_dir);
         cfg->records_dir = strdup(v->valuestring);
+    }
+    /* "store": a store URL (core/store.h); the engine checks it on open. */
+    v = cJSON_GetObjectItemCaseSensitive(rec, "store");
+    if (v != NULL) {
+        if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+            err_set(err, IERR_CONFIG,
+                    "recording.store: must be a store URL such as \"sqlite:PATH\" or "
+                    "\"file:DIR\"");
+            return -1;
+        }
+        free(cfg->store_url);
+        if ((cfg->store_url = strdup(v->valuestring)) == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
     }
     for (size_t i = 0; i < 2; i++) {
         const char *key = i == 0 ? "fsync" : "sample_errors";

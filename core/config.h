@@ -69,6 +69,8 @@ struct config {
     bool is_demo;
     bool has_demo_agents; /* the file has no "agents" key: the demo's agents */
     char *records_dir;    /* resolved: file, then $INTENTUSNET_RECORDS_PATH, then default */
+    /* recording.store: the store URL (core/store.h); NULL: file:records_dir */
+    char *store_url;
     bool require_determinism;
     bool fsync;
     struct recording_config recording;

@@ -227,6 +227,29 @@ rec_file_commit(struct rec_file *f, int dirfd, const char *dir, struct intentus_
     return 0;
 }
 
+int
+rec_file_commit_new(struct rec_file *f, int dirfd, const char *dir, struct intentus_err *err)
+{
+    int fd = f->fd, e;
+
+    f->fd = -1;
+    if (close(fd) != 0) {
+        err_set(err, IERR_IO, "cannot write %s/%s: %s", dir, f->tmp, strerror(errno));
+        unlinkat(dirfd, f->tmp, 0);
+        return -1;
+    }
+    if (linkat(dirfd, f->tmp, dirfd, f->name, 0) != 0) {
+        e = errno;
+        err_set(err, e == EEXIST ? IERR_INVALID : IERR_IO, "cannot create %s/%s: %s", dir, f->name,
+                strerror(e));
+        unlinkat(dirfd, f->tmp, 0);
+        errno = e;
+        return -1;
+    }
+    unlinkat(dirfd, f->tmp, 0);
+    return 0;
+}
+
 void
 rec_file_abort(struct rec_file *f, int dirfd)
 {
@@ -273,10 +296,12 @@ rec_store_prepare(struct rec_store *rs, const char *id, const char *text, size_t
     return rec_store_check_size(id, *dlen, err);
 }
 
-int
-rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
-                    struct intentus_err *err)
+/* rec_store_save_text, or with keep_existing rec_store_put_text. */
+static int
+save_text(struct rec_store *rs, const char *id, const char *text, size_t len, bool keep_existing,
+          struct intentus_err *err)
 {
+    struct rec_file f = { .fd = -1 };
     struct buf sealed = BUF_INIT;
     const char *data;
     size_t dlen;
@@ -286,8 +311,19 @@ rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size
     if (rec_store_prepare(rs, id, text, len, &sealed, &data, &dlen, err) != 0)
         goto out;
     snprintf(name, sizeof(name), "%s.json", id);
-    if (rec_file_put(rs->dirfd, rs->dir, name, data, dlen, rs->fsync, err) != 0)
-        goto out;
+    if (!keep_existing) {
+        if (rec_file_put(rs->dirfd, rs->dir, name, data, dlen, rs->fsync, err) != 0)
+            goto out;
+    } else {
+        if (rec_file_write(&f, rs->dirfd, rs->dir, name, data, dlen, err) != 0)
+            goto out;
+        if (rs->fsync && rec_file_sync(&f, rs->dir, false, err) != 0) {
+            rec_file_abort(&f, rs->dirfd);
+            goto out;
+        }
+        if (rec_file_commit_new(&f, rs->dirfd, rs->dir, err) != 0)
+            goto out;
+    }
     if (rs->fsync && fsync(rs->dirfd) != 0) {
         err_set(err, IERR_IO, "cannot fsync directory %s: %s", rs->dir, strerror(errno));
         goto out;
@@ -296,6 +332,20 @@ rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size
 out:
     buf_free(&sealed);
     return rc;
+}
+
+int
+rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                    struct intentus_err *err)
+{
+    return save_text(rs, id, text, len, false, err);
+}
+
+int
+rec_store_put_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                   struct intentus_err *err)
+{
+    return save_text(rs, id, text, len, true, err);
 }
 
 int

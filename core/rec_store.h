@@ -70,6 +70,12 @@ int rec_store_save(struct rec_store *rs, const cJSON *record, struct intentus_er
  * rename, [fsync of the directory]. Text is borrowed. */
 int rec_store_save_text(struct rec_store *rs, const char *id, const char *text, size_t len,
                         struct intentus_err *err);
+/* Save text, as given byte for byte (sealed when the store encrypts), as
+ * <id>.json, never replacing an existing file: -1 with IERR_INVALID and
+ * errno EEXIST when <id>.json exists. For copying records between stores
+ * (the file engine's put, core/store.h). */
+int rec_store_put_text(struct rec_store *rs, const char *id, const char *text, size_t len,
+                       struct intentus_err *err);
 /* The first half of rec_store_save_text, for writers that put the file in
  * place themselves (the async writer's group commit): checks id, seals text
  * into *sealed when the store encrypts, checks the size. *data and *dlen are
@@ -100,6 +106,9 @@ void rec_file_start_sync(struct rec_file *f);
 int rec_file_sync(struct rec_file *f, const char *dir, bool data_only, struct intentus_err *err);
 /* Close and rename into place; on failure the temp file is removed. */
 int rec_file_commit(struct rec_file *f, int dirfd, const char *dir, struct intentus_err *err);
+/* Close and link into place, never replacing an existing file (then -1
+ * with IERR_INVALID, errno EEXIST); the temp file is removed either way. */
+int rec_file_commit_new(struct rec_file *f, int dirfd, const char *dir, struct intentus_err *err);
 /* Close and remove the temp file (after a failure). Accepts a closed f. */
 void rec_file_abort(struct rec_file *f, int dirfd);
 /* All of it: write, [fsync], commit. */

@@ -6,6 +6,7 @@
 
 #include "core/crypt.h"
 #include "core/ratelimit.h"
+#include "core/store.h"
 #include "core/wal_sign.h"
 #include "core/writer.h"
 
@@ -26,6 +27,7 @@ struct runtime {
     char *records_dir;
     bool read_only, no_record;
     struct writer *writer;
+    struct store *store;        /* recording.store / opts->store_url, when not file:; NULL: files */
     struct crypt_keyring *keys; /* recording.encryption; NULL when off */
     struct wal *wal;
     struct wal_signer *signer; /* wal.signing_key, loaded with the WAL; NULL: unsigned */
@@ -38,6 +40,52 @@ struct runtime {
     char **disabled;
     size_t n_disabled;
 };
+
+/* The store records go to: opts->store_url, else recording.store. A
+ * file: URL (or none) is today's writer on the directory (and the
+ * directory runtime_records_dir reports, recording or not); another engine
+ * is opened here, when recording, and handed to the writer. */
+static int
+open_store(struct runtime *rt, const struct config *cfg, const struct runtime_opts *opts,
+           struct intentus_err *err)
+{
+    const char *url = opts != NULL && opts->store_url != NULL ? opts->store_url : cfg->store_url;
+    const struct store_engine *const *engines = opts != NULL ? opts->store_engines : NULL;
+    const char *rest = NULL;
+    const struct store_engine *e;
+
+    /* An explicit records directory wins over the config's store. */
+    if (url == NULL || (opts != NULL && opts->store_url == NULL && opts->records_dir != NULL))
+        return 0;
+    e = store_engine_find(engines, url, &rest, err);
+    if (e == NULL) {
+        if (engines == NULL)
+            err_set(err, IERR_CONFIG, "store %s: this program opens no store engines", url);
+        return -1;
+    }
+    if (strcmp(e->scheme, "file") == 0) {
+        char *dir = strdup(strncmp(rest, "//", 2) == 0 ? rest + 2 : rest);
+        if (dir == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        free(rt->records_dir);
+        rt->records_dir = dir;
+        return 0;
+    }
+    if (rt->no_record)
+        return 0; /* nothing is written: the engine is not opened */
+    if (rt->keys != NULL) {
+        err_set(err, IERR_CONFIG,
+                "store %s: recording.encryption seals record files; only the file engine "
+                "encrypts",
+                url);
+        return -1;
+    }
+    rt->store = store_open_url(engines, url,
+                               &(struct store_opts){ .create = true, .fsync = cfg->fsync }, err);
+    return rt->store != NULL ? 0 : -1;
+}
 
 static void
 gen_free(struct generation *g)
@@ -207,13 +255,18 @@ runtime_open(const char *config_path, const struct runtime_opts *opts, struct in
             goto fail;
         }
     }
+    if (open_store(rt, cfg, opts, err) != 0) {
+        config_free(cfg);
+        goto fail;
+    }
     if (!rt->no_record) {
         rt->writer = writer_open(rt->records_dir,
                                  &(struct writer_opts){ .mode = cfg->recording.mode,
                                                         .fsync = cfg->fsync,
                                                         .capacity = cfg->recording.queue,
                                                         .on_full = cfg->recording.on_full,
-                                                        .keys = rt->keys },
+                                                        .keys = rt->keys,
+                                                        .engine = rt->store },
                                  err);
         if (rt->writer == NULL) {
             config_free(cfg);
@@ -276,6 +329,7 @@ runtime_close(struct runtime *rt)
      * writer), then the writer drains, then the configuration goes. */
     executor_free(rt->exec);
     writer_close(rt->writer);
+    store_close(rt->store);
     if (rt->gen != NULL)
         release(rt, rt->gen);
     wal_close(rt->wal); /* after the last router that could write to it */
@@ -578,6 +632,12 @@ const struct crypt_keyring *
 runtime_keys(const struct runtime *rt)
 {
     return rt->keys;
+}
+
+const char *
+runtime_store_url(const struct runtime *rt)
+{
+    return rt->store != NULL ? store_url(rt->store) : NULL;
 }
 
 const char *

@@ -26,6 +26,8 @@
 
 struct runtime;
 
+struct store_engine;
+
 struct runtime_opts {
     const char *records_dir; /* overrides the config's; NULL: the config's */
     int workers;             /* worker threads; 0: 4 */
@@ -36,6 +38,12 @@ struct runtime_opts {
      * the routing thread (a worker). May be NULL. */
     router_exec_fn on_started, on_finished;
     void *exec_ctx;
+    /* Where records go (core/store.h): a store URL overriding the config's
+     * recording.store (NULL: the config's, unless records_dir is given;
+     * neither: files in the records directory), and the engines it may
+     * name (NULL-terminated, borrowed; watch/stores.h's stores_builtin). */
+    const char *store_url;
+    const struct store_engine *const *store_engines;
 };
 
 struct runtime_stats {
@@ -82,6 +90,10 @@ int runtime_set_agent_enabled(struct runtime *rt, const char *agent, bool enable
 bool runtime_agent_enabled(struct runtime *rt, const char *agent);
 void runtime_stats(const struct runtime *rt, struct runtime_stats *out);
 const char *runtime_records_dir(const struct runtime *rt);
+/* The URL of the store records go to when it is not the records directory
+ * (recording.store or runtime_opts.store_url naming another engine); NULL
+ * when records are files in runtime_records_dir. */
+const char *runtime_store_url(const struct runtime *rt);
 /* The write-ahead log (config "wal", fixed when the runtime opens, like the
  * writer); NULL when it is off or the runtime is read-only. */
 struct wal *runtime_wal(const struct runtime *rt);

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/record.h"
+#include "core/store.h"
 #include "core/uuid.h"
 
 struct writer_fate {
@@ -58,6 +59,11 @@ struct writer {
     enum writer_on_full on_full;
     struct rec_store *store; /* ids, sealing and size checks (both modes), sync writes */
     int dirfd;               /* the store's */
+    /* writer_opts.engine (borrowed): every record goes through it instead
+     * of files; one writer thread, and engine_lock makes the sync mode's
+     * callers take turns on it. */
+    struct store *engine;
+    pthread_mutex_t engine_lock;
     char *dir;
     pthread_mutex_t lock;
     pthread_cond_t nonempty, notfull, drained;
@@ -126,6 +132,57 @@ out:
     return rc;
 }
 
+/* One record of a batch through the store engine: the text the file would
+ * hold, put by execution id (a record already there with these bytes is
+ * written). */
+static int
+engine_stage(struct worker *k, struct slot *sl, struct intentus_err *err)
+{
+    const char *text = sl->text;
+    size_t len = sl->len;
+    int rc = -1;
+
+    if (sl->record != NULL) {
+        buf_reset(&k->text);
+        if (json_print_pretty(sl->record, &k->text) != 0) {
+            err_set(err, IERR_NOMEM, "out of memory serialising record %s", sl->id);
+            goto out;
+        }
+        text = k->text.data;
+        len = k->text.len;
+    }
+    if (rec_store_check_size(sl->id, len, err) == 0 &&
+        store_put(k->w->engine, sl->id, text, len, err) >= 0)
+        rc = 0;
+out:
+    slot_free(sl);
+    if (k->text.cap > KEEP_BUF)
+        buf_free(&k->text);
+    return rc;
+}
+
+/* write_batch through the engine: the batch is one transaction, each
+ * record acknowledged only once the commit returned (durable then when
+ * the engine syncs). */
+static void
+engine_batch(struct worker *k, size_t n, struct intentus_err *dir_err)
+{
+    struct writer *w = k->w;
+
+    if (store_begin(w->engine, dir_err) != 0 && dir_err->code == IERR_OK)
+        dir_err->code = IERR_IO;
+    for (size_t i = 0; i < n; i++) {
+        err_clear(&k->results[i]);
+        if (dir_err->code == IERR_OK)
+            engine_stage(k, &k->batch[i], &k->results[i]);
+        else
+            slot_free(&k->batch[i]);
+    }
+    if (dir_err->code == IERR_OK && store_commit(w->engine, dir_err) != 0 &&
+        dir_err->code == IERR_OK)
+        dir_err->code = IERR_IO;
+}
+
 static struct writer_fate *
 fate_new(void)
 {
@@ -178,7 +235,9 @@ write_batch(struct worker *k, size_t n)
         buf_free(&k->text);
     if (k->sealed.failed)
         buf_free(&k->sealed);
-    for (size_t i = 0; i < n; i++) {
+    if (w->engine != NULL)
+        engine_batch(k, n, &dir_err);
+    for (size_t i = 0; w->engine == NULL && i < n; i++) {
         err_clear(&k->results[i]);
         if (stage_one(k, &k->batch[i], &k->files[i], &k->results[i]) == 0 && !w->fsync)
             ok++;
@@ -276,10 +335,20 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     if (w->n_workers > 64)
         w->n_workers = 64;
     w->dirfd = -1;
+    pthread_mutex_init(&w->engine_lock, NULL);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->nonempty, NULL);
     pthread_cond_init(&w->notfull, NULL);
     pthread_cond_init(&w->drained, NULL);
+    if ((w->engine = o.engine) != NULL) {
+        /* The engine is the writer's alone: one thread puts its batches. */
+        w->n_workers = 1;
+        if ((w->dir = strdup(store_url(w->engine))) == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            goto fail;
+        }
+        goto started;
+    }
     w->store = rec_store_open(
         dir,
         &(struct rec_store_opts){
@@ -293,12 +362,13 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
         err_set(err, IERR_NOMEM, NULL);
         goto fail;
     }
+started:
     if (w->mode == WRITER_SYNC)
         return w;
     w->ring = calloc(w->cap, sizeof(*w->ring));
     w->workers = calloc(w->n_workers, sizeof(*w->workers));
     if (w->ring == NULL || w->workers == NULL) {
-        err_set(err, IERR_NOMEM, "record writer for %s: out of memory", dir);
+        err_set(err, IERR_NOMEM, "record writer for %s: out of memory", w->dir);
         goto fail;
     }
     for (size_t i = 0; i < w->n_workers; i++) {
@@ -310,13 +380,13 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
         k->results = calloc(w->max_batch, sizeof(*k->results));
         k->files = calloc(w->max_batch, sizeof(*k->files));
         if (k->batch == NULL || k->results == NULL || k->files == NULL) {
-            err_set(err, IERR_NOMEM, "record writer for %s: out of memory", dir);
+            err_set(err, IERR_NOMEM, "record writer for %s: out of memory", w->dir);
             goto fail;
         }
     }
     for (size_t i = 0; i < w->n_workers; i++) {
         if (pthread_create(&w->workers[i].thread, NULL, writer_main, &w->workers[i]) != 0) {
-            err_set(err, IERR_IO, "record writer for %s: cannot start its thread", dir);
+            err_set(err, IERR_IO, "record writer for %s: cannot start its thread", w->dir);
             goto fail;
         }
         w->n_started++;
@@ -338,8 +408,17 @@ static int
 submit_sync(struct writer *w, const char *id, const char *text, size_t len,
             struct intentus_err *err)
 {
-    int rc = rec_store_save_text(w->store, id, text, len, err);
+    int rc;
 
+    if (w->engine != NULL) {
+        pthread_mutex_lock(&w->engine_lock);
+        rc = rec_store_check_size(id, len, err) == 0 && store_put(w->engine, id, text, len, err) >= 0
+                 ? 0
+                 : -1;
+        pthread_mutex_unlock(&w->engine_lock);
+    } else {
+        rc = rec_store_save_text(w->store, id, text, len, err);
+    }
     pthread_mutex_lock(&w->lock);
     if (rc == 0)
         w->st.written++;
@@ -562,6 +641,7 @@ writer_close(struct writer *w)
     pthread_cond_destroy(&w->notfull);
     pthread_cond_destroy(&w->nonempty);
     pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->engine_lock);
     for (size_t i = 0; w->workers != NULL && i < w->n_workers; i++) {
         free(w->workers[i].batch);
         free(w->workers[i].results);

@@ -50,6 +50,12 @@ struct writer_opts {
     /* recording.encryption: seal every record with keys' newest key.
      * Borrowed; must outlive the writer. NULL: plaintext. */
     const struct crypt_keyring *keys;
+    /* A store engine (core/store.h) every record goes through instead of
+     * files in dir: borrowed, must outlive the writer, used by it alone.
+     * Each async batch is one store_begin..store_commit (group commit: a
+     * record is written once the commit returned); sync mode puts each
+     * record on the caller's thread, callers taking turns. NULL: files. */
+    struct store *engine;
 };
 
 struct writer_stats {
@@ -62,7 +68,7 @@ struct writer_stats {
 
 struct writer;
 
-/* Creates dir (0700) if missing. */
+/* Creates dir (0700) if missing (with opts->engine, dir is unused). */
 struct writer *writer_open(const char *dir, const struct writer_opts *opts,
                            struct intentus_err *err);
 /* Flushes (async), stops the thread and frees. Accepts NULL. */

@@ -22,6 +22,7 @@
 #include "core/rec_store.h"
 #include "core/record.h"
 #include "core/recovery.h"
+#include "core/store.h"
 #include "core/units.h"
 #include "core/wal.h"
 #include "core/wal_sign.h"
@@ -32,6 +33,7 @@
 #include "watch/index.h"
 #include "watch/index_db.h"
 #include "watch/index_query.h"
+#include "watch/stores.h"
 #include "watch/tailer.h"
 
 /* ---- option values ---- */
@@ -165,6 +167,17 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
     {                                                                                              \
         .name = NULL                                                                               \
     }
+#define OPT_STORE                                                                                  \
+    {                                                                                              \
+        .name = "store", .kind = CLI_OPT_STRING, .arg = "URL", .offset = F(store),                 \
+        .help = "the store to read: file:DIR (the same as --dir)\nor sqlite:PATH (default: the "   \
+                "config's\nrecording.store, else file:<record directory>)"                         \
+    }
+#define OPT_PROGRESS                                                                               \
+    {                                                                                              \
+        .name = "progress", .kind = CLI_OPT_FLAG, .offset = F(progress),                           \
+        .help = "progress on stderr also when it is not a terminal"                                \
+    }
 #define OPT_NO_INDEX                                                                               \
     {                                                                                              \
         .name = "no-index", .kind = CLI_OPT_FLAG, .offset = F(no_index),                           \
@@ -208,6 +221,7 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
 
 static const struct cli_opt list_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("a JSON array instead of the table"),
@@ -225,6 +239,7 @@ static const struct cli_opt list_opts[] = {
 
 static const struct cli_opt show_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     { .name = "tree",
@@ -240,14 +255,16 @@ static const struct cli_opt show_opts[] = {
 };
 
 static const struct cli_opt fingerprint_opts[] = {
-    OPT_DIR,      OPT_KEYRING,
-    OPT_CONFIG,   OPT_JSON("the fingerprint, its parts and what was hashed"),
+    OPT_DIR,      OPT_STORE,
+    OPT_KEYRING,  OPT_CONFIG,
+    OPT_JSON("the fingerprint, its parts and what was hashed"),
     OPT_NO_INDEX, OPT_HELP,
     OPT_END,
 };
 
 static const struct cli_opt verify_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
@@ -292,19 +309,75 @@ static const struct cli_opt export_opts[] = {
     { .name = "decrypt",
       .kind = CLI_OPT_FLAG,
       .offset = F(decrypt),
-      .help = "required: say that the copies are plaintext" },
+      .help = "required: say that the copies are plaintext\n(also with --to: for encrypted "
+              "records)" },
+    { .name = "to",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(to),
+      .help = "copy into the store URL instead (file:DIR,\nsqlite:PATH): see records migrate" },
+    OPT_STORE,
+    OPT_PROGRESS,
+    OPT_FILTERS(parse_gc_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt migrate_opts[] = {
+    OPT_KEYRING,
+    { .name = "from",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(from),
+      .help = "the store to copy from (file:DIR, sqlite:PATH)" },
+    { .name = "to",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(to),
+      .help = "the store to copy into (created when missing)" },
+    { .name = "decrypt",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(decrypt),
+      .help = "copy encrypted records too (decrypted: the\ndestination holds plaintext)" },
+    OPT_PROGRESS,
+    OPT_FILTERS(parse_gc_status, STATUS_HELP),
+    OPT_HELP,
+    OPT_END,
+};
+
+static const struct cli_opt import_opts[] = {
+    OPT_DIR,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    OPT_STORE,
+    { .name = "from",
+      .kind = CLI_OPT_STRING,
+      .arg = "URL",
+      .offset = F(from),
+      .help = "the store to copy from (a record directory is\nfile:DIR, or just DIR)" },
+    { .name = "decrypt",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(decrypt),
+      .help = "copy encrypted records too (decrypted)" },
+    OPT_PROGRESS,
     OPT_FILTERS(parse_gc_status, STATUS_HELP),
     OPT_HELP,
     OPT_END,
 };
 
 static const struct cli_opt diff_opts[] = {
-    OPT_DIR,  OPT_KEYRING, OPT_CONFIG, OPT_JSON("the whole diff as JSON, every value whole"),
-    OPT_HELP, OPT_END,
+    OPT_DIR,
+    OPT_STORE,
+    OPT_KEYRING,
+    OPT_CONFIG,
+    OPT_JSON("the whole diff as JSON, every value whole"),
+    OPT_HELP,
+    OPT_END,
 };
 
 static const struct cli_opt stats_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("the figures as JSON"),
@@ -316,6 +389,7 @@ static const struct cli_opt stats_opts[] = {
 
 static const struct cli_opt tail_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     OPT_CONFIG,
     OPT_JSON("one line of compact JSON per record"),
@@ -345,6 +419,7 @@ static const struct cli_opt tail_opts[] = {
 
 static const struct cli_opt gc_opts[] = {
     OPT_DIR,
+    OPT_STORE,
     OPT_KEYRING,
     { .name = "config",
       .short_name = 'c',
@@ -403,8 +478,8 @@ static const struct cli_opt gc_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt retrieve_opts[] = { OPT_DIR,      OPT_KEYRING, OPT_CONFIG,
-                                                OPT_NO_INDEX, OPT_HELP,    OPT_END };
+static const struct cli_opt retrieve_opts[] = { OPT_DIR,      OPT_STORE, OPT_KEYRING, OPT_CONFIG,
+                                                OPT_NO_INDEX, OPT_HELP,  OPT_END };
 
 static const struct cli_cmd retrieve_cmd = {
     .name = "retrieve",
@@ -449,7 +524,9 @@ enum rec_sub_id {
     SUB_TAIL,
     SUB_GC,
     SUB_EXPORT,
-    SUB_FINGERPRINT
+    SUB_FINGERPRINT,
+    SUB_MIGRATE,
+    SUB_IMPORT
 };
 
 static const struct rec_sub {
@@ -522,7 +599,9 @@ static const struct rec_sub {
         "reference and other tools read them. Records that cannot be read (key\n"
         "missing, tampered, truncated, corrupt) are named and skipped; nothing in\n"
         "the record directory changes. Ends with 'N exported to DIR, M failed'; exit 1\n"
-        "on any failure.\n",
+        "on any failure.\n"
+        "With --to URL instead of --out: copy the records into that store, as\n"
+        "records migrate does (from this command's store).\n",
         export_opts } },
     { SUB_FINGERPRINT,
       "an execution's fingerprint (decision, attempts, response)",
@@ -534,6 +613,25 @@ static const struct rec_sub {
         "the three parts' own hashes. Equal fingerprints: the same behaviour\n"
         "('intentus check determinism' compares them).\n",
         fingerprint_opts } },
+    { SUB_MIGRATE,
+      "copy records between stores, losslessly",
+      { "records migrate", "--from URL --to URL [options]",
+        "Copy the records (all, or those the filters select) from one store to\n"
+        "another (file:DIR, sqlite:PATH), byte for byte: each record is put by\n"
+        "execution id, read back and its SHA-256 compared with the source's. A\n"
+        "record already there with the same bytes is skipped, so running it again\n"
+        "copies nothing and an interrupted run resumes; one there with other bytes\n"
+        "fails, and is left as it is. Nothing in the source changes. Progress on\n"
+        "stderr when it is a terminal (or --progress). Ends with 'N copied, M\n"
+        "already there, F failed'; exit 1 on any failure.\n",
+        migrate_opts } },
+    { SUB_IMPORT,
+      "copy records from another store into this one",
+      { "records import", "--from URL [options]",
+        "records migrate from --from URL into this command's store (--store,\n"
+        "--dir, else the config's recording.store or record directory). A\n"
+        "reference record directory imports as it is: --from file:DIR.\n",
+        import_opts } },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -546,7 +644,9 @@ records_help(FILE *f)
         fprintf(f, "  %-11s %s\n", subcommands[i].cmd.name + strlen("records "),
                 subcommands[i].summary);
     fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
-               "records) and -c/--config FILE. Each takes only its own options: run\n"
+               "records) and -c/--config FILE; list, show, verify, stats, tail, gc, export\n"
+               "and import also --store URL (file:DIR, sqlite:PATH; default: the config's\n"
+               "recording.store). Each takes only its own options: run\n"
                "'intentus records COMMAND --help' for them.\n");
 }
 
@@ -584,6 +684,12 @@ cli_records_dir_of(const struct rec_args *a, struct config **cfg)
 /* *fail is the exit code to use when NULL comes back: a configuration
  * error is a usage error (2), like everywhere else; a directory that cannot
  * be opened is a failure (1). */
+static int
+cmp_ids(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
 static struct rec_store *
 open_store(const char *cmd, const struct rec_args *a, int *fail)
 {
@@ -600,6 +706,112 @@ open_store(const char *cmd, const struct rec_args *a, int *fail)
     }
     config_free(cfg);
     return rs;
+}
+
+/* The records show, verify and retrieve read: the directory (rs), or
+ * another engine's store (st) when a->store names one. */
+struct src {
+    struct rec_store *rs;
+    struct store *st;
+};
+
+static int
+open_src(const char *cmd, const struct rec_args *a, struct src *src)
+{
+    struct intentus_err err = { 0 };
+    struct store_opts o = { .read_only = true };
+    int fail = EXIT_FAIL;
+
+    memset(src, 0, sizeof(*src));
+    if (a->store == NULL) {
+        src->rs = open_store(cmd, a, &fail);
+        return src->rs != NULL ? 0 : fail;
+    }
+    if (cli_keys_from_flag(cmd, a->keyring) != 0)
+        return EXIT_USAGE;
+    src->st = store_open_url(stores_builtin, a->store, &o, &err);
+    if (src->st == NULL) {
+        cli_error(cmd, "%s: %s", a->store, err.msg);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static void
+src_close(struct src *src)
+{
+    rec_store_close(src->rs);
+    store_close(src->st);
+}
+
+/* The record's text; *st (may be NULL) says whether the file was sealed. */
+static char *
+src_read(struct src *src, const char *id, size_t *len, enum crypt_status *st,
+         struct intentus_err *err)
+{
+    enum crypt_status dummy;
+
+    if (src->rs != NULL)
+        return rec_store_read_st(src->rs, id, len, st != NULL ? st : &dummy, err);
+    if (st != NULL)
+        *st = CRYPT_PLAIN;
+    return store_get(src->st, id, len, err);
+}
+
+/* err names where the record is: <dir>/<id>.json, or the store and id. */
+static void
+src_prefix(const struct src *src, struct intentus_err *err, const char *id)
+{
+    if (src->rs != NULL)
+        err_prefix(err, "%s/%s.json", rec_store_dir(src->rs), id);
+    else
+        err_prefix(err, "%s: record %s", store_url(src->st), id);
+}
+
+static int
+src_id_row(void *ctx, const struct store_row *row)
+{
+    struct rec_ids *ids = ctx;
+    char **v = realloc(ids->ids, (ids->n + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return 1;
+    ids->ids = v;
+    return (ids->ids[ids->n++] = strdup(row->id)) == NULL;
+}
+
+/* Every record id, in id order as rec_store_list gives them. */
+static int
+src_list(struct src *src, struct rec_ids *ids, struct intentus_err *err)
+{
+    if (src->rs != NULL)
+        return rec_store_list(src->rs, ids, err);
+    memset(ids, 0, sizeof(*ids));
+    if (store_query(src->st, NULL, src_id_row, ids, err) < 0)
+        return -1;
+    if (ids->n > 0)
+        qsort(ids->ids, ids->n, sizeof(*ids->ids), cmp_ids);
+    return 0;
+}
+
+/* Read, parse and validate a record (rec_store_load on either). */
+static cJSON *
+src_load(struct src *src, const char *id, struct intentus_err *err)
+{
+    size_t len = 0;
+    char *text;
+    cJSON *rec;
+
+    if (src->rs != NULL)
+        return rec_store_load(src->rs, id, err);
+    text = store_get(src->st, id, &len, err);
+    if (text == NULL)
+        return NULL;
+    rec = record_parse(text, len, err);
+    free(text);
+    if (rec == NULL)
+        src_prefix(src, err, id);
+    return rec;
 }
 
 static int
@@ -785,7 +997,7 @@ records_list(const struct rec_args *a)
     if (db != NULL) {
         int done = list_indexed(a, db);
         index_db_close(db);
-        if (done <= 0) {
+        if (done <= 0 || a->store != NULL) {
             rc = done == 0 ? EXIT_OK : EXIT_FAIL;
             goto out;
         }
@@ -827,9 +1039,10 @@ out:
  * (ORDER BY id from ID on), or with --no-index from the directory listing.
  * Several: a usage error naming some of them (*rc = 2). */
 static int
-resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char *out, size_t size,
+resolve_id(const struct rec_args *a, struct src *src, const char *arg, char *out, size_t size,
            int *rc)
 {
+    struct rec_store *rs = src->rs;
     struct intentus_err err = { 0 };
     char name[160], *ids[PREFIX_SHOWN + 1] = { 0 };
     struct index_db *db;
@@ -837,6 +1050,22 @@ resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char
     long n = 0;
 
     snprintf(out, size, "%s", arg);
+    if (rs == NULL) {
+        /* Another engine: the id itself when it is there, else by prefix
+         * in its index (which is the store). */
+        size_t len = 0;
+        char *text = store_get(src->st, arg, &len, &err);
+        free(text);
+        if (text != NULL || err.code != IERR_NOT_FOUND)
+            return 0;
+        db = cli_records_db(a, NULL, &err);
+        if (db == NULL) {
+            cli_error(a->cmd, "%s", err.msg);
+            *rc = EXIT_FAIL;
+            return -1;
+        }
+        goto by_prefix;
+    }
     snprintf(name, sizeof(name), "%s.json", arg);
     if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return 0;
@@ -844,13 +1073,14 @@ resolve_id(const struct rec_args *a, struct rec_store *rs, const char *arg, char
     if (fstatat(rec_store_dirfd(rs), name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return 0;
     db = cli_records_db(a, rec_store_dir(rs), &err);
+by_prefix:
     if (db != NULL) {
         n = index_query_prefix(db, arg, ids, PREFIX_SHOWN, &err);
         index_db_close(db);
         if (n < 0)
             cli_records_db_failed(a, &err);
     }
-    if (db == NULL || n < 0) {
+    if (rs != NULL && (db == NULL || n < 0)) {
         struct rec_ids all = { 0 };
         n = 0;
         if (rec_store_list(rs, &all, NULL) == 0) {
@@ -888,7 +1118,7 @@ static int
 records_show(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
-    struct rec_store *rs;
+    struct src src;
     const char *id;
     char full[160];
     int store_rc, rc = EXIT_FAIL;
@@ -905,24 +1135,30 @@ records_show(const struct rec_args *a, int argc, char **argv)
         return cli_usage_error(a->cmd, "'%s' is not a valid execution id", id);
     if (a->json && !a->tree && strcmp(a->cmd, "records show") == 0)
         return cli_usage_error(a->cmd, "--json needs --tree (the file itself is JSON)");
-    rs = open_store(a->cmd, a, &store_rc);
-    if (rs == NULL)
+    if ((store_rc = open_src(a->cmd, a, &src)) != 0)
         return store_rc;
-    if (resolve_id(a, rs, argv[a->first_arg], full, sizeof(full), &rc) != 0) {
-        rec_store_close(rs);
+    if (resolve_id(a, &src, argv[a->first_arg], full, sizeof(full), &rc) != 0) {
+        src_close(&src);
         return rc;
     }
     id = full;
     if (a->tree || strcmp(a->cmd, "records fingerprint") == 0) {
-        rc = a->tree ? cli_records_tree(a, rs, id) : cli_records_fingerprint(a, rs, id);
-        rec_store_close(rs);
+        if (src.rs == NULL) {
+            /* The tree and the fingerprint load records by id from a
+             * directory; the store engines do not serve them yet. */
+            src_close(&src);
+            return cli_usage_error(a->cmd, "%s reads a record directory (file: store) only",
+                                   a->tree ? "--tree" : "fingerprint");
+        }
+        rc = a->tree ? cli_records_tree(a, src.rs, id) : cli_records_fingerprint(a, src.rs, id);
+        src_close(&src);
         return rc;
     }
-    text = rec_store_read(rs, id, &len, &err);
+    text = src_read(&src, id, &len, NULL, &err);
     rec = text != NULL ? record_parse(text, len, &err) : NULL;
     if (rec == NULL) {
         if (text != NULL)
-            err_prefix(&err, "%s/%s.json", rec_store_dir(rs), id);
+            src_prefix(&src, &err, id);
         cli_error("records show", "%s", err.msg);
     } else if (isatty(STDOUT_FILENO)) {
         cli_put_escaped(stdout, text, len, FMT_ESC_KEEP_LINES);
@@ -936,27 +1172,26 @@ records_show(const struct rec_args *a, int argc, char **argv)
     }
     cJSON_Delete(rec);
     free(text);
-    rec_store_close(rs);
+    src_close(&src);
     return rc;
 }
 
 /* Full check of one record file; 0 ok, else err says why. *rec receives
  * the record when it could be read (for the WAL check), else NULL. */
 static int
-verify_one(struct rec_store *rs, const char *id, cJSON **rec, bool *sealed,
-           struct intentus_err *err)
+verify_one(struct src *src, const char *id, cJSON **rec, bool *sealed, struct intentus_err *err)
 {
     enum crypt_status st;
     const char *hid;
     size_t len;
     /* An encrypted file's tag is checked first (rec_store_read_st refuses
      * a tampered, truncated or undecryptable one), then the envelope hash. */
-    char *text = rec_store_read_st(rs, id, &len, &st, err);
+    char *text = src_read(src, id, &len, &st, err);
 
     *sealed = st == CRYPT_OK;
     *rec = text != NULL ? record_parse(text, len, err) : NULL;
     if (text != NULL && *rec == NULL)
-        err_prefix(err, "%s/%s.json", rec_store_dir(rs), id);
+        src_prefix(src, err, id);
     free(text);
     if (*rec == NULL)
         return -1;
@@ -1043,7 +1278,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     struct intentus_err err = { 0 };
     char e[FMT_ESC_SIZE(sizeof(err.msg))];
     struct config *cfg = NULL;
-    struct rec_store *rs;
+    struct src src = { 0 };
     const char *wdir;
     int store_rc;
     struct rec_ids ids = { 0 };
@@ -1058,8 +1293,9 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     if (wdir == NULL)
         return EXIT_USAGE;
     key = cli_load_wal_key("records verify", a->public_key, cfg, &store_rc);
-    rs = store_rc == EXIT_OK ? open_store("records verify", a, &store_rc) : NULL;
-    if (rs == NULL) {
+    if (store_rc == EXIT_OK)
+        store_rc = open_src("records verify", a, &src);
+    if (store_rc != EXIT_OK) {
         wal_key_free(key);
         config_free(cfg);
         return store_rc;
@@ -1069,9 +1305,9 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         ids.ids = calloc(ids.n, sizeof(char *));
         for (size_t i = 0; ids.ids != NULL && i < ids.n; i++)
             ids.ids[i] = strdup(argv[a->first_arg + (int)i]);
-    } else if (rec_store_list(rs, &ids, &err) != 0) {
+    } else if (src_list(&src, &ids, &err) != 0) {
         cli_error("records verify", "%s", err.msg);
-        rec_store_close(rs);
+        src_close(&src);
         wal_key_free(key);
         config_free(cfg);
         return EXIT_FAIL;
@@ -1080,7 +1316,7 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         const char *id = ids.ids[i] ? ids.ids[i] : "?";
         cJSON *rec = NULL;
         bool sealed = false;
-        bool ok = ids.ids[i] != NULL && verify_one(rs, id, &rec, &sealed, &err) == 0;
+        bool ok = ids.ids[i] != NULL && verify_one(&src, id, &rec, &sealed, &err) == 0;
         struct wal_seen seen = { 0 };
 
         if (!ok)
@@ -1109,15 +1345,58 @@ records_verify(const struct rec_args *a, int argc, char **argv)
     else
         printf("%zu passed, %zu failed\n", passed, failed);
     rec_store_ids_free(&ids);
-    rec_store_close(rs);
+    src_close(&src);
     wal_key_free(key);
     config_free(cfg);
     return failed > 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 int
+cli_records_resolve_store(struct rec_args *a, char *buf, size_t size)
+{
+    struct intentus_err err = { 0 };
+    const struct store_engine *e;
+    const char *rest = NULL;
+
+    if (a->store == NULL && a->dir == NULL) {
+        /* The config's recording.store, read quietly: a config that does
+         * not load is reported by the command itself. */
+        struct config *cfg = config_load(a->config, &err);
+        if (cfg != NULL && cfg->store_url != NULL) {
+            snprintf(buf, size, "%s", cfg->store_url);
+            a->store = buf;
+        }
+        config_free(cfg);
+        if (a->store == NULL)
+            return 0;
+    } else if (a->store == NULL) {
+        return 0;
+    } else if (a->dir != NULL) {
+        return cli_usage_error(a->cmd, "--store and --dir: give one (--store file:DIR is --dir)");
+    }
+    e = store_engine_find(stores_builtin, a->store, &rest, &err);
+    if (e == NULL)
+        return cli_usage_error(a->cmd, "%s", err.msg);
+    if (strcmp(e->scheme, "file") == 0) {
+        /* Files: today's code, on that directory. */
+        a->dir = strncmp(rest, "//", 2) == 0 ? rest + 2 : rest;
+        a->store = NULL;
+        if (a->dir[0] == '\0')
+            return cli_usage_error(a->cmd, "--store %s names no directory", rest);
+        return 0;
+    }
+    if (a->no_index)
+        return cli_usage_error(a->cmd,
+                               "--no-index: the %s engine has no record files; its index is the "
+                               "store itself",
+                               e->scheme);
+    return 0;
+}
+
+int
 cli_records(int argc, char **argv)
 {
+    char store_buf[STORE_URL_MAX];
     const struct rec_sub *sub = NULL;
     struct rec_args a;
     int rc, first = 0;
@@ -1133,13 +1412,17 @@ cli_records(int argc, char **argv)
     if (sub == NULL)
         return cli_usage_error(
             "records",
-            "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export, fingerprint)",
+            "unknown command '%s' (list, show, verify, diff, stats, tail, gc, export, fingerprint, "
+            "migrate, import)",
             argv[1]);
     rec_args_init(&a, sub->cmd.name);
     rc = cli_opt_parse(&sub->cmd, argc - 1, argv + 1, &a, &first);
     if (rc != 0)
         return rc == CLI_OPT_SHOWN_HELP ? EXIT_OK : rc;
     a.first_arg = first + 1; /* back to indexes of argv */
+    if (sub->id != SUB_MIGRATE &&
+        (rc = cli_records_resolve_store(&a, store_buf, sizeof(store_buf))) != 0)
+        return rc;
     switch (sub->id) {
     case SUB_SHOW:
     case SUB_FINGERPRINT:
@@ -1149,7 +1432,12 @@ cli_records(int argc, char **argv)
     case SUB_DIFF:
         return cli_records_diff(&a, argc, argv);
     case SUB_EXPORT:
+        if (a.to != NULL)
+            return cli_records_copy(&a, argc, argv);
         return cli_records_export(&a, argc, argv);
+    case SUB_MIGRATE:
+    case SUB_IMPORT:
+        return cli_records_copy(&a, argc, argv);
     default:
         break;
     }
@@ -1176,12 +1464,13 @@ cli_retrieve(int argc, char **argv)
 {
     struct rec_args a;
     struct intentus_err err = { 0 };
-    struct rec_store *rs;
+    struct src src;
     int store_rc;
     const cJSON *header, *final;
     cJSON *rec, *out;
     char now[CLOCK_ISO_LEN], full[160];
     const char *id;
+    char store_buf[STORE_URL_MAX];
     int rc;
 
     rec_args_init(&a, "retrieve");
@@ -1195,16 +1484,16 @@ cli_retrieve(int argc, char **argv)
     id = argv[a.first_arg];
     if (!rec_store_id_is_valid(id))
         return cli_usage_error("retrieve", "'%s' is not a valid execution id", id);
-    rs = open_store("retrieve", &a, &store_rc);
-    if (rs == NULL)
+    if ((store_rc = cli_records_resolve_store(&a, store_buf, sizeof(store_buf))) != 0 ||
+        (store_rc = open_src("retrieve", &a, &src)) != 0)
         return store_rc;
-    if (resolve_id(&a, rs, id, full, sizeof(full), &rc) != 0) {
-        rec_store_close(rs);
+    if (resolve_id(&a, &src, id, full, sizeof(full), &rc) != 0) {
+        src_close(&src);
         return rc;
     }
     id = full;
-    rec = rec_store_load(rs, id, &err);
-    rec_store_close(rs);
+    rec = src_load(&src, id, &err);
+    src_close(&src);
     if (rec == NULL) {
         cli_error("retrieve", "%s", err.msg);
         return EXIT_FAIL;
@@ -1245,9 +1534,11 @@ cli_replay(int argc, char **argv)
 {
     struct rec_args a;
     struct intentus_err err = { 0 };
-    struct rec_store *rs;
+    struct src src;
     struct config *cfg = NULL;
     struct wal_log log = { 0 };
+    char *text;
+    size_t len;
     const cJSON *resp, *result, *rpc_error;
     cJSON *rec, *out = NULL;
     char full[160];
@@ -1265,16 +1556,17 @@ cli_replay(int argc, char **argv)
     id = argv[a.first_arg];
     if (!rec_store_id_is_valid(id))
         return cli_usage_error("replay", "'%s' is not a valid execution id", id);
-    rs = open_store("replay", &a, &store_rc);
-    if (rs == NULL)
+    if ((store_rc = open_src("replay", &a, &src)) != 0)
         return store_rc;
-    if (resolve_id(&a, rs, id, full, sizeof(full), &rc) != 0) {
-        rec_store_close(rs);
+    if (resolve_id(&a, &src, id, full, sizeof(full), &rc) != 0) {
+        src_close(&src);
         return rc;
     }
     id = full;
-    rec = rec_store_load(rs, id, &err);
-    rec_store_close(rs);
+    text = src_read(&src, id, &len, NULL, &err);
+    rec = text != NULL ? record_parse(text, len, &err) : NULL;
+    free(text);
+    src_close(&src);
     if (rec == NULL) {
         cli_error("replay", "%s", err.msg);
         return EXIT_FAIL;

@@ -17,6 +17,12 @@
 struct rec_args {
     const char *cmd; /* "records list", for messages */
     const char *dir, *config;
+    /* --store URL (core/store.h): the store to read instead of --dir; the
+     * dispatcher also fills it from the config's recording.store */
+    const char *store;
+    /* migrate, import, export --to: the stores copied between */
+    const char *from, *to;
+    bool progress;
     const char *keyring; /* --keyring: decrypt with it (core/crypt.h) */
     /* export */
     const char *out;
@@ -43,6 +49,16 @@ struct rec_args {
     bool tree;     /* --tree: the execution's tree of sub-intents (core/subtree.h) */
     int first_arg; /* index of the first positional argument */
 };
+
+/* Settle a->store before a command runs: --store, else (without --dir)
+ * the config's recording.store. A file: store becomes a->dir (today's
+ * code reads it) and a->store NULL; another engine stays in a->store (buf
+ * holds it when it came from the config). 0, or EXIT_USAGE (printed). */
+int cli_records_resolve_store(struct rec_args *a, char *buf, size_t size);
+/* The index of a->store (another engine than files): its own SQLite
+ * database for sqlite:, opened without creating; NULL with err set
+ * otherwise. */
+struct index_db *cli_records_store_db(const struct rec_args *a, struct intentus_err *err);
 
 /* The records directory from --dir / --config; NULL (message printed) when
  * there is none. *cfg is freed by the caller with config_free. */
@@ -90,6 +106,9 @@ int cli_records_tail(const struct rec_args *a);
 int cli_records_gc(const struct rec_args *a);
 /* records export --decrypt --out DIR [ID...] [filters] (cli_records_export.c). */
 int cli_records_export(const struct rec_args *a, int argc, char **argv);
+/* records migrate --from URL --to URL, import --from URL, export --to URL
+ * (cli_records_copy.c): a->cmd tells which. */
+int cli_records_copy(const struct rec_args *a, int argc, char **argv);
 /* records diff A B: argv[a->first_arg] and the one after. */
 int cli_records_diff(const struct rec_args *a, int argc, char **argv);
 /* records show --tree ID (cli_records_tree.c): the tree id belongs to. */

@@ -2,6 +2,7 @@
  * as text or JSON. Exit status as diff(1): 0 identical, 1 different,
  * 2 trouble (usage, config, a record missing or unreadable). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -9,17 +10,31 @@
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/record.h"
+#include "core/store.h"
 #include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
+#include "watch/stores.h"
 
 #define VALUE_MAX 80 /* bytes of a value shown in text output */
 
+/* From the directory (rs), or from another engine's store (st). */
 static cJSON *
-load(struct rec_store *rs, const char *id)
+load(struct rec_store *rs, struct store *st, const char *id)
 {
     struct intentus_err err = { 0 };
-    cJSON *rec = rec_store_load(rs, id, &err);
+    cJSON *rec = NULL;
+
+    if (rs != NULL) {
+        rec = rec_store_load(rs, id, &err);
+    } else {
+        size_t len = 0;
+        char *text = store_get(st, id, &len, &err);
+        rec = text != NULL ? record_parse(text, len, &err) : NULL;
+        if (text != NULL && rec == NULL)
+            err_prefix(&err, "%s: record %s", store_url(st), id);
+        free(text);
+    }
 
     if (rec == NULL) {
         cli_error("records diff", "%s", err.msg);
@@ -113,6 +128,7 @@ cli_records_diff(const struct rec_args *a, int argc, char **argv)
     struct diff_result r = { 0 };
     struct config *cfg = NULL;
     struct rec_store *rs = NULL;
+    struct store *st = NULL;
     cJSON *ra = NULL, *rb = NULL, *j = NULL;
     const char *dir;
     int rc = EXIT_USAGE;
@@ -125,16 +141,27 @@ cli_records_diff(const struct rec_args *a, int argc, char **argv)
         if (!rec_store_id_is_valid(argv[i]))
             return cli_usage_error("records diff", "'%s' is not a valid execution id", argv[i]);
     }
-    dir = cli_records_dir_of(a, &cfg);
-    if (dir == NULL)
-        goto out;
-    rs = rec_store_open(dir, NULL, &err);
-    if (rs == NULL) {
-        cli_error("records diff", "%s", err.msg);
-        goto out;
+    if (a->store != NULL) {
+        if (cli_keys_from_flag(a->cmd, a->keyring) != 0)
+            goto out;
+        st = store_open_url(stores_builtin, a->store, &(struct store_opts){ .read_only = true },
+                            &err);
+        if (st == NULL) {
+            cli_error("records diff", "%s: %s", a->store, err.msg);
+            goto out;
+        }
+    } else {
+        dir = cli_records_dir_of(a, &cfg);
+        if (dir == NULL)
+            goto out;
+        rs = rec_store_open(dir, NULL, &err);
+        if (rs == NULL) {
+            cli_error("records diff", "%s", err.msg);
+            goto out;
+        }
     }
-    ra = load(rs, argv[a->first_arg]);
-    rb = ra != NULL ? load(rs, argv[a->first_arg + 1]) : NULL;
+    ra = load(rs, st, argv[a->first_arg]);
+    rb = ra != NULL ? load(rs, st, argv[a->first_arg + 1]) : NULL;
     if (rb == NULL)
         goto out;
     if (diff_records(ra, rb, &r, &err) != 0 || (j = diff_result_json(&r, ra, rb)) == NULL) {
@@ -152,6 +179,7 @@ out:
     cJSON_Delete(ra);
     cJSON_Delete(rb);
     rec_store_close(rs);
+    store_close(st);
     config_free(cfg);
     return rc;
 }

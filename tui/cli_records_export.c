@@ -96,6 +96,11 @@ cli_records_export(const struct rec_args *a, int argc, char **argv)
     const char *dir;
     int outfd = -1, rc = EXIT_FAIL;
 
+    if (a->store != NULL)
+        return cli_usage_error(a->cmd,
+                               "--out reads record files; %s is not one: copy it with --to "
+                               "file:DIR (the same plaintext bytes)",
+                               a->store);
     if (!a->decrypt)
         return cli_usage_error(a->cmd, "the copies are plaintext: say so with --decrypt");
     if (a->out == NULL)

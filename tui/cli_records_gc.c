@@ -1,21 +1,27 @@
 /* intentus records gc: retention from the command line (core/retention.h).
  * The reference's name and flag: `records gc --older-than 30` (days). */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/retention.h"
+#include "core/store.h"
 #include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
 #include "watch/digest.h"
 #include "watch/index_db.h"
 #include "watch/index_query.h"
+#include "watch/stores.h"
 
 static void
 fmt_bytes(uint64_t b, char *out, size_t size)
@@ -34,11 +40,30 @@ fmt_bytes(uint64_t b, char *out, size_t size)
         snprintf(out, size, "%.1f %ciB", v, units[u]);
 }
 
-/* plan: the dry run's plan, whose ids are listed; NULL after applying. */
-static cJSON *
-report_json(const struct retention_report *r, const struct retention_plan *plan, const char *action)
+/* The planned ids a dry run lists: a retention plan's, or a store's. */
+struct plan_ids {
+    const struct retention_plan *plan;
+    char **ids;
+    size_t n;
+};
+
+static size_t
+plan_ids_size(const struct plan_ids *p)
 {
-    bool dry_run = plan != NULL;
+    return p->plan != NULL ? retention_plan_size(p->plan) : p->n;
+}
+
+static const char *
+plan_ids_at(const struct plan_ids *p, size_t i)
+{
+    return p->plan != NULL ? retention_plan_id(p->plan, i) : p->ids[i];
+}
+
+/* ids: the dry run's plan, whose ids are listed; NULL after applying. */
+static cJSON *
+report_json_ids(const struct retention_report *r, const struct plan_ids *ids, const char *action)
+{
+    bool dry_run = ids != NULL;
     cJSON *o = cJSON_CreateObject(), *by;
 
     cJSON_AddBoolToObject(o, "dryRun", dry_run);
@@ -76,11 +101,19 @@ report_json(const struct retention_report *r, const struct retention_plan *plan,
     cJSON_AddNumberToObject(o, "skippedCorrupt", (double)r->skipped_corrupt);
     cJSON_AddNumberToObject(o, "notSelected", (double)r->not_selected);
     if (dry_run) {
-        cJSON *ids = cJSON_AddArrayToObject(o, "ids");
-        for (size_t i = 0; i < retention_plan_size(plan); i++)
-            cJSON_AddItemToArray(ids, cJSON_CreateString(retention_plan_id(plan, i)));
+        cJSON *arr = cJSON_AddArrayToObject(o, "ids");
+        for (size_t i = 0; i < plan_ids_size(ids); i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(plan_ids_at(ids, i)));
     }
     return o;
+}
+
+static cJSON *
+report_json(const struct retention_report *r, const struct retention_plan *plan, const char *action)
+{
+    struct plan_ids ids = { .plan = plan };
+
+    return report_json_ids(r, plan != NULL ? &ids : NULL, action);
 }
 
 static void
@@ -313,6 +346,296 @@ print_report(const struct rec_args *a, const struct retention_plan *plan,
     }
 }
 
+/* ---- gc on another engine than files (a->store) ---- */
+
+struct srow {
+    char *id, *intent;
+    int64_t created_us;
+    uint64_t size;
+};
+
+struct srows {
+    struct srow *v;
+    size_t n, cap;
+    uint64_t corrupt;
+    bool failed;
+};
+
+static int
+collect_srow(void *ctx, const struct store_row *row)
+{
+    struct srows *r = ctx;
+
+    if (row->flags & STORE_ROW_CORRUPT) {
+        r->corrupt++; /* not a record: left alone, as on files */
+        return 0;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        struct srow *v = realloc(r->v, cap * sizeof(*v));
+        if (v == NULL) {
+            r->failed = true;
+            return 1;
+        }
+        r->v = v;
+        r->cap = cap;
+    }
+    r->v[r->n] = (struct srow){ strdup(row->id), strdup(row->intent ? row->intent : "(none)"),
+                                row->created_us, row->size };
+    if (r->v[r->n].id == NULL || r->v[r->n].intent == NULL) {
+        free(r->v[r->n].id);
+        free(r->v[r->n].intent);
+        r->failed = true;
+        return 1;
+    }
+    r->n++;
+    return 0;
+}
+
+static void
+srows_free(struct srows *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].id);
+        free(r->v[i].intent);
+    }
+    free(r->v);
+}
+
+/* Add row i to the report (count, bytes, range, by intent). */
+static int
+report_add(struct retention_report *r, const struct srow *row)
+{
+    size_t k = 0;
+
+    if (r->count == 0 || row->created_us < r->oldest_us) {
+        r->oldest_us = row->created_us;
+        snprintf(r->oldest_id, sizeof(r->oldest_id), "%s", row->id);
+    }
+    if (r->count == 0 || row->created_us >= r->newest_us) {
+        r->newest_us = row->created_us;
+        snprintf(r->newest_id, sizeof(r->newest_id), "%s", row->id);
+    }
+    r->count++;
+    r->bytes += row->size;
+    while (k < r->n_intents && strcmp(r->intents[k].intent, row->intent) != 0)
+        k++;
+    if (k == r->n_intents) {
+        struct retention_intent *v = realloc(r->intents, (k + 1) * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        r->intents = v;
+        v[k] = (struct retention_intent){ strdup(row->intent), 0, 0 };
+        if (v[k].intent == NULL)
+            return -1;
+        r->n_intents++;
+    }
+    r->intents[k].count++;
+    r->intents[k].bytes += row->size;
+    return 0;
+}
+
+static int
+by_count(const void *x, const void *y)
+{
+    const struct retention_intent *a = x, *b = y;
+
+    return a->count != b->count ? (a->count < b->count ? 1 : -1) : strcmp(a->intent, b->intent);
+}
+
+/* gzip text into archive/<id>.json.gz: a hidden temp file, synced, then
+ * linked into place (an existing archive file is never replaced). */
+static int
+archive_text(const char *archive, const char *id, const char *text, size_t len,
+             struct intentus_err *err)
+{
+    char tmp[PATH_MAX], final[PATH_MAX];
+    int fd, rc = -1;
+    gzFile gz;
+
+    snprintf(tmp, sizeof(tmp), "%s/.%s.json.gz.tmp", archive, id);
+    snprintf(final, sizeof(final), "%s/%s.json.gz", archive, id);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err_set(err, IERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    gz = gzdopen(dup(fd), "wb");
+    if (gz == NULL || (len > 0 && gzwrite(gz, text, (unsigned)len) != (int)len) ||
+        gzclose(gz) != Z_OK) {
+        err_set(err, IERR_IO, "cannot write %s", tmp);
+        goto out;
+    }
+    gz = NULL;
+    if (fsync(fd) != 0 || link(tmp, final) != 0) {
+        err_set(err, IERR_IO, "cannot create %s: %s", final, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    close(fd);
+    unlink(tmp);
+    return rc;
+}
+
+/* Delete (or archive, then delete) the first take rows through the store;
+ * done reports what went. EXIT_OK, or EXIT_FAIL at the first error. */
+static int
+gc_store_apply(const struct rec_args *a, struct store *st, const char *archive,
+               const struct srows *rows, size_t take, struct retention_report *done)
+{
+    struct intentus_err err = { 0 };
+
+    for (size_t i = 0; i < take; i++) {
+        const struct srow *row = &rows->v[i];
+        if (archive != NULL) {
+            size_t len = 0;
+            char *text = store_get(st, row->id, &len, &err);
+            int arc = text != NULL ? archive_text(archive, row->id, text, len, &err) : -1;
+            free(text);
+            if (arc != 0 && err.code == IERR_NOT_FOUND) {
+                done->already_gone++;
+                continue;
+            }
+            if (arc != 0) {
+                cli_error(a->cmd, "%s", err.msg);
+                return EXIT_FAIL;
+            }
+        }
+        if (store_del(st, row->id, &err) != 0) {
+            if (err.code == IERR_NOT_FOUND) {
+                done->already_gone++;
+                continue;
+            }
+            cli_error(a->cmd, "%s", err.msg);
+            return EXIT_FAIL;
+        }
+        if (report_add(done, row) != 0) {
+            cli_error(a->cmd, "out of memory");
+            return EXIT_FAIL;
+        }
+        if (isatty(STDERR_FILENO))
+            progress(NULL, i + 1, take, row->id);
+    }
+    return EXIT_OK;
+}
+
+/* Retention on a store: the same policy as on files (core/retention.h),
+ * planned from the store's rows, oldest first: every selected record older
+ * than the age cutoff, then more of the oldest until the count and byte
+ * limits hold. Applying deletes each planned record through the store, or
+ * first gzips its text into the archive directory. */
+static int
+gc_store(const struct rec_args *a, const struct retention_policy *p, const char *archive,
+         const char *action)
+{
+    struct intentus_err err = { 0 };
+    struct store_opts o = { 0 };
+    struct store *st = store_open_url(stores_builtin, a->store, &o, &err);
+    struct index_filter xf;
+    struct store_filter f = { 0 };
+    struct store_query q = { .filter = &f };
+    struct srows rows = { 0 };
+    struct retention_report planned = { 0 }, done = { 0 };
+    struct plan_ids ids = { 0 };
+    const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
+    int64_t cutoff = p->max_age_ms >= 0 ? clock_wall_us() - p->max_age_ms * 1000 : INT64_MIN;
+    uint64_t left_bytes = 0;
+    long total, corrupt;
+    size_t take = 0;
+    int rc = EXIT_FAIL;
+
+    if (st == NULL) {
+        cli_error(a->cmd, "%s: %s", a->store, err.msg);
+        return EXIT_FAIL;
+    }
+    cli_records_filter(a, &xf);
+    f = (struct store_filter){ .intent = xf.intent,
+                               .agent = xf.agent,
+                               .status = xf.status,
+                               .error_code = xf.error_code,
+                               .text = xf.text,
+                               .since_us = xf.since_us };
+    total = store_count(st, NULL, &err);
+    /* Corrupt records are left alone and counted as such, selected or not
+     * (as the file plan counts every file that is not a record). */
+    corrupt = total < 0 ? -1 : store_count(st, &(struct store_filter){ .status = "corrupt" }, &err);
+    if (total < 0 || corrupt < 0 || store_query(st, &q, collect_srow, &rows, &err) < 0 ||
+        rows.failed) {
+        cli_error(a->cmd, "%s: %s", a->store, rows.failed ? "out of memory" : err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < rows.n; i++)
+        left_bytes += rows.v[i].size;
+    while (take < rows.n && (rows.v[take].created_us < cutoff ||
+                             (p->max_count >= 0 && (int64_t)(rows.n - take) > p->max_count) ||
+                             (p->max_bytes >= 0 && left_bytes > (uint64_t)p->max_bytes))) {
+        left_bytes -= rows.v[take].size;
+        if (report_add(&planned, &rows.v[take]) != 0) {
+            cli_error(a->cmd, "out of memory");
+            goto out;
+        }
+        take++;
+    }
+    if (planned.n_intents > 1)
+        qsort(planned.intents, planned.n_intents, sizeof(*planned.intents), by_count);
+    planned.kept_count = rows.n - take;
+    planned.kept_bytes = left_bytes;
+    planned.skipped_corrupt = (uint64_t)corrupt;
+    planned.not_selected = (uint64_t)total - rows.n - (uint64_t)corrupt;
+    ids.ids = calloc(take + 1, sizeof(*ids.ids));
+    for (size_t i = 0; ids.ids != NULL && i < take; i++)
+        ids.ids[ids.n++] = rows.v[i].id;
+    if (a->dry_run || take == 0) {
+        if (a->json) {
+            cJSON *j = report_json_ids(&planned, &ids, action);
+            cli_print_json(stdout, j);
+            cJSON_Delete(j);
+        } else {
+            report_text(stdout, &planned, a->dry_run ? "would remove" : "nothing to do:");
+            for (size_t i = 0; a->dry_run && i < ids.n; i++)
+                printf("  remove %s\n", ids.ids[i]);
+        }
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (!a->yes && !(auto_confirm != NULL && strcmp(auto_confirm, "1") == 0)) {
+        if (!isatty(STDIN_FILENO)) {
+            report_text(stderr, &planned, "would remove");
+            cli_error(a->cmd, "not on a terminal: refusing to %s without --yes (or see --dry-run)",
+                      action);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        report_text(stderr, &planned, "to remove:");
+        if (!confirm(&planned, a->store, archive)) {
+            cli_error(a->cmd, "nothing done");
+            goto out;
+        }
+    }
+    if (archive != NULL && mkdir(archive, 0700) != 0 && errno != EEXIST) {
+        cli_error(a->cmd, "cannot create %s: %s", archive, strerror(errno));
+        goto out;
+    }
+    rc = gc_store_apply(a, st, archive, &rows, take, &done);
+    if (done.n_intents > 1)
+        qsort(done.intents, done.n_intents, sizeof(*done.intents), by_count);
+    if (a->json) {
+        cJSON *j = report_json_ids(&done, NULL, action);
+        cli_print_json(stdout, j);
+        cJSON_Delete(j);
+    } else {
+        report_text(stdout, &done, archive ? "archived" : "deleted");
+    }
+out:
+    free(ids.ids);
+    retention_report_free(&planned);
+    retention_report_free(&done);
+    srows_free(&rows);
+    store_close(st);
+    return rc;
+}
+
 int
 cli_records_gc(const struct rec_args *a)
 {
@@ -344,6 +667,14 @@ cli_records_gc(const struct rec_args *a)
     rc = EXIT_FAIL;
     ao.archive_dir = archive;
     action = archive ? "archive" : "delete";
+    if (a->store != NULL) {
+        /* No files, no WALs beside them: --wal-dir cannot take effect. */
+        if (a->wal_dir != NULL)
+            rc = cli_usage_error(a->cmd, "--wal-dir: gc on %s removes records only", a->store);
+        else
+            rc = gc_store(a, &p, archive, action);
+        goto out;
+    }
     if (cli_records_filtered(a) && (gs.sel = cli_select_new(a)) == NULL) {
         cli_error(a->cmd, "out of memory");
         goto out;

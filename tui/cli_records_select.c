@@ -14,6 +14,7 @@
 #include "watch/index_db.h"
 #include "watch/index_query.h"
 #include "watch/scan.h"
+#include "watch/stores.h"
 #include "watch/tailer.h"
 
 void
@@ -139,12 +140,44 @@ load_row(void *ctx, const struct digest *d)
 }
 
 struct index_db *
+cli_records_store_db(const struct rec_args *a, struct intentus_err *err)
+{
+    struct index_db *db;
+    const char *rest = NULL;
+    const struct store_engine *e = store_engine_find(stores_builtin, a->store, &rest, err);
+
+    if (e == NULL)
+        return NULL;
+    if (e != &store_engine_sqlite) {
+        err_set(err, IERR_USAGE, "%s: the %s engine has no local record index for %s", a->store,
+                e->scheme, a->cmd);
+        return NULL;
+    }
+    if (strncmp(rest, "//", 2) == 0)
+        rest += 2;
+    db = index_db_open_path(rest, false, false, err);
+    if (db != NULL && store_sqlite_is_store(db, err) != 0) {
+        index_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+struct index_db *
 cli_records_db(const struct rec_args *a, const char *dir, struct intentus_err *err)
 {
     struct intentus_err why = { 0 };
     struct index_db *db;
 
     memset(err, 0, sizeof(*err));
+    /* Another engine than files: its index is the store; it cannot fall
+     * back to files, so a failure is an error (err set). */
+    if (a->store != NULL) {
+        db = cli_records_store_db(a, err);
+        if (db == NULL && err->code == IERR_OK)
+            err->code = IERR_IO;
+        return db;
+    }
     if (a->no_index)
         return NULL;
     db = index_db_open(dir, false, &why);
@@ -161,7 +194,10 @@ cli_records_db(const struct rec_args *a, const char *dir, struct intentus_err *e
 void
 cli_records_db_failed(const struct rec_args *a, const struct intentus_err *why)
 {
-    cli_error(a->cmd, "%s; reading the record files instead", why->msg);
+    if (a->store != NULL)
+        cli_error(a->cmd, "%s: %s", a->store, why->msg);
+    else
+        cli_error(a->cmd, "%s; reading the record files instead", why->msg);
 }
 
 int
@@ -181,6 +217,10 @@ cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *s
     else
         rc = index_query_select(db, &sel->f, false, 0, load_row, &si, &why) < 0 ? -1 : 0;
     index_db_close(db);
+    if (rc != 0 && a->store != NULL) {
+        *err = why;
+        return -1;
+    }
     if (rc != 0) {
         cli_error(a->cmd, "%s; reading the record files instead", why.msg);
         index_clear(ix);

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/store.h"
 #include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
@@ -15,6 +16,7 @@
 #include "watch/index_db.h"
 #include "watch/index_query.h"
 #include "watch/index_stats.h"
+#include "watch/stores.h"
 #include "watch/tailer.h"
 
 #define STATS_LAST_N 20
@@ -225,10 +227,12 @@ stats_indexed(const struct rec_args *a, const char *dir, const struct cli_select
     index_db_close(db);
     if (rc == 0)
         print_stats(a, &st.snap);
+    else if (a->store != NULL)
+        *err = why; /* no files to fall back to */
     else
         cli_records_db_failed(a, &why);
     index_stats_free(&st);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : a->store != NULL ? -1 : 1;
 }
 
 int
@@ -355,6 +359,87 @@ tail_indexed(const struct rec_args *a, struct index_db *db, struct tail_ctx *t, 
     return 0;
 }
 
+/* tail -f on another engine than files: the rows the store reports after
+ * the cursor, each digested from its text (so the filters see its
+ * attempts), through the same path as the tailer's events. */
+struct follow_ctx {
+    struct store *s;
+    struct tail_ctx *t;
+};
+
+static int
+follow_row(void *ctx, const struct store_row *row)
+{
+    struct follow_ctx *fc = ctx;
+    struct intentus_err err = { 0 };
+    size_t len = 0;
+    char *text = store_get(fc->s, row->id, &len, &err);
+    struct digest *d;
+
+    if (text == NULL) {
+        cli_error("records tail", "%s", err.msg);
+        return 0;
+    }
+    d = digest_from_text(row->id, text, len, NULL);
+    free(text);
+    if (d == NULL)
+        return 1;
+    if (d->flags & DIGEST_CORRUPT)
+        d->created_us = row->created_us;
+    tail_event(fc->t, &(struct tailer_event){ .kind = TAILER_UPSERT, .id = row->id, .digest = d });
+    digest_free(d);
+    return 0;
+}
+
+static int
+tail_store(const struct rec_args *a, struct tail_ctx *t, size_t lines)
+{
+    struct intentus_err err = { 0 };
+    struct store_opts o = { .read_only = true };
+    struct store *s = NULL;
+    struct index_db *db = NULL;
+    int64_t cur = -1;
+    size_t total;
+    int rc = EXIT_FAIL;
+
+    /* The cursor before the backlog: what lands after it is printed once,
+     * by the follow loop, even if the backlog query also saw it. */
+    if (a->follow) {
+        s = store_open_url(stores_builtin, a->store, &o, &err);
+        if (s == NULL || store_follow(s, &cur, 0, NULL, NULL, &err) < 0)
+            goto fail;
+    }
+    db = cli_records_db(a, NULL, &err);
+    if (db == NULL)
+        goto fail;
+    if (tail_indexed(a, db, t, lines) != 0)
+        goto out;
+    total = index_size(t->ix);
+    for (size_t i = total > lines ? total - lines : 0; i < total; i++) {
+        struct index_view v;
+        index_get(t->ix, i, &v);
+        cli_records_print_row(&v, a->json);
+    }
+    fflush(stdout);
+    rc = EXIT_OK;
+    if (!a->follow)
+        goto out;
+    t->print = true;
+    for (;;) {
+        struct follow_ctx fc = { s, t };
+        if (store_follow(s, &cur, 1000, follow_row, &fc, &err) < 0)
+            goto fail;
+        fflush(stdout);
+    }
+fail:
+    cli_error("records tail", "%s", err.msg);
+    rc = EXIT_FAIL;
+out:
+    index_db_close(db);
+    store_close(s);
+    return rc;
+}
+
 int
 cli_records_tail(const struct rec_args *a)
 {
@@ -382,6 +467,14 @@ cli_records_tail(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || t.ix == NULL || (cli_records_filtered(a) && t.sel == NULL))
         goto out;
+    if (a->store != NULL) {
+        if (a->poll_ms > 0)
+            rc = cli_usage_error("records tail", "--poll: the %s store is followed by queries",
+                                 a->store);
+        else
+            rc = tail_store(a, &t, lines);
+        goto out;
+    }
     db = cli_records_db(a, dir, &err);
     if (db == NULL && err.code != 0) {
         cli_error("records tail", "%s", err.msg);

@@ -23,6 +23,7 @@
 #include "tui/cli.h"
 #include "tui/fmt.h"
 #include "tui/serve_client.h"
+#include "watch/stores.h"
 
 static const char route_help[] =
     "Usage: intentus route INTENT [options]\n"
@@ -49,6 +50,9 @@ static const char route_help[] =
     "                              with --async-n)\n"
     "  -c, --config FILE           config file (default: search order, then demo)\n"
     "  -d, --dir DIR               record directory (overrides the config; not with\n"
+    "                              --no-record)\n"
+    "      --store URL             where the record goes: file:DIR, sqlite:PATH\n"
+    "                              (overrides recording.store; not with --dir or\n"
     "                              --no-record)\n"
     "  -n, --no-record             do not record this execution\n"
     "      --server URL            send it to a running 'intentus serve' instead\n"
@@ -204,6 +208,7 @@ split_list(char *s, const char **items, size_t max)
 
 struct route_args {
     const char *intent, *payload, *config, *dir, *tenant, *server, *token_file, *cacert;
+    const char *store; /* --store URL */
     char *fallback;
     struct envelope_opts env;
     long async_n, workers;
@@ -214,12 +219,13 @@ struct route_args {
 static int
 check_server_args(const struct route_args *a)
 {
-    const char *bad = a->config != NULL ? "--config"
-                      : a->dir != NULL  ? "--dir"
-                      : a->no_record    ? "--no-record"
-                      : a->async_n > 0  ? "--async-n"
-                      : a->workers > 0  ? "--workers"
-                                        : NULL;
+    const char *bad = a->config != NULL  ? "--config"
+                      : a->dir != NULL   ? "--dir"
+                      : a->store != NULL ? "--store"
+                      : a->no_record     ? "--no-record"
+                      : a->async_n > 0   ? "--async-n"
+                      : a->workers > 0   ? "--workers"
+                                         : NULL;
 
     if (a->server == NULL)
         return cli_usage_error("route", "%s: only with --server",
@@ -253,6 +259,7 @@ parse_args(int argc, char **argv, struct route_args *a)
         { "server", required_argument, NULL, 'S' },
         { "token-file", required_argument, NULL, 'K' },
         { "cacert", required_argument, NULL, 'X' },
+        { "store", required_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -297,6 +304,11 @@ parse_args(int argc, char **argv, struct route_args *a)
             break;
         case 'd':
             a->dir = optarg;
+            break;
+        case 'U':
+            if (optarg[0] == '\0')
+                return cli_usage_error("route", "--store: must not be empty");
+            a->store = optarg;
             break;
         case 'm':
             if (units_parse_duration_ms(optarg, &a->env.timeout_ms, NULL) != 0 ||
@@ -353,6 +365,10 @@ parse_args(int argc, char **argv, struct route_args *a)
         return EXIT_USAGE;
     if (a->dir != NULL && a->no_record)
         return cli_usage_error("route", "--dir: nothing is recorded with --no-record");
+    if (a->store != NULL && a->no_record)
+        return cli_usage_error("route", "--store: nothing is recorded with --no-record");
+    if (a->store != NULL && a->dir != NULL)
+        return cli_usage_error("route", "--store and --dir: give one (--store file:DIR is --dir)");
     if (a->env.target_agent != NULL && a->env.strategy != STRATEGY_DIRECT)
         return cli_usage_error("route", "--target: only the direct strategy uses it (not %s)",
                                model_strategy_wire(a->env.strategy));
@@ -591,6 +607,8 @@ cli_route(int argc, char **argv)
     }
     rt = runtime_open(a.config,
                       &(struct runtime_opts){ .records_dir = a.dir,
+                                              .store_url = a.store,
+                                              .store_engines = stores_builtin,
                                               .workers = (int)a.workers,
                                               .no_record = a.no_record != 0 },
                       &err);
@@ -627,8 +645,10 @@ cli_route(int argc, char **argv)
         rc = EXIT_FAIL;
     } else if (!a.quiet) {
         char esc[FMT_ESC_SIZE(256)];
-        fprintf(stderr, "execution %s recorded in %s\n", res.execution_id,
-                cli_esc(runtime_records_dir(rt), esc, sizeof(esc)));
+        fprintf(
+            stderr, "execution %s recorded in %s\n", res.execution_id,
+            cli_esc(runtime_store_url(rt) != NULL ? runtime_store_url(rt) : runtime_records_dir(rt),
+                    esc, sizeof(esc)));
     }
 out:
     route_result_free(&res);

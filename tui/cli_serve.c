@@ -37,6 +37,7 @@
 #include "tui/serve_events.h"
 #include "tui/serve_limits.h"
 #include "tui/serve_tls.h"
+#include "watch/stores.h"
 
 static const char serve_help[] =
     "Usage: intentus serve [options]\n"
@@ -1203,7 +1204,8 @@ handle_health(struct server *s, struct MHD_Connection *conn)
     runtime_stats(s->rt, &st);
     /* Ready: a config is loaded (always, once serving) and the store has
      * not failed more recently than it succeeded. */
-    ready = !atomic_load(&s->stopping) && access(runtime_records_dir(s->rt), W_OK) == 0;
+    ready = !atomic_load(&s->stopping) &&
+            (runtime_store_url(s->rt) != NULL || access(runtime_records_dir(s->rt), W_OK) == 0);
     cJSON_AddBoolToObject(o, "live", true);
     cJSON_AddBoolToObject(o, "ready", ready);
     ret = send_json(conn, ready ? 200 : 503, o, NULL);
@@ -1662,7 +1664,9 @@ cli_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    s.rt = runtime_open(s.config_path, &(struct runtime_opts){ .workers = (int)workers }, &err);
+    s.rt = runtime_open(
+        s.config_path,
+        &(struct runtime_opts){ .workers = (int)workers, .store_engines = stores_builtin }, &err);
     if (s.rt == NULL) {
         cli_error("serve", "%s", err.msg);
         return EXIT_USAGE;

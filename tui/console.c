@@ -27,6 +27,7 @@
 #include "tui/fmt.h"
 #include "tui/job.h"
 #include "tui/signals.h"
+#include "watch/stores.h"
 
 static void maybe_scan_incomplete(struct app *app);
 
@@ -1121,11 +1122,26 @@ open_model(struct app *app, const struct console_opts *opts)
                                              .read_only = opts->read_only || opts->server != NULL,
                                              .on_started = on_exec_started,
                                              .on_finished = on_exec_finished,
-                                             .exec_ctx = app },
+                                             .exec_ctx = app,
+                                             .store_engines = stores_builtin },
                      &err);
     if (app->rt == NULL) {
         cli_error("console", "%s", err.msg);
         return err.code == IERR_CONFIG ? 2 : 1;
+    }
+    {
+        /* Its model is a record directory and its tailer (watch/). */
+        const struct config *c = runtime_config(app->rt);
+        const struct store_engine *e =
+            c->store_url != NULL ? store_engine_find(stores_builtin, c->store_url, NULL, &err)
+                                 : NULL;
+        if (c->store_url != NULL && e != &store_engine_file) {
+            cli_error("console",
+                      "recording.store %s: the console shows file: stores only; read it with "
+                      "'intentus records list|tail -f --store URL'",
+                      c->store_url);
+            return 2;
+        }
     }
     app->cfg = runtime_config(app->rt);
     /* The store, the tailer and the views decrypt with the config's keys

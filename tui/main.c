@@ -18,7 +18,7 @@ struct command {
 static const struct command commands[] = {
     { "console", cli_console, "the full-screen console (also what plain 'intentus' opens)" },
     { "route", cli_route, "route an intent through the embedded router and record it" },
-    { "records", cli_records, "list, show, verify, diff, stats, tail and gc execution records" },
+    { "records", cli_records, "list, show, verify, diff, stats, tail, gc, migrate records" },
     { "retrieve", cli_retrieve, "print the stored response of an execution (nothing re-run)" },
     { "serve", cli_serve, "run the router as an authenticated HTTP service" },
     { "agents", cli_agents,

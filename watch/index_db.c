@@ -26,6 +26,7 @@ struct index_db {
     char *dir;
     struct index_db_info info;
     struct writer *live; /* index_db_begin..commit: statements of the open transaction */
+    bool durable;        /* index_db_open_path with durable: every commit is synced */
 };
 
 static const char SCHEMA[] =
@@ -252,7 +253,9 @@ open_schema(struct index_db *db, struct intentus_err *err)
         err_set(err, IERR_IO, "schema version %d, not %d", ver, INDEX_DB_SCHEMA);
         return SQLITE_SCHEMA;
     }
-    if ((rc = wal_mode(db, err)) != 0 || (rc = exec(db, "PRAGMA synchronous=NORMAL", err)) != 0 ||
+    if ((rc = wal_mode(db, err)) != 0 ||
+        (rc = exec(db, db->durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                   err)) != 0 ||
         /* No memory-mapped reads: a file cut short under a mapping (by
          * anyone: it is a cache, deleting or truncating it is allowed)
          * would end this process with SIGBUS; pread reports an error. */
@@ -693,6 +696,50 @@ fail:
     return NULL;
 }
 
+struct index_db *
+index_db_open_path(const char *path, bool create, bool durable, struct intentus_err *err)
+{
+    struct index_db *db = calloc(1, sizeof(*db));
+    struct intentus_err why = { 0 };
+    struct stat st;
+    int rc;
+
+    if (db == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return NULL;
+    }
+    db->durable = durable;
+    if (snprintf(db->info.path, sizeof(db->info.path), "%s", path) >= (int)sizeof(db->info.path)) {
+        err_set(err, IERR_INVALID, "database path is too long: %.200s...", path);
+        goto fail;
+    }
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT || !create) {
+            err_set(err, IERR_IO, "cannot open the database %s: %s", path, strerror(errno));
+            goto fail;
+        }
+    } else if (!S_ISREG(st.st_mode)) {
+        err_set(err, IERR_IO, "database %s is not a regular file", path);
+        goto fail;
+    }
+    if (own_file(path) != 0) {
+        err_set(err, IERR_IO, "cannot open the database %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    /* Never rebuilt: here the database holds the records themselves. */
+    rc = open_schema(db, &why);
+    if (rc != 0) {
+        err_set(err, IERR_IO, "database %s: %s", path, why.msg);
+        goto fail;
+    }
+    /* No counts: they cost a scan of every row, on every command. */
+    db->info.db_bytes = file_bytes(path, "") + file_bytes(path, "-wal");
+    return db;
+fail:
+    index_db_close(db);
+    return NULL;
+}
+
 void
 index_db_close(struct index_db *db)
 {
@@ -1028,6 +1075,11 @@ index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct inten
     long diffs = -1;
     size_t i = 0, j = 0;
 
+    if (db->dir == NULL) {
+        err_set(err, IERR_USAGE, "%s holds the records themselves: there are no files to check",
+                db->info.path);
+        return -1;
+    }
     if (index_db_each(db, 0, collect_row, &rows, err) != 0)
         goto out;
     rs = rec_store_open(db->dir, NULL, err);

@@ -65,6 +65,14 @@ struct index_db_info {
  * NULL on failure with err set (directory unreadable, no usable place for
  * the index, a SQLite error other than corruption). */
 struct index_db *index_db_open(const char *dir, bool rebuild, struct intentus_err *err);
+/* The same schema in the database file path, for a store that keeps the
+ * records themselves in it (watch/store_sqlite.c): no directory, no
+ * reconcile, and never deleted or rebuilt (a foreign, corrupt or
+ * other-version file is an error that names it). create: make a missing
+ * file (0600); durable: every commit is synced (synchronous=FULL). The
+ * info's row counts are not filled (0): counting costs a scan. */
+struct index_db *index_db_open_path(const char *path, bool create, bool durable,
+                                    struct intentus_err *err);
 void index_db_close(struct index_db *db);
 const struct index_db_info *index_db_info(const struct index_db *db);
 
