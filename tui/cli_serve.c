@@ -34,6 +34,7 @@
 #include "core/writer.h"
 #include "tui/cli.h"
 #include "tui/serve_conf.h"
+#include "watch/shared_pg.h"
 #include "tui/serve_events.h"
 #include "tui/serve_limits.h"
 #include "tui/serve_tls.h"
@@ -1605,6 +1606,7 @@ cli_serve(int argc, char **argv)
     sigset_t sigs;
     pthread_t collector;
     struct MHD_Daemon *d = NULL;
+    struct shared_pg *shared = NULL;
 
     if (cli_wants_help(argc, argv)) {
         fputs(serve_help, stdout);
@@ -1680,6 +1682,15 @@ cli_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = EXIT_USAGE;
+    if (s.conf->shared_url != NULL) {
+        /* Limits and circuits shared with every serve on this database. */
+        shared = shared_pg_open(s.conf->shared_url, s.conf->shared_refresh_ms, &err);
+        if (shared == NULL || runtime_set_shared(s.rt, shared_pg_state(shared), &err) != 0) {
+            cli_error("serve", "serve.shared_state: %s", err.msg);
+            rc = err.code == IERR_CONFIG ? EXIT_USAGE : EXIT_FAIL;
+            goto out_rt;
+        }
+    }
     if (setup_tls(&s, tls_cert, tls_key, &tls) != 0)
         goto out_rt;
     s.max_header = s.conf->max_header;
@@ -1764,6 +1775,7 @@ out_rt:
     serve_limits_free(s.limits);
     serve_tls_free(&tls);
     runtime_close(s.rt); /* queued work left is recorded as aborted */
+    shared_pg_close(shared);
     if (rc == EXIT_OK)
         fprintf(stderr, "intentus serve: stopped\n");
     serve_conf_free(s.conf);
