@@ -30,6 +30,7 @@ struct env {
     struct pgt_server *srv;
     int skipped, ndb;
     char why[1024];
+    struct tu_serve *serves[2]; /* freed (killed) by teardown if a test fails */
 };
 
 static int
@@ -55,6 +56,8 @@ teardown(void **state)
 {
     struct env *e = *state;
 
+    for (int i = 0; i < 2; i++)
+        tu_serve_free(e->serves[i]);
     pgt_free(e->srv);
     free(e);
     return 0;
@@ -67,6 +70,9 @@ fresh_db(struct env *e)
 
     if (e->skipped)
         skip();
+    /* A test that failed during an outage left the server stopped. */
+    if (pgt_restart(e->srv) != 0)
+        fail_msg("restarting the PostgreSQL test server failed");
     snprintf(name, sizeof(name), "s%d", ++e->ndb);
     url = pgt_create_db(e->srv, name, why, sizeof(why));
     if (url == NULL)
@@ -273,12 +279,13 @@ test_two_serves_one_limit_one_circuit(void **state)
 {
     struct env *e = *state;
     char *url = fresh_db(e);
-    struct tu_serve *s[2] = { tu_serve_new(), tu_serve_new() };
+    struct tu_serve **s = e->serves;
     const char *const noauth[] = { "--no-auth", NULL };
     int ok = 0, limited = 0;
     char *out = NULL;
 
     for (int i = 0; i < 2; i++) {
+        s[i] = tu_serve_new();
         write_config(s[i], url);
         tu_serve_start(s[i], noauth);
     }
@@ -306,6 +313,7 @@ test_two_serves_one_limit_one_circuit(void **state)
     for (int i = 0; i < 2; i++) {
         assert_int_equal(tu_serve_stop(s[i]), 0);
         tu_serve_free(s[i]);
+        s[i] = NULL;
     }
     free(url);
 }

@@ -91,6 +91,9 @@ fresh_url(struct env *e, char *spool, size_t spool_len)
 
     if (e->skipped)
         skip();
+    /* A test that failed during an outage left the server stopped. */
+    if (pgt_restart(e->srv) != 0)
+        fail_msg("restarting the PostgreSQL test server failed");
     snprintf(name, sizeof(name), "t%d", ++e->ndb);
     db = pgt_create_db(e->srv, name, why, sizeof(why));
     if (db == NULL)
