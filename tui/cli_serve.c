@@ -44,6 +44,8 @@ static const char serve_help[] =
     "\n"
     "Run the router as a long-running HTTP/1.1 service: one process holds the\n"
     "circuit breakers, rate limits and the record writer for every client.\n"
+    "With serve.shared_state {\"url\": \"postgres://...\"} in the config, rate\n"
+    "limits and circuit states are shared by every serve on that database.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE        config file (default: search order, then demo)\n"
