@@ -1191,6 +1191,15 @@ pg_query(struct store *s, const struct store_query *q, store_row_fn fn, void *ct
             row_of(r, 0, 0, &row);
             visited++;
             stop = fn(ctx, &row);
+            if (stop != 0) {
+                /* Do not stream the rest of a large result only to drop it. */
+                PGcancel *cn = PQgetCancel(p->c);
+                char cbuf[256];
+                if (cn != NULL) {
+                    PQcancel(cn, cbuf, sizeof(cbuf));
+                    PQfreeCancel(cn);
+                }
+            }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && stop == 0) {
             err_set(err, IERR_IO, "PostgreSQL store: query: %s", pq_msg(p->c, why, sizeof(why)));
             stop = -1;
