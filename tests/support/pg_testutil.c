@@ -32,7 +32,7 @@ struct pgt_server {
     int running;
 };
 
-static void
+__attribute__((format(printf, 3, 4))) static void
 whyf(char *why, size_t len, const char *fmt, ...)
 {
     va_list ap;
