@@ -34,10 +34,10 @@
 #include "core/writer.h"
 #include "tui/cli.h"
 #include "tui/serve_conf.h"
-#include "watch/shared_pg.h"
 #include "tui/serve_events.h"
 #include "tui/serve_limits.h"
 #include "tui/serve_tls.h"
+#include "watch/shared_pg.h"
 
 static const char serve_help[] =
     "Usage: intentus serve [options]\n"
@@ -1586,6 +1586,21 @@ start_daemon(struct server *s, int fd, const struct serve_tls *tls)
         0, serve_limits_accept, s->limits, on_request, s, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 }
 
+/* serve.shared_state: limits and circuits shared with every serve on that
+ * database. EXIT_OK, or the exit code after the error is printed. */
+static int
+setup_shared(struct server *s, struct shared_pg **out)
+{
+    struct intentus_err err = { 0 };
+
+    *out = shared_pg_open(s->conf->shared_url, s->conf->shared_refresh_ms, &err);
+    if (*out == NULL || runtime_set_shared(s->rt, shared_pg_state(*out), &err) != 0) {
+        cli_error("serve", "serve.shared_state: %s", err.msg);
+        return err.code == IERR_CONFIG ? EXIT_USAGE : EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 int
 cli_serve(int argc, char **argv)
 {
@@ -1683,16 +1698,9 @@ cli_serve(int argc, char **argv)
         runtime_close(s.rt);
         return EXIT_USAGE;
     }
+    if (s.conf->shared_url != NULL && (rc = setup_shared(&s, &shared)) != EXIT_OK)
+        goto out_rt;
     rc = EXIT_USAGE;
-    if (s.conf->shared_url != NULL) {
-        /* Limits and circuits shared with every serve on this database. */
-        shared = shared_pg_open(s.conf->shared_url, s.conf->shared_refresh_ms, &err);
-        if (shared == NULL || runtime_set_shared(s.rt, shared_pg_state(shared), &err) != 0) {
-            cli_error("serve", "serve.shared_state: %s", err.msg);
-            rc = err.code == IERR_CONFIG ? EXIT_USAGE : EXIT_FAIL;
-            goto out_rt;
-        }
-    }
     if (setup_tls(&s, tls_cert, tls_key, &tls) != 0)
         goto out_rt;
     s.max_header = s.conf->max_header;

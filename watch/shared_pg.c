@@ -205,7 +205,7 @@ breaker_get(void *ctx, const char *name, enum breaker_state *state, int64_t *ope
     if (r != NULL) {
         rc = 0;
         if (PQntuples(r) == 1) {
-            int s = atoi(PQgetvalue(r, 0, 0));
+            int s = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
             *state = s == BREAKER_OPEN ? BREAKER_OPEN : BREAKER_CLOSED;
             *open_left_ms = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
             rc = 1;
@@ -227,7 +227,6 @@ shared_pg_open(const char *url, int64_t breaker_refresh_ms, struct intentus_err 
 {
     struct shared_pg *sp;
     char why[400];
-    size_t n;
 
     if (url == NULL ||
         (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)) {
@@ -248,7 +247,7 @@ shared_pg_open(const char *url, int64_t breaker_refresh_ms, struct intentus_err 
     sp->state.ctx = sp;
     sp->state.breaker_refresh_ms = breaker_refresh_ms;
     if (connect_now(sp, why, sizeof(why)) != 0) {
-        n = strlen(why);
+        size_t n = strlen(why);
         while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
             why[--n] = '\0';
         err_set(err, IERR_IO, "shared state %s: %s", url, why);

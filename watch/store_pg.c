@@ -887,33 +887,13 @@ pg_begin(struct store *s, struct intentus_err *err)
     return 0;
 }
 
+/* A put inside the open batch. */
 static int
-pg_put(struct store *s, const char *id, const char *text, size_t len, struct intentus_err *err)
+put_in_batch(struct pg_store *p, const char *id, const char *text, size_t len,
+             struct intentus_err *err)
 {
-    struct pg_store *p = (struct pg_store *)s;
     int rc;
 
-    if (!p->in_batch) {
-        /* Its own transaction. */
-        if (pg_begin(s, err) != 0)
-            return -1;
-        rc = pg_put(s, id, text, len, err);
-        if (rc < 0) {
-            struct intentus_err keep = err != NULL ? *err : (struct intentus_err){ 0 };
-            if (p->batch_db && !conn_lost(p)) {
-                char why[200];
-                exec_ok(p->c, "ROLLBACK", why, sizeof(why));
-            }
-            batch_clear(p);
-            p->in_batch = false;
-            if (err != NULL)
-                *err = keep;
-            return -1;
-        }
-        if (pg_commit(s, err) != 0)
-            return -1;
-        return rc;
-    }
     if (p->tx_failed) {
         err_set(err, IERR_IO, "PostgreSQL store: the batch already failed");
         return -1;
@@ -944,6 +924,35 @@ pg_put(struct store *s, const char *id, const char *text, size_t len, struct int
         p->tx_failed = true;
         return -1;
     }
+    return rc;
+}
+
+static int
+pg_put(struct store *s, const char *id, const char *text, size_t len, struct intentus_err *err)
+{
+    struct pg_store *p = (struct pg_store *)s;
+    int rc;
+
+    if (p->in_batch)
+        return put_in_batch(p, id, text, len, err);
+    /* Its own transaction. */
+    if (pg_begin(s, err) != 0)
+        return -1;
+    rc = put_in_batch(p, id, text, len, err);
+    if (rc < 0) {
+        struct intentus_err keep = err != NULL ? *err : (struct intentus_err){ 0 };
+        if (p->batch_db && !conn_lost(p)) {
+            char why[200];
+            exec_ok(p->c, "ROLLBACK", why, sizeof(why));
+        }
+        batch_clear(p);
+        p->in_batch = false;
+        if (err != NULL)
+            *err = keep;
+        return -1;
+    }
+    if (pg_commit(s, err) != 0)
+        return -1;
     return rc;
 }
 
@@ -990,12 +999,13 @@ pg_get(struct store *s, const char *id, size_t *len, struct intentus_err *err)
     struct pg_store *p = (struct pg_store *)s;
     const char *v[1] = { id };
     PGresult *r;
-    char *out = NULL, why[200];
+    char *out = NULL;
 
     if (ensure(p, err) != 0)
         return NULL;
     r = PQexecPrepared(p->c, "get", 1, v, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char why[200];
         err_set(err, IERR_IO, "PostgreSQL store: get %s: %s", id, pq_msg(p->c, why, sizeof(why)));
         if (conn_lost(p))
             lost(p);
@@ -1024,12 +1034,12 @@ pg_del(struct store *s, const char *id, struct intentus_err *err)
     const char *v[1] = { id };
     PGresult *r;
     int rc = -1;
-    char why[200];
 
     if (ensure(p, err) != 0)
         return -1;
     r = PQexecPrepared(p->c, "del", 1, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char why[200];
         err_set(err, IERR_IO, "PostgreSQL store: delete %s: %s", id,
                 pq_msg(p->c, why, sizeof(why)));
         if (conn_lost(p))
@@ -1135,13 +1145,13 @@ row_of(PGresult *r, int i, int col, struct store_row *row)
     row->intent = dupcol(r, i, col + 2);
     row->strategy = dupcol(r, i, col + 3);
     row->agent = dupcol(r, i, col + 4);
-    row->status = (enum record_status)atoi(PQgetvalue(r, i, col + 5));
+    row->status = (enum record_status)(int)strtol(PQgetvalue(r, i, col + 5), NULL, 10);
     row->error_code = dupcol(r, i, col + 6);
     row->node = dupcol(r, i, col + 7);
     row->duration_us = strtoll(PQgetvalue(r, i, col + 8), NULL, 10);
-    row->attempts = atoi(PQgetvalue(r, i, col + 9));
-    row->retries = atoi(PQgetvalue(r, i, col + 10));
-    row->events = atoi(PQgetvalue(r, i, col + 11));
+    row->attempts = (int)strtol(PQgetvalue(r, i, col + 9), NULL, 10);
+    row->retries = (int)strtol(PQgetvalue(r, i, col + 10), NULL, 10);
+    row->events = (int)strtol(PQgetvalue(r, i, col + 11), NULL, 10);
     row->flags = (unsigned)strtoul(PQgetvalue(r, i, col + 12), NULL, 10);
     row->size = strtoull(PQgetvalue(r, i, col + 13), NULL, 10);
     row->note = dupcol(r, i, col + 14);
@@ -1194,8 +1204,8 @@ pg_query(struct store *s, const struct store_query *q, store_row_fn fn, void *ct
             if (stop != 0) {
                 /* Do not stream the rest of a large result only to drop it. */
                 PGcancel *cn = PQgetCancel(p->c);
-                char cbuf[256];
                 if (cn != NULL) {
+                    char cbuf[256];
                     PQcancel(cn, cbuf, sizeof(cbuf));
                     PQfreeCancel(cn);
                 }
@@ -1222,7 +1232,6 @@ pg_count(struct store *s, const struct store_filter *f, struct intentus_err *err
     struct buf sql = BUF_INIT;
     PGresult *r;
     long n = -1;
-    char why[200];
 
     if (ensure(p, err) != 0)
         return -1;
@@ -1230,10 +1239,12 @@ pg_count(struct store *s, const struct store_filter *f, struct intentus_err *err
     where_of(f, &w);
     buf_printf(&sql, "SELECT count(*) FROM intentus_records r%s", buf_str(&w.sql));
     r = PQexecParams(p->c, buf_str(&sql), w.n, NULL, w.v, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
         n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    else
+    } else {
+        char why[200];
         err_set(err, IERR_IO, "PostgreSQL store: count: %s", pq_msg(p->c, why, sizeof(why)));
+    }
     if (conn_lost(p))
         lost(p);
     PQclear(r);
@@ -1255,7 +1266,7 @@ static long
 follow_once(struct pg_store *p, int64_t *cursor, store_row_fn fn, void *ctx,
             struct intentus_err *err)
 {
-    char cur[24], why[200];
+    char cur[24];
     const char *v[1] = { cur };
     PGresult *r;
     long visited = 0;
@@ -1263,6 +1274,7 @@ follow_once(struct pg_store *p, int64_t *cursor, store_row_fn fn, void *ctx,
     snprintf(cur, sizeof(cur), "%" PRId64, *cursor);
     r = PQexecPrepared(p->c, "follow", 1, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char why[200];
         err_set(err, IERR_IO, "PostgreSQL store: follow: %s", pq_msg(p->c, why, sizeof(why)));
         if (conn_lost(p))
             lost(p);
@@ -1290,7 +1302,6 @@ pg_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, voi
     struct pg_store *p = (struct pg_store *)s;
     long long deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     char why[200];
-    long n;
 
     if (ensure(p, err) != 0)
         return -1;
@@ -1318,7 +1329,7 @@ pg_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, voi
     }
     for (;;) {
         drain_notifies(p->c);
-        n = follow_once(p, cursor, fn, ctx, err);
+        long n = follow_once(p, cursor, fn, ctx, err);
         if (n != 0)
             return n;
         long long left = deadline - mono_ms();
