@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -527,7 +528,7 @@ test_outage_spools_then_replays_in_order(void **state)
 
 struct follower {
     const char *url;
-    volatile int ready;
+    atomic_int ready; /* set by the follower, read by the test */
     long got;
     char ids[FOLLOW_N][40];
     double at[FOLLOW_N];
@@ -559,12 +560,12 @@ follower_main(void *arg)
 
     if (s == NULL) {
         snprintf(f->err, sizeof(f->err), "open: %s", err.msg);
-        f->ready = 1;
+        atomic_store(&f->ready, 1);
         return NULL;
     }
     if (store_follow(s, &cursor, 0, follow_row, f, &err) < 0)
         snprintf(f->err, sizeof(f->err), "follow: %s", err.msg);
-    f->ready = 1;
+    atomic_store(&f->ready, 1);
     while (f->got < FOLLOW_N && now_s() - t0 < 30)
         if (store_follow(s, &cursor, 1000, follow_row, f, &err) < 0) {
             snprintf(f->err, sizeof(f->err), "follow: %s", err.msg);
@@ -598,7 +599,7 @@ test_follow_wakes_on_notify(void **state)
     put_seed(s, 100000, &err); /* before the follower: not followed */
     f->url = url;
     assert_int_equal(pthread_create(&t, NULL, follower_main, f), 0);
-    for (int i = 0; i < 500 && !f->ready; i++)
+    for (int i = 0; i < 500 && !atomic_load(&f->ready); i++)
         usleep(10000);
     for (int i = 0; i < FOLLOW_N; i++) {
         struct tu_rec r;
