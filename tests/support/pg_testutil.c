@@ -228,9 +228,14 @@ pgt_start(struct pgt_server **out, char *why, size_t why_len)
         return -1;
     }
     if (find_bindir(s->bindir, sizeof(s->bindir)) != 0) {
-        whyf(why, why_len,
-             "PostgreSQL server binaries (initdb, pg_ctl) not found: no $INTENTUS_PG_BINDIR, "
-             "/usr/lib/postgresql/*/bin or initdb on PATH (tests/deps.sh installs postgresql)");
+        const char *env = getenv("INTENTUS_PG_BINDIR");
+        if (env != NULL && env[0] != '\0')
+            whyf(why, why_len, "PostgreSQL server binaries: $INTENTUS_PG_BINDIR=%s holds no initdb",
+                 env);
+        else
+            whyf(why, why_len,
+                 "PostgreSQL server binaries (initdb, pg_ctl) not found: no $INTENTUS_PG_BINDIR, "
+                 "/usr/lib/postgresql/*/bin or initdb on PATH (tests/deps.sh installs postgresql)");
         free(s);
         return 1;
     }
