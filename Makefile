@@ -8,7 +8,7 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS      := libcjson libcrypto libcurl zlib sqlite3
+PKGS      := libcjson libcrypto libcurl zlib sqlite3 libpq
 TUI_PKGS  := ncursesw libmicrohttpd
 TEST_PKGS := cmocka
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/shared_state.h"
+
 #define WINDOW_MAX 1024
 
 struct breaker {
@@ -17,6 +19,10 @@ struct breaker {
     int probes_in_flight, probe_successes;
     int64_t opened_at_us;
     uint64_t calls, successes, failures, rejected;
+    const struct shared_state *shared; /* breaker_set_shared; NULL: local only */
+    char *shared_name;
+    int64_t shared_seen_us; /* when the shared state was last looked at */
+    bool shared_looked;
 };
 
 const char *
@@ -56,6 +62,7 @@ breaker_free(struct breaker *b)
     if (b == NULL)
         return;
     pthread_mutex_destroy(&b->lock);
+    free(b->shared_name);
     free(b);
 }
 
@@ -81,6 +88,80 @@ move(struct breaker *b, enum breaker_state to, struct breaker_change *ch, const 
     b->probe_successes = 0;
 }
 
+/* Publish a move to OPEN or CLOSED; called without the lock, after a
+ * transition from `from` (b->shared and its name are only changed before
+ * traffic starts, see breaker_set_shared). */
+static void
+shared_push(struct breaker *b, enum breaker_state from)
+{
+    const struct shared_state *ss;
+    enum breaker_state to;
+
+    pthread_mutex_lock(&b->lock);
+    ss = b->shared;
+    to = b->state;
+    pthread_mutex_unlock(&b->lock);
+    if (ss == NULL || from == to || to == BREAKER_HALF_OPEN)
+        return;
+    ss->ops->breaker_put(ss->ctx, b->shared_name, to, b->policy.cooldown_ms);
+}
+
+/* Adopt the circuit state another router published, at most every
+ * breaker_refresh_ms: an OPEN one (with its remaining cool-down) while we
+ * are CLOSED, a CLOSED one (a probe elsewhere succeeded, or a reset) while
+ * we are OPEN. The lookup runs without the lock. */
+static void
+shared_pull(struct breaker *b, int64_t now_us, struct breaker_change *ch)
+{
+    const struct shared_state *ss;
+    int64_t every_us, left_ms = 0;
+    enum breaker_state st = BREAKER_CLOSED;
+    bool due;
+
+    pthread_mutex_lock(&b->lock);
+    ss = b->shared;
+    if (ss == NULL) {
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
+    every_us = (ss->breaker_refresh_ms > 0 ? ss->breaker_refresh_ms : 1000) * 1000;
+    due = !b->shared_looked || now_us - b->shared_seen_us >= every_us;
+    if (due) {
+        b->shared_looked = true;
+        b->shared_seen_us = now_us;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (!due || ss->ops->breaker_get(ss->ctx, b->shared_name, &st, &left_ms) != 1)
+        return;
+    pthread_mutex_lock(&b->lock);
+    if (st == BREAKER_OPEN && left_ms > 0 && b->state == BREAKER_CLOSED) {
+        /* Open here until the same moment as there. */
+        b->opened_at_us = now_us - (b->policy.cooldown_ms - left_ms) * 1000;
+        clear_window(b);
+        move(b, BREAKER_OPEN, ch, "opened by another router (shared state)");
+    } else if (st == BREAKER_CLOSED && b->state == BREAKER_OPEN) {
+        clear_window(b);
+        move(b, BREAKER_CLOSED, ch, "closed by another router (shared state)");
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+int
+breaker_set_shared(struct breaker *b, const struct shared_state *ss, const char *name)
+{
+    char *copy = ss != NULL && name != NULL ? strdup(name) : NULL;
+
+    if (ss != NULL && copy == NULL)
+        return -1;
+    pthread_mutex_lock(&b->lock);
+    free(b->shared_name);
+    b->shared_name = copy;
+    b->shared = copy != NULL ? ss : NULL;
+    b->shared_looked = false;
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
 bool
 breaker_allow(struct breaker *b, int64_t now_us, struct breaker_change *ch)
 {
@@ -90,6 +171,7 @@ breaker_allow(struct breaker *b, int64_t now_us, struct breaker_change *ch)
         ch->changed = false;
     if (b == NULL || !b->policy.enabled)
         return true;
+    shared_pull(b, now_us, ch);
     pthread_mutex_lock(&b->lock);
     if (b->state == BREAKER_OPEN) {
         if (now_us - b->opened_at_us >= b->policy.cooldown_ms * 1000) {
@@ -114,12 +196,14 @@ void
 breaker_record(struct breaker *b, bool success, int64_t now_us, struct breaker_change *ch)
 {
     char why[128];
+    enum breaker_state from;
 
     if (ch != NULL)
         ch->changed = false;
     if (b == NULL || !b->policy.enabled)
         return;
     pthread_mutex_lock(&b->lock);
+    from = b->state;
     b->calls++;
     if (success)
         b->successes++;
@@ -136,6 +220,7 @@ breaker_record(struct breaker *b, bool success, int64_t now_us, struct breaker_c
             move(b, BREAKER_CLOSED, ch, "probe succeeded");
         }
         pthread_mutex_unlock(&b->lock);
+        shared_push(b, from);
         return;
     }
     if (b->state == BREAKER_OPEN) {
@@ -164,20 +249,25 @@ breaker_record(struct breaker *b, bool success, int64_t now_us, struct breaker_c
         move(b, BREAKER_OPEN, ch, why);
     }
     pthread_mutex_unlock(&b->lock);
+    shared_push(b, from);
 }
 
 void
 breaker_reset(struct breaker *b, struct breaker_change *ch)
 {
+    enum breaker_state from;
+
     if (ch != NULL)
         ch->changed = false;
     if (b == NULL)
         return;
     pthread_mutex_lock(&b->lock);
+    from = b->state;
     clear_window(b);
     if (b->state != BREAKER_CLOSED)
         move(b, BREAKER_CLOSED, ch, "reset by operator");
     pthread_mutex_unlock(&b->lock);
+    shared_push(b, from);
 }
 
 void

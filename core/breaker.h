@@ -58,5 +58,12 @@ void breaker_record(struct breaker *b, bool success, int64_t now_us, struct brea
 void breaker_reset(struct breaker *b, struct breaker_change *ch);
 void breaker_snapshot(struct breaker *b, int64_t now_us, struct breaker_stats *out);
 const char *breaker_state_name(enum breaker_state s);
+/* Share this breaker's circuit as name through ss (core/shared_state.h,
+ * borrowed, must outlive b; NULL: local only): its moves to OPEN and CLOSED
+ * are published, and breaker_allow adopts an OPEN (or CLOSED) state
+ * published by another router, looking at most every
+ * ss->breaker_refresh_ms. Unavailable shared state leaves it local. */
+struct shared_state;
+int breaker_set_shared(struct breaker *b, const struct shared_state *ss, const char *name);
 
 #endif

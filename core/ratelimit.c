@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/shared_state.h"
 
 struct bucket {
     struct bucket *next; /* hash chain */
@@ -20,6 +21,7 @@ struct ratelimit {
     size_t nslots, count, max_keys;
     ratelimit_clock_fn clock;
     void *clock_ctx;
+    const struct shared_state *shared; /* NULL: local buckets only */
 };
 
 static int64_t
@@ -151,9 +153,19 @@ ratelimit_check(struct ratelimit *rl, const char *key, long rate_per_minute)
     struct bucket *b;
     int64_t now;
     bool ok;
+    const struct shared_state *ss;
 
     if (rate_per_minute <= 0 || key == NULL)
         return false;
+    pthread_mutex_lock(&rl->lock);
+    ss = rl->shared;
+    pthread_mutex_unlock(&rl->lock);
+    if (ss != NULL) {
+        int r = ss->ops->take_token(ss->ctx, key, rate_per_minute);
+        if (r >= 0)
+            return r == 1;
+        /* unavailable: the local bucket decides */
+    }
     pthread_mutex_lock(&rl->lock);
     now = rl->clock(rl->clock_ctx);
     for (b = rl->slots[hash(key) % rl->nslots]; b != NULL; b = b->next) {
@@ -189,6 +201,14 @@ ratelimit_check(struct ratelimit *rl, const char *key, long rate_per_minute)
         b->tokens -= 1.0;
     pthread_mutex_unlock(&rl->lock);
     return ok;
+}
+
+void
+ratelimit_set_shared(struct ratelimit *rl, const struct shared_state *ss)
+{
+    pthread_mutex_lock(&rl->lock);
+    rl->shared = ss;
+    pthread_mutex_unlock(&rl->lock);
 }
 
 size_t

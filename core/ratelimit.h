@@ -31,6 +31,11 @@ void ratelimit_free(struct ratelimit *rl);
  * reference does); a rate that differs from the bucket's last one becomes its
  * capacity from now on. Returns true when allowed. */
 bool ratelimit_check(struct ratelimit *rl, const char *key, long rate_per_minute);
+/* Decide with the buckets of ss (core/shared_state.h, borrowed, must
+ * outlive rl; NULL: local buckets only) from now on; whenever ss is
+ * unavailable, the local bucket decides. */
+struct shared_state;
+void ratelimit_set_shared(struct ratelimit *rl, const struct shared_state *ss);
 /* Buckets currently held (for tests and the dashboard). */
 size_t ratelimit_size(struct ratelimit *rl);
 

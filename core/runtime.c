@@ -34,7 +34,8 @@ struct runtime {
     router_exec_fn on_started, on_finished;
     void *exec_ctx;
     struct executor *exec;
-    struct ratelimit *limiter; /* shared by generations: buckets survive reloads */
+    struct ratelimit *limiter;         /* shared by generations: buckets survive reloads */
+    const struct shared_state *shared; /* runtime_set_shared; NULL: local only */
     struct router_counters counters;
     pthread_mutex_t dis_lock; /* the disabled set */
     char **disabled;
@@ -117,6 +118,18 @@ enabled_cb(void *ctx, const char *agent)
 }
 
 /* Takes cfg (freed on failure). */
+/* Every breaker of g shares its circuit through ss under its agent's name. */
+static int
+share_breakers(const struct shared_state *ss, struct generation *g)
+{
+    for (size_t i = 0; i < registry_count(g->cfg->registry); i++) {
+        struct agent *a = registry_at(g->cfg->registry, i);
+        if (a->breaker != NULL && breaker_set_shared(a->breaker, ss, a->name) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static struct generation *
 gen_new(struct runtime *rt, struct config *cfg, struct intentus_err *err)
 {
@@ -153,6 +166,11 @@ gen_new(struct runtime *rt, struct config *cfg, struct intentus_err *err)
                            err);
     if (g->router == NULL) {
         gen_free(g);
+        return NULL;
+    }
+    if (share_breakers(rt->shared, g) != 0) {
+        gen_free(g);
+        err_set(err, IERR_NOMEM, NULL);
         return NULL;
     }
     return g;
@@ -650,4 +668,19 @@ void
 runtime_flush(struct runtime *rt)
 {
     writer_flush(rt->writer);
+}
+
+int
+runtime_set_shared(struct runtime *rt, const struct shared_state *ss, struct intentus_err *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&rt->lock);
+    rt->shared = ss;
+    ratelimit_set_shared(rt->limiter, ss);
+    rc = share_breakers(ss, rt->gen);
+    pthread_mutex_unlock(&rt->lock);
+    if (rc != 0)
+        err_set(err, IERR_NOMEM, NULL);
+    return rc;
 }

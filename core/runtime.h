@@ -89,6 +89,12 @@ int runtime_set_agent_enabled(struct runtime *rt, const char *agent, bool enable
                               struct intentus_err *err);
 bool runtime_agent_enabled(struct runtime *rt, const char *agent);
 void runtime_stats(const struct runtime *rt, struct runtime_stats *out);
+/* Share rate-limit buckets and circuit-breaker states with other routers
+ * through ss (core/shared_state.h; borrowed, must outlive rt; NULL: local
+ * only): the limiter and every agent's breaker, and those of every later
+ * generation (reload). Call before traffic starts. 0, or -1 (IERR_NOMEM). */
+struct shared_state;
+int runtime_set_shared(struct runtime *rt, const struct shared_state *ss, struct intentus_err *err);
 const char *runtime_records_dir(const struct runtime *rt);
 /* The URL of the store records go to when it is not the records directory
  * (recording.store or runtime_opts.store_url naming another engine); NULL

@@ -38,12 +38,15 @@
 #include "tui/serve_limits.h"
 #include "tui/serve_tls.h"
 #include "watch/stores.h"
+#include "watch/shared_pg.h"
 
 static const char serve_help[] =
     "Usage: intentus serve [options]\n"
     "\n"
     "Run the router as a long-running HTTP/1.1 service: one process holds the\n"
     "circuit breakers, rate limits and the record writer for every client.\n"
+    "With serve.shared_state {\"url\": \"postgres://...\"} in the config, rate\n"
+    "limits and circuit states are shared by every serve on that database.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE        config file (default: search order, then demo)\n"
@@ -1585,6 +1588,21 @@ start_daemon(struct server *s, int fd, const struct serve_tls *tls)
         0, serve_limits_accept, s->limits, on_request, s, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 }
 
+/* serve.shared_state: limits and circuits shared with every serve on that
+ * database. EXIT_OK, or the exit code after the error is printed. */
+static int
+setup_shared(struct server *s, struct shared_pg **out)
+{
+    struct intentus_err err = { 0 };
+
+    *out = shared_pg_open(s->conf->shared_url, s->conf->shared_refresh_ms, &err);
+    if (*out == NULL || runtime_set_shared(s->rt, shared_pg_state(*out), &err) != 0) {
+        cli_error("serve", "serve.shared_state: %s", err.msg);
+        return err.code == IERR_CONFIG ? EXIT_USAGE : EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 int
 cli_serve(int argc, char **argv)
 {
@@ -1607,6 +1625,7 @@ cli_serve(int argc, char **argv)
     sigset_t sigs;
     pthread_t collector;
     struct MHD_Daemon *d = NULL;
+    struct shared_pg *shared = NULL;
 
     if (cli_wants_help(argc, argv)) {
         fputs(serve_help, stdout);
@@ -1683,6 +1702,8 @@ cli_serve(int argc, char **argv)
         runtime_close(s.rt);
         return EXIT_USAGE;
     }
+    if (s.conf->shared_url != NULL && (rc = setup_shared(&s, &shared)) != EXIT_OK)
+        goto out_rt;
     rc = EXIT_USAGE;
     if (setup_tls(&s, tls_cert, tls_key, &tls) != 0)
         goto out_rt;
@@ -1768,6 +1789,7 @@ out_rt:
     serve_limits_free(s.limits);
     serve_tls_free(&tls);
     runtime_close(s.rt); /* queued work left is recorded as aborted */
+    shared_pg_close(shared);
     if (rc == EXIT_OK)
         fprintf(stderr, "intentus serve: stopped\n");
     serve_conf_free(s.conf);

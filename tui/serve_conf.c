@@ -25,6 +25,7 @@ static const char *const serve_keys[] = { "tokens",
                                           "max_connections",
                                           "max_connections_per_client",
                                           "emcl",
+                                          "shared_state",
                                           NULL };
 static const char *const token_keys[] = { "sha256",  "file",  "env", "subject",
                                           "tenants", "roles", NULL };
@@ -62,6 +63,7 @@ serve_conf_free(struct serve_conf *c)
     emcl_key_free(c->emcl);
     free(c->tls_cert);
     free(c->tls_key);
+    free(c->shared_url);
     free(c);
 }
 
@@ -293,6 +295,49 @@ parse_count_key(const cJSON *s, const char *name, long lo, long hi, long *out, b
     return 0;
 }
 
+/* serve.shared_state: {"url": "postgres://...", "breaker_refresh": "1s"}. */
+static int
+parse_shared(const cJSON *o, struct serve_conf *c, struct intentus_err *err)
+{
+    const cJSON *k, *u, *r;
+
+    if (!cJSON_IsObject(o)) {
+        err_set(err, IERR_CONFIG,
+                "serve.shared_state: must be an object {\"url\": \"postgres://...\"}");
+        return -1;
+    }
+    cJSON_ArrayForEach(k, o)
+    {
+        if (strcmp(k->string, "url") != 0 && strcmp(k->string, "breaker_refresh") != 0) {
+            err_set(err, IERR_CONFIG,
+                    "serve.shared_state.%s: unknown key (known: url, breaker_refresh)", k->string);
+            return -1;
+        }
+    }
+    u = cJSON_GetObjectItemCaseSensitive(o, "url");
+    if (!cJSON_IsString(u) || (strncmp(u->valuestring, "postgres://", 11) != 0 &&
+                               strncmp(u->valuestring, "postgresql://", 13) != 0)) {
+        err_set(err, IERR_CONFIG,
+                "serve.shared_state.url: must be a postgres:// or postgresql:// URL");
+        return -1;
+    }
+    c->shared_refresh_ms = 1000;
+    r = cJSON_GetObjectItemCaseSensitive(o, "breaker_refresh");
+    if (r != NULL && (!cJSON_IsString(r) ||
+                      units_parse_duration_ms(r->valuestring, &c->shared_refresh_ms, NULL) != 0 ||
+                      c->shared_refresh_ms < 1 || c->shared_refresh_ms > 3600000)) {
+        err_set(err, IERR_CONFIG,
+                "serve.shared_state.breaker_refresh: must be a duration from 1ms to 1h (e.g. "
+                "\"500ms\")");
+        return -1;
+    }
+    if ((c->shared_url = strdup(u->valuestring)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 parse_serve(const cJSON *s, const char *config_path, struct serve_conf *c, struct intentus_err *err)
 {
@@ -305,7 +350,7 @@ parse_serve(const cJSON *s, const char *config_path, struct serve_conf *c, struc
             err_set(err, IERR_CONFIG,
                     "serve.%s: unknown key (known: tokens, allow_insecure, max_body, "
                     "request_timeout, queue, tls, max_header, client_deadline, "
-                    "max_connections, max_connections_per_client, emcl)",
+                    "max_connections, max_connections_per_client, emcl, shared_state)",
                     k->string);
             return -1;
         }
@@ -356,6 +401,9 @@ parse_serve(const cJSON *s, const char *config_path, struct serve_conf *c, struc
     }
     v = cJSON_GetObjectItemCaseSensitive(s, "tls");
     if (v != NULL && parse_tls(v, config_path, c, err) != 0)
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(s, "shared_state");
+    if (v != NULL && parse_shared(v, c, err) != 0)
         return -1;
     if (parse_size_key(s, "max_header", 1024, (uint64_t)1024 * 1024, &c->max_header, err) != 0 ||
         parse_count_key(s, "max_connections", 1, 100000, &c->max_connections, NULL, err) != 0 ||

@@ -35,6 +35,11 @@ struct serve_conf {
     long max_connections;            /* open at once; default 1000 */
     long max_connections_per_client; /* per client address; 0: no limit */
     bool per_client_set;             /* max_connections_per_client given */
+    /* serve.shared_state: rate-limit buckets and breaker states shared with
+     * every serve using the same PostgreSQL database (watch/shared_pg.h);
+     * NULL when off. Read at start; a reload does not change it. */
+    char *shared_url;
+    int64_t shared_refresh_ms; /* serve.shared_state.breaker_refresh; default 1 s */
 };
 
 /* Parse the "serve" object of the config file at path (NULL or the demo:

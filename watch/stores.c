@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "watch/index_query.h"
+#include "watch/store_pg.h"
 
 const struct store_engine *const stores_builtin[] = {
     &store_engine_file,
     &store_engine_sqlite,
+    &store_engine_postgres,
     NULL,
 };
 
