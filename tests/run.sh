@@ -43,6 +43,11 @@ for t in "$@"; do
         failed=$((failed + 1))
     fi
     printf '%-40s %3d passed, %d failed\n' "$name" "$p" "$f"
+    # A skip is printed with its reason (never a silent pass).
+    if [ "$s" -gt 0 ]; then
+        grep -aE '^(not )?ok .*# SKIP|^# SKIP' "$log" | sed -E 's/^(not )?ok [0-9]+ # SKIP/ test:/; s/^# SKIP//' |
+            head -8 | sed "s|^|  SKIP $name:|"
+    fi
 done
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

@@ -1050,7 +1050,7 @@ test_command_mode(void **state)
     keys(c, ":", NULL, NULL);
     keys_literal(c, "records");
     keys(c, "Enter", NULL, NULL);
-    expect(c, " TIME     ID");
+    expect(c, "of 39 records  sort: time");
     capture(c, screen, sizeof(screen));
     if (strstr(screen, "reset") != NULL || strstr(screen, "disabled") != NULL)
         fail_msg("letters of ':records' reached other keys:\n%s", screen);
@@ -1143,11 +1143,11 @@ test_esc_and_q_go_back_and_message_log(void **state)
     start(c, NULL, 80, 24);
     expect(c, "39 records");
     keys(c, "2", NULL, NULL);
-    expect(c, " TIME     ID");
+    expect(c, "of 39 records  sort: time");
     keys(c, "Escape", NULL, NULL);
     expect(c, "AGENT");
     keys(c, "2", NULL, NULL);
-    expect(c, " TIME     ID");
+    expect(c, "of 39 records  sort: time");
     keys(c, "q", NULL, NULL); /* back, not quit, from Records */
     expect(c, "AGENT");
     /* On a filtered list Esc clears the filter first, then goes back. */

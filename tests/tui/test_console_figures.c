@@ -294,6 +294,8 @@ test_circuit_state_names_its_source(void **state)
     tu_con_expect(c, "cool-down 59");
     tu_con_expect(c, "next probe ");
     tu_con_keys(c, "r", NULL, NULL);
+    tu_con_expect(c, "(y/n)"); /* resetting asks first */
+    tu_con_keys(c, "y", NULL, NULL);
     tu_con_expect(c, "this console's router only");
     tu_con_keys(c, "Q", NULL, NULL);
     tu_con_expect(c, "CONSOLE-EXITED-0");
@@ -355,6 +357,7 @@ test_fire_shows_response_and_timing(void **state)
     tu_con_expect(c, "HELLO FROM THE CONSOLE"); /* the body, upper-cased by the agent */
     tu_con_expect(c, "router ");
     tu_con_expect(c, "end-to-end ");
+    tu_con_keys(c, "Escape", NULL, NULL); /* in a text field Q is text */
     tu_con_keys(c, "Q", NULL, NULL);
     tu_con_expect(c, "CONSOLE-EXITED-0");
 }
