@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "bench/bench.h"
-#include "tui/bench_fixture.h"
 #include "core/rec_store.h"
 #include "core/router.h"
 #include "core/wal.h"
+#include "tui/bench_fixture.h"
 
 struct wal_mode {
     const char *label;

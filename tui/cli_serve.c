@@ -37,8 +37,8 @@
 #include "tui/serve_events.h"
 #include "tui/serve_limits.h"
 #include "tui/serve_tls.h"
-#include "watch/stores.h"
 #include "watch/shared_pg.h"
+#include "watch/stores.h"
 
 static const char serve_help[] =
     "Usage: intentus serve [options]\n"
