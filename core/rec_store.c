@@ -230,7 +230,7 @@ rec_file_commit(struct rec_file *f, int dirfd, const char *dir, struct intentus_
 int
 rec_file_commit_new(struct rec_file *f, int dirfd, const char *dir, struct intentus_err *err)
 {
-    int fd = f->fd, e;
+    int fd = f->fd;
 
     f->fd = -1;
     if (close(fd) != 0) {
@@ -239,7 +239,7 @@ rec_file_commit_new(struct rec_file *f, int dirfd, const char *dir, struct inten
         return -1;
     }
     if (linkat(dirfd, f->tmp, dirfd, f->name, 0) != 0) {
-        e = errno;
+        int e = errno;
         err_set(err, e == EEXIST ? IERR_INVALID : IERR_IO, "cannot create %s/%s: %s", dir, f->name,
                 strerror(e));
         unlinkat(dirfd, f->tmp, 0);

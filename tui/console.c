@@ -558,19 +558,19 @@ static const struct {
     { ACT_SCREEN_RETENTION, SCREEN_RETENTION },
 };
 
-/* ':' commands (k9s style): name, argument, what it does. */
+/* ':' commands (k9s style): name and argument (README lists what each does). */
 static const struct {
-    const char *name, *arg, *help;
+    const char *name, *arg;
 } commands[] = {
-    { "records", "", "the records screen" },
-    { "agents", "", "the dashboard's agents table" },
-    { "agent", "NAME", "records of one agent" },
-    { "filter", "EXPR", "records matching EXPR (intent: agent: status: error: since:)" },
-    { "theme", "NAME", "switch the colour theme" },
-    { "fire", "INTENT", "the fire form on INTENT" },
-    { "messages", "", "the message log (full texts)" },
-    { "help", "", "help for this screen" },
-    { "q", "", "quit intentus" },
+    { "records", "" },    /* the records screen */
+    { "agents", "" },     /* the dashboard's agents table */
+    { "agent", "NAME" },  /* records of one agent */
+    { "filter", "EXPR" }, /* records matching EXPR (intent: agent: status: error: since:) */
+    { "theme", "NAME" },  /* switch the colour theme */
+    { "fire", "INTENT" }, /* the fire form on INTENT */
+    { "messages", "" },   /* the message log (full texts) */
+    { "help", "" },       /* help for this screen */
+    { "q", "" },          /* quit intentus */
 };
 
 static void

@@ -546,8 +546,8 @@ static void
 circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_t size)
 {
     const char *circ = circuit_of(r);
-    char at[CLOCK_ISO_LEN], probe[CLOCK_ISO_LEN] = "";
-    int64_t left = 0;
+    char probe[CLOCK_ISO_LEN] = "";
+    int64_t left;
     bool open = strcmp(circ, "OPEN") == 0;
 
     if (r->disabled) {
@@ -570,6 +570,7 @@ circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_
     }
     if (r->agg != NULL && r->agg->circuit != NULL) {
         struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
+        char at[CLOCK_ISO_LEN];
         clock_format_iso(r->agg->circuit_us, at);
         config_breaker_policy(app->cfg, r->name, &pol);
         if (open) {
