@@ -255,10 +255,13 @@ static const struct cli_opt show_opts[] = {
 };
 
 static const struct cli_opt fingerprint_opts[] = {
-    OPT_DIR,      OPT_STORE,
-    OPT_KEYRING,  OPT_CONFIG,
+    OPT_DIR,
+    OPT_STORE,
+    OPT_KEYRING,
+    OPT_CONFIG,
     OPT_JSON("the fingerprint, its parts and what was hashed"),
-    OPT_NO_INDEX, OPT_HELP,
+    OPT_NO_INDEX,
+    OPT_HELP,
     OPT_END,
 };
 
@@ -1008,7 +1011,7 @@ records_list(const struct rec_args *a)
     ix = index_new();
     if (ix == NULL)
         goto out;
-    if (cli_records_index(dir, NULL, ix, &err) != 0) {
+    if (cli_records_index_of(a, dir, NULL, ix, &err) != 0) {
         cli_error("records list", "%s", err.msg);
         goto out;
     }
@@ -1058,6 +1061,23 @@ resolve_id(const struct rec_args *a, struct src *src, const char *arg, char *out
         free(text);
         if (text != NULL || err.code != IERR_NOT_FOUND)
             return 0;
+        memset(&err, 0, sizeof(err));
+        if (cli_records_store_remote(a)) {
+            /* No local index (postgres): the ids through the engine. */
+            struct rec_ids all = { 0 };
+            if (src_list(src, &all, &err) != 0) {
+                cli_error(a->cmd, "%s: %s", a->store, err.msg);
+                *rc = EXIT_FAIL;
+                return -1;
+            }
+            for (size_t i = 0; i < all.n && n <= PREFIX_SHOWN; i++) {
+                if (strncmp(all.ids[i], arg, strlen(arg)) == 0)
+                    ids[n++] = strdup(all.ids[i]);
+            }
+            rec_store_ids_free(&all);
+            db = NULL;
+            goto found;
+        }
         db = cli_records_db(a, NULL, &err);
         if (db == NULL) {
             cli_error(a->cmd, "%s", err.msg);
@@ -1091,6 +1111,7 @@ by_prefix:
         }
         rec_store_ids_free(&all);
     }
+found:
     if (n == 1 && ids[0] != NULL)
         snprintf(out, size, "%s", ids[0]);
     if (n > 1) {

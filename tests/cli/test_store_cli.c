@@ -1,6 +1,8 @@
 /* Store engines through the real binary: the same records on file:DIR and
- * on sqlite:PATH give the same answers for every read command; migrate
- * file -> sqlite -> file reproduces every record file byte for byte, runs
+ * on sqlite:PATH and postgres:// (a real server, tests/support/pg_testutil.h;
+ * a counted skip without its binaries) give the same answers for every read
+ * command; migrate file -> sqlite -> postgres -> file and file -> sqlite ->
+ * file reproduce every record file byte for byte, runs
  * again copying nothing and refuses to overwrite different bytes; a
  * reference record directory imports into sqlite and verifies; route
  * --store and recording.store record into sqlite; bad URLs and option
@@ -20,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/pg_testutil.h"
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 
@@ -28,7 +31,16 @@
 #define BASE_US 1790000000000000ll
 #define N_GEN 80
 
+/* The PostgreSQL server of this binary (group state); skipped when its
+ * binaries are absent. */
+struct genv {
+    struct pgt_server *srv;
+    int skipped, ndb;
+    char why[1024];
+};
+
 struct ctx {
+    struct genv *g;
     char *dir;
     char env_home[PATH_MAX + 16], env_xdg[PATH_MAX + 32];
     char files[PATH_MAX], db[PATH_MAX], db_url[PATH_MAX + 16];
@@ -71,6 +83,7 @@ setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
 
+    c->g = *state;
     c->dir = tu_mkdtemp();
     snprintf(c->env_home, sizeof(c->env_home), "HOME=%s", c->dir);
     snprintf(c->env_xdg, sizeof(c->env_xdg), "XDG_CONFIG_HOME=%s", c->dir);
@@ -153,17 +166,39 @@ dump(const struct tu_run *r)
     } while (0)
 
 static void
-migrate_in(struct ctx *c)
+migrate_to(struct ctx *c, const char *url)
 {
     struct tu_run r = { 0 };
     char from[PATH_MAX + 8], want[64];
 
     snprintf(from, sizeof(from), "file:%s", c->files);
-    RUN(c, &r, "records", "migrate", "--from", from, "--to", c->db_url);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", url);
     EXPECT_EXIT(&r, 0);
     snprintf(want, sizeof(want), "%d copied, 0 already there, 0 failed", N_GEN + 2 + 39);
     EXPECT_CONTAINS(r.out, want);
     tu_run_free(&r);
+}
+
+static void
+migrate_in(struct ctx *c)
+{
+    migrate_to(c, c->db_url);
+}
+
+/* A fresh database on the binary's PostgreSQL server (caller frees), or a
+ * counted skip where the binaries are absent. */
+static char *
+pg_db(struct ctx *c)
+{
+    char name[32], why[512], *url;
+
+    if (c->g == NULL || c->g->skipped)
+        skip();
+    snprintf(name, sizeof(name), "s%d", ++c->g->ndb);
+    url = pgt_create_db(c->g->srv, name, why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    return url;
 }
 
 /* Lines of verify's output reduced to what a record's answer is (FAIL or
@@ -187,16 +222,16 @@ verify_answers(const char *out)
     return res;
 }
 
+/* Every read command on --dir and on url (which holds the same records)
+ * gives the same output and exit status. */
 static void
-test_same_answers(void **state)
+same_answers(struct ctx *c, const char *url)
 {
-    struct ctx *c = *state;
     struct tu_rec r3, r5;
     const char *ref = "03355680-d215-463b-9a23-ed08bfba7708";
 
     tu_rec_make(&r3, 3, BASE_US);
     tu_rec_make(&r5, 5, BASE_US);
-    migrate_in(c);
     const char *cmds[][10] = {
         { "records", "list", NULL },
         { "records", "list", "--json", NULL },
@@ -229,7 +264,7 @@ test_same_answers(void **state)
         args_f[n] = "--dir";
         args_f[n + 1] = c->files;
         args_s[n] = "--store";
-        args_s[n + 1] = c->db_url;
+        args_s[n + 1] = url;
         args_f[n + 2] = args_s[n + 2] = NULL;
         run_args(c, &f, args_f);
         run_args(c, &s, args_s);
@@ -254,7 +289,7 @@ test_same_answers(void **state)
     {
         struct tu_run f = { 0 }, s = { 0 };
         RUN(c, &f, "retrieve", ref, "--dir", c->files);
-        RUN(c, &s, "retrieve", ref, "--store", c->db_url);
+        RUN(c, &s, "retrieve", ref, "--store", url);
         EXPECT_EXIT(&f, 0);
         EXPECT_EXIT(&s, 0);
         assert_int_equal(strlen(f.out), strlen(s.out));
@@ -262,6 +297,28 @@ test_same_answers(void **state)
         tu_run_free(&f);
         tu_run_free(&s);
     }
+}
+
+static void
+test_same_answers(void **state)
+{
+    struct ctx *c = *state;
+
+    migrate_in(c);
+    same_answers(c, c->db_url);
+}
+
+/* The same on postgres: list, stats, tail, gc's plan and show by prefix
+ * read through the engine (no local index). */
+static void
+test_same_answers_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c);
+
+    migrate_to(c, url);
+    same_answers(c, url);
+    free(url);
 }
 
 static void
@@ -336,6 +393,28 @@ test_migrate_round_trip(void **state)
     assert_int_equal(strncmp(r.out, "0 copied, ", 10), 0);
     tu_run_free(&r);
     assert_same_files(c->files, back + 5);
+}
+
+/* file -> sqlite -> postgres -> file: every record file comes back byte
+ * for byte. */
+static void
+test_migrate_chain(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char back[PATH_MAX + 8];
+    char *url = pg_db(c);
+
+    migrate_in(c);
+    RUN(c, &r, "records", "migrate", "--from", c->db_url, "--to", url);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    snprintf(back, sizeof(back), "file:%s/back", c->dir);
+    RUN(c, &r, "records", "migrate", "--from", url, "--to", back);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    assert_same_files(c->files, back + 5);
+    free(url);
 }
 
 static void
@@ -506,9 +585,8 @@ test_gc_same(void **state)
 /* records tail -f on a sqlite store prints a record routed into it
  * while it runs (through store_follow), once. */
 static void
-test_tail_follow_sqlite(void **state)
+tail_follow(struct ctx *c, const char *url)
 {
-    struct ctx *c = *state;
     struct tu_run r = { 0 };
     char script[4 * PATH_MAX];
     char *argv[] = { (char *)"sh", (char *)"-c", script, NULL };
@@ -516,13 +594,12 @@ test_tail_follow_sqlite(void **state)
     const char *p;
     int n = 0;
 
-    migrate_in(c);
     snprintf(script, sizeof(script),
              "'%s' records tail -f -n 1 --store '%s' & pid=$!; sleep 1;"
              " '%s' route --store '%s' tail.check -p '{\"tailed\":1}' >/dev/null 2>&1;"
              " i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid;"
              " exit 0",
-             tu_bin(), c->db_url, tu_bin(), c->db_url);
+             tu_bin(), url, tu_bin(), url);
     assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, &r), 0);
     EXPECT_EXIT(&r, 0);
     for (p = r.out; (p = strstr(p, "tail.check")) != NULL; p++)
@@ -533,9 +610,59 @@ test_tail_follow_sqlite(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(tu_count_files(c->dir, ".json"), 0);
     tu_run_free(&r);
-    RUN(c, &r, "records", "tail", "-n", "1", "--store", c->db_url);
+    RUN(c, &r, "records", "tail", "-n", "1", "--store", url);
     EXPECT_CONTAINS(r.out, "tail.check");
     tu_run_free(&r);
+}
+
+static void
+test_tail_follow_sqlite(void **state)
+{
+    struct ctx *c = *state;
+
+    migrate_in(c);
+    tail_follow(c, c->db_url);
+}
+
+/* On postgres the follow is LISTEN/NOTIFY (store_follow). */
+static void
+test_tail_follow_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c);
+
+    migrate_to(c, url);
+    tail_follow(c, url);
+    free(url);
+}
+
+static int
+group_setup(void **state)
+{
+    struct genv *g = calloc(1, sizeof(*g));
+    int rc = pgt_start(&g->srv, g->why, sizeof(g->why));
+
+    if (rc == 1) {
+        printf("# skipping the postgres store tests: %s\n", g->why);
+        g->skipped = 1;
+    } else if (rc != 0) {
+        printf("# PostgreSQL test server: %s\n", g->why);
+        free(g);
+        return -1;
+    }
+    *state = g;
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    struct genv *g = *state;
+
+    if (g != NULL)
+        pgt_free(g->srv);
+    free(g);
+    return 0;
 }
 
 int
@@ -549,6 +676,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_same, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_follow_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_answers_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tail_follow_pg, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
