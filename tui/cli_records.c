@@ -817,6 +817,12 @@ src_load(struct src *src, const char *id, struct intentus_err *err)
     return rec;
 }
 
+static cJSON *
+src_load_fn(void *ctx, const char *id, struct intentus_err *err)
+{
+    return src_load(ctx, id, err);
+}
+
 static int
 list_json(void *ctx, const struct index_view *v)
 {
@@ -1164,14 +1170,10 @@ records_show(const struct rec_args *a, int argc, char **argv)
     }
     id = full;
     if (a->tree || strcmp(a->cmd, "records fingerprint") == 0) {
-        if (src.rs == NULL) {
-            /* The tree and the fingerprint load records by id from a
-             * directory; the store engines do not serve them yet. */
-            src_close(&src);
-            return cli_usage_error(a->cmd, "%s reads a record directory (file: store) only",
-                                   a->tree ? "--tree" : "fingerprint");
-        }
-        rc = a->tree ? cli_records_tree(a, src.rs, id) : cli_records_fingerprint(a, src.rs, id);
+        /* The records of the tree (parents, children) by id from the
+         * same source: the directory or the engine. */
+        rc = a->tree ? cli_records_tree(a, src_load_fn, &src, id)
+                     : cli_records_fingerprint(a, src_load_fn, &src, id);
         src_close(&src);
         return rc;
     }

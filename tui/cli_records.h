@@ -122,8 +122,12 @@ int cli_records_copy(const struct rec_args *a, int argc, char **argv);
 /* records diff A B: argv[a->first_arg] and the one after. */
 int cli_records_diff(const struct rec_args *a, int argc, char **argv);
 /* records show --tree ID (cli_records_tree.c): the tree id belongs to. */
-int cli_records_tree(const struct rec_args *a, struct rec_store *rs, const char *id);
+/* load reads one record by id (owned by the caller; NULL with err): the
+ * record directory's or another engine's (records show's source). */
+typedef cJSON *(*cli_record_load_fn)(void *ctx, const char *id, struct intentus_err *err);
+int cli_records_tree(const struct rec_args *a, cli_record_load_fn load, void *ctx, const char *id);
 /* records fingerprint ID (cli_records_tree.c): core/fingerprint.h's. */
-int cli_records_fingerprint(const struct rec_args *a, struct rec_store *rs, const char *id);
+int cli_records_fingerprint(const struct rec_args *a, cli_record_load_fn load, void *ctx,
+                            const char *id);
 
 #endif

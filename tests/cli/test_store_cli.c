@@ -636,6 +636,89 @@ test_tail_follow_pg(void **state)
     free(url);
 }
 
+/* records show --tree and records fingerprint read the tree's records
+ * through the store: a fan-out's three executions give the same tree and
+ * fingerprint on file:, sqlite: and postgres (skipped without a server). */
+static void
+tree_same(struct ctx *c, const char *fan, const char *url, const char *id)
+{
+    const char *cmds[][6] = {
+        { "records", "show", "--tree", id, NULL },
+        { "records", "show", "--tree", "--json", id, NULL },
+        { "records", "fingerprint", id, NULL },
+        { "records", "fingerprint", "--json", id, NULL },
+    };
+
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        struct tu_run f = { 0 }, s = { 0 };
+        const char *args_f[10], *args_s[10];
+        size_t n = 0;
+        for (; cmds[i][n] != NULL; n++)
+            args_f[n] = args_s[n] = cmds[i][n];
+        args_f[n] = "--dir";
+        args_f[n + 1] = fan;
+        args_s[n] = "--store";
+        args_s[n + 1] = url;
+        args_f[n + 2] = args_s[n + 2] = NULL;
+        run_args(c, &f, args_f);
+        run_args(c, &s, args_s);
+        EXPECT_EXIT(&f, 0);
+        EXPECT_EXIT(&s, 0);
+        if (i == 0)
+            EXPECT_CONTAINS(s.out, "3 executions under root");
+        assert_string_equal(f.out, s.out);
+        tu_run_free(&f);
+        tu_run_free(&s);
+    }
+}
+
+static void
+test_tree_fingerprint(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char cfg[PATH_MAX + 16], fan[PATH_MAX + 16], from[PATH_MAX + 32], text[2 * PATH_MAX + 512];
+    char id[64] = "", *pg = NULL;
+    const char *p;
+
+    snprintf(cfg, sizeof(cfg), "%s/fan.json", c->dir);
+    snprintf(fan, sizeof(fan), "%s/fan", c->dir);
+    snprintf(from, sizeof(from), "file:%s", fan);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"dir\": \"%s\"},\n"
+             " \"agents\": [\n"
+             "  {\"name\": \"fan\", \"builtin\": \"fanout\", \"emit\": [\"demo.echo\", "
+             "\"demo.upper\"], \"intents\": [\"demo.fan\"]},\n"
+             "  {\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": [\"demo.echo\"]},\n"
+             "  {\"name\": \"upper-u\", \"builtin\": \"upper\", \"intents\": [\"demo.upper\"]}]}\n",
+             fan);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "route", "-c", cfg, "demo.fan", "--payload", "{\"w\": \"hi\"}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "list", "--json", "--intent", "demo.fan", "--dir", fan);
+    EXPECT_EXIT(&r, 0);
+    p = strstr(r.out, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id, sizeof(id), "%.36s", p + 16);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied");
+    tu_run_free(&r);
+    tree_same(c, fan, c->db_url, id);
+    if (c->g == NULL || c->g->skipped) {
+        print_message("# postgres part skipped: %s\n", c->g ? c->g->why : "no server");
+        skip();
+    }
+    pg = pg_db(c);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", pg);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    tree_same(c, fan, pg, id);
+    free(pg);
+}
+
 static int
 group_setup(void **state)
 {
@@ -679,6 +762,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_same_answers_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_follow_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_fingerprint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
