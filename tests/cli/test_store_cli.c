@@ -24,6 +24,7 @@
 
 #include "tests/support/pg_testutil.h"
 #include "tests/support/recgen.h"
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 60000
@@ -719,6 +720,168 @@ test_tree_fingerprint(void **state)
     free(pg);
 }
 
+/* serve --store URL records into that store (not the config's directory),
+ * serve honours the config's recording.store, and a bad --store is a
+ * usage error naming it. */
+static int
+serve_route(struct tu_serve *sv, int n)
+{
+    int ok = 0;
+
+    for (int i = 0; i < n; i++) {
+        char *out = NULL;
+        if (tu_serve_http(sv, "POST", "/v1/route", NULL,
+                          "{\"intent\":\"demo.echo\",\"payload\":{\"served\":1}}", &out) == 200)
+            ok++;
+        free(out);
+    }
+    return ok;
+}
+
+static void
+served_in(struct ctx *c, const char *url, int n)
+{
+    struct tu_run r = { 0 };
+    char want[32];
+    const char *p;
+    int seen = 0;
+
+    RUN(c, &r, "records", "list", "--json", "--intent", "demo.echo", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    for (p = r.out; (p = strstr(p, "\"executionId\"")) != NULL; p++)
+        seen++;
+    if (seen != n)
+        dump(&r);
+    assert_int_equal(seen, n);
+    tu_run_free(&r);
+    snprintf(want, sizeof(want), "%d passed, 0 failed", n);
+    RUN(c, &r, "records", "verify", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, want);
+    tu_run_free(&r);
+}
+
+static void
+serve_config(struct tu_serve *sv, const char *store)
+{
+    char text[3 * PATH_MAX + 512], st[PATH_MAX + 64] = "";
+
+    if (store != NULL)
+        snprintf(st, sizeof(st), ", \"store\": \"%s\"", store);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"dir\": \"%s\"%s},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]}]}\n",
+             sv->records, st);
+    assert_int_equal(tu_write_file(sv->config, text, strlen(text), 0600), 0);
+}
+
+static void
+test_serve_store(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_serve *sv = tu_serve_new();
+    struct tu_run r = { 0 };
+    char db2[PATH_MAX + 32];
+    char *pg = NULL;
+
+    /* --store over the config's directory */
+    serve_config(sv, NULL);
+    tu_serve_start(sv, ARGS("--no-auth", "--store", c->db_url));
+    assert_int_equal(serve_route(sv, 3), 3);
+    assert_int_equal(tu_serve_stop(sv), 0);
+    assert_true(tu_count_files(sv->records, ".json") <= 0); /* none, or no directory */
+    served_in(c, c->db_url, 3);
+    /* the config's recording.store */
+    snprintf(db2, sizeof(db2), "sqlite:%s/second.sqlite", c->dir);
+    serve_config(sv, db2);
+    tu_serve_start(sv, ARGS("--no-auth"));
+    assert_int_equal(serve_route(sv, 2), 2);
+    assert_int_equal(tu_serve_stop(sv), 0);
+    assert_true(tu_count_files(sv->records, ".json") <= 0); /* none, or no directory */
+    served_in(c, db2, 2);
+    /* a bad --store: usage error naming the scheme, nothing started */
+    RUN(c, &r, "serve", "--no-auth", "--config", sv->config, "--store", "redis://x");
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--store");
+    EXPECT_CONTAINS(r.err, "redis");
+    tu_run_free(&r);
+    /* postgres */
+    if (c->g != NULL && !c->g->skipped) {
+        pg = pg_db(c);
+        serve_config(sv, NULL);
+        tu_serve_start(sv, ARGS("--no-auth", "--store", pg));
+        assert_int_equal(serve_route(sv, 4), 4);
+        assert_int_equal(tu_serve_stop(sv), 0);
+        served_in(c, pg, 4);
+        free(pg);
+    }
+    tu_serve_free(sv);
+    if (c->g == NULL || c->g->skipped)
+        skip();
+}
+
+/* records verify on sqlite checks each record against its WAL as on
+ * files: agreeing ones pass (verbose says so), a WAL that tells another
+ * story is a FAIL naming the record. */
+static void
+test_verify_wal_sqlite(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char cfg[PATH_MAX + 16], wal[PATH_MAX + 16], text[3 * PATH_MAX + 512], a[PATH_MAX + 64],
+        b[PATH_MAX + 64], ids[2][40];
+    const char *p;
+    size_t len;
+    char *w;
+
+    snprintf(cfg, sizeof(cfg), "%s/wal.json", c->dir);
+    snprintf(wal, sizeof(wal), "%s/wal", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"store\": \"%s\"}, \"wal\": {\"enabled\": true, \"dir\": \"%s\"},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]},\n"
+             "  {\"name\": \"up\", \"builtin\": \"upper\", \"intents\": [\"demo.upper\"]}]}\n",
+             c->db_url, wal);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{\"w\": 1}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "route", "-c", cfg, "demo.upper", "-p", "{\"t\": \"x\"}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "verify", "-v", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "(record and WAL agree)");
+    EXPECT_CONTAINS(r.out, "2 passed, 0 failed");
+    tu_run_free(&r);
+    /* the ids, oldest first, and the first's WAL put in place of the second's */
+    RUN(c, &r, "records", "list", "--json", "-c", cfg);
+    p = r.out;
+    for (int i = 0; i < 2; i++) {
+        p = strstr(p, "\"executionId\": \"");
+        assert_non_null(p);
+        snprintf(ids[i], sizeof(ids[i]), "%.36s", p + 16);
+        p++;
+    }
+    tu_run_free(&r);
+    snprintf(a, sizeof(a), "%s/%s.wal", wal, ids[0]);
+    snprintf(b, sizeof(b), "%s/%s.wal", wal, ids[1]);
+    w = tu_read_file(a, &len);
+    assert_non_null(w);
+    assert_int_equal(tu_write_file(b, w, len, 0600), 0);
+    free(w);
+    RUN(c, &r, "records", "verify", "-c", cfg);
+    EXPECT_EXIT(&r, 1);
+    {
+        char want[64];
+        snprintf(want, sizeof(want), "FAIL %s: ", ids[1]);
+        EXPECT_CONTAINS(r.out, want);
+    }
+    EXPECT_CONTAINS(r.out, "1 passed, 1 failed");
+    tu_run_free(&r);
+}
+
 static int
 group_setup(void **state)
 {
@@ -763,6 +926,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_migrate_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_follow_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_fingerprint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serve_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_wal_sqlite, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
