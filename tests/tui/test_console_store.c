@@ -83,6 +83,28 @@ test_console_sqlite(void **state)
     tu_con_free(c);
 }
 
+/* Retention in a console on a store plans nothing on the directory and
+ * says to use records gc --store (the plan reads record directories). */
+static void
+test_console_store_retention(void **state)
+{
+    struct tu_con *c = tu_con_new();
+    char url[700], args[800];
+
+    (void)state;
+    snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
+    route_into(c, url, "{\"n\": 1}");
+    snprintf(args, sizeof(args), "console --store '%s'", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 140, 40);
+    tu_con_expect(c, "1 records");
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "Retention for this run");
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "records gc --store URL");
+    tu_con_keys(c, "q", "q", NULL);
+    tu_con_free(c);
+}
+
 static void
 test_console_postgres(void **state)
 {
@@ -135,6 +157,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_console_sqlite),
+        cmocka_unit_test(test_console_store_retention),
         cmocka_unit_test(test_console_postgres),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
