@@ -170,8 +170,8 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
 #define OPT_STORE                                                                                  \
     {                                                                                              \
         .name = "store", .kind = CLI_OPT_STRING, .arg = "URL", .offset = F(store),                 \
-        .help = "the store to read: file:DIR (the same as --dir)\nor sqlite:PATH (default: the "   \
-                "config's\nrecording.store, else file:<record directory>)"                         \
+        .help = "the store to read: file:DIR (the same as --dir),\nsqlite:PATH or postgres://... " \
+                "(default: the\nconfig's recording.store, else file:<record directory>)"           \
     }
 #define OPT_PROGRESS                                                                               \
     {                                                                                              \
@@ -318,7 +318,8 @@ static const struct cli_opt export_opts[] = {
       .kind = CLI_OPT_STRING,
       .arg = "URL",
       .offset = F(to),
-      .help = "copy into the store URL instead (file:DIR,\nsqlite:PATH): see records migrate" },
+      .help = "copy into the store URL instead (file:DIR,\nsqlite:PATH, postgres://...): see "
+              "records migrate" },
     OPT_STORE,
     OPT_PROGRESS,
     OPT_FILTERS(parse_gc_status, STATUS_HELP),
@@ -648,7 +649,8 @@ records_help(FILE *f)
                 subcommands[i].summary);
     fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
                "records) and -c/--config FILE; list, show, verify, stats, tail, gc, export\n"
-               "and import also --store URL (file:DIR, sqlite:PATH; default: the config's\n"
+               "and import also --store URL (file:DIR, sqlite:PATH, postgres://...; default:\n"
+               "the config's "
                "recording.store). Each takes only its own options: run\n"
                "'intentus records COMMAND --help' for them.\n");
 }
