@@ -231,10 +231,11 @@ draw_frame(struct app *app)
     snprintf(right, sizeof(right), "%s%s%s%s  %zu records  %s  %s ",
              app->opts.read_only ? "READ-ONLY  " : "",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
-             app->dir_gone      ? "DIRECTORY GONE"
-             : app->feed_remote ? "events"
-             : ts.polling       ? "poll"
-                                : "inotify",
+             app->dir_gone       ? "DIRECTORY GONE"
+             : app->feed_remote  ? "events"
+             : app->feed != NULL ? "follow"
+             : ts.polling        ? "poll"
+                                 : "inotify",
              index_size(app->ix), compliance_label(runtime_config(app->rt)->compliance),
              app->theme.name);
     if (left[0] != '\0')
