@@ -91,6 +91,7 @@ struct console_opts {
     double demo_rate;   /* intents per second; 0: DEMO_TRAFFIC_RATE */
     const char *server; /* --server URL: attached to a running service; NULL: local */
     const char *token;  /* its bearer token (with server) */
+    const char *store;  /* --store URL; NULL: the config's recording.store or directory */
 };
 
 struct console_remote;
@@ -113,6 +114,12 @@ struct app {
      * NULL then). */
     struct console_remote *remote;
     bool feed_remote;
+    /* Another engine than files (sqlite:, postgres://): records come from
+     * the store (tui/store_feed.h; tailer and store NULL then), read by id
+     * through rstore. */
+    struct store *rstore;
+    struct store_feed *feed;
+    char *store_url;
     /* A y/n question on the status line (a mode the key handler feeds, not
      * a loop): 'y' calls on_yes with arg, any other key cancels. */
     struct {

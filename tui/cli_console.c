@@ -23,6 +23,9 @@ static const char console_help[] =
     "\n"
     "Options:\n"
     "  -d, --dir DIR        record directory (default: from the config)\n"
+    "      --store URL      the records of a store (sqlite:PATH, postgres://...;\n"
+    "                       default: the config's recording.store): read through\n"
+    "                       the engine, new records followed live\n"
     "  -c, --config FILE    config file (default: search order, then the demo)\n"
     "  -t, --theme NAME     default, light, solarized-dark, high-contrast, mono, or\n"
     "                       any NAME.theme in themes/, the install's share/intentus/themes\n"
@@ -75,6 +78,7 @@ cli_console(int argc, char **argv)
         { "demo-traffic", optional_argument, NULL, 'D' },
         { "server", required_argument, NULL, 's' },
         { "token-file", required_argument, NULL, 'T' },
+        { "store", required_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 },
     };
     struct console_opts o = { 0 };
@@ -127,6 +131,11 @@ cli_console(int argc, char **argv)
         case 'T':
             token_file = optarg;
             break;
+        case 'S':
+            if (optarg == NULL || optarg[0] == '\0')
+                return cli_usage_error("console", "--store: must not be empty");
+            o.store = optarg;
+            break;
         case 'D':
             o.demo_traffic = DEMO_TRAFFIC_ON;
             if (optarg != NULL && strcmp(optarg, "auto") == 0) {
@@ -154,6 +163,9 @@ cli_console(int argc, char **argv)
     if (o.read_only && o.demo_traffic == DEMO_TRAFFIC_ON)
         return cli_usage_error(
             "console", "--demo-traffic is refused with --read-only (it records executions)");
+    if (o.store != NULL && o.dir != NULL)
+        return cli_usage_error("console",
+                               "--store and --dir: give one (--store file:DIR is --dir)");
     if (token_file != NULL && o.server == NULL)
         return cli_usage_error("console", "--token-file: only with --server URL");
     if (o.server != NULL && o.demo_traffic == DEMO_TRAFFIC_ON)

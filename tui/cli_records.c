@@ -170,8 +170,8 @@ parse_poll(const char *arg, void *field, char *why, size_t size)
 #define OPT_STORE                                                                                  \
     {                                                                                              \
         .name = "store", .kind = CLI_OPT_STRING, .arg = "URL", .offset = F(store),                 \
-        .help = "the store to read: file:DIR (the same as --dir)\nor sqlite:PATH (default: the "   \
-                "config's\nrecording.store, else file:<record directory>)"                         \
+        .help = "the store to read: file:DIR (the same as --dir),\nsqlite:PATH or postgres://... " \
+                "(default: the\nconfig's recording.store, else file:<record directory>)"           \
     }
 #define OPT_PROGRESS                                                                               \
     {                                                                                              \
@@ -318,7 +318,8 @@ static const struct cli_opt export_opts[] = {
       .kind = CLI_OPT_STRING,
       .arg = "URL",
       .offset = F(to),
-      .help = "copy into the store URL instead (file:DIR,\nsqlite:PATH): see records migrate" },
+      .help = "copy into the store URL instead (file:DIR,\nsqlite:PATH, postgres://...): see "
+              "records migrate" },
     OPT_STORE,
     OPT_PROGRESS,
     OPT_FILTERS(parse_gc_status, STATUS_HELP),
@@ -648,7 +649,8 @@ records_help(FILE *f)
                 subcommands[i].summary);
     fprintf(f, "\nEvery command takes -d/--dir DIR, --keyring DIR|FILE (to read encrypted\n"
                "records) and -c/--config FILE; list, show, verify, stats, tail, gc, export\n"
-               "and import also --store URL (file:DIR, sqlite:PATH; default: the config's\n"
+               "and import also --store URL (file:DIR, sqlite:PATH, postgres://...; default:\n"
+               "the config's "
                "recording.store). Each takes only its own options: run\n"
                "'intentus records COMMAND --help' for them.\n");
 }
@@ -815,6 +817,12 @@ src_load(struct src *src, const char *id, struct intentus_err *err)
     if (rec == NULL)
         src_prefix(src, err, id);
     return rec;
+}
+
+static cJSON *
+src_load_fn(void *ctx, const char *id, struct intentus_err *err)
+{
+    return src_load(ctx, id, err);
 }
 
 static int
@@ -1011,7 +1019,7 @@ records_list(const struct rec_args *a)
     ix = index_new();
     if (ix == NULL)
         goto out;
-    if (cli_records_index(dir, NULL, ix, &err) != 0) {
+    if (cli_records_index_of(a, dir, NULL, ix, &err) != 0) {
         cli_error("records list", "%s", err.msg);
         goto out;
     }
@@ -1061,6 +1069,23 @@ resolve_id(const struct rec_args *a, struct src *src, const char *arg, char *out
         free(text);
         if (text != NULL || err.code != IERR_NOT_FOUND)
             return 0;
+        memset(&err, 0, sizeof(err));
+        if (cli_records_store_remote(a)) {
+            /* No local index (postgres): the ids through the engine. */
+            struct rec_ids all = { 0 };
+            if (src_list(src, &all, &err) != 0) {
+                cli_error(a->cmd, "%s: %s", a->store, err.msg);
+                *rc = EXIT_FAIL;
+                return -1;
+            }
+            for (size_t i = 0; i < all.n && n <= PREFIX_SHOWN; i++) {
+                if (strncmp(all.ids[i], arg, strlen(arg)) == 0)
+                    ids[n++] = strdup(all.ids[i]);
+            }
+            rec_store_ids_free(&all);
+            db = NULL;
+            goto found;
+        }
         db = cli_records_db(a, NULL, &err);
         if (db == NULL) {
             cli_error(a->cmd, "%s", err.msg);
@@ -1094,6 +1119,7 @@ by_prefix:
         }
         rec_store_ids_free(&all);
     }
+found:
     if (n == 1 && ids[0] != NULL)
         snprintf(out, size, "%s", ids[0]);
     if (n > 1) {
@@ -1146,14 +1172,10 @@ records_show(const struct rec_args *a, int argc, char **argv)
     }
     id = full;
     if (a->tree || strcmp(a->cmd, "records fingerprint") == 0) {
-        if (src.rs == NULL) {
-            /* The tree and the fingerprint load records by id from a
-             * directory; the store engines do not serve them yet. */
-            src_close(&src);
-            return cli_usage_error(a->cmd, "%s reads a record directory (file: store) only",
-                                   a->tree ? "--tree" : "fingerprint");
-        }
-        rc = a->tree ? cli_records_tree(a, src.rs, id) : cli_records_fingerprint(a, src.rs, id);
+        /* The records of the tree (parents, children) by id from the
+         * same source: the directory or the engine. */
+        rc = a->tree ? cli_records_tree(a, src_load_fn, &src, id)
+                     : cli_records_fingerprint(a, src_load_fn, &src, id);
         src_close(&src);
         return rc;
     }

@@ -59,6 +59,10 @@ int cli_records_resolve_store(struct rec_args *a, char *buf, size_t size);
  * database for sqlite:, opened without creating; NULL with err set
  * otherwise. */
 struct index_db *cli_records_store_db(const struct rec_args *a, struct intentus_err *err);
+/* a->store names an engine with no local SQLite index (postgres): the read
+ * commands then load the records they select through the engine
+ * (store_query, store_get) with cli_records_index_of. */
+bool cli_records_store_remote(const struct rec_args *a);
 
 /* The records directory from --dir / --config; NULL (message printed) when
  * there is none. *cfg is freed by the caller with config_free. */
@@ -79,6 +83,12 @@ const struct index_filter *cli_select_filter(const struct cli_select *s);
 /* Index the records of dir that sel selects (sel NULL: all) into ix. */
 int cli_records_index(const char *dir, struct cli_select *sel, struct index *ix,
                       struct intentus_err *err);
+/* The same from a->store when cli_records_store_remote(a) (every selected
+ * record's text through the engine, digested), else cli_records_index. */
+int cli_records_index_store(const struct rec_args *a, struct cli_select *sel, struct index *ix,
+                            struct intentus_err *err);
+int cli_records_index_of(const struct rec_args *a, const char *dir, struct cli_select *sel,
+                         struct index *ix, struct intentus_err *err);
 
 /* Like cli_records_index, through the persistent index (reconciled with
  * the directory first) unless a->no_index; a->cmd names the command in the
@@ -112,8 +122,12 @@ int cli_records_copy(const struct rec_args *a, int argc, char **argv);
 /* records diff A B: argv[a->first_arg] and the one after. */
 int cli_records_diff(const struct rec_args *a, int argc, char **argv);
 /* records show --tree ID (cli_records_tree.c): the tree id belongs to. */
-int cli_records_tree(const struct rec_args *a, struct rec_store *rs, const char *id);
+/* load reads one record by id (owned by the caller; NULL with err): the
+ * record directory's or another engine's (records show's source). */
+typedef cJSON *(*cli_record_load_fn)(void *ctx, const char *id, struct intentus_err *err);
+int cli_records_tree(const struct rec_args *a, cli_record_load_fn load, void *ctx, const char *id);
 /* records fingerprint ID (cli_records_tree.c): core/fingerprint.h's. */
-int cli_records_fingerprint(const struct rec_args *a, struct rec_store *rs, const char *id);
+int cli_records_fingerprint(const struct rec_args *a, cli_record_load_fn load, void *ctx,
+                            const char *id);
 
 #endif

@@ -139,6 +139,138 @@ load_row(void *ctx, const struct digest *d)
     return 0;
 }
 
+bool
+cli_records_store_remote(const struct rec_args *a)
+{
+    const char *rest = NULL;
+    const struct store_engine *e =
+        a->store != NULL ? store_engine_find(stores_builtin, a->store, &rest, NULL) : NULL;
+
+    return e != NULL && e != &store_engine_sqlite && e != &store_engine_file;
+}
+
+struct store_ids {
+    char **ids;
+    int64_t *created_us; /* the engine's time: a corrupt record's */
+    size_t n, cap;
+    bool failed;
+};
+
+static int
+collect_id(void *ctx, const struct store_row *row)
+{
+    struct store_ids *si = ctx;
+
+    if (si->n == si->cap) {
+        size_t cap = si->cap ? si->cap * 2 : 256;
+        char **ids = realloc(si->ids, cap * sizeof(*ids));
+        int64_t *cr = ids != NULL ? realloc(si->created_us, cap * sizeof(*cr)) : NULL;
+        if (ids != NULL)
+            si->ids = ids;
+        if (cr == NULL) {
+            si->failed = true;
+            return 1;
+        }
+        si->created_us = cr;
+        si->cap = cap;
+    }
+    if ((si->ids[si->n] = strdup(row->id)) == NULL) {
+        si->failed = true;
+        return 1;
+    }
+    si->created_us[si->n++] = row->created_us;
+    return 0;
+}
+
+/* One record: its text through the engine, digested as the file scan
+ * digests a file (a corrupt record keeps the engine's stored time).
+ * 0 (also when it was deleted since the query saw it), or -1 with err. */
+static int
+store_digest_into(struct store *st, const char *id, int64_t created_us, struct cli_select *sel,
+                  struct index *ix, struct intentus_err *err)
+{
+    size_t len = 0;
+    char *text = store_get(st, id, &len, err);
+    struct digest *d;
+
+    if (text == NULL) {
+        if (err->code != IERR_NOT_FOUND)
+            return -1;
+        memset(err, 0, sizeof(*err));
+        return 0;
+    }
+    d = digest_from_text(id, text, len, NULL);
+    free(text);
+    if (d == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    d->file_size = len;
+    if (d->flags & DIGEST_CORRUPT)
+        d->created_us = created_us;
+    if (sel == NULL || cli_select_digest(sel, d))
+        index_upsert(ix, d, NULL);
+    digest_free(d);
+    return 0;
+}
+
+int
+cli_records_index_store(const struct rec_args *a, struct cli_select *sel, struct index *ix,
+                        struct intentus_err *err)
+{
+    struct store_opts o = { .read_only = true };
+    struct store *st = store_open_url(stores_builtin, a->store, &o, err);
+    struct store_filter sf = { 0 };
+    struct store_query q = { .filter = sel != NULL ? &sf : NULL };
+    struct store_ids ids = { 0 };
+    int rc = -1;
+
+    if (st == NULL) {
+        err_prefix(err, "%s", a->store);
+        return -1;
+    }
+    if (sel != NULL) {
+        /* The filters as the engine's WHERE clause (fewer texts fetched);
+         * each record is then matched as the index matches it. */
+        sf = (struct store_filter){ .intent = sel->f.intent,
+                                    .agent = sel->f.agent,
+                                    .status = sel->f.status,
+                                    .error_code = sel->f.error_code,
+                                    .text = sel->f.text,
+                                    .since_us = sel->f.since_us };
+    }
+    /* The ids first: an engine may stream the query on the connection a
+     * get needs (postgres), so no get runs inside the walk. */
+    if (store_query(st, &q, collect_id, &ids, err) < 0 || ids.failed) {
+        if (ids.failed)
+            err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < ids.n; i++) {
+        if (store_digest_into(st, ids.ids[i], ids.created_us[i], sel, ix, err) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        err_prefix(err, "%s", a->store);
+    for (size_t i = 0; i < ids.n; i++)
+        free(ids.ids[i]);
+    free(ids.ids);
+    free(ids.created_us);
+    store_close(st);
+    return rc;
+}
+
+int
+cli_records_index_of(const struct rec_args *a, const char *dir, struct cli_select *sel,
+                     struct index *ix, struct intentus_err *err)
+{
+    if (cli_records_store_remote(a))
+        return cli_records_index_store(a, sel, ix, err);
+    return cli_records_index(dir, sel, ix, err);
+}
+
 struct index_db *
 cli_records_store_db(const struct rec_args *a, struct intentus_err *err)
 {
@@ -173,6 +305,10 @@ cli_records_db(const struct rec_args *a, const char *dir, struct intentus_err *e
     /* Another engine than files: its index is the store; it cannot fall
      * back to files, so a failure is an error (err set). */
     if (a->store != NULL) {
+        /* An engine with no local SQLite file (postgres): NULL, err
+         * clear; the command reads through cli_records_index_of. */
+        if (cli_records_store_remote(a))
+            return NULL;
         db = cli_records_store_db(a, err);
         if (db == NULL && err->code == IERR_OK)
             err->code = IERR_IO;
@@ -210,7 +346,7 @@ cli_records_load(const struct rec_args *a, const char *dir, struct cli_select *s
     long rc;
 
     if (db == NULL)
-        return err->code != 0 ? -1 : cli_records_index(dir, sel, ix, err);
+        return err->code != 0 ? -1 : cli_records_index_of(a, dir, sel, ix, err);
     /* The filters are the query's WHERE clause (watch/index_query.h). */
     if (sel == NULL)
         rc = index_db_each(db, newest, load_row, &si, &why);

@@ -47,10 +47,10 @@ tree_prefix(const struct subtree *t, size_t i, char *out, size_t size)
 }
 
 int
-cli_records_tree(const struct rec_args *a, struct rec_store *rs, const char *id)
+cli_records_tree(const struct rec_args *a, cli_record_load_fn load, void *ctx, const char *id)
 {
     struct intentus_err err = { 0 };
-    struct subtree *t = subtree_load(rs, id, &err);
+    struct subtree *t = subtree_build(load, ctx, id, &err);
 
     if (t == NULL) {
         cli_error(a->cmd, "%s", err.msg);
@@ -92,11 +92,12 @@ cli_records_tree(const struct rec_args *a, struct rec_store *rs, const char *id)
 }
 
 int
-cli_records_fingerprint(const struct rec_args *a, struct rec_store *rs, const char *id)
+cli_records_fingerprint(const struct rec_args *a, cli_record_load_fn load, void *ctx,
+                        const char *id)
 {
     struct intentus_err err = { 0 };
     struct fingerprint f;
-    cJSON *rec = rec_store_load(rs, id, &err);
+    cJSON *rec = load(ctx, id, &err);
 
     if (rec == NULL) {
         cli_error(a->cmd, "%s", err.msg);

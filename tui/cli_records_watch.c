@@ -268,7 +268,7 @@ cli_records_stats(const struct rec_args *a)
     ag = ix ? agg_attach(ix) : NULL;
     if (ag == NULL)
         goto out;
-    if (cli_records_index(dir, sel, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
+    if (cli_records_index_of(a, dir, sel, ix, &err) != 0 || agg_snapshot(ag, &o, &s, &err) != 0) {
         cli_error("records stats", "%s", err.msg);
         goto out;
     }
@@ -384,6 +384,7 @@ follow_row(void *ctx, const struct store_row *row)
     free(text);
     if (d == NULL)
         return 1;
+    d->file_size = len;
     if (d->flags & DIGEST_CORRUPT)
         d->created_us = row->created_us;
     tail_event(fc->t, &(struct tailer_event){ .kind = TAILER_UPSERT, .id = row->id, .digest = d });
@@ -410,10 +411,15 @@ tail_store(const struct rec_args *a, struct tail_ctx *t, size_t lines)
             goto fail;
     }
     db = cli_records_db(a, NULL, &err);
-    if (db == NULL)
+    if (db == NULL && err.code != IERR_OK)
         goto fail;
-    if (tail_indexed(a, db, t, lines) != 0)
+    if (db == NULL) {
+        /* No local index (postgres): the selected records through the engine. */
+        if (cli_records_index_store(a, t->sel, t->ix, &err) != 0)
+            goto fail;
+    } else if (tail_indexed(a, db, t, lines) != 0) {
         goto out;
+    }
     total = index_size(t->ix);
     for (size_t i = total > lines ? total - lines : 0; i < total; i++) {
         struct index_view v;

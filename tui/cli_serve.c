@@ -65,6 +65,8 @@ static const char serve_help[] =
     "                           With TLS any listen address is allowed. Read at\n"
     "                           start only: restart to use a renewed certificate\n"
     "      --no-auth            serve without tokens (loopback or unix only)\n"
+    "      --store URL          record into this store (file:DIR, sqlite:PATH,\n"
+    "                           postgres://...), over the config's recording.store\n"
     "  -h, --help               this help\n"
     "\n"
     "Endpoints:\n"
@@ -1607,12 +1609,17 @@ int
 cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },  { "listen", required_argument, NULL, 'l' },
-        { "grace", required_argument, NULL, 'g' },   { "workers", required_argument, NULL, 'w' },
-        { "no-auth", no_argument, NULL, 'A' },       { "tls-cert", required_argument, NULL, 'C' },
-        { "tls-key", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 },
+        { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' },
+        { "grace", required_argument, NULL, 'g' },
+        { "workers", required_argument, NULL, 'w' },
+        { "no-auth", no_argument, NULL, 'A' },
+        { "tls-cert", required_argument, NULL, 'C' },
+        { "tls-key", required_argument, NULL, 'K' },
+        { "store", required_argument, NULL, 'S' },
+        { NULL, 0, NULL, 0 },
     };
-    const char *tls_cert = NULL, *tls_key = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *store_url = NULL;
     struct serve_tls tls = { 0 };
     struct server s = { 0 };
     struct intentus_err err = { 0 };
@@ -1664,6 +1671,12 @@ cli_serve(int argc, char **argv)
         case 'K':
             tls_key = optarg;
             break;
+        case 'S':
+            /* The scheme is checked here; the store itself at runtime_open. */
+            if (store_engine_find(stores_builtin, optarg, NULL, &err) == NULL)
+                return cli_usage_error("serve", "--store: %s", err.msg);
+            store_url = optarg;
+            break;
         default:
             return cli_getopt_error("serve", c, argv);
         }
@@ -1683,9 +1696,11 @@ cli_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    s.rt = runtime_open(
-        s.config_path,
-        &(struct runtime_opts){ .workers = (int)workers, .store_engines = stores_builtin }, &err);
+    s.rt = runtime_open(s.config_path,
+                        &(struct runtime_opts){ .workers = (int)workers,
+                                                .store_url = store_url,
+                                                .store_engines = stores_builtin },
+                        &err);
     if (s.rt == NULL) {
         cli_error("serve", "%s", err.msg);
         return EXIT_USAGE;

@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/compliance.h"
+#include "core/record.h"
 #include "core/recovery.h"
 #include "core/runtime.h"
 #include "core/wal.h"
@@ -27,6 +28,7 @@
 #include "tui/fmt.h"
 #include "tui/job.h"
 #include "tui/signals.h"
+#include "tui/store_feed.h"
 #include "watch/stores.h"
 
 static void maybe_scan_incomplete(struct app *app);
@@ -67,6 +69,15 @@ app_message(struct app *app, bool is_error, const char *fmt, ...)
 cJSON *
 app_load_record(struct app *app, const char *id, struct intentus_err *err)
 {
+    if (app->rstore != NULL) {
+        size_t len = 0;
+        char *text = store_get(app->rstore, id, &len, err);
+        cJSON *rec = text != NULL ? record_parse(text, len, err) : NULL;
+        free(text);
+        if (rec == NULL)
+            err_prefix(err, "%s: record %s", app->store_url, id);
+        return rec;
+    }
     if (app->store == NULL) {
         err_set(err, IERR_NOT_FOUND,
                 "record %.160s is on the service's host: no local record directory to read it "
@@ -212,17 +223,19 @@ draw_frame(struct app *app)
             left[0] = '\0';
         }
     } else {
-        snprintf(left, sizeof(left), " intentus  %s", app->records_dir);
+        snprintf(left, sizeof(left), " intentus  %s",
+                 app->store_url != NULL ? app->store_url : app->records_dir);
     }
     /* The compliance mode of the running config (REGULATED in capitals, as
      * the reference spells its levels, so it stands out). */
     snprintf(right, sizeof(right), "%s%s%s%s  %zu records  %s  %s ",
              app->opts.read_only ? "READ-ONLY  " : "",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
-             app->dir_gone      ? "DIRECTORY GONE"
-             : app->feed_remote ? "events"
-             : ts.polling       ? "poll"
-                                : "inotify",
+             app->dir_gone       ? "DIRECTORY GONE"
+             : app->feed_remote  ? "events"
+             : app->feed != NULL ? "follow"
+             : ts.polling        ? "poll"
+                                 : "inotify",
              index_size(app->ix), compliance_label(runtime_config(app->rt)->compliance),
              app->theme.name);
     if (left[0] != '\0')
@@ -361,6 +374,35 @@ on_tailer(void *ctx, int fd)
     if (app->paused)
         return; /* events wait in the tailer; nothing is lost */
     if (tailer_drain(app->tailer, on_tailer_event, app) > 0)
+        model_changed(app);
+}
+
+static void
+on_feed_digest(void *ctx, const struct digest *d)
+{
+    struct app *app = ctx;
+
+    if (index_upsert(app->ix, d, NULL) == 0)
+        app->upserts++;
+}
+
+static void
+on_feed_msg(void *ctx, const char *text, bool is_error)
+{
+    app_message(ctx, is_error, "%s", text);
+}
+
+static void
+on_feed(void *ctx, int fd)
+{
+    struct app *app = ctx;
+    bool was = app->synced;
+
+    (void)fd;
+    if (app->paused)
+        return; /* records wait in the feed; nothing is lost */
+    if (store_feed_drain(app->feed, on_feed_digest, on_feed_msg, app, &app->synced) > 0 ||
+        app->synced != was)
         model_changed(app);
 }
 
@@ -858,6 +900,8 @@ handle_key(struct app *app, int key)
                     app->paused ? "live updates paused (p to resume)" : "live updates resumed");
         if (!app->paused && app->tailer != NULL)
             on_tailer(app, tailer_fd(app->tailer));
+        if (!app->paused && app->feed != NULL)
+            on_feed(app, store_feed_fd(app->feed));
         break;
     case ACT_MOUSE:
         app->prefs.mouse_set = true;
@@ -1118,6 +1162,7 @@ open_model(struct app *app, const struct console_opts *opts)
     app->rt =
         runtime_open(opts->config,
                      &(struct runtime_opts){ .records_dir = opts->dir,
+                                             .store_url = opts->store,
                                              /* attached: the service routes and records */
                                              .read_only = opts->read_only || opts->server != NULL,
                                              .on_started = on_exec_started,
@@ -1130,17 +1175,46 @@ open_model(struct app *app, const struct console_opts *opts)
         return err.code == IERR_CONFIG ? 2 : 1;
     }
     {
-        /* Its model is a record directory and its tailer (watch/). */
+        /* Its model is a record directory and its tailer (watch/), or
+         * another engine's store and its feed (tui/store_feed.h). --dir
+         * wins over the config's store, as it does for the runtime. */
         const struct config *c = runtime_config(app->rt);
+        const char *url = opts->store != NULL ? opts->store
+                          : opts->dir == NULL ? c->store_url
+                                              : NULL;
         const struct store_engine *e =
-            c->store_url != NULL ? store_engine_find(stores_builtin, c->store_url, NULL, &err)
-                                 : NULL;
-        if (c->store_url != NULL && e != &store_engine_file) {
-            cli_error("console",
-                      "recording.store %s: the console shows file: stores only; read it with "
-                      "'intentus records list|tail -f --store URL'",
-                      c->store_url);
+            url != NULL ? store_engine_find(stores_builtin, url, NULL, &err) : NULL;
+        if (url != NULL && e == NULL) {
+            cli_error("console", "%s", err.msg);
             return 2;
+        }
+        if (e != NULL && e != &store_engine_file) {
+            if (opts->server != NULL) {
+                cli_error("console",
+                          "--server: records come from the service; the store %s is "
+                          "read without it",
+                          url);
+                return 2;
+            }
+            app->cfg = runtime_config(app->rt);
+            if (cli_keys_from_config(app->cfg) != 0)
+                return 2;
+            app->records_dir = strdup(runtime_records_dir(app->rt));
+            app->store_url = strdup(url);
+            app->rstore = store_open_url(stores_builtin, url,
+                                         &(struct store_opts){ .read_only = true }, &err);
+            if (app->rstore == NULL) {
+                cli_error("console", "%s: %s", url, err.msg);
+                return 1;
+            }
+            app->feed = store_feed_start(url, &err);
+            app->ix = index_new();
+            app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+            if (app->feed == NULL || app->ix == NULL || app->agg == NULL) {
+                cli_error("console", "%s", app->feed == NULL ? err.msg : "out of memory");
+                return 1;
+            }
+            return 0;
         }
     }
     app->cfg = runtime_config(app->rt);
@@ -1195,6 +1269,9 @@ close_model(struct app *app)
 {
     console_remote_close(app->remote); /* its threads stop first: nothing calls back */
     tailer_stop(app->tailer);
+    store_feed_stop(app->feed);
+    store_close(app->rstore);
+    free(app->store_url);
     agg_free(app->agg);
     index_free(app->ix);
     rec_store_close(app->store);
@@ -1370,6 +1447,8 @@ console_run(const struct console_opts *opts)
     loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
     if (app->tailer != NULL)
         loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
+    if (app->feed != NULL)
+        loop_add_fd(app->loop, store_feed_fd(app->feed), on_feed, app);
     if (app->remote != NULL)
         loop_add_fd(app->loop, console_remote_fd(app->remote), on_remote, app);
     if (sigfd >= 0)

@@ -165,6 +165,16 @@ dry_run(struct app *app, struct ret *r)
     r->plan = NULL;
     if (parse_policy(r, &r->policy) != 0)
         return;
+    if (app->store_url != NULL) {
+        /* The plan reads a record directory; this console shows a store. */
+        snprintf(r->error, sizeof(r->error),
+                 "retention here plans on record directories; for %.150s run 'intentus records "
+                 "gc --store URL'",
+                 app->store_url);
+        r->app = app;
+        app->dirty = true;
+        return;
+    }
     snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
     snprintf(r->wal_dir, sizeof(r->wal_dir), "%s", app->cfg->wal.dir ? app->cfg->wal.dir : "");
     r->new_plan = NULL;

@@ -1,6 +1,8 @@
 /* Store engines through the real binary: the same records on file:DIR and
- * on sqlite:PATH give the same answers for every read command; migrate
- * file -> sqlite -> file reproduces every record file byte for byte, runs
+ * on sqlite:PATH and postgres:// (a real server, tests/support/pg_testutil.h;
+ * a counted skip without its binaries) give the same answers for every read
+ * command; migrate file -> sqlite -> postgres -> file and file -> sqlite ->
+ * file reproduce every record file byte for byte, runs
  * again copying nothing and refuses to overwrite different bytes; a
  * reference record directory imports into sqlite and verifies; route
  * --store and recording.store record into sqlite; bad URLs and option
@@ -20,7 +22,9 @@
 
 #include <cmocka.h>
 
+#include "tests/support/pg_testutil.h"
 #include "tests/support/recgen.h"
+#include "tests/support/serve_testutil.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 60000
@@ -28,7 +32,16 @@
 #define BASE_US 1790000000000000ll
 #define N_GEN 80
 
+/* The PostgreSQL server of this binary (group state); skipped when its
+ * binaries are absent. */
+struct genv {
+    struct pgt_server *srv;
+    int skipped, ndb;
+    char why[1024];
+};
+
 struct ctx {
+    struct genv *g;
     char *dir;
     char env_home[PATH_MAX + 16], env_xdg[PATH_MAX + 32];
     char files[PATH_MAX], db[PATH_MAX], db_url[PATH_MAX + 16];
@@ -71,6 +84,7 @@ setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
 
+    c->g = *state;
     c->dir = tu_mkdtemp();
     snprintf(c->env_home, sizeof(c->env_home), "HOME=%s", c->dir);
     snprintf(c->env_xdg, sizeof(c->env_xdg), "XDG_CONFIG_HOME=%s", c->dir);
@@ -153,17 +167,39 @@ dump(const struct tu_run *r)
     } while (0)
 
 static void
-migrate_in(struct ctx *c)
+migrate_to(struct ctx *c, const char *url)
 {
     struct tu_run r = { 0 };
     char from[PATH_MAX + 8], want[64];
 
     snprintf(from, sizeof(from), "file:%s", c->files);
-    RUN(c, &r, "records", "migrate", "--from", from, "--to", c->db_url);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", url);
     EXPECT_EXIT(&r, 0);
     snprintf(want, sizeof(want), "%d copied, 0 already there, 0 failed", N_GEN + 2 + 39);
     EXPECT_CONTAINS(r.out, want);
     tu_run_free(&r);
+}
+
+static void
+migrate_in(struct ctx *c)
+{
+    migrate_to(c, c->db_url);
+}
+
+/* A fresh database on the binary's PostgreSQL server (caller frees), or a
+ * counted skip where the binaries are absent. */
+static char *
+pg_db(struct ctx *c)
+{
+    char name[32], why[512], *url;
+
+    if (c->g == NULL || c->g->skipped)
+        skip();
+    snprintf(name, sizeof(name), "s%d", ++c->g->ndb);
+    url = pgt_create_db(c->g->srv, name, why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    return url;
 }
 
 /* Lines of verify's output reduced to what a record's answer is (FAIL or
@@ -187,16 +223,16 @@ verify_answers(const char *out)
     return res;
 }
 
+/* Every read command on --dir and on url (which holds the same records)
+ * gives the same output and exit status. */
 static void
-test_same_answers(void **state)
+same_answers(struct ctx *c, const char *url)
 {
-    struct ctx *c = *state;
     struct tu_rec r3, r5;
     const char *ref = "03355680-d215-463b-9a23-ed08bfba7708";
 
     tu_rec_make(&r3, 3, BASE_US);
     tu_rec_make(&r5, 5, BASE_US);
-    migrate_in(c);
     const char *cmds[][10] = {
         { "records", "list", NULL },
         { "records", "list", "--json", NULL },
@@ -229,7 +265,7 @@ test_same_answers(void **state)
         args_f[n] = "--dir";
         args_f[n + 1] = c->files;
         args_s[n] = "--store";
-        args_s[n + 1] = c->db_url;
+        args_s[n + 1] = url;
         args_f[n + 2] = args_s[n + 2] = NULL;
         run_args(c, &f, args_f);
         run_args(c, &s, args_s);
@@ -254,7 +290,7 @@ test_same_answers(void **state)
     {
         struct tu_run f = { 0 }, s = { 0 };
         RUN(c, &f, "retrieve", ref, "--dir", c->files);
-        RUN(c, &s, "retrieve", ref, "--store", c->db_url);
+        RUN(c, &s, "retrieve", ref, "--store", url);
         EXPECT_EXIT(&f, 0);
         EXPECT_EXIT(&s, 0);
         assert_int_equal(strlen(f.out), strlen(s.out));
@@ -262,6 +298,28 @@ test_same_answers(void **state)
         tu_run_free(&f);
         tu_run_free(&s);
     }
+}
+
+static void
+test_same_answers(void **state)
+{
+    struct ctx *c = *state;
+
+    migrate_in(c);
+    same_answers(c, c->db_url);
+}
+
+/* The same on postgres: list, stats, tail, gc's plan and show by prefix
+ * read through the engine (no local index). */
+static void
+test_same_answers_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c);
+
+    migrate_to(c, url);
+    same_answers(c, url);
+    free(url);
 }
 
 static void
@@ -336,6 +394,28 @@ test_migrate_round_trip(void **state)
     assert_int_equal(strncmp(r.out, "0 copied, ", 10), 0);
     tu_run_free(&r);
     assert_same_files(c->files, back + 5);
+}
+
+/* file -> sqlite -> postgres -> file: every record file comes back byte
+ * for byte. */
+static void
+test_migrate_chain(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char back[PATH_MAX + 8];
+    char *url = pg_db(c);
+
+    migrate_in(c);
+    RUN(c, &r, "records", "migrate", "--from", c->db_url, "--to", url);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    snprintf(back, sizeof(back), "file:%s/back", c->dir);
+    RUN(c, &r, "records", "migrate", "--from", url, "--to", back);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    assert_same_files(c->files, back + 5);
+    free(url);
 }
 
 static void
@@ -506,9 +586,8 @@ test_gc_same(void **state)
 /* records tail -f on a sqlite store prints a record routed into it
  * while it runs (through store_follow), once. */
 static void
-test_tail_follow_sqlite(void **state)
+tail_follow(struct ctx *c, const char *url)
 {
-    struct ctx *c = *state;
     struct tu_run r = { 0 };
     char script[4 * PATH_MAX];
     char *argv[] = { (char *)"sh", (char *)"-c", script, NULL };
@@ -516,13 +595,12 @@ test_tail_follow_sqlite(void **state)
     const char *p;
     int n = 0;
 
-    migrate_in(c);
     snprintf(script, sizeof(script),
              "'%s' records tail -f -n 1 --store '%s' & pid=$!; sleep 1;"
              " '%s' route --store '%s' tail.check -p '{\"tailed\":1}' >/dev/null 2>&1;"
              " i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid;"
              " exit 0",
-             tu_bin(), c->db_url, tu_bin(), c->db_url);
+             tu_bin(), url, tu_bin(), url);
     assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, &r), 0);
     EXPECT_EXIT(&r, 0);
     for (p = r.out; (p = strstr(p, "tail.check")) != NULL; p++)
@@ -533,9 +611,304 @@ test_tail_follow_sqlite(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(tu_count_files(c->dir, ".json"), 0);
     tu_run_free(&r);
-    RUN(c, &r, "records", "tail", "-n", "1", "--store", c->db_url);
+    RUN(c, &r, "records", "tail", "-n", "1", "--store", url);
     EXPECT_CONTAINS(r.out, "tail.check");
     tu_run_free(&r);
+}
+
+static void
+test_tail_follow_sqlite(void **state)
+{
+    struct ctx *c = *state;
+
+    migrate_in(c);
+    tail_follow(c, c->db_url);
+}
+
+/* On postgres the follow is LISTEN/NOTIFY (store_follow). */
+static void
+test_tail_follow_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c);
+
+    migrate_to(c, url);
+    tail_follow(c, url);
+    free(url);
+}
+
+/* records show --tree and records fingerprint read the tree's records
+ * through the store: a fan-out's three executions give the same tree and
+ * fingerprint on file:, sqlite: and postgres (skipped without a server). */
+static void
+tree_same(struct ctx *c, const char *fan, const char *url, const char *id)
+{
+    const char *cmds[][6] = {
+        { "records", "show", "--tree", id, NULL },
+        { "records", "show", "--tree", "--json", id, NULL },
+        { "records", "fingerprint", id, NULL },
+        { "records", "fingerprint", "--json", id, NULL },
+    };
+
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        struct tu_run f = { 0 }, s = { 0 };
+        const char *args_f[10], *args_s[10];
+        size_t n = 0;
+        for (; cmds[i][n] != NULL; n++)
+            args_f[n] = args_s[n] = cmds[i][n];
+        args_f[n] = "--dir";
+        args_f[n + 1] = fan;
+        args_s[n] = "--store";
+        args_s[n + 1] = url;
+        args_f[n + 2] = args_s[n + 2] = NULL;
+        run_args(c, &f, args_f);
+        run_args(c, &s, args_s);
+        EXPECT_EXIT(&f, 0);
+        EXPECT_EXIT(&s, 0);
+        if (i == 0)
+            EXPECT_CONTAINS(s.out, "3 executions under root");
+        assert_string_equal(f.out, s.out);
+        tu_run_free(&f);
+        tu_run_free(&s);
+    }
+}
+
+static void
+test_tree_fingerprint(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char cfg[PATH_MAX + 16], fan[PATH_MAX + 16], from[PATH_MAX + 32], text[2 * PATH_MAX + 512];
+    char id[64] = "", *pg = NULL;
+    const char *p;
+
+    snprintf(cfg, sizeof(cfg), "%s/fan.json", c->dir);
+    snprintf(fan, sizeof(fan), "%s/fan", c->dir);
+    snprintf(from, sizeof(from), "file:%s", fan);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"dir\": \"%s\"},\n"
+             " \"agents\": [\n"
+             "  {\"name\": \"fan\", \"builtin\": \"fanout\", \"emit\": [\"demo.echo\", "
+             "\"demo.upper\"], \"intents\": [\"demo.fan\"]},\n"
+             "  {\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": [\"demo.echo\"]},\n"
+             "  {\"name\": \"upper-u\", \"builtin\": \"upper\", \"intents\": [\"demo.upper\"]}]}\n",
+             fan);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "route", "-c", cfg, "demo.fan", "--payload", "{\"w\": \"hi\"}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "list", "--json", "--intent", "demo.fan", "--dir", fan);
+    EXPECT_EXIT(&r, 0);
+    p = strstr(r.out, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id, sizeof(id), "%.36s", p + 16);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied");
+    tu_run_free(&r);
+    tree_same(c, fan, c->db_url, id);
+    if (c->g == NULL || c->g->skipped) {
+        print_message("# postgres part skipped: %s\n", c->g ? c->g->why : "no server");
+        skip();
+    }
+    pg = pg_db(c);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", pg);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    tree_same(c, fan, pg, id);
+    free(pg);
+}
+
+/* serve --store URL records into that store (not the config's directory),
+ * serve honours the config's recording.store, and a bad --store is a
+ * usage error naming it. */
+static int
+serve_route(struct tu_serve *sv, int n)
+{
+    int ok = 0;
+
+    for (int i = 0; i < n; i++) {
+        char *out = NULL;
+        if (tu_serve_http(sv, "POST", "/v1/route", NULL,
+                          "{\"intent\":\"demo.echo\",\"payload\":{\"served\":1}}", &out) == 200)
+            ok++;
+        free(out);
+    }
+    return ok;
+}
+
+static void
+served_in(struct ctx *c, const char *url, int n)
+{
+    struct tu_run r = { 0 };
+    char want[32];
+    const char *p;
+    int seen = 0;
+
+    RUN(c, &r, "records", "list", "--json", "--intent", "demo.echo", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    for (p = r.out; (p = strstr(p, "\"executionId\"")) != NULL; p++)
+        seen++;
+    if (seen != n)
+        dump(&r);
+    assert_int_equal(seen, n);
+    tu_run_free(&r);
+    snprintf(want, sizeof(want), "%d passed, 0 failed", n);
+    RUN(c, &r, "records", "verify", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, want);
+    tu_run_free(&r);
+}
+
+static void
+serve_config(struct tu_serve *sv, const char *store)
+{
+    char text[3 * PATH_MAX + 512], st[PATH_MAX + 64] = "";
+
+    if (store != NULL)
+        snprintf(st, sizeof(st), ", \"store\": \"%s\"", store);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"dir\": \"%s\"%s},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]}]}\n",
+             sv->records, st);
+    assert_int_equal(tu_write_file(sv->config, text, strlen(text), 0600), 0);
+}
+
+static void
+test_serve_store(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_serve *sv = tu_serve_new();
+    struct tu_run r = { 0 };
+    char db2[PATH_MAX + 32];
+    char *pg = NULL;
+
+    /* --store over the config's directory */
+    serve_config(sv, NULL);
+    tu_serve_start(sv, ARGS("--no-auth", "--store", c->db_url));
+    assert_int_equal(serve_route(sv, 3), 3);
+    assert_int_equal(tu_serve_stop(sv), 0);
+    assert_true(tu_count_files(sv->records, ".json") <= 0); /* none, or no directory */
+    served_in(c, c->db_url, 3);
+    /* the config's recording.store */
+    snprintf(db2, sizeof(db2), "sqlite:%s/second.sqlite", c->dir);
+    serve_config(sv, db2);
+    tu_serve_start(sv, ARGS("--no-auth"));
+    assert_int_equal(serve_route(sv, 2), 2);
+    assert_int_equal(tu_serve_stop(sv), 0);
+    assert_true(tu_count_files(sv->records, ".json") <= 0); /* none, or no directory */
+    served_in(c, db2, 2);
+    /* a bad --store: usage error naming the scheme, nothing started */
+    RUN(c, &r, "serve", "--no-auth", "--config", sv->config, "--store", "redis://x");
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--store");
+    EXPECT_CONTAINS(r.err, "redis");
+    tu_run_free(&r);
+    /* postgres */
+    if (c->g != NULL && !c->g->skipped) {
+        pg = pg_db(c);
+        serve_config(sv, NULL);
+        tu_serve_start(sv, ARGS("--no-auth", "--store", pg));
+        assert_int_equal(serve_route(sv, 4), 4);
+        assert_int_equal(tu_serve_stop(sv), 0);
+        served_in(c, pg, 4);
+        free(pg);
+    }
+    tu_serve_free(sv);
+    if (c->g == NULL || c->g->skipped)
+        skip();
+}
+
+/* records verify on sqlite checks each record against its WAL as on
+ * files: agreeing ones pass (verbose says so), a WAL that tells another
+ * story is a FAIL naming the record. */
+static void
+test_verify_wal_sqlite(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char cfg[PATH_MAX + 16], wal[PATH_MAX + 16], text[3 * PATH_MAX + 512], a[PATH_MAX + 64],
+        b[PATH_MAX + 64], ids[2][40];
+    const char *p;
+    size_t len;
+    char *w;
+
+    snprintf(cfg, sizeof(cfg), "%s/wal.json", c->dir);
+    snprintf(wal, sizeof(wal), "%s/wal", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"store\": \"%s\"}, \"wal\": {\"enabled\": true, \"dir\": \"%s\"},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]},\n"
+             "  {\"name\": \"up\", \"builtin\": \"upper\", \"intents\": [\"demo.upper\"]}]}\n",
+             c->db_url, wal);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{\"w\": 1}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "route", "-c", cfg, "demo.upper", "-p", "{\"t\": \"x\"}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "verify", "-v", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "(record and WAL agree)");
+    EXPECT_CONTAINS(r.out, "2 passed, 0 failed");
+    tu_run_free(&r);
+    /* the ids, oldest first, and the first's WAL put in place of the second's */
+    RUN(c, &r, "records", "list", "--json", "-c", cfg);
+    p = r.out;
+    for (int i = 0; i < 2; i++) {
+        p = strstr(p, "\"executionId\": \"");
+        assert_non_null(p);
+        snprintf(ids[i], sizeof(ids[i]), "%.36s", p + 16);
+        p++;
+    }
+    tu_run_free(&r);
+    snprintf(a, sizeof(a), "%s/%s.wal", wal, ids[0]);
+    snprintf(b, sizeof(b), "%s/%s.wal", wal, ids[1]);
+    w = tu_read_file(a, &len);
+    assert_non_null(w);
+    assert_int_equal(tu_write_file(b, w, len, 0600), 0);
+    free(w);
+    RUN(c, &r, "records", "verify", "-c", cfg);
+    EXPECT_EXIT(&r, 1);
+    {
+        char want[64];
+        snprintf(want, sizeof(want), "FAIL %s: ", ids[1]);
+        EXPECT_CONTAINS(r.out, want);
+    }
+    EXPECT_CONTAINS(r.out, "1 passed, 1 failed");
+    tu_run_free(&r);
+}
+
+static int
+group_setup(void **state)
+{
+    struct genv *g = calloc(1, sizeof(*g));
+    int rc = pgt_start(&g->srv, g->why, sizeof(g->why));
+
+    if (rc == 1) {
+        printf("# skipping the postgres store tests: %s\n", g->why);
+        g->skipped = 1;
+    } else if (rc != 0) {
+        printf("# PostgreSQL test server: %s\n", g->why);
+        free(g);
+        return -1;
+    }
+    *state = g;
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    struct genv *g = *state;
+
+    if (g != NULL)
+        pgt_free(g->srv);
+    free(g);
+    return 0;
 }
 
 int
@@ -549,6 +922,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_same, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_follow_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_answers_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tail_follow_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_fingerprint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serve_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_wal_sqlite, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -71,10 +71,13 @@ tu_con_start(struct tu_con *c, const char *env, const char *args, int w, int h)
         snprintf(c->sock + strlen(c->sock), sizeof(c->sock) - strlen(c->sock), "r%u",
                  restarts++ % 100);
     }
+    /* --store names where the records are: no --dir then. */
     snprintf(cmd, sizeof(cmd),
-             "env HOME=%s XDG_CONFIG_HOME=%s XDG_STATE_HOME=%s/state %s %s %s --dir %s; echo "
+             "env HOME=%s XDG_CONFIG_HOME=%s XDG_STATE_HOME=%s/state %s %s %s %s %s; echo "
              "CONSOLE-EXITED-$?; sleep 30",
-             c->dir, c->dir, c->dir, env ? env : "", tu_bin(), args ? args : "", c->recs);
+             c->dir, c->dir, c->dir, env ? env : "", tu_bin(), args ? args : "",
+             args != NULL && strstr(args, "--store ") != NULL ? "" : "--dir",
+             args != NULL && strstr(args, "--store ") != NULL ? "" : c->recs);
     snprintf(ws, sizeof(ws), "%d", w);
     snprintf(hs, sizeof(hs), "%d", h);
     assert_int_equal(

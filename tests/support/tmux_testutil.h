@@ -18,7 +18,8 @@ struct tu_con {
  * server and removes the dir. */
 struct tu_con *tu_con_new(void);
 void tu_con_free(struct tu_con *c);
-/* Start `intentus console ARGS --dir recs` in a w x h pane, env (may be
+/* Start `intentus console ARGS --dir recs` (without --dir when ARGS has
+ * --store) in a w x h pane, env (may be
  * NULL) put before it ("NAME=value ..."). A second start in the same
  * fixture first ends the previous tmux server. */
 void tu_con_start(struct tu_con *c, const char *env, const char *args, int w, int h);

@@ -1,0 +1,164 @@
+/* The console on another engine than files, in tmux: on sqlite:PATH and on
+ * a real PostgreSQL server (tests/support/pg_testutil.h; a counted skip
+ * without its binaries) it shows the records the store holds, follows a
+ * record routed into the store while it runs (postgres: LISTEN/NOTIFY),
+ * and opens a record's detail read through the engine. */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tests/support/pg_testutil.h"
+#include "tests/support/testutil.h"
+#include "tests/support/tmux_testutil.h"
+
+#define TIMEOUT_MS 60000
+
+struct genv {
+    struct pgt_server *srv;
+    int skipped;
+    char why[1024];
+};
+
+static void
+route_into(const struct tu_con *c, const char *url, const char *payload)
+{
+    char home[700], xdg[720];
+    char *argv[] = { (char *)tu_bin(),    (char *)"route", (char *)"--store", (char *)url,
+                     (char *)"demo.echo", (char *)"-p",    (char *)payload,   NULL };
+    char *envv[] = { home, xdg,
+                     (char *)"INTENTUS_CONFIG=", (char *)"INTENTUSNET_RECORDS_PATH=", NULL };
+    struct tu_run r = { 0 };
+
+    snprintf(home, sizeof(home), "HOME=%s", c->dir);
+    snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s", c->dir);
+    assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, &r), 0);
+    if (r.status != 0)
+        print_message("# route: exit %d\n%s\n", r.status, r.err ? r.err : "");
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+}
+
+static void
+console_on(struct tu_con *c, const char *url)
+{
+    char args[1200], screen[16384];
+
+    route_into(c, url, "{\"n\": 1}");
+    route_into(c, url, "{\"n\": 2}");
+    route_into(c, url, "{\"n\": 3}");
+    snprintf(args, sizeof(args), "console --read-only --store '%s'", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 140, 30);
+    if (!tu_con_wait(c, "3 records", 15000, screen, sizeof(screen)))
+        fail_msg("the console did not show the store's 3 records:\n%s", screen);
+    /* live: a record stored while it runs */
+    route_into(c, url, "{\"n\": 4}");
+    if (!tu_con_wait(c, "4 records", 15000, screen, sizeof(screen)))
+        fail_msg("the console did not follow the 4th record:\n%s", screen);
+    /* a record's detail, read by id through the engine */
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "4 of 4 records");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    if (!tu_con_wait(c, "envelopeHash verified", 10000, screen, sizeof(screen)))
+        fail_msg("the record's timeline did not open:\n%s", screen);
+    assert_non_null(strstr(screen, "INTENT_RECEIVED"));
+    tu_con_keys(c, "q", "q", NULL);
+}
+
+static void
+test_console_sqlite(void **state)
+{
+    struct tu_con *c = tu_con_new();
+    char url[700];
+
+    (void)state;
+    snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
+    console_on(c, url);
+    tu_con_free(c);
+}
+
+/* Retention in a console on a store plans nothing on the directory and
+ * says to use records gc --store (the plan reads record directories). */
+static void
+test_console_store_retention(void **state)
+{
+    struct tu_con *c = tu_con_new();
+    char url[700], args[800];
+
+    (void)state;
+    snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
+    route_into(c, url, "{\"n\": 1}");
+    snprintf(args, sizeof(args), "console --store '%s'", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 140, 40);
+    tu_con_expect(c, "1 records");
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "Retention for this run");
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "records gc --store URL");
+    tu_con_keys(c, "q", "q", NULL);
+    tu_con_free(c);
+}
+
+static void
+test_console_postgres(void **state)
+{
+    struct genv *g = *state;
+    struct tu_con *c;
+    char why[512], *url;
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    console_on(c, url);
+    tu_con_free(c);
+    free(url);
+}
+
+static int
+group_setup(void **state)
+{
+    struct genv *g = calloc(1, sizeof(*g));
+    int rc = pgt_start(&g->srv, g->why, sizeof(g->why));
+
+    if (rc == 1) {
+        printf("# skipping the postgres console test: %s\n", g->why);
+        g->skipped = 1;
+    } else if (rc != 0) {
+        printf("# PostgreSQL test server: %s\n", g->why);
+        free(g);
+        return -1;
+    }
+    *state = g;
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    struct genv *g = *state;
+
+    if (g != NULL)
+        pgt_free(g->srv);
+    free(g);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_console_sqlite),
+        cmocka_unit_test(test_console_store_retention),
+        cmocka_unit_test(test_console_postgres),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
