@@ -416,10 +416,9 @@ submit_sync(struct writer *w, const char *id, const char *text, size_t len,
 
     if (w->engine != NULL) {
         pthread_mutex_lock(&w->engine_lock);
-        rc =
-            rec_store_check_size(id, len, err) == 0 && store_put(w->engine, id, text, len, err) >= 0
-                ? 0
-                : -1;
+        rc = rec_store_check_size(id, len, err) == 0 && store_put(w->engine, id, text, len, err) >= 0
+                 ? 0
+                 : -1;
         pthread_mutex_unlock(&w->engine_lock);
     } else {
         rc = rec_store_save_text(w->store, id, text, len, err);
