@@ -456,11 +456,32 @@ canon_string(struct cw *w, const char *str)
                 continue;
             }
         } else {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
             x = 0;
             for (size_t k = left; k-- > 0;) {
                 x = (x << 8) | s[k];
                 p[k] = (char)s[k];
             }
+#else
+            /* Little endian: loads of 4, 2 and 1 bytes, then one store. */
+            size_t k = 0;
+            x = 0;
+            if (left & 4) {
+                uint32_t v;
+                memcpy(&v, s, 4);
+                x = v;
+                k = 4;
+            }
+            if (left & 2) {
+                uint16_t v;
+                memcpy(&v, s + k, 2);
+                x |= (uint64_t)v << (8 * k);
+                k += 2;
+            }
+            if (left & 1)
+                x |= (uint64_t)s[k] << (8 * k);
+            memcpy(p, &x, 8);
+#endif
             bad = word_bad(x);
         }
         left = (size_t)__builtin_ctzll(bad) >> 3;

@@ -74,6 +74,9 @@ free(void *p)
 }
 #endif
 
+/* A canonical hash as admission hands it over (64 hex digits). */
+static const char hash64[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 static const char env_text[] =
     "{\"version\":\"1.0\",\"intent\":{\"name\":\"t.echo\",\"version\":\"1.0\"},"
     "\"payload\":{\"text\":\"hello\"},\"context\":{\"sourceAgent\":\"c\",\"timestamp\":\"t\","
@@ -89,7 +92,7 @@ one_record(const cJSON *env, const cJSON *resp, size_t *len)
 {
     struct intentus_err err = { 0 };
     struct record_build *rb =
-        record_build_new(env, &(struct record_build_opts){ .hash = "h" }, &err);
+        record_build_new(env, &(struct record_build_opts){ .hash = hash64 }, &err);
     const char *text;
     char *copy;
 
@@ -105,6 +108,7 @@ one_record(const cJSON *env, const cJSON *resp, size_t *len)
     return copy;
 }
 
+#ifdef COUNT_ALLOCS
 /* Both texts are whole records of the same shape: the same envelope hash,
  * the five events and the finish's, a final response (ids, times and
  * durations differ). */
@@ -118,7 +122,7 @@ same_shape(const char *a, size_t na, const char *b, size_t nb)
     for (int i = 0; i < 2; i++) {
         cJSON *r = cJSON_ParseWithLength(t[i], n[i]);
         assert_non_null(r);
-        assert_string_equal(json_get_string(json_item(r, "header"), "envelopeHash"), "h");
+        assert_string_equal(json_get_string(json_item(r, "header"), "envelopeHash"), hash64);
         events[i] = cJSON_GetArraySize(json_item(r, "events"));
         assert_non_null(json_item(r, "finalResponse"));
         cJSON_Delete(r);
@@ -126,6 +130,7 @@ same_shape(const char *a, size_t na, const char *b, size_t nb)
     assert_true(events[0] >= 5);
     assert_int_equal(events[0], events[1]);
 }
+#endif
 
 static void
 test_second_record_reuses_buffers(void **state)
@@ -173,7 +178,7 @@ test_taken_text_then_next_record(void **state)
     assert_non_null(taken);
     record_build_free(rb);
     t2 = one_record(env, resp, &n2);
-    assert_non_null(strstr(t2, "\"envelopeHash\": \"h\""));
+    assert_non_null(strstr(t2, hash64));
     assert_non_null(strstr(taken, "\"header\""));
     assert_int_equal(taken[len], '\0');
     free(taken);
