@@ -125,14 +125,15 @@ rec_obj_end(struct rec_obj *o)
 
 /* ---- buffers kept per thread ---- */
 
-/* The two buffers of the last record freed on a thread wait there for its
- * next record: allocating them afresh (4 KB and 2 KB) right after an
+/* The buffers of the last record freed on a thread (its text, its events
+ * and its final response's side buffer) wait there for its next record:
+ * allocating them afresh (4 KB, 2 KB and the response's size) right after an
  * execution's many small frees made malloc consolidate its fast bins on
  * every record. Buffers larger than CACHE_KEEP are not kept; a thread's
  * are freed when it exits. */
 #define CACHE_KEEP ((size_t)64 * 1024)
 struct rb_cache {
-    struct buf out, events;
+    struct buf out, events, final;
 };
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -145,6 +146,7 @@ cache_destroy(void *p)
 
     buf_free(&c->out);
     buf_free(&c->events);
+    buf_free(&c->final);
     free(c);
 }
 
@@ -380,9 +382,11 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
 {
     struct buf *o = &rb->out;
     struct buf final = BUF_INIT;
-    struct rb_cache *c;
+    struct rb_cache *c = cache_get();
     struct rec_obj rm;
 
+    if (c != NULL)
+        cache_take(&c->final, &final);
     /* The events come before finalResponse in the text but the response is
      * printed once: into a side buffer, then its event, then spliced. */
     buf_reserve(o, rb->events.len + 2048);
@@ -415,10 +419,13 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
         buf_free(&final);
         return -1;
     }
-    buf_free(&final);
-    /* The events are in the text now: their buffer waits for the next. */
-    if ((c = cache_get()) != NULL)
+    /* The events and the response are in the text now: their buffers wait
+     * for the next record. */
+    if (c != NULL) {
+        cache_keep(&c->final, &final);
         cache_keep(&c->events, &rb->events);
+    }
+    buf_free(&final);
     buf_free(&rb->events);
     return 0;
 }
