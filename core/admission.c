@@ -67,7 +67,7 @@ compact_bound(const cJSON *v, size_t limit)
 static bool
 payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t size)
 {
-    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    const cJSON *payload = json_item(env, "payload");
     struct buf b = BUF_INIT;
     uint64_t limit = r->max_payload_bytes;
     bool over = false, capped = false;
@@ -117,9 +117,7 @@ envelope_unhashable(const struct router *r, const cJSON *env, char hash[65], cha
      * nothing will need the hash, so do not compute it (it was half the
      * cost of such a route). */
     if (r->wal == NULL && r->sample && !r->sample_errors &&
-        !router_sample_in(
-            json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"), "requestId"),
-            r->sample_rate))
+        !router_sample_in(json_get_string(json_item(env, "metadata"), "requestId"), r->sample_rate))
         return false;
     if (json_canonical_sha256(env, hash, &err) == 0)
         return false;
@@ -151,18 +149,17 @@ admission_refuses_payload(const struct router *r, const cJSON *env, char hash[65
 static void
 policy_context(const struct exec *x, struct policy_ctx *c, const char **roles, size_t max)
 {
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(x->env, "context"), "tags");
+    const cJSON *tags = json_item(json_item(x->env, "context"), "tags");
     const cJSON *t;
 
     memset(c, 0, sizeof(*c));
-    c->subject = json_get_string(cJSON_GetObjectItemCaseSensitive(x->env, "metadata"), "source");
+    c->subject = json_get_string(json_item(x->env, "metadata"), "source");
     c->intent = x->intent;
     c->intent_version = envelope_intent_version(x->env);
     c->agent = envelope_target_agent(x->env);
     if (c->agent == NULL && x->n > 0)
         c->agent = x->cands[0]->name;
-    c->payload = cJSON_GetObjectItemCaseSensitive(x->env, "payload");
+    c->payload = json_item(x->env, "payload");
     c->roles = roles;
     cJSON_ArrayForEach(t, tags)
     {

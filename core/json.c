@@ -987,6 +987,19 @@ json_print_spaced(const cJSON *v, struct buf *out)
 
 /* ---- lookups ---- */
 
+cJSON *
+json_item(const cJSON *obj, const char *key)
+{
+    const cJSON *c;
+
+    if (obj == NULL || key == NULL)
+        return NULL;
+    for (c = obj->child; c != NULL; c = c->next)
+        if (c->string != NULL && c->string[0] == key[0] && strcmp(c->string, key) == 0)
+            return (cJSON *)c;
+    return NULL;
+}
+
 const char *
 json_get_string(const cJSON *obj, const char *key)
 {
@@ -994,7 +1007,7 @@ json_get_string(const cJSON *obj, const char *key)
 
     if (!cJSON_IsObject(obj) || key == NULL)
         return NULL;
-    v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    v = json_item(obj, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -1007,7 +1020,7 @@ json_get_int64(const cJSON *obj, const char *key, long long *out)
 
     if (!cJSON_IsObject(obj) || key == NULL)
         return -1;
-    v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    v = json_item(obj, key);
     if (!cJSON_IsNumber(v))
         return -1;
     if (v->valuestring != NULL) {

@@ -97,6 +97,10 @@ double json_strtod(const char *s);
 int json_check_display_text(const char *s, const char *path, struct intentus_err *err);
 
 /* Convenience lookups that tolerate NULL and wrong types. */
+/* cJSON_GetObjectItemCaseSensitive's answer (the first member named key;
+ * NULL for NULL or no such member), with each key's first
+ * byte compared before strcmp: envelope look-ups are a hot path. */
+cJSON *json_item(const cJSON *obj, const char *key);
 const char *json_get_string(const cJSON *obj, const char *key); /* NULL if absent/not string */
 int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */
 

@@ -18,8 +18,6 @@
 /* 2^53: below this every integral double prints exactly as an integer. */
 #define EXACT_INT_LIMIT 9007199254740992.0
 
-static int canon_value(const cJSON *v, struct buf *out, struct intentus_err *err);
-
 /* Shortest decimal digits that read back as a (finite, >= 0): value =
  * 0.digits x 10^(*point), the digits Python's repr() uses. glibc's "%.*e"
  * is correctly rounded, so for each length the nearest candidate is tried
@@ -264,13 +262,6 @@ key_cmp(const char *a, const char *b)
     return (*x != '\0') - (*y != '\0');
 }
 
-/* Bytes canon_string copies as they are: printable ASCII but '"' and '\\'. */
-static bool
-canon_plain(unsigned char c)
-{
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
 /* Word-at-a-time tests (the classic bit tricks; exact for "some byte
  * is"): a byte below n (n <= 128), a byte equal to c. */
 #define SWAR_ONES 0x0101010101010101ULL
@@ -287,12 +278,16 @@ swar_eq(uint64_t w, unsigned c)
     return swar_less(w ^ (SWAR_ONES * c), 1);
 }
 
-/* All eight bytes canon_plain. */
-static bool
-word_plain(uint64_t w)
+/* The high bit of each byte canon_string must escape (controls, '"', '\\',
+ * DEL and all of non-ASCII; the rest is copied as it is), exact up to and
+ * including the lowest one set (a borrow only reaches higher bytes), so
+ * the lowest set bit finds the first byte to escape when the word was
+ * loaded little endian. */
+static inline uint64_t
+word_bad(uint64_t w)
 {
-    return ((w & SWAR_HIGH) | swar_less(w, 0x20) | swar_eq(w, '"') | swar_eq(w, '\\') |
-            swar_eq(w, 0x7f)) == 0;
+    return (w & SWAR_HIGH) | swar_less(w, 0x20) | swar_eq(w, '"') | swar_eq(w, '\\') |
+           swar_eq(w, 0x7f);
 }
 
 /* "\uXXXX" with lowercase hex, without printf (the hot path of hashing
@@ -311,93 +306,225 @@ put_u(char *p, unsigned long cp)
     return p + 6;
 }
 
-/* Written in place after one reservation: no input byte takes more than
- * six output bytes (a control is \u00XX; two to four bytes of UTF-8 give
- * one or two \u escapes). */
+/* Where canonical text goes: a fixed window on the caller's stack,
+ * flushed when full to the output buffer (json_canonical) or straight
+ * into SHA-256 (json_canonical_sha256, which so never holds the whole
+ * text). Writers ask for room with cw_room() and then store bytes with
+ * no further checks; no request is larger than CW_MAX_ASK. */
+#define CW_WIN 4096
+#define CW_MAX_ASK 64
+struct cw {
+    char *p;         /* next free byte of win */
+    char *lim;       /* win + CW_WIN */
+    struct buf *out; /* text mode */
+    EVP_MD_CTX *md;  /* hash mode */
+    int failed;      /* the digest failed (the buffer has its own flag) */
+    char win[CW_WIN];
+};
+
 static void
-canon_string(struct buf *b, const char *str)
+cw_flush(struct cw *w)
+{
+    size_t n = (size_t)(w->p - w->win);
+
+    if (n > 0) {
+        if (w->out != NULL)
+            buf_append(w->out, w->win, n);
+        else if (EVP_DigestUpdate(w->md, w->win, n) != 1)
+            w->failed = 1;
+    }
+    w->p = w->win;
+}
+
+static inline char *
+cw_room(struct cw *w, size_t n)
+{
+    if ((size_t)(w->lim - w->p) < n)
+        cw_flush(w);
+    return w->p;
+}
+
+static inline void
+cw_putc(struct cw *w, char c)
+{
+    *cw_room(w, 1) = c;
+    w->p++;
+}
+
+/* Short constant text (at most CW_MAX_ASK bytes). */
+static inline void
+cw_lit(struct cw *w, const char *s, size_t n)
+{
+    memcpy(cw_room(w, n), s, n);
+    w->p += n;
+}
+
+/* Any length. */
+static void
+cw_bytes(struct cw *w, const char *s, size_t n)
+{
+    while (n > 0) {
+        size_t k = (size_t)(w->lim - w->p);
+        if (k == 0) {
+            cw_flush(w);
+            k = CW_WIN;
+        }
+        if (k > n)
+            k = n;
+        memcpy(w->p, s, k);
+        w->p += k;
+        s += k;
+        n -= k;
+    }
+}
+
+/* One code point that word_bad flags, escaped: at most 12 bytes. */
+static inline char *
+canon_escape(char *p, unsigned long cp)
+{
+    switch (cp) {
+    case '"':
+    case '\\':
+        *p++ = '\\';
+        *p++ = (char)cp;
+        return p;
+    case '\n':
+        *p++ = '\\';
+        *p++ = 'n';
+        return p;
+    case '\r':
+        *p++ = '\\';
+        *p++ = 'r';
+        return p;
+    case '\t':
+        *p++ = '\\';
+        *p++ = 't';
+        return p;
+    case '\b':
+        *p++ = '\\';
+        *p++ = 'b';
+        return p;
+    case '\f':
+        *p++ = '\\';
+        *p++ = 'f';
+        return p;
+    default:
+        break;
+    }
+    if (cp < 0x10000)
+        return put_u(p, cp);
+    p = put_u(p, 0xd800 + ((cp - 0x10000) >> 10));
+    return put_u(p, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+}
+
+/* Plain runs are copied eight bytes at a time (SWAR), stored before they
+ * are checked: the first byte to escape ends the run (a short tail is
+ * gathered in a register, as a zero-padded copy through memory would
+ * stall the load, and the padding's zero ends it there). Each turn
+ * writes at most 8 + 12 bytes, so CW_SLACK bytes of room are enough. */
+#define CW_SLACK 24
+static void
+canon_string(struct cw *w, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t len = strlen(str);
-    unsigned long cp, hi;
+    const unsigned char *end = s + strlen(str);
+    const char *plim = w->lim - CW_SLACK;
+    unsigned long cp;
     char *p;
 
-    if (buf_reserve(b, 6 * len + 2) != 0)
-        return;
-    p = b->data + b->len;
-    *p++ = '"';
-    for (;;) {
-        /* Eight plain bytes at a time while they last (SWAR). */
-        while ((size_t)((const unsigned char *)str + len - s) >= 8) {
-            uint64_t w;
-            memcpy(&w, s, 8);
-            if (!word_plain(w))
-                break;
-            memcpy(p, s, 8);
-            p += 8;
-            s += 8;
+    cw_putc(w, '"');
+    p = w->p;
+    while (s < end) {
+        size_t left = (size_t)(end - s);
+        uint64_t x, bad;
+
+        if (p > plim) {
+            w->p = p;
+            cw_flush(w);
+            p = w->p;
         }
-        while (canon_plain(*s))
-            *p++ = (char)*s++;
-        if (*s == '\0')
-            break;
-        s += decode_cp(s, &cp);
-        switch (cp) {
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = (char)cp;
-            break;
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-        case '\b':
-            *p++ = '\\';
-            *p++ = 'b';
-            break;
-        case '\f':
-            *p++ = '\\';
-            *p++ = 'f';
-            break;
-        default:
-            if (cp < 0x10000) {
-                p = put_u(p, cp);
-            } else {
-                hi = 0xd800 + ((cp - 0x10000) >> 10);
-                p = put_u(p, hi);
-                p = put_u(p, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+        if (left >= 8) {
+            memcpy(&x, s, 8);
+            memcpy(p, &x, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            x = __builtin_bswap64(x); /* first byte lowest */
+#endif
+            bad = word_bad(x);
+            if (bad == 0) {
+                p += 8;
+                s += 8;
+                continue;
             }
+        } else {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            x = 0;
+            for (size_t k = left; k-- > 0;) {
+                x = (x << 8) | s[k];
+                p[k] = (char)s[k];
+            }
+#else
+            /* Little endian: loads of 4, 2 and 1 bytes, then one store. */
+            size_t k = 0;
+            x = 0;
+            if (left & 4) {
+                uint32_t v;
+                memcpy(&v, s, 4);
+                x = v;
+                k = 4;
+            }
+            if (left & 2) {
+                uint16_t v;
+                memcpy(&v, s + k, 2);
+                x |= (uint64_t)v << (8 * k);
+                k += 2;
+            }
+            if (left & 1)
+                x |= (uint64_t)s[k] << (8 * k);
+            memcpy(p, &x, 8);
+#endif
+            bad = word_bad(x);
         }
+        left = (size_t)__builtin_ctzll(bad) >> 3;
+        p += left;
+        s += left;
+        if (s >= end)
+            break;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf && is_cont(s[1])) {
+            /* Two-byte UTF-8 (Latin and the like), the common non-ASCII. */
+            p = put_u(p, ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f));
+            s += 2;
+            continue;
+        }
+        s += decode_cp(s, &cp);
+        p = canon_escape(p, cp);
     }
-    *p++ = '"';
-    *p = '\0';
-    b->len = (size_t)(p - b->data);
+    w->p = p;
+    cw_putc(w, '"');
 }
 
 static int
-canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
+canon_number(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
     const char *t = v->valuestring;
     char tmp[48];
     double d;
 
-    if (t != NULL && strpbrk(t, ".eE") == NULL) {
-        /* Integer text: Python keeps arbitrary precision, so do we. */
-        buf_puts(out, strcmp(t, "-0") == 0 ? "0" : t);
-        return 0;
-    }
-    if (t != NULL && repr_from_text(t, tmp)) {
-        buf_puts(out, tmp);
-        return 0;
+    if (t != NULL) {
+        size_t n = 0;
+        while (t[n] != '\0' && t[n] != '.' && t[n] != 'e' && t[n] != 'E')
+            n++;
+        if (t[n] == '\0') {
+            /* Integer text: Python keeps arbitrary precision, so do we. */
+            if (n == 2 && t[0] == '-' && t[1] == '0')
+                cw_putc(w, '0');
+            else
+                cw_bytes(w, t, n);
+            return 0;
+        }
+        if (repr_from_text(t, tmp)) {
+            cw_lit(w, tmp, strlen(tmp));
+            return 0;
+        }
     }
     d = t != NULL ? json_strtod(t) : v->valuedouble;
     if (!isfinite(d)) {
@@ -405,25 +532,21 @@ canon_number(const cJSON *v, struct buf *out, struct intentus_err *err)
         return -1;
     }
     if (t == NULL && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
-        buf_printf(out, "%.0f", d == 0 ? 0.0 : d);
+        /* An exact integer ("%.0f" without printf; -0 prints as 0). */
+        unsigned long long u = (unsigned long long)fabs(d);
+        char *q = tmp + sizeof(tmp);
+        do {
+            *--q = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (d < 0)
+            *--q = '-';
+        cw_lit(w, q, (size_t)(tmp + sizeof(tmp) - q));
         return 0;
     }
     json_format_double(d, tmp, sizeof(tmp));
-    buf_puts(out, tmp);
+    cw_lit(w, tmp, strlen(tmp));
     return 0;
-}
-
-/* buf_putc without the call when there is room (the structure's
- * punctuation: a byte at a time, several per member). */
-static inline void
-cput(struct buf *b, char c)
-{
-    if (b->len + 1 < b->cap) {
-        b->data[b->len++] = c;
-        b->data[b->len] = '\0';
-        return;
-    }
-    buf_putc(b, c);
 }
 
 struct member {
@@ -443,69 +566,77 @@ member_cmp(const void *a, const void *b)
 }
 
 /* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
+static int canon_value(const cJSON *v, struct cw *w, struct intentus_err *err);
+
 static int
-canon_object(const cJSON *v, struct buf *out, struct intentus_err *err)
+canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
     struct member stack[32], *m = stack;
     const cJSON *c;
     size_t n = 0, i;
     int rc = 0, first = 1;
 
+    /* Count and fill in one pass while the members fit on the stack. */
     for (c = v->child; c != NULL; c = c->next) {
         if (c->string == NULL) {
             err_set(err, IERR_INVALID, "object member without a key");
             return -1;
         }
+        if (n < sizeof(stack) / sizeof(stack[0])) {
+            stack[n].node = c;
+            stack[n].idx = n;
+        }
         n++;
     }
     if (n == 0) {
-        buf_puts(out, "{}");
+        cw_lit(w, "{}", 2);
         return 0;
     }
-    if (n > sizeof(stack) / sizeof(stack[0]) && (m = malloc(n * sizeof(*m))) == NULL) {
-        err_set(err, IERR_NOMEM, "out of memory");
-        return -1;
-    }
-    for (i = 0, c = v->child; c != NULL; c = c->next, i++) {
-        m[i].node = c;
-        m[i].idx = i;
-    }
-    if (m == stack) {
-        /* Insertion sort (stable by idx, as member_cmp breaks ties): the
+    if (n > sizeof(stack) / sizeof(stack[0])) {
+        if ((m = malloc(n * sizeof(*m))) == NULL) {
+            err_set(err, IERR_NOMEM, "out of memory");
+            return -1;
+        }
+        for (i = 0, c = v->child; c != NULL; c = c->next, i++) {
+            m[i].node = c;
+            m[i].idx = i;
+        }
+        qsort(m, n, sizeof(*m), member_cmp);
+    } else {
+        /* Insertion sort (stable: equal keys keep their order): the
          * objects of envelopes are small and often nearly sorted. */
         for (i = 1; i < n; i++) {
             struct member t = m[i];
             size_t j = i;
-            while (j > 0 && member_cmp(&m[j - 1], &t) > 0) {
+            while (j > 0 && key_cmp(m[j - 1].node->string, t.node->string) > 0) {
                 m[j] = m[j - 1];
                 j--;
             }
             m[j] = t;
         }
-    } else {
-        qsort(m, n, sizeof(*m), member_cmp);
     }
-    cput(out, '{');
+    cw_putc(w, '{');
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
          * last value, as a Python dict would. */
-        if (i + 1 < n && key_cmp(m[i].node->string, m[i + 1].node->string) == 0)
+        if (i + 1 < n && m[i].node->string[0] == m[i + 1].node->string[0] &&
+            key_cmp(m[i].node->string, m[i + 1].node->string) == 0)
             continue;
         if (!first)
-            cput(out, ',');
+            cw_putc(w, ',');
         first = 0;
-        canon_string(out, m[i].node->string);
-        cput(out, ':');
-        rc = canon_value(m[i].node, out, err);
+        canon_string(w, m[i].node->string);
+        cw_putc(w, ':');
+        rc = canon_value(m[i].node, w, err);
     }
-    cput(out, '}');
+    cw_putc(w, '}');
     if (m != stack)
         free(m);
     return rc;
 }
 
 static int
-canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
+canon_value(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
     const cJSON *c;
     cJSON *raw;
@@ -513,20 +644,20 @@ canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
 
     switch (v->type & 0xff) {
     case cJSON_False:
-        buf_puts(out, "false");
+        cw_lit(w, "false", 5);
         return 0;
     case cJSON_True:
-        buf_puts(out, "true");
+        cw_lit(w, "true", 4);
         return 0;
     case cJSON_NULL:
-        buf_puts(out, "null");
+        cw_lit(w, "null", 4);
         return 0;
     case cJSON_Number:
-        return canon_number(v, out, err);
+        return canon_number(v, w, err);
     case cJSON_String:
         if (v->valuestring == NULL)
             break;
-        canon_string(out, v->valuestring);
+        canon_string(w, v->valuestring);
         return 0;
     case cJSON_Raw:
         /* Spliced pre-serialised text is parsed so it canonicalises too. */
@@ -537,21 +668,21 @@ canon_value(const cJSON *v, struct buf *out, struct intentus_err *err)
             err_prefix(err, "raw JSON node");
             return -1;
         }
-        rc = canon_value(raw, out, err);
+        rc = canon_value(raw, w, err);
         cJSON_Delete(raw);
         return rc;
     case cJSON_Array:
-        cput(out, '[');
+        cw_putc(w, '[');
         for (c = v->child; c != NULL; c = c->next) {
-            if (canon_value(c, out, err) != 0)
+            if (canon_value(c, w, err) != 0)
                 return -1;
             if (c->next != NULL)
-                cput(out, ',');
+                cw_putc(w, ',');
         }
-        cput(out, ']');
+        cw_putc(w, ']');
         return 0;
     case cJSON_Object:
-        return canon_object(v, out, err);
+        return canon_object(v, w, err);
     default:
         break;
     }
@@ -564,22 +695,29 @@ int
 json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err)
 {
     size_t start = out->len;
+    struct cw w;
     int rc;
 
     if (v == NULL) {
         err_set(err, IERR_INVALID, "no JSON value to canonicalise");
         return -1;
     }
-    rc = canon_value(v, out, err);
-    if (out->failed) {
+    w.out = out;
+    w.md = NULL;
+    w.failed = 0;
+    w.p = w.win;
+    w.lim = w.win + CW_WIN;
+    rc = canon_value(v, &w, err);
+    cw_flush(&w);
+    /* An empty text still leaves a terminated buffer. */
+    if (buf_reserve(out, 0) != 0 || out->failed) {
         err_set(err, IERR_NOMEM, "out of memory");
         return -1;
     }
     if (rc != 0) {
         /* Leave the buffer as it was so a caller cannot hash half a text. */
         out->len = start;
-        if (out->data != NULL)
-            out->data[start] = '\0';
+        out->data[start] = '\0';
         return -1;
     }
     return 0;
@@ -640,17 +778,36 @@ json_sha256_hex(const void *data, size_t len, char hex[65])
 int
 json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err)
 {
-    struct buf b = BUF_INIT;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    struct cw w;
     int rc;
 
     hex[0] = '\0';
-    if (json_canonical(v, &b, err) != 0) {
-        buf_free(&b);
+    if (v == NULL) {
+        err_set(err, IERR_INVALID, "no JSON value to canonicalise");
         return -1;
     }
-    rc = sha256_hex(b.data != NULL ? b.data : "", b.len, hex);
-    buf_free(&b);
-    if (rc != 0)
+    /* The text is hashed as it is printed, a window at a time. */
+    w.out = NULL;
+    w.failed = 0;
+    w.p = w.win;
+    w.lim = w.win + CW_WIN;
+    w.md = EVP_MD_CTX_new();
+    if (w.md == NULL) {
+        err_set(err, IERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (EVP_DigestInit_ex(w.md, sha256(), NULL) != 1)
+        w.failed = 1;
+    rc = canon_value(v, &w, err);
+    cw_flush(&w);
+    if (rc == 0 && (w.failed || EVP_DigestFinal_ex(w.md, md, &n) != 1 || n != 32)) {
         err_set(err, IERR_INVALID, "SHA-256 computation failed");
+        rc = -1;
+    }
+    EVP_MD_CTX_free(w.md);
+    if (rc == 0)
+        to_hex(md, hex);
     return rc;
 }

@@ -215,7 +215,7 @@ static int
 check(const cJSON *obj, const char *path, const char *key, enum kind kind, bool required,
       struct intentus_err *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = json_item(obj, key);
 
     if (v == NULL) {
         if (required) {
@@ -289,7 +289,7 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
         check(env, "envelope", "routing", K_OBJECT, false, err) ||
         check(env, "envelope", "routingMetadata", K_OBJECT, false, err))
         return -1;
-    o = cJSON_GetObjectItemCaseSensitive(env, "intent");
+    o = json_item(env, "intent");
     if (check(o, "envelope.intent", "name", K_STRING, true, err) ||
         check(o, "envelope.intent", "version", K_STRING, false, err))
         return -1;
@@ -297,7 +297,7 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
         err_set(err, IERR_INVALID, "envelope.intent.name: must not be empty");
         return -1;
     }
-    o = cJSON_GetObjectItemCaseSensitive(env, "context");
+    o = json_item(env, "context");
     if (o != NULL) {
         if (check(o, "envelope.context", "sourceAgent", K_STRING, false, err) ||
             check(o, "envelope.context", "timestamp", K_STRING, false, err) ||
@@ -311,19 +311,19 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
             return -1;
         }
     }
-    o = cJSON_GetObjectItemCaseSensitive(env, "metadata");
+    o = json_item(env, "metadata");
     if (o != NULL && (check(o, "envelope.metadata", "requestId", K_STRING, false, err) ||
                       check(o, "envelope.metadata", "source", K_STRING, false, err) ||
                       check(o, "envelope.metadata", "createdAt", K_STRING, false, err) ||
                       check(o, "envelope.metadata", "traceId", K_STRING_OR_NULL, false, err) ||
                       check(o, "envelope.metadata", "identityChain", K_STRING_ARRAY, false, err)))
         return -1;
-    o = cJSON_GetObjectItemCaseSensitive(env, "routing");
+    o = json_item(env, "routing");
     if (o != NULL && (check(o, "envelope.routing", "strategy", K_STRING_OR_NULL, false, err) ||
                       check(o, "envelope.routing", "targetAgent", K_STRING_OR_NULL, false, err) ||
                       check(o, "envelope.routing", "fallbackAgents", K_STRING_ARRAY, false, err)))
         return -1;
-    o = cJSON_GetObjectItemCaseSensitive(env, "routingMetadata");
+    o = json_item(env, "routingMetadata");
     if (o != NULL &&
         (check(o, "envelope.routingMetadata", "decisionPath", K_STRING_ARRAY, false, err) ||
          check(o, "envelope.routingMetadata", "retries", K_INT, false, err)))
@@ -334,7 +334,7 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
 static const cJSON *
 section(const cJSON *env, const char *key)
 {
-    return cJSON_GetObjectItemCaseSensitive(env, key);
+    return json_item(env, key);
 }
 
 const char *
@@ -382,21 +382,21 @@ envelope_target_agent(const cJSON *env)
 const cJSON *
 envelope_fallback_agents(const cJSON *env)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(section(env, "routing"), "fallbackAgents");
+    const cJSON *v = json_item(section(env, "routing"), "fallbackAgents");
     return cJSON_IsArray(v) ? v : NULL;
 }
 
 static cJSON *
 ensure_object(cJSON *parent, const char *key)
 {
-    cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, key);
+    cJSON *o = json_item(parent, key);
 
     if (cJSON_IsObject(o))
         return o;
     o = cJSON_CreateObject();
     if (o == NULL)
         return NULL;
-    if (cJSON_GetObjectItemCaseSensitive(parent, key) != NULL) {
+    if (json_item(parent, key) != NULL) {
         if (!cJSON_ReplaceItemInObjectCaseSensitive(parent, key, o)) {
             cJSON_Delete(o);
             return NULL;
@@ -415,7 +415,7 @@ set_string(cJSON *obj, const char *key, const char *value)
 
     if (s == NULL)
         return -1;
-    if (cJSON_GetObjectItemCaseSensitive(obj, key) != NULL)
+    if (json_item(obj, key) != NULL)
         return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s) ? 0 : (cJSON_Delete(s), -1);
     return cJSON_AddItemToObject(obj, key, s) ? 0 : (cJSON_Delete(s), -1);
 }
@@ -434,7 +434,7 @@ envelope_normalize(cJSON *env)
         if (set_string(md, "traceId", trace) != 0)
             return -1;
     }
-    chain = cJSON_GetObjectItemCaseSensitive(md, "identityChain");
+    chain = json_item(md, "identityChain");
     if (!cJSON_IsArray(chain)) {
         cJSON *arr = cJSON_CreateArray();
         if (arr == NULL)
@@ -455,12 +455,12 @@ envelope_append_decision(cJSON *env, const char *agent)
 
     if (rm == NULL)
         return -1;
-    path = cJSON_GetObjectItemCaseSensitive(rm, "decisionPath");
+    path = json_item(rm, "decisionPath");
     if (!cJSON_IsArray(path)) {
         path = cJSON_CreateArray();
         if (path == NULL)
             return -1;
-        if (cJSON_GetObjectItemCaseSensitive(rm, "decisionPath") != NULL)
+        if (json_item(rm, "decisionPath") != NULL)
             cJSON_ReplaceItemInObjectCaseSensitive(rm, "decisionPath", path);
         else
             cJSON_AddItemToObject(rm, "decisionPath", path);
@@ -581,12 +581,11 @@ response_fill_metadata(cJSON *resp, const char *agent, const char *trace_id)
 
     if (md == NULL)
         return -1;
-    if (cJSON_GetObjectItemCaseSensitive(md, "agent") == NULL && set_string(md, "agent", agent))
+    if (json_item(md, "agent") == NULL && set_string(md, "agent", agent))
         return -1;
-    if (cJSON_GetObjectItemCaseSensitive(md, "traceId") == NULL &&
-        set_string(md, "traceId", trace_id))
+    if (json_item(md, "traceId") == NULL && set_string(md, "traceId", trace_id))
         return -1;
-    if (cJSON_GetObjectItemCaseSensitive(md, "timestamp") == NULL) {
+    if (json_item(md, "timestamp") == NULL) {
         char now[CLOCK_ISO_LEN];
         clock_now_iso(now);
         if (set_string(md, "timestamp", now))
@@ -598,7 +597,7 @@ response_fill_metadata(cJSON *resp, const char *agent, const char *trace_id)
 const cJSON *
 response_error(const cJSON *resp)
 {
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(resp, "error");
+    const cJSON *e = json_item(resp, "error");
     return e != NULL && !cJSON_IsNull(e) ? e : NULL;
 }
 
@@ -627,7 +626,7 @@ response_validate(const cJSON *resp, struct intentus_err *err)
     if (check(resp, "response", "status", K_STRING, false, err) ||
         check(resp, "response", "metadata", K_OBJECT, false, err))
         return -1;
-    e = cJSON_GetObjectItemCaseSensitive(resp, "error");
+    e = json_item(resp, "error");
     if (e == NULL || cJSON_IsNull(e))
         return 0;
     if (!cJSON_IsObject(e)) {

@@ -1,5 +1,6 @@
 #include "core/record_build.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,77 @@ rec_obj_end(struct rec_obj *o)
     buf_putc(o->b, '}');
 }
 
+/* ---- buffers kept per thread ---- */
+
+/* The buffers of the last record freed on a thread (its text, its events
+ * and its final response's side buffer) wait there for its next record:
+ * allocating them afresh (4 KB, 2 KB and the response's size) right after an
+ * execution's many small frees made malloc consolidate its fast bins on
+ * every record. Buffers larger than CACHE_KEEP are not kept; a thread's
+ * are freed when it exits. */
+#define CACHE_KEEP ((size_t)64 * 1024)
+struct rb_cache {
+    struct buf out, events, final;
+};
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_ok;
+
+static void
+cache_destroy(void *p)
+{
+    struct rb_cache *c = p;
+
+    buf_free(&c->out);
+    buf_free(&c->events);
+    buf_free(&c->final);
+    free(c);
+}
+
+static void
+cache_init(void)
+{
+    cache_ok = pthread_key_create(&cache_key, cache_destroy) == 0;
+}
+
+static struct rb_cache *
+cache_get(void)
+{
+    struct rb_cache *c;
+
+    pthread_once(&cache_once, cache_init);
+    if (!cache_ok)
+        return NULL;
+    c = pthread_getspecific(cache_key);
+    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL &&
+        pthread_setspecific(cache_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* Hand a kept buffer to *b (empty), if there is one. */
+static void
+cache_take(struct buf *kept, struct buf *b)
+{
+    if (kept->data == NULL)
+        return;
+    *b = *kept;
+    buf_init(kept);
+    buf_reset(b);
+}
+
+/* Keep *b for the next record if the slot is free and b is worth it. */
+static void
+cache_keep(struct buf *slot, struct buf *b)
+{
+    if (slot->data == NULL && b->data != NULL && !b->failed && b->cap <= CACHE_KEEP) {
+        *slot = *b;
+        buf_init(b);
+    }
+}
+
 /* ---- the record ---- */
 
 struct record_build *
@@ -129,6 +201,7 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
 {
     struct record_build *rb = calloc(1, sizeof(*rb));
     char created[CLOCK_ISO_LEN];
+    struct rb_cache *c;
     struct rec_obj h;
 
     if (rb == NULL) {
@@ -154,6 +227,10 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
     rb->ts_sec = -1;
     uuid_v7(rb->start_wall_us / 1000, rb->id);
     clock_format_iso(rb->start_wall_us, created);
+    if ((c = cache_get()) != NULL) {
+        cache_take(&c->out, &rb->out);
+        cache_take(&c->events, &rb->events);
+    }
     /* A DIRECT record is about 4 KB; one reservation for most of it. */
     buf_reserve(&rb->out, 4096);
     buf_reserve(&rb->events, 2048);
@@ -180,8 +257,14 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
 void
 record_build_free(struct record_build *rb)
 {
+    struct rb_cache *c;
+
     if (rb == NULL)
         return;
+    if ((c = cache_get()) != NULL) {
+        cache_keep(&c->out, &rb->out);
+        cache_keep(&c->events, &rb->events);
+    }
     buf_free(&rb->out);
     buf_free(&rb->events);
     free(rb->parent_id);
@@ -299,8 +382,11 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
 {
     struct buf *o = &rb->out;
     struct buf final = BUF_INIT;
+    struct rb_cache *c = cache_get();
     struct rec_obj rm;
 
+    if (c != NULL)
+        cache_take(&c->final, &final);
     /* The events come before finalResponse in the text but the response is
      * printed once: into a side buffer, then its event, then spliced. */
     buf_reserve(o, rb->events.len + 2048);
@@ -332,6 +418,12 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
     if (o->failed || rb->events.failed || final.failed) {
         buf_free(&final);
         return -1;
+    }
+    /* The events and the response are in the text now: their buffers wait
+     * for the next record. */
+    if (c != NULL) {
+        cache_keep(&c->final, &final);
+        cache_keep(&c->events, &rb->events);
     }
     buf_free(&final);
     buf_free(&rb->events);

@@ -124,8 +124,7 @@ router_deadline_ms(const struct router *r, const cJSON *env)
 {
     long long ms;
 
-    if (json_get_int64(cJSON_GetObjectItemCaseSensitive(env, "routing"), "timeoutMs", &ms) == 0 &&
-        ms > 0)
+    if (json_get_int64(json_item(env, "routing"), "timeoutMs", &ms) == 0 && ms > 0)
         return ms;
     return r->deadline_ms;
 }
@@ -242,9 +241,8 @@ begin(struct router *r, cJSON *env, struct exec *x, const struct record_build_op
         x->deadline_us = clock_mono_us() + x->deadline_ms * 1000;
     ROUTER_COUNT(r, &r->counters->routed);
     if (r->sample && !r->sample_errors &&
-        !router_sample_in(
-            json_get_string(cJSON_GetObjectItemCaseSensitive(env, "metadata"), "requestId"),
-            r->sample_rate)) {
+        !router_sample_in(json_get_string(json_item(env, "metadata"), "requestId"),
+                          r->sample_rate)) {
         /* Out whatever happens: do not even build the record. */
         out->sampled_out = true;
         ROUTER_COUNT(r, &r->counters->sampled_out);
@@ -293,7 +291,7 @@ static int
 refuse_payload(struct router *r, cJSON *env, const struct subintent_parent *parent,
                enum error_code code, const char *msg, struct route_result *out)
 {
-    cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    cJSON *payload = json_item(env, "payload");
     cJSON *stand_in = cJSON_CreateObject(), *keep;
     struct exec x = { .parent = parent };
     char orig[65];

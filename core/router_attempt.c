@@ -24,7 +24,7 @@ sleep_us(int64_t us)
 static bool
 is_retryable(const cJSON *resp)
 {
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(response_error(resp), "retryable"));
+    return cJSON_IsTrue(json_item(response_error(resp), "retryable"));
 }
 
 /* ---- sub-intents and model calls (core/subintent.c): the call's hook ---- */
@@ -135,8 +135,8 @@ backoff_us(struct exec *x, const struct agent *a, int n)
 static void
 count_retry(struct exec *x)
 {
-    cJSON *rm = cJSON_GetObjectItemCaseSensitive(x->env, "routingMetadata");
-    cJSON *rt = cJSON_GetObjectItemCaseSensitive(rm, "retries");
+    cJSON *rm = json_item(x->env, "routingMetadata");
+    cJSON *rt = json_item(rm, "retries");
 
     if (cJSON_IsNumber(rt))
         cJSON_ReplaceItemInObjectCaseSensitive(rm, "retries",

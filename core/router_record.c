@@ -268,9 +268,7 @@ ev_attempt_end(struct sink *s, const struct attempt_end *e)
         }
         rec_obj_str(&o, "errorCode", code ? code : "AGENT_ERROR");
         rec_obj_str(&o, "message", msg ? msg : "");
-        rec_obj_bool(&o, "retryable",
-                     e->resp != NULL &&
-                         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(err, "retryable")));
+        rec_obj_bool(&o, "retryable", e->resp != NULL && cJSON_IsTrue(json_item(err, "retryable")));
     }
     if (e->attempt_no > 0)
         rec_obj_int(&o, "attempt", e->attempt_no);
@@ -352,9 +350,8 @@ router_record_finish(struct router *r, struct exec *x, const struct outcome *o,
         x->failed = 1;
     /* Errors and refusals are kept whatever the rate (sample_errors). */
     keep = !r->sample ||
-           router_sample_in(
-               json_get_string(cJSON_GetObjectItemCaseSensitive(x->env, "metadata"), "requestId"),
-               r->sample_rate) ||
+           router_sample_in(json_get_string(json_item(x->env, "metadata"), "requestId"),
+                            r->sample_rate) ||
            (r->sample_errors && response_is_error(o->response));
     if (x->failed) {
         snprintf(out->execution_id, sizeof(out->execution_id), "%s", record_build_id(x->rec));

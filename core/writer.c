@@ -70,6 +70,7 @@ struct writer {
     struct slot *ring;
     size_t cap, head, len, max_batch;
     size_t busy; /* worker threads in the middle of a batch */
+    size_t idle; /* worker threads waiting on nonempty */
     bool stopping;
     struct worker *workers;
     size_t n_workers, n_started;
@@ -286,8 +287,11 @@ writer_main(void *arg)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         size_t n = 0;
-        while (w->len == 0 && !w->stopping)
+        while (w->len == 0 && !w->stopping) {
+            w->idle++;
             pthread_cond_wait(&w->nonempty, &w->lock);
+            w->idle--;
+        }
         if (w->len == 0)
             break;
         while (w->len > 0 && n < group) {
@@ -465,7 +469,13 @@ submit_async(struct writer *w, struct slot *sl, struct writer_fate **fate, struc
         if (fate != NULL)
             *fate = f;
         f = NULL;
-        pthread_cond_signal(&w->nonempty);
+        /* Wake a sleeping thread only when no thread is writing, or when
+         * a whole group waits: a busy thread looks at the queue again
+         * before it sleeps, so what queues meanwhile is its next batch.
+         * Waking a thread per record made batches of one and a context
+         * switch per record on the submitter's core. */
+        if (w->idle > 0 && (w->busy == 0 || w->len >= w->max_batch))
+            pthread_cond_signal(&w->nonempty);
         rc = 0;
     }
     pthread_mutex_unlock(&w->lock);

@@ -373,8 +373,18 @@ bm_hash(size_t payload, bool floats, long iters, double budget_ns, struct bm_has
     }
     out->canonical_bytes = canon.len;
     out->iters = iters;
-    out->floor_ns = time_hash(env, &canon, iters, true);
-    out->ns = time_hash(env, &canon, iters, false);
+    /* Five alternating rounds, the fastest of each side: on a shared
+     * machine one long run of each measured the other programs as much as
+     * the hash (the two sides got different shares of a core). */
+    out->floor_ns = out->ns = 0;
+    for (int round = 0; round < 5; round++) {
+        long k = iters / 5 > 0 ? iters / 5 : 1;
+        double f = time_hash(env, &canon, k, true), c = time_hash(env, &canon, k, false);
+        if (out->floor_ns == 0 || f < out->floor_ns)
+            out->floor_ns = f;
+        if (out->ns == 0 || c < out->ns)
+            out->ns = c;
+    }
     rc = 0;
 out:
     cJSON_Delete(env);

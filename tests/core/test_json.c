@@ -1167,6 +1167,30 @@ test_get_string(void **state)
     cJSON_Delete(v);
 }
 
+/* json_item answers as cJSON_GetObjectItemCaseSensitive does: the first
+ * member of that exact name (keys sharing a first byte, a prefix, the
+ * empty key), NULL for NULL arguments and for a scalar. */
+static void
+test_json_item(void **state)
+{
+    cJSON *o = parse_ok("{\"routing\":1,\"routingMetadata\":2,\"r\":3,\"\":4,\"Routing\":5,"
+                        "\"routing\":6}");
+    const char *keys[] = { "routing", "routingMetadata", "r", "", "Routing", "rout", "x" };
+    cJSON *s = cJSON_CreateString("routing");
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        assert_ptr_equal(json_item(o, keys[i]), cJSON_GetObjectItemCaseSensitive(o, keys[i]));
+    assert_int_equal(json_item(o, "routing")->valueint, 6); /* the parser keeps the last */
+    assert_int_equal(json_item(o, "")->valueint, 4);
+    assert_null(json_item(o, "rout"));
+    assert_null(json_item(NULL, "routing"));
+    assert_null(json_item(o, NULL));
+    assert_null(json_item(s, "routing"));
+    cJSON_Delete(s);
+    cJSON_Delete(o);
+}
+
 static void
 test_get_int64(void **state)
 {
@@ -1296,6 +1320,7 @@ main(void)
         cmocka_unit_test(test_format_double_table),
         cmocka_unit_test(test_format_double_non_finite_and_small_buffer),
         cmocka_unit_test(test_get_string),
+        cmocka_unit_test(test_json_item),
         cmocka_unit_test(test_get_int64),
     };
 
