@@ -12,6 +12,7 @@
 #include "tui/fmt.h"
 #include "tui/self_cmd.h"
 #include "tui/table.h"
+#include "watch/index_stats.h"
 
 /* The sparkline: 60 columns of 2 s, the last two minutes. */
 #define DASH_BUCKETS 60
@@ -38,6 +39,8 @@ struct dash_row {
 struct dash {
     struct agg_snapshot snap;
     bool have_snap;
+    struct index_stats stats; /* app->db: snap is stats.snap (its strings are the stats') */
+    bool snap_from_db;
     uint64_t snap_gen;
     int64_t snap_at;
     int64_t snap_wall; /* the wall clock the snapshot was taken at */
@@ -221,6 +224,17 @@ rebuild(struct app *app, struct dash *d)
         d->sel = n ? n - 1 : 0;
 }
 
+static void
+free_snapshot(struct dash *d)
+{
+    if (d->have_snap && d->snap_from_db)
+        index_stats_free(&d->stats);
+    else if (d->have_snap)
+        agg_snapshot_free(&d->snap);
+    d->have_snap = false;
+    d->snap_from_db = false;
+}
+
 /* The throughput buckets keep their edges from one snapshot to the next
  * (now aligned up to a bucket boundary), so old data only moves left and is
  * never re-binned into another shape; paused, the snapshot stands still
@@ -235,16 +249,37 @@ refresh_snapshot(struct app *app, struct dash *d)
         return;
     if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
         return;
+    /* From the persistent index: a GROUP BY pass over every row, so at
+     * most once a second while records land (they show within a second). */
+    if (app->db != NULL && d->have_snap && d->snap_from_db && now - d->snap_at < 1000000) {
+        if (d->snap_gen != app->generation || d->stale)
+            app_redraw_after(app, (int)((1000000 - (now - d->snap_at)) / 1000) + 1);
+        if (d->stale) {
+            d->stale = false;
+            rebuild(app, d);
+        }
+        return;
+    }
     wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     d->stale = false;
-    if (d->have_snap)
-        agg_snapshot_free(&d->snap);
-    d->have_snap = agg_snapshot(app->agg,
-                                &(struct agg_opts){ .buckets = DASH_BUCKETS,
-                                                    .bucket_us = bucket,
-                                                    .now_us = (wall / bucket + 1) * bucket,
-                                                    .rate_now_us = wall },
-                                &d->snap, NULL) == 0;
+    free_snapshot(d);
+    {
+        struct agg_opts o = { .buckets = DASH_BUCKETS,
+                              .bucket_us = bucket,
+                              .now_us = (wall / bucket + 1) * bucket,
+                              .rate_now_us = wall };
+        if (app->db != NULL) {
+            d->have_snap = index_stats_query(app->db, NULL, &o, &d->stats, NULL) == 0;
+            if (d->have_snap) {
+                d->snap = d->stats.snap;
+                d->snap_from_db = true;
+            } else {
+                index_stats_free(&d->stats);
+            }
+        }
+        if (!d->have_snap)
+            d->have_snap = agg_snapshot(app->agg, &o, &d->snap, NULL) == 0;
+    }
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
     d->snap_gen = app->generation;
@@ -281,8 +316,7 @@ dash_close(void *state)
 {
     struct dash *d = state;
 
-    if (d->have_snap)
-        agg_snapshot_free(&d->snap);
+    free_snapshot(d);
     free(d->rows);
     free(d->intent_text);
     free(d->ragents);

@@ -49,12 +49,18 @@ struct tailer_opts {
      * without it. When the directory goes away the index is let go; a
      * directory that comes back is scanned, not indexed. */
     bool use_index;
+    /* With use_index: only the newest this many rows are the initial
+     * upserts (0: every row). A consumer that keeps a window of rows and
+     * asks the index itself for the rest (the console) sets it; changes
+     * after the start are all sent either way. */
+    size_t window;
 };
 
 enum tailer_event_kind {
     TAILER_UPSERT,   /* a record appeared or changed: id, digest */
     TAILER_REMOVE,   /* a record went away: id */
-    TAILER_SYNCED,   /* an initial scan or a rescan finished */
+    TAILER_SYNCED,   /* an initial scan or a rescan finished; msg: the persistent
+                      * index's file when the start was from it, else NULL */
     TAILER_DIR_GONE, /* the directory went away (its records were reported removed) */
     TAILER_DIR_BACK, /* a directory is at the path again (its records follow) */
     TAILER_POLLING,  /* inotify failed; polling from now on: msg says why */
