@@ -350,20 +350,6 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
         break;
     case TAILER_SYNCED:
         app->synced = true;
-        if (ev->msg != NULL && app->db == NULL) {
-            /* Started from the persistent index: from now on the figures
-             * and the browser's rows are its queries (a read connection of
-             * our own; the tailer writes every change before sending it). */
-            struct intentus_err err = { 0 };
-            app->db = index_db_open_path(ev->msg, false, false, &err);
-            /* Its queries read the rows once per refresh: a small page cache
-             * (the file's pages are in the kernel's cache anyway) keeps the
-             * console's memory flat as the directory grows. */
-            if (app->db != NULL)
-                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
-            if (app->db == NULL)
-                app_message(app, true, "persistent index %s not readable (%s)", ev->msg, err.msg);
-        }
         break;
     case TAILER_DIR_GONE:
         app->dir_gone = true;
@@ -376,6 +362,23 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
         break;
     case TAILER_POLLING:
         app_message(app, true, "inotify unavailable (%s); polling", ev->msg ? ev->msg : "?");
+        break;
+    case TAILER_INDEX_OPEN:
+        if (app->db == NULL) {
+            /* Started from the persistent index: from now on the figures,
+             * totals and the browser's rows are its queries, on a read
+             * connection of our own (the tailer writes every change before
+             * sending it). Its queries read the rows once per refresh: a
+             * small page cache (the file's pages are in the kernel's cache
+             * anyway) keeps the console's memory flat as the directory
+             * grows. */
+            struct intentus_err err = { 0 };
+            app->db = index_db_open_path(ev->msg, false, false, &err);
+            if (app->db != NULL)
+                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+            else
+                app_message(app, true, "persistent index %s not readable (%s)", ev->msg, err.msg);
+        }
         break;
     case TAILER_NO_INDEX:
         app_message(app, true, "persistent index not used (%s); reading the files",

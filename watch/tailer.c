@@ -287,6 +287,7 @@ start_from_index(struct tailer *t)
     /* The walks below read every row once: through a small page cache, so
      * the memory they take stays flat as the directory grows. */
     if (t->db != NULL) {
+        push_simple(t, TAILER_INDEX_OPEN, index_db_info(t->db)->path);
         cache = pragma_int(t->db, "PRAGMA cache_size");
         sqlite3_exec(index_db_sqlite(t->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
     }
@@ -308,7 +309,7 @@ start_from_index(struct tailer *t)
         snprintf(sql, sizeof(sql), "PRAGMA cache_size=%lld", cache);
         sqlite3_exec(index_db_sqlite(t->db), sql, NULL, NULL, NULL);
     }
-    push_simple(t, TAILER_SYNCED, index_db_info(t->db)->path);
+    push_simple(t, TAILER_SYNCED, NULL);
     pthread_mutex_lock(&t->mu);
     t->stats.syncs++;
     pthread_mutex_unlock(&t->mu);

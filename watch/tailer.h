@@ -59,12 +59,15 @@ struct tailer_opts {
 enum tailer_event_kind {
     TAILER_UPSERT,   /* a record appeared or changed: id, digest */
     TAILER_REMOVE,   /* a record went away: id */
-    TAILER_SYNCED,   /* an initial scan or a rescan finished; msg: the persistent
-                      * index's file when the start was from it, else NULL */
+    TAILER_SYNCED,   /* an initial scan or a rescan finished */
     TAILER_DIR_GONE, /* the directory went away (its records were reported removed) */
     TAILER_DIR_BACK, /* a directory is at the path again (its records follow) */
     TAILER_POLLING,  /* inotify failed; polling from now on: msg says why */
     TAILER_NO_INDEX, /* opts.use_index, but the index is not usable: msg says why */
+    /* opts.use_index: the index is open and reconciled (its rows follow):
+     * msg is its file, for a consumer that queries it on a connection of
+     * its own (every change is written to it before it is sent). */
+    TAILER_INDEX_OPEN,
 };
 
 struct tailer_event {
