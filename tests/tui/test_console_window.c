@@ -4,6 +4,7 @@
  * totals, the records browser's count and its pages, and its filters are
  * the index's answers over every record; records landing while it runs are
  * counted; --no-index still loads every record. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -167,6 +170,69 @@ test_window_live_records_counted(void **state)
     tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The Retention screen plans from the index's rows (as `records gc`
+ * does): three records of 2025, one of them then overwritten in place with
+ * bytes that are not JSON, its size and mtime kept (so its identity is
+ * the one the index knows). Read from the files the dry run would count it
+ * corrupt and plan 2; from the rows it plans 3; applying reads each planned
+ * file back first and leaves the changed one alone. */
+static void
+test_window_retention_plans_from_the_index(void **state)
+{
+    struct tu_con *c = *state;
+    char cfg[700], args[800], path[900];
+    const char *text = "{\"retention\": {\"older_than\": \"30d\"}}";
+    char old_id[3][40];
+    struct stat st;
+
+    for (int i = 0; i < 3; i++) {
+        struct tu_rec r;
+        tu_rec_make(&r, 700 + (unsigned)i, 0);
+        r.created_us = 1735689600000000LL + (int64_t)i * 1000000; /* 2025-01-01 */
+        r.intent = "demo.echo";
+        r.n_attempts = 1;
+        r.agents[0] = "echo-a";
+        r.ok[0] = true;
+        r.attempt_no[0] = 0;
+        r.error_code = NULL;
+        r.circuit_agent = NULL;
+        assert_int_equal(tu_rec_write(c->recs, &r, true), 0);
+        snprintf(old_id[i], sizeof(old_id[i]), "%s", r.id);
+    }
+    write_set(c); /* and the index */
+    snprintf(path, sizeof(path), "%s/%s.json", c->recs, old_id[1]);
+    assert_int_equal(stat(path, &st), 0);
+    {
+        FILE *f = fopen(path, "r+");
+        assert_non_null(f);
+        assert_int_equal(fputc('x', f), 'x');
+        assert_int_equal(fclose(f), 0);
+        struct timespec times[2] = { st.st_atim, st.st_mtim };
+        assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    }
+    snprintf(cfg, sizeof(cfg), "%s/c.json", c->dir);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    snprintf(args, sizeof(args), "--config %s --window 10", cfg);
+    tu_con_start(c, NULL, args, 160, 40);
+    tu_con_expect(c, "records 63 ");
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "Retention (from the config");
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "Dry run: would remove");
+    tu_con_expect(c, "   3 records, ");
+    tu_con_expect(c, "keeps 60 records");
+    tu_con_keys(c, "x", NULL, NULL);
+    tu_con_expect(c, "type 'delete' to delete 3 records");
+    tu_con_type(c, "delete");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "Last run: removed");
+    tu_con_expect(c, "changed since the plan (left alone) 1");
+    assert_int_equal(tu_count_files(c->recs, ".json"), 61);
+    assert_int_equal(access(path, F_OK), 0); /* the changed file is still there */
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+}
+
 /* --no-index keeps the old model: every record in memory, nothing said
  * about rows loaded. */
 static void
@@ -194,6 +260,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_window_totals_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_filter_is_the_index_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_live_records_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_retention_plans_from_the_index, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_no_index_loads_everything, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
