@@ -27,6 +27,7 @@ static char screen[65536];
 
 /* The oldest and newest ids written by write_set. */
 static char oldest_id[40], newest_id[40];
+static char set_ids[60][40]; /* newest first */
 
 static int
 setup(void **state)
@@ -65,6 +66,7 @@ write_set(struct tu_con *c)
         r.error_code = fail ? "AGENT_UNAVAILABLE" : NULL;
         r.circuit_agent = NULL;
         assert_int_equal(tu_rec_write(c->recs, &r, true), 0);
+        snprintf(set_ids[i], sizeof(set_ids[i]), "%s", r.id);
         if (i == 0)
             snprintf(newest_id, sizeof(newest_id), "%s", r.id);
         if (i == 59)
@@ -170,6 +172,35 @@ test_window_live_records_counted(void **state)
     tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
+/* The detail screen's [ (older) and ] (newer) step through the index, not
+ * only through the 10 rows in memory. */
+static void
+test_window_detail_steps_past_the_window(void **state)
+{
+    struct tu_con *c = *state;
+    char want[80];
+
+    write_set(c);
+    tu_con_start(c, NULL, "--window 10", 160, 40);
+    tu_con_expect(c, "records 60 ");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "(newest 10 loaded)");
+    tu_con_keys(c, "Enter", NULL, NULL); /* the newest record */
+    snprintf(want, sizeof(want), "Execution %s", set_ids[0]);
+    tu_con_expect(c, want);
+    for (int i = 1; i <= 12; i++) {
+        tu_con_keys(c, "[", NULL, NULL);
+        snprintf(want, sizeof(want), "Execution %s", set_ids[i]);
+        if (!tu_con_wait(c, want, 5000, screen, sizeof(screen)))
+            fail_msg("[ number %d did not reach %s:\n%s", i, set_ids[i], screen);
+    }
+    tu_con_keys(c, "]", NULL, NULL);
+    snprintf(want, sizeof(want), "Execution %s", set_ids[11]);
+    tu_con_expect(c, want);
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+}
+
 /* The Retention screen plans from the index's rows (as `records gc`
  * does): three records of 2025, one of them then overwritten in place with
  * bytes that are not JSON, its size and mtime kept (so its identity is
@@ -260,6 +291,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_window_totals_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_filter_is_the_index_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_live_records_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_detail_steps_past_the_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_retention_plans_from_the_index, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_index_loads_everything, setup, teardown),
