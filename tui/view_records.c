@@ -397,7 +397,7 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         if (r->n < r->matching)
             snprintf(loaded, sizeof(loaded), "  (newest %zu loaded%s)", r->n,
                      r->sort != SORT_TIME ? ", sorted among them" : "");
-        snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s%s%s",
+        snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %.200s%s%s",
                  r->matching, app_total(app), sort_names[r->sort], r->reverse ? " (reversed)" : "",
                  r->filter_text[0] ? r->filter_text : "(none; / to filter)", loaded,
                  r->follow ? "  FOLLOW (F: stop)" : "");
