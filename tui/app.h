@@ -21,6 +21,7 @@
 #include "tui/theme.h"
 #include "watch/agg.h"
 #include "watch/index.h"
+#include "watch/index_db.h"
 #include "watch/tailer.h"
 
 enum app_screen {
@@ -86,6 +87,7 @@ struct console_opts {
     const char *theme;  /* NULL: "default" (or mono under NO_COLOR) */
     bool ascii, poll, no_color, read_only;
     bool no_index; /* read the files, not the persistent index */
+    size_t window; /* rows of the persistent index held in memory; 0: APP_WINDOW */
     int poll_ms;
     enum demo_mode demo_traffic;
     double demo_rate;   /* intents per second; 0: DEMO_TRAFFIC_RATE */
@@ -102,8 +104,19 @@ struct app {
     const struct config *cfg; /* runtime_config(rt): refreshed after a reload */
     char *records_dir;
     struct rec_store *store;
+    /* The model. With the persistent index (watch/index_db.h; db non-NULL
+     * once the tailer has started from it) ix holds only a window: the
+     * newest opts.window rows plus what landed since, and the figures,
+     * totals and the records browser's rows are queries of db (a read
+     * connection; the tailer's thread writes). Without it (--no-index,
+     * --read-only, --server, an unusable index) ix holds every record and
+     * agg counts them. */
     struct index *ix;
     struct agg *agg;
+    struct index_db *db;
+    size_t db_total; /* records in db at db_total_gen */
+    uint64_t db_total_gen;
+    bool db_total_ok;
     struct tailer *tailer;
     struct loop *loop;
     struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
@@ -220,6 +233,14 @@ extern const struct view_ops view_fire;
 extern const struct view_ops view_redact;
 extern const struct view_ops view_retention;
 extern const struct view_ops view_messages;
+
+/* Rows of the persistent index the console holds in memory by default. */
+#define APP_WINDOW 5000
+
+/* How many records the directory has: the index's count (a query, cached
+ * per model generation) with the persistent index, else the in-memory
+ * index's size. */
+size_t app_total(struct app *app);
 
 /* Run the console until the user quits; returns the exit code. */
 int console_run(const struct console_opts *opts);

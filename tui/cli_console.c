@@ -75,6 +75,7 @@ cli_console(int argc, char **argv)
         { "poll", optional_argument, NULL, 'p' },
         { "read-only", no_argument, NULL, 'r' },
         { "no-index", no_argument, NULL, 'N' },
+        { "window", required_argument, NULL, 'W' },
         { "demo-traffic", optional_argument, NULL, 'D' },
         { "server", required_argument, NULL, 's' },
         { "token-file", required_argument, NULL, 'T' },
@@ -120,6 +121,15 @@ cli_console(int argc, char **argv)
                 o.poll_ms = (int)ms;
             }
             break;
+        case 'W': {
+            char *end;
+            long long n = strtoll(optarg, &end, 10);
+            if (optarg[0] == '\0' || *end != '\0' || n < 10 || n > 10000000)
+                return cli_usage_error("console", "--window: '%s' is not 10 to 10000000 rows",
+                                       optarg);
+            o.window = (size_t)n;
+            break;
+        }
         case 'r':
             o.read_only = true;
             break;

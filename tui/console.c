@@ -6,6 +6,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "tui/job.h"
 #include "tui/signals.h"
 #include "tui/store_feed.h"
+#include "watch/index_query.h"
 #include "watch/stores.h"
 
 static void maybe_scan_incomplete(struct app *app);
@@ -236,7 +238,7 @@ draw_frame(struct app *app)
              : app->feed != NULL ? "follow"
              : ts.polling        ? "poll"
                                  : "inotify",
-             index_size(app->ix), compliance_label(runtime_config(app->rt)->compliance),
+             app_total(app), compliance_label(runtime_config(app->rt)->compliance),
              app->theme.name);
     if (left[0] != '\0')
         app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
@@ -329,6 +331,22 @@ model_changed(struct app *app)
     app->dirty = true;
 }
 
+size_t
+app_total(struct app *app)
+{
+    if (app->db == NULL)
+        return index_size(app->ix);
+    if (!app->db_total_ok || app->db_total_gen != app->generation) {
+        long n = index_query_count(app->db, NULL, NULL);
+        if (n >= 0) {
+            app->db_total = (size_t)n;
+            app->db_total_ok = true;
+            app->db_total_gen = app->generation;
+        }
+    }
+    return app->db_total_ok ? app->db_total : index_size(app->ix);
+}
+
 static void
 on_tailer_event(void *ctx, const struct tailer_event *ev)
 {
@@ -357,6 +375,23 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
         break;
     case TAILER_POLLING:
         app_message(app, true, "inotify unavailable (%s); polling", ev->msg ? ev->msg : "?");
+        break;
+    case TAILER_INDEX_OPEN:
+        if (app->db == NULL) {
+            /* Started from the persistent index: from now on the figures,
+             * totals and the browser's rows are its queries, on a read
+             * connection of our own (the tailer writes every change before
+             * sending it). Its queries read the rows once per refresh: a
+             * small page cache (the file's pages are in the kernel's cache
+             * anyway) keeps the console's memory flat as the directory
+             * grows. */
+            struct intentus_err err = { 0 };
+            app->db = index_db_open_path(ev->msg, false, false, &err);
+            if (app->db != NULL)
+                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+            else
+                app_message(app, true, "persistent index %s not readable (%s)", ev->msg, err.msg);
+        }
         break;
     case TAILER_NO_INDEX:
         app_message(app, true, "persistent index not used (%s); reading the files",
@@ -1155,7 +1190,8 @@ open_model(struct app *app, const struct console_opts *opts)
      * not to or only watching (read-only creates nothing, not even it). */
     struct tailer_opts to = { .mode = opts->poll ? TAILER_POLL : TAILER_AUTO,
                               .poll_ms = opts->poll_ms,
-                              .use_index = !opts->no_index && !opts->read_only };
+                              .use_index = !opts->no_index && !opts->read_only,
+                              .window = opts->window != 0 ? opts->window : APP_WINDOW };
     struct rec_store_opts so = { .create = true };
 
     pthread_mutex_init(&app->inflight.lock, NULL);
@@ -1272,6 +1308,7 @@ close_model(struct app *app)
     store_feed_stop(app->feed);
     store_close(app->rstore);
     free(app->store_url);
+    index_db_close(app->db);
     agg_free(app->agg);
     index_free(app->ix);
     rec_store_close(app->store);

@@ -2,6 +2,7 @@
  * failure rate, circuit state, latency, last error; sortable), and a live
  * feed of the latest executions, or the selected agent's recent failures. */
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,11 @@
 #include "tui/app.h"
 #include "tui/console_remote.h"
 #include "tui/fmt.h"
+#include "tui/job.h"
 #include "tui/self_cmd.h"
 #include "tui/table.h"
+#include "watch/index_query.h"
+#include "watch/index_stats.h"
 
 /* The sparkline: 60 columns of 2 s, the last two minutes. */
 #define DASH_BUCKETS 60
@@ -38,6 +42,11 @@ struct dash_row {
 struct dash {
     struct agg_snapshot snap;
     bool have_snap;
+    struct index_stats stats; /* app->db: snap is stats.snap (its strings are the stats') */
+    bool snap_from_db;
+    bool job_running;    /* app->db: the figures are being queried (stats_work) */
+    int64_t job_at;      /* when the last query started (monotonic) */
+    char job_error[256]; /* why the last query failed ("" when it did not) */
     uint64_t snap_gen;
     int64_t snap_at;
     int64_t snap_wall; /* the wall clock the snapshot was taken at */
@@ -221,10 +230,135 @@ rebuild(struct app *app, struct dash *d)
         d->sel = n ? n - 1 : 0;
 }
 
+static void
+free_snapshot(struct dash *d)
+{
+    if (d->have_snap && d->snap_from_db)
+        index_stats_free(&d->stats);
+    else if (d->have_snap)
+        agg_snapshot_free(&d->snap);
+    d->have_snap = false;
+    d->snap_from_db = false;
+    memset(&d->snap, 0, sizeof(d->snap));
+}
+
 /* The throughput buckets keep their edges from one snapshot to the next
  * (now aligned up to a bucket boundary), so old data only moves left and is
  * never re-binned into another shape; paused, the snapshot stands still
  * (its time too) unless the model changed under it. */
+/* The figures from the persistent index (app->db): index_stats_query, a
+ * pass over every row, on a worker (tui/job.h) with a read connection of
+ * its own, so the loop goes on drawing meanwhile; at most one at a time and
+ * one a second while records land, so they show within about a second plus
+ * the query's time. */
+struct stats_job {
+    struct app *app; /* and d: touched only in stats_done, on the loop's thread */
+    struct dash *d;
+    char path[4096];
+    struct agg_opts o;
+    struct index_stats st;
+    int rc;
+    uint64_t gen;
+    int64_t wall;
+    struct intentus_err err;
+};
+
+static void
+stats_work(void *arg, const struct job_ctl *ctl)
+{
+    struct stats_job *j = arg;
+    struct index_db *db = index_db_open_path(j->path, false, false, &j->err);
+
+    (void)ctl;
+    j->rc = -1;
+    if (db == NULL)
+        return;
+    sqlite3_exec(index_db_sqlite(db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+    j->rc = index_stats_query(db, NULL, &j->o, &j->st, &j->err);
+    if (j->rc == 0) {
+        /* The rate windows, as agg_snapshot counts them: records created
+         * since 10 s and 60 s before the rate's end (later ones too). */
+        struct index_filter f10 = { .since_us = j->o.rate_now_us - 10 * 1000000LL };
+        struct index_filter f60 = { .since_us = j->o.rate_now_us - 60 * 1000000LL };
+        long n10 = index_query_count(db, &f10, &j->err);
+        long n60 = n10 >= 0 ? index_query_count(db, &f60, &j->err) : -1;
+        if (n60 < 0)
+            j->rc = -1;
+        else
+            j->st.snap.records_10s = (uint64_t)n10, j->st.snap.records_60s = (uint64_t)n60;
+    }
+    index_db_close(db);
+}
+
+static void
+stats_done(void *arg)
+{
+    struct stats_job *j = arg;
+    struct dash *d = j->d;
+
+    d->job_running = false;
+    if (j->rc == 0) {
+        free_snapshot(d);
+        d->stats = j->st;
+        d->snap = d->stats.snap;
+        d->have_snap = d->snap_from_db = true;
+        d->snap_gen = j->gen;
+        d->snap_at = clock_mono_us();
+        d->snap_wall = j->wall;
+        d->job_error[0] = '\0';
+        d->stale = false;
+        rebuild(j->app, d);
+    } else {
+        index_stats_free(&j->st);
+        snprintf(d->job_error, sizeof(d->job_error), "%s", j->err.msg);
+    }
+    j->app->dirty = true;
+    free(j);
+}
+
+static void
+refresh_from_index(struct app *app, struct dash *d, int64_t now)
+{
+    const int64_t bucket = DASH_BUCKET_US;
+    struct stats_job *j;
+
+    if (d->have_snap && !d->snap_from_db) {
+        /* Taken from the in-memory window before the index was open: its
+         * rows would point into it; none until the index answers. */
+        free_snapshot(d);
+        rebuild(app, d);
+    }
+    if (d->stale && d->have_snap) {
+        d->stale = false; /* the rows point at the stats' strings: still there */
+        rebuild(app, d);
+    }
+    if (d->job_running || (d->have_snap && d->snap_from_db && d->snap_gen == app->generation &&
+                           (app->paused || now - d->snap_at < 1000000)))
+        return;
+    if (d->job_at != 0 && now - d->job_at < 1000000) {
+        app_redraw_after(app, (int)((1000000 - (now - d->job_at)) / 1000) + 1);
+        return;
+    }
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return;
+    j->app = app;
+    j->d = d;
+    snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->db)->path);
+    j->wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
+    j->o = (struct agg_opts){ .buckets = DASH_BUCKETS,
+                              .bucket_us = bucket,
+                              .now_us = (j->wall / bucket + 1) * bucket,
+                              .rate_now_us = j->wall };
+    j->gen = app->generation;
+    if (job_run(app->jobs, stats_work, stats_done, j) != 0) {
+        free(j);
+        snprintf(d->job_error, sizeof(d->job_error), "cannot start a worker thread");
+        return;
+    }
+    d->job_running = true;
+    d->job_at = now;
+}
+
 static void
 refresh_snapshot(struct app *app, struct dash *d)
 {
@@ -235,16 +369,20 @@ refresh_snapshot(struct app *app, struct dash *d)
         return;
     if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
         return;
+    if (app->db != NULL) {
+        refresh_from_index(app, d, now);
+        return;
+    }
     wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     d->stale = false;
-    if (d->have_snap)
-        agg_snapshot_free(&d->snap);
-    d->have_snap = agg_snapshot(app->agg,
-                                &(struct agg_opts){ .buckets = DASH_BUCKETS,
-                                                    .bucket_us = bucket,
-                                                    .now_us = (wall / bucket + 1) * bucket,
-                                                    .rate_now_us = wall },
-                                &d->snap, NULL) == 0;
+    free_snapshot(d);
+    {
+        struct agg_opts o = { .buckets = DASH_BUCKETS,
+                              .bucket_us = bucket,
+                              .now_us = (wall / bucket + 1) * bucket,
+                              .rate_now_us = wall };
+        d->have_snap = agg_snapshot(app->agg, &o, &d->snap, NULL) == 0;
+    }
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
     d->snap_gen = app->generation;
@@ -281,8 +419,7 @@ dash_close(void *state)
 {
     struct dash *d = state;
 
-    if (d->have_snap)
-        agg_snapshot_free(&d->snap);
+    free_snapshot(d);
     free(d->rows);
     free(d->intent_text);
     free(d->ragents);
@@ -349,6 +486,15 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
     struct runtime_stats rs;
     int x;
 
+    if (app->db != NULL && !(d->have_snap && d->snap_from_db)) {
+        /* The first figures from the index are on their way: the total
+         * (a count) now, not the window's figures. */
+        snprintf(line, sizeof(line), " records %zu  figures: %s%s", app_total(app),
+                 d->job_error[0] ? "the index did not answer: " : "querying the index...",
+                 d->job_error);
+        app_put(app, y, 0, cols, app_attr(app, d->job_error[0] ? THEME_ERROR : THEME_DIM), line);
+        return;
+    }
     /* Records whose outcome is an error, and calls a breaker refused. */
     for (size_t i = 0; i < s->n_intents; i++)
         errors += s->intents[i].failed;

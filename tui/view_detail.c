@@ -19,6 +19,7 @@
 #include "core/wal_state.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
+#include "watch/index_query.h"
 
 enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE, DL_PAIR, DL_SPAN };
 
@@ -837,12 +838,70 @@ copy_id(struct app *app, const char *id)
     app_message(app, false, "copied %s to the clipboard (OSC 52)", id);
 }
 
+struct step_hit {
+    const char *id; /* the record to find, or (with dir) to step from */
+    int64_t from_us;
+    int dir;
+    char found[160];
+    int64_t created_us;
+};
+
+/* The row of h->id; with h->dir, the first row past (from_us, id) in time
+ * order (creation time, then id) in that direction. */
+static int
+step_row(void *ctx, const struct digest *dg)
+{
+    struct step_hit *h = ctx;
+
+    if (h->dir == 0 && strcmp(dg->id, h->id) != 0)
+        return 0;
+    if (h->dir > 0 && dg->created_us == h->from_us && strcmp(dg->id, h->id) <= 0)
+        return 0;
+    if (h->dir < 0 && dg->created_us == h->from_us && strcmp(dg->id, h->id) >= 0)
+        return 0;
+    snprintf(h->found, sizeof(h->found), "%s", dg->id);
+    h->created_us = dg->created_us;
+    return 1;
+}
+
+/* With the persistent index: the neighbour in time order is a query (the
+ * window in memory may not hold it). The creation time of the record shown
+ * comes from its row (the id as the search text matches that row). */
+static void
+step_record_db(struct app *app, struct detail *d, int dir)
+{
+    struct step_hit cur = { .id = d->id }, next = { .id = d->id, .dir = dir };
+    struct index_filter f = { .text = d->id };
+
+    if (index_query_select(app->db, &f, true, 0, step_row, &cur, NULL) < 0 || cur.found[0] == '\0')
+        return;
+    memset(&f, 0, sizeof(f));
+    next.from_us = cur.created_us;
+    if (dir > 0)
+        f.since_us = cur.created_us;
+    else
+        f.until_us = cur.created_us + 1;
+    if (index_query_select(app->db, &f, dir < 0, 0, step_row, &next, NULL) < 0)
+        return;
+    if (next.found[0] == '\0') {
+        app_message(app, false,
+                    dir > 0 ? "this is the newest record" : "this is the oldest record");
+        return;
+    }
+    snprintf(d->want_id, sizeof(d->want_id), "%s", next.found);
+    load(app, d);
+}
+
 static void
 step_record(struct app *app, struct detail *d, int dir)
 {
     struct index_view v;
     size_t n = index_size(app->ix);
 
+    if (app->db != NULL) {
+        step_record_db(app, d, dir);
+        return;
+    }
     if (d->id[0] == '\0' || index_find(app->ix, d->id, &v) != 0)
         return;
     for (size_t i = 0; i < n; i++) {

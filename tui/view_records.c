@@ -11,6 +11,7 @@
 #include "tui/fmt.h"
 #include "tui/query.h"
 #include "tui/table.h"
+#include "watch/index_query.h"
 
 enum rec_sort { SORT_TIME, SORT_INTENT, SORT_AGENT, SORT_STATUS, SORT_DURATION, SORT_COUNT };
 static const char *const sort_names[] = { "time", "intent", "agent", "status", "duration" };
@@ -34,7 +35,20 @@ struct recs {
     bool follow; /* F: the cursor follows the newest record (tail -f) */
     struct table tab;
     struct table_col cols[9];
+    /* With the persistent index (app->db): the rows the index gave for the
+     * filter, newest first, at most limit of them (paging past the last
+     * one asks for more), and how many match in all. NULL: the rows come
+     * from app->ix, which then holds every record. */
+    struct index *page;
+    size_t limit, matching;
+    int64_t built_at;
 };
+
+static struct index *
+rix(struct app *app, struct recs *r)
+{
+    return r->page != NULL ? r->page : app->ix;
+}
 
 static void save_sort(struct app *app, const struct recs *r);
 
@@ -103,12 +117,45 @@ cmp_rows(const void *x, const void *y, void *ctx)
     return r->reverse ? -c : c;
 }
 
+static int
+page_row(void *ctx, const struct digest *d)
+{
+    return index_upsert(ctx, d, NULL) == 0 ? 0 : 1;
+}
+
+/* The rows of the filter from the persistent index: its answer, newest
+ * first, up to the limit. -1 when the index could not answer (the rows of
+ * the in-memory window are shown then). */
+static int
+fetch_page(struct app *app, struct recs *r)
+{
+    struct intentus_err err = { 0 };
+    long m;
+
+    if (r->page == NULL && (r->page = index_new()) == NULL)
+        return -1;
+    index_clear(r->page);
+    if (r->limit == 0)
+        r->limit = app->opts.window != 0 ? app->opts.window : APP_WINDOW;
+    m = index_query_count(app->db, &r->q.filter, &err);
+    if (m < 0 ||
+        index_query_select(app->db, &r->q.filter, true, r->limit, page_row, r->page, &err) < 0) {
+        app_message(app, true, "records from the index: %s", err.msg);
+        index_free(r->page);
+        r->page = NULL;
+        return -1;
+    }
+    r->matching = (size_t)m;
+    return 0;
+}
+
 static void
 rebuild(struct app *app, struct recs *r)
 {
-    size_t n = index_size(app->ix);
-    struct collect c = { r, app->ix };
-    uint32_t agent_sid = r->q.filter.agent ? index_str_lookup(app->ix, r->q.filter.agent) : 0;
+    bool from_db = app->db != NULL && fetch_page(app, r) == 0;
+    size_t n = index_size(rix(app, r));
+    struct collect c = { r, rix(app, r) };
+    uint32_t agent_sid = r->q.filter.agent ? index_str_lookup(rix(app, r), r->q.filter.agent) : 0;
 
     r->n = 0;
     if (r->cap < n + 1) {
@@ -122,7 +169,11 @@ rebuild(struct app *app, struct recs *r)
         struct index_view v;
         struct index_filter f = r->q.filter;
         bool agent_ok = true;
-        index_get(app->ix, i, &v);
+        index_get(rix(app, r), i, &v);
+        if (from_db) { /* the index's answer is the answer */
+            r->pos[r->n++] = i;
+            continue;
+        }
         if (f.agent != NULL) {
             /* The deciding agent, or any agent attempted. */
             agent_ok = v.agent != NULL && strcmp(v.agent, f.agent) == 0;
@@ -142,29 +193,32 @@ rebuild(struct app *app, struct recs *r)
         int64_t newest = INT64_MIN;
         for (size_t i = 0; i < r->n; i++) {
             struct index_view v;
-            index_get(app->ix, r->pos[i], &v);
+            index_get(rix(app, r), r->pos[i], &v);
             if (v.created_us > newest) {
                 newest = v.created_us;
                 best = i;
             }
         }
         struct index_view v;
-        index_get(app->ix, r->pos[best], &v);
+        index_get(rix(app, r), r->pos[best], &v);
         snprintf(r->sel_id, sizeof(r->sel_id), "%s", v.id);
     }
     r->sel = 0;
     if (r->sel_id[0] != '\0') {
         for (size_t i = 0; i < r->n; i++) {
             struct index_view v;
-            index_get(app->ix, r->pos[i], &v);
+            index_get(rix(app, r), r->pos[i], &v);
             if (strcmp(v.id, r->sel_id) == 0) {
                 r->sel = i;
                 break;
             }
         }
     }
+    if (!from_db)
+        r->matching = r->n;
     r->built = true;
     r->built_gen = app->generation;
+    r->built_at = clock_mono_us();
 }
 
 static void
@@ -176,7 +230,7 @@ remember_selection(struct app *app, struct recs *r)
         r->sel_id[0] = '\0';
         return;
     }
-    index_get(app->ix, r->pos[r->sel], &v);
+    index_get(rix(app, r), r->pos[r->sel], &v);
     snprintf(r->sel_id, sizeof(r->sel_id), "%s", v.id);
 }
 
@@ -184,6 +238,7 @@ static void
 recs_close(void *state)
 {
     free(((struct recs *)state)->pos);
+    index_free(((struct recs *)state)->page);
 }
 
 static void
@@ -250,7 +305,7 @@ id_width(struct app *app, struct recs *r, bool wide, int body)
         return 36;
     for (size_t i = r->tab.top; i < r->n && n < (size_t)body && n < 256; i++) {
         struct index_view v;
-        index_get(app->ix, r->pos[i], &v);
+        index_get(rix(app, r), r->pos[i], &v);
         ids[n++] = v.id;
     }
     n = fmt_unique_suffix_len(ids, n, 4);
@@ -267,7 +322,7 @@ draw_row(struct app *app, struct recs *r, size_t i, bool wide, int cols)
     int y = table_row_y(&r->tab, i);
     bool sel = i == r->tab.sel;
 
-    index_get(app->ix, r->pos[i], &v);
+    index_get(rix(app, r), r->pos[i], &v);
     if (sel)
         a = app_attr(app, THEME_SELECTION);
     else if ((v.flags & DIGEST_CORRUPT) || v.status == RECORD_ERROR)
@@ -316,7 +371,12 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
     int body = rows - 2;
     bool wide = cols >= 150;
 
-    if (!r->built || r->built_gen != app->generation)
+    /* From the index, records landing refetch the page at most twice a
+     * second. */
+    if (r->built && r->built_gen != app->generation && r->page != NULL &&
+        clock_mono_us() - r->built_at < 500000)
+        app_redraw_after(app, 500 - (int)((clock_mono_us() - r->built_at) / 1000) + 1);
+    else if (!r->built || r->built_gen != app->generation)
         rebuild(app, r);
     r->page_rows = body;
     if (app->incomplete.n > 0) {
@@ -332,10 +392,16 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         top++;
         body--;
     }
-    snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %s%s", r->n,
-             index_size(app->ix), sort_names[r->sort], r->reverse ? " (reversed)" : "",
-             r->filter_text[0] ? r->filter_text : "(none; / to filter)",
-             r->follow ? "  FOLLOW (F: stop)" : "");
+    {
+        char loaded[96] = "";
+        if (r->n < r->matching)
+            snprintf(loaded, sizeof(loaded), "  (newest %zu loaded%s)", r->n,
+                     r->sort != SORT_TIME ? ", sorted among them" : "");
+        snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %.200s%s%s",
+                 r->matching, app_total(app), sort_names[r->sort], r->reverse ? " (reversed)" : "",
+                 r->filter_text[0] ? r->filter_text : "(none; / to filter)", loaded,
+                 r->follow ? "  FOLLOW (F: stop)" : "");
+    }
     app_put(app, top, 0, cols, app_attr(app, r->follow ? THEME_PROMPT : THEME_DIM), title);
     r->tab.n_rows = r->n;
     r->tab.sel = r->sel;
@@ -352,8 +418,8 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         draw_row(app, r, r->tab.top + (size_t)i, wide, cols);
     if (r->n == 0)
         app_put(app, top + 2, 1, cols - 2, app_attr(app, THEME_DIM),
-                index_size(app->ix) ? "no record matches the filter (c clears it)"
-                                    : "no records in this directory yet");
+                app_total(app) ? "no record matches the filter (c clears it)"
+                               : "no records in this directory yet");
 }
 
 static void
@@ -467,20 +533,25 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
             r->follow = false; /* moving by hand stops following, as in tig */
         r->sel = r->tab.sel;
         remember_selection(app, r);
+        if (r->page != NULL && r->n > 0 && r->sel + 1 >= r->n && r->n < r->matching) {
+            /* Paged past the rows loaded: the index gives the next ones. */
+            r->limit += app->opts.window != 0 ? app->opts.window : APP_WINDOW;
+            r->built = false;
+        }
         return VIEW_HANDLED | VIEW_REDRAW;
     }
     switch (act) {
     case ACT_OPEN:
         if (r->n > 0) {
             struct index_view v;
-            index_get(app->ix, r->pos[r->sel], &v);
+            index_get(rix(app, r), r->pos[r->sel], &v);
             app_show_record(app, v.id);
         }
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_MARK:
         if (r->n > 0) {
             struct index_view v;
-            index_get(app->ix, r->pos[r->sel], &v);
+            index_get(rix(app, r), r->pos[r->sel], &v);
             if (strcmp(r->marked[0], v.id) == 0) {
                 memmove(r->marked[0], r->marked[1], sizeof(r->marked[0]));
                 r->marked[1][0] = '\0';
@@ -513,7 +584,7 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
     case ACT_REDACT_RECORD:
         if (r->n > 0) {
             struct index_view v;
-            index_get(app->ix, r->pos[r->sel], &v);
+            index_get(rix(app, r), r->pos[r->sel], &v);
             app_show(app, SCREEN_REDACT, &(struct view_arg){ .id = v.id });
         }
         return VIEW_HANDLED | VIEW_REDRAW;
@@ -556,7 +627,7 @@ recs_handle(struct app *app, void *state, enum key_action act, int key)
             size_t i = act == ACT_NEXT_MATCH ? (r->sel + step) % r->n
                                              : (r->sel + r->n - step % r->n) % r->n;
             struct index_view v;
-            index_get(app->ix, r->pos[i], &v);
+            index_get(rix(app, r), r->pos[i], &v);
             if (v.status == RECORD_ERROR || (v.flags & DIGEST_CORRUPT)) {
                 r->sel = i;
                 break;

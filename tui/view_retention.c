@@ -15,6 +15,7 @@
 #include "tui/app.h"
 #include "tui/fmt.h"
 #include "tui/job.h"
+#include "watch/index_query.h"
 
 struct ret {
     char older_than[32], max_count[32], max_bytes[32], archive[256];
@@ -38,6 +39,7 @@ struct ret {
     struct retention_plan *new_plan;
     char records_dir[512];
     char wal_dir[512];        /* the records' WALs go with them (config wal.dir) */
+    char db_path[4096];       /* the persistent index the plan starts from; "": none */
     char typed[32], want[16]; /* the typed confirmation of an apply */
 };
 
@@ -132,14 +134,56 @@ parse_policy(struct ret *r, struct retention_policy *p)
     return 0;
 }
 
+/* The plan from the persistent index's rows (index_query_files): a file
+ * whose identity the index knows is planned from its row, not read (as
+ * `records gc` plans; applying reads each planned file back first). NULL
+ * when the index cannot be read: the caller reads every file. */
+static struct retention_plan *
+plan_from_index(struct ret *r)
+{
+    struct intentus_err err = { 0 };
+    struct index_db *db = index_db_open_path(r->db_path, false, false, &err);
+    struct index_query_file *files = NULL;
+    struct retention_known *known = NULL;
+    struct retention_plan *plan = NULL;
+    size_t n = 0;
+
+    if (db == NULL)
+        return NULL;
+    if (index_query_files(db, NULL, &files, &n, &err) == 0 &&
+        (known = calloc(n + 1, sizeof(*known))) != NULL) {
+        for (size_t i = 0; i < n; i++)
+            known[i] = (struct retention_known){
+                .id = files[i].id,
+                .intent = files[i].intent,
+                .created_us = files[i].created_us,
+                .size = files[i].size,
+                .mtime_ns = files[i].mtime_ns,
+                .ino = files[i].ino,
+                .is_selected = true,
+                .needs_read = files[i].is_corrupt || files[i].created_us == 0,
+            };
+        struct retention_scope scope = { .wal_dir = r->wal_dir[0] ? r->wal_dir : NULL,
+                                         .known = known,
+                                         .n_known = n };
+        plan = retention_plan_new_scoped(r->records_dir, &scope, &r->policy, 0, &r->err);
+    }
+    free(known);
+    index_query_files_free(files, n);
+    index_db_close(db);
+    return plan;
+}
+
 static void
 planner(void *arg, const struct job_ctl *ctl)
 {
     struct ret *r = arg;
 
     (void)ctl;
-    r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
-                                         &r->policy, 0, &r->err);
+    r->new_plan = r->db_path[0] != '\0' ? plan_from_index(r) : NULL;
+    if (r->new_plan == NULL)
+        r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
+                                             &r->policy, 0, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
 }
 
@@ -177,6 +221,8 @@ dry_run(struct app *app, struct ret *r)
     }
     snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
     snprintf(r->wal_dir, sizeof(r->wal_dir), "%s", app->cfg->wal.dir ? app->cfg->wal.dir : "");
+    snprintf(r->db_path, sizeof(r->db_path), "%s",
+             app->db != NULL ? index_db_info(app->db)->path : "");
     r->new_plan = NULL;
     atomic_store(&r->finished_us, 0);
     r->started_us = clock_mono_us();

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -255,8 +257,23 @@ load_row(void *ctx, const struct digest *d)
     return push(t, &e);
 }
 
+/* An integer PRAGMA's value (0 when it cannot be read). */
+static long long
+pragma_int(struct index_db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = 0;
+
+    if (sqlite3_prepare_v2(index_db_sqlite(db), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 /* Start from the persistent index: open (and so reconcile) it, give every
- * row to the consumer and know every file as indexed. The change source
+ * row (the newest opts.window with a window) to the consumer and know
+ * every file as indexed. The change source
  * was set up before the reconcile listed the directory, so what changes
  * after that listing arrives as changes: no scan of our own. -1 (nothing
  * sent) when the index cannot be used; the caller scans instead. */
@@ -264,8 +281,16 @@ static int
 start_from_index(struct tailer *t)
 {
     struct intentus_err err = { 0 };
+    long long cache = 0;
 
     t->db = index_db_open(t->dir, false, &err);
+    /* The walks below read every row once: through a small page cache, so
+     * the memory they take stays flat as the directory grows. */
+    if (t->db != NULL) {
+        push_simple(t, TAILER_INDEX_OPEN, index_db_info(t->db)->path);
+        cache = pragma_int(t->db, "PRAGMA cache_size");
+        sqlite3_exec(index_db_sqlite(t->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+    }
     if (t->db == NULL || index_db_each_identity(t->db, preload_row, t, &err) != 0) {
         index_db_close(t->db);
         t->db = NULL;
@@ -274,9 +299,16 @@ start_from_index(struct tailer *t)
         return -1;
     }
     t->loading = true;
-    if (index_db_each(t->db, 0, load_row, t, &err) != 0)
+    if (index_db_each(t->db, t->o.window, load_row, t, &err) != 0)
         push_simple(t, TAILER_NO_INDEX, err.msg);
     t->loading = false;
+    /* The changes from now on: index_db's own cache size again. */
+    sqlite3_db_release_memory(index_db_sqlite(t->db));
+    if (cache != 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size=%lld", cache);
+        sqlite3_exec(index_db_sqlite(t->db), sql, NULL, NULL, NULL);
+    }
     push_simple(t, TAILER_SYNCED, NULL);
     pthread_mutex_lock(&t->mu);
     t->stats.syncs++;

@@ -49,6 +49,11 @@ struct tailer_opts {
      * without it. When the directory goes away the index is let go; a
      * directory that comes back is scanned, not indexed. */
     bool use_index;
+    /* With use_index: only the newest this many rows are the initial
+     * upserts (0: every row). A consumer that keeps a window of rows and
+     * asks the index itself for the rest (the console) sets it; changes
+     * after the start are all sent either way. */
+    size_t window;
 };
 
 enum tailer_event_kind {
@@ -59,6 +64,10 @@ enum tailer_event_kind {
     TAILER_DIR_BACK, /* a directory is at the path again (its records follow) */
     TAILER_POLLING,  /* inotify failed; polling from now on: msg says why */
     TAILER_NO_INDEX, /* opts.use_index, but the index is not usable: msg says why */
+    /* opts.use_index: the index is open and reconciled (its rows follow):
+     * msg is its file, for a consumer that queries it on a connection of
+     * its own (every change is written to it before it is sent). */
+    TAILER_INDEX_OPEN,
 };
 
 struct tailer_event {

@@ -59,7 +59,10 @@ on_event(void *ctx, const struct tailer_event *ev)
         c->polling++;
         break;
     case TAILER_NO_INDEX: /* only with opts.use_index, which these tests leave off */
-        fail_msg("unexpected TAILER_NO_INDEX: %s", ev->msg ? ev->msg : "");
+    case TAILER_INDEX_OPEN:
+        fail_msg("unexpected %s: %s",
+                 ev->kind == TAILER_NO_INDEX ? "TAILER_NO_INDEX" : "TAILER_INDEX_OPEN",
+                 ev->msg ? ev->msg : "");
         break;
     }
 }
