@@ -1044,6 +1044,20 @@ out:
 
 #define PREFIX_SHOWN 4
 
+/* The ids of all that start with prefix, at most PREFIX_SHOWN + 1 of them
+ * (copies into ids); how many. */
+static long
+ids_with_prefix(const struct rec_ids *all, const char *prefix, char **ids)
+{
+    size_t plen = strlen(prefix);
+    long n = 0;
+
+    for (size_t i = 0; i < all->n && n <= PREFIX_SHOWN; i++)
+        if (strncmp(all->ids[i], prefix, plen) == 0)
+            ids[n++] = strdup(all->ids[i]);
+    return n;
+}
+
 /* The record an ID argument names: the id itself when <dir>/ID.json (or
  * .json.gz) exists or no record id starts with it (the read then says it is
  * not there), else the one id that starts with it: through the index
@@ -1078,10 +1092,7 @@ resolve_id(const struct rec_args *a, struct src *src, const char *arg, char *out
                 *rc = EXIT_FAIL;
                 return -1;
             }
-            for (size_t i = 0; i < all.n && n <= PREFIX_SHOWN; i++) {
-                if (strncmp(all.ids[i], arg, strlen(arg)) == 0)
-                    ids[n++] = strdup(all.ids[i]);
-            }
+            n = ids_with_prefix(&all, arg, ids);
             rec_store_ids_free(&all);
             db = NULL;
             goto found;
@@ -1111,12 +1122,8 @@ by_prefix:
     if (rs != NULL && (db == NULL || n < 0)) {
         struct rec_ids all = { 0 };
         n = 0;
-        if (rec_store_list(rs, &all, NULL) == 0) {
-            for (size_t i = 0; i < all.n && n <= PREFIX_SHOWN; i++) {
-                if (strncmp(all.ids[i], arg, strlen(arg)) == 0)
-                    ids[n++] = strdup(all.ids[i]);
-            }
-        }
+        if (rec_store_list(rs, &all, NULL) == 0)
+            n = ids_with_prefix(&all, arg, ids);
         rec_store_ids_free(&all);
     }
 found:

@@ -44,7 +44,9 @@ set_value(struct prefs *p, const char *path, int line, const char *key, const ch
           const char *raw, struct intentus_err *err)
 {
     if (strcmp(key, "version") == 0) {
-        if (atoi(val) != PREFS_VERSION) {
+        char *end;
+        long v = strtol(val, &end, 10);
+        if (end == val || *end != '\0' || v != PREFS_VERSION) {
             err_set(err, IERR_CONFIG, "%s:%d: version %s is not one this console reads (%d)", path,
                     line, val, PREFS_VERSION);
             return -1;
@@ -81,7 +83,7 @@ prefs_load(const char *path, struct prefs *p, struct intentus_err *err)
     memset(p, 0, sizeof(*p));
     if (access(path, F_OK) != 0 && errno == ENOENT)
         return 0;
-    text = safe_file_read(path, 64 * 1024, &len, &rerr);
+    text = safe_file_read(path, (size_t)64 * 1024, &len, &rerr);
     if (text == NULL) {
         err_set(err, IERR_IO, "%s", rerr.msg);
         return -1;
