@@ -1,0 +1,204 @@
+/* The index's schema (watch/index_db.h, version 5): bytes on disk per
+ * record after a build from the files, a schema-4 index (the layout before)
+ * rebuilt on open, and the rows of a bulk build (indexes made after the
+ * rows) and of a later incremental reconcile both agreeing with the files,
+ * with the UNIQUE id index in place. */
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/support/recgen.h"
+#include "tests/support/testutil.h"
+#include "watch/index_db.h"
+
+#define BASE_US 1790000000000000ll
+
+static void
+gen(const char *dir, unsigned from, unsigned n)
+{
+    for (unsigned i = from; i < from + n; i++) {
+        struct tu_rec r;
+        tu_rec_make(&r, i, BASE_US);
+        assert_int_equal(tu_rec_write(dir, &r, true), 0);
+    }
+}
+
+static void
+no_diff(void *ctx, const char *id, const char *what)
+{
+    (void)ctx;
+    fail_msg("index check: %s: %s", id, what);
+}
+
+/* Open (rebuild when asked), compare every row with the files, close. */
+static struct index_db_info
+open_check(const char *dir, bool rebuild)
+{
+    struct intentus_err err = { 0 };
+    struct index_db *db = index_db_open(dir, rebuild, &err);
+    struct index_db_info info;
+
+    if (db == NULL)
+        fail_msg("index_db_open %s: %s", dir, err.msg);
+    assert_int_equal(index_db_check(db, no_diff, NULL, &err), 0);
+    info = *index_db_info(db);
+    index_db_close(db);
+    return info;
+}
+
+static int
+sql_int(const char *path, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    int v = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static void
+test_bytes_per_record(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    char *dir = tu_mkdtemp(), path[4200];
+    struct index_db_info info;
+    struct stat st;
+
+    gen(dir, 0, N);
+    info = open_check(dir, false);
+    assert_int_equal(info.records, N);
+    /* Closed: the WAL is checkpointed into the file and removed. */
+    assert_int_equal(stat(info.path, &st), 0);
+    snprintf(path, sizeof(path), "%s-wal", info.path);
+    assert_int_not_equal(access(path, F_OK), 0);
+    print_message("index: %lld bytes, %lld per record\n", (long long)st.st_size,
+                  (long long)st.st_size / N);
+    if (st.st_size > 300LL * N)
+        fail_msg("index of %d records is %lld bytes, %lld per record (target <= 300)", N,
+                 (long long)st.st_size, (long long)st.st_size / N);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The schema of version 4, as an index written by the build before. */
+static const char SCHEMA4[] =
+    "CREATE TABLE records("
+    " rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL,"
+    " intent TEXT, strategy TEXT, agent TEXT, status INTEGER NOT NULL, error_code TEXT,"
+    " node TEXT, duration_us INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    " retries INTEGER NOT NULL, events INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    " file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
+    " corrupt TEXT, note TEXT);"
+    "CREATE INDEX records_created ON records(created_us, id);"
+    "CREATE INDEX records_intent ON records(intent, created_us);"
+    "CREATE TABLE attempts("
+    " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
+    " is_retry INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
+    "CREATE TABLE dirstate("
+    " k INTEGER PRIMARY KEY CHECK(k = 0), dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, trusted INTEGER NOT NULL, records INTEGER NOT NULL,"
+    " steps INTEGER NOT NULL, corrupt INTEGER NOT NULL);"
+    "PRAGMA application_id=1229870168; PRAGMA user_version=4;";
+
+static void
+test_schema4_index_is_rebuilt(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), folder[4096], path[4200];
+    struct index_db_info info;
+    sqlite3 *h;
+
+    gen(dir, 0, 300);
+    snprintf(folder, sizeof(folder), "%s/.intentus", dir);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    snprintf(path, sizeof(path), "%s/index.sqlite", folder);
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, SCHEMA4, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(chmod(path, 0600), 0);
+    info = open_check(dir, false);
+    if (info.rebuilt[0] == '\0')
+        fail_msg("a schema-4 index was trusted (read %zu files)", info.read);
+    assert_int_equal(info.read, 300);
+    assert_int_equal(info.records, 300);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), INDEX_DB_SCHEMA);
+    assert_int_equal(INDEX_DB_SCHEMA, 5);
+    /* The next open trusts it. */
+    info = open_check(dir, false);
+    assert_string_equal(info.rebuilt, "");
+    assert_int_equal(info.read, 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_bulk_then_incremental(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), p[4200];
+    struct index_db_info info;
+
+    gen(dir, 0, 500);
+    info = open_check(dir, true); /* a bulk load: indexes built after the rows */
+    assert_int_equal(info.records, 500);
+    assert_int_equal(sql_int(info.path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                        " AND name IN ('records_id', 'records_created',"
+                                        " 'records_intent')"),
+                     3);
+    /* records_id is UNIQUE: a second row of one id is refused. */
+    {
+        sqlite3 *h;
+        assert_int_equal(sqlite3_open(info.path, &h), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(h,
+                                          "INSERT INTO records(id, created_us, status, duration_us,"
+                                          " attempts, retries, events, flags, file_size, mtime_ns,"
+                                          " inode) SELECT id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM"
+                                          " records LIMIT 1",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        sqlite3_close(h);
+    }
+    /* Then rows added and removed through the indexes, not a bulk load. */
+    gen(dir, 500, 200);
+    {
+        struct tu_rec r;
+        tu_rec_make(&r, 7, BASE_US);
+        snprintf(p, sizeof(p), "%s/%s.json", dir, r.id);
+        assert_int_equal(unlink(p), 0);
+    }
+    info = open_check(dir, false);
+    assert_int_equal(info.records, 699);
+    assert_int_equal(info.read, 200);
+    assert_int_equal(info.removed, 1);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bytes_per_record),
+        cmocka_unit_test(test_schema4_index_is_rebuilt),
+        cmocka_unit_test(test_bulk_then_incremental),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
