@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/rec_store.h"
+#include "watch/index_counts.h"
 #include "watch/scan.h"
 
 #define APP_ID 0x494e5458 /* "INTX" */
@@ -51,7 +52,7 @@ static const char SCHEMA[] =
     " node TEXT, duration_us INTEGER NOT NULL, attempts INTEGER NOT NULL,"
     " retries INTEGER NOT NULL, events INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
-    " corrupt TEXT, note TEXT);" INDEXES "CREATE TABLE attempts("
+    " corrupt TEXT, note TEXT);" INDEXES INDEX_COUNTS_SCHEMA "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
     " is_retry INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
@@ -299,6 +300,8 @@ struct writer {
     struct scan *sc;
     bool was_empty; /* no rows before this reconcile: nothing to delete first */
     sqlite3_stmt *find, *del_rec, *del_steps, *ins_rec, *ins_step;
+    sqlite3_stmt *old_rec, *old_steps; /* what a deleted row took from the counts */
+    struct index_counts *counts;       /* their changes, written at commit */
     int rc;
     struct intentus_err *err;
 };
@@ -325,6 +328,51 @@ step_done(struct writer *w, sqlite3_stmt *st, const char *what)
     return -1;
 }
 
+static const char *
+text_of(sqlite3_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st, col);
+}
+
+static int
+nomem(struct writer *w)
+{
+    err_set(w->err, IERR_NOMEM, NULL);
+    w->rc = SQLITE_NOMEM;
+    return -1;
+}
+
+/* Take the rows of rid out of the counts (index_counts.h). */
+static int
+uncount(struct writer *w, sqlite3_int64 rid)
+{
+    sqlite3_stmt *st = w->old_rec;
+    int rc, bad = 0;
+
+    sqlite3_bind_int64(st, 1, rid);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_record(w->counts, text_of(st, 0), (unsigned)sqlite3_column_int64(st, 1),
+                                   sqlite3_column_int(st, 2), text_of(st, 3),
+                                   sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), -1);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        w->rc = sql_fail(w->db, rc, "read a record row", w->err);
+        return -1;
+    }
+    st = w->old_steps;
+    sqlite3_bind_int64(st, 1, rid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_step(w->counts, text_of(st, 0), sqlite3_column_int(st, 1),
+                                 sqlite3_column_int(st, 2), text_of(st, 3),
+                                 sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), -1);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        w->rc = sql_fail(w->db, rc, "read the attempt rows", w->err);
+        return -1;
+    }
+    return bad != 0 ? nomem(w) : 0;
+}
+
 static int
 delete_id(struct writer *w, const char *id)
 {
@@ -335,6 +383,8 @@ delete_id(struct writer *w, const char *id)
     if (rc == SQLITE_ROW) {
         sqlite3_int64 rid = sqlite3_column_int64(w->find, 0);
         sqlite3_reset(w->find);
+        if (uncount(w, rid) != 0)
+            return -1;
         sqlite3_bind_int64(w->del_steps, 1, rid);
         sqlite3_bind_int64(w->del_rec, 1, rid);
         if (step_done(w, w->del_steps, "delete attempts") != 0 ||
@@ -381,6 +431,9 @@ put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime,
     bind_text(st, 18, corrupt || (d->flags & DIGEST_SEALED) ? NULL : d->note);
     if (step_done(w, st, "insert record") != 0)
         return -1;
+    if (index_counts_record(w->counts, d->intent, d->flags, (int)d->status, d->error_code,
+                            d->duration_us, d->retries, 1) != 0)
+        return nomem(w);
     rid = sqlite3_last_insert_rowid(w->db->h);
     for (size_t i = 0; i < d->n_steps; i++) {
         const struct digest_step *s = &d->steps[i];
@@ -396,6 +449,9 @@ put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime,
         sqlite3_bind_int64(st, 9, s->tokens);
         if (step_done(w, st, "insert attempt") != 0)
             return -1;
+        if (index_counts_step(w->counts, s->agent, s->kind, s->is_retry, s->code, s->latency_us,
+                              s->tokens, 1) != 0)
+            return nomem(w);
     }
     return 0;
 }
@@ -533,7 +589,19 @@ prepare_writer(struct writer *w)
     struct intentus_err *err = w->err;
     int rc;
 
+    if ((w->counts = index_counts_new()) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return SQLITE_NOMEM;
+    }
     if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w->find, err)) != 0 ||
+        (rc = prepare(db,
+                      "SELECT intent, flags, status, error_code, duration_us, retries FROM records"
+                      " WHERE rid = ?",
+                      &w->old_rec, err)) != 0 ||
+        (rc = prepare(db,
+                      "SELECT agent, kind, is_retry, error_code, latency_us, tokens FROM attempts"
+                      " WHERE rid = ?",
+                      &w->old_steps, err)) != 0 ||
         (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w->del_rec, err)) != 0 ||
         (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w->del_steps, err)) != 0 ||
         (rc = prepare(db,
@@ -558,6 +626,19 @@ finalize_writer(struct writer *w)
     sqlite3_finalize(w->del_steps);
     sqlite3_finalize(w->ins_rec);
     sqlite3_finalize(w->ins_step);
+    sqlite3_finalize(w->old_rec);
+    sqlite3_finalize(w->old_steps);
+    index_counts_free(w->counts);
+    w->counts = NULL;
+}
+
+/* The counts' changes into the table, before the transaction commits. */
+static int
+flush_counts(struct writer *w)
+{
+    int rc = w->counts != NULL ? index_counts_flush(w->counts, w->db->h) : SQLITE_OK;
+
+    return rc == SQLITE_OK ? 0 : sql_fail(w->db, rc, "update the counts", w->err);
 }
 
 static int
@@ -641,6 +722,8 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
     /* Two files of one id cannot be (the id is the file name): a failing
      * UNIQUE here is an index that is not ours, rebuilt (untrusted()). */
     if (w.was_empty && (rc = exec(db, INDEXES, err)) != 0)
+        goto rollback;
+    if ((rc = flush_counts(&w)) != 0)
         goto rollback;
     if ((rc = count_rows(db, err)) != 0 || (rc = save_dirstate(db, rs, &dst, listed_ns, err)) != 0)
         goto rollback;
@@ -855,6 +938,14 @@ index_db_commit(struct index_db *db, struct intentus_err *err)
 
     if (db->live == NULL)
         return 0;
+    db->live->err = err;
+    if (flush_counts(db->live) != 0) {
+        finalize_writer(db->live);
+        free(db->live);
+        db->live = NULL;
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     finalize_writer(db->live);
     free(db->live);
     db->live = NULL;
