@@ -255,13 +255,10 @@ static const struct cli_opt show_opts[] = {
 };
 
 static const struct cli_opt fingerprint_opts[] = {
-    OPT_DIR,
-    OPT_STORE,
-    OPT_KEYRING,
-    OPT_CONFIG,
+    OPT_DIR,      OPT_STORE,
+    OPT_KEYRING,  OPT_CONFIG,
     OPT_JSON("the fingerprint, its parts and what was hashed"),
-    OPT_NO_INDEX,
-    OPT_HELP,
+    OPT_NO_INDEX, OPT_HELP,
     OPT_END,
 };
 
