@@ -245,6 +245,81 @@ wal_mode(struct index_db *db, struct intentus_err *err)
     }
 }
 
+/* The counts (index_counts.h) of every row, into the counts table. */
+static int
+count_every_row(struct index_db *db, struct intentus_err *err)
+{
+    struct index_counts *c = index_counts_new();
+    sqlite3_stmt *st = NULL;
+    int rc, bad = 0;
+
+    if (c == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return SQLITE_NOMEM;
+    }
+    rc = sqlite3_prepare_v2(db->h,
+                            "SELECT intent, flags, status, error_code, duration_us, retries"
+                            " FROM records",
+                            -1, &st, NULL);
+    while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_record(c, (const char *)sqlite3_column_text(st, 0),
+                                   (unsigned)sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2),
+                                   (const char *)sqlite3_column_text(st, 3),
+                                   sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 1);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_DONE &&
+        (rc = sqlite3_prepare_v2(db->h,
+                                 "SELECT agent, kind, is_retry, error_code, latency_us, tokens"
+                                 " FROM attempts",
+                                 -1, &st, NULL)) != SQLITE_OK)
+        st = NULL;
+    while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_step(c, (const char *)sqlite3_column_text(st, 0),
+                                 sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
+                                 (const char *)sqlite3_column_text(st, 3),
+                                 sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 1);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        rc = bad ? SQLITE_NOMEM : index_counts_flush(c, db->h);
+    index_counts_free(c);
+    if (rc == SQLITE_NOMEM) {
+        err_set(err, IERR_NOMEM, NULL);
+        return rc;
+    }
+    return rc == SQLITE_OK ? 0 : sql_fail(db, rc, "count the rows", err);
+}
+
+/* A store (index_db_open_path) holds the records themselves: one of schema
+ * 4 is brought to 5 in place (a record directory's index is rebuilt
+ * instead): the creation index without the id, and the counts. The id's
+ * UNIQUE stays the table's own index. */
+static int
+migrate_4(struct index_db *db, struct intentus_err *err)
+{
+    char pragma[64];
+    int rc, ver = 0;
+
+    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
+        return rc;
+    /* Another process may have migrated it while this one waited. */
+    if ((rc = pragma_int(db, "PRAGMA user_version", &ver, err)) != 0)
+        goto rollback;
+    if (ver == 4) {
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", INDEX_DB_SCHEMA);
+        if ((rc = exec(db,
+                       "DROP INDEX records_created;"
+                       " CREATE INDEX records_created ON records(created_us);" INDEX_COUNTS_SCHEMA,
+                       err)) != 0 ||
+            (rc = count_every_row(db, err)) != 0 || (rc = exec(db, pragma, err)) != 0)
+            goto rollback;
+    }
+    return exec(db, "COMMIT", err);
+rollback:
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Open the file and make sure it holds our schema; a fresh file gets it.
  * Returns 0, or a SQLite code (untrusted() says whether to rebuild). */
 static int
@@ -261,6 +336,11 @@ open_schema(struct index_db *db, struct intentus_err *err)
         (rc = pragma_int(db, "PRAGMA user_version", &ver, err)) != 0 ||
         (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables, err)) != 0)
         return rc;
+    if (tables != 0 && app == APP_ID && ver == 4 && db->dir == NULL) {
+        if ((rc = wal_mode(db, err)) != 0 || (rc = migrate_4(db, err)) != 0)
+            return rc;
+        ver = INDEX_DB_SCHEMA;
+    }
     if (tables != 0 && (app != APP_ID || ver != INDEX_DB_SCHEMA)) {
         err_set(err, IERR_IO, "schema version %d, not %d", ver, INDEX_DB_SCHEMA);
         return SQLITE_SCHEMA;

@@ -16,9 +16,12 @@
 
 #include <cmocka.h>
 
+#include "core/store.h"
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 #include "watch/index_db.h"
+#include "watch/index_stats.h"
+#include "watch/stores.h"
 
 #define BASE_US 1790000000000000ll
 
@@ -191,6 +194,87 @@ test_bulk_then_incremental(void **state)
     free(dir);
 }
 
+/* The figures of st, as text (what the counts give). */
+static void
+stats_line(const struct index_stats *st, char *out, size_t size)
+{
+    const struct agg_snapshot *s = &st->snap;
+    int n =
+        snprintf(out, size, "records %zu corrupt %zu |", (size_t)s->records, (size_t)s->corrupt);
+
+    for (size_t i = 0; i < s->n_agents && n > 0 && (size_t)n < size; i++)
+        n += snprintf(out + n, size - (size_t)n, " %s %llu/%llu/%llu p50 %lld", s->agents[i].name,
+                      (unsigned long long)s->agents[i].calls, (unsigned long long)s->agents[i].ok,
+                      (unsigned long long)s->agents[i].failed, (long long)s->agents[i].p50_us);
+    for (size_t i = 0; i < s->n_intents && n > 0 && (size_t)n < size; i++)
+        n += snprintf(out + n, size - (size_t)n, " %s %llu/%llu", s->intents[i].name,
+                      (unsigned long long)s->intents[i].calls,
+                      (unsigned long long)s->intents[i].failed);
+}
+
+/* A sqlite: store written with schema 4 holds the records themselves: it
+ * is brought to schema 5 in place, counts filled from its rows. */
+static void
+test_schema4_store_is_migrated(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), path[4096], url[4200], a[4096], b[4096];
+    struct store_opts o = { .create = true };
+    struct intentus_err err = { 0 };
+    struct index_filter all = { .since_us = 1 }; /* every row: the pass over the rows */
+    struct agg_opts ao = { .now_us = BASE_US + 86400000000LL };
+    struct index_stats st;
+    struct index_db *db;
+    struct store *s;
+    sqlite3 *h;
+
+    snprintf(path, sizeof(path), "%s/records.sqlite", dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    s = store_open_url(stores_builtin, url, &o, &err);
+    if (s == NULL)
+        fail_msg("open %s: %s", url, err.msg);
+    for (unsigned i = 0; i < 200; i++) {
+        struct tu_rec r;
+        size_t len;
+        char *text;
+        tu_rec_make(&r, i, BASE_US);
+        text = tu_rec_text(&r, &len);
+        assert_int_equal(store_put(s, r.id, text, len, &err), 0);
+        free(text);
+    }
+    store_close(s);
+    /* As schema 4 had it. */
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "DROP TABLE counts; DROP INDEX records_created;"
+                                  " CREATE INDEX records_created ON records(created_us, id);"
+                                  " PRAGMA user_version=4",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    db = index_db_open_path(path, false, false, &err);
+    if (db == NULL)
+        fail_msg("a schema-4 store did not open: %s", err.msg);
+    assert_int_equal(index_stats_query(db, NULL, &ao, &st, &err), 0);
+    stats_line(&st, a, sizeof(a));
+    assert_int_equal(st.snap.records, 200);
+    index_stats_free(&st);
+    assert_int_equal(index_stats_query(db, &all, &ao, &st, &err), 0);
+    stats_line(&st, b, sizeof(b));
+    index_stats_free(&st);
+    index_db_close(db);
+    assert_string_equal(a, b);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), INDEX_DB_SCHEMA);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'counts'"), 1);
+    /* And the store engine opens it as before. */
+    s = store_open_url(stores_builtin, url, &o, &err);
+    if (s == NULL)
+        fail_msg("reopen %s: %s", url, err.msg);
+    store_close(s);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -198,6 +282,7 @@ main(void)
         cmocka_unit_test(test_bytes_per_record),
         cmocka_unit_test(test_schema4_index_is_rebuilt),
         cmocka_unit_test(test_bulk_then_incremental),
+        cmocka_unit_test(test_schema4_store_is_migrated),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
