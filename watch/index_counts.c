@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,19 +209,22 @@ index_counts_step(struct index_counts *c, const char *agent, int kind, int is_re
 }
 
 int
-index_counts_flush(struct index_counts *c, sqlite3 *h)
+index_counts_flush(struct index_counts *c, sqlite3 *h, const char *table)
 {
     sqlite3_stmt *st = NULL;
     int rc = SQLITE_OK;
     bool any = false;
+    char sql[256];
 
     if (c->n == 0)
         return SQLITE_OK;
-    rc = sqlite3_prepare_v2(h,
-                            "INSERT INTO counts(kind, name, what, sub, code, n)"
-                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
-                            " ON CONFLICT(kind, name, what, sub, code) DO UPDATE SET n = n + ?6",
-                            -1, &st, NULL);
+    if (table == NULL)
+        table = "counts";
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s(kind, name, what, sub, code, n) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+             " ON CONFLICT(kind, name, what, sub, code) DO UPDATE SET n = n + ?6",
+             table);
+    rc = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < c->n; i++) {
         const struct delta *d = &c->v[i];
         if (d->n == 0)
@@ -237,8 +241,10 @@ index_counts_flush(struct index_counts *c, sqlite3 *h)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    if (rc == SQLITE_OK && any)
-        rc = sqlite3_exec(h, "DELETE FROM counts WHERE n = 0", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && any) {
+        snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE n = 0", table);
+        rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    }
     if (rc == SQLITE_OK)
         reset(c);
     return rc;

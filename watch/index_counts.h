@@ -59,7 +59,8 @@ int index_counts_record(struct index_counts *c, const char *intent, unsigned fla
 int index_counts_step(struct index_counts *c, const char *agent, int kind, int is_retry,
                       const char *code, int64_t latency_us, int64_t tokens, int sign);
 /* Add the gathered changes to the table (in the caller's transaction) and
- * forget them. SQLITE_OK or a SQLite code. */
-int index_counts_flush(struct index_counts *c, struct sqlite3 *h);
+ * forget them. table: NULL for counts, else one of its layout (index
+ * check's). SQLITE_OK or a SQLite code. */
+int index_counts_flush(struct index_counts *c, struct sqlite3 *h, const char *table);
 
 #endif

@@ -247,7 +247,7 @@ wal_mode(struct index_db *db, struct intentus_err *err)
 
 /* The counts (index_counts.h) of every row, into the counts table. */
 static int
-count_every_row(struct index_db *db, struct intentus_err *err)
+count_every_row(struct index_db *db, const char *table, struct intentus_err *err)
 {
     struct index_counts *c = index_counts_new();
     sqlite3_stmt *st = NULL;
@@ -281,7 +281,7 @@ count_every_row(struct index_db *db, struct intentus_err *err)
                                  sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 1);
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
-        rc = bad ? SQLITE_NOMEM : index_counts_flush(c, db->h);
+        rc = bad ? SQLITE_NOMEM : index_counts_flush(c, db->h, table);
     index_counts_free(c);
     if (rc == SQLITE_NOMEM) {
         err_set(err, IERR_NOMEM, NULL);
@@ -311,7 +311,7 @@ migrate_4(struct index_db *db, struct intentus_err *err)
                        "DROP INDEX records_created;"
                        " CREATE INDEX records_created ON records(created_us);" INDEX_COUNTS_SCHEMA,
                        err)) != 0 ||
-            (rc = count_every_row(db, err)) != 0 || (rc = exec(db, pragma, err)) != 0)
+            (rc = count_every_row(db, NULL, err)) != 0 || (rc = exec(db, pragma, err)) != 0)
             goto rollback;
     }
     return exec(db, "COMMIT", err);
@@ -716,7 +716,7 @@ finalize_writer(struct writer *w)
 static int
 flush_counts(struct writer *w)
 {
-    int rc = w->counts != NULL ? index_counts_flush(w->counts, w->db->h) : SQLITE_OK;
+    int rc = w->counts != NULL ? index_counts_flush(w->counts, w->db->h, NULL) : SQLITE_OK;
 
     return rc == SQLITE_OK ? 0 : sql_fail(w->db, rc, "update the counts", w->err);
 }
@@ -1259,6 +1259,37 @@ collect_file(void *ctx, const char *id, struct digest *d)
     return 0;
 }
 
+/* The counters against a fresh count of the rows: how many differ (-1 on
+ * error). */
+static long
+check_counts(struct index_db *db, struct intentus_err *err)
+{
+    int rc, n = 0, m = 0;
+
+    if ((rc = exec(db,
+                   "CREATE TEMP TABLE IF NOT EXISTS counts_check("
+                   " kind INTEGER NOT NULL, name TEXT NOT NULL, what INTEGER NOT NULL,"
+                   " sub INTEGER NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL,"
+                   " PRIMARY KEY(kind, name, what, sub, code)) WITHOUT ROWID;"
+                   " DELETE FROM temp.counts_check",
+                   err)) != 0 ||
+        (rc = exec(db, "BEGIN", err)) != 0)
+        return -1;
+    rc = count_every_row(db, "temp.counts_check", err);
+    if (rc == 0)
+        rc = pragma_int(db,
+                        "SELECT count(*) FROM (SELECT * FROM main.counts EXCEPT"
+                        " SELECT * FROM temp.counts_check)",
+                        &n, err);
+    if (rc == 0)
+        rc = pragma_int(db,
+                        "SELECT count(*) FROM (SELECT * FROM temp.counts_check EXCEPT"
+                        " SELECT * FROM main.counts)",
+                        &m, err);
+    sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    return rc == 0 ? (long)n + m : -1;
+}
+
 long
 index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct intentus_err *err)
 {
@@ -1308,6 +1339,22 @@ index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct inten
             }
             i++;
             j++;
+        }
+    }
+    {
+        long bad = check_counts(db, err);
+        char what[160];
+        if (bad < 0) {
+            diffs = -1;
+            goto out;
+        }
+        if (bad > 0) {
+            snprintf(what, sizeof(what),
+                     "%ld counters differ from a count of the rows (records stats without "
+                     "filters reads them)",
+                     bad);
+            fn(ctx, "(counts)", what);
+            diffs++;
         }
     }
 out:

@@ -275,6 +275,42 @@ test_schema4_store_is_migrated(void **state)
     free(dir);
 }
 
+static void
+count_diffs(void *ctx, const char *id, const char *what)
+{
+    if (strcmp(id, "(counts)") == 0 && strstr(what, "counters differ") != NULL)
+        (*(int *)ctx)++;
+}
+
+/* index check compares the counters with the rows, too. */
+static void
+test_check_finds_wrong_counts(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct index_db_info info;
+    struct intentus_err err = { 0 };
+    struct index_db *db;
+    sqlite3 *h;
+    int seen = 0;
+
+    gen(dir, 0, 200);
+    info = open_check(dir, false); /* no difference */
+    assert_int_equal(sqlite3_open(info.path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "UPDATE counts SET n = n + 1 WHERE kind = 2 AND what = 3",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(sqlite3_changes(h) > 0);
+    sqlite3_close(h);
+    db = index_db_open(dir, false, &err);
+    assert_non_null(db);
+    assert_int_equal(index_db_check(db, count_diffs, &seen, &err), 1);
+    assert_int_equal(seen, 1);
+    index_db_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -283,6 +319,7 @@ main(void)
         cmocka_unit_test(test_schema4_index_is_rebuilt),
         cmocka_unit_test(test_bulk_then_incremental),
         cmocka_unit_test(test_schema4_store_is_migrated),
+        cmocka_unit_test(test_check_finds_wrong_counts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
