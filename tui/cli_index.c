@@ -53,7 +53,8 @@ static const struct {
       "compare the index with a fresh read of every record file",
       { "index check", "[options]",
         "Bring the index up to date as every command does, then compare each of its\n"
-        "rows with a fresh read of the record file: one line per difference.\n"
+        "rows with a fresh read of the record file, and the counters `records stats`\n"
+        "reads with a count of the rows: one line per difference.\n"
         "Exit status: 0 they agree, 1 any difference or failure, 2 usage error.\n",
         index_opts } },
     { SUB_STATS,

@@ -295,6 +295,8 @@ static const struct cli_opt verify_opts[] = {
       .kind = CLI_OPT_FLAG,
       .offset = F(verbose),
       .help = "a line for every record that passes, noting when it\nhas no WAL" },
+    OPT_FILTERS(parse_status, STATUS_HELP),
+    OPT_NO_INDEX,
     OPT_HELP,
     OPT_END,
 };
@@ -561,7 +563,10 @@ static const struct rec_sub {
         "recompute envelopeHash; an encrypted record's authentication tag is checked\n"
         "first (tampered, truncated and key-missing files fail, each named). When\n"
         "<wal-dir>/ID.wal exists, also check the record against it (envelope hash,\n"
-        "outcome, steps). Ends with 'N passed, M failed'; exit 1 on any failure.\n",
+        "outcome, steps). Ends with 'N passed, M failed'; exit 1 on any failure.\n"
+        "The filters (--intent, --agent, --status, --error, --since, --search) pick\n"
+        "the records to check as `records list` does, through the record index\n"
+        "(--no-index: from the files); they cannot be given with IDs.\n",
         verify_opts } },
     { SUB_DIFF,
       "compare two records section by section",
@@ -1305,6 +1310,64 @@ verify_wal_dir(const struct rec_args *a, struct config **cfg)
 }
 
 static int
+verify_id_of(void *ctx, const struct index_view *v)
+{
+    struct rec_ids *ids = ctx;
+    char **p = realloc(ids->ids, (ids->n + 1) * sizeof(*p));
+
+    if (p == NULL)
+        return 1;
+    ids->ids = p;
+    return (ids->ids[ids->n++] = strdup(v->id)) == NULL;
+}
+
+/* The ids the filters select, in id order: a directory's through its
+ * index (or its files, --no-index), another engine's by its query. */
+static int
+verify_select(const struct rec_args *a, struct src *src, struct rec_ids *ids,
+              struct intentus_err *err)
+{
+    struct cli_select *sel = cli_select_new(a);
+    struct index *ix = NULL;
+    int rc = -1;
+
+    memset(ids, 0, sizeof(*ids));
+    if (sel == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    if (src->rs != NULL) {
+        ix = index_new();
+        if (ix == NULL)
+            err_set(err, IERR_NOMEM, NULL);
+        else if (cli_records_load(a, rec_store_dir(src->rs), sel, 0, ix, err) == 0)
+            rc = index_query(ix, NULL, false, 0, verify_id_of, ids) == index_size(ix) ? 0 : -2;
+    } else {
+        const struct index_filter *f = cli_select_filter(sel);
+        struct store_filter sf = { .intent = f->intent,
+                                   .agent = f->agent,
+                                   .status = f->status,
+                                   .error_code = f->error_code,
+                                   .text = f->text,
+                                   .since_us = f->since_us,
+                                   .until_us = f->until_us,
+                                   .failed_agent = f->failed_agent };
+        struct store_query q = { .filter = &sf };
+        long n = store_query(src->st, &q, src_id_row, ids, err);
+        rc = n < 0 ? -1 : ids->n > 0 && ids->ids[ids->n - 1] == NULL ? -2 : 0;
+    }
+    if (rc == -2) {
+        err_set(err, IERR_NOMEM, NULL);
+        rc = -1;
+    }
+    if (rc == 0 && ids->n > 1)
+        qsort(ids->ids, ids->n, sizeof(*ids->ids), cmp_ids);
+    index_free(ix);
+    cli_select_free(sel);
+    return rc;
+}
+
+static int
 records_verify(const struct rec_args *a, int argc, char **argv)
 {
     struct intentus_err err = { 0 };
@@ -1321,6 +1384,10 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         if (!rec_store_id_is_valid(argv[i]))
             return cli_usage_error("records verify", "'%s' is not a valid execution id", argv[i]);
     }
+    if (a->first_arg < argc && cli_records_filtered(a))
+        return cli_usage_error("records verify",
+                               "give IDs or filters (--intent, --agent, --status, --error, "
+                               "--since, --search), not both");
     wdir = verify_wal_dir(a, &cfg);
     if (wdir == NULL)
         return EXIT_USAGE;
@@ -1337,7 +1404,8 @@ records_verify(const struct rec_args *a, int argc, char **argv)
         ids.ids = calloc(ids.n, sizeof(char *));
         for (size_t i = 0; ids.ids != NULL && i < ids.n; i++)
             ids.ids[i] = strdup(argv[a->first_arg + (int)i]);
-    } else if (src_list(&src, &ids, &err) != 0) {
+    } else if ((cli_records_filtered(a) ? verify_select(a, &src, &ids, &err)
+                                        : src_list(&src, &ids, &err)) != 0) {
         cli_error("records verify", "%s", err.msg);
         src_close(&src);
         wal_key_free(key);

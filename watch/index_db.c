@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/rec_store.h"
+#include "watch/index_counts.h"
 #include "watch/scan.h"
 
 #define APP_ID 0x494e5458 /* "INTX" */
@@ -29,18 +30,29 @@ struct index_db {
     bool durable;        /* index_db_open_path with durable: every commit is synced */
 };
 
+/* The record rows' indexes, apart from the table: a reconcile into an empty
+ * index drops them and builds them once the rows are in (see
+ * bulk_indexes), which packs their pages full instead of leaving the pages
+ * that random-order inserts split about two thirds full. records_created
+ * holds the creation time alone: SQLite keeps the rowid in every index
+ * entry, and ORDER BY created_us, id sorts the few rows of one microsecond
+ * by id on the way (an id in this index cost 40 B per record).
+ * records_intent serves --intent: a list's newest N and stats of one intent
+ * without a scan. */
+#define INDEXES                                                                                    \
+    "CREATE UNIQUE INDEX records_id ON records(id);"                                               \
+    "CREATE INDEX records_created ON records(created_us);"                                         \
+    "CREATE INDEX records_intent ON records(intent, created_us);"
+#define DROP_INDEXES "DROP INDEX records_id; DROP INDEX records_created; DROP INDEX records_intent;"
+
 static const char SCHEMA[] =
     "CREATE TABLE records("
-    " rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL,"
+    " rid INTEGER PRIMARY KEY, id TEXT NOT NULL, created_us INTEGER NOT NULL,"
     " intent TEXT, strategy TEXT, agent TEXT, status INTEGER NOT NULL, error_code TEXT,"
     " node TEXT, duration_us INTEGER NOT NULL, attempts INTEGER NOT NULL,"
     " retries INTEGER NOT NULL, events INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
-    " corrupt TEXT, note TEXT);"
-    "CREATE INDEX records_created ON records(created_us, id);"
-    /* --intent: a list's newest N and stats of one intent without a scan */
-    "CREATE INDEX records_intent ON records(intent, created_us);"
-    "CREATE TABLE attempts("
+    " corrupt TEXT, note TEXT);" INDEXES INDEX_COUNTS_SCHEMA "CREATE TABLE attempts("
     " rid INTEGER NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
     " ok INTEGER NOT NULL, error_code TEXT, latency_us INTEGER NOT NULL,"
     " is_retry INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;"
@@ -233,6 +245,81 @@ wal_mode(struct index_db *db, struct intentus_err *err)
     }
 }
 
+/* The counts (index_counts.h) of every row, into the counts table. */
+static int
+count_every_row(struct index_db *db, const char *table, struct intentus_err *err)
+{
+    struct index_counts *c = index_counts_new();
+    sqlite3_stmt *st = NULL;
+    int rc, bad = 0;
+
+    if (c == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return SQLITE_NOMEM;
+    }
+    rc = sqlite3_prepare_v2(db->h,
+                            "SELECT intent, flags, status, error_code, duration_us, retries"
+                            " FROM records",
+                            -1, &st, NULL);
+    while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_record(c, (const char *)sqlite3_column_text(st, 0),
+                                   (unsigned)sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2),
+                                   (const char *)sqlite3_column_text(st, 3),
+                                   sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 1);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_DONE &&
+        (rc = sqlite3_prepare_v2(db->h,
+                                 "SELECT agent, kind, is_retry, error_code, latency_us, tokens"
+                                 " FROM attempts",
+                                 -1, &st, NULL)) != SQLITE_OK)
+        st = NULL;
+    while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_step(c, (const char *)sqlite3_column_text(st, 0),
+                                 sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
+                                 (const char *)sqlite3_column_text(st, 3),
+                                 sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 1);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        rc = bad ? SQLITE_NOMEM : index_counts_flush(c, db->h, table);
+    index_counts_free(c);
+    if (rc == SQLITE_NOMEM) {
+        err_set(err, IERR_NOMEM, NULL);
+        return rc;
+    }
+    return rc == SQLITE_OK ? 0 : sql_fail(db, rc, "count the rows", err);
+}
+
+/* A store (index_db_open_path) holds the records themselves: one of schema
+ * 4 is brought to 5 in place (a record directory's index is rebuilt
+ * instead): the creation index without the id, and the counts. The id's
+ * UNIQUE stays the table's own index. */
+static int
+migrate_4(struct index_db *db, struct intentus_err *err)
+{
+    char pragma[64];
+    int rc, ver = 0;
+
+    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) != 0)
+        return rc;
+    /* Another process may have migrated it while this one waited. */
+    if ((rc = pragma_int(db, "PRAGMA user_version", &ver, err)) != 0)
+        goto rollback;
+    if (ver == 4) {
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", INDEX_DB_SCHEMA);
+        if ((rc = exec(db,
+                       "DROP INDEX records_created;"
+                       " CREATE INDEX records_created ON records(created_us);" INDEX_COUNTS_SCHEMA,
+                       err)) != 0 ||
+            (rc = count_every_row(db, NULL, err)) != 0 || (rc = exec(db, pragma, err)) != 0)
+            goto rollback;
+    }
+    return exec(db, "COMMIT", err);
+rollback:
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Open the file and make sure it holds our schema; a fresh file gets it.
  * Returns 0, or a SQLite code (untrusted() says whether to rebuild). */
 static int
@@ -249,6 +336,11 @@ open_schema(struct index_db *db, struct intentus_err *err)
         (rc = pragma_int(db, "PRAGMA user_version", &ver, err)) != 0 ||
         (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables, err)) != 0)
         return rc;
+    if (tables != 0 && app == APP_ID && ver == 4 && db->dir == NULL) {
+        if ((rc = wal_mode(db, err)) != 0 || (rc = migrate_4(db, err)) != 0)
+            return rc;
+        ver = INDEX_DB_SCHEMA;
+    }
     if (tables != 0 && (app != APP_ID || ver != INDEX_DB_SCHEMA)) {
         err_set(err, IERR_IO, "schema version %d, not %d", ver, INDEX_DB_SCHEMA);
         return SQLITE_SCHEMA;
@@ -288,6 +380,8 @@ struct writer {
     struct scan *sc;
     bool was_empty; /* no rows before this reconcile: nothing to delete first */
     sqlite3_stmt *find, *del_rec, *del_steps, *ins_rec, *ins_step;
+    sqlite3_stmt *old_rec, *old_steps; /* what a deleted row took from the counts */
+    struct index_counts *counts;       /* their changes, written at commit */
     int rc;
     struct intentus_err *err;
 };
@@ -314,6 +408,51 @@ step_done(struct writer *w, sqlite3_stmt *st, const char *what)
     return -1;
 }
 
+static const char *
+text_of(sqlite3_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st, col);
+}
+
+static int
+nomem(struct writer *w)
+{
+    err_set(w->err, IERR_NOMEM, NULL);
+    w->rc = SQLITE_NOMEM;
+    return -1;
+}
+
+/* Take the rows of rid out of the counts (index_counts.h). */
+static int
+uncount(struct writer *w, sqlite3_int64 rid)
+{
+    sqlite3_stmt *st = w->old_rec;
+    int rc, bad = 0;
+
+    sqlite3_bind_int64(st, 1, rid);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_record(w->counts, text_of(st, 0), (unsigned)sqlite3_column_int64(st, 1),
+                                   sqlite3_column_int(st, 2), text_of(st, 3),
+                                   sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), -1);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        w->rc = sql_fail(w->db, rc, "read a record row", w->err);
+        return -1;
+    }
+    st = w->old_steps;
+    sqlite3_bind_int64(st, 1, rid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        bad |= index_counts_step(w->counts, text_of(st, 0), sqlite3_column_int(st, 1),
+                                 sqlite3_column_int(st, 2), text_of(st, 3),
+                                 sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), -1);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        w->rc = sql_fail(w->db, rc, "read the attempt rows", w->err);
+        return -1;
+    }
+    return bad != 0 ? nomem(w) : 0;
+}
+
 static int
 delete_id(struct writer *w, const char *id)
 {
@@ -324,6 +463,8 @@ delete_id(struct writer *w, const char *id)
     if (rc == SQLITE_ROW) {
         sqlite3_int64 rid = sqlite3_column_int64(w->find, 0);
         sqlite3_reset(w->find);
+        if (uncount(w, rid) != 0)
+            return -1;
         sqlite3_bind_int64(w->del_steps, 1, rid);
         sqlite3_bind_int64(w->del_rec, 1, rid);
         if (step_done(w, w->del_steps, "delete attempts") != 0 ||
@@ -370,6 +511,9 @@ put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime,
     bind_text(st, 18, corrupt || (d->flags & DIGEST_SEALED) ? NULL : d->note);
     if (step_done(w, st, "insert record") != 0)
         return -1;
+    if (index_counts_record(w->counts, d->intent, d->flags, (int)d->status, d->error_code,
+                            d->duration_us, d->retries, 1) != 0)
+        return nomem(w);
     rid = sqlite3_last_insert_rowid(w->db->h);
     for (size_t i = 0; i < d->n_steps; i++) {
         const struct digest_step *s = &d->steps[i];
@@ -385,6 +529,9 @@ put_row(struct writer *w, const char *id, const struct digest *d, int64_t mtime,
         sqlite3_bind_int64(st, 9, s->tokens);
         if (step_done(w, st, "insert attempt") != 0)
             return -1;
+        if (index_counts_step(w->counts, s->agent, s->kind, s->is_retry, s->code, s->latency_us,
+                              s->tokens, 1) != 0)
+            return nomem(w);
     }
     return 0;
 }
@@ -522,7 +669,19 @@ prepare_writer(struct writer *w)
     struct intentus_err *err = w->err;
     int rc;
 
+    if ((w->counts = index_counts_new()) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return SQLITE_NOMEM;
+    }
     if ((rc = prepare(db, "SELECT rid FROM records WHERE id = ?", &w->find, err)) != 0 ||
+        (rc = prepare(db,
+                      "SELECT intent, flags, status, error_code, duration_us, retries FROM records"
+                      " WHERE rid = ?",
+                      &w->old_rec, err)) != 0 ||
+        (rc = prepare(db,
+                      "SELECT agent, kind, is_retry, error_code, latency_us, tokens FROM attempts"
+                      " WHERE rid = ?",
+                      &w->old_steps, err)) != 0 ||
         (rc = prepare(db, "DELETE FROM records WHERE rid = ?", &w->del_rec, err)) != 0 ||
         (rc = prepare(db, "DELETE FROM attempts WHERE rid = ?", &w->del_steps, err)) != 0 ||
         (rc = prepare(db,
@@ -547,6 +706,19 @@ finalize_writer(struct writer *w)
     sqlite3_finalize(w->del_steps);
     sqlite3_finalize(w->ins_rec);
     sqlite3_finalize(w->ins_step);
+    sqlite3_finalize(w->old_rec);
+    sqlite3_finalize(w->old_steps);
+    index_counts_free(w->counts);
+    w->counts = NULL;
+}
+
+/* The counts' changes into the table, before the transaction commits. */
+static int
+flush_counts(struct writer *w)
+{
+    int rc = w->counts != NULL ? index_counts_flush(w->counts, w->db->h, NULL) : SQLITE_OK;
+
+    return rc == SQLITE_OK ? 0 : sql_fail(w->db, rc, "update the counts", w->err);
 }
 
 static int
@@ -557,7 +729,7 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
     struct stat dst;
     int64_t listed_ns;
     size_t n_known = 0;
-    int rc;
+    int rc, empty = 0;
 
     db->info.read = db->info.removed = 0;
     db->info.unchanged_dir = false;
@@ -613,13 +785,26 @@ reconcile(struct index_db *db, struct rec_store *rs, struct intentus_err *err)
         rc = sql_fail(db, rc, "read the index", err);
         goto rollback;
     }
-    w.was_empty = n_known == 0;
+    /* No row at all (not merely none to compare: rows of encrypted files
+     * are skipped above): a bulk load, its indexes built after the rows. */
+    if (n_known == 0 &&
+        (rc = pragma_int(db, "SELECT NOT EXISTS(SELECT 1 FROM records)", &empty, err)) != 0)
+        goto rollback;
+    w.was_empty = n_known == 0 && empty == 1;
+    if (w.was_empty && (rc = exec(db, DROP_INDEXES, err)) != 0)
+        goto rollback;
     if ((rc = prepare_writer(&w)) != 0)
         goto rollback;
     if (scan_full(w.sc, rs, clock_mono_us(), emit_row, &w, err) != 0) {
         rc = w.rc != 0 ? w.rc : SQLITE_IOERR;
         goto rollback;
     }
+    /* Two files of one id cannot be (the id is the file name): a failing
+     * UNIQUE here is an index that is not ours, rebuilt (untrusted()). */
+    if (w.was_empty && (rc = exec(db, INDEXES, err)) != 0)
+        goto rollback;
+    if ((rc = flush_counts(&w)) != 0)
+        goto rollback;
     if ((rc = count_rows(db, err)) != 0 || (rc = save_dirstate(db, rs, &dst, listed_ns, err)) != 0)
         goto rollback;
     rc = exec(db, "COMMIT", err);
@@ -833,6 +1018,14 @@ index_db_commit(struct index_db *db, struct intentus_err *err)
 
     if (db->live == NULL)
         return 0;
+    db->live->err = err;
+    if (flush_counts(db->live) != 0) {
+        finalize_writer(db->live);
+        free(db->live);
+        db->live = NULL;
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     finalize_writer(db->live);
     free(db->live);
     db->live = NULL;
@@ -1066,6 +1259,37 @@ collect_file(void *ctx, const char *id, struct digest *d)
     return 0;
 }
 
+/* The counters against a fresh count of the rows: how many differ (-1 on
+ * error). */
+static long
+check_counts(struct index_db *db, struct intentus_err *err)
+{
+    int rc, n = 0, m = 0;
+
+    if ((rc = exec(db,
+                   "CREATE TEMP TABLE IF NOT EXISTS counts_check("
+                   " kind INTEGER NOT NULL, name TEXT NOT NULL, what INTEGER NOT NULL,"
+                   " sub INTEGER NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL,"
+                   " PRIMARY KEY(kind, name, what, sub, code)) WITHOUT ROWID;"
+                   " DELETE FROM temp.counts_check",
+                   err)) != 0 ||
+        (rc = exec(db, "BEGIN", err)) != 0)
+        return -1;
+    rc = count_every_row(db, "temp.counts_check", err);
+    if (rc == 0)
+        rc = pragma_int(db,
+                        "SELECT count(*) FROM (SELECT * FROM main.counts EXCEPT"
+                        " SELECT * FROM temp.counts_check)",
+                        &n, err);
+    if (rc == 0)
+        rc = pragma_int(db,
+                        "SELECT count(*) FROM (SELECT * FROM temp.counts_check EXCEPT"
+                        " SELECT * FROM main.counts)",
+                        &m, err);
+    sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+    return rc == 0 ? (long)n + m : -1;
+}
+
 long
 index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct intentus_err *err)
 {
@@ -1115,6 +1339,22 @@ index_db_check(struct index_db *db, index_db_diff_fn fn, void *ctx, struct inten
             }
             i++;
             j++;
+        }
+    }
+    {
+        long bad = check_counts(db, err);
+        char what[160];
+        if (bad < 0) {
+            diffs = -1;
+            goto out;
+        }
+        if (bad > 0) {
+            snprintf(what, sizeof(what),
+                     "%ld counters differ from a count of the rows (records stats without "
+                     "filters reads them)",
+                     bad);
+            fn(ctx, "(counts)", what);
+            diffs++;
         }
     }
 out:

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/record.h"
+#include "watch/index_counts.h"
 #include "watch/index_query.h"
 
 /* One agent or intent while the figures are gathered. */
@@ -326,6 +327,100 @@ gather_attempts(struct index_db *db, const struct index_filter *f, struct gather
     return rc == SQLITE_DONE || g->nomem ? 0 : fail(db, "count the attempts", err);
 }
 
+/* Does f select every record (index_query.c's where_of adds nothing)? */
+static bool
+selects_all(const struct index_filter *f)
+{
+    return f == NULL || (f->intent == NULL && f->error_code == NULL && f->failed_agent == NULL &&
+                         f->status == NULL && f->since_us == 0 && f->until_us == 0 &&
+                         f->agent == NULL && (f->text == NULL || f->text[0] == '\0'));
+}
+
+/* Over every record: the same figures from the counters the index keeps
+ * (watch/index_counts.h), a few hundred rows whatever the record count. */
+static int
+gather_counts(struct index_db *db, struct gather *g, struct intentus_err *err)
+{
+    struct agg_snapshot *s = &g->st->snap;
+    sqlite3_stmt *st = NULL;
+    size_t last_intent = SIZE_MAX, last_agent = SIZE_MAX;
+    int rc;
+
+    if (sqlite3_prepare_v2(index_db_sqlite(db),
+                           "SELECT kind, name, what, sub, code, n FROM counts ORDER BY kind, name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(db, "read the counts", err);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !g->nomem) {
+        int kind = sqlite3_column_int(st, 0), what = sqlite3_column_int(st, 2);
+        sqlite3_int64 sub = sqlite3_column_int64(st, 3), n = sqlite3_column_int64(st, 5);
+        uint64_t u = (uint64_t)n;
+        struct srow *r;
+        if (kind == IC_ALL) {
+            if (what == IC_RECORDS)
+                s->records += (size_t)u;
+            else if (what == IC_CORRUPT)
+                s->corrupt += (size_t)u;
+            else if (what == IC_NO_TIMING)
+                s->no_timing += (size_t)u;
+            continue;
+        }
+        if (kind != IC_INTENT && kind != IC_AGENT)
+            continue;
+        r = kind == IC_INTENT ? row_cached(g, &g->intents, col_text(st, 1), &last_intent)
+                              : row_cached(g, &g->agents, col_text(st, 1), &last_agent);
+        if (r == NULL)
+            continue;
+        switch (what) {
+        case IC_CALLS:
+            r->r.calls += u;
+            break;
+        case IC_RETRIES:
+            r->r.retries += u;
+            break;
+        case IC_OK:
+            r->r.ok += u;
+            break;
+        case IC_FAILED:
+            r->r.failed += u;
+            break;
+        case IC_INCOMPLETE:
+            r->r.incomplete += u;
+            break;
+        case IC_CODE:
+            add_code(g, r, col_text(st, 4), u);
+            break;
+        case IC_NULL_CODE:
+            add_code(g, r, NULL, u);
+            break;
+        case IC_HIST:
+            add_sample(g, r, sub, u);
+            break;
+        case IC_CIRCUIT:
+            r->circuit_events += u;
+            break;
+        case IC_MODEL_CALLS:
+            r->r.model_calls += u;
+            break;
+        case IC_MODEL_TOKENS:
+            r->r.model_tokens += u;
+            break;
+        case IC_MODEL_TIMED:
+            r->r.model_timed += u;
+            break;
+        case IC_MODEL_LATENCY:
+            r->r.model_latency_us += (int64_t)u;
+            break;
+        case IC_SKIPPED:
+            r->r.skipped += u;
+            break;
+        default:
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || g->nomem ? 0 : fail(db, "read the counts", err);
+}
+
 /* ---- the walk back from the newest record (agg.c's walk_visit) ---- */
 
 struct walk {
@@ -530,7 +625,9 @@ index_stats_query(struct index_db *db, const struct index_filter *f, const struc
         fail(db, "begin", err);
         goto out;
     }
-    if (gather_records(db, f, &g, err) == 0 && gather_attempts(db, f, &g, err) == 0) {
+    if (selects_all(f)
+            ? gather_counts(db, &g, err) == 0
+            : gather_records(db, f, &g, err) == 0 && gather_attempts(db, f, &g, err) == 0) {
         w.pending = g.agents.n + g.intents.n;
         w.window_from = o.now_us - o.window_us;
         w.tp_from = o.now_us - (int64_t)o.buckets * o.bucket_us;

@@ -4,7 +4,9 @@
  * one pass over the selected rows of each table (per intent over the record
  * rows, per agent over the attempt rows, so every attempt counts, also
  * those inside executions that succeeded): SQLite's GROUP BY would sort the
- * rows first. The windowed figures (last N calls, last M minutes, last
+ * rows first. Without a filter (every record) those come from the counters
+ * the index keeps current instead (watch/index_counts.h): no pass over the
+ * rows at all. The windowed figures (last N calls, last M minutes, last
  * error, circuit state, throughput) walk the selected rows newest first
  * (ORDER BY time DESC) only as far back as they need, as agg_snapshot does.
  * The answer is the one agg_snapshot gives on the same records, figure for

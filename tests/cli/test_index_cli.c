@@ -102,6 +102,9 @@ static const char *const *const read_cmds[] = {
     ARGS("records", "gc", "--dry-run", "--max-count", "5", "--json"),
     ARGS("records", "gc", "--dry-run", "--max-bytes", "20K", "--intent", "search.web"),
     ARGS("records", "gc", "--dry-run", "--older-than", "1", "--status", "error", "--json"),
+    ARGS("records", "verify", "--intent", "search.web", "-v"),
+    ARGS("records", "verify", "--status", "ok", "--agent", "flaky-b", "-v"),
+    ARGS("records", "verify", "--error", "AGENT_TIMEOUT", "--since", "3650d"),
 };
 
 /* Drop the parts of `records stats --json` that are relative to the clock
@@ -156,7 +159,9 @@ same_with_and_without(const char *dir)
         args[n] = "--no-index";
         args[n + 1] = NULL;
         run_in(dir, &without, args);
-        EXPECT_EXIT(&without, 0);
+        /* verify fails (exit 1) on records whose hashes do not match */
+        if (strcmp(a[1], "verify") != 0 || without.status != 1)
+            EXPECT_EXIT(&without, 0);
         EXPECT_EXIT(&with, without.status);
         char *cw = comparable(a, with.out), *cwo = comparable(a, without.out);
         assert_non_null(cw);
@@ -235,6 +240,71 @@ test_generated_records_same_output(void **state)
     run_in(dir, &r, ARGS("index", "check"));
     EXPECT_EXIT(&r, 0);
     assert_non_null(strstr(r.out, "603 records checked against their files: 0 differences"));
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* records verify with filters checks the records `records list` selects
+ * with them, no others, with the index and without; never with IDs. */
+static void
+test_verify_filters(void **state)
+{
+    (void)state;
+    char *dir = generated(300);
+    const char *filters[][4] = {
+        { "--intent", "search.web", NULL, NULL },
+        { "--status", "error", "--agent", "flaky-b" },
+        { "--status", "corrupt", NULL, NULL },
+    };
+    struct tu_run r = { 0 };
+
+    for (size_t f = 0; f < sizeof(filters) / sizeof(filters[0]); f++) {
+        for (int no_index = 0; no_index < 2; no_index++) {
+            struct tu_run list = { 0 }, ver = { 0 };
+            cJSON *rows, *row;
+            size_t n = 0, fails = 0;
+            char want[64];
+            run_in(dir, &list,
+                   ARGS("records", "list", "--json", filters[f][0], filters[f][1],
+                        filters[f][2] ? filters[f][2] : "--json",
+                        filters[f][3] ? filters[f][3] : "--json"));
+            EXPECT_EXIT(&list, 0);
+            run_in(dir, &ver,
+                   ARGS("records", "verify", no_index ? "--no-index" : "-v", filters[f][0],
+                        filters[f][1], filters[f][2] ? filters[f][2] : "-v",
+                        filters[f][3] ? filters[f][3] : "-v"));
+            rows = cJSON_Parse(list.out);
+            assert_non_null(rows);
+            assert_true(cJSON_GetArraySize(rows) > 0);
+            cJSON_ArrayForEach(row, rows)
+            {
+                const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(row, "executionId"));
+                char line[128];
+                assert_non_null(id);
+                snprintf(line, sizeof(line), "FAIL %s:", id);
+                if (strstr(ver.out, line) == NULL) {
+                    dump(&ver);
+                    fail_msg("filter %zu: %s selected by list, not checked by verify", f, id);
+                }
+                n++;
+            }
+            for (const char *p = ver.out; (p = strstr(p, "FAIL ")) != NULL; p += 5)
+                fails++;
+            /* generated records carry no real envelopeHash: each one fails */
+            assert_int_equal(fails, n);
+            snprintf(want, sizeof(want), "0 passed, %zu failed", n);
+            assert_non_null(strstr(ver.out, want));
+            EXPECT_EXIT(&ver, 1);
+            cJSON_Delete(rows);
+            tu_run_free(&list);
+            tu_run_free(&ver);
+        }
+    }
+    run_in(dir, &r,
+           ARGS("records", "verify", "00000018-0000-7000-8000-00004b041121", "--intent", "x"));
+    EXPECT_EXIT(&r, 2);
+    assert_non_null(strstr(r.err, "not both"));
     tu_run_free(&r);
     tu_rmtree(dir);
     free(dir);
@@ -475,7 +545,9 @@ test_index_commands(void **state)
     run_in(dir, &r, ARGS("index", "check"));
     EXPECT_EXIT(&r, 1);
     assert_non_null(strstr(r.out, "FORGED"));
-    assert_non_null(strstr(r.out, "1 difference\n"));
+    /* the row, and the counters it no longer adds up to */
+    assert_non_null(strstr(r.out, "counters differ from a count of the rows"));
+    assert_non_null(strstr(r.out, "2 differences\n"));
     tu_run_free(&r);
 
     /* Each takes only its own options. */
@@ -519,6 +591,7 @@ main(void)
         cmocka_unit_test(test_gc_plan_through_the_index),
         cmocka_unit_test(test_id_prefix_lookup),
         cmocka_unit_test(test_index_commands),
+        cmocka_unit_test(test_verify_filters),
     };
     char *home;
     int rc;
