@@ -144,6 +144,7 @@ test_console_shows_gateway_executions(void **state)
     expect(c, "AGENT_ERROR");
     /* The records browser: the tool is the intent; the detail opens. */
     TMUX(c, NULL, 0, "send-keys", "-t", "t", "2");
+    expect(c, "of 2 records  sort:"); /* the browser's title: "lookup" is on the dashboard too */
     expect(c, "lookup");
     expect(c, "broken");
     TMUX(c, NULL, 0, "send-keys", "-t", "t", "Enter");
