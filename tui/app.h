@@ -60,8 +60,10 @@ struct view_ops {
     void (*open)(struct app *app, void *state);
     void (*close)(void *state);
     void (*draw)(struct app *app, void *state, int top, int rows, int cols);
-    /* Keys the view handles itself (movement, its own actions). */
-    unsigned (*handle)(struct app *app, void *state, enum key_action act, int key);
+    /* Keys the view handles itself (movement, its own actions): act is the
+     * binding the key tables found for ev->key (ACT_NONE: none). */
+    unsigned (*handle)(struct app *app, void *state, enum key_action act,
+                       const struct key_event *ev);
     /* A mouse click in the view (ev->y, ev->x on the screen); NULL: none. */
     unsigned (*click)(struct app *app, void *state, const struct key_event *ev);
     /* The index or aggregates changed (draw will follow). */

@@ -881,7 +881,7 @@ handle_key(struct app *app, int key)
         return;
     }
     if (act != ACT_NONE || key != ERR)
-        r = v->handle(app, st, act, key);
+        r = v->handle(app, st, act, &ev);
     if (r & VIEW_QUIT)
         loop_stop(app->loop);
     if (r & VIEW_REDRAW)

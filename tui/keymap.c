@@ -95,6 +95,11 @@ static const struct key_binding bindings[] = {
     { KEYCTX_FIRE, CTRL('s'), "^S", ACT_SAVE },
     { KEYCTX_FIRE, '\t', "Tab", ACT_NEXT_FIELD },
     { KEYCTX_FIRE, KEY_BTAB, "S-Tab", ACT_PREV_FIELD },
+    /* On the strategy and priority fields; in a text field they are text
+     * (the form's handler passes them on to the field). */
+    { KEYCTX_FIRE, KEY_RIGHT, "Right", ACT_CHOICE_NEXT },
+    { KEYCTX_FIRE, ' ', "Space", ACT_CHOICE_NEXT },
+    { KEYCTX_FIRE, KEY_LEFT, "Left", ACT_CHOICE_PREV },
     { KEYCTX_FIRE, 27, "Esc", ACT_BACK },
     { KEYCTX_REDACT, ' ', "Space", ACT_RULE_TOGGLE },
     { KEYCTX_REDACT, 'a', "a", ACT_RULES_ON },

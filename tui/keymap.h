@@ -62,6 +62,8 @@
     X(ACT_SAVE, "fire", "save the payload to a file")                                              \
     X(ACT_NEXT_FIELD, "fire", "next field (completes the intent)")                                 \
     X(ACT_PREV_FIELD, "fire", "previous field")                                                    \
+    X(ACT_CHOICE_NEXT, "fire", "next choice of the strategy / priority field")                     \
+    X(ACT_CHOICE_PREV, "fire", "previous choice of the strategy / priority field")                 \
     X(ACT_MOUSE, "global", "mouse on / off (saved; off lets the terminal select text)")            \
     X(ACT_FOLLOW, "view", "follow the newest record, like tail -f (a move key stops)")             \
     X(ACT_DEMO_TRAFFIC, "global", "start / stop the demo traffic (built-in demo configuration)")   \

@@ -1083,11 +1083,11 @@ dash_click(struct app *app, void *state, const struct key_event *ev)
 }
 
 static unsigned
-dash_handle(struct app *app, void *state, enum key_action act, int key)
+dash_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct dash *d = state;
 
-    (void)key;
+    (void)ev;
     if (d->stale)
         refresh_snapshot(app, d);
     switch (act) {

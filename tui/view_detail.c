@@ -990,13 +990,13 @@ span_key(struct app *app, struct detail *d, enum key_action act)
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
  */
 static unsigned
-detail_handle(struct app *app, void *state, enum key_action act, int key)
+detail_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct detail *d = state;
     size_t page = d->page_rows > 1 ? (size_t)d->page_rows - 1 : 1;
     const struct dline *l = d->n ? &d->lines[d->sel] : NULL;
 
-    (void)key;
+    (void)ev;
     if (span_key(app, d, act))
         return VIEW_HANDLED | VIEW_REDRAW;
     switch (act) {

@@ -577,8 +577,9 @@ intent_incomplete(struct app *app, const struct fire *f)
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
  */
 static unsigned
-fire_handle(struct app *app, void *state, enum key_action act, int key)
+fire_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
+    int key = ev->key;
     struct fire *f = state;
     char *t = f->focus < F_PAYLOAD ? f->text[f->focus] : NULL;
 
@@ -620,18 +621,21 @@ fire_handle(struct app *app, void *state, enum key_action act, int key)
     case ACT_SAVE:
         prompt_file(app, f, act == ACT_SAVE);
         return VIEW_HANDLED | VIEW_REDRAW;
+    case ACT_CHOICE_NEXT:
+    case ACT_CHOICE_PREV:
+        if (f->focus == F_STRATEGY || f->focus == F_PRIORITY) {
+            int *v = f->focus == F_STRATEGY ? &f->strategy : &f->priority;
+            int count = f->focus == F_STRATEGY ? STRATEGY_COUNT : PRIORITY_COUNT;
+            *v = (*v + (act == ACT_CHOICE_PREV ? count - 1 : 1)) % count;
+            return VIEW_HANDLED | VIEW_REDRAW;
+        }
+        break; /* in a text field or the payload: the key is text or a cursor move */
     case ACT_QUIT:
         return 0;
     default:
         break; /* everything else is text for the focused field */
     }
     if (f->focus == F_STRATEGY || f->focus == F_PRIORITY) {
-        int *v = f->focus == F_STRATEGY ? &f->strategy : &f->priority;
-        int count = f->focus == F_STRATEGY ? STRATEGY_COUNT : PRIORITY_COUNT;
-        if (key == KEY_LEFT || key == KEY_RIGHT || key == ' ') {
-            *v = (*v + (key == KEY_LEFT ? count - 1 : 1)) % count;
-            return VIEW_HANDLED | VIEW_REDRAW;
-        }
         if (key == KEY_DOWN || key == '\r' || key == '\n') {
             f->focus = (enum field)(f->focus + 1);
             return VIEW_HANDLED | VIEW_REDRAW;

@@ -45,12 +45,12 @@ help_draw(struct app *app, void *state, int top, int rows, int cols)
 }
 
 static unsigned
-help_handle(struct app *app, void *state, enum key_action act, int key)
+help_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct help *h = state;
 
     (void)app;
-    (void)key;
+    (void)ev;
     if (act == ACT_DOWN && h->top + 1 < (size_t)h->rows_total)
         h->top++;
     else if (act == ACT_UP && h->top > 0)

@@ -60,12 +60,12 @@ msgs_draw(struct app *app, void *state, int top, int rows, int cols)
 }
 
 static unsigned
-msgs_handle(struct app *app, void *state, enum key_action act, int key)
+msgs_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct messages *m = state;
 
     (void)app;
-    (void)key;
+    (void)ev;
     if (act == ACT_DOWN)
         m->top++;
     else if (act == ACT_UP && m->top > 0)

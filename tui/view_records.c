@@ -512,11 +512,11 @@ recs_click(struct app *app, void *state, const struct key_event *ev)
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
  */
 static unsigned
-recs_handle(struct app *app, void *state, enum key_action act, int key)
+recs_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct recs *r = state;
 
-    (void)key;
+    (void)ev;
     r->tab.n_rows = r->n;
     r->tab.sel = r->sel;
     if (act == ACT_FOLLOW) {

@@ -428,12 +428,12 @@ rules_off_confirmed(struct app *app, void *ctx, const char *arg)
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
  */
 static unsigned
-redact_handle(struct app *app, void *state, enum key_action act, int key)
+redact_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct redact_view *v = state;
     char q[256], arg[24];
 
-    (void)key;
+    (void)ev;
     switch (act) {
     case ACT_RULE_TOGGLE:
         if (v->n_rules == 0)

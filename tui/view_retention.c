@@ -450,12 +450,12 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
 }
 
 static unsigned
-ret_handle(struct app *app, void *state, enum key_action act, int key)
+ret_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct ret *r = state;
     bool busy = r->running;
 
-    (void)key;
+    (void)ev;
     if (act == ACT_CANCEL && busy && r->planning) {
         app_message(app, true, "the dry run cannot be cancelled; it changes nothing");
         return VIEW_HANDLED | VIEW_REDRAW;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/support/testutil.h"
+#include "tui/curses_shim.h"
 #include "tui/keymap.h"
 #include "tui/theme.h"
 
@@ -210,6 +211,32 @@ test_help_rows_do_what_they_say(void **state)
     assert_int_equal(keymap_lookup(KEYCTX_DASHBOARD, ':'), ACT_COMMAND);
 }
 
+/* Issue 18 P1.3: the Fire form's choice keys (Left/Right/Space on the
+ * strategy and priority fields) come from its key table, not a raw switch,
+ * so the form's help lists them. */
+static void
+test_fire_choice_keys_are_in_the_table(void **state)
+{
+    (void)state;
+    struct help_row rows[200];
+    size_t n = keymap_help_rows(KEYCTX_FIRE, rows, 200);
+    bool next = false, prev = false;
+
+    assert_int_equal(keymap_lookup(KEYCTX_FIRE, KEY_RIGHT), ACT_CHOICE_NEXT);
+    assert_int_equal(keymap_lookup(KEYCTX_FIRE, ' '), ACT_CHOICE_NEXT);
+    assert_int_equal(keymap_lookup(KEYCTX_FIRE, KEY_LEFT), ACT_CHOICE_PREV);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].section != KEYCTX_FIRE)
+            continue;
+        if (rows[i].action == ACT_CHOICE_NEXT)
+            next = strstr(rows[i].keys, "Right") != NULL && strstr(rows[i].keys, "Space") != NULL;
+        if (rows[i].action == ACT_CHOICE_PREV)
+            prev = strstr(rows[i].keys, "Left") != NULL;
+    }
+    assert_true(next);
+    assert_true(prev);
+}
+
 int
 main(void)
 {
@@ -222,6 +249,7 @@ main(void)
         cmocka_unit_test(test_keymap_has_no_duplicates_and_all_help),
         cmocka_unit_test(test_keymap_lookup_order),
         cmocka_unit_test(test_help_rows_do_what_they_say),
+        cmocka_unit_test(test_fire_choice_keys_are_in_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
