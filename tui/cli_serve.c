@@ -1619,7 +1619,7 @@ cli_serve(int argc, char **argv)
         { "store", required_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 },
     };
-    const char *tls_cert = NULL, *tls_key = NULL, *store_url = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *store_arg = NULL;
     struct serve_tls tls = { 0 };
     struct server s = { 0 };
     struct intentus_err err = { 0 };
@@ -1675,7 +1675,7 @@ cli_serve(int argc, char **argv)
             /* The scheme is checked here; the store itself at runtime_open. */
             if (store_engine_find(stores_builtin, optarg, NULL, &err) == NULL)
                 return cli_usage_error("serve", "--store: %s", err.msg);
-            store_url = optarg;
+            store_arg = optarg;
             break;
         default:
             return cli_getopt_error("serve", c, argv);
@@ -1698,7 +1698,7 @@ cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     s.rt = runtime_open(s.config_path,
                         &(struct runtime_opts){ .workers = (int)workers,
-                                                .store_url = store_url,
+                                                .store_url = store_arg,
                                                 .store_engines = stores_builtin },
                         &err);
     if (s.rt == NULL) {

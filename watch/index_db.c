@@ -261,11 +261,14 @@ count_every_row(struct index_db *db, const char *table, struct intentus_err *err
                             "SELECT intent, flags, status, error_code, duration_us, retries"
                             " FROM records",
                             -1, &st, NULL);
-    while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+            break;
         bad |= index_counts_record(c, (const char *)sqlite3_column_text(st, 0),
                                    (unsigned)sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2),
                                    (const char *)sqlite3_column_text(st, 3),
                                    sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 1);
+    }
     sqlite3_finalize(st);
     st = NULL;
     if (rc == SQLITE_DONE &&
