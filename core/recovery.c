@@ -17,6 +17,7 @@
 #include "core/model.h"
 #include "core/rec_store.h"
 #include "core/safe_file.h"
+#include "core/store.h"
 
 void
 recovery_item_free(struct recovery_item *it)
@@ -254,16 +255,35 @@ open_records(const char *records_dir, struct rec_store **rs, struct intentus_err
 /* An incomplete log whose record exists: the router writes the record
  * first and the WAL's terminal entry after it, so a crash between the two
  * leaves exactly this. The execution finished; it must not be resumed. */
+/* The record id through st (core/store.h), parsed: NULL with e set when
+ * it is not there (IERR_NOT_FOUND) or cannot be read or parsed. */
+static cJSON *
+store_load(struct store *st, const char *id, struct intentus_err *e)
+{
+    size_t len = 0;
+    char *text = store_get(st, id, &len, e);
+    cJSON *rec;
+
+    if (text == NULL)
+        return NULL;
+    rec = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (rec == NULL)
+        err_set(e, IERR_PARSE, "record %s in %s is not JSON", id, store_url(st));
+    return rec;
+}
+
 static void
-check_record(struct rec_store *rs, struct recovery_item *it)
+check_record(struct rec_store *rs, struct store *st, struct recovery_item *it)
 {
     struct intentus_err e = { 0 };
     const cJSON *final;
     cJSON *rec;
 
-    if (rs == NULL || !is_incomplete(it) || it->record_missing)
+    if ((rs == NULL && st == NULL) || !is_incomplete(it) || it->record_missing)
         return;
-    rec = rec_store_load(rs, it->execution_id, &e);
+    rec = st != NULL ? store_load(st, it->execution_id, &e)
+                     : rec_store_load(rs, it->execution_id, &e);
     if (rec == NULL && e.code == IERR_NOT_FOUND)
         return;
     it->record_exists = true;
@@ -309,7 +329,7 @@ recovery_analyze_records(const char *wal_dir, const char *records_dir, const cha
         rec_store_close(rs);
         return -1;
     }
-    check_record(rs, out);
+    check_record(rs, NULL, out);
     rec_store_close(rs);
     return 0;
 }
@@ -318,7 +338,7 @@ recovery_analyze_records(const char *wal_dir, const char *records_dir, const cha
  * not checked), each checked against its record in records_dir (NULL: no
  * record check). */
 static int
-scan(const char *wal_dir, const struct wal_key *key, const char *records_dir,
+scan(const char *wal_dir, const struct wal_key *key, const char *records_dir, struct store *st,
      struct recovery_item **items, size_t *n, struct intentus_err *err)
 {
     struct rec_store *rs;
@@ -350,7 +370,7 @@ scan(const char *wal_dir, const struct wal_key *key, const char *records_dir,
             *n = 0;
             return -1;
         }
-        check_record(rs, it);
+        check_record(rs, st, it);
         if (is_incomplete(it))
             (*n)++;
         else
@@ -365,28 +385,35 @@ int
 recovery_scan(const char *wal_dir, struct recovery_item **items, size_t *n,
               struct intentus_err *err)
 {
-    return scan(wal_dir, NULL, NULL, items, n, err);
+    return scan(wal_dir, NULL, NULL, NULL, items, n, err);
 }
 
 int
 recovery_scan_key(const char *wal_dir, const struct wal_key *key, struct recovery_item **items,
                   size_t *n, struct intentus_err *err)
 {
-    return scan(wal_dir, key, NULL, items, n, err);
+    return scan(wal_dir, key, NULL, NULL, items, n, err);
 }
 
 int
 recovery_scan_records(const char *wal_dir, const char *records_dir, struct recovery_item **items,
                       size_t *n, struct intentus_err *err)
 {
-    return scan(wal_dir, NULL, records_dir, items, n, err);
+    return scan(wal_dir, NULL, records_dir, NULL, items, n, err);
 }
 
 int
 recovery_scan_full(const char *wal_dir, const struct wal_key *key, const char *records_dir,
                    struct recovery_item **items, size_t *n, struct intentus_err *err)
 {
-    return scan(wal_dir, key, records_dir, items, n, err);
+    return scan(wal_dir, key, records_dir, NULL, items, n, err);
+}
+
+int
+recovery_scan_store(const char *wal_dir, const struct wal_key *key, struct store *st,
+                    struct recovery_item **items, size_t *n, struct intentus_err *err)
+{
+    return scan(wal_dir, key, NULL, st, items, n, err);
 }
 
 cJSON *

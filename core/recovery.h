@@ -75,6 +75,11 @@ int recovery_analyze_records(const char *wal_dir, const char *records_dir, const
  * (either may be NULL). */
 int recovery_scan_full(const char *wal_dir, const struct wal_key *key, const char *records_dir,
                        struct recovery_item **items, size_t *n, struct intentus_err *err);
+/* recovery_scan_full with each record looked up by id through st
+ * (core/store.h: sqlite, postgres, file) instead of a directory. */
+struct store;
+int recovery_scan_store(const char *wal_dir, const struct wal_key *key, struct store *st,
+                        struct recovery_item **items, size_t *n, struct intentus_err *err);
 void recovery_items_free(struct recovery_item *items, size_t n);
 
 /* {execution_id, can_resume, reason, state, completed_steps,

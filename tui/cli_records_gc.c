@@ -18,6 +18,7 @@
 #include "tui/cli.h"
 #include "tui/cli_records.h"
 #include "tui/fmt.h"
+#include "tui/store_gc.h"
 #include "watch/digest.h"
 #include "watch/index_db.h"
 #include "watch/index_query.h"
@@ -402,6 +403,12 @@ srows_free(struct srows *r)
     free(r->v);
 }
 
+struct store_gc_plan {
+    struct srows rows;
+    size_t take; /* rows[0, take) go, oldest first */
+    struct retention_report planned;
+};
+
 /* Add row i to the report (count, bytes, range, by intent). */
 static int
 report_add(struct retention_report *r, const struct srow *row)
@@ -478,53 +485,136 @@ out:
     return rc;
 }
 
-/* Delete (or archive, then delete) the first take rows through the store;
- * done reports what went. EXIT_OK, or EXIT_FAIL at the first error. */
-static int
-gc_store_apply(const struct rec_args *a, struct store *st, const char *archive,
-               const struct srows *rows, size_t take, struct retention_report *done)
+/* Delete (or archive, then delete) a plan's records through the store;
+ * done reports what went (tui/store_gc.h). */
+int
+store_gc_apply(struct store *st, const struct store_gc_plan *plan, const char *archive,
+               store_gc_progress_fn progress_cb, void *ctx, struct retention_report *done,
+               struct intentus_err *err)
 {
-    struct intentus_err err = { 0 };
-
-    for (size_t i = 0; i < take; i++) {
-        const struct srow *row = &rows->v[i];
+    for (size_t i = 0; i < plan->take; i++) {
+        const struct srow *row = &plan->rows.v[i];
+        if (progress_cb != NULL && progress_cb(ctx, i, plan->take, row->id) != 0) {
+            done->interrupted = true;
+            break;
+        }
         if (archive != NULL) {
             size_t len = 0;
-            char *text = store_get(st, row->id, &len, &err);
-            int arc = text != NULL ? archive_text(archive, row->id, text, len, &err) : -1;
+            char *text = store_get(st, row->id, &len, err);
+            int arc = text != NULL ? archive_text(archive, row->id, text, len, err) : -1;
             free(text);
-            if (arc != 0 && err.code == IERR_NOT_FOUND) {
+            if (arc != 0 && err->code == IERR_NOT_FOUND) {
                 done->already_gone++;
+                memset(err, 0, sizeof(*err));
                 continue;
             }
-            if (arc != 0) {
-                cli_error(a->cmd, "%s", err.msg);
-                return EXIT_FAIL;
-            }
+            if (arc != 0)
+                return -1;
         }
-        if (store_del(st, row->id, &err) != 0) {
-            if (err.code == IERR_NOT_FOUND) {
+        if (store_del(st, row->id, err) != 0) {
+            if (err->code == IERR_NOT_FOUND) {
                 done->already_gone++;
+                memset(err, 0, sizeof(*err));
                 continue;
             }
-            cli_error(a->cmd, "%s", err.msg);
-            return EXIT_FAIL;
+            return -1;
         }
         if (report_add(done, row) != 0) {
-            cli_error(a->cmd, "out of memory");
-            return EXIT_FAIL;
+            err_set(err, IERR_NOMEM, "out of memory");
+            return -1;
         }
-        if (isatty(STDERR_FILENO))
-            progress(NULL, i + 1, take, row->id);
     }
-    return EXIT_OK;
+    if (!done->interrupted && progress_cb != NULL)
+        progress_cb(ctx, plan->take, plan->take, NULL);
+    if (done->n_intents > 1)
+        qsort(done->intents, done->n_intents, sizeof(*done->intents), by_count);
+    return 0;
 }
 
 /* Retention on a store: the same policy as on files (core/retention.h),
  * planned from the store's rows, oldest first: every selected record older
  * than the age cutoff, then more of the oldest until the count and byte
- * limits hold. Applying deletes each planned record through the store, or
- * first gzips its text into the archive directory. */
+ * limits hold (tui/store_gc.h). */
+struct store_gc_plan *
+store_gc_plan_new(struct store *st, const struct store_filter *f, const struct retention_policy *p,
+                  struct intentus_err *err)
+{
+    struct store_gc_plan *plan = calloc(1, sizeof(*plan));
+    struct store_query q = { .filter = f };
+    int64_t cutoff = p->max_age_ms >= 0 ? clock_wall_us() - p->max_age_ms * 1000 : INT64_MIN;
+    uint64_t left_bytes = 0;
+    long total, corrupt;
+    size_t take = 0;
+
+    if (plan == NULL) {
+        err_set(err, IERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    total = store_count(st, NULL, err);
+    /* Corrupt records are left alone and counted as such, selected or not
+     * (as the file plan counts every file that is not a record). */
+    corrupt = total < 0 ? -1 : store_count(st, &(struct store_filter){ .status = "corrupt" }, err);
+    if (total < 0 || corrupt < 0 || store_query(st, &q, collect_srow, &plan->rows, err) < 0 ||
+        plan->rows.failed) {
+        if (plan->rows.failed)
+            err_set(err, IERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < plan->rows.n; i++)
+        left_bytes += plan->rows.v[i].size;
+    while (take < plan->rows.n &&
+           (plan->rows.v[take].created_us < cutoff ||
+            (p->max_count >= 0 && (int64_t)(plan->rows.n - take) > p->max_count) ||
+            (p->max_bytes >= 0 && left_bytes > (uint64_t)p->max_bytes))) {
+        left_bytes -= plan->rows.v[take].size;
+        if (report_add(&plan->planned, &plan->rows.v[take]) != 0) {
+            err_set(err, IERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        take++;
+    }
+    if (plan->planned.n_intents > 1)
+        qsort(plan->planned.intents, plan->planned.n_intents, sizeof(*plan->planned.intents),
+              by_count);
+    plan->take = take;
+    plan->planned.kept_count = plan->rows.n - take;
+    plan->planned.kept_bytes = left_bytes;
+    plan->planned.skipped_corrupt = (uint64_t)corrupt;
+    plan->planned.not_selected = (uint64_t)total - plan->rows.n - (uint64_t)corrupt;
+    return plan;
+fail:
+    store_gc_plan_free(plan);
+    return NULL;
+}
+
+const struct retention_report *
+store_gc_plan_report(const struct store_gc_plan *plan)
+{
+    return &plan->planned;
+}
+
+size_t
+store_gc_plan_size(const struct store_gc_plan *plan)
+{
+    return plan->take;
+}
+
+const char *
+store_gc_plan_id(const struct store_gc_plan *plan, size_t i)
+{
+    return i < plan->take ? plan->rows.v[i].id : NULL;
+}
+
+void
+store_gc_plan_free(struct store_gc_plan *plan)
+{
+    if (plan == NULL)
+        return;
+    retention_report_free(&plan->planned);
+    srows_free(&plan->rows);
+    free(plan);
+}
+
 static int
 gc_store(const struct rec_args *a, const struct retention_policy *p, const char *archive,
          const char *action)
@@ -534,15 +624,12 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
     struct store *st = store_open_url(stores_builtin, a->store, &o, &err);
     struct index_filter xf;
     struct store_filter f = { 0 };
-    struct store_query q = { .filter = &f };
-    struct srows rows = { 0 };
-    struct retention_report planned = { 0 }, done = { 0 };
+    struct store_gc_plan *plan = NULL;
+    const struct retention_report *planned;
+    struct retention_report done = { 0 };
     struct plan_ids ids = { 0 };
     const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
-    int64_t cutoff = p->max_age_ms >= 0 ? clock_wall_us() - p->max_age_ms * 1000 : INT64_MIN;
-    uint64_t left_bytes = 0;
-    long total, corrupt;
-    size_t take = 0;
+    size_t take;
     int rc = EXIT_FAIL;
 
     if (st == NULL) {
@@ -556,43 +643,23 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
                                .error_code = xf.error_code,
                                .text = xf.text,
                                .since_us = xf.since_us };
-    total = store_count(st, NULL, &err);
-    /* Corrupt records are left alone and counted as such, selected or not
-     * (as the file plan counts every file that is not a record). */
-    corrupt = total < 0 ? -1 : store_count(st, &(struct store_filter){ .status = "corrupt" }, &err);
-    if (total < 0 || corrupt < 0 || store_query(st, &q, collect_srow, &rows, &err) < 0 ||
-        rows.failed) {
-        cli_error(a->cmd, "%s: %s", a->store, rows.failed ? "out of memory" : err.msg);
+    plan = store_gc_plan_new(st, &f, p, &err);
+    if (plan == NULL) {
+        cli_error(a->cmd, "%s: %s", a->store, err.msg);
         goto out;
     }
-    for (size_t i = 0; i < rows.n; i++)
-        left_bytes += rows.v[i].size;
-    while (take < rows.n && (rows.v[take].created_us < cutoff ||
-                             (p->max_count >= 0 && (int64_t)(rows.n - take) > p->max_count) ||
-                             (p->max_bytes >= 0 && left_bytes > (uint64_t)p->max_bytes))) {
-        left_bytes -= rows.v[take].size;
-        if (report_add(&planned, &rows.v[take]) != 0) {
-            cli_error(a->cmd, "out of memory");
-            goto out;
-        }
-        take++;
-    }
-    if (planned.n_intents > 1)
-        qsort(planned.intents, planned.n_intents, sizeof(*planned.intents), by_count);
-    planned.kept_count = rows.n - take;
-    planned.kept_bytes = left_bytes;
-    planned.skipped_corrupt = (uint64_t)corrupt;
-    planned.not_selected = (uint64_t)total - rows.n - (uint64_t)corrupt;
+    planned = store_gc_plan_report(plan);
+    take = store_gc_plan_size(plan);
     ids.ids = calloc(take + 1, sizeof(*ids.ids));
     for (size_t i = 0; ids.ids != NULL && i < take; i++)
-        ids.ids[ids.n++] = rows.v[i].id;
+        ids.ids[ids.n++] = (char *)store_gc_plan_id(plan, i);
     if (a->dry_run || take == 0) {
         if (a->json) {
-            cJSON *j = report_json_ids(&planned, &ids, action);
+            cJSON *j = report_json_ids(planned, &ids, action);
             cli_print_json(stdout, j);
             cJSON_Delete(j);
         } else {
-            report_text(stdout, &planned, a->dry_run ? "would remove" : "nothing to do:");
+            report_text(stdout, planned, a->dry_run ? "would remove" : "nothing to do:");
             for (size_t i = 0; a->dry_run && i < ids.n; i++)
                 printf("  remove %s\n", ids.ids[i]);
         }
@@ -601,14 +668,14 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
     }
     if (!a->yes && !(auto_confirm != NULL && strcmp(auto_confirm, "1") == 0)) {
         if (!isatty(STDIN_FILENO)) {
-            report_text(stderr, &planned, "would remove");
+            report_text(stderr, planned, "would remove");
             cli_error(a->cmd, "not on a terminal: refusing to %s without --yes (or see --dry-run)",
                       action);
             rc = EXIT_USAGE;
             goto out;
         }
-        report_text(stderr, &planned, "to remove:");
-        if (!confirm(&planned, a->store, archive)) {
+        report_text(stderr, planned, "to remove:");
+        if (!confirm(planned, a->store, archive)) {
             cli_error(a->cmd, "nothing done");
             goto out;
         }
@@ -617,9 +684,12 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
         cli_error(a->cmd, "cannot create %s: %s", archive, strerror(errno));
         goto out;
     }
-    rc = gc_store_apply(a, st, archive, &rows, take, &done);
-    if (done.n_intents > 1)
-        qsort(done.intents, done.n_intents, sizeof(*done.intents), by_count);
+    rc = EXIT_OK;
+    if (store_gc_apply(st, plan, archive, isatty(STDERR_FILENO) ? progress : NULL, NULL, &done,
+                       &err) != 0) {
+        cli_error(a->cmd, "%s", err.msg);
+        rc = EXIT_FAIL;
+    }
     if (a->json) {
         cJSON *j = report_json_ids(&done, NULL, action);
         cli_print_json(stdout, j);
@@ -629,9 +699,8 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
     }
 out:
     free(ids.ids);
-    retention_report_free(&planned);
     retention_report_free(&done);
-    srows_free(&rows);
+    store_gc_plan_free(plan);
     store_close(st);
     return rc;
 }

@@ -11,11 +11,13 @@
 
 #include "core/json.h"
 #include "core/recovery.h"
+#include "core/store.h"
 #include "core/wal.h"
 #include "core/wal_gc.h"
 #include "core/wal_sign.h"
 #include "tui/cli.h"
 #include "tui/fmt.h"
+#include "watch/stores.h"
 
 static const char wal_help[] =
     "Usage: intentus wal COMMAND ID [options]\n"
@@ -97,6 +99,9 @@ static const char recovery_help[] =
     "                      .intentusnet/wal)\n"
     "  -d, --dir DIR       records directory (scan, resume, close; default: the\n"
     "                      config's records directory)\n"
+    "      --store URL     (scan) look each record up by id in this store (file:DIR,\n"
+    "                      sqlite:PATH, postgres://...; default: the config's\n"
+    "                      recording.store when it is not a file: store, else --dir)\n"
     "  -c, --config FILE   config file to take wal.dir, wal.public_key and the records\n"
     "                      directory from\n"
     "  -k, --public-key FILE\n"
@@ -122,6 +127,7 @@ static const char recovery_help[] =
 struct wal_args {
     const char *cmd;
     const char *wal_dir, *config, *reason, *public_key, *records_dir, *signing_key;
+    const char *store; /* recovery scan --store URL (or the config's); NULL: records_dir */
     int json;
     int first_arg;
     struct config *cfg;
@@ -139,6 +145,7 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         { "dir", required_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },
         { "keyring", required_argument, NULL, 'K' },
+        { "store", required_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -176,6 +183,11 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         case 'j':
             a->json = 1;
             break;
+        case 'S':
+            if (strcmp(cmd, "recovery scan") != 0)
+                return cli_usage_error(cmd, "--store applies to recovery scan only");
+            a->store = optarg;
+            break;
         case 'K': /* an encrypted WAL's keyring */
             if (cli_keys_from_flag(cmd, optarg) != 0)
                 return EXIT_USAGE;
@@ -191,6 +203,8 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         (strcmp(cmd, "recovery resume") == 0 || strcmp(cmd, "recovery abort") == 0 ||
          strcmp(cmd, "recovery close") == 0))
         return cli_usage_error(cmd, "--public-key applies to scan (and wal verify|inspect) only");
+    if (a->store != NULL && a->records_dir != NULL)
+        return cli_usage_error(cmd, "--store and --dir both name the records: give one");
     /* The config gives wal.dir and wal.public_key; with --wal-dir it is
      * read only when named. */
     if (a->wal_dir == NULL || a->config != NULL) {
@@ -207,7 +221,12 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
             a->cfg = cli_load_config(a->config);
         if (a->cfg == NULL)
             return EXIT_USAGE;
-        a->records_dir = a->cfg->records_dir;
+        /* recording.store, unless it is the record directory itself */
+        if (strcmp(cmd, "recovery scan") == 0 && a->store == NULL && a->cfg->store_url != NULL &&
+            strncmp(a->cfg->store_url, "file:", 5) != 0)
+            a->store = a->cfg->store_url;
+        if (a->store == NULL)
+            a->records_dir = a->cfg->records_dir;
     }
     return EXIT_OK;
 }
@@ -697,7 +716,19 @@ recovery_scan_cmd(const struct wal_args *a)
     key = cli_load_wal_key(a->cmd, a->public_key, a->cfg, &rc);
     if (rc != EXIT_OK)
         return rc;
-    rc = recovery_scan_full(a->wal_dir, key, a->records_dir, &items, &n, &err);
+    if (a->store != NULL) {
+        struct store_opts o = { 0 };
+        struct store *st = store_open_url(stores_builtin, a->store, &o, &err);
+        if (st == NULL) {
+            cli_error("recovery scan", "--store %s: %s", a->store, err.msg);
+            wal_key_free(key);
+            return EXIT_FAIL;
+        }
+        rc = recovery_scan_store(a->wal_dir, key, st, &items, &n, &err);
+        store_close(st);
+    } else {
+        rc = recovery_scan_full(a->wal_dir, key, a->records_dir, &items, &n, &err);
+    }
     if (rc != 0) {
         if (err.code != IERR_NOT_FOUND) {
             cli_error("recovery scan", "%s", err.msg);

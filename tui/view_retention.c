@@ -4,10 +4,12 @@
  * (count, bytes, rate, time left) and a cancel key. The summary stays on
  * screen and in the directory's retention log; the watcher shows the
  * removals as they happen. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/clock.h"
 #include "core/retention.h"
@@ -15,7 +17,9 @@
 #include "tui/app.h"
 #include "tui/fmt.h"
 #include "tui/job.h"
+#include "tui/store_gc.h"
 #include "watch/index_query.h"
+#include "watch/stores.h"
 
 struct ret {
     char older_than[32], max_count[32], max_bytes[32], archive[256];
@@ -41,6 +45,10 @@ struct ret {
     char wal_dir[512];        /* the records' WALs go with them (config wal.dir) */
     char db_path[4096];       /* the persistent index the plan starts from; "": none */
     char typed[32], want[16]; /* the typed confirmation of an apply */
+    /* On a store (app->store_url): the plan and apply of records gc --store
+     * (tui/store_gc.h), each on its own handle opened by the worker. */
+    char *store_url;
+    struct store_gc_plan *splan, *new_splan;
 };
 
 static void
@@ -90,8 +98,42 @@ ret_close(void *state)
 
     /* The console's jobs were stopped and delivered before the views close. */
     retention_plan_free(r->plan);
+    store_gc_plan_free(r->splan);
+    free(r->store_url);
     if (r->have_result)
         retention_report_free(&r->result);
+}
+
+/* The plan's report, on files or on a store; NULL: no dry run yet. */
+static const struct retention_report *
+plan_report(const struct ret *r)
+{
+    if (r->splan != NULL)
+        return store_gc_plan_report(r->splan);
+    return r->plan != NULL ? retention_plan_report(r->plan) : NULL;
+}
+
+static void
+plan_drop(struct ret *r)
+{
+    retention_plan_free(r->plan);
+    r->plan = NULL;
+    store_gc_plan_free(r->splan);
+    r->splan = NULL;
+}
+
+static struct store *
+open_store(struct ret *r)
+{
+    struct store_opts o = { 0 };
+    struct store *st = store_open_url(stores_builtin, r->store_url, &o, &r->err);
+
+    if (st == NULL) {
+        char msg[sizeof(r->err.msg)];
+        snprintf(msg, sizeof(msg), "%s", r->err.msg);
+        err_set(&r->err, r->err.code, "%.120s: %s", r->store_url, msg);
+    }
+    return st;
 }
 
 static int
@@ -180,6 +222,13 @@ planner(void *arg, const struct job_ctl *ctl)
     struct ret *r = arg;
 
     (void)ctl;
+    if (r->store_url != NULL) {
+        struct store *st = open_store(r);
+        r->new_splan = st != NULL ? store_gc_plan_new(st, NULL, &r->policy, &r->err) : NULL;
+        store_close(st);
+        atomic_store(&r->finished_us, clock_mono_us());
+        return;
+    }
     r->new_plan = r->db_path[0] != '\0' ? plan_from_index(r) : NULL;
     if (r->new_plan == NULL)
         r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
@@ -196,7 +245,9 @@ planner_done(void *arg)
     r->running = r->planning = false;
     r->plan = r->new_plan;
     r->new_plan = NULL;
-    if (r->plan == NULL)
+    r->splan = r->new_splan;
+    r->new_splan = NULL;
+    if (r->plan == NULL && r->splan == NULL)
         snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
     r->app->dirty = true;
 }
@@ -205,18 +256,13 @@ static void
 dry_run(struct app *app, struct ret *r)
 {
     r->error[0] = '\0';
-    retention_plan_free(r->plan);
-    r->plan = NULL;
+    plan_drop(r);
     if (parse_policy(r, &r->policy) != 0)
         return;
-    if (app->store_url != NULL) {
-        /* The plan reads a record directory; this console shows a store. */
-        snprintf(r->error, sizeof(r->error),
-                 "retention here plans on record directories; for %.150s run 'intentus records "
-                 "gc --store URL'",
-                 app->store_url);
-        r->app = app;
-        app->dirty = true;
+    free(r->store_url);
+    r->store_url = NULL;
+    if (app->store_url != NULL && (r->store_url = strdup(app->store_url)) == NULL) {
+        snprintf(r->error, sizeof(r->error), "out of memory");
         return;
     }
     snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
@@ -224,6 +270,7 @@ dry_run(struct app *app, struct ret *r)
     snprintf(r->db_path, sizeof(r->db_path), "%s",
              app->db != NULL ? index_db_info(app->db)->path : "");
     r->new_plan = NULL;
+    r->new_splan = NULL;
     atomic_store(&r->finished_us, 0);
     r->started_us = clock_mono_us();
     memset(&r->err, 0, sizeof(r->err));
@@ -257,6 +304,18 @@ worker(void *arg, const struct job_ctl *ctl)
                                       .ctx = r };
 
     r->ctl = ctl;
+    if (r->splan != NULL) {
+        struct store *st = NULL;
+        r->rc = -1;
+        if (o.archive_dir != NULL && mkdir(o.archive_dir, 0700) != 0 && errno != EEXIST)
+            err_set(&r->err, IERR_IO, "cannot create %s: %s", o.archive_dir, strerror(errno));
+        else if ((st = open_store(r)) != NULL)
+            r->rc =
+                store_gc_apply(st, r->splan, o.archive_dir, on_progress, r, &r->result, &r->err);
+        store_close(st);
+        atomic_store(&r->finished_us, clock_mono_us());
+        return;
+    }
     r->rc = retention_apply(r->plan, &o, &r->result, &r->err);
     atomic_store(&r->finished_us, clock_mono_us());
 }
@@ -272,17 +331,18 @@ worker_done(void *arg)
     r->have_result = true;
     if (r->rc != 0)
         app_message(app, true, "retention stopped: %s", r->err.msg);
+    else if (r->splan != NULL)
+        app_message(app, false, "retention done on %s", r->store_url);
     else
         app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
-    retention_plan_free(r->plan);
-    r->plan = NULL; /* a plan is used once: the next run plans afresh */
+    plan_drop(r); /* a plan is used once: the next run plans afresh */
     app->dirty = true;
 }
 
 static void
 start_apply(struct app *app, struct ret *r)
 {
-    const struct retention_report *rep = retention_plan_report(r->plan);
+    const struct retention_report *rep = plan_report(r);
 
     if (r->have_result) {
         retention_report_free(&r->result);
@@ -305,7 +365,7 @@ on_typed_done(struct app *app, void *ctx, bool ok)
 {
     struct ret *r = ctx;
 
-    if (!ok || strcmp(r->typed, r->want) != 0 || r->plan == NULL || r->running) {
+    if (!ok || strcmp(r->typed, r->want) != 0 || plan_report(r) == NULL || r->running) {
         app_message(app, false, "retention not applied");
         return;
     }
@@ -321,11 +381,11 @@ apply(struct app *app, struct ret *r)
         app_message(app, true, "read-only console: retention is disabled");
         return;
     }
-    if (r->plan == NULL) {
+    rep = plan_report(r);
+    if (rep == NULL) {
         app_message(app, true, "run the dry run first (n)");
         return;
     }
-    rep = retention_plan_report(r->plan);
     if (rep->count == 0) {
         app_message(app, true, "nothing to remove under this policy");
         return;
@@ -348,8 +408,7 @@ on_policy_done(struct app *app, void *ctx, bool ok)
 
     if (!ok)
         return;
-    retention_plan_free(r->plan);
-    r->plan = NULL;
+    plan_drop(r);
     app->dirty = true;
 }
 
@@ -401,7 +460,6 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
     char line[512];
     int y = top;
 
-    (void)rows;
     app_put(
         app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
         app->cfg->retention.configured
@@ -440,9 +498,14 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         app_redraw_after(app, 100); /* keep the bar moving, ten frames a second */
     } else if (r->have_result) {
         draw_report(app, &y, cols, &r->result, " Last run: removed", false);
-    } else if (r->plan != NULL) {
-        draw_report(app, &y, cols, retention_plan_report(r->plan),
+    } else if (plan_report(r) != NULL) {
+        draw_report(app, &y, cols, plan_report(r),
                     " Dry run: would remove (x applies exactly this)", true);
+        for (size_t i = 0; r->splan != NULL && i < store_gc_plan_size(r->splan) && y < top + rows;
+             i++) {
+            snprintf(line, sizeof(line), "     remove %s", store_gc_plan_id(r->splan, i));
+            app_put(app, y++, 0, cols, app_attr(app, THEME_DIM), line);
+        }
     } else {
         app_put(app, y++, 0, cols, app_attr(app, THEME_DIM),
                 "   n runs a dry run: nothing is touched until you confirm.");

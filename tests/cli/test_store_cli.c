@@ -882,6 +882,76 @@ test_verify_wal_sqlite(void **state)
     tu_run_free(&r);
 }
 
+/* recovery scan on a sqlite store: an execution whose WAL lost its last
+ * entry (stopped between the record and the WAL's end) has its record in
+ * the database, looked up there by id (--store, or the config's
+ * recording.store): "record exists", not resumable. */
+static void
+test_recovery_scan_sqlite(void **state)
+{
+    struct ctx *c = *state;
+    struct tu_run r = { 0 };
+    char cfg[PATH_MAX + 16], wal[PATH_MAX + 16], text[3 * PATH_MAX + 512], path[PATH_MAX + 64],
+        id[40];
+    const char *p;
+    size_t len;
+    char *w, *end;
+
+    snprintf(cfg, sizeof(cfg), "%s/wal.json", c->dir);
+    snprintf(wal, sizeof(wal), "%s/wal", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"store\": \"%s\"}, \"wal\": {\"enabled\": true, \"dir\": \"%s\"},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]}]}\n",
+             c->db_url, wal);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{\"w\": 1}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "list", "--json", "-c", cfg);
+    p = strstr(r.out, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id, sizeof(id), "%.36s", p + 16);
+    tu_run_free(&r);
+    /* cut the WAL's last entry off */
+    snprintf(path, sizeof(path), "%s/%s.wal", wal, id);
+    w = tu_read_file(path, &len);
+    assert_non_null(w);
+    assert_true(len > 1 && w[len - 1] == '\n');
+    w[len - 1] = '\0';
+    end = strrchr(w, '\n');
+    assert_non_null(end);
+    assert_int_equal(tu_write_file(path, w, (size_t)(end + 1 - w), 0600), 0);
+    free(w);
+    RUN(c, &r, "recovery", "scan", "--json", "--wal-dir", wal, "--store", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, id);
+    EXPECT_CONTAINS(r.out, "\"record_exists\": true");
+    EXPECT_CONTAINS(r.out, "\"can_resume\": false");
+    EXPECT_CONTAINS(r.out, "Record exists (success)");
+    tu_run_free(&r);
+    /* the config's recording.store is the one looked in */
+    RUN(c, &r, "recovery", "scan", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "Record exists (success)");
+    EXPECT_CONTAINS(r.out, "1 incomplete execution");
+    tu_run_free(&r);
+    /* --store and --dir together, and --store where it does not apply */
+    RUN(c, &r, "recovery", "scan", "--wal-dir", wal, "--store", c->db_url, "--dir", c->dir);
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--store and --dir");
+    tu_run_free(&r);
+    RUN(c, &r, "recovery", "close", id, "--wal-dir", wal, "--store", c->db_url);
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--store applies to recovery scan only");
+    tu_run_free(&r);
+    /* an unreachable store is named */
+    RUN(c, &r, "recovery", "scan", "--wal-dir", wal, "--store", "nosuch:x");
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "nosuch:x");
+    tu_run_free(&r);
+}
+
 static int
 group_setup(void **state)
 {
@@ -928,6 +998,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_tree_fingerprint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serve_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_wal_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_scan_sqlite, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

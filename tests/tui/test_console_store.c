@@ -83,25 +83,96 @@ test_console_sqlite(void **state)
     tu_con_free(c);
 }
 
-/* Retention in a console on a store plans nothing on the directory and
- * says to use records gc --store (the plan reads record directories). */
+/* records gc on url with args (and --store url --dry-run): its stdout. */
+static char *
+gc_dry_run(const struct tu_con *c, const char *url, const char *limit, const char *value)
+{
+    char home[700], xdg[720];
+    char *argv[] = { (char *)tu_bin(),  (char *)"records",   (char *)"gc",
+                     (char *)"--store", (char *)url,         (char *)limit,
+                     (char *)value,     (char *)"--dry-run", NULL };
+    char *envv[] = { home, xdg,
+                     (char *)"INTENTUS_CONFIG=", (char *)"INTENTUSNET_RECORDS_PATH=", NULL };
+    struct tu_run r = { 0 };
+    char *out;
+
+    snprintf(home, sizeof(home), "HOME=%s", c->dir);
+    snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s", c->dir);
+    assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, &r), 0);
+    if (r.status != 0)
+        print_message("# records gc: exit %d\n%s\n", r.status, r.err ? r.err : "");
+    assert_int_equal(r.status, 0);
+    out = strdup(r.out ? r.out : "");
+    tu_run_free(&r);
+    return out;
+}
+
+/* The Retention screen on a store plans and applies through records gc
+ * --store's own plan (tui/store_gc.h): the dry run lists the ids that
+ * records gc --store --dry-run lists, and applying deletes exactly those
+ * from the database. */
 static void
 test_console_store_retention(void **state)
 {
     struct tu_con *c = tu_con_new();
-    char url[700], args[800];
+    char url[700], args[800], screen[16384], ids[3][160];
+    char *before, *after, *p;
+    size_t n = 0;
 
     (void)state;
     snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
     route_into(c, url, "{\"n\": 1}");
+    route_into(c, url, "{\"n\": 2}");
+    route_into(c, url, "{\"n\": 3}");
+    route_into(c, url, "{\"n\": 4}");
+    before = gc_dry_run(c, url, "--max-count", "1");
+    for (p = before; n < 3 && (p = strstr(p, "  remove ")) != NULL; p += 9) {
+        size_t len = strcspn(p + 9, "\n");
+        assert_true(len < sizeof(ids[0]));
+        memcpy(ids[n], p + 9, len);
+        ids[n++][len] = '\0';
+    }
+    assert_int_equal(n, 3);
     snprintf(args, sizeof(args), "console --store '%s'", url);
     tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 140, 40);
-    tu_con_expect(c, "1 records");
+    tu_con_expect(c, "4 records");
     tu_con_keys(c, "6", NULL, NULL);
     tu_con_expect(c, "Retention for this run");
+    tu_con_keys(c, "e", NULL, NULL);
+    tu_con_expect(c, "older than (e.g. 30d, empty: none):");
+    tu_con_keys(c, "C-u", NULL, NULL); /* no age limit: keep the newest one */
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_type(c, "1");
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "max count 1");
     tu_con_keys(c, "n", NULL, NULL);
-    tu_con_expect(c, "records gc --store URL");
-    tu_con_keys(c, "q", "q", NULL);
+    if (!tu_con_wait(c, "Dry run: would remove", 15000, screen, sizeof(screen)))
+        fail_msg("no dry run on the store:\n%s", screen);
+    if (strstr(screen, "   3 records, ") == NULL || strstr(screen, "keeps 1 records") == NULL)
+        fail_msg("the dry run does not plan 3 of 4:\n%s", screen);
+    for (size_t i = 0; i < n; i++)
+        if (strstr(screen, ids[i]) == NULL)
+            fail_msg("records gc --store plans %s; the console's dry run does not list it:\n%s",
+                     ids[i], screen);
+    tu_con_keys(c, "x", NULL, NULL);
+    tu_con_expect(c, "type 'delete' to delete 3 records");
+    tu_con_type(c, "delete");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    if (!tu_con_wait(c, "Last run: removed", 15000, screen, sizeof(screen)))
+        fail_msg("the apply did not finish:\n%s", screen);
+    assert_non_null(strstr(screen, "   3 records, "));
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    /* the database keeps one record: nothing left over the limit */
+    after = gc_dry_run(c, url, "--max-count", "0");
+    assert_non_null(strstr(after, "  remove "));
+    assert_null(strstr(strstr(after, "  remove ") + 9, "  remove "));
+    for (size_t i = 0; i < n; i++)
+        assert_null(strstr(after, ids[i]));
+    free(before);
+    free(after);
     tu_con_free(c);
 }
 
