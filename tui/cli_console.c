@@ -123,7 +123,10 @@ cli_console(int argc, char **argv)
             break;
         case 'W': {
             char *end;
-            long long n = strtoll(optarg, &end, 10);
+            long long n;
+            if (optarg == NULL)
+                return cli_usage_error("console", "--window needs a number of rows");
+            n = strtoll(optarg, &end, 10);
             if (optarg[0] == '\0' || *end != '\0' || n < 10 || n > 10000000)
                 return cli_usage_error("console", "--window: '%s' is not 10 to 10000000 rows",
                                        optarg);

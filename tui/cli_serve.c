@@ -1605,6 +1605,8 @@ setup_shared(struct server *s, struct shared_pg **out)
     return EXIT_OK;
 }
 
+/* NOLINTBEGIN(readability-function-cognitive-complexity): a flat getopt switch, one case per
+ * option, then the start in order. */
 int
 cli_serve(int argc, char **argv)
 {
@@ -1810,3 +1812,4 @@ out_rt:
     serve_conf_free(s.conf);
     return rc;
 }
+/* NOLINTEND(readability-function-cognitive-complexity) */

@@ -1269,14 +1269,14 @@ check_counts(struct index_db *db, struct intentus_err *err)
 {
     int rc, n = 0, m = 0;
 
-    if ((rc = exec(db,
-                   "CREATE TEMP TABLE IF NOT EXISTS counts_check("
-                   " kind INTEGER NOT NULL, name TEXT NOT NULL, what INTEGER NOT NULL,"
-                   " sub INTEGER NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL,"
-                   " PRIMARY KEY(kind, name, what, sub, code)) WITHOUT ROWID;"
-                   " DELETE FROM temp.counts_check",
-                   err)) != 0 ||
-        (rc = exec(db, "BEGIN", err)) != 0)
+    if (exec(db,
+             "CREATE TEMP TABLE IF NOT EXISTS counts_check("
+             " kind INTEGER NOT NULL, name TEXT NOT NULL, what INTEGER NOT NULL,"
+             " sub INTEGER NOT NULL, code TEXT NOT NULL, n INTEGER NOT NULL,"
+             " PRIMARY KEY(kind, name, what, sub, code)) WITHOUT ROWID;"
+             " DELETE FROM temp.counts_check",
+             err) != 0 ||
+        exec(db, "BEGIN", err) != 0)
         return -1;
     rc = count_every_row(db, "temp.counts_check", err);
     if (rc == 0)
