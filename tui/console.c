@@ -397,6 +397,10 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
         app_message(app, true, "persistent index not used (%s); reading the files",
                     ev->msg ? ev->msg : "?");
         break;
+    case TAILER_INDEX_COMMITTED:
+        /* Nothing to copy: the drain counts it, so the model changes and
+         * the totals and pages are queried again, now with these rows. */
+        break;
     }
 }
 

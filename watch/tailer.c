@@ -44,6 +44,7 @@ struct tailer {
     struct rec_store *rs;
     struct scan *scan;
     struct index_db *db; /* opts.use_index: kept current from here */
+    bool uncommitted;    /* db has rows of this batch not yet committed */
     bool loading;        /* sending the index's rows: a full queue wakes at once */
     bool polling;
     int64_t next_recheck;
@@ -160,6 +161,7 @@ emit(void *ctx, const char *id, struct digest *d)
             (void)index_db_remove(t->db, id, NULL);
         else if (scan_identity(t->scan, id, &size, &mtime, &ino) == 0)
             (void)index_db_put(t->db, id, d, mtime, ino, NULL);
+        t->uncommitted = true;
     }
 
     e.id = strdup(id);
@@ -221,8 +223,16 @@ close_dir(struct tailer *t)
 static void
 commit_index(struct tailer *t)
 {
-    if (t->db != NULL)
-        (void)index_db_commit(t->db, NULL);
+    if (t->db == NULL)
+        return;
+    (void)index_db_commit(t->db, NULL);
+    /* Tell a consumer that queries the index that the rows it was sent are
+     * now there to read (else its count ran ahead of the commit and stayed
+     * one batch behind). */
+    if (t->uncommitted) {
+        t->uncommitted = false;
+        push_simple(t, TAILER_INDEX_COMMITTED, NULL);
+    }
 }
 
 static int

@@ -68,6 +68,10 @@ enum tailer_event_kind {
      * msg is its file, for a consumer that queries it on a connection of
      * its own (every change is written to it before it is sent). */
     TAILER_INDEX_OPEN,
+    /* opts.use_index: the changes sent before this one are committed to the
+     * index (they are sent as they are written, a batch is committed at its
+     * end): a consumer querying the index re-reads from here. */
+    TAILER_INDEX_COMMITTED,
 };
 
 struct tailer_event {

@@ -24,6 +24,8 @@
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 #include "watch/index.h"
+#include "watch/index_db.h"
+#include "watch/index_query.h"
 #include "watch/scan.h"
 #include "watch/tailer.h"
 
@@ -32,6 +34,12 @@
 struct consumer {
     struct index *ix;
     int dir_gone, dir_back, synced, polling;
+    /* with opts.use_index (test_index_committed_before_told): the index on
+     * a connection of the consumer's own, and its count at each commit */
+    bool use_index;
+    struct index_db *db;
+    long count_at_commit;
+    int commits;
 };
 
 static void
@@ -58,10 +66,29 @@ on_event(void *ctx, const struct tailer_event *ev)
     case TAILER_POLLING:
         c->polling++;
         break;
-    case TAILER_NO_INDEX: /* only with opts.use_index, which these tests leave off */
     case TAILER_INDEX_OPEN:
+        if (c->use_index) {
+            c->db = index_db_open_path(ev->msg, false, false, NULL);
+            assert_non_null(c->db);
+            break;
+        }
+        /* fall through */
+    case TAILER_INDEX_COMMITTED:
+        if (c->use_index) {
+            assert_non_null(c->db);
+            struct intentus_err qerr = { 0 };
+            c->count_at_commit = index_query_count(c->db, NULL, &qerr);
+            c->commits++;
+            if (c->count_at_commit < 0)
+                fail_msg("counting the index: %s", qerr.msg);
+            break;
+        }
+        /* fall through */
+    case TAILER_NO_INDEX: /* only with opts.use_index, which the other tests leave off */
         fail_msg("unexpected %s: %s",
-                 ev->kind == TAILER_NO_INDEX ? "TAILER_NO_INDEX" : "TAILER_INDEX_OPEN",
+                 ev->kind == TAILER_NO_INDEX     ? "TAILER_NO_INDEX"
+                 : ev->kind == TAILER_INDEX_OPEN ? "TAILER_INDEX_OPEN"
+                                                 : "TAILER_INDEX_COMMITTED",
                  ev->msg ? ev->msg : "");
         break;
     }
@@ -122,6 +149,47 @@ start(const char *dir, enum tailer_mode mode, size_t queue_max)
     if (t == NULL)
         fail_msg("tailer_start: %s", err.msg);
     return t;
+}
+
+static bool
+committed(struct consumer *c, const void *arg)
+{
+    return c->count_at_commit == *(const long *)arg;
+}
+
+/* With use_index, a consumer that counts the index on its own connection
+ * is told when the rows it was sent are committed, and then finds them all
+ * (the console's total used to stay one batch behind). */
+static void
+test_index_committed_before_told(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct consumer c = { .ix = index_new(), .use_index = true, .count_at_commit = -1 };
+    struct tailer_opts o = { .mode = TAILER_INOTIFY, .use_index = true };
+    struct intentus_err err = { 0 };
+    struct tailer *t = tailer_start(dir, &o, &err);
+    long five = 5;
+    size_t n = 5;
+    int one = 1;
+
+    if (t == NULL)
+        fail_msg("tailer_start: %s", err.msg);
+    /* Index open and its (no) rows sent: what lands now arrives as changes. */
+    assert_true(wait_for(t, &c, synced_at_least, &one, 10000, 0));
+    assert_non_null(c.db);
+    write_n(dir, 1, 3, true);
+    write_n(dir, 4, 2, false);
+    assert_true(wait_for(t, &c, has_size, &n, 10000, 0));
+    if (!wait_for(t, &c, committed, &five, 10000, 0))
+        fail_msg("the index held %ld rows at the last of %d commit events", c.count_at_commit,
+                 c.commits);
+    assert_int_equal(index_size(c.ix), 5);
+    tailer_stop(t);
+    index_db_close(c.db);
+    index_free(c.ix);
+    tu_rmtree(dir);
+    free(dir);
 }
 
 static void
@@ -550,6 +618,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_directory),
+        cmocka_unit_test(test_index_committed_before_told),
         cmocka_unit_test(test_rename_and_in_place_and_delete),
         cmocka_unit_test(test_rescan_after_lost_events),
         cmocka_unit_test(test_half_written_and_corrupt),
