@@ -181,6 +181,16 @@ cli_console(int argc, char **argv)
                                "--store and --dir: give one (--store file:DIR is --dir)");
     if (token_file != NULL && o.server == NULL)
         return cli_usage_error("console", "--token-file: only with --server URL");
+    /* The window is the persistent index's (open_model): the other models
+     * hold every record, so a --window there would do nothing. */
+    if (o.window != 0 && (o.no_index || o.read_only || o.server != NULL || o.store != NULL))
+        return cli_usage_error("console",
+                               "--window: only with the record index (not with %s, which "
+                               "load every record)",
+                               o.no_index    ? "--no-index"
+                               : o.read_only ? "--read-only"
+                               : o.server    ? "--server"
+                                             : "--store");
     if (o.server != NULL && o.demo_traffic == DEMO_TRAFFIC_ON)
         return cli_usage_error("console", "--demo-traffic is refused with --server (the demo "
                                           "traffic runs in this console, not on the service)");

@@ -266,13 +266,37 @@ test_window_retention_plans_from_the_index(void **state)
 
 /* --no-index keeps the old model: every record in memory, nothing said
  * about rows loaded. */
+/* --window is the index's: where the console loads every record instead
+ * (--no-index, --read-only, --server, --store) it is refused, not ignored. */
+static void
+test_window_refused_without_the_index(void **state)
+{
+    const char *other[] = { "--no-index", "--read-only", "--store" };
+    struct tu_run run;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        char *argv[] = { (char *)tu_bin(),           "console", "--window", "100", (char *)other[i],
+                         "sqlite:/nonexistent/x.db", NULL };
+        if (strcmp(other[i], "--store") != 0)
+            argv[5] = NULL;
+        assert_int_equal(tu_run(argv, NULL, NULL, NULL, 10000, &run), 0);
+        assert_int_equal(run.status, 2);
+        assert_non_null(strstr(run.err, "--window: only with the record index"));
+        assert_non_null(strstr(run.err, other[i]));
+        tu_run_free(&run);
+    }
+}
+
 static void
 test_no_index_loads_everything(void **state)
 {
     struct tu_con *c = *state;
 
+    /* --no-index with --window is refused (test_window_refused_without_the_index):
+     * the default window of the index (5000) is not what --no-index shows either. */
     write_set(c);
-    tu_con_start(c, NULL, "--no-index --window 10", 160, 80);
+    tu_con_start(c, NULL, "--no-index", 160, 80);
     tu_con_expect(c, "records 60 ");
     tu_con_keys(c, "2", NULL, NULL);
     tu_con_expect(c, "60 of 60 records");
@@ -288,6 +312,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_refused_without_the_index),
         cmocka_unit_test_setup_teardown(test_window_totals_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_filter_is_the_index_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_live_records_counted, setup, teardown),
