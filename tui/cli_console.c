@@ -48,6 +48,10 @@ static const char console_help[] =
     "      --no-index       read every record file at start instead of loading the\n"
     "                       persistent index (<dir>/.intentus/index.sqlite), and do not\n"
     "                       keep it current\n"
+    "      --window N       rows of the index held in memory: the newest N (10 to\n"
+    "                       10000000, default 5000); the figures, filters and older\n"
+    "                       pages are the index's queries. Only with the index (not\n"
+    "                       with --no-index, --read-only, --server or --store)\n"
     "      --demo-traffic[=RATE|auto]\n"
     "                       fire a gentle, varied, seeded stream of the built-in demo\n"
     "                       configuration's intents (every strategy, flaky-b's circuit\n"
@@ -63,6 +67,101 @@ static const char console_help[] =
     "persist in $XDG_STATE_HOME/intentus/console.prefs (~/.local/state/intentus/);\n"
     "the config's \"console\" section (theme, sort, agents_sort, mouse) wins over\n"
     "them, --theme over both.\n";
+
+/* Option values, each checked where it is parsed: 0, or the usage error
+ * already printed (the caller returns EXIT_USAGE). */
+static int
+parse_poll(const char *arg, struct console_opts *o)
+{
+    char *end;
+    long ms = strtol(arg, &end, 10);
+    if (arg[0] == '\0' || *end != '\0' || ms < 10 || ms > 3600000) {
+        cli_usage_error("console", "--poll: '%s' is not 10 to 3600000 ms", arg);
+        return -1;
+    }
+    o->poll_ms = (int)ms;
+    return 0;
+}
+
+static int
+parse_window(const char *arg, struct console_opts *o)
+{
+    char *end;
+    long long n;
+    if (arg == NULL) {
+        cli_usage_error("console", "--window needs a number of rows");
+        return -1;
+    }
+    n = strtoll(arg, &end, 10);
+    if (arg[0] == '\0' || *end != '\0' || n < 10 || n > 10000000) {
+        cli_usage_error("console", "--window: '%s' is not 10 to 10000000 rows", arg);
+        return -1;
+    }
+    o->window = (size_t)n;
+    return 0;
+}
+
+static int
+parse_demo_traffic(const char *arg, struct console_opts *o)
+{
+    char *end;
+    double rate;
+    o->demo_traffic = DEMO_TRAFFIC_ON;
+    if (arg == NULL)
+        return 0;
+    if (strcmp(arg, "auto") == 0) {
+        o->demo_traffic = DEMO_TRAFFIC_AUTO;
+        return 0;
+    }
+    rate = strtod(arg, &end);
+    if (end == arg || *end != '\0' || !isfinite(rate) || rate < DEMO_TRAFFIC_RATE_MIN ||
+        rate > DEMO_TRAFFIC_RATE_MAX) {
+        cli_usage_error("console",
+                        "--demo-traffic: '%s' is not auto or a rate from 0.1 to 50 intents a "
+                        "second",
+                        arg);
+        return -1;
+    }
+    o->demo_rate = rate;
+    return 0;
+}
+
+/* Options that are each valid but not together. */
+static int
+check_combination(const struct console_opts *o, const char *token_file)
+{
+    if (o->read_only && o->demo_traffic == DEMO_TRAFFIC_ON) {
+        cli_usage_error("console",
+                        "--demo-traffic is refused with --read-only (it records executions)");
+        return -1;
+    }
+    if (o->store != NULL && o->dir != NULL) {
+        cli_usage_error("console", "--store and --dir: give one (--store file:DIR is --dir)");
+        return -1;
+    }
+    if (token_file != NULL && o->server == NULL) {
+        cli_usage_error("console", "--token-file: only with --server URL");
+        return -1;
+    }
+    /* The window is the persistent index's (open_model): the other models
+     * hold every record, so a --window there would do nothing. */
+    if (o->window != 0 && (o->no_index || o->read_only || o->server != NULL || o->store != NULL)) {
+        cli_usage_error("console",
+                        "--window: only with the record index (not with %s, which load every "
+                        "record)",
+                        o->no_index    ? "--no-index"
+                        : o->read_only ? "--read-only"
+                        : o->server    ? "--server"
+                                       : "--store");
+        return -1;
+    }
+    if (o->server != NULL && o->demo_traffic == DEMO_TRAFFIC_ON) {
+        cli_usage_error("console", "--demo-traffic is refused with --server (the demo traffic "
+                                   "runs in this console, not on the service)");
+        return -1;
+    }
+    return 0;
+}
 
 int
 cli_console(int argc, char **argv)
@@ -112,27 +211,13 @@ cli_console(int argc, char **argv)
             break;
         case 'p':
             o.poll = true;
-            if (optarg != NULL) {
-                char *end;
-                long ms = strtol(optarg, &end, 10);
-                if (*end != '\0' || ms < 10 || ms > 3600000)
-                    return cli_usage_error("console", "--poll: '%s' is not 10 to 3600000 ms",
-                                           optarg);
-                o.poll_ms = (int)ms;
-            }
+            if (optarg != NULL && parse_poll(optarg, &o) != 0)
+                return EXIT_USAGE;
             break;
-        case 'W': {
-            char *end;
-            long long n;
-            if (optarg == NULL)
-                return cli_usage_error("console", "--window needs a number of rows");
-            n = strtoll(optarg, &end, 10);
-            if (optarg[0] == '\0' || *end != '\0' || n < 10 || n > 10000000)
-                return cli_usage_error("console", "--window: '%s' is not 10 to 10000000 rows",
-                                       optarg);
-            o.window = (size_t)n;
+        case 'W':
+            if (parse_window(optarg, &o) != 0)
+                return EXIT_USAGE;
             break;
-        }
         case 'r':
             o.read_only = true;
             break;
@@ -150,20 +235,8 @@ cli_console(int argc, char **argv)
             o.store = optarg;
             break;
         case 'D':
-            o.demo_traffic = DEMO_TRAFFIC_ON;
-            if (optarg != NULL && strcmp(optarg, "auto") == 0) {
-                o.demo_traffic = DEMO_TRAFFIC_AUTO;
-            } else if (optarg != NULL) {
-                char *end;
-                double rate = strtod(optarg, &end);
-                if (end == optarg || *end != '\0' || !isfinite(rate) ||
-                    rate < DEMO_TRAFFIC_RATE_MIN || rate > DEMO_TRAFFIC_RATE_MAX)
-                    return cli_usage_error("console",
-                                           "--demo-traffic: '%s' is not auto or a rate from 0.1 "
-                                           "to 50 intents a second",
-                                           optarg);
-                o.demo_rate = rate;
-            }
+            if (parse_demo_traffic(optarg, &o) != 0)
+                return EXIT_USAGE;
             break;
         default:
             if (optopt != 0)
@@ -173,27 +246,8 @@ cli_console(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("console", "unexpected argument '%s'", argv[optind]);
-    if (o.read_only && o.demo_traffic == DEMO_TRAFFIC_ON)
-        return cli_usage_error(
-            "console", "--demo-traffic is refused with --read-only (it records executions)");
-    if (o.store != NULL && o.dir != NULL)
-        return cli_usage_error("console",
-                               "--store and --dir: give one (--store file:DIR is --dir)");
-    if (token_file != NULL && o.server == NULL)
-        return cli_usage_error("console", "--token-file: only with --server URL");
-    /* The window is the persistent index's (open_model): the other models
-     * hold every record, so a --window there would do nothing. */
-    if (o.window != 0 && (o.no_index || o.read_only || o.server != NULL || o.store != NULL))
-        return cli_usage_error("console",
-                               "--window: only with the record index (not with %s, which "
-                               "load every record)",
-                               o.no_index    ? "--no-index"
-                               : o.read_only ? "--read-only"
-                               : o.server    ? "--server"
-                                             : "--store");
-    if (o.server != NULL && o.demo_traffic == DEMO_TRAFFIC_ON)
-        return cli_usage_error("console", "--demo-traffic is refused with --server (the demo "
-                                          "traffic runs in this console, not on the service)");
+    if (check_combination(&o, token_file) != 0)
+        return EXIT_USAGE;
     if (o.server != NULL) {
         if (serve_client_check_url("console", o.server) != 0)
             return EXIT_USAGE;
