@@ -133,7 +133,9 @@ test_hang_killed_at_deadline(void **state)
     (void)state;
     assert_string_equal(tu_code(resp), "AGENT_TIMEOUT");
     assert_true(tu_retryable(resp));
-    assert_true(elapsed >= 290 && elapsed < 800);
+    /* Killed at the deadline, not after the hang: the upper bound leaves
+     * room for a loaded machine's scheduling (the hang is forever). */
+    assert_true(elapsed >= 290 && elapsed < 2500);
     ms = cJSON_GetObjectItemCaseSensitive(tu_details(resp), "elapsed_ms");
     assert_true(cJSON_IsNumber(ms) && ms->valuedouble >= 290);
     assert_non_null(strstr(tu_message(resp), " ms"));
@@ -156,9 +158,12 @@ test_whole_group_killed(void **state)
     (void)state;
     snprintf(pidfile, sizeof(pidfile), "%s/grandchild.pid", dir);
     snprintf(payload, sizeof(payload), "{\"mode\":\"child\",\"pidfile\":\"%s\"}", pidfile);
-    resp = call(a, payload, 1000, &elapsed);
+    /* 4 s: the script imports subprocess and starts sleep(1) before it
+     * reports, which took over 1 s under ASan on a loaded machine; what is
+     * tested is that the whole group dies, not how soon. */
+    resp = call(a, payload, 4000, &elapsed);
     assert_string_equal(tu_code(resp), "AGENT_TIMEOUT");
-    assert_true(elapsed < 1500);
+    assert_true(elapsed < 6000);
     /* The script also reported the grandchild on stderr, which is kept. */
     assert_non_null(strstr(json_get_string(tu_details(resp), "stderr"), "grandchild pid"));
     text = tu_read_file(pidfile, NULL);
