@@ -33,6 +33,12 @@ tmux(struct tu_con *c, char *out, size_t size, const char *const *args)
     return rc;
 }
 
+int
+tu_con_tmux(struct tu_con *c, char *out, size_t size, const char *const *args)
+{
+    return tmux(c, out, size, args);
+}
+
 struct tu_con *
 tu_con_new(void)
 {
@@ -80,10 +86,17 @@ tu_con_start(struct tu_con *c, const char *env, const char *args, int w, int h)
              args != NULL && strstr(args, "--store ") != NULL ? "" : c->recs);
     snprintf(ws, sizeof(ws), "%d", w);
     snprintf(hs, sizeof(hs), "%d", h);
-    assert_int_equal(
-        tmux(c, NULL, 0,
-             (const char *[]){ "new-session", "-d", "-s", "t", "-x", ws, "-y", hs, NULL }),
-        0);
+    /* Right after a kill-server the old server may still hold the socket
+     * (seen under load): try again, bounded (20 x 50 ms). */
+    for (int tries = 0;; tries++) {
+        int rc = tmux(c, NULL, 0,
+                      (const char *[]){ "new-session", "-d", "-s", "t", "-x", ws, "-y", hs, NULL });
+        if (rc == 0)
+            break;
+        if (tries == 20)
+            assert_int_equal(rc, 0);
+        nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+    }
     tmux(c, NULL, 0, (const char *[]){ "send-keys", "-t", "t", cmd, "Enter", NULL });
 }
 

@@ -35,6 +35,12 @@ void tu_con_type(struct tu_con *c, const char *text);
 /* A left click at column x, row y (0-based), as the terminal reports it
  * (X10 mouse encoding: press, then release). */
 void tu_con_click(struct tu_con *c, int x, int y);
+/* Any other tmux command on the fixture's server (resize-window,
+ * display-message, kill-server...): args NULL-terminated; out (may be
+ * NULL) gets its stdout. Returns tmux's exit status, -1 if it did not run. */
+int tu_con_tmux(struct tu_con *c, char *out, size_t size, const char *const *args);
+#define TU_TMUX(c, out, size, ...)                                                                 \
+    tu_con_tmux((c), (out), (size), (const char *const[]){ __VA_ARGS__, NULL })
 /* Row y (0-based) of the screen, without its newline. */
 void tu_con_line(struct tu_con *c, int y, char *out, size_t size);
 

@@ -16,116 +16,17 @@
 #include <cmocka.h>
 
 #include "tests/support/testutil.h"
-
-struct con {
-    char sock[64];
-    char *dir;
-    char recs[600];
-};
-
-static int
-tmux(struct con *c, char *out, size_t size, const char *a1, const char *a2, const char *a3,
-     const char *a4, const char *a5, const char *a6, const char *a7, const char *a8)
-{
-    char *argv[16] = { "tmux",     "-L",       c->sock,    (char *)a1, (char *)a2, (char *)a3,
-                       (char *)a4, (char *)a5, (char *)a6, (char *)a7, (char *)a8, NULL };
-    struct tu_run r;
-    int rc;
-
-    if (tu_run(argv, NULL, NULL, NULL, 10000, &r) != 0)
-        return -1;
-    if (out != NULL)
-        snprintf(out, size, "%s", r.out);
-    rc = r.status;
-    tu_run_free(&r);
-    return rc;
-}
-
-static void
-capture(struct con *c, char *out, size_t size)
-{
-    tmux(c, out, size, "capture-pane", "-p", "-t", "t", NULL, NULL, NULL, NULL);
-}
-
-/* Wait until the screen contains text (or the timeout passes). */
-static bool
-wait_for(struct con *c, const char *text, int timeout_ms, char *screen, size_t size)
-{
-    for (int waited = 0; waited <= timeout_ms; waited += 50) {
-        struct timespec ts = { 0, 50 * 1000000L };
-        capture(c, screen, size);
-        if (strstr(screen, text) != NULL)
-            return true;
-        nanosleep(&ts, NULL);
-    }
-    return false;
-}
-
-static void
-expect(struct con *c, const char *text)
-{
-    static char screen[65536];
-
-    if (!wait_for(c, text, 5000, screen, sizeof(screen)))
-        fail_msg("screen never showed '%s'; it shows:\n%s", text, screen);
-}
-
-static void
-keys(struct con *c, const char *k1, const char *k2, const char *k3)
-{
-    tmux(c, NULL, 0, "send-keys", "-t", "t", k1, k2, k3, NULL, NULL);
-}
-
-static void
-keys_literal(struct con *c, const char *text)
-{
-    tmux(c, NULL, 0, "send-keys", "-t", "t", "-l", text, NULL, NULL, NULL);
-}
-
-static void
-start_with(struct con *c, const char *env, const char *args, int w, int h)
-{
-    char cmd[2048], ws[16], hs[16];
-
-    snprintf(cmd, sizeof(cmd),
-             "env HOME=%s XDG_CONFIG_HOME=%s %s %s %s --dir %s; echo CONSOLE-EXITED-$?; sleep 30",
-             c->dir, c->dir, env ? env : "", tu_bin(), args ? args : "", c->recs);
-    snprintf(ws, sizeof(ws), "%d", w);
-    snprintf(hs, sizeof(hs), "%d", h);
-    /* Right after a kill-server the old server may still hold the socket
-     * (seen under load): try again, bounded (20 x 50 ms). */
-    for (int tries = 0;; tries++) {
-        int rc = tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", ws, "-y", hs);
-        if (rc == 0)
-            break;
-        if (tries == 20)
-            assert_int_equal(rc, 0);
-        nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
-    }
-    /* Run in the session's shell so the exit status can be printed. */
-    tmux(c, NULL, 0, "send-keys", "-t", "t", cmd, "Enter", NULL, NULL, NULL);
-}
-
-static void
-start(struct con *c, const char *env, int w, int h)
-{
-    start_with(c, env, NULL, w, h);
-}
+#include "tests/support/tmux_testutil.h"
 
 static int
 setup(void **state)
 {
-    struct con *c = calloc(1, sizeof(*c));
+    struct tu_con *c = tu_con_new();
     char cmd[2048];
     struct tu_run r;
     char *argv[] = { "sh", "-c", cmd, NULL };
 
-    snprintf(c->sock, sizeof(c->sock), "intentus-test-%d-%ld", (int)getpid(),
-             (long)time(NULL) % 100000);
-    c->dir = tu_mkdtemp();
-    snprintf(c->recs, sizeof(c->recs), "%s/records", c->dir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/reference-records/*.json %s/", c->recs,
-             tu_data_dir(), c->recs);
+    snprintf(cmd, sizeof(cmd), "cp %s/reference-records/*.json %s/", tu_data_dir(), c->recs);
     assert_int_equal(tu_run(argv, NULL, NULL, NULL, 10000, &r), 0);
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
@@ -136,17 +37,12 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    struct con *c = *state;
-
-    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    tu_rmtree(c->dir);
-    free(c->dir);
-    free(c);
+    tu_con_free(*state);
     return 0;
 }
 
 static void
-route(struct con *c, const char *intent)
+route(struct tu_con *c, const char *intent)
 {
     char *argv[] = { (char *)tu_bin(), "route", (char *)intent, "--dir", c->recs, "-q", NULL };
     struct tu_run r;
@@ -157,7 +53,7 @@ route(struct con *c, const char *intent)
 
 /* `intentus index stats` on the records: its "this run:" line. */
 static void
-index_run_line(struct con *c, char *out, size_t size)
+index_run_line(struct tu_con *c, char *out, size_t size)
 {
     char *argv[] = { (char *)tu_bin(), "index", "stats", "--dir", c->recs, NULL };
     struct tu_run r;
@@ -173,7 +69,7 @@ index_run_line(struct con *c, char *out, size_t size)
 }
 
 static void
-remove_record(struct con *c, const char *name)
+remove_record(struct tu_con *c, const char *name)
 {
     char p[1200];
 
@@ -189,83 +85,83 @@ remove_record(struct con *c, const char *name)
 static void
 test_console_keeps_the_index_current(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char line[512], p[1200];
 
     index_run_line(c, line, sizeof(line)); /* builds the index: 39 files read */
     assert_non_null(strstr(line, "39 files read"));
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
     route(c, "demo.echo");
     route(c, "demo.fail");
     remove_record(c, "03355680-d215-463b-9a23-ed08bfba7708.json");
     snprintf(p, sizeof(p), "%s/07077ed4-f92f-48aa-ab54-c3b248e42c19.json", c->recs);
     assert_int_equal(tu_write_file(p, "{\"cut\": ", 9, 0600), 0); /* in place */
-    expect(c, "40 records");
-    expect(c, "demo.fail");
-    expect(c, "corrupt 1 "); /* after the tailer's retries for a writer still writing */
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_expect(c, "40 records");
+    tu_con_expect(c, "demo.fail");
+    tu_con_expect(c, "corrupt 1 "); /* after the tailer's retries for a writer still writing */
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
     index_run_line(c, line, sizeof(line));
     if (strstr(line, "0 files read, 0 rows removed") == NULL)
         fail_msg("the console left the index behind: %s", line);
 
     /* While closed: one more, one fewer. Each console gets a tmux server
      * of its own (a new-session racing the old server's exit can fail). */
-    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    TU_TMUX(c, NULL, 0, "kill-server");
     strncat(c->sock, "b", sizeof(c->sock) - strlen(c->sock) - 1);
     route(c, "demo.upper");
     remove_record(c, "0c5f5532-832d-4b77-bda5-5e5ccd58e351.json");
-    start(c, NULL, 120, 40);
-    expect(c, "40 records");
-    expect(c, "demo.upper");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
-    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "40 records");
+    tu_con_expect(c, "demo.upper");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    TU_TMUX(c, NULL, 0, "kill-server");
     strncat(c->sock, "c", sizeof(c->sock) - strlen(c->sock) - 1);
-    start_with(c, NULL, "--no-index", 120, 40);
-    expect(c, "40 records");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, "--no-index", 120, 40);
+    tu_con_expect(c, "40 records");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_dashboard_follows_new_records(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    expect(c, "Live feed");
-    expect(c, "coordinator"); /* an agent seen only in the reference records */
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_expect(c, "Live feed");
+    tu_con_expect(c, "coordinator"); /* an agent seen only in the reference records */
     route(c, "demo.echo");
     route(c, "demo.fail");
-    expect(c, "41 records");
-    expect(c, "echo-a");
-    expect(c, "demo.fail");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_expect(c, "41 records");
+    tu_con_expect(c, "echo-a");
+    tu_con_expect(c, "demo.fail");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_filter_open_timeline(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char screen[65536];
     const char *recv, *dec, *fin;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "2", NULL, NULL);
-    expect(c, "39 of 39 records");
-    keys(c, "/", "status:error intent:notify.send", "Enter");
-    expect(c, "filter: status:error intent:notify.send");
-    capture(c, screen, sizeof(screen));
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "39 of 39 records");
+    tu_con_keys(c, "/", "status:error intent:notify.send", "Enter");
+    tu_con_expect(c, "filter: status:error intent:notify.send");
+    tu_con_capture(c, screen, sizeof(screen));
     assert_null(strstr(screen, "search.web"));
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "Timeline");
-    expect(c, "(this writer recorded no timing");
-    capture(c, screen, sizeof(screen));
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "Timeline");
+    tu_con_expect(c, "(this writer recorded no timing");
+    tu_con_capture(c, screen, sizeof(screen));
     /* Events in order: received, attempts, decision, final. */
     recv = strstr(screen, "INTENT_RECEIVED");
     dec = strstr(screen, "decision:");
@@ -276,88 +172,90 @@ test_filter_open_timeline(void **state)
     assert_true(recv < dec && dec < fin);
     assert_non_null(strstr(screen, "envelopeHash verified"));
     /* Esc goes back to the list with the filter kept. */
-    keys(c, "Escape", NULL, NULL);
-    expect(c, "filter: status:error intent:notify.send");
-    keys(c, "c", NULL, NULL);
-    expect(c, "39 of 39 records");
-    keys(c, "?", NULL, NULL);
-    expect(c, "Records keys");
-    expect(c, "filter (intent: agent: status: error: since:)");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_expect(c, "filter: status:error intent:notify.send");
+    tu_con_keys(c, "c", NULL, NULL);
+    tu_con_expect(c, "39 of 39 records");
+    tu_con_keys(c, "?", NULL, NULL);
+    tu_con_expect(c, "Records keys");
+    tu_con_expect(c, "filter (intent: agent: status: error: since:)");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_resize_and_too_small(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "80", "-y", "24", NULL);
-    expect(c, "1 Dashboard");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    TU_TMUX(c, NULL, 0, "resize-window", "-t", "t", "-x", "80", "-y", "24");
+    tu_con_expect(c, "1 Dashboard");
     /* At 80 columns the columns that matter most still fit. */
-    expect(c, "AGENT \xe2\x96\xb2          CALLS  FAIL  FAIL%   REJ CIRCUIT       P50     P95 LAST "
-              "ERROR");
-    keys(c, "2", NULL, NULL);
-    expect(c, " TIME \xe2\x96\xbc   ID   INTENT             AGENT      STATUS  ERROR             "
-              "DURATION");
-    keys(c, "1", NULL, NULL);
-    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "60", "-y", "20", NULL);
-    expect(c, "terminal too small");
-    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "120", "-y", "40", NULL);
-    expect(c, "Live feed");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_expect(
+        c, "AGENT \xe2\x96\xb2          CALLS  FAIL  FAIL%   REJ CIRCUIT       P50     P95 LAST "
+           "ERROR");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(
+        c, " TIME \xe2\x96\xbc   ID   INTENT             AGENT      STATUS  ERROR             "
+           "DURATION");
+    tu_con_keys(c, "1", NULL, NULL);
+    TU_TMUX(c, NULL, 0, "resize-window", "-t", "t", "-x", "60", "-y", "20");
+    tu_con_expect(c, "terminal too small");
+    TU_TMUX(c, NULL, 0, "resize-window", "-t", "t", "-x", "120", "-y", "40");
+    tu_con_expect(c, "Live feed");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_theme_cycle(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "default");
-    keys(c, "t", NULL, NULL);
-    expect(c, "theme: high-contrast");
-    keys(c, "t", NULL, NULL);
-    expect(c, "theme: light");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "default");
+    tu_con_keys(c, "t", NULL, NULL);
+    tu_con_expect(c, "theme: high-contrast");
+    tu_con_keys(c, "t", NULL, NULL);
+    tu_con_expect(c, "theme: light");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_plain_terminals(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char screen[65536];
 
     /* 8 colours, no colour at all, and a non-UTF-8 locale (ASCII lines). */
-    start(c, "TERM=xterm NO_COLOR=1 LANG=C LC_ALL=C", 100, 30);
-    expect(c, "39 records");
-    expect(c, " mono");
-    capture(c, screen, sizeof(screen));
+    tu_con_start(c, "TERM=xterm NO_COLOR=1 LANG=C LC_ALL=C", NULL, 100, 30);
+    tu_con_expect(c, "39 records");
+    tu_con_expect(c, " mono");
+    tu_con_capture(c, screen, sizeof(screen));
     assert_non_null(strstr(screen, "-----"));
-    keys(c, "2", NULL, NULL);
-    expect(c, "of 39 records");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "of 39 records");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_sigterm_restores_terminal(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    tmux(c, NULL, 0, "send-keys", "-t", "t", "C-c", NULL, NULL, NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    TU_TMUX(c, NULL, 0, "send-keys", "-t", "t", "C-c");
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* The pid of the console this test started (its --dir is unique). */
 static int
-console_pid(struct con *c)
+console_pid(struct tu_con *c)
 {
     char *argv[] = { "pgrep", "-f", c->recs, NULL };
     struct tu_run r;
@@ -376,73 +274,73 @@ console_pid(struct con *c)
 static void
 test_sigterm_during_prompt(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char *argv[] = { "kill", "-TERM", NULL, NULL };
     char pid[32];
     struct tu_run r;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "6", NULL, NULL);
-    keys(c, "e", NULL, NULL);
-    expect(c, "older than (e.g. 30d, empty: none):");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_keys(c, "e", NULL, NULL);
+    tu_con_expect(c, "older than (e.g. 30d, empty: none):");
     snprintf(pid, sizeof(pid), "%d", console_pid(c));
     argv[2] = pid;
     assert_true(atoi(pid) > 0);
     assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_ctrl_c_during_prompt(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    expect(c, "Fire an intent");
-    keys(c, "C-n", NULL, NULL);
-    expect(c, "fire how many times:");
-    keys(c, "C-c", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
+    tu_con_keys(c, "C-n", NULL, NULL);
+    tu_con_expect(c, "fire how many times:");
+    tu_con_keys(c, "C-c", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_fire_and_open_timeline(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    expect(c, "Fire an intent");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
     /* Replace the intent: demo.upper through the embedded demo config. */
-    keys(c, "C-u", "demo.up", NULL);
-    keys(c, "Tab", NULL, NULL); /* completes to demo.upper */
-    expect(c, "intent     demo.upper");
-    keys(c, "C-r", NULL, NULL);
-    expect(c, "success from upper-u");
-    expect(c, "40 records");
-    keys(c, "C-g", NULL, NULL);
-    expect(c, "Timeline");
-    expect(c, "decision: upper-u (direct match)");
-    expect(c, "HELLO FROM THE CONSOLE");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "C-u", "demo.up", NULL);
+    tu_con_keys(c, "Tab", NULL, NULL); /* completes to demo.upper */
+    tu_con_expect(c, "intent     demo.upper");
+    tu_con_keys(c, "C-r", NULL, NULL);
+    tu_con_expect(c, "success from upper-u");
+    tu_con_expect(c, "40 records");
+    tu_con_keys(c, "C-g", NULL, NULL);
+    tu_con_expect(c, "Timeline");
+    tu_con_expect(c, "decision: upper-u (direct match)");
+    tu_con_expect(c, "HELLO FROM THE CONSOLE");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* The pane's terminal settings, read from outside the console. */
 static void
-pane_stty(struct con *c, char *out, size_t size)
+pane_stty(struct tu_con *c, char *out, size_t size)
 {
     char tty[256] = "";
     char *argv[] = { "stty", "-a", "-F", tty, NULL };
     struct tu_run r;
 
-    tmux(c, tty, sizeof(tty), "display-message", "-p", "-t", "t", "#{pane_tty}", NULL, NULL, NULL);
+    TU_TMUX(c, tty, sizeof(tty), "display-message", "-p", "-t", "t", "#{pane_tty}");
     tty[strcspn(tty, "\n")] = '\0';
     assert_true(tty[0] == '/');
     assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
@@ -469,45 +367,46 @@ has_flag(const char *stty, const char *flag)
 static void
 test_ctrl_s_does_not_freeze(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cmd[6000], st[8192], saved[700], before[700], after[700];
     char *b, *a;
 
     snprintf(saved, sizeof(saved), "%s/saved.json", c->dir);
     snprintf(before, sizeof(before), "%s/stty.before", c->dir);
     snprintf(after, sizeof(after), "%s/stty.after", c->dir);
-    assert_int_equal(tmux(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", "120", "-y", "40"), 0);
+    assert_int_equal(TU_TMUX(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", "120", "-y", "40"),
+                     0);
     snprintf(cmd, sizeof(cmd),
              "stty -g > %s; env HOME=%s XDG_CONFIG_HOME=%s %s --dir %s; echo CONSOLE-EXITED-$?; "
              "stty -g > %s; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?ixon' | sed "
              "'s/^/FLOW=/'; sleep 30",
              before, c->dir, c->dir, tu_bin(), c->recs, after);
-    keys(c, cmd, "Enter", NULL);
-    expect(c, "39 records");
+    tu_con_keys(c, cmd, "Enter", NULL);
+    tu_con_expect(c, "39 records");
     pane_stty(c, st, sizeof(st));
     assert_true(has_flag(st, "-ixon"));
     assert_true(has_flag(st, "-ixoff"));
     assert_true(has_flag(st, "isig")); /* ^C still quits through SIGINT */
-    keys(c, "f", NULL, NULL);
-    expect(c, "Fire an intent");
-    keys(c, "C-s", NULL, NULL);
-    expect(c, "save payload to:");
-    keys_literal(c, saved);
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "payload saved to");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
+    tu_con_keys(c, "C-s", NULL, NULL);
+    tu_con_expect(c, "save payload to:");
+    tu_con_type(c, saved);
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "payload saved to");
     /* The screen keeps updating after ^S: a new record shows up. */
     route(c, "demo.echo");
-    expect(c, "40 records");
+    tu_con_expect(c, "40 records");
     /* A burst of ^S/^Q does not stop it either. */
     for (int i = 0; i < 20; i++)
-        keys(c, "C-s", "Escape", "C-q");
+        tu_con_keys(c, "C-s", "Escape", "C-q");
     route(c, "demo.echo");
-    expect(c, "41 records");
+    tu_con_expect(c, "41 records");
     assert_int_equal(tu_count_files(c->dir, ".json"), 1);
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
-    expect(c, "FLOW=ixon");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_expect(c, "FLOW=ixon");
     b = tu_read_file(before, NULL);
     a = tu_read_file(after, NULL);
     assert_non_null(b);
@@ -520,49 +419,49 @@ test_ctrl_s_does_not_freeze(void **state)
 static void
 test_fire_n_times(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    expect(c, "Fire an intent");
-    keys(c, "C-n", NULL, NULL);
-    expect(c, "fire how many times:");
-    keys(c, "C-u", "25", "Enter");
-    expect(c, "25 fired in");
-    expect(c, "64 records");
-    keys(c, "Escape", NULL, NULL); /* a text field has the focus: Q would be text */
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
+    tu_con_keys(c, "C-n", NULL, NULL);
+    tu_con_expect(c, "fire how many times:");
+    tu_con_keys(c, "C-u", "25", "Enter");
+    tu_con_expect(c, "25 fired in");
+    tu_con_expect(c, "64 records");
+    tu_con_keys(c, "Escape", NULL, NULL); /* a text field has the focus: Q would be text */
     nanosleep(&(struct timespec){ 0, 200000000L }, NULL); /* not read as Alt-Q */
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_redaction_preview(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 140, 40);
-    expect(c, "39 records");
-    keys(c, "2", NULL, NULL);
-    keys(c, "/", NULL, NULL);
-    keys_literal(c, "notify.send status:error");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "filter: notify.send status:error");
-    keys(c, "x", NULL, NULL);
-    expect(c, "Redaction preview: record");
-    keys(c, "n", NULL, NULL);
-    expect(c, "\"password\": \"[REDACTED]\"");
-    expect(c, "key:password");
+    tu_con_start(c, NULL, NULL, 140, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "notify.send status:error");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "filter: notify.send status:error");
+    tu_con_keys(c, "x", NULL, NULL);
+    tu_con_expect(c, "Redaction preview: record");
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "\"password\": \"[REDACTED]\"");
+    tu_con_expect(c, "key:password");
     /* Switch the password rule off: nothing of that record is redacted. */
-    keys(c, "Space", NULL, NULL);
-    expect(c, "records what it matches in clear (y/n)"); /* turning a rule off asks first */
-    keys(c, "y", NULL, NULL);
-    expect(c, "0 fields redacted");
-    keys(c, "a", NULL, NULL);
-    expect(c, "1 field redacted");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Space", NULL, NULL);
+    tu_con_expect(c, "records what it matches in clear (y/n)"); /* turning a rule off asks first */
+    tu_con_keys(c, "y", NULL, NULL);
+    tu_con_expect(c, "0 fields redacted");
+    tu_con_keys(c, "a", NULL, NULL);
+    tu_con_expect(c, "1 field redacted");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 14.7: o with an empty file read past buf_take's unterminated
@@ -571,142 +470,142 @@ test_redaction_preview(void **state)
 static void
 test_redact_open_empty_file(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char empty[700], good[700], msg[800];
 
     snprintf(empty, sizeof(empty), "%s/empty.json", c->dir);
     snprintf(good, sizeof(good), "%s/good.json", c->dir);
     assert_int_equal(tu_write_file(empty, "", 0, 0600), 0);
     assert_int_equal(tu_write_file(good, "{\"password\": \"hunter2\"}\n", 24, 0600), 0);
-    start(c, NULL, 160, 40);
-    expect(c, "39 records");
-    keys(c, "5", NULL, NULL);
-    expect(c, "Redaction preview");
-    keys(c, "o", NULL, NULL);
-    expect(c, "open JSON file:");
-    keys_literal(c, empty);
-    keys(c, "Enter", NULL, NULL);
+    tu_con_start(c, NULL, NULL, 160, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "5", NULL, NULL);
+    tu_con_expect(c, "Redaction preview");
+    tu_con_keys(c, "o", NULL, NULL);
+    tu_con_expect(c, "open JSON file:");
+    tu_con_type(c, empty);
+    tu_con_keys(c, "Enter", NULL, NULL);
     snprintf(msg, sizeof(msg), "%s: empty file, nothing to redact", empty);
-    expect(c, msg);
+    tu_con_expect(c, msg);
     /* A directory is refused with the reason, not read as empty input. */
-    keys(c, "o", NULL, NULL);
-    expect(c, "open JSON file:");
-    keys_literal(c, c->dir);
-    keys(c, "Enter", NULL, NULL);
+    tu_con_keys(c, "o", NULL, NULL);
+    tu_con_expect(c, "open JSON file:");
+    tu_con_type(c, c->dir);
+    tu_con_keys(c, "Enter", NULL, NULL);
     snprintf(msg, sizeof(msg), "%s is not a regular file (a directory)", c->dir);
-    expect(c, msg);
+    tu_con_expect(c, msg);
     /* The console still works: a real file opens and is redacted. */
-    keys(c, "o", NULL, NULL);
-    expect(c, "open JSON file:");
-    keys_literal(c, good);
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "\"password\": \"[REDACTED]\"");
-    expect(c, "1 field redacted");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "o", NULL, NULL);
+    tu_con_expect(c, "open JSON file:");
+    tu_con_type(c, good);
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "\"password\": \"[REDACTED]\"");
+    tu_con_expect(c, "1 field redacted");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_retention_dry_run_and_apply(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 140, 40);
-    expect(c, "39 records");
-    keys(c, "6", NULL, NULL);
-    expect(c, "Retention for this run");
-    keys(c, "n", NULL, NULL);
-    expect(c, "Dry run: would remove");
-    expect(c, "3 records"); /* the three 2025 records are older than 30 days */
+    tu_con_start(c, NULL, NULL, 140, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "Retention for this run");
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "Dry run: would remove");
+    tu_con_expect(c, "3 records"); /* the three 2025 records are older than 30 days */
     assert_int_equal(tu_count_files(c->recs, ".json"), 39);
     /* A wrong confirmation changes nothing. */
-    keys(c, "x", NULL, NULL);
-    expect(c, "type 'delete' to delete 3 records");
-    keys_literal(c, "yes");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "retention not applied");
+    tu_con_keys(c, "x", NULL, NULL);
+    tu_con_expect(c, "type 'delete' to delete 3 records");
+    tu_con_type(c, "yes");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "retention not applied");
     assert_int_equal(tu_count_files(c->recs, ".json"), 39);
-    keys(c, "x", NULL, NULL);
-    expect(c, "type 'delete' to delete 3 records");
-    keys_literal(c, "delete");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "Last run: removed");
-    expect(c, "36 records"); /* the watcher saw the removals */
+    tu_con_keys(c, "x", NULL, NULL);
+    tu_con_expect(c, "type 'delete' to delete 3 records");
+    tu_con_type(c, "delete");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "Last run: removed");
+    tu_con_expect(c, "36 records"); /* the watcher saw the removals */
     assert_int_equal(tu_count_files(c->recs, ".json"), 36);
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_fire_each_strategy(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     const char *want[] = { "strategy direct", "strategy fallback", "strategy broadcast" };
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    expect(c, "Fire an intent");
-    keys(c, "Tab", NULL, NULL); /* to the strategy field */
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
+    tu_con_keys(c, "Tab", NULL, NULL); /* to the strategy field */
     for (int i = 0; i < 3; i++) {
         char n[32];
         if (i > 0)
-            keys(c, "Right", NULL, NULL);
-        keys(c, "C-r", NULL, NULL);
-        expect(c, "success from");
+            tu_con_keys(c, "Right", NULL, NULL);
+        tu_con_keys(c, "C-r", NULL, NULL);
+        tu_con_expect(c, "success from");
         snprintf(n, sizeof(n), "%d records", 40 + i);
-        expect(c, n);
-        keys(c, "C-g", NULL, NULL);
-        expect(c, want[i]);
-        expect(c, "final response: success");
-        keys(c, "Escape", NULL, NULL);
-        expect(c, "Fire an intent");
+        tu_con_expect(c, n);
+        tu_con_keys(c, "C-g", NULL, NULL);
+        tu_con_expect(c, want[i]);
+        tu_con_expect(c, "final response: success");
+        tu_con_keys(c, "Escape", NULL, NULL);
+        tu_con_expect(c, "Fire an intent");
     }
     /* parallel: the demo requires determinism, so the router refuses it. */
-    keys(c, "Right", NULL, NULL);
-    keys(c, "C-r", NULL, NULL);
-    expect(c, "error from router");
-    expect(c, "VALIDATION_ERROR");
+    tu_con_keys(c, "Right", NULL, NULL);
+    tu_con_keys(c, "C-r", NULL, NULL);
+    tu_con_expect(c, "error from router");
+    tu_con_expect(c, "VALIDATION_ERROR");
     /* The records screen lists what was fired, newest first. */
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "2", NULL, NULL);
-    keys(c, "/", NULL, NULL);
-    keys_literal(c, "intent:demo.echo");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "4 of 43 records");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "intent:demo.echo");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "4 of 43 records");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_invalid_payload_cannot_be_fired(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    expect(c, "valid JSON object");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "valid JSON object");
     for (int i = 0; i < 7; i++)
-        keys(c, "Tab", NULL, NULL); /* to the payload editor */
-    keys(c, "End", NULL, NULL);
-    keys_literal(c, ",");
-    expect(c, "line 3, column");
-    keys(c, "C-r", NULL, NULL);
-    expect(c, "payload: line 3, column");
+        tu_con_keys(c, "Tab", NULL, NULL); /* to the payload editor */
+    tu_con_keys(c, "End", NULL, NULL);
+    tu_con_type(c, ",");
+    tu_con_expect(c, "line 3, column");
+    tu_con_keys(c, "C-r", NULL, NULL);
+    tu_con_expect(c, "payload: line 3, column");
     assert_int_equal(tu_count_files(c->recs, ".json"), 39);
-    keys(c, "BSpace", NULL, NULL);
-    expect(c, "valid JSON object");
-    keys(c, "Escape", NULL, NULL); /* a text field has the focus: Q would be text */
+    tu_con_keys(c, "BSpace", NULL, NULL);
+    tu_con_expect(c, "valid JSON object");
+    tu_con_keys(c, "Escape", NULL, NULL); /* a text field has the focus: Q would be text */
     nanosleep(&(struct timespec){ 0, 200000000L }, NULL); /* not read as Alt-Q */
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_responsive_while_agent_is_slow(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cfg[700], env[800];
     const char *text = "{\"agents\": [{\"name\": \"sloth\", \"builtin\": \"slow\","
                        " \"delay_ms\": 2500, \"intents\": [\"t.slow\"]}]}";
@@ -714,25 +613,25 @@ test_responsive_while_agent_is_slow(void **state)
     snprintf(cfg, sizeof(cfg), "%s/slow.json", c->dir);
     assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
     snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
-    start(c, env, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    keys(c, "C-u", NULL, NULL);
-    keys_literal(c, "t.slow");
-    keys(c, "C-r", NULL, NULL);
-    expect(c, "firing...");
+    tu_con_start(c, env, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_keys(c, "C-u", NULL, NULL);
+    tu_con_type(c, "t.slow");
+    tu_con_keys(c, "C-r", NULL, NULL);
+    tu_con_expect(c, "firing...");
     /* While the agent sleeps, keys are answered and screens redrawn. */
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "2", NULL, NULL);
-    expect(c, "of 39 records");
-    keys(c, "?", NULL, NULL);
-    expect(c, "Records keys");
-    keys(c, "f", NULL, NULL);
-    expect(c, "success from sloth");
-    keys(c, "Escape", NULL, NULL); /* a text field has the focus: Q would be text */
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "of 39 records");
+    tu_con_keys(c, "?", NULL, NULL);
+    tu_con_expect(c, "Records keys");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "success from sloth");
+    tu_con_keys(c, "Escape", NULL, NULL); /* a text field has the focus: Q would be text */
     nanosleep(&(struct timespec){ 0, 200000000L }, NULL); /* not read as Alt-Q */
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* A WAL left unfinished by a killed writer shows on the dashboard and the
@@ -741,7 +640,7 @@ test_responsive_while_agent_is_slow(void **state)
 static void
 test_wal_incomplete_and_inflight(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cfg[700], env[800], text[2400], wal[640];
     char *route_slow[] = { (char *)tu_bin(), "route", "t.slow", "-q", NULL };
     char *route_echo[] = { (char *)tu_bin(), "route", "t.echo", "-q", NULL };
@@ -766,25 +665,25 @@ test_wal_incomplete_and_inflight(void **state)
     assert_int_equal(tu_run(route_echo, c->dir, NULL, envv, 10000, &r), 0);
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
-    start(c, env, 140, 40);
-    expect(c, "40 records");
-    expect(c, "incomplete 1");
-    keys(c, "2", NULL, NULL);
-    expect(c, "WAL: 1 incomplete:");
-    keys(c, "Enter", NULL, NULL); /* the newest record: the echo execution */
-    expect(c, "chain verified: 4 entries, state completed");
-    expect(c, "record and WAL agree");
+    tu_con_start(c, env, NULL, 140, 40);
+    tu_con_expect(c, "40 records");
+    tu_con_expect(c, "incomplete 1");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "WAL: 1 incomplete:");
+    tu_con_keys(c, "Enter", NULL, NULL); /* the newest record: the echo execution */
+    tu_con_expect(c, "chain verified: 4 entries, state completed");
+    tu_con_expect(c, "record and WAL agree");
     /* Fire the slow intent from the console: it is in flight meanwhile. */
-    keys(c, "f", NULL, NULL);
-    keys(c, "C-u", NULL, NULL);
-    keys_literal(c, "t.slow");
-    keys(c, "C-r", NULL, NULL);
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "1", NULL, NULL);
-    expect(c, "in flight 1");
-    expect(c, "in flight 0");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_keys(c, "C-u", NULL, NULL);
+    tu_con_type(c, "t.slow");
+    tu_con_keys(c, "C-r", NULL, NULL);
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "1", NULL, NULL);
+    tu_con_expect(c, "in flight 1");
+    tu_con_expect(c, "in flight 0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* A FIFO in place of a record's WAL: the console starts (its incomplete
@@ -793,7 +692,7 @@ test_wal_incomplete_and_inflight(void **state)
 static void
 test_wal_fifo_does_not_freeze(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cfg[700], env[800], text[2400], wal[640], path[900], id[64];
     char *route_echo[] = { (char *)tu_bin(), "route", "t.echo", NULL };
     char *envv[] = { env, NULL };
@@ -818,63 +717,63 @@ test_wal_fifo_does_not_freeze(void **state)
     snprintf(path, sizeof(path), "%s/%s.wal", wal, id);
     assert_int_equal(unlink(path), 0);
     assert_int_equal(mkfifo(path, 0600), 0);
-    start(c, env, 160, 40);
-    expect(c, "40 records");
-    expect(c, "incomplete 1"); /* the scan lists the unreadable log */
-    keys(c, "2", NULL, NULL);
-    expect(c, "WAL: 1 incomplete:");
-    keys(c, "Enter", NULL, NULL); /* the newest record: the echo execution */
-    expect(c, "is not a regular file (a FIFO)");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, env, NULL, 160, 40);
+    tu_con_expect(c, "40 records");
+    tu_con_expect(c, "incomplete 1"); /* the scan lists the unreadable log */
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "WAL: 1 incomplete:");
+    tu_con_keys(c, "Enter", NULL, NULL); /* the newest record: the echo execution */
+    tu_con_expect(c, "is not a regular file (a FIFO)");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_mark_and_diff(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 140, 40);
-    expect(c, "39 records");
-    keys(c, "2", NULL, NULL);
-    keys(c, "D", NULL, NULL);
-    expect(c, "mark two records with m first");
-    keys(c, "/", NULL, NULL);
-    keys_literal(c, "notify.send");
-    keys(c, "Enter", NULL, NULL);
-    keys(c, "m", "m", NULL);
-    expect(c, "2 records marked (D diffs them)");
-    keys(c, "D", NULL, NULL);
-    expect(c, "Diff  A ");
-    expect(c, "(left: A, right: B)");
-    expect(c, "changed input/payload");
-    keys(c, "Escape", NULL, NULL);
-    expect(c, "filter: notify.send");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 140, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_keys(c, "D", NULL, NULL);
+    tu_con_expect(c, "mark two records with m first");
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "notify.send");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_keys(c, "m", "m", NULL);
+    tu_con_expect(c, "2 records marked (D diffs them)");
+    tu_con_keys(c, "D", NULL, NULL);
+    tu_con_expect(c, "Diff  A ");
+    tu_con_expect(c, "(left: A, right: B)");
+    tu_con_expect(c, "changed input/payload");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_expect(c, "filter: notify.send");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 static void
 test_read_only_refuses_actions(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start_with(c, NULL, "--read-only", 120, 40);
-    expect(c, "READ-ONLY  inotify"); /* in the header from the start (issue 18 P2.4) */
-    keys(c, "r", NULL, NULL);
-    expect(c, "read-only console: agent actions are disabled");
-    keys(c, "f", NULL, NULL);
-    keys(c, "C-r", NULL, NULL);
-    expect(c, "read-only console: firing intents is disabled");
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "6", NULL, NULL);
-    keys(c, "n", NULL, NULL);
-    expect(c, "Dry run: would remove");
-    keys(c, "x", NULL, NULL);
-    expect(c, "read-only console: retention is disabled");
+    tu_con_start(c, NULL, "--read-only", 120, 40);
+    tu_con_expect(c, "READ-ONLY  inotify"); /* in the header from the start (issue 18 P2.4) */
+    tu_con_keys(c, "r", NULL, NULL);
+    tu_con_expect(c, "read-only console: agent actions are disabled");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_keys(c, "C-r", NULL, NULL);
+    tu_con_expect(c, "read-only console: firing intents is disabled");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "Dry run: would remove");
+    tu_con_keys(c, "x", NULL, NULL);
+    tu_con_expect(c, "read-only console: retention is disabled");
     assert_int_equal(tu_count_files(c->recs, ".json"), 39);
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* A dropped terminal (ssh gone, tmux killed) ends the console: it must not
@@ -882,14 +781,14 @@ test_read_only_refuses_actions(void **state)
 static void
 test_exits_when_terminal_goes_away(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char *argv[] = { "pgrep", "-f", c->recs, NULL };
     struct tu_run r;
     int alive = 1;
 
-    start(c, NULL, 100, 30);
-    expect(c, "39 records");
-    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    tu_con_start(c, NULL, NULL, 100, 30);
+    tu_con_expect(c, "39 records");
+    TU_TMUX(c, NULL, 0, "kill-server");
     for (int i = 0; i < 50 && alive; i++) {
         struct timespec ts = { 0, 100 * 1000000L };
         assert_int_equal(tu_run(argv, NULL, NULL, NULL, 5000, &r), 0);
@@ -906,7 +805,7 @@ test_exits_when_terminal_goes_away(void **state)
 static void
 test_failure_view_counts_failed_attempts(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cfg[700], env[800], cmd[1400];
     const char *text =
         "{\"agents\": ["
@@ -931,20 +830,20 @@ test_failure_view_counts_failed_attempts(void **state)
         tu_run_free(&r);
     }
     snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
-    start(c, env, 120, 40);
-    expect(c, "2 records");
-    expect(c, "aa-flaky");
-    keys(c, "g", NULL, NULL); /* the first agent: aa-flaky */
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "Recent failed attempts of aa-flaky");
-    expect(c, "AGENT_UNAVAILABLE");
+    tu_con_start(c, env, NULL, 120, 40);
+    tu_con_expect(c, "2 records");
+    tu_con_expect(c, "aa-flaky");
+    tu_con_keys(c, "g", NULL, NULL); /* the first agent: aa-flaky */
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "Recent failed attempts of aa-flaky");
+    tu_con_expect(c, "AGENT_UNAVAILABLE");
     {
         static char screen[65536];
-        capture(c, screen, sizeof(screen));
+        tu_con_capture(c, screen, sizeof(screen));
         assert_null(strstr(screen, "no failures recorded"));
     }
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* The compliance mode is in the header; a regulated config that lacks its
@@ -952,7 +851,7 @@ test_failure_view_counts_failed_attempts(void **state)
 static void
 test_compliance_mode_in_header(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cfg[700], env[800], text[1024];
 
     snprintf(text, sizeof(text),
@@ -962,12 +861,12 @@ test_compliance_mode_in_header(void **state)
     snprintf(cfg, sizeof(cfg), "%s/dev.json", c->dir);
     assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
     snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
-    start(c, env, 120, 40);
-    expect(c, "39 records");
-    expect(c, "DEVELOPMENT");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
-    tmux(c, NULL, 0, "kill-server", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    tu_con_start(c, env, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_expect(c, "DEVELOPMENT");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    TU_TMUX(c, NULL, 0, "kill-server");
 
     snprintf(text, sizeof(text),
              "{\"compliance\": {\"mode\": \"regulated\"}, \"recording\": {\"dir\": \"%s\"}}",
@@ -975,9 +874,9 @@ test_compliance_mode_in_header(void **state)
     snprintf(cfg, sizeof(cfg), "%s/reg.json", c->dir);
     assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
     snprintf(env, sizeof(env), "INTENTUS_CONFIG=%s", cfg);
-    start(c, env, 200, 40);
-    expect(c, "CONSOLE-EXITED-2");
-    expect(c, "compliance mode regulated requires: wal.enabled true; wal.signing_key;");
+    tu_con_start(c, env, NULL, 200, 40);
+    tu_con_expect(c, "CONSOLE-EXITED-2");
+    tu_con_expect(c, "compliance mode regulated requires: wal.enabled true; wal.signing_key;");
 }
 
 /* Issue 18 P1.1: a prompt is an input mode of the loop, not a loop of its
@@ -986,24 +885,24 @@ test_compliance_mode_in_header(void **state)
 static void
 test_prompt_is_a_mode_of_the_loop(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "2", NULL, NULL);
-    keys(c, "/", NULL, NULL);
-    expect(c, "filter: ");
-    keys_literal(c, "demo");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_expect(c, "filter: ");
+    tu_con_type(c, "demo");
     route(c, "demo.echo");
-    expect(c, "40 records"); /* the tailer's event, handled with the prompt open */
-    expect(c, "filter: demo");
-    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "60", "-y", "20", NULL);
-    expect(c, "terminal too small"); /* the resize, drawn with the prompt open */
-    tmux(c, NULL, 0, "resize-window", "-t", "t", "-x", "120", "-y", "40", NULL);
-    expect(c, "filter: demo");
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_expect(c, "40 records"); /* the tailer's event, handled with the prompt open */
+    tu_con_expect(c, "filter: demo");
+    TU_TMUX(c, NULL, 0, "resize-window", "-t", "t", "-x", "60", "-y", "20");
+    tu_con_expect(c, "terminal too small"); /* the resize, drawn with the prompt open */
+    TU_TMUX(c, NULL, 0, "resize-window", "-t", "t", "-x", "120", "-y", "40");
+    tu_con_expect(c, "filter: demo");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 18 P1.1: editing retention is one form with its four fields on
@@ -1011,29 +910,29 @@ test_prompt_is_a_mode_of_the_loop(void **state)
 static void
 test_retention_policy_is_one_form(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     static char screen[65536];
 
-    start(c, NULL, 140, 40);
-    expect(c, "39 records");
-    keys(c, "6", NULL, NULL);
-    expect(c, "Retention for this run");
-    keys(c, "e", NULL, NULL);
-    expect(c, "older than (e.g. 30d, empty: none):");
-    capture(c, screen, sizeof(screen));
+    tu_con_start(c, NULL, NULL, 140, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "Retention for this run");
+    tu_con_keys(c, "e", NULL, NULL);
+    tu_con_expect(c, "older than (e.g. 30d, empty: none):");
+    tu_con_capture(c, screen, sizeof(screen));
     if (strstr(screen, "max count (empty: none):") == NULL ||
         strstr(screen, "archive dir (empty: delete):") == NULL)
         fail_msg("the retention fields are not one form:\n%s", screen);
-    keys(c, "C-u", NULL, NULL); /* the field starts with the default, 30d */
-    keys_literal(c, "45d");
-    keys(c, "Tab", NULL, NULL);
-    keys_literal(c, "5");
-    keys(c, "Tab", NULL, NULL);
-    keys(c, "Tab", NULL, NULL);
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "older than 45d         max count 5");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "C-u", NULL, NULL); /* the field starts with the default, 30d */
+    tu_con_type(c, "45d");
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_type(c, "5");
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "older than 45d         max count 5");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 18 P2.5: ':' opens a command line; its letters never reach other
@@ -1042,50 +941,50 @@ test_retention_policy_is_one_form(void **state)
 static void
 test_command_mode(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     static char screen[65536];
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "records");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "of 39 records  sort: time");
-    capture(c, screen, sizeof(screen));
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "records");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "of 39 records  sort: time");
+    tu_con_capture(c, screen, sizeof(screen));
     if (strstr(screen, "reset") != NULL || strstr(screen, "disabled") != NULL)
         fail_msg("letters of ':records' reached other keys:\n%s", screen);
-    keys(c, "1", NULL, NULL);
-    expect(c, "AGENT");
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "rec");
-    keys(c, "Tab", NULL, NULL);
-    expect(c, ":records");
-    keys(c, "Escape", NULL, NULL);
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "filter status:error");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "filter: status:error");
-    keys(c, ":", NULL, NULL);
-    keys(c, "Up", NULL, NULL);
-    expect(c, ":filter status:error");
-    keys(c, "C-u", NULL, NULL);
-    keys_literal(c, "theme mono");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "theme: mono");
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "bogus");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "unknown command ':bogus'");
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "fire demo.echo");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "Fire an intent");
-    expect(c, "demo.echo");
-    keys(c, "Escape", NULL, NULL);
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "q");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, "1", NULL, NULL);
+    tu_con_expect(c, "AGENT");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "rec");
+    tu_con_keys(c, "Tab", NULL, NULL);
+    tu_con_expect(c, ":records");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "filter status:error");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "filter: status:error");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_keys(c, "Up", NULL, NULL);
+    tu_con_expect(c, ":filter status:error");
+    tu_con_keys(c, "C-u", NULL, NULL);
+    tu_con_type(c, "theme mono");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "theme: mono");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "bogus");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "unknown command ':bogus'");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "fire demo.echo");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
+    tu_con_expect(c, "demo.echo");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "q");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 18 P2.4: r and d ask first (k9s); n cancels, y does it (read-only
@@ -1093,22 +992,22 @@ test_command_mode(void **state)
 static void
 test_state_changing_keys_ask_first(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "r", NULL, NULL);
-    expect(c, "to CLOSED? (y/n)");
-    keys(c, "n", NULL, NULL);
-    expect(c, "cancelled");
-    keys(c, "d", NULL, NULL);
-    expect(c, "(skipped by every route until enabled)? (y/n)");
-    keys(c, "y", NULL, NULL);
-    expect(c, "disabled until the console restarts");
-    keys(c, "d", NULL, NULL); /* enabling again asks nothing */
-    expect(c, "enabled until the console restarts");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "r", NULL, NULL);
+    tu_con_expect(c, "to CLOSED? (y/n)");
+    tu_con_keys(c, "n", NULL, NULL);
+    tu_con_expect(c, "cancelled");
+    tu_con_keys(c, "d", NULL, NULL);
+    tu_con_expect(c, "(skipped by every route until enabled)? (y/n)");
+    tu_con_keys(c, "y", NULL, NULL);
+    tu_con_expect(c, "disabled until the console restarts");
+    tu_con_keys(c, "d", NULL, NULL); /* enabling again asks nothing */
+    tu_con_expect(c, "enabled until the console restarts");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 18 P1.3: the focused text field comes first: q, ? and digits typed
@@ -1116,20 +1015,20 @@ test_state_changing_keys_ask_first(void **state)
 static void
 test_text_field_takes_keys_first(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "f", NULL, NULL);
-    expect(c, "Fire an intent");
-    keys(c, "C-u", NULL, NULL);
-    keys_literal(c, "demo.eq?1");
-    expect(c, "demo.eq?1");
-    expect(c, "Fire an intent"); /* still here: q was not back, ? not help */
-    keys(c, "Escape", NULL, NULL);
-    expect(c, "AGENT");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "f", NULL, NULL);
+    tu_con_expect(c, "Fire an intent");
+    tu_con_keys(c, "C-u", NULL, NULL);
+    tu_con_type(c, "demo.eq?1");
+    tu_con_expect(c, "demo.eq?1");
+    tu_con_expect(c, "Fire an intent"); /* still here: q was not back, ? not help */
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_expect(c, "AGENT");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 18 P2.7: Esc and q are the same key on every screen (back); on the
@@ -1137,50 +1036,50 @@ test_text_field_takes_keys_first(void **state)
 static void
 test_esc_and_q_go_back_and_message_log(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
     char cmd[400];
 
-    start(c, NULL, 80, 24);
-    expect(c, "39 records");
-    keys(c, "2", NULL, NULL);
-    expect(c, "of 39 records  sort: time");
-    keys(c, "Escape", NULL, NULL);
-    expect(c, "AGENT");
-    keys(c, "2", NULL, NULL);
-    expect(c, "of 39 records  sort: time");
-    keys(c, "q", NULL, NULL); /* back, not quit, from Records */
-    expect(c, "AGENT");
+    tu_con_start(c, NULL, NULL, 80, 24);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "of 39 records  sort: time");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_expect(c, "AGENT");
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "of 39 records  sort: time");
+    tu_con_keys(c, "q", NULL, NULL); /* back, not quit, from Records */
+    tu_con_expect(c, "AGENT");
     /* On a filtered list Esc clears the filter first, then goes back. */
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "filter status:error");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "filter: status:error");
-    keys(c, "Escape", NULL, NULL);
-    expect(c, "filter cleared");
-    expect(c, "filter: (none");
-    keys(c, "Escape", NULL, NULL);
-    expect(c, "AGENT");
-    keys(c, "Escape", NULL, NULL); /* the dashboard: Esc never quits */
-    keys(c, "6", NULL, NULL);
-    expect(c, "Retention");
-    keys(c, "q", NULL, NULL);
-    expect(c, "AGENT");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "filter status:error");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "filter: status:error");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_expect(c, "filter cleared");
+    tu_con_expect(c, "filter: (none");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_expect(c, "AGENT");
+    tu_con_keys(c, "Escape", NULL, NULL); /* the dashboard: Esc never quits */
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "Retention");
+    tu_con_keys(c, "q", NULL, NULL);
+    tu_con_expect(c, "AGENT");
     /* A message longer than the status line: all of it in :messages. */
     snprintf(cmd, sizeof(cmd), "bogus-%s-END", "abcdefghijklmnopqrstuvwxyz0123456789abcdef");
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, cmd);
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "unknown command");
-    keys(c, ":", NULL, NULL);
-    keys_literal(c, "messages");
-    keys(c, "Enter", NULL, NULL);
-    expect(c, "Messages (newest first");
-    expect(c, ":q"); /* the end of the list of commands, cut on the status line */
-    expect(c, "-END'");
-    keys(c, "q", NULL, NULL);
-    expect(c, "AGENT");
-    keys(c, "q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, cmd);
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "unknown command");
+    tu_con_keys(c, ":", NULL, NULL);
+    tu_con_type(c, "messages");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_expect(c, "Messages (newest first");
+    tu_con_expect(c, ":q"); /* the end of the list of commands, cut on the status line */
+    tu_con_expect(c, "-END'");
+    tu_con_keys(c, "q", NULL, NULL);
+    tu_con_expect(c, "AGENT");
+    tu_con_keys(c, "q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 /* Issue 18 P1.3: Redact and Retention declare their keys in the table, so
@@ -1188,23 +1087,23 @@ test_esc_and_q_go_back_and_message_log(void **state)
 static void
 test_help_lists_redact_and_retention_keys(void **state)
 {
-    struct con *c = *state;
+    struct tu_con *c = *state;
 
-    start(c, NULL, 120, 40);
-    expect(c, "39 records");
-    keys(c, "5", NULL, NULL);
-    expect(c, "Space rule on/off");
-    keys(c, "?", NULL, NULL);
-    expect(c, "turn the selected rule off / on (asks first)");
-    expect(c, "open a JSON file to preview its redaction");
-    keys(c, "Escape", NULL, NULL);
-    keys(c, "6", NULL, NULL);
-    expect(c, "e edit  n dry run  x apply  c cancel");
-    keys(c, "?", NULL, NULL);
-    expect(c, "edit the policy for this run (one form)");
-    expect(c, "cancel the running apply");
-    keys(c, "Q", NULL, NULL);
-    expect(c, "CONSOLE-EXITED-0");
+    tu_con_start(c, NULL, NULL, 120, 40);
+    tu_con_expect(c, "39 records");
+    tu_con_keys(c, "5", NULL, NULL);
+    tu_con_expect(c, "Space rule on/off");
+    tu_con_keys(c, "?", NULL, NULL);
+    tu_con_expect(c, "turn the selected rule off / on (asks first)");
+    tu_con_expect(c, "open a JSON file to preview its redaction");
+    tu_con_keys(c, "Escape", NULL, NULL);
+    tu_con_keys(c, "6", NULL, NULL);
+    tu_con_expect(c, "e edit  n dry run  x apply  c cancel");
+    tu_con_keys(c, "?", NULL, NULL);
+    tu_con_expect(c, "edit the policy for this run (one form)");
+    tu_con_expect(c, "cancel the running apply");
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
 }
 
 int

@@ -23,85 +23,54 @@
 #include <cmocka.h>
 
 #include "tests/support/testutil.h"
+#include "tests/support/tmux_testutil.h"
 
-struct con {
-    char sock[64];
-    char *dir;
-    char recs[PATH_MAX];
+struct fixture {
+    struct tu_con *con;
     bool mounted;
 };
 
-static int
-tmux(struct con *c, char *out, size_t size, const char *const *args)
-{
-    char *argv[16] = { "tmux", "-L", c->sock };
-    struct tu_run r;
-    size_t n = 3;
-    int rc;
-
-    for (size_t i = 0; args[i] != NULL && n + 1 < 16; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    if (tu_run(argv, NULL, NULL, NULL, 10000, &r) != 0)
-        return -1;
-    if (out != NULL)
-        snprintf(out, size, "%s", r.out);
-    rc = r.status;
-    tu_run_free(&r);
-    return rc;
-}
-
-#define TMUX(c, out, size, ...) tmux((c), (out), (size), (const char *const[]){ __VA_ARGS__, NULL })
-
+/* Waits up to 8 s: the first frame on a read-only mount comes after the
+ * writer's first failure, slower than a plain start under load. */
 static void
-expect(struct con *c, const char *text)
+expect(struct tu_con *c, const char *text)
 {
     static char screen[65536];
 
-    for (int waited = 0; waited <= 8000; waited += 50) {
-        struct timespec ts = { 0, 50 * 1000000L };
-        TMUX(c, screen, sizeof(screen), "capture-pane", "-p", "-t", "t");
-        if (strstr(screen, text) != NULL)
-            return;
-        nanosleep(&ts, NULL);
-    }
-    fail_msg("screen never showed '%s'; it shows:\n%s", text, screen);
+    if (!tu_con_wait(c, text, 8000, screen, sizeof(screen)))
+        fail_msg("screen never showed '%s'; it shows:\n%s", text, screen);
 }
 
 static int
 setup(void **state)
 {
-    struct con *c = calloc(1, sizeof(*c));
+    struct fixture *f = calloc(1, sizeof(*f));
 
-    assert_non_null(c);
-    snprintf(c->sock, sizeof(c->sock), "intentus-rec-%d-%ld", (int)getpid(),
-             (long)time(NULL) % 100000);
-    c->dir = tu_mkdtemp();
-    snprintf(c->recs, sizeof(c->recs), "%s/records", c->dir);
-    assert_int_equal(mkdir(c->recs, 0700), 0);
-    *state = c;
+    assert_non_null(f);
+    f->con = tu_con_new();
+    *state = f;
     return 0;
 }
 
 static int
 teardown(void **state)
 {
-    struct con *c = *state;
+    struct fixture *f = *state;
 
-    TMUX(c, NULL, 0, "kill-server");
-    if (c->mounted)
-        umount(c->recs);
-    tu_rmtree(c->dir);
-    free(c->dir);
-    free(c);
+    TU_TMUX(f->con, NULL, 0, "kill-server");
+    if (f->mounted)
+        umount(f->con->recs);
+    tu_con_free(f->con);
+    free(f);
     return 0;
 }
 
 static void
 test_fire_shows_a_failed_async_write(void **state)
 {
-    struct con *c = *state;
-    char cfg[PATH_MAX + 16], cmd[3 * PATH_MAX + 200];
+    struct fixture *f = *state;
+    struct tu_con *c = f->con;
+    char cfg[PATH_MAX + 16], args[PATH_MAX + 32];
     static const char text[] =
         "{\"recording\": {\"mode\": \"async\"},\n"
         " \"agents\": [{\"name\": \"echo-a\", \"kind\": \"builtin\", \"builtin\": \"echo\",\n"
@@ -113,31 +82,27 @@ test_fire_shows_a_failed_async_write(void **state)
         print_message("# needs root and a private mount namespace (unshare(CLONE_NEWNS))\n");
         skip();
     }
-    c->mounted = true;
+    f->mounted = true;
     snprintf(cfg, sizeof(cfg), "%s/cfg.json", c->dir);
     assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
-    snprintf(cmd, sizeof(cmd),
-             "env HOME=%s XDG_CONFIG_HOME=%s %s --config %s --dir %s; echo CONSOLE-EXITED-$?; "
-             "sleep 30",
-             c->dir, c->dir, tu_bin(), cfg, c->recs);
-    assert_int_equal(TMUX(c, NULL, 0, "new-session", "-d", "-s", "t", "-x", "200", "-y", "40"), 0);
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", cmd, "Enter");
+    snprintf(args, sizeof(args), "--config %s", cfg);
+    tu_con_start(c, NULL, args, 200, 40);
     expect(c, "0 records");
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", "f");
+    tu_con_keys(c, "f", NULL, NULL);
     expect(c, "Fire an intent");
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", "C-r");
+    tu_con_keys(c, "C-r", NULL, NULL);
     expect(c, "success from echo-a");
     expect(c, "(NOT recorded: cannot create");
     expect(c, "Read-only file system");
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", "C-n");
+    tu_con_keys(c, "C-n", NULL, NULL);
     expect(c, "fire how many times:");
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", "C-u", "5", "Enter");
+    tu_con_keys(c, "C-u", "5", "Enter");
     expect(c, "5 fired in");
     expect(c, "5 NOT recorded");
     /* a text field of the form has the focus: Q would be text */
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", "Escape");
+    tu_con_keys(c, "Escape", NULL, NULL);
     nanosleep(&(struct timespec){ 0, 200000000L }, NULL); /* not read as Alt-Q */
-    TMUX(c, NULL, 0, "send-keys", "-t", "t", "Q");
+    tu_con_keys(c, "Q", NULL, NULL);
     expect(c, "CONSOLE-EXITED-0");
     assert_int_equal(tu_count_files(c->recs, NULL), 0);
 }
