@@ -21,6 +21,7 @@
 #include "tui/store_gc.h"
 #include "watch/digest.h"
 #include "watch/index_db.h"
+#include "watch/index_plan.h"
 #include "watch/index_query.h"
 #include "watch/stores.h"
 
@@ -266,29 +267,21 @@ select_record(void *ctx, const char *id, const char *text, size_t len)
     return match;
 }
 
-/* What the persistent index knows of the directory, as retention's rows:
- * the plan reads only the files the rows cannot stand for (corrupt, no
- * creation time, changed or new since), and applying it reads each planned
- * file back before it goes (core/retention.h). NULL (nothing printed) with
- * --no-index or when the index cannot be used: the plan reads every file. */
+/* What the persistent index knows of the directory, as retention's rows
+ * beside a listing: the plan reads only the files the rows cannot stand for
+ * (corrupt, no creation time, changed or new since), and applying it reads
+ * each planned file back before it goes (core/retention.h). NULL when the
+ * rows cannot be read (why set). */
 static struct retention_known *
-gc_known(const struct rec_args *a, const char *dir, const struct cli_select *sel,
-         struct index_query_file **files, size_t *n)
+gc_known(struct index_db *db, const struct cli_select *sel, struct index_query_file **files,
+         size_t *n, struct intentus_err *why)
 {
-    struct intentus_err err = { 0 }, why = { 0 };
-    struct index_db *db = cli_records_db(a, dir, &err);
     struct retention_known *known = NULL;
 
     *files = NULL;
     *n = 0;
-    if (db == NULL)
-        return NULL; /* a missing directory: the plan says so */
-    if (index_query_files(db, sel != NULL ? cli_select_filter(sel) : NULL, files, n, &why) != 0) {
-        cli_records_db_failed(a, &why);
-        index_db_close(db);
+    if (index_query_files(db, sel != NULL ? cli_select_filter(sel) : NULL, files, n, why) != 0)
         return NULL;
-    }
-    index_db_close(db);
     known = calloc(*n + 1, sizeof(*known));
     for (size_t i = 0; known != NULL && i < *n; i++) {
         const struct index_query_file *f = &(*files)[i];
@@ -304,6 +297,53 @@ gc_known(const struct rec_args *a, const char *dir, const struct cli_select *sel
         };
     }
     return known;
+}
+
+/* The plan of dir: in SQL over the persistent index's rows when they stand
+ * for the directory (watch/index_plan.h: nothing listed, only the planned
+ * rows read), else from its rows beside a listing of the directory (a
+ * directory holding .json.gz records), else from the files alone
+ * (--no-index, or an index that cannot be used: said on stderr). */
+static struct retention_plan *
+gc_plan(const struct rec_args *a, const char *dir, const struct cli_select *sel,
+        struct retention_scope *scope, const struct retention_policy *p, struct intentus_err *err)
+{
+    struct intentus_err why = { 0 };
+    struct index_db *db = cli_records_db(a, dir, &why);
+    struct index_plan *ip = NULL;
+    struct retention_rows rows;
+    struct index_query_file *files = NULL;
+    struct retention_known *known = NULL;
+    struct retention_plan *plan;
+    size_t n_files = 0;
+    char reason[512];
+    int rc;
+
+    if (db == NULL) /* a missing directory: the plan says so */
+        return retention_plan_new_scoped(dir, scope, p, 0, err);
+    rc = index_plan_open(db, dir, sel != NULL ? cli_select_filter(sel) : NULL, &ip, &rows, NULL,
+                         reason, sizeof(reason), &why);
+    if (rc > 0) {
+        scope->rows = &rows;
+        plan = retention_plan_new_scoped(dir, scope, p, 0, err);
+        scope->rows = NULL;
+        index_plan_free(ip);
+        index_db_close(db);
+        return plan;
+    }
+    if (rc == 0)
+        known = gc_known(db, sel, &files, &n_files, &why);
+    if (known == NULL)
+        cli_records_db_failed(a, &why);
+    index_db_close(db);
+    scope->known = known;
+    scope->n_known = known != NULL ? n_files : 0;
+    plan = retention_plan_new_scoped(dir, scope, p, 0, err);
+    scope->known = NULL;
+    scope->n_known = 0;
+    free(known);
+    index_query_files_free(files, n_files);
+    return plan;
 }
 
 /* The policy: the limit options, else the config's "retention" section (as
@@ -721,9 +761,6 @@ cli_records_gc(const struct rec_args *a)
     struct retention_plan *plan = NULL;
     const struct retention_report *planned;
     struct retention_report done = { 0 };
-    struct index_query_file *files = NULL;
-    struct retention_known *known = NULL;
-    size_t n_files = 0;
     const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
     int rc = EXIT_USAGE;
 
@@ -759,10 +796,7 @@ cli_records_gc(const struct rec_args *a)
         wdir = wcfg->wal.dir;
     scope.wal_dir = wdir;
     scope.sel = gs.sel != NULL ? &sel : NULL;
-    known = gc_known(a, dir, gs.sel, &files, &n_files);
-    scope.known = known;
-    scope.n_known = known != NULL ? n_files : 0;
-    plan = retention_plan_new_scoped(dir, &scope, &p, 0, &err);
+    plan = gc_plan(a, dir, gs.sel, &scope, &p, &err);
     if (plan == NULL) {
         cli_error(a->cmd, "%s", err.msg);
         goto out;
@@ -804,8 +838,6 @@ cli_records_gc(const struct rec_args *a)
 out:
     retention_report_free(&done);
     retention_plan_free(plan);
-    free(known);
-    index_query_files_free(files, n_files);
     cli_select_free(gs.sel);
     config_free(wcfg);
     config_free(cfg);
