@@ -449,45 +449,36 @@ struct store_gc_plan {
     struct retention_report planned;
 };
 
-/* Add row i to the report (count, bytes, range, by intent). */
-static int
-report_add(struct retention_report *r, const struct srow *row)
-{
-    size_t k = 0;
+/* The rows one after the other, oldest first (store_query's order), for
+ * the policy (core/retention.h retention_policy_run). */
+struct srow_walk {
+    const struct srows *rows;
+    size_t at;
+};
 
-    if (r->count == 0 || row->created_us < r->oldest_us) {
-        r->oldest_us = row->created_us;
-        snprintf(r->oldest_id, sizeof(r->oldest_id), "%s", row->id);
-    }
-    if (r->count == 0 || row->created_us >= r->newest_us) {
-        r->newest_us = row->created_us;
-        snprintf(r->newest_id, sizeof(r->newest_id), "%s", row->id);
-    }
-    r->count++;
-    r->bytes += row->size;
-    while (k < r->n_intents && strcmp(r->intents[k].intent, row->intent) != 0)
-        k++;
-    if (k == r->n_intents) {
-        struct retention_intent *v = realloc(r->intents, (k + 1) * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        r->intents = v;
-        v[k] = (struct retention_intent){ strdup(row->intent), 0, 0 };
-        if (v[k].intent == NULL)
-            return -1;
-        r->n_intents++;
-    }
-    r->intents[k].count++;
-    r->intents[k].bytes += row->size;
-    return 0;
+static int
+next_srow(void *ctx, struct retention_row *row, struct intentus_err *err)
+{
+    struct srow_walk *w = ctx;
+    const struct srow *r;
+
+    (void)err;
+    if (w->at == w->rows->n)
+        return 0;
+    r = &w->rows->v[w->at++];
+    *row = (struct retention_row){
+        .id = r->id, .intent = r->intent, .created_us = r->created_us, .size = (int64_t)r->size
+    };
+    return 1;
 }
 
 static int
-by_count(const void *x, const void *y)
+count_take(void *ctx, const struct retention_row *row, struct intentus_err *err)
 {
-    const struct retention_intent *a = x, *b = y;
-
-    return a->count != b->count ? (a->count < b->count ? 1 : -1) : strcmp(a->intent, b->intent);
+    (void)row;
+    (void)err;
+    ((struct store_gc_plan *)ctx)->take++;
+    return 0;
 }
 
 /* gzip text into archive/<id>.json.gz: a hidden temp file, synced, then
@@ -559,15 +550,14 @@ store_gc_apply(struct store *st, const struct store_gc_plan *plan, const char *a
             }
             return -1;
         }
-        if (report_add(done, row) != 0) {
+        if (retention_report_add(done, row->id, row->intent, row->created_us, row->size) != 0) {
             err_set(err, IERR_NOMEM, "out of memory");
             return -1;
         }
     }
     if (!done->interrupted && progress_cb != NULL)
         progress_cb(ctx, plan->take, plan->take, NULL);
-    if (done->n_intents > 1)
-        qsort(done->intents, done->n_intents, sizeof(*done->intents), by_count);
+    retention_report_sort(done);
     return 0;
 }
 
@@ -581,10 +571,9 @@ store_gc_plan_new(struct store *st, const struct store_filter *f, const struct r
 {
     struct store_gc_plan *plan = calloc(1, sizeof(*plan));
     struct store_query q = { .filter = f };
-    int64_t cutoff = p->max_age_ms >= 0 ? clock_wall_us() - p->max_age_ms * 1000 : INT64_MIN;
+    struct srow_walk walk = { 0 };
     uint64_t left_bytes = 0;
     long total, corrupt;
-    size_t take = 0;
 
     if (plan == NULL) {
         err_set(err, IERR_NOMEM, "out of memory");
@@ -602,23 +591,10 @@ store_gc_plan_new(struct store *st, const struct store_filter *f, const struct r
     }
     for (size_t i = 0; i < plan->rows.n; i++)
         left_bytes += plan->rows.v[i].size;
-    while (take < plan->rows.n &&
-           (plan->rows.v[take].created_us < cutoff ||
-            (p->max_count >= 0 && (int64_t)(plan->rows.n - take) > p->max_count) ||
-            (p->max_bytes >= 0 && left_bytes > (uint64_t)p->max_bytes))) {
-        left_bytes -= plan->rows.v[take].size;
-        if (report_add(&plan->planned, &plan->rows.v[take]) != 0) {
-            err_set(err, IERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        take++;
-    }
-    if (plan->planned.n_intents > 1)
-        qsort(plan->planned.intents, plan->planned.n_intents, sizeof(*plan->planned.intents),
-              by_count);
-    plan->take = take;
-    plan->planned.kept_count = plan->rows.n - take;
-    plan->planned.kept_bytes = left_bytes;
+    walk.rows = &plan->rows;
+    if (retention_policy_run(p, 0, plan->rows.n, left_bytes, next_srow, &walk, count_take, plan,
+                             &plan->planned, err) != 0)
+        goto fail;
     plan->planned.skipped_corrupt = (uint64_t)corrupt;
     plan->planned.not_selected = (uint64_t)total - plan->rows.n - (uint64_t)corrupt;
     return plan;
