@@ -28,28 +28,23 @@ struct item {
 struct retention_plan {
     struct rec_store *rs;
     char *wal_dir;      /* NULL: records only */
-    struct item *items; /* every record, oldest first */
+    struct item *items; /* every record listed (from rows: the planned ones), oldest first */
     size_t n_items;
-    size_t n_plan; /* the first n_plan items go */
+    size_t n_plan;  /* the first n_plan items go */
+    size_t n_alloc; /* planned from rows: items allocated */
     struct retention_report report;
     bool recheck;                /* planned from a cache: read each file back before it goes */
     struct retention_select sel; /* the plan's select (fn NULL: all) */
 };
 
-static void
-report_add(struct retention_report *r, const struct item *it)
+int
+retention_report_add(struct retention_report *r, const char *id, const char *intent,
+                     int64_t created_us, uint64_t size)
 {
-    const char *intent = it->intent != NULL ? it->intent : "(none)";
     size_t i;
 
-    if (r->count == 0) {
-        r->oldest_us = it->created_us;
-        snprintf(r->oldest_id, sizeof(r->oldest_id), "%s", it->id);
-    }
-    r->newest_us = it->created_us;
-    snprintf(r->newest_id, sizeof(r->newest_id), "%s", it->id);
-    r->count++;
-    r->bytes += (uint64_t)it->size;
+    if (intent == NULL)
+        intent = "(none)";
     for (i = 0; i < r->n_intents && strcmp(r->intents[i].intent, intent) != 0; i++)
         ;
     if (i == r->n_intents) {
@@ -59,14 +54,23 @@ report_add(struct retention_report *r, const struct item *it)
             free(copy);
             if (p != NULL)
                 r->intents = p;
-            return;
+            return -1;
         }
         r->intents = p;
         r->intents[i] = (struct retention_intent){ copy, 0, 0 };
         r->n_intents++;
     }
+    if (r->count == 0) {
+        r->oldest_us = created_us;
+        snprintf(r->oldest_id, sizeof(r->oldest_id), "%s", id);
+    }
+    r->newest_us = created_us;
+    snprintf(r->newest_id, sizeof(r->newest_id), "%s", id);
+    r->count++;
+    r->bytes += size;
     r->intents[i].count++;
-    r->intents[i].bytes += (uint64_t)it->size;
+    r->intents[i].bytes += size;
+    return 0;
 }
 
 static int
@@ -77,6 +81,54 @@ cmp_intent(const void *x, const void *y)
     if (a->count != b->count)
         return a->count > b->count ? -1 : 1;
     return strcmp(a->intent, b->intent);
+}
+
+void
+retention_report_sort(struct retention_report *r)
+{
+    if (r->n_intents > 1) /* qsort's base must not be NULL, even for 0 items */
+        qsort(r->intents, r->n_intents, sizeof(*r->intents), cmp_intent);
+}
+
+int
+retention_policy_run(const struct retention_policy *p, int64_t now_us, uint64_t count,
+                     uint64_t bytes, retention_next_fn next, void *next_ctx, retention_take_fn take,
+                     void *take_ctx, struct retention_report *r, struct intentus_err *err)
+{
+    int64_t cutoff = INT64_MIN;
+    struct retention_row row;
+
+    if (now_us == 0)
+        now_us = clock_wall_us();
+    if (p->max_age_ms >= 0)
+        cutoff = now_us - p->max_age_ms * 1000;
+    /* What goes is always a prefix of the oldest-first order: a row goes
+     * while it is older than the cutoff or the rest is over a limit. */
+    for (;;) {
+        bool over = (p->max_count >= 0 && count > (uint64_t)p->max_count) ||
+                    (p->max_bytes >= 0 && bytes > (uint64_t)p->max_bytes);
+        int rc;
+        if (!over && cutoff == INT64_MIN)
+            break; /* no age limit and the limits hold: no row more to look at */
+        rc = next(next_ctx, &row, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 || (!over && row.created_us >= cutoff))
+            break;
+        /* The totals are the caller's; never below zero if they are short. */
+        count -= count > 0 ? 1 : 0;
+        bytes -= bytes > (uint64_t)row.size ? (uint64_t)row.size : bytes;
+        if (retention_report_add(r, row.id, row.intent, row.created_us, (uint64_t)row.size) != 0) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        if (take != NULL && take(take_ctx, &row, err) != 0)
+            return -1;
+    }
+    retention_report_sort(r);
+    r->kept_count = count;
+    r->kept_bytes = bytes;
+    return 0;
 }
 
 void
@@ -224,6 +276,44 @@ add_item(struct retention_plan *plan, struct item *it, size_t *cap, struct inten
     return 0;
 }
 
+/* Plan from the file <id>.json itself (id owned, freed here unless it
+ * goes into an item): only a regular file, read and judged; one that is not
+ * a record is counted corrupt, one sel leaves out not selected. -1 only
+ * when out of memory. */
+static int
+file_item(struct retention_plan *plan, const struct retention_select *sel, char *id, size_t *cap,
+          struct intentus_err *err)
+{
+    char name[160];
+    struct item it = { .id = id };
+    bool selected = true;
+    struct stat st;
+
+    if (id == NULL || !rec_store_id_is_valid(id) ||
+        snprintf(name, sizeof(name), "%s.json", id) >= (int)sizeof(name) ||
+        fstatat(rec_store_dirfd(plan->rs), name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode)) {
+        free(id);
+        return 0;
+    }
+    it.size = st.st_size;
+    it.mtime_ns = mtime_ns(&st);
+    it.ino = st.st_ino;
+    if (read_item(plan->rs, sel, it.id, &it, &selected) != 0) {
+        plan->report.skipped_corrupt++;
+        free(it.id);
+        return 0;
+    }
+    /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): it.id is freed on every path below */
+    if (!selected) {
+        plan->report.not_selected++;
+        free(it.id);
+        free(it.intent);
+        return 0;
+    }
+    return add_item(plan, &it, cap, err);
+}
+
 static int
 list_items(struct retention_plan *plan, const struct retention_scope *scope,
            struct intentus_err *err)
@@ -251,9 +341,7 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         struct item it = { 0 };
-        bool selected = true;
         const struct retention_known *k;
-        struct stat st;
         /* Only visible <id>.json: never a writer's hidden temp file. */
         if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
             continue;
@@ -279,27 +367,7 @@ list_items(struct retention_plan *plan, const struct retention_scope *scope,
             }
             continue;
         }
-        if (it.id == NULL || !rec_store_id_is_valid(it.id) ||
-            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
-            free(it.id);
-            continue;
-        }
-        it.size = st.st_size;
-        it.mtime_ns = mtime_ns(&st);
-        it.ino = st.st_ino;
-        if (read_item(plan->rs, sel, it.id, &it, &selected) != 0) {
-            plan->report.skipped_corrupt++;
-            free(it.id);
-            continue;
-        }
-        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): it.id is freed on every path below */
-        if (!selected) {
-            plan->report.not_selected++;
-            free(it.id);
-            free(it.intent);
-            continue;
-        }
-        if (add_item(plan, &it, &cap, err) != 0) {
+        if (file_item(plan, sel, it.id, &cap, err) != 0) {
             closedir(d);
             free(known.slots);
             return -1;
@@ -371,6 +439,161 @@ retention_plan_new_wal(const char *dir, const char *wal_dir, const struct retent
     return retention_plan_new_scoped(dir, &scope, p, now_us, err);
 }
 
+static void
+row_of_item(const struct item *it, struct retention_row *row)
+{
+    *row = (struct retention_row){ it->id,   it->intent,   it->created_us,
+                                   it->size, it->mtime_ns, it->ino };
+}
+
+/* The listed items, sorted, one after the other. */
+struct item_walk {
+    const struct item *items;
+    size_t n, at;
+};
+
+static int
+next_item(void *ctx, struct retention_row *row, struct intentus_err *err)
+{
+    struct item_walk *w = ctx;
+
+    (void)err;
+    if (w->at == w->n)
+        return 0;
+    row_of_item(&w->items[w->at++], row);
+    return 1;
+}
+
+static int
+count_taken(void *ctx, const struct retention_row *row, struct intentus_err *err)
+{
+    (void)row;
+    (void)err;
+    ((struct retention_plan *)ctx)->n_plan++;
+    return 0;
+}
+
+/* The rows merged with the items of the files read beside them (sorted),
+ * in one oldest-first order. */
+struct row_merge {
+    const struct retention_rows *rows;
+    struct item_walk extra;
+    struct retention_row row; /* the rows' next, not yet given */
+    bool have, done;
+};
+
+static int
+cmp_row(const struct retention_row *a, const struct item *b)
+{
+    if (a->created_us != b->created_us)
+        return a->created_us < b->created_us ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static int
+next_merged(void *ctx, struct retention_row *row, struct intentus_err *err)
+{
+    struct row_merge *m = ctx;
+    struct item_walk *x = &m->extra;
+
+    if (!m->have && !m->done) {
+        int rc = m->rows->next(m->rows->ctx, &m->row, err);
+        if (rc < 0)
+            return -1;
+        m->have = rc > 0;
+        m->done = rc == 0;
+    }
+    if (m->have && (x->at == x->n || cmp_row(&m->row, &x->items[x->at]) <= 0)) {
+        *row = m->row;
+        m->have = false;
+        return 1;
+    }
+    return next_item(x, row, err);
+}
+
+/* Keep a copy of each row taken: the plan's items are the planned ones. */
+static int
+keep_taken(void *ctx, const struct retention_row *row, struct intentus_err *err)
+{
+    struct retention_plan *plan = ctx;
+    struct item *p;
+
+    if (plan->n_items == plan->n_alloc) {
+        size_t ncap = plan->n_alloc ? plan->n_alloc * 2 : 256;
+        if ((p = realloc(plan->items, ncap * sizeof(*p))) == NULL)
+            goto nomem;
+        plan->items = p;
+        plan->n_alloc = ncap;
+    }
+    p = &plan->items[plan->n_items];
+    *p = (struct item){ .id = strdup(row->id),
+                        .intent = row->intent != NULL ? strdup(row->intent) : NULL,
+                        .created_us = row->created_us,
+                        .size = row->size,
+                        .mtime_ns = row->mtime_ns,
+                        .ino = row->ino };
+    if (p->id == NULL || (row->intent != NULL && p->intent == NULL)) {
+        free(p->id);
+        free(p->intent);
+        goto nomem;
+    }
+    plan->n_items++;
+    plan->n_plan++;
+    return 0;
+nomem:
+    err_set(err, IERR_NOMEM, NULL);
+    return -1;
+}
+
+static void
+items_free(struct item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].id);
+        free(items[i].intent);
+        free(items[i].wal);
+    }
+    free(items);
+}
+
+/* The plan from rows that stand for the directory: the files of read_ids
+ * are read (as a listing would read them), merged into the rows' order,
+ * and only what the policy takes is copied. */
+static int
+plan_rows(struct retention_plan *plan, const struct retention_scope *scope,
+          const struct retention_policy *p, int64_t now_us, struct intentus_err *err)
+{
+    const struct retention_rows *rows = scope->rows;
+    struct row_merge m = { .rows = rows };
+    uint64_t count = rows->count, bytes = rows->bytes;
+    size_t cap = 0;
+    int rc;
+
+    for (size_t i = 0; i < rows->n_read; i++) {
+        char *id = strdup(rows->read_ids[i]);
+        if (id == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        if (file_item(plan, scope->sel, id, &cap, err) != 0)
+            return -1;
+    }
+    if (plan->n_items > 0)
+        qsort(plan->items, plan->n_items, sizeof(*plan->items), cmp_item);
+    for (size_t i = 0; i < plan->n_items; i++) {
+        count++;
+        bytes += (uint64_t)plan->items[i].size;
+    }
+    m.extra = (struct item_walk){ plan->items, plan->n_items, 0 };
+    plan->items = NULL;
+    plan->n_items = plan->n_alloc = 0;
+    plan->report.not_selected += rows->not_selected;
+    rc = retention_policy_run(p, now_us, count, bytes, next_merged, &m, keep_taken, plan,
+                              &plan->report, err);
+    items_free((struct item *)m.extra.items, m.extra.n);
+    return rc;
+}
+
 struct retention_plan *
 retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
                           const struct retention_policy *p, int64_t now_us,
@@ -380,7 +603,8 @@ retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
     const char *wdir = scope != NULL ? scope->wal_dir : NULL;
     const struct retention_select *sel = scope != NULL ? scope->sel : NULL;
     uint64_t count = 0, bytes = 0;
-    size_t k = 0;
+    struct item_walk walk;
+    int rc;
 
     if (plan == NULL) {
         err_set(err, IERR_NOMEM, NULL);
@@ -393,42 +617,26 @@ retention_plan_new_scoped(const char *dir, const struct retention_scope *scope,
     }
     if (sel != NULL)
         plan->sel = *sel;
-    plan->recheck = scope != NULL && scope->known != NULL;
+    plan->recheck = scope != NULL && (scope->known != NULL || scope->rows != NULL);
     plan->rs = rec_store_open(dir, NULL, err);
-    if (plan->rs == NULL || list_items(plan, scope, err) != 0) {
+    if (plan->rs == NULL) {
         retention_plan_free(plan);
         return NULL;
     }
-    if (now_us == 0)
-        now_us = clock_wall_us();
-    if (plan->n_items > 0)
-        qsort(plan->items, plan->n_items, sizeof(*plan->items), cmp_item);
-    for (size_t i = 0; i < plan->n_items; i++) {
-        count++;
-        bytes += (uint64_t)plan->items[i].size;
-    }
-    /* What goes is always a prefix of the oldest-first order. */
-    if (p->max_age_ms >= 0) {
-        int64_t cutoff = now_us - p->max_age_ms * 1000;
-        while (k < plan->n_items && plan->items[k].created_us < cutoff) {
-            count--;
-            bytes -= (uint64_t)plan->items[k++].size;
+    if (scope != NULL && scope->rows != NULL) {
+        rc = plan_rows(plan, scope, p, now_us, err);
+    } else if ((rc = list_items(plan, scope, err)) == 0) {
+        if (plan->n_items > 0)
+            qsort(plan->items, plan->n_items, sizeof(*plan->items), cmp_item);
+        for (size_t i = 0; i < plan->n_items; i++) {
+            count++;
+            bytes += (uint64_t)plan->items[i].size;
         }
+        walk = (struct item_walk){ plan->items, plan->n_items, 0 };
+        rc = retention_policy_run(p, now_us, count, bytes, next_item, &walk, count_taken, plan,
+                                  &plan->report, err);
     }
-    while (k < plan->n_items && ((p->max_count >= 0 && count > (uint64_t)p->max_count) ||
-                                 (p->max_bytes >= 0 && bytes > (uint64_t)p->max_bytes))) {
-        count--;
-        bytes -= (uint64_t)plan->items[k++].size;
-    }
-    plan->n_plan = k;
-    for (size_t i = 0; i < k; i++)
-        report_add(&plan->report, &plan->items[i]);
-    if (plan->report.n_intents > 1) /* qsort's base must not be NULL, even for 0 items */
-        qsort(plan->report.intents, plan->report.n_intents, sizeof(*plan->report.intents),
-              cmp_intent);
-    plan->report.kept_count = count;
-    plan->report.kept_bytes = bytes;
-    if (plan_wals(plan, err) != 0) {
+    if (rc != 0 || plan_wals(plan, err) != 0) {
         retention_plan_free(plan);
         return NULL;
     }
@@ -440,12 +648,7 @@ retention_plan_free(struct retention_plan *plan)
 {
     if (plan == NULL)
         return;
-    for (size_t i = 0; i < plan->n_items; i++) {
-        free(plan->items[i].id);
-        free(plan->items[i].intent);
-        free(plan->items[i].wal);
-    }
-    free(plan->items);
+    items_free(plan->items, plan->n_items);
     free(plan->wal_dir);
     retention_report_free(&plan->report);
     rec_store_close(plan->rs);
@@ -719,7 +922,10 @@ apply_one(struct retention_plan *plan, struct rec_store *arch, struct item *it, 
                  rec_store_dir(arch), it->id);
     else
         log_line(log, "delete %s %lld bytes", it->id, (long long)it->size);
-    report_add(done, it);
+    if (retention_report_add(done, it->id, it->intent, it->created_us, (uint64_t)it->size) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
     return remove_wal(plan, it, log, done, err);
 }
 
@@ -753,8 +959,7 @@ retention_apply(struct retention_plan *plan, const struct retention_apply_opts *
             break;
         }
     }
-    if (done->n_intents > 1)
-        qsort(done->intents, done->n_intents, sizeof(*done->intents), cmp_intent);
+    retention_report_sort(done);
     log_line(log, "end: %llu records, %llu bytes%s%s", (unsigned long long)done->count,
              (unsigned long long)done->bytes, done->interrupted ? ", interrupted" : "",
              rc != 0 ? ", stopped by an error" : "");

@@ -77,6 +77,60 @@ struct retention_report {
 
 struct retention_plan;
 
+/* ---- the policy over rows: the one computation behind every plan ----
+ * A directory read file by file, the persistent index's rows in SQL
+ * (watch/index_plan.h) and a store's rows (tui/store_gc.h) all come down
+ * to this: rows oldest first, the totals of them, and p decides how long
+ * the prefix that goes is. */
+struct retention_row {
+    const char *id;
+    const char *intent; /* NULL: none ("(none)" in the report) */
+    int64_t created_us;
+    int64_t size, mtime_ns;
+    uint64_t ino;
+};
+
+/* The next row, oldest first (creation time, then id, strcmp order): 1 with
+ * *row filled (borrowed until the next call), 0 at the end, -1 on error
+ * (err set). */
+typedef int (*retention_next_fn)(void *ctx, struct retention_row *row, struct intentus_err *err);
+/* Each row the policy takes, in order; non-zero stops the run as an error
+ * (err set). */
+typedef int (*retention_take_fn)(void *ctx, const struct retention_row *row,
+                                 struct intentus_err *err);
+
+/* Apply p at now_us (0: the wall clock) to rows whose totals are count and
+ * bytes, given by next: what goes is the oldest prefix — every row older
+ * than the age cutoff, then more of the oldest until the count and byte
+ * limits hold. Each row taken goes to take (NULL: none) and into r (zeroed
+ * by the caller): count, bytes, oldest/newest, intents (most first),
+ * kept_count and kept_bytes. next is called at most once past the last row
+ * taken. 0, or -1 with err set. */
+int retention_policy_run(const struct retention_policy *p, int64_t now_us, uint64_t count,
+                         uint64_t bytes, retention_next_fn next, void *next_ctx,
+                         retention_take_fn take, void *take_ctx, struct retention_report *r,
+                         struct intentus_err *err);
+/* Add one record to a report (count, bytes, range, by intent; intent NULL:
+ * "(none)"); the caller sorts r->intents when done (most first). 0, or -1
+ * when out of memory. */
+int retention_report_add(struct retention_report *r, const char *id, const char *intent,
+                         int64_t created_us, uint64_t size);
+void retention_report_sort(struct retention_report *r);
+
+/* Rows that stand for every record file of the directory (the persistent
+ * index, reconciled and known to list exactly the directory's <id>.json
+ * files: watch/index_plan.h). next gives those the scope's filter selects
+ * and whose row is enough (not corrupt, a creation time); count and bytes
+ * are their totals, not_selected the rows of that kind it leaves out;
+ * read_ids are the rest, whose files are read as without rows. */
+struct retention_rows {
+    uint64_t count, bytes, not_selected;
+    retention_next_fn next;
+    void *ctx;
+    char *const *read_ids;
+    size_t n_read;
+};
+
 /* Plan for dir with policy p at time now_us (0: the wall clock). */
 struct retention_plan *retention_plan_new(const char *dir, const struct retention_policy *p,
                                           int64_t now_us, struct intentus_err *err);
@@ -98,6 +152,12 @@ struct retention_scope {
      * at the planned time that sel selects. */
     const struct retention_known *known;
     size_t n_known;
+    /* Rows that stand for the whole directory (NULL: list it): the plan
+     * lists nothing and reads only the files of read_ids; only the records
+     * it takes are kept in memory. sel must be the filter the rows were
+     * selected with (it decides the files of read_ids, and applying reads
+     * each planned file back as with known). */
+    const struct retention_rows *rows;
 };
 
 struct retention_known {

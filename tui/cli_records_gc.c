@@ -21,6 +21,7 @@
 #include "tui/store_gc.h"
 #include "watch/digest.h"
 #include "watch/index_db.h"
+#include "watch/index_plan.h"
 #include "watch/index_query.h"
 #include "watch/stores.h"
 
@@ -266,29 +267,21 @@ select_record(void *ctx, const char *id, const char *text, size_t len)
     return match;
 }
 
-/* What the persistent index knows of the directory, as retention's rows:
- * the plan reads only the files the rows cannot stand for (corrupt, no
- * creation time, changed or new since), and applying it reads each planned
- * file back before it goes (core/retention.h). NULL (nothing printed) with
- * --no-index or when the index cannot be used: the plan reads every file. */
+/* What the persistent index knows of the directory, as retention's rows
+ * beside a listing: the plan reads only the files the rows cannot stand for
+ * (corrupt, no creation time, changed or new since), and applying it reads
+ * each planned file back before it goes (core/retention.h). NULL when the
+ * rows cannot be read (why set). */
 static struct retention_known *
-gc_known(const struct rec_args *a, const char *dir, const struct cli_select *sel,
-         struct index_query_file **files, size_t *n)
+gc_known(struct index_db *db, const struct cli_select *sel, struct index_query_file **files,
+         size_t *n, struct intentus_err *why)
 {
-    struct intentus_err err = { 0 }, why = { 0 };
-    struct index_db *db = cli_records_db(a, dir, &err);
     struct retention_known *known = NULL;
 
     *files = NULL;
     *n = 0;
-    if (db == NULL)
-        return NULL; /* a missing directory: the plan says so */
-    if (index_query_files(db, sel != NULL ? cli_select_filter(sel) : NULL, files, n, &why) != 0) {
-        cli_records_db_failed(a, &why);
-        index_db_close(db);
+    if (index_query_files(db, sel != NULL ? cli_select_filter(sel) : NULL, files, n, why) != 0)
         return NULL;
-    }
-    index_db_close(db);
     known = calloc(*n + 1, sizeof(*known));
     for (size_t i = 0; known != NULL && i < *n; i++) {
         const struct index_query_file *f = &(*files)[i];
@@ -304,6 +297,53 @@ gc_known(const struct rec_args *a, const char *dir, const struct cli_select *sel
         };
     }
     return known;
+}
+
+/* The plan of dir: in SQL over the persistent index's rows when they stand
+ * for the directory (watch/index_plan.h: nothing listed, only the planned
+ * rows read), else from its rows beside a listing of the directory (a
+ * directory holding .json.gz records), else from the files alone
+ * (--no-index, or an index that cannot be used: said on stderr). */
+static struct retention_plan *
+gc_plan(const struct rec_args *a, const char *dir, const struct cli_select *sel,
+        struct retention_scope *scope, const struct retention_policy *p, struct intentus_err *err)
+{
+    struct intentus_err why = { 0 };
+    struct index_db *db = cli_records_db(a, dir, &why);
+    struct index_plan *ip = NULL;
+    struct retention_rows rows;
+    struct index_query_file *files = NULL;
+    struct retention_known *known = NULL;
+    struct retention_plan *plan;
+    size_t n_files = 0;
+    char reason[512];
+    int rc;
+
+    if (db == NULL) /* a missing directory: the plan says so */
+        return retention_plan_new_scoped(dir, scope, p, 0, err);
+    rc = index_plan_open(db, dir, sel != NULL ? cli_select_filter(sel) : NULL, &ip, &rows, NULL,
+                         reason, sizeof(reason), &why);
+    if (rc > 0) {
+        scope->rows = &rows;
+        plan = retention_plan_new_scoped(dir, scope, p, 0, err);
+        scope->rows = NULL;
+        index_plan_free(ip);
+        index_db_close(db);
+        return plan;
+    }
+    if (rc == 0)
+        known = gc_known(db, sel, &files, &n_files, &why);
+    if (known == NULL)
+        cli_records_db_failed(a, &why);
+    index_db_close(db);
+    scope->known = known;
+    scope->n_known = known != NULL ? n_files : 0;
+    plan = retention_plan_new_scoped(dir, scope, p, 0, err);
+    scope->known = NULL;
+    scope->n_known = 0;
+    free(known);
+    index_query_files_free(files, n_files);
+    return plan;
 }
 
 /* The policy: the limit options, else the config's "retention" section (as
@@ -409,45 +449,36 @@ struct store_gc_plan {
     struct retention_report planned;
 };
 
-/* Add row i to the report (count, bytes, range, by intent). */
-static int
-report_add(struct retention_report *r, const struct srow *row)
-{
-    size_t k = 0;
+/* The rows one after the other, oldest first (store_query's order), for
+ * the policy (core/retention.h retention_policy_run). */
+struct srow_walk {
+    const struct srows *rows;
+    size_t at;
+};
 
-    if (r->count == 0 || row->created_us < r->oldest_us) {
-        r->oldest_us = row->created_us;
-        snprintf(r->oldest_id, sizeof(r->oldest_id), "%s", row->id);
-    }
-    if (r->count == 0 || row->created_us >= r->newest_us) {
-        r->newest_us = row->created_us;
-        snprintf(r->newest_id, sizeof(r->newest_id), "%s", row->id);
-    }
-    r->count++;
-    r->bytes += row->size;
-    while (k < r->n_intents && strcmp(r->intents[k].intent, row->intent) != 0)
-        k++;
-    if (k == r->n_intents) {
-        struct retention_intent *v = realloc(r->intents, (k + 1) * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        r->intents = v;
-        v[k] = (struct retention_intent){ strdup(row->intent), 0, 0 };
-        if (v[k].intent == NULL)
-            return -1;
-        r->n_intents++;
-    }
-    r->intents[k].count++;
-    r->intents[k].bytes += row->size;
-    return 0;
+static int
+next_srow(void *ctx, struct retention_row *row, struct intentus_err *err)
+{
+    struct srow_walk *w = ctx;
+    const struct srow *r;
+
+    (void)err;
+    if (w->at == w->rows->n)
+        return 0;
+    r = &w->rows->v[w->at++];
+    *row = (struct retention_row){
+        .id = r->id, .intent = r->intent, .created_us = r->created_us, .size = (int64_t)r->size
+    };
+    return 1;
 }
 
 static int
-by_count(const void *x, const void *y)
+count_take(void *ctx, const struct retention_row *row, struct intentus_err *err)
 {
-    const struct retention_intent *a = x, *b = y;
-
-    return a->count != b->count ? (a->count < b->count ? 1 : -1) : strcmp(a->intent, b->intent);
+    (void)row;
+    (void)err;
+    ((struct store_gc_plan *)ctx)->take++;
+    return 0;
 }
 
 /* gzip text into archive/<id>.json.gz: a hidden temp file, synced, then
@@ -519,15 +550,14 @@ store_gc_apply(struct store *st, const struct store_gc_plan *plan, const char *a
             }
             return -1;
         }
-        if (report_add(done, row) != 0) {
+        if (retention_report_add(done, row->id, row->intent, row->created_us, row->size) != 0) {
             err_set(err, IERR_NOMEM, "out of memory");
             return -1;
         }
     }
     if (!done->interrupted && progress_cb != NULL)
         progress_cb(ctx, plan->take, plan->take, NULL);
-    if (done->n_intents > 1)
-        qsort(done->intents, done->n_intents, sizeof(*done->intents), by_count);
+    retention_report_sort(done);
     return 0;
 }
 
@@ -541,10 +571,9 @@ store_gc_plan_new(struct store *st, const struct store_filter *f, const struct r
 {
     struct store_gc_plan *plan = calloc(1, sizeof(*plan));
     struct store_query q = { .filter = f };
-    int64_t cutoff = p->max_age_ms >= 0 ? clock_wall_us() - p->max_age_ms * 1000 : INT64_MIN;
+    struct srow_walk walk = { 0 };
     uint64_t left_bytes = 0;
     long total, corrupt;
-    size_t take = 0;
 
     if (plan == NULL) {
         err_set(err, IERR_NOMEM, "out of memory");
@@ -562,23 +591,10 @@ store_gc_plan_new(struct store *st, const struct store_filter *f, const struct r
     }
     for (size_t i = 0; i < plan->rows.n; i++)
         left_bytes += plan->rows.v[i].size;
-    while (take < plan->rows.n &&
-           (plan->rows.v[take].created_us < cutoff ||
-            (p->max_count >= 0 && (int64_t)(plan->rows.n - take) > p->max_count) ||
-            (p->max_bytes >= 0 && left_bytes > (uint64_t)p->max_bytes))) {
-        left_bytes -= plan->rows.v[take].size;
-        if (report_add(&plan->planned, &plan->rows.v[take]) != 0) {
-            err_set(err, IERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        take++;
-    }
-    if (plan->planned.n_intents > 1)
-        qsort(plan->planned.intents, plan->planned.n_intents, sizeof(*plan->planned.intents),
-              by_count);
-    plan->take = take;
-    plan->planned.kept_count = plan->rows.n - take;
-    plan->planned.kept_bytes = left_bytes;
+    walk.rows = &plan->rows;
+    if (retention_policy_run(p, 0, plan->rows.n, left_bytes, next_srow, &walk, count_take, plan,
+                             &plan->planned, err) != 0)
+        goto fail;
     plan->planned.skipped_corrupt = (uint64_t)corrupt;
     plan->planned.not_selected = (uint64_t)total - plan->rows.n - (uint64_t)corrupt;
     return plan;
@@ -721,9 +737,6 @@ cli_records_gc(const struct rec_args *a)
     struct retention_plan *plan = NULL;
     const struct retention_report *planned;
     struct retention_report done = { 0 };
-    struct index_query_file *files = NULL;
-    struct retention_known *known = NULL;
-    size_t n_files = 0;
     const char *auto_confirm = getenv("INTENTUSNET_AUTO_CONFIRM");
     int rc = EXIT_USAGE;
 
@@ -759,10 +772,7 @@ cli_records_gc(const struct rec_args *a)
         wdir = wcfg->wal.dir;
     scope.wal_dir = wdir;
     scope.sel = gs.sel != NULL ? &sel : NULL;
-    known = gc_known(a, dir, gs.sel, &files, &n_files);
-    scope.known = known;
-    scope.n_known = known != NULL ? n_files : 0;
-    plan = retention_plan_new_scoped(dir, &scope, &p, 0, &err);
+    plan = gc_plan(a, dir, gs.sel, &scope, &p, &err);
     if (plan == NULL) {
         cli_error(a->cmd, "%s", err.msg);
         goto out;
@@ -804,8 +814,6 @@ cli_records_gc(const struct rec_args *a)
 out:
     retention_report_free(&done);
     retention_plan_free(plan);
-    free(known);
-    index_query_files_free(files, n_files);
     cli_select_free(gs.sel);
     config_free(wcfg);
     config_free(cfg);
