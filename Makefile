@@ -80,7 +80,14 @@ $(BUILD)/tests/tui/%: $(BUILD)/tests/tui/%.o $(TESTLIB_OBJ) $(TUI_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(TUI_LIB) $(LIB) $(TEST_LIBS) $(TUI_LIBS) $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTLIB_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALLOC_OBJ_$(notdir $@)) $(TESTLIB_OBJ) $(LIB) $(TEST_LIBS) $(PKG_LIBS)
+
+# Tests that count heap requests link the malloc interposer
+# (tests/support/alloc/malloc_count.h); no other binary does.
+ALLOC_OBJ := $(BUILD)/tests/support/alloc/malloc_count.o
+ALLOC_TESTS := test_record_build_reuse test_json_canon_stream test_route_allocs
+$(foreach t,$(ALLOC_TESTS),$(eval ALLOC_OBJ_$(t) := $(ALLOC_OBJ)))
+$(ALLOC_TESTS:%=$(BUILD)/tests/core/%): $(ALLOC_OBJ)
 
 # core/ and watch/ never draw; core/ never reaches up into watch/ or tui/.
 layer-check:

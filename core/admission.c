@@ -175,7 +175,7 @@ policy_context(const struct exec *x, struct policy_ctx *c, const char **roles, s
 static struct outcome
 rate_limited(struct exec *x, const struct policy_decision *d)
 {
-    struct outcome o = { NULL, NULL };
+    struct outcome o = { 0 };
     char msg[700];
     cJSON *details = cJSON_CreateObject();
 

@@ -376,9 +376,48 @@ tree_value(struct record_build *rb, const char *type, const cJSON *v)
     record_build_event_end(rb, now);
 }
 
+/* The decision as decision_new's tree prints at level 1, and its event. */
+static void
+decision_value(struct record_build *rb, const struct rec_decision *d)
+{
+    struct buf *o = &rb->out, *b;
+    size_t at = o->len;
+    struct rec_obj obj;
+    int64_t now;
+
+    rec_obj_begin(&obj, o, 1);
+    rec_obj_str(&obj, "agent", d->agent);
+    rec_obj_str(&obj, "intent", d->intent);
+    rec_obj_str(&obj, "reason", d->reason);
+    rec_obj_str(&obj, "timestamp", d->timestamp);
+    rec_obj_end(&obj);
+    b = record_build_event_begin(rb, "ROUTER_DECISION");
+    now = clock_mono_us();
+    reindent(b, o->data + at, o->len - at);
+    record_build_event_end(rb, now);
+}
+
+static int finish(struct record_build *rb, const cJSON *tree, const struct rec_decision *values,
+                  const cJSON *response, int retries);
+
 int
 record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON *response,
                     int retries)
+{
+    return finish(rb, decision, NULL, response, retries);
+}
+
+int
+record_build_finish_values(struct record_build *rb, const struct rec_decision *decision,
+                           const cJSON *response, int retries)
+{
+    return finish(rb, NULL, decision, response, retries);
+}
+
+/* tree or values is the decision (both NULL: none). */
+static int
+finish(struct record_build *rb, const cJSON *tree, const struct rec_decision *values,
+       const cJSON *response, int retries)
 {
     struct buf *o = &rb->out;
     struct buf final = BUF_INIT;
@@ -391,10 +430,12 @@ record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON 
      * printed once: into a side buffer, then its event, then spliced. */
     buf_reserve(o, rb->events.len + 2048);
     PUT(o, ",\n  \"routerDecision\": ");
-    if (decision == NULL)
-        PUT(o, "null");
+    if (tree != NULL)
+        tree_value(rb, "ROUTER_DECISION", tree);
+    else if (values != NULL)
+        decision_value(rb, values);
     else
-        tree_value(rb, "ROUTER_DECISION", decision);
+        PUT(o, "null");
     if (response == NULL || json_print_pretty_at(response, 1, &final) != 0)
         final.failed = 1;
     else

@@ -86,6 +86,14 @@ void record_build_event_text(struct record_build *rb, const char *type, const ch
  * _free may be called. -1 when memory ran out while recording. */
 int record_build_finish(struct record_build *rb, const cJSON *decision, const cJSON *response,
                         int retries);
+/* The router's decision as plain values: printed as decision_new's tree
+ * prints ({agent, intent, reason, timestamp}), no tree built. */
+struct rec_decision {
+    const char *agent, *intent, *reason, *timestamp;
+};
+/* record_build_finish with the decision as values (NULL: none). */
+int record_build_finish_values(struct record_build *rb, const struct rec_decision *decision,
+                               const cJSON *response, int retries);
 /* The finished text (borrowed) and its length. */
 const char *record_build_text(const struct record_build *rb, size_t *len);
 /* Hand the finished text over (caller frees); NULL when memory ran out. */

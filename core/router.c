@@ -149,11 +149,26 @@ router_exception_error(const char *text)
     return error_info_new(ERR_INTERNAL_AGENT_ERROR, text, false, NULL);
 }
 
+void
+router_decide(const struct exec *x, struct outcome *o, const char *agent, const char *reason)
+{
+    struct decision *d = &o->decision;
+
+    /* decision_new's tree had no intent without one: no decision then. */
+    d->agent = x->intent != NULL ? agent : NULL;
+    d->intent = x->intent;
+    snprintf(d->reason, sizeof(d->reason), "%s", reason);
+    if (x->rec != NULL)
+        clock_now_iso(d->timestamp);
+    else
+        d->timestamp[0] = '\0';
+}
+
 struct outcome
 router_fail(struct exec *x, enum error_code code, const char *msg, cJSON *details,
             const char *agent)
 {
-    struct outcome o = { NULL, NULL };
+    struct outcome o = { 0 };
 
     o.response =
         response_router_error(error_info_new(code, msg, false, details), agent, x->trace_id);
@@ -277,7 +292,6 @@ finish(struct router *r, struct exec *x, struct outcome o, struct route_result *
         router_record_finish(r, x, &o, out);
         out->response = o.response;
     }
-    cJSON_Delete(o.decision);
     router_wal_end(r, x, o.response, out);
     redact_ctx_free(x->redact);
     return rc;

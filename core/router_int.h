@@ -104,13 +104,25 @@ struct exec {
 /* Why attempt() did not call an agent. */
 enum skip { SKIP_NONE, SKIP_OPEN, SKIP_DISABLED, SKIP_WAL };
 
+/* The router's decision (ROUTER_DECISION), plain values rather than a
+ * tree: only a record prints it (core/record_build.c). */
+struct decision {
+    const char *agent; /* NULL on the "exception" path: no ROUTER_DECISION */
+    const char *intent;
+    char reason[64];
+    char timestamp[CLOCK_ISO_LEN]; /* when it was taken; "" when nothing records it */
+};
+
 /* The outcome a strategy hands back. */
 struct outcome {
     cJSON *response;
-    cJSON *decision; /* NULL on the "exception" path: no ROUTER_DECISION */
+    struct decision decision;
 };
 
 /* ---- router.c ---- */
+/* The decision for o: agent (borrowed: an agent's name or a literal) for
+ * x's intent, with reason. Its clock is read only when a record is built. */
+void router_decide(const struct exec *x, struct outcome *o, const char *agent, const char *reason);
 struct outcome router_fail(struct exec *x, enum error_code code, const char *msg, cJSON *details,
                            const char *agent);
 bool router_deadline_passed(const struct exec *x);

@@ -343,10 +343,13 @@ router_record_finish(struct router *r, struct exec *x, const struct outcome *o,
                      struct route_result *out)
 {
     bool keep;
+    const struct decision *d = &o->decision;
+    struct rec_decision values = { d->agent, d->intent, d->reason, d->timestamp };
 
     if (x->rec == NULL)
         return;
-    if (record_build_finish(x->rec, o->decision, o->response, x->retries) != 0)
+    if (record_build_finish_values(x->rec, d->agent != NULL ? &values : NULL, o->response,
+                                   x->retries) != 0)
         x->failed = 1;
     /* Errors and refusals are kept whatever the rate (sample_errors). */
     keep = !r->sample ||

@@ -111,7 +111,6 @@ router_wal_stopped(struct exec *x, struct outcome o)
     char msg[400];
 
     cJSON_Delete(o.response);
-    cJSON_Delete(o.decision);
     snprintf(msg, sizeof(msg), "write-ahead log write failed, no further step started: %s",
              x->wal->err.msg);
     return router_fail(x, ERR_ROUTING_ERROR, msg, NULL, "router");

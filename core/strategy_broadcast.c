@@ -4,7 +4,7 @@
 static struct outcome
 run_broadcast(struct exec *x, enum strategy asked)
 {
-    struct outcome o = { NULL, NULL };
+    struct outcome o = { 0 };
     cJSON *last_error = NULL, *best = NULL;
     struct agent *best_agent = NULL;
 
@@ -32,16 +32,17 @@ run_broadcast(struct exec *x, enum strategy asked)
             continue;
         }
         cJSON_Delete(last_error);
-        last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
+        /* The error moves out of the response it ends with (no copy). */
+        last_error = resp != NULL ? cJSON_DetachItemFromObjectCaseSensitive(resp, "error")
                                   : router_exception_error(err.msg);
         cJSON_Delete(resp);
     }
     if (best != NULL) {
         o.response = best;
-        o.decision = decision_new(best_agent->name, x->intent, "broadcast last success");
+        router_decide(x, &o, best_agent->name, "broadcast last success");
     } else {
         o.response = response_exhausted(last_error, "broadcast", x->trace_id);
-        o.decision = decision_new("broadcast", x->intent, "routing failed");
+        router_decide(x, &o, "broadcast", "routing failed");
     }
     cJSON_Delete(last_error);
     return o;

@@ -11,7 +11,7 @@ run_direct(struct exec *x, enum strategy asked)
     const char *target = envelope_target_agent(x->env);
     struct agent *a = NULL;
     struct intentus_err err = { 0 };
-    struct outcome o = { NULL, NULL };
+    struct outcome o = { 0 };
     enum skip skipped;
     bool ok;
 
@@ -39,7 +39,7 @@ run_direct(struct exec *x, enum strategy asked)
     if (o.response == NULL) /* no END event on this path, as in the reference */
         return router_fail(x, ERR_ROUTING_ERROR, err.msg, NULL, a->name);
     ok = !response_is_error(o.response);
-    o.decision = decision_new(a->name, x->intent, ok ? "direct match" : "routing failed");
+    router_decide(x, &o, a->name, ok ? "direct match" : "routing failed");
     return o;
 }
 

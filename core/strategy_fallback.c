@@ -68,7 +68,7 @@ static struct outcome
 run_fallback(struct exec *x, enum strategy asked)
 {
     struct agent *stack[16], **chain = stack;
-    struct outcome o = { NULL, NULL };
+    struct outcome o = { 0 };
     cJSON *last_error = NULL;
     size_t n;
 
@@ -109,18 +109,19 @@ run_fallback(struct exec *x, enum strategy asked)
             else
                 snprintf(reason, sizeof(reason), "fallback success at index %zu", i);
             o.response = resp;
-            o.decision = decision_new(a->name, x->intent, reason);
+            router_decide(x, &o, a->name, reason);
             break;
         }
         cJSON_Delete(last_error);
-        last_error = resp != NULL ? cJSON_Duplicate(response_error(resp), 1)
+        /* The error moves out of the response it ends with (no copy). */
+        last_error = resp != NULL ? cJSON_DetachItemFromObjectCaseSensitive(resp, "error")
                                   : router_exception_error(err.msg);
         cJSON_Delete(resp);
         fell_through(x, chain, i, n, last_error);
     }
     if (o.response == NULL) {
         o.response = response_exhausted(last_error, "fallback", x->trace_id);
-        o.decision = decision_new("fallback", x->intent, "routing failed");
+        router_decide(x, &o, "fallback", "routing failed");
     }
     cJSON_Delete(last_error);
     if (chain != stack)

@@ -82,7 +82,7 @@ start_branches(struct exec *x, struct branch *br, struct branch_queue *q)
 static struct outcome
 run_parallel(struct exec *x, enum strategy asked)
 {
-    struct outcome o = { NULL, NULL };
+    struct outcome o = { 0 };
     struct branch *br = calloc(x->n, sizeof(*br));
     struct branch_queue q;
     cJSON *last_error = NULL;
@@ -135,10 +135,10 @@ run_parallel(struct exec *x, enum strategy asked)
     if (winner != NULL) {
         o.response = winner->resp;
         winner->resp = NULL;
-        o.decision = decision_new(winner->agent->name, x->intent, "parallel first success");
+        router_decide(x, &o, winner->agent->name, "parallel first success");
     } else {
         o.response = response_exhausted(last_error, "parallel", x->trace_id);
-        o.decision = decision_new("parallel", x->intent, "routing failed");
+        router_decide(x, &o, "parallel", "routing failed");
     }
     for (size_t i = 0; i < x->n; i++) {
         cJSON_Delete(br[i].resp);

@@ -1,9 +1,9 @@
 /* Canonical JSON printed through a fixed window (core/json_canon.c):
  * json_canonical_sha256 hashes the text as it is printed instead of
  * building it in one heap buffer, and the text is the same wherever the
- * window's edges fall. The allocation test interposes malloc (glibc's
- * __libc_* entry points), which a sanitizer's allocator does not allow:
- * there it is a counted skip. */
+ * window's edges fall. The allocation test counts with
+ * tests/support/alloc/malloc_count.c, which interposes malloc; a
+ * sanitizer's allocator does not allow that: there it is a counted skip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,66 +16,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HAVE_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) ||                         \
-    __has_feature(thread_sanitizer)
-#define HAVE_SANITIZER 1
-#endif
-#endif
-
-/* ---- the largest heap request while counting ---- */
-
-#if !defined(HAVE_SANITIZER) && defined(__GLIBC__)
-#define COUNT_ALLOCS 1
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t k, size_t n);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-void *malloc(size_t n);
-void *calloc(size_t k, size_t n);
-void *realloc(void *p, size_t n);
-void free(void *p);
-
-static int counting;
-static size_t largest;
-
-static void
-note(size_t n)
-{
-    if (counting && n > largest)
-        largest = n;
-}
-
-void *
-malloc(size_t n)
-{
-    note(n);
-    return __libc_malloc(n);
-}
-
-void *
-calloc(size_t k, size_t n)
-{
-    note(k * n);
-    return __libc_calloc(k, n);
-}
-
-void *
-realloc(void *p, size_t n)
-{
-    note(n);
-    return __libc_realloc(p, n);
-}
-
-void
-free(void *p)
-{
-    __libc_free(p);
-}
-#endif
+#include "tests/support/alloc/malloc_count.h"
 
 /* ---- helpers ---- */
 
@@ -206,31 +147,31 @@ test_error_after_flush(void **state)
 static void
 test_hash_does_not_hold_text(void **state)
 {
-    (void)state;
-#ifdef COUNT_ALLOCS
-    char *s = mixed(12000, 9);
-    cJSON *o = cJSON_CreateObject();
+    struct malloc_count mc;
     struct buf text = BUF_INIT;
     char hex[65], want[65];
+    char *s;
+    cJSON *o;
 
+    (void)state;
+    if (!malloc_count_available())
+        skip();
+    s = mixed(12000, 9);
+    o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "text", s);
     assert_int_equal(json_canonical(o, &text, NULL), 0);
     assert_true(text.len > 60000);
     sha_of(&text, want);
-    largest = 0;
-    counting = 1;
+    malloc_count_start();
     assert_int_equal(json_canonical_sha256(o, hex, NULL), 0);
-    counting = 0;
+    malloc_count_stop(&mc);
     assert_string_equal(hex, want);
-    if (largest >= 8192)
+    if (mc.largest >= 8192)
         fail_msg("hashing %zu bytes of canonical text allocated %zu bytes at once", text.len,
-                 largest);
+                 mc.largest);
     buf_free(&text);
     cJSON_Delete(o);
     free(s);
-#else
-    skip();
-#endif
 }
 
 int

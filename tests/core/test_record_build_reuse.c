@@ -2,8 +2,9 @@
  * (core/record_build.c): after one record, starting, filling and
  * finishing another allocates nothing the size of a record's buffers, and
  * the text is the same as from fresh buffers. The allocation counts
- * interpose malloc (glibc's __libc_* entry points), which a sanitizer's
- * allocator does not allow: there that test is a counted skip. */
+ * come from tests/support/alloc/malloc_count.c, which interposes malloc; a
+ * sanitizer's allocator does not allow that: there that test is a counted
+ * skip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,73 +17,7 @@
 
 #include "core/json.h"
 #include "core/record_build.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HAVE_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) ||                         \
-    __has_feature(thread_sanitizer)
-#define HAVE_SANITIZER 1
-#endif
-#endif
-
-#if !defined(HAVE_SANITIZER) && defined(__GLIBC__)
-#define COUNT_ALLOCS 1
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t k, size_t n);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-void *malloc(size_t n);
-void *calloc(size_t k, size_t n);
-void *realloc(void *p, size_t n);
-void free(void *p);
-
-static int counting;
-#define PAUSE_COUNTING(stmt)                                                                       \
-    do {                                                                                           \
-        int was_ = counting;                                                                       \
-        counting = 0;                                                                              \
-        stmt;                                                                                      \
-        counting = was_;                                                                           \
-    } while (0)
-static size_t big; /* requests of 2 KB or more while counting */
-
-static void
-note(size_t n)
-{
-    if (counting && n >= 2048)
-        big++;
-}
-
-void *
-malloc(size_t n)
-{
-    note(n);
-    return __libc_malloc(n);
-}
-
-void *
-calloc(size_t k, size_t n)
-{
-    note(k * n);
-    return __libc_calloc(k, n);
-}
-
-void *
-realloc(void *p, size_t n)
-{
-    note(n);
-    return __libc_realloc(p, n);
-}
-
-void
-free(void *p)
-{
-    __libc_free(p);
-}
-#else
-#define PAUSE_COUNTING(stmt) stmt
-#endif
+#include "tests/support/alloc/malloc_count.h"
 
 /* A canonical hash as admission hands it over (64 hex digits). */
 static const char hash64[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -112,14 +47,15 @@ one_record(const cJSON *env, const cJSON *resp, size_t *len)
     assert_int_equal(record_build_finish(rb, NULL, resp, 0), 0);
     text = record_build_text(rb, len);
     /* The test's own copy is not the builder's allocation. */
-    PAUSE_COUNTING(copy = malloc(*len + 1));
+    malloc_count_pause();
+    copy = malloc(*len + 1);
+    malloc_count_resume();
     assert_non_null(copy);
     memcpy(copy, text, *len + 1);
     record_build_free(rb);
     return copy;
 }
 
-#ifdef COUNT_ALLOCS
 /* Both texts are whole records of the same shape: the same envelope hash,
  * the five events and the finish's, a final response (ids, times and
  * durations differ). */
@@ -141,38 +77,37 @@ same_shape(const char *a, size_t na, const char *b, size_t nb)
     assert_true(events[0] >= 5);
     assert_int_equal(events[0], events[1]);
 }
-#endif
 
 static void
 test_second_record_reuses_buffers(void **state)
 {
-    (void)state;
-#ifdef COUNT_ALLOCS
-    cJSON *env = cJSON_Parse(env_text), *resp = cJSON_CreateObject();
+    cJSON *env, *resp;
     char long_text[3000];
+    struct malloc_count mc;
     size_t n1, n2;
     char *t1, *t2;
 
+    (void)state;
+    if (!malloc_count_available())
+        skip();
+    env = cJSON_Parse(env_text);
+    resp = cJSON_CreateObject();
     /* A response of 3 KB: its side buffer is one of those reused. */
     memset(long_text, 'r', sizeof(long_text) - 1);
     long_text[sizeof(long_text) - 1] = '\0';
     cJSON_AddStringToObject(resp, "text", long_text);
     assert_non_null(env);
     t1 = one_record(env, resp, &n1);
-    big = 0;
-    counting = 1;
+    malloc_count_start();
     t2 = one_record(env, resp, &n2);
-    counting = 0;
+    malloc_count_stop(&mc);
     same_shape(t1, n1, t2, n2);
-    if (big != 0)
-        fail_msg("a record after the first made %zu allocations of 2 KB or more", big);
+    if (mc.big != 0)
+        fail_msg("a record after the first made %zu allocations of 2 KB or more", mc.big);
     free(t1);
     free(t2);
     cJSON_Delete(env);
     cJSON_Delete(resp);
-#else
-    skip();
-#endif
 }
 
 /* The text taken away (as the async writer does) leaves nothing kept

@@ -1,0 +1,197 @@
+/* The router's hot path builds no trees of its own (issue 16): with
+ * recording off, a route allocates no more than the agent calls it makes
+ * (each agent's response and its decisionPath entry); the router's own
+ * values (the decision, the last error of a chain) are plain values or
+ * moved, never built or copied as cJSON trees. The counts come from
+ * tests/support/alloc/malloc_count.c, which interposes malloc; a
+ * sanitizer's allocator does not allow that: there the routes still run
+ * (for the sanitizer to check) and the comparisons are counted skips. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/agent.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/model.h"
+#include "core/registry.h"
+#include "core/router.h"
+#include "tests/support/alloc/malloc_count.h"
+
+/* Breakers off: every route takes the same path. */
+static const char cfg_text[] =
+    "{\"defaults\": {\"breaker\": {\"enabled\": false}}, \"agents\": ["
+    "{\"name\":\"fail-1\",\"builtin\":\"fail\",\"error_code\":\"AGENT_ERROR\","
+    " \"intents\":[\"t.fb\"],\"nodePriority\":1},"
+    "{\"name\":\"fail-2\",\"builtin\":\"fail\",\"error_code\":\"AGENT_UNAVAILABLE\","
+    " \"intents\":[\"t.fb\"],\"nodePriority\":2},"
+    "{\"name\":\"echo-a\",\"builtin\":\"echo\",\"intents\":[\"t.echo\",\"t.fb\"],"
+    " \"nodePriority\":3}]}";
+
+/* About the bench's 200 byte payload. */
+static const char payload_text[] =
+    "{\"query\":\"route the intent café to an agent\",\"lang\":\"en\",\"maxResults\":10,"
+    "\"temperature\":0.25,\"items\":[{\"id\":1,\"score\":12.5,\"tags\":[\"a\",\"b\"],"
+    "\"text\":\"naïve façade summary\"}]}";
+
+struct fixture {
+    struct config *cfg;
+    struct router *router;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct intentus_err err = { 0 };
+
+    assert_non_null(f);
+    f->cfg = config_parse(cfg_text, strlen(cfg_text), "test", &err);
+    if (f->cfg == NULL)
+        fail_msg("config: %s", err.msg);
+    /* No store, no writer, no WAL: recording off. */
+    f->router =
+        router_new(f->cfg->registry, &(struct router_opts){ .require_determinism = true }, &err);
+    assert_non_null(f->router);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    router_free(f->router);
+    config_free(f->cfg);
+    free(f);
+    return 0;
+}
+
+static cJSON *
+envelope(const char *intent, enum strategy s)
+{
+    cJSON *payload = cJSON_Parse(payload_text);
+    cJSON *env;
+
+    assert_non_null(payload);
+    env = envelope_new(intent, payload,
+                       &(struct envelope_opts){ .strategy = s, .priority = PRIORITY_NORMAL }, NULL);
+    assert_non_null(env);
+    return env;
+}
+
+/* Allocations of one agent_call of the named agent on a copy of env. */
+static size_t
+agent_allocs(struct fixture *f, const cJSON *env, const char *name)
+{
+    struct agent *a = registry_find(f->cfg->registry, name);
+    struct intentus_err err = { 0 };
+    struct malloc_count mc;
+    cJSON *copy = cJSON_Duplicate(env, 1), *resp;
+
+    assert_non_null(a);
+    assert_non_null(copy);
+    malloc_count_start();
+    resp = agent_call(a, copy, NULL, &err);
+    malloc_count_stop(&mc);
+    assert_non_null(resp);
+    cJSON_Delete(resp);
+    cJSON_Delete(copy);
+    return mc.calls;
+}
+
+/* Allocations of one route of a copy of env; the response must be want. */
+static size_t
+route_allocs(struct fixture *f, const cJSON *env, bool want_error, int want_attempts)
+{
+    struct malloc_count mc;
+    struct route_result res;
+    cJSON *copy = cJSON_Duplicate(env, 1);
+    int rc;
+
+    assert_non_null(copy);
+    malloc_count_start();
+    rc = router_route(f->router, copy, &res);
+    malloc_count_stop(&mc);
+    assert_int_equal(rc, 0);
+    assert_non_null(res.response);
+    assert_int_equal(response_is_error(res.response), want_error);
+    assert_int_equal(res.attempts, want_attempts);
+    assert_false(res.recorded);
+    route_result_free(&res);
+    cJSON_Delete(copy);
+    return mc.calls;
+}
+
+/* DIRECT to echo: the route allocates what the echo call does (its
+ * response, the payload copied into it, the decisionPath entry) and
+ * nothing else: before, the decision tree came on top (13 more). */
+static void
+test_direct_allocates_only_the_agent_call(void **state)
+{
+    struct fixture *f = *state;
+    cJSON *env;
+    size_t agent, route;
+
+    env = envelope("t.echo", STRATEGY_DIRECT);
+    (void)route_allocs(f, env, false, 1); /* per-thread state (ids, clocks) settles */
+    agent = agent_allocs(f, env, "echo-a");
+    route = route_allocs(f, env, false, 1);
+    if (!malloc_count_available()) { /* the routes ran (sanitizers see them); nothing counted */
+        cJSON_Delete(env);
+        skip();
+    }
+    print_message("DIRECT, recording off: %zu allocations per route, %zu in the agent call\n",
+                  route, agent);
+    if (route > agent)
+        fail_msg("a DIRECT route with recording off made %zu allocations, %zu more than its "
+                 "agent call (%zu): the router built trees of its own",
+                 route, route - agent, agent);
+    cJSON_Delete(env);
+}
+
+/* FALLBACK over two failing agents then echo: the three calls' allocations
+ * and nothing else (before: the decision, and each failure's error copied
+ * into the chain's last error). */
+static void
+test_fallback_allocates_only_the_agent_calls(void **state)
+{
+    struct fixture *f = *state;
+    cJSON *env;
+    size_t agents, route;
+
+    env = envelope("t.fb", STRATEGY_FALLBACK);
+    (void)route_allocs(f, env, false, 3);
+    agents = agent_allocs(f, env, "fail-1") + agent_allocs(f, env, "fail-2") +
+             agent_allocs(f, env, "echo-a");
+    route = route_allocs(f, env, false, 3);
+    if (!malloc_count_available()) {
+        cJSON_Delete(env);
+        skip();
+    }
+    print_message("FALLBACK-3, recording off: %zu allocations per route, %zu in the agent calls\n",
+                  route, agents);
+    if (route > agents)
+        fail_msg("a FALLBACK route with recording off made %zu allocations, %zu more than its "
+                 "three agent calls (%zu): the router built or copied trees of its own",
+                 route, route - agents, agents);
+    cJSON_Delete(env);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_direct_allocates_only_the_agent_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fallback_allocates_only_the_agent_calls, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
