@@ -646,47 +646,98 @@ canon_number(const cJSON *v, struct cw *w, struct intentus_err *err)
 
 /* An object member while its object is printed: the key's length is
  * taken once (for sorting and printing), and its first 8 bytes as a
- * big-endian word (zero-padded) decide most comparisons in one step. */
+ * big-endian word (zero-padded) decide most comparisons in one step. On
+ * little-endian machines the key's bytes are also kept as loaded (lo: the
+ * first 8, zero-padded; hi: the last 8 of a 9 to 16 byte key) so that a
+ * key needing no escape is printed from them with its quotes, colon and
+ * comma in one go. */
 struct member {
     const cJSON *node;
     const char *key;
     size_t len;
     uint64_t pre;
+    uint64_t lo, hi;
     size_t idx;
 };
 
-static uint64_t
-key_prefix(const char *k, size_t len)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CANON_LE 0
+#else
+#define CANON_LE 1
+#endif
+
+static void
+member_set(struct member *m, const cJSON *c, size_t i)
 {
-    const unsigned char *s = (const unsigned char *)k;
+    const unsigned char *s = (const unsigned char *)c->string;
+    size_t len = strlen(c->string);
     uint64_t x = 0;
 
+    m->node = c;
+    m->key = c->string;
+    m->len = len;
+    m->idx = i;
+    m->hi = 0;
+#if CANON_LE
     if (len >= 8) {
         memcpy(&x, s, 8);
+        if (len <= 16)
+            memcpy(&m->hi, s + len - 8, 8);
     } else {
-        size_t i = 0;
+        size_t k = 0;
         if (len & 4) {
             uint32_t v;
             memcpy(&v, s, 4);
             x = v;
-            i = 4;
+            k = 4;
         }
         if (len & 2) {
             uint16_t v;
-            memcpy(&v, s + i, 2);
-            x |= (uint64_t)v << (8 * i);
-            i += 2;
+            memcpy(&v, s + k, 2);
+            x |= (uint64_t)v << (8 * k);
+            k += 2;
         }
         if (len & 1)
-            x |= (uint64_t)s[i] << (8 * i);
+            x |= (uint64_t)s[k] << (8 * k);
     }
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    if (len < 8) /* the bytes were placed little-endian above */
-        x = __builtin_bswap64(x);
-    return x;
+    m->lo = x;
+    m->pre = __builtin_bswap64(x);
 #else
-    return __builtin_bswap64(x);
+    for (size_t k = 0; k < len && k < 8; k++)
+        x |= (uint64_t)s[k] << (56 - 8 * k);
+    m->lo = 0;
+    m->pre = x;
 #endif
+}
+
+/* ["," ] the key, quoted, and ':'. */
+static inline void
+canon_key(struct cw *w, const struct member *m, int first)
+{
+#if CANON_LE
+    if (m->len <= 16) {
+        /* The padding of a short key is not text: test it as 'a's. */
+        uint64_t lo = m->len < 8 ? m->lo | (SWAR_ONES * 'a') << (8 * m->len) : m->lo;
+        uint64_t hi = m->len > 8 ? m->hi : lo;
+        if ((word_bad(lo) | word_bad(hi)) == 0) {
+            char *p = cw_room(w, 20);
+            if (!first)
+                *p++ = ',';
+            p[0] = '"';
+            memcpy(p + 1, &m->lo, 8);
+            if (m->len > 8)
+                memcpy(p + 1 + m->len - 8, &m->hi, 8);
+            p[1 + m->len] = '"';
+            p[2 + m->len] = ':';
+            w->p = p + m->len + 3;
+            return;
+        }
+    }
+#endif
+    if (!first)
+        cw_putc(w, ',');
+    canon_string(w, m->key, m->len);
+    cw_putc(w, ':');
 }
 
 /* key_cmp of the two keys. Word order of the prefixes is byte order of
@@ -807,16 +858,6 @@ canon_item(const cJSON *v, struct cw *w, struct intentus_err *err)
     return canon_node(v, w, err);
 }
 
-static void
-member_set(struct member *m, const cJSON *c, size_t i)
-{
-    m->node = c;
-    m->key = c->string;
-    m->len = strlen(c->string);
-    m->pre = key_prefix(c->string, m->len);
-    m->idx = i;
-}
-
 static int
 canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
@@ -866,11 +907,8 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
          * last value, as a Python dict would. */
         if (i + 1 < n && m[i].key[0] == m[i + 1].key[0] && member_key_cmp(&m[i], &m[i + 1]) == 0)
             continue;
-        if (!first)
-            cw_putc(w, ',');
+        canon_key(w, &m[i], first);
         first = 0;
-        canon_string(w, m[i].key, m[i].len);
-        cw_putc(w, ':');
         rc = canon_item(m[i].node, w, err);
     }
     cw_putc(w, '}');
