@@ -898,8 +898,7 @@ static const char *const key_pool[] = {
     "\xc0\x80",
     "\xc0\x80x",
     "a\xc0\x80",
-    "x\xc0\x80"
-    "b",
+    "x\300\200b",
     "caf\xc3\xa9",
     "caf\xc3\xa8",
     "z\xe2\x82\xac",
@@ -914,8 +913,7 @@ static const char *const key_pool[] = {
     "createdAt",
     "createdBy",
     "\xff",
-    "\x80"
-    "a",
+    "\200a",
     "tab\there",
 };
 
@@ -1169,13 +1167,8 @@ test_every_length_every_kind(void **state)
 static void
 test_envelope_like_documents(void **state)
 {
-    static const char *const words[] = { "route",
-                                         "caf\xc3\xa9",
-                                         "na\xc3\xafve",
-                                         "\xc3\xbc"
-                                         "ber",
-                                         "d\xc3\xa9j\xc3\xa0",
-                                         "search",
+    static const char *const words[] = { "route",       "caf\xc3\xa9",        "na\xc3\xafve",
+                                         "\303\274ber", "d\xc3\xa9j\xc3\xa0", "search",
                                          "token" };
     (void)state;
     for (unsigned doc = 0; doc < 50; doc++) {
@@ -1225,20 +1218,9 @@ thread_ns(void)
 static cJSON *
 bench_like(unsigned items)
 {
-    static const char *const words[] = { "route",
-                                         "caf\xc3\xa9",
-                                         "intent",
-                                         "na\xc3\xafve",
-                                         "agent",
-                                         "\xc3\xbc"
-                                         "ber",
-                                         "record",
-                                         "fa\xc3\xa7"
-                                         "ade",
-                                         "summary",
-                                         "d\xc3\xa9j\xc3\xa0",
-                                         "search",
-                                         "token" };
+    static const char *const words[] = { "route",   "caf\xc3\xa9",        "intent", "na\xc3\xafve",
+                                         "agent",   "\303\274ber",        "record", "fa\303\247ade",
+                                         "summary", "d\xc3\xa9j\xc3\xa0", "search", "token" };
     struct buf t = BUF_INIT;
     cJSON *v;
 
