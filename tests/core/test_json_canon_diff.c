@@ -982,7 +982,10 @@ gen_number(void)
     case 0: {
         /* A double built in code (no text): integral, random bits, small. */
         double d;
-        uint64_t bits = ((uint64_t)rnd(0x7fffffff) << 33) ^ ((uint64_t)rnd(0x7fffffff) << 2);
+        /* One call per statement: the documents are the same whatever the
+         * compiler's order of evaluation. */
+        uint64_t bits = (uint64_t)rnd(0x7fffffff) << 33;
+        bits ^= (uint64_t)rnd(0x7fffffff) << 2;
         switch (rnd(4)) {
         case 0:
             d = (double)(int32_t)rnd(0xffffffffu);
@@ -993,10 +996,12 @@ gen_number(void)
                 d = 1.25;
             break;
         case 2:
-            d = (double)rnd(1000000) / (double)(1 + rnd(1000));
+            d = (double)rnd(1000000);
+            d /= (double)(1 + rnd(1000));
             break;
         default:
-            d = ldexp((double)rnd(1 << 30), (int)rnd(200) - 100);
+            d = (double)rnd(1 << 30);
+            d = ldexp(d, (int)rnd(200) - 100);
             break;
         }
         return cJSON_CreateNumber(rnd(2) ? d : -d);
@@ -1176,8 +1181,9 @@ test_envelope_like_documents(void **state)
         rng_state = 4242 + doc;
         buf_puts(&t, "{\"payload\":{\"items\":[");
         for (unsigned i = 0, n = rnd(40); i < n; i++) {
+            unsigned whole = rnd(100), frac = rnd(10); /* in this order on every compiler */
             buf_printf(&t, "%s{\"id\":%u,\"score\":%u.%u,\"tags\":[\"a\",\"b\"],\"text\":\"",
-                       i ? "," : "", i, rnd(100), rnd(10));
+                       i ? "," : "", i, whole, frac);
             for (unsigned w = 0; w < 20; w++)
                 buf_printf(&t, "%s ", words[rnd(7)]);
             buf_puts(&t, "\"}");
@@ -1230,8 +1236,9 @@ bench_like(unsigned items)
                  "\"bench.echo\",\"version\":\"1.0\"},\"payload\":{\"query\":\"route caf\xc3\xa9 "
                  "summary\",\"lang\":\"en\",\"maxResults\":10,\"temperature\":0.25,\"items\":[");
     for (unsigned i = 0; i < items; i++) {
+        unsigned whole = rnd(100), frac = rnd(10);
         buf_printf(&t, "%s{\"id\":%u,\"score\":%u.%u,\"tags\":[\"a\",\"b\"],\"text\":\"",
-                   i ? "," : "", i, rnd(100), rnd(10));
+                   i ? "," : "", i, whole, frac);
         for (size_t start = t.len; t.len - start < 120;)
             buf_printf(&t, "%s ", words[rnd(12)]);
         buf_puts(&t, "\"}");
