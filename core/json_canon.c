@@ -583,7 +583,9 @@ canon_string(struct cw *w, const char *str, size_t len)
             /* Two-byte UTF-8 (Latin and the like), the common non-ASCII:
              * "\u0" and three hex digits of the 11-bit code point. */
             cp = ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
-            memcpy(p, "\\u0", 3);
+            p[0] = '\\';
+            p[1] = 'u';
+            p[2] = '0';
             p[3] = hex_lower[cp >> 8];
             memcpy(p + 4, hex_pairs + 2 * (cp & 0xff), 2);
             p += 6;
