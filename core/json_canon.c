@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/json.h"
 
@@ -290,6 +293,17 @@ word_bad(uint64_t w)
            swar_eq(w, 0x7f);
 }
 
+/* Hex digits, and the two digits of every byte value ("00".."ff"). */
+static const char hex_lower[] = "0123456789abcdef";
+static const char hex_pairs[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                                "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+                                "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+                                "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+                                "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+                                "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                                "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                                "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 /* "\uXXXX" with lowercase hex, without printf (the hot path of hashing
  * non-ASCII text). */
 static char *
@@ -417,21 +431,79 @@ canon_escape(char *p, unsigned long cp)
     return put_u(p, 0xdc00 + ((cp - 0x10000) & 0x3ff));
 }
 
-/* Plain runs are copied eight bytes at a time (SWAR), stored before they
- * are checked: the first byte to escape ends the run (a short tail is
- * gathered in a register, as a zero-padded copy through memory would
- * stall the load, and the padding's zero ends it there). Each turn
- * writes at most 8 + 12 bytes, so CW_SLACK bytes of room are enough. */
-#define CW_SLACK 24
+/* Plain runs are copied 16 bytes at a time (SSE2 where there is one, else
+ * eight with SWAR), stored before they are checked: the first byte to
+ * escape ends the run (its position from the mask's lowest set bit). Text
+ * with an escape every few words (accented words) so takes one load per
+ * escape and the "is there one" branch is mostly taken, where eight-byte
+ * steps found one every other step and mispredicted. A tail of under 8
+ * bytes is gathered in a register (a zero-padded copy through memory would
+ * stall the load) and the padding's zero ends it. Each turn writes at most
+ * 16 + 12 bytes, so CW_SLACK bytes of room are enough. */
+#define CW_SLACK 32
+#if defined(__SSE2__)
+static inline unsigned
+sse_bad(__m128i v)
+{
+    /* Signed bytes: below 0x20 is a control or (negative) non-ASCII. */
+    __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 static void
-canon_string(struct cw *w, const char *str)
+canon_string(struct cw *w, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
-    const unsigned char *end = s + strlen(str);
+    const unsigned char *end = s + len;
     const char *plim = w->lim - CW_SLACK;
     unsigned long cp;
     char *p;
 
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+    if (len <= 16) {
+        /* Keys and short values: loaded as two words (overlapping for 9 to
+         * 16 bytes), and when nothing needs escaping stored as they are,
+         * the quotes with them. */
+        uint64_t lo = 0, hi = 0;
+        if (len >= 8) {
+            memcpy(&lo, s, 8);
+            memcpy(&hi, end - 8, 8);
+        } else {
+            size_t k = 0;
+            if (len & 4) {
+                uint32_t v;
+                memcpy(&v, s, 4);
+                lo = v;
+                k = 4;
+            }
+            if (len & 2) {
+                uint16_t v;
+                memcpy(&v, s + k, 2);
+                lo |= (uint64_t)v << (8 * k);
+                k += 2;
+            }
+            if (len & 1)
+                lo |= (uint64_t)s[k] << (8 * k);
+            /* The padding is not text: a byte that needs no escape. */
+            lo |= (SWAR_ONES * 'a') << (8 * len);
+            hi = lo;
+        }
+        if ((word_bad(lo) | word_bad(hi)) == 0) {
+            p = cw_room(w, 18);
+            p[0] = '"';
+            memcpy(p + 1, &lo, 8);
+            if (len > 8)
+                memcpy(p + 1 + len - 8, &hi, 8);
+            p[1 + len] = '"';
+            w->p = p + len + 2;
+            return;
+        }
+    }
+#endif
     cw_putc(w, '"');
     p = w->p;
     while (s < end) {
@@ -443,6 +515,21 @@ canon_string(struct cw *w, const char *str)
             cw_flush(w);
             p = w->p;
         }
+#if defined(__SSE2__)
+        if (left >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+            unsigned m;
+            _mm_storeu_si128((__m128i *)(void *)p, v);
+            m = sse_bad(v);
+            if (m == 0) {
+                p += 16;
+                s += 16;
+                continue;
+            }
+            left = (size_t)__builtin_ctz(m);
+            goto found;
+        }
+#endif
         if (left >= 8) {
             memcpy(&x, s, 8);
             memcpy(p, &x, 8);
@@ -485,13 +572,23 @@ canon_string(struct cw *w, const char *str)
             bad = word_bad(x);
         }
         left = (size_t)__builtin_ctzll(bad) >> 3;
+#if defined(__SSE2__)
+    found:
+#endif
         p += left;
         s += left;
         if (s >= end)
             break;
         if (s[0] >= 0xc2 && s[0] <= 0xdf && is_cont(s[1])) {
-            /* Two-byte UTF-8 (Latin and the like), the common non-ASCII. */
-            p = put_u(p, ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f));
+            /* Two-byte UTF-8 (Latin and the like), the common non-ASCII:
+             * "\u0" and three hex digits of the 11-bit code point. */
+            cp = ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+            p[0] = '\\';
+            p[1] = 'u';
+            p[2] = '0';
+            p[3] = hex_lower[cp >> 8];
+            memcpy(p + 4, hex_pairs + 2 * (cp & 0xff), 2);
+            p += 6;
             s += 2;
             continue;
         }
@@ -549,16 +646,122 @@ canon_number(const cJSON *v, struct cw *w, struct intentus_err *err)
     return 0;
 }
 
+/* An object member while its object is printed: the key's length is
+ * taken once (for sorting and printing), and its first 8 bytes as a
+ * big-endian word (zero-padded) decide most comparisons in one step. On
+ * little-endian machines the key's bytes are also kept as loaded (lo: the
+ * first 8, zero-padded; hi: the last 8 of a 9 to 16 byte key) so that a
+ * key needing no escape is printed from them with its quotes, colon and
+ * comma in one go. */
 struct member {
     const cJSON *node;
+    const char *key;
+    size_t len;
+    uint64_t pre;
+    uint64_t lo, hi;
     size_t idx;
 };
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CANON_LE 0
+#else
+#define CANON_LE 1
+#endif
+
+static void
+member_set(struct member *m, const cJSON *c, size_t i)
+{
+    const unsigned char *s = (const unsigned char *)c->string;
+    size_t len = strlen(c->string);
+    uint64_t x = 0;
+
+    m->node = c;
+    m->key = c->string;
+    m->len = len;
+    m->idx = i;
+    m->hi = 0;
+#if CANON_LE
+    if (len >= 8) {
+        memcpy(&x, s, 8);
+        if (len <= 16)
+            memcpy(&m->hi, s + len - 8, 8);
+    } else {
+        size_t k = 0;
+        if (len & 4) {
+            uint32_t v;
+            memcpy(&v, s, 4);
+            x = v;
+            k = 4;
+        }
+        if (len & 2) {
+            uint16_t v;
+            memcpy(&v, s + k, 2);
+            x |= (uint64_t)v << (8 * k);
+            k += 2;
+        }
+        if (len & 1)
+            x |= (uint64_t)s[k] << (8 * k);
+    }
+    m->lo = x;
+    m->pre = __builtin_bswap64(x);
+#else
+    for (size_t k = 0; k < len && k < 8; k++)
+        x |= (uint64_t)s[k] << (56 - 8 * k);
+    m->lo = 0;
+    m->pre = x;
+#endif
+}
+
+/* ["," ] the key, quoted, and ':'. */
+static inline void
+canon_key(struct cw *w, const struct member *m, int first)
+{
+#if CANON_LE
+    if (m->len <= 16) {
+        /* The padding of a short key is not text: test it as 'a's. */
+        uint64_t lo = m->len < 8 ? m->lo | (SWAR_ONES * 'a') << (8 * m->len) : m->lo;
+        uint64_t hi = m->len > 8 ? m->hi : lo;
+        if ((word_bad(lo) | word_bad(hi)) == 0) {
+            char *p = cw_room(w, 20);
+            if (!first)
+                *p++ = ',';
+            p[0] = '"';
+            memcpy(p + 1, &m->lo, 8);
+            if (m->len > 8)
+                memcpy(p + 1 + m->len - 8, &m->hi, 8);
+            p[1 + m->len] = '"';
+            p[2 + m->len] = ':';
+            w->p = p + m->len + 3;
+            return;
+        }
+    }
+#endif
+    if (!first)
+        cw_putc(w, ',');
+    canon_string(w, m->key, m->len);
+    cw_putc(w, ':');
+}
+
+/* key_cmp of the two keys. Word order of the prefixes is byte order of
+ * their first 8 bytes (the zero padding sorts before every byte a key can
+ * hold), and byte order is key_cmp's order unless a C0 80 (U+0000) is at
+ * or before the first difference: so the prefixes decide whenever they
+ * differ and neither holds a 0xc0 byte. */
+static inline int
+member_key_cmp(const struct member *x, const struct member *y)
+{
+    if (x->pre != y->pre && swar_eq(x->pre, 0xc0) == 0 && swar_eq(y->pre, 0xc0) == 0)
+        return x->pre < y->pre ? -1 : 1;
+    if (x->len <= 8 && y->len <= 8 && x->pre == y->pre && x->len == y->len)
+        return 0;
+    return key_cmp(x->key, y->key);
+}
 
 static int
 member_cmp(const void *a, const void *b)
 {
     const struct member *x = a, *y = b;
-    int c = key_cmp(x->node->string, y->node->string);
+    int c = member_key_cmp(x, y);
 
     if (c != 0)
         return c;
@@ -566,7 +769,96 @@ member_cmp(const void *a, const void *b)
 }
 
 /* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
-static int canon_value(const cJSON *v, struct cw *w, struct intentus_err *err);
+static int canon_node(const cJSON *v, struct cw *w, struct intentus_err *err);
+
+/* Plain decimal text "[-]I.F" (no exponent) of at most 15 significant
+ * digits once F's trailing zeros are dropped, at or above 1e-4: repr()
+ * prints it as "[-]I." and F without its trailing zeros (or "0"), since
+ * such a decimal is the only one of its length or shorter that reads as
+ * its double (the argument of repr_from_text) and it is in repr's fixed
+ * notation range. t + n is the '.', and p[0..n) already holds t[0..n).
+ * Returns the end of the text written, or NULL for anything else. */
+static inline char *
+decimal_fast(const char *t, size_t n, char *p)
+{
+    size_t neg = t[0] == '-', ilen = n - neg, k, last = 0, zeros = 0;
+    const char *f = t + n + 1;
+    bool int_zero;
+
+    if (ilen == 0 || (t[neg] == '0' && ilen != 1))
+        return NULL;
+    int_zero = t[neg] == '0';
+    for (k = 0; f[k] != '\0'; k++) {
+        if (f[k] < '0' || f[k] > '9' || k >= 40)
+            return NULL;
+        if (f[k] != '0')
+            last = k + 1;
+        else if (last == 0)
+            zeros++;
+    }
+    if (k == 0)
+        return NULL;
+    if (int_zero ? last != 0 && (zeros >= 4 || last - zeros > 15) : ilen + last > 15)
+        return NULL;
+    p[n] = '.';
+    if (last == 0) {
+        p[n + 1] = '0';
+        return p + n + 2;
+    }
+    for (k = 0; k < last; k++)
+        p[n + 1 + k] = f[k];
+    return p + n + 1 + last;
+}
+
+/* Integer and short decimal text from a parser (the common numbers),
+ * copied while it is scanned; anything else goes to canon_number. */
+static inline int
+canon_number_fast(const cJSON *v, struct cw *w, struct intentus_err *err)
+{
+    const char *t = v->valuestring;
+
+    if (t != NULL) {
+        char *p = cw_room(w, 48);
+        size_t n = 0;
+        char ch;
+        while ((ch = t[n]) != '\0' && ch != '.' && ch != 'e' && ch != 'E' && n < 24) {
+            p[n] = ch;
+            n++;
+        }
+        if (ch == '\0') {
+            if (n == 2 && t[0] == '-' && t[1] == '0') {
+                p[0] = '0'; /* Python's int("-0") */
+                n = 1;
+            }
+            w->p = p + n;
+            return 0;
+        }
+        if (ch == '.') {
+            char *e = decimal_fast(t, n, p);
+            if (e != NULL) {
+                w->p = e;
+                return 0;
+            }
+        }
+    }
+    return canon_number(v, w, err);
+}
+
+/* A member or element: strings and numbers without a call through
+ * canon_node's switch (most of a tree's nodes are such leaves). */
+static inline int
+canon_item(const cJSON *v, struct cw *w, struct intentus_err *err)
+{
+    int type = v->type & 0xff;
+
+    if (type == cJSON_String && v->valuestring != NULL) {
+        canon_string(w, v->valuestring, strlen(v->valuestring));
+        return 0;
+    }
+    if (type == cJSON_Number)
+        return canon_number_fast(v, w, err);
+    return canon_node(v, w, err);
+}
 
 static int
 canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
@@ -582,10 +874,8 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
             err_set(err, IERR_INVALID, "object member without a key");
             return -1;
         }
-        if (n < sizeof(stack) / sizeof(stack[0])) {
-            stack[n].node = c;
-            stack[n].idx = n;
-        }
+        if (n < sizeof(stack) / sizeof(stack[0]))
+            member_set(&stack[n], c, n);
         n++;
     }
     if (n == 0) {
@@ -597,10 +887,8 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
             err_set(err, IERR_NOMEM, "out of memory");
             return -1;
         }
-        for (i = 0, c = v->child; c != NULL; c = c->next, i++) {
-            m[i].node = c;
-            m[i].idx = i;
-        }
+        for (i = 0, c = v->child; c != NULL; c = c->next, i++)
+            member_set(&m[i], c, i);
         qsort(m, n, sizeof(*m), member_cmp);
     } else {
         /* Insertion sort (stable: equal keys keep their order): the
@@ -608,7 +896,7 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
         for (i = 1; i < n; i++) {
             struct member t = m[i];
             size_t j = i;
-            while (j > 0 && key_cmp(m[j - 1].node->string, t.node->string) > 0) {
+            while (j > 0 && member_key_cmp(&m[j - 1], &t) > 0) {
                 m[j] = m[j - 1];
                 j--;
             }
@@ -619,15 +907,11 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
          * last value, as a Python dict would. */
-        if (i + 1 < n && m[i].node->string[0] == m[i + 1].node->string[0] &&
-            key_cmp(m[i].node->string, m[i + 1].node->string) == 0)
+        if (i + 1 < n && m[i].key[0] == m[i + 1].key[0] && member_key_cmp(&m[i], &m[i + 1]) == 0)
             continue;
-        if (!first)
-            cw_putc(w, ',');
+        canon_key(w, &m[i], first);
         first = 0;
-        canon_string(w, m[i].node->string);
-        cw_putc(w, ':');
-        rc = canon_value(m[i].node, w, err);
+        rc = canon_item(m[i].node, w, err);
     }
     cw_putc(w, '}');
     if (m != stack)
@@ -636,7 +920,7 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
 }
 
 static int
-canon_value(const cJSON *v, struct cw *w, struct intentus_err *err)
+canon_node(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
     const cJSON *c;
     cJSON *raw;
@@ -657,7 +941,7 @@ canon_value(const cJSON *v, struct cw *w, struct intentus_err *err)
     case cJSON_String:
         if (v->valuestring == NULL)
             break;
-        canon_string(w, v->valuestring);
+        canon_string(w, v->valuestring, strlen(v->valuestring));
         return 0;
     case cJSON_Raw:
         /* Spliced pre-serialised text is parsed so it canonicalises too. */
@@ -668,13 +952,13 @@ canon_value(const cJSON *v, struct cw *w, struct intentus_err *err)
             err_prefix(err, "raw JSON node");
             return -1;
         }
-        rc = canon_value(raw, w, err);
+        rc = canon_node(raw, w, err);
         cJSON_Delete(raw);
         return rc;
     case cJSON_Array:
         cw_putc(w, '[');
         for (c = v->child; c != NULL; c = c->next) {
-            if (canon_value(c, w, err) != 0)
+            if (canon_item(c, w, err) != 0)
                 return -1;
             if (c->next != NULL)
                 cw_putc(w, ',');
@@ -707,7 +991,7 @@ json_canonical(const cJSON *v, struct buf *out, struct intentus_err *err)
     w.failed = 0;
     w.p = w.win;
     w.lim = w.win + CW_WIN;
-    rc = canon_value(v, &w, err);
+    rc = canon_node(v, &w, err);
     cw_flush(&w);
     /* An empty text still leaves a terminated buffer. */
     if (buf_reserve(out, 0) != 0 || out->failed) {
@@ -800,7 +1084,7 @@ json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err)
     }
     if (EVP_DigestInit_ex(w.md, sha256(), NULL) != 1)
         w.failed = 1;
-    rc = canon_value(v, &w, err);
+    rc = canon_node(v, &w, err);
     cw_flush(&w);
     if (rc == 0 && (w.failed || EVP_DigestFinal_ex(w.md, md, &n) != 1 || n != 32)) {
         err_set(err, IERR_INVALID, "SHA-256 computation failed");
