@@ -941,9 +941,9 @@ test_recovery_scan_sqlite(void **state)
     EXPECT_EXIT(&r, 2);
     EXPECT_CONTAINS(r.err, "--store and --dir");
     tu_run_free(&r);
-    RUN(c, &r, "recovery", "close", id, "--wal-dir", wal, "--store", c->db_url);
+    RUN(c, &r, "recovery", "abort", id, "--reason", "x", "--wal-dir", wal, "--store", c->db_url);
     EXPECT_EXIT(&r, 2);
-    EXPECT_CONTAINS(r.err, "--store applies to recovery scan only");
+    EXPECT_CONTAINS(r.err, "--store applies to recovery scan, resume and close only");
     tu_run_free(&r);
     /* an unreachable store is named */
     RUN(c, &r, "recovery", "scan", "--wal-dir", wal, "--store", "nosuch:x");
