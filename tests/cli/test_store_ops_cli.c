@@ -535,6 +535,25 @@ test_encrypted_pg(void **state)
     EXPECT_EXIT(&r, 0);
     EXPECT_CONTAINS(r.out, "encrypted");
     tu_run_free(&r);
+    /* migrate --decrypt out of postgres: the plaintext, read back verified */
+    {
+        char to[PATH_MAX + 16], path[PATH_MAX + 64], *got;
+        size_t len;
+        snprintf(to, sizeof(to), "file:%s", c->files);
+        RUN(c, &r, "records", "migrate", "--from", url, "--to", to);
+        EXPECT_EXIT(&r, 1);
+        EXPECT_CONTAINS(r.out, "1 failed");
+        tu_run_free(&r);
+        RUN(c, &r, "records", "migrate", "--decrypt", "--keyring", ring, "--from", url, "--to", to);
+        EXPECT_EXIT(&r, 0);
+        EXPECT_CONTAINS(r.out, "1 copied, 0 already there, 0 failed");
+        tu_run_free(&r);
+        snprintf(path, sizeof(path), "%s/%s.json", c->files, id);
+        got = tu_read_file(path, &len);
+        assert_non_null(got);
+        assert_non_null(strstr(got, "sesame-42"));
+        free(got);
+    }
     free(url);
 }
 
