@@ -243,6 +243,8 @@ same_answers(struct ctx *c, const char *url)
         { "records", "list", "--search", "0335", NULL },
         { "records", "stats", NULL },
         { "records", "stats", "--json", "--status", "error", NULL },
+        { "records", "stats", "--json", "--agent", r5.agents[0], NULL },
+        { "records", "stats", "--intent", r3.intent, NULL },
         { "records", "tail", "-n", "7", NULL },
         { "records", "tail", "--json", "-n", "3", "--intent", r3.intent, NULL },
         { "records", "show", ref, NULL },

@@ -192,6 +192,27 @@ migrate_to(struct ctx *c, const char *url)
     tu_run_free(&r);
 }
 
+/* out without its throughput counts (cut out in place); their sum. A
+ * corrupt record's time is when it was stored (its file's mtime, the
+ * database's insert), seconds apart between the engines, so near a bucket
+ * edge it lands in the next bucket: the counts are compared as a sum. */
+static long
+cut_throughput(char *out)
+{
+    char *at = strstr(out, "\"counts\": ["), *end;
+    long sum = 0;
+
+    if (at == NULL)
+        return -1;
+    end = strchr(at, ']');
+    assert_non_null(end);
+    for (char *p = strchr(at, '[') + 1; p < end; p++)
+        if (*p >= '0' && *p <= '9')
+            sum += strtol(p, &p, 10);
+    memmove(at, end + 1, strlen(end + 1) + 1);
+    return sum;
+}
+
 /* records stats with these filters on the files and on url: the same. */
 static void
 same_stats(struct ctx *c, const char *url)
@@ -231,6 +252,7 @@ same_stats(struct ctx *c, const char *url)
         EXPECT_EXIT(&f, 0);
         EXPECT_EXIT(&s, 0);
         assert_true(strlen(f.out) > 0);
+        assert_int_equal(cut_throughput(f.out), cut_throughput(s.out));
         if (strcmp(f.out, s.out) != 0)
             print_message("# files:\n%s\n# store:\n%s\n", f.out, s.out);
         assert_string_equal(f.out, s.out);
