@@ -261,7 +261,7 @@ static cJSON *
 store_load(struct store *st, const char *id, struct intentus_err *e)
 {
     size_t len = 0;
-    char *text = store_get(st, id, &len, e);
+    char *text = store_get_open(st, id, &len, NULL, e);
     cJSON *rec;
 
     if (text == NULL)
@@ -331,6 +331,20 @@ recovery_analyze_records(const char *wal_dir, const char *records_dir, const cha
     }
     check_record(rs, NULL, out);
     rec_store_close(rs);
+    return 0;
+}
+
+/* recovery_analyze_records on t: the record looked up through t->store
+ * when it is set, else in t->records_dir. */
+static int
+analyze_target(const struct recovery_target *t, const char *id, struct recovery_item *out,
+               struct intentus_err *err)
+{
+    if (t->store == NULL)
+        return recovery_analyze_records(t->wal_dir, t->records_dir, id, out, err);
+    if (recovery_analyze(t->wal_dir, id, out, err) != 0)
+        return -1;
+    check_record(NULL, t->store, out);
     return 0;
 }
 
@@ -587,15 +601,15 @@ int
 recovery_resume_records(const char *wal_dir, const char *records_dir, const char *id,
                         struct recovery_item *out, struct intentus_err *err)
 {
-    return recovery_resume_to(&(struct recovery_target){ wal_dir, records_dir, NULL }, id, out,
-                              err);
+    return recovery_resume_to(&(struct recovery_target){ wal_dir, records_dir, NULL, NULL }, id,
+                              out, err);
 }
 
 int
 recovery_resume_to(const struct recovery_target *t, const char *id, struct recovery_item *out,
                    struct intentus_err *err)
 {
-    const char *wdir = t->wal_dir, *records_dir = t->records_dir;
+    const char *wdir = t->wal_dir;
     struct recovery_lock *lock = recovery_lock_acquire(wdir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
@@ -605,7 +619,7 @@ recovery_resume_to(const struct recovery_target *t, const char *id, struct recov
 
     if (lock == NULL)
         return -1;
-    if (recovery_analyze_records(wdir, records_dir, id, &it, err) != 0)
+    if (analyze_target(t, id, &it, err) != 0)
         goto out;
     if (it.wal_status == WAL_MISSING) {
         err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wdir);
@@ -631,7 +645,7 @@ recovery_resume_to(const struct recovery_target *t, const char *id, struct recov
     rc = 0;
     if (out != NULL) {
         recovery_item_free(&it);
-        rc = recovery_analyze_records(wdir, records_dir, id, out, err);
+        rc = analyze_target(t, id, out, err);
     }
 out:
     wal_file_close(f);
@@ -645,7 +659,7 @@ int
 recovery_abort(const char *wal_dir, const char *id, const char *reason, size_t *truncated,
                struct intentus_err *err)
 {
-    return recovery_abort_to(&(struct recovery_target){ wal_dir, NULL, NULL }, id, reason,
+    return recovery_abort_to(&(struct recovery_target){ wal_dir, NULL, NULL, NULL }, id, reason,
                              truncated, err);
 }
 
@@ -685,15 +699,15 @@ int
 recovery_close(const char *wal_dir, const char *records_dir, const char *id, size_t *truncated,
                struct recovery_item *out, struct intentus_err *err)
 {
-    return recovery_close_to(&(struct recovery_target){ wal_dir, records_dir, NULL }, id, truncated,
-                             out, err);
+    return recovery_close_to(&(struct recovery_target){ wal_dir, records_dir, NULL, NULL }, id,
+                             truncated, out, err);
 }
 
 int
 recovery_close_to(const struct recovery_target *t, const char *id, size_t *truncated,
                   struct recovery_item *out, struct intentus_err *err)
 {
-    const char *wdir = t->wal_dir, *records_dir = t->records_dir;
+    const char *wdir = t->wal_dir;
     struct recovery_lock *lock = recovery_lock_acquire(wdir, id, RECOVERY_STALE_LOCK_MS, err);
     struct recovery_item it = { 0 };
     struct wal *w = NULL;
@@ -706,7 +720,7 @@ recovery_close_to(const struct recovery_target *t, const char *id, size_t *trunc
         *truncated = 0;
     if (lock == NULL)
         return -1;
-    if (recovery_analyze_records(wdir, records_dir, id, &it, err) != 0)
+    if (analyze_target(t, id, &it, err) != 0)
         goto out;
     if (it.wal_status == WAL_MISSING) {
         err_set(err, IERR_NOT_FOUND, "no WAL for execution %s in %s", id, wdir);
@@ -714,7 +728,9 @@ recovery_close_to(const struct recovery_target *t, const char *id, size_t *trunc
     }
     if (!it.record_exists || strcmp(it.record_outcome, "unreadable") == 0) {
         err_set(err, IERR_VERIFY, "cannot close %s from its record: %s", id,
-                it.record_exists ? it.reason : "no record of it in the records directory");
+                it.record_exists   ? it.reason
+                : t->store != NULL ? "no record of it in the store"
+                                   : "no record of it in the records directory");
         goto out;
     }
     ok = strcmp(it.record_outcome, "success") == 0;
@@ -745,7 +761,7 @@ recovery_close_to(const struct recovery_target *t, const char *id, size_t *trunc
     rc = 0;
     if (out != NULL) {
         recovery_item_free(&it);
-        rc = recovery_analyze_records(wdir, records_dir, id, out, err);
+        rc = analyze_target(t, id, out, err);
     }
 out:
     wal_file_close(f);

@@ -122,6 +122,9 @@ struct recovery_target {
     const char *wal_dir;
     const char *records_dir;         /* NULL: no record check (abort ignores it) */
     const struct wal_signer *signer; /* borrowed; NULL: unsigned entries */
+    /* Borrowed; when set, records are looked up by id through it (sqlite,
+     * postgres, file: core/store.h) instead of in records_dir. */
+    struct store *store;
 };
 int recovery_resume_to(const struct recovery_target *t, const char *id, struct recovery_item *out,
                        struct intentus_err *err);

@@ -76,15 +76,12 @@ open_store(struct runtime *rt, const struct config *cfg, const struct runtime_op
     }
     if (rt->no_record)
         return 0; /* nothing is written: the engine is not opened */
-    if (rt->keys != NULL) {
-        err_set(err, IERR_CONFIG,
-                "store %s: recording.encryption seals record files; only the file engine "
-                "encrypts",
-                url);
-        return -1;
-    }
-    rt->store = store_open_url(engines, url,
-                               &(struct store_opts){ .create = true, .fsync = cfg->fsync }, err);
+    /* recording.encryption: the engine seals (postgres) or refuses (sqlite). */
+    rt->store = store_open_url(
+        engines, url,
+        &(struct store_opts){
+            .create = true, .fsync = cfg->fsync, .encrypt = rt->keys != NULL, .keys = rt->keys },
+        err);
     return rt->store != NULL ? 0 : -1;
 }
 

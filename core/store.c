@@ -151,6 +151,31 @@ store_get(struct store *s, const char *id, size_t *len, struct intentus_err *err
     return s->engine->get(s, id, len != NULL ? len : &dummy, err);
 }
 
+char *
+store_get_open(struct store *s, const char *id, size_t *len, enum crypt_status *st,
+               struct intentus_err *err)
+{
+    enum crypt_status dummy_st;
+    size_t dummy, slen = 0;
+    char *text, *plain, shown[STORE_URL_MAX + 160];
+
+    if (st == NULL)
+        st = &dummy_st;
+    if (len == NULL)
+        len = &dummy;
+    *st = CRYPT_PLAIN;
+    text = store_get(s, id, &slen, err);
+    if (text == NULL || !crypt_is_sealed(text, slen)) {
+        *len = slen;
+        return text;
+    }
+    snprintf(shown, sizeof(shown), "%s: record %s", s->url, id);
+    plain = crypt_open(s->opts.keys != NULL ? s->opts.keys : crypt_reader(), CRYPT_RECORD, text,
+                       slen, shown, len, st, err);
+    free(text); /* ciphertext: nothing to wipe */
+    return plain;
+}
+
 int
 store_del(struct store *s, const char *id, struct intentus_err *err)
 {
@@ -227,6 +252,15 @@ dup_str(char **dst, const char *src)
         return 0;
     *dst = strdup(src);
     return *dst != NULL ? 0 : -1;
+}
+
+int
+store_stats(struct store *s, const struct store_filter *f, const struct agg_opts *o,
+            struct index_stats *out, struct intentus_err *err)
+{
+    if (s->engine->stats == NULL)
+        return 1;
+    return s->engine->stats(s, f, o, out, err) == 0 ? 0 : -1;
 }
 
 struct store_row *

@@ -43,8 +43,10 @@ struct store_opts {
     bool create;    /* create the directory / database if missing */
     bool fsync;     /* a put (or a commit of a batch) returns once durable */
     bool read_only; /* refuse put and del (and open without creating) */
-    /* file engine: seal saved records with keys' newest key (keys required).
-     * Other engines store the text they are given (sealed or not) as is. */
+    /* file and postgres engines: seal saved records with keys' newest key
+     * (keys required); postgres takes its index columns from the plaintext
+     * before sealing and stores the sealed bytes. sqlite refuses it. Bytes
+     * put already sealed are stored as they are. */
     bool encrypt;
     /* Borrowed, must outlive the store; NULL: crypt_reader() for reading. */
     const struct crypt_keyring *keys;
@@ -98,6 +100,10 @@ struct store_query {
     int64_t after_created_us;
 };
 
+/* watch/'s types, opaque here (the stats op). */
+struct agg_opts;
+struct index_stats;
+
 /* Non-zero from a callback stops the walk and is returned. */
 typedef int (*store_row_fn)(void *ctx, const struct store_row *row);
 
@@ -144,6 +150,15 @@ struct store_engine {
      * to check more (its own checksum of the stored bytes). 0 verified,
      * -1 with err. */
     int (*verify)(struct store *s, const char *id, struct intentus_err *err);
+    /* May be NULL (file and sqlite answer `records stats` from their index,
+     * watch/index_stats.h): the figures of `records stats` over the records
+     * f selects (NULL: all), computed by the engine (grouped in the
+     * database), with agg_snapshot's options (watch/agg.h): the answer
+     * agg_snapshot gives over the same records. out is a struct index_stats
+     * (watch/index_stats.h), freed with index_stats_free either way. 0, or
+     * -1 with err. */
+    int (*stats)(struct store *s, const struct store_filter *f, const struct agg_opts *o,
+                 struct index_stats *out, struct intentus_err *err);
 };
 
 /* Every store starts with this (engines embed it first). */
@@ -176,6 +191,13 @@ int store_put(struct store *s, const char *id, const char *text, size_t len,
 int store_begin(struct store *s, struct intentus_err *err);
 int store_commit(struct store *s, struct intentus_err *err);
 char *store_get(struct store *s, const char *id, size_t *len, struct intentus_err *err);
+/* store_get, and a sealed text (an engine that encrypts, core/crypt.h)
+ * opened with the store's keys, else crypt_reader(): the plaintext, *st
+ * CRYPT_OK; CRYPT_PLAIN for a text that was not sealed. NULL with *st
+ * saying why (no key, key missing, tampered, truncated) and err naming the
+ * store, the id and the key. st may be NULL. */
+char *store_get_open(struct store *s, const char *id, size_t *len, enum crypt_status *st,
+                     struct intentus_err *err);
 int store_del(struct store *s, const char *id, struct intentus_err *err);
 long store_query(struct store *s, const struct store_query *q, store_row_fn fn, void *ctx,
                  struct intentus_err *err);
@@ -183,6 +205,10 @@ long store_count(struct store *s, const struct store_filter *f, struct intentus_
 long store_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, void *ctx,
                   struct intentus_err *err);
 int store_verify(struct store *s, const char *id, struct intentus_err *err);
+/* The engine's stats op: 0, -1 with err, or 1 (nothing done) when the
+ * engine has none. */
+int store_stats(struct store *s, const struct store_filter *f, const struct agg_opts *o,
+                struct index_stats *out, struct intentus_err *err);
 
 /* A deep copy of a row (NULL when out of memory); store_row_free frees it. */
 struct store_row *store_row_copy(const struct store_row *row);

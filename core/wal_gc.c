@@ -11,6 +11,7 @@
 
 #include "core/rec_store.h"
 #include "core/safe_file.h"
+#include "core/store.h"
 
 const char *
 wal_gc_verdict_name(enum wal_gc_verdict v)
@@ -219,30 +220,39 @@ has_record(int rfd, const char *id)
     return fstatat(rfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
 }
 
-int
-wal_gc_plan(const char *wal_dir, const char *records_dir, struct wal_gc_file **files, size_t *n,
-            struct intentus_err *err)
+/* Whether id is in st: present, or there but unreadable (keep the WAL);
+ * -1 with err when the store itself fails (unreachable: a lookup that
+ * cannot answer must not make every record look gone). */
+static int
+store_has(struct store *st, const char *id, bool *has, struct intentus_err *err)
+{
+    struct intentus_err e = { 0 };
+    size_t len = 0;
+    char *text = store_get(st, id, &len, &e);
+
+    free(text);
+    *has = text != NULL || e.code != IERR_NOT_FOUND;
+    if (text == NULL && (e.code == IERR_IO || e.code == IERR_NOMEM)) {
+        err_set(err, e.code, "store %s: %s", store_url(st), e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* wal_gc_plan with the records in rfd (a directory) or st. */
+static int
+plan(const char *wal_dir, int rfd, struct store *st, struct wal_gc_file **files, size_t *n,
+     struct intentus_err *err)
 {
     struct intentus_err lerr = { 0 };
     char **ids = NULL;
     size_t n_ids = 0;
-    int rfd, rc = -1;
+    int rc = -1;
 
-    *files = NULL;
-    *n = 0;
-    rfd = open(records_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (rfd < 0) {
-        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "records directory %s: %s",
-                records_dir, strerror(errno));
-        return -1;
-    }
     if (wal_list(wal_dir, &ids, &n_ids, &lerr) != 0) {
-        if (lerr.code == IERR_NOT_FOUND) {
-            close(rfd);
+        if (lerr.code == IERR_NOT_FOUND)
             return 0;
-        }
         err_set(err, lerr.code, "WAL directory %s", lerr.msg);
-        close(rfd);
         return -1;
     }
     if (n_ids > 0 && (*files = calloc(n_ids, sizeof(**files))) == NULL) {
@@ -259,12 +269,46 @@ wal_gc_plan(const char *wal_dir, const char *records_dir, struct wal_gc_file **f
         }
         if (f->verdict == WAL_GC_ABSENT)
             continue; /* went between the listing and now */
-        f->has_record = has_record(rfd, ids[i]);
+        if (st == NULL) {
+            f->has_record = has_record(rfd, ids[i]);
+        } else if (store_has(st, ids[i], &f->has_record, err) != 0) {
+            free(*files);
+            *files = NULL;
+            *n = 0;
+            goto out;
+        }
         (*n)++;
     }
     rc = 0;
 out:
     wal_list_free(ids, n_ids);
+    return rc;
+}
+
+int
+wal_gc_plan(const char *wal_dir, const char *records_dir, struct wal_gc_file **files, size_t *n,
+            struct intentus_err *err)
+{
+    int rfd, rc;
+
+    *files = NULL;
+    *n = 0;
+    rfd = open(records_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0) {
+        err_set(err, errno == ENOENT ? IERR_NOT_FOUND : IERR_IO, "records directory %s: %s",
+                records_dir, strerror(errno));
+        return -1;
+    }
+    rc = plan(wal_dir, rfd, NULL, files, n, err);
     close(rfd);
     return rc;
+}
+
+int
+wal_gc_plan_store(const char *wal_dir, struct store *st, struct wal_gc_file **files, size_t *n,
+                  struct intentus_err *err)
+{
+    *files = NULL;
+    *n = 0;
+    return plan(wal_dir, -1, st, files, n, err);
 }

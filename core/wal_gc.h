@@ -71,6 +71,13 @@ int wal_gc_remove(const char *wal_dir, const struct wal_gc_file *f, enum wal_gc_
 int wal_gc_plan(const char *wal_dir, const char *records_dir, struct wal_gc_file **files, size_t *n,
                 struct intentus_err *err);
 
+/* The same with has_record looked up by id through st (core/store.h:
+ * sqlite, postgres, file); a lookup the store cannot answer (other than
+ * "not there") fails the plan rather than make a record look gone. */
+struct store;
+int wal_gc_plan_store(const char *wal_dir, struct store *st, struct wal_gc_file **files, size_t *n,
+                      struct intentus_err *err);
+
 /* True when wal gc would remove this file: finished and its record gone. */
 bool wal_gc_is_collectable(const struct wal_gc_file *f);
 

@@ -739,6 +739,16 @@ open_src(const char *cmd, const struct rec_args *a, struct src *src)
     }
     if (cli_keys_from_flag(cmd, a->keyring) != 0)
         return EXIT_USAGE;
+    if (a->keyring == NULL) {
+        /* The config's recording.encryption reads what an engine sealed
+         * (postgres), as it reads sealed files. */
+        struct config *cfg = config_load(a->config, &err);
+        int krc = cli_keys_from_config(cfg);
+        config_free(cfg);
+        memset(&err, 0, sizeof(err));
+        if (krc != 0)
+            return EXIT_USAGE;
+    }
     src->st = store_open_url(stores_builtin, a->store, &o, &err);
     if (src->st == NULL) {
         cli_error(cmd, "%s: %s", a->store, err.msg);
@@ -763,9 +773,8 @@ src_read(struct src *src, const char *id, size_t *len, enum crypt_status *st,
 
     if (src->rs != NULL)
         return rec_store_read_st(src->rs, id, len, st != NULL ? st : &dummy, err);
-    if (st != NULL)
-        *st = CRYPT_PLAIN;
-    return store_get(src->st, id, len, err);
+    /* An engine that seals (postgres): opened with the reading keys. */
+    return store_get_open(src->st, id, len, st, err);
 }
 
 /* err names where the record is: <dir>/<id>.json, or the store and id. */
@@ -814,10 +823,11 @@ src_load(struct src *src, const char *id, struct intentus_err *err)
 
     if (src->rs != NULL)
         return rec_store_load(src->rs, id, err);
-    text = store_get(src->st, id, &len, err);
+    text = store_get_open(src->st, id, &len, NULL, err);
     if (text == NULL)
         return NULL;
     rec = record_parse(text, len, err);
+    explicit_bzero(text, len);
     free(text);
     if (rec == NULL)
         src_prefix(src, err, id);

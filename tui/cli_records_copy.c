@@ -125,7 +125,10 @@ copy_batch(const struct rec_args *a, struct store *from, struct store *to, struc
                      "encrypted: the copy would be plaintext (say so with --decrypt)");
             continue;
         }
-        text = store_get(from, ids->id[i], &len, &err);
+        /* --decrypt: a text the source engine sealed (postgres) opened too;
+         * files come back from the file engine already opened. */
+        text = a->decrypt ? store_get_open(from, ids->id[i], &len, NULL, &err)
+                          : store_get(from, ids->id[i], &len, &err);
         if (text == NULL) {
             fail_one(t, ids->id[i], err.msg);
             continue;

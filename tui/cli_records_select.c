@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/crypt.h"
 #include "core/rec_store.h"
 #include "tui/cli.h"
 #include "tui/cli_records.h"
@@ -189,8 +190,10 @@ static int
 store_digest_into(struct store *st, const char *id, int64_t created_us, struct cli_select *sel,
                   struct index *ix, struct intentus_err *err)
 {
-    size_t len = 0;
-    char *text = store_get(st, id, &len, err);
+    size_t len = 0, slen = 0;
+    enum crypt_status cst = CRYPT_PLAIN;
+    struct intentus_err why = { 0 };
+    char *text = store_get(st, id, &slen, err), *plain = NULL;
     struct digest *d;
 
     if (text == NULL) {
@@ -199,13 +202,40 @@ store_digest_into(struct store *st, const char *id, int64_t created_us, struct c
         memset(err, 0, sizeof(*err));
         return 0;
     }
-    d = digest_from_text(id, text, len, NULL);
+    /* A sealed record (an engine that encrypts): digested from its
+     * plaintext when a reading key opens it, as watch/scan.c digests a
+     * sealed file, so the answer is the file engine's. */
+    len = slen;
+    if (crypt_is_sealed(text, slen)) {
+        plain = crypt_open(crypt_reader(), CRYPT_RECORD, text, slen, id, &len, &cst, &why);
+    }
+    if (cst == CRYPT_PLAIN)
+        d = digest_from_text(id, text, len, NULL);
+    else if (plain != NULL)
+        d = digest_from_text(id, plain, len, NULL);
+    else
+        d = digest_corrupt(id, 0, why.msg);
+    if (plain != NULL) {
+        explicit_bzero(plain, len);
+        free(plain);
+    }
     free(text);
     if (d == NULL) {
         err_set(err, IERR_NOMEM, NULL);
         return -1;
     }
-    d->file_size = len;
+    if (cst == CRYPT_OK) {
+        d->flags |= DIGEST_SEALED;
+        free(d->note);
+        d->note = NULL;
+    } else if (cst == CRYPT_NO_KEY || cst == CRYPT_KEY_MISSING) {
+        d->flags |= DIGEST_LOCKED;
+    } else if (cst == CRYPT_TAMPERED || cst == CRYPT_BAD_FORMAT) {
+        d->flags |= DIGEST_TAMPERED;
+    } else if (cst == CRYPT_TRUNCATED) {
+        d->flags |= DIGEST_TRUNCATED;
+    }
+    d->file_size = slen;
     if (d->flags & DIGEST_CORRUPT)
         d->created_us = created_us;
     if (sel == NULL || cli_select_digest(sel, d))

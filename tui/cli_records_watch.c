@@ -235,6 +235,44 @@ stats_indexed(const struct rec_args *a, const char *dir, const struct cli_select
     return rc == 0 ? 0 : a->store != NULL ? -1 : 1;
 }
 
+/* The figures computed by the engine itself (core/store.h's stats op:
+ * postgres groups them in the database). 1: the engine has no such op
+ * (nothing printed): read the records. */
+static int
+stats_engine(const struct rec_args *a, const struct cli_select *sel, const struct agg_opts *o,
+             struct intentus_err *err)
+{
+    struct store_opts so = { .read_only = true };
+    struct store *st = store_open_url(stores_builtin, a->store, &so, err);
+    const struct index_filter *f = sel != NULL ? cli_select_filter(sel) : NULL;
+    struct store_filter sf = { 0 };
+    struct index_stats out;
+    int rc;
+
+    if (st == NULL) {
+        err_prefix(err, "%s", a->store);
+        return -1;
+    }
+    if (f != NULL)
+        sf = (struct store_filter){ .intent = f->intent,
+                                    .agent = f->agent,
+                                    .status = f->status,
+                                    .error_code = f->error_code,
+                                    .text = f->text,
+                                    .since_us = f->since_us,
+                                    .until_us = f->until_us,
+                                    .failed_agent = f->failed_agent };
+    memset(&out, 0, sizeof(out));
+    rc = store_stats(st, f != NULL ? &sf : NULL, o, &out, err);
+    if (rc == 0)
+        print_stats(a, &out.snap);
+    else if (rc < 0)
+        err_prefix(err, "%s", a->store);
+    index_stats_free(&out);
+    store_close(st);
+    return rc;
+}
+
 int
 cli_records_stats(const struct rec_args *a)
 {
@@ -255,7 +293,9 @@ cli_records_stats(const struct rec_args *a)
         rc = EXIT_USAGE; /* the config did not load; the error is printed */
     if (dir == NULL || (cli_records_filtered(a) && sel == NULL))
         goto out;
-    done = stats_indexed(a, dir, sel, &o, &err);
+    done = cli_records_store_remote(a) ? stats_engine(a, sel, &o, &err) : 1;
+    if (done > 0)
+        done = stats_indexed(a, dir, sel, &o, &err);
     if (done <= 0) {
         if (done < 0)
             cli_error("records stats", "%s", err.msg);

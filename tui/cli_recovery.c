@@ -21,7 +21,8 @@
 
 static const char wal_help[] =
     "Usage: intentus wal COMMAND ID [options]\n"
-    "       intentus wal gc [--wal-dir D] [--dir D] [-c F] [--dry-run] [--yes] [--json]\n"
+    "       intentus wal gc [--wal-dir D] [--dir D | --store URL] [-c F] [--dry-run] [--yes]\n"
+    "                       [--json]\n"
     "       intentus wal keygen --out DIR [--json]\n"
     "\n"
     "Commands:\n"
@@ -31,8 +32,9 @@ static const char wal_help[] =
     "  inspect ID     the entries (seq, type, time; with --json the whole entries)\n"
     "  gc             remove the WALs (and stale ID.lock files) of finished executions\n"
     "                 (completed, failed or aborted, every line verified) whose record\n"
-    "                 is gone from the records directory. Never a WAL of an unfinished\n"
-    "                 execution, never a torn or corrupt one (those are listed), never\n"
+    "                 is gone from the records directory (or the store). Never a WAL\n"
+    "                 of an unfinished execution, never a torn or corrupt one (those\n"
+    "                 are listed), never\n"
     "                 one whose lock a live process holds\n"
     "  keygen         make an Ed25519 key pair for signing WALs: DIR/wal-signer.pem\n"
     "                 (private, PKCS#8 PEM, mode 0600: wal.signing_key) and\n"
@@ -65,6 +67,10 @@ static const char wal_help[] =
     "  -h, --help          this help\n"
     "gc only:\n"
     "  -d, --dir DIR       records directory (default: the config's)\n"
+    "      --store URL     look each record up by id in this store instead (file:DIR,\n"
+    "                      sqlite:PATH, postgres://...; default: the config's\n"
+    "                      recording.store when it is not a file: store); a store\n"
+    "                      that cannot answer fails the run, removing nothing\n"
     "  -n, --dry-run       list what would go, remove nothing\n"
     "  -y, --yes           do not ask (needed when stdin is not a terminal)\n"
     "Exit status: 0 verified (or, signed without a key, chain intact and signatures\n"
@@ -99,9 +105,10 @@ static const char recovery_help[] =
     "                      .intentusnet/wal)\n"
     "  -d, --dir DIR       records directory (scan, resume, close; default: the\n"
     "                      config's records directory)\n"
-    "      --store URL     (scan) look each record up by id in this store (file:DIR,\n"
-    "                      sqlite:PATH, postgres://...; default: the config's\n"
-    "                      recording.store when it is not a file: store, else --dir)\n"
+    "      --store URL     (scan, resume, close) look each record up by id in this\n"
+    "                      store (file:DIR, sqlite:PATH, postgres://...; default: the\n"
+    "                      config's recording.store when it is not a file: store,\n"
+    "                      else --dir); the WAL directory stays local\n"
     "  -c, --config FILE   config file to take wal.dir, wal.public_key and the records\n"
     "                      directory from\n"
     "  -k, --public-key FILE\n"
@@ -127,7 +134,8 @@ static const char recovery_help[] =
 struct wal_args {
     const char *cmd;
     const char *wal_dir, *config, *reason, *public_key, *records_dir, *signing_key;
-    const char *store; /* recovery scan --store URL (or the config's); NULL: records_dir */
+    const char *store; /* recovery scan|resume|close --store URL (or the config's); NULL:
+                        * records_dir */
     int json;
     int first_arg;
     struct config *cfg;
@@ -184,8 +192,10 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
             a->json = 1;
             break;
         case 'S':
-            if (strcmp(cmd, "recovery scan") != 0)
-                return cli_usage_error(cmd, "--store applies to recovery scan only");
+            if (strcmp(cmd, "recovery scan") != 0 && strcmp(cmd, "recovery resume") != 0 &&
+                strcmp(cmd, "recovery close") != 0)
+                return cli_usage_error(cmd,
+                                       "--store applies to recovery scan, resume and close only");
             a->store = optarg;
             break;
         case 'K': /* an encrypted WAL's keyring */
@@ -222,7 +232,7 @@ parse(const char *cmd, int argc, char **argv, struct wal_args *a)
         if (a->cfg == NULL)
             return EXIT_USAGE;
         /* recording.store, unless it is the record directory itself */
-        if (strcmp(cmd, "recovery scan") == 0 && a->store == NULL && a->cfg->store_url != NULL &&
+        if (a->store == NULL && a->cfg->store_url != NULL &&
             strncmp(a->cfg->store_url, "file:", 5) != 0)
             a->store = a->cfg->store_url;
         if (a->store == NULL)
@@ -379,7 +389,7 @@ wal_verify_or_inspect(const struct wal_args *a, const char *id, bool inspect)
 }
 
 struct gc_args {
-    const char *wal_dir, *dir, *config;
+    const char *wal_dir, *dir, *config, *store;
     bool dry_run, yes, json;
     struct config *cfg;
 };
@@ -389,10 +399,15 @@ static int
 gc_parse(int argc, char **argv, struct gc_args *a)
 {
     static const struct option opts[] = {
-        { "wal-dir", required_argument, NULL, 'w' }, { "dir", required_argument, NULL, 'd' },
-        { "config", required_argument, NULL, 'c' },  { "dry-run", no_argument, NULL, 'n' },
-        { "yes", no_argument, NULL, 'y' },           { "json", no_argument, NULL, 'j' },
-        { "keyring", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 },
+        { "wal-dir", required_argument, NULL, 'w' },
+        { "dir", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "yes", no_argument, NULL, 'y' },
+        { "json", no_argument, NULL, 'j' },
+        { "keyring", required_argument, NULL, 'K' },
+        { "store", required_argument, NULL, 'S' },
+        { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -423,6 +438,9 @@ gc_parse(int argc, char **argv, struct gc_args *a)
             if (cli_keys_from_flag("wal gc", optarg) != 0)
                 return EXIT_USAGE;
             break;
+        case 'S':
+            a->store = optarg;
+            break;
         default:
             return cli_usage_error("wal gc", "unknown option or missing value: '%s'",
                                    argv[optind - 1]);
@@ -430,13 +448,19 @@ gc_parse(int argc, char **argv, struct gc_args *a)
     }
     if (optind < argc)
         return cli_usage_error("wal gc", "unexpected argument '%s'", argv[optind]);
-    if (a->wal_dir == NULL || a->dir == NULL) {
+    if (a->store != NULL && a->dir != NULL)
+        return cli_usage_error("wal gc", "--store and --dir both name the records: give one");
+    if (a->wal_dir == NULL || (a->dir == NULL && a->store == NULL)) {
         a->cfg = cli_load_config(a->config);
         if (a->cfg == NULL)
             return EXIT_USAGE;
         if (a->wal_dir == NULL)
             a->wal_dir = a->cfg->wal.dir;
-        if (a->dir == NULL)
+        /* recording.store, unless it is the record directory itself */
+        if (a->dir == NULL && a->store == NULL && a->cfg->store_url != NULL &&
+            strncmp(a->cfg->store_url, "file:", 5) != 0)
+            a->store = a->cfg->store_url;
+        if (a->dir == NULL && a->store == NULL)
             a->dir = a->cfg->records_dir;
     }
     return EXIT_OK;
@@ -537,7 +561,10 @@ gc_print(const struct gc_args *a, const struct wal_gc_file *files, size_t n, con
     if (out != NULL) {
         cJSON_AddBoolToObject(out, "dryRun", a->dry_run);
         cJSON_AddStringToObject(out, "wal_dir", a->wal_dir);
-        cJSON_AddStringToObject(out, "records_dir", a->dir);
+        if (a->store != NULL)
+            cJSON_AddStringToObject(out, "store", a->store);
+        else
+            cJSON_AddStringToObject(out, "records_dir", a->dir);
         cJSON_AddNumberToObject(out, a->dry_run ? "would_remove_count" : "removed_count",
                                 (double)n_gone);
         cJSON_AddNumberToObject(out, "bytes", (double)bytes);
@@ -569,7 +596,16 @@ wal_gc_cmd(int argc, char **argv)
     if (rc != EXIT_OK)
         goto out;
     rc = EXIT_FAIL;
-    if (wal_gc_plan(a.wal_dir, a.dir, &files, &n, &err) != 0) {
+    if (a.store != NULL) {
+        struct store *st = store_open_url(stores_builtin, a.store,
+                                          &(struct store_opts){ .read_only = true }, &err);
+        int prc = st != NULL ? wal_gc_plan_store(a.wal_dir, st, &files, &n, &err) : -1;
+        store_close(st);
+        if (prc != 0) {
+            fprintf(stderr, "intentus wal gc: --store %s: %s\n", a.store, err.msg);
+            goto out;
+        }
+    } else if (wal_gc_plan(a.wal_dir, a.dir, &files, &n, &err) != 0) {
         fprintf(stderr, "intentus wal gc: %s\n", err.msg);
         goto out;
     }
@@ -788,15 +824,40 @@ add_signed_by(cJSON *out, const struct wal_signer *s)
         cJSON_AddNullToObject(out, "signed_by");
 }
 
+/* The store of --store (or the config's), read-only: *st NULL without
+ * one. EXIT_OK, or EXIT_FAIL with the error printed. */
+static int
+open_records_store(const struct wal_args *a, struct store **st)
+{
+    struct intentus_err err = { 0 };
+    struct store_opts o = { .read_only = true };
+
+    *st = NULL;
+    if (a->store == NULL)
+        return EXIT_OK;
+    *st = store_open_url(stores_builtin, a->store, &o, &err);
+    if (*st == NULL) {
+        cli_error(a->cmd, "--store %s: %s", a->store, err.msg);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 static int
 recovery_resume_cmd(const struct wal_args *a, const char *id, const struct wal_signer *signer)
 {
     struct intentus_err err = { 0 };
     struct recovery_item it;
+    struct store *st;
     cJSON *out;
+    int rc;
 
-    if (recovery_resume_to(&(struct recovery_target){ a->wal_dir, a->records_dir, signer }, id, &it,
-                           &err) != 0) {
+    if (open_records_store(a, &st) != EXIT_OK)
+        return EXIT_FAIL;
+    rc = recovery_resume_to(&(struct recovery_target){ a->wal_dir, a->records_dir, signer, st }, id,
+                            &it, &err);
+    store_close(st);
+    if (rc != 0) {
         cli_error("recovery resume", "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -817,11 +878,17 @@ recovery_close_cmd(const struct wal_args *a, const char *id, const struct wal_si
 {
     struct intentus_err err = { 0 };
     struct recovery_item it;
+    struct store *st;
     size_t cut = 0;
     cJSON *out;
+    int rc;
 
-    if (recovery_close_to(&(struct recovery_target){ a->wal_dir, a->records_dir, signer }, id, &cut,
-                          &it, &err) != 0) {
+    if (open_records_store(a, &st) != EXIT_OK)
+        return EXIT_FAIL;
+    rc = recovery_close_to(&(struct recovery_target){ a->wal_dir, a->records_dir, signer, st }, id,
+                           &cut, &it, &err);
+    store_close(st);
+    if (rc != 0) {
         cli_error("recovery close", "%s", err.msg);
         return EXIT_FAIL;
     }
@@ -847,8 +914,8 @@ recovery_abort_cmd(const struct wal_args *a, const char *id, const struct wal_si
 
     if (a->reason == NULL)
         return cli_usage_error(a->cmd, "--reason is required");
-    if (recovery_abort_to(&(struct recovery_target){ a->wal_dir, NULL, signer }, id, a->reason,
-                          &cut, &err) != 0) {
+    if (recovery_abort_to(&(struct recovery_target){ a->wal_dir, NULL, signer, NULL }, id,
+                          a->reason, &cut, &err) != 0) {
         cli_error("recovery abort", "%s", err.msg);
         return EXIT_FAIL;
     }

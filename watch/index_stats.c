@@ -8,34 +8,12 @@
 #include "core/record.h"
 #include "watch/index_counts.h"
 #include "watch/index_query.h"
-
-/* One agent or intent while the figures are gathered. */
-struct srow {
-    struct agg_row r;
-    uint64_t circuit_events;
-    uint64_t *hist; /* by agg_bucket_of(); NULL until a sample */
-    size_t cap_codes;
-    bool done; /* the walk has what this row needs */
-};
-
-struct table {
-    struct srow *v;
-    size_t n, cap;
-    size_t *slots; /* hash of names: row index + 1, 0 empty */
-    size_t n_slots;
-};
-
-struct gather {
-    struct index_stats *st;
-    struct table agents, intents;
-    size_t n_buckets;
-    bool nomem;
-};
+#include "watch/index_stats_build.h"
 
 /* ---- strings and rows ---- */
 
-static const char *
-keep(struct gather *g, const char *s)
+const char *
+isb_keep(struct stats_gather *g, const char *s)
 {
     struct index_stats *st = g->st;
     char *copy;
@@ -72,7 +50,7 @@ hash(const char *s)
 }
 
 static int
-rehash(struct table *t)
+rehash(struct stats_table *t)
 {
     size_t n = t->n_slots ? t->n_slots * 2 : 64;
     size_t *slots = calloc(n, sizeof(*slots));
@@ -93,8 +71,8 @@ rehash(struct table *t)
 
 /* The row named name; with add, created when missing. NULL: none (or out
  * of memory, g->nomem). */
-static struct srow *
-row(struct gather *g, struct table *t, const char *name, bool add)
+struct stats_row *
+isb_row(struct stats_gather *g, struct stats_table *t, const char *name, bool add)
 {
     size_t k;
 
@@ -112,14 +90,14 @@ row(struct gather *g, struct table *t, const char *name, bool add)
         goto nomem;
     if (t->n == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 16;
-        struct srow *p = realloc(t->v, ncap * sizeof(*p));
+        struct stats_row *p = realloc(t->v, ncap * sizeof(*p));
         if (p == NULL)
             goto nomem;
         t->v = p;
         t->cap = ncap;
     }
     memset(&t->v[t->n], 0, sizeof(t->v[t->n]));
-    if ((t->v[t->n].r.name = keep(g, name)) == NULL)
+    if ((t->v[t->n].r.name = isb_keep(g, name)) == NULL)
         goto nomem;
     for (k = hash(name) & (t->n_slots - 1); t->slots[k] != 0; k = (k + 1) & (t->n_slots - 1))
         ;
@@ -130,8 +108,8 @@ nomem:
     return NULL;
 }
 
-static void
-add_code(struct gather *g, struct srow *r, const char *code, uint64_t n)
+void
+isb_add_code(struct stats_gather *g, struct stats_row *r, const char *code, uint64_t n)
 {
     size_t i;
 
@@ -151,15 +129,15 @@ add_code(struct gather *g, struct srow *r, const char *code, uint64_t n)
             r->r.codes = p;
             r->cap_codes = ncap;
         }
-        r->r.codes[i].code = code != NULL ? keep(g, code) : NULL;
+        r->r.codes[i].code = code != NULL ? isb_keep(g, code) : NULL;
         r->r.codes[i].count = 0;
         r->r.n_codes++;
     }
     r->r.codes[i].count += n;
 }
 
-static void
-add_sample(struct gather *g, struct srow *r, sqlite3_int64 bucket, uint64_t n)
+void
+isb_add_sample(struct stats_gather *g, struct stats_row *r, int64_t bucket, uint64_t n)
 {
     if (bucket < 0 || (size_t)bucket >= g->n_buckets)
         return;
@@ -173,7 +151,7 @@ add_sample(struct gather *g, struct srow *r, sqlite3_int64 bucket, uint64_t n)
 
 /* agg.c's nearest rank: the floor of the bucket holding it. */
 static int64_t
-percentile(const struct gather *g, const struct srow *r, double p)
+percentile(const struct stats_gather *g, const struct stats_row *r, double p)
 {
     uint64_t rank, seen = 0;
 
@@ -219,23 +197,23 @@ static const char Q_ATTEMPTS_SEL[] = Q_ATTEMPTS_COLS
     " FROM attempts a JOIN records r ON r.rid = a.rid WHERE a.agent IS NOT NULL AND $WHERE";
 
 /* The row named name, trying the one before first (rows come in runs). */
-static struct srow *
-row_cached(struct gather *g, struct table *t, const char *name, size_t *last)
+static struct stats_row *
+row_cached(struct stats_gather *g, struct stats_table *t, const char *name, size_t *last)
 {
-    struct srow *r;
+    struct stats_row *r;
 
     if (name == NULL)
         return NULL;
     if (*last < t->n && strcmp(t->v[*last].r.name, name) == 0)
         return &t->v[*last];
-    r = row(g, t, name, true);
+    r = isb_row(g, t, name, true);
     if (r != NULL)
         *last = (size_t)(r - t->v);
     return r;
 }
 
 static int
-gather_records(struct index_db *db, const struct index_filter *f, struct gather *g,
+gather_records(struct index_db *db, const struct index_filter *f, struct stats_gather *g,
                struct intentus_err *err)
 {
     struct agg_snapshot *s = &g->st->snap;
@@ -249,7 +227,7 @@ gather_records(struct index_db *db, const struct index_filter *f, struct gather 
         unsigned flags = (unsigned)sqlite3_column_int64(st, 1);
         int status = sqlite3_column_int(st, 2);
         int64_t duration = sqlite3_column_int64(st, 4);
-        struct srow *r;
+        struct stats_row *r;
         s->records++;
         if (flags & DIGEST_CORRUPT) {
             s->corrupt++;
@@ -265,19 +243,19 @@ gather_records(struct index_db *db, const struct index_filter *f, struct gather 
             r->r.ok++;
         } else if (status == RECORD_ERROR) {
             r->r.failed++;
-            add_code(g, r, col_text(st, 3), 1);
+            isb_add_code(g, r, col_text(st, 3), 1);
         } else {
             r->r.incomplete++;
         }
         if (!(flags & DIGEST_NO_TIMING) && duration >= 0)
-            add_sample(g, r, (sqlite3_int64)agg_bucket_of(duration), 1);
+            isb_add_sample(g, r, (sqlite3_int64)agg_bucket_of(duration), 1);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE || g->nomem ? 0 : fail(db, "count the records", err);
 }
 
 static int
-gather_attempts(struct index_db *db, const struct index_filter *f, struct gather *g,
+gather_attempts(struct index_db *db, const struct index_filter *f, struct stats_gather *g,
                 struct intentus_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -290,7 +268,7 @@ gather_attempts(struct index_db *db, const struct index_filter *f, struct gather
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && !g->nomem) {
         int kind = sqlite3_column_int(st, 1);
         int64_t latency = sqlite3_column_int64(st, 4);
-        struct srow *r = row_cached(g, &g->agents, col_text(st, 0), &last);
+        struct stats_row *r = row_cached(g, &g->agents, col_text(st, 0), &last);
         if (r == NULL)
             continue;
         if (kind == DIGEST_STEP_OK || kind == DIGEST_STEP_FAIL) {
@@ -301,13 +279,13 @@ gather_attempts(struct index_db *db, const struct index_filter *f, struct gather
                 r->r.ok++;
             } else {
                 r->r.failed++;
-                add_code(g, r, col_text(st, 3), 1);
+                isb_add_code(g, r, col_text(st, 3), 1);
             }
             /* as the in-memory index stores it: int32, saturated */
             if (latency >= 0)
-                add_sample(g, r,
-                           (sqlite3_int64)agg_bucket_of(latency > INT32_MAX ? INT32_MAX : latency),
-                           1);
+                isb_add_sample(
+                    g, r, (sqlite3_int64)agg_bucket_of(latency > INT32_MAX ? INT32_MAX : latency),
+                    1);
         } else if (kind == DIGEST_STEP_CIRCUIT) {
             r->circuit_events++;
         } else if (kind == DIGEST_STEP_MODEL) {
@@ -339,7 +317,7 @@ selects_all(const struct index_filter *f)
 /* Over every record: the same figures from the counters the index keeps
  * (watch/index_counts.h), a few hundred rows whatever the record count. */
 static int
-gather_counts(struct index_db *db, struct gather *g, struct intentus_err *err)
+gather_counts(struct index_db *db, struct stats_gather *g, struct intentus_err *err)
 {
     struct agg_snapshot *s = &g->st->snap;
     sqlite3_stmt *st = NULL;
@@ -354,7 +332,7 @@ gather_counts(struct index_db *db, struct gather *g, struct intentus_err *err)
         int kind = sqlite3_column_int(st, 0), what = sqlite3_column_int(st, 2);
         sqlite3_int64 sub = sqlite3_column_int64(st, 3), n = sqlite3_column_int64(st, 5);
         uint64_t u = (uint64_t)n;
-        struct srow *r;
+        struct stats_row *r;
         if (kind == IC_ALL) {
             if (what == IC_RECORDS)
                 s->records += (size_t)u;
@@ -387,13 +365,13 @@ gather_counts(struct index_db *db, struct gather *g, struct intentus_err *err)
             r->r.incomplete += u;
             break;
         case IC_CODE:
-            add_code(g, r, col_text(st, 4), u);
+            isb_add_code(g, r, col_text(st, 4), u);
             break;
         case IC_NULL_CODE:
-            add_code(g, r, NULL, u);
+            isb_add_code(g, r, NULL, u);
             break;
         case IC_HIST:
-            add_sample(g, r, sub, u);
+            isb_add_sample(g, r, sub, u);
             break;
         case IC_CIRCUIT:
             r->circuit_events += u;
@@ -423,15 +401,8 @@ gather_counts(struct index_db *db, struct gather *g, struct intentus_err *err)
 
 /* ---- the walk back from the newest record (agg.c's walk_visit) ---- */
 
-struct walk {
-    struct gather *g;
-    const struct agg_opts *o;
-    size_t pending;
-    int64_t window_from, tp_from;
-};
-
-static void
-check_done(struct walk *w, struct srow *r, bool is_agent)
+void
+isb_check_done(struct stats_walk *w, struct stats_row *r, bool is_agent)
 {
     uint64_t need = r->r.calls < w->o->last_n ? r->r.calls : w->o->last_n;
 
@@ -445,8 +416,8 @@ check_done(struct walk *w, struct srow *r, bool is_agent)
     w->pending--;
 }
 
-static void
-count_call(struct walk *w, struct srow *r, bool failed, int64_t t)
+void
+isb_count_call(struct stats_walk *w, struct stats_row *r, bool failed, int64_t t)
 {
     if (r->r.recent_calls < w->o->last_n) {
         r->r.recent_calls++;
@@ -458,15 +429,10 @@ count_call(struct walk *w, struct srow *r, bool failed, int64_t t)
     }
 }
 
-/* One record: its intent, then its attempts, the last first. */
-static void
-walk_record(struct walk *w, sqlite3_stmt *rec, sqlite3_stmt *stp)
+void
+isb_throughput(struct stats_walk *w, int64_t t)
 {
-    struct gather *g = w->g;
-    struct agg_snapshot *s = &g->st->snap;
-    int64_t t = sqlite3_column_int64(rec, 1);
-    bool corrupt = (sqlite3_column_int64(rec, 5) & DIGEST_CORRUPT) != 0;
-    struct srow *r;
+    struct agg_snapshot *s = &w->g->st->snap;
 
     if (t >= w->tp_from && t < w->o->now_us + w->o->bucket_us) {
         int64_t b = (t - w->tp_from) / w->o->bucket_us;
@@ -474,47 +440,76 @@ walk_record(struct walk *w, sqlite3_stmt *rec, sqlite3_stmt *stp)
             b = (int64_t)s->n_throughput - 1;
         s->throughput[b]++;
     }
-    if (!corrupt && (r = row(g, &g->intents, col_text(rec, 2), false)) != NULL) {
+}
+
+void
+isb_walk_begin(struct stats_walk *w)
+{
+    struct stats_gather *g = w->g;
+
+    w->pending = g->agents.n + g->intents.n;
+    w->window_from = w->o->now_us - w->o->window_us;
+    w->tp_from = w->o->now_us - (int64_t)w->o->buckets * w->o->bucket_us;
+    for (size_t i = 0; i < g->agents.n; i++)
+        isb_check_done(w, &g->agents.v[i], true);
+    for (size_t i = 0; i < g->intents.n; i++)
+        isb_check_done(w, &g->intents.v[i], false);
+}
+
+bool
+isb_walk_passed(const struct stats_walk *w, int64_t t)
+{
+    return w->pending == 0 && t < w->window_from && t < w->tp_from;
+}
+
+/* One record: its intent, then its attempts, the last first. */
+static void
+walk_record(struct stats_walk *w, sqlite3_stmt *rec, sqlite3_stmt *stp)
+{
+    struct stats_gather *g = w->g;
+    int64_t t = sqlite3_column_int64(rec, 1);
+    bool corrupt = (sqlite3_column_int64(rec, 5) & DIGEST_CORRUPT) != 0;
+    struct stats_row *r;
+
+    isb_throughput(w, t);
+    if (!corrupt && (r = isb_row(g, &g->intents, col_text(rec, 2), false)) != NULL) {
         bool failed = sqlite3_column_int(rec, 3) == RECORD_ERROR;
-        count_call(w, r, failed, t);
+        isb_count_call(w, r, failed, t);
         if (failed && r->r.last_error == NULL) {
-            r->r.last_error = keep(g, col_text(rec, 4));
+            r->r.last_error = isb_keep(g, col_text(rec, 4));
             r->r.last_error_us = t;
         }
-        check_done(w, r, false);
+        isb_check_done(w, r, false);
     }
     sqlite3_bind_int64(stp, 1, sqlite3_column_int64(rec, 0));
     while (sqlite3_step(stp) == SQLITE_ROW) {
         int kind = sqlite3_column_int(stp, 1);
-        if ((r = row(g, &g->agents, col_text(stp, 0), false)) == NULL)
+        if ((r = isb_row(g, &g->agents, col_text(stp, 0), false)) == NULL)
             continue;
         if (kind == DIGEST_STEP_OK || kind == DIGEST_STEP_FAIL) {
             bool failed = kind == DIGEST_STEP_FAIL;
-            count_call(w, r, failed, t);
+            isb_count_call(w, r, failed, t);
             if (failed && r->r.last_error == NULL) {
-                r->r.last_error = keep(g, col_text(stp, 2));
+                r->r.last_error = isb_keep(g, col_text(stp, 2));
                 r->r.last_error_us = t;
             }
         } else if (kind == DIGEST_STEP_CIRCUIT && r->r.circuit == NULL) {
-            r->r.circuit = keep(g, col_text(stp, 2));
+            r->r.circuit = isb_keep(g, col_text(stp, 2));
             r->r.circuit_us = t;
         }
-        check_done(w, r, true);
+        isb_check_done(w, r, true);
     }
     sqlite3_reset(stp);
 }
 
 static int
-walk_back(struct index_db *db, const struct index_filter *f, struct walk *w,
+walk_back(struct index_db *db, const struct index_filter *f, struct stats_walk *w,
           struct intentus_err *err)
 {
     sqlite3_stmt *rec = NULL, *stp = NULL;
     int rc = SQLITE_DONE;
 
-    for (size_t i = 0; i < w->g->agents.n; i++)
-        check_done(w, &w->g->agents.v[i], true);
-    for (size_t i = 0; i < w->g->intents.n; i++)
-        check_done(w, &w->g->intents.v[i], false);
+    isb_walk_begin(w);
     if (index_query_prepare(db,
                             "SELECT r.rid, r.created_us, r.intent, r.status, r.error_code, r.flags"
                             " FROM records r WHERE $WHERE ORDER BY r.created_us DESC, r.id DESC",
@@ -530,7 +525,7 @@ walk_back(struct index_db *db, const struct index_filter *f, struct walk *w,
         int64_t t = sqlite3_column_int64(rec, 1);
         walk_record(w, rec, stp);
         /* Stop once every row has what it needs and the windows are passed. */
-        if (w->pending == 0 && t < w->window_from && t < w->tp_from) {
+        if (isb_walk_passed(w, t)) {
             rc = SQLITE_DONE;
             break;
         }
@@ -544,11 +539,11 @@ walk_back(struct index_db *db, const struct index_filter *f, struct walk *w,
 
 /* The rows agg_snapshot shows (any call, skip or circuit event), sorted. */
 static int
-finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
+finish(struct stats_gather *g, struct stats_table *t, struct agg_row **out, size_t *n)
 {
     *n = 0;
     for (size_t i = 0; i < t->n; i++) {
-        struct srow *r = &t->v[i];
+        struct stats_row *r = &t->v[i];
         if (r->r.codes == NULL && (r->r.codes = calloc(1, sizeof(*r->r.codes))) == NULL)
             return -1;
     }
@@ -557,7 +552,7 @@ finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
         return -1;
     /* From here on the rows' codes belong to *out, or are freed. */
     for (size_t i = 0; i < t->n; i++) {
-        struct srow *r = &t->v[i];
+        struct stats_row *r = &t->v[i];
         if (r->r.calls == 0 && r->r.skipped == 0 && r->circuit_events == 0 &&
             r->r.model_calls == 0) {
             free(r->r.codes);
@@ -581,7 +576,7 @@ finish(struct gather *g, struct table *t, struct agg_row **out, size_t *n)
 }
 
 static void
-table_free(struct table *t)
+table_free(struct stats_table *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         free(t->v[i].hist);
@@ -592,60 +587,82 @@ table_free(struct table *t)
 }
 
 int
-index_stats_query(struct index_db *db, const struct index_filter *f, const struct agg_opts *opts,
-                  struct index_stats *out, struct intentus_err *err)
+isb_start(struct stats_gather *g, struct stats_walk *w, struct agg_opts *o,
+          const struct agg_opts *opts, struct index_stats *out)
 {
-    struct agg_opts o = opts != NULL ? *opts : (struct agg_opts){ 0 };
-    struct gather g = { .st = out, .n_buckets = agg_bucket_of(INT64_MAX) + 1 };
-    struct walk w = { .g = &g, .o = &o };
     struct agg_snapshot *s = &out->snap;
-    sqlite3 *h = index_db_sqlite(db);
-    int rc = -1;
 
+    *o = opts != NULL ? *opts : (struct agg_opts){ 0 };
     memset(out, 0, sizeof(*out));
-    if (o.last_n == 0)
-        o.last_n = 20;
-    if (o.window_us <= 0)
-        o.window_us = 5LL * 60 * 1000000;
-    if (o.now_us == 0)
-        o.now_us = clock_wall_us();
-    if (o.buckets == 0)
-        o.buckets = 30;
-    if (o.bucket_us <= 0)
-        o.bucket_us = 10 * 1000000LL;
-    s->bucket_us = o.bucket_us;
-    s->n_throughput = o.buckets;
-    s->throughput = calloc(o.buckets, sizeof(uint32_t));
+    memset(g, 0, sizeof(*g));
+    memset(w, 0, sizeof(*w));
+    g->st = out;
+    g->n_buckets = agg_bucket_of(INT64_MAX) + 1;
+    w->g = g;
+    w->o = o;
+    if (o->last_n == 0)
+        o->last_n = 20;
+    if (o->window_us <= 0)
+        o->window_us = 5LL * 60 * 1000000;
+    if (o->now_us == 0)
+        o->now_us = clock_wall_us();
+    if (o->buckets == 0)
+        o->buckets = 30;
+    if (o->bucket_us <= 0)
+        o->bucket_us = 10 * 1000000LL;
+    s->bucket_us = o->bucket_us;
+    s->n_throughput = o->buckets;
+    s->throughput = calloc(o->buckets, sizeof(uint32_t));
     if (s->throughput == NULL) {
-        g.nomem = true;
-        goto out;
+        g->nomem = true;
+        return -1;
     }
-    /* One read transaction: every query sees the same rows. */
-    if (sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        fail(db, "begin", err);
-        goto out;
-    }
-    if (selects_all(f)
-            ? gather_counts(db, &g, err) == 0
-            : gather_records(db, f, &g, err) == 0 && gather_attempts(db, f, &g, err) == 0) {
-        w.pending = g.agents.n + g.intents.n;
-        w.window_from = o.now_us - o.window_us;
-        w.tp_from = o.now_us - (int64_t)o.buckets * o.bucket_us;
-        rc = walk_back(db, f, &w, err);
-    }
-    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
-    if (rc == 0 && !g.nomem &&
-        (finish(&g, &g.agents, &s->agents, &s->n_agents) != 0 ||
-         finish(&g, &g.intents, &s->intents, &s->n_intents) != 0))
-        g.nomem = true;
-out:
-    table_free(&g.agents);
-    table_free(&g.intents);
-    if (g.nomem) {
-        err_set(err, IERR_NOMEM, "index stats: out of memory");
+    return 0;
+}
+
+int
+isb_end(struct stats_gather *g, int rc, struct intentus_err *err)
+{
+    struct agg_snapshot *s = &g->st->snap;
+
+    if (rc == 0 && !g->nomem &&
+        (finish(g, &g->agents, &s->agents, &s->n_agents) != 0 ||
+         finish(g, &g->intents, &s->intents, &s->n_intents) != 0))
+        g->nomem = true;
+    table_free(&g->agents);
+    table_free(&g->intents);
+    memset(&g->agents, 0, sizeof(g->agents));
+    memset(&g->intents, 0, sizeof(g->intents));
+    if (g->nomem) {
+        err_set(err, IERR_NOMEM, "stats: out of memory");
         rc = -1;
     }
     return rc;
+}
+
+int
+index_stats_query(struct index_db *db, const struct index_filter *f, const struct agg_opts *opts,
+                  struct index_stats *out, struct intentus_err *err)
+{
+    struct agg_opts o;
+    struct stats_gather g;
+    struct stats_walk w;
+    sqlite3 *h = index_db_sqlite(db);
+    int rc = -1;
+
+    if (isb_start(&g, &w, &o, opts, out) != 0)
+        return isb_end(&g, -1, err);
+    /* One read transaction: every query sees the same rows. */
+    if (sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        fail(db, "begin", err);
+        return isb_end(&g, -1, err);
+    }
+    if (selects_all(f)
+            ? gather_counts(db, &g, err) == 0
+            : gather_records(db, f, &g, err) == 0 && gather_attempts(db, f, &g, err) == 0)
+        rc = walk_back(db, f, &w, err);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    return isb_end(&g, rc, err);
 }
 
 void

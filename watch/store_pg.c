@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/crypt.h"
 #include "core/rec_store.h"
 #include "watch/digest.h"
+#include "watch/index_stats_build.h"
 
 #define SCHEMA_VERSION 1
 /* Advisory lock keys: creating the schema; assigning feed seqs in commit order. */
@@ -41,7 +43,20 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS intentus_feed("
     " seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS intentus_feed_id ON intentus_feed(id);"
+    /* Every attempt of every record (watch/digest.h's steps), written in the
+     * record's transaction: the per-agent figures of `records stats` are a
+     * GROUP BY here. Rows of records stored before it existed are filled
+     * in once (backfill_attempts), then meta 'attempts' says so. */
+    "CREATE TABLE IF NOT EXISTS intentus_attempts("
+    " id TEXT NOT NULL, seq INTEGER NOT NULL, agent TEXT, kind INTEGER NOT NULL,"
+    " is_retry BOOLEAN NOT NULL, error_code TEXT, latency_us BIGINT NOT NULL,"
+    " tokens BIGINT NOT NULL, PRIMARY KEY(id, seq));"
     "INSERT INTO intentus_meta VALUES('schema_version', '1') ON CONFLICT DO NOTHING;";
+
+/* The attempt columns after id, as unnest of the seven arrays from $n. */
+#define ATT_UNNEST(a, b, c, d, e, f, g)                                                            \
+    "unnest($" #a "::int[], $" #b "::text[], $" #c "::int[], $" #d "::bool[], $" #e                \
+    "::text[], $" #f "::bigint[], $" #g "::bigint[]) AS u"
 
 #define ROW_COLS                                                                                   \
     "r.id, r.created_us, r.intent, r.strategy, r.agent, r.status, r.error_code, r.node,"           \
@@ -347,16 +362,22 @@ spool_put(struct pg_store *p, const char *id, const char *text, size_t len,
 
 static const char *const PREPARED[][2] = {
     { "put",
-      "INSERT INTO intentus_records(id, created_us, intent, strategy, agent, status, error_code,"
-      " node, duration_us, attempts, retries, events, flags, file_size, note, agents,"
+      "WITH ins AS (INSERT INTO intentus_records(id, created_us, intent, strategy, agent, status,"
+      " error_code, node, duration_us, attempts, retries, events, flags, file_size, note, agents,"
       " failed_agents, failed_codes, body) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-      " $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING" },
+      " $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING RETURNING id),"
+      " att AS (INSERT INTO intentus_attempts SELECT ins.id, u.* FROM ins, " ATT_UNNEST(
+          20, 21, 22, 23, 24, 25, 26) ")"
+                                      " SELECT count(*) FROM ins" },
+    { "att", "INSERT INTO intentus_attempts SELECT $1, u.* FROM " ATT_UNNEST(
+                 2, 3, 4, 5, 6, 7, 8) " ON CONFLICT DO NOTHING" },
     { "same", "SELECT body = $2 FROM intentus_records WHERE id = $1" },
     { "feed", "WITH f AS (INSERT INTO intentus_feed(id) SELECT unnest($1::text[]) RETURNING seq)"
               " SELECT pg_notify('intentus_records', max(seq)::text) FROM f" },
     { "get", "SELECT body FROM intentus_records WHERE id = $1" },
     { "del", "WITH d AS (DELETE FROM intentus_records WHERE id = $1 RETURNING id),"
-             " f AS (DELETE FROM intentus_feed WHERE id IN (SELECT id FROM d))"
+             " f AS (DELETE FROM intentus_feed WHERE id IN (SELECT id FROM d)),"
+             " a AS (DELETE FROM intentus_attempts WHERE id IN (SELECT id FROM d))"
              " SELECT count(*) FROM d" },
     { "follow",
       "SELECT f.seq, " ROW_COLS " FROM intentus_feed f JOIN intentus_records r ON r.id = f.id"
@@ -381,6 +402,126 @@ quiet_notice(void *arg, const char *msg)
 {
     (void)arg;
     (void)msg;
+}
+
+static struct digest *digest_stored(const struct pg_store *p, const char *id, const char *text,
+                                    size_t len, const char *plain, size_t plain_len);
+enum { ATT_ARRAYS = 7 };
+static void att_arrays(const struct digest *d, struct buf a[ATT_ARRAYS]);
+
+/* The attempt rows of one stored record (its body digested again). */
+static int
+backfill_one(struct pg_store *p, const char *id, char *why, size_t why_len)
+{
+    const char *v[1] = { id };
+    PGresult *r = PQexecPrepared(p->c, "get", 1, v, NULL, NULL, 1);
+    struct digest *d = NULL;
+    struct buf a[ATT_ARRAYS];
+    int rc = -1;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pq_msg(p->c, why, why_len);
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0; /* deleted meanwhile */
+    }
+    d = digest_stored(p, id, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), NULL, 0);
+    PQclear(r);
+    if (d == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    if (d->n_steps == 0) {
+        digest_free(d);
+        return 0;
+    }
+    att_arrays(d, a);
+    {
+        const char *av[1 + ATT_ARRAYS] = { id };
+        for (size_t i = 0; i < ATT_ARRAYS; i++)
+            av[1 + i] = buf_str(&a[i]);
+        r = PQexecPrepared(p->c, "att", 1 + ATT_ARRAYS, av, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            rc = 0;
+        else
+            pq_msg(p->c, why, why_len);
+        PQclear(r);
+    }
+    for (size_t i = 0; i < ATT_ARRAYS; i++)
+        buf_free(&a[i]);
+    digest_free(d);
+    return rc;
+}
+
+/* A database written before intentus_attempts existed: its records'
+ * attempt rows, once, in one transaction under the schema lock; then meta
+ * 'attempts' (checked first, so this costs one query on every later
+ * open). 0 or -1 (p->lasterr). */
+static int
+backfill_attempts(struct pg_store *p)
+{
+    char why[200] = "";
+    PGresult *r = PQexec(p->c, "SELECT 1 FROM intentus_meta WHERE k = 'attempts'");
+    char **ids = NULL;
+    long n = 0;
+    int rc = -1;
+
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        PQclear(r);
+        return 0;
+    }
+    PQclear(r);
+    if (exec_ok(p->c, "SELECT pg_advisory_lock(" LOCK_SCHEMA ")", why, sizeof(why)) != 0 ||
+        exec_ok(p->c, "BEGIN", why, sizeof(why)) != 0)
+        goto out;
+    /* Nothing when another process filled them in while we waited. */
+    r = PQexec(p->c, "SELECT r.id FROM intentus_records r WHERE NOT EXISTS (SELECT 1 FROM"
+                     " intentus_meta WHERE k = 'attempts') AND NOT EXISTS (SELECT 1 FROM"
+                     " intentus_attempts a WHERE a.id = r.id)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pq_msg(p->c, why, sizeof(why));
+        PQclear(r);
+        goto out;
+    }
+    n = PQntuples(r);
+    ids = calloc((size_t)n + 1, sizeof(*ids));
+    for (long i = 0; ids != NULL && i < n; i++)
+        ids[i] = strdup(PQgetvalue(r, (int)i, 0));
+    PQclear(r);
+    if (ids == NULL) {
+        snprintf(why, sizeof(why), "out of memory");
+        goto out;
+    }
+    for (long i = 0; i < n; i++) {
+        if (ids[i] == NULL) {
+            snprintf(why, sizeof(why), "out of memory");
+            goto out;
+        }
+        if (backfill_one(p, ids[i], why, sizeof(why)) != 0)
+            goto out;
+    }
+    if (exec_ok(p->c, "INSERT INTO intentus_meta VALUES('attempts', '1') ON CONFLICT DO NOTHING",
+                why, sizeof(why)) != 0 ||
+        exec_ok(p->c, "COMMIT", why, sizeof(why)) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0) {
+        char ignored[200];
+        snprintf(p->lasterr, sizeof(p->lasterr), "filling intentus_attempts: %s", why);
+        exec_ok(p->c, "ROLLBACK", ignored, sizeof(ignored));
+    }
+    {
+        char ignored[200];
+        exec_ok(p->c, "SELECT pg_advisory_unlock_all()", ignored, sizeof(ignored));
+    }
+    for (long i = 0; ids != NULL && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return rc;
 }
 
 /* Connect, create the schema if needed, prepare. 0 or -1 (p->lasterr). */
@@ -417,7 +558,7 @@ connect_now(struct pg_store *p)
         }
         PQclear(r);
     }
-    return 0;
+    return backfill_attempts(p);
 }
 
 static int replay(struct pg_store *p, struct intentus_err *err);
@@ -503,15 +644,100 @@ arr_end(struct buf *b)
     buf_putc(b, '}');
 }
 
-static int
-insert_one(struct pg_store *p, const char *id, const char *text, size_t len,
-           struct intentus_err *err)
+/* An element that may be NULL (unquoted NULL in the literal). */
+static void
+arr_add_opt(struct buf *b, const char *s)
 {
-    struct digest *d = digest_from_text(id, text, len, NULL);
-    struct buf agents = BUF_INIT, fagents = BUF_INIT, fcodes = BUF_INIT;
+    if (s != NULL) {
+        arr_add(b, s);
+        return;
+    }
+    buf_putc(b, b->len == 0 ? '{' : ',');
+    buf_puts(b, "NULL");
+}
+
+static void
+arr_add_num(struct buf *b, long long n)
+{
+    buf_putc(b, b->len == 0 ? '{' : ',');
+    buf_printf(b, "%lld", n);
+}
+
+/* The attempt rows of d as the seven arrays ATT_UNNEST takes: seq, agent,
+ * kind, is_retry, error_code, latency_us, tokens (index_db.c's columns). */
+static void
+att_arrays(const struct digest *d, struct buf a[ATT_ARRAYS])
+{
+    for (size_t i = 0; i < ATT_ARRAYS; i++)
+        buf_init(&a[i]);
+    for (size_t i = 0; i < d->n_steps; i++) {
+        const struct digest_step *st = &d->steps[i];
+        arr_add_num(&a[0], (long long)i);
+        arr_add_opt(&a[1], st->agent);
+        arr_add_num(&a[2], st->kind);
+        buf_putc(&a[3], a[3].len == 0 ? '{' : ',');
+        buf_putc(&a[3], st->is_retry ? 't' : 'f');
+        arr_add_opt(&a[4], st->code);
+        arr_add_num(&a[5], (long long)st->latency_us);
+        arr_add_num(&a[6], (long long)st->tokens);
+    }
+    for (size_t i = 0; i < ATT_ARRAYS; i++)
+        arr_end(&a[i]);
+}
+
+/* The digest the index columns come from: of plain (the text before it was
+ * sealed) when the caller has it; else of text, opened first when sealed
+ * (the store's keys, else crypt_reader()), as watch/scan.c digests a sealed
+ * file: SEALED and no error message when it opens, LOCKED (corrupt) when
+ * no key does. NULL only when out of memory. */
+static struct digest *
+digest_stored(const struct pg_store *p, const char *id, const char *text, size_t len,
+              const char *plain, size_t plain_len)
+{
+    enum crypt_status st = CRYPT_PLAIN;
+    struct intentus_err e = { 0 };
+    char *opened = NULL;
+    struct digest *d;
+
+    if (plain == NULL && crypt_is_sealed(text, len)) {
+        opened = crypt_open(p->base.opts.keys != NULL ? p->base.opts.keys : crypt_reader(),
+                            CRYPT_RECORD, text, len, id, &plain_len, &st, &e);
+        if (opened == NULL) {
+            d = digest_corrupt(id, 0, e.msg);
+            if (d != NULL)
+                d->flags |= st == CRYPT_NO_KEY || st == CRYPT_KEY_MISSING ? DIGEST_LOCKED
+                            : st == CRYPT_TRUNCATED                       ? DIGEST_TRUNCATED
+                                                                          : DIGEST_TAMPERED;
+            return d;
+        }
+        plain = opened;
+    } else if (plain != NULL) {
+        st = CRYPT_OK;
+    }
+    d = plain != NULL ? digest_from_text(id, plain, plain_len, NULL)
+                      : digest_from_text(id, text, len, NULL);
+    if (opened != NULL) {
+        explicit_bzero(opened, plain_len);
+        free(opened);
+    }
+    if (d != NULL && st == CRYPT_OK) {
+        /* The error message is response text: it stays sealed. */
+        d->flags |= DIGEST_SEALED;
+        free(d->note);
+        d->note = NULL;
+    }
+    return d;
+}
+
+static int
+insert_one(struct pg_store *p, const char *id, const char *text, size_t len, const char *plain,
+           size_t plain_len, struct intentus_err *err)
+{
+    struct digest *d = digest_stored(p, id, text, len, plain, plain_len);
+    struct buf agents = BUF_INIT, fagents = BUF_INIT, fcodes = BUF_INIT, steps[ATT_ARRAYS];
     char created[24], status[8], dur[24], att[12], ret[12], ev[12], flags[12], size[24];
-    const char *v[19];
-    int lens[19] = { 0 }, fmts[19] = { 0 };
+    const char *v[19 + ATT_ARRAYS];
+    int lens[19 + ATT_ARRAYS] = { 0 }, fmts[19 + ATT_ARRAYS] = { 0 };
     PGresult *r;
     int rc = -1;
     char why[200];
@@ -520,6 +746,7 @@ insert_one(struct pg_store *p, const char *id, const char *text, size_t len,
         err_set(err, IERR_NOMEM, "out of memory");
         return -1;
     }
+    att_arrays(d, steps);
     if (d->agent != NULL)
         arr_add(&agents, d->agent);
     if (d->status == RECORD_ERROR && d->agent != NULL)
@@ -569,13 +796,15 @@ insert_one(struct pg_store *p, const char *id, const char *text, size_t len,
     v[18] = text;
     lens[18] = (int)len;
     fmts[18] = 1;
-    r = PQexecPrepared(p->c, "put", 19, v, lens, fmts, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    for (size_t i = 0; i < ATT_ARRAYS; i++)
+        v[19 + i] = buf_str(&steps[i]);
+    r = PQexecPrepared(p->c, "put", 19 + ATT_ARRAYS, v, lens, fmts, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         err_set(err, IERR_IO, "PostgreSQL store: insert %s: %s", id,
                 pq_msg(p->c, why, sizeof(why)));
         goto out;
     }
-    if (strcmp(PQcmdTuples(r), "1") == 0) {
+    if (strcmp(PQgetvalue(r, 0, 0), "1") == 0) {
         rc = 0;
     } else {
         /* Already there: the same bytes are a repeat, others a conflict. */
@@ -597,6 +826,8 @@ out:
     buf_free(&agents);
     buf_free(&fagents);
     buf_free(&fcodes);
+    for (size_t i = 0; i < ATT_ARRAYS; i++)
+        buf_free(&steps[i]);
     digest_free(d);
     return rc;
 }
@@ -690,7 +921,7 @@ replay(struct pg_store *p, struct intentus_err *err)
                 bad = 1;
             } else {
                 struct intentus_err e2 = { 0 };
-                int rc = insert_one(p, id, text, len, &e2);
+                int rc = insert_one(p, id, text, len, NULL, 0, &e2);
                 if (rc == 0) {
                     fresh[nf++] = strdup(id);
                 } else if (rc < 0 && e2.code == IERR_INVALID) {
@@ -763,6 +994,12 @@ pg_open(const char *url, const char *rest, const struct store_opts *opts, struct
     snprintf(p->base.url, sizeof(p->base.url), "%s", url);
     if (opts != NULL)
         p->base.opts = *opts;
+    if (p->base.opts.encrypt &&
+        (p->base.opts.keys == NULL || crypt_keyring_write_id(p->base.opts.keys) == NULL)) {
+        err_set(err, IERR_CONFIG, "store %s: encryption needs a keyring holding a key", url);
+        pg_close(&p->base);
+        return NULL;
+    }
     if (split_url(url, &p->conninfo, &p->spool, err) != 0) {
         pg_close(&p->base);
         return NULL;
@@ -889,8 +1126,8 @@ pg_begin(struct store *s, struct intentus_err *err)
 
 /* A put inside the open batch. */
 static int
-put_in_batch(struct pg_store *p, const char *id, const char *text, size_t len,
-             struct intentus_err *err)
+put_in_batch(struct pg_store *p, const char *id, const char *text, size_t len, const char *plain,
+             size_t plain_len, struct intentus_err *err)
 {
     int rc;
 
@@ -904,7 +1141,7 @@ put_in_batch(struct pg_store *p, const char *id, const char *text, size_t len,
         err_set(err, IERR_NOMEM, "out of memory");
         return -1;
     }
-    rc = insert_one(p, id, text, len, err);
+    rc = insert_one(p, id, text, len, plain, plain_len, err);
     if (rc < 0 && conn_lost(p)) {
         /* The transaction died with its connection: spool all of it. */
         lost(p);
@@ -928,17 +1165,18 @@ put_in_batch(struct pg_store *p, const char *id, const char *text, size_t len,
 }
 
 static int
-pg_put(struct store *s, const char *id, const char *text, size_t len, struct intentus_err *err)
+put_text(struct pg_store *p, const char *id, const char *text, size_t len, const char *plain,
+         size_t plain_len, struct intentus_err *err)
 {
-    struct pg_store *p = (struct pg_store *)s;
+    struct store *s = &p->base;
     int rc;
 
     if (p->in_batch)
-        return put_in_batch(p, id, text, len, err);
+        return put_in_batch(p, id, text, len, plain, plain_len, err);
     /* Its own transaction. */
     if (pg_begin(s, err) != 0)
         return -1;
-    rc = put_in_batch(p, id, text, len, err);
+    rc = put_in_batch(p, id, text, len, plain, plain_len, err);
     if (rc < 0) {
         struct intentus_err keep = err != NULL ? *err : (struct intentus_err){ 0 };
         if (p->batch_db && !conn_lost(p)) {
@@ -953,6 +1191,28 @@ pg_put(struct store *s, const char *id, const char *text, size_t len, struct int
     }
     if (pg_commit(s, err) != 0)
         return -1;
+    return rc;
+}
+
+/* With opts.encrypt the record is sealed here, with the keys' writing key:
+ * the database holds the sealed bytes, its index columns come from the
+ * plaintext. Bytes that arrive sealed are stored as they are. */
+static int
+pg_put(struct store *s, const char *id, const char *text, size_t len, struct intentus_err *err)
+{
+    struct pg_store *p = (struct pg_store *)s;
+    struct buf sealed = BUF_INIT;
+    int rc;
+
+    if (!s->opts.encrypt || crypt_is_sealed(text, len))
+        return put_text(p, id, text, len, NULL, 0, err);
+    if (crypt_seal(s->opts.keys, CRYPT_RECORD, text, len, &sealed, err) != 0) {
+        err_prefix(err, "PostgreSQL store: record %s", id);
+        buf_free(&sealed);
+        return -1;
+    }
+    rc = put_text(p, id, sealed.data, sealed.len, text, len, err);
+    buf_free(&sealed);
     return rc;
 }
 
@@ -1350,6 +1610,304 @@ pg_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, voi
     }
 }
 
+/* ---- records stats in the database (the stats op) ---- */
+
+/* The floor of the histogram bucket of x (a bigint SQL expression) as
+ * agg_bucket_of() places it: x below 16 as is, else its top five bits
+ * kept. agg_bucket_of(floor) is then agg_bucket_of(x). */
+#define FLOOR_OF(x)                                                                                \
+    "CASE WHEN " x " < 16 THEN greatest(" x ", 0) ELSE (" x " >> (length(ltrim(" x                 \
+    "::bit(64)::text, '0')) - 5)) << (length(ltrim(" x "::bit(64)::text, '0')) - 5) END"
+
+/* The numbers the SQL below spells out. */
+_Static_assert(RECORD_OK == 0 && RECORD_ERROR == 1, "record status values");
+_Static_assert(STORE_ROW_CORRUPT == 1 && STORE_ROW_NO_TIMING == 4, "row flag values");
+_Static_assert(DIGEST_STEP_OK == 0 && DIGEST_STEP_FAIL == 1 && DIGEST_STEP_MODEL == 4,
+               "step kinds");
+
+static int
+stats_fail(struct pg_store *p, const char *what, struct intentus_err *err)
+{
+    char why[200];
+
+    err_set(err, IERR_IO, "PostgreSQL store: stats: %s: %s", what, pq_msg(p->c, why, sizeof(why)));
+    if (conn_lost(p))
+        lost(p);
+    return -1;
+}
+
+static uint64_t
+col_u64(PGresult *r, int i, int col)
+{
+    return PQgetisnull(r, i, col) ? 0 : strtoull(PQgetvalue(r, i, col), NULL, 10);
+}
+
+/* sql (with the filter's WHERE, and more, where "%s" is) run with the
+ * filter's parameters; NULL with err on failure. */
+static PGresult *
+stats_exec(struct pg_store *p, const char *sql, const struct store_filter *f, const char *more,
+           const char *what, struct intentus_err *err)
+{
+    struct where w;
+    struct buf q = BUF_INIT;
+    PGresult *r;
+
+    memset(&w, 0, sizeof(w));
+    where_of(f, &w);
+    if (more != NULL)
+        add(&w, "%s", more);
+    {
+        const char *mark = strstr(sql, "%s");
+        buf_append(&q, sql, (size_t)(mark - sql));
+        buf_puts(&q, buf_str(&w.sql));
+        buf_puts(&q, mark + 2);
+    }
+    r = PQexecParams(p->c, buf_str(&q), w.n, NULL, w.v, NULL, NULL, 0);
+    buf_free(&w.sql);
+    buf_free(&q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        stats_fail(p, what, err);
+        return NULL;
+    }
+    return r;
+}
+
+/* Totals, and per intent (non-corrupt records) grouped by status, error
+ * code and duration bucket: index_stats.c's gather_records, in SQL. */
+static int
+stats_records(struct pg_store *p, const struct store_filter *f, struct stats_gather *g,
+              struct intentus_err *err)
+{
+    struct agg_snapshot *s = &g->st->snap;
+    char more[200];
+    PGresult *r;
+
+    r = stats_exec(p,
+                   "SELECT count(*), count(*) FILTER (WHERE (r.flags & 1) != 0),"
+                   " count(*) FILTER (WHERE (r.flags & 1) = 0 AND (r.flags & 4) != 0)"
+                   " FROM intentus_records r%s",
+                   f, NULL, "count the records", err);
+    if (r == NULL)
+        return -1;
+    s->records = col_u64(r, 0, 0);
+    s->corrupt = col_u64(r, 0, 1);
+    s->no_timing = col_u64(r, 0, 2);
+    PQclear(r);
+    snprintf(more, sizeof(more), "(r.flags & %u) = 0 AND r.intent IS NOT NULL",
+             (unsigned)STORE_ROW_CORRUPT);
+    r = stats_exec(p,
+                   "SELECT r.intent, r.status, CASE WHEN r.status = 1 THEN r.error_code END,"
+                   " CASE WHEN (r.flags & 4) = 0 AND r.duration_us >= 0 THEN " FLOOR_OF(
+                       "r.duration_us") " END, count(*), sum(r.retries)"
+                                        " FROM intentus_records r%s GROUP BY 1, 2, 3, 4",
+                   f, more, "group the records", err);
+    if (r == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && !g->nomem; i++) {
+        struct stats_row *row = isb_row(g, &g->intents, PQgetvalue(r, i, 0), true);
+        int status = (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
+        uint64_t n = col_u64(r, i, 4);
+        if (row == NULL)
+            continue;
+        row->r.calls += n;
+        row->r.retries += col_u64(r, i, 5);
+        if (status == RECORD_OK) {
+            row->r.ok += n;
+        } else if (status == RECORD_ERROR) {
+            row->r.failed += n;
+            isb_add_code(g, row, dupcol(r, i, 2), n);
+        } else {
+            row->r.incomplete += n;
+        }
+        if (!PQgetisnull(r, i, 3))
+            isb_add_sample(g, row, (int64_t)agg_bucket_of(strtoll(PQgetvalue(r, i, 3), NULL, 10)),
+                           n);
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* Per agent, every attempt, grouped: index_stats.c's gather_attempts. */
+static int
+stats_attempts(struct pg_store *p, const struct store_filter *f, struct stats_gather *g,
+               struct intentus_err *err)
+{
+    PGresult *r = stats_exec(
+        p,
+        "SELECT a.agent, a.kind, a.is_retry, CASE WHEN a.kind = 1 THEN a.error_code END,"
+        " CASE WHEN a.kind IN (0, 1) AND a.latency_us >= 0 THEN " FLOOR_OF(
+            "least(a.latency_us, 2147483647)") " END, count(*),"
+                                               " coalesce(sum(least(a.tokens, 4294967295)) FILTER"
+                                               " (WHERE a.kind = 4), 0),"
+                                               " count(*) FILTER (WHERE a.kind = 4 AND"
+                                               " a.latency_us >= 0),"
+                                               " coalesce(sum(least(a.latency_us, 2147483647))"
+                                               " FILTER (WHERE a.kind = 4 AND a.latency_us >= 0),"
+                                               " 0)"
+                                               " FROM intentus_attempts a JOIN intentus_records r"
+                                               " ON r.id = a.id%s GROUP BY 1, 2, 3, 4, 5",
+        f, "a.agent IS NOT NULL", "group the attempts", err);
+
+    if (r == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && !g->nomem; i++) {
+        struct stats_row *row = isb_row(g, &g->agents, PQgetvalue(r, i, 0), true);
+        int kind = (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
+        uint64_t n = col_u64(r, i, 5);
+        if (row == NULL)
+            continue;
+        if (kind == DIGEST_STEP_OK || kind == DIGEST_STEP_FAIL) {
+            row->r.calls += n;
+            if (strcmp(PQgetvalue(r, i, 2), "t") == 0)
+                row->r.retries += n;
+            if (kind == DIGEST_STEP_OK) {
+                row->r.ok += n;
+            } else {
+                row->r.failed += n;
+                isb_add_code(g, row, dupcol(r, i, 3), n);
+            }
+            if (!PQgetisnull(r, i, 4))
+                isb_add_sample(g, row,
+                               (int64_t)agg_bucket_of(strtoll(PQgetvalue(r, i, 4), NULL, 10)), n);
+        } else if (kind == DIGEST_STEP_CIRCUIT) {
+            row->circuit_events += n;
+        } else if (kind == DIGEST_STEP_MODEL) {
+            row->r.model_calls += n;
+            row->r.model_tokens += col_u64(r, i, 6);
+            row->r.model_timed += col_u64(r, i, 7);
+            row->r.model_latency_us += (int64_t)col_u64(r, i, 8);
+        } else {
+            row->r.skipped += n;
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* The windowed figures: the selected records newest first with their
+ * attempts (the last first), streamed, stopped as soon as every row has
+ * what it needs: index_stats.c's walk_back. */
+static int
+stats_walk(struct pg_store *p, const struct store_filter *f, struct stats_walk *w,
+           struct intentus_err *err)
+{
+    struct stats_gather *g = w->g;
+    struct where wh;
+    struct buf q = BUF_INIT;
+    char *cur = NULL;
+    int64_t t = 0;
+    bool stop = false, failed = false;
+    PGresult *r;
+
+    isb_walk_begin(w);
+    memset(&wh, 0, sizeof(wh));
+    where_of(f, &wh);
+    buf_printf(&q,
+               "SELECT r.id, r.created_us, r.intent, r.status, r.error_code, r.flags, a.agent,"
+               " a.kind, a.error_code FROM intentus_records r LEFT JOIN intentus_attempts a"
+               " ON a.id = r.id AND a.agent IS NOT NULL%s"
+               " ORDER BY r.created_us DESC, r.id DESC, a.seq DESC",
+               buf_str(&wh.sql));
+    if (!PQsendQueryParams(p->c, buf_str(&q), wh.n, NULL, wh.v, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(p->c)) {
+        buf_free(&wh.sql);
+        buf_free(&q);
+        return stats_fail(p, "walk the records", err);
+    }
+    buf_free(&wh.sql);
+    buf_free(&q);
+    while ((r = PQgetResult(p->c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && !stop && !g->nomem) {
+            struct stats_row *row;
+            if (cur == NULL || strcmp(cur, PQgetvalue(r, 0, 0)) != 0) {
+                /* A new record: the one before may have been the last needed. */
+                if (cur != NULL && isb_walk_passed(w, t)) {
+                    PGcancel *cn = PQgetCancel(p->c);
+                    stop = true;
+                    if (cn != NULL) {
+                        char cbuf[256];
+                        PQcancel(cn, cbuf, sizeof(cbuf));
+                        PQfreeCancel(cn);
+                    }
+                    PQclear(r);
+                    continue;
+                }
+                free(cur);
+                cur = strdup(PQgetvalue(r, 0, 0));
+                if (cur == NULL)
+                    g->nomem = true;
+                t = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+                isb_throughput(w, t);
+                if (!(strtoul(PQgetvalue(r, 0, 5), NULL, 10) & STORE_ROW_CORRUPT) &&
+                    (row = isb_row(g, &g->intents, dupcol(r, 0, 2), false)) != NULL) {
+                    bool err_status = strtol(PQgetvalue(r, 0, 3), NULL, 10) == RECORD_ERROR;
+                    isb_count_call(w, row, err_status, t);
+                    if (err_status && row->r.last_error == NULL) {
+                        row->r.last_error = isb_keep(g, dupcol(r, 0, 4));
+                        row->r.last_error_us = t;
+                    }
+                    isb_check_done(w, row, false);
+                }
+            }
+            if (!PQgetisnull(r, 0, 7) &&
+                (row = isb_row(g, &g->agents, dupcol(r, 0, 6), false)) != NULL) {
+                int kind = (int)strtol(PQgetvalue(r, 0, 7), NULL, 10);
+                if (kind == DIGEST_STEP_OK || kind == DIGEST_STEP_FAIL) {
+                    isb_count_call(w, row, kind == DIGEST_STEP_FAIL, t);
+                    if (kind == DIGEST_STEP_FAIL && row->r.last_error == NULL) {
+                        row->r.last_error = isb_keep(g, dupcol(r, 0, 8));
+                        row->r.last_error_us = t;
+                    }
+                } else if (kind == DIGEST_STEP_CIRCUIT && row->r.circuit == NULL) {
+                    row->r.circuit = isb_keep(g, dupcol(r, 0, 8));
+                    row->r.circuit_us = t;
+                }
+                isb_check_done(w, row, true);
+            }
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !stop && !failed) {
+            char why[200];
+            err_set(err, IERR_IO, "PostgreSQL store: stats: walk the records: %s",
+                    pq_msg(p->c, why, sizeof(why)));
+            failed = true;
+        }
+        PQclear(r);
+    }
+    free(cur);
+    if (conn_lost(p))
+        lost(p);
+    return failed ? -1 : 0;
+}
+
+static int
+pg_stats(struct store *s, const struct store_filter *f, const struct agg_opts *opts,
+         struct index_stats *out, struct intentus_err *err)
+{
+    struct pg_store *p = (struct pg_store *)s;
+    struct agg_opts o;
+    struct stats_gather g;
+    struct stats_walk w;
+    char why[200];
+    int rc = -1;
+
+    if (isb_start(&g, &w, &o, opts, out) != 0)
+        return isb_end(&g, -1, err);
+    if (ensure(p, err) != 0)
+        return isb_end(&g, -1, err);
+    /* One snapshot: every query sees the same rows. */
+    if (exec_ok(p->c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", why, sizeof(why)) != 0) {
+        err_set(err, IERR_IO, "PostgreSQL store: stats: begin: %s", why);
+        if (conn_lost(p))
+            lost(p);
+        return isb_end(&g, -1, err);
+    }
+    if (stats_records(p, f, &g, err) == 0 && stats_attempts(p, f, &g, err) == 0 && !g.nomem)
+        rc = stats_walk(p, f, &w, err);
+    exec_ok(p->c, rc == 0 ? "COMMIT" : "ROLLBACK", why, sizeof(why));
+    return isb_end(&g, rc, err);
+}
+
 long
 store_pg_spooled(struct store *s)
 {
@@ -1385,4 +1943,5 @@ const struct store_engine store_engine_postgres = {
     .count = pg_count,
     .follow = pg_follow,
     .verify = NULL,
+    .stats = pg_stats,
 };

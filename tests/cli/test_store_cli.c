@@ -243,6 +243,8 @@ same_answers(struct ctx *c, const char *url)
         { "records", "list", "--search", "0335", NULL },
         { "records", "stats", NULL },
         { "records", "stats", "--json", "--status", "error", NULL },
+        { "records", "stats", "--json", "--agent", r5.agents[0], NULL },
+        { "records", "stats", "--intent", r3.intent, NULL },
         { "records", "tail", "-n", "7", NULL },
         { "records", "tail", "--json", "-n", "3", "--intent", r3.intent, NULL },
         { "records", "show", ref, NULL },
@@ -941,9 +943,9 @@ test_recovery_scan_sqlite(void **state)
     EXPECT_EXIT(&r, 2);
     EXPECT_CONTAINS(r.err, "--store and --dir");
     tu_run_free(&r);
-    RUN(c, &r, "recovery", "close", id, "--wal-dir", wal, "--store", c->db_url);
+    RUN(c, &r, "recovery", "abort", id, "--reason", "x", "--wal-dir", wal, "--store", c->db_url);
     EXPECT_EXIT(&r, 2);
-    EXPECT_CONTAINS(r.err, "--store applies to recovery scan only");
+    EXPECT_CONTAINS(r.err, "--store applies to recovery scan, resume and close only");
     tu_run_free(&r);
     /* an unreachable store is named */
     RUN(c, &r, "recovery", "scan", "--wal-dir", wal, "--store", "nosuch:x");

@@ -1,0 +1,648 @@
+/* The engine operations of the sqlite and postgres stores through the real
+ * binary (a real PostgreSQL server, tests/support/pg_testutil.h; a counted
+ * skip without its binaries):
+ *   - records stats on postgres is computed in the database (GROUP BY on the
+ *     index columns and the attempt rows), giving the file engine's answers
+ *     for the same records, also when no record text could be read and on a
+ *     database written before the attempt rows existed (filled in once);
+ *   - recovery resume|close and wal gc look records up through --store (or
+ *     recording.store), the WAL directory staying local, on sqlite and
+ *     postgres;
+ *   - recording.encryption with a postgres store: the database holds the
+ *     sealed bytes, its index columns come from the plaintext, so list shows
+ *     intent and status, show decrypts with the key, and without the key the
+ *     records read as encrypted (as files do). */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/support/pg_testutil.h"
+#include "tests/support/recgen.h"
+#include "tests/support/testutil.h"
+
+#define TIMEOUT_MS 60000
+#define MAX_ARGS 32
+#define BASE_US 1790000000000000ll
+#define N_GEN 120
+
+struct genv {
+    struct pgt_server *srv;
+    int skipped, ndb;
+    char why[1024];
+};
+
+struct ctx {
+    struct genv *g;
+    char *dir;
+    char env_home[PATH_MAX + 16], env_xdg[PATH_MAX + 32], env_state[PATH_MAX + 32];
+    char files[PATH_MAX], db_url[PATH_MAX + 16];
+};
+
+static int
+setup(void **state)
+{
+    struct ctx *c = calloc(1, sizeof(*c));
+
+    c->g = *state;
+    c->dir = tu_mkdtemp();
+    snprintf(c->env_home, sizeof(c->env_home), "HOME=%s", c->dir);
+    snprintf(c->env_xdg, sizeof(c->env_xdg), "XDG_CONFIG_HOME=%s", c->dir);
+    snprintf(c->env_state, sizeof(c->env_state), "XDG_STATE_HOME=%s", c->dir);
+    snprintf(c->files, sizeof(c->files), "%s/files", c->dir);
+    snprintf(c->db_url, sizeof(c->db_url), "sqlite:%s/records.sqlite", c->dir);
+    assert_int_equal(mkdir(c->files, 0700), 0);
+    *state = c;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct ctx *c = *state;
+
+    tu_rmtree(c->dir);
+    free(c->dir);
+    free(c);
+    return 0;
+}
+
+/* Run the binary in c->dir; keyring: $INTENTUS_KEYRING's value (NULL: unset). */
+static int
+run_env(struct ctx *c, struct tu_run *r, const char *keyring, const char *const *args)
+{
+    char *argv[MAX_ARGS], *envv[8], kr[PATH_MAX + 32];
+    size_t n = 0;
+
+    argv[n++] = (char *)tu_bin();
+    for (size_t i = 0; args[i] != NULL; i++) {
+        assert_true(n + 1 < MAX_ARGS);
+        argv[n++] = (char *)args[i];
+    }
+    argv[n] = NULL;
+    snprintf(kr, sizeof(kr), "INTENTUS_KEYRING=%s", keyring != NULL ? keyring : "");
+    envv[0] = c->env_home;
+    envv[1] = c->env_xdg;
+    envv[2] = c->env_state;
+    envv[3] = (char *)"INTENTUS_CONFIG=";
+    envv[4] = (char *)"INTENTUSNET_RECORDS_PATH=";
+    envv[5] = kr;
+    envv[6] = NULL;
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, r), 0);
+    return r->status;
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define RUN(c, r, ...) run_env((c), (r), NULL, ARGS(__VA_ARGS__))
+#define RUN_KEY(c, r, key, ...) run_env((c), (r), (key), ARGS(__VA_ARGS__))
+
+static void
+dump(const struct tu_run *r)
+{
+    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
+                  r->err ? r->err : "");
+}
+
+#define EXPECT_EXIT(r, code)                                                                       \
+    do {                                                                                           \
+        if ((r)->status != (code))                                                                 \
+            dump(r);                                                                               \
+        assert_int_equal((r)->status, (code));                                                     \
+    } while (0)
+
+#define EXPECT_CONTAINS(hay, needle)                                                               \
+    do {                                                                                           \
+        const char *hay_ = (hay), *needle_ = (needle);                                             \
+        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                         \
+            print_message("# expected to find \"%s\" in:\n%s\n", needle_, hay_ ? hay_ : "(null)"); \
+        assert_non_null(hay_);                                                                     \
+        assert_non_null(strstr(hay_, needle_));                                                    \
+    } while (0)
+
+#define EXPECT_LACKS(hay, needle)                                                                  \
+    do {                                                                                           \
+        const char *hay_ = (hay), *needle_ = (needle);                                             \
+        if (hay_ != NULL && strstr(hay_, needle_) != NULL)                                         \
+            print_message("# did not expect \"%s\" in:\n%s\n", needle_, hay_);                     \
+        assert_true(hay_ == NULL || strstr(hay_, needle_) == NULL);                                \
+    } while (0)
+
+/* A fresh database on the binary's PostgreSQL server (caller frees), or a
+ * counted skip where the binaries are absent. */
+static char *
+pg_db(struct ctx *c)
+{
+    char name[32], why[512], *url;
+
+    if (c->g == NULL || c->g->skipped)
+        skip();
+    snprintf(name, sizeof(name), "o%d", ++c->g->ndb);
+    url = pgt_create_db(c->g->srv, name, why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    return url;
+}
+
+static void
+pg_exec(struct ctx *c, const char *db, const char *sql, char *out, size_t out_len)
+{
+    char why[512];
+
+    if (pgt_sql(c->g->srv, db, sql, out, out_len, why, sizeof(why)) != 0)
+        fail_msg("%s: %s", sql, why);
+}
+
+/* ---- 1. records stats grouped in the database ---- */
+
+static void
+gen_files(struct ctx *c)
+{
+    for (unsigned i = 0; i < N_GEN; i++) {
+        struct tu_rec r;
+        tu_rec_make(&r, i, BASE_US);
+        assert_int_equal(tu_rec_write(c->files, &r, true), 0);
+    }
+    {
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof(p), "%s/00000000-0000-4000-8000-00000000bad1.json", c->files);
+        assert_int_equal(tu_write_file(p, "{\"header\": ", 11, 0600), 0);
+    }
+}
+
+static void
+migrate_to(struct ctx *c, const char *url)
+{
+    struct tu_run r;
+    char from[PATH_MAX + 8];
+
+    snprintf(from, sizeof(from), "file:%s", c->files);
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, " 0 failed");
+    tu_run_free(&r);
+}
+
+/* out without its throughput counts (cut out in place); their sum. A
+ * corrupt record's time is when it was stored (its file's mtime, the
+ * database's insert), seconds apart between the engines, so near a bucket
+ * edge it lands in the next bucket: the counts are compared as a sum. */
+static long
+cut_throughput(char *out)
+{
+    char *at = strstr(out, "\"counts\": ["), *end;
+    long sum = 0;
+
+    if (at == NULL)
+        return -1;
+    end = strchr(at, ']');
+    assert_non_null(end);
+    for (char *p = strchr(at, '[') + 1; p < end; p++)
+        if (*p >= '0' && *p <= '9')
+            sum += strtol(p, &p, 10);
+    memmove(at, end + 1, strlen(end + 1) + 1);
+    return sum;
+}
+
+/* records stats with these filters on the files and on url: the same. */
+static void
+same_stats(struct ctx *c, const char *url)
+{
+    struct tu_rec r3, r5, r7;
+
+    tu_rec_make(&r3, 3, BASE_US);
+    tu_rec_make(&r5, 5, BASE_US);
+    tu_rec_make(&r7, 7, BASE_US);
+    const char *cmds[][8] = {
+        { "--json", NULL },
+        { NULL },
+        { "--json", "--status", "error", NULL },
+        { "--json", "--status", "ok", NULL },
+        { "--json", "--status", "corrupt", NULL },
+        { "--json", "--intent", r3.intent, NULL },
+        { "--json", "--agent", r5.agents[0], NULL },
+        { "--json", "--agent", r7.agents[r7.n_attempts - 1], "--status", "error", NULL },
+        { "--json", "--search", "000", NULL },
+        { "--json", "--since", "1h", NULL },
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        struct tu_run f, s;
+        const char *args_f[14] = { "records", "stats" }, *args_s[14] = { "records", "stats" };
+        size_t n = 2;
+        for (size_t k = 0; cmds[i][k] != NULL; k++, n++)
+            args_f[n] = args_s[n] = cmds[i][k];
+        args_f[n] = "--dir";
+        args_f[n + 1] = c->files;
+        args_s[n] = "--store";
+        args_s[n + 1] = url;
+        args_f[n + 2] = args_s[n + 2] = NULL;
+        run_env(c, &f, NULL, args_f);
+        run_env(c, &s, NULL, args_s);
+        print_message("# records stats %s %s: exit %d\n", cmds[i][0] ? cmds[i][0] : "",
+                      cmds[i][0] && cmds[i][1] ? cmds[i][1] : "", f.status);
+        EXPECT_EXIT(&f, 0);
+        EXPECT_EXIT(&s, 0);
+        assert_true(strlen(f.out) > 0);
+        assert_int_equal(cut_throughput(f.out), cut_throughput(s.out));
+        if (strcmp(f.out, s.out) != 0)
+            print_message("# files:\n%s\n# store:\n%s\n", f.out, s.out);
+        assert_string_equal(f.out, s.out);
+        tu_run_free(&f);
+        tu_run_free(&s);
+    }
+}
+
+/* The figures are grouped in the database from the index columns and the
+ * attempt rows: with every stored text replaced by bytes that are no record
+ * at all, they do not change (reading the texts would count every record
+ * corrupt); and they are the files' figures, filter by filter. */
+static void
+test_stats_grouped_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c), dbname[32], n[64];
+    struct tu_run r;
+
+    snprintf(dbname, sizeof(dbname), "o%d", c->g->ndb);
+    gen_files(c);
+    migrate_to(c, url);
+    same_stats(c, url);
+    pg_exec(c, dbname, "UPDATE intentus_records SET body = 'not a record'::bytea", NULL, 0);
+    pg_exec(c, dbname, "SELECT count(*) FROM intentus_records WHERE body = 'not a record'", n,
+            sizeof(n));
+    assert_int_equal(atoi(n), N_GEN + 1);
+    same_stats(c, url);
+    /* and list still reads the texts: every record is corrupt there now */
+    RUN(c, &r, "records", "list", "--status", "corrupt", "--json", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "unexpected character 'n'");
+    tu_run_free(&r);
+    free(url);
+}
+
+/* A database written before intentus_attempts existed: the first open
+ * fills the attempt rows in from the stored texts, once; the figures are
+ * then the files'. */
+static void
+test_stats_backfill_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c), dbname[32], n[64];
+
+    snprintf(dbname, sizeof(dbname), "o%d", c->g->ndb);
+    gen_files(c);
+    migrate_to(c, url);
+    pg_exec(c, dbname, "SELECT count(*) FROM intentus_attempts", n, sizeof(n));
+    assert_true(atoi(n) >= N_GEN);
+    pg_exec(c, dbname,
+            "DROP TABLE intentus_attempts; DELETE FROM intentus_meta WHERE k = 'attempts'", NULL,
+            0);
+    same_stats(c, url);
+    pg_exec(c, dbname, "SELECT count(*) FROM intentus_attempts", n, sizeof(n));
+    assert_true(atoi(n) >= N_GEN);
+    pg_exec(c, dbname, "SELECT v FROM intentus_meta WHERE k = 'attempts'", n, sizeof(n));
+    assert_string_equal(n, "1");
+    free(url);
+}
+
+/* The attempt rows follow the records: gc on the store deletes both. */
+static void
+test_stats_after_gc_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c), dbname[32], n[64];
+    struct tu_run r;
+
+    snprintf(dbname, sizeof(dbname), "o%d", c->g->ndb);
+    gen_files(c);
+    migrate_to(c, url);
+    RUN(c, &r, "records", "gc", "--max-count", "40", "--yes", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "gc", "--max-count", "40", "--yes", "--dir", c->files);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    pg_exec(c, dbname,
+            "SELECT count(*) FROM intentus_attempts a WHERE NOT EXISTS (SELECT 1 FROM"
+            " intentus_records r WHERE r.id = a.id)",
+            n, sizeof(n));
+    assert_string_equal(n, "0");
+    same_stats(c, url);
+    free(url);
+}
+
+/* ---- 2. recovery resume|close and wal gc through --store ---- */
+
+/* A config recording into url with a WAL in <dir>/wal; the id of one
+ * execution routed with it. */
+static void
+route_one(struct ctx *c, const char *url, char *cfg, size_t cfg_len, char *wal, size_t wal_len,
+          char id[40])
+{
+    struct tu_run r;
+    char text[3 * PATH_MAX + 512];
+    const char *p;
+
+    snprintf(cfg, cfg_len, "%s/wal.json", c->dir);
+    snprintf(wal, wal_len, "%s/wal", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"store\": \"%s\"}, \"wal\": {\"enabled\": true, \"dir\": \"%s\"},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]}]}\n",
+             url, wal);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{\"w\": 1}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "records", "list", "--json", "--limit", "1", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    p = strstr(r.out, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id, 40, "%.36s", p + 16);
+    tu_run_free(&r);
+}
+
+/* Cut the last entry off <wal>/<id>.wal: stopped between the record and
+ * the WAL's end. */
+static void
+cut_last_entry(const char *wal, const char *id)
+{
+    char path[PATH_MAX + 64], *w, *end;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/%s.wal", wal, id);
+    w = tu_read_file(path, &len);
+    assert_non_null(w);
+    assert_true(len > 1 && w[len - 1] == '\n');
+    w[len - 1] = '\0';
+    end = strrchr(w, '\n');
+    assert_non_null(end);
+    assert_int_equal(tu_write_file(path, w, (size_t)(end + 1 - w), 0600), 0);
+    free(w);
+}
+
+static void
+recovery_on(struct ctx *c, const char *url, const char *pg_dbname)
+{
+    struct tu_run r;
+    char cfg[PATH_MAX + 16], wal[PATH_MAX + 16], id[40], id2[40], sql[200];
+
+    route_one(c, url, cfg, sizeof(cfg), wal, sizeof(wal), id);
+    cut_last_entry(wal, id);
+    /* resume: the record is in the store, so the execution finished */
+    RUN(c, &r, "recovery", "resume", id, "--wal-dir", wal, "--store", url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "Record exists (success)");
+    tu_run_free(&r);
+    /* close: from the record found through the store */
+    RUN(c, &r, "recovery", "close", id, "--wal-dir", wal, "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"closed\": true");
+    EXPECT_CONTAINS(r.out, "\"state\": \"completed\"");
+    tu_run_free(&r);
+    RUN(c, &r, "recovery", "scan", "--wal-dir", wal, "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "0 incomplete executions");
+    tu_run_free(&r);
+    /* the config's recording.store is where they look by default */
+    route_one(c, url, cfg, sizeof(cfg), wal, sizeof(wal), id2);
+    cut_last_entry(wal, id2);
+    RUN(c, &r, "recovery", "resume", id2, "-c", cfg);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "Record exists (success)");
+    tu_run_free(&r);
+    RUN(c, &r, "recovery", "close", id2, "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"closed\": true");
+    tu_run_free(&r);
+    /* wal gc: both records are in the store, so both WALs stay */
+    RUN(c, &r, "wal", "gc", "--dry-run", "--json", "--wal-dir", wal, "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"would_remove_count\": 0");
+    EXPECT_CONTAINS(r.out, "\"store\": ");
+    tu_run_free(&r);
+    /* one record deleted from the store: its WAL goes, the other stays */
+    if (pg_dbname != NULL) {
+        snprintf(sql, sizeof(sql), "DELETE FROM intentus_records WHERE id = '%s'", id);
+        pg_exec(c, pg_dbname, sql, NULL, 0);
+    } else {
+        RUN(c, &r, "records", "gc", "--max-count", "1", "--yes", "--store", url);
+        EXPECT_EXIT(&r, 0);
+        tu_run_free(&r);
+    }
+    RUN(c, &r, "wal", "gc", "--yes", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "removed 1 WAL files");
+    tu_run_free(&r);
+    {
+        char p[PATH_MAX + 64];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s.wal", wal, id);
+        assert_int_not_equal(stat(p, &st), 0);
+        snprintf(p, sizeof(p), "%s/%s.wal", wal, id2);
+        assert_int_equal(stat(p, &st), 0);
+    }
+    /* a store that cannot be opened is named and nothing is removed */
+    RUN(c, &r, "wal", "gc", "--yes", "--wal-dir", wal, "--store", "nosuch:x");
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "nosuch:x");
+    tu_run_free(&r);
+    RUN(c, &r, "wal", "gc", "--wal-dir", wal, "--store", url, "--dir", c->files);
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "--store and --dir");
+    tu_run_free(&r);
+}
+
+static void
+test_recovery_store_sqlite(void **state)
+{
+    struct ctx *c = *state;
+
+    recovery_on(c, c->db_url, NULL);
+}
+
+static void
+test_recovery_store_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c), dbname[32];
+
+    snprintf(dbname, sizeof(dbname), "o%d", c->g->ndb);
+    recovery_on(c, url, dbname);
+    free(url);
+}
+
+/* ---- 3. encrypted records in a postgres store ---- */
+
+static void
+test_encrypted_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c), dbname[32], cfg[PATH_MAX + 16], ring[PATH_MAX + 16],
+         text[2 * PATH_MAX + 256], out[128], id[40];
+    struct tu_run r;
+    const char *p;
+
+    snprintf(dbname, sizeof(dbname), "o%d", c->g->ndb);
+    snprintf(cfg, sizeof(cfg), "%s/enc.json", c->dir);
+    snprintf(ring, sizeof(ring), "%s/ring", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"store\": \"%s\", \"encryption\": {\"keyring\": \"%s\"}},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]}]}\n",
+             url, ring);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "keys", "new", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{\"word\": \"sesame-42\"}");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    /* the database holds sealed bytes; its columns are the plaintext's */
+    pg_exec(c, dbname, "SELECT count(*) FROM intentus_records WHERE intent = 'demo.echo'", out,
+            sizeof(out));
+    assert_string_equal(out, "1");
+    pg_exec(c, dbname,
+            "SELECT count(*) FROM intentus_records WHERE position('sesame-42'::bytea IN body) > 0"
+            " OR position('demo.echo'::bytea IN body) > 0",
+            out, sizeof(out));
+    assert_string_equal(out, "0");
+    /* list with the key: intent and status, not "encrypted" */
+    RUN_KEY(c, &r, ring, "records", "list", "--json", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"intent\": \"demo.echo\"");
+    EXPECT_CONTAINS(r.out, "\"status\": \"ok\"");
+    p = strstr(r.out, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id, sizeof(id), "%.36s", p + 16);
+    tu_run_free(&r);
+    RUN_KEY(c, &r, ring, "records", "list", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "demo.echo");
+    EXPECT_LACKS(r.out, "encrypted");
+    tu_run_free(&r);
+    /* show decrypts with the key (--keyring, or the config's) */
+    RUN(c, &r, "records", "show", id, "--keyring", ring, "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "sesame-42");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "show", id, "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "sesame-42");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "verify", id, "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    /* stats from the columns count it under its intent */
+    RUN(c, &r, "records", "stats", "--json", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"demo.echo\": 1");
+    tu_run_free(&r);
+    /* without a key: read as encrypted, the error names the key */
+    RUN(c, &r, "records", "show", id, "--store", url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "encrypted, key ");
+    EXPECT_LACKS(r.out, "sesame-42");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "list", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "encrypted");
+    tu_run_free(&r);
+    /* migrate --decrypt out of postgres: the plaintext, read back verified */
+    {
+        char to[PATH_MAX + 16], path[PATH_MAX + 64], *got;
+        size_t len;
+        snprintf(to, sizeof(to), "file:%s", c->files);
+        RUN(c, &r, "records", "migrate", "--from", url, "--to", to);
+        EXPECT_EXIT(&r, 1);
+        EXPECT_CONTAINS(r.out, "1 failed");
+        tu_run_free(&r);
+        RUN(c, &r, "records", "migrate", "--decrypt", "--keyring", ring, "--from", url, "--to", to);
+        EXPECT_EXIT(&r, 0);
+        EXPECT_CONTAINS(r.out, "1 copied, 0 already there, 0 failed");
+        tu_run_free(&r);
+        snprintf(path, sizeof(path), "%s/%s.json", c->files, id);
+        got = tu_read_file(path, &len);
+        assert_non_null(got);
+        assert_non_null(strstr(got, "sesame-42"));
+        free(got);
+    }
+    free(url);
+}
+
+/* sqlite refuses recording.encryption, naming the engine (it would store
+ * plaintext). */
+static void
+test_encrypted_sqlite_refused(void **state)
+{
+    struct ctx *c = *state;
+    char cfg[PATH_MAX + 16], ring[PATH_MAX + 16], text[2 * PATH_MAX + 256];
+    struct tu_run r;
+
+    snprintf(cfg, sizeof(cfg), "%s/enc.json", c->dir);
+    snprintf(ring, sizeof(ring), "%s/ring", c->dir);
+    snprintf(text, sizeof(text),
+             "{\"recording\": {\"store\": \"%s\", \"encryption\": {\"keyring\": \"%s\"}}}\n",
+             c->db_url, ring);
+    assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
+    RUN(c, &r, "keys", "new", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{}");
+    EXPECT_EXIT(&r, 2);
+    EXPECT_CONTAINS(r.err, "sqlite engine does not encrypt");
+    tu_run_free(&r);
+}
+
+static int
+group_setup(void **state)
+{
+    struct genv *g = calloc(1, sizeof(*g));
+    int rc = pgt_start(&g->srv, g->why, sizeof(g->why));
+
+    if (rc == 1) {
+        printf("# skipping the postgres store tests: %s\n", g->why);
+        g->skipped = 1;
+    } else if (rc != 0) {
+        printf("# PostgreSQL test server: %s\n", g->why);
+        free(g);
+        return -1;
+    }
+    *state = g;
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    struct genv *g = *state;
+
+    if (g != NULL)
+        pgt_free(g->srv);
+    free(g);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stats_grouped_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_backfill_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_after_gc_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_store_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_store_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_encrypted_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_encrypted_sqlite_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
