@@ -392,10 +392,8 @@ grow_slots(struct scan *s)
 static uint32_t
 ent_alloc(struct scan *s)
 {
-    uint32_t e;
-
     if (s->free_head != 0) {
-        e = s->free_head - 1;
+        uint32_t e = s->free_head - 1;
         s->free_head = (uint32_t)ent(s, e)->ino;
         memset(ent(s, e), 0, sizeof(struct known));
         return e;
@@ -578,13 +576,14 @@ pend_clear(struct scan *s, struct known *k)
 static int
 forget(struct scan *s, struct known *k, scan_emit_fn emit, void *ctx)
 {
-    char id[UUID_BUF];
     size_t slot = slot_of(s, k);
     uint32_t e = s->slots[slot] - 1;
     int rc = 0;
 
-    if (k_flags(k) & K_EMITTED)
+    if (k_flags(k) & K_EMITTED) {
+        char id[UUID_BUF];
         rc = emit(ctx, known_id(s, k, id), NULL);
+    }
     pend_clear(s, k);
     if (k_flags(k) & K_NAMED) {
         uint64_t off;
