@@ -75,6 +75,8 @@ int bench_index(struct bench *b, const char *sizes);
 int bench_gen_records(const char *dir, size_t n, unsigned seed);
 /* intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]. */
 int bench_gen_main(int argc, char **argv);
+/* intentus-bench land: records landing while a console-like tailer runs (bench_land.c). */
+int bench_land_main(int argc, char **argv);
 
 /* A directory of n records written by the real router (a mix of intents
  * and outcomes, about 2 KB each); the path goes to out. */

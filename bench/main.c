@@ -6,6 +6,7 @@
  * N]
  *                  [--records N] [--index-sizes N,N,...] [--out FILE]
  *   intentus-bench gen --n N --dir D [--seed S] [--corrupt-every K]
+ *   intentus-bench land --dir D [--n N] [--window W] [--reps R] [--keep]
  *
  * Temporary data lives in a directory created under $TMPDIR (or /tmp) and
  * removed at the end. Figures are reported, never checked. */
@@ -330,6 +331,8 @@ main(int argc, char **argv)
         return bench_inproc_main(argv[2], argv[3], argv[4]);
     if (argc >= 2 && strcmp(argv[1], "gen") == 0)
         return bench_gen_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "land") == 0)
+        return bench_land_main(argc, argv);
     if (parse_args(argc, argv, &a) != 0) {
         usage();
         return 2;

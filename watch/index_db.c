@@ -27,6 +27,7 @@ struct index_db {
     char *dir;
     struct index_db_info info;
     struct writer *live; /* index_db_begin..commit: statements of the open transaction */
+    struct writer *kept; /* the same statements between transactions (prepared once) */
     bool durable;        /* index_db_open_path with durable: every commit is synced */
 };
 
@@ -384,6 +385,7 @@ struct writer {
     bool was_empty; /* no rows before this reconcile: nothing to delete first */
     sqlite3_stmt *find, *del_rec, *del_steps, *ins_rec, *ins_step;
     sqlite3_stmt *old_rec, *old_steps; /* what a deleted row took from the counts */
+    sqlite3_stmt *untrust;             /* index_db_begin: the listing is no longer current */
     struct index_counts *counts;       /* their changes, written at commit */
     int rc;
     struct intentus_err *err;
@@ -711,8 +713,21 @@ finalize_writer(struct writer *w)
     sqlite3_finalize(w->ins_step);
     sqlite3_finalize(w->old_rec);
     sqlite3_finalize(w->old_steps);
+    sqlite3_finalize(w->untrust);
     index_counts_free(w->counts);
     w->counts = NULL;
+}
+
+/* Let go of the statements kept between transactions. */
+static void
+drop_writer(struct index_db *db)
+{
+    if (db->kept != NULL) {
+        finalize_writer(db->kept);
+        free(db->kept);
+    }
+    db->kept = NULL;
+    db->live = NULL;
 }
 
 /* The counts' changes into the table, before the transaction commits. */
@@ -933,11 +948,9 @@ index_db_close(struct index_db *db)
 {
     if (db == NULL)
         return;
-    if (db->live != NULL) {
-        finalize_writer(db->live);
-        free(db->live);
+    if (db->live != NULL)
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-    }
+    drop_writer(db);
     sqlite3_close(db->h);
     free(db->dir);
     free(db);
@@ -960,26 +973,36 @@ index_db_sqlite(struct index_db *db)
 int
 index_db_begin(struct index_db *db, struct intentus_err *err)
 {
-    struct writer *w;
+    struct writer *w = db->kept;
 
     if (db->live != NULL)
         return 0;
-    w = calloc(1, sizeof(*w));
+    /* The statements are prepared once per connection, not per batch: a
+     * tailer commits a batch whenever the directory is quiet, often one
+     * record at a time. */
     if (w == NULL) {
-        err_set(err, IERR_NOMEM, NULL);
-        return -1;
+        w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+            err_set(err, IERR_NOMEM, NULL);
+            return -1;
+        }
+        w->db = db;
+        w->err = err;
+        if (prepare_writer(w) != 0 ||
+            prepare(db, "UPDATE dirstate SET trusted = 0 WHERE trusted != 0", &w->untrust, err) !=
+                0) {
+            finalize_writer(w);
+            free(w);
+            return -1;
+        }
+        db->kept = w;
     }
-    w->db = db;
     w->err = err;
-    if (exec(db, "BEGIN IMMEDIATE", err) != 0) {
-        free(w);
+    if (exec(db, "BEGIN IMMEDIATE", err) != 0)
         return -1;
-    }
     /* A change made here (an in-place rewrite among them) leaves the
      * stored counts behind: the next open compares every file again. */
-    if (exec(db, "UPDATE dirstate SET trusted = 0", err) != 0 || prepare_writer(w) != 0) {
-        finalize_writer(w);
-        free(w);
+    if (step_done(w, w->untrust, "UPDATE dirstate") != 0) {
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
@@ -1023,14 +1046,13 @@ index_db_commit(struct index_db *db, struct intentus_err *err)
         return 0;
     db->live->err = err;
     if (flush_counts(db->live) != 0) {
-        finalize_writer(db->live);
-        free(db->live);
+        /* The counts gathered are not written: start the next batch from
+         * fresh statements and counts. */
         db->live = NULL;
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        drop_writer(db);
         return -1;
     }
-    finalize_writer(db->live);
-    free(db->live);
     db->live = NULL;
     rc = exec(db, "COMMIT", err);
     if (rc != 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/record.h"
+#include "watch/index_counts.h"
 
 #define MAX_BINDS 16
 
@@ -337,7 +338,17 @@ index_query_count(struct index_db *db, const struct index_filter *f, struct inte
     long n = -1;
 
     where_of(f, &w);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM records r%s%s", w.len ? " WHERE " : "", w.sql);
+    if (w.len == 0 && !w.text)
+        /* Every record: the counter kept with the rows (index_counts.h,
+         * changed in the transaction that changes them), not a COUNT(*)
+         * over every row. A counter at zero is no row. */
+        snprintf(sql, sizeof(sql),
+                 "SELECT coalesce((SELECT n FROM counts WHERE kind = %d AND name = '' AND"
+                 " what = %d AND sub = 0 AND code = ''), 0)",
+                 IC_ALL, IC_RECORDS);
+    else
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM records r%s%s", w.len ? " WHERE " : "",
+                 w.sql);
     if (prepare(db, sql, &w, &st, err) == 0) {
         if (sqlite3_step(st) == SQLITE_ROW)
             n = (long)sqlite3_column_int64(st, 0);

@@ -7,7 +7,11 @@
  *
  * A file that does not parse may be a writer still writing it: with retries
  * it is tried again after retry_us, up to that many times, before it is
- * reported as corrupt (with the parse error). It is never modified. */
+ * reported as corrupt (with the parse error). It is never modified.
+ *
+ * What is known costs about 40-50 bytes a file (a 1,000,000-file directory
+ * in under 50 MB): ids that are UUIDs in canonical lowercase form are kept
+ * as 16 bytes, other names in one arena, no allocation per file. */
 #ifndef INTENTUS_WATCH_SCAN_H
 #define INTENTUS_WATCH_SCAN_H
 
