@@ -85,9 +85,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTLIB_OBJ) $(LIB)
 # Tests that count heap requests link the malloc interposer
 # (tests/support/alloc/malloc_count.h); no other binary does.
 ALLOC_OBJ := $(BUILD)/tests/support/alloc/malloc_count.o
-ALLOC_TESTS := test_record_build_reuse test_json_canon_stream test_route_allocs
-$(foreach t,$(ALLOC_TESTS),$(eval ALLOC_OBJ_$(t) := $(ALLOC_OBJ)))
-$(ALLOC_TESTS:%=$(BUILD)/tests/core/%): $(ALLOC_OBJ)
+ALLOC_TESTS := core/test_record_build_reuse core/test_json_canon_stream core/test_route_allocs \
+               watch/test_scan
+$(foreach t,$(ALLOC_TESTS),$(eval ALLOC_OBJ_$(notdir $(t)) := $(ALLOC_OBJ)))
+$(ALLOC_TESTS:%=$(BUILD)/tests/%): $(ALLOC_OBJ)
 
 # core/ and watch/ never draw; core/ never reaches up into watch/ or tui/.
 layer-check:

@@ -18,78 +18,10 @@
 #include <cmocka.h>
 
 #include "core/rec_store.h"
+#include "tests/support/alloc/malloc_count.h"
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 #include "watch/scan.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HAVE_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) ||                         \
-    __has_feature(thread_sanitizer)
-#define HAVE_SANITIZER 1
-#endif
-#endif
-
-#if !defined(HAVE_SANITIZER) && defined(__GLIBC__)
-#define COUNT_ALLOCS 1
-#include <malloc.h>
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t k, size_t n);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-void *malloc(size_t n);
-void *calloc(size_t k, size_t n);
-void *realloc(void *p, size_t n);
-void free(void *p);
-
-/* Live heap bytes: each block's usable size plus its header word. */
-static size_t live_bytes;
-
-static size_t
-block(void *p)
-{
-    return p != NULL ? malloc_usable_size(p) + sizeof(size_t) : 0;
-}
-
-void *
-malloc(size_t n)
-{
-    void *p = __libc_malloc(n);
-
-    __atomic_fetch_add(&live_bytes, block(p), __ATOMIC_RELAXED);
-    return p;
-}
-
-void *
-calloc(size_t k, size_t n)
-{
-    void *p = __libc_calloc(k, n);
-
-    __atomic_fetch_add(&live_bytes, block(p), __ATOMIC_RELAXED);
-    return p;
-}
-
-void *
-realloc(void *p, size_t n)
-{
-    size_t was = block(p);
-    void *q = __libc_realloc(p, n);
-
-    if (q != NULL || n == 0) {
-        __atomic_fetch_sub(&live_bytes, was, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&live_bytes, block(q), __ATOMIC_RELAXED);
-    }
-    return q;
-}
-
-void
-free(void *p)
-{
-    __atomic_fetch_sub(&live_bytes, block(p), __ATOMIC_RELAXED);
-    __libc_free(p);
-}
-#endif
 
 /* A canonical lowercase UUID (version 7 layout) from a counter. */
 static void
@@ -101,14 +33,17 @@ uuid_of(unsigned long i, char *out, size_t size)
              (h >> 52) & 0xfff, (h >> 40) & 0xfff, h & 0xffffffffffffULL);
 }
 
-#ifdef COUNT_ALLOCS
 /* The table's bytes per known file at n files, all preloaded. */
 static double
 bytes_per_file(size_t n)
 {
-    size_t before = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED), grown;
-    struct scan *s = scan_new(NULL);
+    struct malloc_count m;
+    long long grown;
+    struct scan *s;
     char id[64];
+
+    malloc_count_start();
+    s = scan_new(NULL);
 
     assert_non_null(s);
     for (size_t i = 0; i < n; i++) {
@@ -118,7 +53,8 @@ bytes_per_file(size_t n)
             0);
     }
     assert_int_equal(scan_known(s), n);
-    grown = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED) - before;
+    malloc_count_peek(&m);
+    grown = m.live;
     /* Still all there, with their identities. */
     for (size_t i = 0; i < n; i += n / 97 + 1) {
         int64_t size, mtime;
@@ -130,10 +66,10 @@ bytes_per_file(size_t n)
         assert_int_equal(ino, 1000000 + i);
     }
     scan_free(s);
-    assert_int_equal(__atomic_load_n(&live_bytes, __ATOMIC_RELAXED), before);
+    malloc_count_stop(&m);
+    assert_int_equal(m.live, 0); /* everything it took, given back */
     return (double)grown / (double)n;
 }
-#endif
 
 /* The console keeps one entry per file of the directory (issue 15: 1M files
  * in at most 100 MB for the whole console): at most 56 bytes a file, ids,
@@ -143,9 +79,13 @@ bytes_per_file(size_t n)
 static void
 test_bytes_per_known_file(void **state)
 {
-    (void)state;
-#ifdef COUNT_ALLOCS
     size_t sizes[] = { 196609, 393216, 600000 };
+
+    (void)state;
+    if (!malloc_count_available()) {
+        print_message("# a sanitizer's allocator: malloc cannot be interposed\n");
+        skip();
+    }
 
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         double b = bytes_per_file(sizes[i]);
@@ -153,9 +93,6 @@ test_bytes_per_known_file(void **state)
         if (b > 56.0)
             fail_msg("%zu known files take %.1f bytes each (at most 56)", sizes[i], b);
     }
-#else
-    skip(); /* a sanitizer's allocator: malloc cannot be interposed */
-#endif
 }
 
 /* UUIDs in canonical form are kept as 16 bytes; every other valid name as

@@ -1,6 +1,7 @@
 /* The malloc interposer of malloc_count.h. */
 #include "tests/support/alloc/malloc_count.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,30 +41,54 @@ note(size_t n)
         counts.big++;
 }
 
+static long long
+block(void *p)
+{
+    return p != NULL ? (long long)(malloc_usable_size(p) + sizeof(size_t)) : 0;
+}
+
 void *
 malloc(size_t n)
 {
+    void *p;
+
     note(n);
-    return __libc_malloc(n);
+    p = __libc_malloc(n);
+    if (counting > 0)
+        counts.live += block(p);
+    return p;
 }
 
 void *
 calloc(size_t k, size_t n)
 {
+    void *p;
+
     note(k * n);
-    return __libc_calloc(k, n);
+    p = __libc_calloc(k, n);
+    if (counting > 0)
+        counts.live += block(p);
+    return p;
 }
 
 void *
 realloc(void *p, size_t n)
 {
+    long long was = block(p);
+    void *q;
+
     note(n);
-    return __libc_realloc(p, n);
+    q = __libc_realloc(p, n);
+    if (counting > 0 && (q != NULL || n == 0))
+        counts.live += block(q) - was;
+    return q;
 }
 
 void
 free(void *p)
 {
+    if (counting > 0)
+        counts.live -= block(p);
     __libc_free(p);
 }
 #endif
@@ -91,6 +116,12 @@ malloc_count_stop(struct malloc_count *out)
     counting = 0;
     if (out != NULL)
         *out = counts;
+}
+
+void
+malloc_count_peek(struct malloc_count *out)
+{
+    *out = counts;
 }
 
 void

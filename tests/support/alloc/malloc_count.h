@@ -20,6 +20,10 @@ struct malloc_count {
     size_t bytes;   /* bytes they asked for */
     size_t largest; /* the largest single request */
     size_t big;     /* requests of MALLOC_COUNT_BIG bytes or more */
+    /* Heap held: each block's usable size plus its header word, added when
+     * allocated and taken off when freed (or resized) while counting; what
+     * a structure costs in memory, not only how often it asks. */
+    long long live;
 };
 
 /* False where malloc cannot be interposed (sanitizers, not glibc). */
@@ -28,6 +32,8 @@ bool malloc_count_available(void);
 void malloc_count_start(void);
 /* Stop counting; *out (may be NULL) gets the counts since the start. */
 void malloc_count_stop(struct malloc_count *out);
+/* The counts so far, counting going on. */
+void malloc_count_peek(struct malloc_count *out);
 /* Not counted in between (the test's own allocations); nests. */
 void malloc_count_pause(void);
 void malloc_count_resume(void);
