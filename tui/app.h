@@ -135,6 +135,7 @@ struct app {
     struct store *rstore;
     struct store_feed *feed;
     char *store_url;
+    long feed_total; /* the store's count told by the feed (postgres); -1: none */
     /* A y/n question on the status line (a mode the key handler feeds, not
      * a loop): 'y' calls on_yes with arg, any other key cancels. */
     struct {

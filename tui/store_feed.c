@@ -10,45 +10,54 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/store.h"
+#include "watch/store_pg.h"
 #include "watch/stores.h"
 
 /* How long one follow waits for a new record, which bounds how long
  * store_feed_stop waits for the thread. */
 #define FOLLOW_WAIT_MS 300
 #define RETRY_MS 1000
+/* A store without an index of its own here (postgres) is counted again at
+ * most this often while records land (between, the followed are added). */
+#define RECOUNT_MS 1000
 
 struct queued {
-    struct digest *d; /* NULL: a message */
+    struct digest *d; /* NULL: a message, a removal, a total or a change */
     char *msg;
+    char *removed; /* the id of a record deleted from the store */
+    long total;    /* >= 0: the store's count of records */
     bool is_error;
+    bool changed; /* records were deleted (maybe none of those handed over) */
     struct queued *next;
+};
+
+struct ids {
+    char **id;
+    int64_t *created_us;
+    size_t n, cap;
+    bool failed;
 };
 
 struct store_feed {
     struct store *st; /* the thread's handle */
+    size_t window;    /* the newest this many of the backlog; 0: all */
     pthread_t thread;
     bool started;
     atomic_bool stop;
     int pipe_r, pipe_w;
     pthread_mutex_t lock;
     struct queued *head, *tail;
-    bool synced; /* the backlog is queued (under lock) */
+    bool synced;      /* the backlog is queued (under lock) */
+    struct ids known; /* the thread's: ids handed over and not removed */
 };
 
 static void
-push(struct store_feed *f, struct digest *d, const char *msg, bool is_error)
+enqueue(struct store_feed *f, struct queued *q)
 {
-    struct queued *q = calloc(1, sizeof(*q));
     char b = 1;
 
-    if (q == NULL || (msg != NULL && (q->msg = strdup(msg)) == NULL)) {
-        free(q);
-        digest_free(d);
-        return;
-    }
-    q->d = d;
-    q->is_error = is_error;
     pthread_mutex_lock(&f->lock);
     if (f->tail != NULL)
         f->tail->next = q;
@@ -59,6 +68,39 @@ push(struct store_feed *f, struct digest *d, const char *msg, bool is_error)
     /* A full pipe already says there is something to drain. */
     if (write(f->pipe_w, &b, 1) < 0 && errno != EAGAIN)
         return;
+}
+
+static void
+push(struct store_feed *f, struct digest *d, const char *msg, bool is_error)
+{
+    struct queued *q = calloc(1, sizeof(*q));
+
+    if (q == NULL || (msg != NULL && (q->msg = strdup(msg)) == NULL)) {
+        free(q);
+        digest_free(d);
+        return;
+    }
+    q->d = d;
+    q->is_error = is_error;
+    q->total = -1;
+    enqueue(f, q);
+}
+
+/* id gone from the store (owned: taken), or (id NULL) only that records
+ * were deleted; total >= 0: the store's count now. */
+static void
+push_change(struct store_feed *f, char *id, bool changed, long total)
+{
+    struct queued *q = calloc(1, sizeof(*q));
+
+    if (q == NULL) {
+        free(id);
+        return;
+    }
+    q->removed = id;
+    q->changed = changed;
+    q->total = total;
+    enqueue(f, q);
 }
 
 /* The record's digest from its text (a corrupt record keeps the engine's
@@ -82,13 +124,6 @@ digest_of(struct store *st, const char *id, int64_t created_us)
     }
     return d;
 }
-
-struct ids {
-    char **id;
-    int64_t *created_us;
-    size_t n, cap;
-    bool failed;
-};
 
 static int
 collect(void *ctx, const struct store_row *row)
@@ -116,14 +151,40 @@ collect(void *ctx, const struct store_row *row)
     return 0;
 }
 
+/* Remember id as handed over (so a deletion can be checked for). */
+static void
+know(struct store_feed *f, const char *id, int64_t created_us)
+{
+    struct store_row row = { .id = (char *)id, .created_us = created_us };
+
+    if (!f->known.failed)
+        collect(&f->known, &row);
+}
+
 static int
 followed(void *ctx, const struct store_row *row)
 {
     struct store_feed *f = ctx;
     struct digest *d = digest_of(f->st, row->id, row->created_us);
 
-    if (d != NULL)
+    if (d != NULL) {
+        know(f, row->id, row->created_us);
         push(f, d, NULL, false);
+    }
+    return atomic_load(&f->stop) ? 1 : 0;
+}
+
+/* A backlog row of the sqlite engine: its digest is the index's row. */
+static int
+from_row(void *ctx, const struct digest *d)
+{
+    struct store_feed *f = ctx;
+    struct digest *copy = digest_copy(d);
+
+    if (copy != NULL) {
+        know(f, d->id, d->created_us);
+        push(f, copy, NULL, false);
+    }
     return atomic_load(&f->stop) ? 1 : 0;
 }
 
@@ -135,29 +196,98 @@ sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static bool
+is_sqlite(const struct store *st)
+{
+    return st->engine == &store_engine_sqlite;
+}
+
+/* Where the engine says how many deletions it saw: sqlite's count in the
+ * database, postgres's NOTIFYs on the following handle. */
+static int
+deletion_mark(struct store *st, int64_t *mark, struct intentus_err *err)
+{
+    if (is_sqlite(st))
+        return store_sqlite_deletes(st, mark, err);
+    *mark = (int64_t)store_pg_deletes_seen(st);
+    return 0;
+}
+
+/* Records were deleted: each one handed over that the store no longer
+ * has is told as removed. 0, or -1 (err) when the store did not answer. */
+static int
+reconcile(struct store_feed *f, struct intentus_err *err)
+{
+    struct ids *k = &f->known;
+    size_t kept = 0;
+
+    for (size_t i = 0; i < k->n; i++) {
+        size_t len = 0;
+        struct intentus_err gerr = { 0 };
+        char *text = store_get(f->st, k->id[i], &len, &gerr);
+        if (text == NULL && gerr.code != IERR_NOT_FOUND) {
+            *err = gerr;
+            for (; i < k->n; i++, kept++) {
+                k->id[kept] = k->id[i];
+                k->created_us[kept] = k->created_us[i];
+            }
+            k->n = kept;
+            return -1;
+        }
+        free(text);
+        if (text == NULL) {
+            push_change(f, k->id[i], true, -1);
+            continue;
+        }
+        k->id[kept] = k->id[i];
+        k->created_us[kept++] = k->created_us[i];
+    }
+    k->n = kept;
+    return 0;
+}
+
 static void *
 run(void *arg)
 {
     struct store_feed *f = arg;
     struct intentus_err err = { 0 };
     struct ids v = { 0 };
-    int64_t cursor = -1;
-    bool failing = false;
+    int64_t cursor = -1, mark = 0, counted_at = 0;
+    /* postgres has no index here: its count comes from the feed */
+    bool counts = !is_sqlite(f->st), failing = false;
+    long total = -1;
     char msg[sizeof(err.msg) + 64];
+    struct store_query q = { .newest_first = true, .limit = f->window };
+    int rc;
 
     /* The cursor before the backlog: what lands after it comes through the
-     * follow (once; the index upsert makes a repeat harmless). */
+     * follow (once; the index upsert makes a repeat harmless). So does the
+     * count of deletions: one after it is noticed. Only the newest window
+     * of the backlog is read (a sqlite store's rows are the index's
+     * digests, so no text is parsed for them). */
     if (store_follow(f->st, &cursor, 0, NULL, NULL, &err) < 0 ||
-        store_query(f->st, NULL, collect, &v, &err) < 0 || v.failed) {
+        deletion_mark(f->st, &mark, &err) < 0 ||
+        (counts && (total = store_count(f->st, NULL, &err)) < 0))
+        rc = -1;
+    else if (is_sqlite(f->st))
+        rc = index_db_each(store_sqlite_index(f->st), f->window, from_row, f, &err) < 0 ? -1 : 0;
+    else
+        rc = store_query(f->st, &q, collect, &v, &err) < 0 || v.failed ? -1 : 0;
+    counted_at = clock_mono_us();
+    if (rc < 0) {
         snprintf(msg, sizeof(msg), "%s: %s", store_url(f->st),
                  v.failed ? "out of memory" : err.msg);
         push(f, NULL, msg, true);
         cursor = cursor < 0 ? 0 : cursor;
     }
+    if (total >= 0)
+        push_change(f, NULL, false, total);
     for (size_t i = 0; i < v.n && !atomic_load(&f->stop); i++) {
         struct digest *d = digest_of(f->st, v.id[i], v.created_us[i]);
-        if (d != NULL)
+        if (d != NULL) {
+            know(f, v.id[i], v.created_us[i]);
             push(f, d, NULL, false);
+        }
     }
     for (size_t i = 0; i < v.n; i++)
         free(v.id[i]);
@@ -168,8 +298,49 @@ run(void *arg)
     pthread_mutex_unlock(&f->lock);
     push(f, NULL, NULL, false); /* wake the loop for the synced state */
     while (!atomic_load(&f->stop)) {
+        int64_t now_mark = mark;
+        long n;
         memset(&err, 0, sizeof(err));
-        if (store_follow(f->st, &cursor, FOLLOW_WAIT_MS, followed, f, &err) >= 0) {
+        n = store_follow(f->st, &cursor, FOLLOW_WAIT_MS, followed, f, &err);
+        if (n >= 0 && deletion_mark(f->st, &now_mark, &err) != 0)
+            n = -1;
+        if (n >= 0 && now_mark != mark) {
+            /* Deleted by another process (records gc --store): drop the
+             * ones handed over, and say so even when none was (the counts
+             * and pages of the index change all the same). */
+            if (reconcile(f, &err) == 0) {
+                mark = now_mark;
+                if (counts && (total = store_count(f->st, NULL, &err)) < 0)
+                    n = -1;
+                else
+                    counted_at = clock_mono_us();
+                if (n >= 0)
+                    push_change(f, NULL, true, counts ? total : -1);
+            } else {
+                n = -1;
+            }
+        } else if (n > 0 && counts && total >= 0) {
+            if (clock_mono_us() - counted_at >= (int64_t)RECOUNT_MS * 1000) {
+                long c = store_count(f->st, NULL, &err);
+                if (c < 0)
+                    n = -1;
+                else
+                    total = c;
+                counted_at = clock_mono_us();
+            } else {
+                total += n;
+            }
+            if (n >= 0)
+                push_change(f, NULL, false, total);
+        } else if (n > 0 && counts) {
+            /* no count yet (the first failed): try again */
+            if ((total = store_count(f->st, NULL, &err)) < 0)
+                n = -1;
+            else
+                push_change(f, NULL, false, total);
+            counted_at = clock_mono_us();
+        }
+        if (n >= 0) {
             if (failing) {
                 snprintf(msg, sizeof(msg), "%s answers again", store_url(f->st));
                 push(f, NULL, msg, false);
@@ -189,7 +360,7 @@ run(void *arg)
 }
 
 struct store_feed *
-store_feed_start(const char *url, struct intentus_err *err)
+store_feed_start(const char *url, size_t window, struct intentus_err *err)
 {
     struct store_feed *f = calloc(1, sizeof(*f));
     struct store_opts o = { .read_only = true };
@@ -200,6 +371,7 @@ store_feed_start(const char *url, struct intentus_err *err)
         return NULL;
     }
     f->pipe_r = f->pipe_w = -1;
+    f->window = window;
     pthread_mutex_init(&f->lock, NULL);
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
         err_set(err, IERR_IO, "pipe: %s", strerror(errno));
@@ -230,8 +402,7 @@ store_feed_fd(const struct store_feed *f)
 }
 
 long
-store_feed_drain(struct store_feed *f, store_feed_fn fn, store_feed_msg_fn msg, void *ctx,
-                 bool *synced)
+store_feed_drain(struct store_feed *f, const struct store_feed_sink *sink, void *ctx, bool *synced)
 {
     struct queued *q, *next;
     char buf[256];
@@ -247,14 +418,26 @@ store_feed_drain(struct store_feed *f, store_feed_fn fn, store_feed_msg_fn msg, 
     pthread_mutex_unlock(&f->lock);
     for (; q != NULL; q = next) {
         next = q->next;
-        if (q->d != NULL && fn != NULL) {
-            fn(ctx, q->d);
+        if (sink == NULL) {
+            /* dropped */
+        } else if (q->d != NULL) {
+            if (sink->digest != NULL)
+                sink->digest(ctx, q->d);
             n++;
-        } else if (q->msg != NULL && msg != NULL) {
-            msg(ctx, q->msg, q->is_error);
+        } else if (q->msg != NULL) {
+            if (sink->msg != NULL)
+                sink->msg(ctx, q->msg, q->is_error);
+        } else {
+            if (q->removed != NULL && sink->removed != NULL)
+                sink->removed(ctx, q->removed);
+            if (q->total >= 0 && sink->total != NULL)
+                sink->total(ctx, q->total);
+            if (q->removed != NULL || q->changed || q->total >= 0)
+                n++;
         }
         digest_free(q->d);
         free(q->msg);
+        free(q->removed);
         free(q);
     }
     return n;
@@ -268,7 +451,11 @@ store_feed_stop(struct store_feed *f)
     atomic_store(&f->stop, true);
     if (f->started)
         pthread_join(f->thread, NULL);
-    store_feed_drain(f, NULL, NULL, NULL, NULL);
+    store_feed_drain(f, NULL, NULL, NULL);
+    for (size_t i = 0; i < f->known.n; i++)
+        free(f->known.id[i]);
+    free(f->known.id);
+    free(f->known.created_us);
     store_close(f->st);
     if (f->pipe_r >= 0)
         close(f->pipe_r);
