@@ -225,7 +225,8 @@ reconcile(struct store_feed *f, struct intentus_err *err)
         size_t len = 0;
         struct intentus_err gerr = { 0 };
         char *text = store_get(f->st, k->id[i], &len, &gerr);
-        if (text == NULL && gerr.code != IERR_NOT_FOUND) {
+        bool gone = text == NULL;
+        if (gone && gerr.code != IERR_NOT_FOUND) {
             *err = gerr;
             for (; i < k->n; i++, kept++) {
                 k->id[kept] = k->id[i];
@@ -235,7 +236,7 @@ reconcile(struct store_feed *f, struct intentus_err *err)
             return -1;
         }
         free(text);
-        if (text == NULL) {
+        if (gone) {
             push_change(f, k->id[i], true, -1);
             continue;
         }
