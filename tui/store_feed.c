@@ -22,6 +22,8 @@
 /* A store without an index of its own here (postgres) is counted again at
  * most this often while records land (between, the followed are added). */
 #define RECOUNT_MS 1000
+/* What one drain hands over at most. */
+#define DRAIN_MAX 500
 
 struct queued {
     struct digest *d; /* NULL: a message, a removal, a total or a change */
@@ -57,16 +59,21 @@ static void
 enqueue(struct store_feed *f, struct queued *q)
 {
     char b = 1;
+    bool was_empty;
 
     pthread_mutex_lock(&f->lock);
+    was_empty = f->head == NULL;
     if (f->tail != NULL)
         f->tail->next = q;
     else
         f->head = q;
     f->tail = q;
     pthread_mutex_unlock(&f->lock);
-    /* A full pipe already says there is something to drain. */
-    if (write(f->pipe_w, &b, 1) < 0 && errno != EAGAIN)
+    /* One wake-up per batch: a queue that was not empty has one pending
+     * (the drain takes the queue after reading the pipe, and makes it
+     * readable again when it leaves some). A full pipe already says there
+     * is something to drain. */
+    if (was_empty && write(f->pipe_w, &b, 1) < 0 && errno != EAGAIN)
         return;
 }
 
@@ -409,14 +416,35 @@ store_feed_drain(struct store_feed *f, const struct store_feed_sink *sink, void 
     char buf[256];
     long n = 0;
 
+    bool more = false;
+
     while (read(f->pipe_r, buf, sizeof(buf)) > 0)
         ;
     pthread_mutex_lock(&f->lock);
     q = f->head;
-    f->head = f->tail = NULL;
-    if (synced != NULL && f->synced)
+    /* At most DRAIN_MAX at a time (all when dropping them): the loop
+     * draws between two batches, so the first frame does not wait for
+     * the whole window (the pipe is made readable again for the rest). */
+    {
+        struct queued *last = q;
+        for (size_t i = 1; sink != NULL && last != NULL && i < DRAIN_MAX; i++)
+            last = last->next;
+        if (sink != NULL && last != NULL && last->next != NULL) {
+            f->head = last->next;
+            last->next = NULL;
+            more = true;
+        } else {
+            f->head = f->tail = NULL;
+        }
+    }
+    if (synced != NULL && f->synced && !more)
         *synced = true;
     pthread_mutex_unlock(&f->lock);
+    if (more) {
+        char b = 1;
+        if (write(f->pipe_w, &b, 1) < 0 && errno != EAGAIN)
+            more = false; /* nothing to do about it: the next push wakes the loop */
+    }
     for (; q != NULL; q = next) {
         next = q->next;
         if (sink == NULL) {

@@ -40,10 +40,12 @@ struct store_feed_sink {
     void (*msg)(void *ctx, const char *text, bool is_error);
     void (*total)(void *ctx, long total);
 };
-/* Hand everything queued so far to sink, oldest first. Returns how many
- * changes of the model it handed over (digests, removals, counts, and
- * deletions noticed of records not handed over). *synced is set once the
- * backlog has been handed over. */
+/* Hand what is queued to sink, oldest first, a batch at a time (the fd
+ * stays readable while more is queued, so the loop draws in between).
+ * Returns how many changes of the model it handed over (digests,
+ * removals, counts, and deletions noticed of records not handed over).
+ * *synced is set once the whole backlog has been handed over. With sink
+ * NULL everything queued is dropped. */
 long store_feed_drain(struct store_feed *f, const struct store_feed_sink *sink, void *ctx,
                       bool *synced);
 void store_feed_stop(struct store_feed *f);
