@@ -254,42 +254,39 @@ reconcile(struct store_feed *f, struct intentus_err *err)
     return 0;
 }
 
-static void *
-run(void *arg)
+/* The follow's state on the feed thread. counts: the store has no index
+ * here (postgres), so the feed tells its count. */
+struct follow_state {
+    int64_t cursor, mark, counted_at;
+    long total; /* -1: not counted yet */
+    bool counts;
+};
+
+/* The cursor, the count of deletions and (postgres) the count before the
+ * backlog, then the newest window of it handed over. What lands after the
+ * cursor comes through the follow (once; the index upsert makes a repeat
+ * harmless), a deletion after the mark is noticed. A sqlite store's rows
+ * are the index's digests, so no text is parsed for them. */
+static int
+backlog(struct store_feed *f, struct follow_state *fs, struct intentus_err *err)
 {
-    struct store_feed *f = arg;
-    struct intentus_err err = { 0 };
     struct ids v = { 0 };
-    int64_t cursor = -1, mark = 0, counted_at = 0;
-    /* postgres has no index here: its count comes from the feed */
-    bool counts = !is_sqlite(f->st), failing = false;
-    long total = -1;
-    char msg[sizeof(err.msg) + 64];
     struct store_query q = { .newest_first = true, .limit = f->window };
     int rc;
 
-    /* The cursor before the backlog: what lands after it comes through the
-     * follow (once; the index upsert makes a repeat harmless). So does the
-     * count of deletions: one after it is noticed. Only the newest window
-     * of the backlog is read (a sqlite store's rows are the index's
-     * digests, so no text is parsed for them). */
-    if (store_follow(f->st, &cursor, 0, NULL, NULL, &err) < 0 ||
-        deletion_mark(f->st, &mark, &err) < 0 ||
-        (counts && (total = store_count(f->st, NULL, &err)) < 0))
+    if (store_follow(f->st, &fs->cursor, 0, NULL, NULL, err) < 0 ||
+        deletion_mark(f->st, &fs->mark, err) < 0 ||
+        (fs->counts && (fs->total = store_count(f->st, NULL, err)) < 0))
         rc = -1;
     else if (is_sqlite(f->st))
-        rc = index_db_each(store_sqlite_index(f->st), f->window, from_row, f, &err) < 0 ? -1 : 0;
+        rc = index_db_each(store_sqlite_index(f->st), f->window, from_row, f, err) < 0 ? -1 : 0;
     else
-        rc = store_query(f->st, &q, collect, &v, &err) < 0 || v.failed ? -1 : 0;
-    counted_at = clock_mono_us();
-    if (rc < 0) {
-        snprintf(msg, sizeof(msg), "%s: %s", store_url(f->st),
-                 v.failed ? "out of memory" : err.msg);
-        push(f, NULL, msg, true);
-        cursor = cursor < 0 ? 0 : cursor;
-    }
-    if (total >= 0)
-        push_change(f, NULL, false, total);
+        rc = store_query(f->st, &q, collect, &v, err) < 0 || v.failed ? -1 : 0;
+    fs->counted_at = clock_mono_us();
+    if (rc < 0 && v.failed)
+        err_set(err, IERR_NOMEM, NULL);
+    if (fs->total >= 0)
+        push_change(f, NULL, false, fs->total);
     for (size_t i = 0; i < v.n && !atomic_load(&f->stop); i++) {
         struct digest *d = digest_of(f->st, v.id[i], v.created_us[i]);
         if (d != NULL) {
@@ -301,54 +298,78 @@ run(void *arg)
         free(v.id[i]);
     free(v.id);
     free(v.created_us);
+    return rc;
+}
+
+/* The store's count now (postgres): 0, or -1 (err). */
+static int
+recount(struct store_feed *f, struct follow_state *fs, struct intentus_err *err)
+{
+    long c = store_count(f->st, NULL, err);
+
+    fs->counted_at = clock_mono_us();
+    if (c < 0)
+        return -1;
+    fs->total = c;
+    return 0;
+}
+
+/* After a follow that visited n rows: deletions noticed, counts told.
+ * 0, or -1 (err) when the store did not answer. */
+static int
+after_follow(struct store_feed *f, struct follow_state *fs, long n, struct intentus_err *err)
+{
+    int64_t now_mark = fs->mark;
+
+    if (deletion_mark(f->st, &now_mark, err) != 0)
+        return -1;
+    if (now_mark != fs->mark) {
+        /* Deleted by another process (records gc --store): drop the ones
+         * handed over, and say so even when none was (the counts and pages
+         * of the index change all the same). */
+        if (reconcile(f, err) != 0 || (fs->counts && recount(f, fs, err) != 0))
+            return -1;
+        fs->mark = now_mark;
+        push_change(f, NULL, true, fs->counts ? fs->total : -1);
+        return 0;
+    }
+    if (n <= 0 || !fs->counts)
+        return 0;
+    /* Records landed: counted again at most every RECOUNT_MS (and when no
+     * count was had yet), the followed added in between. */
+    if (fs->total < 0 || clock_mono_us() - fs->counted_at >= (int64_t)RECOUNT_MS * 1000) {
+        if (recount(f, fs, err) != 0)
+            return -1;
+    } else {
+        fs->total += n;
+    }
+    push_change(f, NULL, false, fs->total);
+    return 0;
+}
+
+static void *
+run(void *arg)
+{
+    struct store_feed *f = arg;
+    struct intentus_err err = { 0 };
+    struct follow_state fs = { .cursor = -1, .total = -1, .counts = !is_sqlite(f->st) };
+    bool failing = false;
+    char msg[sizeof(err.msg) + 64];
+
+    if (backlog(f, &fs, &err) != 0) {
+        snprintf(msg, sizeof(msg), "%s: %s", store_url(f->st), err.msg);
+        push(f, NULL, msg, true);
+        fs.cursor = fs.cursor < 0 ? 0 : fs.cursor;
+    }
     pthread_mutex_lock(&f->lock);
     f->synced = true;
     pthread_mutex_unlock(&f->lock);
     push(f, NULL, NULL, false); /* wake the loop for the synced state */
     while (!atomic_load(&f->stop)) {
-        int64_t now_mark = mark;
         long n;
         memset(&err, 0, sizeof(err));
-        n = store_follow(f->st, &cursor, FOLLOW_WAIT_MS, followed, f, &err);
-        if (n >= 0 && deletion_mark(f->st, &now_mark, &err) != 0)
-            n = -1;
-        if (n >= 0 && now_mark != mark) {
-            /* Deleted by another process (records gc --store): drop the
-             * ones handed over, and say so even when none was (the counts
-             * and pages of the index change all the same). */
-            if (reconcile(f, &err) == 0) {
-                mark = now_mark;
-                if (counts && (total = store_count(f->st, NULL, &err)) < 0)
-                    n = -1;
-                else
-                    counted_at = clock_mono_us();
-                if (n >= 0)
-                    push_change(f, NULL, true, counts ? total : -1);
-            } else {
-                n = -1;
-            }
-        } else if (n > 0 && counts && total >= 0) {
-            if (clock_mono_us() - counted_at >= (int64_t)RECOUNT_MS * 1000) {
-                long c = store_count(f->st, NULL, &err);
-                if (c < 0)
-                    n = -1;
-                else
-                    total = c;
-                counted_at = clock_mono_us();
-            } else {
-                total += n;
-            }
-            if (n >= 0)
-                push_change(f, NULL, false, total);
-        } else if (n > 0 && counts) {
-            /* no count yet (the first failed): try again */
-            if ((total = store_count(f->st, NULL, &err)) < 0)
-                n = -1;
-            else
-                push_change(f, NULL, false, total);
-            counted_at = clock_mono_us();
-        }
-        if (n >= 0) {
+        n = store_follow(f->st, &fs.cursor, FOLLOW_WAIT_MS, followed, f, &err);
+        if (n >= 0 && after_follow(f, &fs, n, &err) == 0) {
             if (failing) {
                 snprintf(msg, sizeof(msg), "%s answers again", store_url(f->st));
                 push(f, NULL, msg, false);
@@ -442,8 +463,8 @@ store_feed_drain(struct store_feed *f, const struct store_feed_sink *sink, void 
     pthread_mutex_unlock(&f->lock);
     if (more) {
         char b = 1;
-        if (write(f->pipe_w, &b, 1) < 0 && errno != EAGAIN)
-            more = false; /* nothing to do about it: the next push wakes the loop */
+        /* A failed write leaves the rest for the next push's wake-up. */
+        (void)!write(f->pipe_w, &b, 1);
     }
     for (; q != NULL; q = next) {
         next = q->next;
