@@ -110,9 +110,11 @@ struct app {
      * once the tailer has started from it) ix holds only a window: the
      * newest opts.window rows plus what landed since, and the figures,
      * totals and the records browser's rows are queries of db (a read
-     * connection; the tailer's thread writes). Without it (--no-index,
-     * --read-only, --server, an unusable index) ix holds every record and
-     * agg counts them. */
+     * connection; the tailer's thread writes). A sqlite: store is such an
+     * index: db is opened on it at start and the feed fills the window.
+     * On a postgres store ix holds the window and feed_total the count.
+     * Without it (--no-index, --read-only, --server, an unusable index) ix
+     * holds every record and agg counts them. */
     struct index *ix;
     struct agg *agg;
     struct index_db *db;
@@ -135,6 +137,7 @@ struct app {
     struct store *rstore;
     struct store_feed *feed;
     char *store_url;
+    long feed_total; /* the store's count told by the feed (postgres); -1: none */
     /* A y/n question on the status line (a mode the key handler feeds, not
      * a loop): 'y' calls on_yes with arg, any other key cancels. */
     struct {

@@ -25,7 +25,9 @@ static const char console_help[] =
     "  -d, --dir DIR        record directory (default: from the config)\n"
     "      --store URL      the records of a store (sqlite:PATH, postgres://...;\n"
     "                       default: the config's recording.store): read through\n"
-    "                       the engine, new records followed live\n"
+    "                       the engine, the newest --window of them loaded, new\n"
+    "                       records followed live, deleted ones dropped; on sqlite\n"
+    "                       the totals, figures and pages are its queries\n"
     "  -c, --config FILE    config file (default: search order, then the demo)\n"
     "  -t, --theme NAME     default, light, solarized-dark, high-contrast, mono, or\n"
     "                       any NAME.theme in themes/, the install's share/intentus/themes\n"
@@ -50,8 +52,8 @@ static const char console_help[] =
     "                       keep it current\n"
     "      --window N       rows of the index held in memory: the newest N (10 to\n"
     "                       10000000, default 5000); the figures, filters and older\n"
-    "                       pages are the index's queries. Only with the index (not\n"
-    "                       with --no-index, --read-only, --server or --store)\n"
+    "                       pages are the index's queries. Only with the index or\n"
+    "                       a --store (not with --no-index, --read-only, --server)\n"
     "      --demo-traffic[=RATE|auto]\n"
     "                       fire a gentle, varied, seeded stream of the built-in demo\n"
     "                       configuration's intents (every strategy, flaky-b's circuit\n"
@@ -143,16 +145,18 @@ check_combination(const struct console_opts *o, const char *token_file)
         cli_usage_error("console", "--token-file: only with --server URL");
         return -1;
     }
-    /* The window is the persistent index's (open_model): the other models
-     * hold every record, so a --window there would do nothing. */
-    if (o->window != 0 && (o->no_index || o->read_only || o->server != NULL || o->store != NULL)) {
+    /* The window is the persistent index's or a store's (open_model): the
+     * other models hold every record, so a --window there would do
+     * nothing. A store is read without the directory's index, so
+     * --read-only does not change it. */
+    if (o->window != 0 &&
+        (o->no_index || (o->read_only && o->store == NULL) || o->server != NULL)) {
         cli_usage_error("console",
-                        "--window: only with the record index (not with %s, which load every "
-                        "record)",
+                        "--window: only with the record index or a --store (not with %s, which "
+                        "load every record)",
                         o->no_index    ? "--no-index"
                         : o->read_only ? "--read-only"
-                        : o->server    ? "--server"
-                                       : "--store");
+                                       : "--server");
         return -1;
     }
     if (o->server != NULL && o->demo_traffic == DEMO_TRAFFIC_ON) {

@@ -334,6 +334,8 @@ model_changed(struct app *app)
 size_t
 app_total(struct app *app)
 {
+    if (app->db == NULL && app->feed != NULL && app->feed_total >= 0)
+        return (size_t)app->feed_total; /* postgres: its count, told by the feed */
     if (app->db == NULL)
         return index_size(app->ix);
     if (!app->db_total_ok || app->db_total_gen != app->generation) {
@@ -432,6 +434,21 @@ on_feed_msg(void *ctx, const char *text, bool is_error)
 }
 
 static void
+on_feed_removed(void *ctx, const char *id)
+{
+    struct app *app = ctx;
+
+    if (index_remove(app->ix, id) == 1)
+        app->removals++;
+}
+
+static void
+on_feed_total(void *ctx, long total)
+{
+    ((struct app *)ctx)->feed_total = total;
+}
+
+static void
 on_feed(void *ctx, int fd)
 {
     struct app *app = ctx;
@@ -440,8 +457,12 @@ on_feed(void *ctx, int fd)
     (void)fd;
     if (app->paused)
         return; /* records wait in the feed; nothing is lost */
-    if (store_feed_drain(app->feed, on_feed_digest, on_feed_msg, app, &app->synced) > 0 ||
-        app->synced != was)
+    static const struct store_feed_sink sink = { .digest = on_feed_digest,
+                                                 .removed = on_feed_removed,
+                                                 .msg = on_feed_msg,
+                                                 .total = on_feed_total };
+
+    if (store_feed_drain(app->feed, &sink, app, &app->synced) > 0 || app->synced != was)
         model_changed(app);
 }
 
@@ -1247,7 +1268,21 @@ open_model(struct app *app, const struct console_opts *opts)
                 cli_error("console", "%s: %s", url, err.msg);
                 return 1;
             }
-            app->feed = store_feed_start(url, &err);
+            if (e == &store_engine_sqlite) {
+                /* A sqlite store is an index database: the totals, the
+                 * figures and the browser's pages are its queries, on a
+                 * read connection of our own, as with a directory's index;
+                 * the feed hands over only the newest window of rows. */
+                const char *path = index_db_info(store_sqlite_index(app->rstore))->path;
+                app->db = index_db_open_path(path, false, false, &err);
+                if (app->db == NULL) {
+                    cli_error("console", "%s: %s", url, err.msg);
+                    return 1;
+                }
+                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+            }
+            app->feed_total = -1;
+            app->feed = store_feed_start(url, to.window, &err);
             app->ix = index_new();
             app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
             if (app->feed == NULL || app->ix == NULL || app->agg == NULL) {

@@ -99,24 +99,43 @@ own_dir(const char *path)
     return 0;
 }
 
-/* Create (or open) the database file 0600 without following a symlink. */
+/* Create the database file 0600 without following a symlink, or check the
+ * one there (a regular file of ours; made 0600). An existing file is never
+ * opened here: closing any descriptor of it would drop the SQLite locks
+ * this process holds on it through its open connections (POSIX record
+ * locks belong to the process), and another process could then take it
+ * exclusively, checkpoint and delete the WAL under those connections,
+ * which then never see a later commit (a console on a sqlite: store stuck
+ * at the count before another process's records gc). */
 static int
 own_file(const char *path)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     struct stat st;
 
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-        close(fd);
-        errno = EPERM;
-        return -1;
+    for (int tries = 0; tries < 2; tries++) {
+        int fd;
+        if (lstat(path, &st) == 0) {
+            if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+                errno = EPERM;
+                return -1;
+            }
+            if ((st.st_mode & 077) != 0)
+                (void)fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW);
+            return 0;
+        }
+        if (errno != ENOENT)
+            return -1;
+        /* A new file: nobody holds a lock on it yet. */
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != EEXIST)
+            return -1;
+        /* created meanwhile by another process: check that one */
     }
-    if ((st.st_mode & 077) != 0)
-        (void)fchmod(fd, 0600);
-    close(fd);
-    return 0;
+    return -1;
 }
 
 static int

@@ -74,8 +74,9 @@ struct pg_store {
     char *spool;       /* spool directory */
     PGconn *c;
     bool listening;
-    bool in_batch; /* between begin and commit */
-    bool batch_db; /* the open batch is a transaction on the database */
+    long long deletes_seen; /* NOTIFYs on intentus_deleted, and each LISTEN */
+    bool in_batch;          /* between begin and commit */
+    bool batch_db;          /* the open batch is a transaction on the database */
     bool tx_failed;
     /* Records of the open batch (copies), spooled if the commit fails for
      * lack of a connection; ids that were inserted (not duplicates) get a
@@ -378,7 +379,8 @@ static const char *const PREPARED[][2] = {
     { "del", "WITH d AS (DELETE FROM intentus_records WHERE id = $1 RETURNING id),"
              " f AS (DELETE FROM intentus_feed WHERE id IN (SELECT id FROM d)),"
              " a AS (DELETE FROM intentus_attempts WHERE id IN (SELECT id FROM d))"
-             " SELECT count(*) FROM d" },
+             " SELECT count(*), CASE WHEN count(*) > 0"
+             " THEN pg_notify('intentus_deleted', '') END FROM d" },
     { "follow",
       "SELECT f.seq, " ROW_COLS " FROM intentus_feed f JOIN intentus_records r ON r.id = f.id"
       " WHERE f.seq > $1 ORDER BY f.seq LIMIT 1000" },
@@ -1514,12 +1516,15 @@ pg_count(struct store *s, const struct store_filter *f, struct intentus_err *err
 }
 
 static void
-drain_notifies(PGconn *c)
+drain_notifies(struct pg_store *p)
 {
     PGnotify *n;
 
-    while ((n = PQnotifies(c)) != NULL)
+    while ((n = PQnotifies(p->c)) != NULL) {
+        if (strcmp(n->relname, "intentus_deleted") == 0)
+            p->deletes_seen++;
         PQfreemem(n);
+    }
 }
 
 static long
@@ -1566,13 +1571,17 @@ pg_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, voi
     if (ensure(p, err) != 0)
         return -1;
     if (!p->listening) {
-        if (exec_ok(p->c, "LISTEN intentus_records", why, sizeof(why)) != 0) {
+        if (exec_ok(p->c, "LISTEN intentus_records; LISTEN intentus_deleted", why, sizeof(why)) !=
+            0) {
             err_set(err, IERR_IO, "PostgreSQL store: listen: %s", why);
             if (conn_lost(p))
                 lost(p);
             return -1;
         }
         p->listening = true;
+        /* Deletions while it was not listening (before, or while the
+         * connection was lost) are not told: count the start as one. */
+        p->deletes_seen++;
     }
     if (*cursor < 0) {
         PGresult *r = PQexecPrepared(p->c, "tail", 0, NULL, NULL, NULL, 0);
@@ -1588,7 +1597,7 @@ pg_follow(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, voi
         return 0;
     }
     for (;;) {
-        drain_notifies(p->c);
+        drain_notifies(p);
         long n = follow_once(p, cursor, fn, ctx, err);
         if (n != 0)
             return n;
@@ -1906,6 +1915,14 @@ pg_stats(struct store *s, const struct store_filter *f, const struct agg_opts *o
         rc = stats_walk(p, f, &w, err);
     exec_ok(p->c, rc == 0 ? "COMMIT" : "ROLLBACK", why, sizeof(why));
     return isb_end(&g, rc, err);
+}
+
+long long
+store_pg_deletes_seen(const struct store *s)
+{
+    if (s == NULL || s->engine != &store_engine_postgres)
+        return 0;
+    return ((const struct pg_store *)s)->deletes_seen;
 }
 
 long

@@ -50,6 +50,12 @@ struct store;
 /* Records waiting in the spool of a PostgreSQL store (0 for other stores);
  * -1 when the spool directory cannot be read. */
 long store_pg_spooled(struct store *s);
+/* How many times a following handle (store_follow) was told records were
+ * deleted: a NOTIFY on intentus_deleted from any process's delete, and
+ * one for each LISTEN (deletions while not listening are not told). A
+ * reader that sees it change knows some records it holds may be gone. 0
+ * for other stores. */
+long long store_pg_deletes_seen(const struct store *s);
 /* The spool directory of a PostgreSQL store (NULL for other stores). */
 const char *store_pg_spool_dir(const struct store *s);
 

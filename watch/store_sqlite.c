@@ -21,6 +21,10 @@
 #define SEQ "t.seq"
 #define STORE_KIND "intentus-store"
 #define STORE_VERSION "1"
+/* store_meta's count of deletions (absent: none yet), bumped in the
+ * deleting transaction, so a reader notices records another process
+ * deleted (store_sqlite_deletes). */
+#define DELETES "deletes"
 
 static const char STORE_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS texts("
@@ -35,7 +39,7 @@ struct sqlite_store {
     sqlite3 *h;
     char path[4096];
     bool in_batch, in_savepoint;
-    sqlite3_stmt *get, *ins, *del;
+    sqlite3_stmt *get, *ins, *del, *bump;
 };
 
 static struct sqlite_store *
@@ -139,7 +143,12 @@ sqlite_open(const char *url, const char *rest, const struct store_opts *opts,
         sqlite3_prepare_v2(ss->h, "INSERT INTO texts(id, text) VALUES(?1, ?2)", -1, &ss->ins,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(ss->h, "DELETE FROM texts WHERE id = ?1", -1, &ss->del, NULL) !=
-            SQLITE_OK) {
+            SQLITE_OK ||
+        (!opts->read_only &&
+         sqlite3_prepare_v2(ss->h,
+                            "INSERT INTO store_meta(k, v) VALUES('" DELETES "', '1')"
+                            " ON CONFLICT(k) DO UPDATE SET v = CAST(v AS INTEGER) + 1",
+                            -1, &ss->bump, NULL) != SQLITE_OK)) {
         fail(ss, "prepare", err);
         goto fail;
     }
@@ -159,6 +168,7 @@ sqlite_close(struct store *s)
     sqlite3_finalize(ss->get);
     sqlite3_finalize(ss->ins);
     sqlite3_finalize(ss->del);
+    sqlite3_finalize(ss->bump);
     index_db_close(ss->db); /* rolls back a batch never committed */
     free(ss);
 }
@@ -337,6 +347,12 @@ sqlite_del(struct store *s, const char *id, struct intentus_err *err)
     }
     if (index_db_remove(ss->db, id, err) != 0)
         goto out;
+    st = sqlite3_step(ss->bump);
+    sqlite3_reset(ss->bump);
+    if (st != SQLITE_DONE) {
+        fail(ss, "count a deletion", err);
+        goto out;
+    }
     rc = 0;
 out:
     return finish(ss, own_tx, rc, err);
@@ -389,6 +405,27 @@ store_sqlite_is_store(struct index_db *db, struct intentus_err *err)
         err_set(err, IERR_CONFIG, "%s is not a sqlite: store (no record texts)",
                 index_db_info(db)->path);
     return n > 0 ? 0 : -1;
+}
+
+int
+store_sqlite_deletes(struct store *s, int64_t *n, struct intentus_err *err)
+{
+    struct sqlite_store *ss = of(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *n = 0;
+    if (sqlite3_prepare_v2(ss->h,
+                           "SELECT CAST(v AS INTEGER) FROM store_meta WHERE k = '" DELETES "'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail(ss, "read the count of deletions", err);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(ss, "read the count of deletions", err);
+    return 0;
 }
 
 struct index_db *

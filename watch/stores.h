@@ -45,6 +45,11 @@ struct index_db *stores_index_of(struct store *s, struct intentus_err *err);
  * reconciled with the directory now, the sqlite engine's database. */
 struct index_db *store_file_index(struct store *s, struct intentus_err *err);
 struct index_db *store_sqlite_index(struct store *s);
+/* How many records were ever deleted from the sqlite: store s (any
+ * process; 0 for a store none was deleted from), into *n: a reader that
+ * sees it change knows some of the records it holds may be gone. 0, or -1
+ * with err. */
+int store_sqlite_deletes(struct store *s, int64_t *n, struct intentus_err *err);
 /* 0 when db (opened with index_db_open_path) is a sqlite: store, not a
  * record directory's index; -1 with IERR_CONFIG naming it otherwise. */
 int store_sqlite_is_store(struct index_db *db, struct intentus_err *err);

@@ -2,7 +2,10 @@
  * a real PostgreSQL server (tests/support/pg_testutil.h; a counted skip
  * without its binaries) it shows the records the store holds, follows a
  * record routed into the store while it runs (postgres: LISTEN/NOTIFY),
- * and opens a record's detail read through the engine. */
+ * and opens a record's detail read through the engine. With --window it
+ * holds only the newest rows yet counts every record (sqlite: its index's
+ * totals and pages), and records another process deletes (records gc
+ * --store) leave the console while it runs. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +17,9 @@
 
 #include <cmocka.h>
 
+#include "core/clock.h"
 #include "tests/support/pg_testutil.h"
+#include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tmux_testutil.h"
 
@@ -43,6 +48,70 @@ route_into(const struct tu_con *c, const char *url, const char *payload)
         print_message("# route: exit %d\n%s\n", r.status, r.err ? r.err : "");
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
+}
+
+/* Run intentus with argv[1..] in c's directory: its exit status must be 0. */
+static void
+run_ok(const struct tu_con *c, char **argv)
+{
+    char home[700], xdg[720];
+    char *envv[] = { home, xdg,
+                     (char *)"INTENTUS_CONFIG=", (char *)"INTENTUSNET_RECORDS_PATH=", NULL };
+    struct tu_run r = { 0 };
+
+    snprintf(home, sizeof(home), "HOME=%s", c->dir);
+    snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s", c->dir);
+    assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, &r), 0);
+    if (r.status != 0)
+        print_message("# %s %s: exit %d\n%s\n", argv[1], argv[2], r.status, r.err ? r.err : "");
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+}
+
+/* n records, one a second back from now, written as files and migrated
+ * into the store url; ids[0] the newest, ids[n-1] the oldest. */
+static void
+fill_store(const struct tu_con *c, const char *url, int n, char (*ids)[40])
+{
+    int64_t now = clock_wall_us();
+    char from[700];
+    char *argv[] = { (char *)tu_bin(),
+                     (char *)"records",
+                     (char *)"migrate",
+                     (char *)"--from",
+                     from,
+                     (char *)"--to",
+                     (char *)url,
+                     NULL };
+
+    for (int i = 0; i < n; i++) {
+        struct tu_rec r;
+        tu_rec_make(&r, 700 + (unsigned)i, 0);
+        r.created_us = now - (int64_t)(i + 1) * 1000000;
+        r.intent = "demo.echo";
+        r.timing = true;
+        r.n_attempts = 1;
+        r.agents[0] = "echo-a";
+        r.ok[0] = true;
+        r.attempt_no[0] = 0;
+        r.error_code = NULL;
+        r.circuit_agent = NULL;
+        assert_int_equal(tu_rec_write(c->recs, &r, true), 0);
+        snprintf(ids[i], sizeof(ids[i]), "%s", r.id);
+    }
+    snprintf(from, sizeof(from), "file:%s", c->recs);
+    run_ok(c, argv);
+}
+
+/* records gc --store url --max-count keep, applied (not a dry run), as
+ * another terminal would. */
+static void
+gc_keep(const struct tu_con *c, const char *url, const char *keep)
+{
+    char *argv[] = { (char *)tu_bin(),  (char *)"records", (char *)"gc",
+                     (char *)"--store", (char *)url,       (char *)"--max-count",
+                     (char *)keep,      (char *)"--yes",   NULL };
+    run_ok(c, argv);
 }
 
 static void
@@ -80,6 +149,96 @@ test_console_sqlite(void **state)
     (void)state;
     snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
     console_on(c, url);
+    tu_con_free(c);
+}
+
+/* --window on a sqlite store (issue 19): only the newest 10 rows are held,
+ * yet the title counts all 60 (the store's index), the records browser
+ * pages the index past the window to the oldest record, and --window is
+ * accepted with --store instead of refused. */
+static void
+test_console_sqlite_window(void **state)
+{
+    struct tu_con *c = tu_con_new();
+    char url[700], args[800], screen[16384], ids[60][40];
+    bool reached = false;
+
+    (void)state;
+    snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
+    fill_store(c, url, 60, ids);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    if (!tu_con_wait(c, " 60 records ", 15000, screen, sizeof(screen)))
+        fail_msg("the console does not count the store's 60 records:\n%s", screen);
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "60 of 60 records");
+    tu_con_expect(c, "(newest 10 loaded)");
+    tu_con_expect(c, ids[0]);
+    tu_con_capture(c, screen, sizeof(screen));
+    if (strstr(screen, ids[59]) != NULL)
+        fail_msg("the oldest record is shown with only the newest 10 loaded:\n%s", screen);
+    for (int i = 0; i < 12 && !reached; i++) {
+        tu_con_keys(c, "G", NULL, NULL);
+        reached = tu_con_wait(c, ids[59], 1500, screen, sizeof(screen));
+    }
+    if (!reached)
+        fail_msg("paging never reached the oldest record %s:\n%s", ids[59], screen);
+    /* the detail of a record past the window, read through the engine */
+    tu_con_keys(c, "Enter", NULL, NULL);
+    {
+        char want[80];
+        snprintf(want, sizeof(want), "Execution %s", ids[59]);
+        if (!tu_con_wait(c, want, 10000, screen, sizeof(screen)) ||
+            strstr(screen, "INTENT_RECEIVED") == NULL)
+            fail_msg("the oldest record's timeline did not open:\n%s", screen);
+    }
+    tu_con_keys(c, "q", "Q", NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_free(c);
+}
+
+/* Records deleted by another process (records gc --store from another
+ * terminal) leave the running console: first 50 of 60 outside its window
+ * of 10 (the counts change), then all but 3, those in its window too (the
+ * rows go). */
+static void
+deletes_seen(struct tu_con *c, const char *url)
+{
+    char args[1200], screen[16384], ids[60][40];
+
+    fill_store(c, url, 60, ids);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    if (!tu_con_wait(c, " 60 records ", 15000, screen, sizeof(screen)))
+        fail_msg("the console does not count the store's 60 records:\n%s", screen);
+    gc_keep(c, url, "50");
+    if (!tu_con_wait(c, " 50 records ", 15000, screen, sizeof(screen)))
+        fail_msg("10 records were deleted from the store; the console still counts them:\n%s",
+                 screen);
+    gc_keep(c, url, "3");
+    if (!tu_con_wait(c, " 3 records ", 15000, screen, sizeof(screen)))
+        fail_msg("47 more records were deleted; the console still counts them:\n%s", screen);
+    tu_con_keys(c, "2", NULL, NULL);
+    tu_con_expect(c, "3 of 3 records");
+    tu_con_expect(c, ids[0]);
+    tu_con_capture(c, screen, sizeof(screen));
+    for (int i = 3; i < 10; i++)
+        if (strstr(screen, ids[i]) != NULL)
+            fail_msg("record %s was deleted from the store and is still listed:\n%s", ids[i],
+                     screen);
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+}
+
+static void
+test_console_sqlite_deletes(void **state)
+{
+    struct tu_con *c = tu_con_new();
+    char url[700];
+
+    (void)state;
+    snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
+    deletes_seen(c, url);
     tu_con_free(c);
 }
 
@@ -194,6 +353,26 @@ test_console_postgres(void **state)
     free(url);
 }
 
+/* On postgres: the window's rows, the store's count in the title (not
+ * the window's), and deletions by another process noticed (NOTIFY). */
+static void
+test_console_postgres_window_deletes(void **state)
+{
+    struct genv *g = *state;
+    struct tu_con *c;
+    char why[512], *url;
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console_del", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    deletes_seen(c, url);
+    tu_con_free(c);
+    free(url);
+}
+
 static int
 group_setup(void **state)
 {
@@ -230,6 +409,9 @@ main(void)
         cmocka_unit_test(test_console_sqlite),
         cmocka_unit_test(test_console_store_retention),
         cmocka_unit_test(test_console_postgres),
+        cmocka_unit_test(test_console_sqlite_window),
+        cmocka_unit_test(test_console_sqlite_deletes),
+        cmocka_unit_test(test_console_postgres_window_deletes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -266,20 +266,18 @@ test_window_retention_plans_from_the_index(void **state)
 
 /* --no-index keeps the old model: every record in memory, nothing said
  * about rows loaded. */
-/* --window is the index's: where the console loads every record instead
- * (--no-index, --read-only, --server, --store) it is refused, not ignored. */
+/* --window is the index's (or a store's, tests/tui/test_console_store.c):
+ * where the console loads every record instead (--no-index, --read-only)
+ * it is refused, not ignored. */
 static void
 test_window_refused_without_the_index(void **state)
 {
-    const char *other[] = { "--no-index", "--read-only", "--store" };
+    const char *other[] = { "--no-index", "--read-only" };
     struct tu_run run;
 
     (void)state;
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
-        char *argv[] = { (char *)tu_bin(),           "console", "--window", "100", (char *)other[i],
-                         "sqlite:/nonexistent/x.db", NULL };
-        if (strcmp(other[i], "--store") != 0)
-            argv[5] = NULL;
+        char *argv[] = { (char *)tu_bin(), "console", "--window", "100", (char *)other[i], NULL };
         assert_int_equal(tu_run(argv, NULL, NULL, NULL, 10000, &run), 0);
         assert_int_equal(run.status, 2);
         assert_non_null(strstr(run.err, "--window: only with the record index"));
