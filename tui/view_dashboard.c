@@ -68,6 +68,7 @@ struct dash {
     char self_cmd[1200];          /* the empty dashboard's hint: a route command to run */
     struct remote_agent *ragents; /* --server: the service's agents as last polled */
     struct table tab;             /* the agents table's geometry and cursor */
+    struct table feed_tab;        /* the live feed's (h/l scroll it while in the feed) */
     size_t n_ragents;
 };
 
@@ -745,10 +746,33 @@ circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_
         snprintf(buf, size, " circuit: %s in this console's own router (no change recorded)", circ);
 }
 
+/* The live feed's columns: at 80 the ID goes first (l scrolls to it), then
+ * the intent and agent shrink before the error code (17 columns hold
+ * AGENT_UNAVAILABLE). Newest first, always (a live feed). */
+enum feed_col { FC_TIME, FC_INTENT, FC_AGENT, FC_STATUS, FC_ERROR, FC_DURATION, FC_ID, FC_COUNT };
+
+static const struct table_col feed_cols[FC_COUNT] = {
+    [FC_TIME] = { "TIME", 8, 0, 0, false, false, 0 },
+    [FC_INTENT] = { "INTENT", 20, 12, 0, false, false, -1 },
+    [FC_AGENT] = { "AGENT", 14, 10, 1, false, false, -1 },
+    [FC_STATUS] = { "STATUS", 9, 7, 0, false, false, -1 },
+    [FC_ERROR] = { "ERROR", 22, 17, 2, false, true, -1 },
+    [FC_DURATION] = { "DURATION", 8, 0, 1, true, false, -1 },
+    [FC_ID] = { "ID", 36, 0, 3, false, false, -1 },
+};
+
+#define FEED_MAX 64
+
+struct feed_line {
+    char id[160];
+    char when[32], intent[128], agent[128], status[16], code[128], dur[16];
+    bool error;
+};
+
 struct feed_ctx {
     struct app *app;
-    struct dash *d;
-    int y, rows, cols, n;
+    struct feed_line *lines;
+    int max, n;
     const char *agent; /* failures of this agent only */
 };
 
@@ -769,57 +793,47 @@ failed_code(const struct app *app, const struct index_view *v, const char *agent
     return code != NULL ? code : rejected ? "REJECTED (OPEN)" : NULL;
 }
 
+/* One row of the feed, kept until the table draws it. */
 static int
 feed_row(void *ctx, const struct index_view *v)
 {
     struct feed_ctx *f = ctx;
-    char when[32], line[512], dur[16], st[16];
+    struct feed_line *l;
     const char *code;
-    attr_t a;
 
+    if (f->n >= f->max)
+        return 1;
+    l = &f->lines[f->n++];
     /* CORRUPT, or ENCRYPTED / TAMPERED / TRUNCATED for encrypted files. */
-    snprintf(st, sizeof(st), "%s",
+    snprintf(l->status, sizeof(l->status), "%s",
              (v->flags & DIGEST_CORRUPT) ? digest_bad_word(v->flags)
                                          : record_status_name(v->status));
     if (v->flags & DIGEST_CORRUPT)
-        for (char *c = st; *c; c++)
+        for (char *c = l->status; *c; c++)
             *c = (char)(*c - 'a' + 'A');
-
-    if (f->n >= f->rows)
-        return 1;
-    fmt_time_short(v->created_us, when, sizeof(when));
-    fmt_duration_us(v->duration_us, dur, sizeof(dur));
+    fmt_time_short(v->created_us, l->when, sizeof(l->when));
+    fmt_duration_us(v->duration_us, l->dur, sizeof(l->dur));
     /* The failure view shows this agent's own error, also inside an
      * execution that succeeded overall (a retry or a fallback did). */
     code = f->agent != NULL ? failed_code(f->app, v, f->agent) : NULL;
     if (code == NULL)
         code = v->error_code ? v->error_code : "";
-    if (f->cols >= 120)
-        snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
-                 v->intent ? v->intent : "?", v->agent ? v->agent : "-", st, code, dur, v->id);
-    else
-        snprintf(line, sizeof(line), " %s %-20.20s %-14.14s %-7.7s %-16.16s %8s", when + 11,
-                 v->intent ? v->intent : "?", v->agent ? v->agent : "-", st, code, dur);
-    a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL
-            ? app_attr(f->app, THEME_ERROR)
-            : app_attr(f->app, THEME_NORMAL);
-    if (f->n < 64)
-        snprintf(f->d->feed_ids[f->n], sizeof(f->d->feed_ids[0]), "%s", v->id);
-    if (f->d->in_feed && strcmp(v->id, f->d->feed_sel) == 0) {
-        a = app_attr(f->app, THEME_SELECTION);
-        app_fill(f->app, f->y + f->n, 0, f->cols, a);
-    }
-    app_put(f->app, f->y + f->n, 0, f->cols, a, line);
-    f->n++;
+    snprintf(l->code, sizeof(l->code), "%s", code);
+    snprintf(l->intent, sizeof(l->intent), "%s", v->intent ? v->intent : "?");
+    snprintf(l->agent, sizeof(l->agent), "%s", v->agent ? v->agent : "-");
+    snprintf(l->id, sizeof(l->id), "%s", v->id);
+    l->error = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL;
     return 0;
 }
 
 static void
 draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    struct feed_ctx f = { app, d, y + 1, rows - 1, cols, 0, NULL };
+    struct feed_line lines[FEED_MAX];
+    struct feed_ctx f = { app, lines, 0, 0, NULL };
     struct index_filter flt = { 0 };
     char title[1300];
+    int header_y = y + 1;
 
     if (d->show_failures && d->n_rows > 0) {
         snprintf(title, sizeof(title),
@@ -837,20 +851,54 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     if (d->show_failures && d->n_rows > 0) {
         circuit_source(app, &d->rows[d->sel], title, sizeof(title));
         app_put(app, y + 1, 0, cols, app_attr(app, THEME_DIM), title);
-        f.y++;
-        f.rows--;
+        header_y++;
     }
-    index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
-    d->n_feed = f.n < 64 ? f.n : 64;
+    f.max = y + rows - header_y - 1;
+    if (f.max > FEED_MAX)
+        f.max = FEED_MAX;
+    if (f.max < 0)
+        f.max = 0;
+    index_query(app->ix, &flt, true, (size_t)f.max, feed_row, &f);
+    d->n_feed = f.n;
+    d->feed_tab.cols = feed_cols;
+    d->feed_tab.n_cols = FC_COUNT;
+    d->feed_tab.n_rows = (size_t)f.n;
+    d->feed_tab.sort_key = 0; /* newest first */
+    d->feed_tab.sort_desc = true;
+    d->feed_tab.sel = 0;
+    d->feed_tab.top = 0;
+    for (int i = 0; i < f.n; i++) {
+        snprintf(d->feed_ids[i], sizeof(d->feed_ids[0]), "%.159s", lines[i].id);
+        if (d->in_feed && strcmp(lines[i].id, d->feed_sel) == 0)
+            d->feed_tab.sel = (size_t)i;
+    }
+    table_layout(&d->feed_tab, header_y, f.max, cols);
+    table_header(&d->feed_tab, app, cols);
+    for (int i = 0; i < f.n; i++) {
+        const struct feed_line *l = &lines[i];
+        size_t ri = (size_t)i;
+        attr_t a = app_attr(app, l->error ? THEME_ERROR : THEME_NORMAL);
+        if (d->in_feed && strcmp(l->id, d->feed_sel) == 0) {
+            a = app_attr(app, THEME_SELECTION);
+            app_fill(app, table_row_y(&d->feed_tab, ri), 0, cols, a);
+        }
+        table_cell(&d->feed_tab, app, ri, FC_TIME, a, l->when + 11);
+        table_cell(&d->feed_tab, app, ri, FC_INTENT, a, l->intent);
+        table_cell(&d->feed_tab, app, ri, FC_AGENT, a, l->agent);
+        table_cell(&d->feed_tab, app, ri, FC_STATUS, a, l->status);
+        table_cell(&d->feed_tab, app, ri, FC_ERROR, a, l->code);
+        table_cell(&d->feed_tab, app, ri, FC_DURATION, a, l->dur);
+        table_cell(&d->feed_tab, app, ri, FC_ID, a, l->id);
+    }
     if (f.n == 0 && d->show_failures) {
-        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM),
+        app_put(app, header_y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no failures recorded for this agent");
     } else if (f.n == 0) {
         snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
                  app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
-        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
+        app_put(app, header_y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
         snprintf(title, sizeof(title), "  %s", d->self_cmd);
-        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
+        app_put(app, header_y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
     }
 }
 
@@ -1061,6 +1109,13 @@ dash_click(struct app *app, void *state, const struct key_event *ev)
         refresh_snapshot(app, d);
     int sort_key = -1;
     d->tab.n_rows = d->n_rows;
+    /* A row of the feed: the cursor goes there (the feed stays newest first). */
+    if (table_click(&d->feed_tab, ev->y, ev->x, &sort_key) == 1 &&
+        d->feed_tab.sel < (size_t)d->n_feed) {
+        d->in_feed = true;
+        snprintf(d->feed_sel, sizeof(d->feed_sel), "%s", d->feed_ids[d->feed_tab.sel]);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
     switch (table_click(&d->tab, ev->y, ev->x, &sort_key)) {
     case 1:
         d->sel = d->tab.sel;
@@ -1093,7 +1148,8 @@ dash_handle(struct app *app, void *state, enum key_action act, const struct key_
     switch (act) {
     case ACT_LEFT:
     case ACT_RIGHT:
-        table_key(&d->tab, act); /* scroll to the columns that do not fit */
+        /* scroll to the columns that do not fit: the feed's while in it */
+        table_key(d->in_feed ? &d->feed_tab : &d->tab, act);
         break;
     case ACT_RESET_BREAKER:
     case ACT_TOGGLE_AGENT:

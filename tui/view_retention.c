@@ -18,6 +18,7 @@
 #include "tui/fmt.h"
 #include "tui/job.h"
 #include "tui/store_gc.h"
+#include "tui/table.h"
 #include "watch/index_query.h"
 #include "watch/stores.h"
 
@@ -49,6 +50,30 @@ struct ret {
      * (tui/store_gc.h), each on its own handle opened by the worker. */
     char *store_url;
     struct store_gc_plan *splan, *new_splan;
+    /* The per-intent table of the report shown (tui/table.h): order[row] is
+     * an index into its intents, sorted by sort; rebuilt when the report,
+     * its size or the sort changes. */
+    struct table tab;
+    int sort;
+    bool sort_desc;
+    size_t *order, n_order;
+    const struct retention_report *order_of; /* what order indexes (while drawing) */
+    int order_sort;
+    bool order_desc;
+};
+
+/* What the intents table sorts by (s cycles, S reverses, a title click). */
+enum ret_sort { RT_COUNT, RT_INTENT, RT_BYTES, RT_SORTS };
+
+static const char *const ret_sort_names[RT_SORTS] = { "records", "intent", "bytes" };
+
+enum ret_col { RC_INTENT, RC_RECORDS, RC_BYTES, RC_SHARE, RC_COLS };
+
+static const struct table_col ret_cols[RC_COLS] = {
+    [RC_INTENT] = { "INTENT", 40, 16, 0, false, true, RT_INTENT },
+    [RC_RECORDS] = { "RECORDS", 10, 8, 0, true, false, RT_COUNT },
+    [RC_BYTES] = { "BYTES", 10, 9, 1, true, false, RT_BYTES },
+    [RC_SHARE] = { "SHARE", 7, 6, 2, true, false, -1 },
 };
 
 static void
@@ -100,6 +125,7 @@ ret_close(void *state)
     retention_plan_free(r->plan);
     store_gc_plan_free(r->splan);
     free(r->store_url);
+    free(r->order);
     if (r->have_result)
         retention_report_free(&r->result);
 }
@@ -412,6 +438,74 @@ on_policy_done(struct app *app, void *ctx, bool ok)
     app->dirty = true;
 }
 
+/* Natural directions: names A to Z, counts and bytes largest first. */
+static int
+intent_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct ret *r = ctx;
+    const struct retention_intent *x = &r->order_of->intents[*(const size_t *)a],
+                                  *y = &r->order_of->intents[*(const size_t *)b];
+    int c;
+
+    if (r->order_sort == RT_INTENT)
+        c = strcmp(x->intent, y->intent);
+    else if (r->order_sort == RT_BYTES)
+        c = x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+    else
+        c = x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+    if (c == 0)
+        c = strcmp(x->intent, y->intent);
+    return r->order_desc ? -c : c;
+}
+
+/* Sorted again each frame (a report has one row per intent: cheap), so a
+ * new plan at the old plan's address is never shown in a stale order. */
+static void
+sort_intents(struct ret *r, const struct retention_report *rep)
+{
+    free(r->order);
+    r->order = rep->n_intents ? malloc(rep->n_intents * sizeof(*r->order)) : NULL;
+    r->n_order = r->order ? rep->n_intents : 0;
+    r->order_of = rep;
+    r->order_sort = r->sort;
+    r->order_desc = r->sort_desc;
+    for (size_t i = 0; i < r->n_order; i++)
+        r->order[i] = i;
+    if (r->n_order > 1)
+        qsort_r(r->order, r->n_order, sizeof(*r->order), intent_cmp, r);
+}
+
+/* The report's intents: a table with its cursor, paging, sort and h/l. */
+static void
+draw_intents(struct app *app, struct ret *r, int y, int rows, int cols,
+             const struct retention_report *rep)
+{
+    char cell[64];
+
+    sort_intents(r, rep);
+    r->tab.cols = ret_cols;
+    r->tab.n_cols = RC_COLS;
+    r->tab.n_rows = r->n_order;
+    r->tab.sort_key = r->sort;
+    r->tab.sort_desc = r->sort == RT_INTENT ? r->sort_desc : !r->sort_desc;
+    table_layout(&r->tab, y, rows - 1, cols);
+    table_header(&r->tab, app, cols);
+    for (size_t i = r->tab.top; i < r->n_order && table_row_y(&r->tab, i) >= 0; i++) {
+        const struct retention_intent *it = &rep->intents[r->order[i]];
+        attr_t a = app_attr(app, i == r->tab.sel ? THEME_SELECTION : THEME_NORMAL);
+        if (i == r->tab.sel)
+            app_fill(app, table_row_y(&r->tab, i), 0, cols, a);
+        table_cell(&r->tab, app, i, RC_INTENT, a, it->intent);
+        snprintf(cell, sizeof(cell), "%llu", (unsigned long long)it->count);
+        table_cell(&r->tab, app, i, RC_RECORDS, a, cell);
+        fmt_bytes(it->bytes, cell, sizeof(cell));
+        table_cell(&r->tab, app, i, RC_BYTES, a, cell);
+        snprintf(cell, sizeof(cell), "%.1f%%",
+                 rep->count ? (double)it->count * 100.0 / (double)rep->count : 0.0);
+        table_cell(&r->tab, app, i, RC_SHARE, a, cell);
+    }
+}
+
 static void
 draw_report(struct app *app, int *y, int cols, const struct retention_report *rep,
             const char *title, bool dry)
@@ -445,12 +539,6 @@ draw_report(struct app *app, int *y, int cols, const struct retention_report *re
                  rep->interrupted ? "; INTERRUPTED (run again to finish)" : "");
     }
     app_put(app, (*y)++, 0, cols, app_attr(app, rep->interrupted ? THEME_WARN : THEME_DIM), line);
-    for (size_t i = 0; i < rep->n_intents && i < 8; i++) {
-        fmt_bytes(rep->intents[i].bytes, bytes, sizeof(bytes));
-        snprintf(line, sizeof(line), "     %-32s %8llu  %s", rep->intents[i].intent,
-                 (unsigned long long)rep->intents[i].count, bytes);
-        app_put(app, (*y)++, 0, cols, app_attr(app, THEME_NORMAL), line);
-    }
 }
 
 static void
@@ -498,9 +586,20 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         app_redraw_after(app, 100); /* keep the bar moving, ten frames a second */
     } else if (r->have_result) {
         draw_report(app, &y, cols, &r->result, " Last run: removed", false);
+        draw_intents(app, r, y, top + rows - y, cols, &r->result);
     } else if (plan_report(r) != NULL) {
-        draw_report(app, &y, cols, plan_report(r),
-                    " Dry run: would remove (x applies exactly this)", true);
+        const struct retention_report *rep = plan_report(r);
+        int n;
+        draw_report(app, &y, cols, rep, " Dry run: would remove (x applies exactly this)", true);
+        /* On a store the planned ids follow the intents: the table takes
+         * what its rows need, at most half the room, then. */
+        n = top + rows - y;
+        if (r->splan != NULL && (int)rep->n_intents + 1 < n / 2)
+            n = (int)rep->n_intents + 1;
+        else if (r->splan != NULL)
+            n /= 2;
+        draw_intents(app, r, y, n, cols, rep);
+        y += n;
         for (size_t i = 0; r->splan != NULL && i < store_gc_plan_size(r->splan) && y < top + rows;
              i++) {
             snprintf(line, sizeof(line), "     remove %s", store_gc_plan_id(r->splan, i));
@@ -510,6 +609,50 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         app_put(app, y++, 0, cols, app_attr(app, THEME_DIM),
                 "   n runs a dry run: nothing is touched until you confirm.");
     }
+}
+
+/* The report the intents table shows (NULL: none, or a job is running). */
+static const struct retention_report *
+shown_report(const struct ret *r)
+{
+    if (r->running)
+        return NULL;
+    return r->have_result ? &r->result : plan_report(r);
+}
+
+/* The intents table's keys: the cursor, paging, h/l, the sort, and Enter:
+ * the Records screen on that intent's records. */
+static unsigned
+intents_key(struct app *app, struct ret *r, enum key_action act)
+{
+    const struct retention_report *rep = shown_report(r);
+    char filter[300];
+
+    if (rep == NULL)
+        return 0;
+    r->tab.n_rows = r->n_order;
+    if (table_key(&r->tab, act))
+        return VIEW_HANDLED | VIEW_REDRAW;
+    switch (act) {
+    case ACT_SORT:
+        r->sort = (r->sort + 1) % RT_SORTS;
+        r->sort_desc = false;
+        break;
+    case ACT_SORT_REVERSE:
+        r->sort_desc = !r->sort_desc;
+        break;
+    case ACT_OPEN:
+        if (r->tab.sel >= r->n_order || r->n_order != rep->n_intents)
+            return VIEW_HANDLED;
+        snprintf(filter, sizeof(filter), "intent:%s", rep->intents[r->order[r->tab.sel]].intent);
+        app_show(app, SCREEN_RECORDS, &(struct view_arg){ .text = filter });
+        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        return 0;
+    }
+    app_message(app, false, "intents sorted by %s%s", ret_sort_names[r->sort],
+                r->sort_desc ? " (reversed)" : "");
+    return VIEW_HANDLED | VIEW_REDRAW;
 }
 
 static unsigned
@@ -554,7 +697,36 @@ ret_handle(struct app *app, void *state, enum key_action act, const struct key_e
         apply(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    return 0;
+    return intents_key(app, r, act);
+}
+
+/* A click: an intent's row moves the cursor there, a title sorts by it
+ * (again: the other way round). */
+static unsigned
+ret_click(struct app *app, void *state, const struct key_event *ev)
+{
+    struct ret *r = state;
+    int sort_key = -1;
+
+    if (shown_report(r) == NULL)
+        return 0;
+    r->tab.n_rows = r->n_order;
+    switch (table_click(&r->tab, ev->y, ev->x, &sort_key)) {
+    case 1:
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case 2:
+        if (r->sort == sort_key) {
+            r->sort_desc = !r->sort_desc;
+        } else {
+            r->sort = sort_key;
+            r->sort_desc = false;
+        }
+        app_message(app, false, "intents sorted by %s%s", ret_sort_names[r->sort],
+                    r->sort_desc ? " (reversed)" : "");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        return 0;
+    }
 }
 
 const struct view_ops view_retention = {
@@ -565,5 +737,6 @@ const struct view_ops view_retention = {
     .close = ret_close,
     .draw = ret_draw,
     .handle = ret_handle,
+    .click = ret_click,
     .model_changed = NULL,
 };
