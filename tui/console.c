@@ -71,23 +71,23 @@ app_message(struct app *app, bool is_error, const char *fmt, ...)
 cJSON *
 app_load_record(struct app *app, const char *id, struct intentus_err *err)
 {
-    if (app->rstore != NULL) {
+    if (app->model.rstore != NULL) {
         size_t len = 0;
-        char *text = store_get(app->rstore, id, &len, err);
+        char *text = store_get(app->model.rstore, id, &len, err);
         cJSON *rec = text != NULL ? record_parse(text, len, err) : NULL;
         free(text);
         if (rec == NULL)
-            err_prefix(err, "%s: record %s", app->store_url, id);
+            err_prefix(err, "%s: record %s", app->model.store_url, id);
         return rec;
     }
-    if (app->store == NULL) {
+    if (app->model.store == NULL) {
         err_set(err, IERR_NOT_FOUND,
                 "record %.160s is on the service's host: no local record directory to read it "
                 "from (--dir)",
                 id);
         return NULL;
     }
-    return rec_store_load(app->store, id, err);
+    return rec_store_load(app->model.store, id, err);
 }
 
 static void switch_screen(struct app *app, enum app_screen s);
@@ -207,38 +207,38 @@ draw_frame(struct app *app)
     int x = 0;
 
     memset(&ts, 0, sizeof(ts));
-    if (app->tailer != NULL)
-        tailer_get_stats(app->tailer, &ts);
+    if (app->model.tailer != NULL)
+        tailer_get_stats(app->model.tailer, &ts);
     app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
-    if (app->remote != NULL) {
+    if (app->model.remote != NULL) {
         char why[300];
-        bool up = console_remote_status(app->remote, why, sizeof(why));
+        bool up = console_remote_status(app->model.remote, why, sizeof(why));
         if (up)
             snprintf(left, sizeof(left), " intentus  attached to %.200s  records: %.200s",
-                     console_remote_url(app->remote),
-                     app->feed_remote ? "from the event stream" : app->records_dir);
+                     console_remote_url(app->model.remote),
+                     app->model.feed_remote ? "from the event stream" : app->model.records_dir);
         else
             snprintf(left, sizeof(left), " intentus  attached to %.200s: reconnecting: %.290s",
-                     console_remote_url(app->remote), why);
+                     console_remote_url(app->model.remote), why);
         if (!up) {
             app_put(app, 0, 0, app->cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);
             left[0] = '\0';
         }
     } else {
         snprintf(left, sizeof(left), " intentus  %s",
-                 app->store_url != NULL ? app->store_url : app->records_dir);
+                 app->model.store_url != NULL ? app->model.store_url : app->model.records_dir);
     }
     /* The compliance mode of the running config (REGULATED in capitals, as
      * the reference spells its levels, so it stands out). */
     snprintf(right, sizeof(right), "%s%s%s%s  %zu records  %s  %s ",
              app->opts.read_only ? "READ-ONLY  " : "",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
-             app->dir_gone       ? "DIRECTORY GONE"
-             : app->feed_remote  ? "events"
-             : app->feed != NULL ? "follow"
-             : ts.polling        ? "poll"
-                                 : "inotify",
-             app_total(app), compliance_label(runtime_config(app->rt)->compliance),
+             app->model.dir_gone       ? "DIRECTORY GONE"
+             : app->model.feed_remote  ? "events"
+             : app->model.feed != NULL ? "follow"
+             : ts.polling              ? "poll"
+                                       : "inotify",
+             app_total(app), compliance_label(runtime_config(app->model.rt)->compliance),
              app->theme.name);
     if (left[0] != '\0')
         app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
@@ -323,7 +323,7 @@ apply_theme(struct app *app, const char *name)
 static void
 model_changed(struct app *app)
 {
-    app->generation++;
+    app->model.generation++;
     for (int i = 0; i < SCREEN_COUNT; i++) {
         if (app->views[i]->model_changed != NULL)
             app->views[i]->model_changed(app, app->view_state[i]);
@@ -334,17 +334,7 @@ model_changed(struct app *app)
 size_t
 app_total(struct app *app)
 {
-    if (app->db == NULL)
-        return index_size(app->ix);
-    if (!app->db_total_ok || app->db_total_gen != app->generation) {
-        long n = index_query_count(app->db, NULL, NULL);
-        if (n >= 0) {
-            app->db_total = (size_t)n;
-            app->db_total_ok = true;
-            app->db_total_gen = app->generation;
-        }
-    }
-    return app->db_total_ok ? app->db_total : index_size(app->ix);
+    return console_model_total(&app->model);
 }
 
 static void
@@ -354,30 +344,30 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
 
     switch (ev->kind) {
     case TAILER_UPSERT:
-        if (index_upsert(app->ix, ev->digest, NULL) == 0)
-            app->upserts++;
+        if (index_upsert(app->model.ix, ev->digest, NULL) == 0)
+            app->model.upserts++;
         break;
     case TAILER_REMOVE:
-        if (index_remove(app->ix, ev->id) == 1)
-            app->removals++;
+        if (index_remove(app->model.ix, ev->id) == 1)
+            app->model.removals++;
         break;
     case TAILER_SYNCED:
-        app->synced = true;
+        app->model.synced = true;
         break;
     case TAILER_DIR_GONE:
-        app->dir_gone = true;
+        app->model.dir_gone = true;
         app_message(app, true, "record directory %s went away; waiting for it to come back",
-                    app->records_dir);
+                    app->model.records_dir);
         break;
     case TAILER_DIR_BACK:
-        app->dir_gone = false;
+        app->model.dir_gone = false;
         app_message(app, false, "record directory is back; re-indexing");
         break;
     case TAILER_POLLING:
         app_message(app, true, "inotify unavailable (%s); polling", ev->msg ? ev->msg : "?");
         break;
     case TAILER_INDEX_OPEN:
-        if (app->db == NULL) {
+        if (app->model.db == NULL) {
             /* Started from the persistent index: from now on the figures,
              * totals and the browser's rows are its queries, on a read
              * connection of our own (the tailer writes every change before
@@ -386,9 +376,10 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
              * anyway) keeps the console's memory flat as the directory
              * grows. */
             struct intentus_err err = { 0 };
-            app->db = index_db_open_path(ev->msg, false, false, &err);
-            if (app->db != NULL)
-                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+            app->model.db = index_db_open_path(ev->msg, false, false, &err);
+            if (app->model.db != NULL)
+                sqlite3_exec(index_db_sqlite(app->model.db), "PRAGMA cache_size=-2048", NULL, NULL,
+                             NULL);
             else
                 app_message(app, true, "persistent index %s not readable (%s)", ev->msg, err.msg);
         }
@@ -412,7 +403,7 @@ on_tailer(void *ctx, int fd)
     (void)fd;
     if (app->paused)
         return; /* events wait in the tailer; nothing is lost */
-    if (tailer_drain(app->tailer, on_tailer_event, app) > 0)
+    if (tailer_drain(app->model.tailer, on_tailer_event, app) > 0)
         model_changed(app);
 }
 
@@ -421,8 +412,8 @@ on_feed_digest(void *ctx, const struct digest *d)
 {
     struct app *app = ctx;
 
-    if (index_upsert(app->ix, d, NULL) == 0)
-        app->upserts++;
+    if (index_upsert(app->model.ix, d, NULL) == 0)
+        app->model.upserts++;
 }
 
 static void
@@ -435,13 +426,14 @@ static void
 on_feed(void *ctx, int fd)
 {
     struct app *app = ctx;
-    bool was = app->synced;
+    bool was = app->model.synced;
 
     (void)fd;
     if (app->paused)
         return; /* records wait in the feed; nothing is lost */
-    if (store_feed_drain(app->feed, on_feed_digest, on_feed_msg, app, &app->synced) > 0 ||
-        app->synced != was)
+    if (store_feed_drain(app->model.feed, on_feed_digest, on_feed_msg, app, &app->model.synced) >
+            0 ||
+        app->model.synced != was)
         model_changed(app);
 }
 
@@ -473,12 +465,12 @@ reload_config(struct app *app)
 {
     struct intentus_err err = { 0 };
 
-    if (runtime_reload(app->rt, &err) != 0) {
+    if (runtime_reload(app->model.rt, &err) != 0) {
         app_message(app, true, "reload failed, keeping the running config: %s", err.msg);
         return;
     }
-    app->cfg = runtime_config(app->rt);
-    app_message(app, false, "configuration reloaded from %s", app->cfg->source);
+    app->model.cfg = runtime_config(app->model.rt);
+    app_message(app, false, "configuration reloaded from %s", app->model.cfg->source);
     model_changed(app);
 }
 
@@ -503,7 +495,7 @@ on_completions(void *ctx, int fd)
     size_t n;
 
     (void)fd;
-    while ((n = runtime_collect(app->rt, batch, 64)) > 0) {
+    while ((n = runtime_collect(app->model.rt, batch, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             if (batch[i].tag & DEMO_TRAFFIC_TAG)
                 demo_traffic_completion(app, &batch[i]);
@@ -540,10 +532,10 @@ remote_confirmed(struct app *app, void *ctx, const char *arg)
     const char *agent = arg[0] != '\0' ? arg : NULL;
 
     (void)ctx;
-    if (app->remote == NULL ||
-        console_remote_action(app->remote, app->confirm.action, agent, &err) != 0) {
+    if (app->model.remote == NULL ||
+        console_remote_action(app->model.remote, app->confirm.action, agent, &err) != 0) {
         app_message(app, true, "%s: %s", app->confirm.action,
-                    app->remote == NULL ? "not attached to a service" : err.msg);
+                    app->model.remote == NULL ? "not attached to a service" : err.msg);
         return;
     }
     app_message(app, false, "%s%s%s: sent to the service...", app->confirm.action,
@@ -563,11 +555,11 @@ on_remote(void *ctx, int fd)
 {
     struct app *app = ctx;
     struct remote_result res[64];
-    bool changed = console_remote_drain(app->remote);
+    bool changed = console_remote_drain(app->model.remote);
     size_t n;
 
     (void)fd;
-    while ((n = console_remote_collect(app->remote, res, 64)) > 0) {
+    while ((n = console_remote_collect(app->model.remote, res, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             if (res[i].kind == REMOTE_ACTION) {
                 app_message(app, res[i].is_error, "%s", res[i].msg);
@@ -575,8 +567,8 @@ on_remote(void *ctx, int fd)
             } else if (res[i].kind == REMOTE_COMPLETION) {
                 deliver_completion(app, &res[i].c);
             } else if (res[i].d != NULL && !app->paused &&
-                       index_upsert(app->ix, res[i].d, NULL) == 0) {
-                app->upserts++;
+                       index_upsert(app->model.ix, res[i].d, NULL) == 0) {
+                app->model.upserts++;
                 changed = true;
             }
             remote_result_free(&res[i]);
@@ -767,7 +759,7 @@ complete_candidates(struct app *app, const char *cmd, bool first, const char *ou
         for (size_t i = 0; i < app->n_themes && n < max; i++)
             out[n++] = app->themes[i];
     } else if (strcmp(cmd, "agent") == 0 || strcmp(cmd, "fire") == 0) {
-        struct registry *reg = app->cfg->registry;
+        struct registry *reg = app->model.cfg->registry;
         for (size_t i = 0; i < registry_count(reg) && n < max; i++) {
             const struct agent *a = registry_at(reg, i);
             if (cmd[0] == 'a') {
@@ -914,9 +906,9 @@ handle_key(struct app *app, int key)
         open_command_line(app);
         break;
     case ACT_RELOAD:
-        if (app->remote != NULL && app->opts.read_only)
+        if (app->model.remote != NULL && app->opts.read_only)
             app_message(app, true, "read-only console: reloading the service is disabled");
-        else if (app->remote != NULL)
+        else if (app->model.remote != NULL)
             app_confirm(app, "reload", NULL, "reload the service's configuration? (y/n)");
         else
             reload_config(app);
@@ -937,16 +929,16 @@ handle_key(struct app *app, int key)
         app->paused = !app->paused;
         app_message(app, false,
                     app->paused ? "live updates paused (p to resume)" : "live updates resumed");
-        if (!app->paused && app->tailer != NULL)
-            on_tailer(app, tailer_fd(app->tailer));
-        if (!app->paused && app->feed != NULL)
-            on_feed(app, store_feed_fd(app->feed));
+        if (!app->paused && app->model.tailer != NULL)
+            on_tailer(app, tailer_fd(app->model.tailer));
+        if (!app->paused && app->model.feed != NULL)
+            on_feed(app, store_feed_fd(app->model.feed));
         break;
     case ACT_MOUSE:
         app->prefs.mouse_set = true;
         app->prefs.mouse = !app->mouse;
         apply_mouse(app);
-        if (app->cfg->console.mouse_set)
+        if (app->model.cfg->console.mouse_set)
             app_message(app, true, "mouse stays %s: the config's console.mouse says so",
                         app->mouse ? "on" : "off");
         else
@@ -1046,14 +1038,15 @@ on_exec_started(void *ctx, const char *id)
 {
     struct app *app = ctx;
 
-    pthread_mutex_lock(&app->inflight.lock);
-    if (app->inflight.n < 64) {
-        snprintf(app->inflight.id[app->inflight.n], sizeof(app->inflight.id[0]), "%s", id);
-        app->inflight.start_us[app->inflight.n++] = clock_mono_us();
+    pthread_mutex_lock(&app->model.inflight.lock);
+    if (app->model.inflight.n < 64) {
+        snprintf(app->model.inflight.id[app->model.inflight.n], sizeof(app->model.inflight.id[0]),
+                 "%s", id);
+        app->model.inflight.start_us[app->model.inflight.n++] = clock_mono_us();
     } else {
-        app->inflight.overflow++;
+        app->model.inflight.overflow++;
     }
-    pthread_mutex_unlock(&app->inflight.lock);
+    pthread_mutex_unlock(&app->model.inflight.lock);
 }
 
 static void
@@ -1061,20 +1054,20 @@ on_exec_finished(void *ctx, const char *id)
 {
     struct app *app = ctx;
 
-    pthread_mutex_lock(&app->inflight.lock);
-    for (size_t i = 0; i < app->inflight.n; i++) {
-        if (strcmp(app->inflight.id[i], id) == 0) {
-            app->inflight.n--;
-            memcpy(app->inflight.id[i], app->inflight.id[app->inflight.n],
-                   sizeof(app->inflight.id[0]));
-            app->inflight.start_us[i] = app->inflight.start_us[app->inflight.n];
-            pthread_mutex_unlock(&app->inflight.lock);
+    pthread_mutex_lock(&app->model.inflight.lock);
+    for (size_t i = 0; i < app->model.inflight.n; i++) {
+        if (strcmp(app->model.inflight.id[i], id) == 0) {
+            app->model.inflight.n--;
+            memcpy(app->model.inflight.id[i], app->model.inflight.id[app->model.inflight.n],
+                   sizeof(app->model.inflight.id[0]));
+            app->model.inflight.start_us[i] = app->model.inflight.start_us[app->model.inflight.n];
+            pthread_mutex_unlock(&app->model.inflight.lock);
             return;
         }
     }
-    if (app->inflight.overflow > 0)
-        app->inflight.overflow--;
-    pthread_mutex_unlock(&app->inflight.lock);
+    if (app->model.inflight.overflow > 0)
+        app->model.inflight.overflow--;
+    pthread_mutex_unlock(&app->model.inflight.lock);
 }
 
 size_t
@@ -1082,21 +1075,22 @@ app_inflight(struct app *app, int64_t *oldest)
 {
     size_t n;
 
-    pthread_mutex_lock(&app->inflight.lock);
-    n = app->inflight.n + (size_t)app->inflight.overflow;
+    pthread_mutex_lock(&app->model.inflight.lock);
+    n = app->model.inflight.n + (size_t)app->model.inflight.overflow;
     *oldest = 0;
-    for (size_t i = 0; i < app->inflight.n; i++) {
-        if (*oldest == 0 || app->inflight.start_us[i] < *oldest)
-            *oldest = app->inflight.start_us[i];
+    for (size_t i = 0; i < app->model.inflight.n; i++) {
+        if (*oldest == 0 || app->model.inflight.start_us[i] < *oldest)
+            *oldest = app->model.inflight.start_us[i];
     }
-    pthread_mutex_unlock(&app->inflight.lock);
+    pthread_mutex_unlock(&app->model.inflight.lock);
     return n;
 }
 
 const char *
 app_wal_dir(const struct app *app)
 {
-    return app->cfg->wal.enabled && app->cfg->wal.dir != NULL ? app->cfg->wal.dir : NULL;
+    return app->model.cfg->wal.enabled && app->model.cfg->wal.dir != NULL ? app->model.cfg->wal.dir
+                                                                          : NULL;
 }
 
 int
@@ -1111,8 +1105,8 @@ app_load_wal(struct app *app, const char *id, struct wal_log *log)
 }
 
 /* The WAL scan, a job: it reads every log in the directory on a worker,
- * from a config reference of its own (a reload frees app->cfg's generation
- * only when no job holds it), and its results land in app->incomplete on the
+ * from a config reference of its own (a reload frees app->model.cfg's generation
+ * only when no job holds it), and its results land in app->model.incomplete on the
  * loop's thread: nothing there is shared, nothing is locked. */
 struct scan_job {
     struct app *app; /* only touched in scan_done, on the loop's thread */
@@ -1140,26 +1134,26 @@ scan_done(void *arg)
     struct scan_job *j = arg;
     struct app *app = j->app;
 
-    app->incomplete.n = j->rc == 0 ? j->n : 0;
-    app->incomplete.oldest_us = 0;
-    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s",
+    app->model.incomplete.n = j->rc == 0 ? j->n : 0;
+    app->model.incomplete.oldest_us = 0;
+    snprintf(app->model.incomplete.error, sizeof(app->model.incomplete.error), "%s",
              j->rc == 0 ? "" : j->err.msg);
     for (size_t i = 0; j->rc == 0 && i < j->n; i++) {
         int64_t t;
         if (i < 8) {
-            snprintf(app->incomplete.id[i], sizeof(app->incomplete.id[0]), "%s",
+            snprintf(app->model.incomplete.id[i], sizeof(app->model.incomplete.id[0]), "%s",
                      j->items[i].execution_id);
-            snprintf(app->incomplete.state[i], sizeof(app->incomplete.state[0]), "%s",
+            snprintf(app->model.incomplete.state[i], sizeof(app->model.incomplete.state[0]), "%s",
                      wal_state_name(j->items[i].state));
         }
         if (clock_parse_iso(j->items[i].last_timestamp, &t) == 0 &&
-            (app->incomplete.oldest_us == 0 || t < app->incomplete.oldest_us))
-            app->incomplete.oldest_us = t;
+            (app->model.incomplete.oldest_us == 0 || t < app->model.incomplete.oldest_us))
+            app->model.incomplete.oldest_us = t;
     }
-    app->incomplete.running = false;
+    app->model.incomplete.running = false;
     app->dirty = true;
     recovery_items_free(j->items, j->n);
-    runtime_config_release(app->rt, j->ref);
+    runtime_config_release(app->model.rt, j->ref);
     free(j);
 }
 
@@ -1169,21 +1163,21 @@ maybe_scan_incomplete(struct app *app)
     int64_t now = clock_mono_us();
     struct scan_job *j;
 
-    if (app_wal_dir(app) == NULL || app->jobs == NULL || app->incomplete.running ||
-        now < app->incomplete.next_scan_us)
+    if (app_wal_dir(app) == NULL || app->jobs == NULL || app->model.incomplete.running ||
+        now < app->model.incomplete.next_scan_us)
         return;
-    app->incomplete.next_scan_us = now + 5000000;
+    app->model.incomplete.next_scan_us = now + 5000000;
     j = calloc(1, sizeof(*j));
     if (j == NULL)
         return;
     j->app = app;
-    j->cfg = runtime_config_acquire(app->rt, &j->ref);
+    j->cfg = runtime_config_acquire(app->model.rt, &j->ref);
     if (job_run(app->jobs, scan_work, scan_done, j) != 0) {
-        runtime_config_release(app->rt, j->ref);
+        runtime_config_release(app->model.rt, j->ref);
         free(j);
         return;
     }
-    app->incomplete.running = true;
+    app->model.incomplete.running = true;
 }
 
 static int
@@ -1198,8 +1192,8 @@ open_model(struct app *app, const struct console_opts *opts)
                               .window = opts->window != 0 ? opts->window : APP_WINDOW };
     struct rec_store_opts so = { .create = true };
 
-    pthread_mutex_init(&app->inflight.lock, NULL);
-    app->rt =
+    pthread_mutex_init(&app->model.inflight.lock, NULL);
+    app->model.rt =
         runtime_open(opts->config,
                      &(struct runtime_opts){ .records_dir = opts->dir,
                                              .store_url = opts->store,
@@ -1210,7 +1204,7 @@ open_model(struct app *app, const struct console_opts *opts)
                                              .exec_ctx = app,
                                              .store_engines = stores_builtin },
                      &err);
-    if (app->rt == NULL) {
+    if (app->model.rt == NULL) {
         cli_error("console", "%s", err.msg);
         return err.code == IERR_CONFIG ? 2 : 1;
     }
@@ -1218,7 +1212,7 @@ open_model(struct app *app, const struct console_opts *opts)
         /* Its model is a record directory and its tailer (watch/), or
          * another engine's store and its feed (tui/store_feed.h). --dir
          * wins over the config's store, as it does for the runtime. */
-        const struct config *c = runtime_config(app->rt);
+        const struct config *c = runtime_config(app->model.rt);
         const char *url = opts->store != NULL ? opts->store
                           : opts->dir == NULL ? c->store_url
                                               : NULL;
@@ -1236,69 +1230,70 @@ open_model(struct app *app, const struct console_opts *opts)
                           url);
                 return 2;
             }
-            app->cfg = runtime_config(app->rt);
-            if (cli_keys_from_config(app->cfg) != 0)
+            app->model.cfg = runtime_config(app->model.rt);
+            if (cli_keys_from_config(app->model.cfg) != 0)
                 return 2;
-            app->records_dir = strdup(runtime_records_dir(app->rt));
-            app->store_url = strdup(url);
-            app->rstore = store_open_url(stores_builtin, url,
-                                         &(struct store_opts){ .read_only = true }, &err);
-            if (app->rstore == NULL) {
+            app->model.records_dir = strdup(runtime_records_dir(app->model.rt));
+            app->model.store_url = strdup(url);
+            app->model.rstore = store_open_url(stores_builtin, url,
+                                               &(struct store_opts){ .read_only = true }, &err);
+            if (app->model.rstore == NULL) {
                 cli_error("console", "%s: %s", url, err.msg);
                 return 1;
             }
-            app->feed = store_feed_start(url, &err);
-            app->ix = index_new();
-            app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
-            if (app->feed == NULL || app->ix == NULL || app->agg == NULL) {
-                cli_error("console", "%s", app->feed == NULL ? err.msg : "out of memory");
+            app->model.feed = store_feed_start(url, &err);
+            app->model.ix = index_new();
+            app->model.agg = app->model.ix != NULL ? agg_attach(app->model.ix) : NULL;
+            if (app->model.feed == NULL || app->model.ix == NULL || app->model.agg == NULL) {
+                cli_error("console", "%s", app->model.feed == NULL ? err.msg : "out of memory");
                 return 1;
             }
             return 0;
         }
     }
-    app->cfg = runtime_config(app->rt);
+    app->model.cfg = runtime_config(app->model.rt);
     /* The store, the tailer and the views decrypt with the config's keys
      * (unless $INTENTUS_KEYRING already gave some). */
-    if (cli_keys_from_config(app->cfg) != 0)
+    if (cli_keys_from_config(app->model.cfg) != 0)
         return 2;
-    app->records_dir = strdup(runtime_records_dir(app->rt));
+    app->model.records_dir = strdup(runtime_records_dir(app->model.rt));
     if (opts->server != NULL) {
         /* Records from the local directory when this host can read it,
          * else from the service's event stream. */
-        app->feed_remote = access(app->records_dir, R_OK | X_OK) != 0;
-        app->remote = console_remote_open(opts->server, opts->token, app->feed_remote, &err);
-        if (app->remote == NULL) {
+        app->model.feed_remote = access(app->model.records_dir, R_OK | X_OK) != 0;
+        app->model.remote =
+            console_remote_open(opts->server, opts->token, app->model.feed_remote, &err);
+        if (app->model.remote == NULL) {
             cli_error("console", "%s", err.msg);
             return 1;
         }
-        app->ix = index_new();
-        app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
-        if (app->ix == NULL || app->agg == NULL) {
+        app->model.ix = index_new();
+        app->model.agg = app->model.ix != NULL ? agg_attach(app->model.ix) : NULL;
+        if (app->model.ix == NULL || app->model.agg == NULL) {
             cli_error("console", "out of memory");
             return 1;
         }
-        if (app->feed_remote) {
-            app->synced = true;
+        if (app->model.feed_remote) {
+            app->model.synced = true;
             return 0;
         }
     }
     /* The console may be the first to run: create the directory (0700), unless
      * it is only watching (read-only or attached). */
     so.create = !opts->read_only && opts->server == NULL;
-    app->store = rec_store_open(app->records_dir, &so, &err);
-    if (app->store == NULL) {
+    app->model.store = rec_store_open(app->model.records_dir, &so, &err);
+    if (app->model.store == NULL) {
         cli_error("console", "%s", err.msg);
         return 1;
     }
-    if (app->ix == NULL) {
-        app->ix = index_new();
-        app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+    if (app->model.ix == NULL) {
+        app->model.ix = index_new();
+        app->model.agg = app->model.ix != NULL ? agg_attach(app->model.ix) : NULL;
     }
-    app->tailer = tailer_start(app->records_dir, &to, &err);
-    if (app->ix == NULL || app->agg == NULL || app->tailer == NULL) {
-        cli_error("console", "cannot watch %s: %s", app->records_dir,
-                  app->tailer == NULL ? err.msg : "out of memory");
+    app->model.tailer = tailer_start(app->model.records_dir, &to, &err);
+    if (app->model.ix == NULL || app->model.agg == NULL || app->model.tailer == NULL) {
+        cli_error("console", "cannot watch %s: %s", app->model.records_dir,
+                  app->model.tailer == NULL ? err.msg : "out of memory");
         return 1;
     }
     return 0;
@@ -1307,18 +1302,18 @@ open_model(struct app *app, const struct console_opts *opts)
 static void
 close_model(struct app *app)
 {
-    console_remote_close(app->remote); /* its threads stop first: nothing calls back */
-    tailer_stop(app->tailer);
-    store_feed_stop(app->feed);
-    store_close(app->rstore);
-    free(app->store_url);
-    index_db_close(app->db);
-    agg_free(app->agg);
-    index_free(app->ix);
-    rec_store_close(app->store);
-    runtime_close(app->rt);
-    free(app->records_dir);
-    pthread_mutex_destroy(&app->inflight.lock);
+    console_remote_close(app->model.remote); /* its threads stop first: nothing calls back */
+    tailer_stop(app->model.tailer);
+    store_feed_stop(app->model.feed);
+    store_close(app->model.rstore);
+    free(app->model.store_url);
+    index_db_close(app->model.db);
+    agg_free(app->model.agg);
+    index_free(app->model.ix);
+    rec_store_close(app->model.store);
+    runtime_close(app->model.rt);
+    free(app->model.records_dir);
+    pthread_mutex_destroy(&app->model.inflight.lock);
 }
 
 static void
@@ -1350,11 +1345,11 @@ setup_themes(struct app *app, const struct console_opts *opts)
     }
     /* --theme, then the config's console.theme, then the one saved last
      * time; mono without colours unless asked for by name on the command line. */
-    apply_theme(app, opts->theme != NULL           ? opts->theme
-                     : !app->use_color             ? "mono"
-                     : app->cfg->console.theme[0]  ? app->cfg->console.theme
-                     : app->prefs.theme[0] != '\0' ? app->prefs.theme
-                                                   : "default");
+    apply_theme(app, opts->theme != NULL                ? opts->theme
+                     : !app->use_color                  ? "mono"
+                     : app->model.cfg->console.theme[0] ? app->model.cfg->console.theme
+                     : app->prefs.theme[0] != '\0'      ? app->prefs.theme
+                                                        : "default");
 }
 
 /* The preferences saved by earlier runs (tui/prefs.c); read before the
@@ -1387,9 +1382,9 @@ app_prefs_save(struct app *app)
 static void
 apply_mouse(struct app *app)
 {
-    app->mouse = app->cfg->console.mouse_set ? app->cfg->console.mouse
-                 : app->prefs.mouse_set      ? app->prefs.mouse
-                                             : true;
+    app->mouse = app->model.cfg->console.mouse_set ? app->model.cfg->console.mouse
+                 : app->prefs.mouse_set            ? app->prefs.mouse
+                                                   : true;
     mousemask(app->mouse ? BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED
                          : 0,
               NULL);
@@ -1435,7 +1430,7 @@ console_run(const struct console_opts *opts)
     app->opts = *opts;
     app->start_us = clock_mono_us();
     rc = open_model(app, opts);
-    if (rc == 0 && (demo = demo_traffic_wanted(opts, app->cfg, why, sizeof(why))) < 0) {
+    if (rc == 0 && (demo = demo_traffic_wanted(opts, app->model.cfg, why, sizeof(why))) < 0) {
         cli_error("console", "%s", why);
         rc = 2;
     }
@@ -1486,16 +1481,16 @@ console_run(const struct console_opts *opts)
     app->loop = loop_new();
     app->jobs = jobs_new(app->loop);
     loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
-    if (app->tailer != NULL)
-        loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
-    if (app->feed != NULL)
-        loop_add_fd(app->loop, store_feed_fd(app->feed), on_feed, app);
-    if (app->remote != NULL)
-        loop_add_fd(app->loop, console_remote_fd(app->remote), on_remote, app);
+    if (app->model.tailer != NULL)
+        loop_add_fd(app->loop, tailer_fd(app->model.tailer), on_tailer, app);
+    if (app->model.feed != NULL)
+        loop_add_fd(app->loop, store_feed_fd(app->model.feed), on_feed, app);
+    if (app->model.remote != NULL)
+        loop_add_fd(app->loop, console_remote_fd(app->model.remote), on_remote, app);
     if (sigfd >= 0)
         loop_add_fd(app->loop, sigfd, on_signal_pipe, app);
-    if (runtime_completion_fd(app->rt) >= 0)
-        loop_add_fd(app->loop, runtime_completion_fd(app->rt), on_completions, app);
+    if (runtime_completion_fd(app->model.rt) >= 0)
+        loop_add_fd(app->loop, runtime_completion_fd(app->model.rt), on_completions, app);
     loop_set_tick(app->loop, 500, on_tick, app);
     loop_set_before_sleep(app->loop, before_sleep, app);
     app->dirty = true;

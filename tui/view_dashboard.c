@@ -42,9 +42,9 @@ struct dash_row {
 struct dash {
     struct agg_snapshot snap;
     bool have_snap;
-    struct index_stats stats; /* app->db: snap is stats.snap (its strings are the stats') */
+    struct index_stats stats; /* app->model.db: snap is stats.snap (its strings are the stats') */
     bool snap_from_db;
-    bool job_running;    /* app->db: the figures are being queried (stats_work) */
+    bool job_running;    /* app->model.db: the figures are being queried (stats_work) */
     int64_t job_at;      /* when the last query started (monotonic) */
     char job_error[256]; /* why the last query failed ("" when it did not) */
     uint64_t snap_gen;
@@ -140,7 +140,7 @@ remote_rows(struct app *app, struct dash *d)
         d->ragents = calloc(128, sizeof(*d->ragents));
     if (d->ragents == NULL)
         return 0;
-    d->n_ragents = console_remote_agents(app->remote, d->ragents, 128);
+    d->n_ragents = console_remote_agents(app->model.remote, d->ragents, 128);
     n = d->n_ragents;
     for (size_t i = 0; i < n; i++) {
         struct dash_row *r = &d->rows[i];
@@ -162,9 +162,9 @@ remote_rows(struct app *app, struct dash *d)
 static void
 rebuild(struct app *app, struct dash *d)
 {
-    struct registry *reg = app->cfg->registry;
-    size_t n_cfg = app->remote != NULL ? 128 : registry_count(reg), cap = n_cfg + d->snap.n_agents,
-           n = 0;
+    struct registry *reg = app->model.cfg->registry;
+    size_t n_cfg = app->model.remote != NULL ? 128 : registry_count(reg),
+           cap = n_cfg + d->snap.n_agents, n = 0;
 
     free(d->rows);
     free(d->intent_text);
@@ -174,9 +174,9 @@ rebuild(struct app *app, struct dash *d)
         d->n_rows = 0;
         return;
     }
-    if (app->remote != NULL)
+    if (app->model.remote != NULL)
         n = remote_rows(app, d);
-    for (size_t i = 0; app->remote == NULL && i < n_cfg; i++) {
+    for (size_t i = 0; app->model.remote == NULL && i < n_cfg; i++) {
         const struct agent *a = registry_at(reg, i);
         struct dash_row *r = &d->rows[n];
         size_t off = 0;
@@ -193,7 +193,7 @@ rebuild(struct app *app, struct dash *d)
             breaker_snapshot(a->breaker, clock_mono_us(), &bs);
             r->live_circuit = breaker_state_name(bs.state);
         }
-        r->disabled = !runtime_agent_enabled(app->rt, a->name);
+        r->disabled = !runtime_agent_enabled(app->model.rt, a->name);
         n++;
     }
     for (size_t i = 0; i < d->snap.n_agents; i++) {
@@ -217,7 +217,7 @@ rebuild(struct app *app, struct dash *d)
         if (!r->remote && r->agg != NULL && r->agg->circuit != NULL &&
             strcmp(r->agg->circuit, "OPEN") == 0) {
             struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
-            config_breaker_policy(app->cfg, r->name, &pol);
+            config_breaker_policy(app->model.cfg, r->name, &pol);
             r->rec_probe_wall = r->agg->circuit_us + pol.cooldown_ms * 1000;
         }
     }
@@ -247,7 +247,7 @@ free_snapshot(struct dash *d)
  * (now aligned up to a bucket boundary), so old data only moves left and is
  * never re-binned into another shape; paused, the snapshot stands still
  * (its time too) unless the model changed under it. */
-/* The figures from the persistent index (app->db): index_stats_query, a
+/* The figures from the persistent index (app->model.db): index_stats_query, a
  * pass over every row, on a worker (tui/job.h) with a read connection of
  * its own, so the loop goes on drawing meanwhile; at most one at a time and
  * one a second while records land, so they show within about a second plus
@@ -333,8 +333,9 @@ refresh_from_index(struct app *app, struct dash *d, int64_t now)
         d->stale = false; /* the rows point at the stats' strings: still there */
         rebuild(app, d);
     }
-    if (d->job_running || (d->have_snap && d->snap_from_db && d->snap_gen == app->generation &&
-                           (app->paused || now - d->snap_at < 1000000)))
+    if (d->job_running ||
+        (d->have_snap && d->snap_from_db && d->snap_gen == app->model.generation &&
+         (app->paused || now - d->snap_at < 1000000)))
         return;
     if (d->job_at != 0 && now - d->job_at < 1000000) {
         app_redraw_after(app, (int)((1000000 - (now - d->job_at)) / 1000) + 1);
@@ -344,13 +345,13 @@ refresh_from_index(struct app *app, struct dash *d, int64_t now)
         return;
     j->app = app;
     j->d = d;
-    snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->db)->path);
+    snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->model.db)->path);
     j->wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     j->o = (struct agg_opts){ .buckets = DASH_BUCKETS,
                               .bucket_us = bucket,
                               .now_us = (j->wall / bucket + 1) * bucket,
                               .rate_now_us = j->wall };
-    j->gen = app->generation;
+    j->gen = app->model.generation;
     if (job_run(app->jobs, stats_work, stats_done, j) != 0) {
         free(j);
         snprintf(d->job_error, sizeof(d->job_error), "cannot start a worker thread");
@@ -368,9 +369,10 @@ refresh_snapshot(struct app *app, struct dash *d)
 
     if (d->have_snap && !d->stale && app->paused)
         return;
-    if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
+    if (d->have_snap && !d->stale && d->snap_gen == app->model.generation &&
+        now - d->snap_at < 1000000)
         return;
-    if (app->db != NULL) {
+    if (app->model.db != NULL) {
         refresh_from_index(app, d, now);
         return;
     }
@@ -382,11 +384,11 @@ refresh_snapshot(struct app *app, struct dash *d)
                               .bucket_us = bucket,
                               .now_us = (wall / bucket + 1) * bucket,
                               .rate_now_us = wall };
-        d->have_snap = agg_snapshot(app->agg, &o, &d->snap, NULL) == 0;
+        d->have_snap = agg_snapshot(app->model.agg, &o, &d->snap, NULL) == 0;
     }
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
-    d->snap_gen = app->generation;
+    d->snap_gen = app->model.generation;
     d->snap_at = now;
     d->snap_wall = wall;
     rebuild(app, d);
@@ -400,8 +402,8 @@ static void
 dash_open(struct app *app, void *state)
 {
     struct dash *d = state;
-    const char *want =
-        app->cfg->console.agents_sort[0] ? app->cfg->console.agents_sort : app->prefs.agents_sort;
+    const char *want = app->model.cfg->console.agents_sort[0] ? app->model.cfg->console.agents_sort
+                                                              : app->prefs.agents_sort;
     bool rev = want[0] == '-';
 
     self_command("route demo.echo", app->opts.config, app->opts.dir, d->self_cmd,
@@ -487,7 +489,7 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
     struct runtime_stats rs;
     int x;
 
-    if (app->db != NULL && !(d->have_snap && d->snap_from_db)) {
+    if (app->model.db != NULL && !(d->have_snap && d->snap_from_db)) {
         /* The first figures from the index are on their way: the total
          * (a count) now, not the window's figures. */
         snprintf(line, sizeof(line), " records %zu  figures: %s%s", app_total(app),
@@ -501,7 +503,7 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         errors += s->intents[i].failed;
     for (size_t i = 0; i < s->n_agents; i++)
         rejected += s->agents[i].skipped;
-    runtime_stats(app->rt, &rs);
+    runtime_stats(app->model.rt, &rs);
     snprintf(line, sizeof(line),
              " records %llu  rate 10s %.1f/s  1m %.2f/s  errors %llu  rejected %llu  corrupt %llu  "
              "no timing %llu  sampled out %llu  ",
@@ -516,13 +518,13 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         char age[24] = "";
         if (oldest != 0)
             fmt_duration_us(now - oldest, age, sizeof(age));
-        incomplete = app->incomplete.n; /* the loop's own state: no lock in a draw */
+        incomplete = app->model.incomplete.n; /* the loop's own state: no lock in a draw */
         snprintf(line, sizeof(line), "in flight %zu%s%s%s  incomplete %zu  ", inflight,
                  oldest ? " (oldest " : "", age, oldest ? ")" : "", incomplete);
         x += app_put(app, y, x, cols - x, app_attr(app, incomplete ? THEME_WARN : THEME_NORMAL),
                      line);
     }
-    if (!app->synced)
+    if (!app->model.synced)
         app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
     sparkline(app, y + 1, cols, s);
 }
@@ -719,7 +721,7 @@ circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_
         struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
         char at[CLOCK_ISO_LEN];
         clock_format_iso(r->agg->circuit_us, at);
-        config_breaker_policy(app->cfg, r->name, &pol);
+        config_breaker_policy(app->model.cfg, r->name, &pol);
         if (open) {
             int64_t next = r->agg->circuit_us + pol.cooldown_ms * 1000;
             left = next - clock_wall_us();
@@ -781,13 +783,13 @@ struct feed_ctx {
 static const char *
 failed_code(const struct app *app, const struct index_view *v, const char *agent)
 {
-    uint32_t sid = index_str_lookup(app->ix, agent);
+    uint32_t sid = index_str_lookup(app->model.ix, agent);
     const char *code = NULL;
     bool rejected = false;
 
     for (size_t i = 0; sid != 0 && i < v->n_steps; i++) {
         if (v->steps[i].kind == DIGEST_STEP_FAIL && v->steps[i].agent == sid)
-            code = index_str(app->ix, v->steps[i].code);
+            code = index_str(app->model.ix, v->steps[i].code);
         rejected = rejected || (v->steps[i].kind == DIGEST_STEP_SKIP && v->steps[i].agent == sid);
     }
     return code != NULL ? code : rejected ? "REJECTED (OPEN)" : NULL;
@@ -858,7 +860,7 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
         f.max = FEED_MAX;
     if (f.max < 0)
         f.max = 0;
-    index_query(app->ix, &flt, true, (size_t)f.max, feed_row, &f);
+    index_query(app->model.ix, &flt, true, (size_t)f.max, feed_row, &f);
     d->n_feed = f.n;
     d->feed_tab.cols = feed_cols;
     d->feed_tab.n_cols = FC_COUNT;
@@ -895,7 +897,7 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
                 "no failures recorded for this agent");
     } else if (f.n == 0) {
         snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
-                 app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
+                 app->model.cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
         app_put(app, header_y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
         snprintf(title, sizeof(title), "  %s", d->self_cmd);
         app_put(app, header_y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
@@ -977,7 +979,7 @@ reset_confirmed(struct app *app, void *ctx, const char *name)
     struct dash *d = ctx;
     struct intentus_err err = { 0 };
 
-    if (runtime_reset_breaker(app->rt, name, &err) != 0)
+    if (runtime_reset_breaker(app->model.rt, name, &err) != 0)
         app_message(app, true, "%s", err.msg);
     else
         app_message(app, false,
@@ -993,9 +995,9 @@ toggle_confirmed(struct app *app, void *ctx, const char *name)
 {
     struct dash *d = ctx;
     struct intentus_err err = { 0 };
-    bool on = !runtime_agent_enabled(app->rt, name);
+    bool on = !runtime_agent_enabled(app->model.rt, name);
 
-    if (runtime_set_agent_enabled(app->rt, name, on, &err) != 0)
+    if (runtime_set_agent_enabled(app->model.rt, name, on, &err) != 0)
         app_message(app, true, "%s", err.msg);
     else
         app_message(app, false, "%s %s until the console restarts", name,
@@ -1020,7 +1022,7 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
         app_message(app, true, "%s is not in this configuration (seen in records only)", name);
         return;
     }
-    if (app->remote != NULL) {
+    if (app->model.remote != NULL) {
         char q[256];
         bool on = d->rows[d->sel].disabled;
         if (!d->rows[d->sel].remote) {
@@ -1042,7 +1044,7 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
         char q[256];
         snprintf(q, sizeof(q), "reset the circuit of %.100s to CLOSED? (y/n)", name);
         app_ask(app, q, name, reset_confirmed, d);
-    } else if (!runtime_agent_enabled(app->rt, name)) {
+    } else if (!runtime_agent_enabled(app->model.rt, name)) {
         toggle_confirmed(app, d, name);
     } else {
         char q[256];

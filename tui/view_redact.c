@@ -96,13 +96,13 @@ static void
 load_rules(struct app *app, struct redact_view *v)
 {
     struct redactor *defaults = redactor_new(NULL, "redaction", NULL);
-    cJSON *eff = redactor_rules_json(app->cfg->redactor);
+    cJSON *eff = redactor_rules_json(app->model.cfg->redactor);
     cJSON *def = defaults ? redactor_rules_json(defaults) : NULL;
     const char *kinds[] = { "keys", "paths", "patterns" };
 
     free_rules(v);
     snprintf(v->replacement, sizeof(v->replacement), "%s",
-             redactor_replacement(app->cfg->redactor));
+             redactor_replacement(app->model.cfg->redactor));
     for (size_t k = 0; k < 3; k++) {
         const cJSON *it;
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(eff, kinds[k]))
@@ -118,7 +118,7 @@ load_rules(struct app *app, struct redact_view *v)
                          ? it->valuestring
                          : (json_get_string(it, "name") ? json_get_string(it, "name") : "?"));
             r->item = cJSON_Duplicate(it, 1);
-            r->on = redactor_enabled(app->cfg->redactor);
+            r->on = redactor_enabled(app->model.cfg->redactor);
             cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(def, kinds[k])) r->is_default =
                 r->is_default || cJSON_Compare(d, it, 1);
         }
@@ -128,7 +128,7 @@ load_rules(struct app *app, struct redact_view *v)
     redactor_free(defaults);
     v->loaded_rules = true;
     snprintf(v->rules_version, sizeof(v->rules_version), "%s",
-             redactor_version(app->cfg->redactor));
+             redactor_version(app->model.cfg->redactor));
 }
 
 static char *
@@ -428,14 +428,16 @@ redact_draw(struct app *app, void *state, int top, int rows, int cols)
     int left = cols >= 120 ? 44 : 34, half, y = top, list_rows, json_rows;
     char line[512];
 
-    if (!v->loaded_rules || strcmp(v->rules_version, redactor_version(app->cfg->redactor)) != 0) {
+    if (!v->loaded_rules ||
+        strcmp(v->rules_version, redactor_version(app->model.cfg->redactor)) != 0) {
         load_rules(app, v);
         rerun(v);
     }
     snprintf(line, sizeof(line), " Redaction preview: %s   rules %s%s",
              v->source[0] ? v->source : "(nothing loaded: x on a record, o to open a file)",
-             redactor_version(app->cfg->redactor),
-             redactor_enabled(app->cfg->redactor) ? "" : "  [redaction is OFF in the config]");
+             redactor_version(app->model.cfg->redactor),
+             redactor_enabled(app->model.cfg->redactor) ? ""
+                                                        : "  [redaction is OFF in the config]");
     app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
     list_rows = rows - 2;
     /* Rules, switchable: the table's header, then a row each. */

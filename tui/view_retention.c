@@ -46,7 +46,7 @@ struct ret {
     char wal_dir[512];        /* the records' WALs go with them (config wal.dir) */
     char db_path[4096];       /* the persistent index the plan starts from; "": none */
     char typed[32], want[16]; /* the typed confirmation of an apply */
-    /* On a store (app->store_url): the plan and apply of records gc --store
+    /* On a store (app->model.store_url): the plan and apply of records gc --store
      * (tui/store_gc.h), each on its own handle opened by the worker. */
     char *store_url;
     struct store_gc_plan *splan, *new_splan;
@@ -95,18 +95,18 @@ ret_open(struct app *app, void *state)
     struct ret *r = state;
 
     /* Start from the configured policy; the operator may edit it for this run. */
-    if (app->cfg->retention.configured) {
-        if (app->cfg->retention.max_age_ms >= 0)
+    if (app->model.cfg->retention.configured) {
+        if (app->model.cfg->retention.max_age_ms >= 0)
             snprintf(r->older_than, sizeof(r->older_than), "%lldms",
-                     (long long)app->cfg->retention.max_age_ms);
-        if (app->cfg->retention.max_count >= 0)
+                     (long long)app->model.cfg->retention.max_age_ms);
+        if (app->model.cfg->retention.max_count >= 0)
             snprintf(r->max_count, sizeof(r->max_count), "%lld",
-                     (long long)app->cfg->retention.max_count);
-        if (app->cfg->retention.max_bytes >= 0)
+                     (long long)app->model.cfg->retention.max_count);
+        if (app->model.cfg->retention.max_bytes >= 0)
             snprintf(r->max_bytes, sizeof(r->max_bytes), "%lld",
-                     (long long)app->cfg->retention.max_bytes);
-        if (app->cfg->retention.archive_dir != NULL)
-            snprintf(r->archive, sizeof(r->archive), "%s", app->cfg->retention.archive_dir);
+                     (long long)app->model.cfg->retention.max_bytes);
+        if (app->model.cfg->retention.archive_dir != NULL)
+            snprintf(r->archive, sizeof(r->archive), "%s", app->model.cfg->retention.archive_dir);
     } else {
         snprintf(r->older_than, sizeof(r->older_than), "30d"); /* the reference's default */
     }
@@ -287,14 +287,15 @@ dry_run(struct app *app, struct ret *r)
         return;
     free(r->store_url);
     r->store_url = NULL;
-    if (app->store_url != NULL && (r->store_url = strdup(app->store_url)) == NULL) {
+    if (app->model.store_url != NULL && (r->store_url = strdup(app->model.store_url)) == NULL) {
         snprintf(r->error, sizeof(r->error), "out of memory");
         return;
     }
-    snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
-    snprintf(r->wal_dir, sizeof(r->wal_dir), "%s", app->cfg->wal.dir ? app->cfg->wal.dir : "");
+    snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->model.records_dir);
+    snprintf(r->wal_dir, sizeof(r->wal_dir), "%s",
+             app->model.cfg->wal.dir ? app->model.cfg->wal.dir : "");
     snprintf(r->db_path, sizeof(r->db_path), "%s",
-             app->db != NULL ? index_db_info(app->db)->path : "");
+             app->model.db != NULL ? index_db_info(app->model.db)->path : "");
     r->new_plan = NULL;
     r->new_splan = NULL;
     atomic_store(&r->finished_us, 0);
@@ -360,7 +361,7 @@ worker_done(void *arg)
     else if (r->splan != NULL)
         app_message(app, false, "retention done on %s", r->store_url);
     else
-        app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
+        app_message(app, false, "retention done; see %s/%s", app->model.records_dir, RETENTION_LOG);
     plan_drop(r); /* a plan is used once: the next run plans afresh */
     app->dirty = true;
 }
@@ -550,7 +551,7 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
 
     app_put(
         app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
-        app->cfg->retention.configured
+        app->model.cfg->retention.configured
             ? " Retention (from the config; e edits it for this run)   n dry run  x apply  c cancel"
             : " Retention for this run (no policy configured)   e edit  n dry run  x apply  c "
               "cancel");
