@@ -1,8 +1,9 @@
 /* The console's one context: created in console_run() and passed to every
- * view. It owns the model (the record index fed by the tailer, the
- * aggregates, the configuration) and the presentation state (theme, screen,
- * message line). Views read the model and draw; they load a full record only
- * through app_load_record(). */
+ * view. It holds the model (struct console_model, tui/console_model.h: the
+ * record index fed by the tailer, the aggregates, the configuration), the
+ * loop's parts, and the UI state (struct console_ui: theme, screen, views,
+ * input modes, message line). Views read the model and draw; they load a
+ * full record only through app_load_record(). */
 #ifndef INTENTUS_TUI_APP_H
 #define INTENTUS_TUI_APP_H
 
@@ -101,15 +102,11 @@ struct console_opts {
 
 struct console_remote;
 
-struct app {
-    struct console_opts opts;
-    /* The model (tui/console_model.h): the index or its window, the
-     * aggregates, the runtime, the store or service, the tailer's and the
-     * scans' state. What follows is the loop's and the presentation's. */
-    struct console_model model;
-    struct loop *loop;
-    struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
-    struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
+/* The console's UI state: the screen, the views, the open input mode
+ * (a y/n question, a prompt or form, the ':' line), the theme, the
+ * preferences and the messages. The model (tui/console_model.h) holds none
+ * of it. */
+struct console_ui {
     /* A y/n question on the status line (a mode the key handler feeds, not
      * a loop): 'y' calls on_yes with arg, any other key cancels. */
     struct {
@@ -143,9 +140,7 @@ struct app {
         bool is_error[64];
         size_t n, next; /* n kept (at most 64), next slot */
     } log;
-    bool paused;
 
-    /* presentation */
     struct theme theme;
     struct theme_attrs attrs;
     char themes[32][64];
@@ -173,6 +168,20 @@ struct app {
 
     int64_t first_frame_us, start_us;
     int64_t redraw_at_us; /* a view asked for a frame at this time (0: none) */
+};
+
+struct app {
+    struct console_opts opts;
+    /* The model (tui/console_model.h): the index or its window, the
+     * aggregates, the runtime, the store or service, the tailer's and the
+     * scans' state. What follows is the loop's and the presentation's. */
+    struct console_model model;
+    struct loop *loop;
+    struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
+    struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
+    bool paused;               /* live updates held: the loop stops feeding the model */
+    /* The UI state (struct console_ui above). */
+    struct console_ui ui;
 };
 
 extern const struct view_ops view_dashboard;
@@ -260,7 +269,7 @@ size_t app_inflight(struct app *app, int64_t *oldest_mono_us);
  * service it is attached to. */
 void app_confirm(struct app *app, const char *action, const char *agent, const char *question);
 
-/* Write app->prefs after a view or key changed one (not in read-only
+/* Write app->ui.prefs after a view or key changed one (not in read-only
  * mode; a failure is reported on the status line). */
 void app_prefs_save(struct app *app);
 

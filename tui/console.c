@@ -42,7 +42,7 @@ static void maybe_scan_incomplete(struct app *app);
 attr_t
 app_attr(const struct app *app, enum theme_elem e)
 {
-    return (attr_t)app->attrs.attr[e];
+    return (attr_t)app->ui.attrs.attr[e];
 }
 
 void
@@ -50,22 +50,22 @@ app_message(struct app *app, bool is_error, const char *fmt, ...)
 {
     va_list ap;
 
-    size_t slot = app->log.next;
+    size_t slot = app->ui.log.next;
 
     /* The full text goes to the message log (:messages); the status line
      * shows what fits. */
     va_start(ap, fmt);
-    vsnprintf(app->log.text[slot], sizeof(app->log.text[slot]), fmt, ap);
+    vsnprintf(app->ui.log.text[slot], sizeof(app->ui.log.text[slot]), fmt, ap);
     va_end(ap);
-    app->log.wall_us[slot] = clock_wall_us();
-    app->log.is_error[slot] = is_error;
-    app->log.next = (slot + 1) % 64;
-    if (app->log.n < 64)
-        app->log.n++;
-    snprintf(app->message, sizeof(app->message), "%s", app->log.text[slot]);
-    app->message_is_error = is_error;
-    app->message_until_us = clock_mono_us() + 5000000;
-    app->dirty = true;
+    app->ui.log.wall_us[slot] = clock_wall_us();
+    app->ui.log.is_error[slot] = is_error;
+    app->ui.log.next = (slot + 1) % 64;
+    if (app->ui.log.n < 64)
+        app->ui.log.n++;
+    snprintf(app->ui.message, sizeof(app->ui.message), "%s", app->ui.log.text[slot]);
+    app->ui.message_is_error = is_error;
+    app->ui.message_until_us = clock_mono_us() + 5000000;
+    app->ui.dirty = true;
 }
 
 cJSON *
@@ -99,10 +99,10 @@ app_show(struct app *app, enum app_screen s, const struct view_arg *arg)
 {
     if ((unsigned)s >= SCREEN_COUNT)
         return;
-    if (arg != NULL && app->views[s]->show != NULL)
-        app->views[s]->show(app, app->view_state[s], arg);
+    if (arg != NULL && app->ui.views[s]->show != NULL)
+        app->ui.views[s]->show(app, app->ui.view_state[s], arg);
     switch_screen(app, s);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 void
@@ -129,10 +129,10 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
 
     /* Never start past the edge: a failed move() would leave the cursor where
      * the last output ended and the text would land there instead. */
-    if (width <= 0 || y < 0 || y >= app->rows || x < 0 || x >= app->cols)
+    if (width <= 0 || y < 0 || y >= app->ui.rows || x < 0 || x >= app->ui.cols)
         return 0;
-    if (width > app->cols - x)
-        width = app->cols - x;
+    if (width > app->ui.cols - x)
+        width = app->ui.cols - x;
     memset(&st, 0, sizeof(st));
     attrset(attr);
     move(y, x);
@@ -149,7 +149,7 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
         }
         if (wc < 0x20 || wc == 0x7f)
             wc = L' '; /* control characters never reach the terminal */
-        if (app->ascii && wc == 0x2026)
+        if (app->ui.ascii && wc == 0x2026)
             wc = L'~'; /* --ascii: a cut cell ends in "~", not "…" */
         w = wcwidth(wc);
         if (w < 0)
@@ -171,10 +171,10 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
 void
 app_fill(struct app *app, int y, int x, int width, attr_t attr)
 {
-    if (width <= 0 || y < 0 || y >= app->rows || x < 0 || x >= app->cols)
+    if (width <= 0 || y < 0 || y >= app->ui.rows || x < 0 || x >= app->ui.cols)
         return;
-    if (width > app->cols - x)
-        width = app->cols - x;
+    if (width > app->ui.cols - x)
+        width = app->ui.cols - x;
     attrset(attr);
     mvhline(y, x, ' ', width);
     attrset(A_NORMAL);
@@ -184,7 +184,7 @@ void
 app_hline(struct app *app, int y, int x, int width)
 {
     attrset(app_attr(app, THEME_BORDER));
-    if (app->ascii)
+    if (app->ui.ascii)
         mvhline(y, x, '-', width);
     else
         mvhline(y, x, ACS_HLINE, width);
@@ -209,7 +209,7 @@ draw_frame(struct app *app)
     memset(&ts, 0, sizeof(ts));
     if (app->model.tailer != NULL)
         tailer_get_stats(app->model.tailer, &ts);
-    app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
+    app_fill(app, 0, 0, app->ui.cols, app_attr(app, THEME_TITLE));
     if (app->model.remote != NULL) {
         char why[300];
         bool up = console_remote_status(app->model.remote, why, sizeof(why));
@@ -221,7 +221,7 @@ draw_frame(struct app *app)
             snprintf(left, sizeof(left), " intentus  attached to %.200s: reconnecting: %.290s",
                      console_remote_url(app->model.remote), why);
         if (!up) {
-            app_put(app, 0, 0, app->cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);
+            app_put(app, 0, 0, app->ui.cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);
             left[0] = '\0';
         }
     } else {
@@ -239,39 +239,40 @@ draw_frame(struct app *app)
              : ts.polling              ? "poll"
                                        : "inotify",
              app_total(app), compliance_label(runtime_config(app->model.rt)->compliance),
-             app->theme.name);
+             app->ui.theme.name);
     if (left[0] != '\0')
-        app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
-    app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
+        app_put(app, 0, 0, app->ui.cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
+    app_put(app, 0, app->ui.cols - (int)fmt_width(right), (int)fmt_width(right),
             app_attr(app, THEME_TITLE), right);
-    app_fill(app, 1, 0, app->cols, app_attr(app, THEME_TAB));
+    app_fill(app, 1, 0, app->ui.cols, app_attr(app, THEME_TAB));
     for (int i = 0; i < SCREEN_TABS; i++) {
         char tab[64];
-        enum theme_elem e = (enum app_screen)i == app->screen ? THEME_TAB_ACTIVE : THEME_TAB;
-        snprintf(tab, sizeof(tab), " %d %s ", i + 1, app->views[i]->name);
-        x += app_put(app, 1, x, app->cols - x, app_attr(app, e), tab);
-        x += app_put(app, 1, x, app->cols - x, app_attr(app, THEME_TAB), " ");
+        enum theme_elem e = (enum app_screen)i == app->ui.screen ? THEME_TAB_ACTIVE : THEME_TAB;
+        snprintf(tab, sizeof(tab), " %d %s ", i + 1, app->ui.views[i]->name);
+        x += app_put(app, 1, x, app->ui.cols - x, app_attr(app, e), tab);
+        x += app_put(app, 1, x, app->ui.cols - x, app_attr(app, THEME_TAB), " ");
     }
 }
 
 static void
 draw_status(struct app *app)
 {
-    int y = app->rows - 1;
+    int y = app->ui.rows - 1;
     char hint[512];
 
     if (app_modes_draw(app))
         return; /* a prompt, form or question has the bottom rows */
-    keymap_hint(app->views[app->screen]->keyctx, app->views[app->screen]->extra_keys,
-                app->views[app->screen]->n_extra_keys, app->opts.read_only, hint, sizeof(hint));
-    app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
-    if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
-        app_put(app, y, 1, app->cols - 2,
-                app->message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
-                                      : app_attr(app, THEME_STATUS),
-                app->message);
+    keymap_hint(app->ui.views[app->ui.screen]->keyctx, app->ui.views[app->ui.screen]->extra_keys,
+                app->ui.views[app->ui.screen]->n_extra_keys, app->opts.read_only, hint,
+                sizeof(hint));
+    app_fill(app, y, 0, app->ui.cols, app_attr(app, THEME_STATUS));
+    if (app->ui.message[0] != '\0' && clock_mono_us() < app->ui.message_until_us)
+        app_put(app, y, 1, app->ui.cols - 2,
+                app->ui.message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
+                                         : app_attr(app, THEME_STATUS),
+                app->ui.message);
     else
-        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_STATUS), hint);
+        app_put(app, y, 1, app->ui.cols - 2, app_attr(app, THEME_STATUS), hint);
 }
 
 void
@@ -279,25 +280,25 @@ app_draw(struct app *app)
 {
     /* Cleared first, so a view that animates (a progress bar) can ask for
      * the next frame by setting it again while drawing. */
-    app->dirty = false;
+    app->ui.dirty = false;
     erase();
-    if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
+    if (app->ui.rows < MIN_ROWS || app->ui.cols < MIN_COLS) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->cols,
-                 app->rows, MIN_COLS, MIN_ROWS);
-        app_put(app, app->rows / 2, 0, app->cols, A_BOLD, msg);
+        snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->ui.cols,
+                 app->ui.rows, MIN_COLS, MIN_ROWS);
+        app_put(app, app->ui.rows / 2, 0, app->ui.cols, A_BOLD, msg);
         curs_set(0); /* no field is drawn, so no cursor either */
     } else {
         draw_frame(app);
-        app->views[app->screen]->draw(app, app->view_state[app->screen], 2, app->rows - 3,
-                                      app->cols);
+        app->ui.views[app->ui.screen]->draw(app, app->ui.view_state[app->ui.screen], 2,
+                                            app->ui.rows - 3, app->ui.cols);
         draw_status(app);
     }
     wnoutrefresh(stdscr);
     doupdate();
-    app->last_frame_us = clock_mono_us();
-    if (app->first_frame_us == 0)
-        app->first_frame_us = app->last_frame_us;
+    app->ui.last_frame_us = clock_mono_us();
+    if (app->ui.first_frame_us == 0)
+        app->ui.first_frame_us = app->ui.last_frame_us;
 }
 
 static void apply_mouse(struct app *app);
@@ -307,17 +308,17 @@ apply_theme(struct app *app, const char *name)
 {
     struct theme_report r = { "", 0 };
 
-    if (theme_load(&app->theme, name, app->theme_dirs, &r) != 0)
+    if (theme_load(&app->ui.theme, name, app->ui.theme_dirs, &r) != 0)
         app_message(app, true, "theme '%s' not found; using default", name);
     else if (r.count > 0)
         app_message(app, true, "%.200s", r.text);
-    theme_apply(&app->theme, COLORS, app->use_color, &app->attrs);
-    for (size_t i = 0; i < app->n_themes; i++) {
-        if (strcmp(app->themes[i], app->theme.name) == 0)
-            app->theme_idx = i;
+    theme_apply(&app->ui.theme, COLORS, app->ui.use_color, &app->ui.attrs);
+    for (size_t i = 0; i < app->ui.n_themes; i++) {
+        if (strcmp(app->ui.themes[i], app->ui.theme.name) == 0)
+            app->ui.theme_idx = i;
     }
     bkgdset(' ' | app_attr(app, THEME_NORMAL));
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
@@ -325,10 +326,10 @@ model_changed(struct app *app)
 {
     app->model.generation++;
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        if (app->views[i]->model_changed != NULL)
-            app->views[i]->model_changed(app, app->view_state[i]);
+        if (app->ui.views[i]->model_changed != NULL)
+            app->ui.views[i]->model_changed(app, app->ui.view_state[i]);
     }
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 size_t
@@ -455,9 +456,9 @@ resize(struct app *app)
 
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
         resizeterm(ws.ws_row, ws.ws_col);
-    getmaxyx(stdscr, app->rows, app->cols);
+    getmaxyx(stdscr, app->ui.rows, app->ui.cols);
     clearok(curscr, TRUE);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
@@ -480,8 +481,8 @@ static void
 deliver_completion(struct app *app, const struct completion *c)
 {
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        if (app->views[i]->completion != NULL) {
-            app->views[i]->completion(app, app->view_state[i], c);
+        if (app->ui.views[i]->completion != NULL) {
+            app->ui.views[i]->completion(app, app->ui.view_state[i], c);
             return;
         }
     }
@@ -533,19 +534,19 @@ remote_confirmed(struct app *app, void *ctx, const char *arg)
 
     (void)ctx;
     if (app->model.remote == NULL ||
-        console_remote_action(app->model.remote, app->confirm.action, agent, &err) != 0) {
-        app_message(app, true, "%s: %s", app->confirm.action,
+        console_remote_action(app->model.remote, app->ui.confirm.action, agent, &err) != 0) {
+        app_message(app, true, "%s: %s", app->ui.confirm.action,
                     app->model.remote == NULL ? "not attached to a service" : err.msg);
         return;
     }
-    app_message(app, false, "%s%s%s: sent to the service...", app->confirm.action,
+    app_message(app, false, "%s%s%s: sent to the service...", app->ui.confirm.action,
                 agent != NULL ? " " : "", agent != NULL ? agent : "");
 }
 
 void
 app_confirm(struct app *app, const char *action, const char *agent, const char *question)
 {
-    snprintf(app->confirm.action, sizeof(app->confirm.action), "%s", action);
+    snprintf(app->ui.confirm.action, sizeof(app->ui.confirm.action), "%s", action);
     app_ask(app, question, agent, remote_confirmed, NULL);
 }
 
@@ -576,27 +577,27 @@ on_remote(void *ctx, int fd)
     }
     if (changed)
         model_changed(app);
-    app->dirty = true; /* the header shows the connection's state */
+    app->ui.dirty = true; /* the header shows the connection's state */
 }
 
 static void
 switch_screen(struct app *app, enum app_screen s)
 {
-    if (s == app->screen)
+    if (s == app->ui.screen)
         return;
-    app->prev_screen = app->screen;
+    app->ui.prev_screen = app->ui.screen;
     if (s == SCREEN_DASHBOARD) {
-        app->n_back = 0; /* the root: nothing to go back to */
+        app->ui.n_back = 0; /* the root: nothing to go back to */
     } else {
-        if (app->n_back == sizeof(app->back_stack) / sizeof(app->back_stack[0])) {
-            memmove(app->back_stack, app->back_stack + 1,
-                    sizeof(app->back_stack) - sizeof(app->back_stack[0]));
-            app->n_back--;
+        if (app->ui.n_back == sizeof(app->ui.back_stack) / sizeof(app->ui.back_stack[0])) {
+            memmove(app->ui.back_stack, app->ui.back_stack + 1,
+                    sizeof(app->ui.back_stack) - sizeof(app->ui.back_stack[0]));
+            app->ui.n_back--;
         }
-        app->back_stack[app->n_back++] = app->screen;
+        app->ui.back_stack[app->ui.n_back++] = app->ui.screen;
     }
-    app->screen = s;
-    app->dirty = true;
+    app->ui.screen = s;
+    app->ui.dirty = true;
 }
 
 /* Esc and q: back to the screen before (the dashboard at the bottom). */
@@ -605,15 +606,15 @@ go_back(struct app *app)
 {
     enum app_screen to = SCREEN_DASHBOARD;
 
-    while (app->n_back > 0) {
-        to = app->back_stack[--app->n_back];
-        if (to != app->screen)
+    while (app->ui.n_back > 0) {
+        to = app->ui.back_stack[--app->ui.n_back];
+        if (to != app->ui.screen)
             break;
         to = SCREEN_DASHBOARD;
     }
-    app->prev_screen = app->screen;
-    app->screen = to;
-    app->dirty = true;
+    app->ui.prev_screen = app->ui.screen;
+    app->ui.screen = to;
+    app->ui.dirty = true;
 }
 
 /* The actions that open a screen. */
@@ -649,24 +650,25 @@ static const struct {
 static void
 command_done(struct app *app, void *ctx, bool ok)
 {
-    char line[sizeof(app->cmd_history[0])];
+    char line[sizeof(app->ui.cmd_history[0])];
 
     (void)ctx;
     if (!ok)
         return;
-    snprintf(line, sizeof(line), "%.255s", app->form.text[0]);
+    snprintf(line, sizeof(line), "%.255s", app->ui.form.text[0]);
     if (line[0] != '\0') {
         /* History: newest last, no immediate repeat, bounded. */
-        if (app->n_cmd_history == 0 ||
-            strcmp(app->cmd_history[app->n_cmd_history - 1], line) != 0) {
-            if (app->n_cmd_history == 32) {
-                memmove(app->cmd_history[0], app->cmd_history[1], sizeof(app->cmd_history[0]) * 31);
-                app->n_cmd_history--;
+        if (app->ui.n_cmd_history == 0 ||
+            strcmp(app->ui.cmd_history[app->ui.n_cmd_history - 1], line) != 0) {
+            if (app->ui.n_cmd_history == 32) {
+                memmove(app->ui.cmd_history[0], app->ui.cmd_history[1],
+                        sizeof(app->ui.cmd_history[0]) * 31);
+                app->ui.n_cmd_history--;
             }
-            memcpy(app->cmd_history[app->n_cmd_history++], line, sizeof(line));
+            memcpy(app->ui.cmd_history[app->ui.n_cmd_history++], line, sizeof(line));
         }
     }
-    app->cmd_history_pos = app->n_cmd_history;
+    app->ui.cmd_history_pos = app->ui.n_cmd_history;
     app_command(app, line);
 }
 
@@ -677,8 +679,8 @@ open_command_line(struct app *app)
 
     unused[0] = '\0';
     app_prompt(app, ":", unused, sizeof(unused), NULL, command_done, NULL);
-    app->form.command = true;
-    app->cmd_history_pos = app->n_cmd_history;
+    app->ui.form.command = true;
+    app->ui.cmd_history_pos = app->ui.n_cmd_history;
 }
 
 void
@@ -726,8 +728,8 @@ app_command(struct app *app, const char *line)
             app_show(app, SCREEN_RECORDS, &(struct view_arg){ .text = arg });
         } else if (strcmp(name, "theme") == 0) {
             apply_theme(app, arg);
-            if (strcmp(app->theme.name, arg) == 0)
-                app_message(app, false, "theme: %s", app->theme.name);
+            if (strcmp(app->ui.theme.name, arg) == 0)
+                app_message(app, false, "theme: %s", app->ui.theme.name);
         } else if (app->opts.read_only) {
             app_message(app, true, "read-only console: firing is disabled");
         } else {
@@ -756,8 +758,8 @@ complete_candidates(struct app *app, const char *cmd, bool first, const char *ou
         return n;
     }
     if (strcmp(cmd, "theme") == 0) {
-        for (size_t i = 0; i < app->n_themes && n < max; i++)
-            out[n++] = app->themes[i];
+        for (size_t i = 0; i < app->ui.n_themes && n < max; i++)
+            out[n++] = app->ui.themes[i];
     } else if (strcmp(cmd, "agent") == 0 || strcmp(cmd, "fire") == 0) {
         struct registry *reg = app->model.cfg->registry;
         for (size_t i = 0; i < registry_count(reg) && n < max; i++) {
@@ -830,8 +832,8 @@ app_command_complete(struct app *app, char *line, size_t size)
 static void
 handle_key(struct app *app, int key)
 {
-    const struct view_ops *v = app->views[app->screen];
-    void *st = app->view_state[app->screen];
+    const struct view_ops *v = app->ui.views[app->ui.screen];
+    void *st = app->ui.view_state[app->ui.screen];
     bool text = v->text_focus != NULL && v->text_focus(st);
     /* 1. an open mode (prompt, form, ':' line, question) takes every key;
      * 2. a focused text field of the view: only the view's own bindings
@@ -857,7 +859,7 @@ handle_key(struct app *app, int key)
             /* A click on the tab bar switches screens. */
             int x = 0;
             for (int i = 0; i < SCREEN_TABS; i++) {
-                int w = (int)strlen(app->views[i]->name) + 4;
+                int w = (int)strlen(app->ui.views[i]->name) + 4;
                 if (me.x >= x && me.x < x + w) {
                     switch_screen(app, (enum app_screen)i);
                     return;
@@ -867,11 +869,11 @@ handle_key(struct app *app, int key)
             return;
         } else {
             if (v->click != NULL && (v->click(app, st, &ev) & VIEW_REDRAW))
-                app->dirty = true;
+                app->ui.dirty = true;
             return;
         }
     }
-    if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
+    if (app->ui.rows < MIN_ROWS || app->ui.cols < MIN_COLS) {
         if (act == ACT_QUIT || act == ACT_BACK)
             loop_stop(app->loop);
         return;
@@ -881,7 +883,7 @@ handle_key(struct app *app, int key)
     if (r & VIEW_QUIT)
         loop_stop(app->loop);
     if (r & VIEW_REDRAW)
-        app->dirty = true;
+        app->ui.dirty = true;
     if ((r & VIEW_HANDLED) || (text && act == ACT_NONE))
         return;
     for (size_t i = 0; i < sizeof(screen_keys) / sizeof(screen_keys[0]); i++) {
@@ -897,7 +899,7 @@ handle_key(struct app *app, int key)
     case ACT_BACK:
         /* Esc and q are the same key everywhere: back. On the dashboard,
          * the root, q quits (htop) and Esc stays (k9s: Esc never quits). */
-        if (app->screen != SCREEN_DASHBOARD)
+        if (app->ui.screen != SCREEN_DASHBOARD)
             go_back(app);
         else if (key == 'q')
             loop_stop(app->loop);
@@ -914,14 +916,14 @@ handle_key(struct app *app, int key)
             reload_config(app);
         break;
     case ACT_NEXT_SCREEN:
-        switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_TABS));
+        switch_screen(app, (enum app_screen)((app->ui.screen + 1) % SCREEN_TABS));
         break;
     case ACT_THEME:
-        if (app->n_themes > 0) {
-            app->theme_idx = (app->theme_idx + 1) % app->n_themes;
-            apply_theme(app, app->themes[app->theme_idx]);
-            app_message(app, false, "theme: %s", app->theme.name);
-            snprintf(app->prefs.theme, sizeof(app->prefs.theme), "%s", app->theme.name);
+        if (app->ui.n_themes > 0) {
+            app->ui.theme_idx = (app->ui.theme_idx + 1) % app->ui.n_themes;
+            apply_theme(app, app->ui.themes[app->ui.theme_idx]);
+            app_message(app, false, "theme: %s", app->ui.theme.name);
+            snprintf(app->ui.prefs.theme, sizeof(app->ui.prefs.theme), "%s", app->ui.theme.name);
             app_prefs_save(app);
         }
         break;
@@ -935,20 +937,20 @@ handle_key(struct app *app, int key)
             on_feed(app, store_feed_fd(app->model.feed));
         break;
     case ACT_MOUSE:
-        app->prefs.mouse_set = true;
-        app->prefs.mouse = !app->mouse;
+        app->ui.prefs.mouse_set = true;
+        app->ui.prefs.mouse = !app->ui.mouse;
         apply_mouse(app);
         if (app->model.cfg->console.mouse_set)
             app_message(app, true, "mouse stays %s: the config's console.mouse says so",
-                        app->mouse ? "on" : "off");
+                        app->ui.mouse ? "on" : "off");
         else
-            app_message(app, false, "mouse %s (saved)%s", app->mouse ? "on" : "off",
-                        app->mouse ? "; hold Shift to select text" : "");
+            app_message(app, false, "mouse %s (saved)%s", app->ui.mouse ? "on" : "off",
+                        app->ui.mouse ? "; hold Shift to select text" : "");
         app_prefs_save(app);
         break;
     case ACT_REDRAW:
         clearok(curscr, TRUE);
-        app->dirty = true;
+        app->ui.dirty = true;
         break;
     case ACT_DEMO_TRAFFIC:
         demo_traffic_toggle(app);
@@ -971,8 +973,8 @@ on_stdin(void *ctx, int fd)
         if (key == KEY_RESIZE) {
             /* resizeterm() queues KEY_RESIZE itself: only pick up the new
              * size here, or each resize would queue another forever. */
-            getmaxyx(stdscr, app->rows, app->cols);
-            app->dirty = true;
+            getmaxyx(stdscr, app->ui.rows, app->ui.cols);
+            app->ui.dirty = true;
             continue;
         }
         handle_key(app, key);
@@ -991,10 +993,10 @@ on_tick(void *ctx)
     maybe_scan_incomplete(app);
     demo_traffic_pump(app);
     /* Time moves windows and rates even when no record arrives. */
-    if (app->screen == SCREEN_DASHBOARD || app->message_until_us != 0)
-        app->dirty = true;
-    if (app->message_until_us != 0 && clock_mono_us() >= app->message_until_us)
-        app->message_until_us = 0;
+    if (app->ui.screen == SCREEN_DASHBOARD || app->ui.message_until_us != 0)
+        app->ui.dirty = true;
+    if (app->ui.message_until_us != 0 && clock_mono_us() >= app->ui.message_until_us)
+        app->ui.message_until_us = 0;
 }
 
 void
@@ -1002,8 +1004,8 @@ app_redraw_after(struct app *app, int ms)
 {
     int64_t at = clock_mono_us() + (int64_t)ms * 1000;
 
-    if (app->redraw_at_us == 0 || at < app->redraw_at_us)
-        app->redraw_at_us = at;
+    if (app->ui.redraw_at_us == 0 || at < app->ui.redraw_at_us)
+        app->ui.redraw_at_us = at;
     loop_wake_within(app->loop, ms);
 }
 
@@ -1014,19 +1016,19 @@ before_sleep(void *ctx)
     int64_t since;
 
     demo_traffic_pump(app);
-    if (app->redraw_at_us != 0) {
-        int64_t left = app->redraw_at_us - clock_mono_us();
+    if (app->ui.redraw_at_us != 0) {
+        int64_t left = app->ui.redraw_at_us - clock_mono_us();
         if (left <= 0) {
-            app->redraw_at_us = 0;
-            app->dirty = true;
+            app->ui.redraw_at_us = 0;
+            app->ui.dirty = true;
         } else {
             loop_wake_within(app->loop, (int)(left / 1000) + 1);
         }
     }
 
-    if (!app->dirty)
+    if (!app->ui.dirty)
         return;
-    since = clock_mono_us() - app->last_frame_us;
+    since = clock_mono_us() - app->ui.last_frame_us;
     if (since >= FRAME_US)
         app_draw(app);
     else
@@ -1151,7 +1153,7 @@ scan_done(void *arg)
             app->model.incomplete.oldest_us = t;
     }
     app->model.incomplete.running = false;
-    app->dirty = true;
+    app->ui.dirty = true;
     recovery_items_free(j->items, j->n);
     runtime_config_release(app->model.rt, j->ref);
     free(j);
@@ -1323,32 +1325,32 @@ setup_themes(struct app *app, const struct console_opts *opts)
     const char *no_color = getenv("NO_COLOR");
     size_t nd = 0;
 
-    app->theme_dirs[nd++] = "themes";
-    snprintf(app->theme_dir_buf[0], sizeof(app->theme_dir_buf[0]), "%s/share/intentus/themes",
+    app->ui.theme_dirs[nd++] = "themes";
+    snprintf(app->ui.theme_dir_buf[0], sizeof(app->ui.theme_dir_buf[0]), "%s/share/intentus/themes",
              INTENTUS_PREFIX);
-    app->theme_dirs[nd++] = app->theme_dir_buf[0];
+    app->ui.theme_dirs[nd++] = app->ui.theme_dir_buf[0];
     if ((xdg != NULL && xdg[0]) || (home != NULL && home[0])) {
         if (xdg != NULL && xdg[0])
-            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]), "%s/intentus/themes",
-                     xdg);
+            snprintf(app->ui.theme_dir_buf[1], sizeof(app->ui.theme_dir_buf[1]),
+                     "%s/intentus/themes", xdg);
         else
-            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]),
+            snprintf(app->ui.theme_dir_buf[1], sizeof(app->ui.theme_dir_buf[1]),
                      "%s/.config/intentus/themes", home);
-        app->theme_dirs[nd++] = app->theme_dir_buf[1];
+        app->ui.theme_dirs[nd++] = app->ui.theme_dir_buf[1];
     }
-    app->theme_dirs[nd] = NULL;
-    app->n_themes = theme_list(app->theme_dirs, app->themes, 32);
-    app->use_color = has_colors() && !opts->no_color && !(no_color != NULL && no_color[0]);
-    if (app->use_color) {
+    app->ui.theme_dirs[nd] = NULL;
+    app->ui.n_themes = theme_list(app->ui.theme_dirs, app->ui.themes, 32);
+    app->ui.use_color = has_colors() && !opts->no_color && !(no_color != NULL && no_color[0]);
+    if (app->ui.use_color) {
         start_color();
         use_default_colors();
     }
     /* --theme, then the config's console.theme, then the one saved last
      * time; mono without colours unless asked for by name on the command line. */
     apply_theme(app, opts->theme != NULL                ? opts->theme
-                     : !app->use_color                  ? "mono"
+                     : !app->ui.use_color               ? "mono"
                      : app->model.cfg->console.theme[0] ? app->model.cfg->console.theme
-                     : app->prefs.theme[0] != '\0'      ? app->prefs.theme
+                     : app->ui.prefs.theme[0] != '\0'   ? app->ui.prefs.theme
                                                         : "default");
 }
 
@@ -1359,10 +1361,10 @@ load_prefs(struct app *app)
 {
     struct intentus_err err = { 0 };
 
-    app->has_prefs = prefs_path(app->prefs_file, sizeof(app->prefs_file)) == 0;
-    if (app->has_prefs && prefs_load(app->prefs_file, &app->prefs, &err) != 0) {
+    app->ui.has_prefs = prefs_path(app->ui.prefs_file, sizeof(app->ui.prefs_file)) == 0;
+    if (app->ui.has_prefs && prefs_load(app->ui.prefs_file, &app->ui.prefs, &err) != 0) {
         app_message(app, true, "preferences not read (defaults used): %s", err.msg);
-        memset(&app->prefs, 0, sizeof(app->prefs));
+        memset(&app->ui.prefs, 0, sizeof(app->ui.prefs));
     }
 }
 
@@ -1371,9 +1373,9 @@ app_prefs_save(struct app *app)
 {
     struct intentus_err err = { 0 };
 
-    if (!app->has_prefs || app->opts.read_only) /* read-only: nothing is written */
+    if (!app->ui.has_prefs || app->opts.read_only) /* read-only: nothing is written */
         return;
-    if (prefs_save(app->prefs_file, &app->prefs, &err) != 0)
+    if (prefs_save(app->ui.prefs_file, &app->ui.prefs, &err) != 0)
         app_message(app, true, "preferences not saved: %s", err.msg);
 }
 
@@ -1382,11 +1384,11 @@ app_prefs_save(struct app *app)
 static void
 apply_mouse(struct app *app)
 {
-    app->mouse = app->model.cfg->console.mouse_set ? app->model.cfg->console.mouse
-                 : app->prefs.mouse_set            ? app->prefs.mouse
-                                                   : true;
-    mousemask(app->mouse ? BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED
-                         : 0,
+    app->ui.mouse = app->model.cfg->console.mouse_set ? app->model.cfg->console.mouse
+                    : app->ui.prefs.mouse_set         ? app->ui.prefs.mouse
+                                                      : true;
+    mousemask(app->ui.mouse ? BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED
+                            : 0,
               NULL);
 }
 
@@ -1428,7 +1430,7 @@ console_run(const struct console_opts *opts)
         return 1;
     setlocale(LC_ALL, "");
     app->opts = *opts;
-    app->start_us = clock_mono_us();
+    app->ui.start_us = clock_mono_us();
     rc = open_model(app, opts);
     if (rc == 0 && (demo = demo_traffic_wanted(opts, app->model.cfg, why, sizeof(why))) < 0) {
         cli_error("console", "%s", why);
@@ -1450,15 +1452,15 @@ console_run(const struct console_opts *opts)
      * SIGTERM, SIGHUP of a lost terminal all come back here). */
     have_tty = tcgetattr(STDIN_FILENO, &saved_tty) == 0;
     sigfd = signals_install();
-    app->ascii = opts->ascii || !locale_is_utf8();
-    app->views[SCREEN_DASHBOARD] = &view_dashboard;
-    app->views[SCREEN_RECORDS] = &view_records;
-    app->views[SCREEN_DETAIL] = &view_detail;
-    app->views[SCREEN_FIRE] = &view_fire;
-    app->views[SCREEN_REDACT] = &view_redact;
-    app->views[SCREEN_RETENTION] = &view_retention;
-    app->views[SCREEN_HELP] = &view_help;
-    app->views[SCREEN_MESSAGES] = &view_messages;
+    app->ui.ascii = opts->ascii || !locale_is_utf8();
+    app->ui.views[SCREEN_DASHBOARD] = &view_dashboard;
+    app->ui.views[SCREEN_RECORDS] = &view_records;
+    app->ui.views[SCREEN_DETAIL] = &view_detail;
+    app->ui.views[SCREEN_FIRE] = &view_fire;
+    app->ui.views[SCREEN_REDACT] = &view_redact;
+    app->ui.views[SCREEN_RETENTION] = &view_retention;
+    app->ui.views[SCREEN_HELP] = &view_help;
+    app->ui.views[SCREEN_MESSAGES] = &view_messages;
     initscr();
     cbreak();
     noecho();
@@ -1471,12 +1473,13 @@ console_run(const struct console_opts *opts)
     curs_set(0);
     load_prefs(app);
     apply_mouse(app);
-    getmaxyx(stdscr, app->rows, app->cols);
+    getmaxyx(stdscr, app->ui.rows, app->ui.cols);
     setup_themes(app, opts);
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        app->view_state[i] = calloc(1, app->views[i]->state_size ? app->views[i]->state_size : 1);
-        if (app->views[i]->open != NULL)
-            app->views[i]->open(app, app->view_state[i]);
+        app->ui.view_state[i] =
+            calloc(1, app->ui.views[i]->state_size ? app->ui.views[i]->state_size : 1);
+        if (app->ui.views[i]->open != NULL)
+            app->ui.views[i]->open(app, app->ui.view_state[i]);
     }
     app->loop = loop_new();
     app->jobs = jobs_new(app->loop);
@@ -1493,7 +1496,7 @@ console_run(const struct console_opts *opts)
         loop_add_fd(app->loop, runtime_completion_fd(app->model.rt), on_completions, app);
     loop_set_tick(app->loop, 500, on_tick, app);
     loop_set_before_sleep(app->loop, before_sleep, app);
-    app->dirty = true;
+    app->ui.dirty = true;
     if (demo == 1)
         demo_traffic_start(app);
     loop_run(app->loop);
@@ -1509,9 +1512,9 @@ console_run(const struct console_opts *opts)
         tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tty);
     signals_restore();
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        if (app->views[i]->close != NULL)
-            app->views[i]->close(app->view_state[i]);
-        free(app->view_state[i]);
+        if (app->ui.views[i]->close != NULL)
+            app->ui.views[i]->close(app->ui.view_state[i]);
+        free(app->ui.view_state[i]);
     }
     loop_free(app->loop);
     close_model(app);

@@ -142,7 +142,7 @@ demo_traffic_start(struct app *app)
     d->rate = app->opts.demo_rate > 0 ? app->opts.demo_rate : DEMO_TRAFFIC_RATE;
     d->on = true;
     d->next_us = clock_mono_us();
-    app->dirty = true;
+    app->ui.dirty = true;
     demo_traffic_pump(app);
 }
 
@@ -151,7 +151,7 @@ demo_traffic_stop(struct app *app)
 {
     if (app->demo != NULL)
         app->demo->on = false;
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 void

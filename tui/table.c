@@ -158,7 +158,7 @@ table_header(struct table *t, struct app *app, int cols)
             continue;
         if (t->cols[c].sort_key >= 0 && t->cols[c].sort_key == t->sort_key)
             snprintf(title, sizeof(title), "%s %s", t->cols[c].title,
-                     app->ascii     ? (t->sort_desc ? "v" : "^")
+                     app->ui.ascii  ? (t->sort_desc ? "v" : "^")
                      : t->sort_desc ? "\xe2\x96\xbc"
                                     : "\xe2\x96\xb2");
         else

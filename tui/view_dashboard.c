@@ -313,7 +313,7 @@ stats_done(void *arg)
         index_stats_free(&j->st);
         snprintf(d->job_error, sizeof(d->job_error), "%s", j->err.msg);
     }
-    j->app->dirty = true;
+    j->app->ui.dirty = true;
     free(j);
 }
 
@@ -403,7 +403,7 @@ dash_open(struct app *app, void *state)
 {
     struct dash *d = state;
     const char *want = app->model.cfg->console.agents_sort[0] ? app->model.cfg->console.agents_sort
-                                                              : app->prefs.agents_sort;
+                                                              : app->ui.prefs.agents_sort;
     bool rev = want[0] == '-';
 
     self_command("route demo.echo", app->opts.config, app->opts.dir, d->self_cmd,
@@ -474,7 +474,7 @@ sparkline(struct app *app, int y, int cols, const struct agg_snapshot *s)
         int level = s->throughput[i] == 0 ? 0 : 1 + (int)((s->throughput[i] * 7) / max);
         char one[2] = { ascii[level], 0 };
         app_put(app, y, x + (int)(i - from), 1, app_attr(app, THEME_SPARK),
-                app->ascii ? one : blocks[level]);
+                app->ui.ascii ? one : blocks[level]);
     }
     app_put(app, y, x + width, cols - x - width, dim, " now");
 }
@@ -1067,8 +1067,8 @@ save_agents_sort(struct app *app, const struct dash *d)
 {
     app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
                 d->reverse ? " (reversed)" : "");
-    snprintf(app->prefs.agents_sort, sizeof(app->prefs.agents_sort), "%s%s", d->reverse ? "-" : "",
-             sort_words[d->sort]);
+    snprintf(app->ui.prefs.agents_sort, sizeof(app->ui.prefs.agents_sort), "%s%s",
+             d->reverse ? "-" : "", sort_words[d->sort]);
     app_prefs_save(app);
 }
 

@@ -805,7 +805,7 @@ detail_draw(struct app *app, void *state, int top, int rows, int cols)
             if (x1 <= x0)
                 x1 = x0 + 1;
             attrset(ba);
-            mvhline(y, bar_x + x0, app->ascii ? '=' : ' ', x1 - x0);
+            mvhline(y, bar_x + x0, app->ui.ascii ? '=' : ' ', x1 - x0);
             attrset(A_NORMAL);
         }
     }

@@ -334,7 +334,7 @@ fire_completion(struct app *app, void *state, const struct completion *c)
         f->last_error = f->ok < f->done || f->unrecorded > 0;
     }
     pump(app, f);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void

@@ -456,7 +456,7 @@ on_filter_done(struct app *app, void *ctx, bool ok)
         snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->prompt_buf);
     }
     r->built = false;
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 /* Shown on a filter (":filter EXPR", ":agent NAME"). */
@@ -648,7 +648,7 @@ recs_open(struct app *app, void *state)
 {
     struct recs *r = state;
     const char *want =
-        app->model.cfg->console.sort[0] ? app->model.cfg->console.sort : app->prefs.sort;
+        app->model.cfg->console.sort[0] ? app->model.cfg->console.sort : app->ui.prefs.sort;
     bool rev = want[0] == '-';
 
     for (int i = 0; i < SORT_COUNT; i++) {
@@ -663,7 +663,7 @@ recs_open(struct app *app, void *state)
 static void
 save_sort(struct app *app, const struct recs *r)
 {
-    snprintf(app->prefs.sort, sizeof(app->prefs.sort), "%s%s", r->reverse ? "-" : "",
+    snprintf(app->ui.prefs.sort, sizeof(app->ui.prefs.sort), "%s%s", r->reverse ? "-" : "",
              sort_names[r->sort]);
     app_prefs_save(app);
 }

@@ -560,7 +560,7 @@ rules_off_confirmed(struct app *app, void *ctx, const char *arg)
             v->rules[i].on = false;
     }
     rerun(v);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.

@@ -275,7 +275,7 @@ planner_done(void *arg)
     r->new_splan = NULL;
     if (r->plan == NULL && r->splan == NULL)
         snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
-    r->app->dirty = true;
+    r->app->ui.dirty = true;
 }
 
 static void
@@ -363,7 +363,7 @@ worker_done(void *arg)
     else
         app_message(app, false, "retention done; see %s/%s", app->model.records_dir, RETENTION_LOG);
     plan_drop(r); /* a plan is used once: the next run plans afresh */
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
@@ -436,7 +436,7 @@ on_policy_done(struct app *app, void *ctx, bool ok)
     if (!ok)
         return;
     plan_drop(r);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 /* Natural directions: names A to Z, counts and bytes largest first. */
