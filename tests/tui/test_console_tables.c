@@ -96,9 +96,16 @@ test_feed_is_a_table(void **state)
     tu_con_capture(c, screen, sizeof(screen));
     if (strstr(screen, "\xe2\x80\xa6") != NULL)
         fail_msg("--ascii drew an ellipsis:\n%s", screen);
-    /* Into the feed (past the last agent), then l to the hidden columns. */
-    tu_con_keys(c, "G", "j", NULL);
-    tu_con_expect(c, "Enter: open its timeline");
+    /* Into the feed (past the last agent), then l to the hidden columns.
+     * Again while the agents' rows may still be arriving (bounded: 10). */
+    tu_con_expect(c, "39 records");
+    for (int i = 0;; i++) {
+        tu_con_keys(c, "G", "j", NULL);
+        if (tu_con_wait(c, "Enter: open its timeline", 1000, screen, sizeof(screen)))
+            break;
+        if (i == 10)
+            fail_msg("Down past the last agent never reached the feed:\n%s", screen);
+    }
     tu_con_keys(c, "l", "l", "l");
     y = expect_row(c, "TIME v", " ID", line, sizeof(line));
     assert_true(line[0] == '<'); /* columns hidden to the left */
