@@ -569,11 +569,11 @@ static unsigned
 redact_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct redact_view *v = state;
-    char q[256], arg[24];
 
     (void)ev;
     switch (act) {
     case ACT_RULE_TOGGLE: {
+        char q[256], arg[24];
         size_t ri;
         if (v->n_rules == 0)
             return VIEW_HANDLED;
