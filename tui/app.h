@@ -1,8 +1,9 @@
 /* The console's one context: created in console_run() and passed to every
- * view. It owns the model (the record index fed by the tailer, the
- * aggregates, the configuration) and the presentation state (theme, screen,
- * message line). Views read the model and draw; they load a full record only
- * through app_load_record(). */
+ * view. It holds the model (struct console_model, tui/console_model.h: the
+ * record index fed by the tailer, the aggregates, the configuration), the
+ * loop's parts, and the UI state (struct console_ui: theme, screen, views,
+ * input modes, message line). Views read the model and draw; they load a
+ * full record only through app_load_record(). */
 #ifndef INTENTUS_TUI_APP_H
 #define INTENTUS_TUI_APP_H
 
@@ -14,6 +15,7 @@
 #include "core/config.h"
 #include "core/rec_store.h"
 #include "core/runtime.h"
+#include "tui/console_model.h"
 #include "tui/curses_shim.h"
 #include "tui/keymap.h"
 #include "tui/loop.h"
@@ -100,44 +102,11 @@ struct console_opts {
 
 struct console_remote;
 
-struct app {
-    struct console_opts opts;
-    struct runtime *rt;       /* the embedded router, writer and worker pool */
-    const struct config *cfg; /* runtime_config(rt): refreshed after a reload */
-    char *records_dir;
-    struct rec_store *store;
-    /* The model. With the persistent index (watch/index_db.h; db non-NULL
-     * once the tailer has started from it) ix holds only a window: the
-     * newest opts.window rows plus what landed since, and the figures,
-     * totals and the records browser's rows are queries of db (a read
-     * connection; the tailer's thread writes). A sqlite: store is such an
-     * index: db is opened on it at start and the feed fills the window.
-     * On a postgres store ix holds the window and feed_total the count.
-     * Without it (--no-index, --read-only, --server, an unusable index) ix
-     * holds every record and agg counts them. */
-    struct index *ix;
-    struct agg *agg;
-    struct index_db *db;
-    size_t db_total; /* records in db at db_total_gen */
-    uint64_t db_total_gen;
-    bool db_total_ok;
-    struct tailer *tailer;
-    struct loop *loop;
-    struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
-    struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
-    /* --server: the service this console is attached to (tui/console_remote.c);
-     * NULL when local. feed_remote: no readable local record directory, so
-     * the index is fed from the service's event stream (tailer and store
-     * NULL then). */
-    struct console_remote *remote;
-    bool feed_remote;
-    /* Another engine than files (sqlite:, postgres://): records come from
-     * the store (tui/store_feed.h; tailer and store NULL then), read by id
-     * through rstore. */
-    struct store *rstore;
-    struct store_feed *feed;
-    char *store_url;
-    long feed_total; /* the store's count told by the feed (postgres); -1: none */
+/* The console's UI state: the screen, the views, the open input mode
+ * (a y/n question, a prompt or form, the ':' line), the theme, the
+ * preferences and the messages. The model (tui/console_model.h) holds none
+ * of it. */
+struct console_ui {
     /* A y/n question on the status line (a mode the key handler feeds, not
      * a loop): 'y' calls on_yes with arg, any other key cancels. */
     struct {
@@ -171,12 +140,7 @@ struct app {
         bool is_error[64];
         size_t n, next; /* n kept (at most 64), next slot */
     } log;
-    uint64_t generation; /* bumps whenever the index changes */
-    bool synced;         /* the first full scan is done */
-    bool paused;
-    bool dir_gone;
 
-    /* presentation */
     struct theme theme;
     struct theme_attrs attrs;
     char themes[32][64];
@@ -203,31 +167,21 @@ struct app {
     int64_t message_until_us;
 
     int64_t first_frame_us, start_us;
-    /* live figures */
-    uint64_t upserts, removals;
     int64_t redraw_at_us; /* a view asked for a frame at this time (0: none) */
+};
 
-    /* Executions in flight in this console's runtime (WAL on): updated by
-     * the runtime's worker threads through callbacks, read here. */
-    struct {
-        pthread_mutex_t lock;
-        size_t n;
-        char id[64][130];
-        int64_t start_us[64];
-        uint64_t overflow; /* more in flight than the table holds */
-    } inflight;
-    /* Incomplete executions found in the WAL directory (any writer), by a
-     * scan job every few seconds; written only on the loop's thread (the
-     * job's done callback), so read without a lock. */
-    struct {
-        bool running;
-        size_t n;
-        char id[8][130];
-        char state[8][16];
-        int64_t oldest_us; /* wall clock of the oldest last entry; 0: none */
-        char error[256];
-        int64_t next_scan_us;
-    } incomplete;
+struct app {
+    struct console_opts opts;
+    /* The model (tui/console_model.h): the index or its window, the
+     * aggregates, the runtime, the store or service, the tailer's and the
+     * scans' state. What follows is the loop's and the presentation's. */
+    struct console_model model;
+    struct loop *loop;
+    struct jobs *jobs; /* background work (tui/job.h): completions come back through the loop */
+    struct demo_traffic *demo; /* tui/demo_traffic.c; NULL until first started */
+    bool paused;               /* live updates held: the loop stops feeding the model */
+    /* The UI state (struct console_ui above). */
+    struct console_ui ui;
 };
 
 extern const struct view_ops view_dashboard;
@@ -315,7 +269,7 @@ size_t app_inflight(struct app *app, int64_t *oldest_mono_us);
  * service it is attached to. */
 void app_confirm(struct app *app, const char *action, const char *agent, const char *question);
 
-/* Write app->prefs after a view or key changed one (not in read-only
+/* Write app->ui.prefs after a view or key changed one (not in read-only
  * mode; a failure is reported on the status line). */
 void app_prefs_save(struct app *app);
 

@@ -42,7 +42,7 @@ static void maybe_scan_incomplete(struct app *app);
 attr_t
 app_attr(const struct app *app, enum theme_elem e)
 {
-    return (attr_t)app->attrs.attr[e];
+    return (attr_t)app->ui.attrs.attr[e];
 }
 
 void
@@ -50,44 +50,44 @@ app_message(struct app *app, bool is_error, const char *fmt, ...)
 {
     va_list ap;
 
-    size_t slot = app->log.next;
+    size_t slot = app->ui.log.next;
 
     /* The full text goes to the message log (:messages); the status line
      * shows what fits. */
     va_start(ap, fmt);
-    vsnprintf(app->log.text[slot], sizeof(app->log.text[slot]), fmt, ap);
+    vsnprintf(app->ui.log.text[slot], sizeof(app->ui.log.text[slot]), fmt, ap);
     va_end(ap);
-    app->log.wall_us[slot] = clock_wall_us();
-    app->log.is_error[slot] = is_error;
-    app->log.next = (slot + 1) % 64;
-    if (app->log.n < 64)
-        app->log.n++;
-    snprintf(app->message, sizeof(app->message), "%s", app->log.text[slot]);
-    app->message_is_error = is_error;
-    app->message_until_us = clock_mono_us() + 5000000;
-    app->dirty = true;
+    app->ui.log.wall_us[slot] = clock_wall_us();
+    app->ui.log.is_error[slot] = is_error;
+    app->ui.log.next = (slot + 1) % 64;
+    if (app->ui.log.n < 64)
+        app->ui.log.n++;
+    snprintf(app->ui.message, sizeof(app->ui.message), "%s", app->ui.log.text[slot]);
+    app->ui.message_is_error = is_error;
+    app->ui.message_until_us = clock_mono_us() + 5000000;
+    app->ui.dirty = true;
 }
 
 cJSON *
 app_load_record(struct app *app, const char *id, struct intentus_err *err)
 {
-    if (app->rstore != NULL) {
+    if (app->model.rstore != NULL) {
         size_t len = 0;
-        char *text = store_get(app->rstore, id, &len, err);
+        char *text = store_get(app->model.rstore, id, &len, err);
         cJSON *rec = text != NULL ? record_parse(text, len, err) : NULL;
         free(text);
         if (rec == NULL)
-            err_prefix(err, "%s: record %s", app->store_url, id);
+            err_prefix(err, "%s: record %s", app->model.store_url, id);
         return rec;
     }
-    if (app->store == NULL) {
+    if (app->model.store == NULL) {
         err_set(err, IERR_NOT_FOUND,
                 "record %.160s is on the service's host: no local record directory to read it "
                 "from (--dir)",
                 id);
         return NULL;
     }
-    return rec_store_load(app->store, id, err);
+    return rec_store_load(app->model.store, id, err);
 }
 
 static void switch_screen(struct app *app, enum app_screen s);
@@ -99,10 +99,10 @@ app_show(struct app *app, enum app_screen s, const struct view_arg *arg)
 {
     if ((unsigned)s >= SCREEN_COUNT)
         return;
-    if (arg != NULL && app->views[s]->show != NULL)
-        app->views[s]->show(app, app->view_state[s], arg);
+    if (arg != NULL && app->ui.views[s]->show != NULL)
+        app->ui.views[s]->show(app, app->ui.view_state[s], arg);
     switch_screen(app, s);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 void
@@ -129,10 +129,10 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
 
     /* Never start past the edge: a failed move() would leave the cursor where
      * the last output ended and the text would land there instead. */
-    if (width <= 0 || y < 0 || y >= app->rows || x < 0 || x >= app->cols)
+    if (width <= 0 || y < 0 || y >= app->ui.rows || x < 0 || x >= app->ui.cols)
         return 0;
-    if (width > app->cols - x)
-        width = app->cols - x;
+    if (width > app->ui.cols - x)
+        width = app->ui.cols - x;
     memset(&st, 0, sizeof(st));
     attrset(attr);
     move(y, x);
@@ -149,7 +149,7 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
         }
         if (wc < 0x20 || wc == 0x7f)
             wc = L' '; /* control characters never reach the terminal */
-        if (app->ascii && wc == 0x2026)
+        if (app->ui.ascii && wc == 0x2026)
             wc = L'~'; /* --ascii: a cut cell ends in "~", not "…" */
         w = wcwidth(wc);
         if (w < 0)
@@ -171,10 +171,10 @@ app_put(struct app *app, int y, int x, int width, attr_t attr, const char *text)
 void
 app_fill(struct app *app, int y, int x, int width, attr_t attr)
 {
-    if (width <= 0 || y < 0 || y >= app->rows || x < 0 || x >= app->cols)
+    if (width <= 0 || y < 0 || y >= app->ui.rows || x < 0 || x >= app->ui.cols)
         return;
-    if (width > app->cols - x)
-        width = app->cols - x;
+    if (width > app->ui.cols - x)
+        width = app->ui.cols - x;
     attrset(attr);
     mvhline(y, x, ' ', width);
     attrset(A_NORMAL);
@@ -184,7 +184,7 @@ void
 app_hline(struct app *app, int y, int x, int width)
 {
     attrset(app_attr(app, THEME_BORDER));
-    if (app->ascii)
+    if (app->ui.ascii)
         mvhline(y, x, '-', width);
     else
         mvhline(y, x, ACS_HLINE, width);
@@ -207,71 +207,72 @@ draw_frame(struct app *app)
     int x = 0;
 
     memset(&ts, 0, sizeof(ts));
-    if (app->tailer != NULL)
-        tailer_get_stats(app->tailer, &ts);
-    app_fill(app, 0, 0, app->cols, app_attr(app, THEME_TITLE));
-    if (app->remote != NULL) {
+    if (app->model.tailer != NULL)
+        tailer_get_stats(app->model.tailer, &ts);
+    app_fill(app, 0, 0, app->ui.cols, app_attr(app, THEME_TITLE));
+    if (app->model.remote != NULL) {
         char why[300];
-        bool up = console_remote_status(app->remote, why, sizeof(why));
+        bool up = console_remote_status(app->model.remote, why, sizeof(why));
         if (up)
             snprintf(left, sizeof(left), " intentus  attached to %.200s  records: %.200s",
-                     console_remote_url(app->remote),
-                     app->feed_remote ? "from the event stream" : app->records_dir);
+                     console_remote_url(app->model.remote),
+                     app->model.feed_remote ? "from the event stream" : app->model.records_dir);
         else
             snprintf(left, sizeof(left), " intentus  attached to %.200s: reconnecting: %.290s",
-                     console_remote_url(app->remote), why);
+                     console_remote_url(app->model.remote), why);
         if (!up) {
-            app_put(app, 0, 0, app->cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);
+            app_put(app, 0, 0, app->ui.cols, app_attr(app, THEME_ERROR) | A_REVERSE, left);
             left[0] = '\0';
         }
     } else {
         snprintf(left, sizeof(left), " intentus  %s",
-                 app->store_url != NULL ? app->store_url : app->records_dir);
+                 app->model.store_url != NULL ? app->model.store_url : app->model.records_dir);
     }
     /* The compliance mode of the running config (REGULATED in capitals, as
      * the reference spells its levels, so it stands out). */
     snprintf(right, sizeof(right), "%s%s%s%s  %zu records  %s  %s ",
              app->opts.read_only ? "READ-ONLY  " : "",
              demo_traffic_running(app) ? "DEMO TRAFFIC (T)  " : "", app->paused ? "PAUSED  " : "",
-             app->dir_gone       ? "DIRECTORY GONE"
-             : app->feed_remote  ? "events"
-             : app->feed != NULL ? "follow"
-             : ts.polling        ? "poll"
-                                 : "inotify",
-             app_total(app), compliance_label(runtime_config(app->rt)->compliance),
-             app->theme.name);
+             app->model.dir_gone       ? "DIRECTORY GONE"
+             : app->model.feed_remote  ? "events"
+             : app->model.feed != NULL ? "follow"
+             : ts.polling              ? "poll"
+                                       : "inotify",
+             app_total(app), compliance_label(runtime_config(app->model.rt)->compliance),
+             app->ui.theme.name);
     if (left[0] != '\0')
-        app_put(app, 0, 0, app->cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
-    app_put(app, 0, app->cols - (int)fmt_width(right), (int)fmt_width(right),
+        app_put(app, 0, 0, app->ui.cols - (int)fmt_width(right), app_attr(app, THEME_TITLE), left);
+    app_put(app, 0, app->ui.cols - (int)fmt_width(right), (int)fmt_width(right),
             app_attr(app, THEME_TITLE), right);
-    app_fill(app, 1, 0, app->cols, app_attr(app, THEME_TAB));
+    app_fill(app, 1, 0, app->ui.cols, app_attr(app, THEME_TAB));
     for (int i = 0; i < SCREEN_TABS; i++) {
         char tab[64];
-        enum theme_elem e = (enum app_screen)i == app->screen ? THEME_TAB_ACTIVE : THEME_TAB;
-        snprintf(tab, sizeof(tab), " %d %s ", i + 1, app->views[i]->name);
-        x += app_put(app, 1, x, app->cols - x, app_attr(app, e), tab);
-        x += app_put(app, 1, x, app->cols - x, app_attr(app, THEME_TAB), " ");
+        enum theme_elem e = (enum app_screen)i == app->ui.screen ? THEME_TAB_ACTIVE : THEME_TAB;
+        snprintf(tab, sizeof(tab), " %d %s ", i + 1, app->ui.views[i]->name);
+        x += app_put(app, 1, x, app->ui.cols - x, app_attr(app, e), tab);
+        x += app_put(app, 1, x, app->ui.cols - x, app_attr(app, THEME_TAB), " ");
     }
 }
 
 static void
 draw_status(struct app *app)
 {
-    int y = app->rows - 1;
+    int y = app->ui.rows - 1;
     char hint[512];
 
     if (app_modes_draw(app))
         return; /* a prompt, form or question has the bottom rows */
-    keymap_hint(app->views[app->screen]->keyctx, app->views[app->screen]->extra_keys,
-                app->views[app->screen]->n_extra_keys, app->opts.read_only, hint, sizeof(hint));
-    app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
-    if (app->message[0] != '\0' && clock_mono_us() < app->message_until_us)
-        app_put(app, y, 1, app->cols - 2,
-                app->message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
-                                      : app_attr(app, THEME_STATUS),
-                app->message);
+    keymap_hint(app->ui.views[app->ui.screen]->keyctx, app->ui.views[app->ui.screen]->extra_keys,
+                app->ui.views[app->ui.screen]->n_extra_keys, app->opts.read_only, hint,
+                sizeof(hint));
+    app_fill(app, y, 0, app->ui.cols, app_attr(app, THEME_STATUS));
+    if (app->ui.message[0] != '\0' && clock_mono_us() < app->ui.message_until_us)
+        app_put(app, y, 1, app->ui.cols - 2,
+                app->ui.message_is_error ? app_attr(app, THEME_ERROR) | A_REVERSE
+                                         : app_attr(app, THEME_STATUS),
+                app->ui.message);
     else
-        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_STATUS), hint);
+        app_put(app, y, 1, app->ui.cols - 2, app_attr(app, THEME_STATUS), hint);
 }
 
 void
@@ -279,25 +280,25 @@ app_draw(struct app *app)
 {
     /* Cleared first, so a view that animates (a progress bar) can ask for
      * the next frame by setting it again while drawing. */
-    app->dirty = false;
+    app->ui.dirty = false;
     erase();
-    if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
+    if (app->ui.rows < MIN_ROWS || app->ui.cols < MIN_COLS) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->cols,
-                 app->rows, MIN_COLS, MIN_ROWS);
-        app_put(app, app->rows / 2, 0, app->cols, A_BOLD, msg);
+        snprintf(msg, sizeof(msg), "terminal too small: %dx%d, intentus needs %dx%d", app->ui.cols,
+                 app->ui.rows, MIN_COLS, MIN_ROWS);
+        app_put(app, app->ui.rows / 2, 0, app->ui.cols, A_BOLD, msg);
         curs_set(0); /* no field is drawn, so no cursor either */
     } else {
         draw_frame(app);
-        app->views[app->screen]->draw(app, app->view_state[app->screen], 2, app->rows - 3,
-                                      app->cols);
+        app->ui.views[app->ui.screen]->draw(app, app->ui.view_state[app->ui.screen], 2,
+                                            app->ui.rows - 3, app->ui.cols);
         draw_status(app);
     }
     wnoutrefresh(stdscr);
     doupdate();
-    app->last_frame_us = clock_mono_us();
-    if (app->first_frame_us == 0)
-        app->first_frame_us = app->last_frame_us;
+    app->ui.last_frame_us = clock_mono_us();
+    if (app->ui.first_frame_us == 0)
+        app->ui.first_frame_us = app->ui.last_frame_us;
 }
 
 static void apply_mouse(struct app *app);
@@ -307,46 +308,34 @@ apply_theme(struct app *app, const char *name)
 {
     struct theme_report r = { "", 0 };
 
-    if (theme_load(&app->theme, name, app->theme_dirs, &r) != 0)
+    if (theme_load(&app->ui.theme, name, app->ui.theme_dirs, &r) != 0)
         app_message(app, true, "theme '%s' not found; using default", name);
     else if (r.count > 0)
         app_message(app, true, "%.200s", r.text);
-    theme_apply(&app->theme, COLORS, app->use_color, &app->attrs);
-    for (size_t i = 0; i < app->n_themes; i++) {
-        if (strcmp(app->themes[i], app->theme.name) == 0)
-            app->theme_idx = i;
+    theme_apply(&app->ui.theme, COLORS, app->ui.use_color, &app->ui.attrs);
+    for (size_t i = 0; i < app->ui.n_themes; i++) {
+        if (strcmp(app->ui.themes[i], app->ui.theme.name) == 0)
+            app->ui.theme_idx = i;
     }
     bkgdset(' ' | app_attr(app, THEME_NORMAL));
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
 model_changed(struct app *app)
 {
-    app->generation++;
+    app->model.generation++;
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        if (app->views[i]->model_changed != NULL)
-            app->views[i]->model_changed(app, app->view_state[i]);
+        if (app->ui.views[i]->model_changed != NULL)
+            app->ui.views[i]->model_changed(app, app->ui.view_state[i]);
     }
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 size_t
 app_total(struct app *app)
 {
-    if (app->db == NULL && app->feed != NULL && app->feed_total >= 0)
-        return (size_t)app->feed_total; /* postgres: its count, told by the feed */
-    if (app->db == NULL)
-        return index_size(app->ix);
-    if (!app->db_total_ok || app->db_total_gen != app->generation) {
-        long n = index_query_count(app->db, NULL, NULL);
-        if (n >= 0) {
-            app->db_total = (size_t)n;
-            app->db_total_ok = true;
-            app->db_total_gen = app->generation;
-        }
-    }
-    return app->db_total_ok ? app->db_total : index_size(app->ix);
+    return console_model_total(&app->model);
 }
 
 static void
@@ -356,30 +345,30 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
 
     switch (ev->kind) {
     case TAILER_UPSERT:
-        if (index_upsert(app->ix, ev->digest, NULL) == 0)
-            app->upserts++;
+        if (index_upsert(app->model.ix, ev->digest, NULL) == 0)
+            app->model.upserts++;
         break;
     case TAILER_REMOVE:
-        if (index_remove(app->ix, ev->id) == 1)
-            app->removals++;
+        if (index_remove(app->model.ix, ev->id) == 1)
+            app->model.removals++;
         break;
     case TAILER_SYNCED:
-        app->synced = true;
+        app->model.synced = true;
         break;
     case TAILER_DIR_GONE:
-        app->dir_gone = true;
+        app->model.dir_gone = true;
         app_message(app, true, "record directory %s went away; waiting for it to come back",
-                    app->records_dir);
+                    app->model.records_dir);
         break;
     case TAILER_DIR_BACK:
-        app->dir_gone = false;
+        app->model.dir_gone = false;
         app_message(app, false, "record directory is back; re-indexing");
         break;
     case TAILER_POLLING:
         app_message(app, true, "inotify unavailable (%s); polling", ev->msg ? ev->msg : "?");
         break;
     case TAILER_INDEX_OPEN:
-        if (app->db == NULL) {
+        if (app->model.db == NULL) {
             /* Started from the persistent index: from now on the figures,
              * totals and the browser's rows are its queries, on a read
              * connection of our own (the tailer writes every change before
@@ -388,9 +377,10 @@ on_tailer_event(void *ctx, const struct tailer_event *ev)
              * anyway) keeps the console's memory flat as the directory
              * grows. */
             struct intentus_err err = { 0 };
-            app->db = index_db_open_path(ev->msg, false, false, &err);
-            if (app->db != NULL)
-                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+            app->model.db = index_db_open_path(ev->msg, false, false, &err);
+            if (app->model.db != NULL)
+                sqlite3_exec(index_db_sqlite(app->model.db), "PRAGMA cache_size=-2048", NULL, NULL,
+                             NULL);
             else
                 app_message(app, true, "persistent index %s not readable (%s)", ev->msg, err.msg);
         }
@@ -414,7 +404,7 @@ on_tailer(void *ctx, int fd)
     (void)fd;
     if (app->paused)
         return; /* events wait in the tailer; nothing is lost */
-    if (tailer_drain(app->tailer, on_tailer_event, app) > 0)
+    if (tailer_drain(app->model.tailer, on_tailer_event, app) > 0)
         model_changed(app);
 }
 
@@ -423,8 +413,8 @@ on_feed_digest(void *ctx, const struct digest *d)
 {
     struct app *app = ctx;
 
-    if (index_upsert(app->ix, d, NULL) == 0)
-        app->upserts++;
+    if (index_upsert(app->model.ix, d, NULL) == 0)
+        app->model.upserts++;
 }
 
 static void
@@ -438,21 +428,21 @@ on_feed_removed(void *ctx, const char *id)
 {
     struct app *app = ctx;
 
-    if (index_remove(app->ix, id) == 1)
-        app->removals++;
+    if (index_remove(app->model.ix, id) == 1)
+        app->model.removals++;
 }
 
 static void
 on_feed_total(void *ctx, long total)
 {
-    ((struct app *)ctx)->feed_total = total;
+    ((struct app *)ctx)->model.feed_total = total;
 }
 
 static void
 on_feed(void *ctx, int fd)
 {
     struct app *app = ctx;
-    bool was = app->synced;
+    bool was = app->model.synced;
 
     (void)fd;
     if (app->paused)
@@ -462,7 +452,7 @@ on_feed(void *ctx, int fd)
                                                  .msg = on_feed_msg,
                                                  .total = on_feed_total };
 
-    if (store_feed_drain(app->feed, &sink, app, &app->synced) > 0 || app->synced != was)
+    if (store_feed_drain(app->model.feed, &sink, app, &app->model.synced) > 0 || app->model.synced != was)
         model_changed(app);
 }
 
@@ -484,9 +474,9 @@ resize(struct app *app)
 
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
         resizeterm(ws.ws_row, ws.ws_col);
-    getmaxyx(stdscr, app->rows, app->cols);
+    getmaxyx(stdscr, app->ui.rows, app->ui.cols);
     clearok(curscr, TRUE);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
@@ -494,12 +484,12 @@ reload_config(struct app *app)
 {
     struct intentus_err err = { 0 };
 
-    if (runtime_reload(app->rt, &err) != 0) {
+    if (runtime_reload(app->model.rt, &err) != 0) {
         app_message(app, true, "reload failed, keeping the running config: %s", err.msg);
         return;
     }
-    app->cfg = runtime_config(app->rt);
-    app_message(app, false, "configuration reloaded from %s", app->cfg->source);
+    app->model.cfg = runtime_config(app->model.rt);
+    app_message(app, false, "configuration reloaded from %s", app->model.cfg->source);
     model_changed(app);
 }
 
@@ -509,8 +499,8 @@ static void
 deliver_completion(struct app *app, const struct completion *c)
 {
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        if (app->views[i]->completion != NULL) {
-            app->views[i]->completion(app, app->view_state[i], c);
+        if (app->ui.views[i]->completion != NULL) {
+            app->ui.views[i]->completion(app, app->ui.view_state[i], c);
             return;
         }
     }
@@ -524,7 +514,7 @@ on_completions(void *ctx, int fd)
     size_t n;
 
     (void)fd;
-    while ((n = runtime_collect(app->rt, batch, 64)) > 0) {
+    while ((n = runtime_collect(app->model.rt, batch, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             if (batch[i].tag & DEMO_TRAFFIC_TAG)
                 demo_traffic_completion(app, &batch[i]);
@@ -561,20 +551,20 @@ remote_confirmed(struct app *app, void *ctx, const char *arg)
     const char *agent = arg[0] != '\0' ? arg : NULL;
 
     (void)ctx;
-    if (app->remote == NULL ||
-        console_remote_action(app->remote, app->confirm.action, agent, &err) != 0) {
-        app_message(app, true, "%s: %s", app->confirm.action,
-                    app->remote == NULL ? "not attached to a service" : err.msg);
+    if (app->model.remote == NULL ||
+        console_remote_action(app->model.remote, app->ui.confirm.action, agent, &err) != 0) {
+        app_message(app, true, "%s: %s", app->ui.confirm.action,
+                    app->model.remote == NULL ? "not attached to a service" : err.msg);
         return;
     }
-    app_message(app, false, "%s%s%s: sent to the service...", app->confirm.action,
+    app_message(app, false, "%s%s%s: sent to the service...", app->ui.confirm.action,
                 agent != NULL ? " " : "", agent != NULL ? agent : "");
 }
 
 void
 app_confirm(struct app *app, const char *action, const char *agent, const char *question)
 {
-    snprintf(app->confirm.action, sizeof(app->confirm.action), "%s", action);
+    snprintf(app->ui.confirm.action, sizeof(app->ui.confirm.action), "%s", action);
     app_ask(app, question, agent, remote_confirmed, NULL);
 }
 
@@ -584,11 +574,11 @@ on_remote(void *ctx, int fd)
 {
     struct app *app = ctx;
     struct remote_result res[64];
-    bool changed = console_remote_drain(app->remote);
+    bool changed = console_remote_drain(app->model.remote);
     size_t n;
 
     (void)fd;
-    while ((n = console_remote_collect(app->remote, res, 64)) > 0) {
+    while ((n = console_remote_collect(app->model.remote, res, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             if (res[i].kind == REMOTE_ACTION) {
                 app_message(app, res[i].is_error, "%s", res[i].msg);
@@ -596,8 +586,8 @@ on_remote(void *ctx, int fd)
             } else if (res[i].kind == REMOTE_COMPLETION) {
                 deliver_completion(app, &res[i].c);
             } else if (res[i].d != NULL && !app->paused &&
-                       index_upsert(app->ix, res[i].d, NULL) == 0) {
-                app->upserts++;
+                       index_upsert(app->model.ix, res[i].d, NULL) == 0) {
+                app->model.upserts++;
                 changed = true;
             }
             remote_result_free(&res[i]);
@@ -605,27 +595,27 @@ on_remote(void *ctx, int fd)
     }
     if (changed)
         model_changed(app);
-    app->dirty = true; /* the header shows the connection's state */
+    app->ui.dirty = true; /* the header shows the connection's state */
 }
 
 static void
 switch_screen(struct app *app, enum app_screen s)
 {
-    if (s == app->screen)
+    if (s == app->ui.screen)
         return;
-    app->prev_screen = app->screen;
+    app->ui.prev_screen = app->ui.screen;
     if (s == SCREEN_DASHBOARD) {
-        app->n_back = 0; /* the root: nothing to go back to */
+        app->ui.n_back = 0; /* the root: nothing to go back to */
     } else {
-        if (app->n_back == sizeof(app->back_stack) / sizeof(app->back_stack[0])) {
-            memmove(app->back_stack, app->back_stack + 1,
-                    sizeof(app->back_stack) - sizeof(app->back_stack[0]));
-            app->n_back--;
+        if (app->ui.n_back == sizeof(app->ui.back_stack) / sizeof(app->ui.back_stack[0])) {
+            memmove(app->ui.back_stack, app->ui.back_stack + 1,
+                    sizeof(app->ui.back_stack) - sizeof(app->ui.back_stack[0]));
+            app->ui.n_back--;
         }
-        app->back_stack[app->n_back++] = app->screen;
+        app->ui.back_stack[app->ui.n_back++] = app->ui.screen;
     }
-    app->screen = s;
-    app->dirty = true;
+    app->ui.screen = s;
+    app->ui.dirty = true;
 }
 
 /* Esc and q: back to the screen before (the dashboard at the bottom). */
@@ -634,15 +624,15 @@ go_back(struct app *app)
 {
     enum app_screen to = SCREEN_DASHBOARD;
 
-    while (app->n_back > 0) {
-        to = app->back_stack[--app->n_back];
-        if (to != app->screen)
+    while (app->ui.n_back > 0) {
+        to = app->ui.back_stack[--app->ui.n_back];
+        if (to != app->ui.screen)
             break;
         to = SCREEN_DASHBOARD;
     }
-    app->prev_screen = app->screen;
-    app->screen = to;
-    app->dirty = true;
+    app->ui.prev_screen = app->ui.screen;
+    app->ui.screen = to;
+    app->ui.dirty = true;
 }
 
 /* The actions that open a screen. */
@@ -678,24 +668,25 @@ static const struct {
 static void
 command_done(struct app *app, void *ctx, bool ok)
 {
-    char line[sizeof(app->cmd_history[0])];
+    char line[sizeof(app->ui.cmd_history[0])];
 
     (void)ctx;
     if (!ok)
         return;
-    snprintf(line, sizeof(line), "%.255s", app->form.text[0]);
+    snprintf(line, sizeof(line), "%.255s", app->ui.form.text[0]);
     if (line[0] != '\0') {
         /* History: newest last, no immediate repeat, bounded. */
-        if (app->n_cmd_history == 0 ||
-            strcmp(app->cmd_history[app->n_cmd_history - 1], line) != 0) {
-            if (app->n_cmd_history == 32) {
-                memmove(app->cmd_history[0], app->cmd_history[1], sizeof(app->cmd_history[0]) * 31);
-                app->n_cmd_history--;
+        if (app->ui.n_cmd_history == 0 ||
+            strcmp(app->ui.cmd_history[app->ui.n_cmd_history - 1], line) != 0) {
+            if (app->ui.n_cmd_history == 32) {
+                memmove(app->ui.cmd_history[0], app->ui.cmd_history[1],
+                        sizeof(app->ui.cmd_history[0]) * 31);
+                app->ui.n_cmd_history--;
             }
-            memcpy(app->cmd_history[app->n_cmd_history++], line, sizeof(line));
+            memcpy(app->ui.cmd_history[app->ui.n_cmd_history++], line, sizeof(line));
         }
     }
-    app->cmd_history_pos = app->n_cmd_history;
+    app->ui.cmd_history_pos = app->ui.n_cmd_history;
     app_command(app, line);
 }
 
@@ -706,8 +697,8 @@ open_command_line(struct app *app)
 
     unused[0] = '\0';
     app_prompt(app, ":", unused, sizeof(unused), NULL, command_done, NULL);
-    app->form.command = true;
-    app->cmd_history_pos = app->n_cmd_history;
+    app->ui.form.command = true;
+    app->ui.cmd_history_pos = app->ui.n_cmd_history;
 }
 
 void
@@ -755,8 +746,8 @@ app_command(struct app *app, const char *line)
             app_show(app, SCREEN_RECORDS, &(struct view_arg){ .text = arg });
         } else if (strcmp(name, "theme") == 0) {
             apply_theme(app, arg);
-            if (strcmp(app->theme.name, arg) == 0)
-                app_message(app, false, "theme: %s", app->theme.name);
+            if (strcmp(app->ui.theme.name, arg) == 0)
+                app_message(app, false, "theme: %s", app->ui.theme.name);
         } else if (app->opts.read_only) {
             app_message(app, true, "read-only console: firing is disabled");
         } else {
@@ -785,10 +776,10 @@ complete_candidates(struct app *app, const char *cmd, bool first, const char *ou
         return n;
     }
     if (strcmp(cmd, "theme") == 0) {
-        for (size_t i = 0; i < app->n_themes && n < max; i++)
-            out[n++] = app->themes[i];
+        for (size_t i = 0; i < app->ui.n_themes && n < max; i++)
+            out[n++] = app->ui.themes[i];
     } else if (strcmp(cmd, "agent") == 0 || strcmp(cmd, "fire") == 0) {
-        struct registry *reg = app->cfg->registry;
+        struct registry *reg = app->model.cfg->registry;
         for (size_t i = 0; i < registry_count(reg) && n < max; i++) {
             const struct agent *a = registry_at(reg, i);
             if (cmd[0] == 'a') {
@@ -859,8 +850,8 @@ app_command_complete(struct app *app, char *line, size_t size)
 static void
 handle_key(struct app *app, int key)
 {
-    const struct view_ops *v = app->views[app->screen];
-    void *st = app->view_state[app->screen];
+    const struct view_ops *v = app->ui.views[app->ui.screen];
+    void *st = app->ui.view_state[app->ui.screen];
     bool text = v->text_focus != NULL && v->text_focus(st);
     /* 1. an open mode (prompt, form, ':' line, question) takes every key;
      * 2. a focused text field of the view: only the view's own bindings
@@ -886,7 +877,7 @@ handle_key(struct app *app, int key)
             /* A click on the tab bar switches screens. */
             int x = 0;
             for (int i = 0; i < SCREEN_TABS; i++) {
-                int w = (int)strlen(app->views[i]->name) + 4;
+                int w = (int)strlen(app->ui.views[i]->name) + 4;
                 if (me.x >= x && me.x < x + w) {
                     switch_screen(app, (enum app_screen)i);
                     return;
@@ -896,11 +887,11 @@ handle_key(struct app *app, int key)
             return;
         } else {
             if (v->click != NULL && (v->click(app, st, &ev) & VIEW_REDRAW))
-                app->dirty = true;
+                app->ui.dirty = true;
             return;
         }
     }
-    if (app->rows < MIN_ROWS || app->cols < MIN_COLS) {
+    if (app->ui.rows < MIN_ROWS || app->ui.cols < MIN_COLS) {
         if (act == ACT_QUIT || act == ACT_BACK)
             loop_stop(app->loop);
         return;
@@ -910,7 +901,7 @@ handle_key(struct app *app, int key)
     if (r & VIEW_QUIT)
         loop_stop(app->loop);
     if (r & VIEW_REDRAW)
-        app->dirty = true;
+        app->ui.dirty = true;
     if ((r & VIEW_HANDLED) || (text && act == ACT_NONE))
         return;
     for (size_t i = 0; i < sizeof(screen_keys) / sizeof(screen_keys[0]); i++) {
@@ -926,7 +917,7 @@ handle_key(struct app *app, int key)
     case ACT_BACK:
         /* Esc and q are the same key everywhere: back. On the dashboard,
          * the root, q quits (htop) and Esc stays (k9s: Esc never quits). */
-        if (app->screen != SCREEN_DASHBOARD)
+        if (app->ui.screen != SCREEN_DASHBOARD)
             go_back(app);
         else if (key == 'q')
             loop_stop(app->loop);
@@ -935,22 +926,22 @@ handle_key(struct app *app, int key)
         open_command_line(app);
         break;
     case ACT_RELOAD:
-        if (app->remote != NULL && app->opts.read_only)
+        if (app->model.remote != NULL && app->opts.read_only)
             app_message(app, true, "read-only console: reloading the service is disabled");
-        else if (app->remote != NULL)
+        else if (app->model.remote != NULL)
             app_confirm(app, "reload", NULL, "reload the service's configuration? (y/n)");
         else
             reload_config(app);
         break;
     case ACT_NEXT_SCREEN:
-        switch_screen(app, (enum app_screen)((app->screen + 1) % SCREEN_TABS));
+        switch_screen(app, (enum app_screen)((app->ui.screen + 1) % SCREEN_TABS));
         break;
     case ACT_THEME:
-        if (app->n_themes > 0) {
-            app->theme_idx = (app->theme_idx + 1) % app->n_themes;
-            apply_theme(app, app->themes[app->theme_idx]);
-            app_message(app, false, "theme: %s", app->theme.name);
-            snprintf(app->prefs.theme, sizeof(app->prefs.theme), "%s", app->theme.name);
+        if (app->ui.n_themes > 0) {
+            app->ui.theme_idx = (app->ui.theme_idx + 1) % app->ui.n_themes;
+            apply_theme(app, app->ui.themes[app->ui.theme_idx]);
+            app_message(app, false, "theme: %s", app->ui.theme.name);
+            snprintf(app->ui.prefs.theme, sizeof(app->ui.prefs.theme), "%s", app->ui.theme.name);
             app_prefs_save(app);
         }
         break;
@@ -958,26 +949,26 @@ handle_key(struct app *app, int key)
         app->paused = !app->paused;
         app_message(app, false,
                     app->paused ? "live updates paused (p to resume)" : "live updates resumed");
-        if (!app->paused && app->tailer != NULL)
-            on_tailer(app, tailer_fd(app->tailer));
-        if (!app->paused && app->feed != NULL)
-            on_feed(app, store_feed_fd(app->feed));
+        if (!app->paused && app->model.tailer != NULL)
+            on_tailer(app, tailer_fd(app->model.tailer));
+        if (!app->paused && app->model.feed != NULL)
+            on_feed(app, store_feed_fd(app->model.feed));
         break;
     case ACT_MOUSE:
-        app->prefs.mouse_set = true;
-        app->prefs.mouse = !app->mouse;
+        app->ui.prefs.mouse_set = true;
+        app->ui.prefs.mouse = !app->ui.mouse;
         apply_mouse(app);
-        if (app->cfg->console.mouse_set)
+        if (app->model.cfg->console.mouse_set)
             app_message(app, true, "mouse stays %s: the config's console.mouse says so",
-                        app->mouse ? "on" : "off");
+                        app->ui.mouse ? "on" : "off");
         else
-            app_message(app, false, "mouse %s (saved)%s", app->mouse ? "on" : "off",
-                        app->mouse ? "; hold Shift to select text" : "");
+            app_message(app, false, "mouse %s (saved)%s", app->ui.mouse ? "on" : "off",
+                        app->ui.mouse ? "; hold Shift to select text" : "");
         app_prefs_save(app);
         break;
     case ACT_REDRAW:
         clearok(curscr, TRUE);
-        app->dirty = true;
+        app->ui.dirty = true;
         break;
     case ACT_DEMO_TRAFFIC:
         demo_traffic_toggle(app);
@@ -1000,8 +991,8 @@ on_stdin(void *ctx, int fd)
         if (key == KEY_RESIZE) {
             /* resizeterm() queues KEY_RESIZE itself: only pick up the new
              * size here, or each resize would queue another forever. */
-            getmaxyx(stdscr, app->rows, app->cols);
-            app->dirty = true;
+            getmaxyx(stdscr, app->ui.rows, app->ui.cols);
+            app->ui.dirty = true;
             continue;
         }
         handle_key(app, key);
@@ -1020,10 +1011,10 @@ on_tick(void *ctx)
     maybe_scan_incomplete(app);
     demo_traffic_pump(app);
     /* Time moves windows and rates even when no record arrives. */
-    if (app->screen == SCREEN_DASHBOARD || app->message_until_us != 0)
-        app->dirty = true;
-    if (app->message_until_us != 0 && clock_mono_us() >= app->message_until_us)
-        app->message_until_us = 0;
+    if (app->ui.screen == SCREEN_DASHBOARD || app->ui.message_until_us != 0)
+        app->ui.dirty = true;
+    if (app->ui.message_until_us != 0 && clock_mono_us() >= app->ui.message_until_us)
+        app->ui.message_until_us = 0;
 }
 
 void
@@ -1031,8 +1022,8 @@ app_redraw_after(struct app *app, int ms)
 {
     int64_t at = clock_mono_us() + (int64_t)ms * 1000;
 
-    if (app->redraw_at_us == 0 || at < app->redraw_at_us)
-        app->redraw_at_us = at;
+    if (app->ui.redraw_at_us == 0 || at < app->ui.redraw_at_us)
+        app->ui.redraw_at_us = at;
     loop_wake_within(app->loop, ms);
 }
 
@@ -1043,19 +1034,19 @@ before_sleep(void *ctx)
     int64_t since;
 
     demo_traffic_pump(app);
-    if (app->redraw_at_us != 0) {
-        int64_t left = app->redraw_at_us - clock_mono_us();
+    if (app->ui.redraw_at_us != 0) {
+        int64_t left = app->ui.redraw_at_us - clock_mono_us();
         if (left <= 0) {
-            app->redraw_at_us = 0;
-            app->dirty = true;
+            app->ui.redraw_at_us = 0;
+            app->ui.dirty = true;
         } else {
             loop_wake_within(app->loop, (int)(left / 1000) + 1);
         }
     }
 
-    if (!app->dirty)
+    if (!app->ui.dirty)
         return;
-    since = clock_mono_us() - app->last_frame_us;
+    since = clock_mono_us() - app->ui.last_frame_us;
     if (since >= FRAME_US)
         app_draw(app);
     else
@@ -1067,14 +1058,15 @@ on_exec_started(void *ctx, const char *id)
 {
     struct app *app = ctx;
 
-    pthread_mutex_lock(&app->inflight.lock);
-    if (app->inflight.n < 64) {
-        snprintf(app->inflight.id[app->inflight.n], sizeof(app->inflight.id[0]), "%s", id);
-        app->inflight.start_us[app->inflight.n++] = clock_mono_us();
+    pthread_mutex_lock(&app->model.inflight.lock);
+    if (app->model.inflight.n < 64) {
+        snprintf(app->model.inflight.id[app->model.inflight.n], sizeof(app->model.inflight.id[0]),
+                 "%s", id);
+        app->model.inflight.start_us[app->model.inflight.n++] = clock_mono_us();
     } else {
-        app->inflight.overflow++;
+        app->model.inflight.overflow++;
     }
-    pthread_mutex_unlock(&app->inflight.lock);
+    pthread_mutex_unlock(&app->model.inflight.lock);
 }
 
 static void
@@ -1082,20 +1074,20 @@ on_exec_finished(void *ctx, const char *id)
 {
     struct app *app = ctx;
 
-    pthread_mutex_lock(&app->inflight.lock);
-    for (size_t i = 0; i < app->inflight.n; i++) {
-        if (strcmp(app->inflight.id[i], id) == 0) {
-            app->inflight.n--;
-            memcpy(app->inflight.id[i], app->inflight.id[app->inflight.n],
-                   sizeof(app->inflight.id[0]));
-            app->inflight.start_us[i] = app->inflight.start_us[app->inflight.n];
-            pthread_mutex_unlock(&app->inflight.lock);
+    pthread_mutex_lock(&app->model.inflight.lock);
+    for (size_t i = 0; i < app->model.inflight.n; i++) {
+        if (strcmp(app->model.inflight.id[i], id) == 0) {
+            app->model.inflight.n--;
+            memcpy(app->model.inflight.id[i], app->model.inflight.id[app->model.inflight.n],
+                   sizeof(app->model.inflight.id[0]));
+            app->model.inflight.start_us[i] = app->model.inflight.start_us[app->model.inflight.n];
+            pthread_mutex_unlock(&app->model.inflight.lock);
             return;
         }
     }
-    if (app->inflight.overflow > 0)
-        app->inflight.overflow--;
-    pthread_mutex_unlock(&app->inflight.lock);
+    if (app->model.inflight.overflow > 0)
+        app->model.inflight.overflow--;
+    pthread_mutex_unlock(&app->model.inflight.lock);
 }
 
 size_t
@@ -1103,21 +1095,22 @@ app_inflight(struct app *app, int64_t *oldest)
 {
     size_t n;
 
-    pthread_mutex_lock(&app->inflight.lock);
-    n = app->inflight.n + (size_t)app->inflight.overflow;
+    pthread_mutex_lock(&app->model.inflight.lock);
+    n = app->model.inflight.n + (size_t)app->model.inflight.overflow;
     *oldest = 0;
-    for (size_t i = 0; i < app->inflight.n; i++) {
-        if (*oldest == 0 || app->inflight.start_us[i] < *oldest)
-            *oldest = app->inflight.start_us[i];
+    for (size_t i = 0; i < app->model.inflight.n; i++) {
+        if (*oldest == 0 || app->model.inflight.start_us[i] < *oldest)
+            *oldest = app->model.inflight.start_us[i];
     }
-    pthread_mutex_unlock(&app->inflight.lock);
+    pthread_mutex_unlock(&app->model.inflight.lock);
     return n;
 }
 
 const char *
 app_wal_dir(const struct app *app)
 {
-    return app->cfg->wal.enabled && app->cfg->wal.dir != NULL ? app->cfg->wal.dir : NULL;
+    return app->model.cfg->wal.enabled && app->model.cfg->wal.dir != NULL ? app->model.cfg->wal.dir
+                                                                          : NULL;
 }
 
 int
@@ -1132,8 +1125,8 @@ app_load_wal(struct app *app, const char *id, struct wal_log *log)
 }
 
 /* The WAL scan, a job: it reads every log in the directory on a worker,
- * from a config reference of its own (a reload frees app->cfg's generation
- * only when no job holds it), and its results land in app->incomplete on the
+ * from a config reference of its own (a reload frees app->model.cfg's generation
+ * only when no job holds it), and its results land in app->model.incomplete on the
  * loop's thread: nothing there is shared, nothing is locked. */
 struct scan_job {
     struct app *app; /* only touched in scan_done, on the loop's thread */
@@ -1161,26 +1154,26 @@ scan_done(void *arg)
     struct scan_job *j = arg;
     struct app *app = j->app;
 
-    app->incomplete.n = j->rc == 0 ? j->n : 0;
-    app->incomplete.oldest_us = 0;
-    snprintf(app->incomplete.error, sizeof(app->incomplete.error), "%s",
+    app->model.incomplete.n = j->rc == 0 ? j->n : 0;
+    app->model.incomplete.oldest_us = 0;
+    snprintf(app->model.incomplete.error, sizeof(app->model.incomplete.error), "%s",
              j->rc == 0 ? "" : j->err.msg);
     for (size_t i = 0; j->rc == 0 && i < j->n; i++) {
         int64_t t;
         if (i < 8) {
-            snprintf(app->incomplete.id[i], sizeof(app->incomplete.id[0]), "%s",
+            snprintf(app->model.incomplete.id[i], sizeof(app->model.incomplete.id[0]), "%s",
                      j->items[i].execution_id);
-            snprintf(app->incomplete.state[i], sizeof(app->incomplete.state[0]), "%s",
+            snprintf(app->model.incomplete.state[i], sizeof(app->model.incomplete.state[0]), "%s",
                      wal_state_name(j->items[i].state));
         }
         if (clock_parse_iso(j->items[i].last_timestamp, &t) == 0 &&
-            (app->incomplete.oldest_us == 0 || t < app->incomplete.oldest_us))
-            app->incomplete.oldest_us = t;
+            (app->model.incomplete.oldest_us == 0 || t < app->model.incomplete.oldest_us))
+            app->model.incomplete.oldest_us = t;
     }
-    app->incomplete.running = false;
-    app->dirty = true;
+    app->model.incomplete.running = false;
+    app->ui.dirty = true;
     recovery_items_free(j->items, j->n);
-    runtime_config_release(app->rt, j->ref);
+    runtime_config_release(app->model.rt, j->ref);
     free(j);
 }
 
@@ -1190,21 +1183,21 @@ maybe_scan_incomplete(struct app *app)
     int64_t now = clock_mono_us();
     struct scan_job *j;
 
-    if (app_wal_dir(app) == NULL || app->jobs == NULL || app->incomplete.running ||
-        now < app->incomplete.next_scan_us)
+    if (app_wal_dir(app) == NULL || app->jobs == NULL || app->model.incomplete.running ||
+        now < app->model.incomplete.next_scan_us)
         return;
-    app->incomplete.next_scan_us = now + 5000000;
+    app->model.incomplete.next_scan_us = now + 5000000;
     j = calloc(1, sizeof(*j));
     if (j == NULL)
         return;
     j->app = app;
-    j->cfg = runtime_config_acquire(app->rt, &j->ref);
+    j->cfg = runtime_config_acquire(app->model.rt, &j->ref);
     if (job_run(app->jobs, scan_work, scan_done, j) != 0) {
-        runtime_config_release(app->rt, j->ref);
+        runtime_config_release(app->model.rt, j->ref);
         free(j);
         return;
     }
-    app->incomplete.running = true;
+    app->model.incomplete.running = true;
 }
 
 static int
@@ -1219,8 +1212,8 @@ open_model(struct app *app, const struct console_opts *opts)
                               .window = opts->window != 0 ? opts->window : APP_WINDOW };
     struct rec_store_opts so = { .create = true };
 
-    pthread_mutex_init(&app->inflight.lock, NULL);
-    app->rt =
+    pthread_mutex_init(&app->model.inflight.lock, NULL);
+    app->model.rt =
         runtime_open(opts->config,
                      &(struct runtime_opts){ .records_dir = opts->dir,
                                              .store_url = opts->store,
@@ -1231,7 +1224,7 @@ open_model(struct app *app, const struct console_opts *opts)
                                              .exec_ctx = app,
                                              .store_engines = stores_builtin },
                      &err);
-    if (app->rt == NULL) {
+    if (app->model.rt == NULL) {
         cli_error("console", "%s", err.msg);
         return err.code == IERR_CONFIG ? 2 : 1;
     }
@@ -1239,7 +1232,7 @@ open_model(struct app *app, const struct console_opts *opts)
         /* Its model is a record directory and its tailer (watch/), or
          * another engine's store and its feed (tui/store_feed.h). --dir
          * wins over the config's store, as it does for the runtime. */
-        const struct config *c = runtime_config(app->rt);
+        const struct config *c = runtime_config(app->model.rt);
         const char *url = opts->store != NULL ? opts->store
                           : opts->dir == NULL ? c->store_url
                                               : NULL;
@@ -1257,14 +1250,14 @@ open_model(struct app *app, const struct console_opts *opts)
                           url);
                 return 2;
             }
-            app->cfg = runtime_config(app->rt);
-            if (cli_keys_from_config(app->cfg) != 0)
+            app->model.cfg = runtime_config(app->model.rt);
+            if (cli_keys_from_config(app->model.cfg) != 0)
                 return 2;
-            app->records_dir = strdup(runtime_records_dir(app->rt));
-            app->store_url = strdup(url);
-            app->rstore = store_open_url(stores_builtin, url,
-                                         &(struct store_opts){ .read_only = true }, &err);
-            if (app->rstore == NULL) {
+            app->model.records_dir = strdup(runtime_records_dir(app->model.rt));
+            app->model.store_url = strdup(url);
+            app->model.rstore = store_open_url(stores_builtin, url,
+                                               &(struct store_opts){ .read_only = true }, &err);
+            if (app->model.rstore == NULL) {
                 cli_error("console", "%s: %s", url, err.msg);
                 return 1;
             }
@@ -1273,67 +1266,68 @@ open_model(struct app *app, const struct console_opts *opts)
                  * figures and the browser's pages are its queries, on a
                  * read connection of our own, as with a directory's index;
                  * the feed hands over only the newest window of rows. */
-                const char *path = index_db_info(store_sqlite_index(app->rstore))->path;
-                app->db = index_db_open_path(path, false, false, &err);
-                if (app->db == NULL) {
+                const char *path = index_db_info(store_sqlite_index(app->model.rstore))->path;
+                app->model.db = index_db_open_path(path, false, false, &err);
+                if (app->model.db == NULL) {
                     cli_error("console", "%s: %s", url, err.msg);
                     return 1;
                 }
-                sqlite3_exec(index_db_sqlite(app->db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+                sqlite3_exec(index_db_sqlite(app->model.db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
             }
-            app->feed_total = -1;
-            app->feed = store_feed_start(url, to.window, &err);
-            app->ix = index_new();
-            app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
-            if (app->feed == NULL || app->ix == NULL || app->agg == NULL) {
-                cli_error("console", "%s", app->feed == NULL ? err.msg : "out of memory");
+            app->model.feed_total = -1;
+            app->model.feed = store_feed_start(url, to.window, &err);
+            app->model.ix = index_new();
+            app->model.agg = app->model.ix != NULL ? agg_attach(app->model.ix) : NULL;
+            if (app->model.feed == NULL || app->model.ix == NULL || app->model.agg == NULL) {
+                cli_error("console", "%s", app->model.feed == NULL ? err.msg : "out of memory");
                 return 1;
             }
             return 0;
         }
     }
-    app->cfg = runtime_config(app->rt);
+    app->model.cfg = runtime_config(app->model.rt);
     /* The store, the tailer and the views decrypt with the config's keys
      * (unless $INTENTUS_KEYRING already gave some). */
-    if (cli_keys_from_config(app->cfg) != 0)
+    if (cli_keys_from_config(app->model.cfg) != 0)
         return 2;
-    app->records_dir = strdup(runtime_records_dir(app->rt));
+    app->model.records_dir = strdup(runtime_records_dir(app->model.rt));
     if (opts->server != NULL) {
         /* Records from the local directory when this host can read it,
          * else from the service's event stream. */
-        app->feed_remote = access(app->records_dir, R_OK | X_OK) != 0;
-        app->remote = console_remote_open(opts->server, opts->token, app->feed_remote, &err);
-        if (app->remote == NULL) {
+        app->model.feed_remote = access(app->model.records_dir, R_OK | X_OK) != 0;
+        app->model.remote =
+            console_remote_open(opts->server, opts->token, app->model.feed_remote, &err);
+        if (app->model.remote == NULL) {
             cli_error("console", "%s", err.msg);
             return 1;
         }
-        app->ix = index_new();
-        app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
-        if (app->ix == NULL || app->agg == NULL) {
+        app->model.ix = index_new();
+        app->model.agg = app->model.ix != NULL ? agg_attach(app->model.ix) : NULL;
+        if (app->model.ix == NULL || app->model.agg == NULL) {
             cli_error("console", "out of memory");
             return 1;
         }
-        if (app->feed_remote) {
-            app->synced = true;
+        if (app->model.feed_remote) {
+            app->model.synced = true;
             return 0;
         }
     }
     /* The console may be the first to run: create the directory (0700), unless
      * it is only watching (read-only or attached). */
     so.create = !opts->read_only && opts->server == NULL;
-    app->store = rec_store_open(app->records_dir, &so, &err);
-    if (app->store == NULL) {
+    app->model.store = rec_store_open(app->model.records_dir, &so, &err);
+    if (app->model.store == NULL) {
         cli_error("console", "%s", err.msg);
         return 1;
     }
-    if (app->ix == NULL) {
-        app->ix = index_new();
-        app->agg = app->ix != NULL ? agg_attach(app->ix) : NULL;
+    if (app->model.ix == NULL) {
+        app->model.ix = index_new();
+        app->model.agg = app->model.ix != NULL ? agg_attach(app->model.ix) : NULL;
     }
-    app->tailer = tailer_start(app->records_dir, &to, &err);
-    if (app->ix == NULL || app->agg == NULL || app->tailer == NULL) {
-        cli_error("console", "cannot watch %s: %s", app->records_dir,
-                  app->tailer == NULL ? err.msg : "out of memory");
+    app->model.tailer = tailer_start(app->model.records_dir, &to, &err);
+    if (app->model.ix == NULL || app->model.agg == NULL || app->model.tailer == NULL) {
+        cli_error("console", "cannot watch %s: %s", app->model.records_dir,
+                  app->model.tailer == NULL ? err.msg : "out of memory");
         return 1;
     }
     return 0;
@@ -1342,18 +1336,18 @@ open_model(struct app *app, const struct console_opts *opts)
 static void
 close_model(struct app *app)
 {
-    console_remote_close(app->remote); /* its threads stop first: nothing calls back */
-    tailer_stop(app->tailer);
-    store_feed_stop(app->feed);
-    store_close(app->rstore);
-    free(app->store_url);
-    index_db_close(app->db);
-    agg_free(app->agg);
-    index_free(app->ix);
-    rec_store_close(app->store);
-    runtime_close(app->rt);
-    free(app->records_dir);
-    pthread_mutex_destroy(&app->inflight.lock);
+    console_remote_close(app->model.remote); /* its threads stop first: nothing calls back */
+    tailer_stop(app->model.tailer);
+    store_feed_stop(app->model.feed);
+    store_close(app->model.rstore);
+    free(app->model.store_url);
+    index_db_close(app->model.db);
+    agg_free(app->model.agg);
+    index_free(app->model.ix);
+    rec_store_close(app->model.store);
+    runtime_close(app->model.rt);
+    free(app->model.records_dir);
+    pthread_mutex_destroy(&app->model.inflight.lock);
 }
 
 static void
@@ -1363,33 +1357,33 @@ setup_themes(struct app *app, const struct console_opts *opts)
     const char *no_color = getenv("NO_COLOR");
     size_t nd = 0;
 
-    app->theme_dirs[nd++] = "themes";
-    snprintf(app->theme_dir_buf[0], sizeof(app->theme_dir_buf[0]), "%s/share/intentus/themes",
+    app->ui.theme_dirs[nd++] = "themes";
+    snprintf(app->ui.theme_dir_buf[0], sizeof(app->ui.theme_dir_buf[0]), "%s/share/intentus/themes",
              INTENTUS_PREFIX);
-    app->theme_dirs[nd++] = app->theme_dir_buf[0];
+    app->ui.theme_dirs[nd++] = app->ui.theme_dir_buf[0];
     if ((xdg != NULL && xdg[0]) || (home != NULL && home[0])) {
         if (xdg != NULL && xdg[0])
-            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]), "%s/intentus/themes",
-                     xdg);
+            snprintf(app->ui.theme_dir_buf[1], sizeof(app->ui.theme_dir_buf[1]),
+                     "%s/intentus/themes", xdg);
         else
-            snprintf(app->theme_dir_buf[1], sizeof(app->theme_dir_buf[1]),
+            snprintf(app->ui.theme_dir_buf[1], sizeof(app->ui.theme_dir_buf[1]),
                      "%s/.config/intentus/themes", home);
-        app->theme_dirs[nd++] = app->theme_dir_buf[1];
+        app->ui.theme_dirs[nd++] = app->ui.theme_dir_buf[1];
     }
-    app->theme_dirs[nd] = NULL;
-    app->n_themes = theme_list(app->theme_dirs, app->themes, 32);
-    app->use_color = has_colors() && !opts->no_color && !(no_color != NULL && no_color[0]);
-    if (app->use_color) {
+    app->ui.theme_dirs[nd] = NULL;
+    app->ui.n_themes = theme_list(app->ui.theme_dirs, app->ui.themes, 32);
+    app->ui.use_color = has_colors() && !opts->no_color && !(no_color != NULL && no_color[0]);
+    if (app->ui.use_color) {
         start_color();
         use_default_colors();
     }
     /* --theme, then the config's console.theme, then the one saved last
      * time; mono without colours unless asked for by name on the command line. */
-    apply_theme(app, opts->theme != NULL           ? opts->theme
-                     : !app->use_color             ? "mono"
-                     : app->cfg->console.theme[0]  ? app->cfg->console.theme
-                     : app->prefs.theme[0] != '\0' ? app->prefs.theme
-                                                   : "default");
+    apply_theme(app, opts->theme != NULL                ? opts->theme
+                     : !app->ui.use_color               ? "mono"
+                     : app->model.cfg->console.theme[0] ? app->model.cfg->console.theme
+                     : app->ui.prefs.theme[0] != '\0'   ? app->ui.prefs.theme
+                                                        : "default");
 }
 
 /* The preferences saved by earlier runs (tui/prefs.c); read before the
@@ -1399,10 +1393,10 @@ load_prefs(struct app *app)
 {
     struct intentus_err err = { 0 };
 
-    app->has_prefs = prefs_path(app->prefs_file, sizeof(app->prefs_file)) == 0;
-    if (app->has_prefs && prefs_load(app->prefs_file, &app->prefs, &err) != 0) {
+    app->ui.has_prefs = prefs_path(app->ui.prefs_file, sizeof(app->ui.prefs_file)) == 0;
+    if (app->ui.has_prefs && prefs_load(app->ui.prefs_file, &app->ui.prefs, &err) != 0) {
         app_message(app, true, "preferences not read (defaults used): %s", err.msg);
-        memset(&app->prefs, 0, sizeof(app->prefs));
+        memset(&app->ui.prefs, 0, sizeof(app->ui.prefs));
     }
 }
 
@@ -1411,9 +1405,9 @@ app_prefs_save(struct app *app)
 {
     struct intentus_err err = { 0 };
 
-    if (!app->has_prefs || app->opts.read_only) /* read-only: nothing is written */
+    if (!app->ui.has_prefs || app->opts.read_only) /* read-only: nothing is written */
         return;
-    if (prefs_save(app->prefs_file, &app->prefs, &err) != 0)
+    if (prefs_save(app->ui.prefs_file, &app->ui.prefs, &err) != 0)
         app_message(app, true, "preferences not saved: %s", err.msg);
 }
 
@@ -1422,11 +1416,11 @@ app_prefs_save(struct app *app)
 static void
 apply_mouse(struct app *app)
 {
-    app->mouse = app->cfg->console.mouse_set ? app->cfg->console.mouse
-                 : app->prefs.mouse_set      ? app->prefs.mouse
-                                             : true;
-    mousemask(app->mouse ? BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED
-                         : 0,
+    app->ui.mouse = app->model.cfg->console.mouse_set ? app->model.cfg->console.mouse
+                    : app->ui.prefs.mouse_set         ? app->ui.prefs.mouse
+                                                      : true;
+    mousemask(app->ui.mouse ? BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED
+                            : 0,
               NULL);
 }
 
@@ -1468,9 +1462,9 @@ console_run(const struct console_opts *opts)
         return 1;
     setlocale(LC_ALL, "");
     app->opts = *opts;
-    app->start_us = clock_mono_us();
+    app->ui.start_us = clock_mono_us();
     rc = open_model(app, opts);
-    if (rc == 0 && (demo = demo_traffic_wanted(opts, app->cfg, why, sizeof(why))) < 0) {
+    if (rc == 0 && (demo = demo_traffic_wanted(opts, app->model.cfg, why, sizeof(why))) < 0) {
         cli_error("console", "%s", why);
         rc = 2;
     }
@@ -1490,15 +1484,15 @@ console_run(const struct console_opts *opts)
      * SIGTERM, SIGHUP of a lost terminal all come back here). */
     have_tty = tcgetattr(STDIN_FILENO, &saved_tty) == 0;
     sigfd = signals_install();
-    app->ascii = opts->ascii || !locale_is_utf8();
-    app->views[SCREEN_DASHBOARD] = &view_dashboard;
-    app->views[SCREEN_RECORDS] = &view_records;
-    app->views[SCREEN_DETAIL] = &view_detail;
-    app->views[SCREEN_FIRE] = &view_fire;
-    app->views[SCREEN_REDACT] = &view_redact;
-    app->views[SCREEN_RETENTION] = &view_retention;
-    app->views[SCREEN_HELP] = &view_help;
-    app->views[SCREEN_MESSAGES] = &view_messages;
+    app->ui.ascii = opts->ascii || !locale_is_utf8();
+    app->ui.views[SCREEN_DASHBOARD] = &view_dashboard;
+    app->ui.views[SCREEN_RECORDS] = &view_records;
+    app->ui.views[SCREEN_DETAIL] = &view_detail;
+    app->ui.views[SCREEN_FIRE] = &view_fire;
+    app->ui.views[SCREEN_REDACT] = &view_redact;
+    app->ui.views[SCREEN_RETENTION] = &view_retention;
+    app->ui.views[SCREEN_HELP] = &view_help;
+    app->ui.views[SCREEN_MESSAGES] = &view_messages;
     initscr();
     cbreak();
     noecho();
@@ -1511,29 +1505,30 @@ console_run(const struct console_opts *opts)
     curs_set(0);
     load_prefs(app);
     apply_mouse(app);
-    getmaxyx(stdscr, app->rows, app->cols);
+    getmaxyx(stdscr, app->ui.rows, app->ui.cols);
     setup_themes(app, opts);
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        app->view_state[i] = calloc(1, app->views[i]->state_size ? app->views[i]->state_size : 1);
-        if (app->views[i]->open != NULL)
-            app->views[i]->open(app, app->view_state[i]);
+        app->ui.view_state[i] =
+            calloc(1, app->ui.views[i]->state_size ? app->ui.views[i]->state_size : 1);
+        if (app->ui.views[i]->open != NULL)
+            app->ui.views[i]->open(app, app->ui.view_state[i]);
     }
     app->loop = loop_new();
     app->jobs = jobs_new(app->loop);
     loop_add_fd(app->loop, STDIN_FILENO, on_stdin, app);
-    if (app->tailer != NULL)
-        loop_add_fd(app->loop, tailer_fd(app->tailer), on_tailer, app);
-    if (app->feed != NULL)
-        loop_add_fd(app->loop, store_feed_fd(app->feed), on_feed, app);
-    if (app->remote != NULL)
-        loop_add_fd(app->loop, console_remote_fd(app->remote), on_remote, app);
+    if (app->model.tailer != NULL)
+        loop_add_fd(app->loop, tailer_fd(app->model.tailer), on_tailer, app);
+    if (app->model.feed != NULL)
+        loop_add_fd(app->loop, store_feed_fd(app->model.feed), on_feed, app);
+    if (app->model.remote != NULL)
+        loop_add_fd(app->loop, console_remote_fd(app->model.remote), on_remote, app);
     if (sigfd >= 0)
         loop_add_fd(app->loop, sigfd, on_signal_pipe, app);
-    if (runtime_completion_fd(app->rt) >= 0)
-        loop_add_fd(app->loop, runtime_completion_fd(app->rt), on_completions, app);
+    if (runtime_completion_fd(app->model.rt) >= 0)
+        loop_add_fd(app->loop, runtime_completion_fd(app->model.rt), on_completions, app);
     loop_set_tick(app->loop, 500, on_tick, app);
     loop_set_before_sleep(app->loop, before_sleep, app);
-    app->dirty = true;
+    app->ui.dirty = true;
     if (demo == 1)
         demo_traffic_start(app);
     loop_run(app->loop);
@@ -1549,9 +1544,9 @@ console_run(const struct console_opts *opts)
         tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tty);
     signals_restore();
     for (int i = 0; i < SCREEN_COUNT; i++) {
-        if (app->views[i]->close != NULL)
-            app->views[i]->close(app->view_state[i]);
-        free(app->view_state[i]);
+        if (app->ui.views[i]->close != NULL)
+            app->ui.views[i]->close(app->ui.view_state[i]);
+        free(app->ui.view_state[i]);
     }
     loop_free(app->loop);
     close_model(app);

@@ -126,9 +126,9 @@ demo_traffic_start(struct app *app)
         app_message(app, true, "read-only console: demo traffic is disabled");
         return;
     }
-    if (!app->cfg->is_demo) {
+    if (!app->model.cfg->is_demo) {
         app_message(app, true, "demo traffic needs the built-in demo configuration (this is %s)",
-                    app->cfg->source);
+                    app->model.cfg->source);
         return;
     }
     if (d == NULL) {
@@ -142,7 +142,7 @@ demo_traffic_start(struct app *app)
     d->rate = app->opts.demo_rate > 0 ? app->opts.demo_rate : DEMO_TRAFFIC_RATE;
     d->on = true;
     d->next_us = clock_mono_us();
-    app->dirty = true;
+    app->ui.dirty = true;
     demo_traffic_pump(app);
 }
 
@@ -151,7 +151,7 @@ demo_traffic_stop(struct app *app)
 {
     if (app->demo != NULL)
         app->demo->on = false;
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 void
@@ -202,7 +202,7 @@ demo_traffic_pump(struct app *app)
 
     if (d == NULL || !d->on)
         return;
-    if (!app->cfg->is_demo) { /* a reload may have swapped the configuration */
+    if (!app->model.cfg->is_demo) { /* a reload may have swapped the configuration */
         d->on = false;
         app_message(app, true, "demo traffic stopped: the configuration is no longer the demo");
         return;
@@ -216,7 +216,8 @@ demo_traffic_pump(struct app *app)
 
         demo_traffic_next(&rng, d->rate, &p, &gap);
         env = build(&p, d->sent + 1, &err);
-        if (env == NULL || runtime_submit(app->rt, env, DEMO_TRAFFIC_TAG | d->sent, &err) != 0) {
+        if (env == NULL ||
+            runtime_submit(app->model.rt, env, DEMO_TRAFFIC_TAG | d->sent, &err) != 0) {
             cJSON_Delete(env);
             if (err.code == IERR_LIMIT)
                 break; /* the queue is full: the same intent goes on the next wake */

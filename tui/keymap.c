@@ -106,10 +106,14 @@ static const struct key_binding bindings[] = {
     { KEYCTX_REDACT, 'A', "A", ACT_RULES_OFF },
     { KEYCTX_REDACT, 'n', "n", ACT_NEXT_CHANGE },
     { KEYCTX_REDACT, 'o', "o", ACT_OPEN_FILE },
+    { KEYCTX_REDACT, 's', "s", ACT_SORT },
+    { KEYCTX_REDACT, 'S', "S", ACT_SORT_REVERSE },
     { KEYCTX_RETENTION, 'e', "e", ACT_EDIT_POLICY },
     { KEYCTX_RETENTION, 'n', "n", ACT_DRY_RUN },
     { KEYCTX_RETENTION, 'x', "x", ACT_APPLY },
     { KEYCTX_RETENTION, 'c', "c", ACT_CANCEL },
+    { KEYCTX_RETENTION, 's', "s", ACT_SORT },
+    { KEYCTX_RETENTION, 'S', "S", ACT_SORT_REVERSE },
 };
 
 static const char *const context_names[] = {
@@ -336,5 +340,5 @@ int
 keymap_context_has_list(enum key_context c)
 {
     return c == KEYCTX_DASHBOARD || c == KEYCTX_RECORDS || c == KEYCTX_DETAIL || c == KEYCTX_LIST ||
-           c == KEYCTX_REDACT;
+           c == KEYCTX_REDACT || c == KEYCTX_RETENTION;
 }

@@ -15,7 +15,7 @@
 void
 app_form(struct app *app, const struct app_field *fields, size_t n, app_done_fn on_done, void *ctx)
 {
-    struct app_form *f = &app->form;
+    struct app_form *f = &app->ui.form;
 
     if (n > 4)
         n = 4;
@@ -30,7 +30,7 @@ app_form(struct app *app, const struct app_field *fields, size_t n, app_done_fn 
     f->on_done = on_done;
     f->ctx = ctx;
     f->active = n > 0;
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 void
@@ -38,19 +38,19 @@ app_prompt(struct app *app, const char *label, char *buf, size_t size, app_chang
            app_done_fn on_done, void *ctx)
 {
     app_form(app, &(struct app_field){ label, buf, size }, 1, on_done, ctx);
-    app->form.on_change = on_change;
+    app->ui.form.on_change = on_change;
 }
 
 void
 app_ask(struct app *app, const char *question, const char *arg,
         void (*on_yes)(struct app *app, void *ctx, const char *arg), void *ctx)
 {
-    app->confirm.active = true;
-    snprintf(app->confirm.question, sizeof(app->confirm.question), "%s", question);
-    snprintf(app->confirm.arg, sizeof(app->confirm.arg), "%s", arg != NULL ? arg : "");
-    app->confirm.on_yes = on_yes;
-    app->confirm.ctx = ctx;
-    app->dirty = true;
+    app->ui.confirm.active = true;
+    snprintf(app->ui.confirm.question, sizeof(app->ui.confirm.question), "%s", question);
+    snprintf(app->ui.confirm.arg, sizeof(app->ui.confirm.arg), "%s", arg != NULL ? arg : "");
+    app->ui.confirm.on_yes = on_yes;
+    app->ui.confirm.ctx = ctx;
+    app->ui.dirty = true;
 }
 
 /* The one line editor of the console's fields (and the Fire form's):
@@ -95,10 +95,10 @@ app_field_edit(char *t, size_t size, int key)
 static void
 form_finish(struct app *app, bool ok)
 {
-    struct app_form f = app->form; /* on_done may open the next mode */
+    struct app_form f = app->ui.form; /* on_done may open the next mode */
 
-    app->form.active = false;
-    app->dirty = true;
+    app->ui.form.active = false;
+    app->ui.dirty = true;
     if (ok) {
         for (size_t i = 0; i < f.n; i++)
             snprintf(f.dest[i], f.dest_size[i], "%s", f.text[i]);
@@ -110,24 +110,25 @@ form_finish(struct app *app, bool ok)
 static void
 history_step(struct app *app, int dir)
 {
-    struct app_form *f = &app->form;
+    struct app_form *f = &app->ui.form;
 
-    if (app->n_cmd_history == 0)
+    if (app->ui.n_cmd_history == 0)
         return;
-    if (dir < 0 && app->cmd_history_pos > 0)
-        app->cmd_history_pos--;
-    else if (dir > 0 && app->cmd_history_pos < app->n_cmd_history)
-        app->cmd_history_pos++;
-    if (app->cmd_history_pos == app->n_cmd_history)
+    if (dir < 0 && app->ui.cmd_history_pos > 0)
+        app->ui.cmd_history_pos--;
+    else if (dir > 0 && app->ui.cmd_history_pos < app->ui.n_cmd_history)
+        app->ui.cmd_history_pos++;
+    if (app->ui.cmd_history_pos == app->ui.n_cmd_history)
         f->text[0][0] = '\0';
     else
-        snprintf(f->text[0], sizeof(f->text[0]), "%s", app->cmd_history[app->cmd_history_pos]);
+        snprintf(f->text[0], sizeof(f->text[0]), "%s",
+                 app->ui.cmd_history[app->ui.cmd_history_pos]);
 }
 
 static bool
 form_key(struct app *app, int key)
 {
-    struct app_form *f = &app->form;
+    struct app_form *f = &app->ui.form;
     char *t = f->text[f->focus];
 
     switch (key) {
@@ -139,7 +140,7 @@ form_key(struct app *app, int key)
     case KEY_ENTER:
         if (f->n > 1 && f->focus + 1 < f->n) {
             f->focus++; /* Enter moves down a form; on its last field it confirms */
-            app->dirty = true;
+            app->ui.dirty = true;
             return true;
         }
         form_finish(app, true);
@@ -147,7 +148,7 @@ form_key(struct app *app, int key)
     case '\t':
         if (f->command) {
             app_command_complete(app, t, sizeof(f->text[0]));
-            app->dirty = true;
+            app->ui.dirty = true;
             return true;
         }
         /* fall through */
@@ -157,7 +158,7 @@ form_key(struct app *app, int key)
         } else if (f->n > 1) {
             f->focus = (f->focus + 1) % f->n;
         }
-        app->dirty = true;
+        app->ui.dirty = true;
         return true;
     case KEY_BTAB:
     case KEY_UP:
@@ -165,13 +166,13 @@ form_key(struct app *app, int key)
             history_step(app, -1);
         else if (f->n > 1)
             f->focus = (f->focus + f->n - 1) % f->n;
-        app->dirty = true;
+        app->ui.dirty = true;
         return true;
     default:
         break;
     }
     if (app_field_edit(t, f->dest_size[f->focus], key)) {
-        app->dirty = true;
+        app->ui.dirty = true;
         if (f->on_change != NULL)
             f->on_change(app, f->ctx, t);
     }
@@ -181,28 +182,28 @@ form_key(struct app *app, int key)
 bool
 app_modes_key(struct app *app, int key)
 {
-    if (app->confirm.active) {
-        void (*on_yes)(struct app *, void *, const char *) = app->confirm.on_yes;
-        char arg[sizeof(app->confirm.arg)];
-        app->confirm.active = false;
-        app->dirty = true;
+    if (app->ui.confirm.active) {
+        void (*on_yes)(struct app *, void *, const char *) = app->ui.confirm.on_yes;
+        char arg[sizeof(app->ui.confirm.arg)];
+        app->ui.confirm.active = false;
+        app->ui.dirty = true;
         if (key == KEY_RESIZE || key == KEY_MOUSE) {
             MEVENT me;
             if (key == KEY_MOUSE)
                 (void)getmouse(&me); /* consumed: not an answer */
-            app->confirm.active = true;
+            app->ui.confirm.active = true;
             return true;
         }
         if (key != 'y' && key != 'Y') {
             app_message(app, false, "cancelled");
             return true;
         }
-        snprintf(arg, sizeof(arg), "%s", app->confirm.arg);
+        snprintf(arg, sizeof(arg), "%s", app->ui.confirm.arg);
         if (on_yes != NULL)
-            on_yes(app, app->confirm.ctx, arg);
+            on_yes(app, app->ui.confirm.ctx, arg);
         return true;
     }
-    if (app->form.active) {
+    if (app->ui.form.active) {
         if (key == KEY_MOUSE) {
             MEVENT me;
             (void)getmouse(&me); /* consumed: clicks do not reach the screen below */
@@ -216,13 +217,13 @@ app_modes_key(struct app *app, int key)
 bool
 app_modes_draw(struct app *app)
 {
-    struct app_form *f = &app->form;
+    struct app_form *f = &app->ui.form;
     int cy = -1, cx = 0;
 
-    if (app->confirm.active) {
-        int y = app->rows - 1;
-        app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
-        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_PROMPT), app->confirm.question);
+    if (app->ui.confirm.active) {
+        int y = app->ui.rows - 1;
+        app_fill(app, y, 0, app->ui.cols, app_attr(app, THEME_STATUS));
+        app_put(app, y, 1, app->ui.cols - 2, app_attr(app, THEME_PROMPT), app->ui.confirm.question);
         curs_set(0);
         return true;
     }
@@ -231,13 +232,13 @@ app_modes_draw(struct app *app)
         return false;
     }
     for (size_t i = 0; i < f->n; i++) {
-        int y = app->rows - (int)f->n + (int)i, lw;
+        int y = app->ui.rows - (int)f->n + (int)i, lw;
         const char *t = f->text[i];
         int tw = (int)fmt_width(t), room;
-        app_fill(app, y, 0, app->cols, app_attr(app, THEME_NORMAL));
-        lw = app_put(app, y, 0, app->cols, app_attr(app, i == f->focus ? THEME_PROMPT : THEME_DIM),
-                     f->label[i]);
-        room = app->cols - lw - 1;
+        app_fill(app, y, 0, app->ui.cols, app_attr(app, THEME_NORMAL));
+        lw = app_put(app, y, 0, app->ui.cols,
+                     app_attr(app, i == f->focus ? THEME_PROMPT : THEME_DIM), f->label[i]);
+        room = app->ui.cols - lw - 1;
         /* A long text shows its end, where the cursor is. */
         while (tw > room && *t != '\0') {
             t++;
@@ -248,13 +249,13 @@ app_modes_draw(struct app *app)
         app_put(app, y, lw, room, app_attr(app, THEME_NORMAL), t);
         if (i == f->focus) {
             cy = y;
-            cx = lw + tw < app->cols ? lw + tw : app->cols - 1;
+            cx = lw + tw < app->ui.cols ? lw + tw : app->ui.cols - 1;
         }
     }
     if (f->n > 1) {
-        int y = app->rows - (int)f->n - 1;
-        app_fill(app, y, 0, app->cols, app_attr(app, THEME_STATUS));
-        app_put(app, y, 1, app->cols - 2, app_attr(app, THEME_STATUS),
+        int y = app->ui.rows - (int)f->n - 1;
+        app_fill(app, y, 0, app->ui.cols, app_attr(app, THEME_STATUS));
+        app_put(app, y, 1, app->ui.cols - 2, app_attr(app, THEME_STATUS),
                 "Tab/Up/Down: field  Enter: next, on the last applies  Esc: cancel");
     }
     curs_set(1);

@@ -84,7 +84,7 @@ fit(struct table *t, int *w, bool *shown, int cols)
 void
 table_layout(struct table *t, int header_y, int body_rows, int cols)
 {
-    int x = 1, room;
+    int x = t->x0 + 1, room;
 
     if (t->n_cols > TABLE_MAX_COLS)
         t->n_cols = TABLE_MAX_COLS;
@@ -151,14 +151,14 @@ table_header(struct table *t, struct app *app, int cols)
 {
     attr_t a = app_attr(app, THEME_TABLE_HEADER);
 
-    app_fill(app, t->header_y, 0, cols, a);
+    app_fill(app, t->header_y, t->x0, cols, a);
     for (size_t c = 0; c < t->n_cols; c++) {
         char title[96];
         if (!t->shown[c])
             continue;
         if (t->cols[c].sort_key >= 0 && t->cols[c].sort_key == t->sort_key)
             snprintf(title, sizeof(title), "%s %s", t->cols[c].title,
-                     app->ascii     ? (t->sort_desc ? "v" : "^")
+                     app->ui.ascii  ? (t->sort_desc ? "v" : "^")
                      : t->sort_desc ? "\xe2\x96\xbc"
                                     : "\xe2\x96\xb2");
         else
@@ -167,9 +167,9 @@ table_header(struct table *t, struct app *app, int cols)
     }
     /* Hidden columns: h goes back, l goes on to them. */
     if (t->hscroll > 0)
-        app_put(app, t->header_y, 0, 1, a | A_BOLD, "<");
+        app_put(app, t->header_y, t->x0, 1, a | A_BOLD, "<");
     if (can_scroll_right(t))
-        app_put(app, t->header_y, cols - 1, 1, a | A_BOLD, ">");
+        app_put(app, t->header_y, t->x0 + cols - 1, 1, a | A_BOLD, ">");
 }
 
 int

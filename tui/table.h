@@ -35,6 +35,7 @@ struct table {
     size_t n_rows;
     int sort_key;   /* the view's current sort id (marked in the header) */
     bool sort_desc; /* its direction: v (largest/newest first) or ^ */
+    int x0;         /* the screen column the table starts at (0: the left edge) */
     /* cursor */
     size_t sel, top;
     int body_rows; /* rows of data the last layout had room for */
@@ -46,7 +47,7 @@ struct table {
     int n_hidden;
 };
 
-/* Fit the columns into cols screen columns, the header on row header_y and
+/* Fit the columns into cols screen columns (from x0), the header on row header_y and
  * body_rows data rows below it; keeps the cursor on screen. */
 void table_layout(struct table *t, int header_y, int body_rows, int cols);
 /* The header row: titles, the sort mark, and a "<"/">" when columns are

@@ -42,9 +42,9 @@ struct dash_row {
 struct dash {
     struct agg_snapshot snap;
     bool have_snap;
-    struct index_stats stats; /* app->db: snap is stats.snap (its strings are the stats') */
+    struct index_stats stats; /* app->model.db: snap is stats.snap (its strings are the stats') */
     bool snap_from_db;
-    bool job_running;    /* app->db: the figures are being queried (stats_work) */
+    bool job_running;    /* app->model.db: the figures are being queried (stats_work) */
     int64_t job_at;      /* when the last query started (monotonic) */
     char job_error[256]; /* why the last query failed ("" when it did not) */
     uint64_t snap_gen;
@@ -68,6 +68,7 @@ struct dash {
     char self_cmd[1200];          /* the empty dashboard's hint: a route command to run */
     struct remote_agent *ragents; /* --server: the service's agents as last polled */
     struct table tab;             /* the agents table's geometry and cursor */
+    struct table feed_tab;        /* the live feed's (h/l scroll it while in the feed) */
     size_t n_ragents;
 };
 
@@ -139,7 +140,7 @@ remote_rows(struct app *app, struct dash *d)
         d->ragents = calloc(128, sizeof(*d->ragents));
     if (d->ragents == NULL)
         return 0;
-    d->n_ragents = console_remote_agents(app->remote, d->ragents, 128);
+    d->n_ragents = console_remote_agents(app->model.remote, d->ragents, 128);
     n = d->n_ragents;
     for (size_t i = 0; i < n; i++) {
         struct dash_row *r = &d->rows[i];
@@ -161,9 +162,9 @@ remote_rows(struct app *app, struct dash *d)
 static void
 rebuild(struct app *app, struct dash *d)
 {
-    struct registry *reg = app->cfg->registry;
-    size_t n_cfg = app->remote != NULL ? 128 : registry_count(reg), cap = n_cfg + d->snap.n_agents,
-           n = 0;
+    struct registry *reg = app->model.cfg->registry;
+    size_t n_cfg = app->model.remote != NULL ? 128 : registry_count(reg),
+           cap = n_cfg + d->snap.n_agents, n = 0;
 
     free(d->rows);
     free(d->intent_text);
@@ -173,9 +174,9 @@ rebuild(struct app *app, struct dash *d)
         d->n_rows = 0;
         return;
     }
-    if (app->remote != NULL)
+    if (app->model.remote != NULL)
         n = remote_rows(app, d);
-    for (size_t i = 0; app->remote == NULL && i < n_cfg; i++) {
+    for (size_t i = 0; app->model.remote == NULL && i < n_cfg; i++) {
         const struct agent *a = registry_at(reg, i);
         struct dash_row *r = &d->rows[n];
         size_t off = 0;
@@ -192,7 +193,7 @@ rebuild(struct app *app, struct dash *d)
             breaker_snapshot(a->breaker, clock_mono_us(), &bs);
             r->live_circuit = breaker_state_name(bs.state);
         }
-        r->disabled = !runtime_agent_enabled(app->rt, a->name);
+        r->disabled = !runtime_agent_enabled(app->model.rt, a->name);
         n++;
     }
     for (size_t i = 0; i < d->snap.n_agents; i++) {
@@ -216,7 +217,7 @@ rebuild(struct app *app, struct dash *d)
         if (!r->remote && r->agg != NULL && r->agg->circuit != NULL &&
             strcmp(r->agg->circuit, "OPEN") == 0) {
             struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
-            config_breaker_policy(app->cfg, r->name, &pol);
+            config_breaker_policy(app->model.cfg, r->name, &pol);
             r->rec_probe_wall = r->agg->circuit_us + pol.cooldown_ms * 1000;
         }
     }
@@ -246,7 +247,7 @@ free_snapshot(struct dash *d)
  * (now aligned up to a bucket boundary), so old data only moves left and is
  * never re-binned into another shape; paused, the snapshot stands still
  * (its time too) unless the model changed under it. */
-/* The figures from the persistent index (app->db): index_stats_query, a
+/* The figures from the persistent index (app->model.db): index_stats_query, a
  * pass over every row, on a worker (tui/job.h) with a read connection of
  * its own, so the loop goes on drawing meanwhile; at most one at a time and
  * one a second while records land, so they show within about a second plus
@@ -312,7 +313,7 @@ stats_done(void *arg)
         index_stats_free(&j->st);
         snprintf(d->job_error, sizeof(d->job_error), "%s", j->err.msg);
     }
-    j->app->dirty = true;
+    j->app->ui.dirty = true;
     free(j);
 }
 
@@ -332,8 +333,9 @@ refresh_from_index(struct app *app, struct dash *d, int64_t now)
         d->stale = false; /* the rows point at the stats' strings: still there */
         rebuild(app, d);
     }
-    if (d->job_running || (d->have_snap && d->snap_from_db && d->snap_gen == app->generation &&
-                           (app->paused || now - d->snap_at < 1000000)))
+    if (d->job_running ||
+        (d->have_snap && d->snap_from_db && d->snap_gen == app->model.generation &&
+         (app->paused || now - d->snap_at < 1000000)))
         return;
     if (d->job_at != 0 && now - d->job_at < 1000000) {
         app_redraw_after(app, (int)((1000000 - (now - d->job_at)) / 1000) + 1);
@@ -343,13 +345,13 @@ refresh_from_index(struct app *app, struct dash *d, int64_t now)
         return;
     j->app = app;
     j->d = d;
-    snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->db)->path);
+    snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->model.db)->path);
     j->wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     j->o = (struct agg_opts){ .buckets = DASH_BUCKETS,
                               .bucket_us = bucket,
                               .now_us = (j->wall / bucket + 1) * bucket,
                               .rate_now_us = j->wall };
-    j->gen = app->generation;
+    j->gen = app->model.generation;
     if (job_run(app->jobs, stats_work, stats_done, j) != 0) {
         free(j);
         snprintf(d->job_error, sizeof(d->job_error), "cannot start a worker thread");
@@ -367,9 +369,10 @@ refresh_snapshot(struct app *app, struct dash *d)
 
     if (d->have_snap && !d->stale && app->paused)
         return;
-    if (d->have_snap && !d->stale && d->snap_gen == app->generation && now - d->snap_at < 1000000)
+    if (d->have_snap && !d->stale && d->snap_gen == app->model.generation &&
+        now - d->snap_at < 1000000)
         return;
-    if (app->db != NULL) {
+    if (app->model.db != NULL) {
         refresh_from_index(app, d, now);
         return;
     }
@@ -381,11 +384,11 @@ refresh_snapshot(struct app *app, struct dash *d)
                               .bucket_us = bucket,
                               .now_us = (wall / bucket + 1) * bucket,
                               .rate_now_us = wall };
-        d->have_snap = agg_snapshot(app->agg, &o, &d->snap, NULL) == 0;
+        d->have_snap = agg_snapshot(app->model.agg, &o, &d->snap, NULL) == 0;
     }
     if (!d->have_snap)
         memset(&d->snap, 0, sizeof(d->snap));
-    d->snap_gen = app->generation;
+    d->snap_gen = app->model.generation;
     d->snap_at = now;
     d->snap_wall = wall;
     rebuild(app, d);
@@ -399,8 +402,8 @@ static void
 dash_open(struct app *app, void *state)
 {
     struct dash *d = state;
-    const char *want =
-        app->cfg->console.agents_sort[0] ? app->cfg->console.agents_sort : app->prefs.agents_sort;
+    const char *want = app->model.cfg->console.agents_sort[0] ? app->model.cfg->console.agents_sort
+                                                              : app->ui.prefs.agents_sort;
     bool rev = want[0] == '-';
 
     self_command("route demo.echo", app->opts.config, app->opts.dir, d->self_cmd,
@@ -471,7 +474,7 @@ sparkline(struct app *app, int y, int cols, const struct agg_snapshot *s)
         int level = s->throughput[i] == 0 ? 0 : 1 + (int)((s->throughput[i] * 7) / max);
         char one[2] = { ascii[level], 0 };
         app_put(app, y, x + (int)(i - from), 1, app_attr(app, THEME_SPARK),
-                app->ascii ? one : blocks[level]);
+                app->ui.ascii ? one : blocks[level]);
     }
     app_put(app, y, x + width, cols - x - width, dim, " now");
 }
@@ -486,7 +489,7 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
     struct runtime_stats rs;
     int x;
 
-    if (app->db != NULL && !(d->have_snap && d->snap_from_db)) {
+    if (app->model.db != NULL && !(d->have_snap && d->snap_from_db)) {
         /* The first figures from the index are on their way: the total
          * (a count) now, not the window's figures. */
         snprintf(line, sizeof(line), " records %zu  figures: %s%s", app_total(app),
@@ -500,7 +503,7 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         errors += s->intents[i].failed;
     for (size_t i = 0; i < s->n_agents; i++)
         rejected += s->agents[i].skipped;
-    runtime_stats(app->rt, &rs);
+    runtime_stats(app->model.rt, &rs);
     snprintf(line, sizeof(line),
              " records %llu  rate 10s %.1f/s  1m %.2f/s  errors %llu  rejected %llu  corrupt %llu  "
              "no timing %llu  sampled out %llu  ",
@@ -515,13 +518,13 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
         char age[24] = "";
         if (oldest != 0)
             fmt_duration_us(now - oldest, age, sizeof(age));
-        incomplete = app->incomplete.n; /* the loop's own state: no lock in a draw */
+        incomplete = app->model.incomplete.n; /* the loop's own state: no lock in a draw */
         snprintf(line, sizeof(line), "in flight %zu%s%s%s  incomplete %zu  ", inflight,
                  oldest ? " (oldest " : "", age, oldest ? ")" : "", incomplete);
         x += app_put(app, y, x, cols - x, app_attr(app, incomplete ? THEME_WARN : THEME_NORMAL),
                      line);
     }
-    if (!app->synced)
+    if (!app->model.synced)
         app_put(app, y, x, cols - x, app_attr(app, THEME_WARN), "indexing...  ");
     sparkline(app, y + 1, cols, s);
 }
@@ -718,7 +721,7 @@ circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_
         struct breaker_policy pol = BREAKER_POLICY_DEFAULT;
         char at[CLOCK_ISO_LEN];
         clock_format_iso(r->agg->circuit_us, at);
-        config_breaker_policy(app->cfg, r->name, &pol);
+        config_breaker_policy(app->model.cfg, r->name, &pol);
         if (open) {
             int64_t next = r->agg->circuit_us + pol.cooldown_ms * 1000;
             left = next - clock_wall_us();
@@ -745,10 +748,33 @@ circuit_source(const struct app *app, const struct dash_row *r, char *buf, size_
         snprintf(buf, size, " circuit: %s in this console's own router (no change recorded)", circ);
 }
 
+/* The live feed's columns: at 80 the ID goes first (l scrolls to it), then
+ * the intent and agent shrink before the error code (17 columns hold
+ * AGENT_UNAVAILABLE). Newest first, always (a live feed). */
+enum feed_col { FC_TIME, FC_INTENT, FC_AGENT, FC_STATUS, FC_ERROR, FC_DURATION, FC_ID, FC_COUNT };
+
+static const struct table_col feed_cols[FC_COUNT] = {
+    [FC_TIME] = { "TIME", 8, 0, 0, false, false, 0 },
+    [FC_INTENT] = { "INTENT", 20, 12, 0, false, false, -1 },
+    [FC_AGENT] = { "AGENT", 14, 10, 1, false, false, -1 },
+    [FC_STATUS] = { "STATUS", 9, 7, 0, false, false, -1 },
+    [FC_ERROR] = { "ERROR", 22, 17, 2, false, true, -1 },
+    [FC_DURATION] = { "DURATION", 8, 0, 1, true, false, -1 },
+    [FC_ID] = { "ID", 36, 0, 3, false, false, -1 },
+};
+
+#define FEED_MAX 64
+
+struct feed_line {
+    char id[160];
+    char when[32], intent[128], agent[128], status[16], code[128], dur[16];
+    bool error;
+};
+
 struct feed_ctx {
     struct app *app;
-    struct dash *d;
-    int y, rows, cols, n;
+    struct feed_line *lines;
+    int max, n;
     const char *agent; /* failures of this agent only */
 };
 
@@ -757,69 +783,59 @@ struct feed_ctx {
 static const char *
 failed_code(const struct app *app, const struct index_view *v, const char *agent)
 {
-    uint32_t sid = index_str_lookup(app->ix, agent);
+    uint32_t sid = index_str_lookup(app->model.ix, agent);
     const char *code = NULL;
     bool rejected = false;
 
     for (size_t i = 0; sid != 0 && i < v->n_steps; i++) {
         if (v->steps[i].kind == DIGEST_STEP_FAIL && v->steps[i].agent == sid)
-            code = index_str(app->ix, v->steps[i].code);
+            code = index_str(app->model.ix, v->steps[i].code);
         rejected = rejected || (v->steps[i].kind == DIGEST_STEP_SKIP && v->steps[i].agent == sid);
     }
     return code != NULL ? code : rejected ? "REJECTED (OPEN)" : NULL;
 }
 
+/* One row of the feed, kept until the table draws it. */
 static int
 feed_row(void *ctx, const struct index_view *v)
 {
     struct feed_ctx *f = ctx;
-    char when[32], line[512], dur[16], st[16];
+    struct feed_line *l;
     const char *code;
-    attr_t a;
 
+    if (f->n >= f->max)
+        return 1;
+    l = &f->lines[f->n++];
     /* CORRUPT, or ENCRYPTED / TAMPERED / TRUNCATED for encrypted files. */
-    snprintf(st, sizeof(st), "%s",
+    snprintf(l->status, sizeof(l->status), "%s",
              (v->flags & DIGEST_CORRUPT) ? digest_bad_word(v->flags)
                                          : record_status_name(v->status));
     if (v->flags & DIGEST_CORRUPT)
-        for (char *c = st; *c; c++)
+        for (char *c = l->status; *c; c++)
             *c = (char)(*c - 'a' + 'A');
-
-    if (f->n >= f->rows)
-        return 1;
-    fmt_time_short(v->created_us, when, sizeof(when));
-    fmt_duration_us(v->duration_us, dur, sizeof(dur));
+    fmt_time_short(v->created_us, l->when, sizeof(l->when));
+    fmt_duration_us(v->duration_us, l->dur, sizeof(l->dur));
     /* The failure view shows this agent's own error, also inside an
      * execution that succeeded overall (a retry or a fallback did). */
     code = f->agent != NULL ? failed_code(f->app, v, f->agent) : NULL;
     if (code == NULL)
         code = v->error_code ? v->error_code : "";
-    if (f->cols >= 120)
-        snprintf(line, sizeof(line), " %s  %-24.24s %-18.18s %-9s %-22.22s %8s  %s", when + 11,
-                 v->intent ? v->intent : "?", v->agent ? v->agent : "-", st, code, dur, v->id);
-    else
-        snprintf(line, sizeof(line), " %s %-20.20s %-14.14s %-7.7s %-16.16s %8s", when + 11,
-                 v->intent ? v->intent : "?", v->agent ? v->agent : "-", st, code, dur);
-    a = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL
-            ? app_attr(f->app, THEME_ERROR)
-            : app_attr(f->app, THEME_NORMAL);
-    if (f->n < 64)
-        snprintf(f->d->feed_ids[f->n], sizeof(f->d->feed_ids[0]), "%s", v->id);
-    if (f->d->in_feed && strcmp(v->id, f->d->feed_sel) == 0) {
-        a = app_attr(f->app, THEME_SELECTION);
-        app_fill(f->app, f->y + f->n, 0, f->cols, a);
-    }
-    app_put(f->app, f->y + f->n, 0, f->cols, a, line);
-    f->n++;
+    snprintf(l->code, sizeof(l->code), "%s", code);
+    snprintf(l->intent, sizeof(l->intent), "%s", v->intent ? v->intent : "?");
+    snprintf(l->agent, sizeof(l->agent), "%s", v->agent ? v->agent : "-");
+    snprintf(l->id, sizeof(l->id), "%s", v->id);
+    l->error = (v->flags & DIGEST_CORRUPT) || v->status == RECORD_ERROR || f->agent != NULL;
     return 0;
 }
 
 static void
 draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
 {
-    struct feed_ctx f = { app, d, y + 1, rows - 1, cols, 0, NULL };
+    struct feed_line lines[FEED_MAX];
+    struct feed_ctx f = { app, lines, 0, 0, NULL };
     struct index_filter flt = { 0 };
     char title[1300];
+    int header_y = y + 1;
 
     if (d->show_failures && d->n_rows > 0) {
         snprintf(title, sizeof(title),
@@ -837,20 +853,54 @@ draw_feed(struct app *app, struct dash *d, int y, int rows, int cols)
     if (d->show_failures && d->n_rows > 0) {
         circuit_source(app, &d->rows[d->sel], title, sizeof(title));
         app_put(app, y + 1, 0, cols, app_attr(app, THEME_DIM), title);
-        f.y++;
-        f.rows--;
+        header_y++;
     }
-    index_query(app->ix, &flt, true, (size_t)f.rows, feed_row, &f);
-    d->n_feed = f.n < 64 ? f.n : 64;
+    f.max = y + rows - header_y - 1;
+    if (f.max > FEED_MAX)
+        f.max = FEED_MAX;
+    if (f.max < 0)
+        f.max = 0;
+    index_query(app->model.ix, &flt, true, (size_t)f.max, feed_row, &f);
+    d->n_feed = f.n;
+    d->feed_tab.cols = feed_cols;
+    d->feed_tab.n_cols = FC_COUNT;
+    d->feed_tab.n_rows = (size_t)f.n;
+    d->feed_tab.sort_key = 0; /* newest first */
+    d->feed_tab.sort_desc = true;
+    d->feed_tab.sel = 0;
+    d->feed_tab.top = 0;
+    for (int i = 0; i < f.n; i++) {
+        snprintf(d->feed_ids[i], sizeof(d->feed_ids[0]), "%.159s", lines[i].id);
+        if (d->in_feed && strcmp(lines[i].id, d->feed_sel) == 0)
+            d->feed_tab.sel = (size_t)i;
+    }
+    table_layout(&d->feed_tab, header_y, f.max, cols);
+    table_header(&d->feed_tab, app, cols);
+    for (int i = 0; i < f.n; i++) {
+        const struct feed_line *l = &lines[i];
+        size_t ri = (size_t)i;
+        attr_t a = app_attr(app, l->error ? THEME_ERROR : THEME_NORMAL);
+        if (d->in_feed && strcmp(l->id, d->feed_sel) == 0) {
+            a = app_attr(app, THEME_SELECTION);
+            app_fill(app, table_row_y(&d->feed_tab, ri), 0, cols, a);
+        }
+        table_cell(&d->feed_tab, app, ri, FC_TIME, a, l->when + 11);
+        table_cell(&d->feed_tab, app, ri, FC_INTENT, a, l->intent);
+        table_cell(&d->feed_tab, app, ri, FC_AGENT, a, l->agent);
+        table_cell(&d->feed_tab, app, ri, FC_STATUS, a, l->status);
+        table_cell(&d->feed_tab, app, ri, FC_ERROR, a, l->code);
+        table_cell(&d->feed_tab, app, ri, FC_DURATION, a, l->dur);
+        table_cell(&d->feed_tab, app, ri, FC_ID, a, l->id);
+    }
     if (f.n == 0 && d->show_failures) {
-        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM),
+        app_put(app, header_y + 1, 1, cols - 2, app_attr(app, THEME_DIM),
                 "no failures recorded for this agent");
     } else if (f.n == 0) {
         snprintf(title, sizeof(title), "no records yet: press f to fire an intent%s, or run:",
-                 app->cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
-        app_put(app, y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
+                 app->model.cfg->is_demo && !app->opts.read_only ? " (T: demo traffic)" : "");
+        app_put(app, header_y + 1, 1, cols - 2, app_attr(app, THEME_DIM), title);
         snprintf(title, sizeof(title), "  %s", d->self_cmd);
-        app_put(app, y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
+        app_put(app, header_y + 2, 1, cols - 2, app_attr(app, THEME_DIM), title);
     }
 }
 
@@ -929,7 +979,7 @@ reset_confirmed(struct app *app, void *ctx, const char *name)
     struct dash *d = ctx;
     struct intentus_err err = { 0 };
 
-    if (runtime_reset_breaker(app->rt, name, &err) != 0)
+    if (runtime_reset_breaker(app->model.rt, name, &err) != 0)
         app_message(app, true, "%s", err.msg);
     else
         app_message(app, false,
@@ -945,9 +995,9 @@ toggle_confirmed(struct app *app, void *ctx, const char *name)
 {
     struct dash *d = ctx;
     struct intentus_err err = { 0 };
-    bool on = !runtime_agent_enabled(app->rt, name);
+    bool on = !runtime_agent_enabled(app->model.rt, name);
 
-    if (runtime_set_agent_enabled(app->rt, name, on, &err) != 0)
+    if (runtime_set_agent_enabled(app->model.rt, name, on, &err) != 0)
         app_message(app, true, "%s", err.msg);
     else
         app_message(app, false, "%s %s until the console restarts", name,
@@ -972,7 +1022,7 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
         app_message(app, true, "%s is not in this configuration (seen in records only)", name);
         return;
     }
-    if (app->remote != NULL) {
+    if (app->model.remote != NULL) {
         char q[256];
         bool on = d->rows[d->sel].disabled;
         if (!d->rows[d->sel].remote) {
@@ -994,7 +1044,7 @@ agent_action(struct app *app, struct dash *d, enum key_action act)
         char q[256];
         snprintf(q, sizeof(q), "reset the circuit of %.100s to CLOSED? (y/n)", name);
         app_ask(app, q, name, reset_confirmed, d);
-    } else if (!runtime_agent_enabled(app->rt, name)) {
+    } else if (!runtime_agent_enabled(app->model.rt, name)) {
         toggle_confirmed(app, d, name);
     } else {
         char q[256];
@@ -1017,8 +1067,8 @@ save_agents_sort(struct app *app, const struct dash *d)
 {
     app_message(app, false, "agents sorted by %s%s", sort_names[d->sort],
                 d->reverse ? " (reversed)" : "");
-    snprintf(app->prefs.agents_sort, sizeof(app->prefs.agents_sort), "%s%s", d->reverse ? "-" : "",
-             sort_words[d->sort]);
+    snprintf(app->ui.prefs.agents_sort, sizeof(app->ui.prefs.agents_sort), "%s%s",
+             d->reverse ? "-" : "", sort_words[d->sort]);
     app_prefs_save(app);
 }
 
@@ -1061,6 +1111,13 @@ dash_click(struct app *app, void *state, const struct key_event *ev)
         refresh_snapshot(app, d);
     int sort_key = -1;
     d->tab.n_rows = d->n_rows;
+    /* A row of the feed: the cursor goes there (the feed stays newest first). */
+    if (table_click(&d->feed_tab, ev->y, ev->x, &sort_key) == 1 &&
+        d->feed_tab.sel < (size_t)d->n_feed) {
+        d->in_feed = true;
+        snprintf(d->feed_sel, sizeof(d->feed_sel), "%s", d->feed_ids[d->feed_tab.sel]);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
     switch (table_click(&d->tab, ev->y, ev->x, &sort_key)) {
     case 1:
         d->sel = d->tab.sel;
@@ -1093,7 +1150,8 @@ dash_handle(struct app *app, void *state, enum key_action act, const struct key_
     switch (act) {
     case ACT_LEFT:
     case ACT_RIGHT:
-        table_key(&d->tab, act); /* scroll to the columns that do not fit */
+        /* scroll to the columns that do not fit: the feed's while in it */
+        table_key(d->in_feed ? &d->feed_tab : &d->tab, act);
         break;
     case ACT_RESET_BREAKER:
     case ACT_TOGGLE_AGENT:

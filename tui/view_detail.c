@@ -805,7 +805,7 @@ detail_draw(struct app *app, void *state, int top, int rows, int cols)
             if (x1 <= x0)
                 x1 = x0 + 1;
             attrset(ba);
-            mvhline(y, bar_x + x0, app->ascii ? '=' : ' ', x1 - x0);
+            mvhline(y, bar_x + x0, app->ui.ascii ? '=' : ' ', x1 - x0);
             attrset(A_NORMAL);
         }
     }
@@ -873,7 +873,8 @@ step_record_db(struct app *app, struct detail *d, int dir)
     struct step_hit cur = { .id = d->id }, next = { .id = d->id, .dir = dir };
     struct index_filter f = { .text = d->id };
 
-    if (index_query_select(app->db, &f, true, 0, step_row, &cur, NULL) < 0 || cur.found[0] == '\0')
+    if (index_query_select(app->model.db, &f, true, 0, step_row, &cur, NULL) < 0 ||
+        cur.found[0] == '\0')
         return;
     memset(&f, 0, sizeof(f));
     next.from_us = cur.created_us;
@@ -881,7 +882,7 @@ step_record_db(struct app *app, struct detail *d, int dir)
         f.since_us = cur.created_us;
     else
         f.until_us = cur.created_us + 1;
-    if (index_query_select(app->db, &f, dir < 0, 0, step_row, &next, NULL) < 0)
+    if (index_query_select(app->model.db, &f, dir < 0, 0, step_row, &next, NULL) < 0)
         return;
     if (next.found[0] == '\0') {
         app_message(app, false,
@@ -896,21 +897,21 @@ static void
 step_record(struct app *app, struct detail *d, int dir)
 {
     struct index_view v;
-    size_t n = index_size(app->ix);
+    size_t n = index_size(app->model.ix);
 
-    if (app->db != NULL) {
+    if (app->model.db != NULL) {
         step_record_db(app, d, dir);
         return;
     }
-    if (d->id[0] == '\0' || index_find(app->ix, d->id, &v) != 0)
+    if (d->id[0] == '\0' || index_find(app->model.ix, d->id, &v) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
         struct index_view w;
-        index_get(app->ix, i, &w);
+        index_get(app->model.ix, i, &w);
         if (strcmp(w.id, d->id) == 0) {
             /* ] goes to the next newer record, [ to the older one. */
             if ((dir > 0 && i + 1 < n) || (dir < 0 && i > 0)) {
-                index_get(app->ix, dir > 0 ? i + 1 : i - 1, &w);
+                index_get(app->model.ix, dir > 0 ? i + 1 : i - 1, &w);
                 snprintf(d->want_id, sizeof(d->want_id), "%s", w.id);
                 load(app, d);
             } else {

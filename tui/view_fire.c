@@ -133,7 +133,7 @@ recall_payload(struct app *app, struct fire *f)
 static void
 complete_intent(struct app *app, struct fire *f)
 {
-    struct registry *reg = app->cfg->registry;
+    struct registry *reg = app->model.cfg->registry;
     const char *prefix = f->text[F_INTENT];
     const char *first = NULL, *after = NULL;
     bool seen_current = false;
@@ -226,10 +226,11 @@ pump(struct app *app, struct fire *f)
             f->want = f->sent;
             return;
         }
-        if ((app->remote != NULL /* attached: through the service's POST /v1/route */
-                 ? console_remote_submit(app->remote, env, (f->batch << 32) | (uint64_t)f->sent,
-                                         &err)
-                 : runtime_submit(app->rt, env, (f->batch << 32) | (uint64_t)f->sent, &err)) != 0) {
+        if ((app->model.remote != NULL /* attached: through the service's POST /v1/route */
+                 ? console_remote_submit(app->model.remote, env,
+                                         (f->batch << 32) | (uint64_t)f->sent, &err)
+                 : runtime_submit(app->model.rt, env, (f->batch << 32) | (uint64_t)f->sent,
+                                  &err)) != 0) {
             cJSON_Delete(env);
             if (err.code != IERR_LIMIT) {
                 app_message(app, true, "cannot fire: %s", err.msg);
@@ -333,7 +334,7 @@ fire_completion(struct app *app, void *state, const struct completion *c)
         f->last_error = f->ok < f->done || f->unrecorded > 0;
     }
     pump(app, f);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
@@ -552,7 +553,7 @@ fire_text_focus(const void *state)
 static bool
 intent_incomplete(struct app *app, const struct fire *f)
 {
-    struct registry *reg = app->cfg->registry;
+    struct registry *reg = app->model.cfg->registry;
     size_t n = strlen(f->text[F_INTENT]);
 
     if (n == 0)

@@ -14,7 +14,7 @@ static void
 help_draw(struct app *app, void *state, int top, int rows, int cols)
 {
     struct help *h = state;
-    const struct view_ops *from = app->views[app->prev_screen];
+    const struct view_ops *from = app->ui.views[app->ui.prev_screen];
     struct help_row hr[160];
     size_t n = keymap_help_rows(from->keyctx, hr, 160), line = 0;
     int y = top;

@@ -37,20 +37,21 @@ msgs_draw(struct app *app, void *state, int top, int rows, int cols)
     int y = top;
 
     app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
-            app->log.n == 0 ? " Messages: none yet" : " Messages (newest first; Esc goes back)");
-    for (size_t k = 0; k < app->log.n; k++) {
-        size_t slot = (app->log.next + 64 - 1 - k) % 64;
-        const char *t = app->log.text[slot];
+            app->ui.log.n == 0 ? " Messages: none yet" : " Messages (newest first; Esc goes back)");
+    for (size_t k = 0; k < app->ui.log.n; k++) {
+        size_t slot = (app->ui.log.next + 64 - 1 - k) % 64;
+        const char *t = app->ui.log.text[slot];
         char when[32];
         bool first = true;
-        fmt_time_short(app->log.wall_us[slot], when, sizeof(when));
+        fmt_time_short(app->ui.log.wall_us[slot], when, sizeof(when));
         do {
             size_t n = wrap_next(t, width);
             char row[1100];
             snprintf(row, sizeof(row), " %-10s %.*s", first ? when : "", (int)n, t);
             if (line++ >= m->top && y < top + rows)
                 app_put(app, y++, 0, cols,
-                        app_attr(app, app->log.is_error[slot] ? THEME_ERROR : THEME_NORMAL), row);
+                        app_attr(app, app->ui.log.is_error[slot] ? THEME_ERROR : THEME_NORMAL),
+                        row);
             t += n;
             while (*t == ' ')
                 t++;

@@ -35,10 +35,10 @@ struct recs {
     bool follow; /* F: the cursor follows the newest record (tail -f) */
     struct table tab;
     struct table_col cols[9];
-    /* With the persistent index (app->db): the rows the index gave for the
+    /* With the persistent index (app->model.db): the rows the index gave for the
      * filter, newest first, at most limit of them (paging past the last
      * one asks for more), and how many match in all. NULL: the rows come
-     * from app->ix, which then holds every record. */
+     * from app->model.ix, which then holds every record. */
     struct index *page;
     size_t limit, matching;
     int64_t built_at;
@@ -47,7 +47,7 @@ struct recs {
 static struct index *
 rix(struct app *app, struct recs *r)
 {
-    return r->page != NULL ? r->page : app->ix;
+    return r->page != NULL ? r->page : app->model.ix;
 }
 
 static void save_sort(struct app *app, const struct recs *r);
@@ -137,9 +137,9 @@ fetch_page(struct app *app, struct recs *r)
     index_clear(r->page);
     if (r->limit == 0)
         r->limit = app->opts.window != 0 ? app->opts.window : APP_WINDOW;
-    m = index_query_count(app->db, &r->q.filter, &err);
-    if (m < 0 ||
-        index_query_select(app->db, &r->q.filter, true, r->limit, page_row, r->page, &err) < 0) {
+    m = index_query_count(app->model.db, &r->q.filter, &err);
+    if (m < 0 || index_query_select(app->model.db, &r->q.filter, true, r->limit, page_row, r->page,
+                                    &err) < 0) {
         app_message(app, true, "records from the index: %s", err.msg);
         index_free(r->page);
         r->page = NULL;
@@ -152,7 +152,7 @@ fetch_page(struct app *app, struct recs *r)
 static void
 rebuild(struct app *app, struct recs *r)
 {
-    bool from_db = app->db != NULL && fetch_page(app, r) == 0;
+    bool from_db = app->model.db != NULL && fetch_page(app, r) == 0;
     size_t n = index_size(rix(app, r));
     struct collect c = { r, rix(app, r) };
     uint32_t agent_sid = r->q.filter.agent ? index_str_lookup(rix(app, r), r->q.filter.agent) : 0;
@@ -217,7 +217,7 @@ rebuild(struct app *app, struct recs *r)
     if (!from_db)
         r->matching = r->n;
     r->built = true;
-    r->built_gen = app->generation;
+    r->built_gen = app->model.generation;
     r->built_at = clock_mono_us();
 }
 
@@ -373,20 +373,20 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
 
     /* From the index, records landing refetch the page at most twice a
      * second. */
-    if (r->built && r->built_gen != app->generation && r->page != NULL &&
+    if (r->built && r->built_gen != app->model.generation && r->page != NULL &&
         clock_mono_us() - r->built_at < 500000)
         app_redraw_after(app, 500 - (int)((clock_mono_us() - r->built_at) / 1000) + 1);
-    else if (!r->built || r->built_gen != app->generation)
+    else if (!r->built || r->built_gen != app->model.generation)
         rebuild(app, r);
     r->page_rows = body;
-    if (app->incomplete.n > 0) {
+    if (app->model.incomplete.n > 0) {
         /* Executions the WAL shows as started and not finished have no
          * record yet: name them here with their state. */
-        size_t len =
-            (size_t)snprintf(title, sizeof(title), " WAL: %zu incomplete:", app->incomplete.n);
-        for (size_t i = 0; i < app->incomplete.n && i < 8 && len < sizeof(title) - 40; i++)
+        size_t len = (size_t)snprintf(title, sizeof(title),
+                                      " WAL: %zu incomplete:", app->model.incomplete.n);
+        for (size_t i = 0; i < app->model.incomplete.n && i < 8 && len < sizeof(title) - 40; i++)
             len += (size_t)snprintf(title + len, sizeof(title) - len, " %.8s %s",
-                                    app->incomplete.id[i], app->incomplete.state[i]);
+                                    app->model.incomplete.id[i], app->model.incomplete.state[i]);
         snprintf(title + len, sizeof(title) - len, "  (intentus recovery scan)");
         app_put(app, top, 0, cols, app_attr(app, THEME_WARN), title);
         top++;
@@ -456,7 +456,7 @@ on_filter_done(struct app *app, void *ctx, bool ok)
         snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->prompt_buf);
     }
     r->built = false;
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 /* Shown on a filter (":filter EXPR", ":agent NAME"). */
@@ -647,7 +647,8 @@ static void
 recs_open(struct app *app, void *state)
 {
     struct recs *r = state;
-    const char *want = app->cfg->console.sort[0] ? app->cfg->console.sort : app->prefs.sort;
+    const char *want =
+        app->model.cfg->console.sort[0] ? app->model.cfg->console.sort : app->ui.prefs.sort;
     bool rev = want[0] == '-';
 
     for (int i = 0; i < SORT_COUNT; i++) {
@@ -662,7 +663,7 @@ recs_open(struct app *app, void *state)
 static void
 save_sort(struct app *app, const struct recs *r)
 {
-    snprintf(app->prefs.sort, sizeof(app->prefs.sort), "%s%s", r->reverse ? "-" : "",
+    snprintf(app->ui.prefs.sort, sizeof(app->ui.prefs.sort), "%s%s", r->reverse ? "-" : "",
              sort_names[r->sort]);
     app_prefs_save(app);
 }

@@ -13,6 +13,7 @@
 #include "core/safe_file.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
+#include "tui/table.h"
 
 #define MAX_RULES 128
 #define OPEN_MAX_BYTES ((size_t)16 << 20) /* a JSON file opened with o */
@@ -45,6 +46,40 @@ struct redact_view {
     bool loaded_rules;
     char rules_version[64]; /* of the config the rules came from: a reload changes it */
     char path[512];         /* the "open JSON file" prompt's text */
+    /* The rules table (tui/table.h): sel is a row of it; order[row] is the
+     * rule shown there, sorted by sort (RS_CONFIG: the configuration's
+     * order) without changing the order the redactor applies them in. */
+    struct table tab, fields_tab;
+    size_t order[MAX_RULES];
+    size_t hits[MAX_RULES]; /* fields each rule redacted in this preview */
+    int sort;
+    bool sort_desc;
+};
+
+/* What the rules table sorts by (s cycles, S reverses, a title click). */
+enum rule_sort { RS_CONFIG, RS_ON, RS_KIND, RS_RULE, RS_HITS, RS_DEFAULT, RS_COUNT };
+
+static const char *const rule_sort_names[RS_COUNT] = {
+    "the configuration's order", "on/off", "kind", "rule", "fields redacted", "default",
+};
+
+enum rule_col { RL_ON, RL_KIND, RL_RULE, RL_HITS, RL_DEFAULT, RL_COUNT };
+
+/* At 80 columns the kind and the default mark go (l scrolls to them); the
+ * rule, its switch and how many fields it redacted here always show. */
+static const struct table_col rule_cols[RL_COUNT] = {
+    [RL_ON] = { "ON", 3, 0, 0, false, false, RS_ON },
+    [RL_KIND] = { "KIND", 8, 5, 3, false, false, RS_KIND },
+    [RL_RULE] = { "RULE", 24, 16, 0, false, true, RS_RULE },
+    [RL_HITS] = { "HITS", 6, 0, 1, true, false, RS_HITS },
+    [RL_DEFAULT] = { "DEF", 3, 0, 2, false, false, RS_DEFAULT },
+};
+
+enum field_col { FL_PATH, FL_RULE, FL_COUNT };
+
+static const struct table_col field_cols[FL_COUNT] = {
+    [FL_PATH] = { "FIELD", 48, 20, 0, false, true, -1 },
+    [FL_RULE] = { "RULE", 24, 12, 0, false, true, -1 },
 };
 
 static void
@@ -61,13 +96,13 @@ static void
 load_rules(struct app *app, struct redact_view *v)
 {
     struct redactor *defaults = redactor_new(NULL, "redaction", NULL);
-    cJSON *eff = redactor_rules_json(app->cfg->redactor);
+    cJSON *eff = redactor_rules_json(app->model.cfg->redactor);
     cJSON *def = defaults ? redactor_rules_json(defaults) : NULL;
     const char *kinds[] = { "keys", "paths", "patterns" };
 
     free_rules(v);
     snprintf(v->replacement, sizeof(v->replacement), "%s",
-             redactor_replacement(app->cfg->redactor));
+             redactor_replacement(app->model.cfg->redactor));
     for (size_t k = 0; k < 3; k++) {
         const cJSON *it;
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(eff, kinds[k]))
@@ -83,7 +118,7 @@ load_rules(struct app *app, struct redact_view *v)
                          ? it->valuestring
                          : (json_get_string(it, "name") ? json_get_string(it, "name") : "?"));
             r->item = cJSON_Duplicate(it, 1);
-            r->on = redactor_enabled(app->cfg->redactor);
+            r->on = redactor_enabled(app->model.cfg->redactor);
             cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(def, kinds[k])) r->is_default =
                 r->is_default || cJSON_Compare(d, it, 1);
         }
@@ -93,7 +128,7 @@ load_rules(struct app *app, struct redact_view *v)
     redactor_free(defaults);
     v->loaded_rules = true;
     snprintf(v->rules_version, sizeof(v->rules_version), "%s",
-             redactor_version(app->cfg->redactor));
+             redactor_version(app->model.cfg->redactor));
 }
 
 static char *
@@ -208,7 +243,7 @@ build_pairs(struct redact_view *v)
 
 /* Rebuild a redactor from the switched-on rules and run it. */
 static void
-rerun(struct redact_view *v)
+run_rules(struct redact_view *v)
 {
     cJSON *cfg = cJSON_CreateObject(), *arr[3];
     const char *kinds[] = { "keys", "paths", "patterns" };
@@ -252,6 +287,87 @@ rerun(struct redact_view *v)
     redactor_free(r);
     v->red_text = pretty(v->redacted);
     build_pairs(v);
+}
+
+/* The report's name of rule r ("key:<glob>", "path:<path>", a pattern's name). */
+static void
+rule_name(const struct rule_row *r, char *out, size_t size)
+{
+    if (strcmp(r->kind, "keys") == 0)
+        snprintf(out, size, "key:%s", r->text);
+    else if (strcmp(r->kind, "paths") == 0)
+        snprintf(out, size, "path:%s", r->text);
+    else
+        snprintf(out, size, "%s", r->text);
+}
+
+static int
+rule_cmp(const struct redact_view *v, size_t a, size_t b)
+{
+    const struct rule_row *x = &v->rules[a], *y = &v->rules[b];
+    int c = 0;
+
+    switch (v->sort) {
+    case RS_ON:
+        c = (int)y->on - (int)x->on;
+        break;
+    case RS_KIND:
+        c = strcmp(x->kind, y->kind);
+        break;
+    case RS_RULE:
+        c = strcmp(x->text, y->text);
+        break;
+    case RS_HITS:
+        c = v->hits[a] < v->hits[b] ? 1 : v->hits[a] > v->hits[b] ? -1 : 0;
+        break;
+    case RS_DEFAULT:
+        c = (int)y->is_default - (int)x->is_default;
+        break;
+    default:
+        break;
+    }
+    if (v->sort_desc)
+        c = -c;
+    return c != 0 ? c : (a < b ? -1 : a > b);
+}
+
+/* Count each rule's redacted fields and order the table's rows; the
+ * cursor stays on the rule it was on. */
+static void
+sort_rules(struct redact_view *v)
+{
+    size_t cur = v->sel < v->n_rules ? v->order[v->sel] : 0;
+    char name[200];
+
+    for (size_t i = 0; i < v->n_rules; i++) {
+        v->hits[i] = 0;
+        rule_name(&v->rules[i], name, sizeof(name));
+        for (size_t k = 0; k < v->rep.n; k++)
+            v->hits[i] += strcmp(v->rep.items[k].rule, name) == 0;
+    }
+    for (size_t i = 0; i < v->n_rules; i++)
+        v->order[i] = i;
+    /* insertion sort: at most MAX_RULES rows, stable */
+    for (size_t i = 1; i < v->n_rules; i++) {
+        size_t x = v->order[i], j = i;
+        while (j > 0 && rule_cmp(v, v->order[j - 1], x) > 0) {
+            v->order[j] = v->order[j - 1];
+            j--;
+        }
+        v->order[j] = x;
+    }
+    for (size_t i = 0; i < v->n_rules; i++) {
+        if (v->order[i] == cur)
+            v->sel = i;
+    }
+}
+
+/* Run the switched-on rules, then count and order the table's rows. */
+static void
+rerun(struct redact_view *v)
+{
+    run_rules(v);
+    sort_rules(v);
 }
 
 static void
@@ -309,36 +425,44 @@ static void
 redact_draw(struct app *app, void *state, int top, int rows, int cols)
 {
     struct redact_view *v = state;
-    int left = 34, half, y = top, list_rows, json_rows;
+    int left = cols >= 120 ? 44 : 34, half, y = top, list_rows, json_rows;
     char line[512];
 
-    if (!v->loaded_rules || strcmp(v->rules_version, redactor_version(app->cfg->redactor)) != 0) {
+    if (!v->loaded_rules ||
+        strcmp(v->rules_version, redactor_version(app->model.cfg->redactor)) != 0) {
         load_rules(app, v);
         rerun(v);
     }
     snprintf(line, sizeof(line), " Redaction preview: %s   rules %s%s",
              v->source[0] ? v->source : "(nothing loaded: x on a record, o to open a file)",
-             redactor_version(app->cfg->redactor),
-             redactor_enabled(app->cfg->redactor) ? "" : "  [redaction is OFF in the config]");
+             redactor_version(app->model.cfg->redactor),
+             redactor_enabled(app->model.cfg->redactor) ? ""
+                                                        : "  [redaction is OFF in the config]");
     app_put(app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER), line);
     list_rows = rows - 2;
-    /* Rules, switchable. */
-    if (v->sel < v->rules_top)
-        v->rules_top = v->sel;
-    if (v->sel >= v->rules_top + (size_t)list_rows)
-        v->rules_top = v->sel - (size_t)list_rows + 1;
-    for (int i = 0; i < list_rows && v->rules_top + (size_t)i < v->n_rules; i++) {
-        const struct rule_row *r = &v->rules[v->rules_top + (size_t)i];
-        bool sel = v->rules_top + (size_t)i == v->sel;
-        snprintf(line, sizeof(line), " [%c] %.5s %s%s", r->on ? 'x' : ' ', r->kind, r->text,
-                 r->is_default ? " *" : "");
+    /* Rules, switchable: the table's header, then a row each. */
+    v->tab.cols = rule_cols;
+    v->tab.n_cols = RL_COUNT;
+    v->tab.n_rows = v->n_rules;
+    v->tab.sel = v->sel;
+    v->tab.sort_key = v->sort;
+    v->tab.sort_desc = v->sort_desc;
+    table_layout(&v->tab, y, list_rows - 1, left - 1);
+    v->sel = v->tab.sel;
+    table_header(&v->tab, app, left - 1);
+    for (size_t i = v->tab.top; i < v->n_rules && table_row_y(&v->tab, i) >= 0; i++) {
+        const struct rule_row *r = &v->rules[v->order[i]];
+        bool sel = i == v->sel;
+        attr_t a = app_attr(app, sel ? THEME_SELECTION : r->on ? THEME_NORMAL : THEME_DIM);
+        char hits[24];
         if (sel)
-            app_fill(app, y + i, 0, left - 1, app_attr(app, THEME_SELECTION));
-        app_put(app, y + i, 0, left - 1,
-                app_attr(app, sel     ? THEME_SELECTION
-                              : r->on ? THEME_NORMAL
-                                      : THEME_DIM),
-                line);
+            app_fill(app, table_row_y(&v->tab, i), 0, left - 1, a);
+        table_cell(&v->tab, app, i, RL_ON, a, r->on ? "[x]" : "[ ]");
+        table_cell(&v->tab, app, i, RL_KIND, a, r->kind);
+        table_cell(&v->tab, app, i, RL_RULE, a, r->text);
+        snprintf(hits, sizeof(hits), "%zu", v->hits[v->order[i]]);
+        table_cell(&v->tab, app, i, RL_HITS, a, r->on ? hits : "-");
+        table_cell(&v->tab, app, i, RL_DEFAULT, a, r->is_default ? "*" : "");
     }
     half = (cols - left - 1) / 2;
     json_rows = list_rows - 6;
@@ -365,9 +489,23 @@ redact_draw(struct app *app, void *state, int top, int rows, int cols)
         "o open file)",
         v->rep.fields, v->rep.fields == 1 ? "" : "s");
     app_put(app, y++, left, cols - left, app_attr(app, THEME_TABLE_HEADER), line);
-    for (size_t i = 0; i < v->rep.n && y < top + rows; i++, y++) {
-        snprintf(line, sizeof(line), " %-48s %s", v->rep.items[i].path, v->rep.items[i].rule);
-        app_put(app, y, left, cols - left, app_attr(app, THEME_NORMAL), line);
+    if (v->rep.n == 0 || y + 1 >= top + rows)
+        return;
+    /* The fields redacted and the rule that matched each. */
+    v->fields_tab.cols = field_cols;
+    v->fields_tab.n_cols = FL_COUNT;
+    v->fields_tab.n_rows = v->rep.n;
+    v->fields_tab.sort_key = -1;
+    v->fields_tab.sel = 0;
+    v->fields_tab.top = 0;
+    v->fields_tab.x0 = left;
+    table_layout(&v->fields_tab, y, top + rows - y - 1, cols - left);
+    table_header(&v->fields_tab, app, cols - left);
+    for (size_t i = 0; i < v->rep.n && table_row_y(&v->fields_tab, i) >= 0; i++) {
+        table_cell(&v->fields_tab, app, i, FL_PATH, app_attr(app, THEME_NORMAL),
+                   v->rep.items[i].path);
+        table_cell(&v->fields_tab, app, i, FL_RULE, app_attr(app, THEME_NORMAL),
+                   v->rep.items[i].rule);
     }
 }
 
@@ -422,7 +560,7 @@ rules_off_confirmed(struct app *app, void *ctx, const char *arg)
             v->rules[i].on = false;
     }
     rerun(v);
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 /* NOLINTBEGIN(readability-function-cognitive-complexity): a flat switch, one case per key action.
@@ -431,15 +569,17 @@ static unsigned
 redact_handle(struct app *app, void *state, enum key_action act, const struct key_event *ev)
 {
     struct redact_view *v = state;
-    char q[256], arg[24];
 
     (void)ev;
     switch (act) {
-    case ACT_RULE_TOGGLE:
+    case ACT_RULE_TOGGLE: {
+        char q[256], arg[24];
+        size_t ri;
         if (v->n_rules == 0)
             return VIEW_HANDLED;
-        if (!v->rules[v->sel].on) {
-            v->rules[v->sel].on = true; /* turning a rule on redacts more: no question */
+        ri = v->order[v->sel];
+        if (!v->rules[ri].on) {
+            v->rules[ri].on = true; /* turning a rule on redacts more: no question */
             rerun(v);
             return VIEW_HANDLED | VIEW_REDRAW;
         }
@@ -447,9 +587,22 @@ redact_handle(struct app *app, void *state, enum key_action act, const struct ke
         snprintf(q, sizeof(q),
                  "turn off the %s rule %.60s? A config without it records what it matches in "
                  "clear (y/n)",
-                 v->rules[v->sel].kind, v->rules[v->sel].text);
-        snprintf(arg, sizeof(arg), "%zu", v->sel);
+                 v->rules[ri].kind, v->rules[ri].text);
+        snprintf(arg, sizeof(arg), "%zu", ri);
         app_ask(app, q, arg, rules_off_confirmed, v);
+        return VIEW_HANDLED | VIEW_REDRAW;
+    }
+    case ACT_SORT:
+    case ACT_SORT_REVERSE:
+        if (act == ACT_SORT) {
+            v->sort = (v->sort + 1) % RS_COUNT;
+            v->sort_desc = false;
+        } else {
+            v->sort_desc = !v->sort_desc;
+        }
+        sort_rules(v);
+        app_message(app, false, "rules sorted by %s%s", rule_sort_names[v->sort],
+                    v->sort_desc ? " (reversed)" : "");
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_RULES_ON:
         for (size_t i = 0; i < v->n_rules; i++)
@@ -480,12 +633,15 @@ redact_handle(struct app *app, void *state, enum key_action act, const struct ke
     }
     switch (act) {
     case ACT_UP:
-        if (v->sel > 0)
-            v->sel--;
-        break;
     case ACT_DOWN:
-        if (v->sel + 1 < v->n_rules)
-            v->sel++;
+    case ACT_BOTTOM:
+    case ACT_LEFT:
+    case ACT_RIGHT:
+        /* the rules' cursor, and h/l to the columns that do not fit */
+        v->tab.n_rows = v->n_rules;
+        v->tab.sel = v->sel;
+        table_key(&v->tab, act);
+        v->sel = v->tab.sel;
         break;
     case ACT_PAGE_DOWN:
         if (v->scroll + 10 < v->n_pairs)
@@ -504,6 +660,35 @@ redact_handle(struct app *app, void *state, enum key_action act, const struct ke
 }
 /* NOLINTEND(readability-function-cognitive-complexity) */
 
+/* A click: a rule's row moves the cursor there, a title sorts by it (again:
+ * the other way round). */
+static unsigned
+redact_click(struct app *app, void *state, const struct key_event *ev)
+{
+    struct redact_view *v = state;
+    int sort_key = -1;
+
+    v->tab.n_rows = v->n_rules;
+    switch (table_click(&v->tab, ev->y, ev->x, &sort_key)) {
+    case 1:
+        v->sel = v->tab.sel;
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case 2:
+        if (v->sort == sort_key) {
+            v->sort_desc = !v->sort_desc;
+        } else {
+            v->sort = sort_key;
+            v->sort_desc = false;
+        }
+        sort_rules(v);
+        app_message(app, false, "rules sorted by %s%s", rule_sort_names[v->sort],
+                    v->sort_desc ? " (reversed)" : "");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        return 0;
+    }
+}
+
 const struct view_ops view_redact = {
     .name = "Redact",
     .keyctx = KEYCTX_REDACT,
@@ -512,6 +697,7 @@ const struct view_ops view_redact = {
     .close = redact_close,
     .draw = redact_draw,
     .handle = redact_handle,
+    .click = redact_click,
     .model_changed = NULL,
     .show = redact_show,
 };

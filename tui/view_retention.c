@@ -18,6 +18,7 @@
 #include "tui/fmt.h"
 #include "tui/job.h"
 #include "tui/store_gc.h"
+#include "tui/table.h"
 #include "watch/index_query.h"
 #include "watch/stores.h"
 
@@ -45,10 +46,34 @@ struct ret {
     char wal_dir[512];        /* the records' WALs go with them (config wal.dir) */
     char db_path[4096];       /* the persistent index the plan starts from; "": none */
     char typed[32], want[16]; /* the typed confirmation of an apply */
-    /* On a store (app->store_url): the plan and apply of records gc --store
+    /* On a store (app->model.store_url): the plan and apply of records gc --store
      * (tui/store_gc.h), each on its own handle opened by the worker. */
     char *store_url;
     struct store_gc_plan *splan, *new_splan;
+    /* The per-intent table of the report shown (tui/table.h): order[row] is
+     * an index into its intents, sorted by sort; rebuilt when the report,
+     * its size or the sort changes. */
+    struct table tab;
+    int sort;
+    bool sort_desc;
+    size_t *order, n_order;
+    const struct retention_report *order_of; /* what order indexes (while drawing) */
+    int order_sort;
+    bool order_desc;
+};
+
+/* What the intents table sorts by (s cycles, S reverses, a title click). */
+enum ret_sort { RT_COUNT, RT_INTENT, RT_BYTES, RT_SORTS };
+
+static const char *const ret_sort_names[RT_SORTS] = { "records", "intent", "bytes" };
+
+enum ret_col { RC_INTENT, RC_RECORDS, RC_BYTES, RC_SHARE, RC_COLS };
+
+static const struct table_col ret_cols[RC_COLS] = {
+    [RC_INTENT] = { "INTENT", 40, 16, 0, false, true, RT_INTENT },
+    [RC_RECORDS] = { "RECORDS", 10, 8, 0, true, false, RT_COUNT },
+    [RC_BYTES] = { "BYTES", 10, 9, 1, true, false, RT_BYTES },
+    [RC_SHARE] = { "SHARE", 7, 6, 2, true, false, -1 },
 };
 
 static void
@@ -70,18 +95,18 @@ ret_open(struct app *app, void *state)
     struct ret *r = state;
 
     /* Start from the configured policy; the operator may edit it for this run. */
-    if (app->cfg->retention.configured) {
-        if (app->cfg->retention.max_age_ms >= 0)
+    if (app->model.cfg->retention.configured) {
+        if (app->model.cfg->retention.max_age_ms >= 0)
             snprintf(r->older_than, sizeof(r->older_than), "%lldms",
-                     (long long)app->cfg->retention.max_age_ms);
-        if (app->cfg->retention.max_count >= 0)
+                     (long long)app->model.cfg->retention.max_age_ms);
+        if (app->model.cfg->retention.max_count >= 0)
             snprintf(r->max_count, sizeof(r->max_count), "%lld",
-                     (long long)app->cfg->retention.max_count);
-        if (app->cfg->retention.max_bytes >= 0)
+                     (long long)app->model.cfg->retention.max_count);
+        if (app->model.cfg->retention.max_bytes >= 0)
             snprintf(r->max_bytes, sizeof(r->max_bytes), "%lld",
-                     (long long)app->cfg->retention.max_bytes);
-        if (app->cfg->retention.archive_dir != NULL)
-            snprintf(r->archive, sizeof(r->archive), "%s", app->cfg->retention.archive_dir);
+                     (long long)app->model.cfg->retention.max_bytes);
+        if (app->model.cfg->retention.archive_dir != NULL)
+            snprintf(r->archive, sizeof(r->archive), "%s", app->model.cfg->retention.archive_dir);
     } else {
         snprintf(r->older_than, sizeof(r->older_than), "30d"); /* the reference's default */
     }
@@ -100,6 +125,7 @@ ret_close(void *state)
     retention_plan_free(r->plan);
     store_gc_plan_free(r->splan);
     free(r->store_url);
+    free(r->order);
     if (r->have_result)
         retention_report_free(&r->result);
 }
@@ -249,7 +275,7 @@ planner_done(void *arg)
     r->new_splan = NULL;
     if (r->plan == NULL && r->splan == NULL)
         snprintf(r->error, sizeof(r->error), "%s", r->err.msg);
-    r->app->dirty = true;
+    r->app->ui.dirty = true;
 }
 
 static void
@@ -261,14 +287,15 @@ dry_run(struct app *app, struct ret *r)
         return;
     free(r->store_url);
     r->store_url = NULL;
-    if (app->store_url != NULL && (r->store_url = strdup(app->store_url)) == NULL) {
+    if (app->model.store_url != NULL && (r->store_url = strdup(app->model.store_url)) == NULL) {
         snprintf(r->error, sizeof(r->error), "out of memory");
         return;
     }
-    snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->records_dir);
-    snprintf(r->wal_dir, sizeof(r->wal_dir), "%s", app->cfg->wal.dir ? app->cfg->wal.dir : "");
+    snprintf(r->records_dir, sizeof(r->records_dir), "%s", app->model.records_dir);
+    snprintf(r->wal_dir, sizeof(r->wal_dir), "%s",
+             app->model.cfg->wal.dir ? app->model.cfg->wal.dir : "");
     snprintf(r->db_path, sizeof(r->db_path), "%s",
-             app->db != NULL ? index_db_info(app->db)->path : "");
+             app->model.db != NULL ? index_db_info(app->model.db)->path : "");
     r->new_plan = NULL;
     r->new_splan = NULL;
     atomic_store(&r->finished_us, 0);
@@ -334,9 +361,9 @@ worker_done(void *arg)
     else if (r->splan != NULL)
         app_message(app, false, "retention done on %s", r->store_url);
     else
-        app_message(app, false, "retention done; see %s/%s", app->records_dir, RETENTION_LOG);
+        app_message(app, false, "retention done; see %s/%s", app->model.records_dir, RETENTION_LOG);
     plan_drop(r); /* a plan is used once: the next run plans afresh */
-    app->dirty = true;
+    app->ui.dirty = true;
 }
 
 static void
@@ -409,7 +436,75 @@ on_policy_done(struct app *app, void *ctx, bool ok)
     if (!ok)
         return;
     plan_drop(r);
-    app->dirty = true;
+    app->ui.dirty = true;
+}
+
+/* Natural directions: names A to Z, counts and bytes largest first. */
+static int
+intent_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct ret *r = ctx;
+    const struct retention_intent *x = &r->order_of->intents[*(const size_t *)a],
+                                  *y = &r->order_of->intents[*(const size_t *)b];
+    int c;
+
+    if (r->order_sort == RT_INTENT)
+        c = strcmp(x->intent, y->intent);
+    else if (r->order_sort == RT_BYTES)
+        c = x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+    else
+        c = x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+    if (c == 0)
+        c = strcmp(x->intent, y->intent);
+    return r->order_desc ? -c : c;
+}
+
+/* Sorted again each frame (a report has one row per intent: cheap), so a
+ * new plan at the old plan's address is never shown in a stale order. */
+static void
+sort_intents(struct ret *r, const struct retention_report *rep)
+{
+    free(r->order);
+    r->order = rep->n_intents ? malloc(rep->n_intents * sizeof(*r->order)) : NULL;
+    r->n_order = r->order ? rep->n_intents : 0;
+    r->order_of = rep;
+    r->order_sort = r->sort;
+    r->order_desc = r->sort_desc;
+    for (size_t i = 0; i < r->n_order; i++)
+        r->order[i] = i;
+    if (r->n_order > 1)
+        qsort_r(r->order, r->n_order, sizeof(*r->order), intent_cmp, r);
+}
+
+/* The report's intents: a table with its cursor, paging, sort and h/l. */
+static void
+draw_intents(struct app *app, struct ret *r, int y, int rows, int cols,
+             const struct retention_report *rep)
+{
+    char cell[64];
+
+    sort_intents(r, rep);
+    r->tab.cols = ret_cols;
+    r->tab.n_cols = RC_COLS;
+    r->tab.n_rows = r->n_order;
+    r->tab.sort_key = r->sort;
+    r->tab.sort_desc = r->sort == RT_INTENT ? r->sort_desc : !r->sort_desc;
+    table_layout(&r->tab, y, rows - 1, cols);
+    table_header(&r->tab, app, cols);
+    for (size_t i = r->tab.top; i < r->n_order && table_row_y(&r->tab, i) >= 0; i++) {
+        const struct retention_intent *it = &rep->intents[r->order[i]];
+        attr_t a = app_attr(app, i == r->tab.sel ? THEME_SELECTION : THEME_NORMAL);
+        if (i == r->tab.sel)
+            app_fill(app, table_row_y(&r->tab, i), 0, cols, a);
+        table_cell(&r->tab, app, i, RC_INTENT, a, it->intent);
+        snprintf(cell, sizeof(cell), "%llu", (unsigned long long)it->count);
+        table_cell(&r->tab, app, i, RC_RECORDS, a, cell);
+        fmt_bytes(it->bytes, cell, sizeof(cell));
+        table_cell(&r->tab, app, i, RC_BYTES, a, cell);
+        snprintf(cell, sizeof(cell), "%.1f%%",
+                 rep->count ? (double)it->count * 100.0 / (double)rep->count : 0.0);
+        table_cell(&r->tab, app, i, RC_SHARE, a, cell);
+    }
 }
 
 static void
@@ -445,12 +540,6 @@ draw_report(struct app *app, int *y, int cols, const struct retention_report *re
                  rep->interrupted ? "; INTERRUPTED (run again to finish)" : "");
     }
     app_put(app, (*y)++, 0, cols, app_attr(app, rep->interrupted ? THEME_WARN : THEME_DIM), line);
-    for (size_t i = 0; i < rep->n_intents && i < 8; i++) {
-        fmt_bytes(rep->intents[i].bytes, bytes, sizeof(bytes));
-        snprintf(line, sizeof(line), "     %-32s %8llu  %s", rep->intents[i].intent,
-                 (unsigned long long)rep->intents[i].count, bytes);
-        app_put(app, (*y)++, 0, cols, app_attr(app, THEME_NORMAL), line);
-    }
 }
 
 static void
@@ -462,7 +551,7 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
 
     app_put(
         app, y++, 0, cols, app_attr(app, THEME_TABLE_HEADER),
-        app->cfg->retention.configured
+        app->model.cfg->retention.configured
             ? " Retention (from the config; e edits it for this run)   n dry run  x apply  c cancel"
             : " Retention for this run (no policy configured)   e edit  n dry run  x apply  c "
               "cancel");
@@ -498,9 +587,20 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         app_redraw_after(app, 100); /* keep the bar moving, ten frames a second */
     } else if (r->have_result) {
         draw_report(app, &y, cols, &r->result, " Last run: removed", false);
+        draw_intents(app, r, y, top + rows - y, cols, &r->result);
     } else if (plan_report(r) != NULL) {
-        draw_report(app, &y, cols, plan_report(r),
-                    " Dry run: would remove (x applies exactly this)", true);
+        const struct retention_report *rep = plan_report(r);
+        int n;
+        draw_report(app, &y, cols, rep, " Dry run: would remove (x applies exactly this)", true);
+        /* On a store the planned ids follow the intents: the table takes
+         * what its rows need, at most half the room, then. */
+        n = top + rows - y;
+        if (r->splan != NULL && (int)rep->n_intents + 1 < n / 2)
+            n = (int)rep->n_intents + 1;
+        else if (r->splan != NULL)
+            n /= 2;
+        draw_intents(app, r, y, n, cols, rep);
+        y += n;
         for (size_t i = 0; r->splan != NULL && i < store_gc_plan_size(r->splan) && y < top + rows;
              i++) {
             snprintf(line, sizeof(line), "     remove %s", store_gc_plan_id(r->splan, i));
@@ -510,6 +610,50 @@ ret_draw(struct app *app, void *state, int top, int rows, int cols)
         app_put(app, y++, 0, cols, app_attr(app, THEME_DIM),
                 "   n runs a dry run: nothing is touched until you confirm.");
     }
+}
+
+/* The report the intents table shows (NULL: none, or a job is running). */
+static const struct retention_report *
+shown_report(const struct ret *r)
+{
+    if (r->running)
+        return NULL;
+    return r->have_result ? &r->result : plan_report(r);
+}
+
+/* The intents table's keys: the cursor, paging, h/l, the sort, and Enter:
+ * the Records screen on that intent's records. */
+static unsigned
+intents_key(struct app *app, struct ret *r, enum key_action act)
+{
+    const struct retention_report *rep = shown_report(r);
+    char filter[300];
+
+    if (rep == NULL)
+        return 0;
+    r->tab.n_rows = r->n_order;
+    if (table_key(&r->tab, act))
+        return VIEW_HANDLED | VIEW_REDRAW;
+    switch (act) {
+    case ACT_SORT:
+        r->sort = (r->sort + 1) % RT_SORTS;
+        r->sort_desc = false;
+        break;
+    case ACT_SORT_REVERSE:
+        r->sort_desc = !r->sort_desc;
+        break;
+    case ACT_OPEN:
+        if (r->tab.sel >= r->n_order || r->n_order != rep->n_intents)
+            return VIEW_HANDLED;
+        snprintf(filter, sizeof(filter), "intent:%s", rep->intents[r->order[r->tab.sel]].intent);
+        app_show(app, SCREEN_RECORDS, &(struct view_arg){ .text = filter });
+        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        return 0;
+    }
+    app_message(app, false, "intents sorted by %s%s", ret_sort_names[r->sort],
+                r->sort_desc ? " (reversed)" : "");
+    return VIEW_HANDLED | VIEW_REDRAW;
 }
 
 static unsigned
@@ -554,7 +698,36 @@ ret_handle(struct app *app, void *state, enum key_action act, const struct key_e
         apply(app, r);
         return VIEW_HANDLED | VIEW_REDRAW;
     }
-    return 0;
+    return intents_key(app, r, act);
+}
+
+/* A click: an intent's row moves the cursor there, a title sorts by it
+ * (again: the other way round). */
+static unsigned
+ret_click(struct app *app, void *state, const struct key_event *ev)
+{
+    struct ret *r = state;
+    int sort_key = -1;
+
+    if (shown_report(r) == NULL)
+        return 0;
+    r->tab.n_rows = r->n_order;
+    switch (table_click(&r->tab, ev->y, ev->x, &sort_key)) {
+    case 1:
+        return VIEW_HANDLED | VIEW_REDRAW;
+    case 2:
+        if (r->sort == sort_key) {
+            r->sort_desc = !r->sort_desc;
+        } else {
+            r->sort = sort_key;
+            r->sort_desc = false;
+        }
+        app_message(app, false, "intents sorted by %s%s", ret_sort_names[r->sort],
+                    r->sort_desc ? " (reversed)" : "");
+        return VIEW_HANDLED | VIEW_REDRAW;
+    default:
+        return 0;
+    }
 }
 
 const struct view_ops view_retention = {
@@ -565,5 +738,6 @@ const struct view_ops view_retention = {
     .close = ret_close,
     .draw = ret_draw,
     .handle = ret_handle,
+    .click = ret_click,
     .model_changed = NULL,
 };
