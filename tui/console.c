@@ -452,7 +452,8 @@ on_feed(void *ctx, int fd)
                                                  .msg = on_feed_msg,
                                                  .total = on_feed_total };
 
-    if (store_feed_drain(app->model.feed, &sink, app, &app->model.synced) > 0 || app->model.synced != was)
+    if (store_feed_drain(app->model.feed, &sink, app, &app->model.synced) > 0 ||
+        app->model.synced != was)
         model_changed(app);
 }
 
@@ -1272,7 +1273,8 @@ open_model(struct app *app, const struct console_opts *opts)
                     cli_error("console", "%s: %s", url, err.msg);
                     return 1;
                 }
-                sqlite3_exec(index_db_sqlite(app->model.db), "PRAGMA cache_size=-2048", NULL, NULL, NULL);
+                sqlite3_exec(index_db_sqlite(app->model.db), "PRAGMA cache_size=-2048", NULL, NULL,
+                             NULL);
             }
             app->model.feed_total = -1;
             app->model.feed = store_feed_start(url, to.window, &err);
