@@ -16,12 +16,11 @@
 
 #include <cmocka.h>
 
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 120000
 #define MAX_ARGS 24
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 static struct tu_run
 run(const char *const *args)

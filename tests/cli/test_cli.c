@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 10000
@@ -111,33 +112,8 @@ run_cmd(struct ctx *c, const char *cwd, const char *in, char *const *env_more, s
     return r->status;
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define RUN(c, r, ...) run_cmd((c), NULL, NULL, NULL, (r), ARGS(__VA_ARGS__))
 #define RUN_ENV(c, r, envm, ...) run_cmd((c), NULL, NULL, (envm), (r), ARGS(__VA_ARGS__))
-
-/* Print what the command said when a check on it is about to fail. */
-static void
-dump(const struct tu_run *r)
-{
-    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
-                  r->err ? r->err : "");
-}
-
-#define EXPECT_EXIT(r, code)                                                                       \
-    do {                                                                                           \
-        if ((r)->status != (code))                                                                 \
-            dump(r);                                                                               \
-        assert_int_equal((r)->status, (code));                                                     \
-    } while (0)
-
-#define EXPECT_CONTAINS(hay, needle)                                                               \
-    do {                                                                                           \
-        const char *hay_ = (hay), *needle_ = (needle);                                             \
-        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                         \
-            print_message("# expected to find \"%s\" in:\n%s\n", needle_, hay_ ? hay_ : "(null)"); \
-        assert_non_null(hay_);                                                                     \
-        assert_non_null(strstr(hay_, needle_));                                                    \
-    } while (0)
 
 /* ---- JSON helpers ---- */
 

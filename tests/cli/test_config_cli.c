@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "tests/support/agent_testutil.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 15000
@@ -84,8 +85,6 @@ run(struct ctx *c, struct tu_run *r, const char *const *args)
     assert_int_equal(tu_run(argv, c->dir, NULL, env, TIMEOUT_MS, r), 0);
     return r->status;
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 static void
 expect(const struct tu_run *r, int status, const char *out_part)

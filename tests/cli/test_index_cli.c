@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "core/rec_store.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
 
@@ -57,22 +58,6 @@ run_in(const char *dir, struct tu_run *r, const char *const *args)
     assert_int_equal(tu_run(argv, NULL, NULL, envv, TIMEOUT_MS, r), 0);
     return r->status;
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-static void
-dump(const struct tu_run *r)
-{
-    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
-                  r->err ? r->err : "");
-}
-
-#define EXPECT_EXIT(r, code)                                                                       \
-    do {                                                                                           \
-        if ((r)->status != (code))                                                                 \
-            dump(r);                                                                               \
-        assert_int_equal((r)->status, (code));                                                     \
-    } while (0)
 
 static const char *const *const read_cmds[] = {
     ARGS("records", "list"),
@@ -284,7 +269,7 @@ test_verify_filters(void **state)
                 assert_non_null(id);
                 snprintf(line, sizeof(line), "FAIL %s:", id);
                 if (strstr(ver.out, line) == NULL) {
-                    dump(&ver);
+                    tu_run_dump(&ver);
                     fail_msg("filter %zu: %s selected by list, not checked by verify", f, id);
                 }
                 n++;

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 20000
@@ -95,31 +96,7 @@ run_args(struct ctx *c, struct tu_run *r, const char *const *args)
     return r->status;
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define RUN(c, r, ...) run_args((c), (r), ARGS(__VA_ARGS__))
-
-static void
-dump(const struct tu_run *r)
-{
-    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
-                  r->err ? r->err : "");
-}
-
-#define EXPECT_EXIT(r, code)                                                                       \
-    do {                                                                                           \
-        if ((r)->status != (code))                                                                 \
-            dump(r);                                                                               \
-        assert_int_equal((r)->status, (code));                                                     \
-    } while (0)
-
-#define EXPECT_CONTAINS(hay, needle)                                                               \
-    do {                                                                                           \
-        const char *hay_ = (hay), *needle_ = (needle);                                             \
-        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                         \
-            print_message("# expected to find \"%s\" in:\n%s\n", needle_, hay_ ? hay_ : "(null)"); \
-        assert_non_null(hay_);                                                                     \
-        assert_non_null(strstr(hay_, needle_));                                                    \
-    } while (0)
 
 static cJSON *
 parse_text(const char *s)

@@ -33,6 +33,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 20000
@@ -256,8 +257,6 @@ run(const struct env *e, const char *const *args, struct tu_run *r)
 {
     return run_for(e, args, TIMEOUT_MS, r);
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* No secret in text; what names where it was found. */
 static void

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 60000
@@ -119,7 +120,6 @@ run(struct ctx *c, struct tu_run *r, const char *const *args)
     return r->status;
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define RUN(c, r, ...) run((c), (r), ARGS(__VA_ARGS__))
 
 static void

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 10000
@@ -45,8 +46,6 @@ run(const char *dir, const char *const *args, struct tu_run *r)
     assert_int_equal(tu_run(argv, dir, NULL, env, TIMEOUT_MS, r), 0);
     return r->status;
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* `records show`, `retrieve` and `records verify ID` refuse ids that could
  * leave the record directory or are too long, with exit 2 and a message

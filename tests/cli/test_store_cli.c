@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/cli_expect.h"
 #include "tests/support/pg_testutil.h"
 #include "tests/support/recgen.h"
 #include "tests/support/serve_testutil.h"
@@ -140,31 +141,7 @@ run_args(struct ctx *c, struct tu_run *r, const char *const *args)
     return r->status;
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define RUN(c, r, ...) run_args((c), (r), ARGS(__VA_ARGS__))
-
-static void
-dump(const struct tu_run *r)
-{
-    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
-                  r->err ? r->err : "");
-}
-
-#define EXPECT_EXIT(r, code)                                                                       \
-    do {                                                                                           \
-        if ((r)->status != (code))                                                                 \
-            dump(r);                                                                               \
-        assert_int_equal((r)->status, (code));                                                     \
-    } while (0)
-
-#define EXPECT_CONTAINS(hay, needle)                                                               \
-    do {                                                                                           \
-        const char *hay_ = (hay), *needle_ = (needle);                                             \
-        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                         \
-            print_message("# expected to find \"%s\" in:\n%s\n", needle_, hay_ ? hay_ : "(null)"); \
-        assert_non_null(hay_);                                                                     \
-        assert_non_null(strstr(hay_, needle_));                                                    \
-    } while (0)
 
 static void
 migrate_to(struct ctx *c, const char *url)
@@ -274,7 +251,7 @@ same_answers(struct ctx *c, const char *url)
         print_message("# %s %s %s: exit %d\n", cmds[i][0], cmds[i][1], cmds[i][2] ? cmds[i][2] : "",
                       f.status);
         if (f.status != s.status)
-            dump(&s);
+            tu_run_dump(&s);
         assert_int_equal(f.status, s.status);
         assert_true(strlen(f.out) > 0);
         if (strcmp(cmds[i][1], "verify") == 0) {
@@ -576,7 +553,7 @@ test_gc_same(void **state)
             assert_int_equal(tu_run(argv, c->dir, NULL, NULL, TIMEOUT_MS, &z), 0);
         }
         if (z.status != 0)
-            dump(&z);
+            tu_run_dump(&z);
         assert_int_equal(z.status, 0);
         tu_run_free(&z);
         n++;
@@ -608,7 +585,7 @@ tail_follow(struct ctx *c, const char *url)
     for (p = r.out; (p = strstr(p, "tail.check")) != NULL; p++)
         n++;
     if (n != 1)
-        dump(&r);
+        tu_run_dump(&r);
     /* the record routed while it ran, once (an intent no generated record has) */
     assert_int_equal(n, 1);
     assert_int_equal(tu_count_files(c->dir, ".json"), 0);
@@ -753,7 +730,7 @@ served_in(struct ctx *c, const char *url, int n)
     for (p = r.out; (p = strstr(p, "\"executionId\"")) != NULL; p++)
         seen++;
     if (seen != n)
-        dump(&r);
+        tu_run_dump(&r);
     assert_int_equal(seen, n);
     tu_run_free(&r);
     snprintf(want, sizeof(want), "%d passed, 0 failed", n);

@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/cli_expect.h"
 #include "tests/support/pg_testutil.h"
 #include "tests/support/recgen.h"
 #include "tests/support/testutil.h"
@@ -102,40 +103,8 @@ run_env(struct ctx *c, struct tu_run *r, const char *keyring, const char *const 
     return r->status;
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 #define RUN(c, r, ...) run_env((c), (r), NULL, ARGS(__VA_ARGS__))
 #define RUN_KEY(c, r, key, ...) run_env((c), (r), (key), ARGS(__VA_ARGS__))
-
-static void
-dump(const struct tu_run *r)
-{
-    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
-                  r->err ? r->err : "");
-}
-
-#define EXPECT_EXIT(r, code)                                                                       \
-    do {                                                                                           \
-        if ((r)->status != (code))                                                                 \
-            dump(r);                                                                               \
-        assert_int_equal((r)->status, (code));                                                     \
-    } while (0)
-
-#define EXPECT_CONTAINS(hay, needle)                                                               \
-    do {                                                                                           \
-        const char *hay_ = (hay), *needle_ = (needle);                                             \
-        if (hay_ == NULL || strstr(hay_, needle_) == NULL)                                         \
-            print_message("# expected to find \"%s\" in:\n%s\n", needle_, hay_ ? hay_ : "(null)"); \
-        assert_non_null(hay_);                                                                     \
-        assert_non_null(strstr(hay_, needle_));                                                    \
-    } while (0)
-
-#define EXPECT_LACKS(hay, needle)                                                                  \
-    do {                                                                                           \
-        const char *hay_ = (hay), *needle_ = (needle);                                             \
-        if (hay_ != NULL && strstr(hay_, needle_) != NULL)                                         \
-            print_message("# did not expect \"%s\" in:\n%s\n", needle_, hay_);                     \
-        assert_true(hay_ == NULL || strstr(hay_, needle_) == NULL);                                \
-    } while (0)
 
 /* A fresh database on the binary's PostgreSQL server (caller frees), or a
  * counted skip where the binaries are absent. */

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "tests/support/cli_expect.h"
 #include "tests/support/testutil.h"
 
 #define TIMEOUT_MS 60000
@@ -147,8 +148,6 @@ run(struct ctx *c, struct tu_run *r, const char *const *args)
     assert_int_equal(tu_run(argv, c->dir, NULL, envv, TIMEOUT_MS, r), 0);
     return r->status;
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 static void
 expect(const struct tu_run *r, int status, const char *in_out, const char *in_err)

@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "core/buf.h"
+#include "tests/support/cli_expect.h"
 
 extern char **environ;
 
@@ -243,4 +249,11 @@ tu_run_free(struct tu_run *r)
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+void
+tu_run_dump(const struct tu_run *r)
+{
+    print_message("# exit %d\n# stdout:\n%s\n# stderr:\n%s\n", r->status, r->out ? r->out : "",
+                  r->err ? r->err : "");
 }
