@@ -58,7 +58,7 @@ struct console_model {
     struct store *rstore;
     struct store_feed *feed;
     char *store_url;
-    long feed_total; /* the store's count told by the feed (postgres); -1: none */
+    long feed_total;     /* the store's count told by the feed (postgres); -1: none */
     uint64_t generation; /* bumps whenever the index changes */
     bool synced;         /* the first full scan is done */
     bool dir_gone;
