@@ -460,6 +460,68 @@ test_console_postgres_dashboard(void **state)
     free(url);
 }
 
+/* The Records screen on postgres with --window 10 (issue 19): its rows and
+ * filters are the engine's queries (store_query, newest first) over all
+ * 60 records, paged past the window to the oldest, not the window's 10. */
+static void
+test_console_postgres_records(void **state)
+{
+    struct genv *g = *state;
+    struct tu_con *c;
+    char why[512], *url, args[1200], screen[16384], ids[60][40];
+    bool reached = false;
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console_recs", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    fill_store_as(c, url, 60, ids, true);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    if (!tu_con_wait(c, " 60 records ", 15000, screen, sizeof(screen)))
+        fail_msg("the console does not count the store's 60 records:\n%s", screen);
+    tu_con_keys(c, "2", NULL, NULL);
+    if (!tu_con_wait(c, "60 of 60 records", 10000, screen, sizeof(screen)))
+        fail_msg("the Records screen does not list the store's 60 records:\n%s", screen);
+    tu_con_expect(c, "(newest 10 loaded)");
+    for (int i = 0; i < 12 && !reached; i++) {
+        tu_con_keys(c, "G", NULL, NULL);
+        reached = tu_con_wait(c, ids[59], 1500, screen, sizeof(screen));
+    }
+    if (!reached)
+        fail_msg("paging never reached the oldest record %s:\n%s", ids[59], screen);
+    /* a filter: the engine's answer (20 demo.other, 4 of them in the window) */
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "intent:demo.other");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    if (!tu_con_wait(c, "20 of 60 records", 10000, screen, sizeof(screen)))
+        fail_msg("the filter does not select the store's 20 demo.other records:\n%s", screen);
+    reached = false;
+    for (int i = 0; i < 12 && !reached; i++) {
+        tu_con_keys(c, "G", NULL, NULL);
+        reached = tu_con_wait(c, ids[57], 1500, screen, sizeof(screen));
+    }
+    if (!reached)
+        fail_msg("paging the filter never reached its oldest record %s:\n%s", ids[57], screen);
+    if (strstr(screen, ids[58]) != NULL)
+        fail_msg("the demo.echo record %s is listed under intent:demo.other:\n%s", ids[58], screen);
+    /* the detail of a record past the window, read through the engine */
+    tu_con_keys(c, "Enter", NULL, NULL);
+    {
+        char want[80];
+        snprintf(want, sizeof(want), "Execution %s", ids[57]);
+        if (!tu_con_wait(c, want, 10000, screen, sizeof(screen)) ||
+            strstr(screen, "INTENT_RECEIVED") == NULL)
+            fail_msg("the oldest demo.other record's timeline did not open:\n%s", screen);
+    }
+    tu_con_keys(c, "q", "Q", NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_free(c);
+    free(url);
+}
+
 static int
 group_setup(void **state)
 {
@@ -500,6 +562,7 @@ main(void)
         cmocka_unit_test(test_console_sqlite_deletes),
         cmocka_unit_test(test_console_postgres_window_deletes),
         cmocka_unit_test(test_console_postgres_dashboard),
+        cmocka_unit_test(test_console_postgres_records),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
