@@ -5,8 +5,8 @@
  * and opens a record's detail read through the engine. With --window it
  * holds only the newest rows yet counts every record (sqlite: its index's
  * totals and pages; postgres: the engine's stats op for the dashboard's
- * figures, its queries for the Records screen), and records another process deletes (records gc
- * --store) leave the console while it runs. */
+ * figures, its queries for the Records screen), and records another
+ * process deletes (records gc --store) leave the console while it runs. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
