@@ -1342,6 +1342,7 @@ close_model(struct app *app)
     tailer_stop(app->model.tailer);
     store_feed_stop(app->model.feed);
     store_close(app->model.rstore);
+    store_close(app->model.stats_store);
     free(app->model.store_url);
     index_db_close(app->model.db);
     agg_free(app->model.agg);

@@ -58,7 +58,12 @@ struct console_model {
     struct store *rstore;
     struct store_feed *feed;
     char *store_url;
-    long feed_total;     /* the store's count told by the feed (postgres); -1: none */
+    long feed_total; /* the store's count told by the feed (postgres); -1: none */
+    /* postgres: the dashboard's figures job's own connection to store_url
+     * (a store handle is used by one thread at a time), opened by the job
+     * on its worker and kept for the console's lifetime; NULL until then.
+     * Touched only by that job (one at a time) and close_model. */
+    struct store *stats_store;
     uint64_t generation; /* bumps whenever the index changes */
     bool synced;         /* the first full scan is done */
     bool dir_gone;

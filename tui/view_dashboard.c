@@ -16,6 +16,7 @@
 #include "tui/table.h"
 #include "watch/index_query.h"
 #include "watch/index_stats.h"
+#include "watch/stores.h"
 
 /* The sparkline: 60 columns of 2 s, the last two minutes. */
 #define DASH_BUCKETS 60
@@ -256,6 +257,12 @@ struct stats_job {
     struct app *app; /* and d: touched only in stats_done, on the loop's thread */
     struct dash *d;
     char path[4096];
+    /* On a postgres store (path empty): its engine's stats op and counts,
+     * grouped in the database, over every record (not the window), on
+     * store, the job's own connection (app->model.stats_store; opened here
+     * on first use from url and handed back to the model in stats_done). */
+    struct store *store;
+    const char *url; /* app->model.store_url: lives as long as the console */
     struct agg_opts o;
     struct index_stats st;
     int rc;
@@ -265,12 +272,52 @@ struct stats_job {
 };
 
 static void
+stats_work_store(struct stats_job *j)
+{
+    j->rc = -1;
+    if (j->store == NULL)
+        j->store = store_open_url(stores_builtin, j->url, &(struct store_opts){ .read_only = true },
+                                  &j->err);
+    if (j->store == NULL) {
+        err_prefix(&j->err, "%s", j->url);
+        return;
+    }
+    j->rc = store_stats(j->store, NULL, &j->o, &j->st, &j->err);
+    if (j->rc == 1) {
+        err_set(&j->err, IERR_INVALID, "%s: the engine has no stats op", j->url);
+        j->rc = -1;
+    }
+    if (j->rc == 0) {
+        /* The rate windows, as in stats_work. */
+        struct store_filter f10 = { .since_us = j->o.rate_now_us - 10 * 1000000LL };
+        struct store_filter f60 = { .since_us = j->o.rate_now_us - 60 * 1000000LL };
+        long n10 = store_count(j->store, &f10, &j->err);
+        long n60 = n10 >= 0 ? store_count(j->store, &f60, &j->err) : -1;
+        if (n60 < 0)
+            j->rc = -1;
+        else
+            j->st.snap.records_10s = (uint64_t)n10, j->st.snap.records_60s = (uint64_t)n60;
+    }
+    if (j->rc != 0) {
+        /* A fresh connection next time (the server may have gone away). */
+        err_prefix(&j->err, "%s", j->url);
+        store_close(j->store);
+        j->store = NULL;
+    }
+}
+
+static void
 stats_work(void *arg, const struct job_ctl *ctl)
 {
     struct stats_job *j = arg;
-    struct index_db *db = index_db_open_path(j->path, false, false, &j->err);
+    struct index_db *db;
 
     (void)ctl;
+    if (j->path[0] == '\0') {
+        stats_work_store(j);
+        return;
+    }
+    db = index_db_open_path(j->path, false, false, &j->err);
     j->rc = -1;
     if (db == NULL)
         return;
@@ -298,6 +345,8 @@ stats_done(void *arg)
     struct dash *d = j->d;
 
     d->job_running = false;
+    if (j->path[0] == '\0')
+        j->app->model.stats_store = j->store; /* NULL when it failed */
     if (j->rc == 0) {
         free_snapshot(d);
         d->stats = j->st;
@@ -315,6 +364,17 @@ stats_done(void *arg)
     }
     j->app->ui.dirty = true;
     free(j);
+}
+
+/* The figures are queries (stats_job), not the window's agg: with the
+ * persistent index, or on a store whose engine has a stats op (postgres;
+ * a sqlite store has db). */
+static bool
+figures_queried(const struct app *app)
+{
+    return app->model.db != NULL ||
+           (app->model.rstore != NULL && app->model.rstore->engine->stats != NULL &&
+            app->model.store_url != NULL);
 }
 
 static void
@@ -345,7 +405,12 @@ refresh_from_index(struct app *app, struct dash *d, int64_t now)
         return;
     j->app = app;
     j->d = d;
-    snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->model.db)->path);
+    if (app->model.db != NULL) {
+        snprintf(j->path, sizeof(j->path), "%s", index_db_info(app->model.db)->path);
+    } else {
+        j->store = app->model.stats_store;
+        j->url = app->model.store_url;
+    }
     j->wall = app->paused && d->snap_wall != 0 ? d->snap_wall : clock_wall_us();
     j->o = (struct agg_opts){ .buckets = DASH_BUCKETS,
                               .bucket_us = bucket,
@@ -372,7 +437,7 @@ refresh_snapshot(struct app *app, struct dash *d)
     if (d->have_snap && !d->stale && d->snap_gen == app->model.generation &&
         now - d->snap_at < 1000000)
         return;
-    if (app->model.db != NULL) {
+    if (figures_queried(app)) {
         refresh_from_index(app, d, now);
         return;
     }
@@ -489,11 +554,15 @@ draw_header(struct app *app, struct dash *d, int y, int cols)
     struct runtime_stats rs;
     int x;
 
-    if (app->model.db != NULL && !(d->have_snap && d->snap_from_db)) {
-        /* The first figures from the index are on their way: the total
-         * (a count) now, not the window's figures. */
+    if (figures_queried(app) && !(d->have_snap && d->snap_from_db)) {
+        /* The first figures from the index (or the store) are on their
+         * way: the total (a count) now, not the window's figures. */
+        bool idx = app->model.db != NULL;
         snprintf(line, sizeof(line), " records %zu  figures: %s%s", app_total(app),
-                 d->job_error[0] ? "the index did not answer: " : "querying the index...",
+                 d->job_error[0]
+                     ? (idx ? "the index did not answer: " : "the store did not answer: ")
+                 : idx ? "querying the index..."
+                       : "querying the store...",
                  d->job_error);
         app_put(app, y, 0, cols, app_attr(app, d->job_error[0] ? THEME_ERROR : THEME_DIM), line);
         return;

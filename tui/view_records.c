@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/store.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
 #include "tui/query.h"
@@ -35,10 +36,12 @@ struct recs {
     bool follow; /* F: the cursor follows the newest record (tail -f) */
     struct table tab;
     struct table_col cols[9];
-    /* With the persistent index (app->model.db): the rows the index gave for the
-     * filter, newest first, at most limit of them (paging past the last
-     * one asks for more), and how many match in all. NULL: the rows come
-     * from app->model.ix, which then holds every record. */
+    /* With the persistent index (app->model.db), or on a store that has
+     * none (postgres: app->model.rstore without db): the rows the index or
+     * the engine gave for the filter, newest first, at most limit of them
+     * (paging past the last one asks for more), and how many match in all.
+     * NULL: the rows come from app->model.ix (every record, or the
+     * store's window when the engine did not answer). */
     struct index *page;
     size_t limit, matching;
     int64_t built_at;
@@ -123,9 +126,66 @@ page_row(void *ctx, const struct digest *d)
     return index_upsert(ctx, d, NULL) == 0 ? 0 : 1;
 }
 
-/* The rows of the filter from the persistent index: its answer, newest
- * first, up to the limit. -1 when the index could not answer (the rows of
- * the in-memory window are shown then). */
+/* A row of the engine's answer as the page's digest: the columns the
+ * table shows and filters on (no attempt steps: the detail screen reads
+ * the record by id). */
+static int
+page_store_row(void *ctx, const struct store_row *row)
+{
+    struct digest d = { .id = row->id,
+                        .created_us = row->created_us,
+                        .intent = row->intent,
+                        .agent = row->agent,
+                        .strategy = row->strategy,
+                        .error_code = row->error_code,
+                        .node = row->node,
+                        .note = row->note,
+                        .status = row->status,
+                        .duration_us = row->duration_us,
+                        .attempts = row->attempts,
+                        .retries = row->retries,
+                        .events = row->events,
+                        .flags = row->flags,
+                        .file_size = row->size };
+
+    return index_upsert(ctx, &d, NULL) == 0 ? 0 : 1;
+}
+
+/* Whether the rows are queries of the engine: a store other than files
+ * without an index database (postgres; a sqlite store has db). */
+static bool
+from_store(const struct app *app)
+{
+    return app->model.db == NULL && app->model.rstore != NULL;
+}
+
+/* The filter's rows from the engine (store_count and store_query on the
+ * console's connection, on this thread), as `records list --store` asks
+ * it. 0, or -1 with err. */
+static int
+fetch_store_page(struct app *app, struct recs *r, struct intentus_err *err)
+{
+    const struct index_filter *f = &r->q.filter;
+    struct store_filter sf = { .intent = f->intent,
+                               .agent = f->agent,
+                               .status = f->status,
+                               .error_code = f->error_code,
+                               .text = f->text,
+                               .since_us = f->since_us,
+                               .until_us = f->until_us,
+                               .failed_agent = f->failed_agent };
+    struct store_query q = { .filter = &sf, .newest_first = true, .limit = r->limit };
+    long m = store_count(app->model.rstore, &sf, err);
+
+    if (m < 0 || store_query(app->model.rstore, &q, page_store_row, r->page, err) < 0)
+        return -1;
+    r->matching = (size_t)m;
+    return 0;
+}
+
+/* The rows of the filter from the persistent index (or the engine): its
+ * answer, newest first, up to the limit. -1 when it could not answer (the
+ * rows of the in-memory window are shown then). */
 static int
 fetch_page(struct app *app, struct recs *r)
 {
@@ -137,6 +197,14 @@ fetch_page(struct app *app, struct recs *r)
     index_clear(r->page);
     if (r->limit == 0)
         r->limit = app->opts.window != 0 ? app->opts.window : APP_WINDOW;
+    if (from_store(app)) {
+        if (fetch_store_page(app, r, &err) == 0)
+            return 0;
+        app_message(app, true, "records from %s: %s", app->model.store_url, err.msg);
+        index_free(r->page);
+        r->page = NULL;
+        return -1;
+    }
     m = index_query_count(app->model.db, &r->q.filter, &err);
     if (m < 0 || index_query_select(app->model.db, &r->q.filter, true, r->limit, page_row, r->page,
                                     &err) < 0) {
@@ -152,7 +220,7 @@ fetch_page(struct app *app, struct recs *r)
 static void
 rebuild(struct app *app, struct recs *r)
 {
-    bool from_db = app->model.db != NULL && fetch_page(app, r) == 0;
+    bool from_db = (app->model.db != NULL || from_store(app)) && fetch_page(app, r) == 0;
     size_t n = index_size(rix(app, r));
     struct collect c = { r, rix(app, r) };
     uint32_t agent_sid = r->q.filter.agent ? index_str_lookup(rix(app, r), r->q.filter.agent) : 0;

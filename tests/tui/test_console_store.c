@@ -4,8 +4,9 @@
  * record routed into the store while it runs (postgres: LISTEN/NOTIFY),
  * and opens a record's detail read through the engine. With --window it
  * holds only the newest rows yet counts every record (sqlite: its index's
- * totals and pages), and records another process deletes (records gc
- * --store) leave the console while it runs. */
+ * totals and pages; postgres: the engine's stats op for the dashboard's
+ * figures, its queries for the Records screen), and records another
+ * process deletes (records gc --store) leave the console while it runs. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -69,9 +70,11 @@ run_ok(const struct tu_con *c, char **argv)
 }
 
 /* n records, one a second back from now, written as files and migrated
- * into the store url; ids[0] the newest, ids[n-1] the oldest. */
+ * into the store url; ids[0] the newest, ids[n-1] the oldest. All
+ * demo.echo by echo-a, or with mixed every third (i % 3 == 0) demo.other
+ * by echo-b. */
 static void
-fill_store(const struct tu_con *c, const char *url, int n, char (*ids)[40])
+fill_store_as(const struct tu_con *c, const char *url, int n, char (*ids)[40], bool mixed)
 {
     int64_t now = clock_wall_us();
     char from[700];
@@ -88,10 +91,10 @@ fill_store(const struct tu_con *c, const char *url, int n, char (*ids)[40])
         struct tu_rec r;
         tu_rec_make(&r, 700 + (unsigned)i, 0);
         r.created_us = now - (int64_t)(i + 1) * 1000000;
-        r.intent = "demo.echo";
+        r.intent = mixed && i % 3 == 0 ? "demo.other" : "demo.echo";
         r.timing = true;
         r.n_attempts = 1;
-        r.agents[0] = "echo-a";
+        r.agents[0] = mixed && i % 3 == 0 ? "echo-b" : "echo-a";
         r.ok[0] = true;
         r.attempt_no[0] = 0;
         r.error_code = NULL;
@@ -101,6 +104,12 @@ fill_store(const struct tu_con *c, const char *url, int n, char (*ids)[40])
     }
     snprintf(from, sizeof(from), "file:%s", c->recs);
     run_ok(c, argv);
+}
+
+static void
+fill_store(const struct tu_con *c, const char *url, int n, char (*ids)[40])
+{
+    fill_store_as(c, url, n, ids, false);
 }
 
 /* records gc --store url --max-count keep, applied (not a dry run), as
@@ -373,6 +382,147 @@ test_console_postgres_window_deletes(void **state)
     free(url);
 }
 
+/* The byte of line at display column col (UTF-8: a continuation byte
+ * takes no column), or NULL past the line's end. */
+static const char *
+at_column(const char *line, size_t col)
+{
+    for (size_t c = 0; *line != '\0' && *line != '\n'; line++) {
+        if (((unsigned char)*line & 0xC0) == 0x80)
+            continue;
+        if (c++ == col)
+            return line;
+    }
+    return NULL;
+}
+
+/* Whether the dashboard's row of agent shows calls in its CALLS column
+ * (right-aligned under the header's "CALLS"). */
+static bool
+agent_calls(const char *screen, const char *agent, const char *calls)
+{
+    const char *h = strstr(screen, "  CALLS "), *hl, *p, *q;
+    size_t end = 0, n = strlen(calls);
+    char row[80];
+
+    if (h == NULL)
+        return false;
+    for (hl = h; hl > screen && hl[-1] != '\n'; hl--)
+        ;
+    for (q = hl; q < h + strlen("  CALLS"); q++)
+        end += ((unsigned char)*q & 0xC0) != 0x80;
+    snprintf(row, sizeof(row), "\n %s ", agent);
+    if ((p = strstr(screen, row)) == NULL || end <= n)
+        return false;
+    p++;
+    q = at_column(p, end - n - 1);
+    return q != NULL && *q == ' ' && strncmp(q + 1, calls, n) == 0 &&
+           (q[1 + n] == ' ' || q[1 + n] == '\n' || q[1 + n] == '\0');
+}
+
+/* The dashboard on postgres with --window 10 (issue 19): its figures are
+ * the engine's stats op over all 60 records (40 demo.echo by echo-a, 20
+ * demo.other by echo-b), not the window's 10 (6 and 4), and they follow
+ * a record routed while it runs. */
+static void
+test_console_postgres_dashboard(void **state)
+{
+    struct genv *g = *state;
+    struct tu_con *c;
+    char why[512], *url, args[1200], screen[16384], ids[60][40];
+    bool ok = false;
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console_dash", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    fill_store_as(c, url, 60, ids, true);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    tu_con_keys(c, "1", NULL, NULL);
+    for (int i = 0; i < 50 && !ok; i++) {
+        tu_con_wait(c, " records 60  rate", 300, screen, sizeof(screen));
+        ok = strstr(screen, " records 60  rate") != NULL && agent_calls(screen, "echo-a", "40") &&
+             agent_calls(screen, "echo-b", "20");
+    }
+    if (!ok)
+        fail_msg("the dashboard's figures do not cover the store's 60 records "
+                 "(echo-a 40 calls, echo-b 20):\n%s",
+                 screen);
+    /* live: one more demo.echo by the console's demo agent */
+    route_into(c, url, "{\"n\": 61}");
+    if (!tu_con_wait(c, " records 61  rate", 15000, screen, sizeof(screen)))
+        fail_msg("the dashboard's figures did not follow the 61st record:\n%s", screen);
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_free(c);
+    free(url);
+}
+
+/* The Records screen on postgres with --window 10 (issue 19): its rows and
+ * filters are the engine's queries (store_query, newest first) over all
+ * 60 records, paged past the window to the oldest, not the window's 10. */
+static void
+test_console_postgres_records(void **state)
+{
+    struct genv *g = *state;
+    struct tu_con *c;
+    char why[512], *url, args[1200], screen[16384], ids[60][40];
+    bool reached = false;
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console_recs", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    fill_store_as(c, url, 60, ids, true);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    if (!tu_con_wait(c, " 60 records ", 15000, screen, sizeof(screen)))
+        fail_msg("the console does not count the store's 60 records:\n%s", screen);
+    tu_con_keys(c, "2", NULL, NULL);
+    if (!tu_con_wait(c, "60 of 60 records", 10000, screen, sizeof(screen)))
+        fail_msg("the Records screen does not list the store's 60 records:\n%s", screen);
+    tu_con_expect(c, "(newest 10 loaded)");
+    for (int i = 0; i < 12 && !reached; i++) {
+        tu_con_keys(c, "G", NULL, NULL);
+        reached = tu_con_wait(c, ids[59], 1500, screen, sizeof(screen));
+    }
+    if (!reached)
+        fail_msg("paging never reached the oldest record %s:\n%s", ids[59], screen);
+    /* a filter: the engine's answer (20 demo.other, 4 of them in the window) */
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "intent:demo.other");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    if (!tu_con_wait(c, "20 of 60 records", 10000, screen, sizeof(screen)))
+        fail_msg("the filter does not select the store's 20 demo.other records:\n%s", screen);
+    reached = false;
+    for (int i = 0; i < 12 && !reached; i++) {
+        tu_con_keys(c, "G", NULL, NULL);
+        reached = tu_con_wait(c, ids[57], 1500, screen, sizeof(screen));
+    }
+    if (!reached)
+        fail_msg("paging the filter never reached its oldest record %s:\n%s", ids[57], screen);
+    if (strstr(screen, ids[58]) != NULL)
+        fail_msg("the demo.echo record %s is listed under intent:demo.other:\n%s", ids[58], screen);
+    /* the detail of a record past the window, read through the engine */
+    tu_con_keys(c, "Enter", NULL, NULL);
+    {
+        char want[80];
+        snprintf(want, sizeof(want), "Execution %s", ids[57]);
+        if (!tu_con_wait(c, want, 10000, screen, sizeof(screen)) ||
+            strstr(screen, "INTENT_RECEIVED") == NULL)
+            fail_msg("the oldest demo.other record's timeline did not open:\n%s", screen);
+    }
+    tu_con_keys(c, "q", "Q", NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_free(c);
+    free(url);
+}
+
 static int
 group_setup(void **state)
 {
@@ -412,6 +562,8 @@ main(void)
         cmocka_unit_test(test_console_sqlite_window),
         cmocka_unit_test(test_console_sqlite_deletes),
         cmocka_unit_test(test_console_postgres_window_deletes),
+        cmocka_unit_test(test_console_postgres_dashboard),
+        cmocka_unit_test(test_console_postgres_records),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
