@@ -389,8 +389,12 @@ refresh_from_index(struct app *app, struct dash *d, int64_t now)
         free_snapshot(d);
         rebuild(app, d);
     }
-    if (d->stale && d->have_snap) {
-        d->stale = false; /* the rows point at the stats' strings: still there */
+    if (d->stale) {
+        /* The rows may point into a registry a reload freed: built again
+         * from the running config (and the stats' strings, still there,
+         * when the figures have answered). Not only with figures: keys
+         * read the rows before the index's first answer too. */
+        d->stale = false;
         rebuild(app, d);
     }
     if (d->job_running ||
