@@ -31,7 +31,9 @@
 #include "watch/index_db.h"
 #include "watch/index_plan.h"
 
-/* ---- counting the directory listings and record-file opens ---- */
+/* ---- counting the directory listings and record-file opens ----
+ * The index's scan reads files on worker threads, so the counters and the
+ * lazily looked-up real functions are touched atomically. */
 
 static int counting;
 static long n_listed, n_opened;
@@ -50,13 +52,16 @@ struct dirent *
 readdir(DIR *d)
 {
     static struct dirent *(*real)(DIR *);
+    struct dirent *(*fn)(DIR *) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
     struct dirent *de;
 
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "readdir");
-    de = real(d);
-    if (counting && de != NULL)
-        n_listed++;
+    if (fn == NULL) {
+        *(void **)&fn = dlsym(RTLD_NEXT, "readdir");
+        __atomic_store_n(&real, fn, __ATOMIC_RELEASE);
+    }
+    de = fn(d);
+    if (__atomic_load_n(&counting, __ATOMIC_RELAXED) && de != NULL)
+        __atomic_fetch_add(&n_listed, 1, __ATOMIC_RELAXED);
     return de;
 }
 
@@ -73,11 +78,15 @@ openat(int fd, const char *path, int flags, ...)
         mode = (mode_t)va_arg(ap, int);
         va_end(ap);
     }
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "openat");
-    if (counting && is_record_name(path))
-        n_opened++;
-    return real(fd, path, flags, mode);
+    int (*fn)(int, const char *, int, ...) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+
+    if (fn == NULL) {
+        *(void **)&fn = dlsym(RTLD_NEXT, "openat");
+        __atomic_store_n(&real, fn, __ATOMIC_RELEASE);
+    }
+    if (__atomic_load_n(&counting, __ATOMIC_RELAXED) && is_record_name(path))
+        __atomic_fetch_add(&n_opened, 1, __ATOMIC_RELAXED);
+    return fn(fd, path, flags, mode);
 }
 
 /* ---- generated sets ---- */
@@ -432,10 +441,11 @@ test_dry_run_reads_no_file(void **state)
     assert_int_equal(rc, 0);
     for (int json = 0; json < 2; json++) {
         a.json = json;
-        n_listed = n_opened = 0;
-        counting = 1;
+        __atomic_store_n(&n_listed, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&n_opened, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&counting, 1, __ATOMIC_RELAXED);
         fast = gc_out(&a, &rc);
-        counting = 0;
+        __atomic_store_n(&counting, 0, __ATOMIC_RELAXED);
         assert_int_equal(rc, 0);
         print_message("# --json %d: %ld entries listed, %ld record files opened\n", json, n_listed,
                       n_opened);
