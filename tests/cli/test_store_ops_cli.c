@@ -36,14 +36,8 @@
 #define BASE_US 1790000000000000ll
 #define N_GEN 120
 
-struct genv {
-    struct pgt_server *srv;
-    int skipped, ndb;
-    char why[1024];
-};
-
 struct ctx {
-    struct genv *g;
+    struct pgt_group *g;
     char *dir;
     char env_home[PATH_MAX + 16], env_xdg[PATH_MAX + 32], env_state[PATH_MAX + 32];
     char files[PATH_MAX], db_url[PATH_MAX + 16];
@@ -572,35 +566,6 @@ test_encrypted_sqlite_refused(void **state)
     tu_run_free(&r);
 }
 
-static int
-group_setup(void **state)
-{
-    struct genv *g = calloc(1, sizeof(*g));
-    int rc = pgt_start(&g->srv, g->why, sizeof(g->why));
-
-    if (rc == 1) {
-        printf("# skipping the postgres store tests: %s\n", g->why);
-        g->skipped = 1;
-    } else if (rc != 0) {
-        printf("# PostgreSQL test server: %s\n", g->why);
-        free(g);
-        return -1;
-    }
-    *state = g;
-    return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-    struct genv *g = *state;
-
-    if (g != NULL)
-        pgt_free(g->srv);
-    free(g);
-    return 0;
-}
-
 int
 main(void)
 {
@@ -613,5 +578,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_encrypted_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encrypted_sqlite_refused, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pgt_group_setup, pgt_group_teardown);
 }

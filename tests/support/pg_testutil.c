@@ -408,3 +408,35 @@ pgt_create_db(struct pgt_server *s, const char *name, char *why, size_t why_len)
         return NULL;
     return url;
 }
+
+int
+pgt_group_setup(void **state)
+{
+    struct pgt_group *g = calloc(1, sizeof(*g));
+    int rc;
+
+    if (g == NULL)
+        return -1;
+    rc = pgt_start(&g->srv, g->why, sizeof(g->why));
+    if (rc == 1) {
+        printf("# skipping the PostgreSQL tests: %s\n", g->why);
+        g->skipped = 1;
+    } else if (rc != 0) {
+        printf("# PostgreSQL test server: %s\n", g->why);
+        free(g);
+        return -1;
+    }
+    *state = g;
+    return 0;
+}
+
+int
+pgt_group_teardown(void **state)
+{
+    struct pgt_group *g = *state;
+
+    if (g != NULL)
+        pgt_free(g->srv);
+    free(g);
+    return 0;
+}

@@ -42,4 +42,15 @@ char *pgt_create_db(struct pgt_server *s, const char *name, char *why, size_t wh
 int pgt_sql(struct pgt_server *s, const char *db, const char *sql, char *out, size_t out_len,
             char *why, size_t why_len);
 
+/* A cmocka group's PostgreSQL server: pgt_group_setup starts one for the
+ * group (state: a struct pgt_group); where the binaries are absent it
+ * prints why and sets skipped, so each test makes that a counted skip. */
+struct pgt_group {
+    struct pgt_server *srv;
+    int skipped, ndb; /* ndb: databases the tests created (for names) */
+    char why[1024];
+};
+int pgt_group_setup(void **state);
+int pgt_group_teardown(void **state);
+
 #endif

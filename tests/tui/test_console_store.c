@@ -26,12 +26,6 @@
 
 #define TIMEOUT_MS 60000
 
-struct genv {
-    struct pgt_server *srv;
-    int skipped;
-    char why[1024];
-};
-
 static void
 route_into(const struct tu_con *c, const char *url, const char *payload)
 {
@@ -347,7 +341,7 @@ test_console_store_retention(void **state)
 static void
 test_console_postgres(void **state)
 {
-    struct genv *g = *state;
+    struct pgt_group *g = *state;
     struct tu_con *c;
     char why[512], *url;
 
@@ -367,7 +361,7 @@ test_console_postgres(void **state)
 static void
 test_console_postgres_window_deletes(void **state)
 {
-    struct genv *g = *state;
+    struct pgt_group *g = *state;
     struct tu_con *c;
     char why[512], *url;
 
@@ -427,7 +421,7 @@ agent_calls(const char *screen, const char *agent, const char *calls)
 static void
 test_console_postgres_dashboard(void **state)
 {
-    struct genv *g = *state;
+    struct pgt_group *g = *state;
     struct tu_con *c;
     char why[512], *url, args[1200], screen[16384], ids[60][40];
     bool ok = false;
@@ -467,7 +461,7 @@ test_console_postgres_dashboard(void **state)
 static void
 test_console_postgres_records(void **state)
 {
-    struct genv *g = *state;
+    struct pgt_group *g = *state;
     struct tu_con *c;
     char why[512], *url, args[1200], screen[16384], ids[60][40];
     bool reached = false;
@@ -523,35 +517,6 @@ test_console_postgres_records(void **state)
     free(url);
 }
 
-static int
-group_setup(void **state)
-{
-    struct genv *g = calloc(1, sizeof(*g));
-    int rc = pgt_start(&g->srv, g->why, sizeof(g->why));
-
-    if (rc == 1) {
-        printf("# skipping the postgres console test: %s\n", g->why);
-        g->skipped = 1;
-    } else if (rc != 0) {
-        printf("# PostgreSQL test server: %s\n", g->why);
-        free(g);
-        return -1;
-    }
-    *state = g;
-    return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-    struct genv *g = *state;
-
-    if (g != NULL)
-        pgt_free(g->srv);
-    free(g);
-    return 0;
-}
-
 int
 main(void)
 {
@@ -565,5 +530,5 @@ main(void)
         cmocka_unit_test(test_console_postgres_dashboard),
         cmocka_unit_test(test_console_postgres_records),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pgt_group_setup, pgt_group_teardown);
 }
