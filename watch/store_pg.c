@@ -370,8 +370,6 @@ static const char *const PREPARED[][2] = {
       " att AS (INSERT INTO intentus_attempts SELECT ins.id, u.* FROM ins, " ATT_UNNEST(
           20, 21, 22, 23, 24, 25, 26) ")"
                                       " SELECT count(*) FROM ins" },
-    { "att", "INSERT INTO intentus_attempts SELECT $1, u.* FROM " ATT_UNNEST(
-                 2, 3, 4, 5, 6, 7, 8) " ON CONFLICT DO NOTHING" },
     { "same", "SELECT body = $2 FROM intentus_records WHERE id = $1" },
     { "feed", "WITH f AS (INSERT INTO intentus_feed(id) SELECT unnest($1::text[]) RETURNING seq)"
               " SELECT pg_notify('intentus_records', max(seq)::text) FROM f" },
@@ -409,66 +407,80 @@ quiet_notice(void *arg, const char *msg)
 static struct digest *digest_stored(const struct pg_store *p, const char *id, const char *text,
                                     size_t len, const char *plain, size_t plain_len);
 enum { ATT_ARRAYS = 7 };
-static void att_arrays(const struct digest *d, struct buf a[ATT_ARRAYS]);
+static void att_arrays_add(const struct digest *d, struct buf a[ATT_ARRAYS]);
+static void arr_add(struct buf *b, const char *s);
+static void arr_end(struct buf *b);
 
-/* The attempt rows of one stored record (its body digested again). */
+/* Attempt rows filled in per statement by backfill_attempts: a page of
+ * stored texts read through a cursor, their rows sent as one insert (two
+ * round trips per page, where one record at a time took two per record). */
+#define BACKFILL_PAGE 500
+#define BACKFILL_PAGE_TEXT "500"
+
+/* One page of the backfill cursor: each text digested again, its steps
+ * added to the eight arrays (record id first), then one insert. */
 static int
-backfill_one(struct pg_store *p, const char *id, char *why, size_t why_len)
+backfill_page(struct pg_store *p, PGresult *page, char *why, size_t why_len)
 {
-    const char *v[1] = { id };
-    PGresult *r = PQexecPrepared(p->c, "get", 1, v, NULL, NULL, 1);
-    struct digest *d = NULL;
-    struct buf a[ATT_ARRAYS];
+    struct buf a[1 + ATT_ARRAYS];
+    const char *av[1 + ATT_ARRAYS];
+    size_t rows = 0;
     int rc = -1;
 
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pq_msg(p->c, why, why_len);
-        PQclear(r);
-        return -1;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return 0; /* deleted meanwhile */
-    }
-    d = digest_stored(p, id, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), NULL, 0);
-    PQclear(r);
-    if (d == NULL) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
-    if (d->n_steps == 0) {
+    for (size_t i = 0; i < 1 + ATT_ARRAYS; i++)
+        buf_init(&a[i]);
+    for (int i = 0; i < PQntuples(page); i++) {
+        const char *id = PQgetvalue(page, i, 0);
+        struct digest *d =
+            digest_stored(p, id, PQgetvalue(page, i, 1), (size_t)PQgetlength(page, i, 1), NULL, 0);
+        if (d == NULL) {
+            snprintf(why, why_len, "out of memory");
+            goto out;
+        }
+        for (size_t k = 0; k < d->n_steps; k++)
+            arr_add(&a[0], id);
+        att_arrays_add(d, &a[1]);
+        rows += d->n_steps;
         digest_free(d);
-        return 0;
     }
-    att_arrays(d, a);
+    if (rows == 0) {
+        rc = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < 1 + ATT_ARRAYS; i++) {
+        arr_end(&a[i]);
+        av[i] = buf_str(&a[i]);
+    }
     {
-        const char *av[1 + ATT_ARRAYS] = { id };
-        for (size_t i = 0; i < ATT_ARRAYS; i++)
-            av[1 + i] = buf_str(&a[i]);
-        r = PQexecPrepared(p->c, "att", 1 + ATT_ARRAYS, av, NULL, NULL, 0);
+        PGresult *r =
+            PQexecParams(p->c,
+                         "INSERT INTO intentus_attempts SELECT u.* FROM unnest($1::text[],"
+                         " $2::int[], $3::text[], $4::int[], $5::bool[], $6::text[],"
+                         " $7::bigint[], $8::bigint[]) AS u ON CONFLICT DO NOTHING",
+                         1 + ATT_ARRAYS, NULL, av, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_COMMAND_OK)
             rc = 0;
         else
             pq_msg(p->c, why, why_len);
         PQclear(r);
     }
-    for (size_t i = 0; i < ATT_ARRAYS; i++)
+out:
+    for (size_t i = 0; i < 1 + ATT_ARRAYS; i++)
         buf_free(&a[i]);
-    digest_free(d);
     return rc;
 }
 
 /* A database written before intentus_attempts existed: its records'
  * attempt rows, once, in one transaction under the schema lock; then meta
  * 'attempts' (checked first, so this costs one query on every later
- * open). 0 or -1 (p->lasterr). */
+ * open). Another process opening meanwhile waits on the lock (about 14,000
+ * records a second on a local server, README.md's schema notes). 0 or -1
+ * (p->lasterr). */
 static int
 backfill_attempts(struct pg_store *p)
 {
     char why[200] = "";
     PGresult *r = PQexec(p->c, "SELECT 1 FROM intentus_meta WHERE k = 'attempts'");
-    char **ids = NULL;
-    long n = 0;
     int rc = -1;
 
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
@@ -479,33 +491,40 @@ backfill_attempts(struct pg_store *p)
     if (exec_ok(p->c, "SELECT pg_advisory_lock(" LOCK_SCHEMA ")", why, sizeof(why)) != 0 ||
         exec_ok(p->c, "BEGIN", why, sizeof(why)) != 0)
         goto out;
-    /* Nothing when another process filled them in while we waited. */
-    r = PQexec(p->c, "SELECT r.id FROM intentus_records r WHERE NOT EXISTS (SELECT 1 FROM"
-                     " intentus_meta WHERE k = 'attempts') AND NOT EXISTS (SELECT 1 FROM"
-                     " intentus_attempts a WHERE a.id = r.id)");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    /* Nothing when another process filled them in while we waited. Binary
+     * results: the bodies as stored (BYTEA), as "get" reads them. */
+    r = PQexecParams(p->c,
+                     "DECLARE intentus_backfill NO SCROLL CURSOR FOR SELECT r.id, r.body FROM"
+                     " intentus_records r WHERE NOT EXISTS (SELECT 1 FROM intentus_meta WHERE"
+                     " k = 'attempts') AND NOT EXISTS (SELECT 1 FROM intentus_attempts a WHERE"
+                     " a.id = r.id)",
+                     0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         pq_msg(p->c, why, sizeof(why));
         PQclear(r);
         goto out;
     }
-    n = PQntuples(r);
-    ids = calloc((size_t)n + 1, sizeof(*ids));
-    for (long i = 0; ids != NULL && i < n; i++)
-        ids[i] = strdup(PQgetvalue(r, (int)i, 0));
     PQclear(r);
-    if (ids == NULL) {
-        snprintf(why, sizeof(why), "out of memory");
-        goto out;
-    }
-    for (long i = 0; i < n; i++) {
-        if (ids[i] == NULL) {
-            snprintf(why, sizeof(why), "out of memory");
+    for (;;) {
+        int n;
+        r = PQexecParams(p->c, "FETCH " BACKFILL_PAGE_TEXT " FROM intentus_backfill", 0, NULL, NULL,
+                         NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pq_msg(p->c, why, sizeof(why));
+            PQclear(r);
             goto out;
         }
-        if (backfill_one(p, ids[i], why, sizeof(why)) != 0)
+        n = PQntuples(r);
+        if (n > 0 && backfill_page(p, r, why, sizeof(why)) != 0) {
+            PQclear(r);
             goto out;
+        }
+        PQclear(r);
+        if (n < BACKFILL_PAGE)
+            break;
     }
-    if (exec_ok(p->c, "INSERT INTO intentus_meta VALUES('attempts', '1') ON CONFLICT DO NOTHING",
+    if (exec_ok(p->c, "CLOSE intentus_backfill", why, sizeof(why)) != 0 ||
+        exec_ok(p->c, "INSERT INTO intentus_meta VALUES('attempts', '1') ON CONFLICT DO NOTHING",
                 why, sizeof(why)) != 0 ||
         exec_ok(p->c, "COMMIT", why, sizeof(why)) != 0)
         goto out;
@@ -520,9 +539,6 @@ out:
         char ignored[200];
         exec_ok(p->c, "SELECT pg_advisory_unlock_all()", ignored, sizeof(ignored));
     }
-    for (long i = 0; ids != NULL && i < n; i++)
-        free(ids[i]);
-    free(ids);
     return rc;
 }
 
@@ -668,10 +684,8 @@ arr_add_num(struct buf *b, long long n)
 /* The attempt rows of d as the seven arrays ATT_UNNEST takes: seq, agent,
  * kind, is_retry, error_code, latency_us, tokens (index_db.c's columns). */
 static void
-att_arrays(const struct digest *d, struct buf a[ATT_ARRAYS])
+att_arrays_add(const struct digest *d, struct buf a[ATT_ARRAYS])
 {
-    for (size_t i = 0; i < ATT_ARRAYS; i++)
-        buf_init(&a[i]);
     for (size_t i = 0; i < d->n_steps; i++) {
         const struct digest_step *st = &d->steps[i];
         arr_add_num(&a[0], (long long)i);
@@ -683,6 +697,14 @@ att_arrays(const struct digest *d, struct buf a[ATT_ARRAYS])
         arr_add_num(&a[5], (long long)st->latency_us);
         arr_add_num(&a[6], (long long)st->tokens);
     }
+}
+
+static void
+att_arrays(const struct digest *d, struct buf a[ATT_ARRAYS])
+{
+    for (size_t i = 0; i < ATT_ARRAYS; i++)
+        buf_init(&a[i]);
+    att_arrays_add(d, a);
     for (size_t i = 0; i < ATT_ARRAYS; i++)
         arr_end(&a[i]);
 }

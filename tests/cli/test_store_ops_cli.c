@@ -128,9 +128,9 @@ pg_exec(struct ctx *c, const char *db, const char *sql, char *out, size_t out_le
 /* ---- 1. records stats grouped in the database ---- */
 
 static void
-gen_files(struct ctx *c)
+gen_n_files(struct ctx *c, unsigned n)
 {
-    for (unsigned i = 0; i < N_GEN; i++) {
+    for (unsigned i = 0; i < n; i++) {
         struct tu_rec r;
         tu_rec_make(&r, i, BASE_US);
         assert_int_equal(tu_rec_write(c->files, &r, true), 0);
@@ -140,6 +140,12 @@ gen_files(struct ctx *c)
         snprintf(p, sizeof(p), "%s/00000000-0000-4000-8000-00000000bad1.json", c->files);
         assert_int_equal(tu_write_file(p, "{\"header\": ", 11, 0600), 0);
     }
+}
+
+static void
+gen_files(struct ctx *c)
+{
+    gen_n_files(c, N_GEN);
 }
 
 static void
@@ -274,6 +280,29 @@ test_stats_backfill_pg(void **state)
     assert_true(atoi(n) >= N_GEN);
     pg_exec(c, dbname, "SELECT v FROM intentus_meta WHERE k = 'attempts'", n, sizeof(n));
     assert_string_equal(n, "1");
+    free(url);
+}
+
+/* More records than one page of the backfill's cursor (500): every page's
+ * rows arrive, the last short page included, and the figures are the
+ * files'. */
+static void
+test_stats_backfill_pages_pg(void **state)
+{
+    struct ctx *c = *state;
+    char *url = pg_db(c), dbname[32], n[64], want[64];
+
+    snprintf(dbname, sizeof(dbname), "o%d", c->g->ndb);
+    gen_n_files(c, 1234);
+    migrate_to(c, url);
+    pg_exec(c, dbname, "SELECT count(*) FROM intentus_attempts", want, sizeof(want));
+    assert_true(atoi(want) >= 1234);
+    pg_exec(c, dbname,
+            "DELETE FROM intentus_attempts; DELETE FROM intentus_meta WHERE k = 'attempts'", NULL,
+            0);
+    same_stats(c, url);
+    pg_exec(c, dbname, "SELECT count(*) FROM intentus_attempts", n, sizeof(n));
+    assert_string_equal(n, want);
     free(url);
 }
 
@@ -572,6 +601,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stats_grouped_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_backfill_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_backfill_pages_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_after_gc_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_store_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_store_pg, setup, teardown),
