@@ -267,38 +267,6 @@ select_record(void *ctx, const char *id, const char *text, size_t len)
     return match;
 }
 
-/* What the persistent index knows of the directory, as retention's rows
- * beside a listing: the plan reads only the files the rows cannot stand for
- * (corrupt, no creation time, changed or new since), and applying it reads
- * each planned file back before it goes (core/retention.h). NULL when the
- * rows cannot be read (why set). */
-static struct retention_known *
-gc_known(struct index_db *db, const struct cli_select *sel, struct index_query_file **files,
-         size_t *n, struct intentus_err *why)
-{
-    struct retention_known *known = NULL;
-
-    *files = NULL;
-    *n = 0;
-    if (index_query_files(db, sel != NULL ? cli_select_filter(sel) : NULL, files, n, why) != 0)
-        return NULL;
-    known = calloc(*n + 1, sizeof(*known));
-    for (size_t i = 0; known != NULL && i < *n; i++) {
-        const struct index_query_file *f = &(*files)[i];
-        known[i] = (struct retention_known){
-            .id = f->id,
-            .intent = f->intent,
-            .created_us = f->created_us,
-            .size = f->size,
-            .mtime_ns = f->mtime_ns,
-            .ino = f->ino,
-            .is_selected = f->is_selected,
-            .needs_read = f->is_corrupt || f->created_us == 0,
-        };
-    }
-    return known;
-}
-
 /* The plan of dir: in SQL over the persistent index's rows when they stand
  * for the directory (watch/index_plan.h: nothing listed, only the planned
  * rows read), else from its rows beside a listing of the directory (a
@@ -310,39 +278,15 @@ gc_plan(const struct rec_args *a, const char *dir, const struct cli_select *sel,
 {
     struct intentus_err why = { 0 };
     struct index_db *db = cli_records_db(a, dir, &why);
-    struct index_plan *ip = NULL;
-    struct retention_rows rows;
-    struct index_query_file *files = NULL;
-    struct retention_known *known = NULL;
     struct retention_plan *plan;
-    size_t n_files = 0;
-    char reason[512];
-    int rc;
+    bool failed;
 
-    if (db == NULL) /* a missing directory: the plan says so */
-        return retention_plan_new_scoped(dir, scope, p, 0, err);
-    rc = index_plan_open(db, dir, sel != NULL ? cli_select_filter(sel) : NULL, &ip, &rows, NULL,
-                         reason, sizeof(reason), &why);
-    if (rc > 0) {
-        scope->rows = &rows;
-        plan = retention_plan_new_scoped(dir, scope, p, 0, err);
-        scope->rows = NULL;
-        index_plan_free(ip);
-        index_db_close(db);
-        return plan;
-    }
-    if (rc == 0)
-        known = gc_known(db, sel, &files, &n_files, &why);
-    if (known == NULL)
+    /* db NULL: a missing directory (the plan says so) */
+    plan = index_plan_retention(db, dir, sel != NULL ? cli_select_filter(sel) : NULL, scope, p, 0,
+                                err, &failed, &why);
+    if (failed)
         cli_records_db_failed(a, &why);
     index_db_close(db);
-    scope->known = known;
-    scope->n_known = known != NULL ? n_files : 0;
-    plan = retention_plan_new_scoped(dir, scope, p, 0, err);
-    scope->known = NULL;
-    scope->n_known = 0;
-    free(known);
-    index_query_files_free(files, n_files);
     return plan;
 }
 

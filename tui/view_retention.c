@@ -19,7 +19,7 @@
 #include "tui/job.h"
 #include "tui/store_gc.h"
 #include "tui/table.h"
-#include "watch/index_query.h"
+#include "watch/index_plan.h"
 #include "watch/stores.h"
 
 struct ret {
@@ -202,42 +202,20 @@ parse_policy(struct ret *r, struct retention_policy *p)
     return 0;
 }
 
-/* The plan from the persistent index's rows (index_query_files): a file
- * whose identity the index knows is planned from its row, not read (as
- * `records gc` plans; applying reads each planned file back first). NULL
- * when the index cannot be read: the caller reads every file. */
+/* The dry run as `records gc` plans it (watch/index_plan.h): in SQL over
+ * the persistent index's rows when they stand for the directory, else from
+ * its rows beside a listing, else (no index, or one that cannot be read)
+ * from the files alone. Applying reads each planned file back first. */
 static struct retention_plan *
-plan_from_index(struct ret *r)
+plan_records(struct ret *r)
 {
-    struct intentus_err err = { 0 };
-    struct index_db *db = index_db_open_path(r->db_path, false, false, &err);
-    struct index_query_file *files = NULL;
-    struct retention_known *known = NULL;
-    struct retention_plan *plan = NULL;
-    size_t n = 0;
+    struct intentus_err ignored = { 0 };
+    struct index_db *db =
+        r->db_path[0] != '\0' ? index_db_open_path(r->db_path, false, false, &ignored) : NULL;
+    struct retention_scope scope = { .wal_dir = r->wal_dir[0] ? r->wal_dir : NULL };
+    struct retention_plan *plan =
+        index_plan_retention(db, r->records_dir, NULL, &scope, &r->policy, 0, &r->err, NULL, NULL);
 
-    if (db == NULL)
-        return NULL;
-    if (index_query_files(db, NULL, &files, &n, &err) == 0 &&
-        (known = calloc(n + 1, sizeof(*known))) != NULL) {
-        for (size_t i = 0; i < n; i++)
-            known[i] = (struct retention_known){
-                .id = files[i].id,
-                .intent = files[i].intent,
-                .created_us = files[i].created_us,
-                .size = files[i].size,
-                .mtime_ns = files[i].mtime_ns,
-                .ino = files[i].ino,
-                .is_selected = true,
-                .needs_read = files[i].is_corrupt || files[i].created_us == 0,
-            };
-        struct retention_scope scope = { .wal_dir = r->wal_dir[0] ? r->wal_dir : NULL,
-                                         .known = known,
-                                         .n_known = n };
-        plan = retention_plan_new_scoped(r->records_dir, &scope, &r->policy, 0, &r->err);
-    }
-    free(known);
-    index_query_files_free(files, n);
     index_db_close(db);
     return plan;
 }
@@ -255,10 +233,7 @@ planner(void *arg, const struct job_ctl *ctl)
         atomic_store(&r->finished_us, clock_mono_us());
         return;
     }
-    r->new_plan = r->db_path[0] != '\0' ? plan_from_index(r) : NULL;
-    if (r->new_plan == NULL)
-        r->new_plan = retention_plan_new_wal(r->records_dir, r->wal_dir[0] ? r->wal_dir : NULL,
-                                             &r->policy, 0, &r->err);
+    r->new_plan = plan_records(r);
     atomic_store(&r->finished_us, clock_mono_us());
 }
 

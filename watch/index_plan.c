@@ -322,3 +322,80 @@ fail:
     index_plan_free(ip);
     return -1;
 }
+
+/* What the index knows of the directory, as retention's rows beside a
+ * listing. NULL when the rows cannot be read (why set). */
+static struct retention_known *
+known_rows(struct index_db *db, const struct index_filter *f, struct index_query_file **files,
+           size_t *n, struct intentus_err *why)
+{
+    struct retention_known *known;
+
+    *files = NULL;
+    *n = 0;
+    if (index_query_files(db, f, files, n, why) != 0)
+        return NULL;
+    known = calloc(*n + 1, sizeof(*known));
+    if (known == NULL)
+        err_set(why, IERR_NOMEM, NULL);
+    for (size_t i = 0; known != NULL && i < *n; i++) {
+        const struct index_query_file *q = &(*files)[i];
+        known[i] = (struct retention_known){
+            .id = q->id,
+            .intent = q->intent,
+            .created_us = q->created_us,
+            .size = q->size,
+            .mtime_ns = q->mtime_ns,
+            .ino = q->ino,
+            .is_selected = q->is_selected,
+            .needs_read = q->is_corrupt || q->created_us == 0,
+        };
+    }
+    return known;
+}
+
+struct retention_plan *
+index_plan_retention(struct index_db *db, const char *dir, const struct index_filter *f,
+                     struct retention_scope *scope, const struct retention_policy *p,
+                     int64_t now_us, struct intentus_err *err, bool *index_failed,
+                     struct intentus_err *index_err)
+{
+    struct retention_scope keep = *scope;
+    struct index_plan *ip = NULL;
+    struct retention_rows rows;
+    struct index_query_file *files = NULL;
+    struct retention_known *known = NULL;
+    struct retention_plan *plan;
+    struct intentus_err why = { 0 };
+    size_t n_files = 0;
+    char reason[512];
+    int rc;
+
+    if (index_failed != NULL)
+        *index_failed = false;
+    if (db == NULL)
+        return retention_plan_new_scoped(dir, scope, p, now_us, err);
+    rc = index_plan_open(db, dir, f, &ip, &rows, NULL, reason, sizeof(reason), &why);
+    if (rc > 0) {
+        scope->rows = &rows;
+        plan = retention_plan_new_scoped(dir, scope, p, now_us, err);
+        *scope = keep;
+        index_plan_free(ip);
+        return plan;
+    }
+    if (rc == 0)
+        known = known_rows(db, f, &files, &n_files, &why);
+    if (known == NULL) {
+        if (index_failed != NULL)
+            *index_failed = true;
+        if (index_err != NULL)
+            *index_err = why;
+    }
+    scope->known = known;
+    scope->n_known = known != NULL ? n_files : 0;
+    plan = retention_plan_new_scoped(dir, scope, p, now_us, err);
+    *scope = keep;
+    free(known);
+    index_query_files_free(files, n_files);
+    return plan;
+}

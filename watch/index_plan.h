@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/retention.h"
@@ -43,5 +44,22 @@ int index_plan_open(struct index_db *db, const char *dir, const struct index_fil
                     struct index_plan **out, struct retention_rows *rows, bool *listed, char *why,
                     size_t why_size, struct intentus_err *err);
 void index_plan_free(struct index_plan *ip);
+
+/* The retention plan of dir (core/retention.h) as `records gc` and the
+ * console's Retention screen make it: in SQL over db's rows when they stand
+ * for the directory (index_plan_open), else from db's rows beside a listing
+ * of the directory (scope->known: only the files the rows cannot stand for
+ * are read), else from the files alone. db may be NULL (no usable index:
+ * the files alone). f is the index filter scope->sel stands for (NULL:
+ * every record). scope is borrowed and left as it was. *index_failed (may
+ * be NULL) is set when db's rows could not be read (why in *index_err), so
+ * the caller can say the plan read every file. now_us: as for
+ * retention_plan_new (0: the wall clock). NULL + err on error. */
+struct retention_plan *index_plan_retention(struct index_db *db, const char *dir,
+                                            const struct index_filter *f,
+                                            struct retention_scope *scope,
+                                            const struct retention_policy *p, int64_t now_us,
+                                            struct intentus_err *err, bool *index_failed,
+                                            struct intentus_err *index_err);
 
 #endif

@@ -464,6 +464,65 @@ test_dry_run_reads_no_file(void **state)
     free(dir);
 }
 
+/* The plan the console's Retention screen makes (index_plan_retention on
+ * the index file opened by path, as the console opens it beside its
+ * tailer): the files' plan, without listing the directory or reading a
+ * record file the rows stand for. */
+static void
+test_console_plan_from_rows(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), db_path[4096];
+    struct intentus_err err = { 0 };
+    struct index_db *db;
+
+    fill(dir);
+    index_now(dir);
+    age_dir(dir, 60);
+    index_now(dir);
+    db = index_db_open(dir, false, &err);
+    assert_non_null(db);
+    snprintf(db_path, sizeof(db_path), "%s", index_db_info(db)->path);
+    index_db_close(db);
+    /* The first plan lists the directory once (by name) and remembers it. */
+    db = index_db_open_path(db_path, false, false, &err);
+    assert_non_null(db);
+    retention_plan_free(index_plan_retention(db, dir, NULL, &(struct retention_scope){ 0 },
+                                             &policies[0], NOW_US, &err, NULL, NULL));
+    index_db_close(db);
+    for (size_t k = 0; k < N_POLICIES; k++) {
+        struct retention_scope scope = { 0 };
+        struct retention_plan *files, *rows;
+        bool failed = true;
+        db = index_db_open_path(db_path, false, false, &err);
+        assert_non_null(db);
+        __atomic_store_n(&n_listed, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&n_opened, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&counting, 1, __ATOMIC_RELAXED);
+        rows =
+            index_plan_retention(db, dir, NULL, &scope, &policies[k], NOW_US, &err, &failed, NULL);
+        __atomic_store_n(&counting, 0, __ATOMIC_RELAXED);
+        index_db_close(db);
+        if (rows == NULL)
+            fail_msg("index_plan_retention: %s", err.msg);
+        assert_false(failed);
+        assert_null(scope.rows);
+        assert_int_equal(n_listed, 0);
+        assert_int_equal(n_opened, 2); /* the two rows that cannot tell */
+        files = index_plan_retention(NULL, dir, NULL, &scope, &policies[k], NOW_US, &err, &failed,
+                                     NULL);
+        assert_non_null(files);
+        assert_int_equal(retention_plan_size(rows), retention_plan_size(files));
+        for (size_t i = 0; i < retention_plan_size(files); i++)
+            assert_string_equal(retention_plan_id(rows, i), retention_plan_id(files, i));
+        same_report(retention_plan_report(rows), retention_plan_report(files));
+        retention_plan_free(rows);
+        retention_plan_free(files);
+    }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -472,6 +531,7 @@ main(void)
         cmocka_unit_test(test_index_not_current),
         cmocka_unit_test(test_json_gz_is_not_planned_from_rows),
         cmocka_unit_test(test_dry_run_reads_no_file),
+        cmocka_unit_test(test_console_plan_from_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
