@@ -356,11 +356,11 @@ known_rows(struct index_db *db, const struct index_filter *f, struct index_query
 
 struct retention_plan *
 index_plan_retention(struct index_db *db, const char *dir, const struct index_filter *f,
-                     struct retention_scope *scope, const struct retention_policy *p,
+                     const struct retention_scope *scope, const struct retention_policy *p,
                      int64_t now_us, struct intentus_err *err, bool *index_failed,
                      struct intentus_err *index_err)
 {
-    struct retention_scope keep = *scope;
+    struct retention_scope own = *scope; /* the caller's plus the rows */
     struct index_plan *ip = NULL;
     struct retention_rows rows;
     struct index_query_file *files = NULL;
@@ -377,9 +377,8 @@ index_plan_retention(struct index_db *db, const char *dir, const struct index_fi
         return retention_plan_new_scoped(dir, scope, p, now_us, err);
     rc = index_plan_open(db, dir, f, &ip, &rows, NULL, reason, sizeof(reason), &why);
     if (rc > 0) {
-        scope->rows = &rows;
-        plan = retention_plan_new_scoped(dir, scope, p, now_us, err);
-        *scope = keep;
+        own.rows = &rows;
+        plan = retention_plan_new_scoped(dir, &own, p, now_us, err);
         index_plan_free(ip);
         return plan;
     }
@@ -391,10 +390,9 @@ index_plan_retention(struct index_db *db, const char *dir, const struct index_fi
         if (index_err != NULL)
             *index_err = why;
     }
-    scope->known = known;
-    scope->n_known = known != NULL ? n_files : 0;
-    plan = retention_plan_new_scoped(dir, scope, p, now_us, err);
-    *scope = keep;
+    own.known = known;
+    own.n_known = known != NULL ? n_files : 0;
+    plan = retention_plan_new_scoped(dir, &own, p, now_us, err);
     free(known);
     index_query_files_free(files, n_files);
     return plan;

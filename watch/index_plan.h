@@ -51,13 +51,13 @@ void index_plan_free(struct index_plan *ip);
  * of the directory (scope->known: only the files the rows cannot stand for
  * are read), else from the files alone. db may be NULL (no usable index:
  * the files alone). f is the index filter scope->sel stands for (NULL:
- * every record). scope is borrowed and left as it was. *index_failed (may
+ * every record). scope is borrowed. *index_failed (may
  * be NULL) is set when db's rows could not be read (why in *index_err), so
  * the caller can say the plan read every file. now_us: as for
  * retention_plan_new (0: the wall clock). NULL + err on error. */
 struct retention_plan *index_plan_retention(struct index_db *db, const char *dir,
                                             const struct index_filter *f,
-                                            struct retention_scope *scope,
+                                            const struct retention_scope *scope,
                                             const struct retention_policy *p, int64_t now_us,
                                             struct intentus_err *err, bool *index_failed,
                                             struct intentus_err *index_err);
