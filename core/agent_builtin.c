@@ -407,6 +407,15 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
             error_info_new(b->error_code, b->message ? b->message : msg, b->retryable, NULL),
             a->name, trace);
     }
+    if (b->type != B_UPPER) {
+        /* The reference's echo returns env.payload itself: borrowed, not
+         * copied (the caller keeps env alive as long as the response, the
+         * contract of route_result in core/router.h). */
+        cJSON *r = response_success_borrowing(env, a->name, trace);
+        if (r == NULL)
+            err_set(err, IERR_NOMEM, NULL);
+        return r;
+    }
     payload = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(env, "payload"), 1);
     if (payload == NULL)
         payload = cJSON_CreateObject();

@@ -88,6 +88,7 @@ complete(struct executor *e, struct job *j, struct route_result *res, bool cance
 
     if (d == NULL) {
         route_result_free(res);
+        cJSON_Delete(j->env);
         pthread_mutex_lock(&e->lock);
         e->outstanding--; /* nothing to hand back; do not let callers wait for it */
         pthread_mutex_unlock(&e->lock);
@@ -95,6 +96,12 @@ complete(struct executor *e, struct job *j, struct route_result *res, bool cance
     }
     d->c.tag = j->tag;
     d->c.response = res->response;
+    /* A response borrowing from the envelope keeps it (core/router.h);
+     * completion_free frees it after the response. */
+    if (response_borrows(res->response))
+        d->c.env = j->env;
+    else
+        cJSON_Delete(j->env);
     memcpy(d->c.execution_id, res->execution_id, sizeof(d->c.execution_id));
     d->c.recorded = res->recorded;
     d->c.sampled_out = res->sampled_out;
@@ -137,8 +144,7 @@ run_job(struct executor *e, struct job *j, struct agent_cache *cache, bool cance
             "router", envelope_trace_id(j->env));
     }
     t0 = clock_mono_us() - t0;
-    cJSON_Delete(j->env);
-    complete(e, j, &res, cancelled, t0);
+    complete(e, j, &res, cancelled, t0); /* takes j->env */
 }
 
 static void *
@@ -334,6 +340,8 @@ completion_free(struct completion *c)
         return;
     cJSON_Delete(c->response);
     c->response = NULL;
+    cJSON_Delete(c->env); /* after the response, which may borrow from it */
+    c->env = NULL;
 }
 
 void

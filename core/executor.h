@@ -31,7 +31,9 @@ struct executor_opts {
 
 struct completion {
     uint64_t tag;    /* what the submitter passed */
-    cJSON *response; /* owned: completion_free */
+    cJSON *response; /* owned: completion_free; may borrow from env (core/router.h) */
+    cJSON *env;      /* owned: the routed envelope, freed by completion_free after the
+                      * response (NULL when nothing borrows from it) */
     char execution_id[UUID_STR_LEN];
     bool recorded;      /* on disk: with an async writer the completion comes once
                          * the writer has written (or failed) the record */

@@ -120,6 +120,18 @@ add(cJSON *obj, const char *key, cJSON *item, int *failed)
     }
 }
 
+/* The same for the fixed key names of the shapes built on every route:
+ * key is a string literal, linked rather than copied (cJSON_StringIsConst;
+ * cJSON_Delete, cJSON_Duplicate and the replace calls honour the flag). */
+static void
+add_cs(cJSON *obj, const char *key, cJSON *item, int *failed)
+{
+    if (item == NULL || !cJSON_AddItemToObjectCS(obj, key, item)) {
+        cJSON_Delete(item);
+        *failed = 1;
+    }
+}
+
 static cJSON *
 string_or_null(const char *s)
 {
@@ -483,10 +495,11 @@ error_info_new(enum error_code code, const char *message, bool retryable, cJSON 
         cJSON_Delete(details);
         return NULL;
     }
-    add(e, "code", cJSON_CreateString(model_error_code_name(code)), &failed);
-    add(e, "message", cJSON_CreateString(message != NULL ? message : ""), &failed);
-    add(e, "retryable", cJSON_CreateBool(retryable), &failed);
-    add(e, "details", details != NULL ? details : cJSON_CreateObject(), &failed);
+    /* The code's text is a literal of the table: referenced, not copied. */
+    add_cs(e, "code", cJSON_CreateStringReference(model_error_code_name(code)), &failed);
+    add_cs(e, "message", cJSON_CreateString(message != NULL ? message : ""), &failed);
+    add_cs(e, "retryable", cJSON_CreateBool(retryable), &failed);
+    add_cs(e, "details", details != NULL ? details : cJSON_CreateObject(), &failed);
     if (failed) {
         cJSON_Delete(e);
         return NULL;
@@ -494,6 +507,7 @@ error_info_new(enum error_code code, const char *message, bool retryable, cJSON 
     return e;
 }
 
+/* status is "success" or "error" (a literal: referenced, not copied). */
 static cJSON *
 response_shell(const char *status, cJSON *payload, cJSON *metadata, cJSON *error)
 {
@@ -506,11 +520,11 @@ response_shell(const char *status, cJSON *payload, cJSON *metadata, cJSON *error
         cJSON_Delete(error);
         return NULL;
     }
-    add(r, "version", cJSON_CreateString("1.0"), &failed);
-    add(r, "status", cJSON_CreateString(status), &failed);
-    add(r, "payload", payload != NULL ? payload : cJSON_CreateNull(), &failed);
-    add(r, "metadata", metadata, &failed);
-    add(r, "error", error != NULL ? error : cJSON_CreateNull(), &failed);
+    add_cs(r, "version", cJSON_CreateStringReference("1.0"), &failed);
+    add_cs(r, "status", cJSON_CreateStringReference(status), &failed);
+    add_cs(r, "payload", payload != NULL ? payload : cJSON_CreateNull(), &failed);
+    add_cs(r, "metadata", metadata, &failed);
+    add_cs(r, "error", error != NULL ? error : cJSON_CreateNull(), &failed);
     if (failed) {
         cJSON_Delete(r);
         return NULL;
@@ -532,11 +546,11 @@ metadata_new(const char *order, const char *agent, const char *trace_id)
     clock_now_iso(now);
     for (const char *p = order; *p; p++) {
         if (*p == 'a')
-            add(md, "agent", cJSON_CreateString(agent), &failed);
+            add_cs(md, "agent", cJSON_CreateString(agent), &failed);
         else if (*p == 't')
-            add(md, "traceId", cJSON_CreateString(trace_id), &failed);
+            add_cs(md, "traceId", cJSON_CreateString(trace_id), &failed);
         else
-            add(md, "timestamp", cJSON_CreateString(now), &failed);
+            add_cs(md, "timestamp", cJSON_CreateString(now), &failed);
     }
     if (failed) {
         cJSON_Delete(md);
@@ -551,6 +565,42 @@ response_success(cJSON *payload, const char *agent, const char *trace_id)
     if (payload == NULL)
         payload = cJSON_CreateObject();
     return response_shell("success", payload, metadata_new("ats", agent, trace_id), NULL);
+}
+
+cJSON *
+response_success_borrowing(const cJSON *env, const char *agent, const char *trace_id)
+{
+    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+
+    if (!cJSON_IsObject(payload)) /* absent: {}; anything else is copied */
+        return response_success(payload != NULL ? cJSON_Duplicate(payload, 1) : NULL, agent,
+                                trace_id);
+    return response_shell("success", cJSON_CreateObjectReference(payload->child),
+                          metadata_new("ats", agent, trace_id), NULL);
+}
+
+bool
+response_borrows(const cJSON *resp)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(resp, "payload");
+
+    return p != NULL && (p->type & cJSON_IsReference) != 0;
+}
+
+int
+response_own(cJSON *resp)
+{
+    cJSON *copy;
+
+    if (!response_borrows(resp))
+        return 0;
+    /* cJSON_Duplicate copies what a reference points to, as its own. */
+    copy = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(resp, "payload"), 1);
+    if (copy == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(resp, "payload", copy)) {
+        cJSON_Delete(copy);
+        return -1;
+    }
+    return 0;
 }
 
 cJSON *

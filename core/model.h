@@ -121,6 +121,18 @@ cJSON *error_info_new(enum error_code code, const char *message, bool retryable,
 /* AgentResponse builders. The metadata key orders mirror the reference's
  * three response paths so our records read like its records. */
 cJSON *response_success(cJSON *payload, const char *agent, const char *trace_id);
+/* A success whose payload borrows env's "payload" object (a cJSON
+ * reference to its members, nothing copied): what an in-process agent that
+ * answers with its input returns. The response is valid only while env
+ * lives and its payload is not changed, and nothing may change the
+ * borrowed payload through the response (see route_result in
+ * core/router.h). A payload that is not an object answers {}. */
+cJSON *response_success_borrowing(const cJSON *env, const char *agent, const char *trace_id);
+/* Does resp's payload borrow from an envelope? */
+bool response_borrows(const cJSON *resp);
+/* Make resp self-contained: a borrowed payload replaced by its own copy
+ * (nothing to do otherwise). -1 when memory ran out (resp unchanged). */
+int response_own(cJSON *resp);
 /* An agent's own error: metadata {agent, traceId, timestamp}. */
 cJSON *response_agent_error(cJSON *error_info, const char *agent, const char *trace_id);
 /* Exhaustion of FALLBACK/BROADCAST/PARALLEL: metadata {traceId, agent, timestamp}. */

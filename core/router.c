@@ -434,6 +434,12 @@ route_result_settle(struct route_result *res)
     res->record_fate = NULL;
 }
 
+int
+route_result_own(struct route_result *res)
+{
+    return res != NULL && res->response != NULL ? response_own(res->response) : 0;
+}
+
 void
 route_result_free(struct route_result *res)
 {

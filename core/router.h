@@ -67,8 +67,24 @@ struct router_opts {
     int subintent_max_depth; /* sub-intents (core/subintent.h); 0: SUBINTENT_DEFAULT_MAX_DEPTH */
 };
 
+/* The response may borrow from the routed envelope: an in-process agent
+ * that answers with its input (the builtin echo, as the reference's echo
+ * returns env.payload itself) gives a response whose "payload" is a cJSON
+ * reference to the envelope's payload members, nothing copied
+ * (response_borrows in core/model.h says whether it does). So:
+ *  - the envelope must outlive the response: free the response first, or
+ *    call route_result_own before freeing (or changing) the envelope;
+ *  - nothing may change the borrowed payload through the response (add,
+ *    detach, replace or edit its members): call route_result_own first.
+ *    Reading, printing, hashing, cJSON_Duplicate (which copies what a
+ *    reference points to) and moving the whole response into another tree
+ *    are fine, and so is cJSON_Delete of the response in any order (a
+ *    reference never frees what it points to).
+ * The executor keeps each job's envelope in its completion (completion_free
+ * frees it after the response); serve's inline path does the same. */
 struct route_result {
-    cJSON *response;                 /* owned by the caller: cJSON_Delete */
+    cJSON *response;                 /* owned by the caller: cJSON_Delete; may borrow
+                                      * from the envelope (above) */
     char execution_id[UUID_STR_LEN]; /* "" when not recorded */
     bool recorded;                   /* saved, or accepted by an async writer (see record_fate) */
     bool sampled_out;                /* not recorded on purpose (sample_rate) */
@@ -119,6 +135,10 @@ int64_t router_deadline_ms(const struct router *r, const cJSON *env);
  * recorded and record_err say which (nothing to wait for otherwise). A
  * caller that reports "recorded" calls this first. */
 void route_result_settle(struct route_result *res);
+/* Make the response self-contained (a borrowed payload copied), for a
+ * caller that keeps it after freeing or changing the envelope. 0, or -1
+ * when memory ran out (the response still borrows). */
+int route_result_own(struct route_result *res);
 void route_result_free(struct route_result *res);
 
 #endif

@@ -135,6 +135,11 @@ run_parallel(struct exec *x, enum strategy asked)
     if (winner != NULL) {
         o.response = winner->resp;
         winner->resp = NULL;
+        /* It may borrow from the branch's own envelope, freed below. */
+        if (response_own(o.response) != 0) {
+            cJSON_Delete(o.response);
+            o.response = NULL; /* out of memory: the route says so */
+        }
         router_decide(x, &o, winner->agent->name, "parallel first success");
     } else {
         o.response = response_exhausted(last_error, "parallel", x->trace_id);

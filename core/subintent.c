@@ -263,6 +263,9 @@ run_one(const struct subintent_call *c, const cJSON *s)
         rc = router_refuse_child(c->router, env, c->self, code, msg, details, &res);
     else
         rc = router_route_child(c->router, env, c->ctx->cache, c->self, &res);
+    /* The response outlives env (it goes into the agent's subResults). */
+    if (rc == 0 && route_result_own(&res) != 0)
+        rc = -1;
     cJSON_Delete(env);
     if (rc != 0 || res.response == NULL) {
         route_result_free(&res);
@@ -368,6 +371,12 @@ subintent_after_call(const struct subintent_call *c, cJSON *resp, struct intentu
         /* The agent again, with the results (on a copy: the live envelope,
          * and so the record, name the agent once). */
         resp = agent_call(c->agent, env2, c->ctx, err);
+        /* An answer borrowing from env2 would outlive it. */
+        if (resp != NULL && response_own(resp) != 0) {
+            cJSON_Delete(resp);
+            resp = NULL;
+            err_set(err, IERR_NOMEM, NULL);
+        }
         cJSON_Delete(env2);
         if (resp == NULL)
             return NULL;

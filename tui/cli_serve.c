@@ -605,8 +605,13 @@ route_inline(struct server *s, struct MHD_Connection *conn, struct req *r, cJSON
             error_info_new(ERR_INTERNAL_AGENT_ERROR, "out of memory while routing", false, NULL),
             "router", envelope_trace_id(env));
     }
-    cJSON_Delete(env);
     r->c.response = res.response;
+    /* The response may borrow from env (core/router.h): the request keeps
+     * it until completion_free, after the response. */
+    if (response_borrows(res.response))
+        r->c.env = env;
+    else
+        cJSON_Delete(env);
     memcpy(r->c.execution_id, res.execution_id, sizeof(r->c.execution_id));
     r->c.recorded = res.recorded;
     r->c.sampled_out = res.sampled_out;

@@ -100,6 +100,7 @@ route(struct fixture *f, const char *intent, enum strategy s, int64_t timeout_ms
     rec = rec_store_load(f->store, res.execution_id, &err);
     assert_non_null(rec);
     assert_int_equal(record_verify_hash(rec, &err), 0);
+    assert_int_equal(route_result_own(&res), 0); /* kept past env (core/router.h) */
     *response = res.response;
     cJSON_Delete(env);
     return rec;

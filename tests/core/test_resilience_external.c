@@ -96,6 +96,7 @@ route(struct fx *f, const char *intent, const char *payload, cJSON **resp)
         fail_msg("%s", err.msg);
     assert_int_equal(record_verify_hash(rec, &err), 0);
     assert_true(cJSON_Compare(res.response, cJSON_GetObjectItem(rec, "finalResponse"), 1));
+    assert_int_equal(route_result_own(&res), 0); /* kept past env (core/router.h) */
     *resp = res.response;
     cJSON_Delete(env);
     return rec;

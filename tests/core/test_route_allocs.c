@@ -40,6 +40,14 @@ static const char payload_text[] =
     "\"temperature\":0.25,\"items\":[{\"id\":1,\"score\":12.5,\"tags\":[\"a\",\"b\"],"
     "\"text\":\"naïve façade summary\"}]}";
 
+/* Issue 16's budgets, whatever the agents do: a DIRECT route to the echo
+ * builtin made 53 allocations (the echo copied the payload, every key and
+ * literal of the response was its own string), FALLBACK-3 121. The echo
+ * now borrows the envelope's payload (core/router.h) and the response's
+ * fixed keys and literals are linked, not copied. */
+#define DIRECT_MAX_ALLOCS 16
+#define FALLBACK_MAX_ALLOCS 56
+
 struct fixture {
     struct config *cfg;
     struct router *router;
@@ -154,6 +162,11 @@ test_direct_allocates_only_the_agent_call(void **state)
         fail_msg("a DIRECT route with recording off made %zu allocations, %zu more than its "
                  "agent call (%zu): the router built trees of its own",
                  route, route - agent, agent);
+    if (route > DIRECT_MAX_ALLOCS)
+        fail_msg("a DIRECT route to echo with recording off made %zu allocations, over the "
+                 "budget of %d (the payload copied, or the response's keys and literals "
+                 "allocated)",
+                 route, DIRECT_MAX_ALLOCS);
     cJSON_Delete(env);
 }
 
@@ -182,6 +195,10 @@ test_fallback_allocates_only_the_agent_calls(void **state)
         fail_msg("a FALLBACK route with recording off made %zu allocations, %zu more than its "
                  "three agent calls (%zu): the router built or copied trees of its own",
                  route, route - agents, agents);
+    if (route > FALLBACK_MAX_ALLOCS)
+        fail_msg("a FALLBACK-3 route with recording off made %zu allocations, over the budget "
+                 "of %d",
+                 route, FALLBACK_MAX_ALLOCS);
     cJSON_Delete(env);
 }
 

@@ -121,6 +121,9 @@ route(struct fixture *f, const char *intent, enum strategy s, const char *target
     assert_int_equal(record_verify_hash(rec, &err), 0);
     /* FINAL_RESPONSE and finalResponse carry the returned response. */
     assert_true(cJSON_Compare(res.response, cJSON_GetObjectItem(rec, "finalResponse"), 1));
+    /* The caller keeps the response past env: made self-contained first
+     * (it may borrow env's payload, core/router.h). */
+    assert_int_equal(route_result_own(&res), 0);
     *response = res.response;
     cJSON_Delete(env);
     return rec;

@@ -115,6 +115,7 @@ route(struct fixture *f, const char *intent, const char *payload, const char *co
             fail_msg("load: %s", err.msg);
         assert_int_equal(record_verify_hash(*record, &err), 0);
     }
+    assert_int_equal(route_result_own(&res), 0); /* kept past env (core/router.h) */
     cJSON_Delete(env);
     return res.response;
 }

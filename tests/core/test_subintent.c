@@ -138,6 +138,7 @@ route(struct fixture *f, const char *intent, const char *payload, cJSON **rec)
     assert_true(res.recorded);
     *rec = rec_store_load(f->store, res.execution_id, &err);
     assert_non_null(*rec);
+    assert_int_equal(route_result_own(&res), 0); /* kept past env (core/router.h) */
     resp = res.response;
     res.response = NULL;
     route_result_free(&res);

@@ -103,6 +103,7 @@ route(struct runtime *rt, struct route_result *res)
     assert_int_equal(runtime_route(rt, env, res), 0);
     assert_non_null(res->response);
     assert_false(response_is_error(res->response));
+    assert_int_equal(route_result_own(res), 0); /* kept past env (core/router.h) */
     cJSON_Delete(env);
 }
 
