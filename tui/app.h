@@ -40,12 +40,20 @@ enum app_screen {
 /* The screens with a tab (1-7, Tab cycles through them). */
 #define SCREEN_TABS (SCREEN_HELP + 1)
 
+struct query;
+
 /* What a view is shown on (app_show): typed, so no view leaves another a
  * message in struct app. Unused fields are NULL. */
 struct view_arg {
     const char *id;   /* a record (detail, redact) */
     const char *id_b; /* with id: the second record of a diff (detail) */
     const char *text; /* a filter (records), an intent (fire) */
+    /* With id (detail): the Records screen's query the record was opened
+     * from and the record's creation time; on a store without an index of
+     * its own (postgres) the detail's [ and ] step through that query's
+     * records (its own copy). NULL: every record. */
+    const struct query *q;
+    int64_t created_us;
 };
 
 /* What a key handler asks the console to do next (htop's Action bits). */

@@ -1343,6 +1343,7 @@ close_model(struct app *app)
     store_feed_stop(app->model.feed);
     store_close(app->model.rstore);
     store_close(app->model.stats_store);
+    store_close(app->model.page_store);
     free(app->model.store_url);
     index_db_close(app->model.db);
     agg_free(app->model.agg);

@@ -64,6 +64,10 @@ struct console_model {
      * on its worker and kept for the console's lifetime; NULL until then.
      * Touched only by that job (one at a time) and close_model. */
     struct store *stats_store;
+    /* postgres: the Records screen's page job's own connection (as
+     * stats_store: opened on its worker, kept, touched only by that job,
+     * one at a time, and close_model). */
+    struct store *page_store;
     uint64_t generation; /* bumps whenever the index changes */
     bool synced;         /* the first full scan is done */
     bool dir_gone;

@@ -61,3 +61,28 @@ query_parse(const char *text, int64_t now_us, struct query *q, char *err, size_t
     q->filter.text = free_text;
     return 0;
 }
+
+/* p rebased from src's buf into dst's (a term outside it stays as it is). */
+static const char *
+rebase(const char *p, const struct query *src, struct query *dst)
+{
+    if (p == NULL || p < src->buf || p >= src->buf + sizeof(src->buf))
+        return p;
+    return dst->buf + (p - src->buf);
+}
+
+void
+query_copy(struct query *dst, const struct query *src)
+{
+    struct index_filter *f = &dst->filter;
+
+    if (dst == src)
+        return;
+    memcpy(dst, src, sizeof(*dst));
+    f->intent = rebase(src->filter.intent, src, dst);
+    f->agent = rebase(src->filter.agent, src, dst);
+    f->status = rebase(src->filter.status, src, dst);
+    f->error_code = rebase(src->filter.error_code, src, dst);
+    f->text = rebase(src->filter.text, src, dst);
+    f->failed_agent = rebase(src->filter.failed_agent, src, dst);
+}

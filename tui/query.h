@@ -16,5 +16,8 @@ struct query {
 /* Parse text; now_us anchors "since:15m". Returns 0, or -1 with a message
  * naming the bad term in err[size]. An empty text matches everything. */
 int query_parse(const char *text, int64_t now_us, struct query *q, char *err, size_t size);
+/* A copy of src whose terms point into dst's own buf (a plain struct copy
+ * would point into src's). */
+void query_copy(struct query *dst, const struct query *src);
 
 #endif

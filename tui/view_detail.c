@@ -14,11 +14,13 @@
 #include "core/model.h"
 #include "core/record.h"
 #include "core/recovery.h"
+#include "core/store.h"
 #include "core/subtree.h"
 #include "core/wal.h"
 #include "core/wal_state.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
+#include "tui/query.h"
 #include "watch/index_query.h"
 
 enum dkind { DL_TEXT, DL_SECTION, DL_BAR, DL_JSON, DL_CLOSE, DL_PAIR, DL_SPAN };
@@ -56,6 +58,14 @@ struct detail {
      * Jaeger-style span view; NULL when it has neither parent nor children. */
     struct subtree *tree;
     bool *collapsed; /* per tree node: its children and attempts hidden */
+    /* [ and ] on a store without an index of its own (postgres): the
+     * Records screen's query the record was opened from (have_q; else
+     * every record), and the creation time of step_id (the record last
+     * opened or stepped to). */
+    struct query q;
+    bool have_q;
+    char step_id[160];
+    int64_t step_created_us;
 };
 
 static void
@@ -648,6 +658,14 @@ detail_show(struct app *app, void *state, const struct view_arg *arg)
     } else {
         snprintf(d->want_id, sizeof(d->want_id), "%s", arg->id);
     }
+    d->have_q = !d->diff_mode && arg->q != NULL;
+    if (d->have_q) {
+        query_copy(&d->q, arg->q);
+        snprintf(d->step_id, sizeof(d->step_id), "%s", arg->id);
+        d->step_created_us = arg->created_us;
+    } else {
+        d->step_id[0] = '\0';
+    }
 }
 
 static void
@@ -893,6 +911,92 @@ step_record_db(struct app *app, struct detail *d, int dir)
     load(app, d);
 }
 
+/* A row of the engine's answer: the one of h->id, or (with h->dir) the
+ * first. */
+static int
+store_step_row(void *ctx, const struct store_row *row)
+{
+    struct step_hit *h = ctx;
+
+    if (h->dir == 0 && strcmp(row->id, h->id) != 0)
+        return 0;
+    snprintf(h->found, sizeof(h->found), "%s", row->id);
+    h->created_us = row->created_us;
+    return 1;
+}
+
+/* Whether f selects fewer than every record. */
+static bool
+filter_set(const struct index_filter *f)
+{
+    return f->intent != NULL || f->agent != NULL || f->status != NULL || f->error_code != NULL ||
+           (f->text != NULL && f->text[0] != '\0') || f->since_us != 0 || f->until_us != 0 ||
+           f->failed_agent != NULL;
+}
+
+/* On a store without an index of its own (postgres): the neighbour in time
+ * order among the records of the query the record was opened from (every
+ * record without one) is the engine's, keyset-paged from (creation time,
+ * id), so stepping goes on past the window held in memory. On the
+ * console's connection, as the record itself is read. */
+static void
+step_record_store(struct app *app, struct detail *d, int dir)
+{
+    struct intentus_err err = { 0 };
+    const struct index_filter *f = d->have_q ? &d->q.filter : NULL;
+    struct store_filter sf = { 0 };
+    struct step_hit next = { .id = d->id, .dir = dir };
+    struct store_query q = {
+        .filter = &sf, .newest_first = dir < 0, .limit = 1, .after_id = d->id
+    };
+    struct index_view v;
+    long rc;
+
+    if (d->id[0] == '\0' || d->diff_mode)
+        return;
+    if (f != NULL)
+        sf = (struct store_filter){ .intent = f->intent,
+                                    .agent = f->agent,
+                                    .status = f->status,
+                                    .error_code = f->error_code,
+                                    .text = f->text,
+                                    .since_us = f->since_us,
+                                    .until_us = f->until_us,
+                                    .failed_agent = f->failed_agent };
+    if (strcmp(d->step_id, d->id) == 0) {
+        q.after_created_us = d->step_created_us;
+    } else if (index_find(app->model.ix, d->id, &v) == 0) {
+        q.after_created_us = v.created_us;
+    } else {
+        /* Opened another way (a sub-intent of the tree): its row. */
+        struct store_filter byid = { .text = d->id };
+        struct store_query qi = { .filter = &byid };
+        struct step_hit cur = { .id = d->id };
+        if (store_query(app->model.rstore, &qi, store_step_row, &cur, &err) < 0) {
+            app_message(app, true, "records from %s: %s", app->model.store_url, err.msg);
+            return;
+        }
+        if (cur.found[0] == '\0')
+            return;
+        q.after_created_us = cur.created_us;
+    }
+    rc = store_query(app->model.rstore, &q, store_step_row, &next, &err);
+    if (rc < 0) {
+        app_message(app, true, "records from %s: %s", app->model.store_url, err.msg);
+        return;
+    }
+    if (next.found[0] == '\0') {
+        bool filtered = f != NULL && filter_set(f);
+        app_message(app, false, "this is the %s record%s", dir > 0 ? "newest" : "oldest",
+                    filtered ? " the filter selects" : "");
+        return;
+    }
+    snprintf(d->step_id, sizeof(d->step_id), "%s", next.found);
+    d->step_created_us = next.created_us;
+    snprintf(d->want_id, sizeof(d->want_id), "%s", next.found);
+    load(app, d);
+}
+
 static void
 step_record(struct app *app, struct detail *d, int dir)
 {
@@ -901,6 +1005,10 @@ step_record(struct app *app, struct detail *d, int dir)
 
     if (app->model.db != NULL) {
         step_record_db(app, d, dir);
+        return;
+    }
+    if (app->model.rstore != NULL) {
+        step_record_store(app, d, dir);
         return;
     }
     if (d->id[0] == '\0' || index_find(app->model.ix, d->id, &v) != 0)

@@ -10,9 +10,11 @@
 #include "core/store.h"
 #include "tui/app.h"
 #include "tui/fmt.h"
+#include "tui/job.h"
 #include "tui/query.h"
 #include "tui/table.h"
 #include "watch/index_query.h"
+#include "watch/stores.h"
 
 enum rec_sort { SORT_TIME, SORT_INTENT, SORT_AGENT, SORT_STATUS, SORT_DURATION, SORT_COUNT };
 static const char *const sort_names[] = { "time", "intent", "agent", "status", "duration" };
@@ -40,17 +42,29 @@ struct recs {
      * none (postgres: app->model.rstore without db): the rows the index or
      * the engine gave for the filter, newest first, at most limit of them
      * (paging past the last one asks for more), and how many match in all.
-     * NULL: the rows come from app->model.ix (every record, or the
-     * store's window when the engine did not answer). */
+     * page_used false: the rows come from app->model.ix (every record,
+     * or the store's window when the engine did not answer or, on
+     * postgres, while it has not answered the filter yet). */
     struct index *page;
     size_t limit, matching;
     int64_t built_at;
+    bool page_used;
+    /* postgres: the page is a job's answer (page_work on a worker with a
+     * connection of its own, app->model.page_store), one job at a time:
+     * page_text, page_matching the filter it answers and its count;
+     * asked_* what the last job was asked (an answer for another filter
+     * than filter_text is dropped when it arrives). */
+    char page_text[256], asked_text[256];
+    size_t page_matching, asked_limit;
+    uint64_t asked_gen;
+    bool asked, asked_failed, job_running;
+    int64_t job_at;
 };
 
 static struct index *
 rix(struct app *app, struct recs *r)
 {
-    return r->page != NULL ? r->page : app->model.ix;
+    return r->page_used ? r->page : app->model.ix;
 }
 
 static void save_sort(struct app *app, const struct recs *r);
@@ -159,13 +173,29 @@ from_store(const struct app *app)
     return app->model.db == NULL && app->model.rstore != NULL;
 }
 
-/* The filter's rows from the engine (store_count and store_query on the
- * console's connection, on this thread), as `records list --store` asks
- * it. 0, or -1 with err. */
-static int
-fetch_store_page(struct app *app, struct recs *r, struct intentus_err *err)
+/* The filter's rows from the engine, as `records list --store` asks it:
+ * store_count and store_query on a worker (tui/job.h) with the job's own
+ * connection, so a slow server never stalls the loop. */
+struct page_job {
+    struct app *app; /* and r: touched only in page_done, on the loop's thread */
+    struct recs *r;
+    struct store *store; /* app->model.page_store, or opened here from url */
+    const char *url;     /* app->model.store_url: lives as long as the console */
+    struct query q;      /* the job's copy */
+    char text[256];      /* the filter's text it answers */
+    size_t limit;
+    uint64_t gen;
+    struct index *page;
+    size_t matching;
+    int rc;
+    struct intentus_err err;
+};
+
+static void
+page_work(void *arg, const struct job_ctl *ctl)
 {
-    const struct index_filter *f = &r->q.filter;
+    struct page_job *j = arg;
+    const struct index_filter *f = &j->q.filter;
     struct store_filter sf = { .intent = f->intent,
                                .agent = f->agent,
                                .status = f->status,
@@ -174,13 +204,115 @@ fetch_store_page(struct app *app, struct recs *r, struct intentus_err *err)
                                .since_us = f->since_us,
                                .until_us = f->until_us,
                                .failed_agent = f->failed_agent };
-    struct store_query q = { .filter = &sf, .newest_first = true, .limit = r->limit };
-    long m = store_count(app->model.rstore, &sf, err);
+    struct store_query q = { .filter = &sf, .newest_first = true, .limit = j->limit };
+    long m;
 
-    if (m < 0 || store_query(app->model.rstore, &q, page_store_row, r->page, err) < 0)
-        return -1;
-    r->matching = (size_t)m;
-    return 0;
+    (void)ctl;
+    j->rc = -1;
+    if (j->store == NULL)
+        j->store = store_open_url(stores_builtin, j->url, &(struct store_opts){ .read_only = true },
+                                  &j->err);
+    if (j->store == NULL)
+        return;
+    if ((j->page = index_new()) == NULL) {
+        err_set(&j->err, IERR_NOMEM, NULL);
+        return;
+    }
+    m = store_count(j->store, &sf, &j->err);
+    if (m < 0 || store_query(j->store, &q, page_store_row, j->page, &j->err) < 0) {
+        /* A fresh connection next time (the server may have gone away). */
+        store_close(j->store);
+        j->store = NULL;
+        return;
+    }
+    j->matching = (size_t)m;
+    j->rc = 0;
+}
+
+static void rebuild(struct app *app, struct recs *r);
+
+static bool
+page_answers(const struct recs *r)
+{
+    return r->page != NULL && strcmp(r->page_text, r->filter_text) == 0;
+}
+
+static void
+page_done(void *arg)
+{
+    struct page_job *j = arg;
+    struct recs *r = j->r;
+    struct app *app = j->app;
+
+    r->job_running = false;
+    app->model.page_store = j->store; /* NULL when it failed */
+    if (strcmp(j->text, r->filter_text) != 0) {
+        /* The filter changed meanwhile: the answer is dropped (the next
+         * draw asks for the filter now). */
+    } else if (j->rc == 0) {
+        index_free(r->page);
+        r->page = j->page;
+        j->page = NULL;
+        snprintf(r->page_text, sizeof(r->page_text), "%s", j->text);
+        r->page_matching = j->matching;
+    } else {
+        r->asked_failed = true;
+        app_message(app, true, "records from %s: %s", app->model.store_url, j->err.msg);
+    }
+    index_free(j->page);
+    free(j);
+    /* Now: the rows point into the page (rix), which may have changed. */
+    rebuild(app, r);
+    app->ui.dirty = true;
+}
+
+/* postgres: ask for the filter's page when the one held is not its answer
+ * (another filter, limit, or records changed since), one job at a time;
+ * asked again for the same filter and limit at most twice a second while
+ * records land (once a second after a failure). */
+static void
+page_refresh(struct app *app, struct recs *r)
+{
+    int64_t now = clock_mono_us(), wait_us;
+    struct page_job *j;
+
+    if (!from_store(app) || r->job_running)
+        return;
+    if (r->limit == 0)
+        r->limit = app->opts.window != 0 ? app->opts.window : APP_WINDOW;
+    if (r->asked && strcmp(r->asked_text, r->filter_text) == 0 && r->asked_limit == r->limit) {
+        if (r->asked_gen == app->model.generation)
+            return;
+        wait_us = r->asked_failed ? 1000000 : 500000;
+        if (now - r->job_at < wait_us) {
+            app_redraw_after(app, (int)((wait_us - (now - r->job_at)) / 1000) + 1);
+            return;
+        }
+    }
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return;
+    j->app = app;
+    j->r = r;
+    j->store = app->model.page_store;
+    j->url = app->model.store_url;
+    query_copy(&j->q, &r->q);
+    snprintf(j->text, sizeof(j->text), "%s", r->filter_text);
+    j->limit = r->limit;
+    j->gen = app->model.generation;
+    if (job_run(app->jobs, page_work, page_done, j) != 0) {
+        free(j);
+        app_message(app, true, "records from %s: cannot start a worker thread",
+                    app->model.store_url);
+        return;
+    }
+    app->model.page_store = NULL; /* the job's until page_done */
+    r->job_running = true;
+    r->job_at = now;
+    r->asked = true;
+    r->asked_failed = false;
+    snprintf(r->asked_text, sizeof(r->asked_text), "%s", r->filter_text);
+    r->asked_limit = r->limit;
+    r->asked_gen = j->gen;
 }
 
 /* The rows of the filter from the persistent index (or the engine): its
@@ -197,14 +329,6 @@ fetch_page(struct app *app, struct recs *r)
     index_clear(r->page);
     if (r->limit == 0)
         r->limit = app->opts.window != 0 ? app->opts.window : APP_WINDOW;
-    if (from_store(app)) {
-        if (fetch_store_page(app, r, &err) == 0)
-            return 0;
-        app_message(app, true, "records from %s: %s", app->model.store_url, err.msg);
-        index_free(r->page);
-        r->page = NULL;
-        return -1;
-    }
     m = index_query_count(app->model.db, &r->q.filter, &err);
     if (m < 0 || index_query_select(app->model.db, &r->q.filter, true, r->limit, page_row, r->page,
                                     &err) < 0) {
@@ -220,10 +344,25 @@ fetch_page(struct app *app, struct recs *r)
 static void
 rebuild(struct app *app, struct recs *r)
 {
-    bool from_db = (app->model.db != NULL || from_store(app)) && fetch_page(app, r) == 0;
-    size_t n = index_size(rix(app, r));
-    struct collect c = { r, rix(app, r) };
-    uint32_t agent_sid = r->q.filter.agent ? index_str_lookup(rix(app, r), r->q.filter.agent) : 0;
+    bool from_db;
+    size_t n;
+    struct collect c;
+    uint32_t agent_sid;
+
+    if (from_store(app)) {
+        /* The engine's answer once it has come (a job), the window's rows
+         * meanwhile. */
+        page_refresh(app, r);
+        from_db = page_answers(r);
+        if (from_db)
+            r->matching = r->page_matching;
+    } else {
+        from_db = app->model.db != NULL && fetch_page(app, r) == 0;
+    }
+    r->page_used = from_db;
+    n = index_size(rix(app, r));
+    c = (struct collect){ r, rix(app, r) };
+    agent_sid = r->q.filter.agent ? index_str_lookup(rix(app, r), r->q.filter.agent) : 0;
 
     r->n = 0;
     if (r->cap < n + 1) {
@@ -441,7 +580,8 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
 
     /* From the index, records landing refetch the page at most twice a
      * second. */
-    if (r->built && r->built_gen != app->model.generation && r->page != NULL &&
+    page_refresh(app, r);
+    if (r->built && r->built_gen != app->model.generation && r->page_used &&
         clock_mono_us() - r->built_at < 500000)
         app_redraw_after(app, 500 - (int)((clock_mono_us() - r->built_at) / 1000) + 1);
     else if (!r->built || r->built_gen != app->model.generation)
@@ -461,12 +601,21 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         body--;
     }
     {
-        char loaded[96] = "";
+        char loaded[96] = "", matching[32];
         if (r->n < r->matching)
             snprintf(loaded, sizeof(loaded), "  (newest %zu loaded%s)", r->n,
                      r->sort != SORT_TIME ? ", sorted among them" : "");
-        snprintf(title, sizeof(title), " %zu of %zu records  sort: %s%s  filter: %.200s%s%s",
-                 r->matching, app_total(app), sort_names[r->sort], r->reverse ? " (reversed)" : "",
+        snprintf(matching, sizeof(matching), "%zu", r->matching);
+        if (r->job_running) {
+            /* postgres: the engine's answer is on its way; until it comes
+             * the rows are the window's (or the filter's last page). */
+            if (!r->page_used)
+                snprintf(matching, sizeof(matching), "?");
+            snprintf(loaded, sizeof(loaded), "  loading...%s",
+                     r->page_used ? "" : " (the newest loaded meanwhile)");
+        }
+        snprintf(title, sizeof(title), " %s of %zu records  sort: %s%s  filter: %.200s%s%s",
+                 matching, app_total(app), sort_names[r->sort], r->reverse ? " (reversed)" : "",
                  r->filter_text[0] ? r->filter_text : "(none; / to filter)", loaded,
                  r->follow ? "  FOLLOW (F: stop)" : "");
     }
@@ -486,8 +635,9 @@ recs_draw(struct app *app, void *state, int top, int rows, int cols)
         draw_row(app, r, r->tab.top + (size_t)i, wide, cols);
     if (r->n == 0)
         app_put(app, top + 2, 1, cols - 2, app_attr(app, THEME_DIM),
-                app_total(app) ? "no record matches the filter (c clears it)"
-                               : "no records in this directory yet");
+                r->job_running   ? "loading..."
+                : app_total(app) ? "no record matches the filter (c clears it)"
+                                 : "no records in this directory yet");
 }
 
 static void
@@ -498,8 +648,8 @@ on_filter_change(struct app *app, void *ctx, const char *text)
     struct query q;
 
     if (query_parse(text, clock_wall_us(), &q, err, sizeof(err)) != 0)
-        return; /* keep the last good filter while typing */
-    r->q = q;
+        return;            /* keep the last good filter while typing */
+    query_copy(&r->q, &q); /* its terms point into its own buf */
     snprintf(r->filter_text, sizeof(r->filter_text), "%s", text);
     rebuild(app, r);
     remember_selection(app, r);
@@ -514,11 +664,11 @@ on_filter_done(struct app *app, void *ctx, bool ok)
     char err[200];
 
     if (!ok) {
-        r->q = r->saved_q;
+        query_copy(&r->q, &r->saved_q);
         snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->saved_text);
     } else if (query_parse(r->prompt_buf, clock_wall_us(), &r->q, err, sizeof(err)) != 0) {
         app_message(app, true, "filter: %s", err);
-        r->q = r->saved_q;
+        query_copy(&r->q, &r->saved_q);
         snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->saved_text);
     } else {
         snprintf(r->filter_text, sizeof(r->filter_text), "%s", r->prompt_buf);
@@ -541,7 +691,7 @@ recs_show(struct app *app, void *state, const struct view_arg *arg)
         app_message(app, true, "filter '%s': %s", arg->text, err);
         return;
     }
-    r->q = q;
+    query_copy(&r->q, &q);
     snprintf(r->filter_text, sizeof(r->filter_text), "%s", arg->text);
     r->built = false;
     r->sel = 0;
@@ -601,7 +751,7 @@ recs_handle(struct app *app, void *state, enum key_action act, const struct key_
             r->follow = false; /* moving by hand stops following, as in tig */
         r->sel = r->tab.sel;
         remember_selection(app, r);
-        if (r->page != NULL && r->n > 0 && r->sel + 1 >= r->n && r->n < r->matching) {
+        if (r->page_used && r->n > 0 && r->sel + 1 >= r->n && r->n < r->matching) {
             /* Paged past the rows loaded: the index gives the next ones. */
             r->limit += app->opts.window != 0 ? app->opts.window : APP_WINDOW;
             r->built = false;
@@ -613,7 +763,9 @@ recs_handle(struct app *app, void *state, enum key_action act, const struct key_
         if (r->n > 0) {
             struct index_view v;
             index_get(rix(app, r), r->pos[r->sel], &v);
-            app_show_record(app, v.id);
+            /* with the query, so the detail's [ and ] can step through it */
+            app_show(app, SCREEN_DETAIL,
+                     &(struct view_arg){ .id = v.id, .q = &r->q, .created_us = v.created_us });
         }
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_MARK:
@@ -657,7 +809,7 @@ recs_handle(struct app *app, void *state, enum key_action act, const struct key_
         }
         return VIEW_HANDLED | VIEW_REDRAW;
     case ACT_FILTER:
-        r->saved_q = r->q;
+        query_copy(&r->saved_q, &r->q);
         snprintf(r->saved_text, sizeof(r->saved_text), "%s", r->filter_text);
         snprintf(r->prompt_buf, sizeof(r->prompt_buf), "%s", r->filter_text);
         app_prompt(app, "filter: ", r->prompt_buf, sizeof(r->prompt_buf), on_filter_change,

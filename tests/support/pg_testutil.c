@@ -393,6 +393,44 @@ pgt_sql(struct pgt_server *s, const char *db, const char *sql, char *out, size_t
     return rc;
 }
 
+struct pgt_hold {
+    PGconn *c;
+};
+
+struct pgt_hold *
+pgt_hold(struct pgt_server *s, const char *db, const char *sql, char *why, size_t why_len)
+{
+    struct pgt_hold *h = calloc(1, sizeof(*h));
+    PGresult *r;
+
+    if (h == NULL) {
+        whyf(why, why_len, "out of memory");
+        return NULL;
+    }
+    if ((h->c = connect_db(s, db, why, why_len)) == NULL) {
+        free(h);
+        return NULL;
+    }
+    r = PQexec(h->c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        whyf(why, why_len, "%s: %s", sql, PQerrorMessage(h->c));
+        PQclear(r);
+        pgt_release(h);
+        return NULL;
+    }
+    PQclear(r);
+    return h;
+}
+
+void
+pgt_release(struct pgt_hold *h)
+{
+    if (h == NULL)
+        return;
+    PQfinish(h->c);
+    free(h);
+}
+
 char *
 pgt_create_db(struct pgt_server *s, const char *name, char *why, size_t why_len)
 {

@@ -42,6 +42,15 @@ char *pgt_create_db(struct pgt_server *s, const char *name, char *why, size_t wh
 int pgt_sql(struct pgt_server *s, const char *db, const char *sql, char *out, size_t out_len,
             char *why, size_t why_len);
 
+/* A session kept open: sql (e.g. "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE
+ * MODE") run on database db, its connection held (and its transaction
+ * with the locks it took) until pgt_release, which ends it (rolled back).
+ * NULL with why filled. */
+struct pgt_hold;
+struct pgt_hold *pgt_hold(struct pgt_server *s, const char *db, const char *sql, char *why,
+                          size_t why_len);
+void pgt_release(struct pgt_hold *h); /* accepts NULL */
+
 /* A cmocka group's PostgreSQL server: pgt_group_setup starts one for the
  * group (state: a struct pgt_group); where the binaries are absent it
  * prints why and sets skipped, so each test makes that a counted skip. */

@@ -517,6 +517,186 @@ test_console_postgres_records(void **state)
     free(url);
 }
 
+/* Page the Records screen (G) until it shows id, then put the cursor on
+ * the last row loaded (the rows asked for have arrived by then). */
+static void
+page_to(struct tu_con *c, const char *id, char *screen, size_t size)
+{
+    bool reached = false;
+
+    for (int i = 0; i < 12 && !reached; i++) {
+        tu_con_keys(c, "G", NULL, NULL);
+        reached = tu_con_wait(c, id, 1500, screen, size);
+    }
+    if (!reached)
+        fail_msg("paging never reached the record %s:\n%s", id, screen);
+    tu_con_keys(c, "G", NULL, NULL);
+}
+
+/* Which of ids[0..n-1] the detail screen shows ("Execution ID"); -1: none. */
+static int
+detail_index(struct tu_con *c, char (*ids)[40], int n, char *screen, size_t size)
+{
+    const char *p;
+
+    if (!tu_con_wait(c, "Execution ", 10000, screen, size) ||
+        (p = strstr(screen, "Execution ")) == NULL)
+        return -1;
+    p += strlen("Execution ");
+    for (int k = 0; k < n; k++)
+        if (strncmp(p, ids[k], strlen(ids[k])) == 0)
+            return k;
+    return -1;
+}
+
+/* The detail screen shows record id (after a key). */
+static void
+expect_detail(struct tu_con *c, const char *id, const char *after, char *screen, size_t size)
+{
+    char want[80];
+
+    snprintf(want, sizeof(want), "Execution %s", id);
+    if (!tu_con_wait(c, want, 10000, screen, size))
+        fail_msg("after %s the detail does not show %s:\n%s", after, id, screen);
+}
+
+/* The detail's [ (older) and ] (newer) on postgres with --window 10 (issue
+ * 19): from a record opened on a filtered page past the window they step
+ * to its neighbours among the filter's records (intent:demo.other: ids 57,
+ * 54, 51, ..., none of them in the window of ids 0-9), through the engine,
+ * and stop with a message at the oldest; opened unfiltered, [ steps past
+ * the window to the next older record of all. */
+static void
+test_console_postgres_detail_steps(void **state)
+{
+    struct pgt_group *g = *state;
+    struct tu_con *c;
+    char why[512], *url, args[1200], screen[16384], ids[60][40];
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console_steps", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    fill_store_as(c, url, 60, ids, true);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    tu_con_keys(c, "2", NULL, NULL);
+    if (!tu_con_wait(c, "60 of 60 records", 15000, screen, sizeof(screen)))
+        fail_msg("the Records screen does not list the store's 60 records:\n%s", screen);
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "intent:demo.other");
+    tu_con_keys(c, "Enter", NULL, NULL);
+    if (!tu_con_wait(c, "20 of 60 records", 10000, screen, sizeof(screen)))
+        fail_msg("the filter does not select the store's 20 demo.other records:\n%s", screen);
+    page_to(c, ids[57], screen, sizeof(screen));
+    tu_con_keys(c, "Enter", NULL, NULL);
+    expect_detail(c, ids[57], "Enter", screen, sizeof(screen));
+    /* newer within the filter: 54, then 51 (not the demo.echo 56, 55) */
+    tu_con_keys(c, "]", NULL, NULL);
+    expect_detail(c, ids[54], "]", screen, sizeof(screen));
+    tu_con_keys(c, "]", NULL, NULL);
+    expect_detail(c, ids[51], "] ]", screen, sizeof(screen));
+    tu_con_keys(c, "[", NULL, NULL);
+    expect_detail(c, ids[54], "] ] [", screen, sizeof(screen));
+    tu_con_keys(c, "[", NULL, NULL);
+    expect_detail(c, ids[57], "] ] [ [", screen, sizeof(screen));
+    tu_con_keys(c, "[", NULL, NULL);
+    if (!tu_con_wait(c, "this is the oldest record the filter selects", 10000, screen,
+                     sizeof(screen)))
+        fail_msg("[ on the filter's oldest record did not say so:\n%s", screen);
+    assert_non_null(strstr(screen, ids[57]));
+    /* without a filter: every record, past the window both ways */
+    tu_con_keys(c, "q", NULL, NULL);
+    tu_con_keys(c, "c", NULL, NULL);
+    if (!tu_con_wait(c, "60 of 60 records", 10000, screen, sizeof(screen)))
+        fail_msg("clearing the filter does not list the 60 records again:\n%s", screen);
+    page_to(c, ids[20], screen, sizeof(screen));
+    tu_con_keys(c, "Enter", NULL, NULL);
+    {
+        /* the last row loaded then: past the window (ids 0-9) */
+        int k = detail_index(c, ids, 60, screen, sizeof(screen));
+        if (k < 20 || k > 58)
+            fail_msg("Enter did not open a record past the window (k %d):\n%s", k, screen);
+        tu_con_keys(c, "[", NULL, NULL);
+        expect_detail(c, ids[k + 1], "[ (no filter)", screen, sizeof(screen));
+        tu_con_keys(c, "]", NULL, NULL);
+        expect_detail(c, ids[k], "[ ] (no filter)", screen, sizeof(screen));
+        tu_con_keys(c, "]", NULL, NULL);
+        expect_detail(c, ids[k - 1], "[ ] ] (no filter)", screen, sizeof(screen));
+    }
+    tu_con_keys(c, "q", "Q", NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_free(c);
+    free(url);
+}
+
+/* The Records screen's queries on postgres run on a worker (issue 19): with
+ * the records table locked by another session (every query of it waits),
+ * a new filter shows "loading..." and the console still answers keys (the
+ * prompt echoes what is typed, the help screen opens and closes); once the
+ * lock goes, the filter's answer arrives (the answers for the filter's
+ * first letters, asked while it was typed, are dropped). */
+static void
+test_console_postgres_records_slow(void **state)
+{
+    struct pgt_group *g = *state;
+    struct tu_con *c;
+    struct pgt_hold *lock;
+    char why[512], *url, args[1200], screen[16384], ids[60][40];
+
+    if (g == NULL || g->skipped)
+        skip();
+    url = pgt_create_db(g->srv, "console_slow", why, sizeof(why));
+    if (url == NULL)
+        fail_msg("create database: %s", why);
+    c = tu_con_new();
+    fill_store_as(c, url, 60, ids, true);
+    snprintf(args, sizeof(args), "console --store '%s' --window 10", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 160, 40);
+    tu_con_keys(c, "2", NULL, NULL);
+    if (!tu_con_wait(c, "60 of 60 records", 15000, screen, sizeof(screen)))
+        fail_msg("the Records screen does not list the store's 60 records:\n%s", screen);
+    lock =
+        pgt_hold(g->srv, "console_slow",
+                 "BEGIN; LOCK TABLE intentus_records IN ACCESS EXCLUSIVE MODE", why, sizeof(why));
+    if (lock == NULL)
+        fail_msg("lock the records table: %s", why);
+    tu_con_keys(c, "/", NULL, NULL);
+    tu_con_type(c, "intent:demo.other");
+    if (!tu_con_wait(c, "filter: intent:demo.other", 5000, screen, sizeof(screen)) ||
+        !tu_con_wait(c, "loading...", 5000, screen, sizeof(screen))) {
+        pgt_release(lock);
+        fail_msg("with the server slow the filter prompt did not echo the filter while its "
+                 "page loads:\n%s",
+                 screen);
+    }
+    tu_con_keys(c, "Enter", NULL, NULL);
+    tu_con_keys(c, "?", NULL, NULL);
+    if (!tu_con_wait(c, "Records keys", 5000, screen, sizeof(screen))) {
+        pgt_release(lock);
+        fail_msg("with a page loading the help screen did not open:\n%s", screen);
+    }
+    tu_con_keys(c, "2", NULL, NULL);
+    if (!tu_con_wait(c, "loading...", 5000, screen, sizeof(screen))) {
+        pgt_release(lock);
+        fail_msg("back on the Records screen it does not say loading:\n%s", screen);
+    }
+    if (strstr(screen, "20 of 60 records") != NULL) {
+        pgt_release(lock);
+        fail_msg("the filter's page arrived while the table was locked:\n%s", screen);
+    }
+    pgt_release(lock);
+    if (!tu_con_wait(c, "20 of 60 records", 15000, screen, sizeof(screen)))
+        fail_msg("after the lock went the filter's 20 demo.other records did not arrive:\n%s",
+                 screen);
+    tu_con_keys(c, "Q", NULL, NULL);
+    tu_con_expect(c, "CONSOLE-EXITED-0");
+    tu_con_free(c);
+    free(url);
+}
+
 int
 main(void)
 {
@@ -529,6 +709,8 @@ main(void)
         cmocka_unit_test(test_console_postgres_window_deletes),
         cmocka_unit_test(test_console_postgres_dashboard),
         cmocka_unit_test(test_console_postgres_records),
+        cmocka_unit_test(test_console_postgres_detail_steps),
+        cmocka_unit_test(test_console_postgres_records_slow),
     };
     return cmocka_run_group_tests(tests, pgt_group_setup, pgt_group_teardown);
 }
