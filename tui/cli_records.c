@@ -691,6 +691,25 @@ cli_records_dir_of(const struct rec_args *a, struct config **cfg)
     return dir;
 }
 
+int
+cli_records_store_keys(const struct rec_args *a)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg;
+    int krc;
+
+    if (cli_keys_from_flag(a->cmd, a->keyring) != 0)
+        return EXIT_USAGE;
+    if (a->keyring != NULL)
+        return 0;
+    /* The config's recording.encryption reads what an engine sealed
+     * (sqlite, postgres), as it reads sealed files. */
+    cfg = config_load(a->config, &err);
+    krc = cli_keys_from_config(cfg);
+    config_free(cfg);
+    return krc != 0 ? EXIT_USAGE : 0;
+}
+
 /* *fail is the exit code to use when NULL comes back: a configuration
  * error is a usage error (2), like everywhere else; a directory that cannot
  * be opened is a failure (1). */
@@ -737,18 +756,8 @@ open_src(const char *cmd, const struct rec_args *a, struct src *src)
         src->rs = open_store(cmd, a, &fail);
         return src->rs != NULL ? 0 : fail;
     }
-    if (cli_keys_from_flag(cmd, a->keyring) != 0)
+    if (cli_records_store_keys(a) != 0)
         return EXIT_USAGE;
-    if (a->keyring == NULL) {
-        /* The config's recording.encryption reads what an engine sealed
-         * (postgres), as it reads sealed files. */
-        struct config *cfg = config_load(a->config, &err);
-        int krc = cli_keys_from_config(cfg);
-        config_free(cfg);
-        memset(&err, 0, sizeof(err));
-        if (krc != 0)
-            return EXIT_USAGE;
-    }
     src->st = store_open_url(stores_builtin, a->store, &o, &err);
     if (src->st == NULL) {
         cli_error(cmd, "%s: %s", a->store, err.msg);

@@ -73,8 +73,11 @@ app_load_record(struct app *app, const char *id, struct intentus_err *err)
 {
     if (app->model.rstore != NULL) {
         size_t len = 0;
-        char *text = store_get(app->model.rstore, id, &len, err);
+        /* A sealed text (sqlite, postgres) opened with the reading keys. */
+        char *text = store_get_open(app->model.rstore, id, &len, NULL, err);
         cJSON *rec = text != NULL ? record_parse(text, len, err) : NULL;
+        if (text != NULL)
+            explicit_bzero(text, len);
         free(text);
         if (rec == NULL)
             err_prefix(err, "%s: record %s", app->model.store_url, id);
