@@ -76,11 +76,12 @@ app_load_record(struct app *app, const char *id, struct intentus_err *err)
         /* A sealed text (sqlite, postgres) opened with the reading keys. */
         char *text = store_get_open(app->model.rstore, id, &len, NULL, err);
         cJSON *rec = text != NULL ? record_parse(text, len, err) : NULL;
+        /* store_get_open's errors name the store and the record already. */
+        if (text != NULL && rec == NULL)
+            err_prefix(err, "%s: record %s", app->model.store_url, id);
         if (text != NULL)
             explicit_bzero(text, len);
         free(text);
-        if (rec == NULL)
-            err_prefix(err, "%s: record %s", app->model.store_url, id);
         return rec;
     }
     if (app->model.store == NULL) {
