@@ -176,6 +176,19 @@ store_get_open(struct store *s, const char *id, size_t *len, enum crypt_status *
     return plain;
 }
 
+char *
+store_get_raw(struct store *s, const char *id, size_t *len, struct intentus_err *err)
+{
+    size_t dummy;
+
+    if (check_id(s, id, err) != 0)
+        return NULL;
+    if (len == NULL)
+        len = &dummy;
+    return s->engine->get_raw != NULL ? s->engine->get_raw(s, id, len, err)
+                                      : s->engine->get(s, id, len, err);
+}
+
 int
 store_del(struct store *s, const char *id, struct intentus_err *err)
 {
@@ -222,10 +235,13 @@ store_verify(struct store *s, const char *id, struct intentus_err *err)
         return -1;
     if (s->engine->verify != NULL)
         return s->engine->verify(s, id, err);
-    text = s->engine->get(s, id, &len, err);
+    /* A sealed text (sqlite, postgres) is opened first: its tag is checked,
+     * then the record as on files. */
+    text = store_get_open(s, id, &len, NULL, err);
     if (text == NULL)
         return -1;
     rec = record_parse(text, len, err);
+    explicit_bzero(text, len);
     free(text);
     if (rec == NULL) {
         err_prefix(err, "store %s: record %s", s->url, id);

@@ -43,10 +43,11 @@ struct store_opts {
     bool create;    /* create the directory / database if missing */
     bool fsync;     /* a put (or a commit of a batch) returns once durable */
     bool read_only; /* refuse put and del (and open without creating) */
-    /* file and postgres engines: seal saved records with keys' newest key
-     * (keys required); postgres takes its index columns from the plaintext
-     * before sealing and stores the sealed bytes. sqlite refuses it. Bytes
-     * put already sealed are stored as they are. */
+    /* Seal saved records with keys' newest key (keys required); sqlite and
+     * postgres take their index columns from the plaintext before sealing
+     * and store the sealed bytes. Bytes put already sealed are stored as
+     * they are (their index columns from their plaintext when the store's
+     * keys, else crypt_reader(), open them). */
     bool encrypt;
     /* Borrowed, must outlive the store; NULL: crypt_reader() for reading. */
     const struct crypt_keyring *keys;
@@ -130,6 +131,11 @@ struct store_engine {
     /* The text of id (NUL-terminated, caller frees), *len its length; NULL
      * with IERR_NOT_FOUND when absent, other codes for real errors. */
     char *(*get)(struct store *s, const char *id, size_t *len, struct intentus_err *err);
+    /* May be NULL (get already returns the stored bytes: sqlite,
+     * postgres): the bytes as stored, a sealed record still sealed (the
+     * file engine's get opens sealed files). For copies that keep records
+     * sealed (records migrate without --decrypt). */
+    char *(*get_raw)(struct store *s, const char *id, size_t *len, struct intentus_err *err);
     /* Delete id: 0 deleted, -1 with IERR_NOT_FOUND when absent. */
     int (*del)(struct store *s, const char *id, struct intentus_err *err);
     /* Visit rows q selects in its order. Returns how many were visited,
@@ -145,7 +151,8 @@ struct store_engine {
     long (*follow)(struct store *s, int64_t *cursor, int timeout_ms, store_row_fn fn, void *ctx,
                    struct intentus_err *err);
     /* May be NULL: store_verify then gets the text and checks it as
-     * `records verify` checks a file (it parses, header.executionId is the
+     * `records verify` checks a file (a sealed text opened as
+     * store_get_open opens it; it parses, header.executionId is the
      * id, the envelope validates, record_verify_hash). An engine sets it
      * to check more (its own checksum of the stored bytes). 0 verified,
      * -1 with err. */
@@ -198,6 +205,10 @@ char *store_get(struct store *s, const char *id, size_t *len, struct intentus_er
  * store, the id and the key. st may be NULL. */
 char *store_get_open(struct store *s, const char *id, size_t *len, enum crypt_status *st,
                      struct intentus_err *err);
+/* The record's bytes as the store holds them: sealed when it was stored
+ * sealed (any engine), else the text; the engine's get_raw, else its get.
+ * NULL with IERR_NOT_FOUND when absent. */
+char *store_get_raw(struct store *s, const char *id, size_t *len, struct intentus_err *err);
 int store_del(struct store *s, const char *id, struct intentus_err *err);
 long store_query(struct store *s, const struct store_query *q, store_row_fn fn, void *ctx,
                  struct intentus_err *err);

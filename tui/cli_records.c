@@ -314,8 +314,8 @@ static const struct cli_opt export_opts[] = {
     { .name = "decrypt",
       .kind = CLI_OPT_FLAG,
       .offset = F(decrypt),
-      .help = "required: say that the copies are plaintext\n(also with --to: for encrypted "
-              "records)" },
+      .help = "required: say that the copies are plaintext\n(with --to: copy sealed records "
+              "as plaintext;\nwithout it they stay sealed)" },
     { .name = "to",
       .kind = CLI_OPT_STRING,
       .arg = "URL",
@@ -335,7 +335,7 @@ static const struct cli_opt migrate_opts[] = {
       .kind = CLI_OPT_STRING,
       .arg = "URL",
       .offset = F(from),
-      .help = "the store to copy from (file:DIR, sqlite:PATH)" },
+      .help = "the store to copy from (file:DIR, sqlite:PATH,\npostgres://...)" },
     { .name = "to",
       .kind = CLI_OPT_STRING,
       .arg = "URL",
@@ -344,7 +344,8 @@ static const struct cli_opt migrate_opts[] = {
     { .name = "decrypt",
       .kind = CLI_OPT_FLAG,
       .offset = F(decrypt),
-      .help = "copy encrypted records too (decrypted: the\ndestination holds plaintext)" },
+      .help = "copy encrypted records as plaintext (without\nit they are copied sealed, as "
+              "stored)" },
     OPT_PROGRESS,
     OPT_FILTERS(parse_gc_status, STATUS_HELP),
     OPT_HELP,
@@ -364,7 +365,8 @@ static const struct cli_opt import_opts[] = {
     { .name = "decrypt",
       .kind = CLI_OPT_FLAG,
       .offset = F(decrypt),
-      .help = "copy encrypted records too (decrypted)" },
+      .help = "copy encrypted records as plaintext (without\nit they are copied sealed, as "
+              "stored)" },
     OPT_PROGRESS,
     OPT_FILTERS(parse_gc_status, STATUS_HELP),
     OPT_HELP,
@@ -626,13 +628,18 @@ static const struct rec_sub {
       "copy records between stores, losslessly",
       { "records migrate", "--from URL --to URL [options]",
         "Copy the records (all, or those the filters select) from one store to\n"
-        "another (file:DIR, sqlite:PATH), byte for byte: each record is put by\n"
+        "another (file:DIR, sqlite:PATH, postgres://...), byte for byte: each is put by\n"
         "execution id, read back and its SHA-256 compared with the source's. A\n"
         "record already there with the same bytes is skipped, so running it again\n"
         "copies nothing and an interrupted run resumes; one there with other bytes\n"
         "fails, and is left as it is. Nothing in the source changes. Progress on\n"
         "stderr when it is a terminal (or --progress). Ends with 'N copied, M\n"
-        "already there, F failed'; exit 1 on any failure.\n",
+        "already there, F failed'; exit 1 on any failure.\n"
+        "Encrypted records are copied sealed, the bytes the source holds (the\n"
+        "SHA-256 is the sealed bytes'). A sqlite or postgres destination indexes\n"
+        "them from their plaintext, so there each needs a key that opens it\n"
+        "(--keyring, $INTENTUS_KEYRING); without one it fails, naming its key. A\n"
+        "file destination needs no key. With --decrypt the copies are plaintext.\n",
         migrate_opts } },
     { SUB_IMPORT,
       "copy records from another store into this one",
@@ -691,6 +698,25 @@ cli_records_dir_of(const struct rec_args *a, struct config **cfg)
     return dir;
 }
 
+int
+cli_records_store_keys(const struct rec_args *a)
+{
+    struct intentus_err err = { 0 };
+    struct config *cfg;
+    int krc;
+
+    if (cli_keys_from_flag(a->cmd, a->keyring) != 0)
+        return EXIT_USAGE;
+    if (a->keyring != NULL)
+        return 0;
+    /* The config's recording.encryption reads what an engine sealed
+     * (sqlite, postgres), as it reads sealed files. */
+    cfg = config_load(a->config, &err);
+    krc = cli_keys_from_config(cfg);
+    config_free(cfg);
+    return krc != 0 ? EXIT_USAGE : 0;
+}
+
 /* *fail is the exit code to use when NULL comes back: a configuration
  * error is a usage error (2), like everywhere else; a directory that cannot
  * be opened is a failure (1). */
@@ -737,18 +763,8 @@ open_src(const char *cmd, const struct rec_args *a, struct src *src)
         src->rs = open_store(cmd, a, &fail);
         return src->rs != NULL ? 0 : fail;
     }
-    if (cli_keys_from_flag(cmd, a->keyring) != 0)
+    if (cli_records_store_keys(a) != 0)
         return EXIT_USAGE;
-    if (a->keyring == NULL) {
-        /* The config's recording.encryption reads what an engine sealed
-         * (postgres), as it reads sealed files. */
-        struct config *cfg = config_load(a->config, &err);
-        int krc = cli_keys_from_config(cfg);
-        config_free(cfg);
-        memset(&err, 0, sizeof(err));
-        if (krc != 0)
-            return EXIT_USAGE;
-    }
     src->st = store_open_url(stores_builtin, a->store, &o, &err);
     if (src->st == NULL) {
         cli_error(cmd, "%s: %s", a->store, err.msg);

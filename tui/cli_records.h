@@ -64,6 +64,13 @@ struct index_db *cli_records_store_db(const struct rec_args *a, struct intentus_
  * (store_query, store_get) with cli_records_index_of. */
 bool cli_records_store_remote(const struct rec_args *a);
 
+/* The reading keys of a command on a->store (core/crypt.h crypt_reader):
+ * --keyring, else $INTENTUS_KEYRING (set by main), else the config's
+ * recording.encryption, so a sealed record of sqlite or postgres opens as
+ * a sealed file does. 0, or EXIT_USAGE (printed) when a keyring does not
+ * load. */
+int cli_records_store_keys(const struct rec_args *a);
+
 /* The records directory from --dir / --config; NULL (message printed) when
  * there is none. *cfg is freed by the caller with config_free. */
 const char *cli_records_dir_of(const struct rec_args *a, struct config **cfg);

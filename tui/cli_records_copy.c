@@ -5,7 +5,16 @@
  * copies nothing again (idempotent) and an interrupted one resumes where
  * it stopped; each copy is read back from the destination and its SHA-256
  * compared with the source's, so "copied" means verified. Destination
- * writes are batched (one transaction per batch on sqlite) and synced. */
+ * writes are batched (one transaction per batch on sqlite) and synced.
+ *
+ * Sealed records (recording.encryption) stay sealed: without --decrypt a
+ * record is copied as the bytes the source holds (store_get_raw: the file
+ * engine's sealed file, the sealed text of sqlite and postgres), and the
+ * SHA-256 checked is the sealed bytes'. A database destination fills its
+ * index columns from the plaintext, so a sealed record goes there only
+ * when the reading keys open it; otherwise it fails, named, and nothing
+ * is written for it. A file destination takes it either way (a file is
+ * its bytes). With --decrypt the destination gets the plaintext. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +106,33 @@ fail_one(struct tally *t, const char *id, const char *why)
     t->failed++;
 }
 
+/* Whether the reading keys open the sealed text; why says why not. */
+static bool
+opens(const char *text, size_t len, char *why, size_t size)
+{
+    struct intentus_err err = { 0 };
+    enum crypt_status st = CRYPT_PLAIN;
+    char key[CRYPT_ID_HEX] = "?";
+    size_t plen = 0;
+    char *plain = crypt_open(crypt_reader(), CRYPT_RECORD, text, len, "sealed", &plen, &st, &err);
+
+    if (plain != NULL) {
+        explicit_bzero(plain, plen);
+        free(plain);
+        return true;
+    }
+    crypt_blob_key_id(text, len, key);
+    if (st == CRYPT_NO_KEY || st == CRYPT_KEY_MISSING)
+        snprintf(why, size,
+                 "sealed with key %s and no key in the keyring opens it: the destination's index "
+                 "needs its fields (give the key with --keyring, or copy plaintext with "
+                 "--decrypt)",
+                 key);
+    else
+        snprintf(why, size, "sealed, and it does not open (%s): not copied", err.msg);
+    return false;
+}
+
 /* One batch: put each record, commit, then read every put back and
  * compare its SHA-256 with the source's. */
 static int
@@ -106,6 +142,8 @@ copy_batch(const struct rec_args *a, struct store *from, struct store *to, struc
     char(*sum)[65] = calloc(hi - lo, sizeof(*sum));
     int *state = calloc(hi - lo, sizeof(*state)); /* 0 failed, 1 put, 2 already there */
     struct intentus_err err = { 0 };
+    bool db_dest = strcmp(store_scheme(to), "file") != 0;
+    char why[600];
     int rc = -1;
 
     if (sum == NULL || state == NULL) {
@@ -120,21 +158,24 @@ copy_batch(const struct rec_args *a, struct store *from, struct store *to, struc
         size_t len = 0;
         char *text;
         int r;
-        if ((ids->flags[i] & STORE_ROW_SEALED) && !a->decrypt) {
-            fail_one(t, ids->id[i],
-                     "encrypted: the copy would be plaintext (say so with --decrypt)");
-            continue;
-        }
-        /* --decrypt: a text the source engine sealed (postgres) opened too;
-         * files come back from the file engine already opened. */
+        /* --decrypt: the plaintext, whichever engine sealed it; else the
+         * bytes as stored, sealed or not. */
         text = a->decrypt ? store_get_open(from, ids->id[i], &len, NULL, &err)
-                          : store_get(from, ids->id[i], &len, &err);
+                          : store_get_raw(from, ids->id[i], &len, &err);
         if (text == NULL) {
             fail_one(t, ids->id[i], err.msg);
             continue;
         }
+        if (!a->decrypt && db_dest && crypt_is_sealed(text, len) &&
+            !opens(text, len, why, sizeof(why))) {
+            free(text);
+            fail_one(t, ids->id[i], why);
+            continue;
+        }
         json_sha256_hex(text, len, sum[i - lo]);
         r = store_put(to, ids->id[i], text, len, &err);
+        if (a->decrypt)
+            explicit_bzero(text, len);
         free(text);
         if (r < 0)
             fail_one(t, ids->id[i], err.msg);
@@ -150,12 +191,16 @@ copy_batch(const struct rec_args *a, struct store *from, struct store *to, struc
         char *text, got[65];
         if (state[i - lo] == 0)
             continue;
-        text = store_get(to, ids->id[i], &len, &err);
+        /* The bytes the destination holds: a sealed file read back sealed. */
+        text = a->decrypt ? store_get_open(to, ids->id[i], &len, NULL, &err)
+                          : store_get_raw(to, ids->id[i], &len, &err);
         if (text == NULL) {
             fail_one(t, ids->id[i], err.msg);
             continue;
         }
         json_sha256_hex(text, len, got);
+        if (a->decrypt)
+            explicit_bzero(text, len);
         free(text);
         if (strcmp(got, sum[i - lo]) != 0) {
             fail_one(t, ids->id[i], "read back from the destination, its SHA-256 differs");

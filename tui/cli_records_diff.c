@@ -29,10 +29,13 @@ load(struct rec_store *rs, struct store *st, const char *id)
         rec = rec_store_load(rs, id, &err);
     } else {
         size_t len = 0;
-        char *text = store_get(st, id, &len, &err);
+        /* A sealed text (sqlite, postgres) opened with the reading keys. */
+        char *text = store_get_open(st, id, &len, NULL, &err);
         rec = text != NULL ? record_parse(text, len, &err) : NULL;
         if (text != NULL && rec == NULL)
             err_prefix(&err, "%s: record %s", store_url(st), id);
+        if (text != NULL)
+            explicit_bzero(text, len);
         free(text);
     }
 
@@ -142,7 +145,7 @@ cli_records_diff(const struct rec_args *a, int argc, char **argv)
             return cli_usage_error("records diff", "'%s' is not a valid execution id", argv[i]);
     }
     if (a->store != NULL) {
-        if (cli_keys_from_flag(a->cmd, a->keyring) != 0)
+        if (cli_records_store_keys(a) != 0)
             goto out;
         st = store_open_url(stores_builtin, a->store, &(struct store_opts){ .read_only = true },
                             &err);

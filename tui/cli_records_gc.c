@@ -426,37 +426,74 @@ count_take(void *ctx, const struct retention_row *row, struct intentus_err *err)
 }
 
 /* gzip text into archive/<id>.json.gz: a hidden temp file, synced, then
- * linked into place (an existing archive file is never replaced). */
+ * linked into place (an existing archive file is never replaced). With
+ * seal (the record was stored sealed) the gzip bytes are sealed whole
+ * (kind CRYPT_RECORD_GZ), as retention seals a file store's archives, so
+ * what was encrypted stays encrypted. */
 static int
 archive_text(const char *archive, const char *id, const char *text, size_t len,
-             struct intentus_err *err)
+             const struct crypt_keyring *seal, struct intentus_err *err)
 {
     char tmp[PATH_MAX], final[PATH_MAX];
-    int fd, rc = -1;
-    gzFile gz;
+    struct buf sealed = BUF_INIT;
+    unsigned char *gz = NULL;
+    const void *data;
+    size_t dlen, bound;
+    z_stream zs;
+    int fd = -1, rc = -1;
 
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    bound = deflateBound(&zs, (uLong)len) + 64;
+    if ((gz = malloc(bound)) == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        goto out;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)text;
+    zs.avail_in = (uInt)len;
+    zs.next_out = gz;
+    zs.avail_out = (uInt)bound;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        err_set(err, IERR_IO, "gzip of %s failed", id);
+        goto out;
+    }
+    data = gz;
+    dlen = zs.total_out;
+    if (seal != NULL) {
+        if (crypt_seal(seal, CRYPT_RECORD_GZ, gz, dlen, &sealed, err) != 0) {
+            err_prefix(err, "archive of record %s", id);
+            goto out;
+        }
+        data = sealed.data;
+        dlen = sealed.len;
+    }
     snprintf(tmp, sizeof(tmp), "%s/.%s.json.gz.tmp", archive, id);
     snprintf(final, sizeof(final), "%s/%s.json.gz", archive, id);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         err_set(err, IERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    gz = gzdopen(dup(fd), "wb");
-    if (gz == NULL || (len > 0 && gzwrite(gz, text, (unsigned)len) != (int)len) ||
-        gzclose(gz) != Z_OK) {
-        err_set(err, IERR_IO, "cannot write %s", tmp);
         goto out;
     }
-    gz = NULL;
+    if (rec_store_write_all(fd, data, dlen) != 0) {
+        err_set(err, IERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
     if (fsync(fd) != 0 || link(tmp, final) != 0) {
         err_set(err, IERR_IO, "cannot create %s: %s", final, strerror(errno));
         goto out;
     }
     rc = 0;
 out:
-    close(fd);
-    unlink(tmp);
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    deflateEnd(&zs);
+    free(gz);
+    buf_free(&sealed);
     return rc;
 }
 
@@ -474,9 +511,17 @@ store_gc_apply(struct store *st, const struct store_gc_plan *plan, const char *a
             break;
         }
         if (archive != NULL) {
+            /* A sealed text (sqlite, postgres) is opened, gzipped and
+             * sealed again with the reading keys' newest key; one no key
+             * opens fails here, before anything is deleted. */
             size_t len = 0;
-            char *text = store_get(st, row->id, &len, err);
-            int arc = text != NULL ? archive_text(archive, row->id, text, len, err) : -1;
+            enum crypt_status cst = CRYPT_PLAIN;
+            char *text = store_get_open(st, row->id, &len, &cst, err);
+            int arc = text != NULL ? archive_text(archive, row->id, text, len,
+                                                  cst == CRYPT_OK ? crypt_reader() : NULL, err)
+                                   : -1;
+            if (text != NULL)
+                explicit_bzero(text, len);
             free(text);
             if (arc != 0 && err->code == IERR_NOT_FOUND) {
                 done->already_gone++;
@@ -581,7 +626,7 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
 {
     struct intentus_err err = { 0 };
     struct store_opts o = { 0 };
-    struct store *st = store_open_url(stores_builtin, a->store, &o, &err);
+    struct store *st = NULL;
     struct index_filter xf;
     struct store_filter f = { 0 };
     struct store_gc_plan *plan = NULL;
@@ -592,6 +637,11 @@ gc_store(const struct rec_args *a, const struct retention_policy *p, const char 
     size_t take;
     int rc = EXIT_FAIL;
 
+    /* --archive opens sealed records (and seals their archives) with the
+     * reading keys. */
+    if (archive != NULL && cli_records_store_keys(a) != 0)
+        return EXIT_USAGE;
+    st = store_open_url(stores_builtin, a->store, &o, &err);
     if (st == NULL) {
         cli_error(a->cmd, "%s: %s", a->store, err.msg);
         return EXIT_FAIL;

@@ -420,11 +420,12 @@ follow_row(void *ctx, const struct store_row *row)
         cli_error("records tail", "%s", err.msg);
         return 0;
     }
-    d = digest_from_text(row->id, text, len, NULL);
+    /* A sealed text (sqlite, postgres with recording.encryption) is
+     * digested from its plaintext when the reading keys open it. */
+    d = stores_digest_stored(row->id, text, len, NULL, 0, NULL);
     free(text);
     if (d == NULL)
         return 1;
-    d->file_size = len;
     if (d->flags & DIGEST_CORRUPT)
         d->created_us = row->created_us;
     tail_event(fc->t, &(struct tailer_event){ .kind = TAILER_UPSERT, .id = row->id, .digest = d });

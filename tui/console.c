@@ -73,11 +73,15 @@ app_load_record(struct app *app, const char *id, struct intentus_err *err)
 {
     if (app->model.rstore != NULL) {
         size_t len = 0;
-        char *text = store_get(app->model.rstore, id, &len, err);
+        /* A sealed text (sqlite, postgres) opened with the reading keys. */
+        char *text = store_get_open(app->model.rstore, id, &len, NULL, err);
         cJSON *rec = text != NULL ? record_parse(text, len, err) : NULL;
-        free(text);
-        if (rec == NULL)
+        /* store_get_open's errors name the store and the record already. */
+        if (text != NULL && rec == NULL)
             err_prefix(err, "%s: record %s", app->model.store_url, id);
+        if (text != NULL)
+            explicit_bzero(text, len);
+        free(text);
         return rec;
     }
     if (app->model.store == NULL) {

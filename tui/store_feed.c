@@ -122,13 +122,12 @@ digest_of(struct store *st, const char *id, int64_t created_us)
 
     if (text == NULL)
         return NULL;
-    d = digest_from_text(id, text, len, NULL);
+    /* A sealed text (sqlite, postgres) digested from its plaintext when
+     * the reading keys open it. */
+    d = stores_digest_stored(id, text, len, NULL, 0, NULL);
     free(text);
-    if (d != NULL) {
-        d->file_size = len;
-        if (d->flags & DIGEST_CORRUPT)
-            d->created_us = created_us;
-    }
+    if (d != NULL && (d->flags & DIGEST_CORRUPT))
+        d->created_us = created_us;
     return d;
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/rec_store.h"
+#include "core/safe_file.h"
 #include "watch/stores.h"
 
 #define SEQ "r.rid"
@@ -97,13 +98,60 @@ file_get(struct store *s, const char *id, size_t *len, struct intentus_err *err)
     return text;
 }
 
+/* The bytes of <id>.json as they are (sealed stays sealed). A record
+ * archived as <id>.json.gz is its text (gunzipped) when it is plain; a
+ * sealed archive holds the gzip sealed, not a sealed record text, so it is
+ * refused, naming it. */
+static char *
+file_get_raw(struct store *s, const char *id, size_t *len, struct intentus_err *err)
+{
+    struct file_store *fs = of(s);
+    struct intentus_err e = { 0 };
+    enum crypt_status st = CRYPT_PLAIN;
+    char name[160], shown[4400], *text;
+    int fd;
+
+    snprintf(name, sizeof(name), "%s.json", id);
+    snprintf(shown, sizeof(shown), "%s/%s", rec_store_dir(fs->rs), name);
+    fd = safe_file_open(rec_store_dirfd(fs->rs), name, shown, REC_STORE_MAX_FILE, &e);
+    if (fd >= 0) {
+        text = safe_file_read_fd(fd, shown, REC_STORE_MAX_FILE, len, err);
+        close(fd);
+        return text;
+    }
+    if (e.code != IERR_NOT_FOUND) {
+        if (err != NULL)
+            *err = e;
+        return NULL;
+    }
+    text = rec_store_read_st(fs->rs, id, len, &st, err);
+    if (text == NULL) {
+        if (st == CRYPT_PLAIN)
+            return file_get(s, id, len, err); /* tells absence apart */
+        return NULL;
+    }
+    if (st == CRYPT_OK) {
+        explicit_bzero(text, *len);
+        free(text);
+        err_set(err, IERR_INVALID,
+                "%s/%s.json.gz is a sealed archive (the gzip is sealed, not the record text): "
+                "copy it with --decrypt",
+                rec_store_dir(fs->rs), id);
+        return NULL;
+    }
+    return text;
+}
+
 static int
 file_put(struct store *s, const char *id, const char *text, size_t len, struct intentus_err *err)
 {
     struct file_store *fs = of(s);
     struct intentus_err e = { 0 };
     size_t old_len = 0;
-    char *old = file_get(s, id, &old_len, &e);
+    /* Sealed bytes are compared with the file's bytes, a text with the
+     * file's text (opened when the file is sealed). */
+    bool sealed = crypt_is_sealed(text, len);
+    char *old = sealed ? file_get_raw(s, id, &old_len, &e) : file_get(s, id, &old_len, &e);
     int rc;
 
     if (old == NULL && e.code != IERR_NOT_FOUND) {
@@ -117,7 +165,7 @@ file_put(struct store *s, const char *id, const char *text, size_t len, struct i
         if (errno != EEXIST)
             return -1;
         /* Someone stored it meanwhile: compare with theirs. */
-        old = file_get(s, id, &old_len, err);
+        old = sealed ? file_get_raw(s, id, &old_len, err) : file_get(s, id, &old_len, err);
         if (old == NULL)
             return -1;
     }
@@ -221,6 +269,7 @@ const struct store_engine store_engine_file = {
     .begin = NULL,
     .commit = NULL,
     .get = file_get,
+    .get_raw = file_get_raw,
     .del = file_del,
     .query = file_query,
     .count = file_count,

@@ -4,7 +4,16 @@
  * which holds every record's JSON text byte for byte and its insertion
  * sequence (the cursor of follow). A put, or a batch between begin and
  * commit, is one transaction; with fsync the commit is synced
- * (synchronous=FULL), so a record is durable once acknowledged. */
+ * (synchronous=FULL), so a record is durable once acknowledged.
+ *
+ * Encryption at rest (opts.encrypt, core/crypt.h): each record is sealed
+ * with the keyring's writing key before it is stored, as the file engine
+ * seals files and postgres its rows; texts holds the sealed bytes, the
+ * index columns come from the plaintext before sealing (so filters, stats
+ * and gc's plans need no key). get gives the stored bytes; store_get_open
+ * opens them. Bytes put already sealed (a migrate that keeps them sealed)
+ * are stored as they are, their columns from their plaintext when a key
+ * opens them. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -12,7 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
+#include "core/crypt.h"
 #include "core/rec_store.h"
 #include "watch/digest.h"
 #include "watch/stores.h"
@@ -124,10 +135,10 @@ sqlite_open(const char *url, const char *rest, const struct store_opts *opts,
         err_set(err, IERR_CONFIG, "store URL %s names no database file (sqlite:PATH)", url);
         goto fail;
     }
-    if (opts->encrypt) {
+    if (opts->encrypt && (opts->keys == NULL || crypt_keyring_write_id(opts->keys) == NULL)) {
         err_set(err, IERR_CONFIG,
-                "store %s: recording.encryption seals record files; the sqlite engine does not "
-                "encrypt (use file:DIR, or an encrypted file system)",
+                "store %s: recording.encryption needs a keyring holding a key (intentus keys "
+                "new)",
                 url);
         goto fail;
     }
@@ -256,35 +267,106 @@ finish(struct sqlite_store *ss, bool own_tx, int rc, struct intentus_err *err)
     return rc;
 }
 
+/* The plaintext of stored (or given) bytes for comparing two puts of one
+ * record: a copy of text when it is not sealed, else opened with the
+ * store's keys; NULL when no key opens it. */
+static char *
+plain_of(const struct sqlite_store *ss, const char *id, const char *text, size_t len,
+         size_t *plain_len)
+{
+    enum crypt_status st;
+    struct intentus_err e = { 0 };
+    const struct crypt_keyring *kr =
+        ss->base.opts.keys != NULL ? ss->base.opts.keys : crypt_reader();
+
+    return crypt_open(kr, CRYPT_RECORD, text, len, id, plain_len, &st, &e);
+}
+
+static void
+wipe_free(char *p, size_t len)
+{
+    if (p != NULL) {
+        explicit_bzero(p, len);
+        free(p);
+    }
+}
+
+/* Whether the record stored as old is the one given: the same bytes, or
+ * (sealed with another nonce, or sealed on one side) the same plaintext. */
+static bool
+same_record(const struct sqlite_store *ss, const char *id, const char *old, size_t old_len,
+            const char *data, size_t dlen, const char *plain, size_t plain_len)
+{
+    size_t a_len = 0, b_len = 0;
+    char *a, *b = NULL;
+    bool same;
+
+    if (old_len == dlen && memcmp(old, data, dlen) == 0)
+        return true;
+    if (!crypt_is_sealed(old, old_len) && !crypt_is_sealed(data, dlen))
+        return false;
+    a = plain_of(ss, id, old, old_len, &a_len);
+    if (plain == NULL) {
+        b = plain_of(ss, id, data, dlen, &b_len);
+        plain = b;
+        plain_len = b_len;
+    }
+    same = a != NULL && plain != NULL && a_len == plain_len && memcmp(a, plain, a_len) == 0;
+    wipe_free(a, a_len);
+    wipe_free(b, b_len);
+    return same;
+}
+
 static int
 sqlite_put(struct store *s, const char *id, const char *text, size_t len, struct intentus_err *err)
 {
     struct sqlite_store *ss = of(s);
     bool own_tx = !ss->in_batch;
     struct digest *d = NULL;
+    struct buf sealed = BUF_INIT;
+    const char *data = text, *plain = NULL;
+    size_t dlen = len, plain_len = 0;
     char *old = NULL;
     size_t old_len = 0;
     int rc = -1, found;
 
-    if (own_tx && index_db_begin(ss->db, err) != 0)
+    /* Sealed here, before the transaction: the columns from the text. */
+    if (s->opts.encrypt && !crypt_is_sealed(text, len)) {
+        if (crypt_seal(s->opts.keys, CRYPT_RECORD, text, len, &sealed, err) != 0) {
+            err_prefix(err, "store %s: record %s", ss->path, id);
+            buf_free(&sealed);
+            return -1;
+        }
+        data = sealed.data;
+        dlen = sealed.len;
+        plain = text;
+        plain_len = len;
+        if (rec_store_check_size(id, dlen, err) != 0) {
+            buf_free(&sealed);
+            return -1;
+        }
+    }
+    if (own_tx && index_db_begin(ss->db, err) != 0) {
+        buf_free(&sealed);
         return -1;
+    }
     if (savepoint(ss, err) != 0)
         goto out;
     found = lookup(ss, id, &old, &old_len, err);
     if (found < 0)
         goto out;
     if (found) {
-        if (old_len == len && memcmp(old, text, len) == 0) {
+        if (same_record(ss, id, old, old_len, data, dlen, plain, plain_len)) {
             rc = 1;
         } else {
             err_set(err, IERR_INVALID,
                     "record %s is already stored in %s with different content (%zu bytes there, "
                     "%zu given)",
-                    id, ss->path, old_len, len);
+                    id, ss->path, old_len, dlen);
         }
         goto out;
     }
-    d = digest_from_text(id, text, len, NULL);
+    d = stores_digest_stored(id, data, dlen, plain, plain_len, s->opts.keys);
     if (d == NULL) {
         err_set(err, IERR_NOMEM, NULL);
         goto out;
@@ -292,11 +374,10 @@ sqlite_put(struct store *s, const char *id, const char *text, size_t len, struct
     /* A corrupt text has no creation time of its own: when it was stored. */
     if ((d->flags & DIGEST_CORRUPT) && d->created_us == 0)
         d->created_us = clock_wall_us();
-    d->file_size = len;
     if (index_db_put(ss->db, id, d, 0, 0, err) != 0)
         goto out;
     sqlite3_bind_text(ss->ins, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(ss->ins, 2, text, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(ss->ins, 2, data, (int)dlen, SQLITE_STATIC);
     found = sqlite3_step(ss->ins);
     sqlite3_reset(ss->ins);
     sqlite3_clear_bindings(ss->ins);
@@ -308,6 +389,7 @@ sqlite_put(struct store *s, const char *id, const char *text, size_t len, struct
 out:
     digest_free(d);
     free(old);
+    buf_free(&sealed);
     return finish(ss, own_tx, rc, err);
 }
 

@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "watch/digest.h"
 #include "watch/index_query.h"
 #include "watch/store_pg.h"
 
@@ -187,4 +189,45 @@ stores_index_of(struct store *s, struct intentus_err *err)
         return store_sqlite_index(s);
     err_set(err, IERR_USAGE, "store %s has no SQLite index", store_url(s));
     return NULL;
+}
+
+struct digest *
+stores_digest_stored(const char *id, const char *text, size_t len, const char *plain,
+                     size_t plain_len, const struct crypt_keyring *keys)
+{
+    enum crypt_status st = plain != NULL ? CRYPT_OK : CRYPT_PLAIN;
+    struct intentus_err why = { 0 };
+    char *opened = NULL;
+    struct digest *d;
+
+    if (plain == NULL && crypt_is_sealed(text, len)) {
+        opened = crypt_open(keys != NULL ? keys : crypt_reader(), CRYPT_RECORD, text, len, id,
+                            &plain_len, &st, &why);
+        if (opened == NULL) {
+            d = digest_corrupt(id, 0, why.msg);
+            if (d != NULL) {
+                d->flags |= st == CRYPT_NO_KEY || st == CRYPT_KEY_MISSING ? DIGEST_LOCKED
+                            : st == CRYPT_TRUNCATED                       ? DIGEST_TRUNCATED
+                                                                          : DIGEST_TAMPERED;
+                d->file_size = len;
+            }
+            return d;
+        }
+        plain = opened;
+    }
+    d = plain != NULL ? digest_from_text(id, plain, plain_len, NULL)
+                      : digest_from_text(id, text, len, NULL);
+    if (opened != NULL) {
+        explicit_bzero(opened, plain_len);
+        free(opened);
+    }
+    if (d == NULL)
+        return NULL;
+    if (st == CRYPT_OK) {
+        d->flags |= DIGEST_SEALED;
+        free(d->note);
+        d->note = NULL;
+    }
+    d->file_size = len;
+    return d;
 }

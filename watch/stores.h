@@ -53,6 +53,16 @@ int store_sqlite_deletes(struct store *s, int64_t *n, struct intentus_err *err);
 /* 0 when db (opened with index_db_open_path) is a sqlite: store, not a
  * record directory's index; -1 with IERR_CONFIG naming it otherwise. */
 int store_sqlite_is_store(struct index_db *db, struct intentus_err *err);
+/* The digest of a record as a store holds it (text, len): of plain (its
+ * text before it was sealed) when the caller has it, else of text, opened
+ * first when sealed with keys (NULL: crypt_reader()), as watch/scan.c
+ * digests a sealed file: DIGEST_SEALED and no error message (response
+ * text stays sealed) when it opens; a corrupt digest flagged LOCKED (no
+ * key holds it), TAMPERED or TRUNCATED, the reason in its note, when it
+ * does not. file_size is len. NULL only when out of memory. */
+struct digest;
+struct digest *stores_digest_stored(const char *id, const char *text, size_t len, const char *plain,
+                                    size_t plain_len, const struct crypt_keyring *keys);
 /* The record directory of a file: store (borrowed). */
 const char *store_file_dir(const struct store *s);
 

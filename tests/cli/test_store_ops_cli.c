@@ -11,9 +11,19 @@
  *   - recording.encryption with a postgres store: the database holds the
  *     sealed bytes, its index columns come from the plaintext, so list shows
  *     intent and status, show decrypts with the key, and without the key the
- *     records read as encrypted (as files do). */
+ *     records read as encrypted (as files do);
+ *   - the same on a sqlite store (route writes sealed texts; list, show,
+ *     verify, retrieve, tail and diff with the key; a clean refusal naming
+ *     the key without it or with another key; gc --archive keeps them
+ *     sealed);
+ *   - migrate without --decrypt keeps sealed records sealed: encrypted
+ *     files -> sqlite -> postgres -> files gives back the sealed files byte
+ *     for byte, a database destination refuses a record no reading key
+ *     opens (naming the key), --decrypt gives plaintext. */
+#include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -553,16 +563,24 @@ test_encrypted_pg(void **state)
     {
         char to[PATH_MAX + 16], path[PATH_MAX + 64], *got;
         size_t len;
+        /* without --decrypt: the sealed bytes, no key needed for files */
         snprintf(to, sizeof(to), "file:%s", c->files);
         RUN(c, &r, "records", "migrate", "--from", url, "--to", to);
-        EXPECT_EXIT(&r, 1);
-        EXPECT_CONTAINS(r.out, "1 failed");
-        tu_run_free(&r);
-        RUN(c, &r, "records", "migrate", "--decrypt", "--keyring", ring, "--from", url, "--to", to);
         EXPECT_EXIT(&r, 0);
         EXPECT_CONTAINS(r.out, "1 copied, 0 already there, 0 failed");
         tu_run_free(&r);
         snprintf(path, sizeof(path), "%s/%s.json", c->files, id);
+        got = tu_read_file(path, &len);
+        assert_non_null(got);
+        assert_true(len > 5 && memcmp(got, "\x89IENC", 5) == 0);
+        assert_null(memmem(got, len, "sesame-42", 9));
+        free(got);
+        snprintf(to, sizeof(to), "file:%s/plain", c->dir);
+        RUN(c, &r, "records", "migrate", "--decrypt", "--keyring", ring, "--from", url, "--to", to);
+        EXPECT_EXIT(&r, 0);
+        EXPECT_CONTAINS(r.out, "1 copied, 0 already there, 0 failed");
+        tu_run_free(&r);
+        snprintf(path, sizeof(path), "%s/plain/%s.json", c->dir, id);
         got = tu_read_file(path, &len);
         assert_non_null(got);
         assert_non_null(strstr(got, "sesame-42"));
@@ -571,28 +589,302 @@ test_encrypted_pg(void **state)
     free(url);
 }
 
-/* sqlite refuses recording.encryption, naming the engine (it would store
- * plaintext). */
-static void
-test_encrypted_sqlite_refused(void **state)
+/* ---- 4. encrypted records in a sqlite store ---- */
+
+/* The first column of the first row of sql on the sqlite database file
+ * path, as an integer. */
+static long long
+sql_int(const char *path, const char *sql)
 {
-    struct ctx *c = *state;
-    char cfg[PATH_MAX + 16], ring[PATH_MAX + 16], text[2 * PATH_MAX + 256];
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* A config (path cfg) recording into where ("store": a URL, or "dir": a
+ * directory) encrypted with keyring ring, whose first key is made. */
+static void
+enc_config(struct ctx *c, const char *cfg, const char *key, const char *where, const char *ring)
+{
+    char text[3 * PATH_MAX + 256];
     struct tu_run r;
 
-    snprintf(cfg, sizeof(cfg), "%s/enc.json", c->dir);
-    snprintf(ring, sizeof(ring), "%s/ring", c->dir);
     snprintf(text, sizeof(text),
-             "{\"recording\": {\"store\": \"%s\", \"encryption\": {\"keyring\": \"%s\"}}}\n",
-             c->db_url, ring);
+             "{\"recording\": {\"%s\": \"%s\", \"encryption\": {\"keyring\": \"%s\"}},\n"
+             " \"agents\": [{\"name\": \"echo-a\", \"builtin\": \"echo\", \"intents\": "
+             "[\"demo.echo\"]}]}\n",
+             key, where, ring);
     assert_int_equal(tu_write_file(cfg, text, strlen(text), 0600), 0);
     RUN(c, &r, "keys", "new", "-c", cfg);
     EXPECT_EXIT(&r, 0);
     tu_run_free(&r);
-    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", "{}");
-    EXPECT_EXIT(&r, 2);
-    EXPECT_CONTAINS(r.err, "sqlite engine does not encrypt");
+}
+
+static void
+route_word(struct ctx *c, const char *cfg, const char *word)
+{
+    char payload[128];
+    struct tu_run r;
+
+    snprintf(payload, sizeof(payload), "{\"word\": \"%s\"}", word);
+    RUN(c, &r, "route", "-c", cfg, "demo.echo", "-p", payload);
+    EXPECT_EXIT(&r, 0);
     tu_run_free(&r);
+}
+
+static void
+test_encrypted_sqlite(void **state)
+{
+    struct ctx *c = *state;
+    char cfg[PATH_MAX + 16], ring[PATH_MAX + 16], other[PATH_MAX + 16], ocfg[PATH_MAX + 16],
+        arch[PATH_MAX + 16], path[2 * PATH_MAX], id[40], id2[40];
+    const char *db = c->db_url + 7, *p;
+    struct tu_run r;
+    size_t len;
+    char *got;
+
+    snprintf(cfg, sizeof(cfg), "%s/enc.json", c->dir);
+    snprintf(ring, sizeof(ring), "%s/ring", c->dir);
+    enc_config(c, cfg, "store", c->db_url, ring);
+    route_word(c, cfg, "sesame-42");
+    route_word(c, cfg, "sesame-43");
+    /* the database holds sealed texts; its columns are the plaintext's */
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM records WHERE intent = 'demo.echo' AND "
+                                 "status = 0"),
+                     2);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM texts WHERE substr(text, 1, 5) = "
+                                 "X'8949454E43'"),
+                     2);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM texts WHERE instr(text, 'sesame') > 0 "
+                                 "OR instr(text, 'demo.echo') > 0"),
+                     0);
+    /* list with the key: intent and status */
+    RUN_KEY(c, &r, ring, "records", "list", "--json", "--store", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"intent\": \"demo.echo\"");
+    EXPECT_CONTAINS(r.out, "\"status\": \"ok\"");
+    p = strstr(r.out, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id, sizeof(id), "%.36s", p + 16);
+    p = strstr(p + 16, "\"executionId\": \"");
+    assert_non_null(p);
+    snprintf(id2, sizeof(id2), "%.36s", p + 16);
+    tu_run_free(&r);
+    /* show, verify, retrieve, tail and diff open them with the key */
+    RUN(c, &r, "records", "show", id, "--keyring", ring, "--store", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "sesame-4");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "show", id, "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "sesame-4");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "verify", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "2 passed, 0 failed");
+    tu_run_free(&r);
+    RUN(c, &r, "retrieve", id, "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "sesame-4");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "tail", "-c", cfg);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "demo.echo");
+    EXPECT_LACKS(r.out, "CORRUPT");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "diff", id, id2, "-c", cfg);
+    EXPECT_EXIT(&r, 1); /* they differ */
+    EXPECT_CONTAINS(r.out, "changed  /payload/word: \"sesame-4");
+    tu_run_free(&r);
+    /* without a key: a clean refusal naming the key, nothing shown */
+    RUN(c, &r, "records", "show", id, "--store", c->db_url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "encrypted, key ");
+    EXPECT_LACKS(r.out, "sesame-4");
+    tu_run_free(&r);
+    RUN(c, &r, "records", "verify", id, "--store", c->db_url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.out, "encrypted, key ");
+    tu_run_free(&r);
+    /* another key: it says that keyring does not hold the record's key */
+    snprintf(other, sizeof(other), "%s/other", c->dir);
+    snprintf(ocfg, sizeof(ocfg), "%s/other.json", c->dir);
+    enc_config(c, ocfg, "dir", c->files, other);
+    RUN(c, &r, "records", "show", id, "--keyring", other, "--store", c->db_url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.err, "does not hold");
+    EXPECT_LACKS(r.out, "sesame-4");
+    tu_run_free(&r);
+    /* nothing was lost on the way */
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM texts"), 2);
+    /* gc --archive: the archive is sealed too, and opens with the key */
+    snprintf(arch, sizeof(arch), "%s/arch", c->dir);
+    RUN_KEY(c, &r, ring, "records", "gc", "--store", c->db_url, "--max-count", "0", "--archive",
+            arch, "--yes");
+    EXPECT_EXIT(&r, 0);
+    tu_run_free(&r);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM texts"), 0);
+    snprintf(path, sizeof(path), "%s/%s.json.gz", arch, id);
+    got = tu_read_file(path, &len);
+    assert_non_null(got);
+    assert_true(len > 5 && memcmp(got, "\x89IENC", 5) == 0);
+    free(got);
+    RUN_KEY(c, &r, ring, "records", "show", id, "--dir", arch);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "sesame-4");
+    tu_run_free(&r);
+}
+
+/* Every *.json of a is in b with the same bytes (and as many files). */
+static void
+assert_same_json(const char *a, const char *b)
+{
+    DIR *d = opendir(a);
+    struct dirent *de;
+    int n = 0, m = 0;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        char pa[2 * PATH_MAX], pb[2 * PATH_MAX], *x, *y;
+        size_t lx = 0, ly = 0, nl = strlen(de->d_name);
+        if (de->d_name[0] == '.' || nl < 6 || strcmp(de->d_name + nl - 5, ".json") != 0)
+            continue;
+        snprintf(pa, sizeof(pa), "%s/%s", a, de->d_name);
+        snprintf(pb, sizeof(pb), "%s/%s", b, de->d_name);
+        x = tu_read_file(pa, &lx);
+        y = tu_read_file(pb, &ly);
+        assert_non_null(x);
+        if (y == NULL)
+            fail_msg("%s is missing", pb);
+        if (lx != ly || memcmp(x, y, lx) != 0)
+            fail_msg("%s and %s differ", pa, pb);
+        free(x);
+        free(y);
+        n++;
+    }
+    closedir(d);
+    d = opendir(b);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        size_t nl = strlen(de->d_name);
+        if (de->d_name[0] != '.' && nl > 5 && strcmp(de->d_name + nl - 5, ".json") == 0)
+            m++;
+    }
+    closedir(d);
+    assert_int_equal(n, m);
+}
+
+/* Encrypted record files of c->files (three, made by route), their key in
+ * ring; the files are checked to be sealed. */
+static void
+sealed_files(struct ctx *c, char *ring, size_t ring_len)
+{
+    char cfg[PATH_MAX + 16];
+
+    snprintf(cfg, sizeof(cfg), "%s/fenc.json", c->dir);
+    snprintf(ring, ring_len, "%s/ring", c->dir);
+    enc_config(c, cfg, "dir", c->files, ring);
+    route_word(c, cfg, "sesame-1");
+    route_word(c, cfg, "sesame-2");
+    route_word(c, cfg, "sesame-3");
+}
+
+static void
+test_migrate_sealed_sqlite(void **state)
+{
+    struct ctx *c = *state;
+    char ring[PATH_MAX + 16], from[PATH_MAX + 16], back[PATH_MAX + 16], plain[PATH_MAX + 16],
+        path[2 * PATH_MAX];
+    const char *db = c->db_url + 7;
+    struct tu_run r;
+
+    sealed_files(c, ring, sizeof(ring));
+    snprintf(from, sizeof(from), "file:%s", c->files);
+    /* no key: a database destination cannot index them; each is named */
+    RUN(c, &r, "records", "migrate", "--from", from, "--to", c->db_url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.out, "no key in the keyring opens it: the destination's index needs its "
+                           "fields");
+    EXPECT_CONTAINS(r.out, "0 copied, 0 already there, 3 failed");
+    tu_run_free(&r);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM texts"), 0);
+    /* with the key: copied sealed, indexed from the plaintext; again: nothing */
+    RUN_KEY(c, &r, ring, "records", "migrate", "--from", from, "--to", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied, 0 already there, 0 failed");
+    tu_run_free(&r);
+    RUN_KEY(c, &r, ring, "records", "migrate", "--from", from, "--to", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "0 copied, 3 already there, 0 failed");
+    tu_run_free(&r);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM texts WHERE substr(text, 1, 5) = "
+                                 "X'8949454E43'"),
+                     3);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM records WHERE intent = 'demo.echo'"), 3);
+    /* back to files without a key: the sealed files byte for byte */
+    snprintf(back, sizeof(back), "file:%s/back", c->dir);
+    RUN(c, &r, "records", "export", "--store", c->db_url, "--to", back);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied, 0 already there, 0 failed");
+    tu_run_free(&r);
+    assert_same_json(c->files, back + 5);
+    /* --decrypt: plaintext */
+    snprintf(plain, sizeof(plain), "file:%s/plain", c->dir);
+    RUN_KEY(c, &r, ring, "records", "migrate", "--decrypt", "--from", c->db_url, "--to", plain);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied, 0 already there, 0 failed");
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "grep -l sesame-2 %s/*.json > /dev/null", plain + 5);
+    assert_int_equal(system(path), 0);
+}
+
+/* file (encrypted) -> sqlite -> postgres -> file without --decrypt: the
+ * original sealed bytes. */
+static void
+test_migrate_sealed_pg(void **state)
+{
+    struct ctx *c = *state;
+    char ring[PATH_MAX + 16], from[PATH_MAX + 16], back[PATH_MAX + 16];
+    char *url = pg_db(c);
+    struct tu_run r;
+
+    sealed_files(c, ring, sizeof(ring));
+    snprintf(from, sizeof(from), "file:%s", c->files);
+    RUN_KEY(c, &r, ring, "records", "migrate", "--from", from, "--to", c->db_url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied");
+    tu_run_free(&r);
+    /* postgres indexes them too: refused without a key, naming it */
+    RUN(c, &r, "records", "migrate", "--from", c->db_url, "--to", url);
+    EXPECT_EXIT(&r, 1);
+    EXPECT_CONTAINS(r.out, "no key in the keyring opens it");
+    EXPECT_CONTAINS(r.out, "0 copied, 0 already there, 3 failed");
+    tu_run_free(&r);
+    RUN_KEY(c, &r, ring, "records", "migrate", "--from", c->db_url, "--to", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied, 0 already there, 0 failed");
+    tu_run_free(&r);
+    RUN_KEY(c, &r, ring, "records", "list", "--json", "--store", url);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "\"intent\": \"demo.echo\"");
+    EXPECT_LACKS(r.out, "encrypted");
+    tu_run_free(&r);
+    snprintf(back, sizeof(back), "file:%s/back", c->dir);
+    RUN(c, &r, "records", "migrate", "--from", url, "--to", back);
+    EXPECT_EXIT(&r, 0);
+    EXPECT_CONTAINS(r.out, "3 copied, 0 already there, 0 failed");
+    tu_run_free(&r);
+    assert_same_json(c->files, back + 5);
+    free(url);
 }
 
 int
@@ -606,7 +898,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_recovery_store_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_store_pg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encrypted_pg, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_encrypted_sqlite_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_encrypted_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_sealed_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_sealed_pg, setup, teardown),
     };
     return cmocka_run_group_tests(tests, pgt_group_setup, pgt_group_teardown);
 }

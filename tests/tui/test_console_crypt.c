@@ -2,7 +2,9 @@
  * a private socket, every wait bounded): with the config's keyring the
  * records view shows the intent and the detail shows the payload; without
  * a key each record says it is encrypted, and opening it says which key is
- * missing, never showing data. */
+ * missing, never showing data. The same on an encrypted sqlite store: its
+ * rows come from the plaintext's columns, the detail opens the sealed text
+ * with the key and names the missing key without it. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,11 +178,59 @@ test_console_reads_encrypted_records(void **state)
     free(c.dir);
 }
 
+static void
+test_console_encrypted_sqlite(void **state)
+{
+    (void)state;
+    struct con c = { .dir = tu_mkdtemp() };
+    const char cfg[] = "{\"recording\": {\"store\": \"sqlite:records.sqlite\","
+                       " \"encryption\": {\"keyring\": \"ring\"}}}";
+    char path[PATH_MAX];
+    struct tu_run r;
+    char *argv[] = { "tmux", "-V", NULL };
+
+    if (tu_run(argv, NULL, NULL, NULL, 5000, &r) != 0 || r.status != 0) {
+        tu_run_free(&r);
+        tu_rmtree(c.dir);
+        free(c.dir);
+        skip(); /* no tmux here */
+    }
+    tu_run_free(&r);
+    snprintf(path, sizeof(path), "%s/intentus.json", c.dir);
+    assert_int_equal(tu_write_file(path, cfg, strlen(cfg), 0600), 0);
+    cli(&c, "keys", "new", "-c", "intentus.json", NULL);
+    cli(&c, "route", "demo.echo", "-c", "intentus.json", "-p", "{\"note\":\"" CANARY "\"}", "-q",
+        NULL);
+
+    start(&c, "-c intentus.json");
+    expect(&c, "1 records");
+    keys(&c, "2");
+    expect(&c, "1 of 1 records");
+    expect(&c, "demo.echo");
+    keys(&c, "Enter");
+    expect(&c, "envelopeHash verified");
+    expect(&c, CANARY);
+    stop(&c);
+
+    snprintf(path, sizeof(path), "%s/plain.json", c.dir);
+    assert_int_equal(tu_write_file(path, "{}", 2, 0600), 0);
+    start(&c, "-c plain.json --store sqlite:records.sqlite --read-only");
+    expect(&c, "1 records");
+    keys(&c, "2");
+    expect(&c, "demo.echo");
+    keys(&c, "Enter");
+    expect(&c, "encrypted, key ");
+    stop(&c);
+    tu_rmtree(c.dir);
+    free(c.dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_console_reads_encrypted_records),
+        cmocka_unit_test(test_console_encrypted_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
