@@ -86,6 +86,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTLIB_OBJ) $(LIB)
 # (tests/support/alloc/malloc_count.h); no other binary does.
 ALLOC_OBJ := $(BUILD)/tests/support/alloc/malloc_count.o
 ALLOC_TESTS := core/test_record_build_reuse core/test_json_canon_stream core/test_route_allocs \
+               core/test_record_allocs \
                watch/test_scan
 $(foreach t,$(ALLOC_TESTS),$(eval ALLOC_OBJ_$(notdir $(t)) := $(ALLOC_OBJ)))
 $(ALLOC_TESTS:%=$(BUILD)/tests/%): $(ALLOC_OBJ)

@@ -1026,6 +1026,43 @@ sha256(void)
     return sha256_md != NULL ? sha256_md : EVP_sha256();
 }
 
+/* One digest context per thread, reused from hash to hash: a fresh one
+ * (EVP_MD_CTX_new, then the provider's state at the first init) cost two
+ * heap requests per envelope hashed. Freed when its thread exits. */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static int md_key_ok;
+
+static void
+md_destroy(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void
+md_key_init(void)
+{
+    md_key_ok = pthread_key_create(&md_key, md_destroy) == 0;
+}
+
+/* This thread's context, or a new one when it has none (*owned: free it
+ * after use, it could not be kept). NULL: out of memory. */
+static EVP_MD_CTX *
+md_ctx_get(bool *owned)
+{
+    EVP_MD_CTX *c = NULL;
+
+    *owned = false;
+    pthread_once(&md_once, md_key_init);
+    if (md_key_ok && (c = pthread_getspecific(md_key)) != NULL)
+        return c;
+    if ((c = EVP_MD_CTX_new()) == NULL)
+        return NULL;
+    if (!md_key_ok || pthread_setspecific(md_key, c) != 0)
+        *owned = true;
+    return c;
+}
+
 static void
 to_hex(const unsigned char md[32], char hex[65])
 {
@@ -1065,6 +1102,7 @@ json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     struct cw w;
+    bool owned;
     int rc;
 
     hex[0] = '\0';
@@ -1077,7 +1115,7 @@ json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err)
     w.failed = 0;
     w.p = w.win;
     w.lim = w.win + CW_WIN;
-    w.md = EVP_MD_CTX_new();
+    w.md = md_ctx_get(&owned);
     if (w.md == NULL) {
         err_set(err, IERR_NOMEM, "out of memory");
         return -1;
@@ -1090,7 +1128,8 @@ json_canonical_sha256(const cJSON *v, char hex[65], struct intentus_err *err)
         err_set(err, IERR_INVALID, "SHA-256 computation failed");
         rc = -1;
     }
-    EVP_MD_CTX_free(w.md);
+    if (owned)
+        EVP_MD_CTX_free(w.md);
     if (rc == 0)
         to_hex(md, hex);
     return rc;

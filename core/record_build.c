@@ -134,6 +134,7 @@ rec_obj_end(struct rec_obj *o)
 #define CACHE_KEEP ((size_t)64 * 1024)
 struct rb_cache {
     struct buf out, events, final;
+    struct record_build *spare; /* the last record's builder itself, zeroed */
 };
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -147,6 +148,7 @@ cache_destroy(void *p)
     buf_free(&c->out);
     buf_free(&c->events);
     buf_free(&c->final);
+    free(c->spare);
     free(c);
 }
 
@@ -199,11 +201,18 @@ cache_keep(struct buf *slot, struct buf *b)
 struct record_build *
 record_build_new(const cJSON *env, const struct record_build_opts *opts, struct intentus_err *err)
 {
-    struct record_build *rb = calloc(1, sizeof(*rb));
+    struct rb_cache *c = cache_get();
+    struct record_build *rb = NULL;
     char created[CLOCK_ISO_LEN];
-    struct rb_cache *c;
     struct rec_obj h;
 
+    /* The builder of this thread's last record, if it left one. */
+    if (c != NULL && c->spare != NULL) {
+        rb = c->spare;
+        c->spare = NULL;
+    } else {
+        rb = calloc(1, sizeof(*rb));
+    }
     if (rb == NULL) {
         err_set(err, IERR_NOMEM, NULL);
         return NULL;
@@ -227,7 +236,7 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
     rb->ts_sec = -1;
     uuid_v7(rb->start_wall_us / 1000, rb->id);
     clock_format_iso(rb->start_wall_us, created);
-    if ((c = cache_get()) != NULL) {
+    if (c != NULL) {
         cache_take(&c->out, &rb->out);
         cache_take(&c->events, &rb->events);
     }
@@ -268,6 +277,11 @@ record_build_free(struct record_build *rb)
     buf_free(&rb->out);
     buf_free(&rb->events);
     free(rb->parent_id);
+    if (c != NULL && c->spare == NULL) {
+        memset(rb, 0, sizeof(*rb));
+        c->spare = rb;
+        return;
+    }
     free(rb);
 }
 
