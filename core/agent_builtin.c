@@ -419,7 +419,7 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
     payload = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(env, "payload"), 1);
     if (payload == NULL)
         payload = cJSON_CreateObject();
-    if (payload == NULL || (b->type == B_UPPER && upper_tree(payload, b->utf8) != 0)) {
+    if (payload == NULL || upper_tree(payload, b->utf8) != 0) {
         cJSON_Delete(payload);
         err_set(err, IERR_NOMEM, NULL);
         return NULL;

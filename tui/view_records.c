@@ -24,18 +24,15 @@ struct recs {
     size_t n, cap;
     size_t sel, top;
     uint64_t built_gen;
-    bool built;
     char filter_text[256];
     struct query q;
     enum rec_sort sort;
-    bool reverse;
-    char sel_id[160];
     int page_rows;
+    char sel_id[160];
     char marked[2][160]; /* records marked for a diff ("" = none) */
     /* while the filter prompt is open: the filter to go back to on Esc */
     struct query saved_q;
     char saved_text[256], prompt_buf[256];
-    bool follow; /* F: the cursor follows the newest record (tail -f) */
     struct table tab;
     struct table_col cols[9];
     /* With the persistent index (app->model.db), or on a store that has
@@ -48,7 +45,6 @@ struct recs {
     struct index *page;
     size_t limit, matching;
     int64_t built_at;
-    bool page_used;
     /* postgres: the page is a job's answer (page_work on a worker with a
      * connection of its own, app->model.page_store), one job at a time:
      * page_text, page_matching the filter it answers and its count;
@@ -57,8 +53,12 @@ struct recs {
     char page_text[256], asked_text[256];
     size_t page_matching, asked_limit;
     uint64_t asked_gen;
-    bool asked, asked_failed, job_running;
     int64_t job_at;
+    bool asked, asked_failed, job_running;
+    bool page_used;
+    bool built;
+    bool reverse;
+    bool follow; /* F: the cursor follows the newest record (tail -f) */
 };
 
 static struct index *
@@ -273,7 +273,7 @@ page_done(void *arg)
 static void
 page_refresh(struct app *app, struct recs *r)
 {
-    int64_t now = clock_mono_us(), wait_us;
+    int64_t now = clock_mono_us();
     struct page_job *j;
 
     if (!from_store(app) || r->job_running)
@@ -283,7 +283,7 @@ page_refresh(struct app *app, struct recs *r)
     if (r->asked && strcmp(r->asked_text, r->filter_text) == 0 && r->asked_limit == r->limit) {
         if (r->asked_gen == app->model.generation)
             return;
-        wait_us = r->asked_failed ? 1000000 : 500000;
+        int64_t wait_us = r->asked_failed ? 1000000 : 500000;
         if (now - r->job_at < wait_us) {
             app_redraw_after(app, (int)((wait_us - (now - r->job_at)) / 1000) + 1);
             return;
