@@ -22,6 +22,7 @@
 #include "core/executor.h"
 #include "core/model.h"
 #include "core/router.h"
+#include "tests/support/agent_testutil.h"
 
 static const char cfg_text[] =
     "{\"defaults\": {\"breaker\": {\"enabled\": false}}, \"agents\": ["
@@ -84,13 +85,11 @@ teardown(void **state)
 static cJSON *
 envelope(const char *intent, enum strategy s)
 {
-    cJSON *payload = cJSON_Parse(payload_text);
-    cJSON *env;
+    struct intentus_err err = { 0 };
+    cJSON *env = tu_envelope(intent, s, payload_text, &err);
 
-    assert_non_null(payload);
-    env = envelope_new(intent, payload,
-                       &(struct envelope_opts){ .strategy = s, .priority = PRIORITY_NORMAL }, NULL);
-    assert_non_null(env);
+    if (env == NULL)
+        fail_msg("envelope: %s", err.msg);
     return env;
 }
 

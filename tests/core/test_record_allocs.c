@@ -26,6 +26,7 @@
 #include "core/rec_store.h"
 #include "core/registry.h"
 #include "core/router.h"
+#include "tests/support/agent_testutil.h"
 #include "tests/support/alloc/malloc_count.h"
 #include "tests/support/testutil.h"
 
@@ -102,14 +103,11 @@ teardown(void **state)
 static cJSON *
 envelope(void)
 {
-    cJSON *payload = cJSON_Parse(payload_text);
-    cJSON *env;
+    struct intentus_err err = { 0 };
+    cJSON *env = tu_envelope("t.echo", STRATEGY_DIRECT, payload_text, &err);
 
-    assert_non_null(payload);
-    env = envelope_new(
-        "t.echo", payload,
-        &(struct envelope_opts){ .strategy = STRATEGY_DIRECT, .priority = PRIORITY_NORMAL }, NULL);
-    assert_non_null(env);
+    if (env == NULL)
+        fail_msg("envelope: %s", err.msg);
     return env;
 }
 

@@ -56,6 +56,17 @@ tu_agent_new(const char *entry_json, struct intentus_err *err)
 }
 
 cJSON *
+tu_envelope(const char *intent, enum strategy s, const char *payload_json, struct intentus_err *err)
+{
+    cJSON *payload = json_parse(payload_json, strlen(payload_json), 0, err);
+
+    if (payload == NULL)
+        return NULL;
+    return envelope_new(intent, payload,
+                        &(struct envelope_opts){ .strategy = s, .priority = PRIORITY_NORMAL }, err);
+}
+
+cJSON *
 tu_agent_call(struct agent *a, const char *payload_json, int64_t timeout_ms,
               struct agent_cache *cache, int64_t *elapsed_ms, struct intentus_err *err)
 {

@@ -11,6 +11,7 @@
 
 #include "core/agent.h"
 #include "core/err.h"
+#include "core/model.h"
 
 /* The real python3 executable (not a pyenv-style shim script, which costs
  * ~200 ms a start): $INTENTUS_TEST_PYTHON, else what `python3` reports as
@@ -26,6 +27,12 @@ struct agent *tu_agent_new(const char *entry_json, struct intentus_err *err);
  * the call's duration. */
 cJSON *tu_agent_call(struct agent *a, const char *payload_json, int64_t timeout_ms,
                      struct agent_cache *cache, int64_t *elapsed_ms, struct intentus_err *err);
+
+/* A normal-priority envelope for intent with strategy s and payload_json
+ * (parsed as the CLI parses it, number text kept). NULL with err set when
+ * the payload is not JSON or memory ran out. */
+cJSON *tu_envelope(const char *intent, enum strategy s, const char *payload_json,
+                   struct intentus_err *err);
 
 /* The response's error code, or "" for a success. */
 const char *tu_code(const cJSON *resp);
