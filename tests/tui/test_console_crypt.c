@@ -147,48 +147,61 @@ stop(struct con *c)
     tmux(c, NULL, 0, "kill-server", NULL);
 }
 
+/* A directory with the config cfg (its keyring "ring"), a key made and
+ * one demo.echo routed into the config's records with CANARY in its
+ * payload; skipped when there is no tmux. */
 static void
-test_console_reads_encrypted_records(void **state)
+prepare(struct con *c, const char *cfg)
 {
-    (void)state;
-    struct con c = { .dir = tu_mkdtemp() };
-    const char cfg[] = "{\"recording\": {\"dir\": \"records\","
-                       " \"encryption\": {\"keyring\": \"ring\"}}}";
     char path[PATH_MAX];
     struct tu_run r;
     char *argv[] = { "tmux", "-V", NULL };
 
+    c->dir = tu_mkdtemp();
     if (tu_run(argv, NULL, NULL, NULL, 5000, &r) != 0 || r.status != 0) {
         tu_run_free(&r);
-        tu_rmtree(c.dir);
-        free(c.dir);
+        tu_rmtree(c->dir);
+        free(c->dir);
         skip(); /* no tmux here */
     }
     tu_run_free(&r);
-    snprintf(path, sizeof(path), "%s/intentus.json", c.dir);
+    snprintf(path, sizeof(path), "%s/intentus.json", c->dir);
     assert_int_equal(tu_write_file(path, cfg, strlen(cfg), 0600), 0);
-    cli(&c, "keys", "new", "-c", "intentus.json", NULL);
-    cli(&c, "route", "demo.echo", "-c", "intentus.json", "-p", "{\"note\":\"" CANARY "\"}", "-q",
+    snprintf(path, sizeof(path), "%s/plain.json", c->dir);
+    assert_int_equal(tu_write_file(path, "{}", 2, 0600), 0);
+    cli(c, "keys", "new", "-c", "intentus.json", NULL);
+    cli(c, "route", "demo.echo", "-c", "intentus.json", "-p", "{\"note\":\"" CANARY "\"}", "-q",
         NULL);
+}
 
-    /* With the config's keyring. */
-    start(&c, "-c intentus.json");
-    expect(&c, "1 records");
-    keys(&c, "2");
+/* With the config's keyring the detail opens the record: verified, and the
+ * plaintext shows. */
+static void
+open_with_key(struct con *c)
+{
+    start(c, "-c intentus.json");
+    expect(c, "1 records");
+    keys(c, "2");
     /* The records view's own line (the dashboard's feed shows demo.echo
      * too, so that alone does not say the view has switched). */
-    expect(&c, "1 of 1 records");
-    expect(&c, "demo.echo");
-    keys(&c, "Enter");
-    expect(&c, "envelopeHash verified");
-    expect(&c, CANARY);
-    stop(&c);
+    expect(c, "1 of 1 records");
+    expect(c, "demo.echo");
+    open_detail(c, "envelopeHash verified");
+    expect(c, CANARY);
+    stop(c);
+}
 
-    /* Without any key (a config without recording.encryption: the one in
+static void
+test_console_reads_encrypted_records(void **state)
+{
+    (void)state;
+    struct con c = { 0 };
+
+    prepare(&c, "{\"recording\": {\"dir\": \"records\", \"encryption\": {\"keyring\": \"ring\"}}}");
+    open_with_key(&c);
+    /* Without any key (plain.json has no recording.encryption: the one in
      * the directory would be found otherwise): encrypted, and opening it
      * names the missing key. */
-    snprintf(path, sizeof(path), "%s/plain.json", c.dir);
-    assert_int_equal(tu_write_file(path, "{}", 2, 0600), 0);
     start(&c, "-c plain.json -d records --read-only");
     expect(&c, "1 records");
     keys(&c, "2");
@@ -205,37 +218,11 @@ static void
 test_console_encrypted_sqlite(void **state)
 {
     (void)state;
-    struct con c = { .dir = tu_mkdtemp() };
-    const char cfg[] = "{\"recording\": {\"store\": \"sqlite:records.sqlite\","
-                       " \"encryption\": {\"keyring\": \"ring\"}}}";
-    char path[PATH_MAX];
-    struct tu_run r;
-    char *argv[] = { "tmux", "-V", NULL };
+    struct con c = { 0 };
 
-    if (tu_run(argv, NULL, NULL, NULL, 5000, &r) != 0 || r.status != 0) {
-        tu_run_free(&r);
-        tu_rmtree(c.dir);
-        free(c.dir);
-        skip(); /* no tmux here */
-    }
-    tu_run_free(&r);
-    snprintf(path, sizeof(path), "%s/intentus.json", c.dir);
-    assert_int_equal(tu_write_file(path, cfg, strlen(cfg), 0600), 0);
-    cli(&c, "keys", "new", "-c", "intentus.json", NULL);
-    cli(&c, "route", "demo.echo", "-c", "intentus.json", "-p", "{\"note\":\"" CANARY "\"}", "-q",
-        NULL);
-
-    start(&c, "-c intentus.json");
-    expect(&c, "1 records");
-    keys(&c, "2");
-    expect(&c, "1 of 1 records");
-    expect(&c, "demo.echo");
-    open_detail(&c, "envelopeHash verified");
-    expect(&c, CANARY);
-    stop(&c);
-
-    snprintf(path, sizeof(path), "%s/plain.json", c.dir);
-    assert_int_equal(tu_write_file(path, "{}", 2, 0600), 0);
+    prepare(&c, "{\"recording\": {\"store\": \"sqlite:records.sqlite\","
+                " \"encryption\": {\"keyring\": \"ring\"}}}");
+    open_with_key(&c);
     start(&c, "-c plain.json --store sqlite:records.sqlite --read-only");
     expect(&c, "1 records");
     keys(&c, "2");
