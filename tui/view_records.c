@@ -697,6 +697,16 @@ recs_show(struct app *app, void *state, const struct view_arg *arg)
     r->sel = 0;
 }
 
+/* Keys typed ahead (Enter right after 2, before the screen was ever
+ * drawn, or after a sort key, before the redraw) act on the rows the next
+ * draw shows, not on the empty or stale list of the last one. */
+static void
+rows_for_key(struct app *app, struct recs *r)
+{
+    if (!r->built)
+        rebuild(app, r);
+}
+
 /* A click: a row takes the cursor, a title sorts by its column (again: the
  * other way round). */
 static unsigned
@@ -705,6 +715,7 @@ recs_click(struct app *app, void *state, const struct key_event *ev)
     struct recs *r = state;
     int sort_key = -1;
 
+    rows_for_key(app, r);
     r->tab.n_rows = r->n;
     switch (table_click(&r->tab, ev->y, ev->x, &sort_key)) {
     case 1:
@@ -735,6 +746,7 @@ recs_handle(struct app *app, void *state, enum key_action act, const struct key_
     struct recs *r = state;
 
     (void)ev;
+    rows_for_key(app, r);
     r->tab.n_rows = r->n;
     r->tab.sel = r->sel;
     if (act == ACT_FOLLOW) {

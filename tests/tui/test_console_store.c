@@ -155,6 +155,29 @@ test_console_sqlite(void **state)
     tu_con_free(c);
 }
 
+/* Keys typed ahead: 2 and Enter in one write, so the console reads Enter
+ * before it ever drew the Records screen. The Enter opened nothing: the
+ * list it acted on had not been built yet (the key was lost). */
+static void
+test_console_sqlite_type_ahead(void **state)
+{
+    struct tu_con *c = tu_con_new();
+    char url[700], args[1200], screen[16384];
+
+    (void)state;
+    snprintf(url, sizeof(url), "sqlite:%s/records.sqlite", c->dir);
+    route_into(c, url, "{\"n\": 1}");
+    snprintf(args, sizeof(args), "console --read-only --store '%s'", url);
+    tu_con_start(c, "INTENTUS_CONFIG= INTENTUSNET_RECORDS_PATH=", args, 140, 30);
+    if (!tu_con_wait(c, "1 records", 15000, screen, sizeof(screen)))
+        fail_msg("the console did not show the store's record:\n%s", screen);
+    tu_con_keys(c, "2", "Enter", NULL);
+    if (!tu_con_wait(c, "envelopeHash verified", 10000, screen, sizeof(screen)))
+        fail_msg("Enter typed right after 2 did not open the record:\n%s", screen);
+    tu_con_keys(c, "q", "q", NULL);
+    tu_con_free(c);
+}
+
 /* --window on a sqlite store (issue 19): only the newest 10 rows are held,
  * yet the title counts all 60 (the store's index), the records browser
  * pages the index past the window to the oldest record, and --window is
@@ -702,6 +725,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_console_sqlite),
+        cmocka_unit_test(test_console_sqlite_type_ahead),
         cmocka_unit_test(test_console_store_retention),
         cmocka_unit_test(test_console_postgres),
         cmocka_unit_test(test_console_sqlite_window),
