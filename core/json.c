@@ -893,9 +893,28 @@ print_string(struct buf *b, const char *str)
     *p++ = '"';
     /* s[i] is read only after s[0..i) were found ordinary (none is the
      * NUL), so never past the terminator. */
-    while (i < PRINT_SHORT && !print_special[s[i]]) {
+    /* Four bytes a step (PRINT_SHORT is a multiple of 4): one bound check
+     * for four table lookups. */
+    while (i < PRINT_SHORT) {
+        if (print_special[s[i]])
+            break;
         p[i] = (char)s[i];
-        i++;
+        if (print_special[s[i + 1]]) {
+            i += 1;
+            break;
+        }
+        p[i + 1] = (char)s[i + 1];
+        if (print_special[s[i + 2]]) {
+            i += 2;
+            break;
+        }
+        p[i + 2] = (char)s[i + 2];
+        if (print_special[s[i + 3]]) {
+            i += 3;
+            break;
+        }
+        p[i + 3] = (char)s[i + 3];
+        i += 4;
     }
     if (s[i] == '\0') {
         p[i] = '"';
