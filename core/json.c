@@ -840,8 +840,9 @@ out:
 
 /* The rest of a string print_string started (b->len already counts the
  * opening quote and what was copied): s is where it stopped, a special
- * byte or a longer string. */
-static void
+ * byte or a longer string. Not inlined, so the short pass, which most
+ * strings end in, saves no registers for it. */
+static __attribute__((noinline)) void
 print_string_rest(struct buf *b, const unsigned char *s)
 {
     const unsigned char *end = s + strlen((const char *)s);
