@@ -963,7 +963,7 @@ print_number(struct buf *b, const cJSON *v)
 }
 
 /* pretty: 0 compact, 1 indented, 2 one line with Python's default ", " and ": ". */
-static void
+static inline void
 print_newline(struct buf *b, int pretty, int level)
 {
     /* The newline and the indentation of every level a record's trees
