@@ -728,6 +728,29 @@ json_check_display_text(const char *s, const char *path, struct intentus_err *er
 
 /* ---- printers ---- */
 
+/* Append n bytes (a literal or a short run): inline, so the members of
+ * every record's trees do not each pay a call, and no strlen. */
+static inline void
+put(struct buf *b, const char *s, size_t n)
+{
+    if ((b->len + n + 1 > b->cap && buf_reserve(b, n) != 0) || b->failed)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+static inline void
+put_char(struct buf *b, char c)
+{
+    if ((b->len + 2 > b->cap && buf_reserve(b, 1) != 0) || b->failed)
+        return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
 /* The bytes print_string must look at: controls (and the terminating
  * NUL), '"', '\\', and the lead bytes of the two storage conventions. */
 static const unsigned char print_special[256] = {
@@ -738,38 +761,104 @@ static const unsigned char print_special[256] = {
     ['"'] = 1,  ['\\'] = 1, [0xc0] = 1, [0xed] = 1,
 };
 
-/* Python json.dumps(ensure_ascii=False) string escaping, undoing the two
- * storage conventions (C0 80 and lone surrogates) back into \u escapes. */
+/* Does any of the eight bytes of w need print_string's attention (SWAR: a
+ * byte below 0x20, or equal to '"', '\\', 0xc0 or 0xed)? */
+static inline bool
+word_special(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\'), c0 = w ^ (ones * 0xc0),
+             ed = w ^ (ones * 0xed);
+
+    return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) |
+             ((c0 - ones) & ~c0) | ((ed - ones) & ~ed)) &
+            high) != 0;
+}
+
+/* The escape of the special byte at *s written at p; *s and *p advanced. */
 static void
-print_string(struct buf *b, const char *str)
+print_escape(const unsigned char **sp, char **pp)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)str;
-    size_t len = strlen(str);
+    const unsigned char *s = *sp;
+    unsigned char c = *s;
     unsigned long cp;
+    char *p = *pp;
+
+    switch (c) {
+    case '"':
+    case '\\':
+        *p++ = '\\';
+        *p++ = (char)c;
+        s++;
+        goto out;
+    case '\n':
+        c = 'n';
+        break;
+    case '\r':
+        c = 'r';
+        break;
+    case '\t':
+        c = 't';
+        break;
+    case '\b':
+        c = 'b';
+        break;
+    case '\f':
+        c = 'f';
+        break;
+    default:
+        if (c == 0xc0 && s[1] == 0x80) {
+            cp = 0;
+            s += 2;
+        } else if (c == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && is_cont(s[2])) {
+            cp = 0xd000 | ((unsigned long)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+            s += 3;
+        } else if (c < 0x20) {
+            cp = c;
+            s++;
+        } else {
+            *p++ = (char)c; /* 0xc0 or 0xed starting something else */
+            s++;
+            goto out;
+        }
+        *p++ = '\\';
+        *p++ = 'u';
+        *p++ = hex[(cp >> 12) & 15];
+        *p++ = hex[(cp >> 8) & 15];
+        *p++ = hex[(cp >> 4) & 15];
+        *p++ = hex[cp & 15];
+        goto out;
+    }
+    *p++ = '\\';
+    *p++ = (char)c;
+    s++;
+out:
+    *sp = s;
+    *pp = p;
+}
+
+/* The rest of a string print_string started (b->len already counts the
+ * opening quote and what was copied): s is where it stopped, a special
+ * byte or a longer string. Not inlined, so the short pass, which most
+ * strings end in, saves no registers for it. */
+static __attribute__((noinline)) void
+print_string_rest(struct buf *b, const unsigned char *s)
+{
+    const unsigned char *end = s + strlen((const char *)s);
     char *p;
 
     /* Written in place after one reservation: no byte becomes more than
      * six (a control is \u00XX; C0 80 and a 3-byte surrogate one escape). */
-    if (buf_reserve(b, 6 * len + 2) != 0)
+    if (buf_reserve(b, 6 * (size_t)(end - s) + 1) != 0)
         return;
     p = b->data + b->len;
-    *p++ = '"';
     for (;;) {
-        unsigned char c;
-        /* Eight ordinary bytes at a time while they last (SWAR: a byte
-         * below 0x20, or equal to '"', '\\', 0xc0 or 0xed, stops it). */
-        while ((size_t)((const unsigned char *)str + len - s) >= 8) {
-            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-            uint64_t w, q, bs, c0, ed;
+        /* Eight ordinary bytes at a time while they last. */
+        while (end - s >= 8) {
+            uint64_t w;
             memcpy(&w, s, 8);
-            q = w ^ (ones * '"');
-            bs = w ^ (ones * '\\');
-            c0 = w ^ (ones * 0xc0);
-            ed = w ^ (ones * 0xed);
-            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) |
-                 ((c0 - ones) & ~c0) | ((ed - ones) & ~ed)) &
-                high)
+            if (word_special(w))
                 break;
             memcpy(p, s, 8);
             p += 8;
@@ -777,61 +866,82 @@ print_string(struct buf *b, const char *str)
         }
         while (!print_special[*s])
             *p++ = (char)*s++;
-        c = *s;
-        if (c == '\0')
+        if (*s == '\0')
             break;
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = (char)c;
-            s++;
-            continue;
-        case '\n':
-            c = 'n';
-            break;
-        case '\r':
-            c = 'r';
-            break;
-        case '\t':
-            c = 't';
-            break;
-        case '\b':
-            c = 'b';
-            break;
-        case '\f':
-            c = 'f';
-            break;
-        default:
-            if (c == 0xc0 && s[1] == 0x80) {
-                cp = 0;
-                s += 2;
-            } else if (c == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && is_cont(s[2])) {
-                cp = 0xd000 | ((unsigned long)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
-                s += 3;
-            } else if (c < 0x20) {
-                cp = c;
-                s++;
-            } else {
-                *p++ = (char)c; /* 0xc0 or 0xed starting something else */
-                s++;
-                continue;
-            }
-            *p++ = '\\';
-            *p++ = 'u';
-            *p++ = hex[(cp >> 12) & 15];
-            *p++ = hex[(cp >> 8) & 15];
-            *p++ = hex[(cp >> 4) & 15];
-            *p++ = hex[cp & 15];
-            continue;
-        }
-        *p++ = '\\';
-        *p++ = (char)c;
-        s++;
+        print_escape(&s, &p);
     }
     *p++ = '"';
     *p = '\0';
     b->len = (size_t)(p - b->data);
+}
+
+/* Strings up to this long with nothing to escape (most keys and values)
+ * are printed in one pass, without strlen. */
+#define PRINT_SHORT 24
+
+/* Python json.dumps(ensure_ascii=False) string escaping, undoing the two
+ * storage conventions (C0 80 and lone surrogates) back into \u escapes. */
+static void
+print_string(struct buf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    char *p;
+
+    if ((b->len + PRINT_SHORT + 3 > b->cap && buf_reserve(b, PRINT_SHORT + 2) != 0) || b->failed)
+        return;
+    p = b->data + b->len;
+    *p++ = '"';
+    /* s[i] is read only after s[0..i) were found ordinary (none is the
+     * NUL), so never past the terminator. */
+    /* Four bytes a step (PRINT_SHORT is a multiple of 4): one bound check
+     * for four table lookups. */
+    while (i < PRINT_SHORT) {
+        if (print_special[s[i]])
+            break;
+        p[i] = (char)s[i];
+        if (print_special[s[i + 1]]) {
+            i += 1;
+            break;
+        }
+        p[i + 1] = (char)s[i + 1];
+        if (print_special[s[i + 2]]) {
+            i += 2;
+            break;
+        }
+        p[i + 2] = (char)s[i + 2];
+        if (print_special[s[i + 3]]) {
+            i += 3;
+            break;
+        }
+        p[i + 3] = (char)s[i + 3];
+        i += 4;
+    }
+    if (s[i] == '\0') {
+        p[i] = '"';
+        p[i + 1] = '\0';
+        b->len += i + 2;
+        return;
+    }
+    b->len += i + 1;
+    print_string_rest(b, s + i);
+}
+
+/* Decimal text of an integer (what "%.0f" gives an integral double below
+ * 2^53), without printf. */
+static void
+print_integer(struct buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    put(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void
@@ -843,9 +953,9 @@ print_number(struct buf *b, const cJSON *v)
     if (v->valuestring != NULL) {
         buf_puts(b, v->valuestring);
     } else if (d == 0) {
-        buf_putc(b, '0'); /* also -0.0: a code-made zero is an integer */
+        put_char(b, '0'); /* also -0.0: a code-made zero is an integer */
     } else if (isfinite(d) && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
-        buf_printf(b, "%.0f", d);
+        print_integer(b, (int64_t)d);
     } else {
         json_format_double(d, tmp, sizeof(tmp));
         buf_puts(b, tmp);
@@ -853,22 +963,28 @@ print_number(struct buf *b, const cJSON *v)
 }
 
 /* pretty: 0 compact, 1 indented, 2 one line with Python's default ", " and ": ". */
-static void
+static inline void
 print_newline(struct buf *b, int pretty, int level)
 {
-    if (pretty != 1)
-        return;
-    /* One append per line (this runs for every member of every record). */
-    static const char nl[] = "\n                                                              ";
+    /* The newline and the indentation of every level a record's trees
+     * reach: the whole array is copied (one fixed-size copy, cheaper than
+     * one of the line's length), and only the line's bytes counted. */
+    static const char nl[64] = "\n                                                              ";
     size_t n = (size_t)level * 2 + 1;
 
-    if (n <= sizeof(nl) - 1) {
-        buf_append(b, nl, n);
+    if (pretty != 1)
+        return;
+    if (n < sizeof(nl)) {
+        if ((b->len + sizeof(nl) + 1 > b->cap && buf_reserve(b, sizeof(nl)) != 0) || b->failed)
+            return;
+        memcpy(b->data + b->len, nl, sizeof(nl));
+        b->len += n;
+        b->data[b->len] = '\0';
         return;
     }
-    buf_putc(b, '\n');
+    put_char(b, '\n');
     for (int i = 0; i < level; i++)
-        buf_append(b, "  ", 2);
+        PUT_LIT(b, "  ");
 }
 
 /* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
@@ -882,13 +998,13 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
 
     switch (v->type & 0xff) {
     case cJSON_False:
-        buf_puts(b, "false");
+        PUT_LIT(b, "false");
         return 0;
     case cJSON_True:
-        buf_puts(b, "true");
+        PUT_LIT(b, "true");
         return 0;
     case cJSON_NULL:
-        buf_puts(b, "null");
+        PUT_LIT(b, "null");
         return 0;
     case cJSON_Number:
         print_number(b, v);
@@ -910,23 +1026,30 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
         return -1;
     }
     is_obj = (v->type & 0xff) == cJSON_Object;
-    buf_putc(b, is_obj ? '{' : '[');
+    put_char(b, is_obj ? '{' : '[');
     for (c = v->child; c != NULL; c = c->next) {
         print_newline(b, pretty, level + 1);
         if (is_obj) {
             if (c->string == NULL)
                 return -1;
             print_string(b, c->string);
-            buf_puts(b, pretty ? ": " : ":");
+            if (pretty)
+                PUT_LIT(b, ": ");
+            else
+                put_char(b, ':');
         }
         if (print_value(c, b, pretty, level + 1) != 0)
             return -1;
-        if (c->next != NULL)
-            buf_puts(b, pretty == 2 ? ", " : ",");
+        if (c->next == NULL)
+            break;
+        if (pretty == 2)
+            PUT_LIT(b, ", ");
+        else
+            put_char(b, ',');
     }
     if (v->child != NULL)
         print_newline(b, pretty, level);
-    buf_putc(b, is_obj ? '}' : ']');
+    put_char(b, is_obj ? '}' : ']');
     return 0;
 }
 /* NOLINTEND(misc-no-recursion) */

@@ -168,16 +168,43 @@ rec_store_check_size(const char *id, size_t len, struct intentus_err *err)
     return -1;
 }
 
+/* One piece of a file name. */
+struct piece {
+    const char *s;
+    size_t len;
+};
+
+/* dst = the pieces one after the other, cut to size - 1 bytes as snprintf
+ * cuts: without printf, as every record file's names are made this way. */
+static void
+join(char *dst, size_t size, const struct piece *p, size_t n)
+{
+    size_t at = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t k = p[i].len < size - 1 - at ? p[i].len : size - 1 - at;
+        memcpy(dst + at, p[i].s, k);
+        at += k;
+    }
+    dst[at] = '\0';
+}
+
 int
 rec_file_write(struct rec_file *f, int dirfd, const char *dir, const char *name, const void *data,
                size_t len, struct intentus_err *err)
 {
     char rnd[UUID_STR_LEN];
 
-    snprintf(f->name, sizeof(f->name), "%s", name);
+    size_t nlen = strlen(name);
+
+    join(f->name, sizeof(f->name), &(struct piece){ name, nlen }, 1);
     uuid_v4(rnd);
-    /* Hidden (leading dot) so listers and watchers skip it until the rename. */
-    snprintf(f->tmp, sizeof(f->tmp), ".%s.%.8s.tmp", name, rnd);
+    /* Hidden (leading dot) so listers and watchers skip it until the rename:
+     * ".<name>.<8 random hex digits>.tmp". */
+    join(
+        f->tmp, sizeof(f->tmp),
+        (const struct piece[]){ { ".", 1 }, { name, nlen }, { ".", 1 }, { rnd, 8 }, { ".tmp", 4 } },
+        5);
     f->fd = openat(dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f->fd < 0) {
         err_set(err, IERR_IO, "cannot create %s/%s: %s", dir, f->tmp, strerror(errno));
@@ -310,7 +337,7 @@ save_text(struct rec_store *rs, const char *id, const char *text, size_t len, bo
 
     if (rec_store_prepare(rs, id, text, len, &sealed, &data, &dlen, err) != 0)
         goto out;
-    snprintf(name, sizeof(name), "%s.json", id);
+    join(name, sizeof(name), (const struct piece[]){ { id, strlen(id) }, { ".json", 5 } }, 2);
     if (!keep_existing) {
         if (rec_file_put(rs->dirfd, rs->dir, name, data, dlen, rs->fsync, err) != 0)
             goto out;

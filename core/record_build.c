@@ -17,26 +17,47 @@ struct record_build {
     char id[UUID_STR_LEN];
     char hash[65];
     char *parent_id; /* parentExecutionId; NULL: none */
+    /* The envelope's payload as printed (at level 2) into out: its first
+     * member, and where its text sits. A response whose payload is that
+     * same member list (the echo's borrowed payload) copies the text. */
+    const cJSON *payload_child;
+    size_t payload_at, payload_len;
 };
 
+/* Append n bytes: inline, as a record is written a few bytes at a time. */
+static inline void
+put(struct buf *b, const char *s, size_t n)
+{
+    if ((b->len + n + 1 > b->cap && buf_reserve(b, n) != 0) || b->failed)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
 /* Append a string literal (its length known at compile time). */
-#define PUT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+#define PUT(b, lit) put((b), (lit), sizeof(lit) - 1)
 
-/* The spaces of every indentation level a record uses (payloads nest a few
- * levels more; deeper levels are written in pieces). */
-static const char spaces[] = "                                ";
-
+/* A newline and the indentation of level: the whole block is copied (one
+ * fixed-size copy) and only the line's bytes counted. Deeper levels than
+ * the block holds (payloads nest a few levels more) are written in pieces. */
 static void
 indent(struct buf *b, int level)
 {
-    size_t n = (size_t)level * 2;
+    static const char nl[64] = "\n                                                              ";
+    size_t n = (size_t)level * 2 + 1;
 
-    buf_putc(b, '\n');
-    while (n > 0) {
-        size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
-        buf_append(b, spaces, k);
-        n -= k;
+    if (n < sizeof(nl)) {
+        if ((b->len + sizeof(nl) + 1 > b->cap && buf_reserve(b, sizeof(nl)) != 0) || b->failed)
+            return;
+        memcpy(b->data + b->len, nl, sizeof(nl));
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
     }
+    PUT(b, "\n");
+    for (n--; n > 0; n -= 2)
+        PUT(b, "  ");
 }
 
 /* Decimal text of v, as the printers write a whole number. */
@@ -52,7 +73,25 @@ put_int(struct buf *b, int64_t v)
     } while (u != 0);
     if (v < 0)
         *--p = '-';
-    buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+    put(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* wall as clock_format_iso writes it, into ts, which holds the second
+ * *ts_sec (-1: nothing yet): within a second only the microseconds change
+ * ("2026-01-01T00:00:00.123456+00:00"), so the date and the time of day are
+ * formatted once per second, not once per event and record. */
+static void
+format_ts(int64_t wall, int64_t *ts_sec, char ts[CLOCK_ISO_LEN])
+{
+    int64_t sec = wall >= 0 ? wall / 1000000 : -1, us = wall - sec * 1000000;
+
+    if (sec < 0 || sec != *ts_sec || strlen(ts) != CLOCK_ISO_LEN - 1) {
+        clock_format_iso(wall, ts);
+        *ts_sec = sec;
+        return;
+    }
+    for (int i = 25; i >= 20; i--, us /= 10)
+        ts[i] = (char)('0' + us % 10);
 }
 
 /* ---- objects ---- */
@@ -63,14 +102,14 @@ rec_obj_begin(struct rec_obj *o, struct buf *b, int level)
     o->b = b;
     o->level = level;
     o->n = 0;
-    buf_putc(b, '{');
+    PUT(b, "{");
 }
 
 static void
 member(struct rec_obj *o, const char *key)
 {
     if (o->n++ > 0)
-        buf_putc(o->b, ',');
+        PUT(o->b, ",");
     indent(o->b, o->level + 1);
     json_print_string(key, o->b);
     PUT(o->b, ": ");
@@ -120,7 +159,7 @@ rec_obj_end(struct rec_obj *o)
 {
     if (o->n > 0)
         indent(o->b, o->level);
-    buf_putc(o->b, '}');
+    PUT(o->b, "}");
 }
 
 /* ---- buffers kept per thread ---- */
@@ -135,6 +174,8 @@ rec_obj_end(struct rec_obj *o)
 struct rb_cache {
     struct buf out, events, final;
     struct record_build *spare; /* the last record's builder itself, zeroed */
+    int64_t ts_sec;             /* the second ts holds; -1: none yet */
+    char ts[CLOCK_ISO_LEN];
 };
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -167,8 +208,12 @@ cache_get(void)
     if (!cache_ok)
         return NULL;
     c = pthread_getspecific(cache_key);
-    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL &&
-        pthread_setspecific(cache_key, c) != 0) {
+    if (c != NULL)
+        return c;
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+        return NULL;
+    c->ts_sec = -1;
+    if (pthread_setspecific(cache_key, c) != 0) {
         free(c);
         c = NULL;
     }
@@ -194,6 +239,56 @@ cache_keep(struct buf *slot, struct buf *b)
         *slot = *b;
         buf_init(b);
     }
+}
+
+/* ---- the envelope's payload, printed once ---- */
+
+/* A borrowed payload (core/model.h response_success_borrowing: an object
+ * reference to the envelope payload's own members) is the envelope's
+ * payload itself, at the same level in finalResponse as in the envelope,
+ * so its text is the envelope's. The reference flag and the first member
+ * identify it: the envelope outlives its execution and its payload is not
+ * changed while it runs, which the borrowing response relies on too. */
+static bool
+is_envelope_payload(const struct record_build *rb, const cJSON *v)
+{
+    return rb->payload_child != NULL && cJSON_IsObject(v) && (v->type & cJSON_IsReference) != 0 &&
+           v->child == rb->payload_child;
+}
+
+/* A top-level object (envelope or final response) at level 1, as
+ * json_print_pretty_at prints it, member by member: the envelope notes
+ * where its payload's text went; a response copies it for a borrowed
+ * payload. -1 when the tree cannot be printed or memory ran out. */
+static int
+print_top(struct record_build *rb, struct buf *b, const cJSON *v, bool is_envelope)
+{
+    struct rec_obj o;
+
+    if (!cJSON_IsObject(v) || v->child == NULL)
+        return json_print_pretty_at(v, 1, b);
+    rec_obj_begin(&o, b, 1);
+    for (const cJSON *c = v->child; c != NULL; c = c->next) {
+        size_t at;
+        if (c->string == NULL)
+            return -1;
+        member(&o, c->string);
+        at = b->len;
+        if (!is_envelope && is_envelope_payload(rb, c)) {
+            buf_append(b, rb->out.data + rb->payload_at, rb->payload_len);
+            continue;
+        }
+        if (json_print_pretty_at(c, 2, b) != 0)
+            return -1;
+        if (is_envelope && cJSON_IsObject(c) && c->child != NULL &&
+            strcmp(c->string, "payload") == 0) {
+            rb->payload_child = c->child;
+            rb->payload_at = at;
+            rb->payload_len = b->len - at;
+        }
+    }
+    rec_obj_end(&o);
+    return b->failed ? -1 : 0;
 }
 
 /* ---- the record ---- */
@@ -235,11 +330,15 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
     rb->next_seq = 1;
     rb->ts_sec = -1;
     uuid_v7(rb->start_wall_us / 1000, rb->id);
-    clock_format_iso(rb->start_wall_us, created);
     if (c != NULL) {
+        /* The second this thread's last record ended in, if it was this one. */
+        rb->ts_sec = c->ts_sec;
+        memcpy(rb->ts, c->ts, sizeof(rb->ts));
         cache_take(&c->out, &rb->out);
         cache_take(&c->events, &rb->events);
     }
+    format_ts(rb->start_wall_us, &rb->ts_sec, rb->ts);
+    memcpy(created, rb->ts, sizeof(created));
     /* A DIRECT record is about 4 KB; one reservation for most of it. */
     buf_reserve(&rb->out, 4096);
     buf_reserve(&rb->events, 2048);
@@ -255,7 +354,7 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
         rec_obj_str(&h, "originalEnvelopeHash", opts->original_hash);
     rec_obj_end(&h);
     PUT(&rb->out, ",\n  \"envelope\": ");
-    if (json_print_pretty_at(env, 1, &rb->out) != 0 || rb->out.failed) {
+    if (print_top(rb, &rb->out, env, true) != 0 || rb->out.failed) {
         err_set(err, IERR_NOMEM, "out of memory serialising the envelope");
         record_build_free(rb);
         return NULL;
@@ -273,6 +372,10 @@ record_build_free(struct record_build *rb)
     if ((c = cache_get()) != NULL) {
         cache_keep(&c->out, &rb->out);
         cache_keep(&c->events, &rb->events);
+        if (rb->ts_sec >= 0) {
+            c->ts_sec = rb->ts_sec;
+            memcpy(c->ts, rb->ts, sizeof(c->ts));
+        }
     }
     buf_free(&rb->out);
     buf_free(&rb->events);
@@ -303,7 +406,7 @@ record_build_event_begin(struct record_build *rb, const char *type)
     struct buf *b = &rb->events;
 
     if (rb->next_seq > 1)
-        buf_putc(b, ',');
+        PUT(b, ",");
     PUT(b, "\n    {\n      \"seq\": ");
     put_int(b, rb->next_seq++);
     PUT(b, ",\n      \"type\": ");
@@ -316,26 +419,15 @@ void
 record_build_event_end(struct record_build *rb, int64_t mono_us)
 {
     struct buf *b = &rb->events;
-    int64_t offset = mono_us - rb->start_mono_us, wall, sec, us;
+    int64_t offset = mono_us - rb->start_mono_us;
 
     if (offset < 0)
         offset = 0;
     /* Wall time derived from the monotonic offset, so ts and offsetUs agree
-     * even if the wall clock steps during the execution. The date and time
-     * of day are formatted once per second; within it only the
-     * microseconds change ("2026-01-01T00:00:00.123456+00:00"). */
-    wall = rb->start_wall_us + offset;
-    sec = wall >= 0 ? wall / 1000000 : -1;
-    us = wall - sec * 1000000;
-    if (sec < 0 || sec != rb->ts_sec || strlen(rb->ts) != CLOCK_ISO_LEN - 1) {
-        clock_format_iso(wall, rb->ts);
-        rb->ts_sec = sec;
-    } else {
-        for (int i = 25; i >= 20; i--, us /= 10)
-            rb->ts[i] = (char)('0' + us % 10);
-    }
+     * even if the wall clock steps during the execution. */
+    format_ts(rb->start_wall_us + offset, &rb->ts_sec, rb->ts);
     PUT(b, ",\n      \"ts\": \"");
-    buf_puts(b, rb->ts);
+    put(b, rb->ts, strlen(rb->ts));
     PUT(b, "\",\n      \"offsetUs\": ");
     put_int(b, offset);
     PUT(b, "\n    }");
@@ -357,18 +449,26 @@ static void
 reindent(struct buf *b, const char *text, size_t len)
 {
     const char *end = text + len;
+    char *p;
 
-    buf_reserve(b, len + len / 4);
+    /* Every newline is followed by at least two spaces and a byte, so at
+     * most len / 4 of them: four more bytes each. */
+    if (buf_reserve(b, len + len) != 0)
+        return;
+    p = b->data + b->len;
     while (text < end) {
         const char *nl = memchr(text, '\n', (size_t)(end - text));
-        if (nl == NULL) {
-            buf_append(b, text, (size_t)(end - text));
-            return;
+        size_t n = (size_t)((nl != NULL ? nl + 1 : end) - text);
+        memcpy(p, text, n);
+        p += n;
+        text += n;
+        if (nl != NULL) {
+            memcpy(p, "    ", 4);
+            p += 4;
         }
-        buf_append(b, text, (size_t)(nl + 1 - text));
-        PUT(b, "    ");
-        text = nl + 1;
     }
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 /* A top-level value (routerDecision, finalResponse) into the record at
@@ -450,7 +550,7 @@ finish(struct record_build *rb, const cJSON *tree, const struct rec_decision *va
         decision_value(rb, values);
     else
         PUT(o, "null");
-    if (response == NULL || json_print_pretty_at(response, 1, &final) != 0)
+    if (response == NULL || print_top(rb, &final, response, false) != 0)
         final.failed = 1;
     else
         reindent(record_build_event_begin(rb, "FINAL_RESPONSE"), final.data, final.len);

@@ -1023,6 +1023,146 @@ test_print_string_escapes(void **state)
     check_compact("{\"k\\u0000\\n\":1}", "{\"k\\u0000\\n\":1}");
 }
 
+/* The escape of one byte sequence as the printers must write it, the slow
+ * and obvious way: the reference print_string is checked against. */
+static size_t
+escape_one(const unsigned char *s, struct buf *b)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (s[0] == 0xc0 && s[1] == 0x80) {
+        buf_puts(b, "\\u0000");
+        return 2;
+    }
+    if (s[0] == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && s[2] >= 0x80 && s[2] <= 0xbf) {
+        unsigned cp = 0xd000u | ((s[1] & 0x3fu) << 6) | (s[2] & 0x3fu);
+        buf_printf(b, "\\u%c%c%c%c", hex[cp >> 12], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+                   hex[cp & 15]);
+        return 3;
+    }
+    switch (s[0]) {
+    case '"':
+        buf_puts(b, "\\\"");
+        return 1;
+    case '\\':
+        buf_puts(b, "\\\\");
+        return 1;
+    case '\n':
+        buf_puts(b, "\\n");
+        return 1;
+    case '\t':
+        buf_puts(b, "\\t");
+        return 1;
+    default:
+        if (s[0] < 0x20)
+            buf_printf(b, "\\u%04x", s[0]);
+        else
+            buf_putc(b, (char)s[0]);
+        return 1;
+    }
+}
+
+/* Every length up to 80 with one special sequence at every position, into
+ * buffers that start empty or nearly full: the short-string pass, the
+ * word-at-a-time pass and the hand-over between them agree with the slow
+ * escape, and the buffer stays terminated. */
+static void
+test_print_string_every_length(void **state)
+{
+    static const char *const specials[] = { "\"",           "\\",    "\n",       "\t",
+                                            "\x01",         "\x1f",  "\xc0\x80", "\xed\xa0\x80",
+                                            "\xed\xbf\xbf", "\xc0x", "\xed\x41", "\xc3\xa9" };
+    char str[128];
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        size_t sl = strlen(specials[k]);
+        for (size_t len = 0; len <= 80; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                struct buf got = BUF_INIT, want = BUF_INIT;
+                size_t prefix = (len * 7 + at) % 70; /* varies where the reservation falls */
+                memset(str, 'a', len + sl);
+                memcpy(str + at, specials[k], sl);
+                str[len + sl] = '\0';
+                for (size_t i = 0; i < prefix; i++) {
+                    buf_putc(&got, 'p');
+                    buf_putc(&want, 'p');
+                }
+                json_print_string(str, &got);
+                buf_putc(&want, '"');
+                for (const unsigned char *s = (const unsigned char *)str; *s != '\0';)
+                    s += escape_one(s, &want);
+                buf_putc(&want, '"');
+                assert_int_equal(got.len, want.len);
+                assert_memory_equal(got.data, want.data, want.len + 1);
+                buf_free(&got);
+                buf_free(&want);
+            }
+        }
+    }
+}
+
+/* Code-made integers are written without printf, as "%.0f" writes them;
+ * trees deeper than the indentation table still indent right. */
+static void
+test_print_integers_and_deep_indent(void **state)
+{
+    static const double ints[] = { 1,
+                                   -1,
+                                   9,
+                                   10,
+                                   -10,
+                                   123456789012,
+                                   -9007199254740991.0,
+                                   9007199254740991.0,
+                                   4503599627370496.0,
+                                   65536 };
+    struct buf out = BUF_INIT;
+    char want[64];
+    cJSON *deep, *v;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        v = cJSON_CreateNumber(ints[i]);
+        buf_reset(&out);
+        assert_int_equal(json_print_compact(v, &out), 0);
+        snprintf(want, sizeof(want), "%.0f", ints[i]);
+        assert_string_equal(out.data, want);
+        cJSON_Delete(v);
+    }
+    /* 40 nested arrays: the innermost line is indented 80 spaces. */
+    deep = cJSON_CreateArray();
+    v = deep;
+    for (int i = 1; i < 40; i++) {
+        cJSON *a = cJSON_CreateArray();
+        cJSON_AddItemToArray(v, a);
+        v = a;
+    }
+    cJSON_AddItemToArray(v, cJSON_CreateTrue());
+    buf_reset(&out);
+    assert_int_equal(json_print_pretty(deep, &out), 0);
+    {
+        struct buf exp = BUF_INIT;
+        for (int i = 0; i < 40; i++) {
+            buf_putc(&exp, '[');
+            buf_putc(&exp, '\n');
+            for (int j = 0; j <= i; j++)
+                buf_puts(&exp, "  ");
+        }
+        buf_puts(&exp, "true");
+        for (int i = 39; i >= 0; i--) {
+            buf_putc(&exp, '\n');
+            for (int j = 0; j < i; j++)
+                buf_puts(&exp, "  ");
+            buf_putc(&exp, ']');
+        }
+        assert_string_equal(out.data, exp.data);
+        buf_free(&exp);
+    }
+    cJSON_Delete(deep);
+    buf_free(&out);
+}
+
 static void
 test_print_numbers_keep_text(void **state)
 {
@@ -1314,6 +1454,8 @@ main(void)
         cmocka_unit_test(test_print_pretty_layout),
         cmocka_unit_test(test_print_compact_layout),
         cmocka_unit_test(test_print_string_escapes),
+        cmocka_unit_test(test_print_string_every_length),
+        cmocka_unit_test(test_print_integers_and_deep_indent),
         cmocka_unit_test(test_print_numbers_keep_text),
         cmocka_unit_test(test_print_code_created),
         cmocka_unit_test(test_print_invalid_tree),

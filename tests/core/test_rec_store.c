@@ -1,6 +1,7 @@
 /* Record store: atomic writes, permissions, id validation, symlinks, and
  * byte-for-byte stability of the reference's records through load + save. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,6 +76,50 @@ test_save_load_roundtrip(void **state)
     cJSON_Delete(back);
     cJSON_Delete(rec);
     rec_store_close(rs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The temp file is ".<name>.<8 hex digits>.tmp" next to the target, and a
+ * name too long for the fields is cut the way snprintf cut it. */
+static void
+test_temp_file_names(void **state)
+{
+    char *dir = tu_mkdtemp(), longname[300], want[300];
+    struct intentus_err err = { 0 };
+    struct rec_file f = { .fd = -1 };
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    size_t n;
+
+    (void)state;
+    assert_true(dfd >= 0);
+    assert_int_equal(rec_file_write(&f, dfd, dir, "abc.json", "{}", 2, &err), 0);
+    assert_string_equal(f.name, "abc.json");
+    n = strlen(f.tmp);
+    assert_int_equal(n, strlen(".abc.json.") + 8 + strlen(".tmp"));
+    assert_memory_equal(f.tmp, ".abc.json.", 10);
+    for (size_t i = 10; i < 18; i++)
+        assert_non_null(strchr("0123456789abcdef", f.tmp[i]));
+    assert_string_equal(f.tmp + 18, ".tmp");
+    rec_file_abort(&f, dfd);
+    assert_int_equal(tu_count_files(dir, ".tmp"), 0);
+    /* 250 bytes: cut to 159 in name and to 199 in tmp (the random part and
+     * suffix fall off), as "%s" and ".%s.%.8s.tmp" were. */
+    memset(longname, 'n', 250);
+    longname[250] = '\0';
+    f = (struct rec_file){ .fd = -1 };
+    assert_int_equal(rec_file_write(&f, dfd, dir, longname, "{}", 2, &err), 0);
+    {
+        memset(want, 'n', sizeof(f.name) - 1);
+        want[sizeof(f.name) - 1] = '\0';
+        assert_string_equal(f.name, want);
+        want[0] = '.';
+        memset(want + 1, 'n', sizeof(f.tmp) - 2);
+        want[sizeof(f.tmp) - 1] = '\0';
+        assert_string_equal(f.tmp, want);
+        rec_file_abort(&f, dfd);
+    }
+    close(dfd);
     tu_rmtree(dir);
     free(dir);
 }
@@ -359,6 +404,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_temp_file_names),
         cmocka_unit_test(test_ids_are_validated),
         cmocka_unit_test(test_hostile_ids_refused),
         cmocka_unit_test(test_symlinks_not_followed),

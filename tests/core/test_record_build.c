@@ -220,6 +220,47 @@ test_event_times_across_seconds(void **state)
     cJSON_Delete(resp);
 }
 
+/* A thread keeps the second its last record ended in, for the next
+ * record's createdUtcIso: a record whose last event ran seconds ahead (a
+ * mono time in the future; freed unfinished, so no final event comes
+ * later) must not lend the next record its second: every createdUtcIso is
+ * the wall time its record started at. */
+static void
+test_created_after_a_record_that_ran_ahead(void **state)
+{
+    struct intentus_err err = { 0 };
+    cJSON *env = parse(env_text), *resp = parse("{}");
+
+    (void)state;
+    for (int k = 0; k < 6; k++) {
+        struct record_build *ahead = record_build_new(env, NULL, &err), *rb;
+        int64_t before, after, created;
+        cJSON *tree;
+        size_t len;
+        const char *text;
+        assert_non_null(ahead);
+        record_build_event_text(ahead, "TICK", "{}", 2, clock_mono_us() + 2500000);
+        record_build_free(ahead);
+        before = clock_wall_us();
+        rb = record_build_new(env, NULL, &err);
+        after = clock_wall_us();
+        assert_non_null(rb);
+        assert_int_equal(record_build_finish(rb, NULL, resp, 0), 0);
+        text = record_build_text(rb, &len);
+        tree = record_parse(text, len, &err);
+        assert_non_null(tree);
+        assert_int_equal(
+            clock_parse_iso(json_get_string(cJSON_GetObjectItem(tree, "header"), "createdUtcIso"),
+                            &created),
+            0);
+        assert_true(created >= before && created <= after);
+        cJSON_Delete(tree);
+        record_build_free(rb);
+    }
+    cJSON_Delete(env);
+    cJSON_Delete(resp);
+}
+
 /* An envelope without a canonical hash (a number out of range) starts no
  * record, and says why. */
 static void
@@ -296,6 +337,7 @@ main(void)
         cmocka_unit_test(test_objects_match_the_tree_printer),
         cmocka_unit_test(test_record_round_trips_byte_for_byte),
         cmocka_unit_test(test_event_times_across_seconds),
+        cmocka_unit_test(test_created_after_a_record_that_ran_ahead),
         cmocka_unit_test(test_unhashable_envelope_is_refused),
         cmocka_unit_test(test_strategy_table),
         cmocka_unit_test(test_ids_unique_across_fork),
