@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,11 @@ struct writer {
     size_t cap, head, len, max_batch;
     size_t busy; /* worker threads in the middle of a batch */
     size_t idle; /* worker threads waiting on nonempty */
+    /* Signals sent to idle threads that have not woken yet: a submitter
+     * wakes a second thread only when there is one beyond those, so a
+     * burst arriving at an idle writer does not wake every thread for a
+     * record or two each. */
+    size_t waking;
     bool stopping;
     struct worker *workers;
     size_t n_workers, n_started;
@@ -284,6 +290,13 @@ writer_main(void *arg)
     struct writer *w = k->w;
     size_t group = w->fsync && w->max_batch > GROUP_OPEN_FILES ? GROUP_OPEN_FILES : w->max_batch;
 
+    /* Without fsync the writer is throughput work beside latency-bound
+     * callers: as SCHED_BATCH its wakeups do not preempt a caller on the
+     * same core (on 2 cores that preemption was most of the caller's p99).
+     * With fsync the caller waits for the writer's commit, so not there.
+     * Unprivileged and best effort: a refusal changes nothing else. */
+    if (!w->fsync)
+        (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &(struct sched_param){ 0 });
     pthread_mutex_lock(&w->lock);
     for (;;) {
         size_t n = 0;
@@ -291,6 +304,8 @@ writer_main(void *arg)
             w->idle++;
             pthread_cond_wait(&w->nonempty, &w->lock);
             w->idle--;
+            if (w->waking > 0) /* ours, or a spurious wakeup standing in for it */
+                w->waking--;
         }
         if (w->len == 0)
             break;
@@ -439,6 +454,7 @@ static int
 submit_async(struct writer *w, struct slot *sl, struct writer_fate **fate, struct intentus_err *err)
 {
     struct writer_fate *f = NULL;
+    bool wake = false;
     int rc = -1;
 
     if (fate != NULL && (f = fate_new()) == NULL) {
@@ -474,11 +490,17 @@ submit_async(struct writer *w, struct slot *sl, struct writer_fate **fate, struc
          * before it sleeps, so what queues meanwhile is its next batch.
          * Waking a thread per record made batches of one and a context
          * switch per record on the submitter's core. */
-        if (w->idle > 0 && (w->busy == 0 || w->len >= w->max_batch))
-            pthread_cond_signal(&w->nonempty);
+        wake = w->idle > w->waking && (w->busy == 0 || w->len >= w->max_batch);
+        if (wake)
+            w->waking++;
         rc = 0;
     }
     pthread_mutex_unlock(&w->lock);
+    /* Signalled after the unlock: the woken thread then finds the lock
+     * free instead of blocking on it at once and being woken again by our
+     * unlock (two switches on the caller's core for one hand-over). */
+    if (wake)
+        pthread_cond_signal(&w->nonempty);
     slot_free(sl);
     if (f != NULL) { /* never queued: nobody holds it */
         f->refs = 1;
