@@ -429,14 +429,16 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     w->on_full = o.on_full;
     w->cap = o.capacity > 0 ? o.capacity : 1024;
     w->max_batch = o.max_batch > 0 ? o.max_batch : 128;
-    /* With fsync the wait is the disk's: several threads each commit a
-     * group while the others' syncs are in flight, and the file system
-     * joins their syncs into one journal commit (measured on ext4: 3x one
-     * thread's throughput at 8 submitters, bench/README.md). Without
-     * fsync the cost is CPU: two threads. */
-    w->n_workers = o.threads > 0 ? o.threads
-                   : o.fsync     ? WRITER_FSYNC_THREADS
-                                 : WRITER_DEFAULT_THREADS;
+    /* With fsync the wait is the disk's: a thread gathers a group while
+     * another's commit is in flight, and one takes over a full group while
+     * the others sync. Without fsync the cost is CPU, and the callers need
+     * a core of their own: on 2 cores a second writer thread competed with
+     * the caller (p99 of bench route --record async: 25-83 us with two,
+     * 21-49 us with one, same throughput), so one there, two beyond. */
+    w->n_workers = o.threads > 0                       ? o.threads
+                   : o.fsync                           ? WRITER_FSYNC_THREADS
+                   : sysconf(_SC_NPROCESSORS_ONLN) > 2 ? WRITER_DEFAULT_THREADS
+                                                       : 1;
     if (w->n_workers > 64)
         w->n_workers = 64;
     w->dirfd = -1;
