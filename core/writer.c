@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -42,6 +44,8 @@ struct slot {
 #define GROUP_OPEN_FILES 32
 /* Working buffers larger than this are freed after their record. */
 #define KEEP_BUF ((size_t)1 << 20)
+/* The longest a group commit waits for more records (gather). */
+#define GATHER_MAX_NS 1000000
 
 /* One writer thread and its group commit's working space. */
 struct worker {
@@ -51,6 +55,8 @@ struct worker {
     struct intentus_err *results; /* per record of the batch: IERR_OK once on disk */
     struct rec_file *files;
     struct buf text, sealed; /* reused from record to record */
+    size_t last_batch;       /* records in its last group commit */
+    int64_t commit_ns;       /* and how long that commit took */
 };
 
 struct writer {
@@ -67,10 +73,17 @@ struct writer {
     char *dir;
     pthread_mutex_t lock;
     pthread_cond_t nonempty, notfull, drained;
+    pthread_cond_t company; /* signalled per record queued while a thread gathers */
     struct slot *ring;
     size_t cap, head, len, max_batch;
     size_t busy; /* worker threads in the middle of a batch */
     size_t idle; /* worker threads waiting on nonempty */
+    /* Signals sent to idle threads that have not woken yet: a submitter
+     * wakes a second thread only when there is one beyond those, so a
+     * burst arriving at an idle writer does not wake every thread for a
+     * record or two each. */
+    size_t waking;
+    size_t gathering; /* threads waiting on company for a fuller batch */
     bool stopping;
     struct worker *workers;
     size_t n_workers, n_started;
@@ -219,12 +232,40 @@ fate_decide(struct writer_fate *f, const struct intentus_err *result)
     writer_fate_release(f);
 }
 
+/* The data step of a group commit: every staged file of the batch durable
+ * before any is renamed. One file: fdatasync, as a sync write does. More:
+ * one syncfs() on the store's file system, one journal commit and one
+ * disk cache flush for the whole batch, where an fdatasync per file costs
+ * a flush each (on ext4 a later fdatasync whose metadata the first one
+ * already committed still flushes the disk cache). Measured on ext4, a
+ * batch of 8 with another process syncing on the same disk: 8 ms for
+ * syncfs, 32 ms for 8 fdatasyncs. The price: syncfs also writes back
+ * whatever other processes left dirty on that file system, so records are
+ * best kept on a file system of their own (bench/README.md). If syncfs
+ * fails (a write-back error anywhere on the file system since the last
+ * one: reported since Linux 5.8), each file is synced on its own, so an
+ * error reaches exactly the records whose files it hit. */
+static void
+sync_batch(struct worker *k, size_t n)
+{
+    struct writer *w = k->w;
+    size_t staged = 0;
+
+    for (size_t i = 0; i < n; i++)
+        staged += k->files[i].fd >= 0;
+    if (staged > 1 && syncfs(w->dirfd) == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (k->files[i].fd >= 0 && rec_file_sync(&k->files[i], w->dir, true, &k->results[i]) != 0)
+            rec_file_abort(&k->files[i], w->dirfd);
+}
+
 /* One group commit: every record of the batch written to its temp file;
- * with fsync, write-back started for all of them first, then each file
- * synced (so the syncs overlap), renamed into place and the directory
- * synced once (without fsync each file goes into place as soon as it is
- * written); only then is each record's fate decided: an acknowledgement
- * always waits for the fsync that covers it. */
+ * with fsync, write-back started for each as it is written, then the data
+ * of the whole batch made durable (sync_batch), the files renamed into
+ * place and the directory synced once (without fsync each file goes into
+ * place as soon as it is written); only then is each record's fate
+ * decided: an acknowledgement always waits for the fsync that covers it. */
 static void
 write_batch(struct worker *k, size_t n)
 {
@@ -243,9 +284,8 @@ write_batch(struct worker *k, size_t n)
         if (stage_one(k, &k->batch[i], &k->files[i], &k->results[i]) == 0 && !w->fsync)
             ok++;
     }
-    for (size_t i = 0; w->fsync && i < n; i++)
-        if (k->files[i].fd >= 0 && rec_file_sync(&k->files[i], w->dir, true, &k->results[i]) != 0)
-            rec_file_abort(&k->files[i], w->dirfd);
+    if (w->fsync)
+        sync_batch(k, n);
     for (size_t i = 0; w->fsync && i < n; i++)
         if (k->files[i].fd >= 0 &&
             rec_file_commit(&k->files[i], w->dirfd, w->dir, &k->results[i]) == 0)
@@ -277,6 +317,58 @@ write_batch(struct worker *k, size_t n)
         fate_decide(k->batch[i].fate, &k->results[i]);
 }
 
+/* Moves queued records into k's batch (up to group in all); w->lock held. */
+static size_t
+take(struct worker *k, size_t n, size_t group)
+{
+    struct writer *w = k->w;
+
+    while (w->len > 0 && n < group) {
+        k->batch[n++] = w->ring[w->head];
+        w->head = (w->head + 1) % w->cap;
+        w->len--;
+    }
+    pthread_cond_broadcast(&w->notfull);
+    return n;
+}
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Group commit's wait for company (with fsync; w->lock held, the batch
+ * counted busy). The submitters acknowledged by the last commit come back
+ * within microseconds while a commit costs a disk flush: a batch smaller
+ * than the last one waits for them, at most a quarter of the last commit's
+ * time (GATHER_MAX_NS at most), then commits what it has. A lone
+ * submitter's batch is never smaller than its last, so it never waits. */
+static size_t
+gather(struct worker *k, size_t n, size_t group)
+{
+    struct writer *w = k->w;
+    int64_t wait = k->commit_ns / 4 < GATHER_MAX_NS ? k->commit_ns / 4 : GATHER_MAX_NS;
+    int64_t until = now_ns() + wait;
+    struct timespec ts = { .tv_sec = until / 1000000000, .tv_nsec = until % 1000000000 };
+
+    while (n < k->last_batch && n < group && !w->stopping) {
+        if (w->len > 0) {
+            n = take(k, n, group);
+            continue;
+        }
+        w->gathering++;
+        int rc = pthread_cond_timedwait(&w->company, &w->lock, &ts);
+        w->gathering--;
+        if (rc == ETIMEDOUT)
+            break;
+    }
+    return n;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -284,25 +376,34 @@ writer_main(void *arg)
     struct writer *w = k->w;
     size_t group = w->fsync && w->max_batch > GROUP_OPEN_FILES ? GROUP_OPEN_FILES : w->max_batch;
 
+    /* Without fsync the writer is throughput work beside latency-bound
+     * callers: as SCHED_BATCH its wakeups do not preempt a caller on the
+     * same core (on 2 cores that preemption was most of the caller's p99).
+     * With fsync the caller waits for the writer's commit, so not there.
+     * Unprivileged and best effort: a refusal changes nothing else. */
+    if (!w->fsync)
+        (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &(struct sched_param){ 0 });
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        size_t n = 0;
+        size_t n;
         while (w->len == 0 && !w->stopping) {
             w->idle++;
             pthread_cond_wait(&w->nonempty, &w->lock);
             w->idle--;
+            if (w->waking > 0) /* ours, or a spurious wakeup standing in for it */
+                w->waking--;
         }
         if (w->len == 0)
             break;
-        while (w->len > 0 && n < group) {
-            k->batch[n++] = w->ring[w->head];
-            w->head = (w->head + 1) % w->cap;
-            w->len--;
-        }
         w->busy++;
-        pthread_cond_broadcast(&w->notfull);
+        n = take(k, 0, group);
+        if (w->fsync)
+            n = gather(k, n, group);
         pthread_mutex_unlock(&w->lock);
+        int64_t t0 = now_ns();
         write_batch(k, n);
+        k->commit_ns = now_ns() - t0;
+        k->last_batch = n;
         pthread_mutex_lock(&w->lock);
         w->busy--;
         if (w->len == 0 && w->busy == 0)
@@ -328,14 +429,16 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     w->on_full = o.on_full;
     w->cap = o.capacity > 0 ? o.capacity : 1024;
     w->max_batch = o.max_batch > 0 ? o.max_batch : 128;
-    /* With fsync the wait is the disk's: several threads each commit a
-     * group while the others' syncs are in flight, and the file system
-     * joins their syncs into one journal commit (measured on ext4: 3x one
-     * thread's throughput at 8 submitters, bench/README.md). Without
-     * fsync the cost is CPU: two threads. */
-    w->n_workers = o.threads > 0 ? o.threads
-                   : o.fsync     ? WRITER_FSYNC_THREADS
-                                 : WRITER_DEFAULT_THREADS;
+    /* With fsync the wait is the disk's: a thread gathers a group while
+     * another's commit is in flight, and one takes over a full group while
+     * the others sync. Without fsync the cost is CPU, and the callers need
+     * a core of their own: on 2 cores a second writer thread competed with
+     * the caller (p99 of bench route --record async: 25-83 us with two,
+     * 21-49 us with one, same throughput), so one there, two beyond. */
+    w->n_workers = o.threads > 0                       ? o.threads
+                   : o.fsync                           ? WRITER_FSYNC_THREADS
+                   : sysconf(_SC_NPROCESSORS_ONLN) > 2 ? WRITER_DEFAULT_THREADS
+                                                       : 1;
     if (w->n_workers > 64)
         w->n_workers = 64;
     w->dirfd = -1;
@@ -344,6 +447,13 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     pthread_cond_init(&w->nonempty, NULL);
     pthread_cond_init(&w->notfull, NULL);
     pthread_cond_init(&w->drained, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w->company, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     if ((w->engine = o.engine) != NULL) {
         /* The engine is the writer's alone: one thread puts its batches. */
         w->n_workers = 1;
@@ -439,6 +549,7 @@ static int
 submit_async(struct writer *w, struct slot *sl, struct writer_fate **fate, struct intentus_err *err)
 {
     struct writer_fate *f = NULL;
+    bool wake = false, company = false;
     int rc = -1;
 
     if (fate != NULL && (f = fate_new()) == NULL) {
@@ -474,11 +585,20 @@ submit_async(struct writer *w, struct slot *sl, struct writer_fate **fate, struc
          * before it sleeps, so what queues meanwhile is its next batch.
          * Waking a thread per record made batches of one and a context
          * switch per record on the submitter's core. */
-        if (w->idle > 0 && (w->busy == 0 || w->len >= w->max_batch))
-            pthread_cond_signal(&w->nonempty);
+        wake = w->idle > w->waking && (w->busy == 0 || w->len >= w->max_batch);
+        if (wake)
+            w->waking++;
+        company = w->gathering > 0;
         rc = 0;
     }
     pthread_mutex_unlock(&w->lock);
+    /* Signalled after the unlock: the woken thread then finds the lock
+     * free instead of blocking on it at once and being woken again by our
+     * unlock (two switches on the caller's core for one hand-over). */
+    if (wake)
+        pthread_cond_signal(&w->nonempty);
+    if (company)
+        pthread_cond_broadcast(&w->company);
     slot_free(sl);
     if (f != NULL) { /* never queued: nobody holds it */
         f->refs = 1;
@@ -635,6 +755,7 @@ writer_close(struct writer *w)
         w->stopping = true; /* the threads drain the queue before they exit */
         pthread_cond_broadcast(&w->nonempty);
         pthread_cond_broadcast(&w->notfull);
+        pthread_cond_broadcast(&w->company);
         pthread_mutex_unlock(&w->lock);
         for (size_t i = 0; i < w->n_started; i++)
             pthread_join(w->workers[i].thread, NULL);
@@ -648,6 +769,7 @@ writer_close(struct writer *w)
         fate_decide(sl->fate, &gone);
     }
     rec_store_close(w->store);
+    pthread_cond_destroy(&w->company);
     pthread_cond_destroy(&w->drained);
     pthread_cond_destroy(&w->notfull);
     pthread_cond_destroy(&w->nonempty);

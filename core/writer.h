@@ -4,11 +4,15 @@
  *  - async: writer_submit queues the record and returns; writer threads
  *    (opts.threads) drain the bounded queue in batches (group commit): each
  *    thread takes what is queued (up to max_batch), writes every file of
- *    the batch under a hidden temp name, with fsync starts their write-back
- *    together and then syncs each (fdatasync), renames them into place and
- *    syncs the directory once per batch. A record's fate is decided only
- *    after that directory fsync: an acknowledgement never runs ahead of
- *    the fsync that covers it.
+ *    the batch under a hidden temp name, with fsync makes their data
+ *    durable in one step (one file: fdatasync; more: one syncfs of the
+ *    store's file system, which also writes back other processes' dirty
+ *    data there), renames them into place and syncs the directory once per
+ *    batch. With fsync a batch smaller than the thread's last one waits a
+ *    moment (at most a quarter of the last commit's time, 1 ms at most)
+ *    for the submitters that commit acknowledged. A record's fate is
+ *    decided only after that directory fsync: an acknowledgement never
+ *    runs ahead of the fsync that covers it.
  * Either way a file appears under its final name only when complete, so a
  * reader never sees half a record, even if the process is killed.
  * When the async queue is full the writer blocks the caller or drops the
@@ -34,7 +38,7 @@
 #include "core/err.h"
 
 enum writer_mode { WRITER_SYNC, WRITER_ASYNC };
-#define WRITER_DEFAULT_THREADS 2 /* async writer threads without fsync */
+#define WRITER_DEFAULT_THREADS 2 /* async writer threads without fsync (1 on 2 cores or fewer) */
 #define WRITER_FSYNC_THREADS 4   /* and with fsync */
 enum writer_on_full { WRITER_BLOCK, WRITER_DROP };
 
@@ -44,7 +48,8 @@ struct writer_opts {
     size_t capacity;  /* async queue; 0: 1024 */
     size_t max_batch; /* records per group commit; 0: 128 (with fsync at most 32) */
     /* Async writer threads, each taking its own group from the queue; 0:
-     * WRITER_FSYNC_THREADS with fsync, else WRITER_DEFAULT_THREADS. */
+     * WRITER_FSYNC_THREADS with fsync, else WRITER_DEFAULT_THREADS (one
+     * on a machine of 2 cores or fewer, leaving the callers a core). */
     size_t threads;
     enum writer_on_full on_full;
     /* recording.encryption: seal every record with keys' newest key.

@@ -543,6 +543,119 @@ test_busy_thread_takes_what_queues(void **state)
         skip(); /* the big record never outlasted the submissions here */
 }
 
+/* Submits a BIG record with fsync and returns once the writer's one thread
+ * has taken it, so what is submitted next queues up behind it as one
+ * group. */
+static struct writer_fate *
+occupy(struct writer *w, const char *id, size_t big)
+{
+    struct intentus_err err = { 0 };
+    struct writer_fate *f = NULL;
+    struct writer_stats st;
+    char *text = malloc(big);
+
+    assert_non_null(text);
+    memset(text, ' ', big);
+    memcpy(text, "{\"pad\":1}", 9);
+    assert_int_equal(writer_submit_text(w, id, text, big, &f, &err), 0);
+    for (int i = 0; i < 2000; i++) {
+        writer_stats(w, &st);
+        if (st.queued == 0)
+            break;
+        usleep(100);
+    }
+    return f;
+}
+
+/* One file of a group commit that cannot be put in place (a directory
+ * holds its name) fails that record alone: the others of the same group
+ * are written, each under its final name, and nothing is left behind. */
+static void
+test_group_commit_failure_reaches_only_its_record(void **state)
+{
+    enum { N = 6, BAD = 2 };
+    char *dir = tu_mkdtemp(), path[PATH_MAX], id[N][64];
+    struct intentus_err err = { 0 };
+    struct writer_fate *big, *f[N];
+    struct writer_stats st;
+    struct writer *w = writer_open(
+        dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = true, .threads = 1 }, &err);
+
+    (void)state;
+    assert_non_null(w);
+    for (int i = 0; i < N; i++)
+        snprintf(id[i], sizeof(id[i]), "00000000-0000-7000-8002-%012d", i);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id[BAD]);
+    assert_int_equal(mkdir(path, 0700), 0);
+    big = occupy(w, "00000000-0000-7000-8002-999999999999", 8 * 1024 * 1024);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(writer_submit_text(w, id[i], strdup("{\"small\":1}"), 11, &f[i], &err), 0);
+    assert_int_equal(writer_fate_wait(big, &err), 0);
+    writer_fate_release(big);
+    for (int i = 0; i < N; i++) {
+        struct stat sb;
+        struct intentus_err why = { 0 };
+        int rc = writer_fate_wait(f[i], &why);
+        writer_fate_release(f[i]);
+        snprintf(path, sizeof(path), "%s/%s.json", dir, id[i]);
+        assert_int_equal(stat(path, &sb), 0);
+        if (i == BAD) {
+            assert_int_equal(rc, -1);
+            assert_int_equal(why.code, IERR_IO);
+            assert_non_null(strstr(why.msg, id[BAD]));
+            assert_true(S_ISDIR(sb.st_mode));
+        } else {
+            assert_int_equal(rc, 0);
+            assert_true(S_ISREG(sb.st_mode));
+            assert_int_equal(sb.st_size, 11);
+        }
+    }
+    writer_stats(w, &st);
+    assert_int_equal(st.written, N); /* the big one and N - 1 small ones */
+    assert_int_equal(st.errors, 1);
+    writer_close(w);
+    assert_int_equal(tu_count_files(dir, ".tmp"), 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A group smaller than the thread's last waits a moment for company
+ * (gather); writer_flush still waits for it: after the flush the record
+ * is on disk and its fate decided. */
+static void
+test_flush_waits_for_a_gathering_group(void **state)
+{
+    char *dir = tu_mkdtemp(), path[PATH_MAX], id[64];
+    struct intentus_err err = { 0 };
+    struct writer_fate *big, *f[4], *late = NULL;
+    struct writer *w = writer_open(
+        dir, &(struct writer_opts){ .mode = WRITER_ASYNC, .fsync = true, .threads = 1 }, &err);
+
+    (void)state;
+    assert_non_null(w);
+    big = occupy(w, "00000000-0000-7000-8003-999999999999", 8 * 1024 * 1024);
+    for (int i = 0; i < 4; i++) { /* one group of 4: the next group of 1 gathers */
+        snprintf(id, sizeof(id), "00000000-0000-7000-8003-%012d", i);
+        assert_int_equal(writer_submit_text(w, id, strdup("{}"), 2, &f[i], &err), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(writer_fate_wait(f[i], &err), 0);
+        writer_fate_release(f[i]);
+    }
+    assert_int_equal(writer_fate_wait(big, &err), 0);
+    writer_fate_release(big);
+    snprintf(id, sizeof(id), "00000000-0000-7000-8003-%012d", 4);
+    assert_int_equal(writer_submit_text(w, id, strdup("{}"), 2, &late, &err), 0);
+    writer_flush(w);
+    assert_int_equal(writer_fate_get(late, NULL), WRITER_FATE_WRITTEN);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+    assert_int_equal(access(path, F_OK), 0);
+    writer_fate_release(late);
+    writer_close(w);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -557,6 +670,8 @@ main(void)
         cmocka_unit_test(test_async_writer_threads),
         cmocka_unit_test(test_group_commit_batches),
         cmocka_unit_test(test_busy_thread_takes_what_queues),
+        cmocka_unit_test(test_group_commit_failure_reaches_only_its_record),
+        cmocka_unit_test(test_flush_waits_for_a_gathering_group),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
