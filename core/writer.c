@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ struct worker {
 struct writer {
     enum writer_mode mode;
     bool fsync;
+    bool group_syncfs; /* sync_batch may use syncfs (see there) */
     enum writer_on_full on_full;
     struct rec_store *store; /* ids, sealing and size checks (both modes), sync writes */
     int dirfd;               /* the store's */
@@ -244,7 +246,20 @@ fate_decide(struct writer_fate *f, const struct intentus_err *result)
  * best kept on a file system of their own (bench/README.md). If syncfs
  * fails (a write-back error anywhere on the file system since the last
  * one: reported since Linux 5.8), each file is synced on its own, so an
- * error reaches exactly the records whose files it hit. */
+ * error reaches exactly the records whose files it hit. Before 5.8 syncfs
+ * could return 0 after a write-back error, so there every file is synced
+ * on its own (w->group_syncfs false). */
+static bool
+syncfs_reports_errors(void)
+{
+    struct utsname u;
+    int major = 0, minor = 0;
+
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+        return false;
+    return major > 5 || (major == 5 && minor >= 8);
+}
+
 static void
 sync_batch(struct worker *k, size_t n)
 {
@@ -253,7 +268,7 @@ sync_batch(struct worker *k, size_t n)
 
     for (size_t i = 0; i < n; i++)
         staged += k->files[i].fd >= 0;
-    if (staged > 1 && syncfs(w->dirfd) == 0)
+    if (staged > 1 && w->group_syncfs && syncfs(w->dirfd) == 0)
         return;
     for (size_t i = 0; i < n; i++)
         if (k->files[i].fd >= 0 && rec_file_sync(&k->files[i], w->dir, true, &k->results[i]) != 0)
@@ -426,6 +441,7 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     }
     w->mode = o.mode;
     w->fsync = o.fsync;
+    w->group_syncfs = o.fsync && syncfs_reports_errors();
     w->on_full = o.on_full;
     w->cap = o.capacity > 0 ? o.capacity : 1024;
     w->max_batch = o.max_batch > 0 ? o.max_batch : 128;
