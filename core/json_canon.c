@@ -454,13 +454,15 @@ sse_bad(__m128i v)
 }
 #endif
 
-static void
+static void canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end);
+
+/* A string, quoted and escaped. The short case is inline (most keys and
+ * values of an envelope); the rest is canon_string_long. */
+static inline void
 canon_string(struct cw *w, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     const unsigned char *end = s + len;
-    const char *plim = w->lim - CW_SLACK;
-    unsigned long cp;
     char *p;
 
 #if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
@@ -504,6 +506,16 @@ canon_string(struct cw *w, const char *str, size_t len)
         }
     }
 #endif
+    canon_string_long(w, s, end);
+}
+
+static void
+canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end)
+{
+    const char *plim = w->lim - CW_SLACK;
+    unsigned long cp;
+    char *p;
+
     cw_putc(w, '"');
     p = w->p;
     while (s < end) {
@@ -894,8 +906,11 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
         /* Insertion sort (stable: equal keys keep their order): the
          * objects of envelopes are small and often nearly sorted. */
         for (i = 1; i < n; i++) {
-            struct member t = m[i];
+            struct member t;
             size_t j = i;
+            if (member_key_cmp(&m[i - 1], &m[i]) <= 0)
+                continue; /* already in place: no copies */
+            t = m[i];
             while (j > 0 && member_key_cmp(&m[j - 1], &t) > 0) {
                 m[j] = m[j - 1];
                 j--;
@@ -907,7 +922,8 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
          * last value, as a Python dict would. */
-        if (i + 1 < n && m[i].key[0] == m[i + 1].key[0] && member_key_cmp(&m[i], &m[i + 1]) == 0)
+        if (i + 1 < n && m[i].pre >> 56 == m[i + 1].pre >> 56 &&
+            member_key_cmp(&m[i], &m[i + 1]) == 0)
             continue;
         canon_key(w, &m[i], first);
         first = 0;
