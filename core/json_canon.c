@@ -438,9 +438,10 @@ canon_escape(char *p, unsigned long cp)
  * escape and the "is there one" branch is mostly taken, where eight-byte
  * steps found one every other step and mispredicted. A tail of under 8
  * bytes is gathered in a register (a zero-padded copy through memory would
- * stall the load) and the padding's zero ends it. Each turn writes at most
- * 16 + 12 bytes, so CW_SLACK bytes of room are enough. */
-#define CW_SLACK 32
+ * stall the load) and the padding's zero ends it. A turn writes at most
+ * 16 bytes and then, for each of at most 16 escapes in the block, 12 bytes
+ * and a 16-byte store, so CW_SLACK bytes of room are enough. */
+#define CW_SLACK (16 + 16 * (12 + 16))
 #if defined(__SSE2__)
 static inline unsigned
 sse_bad(__m128i v)
@@ -466,6 +467,60 @@ words_plain(uint64_t lo, uint64_t hi)
     return (word_bad(lo) | word_bad(hi)) == 0;
 #endif
 }
+
+/* The code point at s, which word_bad or sse_bad flagged, escaped at *p
+ * (at most 12 bytes). Returns the number of bytes of s consumed. */
+static inline size_t
+escape_one(const unsigned char *s, char **pp)
+{
+    unsigned long cp;
+    char *p = *pp;
+    size_t n;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf && is_cont(s[1])) {
+        /* Two-byte UTF-8 (Latin and the like), the common non-ASCII:
+         * "\u0" and three hex digits of the 11-bit code point. */
+        cp = ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+        p[0] = '\\';
+        p[1] = 'u';
+        p[2] = '0';
+        p[3] = hex_lower[cp >> 8];
+        memcpy(p + 4, hex_pairs + 2 * (cp & 0xff), 2);
+        *pp = p + 6;
+        return 2;
+    }
+    n = decode_cp(s, &cp);
+    *pp = canon_escape(p, cp);
+    return n;
+}
+
+#if defined(__SSE2__)
+/* The 16 bytes at s, already stored at *p, have the bytes to escape that m
+ * flags. Every escape of the block is taken from m (not from a fresh load
+ * and compare after each, a longer chain of dependent steps), the plain
+ * bytes after one re-stored from a 16-byte load while it stays inside the
+ * string. Returns where the caller goes on: after the last escape handled. */
+static inline const unsigned char *
+block_escapes(const unsigned char *s, const unsigned char *end, unsigned m, char **pp)
+{
+    char *p = *pp;
+    size_t pos = 0, k;
+
+    for (;;) {
+        k = (size_t)__builtin_ctz(m);
+        p += k - pos;
+        pos = k + escape_one(s + k, &p);
+        /* pos <= 15 + 4: the shift is defined, and clears all of m from 16. */
+        m &= ~0U << pos;
+        if (m == 0 || (size_t)(end - s) < pos + 16)
+            break;
+        _mm_storeu_si128((__m128i *)(void *)p,
+                         _mm_loadu_si128((const __m128i *)(const void *)(s + pos)));
+    }
+    *pp = p;
+    return s + pos;
+}
+#endif
 
 static void canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end);
 
@@ -526,7 +581,6 @@ static void
 canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end)
 {
     const char *plim = w->lim - CW_SLACK;
-    unsigned long cp;
     char *p;
 
     cw_putc(w, '"');
@@ -551,8 +605,8 @@ canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end
                 s += 16;
                 continue;
             }
-            left = (size_t)__builtin_ctz(m);
-            goto found;
+            s = block_escapes(s, end, m, &p);
+            continue;
         }
 #endif
         if (left >= 8) {
@@ -597,28 +651,11 @@ canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end
             bad = word_bad(x);
         }
         left = (size_t)__builtin_ctzll(bad) >> 3;
-#if defined(__SSE2__)
-    found:
-#endif
         p += left;
         s += left;
         if (s >= end)
             break;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf && is_cont(s[1])) {
-            /* Two-byte UTF-8 (Latin and the like), the common non-ASCII:
-             * "\u0" and three hex digits of the 11-bit code point. */
-            cp = ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
-            p[0] = '\\';
-            p[1] = 'u';
-            p[2] = '0';
-            p[3] = hex_lower[cp >> 8];
-            memcpy(p + 4, hex_pairs + 2 * (cp & 0xff), 2);
-            p += 6;
-            s += 2;
-            continue;
-        }
-        s += decode_cp(s, &cp);
-        p = canon_escape(p, cp);
+        s += escape_one(s, &p);
     }
     w->p = p;
     cw_putc(w, '"');
