@@ -470,7 +470,7 @@ words_plain(uint64_t lo, uint64_t hi)
 
 /* The code point at s, which word_bad or sse_bad flagged, escaped at *p
  * (at most 12 bytes). Returns the number of bytes of s consumed. */
-static inline size_t
+static inline __attribute__((always_inline)) size_t
 escape_one(const unsigned char *s, char **pp)
 {
     unsigned long cp;
