@@ -496,10 +496,14 @@ escape_one(const unsigned char *s, char **pp)
 
 #if defined(__SSE2__)
 /* The 16 bytes at s, already stored at *p, have the bytes to escape that m
- * flags. Every escape of the block is taken from m (not from a fresh load
- * and compare after each, a longer chain of dependent steps), the plain
- * bytes after one re-stored from a 16-byte load while it stays inside the
- * string. Returns where the caller goes on: after the last escape handled. */
+ * flags. Every escape of the block is taken from m, the plain bytes after
+ * each re-stored from a 16-byte load while that stays inside the string,
+ * and the caller goes on at s + 16: where the next block starts does not
+ * wait for this one's escapes to be found (a chain of load, compare and
+ * bit scan per escape when each escape started the next block), so the
+ * loads of the following blocks run ahead. Returns where the caller goes
+ * on: s + 16, or just after the last escape handled when that one ends
+ * past the block or the string is too near its end for the reload. */
 static inline const unsigned char *
 block_escapes(const unsigned char *s, const unsigned char *end, unsigned m, char **pp)
 {
@@ -512,13 +516,17 @@ block_escapes(const unsigned char *s, const unsigned char *end, unsigned m, char
         pos = k + escape_one(s + k, &p);
         /* pos <= 15 + 4: the shift is defined, and clears all of m from 16. */
         m &= ~0U << pos;
-        if (m == 0 || (size_t)(end - s) < pos + 16)
-            break;
+        if (pos >= 16 || (size_t)(end - s) < pos + 16) {
+            *pp = p;
+            return s + pos;
+        }
         _mm_storeu_si128((__m128i *)(void *)p,
                          _mm_loadu_si128((const __m128i *)(const void *)(s + pos)));
+        if (m == 0)
+            break;
     }
-    *pp = p;
-    return s + pos;
+    *pp = p + (16 - pos);
+    return s + 16;
 }
 #endif
 
