@@ -738,7 +738,7 @@ struct member {
 #define CANON_LE 1
 #endif
 
-static void
+static inline __attribute__((always_inline)) void
 member_set(struct member *m, const cJSON *c, size_t i)
 {
     const unsigned char *s = (const unsigned char *)c->string;
@@ -915,8 +915,11 @@ canon_number_fast(const cJSON *v, struct cw *w, struct intentus_err *err)
 }
 
 /* A member or element: strings and numbers without a call through
- * canon_node's switch (most of a tree's nodes are such leaves). */
-static inline int
+ * canon_node's switch (most of a tree's nodes are such leaves). Always
+ * inlined into the member and element loops, as member_set is into
+ * canon_object: as calls of their own, saving and restoring registers
+ * cost a good part of printing a short leaf. */
+static inline __attribute__((always_inline)) int
 canon_item(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
     int type = v->type & 0xff;
