@@ -438,9 +438,10 @@ canon_escape(char *p, unsigned long cp)
  * escape and the "is there one" branch is mostly taken, where eight-byte
  * steps found one every other step and mispredicted. A tail of under 8
  * bytes is gathered in a register (a zero-padded copy through memory would
- * stall the load) and the padding's zero ends it. Each turn writes at most
- * 16 + 12 bytes, so CW_SLACK bytes of room are enough. */
-#define CW_SLACK 32
+ * stall the load) and the padding's zero ends it. A turn writes at most
+ * 16 bytes and then, for each of at most 16 escapes in the block, 12 bytes
+ * and a 16-byte store, so CW_SLACK bytes of room are enough. */
+#define CW_SLACK (16 + 16 * (12 + 16))
 #if defined(__SSE2__)
 static inline unsigned
 sse_bad(__m128i v)
@@ -454,13 +455,90 @@ sse_bad(__m128i v)
 }
 #endif
 
-static void
+/* Whether the 16 bytes of two words (a short string and its padding)
+ * need no escape: one vector test where there is SSE2, which costs a
+ * quarter of the two SWAR chains. */
+static inline bool
+words_plain(uint64_t lo, uint64_t hi)
+{
+#if defined(__SSE2__)
+    return sse_bad(_mm_set_epi64x((long long)hi, (long long)lo)) == 0;
+#else
+    return (word_bad(lo) | word_bad(hi)) == 0;
+#endif
+}
+
+/* The code point at s, which word_bad or sse_bad flagged, escaped at *p
+ * (at most 12 bytes). Returns the number of bytes of s consumed. */
+static inline __attribute__((always_inline)) size_t
+escape_one(const unsigned char *s, char **pp)
+{
+    unsigned long cp;
+    char *p = *pp;
+    size_t n;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf && is_cont(s[1])) {
+        /* Two-byte UTF-8 (Latin and the like), the common non-ASCII:
+         * "\u0" and three hex digits of the 11-bit code point. */
+        cp = ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+        p[0] = '\\';
+        p[1] = 'u';
+        p[2] = '0';
+        p[3] = hex_lower[cp >> 8];
+        memcpy(p + 4, hex_pairs + 2 * (cp & 0xff), 2);
+        *pp = p + 6;
+        return 2;
+    }
+    n = decode_cp(s, &cp);
+    *pp = canon_escape(p, cp);
+    return n;
+}
+
+#if defined(__SSE2__)
+/* The 16 bytes at s, already stored at *p, have the bytes to escape that m
+ * flags. Every escape of the block is taken from m, the plain bytes after
+ * each re-stored from a 16-byte load while that stays inside the string,
+ * and the caller goes on at s + 16: where the next block starts does not
+ * wait for this one's escapes to be found (a chain of load, compare and
+ * bit scan per escape when each escape started the next block), so the
+ * loads of the following blocks run ahead. Returns where the caller goes
+ * on: s + 16, or just after the last escape handled when that one ends
+ * past the block or the string is too near its end for the reload. */
+static inline const unsigned char *
+block_escapes(const unsigned char *s, const unsigned char *end, unsigned m, char **pp)
+{
+    char *p = *pp;
+    size_t pos = 0, k;
+
+    for (;;) {
+        k = (size_t)__builtin_ctz(m);
+        p += k - pos;
+        pos = k + escape_one(s + k, &p);
+        /* pos <= 15 + 4: the shift is defined, and clears all of m from 16. */
+        m &= ~0U << pos;
+        if (pos >= 16 || (size_t)(end - s) < pos + 16) {
+            *pp = p;
+            return s + pos;
+        }
+        _mm_storeu_si128((__m128i *)(void *)p,
+                         _mm_loadu_si128((const __m128i *)(const void *)(s + pos)));
+        if (m == 0)
+            break;
+    }
+    *pp = p + (16 - pos);
+    return s + 16;
+}
+#endif
+
+static void canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end);
+
+/* A string, quoted and escaped. The short case is inline (most keys and
+ * values of an envelope); the rest is canon_string_long. */
+static inline void
 canon_string(struct cw *w, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     const unsigned char *end = s + len;
-    const char *plim = w->lim - CW_SLACK;
-    unsigned long cp;
     char *p;
 
 #if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
@@ -492,7 +570,7 @@ canon_string(struct cw *w, const char *str, size_t len)
             lo |= (SWAR_ONES * 'a') << (8 * len);
             hi = lo;
         }
-        if ((word_bad(lo) | word_bad(hi)) == 0) {
+        if (words_plain(lo, hi)) {
             p = cw_room(w, 18);
             p[0] = '"';
             memcpy(p + 1, &lo, 8);
@@ -504,6 +582,15 @@ canon_string(struct cw *w, const char *str, size_t len)
         }
     }
 #endif
+    canon_string_long(w, s, end);
+}
+
+static void
+canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end)
+{
+    const char *plim = w->lim - CW_SLACK;
+    char *p;
+
     cw_putc(w, '"');
     p = w->p;
     while (s < end) {
@@ -526,8 +613,8 @@ canon_string(struct cw *w, const char *str, size_t len)
                 s += 16;
                 continue;
             }
-            left = (size_t)__builtin_ctz(m);
-            goto found;
+            s = block_escapes(s, end, m, &p);
+            continue;
         }
 #endif
         if (left >= 8) {
@@ -572,28 +659,11 @@ canon_string(struct cw *w, const char *str, size_t len)
             bad = word_bad(x);
         }
         left = (size_t)__builtin_ctzll(bad) >> 3;
-#if defined(__SSE2__)
-    found:
-#endif
         p += left;
         s += left;
         if (s >= end)
             break;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf && is_cont(s[1])) {
-            /* Two-byte UTF-8 (Latin and the like), the common non-ASCII:
-             * "\u0" and three hex digits of the 11-bit code point. */
-            cp = ((unsigned long)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
-            p[0] = '\\';
-            p[1] = 'u';
-            p[2] = '0';
-            p[3] = hex_lower[cp >> 8];
-            memcpy(p + 4, hex_pairs + 2 * (cp & 0xff), 2);
-            p += 6;
-            s += 2;
-            continue;
-        }
-        s += decode_cp(s, &cp);
-        p = canon_escape(p, cp);
+        s += escape_one(s, &p);
     }
     w->p = p;
     cw_putc(w, '"');
@@ -668,7 +738,7 @@ struct member {
 #define CANON_LE 1
 #endif
 
-static void
+static inline __attribute__((always_inline)) void
 member_set(struct member *m, const cJSON *c, size_t i)
 {
     const unsigned char *s = (const unsigned char *)c->string;
@@ -721,7 +791,7 @@ canon_key(struct cw *w, const struct member *m, int first)
         /* The padding of a short key is not text: test it as 'a's. */
         uint64_t lo = m->len < 8 ? m->lo | (SWAR_ONES * 'a') << (8 * m->len) : m->lo;
         uint64_t hi = m->len > 8 ? m->hi : lo;
-        if ((word_bad(lo) | word_bad(hi)) == 0) {
+        if (words_plain(lo, hi)) {
             char *p = cw_room(w, 20);
             if (!first)
                 *p++ = ',';
@@ -845,8 +915,11 @@ canon_number_fast(const cJSON *v, struct cw *w, struct intentus_err *err)
 }
 
 /* A member or element: strings and numbers without a call through
- * canon_node's switch (most of a tree's nodes are such leaves). */
-static inline int
+ * canon_node's switch (most of a tree's nodes are such leaves). Always
+ * inlined into the member and element loops, as member_set is into
+ * canon_object: as calls of their own, saving and restoring registers
+ * cost a good part of printing a short leaf. */
+static inline __attribute__((always_inline)) int
 canon_item(const cJSON *v, struct cw *w, struct intentus_err *err)
 {
     int type = v->type & 0xff;
@@ -894,8 +967,11 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
         /* Insertion sort (stable: equal keys keep their order): the
          * objects of envelopes are small and often nearly sorted. */
         for (i = 1; i < n; i++) {
-            struct member t = m[i];
+            struct member t;
             size_t j = i;
+            if (member_key_cmp(&m[i - 1], &m[i]) <= 0)
+                continue; /* already in place: no copies */
+            t = m[i];
             while (j > 0 && member_key_cmp(&m[j - 1], &t) > 0) {
                 m[j] = m[j - 1];
                 j--;
@@ -907,7 +983,8 @@ canon_object(const cJSON *v, struct cw *w, struct intentus_err *err)
     for (i = 0; i < n && rc == 0; i++) {
         /* A repeated key (only possible in trees built in code) keeps its
          * last value, as a Python dict would. */
-        if (i + 1 < n && m[i].key[0] == m[i + 1].key[0] && member_key_cmp(&m[i], &m[i + 1]) == 0)
+        if (i + 1 < n && m[i].pre >> 56 == m[i + 1].pre >> 56 &&
+            member_key_cmp(&m[i], &m[i + 1]) == 0)
             continue;
         canon_key(w, &m[i], first);
         first = 0;

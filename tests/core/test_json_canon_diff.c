@@ -1167,6 +1167,82 @@ test_every_length_every_kind(void **state)
     }
 }
 
+/* Pieces the escaper handles one at a time, each a different branch. */
+static const char *const esc_kinds[] = {
+    "\"",       "\\",           "\x01",         "\n",
+    "\x7f",     "\xc3\xa9",     "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+    "\xc0\x80", "\xed\xa0\x80", "\xff",         "\xc3",
+};
+#define N_ESC_KINDS (sizeof(esc_kinds) / sizeof(esc_kinds[0]))
+
+static void
+compare_string(const char *text, unsigned doc)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(o, "k", cJSON_CreateString(text));
+    cJSON_AddItemToObject(o, "l", cJSON_CreateStringReference(text));
+    compare(o, doc);
+    cJSON_Delete(o);
+}
+
+/* Two escapes at every pair of places of a string of up to 67 bytes: two
+ * in one 16-byte block (the second found from the block's mask), one
+ * across a block boundary (a multi-byte sequence starting at byte 14 or
+ * 15), and escapes so near the end that the block cannot be reloaded. */
+static void
+test_two_escapes_at_every_place(void **state)
+{
+    static const size_t tails[] = { 0, 1, 2, 15, 16, 17 };
+    unsigned doc = 0;
+
+    (void)state;
+    for (size_t ka = 0; ka < N_ESC_KINDS; ka++) {
+        const char *b = esc_kinds[(ka * 5 + 1) % N_ESC_KINDS];
+        for (size_t i = 0; i <= 33; i++) {
+            for (size_t j = 0; j <= 17; j++) {
+                for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                    struct buf s = BUF_INIT;
+                    for (size_t k = 0; k < i; k++)
+                        buf_putc(&s, (char)('a' + k % 26));
+                    buf_puts(&s, esc_kinds[ka]);
+                    for (size_t k = 0; k < j; k++)
+                        buf_putc(&s, (char)('A' + k % 26));
+                    buf_puts(&s, b);
+                    for (size_t k = 0; k < tails[t]; k++)
+                        buf_putc(&s, (char)('0' + k % 10));
+                    compare_string(s.data, doc++);
+                    buf_free(&s);
+                }
+            }
+        }
+    }
+}
+
+/* Nothing but escapes: up to 16 in a block (the most output one block
+ * makes, which the window's slack must hold), and runs long enough to
+ * cross several window flushes. */
+static void
+test_dense_escapes(void **state)
+{
+    static const size_t counts[] = { 1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 2000 };
+
+    (void)state;
+    for (size_t ka = 0; ka < N_ESC_KINDS; ka++) {
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+            for (size_t lead = 0; lead < 3; lead++) {
+                struct buf s = BUF_INIT;
+                for (size_t k = 0; k < lead; k++)
+                    buf_putc(&s, 'p');
+                for (size_t k = 0; k < counts[c]; k++)
+                    buf_puts(&s, esc_kinds[ka]);
+                compare_string(s.data, (unsigned)(ka * 1000 + c * 10 + lead));
+                buf_free(&s);
+            }
+        }
+    }
+}
+
 /* The bench's envelopes, as intentus bench hash measures them. */
 static void
 test_envelope_like_documents(void **state)
@@ -1208,6 +1284,8 @@ main(void)
         cmocka_unit_test(test_generated_documents_match_old),
         cmocka_unit_test(test_every_length_every_kind),
         cmocka_unit_test(test_envelope_like_documents),
+        cmocka_unit_test(test_two_escapes_at_every_place),
+        cmocka_unit_test(test_dense_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
