@@ -357,7 +357,9 @@ static cJSON *
 builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
 {
     struct builtin *b = a->state;
-    const char *trace = envelope_trace_id(env);
+    /* agent_call passes the router's view of env: no walk over it again. */
+    const struct envelope_view *v = ctx->view != NULL && ctx->view->env == env ? ctx->view : NULL;
+    const char *trace = v != NULL ? envelope_view_trace_id(v) : envelope_trace_id(env);
     cJSON *payload;
     bool fail = false;
 
@@ -411,7 +413,8 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
         /* The reference's echo returns env.payload itself: borrowed, not
          * copied (the caller keeps env alive as long as the response, the
          * contract of route_result in core/router.h). */
-        cJSON *r = response_success_borrowing(env, a->name, trace);
+        cJSON *r = v != NULL ? response_success_borrowing_payload(v->payload, a->name, trace)
+                             : response_success_borrowing(env, a->name, trace);
         if (r == NULL)
             err_set(err, IERR_NOMEM, NULL);
         return r;
