@@ -1,5 +1,6 @@
 #include "core/clock.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +33,15 @@ put_digits(char *p, long v, int n)
     }
 }
 
+/* The text of the last whole second formatted on this thread: most
+ * timestamps fall in the second before, and only their fraction differs
+ * (gmtime_r takes glibc's time zone lock on every call). */
+static _Thread_local struct {
+    bool valid;
+    time_t secs;
+    char text[CLOCK_ISO_LEN];
+} last_second;
+
 void
 clock_format_iso(int64_t wall_us, char out[CLOCK_ISO_LEN])
 {
@@ -43,6 +53,11 @@ clock_format_iso(int64_t wall_us, char out[CLOCK_ISO_LEN])
     if (frac < 0) {
         frac += 1000000;
         secs -= 1;
+    }
+    if (last_second.valid && last_second.secs == secs) {
+        memcpy(out, last_second.text, CLOCK_ISO_LEN);
+        put_digits(out + 20, frac, 6);
+        return;
     }
     gmtime_r(&secs, &tm);
     /* The usual case by hand (snprintf with 7 conversions was a visible
@@ -59,6 +74,9 @@ clock_format_iso(int64_t wall_us, char out[CLOCK_ISO_LEN])
         put_digits(out + 14, tm.tm_min, 2);
         put_digits(out + 17, tm.tm_sec, 2);
         put_digits(out + 20, frac, 6);
+        last_second.valid = true;
+        last_second.secs = secs;
+        memcpy(last_second.text, out, CLOCK_ISO_LEN);
         return;
     }
     snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00",
