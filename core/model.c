@@ -593,7 +593,7 @@ set_string(cJSON *obj, const char *key, const char *value)
  * that name) or added when there is none; *slot then points to it. Takes
  * item (NULL: out of memory). */
 static int
-put_member(cJSON *parent, const char *key, cJSON *old, cJSON *item, cJSON **slot)
+put_member(cJSON *parent, const char *key, const cJSON *old, cJSON *item, cJSON **slot)
 {
     if (item == NULL)
         return -1;
