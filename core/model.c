@@ -406,13 +406,15 @@ view_routing(struct envelope_view *v)
     FIND(v->routing, keys, &v->strategy, &v->target_agent, &v->fallback_agents, &v->timeout_ms);
 }
 
+/* Not retries: only a retry needs it, and it comes after decisionPath (a
+ * member less to fetch from memory per route). */
 static void
 view_routing_metadata(struct envelope_view *v)
 {
-    static const char *const keys[] = { "decisionPath", "retries" };
+    static const char *const keys[] = { "decisionPath" };
 
-    v->decision_path = v->retries = NULL;
-    FIND(v->routing_metadata, keys, &v->decision_path, &v->retries);
+    v->decision_path = NULL;
+    FIND(v->routing_metadata, keys, &v->decision_path);
 }
 
 void
@@ -670,18 +672,16 @@ envelope_append_decision(cJSON *env, const char *agent)
 }
 
 void
-envelope_view_count_retry(struct envelope_view *v)
+envelope_view_count_retry(const struct envelope_view *v)
 {
+    const cJSON *rt = json_item(v->routing_metadata, "retries");
     cJSON *n;
 
-    if (!cJSON_IsNumber(v->retries))
+    if (!cJSON_IsNumber(rt))
         return;
-    n = cJSON_CreateNumber(v->retries->valuedouble + 1);
-    if (n == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(v->routing_metadata, "retries", n)) {
+    n = cJSON_CreateNumber(rt->valuedouble + 1);
+    if (n == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(v->routing_metadata, "retries", n))
         cJSON_Delete(n);
-        return;
-    }
-    v->retries = n;
 }
 
 cJSON *

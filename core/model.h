@@ -128,7 +128,7 @@ struct envelope_view {
     cJSON *name, *version;                                         /* intent's */
     cJSON *request_id, *source, *trace_id, *identity_chain;        /* metadata's */
     cJSON *strategy, *target_agent, *fallback_agents, *timeout_ms; /* routing's */
-    cJSON *decision_path, *retries;                                /* routingMetadata's */
+    cJSON *decision_path; /* routingMetadata's (retries: looked up when counted) */
 };
 
 void envelope_view_fill(struct envelope_view *v, cJSON *env);
@@ -148,7 +148,7 @@ int envelope_view_timeout_ms(const struct envelope_view *v, long long *ms);
 int envelope_view_normalize(struct envelope_view *v);
 int envelope_view_append_decision(struct envelope_view *v, const char *agent);
 /* routingMetadata.retries plus one, when it is a number. */
-void envelope_view_count_retry(struct envelope_view *v);
+void envelope_view_count_retry(const struct envelope_view *v);
 
 /* {"code","message","retryable","details"}; details may be NULL ({}),
  * ownership of details is taken. */
