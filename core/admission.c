@@ -65,9 +65,9 @@ compact_bound(const cJSON *v, size_t limit)
  * caps the payload at what a record file can hold (REC_STORE_MAX_PAYLOAD),
  * whatever the configured limit. */
 static bool
-payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t size)
+payload_over_limit(const struct router *r, const struct envelope_view *v, char *msg, size_t size)
 {
-    const cJSON *payload = json_item(env, "payload");
+    const cJSON *payload = v->payload;
     struct buf b = BUF_INIT;
     uint64_t limit = r->max_payload_bytes;
     bool over = false, capped = false;
@@ -107,7 +107,8 @@ payload_over_limit(const struct router *r, const cJSON *env, char *msg, size_t s
 /* What a record (and a WAL) needs of the envelope: its canonical hash. A
  * number out of range (1e999999) has none; found before anything runs. */
 static bool
-envelope_unhashable(const struct router *r, const cJSON *env, char hash[65], char *msg, size_t size)
+envelope_unhashable(const struct router *r, const struct envelope_view *v, char hash[65], char *msg,
+                    size_t size)
 {
     struct intentus_err err = { 0 };
 
@@ -117,9 +118,9 @@ envelope_unhashable(const struct router *r, const cJSON *env, char hash[65], cha
      * nothing will need the hash, so do not compute it (it was half the
      * cost of such a route). */
     if (r->wal == NULL && r->sample && !r->sample_errors &&
-        !router_sample_in(json_get_string(json_item(env, "metadata"), "requestId"), r->sample_rate))
+        !router_sample_in(envelope_view_request_id(v), r->sample_rate))
         return false;
-    if (json_canonical_sha256(env, hash, &err) == 0)
+    if (json_canonical_sha256(v->env, hash, &err) == 0)
         return false;
     hash[0] = '\0';
     if (err.code == IERR_NOMEM)
@@ -129,15 +130,15 @@ envelope_unhashable(const struct router *r, const cJSON *env, char hash[65], cha
 }
 
 bool
-admission_refuses_payload(const struct router *r, const cJSON *env, char hash[65],
+admission_refuses_payload(const struct router *r, const struct envelope_view *v, char hash[65],
                           enum error_code *code, char *msg, size_t size)
 {
     hash[0] = '\0';
-    if (payload_over_limit(r, env, msg, size)) {
+    if (payload_over_limit(r, v, msg, size)) {
         *code = ERR_PAYLOAD_TOO_LARGE;
         return true;
     }
-    if (envelope_unhashable(r, env, hash, msg, size)) {
+    if (envelope_unhashable(r, v, hash, msg, size)) {
         *code = ERR_VALIDATION_ERROR;
         return true;
     }
@@ -149,17 +150,17 @@ admission_refuses_payload(const struct router *r, const cJSON *env, char hash[65
 static void
 policy_context(const struct exec *x, struct policy_ctx *c, const char **roles, size_t max)
 {
-    const cJSON *tags = json_item(json_item(x->env, "context"), "tags");
+    const cJSON *tags = json_item(x->ev.context, "tags");
     const cJSON *t;
 
     memset(c, 0, sizeof(*c));
-    c->subject = json_get_string(json_item(x->env, "metadata"), "source");
+    c->subject = envelope_view_source(&x->ev);
     c->intent = x->intent;
-    c->intent_version = envelope_intent_version(x->env);
-    c->agent = envelope_target_agent(x->env);
+    c->intent_version = envelope_view_intent_version(&x->ev);
+    c->agent = envelope_view_target_agent(&x->ev);
     if (c->agent == NULL && x->n > 0)
         c->agent = x->cands[0]->name;
-    c->payload = json_item(x->env, "payload");
+    c->payload = x->ev.payload;
     c->roles = roles;
     cJSON_ArrayForEach(t, tags)
     {

@@ -11,11 +11,11 @@
 
 #include "core/router_int.h"
 
-/* True when env's payload may not run: *code and msg say why
+/* True when v->env's payload may not run: *code and msg say why
  * (ERR_PAYLOAD_TOO_LARGE, ERR_VALIDATION_ERROR). hash gets the envelope's
  * canonical hash when it was computed (a record or WAL will need it), ""
  * otherwise, so the record does not compute it again. */
-bool admission_refuses_payload(const struct router *r, const cJSON *env, char hash[65],
+bool admission_refuses_payload(const struct router *r, const struct envelope_view *v, char hash[65],
                                enum error_code *code, char *msg, size_t size);
 /* Nesting depth of v (a scalar is 0, {} is 1), not counted past limit. */
 int admission_depth(const cJSON *v, int limit);

@@ -427,11 +427,17 @@ agent_is_remote(const struct agent *a)
 cJSON *
 agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
 {
-    static const struct agent_ctx no_ctx = { 0, NULL };
-
+    struct envelope_view own;
+    struct agent_ctx c = { 0 };
     cJSON *resp;
 
-    if (envelope_append_decision(env, a->name) != 0) {
+    if (ctx != NULL)
+        c = *ctx;
+    if (c.view == NULL || c.view->env != env) {
+        envelope_view_fill(&own, env);
+        c.view = &own;
+    }
+    if (envelope_view_append_decision(c.view, a->name) != 0) {
         err_set(err, IERR_NOMEM, "out of memory appending to decisionPath");
         return NULL;
     }
@@ -445,11 +451,11 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
             "not called: environment variable %s not set when the config was loaded",
             a->missing_env);
     } else {
-        resp = a->kind->invoke(a, env, ctx != NULL ? ctx : &no_ctx, err);
+        resp = a->kind->invoke(a, env, &c, err);
     }
     if (resp == NULL)
         return NULL;
-    if (response_fill_metadata(resp, a->name, envelope_trace_id(env)) != 0) {
+    if (response_fill_metadata(resp, a->name, envelope_view_trace_id(c.view)) != 0) {
         cJSON_Delete(resp);
         err_set(err, IERR_NOMEM, "out of memory filling response metadata");
         return NULL;

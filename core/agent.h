@@ -29,10 +29,16 @@ void agent_cache_free(struct agent_cache *c);
 void *agent_cache_get(struct agent_cache *c, const char *kind);
 int agent_cache_put(struct agent_cache *c, const char *kind, void *value, void (*free_fn)(void *));
 
+struct envelope_view;
+
 /* What a call may use beyond the envelope. */
 struct agent_ctx {
     int64_t deadline_us;       /* CLOCK_MONOTONIC microseconds; 0 means none */
     struct agent_cache *cache; /* may be NULL: kinds then use per-call state */
+    /* The router's view of the envelope (core/model.h), so a call does
+     * not walk it again; used only when view->env is the envelope called
+     * with (agent_call passes kinds a matching one). May be NULL. */
+    struct envelope_view *view;
 };
 
 struct agent_kind {

@@ -26,6 +26,7 @@ struct builtin {
     enum error_code error_code;
     bool retryable;
     char *message;
+    char *fail_text; /* fail, flaky: the failure's message, made once at init */
     double fail_rate;
     long delay_ms;
     long fail_first;      /* flaky: the first N calls fail, then fail_rate applies */
@@ -137,6 +138,23 @@ fanout_reply(const struct builtin *b, const struct agent *a, const cJSON *env)
     return response_success(out, a->name, envelope_trace_id(env));
 }
 
+/* The message a failing call answers with: the configured one, else one
+ * naming the agent (within the 200 bytes it always had). Made once: the
+ * snprintf was a visible part of every failed call. */
+static int
+fail_text_init(const struct agent *a, struct builtin *b)
+{
+    char msg[200];
+
+    if (b->type != B_FAIL && b->type != B_FLAKY)
+        return 0;
+    if (b->message == NULL)
+        snprintf(msg, sizeof(msg), "%s: simulated %s failure", a->name,
+                 b->type == B_FLAKY ? "intermittent" : "permanent");
+    b->fail_text = strdup(b->message != NULL ? b->message : msg);
+    return b->fail_text != NULL ? 0 : -1;
+}
+
 static int
 builtin_init(struct agent *a, const cJSON *entry, const char *path, struct intentus_err *err)
 {
@@ -219,6 +237,10 @@ builtin_init(struct agent *a, const cJSON *entry, const char *path, struct inten
         }
         b->fail_first = (long)n;
     }
+    if (fail_text_init(a, b) != 0) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
     b->delay_ms = b->type == B_SLOW ? 200 : 0;
     if (cJSON_GetObjectItemCaseSensitive(entry, "delay_ms") != NULL) {
         if (json_get_int64(entry, "delay_ms", &n) != 0 || n < 0 || n > 3600000) {
@@ -241,6 +263,7 @@ builtin_free(void *state)
     if (b->utf8 != (locale_t)0)
         freelocale(b->utf8);
     free(b->message);
+    free(b->fail_text);
     cJSON_Delete(b->emit);
     free(b);
 }
@@ -357,7 +380,9 @@ static cJSON *
 builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct intentus_err *err)
 {
     struct builtin *b = a->state;
-    const char *trace = envelope_trace_id(env);
+    /* agent_call passes the router's view of env: no walk over it again. */
+    const struct envelope_view *v = ctx->view != NULL && ctx->view->env == env ? ctx->view : NULL;
+    const char *trace = v != NULL ? envelope_view_trace_id(v) : envelope_trace_id(env);
     cJSON *payload;
     bool fail = false;
 
@@ -398,20 +423,15 @@ builtin_invoke(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct 
     default:
         break;
     }
-    if (fail) {
-        char msg[200];
-        if (b->message == NULL)
-            snprintf(msg, sizeof(msg), "%s: simulated %s failure", a->name,
-                     b->type == B_FLAKY ? "intermittent" : "permanent");
-        return response_agent_error(
-            error_info_new(b->error_code, b->message ? b->message : msg, b->retryable, NULL),
-            a->name, trace);
-    }
+    if (fail)
+        return response_agent_error(error_info_new(b->error_code, b->fail_text, b->retryable, NULL),
+                                    a->name, trace);
     if (b->type != B_UPPER) {
         /* The reference's echo returns env.payload itself: borrowed, not
          * copied (the caller keeps env alive as long as the response, the
          * contract of route_result in core/router.h). */
-        cJSON *r = response_success_borrowing(env, a->name, trace);
+        cJSON *r = v != NULL ? response_success_borrowing_payload(v->payload, a->name, trace)
+                             : response_success_borrowing(env, a->name, trace);
         if (r == NULL)
             err_set(err, IERR_NOMEM, NULL);
         return r;

@@ -1,5 +1,6 @@
 #include "core/clock.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,17 +33,33 @@ put_digits(char *p, long v, int n)
     }
 }
 
+/* The text of the last whole second formatted on this thread: most
+ * timestamps fall in the second before, and only their fraction differs
+ * (gmtime_r takes glibc's time zone lock on every call). */
+struct iso_second {
+    bool valid;
+    time_t secs;
+    char text[CLOCK_ISO_LEN];
+};
+static _Thread_local struct iso_second last_second;
+
 void
 clock_format_iso(int64_t wall_us, char out[CLOCK_ISO_LEN])
 {
     time_t secs = (time_t)(wall_us / 1000000);
     long frac = (long)(wall_us % 1000000);
+    struct iso_second *last = &last_second;
     struct tm tm;
     char tmp[96]; /* roomy: gcc cannot prove the fields stay two digits wide */
 
     if (frac < 0) {
         frac += 1000000;
         secs -= 1;
+    }
+    if (last->valid && last->secs == secs) {
+        memcpy(out, last->text, CLOCK_ISO_LEN);
+        put_digits(out + 20, frac, 6);
+        return;
     }
     gmtime_r(&secs, &tm);
     /* The usual case by hand (snprintf with 7 conversions was a visible
@@ -59,6 +76,9 @@ clock_format_iso(int64_t wall_us, char out[CLOCK_ISO_LEN])
         put_digits(out + 14, tm.tm_min, 2);
         put_digits(out + 17, tm.tm_sec, 2);
         put_digits(out + 20, frac, 6);
+        last->valid = true;
+        last->secs = secs;
+        memcpy(last->text, out, CLOCK_ISO_LEN);
         return;
     }
     snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00",

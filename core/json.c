@@ -1137,13 +1137,17 @@ json_get_string(const cJSON *obj, const char *key)
 int
 json_get_int64(const cJSON *obj, const char *key, long long *out)
 {
-    const cJSON *v;
+    if (!cJSON_IsObject(obj) || key == NULL)
+        return -1;
+    return json_int64_value(json_item(obj, key), out);
+}
+
+int
+json_int64_value(const cJSON *v, long long *out)
+{
     char *end;
     long long n;
 
-    if (!cJSON_IsObject(obj) || key == NULL)
-        return -1;
-    v = json_item(obj, key);
     if (!cJSON_IsNumber(v))
         return -1;
     if (v->valuestring != NULL) {

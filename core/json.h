@@ -103,6 +103,8 @@ int json_check_display_text(const char *s, const char *path, struct intentus_err
 cJSON *json_item(const cJSON *obj, const char *key);
 const char *json_get_string(const cJSON *obj, const char *key); /* NULL if absent/not string */
 int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */
+/* The same for a member already found (NULL: absent). */
+int json_int64_value(const cJSON *v, long long *out);
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
  * no surrogates, nothing above U+10FFFF; avail bytes readable), or 0 if it

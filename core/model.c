@@ -343,37 +343,136 @@ envelope_validate(const cJSON *env, struct intentus_err *err)
     return 0;
 }
 
-static const cJSON *
-section(const cJSON *env, const char *key)
+/* The first member of obj of each name keys[i] (any type of obj, as
+ * json_item walks it) into *slots[i], which start NULL: one walk for all. */
+static void
+find_members(const cJSON *obj, size_t n, const char *const *keys, cJSON **const *slots)
 {
-    return json_item(env, key);
+    size_t left = n;
+
+    if (obj == NULL)
+        return;
+    for (const cJSON *c = obj->child; c != NULL && left > 0; c = c->next) {
+        const char *k = c->string;
+        if (k == NULL)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (*slots[i] == NULL && k[0] == keys[i][0] && strcmp(k, keys[i]) == 0) {
+                *slots[i] = (cJSON *)c;
+                left--;
+                break;
+            }
+        }
+    }
+}
+
+#define FIND(obj, keys, ...)                                                                       \
+    find_members((obj), sizeof(keys) / sizeof((keys)[0]), (keys), (cJSON * *const[]){ __VA_ARGS__ })
+
+static void
+view_top(struct envelope_view *v)
+{
+    static const char *const keys[] = { "intent",   "payload", "context",
+                                        "metadata", "routing", "routingMetadata" };
+
+    FIND(v->env, keys, &v->intent, &v->payload, &v->context, &v->metadata, &v->routing,
+         &v->routing_metadata);
+}
+
+static void
+view_intent(struct envelope_view *v)
+{
+    static const char *const keys[] = { "name", "version" };
+
+    v->name = v->version = NULL;
+    FIND(v->intent, keys, &v->name, &v->version);
+}
+
+static void
+view_metadata(struct envelope_view *v)
+{
+    static const char *const keys[] = { "requestId", "source", "traceId", "identityChain" };
+
+    v->request_id = v->source = v->trace_id = v->identity_chain = NULL;
+    FIND(v->metadata, keys, &v->request_id, &v->source, &v->trace_id, &v->identity_chain);
+}
+
+static void
+view_routing(struct envelope_view *v)
+{
+    static const char *const keys[] = { "strategy", "targetAgent", "fallbackAgents", "timeoutMs" };
+
+    v->strategy = v->target_agent = v->fallback_agents = v->timeout_ms = NULL;
+    FIND(v->routing, keys, &v->strategy, &v->target_agent, &v->fallback_agents, &v->timeout_ms);
+}
+
+/* Not retries: only a retry needs it, and it comes after decisionPath (a
+ * member less to fetch from memory per route). */
+static void
+view_routing_metadata(struct envelope_view *v)
+{
+    static const char *const keys[] = { "decisionPath" };
+
+    v->decision_path = NULL;
+    FIND(v->routing_metadata, keys, &v->decision_path);
+}
+
+void
+envelope_view_fill(struct envelope_view *v, cJSON *env)
+{
+    memset(v, 0, sizeof(*v));
+    v->env = env;
+    view_top(v);
+    view_intent(v);
+    view_metadata(v);
+    view_routing(v);
+    view_routing_metadata(v);
+}
+
+/* json_get_string's answer for item, a member of section. */
+static const char *
+string_in(const cJSON *section, const cJSON *item)
+{
+    return cJSON_IsObject(section) && cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
 const char *
-envelope_intent_name(const cJSON *env)
+envelope_view_intent_name(const struct envelope_view *v)
 {
-    const char *s = json_get_string(section(env, "intent"), "name");
+    const char *s = string_in(v->intent, v->name);
     return s != NULL ? s : "";
 }
 
 const char *
-envelope_intent_version(const cJSON *env)
+envelope_view_intent_version(const struct envelope_view *v)
 {
-    const char *s = json_get_string(section(env, "intent"), "version");
+    const char *s = string_in(v->intent, v->version);
     return s != NULL ? s : "1.0";
 }
 
 const char *
-envelope_trace_id(const cJSON *env)
+envelope_view_trace_id(const struct envelope_view *v)
 {
-    const char *s = json_get_string(section(env, "metadata"), "traceId");
+    const char *s = string_in(v->metadata, v->trace_id);
     return s != NULL ? s : "";
 }
 
-enum strategy
-envelope_strategy(const cJSON *env)
+const char *
+envelope_view_request_id(const struct envelope_view *v)
 {
-    const char *s = json_get_string(section(env, "routing"), "strategy");
+    return string_in(v->metadata, v->request_id);
+}
+
+const char *
+envelope_view_source(const struct envelope_view *v)
+{
+    return string_in(v->metadata, v->source);
+}
+
+enum strategy
+envelope_view_strategy(const struct envelope_view *v)
+{
+    const char *s = string_in(v->routing, v->strategy);
     if (s == NULL)
         return STRATEGY_DIRECT;
     /* The wire values are lowercase; anything else routes as FALLBACK. */
@@ -385,17 +484,77 @@ envelope_strategy(const cJSON *env)
 }
 
 const char *
+envelope_view_target_agent(const struct envelope_view *v)
+{
+    const char *s = string_in(v->routing, v->target_agent);
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+const cJSON *
+envelope_view_fallback_agents(const struct envelope_view *v)
+{
+    return cJSON_IsArray(v->fallback_agents) ? v->fallback_agents : NULL;
+}
+
+int
+envelope_view_timeout_ms(const struct envelope_view *v, long long *ms)
+{
+    return cJSON_IsObject(v->routing) ? json_int64_value(v->timeout_ms, ms) : -1;
+}
+
+/* The cJSON-taking helpers: the view's code over the one section needed. */
+const char *
+envelope_intent_name(const cJSON *env)
+{
+    struct envelope_view v = { .intent = json_item(env, "intent") };
+
+    view_intent(&v);
+    return envelope_view_intent_name(&v);
+}
+
+const char *
+envelope_intent_version(const cJSON *env)
+{
+    struct envelope_view v = { .intent = json_item(env, "intent") };
+
+    view_intent(&v);
+    return envelope_view_intent_version(&v);
+}
+
+const char *
+envelope_trace_id(const cJSON *env)
+{
+    struct envelope_view v = { .metadata = json_item(env, "metadata") };
+
+    view_metadata(&v);
+    return envelope_view_trace_id(&v);
+}
+
+enum strategy
+envelope_strategy(const cJSON *env)
+{
+    struct envelope_view v = { .routing = json_item(env, "routing") };
+
+    view_routing(&v);
+    return envelope_view_strategy(&v);
+}
+
+const char *
 envelope_target_agent(const cJSON *env)
 {
-    const char *s = json_get_string(section(env, "routing"), "targetAgent");
-    return s != NULL && s[0] != '\0' ? s : NULL;
+    struct envelope_view v = { .routing = json_item(env, "routing") };
+
+    view_routing(&v);
+    return envelope_view_target_agent(&v);
 }
 
 const cJSON *
 envelope_fallback_agents(const cJSON *env)
 {
-    const cJSON *v = json_item(section(env, "routing"), "fallbackAgents");
-    return cJSON_IsArray(v) ? v : NULL;
+    struct envelope_view v = { .routing = json_item(env, "routing") };
+
+    view_routing(&v);
+    return envelope_view_fallback_agents(&v);
 }
 
 static cJSON *
@@ -432,29 +591,73 @@ set_string(cJSON *obj, const char *key, const char *value)
     return cJSON_AddItemToObject(obj, key, s) ? 0 : (cJSON_Delete(s), -1);
 }
 
+/* item as parent's member key: in place of old (parent's first member of
+ * that name) or added when there is none; *slot then points to it. Takes
+ * item (NULL: out of memory). */
+static int
+put_member(cJSON *parent, const char *key, const cJSON *old, cJSON *item, cJSON **slot)
+{
+    if (item == NULL)
+        return -1;
+    if (old != NULL ? !cJSON_ReplaceItemInObjectCaseSensitive(parent, key, item)
+                    : !cJSON_AddItemToObject(parent, key, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    *slot = item;
+    return 0;
+}
+
+int
+envelope_view_normalize(struct envelope_view *v)
+{
+    if (!cJSON_IsObject(v->metadata)) {
+        if (put_member(v->env, "metadata", v->metadata, cJSON_CreateObject(), &v->metadata) != 0)
+            return -1;
+        view_metadata(v); /* a new, empty object */
+    }
+    if (envelope_view_trace_id(v)[0] == '\0') {
+        char trace[UUID_STR_LEN];
+        uuid_v4(trace);
+        if (put_member(v->metadata, "traceId", v->trace_id, cJSON_CreateString(trace),
+                       &v->trace_id) != 0)
+            return -1;
+    }
+    if (!cJSON_IsArray(v->identity_chain) &&
+        put_member(v->metadata, "identityChain", v->identity_chain, cJSON_CreateArray(),
+                   &v->identity_chain) != 0)
+        return -1;
+    return 0;
+}
+
 int
 envelope_normalize(cJSON *env)
 {
-    cJSON *md = ensure_object(env, "metadata");
-    const cJSON *chain;
+    struct envelope_view v = { .env = env, .metadata = json_item(env, "metadata") };
 
-    if (md == NULL)
-        return -1;
-    if (envelope_trace_id(env)[0] == '\0') {
-        char trace[UUID_STR_LEN];
-        uuid_v4(trace);
-        if (set_string(md, "traceId", trace) != 0)
+    view_metadata(&v);
+    return envelope_view_normalize(&v);
+}
+
+int
+envelope_view_append_decision(struct envelope_view *v, const char *agent)
+{
+    cJSON *s;
+
+    if (!cJSON_IsObject(v->routing_metadata)) {
+        if (put_member(v->env, "routingMetadata", v->routing_metadata, cJSON_CreateObject(),
+                       &v->routing_metadata) != 0)
             return -1;
+        view_routing_metadata(v); /* a new, empty object */
     }
-    chain = json_item(md, "identityChain");
-    if (!cJSON_IsArray(chain)) {
-        cJSON *arr = cJSON_CreateArray();
-        if (arr == NULL)
-            return -1;
-        if (chain != NULL)
-            cJSON_ReplaceItemInObjectCaseSensitive(md, "identityChain", arr);
-        else
-            cJSON_AddItemToObject(md, "identityChain", arr);
+    if (!cJSON_IsArray(v->decision_path) &&
+        put_member(v->routing_metadata, "decisionPath", v->decision_path, cJSON_CreateArray(),
+                   &v->decision_path) != 0)
+        return -1;
+    s = cJSON_CreateString(agent);
+    if (s == NULL || !cJSON_AddItemToArray(v->decision_path, s)) {
+        cJSON_Delete(s);
+        return -1;
     }
     return 0;
 }
@@ -462,27 +665,23 @@ envelope_normalize(cJSON *env)
 int
 envelope_append_decision(cJSON *env, const char *agent)
 {
-    cJSON *rm = ensure_object(env, "routingMetadata");
-    cJSON *path, *s;
+    struct envelope_view v = { .env = env, .routing_metadata = json_item(env, "routingMetadata") };
 
-    if (rm == NULL)
-        return -1;
-    path = json_item(rm, "decisionPath");
-    if (!cJSON_IsArray(path)) {
-        path = cJSON_CreateArray();
-        if (path == NULL)
-            return -1;
-        if (json_item(rm, "decisionPath") != NULL)
-            cJSON_ReplaceItemInObjectCaseSensitive(rm, "decisionPath", path);
-        else
-            cJSON_AddItemToObject(rm, "decisionPath", path);
-    }
-    s = cJSON_CreateString(agent);
-    if (s == NULL || !cJSON_AddItemToArray(path, s)) {
-        cJSON_Delete(s);
-        return -1;
-    }
-    return 0;
+    view_routing_metadata(&v);
+    return envelope_view_append_decision(&v, agent);
+}
+
+void
+envelope_view_count_retry(const struct envelope_view *v)
+{
+    const cJSON *rt = json_item(v->routing_metadata, "retries");
+    cJSON *n;
+
+    if (!cJSON_IsNumber(rt))
+        return;
+    n = cJSON_CreateNumber(rt->valuedouble + 1);
+    if (n == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(v->routing_metadata, "retries", n))
+        cJSON_Delete(n);
 }
 
 cJSON *
@@ -570,8 +769,12 @@ response_success(cJSON *payload, const char *agent, const char *trace_id)
 cJSON *
 response_success_borrowing(const cJSON *env, const char *agent, const char *trace_id)
 {
-    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    return response_success_borrowing_payload(json_item(env, "payload"), agent, trace_id);
+}
 
+cJSON *
+response_success_borrowing_payload(const cJSON *payload, const char *agent, const char *trace_id)
+{
     if (!cJSON_IsObject(payload)) /* absent: {}; anything else is copied */
         return response_success(payload != NULL ? cJSON_Duplicate(payload, 1) : NULL, agent,
                                 trace_id);

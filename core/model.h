@@ -114,6 +114,42 @@ int envelope_normalize(cJSON *env);
 /* Append an agent name to routingMetadata.decisionPath (the agent wrapper). */
 int envelope_append_decision(cJSON *env, const char *agent);
 
+/* Where an envelope's members are, found in one walk over each of its
+ * objects. The router reads the same dozen members many times per
+ * execution, and every walk over a cold tree costs a cache miss or two per
+ * member passed (the node, then its key): the view reads each list once.
+ * Each pointer is the first member of that name, of any type, as json_item
+ * finds it; NULL when absent. The view points into env: it stays valid
+ * while env's members change only through the envelope_view_* calls, which
+ * keep it up to date (a copy of env needs a view of its own). */
+struct envelope_view {
+    cJSON *env;
+    cJSON *intent, *payload, *context, *metadata, *routing, *routing_metadata;
+    cJSON *name, *version;                                         /* intent's */
+    cJSON *request_id, *source, *trace_id, *identity_chain;        /* metadata's */
+    cJSON *strategy, *target_agent, *fallback_agents, *timeout_ms; /* routing's */
+    cJSON *decision_path; /* routingMetadata's (retries: looked up when counted) */
+};
+
+void envelope_view_fill(struct envelope_view *v, cJSON *env);
+/* What the envelope_* helpers of the same names answer for v->env. */
+const char *envelope_view_intent_name(const struct envelope_view *v);
+const char *envelope_view_intent_version(const struct envelope_view *v);
+const char *envelope_view_trace_id(const struct envelope_view *v);
+const char *envelope_view_request_id(const struct envelope_view *v); /* NULL: none */
+const char *envelope_view_source(const struct envelope_view *v);     /* NULL: none */
+enum strategy envelope_view_strategy(const struct envelope_view *v);
+const char *envelope_view_target_agent(const struct envelope_view *v);
+const cJSON *envelope_view_fallback_agents(const struct envelope_view *v);
+/* routing.timeoutMs as json_get_int64 reads it: 0 and *ms, or -1. */
+int envelope_view_timeout_ms(const struct envelope_view *v, long long *ms);
+/* envelope_normalize and envelope_append_decision on v->env, v kept up to
+ * date. */
+int envelope_view_normalize(struct envelope_view *v);
+int envelope_view_append_decision(struct envelope_view *v, const char *agent);
+/* routingMetadata.retries plus one, when it is a number. */
+void envelope_view_count_retry(const struct envelope_view *v);
+
 /* {"code","message","retryable","details"}; details may be NULL ({}),
  * ownership of details is taken. */
 cJSON *error_info_new(enum error_code code, const char *message, bool retryable, cJSON *details);
@@ -128,6 +164,10 @@ cJSON *response_success(cJSON *payload, const char *agent, const char *trace_id)
  * borrowed payload through the response (see route_result in
  * core/router.h). A payload that is not an object answers {}. */
 cJSON *response_success_borrowing(const cJSON *env, const char *agent, const char *trace_id);
+/* The same with the envelope's "payload" member already found (NULL:
+ * absent). */
+cJSON *response_success_borrowing_payload(const cJSON *payload, const char *agent,
+                                          const char *trace_id);
 /* Does resp's payload borrow from an envelope? */
 bool response_borrows(const cJSON *resp);
 /* Make resp self-contained: a borrowed payload replaced by its own copy

@@ -119,14 +119,23 @@ router_config_hash(const struct router *r)
     return r->config_hash;
 }
 
-int64_t
-router_deadline_ms(const struct router *r, const cJSON *env)
+static int64_t
+deadline_of(const struct router *r, const struct envelope_view *v)
 {
     long long ms;
 
-    if (json_get_int64(json_item(env, "routing"), "timeoutMs", &ms) == 0 && ms > 0)
+    if (envelope_view_timeout_ms(v, &ms) == 0 && ms > 0)
         return ms;
     return r->deadline_ms;
+}
+
+int64_t
+router_deadline_ms(const struct router *r, const cJSON *env)
+{
+    struct envelope_view v;
+
+    envelope_view_fill(&v, (cJSON *)env); /* read, not changed */
+    return deadline_of(r, &v);
 }
 
 /* A uniform double in [0, 1) from the router's splitmix64 generator. */
@@ -153,11 +162,15 @@ void
 router_decide(const struct exec *x, struct outcome *o, const char *agent, const char *reason)
 {
     struct decision *d = &o->decision;
+    /* A copy cut to fit, as snprintf's "%s" would (it was a visible part
+     * of a short route). */
+    size_t len = strnlen(reason, sizeof(d->reason) - 1);
 
     /* decision_new's tree had no intent without one: no decision then. */
     d->agent = x->intent != NULL ? agent : NULL;
     d->intent = x->intent;
-    snprintf(d->reason, sizeof(d->reason), "%s", reason);
+    memcpy(d->reason, reason, len);
+    d->reason[len] = '\0';
     if (x->rec != NULL)
         clock_now_iso(d->timestamp);
     else
@@ -208,7 +221,7 @@ router_open_error(const struct agent *a, enum skip why)
 static struct outcome
 dispatch(struct exec *x)
 {
-    enum strategy s = envelope_strategy(x->env);
+    enum strategy s = envelope_view_strategy(&x->ev);
     const struct strategy_ops *ops = strategy_find(s);
 
     if (x->n == 0) {
@@ -227,6 +240,15 @@ dispatch(struct exec *x)
         return router_fail(x, ERR_VALIDATION_ERROR, parallel_refusal, details, "router");
     }
     return ops->run(x, s);
+}
+
+/* Step 1 of the reference's pipeline: env's view in x, and env normalised
+ * through it. */
+static int
+normalize(struct exec *x, cJSON *env)
+{
+    envelope_view_fill(&x->ev, env);
+    return envelope_view_normalize(&x->ev);
 }
 
 /* Steps 1-2 of the reference's pipeline (env normalised by the caller):
@@ -248,16 +270,15 @@ begin(struct router *r, cJSON *env, struct exec *x, const struct record_build_op
     }
     x->router = r;
     x->env = env;
-    x->intent = envelope_intent_name(env);
-    x->trace_id = envelope_trace_id(env);
+    x->intent = envelope_view_intent_name(&x->ev);
+    x->trace_id = envelope_view_trace_id(&x->ev);
     sink_init(&x->direct, x, false);
-    x->deadline_ms = router_deadline_ms(r, env);
+    x->deadline_ms = deadline_of(r, &x->ev);
     if (x->deadline_ms > 0)
         x->deadline_us = clock_mono_us() + x->deadline_ms * 1000;
     ROUTER_COUNT(r, &r->counters->routed);
     if (r->sample && !r->sample_errors &&
-        !router_sample_in(json_get_string(json_item(env, "metadata"), "requestId"),
-                          r->sample_rate)) {
+        !router_sample_in(envelope_view_request_id(&x->ev), r->sample_rate)) {
         /* Out whatever happens: do not even build the record. */
         out->sampled_out = true;
         ROUTER_COUNT(r, &r->counters->sampled_out);
@@ -313,7 +334,7 @@ refuse_payload(struct router *r, cJSON *env, const struct subintent_parent *pare
     int rc;
 
     if (stand_in == NULL || cJSON_AddStringToObject(stand_in, "omitted", msg) == NULL ||
-        envelope_normalize(env) != 0) {
+        normalize(&x, env) != 0) {
         cJSON_Delete(stand_in);
         return -1;
     }
@@ -348,9 +369,9 @@ route_exec(struct router *r, cJSON *env, struct agent_cache *cache,
 
     /* Normalised first, so the hash admission computes is the record's. */
     memset(out, 0, sizeof(*out));
-    if (envelope_normalize(env) != 0)
+    if (normalize(&x, env) != 0)
         return -1;
-    if (admission_refuses_payload(r, env, hash, &code, msg, sizeof(msg)))
+    if (admission_refuses_payload(r, &x.ev, hash, &code, msg, sizeof(msg)))
         return refuse_payload(r, env, parent, code, msg, out);
     if (begin(r, env, &x, &(struct record_build_opts){ .hash = hash }, out) != 0)
         return -1;
@@ -365,7 +386,7 @@ route_exec(struct router *r, cJSON *env, struct agent_cache *cache,
         redact_ctx_free(x.redact);
         return -1;
     }
-    x.n = registry_candidates(r->reg, x.intent, envelope_intent_version(env), x.cands);
+    x.n = registry_candidates(r->reg, x.intent, envelope_view_intent_version(&x.ev), x.cands);
     if (x.wal_refused)
         o = router_wal_refusal(&x);
     else if (!admission_apply_policy(&x, &o))
@@ -398,7 +419,7 @@ router_refuse_child(struct router *r, cJSON *env, const struct subintent_parent 
     struct exec x = { .parent = parent };
 
     memset(out, 0, sizeof(*out));
-    if (envelope_normalize(env) != 0 || begin(r, env, &x, NULL, out) != 0) {
+    if (normalize(&x, env) != 0 || begin(r, env, &x, NULL, out) != 0) {
         cJSON_Delete(details);
         return -1;
     }
@@ -418,7 +439,7 @@ router_refuse(struct router *r, cJSON *env, enum error_code code, const char *me
     struct exec x = { 0 };
 
     memset(out, 0, sizeof(*out));
-    if (envelope_normalize(env) != 0 || begin(r, env, &x, NULL, out) != 0)
+    if (normalize(&x, env) != 0 || begin(r, env, &x, NULL, out) != 0)
         return -1;
     return finish(r, &x, router_fail(&x, code, message, NULL, "router"), out);
 }

@@ -45,7 +45,7 @@ sub_after_call(struct exec *x, struct sink *s, struct agent *a, const struct age
         .execution_id = x->rec != NULL ? record_build_id(x->rec) : "",
         .trace_id = x->trace_id,
         .intent = x->intent,
-        .version = envelope_intent_version(x->env),
+        .version = envelope_view_intent_version(&x->ev),
         .depth = x->parent != NULL ? x->parent->depth + 1 : 0,
         .up = x->parent,
     };
@@ -70,7 +70,7 @@ call_once(struct exec *x, struct sink *s, struct agent *a, enum strategy st, lon
           int64_t start, struct intentus_err *err)
 {
     bool retries = a->idempotent && a->retry.max_attempts > 1;
-    struct agent_ctx ctx = { 0, x->cache };
+    struct agent_ctx ctx = { .cache = x->cache, .view = &x->ev };
     char step_id[WAL_STEP_ID_LEN];
     struct breaker_change ch;
     cJSON *resp;
@@ -131,18 +131,6 @@ backoff_us(struct exec *x, const struct agent *a, int n)
     return backoff;
 }
 
-/* Count a retry on the live envelope, as routingMetadata.retries. */
-static void
-count_retry(struct exec *x)
-{
-    cJSON *rm = json_item(x->env, "routingMetadata");
-    cJSON *rt = json_item(rm, "retries");
-
-    if (cJSON_IsNumber(rt))
-        cJSON_ReplaceItemInObjectCaseSensitive(rm, "retries",
-                                               cJSON_CreateNumber(rt->valuedouble + 1));
-}
-
 cJSON *
 router_attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st, long index,
                enum skip *skipped, struct intentus_err *err)
@@ -184,7 +172,7 @@ router_attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st
             break; /* no time left for another attempt */
         sleep_us(wait);
         if (!s->buffered)
-            count_retry(x);
+            envelope_view_count_retry(&x->ev); /* on the live envelope */
     }
     return resp;
 }

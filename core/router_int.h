@@ -82,6 +82,9 @@ struct sink {
 struct exec {
     struct router *router;
     cJSON *env;
+    /* env's members found once (core/model.h); every read of the envelope
+     * on the way goes through it, and so do the router's changes to it. */
+    struct envelope_view ev;
     struct record_build *rec; /* NULL when recording is off */
     const char *intent;
     const char *trace_id;

@@ -8,7 +8,7 @@
 static struct outcome
 run_direct(struct exec *x, enum strategy asked)
 {
-    const char *target = envelope_target_agent(x->env);
+    const char *target = envelope_view_target_agent(&x->ev);
     struct agent *a = NULL;
     struct intentus_err err = { 0 };
     struct outcome o = { 0 };

@@ -13,7 +13,7 @@
 static size_t
 fallback_chain(struct exec *x, struct agent **chain)
 {
-    const cJSON *names = envelope_fallback_agents(x->env), *it;
+    const cJSON *names = envelope_view_fallback_agents(&x->ev), *it;
     size_t n = 0;
 
     if (names == NULL || cJSON_GetArraySize(names) == 0) {

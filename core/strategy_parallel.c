@@ -65,6 +65,8 @@ start_branches(struct exec *x, struct branch *br, struct branch_queue *q)
         b->view = *x;
         b->view.cache = NULL; /* the worker's cache is not shared across threads */
         b->view.env = cJSON_Duplicate(x->env, 1);
+        if (b->view.env != NULL) /* the copy's members, not x's */
+            envelope_view_fill(&b->view.ev, b->view.env);
         sink_init(&b->sink, &b->view, true);
         if (b->view.env == NULL) {
             err_set(&b->err, IERR_NOMEM, "out of memory copying the envelope");

@@ -166,7 +166,7 @@ test_deadline_already_passed(void **state)
     struct agent *a = server_agent(state, "");
     struct intentus_err err = { 0 };
     cJSON *env = envelope_new("t.agent", NULL, NULL, &err), *resp;
-    struct agent_ctx ctx = { 1, NULL }; /* 1 µs after the clock's origin: long past */
+    struct agent_ctx ctx = { .deadline_us = 1 }; /* 1 µs after the clock's origin: long past */
 
     resp = agent_call(a, env, &ctx, &err);
     assert_non_null(resp);

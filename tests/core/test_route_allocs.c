@@ -46,8 +46,8 @@ static const char payload_text[] =
  * literal of the response was its own string), FALLBACK-3 121. The echo
  * now borrows the envelope's payload (core/router.h) and the response's
  * fixed keys and literals are linked, not copied. */
-#define DIRECT_MAX_ALLOCS 16
-#define FALLBACK_MAX_ALLOCS 56
+#define DIRECT_MAX_ALLOCS 14 /* what a route makes now: any new one fails */
+#define FALLBACK_MAX_ALLOCS 52
 
 struct fixture {
     struct config *cfg;

@@ -198,6 +198,16 @@ test_formats(void **state)
         iso_reference(t, want);
         assert_string_equal(got, want);
     }
+    /* Runs within one second and across them, forwards, backwards and
+     * before the epoch: the text kept of the last second must never leak
+     * into another one. */
+    for (int i = 0; i < 20000; i++) {
+        static const int64_t bases[] = { 1767225599000000LL, -1500000LL, 951782399999000LL };
+        int64_t t = bases[i % 3] + (i / 3) * (i % 2 ? 7919 : -104729);
+        clock_format_iso(t, got);
+        iso_reference(t, want);
+        assert_string_equal(got, want);
+    }
     for (int i = 0; i < 1000; i++) {
         uuid_v4(id);
         assert_int_equal(strlen(id), 36);

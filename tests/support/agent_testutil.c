@@ -71,7 +71,7 @@ tu_agent_call(struct agent *a, const char *payload_json, int64_t timeout_ms,
               struct agent_cache *cache, int64_t *elapsed_ms, struct intentus_err *err)
 {
     cJSON *payload = json_parse(payload_json, strlen(payload_json), 0, err), *env, *resp;
-    struct agent_ctx ctx = { 0, cache };
+    struct agent_ctx ctx = { .cache = cache };
     int64_t start;
 
     if (payload == NULL)
