@@ -12,7 +12,6 @@ struct record_build {
     long next_seq;
     int64_t start_mono_us, start_wall_us;
     bool finished;
-    int64_t ts_sec; /* the second ts holds (formatted once per second) */
     char ts[CLOCK_ISO_LEN];
     char id[UUID_STR_LEN];
     char hash[65];
@@ -74,24 +73,6 @@ put_int(struct buf *b, int64_t v)
     if (v < 0)
         *--p = '-';
     put(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-/* wall as clock_format_iso writes it, into ts, which holds the second
- * *ts_sec (-1: nothing yet): within a second only the microseconds change
- * ("2026-01-01T00:00:00.123456+00:00"), so the date and the time of day are
- * formatted once per second, not once per event and record. */
-static void
-format_ts(int64_t wall, int64_t *ts_sec, char ts[CLOCK_ISO_LEN])
-{
-    int64_t sec = wall >= 0 ? wall / 1000000 : -1, us = wall - sec * 1000000;
-
-    if (sec < 0 || sec != *ts_sec || strlen(ts) != CLOCK_ISO_LEN - 1) {
-        clock_format_iso(wall, ts);
-        *ts_sec = sec;
-        return;
-    }
-    for (int i = 25; i >= 20; i--, us /= 10)
-        ts[i] = (char)('0' + us % 10);
 }
 
 /* ---- objects ---- */
@@ -174,8 +155,6 @@ rec_obj_end(struct rec_obj *o)
 struct rb_cache {
     struct buf out, events, final;
     struct record_build *spare; /* the last record's builder itself, zeroed */
-    int64_t ts_sec;             /* the second ts holds; -1: none yet */
-    char ts[CLOCK_ISO_LEN];
 };
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -212,7 +191,6 @@ cache_get(void)
         return c;
     if ((c = calloc(1, sizeof(*c))) == NULL)
         return NULL;
-    c->ts_sec = -1;
     if (pthread_setspecific(cache_key, c) != 0) {
         free(c);
         c = NULL;
@@ -328,16 +306,12 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
     rb->start_mono_us = clock_mono_us();
     rb->start_wall_us = clock_wall_us();
     rb->next_seq = 1;
-    rb->ts_sec = -1;
     uuid_v7(rb->start_wall_us / 1000, rb->id);
     if (c != NULL) {
-        /* The second this thread's last record ended in, if it was this one. */
-        rb->ts_sec = c->ts_sec;
-        memcpy(rb->ts, c->ts, sizeof(rb->ts));
         cache_take(&c->out, &rb->out);
         cache_take(&c->events, &rb->events);
     }
-    format_ts(rb->start_wall_us, &rb->ts_sec, rb->ts);
+    clock_format_iso(rb->start_wall_us, rb->ts);
     memcpy(created, rb->ts, sizeof(created));
     /* A DIRECT record is about 4 KB; one reservation for most of it. */
     buf_reserve(&rb->out, 4096);
@@ -372,10 +346,6 @@ record_build_free(struct record_build *rb)
     if ((c = cache_get()) != NULL) {
         cache_keep(&c->out, &rb->out);
         cache_keep(&c->events, &rb->events);
-        if (rb->ts_sec >= 0) {
-            c->ts_sec = rb->ts_sec;
-            memcpy(c->ts, rb->ts, sizeof(c->ts));
-        }
     }
     buf_free(&rb->out);
     buf_free(&rb->events);
@@ -425,7 +395,7 @@ record_build_event_end(struct record_build *rb, int64_t mono_us)
         offset = 0;
     /* Wall time derived from the monotonic offset, so ts and offsetUs agree
      * even if the wall clock steps during the execution. */
-    format_ts(rb->start_wall_us + offset, &rb->ts_sec, rb->ts);
+    clock_format_iso(rb->start_wall_us + offset, rb->ts);
     PUT(b, ",\n      \"ts\": \"");
     put(b, rb->ts, strlen(rb->ts));
     PUT(b, "\",\n      \"offsetUs\": ");
