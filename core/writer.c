@@ -253,10 +253,15 @@ static bool
 syncfs_reports_errors(void)
 {
     struct utsname u;
-    int major = 0, minor = 0;
+    char *end = NULL;
+    long major, minor;
 
-    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+    if (uname(&u) != 0)
         return false;
+    major = strtol(u.release, &end, 10);
+    if (end == u.release || *end != '.')
+        return false;
+    minor = strtol(end + 1, NULL, 10);
     return major > 5 || (major == 5 && minor >= 8);
 }
 
