@@ -452,14 +452,14 @@ writer_open(const char *dir, const struct writer_opts *opts, struct intentus_err
     w->max_batch = o.max_batch > 0 ? o.max_batch : 128;
     /* With fsync the wait is the disk's: a thread gathers a group while
      * another's commit is in flight, and one takes over a full group while
-     * the others sync. Without fsync the cost is CPU, and the callers need
-     * a core of their own: on 2 cores a second writer thread competed with
-     * the caller (p99 of bench route --record async: 25-83 us with two,
-     * 21-49 us with one, same throughput), so one there, two beyond. */
-    w->n_workers = o.threads > 0                       ? o.threads
-                   : o.fsync                           ? WRITER_FSYNC_THREADS
-                   : sysconf(_SC_NPROCESSORS_ONLN) > 2 ? WRITER_DEFAULT_THREADS
-                                                       : 1;
+     * the others sync. Without fsync the cost is CPU: two threads. One
+     * thread on 2 cores gave a lower caller p99 only while other processes
+     * used both cores (21-49 us against 25-83 us); on the idle machine two
+     * kept the same p99 (33 us against 30-45 us) and wrote 1.7-1.8 times
+     * what sync does where one wrote 1.3-1.5 times (bench-compare). */
+    w->n_workers = o.threads > 0 ? o.threads
+                   : o.fsync     ? WRITER_FSYNC_THREADS
+                                 : WRITER_DEFAULT_THREADS;
     if (w->n_workers > 64)
         w->n_workers = 64;
     w->dirfd = -1;

@@ -38,7 +38,7 @@
 #include "core/err.h"
 
 enum writer_mode { WRITER_SYNC, WRITER_ASYNC };
-#define WRITER_DEFAULT_THREADS 2 /* async writer threads without fsync (1 on 2 cores or fewer) */
+#define WRITER_DEFAULT_THREADS 2 /* async writer threads without fsync */
 #define WRITER_FSYNC_THREADS 4   /* and with fsync */
 enum writer_on_full { WRITER_BLOCK, WRITER_DROP };
 
@@ -48,8 +48,7 @@ struct writer_opts {
     size_t capacity;  /* async queue; 0: 1024 */
     size_t max_batch; /* records per group commit; 0: 128 (with fsync at most 32) */
     /* Async writer threads, each taking its own group from the queue; 0:
-     * WRITER_FSYNC_THREADS with fsync, else WRITER_DEFAULT_THREADS (one
-     * on a machine of 2 cores or fewer, leaving the callers a core). */
+     * WRITER_FSYNC_THREADS with fsync, else WRITER_DEFAULT_THREADS. */
     size_t threads;
     enum writer_on_full on_full;
     /* recording.encryption: seal every record with keys' newest key.
