@@ -189,6 +189,38 @@ store_get_raw(struct store *s, const char *id, size_t *len, struct intentus_err 
                                       : s->engine->get(s, id, len, err);
 }
 
+long
+store_get_raw_each(struct store *s, const char *const *ids, size_t n, store_text_fn fn, void *ctx,
+                   struct intentus_err *err)
+{
+    long visited = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (check_id(s, ids[i], err) != 0)
+            return -1;
+    if (s->engine->get_raw_each != NULL)
+        return s->engine->get_raw_each(s, ids, n, fn, ctx, err);
+    for (size_t i = 0; i < n; i++) {
+        struct intentus_err e = { 0 };
+        size_t len = 0;
+        char *text = store_get_raw(s, ids[i], &len, &e);
+        int rc;
+        if (text == NULL) {
+            if (e.code == IERR_NOT_FOUND)
+                continue;
+            if (err != NULL)
+                *err = e;
+            return -1;
+        }
+        rc = fn(ctx, ids[i], text, len);
+        free(text);
+        if (rc != 0)
+            return rc;
+        visited++;
+    }
+    return visited;
+}
+
 int
 store_del(struct store *s, const char *id, struct intentus_err *err)
 {

@@ -107,6 +107,9 @@ struct index_stats;
 
 /* Non-zero from a callback stops the walk and is returned. */
 typedef int (*store_row_fn)(void *ctx, const struct store_row *row);
+/* A record's bytes (len of them, NUL-terminated) under id; the same
+ * convention. */
+typedef int (*store_text_fn)(void *ctx, const char *id, const char *text, size_t len);
 
 struct store;
 
@@ -136,6 +139,13 @@ struct store_engine {
      * file engine's get opens sealed files). For copies that keep records
      * sealed (records migrate without --decrypt). */
     char *(*get_raw)(struct store *s, const char *id, size_t *len, struct intentus_err *err);
+    /* May be NULL (store_get_raw_each then calls get_raw or get per id):
+     * the stored bytes of each of ids[0..n) in one request, fn called once
+     * per id held, in any order; ids not held are not visited. Returns how
+     * many were visited, fn's non-zero return, or -1 on error. For engines
+     * behind a connection (postgres: one round trip instead of n). */
+    long (*get_raw_each)(struct store *s, const char *const *ids, size_t n, store_text_fn fn,
+                         void *ctx, struct intentus_err *err);
     /* Delete id: 0 deleted, -1 with IERR_NOT_FOUND when absent. */
     int (*del)(struct store *s, const char *id, struct intentus_err *err);
     /* Visit rows q selects in its order. Returns how many were visited,
@@ -209,6 +219,12 @@ char *store_get_open(struct store *s, const char *id, size_t *len, enum crypt_st
  * sealed (any engine), else the text; the engine's get_raw, else its get.
  * NULL with IERR_NOT_FOUND when absent. */
 char *store_get_raw(struct store *s, const char *id, size_t *len, struct intentus_err *err);
+/* store_get_raw for each of ids[0..n): fn(ctx, id, bytes, len) once per
+ * id the store holds (in any order; ids it does not hold are not
+ * visited). Returns how many were visited, fn's non-zero return, or -1
+ * with err (an error other than "not found" reading any of them). */
+long store_get_raw_each(struct store *s, const char *const *ids, size_t n, store_text_fn fn,
+                        void *ctx, struct intentus_err *err);
 int store_del(struct store *s, const char *id, struct intentus_err *err);
 long store_query(struct store *s, const struct store_query *q, store_row_fn fn, void *ctx,
                  struct intentus_err *err);

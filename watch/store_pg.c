@@ -374,6 +374,7 @@ static const char *const PREPARED[][2] = {
     { "feed", "WITH f AS (INSERT INTO intentus_feed(id) SELECT unnest($1::text[]) RETURNING seq)"
               " SELECT pg_notify('intentus_records', max(seq)::text) FROM f" },
     { "get", "SELECT body FROM intentus_records WHERE id = $1" },
+    { "get_each", "SELECT id, body FROM intentus_records WHERE id = ANY($1::text[])" },
     { "del", "WITH d AS (DELETE FROM intentus_records WHERE id = $1 RETURNING id),"
              " f AS (DELETE FROM intentus_feed WHERE id IN (SELECT id FROM d)),"
              " a AS (DELETE FROM intentus_attempts WHERE id IN (SELECT id FROM d))"
@@ -1311,6 +1312,54 @@ pg_get(struct store *s, const char *id, size_t *len, struct intentus_err *err)
     return out;
 }
 
+/* The bodies of many ids in one round trip (records migrate reads every
+ * record it copied back: one query per batch instead of one per record). */
+static long
+pg_get_raw_each(struct store *s, const char *const *ids, size_t n, store_text_fn fn, void *ctx,
+                struct intentus_err *err)
+{
+    struct pg_store *p = (struct pg_store *)s;
+    struct buf arr = BUF_INIT;
+    const char *v[1];
+    PGresult *r;
+    long visited = 0;
+
+    if (ensure(p, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        arr_add(&arr, ids[i]);
+    arr_end(&arr);
+    if (arr.failed) {
+        buf_free(&arr);
+        err_set(err, IERR_NOMEM, "out of memory");
+        return -1;
+    }
+    v[0] = arr.data;
+    r = PQexecPrepared(p->c, "get_each", 1, v, NULL, NULL, 1);
+    buf_free(&arr);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char why[200];
+        err_set(err, IERR_IO, "PostgreSQL store: get %zu records: %s", n,
+                pq_msg(p->c, why, sizeof(why)));
+        if (conn_lost(p))
+            lost(p);
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        /* Binary results: the id's bytes, the body's bytes (BYTEA); libpq
+         * ends every value with a NUL. */
+        int rc = fn(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+        if (rc != 0) {
+            PQclear(r);
+            return rc;
+        }
+        visited++;
+    }
+    PQclear(r);
+    return visited;
+}
+
 static int
 pg_del(struct store *s, const char *id, struct intentus_err *err)
 {
@@ -1977,6 +2026,7 @@ const struct store_engine store_engine_postgres = {
     .begin = pg_begin,
     .commit = pg_commit,
     .get = pg_get,
+    .get_raw_each = pg_get_raw_each,
     .del = pg_del,
     .query = pg_query,
     .count = pg_count,

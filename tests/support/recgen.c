@@ -1,13 +1,19 @@
 #include "tests/support/recgen.h"
 
 #include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/store.h"
 
 static const char *const intents[] = { "demo.echo", "search.web", "text.summarize", "demo.fail" };
 static const char *const agents[] = { "echo-a", "flaky-b", "slow-c", "broken-d", "remote-e" };
@@ -124,4 +130,78 @@ tu_rec_write(const char *dir, const struct tu_rec *r, bool by_rename)
         rc = -1;
     free(text);
     return rc;
+}
+
+struct get_each_seen {
+    char (*id)[40];
+    char **text;
+    size_t *len;
+    bool *seen;
+    unsigned n;
+    int bad;
+};
+
+static int
+get_each_one(void *ctx, const char *id, const char *text, size_t len)
+{
+    struct get_each_seen *g = ctx;
+
+    for (unsigned i = 0; i < g->n; i++) {
+        if (strcmp(g->id[i], id) == 0) {
+            if (g->seen[i] || len != g->len[i] || memcmp(text, g->text[i], len) != 0)
+                g->bad++;
+            g->seen[i] = true;
+            return 0;
+        }
+    }
+    g->bad++; /* an id that was not asked for */
+    return 0;
+}
+
+void
+tu_rec_check_get_each(struct store *s, unsigned from, unsigned n, int64_t base_us)
+{
+    struct get_each_seen g = { .id = calloc(n + 1, sizeof(*g.id)),
+                               .text = calloc(n, sizeof(*g.text)),
+                               .len = calloc(n, sizeof(*g.len)),
+                               .seen = calloc(n, sizeof(*g.seen)),
+                               .n = n };
+    const char **ids = calloc(n + 1, sizeof(*ids));
+    struct intentus_err err = { 0 };
+    long visited;
+
+    assert_non_null(g.id);
+    assert_non_null(g.text);
+    assert_non_null(g.len);
+    assert_non_null(g.seen);
+    assert_non_null(ids);
+    for (unsigned i = 0; i < n; i++) {
+        struct tu_rec r;
+        tu_rec_make(&r, from + i, base_us);
+        memcpy(g.id[i], r.id, sizeof(r.id));
+        g.text[i] = tu_rec_text(&r, &g.len[i]);
+        ids[i] = g.id[i];
+    }
+    /* a well-formed id no record has, asked for in the middle */
+    snprintf(g.id[n], sizeof(g.id[n]), "%s", "00000000-0000-4000-8000-00000000abcd");
+    if (n > 0) {
+        ids[n] = ids[n / 2];
+        ids[n / 2] = g.id[n];
+    } else {
+        ids[0] = g.id[0];
+    }
+    visited = store_get_raw_each(s, ids, n + 1, get_each_one, &g, &err);
+    if (visited < 0)
+        fail_msg("store_get_raw_each: %s", err.msg);
+    assert_int_equal(visited, n);
+    assert_int_equal(g.bad, 0);
+    for (unsigned i = 0; i < n; i++) {
+        assert_true(g.seen[i]);
+        free(g.text[i]);
+    }
+    free(g.id);
+    free(g.text);
+    free(g.len);
+    free(g.seen);
+    free(ids);
 }

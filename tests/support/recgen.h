@@ -34,4 +34,11 @@ char *tu_rec_text(const struct tu_rec *r, size_t *len);
 /* Write <dir>/<id>.json: by a hidden temp file and rename, or in place. */
 int tu_rec_write(const char *dir, const struct tu_rec *r, bool by_rename);
 
+struct store;
+/* store_get_raw_each on s for the records of seeds from .. from + n - 1
+ * (put there before, created base_us + seed ms) and an id s does not
+ * hold: every record visited once, with the bytes tu_rec_text gives; the
+ * missing id not visited. Fails the test otherwise. */
+void tu_rec_check_get_each(struct store *s, unsigned from, unsigned n, int64_t base_us);
+
 #endif

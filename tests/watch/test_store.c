@@ -99,6 +99,8 @@ basic_ops(const char *url)
     tu_rec_make(&r, 7, BASE_US);
     text = tu_rec_text(&r, &len);
     assert_int_equal(store_put(s, r.id, text, len, &err), 0);
+    /* many at once: the one held, not the one missing */
+    tu_rec_check_get_each(s, 7, 1, BASE_US);
     got = store_get(s, r.id, &got_len, &err);
     assert_non_null(got);
     assert_int_equal(got_len, len);
