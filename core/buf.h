@@ -11,7 +11,9 @@
 #define INTENTUS_CORE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 struct buf {
     char *data; /* NUL-terminated; NULL until the first append */
@@ -44,5 +46,61 @@ const char *buf_str(const struct buf *b);
  * NUL-terminated string of len bytes (save len first), "" for an empty
  * buffer. NULL only when an allocation failed (then the buffer is freed). */
 char *buf_take(struct buf *b);
+
+/* For the hot printers (core/json.c's pretty printer, core/record_build.c),
+ * which write a few bytes at a time: inline, no strlen, no printf. */
+
+/* Append n bytes. */
+static inline void
+buf_put_fast(struct buf *b, const char *s, size_t n)
+{
+    if ((b->len + n + 1 > b->cap && buf_reserve(b, n) != 0) || b->failed)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* Append a string literal (its length known at compile time). */
+#define BUF_PUT_LIT(b, lit) buf_put_fast((b), (lit), sizeof(lit) - 1)
+
+/* A newline and the indentation of level (two spaces each). The whole
+ * block is copied (one fixed-size copy, cheaper than one of the line's
+ * length) and only the line's bytes counted; deeper levels than it holds
+ * are written in pieces. */
+static inline void
+buf_put_newline_indent(struct buf *b, int level)
+{
+    static const char nl[64] = "\n                                                              ";
+    size_t n = (size_t)level * 2 + 1;
+
+    if (n < sizeof(nl)) {
+        if ((b->len + sizeof(nl) + 1 > b->cap && buf_reserve(b, sizeof(nl)) != 0) || b->failed)
+            return;
+        memcpy(b->data + b->len, nl, sizeof(nl));
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    BUF_PUT_LIT(b, "\n");
+    for (int i = 0; i < level; i++)
+        BUF_PUT_LIT(b, "  ");
+}
+
+/* The decimal text of v. */
+static inline void
+buf_put_int64(struct buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    buf_put_fast(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
 
 #endif

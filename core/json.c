@@ -728,20 +728,6 @@ json_check_display_text(const char *s, const char *path, struct intentus_err *er
 
 /* ---- printers ---- */
 
-/* Append n bytes (a literal or a short run): inline, so the members of
- * every record's trees do not each pay a call, and no strlen. */
-static inline void
-put(struct buf *b, const char *s, size_t n)
-{
-    if ((b->len + n + 1 > b->cap && buf_reserve(b, n) != 0) || b->failed)
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
-
 static inline void
 put_char(struct buf *b, char c)
 {
@@ -927,23 +913,6 @@ print_string(struct buf *b, const char *str)
     print_string_rest(b, s + i);
 }
 
-/* Decimal text of an integer (what "%.0f" gives an integral double below
- * 2^53), without printf. */
-static void
-print_integer(struct buf *b, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    put(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
 static void
 print_number(struct buf *b, const cJSON *v)
 {
@@ -955,7 +924,8 @@ print_number(struct buf *b, const cJSON *v)
     } else if (d == 0) {
         put_char(b, '0'); /* also -0.0: a code-made zero is an integer */
     } else if (isfinite(d) && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
-        print_integer(b, (int64_t)d);
+        /* what "%.0f" gives an integral double below 2^53 */
+        buf_put_int64(b, (int64_t)d);
     } else {
         json_format_double(d, tmp, sizeof(tmp));
         buf_puts(b, tmp);
@@ -966,25 +936,8 @@ print_number(struct buf *b, const cJSON *v)
 static inline void
 print_newline(struct buf *b, int pretty, int level)
 {
-    /* The newline and the indentation of every level a record's trees
-     * reach: the whole array is copied (one fixed-size copy, cheaper than
-     * one of the line's length), and only the line's bytes counted. */
-    static const char nl[64] = "\n                                                              ";
-    size_t n = (size_t)level * 2 + 1;
-
-    if (pretty != 1)
-        return;
-    if (n < sizeof(nl)) {
-        if ((b->len + sizeof(nl) + 1 > b->cap && buf_reserve(b, sizeof(nl)) != 0) || b->failed)
-            return;
-        memcpy(b->data + b->len, nl, sizeof(nl));
-        b->len += n;
-        b->data[b->len] = '\0';
-        return;
-    }
-    put_char(b, '\n');
-    for (int i = 0; i < level; i++)
-        PUT_LIT(b, "  ");
+    if (pretty == 1)
+        buf_put_newline_indent(b, level);
 }
 
 /* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
@@ -998,13 +951,13 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
 
     switch (v->type & 0xff) {
     case cJSON_False:
-        PUT_LIT(b, "false");
+        BUF_PUT_LIT(b, "false");
         return 0;
     case cJSON_True:
-        PUT_LIT(b, "true");
+        BUF_PUT_LIT(b, "true");
         return 0;
     case cJSON_NULL:
-        PUT_LIT(b, "null");
+        BUF_PUT_LIT(b, "null");
         return 0;
     case cJSON_Number:
         print_number(b, v);
@@ -1034,7 +987,7 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
                 return -1;
             print_string(b, c->string);
             if (pretty)
-                PUT_LIT(b, ": ");
+                BUF_PUT_LIT(b, ": ");
             else
                 put_char(b, ':');
         }
@@ -1043,7 +996,7 @@ print_value(const cJSON *v, struct buf *b, int pretty, int level)
         if (c->next == NULL)
             break;
         if (pretty == 2)
-            PUT_LIT(b, ", ");
+            BUF_PUT_LIT(b, ", ");
         else
             put_char(b, ',');
     }

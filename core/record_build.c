@@ -23,58 +23,6 @@ struct record_build {
     size_t payload_at, payload_len;
 };
 
-/* Append n bytes: inline, as a record is written a few bytes at a time. */
-static inline void
-put(struct buf *b, const char *s, size_t n)
-{
-    if ((b->len + n + 1 > b->cap && buf_reserve(b, n) != 0) || b->failed)
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-/* Append a string literal (its length known at compile time). */
-#define PUT(b, lit) put((b), (lit), sizeof(lit) - 1)
-
-/* A newline and the indentation of level: the whole block is copied (one
- * fixed-size copy) and only the line's bytes counted. Deeper levels than
- * the block holds (payloads nest a few levels more) are written in pieces. */
-static void
-indent(struct buf *b, int level)
-{
-    static const char nl[64] = "\n                                                              ";
-    size_t n = (size_t)level * 2 + 1;
-
-    if (n < sizeof(nl)) {
-        if ((b->len + sizeof(nl) + 1 > b->cap && buf_reserve(b, sizeof(nl)) != 0) || b->failed)
-            return;
-        memcpy(b->data + b->len, nl, sizeof(nl));
-        b->len += n;
-        b->data[b->len] = '\0';
-        return;
-    }
-    PUT(b, "\n");
-    for (n--; n > 0; n -= 2)
-        PUT(b, "  ");
-}
-
-/* Decimal text of v, as the printers write a whole number. */
-static void
-put_int(struct buf *b, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    put(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
 /* ---- objects ---- */
 
 void
@@ -83,17 +31,17 @@ rec_obj_begin(struct rec_obj *o, struct buf *b, int level)
     o->b = b;
     o->level = level;
     o->n = 0;
-    PUT(b, "{");
+    BUF_PUT_LIT(b, "{");
 }
 
 static void
 member(struct rec_obj *o, const char *key)
 {
     if (o->n++ > 0)
-        PUT(o->b, ",");
-    indent(o->b, o->level + 1);
+        BUF_PUT_LIT(o->b, ",");
+    buf_put_newline_indent(o->b, o->level + 1);
     json_print_string(key, o->b);
-    PUT(o->b, ": ");
+    BUF_PUT_LIT(o->b, ": ");
 }
 
 void
@@ -107,7 +55,7 @@ void
 rec_obj_int(struct rec_obj *o, const char *key, int64_t value)
 {
     member(o, key);
-    put_int(o->b, value);
+    buf_put_int64(o->b, value);
 }
 
 void
@@ -115,9 +63,9 @@ rec_obj_bool(struct rec_obj *o, const char *key, bool value)
 {
     member(o, key);
     if (value)
-        PUT(o->b, "true");
+        BUF_PUT_LIT(o->b, "true");
     else
-        PUT(o->b, "false");
+        BUF_PUT_LIT(o->b, "false");
 }
 
 int
@@ -125,7 +73,7 @@ rec_obj_json(struct rec_obj *o, const char *key, const cJSON *value)
 {
     member(o, key);
     if (value == NULL) {
-        PUT(o->b, "null");
+        BUF_PUT_LIT(o->b, "null");
         return 0;
     }
     if (json_print_pretty_at(value, o->level + 1, o->b) != 0) {
@@ -139,8 +87,8 @@ void
 rec_obj_end(struct rec_obj *o)
 {
     if (o->n > 0)
-        indent(o->b, o->level);
-    PUT(o->b, "}");
+        buf_put_newline_indent(o->b, o->level);
+    BUF_PUT_LIT(o->b, "}");
 }
 
 /* ---- buffers kept per thread ---- */
@@ -316,18 +264,18 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
     /* A DIRECT record is about 4 KB; one reservation for most of it. */
     buf_reserve(&rb->out, 4096);
     buf_reserve(&rb->events, 2048);
-    PUT(&rb->out, "{\n  \"header\": ");
+    BUF_PUT_LIT(&rb->out, "{\n  \"header\": ");
     rec_obj_begin(&h, &rb->out, 1);
     rec_obj_str(&h, "executionId", rb->id);
     rec_obj_str(&h, "createdUtcIso", created);
     rec_obj_str(&h, "envelopeHash", rb->hash);
     rec_obj_bool(&h, "replayable", true);
     member(&h, "replayableReason");
-    PUT(&rb->out, "null");
+    BUF_PUT_LIT(&rb->out, "null");
     if (opts != NULL && opts->original_hash != NULL)
         rec_obj_str(&h, "originalEnvelopeHash", opts->original_hash);
     rec_obj_end(&h);
-    PUT(&rb->out, ",\n  \"envelope\": ");
+    BUF_PUT_LIT(&rb->out, ",\n  \"envelope\": ");
     if (print_top(rb, &rb->out, env, true) != 0 || rb->out.failed) {
         err_set(err, IERR_NOMEM, "out of memory serialising the envelope");
         record_build_free(rb);
@@ -376,12 +324,12 @@ record_build_event_begin(struct record_build *rb, const char *type)
     struct buf *b = &rb->events;
 
     if (rb->next_seq > 1)
-        PUT(b, ",");
-    PUT(b, "\n    {\n      \"seq\": ");
-    put_int(b, rb->next_seq++);
-    PUT(b, ",\n      \"type\": ");
+        BUF_PUT_LIT(b, ",");
+    BUF_PUT_LIT(b, "\n    {\n      \"seq\": ");
+    buf_put_int64(b, rb->next_seq++);
+    BUF_PUT_LIT(b, ",\n      \"type\": ");
     json_print_string(type, b);
-    PUT(b, ",\n      \"payload\": ");
+    BUF_PUT_LIT(b, ",\n      \"payload\": ");
     return b;
 }
 
@@ -396,11 +344,11 @@ record_build_event_end(struct record_build *rb, int64_t mono_us)
     /* Wall time derived from the monotonic offset, so ts and offsetUs agree
      * even if the wall clock steps during the execution. */
     clock_format_iso(rb->start_wall_us + offset, rb->ts);
-    PUT(b, ",\n      \"ts\": \"");
-    put(b, rb->ts, strlen(rb->ts));
-    PUT(b, "\",\n      \"offsetUs\": ");
-    put_int(b, offset);
-    PUT(b, "\n    }");
+    BUF_PUT_LIT(b, ",\n      \"ts\": \"");
+    buf_put_fast(b, rb->ts, strlen(rb->ts));
+    BUF_PUT_LIT(b, "\",\n      \"offsetUs\": ");
+    buf_put_int64(b, offset);
+    BUF_PUT_LIT(b, "\n    }");
 }
 
 void
@@ -513,32 +461,32 @@ finish(struct record_build *rb, const cJSON *tree, const struct rec_decision *va
     /* The events come before finalResponse in the text but the response is
      * printed once: into a side buffer, then its event, then spliced. */
     buf_reserve(o, rb->events.len + 2048);
-    PUT(o, ",\n  \"routerDecision\": ");
+    BUF_PUT_LIT(o, ",\n  \"routerDecision\": ");
     if (tree != NULL)
         tree_value(rb, "ROUTER_DECISION", tree);
     else if (values != NULL)
         decision_value(rb, values);
     else
-        PUT(o, "null");
+        BUF_PUT_LIT(o, "null");
     if (response == NULL || print_top(rb, &final, response, false) != 0)
         final.failed = 1;
     else
         reindent(record_build_event_begin(rb, "FINAL_RESPONSE"), final.data, final.len);
     record_build_event_end(rb, clock_mono_us());
-    PUT(o, ",\n  \"events\": [");
+    BUF_PUT_LIT(o, ",\n  \"events\": [");
     buf_append(o, rb->events.data, rb->events.len);
-    PUT(o, "\n  ]");
-    PUT(o, ",\n  \"finalResponse\": ");
+    BUF_PUT_LIT(o, "\n  ]");
+    BUF_PUT_LIT(o, ",\n  \"finalResponse\": ");
     buf_append(o, final.data, final.len);
     if (rb->parent_id != NULL) {
-        PUT(o, ",\n  \"parentExecutionId\": ");
+        BUF_PUT_LIT(o, ",\n  \"parentExecutionId\": ");
         json_print_string(rb->parent_id, o);
     }
-    PUT(o, ",\n  \"routingMetadata\": ");
+    BUF_PUT_LIT(o, ",\n  \"routingMetadata\": ");
     rec_obj_begin(&rm, o, 1);
     rec_obj_int(&rm, "retries", retries);
     rec_obj_end(&rm);
-    PUT(o, "\n}");
+    BUF_PUT_LIT(o, "\n}");
     rb->finished = true;
     if (o->failed || rb->events.failed || final.failed) {
         buf_free(&final);
