@@ -119,6 +119,8 @@ router_config_hash(const struct router *r)
     return r->config_hash;
 }
 
+/* The overall deadline of an envelope: routing.timeoutMs (an intentus
+ * extension) if present, else the router's default; 0 = none. */
 static int64_t
 deadline_of(const struct router *r, const struct envelope_view *v)
 {
@@ -127,15 +129,6 @@ deadline_of(const struct router *r, const struct envelope_view *v)
     if (envelope_view_timeout_ms(v, &ms) == 0 && ms > 0)
         return ms;
     return r->deadline_ms;
-}
-
-int64_t
-router_deadline_ms(const struct router *r, const cJSON *env)
-{
-    struct envelope_view v;
-
-    envelope_view_fill(&v, (cJSON *)env); /* read, not changed */
-    return deadline_of(r, &v);
 }
 
 /* A uniform double in [0, 1) from the router's splitmix64 generator. */

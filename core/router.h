@@ -128,9 +128,6 @@ int router_refuse_child(struct router *r, cJSON *env, const struct subintent_par
  * down, say): INTENT_RECEIVED then an error FINAL_RESPONSE with code. */
 int router_refuse(struct router *r, cJSON *env, enum error_code code, const char *message,
                   struct route_result *out);
-/* The overall deadline of an envelope: routing.timeoutMs (an intentus
- * extension) if present, else the router's default; 0 = none. */
-int64_t router_deadline_ms(const struct router *r, const cJSON *env);
 /* Wait until an async writer has written or failed the record, and make
  * recorded and record_err say which (nothing to wait for otherwise). A
  * caller that reports "recorded" calls this first. */
