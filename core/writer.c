@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/rec_store.h"
 #include "core/record.h"
@@ -46,7 +47,7 @@ struct slot {
 /* Working buffers larger than this are freed after their record. */
 #define KEEP_BUF ((size_t)1 << 20)
 /* The longest a group commit waits for more records (gather). */
-#define GATHER_MAX_NS 1000000
+#define GATHER_MAX_US 1000
 
 /* One writer thread and its group commit's working space. */
 struct worker {
@@ -57,7 +58,7 @@ struct worker {
     struct rec_file *files;
     struct buf text, sealed; /* reused from record to record */
     size_t last_batch;       /* records in its last group commit */
-    int64_t commit_ns;       /* and how long that commit took */
+    int64_t commit_us;       /* and how long that commit took */
 };
 
 struct writer {
@@ -352,28 +353,19 @@ take(struct worker *k, size_t n, size_t group)
     return n;
 }
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Group commit's wait for company (with fsync; w->lock held, the batch
  * counted busy). The submitters acknowledged by the last commit come back
  * within microseconds while a commit costs a disk flush: a batch smaller
  * than the last one waits for them, at most a quarter of the last commit's
- * time (GATHER_MAX_NS at most), then commits what it has. A lone
+ * time (GATHER_MAX_US at most), then commits what it has. A lone
  * submitter's batch is never smaller than its last, so it never waits. */
 static size_t
 gather(struct worker *k, size_t n, size_t group)
 {
     struct writer *w = k->w;
-    int64_t wait = k->commit_ns / 4 < GATHER_MAX_NS ? k->commit_ns / 4 : GATHER_MAX_NS;
-    int64_t until = now_ns() + wait;
-    struct timespec ts = { .tv_sec = until / 1000000000, .tv_nsec = until % 1000000000 };
+    int64_t wait = k->commit_us / 4 < GATHER_MAX_US ? k->commit_us / 4 : GATHER_MAX_US;
+    int64_t until = clock_mono_us() + wait; /* company waits on CLOCK_MONOTONIC */
+    struct timespec ts = { .tv_sec = until / 1000000, .tv_nsec = until % 1000000 * 1000 };
 
     while (n < k->last_batch && n < group && !w->stopping) {
         if (w->len > 0) {
@@ -420,9 +412,9 @@ writer_main(void *arg)
         if (w->fsync)
             n = gather(k, n, group);
         pthread_mutex_unlock(&w->lock);
-        int64_t t0 = now_ns();
+        int64_t t0 = clock_mono_us();
         write_batch(k, n);
-        k->commit_ns = now_ns() - t0;
+        k->commit_us = clock_mono_us() - t0;
         k->last_batch = n;
         pthread_mutex_lock(&w->lock);
         w->busy--;
