@@ -103,4 +103,15 @@ buf_put_int64(struct buf *b, int64_t v)
     buf_put_fast(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+/* src into the fixed array dst of size bytes, cut to size - 1 bytes as
+ * snprintf("%s") cuts, without printf (ids and reasons on the hot path). */
+static inline void
+text_copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 #endif

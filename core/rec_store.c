@@ -197,7 +197,7 @@ rec_file_write(struct rec_file *f, int dirfd, const char *dir, const char *name,
 
     size_t nlen = strlen(name);
 
-    join(f->name, sizeof(f->name), &(struct piece){ name, nlen }, 1);
+    text_copy_cut(f->name, sizeof(f->name), name);
     uuid_v4(rnd);
     /* Hidden (leading dot) so listers and watchers skip it until the rename:
      * ".<name>.<8 random hex digits>.tmp". */

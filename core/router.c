@@ -155,15 +155,12 @@ void
 router_decide(const struct exec *x, struct outcome *o, const char *agent, const char *reason)
 {
     struct decision *d = &o->decision;
-    /* A copy cut to fit, as snprintf's "%s" would (it was a visible part
-     * of a short route). */
-    size_t len = strnlen(reason, sizeof(d->reason) - 1);
 
     /* decision_new's tree had no intent without one: no decision then. */
     d->agent = x->intent != NULL ? agent : NULL;
     d->intent = x->intent;
-    memcpy(d->reason, reason, len);
-    d->reason[len] = '\0';
+    /* not snprintf: it was a visible part of a short route */
+    text_copy_cut(d->reason, sizeof(d->reason), reason);
     if (x->rec != NULL)
         clock_now_iso(d->timestamp);
     else

@@ -338,18 +338,6 @@ save(struct router *r, struct exec *x, struct route_result *out)
     }
 }
 
-/* The execution id into out's field (cut to fit, as snprintf would). */
-static void
-copy_id(char *dst, size_t size, const char *id)
-{
-    size_t n = strlen(id);
-
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, id, n);
-    dst[n] = '\0';
-}
-
 void
 router_record_finish(struct router *r, struct exec *x, const struct outcome *o,
                      struct route_result *out)
@@ -369,14 +357,14 @@ router_record_finish(struct router *r, struct exec *x, const struct outcome *o,
                             r->sample_rate) ||
            (r->sample_errors && response_is_error(o->response));
     if (x->failed) {
-        copy_id(out->execution_id, sizeof(out->execution_id), record_build_id(x->rec));
+        text_copy_cut(out->execution_id, sizeof(out->execution_id), record_build_id(x->rec));
         err_set(&out->record_err, IERR_NOMEM, "out of memory while recording");
         ROUTER_COUNT(r, &r->counters->record_errors);
     } else if (!keep) {
         out->sampled_out = true;
         ROUTER_COUNT(r, &r->counters->sampled_out);
     } else {
-        copy_id(out->execution_id, sizeof(out->execution_id), record_build_id(x->rec));
+        text_copy_cut(out->execution_id, sizeof(out->execution_id), record_build_id(x->rec));
         save(r, x, out);
     }
     record_build_free(x->rec);
