@@ -183,6 +183,23 @@ test_record_round_trips_byte_for_byte(void **state)
     cJSON_Delete(resp);
 }
 
+/* A finished record's text parsed back, and its createdUtcIso in *created. */
+static cJSON *
+finished_tree(const struct record_build *rb, int64_t *created)
+{
+    struct intentus_err err = { 0 };
+    size_t len;
+    const char *text = record_build_text(rb, &len);
+    cJSON *tree = record_parse(text, len, &err);
+
+    assert_non_null(tree);
+    assert_int_equal(
+        clock_parse_iso(json_get_string(cJSON_GetObjectItem(tree, "header"), "createdUtcIso"),
+                        created),
+        0);
+    return tree;
+}
+
 /* ts is start + offsetUs, formatted, for events across second boundaries
  * (the date is formatted once per second, the microseconds each time). */
 static void
@@ -193,21 +210,13 @@ test_event_times_across_seconds(void **state)
     struct record_build *rb = record_build_new(env, NULL, &err);
     const cJSON *ev;
     int64_t start, now = clock_mono_us();
-    size_t len;
-    const char *text;
 
     (void)state;
     assert_non_null(rb);
     for (int k = 0; k < 40; k++)
         record_build_event_text(rb, "TICK", "{}", 2, now + (int64_t)k * 123457);
     assert_int_equal(record_build_finish(rb, NULL, resp, 0), 0);
-    text = record_build_text(rb, &len);
-    tree = record_parse(text, len, &err);
-    assert_non_null(tree);
-    assert_int_equal(
-        clock_parse_iso(json_get_string(cJSON_GetObjectItem(tree, "header"), "createdUtcIso"),
-                        &start),
-        0);
+    tree = finished_tree(rb, &start);
     cJSON_ArrayForEach(ev, cJSON_GetObjectItem(tree, "events"))
     {
         char want[CLOCK_ISO_LEN];
@@ -220,11 +229,11 @@ test_event_times_across_seconds(void **state)
     cJSON_Delete(resp);
 }
 
-/* A thread keeps the second its last record ended in, for the next
- * record's createdUtcIso: a record whose last event ran seconds ahead (a
- * mono time in the future; freed unfinished, so no final event comes
- * later) must not lend the next record its second: every createdUtcIso is
- * the wall time its record started at. */
+/* Timestamps are formatted from a per-thread cache of the last second
+ * (clock_format_iso): a record whose last event ran seconds ahead (a mono
+ * time in the future; freed unfinished, so no final event comes later)
+ * must not lend the next record its second: every createdUtcIso is the
+ * wall time its record started at. */
 static void
 test_created_after_a_record_that_ran_ahead(void **state)
 {
@@ -236,8 +245,6 @@ test_created_after_a_record_that_ran_ahead(void **state)
         struct record_build *ahead = record_build_new(env, NULL, &err), *rb;
         int64_t before, after, created;
         cJSON *tree;
-        size_t len;
-        const char *text;
         assert_non_null(ahead);
         record_build_event_text(ahead, "TICK", "{}", 2, clock_mono_us() + 2500000);
         record_build_free(ahead);
@@ -246,13 +253,7 @@ test_created_after_a_record_that_ran_ahead(void **state)
         after = clock_wall_us();
         assert_non_null(rb);
         assert_int_equal(record_build_finish(rb, NULL, resp, 0), 0);
-        text = record_build_text(rb, &len);
-        tree = record_parse(text, len, &err);
-        assert_non_null(tree);
-        assert_int_equal(
-            clock_parse_iso(json_get_string(cJSON_GetObjectItem(tree, "header"), "createdUtcIso"),
-                            &created),
-            0);
+        tree = finished_tree(rb, &created);
         assert_true(created >= before && created <= after);
         cJSON_Delete(tree);
         record_build_free(rb);
