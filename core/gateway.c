@@ -556,7 +556,7 @@ gateway_call_end(struct gateway *g, struct gateway_call *c, const cJSON *respons
          * so it is redacted on its own, not as an unknown key of the
          * record (which would take the hashes for key-like secrets). */
         cJSON *header = cJSON_GetObjectItemCaseSensitive(tree, "header");
-        cJSON *gw = cJSON_DetachItemFromObjectCaseSensitive(tree, "gateway");
+        cJSON *gw = json_detach(tree, "gateway");
         int r1 = redact_ctx_tree(c->redact, gw, kept_keys, &rep);
         int r2 = redact_ctx_record(c->redact, tree, NULL, err);
         if (gw != NULL)

@@ -1076,6 +1076,14 @@ json_item(const cJSON *obj, const char *key)
     return NULL;
 }
 
+cJSON *
+json_detach(cJSON *obj, const char *key)
+{
+    cJSON *c = json_item(obj, key);
+
+    return c != NULL ? cJSON_DetachItemViaPointer(obj, c) : NULL;
+}
+
 const char *
 json_get_string(const cJSON *obj, const char *key)
 {

@@ -101,6 +101,9 @@ int json_check_display_text(const char *s, const char *path, struct intentus_err
  * NULL for NULL or no such member), with each key's first
  * byte compared before strcmp: envelope look-ups are a hot path. */
 cJSON *json_item(const cJSON *obj, const char *key);
+/* cJSON_DetachItemFromObjectCaseSensitive's answer, found as json_item
+ * finds it: the first member named key, unlinked and now the caller's. */
+cJSON *json_detach(cJSON *obj, const char *key);
 const char *json_get_string(const cJSON *obj, const char *key); /* NULL if absent/not string */
 int json_get_int64(const cJSON *obj, const char *key, long long *out); /* 0 ok, -1 absent/not int */
 /* The same for a member already found (NULL: absent). */

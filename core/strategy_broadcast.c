@@ -1,4 +1,5 @@
 /* BROADCAST: every candidate in order; the last success wins. */
+#include "core/json.h"
 #include "core/strategy.h"
 
 static struct outcome
@@ -33,8 +34,7 @@ run_broadcast(struct exec *x, enum strategy asked)
         }
         cJSON_Delete(last_error);
         /* The error moves out of the response it ends with (no copy). */
-        last_error = resp != NULL ? cJSON_DetachItemFromObjectCaseSensitive(resp, "error")
-                                  : router_exception_error(err.msg);
+        last_error = resp != NULL ? json_detach(resp, "error") : router_exception_error(err.msg);
         cJSON_Delete(resp);
     }
     if (best != NULL) {

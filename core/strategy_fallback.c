@@ -114,8 +114,7 @@ run_fallback(struct exec *x, enum strategy asked)
         }
         cJSON_Delete(last_error);
         /* The error moves out of the response it ends with (no copy). */
-        last_error = resp != NULL ? cJSON_DetachItemFromObjectCaseSensitive(resp, "error")
-                                  : router_exception_error(err.msg);
+        last_error = resp != NULL ? json_detach(resp, "error") : router_exception_error(err.msg);
         cJSON_Delete(resp);
         fell_through(x, chain, i, n, last_error);
     }

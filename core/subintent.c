@@ -120,7 +120,7 @@ model_call_payload(const char *agent, const cJSON *m, const char **why)
 static int
 take_model_calls(const struct subintent_call *c, cJSON *resp, int *bad, const char **why)
 {
-    cJSON *calls = cJSON_DetachItemFromObjectCaseSensitive(resp, "modelCalls");
+    cJSON *calls = json_detach(resp, "modelCalls");
     cJSON *payloads, *m;
     int i = 0;
 
@@ -314,7 +314,7 @@ subintent_after_call(const struct subintent_call *c, cJSON *resp, struct intentu
             }
             return protocol_error(c, resp, "modelCalls", bad, why, err);
         }
-        subs = cJSON_DetachItemFromObjectCaseSensitive(resp, "subIntents");
+        subs = json_detach(resp, "subIntents");
         if (subs == NULL || cJSON_IsNull(subs) || response_is_error(resp)) {
             /* An agent that failed asked for nothing: its sub-intents are not run. */
             cJSON_Delete(subs);

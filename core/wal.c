@@ -493,7 +493,7 @@ entry_new(const struct wal_file *f, long long seq, const char *type, cJSON *payl
         cJSON_Delete(e);
         return NULL;
     }
-    version = cJSON_DetachItemFromObjectCaseSensitive(e, "version");
+    version = json_detach(e, "version");
     if (cJSON_AddStringToObject(e, "entry_hash", hash) == NULL) {
         cJSON_Delete(version);
         goto nomem;
