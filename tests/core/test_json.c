@@ -1331,6 +1331,37 @@ test_json_item(void **state)
     cJSON_Delete(o);
 }
 
+/* json_detach unlinks what cJSON_DetachItemFromObjectCaseSensitive would:
+ * the first member of that name (a tree built by hand may hold a name
+ * twice), leaving the rest linked in order. */
+static void
+test_json_detach(void **state)
+{
+    cJSON *o = cJSON_CreateObject(), *d;
+    const char *const order[] = { "metadata", "modelCalls", "error", "error" };
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        cJSON_AddItemToObject(o, order[i], cJSON_CreateNumber(i));
+    d = json_detach(o, "error");
+    assert_non_null(d);
+    assert_int_equal(d->valueint, 2);
+    assert_null(d->next);
+    assert_null(d->prev);
+    cJSON_Delete(d);
+    assert_int_equal(cJSON_GetArraySize(o), 3);
+    assert_int_equal(json_item(o, "error")->valueint, 3); /* the second is there */
+    assert_null(json_detach(o, "subIntents"));            /* 's': no member */
+    assert_null(json_detach(o, "model"));                 /* a prefix is not a name */
+    d = json_detach(o, "metadata");                       /* the first member */
+    assert_int_equal(d->valueint, 0);
+    cJSON_Delete(d);
+    assert_string_equal(o->child->string, "modelCalls");
+    assert_null(json_detach(NULL, "error"));
+    assert_null(json_detach(o, NULL));
+    cJSON_Delete(o);
+}
+
 static void
 test_get_int64(void **state)
 {
@@ -1463,6 +1494,7 @@ main(void)
         cmocka_unit_test(test_format_double_non_finite_and_small_buffer),
         cmocka_unit_test(test_get_string),
         cmocka_unit_test(test_json_item),
+        cmocka_unit_test(test_json_detach),
         cmocka_unit_test(test_get_int64),
     };
 
