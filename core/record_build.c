@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/text_pool.h"
 
 struct record_build {
     struct buf out;    /* header, envelope; then, at the finish, the whole text */
@@ -259,6 +260,9 @@ record_build_new(const cJSON *env, const struct record_build_opts *opts, struct 
         cache_take(&c->out, &rb->out);
         cache_take(&c->events, &rb->events);
     }
+    /* The last text went to an async writer: one it has written instead. */
+    if (rb->out.data == NULL)
+        text_pool_take(&rb->out);
     clock_format_iso(rb->start_wall_us, rb->ts);
     memcpy(created, rb->ts, sizeof(created));
     /* A DIRECT record is about 4 KB; one reservation for most of it. */

@@ -17,6 +17,7 @@
 #include "core/rec_store.h"
 #include "core/record.h"
 #include "core/store.h"
+#include "core/text_pool.h"
 #include "core/uuid.h"
 
 struct writer_fate {
@@ -98,7 +99,7 @@ static void
 slot_free(struct slot *sl)
 {
     cJSON_Delete(sl->record);
-    free(sl->text);
+    text_pool_give(sl->text); /* back to the router threads' next records */
     sl->record = NULL;
     sl->text = NULL;
 }
