@@ -101,8 +101,9 @@ ref_route(struct bench *b, size_t n, const char *mode, bool record, const char *
 /* intentus's side of a row: bm_route into a fresh directory (tmpfs unless
  * on_disk). */
 static int
-ours(struct bench *b, struct config *cfg, const char *intent, enum strategy s, enum bm_record rec,
-     bool do_fsync, bool on_disk, size_t n, size_t submitters, struct bm_route_result *out)
+ours_chunk(struct bench *b, struct config *cfg, const char *intent, enum strategy s,
+           enum bm_record rec, bool do_fsync, bool on_disk, size_t n, size_t submitters,
+           size_t chunk, struct bm_route_result *out)
 {
     struct intentus_err err = { 0 };
     char dir[512] = "";
@@ -121,13 +122,23 @@ ours(struct bench *b, struct config *cfg, const char *intent, enum strategy s, e
                                            .dir = dir,
                                            .n = n,
                                            .submitters = submitters,
-                                           .settle = submitters > 0 },
+                                           .settle = submitters > 0,
+                                           .chunk = chunk },
                   out, &err);
     if (rc != 0)
         fprintf(stderr, "bench: compare, %s: %s\n", intent, err.msg);
     if (dir[0])
         bench_rmtree(dir);
     return rc;
+}
+
+/* Every envelope built before the first is routed (chunks of 4,096), as
+ * the reference's side builds them: each is cold in cache when routed. */
+static int
+ours(struct bench *b, struct config *cfg, const char *intent, enum strategy s, enum bm_record rec,
+     bool do_fsync, bool on_disk, size_t n, size_t submitters, struct bm_route_result *out)
+{
+    return ours_chunk(b, cfg, intent, s, rec, do_fsync, on_disk, n, submitters, 0, out);
 }
 
 static int
@@ -171,10 +182,12 @@ bench_compare(struct bench *b)
     struct intentus_err err = { 0 };
     struct config *cfg = bench_config(&err);
     struct ref_run ref[N_REF][BENCH_MAX_REPS];
-    struct bm_route_result us[N_REF][BENCH_MAX_REPS], mem[BENCH_MAX_REPS], async[BENCH_MAX_REPS],
-        fs_sync[BENCH_MAX_REPS], fs_one[BENCH_MAX_REPS], fs_eight[BENCH_MAX_REPS];
+    struct bm_route_result us[N_REF][BENCH_MAX_REPS], warm[BENCH_MAX_REPS], mem[BENCH_MAX_REPS],
+        async[BENCH_MAX_REPS], fs_sync[BENCH_MAX_REPS], fs_one[BENCH_MAX_REPS],
+        fs_eight[BENCH_MAX_REPS];
     struct bm_hash_result h[3][BENCH_MAX_REPS];
-    double fl[BENCH_MAX_REPS], fl_fsync[BENCH_MAX_REPS], v[BENCH_MAX_REPS];
+    double fl[BENCH_MAX_REPS], fl_fsync[BENCH_MAX_REPS], mem_floor_ns[BENCH_MAX_REPS],
+        v[BENCH_MAX_REPS];
     static const size_t hash_sizes[3] = { 200, 2048, 65536 };
     size_t n_off = b->quick ? 2000 : 20000, n_sync = b->quick ? 300 : 2000;
     size_t n_fsync = b->quick ? 20 : 100, n_fsync8 = b->quick ? 80 : 400;
@@ -226,6 +239,20 @@ bench_compare(struct bench *b)
                      rows[i].record ? BM_RECORD_SYNC : BM_RECORD_OFF, false, false, n, 0,
                      &us[i][r]) != 0)
                 goto out;
+        }
+        /* Recording off once more, each envelope routed as soon as it is
+         * built; and the memory floor of the cold envelopes. */
+        if (ours_chunk(b, cfg, "bench.echo", STRATEGY_DIRECT, BM_RECORD_OFF, false, false, n_off, 0,
+                       1, &warm[r]) != 0)
+            goto out;
+        if (bm_envelope_floor(&(struct bm_route_opts){ .intent = "bench.echo",
+                                                       .strategy = STRATEGY_DIRECT,
+                                                       .payload = PAYLOAD,
+                                                       .payload_seed = SEED,
+                                                       .n = n_off },
+                              &mem_floor_ns[r], &err) != 0) {
+            fprintf(stderr, "bench: compare, memory floor: %s\n", err.msg);
+            goto out;
         }
         if (ours(b, cfg, "bench.echo", STRATEGY_DIRECT, BM_RECORD_MEMORY, false, false, n_off, 0,
                  &mem[r]) != 0 ||
@@ -283,6 +310,18 @@ bench_compare(struct bench *b)
             }
         }
     }
+    for (int r = 0; r < reps; r++)
+        v[r] = mem_floor_ns[r] / 1e3;
+    fig(b, "memory floor: what DIRECT reads of each cold envelope, no logic", "us/op", v, reps,
+        false, "the same 4,096 envelopes at a time; their members, keys and strings");
+    for (int r = 0; r < reps; r++)
+        v[r] = mem_floor_ns[r] / 1e3 / us[0][r].mean_us;
+    fig(b, "DIRECT, recording off: share of it that is the memory floor", "ratio", v, reps, true,
+        NULL);
+    for (int r = 0; r < reps; r++)
+        v[r] = warm[r].mean_us;
+    fig(b, "DIRECT, recording off, each envelope routed as soon as built: intentus", "us/op", v,
+        reps, false, "in cache, as a server routes a request it has just parsed");
     for (int r = 0; r < reps; r++)
         v[r] = mem[r].mean_us;
     fig(b, "DIRECT, record built, not kept: intentus", "us/op", v, reps, false,

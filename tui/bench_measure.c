@@ -191,6 +191,91 @@ route_chunk(struct router *r, struct writer *w, const struct bm_route_opts *o, c
     return rc;
 }
 
+/* How many envelopes bm_route builds before it routes them. */
+static size_t
+bm_chunk(const struct bm_route_opts *o)
+{
+    size_t chunk = o->chunk > 0 && o->chunk < CHUNK ? o->chunk : CHUNK;
+
+    return o->n == 0 ? 1 : o->n < chunk ? o->n : chunk;
+}
+
+/* The envelopes of one chunk, as bm_route builds them; -1 when out of
+ * memory (none left alive). */
+static int
+build_chunk(const struct bm_route_opts *o, cJSON **envs, size_t m, size_t done)
+{
+    for (size_t i = 0; i < m; i++) {
+        envs[i] = bench_envelope(o->intent, o->strategy, o->payload,
+                                 o->payload_seed ? o->payload_seed : (unsigned)(done + i));
+        if (envs[i] == NULL) {
+            for (size_t j = 0; j < i; j++)
+                cJSON_Delete(envs[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* What bm_envelope_floor reads of one envelope: a sum, so the compiler
+ * cannot leave any of it out. */
+static unsigned
+touch_header(const cJSON *env)
+{
+    unsigned sum = 0;
+
+    for (const cJSON *c = env->child; c != NULL; c = c->next) {
+        if (c->string == NULL)
+            continue;
+        sum += (unsigned char)c->string[0];
+        if (!cJSON_IsObject(c) || strcmp(c->string, "payload") == 0 ||
+            strcmp(c->string, "context") == 0)
+            continue;
+        for (const cJSON *d = c->child; d != NULL; d = d->next) {
+            if (d->string != NULL)
+                sum += (unsigned char)d->string[0];
+            if (cJSON_IsString(d))
+                sum += (unsigned char)d->valuestring[0];
+        }
+    }
+    return sum;
+}
+
+int
+bm_envelope_floor(const struct bm_route_opts *o, double *ns_per_envelope, struct intentus_err *err)
+{
+    size_t chunk = bm_chunk(o);
+    cJSON **envs = calloc(chunk, sizeof(*envs));
+    volatile unsigned sink = 0;
+    int64_t ns = 0;
+
+    *ns_per_envelope = 0;
+    if (envs == NULL) {
+        err_set(err, IERR_NOMEM, NULL);
+        return -1;
+    }
+    for (size_t done = 0; done < o->n;) {
+        size_t m = o->n - done < chunk ? o->n - done : chunk;
+        int64_t t0;
+        if (build_chunk(o, envs, m, done) != 0) {
+            err_set(err, IERR_NOMEM, "out of memory building envelopes");
+            free(envs);
+            return -1;
+        }
+        t0 = bm_now_ns();
+        for (size_t i = 0; i < m; i++)
+            sink += touch_header(envs[i]);
+        ns += bm_now_ns() - t0;
+        for (size_t i = 0; i < m; i++)
+            cJSON_Delete(envs[i]);
+        done += m;
+    }
+    (void)sink;
+    free(envs);
+    *ns_per_envelope = o->n > 0 ? (double)ns / (double)o->n : 0;
+    return 0;
+}
+
 int
 bm_route(struct registry *reg, const struct bm_route_opts *o, struct bm_route_result *out,
          struct intentus_err *err)
@@ -198,7 +283,7 @@ bm_route(struct registry *reg, const struct bm_route_opts *o, struct bm_route_re
     struct rec_store *store = NULL;
     struct writer *w = NULL;
     struct router *r = NULL;
-    size_t chunk = o->n == 0 ? 1 : o->n < CHUNK ? o->n : CHUNK;
+    size_t chunk = bm_chunk(o);
     cJSON **envs = calloc(chunk, sizeof(*envs));
     double *lat = calloc(o->n > 0 ? o->n : 1, sizeof(*lat));
     int64_t ns = 0;
@@ -242,15 +327,9 @@ bm_route(struct registry *reg, const struct bm_route_opts *o, struct bm_route_re
     for (size_t done = 0; done < o->n;) {
         size_t m = o->n - done < chunk ? o->n - done : chunk;
         int crc;
-        for (size_t i = 0; i < m; i++) {
-            envs[i] = bench_envelope(o->intent, o->strategy, o->payload,
-                                     o->payload_seed ? o->payload_seed : (unsigned)(done + i));
-            if (envs[i] == NULL) {
-                err_set(err, IERR_NOMEM, "out of memory building envelopes");
-                for (size_t j = 0; j < i; j++)
-                    cJSON_Delete(envs[j]);
-                goto out;
-            }
+        if (build_chunk(o, envs, m, done) != 0) {
+            err_set(err, IERR_NOMEM, "out of memory building envelopes");
+            goto out;
         }
         crc = route_chunk(r, w, o, envs, lat + done, m, &ns, err);
         for (size_t i = 0; i < m; i++)
