@@ -71,7 +71,7 @@ test_sizes_not_worth_keeping_are_freed(void **state)
 
     (void)state;
     drain();
-    text_pool_give(filled(100, 's'));       /* too small */
+    text_pool_give(filled(100, 's'));        /* too small */
     text_pool_give(filled(200 * 1024, 'l')); /* too large */
     text_pool_give(NULL);
     assert_false(text_pool_take(&b));
