@@ -1,5 +1,8 @@
 #include "core/model.h"
 
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -706,6 +709,13 @@ error_info_new(enum error_code code, const char *message, bool retryable, cJSON 
     return e;
 }
 
+/* The response's fixed strings, named so a spare response (below) can be
+ * recognised by the very pointers its keys and values were linked to. */
+static const char K_VERSION[] = "version", K_STATUS[] = "status", K_PAYLOAD[] = "payload",
+                  K_METADATA[] = "metadata", K_ERROR[] = "error", K_AGENT[] = "agent",
+                  K_TRACE_ID[] = "traceId", K_TIMESTAMP[] = "timestamp";
+static const char V_VERSION[] = "1.0", V_SUCCESS[] = "success";
+
 /* status is "success" or "error" (a literal: referenced, not copied). */
 static cJSON *
 response_shell(const char *status, cJSON *payload, cJSON *metadata, cJSON *error)
@@ -719,11 +729,11 @@ response_shell(const char *status, cJSON *payload, cJSON *metadata, cJSON *error
         cJSON_Delete(error);
         return NULL;
     }
-    add_cs(r, "version", cJSON_CreateStringReference("1.0"), &failed);
-    add_cs(r, "status", cJSON_CreateStringReference(status), &failed);
-    add_cs(r, "payload", payload != NULL ? payload : cJSON_CreateNull(), &failed);
-    add_cs(r, "metadata", metadata, &failed);
-    add_cs(r, "error", error != NULL ? error : cJSON_CreateNull(), &failed);
+    add_cs(r, K_VERSION, cJSON_CreateStringReference(V_VERSION), &failed);
+    add_cs(r, K_STATUS, cJSON_CreateStringReference(status), &failed);
+    add_cs(r, K_PAYLOAD, payload != NULL ? payload : cJSON_CreateNull(), &failed);
+    add_cs(r, K_METADATA, metadata, &failed);
+    add_cs(r, K_ERROR, error != NULL ? error : cJSON_CreateNull(), &failed);
     if (failed) {
         cJSON_Delete(r);
         return NULL;
@@ -745,11 +755,11 @@ metadata_new(const char *order, const char *agent, const char *trace_id)
     clock_now_iso(now);
     for (const char *p = order; *p; p++) {
         if (*p == 'a')
-            add_cs(md, "agent", cJSON_CreateString(agent), &failed);
+            add_cs(md, K_AGENT, cJSON_CreateString(agent), &failed);
         else if (*p == 't')
-            add_cs(md, "traceId", cJSON_CreateString(trace_id), &failed);
+            add_cs(md, K_TRACE_ID, cJSON_CreateString(trace_id), &failed);
         else
-            add_cs(md, "timestamp", cJSON_CreateString(now), &failed);
+            add_cs(md, K_TIMESTAMP, cJSON_CreateString(now), &failed);
     }
     if (failed) {
         cJSON_Delete(md);
@@ -763,7 +773,7 @@ response_success(cJSON *payload, const char *agent, const char *trace_id)
 {
     if (payload == NULL)
         payload = cJSON_CreateObject();
-    return response_shell("success", payload, metadata_new("ats", agent, trace_id), NULL);
+    return response_shell(V_SUCCESS, payload, metadata_new("ats", agent, trace_id), NULL);
 }
 
 cJSON *
@@ -772,13 +782,143 @@ response_success_borrowing(const cJSON *env, const char *agent, const char *trac
     return response_success_borrowing_payload(json_item(env, "payload"), agent, trace_id);
 }
 
+/* ---- a spare borrowing success per thread ----
+ * An in-process agent's success is nine nodes and three strings from
+ * malloc, and as many frees once the caller is done with it: with the
+ * lookups on it, half the instructions of a DIRECT route with recording off
+ * (callgrind). response_recycle keeps the
+ * thread's last one when it still has exactly the shape built here, and the
+ * next borrowing success on that thread reuses its nodes and, where the new
+ * text fits, its strings. The tree handed out is the one a fresh build
+ * makes, node for node. */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void
+spare_destroy(void *p)
+{
+    cJSON_Delete(p);
+}
+
+static void
+spare_init(void)
+{
+    spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
+}
+
+static bool
+linked_as(const cJSON *c, const char *key, int type)
+{
+    return c != NULL && c->string == key && c->type == (type | cJSON_StringIsConst);
+}
+
+static bool
+owned_string(const cJSON *c, const char *key)
+{
+    return linked_as(c, key, cJSON_String) && c->valuestring != NULL && c->child == NULL;
+}
+
+/* Exactly what response_success_borrowing_payload builds: five members,
+ * metadata's three in the order "ats", keys and fixed values the very
+ * literals linked above, nothing added, nothing detached. */
+static bool
+spare_shape(const cJSON *r)
+{
+    const cJSON *v, *st, *p, *m, *e, *a, *t, *ts;
+
+    if (r == NULL || r->type != cJSON_Object || r->string != NULL || r->next != NULL ||
+        r->prev != NULL || r->valuestring != NULL)
+        return false;
+    v = r->child;
+    if (!linked_as(v, K_VERSION, cJSON_String | cJSON_IsReference) || v->valuestring != V_VERSION)
+        return false;
+    st = v->next;
+    if (!linked_as(st, K_STATUS, cJSON_String | cJSON_IsReference) || st->valuestring != V_SUCCESS)
+        return false;
+    p = st->next;
+    m = p != NULL ? p->next : NULL;
+    e = m != NULL ? m->next : NULL;
+    if (!linked_as(p, K_PAYLOAD, cJSON_Object | cJSON_IsReference) ||
+        !linked_as(m, K_METADATA, cJSON_Object) || m->valuestring != NULL ||
+        !linked_as(e, K_ERROR, cJSON_NULL) || e->next != NULL || e->child != NULL ||
+        e->valuestring != NULL || r->child->prev != e)
+        return false;
+    a = m->child;
+    t = a != NULL ? a->next : NULL;
+    ts = t != NULL ? t->next : NULL;
+    return owned_string(a, K_AGENT) && owned_string(t, K_TRACE_ID) &&
+           owned_string(ts, K_TIMESTAMP) && ts->next == NULL && a->prev == ts;
+}
+
+bool
+response_recycle(cJSON *resp)
+{
+    if (resp == NULL)
+        return false;
+    pthread_once(&spare_once, spare_init);
+    if (spare_ok && spare_shape(resp) && pthread_getspecific(spare_key) == NULL) {
+        resp->child->next->next->child = NULL; /* nothing borrowed while it waits */
+        if (pthread_setspecific(spare_key, resp) == 0)
+            return true;
+    }
+    cJSON_Delete(resp);
+    return false;
+}
+
+/* c's string becomes s: in place when it fits, else a new copy (c keeps
+ * its old one when memory runs out). */
+static int
+reset_string(cJSON *c, const char *s)
+{
+    size_t n = strlen(s);
+    char *copy;
+
+    if (malloc_usable_size(c->valuestring) > n) {
+        memcpy(c->valuestring, s, n + 1);
+        return 0;
+    }
+    if ((copy = malloc(n + 1)) == NULL)
+        return -1;
+    memcpy(copy, s, n + 1);
+    free(c->valuestring);
+    c->valuestring = copy;
+    return 0;
+}
+
+static cJSON *
+reuse_spare(cJSON *r, const cJSON *payload, const char *agent, const char *trace_id)
+{
+    cJSON *m = r->child->next->next->next, *a = m->child;
+    char now[CLOCK_ISO_LEN];
+
+    clock_now_iso(now);
+    if (reset_string(a, agent) != 0 || reset_string(a->next, trace_id) != 0 ||
+        reset_string(a->next->next, now) != 0) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    r->child->next->next->child = payload->child;
+    return r;
+}
+
 cJSON *
 response_success_borrowing_payload(const cJSON *payload, const char *agent, const char *trace_id)
 {
+    cJSON *spare;
+
     if (!cJSON_IsObject(payload)) /* absent: {}; anything else is copied */
         return response_success(payload != NULL ? cJSON_Duplicate(payload, 1) : NULL, agent,
                                 trace_id);
-    return response_shell("success", cJSON_CreateObjectReference(payload->child),
+    pthread_once(&spare_once, spare_init);
+    if (spare_ok && agent != NULL && trace_id != NULL &&
+        (spare = pthread_getspecific(spare_key)) != NULL &&
+        pthread_setspecific(spare_key, NULL) == 0) {
+        cJSON *r = reuse_spare(spare, payload, agent, trace_id);
+        if (r != NULL)
+            return r;
+    }
+    return response_shell(V_SUCCESS, cJSON_CreateObjectReference(payload->child),
                           metadata_new("ats", agent, trace_id), NULL);
 }
 

@@ -168,6 +168,10 @@ cJSON *response_success_borrowing(const cJSON *env, const char *agent, const cha
  * absent). */
 cJSON *response_success_borrowing_payload(const cJSON *payload, const char *agent,
                                           const char *trace_id);
+/* cJSON_Delete(resp), except that the last borrowing success of a thread
+ * whose shape nothing changed is kept for that thread's next one (its nodes
+ * reused: route_result_free hands every response here). True when kept. */
+bool response_recycle(cJSON *resp);
 /* Does resp's payload borrow from an envelope? */
 bool response_borrows(const cJSON *resp);
 /* Make resp self-contained: a borrowed payload replaced by its own copy

@@ -456,7 +456,7 @@ route_result_free(struct route_result *res)
 {
     if (res == NULL)
         return;
-    cJSON_Delete(res->response);
+    response_recycle(res->response);
     res->response = NULL;
     writer_fate_release(res->record_fate);
     res->record_fate = NULL;
