@@ -714,7 +714,7 @@ error_info_new(enum error_code code, const char *message, bool retryable, cJSON 
 static const char K_VERSION[] = "version", K_STATUS[] = "status", K_PAYLOAD[] = "payload",
                   K_METADATA[] = "metadata", K_ERROR[] = "error", K_AGENT[] = "agent",
                   K_TRACE_ID[] = "traceId", K_TIMESTAMP[] = "timestamp";
-static const char V_VERSION[] = "1.0", V_SUCCESS[] = "success";
+static const char V_VERSION[] = "1.0", V_SUCCESS[] = "success", V_ERROR[] = "error";
 
 /* status is "success" or "error" (a literal: referenced, not copied). */
 static cJSON *
@@ -782,15 +782,19 @@ response_success_borrowing(const cJSON *env, const char *agent, const char *trac
     return response_success_borrowing_payload(json_item(env, "payload"), agent, trace_id);
 }
 
-/* ---- a spare borrowing success per thread ----
+/* ---- spare responses, per thread ----
  * An in-process agent's success is nine nodes and three strings from
  * malloc, and as many frees once the caller is done with it: with the
  * lookups on it, half the instructions of a DIRECT route with recording off
- * (callgrind). response_recycle keeps the
- * thread's last one when it still has exactly the shape built here, and the
- * next borrowing success on that thread reuses its nodes and, where the new
- * text fits, its strings. The tree handed out is the one a fresh build
- * makes, node for node. */
+ * (callgrind); a failure is as many again for its error. response_recycle
+ * keeps a thread's last borrowing success, and its last agent error's shell
+ * (the error itself is moved out by FALLBACK or freed), when they still
+ * have exactly the shape built here; that thread's next borrowing success or
+ * agent error reuses the nodes and, where the new text fits, the strings.
+ * The tree handed out is the one a fresh build makes, node for node. */
+struct spares {
+    cJSON *success, *error_shell;
+};
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 static bool spare_ok;
@@ -798,13 +802,34 @@ static bool spare_ok;
 static void
 spare_destroy(void *p)
 {
-    cJSON_Delete(p);
+    struct spares *sp = p;
+
+    cJSON_Delete(sp->success);
+    cJSON_Delete(sp->error_shell);
+    free(sp);
 }
 
 static void
 spare_init(void)
 {
     spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
+}
+
+static struct spares *
+spares_get(void)
+{
+    struct spares *sp;
+
+    pthread_once(&spare_once, spare_init);
+    if (!spare_ok)
+        return NULL;
+    if ((sp = pthread_getspecific(spare_key)) != NULL)
+        return sp;
+    if ((sp = calloc(1, sizeof(*sp))) != NULL && pthread_setspecific(spare_key, sp) != 0) {
+        free(sp);
+        sp = NULL;
+    }
+    return sp;
 }
 
 static bool
@@ -819,30 +844,19 @@ owned_string(const cJSON *c, const char *key)
     return linked_as(c, key, cJSON_String) && c->valuestring != NULL && c->child == NULL;
 }
 
-/* Exactly what response_success_borrowing_payload builds: five members,
- * metadata's three in the order "ats", keys and fixed values the very
- * literals linked above, nothing added, nothing detached. */
 static bool
-spare_shape(const cJSON *r)
+fixed_string(const cJSON *c, const char *key, const char *value)
 {
-    const cJSON *v, *st, *p, *m, *e, *a, *t, *ts;
+    return linked_as(c, key, cJSON_String | cJSON_IsReference) && c->valuestring == value;
+}
 
-    if (r == NULL || r->type != cJSON_Object || r->string != NULL || r->next != NULL ||
-        r->prev != NULL || r->valuestring != NULL)
-        return false;
-    v = r->child;
-    if (!linked_as(v, K_VERSION, cJSON_String | cJSON_IsReference) || v->valuestring != V_VERSION)
-        return false;
-    st = v->next;
-    if (!linked_as(st, K_STATUS, cJSON_String | cJSON_IsReference) || st->valuestring != V_SUCCESS)
-        return false;
-    p = st->next;
-    m = p != NULL ? p->next : NULL;
-    e = m != NULL ? m->next : NULL;
-    if (!linked_as(p, K_PAYLOAD, cJSON_Object | cJSON_IsReference) ||
-        !linked_as(m, K_METADATA, cJSON_Object) || m->valuestring != NULL ||
-        !linked_as(e, K_ERROR, cJSON_NULL) || e->next != NULL || e->child != NULL ||
-        e->valuestring != NULL || r->child->prev != e)
+/* metadata_new("ats") as it was built, nothing added or taken away. */
+static bool
+metadata_shape(const cJSON *m)
+{
+    const cJSON *a, *t, *ts;
+
+    if (!linked_as(m, K_METADATA, cJSON_Object) || m->valuestring != NULL)
         return false;
     a = m->child;
     t = a != NULL ? a->next : NULL;
@@ -851,16 +865,76 @@ spare_shape(const cJSON *r)
            owned_string(ts, K_TIMESTAMP) && ts->next == NULL && a->prev == ts;
 }
 
+/* version, status (status_value), the payload, metadata: the first four
+ * members response_shell linked; *next is what follows them. */
+static bool
+shell_shape(const cJSON *r, const char *status_value, int payload_type, const cJSON **next)
+{
+    const cJSON *v, *st, *p, *m;
+
+    if (r == NULL || r->type != cJSON_Object || r->string != NULL || r->next != NULL ||
+        r->prev != NULL || r->valuestring != NULL)
+        return false;
+    v = r->child;
+    st = v != NULL ? v->next : NULL;
+    p = st != NULL ? st->next : NULL;
+    m = p != NULL ? p->next : NULL;
+    if (!fixed_string(v, K_VERSION, V_VERSION) || !fixed_string(st, K_STATUS, status_value) ||
+        !linked_as(p, K_PAYLOAD, payload_type) || p->valuestring != NULL ||
+        (payload_type == cJSON_NULL && p->child != NULL) || !metadata_shape(m))
+        return false;
+    *next = m->next;
+    return true;
+}
+
+/* What response_success_borrowing_payload builds: the shell, then error null. */
+static bool
+success_shape(const cJSON *r)
+{
+    const cJSON *e;
+
+    return shell_shape(r, V_SUCCESS, cJSON_Object | cJSON_IsReference, &e) &&
+           linked_as(e, K_ERROR, cJSON_NULL) && e->next == NULL && e->child == NULL &&
+           e->valuestring == NULL && r->child->prev == e;
+}
+
+/* What response_agent_error builds, its error still there (*error) or
+ * moved out (NULL). */
+static bool
+error_shape(const cJSON *r, cJSON **error)
+{
+    const cJSON *e;
+
+    if (!shell_shape(r, V_ERROR, cJSON_NULL, &e))
+        return false;
+    if (e == NULL) {
+        *error = NULL;
+        return r->child->prev == r->child->next->next->next;
+    }
+    *error = (cJSON *)e;
+    return e->string == K_ERROR && (e->type & cJSON_StringIsConst) != 0 && e->next == NULL &&
+           r->child->prev == e;
+}
+
 bool
 response_recycle(cJSON *resp)
 {
+    struct spares *sp;
+    cJSON *error;
+
     if (resp == NULL)
         return false;
-    pthread_once(&spare_once, spare_init);
-    if (spare_ok && spare_shape(resp) && pthread_getspecific(spare_key) == NULL) {
-        resp->child->next->next->child = NULL; /* nothing borrowed while it waits */
-        if (pthread_setspecific(spare_key, resp) == 0)
+    if ((sp = spares_get()) != NULL) {
+        if (sp->success == NULL && success_shape(resp)) {
+            resp->child->next->next->child = NULL; /* nothing borrowed while it waits */
+            sp->success = resp;
             return true;
+        }
+        if (sp->error_shell == NULL && error_shape(resp, &error)) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(resp, error));
+            sp->error_shell = resp;
+            return true;
+        }
     }
     cJSON_Delete(resp);
     return false;
@@ -886,37 +960,48 @@ reset_string(cJSON *c, const char *s)
     return 0;
 }
 
-static cJSON *
-reuse_spare(cJSON *r, const cJSON *payload, const char *agent, const char *trace_id)
+/* A spare's metadata made new, as metadata_new("ats") makes it; -1 when
+ * memory ran out (the spare is freed). */
+static int
+reuse_metadata(cJSON *r, const char *agent, const char *trace_id)
 {
-    cJSON *m = r->child->next->next->next, *a = m->child;
+    cJSON *a = r->child->next->next->next->child;
     char now[CLOCK_ISO_LEN];
 
     clock_now_iso(now);
     if (reset_string(a, agent) != 0 || reset_string(a->next, trace_id) != 0 ||
         reset_string(a->next->next, now) != 0) {
         cJSON_Delete(r);
-        return NULL;
+        return -1;
     }
-    r->child->next->next->child = payload->child;
-    return r;
+    return 0;
+}
+
+/* The spare in *slot, taken (NULL: none, or agent or trace_id NULL, which
+ * only a fresh build reports). */
+static cJSON *
+take_spare(cJSON **slot, const char *agent, const char *trace_id)
+{
+    cJSON *r = *slot;
+
+    if (r == NULL || agent == NULL || trace_id == NULL)
+        return NULL;
+    *slot = NULL;
+    return reuse_metadata(r, agent, trace_id) == 0 ? r : NULL;
 }
 
 cJSON *
 response_success_borrowing_payload(const cJSON *payload, const char *agent, const char *trace_id)
 {
-    cJSON *spare;
+    struct spares *sp;
+    cJSON *r;
 
     if (!cJSON_IsObject(payload)) /* absent: {}; anything else is copied */
         return response_success(payload != NULL ? cJSON_Duplicate(payload, 1) : NULL, agent,
                                 trace_id);
-    pthread_once(&spare_once, spare_init);
-    if (spare_ok && agent != NULL && trace_id != NULL &&
-        (spare = pthread_getspecific(spare_key)) != NULL &&
-        pthread_setspecific(spare_key, NULL) == 0) {
-        cJSON *r = reuse_spare(spare, payload, agent, trace_id);
-        if (r != NULL)
-            return r;
+    if ((sp = spares_get()) != NULL && (r = take_spare(&sp->success, agent, trace_id)) != NULL) {
+        r->child->next->next->child = payload->child;
+        return r;
     }
     return response_shell(V_SUCCESS, cJSON_CreateObjectReference(payload->child),
                           metadata_new("ats", agent, trace_id), NULL);
@@ -949,7 +1034,16 @@ response_own(cJSON *resp)
 cJSON *
 response_agent_error(cJSON *error_info, const char *agent, const char *trace_id)
 {
-    return response_shell("error", NULL, metadata_new("ats", agent, trace_id), error_info);
+    struct spares *sp;
+    cJSON *r;
+
+    if (error_info != NULL && (sp = spares_get()) != NULL &&
+        (r = take_spare(&sp->error_shell, agent, trace_id)) != NULL) {
+        if (cJSON_AddItemToObjectCS(r, K_ERROR, error_info))
+            return r;
+        cJSON_Delete(r);
+    }
+    return response_shell(V_ERROR, NULL, metadata_new("ats", agent, trace_id), error_info);
 }
 
 cJSON *
@@ -958,13 +1052,13 @@ response_exhausted(const cJSON *last_error, const char *pseudo_agent, const char
     cJSON *e = last_error != NULL
                    ? cJSON_Duplicate(last_error, 1)
                    : error_info_new(ERR_ROUTING_ERROR, "routing failed", false, NULL);
-    return response_shell("error", NULL, metadata_new("tas", pseudo_agent, trace_id), e);
+    return response_shell(V_ERROR, NULL, metadata_new("tas", pseudo_agent, trace_id), e);
 }
 
 cJSON *
 response_router_error(cJSON *error_info, const char *agent, const char *trace_id)
 {
-    return response_shell("error", NULL, metadata_new("ast", agent, trace_id), error_info);
+    return response_shell(V_ERROR, NULL, metadata_new("ast", agent, trace_id), error_info);
 }
 
 int

@@ -35,7 +35,7 @@ run_broadcast(struct exec *x, enum strategy asked)
         cJSON_Delete(last_error);
         /* The error moves out of the response it ends with (no copy). */
         last_error = resp != NULL ? json_detach(resp, "error") : router_exception_error(err.msg);
-        cJSON_Delete(resp);
+        response_recycle(resp); /* its shell serves the next failure */
     }
     if (best != NULL) {
         o.response = best;

@@ -64,6 +64,26 @@ fell_through(struct exec *x, struct agent **chain, size_t i, size_t n, const cJS
     }
 }
 
+/* "fallback success at index I" into out (64 bytes): snprintf cost 700
+ * instructions of every FALLBACK route that succeeded (callgrind). */
+static const char *
+success_reason(char out[64], size_t i)
+{
+    static const char prefix[] = "fallback success at index ";
+    char digits[24];
+    size_t n = 0;
+
+    do {
+        digits[n++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    memcpy(out, prefix, sizeof(prefix) - 1);
+    for (size_t k = 0; k < n; k++)
+        out[sizeof(prefix) - 1 + k] = digits[n - 1 - k];
+    out[sizeof(prefix) - 1 + n] = '\0';
+    return out;
+}
+
 static struct outcome
 run_fallback(struct exec *x, enum strategy asked)
 {
@@ -104,18 +124,15 @@ run_fallback(struct exec *x, enum strategy asked)
         }
         if (resp != NULL && !response_is_error(resp)) {
             char reason[64];
-            if (asked == STRATEGY_UNKNOWN)
-                snprintf(reason, sizeof(reason), "success");
-            else
-                snprintf(reason, sizeof(reason), "fallback success at index %zu", i);
             o.response = resp;
-            router_decide(x, &o, a->name, reason);
+            router_decide(x, &o, a->name,
+                          asked == STRATEGY_UNKNOWN ? "success" : success_reason(reason, i));
             break;
         }
         cJSON_Delete(last_error);
         /* The error moves out of the response it ends with (no copy). */
         last_error = resp != NULL ? json_detach(resp, "error") : router_exception_error(err.msg);
-        cJSON_Delete(resp);
+        response_recycle(resp); /* its shell serves the next failure */
         fell_through(x, chain, i, n, last_error);
     }
     if (o.response == NULL) {

@@ -1,5 +1,6 @@
-/* The spare borrowing success (core/model.h, response_recycle): a response
- * built from a thread's spare prints exactly as a fresh one, a response
+/* The spare responses (core/model.h, response_recycle): a borrowing success
+ * or an agent error built from a thread's spare prints exactly as a fresh
+ * one, a response
  * anybody changed is never reused, strings that outgrow the spare's are
  * replaced, and a thread's spare goes with the thread (ASan and valgrind see
  * a leak otherwise). A reuse is proved by the root's address; a refusal by
@@ -192,16 +193,56 @@ test_changed_responses_are_not_kept(void **state)
     cJSON_Delete(p);
 }
 
+/* An agent error comes back as its shell (the error freed, or moved out
+ * first as FALLBACK moves it); the next agent error is that shell with the
+ * new error, printed as a fresh one. */
+static void
+test_agent_error_shell_is_reused(void **state)
+{
+    cJSON *e1, *e2, *fresh, *moved;
+    char *a, *b;
+
+    (void)state;
+    e1 = response_agent_error(error_info_new(ERR_AGENT_ERROR, "first", false, NULL), "f1", "t");
+    assert_true(response_recycle(e1)); /* its error freed with it (ASan: no leak) */
+    e2 = response_agent_error(error_info_new(ERR_AGENT_UNAVAILABLE, "second", true, NULL), "fail-2",
+                              "trace-2");
+    assert_ptr_equal(e2, e1);
+    fresh = response_agent_error(error_info_new(ERR_AGENT_UNAVAILABLE, "second", true, NULL),
+                                 "fail-2", "trace-2");
+    a = printed(e2);
+    b = printed(fresh);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    /* FALLBACK's way: the error moved out, the shell recycled. */
+    moved = json_detach(e2, "error");
+    assert_non_null(moved);
+    assert_true(response_recycle(e2));
+    assert_ptr_equal(response_agent_error(moved, "f3", "t3"), e2);
+    assert_ptr_equal(json_item(e2, "error"), moved);
+    assert_string_equal(json_get_string(json_item(e2, "metadata"), "agent"), "f3");
+    cJSON_Delete(e2);
+    cJSON_Delete(fresh);
+    /* NULL error info: a fresh build says what it always said. */
+    e1 = response_agent_error(NULL, "a", "t");
+    assert_true(cJSON_IsNull(json_item(e1, "error")));
+    cJSON_Delete(e1);
+}
+
 static void
 test_other_responses_are_freed(void **state)
 {
-    cJSON *e = response_agent_error(error_info_new(ERR_AGENT_ERROR, "no", false, NULL), "a", "t");
+    cJSON *x = response_exhausted(NULL, "fallback", "t"); /* metadata "tas" */
+    cJSON *ro = response_router_error(error_info_new(ERR_ROUTING_ERROR, "no", false, NULL), "r",
+                                      "t"); /* "ast" */
     cJSON *s = response_success(cJSON_CreateObject(), "a", "t");
     cJSON *p = cJSON_Parse("{}"), *r;
 
     (void)state;
     empty_spare();
-    assert_false(response_recycle(e));
+    assert_false(response_recycle(x));
+    assert_false(response_recycle(ro));
     assert_false(response_recycle(s)); /* owns its payload */
     assert_false(response_recycle(NULL));
     /* One spare at most: the second is freed. */
@@ -244,6 +285,7 @@ main(void)
         cmocka_unit_test(test_reused_response_prints_as_a_fresh_one),
         cmocka_unit_test(test_longer_strings_and_another_payload),
         cmocka_unit_test(test_changed_responses_are_not_kept),
+        cmocka_unit_test(test_agent_error_shell_is_reused),
         cmocka_unit_test(test_other_responses_are_freed),
         cmocka_unit_test(test_thread_spare_freed_with_thread),
     };
