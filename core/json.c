@@ -1070,8 +1070,11 @@ json_item(const cJSON *obj, const char *key)
 
     if (obj == NULL || key == NULL)
         return NULL;
+    /* The same pointer is the same name, unread: the response builders
+     * (core/model.c) link their keys and look them up by those literals. */
     for (c = obj->child; c != NULL; c = c->next)
-        if (c->string != NULL && c->string[0] == key[0] && strcmp(c->string, key) == 0)
+        if (c->string == key ||
+            (c->string != NULL && c->string[0] == key[0] && strcmp(c->string, key) == 0))
             return (cJSON *)c;
     return NULL;
 }

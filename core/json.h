@@ -98,8 +98,9 @@ int json_check_display_text(const char *s, const char *path, struct intentus_err
 
 /* Convenience lookups that tolerate NULL and wrong types. */
 /* cJSON_GetObjectItemCaseSensitive's answer (the first member named key;
- * NULL for NULL or no such member), with each key's first
- * byte compared before strcmp: envelope look-ups are a hot path. */
+ * NULL for NULL or no such member), with each key's pointer, then its first
+ * byte compared before strcmp: envelope and response look-ups are a hot
+ * path. */
 cJSON *json_item(const cJSON *obj, const char *key);
 /* cJSON_DetachItemFromObjectCaseSensitive's answer, found as json_item
  * finds it: the first member named key, unlinked and now the caller's. */

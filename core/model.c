@@ -1064,15 +1064,15 @@ response_router_error(cJSON *error_info, const char *agent, const char *trace_id
 int
 response_fill_metadata(cJSON *resp, const char *agent, const char *trace_id)
 {
-    cJSON *md = ensure_object(resp, "metadata");
+    cJSON *md = ensure_object(resp, K_METADATA);
 
     if (md == NULL)
         return -1;
-    if (json_item(md, "agent") == NULL && set_string(md, "agent", agent))
+    if (json_item(md, K_AGENT) == NULL && set_string(md, "agent", agent))
         return -1;
-    if (json_item(md, "traceId") == NULL && set_string(md, "traceId", trace_id))
+    if (json_item(md, K_TRACE_ID) == NULL && set_string(md, "traceId", trace_id))
         return -1;
-    if (json_item(md, "timestamp") == NULL) {
+    if (json_item(md, K_TIMESTAMP) == NULL) {
         char now[CLOCK_ISO_LEN];
         clock_now_iso(now);
         if (set_string(md, "timestamp", now))
@@ -1084,7 +1084,7 @@ response_fill_metadata(cJSON *resp, const char *agent, const char *trace_id)
 const cJSON *
 response_error(const cJSON *resp)
 {
-    const cJSON *e = json_item(resp, "error");
+    const cJSON *e = json_item(resp, K_ERROR);
     return e != NULL && !cJSON_IsNull(e) ? e : NULL;
 }
 
