@@ -841,13 +841,15 @@ linked_as(const cJSON *c, const char *key, int type)
 static bool
 owned_string(const cJSON *c, const char *key)
 {
-    return linked_as(c, key, cJSON_String) && c->valuestring != NULL && c->child == NULL;
+    return c != NULL && linked_as(c, key, cJSON_String) && c->valuestring != NULL &&
+           c->child == NULL;
 }
 
 static bool
 fixed_string(const cJSON *c, const char *key, const char *value)
 {
-    return linked_as(c, key, cJSON_String | cJSON_IsReference) && c->valuestring == value;
+    return c != NULL && linked_as(c, key, cJSON_String | cJSON_IsReference) &&
+           c->valuestring == value;
 }
 
 /* metadata_new("ats") as it was built, nothing added or taken away. */

@@ -71,8 +71,8 @@ test_sizes_not_worth_keeping_are_freed(void **state)
 
     (void)state;
     drain();
-    text_pool_give(filled(100, 's'));        /* too small */
-    text_pool_give(filled(200 * 1024, 'l')); /* too large */
+    text_pool_give(filled(100, 's'));                /* too small */
+    text_pool_give(filled((size_t)200 * 1024, 'l')); /* too large */
     text_pool_give(NULL);
     assert_false(text_pool_take(&b));
     assert_null(b.data);
@@ -150,7 +150,7 @@ test_threads_give_and_take_at_once(void **state)
     }
     /* Whatever was not taken is still there, no more than the bound. */
     assert_true(drain() <= TEXT_POOL_MAX);
-    assert_true(took[0] + took[1] <= 2 * ROUNDS);
+    assert_true(took[0] + took[1] <= (size_t)2 * ROUNDS);
 }
 
 int
