@@ -17,6 +17,7 @@
 #endif
 
 #include "core/json.h"
+#include "core/thread_slot.h"
 
 /* 2^53: below this every integral double prints exactly as an integer. */
 #define EXACT_INT_LIMIT 9007199254740992.0
@@ -1106,9 +1107,11 @@ sha256(void)
 /* One digest context per thread, reused from hash to hash: a fresh one
  * (EVP_MD_CTX_new, then the provider's state at the first init) cost two
  * heap requests per envelope hashed. Freed when its thread exits. */
-static pthread_key_t md_key;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static int md_key_ok;
+static void *
+md_make(void)
+{
+    return EVP_MD_CTX_new();
+}
 
 static void
 md_destroy(void *p)
@@ -1116,28 +1119,17 @@ md_destroy(void *p)
     EVP_MD_CTX_free(p);
 }
 
-static void
-md_key_init(void)
-{
-    md_key_ok = pthread_key_create(&md_key, md_destroy) == 0;
-}
+static struct thread_slot md_slot = THREAD_SLOT(md_make, md_destroy);
 
 /* This thread's context, or a new one when it has none (*owned: free it
  * after use, it could not be kept). NULL: out of memory. */
 static EVP_MD_CTX *
 md_ctx_get(bool *owned)
 {
-    EVP_MD_CTX *c = NULL;
+    EVP_MD_CTX *c = thread_slot_get(&md_slot);
 
-    *owned = false;
-    pthread_once(&md_once, md_key_init);
-    if (md_key_ok && (c = pthread_getspecific(md_key)) != NULL)
-        return c;
-    if ((c = EVP_MD_CTX_new()) == NULL)
-        return NULL;
-    if (!md_key_ok || pthread_setspecific(md_key, c) != 0)
-        *owned = true;
-    return c;
+    *owned = c == NULL;
+    return c != NULL ? c : EVP_MD_CTX_new();
 }
 
 static void

@@ -1,13 +1,13 @@
 #include "core/model.h"
 
 #include <malloc.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/thread_slot.h"
 #include "core/uuid.h"
 
 static const char *const error_names[] = {
@@ -795,12 +795,14 @@ response_success_borrowing(const cJSON *env, const char *agent, const char *trac
 struct spares {
     cJSON *success, *error_shell;
 };
-static pthread_key_t spare_key;
-static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
-static bool spare_ok;
+static void *
+spares_make(void)
+{
+    return calloc(1, sizeof(struct spares));
+}
 
 static void
-spare_destroy(void *p)
+spares_destroy(void *p)
 {
     struct spares *sp = p;
 
@@ -809,27 +811,12 @@ spare_destroy(void *p)
     free(sp);
 }
 
-static void
-spare_init(void)
-{
-    spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
-}
+static struct thread_slot spare_slot = THREAD_SLOT(spares_make, spares_destroy);
 
 static struct spares *
 spares_get(void)
 {
-    struct spares *sp;
-
-    pthread_once(&spare_once, spare_init);
-    if (!spare_ok)
-        return NULL;
-    if ((sp = pthread_getspecific(spare_key)) != NULL)
-        return sp;
-    if ((sp = calloc(1, sizeof(*sp))) != NULL && pthread_setspecific(spare_key, sp) != 0) {
-        free(sp);
-        sp = NULL;
-    }
-    return sp;
+    return thread_slot_get(&spare_slot);
 }
 
 static bool

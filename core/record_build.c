@@ -1,11 +1,11 @@
 #include "core/record_build.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
 #include "core/text_pool.h"
+#include "core/thread_slot.h"
 
 struct record_build {
     struct buf out;    /* header, envelope; then, at the finish, the whole text */
@@ -105,9 +105,12 @@ struct rb_cache {
     struct buf out, events, final;
     struct record_build *spare; /* the last record's builder itself, zeroed */
 };
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static int cache_ok;
+
+static void *
+cache_make(void)
+{
+    return calloc(1, sizeof(struct rb_cache));
+}
 
 static void
 cache_destroy(void *p)
@@ -121,30 +124,12 @@ cache_destroy(void *p)
     free(c);
 }
 
-static void
-cache_init(void)
-{
-    cache_ok = pthread_key_create(&cache_key, cache_destroy) == 0;
-}
+static struct thread_slot cache_slot = THREAD_SLOT(cache_make, cache_destroy);
 
 static struct rb_cache *
 cache_get(void)
 {
-    struct rb_cache *c;
-
-    pthread_once(&cache_once, cache_init);
-    if (!cache_ok)
-        return NULL;
-    c = pthread_getspecific(cache_key);
-    if (c != NULL)
-        return c;
-    if ((c = calloc(1, sizeof(*c))) == NULL)
-        return NULL;
-    if (pthread_setspecific(cache_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    return c;
+    return thread_slot_get(&cache_slot);
 }
 
 /* Hand a kept buffer to *b (empty), if there is one. */
