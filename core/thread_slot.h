@@ -25,7 +25,9 @@ struct thread_slot {
 };
 
 #define THREAD_SLOT(make_fn, destroy_fn)                                                           \
-    { .make = (make_fn), .destroy = (destroy_fn), .lock = PTHREAD_MUTEX_INITIALIZER }
+    {                                                                                              \
+        .make = (make_fn), .destroy = (destroy_fn), .lock = PTHREAD_MUTEX_INITIALIZER              \
+    }
 
 /* This thread's value, made now if it has none. */
 void *thread_slot_get(struct thread_slot *s);
