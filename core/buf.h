@@ -87,17 +87,25 @@ buf_put_newline_indent(struct buf *b, int level)
         BUF_PUT_LIT(b, "  ");
 }
 
+/* The decimal digits of u written backwards so that they end just before
+ * end (at most 20 bytes); the first digit's address. No terminator. */
+static inline char *
+text_put_u64(char *end, uint64_t u)
+{
+    do {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    return end;
+}
+
 /* The decimal text of v. */
 static inline void
 buf_put_int64(struct buf *b, int64_t v)
 {
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char tmp[24],
+        *p = text_put_u64(tmp + sizeof(tmp), v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
     if (v < 0)
         *--p = '-';
     buf_put_fast(b, p, (size_t)(tmp + sizeof(tmp) - p));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/json.h"
 #include "core/strategy.h"
 
@@ -70,16 +71,11 @@ static const char *
 success_reason(char out[64], size_t i)
 {
     static const char prefix[] = "fallback success at index ";
-    char digits[24];
-    size_t n = 0;
+    char digits[24], *d = text_put_u64(digits + sizeof(digits), i);
+    size_t n = (size_t)(digits + sizeof(digits) - d);
 
-    do {
-        digits[n++] = (char)('0' + i % 10);
-        i /= 10;
-    } while (i > 0);
     memcpy(out, prefix, sizeof(prefix) - 1);
-    for (size_t k = 0; k < n; k++)
-        out[sizeof(prefix) - 1 + k] = digits[n - 1 - k];
+    memcpy(out + sizeof(prefix) - 1, d, n);
     out[sizeof(prefix) - 1 + n] = '\0';
     return out;
 }
