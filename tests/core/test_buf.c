@@ -182,10 +182,37 @@ test_read_stream(void **state)
     buf_free(&b);
 }
 
+/* text_put_u64 and buf_put_int64, its one user in buf.h: every digit, the
+ * extremes, the sign. */
+static void
+test_decimal_digits(void **state)
+{
+    char tmp[24], *end = tmp + sizeof(tmp), *p;
+    struct buf b = BUF_INIT;
+
+    (void)state;
+    p = text_put_u64(end, 0);
+    assert_int_equal(end - p, 1);
+    assert_memory_equal(p, "0", 1);
+    p = text_put_u64(end, 1234567890);
+    assert_memory_equal(p, "1234567890", 10);
+    p = text_put_u64(end, UINT64_MAX);
+    assert_int_equal(end - p, 20);
+    assert_memory_equal(p, "18446744073709551615", 20);
+    buf_put_int64(&b, INT64_MIN);
+    buf_putc(&b, ' ');
+    buf_put_int64(&b, -7);
+    buf_putc(&b, ' ');
+    buf_put_int64(&b, 42);
+    assert_string_equal(b.data, "-9223372036854775808 -7 42");
+    buf_free(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decimal_digits),
         cmocka_unit_test(test_take_empty_is_empty_string),
         cmocka_unit_test(test_reserve_alone_terminates),
         cmocka_unit_test(test_terminated_after_every_operation),
