@@ -35,7 +35,7 @@ struct bench_args {
     long n; /* -1: not given */
     const char *dir;
     int record; /* enum bm_record; -1: not given */
-    bool fsync, json;
+    bool fsync, json, in_cache;
 };
 
 static int
@@ -88,6 +88,12 @@ static const struct cli_opt route_opts[] = {
       .kind = CLI_OPT_FLAG,
       .offset = F(fsync),
       .help = "fsync every record file and the directory\n(async: once per group)" },
+    { .name = "in-cache",
+      .kind = CLI_OPT_FLAG,
+      .offset = F(in_cache),
+      .help = "route each envelope as soon as it is built, in\ncache as a server's request "
+              "is (default: 4,096\nbuilt first, each cold when routed, as\n"
+              "`make bench-compare` does)" },
     OPT_JSON,
     OPT_HELP,
     { .name = NULL },
@@ -125,8 +131,8 @@ static const struct {
         "recording on, also the persistence floor on the same storage: plain C\n"
         "writing files of the records' size the way records are written (temp\n"
         "file, write, [fsync], rename, [fsync directory]) and intentus's ratio to it.\n"
-        "JSON keys: executions_per_sec, p50_us, p99_us, mean_us, bytes_per_record,\n"
-        "floor_files_per_sec, ratio_to_floor, records_per_commit.\n",
+        "JSON keys: in_cache, executions_per_sec, p50_us, p99_us, mean_us,\n"
+        "bytes_per_record, floor_files_per_sec, ratio_to_floor, records_per_commit.\n",
         route_opts } },
     { SUB_HASH,
       "canonical JSON + SHA-256 of envelopes of 200 B, 2 KB and 64 KB",
@@ -245,7 +251,8 @@ run_route(const struct cli_cmd *cmd, const struct bench_args *a, struct config *
                                            .record = rec,
                                            .fsync = a->fsync,
                                            .dir = recs,
-                                           .n = n },
+                                           .n = n,
+                                           .chunk = a->in_cache ? 1 : 0 },
                   &r, &err);
     if (rc == 0 && rec != BM_RECORD_OFF && r.files != n) {
         err_set(&err, IERR_IO, "%zu of %zu record files were written in %s", r.files, n, recs);
@@ -269,6 +276,7 @@ run_route(const struct cli_cmd *cmd, const struct bench_args *a, struct config *
                                 : rec == BM_RECORD_SYNC ? "sync"
                                                         : "async");
         cJSON_AddBoolToObject(o, "fsync", a->fsync);
+        cJSON_AddBoolToObject(o, "in_cache", a->in_cache);
         cJSON_AddNumberToObject(o, "n", (double)n);
         cJSON_AddNumberToObject(o, "executions_per_sec", r.per_sec);
         cJSON_AddNumberToObject(o, "p50_us", r.p50_us);
@@ -286,13 +294,16 @@ run_route(const struct cli_cmd *cmd, const struct bench_args *a, struct config *
         cJSON_Delete(o);
         return EXIT_OK;
     }
-    printf("route: DIRECT to an in-process echo agent, %zu executions, recording %s%s\n", n,
+    printf("route: DIRECT to an in-process echo agent, %zu executions, recording %s%s, "
+           "envelopes %s\n",
+           n,
            rec == BM_RECORD_OFF    ? "off"
            : rec == BM_RECORD_SYNC ? "sync"
                                    : "async",
            rec == BM_RECORD_OFF ? ""
            : a->fsync           ? ", fsync"
-                                : ", no fsync");
+                                : ", no fsync",
+           a->in_cache ? "in cache (each routed as soon as built)" : "cold (4,096 built first)");
     printf("  executions/s   %.0f\n", r.per_sec);
     printf("  latency        p50 %.1f us, p99 %.1f us, mean %.1f us\n", r.p50_us, r.p99_us,
            r.mean_us);

@@ -91,6 +91,15 @@ test_route_json(void **state)
     assert_null(cJSON_GetObjectItemCaseSensitive(o, "bytes_per_record")); /* nothing written */
     cJSON_Delete(o);
 
+    /* --in-cache: the same figures, said to be taken in cache. */
+    o = run_json(ARGS("route", "--n", "50", "--record", "off", "--json"));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "in_cache")));
+    cJSON_Delete(o);
+    o = run_json(ARGS("route", "--n", "50", "--record", "off", "--in-cache", "--json"));
+    check_route(o, "off", 50);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "in_cache")));
+    cJSON_Delete(o);
+
     o = run_json(ARGS("route", "--n", "40", "--dir", parent, "--json"));
     check_route(o, "sync", 40);
     /* A DIRECT record with a 200 byte payload: a few KB, never tiny. */
