@@ -14,6 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "core/text_scan.h"
+
 /* 2^53: below this every integral double prints exactly as an integer. */
 #define EXACT_INT_LIMIT 9007199254740992.0
 
@@ -728,13 +734,65 @@ json_check_display_text(const char *s, const char *path, struct intentus_err *er
 
 /* ---- printers ---- */
 
-static inline void
-put_char(struct buf *b, char c)
+/* The printers write through a cursor, p, passed and returned by value so
+ * that it stays in a register: appending through struct buf's fields made
+ * each byte a reload of data and len (a char store may alias them) and a
+ * store of the terminator. Room is reserved ahead (pw_room); the buffer's
+ * len and terminator are set once, when a print ends (pw_end). A NULL
+ * cursor means an allocation failed: every printer passes it on. */
+struct pw {
+    struct buf *b;
+    char *lim; /* one before the end of b's allocation: the terminator's byte */
+};
+
+static __attribute__((noinline)) char *
+pw_grow(struct pw *w, const char *p, size_t n)
 {
-    if ((b->len + 2 > b->cap && buf_reserve(b, 1) != 0) || b->failed)
+    struct buf *b = w->b;
+
+    b->len = (size_t)(p - b->data);
+    if (buf_reserve(b, n) != 0)
+        return NULL;
+    w->lim = b->data + b->cap - 1;
+    return b->data + b->len;
+}
+
+/* p with room for n more bytes (and the terminator), or NULL. */
+static inline char *
+pw_room(struct pw *w, char *p, size_t n)
+{
+    return (size_t)(w->lim - p) >= n ? p : pw_grow(w, p, n);
+}
+
+/* A cursor at the end of b, or NULL when b has failed. Inline and without
+ * a reservation for a buffer that has one: record_build prints each of a
+ * record's keys and strings with a call of its own. */
+static inline char *
+pw_begin(struct pw *w, struct buf *b)
+{
+    w->b = b;
+    if ((b->data == NULL || b->failed) && buf_reserve(b, 64) != 0)
+        return NULL;
+    w->lim = b->data + b->cap - 1;
+    return b->data + b->len;
+}
+
+static inline void
+pw_end(struct pw *w, char *p)
+{
+    if (p == NULL)
         return;
-    b->data[b->len++] = c;
-    b->data[b->len] = '\0';
+    w->b->len = (size_t)(p - w->b->data);
+    *p = '\0';
+}
+
+static inline char *
+pw_put(struct pw *w, char *p, const char *s, size_t n)
+{
+    if ((p = pw_room(w, p, n)) == NULL)
+        return NULL;
+    memcpy(p, s, n);
+    return p + n;
 }
 
 /* The bytes print_string must look at: controls (and the terminating
@@ -760,6 +818,20 @@ word_special(uint64_t w)
              ((c0 - ones) & ~c0) | ((ed - ones) & ~ed)) &
             high) != 0;
 }
+
+#if defined(__SSE2__)
+/* The bytes of the 16 at v that print_string must look at, as a mask. */
+static inline unsigned
+sse_special(__m128i v)
+{
+    __m128i m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v); /* v <= 0x1f */
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xc0)));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xed)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
 
 /* The escape of the special byte at *s written at p; *s and *p advanced. */
 static void
@@ -824,241 +896,271 @@ out:
     *pp = p;
 }
 
-/* The rest of a string print_string started (b->len already counts the
- * opening quote and what was copied): s is where it stopped, a special
- * byte or a longer string. Not inlined, so the short pass, which most
- * strings end in, saves no registers for it. */
-static __attribute__((noinline)) void
-print_string_rest(struct buf *b, const unsigned char *s)
+/* The rest of a string print_string started (the opening quote is
+ * written): s to end, a special byte in it or longer than the short case.
+ * Not inlined, so the short case, which most strings end in, saves no
+ * registers for it. */
+static __attribute__((noinline)) char *
+print_string_rest(struct pw *w, char *p, const unsigned char *s, const unsigned char *end)
 {
-    const unsigned char *end = s + strlen((const char *)s);
-    char *p;
-
     /* Written in place after one reservation: no byte becomes more than
-     * six (a control is \u00XX; C0 80 and a 3-byte surrogate one escape). */
-    if (buf_reserve(b, 6 * (size_t)(end - s) + 1) != 0)
-        return;
-    p = b->data + b->len;
-    for (;;) {
-        /* Eight ordinary bytes at a time while they last. */
+     * six (a control is \u00XX; C0 80 and a 3-byte surrogate one escape),
+     * and a 16-byte store is made only with 16 bytes of input left. */
+    if ((p = pw_room(w, p, 6 * (size_t)(end - s) + 1)) == NULL)
+        return NULL;
+    while (s < end) {
+#if defined(__SSE2__)
+        /* Sixteen bytes at a time, stored before they are checked; the
+         * first special byte ends the run. */
+        while (end - s >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+            unsigned m = sse_special(v);
+            _mm_storeu_si128((__m128i *)(void *)p, v);
+            if (m != 0) {
+                unsigned k = (unsigned)__builtin_ctz(m);
+                p += k;
+                s += k;
+                break;
+            }
+            p += 16;
+            s += 16;
+        }
+#else
         while (end - s >= 8) {
-            uint64_t w;
-            memcpy(&w, s, 8);
-            if (word_special(w))
+            uint64_t x;
+            memcpy(&x, s, 8);
+            if (word_special(x))
                 break;
             memcpy(p, s, 8);
             p += 8;
             s += 8;
         }
-        while (!print_special[*s])
+#endif
+        while (s < end && !print_special[*s])
             *p++ = (char)*s++;
-        if (*s == '\0')
+        if (s >= end)
             break;
         print_escape(&s, &p);
     }
     *p++ = '"';
-    *p = '\0';
-    b->len = (size_t)(p - b->data);
+    return p;
 }
-
-/* Strings up to this long with nothing to escape (most keys and values)
- * are printed in one pass, without strlen. */
-#define PRINT_SHORT 24
 
 /* Python json.dumps(ensure_ascii=False) string escaping, undoing the two
- * storage conventions (C0 80 and lone surrogates) back into \u escapes. */
-static void
-print_string(struct buf *b, const char *str)
+ * storage conventions (C0 80 and lone surrogates) back into \u escapes.
+ * Keys and short values (up to 16 bytes, most of an envelope's strings)
+ * are tested and stored as two words: no loop whose end the branch
+ * predictor must guess for each string. */
+static char *
+print_string(struct pw *w, char *p, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    char *p;
+    size_t len = strlen(str);
 
-    if ((b->len + PRINT_SHORT + 3 > b->cap && buf_reserve(b, PRINT_SHORT + 2) != 0) || b->failed)
-        return;
-    p = b->data + b->len;
+    if ((p = pw_room(w, p, 18)) == NULL)
+        return NULL;
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+    if (len <= 16) {
+        uint64_t lo, hi;
+        bool plain;
+        text_load_short(s, len, 'a', &lo, &hi);
+#if defined(__SSE2__)
+        plain = sse_special(_mm_set_epi64x((long long)hi, (long long)lo)) == 0;
+#else
+        plain = !word_special(lo) && !word_special(hi);
+#endif
+        if (plain) {
+            p[0] = '"';
+            memcpy(p + 1, &lo, 8);
+            if (len > 8)
+                memcpy(p + 1 + len - 8, &hi, 8);
+            p[1 + len] = '"';
+            return p + len + 2;
+        }
+    }
+#endif
     *p++ = '"';
-    /* s[i] is read only after s[0..i) were found ordinary (none is the
-     * NUL), so never past the terminator. */
-    /* Four bytes a step (PRINT_SHORT is a multiple of 4): one bound check
-     * for four table lookups. */
-    while (i < PRINT_SHORT) {
-        if (print_special[s[i]])
-            break;
-        p[i] = (char)s[i];
-        if (print_special[s[i + 1]]) {
-            i += 1;
-            break;
-        }
-        p[i + 1] = (char)s[i + 1];
-        if (print_special[s[i + 2]]) {
-            i += 2;
-            break;
-        }
-        p[i + 2] = (char)s[i + 2];
-        if (print_special[s[i + 3]]) {
-            i += 3;
-            break;
-        }
-        p[i + 3] = (char)s[i + 3];
-        i += 4;
-    }
-    if (s[i] == '\0') {
-        p[i] = '"';
-        p[i + 1] = '\0';
-        b->len += i + 2;
-        return;
-    }
-    b->len += i + 1;
-    print_string_rest(b, s + i);
+    return print_string_rest(w, p, s, s + len);
 }
 
-static void
-print_number(struct buf *b, const cJSON *v)
+static char *
+print_number(struct pw *w, char *p, const cJSON *v)
 {
     char tmp[40];
     double d = v->valuedouble;
 
-    if (v->valuestring != NULL) {
-        buf_puts(b, v->valuestring);
-    } else if (d == 0) {
-        put_char(b, '0'); /* also -0.0: a code-made zero is an integer */
+    if (v->valuestring != NULL)
+        return pw_put(w, p, v->valuestring, strlen(v->valuestring));
+    if ((p = pw_room(w, p, sizeof(tmp))) == NULL)
+        return NULL;
+    if (d == 0) {
+        *p++ = '0'; /* also -0.0: a code-made zero is an integer */
     } else if (isfinite(d) && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
         /* what "%.0f" gives an integral double below 2^53 */
-        buf_put_int64(b, (int64_t)d);
+        int64_t i = (int64_t)d;
+        char *t = text_put_u64(tmp + sizeof(tmp), i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i);
+        if (i < 0)
+            *--t = '-';
+        memcpy(p, t, (size_t)(tmp + sizeof(tmp) - t));
+        p += tmp + sizeof(tmp) - t;
     } else {
         json_format_double(d, tmp, sizeof(tmp));
-        buf_puts(b, tmp);
+        p = pw_put(w, p, tmp, strlen(tmp));
     }
+    return p;
 }
+
+/* A newline and the indentation of level (two spaces each): the whole
+ * block copied at once (one fixed-size copy, cheaper than one of the
+ * line's own length), the cursor moved by the line's length. */
+static inline char *
+print_newline_indent(struct pw *w, char *p, int level)
+{
+    static const char nl[64] = "\n                                                              ";
+    size_t n = (size_t)level * 2 + 1;
+
+    if ((p = pw_room(w, p, n > sizeof(nl) ? n : sizeof(nl))) == NULL)
+        return NULL;
+    if (n <= sizeof(nl)) {
+        memcpy(p, nl, sizeof(nl));
+        return p + n;
+    }
+    *p = '\n';
+    memset(p + 1, ' ', n - 1);
+    return p + n;
+}
+
+/* Room the punctuation around a member takes: ", " and ": " at most. */
+#define PW_PUNCT 4
 
 /* pretty: 0 compact, 1 indented, 2 one line with Python's default ", " and ": ". */
-static inline void
-print_newline(struct buf *b, int pretty, int level)
-{
-    if (pretty == 1)
-        buf_put_newline_indent(b, level);
-}
-
 /* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
-/* Returns -1 only for a tree cJSON itself could not print (a node of no
- * known type, a member without a key, a raw node without text). */
-static int
-print_value(const cJSON *v, struct buf *b, int pretty, int level)
+/* Returns NULL for a tree cJSON itself could not print (a node of no known
+ * type, a member without a key, a raw node without text; *bad set) and
+ * when out of memory. */
+static char *
+print_value(const cJSON *v, struct pw *w, char *p, int pretty, int level, bool *bad)
 {
     const cJSON *c;
     int is_obj;
 
     switch (v->type & 0xff) {
     case cJSON_False:
-        BUF_PUT_LIT(b, "false");
-        return 0;
+        return pw_put(w, p, "false", 5);
     case cJSON_True:
-        BUF_PUT_LIT(b, "true");
-        return 0;
+        return pw_put(w, p, "true", 4);
     case cJSON_NULL:
-        BUF_PUT_LIT(b, "null");
-        return 0;
+        return pw_put(w, p, "null", 4);
     case cJSON_Number:
-        print_number(b, v);
-        return 0;
+        return print_number(w, p, v);
     case cJSON_String:
         if (v->valuestring == NULL)
-            return -1;
-        print_string(b, v->valuestring);
-        return 0;
+            break;
+        return print_string(w, p, v->valuestring);
     case cJSON_Raw:
         if (v->valuestring == NULL)
-            return -1;
-        buf_puts(b, v->valuestring);
-        return 0;
+            break;
+        return pw_put(w, p, v->valuestring, strlen(v->valuestring));
     case cJSON_Array:
     case cJSON_Object:
-        break;
-    default:
-        return -1;
-    }
-    is_obj = (v->type & 0xff) == cJSON_Object;
-    put_char(b, is_obj ? '{' : '[');
-    for (c = v->child; c != NULL; c = c->next) {
-        print_newline(b, pretty, level + 1);
-        if (is_obj) {
-            if (c->string == NULL)
-                return -1;
-            print_string(b, c->string);
-            if (pretty)
-                BUF_PUT_LIT(b, ": ");
-            else
-                put_char(b, ':');
+        is_obj = (v->type & 0xff) == cJSON_Object;
+        if ((p = pw_room(w, p, PW_PUNCT)) == NULL)
+            return NULL;
+        *p++ = is_obj ? '{' : '[';
+        for (c = v->child; c != NULL; c = c->next) {
+            if (pretty == 1 && (p = print_newline_indent(w, p, level + 1)) == NULL)
+                return NULL;
+            if (is_obj) {
+                if (c->string == NULL)
+                    goto bad;
+                if ((p = print_string(w, p, c->string)) == NULL ||
+                    (p = pw_room(w, p, PW_PUNCT)) == NULL)
+                    return NULL;
+                *p++ = ':';
+                if (pretty)
+                    *p++ = ' ';
+            }
+            if ((p = print_value(c, w, p, pretty, level + 1, bad)) == NULL)
+                return NULL;
+            if (c->next == NULL)
+                break;
+            if ((p = pw_room(w, p, PW_PUNCT)) == NULL)
+                return NULL;
+            *p++ = ',';
+            if (pretty == 2)
+                *p++ = ' ';
         }
-        if (print_value(c, b, pretty, level + 1) != 0)
-            return -1;
-        if (c->next == NULL)
-            break;
-        if (pretty == 2)
-            BUF_PUT_LIT(b, ", ");
-        else
-            put_char(b, ',');
+        if (pretty == 1 && v->child != NULL && (p = print_newline_indent(w, p, level)) == NULL)
+            return NULL;
+        if ((p = pw_room(w, p, PW_PUNCT)) == NULL)
+            return NULL;
+        *p++ = is_obj ? '}' : ']';
+        return p;
+    default:
+        break;
     }
-    if (v->child != NULL)
-        print_newline(b, pretty, level);
-    put_char(b, is_obj ? '}' : ']');
-    return 0;
+bad:
+    *bad = true;
+    return NULL;
 }
 /* NOLINTEND(misc-no-recursion) */
 
+/* v printed at the end of out at indentation level (pretty 1); on failure
+ * out is as it was, unless out of memory left it failed. */
 static int
-print_top(const cJSON *v, struct buf *out, int pretty)
+print_top(const cJSON *v, struct buf *out, int pretty, int level)
 {
     size_t start = out->len;
+    bool bad = false;
+    struct pw w;
+    char *p = pw_begin(&w, out);
 
-    if (v == NULL || print_value(v, out, pretty, 0) != 0 || out->failed) {
+    if (p != NULL && v != NULL)
+        p = print_value(v, &w, p, pretty, level, &bad);
+    if (p == NULL || v == NULL) {
         if (!out->failed && out->data != NULL) {
             out->len = start;
             out->data[start] = '\0';
         }
         return -1;
     }
+    pw_end(&w, p);
     return 0;
 }
 
 int
 json_print_pretty(const cJSON *v, struct buf *out)
 {
-    return print_top(v, out, 1);
+    return print_top(v, out, 1, 0);
 }
 
 int
 json_print_pretty_at(const cJSON *v, int level, struct buf *out)
 {
-    size_t start = out->len;
-
-    if (v == NULL || print_value(v, out, 1, level) != 0 || out->failed) {
-        if (!out->failed && out->data != NULL) {
-            out->len = start;
-            out->data[start] = '\0';
-        }
-        return -1;
-    }
-    return 0;
+    return print_top(v, out, 1, level);
 }
 
 void
 json_print_string(const char *s, struct buf *out)
 {
-    print_string(out, s);
+    struct pw w;
+    char *p = pw_begin(&w, out);
+
+    if (p != NULL)
+        p = print_string(&w, p, s);
+    pw_end(&w, p);
 }
 
 int
 json_print_compact(const cJSON *v, struct buf *out)
 {
-    return print_top(v, out, 0);
+    return print_top(v, out, 0, 0);
 }
 
 int
 json_print_spaced(const cJSON *v, struct buf *out)
 {
-    return print_top(v, out, 2);
+    return print_top(v, out, 2, 0);
 }
 
 /* ---- lookups ---- */

@@ -17,6 +17,7 @@
 #endif
 
 #include "core/json.h"
+#include "core/text_scan.h"
 #include "core/thread_slot.h"
 
 /* 2^53: below this every integral double prints exactly as an integer. */
@@ -547,30 +548,9 @@ canon_string(struct cw *w, const char *str, size_t len)
         /* Keys and short values: loaded as two words (overlapping for 9 to
          * 16 bytes), and when nothing needs escaping stored as they are,
          * the quotes with them. */
-        uint64_t lo = 0, hi = 0;
-        if (len >= 8) {
-            memcpy(&lo, s, 8);
-            memcpy(&hi, end - 8, 8);
-        } else {
-            size_t k = 0;
-            if (len & 4) {
-                uint32_t v;
-                memcpy(&v, s, 4);
-                lo = v;
-                k = 4;
-            }
-            if (len & 2) {
-                uint16_t v;
-                memcpy(&v, s + k, 2);
-                lo |= (uint64_t)v << (8 * k);
-                k += 2;
-            }
-            if (len & 1)
-                lo |= (uint64_t)s[k] << (8 * k);
-            /* The padding is not text: a byte that needs no escape. */
-            lo |= (SWAR_ONES * 'a') << (8 * len);
-            hi = lo;
-        }
+        uint64_t lo, hi;
+        /* The padding is not text: a byte that needs no escape. */
+        text_load_short(s, len, 'a', &lo, &hi);
         if (words_plain(lo, hi)) {
             p = cw_room(w, 18);
             p[0] = '"';
@@ -638,23 +618,9 @@ canon_string_long(struct cw *w, const unsigned char *s, const unsigned char *end
                 p[k] = (char)s[k];
             }
 #else
-            /* Little endian: loads of 4, 2 and 1 bytes, then one store. */
-            size_t k = 0;
-            x = 0;
-            if (left & 4) {
-                uint32_t v;
-                memcpy(&v, s, 4);
-                x = v;
-                k = 4;
-            }
-            if (left & 2) {
-                uint16_t v;
-                memcpy(&v, s + k, 2);
-                x |= (uint64_t)v << (8 * k);
-                k += 2;
-            }
-            if (left & 1)
-                x |= (uint64_t)s[k] << (8 * k);
+            /* Little endian: loads of 4, 2 and 1 bytes, then one store;
+             * the zero padding ends the run (it counts as a control). */
+            x = text_gather(s, left, 0);
             memcpy(p, &x, 8);
 #endif
             bad = word_bad(x);
@@ -757,21 +723,7 @@ member_set(struct member *m, const cJSON *c, size_t i)
         if (len <= 16)
             memcpy(&m->hi, s + len - 8, 8);
     } else {
-        size_t k = 0;
-        if (len & 4) {
-            uint32_t v;
-            memcpy(&v, s, 4);
-            x = v;
-            k = 4;
-        }
-        if (len & 2) {
-            uint16_t v;
-            memcpy(&v, s + k, 2);
-            x |= (uint64_t)v << (8 * k);
-            k += 2;
-        }
-        if (len & 1)
-            x |= (uint64_t)s[k] << (8 * k);
+        x = text_gather(s, len, 0); /* zero padding: see member_key_cmp */
     }
     m->lo = x;
     m->pre = __builtin_bswap64(x);

@@ -1063,15 +1063,21 @@ escape_one(const unsigned char *s, struct buf *b)
 }
 
 /* Every length up to 80 with one special sequence at every position, into
- * buffers that start empty or nearly full: the short-string pass, the
- * word-at-a-time pass and the hand-over between them agree with the slow
- * escape, and the buffer stays terminated. */
+ * buffers that start empty or nearly full: the two-word pass for short
+ * strings, the 16-byte pass and the hand-over between them agree with the
+ * slow escape, and the buffer stays terminated. Bytes that look special
+ * to a signed compare (DEL, 0x80..0xff other than C0 and ED) are copied. */
 static void
 test_print_string_every_length(void **state)
 {
-    static const char *const specials[] = { "\"",           "\\",    "\n",       "\t",
-                                            "\x01",         "\x1f",  "\xc0\x80", "\xed\xa0\x80",
-                                            "\xed\xbf\xbf", "\xc0x", "\xed\x41", "\xc3\xa9" };
+    static const char *const specials[] = { "\"",           "\\",
+                                            "\n",           "\t",
+                                            "\x01",         "\x1f",
+                                            "\xc0\x80",     "\xed\xa0\x80",
+                                            "\xed\xbf\xbf", "\xc0x",
+                                            "\xed\x41",     "\xc3\xa9",
+                                            "\x7f",         "\xff\x80\x9f\xdf",
+                                            "\"\n\\",       "\xc0\x80\xed\xa0\x80\x1f" };
     char str[128];
 
     (void)state;
