@@ -687,21 +687,30 @@ envelope_view_count_retry(const struct envelope_view *v)
         cJSON_Delete(n);
 }
 
+/* error_info_new's keys, named so a spare error (below) can be recognised
+ * by the very pointers they were linked to. */
+static const char K_CODE[] = "code", K_MESSAGE[] = "message", K_RETRYABLE[] = "retryable",
+                  K_DETAILS[] = "details";
+
+static cJSON *take_error_spare(enum error_code code, const char *message, bool retryable);
+
 cJSON *
 error_info_new(enum error_code code, const char *message, bool retryable, cJSON *details)
 {
-    cJSON *e = cJSON_CreateObject();
+    cJSON *e;
     int failed = 0;
 
-    if (e == NULL) {
+    if (details == NULL && (e = take_error_spare(code, message, retryable)) != NULL)
+        return e;
+    if ((e = cJSON_CreateObject()) == NULL) {
         cJSON_Delete(details);
         return NULL;
     }
     /* The code's text is a literal of the table: referenced, not copied. */
-    add_cs(e, "code", cJSON_CreateStringReference(model_error_code_name(code)), &failed);
-    add_cs(e, "message", cJSON_CreateString(message != NULL ? message : ""), &failed);
-    add_cs(e, "retryable", cJSON_CreateBool(retryable), &failed);
-    add_cs(e, "details", details != NULL ? details : cJSON_CreateObject(), &failed);
+    add_cs(e, K_CODE, cJSON_CreateStringReference(model_error_code_name(code)), &failed);
+    add_cs(e, K_MESSAGE, cJSON_CreateString(message != NULL ? message : ""), &failed);
+    add_cs(e, K_RETRYABLE, cJSON_CreateBool(retryable), &failed);
+    add_cs(e, K_DETAILS, details != NULL ? details : cJSON_CreateObject(), &failed);
     if (failed) {
         cJSON_Delete(e);
         return NULL;
@@ -792,8 +801,14 @@ response_success_borrowing(const cJSON *env, const char *agent, const char *trac
  * have exactly the shape built here; that thread's next borrowing success or
  * agent error reuses the nodes and, where the new text fits, the strings.
  * The tree handed out is the one a fresh build makes, node for node. */
+/* Errors kept per thread: FALLBACK over n agents has at most two alive at
+ * once (the last failure's and the one being made), BROADCAST likewise. */
+#define SPARE_ERRORS 4
+
 struct spares {
     cJSON *success, *error_shell;
+    cJSON *errors[SPARE_ERRORS];
+    size_t n_errors;
 };
 static void *
 spares_make(void)
@@ -808,6 +823,8 @@ spares_destroy(void *p)
 
     cJSON_Delete(sp->success);
     cJSON_Delete(sp->error_shell);
+    for (size_t i = 0; i < sp->n_errors; i++)
+        cJSON_Delete(sp->errors[i]);
     free(sp);
 }
 
@@ -905,6 +922,71 @@ error_shape(const cJSON *r, cJSON **error)
            r->child->prev == e;
 }
 
+/* What error_info_new builds without details, nothing added, taken away
+ * or changed in type: standalone, or still linked under the "error" key a
+ * response gave it (json_detach leaves the key). */
+static bool
+error_info_shape(const cJSON *e)
+{
+    const cJSON *code, *msg, *rt, *det;
+
+    if (e == NULL || e->next != NULL || e->prev != NULL || e->valuestring != NULL ||
+        !(e->string == NULL
+              ? e->type == cJSON_Object
+              : e->string == K_ERROR && e->type == (cJSON_Object | cJSON_StringIsConst)))
+        return false;
+    code = e->child;
+    msg = code != NULL ? code->next : NULL;
+    rt = msg != NULL ? msg->next : NULL;
+    det = rt != NULL ? rt->next : NULL;
+    return linked_as(code, K_CODE, cJSON_String | cJSON_IsReference) && code->valuestring != NULL &&
+           code->child == NULL && owned_string(msg, K_MESSAGE) && rt != NULL &&
+           (linked_as(rt, K_RETRYABLE, cJSON_True) || linked_as(rt, K_RETRYABLE, cJSON_False)) &&
+           rt->child == NULL && rt->valuestring == NULL && det != NULL &&
+           linked_as(det, K_DETAILS, cJSON_Object) && det->child == NULL &&
+           det->valuestring == NULL && det->next == NULL && code->prev == det;
+}
+
+bool
+error_info_recycle(cJSON *error_info)
+{
+    struct spares *sp;
+
+    if (error_info == NULL)
+        return false;
+    if (error_info_shape(error_info) && (sp = spares_get()) != NULL &&
+        sp->n_errors < SPARE_ERRORS) {
+        error_info->string = NULL; /* as error_info_new hands it out */
+        error_info->type = cJSON_Object;
+        sp->errors[sp->n_errors++] = error_info;
+        return true;
+    }
+    cJSON_Delete(error_info);
+    return false;
+}
+
+static int reset_string(cJSON *c, const char *s);
+
+/* A spare error made what error_info_new(code, message, retryable, NULL)
+ * makes; NULL when there is none (or memory ran out: it is freed). */
+static cJSON *
+take_error_spare(enum error_code code, const char *message, bool retryable)
+{
+    struct spares *sp = spares_get();
+    cJSON *e;
+
+    if (sp == NULL || sp->n_errors == 0)
+        return NULL;
+    e = sp->errors[--sp->n_errors];
+    e->child->valuestring = (char *)model_error_code_name(code); /* a reference, as built */
+    if (reset_string(e->child->next, message != NULL ? message : "") != 0) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    e->child->next->next->type = (retryable ? cJSON_True : cJSON_False) | cJSON_StringIsConst;
+    return e;
+}
+
 bool
 response_recycle(cJSON *resp)
 {
@@ -920,7 +1002,7 @@ response_recycle(cJSON *resp)
             return true;
         }
         if (sp->error_shell == NULL && error_shape(resp, &error)) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(resp, error));
+            error_info_recycle(cJSON_DetachItemViaPointer(resp, error));
             sp->error_shell = resp;
             return true;
         }

@@ -153,6 +153,12 @@ void envelope_view_count_retry(const struct envelope_view *v);
 /* {"code","message","retryable","details"}; details may be NULL ({}),
  * ownership of details is taken. */
 cJSON *error_info_new(enum error_code code, const char *message, bool retryable, cJSON *details);
+/* cJSON_Delete(error_info), except that a thread keeps a few errors that
+ * still have exactly the shape error_info_new builds (details {}), for its
+ * next error_info_new without details to reuse: FALLBACK and BROADCAST
+ * hand each failure's error here once they are done with it. True when
+ * kept. */
+bool error_info_recycle(cJSON *error_info);
 
 /* AgentResponse builders. The metadata key orders mirror the reference's
  * three response paths so our records read like its records. */

@@ -16,7 +16,7 @@ run_broadcast(struct exec *x, enum strategy asked)
         enum skip skipped;
         cJSON *resp;
         if (router_deadline_passed(x)) {
-            cJSON_Delete(last_error);
+            error_info_recycle(last_error);
             last_error = router_deadline_error(x);
             break;
         }
@@ -32,7 +32,7 @@ run_broadcast(struct exec *x, enum strategy asked)
             best_agent = a;
             continue;
         }
-        cJSON_Delete(last_error);
+        error_info_recycle(last_error);
         /* The error moves out of the response it ends with (no copy). */
         last_error = resp != NULL ? json_detach(resp, "error") : router_exception_error(err.msg);
         response_recycle(resp); /* its shell serves the next failure */
@@ -44,7 +44,7 @@ run_broadcast(struct exec *x, enum strategy asked)
         o.response = response_exhausted(last_error, "broadcast", x->trace_id);
         router_decide(x, &o, "broadcast", "routing failed");
     }
-    cJSON_Delete(last_error);
+    error_info_recycle(last_error);
     return o;
 }
 

@@ -108,7 +108,7 @@ run_fallback(struct exec *x, enum strategy asked)
         enum skip skipped;
         cJSON *resp;
         if (router_deadline_passed(x)) {
-            cJSON_Delete(last_error);
+            error_info_recycle(last_error);
             last_error = router_deadline_error(x);
             break;
         }
@@ -125,7 +125,7 @@ run_fallback(struct exec *x, enum strategy asked)
                           asked == STRATEGY_UNKNOWN ? "success" : success_reason(reason, i));
             break;
         }
-        cJSON_Delete(last_error);
+        error_info_recycle(last_error);
         /* The error moves out of the response it ends with (no copy). */
         last_error = resp != NULL ? json_detach(resp, "error") : router_exception_error(err.msg);
         response_recycle(resp); /* its shell serves the next failure */
@@ -135,7 +135,7 @@ run_fallback(struct exec *x, enum strategy asked)
         o.response = response_exhausted(last_error, "fallback", x->trace_id);
         router_decide(x, &o, "fallback", "routing failed");
     }
-    cJSON_Delete(last_error);
+    error_info_recycle(last_error);
     if (chain != stack)
         free(chain);
     return o;

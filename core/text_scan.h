@@ -53,8 +53,7 @@ text_gather(const unsigned char *s, size_t len, unsigned char pad)
  * for len > 8, hi at p + len - 8 writes the string at p (and, under 8,
  * pad bytes after it, which the caller overwrites or leaves past its end). */
 static inline void
-text_load_short(const unsigned char *s, size_t len, unsigned char pad, uint64_t *lo,
-                uint64_t *hi)
+text_load_short(const unsigned char *s, size_t len, unsigned char pad, uint64_t *lo, uint64_t *hi)
 {
     if (len >= 8) {
         memcpy(lo, s, 8);

@@ -1,6 +1,6 @@
-/* The spare responses (core/model.h, response_recycle): a borrowing success
- * or an agent error built from a thread's spare prints exactly as a fresh
- * one, a response
+/* The spare responses and errors (core/model.h, response_recycle and
+ * error_info_recycle): a borrowing success, an agent error or an error
+ * info built from a thread's spare prints exactly as a fresh one, one
  * anybody changed is never reused, strings that outgrow the spare's are
  * replaced, and a thread's spare goes with the thread (ASan and valgrind see
  * a leak otherwise). A reuse is proved by the root's address; a refusal by
@@ -254,6 +254,143 @@ test_other_responses_are_freed(void **state)
     cJSON_Delete(p);
 }
 
+/* Nothing spare in the thread's error slots: take (and free) all of them. */
+static void
+no_spare_errors(void)
+{
+    for (int i = 0; i < 8; i++)
+        cJSON_Delete(error_info_new(ERR_AGENT_ERROR, "x", false, NULL));
+}
+
+static char *
+compact(const cJSON *v)
+{
+    char *text = cJSON_PrintUnformatted(v);
+
+    assert_non_null(text);
+    return text;
+}
+
+/* A recycled error is the next error_info_new without details, printed as
+ * a fresh one: shorter and longer messages, the other code and retryable,
+ * and one that came back still keyed "error" (moved out of a response). */
+static void
+test_error_info_is_reused(void **state)
+{
+    cJSON *e1, *e2, *fresh, *resp, *moved;
+    char *a, *b;
+
+    (void)state;
+    no_spare_errors();
+    e1 = error_info_new(ERR_AGENT_ERROR, "a first, longish message", false, NULL);
+    assert_true(error_info_recycle(e1));
+    e2 = error_info_new(ERR_AGENT_UNAVAILABLE, "short", true, NULL);
+    assert_ptr_equal(e2, e1);
+    fresh = error_info_new(ERR_AGENT_UNAVAILABLE, "short", true, NULL);
+    assert_ptr_not_equal(fresh, e2);
+    a = compact(e2);
+    b = compact(fresh);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    /* Longer than the spare's message: a new string, the same text. */
+    assert_true(error_info_recycle(e2));
+    e2 = error_info_new(ERR_AGENT_TIMEOUT, "a message much longer than any the spare held before",
+                        false, NULL);
+    assert_ptr_equal(e2, e1);
+    a = compact(e2);
+    assert_string_equal(a,
+                        "{\"code\":\"AGENT_TIMEOUT\",\"message\":\"a message much longer than any "
+                        "the spare held before\",\"retryable\":false,\"details\":{}}");
+    free(a);
+    /* FALLBACK's way: linked into a response, moved out, recycled. */
+    resp = response_agent_error(e2, "f1", "t1");
+    moved = json_detach(resp, "error");
+    assert_ptr_equal(moved, e2);
+    assert_true(error_info_recycle(moved));
+    cJSON_Delete(resp);
+    e2 = error_info_new(ERR_AGENT_ERROR, NULL, false, NULL);
+    assert_ptr_equal(e2, e1);
+    assert_null(e2->string); /* standalone again, as a fresh one is */
+    a = compact(e2);
+    assert_string_equal(a, "{\"code\":\"AGENT_ERROR\",\"message\":\"\",\"retryable\":false,"
+                           "\"details\":{}}");
+    free(a);
+    /* An agent error response recycled takes its error with it. */
+    resp = response_agent_error(e2, "f2", "t2");
+    assert_true(response_recycle(resp));
+    assert_ptr_equal(error_info_new(ERR_AGENT_ERROR, "again", false, NULL), e1);
+    cJSON_Delete(e1);
+    cJSON_Delete(fresh);
+    no_spare_errors();
+}
+
+static void
+err_add_member(cJSON *e)
+{
+    cJSON_AddNumberToObject(e, "extra", 1);
+}
+static void
+err_details_filled(cJSON *e)
+{
+    cJSON_AddStringToObject(json_item(e, "details"), "why", "x");
+}
+static void
+err_message_number(cJSON *e)
+{
+    cJSON_ReplaceItemInObjectCaseSensitive(e, "message", cJSON_CreateNumber(3));
+}
+static void
+err_code_copied(cJSON *e)
+{
+    cJSON_ReplaceItemInObjectCaseSensitive(e, "code", cJSON_CreateString("AGENT_ERROR"));
+}
+static void
+err_retryable_null(cJSON *e)
+{
+    cJSON_ReplaceItemInObjectCaseSensitive(e, "retryable", cJSON_CreateNull());
+}
+static void
+err_detach_details(cJSON *e)
+{
+    cJSON_Delete(json_detach(e, "details"));
+}
+
+/* Changed in any of these ways, an error is freed, never kept; one built
+ * with details is not taken from a spare; a thread keeps four at most. */
+static void
+test_changed_errors_are_not_kept(void **state)
+{
+    void (*const change[])(cJSON *) = { err_add_member,  err_details_filled, err_message_number,
+                                        err_code_copied, err_retryable_null, err_detach_details };
+    cJSON *kept[5], *d;
+
+    (void)state;
+    no_spare_errors();
+    for (size_t i = 0; i < sizeof(change) / sizeof(change[0]); i++) {
+        cJSON *e = error_info_new(ERR_AGENT_ERROR, "m", false, NULL);
+        change[i](e);
+        assert_false(error_info_recycle(e));
+    }
+    assert_false(error_info_recycle(NULL));
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "k", "v");
+    kept[0] = error_info_new(ERR_AGENT_ERROR, "m", false, NULL);
+    assert_true(error_info_recycle(kept[0]));
+    kept[1] = error_info_new(ERR_AGENT_ERROR, "m", false, d); /* fresh: the spare waits */
+    assert_ptr_not_equal(kept[1], kept[0]);
+    assert_string_equal(json_get_string(json_item(kept[1], "details"), "k"), "v");
+    assert_false(error_info_recycle(kept[1]));
+    assert_ptr_equal(error_info_new(ERR_AGENT_ERROR, "m", false, NULL), kept[0]);
+    cJSON_Delete(kept[0]);
+    for (int i = 0; i < 5; i++)
+        kept[i] = error_info_new(ERR_AGENT_ERROR, "m", false, NULL);
+    for (int i = 0; i < 4; i++)
+        assert_true(error_info_recycle(kept[i]));
+    assert_false(error_info_recycle(kept[4]));
+    no_spare_errors();
+}
+
 static void *
 thread_keeps_one(void *arg)
 {
@@ -261,6 +398,7 @@ thread_keeps_one(void *arg)
 
     /* Left spare when the thread ends: its key's destructor frees it. */
     assert_true(response_recycle(response_success_borrowing_payload(p, "th", "tr")));
+    assert_true(error_info_recycle(error_info_new(ERR_AGENT_ERROR, "kept", false, NULL)));
     return NULL;
 }
 
@@ -287,6 +425,8 @@ main(void)
         cmocka_unit_test(test_changed_responses_are_not_kept),
         cmocka_unit_test(test_agent_error_shell_is_reused),
         cmocka_unit_test(test_other_responses_are_freed),
+        cmocka_unit_test(test_error_info_is_reused),
+        cmocka_unit_test(test_changed_errors_are_not_kept),
         cmocka_unit_test(test_thread_spare_freed_with_thread),
     };
 
