@@ -35,34 +35,50 @@ rec_obj_begin(struct rec_obj *o, struct buf *b, int level)
     BUF_PUT_LIT(b, "{");
 }
 
-static void
-member(struct rec_obj *o, const char *key)
+/* [","] newline, indentation: what comes before each member. */
+static inline void
+member_start(struct rec_obj *o)
 {
     if (o->n++ > 0)
         BUF_PUT_LIT(o->b, ",");
     buf_put_newline_indent(o->b, o->level + 1);
+}
+
+/* A member whose key is data (an envelope's): escaped as printed. */
+static void
+member(struct rec_obj *o, const char *key)
+{
+    member_start(o);
     json_print_string(key, o->b);
     BUF_PUT_LIT(o->b, ": ");
 }
 
-void
-rec_obj_str(struct rec_obj *o, const char *key, const char *value)
+/* A member whose key is one of the code's literals (REC_KEY). */
+static inline void
+member_q(struct rec_obj *o, const char *qkey, size_t qlen)
 {
-    member(o, key);
+    member_start(o);
+    buf_put_fast(o->b, qkey, qlen);
+}
+
+void
+rec_obj_str_q(struct rec_obj *o, const char *qkey, size_t qlen, const char *value)
+{
+    member_q(o, qkey, qlen);
     json_print_string(value != NULL ? value : "", o->b);
 }
 
 void
-rec_obj_int(struct rec_obj *o, const char *key, int64_t value)
+rec_obj_int_q(struct rec_obj *o, const char *qkey, size_t qlen, int64_t value)
 {
-    member(o, key);
+    member_q(o, qkey, qlen);
     buf_put_int64(o->b, value);
 }
 
 void
-rec_obj_bool(struct rec_obj *o, const char *key, bool value)
+rec_obj_bool_q(struct rec_obj *o, const char *qkey, size_t qlen, bool value)
 {
-    member(o, key);
+    member_q(o, qkey, qlen);
     if (value)
         BUF_PUT_LIT(o->b, "true");
     else
@@ -70,9 +86,9 @@ rec_obj_bool(struct rec_obj *o, const char *key, bool value)
 }
 
 int
-rec_obj_json(struct rec_obj *o, const char *key, const cJSON *value)
+rec_obj_json_q(struct rec_obj *o, const char *qkey, size_t qlen, const cJSON *value)
 {
-    member(o, key);
+    member_q(o, qkey, qlen);
     if (value == NULL) {
         BUF_PUT_LIT(o->b, "null");
         return 0;

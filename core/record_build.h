@@ -41,13 +41,24 @@ struct rec_obj {
     int n;     /* members written */
 };
 
+/* The members' keys are string literals of plain characters (no '"',
+ * '\\' or control; they are not escaped): each is written as one literal,
+ * quoted, with its ": ", of a length known at compile time. A key that is
+ * not a literal does not compile. */
+#define REC_KEY(key) ("\"" key "\": "), (sizeof("\"" key "\": ") - 1)
+
 void rec_obj_begin(struct rec_obj *o, struct buf *b, int level);
-void rec_obj_str(struct rec_obj *o, const char *key, const char *value);
-void rec_obj_int(struct rec_obj *o, const char *key, int64_t value);
-void rec_obj_bool(struct rec_obj *o, const char *key, bool value);
+#define rec_obj_str(o, key, value) rec_obj_str_q((o), REC_KEY(key), (value))
+#define rec_obj_int(o, key, value) rec_obj_int_q((o), REC_KEY(key), (value))
+#define rec_obj_bool(o, key, value) rec_obj_bool_q((o), REC_KEY(key), (value))
 /* A tree value (NULL is written as null); -1 when cJSON cannot print it. */
-int rec_obj_json(struct rec_obj *o, const char *key, const cJSON *value);
+#define rec_obj_json(o, key, value) rec_obj_json_q((o), REC_KEY(key), (value))
 void rec_obj_end(struct rec_obj *o);
+/* What the macros above call: qkey is the quoted key and ": ", qlen bytes. */
+void rec_obj_str_q(struct rec_obj *o, const char *qkey, size_t qlen, const char *value);
+void rec_obj_int_q(struct rec_obj *o, const char *qkey, size_t qlen, int64_t value);
+void rec_obj_bool_q(struct rec_obj *o, const char *qkey, size_t qlen, bool value);
+int rec_obj_json_q(struct rec_obj *o, const char *qkey, size_t qlen, const cJSON *value);
 
 struct record_build_opts {
     /* header.originalEnvelopeHash (a refused payload's record); NULL: none */
