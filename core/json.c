@@ -805,6 +805,7 @@ static const unsigned char print_special[256] = {
     ['"'] = 1,  ['\\'] = 1, [0xc0] = 1, [0xed] = 1,
 };
 
+#if !defined(__SSE2__)
 /* Does any of the eight bytes of w need print_string's attention (SWAR: a
  * byte below 0x20, or equal to '"', '\\', 0xc0 or 0xed)? */
 static inline bool
@@ -818,6 +819,7 @@ word_special(uint64_t w)
              ((c0 - ones) & ~c0) | ((ed - ones) & ~ed)) &
             high) != 0;
 }
+#endif
 
 #if defined(__SSE2__)
 /* The bytes of the 16 at v that print_string must look at, as a mask. */
