@@ -47,8 +47,9 @@ const char *buf_str(const struct buf *b);
  * buffer. NULL only when an allocation failed (then the buffer is freed). */
 char *buf_take(struct buf *b);
 
-/* For the hot printers (core/json.c's pretty printer, core/record_build.c),
- * which write a few bytes at a time: inline, no strlen, no printf. */
+/* For the hot writers that append a few bytes at a time (core/record_build.c;
+ * core/json.c's printers keep their own cursor and share the text_put_*
+ * helpers below): inline, no strlen, no printf. */
 
 /* Append n bytes. */
 static inline void
@@ -64,27 +65,50 @@ buf_put_fast(struct buf *b, const char *s, size_t n)
 /* Append a string literal (its length known at compile time). */
 #define BUF_PUT_LIT(b, lit) buf_put_fast((b), (lit), sizeof(lit) - 1)
 
-/* A newline and the indentation of level (two spaces each). The whole
+/* A newline and the indentation of level (two spaces each), for the
+ * pretty printers (core/json.c's and core/record_build.c's). The whole
  * block is copied (one fixed-size copy, cheaper than one of the line's
  * length) and only the line's bytes counted; deeper levels than it holds
- * are written in pieces. */
+ * are written with memset. text_put_newline_indent writes at p, which has
+ * text_newline_indent_room(level) bytes of room, and returns the line's
+ * end. */
+#define TEXT_INDENT_BLOCK 64
+
+static inline size_t
+text_newline_indent_room(int level)
+{
+    size_t n = (size_t)level * 2 + 1;
+
+    return n > TEXT_INDENT_BLOCK ? n : TEXT_INDENT_BLOCK;
+}
+
+static inline char *
+text_put_newline_indent(char *p, int level)
+{
+    static const char nl[TEXT_INDENT_BLOCK] =
+        "\n                                                              ";
+    size_t n = (size_t)level * 2 + 1;
+
+    if (n <= sizeof(nl)) {
+        memcpy(p, nl, sizeof(nl));
+        return p + n;
+    }
+    *p = '\n';
+    memset(p + 1, ' ', n - 1);
+    return p + n;
+}
+
 static inline void
 buf_put_newline_indent(struct buf *b, int level)
 {
-    static const char nl[64] = "\n                                                              ";
-    size_t n = (size_t)level * 2 + 1;
+    size_t room = text_newline_indent_room(level);
+    char *nl_end;
 
-    if (n < sizeof(nl)) {
-        if ((b->len + sizeof(nl) + 1 > b->cap && buf_reserve(b, sizeof(nl)) != 0) || b->failed)
-            return;
-        memcpy(b->data + b->len, nl, sizeof(nl));
-        b->len += n;
-        b->data[b->len] = '\0';
+    if ((b->len + room + 1 > b->cap && buf_reserve(b, room) != 0) || b->failed)
         return;
-    }
-    BUF_PUT_LIT(b, "\n");
-    for (int i = 0; i < level; i++)
-        BUF_PUT_LIT(b, "  ");
+    nl_end = text_put_newline_indent(b->data + b->len, level);
+    b->len = (size_t)(nl_end - b->data);
+    *nl_end = '\0';
 }
 
 /* The decimal digits of u written backwards so that they end just before
@@ -99,15 +123,23 @@ text_put_u64(char *end, uint64_t u)
     return end;
 }
 
+/* The same for a signed v (at most 20 bytes with the sign). */
+static inline char *
+text_put_i64(char *end, int64_t v)
+{
+    char *p = text_put_u64(end, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
 /* The decimal text of v. */
 static inline void
 buf_put_int64(struct buf *b, int64_t v)
 {
-    char tmp[24],
-        *p = text_put_u64(tmp + sizeof(tmp), v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    char tmp[24], *p = text_put_i64(tmp + sizeof(tmp), v);
 
-    if (v < 0)
-        *--p = '-';
     buf_put_fast(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 

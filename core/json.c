@@ -999,10 +999,7 @@ print_number(struct pw *w, char *p, const cJSON *v)
         *p++ = '0'; /* also -0.0: a code-made zero is an integer */
     } else if (isfinite(d) && d == floor(d) && fabs(d) < EXACT_INT_LIMIT) {
         /* what "%.0f" gives an integral double below 2^53 */
-        int64_t i = (int64_t)d;
-        char *t = text_put_u64(tmp + sizeof(tmp), i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i);
-        if (i < 0)
-            *--t = '-';
+        char *t = text_put_i64(tmp + sizeof(tmp), (int64_t)d);
         memcpy(p, t, (size_t)(tmp + sizeof(tmp) - t));
         p += tmp + sizeof(tmp) - t;
     } else {
@@ -1012,24 +1009,13 @@ print_number(struct pw *w, char *p, const cJSON *v)
     return p;
 }
 
-/* A newline and the indentation of level (two spaces each): the whole
- * block copied at once (one fixed-size copy, cheaper than one of the
- * line's own length), the cursor moved by the line's length. */
+/* A newline and the indentation of level (core/buf.h writes it). */
 static inline char *
 print_newline_indent(struct pw *w, char *p, int level)
 {
-    static const char nl[64] = "\n                                                              ";
-    size_t n = (size_t)level * 2 + 1;
-
-    if ((p = pw_room(w, p, n > sizeof(nl) ? n : sizeof(nl))) == NULL)
+    if ((p = pw_room(w, p, text_newline_indent_room(level))) == NULL)
         return NULL;
-    if (n <= sizeof(nl)) {
-        memcpy(p, nl, sizeof(nl));
-        return p + n;
-    }
-    *p = '\n';
-    memset(p + 1, ' ', n - 1);
-    return p + n;
+    return text_put_newline_indent(p, level);
 }
 
 /* Room the punctuation around a member takes: ", " and ": " at most. */

@@ -41,11 +41,7 @@ text_gather(const unsigned char *s, size_t len, unsigned char pad)
     }
     if (len & 1)
         x |= (uint64_t)s[k] << (8 * k);
-    if (len > 0 && len < 8)
-        x |= (TEXT_SCAN_ONES * pad) << (8 * len);
-    else if (len == 0)
-        x = TEXT_SCAN_ONES * pad;
-    return x;
+    return x | (TEXT_SCAN_ONES * pad) << (8 * len); /* len < 8: the shift is defined */
 }
 
 /* The len (<= 16) bytes at s as two words: lo the first eight (padded

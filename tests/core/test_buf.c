@@ -182,8 +182,8 @@ test_read_stream(void **state)
     buf_free(&b);
 }
 
-/* text_put_u64 and buf_put_int64, its one user in buf.h: every digit, the
- * extremes, the sign. */
+/* text_put_u64, text_put_i64 and buf_put_int64 over them: every digit,
+ * the extremes, the sign. */
 static void
 test_decimal_digits(void **state)
 {
@@ -199,6 +199,9 @@ test_decimal_digits(void **state)
     p = text_put_u64(end, UINT64_MAX);
     assert_int_equal(end - p, 20);
     assert_memory_equal(p, "18446744073709551615", 20);
+    p = text_put_i64(end, INT64_MIN);
+    assert_int_equal(end - p, 20);
+    assert_memory_equal(p, "-9223372036854775808", 20);
     buf_put_int64(&b, INT64_MIN);
     buf_putc(&b, ' ');
     buf_put_int64(&b, -7);
@@ -208,11 +211,37 @@ test_decimal_digits(void **state)
     buf_free(&b);
 }
 
+/* buf_put_newline_indent at every level up to past the copied block
+ * (memset beyond it), into buffers that start empty or partly full: the
+ * line and only the line is counted, and the buffer stays terminated. */
+static void
+test_newline_indent_every_level(void **state)
+{
+    (void)state;
+    for (int level = 0; level <= 80; level++) {
+        for (size_t prefix = 0; prefix < 70; prefix += 23) {
+            struct buf b = BUF_INIT;
+            size_t n = (size_t)level * 2 + 1;
+            for (size_t i = 0; i < prefix; i++)
+                buf_putc(&b, 'p');
+            buf_put_newline_indent(&b, level);
+            assert_int_equal(b.len, prefix + n);
+            assert_int_equal(b.data[prefix], '\n');
+            for (size_t i = 1; i < n; i++)
+                assert_int_equal(b.data[prefix + i], ' ');
+            assert_int_equal(b.data[b.len], '\0');
+            assert_int_equal(text_newline_indent_room(level), n > 64 ? n : 64);
+            buf_free(&b);
+        }
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_digits),
+        cmocka_unit_test(test_newline_indent_every_level),
         cmocka_unit_test(test_take_empty_is_empty_string),
         cmocka_unit_test(test_reserve_alone_terminates),
         cmocka_unit_test(test_terminated_after_every_operation),
