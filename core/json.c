@@ -1024,10 +1024,10 @@ print_newline_indent(struct pw *w, char *p, int level)
 /* pretty: 0 compact, 1 indented, 2 one line with Python's default ", " and ": ". */
 /* NOLINTBEGIN(misc-no-recursion): a JSON tree walk; parsed trees are depth-limited. */
 /* Returns NULL for a tree cJSON itself could not print (a node of no known
- * type, a member without a key, a raw node without text; *bad set) and
- * when out of memory. */
+ * type, a member without a key, a raw node without text) and when out of
+ * memory (then the buffer is failed, which tells the two apart). */
 static char *
-print_value(const cJSON *v, struct pw *w, char *p, int pretty, int level, bool *bad)
+print_value(const cJSON *v, struct pw *w, char *p, int pretty, int level)
 {
     const cJSON *c;
     int is_obj;
@@ -1060,7 +1060,7 @@ print_value(const cJSON *v, struct pw *w, char *p, int pretty, int level, bool *
                 return NULL;
             if (is_obj) {
                 if (c->string == NULL)
-                    goto bad;
+                    return NULL;
                 if ((p = print_string(w, p, c->string)) == NULL ||
                     (p = pw_room(w, p, PW_PUNCT)) == NULL)
                     return NULL;
@@ -1068,7 +1068,7 @@ print_value(const cJSON *v, struct pw *w, char *p, int pretty, int level, bool *
                 if (pretty)
                     *p++ = ' ';
             }
-            if ((p = print_value(c, w, p, pretty, level + 1, bad)) == NULL)
+            if ((p = print_value(c, w, p, pretty, level + 1)) == NULL)
                 return NULL;
             if (c->next == NULL)
                 break;
@@ -1087,8 +1087,6 @@ print_value(const cJSON *v, struct pw *w, char *p, int pretty, int level, bool *
     default:
         break;
     }
-bad:
-    *bad = true;
     return NULL;
 }
 /* NOLINTEND(misc-no-recursion) */
@@ -1099,13 +1097,14 @@ static int
 print_top(const cJSON *v, struct buf *out, int pretty, int level)
 {
     size_t start = out->len;
-    bool bad = false;
     struct pw w;
-    char *p = pw_begin(&w, out);
+    char *p;
 
-    if (p != NULL && v != NULL)
-        p = print_value(v, &w, p, pretty, level, &bad);
-    if (p == NULL || v == NULL) {
+    if (v == NULL)
+        return -1;
+    if ((p = pw_begin(&w, out)) != NULL)
+        p = print_value(v, &w, p, pretty, level);
+    if (p == NULL) {
         if (!out->failed && out->data != NULL) {
             out->len = start;
             out->data[start] = '\0';

@@ -175,9 +175,10 @@ cJSON *response_success_borrowing(const cJSON *env, const char *agent, const cha
 cJSON *response_success_borrowing_payload(const cJSON *payload, const char *agent,
                                           const char *trace_id);
 /* cJSON_Delete(resp), except that a thread keeps its last borrowing
- * success and its last agent error's shell (the error freed, or moved out
- * first as FALLBACK moves it) while nothing changed their shape, for its
- * next response_success_borrowing_payload and response_agent_error to reuse
+ * success and its last agent error's shell (its error handed to
+ * error_info_recycle, or moved out first as FALLBACK moves it) while
+ * nothing changed their shape, for its next
+ * response_success_borrowing_payload and response_agent_error to reuse
  * (route_result_free and the strategies hand their responses here). True
  * when kept. */
 bool response_recycle(cJSON *resp);
