@@ -520,19 +520,25 @@ redact_note(struct walk *w, const char *rule)
     rep->n++;
 }
 
-/* Turn node into the replacement string, whatever it was. */
+/* Turn node into the replacement string, whatever it was. A node of a
+ * tree built in code may borrow its string or its members (IsReference:
+ * not freed here, as cJSON_Delete would not) and link a literal key
+ * (StringIsConst: kept, or cJSON_Delete would free the literal). */
 int
 redact_set_string(cJSON *node, const char *s)
 {
     char *copy = strdup(s);
+    int key_flag = node->type & cJSON_StringIsConst;
 
     if (copy == NULL)
         return -1;
-    cJSON_Delete(node->child);
+    if (!(node->type & cJSON_IsReference)) {
+        cJSON_Delete(node->child);
+        free(node->valuestring);
+    }
     node->child = NULL;
-    free(node->valuestring);
     node->valuestring = copy;
-    node->type = cJSON_String;
+    node->type = cJSON_String | key_flag;
     node->valueint = 0;
     node->valuedouble = 0;
     return 0;

@@ -347,6 +347,44 @@ test_known_secrets_masked_anywhere(void **state)
     redactor_free(r);
 }
 
+/* Trees built in code link literal keys (cJSON_StringIsConst) and borrow
+ * strings and objects (cJSON_IsReference), as error_info_new and the
+ * borrowing responses do. Redacting a value of such a tree must neither
+ * free what it borrows nor forget that its key is not its own: the tree is
+ * freed cleanly afterwards (under ASan and valgrind a free of a literal or
+ * of the borrowed payload fails this test). */
+static void
+test_ctx_tree_in_code_built_trees(void **state)
+{
+    (void)state;
+    struct redactor *r = rules(NULL);
+    struct intentus_err err = { 0 };
+    cJSON *env = cJSON_Parse("{\"payload\": {\"password\": \"hunter22\"}}");
+    struct redact_ctx *c = redact_ctx_new(r, env, &err);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *e = error_info_new(ERR_AGENT_ERROR, "login hunter22 refused", false, NULL);
+    cJSON *borrowed = cJSON_CreateObjectReference(cJSON_GetObjectItem(env, "payload")->child);
+
+    assert_non_null(c);
+    assert_non_null(doc);
+    assert_non_null(e);
+    assert_non_null(borrowed);
+    assert_true(cJSON_AddItemToObjectCS(doc, "error", e));
+    assert_true(cJSON_AddItemToObjectCS(doc, "secret", cJSON_CreateStringReference("hunter22")));
+    assert_true(cJSON_AddItemToObjectCS(doc, "password", borrowed));
+    assert_int_equal(redact_ctx_tree(c, doc, NULL, NULL), 0);
+    assert_string_equal(str_at(doc, "error", "message", NULL), "login [REDACTED] refused");
+    assert_string_equal(str_at(doc, "secret", NULL, NULL), "[REDACTED]");
+    assert_string_equal(str_at(doc, "password", NULL, NULL), "[REDACTED]");
+    /* What was borrowed is untouched. */
+    assert_string_equal(str_at(env, "payload", "password", NULL), "hunter22");
+    assert_string_equal(str_at(doc, "error", "code", NULL), "AGENT_ERROR");
+    cJSON_Delete(doc);
+    redact_ctx_free(c);
+    cJSON_Delete(env);
+    redactor_free(r);
+}
+
 /* WAL payloads keep their ids and hashes (a 64-hex hash would otherwise be
  * long-hex), everything else is redacted; with redaction off nothing is. */
 static void
@@ -457,6 +495,7 @@ main(void)
         cmocka_unit_test(test_redact_command),
         cmocka_unit_test(test_json_inside_text),
         cmocka_unit_test(test_known_secrets_masked_anywhere),
+        cmocka_unit_test(test_ctx_tree_in_code_built_trees),
         cmocka_unit_test(test_ctx_tree_keeps_ids_and_hashes),
         cmocka_unit_test(test_record_every_field),
     };
