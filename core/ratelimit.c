@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/shared_state.h"
+#include "core/text_hash.h"
 
 struct bucket {
     struct bucket *next; /* hash chain */
@@ -71,11 +72,7 @@ ratelimit_free(struct ratelimit *rl)
 static size_t
 hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
+    return (size_t)text_hash(s);
 }
 
 /* Tokens after refilling up to now (not stored). */

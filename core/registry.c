@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/text_hash.h"
 
 struct registry {
     struct agent **agents; /* kept sorted by registry_compare */
@@ -34,16 +35,11 @@ registry_free(struct registry *r)
     free(r);
 }
 
-/* FNV-1a over the name's bytes. */
 static size_t
 name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = text_hash(s);
 
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
     return (size_t)(h ^ (h >> 32));
 }
 

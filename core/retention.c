@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/rec_store.h"
+#include "core/text_hash.h"
 #include "core/wal_gc.h"
 
 struct item {
@@ -206,11 +207,7 @@ struct known_map {
 static size_t
 id_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return (size_t)h;
+    return (size_t)text_hash(s);
 }
 
 static int

@@ -23,6 +23,7 @@
 #include "core/router_int.h"
 #include "core/strategy.h"
 #include "core/subintent.h"
+#include "core/text_hash.h"
 
 static const char parallel_refusal[] =
     "PARALLEL routing strategy is non-deterministic. Winner selection depends on agent "
@@ -98,14 +99,13 @@ router_free(struct router *r)
 bool
 router_sample_in(const char *request_id, double rate)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
+    uint64_t h;
 
     if (rate >= 1.0)
         return true;
     if (rate <= 0.0 || request_id == NULL)
         return false;
-    for (const char *p = request_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = text_hash(request_id);
     /* One more mixing round: FNV's high bits move little for short ids. */
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;

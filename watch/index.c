@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text_hash.h"
+
 /* One record: fixed fields, then n_steps struct index_step, then the id. */
 struct entry {
     int64_t created_us;
@@ -35,11 +37,7 @@ struct index {
 static uint64_t
 hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
+    return text_hash(s);
 }
 
 static const char *

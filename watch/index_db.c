@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/rec_store.h"
+#include "core/text_hash.h"
 #include "watch/index_counts.h"
 #include "watch/scan.h"
 
@@ -70,16 +71,6 @@ static const char SCHEMA[] =
 #define QUIET_NS 3000000000LL
 
 /* ---- where ---- */
-
-static uint64_t
-fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
 
 /* mkdir -m 0700 path, or an existing directory (not a symlink) we own;
  * -1 with errno set otherwise. */
@@ -170,7 +161,8 @@ cache_path(struct index_db *db, struct intentus_err *err)
     }
     if (realpath(db->dir, real) == NULL)
         snprintf(real, sizeof(real), "%s", db->dir);
-    snprintf(db->info.path, sizeof(db->info.path), "%s/%016" PRIx64 ".sqlite", base, fnv(real));
+    snprintf(db->info.path, sizeof(db->info.path), "%s/%016" PRIx64 ".sqlite", base,
+             text_hash(real));
     db->info.in_cache = true;
     if (own_file(db->info.path) == 0)
         return 0;

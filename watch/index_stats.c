@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/record.h"
+#include "core/text_hash.h"
 #include "watch/index_counts.h"
 #include "watch/index_query.h"
 #include "watch/index_stats_build.h"
@@ -42,11 +43,7 @@ isb_keep(struct stats_gather *g, const char *s)
 static uint64_t
 hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
+    return text_hash(s);
 }
 
 static int
