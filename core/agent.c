@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/intern.h"
 #include "core/json.h"
 #include "core/model.h"
 #include "core/units.h"
@@ -350,6 +351,7 @@ agent_from_config(const cJSON *entry, const char *path, const struct agent_defau
         err_set(err, IERR_NOMEM, NULL);
         return NULL;
     }
+    a->interned_name = intern_string(name);
     a->kind = agent_kind_find(kind_name);
     if (a->kind == NULL) {
         err_set(err, IERR_CONFIG, "%s.kind: unknown agent kind '%s' (known: builtin, exec, http)",
@@ -437,7 +439,8 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
         envelope_view_fill(&own, env);
         c.view = &own;
     }
-    if (envelope_view_append_decision(c.view, a->name) != 0) {
+    if (envelope_view_append_decision(c.view, a->interned_name != NULL ? a->interned_name : a->name,
+                                      a->interned_name != NULL) != 0) {
         err_set(err, IERR_NOMEM, "out of memory appending to decisionPath");
         return NULL;
     }

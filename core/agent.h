@@ -79,6 +79,9 @@ struct agent_defaults {
 
 struct agent {
     char *name;
+    /* name's interned copy (core/intern.h), which decisionPath links; NULL
+     * when the intern table is full: decisionPath copies name. */
+    const char *interned_name;
     char *version;
     char *node_id;      /* NULL or "" means local */
     long node_priority; /* lower is preferred */

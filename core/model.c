@@ -643,7 +643,7 @@ envelope_normalize(cJSON *env)
 }
 
 int
-envelope_view_append_decision(struct envelope_view *v, const char *agent)
+envelope_view_append_decision(struct envelope_view *v, const char *agent, bool interned)
 {
     cJSON *s;
 
@@ -657,7 +657,7 @@ envelope_view_append_decision(struct envelope_view *v, const char *agent)
         put_member(v->routing_metadata, "decisionPath", v->decision_path, cJSON_CreateArray(),
                    &v->decision_path) != 0)
         return -1;
-    s = cJSON_CreateString(agent);
+    s = interned ? cJSON_CreateStringReference(agent) : cJSON_CreateString(agent);
     if (s == NULL || !cJSON_AddItemToArray(v->decision_path, s)) {
         cJSON_Delete(s);
         return -1;
@@ -671,7 +671,7 @@ envelope_append_decision(cJSON *env, const char *agent)
     struct envelope_view v = { .env = env, .routing_metadata = json_item(env, "routingMetadata") };
 
     view_routing_metadata(&v);
-    return envelope_view_append_decision(&v, agent);
+    return envelope_view_append_decision(&v, agent, false);
 }
 
 void

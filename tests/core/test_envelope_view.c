@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "core/intern.h"
 #include "core/json.h"
 #include "core/model.h"
 
@@ -202,8 +203,13 @@ test_view_follows_the_changes(void **state)
         assert_int_equal(i % 2 ? envelope_normalize(got) : 0, 0);
         envelope_view_fill(&v, got);
         assert_int_equal(envelope_view_normalize(&v), 0);
-        assert_int_equal(envelope_view_append_decision(&v, "a1"), 0);
-        assert_int_equal(envelope_view_append_decision(&v, "a2"), 0);
+        /* Copied, then linked: the same entries either way. */
+        assert_int_equal(envelope_view_append_decision(&v, "a1", false), 0);
+        assert_int_equal(envelope_view_append_decision(&v, intern_string("a2"), true), 0);
+        assert_ptr_equal(
+            cJSON_GetArrayItem(v.decision_path, -1 + cJSON_GetArraySize(v.decision_path))
+                ->valuestring,
+            intern_string("a2"));
         envelope_view_count_retry(&v);
         /* The view still tells the truth about what it changed... */
         assert_string_equal(envelope_view_trace_id(&v), envelope_trace_id(got));

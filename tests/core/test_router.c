@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/model.h"
@@ -301,6 +302,45 @@ test_fallback_chain(void **state)
     cJSON_Delete(rec);
 }
 
+/* decisionPath links the tried agents' interned names (core/intern.h),
+ * not their own: the caller keeps the envelope after the route, here past
+ * the router and the configuration that made the agents (as a hot reload
+ * frees them). It still prints, duplicates and frees as a tree of its own
+ * (under ASan and valgrind a link to a freed name fails here). */
+static void
+test_decision_path_outlives_the_agents(void **state)
+{
+    struct fixture *f = *state;
+    struct envelope_opts o = { .strategy = STRATEGY_FALLBACK, .priority = PRIORITY_NORMAL };
+    struct intentus_err err = { 0 };
+    cJSON *env = envelope_new("t.x", cJSON_Parse("{\"text\":\"hi\"}"), &o, &err), *copy;
+    struct route_result res;
+    struct buf text = BUF_INIT;
+
+    assert_non_null(env);
+    assert_int_equal(router_route(f->router, env, &res), 0);
+    assert_int_equal(route_result_own(&res), 0);
+    route_result_free(&res);
+    router_free(f->router);
+    config_free(f->cfg);
+    f->router = NULL;
+    f->cfg = NULL;
+    /* The names were copied into the table, then the agents freed. */
+    assert_int_equal(
+        json_print_compact(json_item(json_item(env, "routingMetadata"), "decisionPath"), &text), 0);
+    assert_string_equal(text.data, "[\"a-fail\",\"b-crash\",\"c-ok\"]");
+    buf_free(&text);
+    copy = cJSON_Duplicate(env, 1);
+    assert_non_null(copy);
+    assert_true(cJSON_Compare(copy, env, 1));
+    cJSON_Delete(env);
+    assert_string_equal(
+        cJSON_GetArrayItem(json_item(json_item(copy, "routingMetadata"), "decisionPath"), 1)
+            ->valuestring,
+        "b-crash");
+    cJSON_Delete(copy);
+}
+
 static void
 test_fallback_all_fail(void **state)
 {
@@ -583,6 +623,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_direct_target_not_capable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capability_not_found_and_wildcard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decision_path_outlives_the_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_all_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_attempts_carry_their_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_are_counted_in_the_record, setup, teardown),
