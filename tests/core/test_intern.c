@@ -1,5 +1,6 @@
 /* core/intern.h: one copy of each string for the life of the process,
  * bounded, thread-safe. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <pthread.h>
 
 #include "core/intern.h"
 
