@@ -439,8 +439,8 @@ agent_call(struct agent *a, cJSON *env, const struct agent_ctx *ctx, struct inte
         envelope_view_fill(&own, env);
         c.view = &own;
     }
-    if (envelope_view_append_decision(c.view, a->interned_name != NULL ? a->interned_name : a->name,
-                                      a->interned_name != NULL) != 0) {
+    if ((a->interned_name != NULL ? envelope_view_link_decision(c.view, a->interned_name)
+                                  : envelope_view_append_decision(c.view, a->name)) != 0) {
         err_set(err, IERR_NOMEM, "out of memory appending to decisionPath");
         return NULL;
     }

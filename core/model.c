@@ -642,27 +642,39 @@ envelope_normalize(cJSON *env)
     return envelope_view_normalize(&v);
 }
 
-int
-envelope_view_append_decision(struct envelope_view *v, const char *agent, bool interned)
+/* Appends s (NULL: out of memory) to v's decisionPath, made when absent. */
+static int
+append_decision(struct envelope_view *v, cJSON *s)
 {
-    cJSON *s;
-
+    if (s == NULL)
+        return -1;
     if (!cJSON_IsObject(v->routing_metadata)) {
         if (put_member(v->env, "routingMetadata", v->routing_metadata, cJSON_CreateObject(),
                        &v->routing_metadata) != 0)
-            return -1;
+            goto fail;
         view_routing_metadata(v); /* a new, empty object */
     }
     if (!cJSON_IsArray(v->decision_path) &&
         put_member(v->routing_metadata, "decisionPath", v->decision_path, cJSON_CreateArray(),
                    &v->decision_path) != 0)
-        return -1;
-    s = interned ? cJSON_CreateStringReference(agent) : cJSON_CreateString(agent);
-    if (s == NULL || !cJSON_AddItemToArray(v->decision_path, s)) {
-        cJSON_Delete(s);
-        return -1;
-    }
-    return 0;
+        goto fail;
+    if (cJSON_AddItemToArray(v->decision_path, s))
+        return 0;
+fail:
+    cJSON_Delete(s);
+    return -1;
+}
+
+int
+envelope_view_append_decision(struct envelope_view *v, const char *agent)
+{
+    return append_decision(v, cJSON_CreateString(agent));
+}
+
+int
+envelope_view_link_decision(struct envelope_view *v, const char *interned)
+{
+    return append_decision(v, cJSON_CreateStringReference(interned));
 }
 
 int
@@ -671,7 +683,7 @@ envelope_append_decision(cJSON *env, const char *agent)
     struct envelope_view v = { .env = env, .routing_metadata = json_item(env, "routingMetadata") };
 
     view_routing_metadata(&v);
-    return envelope_view_append_decision(&v, agent, false);
+    return envelope_view_append_decision(&v, agent);
 }
 
 void

@@ -144,12 +144,13 @@ const cJSON *envelope_view_fallback_agents(const struct envelope_view *v);
 /* routing.timeoutMs as json_get_int64 reads it: 0 and *ms, or -1. */
 int envelope_view_timeout_ms(const struct envelope_view *v, long long *ms);
 /* envelope_normalize and envelope_append_decision on v->env, v kept up to
- * date. interned: agent is intern_string's (core/intern.h), alive until
- * exit, so the entry links it (a string reference: one allocation, not
- * two) where it would copy it. Either way cJSON_Delete, cJSON_Duplicate
- * and the printers treat the entry as any string. */
+ * date. envelope_view_link_decision appends an interned name (core/intern.h,
+ * alive until exit) by reference, not by copy: one allocation, not two.
+ * cJSON_Delete, cJSON_Duplicate and the printers treat either entry as any
+ * string. */
 int envelope_view_normalize(struct envelope_view *v);
-int envelope_view_append_decision(struct envelope_view *v, const char *agent, bool interned);
+int envelope_view_append_decision(struct envelope_view *v, const char *agent);
+int envelope_view_link_decision(struct envelope_view *v, const char *interned);
 /* routingMetadata.retries plus one, when it is a number. */
 void envelope_view_count_retry(const struct envelope_view *v);
 

@@ -2,11 +2,11 @@
  * ids, rate-limit keys, interned strings; request sampling; the index
  * database's file name), over a NUL-terminated string. It is FNV-1a's loop
  * and prime with an offset basis of 1469598103934665603: FNV's basis short
- * of its last digit, as it was first written here (and then copied into
- * seven files). Its spread is as good; its values are not FNV-1a's. They
- * are part of what is stored and decided (an index's file name, which
- * request ids a sample rate keeps), so they stay: never change this, only
- * add another. */
+ * of its last digit, as intentus first wrote it (then copied into seven
+ * files, now this one). Its spread is as good; its values are not
+ * FNV-1a's. They are part of what is stored and decided (an index's file
+ * name, which request ids a sample rate keeps), so they stay: never change
+ * this, only add another. */
 #ifndef INTENTUS_CORE_TEXT_HASH_H
 #define INTENTUS_CORE_TEXT_HASH_H
 

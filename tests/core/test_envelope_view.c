@@ -204,8 +204,8 @@ test_view_follows_the_changes(void **state)
         envelope_view_fill(&v, got);
         assert_int_equal(envelope_view_normalize(&v), 0);
         /* Copied, then linked: the same entries either way. */
-        assert_int_equal(envelope_view_append_decision(&v, "a1", false), 0);
-        assert_int_equal(envelope_view_append_decision(&v, intern_string("a2"), true), 0);
+        assert_int_equal(envelope_view_append_decision(&v, "a1"), 0);
+        assert_int_equal(envelope_view_link_decision(&v, intern_string("a2")), 0);
         assert_ptr_equal(
             cJSON_GetArrayItem(v.decision_path, -1 + cJSON_GetArraySize(v.decision_path))
                 ->valuestring,
