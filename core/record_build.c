@@ -317,6 +317,12 @@ record_build_id(const struct record_build *rb)
     return rb->id;
 }
 
+int64_t
+record_build_started_us(const struct record_build *rb)
+{
+    return rb->start_mono_us;
+}
+
 const char *
 record_build_hash(const struct record_build *rb)
 {
@@ -397,30 +403,27 @@ reindent(struct buf *b, const char *text, size_t len)
 /* A top-level value (routerDecision, finalResponse) into the record at
  * level 1, and the same as the payload of its event. */
 static void
-tree_value(struct record_build *rb, const char *type, const cJSON *v)
+tree_value(struct record_build *rb, const char *type, const cJSON *v, int64_t now)
 {
     struct buf *o = &rb->out, *b;
     size_t at = o->len;
-    int64_t now;
 
     if (json_print_pretty_at(v, 1, o) != 0) {
         o->failed = 1;
         return;
     }
     b = record_build_event_begin(rb, type);
-    now = clock_mono_us();
     reindent(b, o->data + at, o->len - at);
     record_build_event_end(rb, now);
 }
 
 /* The decision as decision_new's tree prints at level 1, and its event. */
 static void
-decision_value(struct record_build *rb, const struct rec_decision *d)
+decision_value(struct record_build *rb, const struct rec_decision *d, int64_t now)
 {
     struct buf *o = &rb->out, *b;
     size_t at = o->len;
     struct rec_obj obj;
-    int64_t now;
 
     rec_obj_begin(&obj, o, 1);
     rec_obj_str(&obj, "agent", d->agent);
@@ -429,7 +432,6 @@ decision_value(struct record_build *rb, const struct rec_decision *d)
     rec_obj_str(&obj, "timestamp", d->timestamp);
     rec_obj_end(&obj);
     b = record_build_event_begin(rb, "ROUTER_DECISION");
-    now = clock_mono_us();
     reindent(b, o->data + at, o->len - at);
     record_build_event_end(rb, now);
 }
@@ -460,6 +462,9 @@ finish(struct record_build *rb, const cJSON *tree, const struct rec_decision *va
     struct buf final = BUF_INIT;
     struct rb_cache *c = cache_get();
     struct rec_obj rm;
+    /* The decision and the final response are both the execution's end:
+     * one clock read for their two events. */
+    int64_t now = clock_mono_us();
 
     if (c != NULL)
         cache_take(&c->final, &final);
@@ -468,16 +473,16 @@ finish(struct record_build *rb, const cJSON *tree, const struct rec_decision *va
     buf_reserve(o, rb->events.len + 2048);
     BUF_PUT_LIT(o, ",\n  \"routerDecision\": ");
     if (tree != NULL)
-        tree_value(rb, "ROUTER_DECISION", tree);
+        tree_value(rb, "ROUTER_DECISION", tree, now);
     else if (values != NULL)
-        decision_value(rb, values);
+        decision_value(rb, values, now);
     else
         BUF_PUT_LIT(o, "null");
     if (response == NULL || print_top(rb, &final, response, false) != 0)
         final.failed = 1;
     else
         reindent(record_build_event_begin(rb, "FINAL_RESPONSE"), final.data, final.len);
-    record_build_event_end(rb, clock_mono_us());
+    record_build_event_end(rb, now);
     BUF_PUT_LIT(o, ",\n  \"events\": [");
     buf_append(o, rb->events.data, rb->events.len);
     BUF_PUT_LIT(o, "\n  ]");

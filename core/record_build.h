@@ -80,6 +80,8 @@ struct record_build *record_build_new(const cJSON *env, const struct record_buil
 void record_build_free(struct record_build *rb);
 const char *record_build_id(const struct record_build *rb);
 const char *record_build_hash(const struct record_build *rb);
+/* The CLOCK_MONOTONIC us the record started at (its createdAt; offset 0). */
+int64_t record_build_started_us(const struct record_build *rb);
 
 /* Append an event whose payload the caller writes into the returned buffer
  * (rec_obj_begin(o, buf, REC_PAYLOAD_LEVEL) ... rec_obj_end) between the

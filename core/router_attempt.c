@@ -73,9 +73,10 @@ call_once(struct exec *x, struct sink *s, struct agent *a, enum strategy st, lon
     struct agent_ctx ctx = { .cache = x->cache, .view = &x->ev };
     char step_id[WAL_STEP_ID_LEN];
     struct breaker_change ch;
+    int64_t end;
     cJSON *resp;
 
-    ev_attempt_start(s, a->name, st, index, retries ? n : 0);
+    ev_attempt_start(s, a->name, st, index, retries ? n : 0, start);
     if (x->attempts != NULL)
         atomic_fetch_add(x->attempts, 1);
     if (a->timeout_ms > 0)
@@ -91,6 +92,9 @@ call_once(struct exec *x, struct sink *s, struct agent *a, enum strategy st, lon
         if (x->wal != NULL)
             wal_run_step_end(x->wal, step_id, resp, resp == NULL ? err->msg : NULL);
     }
+    /* One clock read ends the attempt: END's time, a timeout's elapsed
+     * time and the breaker's verdict. */
+    end = clock_mono_us();
     /* The reference writes no END when DIRECT's call throws. */
     if ((resp != NULL || st != STRATEGY_DIRECT) && sink_on(s)) {
         const char *code = response_error_code(resp);
@@ -100,16 +104,16 @@ call_once(struct exec *x, struct sink *s, struct agent *a, enum strategy st, lon
             .exception = resp == NULL && st != STRATEGY_BROADCAST ? err->msg : NULL,
             .call_error = err->msg,
             .attempt_no = retries ? n : 0,
-            .elapsed_us =
-                code != NULL && strcmp(code, "AGENT_TIMEOUT") == 0 ? clock_mono_us() - start : -1,
+            .elapsed_us = code != NULL && strcmp(code, "AGENT_TIMEOUT") == 0 ? end - start : -1,
             /* The WAL's step id, as the reference's ConsistencyChecker
              * pairs a step.completed with the record's END by it. */
             .step_id = x->wal != NULL && x->wal->f != NULL ? step_id : NULL,
+            .end_us = end,
         };
         ev_attempt_end(s, &e);
     }
-    breaker_record(a->breaker, resp != NULL && !response_is_error(resp), clock_mono_us(), &ch);
-    ev_breaker_change(s, a->name, &ch);
+    breaker_record(a->breaker, resp != NULL && !response_is_error(resp), end, &ch);
+    ev_breaker_change(s, a->name, &ch, end);
     return resp;
 }
 
@@ -162,7 +166,7 @@ router_attempt(struct exec *x, struct sink *s, struct agent *a, enum strategy st
             *skipped = SKIP_OPEN;
             return NULL;
         }
-        ev_breaker_change(s, a->name, &ch);
+        ev_breaker_change(s, a->name, &ch, start);
         cJSON_Delete(resp);
         resp = call_once(x, s, a, st, index, n, start, err);
         if (resp == NULL || !response_is_error(resp) || !retries || !is_retryable(resp) ||

@@ -166,9 +166,13 @@ void ev_disabled_skipped(struct sink *s, const char *agent);
 /* next_probe_ms is written when has_probe. */
 void ev_open_skipped(struct sink *s, const char *agent, const char *state, bool has_probe,
                      int64_t next_probe_ms);
-void ev_breaker_change(struct sink *s, const char *agent, const struct breaker_change *ch);
+/* The next two, and attempt_end.end_us, take the moment they record
+ * (CLOCK_MONOTONIC us) from the caller, who has read the clock for it
+ * anyway: the breaker's verdict and the attempt's own timing. */
+void ev_breaker_change(struct sink *s, const char *agent, const struct breaker_change *ch,
+                       int64_t now);
 void ev_attempt_start(struct sink *s, const char *agent, enum strategy st, long index,
-                      int attempt_no);
+                      int attempt_no, int64_t now);
 /* The reference's {agent, status[, exception]}, plus (intentus) for a
  * failed attempt its errorCode, message and retryable, from the response's
  * error or, when the call itself failed, INTERNAL_AGENT_ERROR with
@@ -182,6 +186,7 @@ struct attempt_end {
     int attempt_no;
     int64_t elapsed_us; /* < 0: not written */
     const char *step_id;
+    int64_t end_us; /* when the call returned */
 };
 void ev_attempt_end(struct sink *s, const struct attempt_end *e);
 /* An event whose payload is a tree (sub-intents and model calls reported in

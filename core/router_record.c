@@ -48,12 +48,13 @@ open_event(struct sink *s, const char *type, struct rec_obj *o)
     rec_obj_begin(o, record_build_event_begin(s->x->rec, type), REC_PAYLOAD_LEVEL);
 }
 
-/* The payload written: one clock read for the event's time. */
+/* The payload written; the event happened at now (CLOCK_MONOTONIC us). An
+ * event that marks a moment the router already read the clock for (the
+ * record's start, an attempt's start or end) is given that reading, so
+ * each event costs at most one clock read. */
 static void
-end_event(struct sink *s, const char *type, bool is_retry)
+end_event(struct sink *s, const char *type, bool is_retry, int64_t now)
 {
-    int64_t now = clock_mono_us();
-
     if (!s->buffered) {
         record_build_event_end(s->x->rec, now);
         if (is_retry)
@@ -75,10 +76,17 @@ end_event(struct sink *s, const char *type, bool is_retry)
 }
 
 static void
-close_event(struct sink *s, const char *type, struct rec_obj *o, bool is_retry)
+close_event_at(struct sink *s, const char *type, struct rec_obj *o, bool is_retry, int64_t now)
 {
     rec_obj_end(o);
-    end_event(s, type, is_retry);
+    end_event(s, type, is_retry, now);
+}
+
+/* An event at a moment of its own: one clock read. */
+static void
+close_event(struct sink *s, const char *type, struct rec_obj *o, bool is_retry)
+{
+    close_event_at(s, type, o, is_retry, clock_mono_us());
 }
 
 void
@@ -98,7 +106,7 @@ ev_json(struct sink *s, const char *type, const cJSON *payload)
     }
     if (json_print_pretty_at(payload, REC_PAYLOAD_LEVEL, b) != 0)
         s->x->failed = 1;
-    end_event(s, type, false);
+    end_event(s, type, false, clock_mono_us());
 }
 
 void
@@ -133,7 +141,8 @@ ev_intent_received(struct exec *x)
     rec_obj_str(&o, "intent", x->intent);
     rec_obj_str(&o, "config_hash", x->router->config_hash);
     rec_obj_bool(&o, "require_determinism", x->router->require_determinism);
-    close_event(s, "INTENT_RECEIVED", &o, false);
+    /* Received when the record started: its first event shares that read. */
+    close_event_at(s, "INTENT_RECEIVED", &o, false, record_build_started_us(x->rec));
 }
 
 void
@@ -213,7 +222,7 @@ ev_open_skipped(struct sink *s, const char *agent, const char *state, bool has_p
 }
 
 void
-ev_breaker_change(struct sink *s, const char *agent, const struct breaker_change *ch)
+ev_breaker_change(struct sink *s, const char *agent, const struct breaker_change *ch, int64_t now)
 {
     struct rec_obj o;
 
@@ -224,11 +233,12 @@ ev_breaker_change(struct sink *s, const char *agent, const struct breaker_change
     rec_obj_str(&o, "from", breaker_state_name(ch->from));
     rec_obj_str(&o, "to", breaker_state_name(ch->to));
     rec_obj_str(&o, "reason", ch->reason);
-    close_event(s, "CIRCUIT_STATE_CHANGE", &o, false);
+    close_event_at(s, "CIRCUIT_STATE_CHANGE", &o, false, now);
 }
 
 void
-ev_attempt_start(struct sink *s, const char *agent, enum strategy st, long index, int attempt_no)
+ev_attempt_start(struct sink *s, const char *agent, enum strategy st, long index, int attempt_no,
+                 int64_t now)
 {
     struct rec_obj o;
 
@@ -243,7 +253,7 @@ ev_attempt_start(struct sink *s, const char *agent, enum strategy st, long index
      * without retries keep the reference's exact payload keys. */
     if (attempt_no > 0)
         rec_obj_int(&o, "attempt", attempt_no);
-    close_event(s, "AGENT_ATTEMPT_START", &o, attempt_no > 1);
+    close_event_at(s, "AGENT_ATTEMPT_START", &o, attempt_no > 1, now);
 }
 
 void
@@ -276,7 +286,7 @@ ev_attempt_end(struct sink *s, const struct attempt_end *e)
         rec_obj_int(&o, "elapsedUs", e->elapsed_us);
     if (e->step_id != NULL)
         rec_obj_str(&o, "step_id", e->step_id);
-    close_event(s, "AGENT_ATTEMPT_END", &o, false);
+    close_event_at(s, "AGENT_ATTEMPT_END", &o, false, e->end_us);
 }
 
 /* ---- start and finish ---- */

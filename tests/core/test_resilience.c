@@ -127,6 +127,17 @@ ev_payload(const cJSON *rec, int i)
                                "payload");
 }
 
+/* Event i's offsetUs. */
+static double
+ev_off(const cJSON *rec, int i)
+{
+    const cJSON *o =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "events"), i), "offsetUs");
+
+    assert_true(cJSON_IsNumber(o));
+    return o->valuedouble;
+}
+
 static void
 test_agent_timeout_then_fallback(void **state)
 {
@@ -181,6 +192,14 @@ test_breaker_cycle_recorded(void **state)
                                      "CIRCUIT_STATE_CHANGE,ROUTER_DECISION,FINAL_RESPONSE");
             assert_string_equal(json_get_string(ev_payload(rec, 3), "from"), "CLOSED");
             assert_string_equal(json_get_string(ev_payload(rec, 3), "to"), "OPEN");
+            /* One clock read per moment: INTENT_RECEIVED is the record's
+             * start, the breaker's verdict the attempt's end, and the
+             * decision and final response one reading at the end. */
+            assert_true(ev_off(rec, 0) == 0);
+            assert_true(ev_off(rec, 1) <= ev_off(rec, 2));
+            assert_true(ev_off(rec, 3) == ev_off(rec, 2));
+            assert_true(ev_off(rec, 4) >= ev_off(rec, 3));
+            assert_true(ev_off(rec, 5) == ev_off(rec, 4));
         }
         cJSON_Delete(resp);
         cJSON_Delete(rec);
@@ -202,6 +221,10 @@ test_breaker_cycle_recorded(void **state)
                              "FINAL_RESPONSE");
     assert_string_equal(json_get_string(ev_payload(rec, 1), "to"), "HALF_OPEN");
     assert_string_equal(json_get_string(ev_payload(rec, 4), "to"), "CLOSED");
+    /* HALF_OPEN is decided at the attempt's start, CLOSED at its end. */
+    assert_true(ev_off(rec, 1) == ev_off(rec, 2));
+    assert_true(ev_off(rec, 3) == ev_off(rec, 4));
+    assert_true(ev_off(rec, 2) <= ev_off(rec, 3));
     assert_false(response_is_error(resp));
     cJSON_Delete(resp);
     cJSON_Delete(rec);
